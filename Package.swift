@@ -1,0 +1,73 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "sidecache",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "sidecache", targets: ["sidecache"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        // Pure: routes, keys, freshness, purge rules, entry encoding. No I/O, no C.
+        .target(name: "SidecacheCore", dependencies: [
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // proxy.json -> validated Config. Reads one file; the caller passes the environment.
+        .target(name: "SidecacheConfig", dependencies: ["SidecacheCore"]),
+
+        // C shims only.
+        .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
+        .target(name: "CCurlShim", dependencies: ["CCurl"]),
+        .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
+
+        // Cache stores: the byte-bounded memory LRU and the purge ledger.
+        .target(name: "SidecacheStore", dependencies: [
+            "SidecacheCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
+        // libcurl multi client on a thread the proxy owns.
+        .target(name: "SidecacheUpstream", dependencies: [
+            "CCurl", "CCurlShim",
+            .product(name: "NIOCore", package: "swift-nio"),
+        ]),
+        // NIO listener and the proxy engine, where core decisions meet I/O.
+        .target(name: "SidecacheServer", dependencies: [
+            "SidecacheCore", "SidecacheConfig", "SidecacheStore", "SidecacheUpstream",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // Composition root: CLI, environment, logging bootstrap, signals.
+        .executableTarget(name: "sidecache", dependencies: [
+            "SidecacheCore", "SidecacheConfig", "SidecacheServer",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+
+        // Scripted loopback origin, raw and HTTP test clients, manual clock, process helpers.
+        .target(name: "SidecacheTestSupport", dependencies: [
+            "SidecacheCore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
+
+        .testTarget(name: "SidecacheCoreTests", dependencies: ["SidecacheCore"]),
+        .testTarget(name: "SidecacheConfigTests", dependencies: ["SidecacheConfig"]),
+        .testTarget(name: "SidecacheStoreTests", dependencies: ["SidecacheStore", "SidecacheTestSupport"]),
+        .testTarget(name: "SidecacheUpstreamTests", dependencies: ["SidecacheUpstream", "SidecacheTestSupport"]),
+        .testTarget(name: "SidecacheServerTests", dependencies: [
+            "SidecacheServer", "SidecacheConfig", "SidecacheTestSupport",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+    ]
+)
