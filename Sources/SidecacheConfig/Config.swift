@@ -1,0 +1,131 @@
+import SidecacheCore
+
+/// proxy.json, validated and typed. Built only by `ConfigLoader`.
+public struct Config: Sendable {
+    public var listen: ListenAddress
+    public var upstream: UpstreamURL
+    public var store: StoreConfig
+    public var defaults: RoutePolicy
+    public var defaultTTL: TTLPolicy
+    public var routes: RouteTable
+    public var purge: [PurgeRule]
+    public var warm: [WarmTarget]
+    public var admin: AdminConfig?
+    public var limits: Limits
+    /// Event loop threads; nil means one per available core.
+    public var threads: Int?
+    public var log: LogConfig
+}
+
+public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// True for 127.0.0.0/8, ::1 and localhost.
+    public var isLoopback: Bool { host == "localhost" || host == "::1" || host.hasPrefix("127.") }
+
+    /// `host:port` or `[v6]:port`.
+    static func parse(_ text: String) -> ListenAddress? {
+        let host: Substring
+        let port: Substring
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]"), text[text.index(after: close)...].hasPrefix(":") else { return nil }
+            host = text[text.index(after: text.startIndex)..<close]
+            port = text[text.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = text.lastIndex(of: ":") else { return nil }
+            host = text[..<colon]
+            port = text[text.index(after: colon)...]
+            if host.contains(":") { return nil }
+        }
+        guard !host.isEmpty, let p = Int(port), (0...65535).contains(p) else { return nil }
+        return ListenAddress(host: String(host), port: p)
+    }
+}
+
+/// The upstream base URL. Request paths are appended byte for byte.
+public struct UpstreamURL: Sendable, Equatable, CustomStringConvertible {
+    public var scheme: String
+    public var host: String
+    public var port: Int
+    /// A path prefix without trailing slash ("" for none).
+    public var basePath: String
+
+    public var description: String { "\(scheme)://\(authority)\(basePath)" }
+    public var authority: String {
+        let h = host.contains(":") ? "[\(host)]" : host
+        return (scheme == "http" && port == 80) || (scheme == "https" && port == 443) ? h : "\(h):\(port)"
+    }
+
+    /// The URL to fetch for an origin-form request target.
+    public func url(for target: String) -> String { "\(scheme)://\(authority)\(basePath)\(target)" }
+
+    static func parse(_ text: String) -> Result<UpstreamURL, Invalid> {
+        let scheme: String
+        if text.hasPrefix("http://") { scheme = "http" } else if text.hasPrefix("https://") { scheme = "https" } else {
+            return .failure(Invalid("\"\(text)\" is not an http:// or https:// URL"))
+        }
+        let rest = text.dropFirst(scheme.count + 3)
+        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
+        var base = String(rest[slash...])
+        if base.contains("?") || base.contains("#") { return .failure(Invalid("the upstream URL cannot have a query or fragment")) }
+        while base.hasSuffix("/") { base.removeLast() }
+        let authority = String(rest[..<slash])
+        if authority.contains("@") { return .failure(Invalid("credentials in the upstream URL are not supported")) }
+        let defaultPort = scheme == "http" ? 80 : 443
+        if let addr = ListenAddress.parse(authority) {
+            return .success(UpstreamURL(scheme: scheme, host: addr.host, port: addr.port, basePath: base))
+        }
+        guard !authority.isEmpty, !authority.contains(":") || (authority.hasPrefix("[") && authority.hasSuffix("]")) else {
+            return .failure(Invalid("\"\(text)\" has no valid host[:port]"))
+        }
+        let host = authority.hasPrefix("[") ? String(authority.dropFirst().dropLast()) : authority
+        return .success(UpstreamURL(scheme: scheme, host: host, port: defaultPort, basePath: base))
+    }
+}
+
+public enum Consistency: String, Sendable { case strict, fast }
+
+public struct StoreConfig: Sendable, Equatable {
+    /// L1 byte budget (`store.memory`); 0 turns the memory tier off.
+    public var memoryBytes: Int
+    /// `redis://…`; nil for memory only.
+    public var redis: String?
+    public var consistency: Consistency
+    public var prefix: String
+    public var timeout: Duration
+}
+
+public struct WarmTarget: Sendable, Equatable {
+    public var path: String
+    public var every: Duration
+}
+
+public struct AdminConfig: Sendable, Equatable {
+    public var listen: ListenAddress
+    public var token: String?
+    public var refreshLimit: RateLimit
+}
+
+public struct Limits: Sendable, Equatable {
+    public var headerBytes: Int = 32 << 10
+    public var urlBytes: Int = 8 << 10
+    public var connections: Int = 10_000
+    public var idleTimeout: Duration = .seconds(60)
+    public var headerTimeout: Duration = .seconds(10)
+}
+
+public struct LogConfig: Sendable, Equatable {
+    public enum Format: String, Sendable { case text, json }
+    public var level: String = "info"
+    public var format: Format = .text
+    public var access: Bool = false
+}
+
+/// A config value's problem, in words for the operator.
+struct Invalid: Error {
+    var message: String
+    init(_ message: String) { self.message = message }
+}

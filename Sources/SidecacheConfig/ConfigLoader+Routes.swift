@@ -1,0 +1,183 @@
+import SidecacheCore
+
+extension ConfigLoader {
+    static let policyKeys = ["ttl", "staleWhileRevalidate", "staleIfError", "maxBodySize", "upstreamTimeout", "maxRequestBody"]
+
+    /// `defaults` keys, read from `fields` on top of `base` (every route may set them too).
+    static func routePolicy(_ fields: [String: Node], base: RoutePolicy, baseTTL: TTLPolicy) -> (RoutePolicy, TTLPolicy?) {
+        var p = base
+        var ttl: TTLPolicy? = baseTTL
+        if let n = fields["ttl"] {
+            if case .string(let raw) = n.value, raw == "origin" { ttl = .origin } else if let d = n.duration() { ttl = .fixed(d) } else { ttl = nil }
+        }
+        if let v = fields["staleWhileRevalidate"]?.duration() { p.staleWhileRevalidate = v }
+        if let v = fields["staleIfError"]?.duration() { p.staleIfError = v }
+        if let v = fields["maxBodySize"]?.size() { p.maxBodySize = v }
+        if let n = fields["upstreamTimeout"], let v = n.duration() {
+            if v > .zero { p.upstreamTimeout = v } else { n.report("must be more than 0") }
+        }
+        if let v = fields["maxRequestBody"]?.size() { p.maxRequestBody = v }
+        return (p, ttl)
+    }
+
+    static func routePolicy(_ node: Node?, base: RoutePolicy, baseTTL: TTLPolicy, allowTTL: Bool) -> (RoutePolicy, TTLPolicy?) {
+        guard let node else { return (base, baseTTL) }
+        guard let fields = node.object(allowing: policyKeys) else { return (base, baseTTL) }
+        return routePolicy(fields, base: base, baseTTL: baseTTL)
+    }
+
+    static let routeKeys = ["name", "match", "key", "shared", "override"] + policyKeys
+
+    static func routes(_ node: Node?, defaults: RoutePolicy, defaultTTL: TTLPolicy) -> [Route]? {
+        guard let node else { return [] }
+        guard let items = node.array() else { return nil }
+        var routes: [Route] = []
+        var names: Set<String> = []
+        let before = node.reader.problems.count
+        for item in items {
+            guard let f = item.object(allowing: routeKeys) else { continue }
+            guard let name = required(f, "name", item)?.string(), let matchNode = required(f, "match", item), let matchText = matchNode.string() else { continue }
+            if !isLabel(name) {
+                f["name"]!.report("\"\(name)\" is not a route name: use letters, digits, - and _ (it becomes a metric label)")
+            } else if !names.insert(name).inserted {
+                f["name"]!.report("duplicate route name \"\(name)\"")
+            }
+            var pattern: RequestPattern?
+            do {
+                let p = try RequestPattern(parsing: matchText)
+                if p.methods.contains(where: { $0 != "GET" && $0 != "HEAD" }) || !p.methods.contains("GET") {
+                    matchNode.report("a cache route matches GET (HEAD is answered from the GET entry); found \(p.methods.joined(separator: "|"))")
+                } else {
+                    pattern = p
+                }
+            } catch {
+                matchNode.report("\"\(matchText)\": \(error)")
+            }
+            let (policy, ttl) = routePolicy(f, base: defaults, baseTTL: defaultTTL)
+            let key = f["key"].map(keySpec) ?? (QueryKey.all, [String](), nil)
+            let shared = f["shared"]?.bool() ?? false
+            let override = f["override"]?.bool() ?? false
+            if override, ttl == .origin { f["override"]!.report("override needs a duration ttl: an \"origin\" route takes its freshness from the upstream") }
+            guard let pattern, let ttl, let key else { continue }
+            routes.append(Route(name: name, pattern: pattern, ttl: ttl, query: key.0, keyHeaders: key.1, identity: key.2,
+                                shared: shared, override: override, policy: policy))
+        }
+        return node.reader.problems.count == before ? routes : nil
+    }
+
+    private static func keySpec(_ node: Node) -> (QueryKey, [String], IdentitySource?)? {
+        guard let f = node.object(allowing: ["query", "headers", "identity"]) else { return nil }
+        let before = node.reader.problems.count
+        var query = QueryKey.all
+        if let n = f["query"] {
+            switch n.value {
+            case .string("all"): query = .all
+            case .string("none"): query = .none
+            case .array: if let names = n.strings() { query = .only(names) }
+            default: n.report("must be \"all\", \"none\" or a list of parameter names")
+            }
+        }
+        var headers: [String] = []
+        if let n = f["headers"], let names = n.strings() {
+            for (i, h) in names.enumerated() where !isToken(h) {
+                Node(value: .string(h), path: "\(n.path)[\(i)]", reader: n.reader).report("\"\(h)\" is not a header name")
+            }
+            headers = names
+        }
+        var identity: IdentitySource?
+        if let n = f["identity"], let text = n.string() {
+            if text.lowercased().hasPrefix("cookie:") {
+                let name = String(text.dropFirst(7))
+                if name.isEmpty { n.report("cookie: needs a cookie name, e.g. \"cookie:session\"") } else { identity = .cookie(name) }
+            } else if isToken(text) {
+                identity = .header(text)
+            } else {
+                n.report("\"\(text)\" is not a header name or cookie:NAME")
+            }
+        }
+        return node.reader.problems.count == before ? (query, headers, identity) : nil
+    }
+
+    static let unsafeOnly: Set<String> = ["GET", "HEAD", "OPTIONS", "TRACE"]
+
+    static func purgeRules(_ node: Node?, routes: RouteTable) -> [PurgeRule]? {
+        guard let node else { return [] }
+        guard let items = node.array() else { return nil }
+        let before = node.reader.problems.count
+        var rules: [PurgeRule] = []
+        for item in items {
+            guard let f = item.object(allowing: ["on", "paths", "routes"]) else { continue }
+            guard let onNode = required(f, "on", item), let onText = onNode.string() else { continue }
+            var pattern: RequestPattern?
+            do {
+                let p = try RequestPattern(parsing: onText)
+                let safe = p.methods.filter { unsafeOnly.contains($0) }
+                if safe.isEmpty { pattern = p } else {
+                    onNode.report("purges follow mutations; \(safe.joined(separator: "|")) never purges (use POST, PUT, PATCH, DELETE)")
+                }
+            } catch {
+                onNode.report("\"\(onText)\": \(error)")
+            }
+            var targets: [PurgeRule.Target] = []
+            if let pathsNode = f["paths"], let paths = pathsNode.array() {
+                for p in paths {
+                    guard let text = p.string() else { continue }
+                    do {
+                        let template = try PathTemplate(parsing: text)
+                        if let pattern {
+                            for name in template.parameterNames where !pattern.path.parameterNames.contains(name) {
+                                p.report("{\(name)} is not bound by \"\(onText)\" (bound: \(pattern.path.parameterNames.map { "{\($0)}" }.joined(separator: ", ")); or use {query.X}, {header.X}, {body.a.b})")
+                            }
+                        }
+                        targets.append(.path(template))
+                    } catch {
+                        p.report("\"\(text)\": \(error)")
+                    }
+                }
+            }
+            if let routesNode = f["routes"], let names = routesNode.array() {
+                for n in names {
+                    guard let name = n.string() else { continue }
+                    if routes.route(named: name) == nil { n.report("no route is named \"\(name)\"") } else { targets.append(.route(name)) }
+                }
+            }
+            if f["paths"] == nil && f["routes"] == nil { item.report("a purge rule needs \"paths\" or \"routes\"") }
+            if let pattern { rules.append(PurgeRule(on: pattern, targets: targets)) }
+        }
+        return node.reader.problems.count == before ? rules : nil
+    }
+
+    static func warmTargets(_ node: Node?, routes: RouteTable) -> [WarmTarget]? {
+        guard let node else { return [] }
+        guard let items = node.array() else { return nil }
+        let before = node.reader.problems.count
+        var targets: [WarmTarget] = []
+        for item in items {
+            guard let f = item.object(allowing: ["path", "every"]) else { continue }
+            guard let pathNode = required(f, "path", item), let path = pathNode.string(), let every = required(f, "every", item)?.duration() else { continue }
+            guard let target = RequestTarget(path), routes.route(forGET: target.path) != nil else {
+                pathNode.report("\"\(path)\" matches no cache route (warm paths must be cached)")
+                continue
+            }
+            if every < .seconds(1) { f["every"]!.report("must be at least 1s") }
+            targets.append(WarmTarget(path: path, every: every))
+        }
+        return node.reader.problems.count == before ? targets : nil
+    }
+
+    private static func required(_ fields: [String: Node], _ key: String, _ parent: Node) -> Node? {
+        if let n = fields[key] { return n }
+        parent.child(key, .null).report("required")
+        return nil
+    }
+
+    static func isToken(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.allSatisfy { b in
+            (b >= 0x30 && b <= 0x39) || (b | 0x20 >= 0x61 && b | 0x20 <= 0x7A) || "!#$%&'*+-.^_`|~".utf8.contains(b)
+        }
+    }
+
+    static func isLabel(_ s: String) -> Bool {
+        !s.isEmpty && s.utf8.allSatisfy { b in (b >= 0x30 && b <= 0x39) || (b | 0x20 >= 0x61 && b | 0x20 <= 0x7A) || b == 0x2D || b == 0x5F }
+    }
+}

@@ -1,0 +1,190 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
+import SidecacheCore
+
+/// Reads proxy.json, then parses, then validates, reporting every problem at once.
+/// The environment is an argument: only the executable reads the process environment.
+public enum ConfigLoader {
+    /// Environment variables that override a key of the file.
+    public static let overrides = ["SIDECACHE_LISTEN": "listen", "SIDECACHE_UPSTREAM": "upstream", "REDIS_URL": "store.redis"]
+
+    public static func load(file: String, environment: [String: String]) throws(ConfigError) -> Config {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: file))
+        } catch {
+            throw ConfigError(file: file, problems: [ConfigProblem(path: "", message: "cannot read the file (\(error.localizedDescription))")])
+        }
+        do {
+            return try parse(data, environment: environment)
+        } catch {
+            throw ConfigError(file: file, problems: error.problems)
+        }
+    }
+
+    public static func parse(_ data: Data, environment: [String: String]) throws(ConfigError) -> Config {
+        let document: JSONValue
+        do {
+            document = try JSONDecoder().decode(JSONValue.self, from: data)
+        } catch {
+            throw ConfigError(problems: [ConfigProblem(path: "", message: "not valid JSON (\(describe(error)))")])
+        }
+        let reader = ConfigReader(environment: environment)
+        let config = build(Node(value: document, path: "", reader: reader))
+        guard reader.problems.isEmpty, let config else { throw ConfigError(problems: reader.problems) }
+        return config
+    }
+
+    private static func describe(_ error: any Error) -> String {
+        if case DecodingError.dataCorrupted(let context) = error {
+            return (context.underlyingError.map { "\($0)" } ?? context.debugDescription)
+        }
+        return "\(error)"
+    }
+
+    static let topKeys = ["$schema", "listen", "upstream", "store", "defaults", "routes", "purge", "warm", "admin", "limits", "threads", "log"]
+
+    private static func build(_ root: Node) -> Config? {
+        guard var top = root.object(allowing: topKeys) else { return nil }
+        let env = root.reader.environment
+        for (variable, key) in overrides where key != "store.redis" {
+            if let value = env[variable], !value.isEmpty { top[key] = Node(value: .string(value), path: variable, reader: root.reader) }
+        }
+        _ = top["$schema"]?.string()
+
+        let listen = address(top["listen"], default: ListenAddress(host: "0.0.0.0", port: 8080))
+        let upstream = upstreamURL(top["upstream"], root)
+        let store = storeConfig(top["store"], root)
+        let (policy, ttl) = routePolicy(top["defaults"], base: RoutePolicy(), baseTTL: .fixed(.seconds(60)), allowTTL: true)
+        let routes = self.routes(top["routes"], defaults: policy, defaultTTL: ttl ?? .fixed(.seconds(60)))
+        let table = RouteTable(routes ?? [])
+        let purge = purgeRules(top["purge"], routes: table)
+        let warm = warmTargets(top["warm"], routes: table)
+        let admin = top["admin"].flatMap(adminConfig)
+        let limits = self.limits(top["limits"])
+        let threads = top["threads"]?.int(atLeast: 1)
+        let log = logConfig(top["log"])
+
+        guard let listen, let upstream, let store, let routes, let purge, let warm, let limits, let log else { return nil }
+        return Config(listen: listen, upstream: upstream, store: store, defaults: policy, defaultTTL: ttl ?? .fixed(.seconds(60)),
+                      routes: RouteTable(routes), purge: purge, warm: warm, admin: admin, limits: limits,
+                      threads: threads, log: log)
+    }
+
+    static func address(_ node: Node?, default fallback: ListenAddress?) -> ListenAddress? {
+        guard let node else { return fallback }
+        guard let text = node.string() else { return nil }
+        guard let address = ListenAddress.parse(text) else {
+            node.report("\"\(text)\" is not host:port (e.g. 0.0.0.0:8080, 127.0.0.1:9090, [::1]:8080)")
+            return nil
+        }
+        return address
+    }
+
+    private static func upstreamURL(_ node: Node?, _ root: Node) -> UpstreamURL? {
+        guard let node else {
+            root.reader.report("upstream", "required: the API to put the cache in front of, e.g. \"http://127.0.0.1:3000\"")
+            return nil
+        }
+        guard let text = node.string() else { return nil }
+        switch UpstreamURL.parse(text) {
+        case .success(let url): return url
+        case .failure(let invalid):
+            node.report(invalid.message)
+            return nil
+        }
+    }
+
+    private static func storeConfig(_ node: Node?, _ root: Node) -> StoreConfig? {
+        var store = StoreConfig(memoryBytes: 256 << 20, redis: nil, consistency: .strict, prefix: "sidecache:", timeout: .milliseconds(50))
+        var fields: [String: Node] = [:]
+        if let node {
+            guard let f = node.object(allowing: ["memory", "redis", "consistency", "prefix", "timeout"]) else { return nil }
+            fields = f
+        }
+        if let value = root.reader.environment["REDIS_URL"] {
+            fields["redis"] = Node(value: .string(value), path: "REDIS_URL", reader: root.reader)
+        }
+        var ok = true
+        if let n = fields["memory"] { if let v = n.size() { store.memoryBytes = v } else { ok = false } }
+        if let n = fields["redis"] {
+            if let text = n.string() {
+                if text.hasPrefix("rediss://") {
+                    n.report("rediss:// (TLS) is not supported: the platform hiredis 0.14 has no TLS; run a TLS tunnel sidecar (stunnel, ghostunnel) and point redis:// at it")
+                    ok = false
+                } else if !text.isEmpty && !text.hasPrefix("redis://") {
+                    n.report("\"\(text)\" is not a redis:// URL (redis://[user:password@]host:port/db)")
+                    ok = false
+                } else {
+                    store.redis = text.isEmpty ? nil : text
+                }
+            } else { ok = false }
+        }
+        if let n = fields["consistency"] {
+            if let text = n.string(), let c = Consistency(rawValue: text) { store.consistency = c } else {
+                n.report("must be \"strict\" or \"fast\"")
+                ok = false
+            }
+        }
+        if let n = fields["prefix"] { if let v = n.string() { store.prefix = v } else { ok = false } }
+        if let n = fields["timeout"] {
+            if let v = n.duration(), v > .zero { store.timeout = v } else {
+                if n.reader.problems.last?.path != n.path { n.report("must be more than 0") }
+                ok = false
+            }
+        }
+        return ok ? store : nil
+    }
+
+    private static func adminConfig(_ node: Node) -> AdminConfig? {
+        guard let f = node.object(allowing: ["listen", "token", "refreshLimit"]) else { return nil }
+        let listen = address(f["listen"], default: ListenAddress(host: "127.0.0.1", port: 9090))
+        var token = f["token"].map { $0.string() } ?? .some(nil)
+        if token == "" { token = .some(nil) }
+        var limit = RateLimit(count: 1, period: .seconds(3600))
+        if let n = f["refreshLimit"] {
+            if let text = n.string() {
+                if let l = RateLimit.parse(text) { limit = l } else { n.report("\"\(text)\" is not a rate (use N/period, e.g. 1/1h)") }
+            }
+        }
+        guard let listen, let tokenValue = token else { return nil }
+        if !listen.isLoopback && tokenValue == nil {
+            node.child("listen", .null).report("the admin listener on \(listen) is not on loopback and has no token: set admin.token (e.g. \"${SIDECACHE_ADMIN_TOKEN}\") or listen on 127.0.0.1")
+            return nil
+        }
+        return AdminConfig(listen: listen, token: tokenValue, refreshLimit: limit)
+    }
+
+    private static func limits(_ node: Node?) -> Limits? {
+        var limits = Limits()
+        guard let node else { return limits }
+        guard let f = node.object(allowing: ["headerBytes", "urlBytes", "connections", "idleTimeout", "headerTimeout"]) else { return nil }
+        let before = node.reader.problems.count
+        if let v = f["headerBytes"]?.size() { limits.headerBytes = v }
+        if let v = f["urlBytes"]?.size() { limits.urlBytes = v }
+        if let v = f["connections"]?.int(atLeast: 1) { limits.connections = v }
+        if let v = f["idleTimeout"]?.duration() { limits.idleTimeout = v }
+        if let v = f["headerTimeout"]?.duration() { limits.headerTimeout = v }
+        return node.reader.problems.count == before ? limits : nil
+    }
+
+    static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+
+    private static func logConfig(_ node: Node?) -> LogConfig? {
+        var log = LogConfig()
+        guard let node else { return log }
+        guard let f = node.object(allowing: ["level", "format", "access"]) else { return nil }
+        let before = node.reader.problems.count
+        if let n = f["level"], let v = n.string() {
+            if logLevels.contains(v) { log.level = v } else { n.report("must be one of \(logLevels.joined(separator: ", "))") }
+        }
+        if let n = f["format"], let v = n.string() {
+            if let format = LogConfig.Format(rawValue: v) { log.format = format } else { n.report("must be \"text\" or \"json\"") }
+        }
+        if let v = f["access"]?.bool() { log.access = v }
+        return node.reader.problems.count == before ? log : nil
+    }
+}

@@ -1,0 +1,110 @@
+import SidecacheCore
+
+/// Collects problems while the loader walks the JSON tree.
+final class ConfigReader {
+    let environment: [String: String]
+    private(set) var problems: [ConfigProblem] = []
+
+    init(environment: [String: String]) { self.environment = environment }
+
+    func report(_ path: String, _ message: String) {
+        problems.append(ConfigProblem(path: path, message: message))
+    }
+}
+
+/// One value of the document and where it sits, with typed readers that report a
+/// problem (and return nil) instead of throwing, so every problem is found in one pass.
+struct Node {
+    let value: JSONValue
+    let path: String
+    let reader: ConfigReader
+
+    func report(_ message: String) { reader.report(path, message) }
+
+    func child(_ key: String, _ value: JSONValue) -> Node {
+        Node(value: value, path: path.isEmpty ? key : "\(path).\(key)", reader: reader)
+    }
+
+    /// The members of an object; unknown keys are reported (a typo must not be ignored).
+    func object(allowing keys: [String]) -> [String: Node]? {
+        guard case .object(let members) = value else {
+            report("expected an object, found \(value.typeName)")
+            return nil
+        }
+        var nodes: [String: Node] = [:]
+        for (key, v) in members.sorted(by: { $0.key < $1.key }) {
+            if keys.contains(key) {
+                nodes[key] = child(key, v)
+            } else {
+                child(key, v).report("unknown key (expected one of: \(keys.joined(separator: ", ")))")
+            }
+        }
+        return nodes
+    }
+
+    func array() -> [Node]? {
+        guard case .array(let items) = value else {
+            report("expected an array, found \(value.typeName)")
+            return nil
+        }
+        return items.enumerated().map { Node(value: $1, path: "\(path)[\($0)]", reader: reader) }
+    }
+
+    /// A string with `${NAME}` references expanded.
+    func string() -> String? {
+        guard case .string(let raw) = value else {
+            report("expected a string, found \(value.typeName)")
+            return nil
+        }
+        switch interpolate(raw, reader.environment) {
+        case .success(let s): return s
+        case .failure(let e):
+            report(e.description)
+            return nil
+        }
+    }
+
+    func strings() -> [String]? {
+        guard let items = array() else { return nil }
+        let values = items.compactMap { $0.string() }
+        return values.count == items.count ? values : nil
+    }
+
+    func bool() -> Bool? {
+        guard case .bool(let b) = value else {
+            report("expected true or false, found \(value.typeName)")
+            return nil
+        }
+        return b
+    }
+
+    func int(atLeast minimum: Int) -> Int? {
+        guard case .number(let n) = value, n == n.rounded(), abs(n) < 1e15 else {
+            report("expected a whole number, found \(value.typeName == "a number" ? "a fraction" : value.typeName)")
+            return nil
+        }
+        guard Int(n) >= minimum else {
+            report("must be at least \(minimum)")
+            return nil
+        }
+        return Int(n)
+    }
+
+    func duration() -> Duration? {
+        guard let text = string() else { return nil }
+        guard let d = parseDuration(text) else {
+            report("\"\(text)\" is not a duration (use 300s, 5m, 1h)")
+            return nil
+        }
+        return d
+    }
+
+    func size() -> Int? {
+        guard let text = string() else { return nil }
+        guard let n = parseSize(text) else {
+            report("\"\(text)\" is not a size (use 0, 512KiB, 8MiB, 1GiB)")
+            return nil
+        }
+        return n
+    }
+}

@@ -1,0 +1,42 @@
+import SidecacheCore
+
+/// `250ms`, `30s`, `5m`, `12h`, `1d`.
+func parseDuration(_ text: String) -> Duration? {
+    let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
+    for (unit, ms) in units where text.hasSuffix(unit) {
+        let digits = text.dropLast(unit.count)
+        // "5ms" also ends in "s": only accept when what is left is all digits.
+        guard !digits.isEmpty, digits.allSatisfy(\.isASCIIDigit), let n = Int64(digits), n <= Int64.max / ms else { continue }
+        return .milliseconds(n * ms)
+    }
+    return nil
+}
+
+/// `0`, `512KiB`, `8MiB`, `1GiB` (also `B`).
+func parseSize(_ text: String) -> Int? {
+    if text == "0" { return 0 }
+    for (unit, factor) in [("KiB", 1 << 10), ("MiB", 1 << 20), ("GiB", 1 << 30), ("B", 1)] where text.hasSuffix(unit) {
+        let digits = text.dropLast(unit.count)
+        guard !digits.isEmpty, digits.allSatisfy(\.isASCIIDigit), let n = Int(digits), n <= Int.max / factor else { return nil }
+        return n * factor
+    }
+    return nil
+}
+
+extension Character {
+    var isASCIIDigit: Bool { isASCII && isNumber }
+}
+
+/// `N/period`, e.g. `1/1h`: at most N in each period.
+public struct RateLimit: Sendable, Equatable, CustomStringConvertible {
+    public var count: Int
+    public var period: Duration
+
+    static func parse(_ text: String) -> RateLimit? {
+        let parts = text.split(separator: "/")
+        guard parts.count == 2, let n = Int(parts[0]), n > 0, let d = parseDuration(String(parts[1])), d > .zero else { return nil }
+        return RateLimit(count: n, period: d)
+    }
+
+    public var description: String { "\(count)/\(formatDuration(period))" }
+}

@@ -1,0 +1,100 @@
+import Crypto
+
+/// The identity of one cached answer: a SHA-256 over every part that can change it.
+///
+/// Parts are length-prefixed before hashing, so no two different requests share a
+/// key whatever bytes their parts contain (`a=1&b` vs `a=1&b=`, a header value that
+/// looks like a separator...). The key never holds anything in clear: not the path,
+/// not the identity.
+public struct CacheKey: Hashable, Sendable, CustomStringConvertible {
+    public let a: UInt64, b: UInt64, c: UInt64, d: UInt64
+
+    init(digest: SHA256.Digest) {
+        var words = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
+        digest.withUnsafeBytes { raw in
+            words = (raw.loadUnaligned(fromByteOffset: 0, as: UInt64.self),
+                     raw.loadUnaligned(fromByteOffset: 8, as: UInt64.self),
+                     raw.loadUnaligned(fromByteOffset: 16, as: UInt64.self),
+                     raw.loadUnaligned(fromByteOffset: 24, as: UInt64.self))
+        }
+        (a, b, c, d) = words
+    }
+
+    public init(a: UInt64, b: UInt64, c: UInt64, d: UInt64) {
+        (self.a, self.b, self.c, self.d) = (a, b, c, d)
+    }
+
+    public func hash(into hasher: inout Hasher) { hasher.combine(a) }
+
+    /// Lowercase hex of the digest: the form used in Redis keys and debugging.
+    public var description: String {
+        [a, b, c, d].map { w in
+            let hex = String(UInt64(bigEndian: w), radix: 16)
+            return String(repeating: "0", count: 16 - hex.count) + hex
+        }.joined()
+    }
+}
+
+/// Builds keys for requests on cache routes.
+public enum CacheKeyBuilder {
+    /// The key of a GET on `route`. `identity` is the raw identity value (header or
+    /// cookie), nil when the request has none; it is hashed together with the rest.
+    public static func key(route: Route, host: String, target: RequestTarget,
+                           headers: some HeaderFields, identity: Substring?) -> CacheKey {
+        var hasher = SHA256()
+        hasher.part(route.name)
+        hasher.part(host.lowercased())
+        hasher.part(target.path)
+        appendQuery(target.query, policy: route.query, to: &hasher)
+        for name in route.keyHeaders {
+            let values = headers.all(name)
+            hasher.count(values.count)
+            for v in values { hasher.part(v) }
+        }
+        if let identity {
+            hasher.count(1)
+            hasher.part(identity)
+        } else {
+            hasher.count(0)
+        }
+        return CacheKey(digest: hasher.finalize())
+    }
+
+    /// Query parameters as raw `name=value` pairs. Sorted by name with a stable sort,
+    /// so repeated parameters keep their relative order (which an upstream may honour).
+    static func appendQuery(_ query: Substring?, policy: QueryKey, to hasher: inout SHA256) {
+        guard let query, !query.isEmpty, policy != .none else {
+            hasher.count(0)
+            return
+        }
+        let pairs = query.split(separator: "&", omittingEmptySubsequences: true)
+        var kept: [(name: Substring, pair: Substring, index: Int)] = []
+        kept.reserveCapacity(pairs.count)
+        for (i, pair) in pairs.enumerated() {
+            let name = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)[0]
+            if case .only(let allowed) = policy, !allowed.contains(where: { $0.utf8.elementsEqual(name.utf8) }) { continue }
+            kept.append((name, pair, i))
+        }
+        kept.sort { l, r in
+            l.name.utf8.lexicographicallyPrecedes(r.name.utf8) || (l.name.utf8.elementsEqual(r.name.utf8) && l.index < r.index)
+        }
+        hasher.count(kept.count)
+        for p in kept { hasher.part(p.pair) }
+    }
+}
+
+extension SHA256 {
+    mutating func count(_ n: Int) {
+        var n = UInt32(truncatingIfNeeded: n).bigEndian
+        Swift.withUnsafeBytes(of: &n) { update(bufferPointer: $0) }
+    }
+
+    mutating func part(_ s: some StringProtocol) {
+        count(s.utf8.count)
+        let done: Void? = s.utf8.withContiguousStorageIfAvailable { update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        if done == nil {
+            var copy = String(s)   // bridged or foreign storage only
+            copy.withUTF8 { update(bufferPointer: UnsafeRawBufferPointer($0)) }
+        }
+    }
+}

@@ -1,0 +1,51 @@
+/// What the cache did with a request: the `X-Cache` value and the metric label.
+public enum CacheOutcome: String, Sendable, CaseIterable {
+    case hit = "HIT"
+    case miss = "MISS"
+    case stale = "STALE"
+    case bypass = "BYPASS"
+
+    public var label: String { rawValue.lowercased() }
+}
+
+/// Why a request on a cache route did not use the cache. Closed set: these are metric labels.
+public enum BypassReason: String, Sendable, CaseIterable {
+    case authorization
+    case cookie
+    case unsafePath = "unsafe-path"
+    case requestBody = "request-body"
+    case methodOverride = "method-override"
+    case range
+    case requestNoStore = "request-no-store"
+    case storeError = "store-error"
+}
+
+/// Why an upstream answer was not stored. Closed set: these are metric labels and
+/// appear in `Cache-Status` as `detail=`.
+public enum NotStoredReason: String, Sendable, CaseIterable {
+    case status
+    case setCookie = "set-cookie"
+    case varyStar = "vary-star"
+    case vary
+    case noStore = "no-store"
+    case `private`
+    case noCache = "no-cache"
+    case noFreshness = "no-freshness"
+    case authorization
+    case tooLarge = "too-large"
+    case purged
+}
+
+/// `Cache-Status` (RFC 9211) values for answers the proxy gives. Never carries the key.
+public enum CacheStatusField {
+    public static let name = "Cache-Status"
+
+    /// `ttl` is the remaining freshness; negative for a stale answer, as RFC 9211 shows it.
+    public static func hit(ttl: Duration) -> String { "sidecache; hit; ttl=\(ttl.milliseconds / 1000)" }
+    public static func miss(stored: Bool, notStored: NotStoredReason? = nil) -> String {
+        if stored { return "sidecache; fwd=uri-miss; stored" }
+        if let notStored { return "sidecache; fwd=uri-miss; detail=\(notStored.rawValue)" }
+        return "sidecache; fwd=uri-miss"
+    }
+    public static func bypass(_ reason: BypassReason) -> String { "sidecache; fwd=bypass; detail=\(reason.rawValue)" }
+}

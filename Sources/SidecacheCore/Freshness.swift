@@ -1,0 +1,120 @@
+/// When a stored answer is fresh, may be served stale, and must be gone. Wall-clock.
+public struct EntryTiming: Sendable, Equatable {
+    /// The instant the answer's age was zero (response time minus its initial age): `Age` = now − birth.
+    public var birth: Timestamp
+    public var freshUntil: Timestamp
+    public var staleWhileRevalidateUntil: Timestamp
+    public var staleIfErrorUntil: Timestamp
+
+    public init(birth: Timestamp, freshUntil: Timestamp, staleWhileRevalidateUntil: Timestamp, staleIfErrorUntil: Timestamp) {
+        self.birth = birth
+        self.freshUntil = freshUntil
+        self.staleWhileRevalidateUntil = staleWhileRevalidateUntil
+        self.staleIfErrorUntil = staleIfErrorUntil
+    }
+
+    /// After this nothing may serve the entry: the store may drop it.
+    public var expiresAt: Timestamp { max(freshUntil, staleWhileRevalidateUntil, staleIfErrorUntil) }
+
+    public func isFresh(at now: Timestamp) -> Bool { now < freshUntil }
+    public func age(at now: Timestamp) -> Duration { max(.zero, now - birth) }
+    public func remaining(at now: Timestamp) -> Duration { freshUntil - now }
+}
+
+public enum StorageDecision: Sendable, Equatable {
+    case store(EntryTiming)
+    case skip(NotStoredReason)
+}
+
+/// Decides whether an upstream answer may be stored, and for how long. Pure: the
+/// caller passes the request and response facts and the times around the fetch.
+public enum StoragePolicy {
+    /// Statuses a fixed-TTL route stores.
+    public static let storableStatuses: Set<Int> = [200, 203, 204, 300, 301, 308, 404, 410]
+
+    public static func decide(route: Route, requestHeaders: some HeaderFields, status: Int,
+                              responseHeaders: some HeaderFields, requestTime: Timestamp,
+                              responseTime: Timestamp) -> StorageDecision {
+        // Never, whatever the route says.
+        if responseHeaders.contains("set-cookie") { return .skip(.setCookie) }
+        if status < 200 || status == 206 || status == 304 { return .skip(.status) }
+        let vary = responseHeaders.all("vary").flatMap { $0.split(separator: ",") }.map { $0.trimmingSpaces().lowercased() }
+        if vary.contains("*") { return .skip(.varyStar) }
+        // Vary on a header the key does not include would let one variant answer for another.
+        if vary.contains(where: { !route.keyHeaders.contains($0) }) { return .skip(.vary) }
+
+        let cc = directives(responseHeaders)
+        let initialAge = correctedInitialAge(responseHeaders, requestTime: requestTime, responseTime: responseTime)
+        let birth = responseTime - initialAge
+        let lifetime: Duration
+        var sWR = route.policy.staleWhileRevalidate
+        var sIE = route.policy.staleIfError
+
+        switch route.ttl {
+        case .fixed(let ttl) where route.override:
+            guard storableStatuses.contains(status) else { return .skip(.status) }
+            lifetime = ttl
+        case .fixed(let ttl):
+            guard storableStatuses.contains(status) else { return .skip(.status) }
+            if let refusal = refusal(cc) { return .skip(refusal) }
+            lifetime = min(ttl, explicitLifetime(cc, responseHeaders) ?? ttl)
+            (sWR, sIE) = staleWindows(cc, route: route)
+        case .origin:
+            if CacheControl(requestHeaders.all("cache-control")).noStore { return .skip(.noStore) }
+            if let refusal = refusal(cc) { return .skip(refusal) }
+            if requestHeaders.contains("authorization") && !(cc.isPublic || cc.sMaxAge != nil || cc.mustRevalidate) {
+                return .skip(.authorization)
+            }
+            guard let explicit = explicitLifetime(cc, responseHeaders) else { return .skip(.noFreshness) }
+            lifetime = explicit
+            (sWR, sIE) = staleWindows(cc, route: route)
+        }
+
+        let freshUntil = birth + lifetime
+        let timing = EntryTiming(birth: birth, freshUntil: freshUntil,
+                                 staleWhileRevalidateUntil: freshUntil + sWR, staleIfErrorUntil: freshUntil + sIE)
+        guard timing.expiresAt > responseTime else { return .skip(.noFreshness) }
+        return .store(timing)
+    }
+
+    /// The directives addressed to us: `Sidecache-Cache-Control`, else `CDN-Cache-Control`
+    /// (RFC 9213), else `Cache-Control`.
+    public static func directives(_ headers: some HeaderFields) -> CacheControl {
+        for field in ["sidecache-cache-control", "cdn-cache-control", "cache-control"] {
+            let values = headers.all(field)
+            if !values.isEmpty { return CacheControl(values) }
+        }
+        return CacheControl()
+    }
+
+    static func refusal(_ cc: CacheControl) -> NotStoredReason? {
+        if cc.noStore { return .noStore }
+        if cc.isPrivate { return .private }
+        if cc.noCache { return .noCache }
+        return nil
+    }
+
+    /// s-maxage, else max-age, else Expires − Date. An invalid Expires means already stale.
+    static func explicitLifetime(_ cc: CacheControl, _ headers: some HeaderFields) -> Duration? {
+        if let s = cc.sMaxAge ?? cc.maxAge { return .seconds(s) }
+        guard let expiresText = headers.first("expires") else { return nil }
+        guard let expires = HTTPDate.parse(expiresText) else { return .zero }
+        guard let date = headers.first("date").flatMap(HTTPDate.parse) else { return .zero }
+        return max(.zero, expires - date)
+    }
+
+    /// The route's windows and the upstream's own directives, whichever is longer;
+    /// none when the upstream demands revalidation.
+    static func staleWindows(_ cc: CacheControl, route: Route) -> (Duration, Duration) {
+        if cc.mustRevalidate || cc.proxyRevalidate || cc.noCache { return (.zero, .zero) }
+        return (max(route.policy.staleWhileRevalidate, .seconds(cc.staleWhileRevalidate ?? 0)),
+                max(route.policy.staleIfError, .seconds(cc.staleIfError ?? 0)))
+    }
+
+    /// RFC 9111 §4.2.3: the age the answer already had when it arrived.
+    static func correctedInitialAge(_ headers: some HeaderFields, requestTime: Timestamp, responseTime: Timestamp) -> Duration {
+        let apparent = headers.first("date").flatMap(HTTPDate.parse).map { max(.zero, responseTime - $0) } ?? .zero
+        let ageValue = headers.first("age").flatMap { Int64($0.trimmingSpaces()) }.map { Duration.seconds(max(0, $0)) } ?? .zero
+        return max(apparent, ageValue + (responseTime - requestTime))
+    }
+}

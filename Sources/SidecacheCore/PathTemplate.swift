@@ -1,0 +1,171 @@
+/// A purge target path: literals and placeholders filled from the mutation that
+/// triggered it (`/api/users/{id}`, `/status/{body.userId}`, `/feed/*`).
+public struct PathTemplate: Sendable, Equatable, CustomStringConvertible {
+    public enum Source: Sendable, Equatable {
+        case param(String)
+        case query(String)
+        case header(String)
+        case body([String])
+    }
+
+    public enum Piece: Sendable, Equatable {
+        case literal(String)
+        case value(Source)
+    }
+
+    public let segments: [Piece]
+    public let isSubtree: Bool
+    public let source: String
+
+    public enum ParseError: Error, Equatable, CustomStringConvertible {
+        case notAbsolute, emptySegment, starNotLast
+        case badPlaceholder(String)
+
+        public var description: String {
+            switch self {
+            case .notAbsolute: "a purge path starts with /"
+            case .emptySegment: "empty segment (//)"
+            case .starNotLast: "* may only be the final segment"
+            case .badPlaceholder(let p): "\"\(p)\" is not a placeholder: use {param}, {query.NAME}, {header.NAME} or {body.a.b}"
+            }
+        }
+    }
+
+    public init(parsing source: String) throws(ParseError) {
+        guard source.hasPrefix("/") else { throw .notAbsolute }
+        self.source = source
+        var pieces: [Piece] = []
+        var subtree = false
+        let parts = source.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
+        for (i, part) in parts.enumerated() {
+            if part.isEmpty {
+                if parts.count == 1 { break }
+                throw .emptySegment
+            }
+            if part == "*" {
+                guard i == parts.count - 1 else { throw .starNotLast }
+                subtree = true
+            } else if part.contains("{") || part.contains("}") {
+                guard part.hasPrefix("{"), part.hasSuffix("}") else { throw .badPlaceholder(String(part)) }
+                pieces.append(.value(try Self.placeholder(String(part.dropFirst().dropLast()))))
+            } else if part.contains("*") {
+                throw .starNotLast
+            } else {
+                pieces.append(.literal(String(part)))
+            }
+        }
+        segments = pieces
+        isSubtree = subtree
+    }
+
+    private static func placeholder(_ text: String) throws(ParseError) -> Source {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard !parts.contains(where: \.isEmpty) else { throw .badPlaceholder("{\(text)}") }
+        switch (parts.first, parts.count) {
+        case ("query", 2): return .query(parts[1])
+        case ("header", 2): return .header(parts[1])
+        case ("body", 2...): return .body(Array(parts.dropFirst()))
+        case (_, 1): return .param(parts[0])
+        default: throw .badPlaceholder("{\(text)}")
+        }
+    }
+
+    public var parameterNames: [String] {
+        segments.compactMap { if case .value(.param(let n)) = $0 { n } else { nil } }
+    }
+
+    public var readsBody: Bool {
+        segments.contains { if case .value(.body) = $0 { true } else { false } }
+    }
+
+    public var description: String { source }
+
+    /// Fills the template. A value that is missing, empty or contains "/" cannot name one
+    /// segment, so the target widens to the subtree under the static prefix before it,
+    /// and `widened` names the placeholder for the warning.
+    public func expand(_ values: PurgeValues) -> (scope: PurgeScope, widened: String?) {
+        var path = ""
+        for piece in segments {
+            switch piece {
+            case .literal(let text):
+                path += "/" + text
+            case .value(let source):
+                guard let value = values.lookup(source), !value.isEmpty, !value.contains("/") else {
+                    return (.subtree(path + "/"), Self.describe(source))
+                }
+                path += "/" + value
+            }
+        }
+        if isSubtree { return (.subtree(path + "/"), nil) }
+        return (.path(path.isEmpty ? "/" : path), nil)
+    }
+
+    private static func describe(_ source: Source) -> String {
+        switch source {
+        case .param(let n): "{\(n)}"
+        case .query(let n): "{query.\(n)}"
+        case .header(let n): "{header.\(n)}"
+        case .body(let p): "{body.\(p.joined(separator: "."))}"
+        }
+    }
+}
+
+/// Where a template's placeholders get their values: the mutation's path parameters,
+/// query, headers and JSON body.
+public struct PurgeValues {
+    public var params: [String: String]
+    public var query: Substring?
+    public var headers: any HeaderFields
+    public var body: JSONValue?
+
+    public init(params: [String: String], query: Substring?, headers: any HeaderFields, body: JSONValue?) {
+        self.params = params
+        self.query = query
+        self.headers = headers
+        self.body = body
+    }
+
+    /// The value for one placeholder, ready to be a path segment: path parameters and
+    /// query values stay as received (already percent-encoded); header and body values
+    /// are percent-encoded the way a client would have written them in the path.
+    func lookup(_ source: PathTemplate.Source) -> String? {
+        switch source {
+        case .param(let n):
+            return params[n]
+        case .query(let n):
+            guard let query else { return nil }
+            for pair in query.split(separator: "&") {
+                let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                if kv[0].elementsEqual(n) { return kv.count == 2 ? String(kv[1]) : "" }
+            }
+            return nil
+        case .header(let n):
+            return headers.first(n).map(percentEncodeSegment)
+        case .body(let path):
+            guard let text = body?.value(at: path)?.scalarText else { return nil }
+            // A "/" is reported as such (it cannot be one segment) rather than encoded away.
+            return text.contains("/") ? text : percentEncodeSegment(text)
+        }
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters and sub-delims/":"/"@"
+/// (the pchar set), leaving "/" for the caller to reject.
+public func percentEncodeSegment(_ text: String) -> String {
+    var out = ""
+    for b in text.utf8 {
+        switch b {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "!"), UInt8(ascii: "$"),
+             UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "*"), UInt8(ascii: "+"),
+             UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="), UInt8(ascii: ":"), UInt8(ascii: "@"), UInt8(ascii: "/"):
+            out.unicodeScalars.append(Unicode.Scalar(b))
+        default:
+            let hex = Array("0123456789ABCDEF".utf8)
+            out.unicodeScalars.append("%")
+            out.unicodeScalars.append(Unicode.Scalar(hex[Int(b >> 4)]))
+            out.unicodeScalars.append(Unicode.Scalar(hex[Int(b & 15)]))
+        }
+    }
+    return out
+}

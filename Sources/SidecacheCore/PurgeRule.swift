@@ -1,0 +1,97 @@
+/// One `purge` rule: when a matching mutation succeeds, these targets go.
+public struct PurgeRule: Sendable, Equatable {
+    public enum Target: Sendable, Equatable, CustomStringConvertible {
+        case path(PathTemplate)
+        case route(String)
+
+        public var description: String {
+            switch self {
+            case .path(let t): t.source
+            case .route(let r): "route " + r
+            }
+        }
+    }
+
+    public var on: RequestPattern
+    public var targets: [Target]
+
+    public init(on: RequestPattern, targets: [Target]) {
+        self.on = on
+        self.targets = targets
+    }
+
+    public var readsBody: Bool {
+        targets.contains { if case .path(let t) = $0 { t.readsBody } else { false } }
+    }
+}
+
+/// What a mutation purges once it succeeds, decided before it is forwarded (so the
+/// proxy knows whether to keep the request body for `{body.*}` templates).
+public struct PurgePlan: Sendable {
+    public let matches: [(rule: PurgeRule, params: [String: String])]
+
+    public var isEmpty: Bool { matches.isEmpty }
+    public var readsBody: Bool { matches.contains { $0.rule.readsBody } }
+
+    /// The rules whose `on` matches this request.
+    public init(method: String, path: Substring, rules: [PurgeRule]) {
+        matches = rules.compactMap { rule in
+            guard rule.on.methods.contains(method), let params = rule.on.path.captures(path) else { return nil }
+            return (rule, params)
+        }
+    }
+
+    /// Whether an upstream status purges: 2xx and 3xx do; 1xx, 4xx and 5xx never.
+    public static func purges(status: Int) -> Bool { (200..<400).contains(status) }
+
+    /// Every scope to purge, and the placeholders that had to widen to a subtree.
+    public func scopes(query: Substring?, headers: any HeaderFields, body: JSONValue?) -> (scopes: [PurgeScope], widened: [String]) {
+        var scopes: [PurgeScope] = []
+        var widened: [String] = []
+        for (rule, params) in matches {
+            let values = PurgeValues(params: params, query: query, headers: headers, body: body)
+            for target in rule.targets {
+                switch target {
+                case .route(let name):
+                    scopes.append(.route(name))
+                case .path(let template):
+                    let (scope, wide) = template.expand(values)
+                    scopes.append(scope)
+                    if let wide { widened.append("\(template.source): \(wide)") }
+                }
+            }
+        }
+        return (scopes, widened)
+    }
+}
+
+/// RFC 9111 §4.4: a successful unsafe request invalidates its own URI and the
+/// same-host `Location` / `Content-Location` of its answer.
+public enum Invalidation {
+    public static let safeMethods: Set<String> = ["GET", "HEAD", "OPTIONS", "TRACE"]
+
+    public static func scopes(method: String, status: Int, path: Substring, host: String?,
+                              response: some HeaderFields) -> [PurgeScope] {
+        guard !safeMethods.contains(method), PurgePlan.purges(status: status) else { return [] }
+        var scopes: [PurgeScope] = [.path(String(path))]
+        for field in ["location", "content-location"] {
+            guard let value = response.first(field), let p = sameHostPath(value, host: host) else { continue }
+            if !scopes.contains(.path(p)) { scopes.append(.path(p)) }
+        }
+        return scopes
+    }
+
+    /// The path of a URI reference if it points at `host` (or is relative to it).
+    static func sameHostPath(_ reference: String, host: String?) -> String? {
+        var rest = Substring(reference.trimmingSpaces())
+        if rest.hasPrefix("//") || rest.lowercased().hasPrefix("http://") || rest.lowercased().hasPrefix("https://") {
+            if let scheme = rest.range(of: "//") { rest = rest[scheme.upperBound...] }
+            let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
+            guard let host, rest[..<authorityEnd].lowercased() == host.lowercased() else { return nil }
+            rest = rest[authorityEnd...]
+        }
+        guard rest.hasPrefix("/") else { return nil }
+        let end = rest.firstIndex(where: { $0 == "?" || $0 == "#" }) ?? rest.endIndex
+        return String(rest[..<end])
+    }
+}

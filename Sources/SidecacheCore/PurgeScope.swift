@@ -1,0 +1,56 @@
+/// A set of cached entries one purge names. Purges never enumerate entries: each scope
+/// is a counter that entries remember, so a purge costs the same however much it hits.
+public enum PurgeScope: Hashable, Sendable, CustomStringConvertible {
+    /// Every variant of one path: all queries, hosts, identities, header variants.
+    case path(String)
+    /// Every path that starts with this prefix, which ends in "/".
+    case subtree(String)
+    case route(String)
+    case tag(String)
+    case all
+
+    public var description: String {
+        switch self {
+        case .path(let p): "path \(p)"
+        case .subtree(let p): "subtree \(p)*"
+        case .route(let r): "route \(r)"
+        case .tag(let t): "tag \(t)"
+        case .all: "all"
+        }
+    }
+
+    /// A stable 64-bit id (FNV-1a over a kind byte and the text). Two scopes sharing an id
+    /// only purge more than asked, never less, so collisions are safe.
+    public var id: UInt64 {
+        switch self {
+        case .path(let p): Self.fnv(1, p)
+        case .subtree(let p): Self.fnv(2, p)
+        case .route(let r): Self.fnv(3, r)
+        case .tag(let t): Self.fnv(4, t)
+        case .all: Self.fnv(5, "")
+        }
+    }
+
+    /// The scope ids an entry of `route` at `path` belongs to (besides `all`): its route,
+    /// its path, and every subtree above it.
+    public static func ids(route: String, path: Substring, tags: [String] = []) -> [UInt64] {
+        var ids = [fnv(3, route), fnv(1, path)]
+        var i = path.startIndex
+        while i < path.endIndex {
+            if path[i] == "/" {
+                let prefix = path[...i]
+                if prefix.endIndex != path.endIndex { ids.append(fnv(2, prefix)) }
+            }
+            i = path.index(after: i)
+        }
+        for t in tags { ids.append(fnv(4, t)) }
+        return ids
+    }
+
+    static func fnv(_ kind: UInt8, _ text: some StringProtocol) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        h = (h ^ UInt64(kind)) &* 0x100_0000_01b3
+        for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        return h
+    }
+}

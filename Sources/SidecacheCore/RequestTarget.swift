@@ -1,0 +1,67 @@
+/// A request-target in origin form, split once into path and query, kept byte for byte.
+///
+/// Nothing is normalised anywhere, so the proxy and the upstream never disagree about
+/// which resource a path names. Paths that *would* be normalised by someone downstream
+/// (dot-segments, empty segments, an encoded `/`) are flagged as not cacheable instead.
+public struct RequestTarget: Sendable, Equatable {
+    public var path: Substring
+    public var query: Substring?
+
+    public init(path: Substring, query: Substring?) {
+        self.path = path
+        self.query = query
+    }
+
+    /// Splits an origin-form target (`/a/b?x=1`). Returns nil for anything else
+    /// (absolute-form, authority-form, `*`), which the caller answers or passes through.
+    public init?(_ uri: String) {
+        guard uri.utf8.first == UInt8(ascii: "/") else { return nil }
+        if let q = uri.utf8.firstIndex(of: UInt8(ascii: "?")) {
+            path = uri[..<q]
+            query = uri[uri.index(after: q)...]
+        } else {
+            path = uri[...]
+            query = nil
+        }
+        // A fragment never belongs on the wire.
+        if uri.utf8.contains(UInt8(ascii: "#")) { return nil }
+    }
+
+    /// False for paths with `.`/`..` segments (also percent-encoded), empty segments,
+    /// or an encoded slash or backslash: such paths pass through and are never cached.
+    public var isCacheSafe: Bool {
+        var segmentStart = true
+        var dots = 0        // dots (literal or %2E) in the current segment so far
+        var other = false   // anything else in the current segment
+        var bytes = path.utf8.makeIterator()
+        _ = bytes.next()    // leading "/"
+        var pending: [UInt8] = []
+        func endSegment() -> Bool {
+            if !other && (dots == 0 || dots == 1 || dots == 2) { return false } // "", ".", ".."
+            return true
+        }
+        while let b = bytes.next() {
+            if b == UInt8(ascii: "/") {
+                if !endSegment() { return false }
+                dots = 0; other = false; segmentStart = true
+                continue
+            }
+            segmentStart = false
+            if b == UInt8(ascii: "%") {
+                pending = [bytes.next() ?? 0, bytes.next() ?? 0]
+                let hex = (pending[0] | 0x20, pending[1] | 0x20)
+                if hex == (UInt8(ascii: "2"), UInt8(ascii: "f")) || hex == (UInt8(ascii: "5"), UInt8(ascii: "c")) { return false }
+                if hex == (UInt8(ascii: "2"), UInt8(ascii: "e")) { dots += 1 } else { other = true }
+            } else if b == UInt8(ascii: ".") {
+                dots += 1
+            } else if b == UInt8(ascii: "\\") {
+                return false
+            } else {
+                other = true
+            }
+        }
+        // The last segment: an empty one means a trailing slash, which is fine for "/" alone.
+        if segmentStart { return path.utf8.count == 1 }
+        return endSegment()
+    }
+}

@@ -1,0 +1,33 @@
+import NIOCore
+import SidecacheCore
+import Synchronization
+
+/// One stored answer, pre-encoded: a hit writes `head`, a few per-request header
+/// lines, the blank line and `body`, with no per-hit encoding work.
+public final class CacheEntry: Sendable {
+    /// Status line and stored header lines, each ending in CRLF, without the final blank line.
+    public let head: ByteBuffer
+    public let body: ByteBuffer
+    public let status: Int
+    public let timing: EntryTiming
+    /// The purge sequence number when the fill started; purges after it invalidate the entry.
+    public let fillSeq: UInt64
+    /// The purge scopes (route, path, subtrees) the entry belongs to, as `PurgeScope` ids.
+    public let scopeIDs: [UInt64]
+    /// The newest purge sequence number at which the entry was known valid: a hit whose
+    /// ledger has not moved since skips the scope checks (one atomic load).
+    let checkedSeq: Atomic<UInt64>
+
+    public init(head: ByteBuffer, body: ByteBuffer, status: Int, timing: EntryTiming, fillSeq: UInt64, scopeIDs: [UInt64]) {
+        self.head = head
+        self.body = body
+        self.status = status
+        self.timing = timing
+        self.fillSeq = fillSeq
+        self.scopeIDs = scopeIDs
+        self.checkedSeq = Atomic(fillSeq)
+    }
+
+    /// What the entry costs the byte budget: its bytes plus bookkeeping.
+    public var cost: Int { head.readableBytes + body.readableBytes + scopeIDs.count * 8 + 256 }
+}

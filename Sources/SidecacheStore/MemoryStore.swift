@@ -1,0 +1,139 @@
+import SidecacheCore
+import Synchronization
+
+/// The in-process tier: a byte-bounded LRU, split into shards so event loop threads
+/// rarely meet on one lock. It never holds more than its budget.
+public final class MemoryStore: Sendable {
+    private final class Shard: Sendable {
+        let lru: Mutex<LRUShard>
+        init(capacity: Int) { lru = Mutex(LRUShard(capacity: capacity)) }
+    }
+
+    private let shards: [Shard]
+    public let capacityBytes: Int
+
+    public init(capacityBytes: Int, shardCount: Int = 16) {
+        self.capacityBytes = capacityBytes
+        let perShard = capacityBytes / shardCount
+        shards = (0..<shardCount).map { _ in Shard(capacity: perShard) }
+    }
+
+    @inline(__always)
+    private func shard(_ key: CacheKey) -> Shard { shards[Int(key.b % UInt64(shards.count))] }
+
+    /// The entry for `key` if it may still be served at `now` (fresh or within a stale
+    /// window); expired entries are dropped on the way.
+    public func get(_ key: CacheKey, now: Timestamp) -> CacheEntry? {
+        shard(key).lru.withLock { $0.get(key, now: now) }
+    }
+
+    /// Stores `entry`, evicting the least recently used entries past the budget.
+    /// An entry bigger than a shard's budget is not stored.
+    @discardableResult
+    public func set(_ key: CacheKey, _ entry: CacheEntry) -> Bool {
+        shard(key).lru.withLock { $0.set(key, entry) }
+    }
+
+    public func remove(_ key: CacheKey) {
+        shard(key).lru.withLock { $0.remove(key) }
+    }
+
+    public func removeAll() {
+        for s in shards { s.lru.withLock { $0.removeAll() } }
+    }
+
+    public var entryCount: Int { shards.reduce(0) { n, s in n + s.lru.withLock { $0.count } } }
+    public var usedBytes: Int { shards.reduce(0) { n, s in n + s.lru.withLock { $0.bytes } } }
+}
+
+/// One shard: a dictionary over an intrusive doubly linked recency list.
+struct LRUShard: ~Copyable {
+    final class Node {
+        let key: CacheKey
+        var entry: CacheEntry
+        var newer: Node?
+        unowned(unsafe) var older: Node?
+
+        init(key: CacheKey, entry: CacheEntry) {
+            self.key = key
+            self.entry = entry
+        }
+    }
+
+    private var nodes: [CacheKey: Node] = [:]
+    private var newest: Node?
+    private var oldest: Node?
+    private(set) var bytes = 0
+    let capacity: Int
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    var count: Int { nodes.count }
+
+    mutating func get(_ key: CacheKey, now: Timestamp) -> CacheEntry? {
+        guard let node = nodes[key] else { return nil }
+        if node.entry.timing.expiresAt <= now {
+            remove(key)
+            return nil
+        }
+        if newest !== node {
+            unlink(node)
+            pushNewest(node)
+        }
+        return node.entry
+    }
+
+    mutating func set(_ key: CacheKey, _ entry: CacheEntry) -> Bool {
+        let cost = entry.cost
+        guard cost <= capacity else {
+            remove(key)
+            return false
+        }
+        if let node = nodes[key] {
+            bytes += cost - node.entry.cost
+            node.entry = entry
+            if newest !== node {
+                unlink(node)
+                pushNewest(node)
+            }
+        } else {
+            let node = Node(key: key, entry: entry)
+            nodes[key] = node
+            pushNewest(node)
+            bytes += cost
+        }
+        while bytes > capacity, let victim = oldest { remove(victim.key) }
+        return true
+    }
+
+    mutating func remove(_ key: CacheKey) {
+        guard let node = nodes.removeValue(forKey: key) else { return }
+        unlink(node)
+        bytes -= node.entry.cost
+    }
+
+    mutating func removeAll() {
+        // Break the strong `newer` chain iteratively so a long list cannot overflow the stack on release.
+        var node = oldest
+        while let n = node { node = n.newer; n.newer = nil }
+        nodes.removeAll()
+        newest = nil
+        oldest = nil
+        bytes = 0
+    }
+
+    private mutating func pushNewest(_ node: Node) {
+        node.older = newest
+        node.newer = nil
+        newest?.newer = node
+        newest = node
+        if oldest == nil { oldest = node }
+    }
+
+    private mutating func unlink(_ node: Node) {
+        if let older = node.older { older.newer = node.newer } else { oldest = node.newer }
+        if let newer = node.newer { newer.older = node.older } else { newest = node.older }
+        node.newer = nil
+        node.older = nil
+    }
+}

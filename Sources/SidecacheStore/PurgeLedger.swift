@@ -1,0 +1,69 @@
+import SidecacheCore
+import Synchronization
+
+/// Purges as numbered events, so a purge costs the same however many entries it hits.
+///
+/// Each purge takes the next sequence number and records it against the scopes it
+/// names. An entry remembers the sequence number its fill started under; it is valid
+/// while none of its scopes was purged after that. A fill that started before a purge
+/// is refused at store time for the same reason.
+public final class PurgeLedger: Sendable {
+    private struct State {
+        var lastPurge: [UInt64: UInt64] = [:]
+        /// Entries filled before this sequence number are all invalid (purge-all, or the table overflowed).
+        var floor: UInt64 = 0
+    }
+
+    private let sequence = Atomic<UInt64>(1)
+    private let state = Mutex(State())
+    private let maxScopes: Int
+
+    /// `maxScopes` bounds memory: past it the table is dropped and every older entry
+    /// counts as purged, which is always safe.
+    public init(maxScopes: Int = 1 << 20) { self.maxScopes = maxScopes }
+
+    /// The number a fill starting now records.
+    public var current: UInt64 { sequence.load(ordering: .acquiring) }
+
+    /// Records a purge of `scopes`; when this returns, no lookup accepts an entry they cover.
+    public func purge(_ scopes: [PurgeScope]) {
+        guard !scopes.isEmpty else { return }
+        state.withLock { s in
+            let n = sequence.load(ordering: .relaxed) + 1
+            for scope in scopes {
+                if scope == .all { s.floor = n } else { s.lastPurge[scope.id] = n }
+            }
+            if s.lastPurge.count > maxScopes {
+                s.lastPurge.removeAll(keepingCapacity: false)
+                s.floor = n
+            }
+            sequence.store(n, ordering: .releasing)
+        }
+    }
+
+    /// True when no purge since `entry`'s fill covers it. One atomic load when nothing
+    /// was purged since the entry was last checked.
+    public func isValid(_ entry: CacheEntry) -> Bool {
+        let now = sequence.load(ordering: .acquiring)
+        if entry.checkedSeq.load(ordering: .relaxed) == now { return true }
+        return state.withLock { s in
+            guard Self.survives(fillSeq: entry.fillSeq, scopeIDs: entry.scopeIDs, s) else { return false }
+            entry.checkedSeq.store(sequence.load(ordering: .relaxed), ordering: .relaxed)
+            return true
+        }
+    }
+
+    /// True when a fill that started at `fillSeq` may still store its answer.
+    public func mayStore(fillSeq: UInt64, scopeIDs: [UInt64]) -> Bool {
+        if sequence.load(ordering: .acquiring) == fillSeq { return true }
+        return state.withLock { Self.survives(fillSeq: fillSeq, scopeIDs: scopeIDs, $0) }
+    }
+
+    private static func survives(fillSeq: UInt64, scopeIDs: [UInt64], _ s: State) -> Bool {
+        if fillSeq < s.floor { return false }
+        for id in scopeIDs {
+            if let purged = s.lastPurge[id], purged > fillSeq { return false }
+        }
+        return true
+    }
+}
