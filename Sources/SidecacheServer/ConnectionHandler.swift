@@ -1,0 +1,242 @@
+import NIOCore
+import NIOHTTP1
+import SidecacheConfig
+import SidecacheCore
+
+/// One client connection: collects each request (head, body within limits), runs
+/// one exchange at a time, and keeps pipelined requests queued (without reading
+/// more) until the answer before them is complete, so answers leave in order.
+final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private enum State {
+        case idle
+        case receiving(HTTPRequestHead, ByteBuffer?, limit: Int)
+        case responding(Exchange)
+        case closed
+    }
+
+    private let engine: ProxyEngine
+    private var state = State.idle
+    private var queued = CircularBuffer<HTTPServerRequestPart>()
+    private var readHeld = false
+    private var context: ChannelHandlerContext!
+    private var scratch: ByteBuffer
+    private var keepAlive = true
+    private var draining = false
+    private var pendingError: ProxyError?
+    private var lastActivity = NIODeadline.now()
+    private var idleCheck: Scheduled<Void>?
+
+    init(engine: ProxyEngine) {
+        self.engine = engine
+        self.scratch = ByteBufferAllocator().buffer(capacity: 128)
+    }
+
+    // MARK: ClientConnection
+
+    var allocator: ByteBufferAllocator { context.channel.allocator }
+    var eventLoop: any EventLoop { context.eventLoop }
+    private(set) var remoteAddress: String?
+    var closesAfterResponse: Bool { !keepAlive || draining || pendingError != nil }
+
+    func write(_ buffer: ByteBuffer) {
+        context.write(wrapOutboundOut(buffer), promise: nil)
+    }
+
+    func writeAndFlush(_ buffer: ByteBuffer, written: (@Sendable () -> Void)?) {
+        guard let written else {
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
+            return
+        }
+        let promise = context.eventLoop.makePromise(of: Void.self)
+        promise.futureResult.whenComplete { _ in written() }
+        context.writeAndFlush(wrapOutboundOut(buffer), promise: promise)
+    }
+
+    func scratchBuffer() -> ByteBuffer {
+        scratch.clear()   // reuses the storage unless a previous write still holds it
+        return scratch
+    }
+
+    func responseFinished(close: Bool) {
+        guard case .responding = state else { return }
+        lastActivity = .now()
+        if close || !keepAlive || draining {
+            closeAfterFlush()
+            return
+        }
+        state = .idle
+        if let error = pendingError {
+            pendingError = nil
+            reject(error)
+            return
+        }
+        while case .idle = state, let part = queued.popFirst() { receive(part) }
+        if case .responding = state { return }
+        if readHeld {
+            readHeld = false
+            context.read()
+        }
+    }
+
+    // MARK: Channel events
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        remoteAddress = context.channel.remoteAddress?.ipAddress
+        scheduleIdleCheck()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        idleCheck?.cancel()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if case .responding(let exchange) = state { exchange.clientGone() }
+        state = .closed
+        idleCheck?.cancel()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let part = unwrapInboundIn(data)
+        lastActivity = .now()
+        if case .responding = state {
+            queued.append(part)
+        } else if !queued.isEmpty {
+            queued.append(part)
+        } else {
+            receive(part)
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if case .responding = state {
+            readHeld = true   // the next request waits until this answer is out
+        } else {
+            context.read()
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard error is HTTPParserError else {
+            context.close(promise: nil)
+            return
+        }
+        let proxyError: ProxyError = (error as? HTTPParserError) == .headerOverflow
+            ? .headersTooLarge(limit: engine.config.limits.headerBytes)
+            : .badRequest("malformed HTTP request: \(error)")
+        if case .responding = state {
+            pendingError = proxyError   // answered in order, after the current response
+        } else {
+            reject(proxyError)
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is DrainEvent {
+            draining = true
+            if case .idle = state, queued.isEmpty { closeAfterFlush() }
+            if case .receiving = state {} // finishes its answer, then closes
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    // MARK: Requests
+
+    private func receive(_ part: HTTPServerRequestPart) {
+        switch (part, state) {
+        case (.head(let head), .idle):
+            keepAlive = head.isKeepAlive
+            if let error = checkHead(head) {
+                reject(error)
+                return
+            }
+            let limit = engine.maxRequestBody(path: RequestTarget(head.uri)?.path)
+            if let length = head.headers.first(name: "content-length").flatMap({ Int($0) }), length > limit {
+                reject(.payloadTooLarge(limit: limit))
+                return
+            }
+            if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+                var cont = allocator.buffer(capacity: 25)
+                cont.writeStaticString("HTTP/1.1 100 Continue\r\n\r\n")
+                context.writeAndFlush(wrapOutboundOut(cont), promise: nil)
+            }
+            state = .receiving(head, nil, limit: limit)
+        case (.body(let chunk), .receiving(let head, var body, let limit)):
+            if (body?.readableBytes ?? 0) + chunk.readableBytes > limit {
+                reject(.payloadTooLarge(limit: limit))
+                return
+            }
+            state = .idle   // drop our reference so the append does not copy
+            if body == nil { body = chunk } else { body!.writeImmutableBuffer(chunk) }
+            state = .receiving(head, body, limit: limit)
+        case (.end, .receiving(let head, let body, _)):
+            let exchange = Exchange(engine: engine, connection: self, head: head, body: body)
+            state = .responding(exchange)
+            exchange.start()
+        case (_, .closed):
+            break
+        default:
+            reject(.badRequest("unexpected request part"))
+        }
+    }
+
+    private func checkHead(_ head: HTTPRequestHead) -> ProxyError? {
+        let limits = engine.config.limits
+        if head.uri.utf8.count > limits.urlBytes { return .uriTooLong(limit: limits.urlBytes) }
+        var size = head.uri.utf8.count + head.method.rawValue.utf8.count + 12
+        for (name, value) in head.headers { size += name.utf8.count + value.utf8.count + 4 }
+        if size > limits.headerBytes { return .headersTooLarge(limit: limits.headerBytes) }
+        if head.version.major != 1 { return .badRequest("only HTTP/1.x is spoken here") }
+        for (name, value) in head.headers where !isSafeFieldValue(value) || name.isEmpty {
+            return .badRequest("header \(name) has a forbidden character")
+        }
+        return nil
+    }
+
+    /// Answers with the proxy's own error and closes: what follows a refused request
+    /// cannot be trusted to be framed right.
+    private func reject(_ error: ProxyError) {
+        guard case .closed = state else {
+            state = .closed
+            queued.removeAll()
+            let bytes = error.encode(allocator: allocator, close: true)
+            context.writeAndFlush(wrapOutboundOut(bytes)).assumeIsolated().whenComplete { [context] _ in
+                context!.close(promise: nil)
+            }
+            return
+        }
+    }
+
+    private func closeAfterFlush() {
+        state = .closed
+        context.writeAndFlush(wrapOutboundOut(allocator.buffer(capacity: 0))).assumeIsolated().whenComplete { [context] _ in
+            context!.close(promise: nil)
+        }
+    }
+
+    /// One timer per connection, re-armed for the remainder instead of per request.
+    private func scheduleIdleCheck() {
+        let timeout = TimeAmount.milliseconds(engine.config.limits.idleTimeout.milliseconds)
+        let deadline = lastActivity + timeout
+        idleCheck = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            switch state {
+            case .idle where NIODeadline.now() >= lastActivity + timeout,
+                 .receiving where NIODeadline.now() >= lastActivity + timeout:
+                closeAfterFlush()
+            case .closed:
+                break
+            default:
+                scheduleIdleCheck()
+            }
+        }
+    }
+}
+
+/// Sent to every connection when the proxy drains: finish the current answer, then close.
+struct DrainEvent: Sendable {}

@@ -1,0 +1,106 @@
+import NIOCore
+import SidecacheCore
+import SidecacheStore
+import SidecacheUpstream
+
+/// How a forwarded answer is marked.
+enum ForwardMarker {
+    /// No cache route applies.
+    case pass
+    /// A cache route, but this request may not use the cache.
+    case bypass(BypassReason)
+
+    var cacheStatus: String {
+        switch self {
+        case .pass: "sidecache; fwd=bypass"
+        case .bypass(let reason): CacheStatusField.bypass(reason)
+        }
+    }
+}
+
+extension Exchange {
+    /// Sends the head of an answer whose body streams, choosing the framing.
+    func streamHead(_ h: UpstreamResponseHead, cacheStatus: String, xCache: CacheOutcome) {
+        let noBody = isHEAD || h.status == 204 || h.status == 304 || h.status < 200
+        let upstreamLength = HeaderList(h.headers).first("content-length")
+        let chunkedUpstream = HeaderList(h.headers).contains("transfer-encoding")
+        let framing: BodyFraming
+        if noBody {
+            framing = .none
+        } else if upstreamLength != nil && !chunkedUpstream {
+            framing = .length
+        } else if head.version.minor >= 1 && head.version.major == 1 {
+            framing = .chunked
+        } else {
+            framing = .untilClose
+        }
+
+        var buffer = connection.allocator.buffer(capacity: 1024)
+        buffer.writeStatusLine(status: h.status, reason: h.reason)
+        for line in ForwardHeaders.response(h.headers, forStorage: false) { buffer.writeHeader(line.name, line.value) }
+        buffer.writeStaticString("X-Cache: ")
+        buffer.writeString(xCache.rawValue)
+        buffer.writeStaticString("\r\n")
+        buffer.writeHeader(CacheStatusField.name, cacheStatus)
+        switch framing {
+        case .length:
+            buffer.writeHeader("Content-Length", upstreamLength!.trimmingSpaces())
+        case .none where h.status != 204 && h.status >= 200 && !chunkedUpstream:
+            // HEAD and 304 describe the body they did not send.
+            if let upstreamLength { buffer.writeHeader("Content-Length", upstreamLength.trimmingSpaces()) }
+        case .chunked:
+            buffer.writeStaticString("Transfer-Encoding: chunked\r\n")
+        case .none, .untilClose:
+            break
+        }
+        let close = connection.closesAfterResponse || { if case .untilClose = framing { true } else { false } }()
+        writeConnectionHeader(&buffer, close: close)
+        buffer.writeStaticString("\r\n")
+        connection.writeAndFlush(buffer, written: nil)
+        response = .streaming(framing)
+    }
+
+    /// A fill completed: build the pre-encoded entry, store it unless a purge overtook
+    /// the fill, then answer from the same bytes.
+    func storeAndAnswer(_ h: UpstreamResponseHead, timing: EntryTiming, body collected: ByteBuffer, fill: FillContext) {
+        response = .done
+        var body = collected
+        if body.capacity > body.readableBytes {
+            // Stored bodies hold exactly their bytes, so the byte budget is the memory used.
+            var exact = connection.allocator.buffer(capacity: body.readableBytes)
+            exact.writeImmutableBuffer(body)
+            body = exact
+        }
+        let lines = ForwardHeaders.response(h.headers, forStorage: true)
+        var entryHead = connection.allocator.buffer(capacity: lines.reduce(64) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 })
+        entryHead.writeStatusLine(status: h.status, reason: h.reason)
+        for line in lines where !line.name.equalsIgnoringASCIICase("transfer-encoding") { entryHead.writeHeader(line.name, line.value) }
+        if h.status != 204 && h.status != 304 { entryHead.writeHeader("Content-Length", body.readableBytes) }
+
+        let entry = CacheEntry(head: entryHead, body: body, status: h.status, timing: timing,
+                               fillSeq: fill.fillSeq, scopeIDs: fill.scopeIDs)
+        let status: String
+        if !engine.ledger.mayStore(fillSeq: fill.fillSeq, scopeIDs: fill.scopeIDs) {
+            status = CacheStatusField.miss(stored: false, notStored: .purged)
+        } else if engine.memory.set(fill.key, entry) {
+            status = CacheStatusField.miss(stored: true)
+        } else {
+            status = CacheStatusField.miss(stored: false, notStored: .tooLarge)
+        }
+
+        var lines2 = connection.allocator.buffer(capacity: 128)
+        lines2.writeStaticString("X-Cache: MISS\r\n")
+        lines2.writeHeader(CacheStatusField.name, status)
+        let close = connection.closesAfterResponse
+        writeConnectionHeader(&lines2, close: close)
+        lines2.writeStaticString("\r\n")
+        connection.write(entryHead)
+        if isHEAD {
+            connection.writeAndFlush(lines2, written: nil)
+        } else {
+            connection.write(lines2)
+            connection.writeAndFlush(body, written: nil)
+        }
+        finish(close: close)
+    }
+}

@@ -1,0 +1,204 @@
+import NIOCore
+import NIOHTTP1
+import SidecacheCore
+import SidecacheStore
+import SidecacheUpstream
+
+/// What an exchange is doing with the upstream.
+enum UpstreamMode {
+    /// A miss on a cache route: fetch the GET, store it if the core says so, answer.
+    case fill(FillContext)
+    /// Anything else: forward, purge on success, stream the answer back.
+    case forward(Forwarded)
+}
+
+struct FillContext {
+    let route: Route
+    let key: CacheKey
+    let fillSeq: UInt64
+    let scopeIDs: [UInt64]
+    let requestTime: Timestamp
+}
+
+struct Forwarded {
+    let marker: String
+    let purge: PurgePlan?
+}
+
+/// Where the answer stands.
+enum ResponseState {
+    case waiting
+    /// Collecting a storable body (at most `maxBodySize`) before storing and answering.
+    case buffering(UpstreamResponseHead, EntryTiming, ByteBuffer)
+    /// Head sent; body bytes go to the client as they come.
+    case streaming(BodyFraming)
+    case done
+}
+
+enum BodyFraming {
+    case none, length, chunked, untilClose
+}
+
+extension Exchange {
+    func fill(route: Route, key: CacheKey, target: RequestTarget, now: Timestamp) {
+        let context = FillContext(route: route, key: key, fillSeq: engine.ledger.current,
+                                  scopeIDs: PurgeScope.ids(route: route.name, path: target.path), requestTime: now)
+        start(mode: .fill(context), method: "GET", body: nil, forFill: true, timeout: route.policy.upstreamTimeout)
+    }
+
+    func forward(route: Route?, marker: ForwardMarker) {
+        var plan: PurgePlan?
+        if !Invalidation.safeMethods.contains(method), let target {
+            plan = PurgePlan(method: method, path: target.path, rules: engine.config.purge)
+        }
+        start(mode: .forward(Forwarded(marker: marker.cacheStatus, purge: plan)), method: method, body: body,
+              forFill: false, timeout: route?.policy.upstreamTimeout ?? engine.config.defaults.upstreamTimeout)
+    }
+
+    private func start(mode: UpstreamMode, method: String, body: ByteBuffer?, forFill: Bool, timeout: Duration) {
+        self.mode = mode
+        let headers = ForwardHeaders.request(head.headers, clientAddress: connection.remoteAddress,
+                                             fallbackHost: engine.config.upstream.authority, forFill: forFill,
+                                             requestID: ForwardHeaders.newRequestID)
+        let request = engine.upstreamRequest(method: method, uri: head.uri, headers: headers, body: body, timeout: timeout)
+        let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
+        transfer = engine.upstream.execute(request, on: connection.eventLoop) { event in me.value.upstream(event) }
+    }
+
+    private func upstream(_ event: UpstreamEvent) {
+        guard !finished else { return }
+        switch event {
+        case .head(let h): upstreamHead(h)
+        case .body(let chunk): upstreamBody(chunk)
+        case .end: upstreamEnd()
+        case .failure(let failure): upstreamFailed(failure)
+        }
+    }
+
+    private func upstreamHead(_ h: UpstreamResponseHead) {
+        switch mode {
+        case .fill(let fill):
+            let now = engine.clock.now()
+            let headers = HeaderList(h.headers)
+            switch StoragePolicy.decide(route: fill.route, requestHeaders: head.headers, status: h.status,
+                                        responseHeaders: headers, requestTime: fill.requestTime, responseTime: now) {
+            case .store(let timing):
+                let declared = headers.first("content-length").flatMap { Int($0) }
+                if let declared, declared > fill.route.policy.maxBodySize {
+                    streamHead(h, cacheStatus: CacheStatusField.miss(stored: false, notStored: .tooLarge), xCache: .miss)
+                } else {
+                    let capacity = min(declared ?? 16 << 10, fill.route.policy.maxBodySize)
+                    response = .buffering(h, timing, connection.allocator.buffer(capacity: capacity))
+                }
+            case .skip(let reason):
+                streamHead(h, cacheStatus: CacheStatusField.miss(stored: false, notStored: reason), xCache: .miss)
+            }
+        case .forward(let forwarded):
+            purgeAfterSuccess(h, plan: forwarded.purge)
+            streamHead(h, cacheStatus: forwarded.marker, xCache: .bypass)
+        case nil:
+            break
+        }
+    }
+
+    /// DESIGN: every purge target of a successful mutation is purged before the client
+    /// sees any of the answer; §4.4 invalidation rides along.
+    private func purgeAfterSuccess(_ h: UpstreamResponseHead, plan: PurgePlan?) {
+        guard let target, PurgePlan.purges(status: h.status), !Invalidation.safeMethods.contains(method) else { return }
+        var scopes = Invalidation.scopes(method: method, status: h.status, path: target.path,
+                                         host: head.headers.first(name: "host"), response: HeaderList(h.headers))
+        if let plan, !plan.isEmpty {
+            let json = plan.readsBody ? body.flatMap { JSONValue.parse($0.readableBytesView) } : nil
+            let (ruleScopes, widened) = plan.scopes(query: target.query, headers: head.headers, body: json)
+            scopes += ruleScopes
+            for w in widened {
+                engine.logger.warning("purge target widened to a subtree: value missing, empty or containing /",
+                                      metadata: ["template": "\(w)", "request": "\(method) \(target.path)"])
+            }
+        }
+        engine.purge(scopes, reason: "\(method) \(target.path)")
+    }
+
+    private func upstreamBody(_ chunk: ByteBuffer) {
+        switch response {
+        case .buffering(let h, let timing, var collected):
+            guard case .fill(let fill) = mode else { return }
+            if collected.readableBytes + chunk.readableBytes > fill.route.policy.maxBodySize {
+                // Too big to store after all: from here on it streams.
+                response = .done
+                streamHead(h, cacheStatus: CacheStatusField.miss(stored: false, notStored: .tooLarge), xCache: .miss)
+                streamBody(collected, consumed: 0)
+                streamBody(chunk, consumed: chunk.readableBytes)
+                return
+            }
+            response = .done   // drop our reference so the append does not copy
+            collected.writeImmutableBuffer(chunk)
+            response = .buffering(h, timing, collected)
+            transfer?.consumed(chunk.readableBytes)
+        case .streaming:
+            streamBody(chunk, consumed: chunk.readableBytes)
+        case .waiting, .done:
+            transfer?.consumed(chunk.readableBytes)
+        }
+    }
+
+    /// Writes one chunk in the response's framing; tells the transfer once it left,
+    /// which is what paces the upstream for big bodies.
+    private func streamBody(_ chunk: ByteBuffer, consumed: Int) {
+        guard case .streaming(let framing) = response, chunk.readableBytes > 0 else {
+            if consumed > 0 { transfer?.consumed(consumed) }
+            return
+        }
+        let transfer = self.transfer
+        let done: (@Sendable () -> Void)? = consumed > 0 ? { @Sendable in transfer?.consumed(consumed) } : nil
+        switch framing {
+        case .none:
+            done?()
+        case .length, .untilClose:
+            connection.writeAndFlush(chunk, written: done)
+        case .chunked:
+            var size = connection.allocator.buffer(capacity: 12)
+            size.writeChunkHeader(chunk.readableBytes)
+            connection.write(size)
+            connection.write(chunk)
+            var crlf = connection.allocator.buffer(capacity: 2)
+            crlf.writeStaticString("\r\n")
+            connection.writeAndFlush(crlf, written: done)
+        }
+    }
+
+    private func upstreamEnd() {
+        switch response {
+        case .buffering(let h, let timing, let collected):
+            guard case .fill(let fill) = mode else { return }
+            storeAndAnswer(h, timing: timing, body: collected, fill: fill)
+        case .streaming(let framing):
+            let close = connection.closesAfterResponse || framingCloses(framing)
+            if case .chunked = framing {
+                var last = connection.allocator.buffer(capacity: 5)
+                last.writeStaticString("0\r\n\r\n")
+                connection.writeAndFlush(last, written: nil)
+            }
+            finish(close: close)
+        case .waiting, .done:
+            finish(close: connection.closesAfterResponse)
+        }
+    }
+
+    private func framingCloses(_ framing: BodyFraming) -> Bool {
+        if case .untilClose = framing { return true }
+        return false
+    }
+
+    private func upstreamFailed(_ failure: UpstreamFailure) {
+        switch response {
+        case .waiting, .buffering:
+            engine.logger.warning("upstream failed", metadata: ["request": "\(method) \(head.uri)", "error": "\(failure)"])
+            fail(failure.kind == .timeout ? .upstreamTimeout(failure.detail) : .upstreamUnavailable(failure.detail))
+        case .streaming, .done:
+            // The head is out: the only honest signal left is a cut connection.
+            engine.logger.warning("upstream failed mid-body", metadata: ["request": "\(method) \(head.uri)", "error": "\(failure)"])
+            finish(close: true)
+        }
+    }
+}

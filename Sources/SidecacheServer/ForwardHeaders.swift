@@ -1,0 +1,60 @@
+import NIOHTTP1
+import SidecacheCore
+
+/// Which headers cross the proxy, each way.
+enum ForwardHeaders {
+    /// Set by the proxy; client values are replaced (X-Forwarded-For is appended to).
+    static let proxyOwned = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "host", "content-length", "expect"]
+    /// Stripped from fills: a fill fetches the full answer for everyone, not one client's conditional view.
+    static let conditionals = ["if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range"]
+
+    /// The header lines sent upstream for a client request.
+    static func request(_ headers: HTTPHeaders, clientAddress: String?, fallbackHost: String,
+                        forFill: Bool, requestID: () -> String) -> [(name: String, value: String)] {
+        let connectionTokens = HopByHop.connectionTokens(headers["connection"])
+        var out: [(name: String, value: String)] = []
+        out.reserveCapacity(headers.count + 4)
+        let host = headers.first(name: "host") ?? fallbackHost
+        out.append((name: "Host", value: host))
+        var forwardedFor: String?
+        var hasRequestID = false
+        for (name, value) in headers {
+            let lower = name.lowercased()
+            if HopByHop.contains(lower, connectionTokens: connectionTokens) || !isSafeFieldValue(value) { continue }
+            if lower == "x-forwarded-for" {
+                forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value
+                continue
+            }
+            if proxyOwned.contains(lower) || (forFill && conditionals.contains(lower)) { continue }
+            if lower == "x-request-id" { hasRequestID = true }
+            out.append((name: name, value: value))
+        }
+        if let clientAddress {
+            out.append((name: "X-Forwarded-For", value: forwardedFor.map { "\($0), \(clientAddress)" } ?? clientAddress))
+        }
+        out.append((name: "X-Forwarded-Proto", value: "http"))
+        out.append((name: "X-Forwarded-Host", value: host))
+        if !hasRequestID { out.append((name: "X-Request-Id", value: requestID())) }
+        return out
+    }
+
+    /// The upstream answer's header lines as the client may see them: no hop-by-hop,
+    /// no framing (the proxy frames its own answers), no unsafe values, no stale markers.
+    /// `forStorage` also drops `Age`, which a hit recomputes.
+    static func response(_ lines: [(name: String, value: String)], forStorage: Bool) -> [(name: String, value: String)] {
+        let connectionTokens = HopByHop.connectionTokens(lines.filter { $0.name.equalsIgnoringASCIICase("connection") }.map(\.value))
+        return lines.filter { line in
+            let lower = line.name.lowercased()
+            return !HopByHop.contains(lower, connectionTokens: connectionTokens)
+                && lower != "content-length" && lower != "x-cache" && !(forStorage && lower == "age")
+                && isSafeFieldValue(line.value) && !line.name.isEmpty
+        }
+    }
+
+    /// 16 random hex digits for requests that arrive without an `X-Request-Id`.
+    static func newRequestID() -> String {
+        let n = UInt64.random(in: .min ... .max)
+        let hex = String(n, radix: 16)
+        return String(repeating: "0", count: 16 - hex.count) + hex
+    }
+}

@@ -1,0 +1,8 @@
+import NIOHTTP1
+import SidecacheCore
+
+/// NIO's request headers, read by the core directly: no conversion on the hit path.
+extension HTTPHeaders: HeaderFields {
+    public func first(_ name: String) -> String? { first(name: name) }
+    public func all(_ name: String) -> [String] { self[name] }
+}

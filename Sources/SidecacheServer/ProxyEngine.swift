@@ -1,0 +1,48 @@
+import Logging
+import NIOCore
+import SidecacheConfig
+import SidecacheCore
+import SidecacheStore
+import SidecacheUpstream
+
+/// What every connection shares: the compiled config, the cache and its purge
+/// ledger, the upstream client and the clock. Decisions come from the core; the
+/// engine only holds the parts they are carried out with.
+final class ProxyEngine: Sendable {
+    let config: Config
+    let memory: MemoryStore
+    let ledger: PurgeLedger
+    let upstream: UpstreamClient
+    let clock: any WallClock
+    let logger: Logger
+
+    init(config: Config, upstream: UpstreamClient, clock: any WallClock, logger: Logger) {
+        self.config = config
+        self.memory = MemoryStore(capacityBytes: config.store.memoryBytes)
+        self.ledger = PurgeLedger()
+        self.upstream = upstream
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// Applies a purge. Synchronous, so the caller can rely on it before answering.
+    func purge(_ scopes: [PurgeScope], reason: String) {
+        guard !scopes.isEmpty else { return }
+        ledger.purge(scopes)
+        if scopes.contains(.all) { memory.removeAll() }
+        logger.debug("purged", metadata: ["scopes": "\(scopes.map(\.description).joined(separator: ", "))", "by": "\(reason)"])
+    }
+
+    /// The body size limit for a request: its route's, else the defaults'.
+    func maxRequestBody(path: Substring?) -> Int {
+        guard let path, let route = config.routes.route(forGET: path) else { return config.defaults.maxRequestBody }
+        return route.policy.maxRequestBody
+    }
+
+    func upstreamRequest(method: String, uri: String, headers: [(name: String, value: String)],
+                         body: ByteBuffer?, timeout: Duration) -> UpstreamRequest {
+        let t = TimeAmount.milliseconds(timeout.milliseconds)
+        return UpstreamRequest(method: method, url: config.upstream.url(for: uri), headers: headers, body: body,
+                               headTimeout: t, connectTimeout: min(t, .seconds(10)), idleBodyTimeout: t)
+    }
+}

@@ -1,0 +1,80 @@
+import NIOCore
+
+/// Answers the proxy itself gives, as JSON (`{"error":"…","detail":"…"}`), recording
+/// who failed: the client (4xx) or the upstream (5xx).
+enum ProxyError: Error, Sendable {
+    case badRequest(String)
+    case payloadTooLarge(limit: Int)
+    case uriTooLong(limit: Int)
+    case headersTooLarge(limit: Int)
+    case upstreamUnavailable(String)
+    case upstreamTimeout(String)
+
+    var status: Int {
+        switch self {
+        case .badRequest: 400
+        case .payloadTooLarge: 413
+        case .uriTooLong: 414
+        case .headersTooLarge: 431
+        case .upstreamUnavailable: 502
+        case .upstreamTimeout: 504
+        }
+    }
+
+    var code: String {
+        switch self {
+        case .badRequest: "bad_request"
+        case .payloadTooLarge: "payload_too_large"
+        case .uriTooLong: "uri_too_long"
+        case .headersTooLarge: "headers_too_large"
+        case .upstreamUnavailable: "upstream_unavailable"
+        case .upstreamTimeout: "upstream_timeout"
+        }
+    }
+
+    var detail: String {
+        switch self {
+        case .badRequest(let d), .upstreamUnavailable(let d), .upstreamTimeout(let d): d
+        case .payloadTooLarge(let limit): "request body over \(limit) bytes"
+        case .uriTooLong(let limit): "request target over \(limit) bytes"
+        case .headersTooLarge(let limit): "request head over \(limit) bytes"
+        }
+    }
+
+    /// The whole response: head and JSON body. Client errors always close the connection.
+    func encode(allocator: ByteBufferAllocator, close: Bool, extraHeaders: [(String, String)] = []) -> ByteBuffer {
+        let body = "{\"error\":\"\(code)\",\"detail\":\(jsonString(detail))}"
+        var buffer = allocator.buffer(capacity: 256 + body.utf8.count)
+        buffer.writeStatusLine(status: status, reason: "")
+        buffer.writeHeader("Content-Type", "application/json")
+        buffer.writeHeader("Content-Length", body.utf8.count)
+        for (name, value) in extraHeaders { buffer.writeHeader(name, value) }
+        if close || status < 500 { buffer.writeHeader("Connection", "close") }
+        buffer.writeStaticString("\r\n")
+        buffer.writeString(body)
+        return buffer
+    }
+
+    /// Client errors end the connection: after a malformed or refused request the
+    /// framing of anything that follows cannot be trusted.
+    var closesConnection: Bool { status < 500 }
+}
+
+/// A JSON string literal for `s`.
+func jsonString(_ s: String) -> String {
+    var out = "\""
+    for scalar in s.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case _ where scalar.value < 0x20:
+            let hex = String(scalar.value, radix: 16)
+            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out + "\""
+}
