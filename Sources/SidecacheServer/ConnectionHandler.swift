@@ -74,8 +74,13 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
             reject(error)
             return
         }
-        while case .idle = state, let part = queued.popFirst() { receive(part) }
-        if case .responding = state { return }
+        while !queued.isEmpty {
+            switch state {
+            case .idle, .receiving: receive(queued.removeFirst())
+            case .responding, .closed: return
+            }
+        }
+        if case .closed = state { return }
         if readHeld {
             readHeld = false
             context.read()

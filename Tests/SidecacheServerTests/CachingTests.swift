@@ -1,0 +1,136 @@
+import Testing
+import SidecacheTestSupport
+
+@Suite("Caching through the real listener and libcurl")
+struct CachingTests {
+    static let userRoute = #"[{ "name": "user", "match": "GET /api/users/{id}", "ttl": "5m" }]"#
+
+    @Test func missThenHitWithOneUpstreamRequest() async throws {
+        try await withProxy(routes: Self.userRoute) { h in
+            h.origin.on("GET", "/api/users/42", .json(#"{"id":42}"#))
+            let first = try await h.get("/api/users/42")
+            let second = try await h.get("/api/users/42")
+            #expect(first.status == 200 && second.status == 200)
+            #expect(first.header("X-Cache") == "MISS")
+            #expect(first.header("Cache-Status") == "sidecache; fwd=uri-miss; stored")
+            #expect(second.header("X-Cache") == "HIT")
+            #expect(second.header("Cache-Status")?.hasPrefix("sidecache; hit; ttl=") == true)
+            #expect(second.header("Age") == "0")
+            #expect(second.text == #"{"id":42}"#)
+            #expect(h.origin.count("GET", path: "/api/users/42") == 1)
+        }
+    }
+
+    @Test func ttlExpiryRefetches() async throws {
+        try await withProxy(routes: #"[{ "name": "user", "match": "GET /api/users/{id}", "ttl": "10s" }]"#) { h in
+            h.origin.on("GET", "/api/users/1", .json("{}"))
+            _ = try await h.get("/api/users/1")
+            h.clock.advance(by: .seconds(9))
+            let fresh = try await h.get("/api/users/1")
+            #expect(fresh.header("X-Cache") == "HIT")
+            #expect(fresh.header("Age") == "9")
+            h.clock.advance(by: .seconds(2))
+            let expired = try await h.get("/api/users/1")
+            #expect(expired.header("X-Cache") == "MISS")
+            #expect(h.origin.count("GET", path: "/api/users/1") == 2)
+        }
+    }
+
+    @Test func upstreamMaxAgeLowersTheRouteTTL() async throws {
+        try await withProxy(routes: Self.userRoute) { h in
+            h.origin.on("GET", "/api/users/1", .json("{}", headers: [("Cache-Control", "max-age=5")]))
+            _ = try await h.get("/api/users/1")
+            h.clock.advance(by: .seconds(6))
+            #expect(try await h.get("/api/users/1").header("X-Cache") == "MISS")
+        }
+    }
+
+    @Test func headIsAnsweredFromTheGETEntry() async throws {
+        try await withProxy(routes: Self.userRoute) { h in
+            h.origin.on("GET", "/api/users/7", .text("seven"))
+            _ = try await h.get("/api/users/7")
+            let head = try await h.send("HEAD", "/api/users/7")
+            #expect(head.status == 200)
+            #expect(head.header("X-Cache") == "HIT")
+            #expect(head.header("Content-Length") == "5")
+            #expect(head.body.isEmpty)
+            #expect(h.origin.totalCount == 1)
+        }
+    }
+
+    @Test func headMissIsFetchedAsGETAndStored() async throws {
+        try await withProxy(routes: Self.userRoute) { h in
+            h.origin.on("GET", "/api/users/8", .text("eight"))
+            let head = try await h.send("HEAD", "/api/users/8")
+            #expect(head.status == 200 && head.body.isEmpty)
+            #expect(h.origin.requests.map(\.method) == ["GET"])
+            let get = try await h.get("/api/users/8")
+            #expect(get.header("X-Cache") == "HIT")
+            #expect(get.text == "eight")
+        }
+    }
+
+    @Test(arguments: [
+        ("Set-Cookie", "session=abc"),
+        ("Cache-Control", "no-store"),
+        ("Cache-Control", "private"),
+        ("Cache-Control", "no-cache"),
+        ("Vary", "*"),
+    ])
+    func uncacheableAnswersAreNotStored(header: String, value: String) async throws {
+        try await withProxy(routes: Self.userRoute) { h in
+            h.origin.on("GET", "/api/users/1", .json("{}", headers: [(header, value)]))
+            let first = try await h.get("/api/users/1")
+            let second = try await h.get("/api/users/1")
+            #expect(first.header("X-Cache") == "MISS")
+            #expect(first.header("Cache-Status")?.contains("detail=") == true)
+            #expect(second.header("X-Cache") == "MISS")
+            #expect(h.origin.count(path: "/api/users/1") == 2)
+        }
+    }
+
+    @Test func uncacheableStatusIsNotStored() async throws {
+        try await withProxy(routes: Self.userRoute) { h in
+            h.origin.on("GET", "/api/users/1", .json(#"{"e":1}"#, status: 500))
+            let first = try await h.get("/api/users/1")
+            let second = try await h.get("/api/users/1")
+            #expect(first.status == 500)
+            #expect(second.header("X-Cache") == "MISS")
+            #expect(h.origin.count(path: "/api/users/1") == 2)
+        }
+    }
+
+    @Test func queryIsPartOfTheKeyInAnyOrder() async throws {
+        try await withProxy(routes: #"[{ "name": "list", "match": "GET /api/list", "ttl": "1m" }]"#) { h in
+            h.origin.on("GET", "/api/list") { req in .text(req.query ?? "") }
+            #expect(try await h.get("/api/list?a=1&b=2").text == "a=1&b=2")
+            let reordered = try await h.get("/api/list?b=2&a=1")
+            #expect(reordered.header("X-Cache") == "HIT")
+            let other = try await h.get("/api/list?a=1&b=3")
+            #expect(other.header("X-Cache") == "MISS")
+            #expect(other.text == "a=1&b=3")
+        }
+    }
+
+    @Test func passThroughRoutesAreNeverCached() async throws {
+        try await withProxy(routes: Self.userRoute) { h in
+            h.origin.on("GET", "/other", .text("x"))
+            _ = try await h.get("/other")
+            let second = try await h.get("/other")
+            #expect(second.header("X-Cache") == "BYPASS")
+            #expect(h.origin.count(path: "/other") == 2)
+        }
+    }
+
+    @Test func unsafePathsPassThroughUncached() async throws {
+        try await withProxy(routes: #"[{ "name": "all", "match": "GET /api/*", "ttl": "1m" }]"#) { h in
+            h.origin.on(nil, "/api/*", .text("x"))
+            for path in ["/api/a/../b", "/api//b", "/api/a%2Fb"] {
+                _ = try await h.get(path)
+                let again = try await h.get(path)
+                #expect(again.header("Cache-Status") == "sidecache; fwd=bypass; detail=unsafe-path", "\(path)")
+            }
+            #expect(h.origin.requests.map(\.uri) == ["/api/a/../b", "/api/a/../b", "/api//b", "/api//b", "/api/a%2Fb", "/api/a%2Fb"])
+        }
+    }
+}

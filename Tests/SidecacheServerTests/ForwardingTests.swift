@@ -1,0 +1,97 @@
+import Foundation
+import Testing
+import SidecacheTestSupport
+
+@Suite("Forwarding through libcurl")
+struct ForwardingTests {
+    @Test func mutationsPassThroughWithBodyMethodAndHeaders() async throws {
+        try await withProxy { h in
+            h.origin.on("PATCH", "/api/things/1") { req in .text("got \(req.body.count)", status: 202) }
+            let body = Array((0..<5000).map { UInt8($0 % 256) })
+            let r = try await h.send("PATCH", "/api/things/1?x=1", headers: [("Content-Type", "application/octet-stream"),
+                                                                            ("X-Custom", "v"), ("Connection", "keep-alive, X-Drop"),
+                                                                            ("X-Drop", "secret"), ("Host", "api.example")], body: body)
+            #expect(r.status == 202 && r.text == "got 5000")
+            let seen = try #require(h.origin.requests.first)
+            #expect(seen.method == "PATCH" && seen.uri == "/api/things/1?x=1")
+            #expect(seen.body == body)
+            #expect(seen.header("X-Custom") == "v")
+            #expect(seen.header("Host") == "api.example")
+            #expect(seen.header("X-Drop") == nil)
+            #expect(seen.header("X-Forwarded-For") == "127.0.0.1")
+            #expect(seen.header("X-Forwarded-Proto") == "http")
+            #expect(seen.header("X-Forwarded-Host") == "api.example")
+            #expect(seen.header("X-Request-Id")?.count == 16)
+            #expect(seen.header("Expect") == nil)
+            #expect(seen.header("Content-Type") == "application/octet-stream")
+        }
+    }
+
+    @Test func forwardedForIsAppendedAndRequestIdKept() async throws {
+        try await withProxy { h in
+            h.origin.on("GET", "/x", .text("x"))
+            _ = try await h.get("/x", headers: [("X-Forwarded-For", "10.1.1.1"), ("X-Request-Id", "abc"), ("X-Forwarded-Proto", "https")])
+            let seen = try #require(h.origin.requests.first)
+            #expect(seen.header("X-Forwarded-For") == "10.1.1.1, 127.0.0.1")
+            #expect(seen.header("X-Request-Id") == "abc")
+            #expect(seen.header("X-Forwarded-Proto") == "http")
+        }
+    }
+
+    @Test func hopByHopResponseHeadersAreDropped() async throws {
+        try await withProxy { h in
+            h.origin.on("GET", "/x", .text("x", headers: [("Connection", "X-Hop"), ("X-Hop", "1"), ("Keep-Alive", "timeout=5"),
+                                                           ("X-Kept", "yes")]))
+            let r = try await h.get("/x")
+            #expect(r.header("X-Hop") == nil && r.header("Keep-Alive") == nil)
+            #expect(r.header("X-Kept") == "yes")
+        }
+    }
+
+    /// 20 MB over an 8 MiB maxBodySize: streamed to the client intact, not stored.
+    @Test func largeResponseStreamsIntactAndIsNotStored() async throws {
+        try await withProxy(routes: #"[{ "name": "big", "match": "GET /big", "ttl": "5m" }]"#) { h in
+            let size = 20_000_000
+            h.origin.on("GET", "/big", OriginResponse(body: .generated(count: size)))
+            let r = try await h.get("/big")
+            #expect(r.status == 200)
+            #expect(r.body.count == size)
+            #expect(r.body == OriginResponse.generatedBytes(count: size))
+            #expect(r.header("Cache-Status") == "sidecache; fwd=uri-miss; detail=too-large")
+            #expect(try await h.get("/big").header("X-Cache") == "MISS")
+        }
+    }
+
+    /// Unknown length (chunked upstream) that turns out bigger than maxBodySize.
+    @Test func chunkedResponseOverTheLimitSwitchesToStreaming() async throws {
+        try await withProxy(routes: #"[{ "name": "big", "match": "GET /big", "ttl": "5m", "maxBodySize": "64KiB" }]"#) { h in
+            let chunks = (0..<10).map { i in [UInt8](repeating: UInt8(i), count: 20_000) }
+            h.origin.on("GET", "/big", OriginResponse(body: .chunked(chunks)))
+            let r = try await h.get("/big")
+            #expect(r.body == chunks.flatMap { $0 })
+            #expect(r.header("Cache-Status") == "sidecache; fwd=uri-miss; detail=too-large")
+        }
+    }
+
+    @Test func upstreamDownGives502JSON() async throws {
+        let closedPort = try freeLoopbackPort()
+        try await withProxy(upstream: "http://127.0.0.1:\(closedPort)") { h in
+            let r = try await h.get("/anything")
+            #expect(r.status == 502)
+            #expect(r.header("Content-Type") == "application/json")
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: String])
+            #expect(json["error"] == "upstream_unavailable")
+            #expect(json["detail"] == "connect to 127.0.0.1:\(closedPort) refused")
+        }
+    }
+
+    @Test func slowUpstreamGives504JSON() async throws {
+        try await withProxy(extra: #""defaults": { "upstreamTimeout": "300ms" }"#) { h in
+            h.origin.on("GET", "/slow", OriginResponse.text("late").delayed(.seconds(5)))
+            let r = try await h.get("/slow")
+            #expect(r.status == 504)
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: String])
+            #expect(json["error"] == "upstream_timeout")
+        }
+    }
+}

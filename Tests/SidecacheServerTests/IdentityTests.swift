@@ -1,0 +1,65 @@
+import Testing
+import SidecacheTestSupport
+
+@Suite("No user ever receives another user's answer")
+struct IdentityTests {
+    @Test func identityScopesEntriesPerUser() async throws {
+        try await withProxy(routes: #"[{ "name": "me", "match": "GET /api/me", "ttl": "5m", "key": { "identity": "Authorization" } }]"#) { h in
+            h.origin.on("GET", "/api/me") { req in .text("user:" + (req.header("Authorization") ?? "anon")) }
+            let alice = try await h.get("/api/me", headers: [("Authorization", "Bearer alice")])
+            let bob = try await h.get("/api/me", headers: [("Authorization", "Bearer bob")])
+            let aliceAgain = try await h.get("/api/me", headers: [("Authorization", "Bearer alice")])
+            let bobAgain = try await h.get("/api/me", headers: [("Authorization", "Bearer bob")])
+            #expect(alice.text == "user:Bearer alice")
+            #expect(bob.text == "user:Bearer bob")
+            #expect(bob.header("X-Cache") == "MISS")
+            #expect(aliceAgain.text == "user:Bearer alice" && aliceAgain.header("X-Cache") == "HIT")
+            #expect(bobAgain.text == "user:Bearer bob" && bobAgain.header("X-Cache") == "HIT")
+            let anonymous = try await h.get("/api/me")
+            #expect(anonymous.text == "user:anon")
+        }
+    }
+
+    @Test func cookieIdentity() async throws {
+        try await withProxy(routes: #"[{ "name": "me", "match": "GET /api/me", "ttl": "5m", "key": { "identity": "cookie:sid" } }]"#) { h in
+            h.origin.on("GET", "/api/me") { req in .text(req.header("Cookie") ?? "") }
+            #expect(try await h.get("/api/me", headers: [("Cookie", "a=1; sid=one")]).text == "a=1; sid=one")
+            let other = try await h.get("/api/me", headers: [("Cookie", "a=1; sid=two")])
+            #expect(other.text == "a=1; sid=two" && other.header("X-Cache") == "MISS")
+            #expect(try await h.get("/api/me", headers: [("Cookie", "sid=one; b=2")]).header("X-Cache") == "HIT")
+        }
+    }
+
+    @Test(arguments: [("Authorization", "Bearer x", "authorization"), ("Cookie", "s=1", "cookie")])
+    func credentialsBypassRoutesWithoutIdentity(header: String, value: String, reason: String) async throws {
+        try await withProxy(routes: #"[{ "name": "user", "match": "GET /api/users/{id}", "ttl": "5m" }]"#) { h in
+            h.origin.on("GET", "/api/users/1") { req in .text(req.header(header) ?? "none") }
+            _ = try await h.get("/api/users/1")                         // stores the anonymous answer
+            let withCredential = try await h.get("/api/users/1", headers: [(header, value)])
+            #expect(withCredential.text == value)                       // not the stored anonymous one
+            #expect(withCredential.header("Cache-Status") == "sidecache; fwd=bypass; detail=\(reason)")
+            _ = try await h.get("/api/users/1", headers: [(header, "other")])
+            let anonymous = try await h.get("/api/users/1")
+            #expect(anonymous.text == "none" && anonymous.header("X-Cache") == "HIT")
+        }
+    }
+
+    @Test func sharedRoutesLiftTheCredentialRule() async throws {
+        try await withProxy(routes: #"[{ "name": "cat", "match": "GET /api/catalog", "ttl": "5m", "shared": true }]"#) { h in
+            h.origin.on("GET", "/api/catalog", .text("catalog"))
+            _ = try await h.get("/api/catalog", headers: [("Authorization", "Bearer a")])
+            let other = try await h.get("/api/catalog", headers: [("Authorization", "Bearer b")])
+            #expect(other.header("X-Cache") == "HIT")
+        }
+    }
+
+    @Test func keyHeadersVaryTheEntry() async throws {
+        try await withProxy(routes: #"[{ "name": "l", "match": "GET /l", "ttl": "5m", "key": { "headers": ["X-Role"] } }]"#) { h in
+            h.origin.on("GET", "/l") { req in .text(req.header("X-Role") ?? "-", headers: [("Vary", "X-Role")]) }
+            #expect(try await h.get("/l", headers: [("X-Role", "admin")]).text == "admin")
+            let user = try await h.get("/l", headers: [("X-Role", "user")])
+            #expect(user.text == "user" && user.header("X-Cache") == "MISS")
+            #expect(try await h.get("/l", headers: [("X-Role", "admin")]).header("X-Cache") == "HIT")
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+import Testing
+import SidecacheTestSupport
+
+@Suite("The sidecache executable")
+struct LifecycleTests {
+    /// The executable next to the test bundle (built by `swift build --build-tests`).
+    static var binary: String {
+        URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sidecache").path
+    }
+
+    private func writeConfig(_ json: String) throws -> String {
+        let path = NSTemporaryDirectory() + "sidecache-test-\(UUID().uuidString).json"
+        try json.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    @Test func sigtermDrainsInFlightRequestsThenExitsZero() async throws {
+        let origin = try await ScriptedOrigin.start()
+        defer { Task { try? await origin.shutdown() } }
+        origin.on("GET", "/slow", OriginResponse.text("finished").delayed(.milliseconds(800)))
+        let port = try freeLoopbackPort()
+        let config = try writeConfig(#"{ "listen": "127.0.0.1:\#(port)", "upstream": "\#(origin.baseURL)" }"#)
+        #expect(FileManager.default.isExecutableFile(atPath: Self.binary), "build the executable first")
+        let process = try ManagedProcess(Self.binary, arguments: ["run", "--config", config])
+        #expect(await process.waitForOutput(containing: "listening"))
+
+        async let inFlight = TestHTTPClient.request(port: port, "GET", "/slow")
+        #expect(try await eventually { origin.count(path: "/slow") == 1 })
+        process.signal(SIGTERM)
+        let answer = try await inFlight
+        #expect(answer.status == 200 && answer.text == "finished")
+        #expect(await process.waitForExit(timeout: .seconds(20)) == 0)
+        await #expect(throws: (any Error).self) { _ = try await TestHTTPClient.request(port: port, "GET", "/slow") }
+    }
+
+    @Test func badConfigExitsNonZeroNamingTheField() async throws {
+        let config = try writeConfig(#"{ "upstream": "http://127.0.0.1:1", "routes": [ { "name": "a", "match": "GET /a", "ttl": "5 minutes" } ] }"#)
+        for command in ["run", "check"] {
+            let process = try ManagedProcess(Self.binary, arguments: [command, "--config", config])
+            #expect(await process.waitForExit() == 1)
+            #expect(process.output.contains(#"routes[0].ttl: "5 minutes" is not a duration (use 300s, 5m, 1h)"#))
+        }
+    }
+
+    @Test func checkPrintsTheCompiledTables() async throws {
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../proxy.json").path
+        let process = try ManagedProcess(Self.binary, arguments: ["check", "--config", example])
+        #expect(await process.waitForExit() == 0)
+        #expect(process.output.contains("GET /api/users/{id}"))
+        #expect(process.output.contains("PUT|PATCH|DELETE /api/users/{id}  ->  /api/users/{id}, /api/users"))
+    }
+}

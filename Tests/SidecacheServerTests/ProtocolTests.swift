@@ -1,0 +1,129 @@
+import Foundation
+import Testing
+import SidecacheTestSupport
+
+@Suite("The listener: framing, limits, malformed input")
+struct ProtocolTests {
+    static let route = #"[{ "name": "x", "match": "GET /x/{id}", "ttl": "5m" }]"#
+
+    @Test(arguments: [
+        "GET /x HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "GET /x HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\nab",
+        "GARBAGE\r\n\r\n",
+        "GET /x HTTP/1.1\r\nBad Header: 1\r\n\r\n",
+        "GET /x HTTP/1.1\r\nHost: a\r\n folded: value\r\n\r\n",
+        "GET /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
+        "GET /x HTTP/9.9\r\nHost: a\r\n\r\n",
+    ])
+    func malformedRequestsGet400AndAClose(raw: String) async throws {
+        try await withProxy(routes: Self.route) { h in
+            h.origin.on(nil, "/*", .text("should not be reached"))
+            let conn = try await RawConnection.connect(port: h.port)
+            try await conn.send(raw)
+            let (bytes, closed) = try await conn.readUntilClose()
+            let text = String(decoding: bytes, as: UTF8.self)
+            #expect(text.hasPrefix("HTTP/1.1 400"), "\(text)")
+            #expect(text.contains(#"{"error":"bad_request""#))
+            #expect(text.contains("Content-Type: application/json"))
+            #expect(closed)
+            #expect(h.origin.totalCount == 0)
+        }
+    }
+
+    @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
+        try await withProxy(routes: Self.route) { h in
+            h.origin.on("GET", "/x/*") { req in
+                // The first answer is slower: order must still hold.
+                OriginResponse.text(req.path).delayed(req.path == "/x/1" ? .milliseconds(200) : .zero)
+            }
+            let conn = try await RawConnection.connect(port: h.port)
+            try await conn.send("GET /x/1 HTTP/1.1\r\nHost: a\r\n\r\nGET /x/2 HTTP/1.1\r\nHost: a\r\n\r\nGET /x/1 HTTP/1.1\r\nHost: a\r\n\r\n")
+            let responses = try await conn.readResponses(3)
+            #expect(responses.map(\.text) == ["/x/1", "/x/2", "/x/1"])
+            #expect(responses.map { $0.header("X-Cache") } == ["MISS", "MISS", "HIT"])
+            try await conn.close()
+        }
+    }
+
+    @Test func keepAliveServesManyRequestsOnOneConnection() async throws {
+        try await withProxy(routes: Self.route) { h in
+            h.origin.on("GET", "/x/*") { req in .text(req.path) }
+            h.origin.on("POST", "/y", .text("posted"))
+            let client = try await TestHTTPClient.connect(port: h.port)
+            for i in 0..<20 {
+                let r = try await client.send("GET", "/x/\(i % 5)")
+                #expect(r.text == "/x/\(i % 5)")
+                let p = try await client.send("POST", "/y", body: Array("b\(i)".utf8))
+                #expect(p.text == "posted")
+            }
+            #expect(!client.isClosed)
+            #expect(h.origin.count("GET", path: "/x/0") == 1)
+            try await client.close()
+        }
+    }
+
+    @Test func http10ClientGetsTheConnectionClosed() async throws {
+        try await withProxy(routes: Self.route) { h in
+            h.origin.on("GET", "/x/1", .text("one"))
+            let conn = try await RawConnection.connect(port: h.port)
+            try await conn.send("GET /x/1 HTTP/1.0\r\n\r\n")
+            let (bytes, closed) = try await conn.readUntilClose()
+            let text = String(decoding: bytes, as: UTF8.self)
+            #expect(text.hasPrefix("HTTP/1.1 200"))
+            #expect(text.hasSuffix("one"))
+            #expect(closed)
+        }
+    }
+
+    @Test func oversizedHeadGets431() async throws {
+        try await withProxy(extra: #""limits": { "headerBytes": "1KiB" }"#) { h in
+            let r = try await h.get("/x/1", headers: [("X-Big", String(repeating: "a", count: 2000))])
+            #expect(r.status == 431)
+            #expect(r.text.contains("headers_too_large"))
+            #expect(h.origin.totalCount == 0)
+        }
+    }
+
+    @Test func oversizedTargetGets414() async throws {
+        try await withProxy(extra: #""limits": { "urlBytes": "1KiB" }"#) { h in
+            let r = try await h.get("/x/" + String(repeating: "a", count: 1500))
+            #expect(r.status == 414)
+            #expect(r.text.contains("uri_too_long"))
+            #expect(h.origin.totalCount == 0)
+        }
+    }
+
+    @Test func oversizedBodyGets413() async throws {
+        try await withProxy(extra: #""defaults": { "maxRequestBody": "1KiB" }"#) { h in
+            h.origin.on(nil, "/*", .text("no"))
+            let r = try await h.send("POST", "/upload", body: [UInt8](repeating: 1, count: 4096))
+            #expect(r.status == 413)
+            #expect(r.text.contains("payload_too_large"))
+            #expect(h.origin.totalCount == 0)
+        }
+    }
+
+    @Test func chunkedRequestBodyIsForwardedWhole() async throws {
+        try await withProxy { h in
+            h.origin.on("POST", "/up") { req in .text(req.text) }
+            let conn = try await RawConnection.connect(port: h.port)
+            try await conn.send("POST /up HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+            let r = try await conn.readResponses(1)
+            #expect(r.first?.text == "hello world")
+            try await conn.close()
+        }
+    }
+
+    @Test func validConnectionsKeepWorkingAfterAMalformedOne() async throws {
+        try await withProxy(routes: Self.route) { h in
+            h.origin.on("GET", "/x/1", .text("ok"))
+            let good = try await TestHTTPClient.connect(port: h.port)
+            #expect(try await good.send("GET", "/x/1").text == "ok")
+            let bad = try await RawConnection.connect(port: h.port)
+            try await bad.send("\u{0}\u{1}\u{2} nonsense\r\n\r\n")
+            _ = try await bad.readUntilClose()
+            #expect(try await good.send("GET", "/x/1").text == "ok")
+            try await good.close()
+        }
+    }
+}

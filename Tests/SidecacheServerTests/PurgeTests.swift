@@ -1,0 +1,145 @@
+import Testing
+import SidecacheTestSupport
+
+@Suite("Purge: before the client gets its answer, nothing purged served again")
+struct PurgeTests {
+    static let routes = """
+    [ { "name": "user", "match": "GET /api/users/{id}", "ttl": "5m" },
+      { "name": "users", "match": "GET /api/users", "ttl": "5m" },
+      { "name": "status", "match": "GET /api/connectors/status/{id}", "ttl": "5m" },
+      { "name": "docs", "match": "GET /docs/*", "ttl": "5m" } ]
+    """
+    static let purge = """
+    [ { "on": "PUT|PATCH|DELETE /api/users/{id}", "paths": ["/api/users/{id}", "/api/users"] },
+      { "on": "POST /api/users", "routes": ["users"] },
+      { "on": "POST /api/connectors/callback", "paths": ["/api/connectors/status/{body.userId}"] },
+      { "on": "POST /docs/rebuild", "paths": ["/docs/*"] } ]
+    """
+
+    /// Fills `path` and checks the next GET is a hit.
+    private func fill(_ h: ProxyHarness, _ path: String) async throws {
+        _ = try await h.get(path)
+        #expect(try await h.get(path).header("X-Cache") == "HIT", "\(path) should be cached")
+    }
+
+    @Test func purgeByPathParameterCoversEveryVariant() async throws {
+        try await withProxy(routes: Self.routes, purge: Self.purge) { h in
+            h.origin.on("GET", "/api/users/*", .json("{}"))
+            h.origin.on("GET", "/api/users", .json("[]"))
+            h.origin.on("PUT", "/api/users/42", .json("{}"))
+            try await fill(h, "/api/users/42")
+            try await fill(h, "/api/users/42?fields=name")
+            try await fill(h, "/api/users/43")
+            try await fill(h, "/api/users")
+            #expect(try await h.send("PUT", "/api/users/42", body: Array("{}".utf8)).status == 200)
+            #expect(try await h.get("/api/users/42").header("X-Cache") == "MISS")
+            #expect(try await h.get("/api/users/42?fields=name").header("X-Cache") == "MISS")
+            #expect(try await h.get("/api/users").header("X-Cache") == "MISS")
+            #expect(try await h.get("/api/users/43").header("X-Cache") == "HIT")
+        }
+    }
+
+    @Test func purgeByJSONBodyField() async throws {
+        try await withProxy(routes: Self.routes, purge: Self.purge) { h in
+            h.origin.on("GET", "/api/connectors/status/*", .json("{}"))
+            h.origin.on("POST", "/api/connectors/callback", .json("{}"))
+            try await fill(h, "/api/connectors/status/7")
+            try await fill(h, "/api/connectors/status/8")
+            _ = try await h.send("POST", "/api/connectors/callback", headers: [("Content-Type", "application/json")],
+                                 body: Array(#"{"userId": 7, "state": "done"}"#.utf8))
+            #expect(try await h.get("/api/connectors/status/7").header("X-Cache") == "MISS")
+            #expect(try await h.get("/api/connectors/status/8").header("X-Cache") == "HIT")
+            #expect(h.origin.requests.last { $0.method == "POST" }?.text == #"{"userId": 7, "state": "done"}"#)
+        }
+    }
+
+    @Test func missingBodyFieldWidensToTheSubtree() async throws {
+        try await withProxy(routes: Self.routes, purge: Self.purge) { h in
+            h.origin.on("GET", "/api/connectors/status/*", .json("{}"))
+            h.origin.on("POST", "/api/connectors/callback", .json("{}"))
+            try await fill(h, "/api/connectors/status/7")
+            try await fill(h, "/api/connectors/status/8")
+            _ = try await h.send("POST", "/api/connectors/callback", body: Array(#"{"other": 1}"#.utf8))
+            #expect(try await h.get("/api/connectors/status/7").header("X-Cache") == "MISS")
+            #expect(try await h.get("/api/connectors/status/8").header("X-Cache") == "MISS")
+        }
+    }
+
+    @Test func purgeByRoute() async throws {
+        try await withProxy(routes: Self.routes, purge: Self.purge) { h in
+            h.origin.on("GET", "/api/users", .json("[]"))
+            h.origin.on("GET", "/api/users/*", .json("{}"))
+            h.origin.on("POST", "/api/users", .json("{}", status: 201))
+            try await fill(h, "/api/users?page=1")
+            try await fill(h, "/api/users?page=2")
+            try await fill(h, "/api/users/1")
+            _ = try await h.send("POST", "/api/users", body: Array("{}".utf8))
+            #expect(try await h.get("/api/users?page=1").header("X-Cache") == "MISS")
+            #expect(try await h.get("/api/users?page=2").header("X-Cache") == "MISS")
+            #expect(try await h.get("/api/users/1").header("X-Cache") == "HIT")
+        }
+    }
+
+    @Test func purgeSubtree() async throws {
+        try await withProxy(routes: Self.routes, purge: Self.purge) { h in
+            h.origin.on("GET", "/docs/*", .text("doc"))
+            h.origin.on("GET", "/api/users/*", .json("{}"))
+            h.origin.on("POST", "/docs/rebuild", .text("ok"))
+            try await fill(h, "/docs/a")
+            try await fill(h, "/docs/a/b/c")
+            try await fill(h, "/api/users/1")
+            _ = try await h.send("POST", "/docs/rebuild", body: [])
+            #expect(try await h.get("/docs/a").header("X-Cache") == "MISS")
+            #expect(try await h.get("/docs/a/b/c").header("X-Cache") == "MISS")
+            #expect(try await h.get("/api/users/1").header("X-Cache") == "HIT")
+        }
+    }
+
+    @Test(arguments: [400, 404, 409, 500, 503])
+    func failedMutationPurgesNothing(status: Int) async throws {
+        try await withProxy(routes: Self.routes, purge: Self.purge) { h in
+            h.origin.on("GET", "/api/users/*", .json("{}"))
+            h.origin.on("PUT", "/api/users/42", .json(#"{"error":1}"#, status: status))
+            try await fill(h, "/api/users/42")
+            #expect(try await h.send("PUT", "/api/users/42", body: Array("{}".utf8)).status == status)
+            #expect(try await h.get("/api/users/42").header("X-Cache") == "HIT")
+        }
+    }
+
+    @Test func unsafeMethodInvalidatesItsOwnPathAndLocation() async throws {
+        try await withProxy(routes: Self.routes) { h in
+            h.origin.on("GET", "/api/users/*", .json("{}"))
+            h.origin.on("POST", "/api/users/5", .json("{}", status: 201, headers: [("Location", "/api/users/6")]))
+            try await fill(h, "/api/users/5")
+            try await fill(h, "/api/users/6")
+            try await fill(h, "/api/users/7")
+            _ = try await h.send("POST", "/api/users/5", body: [])
+            #expect(try await h.get("/api/users/5").header("X-Cache") == "MISS")
+            #expect(try await h.get("/api/users/6").header("X-Cache") == "MISS")
+            #expect(try await h.get("/api/users/7").header("X-Cache") == "HIT")
+        }
+    }
+
+    /// A fill that started before a purge must not store what it fetched.
+    @Test func fillOvertakenByPurgeIsNotStored() async throws {
+        try await withProxy(routes: Self.routes, purge: Self.purge) { h in
+            let (gate, open) = AsyncStream.makeStream(of: Void.self)
+            h.origin.on("GET", "/api/users/9") { _ in
+                for await _ in gate { break }
+                return .json(#"{"version":"old"}"#)
+            }
+            h.origin.on("PUT", "/api/users/9", .json("{}"))
+            async let slowFill = h.get("/api/users/9")
+            #expect(try await eventually { h.origin.count("GET", path: "/api/users/9") == 1 })
+            #expect(try await h.send("PUT", "/api/users/9", body: []).status == 200)
+            open.yield()
+            open.finish()
+            let filled = try await slowFill
+            #expect(filled.header("Cache-Status") == "sidecache; fwd=uri-miss; detail=purged")
+            h.origin.on("GET", "/api/users/9", .json(#"{"version":"new"}"#))
+            let after = try await h.get("/api/users/9")
+            #expect(after.header("X-Cache") == "MISS")
+            #expect(after.text == #"{"version":"new"}"#)
+        }
+    }
+}
