@@ -1,0 +1,60 @@
+# sidecache — build, test and benchmark entry points (GNU make).
+#
+#   make deps        install the C libraries (libhiredis-dev, libcurl4-openssl-dev)
+#   make build       debug build              make release   release build
+#   make run         release build, then serve with $(CONFIG)
+#   make check       validate $(CONFIG) and print the route table
+#   make test        all tests against a throwaway redis-server (FILTER=Purge to filter)
+#   make bench       release build, then bench/run.sh (DURATION=10s RUNS=3)
+#   make clean
+#
+# `swift build` prints "warning: prohibited flag(s): -D_FILE_OFFSET_BITS=64"
+# (from hiredis.pc); it is harmless.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := build
+# Targets call each other's steps in order; never run them side by side.
+.NOTPARALLEL:
+
+SWIFT      ?= swift
+CONFIG     ?= proxy.json
+FILTER     ?=
+TEST_FLAGS ?=
+
+DEPS      := libhiredis-dev libcurl4-openssl-dev
+TEST_DEPS := $(DEPS) redis-server
+
+DEBUG_BIN   := .build/debug/sidecache
+RELEASE_BIN := .build/release/sidecache
+
+.PHONY: deps test-deps build release run check test bench clean
+
+deps:
+	scripts/apt-deps.sh $(DEPS)
+
+test-deps:
+	scripts/apt-deps.sh $(TEST_DEPS)
+
+build:
+	$(SWIFT) build
+
+release:
+	$(SWIFT) build -c release
+
+run: deps release
+	$(RELEASE_BIN) run --config $(CONFIG)
+
+check: deps build
+	$(DEBUG_BIN) check --config $(CONFIG)
+
+test: test-deps
+	$(SWIFT) build --build-tests
+	scripts/with-redis.sh $(SWIFT) test $(if $(FILTER),--filter '$(FILTER)') $(TEST_FLAGS)
+
+bench: deps release
+	bench/run.sh
+
+clean:
+	$(SWIFT) package clean
+	rm -rf bench/out
