@@ -62,7 +62,11 @@ let package = Package(
         .testTarget(name: "SidecacheCoreTests", dependencies: ["SidecacheCore"]),
         .testTarget(name: "SidecacheConfigTests", dependencies: ["SidecacheConfig"]),
         .testTarget(name: "SidecacheStoreTests", dependencies: ["SidecacheStore", "SidecacheTestSupport"]),
-        .testTarget(name: "SidecacheUpstreamTests", dependencies: ["SidecacheUpstream", "SidecacheTestSupport"]),
+        .testTarget(name: "SidecacheUpstreamTests", dependencies: [
+            "SidecacheUpstream", "SidecacheTestSupport",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+        ]),
         .testTarget(name: "SidecacheServerTests", dependencies: [
             "SidecacheServer", "SidecacheConfig", "SidecacheTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),

@@ -1,1 +1,25 @@
 #include "CCurlShim.h"
+
+CURLcode curlshim_setopt_long(CURL *handle, CURLoption option, long value) {
+    return curl_easy_setopt(handle, option, value);
+}
+
+CURLcode curlshim_setopt_off_t(CURL *handle, CURLoption option, curl_off_t value) {
+    return curl_easy_setopt(handle, option, value);
+}
+
+CURLcode curlshim_setopt_ptr(CURL *handle, CURLoption option, const void *value) {
+    return curl_easy_setopt(handle, option, value);
+}
+
+CURLcode curlshim_setopt_write_cb(CURL *handle, CURLoption option, curl_write_callback callback) {
+    return curl_easy_setopt(handle, option, callback);
+}
+
+CURLcode curlshim_getinfo_ptr(CURL *handle, CURLINFO info, void **out) {
+    return curl_easy_getinfo(handle, info, out);
+}
+
+CURLMcode curlshim_multi_setopt_long(CURLM *multi, CURLMoption option, long value) {
+    return curl_multi_setopt(multi, option, value);
+}

@@ -1,1 +1,25 @@
+#ifndef CCURLSHIM_H
+#define CCURLSHIM_H
+
+/* Non-variadic doors to libcurl's variadic functions, which Swift cannot call.
+ * Each wrapper fixes the type of the one argument the option takes. */
+
 #include <curl/curl.h>
+
+/* Options that take a long. */
+CURLcode curlshim_setopt_long(CURL *handle, CURLoption option, long value);
+/* Options that take a curl_off_t (the *_LARGE sizes). */
+CURLcode curlshim_setopt_off_t(CURL *handle, CURLoption option, curl_off_t value);
+/* Options that take a pointer: char *, void * or struct curl_slist *. */
+CURLcode curlshim_setopt_ptr(CURL *handle, CURLoption option, const void *value);
+/* CURLOPT_WRITEFUNCTION and CURLOPT_HEADERFUNCTION. */
+CURLcode curlshim_setopt_write_cb(CURL *handle, CURLoption option, curl_write_callback callback);
+/* CURLINFO_PRIVATE. */
+CURLcode curlshim_getinfo_ptr(CURL *handle, CURLINFO info, void **out);
+/* Multi options that take a long. */
+CURLMcode curlshim_multi_setopt_long(CURLM *multi, CURLMoption option, long value);
+
+/* The result of a CURLMSG_DONE message, which lives in a union. */
+static inline CURLcode curlshim_msg_result(const CURLMsg *message) { return message->data.result; }
+
+#endif

@@ -1,0 +1,115 @@
+import CCurl
+import CCurlShim
+import NIOCore
+
+extension ActiveTransfer {
+    /// Sets every option `request` needs on this transfer's fresh (or reset) easy
+    /// handle. Returns the first option curl rejected, or CURLE_OK.
+    func configureEasy() -> CURLcode {
+        var options = EasyOptions(easy: easy)
+        let context = UnsafeRawPointer(Unmanaged.passUnretained(self).toOpaque())
+        options.set(CURLOPT_PRIVATE, pointer: context)
+        options.set(CURLOPT_WRITEFUNCTION, callback: curlBodyCallback)
+        options.set(CURLOPT_WRITEDATA, pointer: context)
+        options.set(CURLOPT_HEADERFUNCTION, callback: curlHeaderCallback)
+        options.set(CURLOPT_HEADERDATA, pointer: context)
+
+        options.set(CURLOPT_URL, string: request.url)
+        options.set(CURLOPT_PATH_AS_IS, 1)  // the path goes out byte for byte
+        options.set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1))
+        options.set(CURLOPT_NOSIGNAL, 1)  // no SIGALRM in a threaded process
+        options.set(CURLOPT_TCP_NODELAY, 1)
+        // Bodies pass through as the upstream encoded them (ACCEPT_ENCODING stays
+        // unset, so curl asks for no coding either). Redirects are the client's
+        // business: FOLLOWLOCATION stays off.
+        options.set(CURLOPT_HTTP_CONTENT_DECODING, 0)
+        options.set(CURLOPT_BUFFERSIZE, 64 << 10)
+        // The head and idle-body limits are the loop's (see ActiveTransfer.deadline);
+        // no total timeout, as that would cut long streams and count paused time.
+        options.set(CURLOPT_CONNECTTIMEOUT_MS, max(1, Int(request.connectTimeout.nanoseconds / 1_000_000)))
+        // The upstream is addressed directly, as nginx would: an http_proxy meant
+        // for the host's outbound traffic must not capture it.
+        options.set(CURLOPT_PROXY, string: "")
+
+        options.setMethodAndBody(of: self)
+        options.setHeaders(of: self)
+        return options.result
+    }
+}
+
+/// Sets options one after another and keeps the first failure, so the setup above
+/// reads as a plain list.
+private struct EasyOptions {
+    let easy: UnsafeMutableRawPointer
+    private(set) var result = CURLE_OK
+
+    init(easy: UnsafeMutableRawPointer) {
+        self.easy = easy
+    }
+
+    mutating func set(_ option: CURLoption, _ value: Int) {
+        record(curlshim_setopt_long(easy, option, value))
+    }
+
+    mutating func set(_ option: CURLoption, size: Int) {
+        record(curlshim_setopt_off_t(easy, option, curl_off_t(size)))
+    }
+
+    mutating func set(_ option: CURLoption, pointer: UnsafeRawPointer?) {
+        record(curlshim_setopt_ptr(easy, option, pointer))
+    }
+
+    /// curl copies string options, so the String need not outlive the call.
+    mutating func set(_ option: CURLoption, string: String) {
+        record(string.withCString { curlshim_setopt_ptr(easy, option, $0) })
+    }
+
+    mutating func set(_ option: CURLoption, callback: curl_write_callback) {
+        record(curlshim_setopt_write_cb(easy, option, callback))
+    }
+
+    mutating func record(_ code: CURLcode) {
+        if result == CURLE_OK { result = code }
+    }
+
+    /// GET and HEAD map to curl's own modes; POST and anything with a body post the
+    /// body from a copy the transfer owns; other methods go out as given.
+    mutating func setMethodAndBody(of transfer: ActiveTransfer) {
+        let method = transfer.request.method
+        let body = transfer.request.body
+        switch method {
+        case "GET" where body == nil:
+            set(CURLOPT_HTTPGET, 1)
+        case "HEAD":
+            set(CURLOPT_NOBODY, 1)
+        case "POST":
+            set(CURLOPT_POST, 1)
+            // Even without a body: a POST with no POSTFIELDS would read stdin.
+            setBody(body, of: transfer)
+        default:
+            set(CURLOPT_CUSTOMREQUEST, string: method)
+            if body != nil { setBody(body, of: transfer) }
+        }
+    }
+
+    private mutating func setBody(_ body: ByteBuffer?, of transfer: ActiveTransfer) {
+        let count = body?.readableBytes ?? 0
+        let copy = UnsafeMutableRawBufferPointer.allocate(byteCount: max(count, 1), alignment: 1)
+        body?.withUnsafeReadableBytes { copy.copyMemory(from: $0) }
+        transfer.requestBody = copy
+        set(CURLOPT_POSTFIELDSIZE_LARGE, size: count)
+        set(CURLOPT_POSTFIELDS, pointer: UnsafeRawPointer(copy.baseAddress))
+    }
+
+    mutating func setHeaders(of transfer: ActiveTransfer) {
+        let request = transfer.request
+        for line in RequestHeaderLines.lines(for: request.headers, hasBody: request.body != nil) {
+            guard let list = curl_slist_append(transfer.headerList, line) else {
+                record(CURLE_OUT_OF_MEMORY)
+                return
+            }
+            transfer.headerList = list
+        }
+        set(CURLOPT_HTTPHEADER, pointer: UnsafeRawPointer(transfer.headerList))
+    }
+}

@@ -1,0 +1,102 @@
+import CCurl
+import NIOCore
+
+/// One transfer as the curl thread sees it: its easy handle, the memory curl borrows
+/// for the transfer's life, and the head and body state its callbacks drive.
+///
+/// Confined to the curl thread (deliberately not Sendable). The loop's table of
+/// active transfers owns it from `curl_multi_add_handle` until after
+/// `curl_multi_remove_handle`, which is exactly the span in which curl may call back
+/// into it through the unretained pointers given as WRITEDATA, HEADERDATA and PRIVATE.
+final class ActiveTransfer {
+    /// The consumer's side: shares the flow control, keys the loop's table.
+    let handle: UpstreamTransfer
+    let easy: UnsafeMutableRawPointer
+    let request: UpstreamRequest
+    private let headDeadline: NIODeadline
+    private let eventLoop: any EventLoop
+    private let onEvent: @Sendable (UpstreamEvent) -> Void
+
+    private var headParser = ResponseHeadParser()
+    private(set) var headDelivered = false
+    /// When the head or the latest body chunk arrived, or curl was last resumed.
+    private var lastBodyActivity = NIODeadline.uptimeNanoseconds(0)
+    private var finished = false
+
+    /// The request's header lines; curl does not copy the list.
+    var headerList: UnsafeMutablePointer<curl_slist>?
+    /// A copy of the request body; curl reads CURLOPT_POSTFIELDS in place.
+    var requestBody: UnsafeMutableRawBufferPointer?
+
+    init(_ start: TransferStart, easy: UnsafeMutableRawPointer) {
+        self.handle = start.transfer
+        self.easy = easy
+        self.request = start.request
+        self.headDeadline = start.startedAt + start.request.headTimeout
+        self.eventLoop = start.eventLoop
+        self.onEvent = start.onEvent
+    }
+
+    deinit {
+        curl_slist_free_all(headerList)
+        requestBody?.deallocate()
+    }
+
+    /// Header callback: one line of a head, or of the trailers after the body.
+    func receiveHeaderLine(_ line: UnsafeRawBufferPointer) {
+        guard !headDelivered else { return }
+        if let head = headParser.feed(line) {
+            headDelivered = true
+            lastBodyActivity = .now()
+            deliver(.head(head))
+        }
+    }
+
+    /// When this transfer fails unless something arrives. Before the head: the head
+    /// deadline. After it: the idle body limit, counted from the latest body
+    /// activity, and none while paused, so that waiting on a slow consumer is never
+    /// mistaken for a silent upstream.
+    var deadline: NIODeadline? {
+        if !headDelivered { return headDeadline }
+        if handle.flow.isPaused { return nil }
+        return lastBodyActivity + request.idleBodyTimeout
+    }
+
+    /// Why the transfer failed once `deadline` has passed.
+    var deadlineFailure: UpstreamFailure {
+        headDelivered ? .idleBodyTimeout(request.idleBodyTimeout) : .headTimeout(request.headTimeout)
+    }
+
+    /// The loop is about to resume curl after a pause: the idle clock restarts.
+    func resumed() {
+        lastBodyActivity = .now()
+    }
+
+    /// Write callback: returns the bytes taken, or CURL_WRITEFUNC_PAUSE to have curl
+    /// keep `bytes` and offer them again after `curl_easy_pause(CURLPAUSE_CONT)`.
+    /// curl may call this from inside that `curl_easy_pause`, so it relies on nothing
+    /// but this object's own state.
+    func receiveBody(_ bytes: UnsafeRawBufferPointer) -> Int {
+        // Body bytes before a usable head: abort (ends as CURLE_WRITE_ERROR).
+        guard headDelivered else { return 0 }
+        guard !bytes.isEmpty else { return 0 }
+        guard handle.flow.admit(bytes.count) else { return Int(CURL_WRITEFUNC_PAUSE) }
+        var buffer = ByteBufferAllocator().buffer(capacity: bytes.count)
+        buffer.writeBytes(bytes)
+        lastBodyActivity = .now()
+        deliver(.body(buffer))
+        return bytes.count
+    }
+
+    /// Delivers the terminal event. Every transfer gets exactly one.
+    func finish(_ event: UpstreamEvent) {
+        precondition(!finished, "a transfer ended twice")
+        finished = true
+        deliver(event)
+    }
+
+    private func deliver(_ event: UpstreamEvent) {
+        let onEvent = self.onEvent
+        eventLoop.execute { onEvent(event) }
+    }
+}

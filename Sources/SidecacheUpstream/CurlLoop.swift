@@ -1,0 +1,156 @@
+import CCurl
+import CCurlShim
+import NIOCore
+
+/// The curl thread's world: the multi handle, the transfers in flight, the easy
+/// handles parked for reuse, and the loop that drives them.
+///
+/// Lives on the curl thread only (not Sendable). Each turn of the loop: run the
+/// queued commands, let curl do its work, hand out what finished, enforce the head
+/// and idle-body deadlines, then sleep in `curl_multi_poll` until a socket is ready,
+/// a curl timer or the next deadline is due, or a command wakes it.
+final class CurlLoop {
+    /// Caps each poll. curl_multi_poll already returns for sockets, curl's own
+    /// timers, wakeups and (through its timeout) our deadlines; the cap only keeps a
+    /// quiet loop turning now and then.
+    private static let maxPollWait = TimeAmount.seconds(1)
+    /// Easy handles kept for reuse; beyond that, finished ones are freed.
+    private static let maxSpareHandles = 64
+
+    private let multi: CurlMulti
+    private let mailbox: CurlMailbox
+    private var active: [ObjectIdentifier: ActiveTransfer] = [:]
+    private var spareHandles: [UnsafeMutableRawPointer] = []
+
+    init(multi: CurlMulti, mailbox: CurlMailbox) {
+        self.multi = multi
+        self.mailbox = mailbox
+    }
+
+    func run() {
+        while true {
+            let (commands, closed) = mailbox.takeAll()
+            if closed {
+                stop(failing: commands)
+                return
+            }
+            commands.forEach(run)
+            var running: Int32 = 0
+            _ = curl_multi_perform(multi.pointer, &running)
+            collectFinished()
+            let wait = sweep(now: .now())
+            _ = curl_multi_poll(multi.pointer, nil, 0, Int32(wait), nil)
+        }
+    }
+
+    private func run(_ command: CurlCommand) {
+        switch command {
+        case .start(let start):
+            begin(start)
+        case .cancel(let transfer):
+            if let active = active[ObjectIdentifier(transfer)] {
+                end(active, with: .failure(.cancelled))
+            }
+        case .resume(let transfer):
+            // curl may call the write callback from inside curl_easy_pause, with the
+            // chunk it kept; receiveBody is written for that.
+            if let active = active[ObjectIdentifier(transfer)], transfer.flow.resume() {
+                active.resumed()
+                _ = curl_easy_pause(active.easy, CURLPAUSE_CONT)
+            }
+        }
+    }
+
+    private func begin(_ start: TransferStart) {
+        guard let easy = spareHandles.popLast() ?? curl_easy_init() else {
+            start.eventLoop.execute { start.onEvent(.failure(UpstreamFailure(kind: .other, detail: "curl_easy_init failed"))) }
+            return
+        }
+        let transfer = ActiveTransfer(start, easy: easy)
+        let configured = transfer.configureEasy()
+        guard configured == CURLE_OK else {
+            transfer.finish(.failure(UpstreamFailure(
+                kind: .other, detail: "curl rejected the request: \(String(cString: curl_easy_strerror(configured)))")))
+            recycle(easy)
+            return
+        }
+        let added = curl_multi_add_handle(multi.pointer, easy)
+        guard added == CURLM_OK else {
+            transfer.finish(.failure(UpstreamFailure(
+                kind: .other, detail: "curl_multi_add_handle: \(String(cString: curl_multi_strerror(added)))")))
+            recycle(easy)
+            return
+        }
+        active[ObjectIdentifier(start.transfer)] = transfer
+    }
+
+    /// The single way out for a transfer in flight: detach it from curl, deliver its
+    /// terminal event, park its easy handle. Its memory is freed when it leaves
+    /// `active`, after curl can no longer touch it.
+    private func end(_ transfer: ActiveTransfer, with event: UpstreamEvent) {
+        _ = curl_multi_remove_handle(multi.pointer, transfer.easy)
+        active[ObjectIdentifier(transfer.handle)] = nil
+        transfer.finish(event)
+        recycle(transfer.easy)
+    }
+
+    private func recycle(_ easy: UnsafeMutableRawPointer) {
+        if spareHandles.count < Self.maxSpareHandles {
+            curl_easy_reset(easy)
+            spareHandles.append(easy)
+        } else {
+            curl_easy_cleanup(easy)
+        }
+    }
+
+    private func collectFinished() {
+        var queued: Int32 = 0
+        while let message = curl_multi_info_read(multi.pointer, &queued) {
+            guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
+            let code = curlshim_msg_result(message)
+            var context: UnsafeMutableRawPointer?
+            _ = curlshim_getinfo_ptr(easy, CURLINFO_PRIVATE, &context)
+            guard let context else { continue }
+            let transfer = Unmanaged<ActiveTransfer>.fromOpaque(context).takeUnretainedValue()
+            let event: UpstreamEvent
+            if code != CURLE_OK {
+                event = .failure(UpstreamFailure(curlCode: code, request: transfer.request, headArrived: transfer.headDelivered))
+            } else {
+                event = transfer.headDelivered ? .end : .failure(.noHead)
+            }
+            end(transfer, with: event)
+        }
+    }
+
+    /// Fails the transfers past their deadline (head or idle body) and returns how
+    /// long the next poll may wait, in ms.
+    private func sweep(now: NIODeadline) -> Int64 {
+        var next = now + Self.maxPollWait
+        var expired: [ActiveTransfer] = []
+        for transfer in active.values {
+            guard let deadline = transfer.deadline else { continue }
+            if deadline <= now {
+                expired.append(transfer)
+            } else if deadline < next {
+                next = deadline
+            }
+        }
+        for transfer in expired {
+            end(transfer, with: .failure(transfer.deadlineFailure))
+        }
+        // Round up: waking a hair early would only spin until the deadline.
+        return (next - now).nanoseconds.quotientAndRemainder(dividingBy: 1_000_000).quotient + 1
+    }
+
+    /// Shutdown: start nothing new, fail everything in flight, free every handle.
+    private func stop(failing commands: [CurlCommand]) {
+        for case .start(let start) in commands {
+            start.eventLoop.execute { start.onEvent(.failure(.shutDown)) }
+        }
+        for transfer in Array(active.values) {
+            end(transfer, with: .failure(.shutDown))
+        }
+        spareHandles.forEach { curl_easy_cleanup($0) }
+        spareHandles.removeAll()
+    }
+}

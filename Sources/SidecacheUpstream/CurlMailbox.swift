@@ -1,0 +1,66 @@
+import NIOCore
+import Synchronization
+
+/// What other threads ask of the curl thread.
+enum CurlCommand: Sendable {
+    case start(TransferStart)
+    case cancel(UpstreamTransfer)
+    /// The consumer drained below the low-water mark of a paused transfer.
+    case resume(UpstreamTransfer)
+}
+
+/// Everything the curl thread needs to begin a transfer.
+struct TransferStart: Sendable {
+    var request: UpstreamRequest
+    var eventLoop: any EventLoop
+    var onEvent: @Sendable (UpstreamEvent) -> Void
+    var transfer: UpstreamTransfer
+    /// When `execute` was called: the head timeout counts from here.
+    var startedAt: NIODeadline
+}
+
+/// The only way into the curl thread: a locked queue of commands plus a
+/// `curl_multi_wakeup`, so a loop blocked in `curl_multi_poll` sees them at once
+/// (a wakeup sent while it is not polling makes its next poll return immediately).
+final class CurlMailbox: Sendable {
+    private struct State {
+        var commands: [CurlCommand] = []
+        var closed = false
+    }
+
+    private let state = Mutex(State())
+    private let multi: CurlMulti
+
+    init(multi: CurlMulti) {
+        self.multi = multi
+    }
+
+    /// Queues `command` for the curl thread. False once the mailbox is closed: the
+    /// loop has stopped or is stopping, and nothing will ever run the command.
+    @discardableResult
+    func post(_ command: CurlCommand) -> Bool {
+        let posted = state.withLock { state in
+            guard !state.closed else { return false }
+            state.commands.append(command)
+            return true
+        }
+        if posted { multi.wakeup() }
+        return posted
+    }
+
+    /// Refuses all later commands and wakes the loop so it stops. Commands already
+    /// queued are still handed out by the next `takeAll()`.
+    func close() {
+        state.withLock { $0.closed = true }
+        multi.wakeup()
+    }
+
+    /// Curl thread: every queued command, in order, and whether the loop must stop.
+    func takeAll() -> (commands: [CurlCommand], closed: Bool) {
+        state.withLock { state in
+            let commands = state.commands
+            state.commands = []
+            return (commands, state.closed)
+        }
+    }
+}

@@ -1,0 +1,28 @@
+import CCurl
+import CCurlShim
+
+/// Owns the libcurl multi handle, whose connection cache is the keep-alive pool.
+///
+/// Only the curl thread drives it. The one exception is `wakeup()`: libcurl documents
+/// `curl_multi_wakeup` as callable from any thread, which is how commands reach the
+/// loop. The handle is freed when the last owner lets go; the curl thread holds one
+/// reference for as long as it runs, so that is always after the loop has ended and
+/// never while another thread could still wake it.
+final class CurlMulti: Sendable {
+    /// Touched only on the curl thread, except by `wakeup()` (thread-safe in libcurl).
+    nonisolated(unsafe) let pointer: UnsafeMutableRawPointer
+
+    init?(maxConnections: Int) {
+        guard let pointer = curl_multi_init() else { return nil }
+        self.pointer = pointer
+        _ = curlshim_multi_setopt_long(pointer, CURLMOPT_MAXCONNECTS, max(1, maxConnections))
+    }
+
+    func wakeup() {
+        _ = curl_multi_wakeup(pointer)
+    }
+
+    deinit {
+        curl_multi_cleanup(pointer)
+    }
+}

@@ -1,0 +1,30 @@
+import Synchronization
+
+/// A started transfer, as its consumer holds it. Every method may be called from any
+/// thread; each turns into at most one command for the curl thread.
+public final class UpstreamTransfer: Sendable {
+    let flow = BodyFlowControl()
+    private let mailbox: CurlMailbox
+    private let cancelRequested = Atomic<Bool>(false)
+
+    init(mailbox: CurlMailbox) {
+        self.mailbox = mailbox
+    }
+
+    /// The consumer has finished with `bytes` of body delivered earlier (for example,
+    /// written them to the client socket). Delivery stops while more than 1 MiB is
+    /// outstanding and resumes below 256 KiB, so call this for every body byte.
+    public func consumed(_ bytes: Int) {
+        guard bytes > 0 else { return }
+        if flow.consume(bytes) {
+            mailbox.post(.resume(self))
+        }
+    }
+
+    /// Aborts the transfer: it ends with `.failure(kind: .cancelled)` unless it had
+    /// already ended. Idempotent.
+    public func cancel() {
+        guard !cancelRequested.exchange(true, ordering: .relaxed) else { return }
+        mailbox.post(.cancel(self))
+    }
+}

@@ -1,0 +1,109 @@
+import NIOCore
+import SidecacheTestSupport
+import SidecacheUpstream
+import Synchronization
+
+/// Collects one transfer's events and checks the event contract as they arrive:
+/// at most one head, no body before the head, exactly one terminal event and
+/// nothing after it.
+///
+/// By default every body chunk is reported consumed at once; with
+/// `autoConsume: false` the test decides when (`consumeAll()`), which is how
+/// backpressure is exercised.
+final class EventRecorder: Sendable {
+    private struct State {
+        var head: UpstreamResponseHead?
+        var body: [UInt8] = []
+        var bodyEvents = 0
+        var terminal: UpstreamEvent?
+        var violations: [String] = []
+        var unconsumed = 0
+        var maxUnconsumed = 0
+    }
+
+    private let state = Mutex(State())
+    private let autoConsume: Bool
+    private let transfer = Mutex<UpstreamTransfer?>(nil)
+
+    init(autoConsume: Bool = true) {
+        self.autoConsume = autoConsume
+    }
+
+    /// Starts `request` on `client` with this recorder as the event sink.
+    @discardableResult
+    func start(_ request: UpstreamRequest, on client: UpstreamClient) -> UpstreamTransfer {
+        let loop = testEventLoop
+        let started = client.execute(request, on: loop) { event in
+            loop.preconditionInEventLoop()
+            self.record(event)
+        }
+        transfer.withLock { $0 = started }
+        return started
+    }
+
+    private func record(_ event: UpstreamEvent) {
+        // Until `start` has stored the handle, consumption waits for the next chunk.
+        let transfer = self.transfer.withLock { $0 }
+        var consume = 0
+        state.withLock { state in
+            if state.terminal != nil {
+                state.violations.append("event after the terminal event: \(event)")
+            }
+            switch event {
+            case .head(let head):
+                if state.head != nil { state.violations.append("second head") }
+                if state.bodyEvents > 0 { state.violations.append("head after body") }
+                state.head = head
+            case .body(let buffer):
+                if state.head == nil { state.violations.append("body before head") }
+                state.bodyEvents += 1
+                state.body.append(contentsOf: buffer.readableBytesView)
+                state.unconsumed += buffer.readableBytes
+                state.maxUnconsumed = max(state.maxUnconsumed, state.unconsumed)
+                if autoConsume, transfer != nil {
+                    consume = state.unconsumed
+                    state.unconsumed = 0
+                }
+            case .end, .failure:
+                state.terminal = event
+            }
+        }
+        if consume > 0 { transfer?.consumed(consume) }
+    }
+
+    /// Reports every body byte received so far as consumed.
+    func consumeAll() {
+        let count = state.withLock { state in
+            defer { state.unconsumed = 0 }
+            return state.unconsumed
+        }
+        if count > 0 { transfer.withLock { $0 }?.consumed(count) }
+    }
+
+    var head: UpstreamResponseHead? { state.withLock { $0.head } }
+    var body: [UInt8] { state.withLock { $0.body } }
+    var bodyEvents: Int { state.withLock { $0.bodyEvents } }
+    var terminal: UpstreamEvent? { state.withLock { $0.terminal } }
+    var violations: [String] { state.withLock { $0.violations } }
+    var unconsumed: Int { state.withLock { $0.unconsumed } }
+    /// The most body bytes ever delivered and not yet consumed.
+    var maxUnconsumed: Int { state.withLock { $0.maxUnconsumed } }
+
+    var failure: UpstreamFailure? {
+        if case .failure(let failure) = terminal { return failure }
+        return nil
+    }
+
+    var ended: Bool {
+        if case .end = terminal { return true }
+        return false
+    }
+
+    /// Waits for the terminal event; false if none came within `timeout`. Then waits a
+    /// little longer so that a second terminal event would show up as a violation.
+    func finish(timeout: Duration = .seconds(15)) async throws -> Bool {
+        guard try await eventually(timeout: timeout, { self.terminal != nil }) else { return false }
+        try await Task.sleep(for: .milliseconds(50))
+        return true
+    }
+}

@@ -1,0 +1,203 @@
+import NIOCore
+import SidecacheTestSupport
+import SidecacheUpstream
+import Testing
+
+/// Requests and responses against a live loopback origin.
+@Suite struct UpstreamClientTests {
+    @Test func getDeliversStatusHeadersAndBody() async throws {
+        let origin = try await ScriptedOrigin.start()
+        let client = try UpstreamClient()
+        defer { client.shutdown() }
+        origin.on("GET", "/hello", .text("hello, world", status: 201, headers: [(name: "X-Thing", value: "one")]))
+
+        let recorder = EventRecorder()
+        recorder.start(upstreamRequest("GET", origin.baseURL + "/hello", headers: [(name: "Host", value: "example.test")]), on: client)
+
+        #expect(try await recorder.finish())
+        #expect(recorder.ended)
+        #expect(recorder.violations.isEmpty)
+        let head = try #require(recorder.head)
+        #expect(head.status == 201)
+        #expect(head.reason == "Created")
+        #expect(head.headers.values(named: "X-Thing") == ["one"])
+        #expect(head.headers.values(named: "Content-Length") == ["12"])
+        #expect(recorder.body == Array("hello, world".utf8))
+        #expect(origin.requests.first?.header("Host") == "example.test")
+        try await origin.shutdown()
+    }
+
+    @Test func requestGoesOutExactlyAsGiven() async throws {
+        let origin = try await ScriptedOrigin.start()
+        let client = try UpstreamClient()
+        defer { client.shutdown() }
+        origin.on(nil, "*", .text("ok"))
+        let path = "/a/../b/%2F//c?q=1&q=2"
+
+        let recorder = EventRecorder()
+        recorder.start(upstreamRequest("GET", origin.baseURL + path, headers: [
+            (name: "Host", value: "example.test"),
+            (name: "x-lower-case", value: "Value"),
+            (name: "X-Empty", value: ""),
+            (name: "X-Twice", value: "1"),
+            (name: "X-Twice", value: "2"),
+        ]), on: client)
+
+        #expect(try await recorder.finish())
+        #expect(recorder.ended)
+        let received = try #require(origin.requests.first)
+        #expect(received.uri == path)
+        #expect(received.headers.map(\.name) == ["Host", "x-lower-case", "X-Empty", "X-Twice", "X-Twice"])
+        #expect(received.headers.map(\.value) == ["example.test", "Value", "", "1", "2"])
+        try await origin.shutdown()
+    }
+
+    @Test func postBodyArrivesByteIdenticalWithNothingAdded() async throws {
+        let origin = try await ScriptedOrigin.start()
+        let client = try UpstreamClient()
+        defer { client.shutdown() }
+        origin.on("POST", "/upload", .text("stored"))
+        let body = (0..<100_000).map { UInt8(truncatingIfNeeded: $0 &* 7) }
+
+        let recorder = EventRecorder()
+        recorder.start(upstreamRequest("POST", origin.baseURL + "/upload", headers: [
+            (name: "Host", value: "example.test"), (name: "X-Request-Id", value: "abc"),
+        ], body: body), on: client)
+
+        #expect(try await recorder.finish())
+        #expect(recorder.ended)
+        #expect(recorder.body == Array("stored".utf8))
+        let received = try #require(origin.requests.first)
+        #expect(received.method == "POST")
+        #expect(received.body == body)
+        #expect(received.header("X-Request-Id") == "abc")
+        #expect(received.header("Content-Length") == "100000")
+        // curl's own additions are suppressed.
+        #expect(received.header("Expect") == nil)
+        #expect(received.header("Accept") == nil)
+        #expect(received.header("Content-Type") == nil)
+        #expect(received.headers.map(\.name) == ["Host", "X-Request-Id", "Content-Length"])
+        try await origin.shutdown()
+    }
+
+    @Test(arguments: ["PUT", "PATCH", "DELETE", "PURGE"])
+    func otherMethodsGoOutAsGiven(method: String) async throws {
+        let origin = try await ScriptedOrigin.start()
+        let client = try UpstreamClient()
+        defer { client.shutdown() }
+        origin.on(nil, "/thing", .text("done"))
+
+        let withBody = EventRecorder()
+        withBody.start(upstreamRequest(method, origin.baseURL + "/thing", headers: [
+            (name: "Host", value: "h"), (name: "Content-Type", value: "application/json"),
+        ], body: Array(#"{"a":1}"#.utf8)), on: client)
+        #expect(try await withBody.finish())
+        #expect(withBody.ended)
+
+        let withoutBody = EventRecorder()
+        withoutBody.start(upstreamRequest(method, origin.baseURL + "/thing", headers: [(name: "Host", value: "h")]), on: client)
+        #expect(try await withoutBody.finish())
+        #expect(withoutBody.ended)
+
+        let requests = origin.requests
+        #expect(requests.map(\.method) == [method, method])
+        #expect(requests.first?.text == #"{"a":1}"#)
+        #expect(requests.first?.header("Content-Type") == "application/json")
+        #expect(requests.last?.body == [])
+        #expect(requests.last?.header("Content-Type") == nil)
+        try await origin.shutdown()
+    }
+
+    @Test func headGivesHeadThenEndWithoutBody() async throws {
+        let origin = try await ScriptedOrigin.start()
+        let client = try UpstreamClient()
+        defer { client.shutdown() }
+        origin.on(nil, "/doc", .text(String(repeating: "x", count: 5000)))
+
+        let recorder = EventRecorder()
+        recorder.start(upstreamRequest("HEAD", origin.baseURL + "/doc", headers: [(name: "Host", value: "h")]), on: client)
+
+        #expect(try await recorder.finish())
+        #expect(recorder.ended)
+        #expect(recorder.violations.isEmpty)
+        #expect(recorder.head?.status == 200)
+        #expect(recorder.head?.headers.values(named: "Content-Length") == ["5000"])
+        #expect(recorder.bodyEvents == 0)
+        #expect(origin.requests.first?.method == "HEAD")
+        try await origin.shutdown()
+    }
+
+    @Test func chunkedBodyArrivesWithoutFraming() async throws {
+        let origin = try await ScriptedOrigin.start()
+        let client = try UpstreamClient()
+        defer { client.shutdown() }
+        origin.on("GET", "/chunks", OriginResponse(body: .chunked([Array("abc".utf8), Array("defg".utf8)])))
+
+        let recorder = EventRecorder()
+        recorder.start(upstreamRequest("GET", origin.baseURL + "/chunks", headers: [(name: "Host", value: "h")]), on: client)
+
+        #expect(try await recorder.finish())
+        #expect(recorder.ended)
+        #expect(recorder.body == Array("abcdefg".utf8))
+        #expect(recorder.head?.headers.values(named: "Transfer-Encoding") == ["chunked"])
+        try await origin.shutdown()
+    }
+
+    @Test func interimResponsesAreSkipped() async throws {
+        let origin = try await ScriptedOrigin.start()
+        let client = try UpstreamClient()
+        defer { client.shutdown() }
+        var response = OriginResponse.text("final", headers: [(name: "X-Final", value: "yes")]).withEarlyHints(["</a.css>; rel=preload"])
+        response.interim.insert((status: 100, headers: []), at: 0)
+        origin.on("GET", "/hints", response)
+
+        let recorder = EventRecorder()
+        recorder.start(upstreamRequest("GET", origin.baseURL + "/hints", headers: [(name: "Host", value: "h")]), on: client)
+
+        #expect(try await recorder.finish())
+        #expect(recorder.ended)
+        #expect(recorder.violations.isEmpty)
+        let head = try #require(recorder.head)
+        #expect(head.status == 200)
+        #expect(head.headers.values(named: "X-Final") == ["yes"])
+        #expect(head.headers.values(named: "Link").isEmpty)
+        #expect(recorder.body == Array("final".utf8))
+        try await origin.shutdown()
+    }
+
+    @Test func sequentialRequestsReuseTheConnection() async throws {
+        let origin = try await ScriptedOrigin.start()
+        let client = try UpstreamClient()
+        defer { client.shutdown() }
+        origin.on("GET", "/n", .text("n"))
+
+        for _ in 0..<50 {
+            let recorder = EventRecorder()
+            recorder.start(upstreamRequest("GET", origin.baseURL + "/n", headers: [(name: "Host", value: "h")]), on: client)
+            #expect(try await eventually { recorder.terminal != nil })
+            #expect(recorder.ended)
+        }
+        #expect(origin.count("GET", path: "/n") == 50)
+        #expect(origin.connectionsAccepted <= 2)
+        try await origin.shutdown()
+    }
+
+    @Test func concurrentRequestsAllComplete() async throws {
+        let origin = try await ScriptedOrigin.start()
+        let client = try UpstreamClient()
+        defer { client.shutdown() }
+        origin.on("GET", "/c/*") { request in .text(request.path) }
+
+        let recorders = (0..<32).map { _ in EventRecorder() }
+        for (i, recorder) in recorders.enumerated() {
+            recorder.start(upstreamRequest("GET", origin.baseURL + "/c/\(i)", headers: [(name: "Host", value: "h")]), on: client)
+        }
+        for (i, recorder) in recorders.enumerated() {
+            #expect(try await recorder.finish())
+            #expect(recorder.ended)
+            #expect(recorder.violations.isEmpty)
+            #expect(recorder.body == Array("/c/\(i)".utf8))
+        }
+        try await origin.shutdown()
+    }
+}

@@ -1,0 +1,120 @@
+import NIOCore
+import SidecacheTestSupport
+import SidecacheUpstream
+import Testing
+
+/// Large bodies, backpressure and cancellation.
+@Suite struct UpstreamStreamingTests {
+    private static let size = 20 << 20
+
+    /// A consumer that reports what it has consumed only every 20 ms, so curl runs
+    /// into the high-water mark again and again and must pause and resume.
+    @Test(arguments: [false, true])
+    func largeBodyArrivesIntactWithALateConsumer(chunked: Bool) async throws {
+        let origin = try await ScriptedOrigin.start()
+        let client = try UpstreamClient()
+        defer { client.shutdown() }
+        let expected = OriginResponse.generatedBytes(count: Self.size)
+        let body: OriginResponse.Body = chunked
+            ? .chunked(stride(from: 0, to: Self.size, by: 100_000).map { Array(expected[$0..<min($0 + 100_000, Self.size)]) })
+            : .generated(count: Self.size)
+        origin.on("GET", "/big", OriginResponse(body: body))
+
+        let recorder = EventRecorder(autoConsume: false)
+        recorder.start(upstreamRequest("GET", origin.baseURL + "/big"), on: client)
+        let deadline = ContinuousClock.now + .seconds(60)
+        while recorder.terminal == nil && ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(20))
+            recorder.consumeAll()
+        }
+
+        #expect(recorder.ended)
+        #expect(recorder.violations.isEmpty)
+        let received = recorder.body
+        #expect(received.count == Self.size)
+        #expect(received == expected)
+        // Backpressure held: never more than the high-water mark plus one chunk
+        // (at most CURLOPT_BUFFERSIZE, 64 KiB) was outstanding.
+        #expect(recorder.maxUnconsumed > 1 << 20)
+        #expect(recorder.maxUnconsumed <= (1 << 20) + (64 << 10))
+        try await origin.shutdown()
+    }
+
+    /// Time spent paused by backpressure is not idle time.
+    @Test func pausedLongerThanTheIdleTimeoutStillCompletes() async throws {
+        let origin = try await ScriptedOrigin.start()
+        let client = try UpstreamClient()
+        defer { client.shutdown() }
+        origin.on("GET", "/big", OriginResponse(body: .generated(count: 4 << 20)))
+
+        let recorder = EventRecorder(autoConsume: false)
+        recorder.start(upstreamRequest("GET", origin.baseURL + "/big", idleBodyTimeout: .seconds(1)), on: client)
+        #expect(try await eventually { recorder.unconsumed > 1 << 20 })
+        try await Task.sleep(for: .seconds(4))
+        #expect(recorder.terminal == nil)
+        let deadline = ContinuousClock.now + .seconds(30)
+        while recorder.terminal == nil && ContinuousClock.now < deadline {
+            recorder.consumeAll()
+            try await Task.sleep(for: .milliseconds(5))
+        }
+
+        #expect(recorder.ended)
+        #expect(recorder.body == OriginResponse.generatedBytes(count: 4 << 20))
+        try await origin.shutdown()
+    }
+
+    @Test func cancelMidBodyEndsOnceWithCancelled() async throws {
+        let origin = try await ScriptedOrigin.start()
+        let client = try UpstreamClient()
+        defer { client.shutdown() }
+        origin.on("GET", "/big", OriginResponse(body: .generated(count: 64 << 20)))
+
+        let recorder = EventRecorder(autoConsume: false)
+        let transfer = recorder.start(upstreamRequest("GET", origin.baseURL + "/big"), on: client)
+        #expect(try await eventually { recorder.bodyEvents > 0 })
+        transfer.cancel()
+        transfer.cancel()
+
+        #expect(try await recorder.finish())
+        try await Task.sleep(for: .milliseconds(200))
+        transfer.cancel()
+        transfer.consumed(recorder.unconsumed)
+        #expect(recorder.violations.isEmpty)
+        #expect(recorder.failure?.kind == .cancelled)
+        #expect(recorder.body.count < 64 << 20)
+        try await origin.shutdown()
+    }
+
+    @Test func cancelBeforeAnythingArrives() async throws {
+        let origin = try await ScriptedOrigin.start()
+        let client = try UpstreamClient()
+        defer { client.shutdown() }
+        origin.on("GET", "/slow", OriginResponse.text("late").delayed(.seconds(5)))
+
+        let recorder = EventRecorder()
+        recorder.start(upstreamRequest("GET", origin.baseURL + "/slow"), on: client).cancel()
+
+        #expect(try await recorder.finish())
+        #expect(recorder.violations.isEmpty)
+        #expect(recorder.head == nil)
+        #expect(recorder.failure?.kind == .cancelled)
+        try await origin.shutdown()
+    }
+
+    @Test func cancelAfterTheEndChangesNothing() async throws {
+        let origin = try await ScriptedOrigin.start()
+        let client = try UpstreamClient()
+        defer { client.shutdown() }
+        origin.on("GET", "/small", .text("small"))
+
+        let recorder = EventRecorder()
+        let transfer = recorder.start(upstreamRequest("GET", origin.baseURL + "/small"), on: client)
+        #expect(try await recorder.finish())
+        transfer.cancel()
+        try await Task.sleep(for: .milliseconds(100))
+
+        #expect(recorder.ended)
+        #expect(recorder.violations.isEmpty)
+        try await origin.shutdown()
+    }
+}
