@@ -21,10 +21,19 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
     public var host: String
     public var port: Int
 
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
+
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
     /// True for 127.0.0.0/8, ::1 and localhost.
-    public var isLoopback: Bool { host == "localhost" || host == "::1" || host.hasPrefix("127.") }
+    public var isLoopback: Bool {
+        if host == "localhost" || host == "::1" { return true }
+        let octets = host.split(separator: ".", omittingEmptySubsequences: false)
+        return octets.count == 4 && octets[0] == "127" && octets.allSatisfy { UInt8($0) != nil }
+    }
 
     /// `host:port` or `[v6]:port`.
     static func parse(_ text: String) -> ListenAddress? {
@@ -68,7 +77,7 @@ public struct UpstreamURL: Sendable, Equatable, CustomStringConvertible {
             return .failure(Invalid("\"\(text)\" is not an http:// or https:// URL"))
         }
         let rest = text.dropFirst(scheme.count + 3)
-        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
+        let slash = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
         var base = String(rest[slash...])
         if base.contains("?") || base.contains("#") { return .failure(Invalid("the upstream URL cannot have a query or fragment")) }
         while base.hasSuffix("/") { base.removeLast() }

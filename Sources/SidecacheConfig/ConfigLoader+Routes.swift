@@ -28,41 +28,48 @@ extension ConfigLoader {
 
     static let routeKeys = ["name", "match", "key", "shared", "override"] + policyKeys
 
-    static func routes(_ node: Node?, defaults: RoutePolicy, defaultTTL: TTLPolicy) -> [Route]? {
-        guard let node else { return [] }
-        guard let items = node.array() else { return nil }
+    /// The routes, or nil when any is invalid; and every name declared, valid or not,
+    /// so purge rules naming a route with a problem elsewhere are not reported too.
+    static func routes(_ node: Node?, defaults: RoutePolicy, defaultTTL: TTLPolicy) -> ([Route]?, Set<String>) {
+        guard let node else { return ([], []) }
+        guard let items = node.array() else { return (nil, []) }
         var routes: [Route] = []
         var names: Set<String> = []
         let before = node.reader.problems.count
         for item in items {
             guard let f = item.object(allowing: routeKeys) else { continue }
-            guard let name = required(f, "name", item)?.string(), let matchNode = required(f, "match", item), let matchText = matchNode.string() else { continue }
-            if !isLabel(name) {
-                f["name"]!.report("\"\(name)\" is not a route name: use letters, digits, - and _ (it becomes a metric label)")
-            } else if !names.insert(name).inserted {
-                f["name"]!.report("duplicate route name \"\(name)\"")
+            // Every field is checked even when another is missing: all problems at once.
+            let name = required(f, "name", item)?.string()
+            if let name, let node = f["name"] {
+                if !isLabel(name) {
+                    node.report("\"\(name)\" is not a route name: use letters, digits, - and _ (it becomes a metric label)")
+                } else if !names.insert(name).inserted {
+                    node.report("duplicate route name \"\(name)\"")
+                }
             }
             var pattern: RequestPattern?
-            do {
-                let p = try RequestPattern(parsing: matchText)
-                if p.methods.contains(where: { $0 != "GET" && $0 != "HEAD" }) || !p.methods.contains("GET") {
-                    matchNode.report("a cache route matches GET (HEAD is answered from the GET entry); found \(p.methods.joined(separator: "|"))")
-                } else {
-                    pattern = p
+            if let matchNode = required(f, "match", item), let matchText = matchNode.string() {
+                do {
+                    let p = try RequestPattern(parsing: matchText)
+                    if p.methods.contains(where: { $0 != "GET" && $0 != "HEAD" }) || !p.methods.contains("GET") {
+                        matchNode.report("a cache route matches GET (HEAD is answered from the GET entry); found \(p.methods.joined(separator: "|"))")
+                    } else {
+                        pattern = p
+                    }
+                } catch {
+                    matchNode.report("\"\(matchText)\": \(error)")
                 }
-            } catch {
-                matchNode.report("\"\(matchText)\": \(error)")
             }
             let (policy, ttl) = routePolicy(f, base: defaults, baseTTL: defaultTTL)
             let key = f["key"].map(keySpec) ?? (QueryKey.all, [String](), nil)
             let shared = f["shared"]?.bool() ?? false
             let override = f["override"]?.bool() ?? false
             if override, ttl == .origin { f["override"]!.report("override needs a duration ttl: an \"origin\" route takes its freshness from the upstream") }
-            guard let pattern, let ttl, let key else { continue }
+            guard let name, let pattern, let ttl, let key else { continue }
             routes.append(Route(name: name, pattern: pattern, ttl: ttl, query: key.0, keyHeaders: key.1, identity: key.2,
                                 shared: shared, override: override, policy: policy))
         }
-        return node.reader.problems.count == before ? routes : nil
+        return (node.reader.problems.count == before ? routes : nil, names)
     }
 
     private static func keySpec(_ node: Node) -> (QueryKey, [String], IdentitySource?)? {
@@ -100,7 +107,7 @@ extension ConfigLoader {
 
     static let unsafeOnly: Set<String> = ["GET", "HEAD", "OPTIONS", "TRACE"]
 
-    static func purgeRules(_ node: Node?, routes: RouteTable) -> [PurgeRule]? {
+    static func purgeRules(_ node: Node?, routeNames: Set<String>) -> [PurgeRule]? {
         guard let node else { return [] }
         guard let items = node.array() else { return nil }
         let before = node.reader.problems.count
@@ -138,7 +145,7 @@ extension ConfigLoader {
             if let routesNode = f["routes"], let names = routesNode.array() {
                 for n in names {
                     guard let name = n.string() else { continue }
-                    if routes.route(named: name) == nil { n.report("no route is named \"\(name)\"") } else { targets.append(.route(name)) }
+                    if !routeNames.contains(name) { n.report("no route is named \"\(name)\"") } else { targets.append(.route(name)) }
                 }
             }
             if f["paths"] == nil && f["routes"] == nil { item.report("a purge rule needs \"paths\" or \"routes\"") }
@@ -147,7 +154,7 @@ extension ConfigLoader {
         return node.reader.problems.count == before ? rules : nil
     }
 
-    static func warmTargets(_ node: Node?, routes: RouteTable) -> [WarmTarget]? {
+    static func warmTargets(_ node: Node?, routes: RouteTable, routeProblems: Bool) -> [WarmTarget]? {
         guard let node else { return [] }
         guard let items = node.array() else { return nil }
         let before = node.reader.problems.count
@@ -155,7 +162,7 @@ extension ConfigLoader {
         for item in items {
             guard let f = item.object(allowing: ["path", "every"]) else { continue }
             guard let pathNode = required(f, "path", item), let path = pathNode.string(), let every = required(f, "every", item)?.duration() else { continue }
-            guard let target = RequestTarget(path), routes.route(forGET: target.path) != nil else {
+            guard let target = RequestTarget(path), routes.route(forGET: target.path) != nil || routeProblems else {
                 pathNode.report("\"\(path)\" matches no cache route (warm paths must be cached)")
                 continue
             }

@@ -59,10 +59,9 @@ public enum ConfigLoader {
         let upstream = upstreamURL(top["upstream"], root)
         let store = storeConfig(top["store"], root)
         let (policy, ttl) = routePolicy(top["defaults"], base: RoutePolicy(), baseTTL: .fixed(.seconds(60)), allowTTL: true)
-        let routes = self.routes(top["routes"], defaults: policy, defaultTTL: ttl ?? .fixed(.seconds(60)))
-        let table = RouteTable(routes ?? [])
-        let purge = purgeRules(top["purge"], routes: table)
-        let warm = warmTargets(top["warm"], routes: table)
+        let (routes, declared) = self.routes(top["routes"], defaults: policy, defaultTTL: ttl ?? .fixed(.seconds(60)))
+        let purge = purgeRules(top["purge"], routeNames: declared)
+        let warm = warmTargets(top["warm"], routes: RouteTable(routes ?? []), routeProblems: routes == nil)
         let admin = top["admin"].flatMap(adminConfig)
         let limits = self.limits(top["limits"])
         let threads = top["threads"]?.int(atLeast: 1)
@@ -105,7 +104,7 @@ public enum ConfigLoader {
             guard let f = node.object(allowing: ["memory", "redis", "consistency", "prefix", "timeout"]) else { return nil }
             fields = f
         }
-        if let value = root.reader.environment["REDIS_URL"] {
+        if let value = root.reader.environment["REDIS_URL"], !value.isEmpty {
             fields["redis"] = Node(value: .string(value), path: "REDIS_URL", reader: root.reader)
         }
         var ok = true

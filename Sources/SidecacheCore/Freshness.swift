@@ -57,7 +57,7 @@ public enum StoragePolicy {
         case .fixed(let ttl):
             guard storableStatuses.contains(status) else { return .skip(.status) }
             if let refusal = refusal(cc) { return .skip(refusal) }
-            lifetime = min(ttl, explicitLifetime(cc, responseHeaders) ?? ttl)
+            lifetime = min(ttl, explicitLifetime(cc, responseHeaders, received: responseTime) ?? ttl)
             (sWR, sIE) = staleWindows(cc, route: route)
         case .origin:
             if CacheControl(requestHeaders.all("cache-control")).noStore { return .skip(.noStore) }
@@ -65,7 +65,7 @@ public enum StoragePolicy {
             if requestHeaders.contains("authorization") && !(cc.isPublic || cc.sMaxAge != nil || cc.mustRevalidate) {
                 return .skip(.authorization)
             }
-            guard let explicit = explicitLifetime(cc, responseHeaders) else { return .skip(.noFreshness) }
+            guard let explicit = explicitLifetime(cc, responseHeaders, received: responseTime) else { return .skip(.noFreshness) }
             lifetime = explicit
             (sWR, sIE) = staleWindows(cc, route: route)
         }
@@ -94,12 +94,13 @@ public enum StoragePolicy {
         return nil
     }
 
-    /// s-maxage, else max-age, else Expires − Date. An invalid Expires means already stale.
-    static func explicitLifetime(_ cc: CacheControl, _ headers: some HeaderFields) -> Duration? {
+    /// s-maxage, else max-age, else Expires − Date. An invalid Expires means already
+    /// stale; a missing or invalid Date is taken as the time the answer was received.
+    static func explicitLifetime(_ cc: CacheControl, _ headers: some HeaderFields, received: Timestamp) -> Duration? {
         if let s = cc.sMaxAge ?? cc.maxAge { return .seconds(s) }
         guard let expiresText = headers.first("expires") else { return nil }
         guard let expires = HTTPDate.parse(expiresText) else { return .zero }
-        guard let date = headers.first("date").flatMap(HTTPDate.parse) else { return .zero }
+        let date = headers.first("date").flatMap(HTTPDate.parse) ?? received
         return max(.zero, expires - date)
     }
 

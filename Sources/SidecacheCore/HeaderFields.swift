@@ -64,10 +64,9 @@ public enum HopByHop {
     ]
 
     /// True when `name` is hop-by-hop, either by definition or because the message's own
-    /// `Connection` header lists it (`connectionTokens`, lowercased).
+    /// `Connection` header lists it (`connectionTokens`, lowercased). Allocates nothing.
     public static func contains(_ name: String, connectionTokens: [String] = []) -> Bool {
-        let lower = name.lowercased()
-        return names.contains(lower) || connectionTokens.contains(lower)
+        name.isOne(of: names) || name.isOne(of: connectionTokens)
     }
 
     /// Tokens listed in `Connection` header values, lowercased.
@@ -75,6 +74,14 @@ public enum HopByHop {
         values.flatMap { $0.split(separator: ",") }
             .map { $0.trimmingSpaces().lowercased() }
             .filter { !$0.isEmpty }
+    }
+}
+
+extension String {
+    /// Whether this header name equals one of `lowercasedNames`, ignoring ASCII case.
+    @inlinable
+    public func isOne(of lowercasedNames: [String]) -> Bool {
+        lowercasedNames.contains { equalsIgnoringASCIICase($0) }
     }
 }
 

@@ -37,10 +37,7 @@ public enum PurgeScope: Hashable, Sendable, CustomStringConvertible {
         var ids = [fnv(3, route), fnv(1, path)]
         var i = path.startIndex
         while i < path.endIndex {
-            if path[i] == "/" {
-                let prefix = path[...i]
-                if prefix.endIndex != path.endIndex { ids.append(fnv(2, prefix)) }
-            }
+            if path[i] == "/" { ids.append(fnv(2, path[...i])) }
             i = path.index(after: i)
         }
         for t in tags { ids.append(fnv(4, t)) }

@@ -35,7 +35,6 @@ public struct RequestTarget: Sendable, Equatable {
         var other = false   // anything else in the current segment
         var bytes = path.utf8.makeIterator()
         _ = bytes.next()    // leading "/"
-        var pending: [UInt8] = []
         func endSegment() -> Bool {
             if !other && (dots == 0 || dots == 1 || dots == 2) { return false } // "", ".", ".."
             return true
@@ -48,14 +47,19 @@ public struct RequestTarget: Sendable, Equatable {
             }
             segmentStart = false
             if b == UInt8(ascii: "%") {
-                pending = [bytes.next() ?? 0, bytes.next() ?? 0]
-                let hex = (pending[0] | 0x20, pending[1] | 0x20)
+                // A malformed escape is read differently by different servers: not cacheable.
+                guard let h1 = bytes.next(), let h2 = bytes.next(), isHexDigit(h1), isHexDigit(h2) else { return false }
+                let hex = (h1 | 0x20, h2 | 0x20)
                 if hex == (UInt8(ascii: "2"), UInt8(ascii: "f")) || hex == (UInt8(ascii: "5"), UInt8(ascii: "c")) { return false }
                 if hex == (UInt8(ascii: "2"), UInt8(ascii: "e")) { dots += 1 } else { other = true }
             } else if b == UInt8(ascii: ".") {
                 dots += 1
             } else if b == UInt8(ascii: "\\") {
                 return false
+            } else if b == UInt8(ascii: ";") {
+                // Some servers strip ";params" before resolving dot-segments ("/a/..;/b").
+                if !other && (dots == 1 || dots == 2) { return false }
+                other = true
             } else {
                 other = true
             }
@@ -64,4 +68,8 @@ public struct RequestTarget: Sendable, Equatable {
         if segmentStart { return path.utf8.count == 1 }
         return endSegment()
     }
+}
+
+private func isHexDigit(_ b: UInt8) -> Bool {
+    (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || ((b | 0x20) >= UInt8(ascii: "a") && (b | 0x20) <= UInt8(ascii: "f"))
 }

@@ -11,7 +11,7 @@ enum ForwardHeaders {
     /// The header lines sent upstream for a client request.
     static func request(_ headers: HTTPHeaders, clientAddress: String?, fallbackHost: String,
                         forFill: Bool, requestID: () -> String) -> [(name: String, value: String)] {
-        let connectionTokens = HopByHop.connectionTokens(headers["connection"])
+        let connectionTokens = headers.contains(name: "connection") ? HopByHop.connectionTokens(headers["connection"]) : []
         var out: [(name: String, value: String)] = []
         out.reserveCapacity(headers.count + 4)
         let host = headers.first(name: "host") ?? fallbackHost
@@ -19,14 +19,13 @@ enum ForwardHeaders {
         var forwardedFor: String?
         var hasRequestID = false
         for (name, value) in headers {
-            let lower = name.lowercased()
-            if HopByHop.contains(lower, connectionTokens: connectionTokens) || !isSafeFieldValue(value) { continue }
-            if lower == "x-forwarded-for" {
+            if HopByHop.contains(name, connectionTokens: connectionTokens) || !isSafeFieldValue(value) { continue }
+            if name.equalsIgnoringASCIICase("x-forwarded-for") {
                 forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value
                 continue
             }
-            if proxyOwned.contains(lower) || (forFill && conditionals.contains(lower)) { continue }
-            if lower == "x-request-id" { hasRequestID = true }
+            if name.isOne(of: proxyOwned) || (forFill && name.isOne(of: conditionals)) { continue }
+            if name.equalsIgnoringASCIICase("x-request-id") { hasRequestID = true }
             out.append((name: name, value: value))
         }
         if let clientAddress {
@@ -44,9 +43,8 @@ enum ForwardHeaders {
     static func response(_ lines: [(name: String, value: String)], forStorage: Bool) -> [(name: String, value: String)] {
         let connectionTokens = HopByHop.connectionTokens(lines.filter { $0.name.equalsIgnoringASCIICase("connection") }.map(\.value))
         return lines.filter { line in
-            let lower = line.name.lowercased()
-            return !HopByHop.contains(lower, connectionTokens: connectionTokens)
-                && lower != "content-length" && lower != "x-cache" && !(forStorage && lower == "age")
+            !HopByHop.contains(line.name, connectionTokens: connectionTokens)
+                && !line.name.isOne(of: ["content-length", "x-cache"]) && !(forStorage && line.name.equalsIgnoringASCIICase("age"))
                 && isSafeFieldValue(line.value) && !line.name.isEmpty
         }
     }

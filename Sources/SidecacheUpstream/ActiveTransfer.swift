@@ -16,6 +16,7 @@ final class ActiveTransfer {
     private let headDeadline: NIODeadline
     private let eventLoop: any EventLoop
     private let onEvent: @Sendable (UpstreamEvent) -> Void
+    private let outbox: EventOutbox
 
     private var headParser = ResponseHeadParser()
     private(set) var headDelivered = false
@@ -28,7 +29,8 @@ final class ActiveTransfer {
     /// A copy of the request body; curl reads CURLOPT_POSTFIELDS in place.
     var requestBody: UnsafeMutableRawBufferPointer?
 
-    init(_ start: TransferStart, easy: UnsafeMutableRawPointer) {
+    init(_ start: TransferStart, easy: UnsafeMutableRawPointer, outbox: EventOutbox) {
+        self.outbox = outbox
         self.handle = start.transfer
         self.easy = easy
         self.request = start.request
@@ -96,7 +98,6 @@ final class ActiveTransfer {
     }
 
     private func deliver(_ event: UpstreamEvent) {
-        let onEvent = self.onEvent
-        eventLoop.execute { onEvent(event) }
+        outbox.post(event, to: eventLoop, onEvent)
     }
 }

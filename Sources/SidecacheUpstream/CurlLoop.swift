@@ -21,6 +21,7 @@ final class CurlLoop {
     private let mailbox: CurlMailbox
     private var active: [ObjectIdentifier: ActiveTransfer] = [:]
     private var spareHandles: [UnsafeMutableRawPointer] = []
+    private let outbox = EventOutbox()
 
     init(multi: CurlMulti, mailbox: CurlMailbox) {
         self.multi = multi
@@ -32,6 +33,7 @@ final class CurlLoop {
             let (commands, closed) = mailbox.takeAll()
             if closed {
                 stop(failing: commands)
+                outbox.flush()
                 return
             }
             commands.forEach(run)
@@ -39,6 +41,7 @@ final class CurlLoop {
             _ = curl_multi_perform(multi.pointer, &running)
             collectFinished()
             let wait = sweep(now: .now())
+            outbox.flush()
             _ = curl_multi_poll(multi.pointer, nil, 0, Int32(wait), nil)
         }
     }
@@ -66,7 +69,7 @@ final class CurlLoop {
             start.eventLoop.execute { start.onEvent(.failure(UpstreamFailure(kind: .other, detail: "curl_easy_init failed"))) }
             return
         }
-        let transfer = ActiveTransfer(start, easy: easy)
+        let transfer = ActiveTransfer(start, easy: easy, outbox: outbox)
         let configured = transfer.configureEasy()
         guard configured == CURLE_OK else {
             transfer.finish(.failure(UpstreamFailure(

@@ -1,0 +1,131 @@
+import Testing
+@testable import SidecacheConfig
+
+@Suite struct ConfigValidationTests {
+    @Test func everyProblemReportedAtOnceWithItsPath() {
+        let found = problems(#"""
+        {
+          "listen": "nope",
+          "upstream": "ftp://x",
+          "store": {"memory": "lots", "consistency": "eventual"},
+          "routes": [
+            {"name": "a", "match": "GET /a"},
+            {"name": "b", "match": "GET /b"},
+            {"name": "c", "match": "GET /c", "ttl": "5 minutes"}
+          ],
+          "threads": 0,
+          "log": {"level": "loud"}
+        }
+        """#)
+        #expect(Set(found.map(\.path)) == ["listen", "upstream", "store.memory", "store.consistency", "routes[2].ttl", "threads", "log.level"])
+        #expect(found.map(\.description).contains(#"routes[2].ttl: "5 minutes" is not a duration (use 300s, 5m, 1h)"#))
+        #expect(problem(at: "store.memory", in: found) == #""lots" is not a size (use 0, 512KiB, 8MiB, 1GiB)"#)
+        #expect(problem(at: "listen", in: found)?.contains("host:port") == true)
+        #expect(problem(at: "upstream", in: found)?.contains("http://") == true)
+        #expect(problem(at: "threads", in: found) == "must be at least 1")
+    }
+
+    @Test func errorDescriptionListsAll() {
+        let error = ConfigError(file: "proxy.json", problems: [ConfigProblem(path: "a", message: "x"), ConfigProblem(path: "", message: "y")])
+        #expect(error.description == "proxy.json: 2 problems\n  a: x\n  y")
+        #expect(ConfigError(problems: [ConfigProblem(path: "routes[0].ttl", message: "m")]).description == "routes[0].ttl: m")
+    }
+
+    @Test(arguments: [
+        (#"{"upstream": "http://u:1", "listn": "x"}"#, "listn"),
+        (config(#""store": {"memroy": "1MiB"}"#), "store.memroy"),
+        (config(#""defaults": {"tll": "5s"}"#), "defaults.tll"),
+        (config(#""defaults": {"shared": true}"#), "defaults.shared"),
+        (config(#""routes": [{"name": "a", "match": "GET /a", "tll": "5s"}]"#), "routes[0].tll"),
+        (config(#""routes": [{"name": "a", "match": "GET /a", "key": {"header": ["X"]}}]"#), "routes[0].key.header"),
+        (config(#""purge": [{"on": "POST /a", "path": ["/a"], "paths": ["/a"]}]"#), "purge[0].path"),
+        (config(#""routes": [{"name": "a", "match": "GET /a"}], "warm": [{"path": "/a", "every": "1m", "evry": "1m"}]"#), "warm[0].evry"),
+        (config(#""admin": {"tokn": "x"}"#), "admin.tokn"),
+        (config(#""limits": {"connectoins": 5}"#), "limits.connectoins"),
+        (config(#""log": {"lvl": "info"}"#), "log.lvl"),
+    ] as [(String, String)])
+    func unknownKeys(json: String, path: String) {
+        let found = problems(json)
+        #expect(problem(at: path, in: found)?.hasPrefix("unknown key (expected one of: ") == true)
+    }
+
+    @Test func schemaKeyAccepted() throws {
+        #expect(throws: Never.self) { try parse(config(#""$schema": "./sidecache.schema.json""#)) }
+    }
+
+    @Test(arguments: [
+        (config(#""routes": [{"name": "a", "match": "GET /a"}, {"name": "a", "match": "GET /b"}]"#),
+         "routes[1].name", #"duplicate route name "a""#),
+        (config(#""routes": [{"name": "a b", "match": "GET /a"}]"#), "routes[0].name", "not a route name"),
+        (config(#""routes": [{"name": "a", "match": "POST /a"}]"#), "routes[0].match", "a cache route matches GET"),
+        (config(#""routes": [{"name": "a", "match": "GET|POST /a"}]"#), "routes[0].match", "found GET|POST"),
+        (config(#""routes": [{"name": "a", "match": "HEAD /a"}]"#), "routes[0].match", "a cache route matches GET"),
+        (config(#""routes": [{"name": "a", "match": "GET a"}]"#), "routes[0].match", "starts with /"),
+        (config(#""routes": [{"name": "a", "match": "get /a"}]"#), "routes[0].match", "not an HTTP method"),
+        (config(#""routes": [{"name": "a"}]"#), "routes[0].match", "required"),
+        (config(#""routes": [{"name": "a", "match": "GET /a", "ttl": "origin", "override": true}]"#), "routes[0].override", "needs a duration ttl"),
+        (config(#""routes": [{"name": "a", "match": "GET /a", "key": {"query": 5}}]"#), "routes[0].key.query", #"must be "all", "none" or a list"#),
+        (config(#""routes": [{"name": "a", "match": "GET /a", "key": {"headers": ["X Role"]}}]"#), "routes[0].key.headers[0]", "not a header name"),
+        (config(#""routes": [{"name": "a", "match": "GET /a", "key": {"identity": "cookie:"}}]"#), "routes[0].key.identity", "cookie name"),
+        (config(#""routes": [{"name": "a", "match": "GET /a", "shared": "yes"}]"#), "routes[0].shared", "expected true or false, found a string"),
+        (config(#""routes": {"name": "a"}"#), "routes", "expected an array, found an object"),
+        (config(#""purge": [{"on": "GET /a", "paths": ["/a"]}]"#), "purge[0].on", "GET never purges"),
+        (config(#""purge": [{"on": "POST|HEAD /a", "paths": ["/a"]}]"#), "purge[0].on", "HEAD never purges"),
+        (config(#""purge": [{"on": "PUT /a/{id}", "paths": ["/a/{uid}"]}]"#), "purge[0].paths[0]", #"{uid} is not bound by "PUT /a/{id}""#),
+        (config(#""purge": [{"on": "PUT /a/{id}", "paths": ["/a/{query.x"]}]"#), "purge[0].paths[0]", "not a placeholder"),
+        (config(#""purge": [{"on": "POST /a", "routes": ["nope"]}]"#), "purge[0].routes[0]", #"no route is named "nope""#),
+        (config(#""purge": [{"on": "POST /a"}]"#), "purge[0]", #"needs "paths" or "routes""#),
+        (config(#""purge": [{"paths": ["/a"]}]"#), "purge[0].on", "required"),
+        (config(#""store": {"redis": "rediss://cache:6380"}"#), "store.redis", "TLS"),
+        (config(#""store": {"redis": "http://cache:6379"}"#), "store.redis", "not a redis:// URL"),
+        (config(#""store": {"timeout": "0s"}"#), "store.timeout", "more than 0"),
+        (config(#""defaults": {"upstreamTimeout": "0s"}"#), "defaults.upstreamTimeout", "more than 0"),
+        (config(#""admin": {"listen": "0.0.0.0:9090"}"#), "admin.listen", "loopback"),
+        (config(#""admin": {"listen": "0.0.0.0:9090", "token": ""}"#), "admin.listen", "token"),
+        (config(#""admin": {"refreshLimit": "often"}"#), "admin.refreshLimit", "not a rate"),
+        (config(#""routes": [{"name": "a", "match": "GET /a"}], "warm": [{"path": "/b", "every": "1m"}]"#), "warm[0].path", "matches no cache route"),
+        (config(#""routes": [{"name": "a", "match": "GET /a"}], "warm": [{"path": "/a", "every": "500ms"}]"#), "warm[0].every", "at least 1s"),
+        (config(#""routes": [{"name": "a", "match": "GET /a"}], "warm": [{"path": "/a"}]"#), "warm[0].every", "required"),
+        (config(#""threads": 1.5"#), "threads", "expected a whole number, found a fraction"),
+        (config(#""log": {"format": "xml"}"#), "log.format", #"must be "text" or "json""#),
+        (config(#""limits": {"connections": 0}"#), "limits.connections", "at least 1"),
+        (#"{"listen": "127.0.0.1:8080"}"#, "upstream", "required"),
+        (#"{"upstream": "http://user:pw@api:80"}"#, "upstream", "credentials"),
+        (#"{"upstream": "http://api/x?y=1"}"#, "upstream", "query"),
+        (#"{"upstream": 3000}"#, "upstream", "expected a string, found a number"),
+        (#"[1, 2]"#, "", "expected an object, found an array"),
+        (#"{"upstream": "http://a:1""#, "", "not valid JSON"),
+        (#"{"upstream": 'http://a:1'}"#, "", "not valid JSON"),
+    ] as [(String, String, String)])
+    func problemAtPath(json: String, path: String, fragment: String) {
+        let found = problems(json)
+        let message = problem(at: path, in: found) ?? ""
+        #expect(message.contains(fragment), "\(path): \(message)")
+    }
+
+    @Test func adminTokenOrLoopback() throws {
+        let message = problem(at: "admin.listen", in: problems(config(#""admin": {"listen": "0.0.0.0:9090"}"#))) ?? ""
+        #expect(message.contains("loopback") && message.contains("token"))
+        let withToken = try parse(config(#""admin": {"listen": "0.0.0.0:9090", "token": "${T}"}"#), env: ["T": "s3cret"])
+        #expect(withToken.admin?.token == "s3cret")
+        for listen in ["127.0.0.1:9090", "127.1.2.3:1", "[::1]:9090", "localhost:9090"] {
+            let c = try parse(config(#""admin": {"listen": "\#(listen)"}"#))
+            #expect(c.admin?.listen.isLoopback == true, "\(listen)")
+            #expect(c.admin?.token == nil)
+        }
+        #expect(try parse(config(#""admin": {}"#)).admin?.listen == ListenAddress(host: "127.0.0.1", port: 9090))
+    }
+
+    @Test func cacheRouteMethods() throws {
+        let c = try parse(config(#""routes": [{"name": "a", "match": "GET|HEAD /a"}, {"name": "b-2_x", "match": "GET /b/*"}]"#))
+        #expect(c.routes.routes.map(\.name) == ["a", "b-2_x"])
+    }
+
+    /// Regression: a missing name must not hide the route's other problems.
+    @Test func routeMissingNameStillReportsItsOtherProblems() {
+        let found = problems(config(#""routes": [{"ttl": "5 minutes"}]"#))
+        #expect(found.contains { $0.path == "routes[0].name" })
+        #expect(found.contains { $0.path == "routes[0].match" })
+        #expect(found.contains { $0.path == "routes[0].ttl" })
+    }
+}

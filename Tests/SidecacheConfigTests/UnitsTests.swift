@@ -1,0 +1,86 @@
+import Testing
+@testable import SidecacheConfig
+
+@Suite struct UnitsTests {
+    @Test(arguments: [
+        ("250ms", Duration.milliseconds(250)), ("5ms", .milliseconds(5)), ("0s", .zero), ("30s", .seconds(30)),
+        ("5m", .seconds(300)), ("12h", .seconds(43_200)), ("1d", .seconds(86_400)), ("300s", .seconds(300)),
+    ] as [(String, Duration)])
+    func durations(text: String, expected: Duration) throws {
+        #expect(parseDuration(text) == expected)
+        // ...and through the loader.
+        let c = try parse(config(#""defaults": {"staleIfError": "\#(text)"}"#))
+        #expect(c.defaults.staleIfError == expected)
+    }
+
+    @Test(arguments: ["", "5", "s", "5 minutes", "1.5s", "-1s", " 5s", "5S", "5sec", "5min", "1w", "ms", "99999999999999999999s", "5m5s"])
+    func badDurations(text: String) {
+        #expect(parseDuration(text) == nil)
+        let found = problems(config(#""defaults": {"ttl": "\#(text)"}"#))
+        #expect(problem(at: "defaults.ttl", in: found) == "\"\(text)\" is not a duration (use 300s, 5m, 1h)")
+    }
+
+    @Test(arguments: [
+        ("0", 0), ("0B", 0), ("100B", 100), ("512KiB", 512 << 10), ("8MiB", 8 << 20), ("1GiB", 1 << 30), ("0KiB", 0),
+    ] as [(String, Int)])
+    func sizes(text: String, expected: Int) throws {
+        #expect(parseSize(text) == expected)
+        #expect(try parse(config(#""defaults": {"maxBodySize": "\#(text)"}"#)).defaults.maxBodySize == expected)
+    }
+
+    @Test(arguments: ["", "1", "00", "1KB", "1MB", "1kib", "1.5MiB", "1 MiB", "-1KiB", "MiB", "lots", "99999999999999GiB"])
+    func badSizes(text: String) {
+        #expect(parseSize(text) == nil)
+        let found = problems(config(#""store": {"memory": "\#(text)"}"#))
+        #expect(problem(at: "store.memory", in: found) == "\"\(text)\" is not a size (use 0, 512KiB, 8MiB, 1GiB)")
+    }
+
+    @Test func nonStringUnitsReported() {
+        let found = problems(config(#""defaults": {"ttl": 60, "maxBodySize": 1024}"#))
+        #expect(problem(at: "defaults.ttl", in: found) == "expected a string, found a number")
+        #expect(problem(at: "defaults.maxBodySize", in: found) == "expected a string, found a number")
+    }
+
+    @Test(arguments: [
+        ("1/1h", RateLimit(count: 1, period: .seconds(3600)) as RateLimit?), ("10/30s", RateLimit(count: 10, period: .seconds(30))),
+        ("0/1h", nil), ("1/0s", nil), ("1h", nil), ("x/1h", nil), ("1/1h/2", nil), ("1/hour", nil),
+    ] as [(String, RateLimit?)])
+    func rateLimits(text: String, expected: RateLimit?) {
+        #expect(RateLimit.parse(text) == expected)
+    }
+
+    @Test(arguments: [
+        ("0.0.0.0:8080", ListenAddress(host: "0.0.0.0", port: 8080) as ListenAddress?),
+        ("[::1]:9090", ListenAddress(host: "::1", port: 9090)),
+        ("localhost:0", ListenAddress(host: "localhost", port: 0)),
+        ("8080", nil), (":8080", nil), ("host:", nil), ("host:70000", nil), ("::1:80", nil), ("[::1]", nil), ("[::1]80", nil),
+    ] as [(String, ListenAddress?)])
+    func listenAddresses(text: String, expected: ListenAddress?) {
+        #expect(ListenAddress.parse(text) == expected)
+    }
+
+    @Test(arguments: [
+        ("http://127.0.0.1:3000", "http", "127.0.0.1", 3000, ""),
+        ("http://api.internal", "http", "api.internal", 80, ""),
+        ("https://api.internal/", "https", "api.internal", 443, ""),
+        ("https://api.internal:8443/v1/", "https", "api.internal", 8443, "/v1"),
+        ("http://[::1]:3000/base", "http", "::1", 3000, "/base"),
+        ("http://[::1]", "http", "::1", 80, ""),
+    ] as [(String, String, String, Int, String)])
+    func upstreamURLs(text: String, scheme: String, host: String, port: Int, base: String) throws {
+        let url = try parse(#"{"upstream": "\#(text)"}"#).upstream
+        #expect(url == UpstreamURL(scheme: scheme, host: host, port: port, basePath: base))
+        #expect(url.url(for: "/a?b=1") == "\(scheme)://\(url.authority)\(base)/a?b=1")
+    }
+
+    /// Regression: "the upstream URL cannot have a query or fragment", also when no path precedes it.
+    @Test(arguments: ["http://api?x=1", "http://api:3000?x=1", "http://api#frag"])
+    func upstreamQueryWithoutPath(text: String) {
+        #expect(problem(at: "upstream", in: problems(#"{"upstream": "\#(text)"}"#)) == "the upstream URL cannot have a query or fragment")
+    }
+
+    @Test(arguments: ["ftp://x", "127.0.0.1:3000", "http://", "http://:80", "HTTP://x", "http://a:b:c"])
+    func badUpstreams(text: String) {
+        #expect(problem(at: "upstream", in: problems(#"{"upstream": "\#(text)"}"#)) != nil)
+    }
+}

@@ -1,0 +1,108 @@
+import Testing
+@testable import SidecacheCore
+
+/// One request's key inputs, written compactly so a table can show two requests side by side.
+struct KeyInput: CustomStringConvertible, Sendable {
+    var route = "r"
+    var host = "example.com"
+    var uri = "/a"
+    var headers: [(String, String)] = []
+    var identity: String?
+
+    var description: String { "\(route) \(host)\(uri) \(headers) id=\(identity ?? "nil")" }
+
+    func key(query: QueryKey = .all, keyHeaders: [String] = ["X-Role"]) throws -> CacheKey {
+        let route = Route(name: route, pattern: try RequestPattern(parsing: "GET /*"), ttl: .fixed(.seconds(60)),
+                          query: query, keyHeaders: keyHeaders)
+        let target = try #require(RequestTarget(uri))
+        return CacheKeyBuilder.key(route: route, host: host, target: target,
+                                   headers: HeaderList(headers.map { (name: $0.0, value: $0.1) }),
+                                   identity: identity?[...])
+    }
+}
+
+@Suite struct CacheKeyTests {
+    /// Different requests: never the same key.
+    @Test(arguments: [
+        (KeyInput(uri: "/a?a=1&b"), KeyInput(uri: "/a?a=1&b=")),
+        (KeyInput(uri: "/a?a=1&a=2"), KeyInput(uri: "/a?a=2&a=1")),       // repeated: order kept
+        (KeyInput(uri: "/a/b"), KeyInput(uri: "/a%2Fb")),
+        (KeyInput(uri: "/a/b"), KeyInput(uri: "/a/B")),
+        (KeyInput(uri: "/a?x=1"), KeyInput(uri: "/a?x=2")),
+        (KeyInput(uri: "/a?x=1"), KeyInput(uri: "/a")),
+        (KeyInput(uri: "/a?b=1"), KeyInput(uri: "/a%3Fb=1")),              // query is not part of the path
+        (KeyInput(uri: "/ab?c=1"), KeyInput(uri: "/a?bc=1")),
+        (KeyInput(host: "a.example"), KeyInput(host: "b.example")),
+        (KeyInput(host: "example.com:8080"), KeyInput(host: "example.com")),
+        (KeyInput(identity: nil), KeyInput(identity: "")),
+        (KeyInput(identity: nil), KeyInput(identity: "u1")),
+        (KeyInput(identity: ""), KeyInput(identity: "u1")),
+        (KeyInput(identity: "u1"), KeyInput(identity: "u2")),
+        (KeyInput(identity: "Bearer a"), KeyInput(identity: "bearer a")),
+        (KeyInput(route: "r1"), KeyInput(route: "r2")),
+        (KeyInput(headers: [("X-Role", "a,b")]), KeyInput(headers: [("X-Role", "a"), ("X-Role", "b")])),
+        (KeyInput(headers: [("X-Role", "a"), ("X-Role", "b")]), KeyInput(headers: [("X-Role", "b"), ("X-Role", "a")])),
+        (KeyInput(headers: []), KeyInput(headers: [("X-Role", "")])),
+        (KeyInput(headers: [("X-Role", "admin")]), KeyInput(headers: [("X-Role", "user")])),
+        (KeyInput(headers: [("X-Role", "admin")]), KeyInput(headers: [])),
+        // Bytes shaped like the encoding's own length prefixes or separators.
+        (KeyInput(uri: "/a", identity: "\u{0}\u{0}\u{0}\u{1}x"), KeyInput(uri: "/a", identity: "x")),
+        (KeyInput(headers: [("X-Role", "a\u{0}\u{0}\u{0}\u{1}b")]), KeyInput(headers: [("X-Role", "a"), ("X-Role", "b")])),
+        (KeyInput(headers: [("X-Role", "x")], identity: nil), KeyInput(headers: [], identity: "x")),
+        (KeyInput(route: "r", host: "hx"), KeyInput(route: "rh", host: "x")),
+        (KeyInput(host: "h", uri: "/a?x"), KeyInput(host: "h/a", uri: "/?x")),
+    ] as [(KeyInput, KeyInput)])
+    func differentRequestsDifferentKeys(a: KeyInput, b: KeyInput) throws {
+        #expect(try a.key() != b.key(), "\(a) and \(b) share a key")
+    }
+
+    /// The same resource: the same key.
+    @Test(arguments: [
+        (KeyInput(uri: "/a?a=1&b=2"), KeyInput(uri: "/a?b=2&a=1")),        // sorted by name
+        (KeyInput(uri: "/a?b=1&a=1&a=2"), KeyInput(uri: "/a?a=1&b=1&a=2")),
+        (KeyInput(host: "Example.COM"), KeyInput(host: "example.com")),
+        (KeyInput(headers: [("x-role", "admin")]), KeyInput(headers: [("X-ROLE", "admin")])),
+        (KeyInput(headers: [("Accept", "a")]), KeyInput(headers: [("Accept", "b")])),   // not a key header
+        (KeyInput(identity: "u1"), KeyInput(identity: "u1")),
+    ] as [(KeyInput, KeyInput)])
+    func sameResourceSameKey(a: KeyInput, b: KeyInput) throws {
+        #expect(try a.key() == b.key(), "\(a) and \(b) should share a key")
+    }
+
+    @Test func onlyListIgnoresOtherParameters() throws {
+        let only = QueryKey.only(["page", "limit"])
+        let base = try KeyInput(uri: "/a?page=1&limit=10").key(query: only)
+        #expect(try KeyInput(uri: "/a?limit=10&utm_source=x&page=1").key(query: only) == base)
+        #expect(try KeyInput(uri: "/a?page=1&limit=10&pagex=3").key(query: only) == base)
+        #expect(try KeyInput(uri: "/a?page=2&limit=10").key(query: only) != base)
+        #expect(try KeyInput(uri: "/a?page=1").key(query: only) != base)
+        #expect(try KeyInput(uri: "/a?utm=1").key(query: only) == KeyInput(uri: "/a").key(query: only))
+    }
+
+    @Test func noneIgnoresQuery() throws {
+        let base = try KeyInput(uri: "/a").key(query: .none)
+        #expect(try KeyInput(uri: "/a?x=1").key(query: .none) == base)
+        #expect(try KeyInput(uri: "/a?y=2&x=1").key(query: .none) == base)
+        #expect(try KeyInput(uri: "/b?x=1").key(query: .none) != base)
+        // ...while "all" keeps it.
+        #expect(try KeyInput(uri: "/a?x=1").key(query: .all) != KeyInput(uri: "/a").key(query: .all))
+    }
+
+    @Test func keyHeadersInOrderOfTheRoute() throws {
+        let input = KeyInput(headers: [("A", "1"), ("B", "2")])
+        let swapped = KeyInput(headers: [("A", "2"), ("B", "1")])
+        #expect(try input.key(keyHeaders: ["A", "B"]) != swapped.key(keyHeaders: ["A", "B"]))
+        // A header the route does not key on changes nothing.
+        #expect(try input.key(keyHeaders: ["A"]) == KeyInput(headers: [("A", "1"), ("B", "9")]).key(keyHeaders: ["A"]))
+    }
+
+    @Test func keyIsDeterministicAndOpaque() throws {
+        let k = try KeyInput(uri: "/secret/path?token=abc", identity: "Bearer s3cret").key()
+        #expect(try k == KeyInput(uri: "/secret/path?token=abc", identity: "Bearer s3cret").key())
+        let text = k.description
+        #expect(text.count == 64)
+        #expect(text.allSatisfy { "0123456789abcdef".contains($0) })
+        #expect(!text.contains("secret"))
+        #expect(CacheKey(a: k.a, b: k.b, c: k.c, d: k.d) == k)
+    }
+}

@@ -1,0 +1,43 @@
+import Testing
+@testable import SidecacheCore
+
+@Suite struct HeaderFieldsTests {
+    @Test func lookupIsCaseInsensitiveAndOrdered() {
+        var h: HeaderList = [("Vary", "a"), ("X-Role", "admin"), ("vary", "b, c")]
+        #expect(h.first("VARY") == "a")
+        #expect(h.all("vary") == ["a", "b, c"])      // lists are not split
+        #expect(h.contains("x-role"))
+        #expect(!h.contains("x-rol"))
+        h.replace("VARY", with: "d")
+        #expect(h.all("vary") == ["d"])
+        h.remove("x-ROLE")
+        #expect(h.first("x-role") == nil)
+        #expect(h.lines.count == 1)
+    }
+
+    @Test(arguments: [
+        ("Content-Type", "content-type", true), ("ETAG", "etag", true), ("a", "b", false), ("ab", "a", false),
+        ("[", "{", false), ("@", "`", false), ("x-1", "X-1", true), ("", "", true),
+    ] as [(String, String, Bool)])
+    func asciiCaseInsensitive(a: String, b: String, equal: Bool) {
+        #expect(a.equalsIgnoringASCIICase(b) == equal)
+        #expect(b.equalsIgnoringASCIICase(a) == equal)
+    }
+
+    @Test func hopByHop() {
+        #expect(HopByHop.contains("Transfer-Encoding"))
+        #expect(HopByHop.contains("keep-alive"))
+        #expect(!HopByHop.contains("Content-Length"))
+        let tokens = HopByHop.connectionTokens(["close, X-Private", " ,Upgrade "])
+        #expect(tokens == ["close", "x-private", "upgrade"])
+        #expect(HopByHop.contains("X-Private", connectionTokens: tokens))
+    }
+
+    @Test func safeFieldValues() {
+        #expect(isSafeFieldValue("a b\tc"))
+        #expect(!isSafeFieldValue("a\r\nSet-Cookie: x"))
+        #expect(!isSafeFieldValue("a\nb"))
+        #expect(!isSafeFieldValue("a\u{0}b"))
+        #expect(" \t a b \t".trimmingSpaces() == "a b")
+    }
+}

@@ -1,0 +1,139 @@
+import Testing
+@testable import SidecacheCore
+
+private func rule(_ on: String, paths: [String] = [], routes: [String] = []) -> PurgeRule {
+    PurgeRule(on: try! RequestPattern(parsing: on),
+              targets: paths.map { .path(try! PathTemplate(parsing: $0)) } + routes.map { .route($0) })
+}
+
+private let rules = [
+    rule("PUT|PATCH|DELETE /api/users/{id}", paths: ["/api/users/{id}", "/api/users"]),
+    rule("POST /api/users", routes: ["users"]),
+    rule("POST /api/connectors/callback", paths: ["/api/connectors/status/{body.userId}"]),
+    rule("DELETE /api/*", paths: ["/api/feed/*"], routes: ["feed"]),
+]
+
+@Suite struct PurgePlanTests {
+    @Test(arguments: [
+        ("PUT", "/api/users/42", [.path("/api/users/42"), .path("/api/users")]),
+        ("PATCH", "/api/users/42", [.path("/api/users/42"), .path("/api/users")]),
+        ("DELETE", "/api/users/42", [.path("/api/users/42"), .path("/api/users"), .subtree("/api/feed/"), .route("feed")]),
+        ("POST", "/api/users", [.route("users")]),
+        ("DELETE", "/api/other", [.subtree("/api/feed/"), .route("feed")]),
+        ("GET", "/api/users/42", []),
+        ("POST", "/api/users/42", []),
+        ("put", "/api/users/42", []),
+        ("PUT", "/api/users/42/", []),
+    ] as [(String, String, [PurgeScope])])
+    func scopes(method: String, path: String, expected: [PurgeScope]) {
+        let plan = PurgePlan(method: method, path: path[...], rules: rules)
+        #expect(plan.isEmpty == expected.isEmpty)
+        let (scopes, widened) = plan.scopes(query: nil, headers: HeaderList(), body: nil)
+        #expect(scopes == expected)
+        #expect(widened.isEmpty)
+    }
+
+    @Test func bodyTemplates() throws {
+        let plan = PurgePlan(method: "POST", path: "/api/connectors/callback", rules: rules)
+        #expect(plan.readsBody)
+        #expect(!PurgePlan(method: "PUT", path: "/api/users/1", rules: rules).readsBody)
+        let body = try #require(JSONValue.parse(Array(#"{"userId": 42}"#.utf8)))
+        #expect(plan.scopes(query: nil, headers: HeaderList(), body: body).scopes == [.path("/api/connectors/status/42")])
+        let (wide, widened) = plan.scopes(query: nil, headers: HeaderList(), body: nil)
+        #expect(wide == [.subtree("/api/connectors/status/")])
+        #expect(widened == ["/api/connectors/status/{body.userId}: {body.userId}"])
+    }
+
+    @Test(arguments: [
+        (100, false), (101, false), (199, false), (200, true), (201, true), (204, true), (299, true),
+        (301, true), (304, true), (399, true), (400, false), (404, false), (500, false), (503, false),
+    ] as [(Int, Bool)])
+    func purgesOnStatus(status: Int, purges: Bool) {
+        #expect(PurgePlan.purges(status: status) == purges)
+    }
+}
+
+@Suite struct InvalidationTests {
+    @Test(arguments: [
+        // method, status, Location, host, expected scopes
+        ("POST", 201, "/api/users/9", "example.com", [.path("/api/users"), .path("/api/users/9")]),
+        ("POST", 201, "/api/users/9?x=1#f", "example.com", [.path("/api/users"), .path("/api/users/9")]),
+        ("POST", 201, "http://example.com/api/users/9", "example.com", [.path("/api/users"), .path("/api/users/9")]),
+        ("POST", 201, "HTTPS://Example.COM/api/users/9", "example.com", [.path("/api/users"), .path("/api/users/9")]),
+        ("POST", 201, "//example.com/api/users/9", "example.com", [.path("/api/users"), .path("/api/users/9")]),
+        ("POST", 201, "http://example.com:8080/api/users/9", "example.com:8080", [.path("/api/users"), .path("/api/users/9")]),
+        ("POST", 201, "http://other.com/api/users/9", "example.com", [.path("/api/users")]),
+        ("POST", 201, "http://example.com.evil/api/users/9", "example.com", [.path("/api/users")]),
+        ("POST", 201, "http://example.com:8080/api/users/9", "example.com", [.path("/api/users")]),
+        ("POST", 201, "//other.com/api/users/9", "example.com", [.path("/api/users")]),
+        ("POST", 201, "http://example.com/api/users/9", nil, [.path("/api/users")]),
+        ("POST", 201, "/api/users", "example.com", [.path("/api/users")]),              // no duplicate
+        ("POST", 303, "/api/users/9", "example.com", [.path("/api/users"), .path("/api/users/9")]),
+        ("PUT", 204, "", "example.com", [.path("/api/users")]),
+        ("DELETE", 200, "", "example.com", [.path("/api/users")]),
+        ("PURGEME", 200, "", "example.com", [.path("/api/users")]),                     // any unsafe method
+        ("GET", 200, "/api/users/9", "example.com", []),
+        ("HEAD", 200, "/api/users/9", "example.com", []),
+        ("OPTIONS", 200, "/api/users/9", "example.com", []),
+        ("TRACE", 200, "/api/users/9", "example.com", []),
+        ("POST", 400, "/api/users/9", "example.com", []),
+        ("POST", 409, "/api/users/9", "example.com", []),
+        ("POST", 500, "/api/users/9", "example.com", []),
+        ("POST", 100, "/api/users/9", "example.com", []),
+    ] as [(String, Int, String, String?, [PurgeScope])])
+    func scopes(method: String, status: Int, location: String, host: String?, expected: [PurgeScope]) {
+        let response: HeaderList = location.isEmpty ? [] : [("Location", location)]
+        #expect(Invalidation.scopes(method: method, status: status, path: "/api/users", host: host, response: response) == expected)
+    }
+
+    @Test func contentLocationToo() {
+        let response: HeaderList = [("Location", "/a/1"), ("Content-Location", "/a/2")]
+        #expect(Invalidation.scopes(method: "PATCH", status: 200, path: "/a", host: "h", response: response)
+                == [.path("/a"), .path("/a/1"), .path("/a/2")])
+    }
+}
+
+@Suite struct PurgeScopeTests {
+    @Test func entryBelongsToRoutePathAndEverySubtreeAbove() {
+        let ids = Set(PurgeScope.ids(route: "user", path: "/api/users/42"))
+        for scope in [PurgeScope.route("user"), .path("/api/users/42"), .subtree("/"), .subtree("/api/"), .subtree("/api/users/")] {
+            #expect(ids.contains(scope.id), "missing \(scope)")
+        }
+        for scope in [PurgeScope.subtree("/api/users/42/"), .subtree("/api/users"), .path("/api/users"), .route("users"),
+                      .path("/api/users/4"), .subtree("/api/u"), .all, .tag("user")] {
+            #expect(!ids.contains(scope.id), "unexpected \(scope)")
+        }
+        #expect(ids.count == 5)
+    }
+
+    /// Regression: `subtree("/")` is "every path that starts with /", so a purge of "/*"
+    /// (or "/{id}" widened to it) must reach an entry at the root too.
+    @Test func rootEntryIsInTheRootSubtree() {
+        let ids = PurgeScope.ids(route: "home", path: "/")
+        #expect(ids.contains(PurgeScope.path("/").id))
+        #expect(ids.contains(PurgeScope.route("home").id))
+        #expect(ids.contains(PurgeScope.subtree("/").id))
+        #expect(ids.count == 3)
+    }
+
+    @Test func tags() {
+        let ids = PurgeScope.ids(route: "r", path: "/x", tags: ["a", "b"])
+        #expect(ids.contains(PurgeScope.tag("a").id))
+        #expect(ids.contains(PurgeScope.tag("b").id))
+        #expect(!ids.contains(PurgeScope.tag("c").id))
+        #expect(ids.contains(PurgeScope.subtree("/").id))
+    }
+
+    @Test func kindsNeverShareIds() {
+        let scopes: [PurgeScope] = [.path("x"), .subtree("x"), .route("x"), .tag("x"), .all, .path("y"), .path("")]
+        #expect(Set(scopes.map(\.id)).count == scopes.count)
+        #expect(PurgeScope.path("/a").id == PurgeScope.path("/a").id)   // stable
+        #expect(PurgeScope.subtree("/api/").description == "subtree /api/*")
+    }
+
+    @Test func subtreeFromTemplateMatchesEntryIds() throws {
+        let (scope, _) = try PathTemplate(parsing: "/api/users/*").expand(PurgeValues(params: [:], query: nil, headers: HeaderList(), body: nil))
+        #expect(PurgeScope.ids(route: "user", path: "/api/users/42").contains(scope.id))
+        #expect(!PurgeScope.ids(route: "user", path: "/api/usersx/42").contains(scope.id))
+    }
+}

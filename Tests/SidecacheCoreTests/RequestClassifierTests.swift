@@ -1,0 +1,115 @@
+import Testing
+@testable import SidecacheCore
+
+private func r(_ name: String, _ match: String, identity: IdentitySource? = nil, shared: Bool = false) -> Route {
+    Route(name: name, pattern: try! RequestPattern(parsing: match), ttl: .fixed(.seconds(60)), identity: identity, shared: shared)
+}
+
+private let table = RouteTable([
+    r("me", "GET /api/me", identity: .header("Authorization")),
+    r("session", "GET /api/session", identity: .cookie("sid")),
+    r("public", "GET /api/public/*", shared: true),
+    r("user", "GET /api/users/{id}"),
+])
+
+/// A classification flattened to compare in a table.
+enum Verdict: Equatable, Sendable, CustomStringConvertible {
+    case cache(String, identity: String?)
+    case bypass(String, BypassReason)
+    case pass
+
+    init(_ c: RequestClass) {
+        switch c {
+        case .cache(let route, let id): self = .cache(route.name, identity: id.map(String.init))
+        case .bypass(let route, let reason): self = .bypass(route.name, reason)
+        case .pass: self = .pass
+        }
+    }
+
+    var description: String {
+        switch self {
+        case .cache(let n, let id): "cache(\(n), \(id ?? "nil"))"
+        case .bypass(let n, let r): "bypass(\(n), \(r.rawValue))"
+        case .pass: "pass"
+        }
+    }
+}
+
+struct ClassifyCase: Sendable, CustomTestStringConvertible {
+    var method = "GET"
+    var uri: String
+    var headers: HeaderList = []
+    var body = false
+    var expected: Verdict
+    var testDescription: String { "\(method) \(uri) \(headers.lines.map { "\($0.name): \($0.value)" }) → \(expected)" }
+}
+
+@Suite struct RequestClassifierTests {
+    @Test(arguments: [
+        ClassifyCase(uri: "/api/users/1", expected: .cache("user", identity: nil)),
+        ClassifyCase(method: "HEAD", uri: "/api/users/1", expected: .cache("user", identity: nil)),
+        ClassifyCase(method: "POST", uri: "/api/users/1", expected: .pass),
+        ClassifyCase(method: "PUT", uri: "/api/users/1", expected: .pass),
+        ClassifyCase(method: "OPTIONS", uri: "/api/users/1", expected: .pass),
+        ClassifyCase(method: "get", uri: "/api/users/1", expected: .pass),
+        ClassifyCase(uri: "/nowhere", expected: .pass),
+        ClassifyCase(uri: "/api/users/1/", expected: .pass),                       // no route matches the trailing slash
+        ClassifyCase(uri: "http://example.com/api/users/1", expected: .pass),      // not origin form
+        ClassifyCase(uri: "/api/users/%2e%2e", expected: .bypass("user", .unsafePath)),
+        ClassifyCase(uri: "/api/users/a%2Fb", expected: .bypass("user", .unsafePath)),
+        ClassifyCase(uri: "/api/public/a/../b", expected: .bypass("public", .unsafePath)),
+        ClassifyCase(uri: "/api/users/1", body: true, expected: .bypass("user", .requestBody)),
+        ClassifyCase(uri: "/api/users/1", headers: [("X-HTTP-Method-Override", "DELETE")], expected: .bypass("user", .methodOverride)),
+        ClassifyCase(uri: "/api/users/1", headers: [("x-http-method", "PUT")], expected: .bypass("user", .methodOverride)),
+        ClassifyCase(uri: "/api/users/1", headers: [("X-Method-Override", "PUT")], expected: .bypass("user", .methodOverride)),
+        ClassifyCase(uri: "/api/users/1", headers: [("Range", "bytes=0-10")], expected: .bypass("user", .range)),
+        ClassifyCase(uri: "/api/users/1", headers: [("Authorization", "Bearer a")], expected: .bypass("user", .authorization)),
+        ClassifyCase(uri: "/api/users/1", headers: [("authorization", "")], expected: .bypass("user", .authorization)),
+        ClassifyCase(uri: "/api/users/1", headers: [("Cookie", "a=1")], expected: .bypass("user", .cookie)),
+        ClassifyCase(uri: "/api/public/x", headers: [("Authorization", "Bearer a"), ("Cookie", "a=1")], expected: .cache("public", identity: nil)),
+        ClassifyCase(uri: "/api/public/x", headers: [("Range", "bytes=0-1")], expected: .bypass("public", .range)),
+        ClassifyCase(uri: "/api/me", headers: [("Authorization", "Bearer a")], expected: .cache("me", identity: "Bearer a")),
+        ClassifyCase(uri: "/api/me", headers: [("AUTHORIZATION", "Bearer b")], expected: .cache("me", identity: "Bearer b")),
+        ClassifyCase(uri: "/api/me", expected: .cache("me", identity: nil)),
+        ClassifyCase(uri: "/api/me", headers: [("Authorization", "")], expected: .bypass("me", .authorization)),
+        ClassifyCase(uri: "/api/me", headers: [("Cookie", "sid=1")], expected: .bypass("me", .cookie)),
+        ClassifyCase(uri: "/api/session", headers: [("Cookie", "a=1; sid=xyz; b=2")], expected: .cache("session", identity: "xyz")),
+        ClassifyCase(uri: "/api/session", headers: [("Cookie", "sid=first"), ("Cookie", "sid=second")], expected: .cache("session", identity: "first")),
+        ClassifyCase(uri: "/api/session", headers: [("Cookie", "a=1"), ("Cookie", "b=2;sid=q")], expected: .cache("session", identity: "q")),
+        ClassifyCase(uri: "/api/session", headers: [("Cookie", "xsid=1; sidx=2")], expected: .bypass("session", .cookie)),
+        ClassifyCase(uri: "/api/session", headers: [("Cookie", "a=1; sid=")], expected: .bypass("session", .cookie)),
+        ClassifyCase(uri: "/api/session", headers: [("Authorization", "Bearer a")], expected: .bypass("session", .authorization)),
+        ClassifyCase(uri: "/api/session", expected: .cache("session", identity: nil)),
+    ])
+    func classify(c: ClassifyCase) {
+        let got = RequestClassifier.classify(method: c.method, target: RequestTarget(c.uri), headers: c.headers,
+                                             hasBody: c.body, routes: table)
+        #expect(Verdict(got) == c.expected)
+    }
+
+    @Test func unsafePathCheckedBeforeCredentials() {
+        let got = RequestClassifier.classify(method: "GET", target: RequestTarget("/api/me/../me"),
+                                             headers: HeaderList([(name: "Authorization", value: "x")]), hasBody: false,
+                                             routes: RouteTable([r("me", "GET /api/*", identity: .header("Authorization"))]))
+        #expect(Verdict(got) == .bypass("me", .unsafePath))
+    }
+
+    /// Regression (malformed escape before a dot-segment), seen from the classifier: on a shared route, a path that an
+    /// upstream resolves to /api/me (RFC 3986 dot-segment removal) is cached without identity.
+    @Test func malformedEscapeTraversalOnSharedRoute() {
+        let got = RequestClassifier.classify(method: "GET", target: RequestTarget("/api/public/x%2/../../me"),
+                                             headers: HeaderList([(name: "Authorization", value: "Bearer alice")]),
+                                             hasBody: false, routes: table)
+        #expect(Verdict(got) == .bypass("public", .unsafePath))
+    }
+
+    @Test func identityValue() {
+        let h: HeaderList = [("Cookie", "a=1; sid=xyz; b=2"), ("X-User", "u7")]
+        #expect(RequestClassifier.identityValue(.cookie("sid"), h) == "xyz")
+        #expect(RequestClassifier.identityValue(.cookie("a"), h) == "1")
+        #expect(RequestClassifier.identityValue(.cookie("b"), h) == "2")
+        #expect(RequestClassifier.identityValue(.cookie("c"), h) == nil)
+        #expect(RequestClassifier.identityValue(.header("x-user"), h) == "u7")
+        #expect(RequestClassifier.identityValue(.header("X-Other"), h) == nil)
+    }
+}

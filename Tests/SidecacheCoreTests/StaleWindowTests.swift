@@ -1,0 +1,86 @@
+import Testing
+@testable import SidecacheCore
+
+private let now = Timestamp(seconds: 1_700_000_000)
+
+private func decide(_ ttl: TTLPolicy, override: Bool = false, swr: Int64, sie: Int64, cacheControl: String?) -> EntryTiming? {
+    let route = Route(name: "r", pattern: try! RequestPattern(parsing: "GET /r"), ttl: ttl, override: override,
+                      policy: RoutePolicy(staleWhileRevalidate: .seconds(swr), staleIfError: .seconds(sie)))
+    let response: HeaderList = cacheControl.map { [("Cache-Control", $0)] } ?? []
+    guard case .store(let t) = StoragePolicy.decide(route: route, requestHeaders: HeaderList(), status: 200, responseHeaders: response,
+                                                    requestTime: now, responseTime: now) else { return nil }
+    return t
+}
+
+struct WindowCase: Sendable, CustomTestStringConvertible {
+    var label: String
+    var ttl: TTLPolicy = .fixed(.seconds(60))
+    var override = false
+    var routeSWR: Int64 = 0
+    var routeSIE: Int64 = 0
+    var cacheControl: String?
+    /// Expected seconds of stale-while-revalidate and stale-if-error after freshness ends.
+    var swr: Int64
+    var sie: Int64
+    var testDescription: String { label }
+}
+
+@Suite struct StaleWindowTests {
+    @Test(arguments: [
+        WindowCase(label: "none anywhere", swr: 0, sie: 0),
+        WindowCase(label: "route only", routeSWR: 30, routeSIE: 300, swr: 30, sie: 300),
+        WindowCase(label: "directive only", cacheControl: "stale-while-revalidate=20, stale-if-error=90", swr: 20, sie: 90),
+        WindowCase(label: "directive longer", routeSWR: 30, routeSIE: 300, cacheControl: "stale-while-revalidate=100, stale-if-error=600", swr: 100, sie: 600),
+        WindowCase(label: "route longer", routeSWR: 30, routeSIE: 300, cacheControl: "stale-while-revalidate=10, stale-if-error=60", swr: 30, sie: 300),
+        WindowCase(label: "must-revalidate", routeSWR: 30, routeSIE: 300, cacheControl: "must-revalidate, stale-if-error=600", swr: 0, sie: 0),
+        WindowCase(label: "proxy-revalidate", routeSWR: 30, routeSIE: 300, cacheControl: "proxy-revalidate", swr: 0, sie: 0),
+        WindowCase(label: "override keeps the route's", override: true, routeSWR: 30, routeSIE: 300, cacheControl: "must-revalidate, stale-if-error=900", swr: 30, sie: 300),
+        WindowCase(label: "origin: max", ttl: .origin, routeSWR: 5, routeSIE: 300, cacheControl: "max-age=60, stale-if-error=600, stale-while-revalidate=1", swr: 5, sie: 600),
+        WindowCase(label: "origin: must-revalidate", ttl: .origin, routeSWR: 5, routeSIE: 300, cacheControl: "max-age=60, must-revalidate", swr: 0, sie: 0),
+    ])
+    func windows(c: WindowCase) throws {
+        let t = try #require(decide(c.ttl, override: c.override, swr: c.routeSWR, sie: c.routeSIE, cacheControl: c.cacheControl))
+        #expect(t.staleWhileRevalidateUntil - t.freshUntil == .seconds(c.swr))
+        #expect(t.staleIfErrorUntil - t.freshUntil == .seconds(c.sie))
+    }
+
+    @Test func zeroFreshnessStillStoredForItsStaleWindow() throws {
+        let t = try #require(decide(.fixed(.seconds(60)), swr: 0, sie: 300, cacheControl: "max-age=0"))
+        #expect(t.freshUntil == now)
+        #expect(!t.isFresh(at: now))
+        #expect(t.expiresAt == now + .seconds(300))
+        #expect(decide(.fixed(.seconds(60)), swr: 0, sie: 0, cacheControl: "max-age=0") == nil)
+    }
+}
+
+@Suite struct EntryTimingTests {
+    let timing = EntryTiming(birth: now - .seconds(10), freshUntil: now + .seconds(50),
+                             staleWhileRevalidateUntil: now + .seconds(80), staleIfErrorUntil: now + .seconds(350))
+
+    @Test func freshnessAgeRemaining() {
+        #expect(timing.isFresh(at: now))
+        #expect(timing.isFresh(at: now + .milliseconds(49_999)))
+        #expect(!timing.isFresh(at: now + .seconds(50)))
+        #expect(timing.age(at: now) == .seconds(10))
+        #expect(timing.age(at: now - .seconds(60)) == .zero)      // never negative
+        #expect(timing.remaining(at: now) == .seconds(50))
+        #expect(timing.remaining(at: now + .seconds(70)) == .seconds(-20))
+        #expect(timing.expiresAt == now + .seconds(350))
+    }
+
+    @Test func expiresAtIsTheLatestWindow() {
+        var t = timing
+        t.staleIfErrorUntil = now
+        #expect(t.expiresAt == now + .seconds(80))
+        t.staleWhileRevalidateUntil = now
+        #expect(t.expiresAt == now + .seconds(50))
+    }
+
+    @Test func timestampArithmetic() {
+        #expect(Timestamp(seconds: 2) == Timestamp(milliseconds: 2000))
+        #expect(Timestamp(seconds: 2) + .milliseconds(500) == Timestamp(milliseconds: 2500))
+        #expect(Timestamp(seconds: 2) - Timestamp(seconds: 5) == .seconds(-3))
+        #expect(Duration.milliseconds(1999).wholeSeconds == 1)
+        #expect(Duration.seconds(-4).wholeSeconds == 0)
+    }
+}

@@ -1,0 +1,145 @@
+import Testing
+@testable import SidecacheCore
+
+/// Fixed instants: the fetch is answered at `now`, whose HTTP-date is `nowText`.
+private let now = Timestamp(seconds: 784_111_777)
+private let nowText = "Sun, 06 Nov 1994 08:49:37 GMT"
+private func date(_ offset: Int64) -> String { HTTPDate.format(now + .seconds(offset)) }
+
+private func route(_ ttl: TTLPolicy, keyHeaders: [String] = [], override: Bool = false,
+                   swr: Duration = .zero, sie: Duration = .zero) -> Route {
+    Route(name: "r", pattern: try! RequestPattern(parsing: "GET /r"), ttl: ttl, keyHeaders: keyHeaders,
+          override: override, policy: RoutePolicy(staleWhileRevalidate: swr, staleIfError: sie))
+}
+
+private let fixed = route(.fixed(.seconds(60)))
+private let overriding = route(.fixed(.seconds(60)), override: true)
+private let origin = route(.origin)
+
+/// What a decision comes to: stored with this many seconds of freshness left at `now`, or skipped.
+enum Outcome: Equatable, Sendable {
+    case fresh(Int64)
+    case skip(NotStoredReason)
+
+    init(_ d: StorageDecision, at t: Timestamp = now) {
+        switch d {
+        case .store(let timing): self = .fresh(timing.remaining(at: t).milliseconds / 1000)
+        case .skip(let r): self = .skip(r)
+        }
+    }
+}
+
+struct StorageCase: Sendable, CustomTestStringConvertible {
+    var label: String
+    var route: Route
+    var request: HeaderList = []
+    var status = 200
+    var response: HeaderList = [("Date", nowText)]
+    var expected: Outcome
+
+    var testDescription: String { label }
+
+    func decide(requestTime: Timestamp = now) -> StorageDecision {
+        StoragePolicy.decide(route: route, requestHeaders: request, status: status, responseHeaders: response,
+                             requestTime: requestTime, responseTime: now)
+    }
+}
+
+@Suite struct StoragePolicyTests {
+    @Test(arguments: [
+        StorageCase(label: "fixed: plain 200", route: fixed, expected: .fresh(60)),
+        StorageCase(label: "fixed: no Date", route: fixed, response: [], expected: .fresh(60)),
+        StorageCase(label: "Set-Cookie", route: fixed, response: [("Date", nowText), ("Set-Cookie", "a=1")], expected: .skip(.setCookie)),
+        StorageCase(label: "Set-Cookie even with override", route: overriding, response: [("set-cookie", "a=1")], expected: .skip(.setCookie)),
+        StorageCase(label: "Set-Cookie on origin", route: origin, response: [("Cache-Control", "public, max-age=60"), ("Set-Cookie", "a")], expected: .skip(.setCookie)),
+        StorageCase(label: "Vary: *", route: fixed, response: [("Vary", "*")], expected: .skip(.varyStar)),
+        StorageCase(label: "Vary: *, in a list, override", route: overriding, response: [("Vary", "Accept, *")], expected: .skip(.varyStar)),
+        StorageCase(label: "Vary on a header not in the key", route: fixed, response: [("Vary", "Accept-Encoding")], expected: .skip(.vary)),
+        StorageCase(label: "Vary covered by key.headers", route: route(.fixed(.seconds(60)), keyHeaders: ["X-Role"]),
+                    response: [("Vary", "x-role")], expected: .fresh(60)),
+        StorageCase(label: "Vary partly covered", route: route(.fixed(.seconds(60)), keyHeaders: ["X-Role"]),
+                    response: [("Vary", "X-Role"), ("Vary", "Accept")], expected: .skip(.vary)),
+        StorageCase(label: "no-store", route: fixed, response: [("Cache-Control", "no-store")], expected: .skip(.noStore)),
+        StorageCase(label: "private", route: fixed, response: [("Cache-Control", "private, max-age=60")], expected: .skip(.private)),
+        StorageCase(label: "no-cache", route: fixed, response: [("Cache-Control", "no-cache")], expected: .skip(.noCache)),
+        StorageCase(label: "no-store, override", route: overriding, response: [("Cache-Control", "no-store, private, no-cache")], expected: .fresh(60)),
+        StorageCase(label: "smaller max-age lowers", route: fixed, response: [("Cache-Control", "max-age=30")], expected: .fresh(30)),
+        StorageCase(label: "smaller s-maxage lowers", route: fixed, response: [("Cache-Control", "s-maxage=20, max-age=30")], expected: .fresh(20)),
+        StorageCase(label: "s-maxage beats a smaller max-age", route: fixed, response: [("Cache-Control", "s-maxage=45, max-age=5")], expected: .fresh(45)),
+        StorageCase(label: "larger max-age does not raise", route: fixed, response: [("Cache-Control", "max-age=600")], expected: .fresh(60)),
+        StorageCase(label: "max-age ignored with override", route: overriding, response: [("Cache-Control", "max-age=5")], expected: .fresh(60)),
+        StorageCase(label: "sooner Expires lowers", route: fixed, response: [("Date", nowText), ("Expires", date(30))], expected: .fresh(30)),
+        StorageCase(label: "invalid Expires on fixed", route: fixed, response: [("Date", nowText), ("Expires", "0")], expected: .skip(.noFreshness)),
+        StorageCase(label: "max-age=0 on fixed", route: fixed, response: [("Cache-Control", "max-age=0")], expected: .skip(.noFreshness)),
+        StorageCase(label: "fixed ignores request no-store", route: fixed, request: [("Cache-Control", "no-store"), ("Pragma", "no-cache")], expected: .fresh(60)),
+        StorageCase(label: "origin: s-maxage over max-age", route: origin, response: [("Cache-Control", "max-age=50, s-maxage=100")], expected: .fresh(100)),
+        StorageCase(label: "origin: max-age", route: origin, response: [("Cache-Control", "max-age=50")], expected: .fresh(50)),
+        StorageCase(label: "origin: max-age over Expires", route: origin, response: [("Date", nowText), ("Expires", date(500)), ("Cache-Control", "max-age=50")], expected: .fresh(50)),
+        StorageCase(label: "origin: Expires - Date", route: origin, response: [("Date", nowText), ("Expires", date(120))], expected: .fresh(120)),
+        StorageCase(label: "origin: no freshness", route: origin, expected: .skip(.noFreshness)),
+        StorageCase(label: "origin: public alone is not freshness", route: origin, response: [("Cache-Control", "public")], expected: .skip(.noFreshness)),
+        StorageCase(label: "origin: invalid Expires", route: origin, response: [("Date", nowText), ("Expires", "-1")], expected: .skip(.noFreshness)),
+        StorageCase(label: "origin: past Expires", route: origin, response: [("Date", nowText), ("Expires", date(-10))], expected: .skip(.noFreshness)),
+        StorageCase(label: "origin: request no-store", route: origin, request: [("Cache-Control", "no-store")],
+                    response: [("Cache-Control", "max-age=60")], expected: .skip(.noStore)),
+        StorageCase(label: "origin: no-cache", route: origin, response: [("Cache-Control", "no-cache, max-age=60")], expected: .skip(.noCache)),
+        StorageCase(label: "origin: 500 explicitly fresh", route: origin, status: 500, response: [("Cache-Control", "max-age=60")], expected: .fresh(60)),
+        StorageCase(label: "origin: 206", route: origin, status: 206, response: [("Cache-Control", "max-age=60")], expected: .skip(.status)),
+        StorageCase(label: "origin: 304", route: origin, status: 304, response: [("Cache-Control", "max-age=60")], expected: .skip(.status)),
+        StorageCase(label: "origin: 103", route: origin, status: 103, response: [("Cache-Control", "max-age=60")], expected: .skip(.status)),
+        StorageCase(label: "origin + Authorization, max-age only", route: origin, request: [("Authorization", "Bearer x")],
+                    response: [("Cache-Control", "max-age=60")], expected: .skip(.authorization)),
+        StorageCase(label: "origin + Authorization, public", route: origin, request: [("Authorization", "Bearer x")],
+                    response: [("Cache-Control", "public, max-age=60")], expected: .fresh(60)),
+        StorageCase(label: "origin + Authorization, s-maxage", route: origin, request: [("Authorization", "Bearer x")],
+                    response: [("Cache-Control", "s-maxage=60")], expected: .fresh(60)),
+        StorageCase(label: "origin + Authorization, must-revalidate", route: origin, request: [("Authorization", "Bearer x")],
+                    response: [("Cache-Control", "must-revalidate, max-age=60")], expected: .fresh(60)),
+        StorageCase(label: "origin + Authorization, Expires only", route: origin, request: [("Authorization", "Bearer x")],
+                    response: [("Date", nowText), ("Expires", date(60))], expected: .skip(.authorization)),
+        StorageCase(label: "Age reduces fixed", route: fixed, response: [("Date", nowText), ("Age", "20")], expected: .fresh(40)),
+        StorageCase(label: "Age reduces origin", route: origin, response: [("Cache-Control", "max-age=100"), ("Age", "30")], expected: .fresh(70)),
+        StorageCase(label: "Age past the lifetime", route: origin, response: [("Cache-Control", "max-age=100"), ("Age", "150")], expected: .skip(.noFreshness)),
+        StorageCase(label: "bad Age ignored", route: fixed, response: [("Age", "soon")], expected: .fresh(60)),
+        StorageCase(label: "old Date counts as age", route: fixed, response: [("Date", date(-10))], expected: .fresh(50)),
+        StorageCase(label: "Sidecache-CC beats CDN-CC and CC", route: origin, response: [
+            ("Cache-Control", "max-age=30"), ("CDN-Cache-Control", "max-age=20"), ("Sidecache-Cache-Control", "max-age=10")], expected: .fresh(10)),
+        StorageCase(label: "CDN-CC beats CC", route: origin, response: [
+            ("Cache-Control", "max-age=30"), ("CDN-Cache-Control", "max-age=20")], expected: .fresh(20)),
+        StorageCase(label: "CDN-CC no-store wins over CC", route: origin, response: [
+            ("Cache-Control", "max-age=30"), ("CDN-Cache-Control", "no-store")], expected: .skip(.noStore)),
+        StorageCase(label: "targeted field replaces CC", route: fixed, response: [
+            ("Cache-Control", "no-store"), ("Sidecache-Cache-Control", "max-age=15")], expected: .fresh(15)),
+    ])
+    func decide(c: StorageCase) {
+        #expect(Outcome(c.decide()) == c.expected)
+    }
+
+    @Test(arguments: [200, 203, 204, 300, 301, 308, 404, 410])
+    func fixedStoresTheseStatuses(status: Int) {
+        for r in [fixed, overriding] {
+            #expect(Outcome(StorageCase(label: "", route: r, status: status, expected: .fresh(60)).decide()) == .fresh(60))
+        }
+    }
+
+    @Test(arguments: [100, 101, 201, 202, 205, 206, 302, 303, 304, 307, 400, 401, 403, 405, 429, 500, 502, 503])
+    func fixedSkipsOtherStatuses(status: Int) {
+        for r in [fixed, overriding] {
+            #expect(Outcome(StorageCase(label: "", route: r, status: status, expected: .skip(.status)).decide()) == .skip(.status))
+        }
+    }
+
+    @Test func responseDelayCountsAsAge() {
+        let c = StorageCase(label: "", route: fixed, response: [], expected: .fresh(55))
+        #expect(Outcome(c.decide(requestTime: now - .seconds(5))) == .fresh(55))
+    }
+
+    /// Regression, RFC 9111 §4.2.1: Expires minus Date, "using the time the message was
+    /// received if it is not present".
+    @Test func expiresWithoutDateUsesReceiptTime() {
+        #expect(Outcome(StorageCase(label: "", route: origin, response: [("Expires", date(120))], expected: .fresh(120)).decide()) == .fresh(120))
+        #expect(Outcome(StorageCase(label: "", route: fixed, response: [("Expires", date(3600))], expected: .fresh(60)).decide()) == .fresh(60))
+        #expect(Outcome(StorageCase(label: "", route: fixed, response: [("Expires", date(10))], expected: .fresh(10)).decide()) == .fresh(10))
+        #expect(Outcome(StorageCase(label: "", route: origin, response: [("Date", "garbage"), ("Expires", date(30))], expected: .fresh(30)).decide()) == .fresh(30))
+    }
+}
