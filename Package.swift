@@ -26,10 +26,12 @@ let package = Package(
         .target(name: "CCurlShim", dependencies: ["CCurl"]),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
 
-        // Cache stores: the byte-bounded memory LRU and the purge ledger.
+        // Cache stores: the byte-bounded memory LRU, the purge ledger, the Redis tier (hiredis).
         .target(name: "SidecacheStore", dependencies: [
-            "SidecacheCore",
+            "SidecacheCore", "SidecacheConfig", "CHiredis",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         // libcurl multi client on a thread the proxy owns.
         .target(name: "SidecacheUpstream", dependencies: [

@@ -100,8 +100,8 @@ public enum Consistency: String, Sendable { case strict, fast }
 public struct StoreConfig: Sendable, Equatable {
     /// L1 byte budget (`store.memory`); 0 turns the memory tier off.
     public var memoryBytes: Int
-    /// `redis://…`; nil for memory only.
-    public var redis: String?
+    /// The shared L2; nil for memory only.
+    public var redis: RedisEndpoint?
     public var consistency: Consistency
     public var prefix: String
     public var timeout: Duration

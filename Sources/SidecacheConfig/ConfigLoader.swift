@@ -111,14 +111,13 @@ public enum ConfigLoader {
         if let n = fields["memory"] { if let v = n.size() { store.memoryBytes = v } else { ok = false } }
         if let n = fields["redis"] {
             if let text = n.string() {
-                if text.hasPrefix("rediss://") {
-                    n.report("rediss:// (TLS) is not supported: the platform hiredis 0.14 has no TLS; run a TLS tunnel sidecar (stunnel, ghostunnel) and point redis:// at it")
-                    ok = false
-                } else if !text.isEmpty && !text.hasPrefix("redis://") {
-                    n.report("\"\(text)\" is not a redis:// URL (redis://[user:password@]host:port/db)")
-                    ok = false
-                } else {
-                    store.redis = text.isEmpty ? nil : text
+                if !text.isEmpty {
+                    switch RedisEndpoint.parse(text) {
+                    case .success(let endpoint): store.redis = endpoint
+                    case .failure(let invalid):
+                        n.report(invalid.message)
+                        ok = false
+                    }
                 }
             } else { ok = false }
         }

@@ -78,28 +78,50 @@ extension Exchange {
         if h.status != 204 && h.status != 304 { entryHead.writeHeader("Content-Length", body.readableBytes) }
 
         let entry = CacheEntry(head: entryHead, body: body, status: h.status, timing: timing,
-                               fillSeq: fill.fillSeq, scopeIDs: fill.scopeIDs)
-        let status: String
-        if !engine.ledger.mayStore(fillSeq: fill.fillSeq, scopeIDs: fill.scopeIDs) {
-            status = CacheStatusField.miss(stored: false, notStored: .purged)
-        } else if engine.memory.set(fill.key, entry) {
-            status = CacheStatusField.miss(stored: true)
-        } else {
-            status = CacheStatusField.miss(stored: false, notStored: .tooLarge)
+                               fillSeq: fill.fillSeq, scopeIDs: fill.scopeIDs, generations: fill.generations)
+        guard engine.ledger.mayStore(fillSeq: fill.fillSeq, scopeIDs: fill.scopeIDs) else {
+            answerFill(entry, status: CacheStatusField.miss(stored: false, notStored: .purged))
+            return
         }
+        guard let redis = engine.redis, let generations = fill.generations else {
+            let stored = engine.memory.set(fill.key, entry)
+            answerFill(entry, status: CacheStatusField.miss(stored: stored, notStored: stored ? nil : .tooLarge))
+            return
+        }
+        // DESIGN: a filled entry is in Redis before its client has the answer.
+        let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
+        redis.store(fill.key, status: h.status, timing: timing, head: entryHead, body: body, generations: generations,
+                    now: engine.clock.now(), on: connection.eventLoop).whenComplete { result in
+            let exchange = me.value
+            guard !exchange.finished else { return }
+            switch result {
+            case .success(false):
+                exchange.answerFill(entry, status: CacheStatusField.miss(stored: false, notStored: .purged))
+            case .success(true):
+                exchange.engine.memory.set(fill.key, entry)
+                exchange.answerFill(entry, status: CacheStatusField.miss(stored: true))
+            case .failure:
+                // Not in Redis (unreachable) still serves this instance from L1.
+                let stored = exchange.engine.memory.set(fill.key, entry)
+                exchange.answerFill(entry, status: CacheStatusField.miss(stored: stored, notStored: stored ? nil : .tooLarge))
+            }
+        }
+    }
 
-        var lines2 = connection.allocator.buffer(capacity: 128)
-        lines2.writeStaticString("X-Cache: MISS\r\n")
-        lines2.writeHeader(CacheStatusField.name, status)
+    /// Answers a completed fill from the entry's bytes.
+    func answerFill(_ entry: CacheEntry, status: String) {
+        var lines = connection.allocator.buffer(capacity: 128)
+        lines.writeStaticString("X-Cache: MISS\r\n")
+        lines.writeHeader(CacheStatusField.name, status)
         let close = connection.closesAfterResponse
-        writeConnectionHeader(&lines2, close: close)
-        lines2.writeStaticString("\r\n")
-        connection.write(entryHead)
+        writeConnectionHeader(&lines, close: close)
+        lines.writeStaticString("\r\n")
+        connection.write(entry.head)
         if isHEAD {
-            connection.writeAndFlush(lines2, written: nil)
+            connection.writeAndFlush(lines, written: nil)
         } else {
-            connection.write(lines2)
-            connection.writeAndFlush(body, written: nil)
+            connection.write(lines)
+            connection.writeAndFlush(entry.body, written: nil)
         }
         finish(close: close)
     }

@@ -15,7 +15,10 @@ enum UpstreamMode {
 struct FillContext {
     let route: Route
     let key: CacheKey
+    /// The local purge sequence and, with Redis, the shared counters when the fill began:
+    /// a purge after either keeps the answer from being stored.
     let fillSeq: UInt64
+    let generations: EntryCodec.Generations?
     let scopeIDs: [UInt64]
     let requestTime: Timestamp
 }
@@ -32,6 +35,9 @@ enum ResponseState {
     case buffering(UpstreamResponseHead, EntryTiming, ByteBuffer)
     /// Head sent; body bytes go to the client as they come.
     case streaming(BodyFraming)
+    /// A mutation's answer waits for its purge to reach Redis; chunks are held (unacknowledged,
+    /// so curl pauses past its high-water mark).
+    case holding(UpstreamResponseHead, cacheStatus: String, held: [ByteBuffer], ended: Bool)
     case done
 }
 
@@ -40,8 +46,9 @@ enum BodyFraming {
 }
 
 extension Exchange {
-    func fill(route: Route, key: CacheKey, target: RequestTarget, now: Timestamp) {
-        let context = FillContext(route: route, key: key, fillSeq: engine.ledger.current,
+    func fill(route: Route, key: CacheKey, target: RequestTarget, now: Timestamp, fillSeq: UInt64,
+              generations: EntryCodec.Generations?) {
+        let context = FillContext(route: route, key: key, fillSeq: fillSeq, generations: generations,
                                   scopeIDs: PurgeScope.ids(route: route.name, path: target.path), requestTime: now)
         start(mode: .fill(context), method: "GET", body: nil, forFill: true, timeout: route.policy.upstreamTimeout)
     }
@@ -94,8 +101,14 @@ extension Exchange {
                 streamHead(h, cacheStatus: CacheStatusField.miss(stored: false, notStored: reason), xCache: .miss)
             }
         case .forward(let forwarded):
-            purgeAfterSuccess(h, plan: forwarded.purge)
-            streamHead(h, cacheStatus: forwarded.marker, xCache: .bypass)
+            let scopes = purgeAfterSuccess(h, plan: forwarded.purge)
+            guard let redis = engine.redis, !scopes.isEmpty else {
+                streamHead(h, cacheStatus: forwarded.marker, xCache: .bypass)
+                return
+            }
+            response = .holding(h, cacheStatus: forwarded.marker, held: [], ended: false)
+            let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
+            redis.purge(scopes, on: connection.eventLoop).whenComplete { _ in me.value.releaseHeld() }
         case nil:
             break
         }
@@ -103,8 +116,8 @@ extension Exchange {
 
     /// DESIGN: every purge target of a successful mutation is purged before the client
     /// sees any of the answer; §4.4 invalidation rides along.
-    private func purgeAfterSuccess(_ h: UpstreamResponseHead, plan: PurgePlan?) {
-        guard let target, PurgePlan.purges(status: h.status), !Invalidation.safeMethods.contains(method) else { return }
+    private func purgeAfterSuccess(_ h: UpstreamResponseHead, plan: PurgePlan?) -> [PurgeScope] {
+        guard let target, PurgePlan.purges(status: h.status), !Invalidation.safeMethods.contains(method) else { return [] }
         var scopes = Invalidation.scopes(method: method, status: h.status, path: target.path,
                                          host: head.headers.first(name: "host"), response: HeaderList(h.headers))
         if let plan, !plan.isEmpty {
@@ -117,6 +130,15 @@ extension Exchange {
             }
         }
         engine.purge(scopes, reason: "\(method) \(target.path)")
+        return scopes
+    }
+
+    /// The purge reached Redis (or was journaled): the held answer may go out now.
+    private func releaseHeld() {
+        guard !finished, case .holding(let h, let cacheStatus, let held, let ended) = response else { return }
+        streamHead(h, cacheStatus: cacheStatus, xCache: .bypass)
+        for chunk in held { streamBody(chunk, consumed: chunk.readableBytes) }
+        if ended { upstreamEnd() }
     }
 
     private func upstreamBody(_ chunk: ByteBuffer) {
@@ -137,6 +159,9 @@ extension Exchange {
             transfer?.consumed(chunk.readableBytes)
         case .streaming:
             streamBody(chunk, consumed: chunk.readableBytes)
+        case .holding(let h, let cacheStatus, var held, let ended):
+            held.append(chunk)
+            response = .holding(h, cacheStatus: cacheStatus, held: held, ended: ended)
         case .waiting, .done:
             transfer?.consumed(chunk.readableBytes)
         }
@@ -180,6 +205,8 @@ extension Exchange {
                 connection.writeAndFlush(last, written: nil)
             }
             finish(close: close)
+        case .holding(let h, let cacheStatus, let held, _):
+            response = .holding(h, cacheStatus: cacheStatus, held: held, ended: true)
         case .waiting, .done:
             finish(close: connection.closesAfterResponse)
         }
@@ -192,7 +219,7 @@ extension Exchange {
 
     private func upstreamFailed(_ failure: UpstreamFailure) {
         switch response {
-        case .waiting, .buffering:
+        case .waiting, .buffering, .holding:
             engine.logger.warning("upstream failed", metadata: ["request": "\(method) \(head.uri)", "error": "\(failure)"])
             fail(failure.kind == .timeout ? .upstreamTimeout(failure.detail) : .upstreamUnavailable(failure.detail))
         case .streaming, .done:

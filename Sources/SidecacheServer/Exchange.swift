@@ -54,14 +54,18 @@ final class Exchange {
         let key = CacheKeyBuilder.key(route: route, host: head.headers.first(name: "host") ?? "", target: target,
                                       headers: head.headers, identity: identity)
         let now = engine.clock.now()
+        if let redis = engine.redis {
+            tieredLookup(redis, route: route, key: key, target: target, now: now)
+            return
+        }
         if let entry = engine.memory.get(key, now: now), engine.ledger.isValid(entry), entry.timing.isFresh(at: now) {
             writeHit(entry, now: now)
             return
         }
-        fill(route: route, key: key, target: target, now: now)
+        fill(route: route, key: key, target: target, now: now, fillSeq: engine.ledger.current, generations: nil)
     }
 
-    private func writeHit(_ entry: CacheEntry, now: Timestamp) {
+    func writeHit(_ entry: CacheEntry, now: Timestamp) {
         var lines = connection.scratchBuffer()
         lines.writeHeader("Age", Int(entry.timing.age(at: now).wholeSeconds))
         lines.writeStaticString("X-Cache: HIT\r\nCache-Status: sidecache; hit; ttl=")

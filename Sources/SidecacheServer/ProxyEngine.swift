@@ -13,14 +13,17 @@ final class ProxyEngine: Sendable {
     let memory: MemoryStore
     let ledger: PurgeLedger
     let upstream: UpstreamClient
+    /// The shared L2, when `store.redis` is set.
+    let redis: RedisStore?
     let clock: any WallClock
     let logger: Logger
 
-    init(config: Config, upstream: UpstreamClient, clock: any WallClock, logger: Logger) {
+    init(config: Config, upstream: UpstreamClient, redis: RedisStore?, clock: any WallClock, logger: Logger) {
         self.config = config
         self.memory = MemoryStore(capacityBytes: config.store.memoryBytes)
         self.ledger = PurgeLedger()
         self.upstream = upstream
+        self.redis = redis
         self.clock = clock
         self.logger = logger
     }
@@ -31,6 +34,19 @@ final class ProxyEngine: Sendable {
         ledger.purge(scopes)
         if scopes.contains(.all) { memory.removeAll() }
         logger.debug("purged", metadata: ["scopes": "\(scopes.map(\.description).joined(separator: ", "))", "by": "\(reason)"])
+    }
+
+    /// Purges other instances published (`consistency: fast`): drop what they cover from L1.
+    func remotePurge(ids: [UInt64]) {
+        ledger.purge(ids: ids)
+        if ids.contains(PurgeScope.all.id) { memory.removeAll() }
+    }
+
+    /// After (re)subscribing, purges may have been missed: L1 starts over.
+    func dropL1() {
+        ledger.purge([.all])
+        memory.removeAll()
+        logger.info("L1 dropped after (re)subscribing to purges")
     }
 
     /// The body size limit for a request: its route's, else the defaults'.

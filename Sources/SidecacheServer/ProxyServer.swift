@@ -4,6 +4,7 @@ import NIOHTTP1
 import NIOPosix
 import SidecacheConfig
 import SidecacheCore
+import SidecacheStore
 import SidecacheUpstream
 import Synchronization
 
@@ -15,15 +16,35 @@ public final class ProxyServer: Sendable {
     private let connections = ConnectionRegistry()
     private let logger: Logger
 
+    private let subscriber: PurgeSubscriber?
+
     public init(config: Config, clock: any WallClock = SystemClock(), logger: Logger) throws {
         let upstream = try UpstreamClient()
-        self.engine = ProxyEngine(config: config, upstream: upstream, clock: clock, logger: logger)
-        self.group = MultiThreadedEventLoopGroup(numberOfThreads: config.threads ?? System.coreCount)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: config.threads ?? System.coreCount)
+        let loops = Array(group.makeIterator())
+        let redis = config.store.redis.map { RedisStore(config: config.store, endpoint: $0, loops: loops, logger: logger) }
+        let engine = ProxyEngine(config: config, upstream: upstream, redis: redis, clock: clock, logger: logger)
+        self.engine = engine
+        self.group = group
         self.logger = logger
+        if let endpoint = config.store.redis, config.store.consistency == .fast {
+            subscriber = PurgeSubscriber(endpoint: endpoint, prefix: config.store.prefix, loop: loops[0], logger: logger,
+                                         onPurge: { engine.remotePurge(ids: $0) }, onResubscribe: { engine.dropL1() })
+        } else {
+            subscriber = nil
+        }
     }
+
+    /// Redis state for probes and operators: nil without Redis.
+    public var redisStatus: RedisLink.Status? { engine.redis?.link.status }
+
+    /// Redis connected, its epoch known and no journaled purge pending: L2 is in use.
+    public var redisReady: Bool { engine.redis.map { $0.link.status.connected && $0.isReadable } ?? false }
 
     /// Binds the listener; returns once it accepts.
     public func start() async throws {
+        engine.redis?.start()
+        subscriber?.start()
         let config = engine.config
         let engine = self.engine
         let connections = self.connections
@@ -51,7 +72,7 @@ public final class ProxyServer: Sendable {
             "upstream": "\(config.upstream)",
             "routes": "\(config.routes.routes.count)",
             "purgeRules": "\(config.purge.count)",
-            "store": "memory \(config.store.memoryBytes) bytes",
+            "store": "memory \(config.store.memoryBytes) bytes\(config.store.redis.map { ", \($0) (\(config.store.consistency.rawValue))" } ?? "")",
         ])
     }
 
@@ -70,6 +91,8 @@ public final class ProxyServer: Sendable {
         }
         connections.closeAll()
         engine.upstream.shutdown()
+        subscriber?.stop()
+        engine.redis?.shutdown()
         try? await group.shutdownGracefully()
         logger.info("sidecache stopped")
     }

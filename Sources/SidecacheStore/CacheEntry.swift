@@ -17,8 +17,13 @@ public final class CacheEntry: Sendable {
     /// The newest purge sequence number at which the entry was known valid: a hit whose
     /// ledger has not moved since skips the scope checks (one atomic load).
     let checkedSeq: Atomic<UInt64>
+    /// With Redis: the shared purge counters the entry was filled under, which strict
+    /// mode compares on every L1 hit. Nil for an entry filled while Redis was away.
+    public let generations: EntryCodec.Generations?
 
-    public init(head: ByteBuffer, body: ByteBuffer, status: Int, timing: EntryTiming, fillSeq: UInt64, scopeIDs: [UInt64]) {
+    public init(head: ByteBuffer, body: ByteBuffer, status: Int, timing: EntryTiming, fillSeq: UInt64, scopeIDs: [UInt64],
+                generations: EntryCodec.Generations? = nil) {
+        self.generations = generations
         self.head = head
         self.body = body
         self.status = status
@@ -29,5 +34,5 @@ public final class CacheEntry: Sendable {
     }
 
     /// What the entry costs the byte budget: its bytes plus bookkeeping.
-    public var cost: Int { head.readableBytes + body.readableBytes + scopeIDs.count * 8 + 256 }
+    public var cost: Int { head.readableBytes + body.readableBytes + scopeIDs.count * 8 + (generations?.values.count ?? 0) * 16 + 256 }
 }

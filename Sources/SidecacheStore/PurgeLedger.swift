@@ -27,11 +27,17 @@ public final class PurgeLedger: Sendable {
 
     /// Records a purge of `scopes`; when this returns, no lookup accepts an entry they cover.
     public func purge(_ scopes: [PurgeScope]) {
-        guard !scopes.isEmpty else { return }
+        purge(ids: scopes.map(\.id))
+    }
+
+    /// The same by scope id: purges published by other instances arrive this way.
+    public func purge(ids: [UInt64]) {
+        guard !ids.isEmpty else { return }
+        let all = PurgeScope.all.id
         state.withLock { s in
             let n = sequence.load(ordering: .relaxed) + 1
-            for scope in scopes {
-                if scope == .all { s.floor = n } else { s.lastPurge[scope.id] = n }
+            for id in ids {
+                if id == all { s.floor = n } else { s.lastPurge[id] = n }
             }
             if s.lastPurge.count > maxScopes {
                 s.lastPurge.removeAll(keepingCapacity: false)

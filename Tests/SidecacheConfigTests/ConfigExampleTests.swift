@@ -30,7 +30,7 @@ import SidecacheCore
         #expect(c.purge[2].readsBody)
         // With REDIS_URL set, the same file gets an L2.
         let withRedis = try ConfigLoader.parse(try Data(contentsOf: file), environment: ["REDIS_URL": "redis://10.0.0.5:6379/0"])
-        #expect(withRedis.store.redis == "redis://10.0.0.5:6379/0")
+        #expect(withRedis.store.redis == RedisEndpoint(host: "10.0.0.5"))
     }
 
     @Test func designExampleParses() throws {
@@ -92,7 +92,7 @@ import SidecacheCore
           "threads": 4,
           "log": {"level": "debug", "format": "json", "access": true}
         """#))
-        #expect(c.store == StoreConfig(memoryBytes: 0, redis: "redis://r:6379", consistency: .fast, prefix: "p:", timeout: .milliseconds(250)))
+        #expect(c.store == StoreConfig(memoryBytes: 0, redis: RedisEndpoint(host: "r"), consistency: .fast, prefix: "p:", timeout: .milliseconds(250)))
         let a = try #require(c.routes.route(named: "a"))
         #expect(a.ttl == .fixed(.seconds(30)))                 // from defaults
         #expect(a.policy == RoutePolicy(staleWhileRevalidate: .seconds(5), staleIfError: .seconds(3600), maxBodySize: 512 << 10,

@@ -25,8 +25,8 @@ import Testing
 
     @Test func anEmptyRedisURLOverrideIsIgnoredLikeTheOthers() throws {
         let withRedis = try parse(config(#""store": { "redis": "redis://127.0.0.1:6379" }"#), env: ["REDIS_URL": ""])
-        #expect(withRedis.store.redis == "redis://127.0.0.1:6379")
+        #expect(withRedis.store.redis == RedisEndpoint(host: "127.0.0.1"))
         let overridden = try parse(minimal, env: ["REDIS_URL": "redis://10.0.0.1:6379/2"])
-        #expect(overridden.store.redis == "redis://10.0.0.1:6379/2")
+        #expect(overridden.store.redis == RedisEndpoint(host: "10.0.0.1", database: 2))
     }
 }

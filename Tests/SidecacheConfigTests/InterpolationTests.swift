@@ -56,11 +56,11 @@ import Testing
         let c = try parse(file, env: env)
         #expect(c.listen == ListenAddress(host: "0.0.0.0", port: 9999))
         #expect(c.upstream == UpstreamURL(scheme: "https", host: "b.example", port: 443, basePath: ""))
-        #expect(c.store.redis == "redis://env:6379/2")
+        #expect(c.store.redis == RedisEndpoint(host: "env", database: 2))
         // Without them, the file's values.
         let plain = try parse(file)
         #expect(plain.listen == ListenAddress(host: "127.0.0.1", port: 8080))
-        #expect(plain.store.redis == "redis://file:6379")
+        #expect(plain.store.redis == RedisEndpoint(host: "file"))
         // An empty SIDECACHE_LISTEN does not override.
         #expect(try parse(file, env: ["SIDECACHE_LISTEN": ""]).listen.port == 8080)
         // SIDECACHE_UPSTREAM can stand in for a missing "upstream".

@@ -84,3 +84,27 @@ import Testing
         #expect(problem(at: "upstream", in: problems(#"{"upstream": "\#(text)"}"#)) != nil)
     }
 }
+
+@Suite struct RedisEndpointTests {
+    @Test(arguments: [
+        ("redis://cache", RedisEndpoint(host: "cache")),
+        ("redis://cache:6380/3", RedisEndpoint(host: "cache", port: 6380, database: 3)),
+        ("redis://:s3cret@cache:6379", RedisEndpoint(host: "cache", password: "s3cret")),
+        ("redis://app:p%40ss@10.0.0.1:7000/1", RedisEndpoint(host: "10.0.0.1", port: 7000, user: "app", password: "p@ss", database: 1)),
+        ("redis://[::1]:6379", RedisEndpoint(host: "::1")),
+    ])
+    func parses(text: String, expected: RedisEndpoint) throws {
+        let c = try parse(config(#""store": {"redis": "\#(text)"}"#))
+        #expect(c.store.redis == expected)
+    }
+
+    @Test func descriptionHidesThePassword() {
+        #expect(RedisEndpoint(host: "h", user: "u", password: "secret").description == "redis://u:***@h:6379/0")
+    }
+
+    @Test(arguments: ["redis://cache:port", "redis://cache/x", "redis://", "redis://a:b:c"])
+    func rejects(text: String) {
+        let found = problems(config(#""store": {"redis": "\#(text)"}"#))
+        #expect(found.map(\.path) == ["store.redis"])
+    }
+}

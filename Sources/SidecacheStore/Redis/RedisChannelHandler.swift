@@ -1,0 +1,130 @@
+import NIOCore
+
+/// Commands written together with one flush, answered together.
+struct RedisBatch: Sendable {
+    let payload: ByteBuffer
+    let count: Int
+    let deadline: NIODeadline
+    let promise: EventLoopPromise<[RedisValue]>
+}
+
+enum RedisFailure: Error, Equatable, CustomStringConvertible {
+    case timeout
+    case connectionLost
+    case unavailable(String)
+    case protocolError(String)
+    case replyError(String)
+
+    var description: String {
+        switch self {
+        case .timeout: "redis command timed out"
+        case .connectionLost: "redis connection lost"
+        case .unavailable(let why): "redis unavailable: \(why)"
+        case .protocolError(let why): "redis protocol error: \(why)"
+        case .replyError(let message): "redis error: \(message)"
+        }
+    }
+}
+
+/// Pipelines batches on one connection and matches replies to them in order.
+///
+/// A batch that times out is failed at once but keeps its place in the queue: its
+/// replies still arrive, in order, and are dropped. Giving up the slot would hand
+/// them to the next batch.
+final class RedisChannelHandler: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = RedisBatch
+    typealias OutboundOut = ByteBuffer
+
+    private struct Waiting {
+        let batch: RedisBatch
+        var answered = false
+    }
+
+    private let reader = RESPReader()
+    /// Replies no command waits for: pub/sub messages on a subscribed connection.
+    private let onPush: (@Sendable (RedisValue) -> Void)?
+    private var waiting = CircularBuffer<Waiting>()
+    /// Replies of the oldest batch so far (kept outside the buffer so appends do not copy it).
+    private var replies: [RedisValue] = []
+    private var timer: Scheduled<Void>?
+    private var context: ChannelHandlerContext?
+    /// Past this many abandoned slots the connection is closed rather than kept.
+    private static let maxAbandoned = 4096
+
+    init(onPush: (@Sendable (RedisValue) -> Void)? = nil) { self.onPush = onPush }
+
+    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let batch = unwrapOutboundIn(data)
+        waiting.append(Waiting(batch: batch))
+        context.write(wrapOutboundOut(batch.payload), promise: promise)
+        if timer == nil { armTimer(at: batch.deadline) }
+        if waiting.count > Self.maxAbandoned { context.close(promise: nil) }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        reader.feed(unwrapInboundIn(data))
+        do {
+            while let value = try reader.next() {
+                guard !waiting.isEmpty else {
+                    guard let onPush else { throw RESPReader.Failure.protocolError("reply without a command") }
+                    onPush(value)
+                    continue
+                }
+                replies.append(value)
+                if replies.count == waiting.first!.batch.count {
+                    let done = waiting.removeFirst()
+                    let answer = replies
+                    replies = []
+                    if !done.answered { done.batch.promise.succeed(answer) }
+                }
+            }
+        } catch {
+            failAll(.protocolError("\(error)"))
+            context.close(promise: nil)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        failAll(.connectionLost)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        failAll(.connectionLost)
+        context.close(promise: nil)
+    }
+
+    private func failAll(_ failure: RedisFailure) {
+        timer?.cancel()
+        timer = nil
+        while let w = waiting.popFirst() {
+            if !w.answered { w.batch.promise.fail(failure) }
+        }
+        replies = []
+    }
+
+    /// One lazy timer: it fires at the earliest deadline it knows of, fails what has
+    /// expired, and re-arms for the earliest remaining. Answered batches never touch it,
+    /// so the hit path schedules nothing.
+    private func armTimer(at deadline: NIODeadline) {
+        guard let context else { return }
+        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            timer = nil
+            let now = NIODeadline.now()
+            var next: NIODeadline?
+            for i in waiting.indices where !waiting[i].answered {
+                let d = waiting[i].batch.deadline
+                if d <= now {
+                    waiting[i].answered = true
+                    waiting[i].batch.promise.fail(RedisFailure.timeout)
+                } else if next == nil || d < next! {
+                    next = d
+                }
+            }
+            if let next { armTimer(at: next) }
+        }
+    }
+}

@@ -1,0 +1,161 @@
+import Logging
+import NIOCore
+import SidecacheConfig
+import Synchronization
+
+/// The proxy's way to Redis: one pipelined connection per event loop (no hop between
+/// threads on the hit path), a shared circuit breaker, and reconnection with
+/// exponential backoff and jitter up to 2 s. Redis trouble turns into fast failures
+/// here, which callers treat as cache bypasses: never a client error, never a stall.
+public final class RedisLink: Sendable {
+    public struct Status: Sendable, Equatable {
+        public var connected: Bool
+        public var breaker: String
+        public var lastError: String?
+    }
+
+    private final class Slot: Sendable {
+        let loop: any EventLoop
+        let connection = Mutex<RedisConnection?>(nil)
+        init(loop: any EventLoop) { self.loop = loop }
+    }
+
+    private struct Shared {
+        var breaker = CircuitBreaker()
+        var lastError: String?
+        var connectedSlots = 0
+        var stopped = false
+    }
+
+    let endpoint: RedisEndpoint
+    let timeout: TimeAmount
+    private let slots: [ObjectIdentifier: Slot]
+    private let shared = Mutex(Shared())
+    private let logger: Logger
+    /// Called (on some event loop) each time the link goes from no connection to one:
+    /// the store replays its purge journal there before reading again.
+    private let onConnected: Mutex<(@Sendable () -> Void)?> = Mutex(nil)
+
+    public init(endpoint: RedisEndpoint, loops: [any EventLoop], timeout: Duration, logger: Logger) {
+        self.endpoint = endpoint
+        self.timeout = .milliseconds(timeout.milliseconds)
+        self.logger = logger
+        var slots: [ObjectIdentifier: Slot] = [:]
+        for loop in loops { slots[ObjectIdentifier(loop)] = Slot(loop: loop) }
+        self.slots = slots
+    }
+
+    func whenConnected(_ body: @escaping @Sendable () -> Void) {
+        onConnected.withLock { $0 = body }
+    }
+
+    public func start() {
+        for slot in slots.values { connect(slot, attempt: 0) }
+    }
+
+    public func shutdown() {
+        shared.withLock { $0.stopped = true }
+        for slot in slots.values { slot.connection.withLock { $0 }?.close() }
+    }
+
+    /// Connected with the breaker closed: worth waiting on (briefly) for a check.
+    public var isUsable: Bool {
+        shared.withLock { s in
+            guard s.connectedSlots > 0 else { return false }
+            if case .closed = s.breaker.state { return true }
+            return false
+        }
+    }
+
+    public var status: Status {
+        shared.withLock { Status(connected: $0.connectedSlots > 0, breaker: $0.breaker.label, lastError: $0.lastError) }
+    }
+
+    /// Sends `commands` as one batch on the connection of `loop` (or any connected
+    /// one). Fails at once while the breaker is open or nothing is connected.
+    func send(_ commands: [[RedisArgument]], on loop: any EventLoop) -> EventLoopFuture<[RedisValue]> {
+        let now = NIODeadline.now()
+        guard shared.withLock({ $0.breaker.allow(now: now) }) else {
+            return loop.makeFailedFuture(RedisFailure.unavailable("circuit breaker open"))
+        }
+        guard let connection = connection(for: loop) else {
+            record(RedisFailure.unavailable("not connected"))
+            return loop.makeFailedFuture(RedisFailure.unavailable("not connected"))
+        }
+        let result = connection.send(commands, timeout: timeout)
+        result.whenComplete { [self] outcome in
+            switch outcome {
+            case .success: recordSuccess()
+            case .failure(let error): record(error)
+            }
+        }
+        return result.hop(to: loop)
+    }
+
+    private func connection(for loop: any EventLoop) -> RedisConnection? {
+        if let own = slots[ObjectIdentifier(loop)]?.connection.withLock({ $0 }), own.isActive { return own }
+        for slot in slots.values {
+            if let c = slot.connection.withLock({ $0 }), c.isActive { return c }
+        }
+        return nil
+    }
+
+    private func recordSuccess() {
+        let closed = shared.withLock { $0.breaker.succeeded() }
+        if closed { logger.notice("redis circuit breaker closed") }
+    }
+
+    private func record(_ error: any Error) {
+        let opened = shared.withLock { s in
+            s.lastError = "\(error)"
+            return s.breaker.failed(now: .now())
+        }
+        if opened { logger.warning("redis circuit breaker open: commands fail fast", metadata: ["error": "\(error)"]) }
+    }
+
+    private func connect(_ slot: Slot, attempt: Int) {
+        guard !shared.withLock({ $0.stopped }) else { return }
+        RedisConnection.connect(to: endpoint, on: slot.loop, timeout: max(timeout, .milliseconds(500))).whenComplete { [self] result in
+            switch result {
+            case .success(let connection):
+                slot.connection.withLock { $0 = connection }
+                let first = shared.withLock { s in
+                    s.connectedSlots += 1
+                    _ = s.breaker.succeeded()
+                    return s.connectedSlots == 1
+                }
+                if first {
+                    logger.notice("redis connected", metadata: ["redis": "\(endpoint)"])
+                    onConnected.withLock { $0 }?()
+                }
+                connection.channel.closeFuture.whenComplete { [self] _ in
+                    slot.connection.withLock { $0 = nil }
+                    let last = shared.withLock { s in
+                        s.connectedSlots -= 1
+                        return s.connectedSlots == 0 && !s.stopped
+                    }
+                    if last { logger.warning("redis disconnected; reconnecting", metadata: ["redis": "\(endpoint)"]) }
+                    reconnect(slot, attempt: 0)
+                }
+            case .failure(let error):
+                let firstFailure = shared.withLock { s in
+                    defer { s.lastError = "\(error)" }
+                    return s.lastError != "\(error)"
+                }
+                if firstFailure { logger.warning("redis connect failed; retrying with backoff", metadata: ["redis": "\(endpoint)", "error": "\(error)"]) }
+                reconnect(slot, attempt: attempt + 1)
+            }
+        }
+    }
+
+    /// Exponential backoff from 50 ms up to 2 s, with ±20 % jitter so instances do not
+    /// reconnect in lockstep.
+    private func reconnect(_ slot: Slot, attempt: Int) {
+        guard !shared.withLock({ $0.stopped }) else { return }
+        let base = min(2000.0, 50.0 * pow2(attempt))
+        let delay = TimeAmount.milliseconds(Int64(base * Double.random(in: 0.8...1.2)))
+        slot.loop.scheduleTask(in: attempt == 0 ? .milliseconds(10) : delay) { [self] in connect(slot, attempt: attempt) }
+    }
+}
+
+private func pow2(_ n: Int) -> Double { n >= 16 ? 65536 : Double(1 << n) }

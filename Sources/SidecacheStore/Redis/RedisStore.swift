@@ -1,0 +1,191 @@
+import Logging
+import NIOCore
+import SidecacheConfig
+import SidecacheCore
+import Synchronization
+
+/// The shared L2 in Redis: entries with a TTL, and purge state as per-scope counters
+/// (plus a random epoch, so a flush or restart can never revive old entries).
+///
+/// An entry records the counters of its scopes when its fill started; it is served
+/// only while they are all still equal. A lookup fetches the entry and the counters
+/// in one pipelined round trip; storing is a compare-and-set in Lua, so a purge that
+/// lands during a fill wins. Purges that cannot reach Redis are journaled and
+/// replayed before L2 is read again.
+public final class RedisStore: Sendable {
+    public let link: RedisLink
+    let keys: RedisKeys
+    public let consistency: Consistency
+    private let journal = Mutex(PurgeJournal())
+    private let epoch = Mutex<[UInt8]?>(nil)
+    private let logger: Logger
+
+    public init(config: StoreConfig, endpoint: RedisEndpoint, loops: [any EventLoop], logger: Logger) {
+        self.link = RedisLink(endpoint: endpoint, loops: loops, timeout: config.timeout, logger: logger)
+        self.keys = RedisKeys(prefix: config.prefix)
+        self.consistency = config.consistency
+        self.logger = logger
+        link.whenConnected { [self] in prepare(on: loops[0]) }
+    }
+
+    public func start() { link.start() }
+    public func shutdown() { link.shutdown() }
+
+    /// Reads are allowed once the epoch is known and no journaled purge is pending.
+    public var isReadable: Bool {
+        epoch.withLock { $0 != nil } && journal.withLock { $0.isSettled }
+    }
+
+    /// The scope ids whose counters guard an entry: `all` first, then the entry's own.
+    public static func guardScopes(_ scopeIDs: [UInt64]) -> [UInt64] { [PurgeScope.all.id] + scopeIDs }
+
+    // MARK: Reading
+
+    public struct Found: Sendable {
+        public var decoded: EntryCodec.Decoded
+        public var bytes: ByteBuffer
+
+        public var head: ByteBuffer { bytes.getSlice(at: bytes.readerIndex + decoded.head.lowerBound, length: decoded.head.count)! }
+        public var body: ByteBuffer { bytes.getSlice(at: bytes.readerIndex + decoded.body.lowerBound, length: decoded.body.count)! }
+    }
+
+    public struct Lookup: Sendable {
+        /// The entry, if stored, decodable and filled under the current counters.
+        public var found: Found?
+        /// The counters now, for a fill to record; nil when they are unknown.
+        public var current: EntryCodec.Generations?
+        /// The stored value did not decode (foreign or corrupt).
+        public var corrupt = false
+    }
+
+    public func lookup(_ key: CacheKey, scopes: [UInt64], on loop: any EventLoop) -> EventLoopFuture<Lookup> {
+        guard isReadable else { return loop.makeFailedFuture(RedisFailure.unavailable("not ready")) }
+        let commands: [[RedisArgument]] = [["GET", .text(keys.entry(key))], mget(scopes)]
+        return link.send(commands, on: loop).flatMapThrowing { [self] replies in
+            let current = try generations(replies[1], scopes: scopes, on: loop)
+            guard let bytes = replies[0].bytes else { return Lookup(found: nil, current: current) }
+            let decoded = bytes.withUnsafeReadableBytes { EntryCodec.decode($0) }
+            guard let decoded else { return Lookup(found: nil, current: current, corrupt: true) }
+            guard let current, decoded.generations == current else { return Lookup(found: nil, current: current) }
+            return Lookup(found: Found(decoded: decoded, bytes: bytes), current: current)
+        }
+    }
+
+    /// The counters guarding `scopes` now: what strict mode checks an L1 hit against.
+    public func currentGenerations(scopes: [UInt64], on loop: any EventLoop) -> EventLoopFuture<EntryCodec.Generations?> {
+        guard isReadable else { return loop.makeFailedFuture(RedisFailure.unavailable("not ready")) }
+        return link.send([mget(scopes)], on: loop).flatMapThrowing { [self] in try generations($0[0], scopes: scopes, on: loop) }
+    }
+
+    private func mget(_ scopes: [UInt64]) -> [RedisArgument] {
+        ["MGET", .text(keys.epoch)] + scopes.map { .text(keys.generation($0)) }
+    }
+
+    private func generations(_ reply: RedisValue, scopes: [UInt64], on loop: any EventLoop) throws -> EntryCodec.Generations? {
+        guard let values = reply.array, values.count == scopes.count + 1 else {
+            throw RedisFailure.protocolError("unexpected MGET reply")
+        }
+        guard let epochBytes = values[0].bytes, epochBytes.readableBytes == 16 else {
+            // The epoch is gone: Redis was flushed or restarted empty. Nothing stored
+            // before counts, and nothing is stored until a new epoch is set.
+            epoch.withLock { $0 = nil }
+            prepare(on: loop)
+            return nil
+        }
+        let counters = zip(scopes, values.dropFirst()).map { (scope: $0, value: UInt64($1.integer ?? 0)) }
+        return EntryCodec.Generations(epoch: Array(epochBytes.readableBytesView), values: counters)
+    }
+
+    // MARK: Writing
+
+    /// Stores `entry` if the counters still equal `generations` (the fill's); false when
+    /// a purge got there first.
+    public func store(_ key: CacheKey, status: Int, timing: EntryTiming, head: ByteBuffer, body: ByteBuffer,
+                      generations: EntryCodec.Generations, now: Timestamp, on loop: any EventLoop) -> EventLoopFuture<Bool> {
+        let ttl = max(1, (timing.expiresAt - now).milliseconds)
+        var header = ByteBufferAllocator().buffer(capacity: 128)
+        header.writeBytes(EntryCodec.header(status: status, timing: timing, generations: generations,
+                                            headLength: head.readableBytes, bodyLength: body.readableBytes))
+        var command: [RedisArgument] = ["EVAL", .text(Self.compareAndSet), .text(String(2 + generations.values.count)),
+                                        .text(keys.entry(key)), .text(keys.epoch)]
+        command += generations.values.map { .text(keys.generation($0.scope)) }
+        command += [.parts([header, head, body]), .text(String(ttl)), .bytes(ByteBuffer(bytes: generations.epoch))]
+        command += generations.values.map { .text(String($0.value)) }
+        return link.send([command], on: loop).map { $0.first?.integer == 1 }
+    }
+
+    static let compareAndSet = """
+    if redis.call('GET', KEYS[2]) ~= ARGV[3] then return 0 end
+    for i = 3, #KEYS do
+      if (redis.call('GET', KEYS[i]) or '0') ~= ARGV[i + 1] then return 0 end
+    end
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+    return 1
+    """
+
+    /// Bumps the counters of `scopes`, so every instance stops serving what they cover.
+    /// Never fails: what cannot reach Redis now is journaled and replayed first thing
+    /// when it can. Fast mode also publishes the purge for other instances' L1.
+    public func purge(_ scopes: [PurgeScope], on loop: any EventLoop) -> EventLoopFuture<Void> {
+        let ids = scopes.map(\.id)
+        let pending = journal.withLock { j -> Bool in
+            if j.isSettled { return false }
+            j.add(ids)   // keep order behind what is already waiting
+            return true
+        }
+        if pending { return replay(on: loop) }
+        return link.send(purgeCommands(ids), on: loop).map { _ in () }.flatMapError { [self] error in
+            journal.withLock { $0.add(ids) }
+            logger.warning("purge journaled: redis unreachable", metadata: ["scopes": "\(ids.count)", "error": "\(error)"])
+            return loop.makeSucceededVoidFuture()
+        }
+    }
+
+    private func purgeCommands(_ ids: [UInt64]) -> [[RedisArgument]] {
+        var commands: [[RedisArgument]] = ids.map { ["INCR", .text(keys.generation($0))] }
+        if consistency == .fast {
+            commands.append(["PUBLISH", .text(keys.channel), .text(ids.map(hex).joined(separator: ","))])
+        }
+        return commands
+    }
+
+    /// Applies journaled purges. Runs on every (re)connect and whenever a purge finds
+    /// the journal non-empty.
+    func replay(on loop: any EventLoop) -> EventLoopFuture<Void> {
+        let drained = journal.withLock { j -> (scopes: [UInt64], all: Bool)? in
+            if j.isEmpty { return nil }
+            j.replaying += 1
+            return j.drain()
+        }
+        guard let drained else { return loop.makeSucceededVoidFuture() }
+        let scopes = drained.all ? [PurgeScope.all.id] : drained.scopes
+        return link.send(purgeCommands(scopes), on: loop).map { [self] _ in
+            journal.withLock { $0.replaying -= 1 }
+            logger.notice("journaled purges replayed", metadata: ["scopes": "\(drained.all ? "all" : String(scopes.count))"])
+        }.flatMapError { [self] _ in
+            journal.withLock { j in
+                j.replaying -= 1
+                j.putBack(drained)
+            }
+            // Retry on its own: "as soon as Redis answers again", traffic or not.
+            loop.scheduleTask(in: .milliseconds(250)) { _ = self.replay(on: loop) }
+            return loop.makeSucceededVoidFuture()
+        }
+    }
+
+    /// On connect: learn (or create) the epoch, then replay the journal.
+    private func prepare(on loop: any EventLoop) {
+        var token = [UInt8](repeating: 0, count: 16)
+        var rng = SystemRandomNumberGenerator()
+        for i in token.indices { token[i] = UInt8.random(in: 0...255, using: &rng) }
+        let commands: [[RedisArgument]] = [["SET", .text(keys.epoch), .bytes(ByteBuffer(bytes: token)), "NX"], ["GET", .text(keys.epoch)]]
+        link.send(commands, on: loop).whenComplete { [self] result in
+            guard case .success(let replies) = result, let current = replies[1].bytes, current.readableBytes == 16 else {
+                loop.scheduleTask(in: .milliseconds(200)) { self.prepare(on: loop) }
+                return
+            }
+            epoch.withLock { $0 = Array(current.readableBytesView) }
+            _ = replay(on: loop)
+        }
+    }
+}

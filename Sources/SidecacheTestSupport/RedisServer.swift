@@ -1,0 +1,73 @@
+import Foundation
+import Synchronization
+
+/// A real redis-server on a free loopback port, owned by one test: started, paused,
+/// killed and restarted by PID. `make test` exports SIDECACHE_TEST_REDIS_SERVER;
+/// otherwise it is looked up on PATH.
+public final class RedisServer: Sendable {
+    public let port: Int
+    public let password: String?
+    private let binary: String
+    private let process = Mutex<ManagedProcess?>(nil)
+
+    public var url: String {
+        password.map { "redis://:\($0)@127.0.0.1:\(port)/0" } ?? "redis://127.0.0.1:\(port)/0"
+    }
+
+    public static func start(password: String? = nil) async throws -> RedisServer {
+        let binary = ProcessInfo.processInfo.environment["SIDECACHE_TEST_REDIS_SERVER"]
+            ?? ManagedProcess.locate("redis-server")
+        guard let binary else { throw TestSupportError(.launchFailed, "redis-server not found: run the tests with `make test`") }
+        let server = RedisServer(port: try freeLoopbackPort(), password: password, binary: binary)
+        try await server.launch()
+        return server
+    }
+
+    private init(port: Int, password: String?, binary: String) {
+        self.port = port
+        self.password = password
+        self.binary = binary
+    }
+
+    private func launch() async throws {
+        var args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"]
+        if let password { args += ["--requirepass", password] }
+        let p = try ManagedProcess(binary, arguments: args)
+        process.withLock { $0 = p }
+        guard try await eventually(timeout: .seconds(10), { (try? await self.cli("PING")) == "PONG" }) else {
+            throw TestSupportError(.launchFailed, "redis-server on \(port) did not answer PING:\n\(p.output)")
+        }
+    }
+
+    /// Runs one command through redis-cli and returns its raw output, trimmed.
+    @discardableResult
+    public func cli(_ arguments: String...) async throws -> String {
+        try await cli(arguments)
+    }
+
+    public func cli(_ arguments: [String]) async throws -> String {
+        let tool = URL(fileURLWithPath: binary).deletingLastPathComponent().appendingPathComponent("redis-cli").path
+        var args = ["-h", "127.0.0.1", "-p", String(port), "--raw"]
+        if let password { args += ["--no-auth-warning", "-a", password] }
+        let p = try ManagedProcess(FileManager.default.isExecutableFile(atPath: tool) ? tool : "redis-cli", arguments: args + arguments)
+        _ = await p.waitForExit(timeout: .seconds(10))
+        return p.output.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// SIGKILL: the server vanishes mid-whatever, as in a crash.
+    public func kill() {
+        process.withLock { $0 }?.kill()
+    }
+
+    /// Starts a fresh (empty) server on the same port.
+    public func restart() async throws {
+        kill()
+        _ = await process.withLock { $0 }?.waitForExit(timeout: .seconds(5))
+        try await launch()
+    }
+
+    public func stop() async {
+        process.withLock { $0 }?.kill()
+        _ = await process.withLock { $0 }?.waitForExit(timeout: .seconds(5))
+    }
+}

@@ -1,0 +1,115 @@
+import Foundation
+import Logging
+import SidecacheConfig
+import SidecacheServer
+import SidecacheTestSupport
+import Synchronization
+
+/// Two proxy instances sharing one real redis-server, in front of one scripted origin.
+final class RedisPair: Sendable {
+    let origin: ScriptedOrigin
+    let redis: RedisServer
+    let a: ProxyServer
+    let b: ProxyServer
+    let portA: Int
+    let portB: Int
+    let logs: LogCapture
+
+    static let routes = """
+    [ { "name": "user", "match": "GET /api/users/{id}", "ttl": "5m" },
+      { "name": "me", "match": "GET /api/me", "ttl": "5m", "key": { "identity": "Authorization" } } ]
+    """
+    static let purge = #"[ { "on": "PUT|DELETE /api/users/{id}", "paths": ["/api/users/{id}"] } ]"#
+
+    /// `store` is the JSON object of the `store` key; `redisURL` replaces the server's URL.
+    static func start(consistency: String = "strict", memory: String = "64MiB", password: String? = nil,
+                      redisURL: String? = nil, timeout: String = "200ms", waitReady: Bool = true) async throws -> RedisPair {
+        let origin = try await ScriptedOrigin.start()
+        let redis = try await RedisServer.start(password: password)
+        let logs = LogCapture()
+        func proxy() async throws -> ProxyServer {
+            let json = """
+            { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)",
+              "store": { "memory": "\(memory)", "redis": "\(redisURL ?? redis.url)", "consistency": "\(consistency)", "timeout": "\(timeout)" },
+              "routes": \(routes), "purge": \(purge) }
+            """
+            let config = try ConfigLoader.parse(Data(json.utf8), environment: [:])
+            let server = try ProxyServer(config: config, logger: logs.logger)
+            try await server.start()
+            return server
+        }
+        let a = try await proxy()
+        let b = try await proxy()
+        let pair = RedisPair(origin: origin, redis: redis, a: a, b: b, logs: logs)
+        // Both instances connected and ready before the test starts.
+        if waitReady { _ = try await eventually { a.redisReady && b.redisReady } }
+        return pair
+    }
+
+    private init(origin: ScriptedOrigin, redis: RedisServer, a: ProxyServer, b: ProxyServer, logs: LogCapture) {
+        self.origin = origin
+        self.redis = redis
+        self.a = a
+        self.b = b
+        self.portA = a.port!
+        self.portB = b.port!
+        self.logs = logs
+    }
+
+    /// Clients of both instances name the same API host (the Host is part of the key).
+    func get(_ port: Int, _ uri: String, headers: [(name: String, value: String)] = []) async throws -> TestResponse {
+        try await TestHTTPClient.request(port: port, "GET", uri, headers: [("Host", "api.example")] + headers)
+    }
+
+    func send(_ port: Int, _ method: String, _ uri: String) async throws -> TestResponse {
+        try await TestHTTPClient.request(port: port, method, uri, headers: [("Host", "api.example")], body: Array("{}".utf8))
+    }
+
+    func stop() async {
+        await a.shutdown(grace: .seconds(1))
+        await b.shutdown(grace: .seconds(1))
+        await redis.stop()
+        try? await origin.shutdown()
+    }
+}
+
+func withRedisPair(consistency: String = "strict", memory: String = "64MiB", password: String? = nil,
+                   redisURL: String? = nil, waitReady: Bool = true, _ body: (RedisPair) async throws -> Void) async throws {
+    let pair = try await RedisPair.start(consistency: consistency, memory: memory, password: password, redisURL: redisURL,
+                                         waitReady: waitReady)
+    do {
+        try await body(pair)
+    } catch {
+        await pair.stop()
+        throw error
+    }
+    await pair.stop()
+}
+
+/// Collects log lines so tests can assert on what an operator would read.
+final class LogCapture: Sendable {
+    private let lines = Mutex<[String]>([])
+
+    var logger: Logger {
+        Logger(label: "test") { _ in CaptureHandler(capture: self) }
+    }
+
+    var all: [String] { lines.withLock { $0 } }
+
+    func append(_ line: String) { lines.withLock { $0.append(line) } }
+
+    struct CaptureHandler: LogHandler {
+        let capture: LogCapture
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .info
+
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+
+        func log(event: LogEvent) {
+            capture.append("\(event.level) \(event.message) \(event.metadata ?? [:])")
+        }
+    }
+}

@@ -1,0 +1,164 @@
+import Foundation
+import Testing
+import SidecacheTestSupport
+import Synchronization
+
+/// Real redis-server per test (see RedisServer), two proxy instances sharing it.
+@Suite("Redis tier: one cache and one truth about purges across instances", .serialized)
+struct RedisTierTests {
+    @Test func fillOnOneInstanceIsAHitOnTheOther() async throws {
+        try await withRedisPair { p in
+            p.origin.on("GET", "/api/users/1", .json(#"{"id":1}"#))
+            let onA = try await p.get(p.portA, "/api/users/1")
+            let onB = try await p.get(p.portB, "/api/users/1")
+            #expect(onA.header("X-Cache") == "MISS")
+            #expect(onB.header("X-Cache") == "HIT")
+            #expect(onB.text == #"{"id":1}"#)
+            #expect(p.origin.count(path: "/api/users/1") == 1)
+        }
+    }
+
+    /// Strict: once A's PUT answer is back, B (which holds the entry in its own L1)
+    /// must not serve the purged answer.
+    @Test func purgeOnOneInstanceIsSeenByTheOtherAtOnce() async throws {
+        try await withRedisPair { p in
+            let version = Mutex(1)
+            p.origin.on("GET", "/api/users/1") { _ in .json(#"{"v":\#(version.withLock { $0 })}"#) }
+            p.origin.on("PUT", "/api/users/1") { _ in version.withLock { $0 += 1 }; return .json("{}") }
+            _ = try await p.get(p.portA, "/api/users/1")
+            #expect(try await p.get(p.portB, "/api/users/1").header("X-Cache") == "HIT")   // now in B's L1 too
+            let put = try await p.send(p.portA, "PUT", "/api/users/1")
+            #expect(put.status == 200)
+            let afterOnB = try await p.get(p.portB, "/api/users/1")
+            #expect(afterOnB.text == #"{"v":2}"#)
+            #expect(afterOnB.header("X-Cache") == "MISS")
+        }
+    }
+
+    @Test func fastModePurgeReachesTheOtherInstanceQuickly() async throws {
+        try await withRedisPair(consistency: "fast") { p in
+            let version = Mutex(1)
+            p.origin.on("GET", "/api/users/2") { _ in .json(#"{"v":\#(version.withLock { $0 })}"#) }
+            p.origin.on("PUT", "/api/users/2") { _ in version.withLock { $0 += 1 }; return .json("{}") }
+            _ = try await p.get(p.portA, "/api/users/2")
+            #expect(try await p.get(p.portB, "/api/users/2").header("X-Cache") == "HIT")
+            _ = try await p.send(p.portA, "PUT", "/api/users/2")
+            #expect(try await eventually(timeout: .seconds(5)) {
+                try await p.get(p.portB, "/api/users/2").text == #"{"v":2}"#
+            })
+        }
+    }
+
+    @Test func corruptValuesInRedisAreMissesServedFromUpstream() async throws {
+        try await withRedisPair(memory: "0") { p in
+            p.origin.on("GET", "/api/users/3", .json(#"{"id":3}"#))
+            _ = try await p.get(p.portA, "/api/users/3")
+            let keys = try await p.redis.cli("KEYS", "sidecache:e:*").split(separator: "\n").map(String.init)
+            #expect(keys.count == 1)
+            for key in keys { try await p.redis.cli("SET", key, "not an entry at all") }
+            let r = try await p.get(p.portB, "/api/users/3")
+            #expect(r.status == 200 && r.text == #"{"id":3}"#)
+            #expect(p.origin.count(path: "/api/users/3") == 2)
+            #expect(p.logs.all.contains { $0.contains("undecodable entry") })
+        }
+    }
+
+    /// SIGKILL mid-traffic: every request still 200, none waits long.
+    @Test func redisKilledWhileRequestsFlow() async throws {
+        try await withRedisPair { p in
+            p.origin.on("GET", "/api/users/*") { req in .json(#"{"path":"\#(req.path)"}"#) }
+            let clock = ContinuousClock()
+            var slowest = Duration.zero
+            for i in 0..<200 {
+                if i == 50 { p.redis.kill() }
+                let port = i % 2 == 0 ? p.portA : p.portB
+                let start = clock.now
+                let r = try await p.get(port, "/api/users/\(i % 20)")
+                slowest = max(slowest, clock.now - start)
+                #expect(r.status == 200, "request \(i)")
+            }
+            // The per-command timeout is 200 ms and the breaker opens after 3 failures:
+            // ten times that is a generous bound for "does not stall".
+            #expect(slowest < .seconds(2), "slowest request took \(slowest)")
+            #expect(p.a.redisStatus?.connected == false)
+        }
+    }
+
+    @Test func sharingResumesAfterRedisRestarts() async throws {
+        try await withRedisPair(memory: "0") { p in
+            p.origin.on("GET", "/api/users/*") { req in .json(#"{"p":"\#(req.path)"}"#) }
+            try await p.redis.restart()
+            #expect(try await eventually(timeout: .seconds(15)) {
+                p.a.redisStatus?.connected == true && p.b.redisStatus?.connected == true
+            })
+            // The restarted server is empty and the epoch is new: fill on A, hit on B again.
+            #expect(try await eventually(timeout: .seconds(10)) {
+                _ = try await p.get(p.portA, "/api/users/9")
+                return try await p.get(p.portB, "/api/users/9").header("X-Cache") == "HIT"
+            })
+        }
+    }
+
+    /// A purge while Redis is paused is journaled, applied after, and before L2 is read again.
+    @Test func purgeDuringClientPauseIsAppliedAfter() async throws {
+        try await withRedisPair(memory: "0") { p in
+            let version = Mutex(1)
+            p.origin.on("GET", "/api/users/4") { _ in .json(#"{"v":\#(version.withLock { $0 })}"#) }
+            p.origin.on("PUT", "/api/users/4") { _ in version.withLock { $0 += 1 }; return .json("{}") }
+            _ = try await p.get(p.portA, "/api/users/4")
+            #expect(try await p.get(p.portB, "/api/users/4").header("X-Cache") == "HIT")
+            try await p.redis.cli("CLIENT", "PAUSE", "1500", "ALL")
+            let put = try await p.send(p.portA, "PUT", "/api/users/4")
+            #expect(put.status == 200)
+            #expect(p.logs.all.contains { $0.contains("purge journaled") }, "the purge should have timed out against the paused server")
+            // After the pause the journal is replayed: B never serves v1 again.
+            try await Task.sleep(for: .milliseconds(1700))
+            #expect(try await eventually(timeout: .seconds(10)) {
+                try await p.get(p.portB, "/api/users/4").text == #"{"v":2}"#
+            })
+            for _ in 0..<5 {
+                let r = try await p.get(p.portB, "/api/users/4")
+                #expect(r.text == #"{"v":2}"#)
+            }
+        }
+    }
+
+    @Test func authWithPassword() async throws {
+        try await withRedisPair(password: "s3cret") { p in
+            p.origin.on("GET", "/api/users/5", .json("{}"))
+            _ = try await p.get(p.portA, "/api/users/5")
+            #expect(try await p.get(p.portB, "/api/users/5").header("X-Cache") == "HIT")
+            #expect(p.origin.count(path: "/api/users/5") == 1)
+        }
+    }
+
+    @Test func wrongPasswordIsLoggedAndTheProxyStillServes() async throws {
+        let redis = try await RedisServer.start(password: "right")
+        defer { Task { await redis.stop() } }
+        try await withRedisPair(redisURL: "redis://:wrong@127.0.0.1:\(redis.port)/0", waitReady: false) { p in
+            p.origin.on("GET", "/api/users/6", .json("{}"))
+            for _ in 0..<3 {
+                let r = try await p.get(p.portA, "/api/users/6")
+                #expect(r.status == 200)
+            }
+            let logged = p.logs.all.contains { line in
+                line.contains("redis connect failed") && (line.contains("WRONGPASS") || line.contains("invalid password"))
+            }
+            #expect(logged, "\(p.logs.all)")
+        }
+    }
+
+    @Test func identityValuesNeverAppearInRedisKeys() async throws {
+        try await withRedisPair { p in
+            p.origin.on("GET", "/api/me") { req in .text(req.header("Authorization") ?? "") }
+            _ = try await p.get(p.portA, "/api/me", headers: [("Authorization", "Bearer TOKEN-abc123")])
+            #expect(try await p.get(p.portB, "/api/me", headers: [("Authorization", "Bearer TOKEN-abc123")]).header("X-Cache") == "HIT")
+            let keys = try await p.redis.cli("KEYS", "*")
+            #expect(!keys.isEmpty)
+            #expect(!keys.contains("TOKEN"))
+            #expect(!keys.contains("/api/me"))
+            let other = try await p.get(p.portB, "/api/me", headers: [("Authorization", "Bearer someone-else")])
+            #expect(other.text == "Bearer someone-else")
+        }
+    }
+}

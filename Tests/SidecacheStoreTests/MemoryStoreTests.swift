@@ -1,0 +1,71 @@
+import NIOCore
+import Testing
+import SidecacheCore
+@testable import SidecacheStore
+
+@Suite struct MemoryStoreTests {
+    static let timing = EntryTiming(birth: Timestamp(milliseconds: 0), freshUntil: Timestamp(milliseconds: 60_000),
+                                    staleWhileRevalidateUntil: Timestamp(milliseconds: 60_000), staleIfErrorUntil: Timestamp(milliseconds: 60_000))
+
+    func entry(size: Int, fillSeq: UInt64 = 1, scopes: [UInt64] = [1]) -> CacheEntry {
+        CacheEntry(head: ByteBuffer(string: "HTTP/1.1 200 OK\r\n"), body: ByteBuffer(repeating: 7, count: size),
+                   status: 200, timing: Self.timing, fillSeq: fillSeq, scopeIDs: scopes)
+    }
+
+    func key(_ n: UInt64) -> CacheKey { CacheKey(a: n, b: n, c: 0, d: 0) }
+
+    @Test func neverHoldsMoreThanItsBudget() {
+        let store = MemoryStore(capacityBytes: 64 * 1024, shardCount: 1)
+        for i in 0..<1000 { store.set(key(UInt64(i)), entry(size: 1000)) }
+        #expect(store.usedBytes <= 64 * 1024)
+        #expect(store.entryCount > 0 && store.entryCount < 1000)
+        #expect(store.get(key(999), now: Timestamp(milliseconds: 1)) != nil)   // newest kept
+        #expect(store.get(key(0), now: Timestamp(milliseconds: 1)) == nil)     // oldest evicted
+    }
+
+    @Test func leastRecentlyUsedGoesFirst() {
+        let store = MemoryStore(capacityBytes: 3 * 1300, shardCount: 1)
+        for i in 0..<3 { store.set(key(UInt64(i)), entry(size: 1000)) }
+        _ = store.get(key(0), now: Timestamp(milliseconds: 1))                  // 0 is now the newest
+        store.set(key(3), entry(size: 1000))
+        #expect(store.get(key(1), now: Timestamp(milliseconds: 1)) == nil)
+        #expect(store.get(key(0), now: Timestamp(milliseconds: 1)) != nil)
+    }
+
+    @Test func expiredEntriesAreDropped() {
+        let store = MemoryStore(capacityBytes: 1 << 20)
+        store.set(key(1), entry(size: 10))
+        #expect(store.get(key(1), now: Timestamp(milliseconds: 59_999)) != nil)
+        #expect(store.get(key(1), now: Timestamp(milliseconds: 60_000)) == nil)
+        #expect(store.entryCount == 0)
+    }
+
+    @Test func anEntryBiggerThanTheBudgetIsRefused() {
+        let store = MemoryStore(capacityBytes: 1000, shardCount: 1)
+        #expect(!store.set(key(1), entry(size: 5000)))
+        #expect(store.usedBytes == 0)
+    }
+
+    @Test func ledgerPurgesByScopeAndRefusesOvertakenFills() {
+        let ledger = PurgeLedger()
+        let fillSeq = ledger.current
+        let e = entry(size: 1, fillSeq: fillSeq, scopes: [PurgeScope.path("/a").id, PurgeScope.route("r").id])
+        #expect(ledger.isValid(e))
+        ledger.purge([.path("/b")])
+        #expect(ledger.isValid(e))                                               // another path
+        ledger.purge([.route("r")])
+        #expect(!ledger.isValid(e))
+        #expect(!ledger.mayStore(fillSeq: fillSeq, scopeIDs: e.scopeIDs))        // overtaken fill
+        let later = entry(size: 1, fillSeq: ledger.current, scopes: e.scopeIDs)
+        #expect(ledger.isValid(later))
+        ledger.purge(ids: [PurgeScope.all.id])                                   // as published by another instance
+        #expect(!ledger.isValid(later))
+    }
+
+    @Test func ledgerOverflowPurgesEverythingOlder() {
+        let ledger = PurgeLedger(maxScopes: 4)
+        let e = entry(size: 1, fillSeq: ledger.current, scopes: [99])
+        ledger.purge((0..<10).map { .path("/p\($0)") })
+        #expect(!ledger.isValid(e))
+    }
+}
