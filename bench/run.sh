@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# sidecache vs nginx proxy_cache vs Varnish, in front of one loopback origin.
+# sidecache vs nginx proxy_cache vs Varnish, in front of one loopback origin;
+# optionally sidecache with Redis as its store (issue 3).
 #
 #   bench/run.sh                      # or: make bench
 #   DURATION=30s RUNS=5 bench/run.sh
+#   PROXIES="sidecache sidecache-redis sidecache-l1 nginx" bench/run.sh
 #
 # Knobs (environment):
 #   DURATION      wrk duration of one measurement         (default 10s)
@@ -10,7 +12,10 @@
 #   THREADS       wrk threads                              (2)
 #   CONNECTIONS   wrk connections                          (64)
 #   SIDECACHE_BIN the binary to test     (default .build/release/sidecache)
-#   PROXIES       which rows to run      (default "sidecache nginx varnish origin")
+#   PROXIES       which rows to run      (default "sidecache nginx varnish origin");
+#                 also available: sidecache-redis (Redis only, L1 off) and
+#                 sidecache-l1 (256MiB L1 in front of Redis, consistency strict),
+#                 both the same binary against one redis-server this script starts
 #   SCENARIOS     which scenarios        (default "hot keys1000 miss")
 #   NGINX_CACHE   tmpfs (default when /dev/shm is a writable tmpfs) or disk: where
 #                 nginx's proxy_cache files live. The other two caches are in RAM, and
@@ -18,7 +23,8 @@
 #
 # Everything (configs, logs, raw wrk output) goes to bench/out/run-<time>/;
 # the tables go to bench/out/results.md. Every server is started by this script,
-# tracked by its PID and stopped on exit. Only 127.0.0.1 is used.
+# tracked by its PID and stopped on exit. Only 127.0.0.1 is used. At most one
+# sidecache row runs at a time: switching rows stops the previous instance.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -38,13 +44,33 @@ die() { printf '[bench] error: %s\n' "$*" >&2; exit 1; }
 
 case "$RUNS" in '' | *[!0-9]* | 0) die "RUNS must be a positive integer (got '$RUNS')" ;; esac
 
+# The sidecache rows: one binary, three store configurations.
+SIDECACHE_ROWS="sidecache sidecache-redis sidecache-l1"
+is_sidecache() { case "$1" in sidecache | sidecache-redis | sidecache-l1) return 0 ;; *) return 1 ;; esac; }
+uses_redis() { case "$1" in sidecache-redis | sidecache-l1) return 0 ;; *) return 1 ;; esac; }
+
+WANT_REDIS=""
+for p in $PROXIES; do
+    case "$p" in
+        origin | nginx | varnish | sidecache) ;;
+        sidecache-redis | sidecache-l1) WANT_REDIS=1 ;;
+        *) die "unknown proxy '$p' in PROXIES (known: $SIDECACHE_ROWS nginx varnish origin)" ;;
+    esac
+done
+
 # --- tools -------------------------------------------------------------------
-"$ROOT/scripts/apt-deps.sh" nginx varnish wrk curl
+"$ROOT/scripts/apt-deps.sh" nginx varnish wrk curl ${WANT_REDIS:+redis-server}
 NGINX="$(command -v nginx || echo /usr/sbin/nginx)"
 VARNISHD="$(command -v varnishd || echo /usr/sbin/varnishd)"
 [ -x "$NGINX" ] || die "nginx not found"
 [ -x "$VARNISHD" ] || die "varnishd not found"
 command -v wrk >/dev/null || die "wrk not found"
+if [ -n "$WANT_REDIS" ]; then
+    REDIS_SERVER="$(command -v redis-server || echo /usr/bin/redis-server)"
+    REDIS_CLI="$(command -v redis-cli || echo /usr/bin/redis-cli)"
+    [ -x "$REDIS_SERVER" ] || die "redis-server not found"
+    [ -x "$REDIS_CLI" ] || die "redis-cli not found"
+fi
 
 # --- run directory and cleanup ------------------------------------------------
 mkdir -p "$OUT"
@@ -78,7 +104,7 @@ cleanup() {
     local status=$?
     trap - EXIT INT TERM
     local name
-    for name in sidecache varnish nginx origin; do
+    for name in $SIDECACHE_ROWS varnish nginx redis origin; do
         stop_one "$name"
     done
     # The caches are big and worthless after the run; keep configs, logs, raw output.
@@ -107,11 +133,14 @@ INVOCATION="DURATION=$DURATION RUNS=$RUNS NGINX_CACHE=$NGINX_CACHE"
 INVOCATION="$INVOCATION bench/run.sh"
 
 # --- ports ----------------------------------------------------------------------
-mapfile -t ports < <("$ROOT/scripts/free-ports.sh" 4)
+mapfile -t ports < <("$ROOT/scripts/free-ports.sh" 7)
 PORT[origin]="${ports[0]}"
 PORT[nginx]="${ports[1]}"
 PORT[varnish]="${ports[2]}"
 PORT[sidecache]="${ports[3]}"
+PORT[sidecache-redis]="${ports[4]}"
+PORT[sidecache-l1]="${ports[5]}"
+PORT[redis]="${ports[6]}"
 
 url_of() { printf 'http://127.0.0.1:%s' "${PORT[$1]}"; }
 
@@ -274,36 +303,102 @@ start_varnish() {
     log "varnish: pid ${PID[varnish]} on $(url_of varnish)"
 }
 
-SIDECACHE_NOTE=""
+# --- Redis: one redis-server shared by the Redis rows, flushed before each warm-up --
+# The rows' own flags plus a 256 MiB cap like the other stores; volatile-lru as
+# DESIGN.md asks (entries carry a TTL, purge state does not and must never go).
+redis_cli() { "$REDIS_CLI" -h 127.0.0.1 -p "${PORT[redis]}" "$@"; }
+start_redis() {
+    local dir="$RUN_DIR/redis" i
+    mkdir -p "$dir"
+    "$REDIS_SERVER" --bind 127.0.0.1 --port "${PORT[redis]}" --save '' --appendonly no \
+        --dir "$dir" --daemonize no --logfile '' \
+        --maxmemory 256mb --maxmemory-policy volatile-lru >"$dir/redis.log" 2>&1 &
+    PID[redis]=$!
+    for i in $(seq 1 100); do     # ~10 s
+        kill -0 "${PID[redis]}" 2>/dev/null || { tail -n 20 "$dir/redis.log" >&2; die "redis-server exited during start-up"; }
+        [ "$(redis_cli ping 2>/dev/null || true)" = PONG ] && break
+        sleep 0.1
+    done
+    [ "$(redis_cli ping 2>/dev/null || true)" = PONG ] || die "redis-server did not answer PING on port ${PORT[redis]}"
+    log "redis: pid ${PID[redis]} on 127.0.0.1:${PORT[redis]}"
+}
+redis_flush() {
+    [ "$(redis_cli FLUSHALL 2>/dev/null || true)" = OK ] || log "  redis FLUSHALL failed"
+}
+redis_keys() { redis_cli DBSIZE 2>/dev/null || echo "?"; }
+
+# --- sidecache rows: at most one instance runs at a time ------------------------------
+sidecache_store() {
+    local redis="redis://127.0.0.1:${PORT[redis]}"
+    case "$1" in
+        sidecache) echo '{ "memory": "256MiB" }' ;;
+        sidecache-redis) echo "{ \"memory\": \"0\", \"redis\": \"$redis\" }" ;;
+        sidecache-l1) echo "{ \"memory\": \"256MiB\", \"redis\": \"$redis\", \"consistency\": \"strict\" }" ;;
+    esac
+}
+
+NOTES=()                # lines for the report (rows skipped, restarts that failed)
+SC_RUNNING=""           # the sidecache row whose instance is running now
+declare -A SC_WARMED=() # sidecache row -> scenario its running instance was warmed for
+
+stop_sidecache() {
+    [ -n "$SC_RUNNING" ] || return 0
+    stop_one "$SC_RUNNING"
+    SC_RUNNING=""
+}
+
+# Start sidecache row $1, after stopping whichever sidecache row runs now. Redis
+# rows start against a flushed Redis.
 start_sidecache() {
-    local dir="$RUN_DIR/sidecache"
+    local name="$1" dir="$RUN_DIR/$1"
     mkdir -p "$dir"
     if [ ! -x "$SIDECACHE_BIN" ]; then
-        SIDECACHE_NOTE="sidecache skipped: $SIDECACHE_BIN not found (run \`make release\` first)."
-        log "$SIDECACHE_NOTE"
+        NOTES+=("$name skipped: $SIDECACHE_BIN not found (run \`make release\` first).")
+        log "${NOTES[-1]}"
         return 1
     fi
+    stop_sidecache
     cat >"$dir/proxy.json" <<EOF
 {
-  "listen": "127.0.0.1:${PORT[sidecache]}",
+  "listen": "127.0.0.1:${PORT[$name]}",
   "upstream": "http://127.0.0.1:${PORT[origin]}",
-  "store": { "memory": "256MiB" },
+  "store": $(sidecache_store "$name"),
   "routes": [
     { "name": "items", "match": "GET /api/items/{id}", "ttl": "5m" }
   ]
 }
 EOF
+    uses_redis "$name" && redis_flush
+    echo "=== $(date -u '+%H:%M:%S') start" >>"$dir/sidecache.log"
     # Keep the environment from redirecting it (DESIGN.md overrides).
     env -u SIDECACHE_LISTEN -u SIDECACHE_UPSTREAM -u REDIS_URL \
-        "$SIDECACHE_BIN" run --config "$dir/proxy.json" >"$dir/sidecache.log" 2>&1 &
-    PID[sidecache]=$!
-    if ! wait_ready sidecache "$dir/sidecache.log"; then
-        stop_one sidecache
-        SIDECACHE_NOTE="sidecache skipped: it did not start (see ${dir#"$ROOT"/}/sidecache.log)."
-        log "$SIDECACHE_NOTE"
+        "$SIDECACHE_BIN" run --config "$dir/proxy.json" >>"$dir/sidecache.log" 2>&1 &
+    PID[$name]=$!
+    SC_RUNNING="$name"
+    SC_WARMED[$name]=""
+    if ! wait_ready "$name" "$dir/sidecache.log"; then
+        stop_sidecache
+        NOTES+=("$name: it did not start (see ${dir#"$ROOT"/}/sidecache.log).")
+        log "${NOTES[-1]}"
         return 1
     fi
-    log "sidecache: pid ${PID[sidecache]} on $(url_of sidecache)"
+    log "$name: pid ${PID[$name]} on $(url_of "$name")"
+}
+
+# Make sidecache row $1 the running one, warmed for scenario $2. The instance is
+# (re)started when another sidecache row ran since, and for Redis rows before
+# every warm-up (a fresh instance against a flushed Redis, so rows never share
+# entries); otherwise the running instance is only re-warmed per scenario.
+prepare_sidecache() {
+    local name="$1" scenario="$2"
+    if [ "$SC_RUNNING" = "$name" ] && [ "${SC_WARMED[$name]:-}" = "$scenario" ]; then
+        return 0
+    fi
+    if [ "$SC_RUNNING" != "$name" ] || uses_redis "$name"; then
+        start_sidecache "$name" || return 1
+    fi
+    warm "$scenario" "$name"
+    SC_WARMED[$name]="$scenario"
 }
 
 # --- wrk scripts -----------------------------------------------------------------
@@ -392,16 +487,34 @@ measure() {
     RPS["$scenario/$proxy/$run"]="${rps:-nan}"
     P99["$scenario/$proxy/$run"]="$p99"
     ERRS["$scenario/$proxy/$run"]=$(( ${non2xx:-0} + ${sockerr:-0} ))
-    log "  $scenario  $(printf '%-9s' "$proxy") run $run: ${rps:-?} req/s, p99 ${p99} ms, errors ${ERRS["$scenario/$proxy/$run"]}"
+    log "  $scenario  $(printf '%-15s' "$proxy") run $run: ${rps:-?} req/s, p99 ${p99} ms, errors ${ERRS["$scenario/$proxy/$run"]}"
+}
+# A measurement that could not be made (its sidecache row did not restart).
+measure_failed() {
+    RPS["$1/$2/$3"]=nan
+    P99["$1/$2/$3"]=nan
+    ERRS["$1/$2/$3"]=0
+    NOTES+=("$2: $1 run $3 not measured, the instance did not restart (see ${RUN_DIR#"$ROOT"/}/$2/sidecache.log).")
+    log "${NOTES[-1]}"
 }
 
-# Record how the proxy answered a repeat of /api/items/1 (did it cache at all?).
+# Record how the proxy answered a repeat of /api/items/1 (did it cache at all?);
+# for the Redis rows also how many keys Redis holds (0: Redis is not used).
 declare -A PROBE=()
 cache_probe() {
-    local proxy="$1" headers
+    local proxy="$1" headers keys
     headers="$(curl -s -D - -o /dev/null --max-time 2 "$(url_of "$proxy")/api/items/1" | tr -d '\r' \
-        | grep -iE '^(x-cache|cache-status|age|x-varnish):' | paste -sd ';' - | sed 's/;/; /g' || true)"
-    PROBE[$proxy]="${headers:-(no cache headers)}"
+        | grep -iE '^(x-cache|cache-status|age|x-varnish):' \
+        | awk '{ printf "%s%s", (NR > 1 ? "; " : ""), $0 }' || true)"
+    PROBE[$proxy]="\`${headers:-(no cache headers)}\`"
+    if is_sidecache "$proxy" && [[ "${headers,,}" != *"x-cache: hit"* ]]; then
+        PROBE[$proxy]="${PROBE[$proxy]} **not a cache hit**"
+    fi
+    if uses_redis "$proxy"; then
+        keys="$(redis_keys)"
+        PROBE[$proxy]="${PROBE[$proxy]}, Redis keys: $keys"
+        [ "$keys" != 0 ] || PROBE[$proxy]="${PROBE[$proxy]} **(Redis not used)**"
+    fi
     log "  $proxy repeat of /api/items/1: ${PROBE[$proxy]}"
 }
 
@@ -421,18 +534,25 @@ warm() {
             ;;
         miss) ;;
     esac
+    # Without the hot scenario, still show once that the row caches.
+    if [ "$scenario" != hot ] && [ "$proxy" != origin ] && [ -z "${PROBE[$proxy]:-}" ]; then
+        curl -s -o /dev/null --max-time 5 "$(url_of "$proxy")/api/items/1" || true
+        cache_probe "$proxy"
+    fi
 }
 
 # --- start everything -----------------------------------------------------------------
 rows=()
 start_origin
+[ -z "$WANT_REDIS" ] || start_redis
 for p in $PROXIES; do
     case "$p" in
         origin) rows+=(origin) ;;
         nginx) start_nginx_cache && rows+=(nginx) ;;
         varnish) start_varnish && rows+=(varnish) ;;
-        sidecache) if start_sidecache; then rows+=(sidecache); fi ;;
-        *) die "unknown proxy '$p' in PROXIES" ;;
+        # Each sidecache row is started once here to see that it starts; the next
+        # one stops it. The last one started stays up (the only one, by default).
+        sidecache | sidecache-redis | sidecache-l1) if start_sidecache "$p"; then rows+=("$p"); fi ;;
     esac
 done
 
@@ -441,11 +561,21 @@ done
 for scenario in $SCENARIOS; do
     case "$scenario" in hot | keys1000 | miss) ;; *) die "unknown scenario '$scenario'" ;; esac
     log "scenario $scenario"
-    for p in "${rows[@]}"; do warm "$scenario" "$p"; done
+    # sidecache rows are warmed when they are made the running one, just before
+    # their measurement (prepare_sidecache); with one sidecache row that is once
+    # per scenario, as for the other proxies.
+    for p in "${rows[@]}"; do is_sidecache "$p" || warm "$scenario" "$p"; done
     for run in $(seq 1 "$RUNS"); do
-        for p in "${rows[@]}"; do measure "$scenario" "$p" "$run"; done
+        for p in "${rows[@]}"; do
+            if is_sidecache "$p" && ! prepare_sidecache "$p" "$scenario"; then
+                measure_failed "$scenario" "$p" "$run"
+                continue
+            fi
+            measure "$scenario" "$p" "$run"
+        done
     done
 done
+stop_sidecache
 
 # --- report ---------------------------------------------------------------------------
 ratio() {
@@ -468,7 +598,27 @@ versions() {
     v="$("$VARNISHD" -V 2>&1 | head -n 1 | sed 's/^varnishd (\(.*\))$/\1/' || true)"
     w="$(wrk -v 2>&1 | head -n 1 | awk '{ print "wrk " $2 }' || true)"
     printf '%s, %s, %s' "$n" "$v" "$w"
+    if [ -n "$WANT_REDIS" ]; then
+        printf ', %s' "$("$REDIS_SERVER" --version 2>/dev/null | awk '{ sub(/^v=/, "", $3); print "Redis " $3 }' || true)"
+    fi
 }
+
+has_row() {
+    local p
+    for p in "${rows[@]}"; do [ "$p" = "$1" ] && return 0; done
+    return 1
+}
+# Issue 3's targets for the Redis rows against the memory-only row, on hits.
+target_of() {
+    case "$1" in
+        sidecache-redis) echo 0.5 ;;
+        sidecache-l1) echo 0.8 ;;
+    esac
+}
+REDIS_RATIOS=""
+if has_row sidecache && { has_row sidecache-redis || has_row sidecache-l1; }; then
+    REDIS_RATIOS=1
+fi
 
 REPORT="$RUN_DIR/results.md"
 {
@@ -480,22 +630,40 @@ REPORT="$RUN_DIR/results.md"
     echo "low and noisy (±30% run to run on this VM); compare the ratios within one run."
     echo "Origin: nginx, 1 worker, fixed 1 KiB JSON, \`Cache-Control: max-age=300\`."
     echo "nginx: proxy_cache on $NGINX_CACHE, 2 workers, keepalive 64 to the origin. Varnish: malloc 256m, default VCL."
-    echo "sidecache: release build, memory store 256MiB."
+    for p in "${rows[@]}"; do
+        case "$p" in
+            sidecache) echo "sidecache: release build, memory store 256MiB." ;;
+            sidecache-redis) echo "sidecache-redis: same binary, \`store.memory: \"0\"\` (no L1), every lookup and fill in Redis." ;;
+            sidecache-l1) echo "sidecache-l1: same binary, 256MiB L1 in front of Redis, \`consistency: strict\` (each L1 hit confirmed against Redis)." ;;
+        esac
+    done
+    if [ -n "$WANT_REDIS" ]; then
+        echo "Redis: one local redis-server (\`--save '' --appendonly no\`, maxmemory 256mb volatile-lru), FLUSHALL before each"
+        echo "Redis row's warm-up. Only one sidecache instance runs at a time (switching rows restarts it)."
+    fi
     echo "Machine: $(uname -sr), $(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || echo unknown CPU)."
     if [ "${#PROBE[@]}" -gt 0 ]; then
         echo
         echo "Cache check, a repeat of /api/items/1 after warming:"
         for p in "${rows[@]}"; do
-            [ -z "${PROBE[$p]:-}" ] || echo "- $p: \`${PROBE[$p]}\`"
+            [ -z "${PROBE[$p]:-}" ] || echo "- $p: ${PROBE[$p]}"
         done
     fi
-    [ -z "$SIDECACHE_NOTE" ] || { echo; echo "**$SIDECACHE_NOTE**"; }
+    if [ "${#NOTES[@]}" -gt 0 ]; then
+        echo
+        for n in "${NOTES[@]}"; do echo "- **$n**"; done
+    fi
     for scenario in $SCENARIOS; do
         echo
         echo "## $scenario — $(describe "$scenario")"
         echo
-        echo "| proxy | req/s | p99 ms | req/s ÷ nginx | p99 ÷ nginx | errors |"
-        echo "|---|---:|---:|---:|---:|---:|"
+        if [ -n "$REDIS_RATIOS" ]; then
+            echo "| proxy | req/s | p99 ms | req/s ÷ nginx | p99 ÷ nginx | req/s ÷ sidecache | errors |"
+            echo "|---|---:|---:|---:|---:|---:|---:|"
+        else
+            echo "| proxy | req/s | p99 ms | req/s ÷ nginx | p99 ÷ nginx | errors |"
+            echo "|---|---:|---:|---:|---:|---:|"
+        fi
         declare -A med_rps=() med_p99=() errs=()
         for p in "${rows[@]}"; do
             r=(); l=(); e=0
@@ -511,10 +679,40 @@ REPORT="$RUN_DIR/results.md"
         for p in "${rows[@]}"; do
             label="$p"
             [ "$p" = origin ] && label="origin (direct, reference)"
+            vs_sc=""
+            if [ -n "$REDIS_RATIOS" ]; then
+                if is_sidecache "$p"; then
+                    vs_sc=" $(ratio "${med_rps[$p]}" "${med_rps[sidecache]}") |"
+                else
+                    vs_sc=" |"
+                fi
+            fi
             echo "| $label | $(fmt_rps "${med_rps[$p]}") | $(fmt_ms "${med_p99[$p]}") |" \
                 "$(ratio "${med_rps[$p]}" "${med_rps[nginx]:-nan}") |" \
-                "$(ratio "${med_p99[$p]}" "${med_p99[nginx]:-nan}") | ${errs[$p]} |"
+                "$(ratio "${med_p99[$p]}" "${med_p99[nginx]:-nan}") |$vs_sc ${errs[$p]} |"
         done
+        if [ -n "$REDIS_RATIOS" ]; then
+            echo
+            for p in sidecache-redis sidecache-l1; do
+                has_row "$p" || continue
+                q="$(ratio "${med_rps[$p]}" "${med_rps[sidecache]}")"
+                t="$(target_of "$p")"
+                case "$scenario" in
+                    miss) verdict="no target on misses" ;;
+                    *)
+                        if [ "$q" = n/a ]; then
+                            verdict="target ≥ $t: n/a"
+                        elif awk -v a="${med_rps[$p]}" -v b="${med_rps[sidecache]}" -v t="$t" \
+                            'BEGIN { exit !(a / b >= t) }'; then
+                            verdict="target ≥ $t: met"
+                        else
+                            verdict="target ≥ $t: **not met**"
+                        fi
+                        ;;
+                esac
+                echo "- $p req/s ÷ sidecache req/s: **$q** ($verdict)"
+            done
+        fi
         if [ "$RUNS" -gt 1 ]; then
             echo
             for p in "${rows[@]}"; do
