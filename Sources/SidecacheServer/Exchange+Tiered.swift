@@ -33,6 +33,7 @@ extension Exchange {
                     exchange.engine.memory.remove(key)   // purged by some instance
                     exchange.readL2(redis, route: route, key: key, target: target, scopeIDs: scopeIDs)
                 case .failure:
+                    exchange.engine.metrics.storeError(store: "redis")
                     exchange.writeHit(entry, now: exchange.engine.clock.now())
                 }
             }
@@ -52,6 +53,7 @@ extension Exchange {
             switch result {
             case .success(let lookup):
                 if lookup.corrupt {
+                    exchange.engine.metrics.storeError(store: "redis")
                     exchange.engine.logger.warning("undecodable entry in redis: treated as a miss", metadata: ["route": "\(route.name)"])
                 }
                 if let found = lookup.found, found.decoded.timing.isFresh(at: now) {
@@ -66,6 +68,7 @@ extension Exchange {
                 }
                 exchange.fill(route: route, key: key, target: target, now: now, fillSeq: fillSeq, generations: lookup.current)
             case .failure:
+                exchange.engine.metrics.storeError(store: "redis")
                 exchange.fill(route: route, key: key, target: target, now: now, fillSeq: fillSeq, generations: nil)
             }
         }

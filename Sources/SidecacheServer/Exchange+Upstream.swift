@@ -56,16 +56,18 @@ extension Exchange {
     func forward(route: Route?, marker: ForwardMarker) {
         var plan: PurgePlan?
         if !Invalidation.safeMethods.contains(method), let target {
-            plan = PurgePlan(method: method, path: target.path, rules: engine.config.purge)
+            plan = PurgePlan(method: method, path: target.path, rules: settings.config.purge)
         }
         start(mode: .forward(Forwarded(marker: marker.cacheStatus, purge: plan)), method: method, body: body,
-              forFill: false, timeout: route?.policy.upstreamTimeout ?? engine.config.defaults.upstreamTimeout)
+              forFill: false, timeout: route?.policy.upstreamTimeout ?? settings.config.defaults.upstreamTimeout)
     }
 
     private func start(mode: UpstreamMode, method: String, body: ByteBuffer?, forFill: Bool, timeout: Duration) {
         self.mode = mode
+        if case .fill = mode { outcome = .miss }
+        upstreamStarted = .now
         let headers = ForwardHeaders.request(head.headers, clientAddress: connection.remoteAddress,
-                                             fallbackHost: engine.config.upstream.authority, forFill: forFill,
+                                             fallbackHost: settings.config.upstream.authority, forFill: forFill,
                                              requestID: ForwardHeaders.newRequestID)
         let request = engine.upstreamRequest(method: method, uri: head.uri, headers: headers, body: body, timeout: timeout)
         let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
@@ -83,6 +85,10 @@ extension Exchange {
     }
 
     private func upstreamHead(_ h: UpstreamResponseHead) {
+        if let started = upstreamStarted {
+            let elapsed = ContinuousClock.now - started
+            engine.metrics.upstream(route: route?.name, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        }
         switch mode {
         case .fill(let fill):
             let now = engine.clock.now()
@@ -129,7 +135,7 @@ extension Exchange {
                                       metadata: ["template": "\(w)", "request": "\(method) \(target.path)"])
             }
         }
-        engine.purge(scopes, reason: "\(method) \(target.path)")
+        engine.purge(scopes, reason: "\(method) \(target.path)", source: .mutation)
         return scopes
     }
 
@@ -218,6 +224,7 @@ extension Exchange {
     }
 
     private func upstreamFailed(_ failure: UpstreamFailure) {
+        engine.metrics.upstreamError(route: route?.name, kind: failure.kind.rawValue)
         switch response {
         case .waiting, .buffering, .holding:
             engine.logger.warning("upstream failed", metadata: ["request": "\(method) \(head.uri)", "error": "\(failure)"])

@@ -9,6 +9,8 @@ import SidecacheUpstream
 /// answer from the cache, fill (fetch, store, answer) or forward.
 final class Exchange {
     let engine: ProxyEngine
+    /// The config this exchange runs under, start to end (a reload does not change it midway).
+    let settings: ProxySettings
     let connection: any ClientConnection
     let head: HTTPRequestHead
     let body: ByteBuffer?
@@ -18,9 +20,16 @@ final class Exchange {
     var mode: UpstreamMode?
     var response: ResponseState = .waiting
     var finished = false
+    /// The cache route this request matched, if any (a metric label).
+    var route: Route?
+    /// What the cache did, reported once when the exchange finishes.
+    var outcome = CacheOutcome.bypass
+    /// When the upstream request started, for the latency histogram.
+    var upstreamStarted: ContinuousClock.Instant?
 
     init(engine: ProxyEngine, connection: any ClientConnection, head: HTTPRequestHead, body: ByteBuffer?) {
         self.engine = engine
+        self.settings = engine.settings
         self.connection = connection
         self.head = head
         self.body = body
@@ -37,11 +46,14 @@ final class Exchange {
         }
         let plan = RequestClassifier.classify(method: method, target: target, headers: head.headers,
                                               hasBody: body != nil || head.headers.contains(name: "transfer-encoding"),
-                                              routes: engine.config.routes)
+                                              routes: settings.config.routes)
         switch plan {
         case .cache(let route, let identity):
+            self.route = route
             lookup(route: route, identity: identity)
         case .bypass(let route, let reason):
+            self.route = route
+            engine.metrics.bypass(route: route.name, reason: reason)
             forward(route: route, marker: .bypass(reason))
         case .pass:
             forward(route: nil, marker: .pass)
@@ -66,6 +78,7 @@ final class Exchange {
     }
 
     func writeHit(_ entry: CacheEntry, now: Timestamp) {
+        outcome = .hit
         var lines = connection.scratchBuffer()
         lines.writeHeader("Age", Int(entry.timing.age(at: now).wholeSeconds))
         lines.writeStaticString("X-Cache: HIT\r\nCache-Status: sidecache; hit; ttl=")
@@ -103,6 +116,7 @@ final class Exchange {
     func finish(close: Bool) {
         guard !finished else { return }
         finished = true
+        engine.metrics.request(route: route?.name, outcome: outcome)
         connection.responseFinished(close: close)
     }
 

@@ -4,12 +4,28 @@ import SidecacheConfig
 import SidecacheCore
 import SidecacheStore
 import SidecacheUpstream
+import Synchronization
+
+/// One loaded config. Immutable: a reload swaps in a new one, and each exchange keeps
+/// the one it started with, so a request never sees half of an old config and half of
+/// a new one.
+final class ProxySettings: Sendable {
+    let config: Config
+    /// 1 for the config the process started with, +1 per successful reload.
+    let generation: Int
+
+    init(config: Config, generation: Int) {
+        self.config = config
+        self.generation = generation
+    }
+}
 
 /// What every connection shares: the compiled config, the cache and its purge
 /// ledger, the upstream client and the clock. Decisions come from the core; the
 /// engine only holds the parts they are carried out with.
 final class ProxyEngine: Sendable {
-    let config: Config
+    private let current: Mutex<ProxySettings>
+    let metrics: ProxyMetrics
     let memory: MemoryStore
     let ledger: PurgeLedger
     let upstream: UpstreamClient
@@ -18,8 +34,10 @@ final class ProxyEngine: Sendable {
     let clock: any WallClock
     let logger: Logger
 
-    init(config: Config, upstream: UpstreamClient, redis: RedisStore?, clock: any WallClock, logger: Logger) {
-        self.config = config
+    init(config: Config, upstream: UpstreamClient, redis: RedisStore?, clock: any WallClock, logger: Logger,
+         metrics: ProxyMetrics) {
+        self.current = Mutex(ProxySettings(config: config, generation: 1))
+        self.metrics = metrics
         self.memory = MemoryStore(capacityBytes: config.store.memoryBytes)
         self.ledger = PurgeLedger()
         self.upstream = upstream
@@ -29,16 +47,34 @@ final class ProxyEngine: Sendable {
     }
 
     /// Applies a purge. Synchronous, so the caller can rely on it before answering.
-    func purge(_ scopes: [PurgeScope], reason: String) {
+    func purge(_ scopes: [PurgeScope], reason: String, source: PurgeSource) {
         guard !scopes.isEmpty else { return }
         ledger.purge(scopes)
+        metrics.purged(source: source, count: scopes.count)
         if scopes.contains(.all) { memory.removeAll() }
         logger.debug("purged", metadata: ["scopes": "\(scopes.map(\.description).joined(separator: ", "))", "by": "\(reason)"])
+    }
+
+    /// The config in force now. Read once per exchange or connection event.
+    var settings: ProxySettings { current.withLock { $0 } }
+
+    /// Shorthand for `settings.config`, for code that reads one value.
+    var config: Config { settings.config }
+
+    /// Swaps in a new config (routes, purge rules, TTLs, limits); the cache stays.
+    /// Returns the new generation.
+    @discardableResult
+    func replace(config: Config) -> Int {
+        current.withLock { s in
+            s = ProxySettings(config: config, generation: s.generation + 1)
+            return s.generation
+        }
     }
 
     /// Purges other instances published (`consistency: fast`): drop what they cover from L1.
     func remotePurge(ids: [UInt64]) {
         ledger.purge(ids: ids)
+        metrics.purged(source: .remote, count: ids.count)
         if ids.contains(PurgeScope.all.id) { memory.removeAll() }
     }
 

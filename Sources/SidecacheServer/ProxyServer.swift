@@ -23,7 +23,8 @@ public final class ProxyServer: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: config.threads ?? System.coreCount)
         let loops = Array(group.makeIterator())
         let redis = config.store.redis.map { RedisStore(config: config.store, endpoint: $0, loops: loops, logger: logger) }
-        let engine = ProxyEngine(config: config, upstream: upstream, redis: redis, clock: clock, logger: logger)
+        let engine = ProxyEngine(config: config, upstream: upstream, redis: redis, clock: clock, logger: logger,
+                                 metrics: ProxyMetrics())
         self.engine = engine
         self.group = group
         self.logger = logger
