@@ -21,6 +21,7 @@ enum ForwardMarker {
 extension Exchange {
     /// Sends the head of an answer whose body streams, choosing the framing.
     func streamHead(_ h: UpstreamResponseHead, cacheStatus: String, xCache: CacheOutcome) {
+        status = h.status
         let noBody = isHEAD || h.status == 204 || h.status == 304 || h.status < 200
         let upstreamLength = HeaderList(h.headers).first("content-length")
         let chunkedUpstream = HeaderList(h.headers).contains("transfer-encoding")
@@ -109,10 +110,11 @@ extension Exchange {
     }
 
     /// Answers a completed fill from the entry's bytes.
-    func answerFill(_ entry: CacheEntry, status: String) {
+    func answerFill(_ entry: CacheEntry, status cacheStatus: String) {
+        status = entry.status
         var lines = connection.allocator.buffer(capacity: 128)
         lines.writeStaticString("X-Cache: MISS\r\n")
-        lines.writeHeader(CacheStatusField.name, status)
+        lines.writeHeader(CacheStatusField.name, cacheStatus)
         let close = connection.closesAfterResponse
         writeConnectionHeader(&lines, close: close)
         lines.writeStaticString("\r\n")

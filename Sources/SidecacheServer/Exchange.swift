@@ -26,6 +26,9 @@ final class Exchange {
     var outcome = CacheOutcome.bypass
     /// When the upstream request started, for the latency histogram.
     var upstreamStarted: ContinuousClock.Instant?
+    /// The status sent to the client, for the access log.
+    var status = 0
+    let started = ContinuousClock.now
 
     init(engine: ProxyEngine, connection: any ClientConnection, head: HTTPRequestHead, body: ByteBuffer?) {
         self.engine = engine
@@ -79,6 +82,7 @@ final class Exchange {
 
     func writeHit(_ entry: CacheEntry, now: Timestamp) {
         outcome = .hit
+        status = entry.status
         var lines = connection.scratchBuffer()
         lines.writeHeader("Age", Int(entry.timing.age(at: now).wholeSeconds))
         lines.writeStaticString("X-Cache: HIT\r\nCache-Status: sidecache; hit; ttl=")
@@ -108,6 +112,7 @@ final class Exchange {
     /// Answers with the proxy's own JSON error.
     func fail(_ error: ProxyError) {
         guard !finished else { return }
+        status = error.status
         let close = error.closesConnection || connection.closesAfterResponse
         connection.writeAndFlush(error.encode(allocator: connection.allocator, close: close), written: nil)
         finish(close: close)
@@ -116,7 +121,8 @@ final class Exchange {
     func finish(close: Bool) {
         guard !finished else { return }
         finished = true
-        engine.metrics.request(route: route?.name, outcome: outcome)
+        engine.metrics.finished(ExchangeRecord(method: method, target: head.uri, route: route?.name, status: status,
+                                               outcome: outcome, duration: ContinuousClock.now - started))
         connection.responseFinished(close: close)
     }
 

@@ -10,6 +10,17 @@ enum PurgeSource: String, Sendable, CaseIterable {
     case remote
 }
 
+/// One finished exchange, as the access log and the request metrics see it.
+struct ExchangeRecord: Sendable {
+    var method: String
+    /// The request target as received (logs only: never a metric label).
+    var target: String
+    var route: String?
+    var status: Int
+    var outcome: CacheOutcome
+    var duration: Duration
+}
+
 /// What the proxy counts. The exchange and the stores report events here; the admin
 /// listener exposes them (/metrics, /stats). Labels are route *names* and closed sets
 /// only, never raw paths.
@@ -19,8 +30,8 @@ enum PurgeSource: String, Sendable, CaseIterable {
 final class ProxyMetrics: Sendable {
     init() {}
 
-    /// One answered request on a cache route (`route` nil: no route matched).
-    func request(route: String?, outcome: CacheOutcome) {}
+    /// One finished request (`route` nil: no cache route matched). Also the access log's line.
+    func finished(_ record: ExchangeRecord) {}
     func bypass(route: String, reason: BypassReason) {}
     /// A request that waited for another request's fill instead of fetching.
     func coalesced(route: String) {}
