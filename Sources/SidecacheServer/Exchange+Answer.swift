@@ -73,38 +73,74 @@ extension Exchange {
             body = exact
         }
         let lines = ForwardHeaders.response(h.headers, forStorage: true)
-        var entryHead = connection.allocator.buffer(capacity: lines.reduce(64) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 })
-        entryHead.writeStatusLine(status: h.status, reason: h.reason)
-        for line in lines where !line.name.equalsIgnoringASCIICase("transfer-encoding") { entryHead.writeHeader(line.name, line.value) }
-        if h.status != 204 && h.status != 304 { entryHead.writeHeader("Content-Length", body.readableBytes) }
+        commit(status: h.status, reason: h.reason, lines: lines, body: body, timing: timing, fill: fill) { exchange, entry, cacheStatus in
+            exchange.answerFill(entry, status: cacheStatus)
+        }
+    }
 
-        let entry = CacheEntry(head: entryHead, body: body, status: h.status, timing: timing,
+    /// RFC 9111 §4.3.4: the upstream confirmed a stored answer with 304. Its headers
+    /// update the stored ones, freshness is computed anew, the body stays.
+    func refreshed(_ stored: CacheEntry, by h: UpstreamResponseHead, fill: FillContext, now: Timestamp) {
+        response = .done
+        let old = stored.storedHead()
+        let merged = Validators.merge(stored: old.lines, notModified: ForwardHeaders.response(h.headers, forStorage: true))
+        let decision = StoragePolicy.decide(route: fill.route, requestHeaders: head.headers, status: old.status,
+                                            responseHeaders: HeaderList(merged), requestTime: fill.requestTime, responseTime: now)
+        guard case .store(let timing) = decision else {
+            // Confirmed but no longer storable: answer with it once, keep nothing.
+            landFlight(.fetchYourself(uncacheable: true))
+            answerFromCache(stored, now: now)
+            return
+        }
+        commit(status: old.status, reason: old.reason, lines: merged, body: stored.body, timing: timing, fill: fill) { exchange, entry, _ in
+            exchange.answerFromCache(entry, now: exchange.engine.clock.now())
+        }
+    }
+
+    /// Stores a new entry (L1, and Redis by compare-and-set when shared) unless a purge
+    /// overtook the fill, lands the flight, then calls `answer` on the event loop.
+    /// DESIGN: a filled entry is in Redis before its client has the answer.
+    private func commit(status: Int, reason: String, lines: [(name: String, value: String)], body: ByteBuffer,
+                        timing: EntryTiming, fill: FillContext,
+                        answer: @escaping (Exchange, CacheEntry, String) -> Void) {
+        var entryHead = connection.allocator.buffer(capacity: lines.reduce(64) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 })
+        entryHead.writeStatusLine(status: status, reason: reason)
+        for line in lines where !line.name.equalsIgnoringASCIICase("transfer-encoding") { entryHead.writeHeader(line.name, line.value) }
+        if status != 204 && status != 304 { entryHead.writeHeader("Content-Length", body.readableBytes) }
+        let entry = CacheEntry(head: entryHead, body: body, status: status, timing: timing,
                                fillSeq: fill.fillSeq, scopeIDs: fill.scopeIDs, generations: fill.generations)
+
         guard engine.ledger.mayStore(fillSeq: fill.fillSeq, scopeIDs: fill.scopeIDs) else {
-            answerFill(entry, status: CacheStatusField.miss(stored: false, notStored: .purged))
+            landFlight(.fetchYourself(uncacheable: false))
+            answer(self, entry, CacheStatusField.miss(stored: false, notStored: .purged))
             return
         }
         guard let redis = engine.redis, let generations = fill.generations else {
             let stored = engine.memory.set(fill.key, entry)
-            answerFill(entry, status: CacheStatusField.miss(stored: stored, notStored: stored ? nil : .tooLarge))
+            landFlight(stored ? .stored : .fetchYourself(uncacheable: true))
+            answer(self, entry, CacheStatusField.miss(stored: stored, notStored: stored ? nil : .tooLarge))
             return
         }
-        // DESIGN: a filled entry is in Redis before its client has the answer.
         let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
-        redis.store(fill.key, status: h.status, timing: timing, head: entryHead, body: body, generations: generations,
+        redis.store(fill.key, status: status, timing: timing, head: entryHead, body: body, generations: generations,
                     now: engine.clock.now(), on: connection.eventLoop).whenComplete { result in
             let exchange = me.value
-            guard !exchange.finished else { return }
             switch result {
             case .success(false):
-                exchange.answerFill(entry, status: CacheStatusField.miss(stored: false, notStored: .purged))
+                exchange.landFlight(.fetchYourself(uncacheable: false))
+                if !exchange.finished { answer(exchange, entry, CacheStatusField.miss(stored: false, notStored: .purged)) }
             case .success(true):
                 exchange.engine.memory.set(fill.key, entry)
-                exchange.answerFill(entry, status: CacheStatusField.miss(stored: true))
+                exchange.landFlight(.stored)
+                if !exchange.finished { answer(exchange, entry, CacheStatusField.miss(stored: true)) }
             case .failure:
                 // Not in Redis (unreachable) still serves this instance from L1.
+                exchange.engine.metrics.storeError(store: "redis")
                 let stored = exchange.engine.memory.set(fill.key, entry)
-                exchange.answerFill(entry, status: CacheStatusField.miss(stored: stored, notStored: stored ? nil : .tooLarge))
+                exchange.landFlight(stored ? .stored : .fetchYourself(uncacheable: false))
+                if !exchange.finished {
+                    answer(exchange, entry, CacheStatusField.miss(stored: stored, notStored: stored ? nil : .tooLarge))
+                }
             }
         }
     }

@@ -46,11 +46,17 @@ enum BodyFraming {
 }
 
 extension Exchange {
-    func fill(route: Route, key: CacheKey, target: RequestTarget, now: Timestamp, fillSeq: UInt64,
-              generations: EntryCodec.Generations?) {
-        let context = FillContext(route: route, key: key, fillSeq: fillSeq, generations: generations,
-                                  scopeIDs: PurgeScope.ids(route: route.name, path: target.path), requestTime: now)
-        start(mode: .fill(context), method: "GET", body: nil, forFill: true, timeout: route.policy.upstreamTimeout)
+    /// Fetches the GET for the cache key: conditionally when a stored answer is being
+    /// revalidated. The fill's local purge sequence and shared counters are taken now,
+    /// so a purge from here on keeps its answer out of the cache.
+    func fill(now: Timestamp, generations: EntryCodec.Generations?) {
+        let context = cache!
+        let fill = FillContext(route: context.route, key: context.key, fillSeq: engine.ledger.current, generations: generations,
+                               scopeIDs: context.scopeIDs, requestTime: now)
+        var extra: [(name: String, value: String)] = []
+        if let revalidating { extra = Validators.revalidationHeaders(stored: HeaderList(revalidating.storedHead().lines)) }
+        start(mode: .fill(fill), method: "GET", body: nil, forFill: true, timeout: context.route.policy.upstreamTimeout,
+              extraHeaders: extra)
     }
 
     func forward(route: Route?, marker: ForwardMarker) {
@@ -62,13 +68,14 @@ extension Exchange {
               forFill: false, timeout: route?.policy.upstreamTimeout ?? settings.config.defaults.upstreamTimeout)
     }
 
-    private func start(mode: UpstreamMode, method: String, body: ByteBuffer?, forFill: Bool, timeout: Duration) {
+    private func start(mode: UpstreamMode, method: String, body: ByteBuffer?, forFill: Bool, timeout: Duration,
+                       extraHeaders: [(name: String, value: String)] = []) {
         self.mode = mode
         if case .fill = mode { outcome = .miss }
         upstreamStarted = .now
         let headers = ForwardHeaders.request(head.headers, clientAddress: connection.remoteAddress,
                                              fallbackHost: settings.config.upstream.authority, forFill: forFill,
-                                             requestID: ForwardHeaders.newRequestID)
+                                             requestID: ForwardHeaders.newRequestID) + extraHeaders
         let request = engine.upstreamRequest(method: method, uri: head.uri, headers: headers, body: body, timeout: timeout)
         let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
         transfer = engine.upstream.execute(request, on: connection.eventLoop) { event in me.value.upstream(event) }
@@ -92,18 +99,30 @@ extension Exchange {
         switch mode {
         case .fill(let fill):
             let now = engine.clock.now()
+            if h.status == 304, let stored = revalidating {
+                refreshed(stored, by: h, fill: fill, now: now)
+                return
+            }
+            if h.status >= 500, let stale = staleFallback, ServeDecision.staleIfError(stale.timing, now: now) {
+                transfer?.cancel()
+                landFlight(.failed(.upstreamUnavailable("upstream answered \(h.status)")))
+                writeHit(stale, now: now, staleDetail: "stale-if-error")
+                return
+            }
             let headers = HeaderList(h.headers)
             switch StoragePolicy.decide(route: fill.route, requestHeaders: head.headers, status: h.status,
                                         responseHeaders: headers, requestTime: fill.requestTime, responseTime: now) {
             case .store(let timing):
                 let declared = headers.first("content-length").flatMap { Int($0) }
                 if let declared, declared > fill.route.policy.maxBodySize {
+                    landFlight(.fetchYourself(uncacheable: true))
                     streamHead(h, cacheStatus: CacheStatusField.miss(stored: false, notStored: .tooLarge), xCache: .miss)
                 } else {
                     let capacity = min(declared ?? 16 << 10, fill.route.policy.maxBodySize)
                     response = .buffering(h, timing, connection.allocator.buffer(capacity: capacity))
                 }
             case .skip(let reason):
+                landFlight(.fetchYourself(uncacheable: true))
                 streamHead(h, cacheStatus: CacheStatusField.miss(stored: false, notStored: reason), xCache: .miss)
             }
         case .forward(let forwarded):
@@ -154,6 +173,7 @@ extension Exchange {
             if collected.readableBytes + chunk.readableBytes > fill.route.policy.maxBodySize {
                 // Too big to store after all: from here on it streams.
                 response = .done
+                landFlight(.fetchYourself(uncacheable: true))
                 streamHead(h, cacheStatus: CacheStatusField.miss(stored: false, notStored: .tooLarge), xCache: .miss)
                 streamBody(collected, consumed: 0)
                 streamBody(chunk, consumed: chunk.readableBytes)
@@ -225,10 +245,16 @@ extension Exchange {
 
     private func upstreamFailed(_ failure: UpstreamFailure) {
         engine.metrics.upstreamError(route: route?.name, kind: failure.kind.rawValue)
+        let error: ProxyError = failure.kind == .timeout ? .upstreamTimeout(failure.detail) : .upstreamUnavailable(failure.detail)
         switch response {
         case .waiting, .buffering, .holding:
             engine.logger.warning("upstream failed", metadata: ["request": "\(method) \(head.uri)", "error": "\(failure)"])
-            fail(failure.kind == .timeout ? .upstreamTimeout(failure.detail) : .upstreamUnavailable(failure.detail))
+            landFlight(.failed(error))
+            if let stale = staleFallback, ServeDecision.staleIfError(stale.timing, now: engine.clock.now()) {
+                writeHit(stale, now: engine.clock.now(), staleDetail: "stale-if-error")
+            } else {
+                fail(error)
+            }
         case .streaming, .done:
             // The head is out: the only honest signal left is a cut connection.
             engine.logger.warning("upstream failed mid-body", metadata: ["request": "\(method) \(head.uri)", "error": "\(failure)"])

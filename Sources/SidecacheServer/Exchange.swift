@@ -4,6 +4,17 @@ import SidecacheCore
 import SidecacheStore
 import SidecacheUpstream
 
+/// What a request on a cache route is about: its route, key and path.
+struct CacheContext {
+    let route: Route
+    let key: CacheKey
+    let target: RequestTarget
+
+    /// The purge scopes an entry here belongs to. Computed only when needed (fills,
+    /// flights), never on a plain hit.
+    var scopeIDs: [UInt64] { PurgeScope.ids(route: route.name, path: target.path) }
+}
+
 /// One request, from classification to the last byte of its answer. Lives on the
 /// connection's event loop. It asks the core what to do and carries it out:
 /// answer from the cache, fill (fetch, store, answer) or forward.
@@ -30,7 +41,26 @@ final class Exchange {
     var status = 0
     let started = ContinuousClock.now
 
-    init(engine: ProxyEngine, connection: any ClientConnection, head: HTTPRequestHead, body: ByteBuffer?) {
+    /// A client's request, or the proxy's own refresh of an entry (background
+    /// revalidation, warming, the admin API), which always fetches and stores.
+    enum Purpose { case client, refresh }
+    let purpose: Purpose
+
+    /// Set once the request is known to use the cache.
+    var cache: CacheContext?
+    /// A stored answer that may still answer if the fetch fails (stale-if-error).
+    var staleFallback: CacheEntry?
+    /// A stored answer being revalidated with a conditional request.
+    var revalidating: CacheEntry?
+    /// The flight this exchange leads, if it leads one.
+    var flight: UInt64?
+    /// The flight this exchange waits on, and the bound on that wait.
+    var waiting: (id: UInt64, timer: Scheduled<Void>)?
+    /// Already waited on someone's fill once: never queue again, fetch instead.
+    var joined = false
+
+    init(engine: ProxyEngine, connection: any ClientConnection, head: HTTPRequestHead, body: ByteBuffer?,
+         purpose: Purpose = .client) {
         self.engine = engine
         self.settings = engine.settings
         self.connection = connection
@@ -38,6 +68,7 @@ final class Exchange {
         self.body = body
         self.method = head.method.rawValue
         self.target = RequestTarget(head.uri)
+        self.purpose = purpose
     }
 
     var isHEAD: Bool { head.method == .HEAD }
@@ -53,7 +84,10 @@ final class Exchange {
         switch plan {
         case .cache(let route, let identity):
             self.route = route
-            lookup(route: route, identity: identity)
+            let key = CacheKeyBuilder.key(route: route, host: head.headers.first(name: "host") ?? "", target: target!,
+                                          headers: head.headers, identity: identity)
+            cache = CacheContext(route: route, key: key, target: target!)
+            lookup()
         case .bypass(let route, let reason):
             self.route = route
             engine.metrics.bypass(route: route.name, reason: reason)
@@ -63,30 +97,35 @@ final class Exchange {
         }
     }
 
-    /// The hit path: key, one shard lookup, one atomic purge check, stored bytes out.
-    private func lookup(route: Route, identity: Substring?) {
-        let target = target!
-        let key = CacheKeyBuilder.key(route: route, host: head.headers.first(name: "host") ?? "", target: target,
-                                      headers: head.headers, identity: identity)
+    /// The hit path: one shard lookup, one atomic purge check, stored bytes out.
+    func lookup() {
         let now = engine.clock.now()
+        if purpose == .refresh {
+            refresh(now: now)
+            return
+        }
         if let redis = engine.redis {
-            tieredLookup(redis, route: route, key: key, target: target, now: now)
+            tieredLookup(redis, now: now)
             return
         }
-        if let entry = engine.memory.get(key, now: now), engine.ledger.isValid(entry), entry.timing.isFresh(at: now) {
-            writeHit(entry, now: now)
-            return
-        }
-        fill(route: route, key: key, target: target, now: now, fillSeq: engine.ledger.current, generations: nil)
+        let found = engine.memory.get(cache!.key, now: now)
+        consider(found.flatMap { engine.ledger.isValid($0) ? $0 : nil }, now: now, generations: nil)
     }
 
-    func writeHit(_ entry: CacheEntry, now: Timestamp) {
-        outcome = .hit
+    /// Stored head, then Age/X-Cache/Cache-Status in a reused buffer, then the stored
+    /// body: no encoding work per hit. `staleDetail` marks a stale answer and why.
+    func writeHit(_ entry: CacheEntry, now: Timestamp, staleDetail: StaticString? = nil) {
+        outcome = staleDetail == nil ? .hit : .stale
         status = entry.status
         var lines = connection.scratchBuffer()
         lines.writeHeader("Age", Int(entry.timing.age(at: now).wholeSeconds))
-        lines.writeStaticString("X-Cache: HIT\r\nCache-Status: sidecache; hit; ttl=")
+        lines.writeStaticString(staleDetail == nil ? "X-Cache: HIT\r\n" : "X-Cache: STALE\r\n")
+        lines.writeStaticString("Cache-Status: sidecache; hit; ttl=")
         lines.writeDecimal(entry.timing.remaining(at: now).milliseconds / 1000)
+        if let staleDetail {
+            lines.writeStaticString("; detail=")
+            lines.writeStaticString(staleDetail)
+        }
         lines.writeStaticString("\r\n")
         let close = connection.closesAfterResponse
         writeConnectionHeader(&lines, close: close)
@@ -121,6 +160,7 @@ final class Exchange {
     func finish(close: Bool) {
         guard !finished else { return }
         finished = true
+        landFlight(.fetchYourself(uncacheable: false))   // a leader that answered without landing frees its waiters
         engine.metrics.finished(ExchangeRecord(method: method, target: head.uri, route: route?.name, status: status,
                                                outcome: outcome, duration: ContinuousClock.now - started))
         connection.responseFinished(close: close)
@@ -130,5 +170,7 @@ final class Exchange {
     func clientGone() {
         finished = true
         transfer?.cancel()
+        stopWaiting()
+        landFlight(.fetchYourself(uncacheable: false))
     }
 }

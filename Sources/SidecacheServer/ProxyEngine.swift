@@ -1,5 +1,6 @@
 import Logging
 import NIOCore
+import NIOHTTP1
 import SidecacheConfig
 import SidecacheCore
 import SidecacheStore
@@ -28,6 +29,8 @@ final class ProxyEngine: Sendable {
     let metrics: ProxyMetrics
     let memory: MemoryStore
     let ledger: PurgeLedger
+    /// One upstream fetch per key at a time.
+    let fills = FillRegistry()
     let upstream: UpstreamClient
     /// The shared L2, when `store.redis` is set.
     let redis: RedisStore?
@@ -83,6 +86,26 @@ final class ProxyEngine: Sendable {
         ledger.purge([.all])
         memory.removeAll()
         logger.info("L1 dropped after (re)subscribing to purges")
+    }
+
+    /// stale-while-revalidate: refreshes the entry for `head` in the background, once
+    /// (a fill already under way for the key does it instead).
+    func revalidate(head: HTTPRequestHead, on loop: any EventLoop) {
+        var request = HTTPRequestHead(version: .http1_1, method: .GET, uri: head.uri, headers: head.headers)
+        for name in ForwardHeaders.conditionals { request.headers.remove(name: name) }
+        let exchange = Exchange(engine: self, connection: CapturedResponse(loop: loop), head: request, body: nil, purpose: .refresh)
+        exchange.start()
+    }
+
+    /// Fetches `path` on `host` from the upstream now, bypassing the cache, stores it
+    /// if storable, and returns the answer (admin /refresh, warming).
+    func refresh(path: String, host: String, on loop: any EventLoop) -> EventLoopFuture<RefreshResult> {
+        let head = HTTPRequestHead(version: .http1_0, method: .GET, uri: path, headers: ["Host": host])
+        let capture = CapturedResponse(loop: loop)
+        loop.execute {
+            Exchange(engine: self, connection: capture, head: head, body: nil, purpose: .refresh).start()
+        }
+        return capture.response.map(RefreshResult.init(raw:))
     }
 
     /// The body size limit for a request: its route's, else the defaults'.

@@ -9,6 +9,10 @@ enum ProxyError: Error, Sendable {
     case headersTooLarge(limit: Int)
     case upstreamUnavailable(String)
     case upstreamTimeout(String)
+    /// `Cache-Control: only-if-cached` and nothing usable is stored.
+    case onlyIfCached
+    /// A refresh of this key is already under way.
+    case refreshInProgress
 
     var status: Int {
         switch self {
@@ -18,6 +22,8 @@ enum ProxyError: Error, Sendable {
         case .headersTooLarge: 431
         case .upstreamUnavailable: 502
         case .upstreamTimeout: 504
+        case .onlyIfCached: 504
+        case .refreshInProgress: 409
         }
     }
 
@@ -29,6 +35,8 @@ enum ProxyError: Error, Sendable {
         case .headersTooLarge: "headers_too_large"
         case .upstreamUnavailable: "upstream_unavailable"
         case .upstreamTimeout: "upstream_timeout"
+        case .onlyIfCached: "only_if_cached"
+        case .refreshInProgress: "refresh_in_progress"
         }
     }
 
@@ -38,6 +46,8 @@ enum ProxyError: Error, Sendable {
         case .payloadTooLarge(let limit): "request body over \(limit) bytes"
         case .uriTooLong(let limit): "request target over \(limit) bytes"
         case .headersTooLarge(let limit): "request head over \(limit) bytes"
+        case .onlyIfCached: "only-if-cached and no stored answer may be used"
+        case .refreshInProgress: "a fetch for this entry is already under way"
         }
     }
 

@@ -1,0 +1,40 @@
+/// What to do with a stored entry for one request. Pure: timing, route, the request's
+/// own directives (heeded only on `ttl: "origin"` routes) and `now` decide.
+public enum ServeDecision: Sendable, Equatable {
+    /// Serve it.
+    case fresh
+    /// Serve it stale at once and refresh it once in the background.
+    case staleWhileRevalidate
+    /// Go upstream (conditionally if the entry has validators); the entry may still
+    /// answer if that fails and it is within its stale-if-error window.
+    case fetch
+
+    public static func decide(_ timing: EntryTiming, now: Timestamp, route: Route,
+                              request: some HeaderFields) -> ServeDecision {
+        if case .origin = route.ttl {
+            let cc = requestDirectives(request)
+            if cc.noCache { return .fetch }
+            if let maxAge = cc.maxAge, timing.age(at: now) > .seconds(maxAge) { return .fetch }
+            if let minFresh = cc.minFresh, timing.remaining(at: now) < .seconds(minFresh) { return .fetch }
+        }
+        if timing.isFresh(at: now) { return .fresh }
+        if now < timing.staleWhileRevalidateUntil { return .staleWhileRevalidate }
+        return .fetch
+    }
+
+    /// Whether a failed fetch (connect error, timeout, 5xx) may be answered with the entry.
+    public static func staleIfError(_ timing: EntryTiming, now: Timestamp) -> Bool {
+        now < timing.staleIfErrorUntil
+    }
+
+    /// Request directives, with `Pragma: no-cache` standing in for `Cache-Control: no-cache`
+    /// when the request has no Cache-Control (RFC 9111 §5.4).
+    public static func requestDirectives(_ request: some HeaderFields) -> CacheControl {
+        let values = request.all("cache-control")
+        var cc = CacheControl(values)
+        if values.isEmpty, request.all("pragma").contains(where: { $0.lowercased().contains("no-cache") }) {
+            cc.noCache = true
+        }
+        return cc
+    }
+}

@@ -1,0 +1,46 @@
+/// Conditional requests against a stored answer (RFC 9110 §13).
+public enum Validators {
+    /// Whether a client's conditional GET/HEAD is satisfied by the stored answer, so a
+    /// 304 may be sent: `If-None-Match` (weak comparison) when present, otherwise
+    /// `If-Modified-Since` against `Last-Modified`.
+    public static func notModified(request: some HeaderFields, stored: some HeaderFields) -> Bool {
+        let inm = request.all("if-none-match")
+        if !inm.isEmpty {
+            guard let etag = stored.first("etag") else { return false }
+            let tags = inm.flatMap { $0.split(separator: ",") }.map { $0.trimmingSpaces() }
+            return tags.contains("*") || tags.contains { weakEqual($0, etag) }
+        }
+        guard let since = request.first("if-modified-since").flatMap(HTTPDate.parse),
+              let modified = stored.first("last-modified").flatMap(HTTPDate.parse) else { return false }
+        return modified <= since
+    }
+
+    /// Weak comparison: equal opaque tags, ignoring `W/`.
+    public static func weakEqual(_ a: String, _ b: String) -> Bool {
+        func opaque(_ s: String) -> Substring {
+            let t = Substring(s.trimmingSpaces())
+            return t.hasPrefix("W/") ? t.dropFirst(2) : t
+        }
+        return opaque(a) == opaque(b)
+    }
+
+    /// The conditional headers to revalidate a stored answer with, if it has validators.
+    public static func revalidationHeaders(stored: some HeaderFields) -> [(name: String, value: String)] {
+        var out: [(name: String, value: String)] = []
+        if let etag = stored.first("etag") { out.append((name: "If-None-Match", value: etag)) }
+        if let modified = stored.first("last-modified") { out.append((name: "If-Modified-Since", value: modified)) }
+        return out
+    }
+
+    /// Headers a 304 carries from the stored answer (RFC 9110 §15.4.5).
+    public static let notModifiedFields = ["cache-control", "content-location", "date", "etag", "expires", "vary", "last-modified"]
+
+    /// The stored header lines updated by a 304's (RFC 9111 §4.3.4): fields the 304 carries
+    /// replace the stored ones of the same name; framing fields never change.
+    public static func merge(stored: [(name: String, value: String)], notModified: [(name: String, value: String)]) -> [(name: String, value: String)] {
+        let keep = ["content-length", "content-encoding", "transfer-encoding", "content-range"]
+        let updated = notModified.filter { !$0.name.isOne(of: keep) }
+        let replaced = Set(updated.map { $0.name.lowercased() })
+        return stored.filter { !replaced.contains($0.name.lowercased()) } + updated
+    }
+}

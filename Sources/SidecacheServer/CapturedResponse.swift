@@ -1,0 +1,57 @@
+import NIOCore
+import NIOHTTP1
+
+/// The client side of an exchange the proxy runs for itself (background
+/// revalidation, warming, admin refreshes): it keeps what the exchange writes.
+final class CapturedResponse: ClientConnection {
+    let eventLoop: any EventLoop
+    let allocator = ByteBufferAllocator()
+    var remoteAddress: String? { nil }
+    var closesAfterResponse: Bool { false }
+    private var bytes: ByteBuffer
+    private let promise: EventLoopPromise<ByteBuffer>
+
+    init(loop: any EventLoop) {
+        self.eventLoop = loop
+        self.bytes = ByteBufferAllocator().buffer(capacity: 0)
+        self.promise = loop.makePromise()
+    }
+
+    /// The whole answer as written (head and body), once the exchange finishes.
+    var response: EventLoopFuture<ByteBuffer> { promise.futureResult }
+
+    func write(_ buffer: ByteBuffer) { bytes.writeImmutableBuffer(buffer) }
+
+    func writeAndFlush(_ buffer: ByteBuffer, written: (@Sendable () -> Void)?) {
+        bytes.writeImmutableBuffer(buffer)
+        written?()
+    }
+
+    func scratchBuffer() -> ByteBuffer { allocator.buffer(capacity: 128) }
+
+    func responseFinished(close: Bool) { promise.succeed(bytes) }
+}
+
+/// A refreshed answer, read back from the bytes the exchange wrote (HTTP/1.0 framing,
+/// so the body is the rest of the bytes).
+struct RefreshResult: Sendable {
+    var status: Int
+    var headers: [(name: String, value: String)]
+    var body: ByteBuffer
+
+    init(raw: ByteBuffer) {
+        var raw = raw
+        let text = raw.readableBytesView
+        let end = text.firstRange(of: Array("\r\n\r\n".utf8))
+        let headEnd = end?.lowerBound ?? text.endIndex
+        let head = String(decoding: text[text.startIndex..<headEnd], as: UTF8.self)
+        let lines = head.split(separator: "\r\n", omittingEmptySubsequences: false)
+        status = lines.first.flatMap { $0.split(separator: " ").dropFirst().first }.flatMap { Int($0) } ?? 0
+        headers = lines.dropFirst().compactMap { line in
+            guard let colon = line.firstIndex(of: ":") else { return nil }
+            return (name: String(line[..<colon]), value: line[line.index(after: colon)...].trimmingSpaces())
+        }
+        raw.moveReaderIndex(to: end?.upperBound ?? raw.writerIndex)
+        body = raw.slice()
+    }
+}

@@ -1,0 +1,107 @@
+import NIOCore
+import SidecacheCore
+import SidecacheStore
+import Synchronization
+
+/// How a fill ended, as the requests that waited on it need to know.
+enum FlightResult: Sendable {
+    /// Stored: look up again (the entry is there now, checked like any other).
+    case stored
+    /// Not storable (remembered as hit-for-miss), or the leader went away: fetch on your own.
+    case fetchYourself(uncacheable: Bool)
+    /// The upstream failed: answer with stale-if-error or this error.
+    case failed(ProxyError)
+}
+
+/// One upstream fetch per key at a time on this instance. The first miss leads a
+/// flight; concurrent misses wait on it instead of fetching. A key whose answer was
+/// not storable is remembered for a short while (Varnish's hit-for-miss) so its
+/// misses do not queue one behind another.
+final class FillRegistry: Sendable {
+    struct Waiter: Sendable {
+        let id: UInt64
+        let deliver: @Sendable (FlightResult) -> Void
+    }
+
+    private struct Flight {
+        let id: UInt64
+        let fillSeq: UInt64
+        let scopeIDs: [UInt64]
+        var waiters: [Waiter] = []
+    }
+
+    private struct State {
+        var flights: [CacheKey: Flight] = [:]
+        var uncacheableUntil: [CacheKey: Timestamp] = [:]
+        var nextID: UInt64 = 1
+    }
+
+    enum Role {
+        case lead(flight: UInt64)
+        case wait(waiter: UInt64)
+        /// Recently not storable: fetch without coalescing.
+        case alone
+    }
+
+    private let state = Mutex(State())
+    static let hitForMiss = Duration.seconds(10)
+    static let maxRemembered = 10_000
+
+    /// Joins the flight for `key`, or leads a new one. A flight that started before a
+    /// purge of the key's scopes is never joined: its answer may predate the purge.
+    func enter(_ key: CacheKey, fillSeq: UInt64, scopeIDs: [UInt64], ledger: PurgeLedger, now: Timestamp,
+               deliver: @escaping @Sendable (FlightResult) -> Void) -> Role {
+        state.withLock { s in
+            if let until = s.uncacheableUntil[key] {
+                if now < until { return .alone }
+                s.uncacheableUntil[key] = nil
+            }
+            let id = s.nextID
+            s.nextID += 1
+            if var flight = s.flights[key], ledger.mayStore(fillSeq: flight.fillSeq, scopeIDs: scopeIDs) {
+                flight.waiters.append(Waiter(id: id, deliver: deliver))
+                s.flights[key] = flight
+                return .wait(waiter: id)
+            }
+            s.flights[key] = Flight(id: id, fillSeq: fillSeq, scopeIDs: scopeIDs)
+            return .lead(flight: id)
+        }
+    }
+
+    /// Leads a flight only if none is under way (background revalidation, warming).
+    func lead(_ key: CacheKey, fillSeq: UInt64, scopeIDs: [UInt64]) -> UInt64? {
+        state.withLock { s in
+            guard s.flights[key] == nil else { return nil }
+            let id = s.nextID
+            s.nextID += 1
+            s.flights[key] = Flight(id: id, fillSeq: fillSeq, scopeIDs: scopeIDs)
+            return id
+        }
+    }
+
+    /// Ends the leader's flight and tells every waiter. Delivery runs outside the lock.
+    func land(_ key: CacheKey, flight id: UInt64, _ result: FlightResult, now: Timestamp) {
+        let waiters: [Waiter] = state.withLock { s in
+            guard let flight = s.flights[key], flight.id == id else { return [] }
+            s.flights[key] = nil
+            if case .fetchYourself(uncacheable: true) = result {
+                if s.uncacheableUntil.count >= Self.maxRemembered { s.uncacheableUntil.removeAll() }
+                s.uncacheableUntil[key] = now + Self.hitForMiss
+            }
+            return flight.waiters
+        }
+        for w in waiters { w.deliver(result) }
+    }
+
+    /// A waiter gave up (its wait bound passed, or its client left): it is not told later.
+    func leave(_ key: CacheKey, waiter id: UInt64) {
+        state.withLock { s in
+            s.flights[key]?.waiters.removeAll { $0.id == id }
+        }
+    }
+
+    /// Forgets that a key was not storable (after a purge, say).
+    func clearUncacheable(_ key: CacheKey) {
+        _ = state.withLock { $0.uncacheableUntil.removeValue(forKey: key) }
+    }
+}

@@ -1,0 +1,100 @@
+import CoreMetrics
+import SidecacheCore
+
+/// Every figure counted for one route (or, with the name "", for requests that matched
+/// no route), in one block of atomic cells. Labels come only from closed sets:
+/// `CacheOutcome`, `BypassReason`, `UpstreamErrorKind`.
+final class RouteStats: Sendable {
+    let name: String
+    let cells: AtomicCells
+    /// `sidecache_upstream_duration_seconds{route}`: swift-metrics' timer, recorded off
+    /// the hit path (after an upstream round trip), so its lock costs nothing that matters.
+    let upstreamTimer: CoreMetrics.Timer
+
+    // Layout: requests (one latency histogram per outcome), bypass reasons, coalesced,
+    // upstream latency histogram, upstream error kinds.
+    static let outcomes = CacheOutcome.allCases
+    static let reasons = BypassReason.allCases
+    static let requestsAt = 0
+    static let bypassAt = requestsAt + outcomes.count * LatencyBuckets.count
+    static let coalescedAt = bypassAt + reasons.count
+    static let upstreamAt = coalescedAt + 1
+    static let errorsAt = upstreamAt + LatencyBuckets.count
+    static let cellCount = errorsAt + UpstreamErrorKind.allCases.count
+
+    init(name: String, timer: CoreMetrics.Timer) {
+        self.name = name
+        self.cells = AtomicCells(count: Self.cellCount)
+        self.upstreamTimer = timer
+    }
+
+    @inline(__always)
+    static func index(_ outcome: CacheOutcome) -> Int {
+        switch outcome {
+        case .hit: 0
+        case .miss: 1
+        case .stale: 2
+        case .bypass: 3
+        }
+    }
+
+    // MARK: Recording (event loops)
+
+    @inline(__always)
+    func request(_ outcome: CacheOutcome, micros: Int64) {
+        cells.add(Self.requestsAt + Self.index(outcome) * LatencyBuckets.count + LatencyBuckets.index(micros: micros))
+    }
+
+    func bypass(_ reason: BypassReason) {
+        cells.add(Self.bypassAt + (Self.reasons.firstIndex(of: reason) ?? 0))
+    }
+
+    func coalesced() { cells.add(Self.coalescedAt) }
+
+    func upstream(micros: Int64) {
+        cells.add(Self.upstreamAt + LatencyBuckets.index(micros: micros))
+        upstreamTimer.recordNanoseconds(micros &* 1000)
+    }
+
+    func upstreamError(_ kind: UpstreamErrorKind) {
+        cells.add(Self.errorsAt + kind.index)
+    }
+
+    // MARK: Reading (scrapes, /stats)
+
+    func requestBuckets(_ outcome: CacheOutcome) -> [Int] {
+        cells.values(from: Self.requestsAt + Self.index(outcome) * LatencyBuckets.count, count: LatencyBuckets.count)
+    }
+
+    func requests(_ outcome: CacheOutcome) -> Int {
+        cells.sum(from: Self.requestsAt + Self.index(outcome) * LatencyBuckets.count, count: LatencyBuckets.count)
+    }
+
+    func bypassCount(_ reason: BypassReason) -> Int {
+        cells.load(Self.bypassAt + (Self.reasons.firstIndex(of: reason) ?? 0))
+    }
+
+    var coalescedCount: Int { cells.load(Self.coalescedAt) }
+
+    var upstreamBuckets: [Int] { cells.values(from: Self.upstreamAt, count: LatencyBuckets.count) }
+
+    func upstreamErrors(_ kind: UpstreamErrorKind) -> Int { cells.load(Self.errorsAt + kind.index) }
+}
+
+/// Upstream failure kinds as metric labels: a closed set, so an unexpected kind from
+/// the upstream client becomes `other` rather than a new label.
+enum UpstreamErrorKind: String, CaseIterable, Sendable {
+    case connect, timeout, protocolError, cancelled, other
+
+    init(label: String) { self = UpstreamErrorKind(rawValue: label) ?? .other }
+
+    var index: Int {
+        switch self {
+        case .connect: 0
+        case .timeout: 1
+        case .protocolError: 2
+        case .cancelled: 3
+        case .other: 4
+        }
+    }
+}
