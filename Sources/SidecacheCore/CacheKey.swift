@@ -39,17 +39,20 @@ public struct CacheKey: Hashable, Sendable, CustomStringConvertible {
 public enum CacheKeyBuilder {
     /// The key of a GET on `route`. `identity` is the raw identity value (header or
     /// cookie), nil when the request has none; it is hashed together with the rest.
+    /// `varyHeaders` are the headers the upstream was seen to vary this route on
+    /// (lowercased), keyed after the configured ones.
     public static func key(route: Route, host: String, target: RequestTarget,
-                           headers: some HeaderFields, identity: Substring?) -> CacheKey {
+                           headers: some HeaderFields, identity: Substring?, varyHeaders: [String] = []) -> CacheKey {
         var hasher = SHA256()
         hasher.part(route.name)
-        hasher.part(host.lowercased())
+        hasher.part(host.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) ? host.lowercased() : host)
         hasher.part(target.path)
         appendQuery(target.query, policy: route.query, to: &hasher)
-        for name in route.keyHeaders {
-            let values = headers.all(name)
-            hasher.count(values.count)
-            for v in values { hasher.part(v) }
+        for name in route.keyHeaders { appendHeader(name, headers, to: &hasher) }
+        hasher.count(varyHeaders.count)
+        for name in varyHeaders {
+            hasher.part(name)
+            appendHeader(name, headers, to: &hasher)
         }
         if let identity {
             hasher.count(1)
@@ -58,6 +61,14 @@ public enum CacheKeyBuilder {
             hasher.count(0)
         }
         return CacheKey(digest: hasher.finalize())
+    }
+
+    /// A header's values, whitespace-normalised (RFC 9111 §4.1): `a,b`, `a, b` and
+    /// ` a ,b ` are one variant; case is kept, since a field's own rules decide it.
+    static func appendHeader(_ name: String, _ headers: some HeaderFields, to hasher: inout SHA256) {
+        let values = headers.all(name)
+        hasher.count(values.count)
+        for v in values { hasher.part(normalizedFieldValue(v)) }
     }
 
     /// Query parameters as raw `name=value` pairs. Sorted by name with a stable sort,
@@ -97,4 +108,10 @@ extension SHA256 {
             copy.withUTF8 { update(bufferPointer: UnsafeRawBufferPointer($0)) }
         }
     }
+}
+
+/// Trims a field value and the spaces around its commas.
+public func normalizedFieldValue(_ value: String) -> String {
+    guard value.contains(",") || value.first == " " || value.last == " " || value.contains("\t") else { return value }
+    return value.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingSpaces() }.joined(separator: ",")
 }

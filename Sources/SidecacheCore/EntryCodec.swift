@@ -1,7 +1,7 @@
 /// The versioned binary form of a cache entry in a shared store (Redis).
 ///
 /// Layout, big-endian: magic `SCE` + version (1), status (u16), birth, freshUntil,
-/// staleWhileRevalidateUntil, staleIfErrorUntil (i64 ms each), epoch (16 bytes),
+/// staleWhileRevalidateUntil, staleIfErrorUntil, revalidateUntil (i64 ms each), epoch (16 bytes),
 /// generation count (u16) then (scope id u64, generation u64) pairs, head length (u32),
 /// body length (u32), then the head bytes and the body bytes.
 ///
@@ -40,9 +40,9 @@ public enum EntryCodec {
                               headLength: Int, bodyLength: Int) -> [UInt8] {
         precondition(generations.epoch.count == 16 && generations.values.count <= Int(UInt16.max))
         var out = magic
-        out.reserveCapacity(4 + 2 + 32 + 16 + 2 + 16 * generations.values.count + 8)
+        out.reserveCapacity(4 + 2 + 40 + 16 + 2 + 16 * generations.values.count + 8)
         out.appendBigEndian(UInt16(clamping: status))
-        for t in [timing.birth, timing.freshUntil, timing.staleWhileRevalidateUntil, timing.staleIfErrorUntil] {
+        for t in [timing.birth, timing.freshUntil, timing.staleWhileRevalidateUntil, timing.staleIfErrorUntil, timing.revalidateUntil] {
             out.appendBigEndian(UInt64(bitPattern: t.milliseconds))
         }
         out += generations.epoch
@@ -60,7 +60,7 @@ public enum EntryCodec {
         var r = Reader(bytes: bytes)
         guard r.take(4).map({ Array($0) }) == magic,
               let status = r.u16(),
-              let birth = r.u64(), let fresh = r.u64(), let swr = r.u64(), let sie = r.u64(),
+              let birth = r.u64(), let fresh = r.u64(), let swr = r.u64(), let sie = r.u64(), let keep = r.u64(),
               let epoch = r.take(16), let count = r.u16() else { return nil }
         var values: [(scope: UInt64, value: UInt64)] = []
         values.reserveCapacity(Int(count))
@@ -76,7 +76,8 @@ public enum EntryCodec {
         let timing = EntryTiming(birth: Timestamp(milliseconds: Int64(bitPattern: birth)),
                                  freshUntil: Timestamp(milliseconds: Int64(bitPattern: fresh)),
                                  staleWhileRevalidateUntil: Timestamp(milliseconds: Int64(bitPattern: swr)),
-                                 staleIfErrorUntil: Timestamp(milliseconds: Int64(bitPattern: sie)))
+                                 staleIfErrorUntil: Timestamp(milliseconds: Int64(bitPattern: sie)),
+                                 revalidateUntil: Timestamp(milliseconds: Int64(bitPattern: keep)))
         return Decoded(status: Int(status), timing: timing, generations: Generations(epoch: Array(epoch), values: values),
                        head: headStart..<bodyStart, body: bodyStart..<r.offset)
     }

@@ -5,16 +5,24 @@ public struct EntryTiming: Sendable, Equatable {
     public var freshUntil: Timestamp
     public var staleWhileRevalidateUntil: Timestamp
     public var staleIfErrorUntil: Timestamp
+    /// Kept (never served) until then, so a conditional request can revalidate it
+    /// cheaply: one more lifetime for answers with an ETag or Last-Modified.
+    public var revalidateUntil: Timestamp
 
-    public init(birth: Timestamp, freshUntil: Timestamp, staleWhileRevalidateUntil: Timestamp, staleIfErrorUntil: Timestamp) {
+    public init(birth: Timestamp, freshUntil: Timestamp, staleWhileRevalidateUntil: Timestamp, staleIfErrorUntil: Timestamp,
+                revalidateUntil: Timestamp? = nil) {
         self.birth = birth
         self.freshUntil = freshUntil
         self.staleWhileRevalidateUntil = staleWhileRevalidateUntil
         self.staleIfErrorUntil = staleIfErrorUntil
+        self.revalidateUntil = revalidateUntil ?? freshUntil
     }
 
-    /// After this nothing may serve the entry: the store may drop it.
+    /// After this nothing may serve the entry, stale or not.
     public var expiresAt: Timestamp { max(freshUntil, staleWhileRevalidateUntil, staleIfErrorUntil) }
+
+    /// After this the store may drop the entry.
+    public var keepUntil: Timestamp { max(expiresAt, revalidateUntil) }
 
     public func isFresh(at now: Timestamp) -> Bool { now < freshUntil }
     public func age(at now: Timestamp) -> Duration { max(.zero, now - birth) }
@@ -29,19 +37,25 @@ public enum StorageDecision: Sendable, Equatable {
 /// Decides whether an upstream answer may be stored, and for how long. Pure: the
 /// caller passes the request and response facts and the times around the fetch.
 public enum StoragePolicy {
+    /// The longest an entry is kept past freshness only to be revalidated.
+    public static let maxRevalidationKeep = Duration.seconds(86_400)
+    /// How long a `no-cache` answer (origin routes) is kept for revalidation.
+    public static let noCacheKeep = Duration.seconds(3600)
+
     /// Statuses a fixed-TTL route stores.
     public static let storableStatuses: Set<Int> = [200, 203, 204, 300, 301, 308, 404, 410]
 
+    /// `varyHeaders`: headers learned for the route and already part of the key.
     public static func decide(route: Route, requestHeaders: some HeaderFields, status: Int,
                               responseHeaders: some HeaderFields, requestTime: Timestamp,
-                              responseTime: Timestamp) -> StorageDecision {
+                              responseTime: Timestamp, varyHeaders: [String] = []) -> StorageDecision {
         // Never, whatever the route says.
         if responseHeaders.contains("set-cookie") { return .skip(.setCookie) }
         if status < 200 || status == 206 || status == 304 { return .skip(.status) }
-        let vary = responseHeaders.all("vary").flatMap { $0.split(separator: ",") }.map { $0.trimmingSpaces().lowercased() }
+        let vary = varyNames(responseHeaders)
         if vary.contains("*") { return .skip(.varyStar) }
         // Vary on a header the key does not include would let one variant answer for another.
-        if vary.contains(where: { !route.keyHeaders.contains($0) }) { return .skip(.vary) }
+        if !uncoveredVary(vary, route: route, varyHeaders: varyHeaders).isEmpty { return .skip(.vary) }
 
         let cc = directives(responseHeaders)
         let initialAge = correctedInitialAge(responseHeaders, requestTime: requestTime, responseTime: responseTime)
@@ -61,6 +75,15 @@ public enum StoragePolicy {
             (sWR, sIE) = staleWindows(cc, route: route)
         case .origin:
             if CacheControl(requestHeaders.all("cache-control")).noStore { return .skip(.noStore) }
+            if cc.noCache && !cc.noStore && !cc.isPrivate {
+                // RFC 9111 §5.2.2.4: may be stored, never served without revalidation.
+                guard responseHeaders.contains("etag") || responseHeaders.contains("last-modified") else { return .skip(.noCache) }
+                if requestHeaders.contains("authorization") && !(cc.isPublic || cc.sMaxAge != nil || cc.mustRevalidate) {
+                    return .skip(.authorization)
+                }
+                return .store(EntryTiming(birth: birth, freshUntil: birth, staleWhileRevalidateUntil: birth,
+                                          staleIfErrorUntil: birth, revalidateUntil: responseTime + noCacheKeep))
+            }
             if let refusal = refusal(cc) { return .skip(refusal) }
             if requestHeaders.contains("authorization") && !(cc.isPublic || cc.sMaxAge != nil || cc.mustRevalidate) {
                 return .skip(.authorization)
@@ -71,10 +94,22 @@ public enum StoragePolicy {
         }
 
         let freshUntil = birth + lifetime
+        let hasValidator = responseHeaders.contains("etag") || responseHeaders.contains("last-modified")
         let timing = EntryTiming(birth: birth, freshUntil: freshUntil,
-                                 staleWhileRevalidateUntil: freshUntil + sWR, staleIfErrorUntil: freshUntil + sIE)
-        guard timing.expiresAt > responseTime else { return .skip(.noFreshness) }
+                                 staleWhileRevalidateUntil: freshUntil + sWR, staleIfErrorUntil: freshUntil + sIE,
+                                 revalidateUntil: hasValidator ? freshUntil + min(lifetime, maxRevalidationKeep) : freshUntil)
+        guard timing.keepUntil > responseTime else { return .skip(.noFreshness) }
         return .store(timing)
+    }
+
+    /// The `Vary` headers (lowercased) the key does not cover yet.
+    public static func uncoveredVary(_ vary: [String], route: Route, varyHeaders: [String]) -> [String] {
+        vary.filter { $0 != "*" && !$0.isEmpty && !route.keyHeaders.contains($0) && !varyHeaders.contains($0) }
+    }
+
+    /// `Vary` field names of a response, lowercased.
+    public static func varyNames(_ headers: some HeaderFields) -> [String] {
+        headers.all("vary").flatMap { $0.split(separator: ",") }.map { $0.trimmingSpaces().lowercased() }
     }
 
     /// The directives addressed to us: `Sidecache-Cache-Control`, else `CDN-Cache-Control`

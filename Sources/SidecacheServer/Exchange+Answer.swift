@@ -85,7 +85,8 @@ extension Exchange {
         let old = stored.storedHead()
         let merged = Validators.merge(stored: old.lines, notModified: ForwardHeaders.response(h.headers, forStorage: true))
         let decision = StoragePolicy.decide(route: fill.route, requestHeaders: head.headers, status: old.status,
-                                            responseHeaders: HeaderList(merged), requestTime: fill.requestTime, responseTime: now)
+                                            responseHeaders: HeaderList(merged), requestTime: fill.requestTime, responseTime: now,
+                                            varyHeaders: cache?.varyHeaders ?? [])
         guard case .store(let timing) = decision else {
             // Confirmed but no longer storable: answer with it once, keep nothing.
             landFlight(.fetchYourself(uncacheable: true))

@@ -60,7 +60,7 @@ extension Exchange {
                     exchange.engine.logger.warning("undecodable entry in redis: treated as a miss", metadata: ["route": "\(context.route.name)"])
                 }
                 var usable: CacheEntry?
-                if let found = lookup.found, now < found.decoded.timing.expiresAt {
+                if let found = lookup.found, now < found.decoded.timing.keepUntil {
                     let entry = CacheEntry(head: found.head, body: found.body, status: found.decoded.status,
                                            timing: found.decoded.timing, fillSeq: fillSeq, scopeIDs: scopeIDs,
                                            generations: lookup.current)

@@ -110,8 +110,10 @@ extension Exchange {
                 return
             }
             let headers = HeaderList(h.headers)
+            let vary = cache?.varyHeaders ?? []
             switch StoragePolicy.decide(route: fill.route, requestHeaders: head.headers, status: h.status,
-                                        responseHeaders: headers, requestTime: fill.requestTime, responseTime: now) {
+                                        responseHeaders: headers, requestTime: fill.requestTime, responseTime: now,
+                                        varyHeaders: vary) {
             case .store(let timing):
                 let declared = headers.first("content-length").flatMap { Int($0) }
                 if let declared, declared > fill.route.policy.maxBodySize {
@@ -122,7 +124,14 @@ extension Exchange {
                     response = .buffering(h, timing, connection.allocator.buffer(capacity: capacity))
                 }
             case .skip(let reason):
-                landFlight(.fetchYourself(uncacheable: true))
+                if reason == .vary {
+                    // Learn the headers: from the next request on they are part of the key.
+                    let uncovered = StoragePolicy.uncoveredVary(StoragePolicy.varyNames(headers), route: fill.route, varyHeaders: vary)
+                    if !engine.vary.learn(uncovered, route: fill.route.name) {
+                        engine.logger.warning("route varies on too many headers to cache", metadata: ["route": "\(fill.route.name)"])
+                    }
+                }
+                landFlight(.fetchYourself(uncacheable: reason != .vary))
                 streamHead(h, cacheStatus: CacheStatusField.miss(stored: false, notStored: reason), xCache: .miss)
             }
         case .forward(let forwarded):

@@ -9,6 +9,8 @@ struct CacheContext {
     let route: Route
     let key: CacheKey
     let target: RequestTarget
+    /// Headers learned from the upstream's `Vary` that this key includes.
+    let varyHeaders: [String]
 
     /// The purge scopes an entry here belongs to. Computed only when needed (fills,
     /// flights), never on a plain hit.
@@ -84,9 +86,10 @@ final class Exchange {
         switch plan {
         case .cache(let route, let identity):
             self.route = route
+            let vary = engine.vary.headers(for: route.name)
             let key = CacheKeyBuilder.key(route: route, host: head.headers.first(name: "host") ?? "", target: target!,
-                                          headers: head.headers, identity: identity)
-            cache = CacheContext(route: route, key: key, target: target!)
+                                          headers: head.headers, identity: identity, varyHeaders: vary)
+            cache = CacheContext(route: route, key: key, target: target!, varyHeaders: vary)
             lookup()
         case .bypass(let route, let reason):
             self.route = route

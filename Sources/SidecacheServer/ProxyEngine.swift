@@ -31,6 +31,8 @@ final class ProxyEngine: Sendable {
     let ledger: PurgeLedger
     /// One upstream fetch per key at a time.
     let fills = FillRegistry()
+    /// Headers each route's upstream varies on, learned from answers.
+    let vary = VaryMemory()
     let upstream: UpstreamClient
     /// The shared L2, when `store.redis` is set.
     let redis: RedisStore?

@@ -21,8 +21,8 @@ public final class MemoryStore: Sendable {
     @inline(__always)
     private func shard(_ key: CacheKey) -> Shard { shards[Int(key.b % UInt64(shards.count))] }
 
-    /// The entry for `key` if it may still be served at `now` (fresh or within a stale
-    /// window); expired entries are dropped on the way.
+    /// The entry for `key` if it may still be served or revalidated at `now`; entries
+    /// past that are dropped on the way.
     public func get(_ key: CacheKey, now: Timestamp) -> CacheEntry? {
         shard(key).lru.withLock { $0.get(key, now: now) }
     }
@@ -40,6 +40,12 @@ public final class MemoryStore: Sendable {
 
     public func removeAll() {
         for s in shards { s.lru.withLock { $0.removeAll() } }
+    }
+
+    /// Every entry held now, for admin reports (what a purge covers). O(n), admin only:
+    /// each shard is copied under its lock and the lock released before the caller looks.
+    public func entries() -> [CacheEntry] {
+        shards.flatMap { s in s.lru.withLock { $0.entries } }
     }
 
     public var entryCount: Int { shards.reduce(0) { n, s in n + s.lru.withLock { $0.count } } }
@@ -70,9 +76,11 @@ struct LRUShard: ~Copyable {
 
     var count: Int { nodes.count }
 
+    var entries: [CacheEntry] { nodes.values.map(\.entry) }
+
     mutating func get(_ key: CacheKey, now: Timestamp) -> CacheEntry? {
         guard let node = nodes[key] else { return nil }
-        if node.entry.timing.expiresAt <= now {
+        if node.entry.timing.keepUntil <= now {
             remove(key)
             return nil
         }

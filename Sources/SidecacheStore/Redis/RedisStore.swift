@@ -102,7 +102,7 @@ public final class RedisStore: Sendable {
     /// a purge got there first.
     public func store(_ key: CacheKey, status: Int, timing: EntryTiming, head: ByteBuffer, body: ByteBuffer,
                       generations: EntryCodec.Generations, now: Timestamp, on loop: any EventLoop) -> EventLoopFuture<Bool> {
-        let ttl = max(1, (timing.expiresAt - now).milliseconds)
+        let ttl = max(1, (timing.keepUntil - now).milliseconds)
         var header = ByteBufferAllocator().buffer(capacity: 128)
         header.writeBytes(EntryCodec.header(status: status, timing: timing, generations: generations,
                                             headLength: head.readableBytes, bodyLength: body.readableBytes))

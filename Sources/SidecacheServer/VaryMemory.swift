@@ -1,0 +1,31 @@
+import Synchronization
+
+/// The request headers each route's upstream was seen to `Vary` on, beyond the
+/// configured `key.headers`. From the first such answer on, they are part of the
+/// route's keys, so variants never answer for each other. That first answer is not
+/// stored (its key did not include them); the next miss stores it properly.
+/// Per instance; bounded per route.
+final class VaryMemory: Sendable {
+    private let learned = Mutex<[String: [String]]>([:])
+    /// Until anything is learned, keys need no lock at all.
+    private let anyLearned = Atomic<Bool>(false)
+    static let maxPerRoute = 8
+
+    func headers(for route: String) -> [String] {
+        guard anyLearned.load(ordering: .acquiring) else { return [] }
+        return learned.withLock { $0[route] ?? [] }
+    }
+
+    /// Returns false when the route already varies on too many headers to key them all.
+    @discardableResult
+    func learn(_ names: [String], route: String) -> Bool {
+        learned.withLock { all in
+            var list = all[route] ?? []
+            for n in names where !list.contains(n) { list.append(n) }
+            guard list.count <= Self.maxPerRoute else { return false }
+            all[route] = list
+            anyLearned.store(true, ordering: .releasing)
+            return true
+        }
+    }
+}

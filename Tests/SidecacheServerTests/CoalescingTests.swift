@@ -1,0 +1,100 @@
+import Testing
+import SidecacheTestSupport
+import Synchronization
+
+@Suite("Coalescing: one upstream fetch per key at a time")
+struct CoalescingTests {
+    static let route = #"[{ "name": "item", "match": "GET /items/{id}", "ttl": "5m" }]"#
+
+    /// Holds the origin's answer until `release` is called, so misses really overlap.
+    final class Gate: Sendable {
+        let stream: AsyncStream<Void>
+        let continuation: AsyncStream<Void>.Continuation
+        init() { (stream, continuation) = AsyncStream.makeStream(of: Void.self) }
+        func wait() async { for await _ in stream { return } }
+        func release() { continuation.finish() }
+    }
+
+    @Test func concurrentMissesMakeOneUpstreamRequest() async throws {
+        try await withProxy(routes: Self.route) { h in
+            let gate = Gate()
+            h.origin.on("GET", "/items/1") { _ in await gate.wait(); return .json(#"{"id":1}"#) }
+            let answers = try await withThrowingTaskGroup(of: TestResponse.self) { group in
+                for _ in 0..<20 { group.addTask { try await h.get("/items/1") } }
+                // Every request is in: one at the origin, nineteen waiting on it.
+                #expect(try await eventually { h.origin.count(path: "/items/1") == 1 })
+                try await Task.sleep(for: .milliseconds(200))
+                gate.release()
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(answers.count == 20)
+            #expect(answers.allSatisfy { $0.status == 200 && $0.text == #"{"id":1}"# })
+            #expect(h.origin.count(path: "/items/1") == 1)
+            #expect(answers.filter { $0.header("X-Cache") == "MISS" }.count == 1)
+        }
+    }
+
+    /// Hit-for-miss: when the answer is not storable, waiters fetch on their own
+    /// instead of queueing one behind another.
+    @Test func waitersOfAnUncacheableAnswerFetchOnTheirOwn() async throws {
+        try await withProxy(routes: Self.route) { h in
+            let gate = Gate()
+            let served = Mutex(0)
+            h.origin.on("GET", "/items/2") { _ in
+                if served.withLock({ $0 += 1; return $0 }) == 1 { await gate.wait() }
+                return .json("{}", headers: [("Cache-Control", "no-store")])
+            }
+            let answers = try await withThrowingTaskGroup(of: TestResponse.self) { group in
+                for _ in 0..<5 { group.addTask { try await h.get("/items/2") } }
+                #expect(try await eventually { h.origin.count(path: "/items/2") == 1 })
+                try await Task.sleep(for: .milliseconds(200))
+                gate.release()
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(answers.allSatisfy { $0.status == 200 })
+            #expect(h.origin.count(path: "/items/2") == 5)
+            // Remembered as not storable: later misses do not queue at all.
+            let later = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<5 { group.addTask { try await h.get("/items/2").status } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(later == [200, 200, 200, 200, 200])
+            #expect(h.origin.count(path: "/items/2") == 10)
+        }
+    }
+
+    @Test func waitersGetTheLeadersErrorWhenTheUpstreamFails() async throws {
+        try await withProxy(routes: Self.route, extra: #""defaults": { "upstreamTimeout": "300ms" }"#) { h in
+            h.origin.on("GET", "/items/3", OriginResponse.json("{}").delayed(.seconds(3)))
+            let answers = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<4 { group.addTask { try await h.get("/items/3").status } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(answers.allSatisfy { $0 == 504 })
+            #expect(h.origin.count(path: "/items/3") <= 2)
+        }
+    }
+
+    /// A request that arrives after a purge never joins a fill that began before it.
+    @Test func aRequestAfterAPurgeDoesNotJoinAnOlderFill() async throws {
+        try await withProxy(routes: Self.route,
+                            purge: #"[{ "on": "PUT /items/{id}", "paths": ["/items/{id}"] }]"#) { h in
+            let gate = Gate()
+            let version = Mutex(1)
+            h.origin.on("GET", "/items/4") { _ in
+                let v = version.withLock { $0 }
+                if v == 1 { await gate.wait() }
+                return .json(#"{"v":\#(v)}"#)
+            }
+            h.origin.on("PUT", "/items/4") { _ in version.withLock { $0 = 2 }; return .json("{}") }
+            async let early = h.get("/items/4")
+            #expect(try await eventually { h.origin.count("GET", path: "/items/4") == 1 })
+            #expect(try await h.send("PUT", "/items/4", body: []).status == 200)
+            let late = try await h.get("/items/4")       // must not wait for (and get) v1
+            #expect(late.text == #"{"v":2}"#)
+            gate.release()
+            #expect(try await early.text == #"{"v":1}"#)
+            #expect(try await h.get("/items/4").text == #"{"v":2}"#)
+        }
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+import Testing
+import SidecacheTestSupport
+import Synchronization
+
+@Suite("Stale answers: while revalidating, and when the upstream fails")
+struct StaleTests {
+    @Test func staleWhileRevalidateServesAtOnceAndRefreshesOnce() async throws {
+        try await withProxy(routes: #"[{ "name": "i", "match": "GET /i/{id}", "ttl": "10s", "staleWhileRevalidate": "1m" }]"#) { h in
+            let version = Mutex(1)
+            h.origin.on("GET", "/i/1") { _ in .json(#"{"v":\#(version.withLock { $0 })}"#) }
+            _ = try await h.get("/i/1")
+            version.withLock { $0 = 2 }
+            h.clock.advance(by: .seconds(15))
+            let stale = try await h.get("/i/1")
+            #expect(stale.header("X-Cache") == "STALE")
+            #expect(stale.text == #"{"v":1}"#)
+            #expect(stale.header("Cache-Status") == "sidecache; hit; ttl=-5; detail=stale-while-revalidate")
+            #expect(try await eventually { h.origin.count(path: "/i/1") == 2 })
+            #expect(try await eventually { try await h.get("/i/1").text == #"{"v":2}"# })
+            #expect(h.origin.count(path: "/i/1") == 2)      // one background refresh, not one per request
+        }
+    }
+
+    @Test func upstreamDirectiveGivesTheStaleWindowToo() async throws {
+        try await withProxy(routes: #"[{ "name": "i", "match": "GET /i/{id}", "ttl": "origin" }]"#) { h in
+            h.origin.on("GET", "/i/2", .json("{}", headers: [("Cache-Control", "max-age=10, stale-while-revalidate=60")]))
+            _ = try await h.get("/i/2")
+            h.clock.advance(by: .seconds(20))
+            #expect(try await h.get("/i/2").header("X-Cache") == "STALE")
+        }
+    }
+
+    @Test(arguments: ["down", "500", "timeout"])
+    func staleIfErrorServesTheStoredAnswer(failure: String) async throws {
+        let routes = #"[{ "name": "i", "match": "GET /i/{id}", "ttl": "10s", "staleIfError": "1h", "upstreamTimeout": "300ms" }]"#
+        try await withProxy(routes: routes) { h in
+            h.origin.on("GET", "/i/3", .json(#"{"ok":true}"#))
+            _ = try await h.get("/i/3")
+            h.clock.advance(by: .seconds(30))
+            switch failure {
+            case "down": try await h.origin.shutdown()
+            case "500": h.origin.on("GET", "/i/3", .json(#"{"error":1}"#, status: 500))
+            default: h.origin.on("GET", "/i/3", OriginResponse.json("{}").delayed(.seconds(3)))
+            }
+            let r = try await h.get("/i/3")
+            #expect(r.status == 200)
+            #expect(r.text == #"{"ok":true}"#)
+            #expect(r.header("X-Cache") == "STALE")
+            #expect(r.header("Cache-Status")?.hasSuffix("detail=stale-if-error") == true)
+        }
+    }
+
+    @Test func outsideTheStaleIfErrorWindowTheErrorShows() async throws {
+        try await withProxy(routes: #"[{ "name": "i", "match": "GET /i/{id}", "ttl": "10s", "staleIfError": "10s" }]"#) { h in
+            h.origin.on("GET", "/i/4", .json("{}"))
+            _ = try await h.get("/i/4")
+            h.clock.advance(by: .seconds(25))
+            try await h.origin.shutdown()
+            let r = try await h.get("/i/4")
+            #expect(r.status == 502)
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: String])
+            #expect(json["error"] == "upstream_unavailable")
+        }
+    }
+
+    @Test func mustRevalidateForbidsStaleAnswers() async throws {
+        try await withProxy(routes: #"[{ "name": "i", "match": "GET /i/{id}", "ttl": "10s", "staleIfError": "1h" }]"#) { h in
+            h.origin.on("GET", "/i/5", .json("{}", headers: [("Cache-Control", "must-revalidate")]))
+            _ = try await h.get("/i/5")
+            h.clock.advance(by: .seconds(20))
+            try await h.origin.shutdown()
+            #expect(try await h.get("/i/5").status == 502)
+        }
+    }
+}

@@ -1,0 +1,156 @@
+import Testing
+import SidecacheTestSupport
+import Synchronization
+
+@Suite("Validation: 304s from the cache, conditional revalidation upstream")
+struct ValidationTests {
+    static let route = #"[{ "name": "d", "match": "GET /d/{id}", "ttl": "10s" }]"#
+    static let etag = #""v1""#
+
+    @Test func ifNoneMatchOnAFreshEntryIs304FromTheCache() async throws {
+        try await withProxy(routes: Self.route) { h in
+            h.origin.on("GET", "/d/1", .json(#"{"id":1}"#, headers: [("ETag", Self.etag), ("Cache-Control", "max-age=60")]))
+            _ = try await h.get("/d/1")
+            let r = try await h.get("/d/1", headers: [("If-None-Match", #"W/"v1""#)])
+            #expect(r.status == 304)
+            #expect(r.body.isEmpty)
+            #expect(r.header("ETag") == Self.etag)
+            #expect(r.header("Cache-Control") == "max-age=60")
+            #expect(r.header("X-Cache") == "HIT")
+            let other = try await h.get("/d/1", headers: [("If-None-Match", #""v0""#)])
+            #expect(other.status == 200 && other.text == #"{"id":1}"#)
+            #expect(h.origin.count(path: "/d/1") == 1)
+        }
+    }
+
+    @Test func ifModifiedSinceOnAFreshEntryIs304FromTheCache() async throws {
+        try await withProxy(routes: Self.route) { h in
+            h.origin.on("GET", "/d/2", .json("{}", headers: [("Last-Modified", "Sat, 21 Nov 2026 10:00:00 GMT")]))
+            _ = try await h.get("/d/2")
+            #expect(try await h.get("/d/2", headers: [("If-Modified-Since", "Sat, 21 Nov 2026 10:00:00 GMT")]).status == 304)
+            #expect(try await h.get("/d/2", headers: [("If-Modified-Since", "Sat, 21 Nov 2026 09:59:59 GMT")]).status == 200)
+            #expect(h.origin.count(path: "/d/2") == 1)
+        }
+    }
+
+    /// A stale entry with validators is revalidated with a conditional request; the
+    /// upstream's 304 refreshes the stored headers and freshness, the body stays.
+    @Test func staleEntryIsRevalidatedAnd304RefreshesIt() async throws {
+        try await withProxy(routes: Self.route) { h in
+            let conditionals = Mutex<[String?]>([])
+            h.origin.on("GET", "/d/3") { req in
+                conditionals.withLock { $0.append(req.header("If-None-Match")) }
+                if req.header("If-None-Match") == Self.etag {
+                    return OriginResponse(status: 304, headers: [("ETag", Self.etag), ("X-Version", "refreshed")])
+                }
+                return .json(#"{"body":"original"}"#, headers: [("ETag", Self.etag), ("X-Version", "first")])
+            }
+            _ = try await h.get("/d/3")
+            h.clock.advance(by: .seconds(15))
+            let revalidated = try await h.get("/d/3")
+            #expect(revalidated.status == 200)
+            #expect(revalidated.text == #"{"body":"original"}"#)
+            #expect(revalidated.header("X-Version") == "refreshed")
+            #expect(conditionals.withLock { $0 } == [nil, Self.etag])
+            // Fresh again for another ttl: no upstream request.
+            h.clock.advance(by: .seconds(5))
+            let hit = try await h.get("/d/3")
+            #expect(hit.header("X-Cache") == "HIT" && hit.header("X-Version") == "refreshed")
+            #expect(h.origin.count(path: "/d/3") == 2)
+        }
+    }
+
+    @Test func clientsOwnValidatorsAreNotSentOnAFill() async throws {
+        try await withProxy(routes: Self.route) { h in
+            h.origin.on("GET", "/d/4", .json("{}", headers: [("ETag", Self.etag)]))
+            let r = try await h.get("/d/4", headers: [("If-None-Match", Self.etag)])
+            #expect(h.origin.requests.first?.header("If-None-Match") == nil)
+            #expect(r.status == 200)                              // the fill fetched the full answer
+            #expect(try await h.get("/d/4", headers: [("If-None-Match", Self.etag)]).status == 304)
+        }
+    }
+}
+
+@Suite("ttl: origin — request directives and RFC 9111 freshness")
+struct OriginRouteTests {
+    static let route = #"[{ "name": "o", "match": "GET /o/{id}", "ttl": "origin" }]"#
+
+    @Test func onlyIfCachedWithNothingStoredIs504() async throws {
+        try await withProxy(routes: Self.route) { h in
+            h.origin.on("GET", "/o/1", .json("{}", headers: [("Cache-Control", "max-age=60")]))
+            let r = try await h.get("/o/1", headers: [("Cache-Control", "only-if-cached")])
+            #expect(r.status == 504)
+            #expect(r.text.contains("only_if_cached"))
+            #expect(h.origin.totalCount == 0)
+            _ = try await h.get("/o/1")
+            #expect(try await h.get("/o/1", headers: [("Cache-Control", "only-if-cached")]).status == 200)
+        }
+    }
+
+    @Test(arguments: [("Cache-Control", "no-cache"), ("Pragma", "no-cache"), ("Cache-Control", "max-age=5")])
+    func requestDirectivesForceAFetch(header: String, value: String) async throws {
+        try await withProxy(routes: Self.route) { h in
+            h.origin.on("GET", "/o/2", .json("{}", headers: [("Cache-Control", "max-age=60")]))
+            _ = try await h.get("/o/2")
+            h.clock.advance(by: .seconds(10))
+            #expect(try await h.get("/o/2").header("X-Cache") == "HIT")
+            let forced = try await h.get("/o/2", headers: [(header, value)])
+            #expect(forced.header("X-Cache") == "MISS")
+            #expect(h.origin.count(path: "/o/2") == 2)
+        }
+    }
+
+    @Test func durationRoutesIgnoreTheClientsDirectives() async throws {
+        try await withProxy(routes: #"[{ "name": "d", "match": "GET /d/{id}", "ttl": "1m" }]"#) { h in
+            h.origin.on("GET", "/d/1", .json("{}"))
+            _ = try await h.get("/d/1")
+            #expect(try await h.get("/d/1", headers: [("Cache-Control", "no-cache")]).header("X-Cache") == "HIT")
+            #expect(try await h.get("/d/1", headers: [("Pragma", "no-cache")]).header("X-Cache") == "HIT")
+        }
+    }
+
+    @Test func noExplicitFreshnessIsNotStored() async throws {
+        try await withProxy(routes: Self.route) { h in
+            h.origin.on("GET", "/o/3", .json("{}"))
+            _ = try await h.get("/o/3")
+            #expect(try await h.get("/o/3").header("Cache-Status") == "sidecache; fwd=uri-miss; detail=no-freshness")
+        }
+    }
+
+    @Test func targetedFieldTakesPrecedence() async throws {
+        try await withProxy(routes: Self.route) { h in
+            h.origin.on("GET", "/o/4", .json("{}", headers: [("Cache-Control", "no-store"), ("CDN-Cache-Control", "max-age=60")]))
+            _ = try await h.get("/o/4")
+            #expect(try await h.get("/o/4").header("X-Cache") == "HIT")
+        }
+    }
+}
+
+@Suite("Vary: variants never answer for each other")
+struct VaryTests {
+    @Test func upstreamVaryBecomesPartOfTheKey() async throws {
+        try await withProxy(routes: #"[{ "name": "v", "match": "GET /v", "ttl": "5m" }]"#) { h in
+            h.origin.on("GET", "/v") { req in
+                .text("lang=" + (req.header("Accept-Language") ?? "none"), headers: [("Vary", "Accept-Language")])
+            }
+            let en = [("Accept-Language", "en")]
+            #expect(try await h.get("/v", headers: en).header("Cache-Status") == "sidecache; fwd=uri-miss; detail=vary")
+            #expect(try await h.get("/v", headers: en).header("X-Cache") == "MISS")   // stored now, under a key with the header
+            #expect(try await h.get("/v", headers: en).text == "lang=en")
+            let de = try await h.get("/v", headers: [("Accept-Language", "de")])
+            #expect(de.text == "lang=de" && de.header("X-Cache") == "MISS")
+            #expect(try await h.get("/v", headers: [("Accept-Language", "de")]).header("X-Cache") == "HIT")
+            #expect(try await h.get("/v", headers: en).text == "lang=en")
+            #expect(try await h.get("/v").text == "lang=none")
+        }
+    }
+
+    @Test func headerValuesAreWhitespaceNormalised() async throws {
+        try await withProxy(routes: #"[{ "name": "v", "match": "GET /v", "ttl": "5m", "key": { "headers": ["Accept-Encoding"] } }]"#) { h in
+            h.origin.on("GET", "/v", .text("x", headers: [("Vary", "Accept-Encoding")]))
+            _ = try await h.get("/v", headers: [("Accept-Encoding", "gzip, br")])
+            #expect(try await h.get("/v", headers: [("Accept-Encoding", "gzip,br")]).header("X-Cache") == "HIT")
+            #expect(try await h.get("/v", headers: [("Accept-Encoding", "br")]).header("X-Cache") == "MISS")
+        }
+    }
+}
