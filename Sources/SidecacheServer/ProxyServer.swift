@@ -8,15 +8,22 @@ import SidecacheStore
 import SidecacheUpstream
 import Synchronization
 
-/// The proxy listener: binds, accepts (up to `limits.connections`), and drains on shutdown.
+/// The proxy listener: binds, accepts (up to `limits.connections`), and drains on
+/// shutdown. With `admin` it also runs the admin listener; with `warm`, the warmer.
 public final class ProxyServer: Sendable {
     let engine: ProxyEngine
     private let group: MultiThreadedEventLoopGroup
     private let channel: Mutex<(any Channel)?> = Mutex(nil)
     private let connections = ConnectionRegistry()
-    private let logger: Logger
+    let logger: Logger
 
     private let subscriber: PurgeSubscriber?
+    let readiness = Readiness()
+    private let admin: AdminServer?
+    private let boundAdminPort = Mutex<Int?>(nil)
+    let warmer: Warmer
+    /// One reload at a time (two SIGHUPs in a row apply in order).
+    let reloadLock = Mutex(())
 
     public init(config: Config, clock: any WallClock = SystemClock(), logger: Logger) throws {
         let upstream = try UpstreamClient()
@@ -24,7 +31,7 @@ public final class ProxyServer: Sendable {
         let loops = Array(group.makeIterator())
         let redis = config.store.redis.map { RedisStore(config: config.store, endpoint: $0, loops: loops, logger: logger) }
         let engine = ProxyEngine(config: config, upstream: upstream, redis: redis, clock: clock, logger: logger,
-                                 metrics: ProxyMetrics())
+                                 metrics: ProxyMetrics(config: config, logger: logger))
         self.engine = engine
         self.group = group
         self.logger = logger
@@ -34,6 +41,27 @@ public final class ProxyServer: Sendable {
         } else {
             subscriber = nil
         }
+        warmer = Warmer(fetch: { target in try await Self.warm(target, engine: engine, loop: group.next()) }, logger: logger)
+        admin = config.admin.map { [readiness] admin in
+            let api = AdminAPI(engine: engine, admin: admin, readiness: readiness, refresher: { path, host, loop in
+                AdminResponse(refreshed: try await engine.refresh(path: path, host: host, on: loop).get())
+            }, logger: logger)
+            return AdminServer(api: api, logger: logger)
+        }
+    }
+
+    /// Warming goes through the engine's refresh: the normal fill path, bypassing the
+    /// cache, so a still-fresh entry is fetched again. Warm requests carry the upstream's
+    /// authority as Host, like a client request without one.
+    static func warm(_ target: WarmTarget, engine: ProxyEngine, loop: any EventLoop) async throws {
+        let result = try await engine.refresh(path: target.path, host: engine.config.upstream.authority, on: loop).get()
+        // 409: a fetch for the entry is already under way, which warms it just as well.
+        guard result.status < 400 || result.status == 409 else { throw WarmFailure(status: result.status) }
+    }
+
+    struct WarmFailure: Error, CustomStringConvertible {
+        var status: Int
+        var description: String { "answered \(status)" }
     }
 
     /// Redis state for probes and operators: nil without Redis.
@@ -49,14 +77,13 @@ public final class ProxyServer: Sendable {
         let config = engine.config
         let engine = self.engine
         let connections = self.connections
-        let limit = config.limits.connections
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
             .childChannelInitializer { channel in
-                guard connections.admit(channel, limit: limit) else {
+                guard connections.admit(channel, limit: engine.config.limits.connections) else {
                     return channel.close()
                 }
                 channel.closeFuture.whenComplete { _ in connections.remove(channel) }
@@ -75,7 +102,22 @@ public final class ProxyServer: Sendable {
             "purgeRules": "\(config.purge.count)",
             "store": "memory \(config.store.memoryBytes) bytes\(config.store.redis.map { ", \($0) (\(config.store.consistency.rawValue))" } ?? "")",
         ])
+        if let admin, let address = config.admin?.listen {
+            let port = try await admin.start(host: address.host, port: address.port, group: group)
+            boundAdminPort.withLock { $0 = port }
+            logger.info("admin listening", metadata: [
+                "listen": "\(ListenAddress(host: address.host, port: port))",
+                "token": "\(config.admin?.token == nil ? "none (loopback only)" : "required")",
+            ])
+        }
+        warmer.run(config.warm)
     }
+
+    /// The admin listener's port, once started (nil without `admin`).
+    public var adminPort: Int? { boundAdminPort.withLock { $0 } }
+
+    /// The generation of the config in force: 1 at start, +1 per applied reload.
+    public var configGeneration: Int { engine.settings.generation }
 
     /// The port actually bound (useful with port 0).
     public var port: Int? { channel.withLock { $0?.localAddress?.port } }
@@ -83,6 +125,8 @@ public final class ProxyServer: Sendable {
     /// Stops accepting, lets in-flight answers finish (up to `grace`), then closes
     /// whatever is left and stops the threads.
     public func shutdown(grace: Duration = .seconds(10)) async {
+        readiness.startDraining()
+        warmer.stop()
         let listener = channel.withLock { c in defer { c = nil }; return c }
         try? await listener?.close()
         connections.drainAll()
@@ -91,6 +135,7 @@ public final class ProxyServer: Sendable {
             try? await Task.sleep(for: .milliseconds(20))
         }
         connections.closeAll()
+        await admin?.stop()
         engine.upstream.shutdown()
         subscriber?.stop()
         engine.redis?.shutdown()

@@ -16,9 +16,9 @@ final class PrometheusExport: Sendable {
     let factory: PrometheusMetricsFactory
     private let registry: PrometheusCollectorRegistry
     private let mirrors = Mutex<[MirrorKey: Mirror]>([:])
-    private let l1Entries: Gauge
-    private let l1Bytes: Gauge
-    private let redisUp = Mutex<Gauge?>(nil)
+    private let l1Entries: CoreMetrics.Gauge
+    private let l1Bytes: CoreMetrics.Gauge
+    private let redisUp = Mutex<CoreMetrics.Gauge?>(nil)
 
     private struct MirrorKey: Hashable {
         let owner: ObjectIdentifier
@@ -40,8 +40,8 @@ final class PrometheusExport: Sendable {
         factory.defaultDurationHistogramBuckets = Self.upstreamBuckets
         self.registry = registry
         self.factory = factory
-        l1Entries = Gauge(label: "sidecache_l1_entries", dimensions: [], factory: factory)
-        l1Bytes = Gauge(label: "sidecache_l1_bytes", dimensions: [], factory: factory)
+        l1Entries = CoreMetrics.Gauge(label: "sidecache_l1_entries", dimensions: [], factory: factory)
+        l1Bytes = CoreMetrics.Gauge(label: "sidecache_l1_bytes", dimensions: [], factory: factory)
     }
 
     func makeTimer(route: String) -> CoreMetrics.Timer {
@@ -82,7 +82,7 @@ final class PrometheusExport: Sendable {
         l1Bytes.record(bytes)
         if let up {
             let gauge = redisUp.withLock { g in
-                if g == nil { g = Gauge(label: "sidecache_redis_up", dimensions: [], factory: factory) }
+                if g == nil { g = CoreMetrics.Gauge(label: "sidecache_redis_up", dimensions: [], factory: factory) }
                 return g!
             }
             gauge.record(up ? 1 : 0)

@@ -53,7 +53,7 @@ final class RouteStatsTable: Sendable {
                 var i = name.hashValue & mask
                 while slots[i].stats.load() != nil { i = (i + 1) & mask }
                 let stats = make(name)
-                _ = slots[i].stats.storeIfNilThenLoad(stats)
+                _ = slots[i].stats.storeIfNil(stats)
                 ordered.append(stats)
             }
             return refused

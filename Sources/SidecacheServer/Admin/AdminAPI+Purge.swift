@@ -1,0 +1,79 @@
+import NIOCore
+import SidecacheCore
+import SidecacheStore
+
+extension AdminAPI {
+    /// `POST /purge` with `{"path"}`, `{"route"}`, `{"tag"}` or `{"all": true}`, and
+    /// optionally `"dryRun": true`. Answers the scopes and how many L1 entries they
+    /// covered; the purge is in the ledger and in Redis (or journaled) before the answer.
+    func purge(_ request: AdminRequest, on loop: any EventLoop) async -> AdminResponse {
+        guard let body = request.jsonObject else {
+            return .error(.badRequest, "bad_request", #"the body must be a JSON object: {"path"}, {"route"}, {"tag"} or {"all": true}"#)
+        }
+        let scopes: [PurgeScope]
+        switch Self.scopes(body, routes: engine.settings.config.routes.routes.map(\.name)) {
+        case .success(let s): scopes = s
+        case .failure(let problem): return .error(.badRequest, "bad_request", problem.message)
+        }
+        let dryRun: Bool
+        switch body["dryRun"] {
+        case nil: dryRun = false
+        case .bool(let b)?: dryRun = b
+        default: return .error(.badRequest, "bad_request", "dryRun must be true or false")
+        }
+        let covered = coveredEntries(scopes)
+        if !dryRun {
+            engine.purge(scopes, reason: "admin from \(request.remote)", source: .admin)
+            try? await engine.redis?.purge(scopes, on: loop).get()   // never fails: journaled when Redis is away
+            logger.notice("admin purge", metadata: ["scopes": "\(scopes.map(\.description).joined(separator: ", "))",
+                                                     "l1Entries": "\(covered)", "caller": "\(request.remote)"])
+        }
+        return .json(.object([
+            ("dryRun", .bool(dryRun)),
+            ("scopes", .array(scopes.map { .string($0.description) })),
+            ("l1Entries", .int(covered)),
+        ]))
+    }
+
+    struct Problem: Error {
+        var message: String
+    }
+
+    /// The scopes a purge body names: exactly one of path, route, tag, all.
+    static func scopes(_ body: [String: JSONValue], routes: [String]) -> Result<[PurgeScope], Problem> {
+        let named = ["path", "route", "tag", "all"].filter { body[$0] != nil }
+        guard named.count == 1 else {
+            return .failure(Problem(message: #"name exactly one of "path", "route", "tag" or "all""#))
+        }
+        switch (named[0], body[named[0]]!) {
+        case ("path", .string(let path)):
+            guard path.hasPrefix("/") else { return .failure(Problem(message: "path must start with /")) }
+            if path.hasSuffix("/*") { return .success([.subtree(String(path.dropLast()))]) }
+            return .success([.path(path)])
+        case ("route", .string(let route)):
+            guard routes.contains(route) else {
+                return .failure(Problem(message: "no route named \"\(route)\" (routes: \(routes.joined(separator: ", ")))"))
+            }
+            return .success([.route(route)])
+        case ("tag", .string(let tag)) where !tag.isEmpty:
+            return .success([.tag(tag)])
+        case ("all", .bool(true)):
+            return .success([.all])
+        case ("all", _):
+            return .failure(Problem(message: "all must be true"))
+        case (let key, _):
+            return .failure(Problem(message: "\(key) must be a non-empty string"))
+        }
+    }
+
+    /// L1 entries that are servable now and belong to one of `scopes` (O(n), admin only).
+    func coveredEntries(_ scopes: [PurgeScope]) -> Int {
+        let ids = Set(scopes.map(\.id))
+        let everything = scopes.contains(.all)
+        let now = engine.clock.now()
+        return engine.memory.entries().count { entry in
+            entry.timing.expiresAt > now && engine.ledger.isValid(entry)
+                && (everything || entry.scopeIDs.contains(where: ids.contains))
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import SidecacheCore
+
+extension AdminAPI {
+    /// `POST /refresh {"path": "/api/users/42"}` (optionally `"host"`, default the
+    /// upstream's authority): fetch from the upstream now, bypassing the cache, store and
+    /// return it. Limited per cache key by `admin.refreshLimit` (429 + `Retry-After`);
+    /// every call is logged with the caller's address.
+    func refresh(_ request: AdminRequest, on loop: any EventLoop) async -> AdminResponse {
+        guard let body = request.jsonObject, case .string(let path)? = body["path"] else {
+            return .error(.badRequest, "bad_request", #"the body must be {"path": "/..."}"#)
+        }
+        let config = engine.settings.config
+        let host: String
+        switch body["host"] {
+        case nil: host = config.upstream.authority
+        case .string(let h)? where !h.isEmpty: host = h
+        default: return .error(.badRequest, "bad_request", "host must be a non-empty string")
+        }
+        guard let target = RequestTarget(path), target.isCacheSafe, let route = config.routes.route(forGET: target.path) else {
+            return .error(.badRequest, "bad_request", "\(path) matches no cache route")
+        }
+        let key = CacheKeyBuilder.key(route: route, host: host, target: target, headers: HTTPHeaders(), identity: nil)
+        let decision = await limiter.admit(key: key.description, redis: engine.redis, on: loop)
+        var log: Logger.Metadata = ["path": "\(path)", "host": "\(host)", "route": "\(route.name)", "caller": "\(request.remote)"]
+        if case .limited(let retryAfter) = decision {
+            log["outcome"] = "rate_limited"
+            logger.notice("admin refresh", metadata: log)
+            return .error(.tooManyRequests, "rate_limited",
+                          "\(path) was refreshed \(limiter.limit.count) time(s) in the last \(limiter.limit); retry in \(retryAfter)s",
+                          headers: [("Retry-After", String(retryAfter))])
+        }
+        guard let refresher else {
+            // TODO: wire `ProxyEngine.refresh(path:host:on:)` (issue 4) into `refresher`.
+            log["outcome"] = "not_implemented"
+            logger.notice("admin refresh", metadata: log)
+            return .error(.notImplemented, "not_implemented", "refresh needs the engine's refresh fill, which is not in this build")
+        }
+        do {
+            let answer = try await refresher(path, host, loop)
+            log["outcome"] = "\(answer.status.code)"
+            logger.notice("admin refresh", metadata: log)
+            return answer
+        } catch {
+            log["outcome"] = "failed"
+            log["error"] = "\(error)"
+            logger.warning("admin refresh", metadata: log)
+            return .error(.badGateway, "upstream_unavailable", "\(error)")
+        }
+    }
+}

@@ -1,0 +1,95 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import SidecacheConfig
+import SidecacheCore
+import SidecacheStore
+
+/// The admin endpoints. `/healthz`, `/readyz` and `/metrics` are open (probes and
+/// Prometheus); everything else needs `Authorization: Bearer <admin.token>` when a
+/// token is configured (the loader allows no token only on a loopback listener).
+final class AdminAPI: Sendable {
+    /// Fetches a path from the upstream now, bypassing the cache, stores it and answers
+    /// with it: `/refresh` and warming use it. Nil until the engine offers it.
+    typealias Refresh = @Sendable (_ path: String, _ host: String, _ loop: any EventLoop) async throws -> AdminResponse
+
+    let engine: ProxyEngine
+    let readiness: Readiness
+    let token: BearerToken?
+    let limiter: RefreshLimiter
+    let refresher: Refresh?
+    let logger: Logger
+    let started = ContinuousClock.now
+
+    init(engine: ProxyEngine, admin: AdminConfig, readiness: Readiness, refresher: Refresh?, logger: Logger) {
+        self.engine = engine
+        self.readiness = readiness
+        self.token = admin.token.map(BearerToken.init)
+        self.limiter = RefreshLimiter(limit: admin.refreshLimit)
+        self.refresher = refresher
+        self.logger = logger
+    }
+
+    static let open: Set<String> = ["/healthz", "/readyz", "/metrics"]
+    static let guarded: Set<String> = ["/stats", "/purge", "/refresh"]
+
+    func handle(_ request: AdminRequest, on loop: any EventLoop) async -> AdminResponse {
+        let read = request.method == .GET || request.method == .HEAD
+        if Self.open.contains(request.path) {
+            guard read else { return Self.methodNotAllowed("GET") }
+            switch request.path {
+            case "/healthz": return .json(.object([("status", .string("ok"))]))
+            case "/readyz": return readyz
+            default: return metrics
+            }
+        }
+        if let token, !token.accepts(request.headers) {
+            return .error(.unauthorized, "unauthorized", "this call needs Authorization: Bearer <admin.token>",
+                          headers: [("WWW-Authenticate", "Bearer")])
+        }
+        switch request.path {
+        case "/stats": return read ? await stats(on: loop) : Self.methodNotAllowed("GET")
+        case "/purge": return request.method == .POST ? await purge(request, on: loop) : Self.methodNotAllowed("POST")
+        case "/refresh": return request.method == .POST ? await refresh(request, on: loop) : Self.methodNotAllowed("POST")
+        default:
+            return .error(.notFound, "not_found", "no admin endpoint \(request.path) (try /healthz, /readyz, /metrics, /stats, /purge, /refresh)")
+        }
+    }
+
+    static func methodNotAllowed(_ allowed: String) -> AdminResponse {
+        .error(.methodNotAllowed, "method_not_allowed", "use \(allowed)", headers: [("Allow", allowed)])
+    }
+
+    /// DESIGN: `{"ready":true,"redis":{"configured":true,"connected":true,"breaker":"closed"},"config":3}`.
+    /// Redis trouble does not make the proxy unready (it answers from L1 or the upstream);
+    /// only a drain does.
+    var readyz: AdminResponse {
+        let ready = !readiness.isDraining
+        var redis: [(String, JSONText)] = [("configured", .bool(engine.redis != nil))]
+        if let status = engine.redis?.link.status {
+            redis += [("connected", .bool(status.connected)), ("breaker", .string(status.breaker))]
+        }
+        let body = JSONText.object([("ready", .bool(ready)), ("redis", .object(redis)), ("config", .int(engine.settings.generation))])
+        return .json(body, status: ready ? .ok : .serviceUnavailable)
+    }
+
+    var metrics: AdminResponse {
+        let text = engine.metrics.export.scrape(routes: engine.metrics.routes.all + [engine.metrics.routes.unrouted],
+                                                global: engine.metrics.global, l1Entries: engine.memory.entryCount,
+                                                l1Bytes: engine.memory.usedBytes,
+                                                redisUp: engine.redis.map { $0.link.status.connected })
+        return .text(text, contentType: "text/plain; version=0.0.4; charset=utf-8")
+    }
+
+    func stats(on loop: any EventLoop) async -> AdminResponse {
+        let settings = engine.settings
+        let table = engine.metrics.routes
+        let info = try? await engine.redis?.info(on: loop).get()
+        let report = StatsReport(generation: settings.generation, uptime: .now - started,
+                                 routes: settings.config.routes.routes.map { table.stats(for: $0.name) },
+                                 unrouted: table.unrouted, global: engine.metrics.global,
+                                 l1: (engine.memory.entryCount, engine.memory.usedBytes, engine.memory.capacityBytes),
+                                 redis: engine.redis?.link.status, redisInfo: info)
+        return .json(report.json)
+    }
+}

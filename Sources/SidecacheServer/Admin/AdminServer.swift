@@ -1,0 +1,106 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// The admin listener: its own port (`admin.listen`), NIO's HTTP/1.1 server codec
+/// (this is not the hit path), one task per connection, requests answered in order.
+final class AdminServer: Sendable {
+    typealias Connection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
+
+    /// Admin bodies are small JSON documents.
+    static let maxBody = 64 << 10
+
+    private let api: AdminAPI
+    private let logger: Logger
+    private let state = Mutex<(listener: (any Channel)?, task: Task<Void, Never>?, open: [ObjectIdentifier: any Channel])>((nil, nil, [:]))
+
+    init(api: AdminAPI, logger: Logger) {
+        self.api = api
+        self.logger = logger
+    }
+
+    /// Binds and starts accepting; returns the bound port.
+    func start(host: String, port: Int, group: any EventLoopGroup) async throws -> Int {
+        let server = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .bind(host: host, port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    return try Connection(wrappingChannelSynchronously: channel)
+                }
+            }
+        let bound = server.channel.localAddress?.port ?? port
+        let task = Task { await self.accept(server) }
+        state.withLock { $0.listener = server.channel; $0.task = task }
+        return bound
+    }
+
+    /// Stops accepting and closes open admin connections.
+    func stop() async {
+        let (listener, task, open) = state.withLock { s in
+            defer { s = (nil, nil, [:]) }
+            return (s.listener, s.task, Array(s.open.values))
+        }
+        try? await listener?.close()
+        for channel in open { try? await channel.close() }
+        await task?.value
+    }
+
+    private func accept(_ server: NIOAsyncChannel<Connection, Never>) async {
+        try? await server.executeThenClose { inbound in
+            await withDiscardingTaskGroup { group in
+                do {
+                    for try await connection in inbound {
+                        group.addTask { await self.serve(connection) }
+                    }
+                } catch {
+                    // The listener closed.
+                }
+            }
+        }
+    }
+
+    /// Serves sequential requests on one keep-alive connection until either side closes.
+    private func serve(_ connection: Connection) async {
+        let channel = connection.channel
+        let id = ObjectIdentifier(channel)
+        state.withLock { $0.open[id] = channel }
+        defer { _ = state.withLock { $0.open.removeValue(forKey: id) } }
+        let remote = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
+        try? await connection.executeThenClose { inbound, outbound in
+            var head: HTTPRequestHead?
+            var body: [UInt8] = []
+            var tooLarge = false
+            for try await part in inbound {
+                switch part {
+                case .head(let next):
+                    (head, body, tooLarge) = (next, [], false)
+                case .body(let chunk):
+                    if body.count + chunk.readableBytes > Self.maxBody { tooLarge = true } else { body += chunk.readableBytesView }
+                case .end:
+                    guard let request = head else { continue }
+                    head = nil
+                    let response = tooLarge
+                        ? AdminResponse.error(.payloadTooLarge, "payload_too_large", "admin bodies are at most \(Self.maxBody) bytes")
+                        : await api.handle(AdminRequest(head: request, body: body, remote: remote), on: channel.eventLoop)
+                    let keepAlive = request.isKeepAlive && !tooLarge
+                    try await write(response, to: outbound, head: request, keepAlive: keepAlive)
+                    if !keepAlive { return }
+                }
+            }
+        }
+    }
+
+    private func write(_ response: AdminResponse, to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>,
+                       head request: HTTPRequestHead, keepAlive: Bool) async throws {
+        var headers = HTTPHeaders(response.headers)
+        headers.add(name: "Content-Length", value: String(response.body.readableBytes))
+        headers.add(name: "Cache-Control", value: "no-store")
+        if !keepAlive { headers.add(name: "Connection", value: "close") }
+        try await outbound.write(.head(HTTPResponseHead(version: request.version, status: response.status, headers: headers)))
+        if request.method != .HEAD { try await outbound.write(.body(.byteBuffer(response.body))) }
+        try await outbound.write(.end(nil))
+    }
+}

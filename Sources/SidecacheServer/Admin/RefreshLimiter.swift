@@ -1,0 +1,59 @@
+import NIOCore
+import SidecacheConfig
+import SidecacheCore
+import SidecacheStore
+import Synchronization
+
+/// `admin.refreshLimit` ("N/period") per cache key, in fixed windows. With Redis the
+/// count lives there, so the limit holds across every instance; when Redis cannot
+/// answer, this instance's own count decides (a refresh is never refused because the
+/// store is sick, nor let through unlimited).
+final class RefreshLimiter: Sendable {
+    enum Decision: Equatable, Sendable {
+        case allowed
+        /// Seconds until the window ends (at least 1): the `Retry-After`.
+        case limited(retryAfter: Int)
+    }
+
+    let limit: RateLimit
+    private let local = Mutex(FixedWindows())
+
+    init(limit: RateLimit) { self.limit = limit }
+
+    func admit(key: String, redis: RedisStore?, on loop: any EventLoop) async -> Decision {
+        if let redis, let shared = try? await redis.rateLimitHit(key: key, window: limit.period, on: loop).get() {
+            return shared.count <= limit.count ? .allowed : .limited(retryAfter: Self.seconds(ms: shared.remainingMs))
+        }
+        return local.withLock { $0.hit(key, limit: limit, now: .now) }
+    }
+
+    static func seconds(ms: Int) -> Int { max(1, (ms + 999) / 1000) }
+}
+
+/// In-process fixed windows, one per key. Bounded: past `maxKeys`, ended windows are
+/// dropped, and if every window is still open the oldest go.
+struct FixedWindows: Sendable {
+    private var windows: [String: (start: ContinuousClock.Instant, count: Int)] = [:]
+    var maxKeys = 10_000
+
+    mutating func hit(_ key: String, limit: RateLimit, now: ContinuousClock.Instant) -> RefreshLimiter.Decision {
+        if var w = windows[key], now - w.start < limit.period {
+            w.count += 1
+            windows[key] = w
+            guard w.count > limit.count else { return .allowed }
+            let remaining = limit.period - (now - w.start)
+            return .limited(retryAfter: RefreshLimiter.seconds(ms: Int(remaining.milliseconds)))
+        }
+        if windows.count >= maxKeys { prune(now: now, period: limit.period) }
+        windows[key] = (now, 1)
+        return limit.count >= 1 ? .allowed : .limited(retryAfter: RefreshLimiter.seconds(ms: Int(limit.period.milliseconds)))
+    }
+
+    private mutating func prune(now: ContinuousClock.Instant, period: Duration) {
+        windows = windows.filter { now - $0.value.start < period }
+        if windows.count >= maxKeys {
+            let oldest = windows.sorted { $0.value.start < $1.value.start }.prefix(windows.count - maxKeys / 2)
+            for (key, _) in oldest { windows[key] = nil }
+        }
+    }
+}

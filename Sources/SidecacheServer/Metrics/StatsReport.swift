@@ -1,0 +1,93 @@
+import SidecacheCore
+import SidecacheStore
+
+/// The /stats document: the figures /metrics exports, plus hit rate and latency
+/// percentiles per route and in total, L1 and Redis state.
+struct StatsReport {
+    var generation: Int
+    var uptime: Duration
+    var routes: [RouteStats]
+    var unrouted: RouteStats
+    var global: GlobalStats
+    var l1: (entries: Int, bytes: Int, capacity: Int)
+    var redis: RedisLink.Status?
+    var redisInfo: RedisStore.Info?
+
+    var json: JSONText {
+        var l1: [(String, JSONText)] = [("entries", .int(self.l1.entries)), ("bytes", .int(self.l1.bytes)),
+                                        ("capacityBytes", .int(self.l1.capacity))]
+        l1.append(("usedRatio", self.l1.capacity > 0 ? .number(Double(self.l1.bytes) / Double(self.l1.capacity)) : .null))
+        return .object([
+            ("config", .int(generation)),
+            ("uptimeSeconds", .int(Int(uptime.components.seconds))),
+            ("total", Self.figures(routes + [unrouted])),
+            ("routes", .array(routes.map { .object([("route", .string($0.name))] + Self.members(Self.figures([$0]))) })),
+            ("unrouted", Self.figures([unrouted])),
+            ("purges", .object(PurgeSource.allCases.map { ($0.rawValue, .int(global.purges($0))) })),
+            ("storeErrors", .object(GlobalStats.stores.map { ($0, .int(global.storeErrors($0))) })),
+            ("l1", .object(l1)),
+            ("redis", redisJSON),
+        ])
+    }
+
+    private var redisJSON: JSONText {
+        guard let redis else { return .object([("configured", .bool(false))]) }
+        var members: [(String, JSONText)] = [("configured", .bool(true)), ("connected", .bool(redis.connected)),
+                                             ("breaker", .string(redis.breaker))]
+        if let info = redisInfo {
+            members.append(("keys", info.keys.map { .int($0) } ?? .null))
+            members.append(("usedMemoryBytes", info.usedMemory.map { .int($0) } ?? .null))
+        }
+        if let error = redis.lastError { members.append(("lastError", .string(error))) }
+        return .object(members)
+    }
+
+    /// Requests by cache status, hit rate, bypasses, coalesced waits, upstream errors and
+    /// latency percentiles, summed over `stats`.
+    static func figures(_ stats: [RouteStats]) -> JSONText {
+        func sum(_ f: (RouteStats) -> Int) -> Int { stats.reduce(0) { $0 + f($1) } }
+        var latency = [Int](repeating: 0, count: LatencyBuckets.count)
+        var upstream = latency
+        for s in stats {
+            for o in RouteStats.outcomes { add(s.requestBuckets(o), to: &latency) }
+            add(s.upstreamBuckets, to: &upstream)
+        }
+        let counts = RouteStats.outcomes.map { o in (o.label, sum { $0.requests(o) }) }
+        let byOutcome = Dictionary(uniqueKeysWithValues: counts)
+        let served = byOutcome["hit", default: 0] + byOutcome["stale", default: 0]
+        let lookups = served + byOutcome["miss", default: 0]
+        let bypass = RouteStats.reasons.compactMap { r -> (String, JSONText)? in
+            let n = sum { $0.bypassCount(r) }
+            return n > 0 ? (r.rawValue, .int(n)) : nil
+        }
+        let errors = UpstreamErrorKind.allCases.compactMap { k -> (String, JSONText)? in
+            let n = sum { $0.upstreamErrors(k) }
+            return n > 0 ? (k.rawValue, .int(n)) : nil
+        }
+        return .object([
+            ("requests", .int(counts.reduce(0) { $0 + $1.1 })),
+            ("cache", .object(counts.map { ($0.0, .int($0.1)) })),
+            ("hitRate", lookups > 0 ? .number(Double(served) / Double(lookups)) : .null),
+            ("bypass", .object(bypass)),
+            ("coalesced", .int(sum(\.coalescedCount))),
+            ("upstreamErrors", .object(errors)),
+            ("latencyMs", percentiles(latency)),
+            ("upstreamLatencyMs", percentiles(upstream)),
+        ])
+    }
+
+    static func percentiles(_ counts: [Int]) -> JSONText {
+        .object([("p50", 0.5), ("p90", 0.9), ("p99", 0.99)].map { name, q in
+            (name, LatencyBuckets.quantile(q, counts: counts).map { .number($0) } ?? .null)
+        })
+    }
+
+    private static func add(_ counts: [Int], to total: inout [Int]) {
+        for i in total.indices { total[i] += counts[i] }
+    }
+
+    private static func members(_ json: JSONText) -> [(String, JSONText)] {
+        if case .object(let m) = json { return m }
+        return []
+    }
+}

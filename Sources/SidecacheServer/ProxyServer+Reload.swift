@@ -1,0 +1,66 @@
+import Logging
+import SidecacheConfig
+
+/// What a reload did.
+public enum ReloadOutcome: Sendable, Equatable {
+    /// The new config is in force as `generation`. `needsRestart` names the changed keys
+    /// a running process cannot take over (they keep their old values until a restart).
+    case applied(generation: Int, needsRestart: [String])
+    /// The file was not valid; the running config stays. Every problem, as logged.
+    case rejected(problems: [String])
+}
+
+extension ProxyServer {
+    /// SIGHUP: re-reads `path` with the same loader and environment as at start.
+    public func reload(from path: String, environment: [String: String]) -> ReloadOutcome {
+        let config: Config
+        do {
+            config = try ConfigLoader.load(file: path, environment: environment)
+        } catch {
+            let problems = error.problems.map(\.description)
+            logger.error("reload rejected: the running config stays", metadata: [
+                "file": "\(path)", "problems": .array(problems.map { .string($0) }),
+            ])
+            for problem in problems { logger.error("reload: \(problem)") }
+            return .rejected(problems: problems)
+        }
+        return reload(config: config)
+    }
+
+    /// Swaps in `config`: routes, purge rules, TTLs, limits, the upstream, warming and the
+    /// access log switch change at once for every new request (requests under way finish
+    /// under the config they started with). Connections and the cache stay.
+    public func reload(config: Config) -> ReloadOutcome {
+        reloadLock.withLock { _ in
+            let running = engine.config
+            // Stats for new route names exist before any request can name them.
+            engine.metrics.prepare(for: config)
+            let generation = engine.replace(config: config)
+            warmer.run(config.warm)
+            let fixed = Self.needsRestart(running: running, new: config)
+            var metadata: Logger.Metadata = [
+                "config": "\(generation)", "routes": "\(config.routes.routes.count)", "purgeRules": "\(config.purge.count)",
+                "warm": "\(config.warm.count)",
+            ]
+            if !fixed.isEmpty { metadata["needsRestart"] = "\(fixed.joined(separator: ", "))" }
+            logger.notice("config reloaded", metadata: metadata)
+            if !fixed.isEmpty {
+                logger.warning("changed keys that only a restart applies: the running values stay",
+                               metadata: ["keys": "\(fixed.joined(separator: ", "))"])
+            }
+            return .applied(generation: generation, needsRestart: fixed)
+        }
+    }
+
+    /// Keys bound at start: sockets, stores, threads, the logging bootstrap.
+    static func needsRestart(running: Config, new: Config) -> [String] {
+        var keys: [String] = []
+        if running.listen != new.listen { keys.append("listen") }
+        if running.store != new.store { keys.append("store") }
+        if running.admin != new.admin { keys.append("admin") }
+        if running.threads != new.threads { keys.append("threads") }
+        if running.log.level != new.log.level { keys.append("log.level") }
+        if running.log.format != new.log.format { keys.append("log.format") }
+        return keys
+    }
+}

@@ -1,0 +1,65 @@
+import Logging
+import SidecacheConfig
+import Synchronization
+
+/// Keeps `warm` entries filled: each target is fetched at start and then every
+/// `every` (±10 % jitter, so instances do not fetch in lockstep), even while its entry
+/// is still fresh. One task per target runs fetch, then sleep, so a target never
+/// overlaps itself; a slow fetch delays the next one instead of stacking up. Failures
+/// are logged and the schedule goes on.
+final class Warmer: Sendable {
+    typealias Fetch = @Sendable (WarmTarget) async throws -> Void
+
+    private let fetch: Fetch
+    private let jitter: @Sendable () -> Double
+    private let logger: Logger
+    private let running = Mutex<[(target: WarmTarget, task: Task<Void, Never>)]>([])
+
+    init(fetch: @escaping Fetch, jitter: @escaping @Sendable () -> Double = { Double.random(in: 0.9...1.1) }, logger: Logger) {
+        self.fetch = fetch
+        self.jitter = jitter
+        self.logger = logger
+    }
+
+    /// Runs exactly `targets`: keeps the schedules of targets already running unchanged,
+    /// starts new ones (fetching at once), cancels the ones no longer listed. Used at
+    /// start and on every reload.
+    func run(_ targets: [WarmTarget]) {
+        let cancelled = running.withLock { running -> [Task<Void, Never>] in
+            var keep: [(target: WarmTarget, task: Task<Void, Never>)] = []
+            var drop: [Task<Void, Never>] = []
+            var wanted = targets
+            for r in running {
+                if let i = wanted.firstIndex(of: r.target) {
+                    wanted.remove(at: i)
+                    keep.append(r)
+                } else {
+                    drop.append(r.task)
+                }
+            }
+            for target in wanted { keep.append((target, schedule(target))) }
+            running = keep
+            return drop
+        }
+        for task in cancelled { task.cancel() }
+    }
+
+    /// Cancels every schedule (a fetch under way finishes on its own).
+    func stop() { run([]) }
+
+    private func schedule(_ target: WarmTarget) -> Task<Void, Never> {
+        Task { [fetch, jitter, logger] in
+            while !Task.isCancelled {
+                let began = ContinuousClock.now
+                do {
+                    try await fetch(target)
+                    logger.debug("warmed", metadata: ["path": "\(target.path)"])
+                } catch {
+                    logger.warning("warming failed; will retry on schedule", metadata: ["path": "\(target.path)", "error": "\(error)"])
+                }
+                let next = began + target.every * jitter()
+                try? await Task.sleep(until: next, clock: .continuous)
+            }
+        }
+    }
+}

@@ -1,0 +1,25 @@
+import SidecacheCore
+import NIOCore
+
+extension RedisStore {
+    /// One hit on a fixed-window counter shared by every instance: `PREFIX rl:<key>` is
+    /// incremented and, when the increment created it, given the window as its expiry
+    /// (INCR + PEXPIRE in one Lua call, so a key can never be left without a TTL).
+    /// Returns the count in the current window and the window's remaining milliseconds.
+    public func rateLimitHit(key: String, window: Duration, on loop: any EventLoop) -> EventLoopFuture<(count: Int, remainingMs: Int)> {
+        let command: [RedisArgument] = ["EVAL", .text(Self.fixedWindow), "1", .text(keys.prefix + "rl:" + key),
+                                        .text(String(max(1, window.milliseconds)))]
+        return link.send([command], on: loop).flatMapThrowing { replies in
+            guard let values = replies.first?.array, values.count == 2, let n = values[0].integer, let ttl = values[1].integer else {
+                throw RedisFailure.protocolError("unexpected rate limit reply")
+            }
+            return (Int(n), Int(max(0, ttl)))
+        }
+    }
+
+    static let fixedWindow = """
+    local n = redis.call('INCR', KEYS[1])
+    if n == 1 or redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+    return {n, redis.call('PTTL', KEYS[1])}
+    """
+}
