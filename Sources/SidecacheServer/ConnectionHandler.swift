@@ -19,6 +19,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     }
 
     private let engine: ProxyEngine
+    private let headClock: HeadClock
     private var state = State.idle
     private var queued = CircularBuffer<HTTPServerRequestPart>()
     private var readHeld = false
@@ -30,8 +31,9 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     private var lastActivity = NIODeadline.now()
     private var idleCheck: Scheduled<Void>?
 
-    init(engine: ProxyEngine) {
+    init(engine: ProxyEngine, headClock: HeadClock) {
         self.engine = engine
+        self.headClock = headClock
         self.scratch = ByteBufferAllocator().buffer(capacity: 128)
     }
 
@@ -69,6 +71,8 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
             return
         }
         state = .idle
+        headClock.betweenRequests = true
+        headClock.headStarted = nil
         if let error = pendingError {
             pendingError = nil
             reject(error)
@@ -156,6 +160,8 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     private func receive(_ part: HTTPServerRequestPart) {
         switch (part, state) {
         case (.head(let head), .idle):
+            headClock.betweenRequests = false
+            headClock.headStarted = nil
             keepAlive = head.isKeepAlive
             if let error = checkHead(head) {
                 reject(error)
@@ -225,14 +231,24 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
         }
     }
 
-    /// One timer per connection, re-armed for the remainder instead of per request.
+    /// One timer per connection, re-armed for the remainder instead of per request:
+    /// closes a connection idle past `idleTimeout`, or still sending a head past
+    /// `headerTimeout`.
     private func scheduleIdleCheck() {
-        let timeout = TimeAmount.milliseconds(engine.config.limits.idleTimeout.milliseconds)
-        let deadline = lastActivity + timeout
+        let limits = engine.config.limits
+        let idle = TimeAmount.milliseconds(limits.idleTimeout.milliseconds)
+        let headLimit = TimeAmount.milliseconds(limits.headerTimeout.milliseconds)
+        var deadline = lastActivity + idle
+        if let started = headClock.headStarted { deadline = min(deadline, started + headLimit) }
         idleCheck = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            let now = NIODeadline.now()
+            if let started = headClock.headStarted, now >= started + headLimit, case .idle = state {
+                closeAfterFlush()   // a head trickling in: slowloris
+                return
+            }
             switch state {
-            case .idle where NIODeadline.now() >= lastActivity + timeout,
-                 .receiving where NIODeadline.now() >= lastActivity + timeout:
+            case .idle where now >= lastActivity + idle,
+                 .receiving where now >= lastActivity + idle:
                 closeAfterFlush()
             case .closed:
                 break
@@ -240,6 +256,12 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
                 scheduleIdleCheck()
             }
         }
+    }
+
+    /// A head started arriving: the timer may need to fire sooner.
+    func headStarted() {
+        idleCheck?.cancel()
+        scheduleIdleCheck()
     }
 }
 

@@ -26,14 +26,14 @@ extension Exchange {
             return
         }
         let me = NIOLoopBound(self, eventLoop: loop)
-        redis.currentGenerations(scopes: filledUnder.values.map(\.scope), on: loop).whenComplete { result in
+        redis.confirm(entry, on: loop).whenComplete { result in
             let exchange = me.value
             guard !exchange.finished else { return }
             let now = exchange.engine.clock.now()
             switch result {
-            case .success(let current?) where current == filledUnder:
-                exchange.consider(entry, now: now, generations: current)
-            case .success:
+            case .success(true):
+                exchange.consider(entry, now: now, generations: filledUnder)
+            case .success(false):
                 exchange.engine.memory.remove(context.key)   // purged by some instance
                 exchange.readL2(redis)
             case .failure:

@@ -89,8 +89,11 @@ public final class ProxyServer: Sendable {
                 channel.closeFuture.whenComplete { _ in connections.remove(channel) }
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
+                    let clock = HeadClock()
+                    let connection = ConnectionHandler(engine: engine, headClock: clock)
+                    try sync.addHandler(HeadStartWatcher(clock: clock) { connection.headStarted() })
                     try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
-                    try sync.addHandler(ConnectionHandler(engine: engine))
+                    try sync.addHandler(connection)
                 }
             }
         let bound = try await bootstrap.bind(host: config.listen.host, port: config.listen.port).get()

@@ -20,6 +20,10 @@ public final class CacheEntry: Sendable {
     /// With Redis: the shared purge counters the entry was filled under, which strict
     /// mode compares on every L1 hit. Nil for an entry filled while Redis was away.
     public let generations: EntryCodec.Generations?
+    /// With Redis: the shared purge sequence at which `generations` were last found
+    /// current; `unconfirmed` until the first full check.
+    let confirmedSeq = Atomic<UInt64>(CacheEntry.unconfirmed)
+    static let unconfirmed = UInt64.max
 
     public init(head: ByteBuffer, body: ByteBuffer, status: Int, timing: EntryTiming, fillSeq: UInt64, scopeIDs: [UInt64],
                 generations: EntryCodec.Generations? = nil) {

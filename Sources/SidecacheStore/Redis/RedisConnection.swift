@@ -5,8 +5,21 @@ import SidecacheConfig
 /// One connection to Redis on one event loop: connect, AUTH, SELECT, then pipelined batches.
 final class RedisConnection: Sendable {
     let channel: any Channel
+    private struct PassState {
+        /// A flush is queued for this loop pass.
+        var flushQueued = false
+        /// A sequence probe written this pass and not flushed yet: later requests of the
+        /// same pass share it (its answer is read after they arrived).
+        var unflushedProbe: EventLoopFuture<[RedisValue]>?
+    }
 
-    private init(channel: any Channel) { self.channel = channel }
+    /// Touched on the channel's loop only.
+    private let pass: NIOLoopBoundBox<PassState>
+
+    private init(channel: any Channel) {
+        self.channel = channel
+        self.pass = NIOLoopBoundBox(PassState(), eventLoop: channel.eventLoop)
+    }
 
     static func connect(to endpoint: RedisEndpoint, on eventLoop: any EventLoop, timeout: TimeAmount,
                         onPush: (@Sendable (RedisValue) -> Void)? = nil) -> EventLoopFuture<RedisConnection> {
@@ -43,8 +56,31 @@ final class RedisConnection: Sendable {
         for c in commands { payload.writeRedisCommand(c) }
         let promise = channel.eventLoop.makePromise(of: [RedisValue].self)
         let batch = RedisBatch(payload: payload, count: commands.count, deadline: .now() + timeout, promise: promise)
-        channel.writeAndFlush(batch).whenFailure { _ in promise.fail(RedisFailure.connectionLost) }
+        guard channel.eventLoop.inEventLoop else {
+            channel.writeAndFlush(batch).whenFailure { _ in promise.fail(RedisFailure.connectionLost) }
+            return promise.futureResult
+        }
+        // Every command issued during this pass of the loop (all the requests it is
+        // handling) leaves in one write: one syscall here, one read in Redis.
+        channel.write(batch).whenFailure { _ in promise.fail(RedisFailure.connectionLost) }
+        if !pass.value.flushQueued {
+            pass.value.flushQueued = true
+            channel.eventLoop.execute { [self] in
+                pass.value = PassState()   // from here on, nothing of this pass is shared
+                channel.flush()
+            }
+        }
         return promise.futureResult
+    }
+
+    /// `command` (a read of one small key), shared with every other caller in this loop
+    /// pass whose copy has not been flushed yet. Off the loop, a plain send.
+    func probe(_ command: [RedisArgument], timeout: TimeAmount) -> EventLoopFuture<[RedisValue]> {
+        guard channel.eventLoop.inEventLoop else { return send([command], timeout: timeout) }
+        if let shared = pass.value.unflushedProbe { return shared }
+        let future = send([command], timeout: timeout)
+        pass.value.unflushedProbe = future
+        return future
     }
 
     var isActive: Bool { channel.isActive }

@@ -9,6 +9,8 @@ struct RedisKeys: Sendable {
     var epoch: String { prefix + "epoch" }
     func generation(_ scope: UInt64) -> String { prefix + "g:" + hex(scope) }
     var channel: String { prefix + "purge" }
+    /// Bumped by every purge after its counters: a cheap "has anything been purged?" probe.
+    var sequence: String { prefix + "seq" }
 }
 
 func hex(_ n: UInt64) -> String {

@@ -22,6 +22,9 @@ public final class RedisLink: Sendable {
 
     private struct Shared {
         var breaker = CircuitBreaker()
+        /// Breaker changes are logged at most every few seconds; flaps in between are counted.
+        var lastBreakerLog = NIODeadline.uptimeNanoseconds(0)
+        var unloggedFlaps = 0
         var lastError: String?
         var connectedSlots = 0
         var stopped = false
@@ -74,6 +77,16 @@ public final class RedisLink: Sendable {
     /// Sends `commands` as one batch on the connection of `loop` (or any connected
     /// one). Fails at once while the breaker is open or nothing is connected.
     func send(_ commands: [[RedisArgument]], on loop: any EventLoop) -> EventLoopFuture<[RedisValue]> {
+        run(on: loop) { $0.send(commands, timeout: $1) }
+    }
+
+    /// A one-key read shared by the requests of one loop pass (see `RedisConnection.probe`).
+    func probe(_ command: [RedisArgument], on loop: any EventLoop) -> EventLoopFuture<[RedisValue]> {
+        run(on: loop) { $0.probe(command, timeout: $1) }
+    }
+
+    private func run(on loop: any EventLoop,
+                     _ body: (RedisConnection, TimeAmount) -> EventLoopFuture<[RedisValue]>) -> EventLoopFuture<[RedisValue]> {
         let now = NIODeadline.now()
         guard shared.withLock({ $0.breaker.allow(now: now) }) else {
             return loop.makeFailedFuture(RedisFailure.unavailable("circuit breaker open"))
@@ -82,7 +95,7 @@ public final class RedisLink: Sendable {
             record(RedisFailure.unavailable("not connected"))
             return loop.makeFailedFuture(RedisFailure.unavailable("not connected"))
         }
-        let result = connection.send(commands, timeout: timeout)
+        let result = body(connection, timeout)
         result.whenComplete { [self] outcome in
             switch outcome {
             case .success: recordSuccess()
@@ -101,16 +114,31 @@ public final class RedisLink: Sendable {
     }
 
     private func recordSuccess() {
-        let closed = shared.withLock { $0.breaker.succeeded() }
-        if closed { logger.notice("redis circuit breaker closed") }
+        let log = shared.withLock { s in s.breaker.succeeded() ? Self.shouldLog(&s) : nil }
+        if let flaps = log { logger.notice("redis circuit breaker closed", metadata: flaps > 0 ? ["unloggedFlaps": "\(flaps)"] : [:]) }
     }
 
     private func record(_ error: any Error) {
-        let opened = shared.withLock { s in
+        let log = shared.withLock { s -> Int? in
             s.lastError = "\(error)"
-            return s.breaker.failed(now: .now())
+            return s.breaker.failed(now: .now()) ? Self.shouldLog(&s) : nil
         }
-        if opened { logger.warning("redis circuit breaker open: commands fail fast", metadata: ["error": "\(error)"]) }
+        if let flaps = log {
+            logger.warning("redis circuit breaker open: commands fail fast",
+                           metadata: ["error": "\(error)", "unloggedFlaps": "\(flaps)"])
+        }
+    }
+
+    /// A flapping breaker (a Redis at its limit) logs a line every 5 s with a count,
+    /// not one per flap. Returns the flaps not logged since the last line, or nil.
+    private static func shouldLog(_ s: inout Shared) -> Int? {
+        let now = NIODeadline.now()
+        guard now - s.lastBreakerLog >= .seconds(5) else {
+            s.unloggedFlaps += 1
+            return nil
+        }
+        defer { s.lastBreakerLog = now; s.unloggedFlaps = 0 }
+        return s.unloggedFlaps
     }
 
     private func connect(_ slot: Slot, attempt: Int) {

@@ -71,7 +71,31 @@ public final class RedisStore: Sendable {
         }
     }
 
-    /// The counters guarding `scopes` now: what strict mode checks an L1 hit against.
+    /// Strict mode's check of an L1 entry: is it still filled under the current counters?
+    /// Usually one shared read of the purge sequence: unchanged since the entry was last
+    /// confirmed means no purge anywhere since. Otherwise the sequence and the entry's
+    /// counters together (sequence first, so a purge landing in between is seen next time).
+    public func confirm(_ entry: CacheEntry, on loop: any EventLoop) -> EventLoopFuture<Bool> {
+        guard let filledUnder = entry.generations else { return loop.makeSucceededFuture(false) }
+        guard isReadable else { return loop.makeFailedFuture(RedisFailure.unavailable("not ready")) }
+        let known = entry.confirmedSeq.load(ordering: .relaxed)
+        guard known != CacheEntry.unconfirmed else { return fullConfirm(entry, filledUnder, on: loop) }
+        return link.probe(["GET", .text(keys.sequence)], on: loop).flatMap { [self] replies in
+            if let seq = replies.first?.integer, UInt64(seq) == known { return loop.makeSucceededFuture(true) }
+            return fullConfirm(entry, filledUnder, on: loop)
+        }
+    }
+
+    private func fullConfirm(_ entry: CacheEntry, _ filledUnder: EntryCodec.Generations, on loop: any EventLoop) -> EventLoopFuture<Bool> {
+        let scopes = filledUnder.values.map(\.scope)
+        return link.send([["GET", .text(keys.sequence)], mget(scopes)], on: loop).flatMapThrowing { [self] replies in
+            guard let current = try generations(replies[1], scopes: scopes, on: loop), current == filledUnder else { return false }
+            entry.confirmedSeq.store(UInt64(replies[0].integer ?? 0), ordering: .relaxed)
+            return true
+        }
+    }
+
+    /// The counters guarding `scopes` now (a refresh stores under them).
     public func currentGenerations(scopes: [UInt64], on loop: any EventLoop) -> EventLoopFuture<EntryCodec.Generations?> {
         guard isReadable else { return loop.makeFailedFuture(RedisFailure.unavailable("not ready")) }
         return link.send([mget(scopes)], on: loop).flatMapThrowing { [self] in try generations($0[0], scopes: scopes, on: loop) }
@@ -143,6 +167,7 @@ public final class RedisStore: Sendable {
 
     private func purgeCommands(_ ids: [UInt64]) -> [[RedisArgument]] {
         var commands: [[RedisArgument]] = ids.map { ["INCR", .text(keys.generation($0))] }
+        commands.append(["INCR", .text(keys.sequence)])   // after the counters: see confirm()
         if consistency == .fast {
             commands.append(["PUBLISH", .text(keys.channel), .text(ids.map(hex).joined(separator: ","))])
         }

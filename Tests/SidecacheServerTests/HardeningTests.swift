@@ -1,0 +1,112 @@
+import Foundation
+import Testing
+import SidecacheTestSupport
+
+@Suite("Hardening: slow clients, connection limit, hostile bytes")
+struct HardeningTests {
+    @Test func aTricklingHeadIsCutOff() async throws {
+        try await withProxy(extra: #""limits": { "headerTimeout": "300ms", "idleTimeout": "60s" }"#) { h in
+            let conn = try await RawConnection.connect(port: h.port)
+            try await conn.send("GET /x HTTP/1.1\r\nHost: a\r\n")          // never finished
+            let (_, closed) = try await conn.readUntilClose(timeout: .seconds(5))   // 10x+ the limit
+            #expect(closed)
+            #expect(h.origin.totalCount == 0)
+        }
+    }
+
+    @Test func anIdleKeepAliveConnectionIsClosed() async throws {
+        try await withProxy(extra: #""limits": { "idleTimeout": "300ms" }"#) { h in
+            h.origin.on("GET", "/x", .text("x"))
+            let conn = try await RawConnection.connect(port: h.port)
+            try await conn.send("GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+            let (bytes, closed) = try await conn.readUntilClose(timeout: .seconds(5))
+            #expect(String(decoding: bytes, as: UTF8.self).hasPrefix("HTTP/1.1 200"))
+            #expect(closed)
+        }
+    }
+
+    @Test func connectionsPastTheLimitAreRefused() async throws {
+        try await withProxy(extra: #""limits": { "connections": 2 }"#) { h in
+            h.origin.on("GET", "/x", .text("x"))
+            let a = try await TestHTTPClient.connect(port: h.port)
+            let b = try await TestHTTPClient.connect(port: h.port)
+            #expect(try await a.send("GET", "/x").status == 200)
+            #expect(try await b.send("GET", "/x").status == 200)
+            let third = try await RawConnection.connect(port: h.port)
+            try? await third.send("GET /x HTTP/1.1\r\nHost: a\r\n\r\n")
+            let (bytes, closed) = try await third.readUntilClose(timeout: .seconds(5))
+            #expect(closed && bytes.isEmpty)
+            try await a.close()
+            #expect(try await eventually {
+                (try? await TestHTTPClient.request(port: h.port, "GET", "/x").status) == 200
+            })
+            try await b.close()
+        }
+    }
+
+    /// Requests that frame ambiguously or carry forbidden bytes, each made by breaking a
+    /// valid request in one known way, plus random garbage. Every one must get a 4xx
+    /// (or a close) and never reach the upstream; valid traffic on another connection
+    /// keeps working throughout. Seeded and bounded: same inputs every run.
+    @Test func hostileRequestsNeverReachTheUpstreamOrCrashTheProxy() async throws {
+        try await withProxy(routes: #"[{ "name": "x", "match": "GET /x/{id}", "ttl": "5m" }]"#) { h in
+            h.origin.on(nil, "/*", .text("ok"))
+            let good = try await TestHTTPClient.connect(port: h.port)
+            #expect(try await good.send("GET", "/x/1").text == "ok")
+            let before = h.origin.totalCount
+            var rng = SplitMix(seed: 0x5eed)
+            var inputs = Self.breakages
+            for _ in 0..<60 {
+                var junk = [UInt8](repeating: 0, count: Int(rng.next() % 300) + 1)
+                for i in junk.indices { junk[i] = UInt8(truncatingIfNeeded: rng.next()) }
+                junk[0] = junk[0] == 0x47 ? 0x00 : junk[0]    // never start like "G"ET
+                inputs.append(String(decoding: junk, as: UTF8.self) + "\r\n\r\n")
+            }
+            for (i, raw) in inputs.enumerated() {
+                let conn = try await RawConnection.connect(port: h.port)
+                try? await conn.send(raw)
+                let (bytes, closed) = try await conn.readUntilClose(timeout: .seconds(10))
+                let text = String(decoding: bytes, as: UTF8.self)
+                let refused = text.hasPrefix("HTTP/1.1 4") && closed
+                #expect(refused || (bytes.isEmpty && closed), "input \(i): \(raw.debugDescription) → \(text.prefix(80))")
+                #expect(!text.hasPrefix("HTTP/1.1 5"), "input \(i) got a server error")
+            }
+            #expect(h.origin.totalCount == before, "a hostile request reached the upstream")
+            #expect(try await good.send("GET", "/x/1").text == "ok")
+            try await good.close()
+        }
+    }
+
+    static let breakages: [String] = [
+        "GET /x/1 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        "POST /x/1 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
+        "POST /x/1 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked, identity\r\n\r\n",
+        "POST /x/1 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
+        "GET /x/1 HTTP/1.1\r\nHost: a\r\nX-A: a\rb\r\n\r\n",
+        "GET /x/1 HTTP/1.1\r\nHost: a\r\nX-A: a\u{0}b\r\n\r\n",
+        "GET /x/1 HTTP/1.1\r\nHost : a\r\n\r\n",
+        "GET /x/1 HTTP/1.1\r\nHost: a\r\nX-A: a\r\n  folded\r\n\r\n",
+        "G@T /x/1 HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET /x/1 HTTP/2.0\r\nHost: a\r\n\r\n",
+        "GET /x/1 HTTP/1.1\r\nX(y: 1\r\n\r\n",
+        "GET /x/1\u{0} HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET http://evil.example/x/1 HTTP/1.1\r\nHost: a\r\n\r\n",
+        "GET /x/1 HTTP/1.1\r\nHost: a\r\n" + String(repeating: "X-Flood: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n", count: 2000) + "\r\n",
+        "GET /" + String(repeating: "a", count: 20_000) + " HTTP/1.1\r\nHost: a\r\n\r\n",
+        "POST /x/1 HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
+        "POST /x/1 HTTP/1.1\r\nHost: a\r\nContent-Length: 1e3\r\n\r\n",
+    ]
+}
+
+/// A tiny deterministic generator, so the hostile inputs are the same every run.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
