@@ -72,16 +72,22 @@ public final class RedisStore: Sendable {
     }
 
     /// Strict mode's check of an L1 entry: is it still filled under the current counters?
-    /// Usually one shared read of the purge sequence: unchanged since the entry was last
-    /// confirmed means no purge anywhere since. Otherwise the sequence and the entry's
-    /// counters together (sequence first, so a purge landing in between is seen next time).
+    /// Usually one shared read of the epoch and the purge sequence: both unchanged since
+    /// the entry was last confirmed means no purge anywhere since (the epoch changes
+    /// when Redis loses its data, so a sequence that restarted cannot match by chance).
+    /// Otherwise the sequence and the entry's counters together, sequence first, so a
+    /// purge landing in between is seen next time.
     public func confirm(_ entry: CacheEntry, on loop: any EventLoop) -> EventLoopFuture<Bool> {
         guard let filledUnder = entry.generations else { return loop.makeSucceededFuture(false) }
         guard isReadable else { return loop.makeFailedFuture(RedisFailure.unavailable("not ready")) }
         let known = entry.confirmedSeq.load(ordering: .relaxed)
         guard known != CacheEntry.unconfirmed else { return fullConfirm(entry, filledUnder, on: loop) }
-        return link.probe(["GET", .text(keys.sequence)], on: loop).flatMap { [self] replies in
-            if let seq = replies.first?.integer, UInt64(seq) == known { return loop.makeSucceededFuture(true) }
+        return link.probe(["MGET", .text(keys.epoch), .text(keys.sequence)], on: loop).flatMap { [self] replies in
+            if let values = replies.first?.array, values.count == 2,
+               let epoch = values[0].bytes, epoch.readableBytesView.elementsEqual(filledUnder.epoch),
+               UInt64(values[1].integer ?? 0) == known {
+                return loop.makeSucceededFuture(true)
+            }
             return fullConfirm(entry, filledUnder, on: loop)
         }
     }
@@ -90,6 +96,7 @@ public final class RedisStore: Sendable {
         let scopes = filledUnder.values.map(\.scope)
         return link.send([["GET", .text(keys.sequence)], mget(scopes)], on: loop).flatMapThrowing { [self] replies in
             guard let current = try generations(replies[1], scopes: scopes, on: loop), current == filledUnder else { return false }
+            // No sequence key yet (no purge in this epoch) reads as 0.
             entry.confirmedSeq.store(UInt64(replies[0].integer ?? 0), ordering: .relaxed)
             return true
         }
