@@ -1,0 +1,141 @@
+import Foundation
+import Logging
+import SidecacheConfig
+import SidecacheCore
+import SidecacheServer
+import SidecacheTestSupport
+import Testing
+
+@Suite("Admin API: listener, auth, probes, stats")
+struct AdminEndpointTests {
+    static let routes = #"[{ "name": "user", "match": "GET /api/users/{id}", "ttl": "5m" }]"#
+
+    @Test func probesAndMetricsNeedNoToken() async throws {
+        try await withProxy(routes: Self.routes, extra: adminJSON) { h in
+            let health = try await h.admin("GET", "/healthz", token: nil)
+            #expect(health.status == 200)
+            let ready = try await h.admin("GET", "/readyz", token: nil)
+            #expect(ready.status == 200)
+            #expect(ready.text == #"{"ready":true,"redis":{"configured":false},"config":1}"# + "\n")
+            #expect(ready.header("Content-Type") == "application/json")
+            let metrics = try await h.admin("GET", "/metrics", token: nil)
+            #expect(metrics.status == 200)
+            #expect(metrics.header("Content-Type")?.hasPrefix("text/plain") == true)
+            #expect(metrics.text.contains("sidecache_l1_entries"))
+        }
+    }
+
+    @Test(arguments: [("GET", "/stats"), ("POST", "/purge"), ("POST", "/refresh"), ("GET", "/nowhere")])
+    func everyOtherCallNeedsTheToken(method: String, path: String) async throws {
+        try await withProxy(routes: Self.routes, extra: adminJSON) { h in
+            for token: String? in [nil, "wrong", String(adminToken.dropLast()), adminToken + "x"] {
+                let r = try await h.admin(method, path, token: token, json: #"{"all": true}"#)
+                #expect(r.status == 401, "\(token ?? "no token")")
+                #expect(r.json["error"] == .string("unauthorized"))
+                #expect(r.header("WWW-Authenticate") == "Bearer")
+            }
+            // Not the bearer scheme, right secret: still refused.
+            let basic = try await TestHTTPClient.request(port: h.proxy.adminPort!, method, path,
+                                                         headers: [("Authorization", adminToken)])
+            #expect(basic.status == 401)
+        }
+    }
+
+    @Test func theRightTokenIsAccepted() async throws {
+        try await withProxy(routes: Self.routes, extra: adminJSON) { h in
+            #expect(try await h.admin("GET", "/stats").status == 200)
+            let missing = try await h.admin("GET", "/nowhere")
+            #expect(missing.status == 404 && missing.json["error"] == .string("not_found"))
+            let wrongMethod = try await h.admin("GET", "/purge")
+            #expect(wrongMethod.status == 405 && wrongMethod.header("Allow") == "POST")
+        }
+    }
+
+    @Test func loopbackListenerWithoutATokenAcceptsCalls() async throws {
+        try await withProxy(routes: Self.routes, extra: #""admin": { "listen": "127.0.0.1:0" }"#) { h in
+            let stats = try await h.admin("GET", "/stats", token: nil)
+            #expect(stats.status == 200)
+        }
+    }
+
+    @Test func noAdminKeyNoListener() async throws {
+        try await withProxy(routes: Self.routes) { h in
+            #expect(h.proxy.adminPort == nil)
+        }
+    }
+
+    @Test func readyzTurns503WhileDraining() async throws {
+        let h = try await ProxyHarness.start(routes: Self.routes, extra: adminJSON)
+        do {
+            h.origin.on("GET", "/slow", OriginResponse.text("done").delayed(.milliseconds(1500)))
+            let adminPort = h.proxy.adminPort!
+            async let inFlight = h.get("/slow")
+            #expect(try await eventually { h.origin.count(path: "/slow") == 1 })
+            async let drained: Void = h.proxy.shutdown(grace: .seconds(5))
+            #expect(try await eventually {
+                (try? await adminCall(port: adminPort, "GET", "/readyz", token: nil))?.status == 503
+            })
+            let ready = try await adminCall(port: adminPort, "GET", "/readyz", token: nil)
+            #expect(ready.json["ready"] == .bool(false))
+            #expect(try await adminCall(port: adminPort, "GET", "/healthz", token: nil).status == 200)
+            #expect(try await inFlight.text == "done")
+            await drained
+        }
+        try? await h.origin.shutdown()
+    }
+
+    @Test func statsReportHitRateAndPercentiles() async throws {
+        try await withProxy(routes: Self.routes, extra: adminJSON) { h in
+            h.origin.on("GET", "/api/users/1", .json("{}"))
+            h.origin.on("GET", "/other", .text("x"))
+            for _ in 0..<3 { _ = try await h.get("/api/users/1") }
+            _ = try await h.get("/other")
+            let stats = try await h.admin("GET", "/stats")
+            #expect(stats.status == 200)
+            let user = stats.json["routes"].flatMap { r -> JSONValue? in
+                if case .array(let items) = r { return items.first }
+                return nil
+            }
+            #expect(user?["route"] == .string("user"))
+            #expect(user?["requests"]?.int == 3)
+            #expect(user?["cache"]?["hit"]?.int == 2)
+            #expect(user?["cache"]?["miss"]?.int == 1)
+            #expect(user?["hitRate"] == .number(0.667))
+            #expect(user?["latencyMs"]?["p50"]?.isNumber == true)
+            #expect(user?["latencyMs"]?["p99"]?.isNumber == true)
+            #expect(user?["upstreamLatencyMs"]?["p90"]?.isNumber == true)
+            #expect(stats.json["total"]?["requests"]?.int == 4)
+            #expect(stats.json["unrouted"]?["cache"]?["bypass"]?.int == 1)
+            #expect(stats.json["l1"]?["entries"]?.int == 1)
+            #expect(stats.json["redis"]?["configured"] == .bool(false))
+            #expect(stats.json["config"]?.int == 1)
+        }
+    }
+
+    @Test func readyzAndStatsReportRedis() async throws {
+        let redis = try await RedisServer.start()
+        let origin = try await ScriptedOrigin.start()
+        let config = try ConfigLoader.parse(Data("""
+        { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)", "store": { "redis": "\(redis.url)" },
+          "routes": \(Self.routes), \(adminJSON) }
+        """.utf8), environment: [:])
+        let server = try ProxyServer(config: config, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        try await server.start()
+        do {
+            #expect(try await eventually { server.redisReady })
+            origin.on("GET", "/api/users/1", .json("{}"))
+            _ = try await TestHTTPClient.request(port: server.port!, "GET", "/api/users/1")
+            let ready = try await adminCall(port: server.adminPort!, "GET", "/readyz", token: nil)
+            #expect(ready.text == #"{"ready":true,"redis":{"configured":true,"connected":true,"breaker":"closed"},"config":1}"# + "\n")
+            let stats = try await adminCall(port: server.adminPort!, "GET", "/stats")
+            #expect(stats.json["redis"]?["connected"] == .bool(true))
+            #expect((stats.json["redis"]?["keys"]?.int ?? 0) >= 2)   // the epoch and the entry at least
+            #expect((stats.json["redis"]?["usedMemoryBytes"]?.int ?? 0) > 0)
+            let metrics = prometheusSamples(try await adminCall(port: server.adminPort!, "GET", "/metrics", token: nil).text)
+            #expect(metrics["sidecache_redis_up"] == 1)
+        }
+        await server.shutdown(grace: .seconds(1))
+        await redis.stop()
+        try? await origin.shutdown()
+    }
+}

@@ -1,0 +1,94 @@
+import Foundation
+import Logging
+import SidecacheConfig
+import SidecacheServer
+import SidecacheTestSupport
+import Synchronization
+import Testing
+
+@Suite("Admin API: POST /refresh and its rate limit")
+struct AdminRefreshTests {
+    static let routes = #"[{ "name": "user", "match": "GET /api/users/{id}", "ttl": "5m" }]"#
+
+    /// An origin answer that counts: "v1", "v2", ...
+    static func versioned(_ origin: ScriptedOrigin, _ path: String) {
+        let n = Atomic(0)
+        origin.on("GET", path) { _ in .json("v\(n.add(1, ordering: .relaxed).newValue)") }
+    }
+
+    @Test func refreshFetchesStoresAndReturnsIt() async throws {
+        try await withProxy(routes: Self.routes, extra: adminJSON) { h in
+            Self.versioned(h.origin, "/api/users/1")
+            #expect(try await h.get("/api/users/1").text == "v1")
+            #expect(try await h.get("/api/users/1").header("X-Cache") == "HIT")
+            let r = try await h.admin("POST", "/refresh", json: #"{"path": "/api/users/1", "host": "\#(h.clientHost)"}"#)
+            #expect(r.status == 200)
+            #expect(r.text == "v2")
+            #expect(r.header("Content-Type") == "application/json")
+            #expect(h.origin.count(path: "/api/users/1") == 2)
+            let after = try await h.get("/api/users/1")
+            #expect(after.header("X-Cache") == "HIT" && after.text == "v2")
+        }
+    }
+
+    @Test func overTheLimitIs429WithRetryAfter() async throws {
+        try await withProxy(routes: Self.routes, extra: adminJSON) { h in
+            Self.versioned(h.origin, "/api/users/1")
+            Self.versioned(h.origin, "/api/users/2")
+            #expect(try await h.admin("POST", "/refresh", json: #"{"path": "/api/users/1"}"#).status == 200)
+            let limited = try await h.admin("POST", "/refresh", json: #"{"path": "/api/users/1"}"#)
+            #expect(limited.status == 429)
+            #expect(limited.json["error"] == .string("rate_limited"))
+            let retryAfter = limited.header("Retry-After").flatMap(Int.init) ?? 0
+            #expect(retryAfter > 3500 && retryAfter <= 3600)   // the default 1/1h
+            // The limit is per key: another path still refreshes.
+            #expect(try await h.admin("POST", "/refresh", json: #"{"path": "/api/users/2"}"#).status == 200)
+            #expect(h.origin.count(path: "/api/users/1") == 1)
+        }
+    }
+
+    @Test func refreshOfAPathNoRouteCachesIs400() async throws {
+        try await withProxy(routes: Self.routes, extra: adminJSON) { h in
+            let r = try await h.admin("POST", "/refresh", json: #"{"path": "/elsewhere"}"#)
+            #expect(r.status == 400 && r.json["error"] == .string("bad_request"))
+            #expect(h.origin.totalCount == 0)
+        }
+    }
+
+    @Test func theLimitHoldsAcrossInstancesSharingRedis() async throws {
+        let redis = try await RedisServer.start()
+        let origin = try await ScriptedOrigin.start()
+        Self.versioned(origin, "/api/users/1")
+        let logs = LogCapture()
+        var servers: [ProxyServer] = []
+        for _ in 0..<2 {
+            let config = try ConfigLoader.parse(Data("""
+            { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)", "store": { "redis": "\(redis.url)" },
+              "routes": \(Self.routes),
+              "admin": { "listen": "127.0.0.1:0", "token": "\(adminToken)", "refreshLimit": "2/10m" } }
+            """.utf8), environment: [:])
+            let server = try ProxyServer(config: config, logger: logs.logger)
+            try await server.start()
+            servers.append(server)
+        }
+        do {
+            let servers = servers
+            #expect(try await eventually { servers.allSatisfy(\.redisReady) })
+            let body = #"{"path": "/api/users/1"}"#
+            #expect(try await adminCall(port: servers[0].adminPort!, "POST", "/refresh", json: body).status == 200)
+            #expect(try await adminCall(port: servers[1].adminPort!, "POST", "/refresh", json: body).status == 200)
+            let third = try await adminCall(port: servers[0].adminPort!, "POST", "/refresh", json: body)
+            #expect(third.status == 429)
+            #expect((third.header("Retry-After").flatMap(Int.init) ?? 0) > 500)
+            #expect(origin.count(path: "/api/users/1") == 2)
+            // Every refresh is logged with the caller's address.
+            let lines = logs.all.filter { $0.contains("admin refresh") }
+            #expect(lines.count == 3)
+            #expect(lines.allSatisfy { $0.contains("127.0.0.1:") && $0.contains("/api/users/1") })
+            #expect(lines.last?.contains("rate_limited") == true)
+        }
+        for s in servers { await s.shutdown(grace: .seconds(1)) }
+        await redis.stop()
+        try? await origin.shutdown()
+    }
+}

@@ -1,0 +1,130 @@
+import Foundation
+import Logging
+import SidecacheConfig
+import SidecacheCore
+@testable import SidecacheServer
+import SidecacheTestSupport
+import Synchronization
+import Testing
+
+@Suite("Metrics: the scrape matches the traffic; logs")
+struct MetricsTests {
+    static let routes = #"[{ "name": "user", "match": "GET /api/users/{id}", "ttl": "5m" }]"#
+    static let purge = #"[{ "on": "PUT /api/users/{id}", "paths": ["/api/users/{id}"] }]"#
+
+    @Test func requestsByRouteAndCacheStatus() async throws {
+        try await withProxy(routes: Self.routes, purge: Self.purge, extra: adminJSON) { h in
+            h.origin.on("GET", "/api/users/1", .json(#"{"id":1}"#))
+            h.origin.on("PUT", "/api/users/1", .json("{}"))
+            h.origin.on("GET", "/api/other", .text("x"))
+            for _ in 0..<3 { _ = try await h.get("/api/users/1") }                      // 1 miss, 2 hits
+            _ = try await h.get("/api/users/1", headers: [("Authorization", "Bearer a")])  // bypass: authorization
+            _ = try await h.get("/api/other")                                            // no route
+            _ = try await h.send("PUT", "/api/users/1", body: Array("{}".utf8))          // purges 1 path
+            let text = try await h.admin("GET", "/metrics", token: nil).text
+            let m = prometheusSamples(text)
+            #expect(m[#"sidecache_requests_total{route="user",cache="miss"}"#] == 1)
+            #expect(m[#"sidecache_requests_total{route="user",cache="hit"}"#] == 2)
+            #expect(m[#"sidecache_requests_total{route="user",cache="stale"}"#] == 0)
+            #expect(m[#"sidecache_requests_total{route="user",cache="bypass"}"#] == 1)
+            #expect(m[#"sidecache_requests_total{route="",cache="bypass"}"#] == 2)   // the unrouted GET and the PUT
+            #expect(m[#"sidecache_bypass_total{route="user",reason="authorization"}"#] == 1)
+            #expect(m[#"sidecache_purges_total{source="mutation"}"#] == 2)   // the rule's path + its own path (§4.4), one scope each
+            #expect(m[#"sidecache_purges_total{source="admin"}"#] == 0)
+            #expect(m[#"sidecache_upstream_duration_seconds_count{route="user"}"#] == 2)   // the miss and the bypass
+            #expect(m[#"sidecache_l1_entries"#] == 1)
+            #expect((m[#"sidecache_l1_bytes"#] ?? 0) > 0)
+            #expect(m[#"sidecache_redis_up"#] == nil)   // no Redis configured: no series
+            #expect(text.contains("# TYPE sidecache_upstream_duration_seconds histogram"))
+            // Labels are route names and closed sets: no request path ever appears.
+            #expect(!text.contains("/api/"))
+
+            // A second scrape adds only what happened since.
+            _ = try await h.get("/api/users/1")
+            let again = prometheusSamples(try await h.admin("GET", "/metrics", token: nil).text)
+            #expect(again[#"sidecache_requests_total{route="user",cache="miss"}"#] == 2)   // purged by the PUT
+            #expect(again[#"sidecache_requests_total{route="user",cache="hit"}"#] == 2)
+        }
+    }
+
+    @Test func upstreamErrorsByKind() async throws {
+        try await withProxy(routes: Self.routes, extra: adminJSON, upstream: "http://127.0.0.1:\(try freeLoopbackPort())") { h in
+            #expect(try await h.get("/api/users/1").status == 502)
+            let m = prometheusSamples(try await h.admin("GET", "/metrics", token: nil).text)
+            #expect(m[#"sidecache_upstream_errors_total{route="user",kind="connect"}"#] == 1)
+        }
+    }
+
+    @Test func accessLogOneLinePerRequest() async throws {
+        let origin = try await ScriptedOrigin.start()
+        origin.on("GET", "/api/users/7", .json("{}"))
+        let logs = LogCapture()
+        let config = try ConfigLoader.parse(Data("""
+        { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)", "routes": \(Self.routes), "log": { "access": true } }
+        """.utf8), environment: [:])
+        let server = try ProxyServer(config: config, logger: logs.logger)
+        try await server.start()
+        _ = try await TestHTTPClient.request(port: server.port!, "GET", "/api/users/7?x=1")
+        _ = try await TestHTTPClient.request(port: server.port!, "GET", "/api/users/7?x=1")
+        await server.shutdown(grace: .seconds(1))
+        try? await origin.shutdown()
+        let lines = logs.all.filter { $0.contains(" access ") }
+        #expect(lines.count == 2)
+        for (line, cache) in zip(lines, ["miss", "hit"]) {
+            for part in [#""method": GET"#, #""route": user"#, #""status": 200"#, "\"cache\": \(cache)", #""target": /api/users/7?x=1"#, "durationMs"] {
+                #expect(line.contains(part), "\(line)")
+            }
+        }
+    }
+
+    @Test func jsonLogLines() throws {
+        let lines = Mutex<[String]>([])
+        var handler = JSONLogHandler(label: "sidecache") { line in lines.withLock { $0.append(line) } }
+        handler.metadata = ["instance": "a"]
+        let logger = Logger(label: "sidecache") { _ in handler }
+        logger.warning("upstream \"slow\"\n", metadata: ["route": "user", "n": .stringConvertible(3)])
+        logger.debug("not at info")
+        let written = lines.withLock { $0 }
+        #expect(written.count == 1)
+        let line = try #require(written.first)
+        #expect(line.hasSuffix("\n") && line.dropLast().allSatisfy { $0 != "\n" })
+        let json = try #require(JSONValue.parse(Array(line.utf8)))
+        #expect(json["level"] == .string("warning"))
+        #expect(json["label"] == .string("sidecache"))
+        #expect(json["message"] == .string("upstream \"slow\"\n"))
+        #expect(json["metadata"] == .object(["instance": .string("a"), "route": .string("user"), "n": .string("3")]))
+        guard case .string(let ts)? = json["timestamp"] else { Issue.record("no timestamp"); return }
+        #expect(ts.count == 24 && ts.hasSuffix("Z") && ts.contains("T"), "\(ts)")
+    }
+
+    @Test(arguments: [(0.5, 1.0), (0.9, 1.0), (0.99, 100.0)])
+    func percentilesComeFromTheBuckets(q: Double, expectedMs: Double) {
+        var counts = [Int](repeating: 0, count: LatencyBuckets.count)
+        counts[LatencyBuckets.index(micros: 1000)] += 98     // 98 × 1 ms
+        counts[LatencyBuckets.index(micros: 100_000)] += 2   // 2 × 100 ms
+        let estimate = LatencyBuckets.quantile(q, counts: counts)!
+        #expect(abs(estimate - expectedMs) / expectedMs < 0.5, "\(estimate)")
+        #expect(LatencyBuckets.quantile(q, counts: [Int](repeating: 0, count: LatencyBuckets.count)) == nil)
+    }
+
+    @Test func bearerComparisonFoldsEveryByte() {
+        let secret = Array("Bearer abc".utf8)
+        #expect(BearerToken.constantTimeEquals(secret, secret))
+        for wrong in ["Bearer abd", "Bearer ab", "Bearer abcd", "", "bearer abc"] {
+            #expect(!BearerToken.constantTimeEquals(Array(wrong.utf8), secret), "\(wrong)")
+        }
+    }
+
+    @Test func fixedWindowsCountPerKeyAndReopen() throws {
+        let limit = try #require(ConfigLoader.parse(Data(#"""
+        { "upstream": "http://127.0.0.1:1", "admin": { "refreshLimit": "2/10s" } }
+        """#.utf8), environment: [:]).admin?.refreshLimit)
+        var windows = FixedWindows()
+        let t0 = ContinuousClock.now
+        #expect(windows.hit("a", limit: limit, now: t0) == .allowed)
+        #expect(windows.hit("a", limit: limit, now: t0 + .seconds(1)) == .allowed)
+        #expect(windows.hit("a", limit: limit, now: t0 + .seconds(2)) == .limited(retryAfter: 8))
+        #expect(windows.hit("b", limit: limit, now: t0 + .seconds(2)) == .allowed)
+        #expect(windows.hit("a", limit: limit, now: t0 + .seconds(10)) == .allowed)
+    }
+}

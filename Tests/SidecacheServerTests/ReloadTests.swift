@@ -1,0 +1,136 @@
+import Foundation
+import Logging
+import SidecacheConfig
+import SidecacheServer
+import SidecacheTestSupport
+import Testing
+
+@Suite("Hot reload: SIGHUP and ProxyServer.reload")
+struct ReloadTests {
+    static func config(origin: ScriptedOrigin, routes: String, listen: String = "127.0.0.1:0", extra: String = "") -> String {
+        """
+        { "listen": "\(listen)", "upstream": "\(origin.baseURL)", "routes": \(routes)\(extra.isEmpty ? "" : ", " + extra) }
+        """
+    }
+
+    static let users = #"[{ "name": "user", "match": "GET /api/users/{id}", "ttl": "5m" }]"#
+    static let usersAndPosts = """
+    [{ "name": "user", "match": "GET /api/users/{id}", "ttl": "5m" },
+     { "name": "post", "match": "GET /api/posts/{id}", "ttl": "5m" }]
+    """
+
+    /// A server started from a file, so reloads re-read that file.
+    private func withServer(_ body: (ProxyServer, ScriptedOrigin, String, LogCapture) async throws -> Void) async throws {
+        let origin = try await ScriptedOrigin.start()
+        origin.on("GET", "/api/*", .json("{}"))
+        let file = try writeTempConfig(Self.config(origin: origin, routes: Self.users))
+        let logs = LogCapture()
+        let server = try ProxyServer(config: try ConfigLoader.load(file: file, environment: [:]), logger: logs.logger)
+        try await server.start()
+        try await stopping(server, origin) { try await body(server, origin, file, logs) }
+    }
+
+    private func xCache(_ server: ProxyServer, _ path: String) async throws -> String? {
+        try await TestHTTPClient.request(port: server.port!, "GET", path).header("X-Cache")
+    }
+
+    @Test func aGoodFileSwapsRoutesAndKeepsTheCacheAndConnections() async throws {
+        try await withServer { server, origin, file, _ in
+            _ = try await xCache(server, "/api/users/1")
+            #expect(try await xCache(server, "/api/users/1") == "HIT")
+            #expect(try await xCache(server, "/api/posts/1") == "BYPASS")   // no route yet: passes through
+            let kept = try await TestHTTPClient.connect(port: server.port!)
+            #expect(try await kept.send("GET", "/api/users/1").header("X-Cache") == "HIT")
+
+            try Self.config(origin: origin, routes: Self.usersAndPosts).write(toFile: file, atomically: true, encoding: .utf8)
+            #expect(server.reload(from: file, environment: [:]) == .applied(generation: 2, needsRestart: []))
+            #expect(server.configGeneration == 2)
+
+            #expect(try await xCache(server, "/api/users/1") == "HIT")      // the cache stayed
+            #expect(try await kept.send("GET", "/api/users/1").header("X-Cache") == "HIT")   // so did the connection
+            #expect(try await xCache(server, "/api/posts/1") == "MISS")     // the new route caches
+            #expect(try await xCache(server, "/api/posts/1") == "HIT")
+            #expect(origin.count(path: "/api/users/1") == 1)
+            try await kept.close()
+        }
+    }
+
+    @Test func aBadFileIsLoggedAndTheRunningConfigStays() async throws {
+        try await withServer { server, origin, file, logs in
+            _ = try await xCache(server, "/api/users/1")
+            try #"{ "upstream": "\#(origin.baseURL)", "routes": [ { "name": "user", "match": "GET /api/users/{id}", "ttl": "5 minutes" }, { "match": "GET /x" } ] }"#
+                .write(toFile: file, atomically: true, encoding: .utf8)
+            let outcome = server.reload(from: file, environment: [:])
+            guard case .rejected(let problems) = outcome else {
+                Issue.record("applied a bad file: \(outcome)")
+                return
+            }
+            #expect(problems.contains(#"routes[0].ttl: "5 minutes" is not a duration (use 300s, 5m, 1h)"#))
+            #expect(problems.contains("routes[1].name: required"))
+            #expect(server.configGeneration == 1)
+            #expect(logs.all.contains { $0.contains("reload rejected") })
+            #expect(logs.all.contains { $0.contains(#"routes[0].ttl: "5 minutes" is not a duration"#) })
+            #expect(logs.all.contains { $0.contains("routes[1].name: required") })
+            #expect(try await xCache(server, "/api/users/1") == "HIT")
+        }
+    }
+
+    @Test func keysOnlyARestartAppliesAreReported() async throws {
+        try await withServer { server, origin, file, logs in
+            try Self.config(origin: origin, routes: Self.users, listen: "127.0.0.1:1",
+                            extra: #""store": { "memory": "1MiB" }, "log": { "level": "debug", "access": true }"#)
+                .write(toFile: file, atomically: true, encoding: .utf8)
+            #expect(server.reload(from: file, environment: [:]) == .applied(generation: 2, needsRestart: ["listen", "store", "log.level"]))
+            #expect(logs.all.contains { $0.contains("only a restart applies") && $0.contains("listen, store, log.level") })
+            _ = try await xCache(server, "/api/users/3")   // still served on the old port; the access log is on now
+            #expect(logs.all.contains { $0.contains(" access ") && $0.contains("/api/users/3") })
+        }
+    }
+
+    @Test func sighupToTheBinaryReloadsAndABadFileKeepsTheOldConfig() async throws {
+        let origin = try await ScriptedOrigin.start()
+        defer { Task { try? await origin.shutdown() } }
+        origin.on("GET", "/api/*", .json("{}"))
+        let port = try freeLoopbackPort()
+        let adminPort = try freeLoopbackPort()
+        let admin = #""admin": { "listen": "127.0.0.1:\#(adminPort)" }, "log": { "format": "json" }"#
+        let file = try writeTempConfig(Self.config(origin: origin, routes: Self.users, listen: "127.0.0.1:\(port)", extra: admin))
+        let process = try ManagedProcess(LifecycleTests.binary, arguments: ["run", "--config", file])
+        #expect(await process.waitForOutput(containing: "admin listening"))
+        @Sendable func generation() async throws -> Int? {
+            try await adminCall(port: adminPort, "GET", "/readyz", token: nil).json["config"]?.int
+        }
+        #expect(try await generation() == 1)
+
+        try Self.config(origin: origin, routes: Self.usersAndPosts, listen: "127.0.0.1:\(port)", extra: admin)
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        process.signal(SIGHUP)
+        #expect(try await eventually { try await generation() == 2 })
+        _ = try await TestHTTPClient.request(port: port, "GET", "/api/posts/1")
+        #expect(try await TestHTTPClient.request(port: port, "GET", "/api/posts/1").header("X-Cache") == "HIT")
+
+        try #"{ "upstream": 42 }"#.write(toFile: file, atomically: true, encoding: .utf8)
+        process.signal(SIGHUP)
+        #expect(await process.waitForOutput(containing: "reload rejected"))
+        #expect(process.output.contains("upstream: expected a string, found a number"), "\(process.output)")
+        #expect(try await generation() == 2)
+        #expect(try await TestHTTPClient.request(port: port, "GET", "/api/posts/1").header("X-Cache") == "HIT")
+
+        // log.format json: every line the process wrote is one JSON object.
+        let lines = process.output.split(separator: "\n")
+        #expect(!lines.isEmpty && lines.allSatisfy { $0.hasPrefix("{\"timestamp\":") && $0.hasSuffix("}") }, "\(process.output)")
+
+        process.signal(SIGTERM)
+        #expect(await process.waitForExit(timeout: .seconds(20)) == 0)
+    }
+
+    @Test func checkRefusesANonLoopbackAdminListenerWithoutAToken() async throws {
+        let file = try writeTempConfig(#"{ "upstream": "http://127.0.0.1:1", "admin": { "listen": "0.0.0.0:9090" } }"#)
+        for command in ["check", "run"] {
+            let process = try ManagedProcess(LifecycleTests.binary, arguments: [command, "--config", file])
+            #expect(await process.waitForExit() == 1)
+            #expect(process.output.contains("admin.listen: the admin listener on 0.0.0.0:9090 is not on loopback and has no token"),
+                    "\(process.output)")
+        }
+    }
+}

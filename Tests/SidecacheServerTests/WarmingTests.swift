@@ -1,0 +1,79 @@
+import Foundation
+import Logging
+import SidecacheConfig
+@testable import SidecacheServer
+import SidecacheTestSupport
+import Synchronization
+import Testing
+
+@Suite("Warming: fetched at start and on schedule, without client traffic")
+struct WarmingTests {
+    static let routes = #"[{ "name": "user", "match": "GET /api/users/{id}", "ttl": "5m" }]"#
+
+    private func withWarmServer(warm: String, _ body: (ProxyServer, ScriptedOrigin, LogCapture) async throws -> Void) async throws {
+        let origin = try await ScriptedOrigin.start()
+        let logs = LogCapture()
+        let config = try ConfigLoader.parse(Data("""
+        { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)", "routes": \(Self.routes), "warm": \(warm) }
+        """.utf8), environment: [:])
+        let server = try ProxyServer(config: config, logger: logs.logger)
+        try await stopping(server, origin) { try await body(server, origin, logs) }
+    }
+
+    @Test func warmPathsAreFetchedAtStartAndAgainWhileFresh() async throws {
+        try await withWarmServer(warm: #"[{ "path": "/api/users/1?full=1", "every": "1s" }]"#) { server, origin, _ in
+            origin.on("GET", "/api/users/1", .json("{}"))
+            try await server.start()
+            #expect(try await eventually(timeout: .seconds(2)) { origin.count(path: "/api/users/1") == 1 })
+            // The entry (5 min ttl) is still fresh: it is fetched again all the same, about every second.
+            #expect(try await eventually(timeout: .seconds(3)) { origin.count(path: "/api/users/1") == 2 })
+            #expect(origin.requests.allSatisfy { $0.uri == "/api/users/1?full=1" })
+            // Stored under the Host warming uses (the upstream's authority): a client naming it hits.
+            let hit = try await TestHTTPClient.request(port: server.port!, "GET", "/api/users/1?full=1",
+                                                       headers: [("Host", "127.0.0.1:\(origin.port)")])
+            #expect(hit.header("X-Cache") == "HIT")
+        }
+    }
+
+    @Test func failuresAreLoggedAndTheScheduleGoesOn() async throws {
+        try await withWarmServer(warm: #"[{ "path": "/api/users/2", "every": "1s" }]"#) { server, origin, logs in
+            origin.on("GET", "/api/users/2", .text("down", status: 500))
+            try await server.start()
+            #expect(try await eventually(timeout: .seconds(4)) { origin.count(path: "/api/users/2") >= 2 })
+            #expect(logs.all.contains { $0.contains("warming failed") && $0.contains("/api/users/2") && $0.contains("500") })
+            #expect(try await TestHTTPClient.request(port: server.port!, "GET", "/api/users/9").status == 404)   // still serving
+        }
+    }
+
+    @Test func aReloadThatDropsTheTargetStopsIt() async throws {
+        try await withWarmServer(warm: #"[{ "path": "/api/users/3", "every": "1s" }]"#) { server, origin, _ in
+            origin.on("GET", "/api/users/3", .json("{}"))
+            try await server.start()
+            #expect(try await eventually(timeout: .seconds(2)) { origin.count(path: "/api/users/3") == 1 })
+            let next = try ConfigLoader.parse(Data("""
+            { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)", "routes": \(Self.routes) }
+            """.utf8), environment: [:])
+            #expect(server.reload(config: next) == .applied(generation: 2, needsRestart: []))
+            try await Task.sleep(for: .milliseconds(1500))
+            #expect(origin.count(path: "/api/users/3") == 1)
+        }
+    }
+
+    /// The scheduler alone, with time compressed by the jitter hook (every 1 s × 0.02).
+    @Test func aTargetNeverOverlapsItself() async throws {
+        let target = try #require(ConfigLoader.parse(Data("""
+        { "upstream": "http://127.0.0.1:1", "routes": \(Self.routes), "warm": [{ "path": "/api/users/1", "every": "1s" }] }
+        """.utf8), environment: [:]).warm.first)
+        let state = Mutex((running: 0, maxRunning: 0, runs: 0))
+        let warmer = Warmer(fetch: { _ in
+            state.withLock { $0.running += 1; $0.maxRunning = max($0.maxRunning, $0.running) }
+            try? await Task.sleep(for: .milliseconds(60))   // slower than the 20 ms period
+            state.withLock { $0.running -= 1; $0.runs += 1 }
+        }, jitter: { 0.02 }, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        warmer.run([target])
+        warmer.run([target])   // the same target again: the schedule is kept, not doubled
+        #expect(try await eventually { state.withLock { $0.runs } >= 4 })
+        warmer.stop()
+        #expect(state.withLock { $0.maxRunning } == 1)
+    }
+}
