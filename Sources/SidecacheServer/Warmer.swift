@@ -6,8 +6,12 @@ import Synchronization
 /// `every` (±10 % jitter, so instances do not fetch in lockstep), even while its entry
 /// is still fresh. One task per target runs fetch, then sleep, so a target never
 /// overlaps itself; a slow fetch delays the next one instead of stacking up. Failures
-/// are logged and the schedule goes on.
+/// are logged and never fatal; after one the next try comes sooner (at most
+/// `retryAfterFailure`), so a warm path does not stay cold for a whole `every`
+/// because the upstream was briefly down.
 final class Warmer: Sendable {
+    static let retryAfterFailure: Duration = .seconds(30)
+
     typealias Fetch = @Sendable (WarmTarget) async throws -> Void
 
     private let fetch: Fetch
@@ -51,13 +55,16 @@ final class Warmer: Sendable {
         Task { [fetch, jitter, logger] in
             while !Task.isCancelled {
                 let began = ContinuousClock.now
+                var period = target.every
                 do {
                     try await fetch(target)
                     logger.debug("warmed", metadata: ["path": "\(target.path)"])
                 } catch {
-                    logger.warning("warming failed; will retry on schedule", metadata: ["path": "\(target.path)", "error": "\(error)"])
+                    period = min(period, Self.retryAfterFailure)
+                    logger.warning("warming failed; retrying", metadata: ["path": "\(target.path)", "error": "\(error)",
+                                                                         "in": "\(period)"])
                 }
-                let next = began + target.every * jitter()
+                let next = began + period * jitter()
                 try? await Task.sleep(until: next, clock: .continuous)
             }
         }

@@ -113,29 +113,27 @@ struct AdminEndpointTests {
     }
 
     @Test func readyzAndStatsReportRedis() async throws {
-        let redis = try await RedisServer.start()
-        let origin = try await ScriptedOrigin.start()
-        let config = try ConfigLoader.parse(Data("""
-        { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)", "store": { "redis": "\(redis.url)" },
-          "routes": \(Self.routes), \(adminJSON) }
-        """.utf8), environment: [:])
-        let server = try ProxyServer(config: config, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
-        try await server.start()
-        do {
-            #expect(try await eventually { server.redisReady })
-            origin.on("GET", "/api/users/1", .json("{}"))
-            _ = try await TestHTTPClient.request(port: server.port!, "GET", "/api/users/1")
-            let ready = try await adminCall(port: server.adminPort!, "GET", "/readyz", token: nil)
-            #expect(ready.text == #"{"ready":true,"redis":{"configured":true,"connected":true,"breaker":"closed"},"config":1}"# + "\n")
-            let stats = try await adminCall(port: server.adminPort!, "GET", "/stats")
-            #expect(stats.json["redis"]?["connected"] == .bool(true))
-            #expect((stats.json["redis"]?["keys"]?.int ?? 0) >= 2)   // the epoch and the entry at least
-            #expect((stats.json["redis"]?["usedMemoryBytes"]?.int ?? 0) > 0)
-            let metrics = prometheusSamples(try await adminCall(port: server.adminPort!, "GET", "/metrics", token: nil).text)
-            #expect(metrics["sidecache_redis_up"] == 1)
+        try await withRedisServer { redis in
+            let origin = try await ScriptedOrigin.start()
+            let config = try ConfigLoader.parse(Data("""
+            { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)", "store": { "redis": "\(redis.url)" },
+              "routes": \(Self.routes), \(adminJSON) }
+            """.utf8), environment: [:])
+            let server = try ProxyServer(config: config, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+            try await server.start()
+            try await stopping(server, origin) {
+                #expect(try await eventually { server.redisReady })
+                origin.on("GET", "/api/users/1", .json("{}"))
+                _ = try await TestHTTPClient.request(port: server.port!, "GET", "/api/users/1")
+                let ready = try await adminCall(port: server.adminPort!, "GET", "/readyz", token: nil)
+                #expect(ready.text == #"{"ready":true,"redis":{"configured":true,"connected":true,"breaker":"closed"},"config":1}"# + "\n")
+                let stats = try await adminCall(port: server.adminPort!, "GET", "/stats")
+                #expect(stats.json["redis"]?["connected"] == .bool(true))
+                #expect((stats.json["redis"]?["keys"]?.int ?? 0) >= 2)   // the epoch and the entry at least
+                #expect((stats.json["redis"]?["usedMemoryBytes"]?.int ?? 0) > 0)
+                let metrics = prometheusSamples(try await adminCall(port: server.adminPort!, "GET", "/metrics", token: nil).text)
+                #expect(metrics["sidecache_redis_up"] == 1)
+            }
         }
-        await server.shutdown(grace: .seconds(1))
-        await redis.stop()
-        try? await origin.shutdown()
     }
 }

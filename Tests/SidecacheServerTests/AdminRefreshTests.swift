@@ -56,39 +56,39 @@ struct AdminRefreshTests {
     }
 
     @Test func theLimitHoldsAcrossInstancesSharingRedis() async throws {
-        let redis = try await RedisServer.start()
-        let origin = try await ScriptedOrigin.start()
-        Self.versioned(origin, "/api/users/1")
-        let logs = LogCapture()
-        var servers: [ProxyServer] = []
-        for _ in 0..<2 {
-            let config = try ConfigLoader.parse(Data("""
-            { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)", "store": { "redis": "\(redis.url)" },
-              "routes": \(Self.routes),
-              "admin": { "listen": "127.0.0.1:0", "token": "\(adminToken)", "refreshLimit": "2/10m" } }
-            """.utf8), environment: [:])
-            let server = try ProxyServer(config: config, logger: logs.logger)
-            try await server.start()
-            servers.append(server)
+        try await withRedisServer { redis in
+            let origin = try await ScriptedOrigin.start()
+            Self.versioned(origin, "/api/users/1")
+            let logs = LogCapture()
+            func server() async throws -> ProxyServer {
+                let config = try ConfigLoader.parse(Data("""
+                { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)", "store": { "redis": "\(redis.url)" },
+                  "routes": \(Self.routes),
+                  "admin": { "listen": "127.0.0.1:0", "token": "\(adminToken)", "refreshLimit": "2/10m" } }
+                """.utf8), environment: [:])
+                let server = try ProxyServer(config: config, logger: logs.logger)
+                try await server.start()
+                return server
+            }
+            let a = try await server()
+            let b = try await server()
+            try await stopping(a, origin) {
+                try await stopping(b, origin) {
+                    #expect(try await eventually { a.redisReady && b.redisReady })
+                    let body = #"{"path": "/api/users/1"}"#
+                    #expect(try await adminCall(port: a.adminPort!, "POST", "/refresh", json: body).status == 200)
+                    #expect(try await adminCall(port: b.adminPort!, "POST", "/refresh", json: body).status == 200)
+                    let third = try await adminCall(port: a.adminPort!, "POST", "/refresh", json: body)
+                    #expect(third.status == 429)
+                    #expect((third.header("Retry-After").flatMap(Int.init) ?? 0) > 500)
+                    #expect(origin.count(path: "/api/users/1") == 2)
+                    // Every refresh is logged with the caller's address.
+                    let lines = logs.all.filter { $0.contains("admin refresh") }
+                    #expect(lines.count == 3)
+                    #expect(lines.allSatisfy { $0.contains("127.0.0.1:") && $0.contains("/api/users/1") })
+                    #expect(lines.last?.contains("rate_limited") == true)
+                }
+            }
         }
-        do {
-            let servers = servers
-            #expect(try await eventually { servers.allSatisfy(\.redisReady) })
-            let body = #"{"path": "/api/users/1"}"#
-            #expect(try await adminCall(port: servers[0].adminPort!, "POST", "/refresh", json: body).status == 200)
-            #expect(try await adminCall(port: servers[1].adminPort!, "POST", "/refresh", json: body).status == 200)
-            let third = try await adminCall(port: servers[0].adminPort!, "POST", "/refresh", json: body)
-            #expect(third.status == 429)
-            #expect((third.header("Retry-After").flatMap(Int.init) ?? 0) > 500)
-            #expect(origin.count(path: "/api/users/1") == 2)
-            // Every refresh is logged with the caller's address.
-            let lines = logs.all.filter { $0.contains("admin refresh") }
-            #expect(lines.count == 3)
-            #expect(lines.allSatisfy { $0.contains("127.0.0.1:") && $0.contains("/api/users/1") })
-            #expect(lines.last?.contains("rate_limited") == true)
-        }
-        for s in servers { await s.shutdown(grace: .seconds(1)) }
-        await redis.stop()
-        try? await origin.shutdown()
     }
 }

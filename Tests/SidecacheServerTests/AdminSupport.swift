@@ -75,3 +75,15 @@ func stopping(_ server: ProxyServer, _ origin: ScriptedOrigin, _ body: () async 
     await server.shutdown(grace: .seconds(1))
     try? await origin.shutdown()
 }
+
+/// A real redis-server for `body`, stopped afterwards whether `body` threw or not.
+func withRedisServer(_ body: (RedisServer) async throws -> Void) async throws {
+    let redis = try await RedisServer.start()
+    do {
+        try await body(redis)
+    } catch {
+        await redis.stop()
+        throw error
+    }
+    await redis.stop()
+}

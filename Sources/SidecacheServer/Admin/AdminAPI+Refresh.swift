@@ -29,7 +29,7 @@ extension AdminAPI {
             log["outcome"] = "rate_limited"
             logger.notice("admin refresh", metadata: log)
             return .error(.tooManyRequests, "rate_limited",
-                          "\(path) was refreshed \(limiter.limit.count) time(s) in the last \(limiter.limit); retry in \(retryAfter)s",
+                          "refresh limit \(limiter.limit) reached for this key; retry in \(retryAfter)s",
                           headers: [("Retry-After", String(retryAfter))])
         }
         guard let refresher else {

@@ -97,7 +97,7 @@ final class AdminServer: Sendable {
                        head request: HTTPRequestHead, keepAlive: Bool) async throws {
         var headers = HTTPHeaders(response.headers)
         headers.add(name: "Content-Length", value: String(response.body.readableBytes))
-        headers.add(name: "Cache-Control", value: "no-store")
+        if !headers.contains(name: "Cache-Control") { headers.add(name: "Cache-Control", value: "no-store") }
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         try await outbound.write(.head(HTTPResponseHead(version: request.version, status: response.status, headers: headers)))
         if request.method != .HEAD { try await outbound.write(.body(.byteBuffer(response.body))) }

@@ -14,9 +14,8 @@ struct StatsReport {
     var redisInfo: RedisStore.Info?
 
     var json: JSONText {
-        var l1: [(String, JSONText)] = [("entries", .int(self.l1.entries)), ("bytes", .int(self.l1.bytes)),
+        let l1: [(String, JSONText)] = [("entries", .int(self.l1.entries)), ("bytes", .int(self.l1.bytes)),
                                         ("capacityBytes", .int(self.l1.capacity))]
-        l1.append(("usedRatio", self.l1.capacity > 0 ? .number(Double(self.l1.bytes) / Double(self.l1.capacity)) : .null))
         return .object([
             ("config", .int(generation)),
             ("uptimeSeconds", .int(Int(uptime.components.seconds))),
