@@ -44,6 +44,14 @@ public enum PurgeScope: Hashable, Sendable, CustomStringConvertible {
         return ids
     }
 
+    /// The tags of an answer: `Surrogate-Key` values, space-separated.
+    public static func tags(_ headers: some HeaderFields) -> [String] {
+        headers.all("surrogate-key").flatMap { $0.split(whereSeparator: { $0 == " " || $0 == "\t" }) }.map(String.init)
+    }
+
+    /// Scope ids of tags.
+    public static func tagIDs(_ tags: [String]) -> [UInt64] { tags.map { fnv(4, $0) } }
+
     static func fnv(_ kind: UInt8, _ text: some StringProtocol) -> UInt64 {
         var h: UInt64 = 0xcbf2_9ce4_8422_2325
         h = (h ^ UInt64(kind)) &* 0x100_0000_01b3

@@ -108,24 +108,40 @@ extension Exchange {
         entryHead.writeStatusLine(status: status, reason: reason)
         for line in lines where !line.name.equalsIgnoringASCIICase("transfer-encoding") { entryHead.writeHeader(line.name, line.value) }
         if status != 204 && status != 304 { entryHead.writeHeader("Content-Length", body.readableBytes) }
-        let entry = CacheEntry(head: entryHead, body: body, status: status, timing: timing,
-                               fillSeq: fill.fillSeq, scopeIDs: fill.scopeIDs, generations: fill.generations)
-
-        guard engine.ledger.mayStore(fillSeq: fill.fillSeq, scopeIDs: fill.scopeIDs) else {
+        let tagIDs = PurgeScope.tagIDs(PurgeScope.tags(HeaderList(lines)))
+        let scopeIDs = fill.scopeIDs + tagIDs
+        guard engine.ledger.mayStore(fillSeq: fill.fillSeq, scopeIDs: scopeIDs) else {
+            let entry = CacheEntry(head: entryHead, body: body, status: status, timing: timing, fillSeq: fill.fillSeq, scopeIDs: scopeIDs)
             landFlight(.fetchYourself(uncacheable: false))
             answer(self, entry, CacheStatusField.miss(stored: false, notStored: .purged))
             return
         }
-        guard let redis = engine.redis, let generations = fill.generations else {
+        guard let redis = engine.redis, let fillGenerations = fill.generations else {
+            let entry = CacheEntry(head: entryHead, body: body, status: status, timing: timing, fillSeq: fill.fillSeq, scopeIDs: scopeIDs)
             let stored = engine.memory.set(fill.key, entry)
             landFlight(stored ? .stored : .fetchYourself(uncacheable: true))
             answer(self, entry, CacheStatusField.miss(stored: stored, notStored: stored ? nil : .tooLarge))
             return
         }
         let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
-        redis.store(fill.key, status: status, timing: timing, head: entryHead, body: body, generations: generations,
-                    now: engine.clock.now(), on: connection.eventLoop).whenComplete { result in
+        let loop = connection.eventLoop
+        // Tags are known only now: their counters join the entry's guard, read just
+        // before the compare-and-set (which then checks them too).
+        let guarded: EventLoopFuture<EntryCodec.Generations?> = tagIDs.isEmpty
+            ? loop.makeSucceededFuture(fillGenerations)
+            : redis.currentGenerations(scopes: tagIDs, on: loop).map { tags in
+                tags.flatMap { $0.epoch == fillGenerations.epoch
+                    ? EntryCodec.Generations(epoch: fillGenerations.epoch, values: fillGenerations.values + $0.values) : nil }
+            }
+        guarded.flatMap { generations -> EventLoopFuture<(Bool, EntryCodec.Generations?)> in
+            guard let generations else { return loop.makeSucceededFuture((false, nil)) }
+            return redis.store(fill.key, status: status, timing: timing, head: entryHead, body: body, generations: generations,
+                               now: me.value.engine.clock.now(), on: loop).map { ($0, generations) }
+        }.whenComplete { outcome in
             let exchange = me.value
+            let entry = CacheEntry(head: entryHead, body: body, status: status, timing: timing, fillSeq: fill.fillSeq,
+                                   scopeIDs: scopeIDs, generations: (try? outcome.get())?.1 ?? fillGenerations)
+            let result = outcome.map(\.0)
             switch result {
             case .success(false):
                 exchange.landFlight(.fetchYourself(uncacheable: false))

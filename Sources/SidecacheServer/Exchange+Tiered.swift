@@ -47,9 +47,8 @@ extension Exchange {
         let context = cache!
         let loop = connection.eventLoop
         let fillSeq = engine.ledger.current
-        let scopeIDs = context.scopeIDs
         let me = NIOLoopBound(self, eventLoop: loop)
-        redis.lookup(context.key, scopes: RedisStore.guardScopes(scopeIDs), on: loop).whenComplete { result in
+        redis.lookup(context.key, scopes: RedisStore.guardScopes(context.scopeIDs), on: loop).whenComplete { result in
             let exchange = me.value
             guard !exchange.finished else { return }
             let now = exchange.engine.clock.now()
@@ -61,9 +60,12 @@ extension Exchange {
                 }
                 var usable: CacheEntry?
                 if let found = lookup.found, now < found.decoded.timing.keepUntil {
+                    // The entry's own guard (its tags included), not just the request's scopes.
+                    let guardedBy = found.decoded.generations
                     let entry = CacheEntry(head: found.head, body: found.body, status: found.decoded.status,
-                                           timing: found.decoded.timing, fillSeq: fillSeq, scopeIDs: scopeIDs,
-                                           generations: lookup.current)
+                                           timing: found.decoded.timing, fillSeq: fillSeq,
+                                           scopeIDs: guardedBy.values.map(\.scope).filter { $0 != PurgeScope.all.id },
+                                           generations: guardedBy)
                     if exchange.engine.ledger.isValid(entry) {
                         exchange.engine.memory.set(context.key, entry)   // an L2 hit fills L1, same deadline
                         usable = entry

@@ -1,4 +1,7 @@
 import Foundation
+import NIOPosix
+import SidecacheCore
+@testable import SidecacheServer
 import Testing
 import SidecacheTestSupport
 import Synchronization
@@ -159,6 +162,20 @@ struct RedisTierTests {
             #expect(!keys.contains("/api/me"))
             let other = try await p.get(p.portB, "/api/me", headers: [("Authorization", "Bearer someone-else")])
             #expect(other.text == "Bearer someone-else")
+        }
+    }
+
+    /// Tags are known only when the answer arrives; their counters still guard the
+    /// shared entry, so a tag purge on A is seen by B.
+    @Test func tagPurgeIsSharedAcrossInstances() async throws {
+        try await withRedisPair { p in
+            p.origin.on("GET", "/api/users/7", .json("{}", headers: [("Surrogate-Key", "user-7 users")]))
+            _ = try await p.get(p.portA, "/api/users/7")
+            #expect(try await p.get(p.portB, "/api/users/7").header("X-Cache") == "HIT")
+            let scopes: [PurgeScope] = [.tag("user-7")]
+            p.a.engine.purge(scopes, reason: "test", source: .admin)
+            try await p.a.engine.redis!.purge(scopes, on: MultiThreadedEventLoopGroup.singleton.next()).get()
+            #expect(try await p.get(p.portB, "/api/users/7").header("X-Cache") == "MISS")
         }
     }
 }

@@ -61,13 +61,24 @@ public final class RedisStore: Sendable {
     public func lookup(_ key: CacheKey, scopes: [UInt64], on loop: any EventLoop) -> EventLoopFuture<Lookup> {
         guard isReadable else { return loop.makeFailedFuture(RedisFailure.unavailable("not ready")) }
         let commands: [[RedisArgument]] = [["GET", .text(keys.entry(key))], mget(scopes)]
-        return link.send(commands, on: loop).flatMapThrowing { [self] replies in
-            let current = try generations(replies[1], scopes: scopes, on: loop)
-            guard let bytes = replies[0].bytes else { return Lookup(found: nil, current: current) }
+        return link.send(commands, on: loop).flatMap { [self] replies in
+            let current: EntryCodec.Generations?
+            do { current = try generations(replies[1], scopes: scopes, on: loop) } catch { return loop.makeFailedFuture(error) }
+            guard let bytes = replies[0].bytes else { return loop.makeSucceededFuture(Lookup(found: nil, current: current)) }
             let decoded = bytes.withUnsafeReadableBytes { EntryCodec.decode($0) }
-            guard let decoded else { return Lookup(found: nil, current: current, corrupt: true) }
-            guard let current, decoded.generations == current else { return Lookup(found: nil, current: current) }
-            return Lookup(found: Found(decoded: decoded, bytes: bytes), current: current)
+            guard let decoded else { return loop.makeSucceededFuture(Lookup(found: nil, current: current, corrupt: true)) }
+            guard let current else { return loop.makeSucceededFuture(Lookup(found: nil, current: nil)) }
+            let found = Found(decoded: decoded, bytes: bytes)
+            // Tagged entries are guarded by their tags' counters too: read those as well.
+            let extra = decoded.generations.values.map(\.scope).filter { !scopes.contains($0) }
+            guard !extra.isEmpty else {
+                return loop.makeSucceededFuture(Lookup(found: decoded.generations == current ? found : nil, current: current))
+            }
+            return currentGenerations(scopes: extra, on: loop).map { tagged in
+                guard let tagged, tagged.epoch == current.epoch else { return Lookup(found: nil, current: current) }
+                let all = EntryCodec.Generations(epoch: current.epoch, values: current.values + tagged.values)
+                return Lookup(found: decoded.generations == all ? found : nil, current: current)
+            }
         }
     }
 

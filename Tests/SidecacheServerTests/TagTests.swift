@@ -1,0 +1,28 @@
+import Testing
+import SidecacheCore
+@testable import SidecacheServer
+import SidecacheTestSupport
+
+@Suite("Surrogate-Key tags")
+struct TagTests {
+    @Test func aTagPurgeDropsEveryEntryCarryingIt() async throws {
+        try await withProxy(routes: #"[{ "name": "p", "match": "GET /p/{id}", "ttl": "5m" }]"#) { h in
+            h.origin.on("GET", "/p/1", .json("{}", headers: [("Surrogate-Key", "product-1 catalog")]))
+            h.origin.on("GET", "/p/2", .json("{}", headers: [("Surrogate-Key", "product-2  catalog")]))
+            h.origin.on("GET", "/p/3", .json("{}"))
+            for p in ["/p/1", "/p/2", "/p/3"] { _ = try await h.get(p) }
+            h.proxy.engine.purge([.tag("product-1")], reason: "test", source: .admin)
+            #expect(try await h.get("/p/1").header("X-Cache") == "MISS")
+            #expect(try await h.get("/p/2").header("X-Cache") == "HIT")
+            h.proxy.engine.purge([.tag("catalog")], reason: "test", source: .admin)
+            #expect(try await h.get("/p/2").header("X-Cache") == "MISS")
+            #expect(try await h.get("/p/3").header("X-Cache") == "HIT")
+        }
+    }
+
+    @Test func tagsParseFromSurrogateKey() {
+        let headers: HeaderList = [("Surrogate-Key", " a  b\tc "), ("surrogate-key", "d")]
+        #expect(PurgeScope.tags(headers) == ["a", "b", "c", "d"])
+        #expect(PurgeScope.tagIDs(["a"]) == [PurgeScope.tag("a").id])
+    }
+}
