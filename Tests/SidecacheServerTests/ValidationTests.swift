@@ -117,6 +117,23 @@ struct OriginRouteTests {
         }
     }
 
+    /// `no-cache` on an origin route: stored, but every use revalidated upstream.
+    @Test func noCacheAnswersAreRevalidatedEveryTime() async throws {
+        try await withProxy(routes: Self.route) { h in
+            h.origin.on("GET", "/o/5") { req in
+                if req.header("If-None-Match") == #""e5""# { return OriginResponse(status: 304, headers: [("ETag", #""e5""#)]) }
+                return .json(#"{"full":true}"#, headers: [("Cache-Control", "no-cache"), ("ETag", #""e5""#)])
+            }
+            _ = try await h.get("/o/5")
+            for _ in 0..<3 {
+                let r = try await h.get("/o/5")
+                #expect(r.status == 200 && r.text == #"{"full":true}"#)
+            }
+            let seen = h.origin.requests.map { $0.header("If-None-Match") }
+            #expect(seen == [nil, #""e5""#, #""e5""#, #""e5""#])
+        }
+    }
+
     @Test func targetedFieldTakesPrecedence() async throws {
         try await withProxy(routes: Self.route) { h in
             h.origin.on("GET", "/o/4", .json("{}", headers: [("Cache-Control", "no-store"), ("CDN-Cache-Control", "max-age=60")]))
