@@ -168,16 +168,6 @@ extension Exchange {
         var lines = connection.allocator.buffer(capacity: 128)
         lines.writeStaticString("X-Cache: MISS\r\n")
         lines.writeHeader(CacheStatusField.name, cacheStatus)
-        let close = connection.closesAfterResponse
-        writeConnectionHeader(&lines, close: close)
-        lines.writeStaticString("\r\n")
-        connection.write(entry.head)
-        if isHEAD {
-            connection.writeAndFlush(lines, written: nil)
-        } else {
-            connection.write(lines)
-            connection.writeAndFlush(entry.body, written: nil)
-        }
-        finish(close: close)
+        writeStored(entry, lines: &lines)
     }
 }

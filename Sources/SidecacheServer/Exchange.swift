@@ -130,6 +130,12 @@ final class Exchange {
             lines.writeStaticString(staleDetail)
         }
         lines.writeStaticString("\r\n")
+        writeStored(entry, lines: &lines)
+    }
+
+    /// The stored head, the per-answer `lines` (closed here with the connection header
+    /// and the blank line), then the stored body unless HEAD; one flush.
+    func writeStored(_ entry: CacheEntry, lines: inout ByteBuffer) {
         let close = connection.closesAfterResponse
         writeConnectionHeader(&lines, close: close)
         lines.writeStaticString("\r\n")

@@ -53,7 +53,9 @@ enum ProxyError: Error, Sendable {
 
     /// The whole response: head and JSON body. Client errors always close the connection.
     func encode(allocator: ByteBufferAllocator, close: Bool, extraHeaders: [(String, String)] = []) -> ByteBuffer {
-        let body = "{\"error\":\"\(code)\",\"detail\":\(jsonString(detail))}"
+        var body = "{\"error\":\"\(code)\",\"detail\":"
+        JSONText.quote(detail, into: &body)
+        body += "}"
         var buffer = allocator.buffer(capacity: 256 + body.utf8.count)
         buffer.writeStatusLine(status: status, reason: "")
         buffer.writeHeader("Content-Type", "application/json")
@@ -68,23 +70,4 @@ enum ProxyError: Error, Sendable {
     /// Client errors end the connection: after a malformed or refused request the
     /// framing of anything that follows cannot be trusted.
     var closesConnection: Bool { status < 500 }
-}
-
-/// A JSON string literal for `s`.
-func jsonString(_ s: String) -> String {
-    var out = "\""
-    for scalar in s.unicodeScalars {
-        switch scalar {
-        case "\"": out += "\\\""
-        case "\\": out += "\\\\"
-        case "\n": out += "\\n"
-        case "\r": out += "\\r"
-        case "\t": out += "\\t"
-        case _ where scalar.value < 0x20:
-            let hex = String(scalar.value, radix: 16)
-            out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-        default: out.unicodeScalars.append(scalar)
-        }
-    }
-    return out + "\""
 }

@@ -33,15 +33,18 @@ struct StaleTests {
 
     @Test(arguments: ["down", "500", "timeout"])
     func staleIfErrorServesTheStoredAnswer(failure: String) async throws {
-        let routes = #"[{ "name": "i", "match": "GET /i/{id}", "ttl": "10s", "staleIfError": "1h", "upstreamTimeout": "300ms" }]"#
+        // The timeout must be long enough for the first fill on a loaded machine, and the
+        // "timeout" case's delay far past it.
+        let routes = #"[{ "name": "i", "match": "GET /i/{id}", "ttl": "10s", "staleIfError": "1h", "upstreamTimeout": "2s" }]"#
         try await withProxy(routes: routes) { h in
             h.origin.on("GET", "/i/3", .json(#"{"ok":true}"#))
-            _ = try await h.get("/i/3")
+            let first = try await h.get("/i/3")
+            #expect(first.header("Cache-Status") == "sidecache; fwd=uri-miss; stored")
             h.clock.advance(by: .seconds(30))
             switch failure {
             case "down": try await h.origin.shutdown()
             case "500": h.origin.on("GET", "/i/3", .json(#"{"error":1}"#, status: 500))
-            default: h.origin.on("GET", "/i/3", OriginResponse.json("{}").delayed(.seconds(3)))
+            default: h.origin.on("GET", "/i/3", OriginResponse.json("{}").delayed(.seconds(20)))
             }
             let r = try await h.get("/i/3")
             #expect(r.status == 200)
