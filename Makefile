@@ -51,7 +51,7 @@ check: deps build
 test: test-deps
 	$(SWIFT) build --build-tests
 	scripts/with-redis.sh $(SWIFT) test $(if $(FILTER),--filter '$(FILTER)') $(TEST_FLAGS)
-	python3 deploy/check.py
+	python3 deploy/check.py --live
 
 bench: deps release
 	bench/run.sh

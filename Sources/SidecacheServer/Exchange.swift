@@ -170,8 +170,11 @@ final class Exchange {
         guard !finished else { return }
         finished = true
         landFlight(.fetchYourself(uncacheable: false))   // a leader that answered without landing frees its waiters
-        engine.metrics.finished(ExchangeRecord(method: method, target: head.uri, route: route?.name, status: status,
-                                               outcome: outcome, duration: ContinuousClock.now - started))
+        // Requests count, the proxy's own refreshes (warming, revalidation, admin) do not.
+        if purpose == .client {
+            engine.metrics.finished(ExchangeRecord(method: method, target: head.uri, route: route?.name, status: status,
+                                                   outcome: outcome, duration: ContinuousClock.now - started))
+        }
         connection.responseFinished(close: close)
     }
 
