@@ -23,7 +23,7 @@ final class RedisPair: Sendable {
 
     /// `store` is the JSON object of the `store` key; `redisURL` replaces the server's URL.
     static func start(consistency: String = "strict", memory: String = "64MiB", password: String? = nil,
-                      redisURL: String? = nil, timeout: String = "200ms", waitReady: Bool = true) async throws -> RedisPair {
+                      redisURL: String? = nil, timeout: String = "1s", waitReady: Bool = true) async throws -> RedisPair {
         let origin = try await ScriptedOrigin.start()
         let redis = try await RedisServer.start(password: password)
         let logs = LogCapture()
