@@ -30,34 +30,29 @@ public struct PathPattern: Sendable, Equatable, CustomStringConvertible {
     }
 
     public init(parsing source: String) throws(ParseError) {
-        guard source.hasPrefix("/") else { throw .notAbsolute }
-        self.source = source
-        var segments: [Segment] = []
-        var hasRest = false
-        let parts = source.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
-        for (i, part) in parts.enumerated() {
-            if part.isEmpty {
-                // "/" alone is the root; a trailing empty segment is not allowed elsewhere.
-                if parts.count == 1 { break }
-                throw .emptySegment
+        let shape: (segments: [Substring], star: Bool)
+        do { shape = try PathShape.split(source) } catch {
+            switch error {
+            case .notAbsolute: throw .notAbsolute
+            case .emptySegment: throw .emptySegment
+            case .starNotLast: throw .starNotLast
             }
-            if part == "*" {
-                guard i == parts.count - 1 else { throw .starNotLast }
-                hasRest = true
-            } else if part.hasPrefix("{") || part.hasSuffix("}") || part.contains("{") {
+        }
+        var segments: [Segment] = []
+        for part in shape.segments {
+            if part.contains("{") || part.contains("}") {
                 guard part.hasPrefix("{"), part.hasSuffix("}"), part.count > 2 else { throw .badParameter(String(part)) }
                 let name = String(part.dropFirst().dropLast())
                 guard name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else { throw .badParameter(String(part)) }
                 if segments.contains(.parameter(name)) { throw .duplicateParameter(name) }
                 segments.append(.parameter(name))
-            } else if part.contains("*") {
-                throw .starNotLast
             } else {
                 segments.append(.literal(String(part)))
             }
         }
+        self.source = source
         self.segments = segments
-        self.hasRest = hasRest
+        self.hasRest = shape.star
     }
 
     public var parameterNames: [String] {

@@ -32,30 +32,26 @@ public struct PathTemplate: Sendable, Equatable, CustomStringConvertible {
     }
 
     public init(parsing source: String) throws(ParseError) {
-        guard source.hasPrefix("/") else { throw .notAbsolute }
-        self.source = source
-        var pieces: [Piece] = []
-        var subtree = false
-        let parts = source.dropFirst().split(separator: "/", omittingEmptySubsequences: false)
-        for (i, part) in parts.enumerated() {
-            if part.isEmpty {
-                if parts.count == 1 { break }
-                throw .emptySegment
+        let shape: (segments: [Substring], star: Bool)
+        do { shape = try PathShape.split(source) } catch {
+            switch error {
+            case .notAbsolute: throw .notAbsolute
+            case .emptySegment: throw .emptySegment
+            case .starNotLast: throw .starNotLast
             }
-            if part == "*" {
-                guard i == parts.count - 1 else { throw .starNotLast }
-                subtree = true
-            } else if part.contains("{") || part.contains("}") {
+        }
+        var pieces: [Piece] = []
+        for part in shape.segments {
+            if part.contains("{") || part.contains("}") {
                 guard part.hasPrefix("{"), part.hasSuffix("}") else { throw .badPlaceholder(String(part)) }
                 pieces.append(.value(try Self.placeholder(String(part.dropFirst().dropLast()))))
-            } else if part.contains("*") {
-                throw .starNotLast
             } else {
                 pieces.append(.literal(String(part)))
             }
         }
+        self.source = source
         segments = pieces
-        isSubtree = subtree
+        isSubtree = shape.star
     }
 
     private static func placeholder(_ text: String) throws(ParseError) -> Source {
