@@ -110,6 +110,9 @@ public struct StoreConfig: Sendable, Equatable {
 public struct WarmTarget: Sendable, Equatable {
     public var path: String
     public var every: Duration
+    /// The Host the warm request carries (part of the key): the one clients send.
+    /// Nil: the upstream's authority.
+    public var host: String?
 }
 
 public struct AdminConfig: Sendable, Equatable {

@@ -160,14 +160,15 @@ extension ConfigLoader {
         let before = node.reader.problems.count
         var targets: [WarmTarget] = []
         for item in items {
-            guard let f = item.object(allowing: ["path", "every"]) else { continue }
+            guard let f = item.object(allowing: ["path", "every", "host"]) else { continue }
+            let host = f["host"]?.string()
             guard let pathNode = required(f, "path", item), let path = pathNode.string(), let every = required(f, "every", item)?.duration() else { continue }
             guard let target = RequestTarget(path), routes.route(forGET: target.path) != nil || routeProblems else {
                 pathNode.report("\"\(path)\" matches no cache route (warm paths must be cached)")
                 continue
             }
             if every < .seconds(1) { f["every"]!.report("must be at least 1s") }
-            targets.append(WarmTarget(path: path, every: every))
+            targets.append(WarmTarget(path: path, every: every, host: host.flatMap { $0.isEmpty ? nil : $0 }))
         }
         return node.reader.problems.count == before ? targets : nil
     }

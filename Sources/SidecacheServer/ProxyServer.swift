@@ -51,10 +51,10 @@ public final class ProxyServer: Sendable {
     }
 
     /// Warming goes through the engine's refresh: the normal fill path, bypassing the
-    /// cache, so a still-fresh entry is fetched again. Warm requests carry the upstream's
-    /// authority as Host, like a client request without one.
+    /// cache, so a still-fresh entry is fetched again. Warm requests carry `host` (the
+    /// Host clients send, part of the key), else the upstream's authority.
     static func warm(_ target: WarmTarget, engine: ProxyEngine, loop: any EventLoop) async throws {
-        let result = try await engine.refresh(path: target.path, host: engine.config.upstream.authority, on: loop).get()
+        let result = try await engine.refresh(path: target.path, host: target.host ?? engine.config.upstream.authority, on: loop).get()
         // 409: a fetch for the entry is already under way, which warms it just as well.
         guard result.status < 400 || result.status == 409 else { throw WarmFailure(status: result.status) }
     }

@@ -35,6 +35,19 @@ struct WarmingTests {
         }
     }
 
+    /// With `host`, the warmed entry is the one clients naming that Host hit.
+    @Test func warmHostIsTheHostClientsSend() async throws {
+        try await withWarmServer(warm: #"[{ "path": "/api/users/4", "every": "1h", "host": "api.example" }]"#) { server, origin, _ in
+            origin.on("GET", "/api/users/4", .json("{}"))
+            try await server.start()
+            #expect(try await eventually { origin.count(path: "/api/users/4") >= 1 })
+            #expect(origin.requests.first?.header("Host") == "api.example")
+            let hit = try await TestHTTPClient.request(port: server.port!, "GET", "/api/users/4", headers: [("Host", "api.example")])
+            #expect(hit.header("X-Cache") == "HIT")
+            #expect(origin.count(path: "/api/users/4") == 1)
+        }
+    }
+
     @Test func failuresAreLoggedAndTheScheduleGoesOn() async throws {
         try await withWarmServer(warm: #"[{ "path": "/api/users/2", "every": "1s" }]"#) { server, origin, logs in
             origin.on("GET", "/api/users/2", .text("down", status: 500))

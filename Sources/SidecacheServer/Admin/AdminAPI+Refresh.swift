@@ -32,12 +32,6 @@ extension AdminAPI {
                           "refresh limit \(limiter.limit) reached for this key; retry in \(retryAfter)s",
                           headers: [("Retry-After", String(retryAfter))])
         }
-        guard let refresher else {
-            // TODO: wire `ProxyEngine.refresh(path:host:on:)` (issue 4) into `refresher`.
-            log["outcome"] = "not_implemented"
-            logger.notice("admin refresh", metadata: log)
-            return .error(.notImplemented, "not_implemented", "refresh needs the engine's refresh fill, which is not in this build")
-        }
         do {
             let answer = try await refresher(path, host, loop)
             log["outcome"] = "\(answer.status.code)"

@@ -17,11 +17,11 @@ final class AdminAPI: Sendable {
     let readiness: Readiness
     let token: BearerToken?
     let limiter: RefreshLimiter
-    let refresher: Refresh?
+    let refresher: Refresh
     let logger: Logger
     let started = ContinuousClock.now
 
-    init(engine: ProxyEngine, admin: AdminConfig, readiness: Readiness, refresher: Refresh?, logger: Logger) {
+    init(engine: ProxyEngine, admin: AdminConfig, readiness: Readiness, refresher: @escaping Refresh, logger: Logger) {
         self.engine = engine
         self.readiness = readiness
         self.token = admin.token.map(BearerToken.init)
