@@ -231,15 +231,14 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
         }
     }
 
-    /// One timer per connection, re-armed for the remainder instead of per request:
-    /// closes a connection idle past `idleTimeout`, or still sending a head past
-    /// `headerTimeout`.
+    /// One timer per connection, never re-armed per request: it closes a connection
+    /// idle past `idleTimeout`, or still sending a head past `headerTimeout` (it ticks at
+    /// least every half header timeout, so that is enforced within 1.5× the limit).
     private func scheduleIdleCheck() {
         let limits = engine.config.limits
         let idle = TimeAmount.milliseconds(limits.idleTimeout.milliseconds)
         let headLimit = TimeAmount.milliseconds(limits.headerTimeout.milliseconds)
-        var deadline = lastActivity + idle
-        if let started = headClock.headStarted { deadline = min(deadline, started + headLimit) }
+        let deadline = min(lastActivity + idle, .now() + .nanoseconds(headLimit.nanoseconds / 2))
         idleCheck = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
             let now = NIODeadline.now()
             if let started = headClock.headStarted, now >= started + headLimit, case .idle = state {
@@ -256,12 +255,6 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
                 scheduleIdleCheck()
             }
         }
-    }
-
-    /// A head started arriving: the timer may need to fire sooner.
-    func headStarted() {
-        idleCheck?.cancel()
-        scheduleIdleCheck()
     }
 }
 

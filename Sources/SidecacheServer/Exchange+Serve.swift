@@ -65,7 +65,7 @@ extension Exchange {
         if !joined {
             let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
             let loop = connection.eventLoop
-            let role = engine.fills.enter(context.key, fillSeq: engine.ledger.current, scopeIDs: context.scopeIDs,
+            let role = engine.fills.enter(context.key, fillSeq: engine.ledger.current, scopeIDs: scopeIDs,
                                           ledger: engine.ledger, now: now) { result in
                 loop.execute { me.value.flightLanded(result, generations: generations) }
             }
@@ -131,7 +131,7 @@ extension Exchange {
     /// for the key is already under way (then that one refreshes it).
     func refresh(now: Timestamp) {
         let context = cache!
-        guard let id = engine.fills.lead(context.key, fillSeq: engine.ledger.current, scopeIDs: context.scopeIDs) else {
+        guard let id = engine.fills.lead(context.key, fillSeq: engine.ledger.current, scopeIDs: scopeIDs) else {
             fail(.refreshInProgress)
             return
         }
@@ -141,7 +141,7 @@ extension Exchange {
             return
         }
         let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
-        redis.currentGenerations(scopes: RedisStore.guardScopes(context.scopeIDs), on: connection.eventLoop).whenComplete { result in
+        redis.currentGenerations(scopes: RedisStore.guardScopes(scopeIDs), on: connection.eventLoop).whenComplete { result in
             let exchange = me.value
             exchange.fill(now: exchange.engine.clock.now(), generations: try? result.get())
         }

@@ -48,7 +48,7 @@ extension Exchange {
         let loop = connection.eventLoop
         let fillSeq = engine.ledger.current
         let me = NIOLoopBound(self, eventLoop: loop)
-        redis.lookup(context.key, scopes: RedisStore.guardScopes(context.scopeIDs), on: loop).whenComplete { result in
+        redis.lookup(context.key, scopes: RedisStore.guardScopes(scopeIDs), on: loop).whenComplete { result in
             let exchange = me.value
             guard !exchange.finished else { return }
             let now = exchange.engine.clock.now()

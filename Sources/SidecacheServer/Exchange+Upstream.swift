@@ -52,7 +52,7 @@ extension Exchange {
     func fill(now: Timestamp, generations: EntryCodec.Generations?) {
         let context = cache!
         let fill = FillContext(route: context.route, key: context.key, fillSeq: engine.ledger.current, generations: generations,
-                               scopeIDs: context.scopeIDs, requestTime: now)
+                               scopeIDs: scopeIDs, requestTime: now)
         var extra: [(name: String, value: String)] = []
         if let revalidating { extra = Validators.revalidationHeaders(stored: HeaderList(revalidating.storedHead().lines)) }
         start(mode: .fill(fill), method: "GET", body: nil, forFill: true, timeout: context.route.policy.upstreamTimeout,

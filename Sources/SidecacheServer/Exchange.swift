@@ -60,6 +60,8 @@ final class Exchange {
     var waiting: (id: UInt64, timer: Scheduled<Void>)?
     /// Already waited on someone's fill once: never queue again, fetch instead.
     var joined = false
+    /// The purge scopes of the cache key's entries, computed once and only on a miss.
+    lazy var scopeIDs: [UInt64] = cache!.scopeIDs
 
     init(engine: ProxyEngine, connection: any ClientConnection, head: HTTPRequestHead, body: ByteBuffer?,
          purpose: Purpose = .client) {

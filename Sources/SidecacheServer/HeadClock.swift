@@ -17,19 +17,13 @@ final class HeadStartWatcher: ChannelInboundHandler {
     typealias InboundOut = ByteBuffer
 
     private let clock: HeadClock
-    private let started: () -> Void
 
-    /// `started` runs when a head's first byte arrives (the connection re-arms its timer).
-    init(clock: HeadClock, started: @escaping () -> Void) {
-        self.clock = clock
-        self.started = started
-    }
+    init(clock: HeadClock) { self.clock = clock }
 
+    /// Only notes the time: the connection's own timer (which ticks at least every half
+    /// header timeout) does the cutting off, so nothing is scheduled per request.
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if clock.betweenRequests && clock.headStarted == nil {
-            clock.headStarted = .now()
-            started()
-        }
+        if clock.betweenRequests && clock.headStarted == nil { clock.headStarted = .now() }
         context.fireChannelRead(data)
     }
 }

@@ -91,7 +91,7 @@ public final class ProxyServer: Sendable {
                     let sync = channel.pipeline.syncOperations
                     let clock = HeadClock()
                     let connection = ConnectionHandler(engine: engine, headClock: clock)
-                    try sync.addHandler(HeadStartWatcher(clock: clock) { connection.headStarted() })
+                    try sync.addHandler(HeadStartWatcher(clock: clock))
                     try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
                     try sync.addHandler(connection)
                 }
