@@ -42,6 +42,7 @@ extension String {
     /// ASCII case-insensitive comparison without allocating (header names are ASCII tokens).
     @inlinable
     public func equalsIgnoringASCIICase(_ other: String) -> Bool {
+        guard utf8.count == other.utf8.count else { return false }   // O(1) for native strings
         var a = self.utf8.makeIterator()
         var b = other.utf8.makeIterator()
         while true {
