@@ -18,10 +18,23 @@ public final class RedisServer: Sendable {
         let binary = ProcessInfo.processInfo.environment["SIDECACHE_TEST_REDIS_SERVER"]
             ?? ManagedProcess.locate("redis-server")
         guard let binary else { throw TestSupportError(.launchFailed, "redis-server not found: run the tests with `make test`") }
-        let server = RedisServer(port: try freeLoopbackPort(), password: password, binary: binary)
-        try await server.launch()
-        return server
+        // A free port can be taken by another test between choosing it and redis binding
+        // it: then the server exits at once, and a new port is tried.
+        var attempt = 0
+        while true {
+            attempt += 1
+            let server = RedisServer(port: try freeLoopbackPort(), password: password, binary: binary)
+            do {
+                try await server.launch()
+                return server
+            } catch let error as TestSupportError where error.kind == .launchFailed && attempt < 3 && server.exited {
+                continue
+            }
+        }
     }
+
+    /// The server process ended (e.g. its port was taken).
+    private var exited: Bool { process.withLock { $0 }?.exitStatus != nil }
 
     private init(port: Int, password: String?, binary: String) {
         self.port = port
@@ -34,7 +47,11 @@ public final class RedisServer: Sendable {
         if let password { args += ["--requirepass", password] }
         let p = try ManagedProcess(binary, arguments: args)
         process.withLock { $0 = p }
-        guard try await eventually(timeout: .seconds(10), { (try? await self.cli("PING")) == "PONG" }) else {
+        let answered = try await eventually(timeout: .seconds(10)) {
+            if p.exitStatus != nil { return true }
+            return (try? await self.cli("PING")) == "PONG"
+        }
+        guard answered, p.exitStatus == nil else {
             throw TestSupportError(.launchFailed, "redis-server on \(port) did not answer PING:\n\(p.output)")
         }
     }

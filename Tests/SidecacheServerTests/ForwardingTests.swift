@@ -74,7 +74,8 @@ struct ForwardingTests {
     }
 
     @Test func upstreamDownGives502JSON() async throws {
-        let closedPort = try freeLoopbackPort()
+        let refusing = try RefusingPort()
+        let closedPort = refusing.port
         try await withProxy(upstream: "http://127.0.0.1:\(closedPort)") { h in
             let r = try await h.get("/anything")
             #expect(r.status == 502)
@@ -83,6 +84,7 @@ struct ForwardingTests {
             #expect(json["error"] == "upstream_unavailable")
             #expect(json["detail"] == "connect to 127.0.0.1:\(closedPort) refused")
         }
+        withExtendedLifetime(refusing) {}
     }
 
     @Test func slowUpstreamGives504JSON() async throws {

@@ -48,7 +48,9 @@ struct MetricsTests {
     }
 
     @Test func upstreamErrorsByKind() async throws {
-        try await withProxy(routes: Self.routes, extra: adminJSON, upstream: "http://127.0.0.1:\(try freeLoopbackPort())") { h in
+        let refusing = try RefusingPort()
+        defer { withExtendedLifetime(refusing) {} }
+        try await withProxy(routes: Self.routes, extra: adminJSON, upstream: "http://127.0.0.1:\(refusing.port)") { h in
             #expect(try await h.get("/api/users/1").status == 502)
             let m = prometheusSamples(try await h.admin("GET", "/metrics", token: nil).text)
             #expect(m[#"sidecache_upstream_errors_total{route="user",kind="connect"}"#] == 1)

@@ -8,7 +8,9 @@ import Testing
     @Test func refusedConnectionIsAConnectFailure() async throws {
         let client = try UpstreamClient()
         defer { client.shutdown() }
-        let port = try freeLoopbackPort()  // bound, then closed: nothing listens there
+        let refusing = try RefusingPort()   // bound, never listening: refuses while it lives
+        defer { withExtendedLifetime(refusing) {} }
+        let port = refusing.port
 
         let recorder = EventRecorder()
         recorder.start(upstreamRequest("GET", "http://127.0.0.1:\(port)/x"), on: client)
