@@ -26,7 +26,7 @@ extension ConfigLoader {
         return routePolicy(fields, base: base, baseTTL: baseTTL)
     }
 
-    static let routeKeys = ["name", "match", "key", "shared", "override"] + policyKeys
+    static let routeKeys = ["name", "match", "key", "shared", "override", "paths"] + policyKeys
 
     /// The routes, or nil when any is invalid; and every name declared, valid or not,
     /// so purge rules naming a route with a problem elsewhere are not reported too.
@@ -65,11 +65,22 @@ extension ConfigLoader {
             let shared = f["shared"]?.bool() ?? false
             let override = f["override"]?.bool() ?? false
             if override, ttl == .origin { f["override"]!.report("override needs a duration ttl: an \"origin\" route takes its freshness from the upstream") }
-            guard let name, let pattern, let ttl, let key else { continue }
+            let spelling = f["paths"].map(pathSpelling) ?? .exact
+            guard let name, let pattern, let ttl, let key, let spelling else { continue }
             routes.append(Route(name: name, pattern: pattern, ttl: ttl, query: key.0, keyHeaders: key.1, identity: key.2,
-                                shared: shared, override: override, policy: policy))
+                                shared: shared, override: override, policy: policy, spelling: spelling))
         }
         return (node.reader.problems.count == before ? routes : nil, names)
+    }
+
+    /// `paths`: which spellings the upstream treats as one resource (see `PathSpelling`).
+    private static func pathSpelling(_ node: Node) -> PathSpelling? {
+        guard let f = node.object(allowing: ["caseInsensitive", "ignoreTrailingSlash", "ignoreMatrix"]) else { return nil }
+        let before = node.reader.problems.count
+        let spelling = PathSpelling(caseInsensitive: f["caseInsensitive"]?.bool() ?? false,
+                                    ignoreTrailingSlash: f["ignoreTrailingSlash"]?.bool() ?? false,
+                                    ignoreMatrix: f["ignoreMatrix"]?.bool() ?? false)
+        return node.reader.problems.count == before ? spelling : nil
     }
 
     private static func keySpec(_ node: Node) -> (QueryKey, [String], IdentitySource?)? {

@@ -46,7 +46,7 @@ public enum CacheKeyBuilder {
         var hasher = SHA256()
         hasher.part(route.name)
         hasher.part(host.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) ? host.lowercased() : host)
-        hasher.part(target.path)
+        hasher.part(route.spelling.canonical(target.path))
         appendQuery(target.query, policy: route.query, to: &hasher)
         for name in route.keyHeaders { appendHeader(name, headers, to: &hasher) }
         hasher.count(varyHeaders.count)

@@ -18,6 +18,9 @@ public enum BypassReason: String, Sendable, CaseIterable {
     case range
     case requestNoStore = "request-no-store"
     case storeError = "store-error"
+    /// The identity header or cookie appears more than once: which one the upstream
+    /// reads is its own business, so no key can be sure to name the same user.
+    case ambiguousIdentity = "ambiguous-identity"
 }
 
 /// Why an upstream answer was not stored. Closed set: these are metric labels and

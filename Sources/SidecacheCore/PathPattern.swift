@@ -61,9 +61,10 @@ public struct PathPattern: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { source }
 
-    /// True when `path` matches. Allocates nothing.
-    public func matches(_ path: Substring) -> Bool {
-        walk(path) { _, _ in }
+    /// True when `path` matches. Allocates nothing. `caseInsensitive` compares
+    /// literal segments ignoring ASCII case (routes whose origin reads paths so).
+    public func matches(_ path: Substring, caseInsensitive: Bool = false) -> Bool {
+        walk(path, caseInsensitive: caseInsensitive) { _, _ in }
     }
 
     /// The values bound by `{name}` segments, raw (still percent-encoded), or nil on no match.
@@ -72,7 +73,7 @@ public struct PathPattern: Sendable, Equatable, CustomStringConvertible {
         return walk(path) { name, value in found[name] = String(value) } ? found : nil
     }
 
-    private func walk(_ path: Substring, bind: (String, Substring) -> Void) -> Bool {
+    private func walk(_ path: Substring, caseInsensitive: Bool = false, bind: (String, Substring) -> Void) -> Bool {
         let slash = UInt8(ascii: "/")
         let utf8 = path.utf8
         guard utf8.first == slash else { return false }
@@ -85,7 +86,8 @@ public struct PathPattern: Sendable, Equatable, CustomStringConvertible {
             let piece = path[cursor..<end]
             switch segment {
             case .literal(let text):
-                guard piece.utf8.elementsEqual(text.utf8) else { return false }
+                guard caseInsensitive ? piece.utf8.elementsEqual(text.utf8, by: { $0.asciiLowercased == $1.asciiLowercased })
+                                      : piece.utf8.elementsEqual(text.utf8) else { return false }
             case .parameter(let name):
                 guard !piece.isEmpty else { return false }
                 bind(name, piece)

@@ -24,8 +24,12 @@ public enum RequestClassifier {
         for name in methodOverrideHeaders where headers.contains(name) { return .bypass(route, .methodOverride) }
         if headers.contains("range") { return .bypass(route, .range) }
 
-        if let source = route.identity, let identity = identityValue(source, headers) {
-            return .cache(route, identity: identity)
+        if let source = route.identity {
+            switch identityValue(source, headers) {
+            case .one(let identity): return .cache(route, identity: identity)
+            case .ambiguous: return .bypass(route, .ambiguousIdentity)
+            case .none: break
+            }
         }
         // No identity value: credentials of any kind make the answer possibly personal.
         if !route.shared {
@@ -35,22 +39,33 @@ public enum RequestClassifier {
         return .cache(route, identity: nil)
     }
 
-    /// The identity value of a request, or nil when absent or empty.
-    public static func identityValue(_ source: IdentitySource, _ headers: some HeaderFields) -> Substring? {
+    public enum Identity: Equatable {
+        case none
+        case one(Substring)
+        /// Sent more than once: the key would name one value, the upstream might read another.
+        case ambiguous
+    }
+
+    /// The identity value of a request: absent (or empty), exactly one, or more than one.
+    public static func identityValue(_ source: IdentitySource, _ headers: some HeaderFields) -> Identity {
+        var found: Substring?
         switch source {
         case .header(let name):
-            guard let v = headers.first(name), !v.isEmpty else { return nil }
-            return v[...]
+            for v in headers.all(name) {
+                if found != nil { return .ambiguous }
+                found = v[...]
+            }
         case .cookie(let name):
             for line in headers.all("cookie") {
                 for pair in line.split(separator: ";") {
                     let kv = pair.drop(while: { $0 == " " || $0 == "\t" })
                     guard let eq = kv.firstIndex(of: "="), kv[..<eq].elementsEqual(name) else { continue }
-                    let value = kv[kv.index(after: eq)...]
-                    return value.isEmpty ? nil : value
+                    if found != nil { return .ambiguous }
+                    found = kv[kv.index(after: eq)...]
                 }
             }
-            return nil
         }
+        guard let found, !found.isEmpty else { return .none }
+        return .one(found)
     }
 }

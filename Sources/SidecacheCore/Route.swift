@@ -20,6 +20,28 @@ public enum QueryKey: Sendable, Equatable {
     case only([String])
 }
 
+extension QueryKey {
+    /// The request-target a fill sends upstream: the path as received and only the
+    /// query parameters the key includes, in the order received. The stored answer is
+    /// then computed from exactly what the key names, so a parameter outside the key
+    /// (`?utm=…`, `?debug=1`) cannot shape what every other client is served.
+    public func fillTarget(_ target: RequestTarget, uri: String) -> String {
+        switch self {
+        case .all:
+            return uri
+        case .none:
+            return String(target.path)
+        case .only(let allowed):
+            guard let query = target.query else { return uri }
+            let kept = query.split(separator: "&", omittingEmptySubsequences: true).filter { pair in
+                let name = pair.prefix { $0 != "=" }
+                return allowed.contains { $0.utf8.elementsEqual(name.utf8) }
+            }
+            return kept.isEmpty ? String(target.path) : String(target.path) + "?" + kept.joined(separator: "&")
+        }
+    }
+}
+
 /// Whose answer an entry is: a request header, or one cookie.
 public enum IdentitySource: Sendable, Equatable, CustomStringConvertible {
     case header(String)
@@ -66,10 +88,12 @@ public struct Route: Sendable, Equatable {
     /// Ignore the upstream's Cache-Control/Expires (never its Set-Cookie).
     public var override: Bool
     public var policy: RoutePolicy
+    /// Which spellings of a path are one resource here, for matching, keys and purges.
+    public var spelling: PathSpelling
 
     public init(name: String, pattern: RequestPattern, ttl: TTLPolicy, query: QueryKey = .all,
                 keyHeaders: [String] = [], identity: IdentitySource? = nil, shared: Bool = false,
-                override: Bool = false, policy: RoutePolicy = RoutePolicy()) {
+                override: Bool = false, policy: RoutePolicy = RoutePolicy(), spelling: PathSpelling = .exact) {
         self.name = name
         self.pattern = pattern
         self.ttl = ttl
@@ -79,6 +103,12 @@ public struct Route: Sendable, Equatable {
         self.shared = shared
         self.override = override
         self.policy = policy
+        self.spelling = spelling
+    }
+
+    /// Whether a GET on `path` belongs here, compared in this route's spelling.
+    public func matches(_ path: Substring) -> Bool {
+        pattern.path.matches(spelling.canonical(path), caseInsensitive: spelling.caseInsensitive)
     }
 }
 
@@ -90,8 +120,28 @@ public struct RouteTable: Sendable {
 
     /// The route for a GET (or HEAD, answered from the GET entry) on `path`.
     public func route(forGET path: Substring) -> Route? {
-        for route in routes where route.pattern.path.matches(path) { return route }
+        for route in routes where route.matches(path) { return route }
         return nil
+    }
+
+    /// The spelling keys and purge scopes use for `path`: that of its route.
+    public func canonicalPath(_ path: Substring) -> Substring {
+        (route(forGET: path)?.spelling ?? .exact).canonical(path)
+    }
+
+    /// A purge scope in the spelling of the entries it must reach. A subtree takes
+    /// the spelling of the route its prefix falls under (probed with one more segment).
+    public func canonical(_ scope: PurgeScope) -> PurgeScope {
+        switch scope {
+        case .path(let path):
+            return .path(String(canonicalPath(path[...])))
+        case .subtree(let prefix):
+            var spelling = (route(forGET: (prefix + "_")[...]) ?? route(forGET: prefix.dropLast()))?.spelling ?? .exact
+            spelling.ignoreTrailingSlash = false   // a prefix ends in "/" by definition
+            return .subtree(String(spelling.canonical(prefix[...])))
+        case .route, .tag, .all:
+            return scope
+        }
     }
 
     public func route(named name: String) -> Route? { routes.first { $0.name == name } }

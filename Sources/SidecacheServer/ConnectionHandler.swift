@@ -54,7 +54,10 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
             return
         }
         let promise = context.eventLoop.makePromise(of: Void.self)
-        promise.futureResult.whenComplete { _ in written() }
+        promise.futureResult.assumeIsolated().whenComplete { [self] _ in
+            lastActivity = .now()   // the client is taking the answer: not idle
+            written()
+        }
         context.writeAndFlush(wrapOutboundOut(buffer), promise: promise)
     }
 
@@ -122,6 +125,11 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
         }
     }
 
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { lastActivity = .now() }
+        context.fireChannelWritabilityChanged()
+    }
+
     func read(context: ChannelHandlerContext) {
         if case .responding = state {
             readHeld = true   // the next request waits until this answer is out
@@ -159,11 +167,12 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
 
     private func receive(_ part: HTTPServerRequestPart) {
         switch (part, state) {
-        case (.head(let head), .idle):
+        case (.head(let received), .idle):
             headClock.betweenRequests = false
             headClock.headStarted = nil
-            keepAlive = head.isKeepAlive
-            if let error = checkHead(head) {
+            keepAlive = received.isKeepAlive
+            var head = received
+            if let error = checkHead(&head) {
                 reject(error)
                 return
             }
@@ -197,15 +206,40 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
         }
     }
 
-    private func checkHead(_ head: HTTPRequestHead) -> ProxyError? {
+    /// Limits, forbidden bytes and the fields that must be unambiguous, in one pass
+    /// over the head; then the `Connection` options are removed, so the key, the
+    /// classification and the upstream all see the same request (RFC 9110 §7.6.1).
+    private static let unremovable = ["host", "content-length", "transfer-encoding"]
+
+    private func checkHead(_ head: inout HTTPRequestHead) -> ProxyError? {
         let limits = engine.config.limits
         if head.uri.utf8.count > limits.urlBytes { return .uriTooLong(limit: limits.urlBytes) }
-        var size = head.uri.utf8.count + head.method.rawValue.utf8.count + 12
-        for (name, value) in head.headers { size += name.utf8.count + value.utf8.count + 4 }
-        if size > limits.headerBytes { return .headersTooLarge(limit: limits.headerBytes) }
         if head.version.major != 1 { return .badRequest("only HTTP/1.x is spoken here") }
-        for (name, value) in head.headers where !isSafeFieldValue(value) || name.isEmpty {
-            return .badRequest("header \(name) has a forbidden character")
+        var size = head.uri.utf8.count + head.method.rawValue.utf8.count + 12
+        var hosts = 0, credentials = 0, proxyCredentials = 0
+        var hasConnection = false
+        for (name, value) in head.headers {
+            size += name.utf8.count + value.utf8.count + 4
+            if name.isEmpty || !isSafeFieldValue(value) { return .badRequest("header \(name) has a forbidden character") }
+            switch name.utf8.count {
+            case 4 where name.equalsIgnoringASCIICase("host"): hosts += 1
+            case 10 where name.equalsIgnoringASCIICase("connection"): hasConnection = true
+            case 13 where name.equalsIgnoringASCIICase("authorization"): credentials += 1
+            case 19 where name.equalsIgnoringASCIICase("proxy-authorization"): proxyCredentials += 1
+            default: break
+            }
+        }
+        if size > limits.headerBytes { return .headersTooLarge(limit: limits.headerBytes) }
+        // RFC 9112 §3.2: exactly one Host on HTTP/1.1, at most one on 1.0.
+        if hosts > 1 || (hosts == 0 && head.version.minor >= 1) { return .badRequest("a request needs exactly one Host header") }
+        // The key hashes one credential; an upstream might read the other.
+        if credentials > 1 || proxyCredentials > 1 { return .badRequest("more than one Authorization header") }
+        if hasConnection {
+            let options = HopByHop.connectionTokens(head.headers["connection"])
+            if options.contains(where: { $0.isOne(of: Self.unremovable) }) {
+                return .badRequest("Connection may not name Host, Content-Length or Transfer-Encoding")
+            }
+            for option in options { head.headers.remove(name: option) }
         }
         return nil
     }
@@ -226,34 +260,42 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
 
     private func closeAfterFlush() {
         state = .closed
+        lastActivity = .now()   // the flush gets one more idle period, then the timer cuts it
         context.writeAndFlush(wrapOutboundOut(allocator.buffer(capacity: 0))).assumeIsolated().whenComplete { [context] _ in
             context!.close(promise: nil)
         }
     }
 
-    /// One timer per connection, never re-armed per request: it closes a connection
-    /// idle past `idleTimeout`, or still sending a head past `headerTimeout` (it ticks at
+    /// One timer per connection, never re-armed per request and never for a moment
+    /// already past (that would fire at once, forever). It closes a connection idle
+    /// past `idleTimeout`, or still sending a head past `headerTimeout` (it ticks at
     /// least every half header timeout, so that is enforced within 1.5× the limit).
+    /// An answer being written is not idle while the client takes its bytes; a client
+    /// that takes none for `idleTimeout` (writes stuck, or a final flush never done) is
+    /// cut off, which also cancels the upstream transfer feeding it.
     private func scheduleIdleCheck() {
         let limits = engine.config.limits
-        let idle = TimeAmount.milliseconds(limits.idleTimeout.milliseconds)
-        let headLimit = TimeAmount.milliseconds(limits.headerTimeout.milliseconds)
-        let deadline = min(lastActivity + idle, .now() + .nanoseconds(headLimit.nanoseconds / 2))
+        let idle = TimeAmount.milliseconds(max(1, limits.idleTimeout.milliseconds))
+        let headLimit = TimeAmount.milliseconds(max(1, limits.headerTimeout.milliseconds))
+        let now = NIODeadline.now()
+        let due = lastActivity + idle
+        let tick = TimeAmount.nanoseconds(max(headLimit.nanoseconds / 2, 10_000_000))
+        let deadline = min(due > now ? due : now + idle, now + tick)
         idleCheck = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
             let now = NIODeadline.now()
-            if let started = headClock.headStarted, now >= started + headLimit, case .idle = state {
-                closeAfterFlush()   // a head trickling in: slowloris
-                return
-            }
+            let idleTooLong = now >= lastActivity + idle
             switch state {
-            case .idle where now >= lastActivity + idle,
-                 .receiving where now >= lastActivity + idle:
+            case .idle where headClock.headStarted.map { now >= $0 + headLimit } ?? false:
+                closeAfterFlush()   // a head trickling in: slowloris
+            case .idle where idleTooLong, .receiving where idleTooLong:
                 closeAfterFlush()
-            case .closed:
-                break
+            case .responding where idleTooLong && !context.channel.isWritable, .closed where idleTooLong:
+                context.close(promise: nil)
+                return
             default:
-                scheduleIdleCheck()
+                break
             }
+            scheduleIdleCheck()
         }
     }
 }

@@ -55,20 +55,20 @@ extension Exchange {
                                scopeIDs: scopeIDs, requestTime: now)
         var extra: [(name: String, value: String)] = []
         if let revalidating { extra = Validators.revalidationHeaders(stored: HeaderList(revalidating.storedHead().lines)) }
-        start(mode: .fill(fill), method: "GET", body: nil, forFill: true, timeout: context.route.policy.upstreamTimeout,
-              extraHeaders: extra)
+        start(mode: .fill(fill), method: "GET", uri: context.route.query.fillTarget(context.target, uri: head.uri), body: nil,
+              forFill: true, timeout: context.route.policy.upstreamTimeout, extraHeaders: extra)
     }
 
     func forward(route: Route?, marker: ForwardMarker) {
         var plan: PurgePlan?
         if !Invalidation.safeMethods.contains(method), let target {
-            plan = PurgePlan(method: method, path: target.path, rules: settings.config.purge)
+            plan = PurgePlan(method: method, path: settings.config.routes.canonicalPath(target.path), rules: settings.config.purge)
         }
-        start(mode: .forward(Forwarded(marker: marker.cacheStatus, purge: plan)), method: method, body: body,
+        start(mode: .forward(Forwarded(marker: marker.cacheStatus, purge: plan)), method: method, uri: head.uri, body: body,
               forFill: false, timeout: route?.policy.upstreamTimeout ?? settings.config.defaults.upstreamTimeout)
     }
 
-    private func start(mode: UpstreamMode, method: String, body: ByteBuffer?, forFill: Bool, timeout: Duration,
+    private func start(mode: UpstreamMode, method: String, uri: String, body: ByteBuffer?, forFill: Bool, timeout: Duration,
                        extraHeaders: [(name: String, value: String)] = []) {
         self.mode = mode
         if case .fill = mode { outcome = .miss }
@@ -76,7 +76,7 @@ extension Exchange {
         let headers = ForwardHeaders.request(head.headers, clientAddress: connection.remoteAddress,
                                              fallbackHost: settings.config.upstream.authority, forFill: forFill,
                                              requestID: ForwardHeaders.newRequestID) + extraHeaders
-        let request = engine.upstreamRequest(method: method, uri: head.uri, headers: headers, body: body, timeout: timeout)
+        let request = engine.upstreamRequest(method: method, uri: uri, headers: headers, body: body, timeout: timeout)
         let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
         transfer = engine.upstream.execute(request, on: connection.eventLoop) { event in me.value.upstream(event) }
     }
@@ -163,8 +163,7 @@ extension Exchange {
                                       metadata: ["template": "\(w)", "request": "\(method) \(target.path)"])
             }
         }
-        engine.purge(scopes, reason: "\(method) \(target.path)", source: .mutation)
-        return scopes
+        return engine.purge(scopes, reason: "\(method) \(target.path)", source: .mutation)
     }
 
     /// The purge reached Redis (or was journaled): the held answer may go out now.

@@ -14,7 +14,7 @@ struct CacheContext {
 
     /// The purge scopes an entry here belongs to. Computed only when needed (fills,
     /// flights), never on a plain hit.
-    var scopeIDs: [UInt64] { PurgeScope.ids(route: route.name, path: target.path) }
+    var scopeIDs: [UInt64] { PurgeScope.ids(route: route.name, path: route.spelling.canonical(target.path)) }
 }
 
 /// One request, from classification to the last byte of its answer. Lives on the

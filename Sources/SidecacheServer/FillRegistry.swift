@@ -31,7 +31,11 @@ final class FillRegistry: Sendable {
     }
 
     private struct State {
+        /// The flight new misses of a key may join.
         var flights: [CacheKey: Flight] = [:]
+        /// Flights a newer one replaced (a purge overtook them) that have not landed
+        /// yet: their waiters are still told when they do.
+        var superseded: [UInt64: Flight] = [:]
         var uncacheableUntil: [CacheKey: Timestamp] = [:]
         var nextID: UInt64 = 1
     }
@@ -63,6 +67,7 @@ final class FillRegistry: Sendable {
                 s.flights[key] = flight
                 return .wait(waiter: id)
             }
+            if let overtaken = s.flights[key] { s.superseded[overtaken.id] = overtaken }
             s.flights[key] = Flight(id: id, fillSeq: fillSeq, scopeIDs: scopeIDs)
             return .lead(flight: id)
         }
@@ -82,6 +87,7 @@ final class FillRegistry: Sendable {
     /// Ends the leader's flight and tells every waiter. Delivery runs outside the lock.
     func land(_ key: CacheKey, flight id: UInt64, _ result: FlightResult, now: Timestamp) {
         let waiters: [Waiter] = state.withLock { s in
+            if let overtaken = s.superseded.removeValue(forKey: id) { return overtaken.waiters }
             guard let flight = s.flights[key], flight.id == id else { return [] }
             s.flights[key] = nil
             if case .fetchYourself(uncacheable: true) = result {
@@ -97,6 +103,7 @@ final class FillRegistry: Sendable {
     func leave(_ key: CacheKey, waiter id: UInt64) {
         state.withLock { s in
             s.flights[key]?.waiters.removeAll { $0.id == id }
+            for flightID in s.superseded.keys { s.superseded[flightID]?.waiters.removeAll { $0.id == id } }
         }
     }
 

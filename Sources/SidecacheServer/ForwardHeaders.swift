@@ -7,6 +7,15 @@ enum ForwardHeaders {
     static let proxyOwned = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "host", "content-length", "expect"]
     /// Stripped from fills: a fill fetches the full answer for everyone, not one client's conditional view.
     static let conditionals = ["if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range"]
+    /// Stripped from fills: fields that frameworks read as the request's URL, host,
+    /// scheme or port (Symfony, Spring, Rails, IIS rewrite...). None is part of the
+    /// key, so one client's value would otherwise be stored for everyone (the classic
+    /// unkeyed-input poisoning). Requests that do not use the cache keep them.
+    static let urlOverrides = [
+        "x-original-url", "x-rewrite-url", "x-host", "x-http-host-override", "x-original-host",
+        "x-forwarded-server", "x-forwarded-scheme", "x-forwarded-port", "x-forwarded-prefix",
+        "x-forwarded-ssl", "x-url-scheme", "front-end-https", "forwarded",
+    ]
 
     /// The header lines sent upstream for a client request.
     static func request(_ headers: HTTPHeaders, clientAddress: String?, fallbackHost: String,
@@ -24,7 +33,7 @@ enum ForwardHeaders {
                 forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value
                 continue
             }
-            if name.isOne(of: proxyOwned) || (forFill && name.isOne(of: conditionals)) { continue }
+            if name.isOne(of: proxyOwned) || (forFill && (name.isOne(of: conditionals) || name.isOne(of: urlOverrides))) { continue }
             if name.equalsIgnoringASCIICase("x-request-id") { hasRequestID = true }
             out.append((name: name, value: value))
         }

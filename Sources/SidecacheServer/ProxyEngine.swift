@@ -52,12 +52,18 @@ final class ProxyEngine: Sendable {
     }
 
     /// Applies a purge. Synchronous, so the caller can rely on it before answering.
-    func purge(_ scopes: [PurgeScope], reason: String, source: PurgeSource) {
-        guard !scopes.isEmpty else { return }
+    /// Paths are taken to the spelling entries are keyed under (see `PathSpelling`);
+    /// returns the scopes as applied, which are the ones to share through Redis.
+    @discardableResult
+    func purge(_ requested: [PurgeScope], reason: String, source: PurgeSource) -> [PurgeScope] {
+        guard !requested.isEmpty else { return [] }
+        let routes = config.routes
+        let scopes = requested.map(routes.canonical)
         ledger.purge(scopes)
         metrics.purged(source: source, count: scopes.count)
         if scopes.contains(.all) { memory.removeAll() }
         logger.debug("purged", metadata: ["scopes": "\(scopes.map(\.description).joined(separator: ", "))", "by": "\(reason)"])
+        return scopes
     }
 
     /// The config in force now. Read once per exchange or connection event.
@@ -119,7 +125,10 @@ final class ProxyEngine: Sendable {
     func upstreamRequest(method: String, uri: String, headers: [(name: String, value: String)],
                          body: ByteBuffer?, timeout: Duration) -> UpstreamRequest {
         let t = TimeAmount.milliseconds(timeout.milliseconds)
-        return UpstreamRequest(method: method, url: config.upstream.url(for: uri), headers: headers, body: body,
-                               headTimeout: t, connectTimeout: min(t, .seconds(10)), idleBodyTimeout: t)
+        // `OPTIONS *` is the one non-origin form that gets here (see Exchange.start).
+        let asterisk = uri == "*"
+        return UpstreamRequest(method: method, url: config.upstream.url(for: asterisk ? "/" : uri), headers: headers, body: body,
+                               headTimeout: t, connectTimeout: min(t, .seconds(10)), idleBodyTimeout: t,
+                               requestTarget: asterisk ? "*" : nil)
     }
 }

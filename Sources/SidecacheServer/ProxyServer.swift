@@ -14,7 +14,7 @@ public final class ProxyServer: Sendable {
     let engine: ProxyEngine
     private let group: MultiThreadedEventLoopGroup
     private let channel: Mutex<(any Channel)?> = Mutex(nil)
-    private let connections = ConnectionRegistry()
+    let connections = ConnectionRegistry()
     let logger: Logger
 
     private let subscriber: PurgeSubscriber?

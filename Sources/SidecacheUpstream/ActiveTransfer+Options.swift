@@ -16,6 +16,7 @@ extension ActiveTransfer {
 
         options.set(CURLOPT_URL, string: request.url)
         options.set(CURLOPT_PATH_AS_IS, 1)  // the path goes out byte for byte
+        if let target = request.requestTarget { options.set(CURLOPT_REQUEST_TARGET, string: target) }
         options.set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1))
         options.set(CURLOPT_NOSIGNAL, 1)  // no SIGALRM in a threaded process
         options.set(CURLOPT_TCP_NODELAY, 1)

@@ -20,6 +20,8 @@ final class ActiveTransfer {
 
     private var headParser = ResponseHeadParser()
     private(set) var headDelivered = false
+    /// Set when the head was refused; the transfer ends with this failure.
+    private(set) var headFailure: UpstreamFailure?
     /// When the head or the latest body chunk arrived, or curl was last resumed.
     private var lastBodyActivity = NIODeadline.uptimeNanoseconds(0)
     private var finished = false
@@ -45,12 +47,21 @@ final class ActiveTransfer {
     }
 
     /// Header callback: one line of a head, or of the trailers after the body.
-    func receiveHeaderLine(_ line: UnsafeRawBufferPointer) {
-        guard !headDelivered else { return }
-        if let head = headParser.feed(line) {
+    /// False refuses the answer: curl then aborts the transfer and closes its
+    /// connection, and `headFailure` says why.
+    func receiveHeaderLine(_ line: UnsafeRawBufferPointer) -> Bool {
+        guard !headDelivered else { return true }
+        switch headParser.feed(line) {
+        case .more:
+            return true
+        case .head(let head):
             headDelivered = true
             lastBodyActivity = .now()
             deliver(.head(head))
+            return true
+        case .invalid(let why):
+            headFailure = UpstreamFailure(kind: .protocolError, detail: why)
+            return false
         }
     }
 

@@ -13,6 +13,6 @@ func curlBodyCallback(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count
 /// blank line that ends each head included.
 func curlHeaderCallback(_ data: UnsafeMutablePointer<CChar>?, _ size: Int, _ count: Int, _ context: UnsafeMutableRawPointer?) -> Int {
     let transfer = Unmanaged<ActiveTransfer>.fromOpaque(context!).takeUnretainedValue()
-    transfer.receiveHeaderLine(UnsafeRawBufferPointer(start: data, count: size * count))
-    return size * count
+    // Any count other than the one given makes curl fail the transfer.
+    return transfer.receiveHeaderLine(UnsafeRawBufferPointer(start: data, count: size * count)) ? size * count : 0
 }

@@ -74,14 +74,14 @@ final class CurlLoop {
         guard configured == CURLE_OK else {
             transfer.finish(.failure(UpstreamFailure(
                 kind: .other, detail: "curl rejected the request: \(String(cString: curl_easy_strerror(configured)))")))
-            recycle(easy)
+            curl_easy_cleanup(easy)   // half-configured: never reused
             return
         }
         let added = curl_multi_add_handle(multi.pointer, easy)
         guard added == CURLM_OK else {
             transfer.finish(.failure(UpstreamFailure(
                 kind: .other, detail: "curl_multi_add_handle: \(String(cString: curl_multi_strerror(added)))")))
-            recycle(easy)
+            curl_easy_cleanup(easy)
             return
         }
         active[ObjectIdentifier(start.transfer)] = transfer
@@ -94,9 +94,16 @@ final class CurlLoop {
         _ = curl_multi_remove_handle(multi.pointer, transfer.easy)
         active[ObjectIdentifier(transfer.handle)] = nil
         transfer.finish(event)
-        recycle(transfer.easy)
+        if case .end = event {
+            recycle(transfer.easy)
+        } else {
+            // A failed or cancelled transfer may leave state behind that
+            // curl_easy_reset does not clear: one bad request must not poison the next.
+            curl_easy_cleanup(transfer.easy)
+        }
     }
 
+    /// Parks a handle whose transfer completed cleanly.
     private func recycle(_ easy: UnsafeMutableRawPointer) {
         if spareHandles.count < Self.maxSpareHandles {
             curl_easy_reset(easy)
@@ -116,7 +123,9 @@ final class CurlLoop {
             guard let context else { continue }
             let transfer = Unmanaged<ActiveTransfer>.fromOpaque(context).takeUnretainedValue()
             let event: UpstreamEvent
-            if code != CURLE_OK {
+            if let refused = transfer.headFailure {
+                event = .failure(refused)
+            } else if code != CURLE_OK {
                 event = .failure(UpstreamFailure(curlCode: code, request: transfer.request, headArrived: transfer.headDelivered))
             } else {
                 event = transfer.headDelivered ? .end : .failure(.noHead)

@@ -7,6 +7,9 @@ public struct UpstreamRequest: Sendable {
     public var method: String
     /// Absolute URL. Its path is sent byte for byte (curl never normalises it).
     public var url: String
+    /// Sent instead of the URL's path when set: `*` for `OPTIONS *` (RFC 9112 §3.2.4),
+    /// which no URL can spell.
+    public var requestTarget: String?
     /// Sent exactly as given, in order. The caller includes Host and never passes
     /// Content-Length or hop-by-hop headers. Lines with CR, LF or NUL are dropped.
     public var headers: [(name: String, value: String)]
@@ -27,7 +30,8 @@ public struct UpstreamRequest: Sendable {
         body: ByteBuffer?,
         headTimeout: TimeAmount,
         connectTimeout: TimeAmount,
-        idleBodyTimeout: TimeAmount
+        idleBodyTimeout: TimeAmount,
+        requestTarget: String? = nil
     ) {
         self.method = method
         self.url = url
@@ -36,5 +40,6 @@ public struct UpstreamRequest: Sendable {
         self.headTimeout = headTimeout
         self.connectTimeout = connectTimeout
         self.idleBodyTimeout = idleBodyTimeout
+        self.requestTarget = requestTarget
     }
 }

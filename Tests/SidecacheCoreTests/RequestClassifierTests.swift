@@ -74,7 +74,7 @@ struct ClassifyCase: Sendable, CustomTestStringConvertible {
         ClassifyCase(uri: "/api/me", headers: [("Authorization", "")], expected: .bypass("me", .authorization)),
         ClassifyCase(uri: "/api/me", headers: [("Cookie", "sid=1")], expected: .bypass("me", .cookie)),
         ClassifyCase(uri: "/api/session", headers: [("Cookie", "a=1; sid=xyz; b=2")], expected: .cache("session", identity: "xyz")),
-        ClassifyCase(uri: "/api/session", headers: [("Cookie", "sid=first"), ("Cookie", "sid=second")], expected: .cache("session", identity: "first")),
+        ClassifyCase(uri: "/api/session", headers: [("Cookie", "sid=first"), ("Cookie", "sid=second")], expected: .bypass("session", .ambiguousIdentity)),
         ClassifyCase(uri: "/api/session", headers: [("Cookie", "a=1"), ("Cookie", "b=2;sid=q")], expected: .cache("session", identity: "q")),
         ClassifyCase(uri: "/api/session", headers: [("Cookie", "xsid=1; sidx=2")], expected: .bypass("session", .cookie)),
         ClassifyCase(uri: "/api/session", headers: [("Cookie", "a=1; sid=")], expected: .bypass("session", .cookie)),
@@ -105,11 +105,25 @@ struct ClassifyCase: Sendable, CustomTestStringConvertible {
 
     @Test func identityValue() {
         let h: HeaderList = [("Cookie", "a=1; sid=xyz; b=2"), ("X-User", "u7")]
-        #expect(RequestClassifier.identityValue(.cookie("sid"), h) == "xyz")
-        #expect(RequestClassifier.identityValue(.cookie("a"), h) == "1")
-        #expect(RequestClassifier.identityValue(.cookie("b"), h) == "2")
-        #expect(RequestClassifier.identityValue(.cookie("c"), h) == nil)
-        #expect(RequestClassifier.identityValue(.header("x-user"), h) == "u7")
-        #expect(RequestClassifier.identityValue(.header("X-Other"), h) == nil)
+        #expect(RequestClassifier.identityValue(.cookie("sid"), h) == .one("xyz"))
+        #expect(RequestClassifier.identityValue(.cookie("a"), h) == .one("1"))
+        #expect(RequestClassifier.identityValue(.cookie("b"), h) == .one("2"))
+        #expect(RequestClassifier.identityValue(.cookie("c"), h) == .none)
+        #expect(RequestClassifier.identityValue(.header("x-user"), h) == .one("u7"))
+        #expect(RequestClassifier.identityValue(.header("X-Other"), h) == .none)
+    }
+
+    /// Hardening II §6: the key would hash one value while the upstream may read the other.
+    @Test(arguments: [
+        (IdentitySource.header("x-user"), HeaderList([("X-User", "alice"), ("X-User", "bob")])),
+        (.cookie("sid"), HeaderList([("Cookie", "sid=alice; sid=bob")])),
+        (.cookie("sid"), HeaderList([("Cookie", "sid=alice"), ("Cookie", "sid=bob")])),
+    ])
+    func anIdentitySentTwiceIsAmbiguous(source: IdentitySource, headers: HeaderList) {
+        #expect(RequestClassifier.identityValue(source, headers) == .ambiguous)
+        let route = Route(name: "me", pattern: try! RequestPattern(parsing: "GET /me"), ttl: .fixed(.seconds(60)), identity: source)
+        let got = RequestClassifier.classify(method: "GET", target: RequestTarget("/me"), headers: headers, hasBody: false,
+                                             routes: RouteTable([route]))
+        #expect(Verdict(got) == .bypass("me", .ambiguousIdentity))
     }
 }

@@ -2,11 +2,29 @@ import Testing
 @testable import SidecacheUpstream
 
 @Suite struct ResponseHeadParserTests {
-    /// Feeds `lines` as curl's header callback would and returns every head completed.
-    private func parse(_ lines: [String]) -> [UpstreamResponseHead] {
+    /// Feeds `lines` as curl's header callback would and returns every outcome that
+    /// is not `.more` (a head, or the first refusal).
+    private func parse(_ lines: [String]) -> [ResponseHeadParser.Outcome] {
         var parser = ResponseHeadParser()
-        return lines.compactMap { line in Array(line.utf8).withUnsafeBytes { parser.feed($0) } }
+        var out: [ResponseHeadParser.Outcome] = []
+        for line in lines {
+            let outcome = Array(line.utf8).withUnsafeBytes { parser.feed($0) }
+            if outcome != .more { out.append(outcome) }
+            if case .invalid = outcome { break }
+        }
+        return out
     }
+
+    private func head(_ lines: [String]) throws -> UpstreamResponseHead {
+        let outcomes = parse(lines)
+        guard outcomes.count == 1, case .head(let head) = outcomes[0] else {
+            Issue.record("expected one head, got \(outcomes)")
+            throw ParseFailed()
+        }
+        return head
+    }
+
+    private struct ParseFailed: Error {}
 
     @Test(arguments: [
         ("HTTP/1.1 200 OK\r\n", 200, "OK"),
@@ -15,20 +33,20 @@ import Testing
         ("HTTP/1.1 204 \r\n", 204, ""),
         ("HTTP/1.1 599 Whatever  it says\n", 599, "Whatever  it says"),
     ])
-    func statusLine(line: String, status: Int, reason: String) {
-        let heads = parse([line, "\r\n"])
-        #expect(heads.count == 1)
-        #expect(heads.first?.status == status)
-        #expect(heads.first?.reason == reason)
+    func statusLine(line: String, status: Int, reason: String) throws {
+        let head = try head([line, "\r\n"])
+        #expect(head.status == status)
+        #expect(head.reason == reason)
     }
 
-    @Test(arguments: ["HTTP/1.1 20 OK\r\n", "HTTP/1.1 2000 OK\r\n", "HTTP/1.1\r\n", "HTTP/1.1 abc OK\r\n"])
-    func malformedStatusLineGivesNoHead(line: String) {
-        #expect(parse([line, "X: y\r\n", "\r\n"]).isEmpty)
+    @Test(arguments: ["HTTP/1.1 20 OK\r\n", "HTTP/1.1 2000 OK\r\n", "HTTP/1.1\r\n", "HTTP/1.1 abc OK\r\n",
+                      "HTTP/2 200 OK\r\n", "HTTP/1.1 200 O\u{1}K\r\n", "ICY 200 OK\r\n"])
+    func malformedStatusLineIsRefused(line: String) {
+        #expect(parse([line, "X: y\r\n", "\r\n"]) == [.invalid("upstream sent a malformed status line")])
     }
 
     @Test func headersKeepOrderAndNamesAndTrimValues() throws {
-        let heads = parse([
+        let head = try head([
             "HTTP/1.1 200 OK\r\n",
             "Content-Type: text/plain\r\n",
             "x-lower:   spaced value \t\r\n",
@@ -37,34 +55,85 @@ import Testing
             "Empty:\r\n",
             "\r\n",
         ])
-        let head = try #require(heads.first)
         #expect(head.headers.map(\.name) == ["Content-Type", "x-lower", "Set-Cookie", "Set-Cookie", "Empty"])
         #expect(head.headers.map(\.value) == ["text/plain", "spaced value", "a=1", "b=2", ""])
     }
 
-    @Test func dropsLinesThatAreNotHeaders() throws {
-        let heads = parse([
-            "HTTP/1.1 200 OK\r\n",
-            "no colon here\r\n",
-            " folded: continuation\r\n",
-            "bad name: x\r\n",
-            ": no name\r\n",
-            "Nul: a\u{0}b\r\n",
-            "Good: yes\r\n",
-            "\r\n",
-        ])
-        let head = try #require(heads.first)
-        #expect(head.headers.map(\.name) == ["Good"])
+    /// RFC 9112 §5.2: a proxy replaces obs-fold with SP; the folded directive is then honoured.
+    @Test func foldedLinesJoinThePreviousValue() throws {
+        let head = try head(["HTTP/1.1 200 OK\r\n", "Cache-Control: public,\r\n", " private\r\n", "\tmax-age=5\r\n", "\r\n"])
+        #expect(head.headers.count == 1)
+        #expect(head.headers[0].value == "public, private max-age=5")
+    }
+
+    /// RFC 9112 §5.1: whitespace before the colon is removed, and the field kept.
+    @Test func whitespaceBeforeTheColonIsRemoved() throws {
+        let head = try head(["HTTP/1.1 200 OK\r\n", "Set-Cookie : x=1\r\n", "Cache-Control\t: private\r\n", "\r\n"])
+        #expect(head.headers.map(\.name) == ["Set-Cookie", "Cache-Control"])
+    }
+
+    /// Any line the parser cannot read exactly refuses the whole answer: it might
+    /// have been the one that made the answer private.
+    @Test(arguments: [
+        "no colon here\r\n",
+        "bad name: x\r\n",
+        ": no name\r\n",
+        "Nul: a\u{0}b\r\n",
+        "Bare: a\rb\r\n",
+        "Ctl: a\u{1}b\r\n",
+        "Del: a\u{7F}\r\n",
+        "Na(me: x\r\n",
+    ])
+    func anUnreadableLineRefusesTheAnswer(line: String) {
+        let outcomes = parse(["HTTP/1.1 200 OK\r\n", line, "Good: yes\r\n", "\r\n"])
+        #expect(outcomes.count == 1)
+        guard case .invalid = outcomes.first else {
+            Issue.record("\(line.debugDescription) was accepted")
+            return
+        }
+    }
+
+    @Test func aHeadStartingWithAFoldIsRefused() {
+        #expect(parse(["HTTP/1.1 200 OK\r\n", " folded: continuation\r\n", "\r\n"])
+            == [.invalid("upstream head starts with a folded line")])
+    }
+
+    /// RFC 9112 §6.3: lengths the proxy and curl could read differently.
+    @Test(arguments: [
+        (["Content-Length: 5", "Content-Length: 40"], "upstream sent more than one Content-Length"),
+        (["Content-Length: 5", "Content-Length: 5"], "upstream sent more than one Content-Length"),
+        (["Content-Length: 5, 5"], "upstream sent an invalid Content-Length"),
+        (["Content-Length: 5abc"], "upstream sent an invalid Content-Length"),
+        (["Content-Length: -1"], "upstream sent an invalid Content-Length"),
+        (["Content-Length: +5"], "upstream sent an invalid Content-Length"),
+        (["Content-Length:"], "upstream sent an invalid Content-Length"),
+        (["Content-Length: 99999999999999999999"], "upstream sent an invalid Content-Length"),
+        (["Content-Length: 5", "Transfer-Encoding: chunked"], "upstream sent both Content-Length and Transfer-Encoding"),
+        (["Transfer-Encoding: gzip, chunked"], "upstream sent an unsupported Transfer-Encoding"),
+        (["Transfer-Encoding: chunked", "Transfer-Encoding: chunked"], "upstream sent more than one Transfer-Encoding"),
+    ])
+    func ambiguousFramingIsRefused(lines: [String], why: String) {
+        let outcomes = parse(["HTTP/1.1 200 OK\r\n"] + lines.map { $0 + "\r\n" } + ["\r\n"])
+        #expect(outcomes == [.invalid(why)])
+    }
+
+    @Test func plainFramingPasses() throws {
+        #expect(try head(["HTTP/1.1 200 OK\r\n", "content-length: 12\r\n", "\r\n"]).status == 200)
+        #expect(try head(["HTTP/1.1 200 OK\r\n", "Transfer-Encoding: Chunked\r\n", "\r\n"]).status == 200)
+    }
+
+    @Test func anOversizedHeadIsRefused() {
+        let line = "X-Filler: " + String(repeating: "a", count: 1000) + "\r\n"
+        let outcomes = parse(["HTTP/1.1 200 OK\r\n"] + Array(repeating: line, count: 70) + ["\r\n"])
+        #expect(outcomes == [.invalid("upstream sent a head over 65536 bytes")])
     }
 
     @Test func interimHeadsAreSkipped() throws {
-        let heads = parse([
+        let head = try head([
             "HTTP/1.1 100 Continue\r\n", "\r\n",
             "HTTP/1.1 103 Early Hints\r\n", "Link: </a.css>; rel=preload\r\n", "\r\n",
             "HTTP/1.1 201 Created\r\n", "Location: /x\r\n", "\r\n",
         ])
-        #expect(heads.count == 1)
-        let head = try #require(heads.first)
         #expect(head.status == 201)
         #expect(head.headers.map(\.name) == ["Location"])
     }

@@ -21,10 +21,10 @@ extension AdminAPI {
         case .bool(let b)?: dryRun = b
         default: return .error(.badRequest, "bad_request", "dryRun must be true or false")
         }
-        let covered = coveredEntries(scopes)
+        let covered = coveredEntries(scopes.map(engine.settings.config.routes.canonical))
         if !dryRun {
-            engine.purge(scopes, reason: "admin from \(request.remote)", source: .admin)
-            try? await engine.redis?.purge(scopes, on: loop).get()   // never fails: journaled when Redis is away
+            let applied = engine.purge(scopes, reason: "admin from \(request.remote)", source: .admin)
+            try? await engine.redis?.purge(applied, on: loop).get()   // never fails: journaled when Redis is away
             logger.notice("admin purge", metadata: ["scopes": "\(scopes.map(\.description).joined(separator: ", "))",
                                                      "l1Entries": "\(covered)", "caller": "\(request.remote)"])
         }

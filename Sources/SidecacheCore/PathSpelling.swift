@@ -1,0 +1,93 @@
+/// Which spellings of a path name the same resource, for keys and purge scopes.
+///
+/// Paths are forwarded byte for byte; this only decides which cached entries and
+/// purges a path belongs to. Always: percent-encoded unreserved characters are the
+/// characters themselves and escape hex digits are case-blind (RFC 3986 §6.2.2.1,
+/// §6.2.2.2: `/x/%61bc` is `/x/abc`, `%2f` is `%2F`). Per route, for origins that
+/// read paths loosely, a purge through one spelling must reach the others too:
+/// `caseInsensitive`, `ignoreTrailingSlash`, `ignoreMatrix` (`;v=1` segment params).
+public struct PathSpelling: Sendable, Equatable {
+    public var caseInsensitive = false
+    public var ignoreTrailingSlash = false
+    public var ignoreMatrix = false
+
+    public static let exact = PathSpelling()
+
+    public init(caseInsensitive: Bool = false, ignoreTrailingSlash: Bool = false, ignoreMatrix: Bool = false) {
+        self.caseInsensitive = caseInsensitive
+        self.ignoreTrailingSlash = ignoreTrailingSlash
+        self.ignoreMatrix = ignoreMatrix
+    }
+
+    /// The one spelling of `path` that keys and purge scopes use. Returns `path` itself
+    /// (no allocation) when nothing changes it, which is every plain path on an exact route.
+    public func canonical(_ path: Substring) -> Substring {
+        guard needsWork(path) else { return path }
+        var out: [UInt8] = []
+        out.reserveCapacity(path.utf8.count)
+        var bytes = path.utf8.makeIterator()
+        var inMatrix = false
+        while let b = bytes.next() {
+            if b == UInt8(ascii: "/") { inMatrix = false }
+            if inMatrix { continue }
+            if ignoreMatrix && b == UInt8(ascii: ";") {
+                inMatrix = true
+                continue
+            }
+            guard b == UInt8(ascii: "%") else {
+                out.append(caseInsensitive ? b.asciiLowercased : b)
+                continue
+            }
+            // Malformed escapes are kept as they are (such paths are never cached anyway).
+            guard let h1 = bytes.next() else { out.append(b); break }
+            guard let h2 = bytes.next() else { out.append(contentsOf: [b, h1]); break }
+            guard let value = hexValue(h1, h2) else {
+                out.append(contentsOf: [b, h1, h2])
+                continue
+            }
+            if value.isUnreserved {
+                out.append(caseInsensitive ? value.asciiLowercased : value)
+            } else {
+                out.append(contentsOf: [b, h1.asciiUppercased, h2.asciiUppercased])
+            }
+        }
+        if ignoreTrailingSlash && out.count > 1 && out.last == UInt8(ascii: "/") { out.removeLast() }
+        return Substring(decoding: out, as: UTF8.self)
+    }
+
+    private func needsWork(_ path: Substring) -> Bool {
+        if ignoreTrailingSlash && path.utf8.count > 1 && path.utf8.last == UInt8(ascii: "/") { return true }
+        return path.utf8.contains { b in
+            b == UInt8(ascii: "%") || (ignoreMatrix && b == UInt8(ascii: ";"))
+                || (caseInsensitive && b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z"))
+        }
+    }
+}
+
+private func hexValue(_ h1: UInt8, _ h2: UInt8) -> UInt8? {
+    func nibble(_ h: UInt8) -> UInt8? {
+        switch h {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): h - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): h - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): h - UInt8(ascii: "A") + 10
+        default: nil
+        }
+    }
+    guard let hi = nibble(h1), let lo = nibble(h2) else { return nil }
+    return hi << 4 | lo
+}
+
+extension UInt8 {
+    /// RFC 3986 §2.3: ALPHA, DIGIT, `-`, `.`, `_`, `~`.
+    var isUnreserved: Bool {
+        switch self {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+            true
+        default:
+            self == UInt8(ascii: "-") || self == UInt8(ascii: ".") || self == UInt8(ascii: "_") || self == UInt8(ascii: "~")
+        }
+    }
+
+    var asciiLowercased: UInt8 { self >= UInt8(ascii: "A") && self <= UInt8(ascii: "Z") ? self | 0x20 : self }
+    var asciiUppercased: UInt8 { self >= UInt8(ascii: "a") && self <= UInt8(ascii: "z") ? self & ~0x20 : self }
+}

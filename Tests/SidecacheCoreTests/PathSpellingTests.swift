@@ -1,0 +1,59 @@
+import Testing
+import SidecacheCore
+
+/// Hardening II §8: spellings an origin reads as one resource share one key and one
+/// purge scope; every other spelling stays distinct (paths are never normalised beyond this).
+@Suite struct PathSpellingTests {
+    @Test(arguments: [
+        // RFC 3986 §6.2.2.2 and §6.2.2.1: always.
+        ("/x/%61bc", PathSpelling.exact, "/x/abc"),
+        ("/x/%7euser", .exact, "/x/~user"),
+        ("/x/a%2fb", .exact, "/x/a%2Fb"),
+        ("/x/%e2%82%ac", .exact, "/x/%E2%82%AC"),
+        ("/x/%zz", .exact, "/x/%zz"),
+        ("/x/%4", .exact, "/x/%4"),
+        ("/x/ABC", .exact, "/x/ABC"),
+        ("/x/abc/", .exact, "/x/abc/"),
+        ("/x/abc;v=1", .exact, "/x/abc;v=1"),
+        // Per route.
+        ("/X/ABC", PathSpelling(caseInsensitive: true), "/x/abc"),
+        ("/x/%41BC", PathSpelling(caseInsensitive: true), "/x/abc"),
+        ("/x/a%2fB", PathSpelling(caseInsensitive: true), "/x/a%2Fb"),
+        ("/x/abc/", PathSpelling(ignoreTrailingSlash: true), "/x/abc"),
+        ("/", PathSpelling(ignoreTrailingSlash: true), "/"),
+        ("/x/abc;v=1", PathSpelling(ignoreMatrix: true), "/x/abc"),
+        ("/x;a=1/abc;b=2/d", PathSpelling(ignoreMatrix: true), "/x/abc/d"),
+        ("/X/Abc;v=1/", PathSpelling(caseInsensitive: true, ignoreTrailingSlash: true, ignoreMatrix: true), "/x/abc"),
+    ])
+    func canonical(path: String, spelling: PathSpelling, expected: String) {
+        #expect(spelling.canonical(path[...]) == expected[...])
+    }
+
+    @Test func keysFollowTheRoutesSpelling() throws {
+        func key(_ path: String, _ spelling: PathSpelling) throws -> CacheKey {
+            let route = Route(name: "x", pattern: try RequestPattern(parsing: "GET /x/{id}"), ttl: .fixed(.seconds(60)), spelling: spelling)
+            return CacheKeyBuilder.key(route: route, host: "a", target: try #require(RequestTarget(path)), headers: HeaderList(), identity: nil)
+        }
+        #expect(try key("/x/abc", .exact) == key("/x/%61bc", .exact))
+        #expect(try key("/x/abc", .exact) != key("/x/ABC", .exact))
+        let loose = PathSpelling(caseInsensitive: true, ignoreTrailingSlash: true, ignoreMatrix: true)
+        for other in ["/x/ABC", "/x/abc/", "/x/abc;v=1", "/X/%41bc"] {
+            #expect(try key("/x/abc", loose) == key(other, loose), "\(other)")
+        }
+    }
+
+    @Test func routesMatchAndPurgeScopesInTheirSpelling() throws {
+        let loose = Route(name: "loose", pattern: try RequestPattern(parsing: "GET /users/{id}"), ttl: .fixed(.seconds(60)),
+                          spelling: PathSpelling(caseInsensitive: true, ignoreTrailingSlash: true))
+        let exact = Route(name: "exact", pattern: try RequestPattern(parsing: "GET /items/{id}"), ttl: .fixed(.seconds(60)))
+        let table = RouteTable([loose, exact])
+        #expect(table.route(forGET: "/USERS/7")?.name == "loose")
+        #expect(table.route(forGET: "/%75sers/7")?.name == "loose")
+        #expect(table.route(forGET: "/%69tems/7")?.name == "exact")
+        #expect(table.route(forGET: "/ITEMS/7") == nil)
+        #expect(table.canonical(.path("/Users/AB/")) == .path("/users/ab"))
+        #expect(table.canonical(.path("/items/A%42")) == .path("/items/AB"))
+        #expect(table.canonical(.subtree("/USERS/")) == .subtree("/users/"))
+        #expect(table.canonical(.route("loose")) == .route("loose"))
+    }
+}

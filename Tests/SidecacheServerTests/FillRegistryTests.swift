@@ -1,0 +1,58 @@
+import Synchronization
+import Testing
+import SidecacheCore
+@testable import SidecacheServer
+import SidecacheStore
+
+/// Hardening II §9: every waiter of every flight is woken exactly once, whatever
+/// happened to the flight.
+@Suite struct FillRegistryTests {
+    let key = CacheKey(a: 1, b: 2, c: 3, d: 4)
+    let scopes: [UInt64] = [PurgeScope.path("/x").id]
+
+    final class Inbox: Sendable {
+        let results = Mutex<[String]>([])
+        func deliver(_ name: String) -> @Sendable (FlightResult) -> Void {
+            { result in self.results.withLock { $0.append("\(name):\(result)") } }
+        }
+    }
+
+    @Test func aWaiterOfAFlightAPurgeOvertookIsStillWoken() {
+        let registry = FillRegistry()
+        let ledger = PurgeLedger()
+        let inbox = Inbox()
+        let now = Timestamp(milliseconds: 0)
+        guard case .lead(let a) = registry.enter(key, fillSeq: ledger.current, scopeIDs: scopes, ledger: ledger, now: now,
+                                                 deliver: inbox.deliver("leaderA")) else { Issue.record("A does not lead"); return }
+        guard case .wait = registry.enter(key, fillSeq: ledger.current, scopeIDs: scopes, ledger: ledger, now: now,
+                                          deliver: inbox.deliver("w")) else { Issue.record("W does not wait"); return }
+        ledger.purge([.path("/x")])
+        guard case .lead(let b) = registry.enter(key, fillSeq: ledger.current, scopeIDs: scopes, ledger: ledger, now: now,
+                                                 deliver: inbox.deliver("leaderB")) else { Issue.record("B does not lead"); return }
+        guard case .wait = registry.enter(key, fillSeq: ledger.current, scopeIDs: scopes, ledger: ledger, now: now,
+                                          deliver: inbox.deliver("v")) else { Issue.record("V does not wait on B"); return }
+        registry.land(key, flight: a, .fetchYourself(uncacheable: false), now: now)
+        #expect(inbox.results.withLock { $0 } == ["w:fetchYourself(uncacheable: false)"])
+        registry.land(key, flight: b, .stored, now: now)
+        #expect(inbox.results.withLock { $0 } == ["w:fetchYourself(uncacheable: false)", "v:stored"])
+        // Landing again wakes nobody twice.
+        registry.land(key, flight: a, .stored, now: now)
+        registry.land(key, flight: b, .stored, now: now)
+        #expect(inbox.results.withLock { $0 }.count == 2)
+    }
+
+    @Test func aWaiterThatLeftIsNotWoken() {
+        let registry = FillRegistry()
+        let ledger = PurgeLedger()
+        let inbox = Inbox()
+        let now = Timestamp(milliseconds: 0)
+        guard case .lead(let a) = registry.enter(key, fillSeq: 0, scopeIDs: scopes, ledger: ledger, now: now, deliver: inbox.deliver("a")),
+              case .wait(let w) = registry.enter(key, fillSeq: 0, scopeIDs: scopes, ledger: ledger, now: now, deliver: inbox.deliver("w"))
+        else { Issue.record("roles"); return }
+        ledger.purge([.path("/x")])
+        _ = registry.enter(key, fillSeq: ledger.current, scopeIDs: scopes, ledger: ledger, now: now, deliver: inbox.deliver("b"))
+        registry.leave(key, waiter: w)
+        registry.land(key, flight: a, .stored, now: now)
+        #expect(inbox.results.withLock { $0 }.isEmpty)
+    }
+}

@@ -1,0 +1,50 @@
+import Testing
+import SidecacheTestSupport
+
+/// Hardening II §8: a mutation through one spelling of a path purges what was cached
+/// under another spelling the origin reads as the same resource.
+@Suite("Purges reach every spelling of a path")
+struct PurgeSpellingTests {
+    static let routes = #"""
+    [{ "name": "exact", "match": "GET /x/{id}", "ttl": "5m" },
+     { "name": "loose", "match": "GET /y/{id}", "ttl": "5m",
+       "paths": { "caseInsensitive": true, "ignoreTrailingSlash": true, "ignoreMatrix": true } }]
+    """#
+    static let purge = #"[{ "on": "PUT /y/{id}", "paths": ["/y/{id}"] }]"#
+
+    /// Fills `cached`, mutates through `mutated`, reads `cached` again: true when the
+    /// second read reached the upstream (the entry was purged).
+    static func purges(_ h: ProxyHarness, cached: String, mutated: String) async throws -> Bool {
+        let before = h.origin.totalCount
+        _ = try await h.get(cached)
+        _ = try await h.get(cached)
+        #expect(h.origin.totalCount == before + 1, "\(cached) was not cached")
+        #expect(try await h.send("PUT", mutated).status == 204)
+        _ = try await h.get(cached)
+        return h.origin.totalCount == before + 3
+    }
+
+    @Test(arguments: [
+        ("/x/abc", "/x/%61bc"), ("/x/%61bc", "/x/abc"), ("/x/caf%c3%a9", "/x/caf%C3%A9"),
+        ("/y/abc", "/Y/ABC"), ("/y/abc", "/y/abc/"), ("/y/abc", "/y/abc;v=1"), ("/y/ABC", "/y/%61bc/"),
+    ])
+    func aMutationThroughAnotherSpellingPurges(cached: String, mutated: String) async throws {
+        try await withProxy(routes: Self.routes, purge: Self.purge) { h in
+            h.origin.on("GET", "/*", .text("v"))
+            h.origin.on("PUT", "/*", OriginResponse(status: 204))
+            let purged = try await Self.purges(h, cached: cached, mutated: mutated)
+            #expect(purged, "PUT \(mutated) left \(cached) cached")
+        }
+    }
+
+    /// Spellings the origin may read differently stay apart on an exact route.
+    @Test(arguments: [("/x/abc", "/x/ABC"), ("/x/abc", "/x/abc;v=1")])
+    func exactRoutesKeepOtherSpellingsApart(cached: String, mutated: String) async throws {
+        try await withProxy(routes: Self.routes, purge: Self.purge) { h in
+            h.origin.on("GET", "/*", .text("v"))
+            h.origin.on("PUT", "/*", OriginResponse(status: 204))
+            let purged = try await Self.purges(h, cached: cached, mutated: mutated)
+            #expect(!purged, "PUT \(mutated) purged \(cached)")
+        }
+    }
+}

@@ -1,0 +1,130 @@
+import Testing
+import SidecacheTestSupport
+
+/// Hardening II §1, §6, §7: one request cannot hurt the next, and what the key says
+/// about a request is exactly what the upstream is asked.
+@Suite("The key and the upstream see the same request")
+struct RequestConsistencyTests {
+    /// §1: `OPTIONS *` is forwarded in asterisk-form; requests after it still forward.
+    @Test func asteriskFormReachesTheUpstreamAndHarmsNothing() async throws {
+        try await withProxy { h in
+            h.origin.on(nil, "/*", .text("fine"))
+            let conn = try await RawConnection.connect(port: h.port)
+            try await conn.send("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n")
+            let star = try await conn.readResponses(1).first
+            #expect(star != nil && star!.status < 500, "OPTIONS * got \(star?.status ?? 0)")
+            #expect(h.origin.requests.first?.method == "OPTIONS" && h.origin.requests.first?.uri == "*")
+            for i in 0..<20 {   // more than one easy handle's worth of reuse
+                #expect(try await h.get("/after/\(i)").text == "fine")
+            }
+        }
+    }
+
+    /// §1: the other forms are answered 400 and reach nobody.
+    @Test(arguments: ["GET * HTTP/1.1", "CONNECT a.example:443 HTTP/1.1", "GET http://a.example/x HTTP/1.1",
+                      "GET a.example/x HTTP/1.1", "GET ?x=1 HTTP/1.1"])
+    func otherTargetFormsAreRefused(requestLine: String) async throws {
+        try await withProxy { h in
+            h.origin.on(nil, "/*", .text("fine"))
+            let conn = try await RawConnection.connect(port: h.port)
+            try await conn.send(requestLine + "\r\nHost: a.example\r\n\r\n")
+            let (bytes, closed) = try await conn.readUntilClose()
+            #expect(String(decoding: bytes, as: UTF8.self).hasPrefix("HTTP/1.1 4"), "\(requestLine)")
+            #expect(closed)
+            #expect(h.origin.totalCount == 0)
+            #expect(try await h.get("/x").text == "fine")
+        }
+    }
+
+    /// §6: a keyed header named in `Connection` is removed before keying too, so the
+    /// entry is computed and keyed without it; a request that keeps it is another variant.
+    @Test func connectionCannotRemoveAKeyedHeaderBehindTheKeysBack() async throws {
+        let routes = #"[{ "name": "u", "match": "GET /users", "ttl": "5m", "key": { "headers": ["X-Role"] } }]"#
+        try await withProxy(routes: routes) { h in
+            h.origin.on("GET", "/users") { req in .text("role=\(req.header("X-Role") ?? "none")") }
+            let sneaky = try await h.get("/users", headers: [("X-Role", "admin"), ("Connection", "X-Role")])
+            #expect(sneaky.text == "role=none")
+            let admin = try await h.get("/users", headers: [("X-Role", "admin")])
+            #expect(admin.text == "role=admin", "the admin variant was filled without X-Role")
+            #expect(h.origin.count(path: "/users") == 2)
+        }
+    }
+
+    /// §6: fields the key or the upstream could read differently when repeated.
+    @Test(arguments: [
+        [("Authorization", "Bearer alice"), ("Authorization", "Bearer bob")],
+        [("Proxy-Authorization", "a"), ("Proxy-Authorization", "b")],
+        [("Host", "a.example"), ("Host", "b.example")],
+        [("Connection", "Host")],
+        [("Connection", "Content-Length")],
+    ])
+    func ambiguousRequestsAreRefused(headers: [(String, String)]) async throws {
+        try await withProxy { h in
+            h.origin.on(nil, "/*", .text("fine"))
+            var raw = "GET /me HTTP/1.1\r\n"
+            if !headers.contains(where: { $0.0 == "Host" }) { raw += "Host: a.example\r\n" }
+            for (name, value) in headers { raw += "\(name): \(value)\r\n" }
+            let conn = try await RawConnection.connect(port: h.port)
+            try await conn.send(raw + "\r\n")
+            let (bytes, closed) = try await conn.readUntilClose()
+            #expect(String(decoding: bytes, as: UTF8.self).hasPrefix("HTTP/1.1 400"), "\(headers)")
+            #expect(closed)
+            #expect(h.origin.totalCount == 0)
+        }
+    }
+
+    @Test func http11WithoutHostIsRefused() async throws {
+        try await withProxy { h in
+            let conn = try await RawConnection.connect(port: h.port)
+            try await conn.send("GET /x HTTP/1.1\r\nAccept: */*\r\n\r\n")
+            let (bytes, _) = try await conn.readUntilClose()
+            #expect(String(decoding: bytes, as: UTF8.self).hasPrefix("HTTP/1.1 400"))
+            #expect(h.origin.totalCount == 0)
+        }
+    }
+
+    /// §6: an identity sent twice cannot name one user to the key and another upstream.
+    @Test func aDuplicatedIdentityBypassesTheCache() async throws {
+        let routes = #"[{ "name": "me", "match": "GET /me", "ttl": "5m", "key": { "identity": "cookie:sid" } }]"#
+        try await withProxy(routes: routes) { h in
+            h.origin.on("GET", "/me", .text("someone"))
+            let r = try await h.get("/me", headers: [("Cookie", "sid=alice; sid=bob")])
+            #expect(r.header("Cache-Status") == "sidecache; fwd=bypass; detail=ambiguous-identity")
+            _ = try await h.get("/me", headers: [("Cookie", "sid=alice; sid=bob")])
+            #expect(h.origin.count(path: "/me") == 2)
+        }
+    }
+
+    /// §7: URL-rewriting headers never shape a stored answer; requests that bypass the
+    /// cache still carry them.
+    @Test func urlOverrideHeadersAreStrippedFromFills() async throws {
+        let routes = #"[{ "name": "p", "match": "GET /page", "ttl": "5m" }]"#
+        let poison = [("X-Original-URL", "/admin"), ("X-Rewrite-URL", "/admin"), ("X-Host", "evil.example"),
+                      ("X-Forwarded-Scheme", "nothttps"), ("X-Forwarded-Server", "evil.example"),
+                      ("X-Forwarded-Prefix", "/evil"), ("X-Forwarded-Port", "1"), ("Forwarded", "host=evil.example")]
+        try await withProxy(routes: routes) { h in
+            h.origin.on(nil, "/*") { req in
+                .text(poison.compactMap { req.header($0.0) }.joined(separator: ","))
+            }
+            let filled = try await h.get("/page", headers: poison)
+            #expect(filled.text == "", "the fill carried \(filled.text)")
+            let passed = try await h.get("/other", headers: poison)
+            #expect(passed.text.contains("/admin"))
+        }
+    }
+
+    /// §7: query parameters outside `key.query` do not reach the fill.
+    @Test func unkeyedQueryParametersDoNotReachTheFill() async throws {
+        let routes = #"[{ "name": "l", "match": "GET /list", "ttl": "5m", "key": { "query": ["page"] } }]"#
+        try await withProxy(routes: routes) { h in
+            h.origin.on("GET", "/list") { req in OriginResponse.text("q=" + (req.query ?? "")) }
+            let first = try await h.get("/list?debug=evil&page=2&page=3")
+            #expect(first.text == "q=page=2&page=3")
+            let second = try await h.get("/list?page=2&page=3")
+            #expect(second.text == "q=page=2&page=3")
+            #expect(h.origin.count(path: "/list") == 1)
+            let none = try await h.get("/list?debug=1")
+            #expect(none.text == "q=")
+        }
+    }
+}

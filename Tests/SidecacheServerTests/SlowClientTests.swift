@@ -1,0 +1,93 @@
+import Foundation
+import Glibc
+import Testing
+@testable import SidecacheServer
+import SidecacheTestSupport
+
+/// Hardening II §2: a response that lasts longer than `idleTimeout` never spins an
+/// event loop; a client that takes no bytes for `idleTimeout` is cut off and its
+/// upstream transfer cancelled; SIGTERM ends the process whatever clients do.
+@Suite("Slow and silent clients")
+struct SlowClientTests {
+    /// A client that sends one request and then never reads: its receive window
+    /// closes and the proxy's writes to it stall. Plain POSIX, so nothing reads for it.
+    final class SilentClient {
+        let fd: Int32
+
+        init(port: Int, request: String) throws {
+            fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var small: Int32 = 4096
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, socklen_t(MemoryLayout<Int32>.size))
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard connected == 0 else {
+                close(fd)
+                throw TestSupportError(.launchFailed, "connect to 127.0.0.1:\(port) failed")
+            }
+            _ = request.withCString { send(fd, $0, strlen($0), 0) }
+        }
+
+        deinit { close(fd) }
+    }
+
+    /// User + system CPU seconds the process has used (from /proc).
+    static func cpuSeconds(pid: Int32) -> Double? {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
+    }
+
+    @Test func silentClientsAreCutOffAndTheProxyKeepsServing() async throws {
+        try await withProxy(routes: #"[{ "name": "h", "match": "GET /hot", "ttl": "5m" }]"#,
+                            extra: #""limits": { "idleTimeout": "1s" }"#) { h in
+            h.origin.on("GET", "/big", OriginResponse(body: .generated(count: 20_000_000)))
+            h.origin.on("GET", "/hot", .text("hot"))
+            #expect(try await h.get("/hot").text == "hot")
+            let silent = try (0..<10).map { _ in try SilentClient(port: h.port, request: "GET /big HTTP/1.1\r\nHost: a\r\n\r\n") }
+            #expect(try await eventually { h.origin.count(path: "/big") == 10 })
+            #expect(try await h.get("/hot").text == "hot", "hits stall behind silent clients")
+            // Cut off within a generous bound (10× the idle timeout), not kept forever.
+            #expect(try await eventually(timeout: .seconds(10)) { h.proxy.connections.count == 0 },
+                    "\(h.proxy.connections.count) silent connections still open")
+            #expect(try await h.get("/hot").text == "hot")
+            withExtendedLifetime(silent) {}
+        }
+    }
+
+    /// The executable, so its CPU time can be read: a request waiting on a slow
+    /// upstream well past `idleTimeout`, next to ten silent clients, costs next to no
+    /// CPU (a loop re-arming its timer in the past burns a whole core), and SIGTERM
+    /// still ends the process within the drain limit.
+    @Test func waitingPastTheIdleTimeoutDoesNotSpinAndSigtermStillExits() async throws {
+        let origin = try await ScriptedOrigin.start()
+        defer { Task { try? await origin.shutdown() } }
+        origin.on("GET", "/poll", OriginResponse.text("late").delayed(.seconds(3)))
+        origin.on("GET", "/big", OriginResponse(body: .generated(count: 20_000_000)))
+        let port = try freeLoopbackPort()
+        let path = NSTemporaryDirectory() + "sidecache-slow-\(UUID().uuidString).json"
+        try #"{ "listen": "127.0.0.1:\#(port)", "upstream": "\#(origin.baseURL)", "limits": { "idleTimeout": "300ms" } }"#
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        let process = try ManagedProcess(LifecycleTests.binary, arguments: ["run", "--config", path])
+        defer { process.kill() }
+        #expect(await process.waitForOutput(containing: "listening"))
+
+        let before = try #require(Self.cpuSeconds(pid: process.pid))
+        let silent = try (0..<10).map { _ in try SilentClient(port: port, request: "GET /big HTTP/1.1\r\nHost: a\r\n\r\n") }
+        let answer = try await TestHTTPClient.request(port: port, "GET", "/poll")
+        #expect(answer.text == "late")
+        let used = try #require(Self.cpuSeconds(pid: process.pid)) - before
+        // A spinning loop would use about the 3 s it waited; the real cost is a few ms.
+        #expect(used < 1.0, "the proxy used \(used) s of CPU while waiting 3 s")
+
+        process.signal(SIGTERM)
+        #expect(await process.waitForExit(timeout: .seconds(20)) == 0)
+        withExtendedLifetime(silent) {}
+    }
+}

@@ -1,0 +1,124 @@
+import Testing
+import SidecacheTestSupport
+
+/// Hardening II §3–5: an upstream answer the proxy cannot frame or read exactly is an
+/// upstream error (502, never forwarded, never stored, the client's connection stays
+/// in step), and repairable odd forms are repaired and then honoured.
+@Suite("Upstream answers are trusted only as far as they parse")
+struct UpstreamTrustTests {
+    static let routes = #"[{ "name": "r", "match": "GET /r/*", "ttl": "5m" }]"#
+    static let good = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nCache-Control: max-age=60\r\n\r\ngood"
+
+    /// An origin that answers `/good` properly and every other path with `answers[path]`.
+    static func origin(_ answers: [String: String]) async throws -> RawOrigin {
+        try await RawOrigin.start { head in
+            let path = head.split(separator: " ", maxSplits: 2).dropFirst().first.map(String.init) ?? ""
+            return (Array((answers[path] ?? good).utf8), false)
+        }
+    }
+
+    /// Sends GET `path`, then GET /r/good on the same connection; returns both answers.
+    static func getThenGood(_ port: Int, _ path: String) async throws -> (TestResponse?, TestResponse?) {
+        let conn = try await RawConnection.connect(port: port)
+        defer { Task { try? await conn.close() } }
+        try await conn.send("GET \(path) HTTP/1.1\r\nHost: a\r\n\r\n")
+        let first = try await conn.readResponses(1).first
+        try await conn.send("GET /r/good HTTP/1.1\r\nHost: a\r\n\r\n")
+        let second = try await conn.readResponses(1).first
+        return (first, second)
+    }
+
+    static func requests(_ origin: RawOrigin, _ path: String) -> Int {
+        origin.requests.count { $0.hasPrefix("GET \(path) ") }
+    }
+
+    @Test(arguments: [
+        ("two lengths", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 40\r\n\r\nhelloHTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\nsmuggled"),
+        ("same length twice", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\nhello"),
+        ("a list", "HTTP/1.1 200 OK\r\nContent-Length: 5, 5\r\n\r\nhello"),
+        ("not a number", "HTTP/1.1 200 OK\r\nContent-Length: 5abc\r\n\r\nhello"),
+        ("length and chunked", "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"),
+        ("unknown coding", "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\nhello"),
+    ])
+    func ambiguousFramingIsABadGatewayAndNeverDesyncs(_ name: String, answer: String) async throws {
+        let origin = try await Self.origin(["/r/bad": answer])
+        defer { Task { await origin.shutdown() } }
+        try await withProxy(routes: Self.routes, upstream: origin.baseURL) { h in
+            let (first, second) = try await Self.getThenGood(h.port, "/r/bad")
+            #expect(first?.status == 502, "\(name)")
+            #expect(first?.text.contains("upstream_unavailable") == true)
+            #expect(!(first?.text.contains("hello") ?? true))
+            #expect(second?.status == 200 && second?.text == "good", "\(name): the next answer on the connection")
+            // Nothing was stored: the next read asks the upstream again.
+            #expect(try await h.get("/r/bad").status == 502)
+            #expect(Self.requests(origin, "/r/bad") == 2)
+        }
+    }
+
+    /// §4: a signal that makes an answer private must survive odd spellings.
+    @Test(arguments: [
+        ("folded private", "Cache-Control: public,\r\n private\r\n", "private"),
+        ("space before colon", "Cache-Control : private\r\n", "private"),
+        ("cookie, space before colon", "Set-Cookie : sid=1\r\n", "set-cookie"),
+        ("cookie, odd case", "sEt-CoOkIe: sid=1\r\n", "set-cookie"),
+        ("private on a second line", "Cache-Control: max-age=60\r\nCache-Control: private\r\n", "private"),
+        ("no-store folded", "Cache-Control: max-age=60,\r\n\tno-store\r\n", "no-store"),
+        ("upper case", "Cache-Control: PRIVATE\r\n", "private"),
+    ])
+    func privacySignalsSurviveOddForms(_ name: String, field: String, detail: String) async throws {
+        let answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n" + field + "\r\nok"
+        let origin = try await Self.origin(["/r/p": answer])
+        defer { Task { await origin.shutdown() } }
+        try await withProxy(routes: Self.routes, upstream: origin.baseURL) { h in
+            let first = try await h.get("/r/p")
+            #expect(first.status == 200 && first.text == "ok", "\(name)")
+            #expect(first.header("Cache-Status")?.contains("detail=\(detail)") == true, "\(name): \(first.header("Cache-Status") ?? "-")")
+            _ = try await h.get("/r/p")
+            #expect(Self.requests(origin, "/r/p") == 2, "\(name): stored and served to everyone")
+        }
+    }
+
+    /// Malformed upstream answers made by breaking a valid one in a known way, chosen
+    /// and combined by a seeded generator: none is forwarded or stored, none desyncs
+    /// the client, and the proxy keeps serving. Same inputs every run.
+    @Test func randomlyBrokenAnswersAreNeverStoredOrForwarded() async throws {
+        var rng = SplitMix(seed: 0xBAD_0_5EED)
+        var answers: [String: String] = [:]
+        for i in 0..<48 { answers["/r/\(i)"] = Self.broken(&rng) }
+        let origin = try await Self.origin(answers)
+        defer { Task { await origin.shutdown() } }
+        try await withProxy(routes: Self.routes, upstream: origin.baseURL) { h in
+            for i in 0..<48 {
+                let path = "/r/\(i)"
+                let (first, second) = try await Self.getThenGood(h.port, path)
+                #expect(first?.status == 502, "\(path): \(answers[path]!.debugDescription) → \(first?.status ?? 0)")
+                #expect(second?.text == "good", "\(path) desynced the client")
+                _ = try await h.get(path)
+                #expect(Self.requests(origin, path) == 2, "\(path) was stored")
+            }
+            #expect(try await h.get("/r/good").text == "good")
+        }
+    }
+
+    /// One valid answer broken in one to three ways that each make it unreadable.
+    static func broken(_ rng: inout SplitMix) -> String {
+        var status = "HTTP/1.1 200 OK"
+        var lines = ["Content-Type: text/plain", "Cache-Control: max-age=60", "Content-Length: 5"]
+        let breakages = Int(rng.next() % 3) + 1
+        for _ in 0..<breakages {
+            switch rng.next() % 10 {
+            case 0: lines.append("Content-Length: \(rng.next() % 100)")
+            case 1: lines[2] = "Content-Length: 5\(["abc", ", 5", " 5", "x", ".0"][Int(rng.next() % 5)])"
+            case 2: lines.append("Transfer-Encoding: chunked")
+            case 3: lines.insert(" folded-first", at: 0)
+            case 4: lines.append("X-Bad\(["\u{0}", "\r", "\u{1}", "\u{7F}"][Int(rng.next() % 4)]): v")
+            case 5: lines.append("Bad Name: v")
+            case 6: lines.append("no colon at all")
+            case 7: status = ["HTTP/1.1 2OO OK", "HTTP/9.9 200 OK", "HTTP/1.1 20", "HTTP/1.1  200 OK"][Int(rng.next() % 4)]
+            case 8: lines.append("X-Value: a\u{0}b")
+            default: lines.append("Transfer-Encoding: \(["gzip", "identity", "chunked, gzip"][Int(rng.next() % 3)])")
+            }
+        }
+        return status + "\r\n" + lines.joined(separator: "\r\n") + "\r\n\r\nhello"
+    }
+}
