@@ -122,3 +122,26 @@ import Testing
         try await origin.shutdown()
     }
 }
+
+/// Hardening II §1: a transfer that failed leaves nothing behind for the next one.
+@Suite struct UpstreamIsolationTests {
+    @Test(arguments: ["*", " bad", "x\u{7F}"])
+    func aFailedTransferDoesNotPoisonLaterOnes(badTarget: String) async throws {
+        let origin = try await ScriptedOrigin.start()
+        let client = try UpstreamClient(maxConnections: 4)
+        defer { client.shutdown() }
+        origin.on("GET", "/ok", .text("ok"))
+        let bad = EventRecorder()
+        bad.start(upstreamRequest("GET", origin.baseURL + badTarget), on: client)
+        #expect(try await bad.finish())
+        #expect(bad.failure != nil, "\(badTarget.debugDescription) was accepted")
+        for _ in 0..<8 {   // more than the handles that could have been parked
+            let good = EventRecorder()
+            good.start(upstreamRequest("GET", origin.baseURL + "/ok"), on: client)
+            #expect(try await good.finish())
+            #expect(good.failure == nil, "after \(badTarget.debugDescription): \(good.failure.map(String.init(describing:)) ?? "")")
+            #expect(good.head?.status == 200)
+        }
+        try await origin.shutdown()
+    }
+}
