@@ -21,6 +21,15 @@ public struct OriginResponse: Sendable {
     public var delay: Duration
     /// Interim (1xx) responses sent before the final one, e.g. `103 Early Hints`.
     public var interim: [(status: Int, headers: [(name: String, value: String)])]
+    /// Close the connection instead of answering (after `delay`): an upstream that dies mid-request.
+    public var aborts = false
+
+    /// No answer at all: the connection is closed once the request has arrived.
+    public static var abort: OriginResponse {
+        var response = OriginResponse()
+        response.aborts = true
+        return response
+    }
 
     public init(
         status: Int = 200,

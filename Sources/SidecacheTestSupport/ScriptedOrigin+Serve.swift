@@ -63,6 +63,10 @@ extension OriginState {
         } else {
             response = .text("no script", status: 404)
         }
+        if response.aborts {
+            try? await channel.close()
+            return false
+        }
         try await response.write(on: channel, isHead: head.method == .HEAD)
         return head.isKeepAlive && !response.closesConnection
     }
