@@ -145,6 +145,12 @@ public struct RouteTable: Sendable {
     }
 
     public func route(named name: String) -> Route? { routes.first { $0.name == name } }
+
+    /// The body size limit for a request to `path`: its route's, else `defaults`.
+    public func maxRequestBody(path: Substring?, defaults: RoutePolicy) -> Int {
+        guard let path, let route = route(forGET: path) else { return defaults.maxRequestBody }
+        return route.policy.maxRequestBody
+    }
 }
 
 /// `300s`-style text for a duration, using the largest unit that divides it.

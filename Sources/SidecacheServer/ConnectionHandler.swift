@@ -19,6 +19,9 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     }
 
     private let engine: ProxyEngine
+    /// This connection's own copy of the config, refreshed per request head only after
+    /// a reload: the request path takes no lock and retains nothing shared for it.
+    private var settings: ProxySettings
     private let headClock: HeadClock
     private var state = State.idle
     private var queued = CircularBuffer<HTTPServerRequestPart>()
@@ -33,6 +36,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
 
     init(engine: ProxyEngine, headClock: HeadClock) {
         self.engine = engine
+        self.settings = engine.settings.copy()
         self.headClock = headClock
         self.scratch = ByteBufferAllocator().buffer(capacity: 128)
     }
@@ -144,7 +148,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
             return
         }
         let proxyError: ProxyError = (error as? HTTPParserError) == .headerOverflow
-            ? .headersTooLarge(limit: engine.config.limits.headerBytes)
+            ? .headersTooLarge(limit: settings.config.limits.headerBytes)
             : .badRequest("malformed HTTP request: \(error)")
         if case .responding = state {
             pendingError = proxyError   // answered in order, after the current response
@@ -171,12 +175,13 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
             headClock.betweenRequests = false
             headClock.headStarted = nil
             keepAlive = received.isKeepAlive
+            settings = engine.settings(since: settings)
             var head = received
             if let error = checkHead(&head) {
                 reject(error)
                 return
             }
-            let limit = engine.maxRequestBody(path: RequestTarget(head.uri)?.path)
+            let limit = settings.config.routes.maxRequestBody(path: RequestTarget(head.uri)?.path, defaults: settings.config.defaults)
             if let length = head.headers.first(name: "content-length").flatMap({ Int($0) }), length > limit {
                 reject(.payloadTooLarge(limit: limit))
                 return
@@ -196,7 +201,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
             if body == nil { body = chunk } else { body!.writeImmutableBuffer(chunk) }
             state = .receiving(head, body, limit: limit)
         case (.end, .receiving(let head, let body, _)):
-            let exchange = Exchange(engine: engine, connection: self, head: head, body: body)
+            let exchange = Exchange(engine: engine, settings: settings, connection: self, head: head, body: body)
             state = .responding(exchange)
             exchange.start()
         case (_, .closed):
@@ -212,7 +217,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     private static let unremovable = ["host", "content-length", "transfer-encoding"]
 
     private func checkHead(_ head: inout HTTPRequestHead) -> ProxyError? {
-        let limits = engine.config.limits
+        let limits = settings.config.limits
         if head.uri.utf8.count > limits.urlBytes { return .uriTooLong(limit: limits.urlBytes) }
         if head.version.major != 1 { return .badRequest("only HTTP/1.x is spoken here") }
         var size = head.uri.utf8.count + head.method.rawValue.utf8.count + 12
@@ -274,7 +279,8 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     /// that takes none for `idleTimeout` (writes stuck, or a final flush never done) is
     /// cut off, which also cancels the upstream transfer feeding it.
     private func scheduleIdleCheck() {
-        let limits = engine.config.limits
+        settings = engine.settings(since: settings)
+        let limits = settings.config.limits
         let idle = TimeAmount.milliseconds(max(1, limits.idleTimeout.milliseconds))
         let headLimit = TimeAmount.milliseconds(max(1, limits.headerTimeout.milliseconds))
         let now = NIODeadline.now()

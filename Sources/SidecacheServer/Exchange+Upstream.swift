@@ -76,7 +76,7 @@ extension Exchange {
         let headers = ForwardHeaders.request(head.headers, clientAddress: connection.remoteAddress,
                                              fallbackHost: settings.config.upstream.authority, forFill: forFill,
                                              requestID: ForwardHeaders.newRequestID) + extraHeaders
-        let request = engine.upstreamRequest(method: method, uri: uri, headers: headers, body: body, timeout: timeout)
+        let request = engine.upstreamRequest(settings.config, method: method, uri: uri, headers: headers, body: body, timeout: timeout)
         let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
         transfer = engine.upstream.execute(request, on: connection.eventLoop) { event in me.value.upstream(event) }
     }

@@ -63,10 +63,10 @@ final class Exchange {
     /// The purge scopes of the cache key's entries, computed once and only on a miss.
     lazy var scopeIDs: [UInt64] = cache!.scopeIDs
 
-    init(engine: ProxyEngine, connection: any ClientConnection, head: HTTPRequestHead, body: ByteBuffer?,
+    init(engine: ProxyEngine, settings: ProxySettings, connection: any ClientConnection, head: HTTPRequestHead, body: ByteBuffer?,
          purpose: Purpose = .client) {
         self.engine = engine
-        self.settings = engine.settings
+        self.settings = settings
         self.connection = connection
         self.head = head
         self.body = body

@@ -19,6 +19,9 @@ final class ProxySettings: Sendable {
         self.config = config
         self.generation = generation
     }
+
+    /// A private copy for one connection, so reading it retains nothing shared.
+    func copy() -> ProxySettings { ProxySettings(config: config, generation: generation) }
 }
 
 /// What every connection shares: the compiled config, the cache and its purge
@@ -26,6 +29,9 @@ final class ProxySettings: Sendable {
 /// engine only holds the parts they are carried out with.
 final class ProxyEngine: Sendable {
     private let current: Mutex<ProxySettings>
+    /// The generation of `current`, readable without the lock: request paths keep
+    /// their own copy of the settings and only take the lock after a reload.
+    private let published = Atomic<Int>(1)
     let metrics: ProxyMetrics
     let memory: MemoryStore
     let ledger: PurgeLedger
@@ -66,8 +72,15 @@ final class ProxyEngine: Sendable {
         return scopes
     }
 
-    /// The config in force now. Read once per exchange or connection event.
+    /// The config in force now, under a lock: for the admin API, warming and reloads.
+    /// The request path reads `settings(since:)` instead.
     var settings: ProxySettings { current.withLock { $0 } }
+
+    /// `held` while no reload happened since it was taken (one atomic load, no lock,
+    /// nothing shared written); else a private copy of the config now in force.
+    func settings(since held: ProxySettings) -> ProxySettings {
+        published.load(ordering: .acquiring) == held.generation ? held : settings.copy()
+    }
 
     /// Shorthand for `settings.config`, for code that reads one value.
     var config: Config { settings.config }
@@ -78,6 +91,7 @@ final class ProxyEngine: Sendable {
     func replace(config: Config) -> Int {
         current.withLock { s in
             s = ProxySettings(config: config, generation: s.generation + 1)
+            published.store(s.generation, ordering: .releasing)
             return s.generation
         }
     }
@@ -101,7 +115,8 @@ final class ProxyEngine: Sendable {
     func revalidate(head: HTTPRequestHead, on loop: any EventLoop) {
         var request = HTTPRequestHead(version: .http1_1, method: .GET, uri: head.uri, headers: head.headers)
         for name in ForwardHeaders.conditionals { request.headers.remove(name: name) }
-        let exchange = Exchange(engine: self, connection: CapturedResponse(loop: loop), head: request, body: nil, purpose: .refresh)
+        let exchange = Exchange(engine: self, settings: settings, connection: CapturedResponse(loop: loop), head: request, body: nil,
+                                purpose: .refresh)
         exchange.start()
     }
 
@@ -111,18 +126,12 @@ final class ProxyEngine: Sendable {
         let head = HTTPRequestHead(version: .http1_0, method: .GET, uri: path, headers: ["Host": host])
         let capture = CapturedResponse(loop: loop)
         loop.execute {
-            Exchange(engine: self, connection: capture, head: head, body: nil, purpose: .refresh).start()
+            Exchange(engine: self, settings: self.settings, connection: capture, head: head, body: nil, purpose: .refresh).start()
         }
         return capture.response.map(RefreshResult.init(raw:))
     }
 
-    /// The body size limit for a request: its route's, else the defaults'.
-    func maxRequestBody(path: Substring?) -> Int {
-        guard let path, let route = config.routes.route(forGET: path) else { return config.defaults.maxRequestBody }
-        return route.policy.maxRequestBody
-    }
-
-    func upstreamRequest(method: String, uri: String, headers: [(name: String, value: String)],
+    func upstreamRequest(_ config: Config, method: String, uri: String, headers: [(name: String, value: String)],
                          body: ByteBuffer?, timeout: Duration) -> UpstreamRequest {
         let t = TimeAmount.milliseconds(timeout.milliseconds)
         // `OPTIONS *` is the one non-origin form that gets here (see Exchange.start).
