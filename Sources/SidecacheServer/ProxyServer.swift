@@ -25,7 +25,13 @@ public final class ProxyServer: Sendable {
     /// One reload at a time (two SIGHUPs in a row apply in order).
     let reloadLock = Mutex(())
 
-    public init(config: Config, clock: any WallClock = SystemClock(), logger: Logger) throws {
+    /// `clock` stamps entries (wall time, shared through Redis); `scheduleClock` paces
+    /// warming. Tests pass clocks they move by hand.
+    public convenience init(config: Config, clock: any WallClock = SystemClock(), logger: Logger) throws {
+        try self.init(config: config, clock: clock, scheduleClock: ContinuousClock(), logger: logger)
+    }
+
+    public init<C: Clock<Duration>>(config: Config, clock: any WallClock = SystemClock(), scheduleClock: C, logger: Logger) throws {
         let upstream = try UpstreamClient()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: config.threads ?? System.coreCount)
         let loops = Array(group.makeIterator())
@@ -41,7 +47,8 @@ public final class ProxyServer: Sendable {
         } else {
             subscriber = nil
         }
-        warmer = Warmer(fetch: { target in try await Self.warm(target, engine: engine, loop: group.next()) }, logger: logger)
+        warmer = Warmer(fetch: { target in try await Self.warm(target, engine: engine, loop: group.next()) }, clock: scheduleClock,
+                        logger: logger)
         admin = config.admin.map { [readiness] admin in
             let api = AdminAPI(engine: engine, admin: admin, readiness: readiness, refresher: { path, host, loop in
                 AdminResponse(refreshed: try await engine.refresh(path: path, host: host, on: loop).get())

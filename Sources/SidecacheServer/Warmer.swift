@@ -8,19 +8,26 @@ import Synchronization
 /// overlaps itself; a slow fetch delays the next one instead of stacking up. Failures
 /// are logged and never fatal; after one the next try comes sooner (at most
 /// `retryAfterFailure`), so a warm path does not stay cold for a whole `every`
-/// because the upstream was briefly down.
+/// because the upstream was briefly down. Schedules run on `clock`, which tests move.
 final class Warmer: Sendable {
     static let retryAfterFailure: Duration = .seconds(30)
 
     typealias Fetch = @Sendable (WarmTarget) async throws -> Void
 
     private let fetch: Fetch
+    /// Starts a period now; the function it returns sleeps until `period` after that.
+    private let startPeriod: @Sendable () -> @Sendable (Duration) async throws -> Void
     private let jitter: @Sendable () -> Double
     private let logger: Logger
     private let running = Mutex<[(target: WarmTarget, task: Task<Void, Never>)]>([])
 
-    init(fetch: @escaping Fetch, jitter: @escaping @Sendable () -> Double = { Double.random(in: 0.9...1.1) }, logger: Logger) {
+    init<C: Clock<Duration>>(fetch: @escaping Fetch, clock: C,
+                             jitter: @escaping @Sendable () -> Double = { Double.random(in: 0.9...1.1) }, logger: Logger) {
         self.fetch = fetch
+        self.startPeriod = {
+            let began = clock.now
+            return { period in try await clock.sleep(until: began.advanced(by: period), tolerance: nil) }
+        }
         self.jitter = jitter
         self.logger = logger
     }
@@ -52,21 +59,22 @@ final class Warmer: Sendable {
     func stop() { run([]) }
 
     private func schedule(_ target: WarmTarget) -> Task<Void, Never> {
-        Task { [fetch, jitter, logger] in
-            while !Task.isCancelled {
-                let began = ContinuousClock.now
-                var period = target.every
-                do {
-                    try await fetch(target)
-                    logger.debug("warmed", metadata: ["path": "\(target.path)"])
-                } catch {
-                    period = min(period, Self.retryAfterFailure)
-                    logger.warning("warming failed; retrying", metadata: ["path": "\(target.path)", "error": "\(error)",
-                                                                         "in": "\(period)"])
-                }
-                let next = began + period * jitter()
-                try? await Task.sleep(until: next, clock: .continuous)
+        Task { [self] in await repeatFetching(target) }
+    }
+
+    private func repeatFetching(_ target: WarmTarget) async {
+        while !Task.isCancelled {
+            let sleep = startPeriod()
+            var period = target.every
+            do {
+                try await fetch(target)
+                logger.debug("warmed", metadata: ["path": "\(target.path)"])
+            } catch {
+                period = min(period, Self.retryAfterFailure)
+                logger.warning("warming failed; retrying", metadata: ["path": "\(target.path)", "error": "\(error)",
+                                                                     "in": "\(period)"])
             }
+            try? await sleep(period * jitter())
         }
     }
 }

@@ -10,23 +10,27 @@ import Testing
 struct WarmingTests {
     static let routes = #"[{ "name": "user", "match": "GET /api/users/{id}", "ttl": "5m" }]"#
 
-    private func withWarmServer(warm: String, _ body: (ProxyServer, ScriptedOrigin, LogCapture) async throws -> Void) async throws {
+    /// Warming runs on `clock`, which the test moves: a schedule advances only when told.
+    private func withWarmServer(warm: String, _ body: (ProxyServer, ScriptedOrigin, LogCapture, TestClock) async throws -> Void)
+        async throws {
         let origin = try await ScriptedOrigin.start()
         let logs = LogCapture()
+        let clock = TestClock()
         let config = try ConfigLoader.parse(Data("""
         { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)", "routes": \(Self.routes), "warm": \(warm) }
         """.utf8), environment: [:])
-        let server = try ProxyServer(config: config, logger: logs.logger)
-        try await stopping(server, origin) { try await body(server, origin, logs) }
+        let server = try ProxyServer(config: config, scheduleClock: clock, logger: logs.logger)
+        try await stopping(server, origin) { try await body(server, origin, logs, clock) }
     }
 
     @Test func warmPathsAreFetchedAtStartAndAgainWhileFresh() async throws {
-        try await withWarmServer(warm: #"[{ "path": "/api/users/1?full=1", "every": "1s" }]"#) { server, origin, _ in
+        try await withWarmServer(warm: #"[{ "path": "/api/users/1?full=1", "every": "1s" }]"#) { server, origin, _, clock in
             origin.on("GET", "/api/users/1", .json("{}"))
             try await server.start()
-            #expect(try await eventually { origin.count(path: "/api/users/1") >= 1 })
-            // The entry (5 min ttl) is still fresh: it is fetched again all the same, about every second.
-            #expect(try await eventually { origin.count(path: "/api/users/1") >= 2 })
+            #expect(try await eventually { origin.count(path: "/api/users/1") == 1 && clock.sleeping == 1 })
+            // The entry (5 min ttl) is still fresh: it is fetched again all the same, once a period has passed.
+            clock.advance(by: .milliseconds(1100))   // past the period and its +10 % jitter
+            #expect(try await eventually { origin.count(path: "/api/users/1") == 2 && clock.sleeping == 1 })
             #expect(origin.requests.allSatisfy { $0.uri == "/api/users/1?full=1" })
             // Stored under the Host warming uses (the upstream's authority): a client naming it hits.
             let hit = try await TestHTTPClient.request(port: server.port!, "GET", "/api/users/1?full=1",
@@ -37,7 +41,7 @@ struct WarmingTests {
 
     /// With `host`, the warmed entry is the one clients naming that Host hit.
     @Test func warmHostIsTheHostClientsSend() async throws {
-        try await withWarmServer(warm: #"[{ "path": "/api/users/4", "every": "1h", "host": "api.example" }]"#) { server, origin, _ in
+        try await withWarmServer(warm: #"[{ "path": "/api/users/4", "every": "1h", "host": "api.example" }]"#) { server, origin, _, _ in
             origin.on("GET", "/api/users/4", .json("{}"))
             try await server.start()
             #expect(try await eventually { origin.count(path: "/api/users/4") >= 1 })
@@ -49,28 +53,30 @@ struct WarmingTests {
     }
 
     @Test func failuresAreLoggedAndTheScheduleGoesOn() async throws {
-        try await withWarmServer(warm: #"[{ "path": "/api/users/2", "every": "1s" }]"#) { server, origin, logs in
+        try await withWarmServer(warm: #"[{ "path": "/api/users/2", "every": "1s" }]"#) { server, origin, logs, clock in
             origin.on("GET", "/api/users/2", .text("down", status: 500))
             try await server.start()
-            #expect(try await eventually { origin.count(path: "/api/users/2") >= 2 })
+            #expect(try await eventually { origin.count(path: "/api/users/2") == 1 && clock.sleeping == 1 })
+            clock.advance(by: .milliseconds(1100))
+            #expect(try await eventually { origin.count(path: "/api/users/2") == 2 })
             #expect(logs.all.contains { $0.contains("warming failed") && $0.contains("/api/users/2") && $0.contains("500") })
             #expect(try await TestHTTPClient.request(port: server.port!, "GET", "/api/users/9").status == 404)   // still serving
         }
     }
 
     @Test func aReloadThatDropsTheTargetStopsIt() async throws {
-        try await withWarmServer(warm: #"[{ "path": "/api/users/3", "every": "1s" }]"#) { server, origin, _ in
+        try await withWarmServer(warm: #"[{ "path": "/api/users/3", "every": "1s" }]"#) { server, origin, _, clock in
             origin.on("GET", "/api/users/3", .json("{}"))
             try await server.start()
-            #expect(try await eventually { origin.count(path: "/api/users/3") >= 1 })
+            #expect(try await eventually { origin.count(path: "/api/users/3") == 1 && clock.sleeping == 1 })
             let next = try ConfigLoader.parse(Data("""
             { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)", "routes": \(Self.routes) }
             """.utf8), environment: [:])
             #expect(server.reload(config: next) == .applied(generation: 2, needsRestart: []))
-            try await Task.sleep(for: .milliseconds(300))    // a fetch already under way may still land
-            let fetched = origin.count(path: "/api/users/3")
-            try await Task.sleep(for: .milliseconds(1500))   // past the 1 s period (+10 % jitter)
-            #expect(origin.count(path: "/api/users/3") == fetched)
+            // The schedule was cancelled: nobody sleeps on the clock, so no period can bring another fetch.
+            #expect(try await eventually { clock.sleeping == 0 })
+            clock.advance(by: .seconds(10))
+            #expect(origin.count(path: "/api/users/3") == 1)
         }
     }
 
@@ -80,14 +86,22 @@ struct WarmingTests {
         { "upstream": "http://127.0.0.1:1", "routes": \(Self.routes), "warm": [{ "path": "/api/users/1", "every": "1s" }] }
         """.utf8), environment: [:]).warm.first)
         let state = Mutex((running: 0, maxRunning: 0, runs: 0))
+        let clock = TestClock()
+        let fetchClock = TestClock()   // the fetch's own duration, moved separately
         let warmer = Warmer(fetch: { _ in
             state.withLock { $0.running += 1; $0.maxRunning = max($0.maxRunning, $0.running) }
-            try? await Task.sleep(for: .milliseconds(60))   // slower than the 20 ms period
+            try? await fetchClock.sleep(until: fetchClock.now.advanced(by: .seconds(3)))   // slower than the 1 s period
             state.withLock { $0.running -= 1; $0.runs += 1 }
-        }, jitter: { 0.02 }, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        }, clock: clock, jitter: { 1 }, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
         warmer.run([target])
         warmer.run([target])   // the same target again: the schedule is kept, not doubled
-        #expect(try await eventually { state.withLock { $0.runs } >= 4 })
+        for run in 1...4 {
+            #expect(try await eventually { fetchClock.sleeping == 1 })   // a fetch is under way
+            clock.advance(by: .seconds(2))                               // its period passes meanwhile
+            #expect(state.withLock { $0.running } == 1)
+            fetchClock.advance(by: .seconds(3))                          // the fetch ends
+            #expect(try await eventually { state.withLock { $0.runs } == run })
+        }
         warmer.stop()
         #expect(state.withLock { $0.maxRunning } == 1)
     }
