@@ -54,7 +54,7 @@ public final class RedisStore: Sendable {
         public var found: Found?
         /// The counters now, for a fill to record; nil when they are unknown.
         public var current: EntryCodec.Generations?
-        /// The stored value did not decode (foreign or corrupt).
+        /// The stored value did not decode (foreign or corrupt) or its framing disagrees with its body.
         public var corrupt = false
     }
 
@@ -65,8 +65,7 @@ public final class RedisStore: Sendable {
             let current: EntryCodec.Generations?
             do { current = try generations(replies[1], scopes: scopes, on: loop) } catch { return loop.makeFailedFuture(error) }
             guard let bytes = replies[0].bytes else { return loop.makeSucceededFuture(Lookup(found: nil, current: current)) }
-            let decoded = bytes.withUnsafeReadableBytes { EntryCodec.decode($0) }
-            guard let decoded else { return loop.makeSucceededFuture(Lookup(found: nil, current: current, corrupt: true)) }
+            guard let decoded = Self.decodeServable(bytes) else { return loop.makeSucceededFuture(Lookup(found: nil, current: current, corrupt: true)) }
             guard let current else { return loop.makeSucceededFuture(Lookup(found: nil, current: nil)) }
             let found = Found(decoded: decoded, bytes: bytes)
             // Tagged entries are guarded by their tags' counters too: read those as well.
@@ -79,6 +78,17 @@ public final class RedisStore: Sendable {
                 let all = EntryCodec.Generations(epoch: current.epoch, values: current.values + tagged.values)
                 return Lookup(found: decoded.generations == all ? found : nil, current: current)
             }
+        }
+    }
+
+    /// The entry in a stored value, if it decodes and its head frames its body exactly
+    /// (`StoredFraming`): anyone who can write to Redis could otherwise make a hit send
+    /// a `Content-Length` that is not the body's, and desynchronise the client.
+    static func decodeServable(_ bytes: ByteBuffer) -> EntryCodec.Decoded? {
+        bytes.withUnsafeReadableBytes { raw in
+            guard let decoded = EntryCodec.decode(raw) else { return nil }
+            let head = UnsafeRawBufferPointer(rebasing: raw[decoded.head])
+            return StoredFraming.problem(head: head, status: decoded.status, bodyLength: decoded.body.count) == nil ? decoded : nil
         }
     }
 
