@@ -2,9 +2,38 @@ import SidecacheCore
 import SidecacheTestSupport
 import Testing
 
-/// Redis holding entries this proxy did not write: never a client desynchronised.
-@Suite("Redis hardening: forged entries", .serialized)
+/// Redis that stops answering for a while, and Redis holding entries this proxy did not
+/// write: the instance tells the truth about L2 and never lets a client desynchronise.
+@Suite("Redis hardening: journal replay without traffic, forged entries", .serialized)
 struct RedisHardeningTests {
+    /// A paused Redis keeps the connection: no reconnect announces its return, and no
+    /// purge may follow. The journal is replayed anyway, and until then /readyz and
+    /// Cache-Status say L2 is out of use.
+    @Test func purgeJournaledDuringAPauseIsReplayedWithoutTraffic() async throws {
+        try await withRedisPair { p in
+            p.origin.on("GET", "/api/users/*") { req in .json(#"{"path":"\#(req.path)"}"#) }
+            p.origin.on("PUT", "/api/users/1", .json("{}"))
+            #expect(try await p.l2(p.a) == "usable")
+            p.redis.pause()
+            #expect(try await p.send(p.portA, "PUT", "/api/users/1").status == 200)
+            #expect(p.logs.all.contains { $0.contains("purge journaled") }, "the purge should have timed out against the paused server")
+
+            let redis = try await adminCall(port: p.a.adminPort!, "GET", "/readyz", token: nil).json["redis"]
+            #expect(redis?["connected"] == .bool(true))
+            #expect(redis?["l2"] == .string("purges-pending"))
+            let fill = try await p.get(p.portA, "/api/users/2")
+            #expect(fill.header("X-Cache") == "MISS")
+            #expect(fill.header("Cache-Status") == CacheStatusField.missStoredLocally)
+
+            p.redis.resume()
+            // No request reaches A until its L2 is usable again: the store replays on its own.
+            #expect(try await eventually { try await p.l2(p.a) == "usable" })
+            #expect(p.logs.all.contains { $0.contains("journaled purges replayed") })
+            _ = try await p.get(p.portB, "/api/users/3")
+            #expect(try await p.get(p.portA, "/api/users/3").header("X-Cache") == "HIT", "A reads L2 again")
+        }
+    }
+
     /// Framing a client would read by, that disagrees with the stored body. Each would
     /// make the client read too little (the rest arrives as an answer of its own), too
     /// much (the next answer is swallowed) or until the connection closes.
