@@ -222,7 +222,7 @@ def effective_listen(config, container_env):
 def check_env():
     """A predictable environment for `sidecache check`: no overrides from the caller's."""
     env = {k: v for k, v in os.environ.items() if k not in ("SIDECACHE_LISTEN", "SIDECACHE_UPSTREAM", "REDIS_URL")}
-    env[ADMIN_TOKEN_ENV] = "x"
+    env[ADMIN_TOKEN_ENV] = "x" * 32   # off loopback the proxy refuses tokens under 16 characters
     return env
 
 

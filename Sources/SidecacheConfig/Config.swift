@@ -119,6 +119,17 @@ public struct AdminConfig: Sendable, Equatable {
     public var listen: ListenAddress
     public var token: String?
     public var refreshLimit: RateLimit
+
+    /// A listener off loopback is reachable by others: its token must resist guessing.
+    static let minimumTokenLength = 16
+
+    /// Why `token` is too weak to guard a listener off loopback, or nil. Never quotes
+    /// the token: config errors end up in logs.
+    static func weakness(of token: String) -> String? {
+        if token.allSatisfy(\.isWhitespace) { return "all whitespace" }
+        if token.count < minimumTokenLength { return "shorter than \(minimumTokenLength) characters" }
+        return nil
+    }
 }
 
 public struct Limits: Sendable, Equatable {

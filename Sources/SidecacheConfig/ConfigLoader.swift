@@ -153,6 +153,10 @@ public enum ConfigLoader {
             node.child("listen", .null).report("the admin listener on \(listen) is not on loopback and has no token: set admin.token (e.g. \"${SIDECACHE_ADMIN_TOKEN}\") or listen on 127.0.0.1")
             return nil
         }
+        if !listen.isLoopback, let tokenValue, let weakness = AdminConfig.weakness(of: tokenValue), let n = f["token"] {
+            n.report("too weak (\(weakness)): the admin listener on \(listen) is not on loopback, so its token needs at least \(AdminConfig.minimumTokenLength) characters, not all whitespace")
+            return nil
+        }
         return AdminConfig(listen: listen, token: tokenValue, refreshLimit: limit)
     }
 

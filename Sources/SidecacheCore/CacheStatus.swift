@@ -50,5 +50,10 @@ public enum CacheStatusField {
         if let notStored { return "sidecache; fwd=uri-miss; detail=\(notStored.rawValue)" }
         return "sidecache; fwd=uri-miss"
     }
+    /// Stored in this instance's L1 only: Redis is configured but could not take the
+    /// entry (unreachable, or purges still journaled), so other instances will not hit
+    /// it. A plain `stored` would claim it is shared.
+    public static let missStoredLocally = "sidecache; fwd=uri-miss; stored; detail=l1-only"
+
     public static func bypass(_ reason: BypassReason) -> String { "sidecache; fwd=bypass; detail=\(reason.rawValue)" }
 }

@@ -120,7 +120,7 @@ extension Exchange {
             let entry = CacheEntry(head: entryHead, body: body, status: status, timing: timing, fillSeq: fill.fillSeq, scopeIDs: scopeIDs)
             let stored = engine.memory.set(fill.key, entry)
             landFlight(stored ? .stored : .fetchYourself(uncacheable: true))
-            answer(self, entry, CacheStatusField.miss(stored: stored, notStored: stored ? nil : .tooLarge))
+            answer(self, entry, localFillStatus(stored: stored))
             return
         }
         let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
@@ -155,11 +155,16 @@ extension Exchange {
                 exchange.engine.metrics.storeError(store: "redis")
                 let stored = exchange.engine.memory.set(fill.key, entry)
                 exchange.landFlight(stored ? .stored : .fetchYourself(uncacheable: false))
-                if !exchange.finished {
-                    answer(exchange, entry, CacheStatusField.miss(stored: stored, notStored: stored ? nil : .tooLarge))
-                }
+                if !exchange.finished { answer(exchange, entry, exchange.localFillStatus(stored: stored)) }
             }
         }
+    }
+
+    /// `Cache-Status` of a fill that only L1 could take: with Redis configured, it says
+    /// the entry is not shared (Redis unreachable, or purges still journaled).
+    private func localFillStatus(stored: Bool) -> String {
+        guard stored else { return CacheStatusField.miss(stored: false, notStored: .tooLarge) }
+        return engine.redis == nil ? CacheStatusField.miss(stored: true) : CacheStatusField.missStoredLocally
     }
 
     /// Answers a completed fill from the entry's bytes.

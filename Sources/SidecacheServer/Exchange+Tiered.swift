@@ -56,7 +56,8 @@ extension Exchange {
             case .success(let lookup):
                 if lookup.corrupt {
                     exchange.engine.metrics.storeError(store: "redis")
-                    exchange.engine.logger.warning("undecodable entry in redis: treated as a miss", metadata: ["route": "\(context.route.name)"])
+                    exchange.engine.logger.warning("undecodable entry in redis (foreign, corrupt or badly framed): treated as a miss",
+                                                  metadata: ["route": "\(context.route.name)"])
                 }
                 var usable: CacheEntry?
                 if let found = lookup.found, now < found.decoded.timing.keepUntil {

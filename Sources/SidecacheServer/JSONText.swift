@@ -51,18 +51,23 @@ public indirect enum JSONText: Sendable, Equatable {
     public static func quote(_ s: String, into out: inout String) {
         out += "\""
         for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
+            if scalar == "\"" { out += "\\\"" } else { append(scalar, into: &out, escaping: { $0.value < 0x20 }) }
         }
         out += "\""
+    }
+
+    /// `scalar` as JSON writes it inside a string: `\\`, `\n`, `\r`, `\t`, and `\uXXXX` for
+    /// the other scalars `escaping` picks. Log escaping uses the same forms (`LogText`).
+    static func append(_ scalar: Unicode.Scalar, into out: inout String, escaping: (Unicode.Scalar) -> Bool) {
+        switch scalar {
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        case _ where escaping(scalar):
+            let hex = String(scalar.value, radix: 16)
+            out += "\\u" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+        default: out.unicodeScalars.append(scalar)
+        }
     }
 }

@@ -76,6 +76,16 @@ public final class RedisServer: Sendable {
         process.withLock { $0 }?.kill()
     }
 
+    /// SIGSTOP: the server keeps its connections but answers nothing, as a Redis stuck
+    /// in a long command or a paused VM does; queued commands run after `resume()`.
+    public func pause() {
+        process.withLock { $0 }?.signal(SIGSTOP)
+    }
+
+    public func resume() {
+        process.withLock { $0 }?.signal(SIGCONT)
+    }
+
     /// Starts a fresh (empty) server on the same port.
     public func restart() async throws {
         kill()

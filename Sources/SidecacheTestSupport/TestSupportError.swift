@@ -11,6 +11,8 @@ public struct TestSupportError: Error, Equatable, CustomStringConvertible {
         case malformedResponse
         /// A child process could not be started.
         case launchFailed
+        /// A server answered a command with something else than the helper expects.
+        case unexpectedReply
     }
 
     public var kind: Kind

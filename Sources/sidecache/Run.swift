@@ -39,19 +39,17 @@ struct Run: AsyncParsableCommand {
     }
 }
 
-/// `log.level` and `log.format` (text: swift-log's stream handler; json: one object per line).
+/// `log.level` and `log.format` (text: swift-log's stream handler; json: one object per
+/// line), both behind `EscapingLogHandler`: no control character a client sent reaches
+/// a log line raw.
 func bootstrapLogging(_ log: LogConfig) {
     let level = Logger.Level(rawValue: log.level) ?? .info
     LoggingSystem.bootstrap { label in
-        switch log.format {
-        case .json:
-            var handler = JSONLogHandler(label: label)
-            handler.logLevel = level
-            return handler
-        case .text:
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+        var handler: any LogHandler = switch log.format {
+        case .json: EscapingLogHandler(JSONLogHandler(label: label))
+        case .text: EscapingLogHandler(StreamLogHandler.standardError(label: label, metadataProvider: nil))
         }
+        handler.logLevel = level
+        return handler
     }
 }

@@ -106,14 +106,37 @@ import Testing
     @Test func adminTokenOrLoopback() throws {
         let message = problem(at: "admin.listen", in: problems(config(#""admin": {"listen": "0.0.0.0:9090"}"#))) ?? ""
         #expect(message.contains("loopback") && message.contains("token"))
-        let withToken = try parse(config(#""admin": {"listen": "0.0.0.0:9090", "token": "${T}"}"#), env: ["T": "s3cret"])
-        #expect(withToken.admin?.token == "s3cret")
+        let withToken = try parse(config(#""admin": {"listen": "0.0.0.0:9090", "token": "${T}"}"#), env: ["T": "s3cret-0123456789"])
+        #expect(withToken.admin?.token == "s3cret-0123456789")
         for listen in ["127.0.0.1:9090", "127.1.2.3:1", "[::1]:9090", "localhost:9090"] {
             let c = try parse(config(#""admin": {"listen": "\#(listen)"}"#))
             #expect(c.admin?.listen.isLoopback == true, "\(listen)")
             #expect(c.admin?.token == nil)
         }
         #expect(try parse(config(#""admin": {}"#)).admin?.listen == ListenAddress(host: "127.0.0.1", port: 9090))
+    }
+
+    /// Off loopback the token is all that guards purges: a guessable one is refused,
+    /// naming the field and saying why, and never quoting the token.
+    @Test(arguments: [
+        ("0.0.0.0:9090", "abc123", "shorter than 16 characters"),
+        ("0.0.0.0:9090", "fifteen-chars!!", "shorter than 16 characters"),
+        ("10.0.0.5:9090", "                    ", "all whitespace"),
+        ("0.0.0.0:9090", "\t\n \t\n \t\n \t\n \t\n \t\n", "all whitespace"),
+        ("[::]:9090", " ", "all whitespace"),
+        ("0.0.0.0:9090", "sixteen-chars-ok", nil),
+        ("0.0.0.0:9090", "  padded but long enough  ", nil),
+        ("127.0.0.1:9090", "abc123", nil),
+    ] as [(String, String, String?)])
+    func weakAdminTokensOffLoopbackAreRefused(listen: String, token: String, refusal: String?) throws {
+        let json = config(#""admin": {"listen": "\#(listen)", "token": "${T}"}"#)
+        guard let refusal else {
+            #expect(try parse(json, env: ["T": token]).admin?.token == token)
+            return
+        }
+        let message = problem(at: "admin.token", in: problems(json, env: ["T": token])) ?? ""
+        #expect(message.contains(refusal) && message.contains("not on loopback") && message.contains("16"), "\(message)")
+        if !token.allSatisfy(\.isWhitespace) { #expect(!message.contains(token), "\(message)") }
     }
 
     @Test func cacheRouteMethods() throws {

@@ -8,6 +8,7 @@ import Testing
         #expect(CacheStatusField.miss(stored: true) == "sidecache; fwd=uri-miss; stored")
         #expect(CacheStatusField.miss(stored: false, notStored: .setCookie) == "sidecache; fwd=uri-miss; detail=set-cookie")
         #expect(CacheStatusField.miss(stored: false) == "sidecache; fwd=uri-miss")
+        #expect(CacheStatusField.missStoredLocally == "sidecache; fwd=uri-miss; stored; detail=l1-only")
         #expect(CacheStatusField.bypass(.authorization) == "sidecache; fwd=bypass; detail=authorization")
     }
 

@@ -126,7 +126,7 @@ struct AdminEndpointTests {
                 origin.on("GET", "/api/users/1", .json("{}"))
                 _ = try await TestHTTPClient.request(port: server.port!, "GET", "/api/users/1")
                 let ready = try await adminCall(port: server.adminPort!, "GET", "/readyz", token: nil)
-                #expect(ready.text == #"{"ready":true,"redis":{"configured":true,"connected":true,"breaker":"closed"},"config":1}"# + "\n")
+                #expect(ready.text == #"{"ready":true,"redis":{"configured":true,"connected":true,"breaker":"closed","l2":"usable"},"config":1}"# + "\n")
                 let stats = try await adminCall(port: server.adminPort!, "GET", "/stats")
                 #expect(stats.json["redis"]?["connected"] == .bool(true))
                 #expect((stats.json["redis"]?["keys"]?.int ?? 0) >= 2)   // the epoch and the entry at least

@@ -55,6 +55,15 @@ struct AdminRefreshTests {
         }
     }
 
+    /// The host goes upstream as the Host line: CR/LF in it would inject header lines.
+    @Test func refreshWithAHostThatWouldInjectHeaderLinesIs400() async throws {
+        try await withProxy(routes: Self.routes, extra: adminJSON) { h in
+            let r = try await h.admin("POST", "/refresh", json: #"{"path": "/api/users/1", "host": "api.example\r\nX-Injected: 1"}"#)
+            #expect(r.status == 400 && r.json["error"] == .string("bad_request"))
+            #expect(h.origin.totalCount == 0)
+        }
+    }
+
     @Test func theLimitHoldsAcrossInstancesSharingRedis() async throws {
         try await withRedisServer { redis in
             let origin = try await ScriptedOrigin.start()

@@ -5,7 +5,8 @@ import SidecacheServer
 import SidecacheTestSupport
 import Synchronization
 
-/// Two proxy instances sharing one real redis-server, in front of one scripted origin.
+/// Two proxy instances sharing one real redis-server, in front of one scripted origin,
+/// each with an admin listener (for `/readyz`).
 final class RedisPair: Sendable {
     let origin: ScriptedOrigin
     let redis: RedisServer
@@ -31,7 +32,7 @@ final class RedisPair: Sendable {
             let json = """
             { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)",
               "store": { "memory": "\(memory)", "redis": "\(redisURL ?? redis.url)", "consistency": "\(consistency)", "timeout": "\(timeout)" },
-              "routes": \(routes), "purge": \(purge) }
+              "routes": \(routes), "purge": \(purge), \(adminJSON) }
             """
             let config = try ConfigLoader.parse(Data(json.utf8), environment: [:])
             let server = try ProxyServer(config: config, logger: logs.logger)
@@ -63,6 +64,14 @@ final class RedisPair: Sendable {
 
     func send(_ port: Int, _ method: String, _ uri: String) async throws -> TestResponse {
         try await TestHTTPClient.request(port: port, method, uri, headers: [("Host", "api.example")], body: Array("{}".utf8))
+    }
+
+    /// What `/readyz` says about L2 on `proxy` ("usable", "purges-pending", …).
+    func l2(_ proxy: ProxyServer) async throws -> String? {
+        guard case .string(let state)? = try await adminCall(port: proxy.adminPort!, "GET", "/readyz", token: nil).json["redis"]?["l2"] else {
+            return nil
+        }
+        return state
     }
 
     func stop() async {

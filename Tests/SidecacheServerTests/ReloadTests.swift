@@ -124,13 +124,16 @@ struct ReloadTests {
         #expect(await process.waitForExit(timeout: .seconds(20)) == 0)
     }
 
-    @Test func checkRefusesANonLoopbackAdminListenerWithoutAToken() async throws {
-        let file = try writeTempConfig(#"{ "upstream": "http://127.0.0.1:1", "admin": { "listen": "0.0.0.0:9090" } }"#)
+    @Test(arguments: [
+        (#""listen": "0.0.0.0:9090""#, "admin.listen: the admin listener on 0.0.0.0:9090 is not on loopback and has no token"),
+        (#""listen": "0.0.0.0:9090", "token": "hunter2""#, "admin.token: too weak (shorter than 16 characters)"),
+    ])
+    func checkRefusesANonLoopbackAdminListenerWithoutAStrongToken(admin: String, refusal: String) async throws {
+        let file = try writeTempConfig(#"{ "upstream": "http://127.0.0.1:1", "admin": { \#(admin) } }"#)
         for command in ["check", "run"] {
             let process = try ManagedProcess(LifecycleTests.binary, arguments: [command, "--config", file])
             #expect(await process.waitForExit() == 1)
-            #expect(process.output.contains("admin.listen: the admin listener on 0.0.0.0:9090 is not on loopback and has no token"),
-                    "\(process.output)")
+            #expect(process.output.contains(refusal), "\(process.output)")
         }
     }
 }

@@ -60,34 +60,3 @@ import Testing
         #expect(waits == [100, 200, 300, 300])
     }
 }
-
-@Suite struct PurgeJournalTests {
-    @Test func keepsScopesOnceInOrder() {
-        var j = PurgeJournal(capacity: 10)
-        #expect(j.isSettled)
-        j.add([3, 1, 3])
-        j.add([2, 1])
-        #expect(j.scopes == [3, 1, 2])
-        let drained = j.drain()
-        #expect(drained.scopes == [3, 1, 2] && !drained.all)
-        #expect(j.isEmpty)
-    }
-
-    @Test func overflowBecomesPurgeEverything() {
-        var j = PurgeJournal(capacity: 3)
-        j.add([1, 2, 3, 4])
-        let drained = j.drain()
-        #expect(drained.all && drained.scopes.isEmpty)
-    }
-
-    @Test func aReplayInFlightKeepsReadsOff() {
-        var j = PurgeJournal()
-        j.add([1])
-        j.replaying += 1
-        _ = j.drain()
-        #expect(j.isEmpty && !j.isSettled)
-        j.putBack((scopes: [1], all: false))
-        j.replaying -= 1
-        #expect(j.scopes == [1])
-    }
-}

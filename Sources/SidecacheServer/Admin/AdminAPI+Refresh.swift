@@ -16,8 +16,9 @@ extension AdminAPI {
         let host: String
         switch body["host"] {
         case nil: host = config.upstream.authority
-        case .string(let h)? where !h.isEmpty: host = h
-        default: return .error(.badRequest, "bad_request", "host must be a non-empty string")
+        // It goes upstream as the Host line: CR or LF in it would add header lines of its own.
+        case .string(let h)? where !h.isEmpty && isSafeFieldValue(h): host = h
+        default: return .error(.badRequest, "bad_request", "host must be a non-empty string without CR, LF or NUL")
         }
         guard let target = RequestTarget(path), target.isCacheSafe, let route = config.routes.route(forGET: target.path) else {
             return .error(.badRequest, "bad_request", "\(path) matches no cache route")

@@ -60,14 +60,18 @@ final class AdminAPI: Sendable {
         .error(.methodNotAllowed, "method_not_allowed", "use \(allowed)", headers: [("Allow", allowed)])
     }
 
-    /// DESIGN: `{"ready":true,"redis":{"configured":true,"connected":true,"breaker":"closed"},"config":3}`.
+    /// DESIGN: `{"ready":true,"redis":{"configured":true,"connected":true,"breaker":"closed"},"config":3}`,
+    /// plus `"l2"`: whether L2 is in use (`usable`), or why not (`purges-pending`,
+    /// `epoch-unknown`), since a connected Redis can still be unusable.
     /// Redis trouble does not make the proxy unready (it answers from L1 or the upstream);
     /// only a drain does.
     var readyz: AdminResponse {
         let ready = !readiness.isDraining
         var redis: [(String, JSONText)] = [("configured", .bool(engine.redis != nil))]
-        if let status = engine.redis?.link.status {
-            redis += [("connected", .bool(status.connected)), ("breaker", .string(status.breaker))]
+        if let store = engine.redis {
+            let status = store.link.status
+            redis += [("connected", .bool(status.connected)), ("breaker", .string(status.breaker)),
+                      ("l2", .string(store.l2State.rawValue))]
         }
         let body = JSONText.object([("ready", .bool(ready)), ("redis", .object(redis)), ("config", .int(engine.settings.generation))])
         return .json(body, status: ready ? .ok : .serviceUnavailable)

@@ -61,6 +61,9 @@ public final class RedisLink: Sendable {
         for slot in slots.values { slot.connection.withLock { $0 }?.close() }
     }
 
+    /// Shut down: nothing should be retried any more.
+    var isStopped: Bool { shared.withLock { $0.stopped } }
+
     /// Connected with the breaker closed: worth waiting on (briefly) for a check.
     public var isUsable: Bool {
         shared.withLock { s in
@@ -142,7 +145,7 @@ public final class RedisLink: Sendable {
     }
 
     private func connect(_ slot: Slot, attempt: Int) {
-        guard !shared.withLock({ $0.stopped }) else { return }
+        guard !isStopped else { return }
         RedisConnection.connect(to: endpoint, on: slot.loop, timeout: max(timeout, .milliseconds(500))).whenComplete { [self] result in
             switch result {
             case .success(let connection):
@@ -176,14 +179,11 @@ public final class RedisLink: Sendable {
         }
     }
 
-    /// Exponential backoff from 50 ms up to 2 s, with ±20 % jitter so instances do not
-    /// reconnect in lockstep.
+    /// Backs off (`Backoff`) before the next attempt; a dropped connection is retried at once.
     private func reconnect(_ slot: Slot, attempt: Int) {
-        guard !shared.withLock({ $0.stopped }) else { return }
-        let base = min(2000.0, 50.0 * pow2(attempt))
-        let delay = TimeAmount.milliseconds(Int64(base * Double.random(in: 0.8...1.2)))
-        slot.loop.scheduleTask(in: attempt == 0 ? .milliseconds(10) : delay) { [self] in connect(slot, attempt: attempt) }
+        guard !isStopped else { return }
+        slot.loop.scheduleTask(in: attempt == 0 ? .milliseconds(10) : Backoff.delay(attempt: attempt)) { [self] in
+            connect(slot, attempt: attempt)
+        }
     }
 }
-
-private func pow2(_ n: Int) -> Double { n >= 16 ? 65536 : Double(1 << n) }

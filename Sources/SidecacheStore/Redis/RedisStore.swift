@@ -31,10 +31,24 @@ public final class RedisStore: Sendable {
     public func start() { link.start() }
     public func shutdown() { link.shutdown() }
 
-    /// Reads are allowed once the epoch is known and no journaled purge is pending.
-    public var isReadable: Bool {
-        epoch.withLock { $0 != nil } && journal.withLock { $0.isSettled }
+    /// Whether this instance uses L2 now, and if not why: `/readyz` reports it, since a
+    /// connected Redis is not necessarily a usable one.
+    public enum L2State: String, Sendable {
+        case usable
+        /// Purges are journaled or being replayed: nothing is read from Redis (and so
+        /// nothing stored there) until they are in.
+        case purgesPending = "purges-pending"
+        /// No epoch yet: not connected so far, or Redis lost its data and a new one is being set.
+        case epochUnknown = "epoch-unknown"
     }
+
+    public var l2State: L2State {
+        if !journal.withLock({ $0.isSettled }) { return .purgesPending }
+        return epoch.withLock { $0 == nil } ? .epochUnknown : .usable
+    }
+
+    /// Reads are allowed once the epoch is known and no journaled purge is pending.
+    public var isReadable: Bool { l2State == .usable }
 
     /// The scope ids whose counters guard an entry: `all` first, then the entry's own.
     public static func guardScopes(_ scopeIDs: [UInt64]) -> [UInt64] { [PurgeScope.all.id] + scopeIDs }
@@ -54,7 +68,7 @@ public final class RedisStore: Sendable {
         public var found: Found?
         /// The counters now, for a fill to record; nil when they are unknown.
         public var current: EntryCodec.Generations?
-        /// The stored value did not decode (foreign or corrupt).
+        /// The stored value did not decode (foreign or corrupt) or its framing disagrees with its body.
         public var corrupt = false
     }
 
@@ -65,8 +79,7 @@ public final class RedisStore: Sendable {
             let current: EntryCodec.Generations?
             do { current = try generations(replies[1], scopes: scopes, on: loop) } catch { return loop.makeFailedFuture(error) }
             guard let bytes = replies[0].bytes else { return loop.makeSucceededFuture(Lookup(found: nil, current: current)) }
-            let decoded = bytes.withUnsafeReadableBytes { EntryCodec.decode($0) }
-            guard let decoded else { return loop.makeSucceededFuture(Lookup(found: nil, current: current, corrupt: true)) }
+            guard let decoded = Self.decodeServable(bytes) else { return loop.makeSucceededFuture(Lookup(found: nil, current: current, corrupt: true)) }
             guard let current else { return loop.makeSucceededFuture(Lookup(found: nil, current: nil)) }
             let found = Found(decoded: decoded, bytes: bytes)
             // Tagged entries are guarded by their tags' counters too: read those as well.
@@ -79,6 +92,17 @@ public final class RedisStore: Sendable {
                 let all = EntryCodec.Generations(epoch: current.epoch, values: current.values + tagged.values)
                 return Lookup(found: decoded.generations == all ? found : nil, current: current)
             }
+        }
+    }
+
+    /// The entry in a stored value, if it decodes and its head frames its body exactly
+    /// (`StoredFraming`): anyone who can write to Redis could otherwise make a hit send
+    /// a `Content-Length` that is not the body's, and desynchronise the client.
+    static func decodeServable(_ bytes: ByteBuffer) -> EntryCodec.Decoded? {
+        bytes.withUnsafeReadableBytes { raw in
+            guard let decoded = EntryCodec.decode(raw) else { return nil }
+            let head = UnsafeRawBufferPointer(rebasing: raw[decoded.head])
+            return StoredFraming.problem(head: head, status: decoded.status, bodyLength: decoded.body.count) == nil ? decoded : nil
         }
     }
 
@@ -179,6 +203,7 @@ public final class RedisStore: Sendable {
         return link.send(purgeCommands(ids), on: loop).map { _ in () }.flatMapError { [self] error in
             journal.withLock { $0.add(ids) }
             logger.warning("purge journaled: redis unreachable", metadata: ["scopes": "\(ids.count)", "error": "\(error)"])
+            retryReplay(on: loop)
             return loop.makeSucceededVoidFuture()
         }
     }
@@ -192,8 +217,8 @@ public final class RedisStore: Sendable {
         return commands
     }
 
-    /// Applies journaled purges. Runs on every (re)connect and whenever a purge finds
-    /// the journal non-empty.
+    /// Applies journaled purges. Runs on every (re)connect, whenever a purge finds the
+    /// journal non-empty, and on the retry timer while anything stays journaled.
     func replay(on loop: any EventLoop) -> EventLoopFuture<Void> {
         let drained = journal.withLock { j -> (scopes: [UInt64], all: Bool)? in
             if j.isEmpty { return nil }
@@ -203,16 +228,27 @@ public final class RedisStore: Sendable {
         guard let drained else { return loop.makeSucceededVoidFuture() }
         let scopes = drained.all ? [PurgeScope.all.id] : drained.scopes
         return link.send(purgeCommands(scopes), on: loop).map { [self] _ in
-            journal.withLock { $0.replaying -= 1 }
+            journal.withLock { $0.replayed() }
             logger.notice("journaled purges replayed", metadata: ["scopes": "\(drained.all ? "all" : String(scopes.count))"])
         }.flatMapError { [self] _ in
             journal.withLock { j in
                 j.replaying -= 1
                 j.putBack(drained)
             }
-            // Retry on its own: "as soon as Redis answers again", traffic or not.
-            loop.scheduleTask(in: .milliseconds(250)) { _ = self.replay(on: loop) }
+            retryReplay(on: loop)
             return loop.makeSucceededVoidFuture()
+        }
+    }
+
+    /// DESIGN: journaled purges are replayed "as soon as Redis answers again — with or
+    /// without traffic". A paused or overloaded Redis keeps the connection, so no
+    /// reconnect announces its return: the store tries again on its own, backing off
+    /// (`Backoff`) while Redis stays away, one timer at a time.
+    private func retryReplay(on loop: any EventLoop) {
+        guard !link.isStopped, let attempt = journal.withLock({ $0.armRetry() }) else { return }
+        loop.scheduleTask(in: Backoff.delay(attempt: attempt)) { [self] in
+            journal.withLock { $0.retryFired() }
+            _ = replay(on: loop)
         }
     }
 

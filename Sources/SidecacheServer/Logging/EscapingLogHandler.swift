@@ -1,0 +1,70 @@
+import Logging
+
+/// Log lines carry text that clients and admin callers choose (paths, hosts, request
+/// targets, error descriptions). A raw CR or LF in it would end the line and let the
+/// caller forge the next one; a NUL or other control character can hide text from an
+/// operator's terminal. So every such character is escaped before any handler sees it.
+public enum LogText {
+    /// `text` with C0 controls, DEL, C1 controls and the Unicode line/paragraph
+    /// separators escaped as JSON escapes them (`\r`, `\n`, `\t`, otherwise `\uXXXX`), and
+    /// `\` doubled so the escaping stays unambiguous. Text without any is returned as it is.
+    public static func escaped(_ text: String) -> String {
+        // Every non-ASCII scalar starts with a byte ≥ 0xC2, so plain ASCII is one quick scan.
+        guard text.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == UInt8(ascii: "\\") || $0 >= 0xC2 }) else {
+            return text
+        }
+        var out = ""
+        out.reserveCapacity(text.utf8.count + 16)
+        for scalar in text.unicodeScalars { JSONText.append(scalar, into: &out, escaping: isControl) }
+        return out
+    }
+
+    private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029
+    }
+
+    /// `value` with every string in it escaped (nested lists and dictionaries included).
+    static func escaped(_ value: Logger.MetadataValue) -> Logger.MetadataValue {
+        switch value {
+        case .string(let s): .string(escaped(s))
+        case .stringConvertible(let c): .string(escaped(c.description))
+        case .array(let items): .array(items.map(escaped))
+        case .dictionary(let d): .dictionary(d.mapValues(escaped))
+        }
+    }
+}
+
+/// Wraps the handler the executable bootstraps (text or JSON) so that the message,
+/// every metadata value and an attached error reach it escaped (`LogText.escaped`):
+/// one place for every log call, the access log included, instead of each call site
+/// remembering to escape what it logs.
+public struct EscapingLogHandler<Inner: LogHandler>: LogHandler {
+    private var inner: Inner
+    /// Kept here, not in `inner`, so that it is escaped at log time like the rest.
+    public var metadata: Logger.Metadata = [:]
+
+    public init(_ inner: Inner) { self.inner = inner }
+
+    public var logLevel: Logger.Level {
+        get { inner.logLevel }
+        set { inner.logLevel = newValue }
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    public func log(event: LogEvent) {
+        var event = event
+        var merged = metadata
+        if let extra = event.metadata { merged.merge(extra) { $1 } }
+        if let error = event.error {
+            merged["error.message"] = "\(error)"
+            event.error = nil
+        }
+        event.message = "\(LogText.escaped(event.message.description))"
+        event.metadata = merged.isEmpty ? nil : merged.mapValues(LogText.escaped)
+        inner.log(event: event)
+    }
+}

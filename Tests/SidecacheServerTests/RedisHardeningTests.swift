@@ -1,0 +1,79 @@
+import SidecacheCore
+import SidecacheTestSupport
+import Testing
+
+/// Redis that stops answering for a while, and Redis holding entries this proxy did not
+/// write: the instance tells the truth about L2 and never lets a client desynchronise.
+@Suite("Redis hardening: journal replay without traffic, forged entries", .serialized)
+struct RedisHardeningTests {
+    /// A paused Redis keeps the connection: no reconnect announces its return, and no
+    /// purge may follow. The journal is replayed anyway, and until then /readyz and
+    /// Cache-Status say L2 is out of use.
+    @Test func purgeJournaledDuringAPauseIsReplayedWithoutTraffic() async throws {
+        try await withRedisPair { p in
+            p.origin.on("GET", "/api/users/*") { req in .json(#"{"path":"\#(req.path)"}"#) }
+            p.origin.on("PUT", "/api/users/1", .json("{}"))
+            #expect(try await p.l2(p.a) == "usable")
+            p.redis.pause()
+            #expect(try await p.send(p.portA, "PUT", "/api/users/1").status == 200)
+            #expect(p.logs.all.contains { $0.contains("purge journaled") }, "the purge should have timed out against the paused server")
+
+            let redis = try await adminCall(port: p.a.adminPort!, "GET", "/readyz", token: nil).json["redis"]
+            #expect(redis?["connected"] == .bool(true))
+            #expect(redis?["l2"] == .string("purges-pending"))
+            let fill = try await p.get(p.portA, "/api/users/2")
+            #expect(fill.header("X-Cache") == "MISS")
+            #expect(fill.header("Cache-Status") == CacheStatusField.missStoredLocally)
+
+            p.redis.resume()
+            // No request reaches A until its L2 is usable again: the store replays on its own.
+            #expect(try await eventually { try await p.l2(p.a) == "usable" })
+            #expect(p.logs.all.contains { $0.contains("journaled purges replayed") })
+            _ = try await p.get(p.portB, "/api/users/3")
+            #expect(try await p.get(p.portA, "/api/users/3").header("X-Cache") == "HIT", "A reads L2 again")
+        }
+    }
+
+    /// Framing a client would read by, that disagrees with the stored body. Each would
+    /// make the client read too little (the rest arrives as an answer of its own), too
+    /// much (the next answer is swallowed) or until the connection closes.
+    static let forgedFraming: [(framing: String, body: String)] = [
+        ("Content-Length: 50\r\n", "short"),
+        ("Content-Length: 2\r\n", "hiHTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\nforged"),
+        ("Content-Length: 5\r\nContent-Length: 40\r\n", "short"),
+        ("Transfer-Encoding: chunked\r\nContent-Length: 5\r\n", "0\r\n\r\n"),
+        ("", "short"),
+    ]
+
+    /// A well-encoded entry written into Redis by someone else, under the right key and
+    /// counters: a miss (and the corrupt-entry log line), and the client's keep-alive
+    /// connection stays in step.
+    @Test(arguments: forgedFraming)
+    func forgedFramingInRedisIsAMiss(framing: String, body: String) async throws {
+        try await withRedisPair(memory: "0") { p in
+            p.origin.on("GET", "/api/users/*") { req in .text("real \(req.path)") }
+            _ = try await p.get(p.portA, "/api/users/8")
+            let keys = try await p.redis.cli("KEYS", "sidecache:e:*").split(separator: "\n").map(String.init)
+            let key = try #require(keys.count == 1 ? keys.first : nil, "\(keys)")
+            let stored = try #require(try await p.redis.bytes(key))
+            let decoded = try #require(stored.withUnsafeBytes { EntryCodec.decode($0) })
+            let head = Array("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\(framing)".utf8)
+            let forged = EntryCodec.header(status: 200, timing: decoded.timing, generations: decoded.generations,
+                                           headLength: head.count, bodyLength: body.utf8.count) + head + Array(body.utf8)
+            try await p.redis.set(key, bytes: forged)
+
+            let connection = try await RawConnection.connect(port: p.portB)
+            for path in ["/api/users/8", "/api/users/9"] {
+                try await connection.send("GET \(path) HTTP/1.1\r\nHost: api.example\r\n\r\n")
+                let answer = try #require(try await connection.readResponses(1, timeout: .seconds(5)).first, "no answer to \(path)")
+                #expect(answer.text == "real \(path)")
+                #expect(answer.header("X-Cache") == "MISS")
+                #expect(answer.headers("Content-Length") == [String(answer.body.count)])
+                #expect(answer.headers("Transfer-Encoding").isEmpty)
+            }
+            #expect(!connection.isClosed)
+            try await connection.close()
+            #expect(p.logs.all.contains { $0.contains("undecodable entry") })
+        }
+    }
+}

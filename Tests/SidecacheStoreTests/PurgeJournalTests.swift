@@ -1,0 +1,54 @@
+import Testing
+@testable import SidecacheStore
+
+/// The journal keeps what could not reach Redis, and decides when the store schedules a
+/// replay retry: one timer at a time, backing off further with each failure in a row,
+/// from the start again once a replay lands.
+@Suite struct PurgeJournalTests {
+    @Test func keepsScopesOnceInOrder() {
+        var j = PurgeJournal(capacity: 10)
+        #expect(j.isSettled)
+        j.add([3, 1, 3])
+        j.add([2, 1])
+        #expect(j.scopes == [3, 1, 2])
+        let drained = j.drain()
+        #expect(drained.scopes == [3, 1, 2] && !drained.all)
+        #expect(j.isEmpty)
+    }
+
+    @Test func overflowBecomesPurgeEverything() {
+        var j = PurgeJournal(capacity: 3)
+        j.add([1, 2, 3, 4])
+        let drained = j.drain()
+        #expect(drained.all && drained.scopes.isEmpty)
+    }
+
+    @Test func aReplayInFlightKeepsReadsOff() {
+        var j = PurgeJournal()
+        j.add([1])
+        j.replaying += 1
+        _ = j.drain()
+        #expect(j.isEmpty && !j.isSettled)
+        j.putBack((scopes: [1], all: false))
+        j.replaying -= 1
+        #expect(j.scopes == [1])
+    }
+
+    @Test func oneRetryAtATimeWithGrowingBackoff() {
+        var j = PurgeJournal()
+        #expect(j.armRetry() == nil)          // nothing journaled: nothing to retry
+        j.add([1, 2])
+        #expect(j.armRetry() == 1)
+        #expect(j.armRetry() == nil)          // a retry is already scheduled
+        j.retryFired()
+        j.putBack(j.drain())                  // the retry's replay failed too
+        #expect(j.armRetry() == 3)            // failures in a row back off further
+        j.retryFired()
+        _ = j.drain()
+        j.replaying += 1
+        j.replayed()
+        #expect(j.isSettled)
+        j.add([3])
+        #expect(j.armRetry() == 1)            // Redis answered in between: from the start
+    }
+}
