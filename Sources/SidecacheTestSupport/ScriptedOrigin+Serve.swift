@@ -23,7 +23,10 @@ extension OriginState {
     private func serve(_ connection: ScriptedOrigin.Connection) async {
         let channel = connection.channel
         guard opened(channel) else {
-            try? await channel.close()
+            // Closed through the async channel: a wrapper dropped without finishing its
+            // writer is a fatal error in NIO's debug builds (it crashed the whole suite
+            // when a connection arrived during shutdown).
+            try? await connection.executeThenClose { _, _ in }
             return
         }
         defer { closed(channel) }

@@ -96,11 +96,13 @@ public final class ScriptedOrigin: Sendable {
     /// Stops listening, closes open connections and waits for in-flight responders.
     /// A responder that never returns and ignores cancellation will hang this.
     public func shutdown() async throws {
+        let open = state.beginShutdown()
         try? await listener.close()
-        for channel in state.beginShutdown() {
+        for channel in open {
             try? await channel.close()
         }
-        acceptLoop.cancel()
+        // Not cancelled: the accept loop ends once the closed listener has handed over
+        // every connection it had accepted, and each is closed properly (see `serve`).
         await acceptLoop.value
     }
 }

@@ -67,17 +67,20 @@ struct AdminEndpointTests {
     @Test func readyzTurns503WhileDraining() async throws {
         let h = try await ProxyHarness.start(routes: Self.routes, extra: adminJSON)
         do {
-            h.origin.on("GET", "/slow", OriginResponse.text("done").delayed(.milliseconds(1500)))
+            // The answer is held until the probes were checked: the drain cannot end first.
+            let gate = CoalescingTests.Gate()
+            h.origin.on("GET", "/slow") { _ in await gate.wait(); return .text("done") }
             let adminPort = h.proxy.adminPort!
             async let inFlight = h.get("/slow")
             #expect(try await eventually { h.origin.count(path: "/slow") == 1 })
-            async let drained: Void = h.proxy.shutdown(grace: .seconds(5))
+            async let drained: Void = h.proxy.shutdown(grace: .seconds(30))
             #expect(try await eventually {
                 (try? await adminCall(port: adminPort, "GET", "/readyz", token: nil))?.status == 503
             })
             let ready = try await adminCall(port: adminPort, "GET", "/readyz", token: nil)
             #expect(ready.json["ready"] == .bool(false))
             #expect(try await adminCall(port: adminPort, "GET", "/healthz", token: nil).status == 200)
+            gate.release()
             #expect(try await inFlight.text == "done")
             await drained
         }

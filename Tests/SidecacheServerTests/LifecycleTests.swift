@@ -9,6 +9,14 @@ struct LifecycleTests {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("sidecache").path
     }
 
+    /// The port a child bound for the listener its log line `line` announces (its config
+    /// asks for port 0, so no other test can take the port between choosing and binding it).
+    static func boundPort(in output: String, line marker: String = "listening") -> Int? {
+        guard let line = output.split(separator: "\n").first(where: { $0.contains(marker) && !(marker == "listening" && $0.contains("admin")) }),
+              let address = line.range(of: "127.0.0.1:") else { return nil }
+        return Int(line[address.upperBound...].prefix(while: \.isNumber))
+    }
+
     private func writeConfig(_ json: String) throws -> String {
         let path = NSTemporaryDirectory() + "sidecache-test-\(UUID().uuidString).json"
         try json.write(toFile: path, atomically: true, encoding: .utf8)
@@ -19,11 +27,11 @@ struct LifecycleTests {
         let origin = try await ScriptedOrigin.start()
         defer { Task { try? await origin.shutdown() } }
         origin.on("GET", "/slow", OriginResponse.text("finished").delayed(.milliseconds(800)))
-        let port = try freeLoopbackPort()
-        let config = try writeConfig(#"{ "listen": "127.0.0.1:\#(port)", "upstream": "\#(origin.baseURL)" }"#)
+        let config = try writeConfig(#"{ "listen": "127.0.0.1:0", "upstream": "\#(origin.baseURL)" }"#)
         #expect(FileManager.default.isExecutableFile(atPath: Self.binary), "build the executable first")
         let process = try ManagedProcess(Self.binary, arguments: ["run", "--config", config])
-        #expect(await process.waitForOutput(containing: "listening"))
+        #expect(await process.waitForOutput(containing: "listening", timeout: .seconds(60)))
+        let port = try #require(Self.boundPort(in: process.output), "\(process.output)")
 
         async let inFlight = TestHTTPClient.request(port: port, "GET", "/slow")
         #expect(try await eventually { origin.count(path: "/slow") == 1 })

@@ -12,13 +12,7 @@ import Testing
 struct LogEscapingTests {
     static func isControl(_ scalar: Unicode.Scalar) -> Bool { scalar.value < 0x20 || scalar.value == 0x7F }
 
-    /// The port the child's admin listener bound (its config asks for port 0, so no
-    /// other test can take the port between choosing and binding it).
-    static func adminPort(in output: String) -> Int? {
-        guard let line = output.split(separator: "\n").first(where: { $0.contains("admin listening") }),
-              let address = line.range(of: "127.0.0.1:") else { return nil }
-        return Int(line[address.upperBound...].prefix(while: \.isNumber))
-    }
+    static func adminPort(in output: String) -> Int? { LifecycleTests.boundPort(in: output, line: "admin listening") }
 
     @Test(arguments: ["text", "json"])
     func adminInputCannotForgeLogLines(format: String) async throws {

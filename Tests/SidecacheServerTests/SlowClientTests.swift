@@ -70,13 +70,13 @@ struct SlowClientTests {
         defer { Task { try? await origin.shutdown() } }
         origin.on("GET", "/poll", OriginResponse.text("late").delayed(.seconds(3)))
         origin.on("GET", "/big", OriginResponse(body: .generated(count: 20_000_000)))
-        let port = try freeLoopbackPort()
         let path = NSTemporaryDirectory() + "sidecache-slow-\(UUID().uuidString).json"
-        try #"{ "listen": "127.0.0.1:\#(port)", "upstream": "\#(origin.baseURL)", "limits": { "idleTimeout": "300ms" } }"#
+        try #"{ "listen": "127.0.0.1:0", "upstream": "\#(origin.baseURL)", "limits": { "idleTimeout": "300ms" } }"#
             .write(toFile: path, atomically: true, encoding: .utf8)
         let process = try ManagedProcess(LifecycleTests.binary, arguments: ["run", "--config", path])
         defer { process.kill() }
-        #expect(await process.waitForOutput(containing: "listening"))
+        #expect(await process.waitForOutput(containing: "listening", timeout: .seconds(60)))
+        let port = try #require(LifecycleTests.boundPort(in: process.output), "\(process.output)")
 
         let before = try #require(Self.cpuSeconds(pid: process.pid))
         let silent = try (0..<10).map { _ in try SilentClient(port: port, request: "GET /big HTTP/1.1\r\nHost: a\r\n\r\n") }
