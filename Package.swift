@@ -30,7 +30,7 @@ let package = Package(
 
         // Cache stores: the byte-bounded memory LRU, the purge ledger, the Redis tier (hiredis).
         .target(name: "SidecacheStore", dependencies: [
-            "SidecacheCore", "SidecacheConfig", "CHiredis",
+            "SidecacheCore", "CHiredis",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),

@@ -95,7 +95,6 @@ public struct UpstreamURL: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
-public enum Consistency: String, Sendable { case strict, fast }
 
 public struct StoreConfig: Sendable, Equatable {
     /// L1 byte budget (`store.memory`); 0 turns the memory tier off.

@@ -103,68 +103,35 @@ extension Exchange {
     /// DESIGN: a filled entry is in Redis before its client has the answer.
     private func commit(status: Int, reason: String, lines: [(name: String, value: String)], body: ByteBuffer,
                         timing: EntryTiming, fill: FillContext,
-                        answer: @escaping (Exchange, CacheEntry, String) -> Void) {
+                        answer: @escaping @Sendable (Exchange, CacheEntry, String) -> Void) {
         var entryHead = connection.allocator.buffer(capacity: lines.reduce(64) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 })
         entryHead.writeStatusLine(status: status, reason: reason)
         for line in lines where !line.name.equalsIgnoringASCIICase("transfer-encoding") { entryHead.writeHeader(line.name, line.value) }
         if status != 204 && status != 304 { entryHead.writeHeader("Content-Length", body.readableBytes) }
         let tagIDs = PurgeScope.tagIDs(PurgeScope.tags(HeaderList(lines)))
-        let scopeIDs = fill.scopeIDs + tagIDs
-        guard engine.ledger.mayStore(fillSeq: fill.fillSeq, scopeIDs: scopeIDs) else {
-            let entry = CacheEntry(head: entryHead, body: body, status: status, timing: timing, fillSeq: fill.fillSeq, scopeIDs: scopeIDs)
-            landFlight(.fetchYourself(uncacheable: false))
-            answer(self, entry, CacheStatusField.miss(stored: false, notStored: .purged))
-            return
-        }
-        guard let redis = engine.redis, let fillGenerations = fill.generations else {
-            let entry = CacheEntry(head: entryHead, body: body, status: status, timing: timing, fillSeq: fill.fillSeq, scopeIDs: scopeIDs)
-            let stored = engine.memory.set(fill.key, entry)
-            landFlight(stored ? .stored : .fetchYourself(uncacheable: true))
-            answer(self, entry, localFillStatus(stored: stored))
-            return
-        }
         let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
-        let loop = connection.eventLoop
-        // Tags are known only now: their counters join the entry's guard, read just
-        // before the compare-and-set (which then checks them too).
-        let guarded: EventLoopFuture<EntryCodec.Generations?> = tagIDs.isEmpty
-            ? loop.makeSucceededFuture(fillGenerations)
-            : redis.currentGenerations(scopes: tagIDs, on: loop).map { tags in
-                tags.flatMap { $0.epoch == fillGenerations.epoch
-                    ? EntryCodec.Generations(epoch: fillGenerations.epoch, values: fillGenerations.values + $0.values) : nil }
+        engine.store.commit(fill.key, status: status, timing: timing, head: entryHead, body: body, scopeIDs: fill.scopeIDs,
+                            tagIDs: tagIDs, under: fill.guarded, now: engine.clock.now(), on: connection.eventLoop)
+            .whenReady { committed in
+                let exchange = me.value
+                if let trouble = committed.trouble { exchange.storeTrouble(trouble) }
+                let cacheStatus: String
+                switch committed.outcome {
+                case .stored:
+                    exchange.landFlight(.stored)
+                    cacheStatus = CacheStatusField.miss(stored: true)
+                case .storedLocally:
+                    exchange.landFlight(.stored)
+                    cacheStatus = CacheStatusField.missStoredLocally
+                case .purged:
+                    exchange.landFlight(.fetchYourself(uncacheable: false))
+                    cacheStatus = CacheStatusField.miss(stored: false, notStored: .purged)
+                case .tooLarge:
+                    exchange.landFlight(.fetchYourself(uncacheable: true))
+                    cacheStatus = CacheStatusField.miss(stored: false, notStored: .tooLarge)
+                }
+                if !exchange.finished { answer(exchange, committed.entry, cacheStatus) }
             }
-        guarded.flatMap { generations -> EventLoopFuture<(Bool, EntryCodec.Generations?)> in
-            guard let generations else { return loop.makeSucceededFuture((false, nil)) }
-            return redis.store(fill.key, status: status, timing: timing, head: entryHead, body: body, generations: generations,
-                               now: me.value.engine.clock.now(), on: loop).map { ($0, generations) }
-        }.whenComplete { outcome in
-            let exchange = me.value
-            let entry = CacheEntry(head: entryHead, body: body, status: status, timing: timing, fillSeq: fill.fillSeq,
-                                   scopeIDs: scopeIDs, generations: (try? outcome.get())?.1 ?? fillGenerations)
-            let result = outcome.map(\.0)
-            switch result {
-            case .success(false):
-                exchange.landFlight(.fetchYourself(uncacheable: false))
-                if !exchange.finished { answer(exchange, entry, CacheStatusField.miss(stored: false, notStored: .purged)) }
-            case .success(true):
-                exchange.engine.memory.set(fill.key, entry)
-                exchange.landFlight(.stored)
-                if !exchange.finished { answer(exchange, entry, CacheStatusField.miss(stored: true)) }
-            case .failure:
-                // Not in Redis (unreachable) still serves this instance from L1.
-                exchange.engine.metrics.storeError(store: "redis")
-                let stored = exchange.engine.memory.set(fill.key, entry)
-                exchange.landFlight(stored ? .stored : .fetchYourself(uncacheable: false))
-                if !exchange.finished { answer(exchange, entry, exchange.localFillStatus(stored: stored)) }
-            }
-        }
-    }
-
-    /// `Cache-Status` of a fill that only L1 could take: with Redis configured, it says
-    /// the entry is not shared (Redis unreachable, or purges still journaled).
-    private func localFillStatus(stored: Bool) -> String {
-        guard stored else { return CacheStatusField.miss(stored: false, notStored: .tooLarge) }
-        return engine.redis == nil ? CacheStatusField.miss(stored: true) : CacheStatusField.missStoredLocally
     }
 
     /// Answers a completed fill from the entry's bytes.

@@ -65,8 +65,8 @@ extension Exchange {
         if !joined {
             let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
             let loop = connection.eventLoop
-            let role = engine.fills.enter(context.key, fillSeq: engine.ledger.current, scopeIDs: scopeIDs,
-                                          ledger: engine.ledger, now: now) { result in
+            let ledger = engine.store.ledger
+            let role = engine.fills.enter(context.key, fillSeq: ledger.current, scopeIDs: scopeIDs, ledger: ledger, now: now) { result in
                 loop.execute { me.value.flightLanded(result, generations: generations) }
             }
             switch role {
@@ -82,7 +82,7 @@ extension Exchange {
                 break
             }
         }
-        fill(now: now, generations: generations)
+        fill(engine.store.beginFill(shared: generations), now: now)
     }
 
     /// The fill this exchange waited on is done.
@@ -95,7 +95,7 @@ extension Exchange {
         case .stored:
             lookup()   // the entry is stored now; checked like any other (Vary, purges, strict mode)
         case .fetchYourself:
-            fill(now: engine.clock.now(), generations: generations)
+            fill(engine.store.beginFill(shared: generations), now: engine.clock.now())
         case .failed(let error):
             if let stale = staleFallback {
                 writeHit(stale, now: engine.clock.now(), staleDetail: "stale-if-error")
@@ -110,7 +110,7 @@ extension Exchange {
         guard !finished, waiting != nil else { return }
         stopWaiting()
         joined = true
-        fill(now: engine.clock.now(), generations: generations)
+        fill(engine.store.beginFill(shared: generations), now: engine.clock.now())
     }
 
     func stopWaiting() {
@@ -131,19 +131,15 @@ extension Exchange {
     /// for the key is already under way (then that one refreshes it).
     func refresh(now: Timestamp) {
         let context = cache!
-        guard let id = engine.fills.lead(context.key, fillSeq: engine.ledger.current, scopeIDs: scopeIDs) else {
+        guard let id = engine.fills.lead(context.key, fillSeq: engine.store.ledger.current, scopeIDs: scopeIDs) else {
             fail(.refreshInProgress)
             return
         }
         flight = id
-        guard let redis = engine.redis else {
-            fill(now: now, generations: nil)
-            return
-        }
         let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
-        redis.currentGenerations(scopes: RedisStore.guardScopes(scopeIDs), on: connection.eventLoop).whenComplete { result in
+        engine.store.beginRefresh(scopes: scopeIDs, on: connection.eventLoop).whenReady { fill in
             let exchange = me.value
-            exchange.fill(now: exchange.engine.clock.now(), generations: try? result.get())
+            exchange.fill(fill, now: exchange.engine.clock.now())
         }
     }
 }

@@ -15,10 +15,8 @@ enum UpstreamMode {
 struct FillContext {
     let route: Route
     let key: CacheKey
-    /// The local purge sequence and, with Redis, the shared counters when the fill began:
-    /// a purge after either keeps the answer from being stored.
-    let fillSeq: UInt64
-    let generations: EntryCodec.Generations?
+    /// Where the fill stands against purges: one after it keeps the answer from being stored.
+    let guarded: FillGuard
     let scopeIDs: [UInt64]
     let requestTime: Timestamp
 }
@@ -49,10 +47,9 @@ extension Exchange {
     /// Fetches the GET for the cache key: conditionally when a stored answer is being
     /// revalidated. The fill's local purge sequence and shared counters are taken now,
     /// so a purge from here on keeps its answer out of the cache.
-    func fill(now: Timestamp, generations: EntryCodec.Generations?) {
+    func fill(_ guarded: FillGuard, now: Timestamp) {
         let context = cache!
-        let fill = FillContext(route: context.route, key: context.key, fillSeq: engine.ledger.current, generations: generations,
-                               scopeIDs: scopeIDs, requestTime: now)
+        let fill = FillContext(route: context.route, key: context.key, guarded: guarded, scopeIDs: scopeIDs, requestTime: now)
         var extra: [(name: String, value: String)] = []
         if let revalidating { extra = Validators.revalidationHeaders(stored: HeaderList(revalidating.storedHead().lines)) }
         start(mode: .fill(fill), method: "GET", uri: context.route.query.fillTarget(context.target, uri: head.uri), body: nil,
@@ -135,14 +132,13 @@ extension Exchange {
                 streamHead(h, cacheStatus: CacheStatusField.miss(stored: false, notStored: reason), xCache: .miss)
             }
         case .forward(let forwarded):
-            let scopes = purgeAfterSuccess(h, plan: forwarded.purge)
-            guard let redis = engine.redis, !scopes.isEmpty else {
+            guard case .later(let shared) = purgeAfterSuccess(h, plan: forwarded.purge) else {
                 streamHead(h, cacheStatus: forwarded.marker, xCache: .bypass)
                 return
             }
             response = .holding(h, cacheStatus: forwarded.marker, held: [], ended: false)
             let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
-            redis.purge(scopes, on: connection.eventLoop).whenComplete { _ in me.value.releaseHeld() }
+            shared.whenComplete { _ in me.value.releaseHeld() }
         case nil:
             break
         }
@@ -150,8 +146,8 @@ extension Exchange {
 
     /// DESIGN: every purge target of a successful mutation is purged before the client
     /// sees any of the answer; §4.4 invalidation rides along.
-    private func purgeAfterSuccess(_ h: UpstreamResponseHead, plan: PurgePlan?) -> [PurgeScope] {
-        guard let target, PurgePlan.purges(status: h.status), !Invalidation.safeMethods.contains(method) else { return [] }
+    private func purgeAfterSuccess(_ h: UpstreamResponseHead, plan: PurgePlan?) -> StoreStep<Void> {
+        guard let target, PurgePlan.purges(status: h.status), !Invalidation.safeMethods.contains(method) else { return .now(()) }
         var scopes = Invalidation.scopes(method: method, status: h.status, path: target.path,
                                          host: head.headers.first(name: "host"), response: HeaderList(h.headers))
         if let plan, !plan.isEmpty {
@@ -163,7 +159,7 @@ extension Exchange {
                                       metadata: ["template": "\(w)", "request": "\(method) \(target.path)"])
             }
         }
-        return engine.purge(scopes, reason: "\(method) \(target.path)", source: .mutation)
+        return engine.purge(scopes, reason: "\(method) \(target.path)", source: .mutation, on: connection.eventLoop)
     }
 
     /// The purge reached Redis (or was journaled): the held answer may go out now.

@@ -102,19 +102,44 @@ final class Exchange {
         }
     }
 
-    /// The hit path: one shard lookup, one atomic purge check, stored bytes out.
+    /// The hit path: one shard lookup, one atomic purge check, stored bytes out (with
+    /// Redis in strict mode, after one small confirmation round trip).
     func lookup() {
         let now = engine.clock.now()
         if purpose == .refresh {
             refresh(now: now)
             return
         }
-        if let redis = engine.redis {
-            tieredLookup(redis, now: now)
-            return
+        switch engine.store.lookup(cache!.key, scopes: { scopeIDs }, now: now, on: connection.eventLoop) {
+        case .now(let found):
+            considerLookup(found, now: now)
+        case .later(let future):
+            let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
+            future.whenSuccess { found in
+                let exchange = me.value
+                guard !exchange.finished else { return }
+                exchange.considerLookup(found, now: exchange.engine.clock.now())
+            }
         }
-        let found = engine.memory.get(cache!.key, now: now)
-        consider(found.flatMap { engine.ledger.isValid($0) ? $0 : nil }, now: now, generations: nil)
+    }
+
+    private func considerLookup(_ found: Lookup, now: Timestamp) {
+        if let trouble = found.trouble { storeTrouble(trouble) }
+        consider(found.entry, now: now, generations: found.sharedGuard)
+    }
+
+    /// Redis trouble during this request, reported in one place: the request went on
+    /// without L2 (answered from L1 or the upstream); the route counts a `store-error`
+    /// bypass of the shared tier and the store an error, and the log says what happened.
+    func storeTrouble(_ trouble: StoreTrouble) {
+        engine.metrics.storeError(store: "redis")
+        if let route { engine.metrics.bypass(route: route.name, reason: .storeError) }
+        if trouble.kind == .corruptEntry {
+            engine.logger.warning("undecodable entry in redis (foreign, corrupt or badly framed): treated as a miss",
+                                  metadata: ["route": "\(route?.name ?? "-")"])
+        } else {
+            engine.logger.debug("redis not used for this request", metadata: ["route": "\(route?.name ?? "-")", "why": "\(trouble)"])
+        }
     }
 
     /// Stored head, then Age/X-Cache/Cache-Status in a reused buffer, then the stored

@@ -33,43 +33,36 @@ final class ProxyEngine: Sendable {
     /// their own copy of the settings and only take the lock after a reload.
     private let published = Atomic<Int>(1)
     let metrics: ProxyMetrics
-    let memory: MemoryStore
-    let ledger: PurgeLedger
+    /// L1, its purge ledger and (when configured) the shared Redis tier, as one cache.
+    let store: TieredStore
     /// One upstream fetch per key at a time.
     let fills = FillRegistry()
     /// Headers each route's upstream varies on, learned from answers.
     let vary = VaryMemory()
     let upstream: UpstreamClient
-    /// The shared L2, when `store.redis` is set.
-    let redis: RedisStore?
     let clock: any WallClock
     let logger: Logger
 
-    init(config: Config, upstream: UpstreamClient, redis: RedisStore?, clock: any WallClock, logger: Logger,
+    init(config: Config, upstream: UpstreamClient, store: TieredStore, clock: any WallClock, logger: Logger,
          metrics: ProxyMetrics) {
         self.current = Mutex(ProxySettings(config: config, generation: 1))
         self.metrics = metrics
-        self.memory = MemoryStore(capacityBytes: config.store.memoryBytes)
-        self.ledger = PurgeLedger()
+        self.store = store
         self.upstream = upstream
-        self.redis = redis
         self.clock = clock
         self.logger = logger
     }
 
-    /// Applies a purge. Synchronous, so the caller can rely on it before answering.
-    /// Paths are taken to the spelling entries are keyed under (see `PathSpelling`);
-    /// returns the scopes as applied, which are the ones to share through Redis.
-    @discardableResult
-    func purge(_ requested: [PurgeScope], reason: String, source: PurgeSource) -> [PurgeScope] {
-        guard !requested.isEmpty else { return [] }
+    /// Applies a purge: here before this returns, in Redis when the step completes
+    /// (a mutation's answer waits for it). Paths are taken to the spelling entries are
+    /// keyed under (see `PathSpelling`).
+    func purge(_ requested: [PurgeScope], reason: String, source: PurgeSource, on loop: any EventLoop) -> StoreStep<Void> {
+        guard !requested.isEmpty else { return .now(()) }
         let routes = config.routes
         let scopes = requested.map(routes.canonical)
-        ledger.purge(scopes)
         metrics.purged(source: source, count: scopes.count)
-        if scopes.contains(.all) { memory.removeAll() }
         logger.debug("purged", metadata: ["scopes": "\(scopes.map(\.description).joined(separator: ", "))", "by": "\(reason)"])
-        return scopes
+        return store.purge(scopes, on: loop)
     }
 
     /// The config in force now, under a lock: for the admin API, warming and reloads.
@@ -94,20 +87,6 @@ final class ProxyEngine: Sendable {
             published.store(s.generation, ordering: .releasing)
             return s.generation
         }
-    }
-
-    /// Purges other instances published (`consistency: fast`): drop what they cover from L1.
-    func remotePurge(ids: [UInt64]) {
-        ledger.purge(ids: ids)
-        metrics.purged(source: .remote, count: ids.count)
-        if ids.contains(PurgeScope.all.id) { memory.removeAll() }
-    }
-
-    /// After (re)subscribing, purges may have been missed: L1 starts over.
-    func dropL1() {
-        ledger.purge([.all])
-        memory.removeAll()
-        logger.info("L1 dropped after (re)subscribing to purges")
     }
 
     /// stale-while-revalidate: refreshes the entry for `head` in the background, once

@@ -17,7 +17,6 @@ public final class ProxyServer: Sendable {
     let connections = ConnectionRegistry()
     let logger: Logger
 
-    private let subscriber: PurgeSubscriber?
     let readiness = Readiness()
     private let admin: AdminServer?
     private let boundAdminPort = Mutex<Int?>(nil)
@@ -35,18 +34,13 @@ public final class ProxyServer: Sendable {
         let upstream = try UpstreamClient()
         let group = MultiThreadedEventLoopGroup(numberOfThreads: config.threads ?? System.coreCount)
         let loops = Array(group.makeIterator())
-        let redis = config.store.redis.map { RedisStore(config: config.store, endpoint: $0, loops: loops, logger: logger) }
-        let engine = ProxyEngine(config: config, upstream: upstream, redis: redis, clock: clock, logger: logger,
-                                 metrics: ProxyMetrics(config: config, logger: logger))
+        let metrics = ProxyMetrics(config: config, logger: logger)
+        let store = TieredStore(options: StoreOptions(config.store), loops: loops, logger: logger,
+                                onRemotePurge: { metrics.purged(source: .remote, count: $0) })
+        let engine = ProxyEngine(config: config, upstream: upstream, store: store, clock: clock, logger: logger, metrics: metrics)
         self.engine = engine
         self.group = group
         self.logger = logger
-        if let endpoint = config.store.redis, config.store.consistency == .fast {
-            subscriber = PurgeSubscriber(endpoint: endpoint, prefix: config.store.prefix, loop: loops[0], logger: logger,
-                                         onPurge: { engine.remotePurge(ids: $0) }, onResubscribe: { engine.dropL1() })
-        } else {
-            subscriber = nil
-        }
         warmer = Warmer(fetch: { target in try await Self.warm(target, engine: engine, loop: group.next()) }, clock: scheduleClock,
                         logger: logger)
         admin = config.admin.map { [readiness] admin in
@@ -72,15 +66,14 @@ public final class ProxyServer: Sendable {
     }
 
     /// Redis state for probes and operators: nil without Redis.
-    public var redisStatus: RedisLink.Status? { engine.redis?.link.status }
+    public var redisStatus: SharedTierStatus? { engine.store.sharedStatus }
 
     /// Redis connected, its epoch known and no journaled purge pending: L2 is in use.
-    public var redisReady: Bool { engine.redis.map { $0.link.status.connected && $0.isReadable } ?? false }
+    public var redisReady: Bool { engine.store.sharedStatus?.usable ?? false }
 
     /// Binds the listener; returns once it accepts.
     public func start() async throws {
-        engine.redis?.start()
-        subscriber?.start()
+        engine.store.start()
         let config = engine.config
         let engine = self.engine
         let connections = self.connections
@@ -147,8 +140,7 @@ public final class ProxyServer: Sendable {
         connections.closeAll()
         await admin?.stop()
         engine.upstream.shutdown()
-        subscriber?.stop()
-        engine.redis?.shutdown()
+        engine.store.shutdown()
         try? await group.shutdownGracefully()
         logger.info("sidecache stopped")
     }
@@ -180,5 +172,14 @@ final class ConnectionRegistry: Sendable {
 
     func closeAll() {
         for channel in open.withLock({ Array($0.values) }) { channel.close(promise: nil) }
+    }
+}
+
+extension StoreOptions {
+    /// The store's options from `store` in proxy.json.
+    init(_ config: StoreConfig) {
+        self.init(memoryBytes: config.memoryBytes, shared: config.redis.map {
+            SharedTierOptions(endpoint: $0, consistency: config.consistency, prefix: config.prefix, timeout: config.timeout)
+        })
     }
 }

@@ -1,3 +1,4 @@
+import SidecacheCore
 import Testing
 @testable import SidecacheConfig
 

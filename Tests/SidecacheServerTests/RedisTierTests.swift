@@ -175,8 +175,10 @@ struct RedisTierTests {
             _ = try await p.get(p.portA, "/api/users/7")
             #expect(try await p.get(p.portB, "/api/users/7").header("X-Cache") == "HIT")
             let scopes: [PurgeScope] = [.tag("user-7")]
-            p.a.engine.purge(scopes, reason: "test", source: .admin)
-            try await p.a.engine.redis!.purge(scopes, on: MultiThreadedEventLoopGroup.singleton.next()).get()
+            if case .later(let shared) = p.a.engine.purge(scopes, reason: "test", source: .admin,
+                                                          on: MultiThreadedEventLoopGroup.singleton.next()) {
+                try await shared.get()
+            }
             #expect(try await p.get(p.portB, "/api/users/7").header("X-Cache") == "MISS")
         }
     }

@@ -1,3 +1,4 @@
+import NIOPosix
 import Testing
 import SidecacheCore
 @testable import SidecacheServer
@@ -11,10 +12,10 @@ struct TagTests {
             h.origin.on("GET", "/p/2", .json("{}", headers: [("Surrogate-Key", "product-2  catalog")]))
             h.origin.on("GET", "/p/3", .json("{}"))
             for p in ["/p/1", "/p/2", "/p/3"] { _ = try await h.get(p) }
-            h.proxy.engine.purge([.tag("product-1")], reason: "test", source: .admin)
+            _ = h.proxy.engine.purge([.tag("product-1")], reason: "test", source: .admin, on: MultiThreadedEventLoopGroup.singleton.next())
             #expect(try await h.get("/p/1").header("X-Cache") == "MISS")
             #expect(try await h.get("/p/2").header("X-Cache") == "HIT")
-            h.proxy.engine.purge([.tag("catalog")], reason: "test", source: .admin)
+            _ = h.proxy.engine.purge([.tag("catalog")], reason: "test", source: .admin, on: MultiThreadedEventLoopGroup.singleton.next())
             #expect(try await h.get("/p/2").header("X-Cache") == "MISS")
             #expect(try await h.get("/p/3").header("X-Cache") == "HIT")
         }

@@ -23,8 +23,9 @@ extension AdminAPI {
         }
         let covered = coveredEntries(scopes.map(engine.settings.config.routes.canonical))
         if !dryRun {
-            let applied = engine.purge(scopes, reason: "admin from \(request.remote)", source: .admin)
-            try? await engine.redis?.purge(applied, on: loop).get()   // never fails: journaled when Redis is away
+            if case .later(let shared) = engine.purge(scopes, reason: "admin from \(request.remote)", source: .admin, on: loop) {
+                try? await shared.get()   // never fails: journaled when Redis is away
+            }
             logger.notice("admin purge", metadata: ["scopes": "\(scopes.map(\.description).joined(separator: ", "))",
                                                      "l1Entries": "\(covered)", "caller": "\(request.remote)"])
         }
@@ -71,8 +72,8 @@ extension AdminAPI {
         let ids = Set(scopes.map(\.id))
         let everything = scopes.contains(.all)
         let now = engine.clock.now()
-        return engine.memory.entries().count { entry in
-            entry.timing.expiresAt > now && engine.ledger.isValid(entry)
+        return engine.store.memory.entries().count { entry in
+            entry.timing.expiresAt > now && engine.store.ledger.isValid(entry)
                 && (everything || entry.scopeIDs.contains(where: ids.contains))
         }
     }

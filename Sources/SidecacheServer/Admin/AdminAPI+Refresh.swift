@@ -24,7 +24,7 @@ extension AdminAPI {
             return .error(.badRequest, "bad_request", "\(path) matches no cache route")
         }
         let key = CacheKeyBuilder.key(route: route, host: host, target: target, headers: HTTPHeaders(), identity: nil)
-        let decision = await limiter.admit(key: key.description, redis: engine.redis, on: loop)
+        let decision = await limiter.admit(key: key.description, store: engine.store, on: loop)
         var log: Logger.Metadata = ["path": "\(path)", "host": "\(host)", "route": "\(route.name)", "caller": "\(request.remote)"]
         if case .limited(let retryAfter) = decision {
             log["outcome"] = "rate_limited"

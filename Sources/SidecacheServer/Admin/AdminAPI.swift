@@ -67,11 +67,10 @@ final class AdminAPI: Sendable {
     /// only a drain does.
     var readyz: AdminResponse {
         let ready = !readiness.isDraining
-        var redis: [(String, JSONText)] = [("configured", .bool(engine.redis != nil))]
-        if let store = engine.redis {
-            let status = store.link.status
-            redis += [("connected", .bool(status.connected)), ("breaker", .string(status.breaker)),
-                      ("l2", .string(store.l2State.rawValue))]
+        let status = engine.store.sharedStatus
+        var redis: [(String, JSONText)] = [("configured", .bool(status != nil))]
+        if let status {
+            redis += [("connected", .bool(status.connected)), ("breaker", .string(status.breaker)), ("l2", .string(status.l2))]
         }
         let body = JSONText.object([("ready", .bool(ready)), ("redis", .object(redis)), ("config", .int(engine.settings.generation))])
         return .json(body, status: ready ? .ok : .serviceUnavailable)
@@ -79,21 +78,21 @@ final class AdminAPI: Sendable {
 
     var metrics: AdminResponse {
         let text = engine.metrics.export.scrape(routes: engine.metrics.routes.all + [engine.metrics.routes.unrouted],
-                                                global: engine.metrics.global, l1Entries: engine.memory.entryCount,
-                                                l1Bytes: engine.memory.usedBytes,
-                                                redisUp: engine.redis.map { $0.link.status.connected })
+                                                global: engine.metrics.global, l1Entries: engine.store.memory.entryCount,
+                                                l1Bytes: engine.store.memory.usedBytes,
+                                                redisUp: engine.store.sharedStatus?.connected)
         return .text(text, contentType: "text/plain; version=0.0.4; charset=utf-8")
     }
 
     func stats(on loop: any EventLoop) async -> AdminResponse {
         let settings = engine.settings
         let table = engine.metrics.routes
-        let info = try? await engine.redis?.info(on: loop).get()
+        let info = try? await engine.store.sharedInfo(on: loop)?.get()
         let report = StatsReport(generation: settings.generation, uptime: .now - started,
                                  routes: settings.config.routes.routes.map { table.stats(for: $0.name) },
                                  unrouted: table.unrouted, global: engine.metrics.global,
-                                 l1: (engine.memory.entryCount, engine.memory.usedBytes, engine.memory.capacityBytes),
-                                 redis: engine.redis?.link.status, redisInfo: info)
+                                 l1: (engine.store.memory.entryCount, engine.store.memory.usedBytes, engine.store.memory.capacityBytes),
+                                 redis: engine.store.sharedStatus, redisInfo: info)
         return .json(report.json)
     }
 }

@@ -20,8 +20,8 @@ final class RefreshLimiter: Sendable {
 
     init(limit: RateLimit) { self.limit = limit }
 
-    func admit(key: String, redis: RedisStore?, on loop: any EventLoop) async -> Decision {
-        if let redis, let shared = try? await redis.rateLimitHit(key: key, window: limit.period, on: loop).get() {
+    func admit(key: String, store: TieredStore, on loop: any EventLoop) async -> Decision {
+        if let shared = try? await store.sharedRateLimitHit(key: key, window: limit.period, on: loop)?.get() {
             return shared.count <= limit.count ? .allowed : .limited(retryAfter: Self.seconds(ms: shared.remainingMs))
         }
         return local.withLock { $0.hit(key, limit: limit, now: .now) }

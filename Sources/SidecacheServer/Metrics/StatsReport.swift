@@ -10,8 +10,8 @@ struct StatsReport {
     var unrouted: RouteStats
     var global: GlobalStats
     var l1: (entries: Int, bytes: Int, capacity: Int)
-    var redis: RedisLink.Status?
-    var redisInfo: RedisStore.Info?
+    var redis: SharedTierStatus?
+    var redisInfo: SharedTierInfo?
 
     var json: JSONText {
         let l1: [(String, JSONText)] = [("entries", .int(self.l1.entries)), ("bytes", .int(self.l1.bytes)),

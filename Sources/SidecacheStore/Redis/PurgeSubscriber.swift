@@ -1,6 +1,6 @@
 import Logging
 import NIOCore
-import SidecacheConfig
+import SidecacheCore
 import Synchronization
 
 /// `consistency: fast`: listens on the purge channel and hands every purge published

@@ -1,6 +1,6 @@
 import NIOCore
 import NIOPosix
-import SidecacheConfig
+import SidecacheCore
 
 /// One connection to Redis on one event loop: connect, AUTH, SELECT, then pipelined batches.
 final class RedisConnection: Sendable {

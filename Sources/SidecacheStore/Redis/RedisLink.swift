@@ -1,6 +1,6 @@
 import Logging
 import NIOCore
-import SidecacheConfig
+import SidecacheCore
 import Synchronization
 
 /// The proxy's way to Redis: one pipelined connection per event loop (no hop between

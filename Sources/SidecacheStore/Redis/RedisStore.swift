@@ -1,6 +1,5 @@
 import Logging
 import NIOCore
-import SidecacheConfig
 import SidecacheCore
 import Synchronization
 
@@ -20,10 +19,10 @@ public final class RedisStore: Sendable {
     private let epoch = Mutex<[UInt8]?>(nil)
     private let logger: Logger
 
-    public init(config: StoreConfig, endpoint: RedisEndpoint, loops: [any EventLoop], logger: Logger) {
-        self.link = RedisLink(endpoint: endpoint, loops: loops, timeout: config.timeout, logger: logger)
-        self.keys = RedisKeys(prefix: config.prefix)
-        self.consistency = config.consistency
+    public init(options: SharedTierOptions, loops: [any EventLoop], logger: Logger) {
+        self.link = RedisLink(endpoint: options.endpoint, loops: loops, timeout: options.timeout, logger: logger)
+        self.keys = RedisKeys(prefix: options.prefix)
+        self.consistency = options.consistency
         self.logger = logger
         link.whenConnected { [self] in prepare(on: loops[0]) }
     }

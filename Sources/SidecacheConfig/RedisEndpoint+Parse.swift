@@ -1,25 +1,6 @@
-/// `redis://[user:password@]host:port/db`, parsed and checked when the config loads.
-public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
-    public var host: String
-    public var port: Int
-    public var user: String?
-    public var password: String?
-    public var database: Int
+import SidecacheCore
 
-    public init(host: String, port: Int = 6379, user: String? = nil, password: String? = nil, database: Int = 0) {
-        self.host = host
-        self.port = port
-        self.user = user
-        self.password = password
-        self.database = database
-    }
-
-    /// Never shows the password: this is what logs print.
-    public var description: String {
-        let auth = password == nil ? "" : "\(user ?? ""):***@"
-        return "redis://\(auth)\(host.contains(":") ? "[\(host)]" : host):\(port)/\(database)"
-    }
-
+extension RedisEndpoint {
     static func parse(_ text: String) -> Result<RedisEndpoint, Invalid> {
         if text.hasPrefix("rediss://") {
             return .failure(Invalid("rediss:// (TLS) is not supported: the platform hiredis 0.14 has no TLS; run a TLS tunnel sidecar (stunnel, ghostunnel) and point redis:// at it"))

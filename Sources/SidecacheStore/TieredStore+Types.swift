@@ -1,0 +1,98 @@
+import NIOCore
+import SidecacheCore
+
+/// An answer that may need I/O: ready now (memory only: no promise, no allocation), or later.
+public enum StoreStep<Value: Sendable> {
+    case now(Value)
+    case later(EventLoopFuture<Value>)
+
+    /// Calls `body` with the value: at once when ready, else on `loop` when it is.
+    public func whenReady(_ body: @escaping @Sendable (Value) -> Void) {
+        switch self {
+        case .now(let value): body(value)
+        case .later(let future): future.whenSuccess(body)
+        }
+    }
+}
+
+/// What a lookup found.
+public struct Lookup: Sendable {
+    /// An entry that may be served (purge-checked), possibly stale; nil for none.
+    public var entry: CacheEntry?
+    /// The shared counters a fill for this key must be stored under; nil when there
+    /// are none (memory only) or they are unknown (Redis trouble: the fill stays local).
+    public var sharedGuard: EntryCodec.Generations?
+    /// What went wrong with Redis on the way, if anything.
+    public var trouble: StoreTrouble?
+
+    public init(entry: CacheEntry? = nil, sharedGuard: EntryCodec.Generations? = nil, trouble: StoreTrouble? = nil) {
+        self.entry = entry
+        self.sharedGuard = sharedGuard
+        self.trouble = trouble
+    }
+}
+
+/// Redis trouble met during one store operation. The operation still answered (from
+/// L1, or as a miss); the caller reports it once: a bypass reason, a log line, a metric.
+public struct StoreTrouble: Error, Sendable, Equatable, CustomStringConvertible {
+    public enum Kind: String, Sendable {
+        /// Unreachable, timed out, breaker open, not ready (epoch unknown, purges journaled).
+        case unavailable
+        /// A stored value that does not decode or frames its body wrongly: a miss.
+        case corruptEntry = "corrupt-entry"
+    }
+
+    public var kind: Kind
+    public var detail: String
+
+    public init(kind: Kind, detail: String) {
+        self.kind = kind
+        self.detail = detail
+    }
+
+    init(_ error: any Error) {
+        self.init(kind: .unavailable, detail: "\(error)")
+    }
+
+    public var description: String { "\(kind.rawValue): \(detail)" }
+}
+
+/// Where a fill stands against purges: the local purge sequence when it began, and
+/// the shared counters it must find unchanged to be stored in Redis.
+public struct FillGuard: Sendable {
+    public let fillSeq: UInt64
+    public let shared: EntryCodec.Generations?
+}
+
+/// How a fill's commit ended. The entry is the answer to send either way.
+public struct Commit: Sendable {
+    public enum Outcome: Sendable, Equatable {
+        /// In L1 and (with Redis) in Redis.
+        case stored
+        /// In L1 only: Redis is configured but could not take it (unreachable, or
+        /// purges still journaled), so other instances do not share it.
+        case storedLocally
+        /// A purge overtook the fill: not stored anywhere.
+        case purged
+        /// Larger than L1 can hold.
+        case tooLarge
+    }
+
+    public var entry: CacheEntry
+    public var outcome: Outcome
+    public var trouble: StoreTrouble?
+}
+
+/// The shared tier's state for `/readyz` and `/stats`.
+public struct SharedTierStatus: Sendable, Equatable {
+    public var connected: Bool
+    public var breaker: String
+    public var lastError: String?
+    /// `usable`, `purges-pending` or `epoch-unknown`.
+    public var l2: String
+    /// Connected, epoch known, no journaled purge pending: L2 is in use.
+    public var usable: Bool
+}
+
+/// What Redis says about itself, for `/stats`.
+public typealias SharedTierInfo = RedisStore.Info

@@ -1,0 +1,150 @@
+import Logging
+import NIOCore
+import SidecacheCore
+
+/// The cache as the proxy sees it: the in-process L1 (a byte-bounded LRU) with its
+/// purge ledger and, when configured, Redis as the shared L2.
+///
+/// It owns what makes the two tiers one cache — confirming L1 hits against the shared
+/// purge state (strict) or following published purges (fast), reading an L2 entry
+/// together with the counters a fill must be stored under, copying L2 entries into L1,
+/// the compare-and-set fill, purges in both tiers (journaled while Redis is away) — so
+/// its callers speak only of keys, entries, fills and purges. Redis trouble is never
+/// an error to them: each answer carries a `StoreTrouble` and is still usable.
+public final class TieredStore: Sendable {
+    public let memory: MemoryStore
+    public let ledger: PurgeLedger
+    let shared: RedisStore?
+    private let subscriber: PurgeSubscriber?
+    let logger: Logger
+
+    /// `loops` are the event loops requests run on (one Redis connection each).
+    /// `onRemotePurge` is told how many scopes another instance purged (fast mode).
+    public init(options: StoreOptions, loops: [any EventLoop], logger: Logger,
+                onRemotePurge: @escaping @Sendable (Int) -> Void = { _ in }) {
+        let memory = MemoryStore(capacityBytes: options.memoryBytes)
+        let ledger = PurgeLedger()
+        self.memory = memory
+        self.ledger = ledger
+        self.logger = logger
+        shared = options.shared.map { RedisStore(options: $0, loops: loops, logger: logger) }
+        if let tier = options.shared, tier.consistency == .fast {
+            subscriber = PurgeSubscriber(endpoint: tier.endpoint, prefix: tier.prefix, loop: loops[0], logger: logger,
+                                         onPurge: { ids in
+                                             ledger.purge(ids: ids)
+                                             if ids.contains(PurgeScope.all.id) { memory.removeAll() }
+                                             onRemotePurge(ids.count)
+                                         },
+                                         onResubscribe: {
+                                             // Purges may have been missed meanwhile: L1 starts over.
+                                             ledger.purge([.all])
+                                             memory.removeAll()
+                                             logger.info("L1 dropped after (re)subscribing to purges")
+                                         })
+        } else {
+            subscriber = nil
+        }
+    }
+
+    public func start() {
+        shared?.start()
+        subscriber?.start()
+    }
+
+    public func shutdown() {
+        subscriber?.stop()
+        shared?.shutdown()
+    }
+
+    /// The scope ids whose shared counters guard an entry of `scopeIDs`.
+    static func guardScopes(_ scopeIDs: [UInt64]) -> [UInt64] { RedisStore.guardScopes(scopeIDs) }
+
+    // MARK: Lookup
+
+    /// The entry for `key` that may be served (purge-checked in both tiers; freshness
+    /// is the caller's decision), and what a fill for the key must be stored under.
+    /// `scopes` gives the purge scopes of the key's entries, asked for only when Redis
+    /// is involved (a memory-only hit computes none). Memory only: answered now, without
+    /// allocating. With Redis: L1 first; in strict mode an L1 entry is confirmed against
+    /// the shared counters first; an L1 miss reads L2 and the counters in one round
+    /// trip, and an L2 entry is copied into L1.
+    public func lookup(_ key: CacheKey, scopes: () -> [UInt64], now: Timestamp, on loop: any EventLoop) -> StoreStep<Lookup> {
+        let local = memory.get(key, now: now).flatMap { ledger.isValid($0) ? $0 : nil }
+        guard let shared else { return .now(Lookup(entry: local)) }
+        guard let entry = local else { return .later(readShared(shared, key, scopes: scopes(), on: loop)) }
+        guard shared.consistency == .strict, shared.link.isUsable else {
+            return .now(Lookup(entry: entry, sharedGuard: entry.generations))
+        }
+        guard let filledUnder = entry.generations else {
+            // Filled while Redis was away: it cannot be confirmed, so it is not served now.
+            memory.remove(key)
+            return .later(readShared(shared, key, scopes: scopes(), on: loop))
+        }
+        let scopes = scopes()   // for the L2 read that follows a failed confirmation
+        return .later(shared.confirm(entry, on: loop).flatMap { [self] confirmed in
+            if confirmed { return loop.makeSucceededFuture(Lookup(entry: entry, sharedGuard: filledUnder)) }
+            memory.remove(key)   // purged by some instance
+            return readShared(shared, key, scopes: scopes, on: loop)
+        }.flatMapErrorThrowing { error in
+            Lookup(entry: entry, trouble: StoreTrouble(error))
+        })
+    }
+
+    private func readShared(_ shared: RedisStore, _ key: CacheKey, scopes: [UInt64], on loop: any EventLoop)
+        -> EventLoopFuture<Lookup> {
+        let fillSeq = ledger.current
+        return shared.lookup(key, scopes: Self.guardScopes(scopes), on: loop).map { [self] found in
+            var lookup = Lookup(sharedGuard: found.current)
+            if found.corrupt { lookup.trouble = StoreTrouble(kind: .corruptEntry, detail: "foreign, corrupt or badly framed entry") }
+            guard let stored = found.found else { return lookup }
+            // The entry's own guard (its tags included), not just the request's scopes.
+            let guardedBy = stored.decoded.generations
+            let entry = CacheEntry(head: stored.head, body: stored.body, status: stored.decoded.status,
+                                   timing: stored.decoded.timing, fillSeq: fillSeq,
+                                   scopeIDs: guardedBy.values.map(\.scope).filter { $0 != PurgeScope.all.id },
+                                   generations: guardedBy)
+            if ledger.isValid(entry) {
+                memory.set(key, entry)   // an L2 hit fills L1, same deadline
+                lookup.entry = entry
+            }
+            return lookup
+        }.flatMapErrorThrowing { error in
+            Lookup(trouble: StoreTrouble(error))
+        }
+    }
+
+    // MARK: Purge
+
+    /// Purges `scopes` here at once (before this returns), then in Redis; the step
+    /// completes when Redis has them or they are journaled (it never fails). A
+    /// mutation's answer waits for it: no instance serves the purged data after.
+    public func purge(_ scopes: [PurgeScope], on loop: any EventLoop) -> StoreStep<Void> {
+        guard !scopes.isEmpty else { return .now(()) }
+        ledger.purge(scopes)
+        if scopes.contains(.all) { memory.removeAll() }
+        guard let shared else { return .now(()) }
+        return .later(shared.purge(scopes, on: loop))
+    }
+
+    // MARK: State, for probes and operators
+
+    /// Nil without Redis.
+    public var sharedStatus: SharedTierStatus? {
+        shared.map { store in
+            let link = store.link.status
+            return SharedTierStatus(connected: link.connected, breaker: link.breaker, lastError: link.lastError,
+                                    l2: store.l2State.rawValue, usable: link.connected && store.isReadable)
+        }
+    }
+
+    /// Redis's key count and memory; nil without Redis.
+    public func sharedInfo(on loop: any EventLoop) -> EventLoopFuture<SharedTierInfo>? {
+        shared?.info(on: loop)
+    }
+
+    /// One hit against a fixed-window counter shared by every instance; nil without Redis.
+    public func sharedRateLimitHit(key: String, window: Duration, on loop: any EventLoop)
+        -> EventLoopFuture<(count: Int, remainingMs: Int)>? {
+        shared?.rateLimitHit(key: key, window: window, on: loop)
+    }
+}

@@ -1,0 +1,171 @@
+import Logging
+import NIOCore
+import NIOPosix
+import SidecacheCore
+@testable import SidecacheStore
+import SidecacheTestSupport
+import Testing
+
+/// The tiered store against a real redis-server, without HTTP: two stores sharing one
+/// Redis play two proxy instances. Lookups, fills, purges, and Redis killed, paused,
+/// flushed or holding values nobody should have written.
+@Suite("Tiered store: L1 + Redis as one cache")
+struct TieredStoreTests {
+    static let loop = MultiThreadedEventLoopGroup.singleton.next()
+    static let key = CacheKey(a: 1, b: 2, c: 3, d: 4)
+    static let scopes = PurgeScope.ids(route: "r", path: "/x/1")
+
+    /// Two stores on one fresh redis-server; both stopped, and the server, on every path.
+    static func withPair(consistency: Consistency = .strict, timeout: Duration = .seconds(1),
+                         _ body: (TieredStore, TieredStore, RedisServer) async throws -> Void) async throws {
+        let redis = try await RedisServer.start()
+        let options = StoreOptions(memoryBytes: 1 << 20, shared: SharedTierOptions(
+            endpoint: RedisEndpoint(host: "127.0.0.1", port: redis.port), consistency: consistency, timeout: timeout))
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let a = TieredStore(options: options, loops: [loop], logger: logger)
+        let b = TieredStore(options: options, loops: [loop], logger: logger)
+        a.start()
+        b.start()
+        do {
+            #expect(try await eventually { a.sharedStatus?.usable == true && b.sharedStatus?.usable == true })
+            try await body(a, b, redis)
+        } catch {
+            a.shutdown(); b.shutdown(); await redis.stop()
+            throw error
+        }
+        a.shutdown(); b.shutdown(); await redis.stop()
+    }
+
+    static func lookup(_ store: TieredStore, _ key: CacheKey = key) async throws -> Lookup {
+        try await store.lookup(key, scopes: { scopes }, now: ManualClock.realNow(), on: loop).value()
+    }
+
+    /// Looks up, then fills `body` under what the lookup read.
+    static func fill(_ store: TieredStore, _ body: String, key: CacheKey = key, tags: [String] = []) async throws -> Commit {
+        let found = try await lookup(store, key)
+        return try await commit(store, body, key: key, under: store.beginFill(shared: found.sharedGuard), tags: tags)
+    }
+
+    static func commit(_ store: TieredStore, _ body: String, key: CacheKey = key, under fill: FillGuard,
+                       tags: [String] = []) async throws -> Commit {
+        let now = ManualClock.realNow()
+        let timing = EntryTiming(birth: now, freshUntil: now + .seconds(60), staleWhileRevalidateUntil: now + .seconds(60),
+                                 staleIfErrorUntil: now + .seconds(60), revalidateUntil: now + .seconds(60))
+        let head = ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\n")
+        return try await store.commit(key, status: 200, timing: timing, head: head, body: ByteBuffer(string: body),
+                                      scopeIDs: scopes, tagIDs: PurgeScope.tagIDs(tags), under: fill, now: now, on: loop).value()
+    }
+
+    static func text(_ lookup: Lookup) -> String? { lookup.entry.map { String(buffer: $0.body) } }
+
+    @Test func aFillOnOneInstanceIsFoundByTheOther() async throws {
+        try await Self.withPair { a, b, _ in
+            let miss = try await Self.lookup(a)
+            #expect(miss.entry == nil && miss.sharedGuard != nil && miss.trouble == nil)
+            #expect(try await Self.fill(a, "v1").outcome == .stored)
+            let found = try await Self.lookup(b)
+            #expect(Self.text(found) == "v1")
+            #expect(b.memory.entryCount == 1, "an L2 hit is copied into L1")
+        }
+    }
+
+    @Test func aPurgeOnOneInstanceIsSeenByTheOtherAtOnce() async throws {
+        try await Self.withPair { a, b, _ in
+            _ = try await Self.fill(a, "v1")
+            #expect(Self.text(try await Self.lookup(b)) == "v1")   // now in B's L1 too
+            try await a.purge([.path("/x/1")], on: Self.loop).value()
+            let after = try await Self.lookup(b)
+            #expect(after.entry == nil, "strict: B's L1 copy is confirmed against Redis and refused")
+            #expect(b.memory.entryCount == 0)
+        }
+    }
+
+    @Test func aFillThatAPurgeOvertookIsNotStored() async throws {
+        try await Self.withPair { a, b, _ in
+            let found = try await Self.lookup(a)
+            let fill = a.beginFill(shared: found.sharedGuard)
+            try await b.purge([.path("/x/1")], on: Self.loop).value()   // another instance purges meanwhile
+            #expect(try await Self.commit(a, "stale", under: fill).outcome == .purged)
+            #expect(try await Self.lookup(b).entry == nil)
+            #expect(try await Self.lookup(a).entry == nil)
+        }
+    }
+
+    @Test func aTagPurgeReachesEntriesOfEveryInstance() async throws {
+        try await Self.withPair { a, b, _ in
+            #expect(try await Self.fill(a, "tagged", tags: ["user-7"]).outcome == .stored)
+            #expect(Self.text(try await Self.lookup(b)) == "tagged")
+            try await b.purge([.tag("user-7")], on: Self.loop).value()
+            #expect(try await Self.lookup(a).entry == nil)
+        }
+    }
+
+    @Test func aValueNobodyShouldHaveWrittenIsAMissWithTrouble() async throws {
+        try await Self.withPair { a, _, redis in
+            try await redis.set(RedisKeys(prefix: "sidecache:").entry(Self.key), bytes: Array("SCE\u{1}garbage".utf8))
+            let found = try await Self.lookup(a)
+            #expect(found.entry == nil)
+            #expect(found.trouble?.kind == .corruptEntry)
+        }
+    }
+
+    @Test func aFlushRevivesNothing() async throws {
+        try await Self.withPair { a, b, redis in
+            _ = try await Self.fill(a, "v1")
+            #expect(Self.text(try await Self.lookup(b)) == "v1")
+            _ = try await redis.cli("FLUSHALL")
+            // B's L1 copy was filled under the old epoch: it is never served again.
+            #expect(try await Self.lookup(b).entry == nil)
+            #expect(try await eventually { b.sharedStatus?.usable == true })
+            #expect(try await Self.lookup(b).entry == nil)
+        }
+    }
+
+    /// Redis killed: L1 still answers, fills stay local (and say so), purges are
+    /// journaled and reach Redis once it is back, before anything is read from it again.
+    @Test func aKilledRedisIsNeverTheCallersTrouble() async throws {
+        try await Self.withPair(timeout: .milliseconds(200)) { a, b, redis in
+            _ = try await Self.fill(a, "v1")
+            redis.kill()
+            #expect(try await eventually { a.sharedStatus?.connected == false })
+            #expect(Self.text(try await Self.lookup(a)) == "v1", "L1 answers while Redis is away")
+            let other = CacheKey(a: 9, b: 9, c: 9, d: 9)
+            let local = try await Self.fill(a, "local", key: other)
+            #expect(local.outcome == .storedLocally)
+            try await a.purge([.path("/x/1")], on: Self.loop).value()   // journaled; never fails
+            #expect(a.sharedStatus?.l2 == "purges-pending")
+            #expect(try await Self.lookup(a).entry == nil, "the local purge applied at once")
+            try await redis.restart()
+            #expect(try await eventually(timeout: .seconds(20)) { a.sharedStatus?.usable == true && b.sharedStatus?.usable == true },
+                    "the journal was replayed and a new epoch set")
+            // Strict: an L1 entry that Redis cannot vouch for (filled away, new epoch) is not served.
+            #expect(try await Self.lookup(a, other).entry == nil)
+        }
+    }
+
+    /// Redis paused: every operation still ends (bounded by the command timeout) and
+    /// reports the trouble instead of failing.
+    @Test func aPausedRedisMakesNoOperationFail() async throws {
+        try await Self.withPair(timeout: .milliseconds(200)) { a, _, redis in
+            redis.pause()
+            defer { redis.resume() }
+            let miss = try await Self.lookup(a)
+            #expect(miss.entry == nil && miss.trouble?.kind == .unavailable)
+            let commit = try await Self.fill(a, "local")
+            #expect(commit.outcome == .storedLocally)
+            try await a.purge([.path("/x/1")], on: Self.loop).value()
+            #expect(try await Self.lookup(a).entry == nil)
+        }
+    }
+}
+
+extension StoreStep {
+    /// The value, waiting for Redis when the step needs it.
+    func value() async throws -> Value {
+        switch self {
+        case .now(let value): value
+        case .later(let future): try await future.get()
+        }
+    }
+}
