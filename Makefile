@@ -6,7 +6,7 @@
 #   make check       validate $(CONFIG) and print the route table
 #   make test        all tests against a throwaway redis-server (FILTER=Purge to filter),
 #                    then the deploy lint (deploy/check.py)
-#   make bench       release build, then bench/run.sh (DURATION=10s RUNS=3)
+#   make bench       release build, then bench/run.py (DURATION=10s RUNS=3)
 #   make clean
 #
 # `swift build` prints "warning: prohibited flag(s): -D_FILE_OFFSET_BITS=64"
@@ -57,7 +57,8 @@ test: test-deps
 	/usr/bin/python3 deploy/check.py
 
 bench: deps release
-	bench/run.sh
+	scripts/apt-deps.sh python3
+	/usr/bin/python3 bench/run.py
 
 clean:
 	$(SWIFT) package clean
