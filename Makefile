@@ -4,8 +4,9 @@
 #   make build       debug build              make release   release build
 #   make run         release build, then serve with $(CONFIG)
 #   make check       validate $(CONFIG) and print the route table
-#   make test        all tests against a throwaway redis-server (FILTER=Purge to filter)
-#   make bench       release build, then bench/run.sh (DURATION=10s RUNS=3)
+#   make test        all tests against a throwaway redis-server (FILTER=Purge to filter),
+#                    then the deploy lint (deploy/check.py)
+#   make bench       release build, then bench/run.py (DURATION=10s RUNS=3)
 #   make clean
 #
 # `swift build` prints "warning: prohibited flag(s): -D_FILE_OFFSET_BITS=64"
@@ -23,7 +24,9 @@ FILTER     ?=
 TEST_FLAGS ?=
 
 DEPS      := libhiredis-dev libcurl4-openssl-dev
-TEST_DEPS := $(DEPS) redis-server
+# The deploy lint runs on Debian's python3 (not whatever python3 is first on PATH), so
+# its modules come from Debian packages.
+TEST_DEPS := $(DEPS) redis-server python3 python3-yaml python3-jsonschema
 
 DEBUG_BIN   := .build/debug/sidecache
 RELEASE_BIN := .build/release/sidecache
@@ -51,10 +54,11 @@ check: deps build
 test: test-deps
 	$(SWIFT) build --build-tests
 	scripts/with-redis.sh $(SWIFT) test $(if $(FILTER),--filter '$(FILTER)') $(TEST_FLAGS)
-	python3 deploy/check.py --live
+	/usr/bin/python3 deploy/check.py
 
 bench: deps release
-	bench/run.sh
+	scripts/apt-deps.sh python3
+	/usr/bin/python3 bench/run.py
 
 clean:
 	$(SWIFT) package clean

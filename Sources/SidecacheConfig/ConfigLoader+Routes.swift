@@ -1,8 +1,6 @@
 import SidecacheCore
 
 extension ConfigLoader {
-    static let policyKeys = ["ttl", "staleWhileRevalidate", "staleIfError", "maxBodySize", "upstreamTimeout", "maxRequestBody"]
-
     /// `defaults` keys, read from `fields` on top of `base` (every route may set them too).
     static func routePolicy(_ fields: [String: Node], base: RoutePolicy, baseTTL: TTLPolicy) -> (RoutePolicy, TTLPolicy?) {
         var p = base
@@ -22,11 +20,9 @@ extension ConfigLoader {
 
     static func routePolicy(_ node: Node?, base: RoutePolicy, baseTTL: TTLPolicy, allowTTL: Bool) -> (RoutePolicy, TTLPolicy?) {
         guard let node else { return (base, baseTTL) }
-        guard let fields = node.object(allowing: policyKeys) else { return (base, baseTTL) }
+        guard let fields = node.object(allowing: ConfigKeys.policy) else { return (base, baseTTL) }
         return routePolicy(fields, base: base, baseTTL: baseTTL)
     }
-
-    static let routeKeys = ["name", "match", "key", "shared", "override", "paths"] + policyKeys
 
     /// The routes, or nil when any is invalid; and every name declared, valid or not,
     /// so purge rules naming a route with a problem elsewhere are not reported too.
@@ -37,7 +33,7 @@ extension ConfigLoader {
         var names: Set<String> = []
         let before = node.reader.problems.count
         for item in items {
-            guard let f = item.object(allowing: routeKeys) else { continue }
+            guard let f = item.object(allowing: ConfigKeys.route) else { continue }
             // Every field is checked even when another is missing: all problems at once.
             let name = required(f, "name", item)?.string()
             if let name, let node = f["name"] {
@@ -75,7 +71,7 @@ extension ConfigLoader {
 
     /// `paths`: which spellings the upstream treats as one resource (see `PathSpelling`).
     private static func pathSpelling(_ node: Node) -> PathSpelling? {
-        guard let f = node.object(allowing: ["caseInsensitive", "ignoreTrailingSlash", "ignoreMatrix"]) else { return nil }
+        guard let f = node.object(allowing: ConfigKeys.routePaths) else { return nil }
         let before = node.reader.problems.count
         let spelling = PathSpelling(caseInsensitive: f["caseInsensitive"]?.bool() ?? false,
                                     ignoreTrailingSlash: f["ignoreTrailingSlash"]?.bool() ?? false,
@@ -84,7 +80,7 @@ extension ConfigLoader {
     }
 
     private static func keySpec(_ node: Node) -> (QueryKey, [String], IdentitySource?)? {
-        guard let f = node.object(allowing: ["query", "headers", "identity"]) else { return nil }
+        guard let f = node.object(allowing: ConfigKeys.routeKey) else { return nil }
         let before = node.reader.problems.count
         var query = QueryKey.all
         if let n = f["query"] {
@@ -124,7 +120,7 @@ extension ConfigLoader {
         let before = node.reader.problems.count
         var rules: [PurgeRule] = []
         for item in items {
-            guard let f = item.object(allowing: ["on", "paths", "routes"]) else { continue }
+            guard let f = item.object(allowing: ConfigKeys.purgeRule) else { continue }
             guard let onNode = required(f, "on", item), let onText = onNode.string() else { continue }
             var pattern: RequestPattern?
             do {
@@ -171,7 +167,7 @@ extension ConfigLoader {
         let before = node.reader.problems.count
         var targets: [WarmTarget] = []
         for item in items {
-            guard let f = item.object(allowing: ["path", "every", "host"]) else { continue }
+            guard let f = item.object(allowing: ConfigKeys.warmTarget) else { continue }
             let host = f["host"]?.string()
             guard let pathNode = required(f, "path", item), let path = pathNode.string(), let every = required(f, "every", item)?.duration() else { continue }
             guard let target = RequestTarget(path), routes.route(forGET: target.path) != nil || routeProblems else {

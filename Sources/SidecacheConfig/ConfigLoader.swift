@@ -45,10 +45,8 @@ public enum ConfigLoader {
         return "\(error)"
     }
 
-    static let topKeys = ["$schema", "listen", "upstream", "store", "defaults", "routes", "purge", "warm", "admin", "limits", "threads", "log"]
-
     private static func build(_ root: Node) -> Config? {
-        guard var top = root.object(allowing: topKeys) else { return nil }
+        guard var top = root.object(allowing: ConfigKeys.top) else { return nil }
         let env = root.reader.environment
         for (variable, key) in overrides where key != "store.redis" {
             if let value = env[variable], !value.isEmpty { top[key] = Node(value: .string(value), path: variable, reader: root.reader) }
@@ -101,7 +99,7 @@ public enum ConfigLoader {
         var store = StoreConfig(memoryBytes: 256 << 20, redis: nil, consistency: .strict, prefix: "sidecache:", timeout: .milliseconds(50))
         var fields: [String: Node] = [:]
         if let node {
-            guard let f = node.object(allowing: ["memory", "redis", "consistency", "prefix", "timeout"]) else { return nil }
+            guard let f = node.object(allowing: ConfigKeys.store) else { return nil }
             fields = f
         }
         if let value = root.reader.environment["REDIS_URL"], !value.isEmpty {
@@ -138,7 +136,7 @@ public enum ConfigLoader {
     }
 
     private static func adminConfig(_ node: Node) -> AdminConfig? {
-        guard let f = node.object(allowing: ["listen", "token", "refreshLimit"]) else { return nil }
+        guard let f = node.object(allowing: ConfigKeys.admin) else { return nil }
         let listen = address(f["listen"], default: ListenAddress(host: "127.0.0.1", port: 9090))
         var token = f["token"].map { $0.string() } ?? .some(nil)
         if token == "" { token = .some(nil) }
@@ -163,7 +161,7 @@ public enum ConfigLoader {
     private static func limits(_ node: Node?) -> Limits? {
         var limits = Limits()
         guard let node else { return limits }
-        guard let f = node.object(allowing: ["headerBytes", "urlBytes", "connections", "idleTimeout", "headerTimeout"]) else { return nil }
+        guard let f = node.object(allowing: ConfigKeys.limits) else { return nil }
         let before = node.reader.problems.count
         if let v = f["headerBytes"]?.size() { limits.headerBytes = v }
         if let v = f["urlBytes"]?.size() { limits.urlBytes = v }
@@ -178,7 +176,7 @@ public enum ConfigLoader {
     private static func logConfig(_ node: Node?) -> LogConfig? {
         var log = LogConfig()
         guard let node else { return log }
-        guard let f = node.object(allowing: ["level", "format", "access"]) else { return nil }
+        guard let f = node.object(allowing: ConfigKeys.log) else { return nil }
         let before = node.reader.problems.count
         if let n = f["level"], let v = n.string() {
             if logLevels.contains(v) { log.level = v } else { n.report("must be one of \(logLevels.joined(separator: ", "))") }

@@ -42,7 +42,7 @@ final class ProxyMetrics: Sendable {
         let export = PrometheusExport()
         self.export = export
         self.routes = RouteStatsTable(capacity: max(256, config.routes.routes.count * 4),
-                                      unrouted: RouteStats(name: "", timer: export.makeTimer(route: "")))
+                                      unrouted: RouteStats(name: "", histogram: export.makeUpstreamHistogram(route: "")))
         self.accessLog = Atomic(config.log.access)
         self.logger = logger
         prepare(for: config)
@@ -52,7 +52,7 @@ final class ProxyMetrics: Sendable {
     /// config is in force, so no request ever names a route the table lacks.
     func prepare(for config: Config) {
         let refused = routes.register(config.routes.routes.map(\.name)) { name in
-            RouteStats(name: name, timer: export.makeTimer(route: name))
+            RouteStats(name: name, histogram: export.makeUpstreamHistogram(route: name))
         }
         if !refused.isEmpty {
             logger.warning("too many route names since start: these count as unrouted until a restart",

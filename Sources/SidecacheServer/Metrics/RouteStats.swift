@@ -1,4 +1,4 @@
-import CoreMetrics
+import Prometheus
 import SidecacheCore
 
 /// Every figure counted for one route (or, with the name "", for requests that matched
@@ -7,9 +7,9 @@ import SidecacheCore
 final class RouteStats: Sendable {
     let name: String
     let cells: AtomicCells
-    /// `sidecache_upstream_duration_seconds{route}`: swift-metrics' timer, recorded off
-    /// the hit path (after an upstream round trip), so its lock costs nothing that matters.
-    let upstreamTimer: CoreMetrics.Timer
+    /// `sidecache_upstream_duration_seconds{route}`: swift-prometheus' histogram, recorded
+    /// off the hit path (after an upstream round trip), so its lock costs nothing that matters.
+    let upstreamHistogram: DurationHistogram
 
     // Layout: requests (one latency histogram per outcome), bypass reasons, coalesced,
     // upstream latency histogram, upstream error kinds.
@@ -22,10 +22,10 @@ final class RouteStats: Sendable {
     static let errorsAt = upstreamAt + LatencyBuckets.count
     static let cellCount = errorsAt + UpstreamErrorKind.allCases.count
 
-    init(name: String, timer: CoreMetrics.Timer) {
+    init(name: String, histogram: DurationHistogram) {
         self.name = name
         self.cells = AtomicCells(count: Self.cellCount)
-        self.upstreamTimer = timer
+        self.upstreamHistogram = histogram
     }
 
     @inline(__always)
@@ -53,7 +53,7 @@ final class RouteStats: Sendable {
 
     func upstream(micros: Int64) {
         cells.add(Self.upstreamAt + LatencyBuckets.index(micros: micros))
-        upstreamTimer.recordNanoseconds(micros &* 1000)
+        upstreamHistogram.record(.microseconds(micros))
     }
 
     func upstreamError(_ kind: UpstreamErrorKind) {

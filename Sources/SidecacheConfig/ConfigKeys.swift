@@ -1,0 +1,18 @@
+/// Every key proxy.json may hold, by the object that holds it. The loader accepts these
+/// and reports any other as unknown; a test compares them with the keys of
+/// deploy/proxy.schema.json, so the schema editors see and the loader cannot drift apart.
+enum ConfigKeys {
+    static let top = ["$schema", "listen", "upstream", "store", "defaults", "routes", "purge", "warm", "admin", "limits",
+                      "threads", "log"]
+    static let store = ["memory", "redis", "consistency", "prefix", "timeout"]
+    /// `defaults`; every route may set them too.
+    static let policy = ["ttl", "staleWhileRevalidate", "staleIfError", "maxBodySize", "upstreamTimeout", "maxRequestBody"]
+    static let route = ["name", "match", "key", "shared", "override", "paths"] + policy
+    static let routeKey = ["query", "headers", "identity"]
+    static let routePaths = ["caseInsensitive", "ignoreTrailingSlash", "ignoreMatrix"]
+    static let purgeRule = ["on", "paths", "routes"]
+    static let warmTarget = ["path", "every", "host"]
+    static let admin = ["listen", "token", "refreshLimit"]
+    static let limits = ["headerBytes", "urlBytes", "connections", "idleTimeout", "headerTimeout"]
+    static let log = ["level", "format", "access"]
+}

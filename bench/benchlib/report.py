@@ -1,0 +1,71 @@
+"""The report: per scenario, each row's median req/s and p99 over the runs, ratios to
+nginx (and, with Redis rows, to the sidecache row and issue 3's targets), errors."""
+
+import os
+import statistics
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def ratio(a, b):
+    return f"{a / b:.2f}" if a is not None and b else "n/a"
+
+
+def number(v, digits):
+    return "n/a" if v is None else f"{v:.{digits}f}"
+
+
+def scenario_table(name, about, rows, results, rps_ratio_rows, targets):
+    """Markdown for one scenario. results[row] is the list of that row's Results."""
+    rps = {r: median([x.rps for x in results[r]]) for r in rows}
+    p99 = {r: median([x.p99 for x in results[r]]) for r in rows}
+    with_sc = bool(rps_ratio_rows)
+    out = [f"## {name} — {about}", "",
+           "| proxy | req/s | p99 ms | req/s ÷ nginx | p99 ÷ nginx |" + (" req/s ÷ sidecache |" if with_sc else "") + " errors |",
+           "|---|---:|---:|---:|---:|" + ("---:|" if with_sc else "") + "---:|"]
+    for r in rows:
+        label = "origin (direct, reference)" if r == "origin" else r
+        vs_sc = (f" {ratio(rps[r], rps['sidecache'])} |" if r.startswith("sidecache") else " |") if with_sc else ""
+        out.append(f"| {label} | {number(rps[r], 0)} | {number(p99[r], 2)} | {ratio(rps[r], rps.get('nginx'))} |"
+                   f" {ratio(p99[r], p99.get('nginx'))} |{vs_sc} {sum(x.errors for x in results[r])} |")
+    if with_sc:
+        out.append("")
+        for r in rps_ratio_rows:
+            q, t = ratio(rps[r], rps["sidecache"]), targets[r]
+            if name == "miss":
+                verdict = "no target on misses"
+            elif q == "n/a":
+                verdict = f"target ≥ {t}: n/a"
+            else:
+                verdict = f"target ≥ {t}: " + ("met" if rps[r] / rps["sidecache"] >= t else "**not met**")
+            out.append(f"- {r} req/s ÷ sidecache req/s: **{q}** ({verdict})")
+    if len(next(iter(results.values()), [])) > 1:
+        out.append("")
+        for r in rows:
+            out.append(f"- {r} req/s per run: " + " / ".join(number(x.rps, 0) for x in results[r]))
+    return out
+
+
+def header(when, versions, invocation, wrk_flags, runs, nginx_cache, abouts, want_redis, machine, probes, notes):
+    """The report's opening: what ran, how, on what, and the cache check of every row."""
+    cores = os.cpu_count()
+    lines = ["# sidecache benchmark", "",
+             f"{when} · nproc {cores} · {versions} · `{invocation}` → `wrk {' '.join(wrk_flags)} [-s SCRIPT] URL`,"
+             f" median of {runs} run(s).", "",
+             f"wrk runs on the same {cores} cores as the proxy under test, so absolute numbers are",
+             "low and noisy (±30% run to run on this VM); compare the ratios within one run.",
+             "Origin: nginx, 1 worker, fixed 1 KiB JSON, `Cache-Control: max-age=300`.",
+             f"nginx: proxy_cache on {nginx_cache}, 2 workers, keepalive 64 to the origin. Varnish: malloc 256m, default VCL."]
+    lines += [f"{row}: {about}" for row, about in abouts]
+    if want_redis:
+        lines += ["Redis: one local redis-server (bench/config/redis.conf: no persistence, maxmemory 256mb volatile-lru),",
+                  "FLUSHALL before each Redis row's warm-up. Only one sidecache instance runs at a time (switching rows restarts it)."]
+    lines.append(f"Machine: {machine}.")
+    if probes:
+        lines += ["", "Cache check, a repeat of /api/items/1 after warming:"] + [f"- {row}: {line}" for row, line in probes]
+    if notes:
+        lines += [""] + [f"- **{n}**" for n in notes]
+    return lines

@@ -1,0 +1,179 @@
+"""The servers of a bench run: each started from a file in bench/config/ rendered into
+the run directory, tracked by its process, and stopped (SIGTERM, then SIGKILL after
+5 s) when the run ends. Only 127.0.0.1 is used."""
+
+import http.client
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+
+CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "config")
+
+
+def log(message):
+    print(f"[bench] {message}", flush=True)
+
+
+def render(template, dest, **values):
+    """Copies bench/config/`template` to `dest` with every @NAME@ replaced by values[NAME]."""
+    with open(os.path.join(CONFIG, template)) as f:
+        text = f.read()
+    text = re.sub(r"@([A-Z_]+)@", lambda m: str(values[m.group(1)]), text)
+    with open(dest, "w") as f:
+        f.write(text)
+    return dest
+
+
+def origin_body():
+    """A 1 KiB JSON body with no ' (nginx quoting) and no $ (nginx variables)."""
+    head = '{"id":1,"name":"benchmark item","tags":["alpha","beta","gamma"],"price":1999,"currency":"EUR","inStock":true,"description":"'
+    return head + "x" * (1024 - len(head) - 2) + '"}'
+
+
+def tool(name):
+    """The path of a program (nginx and varnishd live in /usr/sbin, not always on PATH)."""
+    return shutil.which(name) or os.path.join("/usr/sbin", name)
+
+
+class Server:
+    """One server: its name, port, run directory and log, the command that starts it,
+    and how to tell it is ready (default: GET /api/items/1 answers 200)."""
+
+    def __init__(self, name, port, directory):
+        self.name, self.port, self.dir = name, port, directory
+        self.argv, self.env = [], None
+        self.ready = self.answers
+        self.proc = None
+        self.log_path = os.path.join(directory, f"{name}.log")
+        os.makedirs(directory, exist_ok=True)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        """Starts it, appending to its log; waits (15 s at most) until it is ready.
+        False, with the reason logged, if it exits or is not ready by then."""
+        with open(self.log_path, "a") as out:
+            out.write(f"=== {time.strftime('%H:%M:%S', time.gmtime())} start: {' '.join(self.argv)}\n")
+            out.flush()
+            self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, env=self.env,
+                                         start_new_session=True)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                log(f"{self.name} exited during start-up ({self.proc.returncode}); see {self.log_path}")
+                return False
+            if self.ready():
+                log(f"{self.name}: pid {self.proc.pid} on 127.0.0.1:{self.port}")
+                return True
+            time.sleep(0.1)
+        log(f"{self.name} was not ready on 127.0.0.1:{self.port} within 15 s; see {self.log_path}")
+        self.stop()
+        return False
+
+    def answers(self):
+        status, _ = get(self.port, "/api/items/1", timeout=1)
+        return status == 200
+
+    def stop(self):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                log(f"{self.name} (pid {self.proc.pid}) ignored SIGTERM for 5 s; sending SIGKILL")
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+def get(port, path, timeout=5, connection=None):
+    """(status, headers) of GET `path`; (None, {}) when it fails. Reuses `connection` if given."""
+    conn = connection or http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        response = conn.getresponse()
+        response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}
+    except (OSError, http.client.HTTPException):
+        return None, {}
+    finally:
+        if connection is None:
+            conn.close()
+
+
+def nginx_server(name, port, run_dir, template, workers, **values):
+    """An nginx (origin or cache row) with its own prefix, pid file, logs and temp paths."""
+    server = Server(name, port, os.path.join(run_dir, name))
+    os.makedirs(os.path.join(server.dir, "tmp"), exist_ok=True)
+    user = "user root;" if os.geteuid() == 0 else ""
+    for shared in ("nginx-main.conf", "nginx-http.conf"):
+        render(shared, os.path.join(server.dir, shared), USER=user, WORKERS=workers, DIR=server.dir)
+    conf = render(template, os.path.join(server.dir, "nginx.conf"), DIR=server.dir, PORT=port, **values)
+    server.argv = [tool("nginx"), "-p", server.dir, "-e", os.path.join(server.dir, "error.log"), "-c", conf]
+    subprocess.run(server.argv + ["-t", "-q"], check=True)
+    return server
+
+
+def nginx_cache_dir(server_dir, place):
+    """nginx's cache directory: on tmpfs (returned, to be removed after the run; nginx
+    still reaches it as `server_dir`/cache) or, for place "disk", in the run directory."""
+    os.makedirs(server_dir, exist_ok=True)
+    if place == "disk":
+        os.makedirs(os.path.join(server_dir, "cache"), exist_ok=True)
+        return None
+    shm = tempfile.mkdtemp(prefix="sidecache-bench-nginx.", dir="/dev/shm")
+    os.symlink(shm, os.path.join(server_dir, "cache"))
+    return shm
+
+
+def nginx_cache_dir_remove(server_dir, shm):
+    """Removes what `nginx_cache_dir` made (`shm`: what it returned)."""
+    cache = os.path.join(server_dir, "cache")
+    if os.path.islink(cache):
+        os.unlink(cache)
+    shutil.rmtree(shm or cache, ignore_errors=True)
+
+
+def varnish_server(port, run_dir, origin_port):
+    server = Server("varnish", port, os.path.join(run_dir, "varnish"))
+    vcl = render("varnish.vcl", os.path.join(server.dir, "default.vcl"), ORIGIN_PORT=origin_port)
+    # -F: the manager in the foreground; -T none: no CLI port; -j none as root: the
+    # default jail's user could not enter the 0700 run directory.
+    jail = ["-j", "none"] if os.geteuid() == 0 else []
+    server.argv = [tool("varnishd"), "-F", *jail, "-a", f"127.0.0.1:{port}", "-T", "none", "-f", vcl,
+                   "-s", "malloc,256m", "-n", os.path.join(server.dir, "work"), "-p", "default_ttl=300"]
+    return server
+
+
+def redis_server(port, run_dir):
+    server = Server("redis", port, os.path.join(run_dir, "redis"))
+    conf = render("redis.conf", os.path.join(server.dir, "redis.conf"), PORT=port, DIR=server.dir)
+    server.argv = [tool("redis-server"), conf]
+    server.ready = lambda: redis_cli(port, "PING") == "PONG"
+    return server
+
+
+def redis_cli(port, *words):
+    r = subprocess.run([tool("redis-cli"), "-h", "127.0.0.1", "-p", str(port), *words], capture_output=True, text=True)
+    return r.stdout.strip() if r.returncode == 0 else "?"
+
+
+def sidecache_server(name, port, run_dir, binary, store, origin_port, redis_port):
+    """A sidecache row: bench/config/sidecache.json with the row's store section."""
+    server = Server(name, port, os.path.join(run_dir, name))
+    server.store = store
+    store_json = json.dumps(store).replace("@REDIS_PORT@", str(redis_port))
+    conf = render("sidecache.json", os.path.join(server.dir, "proxy.json"),
+                  PORT=port, ORIGIN_PORT=origin_port, STORE=store_json)
+    server.argv = [binary, "run", "--config", conf]
+    # The environment must not redirect it (SIDECACHE_LISTEN and the like override the file).
+    server.env = {k: v for k, v in os.environ.items() if k not in ("SIDECACHE_LISTEN", "SIDECACHE_UPSTREAM", "REDIS_URL")}
+    return server

@@ -1,0 +1,15 @@
+-- wrk script of the miss scenario: every request a path never asked before
+-- (run nonce from the argument, thread, counter).
+local counter = 0
+function setup(thread)
+  thread:set("tid", counter)
+  counter = counter + 1
+end
+function init(args)
+  nonce = tonumber(args[1]) or 0
+  n = 0
+end
+function request()
+  n = n + 1
+  return wrk.format("GET", string.format("/api/items/%d%03d%010d", nonce, tid, n))
+end

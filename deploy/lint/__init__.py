@@ -1,0 +1,1 @@
+"""The checks of deploy/check.py, one module per part of the deploy kit."""
