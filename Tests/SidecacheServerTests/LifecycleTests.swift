@@ -11,10 +11,14 @@ struct LifecycleTests {
 
     /// The port a child bound for the listener its log line `line` announces (its config
     /// asks for port 0, so no other test can take the port between choosing and binding it).
-    static func boundPort(in output: String, line marker: String = "listening") -> Int? {
-        guard let line = output.split(separator: "\n").first(where: { $0.contains(marker) && !(marker == "listening" && $0.contains("admin")) }),
-              let address = line.range(of: "127.0.0.1:") else { return nil }
-        return Int(line[address.upperBound...].prefix(while: \.isNumber))
+    /// Reads the `listen` metadata (`listen=…` in text logs, `"listen":"…"` in JSON), whatever
+    /// order the handler prints metadata in: the line also names the upstream's address.
+    static func boundPort(in output: String, line marker: String = "sidecache listening") -> Int? {
+        guard let line = output.split(separator: "\n").first(where: { $0.contains(marker) }) else { return nil }
+        for key in ["listen=127.0.0.1:", #""listen":"127.0.0.1:"#] {
+            if let address = line.range(of: key) { return Int(line[address.upperBound...].prefix(while: \.isNumber)) }
+        }
+        return nil
     }
 
     private func writeConfig(_ json: String) throws -> String {

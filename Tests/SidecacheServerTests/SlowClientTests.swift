@@ -80,8 +80,8 @@ struct SlowClientTests {
 
         let before = try #require(Self.cpuSeconds(pid: process.pid))
         let silent = try (0..<10).map { _ in try SilentClient(port: port, request: "GET /big HTTP/1.1\r\nHost: a\r\n\r\n") }
-        let answer = try await TestHTTPClient.request(port: port, "GET", "/poll")
-        #expect(answer.text == "late")
+        let answer = try? await TestHTTPClient.request(port: port, "GET", "/poll")
+        #expect(answer?.text == "late", "the proxy said: \(process.output.suffix(3000))")
         let used = try #require(Self.cpuSeconds(pid: process.pid)) - before
         // A spinning loop would use about the 3 s it waited; the real cost is a few ms.
         #expect(used < 1.0, "the proxy used \(used) s of CPU while waiting 3 s")
