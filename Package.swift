@@ -72,8 +72,9 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .testTarget(name: "SidecacheServerTests", dependencies: [
-            "SidecacheServer", "SidecacheConfig", "SidecacheTestSupport",
+            "SidecacheServer", "SidecacheConfig", "SidecacheStore", "SidecacheUpstream", "SidecacheTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),

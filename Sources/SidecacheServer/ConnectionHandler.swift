@@ -31,7 +31,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     private var keepAlive = true
     private var draining = false
     private var pendingError: ProxyError?
-    private var lastActivity = NIODeadline.now()
+    private var lastActivity = NIODeadline.uptimeNanoseconds(0)
     private var idleCheck: Scheduled<Void>?
 
     init(engine: ProxyEngine, headClock: HeadClock) {
@@ -59,7 +59,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
         }
         let promise = context.eventLoop.makePromise(of: Void.self)
         promise.futureResult.assumeIsolated().whenComplete { [self] _ in
-            lastActivity = .now()   // the client is taking the answer: not idle
+            lastActivity = context.eventLoop.now   // the client is taking the answer: not idle
             written()
         }
         context.writeAndFlush(wrapOutboundOut(buffer), promise: promise)
@@ -72,7 +72,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
 
     func responseFinished(close: Bool) {
         guard case .responding = state else { return }
-        lastActivity = .now()
+        lastActivity = context.eventLoop.now
         if close || !keepAlive || draining {
             closeAfterFlush()
             return
@@ -103,6 +103,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
         remoteAddress = context.channel.remoteAddress?.ipAddress
+        lastActivity = context.eventLoop.now
         scheduleIdleCheck()
     }
 
@@ -119,7 +120,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
-        lastActivity = .now()
+        lastActivity = context.eventLoop.now
         if case .responding = state {
             queued.append(part)
         } else if !queued.isEmpty {
@@ -130,7 +131,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { lastActivity = .now() }
+        if context.channel.isWritable { lastActivity = context.eventLoop.now }
         context.fireChannelWritabilityChanged()
     }
 
@@ -265,43 +266,40 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
 
     private func closeAfterFlush() {
         state = .closed
-        lastActivity = .now()   // the flush gets one more idle period, then the timer cuts it
+        lastActivity = context.eventLoop.now   // the flush gets one more idle period, then the timer cuts it
         context.writeAndFlush(wrapOutboundOut(allocator.buffer(capacity: 0))).assumeIsolated().whenComplete { [context] _ in
             context!.close(promise: nil)
         }
     }
 
-    /// One timer per connection, never re-armed per request and never for a moment
-    /// already past (that would fire at once, forever). It closes a connection idle
-    /// past `idleTimeout`, or still sending a head past `headerTimeout` (it ticks at
-    /// least every half header timeout, so that is enforced within 1.5× the limit).
-    /// An answer being written is not idle while the client takes its bytes; a client
-    /// that takes none for `idleTimeout` (writes stuck, or a final flush never done) is
-    /// cut off, which also cancels the upstream transfer feeding it.
+    /// One timer per connection, never re-armed per request; `ConnectionTimer` decides.
     private func scheduleIdleCheck() {
         settings = engine.settings(since: settings)
         let limits = settings.config.limits
         let idle = TimeAmount.milliseconds(max(1, limits.idleTimeout.milliseconds))
         let headLimit = TimeAmount.milliseconds(max(1, limits.headerTimeout.milliseconds))
-        let now = NIODeadline.now()
-        let due = lastActivity + idle
-        let tick = TimeAmount.nanoseconds(max(headLimit.nanoseconds / 2, 10_000_000))
-        let deadline = min(due > now ? due : now + idle, now + tick)
-        idleCheck = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
-            let now = NIODeadline.now()
-            let idleTooLong = now >= lastActivity + idle
-            switch state {
-            case .idle where headClock.headStarted.map { now >= $0 + headLimit } ?? false:
-                closeAfterFlush()   // a head trickling in: slowloris
-            case .idle where idleTooLong, .receiving where idleTooLong:
+        let loop = context.eventLoop
+        let deadline = ConnectionTimer.nextCheck(now: loop.now, lastActivity: lastActivity, idle: idle, headLimit: headLimit)
+        idleCheck = loop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            switch ConnectionTimer.decide(phase, now: loop.now, lastActivity: lastActivity, headStarted: headClock.headStarted,
+                                          idle: idle, headLimit: headLimit) {
+            case .closeAfterFlush:
                 closeAfterFlush()
-            case .responding where idleTooLong && !context.channel.isWritable, .closed where idleTooLong:
+                scheduleIdleCheck()   // a final flush the client never takes is cut later
+            case .cutOff:
                 context.close(promise: nil)
-                return
-            default:
-                break
+            case .next:
+                scheduleIdleCheck()
             }
-            scheduleIdleCheck()
+        }
+    }
+
+    private var phase: ConnectionTimer.Phase {
+        switch state {
+        case .idle: .idle
+        case .receiving: .receiving
+        case .responding: .responding(writable: context.channel.isWritable)
+        case .closed: .closing
         }
     }
 }

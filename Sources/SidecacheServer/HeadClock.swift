@@ -23,7 +23,7 @@ final class HeadStartWatcher: ChannelInboundHandler {
     /// Only notes the time: the connection's own timer (which ticks at least every half
     /// header timeout) does the cutting off, so nothing is scheduled per request.
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        if clock.betweenRequests && clock.headStarted == nil { clock.headStarted = .now() }
+        if clock.betweenRequests && clock.headStarted == nil { clock.headStarted = context.eventLoop.now }
         context.fireChannelRead(data)
     }
 }
