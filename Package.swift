@@ -50,9 +50,14 @@ let package = Package(
             .product(name: "CoreMetrics", package: "swift-metrics"),
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
+        // The log handlers the executable bootstraps (JSON lines, control characters escaped).
+        .target(name: "SidecacheLogging", dependencies: [
+            "SidecacheCore",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // Composition root: CLI, environment, logging bootstrap, signals.
         .executableTarget(name: "sidecache", dependencies: [
-            "SidecacheCore", "SidecacheConfig", "SidecacheServer",
+            "SidecacheCore", "SidecacheConfig", "SidecacheServer", "SidecacheLogging",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -77,6 +82,10 @@ let package = Package(
             "SidecacheServer", "SidecacheConfig", "SidecacheTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .testTarget(name: "SidecacheLoggingTests", dependencies: [
+            "SidecacheLogging", "SidecacheCore",
             .product(name: "Logging", package: "swift-log"),
         ]),
     ]

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import SidecacheConfig
+import SidecacheLogging
 import SidecacheServer
 
 /// `sidecache run`: serve until SIGTERM/SIGINT, then drain and exit 0. SIGHUP reloads
