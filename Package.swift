@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // Pure: routes, keys, freshness, purge rules, entry encoding. No I/O, no C.
@@ -47,12 +48,21 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+        ]),
+        // The log handlers the executable bootstraps (JSON lines, control characters escaped).
+        .target(name: "SidecacheLogging", dependencies: [
+            "SidecacheCore",
+            .product(name: "Logging", package: "swift-log"),
         ]),
         // Composition root: CLI, environment, logging bootstrap, signals.
         .executableTarget(name: "sidecache", dependencies: [
-            "SidecacheCore", "SidecacheConfig", "SidecacheServer",
+            "SidecacheCore", "SidecacheConfig", "SidecacheServer", "SidecacheLogging",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
 
         // Scripted loopback origin, raw and HTTP test clients, manual clock, process helpers.
@@ -76,6 +86,11 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        .testTarget(name: "SidecacheLoggingTests", dependencies: [
+            "SidecacheLogging", "SidecacheCore",
             .product(name: "Logging", package: "swift-log"),
         ]),
     ]

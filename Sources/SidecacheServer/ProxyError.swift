@@ -1,4 +1,5 @@
 import NIOCore
+import SidecacheCore
 
 /// Answers the proxy itself gives, as JSON (`{"error":"…","detail":"…"}`), recording
 /// who failed: the client (4xx) or the upstream (5xx).

@@ -6,21 +6,29 @@ import SidecacheConfig
 import SidecacheCore
 import SidecacheStore
 import SidecacheUpstream
+import ServiceLifecycle
 import Synchronization
 
-/// The proxy listener: binds, accepts (up to `limits.connections`), and drains on
-/// shutdown. With `admin` it also runs the admin listener; with `warm`, the warmer.
+/// The proxy: its engine and every long-running part around it (event loops, the
+/// store and its Redis links, the curl client, the admin and proxy listeners, the warmer), which run as services
+/// of one swift-service-lifecycle `ServiceGroup` (`ProxyServer+Services`).
 public final class ProxyServer: Sendable {
     let engine: ProxyEngine
-    private let group: MultiThreadedEventLoopGroup
-    private let channel: Mutex<(any Channel)?> = Mutex(nil)
+    let eventLoops: MultiThreadedEventLoopGroup
+    let channel: Mutex<(any Channel)?> = Mutex(nil)
     let connections = ConnectionRegistry()
     let logger: Logger
 
     let readiness = Readiness()
-    private let admin: AdminServer?
-    private let boundAdminPort = Mutex<Int?>(nil)
+    let admin: AdminServer?
+    let boundAdminPort = Mutex<Int?>(nil)
     let warmer: Warmer
+    /// How long a drain waits for in-flight answers before closing what is left.
+    let drainGrace = Mutex<Duration>(.seconds(10))
+    /// True once every part has started, false if start-up failed or was stopped.
+    let started = Latch<Bool>()
+    /// The group `start()` runs, for `shutdown(grace:)`.
+    let running = Mutex<(group: ServiceGroup, task: Task<Void, any Error>)?>(nil)
     /// One reload at a time (two SIGHUPs in a row apply in order).
     let reloadLock = Mutex(())
 
@@ -32,16 +40,16 @@ public final class ProxyServer: Sendable {
 
     public init<C: Clock<Duration>>(config: Config, clock: any WallClock = SystemClock(), scheduleClock: C, logger: Logger) throws {
         let upstream = try UpstreamClient()
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: config.threads ?? System.coreCount)
-        let loops = Array(group.makeIterator())
+        let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: config.threads ?? System.coreCount)
+        let loops = Array(eventLoops.makeIterator())
         let metrics = ProxyMetrics(config: config, logger: logger)
         let store = TieredStore(options: StoreOptions(config.store), loops: loops, logger: logger,
                                 onRemotePurge: { metrics.purged(source: .remote, count: $0) })
         let engine = ProxyEngine(config: config, upstream: upstream, store: store, clock: clock, logger: logger, metrics: metrics)
         self.engine = engine
-        self.group = group
+        self.eventLoops = eventLoops
         self.logger = logger
-        warmer = Warmer(fetch: { target in try await Self.warm(target, engine: engine, loop: group.next()) }, clock: scheduleClock,
+        warmer = Warmer(fetch: { target in try await Self.warm(target, engine: engine, loop: eventLoops.next()) }, clock: scheduleClock,
                         logger: logger)
         admin = config.admin.map { [readiness] admin in
             let api = AdminAPI(engine: engine, admin: admin, readiness: readiness, refresher: { path, host, loop in
@@ -71,51 +79,6 @@ public final class ProxyServer: Sendable {
     /// Redis connected, its epoch known and no journaled purge pending: L2 is in use.
     public var redisReady: Bool { engine.store.sharedStatus?.usable ?? false }
 
-    /// Binds the listener; returns once it accepts.
-    public func start() async throws {
-        engine.store.start()
-        let config = engine.config
-        let engine = self.engine
-        let connections = self.connections
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: 16)
-            .childChannelInitializer { channel in
-                guard connections.admit(channel, limit: engine.config.limits.connections) else {
-                    return channel.close()
-                }
-                channel.closeFuture.whenComplete { _ in connections.remove(channel) }
-                return channel.eventLoop.makeCompletedFuture {
-                    let sync = channel.pipeline.syncOperations
-                    let clock = HeadClock()
-                    let connection = ConnectionHandler(engine: engine, headClock: clock)
-                    try sync.addHandler(HeadStartWatcher(clock: clock))
-                    try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
-                    try sync.addHandler(connection)
-                }
-            }
-        let bound = try await bootstrap.bind(host: config.listen.host, port: config.listen.port).get()
-        channel.withLock { $0 = bound }
-        logger.info("sidecache listening", metadata: [
-            "listen": "\(ListenAddress(host: config.listen.host, port: bound.localAddress?.port ?? config.listen.port))",
-            "upstream": "\(config.upstream)",
-            "routes": "\(config.routes.routes.count)",
-            "purgeRules": "\(config.purge.count)",
-            "store": "memory \(config.store.memoryBytes) bytes\(config.store.redis.map { ", \($0) (\(config.store.consistency.rawValue))" } ?? "")",
-        ])
-        if let admin, let address = config.admin?.listen {
-            let port = try await admin.start(host: address.host, port: address.port, group: group)
-            boundAdminPort.withLock { $0 = port }
-            logger.info("admin listening", metadata: [
-                "listen": "\(ListenAddress(host: address.host, port: port))",
-                "token": "\(config.admin?.token == nil ? "none (loopback only)" : "required")",
-            ])
-        }
-        warmer.run(config.warm)
-    }
-
     /// The admin listener's port, once started (nil without `admin`).
     public var adminPort: Int? { boundAdminPort.withLock { $0 } }
 
@@ -124,55 +87,6 @@ public final class ProxyServer: Sendable {
 
     /// The port actually bound (useful with port 0).
     public var port: Int? { channel.withLock { $0?.localAddress?.port } }
-
-    /// Stops accepting, lets in-flight answers finish (up to `grace`), then closes
-    /// whatever is left and stops the threads.
-    public func shutdown(grace: Duration = .seconds(10)) async {
-        readiness.startDraining()
-        warmer.stop()
-        let listener = channel.withLock { c in defer { c = nil }; return c }
-        try? await listener?.close()
-        connections.drainAll()
-        let deadline = ContinuousClock.now + grace
-        while connections.count > 0 && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        connections.closeAll()
-        await admin?.stop()
-        engine.upstream.shutdown()
-        engine.store.shutdown()
-        try? await group.shutdownGracefully()
-        logger.info("sidecache stopped")
-    }
-}
-
-/// Open client connections: admission against the limit, and the drain at shutdown.
-final class ConnectionRegistry: Sendable {
-    private let open = Mutex<[ObjectIdentifier: any Channel]>([:])
-
-    func admit(_ channel: any Channel, limit: Int) -> Bool {
-        open.withLock { open in
-            guard open.count < limit else { return false }
-            open[ObjectIdentifier(channel)] = channel
-            return true
-        }
-    }
-
-    func remove(_ channel: any Channel) {
-        _ = open.withLock { $0.removeValue(forKey: ObjectIdentifier(channel)) }
-    }
-
-    var count: Int { open.withLock { $0.count } }
-
-    func drainAll() {
-        for channel in open.withLock({ Array($0.values) }) {
-            channel.pipeline.fireUserInboundEventTriggered(DrainEvent())
-        }
-    }
-
-    func closeAll() {
-        for channel in open.withLock({ Array($0.values) }) { channel.close(promise: nil) }
-    }
 }
 
 extension StoreOptions {

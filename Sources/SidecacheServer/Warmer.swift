@@ -55,7 +55,8 @@ final class Warmer: Sendable {
         for task in cancelled { task.cancel() }
     }
 
-    /// Cancels every schedule (a fetch under way finishes on its own).
+    /// Cancels every schedule. A fetch under way is not awaited: it is a fill like a
+    /// client's, so the listener's drain bounds it and the upstream's stop ends it.
     func stop() { run([]) }
 
     private func schedule(_ target: WarmTarget) -> Task<Void, Never> {
@@ -70,6 +71,8 @@ final class Warmer: Sendable {
                 try await fetch(target)
                 logger.debug("warmed", metadata: ["path": "\(target.path)"])
             } catch {
+                // Failed because the warmer stopped (the upstream shut down under it): not worth a warning.
+                if Task.isCancelled { return }
                 period = min(period, Self.retryAfterFailure)
                 logger.warning("warming failed; retrying", metadata: ["path": "\(target.path)", "error": "\(error)",
                                                                      "in": "\(period)"])

@@ -1,8 +1,11 @@
 import ArgumentParser
 import Foundation
 import Logging
+import ServiceLifecycle
 import SidecacheConfig
+import SidecacheLogging
 import SidecacheServer
+import UnixSignals
 
 /// `sidecache run`: serve until SIGTERM/SIGINT, then drain and exit 0. SIGHUP reloads
 /// the config file (a bad file is logged and the running config stays).
@@ -14,28 +17,21 @@ struct Run: AsyncParsableCommand {
     func run() async throws {
         // A write to a socket the peer closed must not kill the process.
         signal(SIGPIPE, SIG_IGN)
-        let signals = SignalStream([SIGTERM, SIGINT, SIGHUP])
+        // Nor a SIGHUP that comes before `ReloadOnHangup` traps it: the file is being read anyway.
+        signal(SIGHUP, SIG_IGN)
         let config = try loadConfig(options.config)
         bootstrapLogging(config.log)
         let logger = Logger(label: "sidecache")
-        let server: ProxyServer
         do {
-            server = try ProxyServer(config: config, logger: logger)
-            try await server.start()
+            let server = try ProxyServer(config: config, logger: logger)
+            let reload = ReloadOnHangup(server: server, file: options.config, environment: ProcessInfo.processInfo.environment,
+                                        logger: logger)
+            // SIGTERM and SIGINT: the group's graceful shutdown, every part in reverse start-up order.
+            try await server.serviceGroup(adding: [reload], gracefulShutdownSignals: [.sigterm, .sigint]).run()
         } catch {
             logger.critical("cannot start", metadata: ["error": "\(error)"])
             throw ExitCode(1)
         }
-        for await number in signals.signals {
-            if number == SIGHUP {
-                logger.notice("SIGHUP: reloading", metadata: ["file": "\(options.config)"])
-                _ = server.reload(from: options.config, environment: ProcessInfo.processInfo.environment)
-                continue
-            }
-            logger.info("draining", metadata: ["signal": "\(SignalStream.name(number))"])
-            break
-        }
-        await server.shutdown(grace: .seconds(10))
     }
 }
 

@@ -1,8 +1,5 @@
 import Foundation
-import Logging
-import SidecacheServer
 import SidecacheTestSupport
-import Synchronization
 import Testing
 
 /// Admin callers choose paths and hosts that end up in log lines. Through the handlers
@@ -40,25 +37,5 @@ struct LogEscapingTests {
         #expect(!lines.contains { $0.hasPrefix("FAKE") }, "\(process.output.debugDescription)")
         #expect(lines.contains { $0.contains("admin purge") && $0.contains("FAKE forged line") }, "\(process.output.debugDescription)")
         #expect(lines.contains { $0.contains("admin refresh") && $0.contains("api.example") }, "\(process.output.debugDescription)")
-    }
-
-    /// The escaping itself, and that it reaches the message, every metadata value
-    /// (nested ones too) and the handler's own metadata.
-    @Test func handlerEscapesMessageAndMetadata() {
-        #expect(LogText.escaped("/a\r\nb\u{0}c\td\u{1b}e\u{7f}f\\g\u{85}h\u{2028}i") == #"/a\r\nb\u0000c\td\u001be\u007ff\\g\u0085h\u2028i"#)
-        #expect(LogText.escaped("/api/users/42 é ✓") == "/api/users/42 é ✓")
-
-        let lines = Mutex<[String]>([])
-        var handler = EscapingLogHandler(JSONLogHandler(label: "test") { line in lines.withLock { $0.append(line) } })
-        handler.metadata = ["instance": "a\nb"]
-        let logger = Logger(label: "test") { _ in handler }
-        logger.notice("purge \r\nFAKE", metadata: ["path": "/x\r\n", "list": ["\u{0}"], "nested": ["k": "\n"]])
-        let written = lines.withLock { $0 }
-        #expect(written.count == 1)
-        let line = written.first ?? ""
-        // JSON escapes the escaping's backslash once more: `\r` in the message reads `\\r` in the line.
-        for fragment in [#"purge \\r\\nFAKE"#, #""path":"/x\\r\\n""#, #""list":["\\u0000"]"#, #""k":"\\n""#, #""instance":"a\\nb""#] {
-            #expect(line.contains(fragment), "\(fragment) in \(line)")
-        }
     }
 }

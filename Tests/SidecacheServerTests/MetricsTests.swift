@@ -1,10 +1,8 @@
 import Foundation
-import Logging
 import SidecacheConfig
 import SidecacheCore
 @testable import SidecacheServer
 import SidecacheTestSupport
-import Synchronization
 import Testing
 
 @Suite("Metrics: the scrape matches the traffic; logs")
@@ -77,26 +75,6 @@ struct MetricsTests {
                 #expect(line.contains(part), "\(line)")
             }
         }
-    }
-
-    @Test func jsonLogLines() throws {
-        let lines = Mutex<[String]>([])
-        var handler = JSONLogHandler(label: "sidecache") { line in lines.withLock { $0.append(line) } }
-        handler.metadata = ["instance": "a"]
-        let logger = Logger(label: "sidecache") { _ in handler }
-        logger.warning("upstream \"slow\"\n", metadata: ["route": "user", "n": .stringConvertible(3)])
-        logger.debug("not at info")
-        let written = lines.withLock { $0 }
-        #expect(written.count == 1)
-        let line = try #require(written.first)
-        #expect(line.hasSuffix("\n") && line.dropLast().allSatisfy { $0 != "\n" })
-        let json = try #require(JSONValue.parse(Array(line.utf8)))
-        #expect(json["level"] == .string("warning"))
-        #expect(json["label"] == .string("sidecache"))
-        #expect(json["message"] == .string("upstream \"slow\"\n"))
-        #expect(json["metadata"] == .object(["instance": .string("a"), "route": .string("user"), "n": .string("3")]))
-        guard case .string(let ts)? = json["timestamp"] else { Issue.record("no timestamp"); return }
-        #expect(ts.count == 24 && ts.hasSuffix("Z") && ts.contains("T"), "\(ts)")
     }
 
     @Test(arguments: [(0.5, 1.0), (0.9, 1.0), (0.99, 100.0)])

@@ -64,9 +64,9 @@ final class AdminAPI: Sendable {
     /// plus `"l2"`: whether L2 is in use (`usable`), or why not (`purges-pending`,
     /// `epoch-unknown`), since a connected Redis can still be unusable.
     /// Redis trouble does not make the proxy unready (it answers from L1 or the upstream);
-    /// only a drain does.
+    /// only a listener that is not bound yet, or draining, does.
     var readyz: AdminResponse {
-        let ready = !readiness.isDraining
+        let ready = readiness.isServing
         let status = engine.store.sharedStatus
         var redis: [(String, JSONText)] = [("configured", .bool(status != nil))]
         if let status {

@@ -4,6 +4,7 @@ import Glibc
 import Darwin
 #endif
 import Logging
+import SidecacheCore
 import Synchronization
 
 /// `log.format: "json"`: one JSON object per line,

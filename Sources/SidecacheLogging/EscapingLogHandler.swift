@@ -1,4 +1,5 @@
 import Logging
+import SidecacheCore
 
 /// Log lines carry text that clients and admin callers choose (paths, hosts, request
 /// targets, error descriptions). A raw CR or LF in it would end the line and let the

@@ -58,7 +58,7 @@ public indirect enum JSONText: Sendable, Equatable {
 
     /// `scalar` as JSON writes it inside a string: `\\`, `\n`, `\r`, `\t`, and `\uXXXX` for
     /// the other scalars `escaping` picks. Log escaping uses the same forms (`LogText`).
-    static func append(_ scalar: Unicode.Scalar, into out: inout String, escaping: (Unicode.Scalar) -> Bool) {
+    public static func append(_ scalar: Unicode.Scalar, into out: inout String, escaping: (Unicode.Scalar) -> Bool) {
         switch scalar {
         case "\\": out += "\\\\"
         case "\n": out += "\\n"

@@ -1,0 +1,72 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import SidecacheConfig
+
+/// Starting and stopping the two listeners: the `listener` and `admin` parts.
+extension ProxyServer {
+    /// Binds the proxy listener; returns once it accepts (and `/readyz` says ready).
+    func bindListener() async throws {
+        let config = engine.config
+        let engine = self.engine
+        let connections = self.connections
+        let bootstrap = ServerBootstrap(group: eventLoops)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 16)
+            .childChannelInitializer { channel in
+                guard connections.admit(channel, limit: engine.config.limits.connections) else {
+                    return channel.close()
+                }
+                channel.closeFuture.whenComplete { _ in connections.remove(channel) }
+                return channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    let clock = HeadClock()
+                    let connection = ConnectionHandler(engine: engine, headClock: clock)
+                    try sync.addHandler(HeadStartWatcher(clock: clock))
+                    try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
+                    try sync.addHandler(connection)
+                }
+            }
+        let bound = try await bootstrap.bind(host: config.listen.host, port: config.listen.port).get()
+        channel.withLock { $0 = bound }
+        readiness.startServing()
+        logger.info("sidecache listening", metadata: [
+            "listen": "\(ListenAddress(host: config.listen.host, port: bound.localAddress?.port ?? config.listen.port))",
+            "upstream": "\(config.upstream)",
+            "routes": "\(config.routes.routes.count)",
+            "purgeRules": "\(config.purge.count)",
+            "store": "memory \(config.store.memoryBytes) bytes\(config.store.redis.map { ", \($0) (\(config.store.consistency.rawValue))" } ?? "")",
+        ])
+    }
+
+    /// DESIGN's SIGTERM: `/readyz` turns 503, the listener stops accepting, in-flight
+    /// answers finish; whatever is still open after `drainGrace` is closed. Waits on
+    /// the last connection's close, raced against the grace period: no polling.
+    func drainListener() async {
+        readiness.startDraining()
+        logger.info("draining")
+        let listener = channel.withLock { c in defer { c = nil }; return c }
+        try? await listener?.close()
+        let emptied = connections.drainAll()
+        let grace = drainGrace.withLock { $0 }
+        await withTaskGroup(of: Void.self) { race in
+            race.addTask { _ = try? await emptied.wait() }
+            race.addTask { try? await Task.sleep(for: grace) }
+            await race.next()
+            race.cancelAll()
+        }
+        connections.closeAll()
+    }
+
+    /// Binds the admin listener (`admin.listen`).
+    func bindAdmin(_ admin: AdminServer, at address: ListenAddress) async throws {
+        let port = try await admin.start(host: address.host, port: address.port, group: eventLoops)
+        boundAdminPort.withLock { $0 = port }
+        logger.info("admin listening", metadata: [
+            "listen": "\(ListenAddress(host: address.host, port: port))",
+            "token": "\(engine.config.admin?.token == nil ? "none (loopback only)" : "required")",
+        ])
+    }
+}
