@@ -3,7 +3,7 @@ import SidecacheCore
 extension RedisEndpoint {
     static func parse(_ text: String) -> Result<RedisEndpoint, Invalid> {
         if text.hasPrefix("rediss://") {
-            return .failure(Invalid("rediss:// (TLS) is not supported: the platform hiredis 0.14 has no TLS; run a TLS tunnel sidecar (stunnel, ghostunnel) and point redis:// at it"))
+            return .failure(Invalid("rediss:// (TLS) is not supported yet: sidecache speaks plain TCP to Redis; run a TLS tunnel sidecar (stunnel, ghostunnel) and point redis:// at it"))
         }
         guard text.hasPrefix("redis://") else {
             return .failure(Invalid("\"\(text)\" is not a redis:// URL (redis://[user:password@]host:port/db)"))
