@@ -4,6 +4,7 @@ import NIOHTTP1
 import NIOPosix
 import SidecacheConfig
 import SidecacheCore
+import SidecacheMetrics
 import SidecacheStore
 import SidecacheUpstream
 import ServiceLifecycle
@@ -42,7 +43,7 @@ public final class ProxyServer: Sendable {
         let upstream = try UpstreamClient()
         let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: config.threads ?? System.coreCount)
         let loops = Array(eventLoops.makeIterator())
-        let metrics = ProxyMetrics(config: config, logger: logger)
+        let metrics = ProxyMetrics(for: config)
         let store = TieredStore(options: StoreOptions(config.store), loops: loops, logger: logger,
                                 onRemotePurge: { metrics.purged(source: .remote, count: $0) })
         let engine = ProxyEngine(config: config, upstream: upstream, store: store, clock: clock, logger: logger, metrics: metrics)

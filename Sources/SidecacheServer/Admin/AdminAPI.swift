@@ -77,22 +77,9 @@ final class AdminAPI: Sendable {
     }
 
     var metrics: AdminResponse {
-        let text = engine.metrics.export.scrape(routes: engine.metrics.routes.all + [engine.metrics.routes.unrouted],
-                                                global: engine.metrics.global, l1Entries: engine.store.memory.entryCount,
-                                                l1Bytes: engine.store.memory.usedBytes,
-                                                redisUp: engine.store.sharedStatus?.connected)
+        let memory = engine.store.memory
+        let text = engine.metrics.scrape(l1Entries: memory.entryCount, l1Bytes: memory.usedBytes,
+                                         redisUp: engine.store.sharedStatus?.connected)
         return .text(text, contentType: "text/plain; version=0.0.4; charset=utf-8")
-    }
-
-    func stats(on loop: any EventLoop) async -> AdminResponse {
-        let settings = engine.settings
-        let table = engine.metrics.routes
-        let info = try? await engine.store.sharedInfo(on: loop)?.get()
-        let report = StatsReport(generation: settings.generation, uptime: .now - started,
-                                 routes: settings.config.routes.routes.map { table.stats(for: $0.name) },
-                                 unrouted: table.unrouted, global: engine.metrics.global,
-                                 l1: (engine.store.memory.entryCount, engine.store.memory.usedBytes, engine.store.memory.capacityBytes),
-                                 redis: engine.store.sharedStatus, redisInfo: info)
-        return .json(report.json)
     }
 }
