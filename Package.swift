@@ -45,9 +45,17 @@ let package = Package(
             "SidecacheCore",
             .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
+        // The admin listener and its endpoints, reaching the proxy only through AdminBackend.
+        .target(name: "SidecacheAdmin", dependencies: [
+            "SidecacheCore", "SidecacheConfig", "SidecacheStore", "SidecacheMetrics",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // NIO listener and the proxy engine, where core decisions meet I/O.
         .target(name: "SidecacheServer", dependencies: [
-            "SidecacheCore", "SidecacheConfig", "SidecacheStore", "SidecacheUpstream", "SidecacheMetrics",
+            "SidecacheCore", "SidecacheConfig", "SidecacheStore", "SidecacheUpstream", "SidecacheMetrics", "SidecacheAdmin",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -86,6 +94,13 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .testTarget(name: "SidecacheMetricsTests", dependencies: ["SidecacheMetrics"]),
+        .testTarget(name: "SidecacheAdminTests", dependencies: [
+            "SidecacheAdmin", "SidecacheConfig", "SidecacheCore", "SidecacheMetrics", "SidecacheStore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "SidecacheServerTests", dependencies: [
             "SidecacheServer", "SidecacheMetrics", "SidecacheConfig", "SidecacheStore", "SidecacheUpstream", "SidecacheTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),

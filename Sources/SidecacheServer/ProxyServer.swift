@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import SidecacheAdmin
 import SidecacheConfig
 import SidecacheCore
 import SidecacheMetrics
@@ -53,10 +54,8 @@ public final class ProxyServer: Sendable {
         warmer = Warmer(fetch: { target in try await Self.warm(target, engine: engine, loop: eventLoops.next()) }, clock: scheduleClock,
                         logger: logger)
         admin = config.admin.map { [readiness] admin in
-            let api = AdminAPI(engine: engine, admin: admin, readiness: readiness, refresher: { path, host, loop in
-                AdminResponse(refreshed: try await engine.refresh(path: path, host: host, on: loop).get())
-            }, logger: logger)
-            return AdminServer(api: api, logger: logger)
+            AdminServer(api: AdminAPI(backend: ProxyAdminBackend(engine: engine, readiness: readiness), admin: admin, logger: logger),
+                        logger: logger)
         }
     }
 

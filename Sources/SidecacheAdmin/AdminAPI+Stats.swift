@@ -6,14 +6,14 @@ extension AdminAPI {
     /// `GET /stats`: the config generation and uptime, the traffic figures (per route, in
     /// the config's order, and in total), then the memory tier and Redis.
     func stats(on loop: any EventLoop) async -> AdminResponse {
-        let settings = engine.settings
-        let memory = engine.store.memory
-        let info = try? await engine.store.sharedInfo(on: loop)?.get()
-        let report = engine.metrics.report(routes: settings.config.routes.routes.map(\.name))
-        let l1: [(String, JSONText)] = [("entries", .int(memory.entryCount)), ("bytes", .int(memory.usedBytes)),
+        let (config, generation) = backend.configInForce
+        let memory = backend.memoryUsage
+        let info = await backend.sharedInfo(on: loop)
+        let report = backend.metrics.report(routes: config.routes.routes.map(\.name))
+        let l1: [(String, JSONText)] = [("entries", .int(memory.entries)), ("bytes", .int(memory.bytes)),
                                         ("capacityBytes", .int(memory.capacityBytes))]
-        return .json(.object([("config", .int(settings.generation)), ("uptimeSeconds", .int(Int((.now - started).components.seconds)))]
-            + report.members + [("l1", .object(l1)), ("redis", Self.redisJSON(engine.store.sharedStatus, info: info))]))
+        return .json(.object([("config", .int(generation)), ("uptimeSeconds", .int(Int((.now - started).components.seconds)))]
+            + report.members + [("l1", .object(l1)), ("redis", Self.redisJSON(backend.sharedStatus, info: info))]))
     }
 
     /// Redis as /stats reports it: `configured` alone without Redis; else connected, breaker,
