@@ -40,14 +40,26 @@ let package = Package(
             "CCurl", "CCurlShim",
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
-        // NIO listener and the proxy engine, where core decisions meet I/O.
-        .target(name: "SidecacheServer", dependencies: [
-            "SidecacheCore", "SidecacheConfig", "SidecacheStore", "SidecacheUpstream",
+        // What the proxy counts: lock-free per-route cells, the Prometheus export, the /stats figures.
+        .target(name: "SidecacheMetrics", dependencies: [
+            "SidecacheCore",
+            .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
+        // The admin listener and its endpoints, reaching the proxy only through AdminBackend.
+        .target(name: "SidecacheAdmin", dependencies: [
+            "SidecacheCore", "SidecacheConfig", "SidecacheStore", "SidecacheMetrics",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
-            .product(name: "Prometheus", package: "swift-prometheus"),
+        ]),
+        // NIO listener and the proxy engine, where core decisions meet I/O.
+        .target(name: "SidecacheServer", dependencies: [
+            "SidecacheCore", "SidecacheConfig", "SidecacheStore", "SidecacheUpstream", "SidecacheMetrics", "SidecacheAdmin",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
         ]),
@@ -81,8 +93,16 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
+        .testTarget(name: "SidecacheMetricsTests", dependencies: ["SidecacheMetrics"]),
+        .testTarget(name: "SidecacheAdminTests", dependencies: [
+            "SidecacheAdmin", "SidecacheConfig", "SidecacheCore", "SidecacheMetrics", "SidecacheStore",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "SidecacheServerTests", dependencies: [
-            "SidecacheServer", "SidecacheConfig", "SidecacheStore", "SidecacheUpstream", "SidecacheTestSupport",
+            "SidecacheServer", "SidecacheMetrics", "SidecacheConfig", "SidecacheStore", "SidecacheUpstream", "SidecacheTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

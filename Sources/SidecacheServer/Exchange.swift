@@ -199,8 +199,8 @@ final class Exchange {
         landFlight(.fetchYourself(uncacheable: false))   // a leader that answered without landing frees its waiters
         // Requests count, the proxy's own refreshes (warming, revalidation, admin) do not.
         if purpose == .client {
-            engine.metrics.finished(ExchangeRecord(method: method, target: head.uri, route: route?.name, status: status,
-                                                   outcome: outcome, duration: ContinuousClock.now - started))
+            engine.finished(ExchangeRecord(method: method, target: head.uri, route: route?.name, status: status,
+                                           outcome: outcome, duration: ContinuousClock.now - started))
         }
         connection.responseFinished(close: close)
     }

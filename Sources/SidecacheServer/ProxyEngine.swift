@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 import SidecacheConfig
 import SidecacheCore
+import SidecacheMetrics
 import SidecacheStore
 import SidecacheUpstream
 import Synchronization
@@ -33,6 +34,7 @@ final class ProxyEngine: Sendable {
     /// their own copy of the settings and only take the lock after a reload.
     private let published = Atomic<Int>(1)
     let metrics: ProxyMetrics
+    let accessLog: AccessLog
     /// L1, its purge ledger and (when configured) the shared Redis tier, as one cache.
     let store: TieredStore
     /// One upstream fetch per key at a time.
@@ -47,10 +49,12 @@ final class ProxyEngine: Sendable {
          metrics: ProxyMetrics) {
         self.current = Mutex(ProxySettings(config: config, generation: 1))
         self.metrics = metrics
+        self.accessLog = AccessLog(enabled: config.log.access, logger: logger)
         self.store = store
         self.upstream = upstream
         self.clock = clock
         self.logger = logger
+        prepare(for: config)
     }
 
     /// Applies a purge: here before this returns, in Redis when the step completes

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import SidecacheAdmin
 import SidecacheConfig
 
 /// Starting and stopping the two listeners: the `listener` and `admin` parts.

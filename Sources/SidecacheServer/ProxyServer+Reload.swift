@@ -34,7 +34,7 @@ extension ProxyServer {
         reloadLock.withLock { _ in
             let running = engine.config
             // Stats for new route names exist before any request can name them.
-            engine.metrics.prepare(for: config)
+            engine.prepare(for: config)
             let generation = engine.replace(config: config)
             warmer.run(config.warm)
             let fixed = Self.needsRestart(running: running, new: config)

@@ -2,8 +2,10 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import SidecacheAdmin
 import SidecacheConfig
 import SidecacheCore
+import SidecacheMetrics
 import SidecacheStore
 import SidecacheUpstream
 import ServiceLifecycle
@@ -42,7 +44,7 @@ public final class ProxyServer: Sendable {
         let upstream = try UpstreamClient()
         let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: config.threads ?? System.coreCount)
         let loops = Array(eventLoops.makeIterator())
-        let metrics = ProxyMetrics(config: config, logger: logger)
+        let metrics = ProxyMetrics(for: config)
         let store = TieredStore(options: StoreOptions(config.store), loops: loops, logger: logger,
                                 onRemotePurge: { metrics.purged(source: .remote, count: $0) })
         let engine = ProxyEngine(config: config, upstream: upstream, store: store, clock: clock, logger: logger, metrics: metrics)
@@ -52,10 +54,8 @@ public final class ProxyServer: Sendable {
         warmer = Warmer(fetch: { target in try await Self.warm(target, engine: engine, loop: eventLoops.next()) }, clock: scheduleClock,
                         logger: logger)
         admin = config.admin.map { [readiness] admin in
-            let api = AdminAPI(engine: engine, admin: admin, readiness: readiness, refresher: { path, host, loop in
-                AdminResponse(refreshed: try await engine.refresh(path: path, host: host, on: loop).get())
-            }, logger: logger)
-            return AdminServer(api: api, logger: logger)
+            AdminServer(api: AdminAPI(backend: ProxyAdminBackend(engine: engine, readiness: readiness), admin: admin, logger: logger),
+                        logger: logger)
         }
     }
 

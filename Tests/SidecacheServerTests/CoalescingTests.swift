@@ -1,4 +1,5 @@
 import Testing
+@testable import SidecacheMetrics
 @testable import SidecacheServer
 import SidecacheTestSupport
 import Synchronization

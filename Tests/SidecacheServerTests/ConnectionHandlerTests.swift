@@ -5,6 +5,7 @@ import NIOEmbedded
 import NIOHTTP1
 import SidecacheConfig
 import SidecacheCore
+import SidecacheMetrics
 @testable import SidecacheServer
 import SidecacheStore
 import SidecacheUpstream
@@ -32,7 +33,7 @@ struct ConnectionHandlerTests {
             logger.logLevel = .critical
             engine = ProxyEngine(config: config, upstream: try UpstreamClient(), store: TieredStore(
                 options: StoreOptions(memoryBytes: 1 << 20), loops: [], logger: logger), clock: clock, logger: logger,
-                metrics: ProxyMetrics(config: config, logger: logger))
+                metrics: ProxyMetrics(for: config))
             let headClock = HeadClock()
             let sync = channel.pipeline.syncOperations
             try sync.addHandler(HeadStartWatcher(clock: headClock))

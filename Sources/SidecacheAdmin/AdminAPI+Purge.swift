@@ -1,6 +1,5 @@
 import NIOCore
 import SidecacheCore
-import SidecacheStore
 
 extension AdminAPI {
     /// `POST /purge` with `{"path"}`, `{"route"}`, `{"tag"}` or `{"all": true}`, and
@@ -11,7 +10,7 @@ extension AdminAPI {
             return .error(.badRequest, "bad_request", #"the body must be a JSON object: {"path"}, {"route"}, {"tag"} or {"all": true}"#)
         }
         let scopes: [PurgeScope]
-        switch Self.scopes(body, routes: engine.settings.config.routes.routes.map(\.name)) {
+        switch Self.scopes(body, routes: backend.configInForce.config.routes.routes.map(\.name)) {
         case .success(let s): scopes = s
         case .failure(let problem): return .error(.badRequest, "bad_request", problem.message)
         }
@@ -21,11 +20,9 @@ extension AdminAPI {
         case .bool(let b)?: dryRun = b
         default: return .error(.badRequest, "bad_request", "dryRun must be true or false")
         }
-        let covered = coveredEntries(scopes.map(engine.settings.config.routes.canonical))
+        let covered = backend.coveredEntries(scopes)
         if !dryRun {
-            if case .later(let shared) = engine.purge(scopes, reason: "admin from \(request.remote)", source: .admin, on: loop) {
-                try? await shared.get()   // never fails: journaled when Redis is away
-            }
+            await backend.purge(scopes, caller: request.remote, on: loop)
             logger.notice("admin purge", metadata: ["scopes": "\(scopes.map(\.description).joined(separator: ", "))",
                                                      "l1Entries": "\(covered)", "caller": "\(request.remote)"])
         }
@@ -64,17 +61,6 @@ extension AdminAPI {
             return .failure(Problem(message: "all must be true"))
         case (let key, _):
             return .failure(Problem(message: "\(key) must be a non-empty string"))
-        }
-    }
-
-    /// L1 entries that are servable now and belong to one of `scopes` (O(n), admin only).
-    func coveredEntries(_ scopes: [PurgeScope]) -> Int {
-        let ids = Set(scopes.map(\.id))
-        let everything = scopes.contains(.all)
-        let now = engine.clock.now()
-        return engine.store.memory.entries().count { entry in
-            entry.timing.expiresAt > now && engine.store.ledger.isValid(entry)
-                && (everything || entry.scopeIDs.contains(where: ids.contains))
         }
     }
 }

@@ -1,44 +1,22 @@
 import SidecacheCore
-import SidecacheStore
 
-/// The /stats document: the figures /metrics exports, plus hit rate and latency
-/// percentiles per route and in total, L1 and Redis state.
-struct StatsReport {
-    var generation: Int
-    var uptime: Duration
+/// The traffic part of the /stats document: the figures /metrics exports, plus hit
+/// rate and latency percentiles per route and in total. The admin API puts the config
+/// generation, uptime and the store's state around it (this target knows no store).
+public struct StatsReport {
     var routes: [RouteStats]
     var unrouted: RouteStats
     var global: GlobalStats
-    var l1: (entries: Int, bytes: Int, capacity: Int)
-    var redis: SharedTierStatus?
-    var redisInfo: SharedTierInfo?
 
-    var json: JSONText {
-        let l1: [(String, JSONText)] = [("entries", .int(self.l1.entries)), ("bytes", .int(self.l1.bytes)),
-                                        ("capacityBytes", .int(self.l1.capacity))]
-        return .object([
-            ("config", .int(generation)),
-            ("uptimeSeconds", .int(Int(uptime.components.seconds))),
+    /// `total`, `routes`, `unrouted`, `purges` and `storeErrors`, in that order.
+    public var members: [(String, JSONText)] {
+        [
             ("total", Self.figures(routes + [unrouted])),
             ("routes", .array(routes.map { .object([("route", .string($0.name))] + Self.members(Self.figures([$0]))) })),
             ("unrouted", Self.figures([unrouted])),
             ("purges", .object(PurgeSource.allCases.map { ($0.rawValue, .int(global.purges($0))) })),
             ("storeErrors", .object(GlobalStats.stores.map { ($0, .int(global.storeErrors($0))) })),
-            ("l1", .object(l1)),
-            ("redis", redisJSON),
-        ])
-    }
-
-    private var redisJSON: JSONText {
-        guard let redis else { return .object([("configured", .bool(false))]) }
-        var members: [(String, JSONText)] = [("configured", .bool(true)), ("connected", .bool(redis.connected)),
-                                             ("breaker", .string(redis.breaker))]
-        if let info = redisInfo {
-            members.append(("keys", info.keys.map { .int($0) } ?? .null))
-            members.append(("usedMemoryBytes", info.usedMemory.map { .int($0) } ?? .null))
-        }
-        if let error = redis.lastError { members.append(("lastError", .string(error))) }
-        return .object(members)
+        ]
     }
 
     /// Requests by cache status, hit rate, bypasses, coalesced waits, upstream errors and

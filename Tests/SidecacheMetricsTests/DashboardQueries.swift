@@ -1,5 +1,5 @@
 import Foundation
-@testable import SidecacheServer
+@testable import SidecacheMetrics
 import Testing
 
 /// The Grafana dashboard's PromQL checked against `MetricFamily.all`: every metric name

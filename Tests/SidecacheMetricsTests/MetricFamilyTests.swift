@@ -1,5 +1,5 @@
 import Foundation
-@testable import SidecacheServer
+@testable import SidecacheMetrics
 import Testing
 
 /// `MetricFamily.all` is the one list of metric families: what /metrics exports, what the

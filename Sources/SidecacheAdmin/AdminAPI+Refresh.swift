@@ -12,7 +12,7 @@ extension AdminAPI {
         guard let body = request.jsonObject, case .string(let path)? = body["path"] else {
             return .error(.badRequest, "bad_request", #"the body must be {"path": "/..."}"#)
         }
-        let config = engine.settings.config
+        let config = backend.configInForce.config
         let host: String
         switch body["host"] {
         case nil: host = config.upstream.authority
@@ -23,8 +23,8 @@ extension AdminAPI {
         guard let target = RequestTarget(path), target.isCacheSafe, let route = config.routes.route(forGET: target.path) else {
             return .error(.badRequest, "bad_request", "\(path) matches no cache route")
         }
-        let key = CacheKeyBuilder.key(route: route, host: host, target: target, headers: HTTPHeaders(), identity: nil)
-        let decision = await limiter.admit(key: key.description, store: engine.store, on: loop)
+        let key = CacheKeyBuilder.key(route: route, host: host, target: target, headers: HeaderList(), identity: nil)
+        let decision = await limiter.admit(key: key.description, backend: backend, on: loop)
         var log: Logger.Metadata = ["path": "\(path)", "host": "\(host)", "route": "\(route.name)", "caller": "\(request.remote)"]
         if case .limited(let retryAfter) = decision {
             log["outcome"] = "rate_limited"
@@ -34,7 +34,7 @@ extension AdminAPI {
                           headers: [("Retry-After", String(retryAfter))])
         }
         do {
-            let answer = try await refresher(path, host, loop)
+            let answer = AdminResponse(refreshed: try await backend.refresh(path: path, host: host, on: loop))
             log["outcome"] = "\(answer.status.code)"
             logger.notice("admin refresh", metadata: log)
             return answer

@@ -1,7 +1,5 @@
 import NIOCore
 import SidecacheConfig
-import SidecacheCore
-import SidecacheStore
 import Synchronization
 
 /// `admin.refreshLimit` ("N/period") per cache key, in fixed windows. With Redis the
@@ -20,8 +18,8 @@ final class RefreshLimiter: Sendable {
 
     init(limit: RateLimit) { self.limit = limit }
 
-    func admit(key: String, store: TieredStore, on loop: any EventLoop) async -> Decision {
-        if let shared = try? await store.sharedRateLimitHit(key: key, window: limit.period, on: loop)?.get() {
+    func admit(key: String, backend: any AdminBackend, on loop: any EventLoop) async -> Decision {
+        if let shared = await backend.sharedRateLimitHit(key: key, window: limit.period, on: loop) {
             return shared.count <= limit.count ? .allowed : .limited(retryAfter: Self.seconds(ms: shared.remainingMs))
         }
         return local.withLock { $0.hit(key, limit: limit, now: .now) }

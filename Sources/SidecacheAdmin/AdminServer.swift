@@ -6,7 +6,7 @@ import Synchronization
 
 /// The admin listener: its own port (`admin.listen`), NIO's HTTP/1.1 server codec
 /// (this is not the hit path), one task per connection, requests answered in order.
-final class AdminServer: Sendable {
+public final class AdminServer: Sendable {
     typealias Connection = NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>
 
     /// Admin bodies are small JSON documents.
@@ -16,13 +16,13 @@ final class AdminServer: Sendable {
     private let logger: Logger
     private let state = Mutex<(listener: (any Channel)?, task: Task<Void, Never>?, open: [ObjectIdentifier: any Channel])>((nil, nil, [:]))
 
-    init(api: AdminAPI, logger: Logger) {
+    public init(api: AdminAPI, logger: Logger) {
         self.api = api
         self.logger = logger
     }
 
     /// Binds and starts accepting; returns the bound port.
-    func start(host: String, port: Int, group: any EventLoopGroup) async throws -> Int {
+    public func start(host: String, port: Int, group: any EventLoopGroup) async throws -> Int {
         let server = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .bind(host: host, port: port) { channel in
@@ -38,7 +38,7 @@ final class AdminServer: Sendable {
     }
 
     /// Stops accepting and closes open admin connections.
-    func stop() async {
+    public func stop() async {
         let (listener, task, open) = state.withLock { s in
             defer { s = (nil, nil, [:]) }
             return (s.listener, s.task, Array(s.open.values))

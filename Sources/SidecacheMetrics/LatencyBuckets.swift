@@ -2,7 +2,7 @@
 /// overflow) and percentile estimates from their counts. Fixed buckets keep memory
 /// bounded per route and make recording one atomic add; the price is resolution: an
 /// estimate is within one bucket (±25 %) of the true value.
-enum LatencyBuckets {
+public enum LatencyBuckets {
     /// Upper bounds in microseconds; the last cell counts everything above the last bound.
     static let bounds: [Int64] = {
         var out: [Int64] = []
@@ -17,7 +17,8 @@ enum LatencyBuckets {
     /// Cells per histogram: one per bound plus overflow.
     static let count = bounds.count + 1
 
-    static func micros(_ d: Duration) -> Int64 {
+    /// `d` in whole microseconds: the unit of the cells (and of the access log's `durationMs`).
+    public static func micros(_ d: Duration) -> Int64 {
         let (s, atto) = d.components
         return s &* 1_000_000 &+ atto / 1_000_000_000_000
     }

@@ -3,30 +3,21 @@ import NIOCore
 import NIOHTTP1
 import SidecacheConfig
 import SidecacheCore
-import SidecacheStore
 
 /// The admin endpoints. `/healthz`, `/readyz` and `/metrics` are open (probes and
 /// Prometheus); everything else needs `Authorization: Bearer <admin.token>` when a
 /// token is configured (the loader allows no token only on a loopback listener).
-final class AdminAPI: Sendable {
-    /// Fetches a path from the upstream now, bypassing the cache, stores it and answers
-    /// with it: `/refresh` and warming use it. Nil until the engine offers it.
-    typealias Refresh = @Sendable (_ path: String, _ host: String, _ loop: any EventLoop) async throws -> AdminResponse
-
-    let engine: ProxyEngine
-    let readiness: Readiness
+public final class AdminAPI: Sendable {
+    let backend: any AdminBackend
     let token: BearerToken?
     let limiter: RefreshLimiter
-    let refresher: Refresh
     let logger: Logger
     let started = ContinuousClock.now
 
-    init(engine: ProxyEngine, admin: AdminConfig, readiness: Readiness, refresher: @escaping Refresh, logger: Logger) {
-        self.engine = engine
-        self.readiness = readiness
+    public init(backend: any AdminBackend, admin: AdminConfig, logger: Logger) {
+        self.backend = backend
         self.token = admin.token.map(BearerToken.init)
         self.limiter = RefreshLimiter(limit: admin.refreshLimit)
-        self.refresher = refresher
         self.logger = logger
     }
 
@@ -66,33 +57,20 @@ final class AdminAPI: Sendable {
     /// Redis trouble does not make the proxy unready (it answers from L1 or the upstream);
     /// only a listener that is not bound yet, or draining, does.
     var readyz: AdminResponse {
-        let ready = readiness.isServing
-        let status = engine.store.sharedStatus
+        let ready = backend.isServing
+        let status = backend.sharedStatus
         var redis: [(String, JSONText)] = [("configured", .bool(status != nil))]
         if let status {
             redis += [("connected", .bool(status.connected)), ("breaker", .string(status.breaker)), ("l2", .string(status.l2))]
         }
-        let body = JSONText.object([("ready", .bool(ready)), ("redis", .object(redis)), ("config", .int(engine.settings.generation))])
+        let body = JSONText.object([("ready", .bool(ready)), ("redis", .object(redis)), ("config", .int(backend.configInForce.generation))])
         return .json(body, status: ready ? .ok : .serviceUnavailable)
     }
 
     var metrics: AdminResponse {
-        let text = engine.metrics.export.scrape(routes: engine.metrics.routes.all + [engine.metrics.routes.unrouted],
-                                                global: engine.metrics.global, l1Entries: engine.store.memory.entryCount,
-                                                l1Bytes: engine.store.memory.usedBytes,
-                                                redisUp: engine.store.sharedStatus?.connected)
+        let memory = backend.memoryUsage
+        let text = backend.metrics.scrape(l1Entries: memory.entries, l1Bytes: memory.bytes,
+                                          redisUp: backend.sharedStatus?.connected)
         return .text(text, contentType: "text/plain; version=0.0.4; charset=utf-8")
-    }
-
-    func stats(on loop: any EventLoop) async -> AdminResponse {
-        let settings = engine.settings
-        let table = engine.metrics.routes
-        let info = try? await engine.store.sharedInfo(on: loop)?.get()
-        let report = StatsReport(generation: settings.generation, uptime: .now - started,
-                                 routes: settings.config.routes.routes.map { table.stats(for: $0.name) },
-                                 unrouted: table.unrouted, global: engine.metrics.global,
-                                 l1: (engine.store.memory.entryCount, engine.store.memory.usedBytes, engine.store.memory.capacityBytes),
-                                 redis: engine.store.sharedStatus, redisInfo: info)
-        return .json(report.json)
     }
 }

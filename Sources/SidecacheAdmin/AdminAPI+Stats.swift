@@ -1,0 +1,32 @@
+import NIOCore
+import SidecacheCore
+import SidecacheStore
+
+extension AdminAPI {
+    /// `GET /stats`: the config generation and uptime, the traffic figures (per route, in
+    /// the config's order, and in total), then the memory tier and Redis.
+    func stats(on loop: any EventLoop) async -> AdminResponse {
+        let (config, generation) = backend.configInForce
+        let memory = backend.memoryUsage
+        let info = await backend.sharedInfo(on: loop)
+        let report = backend.metrics.report(routes: config.routes.routes.map(\.name))
+        let l1: [(String, JSONText)] = [("entries", .int(memory.entries)), ("bytes", .int(memory.bytes)),
+                                        ("capacityBytes", .int(memory.capacityBytes))]
+        return .json(.object([("config", .int(generation)), ("uptimeSeconds", .int(Int((.now - started).components.seconds)))]
+            + report.members + [("l1", .object(l1)), ("redis", Self.redisJSON(backend.sharedStatus, info: info))]))
+    }
+
+    /// Redis as /stats reports it: `configured` alone without Redis; else connected, breaker,
+    /// the key count and memory when `INFO` answered, and the last error when there is one.
+    static func redisJSON(_ redis: SharedTierStatus?, info: SharedTierInfo?) -> JSONText {
+        guard let redis else { return .object([("configured", .bool(false))]) }
+        var members: [(String, JSONText)] = [("configured", .bool(true)), ("connected", .bool(redis.connected)),
+                                             ("breaker", .string(redis.breaker))]
+        if let info {
+            members.append(("keys", info.keys.map { .int($0) } ?? .null))
+            members.append(("usedMemoryBytes", info.usedMemory.map { .int($0) } ?? .null))
+        }
+        if let error = redis.lastError { members.append(("lastError", .string(error))) }
+        return .object(members)
+    }
+}

@@ -1,0 +1,70 @@
+import SidecacheCore
+
+/// What the proxy counts. The exchange and the stores report events here; the admin
+/// listener reads them back (/metrics, /stats). Labels are route *names* and closed
+/// sets only, never raw paths.
+///
+/// Call sites are on the hit path: each event is one lock-free table lookup and one
+/// relaxed atomic add (stats per route are registered when a config loads, before it
+/// is in force), so counting allocates nothing and takes no lock.
+public final class ProxyMetrics: Sendable {
+    let routes: RouteStatsTable
+    let global = GlobalStats()
+    let export: PrometheusExport
+
+    /// `routeCapacity`: route names the table holds over the process's life (a reload
+    /// adds names and none leave, so counters never go backwards).
+    public init(routeCapacity: Int) {
+        let export = PrometheusExport()
+        self.export = export
+        self.routes = RouteStatsTable(capacity: routeCapacity,
+                                      unrouted: RouteStats(name: "", histogram: export.makeUpstreamHistogram(route: "")))
+    }
+
+    /// Adds stats for the names not registered yet; returns the names the table had no
+    /// room for (they count as unrouted). Called before a config naming them is in force,
+    /// so no request ever names a route the table lacks.
+    public func register(routes names: [String]) -> [String] {
+        routes.register(names) { name in
+            RouteStats(name: name, histogram: export.makeUpstreamHistogram(route: name))
+        }
+    }
+
+    /// One finished request (`route` nil: no cache route matched).
+    public func finished(route: String?, outcome: CacheOutcome, duration: Duration) {
+        routes.stats(for: route).request(outcome, micros: LatencyBuckets.micros(duration))
+    }
+
+    public func bypass(route: String, reason: BypassReason) { routes.stats(for: route).bypass(reason) }
+
+    /// A request that waited for another request's fill instead of fetching.
+    public func coalesced(route: String) { routes.stats(for: route).coalesced() }
+
+    public func purged(source: PurgeSource, count: Int) { global.purged(source, count: count) }
+
+    public func upstream(route: String?, seconds: Double) {
+        routes.stats(for: route).upstream(micros: Int64((seconds * 1_000_000).rounded()))
+    }
+
+    /// `kind` is the upstream client's failure label; one outside the closed set counts as `other`.
+    public func upstreamError(route: String?, kind: String) {
+        routes.stats(for: route).upstreamError(UpstreamErrorKind(label: kind))
+    }
+
+    /// `store`: "memory" or "redis".
+    public func storeError(store: String) { global.storeError(store) }
+
+    // MARK: Reading (the admin listener)
+
+    /// The Prometheus text for /metrics; the store's gauges come from the caller
+    /// (`redisUp` nil: no Redis configured, so no series).
+    public func scrape(l1Entries: Int, l1Bytes: Int, redisUp: Bool?) -> String {
+        export.scrape(routes: routes.all + [routes.unrouted], global: global, l1Entries: l1Entries, l1Bytes: l1Bytes,
+                      redisUp: redisUp)
+    }
+
+    /// The traffic figures of /stats for `routeNames` (the config's, in its order).
+    public func report(routes routeNames: [String]) -> StatsReport {
+        StatsReport(routes: routeNames.map { routes.stats(for: $0) }, unrouted: routes.unrouted, global: global)
+    }
+}
