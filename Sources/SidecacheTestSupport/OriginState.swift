@@ -62,6 +62,9 @@ final class OriginState: Sendable {
         return accepted
     }
 
+    /// Connections open now.
+    var openConnections: Int { connections.withLock { $0.open.count } }
+
     func closed(_ channel: any Channel) {
         _ = connections.withLock { $0.open.removeValue(forKey: ObjectIdentifier(channel)) }
     }

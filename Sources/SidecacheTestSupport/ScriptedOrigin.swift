@@ -90,6 +90,9 @@ public final class ScriptedOrigin: Sendable {
     /// TCP connections accepted since start (or the last `reset()`).
     public var connectionsAccepted: Int { state.connectionsAccepted }
 
+    /// TCP connections open now (a proxy that released one closed it).
+    public var openConnections: Int { state.openConnections }
+
     /// Clears the request log and counters; scripts stay.
     public func reset() { state.reset() }
 

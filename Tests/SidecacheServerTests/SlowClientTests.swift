@@ -56,6 +56,10 @@ struct SlowClientTests {
             // Cut off within a generous bound (10× the idle timeout), not kept forever.
             #expect(try await eventually(timeout: .seconds(10)) { h.proxy.connections.count == 0 },
                     "\(h.proxy.connections.count) silent connections still open")
+            // Their paused transfers were cancelled and the upstream connections let go
+            // (at most the one that served /hot stays in curl's keep-alive pool).
+            #expect(try await eventually(timeout: .seconds(10)) { h.origin.openConnections <= 1 },
+                    "\(h.origin.openConnections) upstream connections still open")
             #expect(try await h.get("/hot").text == "hot")
             withExtendedLifetime(silent) {}
         }
