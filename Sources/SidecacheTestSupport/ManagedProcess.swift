@@ -9,6 +9,8 @@ public final class ManagedProcess: Sendable {
     private final class Record: Sendable {
         struct State {
             var output: [UInt8] = []
+            /// Every writer has closed the pipe: `output` is all there will be.
+            var outputEnded = false
             var exitStatus: Int32?
         }
 
@@ -96,6 +98,7 @@ public final class ManagedProcess: Sendable {
                 state.withLock { $0.output.append(contentsOf: chunk[0..<n]) }
             }
             close(readEnd)
+            state.withLock { $0.outputEnded = true }
         }.start()
         // Reap the child; shell convention: a death by signal N reads as 128 + N.
         Thread {
@@ -135,9 +138,16 @@ public final class ManagedProcess: Sendable {
         signal(SIGKILL)
     }
 
-    /// Waits for the child to exit; its exit status, or nil if it still runs after `timeout`.
+    /// The child has exited and its output is all read. The reaper sees the exit before
+    /// the drain thread has necessarily read the last bytes: `output` read on the exit
+    /// alone came back empty now and then on a loaded machine (redis-cli's KEYS answer).
+    private var finished: Bool { state.withLock { $0.exitStatus != nil && $0.outputEnded } }
+
+    /// Waits for the child to exit and its output to be read in full; its exit status, or
+    /// nil if it still runs after `timeout`. (If something it started keeps the pipe open,
+    /// this returns the status after `timeout` with the output read so far.)
     public func waitForExit(timeout: Duration = .seconds(10)) async -> Int32? {
-        _ = try? await eventually(timeout: timeout) { [self] in exitStatus != nil }
+        _ = try? await eventually(timeout: timeout) { [self] in finished }
         return exitStatus
     }
 
@@ -145,7 +155,7 @@ public final class ManagedProcess: Sendable {
     /// first without having written it.
     public func waitForOutput(containing text: String, timeout: Duration = .seconds(10)) async -> Bool {
         let seen = try? await eventually(timeout: timeout) { [self] in
-            output.contains(text) || exitStatus != nil
+            output.contains(text) || finished
         }
         return seen == true && output.contains(text)
     }
