@@ -22,6 +22,8 @@ public final class ManagedProcess: Sendable {
     }
 
     private let state: Record
+    /// Held from a pipe's creation until the parent has closed its write end (see init).
+    private static let spawning = NSLock()
 
     /// The child's process id.
     public let pid: Int32
@@ -44,8 +46,19 @@ public final class ManagedProcess: Sendable {
             throw TestSupportError(.launchFailed, "\(executable): not found in PATH")
         }
         var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw TestSupportError(.launchFailed, "\(path): pipe() failed (errno \(errno))") }
+        // A child spawned by another thread must not inherit this pipe's write end, or
+        // the pipe would not end until that child does (a redis-server outliving the
+        // redis-cli it raced with): close-on-exec (dup2 onto the child's stdout and stderr
+        // clears it there), and one spawn at a time from pipe() to the parent's close of
+        // the write end, since pipe2 is not at hand to set the flag atomically.
+        Self.spawning.lock()
+        guard pipe(&fds) == 0 else {
+            Self.spawning.unlock()
+            throw TestSupportError(.launchFailed, "\(path): pipe() failed (errno \(errno))")
+        }
         let (readEnd, writeEnd) = (fds[0], fds[1])
+        _ = fcntl(readEnd, F_SETFD, FD_CLOEXEC)
+        _ = fcntl(writeEnd, F_SETFD, FD_CLOEXEC)
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -77,6 +90,7 @@ public final class ManagedProcess: Sendable {
         var child: pid_t = 0
         let rc = posix_spawn(&child, path, &actions, &attributes, argv, env)
         close(writeEnd)
+        Self.spawning.unlock()
         guard rc == 0 else {
             close(readEnd)
             throw TestSupportError(.launchFailed, "\(path): posix_spawn failed (\(String(cString: strerror(rc))))")
