@@ -87,7 +87,11 @@ let package = Package(
 
         .testTarget(name: "SidecacheCoreTests", dependencies: ["SidecacheCore"]),
         .testTarget(name: "SidecacheConfigTests", dependencies: ["SidecacheConfig"]),
-        .testTarget(name: "SidecacheStoreTests", dependencies: ["SidecacheStore", "SidecacheTestSupport"]),
+        .testTarget(name: "SidecacheStoreTests", dependencies: [
+            "SidecacheStore", "SidecacheTestSupport",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+        ]),
         .testTarget(name: "SidecacheUpstreamTests", dependencies: [
             "SidecacheUpstream", "SidecacheTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),

@@ -20,7 +20,8 @@ final class RouteStatsTable: Sendable {
     /// while claiming slots, so two reloads never race for one.
     private let ordered = Mutex<[RouteStats]>([])
 
-    /// `capacity` names at the most (half the slots, so probes stay short).
+    /// Room for at least `capacity` names: the room is half the slots (so probes stay
+    /// short), and the slots are a power of two, 16 at least.
     init(capacity: Int, unrouted: RouteStats) {
         var size = 16
         while size < capacity * 2 { size *= 2 }

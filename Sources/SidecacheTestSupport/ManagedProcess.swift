@@ -9,6 +9,8 @@ public final class ManagedProcess: Sendable {
     private final class Record: Sendable {
         struct State {
             var output: [UInt8] = []
+            /// Every writer has closed the pipe: `output` is all there will be.
+            var outputEnded = false
             var exitStatus: Int32?
         }
 
@@ -20,6 +22,8 @@ public final class ManagedProcess: Sendable {
     }
 
     private let state: Record
+    /// Held from a pipe's creation until the parent has closed its write end (see init).
+    private static let spawning = NSLock()
 
     /// The child's process id.
     public let pid: Int32
@@ -42,8 +46,19 @@ public final class ManagedProcess: Sendable {
             throw TestSupportError(.launchFailed, "\(executable): not found in PATH")
         }
         var fds: [Int32] = [0, 0]
-        guard pipe(&fds) == 0 else { throw TestSupportError(.launchFailed, "\(path): pipe() failed (errno \(errno))") }
+        // A child spawned by another thread must not inherit this pipe's write end, or
+        // the pipe would not end until that child does (a redis-server outliving the
+        // redis-cli it raced with): close-on-exec (dup2 onto the child's stdout and stderr
+        // clears it there), and one spawn at a time from pipe() to the parent's close of
+        // the write end, since pipe2 is not at hand to set the flag atomically.
+        Self.spawning.lock()
+        guard pipe(&fds) == 0 else {
+            Self.spawning.unlock()
+            throw TestSupportError(.launchFailed, "\(path): pipe() failed (errno \(errno))")
+        }
         let (readEnd, writeEnd) = (fds[0], fds[1])
+        _ = fcntl(readEnd, F_SETFD, FD_CLOEXEC)
+        _ = fcntl(writeEnd, F_SETFD, FD_CLOEXEC)
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -75,6 +90,7 @@ public final class ManagedProcess: Sendable {
         var child: pid_t = 0
         let rc = posix_spawn(&child, path, &actions, &attributes, argv, env)
         close(writeEnd)
+        Self.spawning.unlock()
         guard rc == 0 else {
             close(readEnd)
             throw TestSupportError(.launchFailed, "\(path): posix_spawn failed (\(String(cString: strerror(rc))))")
@@ -96,6 +112,7 @@ public final class ManagedProcess: Sendable {
                 state.withLock { $0.output.append(contentsOf: chunk[0..<n]) }
             }
             close(readEnd)
+            state.withLock { $0.outputEnded = true }
         }.start()
         // Reap the child; shell convention: a death by signal N reads as 128 + N.
         Thread {
@@ -135,9 +152,16 @@ public final class ManagedProcess: Sendable {
         signal(SIGKILL)
     }
 
-    /// Waits for the child to exit; its exit status, or nil if it still runs after `timeout`.
+    /// The child has exited and its output is all read. The reaper sees the exit before
+    /// the drain thread has necessarily read the last bytes: `output` read on the exit
+    /// alone came back empty now and then on a loaded machine (redis-cli's KEYS answer).
+    private var finished: Bool { state.withLock { $0.exitStatus != nil && $0.outputEnded } }
+
+    /// Waits for the child to exit and its output to be read in full; its exit status, or
+    /// nil if it still runs after `timeout`. (If something it started keeps the pipe open,
+    /// this returns the status after `timeout` with the output read so far.)
     public func waitForExit(timeout: Duration = .seconds(10)) async -> Int32? {
-        _ = try? await eventually(timeout: timeout) { [self] in exitStatus != nil }
+        _ = try? await eventually(timeout: timeout) { [self] in finished }
         return exitStatus
     }
 
@@ -145,7 +169,7 @@ public final class ManagedProcess: Sendable {
     /// first without having written it.
     public func waitForOutput(containing text: String, timeout: Duration = .seconds(10)) async -> Bool {
         let seen = try? await eventually(timeout: timeout) { [self] in
-            output.contains(text) || exitStatus != nil
+            output.contains(text) || finished
         }
         return seen == true && output.contains(text)
     }

@@ -24,6 +24,7 @@ final class EventRecorder: Sendable {
     private let state = Mutex(State())
     private let autoConsume: Bool
     private let transfer = Mutex<UpstreamTransfer?>(nil)
+    private let client = Mutex<UpstreamClient?>(nil)
 
     init(autoConsume: Bool = true) {
         self.autoConsume = autoConsume
@@ -38,6 +39,7 @@ final class EventRecorder: Sendable {
             self.record(event)
         }
         transfer.withLock { $0 = started }
+        self.client.withLock { $0 = client }
         return started
     }
 
@@ -99,11 +101,25 @@ final class EventRecorder: Sendable {
         return false
     }
 
-    /// Waits for the terminal event; false if none came within `timeout`. Then waits a
-    /// little longer so that a second terminal event would show up as a violation.
+    /// Waits for the terminal event; false if none came within `timeout`. Then waits until
+    /// the client has handled every command posted so far (`settle`), so that a second
+    /// terminal event, or any event after the end, caused by what the test did shows up
+    /// in `violations`.
     func finish(timeout: Duration = .seconds(15)) async throws -> Bool {
         guard try await eventually(timeout: timeout, { self.terminal != nil }) else { return false }
-        try await Task.sleep(for: .milliseconds(50))
-        return true
+        return try await settle()
+    }
+
+    /// Returns once the client has run every command posted before this call (starts,
+    /// consumes, cancels) and the test loop has run every event they caused: a probe
+    /// transfer started now has ended. The curl thread runs commands in order and events
+    /// reach a loop in the order they were sent, so whatever came before is recorded by
+    /// then. The probe's URL has a scheme curl does not speak: it fails without touching
+    /// the network (nor any origin's request counts). False if the probe never ended.
+    func settle(timeout: Duration = .seconds(15)) async throws -> Bool {
+        guard let client = client.withLock({ $0 }) else { return true }
+        let probe = EventRecorder()
+        probe.start(upstreamRequest("GET", "nope://settle.invalid/"), on: client)
+        return try await eventually(timeout: timeout) { probe.terminal != nil }
     }
 }

@@ -34,12 +34,14 @@ import Testing
         let recorder = EventRecorder()
         recorder.start(upstreamRequest("GET", origin.baseURL + "/slow", headTimeout: .milliseconds(300)), on: client)
 
-        #expect(try await recorder.finish())
+        #expect(try await eventually(timeout: .seconds(30)) { recorder.terminal != nil })
         let elapsed = clock.now - started
+        #expect(try await recorder.finish())
         #expect(recorder.violations.isEmpty)
         let failure = try #require(recorder.failure)
         #expect(failure.kind == .timeout)
         #expect(failure.detail == "no response head within 300ms")
+        // Not before the limit; after it, within ten limits (a loaded machine is slow, not wrong).
         #expect(elapsed >= .milliseconds(250))
         #expect(elapsed < .seconds(3))
         try await origin.shutdown()
@@ -56,10 +58,11 @@ import Testing
         let recorder = EventRecorder()
         recorder.start(upstreamRequest("GET", origin.baseURL + "/stall", idleBodyTimeout: .seconds(1)), on: client)
 
-        #expect(try await eventually { recorder.terminal != nil })
+        #expect(try await eventually(timeout: .seconds(30)) { recorder.terminal != nil })
         let elapsed = clock.now - started
+        // Not before the limit; after it, within ten limits (a loaded machine is slow, not wrong).
         #expect(elapsed >= .milliseconds(900))
-        #expect(elapsed < .seconds(3))
+        #expect(elapsed < .seconds(10))
         #expect(try await recorder.finish())
         #expect(recorder.violations.isEmpty)
         #expect(recorder.head?.status == 200)

@@ -49,11 +49,14 @@ import Testing
         defer { client.shutdown() }
         origin.on("GET", "/big", OriginResponse(body: .generated(count: 4 << 20)))
 
+        let idle = TimeAmount.seconds(1)
         let recorder = EventRecorder(autoConsume: false)
-        recorder.start(upstreamRequest("GET", origin.baseURL + "/big", idleBodyTimeout: .seconds(1)), on: client)
-        #expect(try await eventually { recorder.unconsumed > 1 << 20 })
-        try await Task.sleep(for: .seconds(4))
-        #expect(recorder.terminal == nil)
+        recorder.start(upstreamRequest("GET", origin.baseURL + "/big", idleBodyTimeout: idle), on: client)
+        #expect(try await eventually { recorder.unconsumed > 1 << 20 })   // at the high-water mark: paused
+        // A negative (nothing may end the paused transfer), so a bounded wait: four idle
+        // limits, ample for a wrongly running idle timer to fire; it returns at once if anything ends it.
+        let ended = try await eventually(timeout: .nanoseconds(4 * idle.nanoseconds)) { recorder.terminal != nil }
+        #expect(!ended, "ended while paused: \(String(describing: recorder.terminal))")
         let deadline = ContinuousClock.now + .seconds(30)
         while recorder.terminal == nil && ContinuousClock.now < deadline {
             recorder.consumeAll()
@@ -78,9 +81,9 @@ import Testing
         transfer.cancel()
 
         #expect(try await recorder.finish())
-        try await Task.sleep(for: .milliseconds(200))
         transfer.cancel()
-        transfer.consumed(recorder.unconsumed)
+        transfer.consumed(recorder.unconsumed)   // would resume a transfer that still ran
+        #expect(try await recorder.settle())   // the client has handled both
         #expect(recorder.violations.isEmpty)
         #expect(recorder.failure?.kind == .cancelled)
         #expect(recorder.body.count < 64 << 20)
@@ -113,7 +116,7 @@ import Testing
         let transfer = recorder.start(upstreamRequest("GET", origin.baseURL + "/small"), on: client)
         #expect(try await recorder.finish())
         transfer.cancel()
-        try await Task.sleep(for: .milliseconds(100))
+        #expect(try await recorder.settle())   // the client has handled the cancel
 
         #expect(recorder.ended)
         #expect(recorder.violations.isEmpty)

@@ -108,12 +108,14 @@ final class RedisChannelHandler: ChannelDuplexHandler {
 
     /// One lazy timer: it fires at the earliest deadline it knows of, fails what has
     /// expired, and re-arms for the earliest remaining. Answered batches never touch it,
-    /// so the hit path schedules nothing.
+    /// so the hit path schedules nothing. "Expired" is judged by the loop's clock, the
+    /// one the timer fired on (on an `EmbeddedEventLoop` that is the test's clock).
     private func armTimer(at deadline: NIODeadline) {
         guard let context else { return }
-        timer = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+        let loop = context.eventLoop
+        timer = loop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
             timer = nil
-            let now = NIODeadline.now()
+            let now = loop.now
             var next: NIODeadline?
             for i in waiting.indices where !waiting[i].answered {
                 let d = waiting[i].batch.deadline

@@ -55,7 +55,7 @@ final class RedisConnection: Sendable {
         var payload = channel.allocator.buffer(capacity: 64 * commands.count)
         for c in commands { payload.writeRedisCommand(c) }
         let promise = channel.eventLoop.makePromise(of: [RedisValue].self)
-        let batch = RedisBatch(payload: payload, count: commands.count, deadline: .now() + timeout, promise: promise)
+        let batch = RedisBatch(payload: payload, count: commands.count, deadline: channel.eventLoop.now + timeout, promise: promise)
         guard channel.eventLoop.inEventLoop else {
             channel.writeAndFlush(batch).whenFailure { _ in promise.fail(RedisFailure.connectionLost) }
             return promise.futureResult
