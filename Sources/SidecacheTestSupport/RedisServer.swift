@@ -47,9 +47,12 @@ public final class RedisServer: Sendable {
         if let password { args += ["--requirepass", password] }
         let p = try ManagedProcess(binary, arguments: args)
         process.withLock { $0 = p }
+        // The answer must come from this process: when the port was taken by another
+        // test's redis-server, that one answers PING while this one is still exiting.
         let answered = try await eventually(timeout: .seconds(10)) {
             if p.exitStatus != nil { return true }
-            return (try? await self.cli("PING")) == "PONG"
+            guard let info = try? await self.cli("INFO", "server"), let at = info.range(of: "process_id:") else { return false }
+            return Int(info[at.upperBound...].prefix(while: \.isNumber)) == Int(p.pid)
         }
         guard answered, p.exitStatus == nil else {
             throw TestSupportError(.launchFailed, "redis-server on \(port) did not answer PING:\n\(p.output)")
