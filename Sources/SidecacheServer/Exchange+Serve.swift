@@ -7,10 +7,9 @@ import SidecacheStore
 extension Exchange {
     /// `entry` is what the lookup found and may serve (already purge-checked), or nil.
     /// `generations` are the shared purge counters a fill here must be stored under.
-    func consider(_ entry: CacheEntry?, now: Timestamp, generations: EntryCodec.Generations?) {
-        let context = cache!
+    func consider(_ entry: CacheEntry?, _ context: CacheContext, now: Timestamp, generations: EntryCodec.Generations?) {
         guard let entry else {
-            fetch(now: now, generations: generations)
+            fetch(context, now: now, generations: generations)
             return
         }
         switch ServeDecision.decide(entry.timing, now: now, route: context.route, request: head.headers) {
@@ -22,7 +21,7 @@ extension Exchange {
         case .fetch:
             if ServeDecision.staleIfError(entry.timing, now: now) { staleFallback = entry }
             revalidating = entry
-            fetch(now: now, generations: generations ?? entry.generations)
+            fetch(context, now: now, generations: generations ?? entry.generations)
         }
     }
 
@@ -56,8 +55,7 @@ extension Exchange {
 
     /// A miss (or an entry too stale to serve): wait on the fill already under way for
     /// this key, or lead one. `only-if-cached` on an origin route stops here with 504.
-    func fetch(now: Timestamp, generations: EntryCodec.Generations?) {
-        let context = cache!
+    func fetch(_ context: CacheContext, now: Timestamp, generations: EntryCodec.Generations?) {
         if case .origin = context.route.ttl, ServeDecision.requestDirectives(head.headers).onlyIfCached {
             fail(.onlyIfCached)
             return
@@ -67,13 +65,13 @@ extension Exchange {
             let loop = connection.eventLoop
             let ledger = engine.store.ledger
             let role = engine.fills.enter(context.key, fillSeq: ledger.current, scopeIDs: scopeIDs, ledger: ledger, now: now) { result in
-                loop.execute { me.value.flightLanded(result, generations: generations) }
+                loop.execute { me.value.flightLanded(result, context, generations: generations) }
             }
             switch role {
             case .wait(let id):
                 engine.metrics.coalesced(route: context.route.name)
                 let bound = TimeAmount.milliseconds(context.route.policy.upstreamTimeout.milliseconds)
-                let timer = loop.scheduleTask(in: bound) { me.value.waitTimedOut(generations: generations) }
+                let timer = loop.scheduleTask(in: bound) { me.value.waitTimedOut(context, generations: generations) }
                 waiting = (id, timer)
                 return
             case .lead(let id):
@@ -82,20 +80,20 @@ extension Exchange {
                 break
             }
         }
-        fill(engine.store.beginFill(shared: generations), now: now)
+        fill(context, engine.store.beginFill(shared: generations), now: now)
     }
 
     /// The fill this exchange waited on is done.
-    private func flightLanded(_ result: FlightResult, generations: EntryCodec.Generations?) {
+    private func flightLanded(_ result: FlightResult, _ context: CacheContext, generations: EntryCodec.Generations?) {
         guard !finished, waiting != nil else { return }
         waiting?.timer.cancel()
         waiting = nil
         joined = true
         switch result {
         case .stored:
-            lookup()   // the entry is stored now; checked like any other (Vary, purges, strict mode)
+            lookup(context)   // the entry is stored now; checked like any other (Vary, purges, strict mode)
         case .fetchYourself:
-            fill(engine.store.beginFill(shared: generations), now: engine.clock.now())
+            fill(context, engine.store.beginFill(shared: generations), now: engine.clock.now())
         case .failed(let error):
             if let stale = staleFallback {
                 writeHit(stale, now: engine.clock.now(), staleDetail: "stale-if-error")
@@ -106,11 +104,11 @@ extension Exchange {
     }
 
     /// Waited `upstreamTimeout` on someone else's fill: fetch on our own.
-    private func waitTimedOut(generations: EntryCodec.Generations?) {
+    private func waitTimedOut(_ context: CacheContext, generations: EntryCodec.Generations?) {
         guard !finished, waiting != nil else { return }
         stopWaiting()
         joined = true
-        fill(engine.store.beginFill(shared: generations), now: engine.clock.now())
+        fill(context, engine.store.beginFill(shared: generations), now: engine.clock.now())
     }
 
     func stopWaiting() {
@@ -129,8 +127,7 @@ extension Exchange {
 
     /// The proxy's own refresh: fetch and store whatever is cached now, unless a fill
     /// for the key is already under way (then that one refreshes it).
-    func refresh(now: Timestamp) {
-        let context = cache!
+    func refresh(_ context: CacheContext, now: Timestamp) {
         guard let id = engine.fills.lead(context.key, fillSeq: engine.store.ledger.current, scopeIDs: scopeIDs) else {
             fail(.refreshInProgress)
             return
@@ -139,7 +136,7 @@ extension Exchange {
         let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
         engine.store.beginRefresh(scopes: scopeIDs, on: connection.eventLoop).whenReady { fill in
             let exchange = me.value
-            exchange.fill(fill, now: exchange.engine.clock.now())
+            exchange.fill(context, fill, now: exchange.engine.clock.now())
         }
     }
 }

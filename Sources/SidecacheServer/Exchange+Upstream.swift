@@ -47,8 +47,7 @@ extension Exchange {
     /// Fetches the GET for the cache key: conditionally when a stored answer is being
     /// revalidated. The fill's local purge sequence and shared counters are taken now,
     /// so a purge from here on keeps its answer out of the cache.
-    func fill(_ guarded: FillGuard, now: Timestamp) {
-        let context = cache!
+    func fill(_ context: CacheContext, _ guarded: FillGuard, now: Timestamp) {
         let fill = FillContext(route: context.route, key: context.key, guarded: guarded, scopeIDs: scopeIDs, requestTime: now)
         var extra: [(name: String, value: String)] = []
         if let revalidating { extra = Validators.revalidationHeaders(stored: HeaderList(revalidating.storedHead().lines)) }

@@ -61,7 +61,7 @@ final class Exchange {
     /// Already waited on someone's fill once: never queue again, fetch instead.
     var joined = false
     /// The purge scopes of the cache key's entries, computed once and only on a miss.
-    lazy var scopeIDs: [UInt64] = cache!.scopeIDs
+    lazy var scopeIDs: [UInt64] = cache?.scopeIDs ?? []
 
     init(engine: ProxyEngine, settings: ProxySettings, connection: any ClientConnection, head: HTTPRequestHead, body: ByteBuffer?,
          purpose: Purpose = .client) {
@@ -87,12 +87,17 @@ final class Exchange {
                                               routes: settings.config.routes)
         switch plan {
         case .cache(let route, let identity):
+            guard let target else {   // classify caches origin-form targets only
+                forward(route: nil, marker: .pass)
+                return
+            }
             self.route = route
             let vary = engine.vary.headers(for: route.name)
-            let key = CacheKeyBuilder.key(route: route, host: head.headers.first(name: "host") ?? "", target: target!,
+            let key = CacheKeyBuilder.key(route: route, host: head.headers.first(name: "host") ?? "", target: target,
                                           headers: head.headers, identity: identity, varyHeaders: vary)
-            cache = CacheContext(route: route, key: key, target: target!, varyHeaders: vary)
-            lookup()
+            let context = CacheContext(route: route, key: key, target: target, varyHeaders: vary)
+            cache = context
+            lookup(context)
         case .bypass(let route, let reason):
             self.route = route
             engine.metrics.bypass(route: route.name, reason: reason)
@@ -104,28 +109,28 @@ final class Exchange {
 
     /// The hit path: one shard lookup, one atomic purge check, stored bytes out (with
     /// Redis in strict mode, after one small confirmation round trip).
-    func lookup() {
+    func lookup(_ context: CacheContext) {
         let now = engine.clock.now()
         if purpose == .refresh {
-            refresh(now: now)
+            refresh(context, now: now)
             return
         }
-        switch engine.store.lookup(cache!.key, scopes: { scopeIDs }, now: now, on: connection.eventLoop) {
+        switch engine.store.lookup(context.key, scopes: { scopeIDs }, now: now, on: connection.eventLoop) {
         case .now(let found):
-            considerLookup(found, now: now)
+            considerLookup(found, context, now: now)
         case .later(let future):
             let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
             future.whenSuccess { found in
                 let exchange = me.value
                 guard !exchange.finished else { return }
-                exchange.considerLookup(found, now: exchange.engine.clock.now())
+                exchange.considerLookup(found, context, now: exchange.engine.clock.now())
             }
         }
     }
 
-    private func considerLookup(_ found: Lookup, now: Timestamp) {
+    private func considerLookup(_ found: Lookup, _ context: CacheContext, now: Timestamp) {
         if let trouble = found.trouble { storeTrouble(trouble) }
-        consider(found.entry, now: now, generations: found.sharedGuard)
+        consider(found.entry, context, now: now, generations: found.sharedGuard)
     }
 
     /// Redis trouble during this request, reported in one place: the request went on
