@@ -84,6 +84,15 @@ struct RedisTierTests {
             // opens after 3 failures: 2 s is a generous bound for "does not stall".
             #expect(slowest < .seconds(2), "slowest request took \(slowest)")
             #expect(p.a.redisStatus?.connected == false)
+            // Each Redis failure was reported once, in one place: a store error and a
+            // store-error bypass of the shared tier, both in the scrape.
+            let scrape = try await adminCall(port: p.a.adminPort!, "GET", "/metrics", token: nil).text
+            func value(_ prefix: String, _ label: String) -> Double {
+                scrape.split(separator: "\n").filter { $0.hasPrefix(prefix) && $0.contains(label) }
+                    .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +)
+            }
+            #expect(value("sidecache_store_errors_total{", #"store="redis""#) > 0)
+            #expect(value("sidecache_bypass_total{", #"reason="store-error""#) > 0)
         }
     }
 
