@@ -5,6 +5,14 @@ import SidecacheTestSupport
 /// about a request is exactly what the upstream is asked.
 @Suite("The key and the upstream see the same request")
 struct RequestConsistencyTests {
+    /// Sends `raw` on a fresh connection; the answer's text and whether the proxy closed.
+    static func answer(_ h: ProxyHarness, to raw: String) async throws -> (text: String, closed: Bool) {
+        let conn = try await RawConnection.connect(port: h.port)
+        try await conn.send(raw)
+        let (bytes, closed) = try await conn.readUntilClose()
+        return (String(decoding: bytes, as: UTF8.self), closed)
+    }
+
     /// §1: `OPTIONS *` is forwarded in asterisk-form; requests after it still forward.
     @Test func asteriskFormReachesTheUpstreamAndHarmsNothing() async throws {
         try await withProxy { h in
@@ -26,10 +34,8 @@ struct RequestConsistencyTests {
     func otherTargetFormsAreRefused(requestLine: String) async throws {
         try await withProxy { h in
             h.origin.on(nil, "/*", .text("fine"))
-            let conn = try await RawConnection.connect(port: h.port)
-            try await conn.send(requestLine + "\r\nHost: a.example\r\n\r\n")
-            let (bytes, closed) = try await conn.readUntilClose()
-            #expect(String(decoding: bytes, as: UTF8.self).hasPrefix("HTTP/1.1 4"), "\(requestLine)")
+            let (text, closed) = try await Self.answer(h, to: requestLine + "\r\nHost: a.example\r\n\r\n")
+            #expect(text.hasPrefix("HTTP/1.1 4"), "\(requestLine)")
             #expect(closed)
             #expect(h.origin.totalCount == 0)
             #expect(try await h.get("/x").text == "fine")
@@ -64,10 +70,8 @@ struct RequestConsistencyTests {
             var raw = "GET /me HTTP/1.1\r\n"
             if !headers.contains(where: { $0.0 == "Host" }) { raw += "Host: a.example\r\n" }
             for (name, value) in headers { raw += "\(name): \(value)\r\n" }
-            let conn = try await RawConnection.connect(port: h.port)
-            try await conn.send(raw + "\r\n")
-            let (bytes, closed) = try await conn.readUntilClose()
-            #expect(String(decoding: bytes, as: UTF8.self).hasPrefix("HTTP/1.1 400"), "\(headers)")
+            let (text, closed) = try await Self.answer(h, to: raw + "\r\n")
+            #expect(text.hasPrefix("HTTP/1.1 400"), "\(headers)")
             #expect(closed)
             #expect(h.origin.totalCount == 0)
         }
@@ -75,10 +79,8 @@ struct RequestConsistencyTests {
 
     @Test func http11WithoutHostIsRefused() async throws {
         try await withProxy { h in
-            let conn = try await RawConnection.connect(port: h.port)
-            try await conn.send("GET /x HTTP/1.1\r\nAccept: */*\r\n\r\n")
-            let (bytes, _) = try await conn.readUntilClose()
-            #expect(String(decoding: bytes, as: UTF8.self).hasPrefix("HTTP/1.1 400"))
+            let (text, _) = try await Self.answer(h, to: "GET /x HTTP/1.1\r\nAccept: */*\r\n\r\n")
+            #expect(text.hasPrefix("HTTP/1.1 400"))
             #expect(h.origin.totalCount == 0)
         }
     }
