@@ -91,18 +91,22 @@ struct ReloadTests {
         let origin = try await ScriptedOrigin.start()
         defer { Task { try? await origin.shutdown() } }
         origin.on("GET", "/api/*", .json("{}"))
-        let port = try freeLoopbackPort()
-        let adminPort = try freeLoopbackPort()
-        let admin = #""admin": { "listen": "127.0.0.1:\#(adminPort)" }, "log": { "format": "json" }"#
-        let file = try writeTempConfig(Self.config(origin: origin, routes: Self.users, listen: "127.0.0.1:\(port)", extra: admin))
+        // Port 0 for both listeners, read back from the log: a port chosen beforehand can be
+        // taken by another test before the child binds it.
+        let admin = #""admin": { "listen": "127.0.0.1:0" }, "log": { "format": "json" }"#
+        let file = try writeTempConfig(Self.config(origin: origin, routes: Self.users, listen: "127.0.0.1:0", extra: admin))
         let process = try ManagedProcess(LifecycleTests.binary, arguments: ["run", "--config", file])
-        #expect(await process.waitForOutput(containing: "admin listening"))
+        defer { process.kill() }
+        // The proxy listener starts after the admin listener: once it says so, both are bound.
+        #expect(await process.waitForOutput(containing: "sidecache listening", timeout: .seconds(60)))
+        let port = try #require(LifecycleTests.boundPort(in: process.output), "\(process.output)")
+        let adminPort = try #require(LifecycleTests.boundPort(in: process.output, line: "admin listening"), "\(process.output)")
         @Sendable func generation() async throws -> Int? {
             try await adminCall(port: adminPort, "GET", "/readyz", token: nil).json["config"]?.int
         }
         #expect(try await generation() == 1)
 
-        try Self.config(origin: origin, routes: Self.usersAndPosts, listen: "127.0.0.1:\(port)", extra: admin)
+        try Self.config(origin: origin, routes: Self.usersAndPosts, listen: "127.0.0.1:0", extra: admin)
             .write(toFile: file, atomically: true, encoding: .utf8)
         process.signal(SIGHUP)
         #expect(try await eventually { try await generation() == 2 })
