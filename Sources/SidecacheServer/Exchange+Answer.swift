@@ -81,7 +81,7 @@ extension Exchange {
     /// RFC 9111 §4.3.4: the upstream confirmed a stored answer with 304. Its headers
     /// update the stored ones, freshness is computed anew, the body stays.
     func refreshed(_ stored: CacheEntry, by h: UpstreamResponseHead, fill: FillContext, now: Timestamp) {
-        response = .done
+        response = .committing
         let old = stored.storedHead()
         let merged = Validators.merge(stored: old.lines, notModified: ForwardHeaders.response(h.headers, forStorage: true))
         let decision = StoragePolicy.decide(route: fill.route, requestHeaders: head.headers, status: old.status,

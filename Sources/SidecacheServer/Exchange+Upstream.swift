@@ -36,6 +36,9 @@ enum ResponseState {
     /// A mutation's answer waits for its purge to reach Redis; chunks are held (unacknowledged,
     /// so curl pauses past its high-water mark).
     case holding(UpstreamResponseHead, cacheStatus: String, held: [ByteBuffer], ended: Bool)
+    /// The answer comes from the store once a commit lands (a 304 refreshed a stored
+    /// entry); the transfer's end must not finish the exchange before that.
+    case committing
     case done
 }
 
@@ -191,7 +194,7 @@ extension Exchange {
         case .holding(let h, let cacheStatus, var held, let ended):
             held.append(chunk)
             response = .holding(h, cacheStatus: cacheStatus, held: held, ended: ended)
-        case .waiting, .done:
+        case .waiting, .committing, .done:
             transfer?.consumed(chunk.readableBytes)
         }
     }
@@ -236,6 +239,8 @@ extension Exchange {
             finish(close: close)
         case .holding(let h, let cacheStatus, let held, _):
             response = .holding(h, cacheStatus: cacheStatus, held: held, ended: true)
+        case .committing:
+            break
         case .waiting, .done:
             finish(close: connection.closesAfterResponse)
         }
@@ -258,6 +263,8 @@ extension Exchange {
             } else {
                 fail(error)
             }
+        case .committing:
+            break   // the answer is the stored entry's, whatever the transfer does now
         case .streaming, .done:
             // The head is out: the only honest signal left is a cut connection.
             engine.logger.warning("upstream failed mid-body", metadata: ["request": "\(method) \(head.uri)", "error": "\(failure)"])

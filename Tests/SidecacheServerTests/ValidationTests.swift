@@ -60,6 +60,32 @@ struct ValidationTests {
         }
     }
 
+    /// With Redis the refreshed entry is committed asynchronously, after the upstream's
+    /// 304 has ended: the client still gets the refreshed answer, not an empty one.
+    @Test func revalidationAnswersWhenTheStoreCommitsLater() async throws {
+        try await withRedisServer { redis in
+            let store = "\"store\": { \"redis\": \"\(redis.url)\", \"consistency\": \"strict\" }"
+            try await withProxy(routes: Self.route, extra: store) { h in
+                _ = try await eventually { h.proxy.redisReady }
+                h.origin.on("GET", "/d/5") { req in
+                    if req.header("If-None-Match") == Self.etag {
+                        return OriginResponse(status: 304, headers: [("ETag", Self.etag), ("X-Version", "refreshed")])
+                    }
+                    return .json(#"{"body":"original"}"#, headers: [("ETag", Self.etag), ("X-Version", "first")])
+                }
+                _ = try await h.get("/d/5")
+                h.clock.advance(by: .seconds(15))
+                for _ in 0..<5 {   // each one revalidates once more: the entry is stale again every time
+                    let revalidated = try await h.get("/d/5")
+                    #expect(revalidated.status == 200)
+                    #expect(revalidated.text == #"{"body":"original"}"#)
+                    #expect(revalidated.header("X-Version") == "refreshed")
+                    h.clock.advance(by: .seconds(15))
+                }
+            }
+        }
+    }
+
     @Test func clientsOwnValidatorsAreNotSentOnAFill() async throws {
         try await withProxy(routes: Self.route) { h in
             h.origin.on("GET", "/d/4", .json("{}", headers: [("ETag", Self.etag)]))
