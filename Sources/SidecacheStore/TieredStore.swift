@@ -72,8 +72,11 @@ public final class TieredStore: Sendable {
         let local = memory.get(key, now: now).flatMap { ledger.isValid($0) ? $0 : nil }
         guard let shared else { return .now(Lookup(entry: local)) }
         guard let entry = local else { return .later(readShared(shared, key, scopes: scopes(), on: loop)) }
-        guard shared.consistency == .strict, shared.link.isUsable else {
-            return .now(Lookup(entry: entry, sharedGuard: entry.generations))
+        guard shared.consistency == .strict else { return .now(Lookup(entry: entry, sharedGuard: entry.generations)) }
+        guard shared.link.isUsable else {
+            // Strict, but nothing to confirm against: the request goes on without L2.
+            return .now(Lookup(entry: entry, sharedGuard: entry.generations,
+                               trouble: StoreTrouble(kind: .unavailable, detail: "redis not usable: L1 entry unconfirmed")))
         }
         guard let filledUnder = entry.generations else {
             // Filled while Redis was away: it cannot be confirmed, so it is not served now.

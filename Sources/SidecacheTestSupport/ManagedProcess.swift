@@ -143,7 +143,9 @@ public final class ManagedProcess: Sendable {
     public var isRunning: Bool { exitStatus == nil }
 
     /// Sends `signal` (e.g. `SIGTERM`) to the child.
+    /// Not after it was reaped: its PID may belong to someone else's process by then.
     public func signal(_ signal: Int32) {
+        guard isRunning else { return }
         _ = Foundation.kill(pid, signal)
     }
 

@@ -27,7 +27,7 @@ public final class RedisServer: Sendable {
             do {
                 try await server.launch()
                 return server
-            } catch let error as TestSupportError where error.kind == .launchFailed && attempt < 3 && server.exited {
+            } catch let error as TestSupportError where error.kind == .launchFailed && attempt < 5 && server.exited {
                 continue
             }
         }
@@ -55,6 +55,7 @@ public final class RedisServer: Sendable {
             return Int(info[at.upperBound...].prefix(while: \.isNumber)) == Int(p.pid)
         }
         guard answered, p.exitStatus == nil else {
+            _ = await p.waitForExit(timeout: .seconds(1))   // its last words, for the message
             throw TestSupportError(.launchFailed, "redis-server on \(port) did not answer PING:\n\(p.output)")
         }
     }
