@@ -17,9 +17,10 @@ struct CacheContext {
     var scopeIDs: [UInt64] { PurgeScope.ids(route: route.name, path: route.spelling.canonical(target.path)) }
 }
 
-/// One request, from classification to the last byte of its answer. Lives on the
-/// connection's event loop. It asks the core what to do and carries it out:
-/// answer from the cache, fill (fetch, store, answer) or forward.
+/// One request, from classification to the last byte of its answer, on the connection's
+/// event loop. Where the request stands is `machine`'s (a value: events in, actions
+/// out); this class feeds it what the store, the flight registry and the upstream
+/// report, and carries out its actions. Answers are written by `writer` only.
 final class Exchange {
     let engine: ProxyEngine
     /// The config this exchange runs under, start to end (a reload does not change it midway).
@@ -29,18 +30,7 @@ final class Exchange {
     let body: ByteBuffer?
     let method: String
     let target: RequestTarget?
-    var transfer: UpstreamTransfer?
-    var mode: UpstreamMode?
-    var response: ResponseState = .waiting
-    var finished = false
-    /// The cache route this request matched, if any (a metric label).
-    var route: Route?
-    /// What the cache did, reported once when the exchange finishes.
-    var outcome = CacheOutcome.bypass
-    /// When the upstream request started, for the latency histogram.
-    var upstreamStarted: ContinuousClock.Instant?
-    /// The status sent to the client, for the access log.
-    var status = 0
+    let writer: ResponseWriter
     let started = ContinuousClock.now
 
     /// A client's request, or the proxy's own refresh of an entry (background
@@ -48,20 +38,24 @@ final class Exchange {
     enum Purpose { case client, refresh }
     let purpose: Purpose
 
-    /// Set once the request is known to use the cache.
-    var cache: CacheContext?
-    /// A stored answer that may still answer if the fetch fails (stale-if-error).
-    var staleFallback: CacheEntry?
-    /// A stored answer being revalidated with a conditional request.
-    var revalidating: CacheEntry?
+    var machine: ExchangeStateMachine
+    /// The transfer under way, to pace (`consumed`) and cancel.
+    var transfer: UpstreamTransfer?
+    /// Where the fill stands against purges, taken when its fetch starts.
+    var fillGuard: FillGuard?
     /// The flight this exchange leads, if it leads one.
     var flight: UInt64?
-    /// The flight this exchange waits on, and the bound on that wait.
-    var waiting: (id: UInt64, timer: Scheduled<Void>)?
-    /// Already waited on someone's fill once: never queue again, fetch instead.
-    var joined = false
+    /// The bound on waiting for another request's fill.
+    var waitTimer: Scheduled<Void>?
+
+    // Reported once, when the exchange finishes: metrics and the access log.
+    var route: Route?
+    var outcome = CacheOutcome.bypass
+    var status = 0
+    var upstreamStarted: ContinuousClock.Instant?
+
     /// The purge scopes of the cache key's entries, computed once and only on a miss.
-    lazy var scopeIDs: [UInt64] = cache?.scopeIDs ?? []
+    lazy var scopeIDs: [UInt64] = machine.context?.scopeIDs ?? []
 
     init(engine: ProxyEngine, settings: ProxySettings, connection: any ClientConnection, head: HTTPRequestHead, body: ByteBuffer?,
          purpose: Purpose = .client) {
@@ -73,13 +67,16 @@ final class Exchange {
         self.method = head.method.rawValue
         self.target = RequestTarget(head.uri)
         self.purpose = purpose
+        self.writer = ResponseWriter(connection: connection, isHEAD: head.method == .HEAD, version: head.version)
+        self.machine = ExchangeStateMachine(request: head.headers, isHEAD: head.method == .HEAD, version: head.version,
+                                            context: nil, allocator: connection.allocator)
     }
 
-    var isHEAD: Bool { head.method == .HEAD }
+    var finished: Bool { machine.isFinished }
 
     func start() {
         guard target != nil || (head.uri == "*" && head.method == .OPTIONS) else {
-            fail(.badRequest("the request target must be a path starting with /"))
+            run(machine.failAtOnce(.badRequest("the request target must be a path starting with /")))
             return
         }
         let plan = RequestClassifier.classify(method: method, target: target, headers: head.headers,
@@ -88,49 +85,81 @@ final class Exchange {
         switch plan {
         case .cache(let route, let identity):
             guard let target else {   // classify caches origin-form targets only
-                forward(route: nil, marker: .pass)
+                run(machine.forward(marker: ForwardMarker.pass.cacheStatus))
                 return
             }
             self.route = route
             let vary = engine.vary.headers(for: route.name)
             let key = CacheKeyBuilder.key(route: route, host: head.headers.first(name: "host") ?? "", target: target,
                                           headers: head.headers, identity: identity, varyHeaders: vary)
-            let context = CacheContext(route: route, key: key, target: target, varyHeaders: vary)
-            cache = context
-            lookup(context)
+            machine = ExchangeStateMachine(request: head.headers, isHEAD: head.method == .HEAD, version: head.version,
+                                           context: CacheContext(route: route, key: key, target: target, varyHeaders: vary),
+                                           allocator: connection.allocator)
+            if purpose == .refresh {
+                refresh()
+            } else {
+                run(machine.start())
+            }
         case .bypass(let route, let reason):
             self.route = route
             engine.metrics.bypass(route: route.name, reason: reason)
-            forward(route: route, marker: .bypass(reason))
+            run(machine.forward(marker: ForwardMarker.bypass(reason).cacheStatus))
         case .pass:
-            forward(route: nil, marker: .pass)
+            run(machine.forward(marker: ForwardMarker.pass.cacheStatus))
         }
     }
 
-    /// The hit path: one shard lookup, one atomic purge check, stored bytes out (with
-    /// Redis in strict mode, after one small confirmation round trip).
-    func lookup(_ context: CacheContext) {
-        let now = engine.clock.now()
-        if purpose == .refresh {
-            refresh(context, now: now)
-            return
-        }
-        switch engine.store.lookup(context.key, scopes: { scopeIDs }, now: now, on: connection.eventLoop) {
-        case .now(let found):
-            considerLookup(found, context, now: now)
-        case .later(let future):
-            let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
-            future.whenSuccess { found in
-                let exchange = me.value
-                guard !exchange.finished else { return }
-                exchange.considerLookup(found, context, now: exchange.engine.clock.now())
+    /// Carries out what the machine decided.
+    func run(_ action: ExchangeStateMachine.Action) {
+        switch action {
+        case .none:
+            break
+        case .lookup:
+            lookup()
+        case .answerFromCache(let answer):
+            if let land = answer.land { landFlight(land) }
+            answerFromCache(answer.entry, staleDetail: answer.staleDetail)
+            if answer.revalidate { engine.revalidate(head: head, on: connection.eventLoop) }
+        case .enterFlight:
+            enterFlight()
+        case .waitForFill(let bound):
+            waitForFill(bound: bound)
+        case .fill(let start):
+            if let waiter = start.leaving { stopWaiting(waiter) }
+            fill(start, engine.store.beginFill(shared: start.generations))
+        case .forward:
+            forward()
+        case .consumed(let bytes):
+            transfer?.consumed(bytes)
+        case .sendHead(let start):
+            sendHead(start)
+        case .sendBody(let chunk, let framing):
+            let transfer = self.transfer
+            let bytes = chunk.readableBytes
+            writer.body(chunk, framing: framing, written: { @Sendable in transfer?.consumed(bytes) })
+        case .endBody(let framing):
+            finish(close: writer.end(framing))
+        case .commit(let filled):
+            commit(filled)
+        case .purge(let h):
+            purgeThenAnswer(h)
+        case .answerInstead(let error, let stale, let cancelTransfer):
+            if cancelTransfer { transfer?.cancel() }
+            landFlight(.failed(error))
+            if let stale {
+                answerFromCache(stale, staleDetail: "stale-if-error")
+            } else {
+                fail(error)
             }
+        case .fail(let error):
+            fail(error)
+        case .cut:
+            finish(close: true)
+        case .abandon(let waiter):
+            transfer?.cancel()
+            if let waiter { stopWaiting(waiter) }
+            landFlight(.fetchYourself(uncacheable: false))
         }
-    }
-
-    private func considerLookup(_ found: Lookup, _ context: CacheContext, now: Timestamp) {
-        if let trouble = found.trouble { storeTrouble(trouble) }
-        consider(found.entry, context, now: now, generations: found.sharedGuard)
     }
 
     /// Redis trouble during this request, reported in one place: the request went on
@@ -147,60 +176,15 @@ final class Exchange {
         }
     }
 
-    /// Stored head, then Age/X-Cache/Cache-Status in a reused buffer, then the stored
-    /// body: no encoding work per hit. `staleDetail` marks a stale answer and why.
-    func writeHit(_ entry: CacheEntry, now: Timestamp, staleDetail: StaticString? = nil) {
-        outcome = staleDetail == nil ? .hit : .stale
-        status = entry.status
-        var lines = connection.scratchBuffer()
-        lines.writeHeader("Age", Int(entry.timing.age(at: now).wholeSeconds))
-        lines.writeStaticString(staleDetail == nil ? "X-Cache: HIT\r\n" : "X-Cache: STALE\r\n")
-        lines.writeStaticString("Cache-Status: sidecache; hit; ttl=")
-        lines.writeDecimal(entry.timing.remaining(at: now).milliseconds / 1000)
-        if let staleDetail {
-            lines.writeStaticString("; detail=")
-            lines.writeStaticString(staleDetail)
-        }
-        lines.writeStaticString("\r\n")
-        writeStored(entry, lines: &lines)
-    }
-
-    /// The stored head, the per-answer `lines` (closed here with the connection header
-    /// and the blank line), then the stored body unless HEAD; one flush.
-    func writeStored(_ entry: CacheEntry, lines: inout ByteBuffer) {
-        let close = connection.closesAfterResponse
-        writeConnectionHeader(&lines, close: close)
-        lines.writeStaticString("\r\n")
-        connection.write(entry.head)
-        if isHEAD {
-            connection.writeAndFlush(lines, written: nil)
-        } else {
-            connection.write(lines)
-            connection.writeAndFlush(entry.body, written: nil)
-        }
-        finish(close: close)
-    }
-
-    func writeConnectionHeader(_ buffer: inout ByteBuffer, close: Bool) {
-        if close {
-            buffer.writeStaticString("Connection: close\r\n")
-        } else if head.version.minor == 0 {
-            buffer.writeStaticString("Connection: keep-alive\r\n")
-        }
-    }
-
     /// Answers with the proxy's own JSON error.
     func fail(_ error: ProxyError) {
-        guard !finished else { return }
         status = error.status
-        let close = error.closesConnection || connection.closesAfterResponse
-        connection.writeAndFlush(error.encode(allocator: connection.allocator, close: close), written: nil)
-        finish(close: close)
+        finish(close: writer.error(error))
     }
 
+    /// The answer is written: report it and hand the connection back.
     func finish(close: Bool) {
-        guard !finished else { return }
-        finished = true
+        machine.answered()
         landFlight(.fetchYourself(uncacheable: false))   // a leader that answered without landing frees its waiters
         // Requests count, the proxy's own refreshes (warming, revalidation, admin) do not.
         if purpose == .client {
@@ -212,9 +196,6 @@ final class Exchange {
 
     /// The client went away: stop the upstream transfer, nothing more to write.
     func clientGone() {
-        finished = true
-        transfer?.cancel()
-        stopWaiting()
-        landFlight(.fetchYourself(uncacheable: false))
+        run(machine.clientGone())
     }
 }

@@ -1,0 +1,148 @@
+import NIOCore
+import SidecacheCore
+import SidecacheStore
+import SidecacheUpstream
+
+/// The upstream's answer: store it, stream it, hold it for a purge, or fall back.
+extension ExchangeStateMachine {
+    mutating func upstreamHead(_ h: UpstreamResponseHead, now: Timestamp) -> Action {
+        guard case .fetching(let fetch, .awaitingHead) = state else { return .none }
+        switch fetch {
+        case .forward:
+            state = .fetching(fetch, .holding(h, held: [], ended: false))
+            return .purge(h)
+        case .fill(let requestTime):
+            guard let context else { return .none }
+            if h.status == 304, let stored = revalidating { return refreshed(stored, by: h, context, requestTime: requestTime, now: now) }
+            if h.status >= 500, let stale = staleFallback, ServeDecision.staleIfError(stale.timing, now: now) {
+                state = .finished
+                return .answerInstead(.upstreamUnavailable("upstream answered \(h.status)"), stale: stale, cancelTransfer: true)
+            }
+            let headers = HeaderList(h.headers)
+            let route = context.route
+            switch StoragePolicy.decide(route: route, requestHeaders: request, status: h.status, responseHeaders: headers,
+                                        requestTime: requestTime, responseTime: now, varyHeaders: context.varyHeaders) {
+            case .store(let timing):
+                let declared = headers.first("content-length").flatMap { Int($0) }
+                if let declared, declared > route.policy.maxBodySize {
+                    return stream(h, fetch, notStored: .tooLarge, land: .fetchYourself(uncacheable: true))
+                }
+                let capacity = min(declared ?? 16 << 10, route.policy.maxBodySize)
+                state = .fetching(fetch, .buffering(h, timing, allocator.buffer(capacity: capacity)))
+                return .none
+            case .skip(let reason):
+                var start = stream(h, fetch, notStored: reason, land: .fetchYourself(uncacheable: reason != .vary))
+                if reason == .vary, case .sendHead(var head) = start {
+                    // Learn the headers: from the next request on they are part of the key.
+                    head.learnVary = StoragePolicy.uncoveredVary(StoragePolicy.varyNames(headers), route: route,
+                                                                 varyHeaders: context.varyHeaders)
+                    start = .sendHead(head)
+                }
+                return start
+            }
+        }
+    }
+
+    /// RFC 9111 §4.3.4: the upstream confirmed a stored answer with 304. Its headers
+    /// update the stored ones, freshness is computed anew, the body stays.
+    private mutating func refreshed(_ stored: CacheEntry, by h: UpstreamResponseHead, _ context: CacheContext,
+                                    requestTime: Timestamp, now: Timestamp) -> Action {
+        let old = stored.storedHead()
+        let merged = Validators.merge(stored: old.lines, notModified: ForwardHeaders.response(h.headers, forStorage: true))
+        let decision = StoragePolicy.decide(route: context.route, requestHeaders: request, status: old.status,
+                                            responseHeaders: HeaderList(merged), requestTime: requestTime, responseTime: now,
+                                            varyHeaders: context.varyHeaders)
+        guard case .store(let timing) = decision else {
+            // Confirmed but no longer storable: answer with it once, keep nothing.
+            state = .finished
+            return .answerFromCache(FromCache(entry: stored, land: .fetchYourself(uncacheable: true)))
+        }
+        state = .committing
+        return .commit(Filled(status: old.status, reason: old.reason, lines: merged, body: stored.body, timing: timing,
+                              revalidated: true))
+    }
+
+    /// The mutation's purges are done: the held answer goes out.
+    mutating func purged() -> Action {
+        guard case .fetching(let fetch, .holding(let h, let held, let ended)) = state, case .forward(let marker) = fetch else {
+            return .none
+        }
+        var start = StreamStart(head: h, framing: framing(h), cacheStatus: marker, xCache: .bypass)
+        start.body = held
+        start.unacknowledged = held.reduce(0) { $0 + $1.readableBytes }
+        start.ended = ended
+        state = ended ? .finished : .fetching(fetch, .streaming(start.framing))
+        return .sendHead(start)
+    }
+
+    mutating func upstreamBody(_ chunk: ByteBuffer) -> Action {
+        guard case .fetching(let fetch, let answer) = state else { return .consumed(chunk.readableBytes) }
+        switch answer {
+        case .buffering(let h, let timing, var collected):
+            guard let context else { return .none }
+            if collected.readableBytes + chunk.readableBytes > context.route.policy.maxBodySize {
+                // Too big to store after all: from here on it streams.
+                guard case .sendHead(var start) = stream(h, fetch, notStored: .tooLarge, land: .fetchYourself(uncacheable: true)) else {
+                    return .none
+                }
+                start.body = [collected, chunk]
+                start.unacknowledged = chunk.readableBytes
+                return .sendHead(start)
+            }
+            state = .idle   // drop the state's reference so the append does not copy
+            collected.writeImmutableBuffer(chunk)
+            state = .fetching(fetch, .buffering(h, timing, collected))
+            return .consumed(chunk.readableBytes)
+        case .holding(let h, var held, let ended):
+            state = .idle
+            held.append(chunk)
+            state = .fetching(fetch, .holding(h, held: held, ended: ended))
+            return .none
+        case .streaming(let framing):
+            return .sendBody(chunk, framing)
+        case .awaitingHead:
+            return .consumed(chunk.readableBytes)
+        }
+    }
+
+    mutating func upstreamEnd() -> Action {
+        guard case .fetching(let fetch, let answer) = state else { return .none }
+        switch answer {
+        case .buffering(let h, let timing, let collected):
+            state = .committing
+            return .commit(Filled(status: h.status, reason: h.reason, lines: ForwardHeaders.response(h.headers, forStorage: true),
+                                  body: collected, timing: timing, revalidated: false))
+        case .holding(let h, let held, _):
+            state = .fetching(fetch, .holding(h, held: held, ended: true))
+            return .none
+        case .streaming(let framing):
+            state = .finished
+            return .endBody(framing)
+        case .awaitingHead:
+            // Never an empty answer: the client would read the next response as this one's.
+            return upstreamFailed(.upstreamUnavailable("the upstream ended without an answer"), now: nil)
+        }
+    }
+
+    /// `now` decides whether a stale entry may still answer (nil: it may not).
+    mutating func upstreamFailed(_ error: ProxyError, now: Timestamp?) -> Action {
+        guard case .fetching(_, let answer) = state else { return .none }
+        state = .finished
+        if case .streaming = answer { return .cut }   // the head is out: a cut connection is the only honest signal
+        let stale = staleFallback.flatMap { entry in now.map { ServeDecision.staleIfError(entry.timing, now: $0) } == true ? entry : nil }
+        return .answerInstead(error, stale: stale, cancelTransfer: false)
+    }
+
+    /// The answer streams as it came, marked as not stored (for `notStored`).
+    private mutating func stream(_ h: UpstreamResponseHead, _ fetch: Fetch, notStored: NotStoredReason, land: FlightResult) -> Action {
+        let start = StreamStart(head: h, framing: framing(h), cacheStatus: CacheStatusField.miss(stored: false, notStored: notStored),
+                                xCache: .miss, land: land)
+        state = .fetching(fetch, .streaming(start.framing))
+        return .sendHead(start)
+    }
+
+    /// How the body of `h` is framed to this client.
+    func framing(_ h: UpstreamResponseHead) -> BodyFraming {
+        BodyFraming(status: h.status, headers: HeaderList(h.headers), isHEAD: isHEAD, version: version)
+    }
+}

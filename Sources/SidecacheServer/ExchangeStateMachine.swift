@@ -1,0 +1,286 @@
+import NIOCore
+import NIOHTTP1
+import SidecacheCore
+import SidecacheStore
+import SidecacheUpstream
+
+/// One request's life as a value: events in (lookup answered, fill landed, wait timed
+/// out, upstream head/body/end/failure, purge done, commit landed, client gone), actions
+/// out. The decisions are the core's (ServeDecision, StoragePolicy, Validators); this
+/// type only keeps where the request stands, so an event that arrives in a state that
+/// does not expect it (a fill landing after the wait timed out, a transfer's end while a
+/// commit is pending, anything after the client left) does nothing. `Exchange` carries
+/// out the actions and is the only part that touches the store, the upstream or the
+/// connection.
+struct ExchangeStateMachine {
+    /// What an upstream fetch is for.
+    enum Fetch {
+        /// A miss on a cache route: buffer a storable answer, stream anything else.
+        case fill(requestTime: Timestamp)
+        /// Anything else: purge on success, then stream the answer under `marker`.
+        case forward(marker: String)
+    }
+
+    enum State {
+        case idle
+        /// The store is looking the key up.
+        case lookingUp
+        /// Waiting on another request's fill of the key, as waiter `waiter`.
+        case waitingOnFill(waiter: UInt64)
+        /// The flight registry is deciding whether this request leads or waits.
+        case enteringFlight
+        /// The upstream request is under way.
+        case fetching(Fetch, Answer)
+        /// The answer comes from the store once its commit lands.
+        case committing
+        /// Answered, or the client went away.
+        case finished
+    }
+
+    /// Where the upstream's answer stands.
+    enum Answer {
+        case awaitingHead
+        /// Collecting a storable body (at most the route's `maxBodySize`).
+        case buffering(UpstreamResponseHead, EntryTiming, ByteBuffer)
+        /// A mutation's answer waits for its purge; chunks are held (unacknowledged, so
+        /// the transfer pauses past its high-water mark).
+        case holding(UpstreamResponseHead, held: [ByteBuffer], ended: Bool)
+        /// Head sent; body bytes go out as they come.
+        case streaming(BodyFraming)
+    }
+
+    enum Action {
+        case none
+        /// Look the key up; report with `lookupAnswered`.
+        case lookup
+        /// Answer from a stored entry (or 304 when the client's validators match), then finish.
+        case answerFromCache(FromCache)
+        /// Ask the flight registry to lead or wait; report with `flightEntered`.
+        case enterFlight
+        /// Wait at most `bound` for another request's fill; report with `fillLanded` or `waitTimedOut`.
+        case waitForFill(bound: Duration)
+        /// Fetch the key from the upstream (conditionally when `revalidating`).
+        case fill(FillStart)
+        /// Forward the request as it came.
+        case forward
+        /// Bytes taken (buffered, dropped): the transfer may go on.
+        case consumed(Int)
+        case sendHead(StreamStart)
+        /// One body chunk, acknowledged to the transfer once it left.
+        case sendBody(ByteBuffer, BodyFraming)
+        /// The body is complete: end it in its framing and finish.
+        case endBody(BodyFraming)
+        /// Store this entry, then answer from it; report with `committed`.
+        case commit(Filled)
+        /// Run the mutation's purges; report with `purged`.
+        case purge(UpstreamResponseHead)
+        /// The upstream failed before any byte went out: land the flight failed, answer
+        /// with `stale` (stale-if-error) if there is one, else with `error`.
+        case answerInstead(ProxyError, stale: CacheEntry?, cancelTransfer: Bool)
+        /// The proxy's own error answer, then finish.
+        case fail(ProxyError)
+        /// The head is out and the upstream failed: cut the connection.
+        case cut
+        /// The client left: cancel the transfer, stop waiting as `waiter`, free the flight.
+        case abandon(waiter: UInt64?)
+    }
+
+    struct FromCache {
+        let entry: CacheEntry
+        var staleDetail: StaticString?
+        /// Refresh the entry in the background (stale-while-revalidate).
+        var revalidate = false
+        /// The flight this request leads ends so.
+        var land: FlightResult?
+    }
+
+    struct FillStart {
+        /// The shared purge counters the fill is stored under (nil: read them now).
+        let generations: EntryCodec.Generations?
+        /// The stored entry a conditional request revalidates.
+        let revalidating: CacheEntry?
+        /// This request waited as this waiter and stops now.
+        var leaving: UInt64?
+    }
+
+    /// An answer to store: a completed fill, or a stored one the upstream confirmed.
+    struct Filled {
+        let status: Int
+        let reason: String
+        let lines: [(name: String, value: String)]
+        let body: ByteBuffer
+        let timing: EntryTiming
+        /// Confirmed by a 304: answered like a hit (the client's validators apply).
+        let revalidated: Bool
+    }
+
+    struct StreamStart {
+        let head: UpstreamResponseHead
+        let framing: BodyFraming
+        let cacheStatus: String
+        let xCache: CacheOutcome
+        /// The flight this request leads ends so (its answer is not stored).
+        var land: FlightResult?
+        /// Vary names the route's key learns (a fill not stored for an unknown Vary).
+        var learnVary: [String] = []
+        /// Body bytes already here, sent right after the head.
+        var body: [ByteBuffer] = []
+        /// Of those, how many bytes the transfer still waits to hear were taken.
+        var unacknowledged = 0
+        /// The upstream already ended: end the answer after them.
+        var ended = false
+    }
+
+    /// The request facts the decisions read.
+    let request: HTTPHeaders
+    let isHEAD: Bool
+    let version: HTTPVersion
+    /// The cache route and key, when the request uses the cache.
+    let context: CacheContext?
+    let allocator: ByteBufferAllocator
+
+    // Written only by the machine's own events (this file and +Answer).
+    var state = State.idle
+    /// A stored answer being revalidated, and the one that may answer if the fetch fails.
+    var revalidating: CacheEntry?
+    var staleFallback: CacheEntry?
+    /// The shared counters the lookup read, for the fill.
+    private var generations: EntryCodec.Generations?
+    /// Already waited on someone's fill once: never queue again, fetch instead.
+    private var joined = false
+
+    init(request: HTTPHeaders, isHEAD: Bool, version: HTTPVersion, context: CacheContext?,
+         allocator: ByteBufferAllocator) {
+        self.request = request
+        self.isHEAD = isHEAD
+        self.version = version
+        self.context = context
+        self.allocator = allocator
+    }
+
+    var isFinished: Bool { if case .finished = state { true } else { false } }
+
+    // MARK: Cache phases
+
+    /// A cache route: look the key up.
+    mutating func start() -> Action {
+        guard case .idle = state, context != nil else { return .none }
+        state = .lookingUp
+        return .lookup
+    }
+
+    /// A request the cache does not answer.
+    mutating func forward(marker: String) -> Action {
+        guard case .idle = state else { return .none }
+        state = .fetching(.forward(marker: marker), .awaitingHead)
+        return .forward
+    }
+
+    /// Refused before anything started (a bad target, a refresh already under way).
+    mutating func failAtOnce(_ error: ProxyError) -> Action {
+        guard case .idle = state else { return .none }
+        state = .finished
+        return .fail(error)
+    }
+
+    /// The proxy's own refresh: fetch whatever is stored now.
+    mutating func refresh(now: Timestamp) -> Action {
+        guard case .idle = state else { return .none }
+        state = .fetching(.fill(requestTime: now), .awaitingHead)
+        return .fill(FillStart(generations: nil, revalidating: nil))
+    }
+
+    /// `entry` is what the lookup found and may serve (already purge-checked), or nil;
+    /// `generations` are the shared counters a fill here must be stored under.
+    mutating func lookupAnswered(_ entry: CacheEntry?, generations: EntryCodec.Generations?, now: Timestamp) -> Action {
+        guard case .lookingUp = state, let context else { return .none }
+        guard let entry else { return fetch(generations, now: now) }
+        switch ServeDecision.decide(entry.timing, now: now, route: context.route, request: request) {
+        case .fresh:
+            state = .finished
+            return .answerFromCache(FromCache(entry: entry))
+        case .staleWhileRevalidate:
+            state = .finished
+            return .answerFromCache(FromCache(entry: entry, staleDetail: "stale-while-revalidate", revalidate: true))
+        case .fetch:
+            if ServeDecision.staleIfError(entry.timing, now: now) { staleFallback = entry }
+            revalidating = entry
+            return fetch(generations ?? entry.generations, now: now)
+        }
+    }
+
+    /// A miss (or too stale to serve): wait on the fill already under way, or lead one.
+    /// `only-if-cached` on an origin route stops here with 504.
+    private mutating func fetch(_ generations: EntryCodec.Generations?, now: Timestamp) -> Action {
+        guard let context else { return .none }
+        if case .origin = context.route.ttl, ServeDecision.requestDirectives(request).onlyIfCached {
+            state = .finished
+            return .fail(.onlyIfCached)
+        }
+        self.generations = generations
+        if joined { return startFill(now: now, leaving: nil) }
+        state = .enteringFlight
+        return .enterFlight
+    }
+
+    /// What the flight registry said: wait as `waiter`, or fetch (leading or alone).
+    mutating func flightEntered(waiter: UInt64?, now: Timestamp) -> Action {
+        guard case .enteringFlight = state, let context else { return .none }
+        guard let waiter else { return startFill(now: now, leaving: nil) }
+        state = .waitingOnFill(waiter: waiter)
+        return .waitForFill(bound: context.route.policy.upstreamTimeout)
+    }
+
+    mutating func fillLanded(_ result: FlightResult, now: Timestamp) -> Action {
+        guard case .waitingOnFill = state else { return .none }
+        joined = true
+        switch result {
+        case .stored:
+            state = .lookingUp   // the entry is stored now; checked like any other (Vary, purges, strict)
+            return .lookup
+        case .fetchYourself:
+            return startFill(now: now, leaving: nil)
+        case .failed(let error):
+            state = .finished
+            if let stale = staleFallback { return .answerFromCache(FromCache(entry: stale, staleDetail: "stale-if-error")) }
+            return .fail(error)
+        }
+    }
+
+    /// Waited `upstreamTimeout` on someone else's fill: fetch on our own.
+    mutating func waitTimedOut(now: Timestamp) -> Action {
+        guard case .waitingOnFill(let waiter) = state else { return .none }
+        joined = true
+        return startFill(now: now, leaving: waiter)
+    }
+
+    private mutating func startFill(now: Timestamp, leaving: UInt64?) -> Action {
+        state = .fetching(.fill(requestTime: now), .awaitingHead)
+        return .fill(FillStart(generations: generations, revalidating: revalidating, leaving: leaving))
+    }
+
+    /// The commit of a fill landed: answer, unless the client left meanwhile.
+    mutating func committed() -> Bool {
+        guard case .committing = state else { return false }
+        state = .finished
+        return true
+    }
+
+    /// The answer was written in full (a hit, an error, a committed fill).
+    mutating func answered() {
+        state = .finished
+    }
+
+    mutating func clientGone() -> Action {
+        switch state {
+        case .finished:
+            return .none
+        case .waitingOnFill(let waiter):
+            state = .finished
+            return .abandon(waiter: waiter)
+        default:
+            state = .finished
+            return .abandon(waiter: nil)
+        }
+    }
+}

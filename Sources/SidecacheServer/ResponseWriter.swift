@@ -1,0 +1,152 @@
+import NIOCore
+import NIOHTTP1
+import SidecacheCore
+import SidecacheStore
+import SidecacheUpstream
+
+/// The one place that writes an answer's bytes to the client: stored entries with their
+/// per-answer lines, 304s from the cache, the proxy's own errors, and streamed answers
+/// (head, body chunks in their framing, end). Each complete answer returns whether the
+/// connection closes after it.
+struct ResponseWriter {
+    let connection: any ClientConnection
+    let isHEAD: Bool
+    let version: HTTPVersion
+
+    /// Stored head, then Age/X-Cache/Cache-Status in a reused buffer, then the stored
+    /// body: no encoding work per hit. `staleDetail` marks a stale answer and why.
+    func hit(_ entry: CacheEntry, now: Timestamp, staleDetail: StaticString?) -> Bool {
+        var lines = connection.scratchBuffer()
+        lines.writeHeader("Age", Int(entry.timing.age(at: now).wholeSeconds))
+        lines.writeStaticString(staleDetail == nil ? "X-Cache: HIT\r\n" : "X-Cache: STALE\r\n")
+        lines.writeStaticString("Cache-Status: sidecache; hit; ttl=")
+        lines.writeDecimal(entry.timing.remaining(at: now).milliseconds / 1000)
+        if let staleDetail {
+            lines.writeStaticString("; detail=")
+            lines.writeStaticString(staleDetail)
+        }
+        lines.writeStaticString("\r\n")
+        return stored(entry, lines: &lines)
+    }
+
+    /// A completed fill, from the bytes just stored.
+    func filled(_ entry: CacheEntry, cacheStatus: String) -> Bool {
+        var lines = connection.allocator.buffer(capacity: 128)
+        lines.writeStaticString("X-Cache: MISS\r\n")
+        lines.writeHeader(CacheStatusField.name, cacheStatus)
+        return stored(entry, lines: &lines)
+    }
+
+    /// The client's validators match the stored entry: 304 with its validator fields.
+    func notModified(_ entry: CacheEntry, stored: [(name: String, value: String)], now: Timestamp, stale: Bool) -> Bool {
+        var buffer = connection.allocator.buffer(capacity: 256)
+        buffer.writeStatusLine(status: 304, reason: "Not Modified")
+        for line in stored where line.name.isOne(of: Validators.notModifiedFields) { buffer.writeHeader(line.name, line.value) }
+        buffer.writeHeader("Age", Int(entry.timing.age(at: now).wholeSeconds))
+        buffer.writeStaticString(stale ? "X-Cache: STALE\r\n" : "X-Cache: HIT\r\n")
+        buffer.writeHeader(CacheStatusField.name, CacheStatusField.hit(ttl: entry.timing.remaining(at: now)))
+        let close = connection.closesAfterResponse
+        writeConnectionHeader(&buffer, close: close)
+        buffer.writeStaticString("\r\n")
+        connection.writeAndFlush(buffer, written: nil)
+        return close
+    }
+
+    /// The proxy's own JSON error.
+    func error(_ error: ProxyError) -> Bool {
+        let close = error.closesConnection || connection.closesAfterResponse
+        connection.writeAndFlush(error.encode(allocator: connection.allocator, close: close), written: nil)
+        return close
+    }
+
+    /// The stored head, the per-answer `lines` (closed here with the connection header
+    /// and the blank line), then the stored body unless HEAD; one flush.
+    private func stored(_ entry: CacheEntry, lines: inout ByteBuffer) -> Bool {
+        let close = connection.closesAfterResponse
+        writeConnectionHeader(&lines, close: close)
+        lines.writeStaticString("\r\n")
+        connection.write(entry.head)
+        if isHEAD {
+            connection.writeAndFlush(lines, written: nil)
+        } else {
+            connection.write(lines)
+            connection.writeAndFlush(entry.body, written: nil)
+        }
+        return close
+    }
+
+    // MARK: Streamed answers
+
+    /// The head of an answer whose body streams, in `start.framing`.
+    func head(_ start: ExchangeStateMachine.StreamStart) {
+        let h = start.head
+        let headers = HeaderList(h.headers)
+        let upstreamLength = headers.first("content-length")
+        var buffer = connection.allocator.buffer(capacity: 1024)
+        buffer.writeStatusLine(status: h.status, reason: h.reason)
+        for line in ForwardHeaders.response(h.headers, forStorage: false) { buffer.writeHeader(line.name, line.value) }
+        buffer.writeStaticString("X-Cache: ")
+        buffer.writeString(start.xCache.rawValue)
+        buffer.writeStaticString("\r\n")
+        buffer.writeHeader(CacheStatusField.name, start.cacheStatus)
+        switch start.framing {
+        case .length:
+            buffer.writeHeader("Content-Length", upstreamLength!.trimmingSpaces())
+        case .none where h.status != 204 && h.status >= 200 && !headers.contains("transfer-encoding"):
+            // HEAD and 304 describe the body they did not send.
+            if let upstreamLength { buffer.writeHeader("Content-Length", upstreamLength.trimmingSpaces()) }
+        case .chunked:
+            buffer.writeStaticString("Transfer-Encoding: chunked\r\n")
+        case .none, .untilClose:
+            break
+        }
+        writeConnectionHeader(&buffer, close: closesAfter(start.framing))
+        buffer.writeStaticString("\r\n")
+        connection.writeAndFlush(buffer, written: nil)
+    }
+
+    /// One chunk in the answer's framing; `written` runs once it left (which is what
+    /// paces the upstream for big bodies), or at once when nothing is sent.
+    func body(_ chunk: ByteBuffer, framing: BodyFraming, written: (@Sendable () -> Void)?) {
+        guard chunk.readableBytes > 0 else {
+            written?()
+            return
+        }
+        switch framing {
+        case .none:
+            written?()
+        case .length, .untilClose:
+            connection.writeAndFlush(chunk, written: written)
+        case .chunked:
+            var size = connection.allocator.buffer(capacity: 12)
+            size.writeChunkHeader(chunk.readableBytes)
+            connection.write(size)
+            connection.write(chunk)
+            var crlf = connection.allocator.buffer(capacity: 2)
+            crlf.writeStaticString("\r\n")
+            connection.writeAndFlush(crlf, written: written)
+        }
+    }
+
+    /// The body is complete.
+    func end(_ framing: BodyFraming) -> Bool {
+        if case .chunked = framing {
+            var last = connection.allocator.buffer(capacity: 5)
+            last.writeStaticString("0\r\n\r\n")
+            connection.writeAndFlush(last, written: nil)
+        }
+        return closesAfter(framing)
+    }
+
+    private func closesAfter(_ framing: BodyFraming) -> Bool {
+        connection.closesAfterResponse || framing.closes
+    }
+
+    private func writeConnectionHeader(_ buffer: inout ByteBuffer, close: Bool) {
+        if close {
+            buffer.writeStaticString("Connection: close\r\n")
+        } else if version.minor == 0 {
+            buffer.writeStaticString("Connection: keep-alive\r\n")
+        }
+    }
+}

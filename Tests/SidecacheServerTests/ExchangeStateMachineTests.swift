@@ -1,0 +1,251 @@
+import NIOCore
+import NIOHTTP1
+import SidecacheCore
+@testable import SidecacheServer
+import SidecacheStore
+import SidecacheUpstream
+import Testing
+
+/// The exchange's life as a plain value: every transition driven by events, no channel,
+/// no store, no upstream, no clock but the instants passed in.
+@Suite("Exchange state machine: events in, actions out")
+struct ExchangeStateMachineTests {
+    static let now = Timestamp(seconds: 1_000_000)
+
+    static func route(ttl: TTLPolicy = .fixed(.seconds(60)), maxBody: Int = 1 << 20, staleIfError: Duration = .zero) -> Route {
+        Route(name: "r", pattern: try! RequestPattern(parsing: "GET /r/{id}"), ttl: ttl,
+              policy: RoutePolicy(staleIfError: staleIfError, maxBodySize: maxBody, upstreamTimeout: .seconds(7)))
+    }
+
+    static func machine(_ route: Route = route(), headers: HTTPHeaders = [:], version: HTTPVersion = .http1_1) -> ExchangeStateMachine {
+        let context = CacheContext(route: route, key: CacheKey(a: 1, b: 2, c: 3, d: 4), target: RequestTarget("/r/1")!, varyHeaders: [])
+        return ExchangeStateMachine(request: headers, isHEAD: false, version: version, context: context, allocator: ByteBufferAllocator())
+    }
+
+    static func forwarding(version: HTTPVersion = .http1_1) -> ExchangeStateMachine {
+        ExchangeStateMachine(request: [:], isHEAD: false, version: version, context: nil, allocator: ByteBufferAllocator())
+    }
+
+    /// An entry fresh for `fresh` seconds after `now` (negative: stale since), usable
+    /// stale-if-error for `staleIfError` seconds after `now`.
+    static func entry(fresh: Int64, staleIfError: Int64 = 0, etag: Bool = false) -> CacheEntry {
+        let head = "HTTP/1.1 200 OK\r\n" + (etag ? "ETag: \"v1\"\r\n" : "") + "Content-Length: 2\r\n"
+        return CacheEntry(head: ByteBuffer(string: head), body: ByteBuffer(string: "ok"), status: 200,
+                          timing: EntryTiming(birth: now - .seconds(100), freshUntil: now + .seconds(fresh), staleWhileRevalidateUntil: now,
+                                              staleIfErrorUntil: now + .seconds(staleIfError)),
+                          fillSeq: 0, scopeIDs: [])
+    }
+
+    static func head(_ status: Int, _ headers: [(name: String, value: String)] = []) -> UpstreamResponseHead {
+        UpstreamResponseHead(status: status, reason: "", headers: headers)
+    }
+
+    /// A machine that reached `fetching` for a fill of a miss.
+    static func filling(_ route: Route = route()) -> ExchangeStateMachine {
+        var m = machine(route)
+        _ = m.start()
+        _ = m.lookupAnswered(nil, generations: nil, now: now)
+        _ = m.flightEntered(waiter: nil, now: now)
+        return m
+    }
+
+    @Test func aFreshEntryIsAnsweredAndTheExchangeEnds() {
+        var m = Self.machine()
+        guard case .lookup = m.start() else { Issue.record("start looks the key up"); return }
+        let stored = Self.entry(fresh: 10)
+        guard case .answerFromCache(let answer) = m.lookupAnswered(stored, generations: nil, now: Self.now) else {
+            Issue.record("a fresh entry answers"); return
+        }
+        #expect(answer.entry === stored && answer.staleDetail == nil && !answer.revalidate)
+        #expect(m.isFinished)
+        guard case .none = m.upstreamEnd() else { Issue.record("nothing after the end"); return }
+    }
+
+    @Test func aMissLeadsAFillThatBuffersAndCommits() {
+        var m = Self.machine()
+        _ = m.start()
+        guard case .enterFlight = m.lookupAnswered(nil, generations: nil, now: Self.now) else { Issue.record("a miss enters a flight"); return }
+        guard case .fill(let start) = m.flightEntered(waiter: nil, now: Self.now) else { Issue.record("the leader fetches"); return }
+        #expect(start.revalidating == nil && start.leaving == nil)
+        guard case .none = m.upstreamHead(Self.head(200, [("Content-Length", "4")]), now: Self.now) else {
+            Issue.record("a storable answer is buffered"); return
+        }
+        guard case .consumed(2) = m.upstreamBody(ByteBuffer(string: "ab")) else { Issue.record("buffered bytes are taken"); return }
+        guard case .consumed(2) = m.upstreamBody(ByteBuffer(string: "cd")) else { Issue.record("buffered bytes are taken"); return }
+        guard case .commit(let filled) = m.upstreamEnd() else { Issue.record("the end commits"); return }
+        #expect(String(buffer: filled.body) == "abcd" && filled.status == 200 && !filled.revalidated)
+        #expect(!m.isFinished, "the answer waits for the commit")
+        let answers = m.committed()
+        #expect(answers && m.isFinished)
+        let again = m.committed()
+        #expect(!again, "one answer")
+    }
+
+    @Test func aWaiterLooksUpAgainWhenTheFillIsStoredAndNeverQueuesTwice() {
+        var m = Self.machine()
+        _ = m.start()
+        _ = m.lookupAnswered(nil, generations: nil, now: Self.now)
+        guard case .waitForFill(let bound) = m.flightEntered(waiter: 7, now: Self.now) else { Issue.record("waits"); return }
+        #expect(bound == .seconds(7), "bounded by the route's upstreamTimeout")
+        guard case .lookup = m.fillLanded(.stored, now: Self.now) else { Issue.record("looks up again"); return }
+        guard case .none = m.waitTimedOut(now: Self.now) else { Issue.record("a timer after the landing does nothing"); return }
+        guard case .none = m.fillLanded(.stored, now: Self.now) else { Issue.record("a second landing does nothing"); return }
+        // Purged meanwhile: it fetches itself rather than queueing behind another fill.
+        guard case .fill(let start) = m.lookupAnswered(nil, generations: nil, now: Self.now) else {
+            Issue.record("fetches, no second wait"); return
+        }
+        #expect(start.leaving == nil)
+    }
+
+    @Test func aWaitThatTimesOutFetchesAndIgnoresALateLanding() {
+        var m = Self.machine()
+        _ = m.start()
+        _ = m.lookupAnswered(nil, generations: nil, now: Self.now)
+        _ = m.flightEntered(waiter: 7, now: Self.now)
+        guard case .fill(let start) = m.waitTimedOut(now: Self.now) else { Issue.record("fetches on its own"); return }
+        #expect(start.leaving == 7, "leaves the flight it waited on")
+        guard case .none = m.fillLanded(.stored, now: Self.now) else { Issue.record("late landing ignored"); return }
+    }
+
+    @Test func aFailedFillAnswersStaleWhenAllowedElseTheError() {
+        var withStale = Self.machine(Self.route(staleIfError: .seconds(60)))
+        _ = withStale.start()
+        let stale = Self.entry(fresh: -5, staleIfError: 30)
+        guard case .enterFlight = withStale.lookupAnswered(stale, generations: nil, now: Self.now) else { Issue.record("too stale: fetch"); return }
+        _ = withStale.flightEntered(waiter: 1, now: Self.now)
+        guard case .answerFromCache(let answer) = withStale.fillLanded(.failed(.upstreamTimeout("t")), now: Self.now) else {
+            Issue.record("stale-if-error"); return
+        }
+        #expect(answer.entry === stale && answer.staleDetail.map { "\($0)" } == "stale-if-error")
+
+        var without = Self.machine()
+        _ = without.start()
+        _ = without.lookupAnswered(nil, generations: nil, now: Self.now)
+        _ = without.flightEntered(waiter: 1, now: Self.now)
+        guard case .fail(.upstreamTimeout) = without.fillLanded(.failed(.upstreamTimeout("t")), now: Self.now) else {
+            Issue.record("the error"); return
+        }
+        #expect(without.isFinished)
+    }
+
+    @Test func upstreamFailureBeforeTheHeadIsAnAnswerAfterItACut() {
+        var before = Self.filling()
+        guard case .answerInstead(.upstreamUnavailable, nil, false) = before.upstreamFailed(.upstreamUnavailable("x"), now: Self.now) else {
+            Issue.record("an error answer"); return
+        }
+        var after = Self.filling()
+        _ = after.upstreamHead(Self.head(200, [("Cache-Control", "no-store")]), now: Self.now)
+        guard case .cut = after.upstreamFailed(.upstreamUnavailable("x"), now: Self.now) else { Issue.record("a cut"); return }
+        var ended = Self.filling()
+        guard case .answerInstead = ended.upstreamEnd() else { Issue.record("an end without a head is never an empty answer"); return }
+    }
+
+    @Test func a5xxWithAStaleEntryServesItAndCancelsTheTransfer() {
+        var m = Self.machine(Self.route(staleIfError: .seconds(60)))
+        _ = m.start()
+        let stale = Self.entry(fresh: -5, staleIfError: 30)
+        _ = m.lookupAnswered(stale, generations: nil, now: Self.now)
+        _ = m.flightEntered(waiter: nil, now: Self.now)
+        guard case .answerInstead(_, let answer?, true) = m.upstreamHead(Self.head(503), now: Self.now) else {
+            Issue.record("stale-if-error on a 5xx"); return
+        }
+        #expect(answer === stale && m.isFinished)
+    }
+
+    /// The bug this machine was written around: a 304's end used to finish the exchange
+    /// while its commit (to Redis) was still pending, so the client got no answer.
+    @Test func a304CommitsTheStoredEntryAndTheTransfersEndWaitsForIt() {
+        var m = Self.machine()
+        _ = m.start()
+        let stored = Self.entry(fresh: -5, etag: true)
+        _ = m.lookupAnswered(stored, generations: nil, now: Self.now)
+        guard case .fill(let start) = m.flightEntered(waiter: nil, now: Self.now) else { Issue.record("fetches"); return }
+        #expect(start.revalidating === stored, "conditionally")
+        guard case .commit(let filled) = m.upstreamHead(Self.head(304, [("ETag", "\"v1\"")]), now: Self.now) else {
+            Issue.record("a 304 refreshes the stored entry"); return
+        }
+        #expect(filled.revalidated && String(buffer: filled.body) == "ok" && filled.status == 200)
+        guard case .none = m.upstreamEnd() else { Issue.record("the end waits for the commit"); return }
+        guard case .none = m.upstreamFailed(.upstreamUnavailable("late"), now: Self.now) else { Issue.record("so does a failure"); return }
+        let answers = m.committed()
+        #expect(answers)
+    }
+
+    @Test func tooLargeAnswersStreamAndFreeTheWaiters() {
+        var declared = Self.filling(Self.route(maxBody: 4))
+        guard case .sendHead(let start) = declared.upstreamHead(Self.head(200, [("Content-Length", "5")]), now: Self.now) else {
+            Issue.record("streams"); return
+        }
+        #expect(start.cacheStatus.contains("too-large") && start.framing == .length)
+        guard case .fetchYourself(uncacheable: true)? = start.land else { Issue.record("waiters fetch themselves"); return }
+
+        var grown = Self.filling(Self.route(maxBody: 4))
+        _ = grown.upstreamHead(Self.head(200), now: Self.now)
+        _ = grown.upstreamBody(ByteBuffer(string: "abc"))
+        guard case .sendHead(let late) = grown.upstreamBody(ByteBuffer(string: "de")) else { Issue.record("streams after all"); return }
+        #expect(late.body.map { String(buffer: $0) } == ["abc", "de"])
+        #expect(late.unacknowledged == 2, "the buffered bytes were acknowledged already")
+        guard case .sendBody(_, .chunked) = grown.upstreamBody(ByteBuffer(string: "f")) else { Issue.record("then chunk by chunk"); return }
+        guard case .endBody(.chunked) = grown.upstreamEnd() else { Issue.record("and ends"); return }
+    }
+
+    @Test func aMutationsAnswerIsHeldUntilItsPurgeIsDone() {
+        var m = Self.forwarding()
+        guard case .forward = m.forward(marker: "sidecache; fwd=bypass") else { Issue.record("forwards"); return }
+        guard case .purge = m.upstreamHead(Self.head(200, [("Content-Length", "4")]), now: Self.now) else { Issue.record("purges first"); return }
+        guard case .none = m.upstreamBody(ByteBuffer(string: "ab")) else { Issue.record("held, not acknowledged"); return }
+        _ = m.upstreamBody(ByteBuffer(string: "cd"))
+        guard case .none = m.upstreamEnd() else { Issue.record("the end is held too"); return }
+        #expect(!m.isFinished)
+        guard case .sendHead(let start) = m.purged() else { Issue.record("then everything goes out"); return }
+        #expect(start.body.map { String(buffer: $0) } == ["ab", "cd"] && start.unacknowledged == 4 && start.ended)
+        #expect(start.xCache == .bypass && start.cacheStatus == "sidecache; fwd=bypass")
+        #expect(m.isFinished)
+        guard case .none = m.purged() else { Issue.record("once"); return }
+    }
+
+    @Test func theClientLeavingStopsEverything() {
+        var waiting = Self.machine()
+        _ = waiting.start()
+        _ = waiting.lookupAnswered(nil, generations: nil, now: Self.now)
+        _ = waiting.flightEntered(waiter: 3, now: Self.now)
+        guard case .abandon(waiter: 3) = waiting.clientGone() else { Issue.record("leaves the flight"); return }
+        guard case .none = waiting.fillLanded(.stored, now: Self.now) else { Issue.record("nothing after"); return }
+        guard case .none = waiting.clientGone() else { Issue.record("once"); return }
+
+        var committing = Self.filling()
+        _ = committing.upstreamHead(Self.head(200), now: Self.now)
+        _ = committing.upstreamEnd()
+        guard case .abandon(waiter: nil) = committing.clientGone() else { Issue.record("abandons"); return }
+        let answers = committing.committed()
+        #expect(!answers, "no answer to a client that left")
+    }
+
+    @Test func onlyIfCachedStopsAMissOnAnOriginRoute() {
+        var m = Self.machine(Self.route(ttl: .origin), headers: ["Cache-Control": "only-if-cached"])
+        _ = m.start()
+        guard case .fail(.onlyIfCached) = m.lookupAnswered(nil, generations: nil, now: Self.now) else { Issue.record("504"); return }
+    }
+
+    @Test func anUnknownVaryStreamsAndTeachesTheKey() {
+        var m = Self.filling()
+        guard case .sendHead(let start) = m.upstreamHead(Self.head(200, [("Vary", "X-Tenant"), ("Content-Length", "1")]), now: Self.now) else {
+            Issue.record("streams"); return
+        }
+        #expect(start.learnVary == ["x-tenant"])
+        guard case .fetchYourself(uncacheable: false)? = start.land else { Issue.record("not remembered as uncacheable"); return }
+    }
+
+    @Test(arguments: [
+        (200, [("Content-Length", "3")], false, HTTPVersion.http1_1, BodyFraming.length),
+        (200, [], false, .http1_1, .chunked),
+        (200, [("Content-Length", "3"), ("Transfer-Encoding", "chunked")], false, .http1_1, .chunked),
+        (200, [], false, .http1_0, .untilClose),
+        (200, [("Content-Length", "3")], true, .http1_1, .none),
+        (204, [], false, .http1_1, .none),
+        (304, [], false, .http1_1, .none),
+    ] as [(Int, [(name: String, value: String)], Bool, HTTPVersion, BodyFraming)])
+    func framing(status: Int, headers: [(name: String, value: String)], isHEAD: Bool, version: HTTPVersion, expected: BodyFraming) {
+        #expect(BodyFraming(status: status, headers: HeaderList(headers), isHEAD: isHEAD, version: version) == expected)
+    }
+}
