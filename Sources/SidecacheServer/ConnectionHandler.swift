@@ -26,7 +26,8 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     private var state = State.idle
     private var queued = CircularBuffer<HTTPServerRequestPart>()
     private var readHeld = false
-    private var context: ChannelHandlerContext!
+    /// Set while the handler is in the pipeline; answers finishing after it left write nothing.
+    private var context: ChannelHandlerContext?
     private var scratch: ByteBuffer
     private var keepAlive = true
     private var draining = false
@@ -34,8 +35,10 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     private var lastActivity = NIODeadline.uptimeNanoseconds(0)
     private var idleCheck: Scheduled<Void>?
 
-    init(engine: ProxyEngine, headClock: HeadClock) {
+    init(engine: ProxyEngine, headClock: HeadClock, channel: any Channel) {
         self.engine = engine
+        self.eventLoop = channel.eventLoop
+        self.allocator = channel.allocator
         self.settings = engine.settings.copy()
         self.headClock = headClock
         self.scratch = ByteBufferAllocator().buffer(capacity: 128)
@@ -43,23 +46,27 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
 
     // MARK: ClientConnection
 
-    var allocator: ByteBufferAllocator { context.channel.allocator }
-    var eventLoop: any EventLoop { context.eventLoop }
+    let allocator: ByteBufferAllocator
+    let eventLoop: any EventLoop
     private(set) var remoteAddress: String?
     var closesAfterResponse: Bool { !keepAlive || draining || pendingError != nil }
 
     func write(_ buffer: ByteBuffer) {
-        context.write(wrapOutboundOut(buffer), promise: nil)
+        context?.write(wrapOutboundOut(buffer), promise: nil)
     }
 
     func writeAndFlush(_ buffer: ByteBuffer, written: (@Sendable () -> Void)?) {
+        guard let context else {
+            written?()
+            return
+        }
         guard let written else {
             context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
             return
         }
-        let promise = context.eventLoop.makePromise(of: Void.self)
+        let promise = eventLoop.makePromise(of: Void.self)
         promise.futureResult.assumeIsolated().whenComplete { [self] _ in
-            lastActivity = context.eventLoop.now   // the client is taking the answer: not idle
+            lastActivity = eventLoop.now   // the client is taking the answer: not idle
             written()
         }
         context.writeAndFlush(wrapOutboundOut(buffer), promise: promise)
@@ -72,7 +79,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
 
     func responseFinished(close: Bool) {
         guard case .responding = state else { return }
-        lastActivity = context.eventLoop.now
+        lastActivity = eventLoop.now
         if close || !keepAlive || draining {
             closeAfterFlush()
             return
@@ -94,7 +101,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
         if case .closed = state { return }
         if readHeld {
             readHeld = false
-            context.read()
+            context?.read()
         }
     }
 
@@ -108,6 +115,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
+        self.context = nil
         idleCheck?.cancel()
     }
 
@@ -190,7 +198,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
             if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
                 var cont = allocator.buffer(capacity: 25)
                 cont.writeStaticString("HTTP/1.1 100 Continue\r\n\r\n")
-                context.writeAndFlush(wrapOutboundOut(cont), promise: nil)
+                context?.writeAndFlush(wrapOutboundOut(cont), promise: nil)
             }
             state = .receiving(head, nil, limit: limit)
         case (.body(let chunk), .receiving(let head, var body, let limit)):
@@ -257,8 +265,8 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
             state = .closed
             queued.removeAll()
             let bytes = error.encode(allocator: allocator, close: true)
-            context.writeAndFlush(wrapOutboundOut(bytes)).assumeIsolated().whenComplete { [context] _ in
-                context!.close(promise: nil)
+            context?.writeAndFlush(wrapOutboundOut(bytes)).assumeIsolated().whenComplete { [context] _ in
+                context?.close(promise: nil)
             }
             return
         }
@@ -266,9 +274,9 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
 
     private func closeAfterFlush() {
         state = .closed
-        lastActivity = context.eventLoop.now   // the flush gets one more idle period, then the timer cuts it
-        context.writeAndFlush(wrapOutboundOut(allocator.buffer(capacity: 0))).assumeIsolated().whenComplete { [context] _ in
-            context!.close(promise: nil)
+        lastActivity = eventLoop.now   // the flush gets one more idle period, then the timer cuts it
+        context?.writeAndFlush(wrapOutboundOut(allocator.buffer(capacity: 0))).assumeIsolated().whenComplete { [context] _ in
+            context?.close(promise: nil)
         }
     }
 
@@ -278,7 +286,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
         let limits = settings.config.limits
         let idle = TimeAmount.milliseconds(max(1, limits.idleTimeout.milliseconds))
         let headLimit = TimeAmount.milliseconds(max(1, limits.headerTimeout.milliseconds))
-        let loop = context.eventLoop
+        let loop = eventLoop
         let deadline = ConnectionTimer.nextCheck(now: loop.now, lastActivity: lastActivity, idle: idle, headLimit: headLimit)
         idleCheck = loop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
             switch ConnectionTimer.decide(phase, now: loop.now, lastActivity: lastActivity, headStarted: headClock.headStarted,
@@ -287,7 +295,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
                 closeAfterFlush()
                 scheduleIdleCheck()   // a final flush the client never takes is cut later
             case .cutOff:
-                context.close(promise: nil)
+                context?.close(promise: nil)
             case .next:
                 scheduleIdleCheck()
             }
@@ -298,7 +306,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
         switch state {
         case .idle: .idle
         case .receiving: .receiving
-        case .responding: .responding(writable: context.channel.isWritable)
+        case .responding: .responding(writable: context?.channel.isWritable ?? false)
         case .closed: .closing
         }
     }

@@ -24,7 +24,7 @@ extension ProxyServer {
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     let clock = HeadClock()
-                    let connection = ConnectionHandler(engine: engine, headClock: clock)
+                    let connection = ConnectionHandler(engine: engine, headClock: clock, channel: channel)
                     try sync.addHandler(HeadStartWatcher(clock: clock))
                     try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
                     try sync.addHandler(connection)
