@@ -18,6 +18,7 @@ struct LogEscapingTests {
         origin.on("GET", "/api/*", .json("{}"))
         let extra = #""admin": { "listen": "127.0.0.1:0", "token": "\#(adminToken)" }, "log": { "format": "\#(format)", "access": true }"#
         let file = try writeTempConfig(ReloadTests.config(origin: origin, routes: ReloadTests.users, extra: extra))
+        defer { try? FileManager.default.removeItem(atPath: file) }
         let process = try ManagedProcess(LifecycleTests.binary, arguments: ["run", "--config", file])
         defer { process.kill() }
         #expect(await process.waitForOutput(containing: "admin listening"))

@@ -24,6 +24,7 @@ struct ReloadTests {
         let origin = try await ScriptedOrigin.start()
         origin.on("GET", "/api/*", .json("{}"))
         let file = try writeTempConfig(Self.config(origin: origin, routes: Self.users))
+        defer { try? FileManager.default.removeItem(atPath: file) }
         let logs = LogCapture()
         let server = try ProxyServer(config: try ConfigLoader.load(file: file, environment: [:]), logger: logs.logger)
         try await server.start()
@@ -95,6 +96,7 @@ struct ReloadTests {
         // taken by another test before the child binds it.
         let admin = #""admin": { "listen": "127.0.0.1:0" }, "log": { "format": "json" }"#
         let file = try writeTempConfig(Self.config(origin: origin, routes: Self.users, listen: "127.0.0.1:0", extra: admin))
+        defer { try? FileManager.default.removeItem(atPath: file) }
         let process = try ManagedProcess(LifecycleTests.binary, arguments: ["run", "--config", file])
         defer { process.kill() }
         // The proxy listener starts after the admin listener: once it says so, both are bound.
@@ -134,6 +136,7 @@ struct ReloadTests {
     ])
     func checkRefusesANonLoopbackAdminListenerWithoutAStrongToken(admin: String, refusal: String) async throws {
         let file = try writeTempConfig(#"{ "upstream": "http://127.0.0.1:1", "admin": { \#(admin) } }"#)
+        defer { try? FileManager.default.removeItem(atPath: file) }
         for command in ["check", "run"] {
             let process = try ManagedProcess(LifecycleTests.binary, arguments: [command, "--config", file])
             #expect(await process.waitForExit() == 1)
