@@ -11,7 +11,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
@@ -53,9 +54,16 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Token verification for `key.claims` routes (jwt-kit), and the verified-token cache.
+        .target(name: "SidecacheAuth", dependencies: [
+            "SidecacheCore",
+            .product(name: "JWTKit", package: "jwt-kit"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         // NIO listener and the proxy engine, where core decisions meet I/O.
         .target(name: "SidecacheServer", dependencies: [
             "SidecacheCore", "SidecacheConfig", "SidecacheStore", "SidecacheUpstream", "SidecacheMetrics", "SidecacheAdmin",
+            "SidecacheAuth",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -98,6 +106,10 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .testTarget(name: "SidecacheMetricsTests", dependencies: ["SidecacheMetrics"]),
+        .testTarget(name: "SidecacheAuthTests", dependencies: [
+            "SidecacheAuth", "SidecacheCore",
+            .product(name: "JWTKit", package: "jwt-kit"),
+        ]),
         .testTarget(name: "SidecacheAdminTests", dependencies: [
             "SidecacheAdmin", "SidecacheConfig", "SidecacheCore", "SidecacheMetrics", "SidecacheStore",
             .product(name: "NIOCore", package: "swift-nio"),
@@ -107,6 +119,7 @@ let package = Package(
         ]),
         .testTarget(name: "SidecacheServerTests", dependencies: [
             "SidecacheServer", "SidecacheMetrics", "SidecacheConfig", "SidecacheStore", "SidecacheUpstream", "SidecacheTestSupport",
+            .product(name: "JWTKit", package: "jwt-kit"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

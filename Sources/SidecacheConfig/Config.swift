@@ -1,3 +1,8 @@
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import SidecacheCore
 
 /// proxy.json, validated and typed. Built only by `ConfigLoader`.
@@ -15,6 +20,28 @@ public struct Config: Sendable {
     /// Event loop threads; nil means one per available core.
     public var threads: Int?
     public var log: LogConfig
+    /// `auth.jwt`: how `key.claims` routes verify tokens.
+    public var jwt: JWTConfig?
+}
+
+/// `auth.jwt`. Secrets and key material are never logged or printed by `check`.
+public struct JWTConfig: Sendable, Equatable {
+    /// A JWK Set as read from its file.
+    public struct KeySet: Sendable, Equatable {
+        public var path: String
+        public var json: Data
+    }
+
+    public var from: IdentitySource = .header("Authorization")
+    public var secret: String?
+    public var jwks: KeySet?
+    public var issuer: String?
+    public var audience: String?
+    public var leeway: Duration = .zero
+
+    static let minimumSecretBytes = 32
+
+    public init() {}
 }
 
 public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {

@@ -3,12 +3,14 @@
 /// deploy/proxy.schema.json, so the schema editors see and the loader cannot drift apart.
 enum ConfigKeys {
     static let top = ["$schema", "listen", "upstream", "store", "defaults", "routes", "purge", "warm", "admin", "limits",
-                      "threads", "log"]
+                      "threads", "log", "auth"]
+    static let auth = ["jwt"]
+    static let jwt = ["from", "secret", "jwks", "issuer", "audience", "leeway"]
     static let store = ["memory", "redis", "consistency", "prefix", "timeout"]
     /// `defaults`; every route may set them too.
     static let policy = ["ttl", "staleWhileRevalidate", "staleIfError", "maxBodySize", "upstreamTimeout", "maxRequestBody"]
     static let route = ["name", "match", "key", "shared", "override", "paths"] + policy
-    static let routeKey = ["query", "headers", "identity"]
+    static let routeKey = ["query", "headers", "identity", "claims"]
     static let routePaths = ["caseInsensitive", "ignoreTrailingSlash", "ignoreMatrix"]
     static let purgeRule = ["on", "paths", "routes"]
     static let warmTarget = ["path", "every", "host"]

@@ -26,7 +26,7 @@ extension ConfigLoader {
 
     /// The routes, or nil when any is invalid; and every name declared, valid or not,
     /// so purge rules naming a route with a problem elsewhere are not reported too.
-    static func routes(_ node: Node?, defaults: RoutePolicy, defaultTTL: TTLPolicy) -> ([Route]?, Set<String>) {
+    static func routes(_ node: Node?, defaults: RoutePolicy, defaultTTL: TTLPolicy, jwt: JWTConfig?) -> ([Route]?, Set<String>) {
         guard let node else { return ([], []) }
         guard let items = node.array() else { return (nil, []) }
         var routes: [Route] = []
@@ -57,14 +57,22 @@ extension ConfigLoader {
                 }
             }
             let (policy, ttl) = routePolicy(f, base: defaults, baseTTL: defaultTTL)
-            let key = f["key"].map(keySpec) ?? (QueryKey.all, [String](), nil)
+            let key = f["key"].map(keySpec) ?? (QueryKey.all, [String](), nil, nil)
             let shared = f["shared"]?.bool() ?? false
+            var claims: ClaimsKey?
+            if let names = key?.3, let claimsNode = f["key"]?.child("claims", .null) {
+                if let jwt { claims = ClaimsKey(names: names, from: jwt.from) } else {
+                    claimsNode.report("key.claims needs the top-level auth.jwt (how tokens are verified)")
+                }
+                if key?.2 != nil { claimsNode.report("key.claims and key.identity exclude each other: claims share entries, identity splits them") }
+                if shared { claimsNode.report("key.claims and shared: true exclude each other: shared hands answers to anonymous clients") }
+            }
             let override = f["override"]?.bool() ?? false
             if override, ttl == .origin { f["override"]!.report("override needs a duration ttl: an \"origin\" route takes its freshness from the upstream") }
             let spelling = f["paths"].map(pathSpelling) ?? .exact
             guard let name, let pattern, let ttl, let key, let spelling else { continue }
             routes.append(Route(name: name, pattern: pattern, ttl: ttl, query: key.0, keyHeaders: key.1, identity: key.2,
-                                shared: shared, override: override, policy: policy, spelling: spelling))
+                                claims: claims, shared: shared, override: override, policy: policy, spelling: spelling))
         }
         return (node.reader.problems.count == before ? routes : nil, names)
     }
@@ -79,7 +87,7 @@ extension ConfigLoader {
         return node.reader.problems.count == before ? spelling : nil
     }
 
-    private static func keySpec(_ node: Node) -> (QueryKey, [String], IdentitySource?)? {
+    private static func keySpec(_ node: Node) -> (QueryKey, [String], IdentitySource?, [String]?)? {
         guard let f = node.object(allowing: ConfigKeys.routeKey) else { return nil }
         let before = node.reader.problems.count
         var query = QueryKey.all
@@ -99,17 +107,12 @@ extension ConfigLoader {
             headers = names
         }
         var identity: IdentitySource?
-        if let n = f["identity"], let text = n.string() {
-            if text.lowercased().hasPrefix("cookie:") {
-                let name = String(text.dropFirst(7))
-                if name.isEmpty { n.report("cookie: needs a cookie name, e.g. \"cookie:session\"") } else { identity = .cookie(name) }
-            } else if isToken(text) {
-                identity = .header(text)
-            } else {
-                n.report("\"\(text)\" is not a header name or cookie:NAME")
-            }
+        if let n = f["identity"], let text = n.string() { identity = identitySource(text, n) }
+        var claims: [String]?
+        if let n = f["claims"], let names = n.strings() {
+            if names.isEmpty || names.contains(where: \.isEmpty) { n.report("list one or more claim names, e.g. [\"role\"]") } else { claims = names }
         }
-        return node.reader.problems.count == before ? (query, headers, identity) : nil
+        return node.reader.problems.count == before ? (query, headers, identity, claims) : nil
     }
 
     static let unsafeOnly: Set<String> = ["GET", "HEAD", "OPTIONS", "TRACE"]

@@ -16,7 +16,7 @@ public enum ConfigLoader {
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: file))
         } catch {
-            throw ConfigError(file: file, problems: [ConfigProblem(path: "", message: "cannot read the file (\(error.localizedDescription))")])
+            throw ConfigError(file: file, problems: [ConfigProblem(path: "", message: "cannot read the file (\(error))")])
         }
         do {
             return try parse(data, environment: environment)
@@ -57,7 +57,8 @@ public enum ConfigLoader {
         let upstream = upstreamURL(top["upstream"], root)
         let store = storeConfig(top["store"], root)
         let (policy, ttl) = routePolicy(top["defaults"], base: RoutePolicy(), baseTTL: .fixed(.seconds(60)), allowTTL: true)
-        let (routes, declared) = self.routes(top["routes"], defaults: policy, defaultTTL: ttl ?? .fixed(.seconds(60)))
+        let jwt = jwtConfig(top["auth"])
+        let (routes, declared) = self.routes(top["routes"], defaults: policy, defaultTTL: ttl ?? .fixed(.seconds(60)), jwt: jwt)
         let purge = purgeRules(top["purge"], routeNames: declared)
         let warm = warmTargets(top["warm"], routes: RouteTable(routes ?? []), routeProblems: routes == nil)
         let admin = top["admin"].flatMap(adminConfig)
@@ -66,9 +67,10 @@ public enum ConfigLoader {
         let log = logConfig(top["log"])
 
         guard let listen, let upstream, let store, let routes, let purge, let warm, let limits, let log else { return nil }
+        if top["auth"] != nil && jwt == nil { return nil }
         return Config(listen: listen, upstream: upstream, store: store, defaults: policy, defaultTTL: ttl ?? .fixed(.seconds(60)),
                       routes: RouteTable(routes), purge: purge, warm: warm, admin: admin, limits: limits,
-                      threads: threads, log: log)
+                      threads: threads, log: log, jwt: jwt)
     }
 
     static func address(_ node: Node?, default fallback: ListenAddress?) -> ListenAddress? {

@@ -5,14 +5,14 @@ func interpolate(_ text: String, _ environment: [String: String]) -> Result<Stri
     guard text.contains("${") else { return .success(text) }
     var out = ""
     var rest = Substring(text)
-    while let start = rest.range(of: "${") {
+    while let start = rest.firstRange(of: "${") {
         out += rest[..<start.lowerBound]
         let body = rest[start.upperBound...]
         guard let close = body.firstIndex(of: "}") else { return .failure(.unclosed) }
         let expression = body[..<close]
         let name: Substring
         let fallback: Substring?
-        if let sep = expression.range(of: ":-") {
+        if let sep = expression.firstRange(of: ":-") {
             name = expression[..<sep.lowerBound]
             fallback = expression[sep.upperBound...]
         } else {

@@ -21,6 +21,9 @@ public enum BypassReason: String, Sendable, CaseIterable {
     /// The identity header or cookie appears more than once: which one the upstream
     /// reads is its own business, so no key can be sure to name the same user.
     case ambiguousIdentity = "ambiguous-identity"
+    /// A `key.claims` route and no token that verifies (missing, malformed, bad
+    /// signature, expired, wrong issuer or audience, a listed claim missing).
+    case unverified
 }
 
 /// Why an upstream answer was not stored. Closed set: these are metric labels and

@@ -85,7 +85,11 @@ public enum Invalidation {
     static func sameHostPath(_ reference: String, host: String?) -> String? {
         var rest = Substring(reference.trimmingSpaces())
         if rest.hasPrefix("//") || rest.lowercased().hasPrefix("http://") || rest.lowercased().hasPrefix("https://") {
-            if let scheme = rest.range(of: "//") { rest = rest[scheme.upperBound...] }
+            if let colon = rest.firstIndex(of: ":"), rest[colon...].hasPrefix("://") {
+                rest = rest[rest.index(colon, offsetBy: 3)...]
+            } else {
+                rest = rest.dropFirst(2)   // scheme-relative: //host/path
+            }
             let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
             guard let host, rest[..<authorityEnd].lowercased() == host.lowercased() else { return nil }
             rest = rest[authorityEnd...]

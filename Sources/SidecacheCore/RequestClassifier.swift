@@ -2,6 +2,9 @@
 public enum RequestClass: Sendable {
     /// Look it up (and fill on a miss). `identity` is the raw identity value, if any.
     case cache(Route, identity: Substring?)
+    /// A `key.claims` route: verify `token`, then look up under its claims (or bypass
+    /// with `unverified` when it does not verify).
+    case verify(Route, token: Substring)
     /// A cache route, but this request must not touch the cache.
     case bypass(Route, BypassReason)
     /// No cache route applies: forward as is.
@@ -24,6 +27,15 @@ public enum RequestClassifier {
         for name in methodOverrideHeaders where headers.contains(name) { return .bypass(route, .methodOverride) }
         if headers.contains("range") { return .bypass(route, .range) }
 
+        if let claims = route.claims {
+            switch identityValue(claims.from, headers) {
+            case .one(let value):
+                guard let token = bearerToken(value, from: claims.from) else { return .bypass(route, .unverified) }
+                return .verify(route, token: token)
+            case .ambiguous: return .bypass(route, .ambiguousIdentity)
+            case .none: return .bypass(route, .unverified)
+            }
+        }
         if let source = route.identity {
             switch identityValue(source, headers) {
             case .one(let identity): return .cache(route, identity: identity)
@@ -44,6 +56,24 @@ public enum RequestClassifier {
         case one(Substring)
         /// Sent more than once: the key would name one value, the upstream might read another.
         case ambiguous
+    }
+
+    /// The token in a credential: `Bearer <token>` in a header (RFC 6750 §2.1, the
+    /// scheme case-insensitive), the cookie's whole value; nil when it is not one.
+    static func bearerToken(_ value: Substring, from source: IdentitySource) -> Substring? {
+        let token: Substring
+        switch source {
+        case .cookie:
+            token = value
+        case .header:
+            guard value.count > 7, value.prefix(7).lowercased() == "bearer " else { return nil }
+            token = value.dropFirst(7).drop(while: { $0 == " " })
+        }
+        // token68: a JWT is three base64url parts; anything else is not worth verifying.
+        let allowed = token.utf8.allSatisfy { b in
+            (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x5F || b == 0x2E || b == 0x3D
+        }
+        return allowed && !token.isEmpty ? token : nil
     }
 
     /// The identity value of a request: absent (or empty), exactly one, or more than one.

@@ -55,6 +55,32 @@ public enum IdentitySource: Sendable, Equatable, CustomStringConvertible {
     }
 }
 
+/// `key.claims`: entries shared by every request whose verified token carries the same
+/// values of `names`; the token is read from `from` (`Authorization: Bearer …` or a cookie).
+public struct ClaimsKey: Sendable, Equatable {
+    public var names: [String]
+    public var from: IdentitySource
+
+    public init(names: [String], from: IdentitySource) {
+        self.names = names
+        self.from = from
+    }
+
+    /// The key part for verified `claims` (each value canonical JSON text), or nil when
+    /// a listed claim is missing. Values are hashed into the key, never logged.
+    public func fingerprint(_ claims: [String: String]) -> String? {
+        var out = ""
+        for name in names {
+            guard let value = claims[name] else { return nil }
+            out += name
+            out += "\u{0}"
+            out += value
+            out += "\u{0}"
+        }
+        return out
+    }
+}
+
 /// The knobs of `defaults` that every route may override.
 public struct RoutePolicy: Sendable, Equatable {
     public var staleWhileRevalidate: Duration
@@ -83,6 +109,8 @@ public struct Route: Sendable, Equatable {
     /// Request headers that vary the key, lowercased.
     public var keyHeaders: [String]
     public var identity: IdentitySource?
+    /// Verified token claims that scope entries (`key.claims`); never together with `identity`.
+    public var claims: ClaimsKey?
     /// Lets requests with Authorization/Cookie use the cache on a route without identity.
     public var shared: Bool
     /// Ignore the upstream's Cache-Control/Expires (never its Set-Cookie).
@@ -92,8 +120,9 @@ public struct Route: Sendable, Equatable {
     public var spelling: PathSpelling
 
     public init(name: String, pattern: RequestPattern, ttl: TTLPolicy, query: QueryKey = .all,
-                keyHeaders: [String] = [], identity: IdentitySource? = nil, shared: Bool = false,
+                keyHeaders: [String] = [], identity: IdentitySource? = nil, claims: ClaimsKey? = nil, shared: Bool = false,
                 override: Bool = false, policy: RoutePolicy = RoutePolicy(), spelling: PathSpelling = .exact) {
+        self.claims = claims
         self.name = name
         self.pattern = pattern
         self.ttl = ttl

@@ -69,7 +69,7 @@ final class Exchange {
         self.purpose = purpose
         self.writer = ResponseWriter(connection: connection, isHEAD: head.method == .HEAD, version: head.version)
         self.machine = ExchangeStateMachine(request: head.headers, isHEAD: head.method == .HEAD, version: head.version,
-                                            context: nil, allocator: connection.allocator)
+                                            allocator: connection.allocator)
     }
 
     var finished: Bool { machine.isFinished }
@@ -88,24 +88,31 @@ final class Exchange {
                 run(machine.forward(marker: ForwardMarker.pass.cacheStatus))
                 return
             }
+            useCache(route, target, identity: identity)
+        case .verify(let route, let token):
             self.route = route
-            let vary = engine.vary.headers(for: route.name)
-            let key = CacheKeyBuilder.key(route: route, host: head.headers.first(name: "host") ?? "", target: target,
-                                          headers: head.headers, identity: identity, varyHeaders: vary)
-            machine = ExchangeStateMachine(request: head.headers, isHEAD: head.method == .HEAD, version: head.version,
-                                           context: CacheContext(route: route, key: key, target: target, varyHeaders: vary),
-                                           allocator: connection.allocator)
-            if purpose == .refresh {
-                refresh()
-            } else {
-                run(machine.start())
-            }
+            verifyThenUseCache(route, token: token)
         case .bypass(let route, let reason):
             self.route = route
             engine.metrics.bypass(route: route.name, reason: reason)
             run(machine.forward(marker: ForwardMarker.bypass(reason).cacheStatus))
         case .pass:
             run(machine.forward(marker: ForwardMarker.pass.cacheStatus))
+        }
+    }
+
+    /// Looks the request up under its key (`identity`: the identity value or the
+    /// verified claims' fingerprint).
+    func useCache(_ route: Route, _ target: RequestTarget, identity: Substring?) {
+        self.route = route
+        let vary = engine.vary.headers(for: route.name)
+        let key = CacheKeyBuilder.key(route: route, host: head.headers.first(name: "host") ?? "", target: target,
+                                      headers: head.headers, identity: identity, varyHeaders: vary)
+        let context = CacheContext(route: route, key: key, target: target, varyHeaders: vary)
+        if purpose == .refresh {
+            refresh(context)
+        } else {
+            run(machine.start(context))
         }
     }
 

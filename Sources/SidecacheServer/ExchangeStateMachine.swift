@@ -135,8 +135,8 @@ struct ExchangeStateMachine {
     let request: HTTPHeaders
     let isHEAD: Bool
     let version: HTTPVersion
-    /// The cache route and key, when the request uses the cache.
-    let context: CacheContext?
+    /// The cache route and key, once the request is known to use the cache.
+    private(set) var context: CacheContext?
     let allocator: ByteBufferAllocator
 
     // Written only by the machine's own events (this file and +Answer).
@@ -149,12 +149,10 @@ struct ExchangeStateMachine {
     /// Already waited on someone's fill once: never queue again, fetch instead.
     private var joined = false
 
-    init(request: HTTPHeaders, isHEAD: Bool, version: HTTPVersion, context: CacheContext?,
-         allocator: ByteBufferAllocator) {
+    init(request: HTTPHeaders, isHEAD: Bool, version: HTTPVersion, allocator: ByteBufferAllocator) {
         self.request = request
         self.isHEAD = isHEAD
         self.version = version
-        self.context = context
         self.allocator = allocator
     }
 
@@ -163,8 +161,9 @@ struct ExchangeStateMachine {
     // MARK: Cache phases
 
     /// A cache route: look the key up.
-    mutating func start() -> Action {
-        guard case .idle = state, context != nil else { return .none }
+    mutating func start(_ context: CacheContext) -> Action {
+        guard case .idle = state else { return .none }
+        self.context = context
         state = .lookingUp
         return .lookup
     }
@@ -183,9 +182,11 @@ struct ExchangeStateMachine {
         return .fail(error)
     }
 
-    /// The proxy's own refresh: fetch whatever is stored now.
-    mutating func refresh(now: Timestamp) -> Action {
+    /// The proxy's own refresh of `context`: fetch whatever is stored now. (Its flight
+    /// and fill guard are taken first; `fill` carries on.)
+    mutating func refresh(_ context: CacheContext, now: Timestamp) -> Action {
         guard case .idle = state else { return .none }
+        self.context = context
         state = .fetching(.fill(requestTime: now), .awaitingHead)
         return .fill(FillStart(generations: nil, revalidating: nil))
     }

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOHTTP1
+import SidecacheAuth
 import SidecacheConfig
 import SidecacheCore
 import SidecacheMetrics
@@ -15,14 +16,25 @@ final class ProxySettings: Sendable {
     let config: Config
     /// 1 for the config the process started with, +1 per successful reload.
     let generation: Int
+    /// Verifies tokens for `key.claims` routes with this config's keys (a reload
+    /// re-reads the JWK Set and starts with no token remembered).
+    let verifier: TokenVerifier?
 
-    init(config: Config, generation: Int) {
+    init(config: Config, generation: Int, verifier: TokenVerifier?) {
         self.config = config
         self.generation = generation
+        self.verifier = verifier
+    }
+
+    convenience init(config: Config, generation: Int) {
+        self.init(config: config, generation: generation, verifier: config.jwt.map {
+            TokenVerifier(rules: TokenRules(secret: $0.secret, keySet: $0.jwks?.json, issuer: $0.issuer, audience: $0.audience,
+                                            leeway: $0.leeway))
+        })
     }
 
     /// A private copy for one connection, so reading it retains nothing shared.
-    func copy() -> ProxySettings { ProxySettings(config: config, generation: generation) }
+    func copy() -> ProxySettings { ProxySettings(config: config, generation: generation, verifier: verifier) }
 }
 
 /// What every connection shares: the compiled config, the cache and its purge

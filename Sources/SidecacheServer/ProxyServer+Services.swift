@@ -24,6 +24,10 @@ extension ProxyServer {
         // The curl thread starts with the client (which tests also use on its own); the
         // service decides when it ends.
         parts.append(Part(name: "upstream", start: {}, stop: { [engine] in engine.upstream.shutdown() }))
+        if let verifier = engine.settings.verifier {
+            // The JWK Set's keys are loaded before the first request (a bad key fails the start).
+            parts.append(Part(name: "auth", start: { try await verifier.ready() }, stop: {}))
+        }
         if let admin, let address = engine.config.admin?.listen {
             parts.append(Part(name: "admin", start: { [self] in try await bindAdmin(admin, at: address) }, stop: { await admin.stop() }))
         }

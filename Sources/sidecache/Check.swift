@@ -43,6 +43,7 @@ struct ConfigReport {
             }
             if !r.keyHeaders.isEmpty { key.append("headers[\(r.keyHeaders.joined(separator: ","))]") }
             if let id = r.identity { key.append("identity(\(id))") }
+            if let claims = r.claims { key.append("claims[\(claims.names.joined(separator: ","))] from \(claims.from)") }
             var flags: [String] = []
             if r.shared { flags.append("shared") }
             if r.override { flags.append("override") }
@@ -53,6 +54,22 @@ struct ConfigReport {
         out += Self.table(config.purge.map { rule in [rule.on.description, "->", rule.targets.map(\.description).joined(separator: ", ")] })
         if !config.warm.isEmpty {
             out += "\nwarm:\n" + Self.table(config.warm.map { [$0.path, "every \(formatDuration($0.every))"] })
+        }
+        if let jwt = config.jwt {
+            var keys: [String] = []
+            if jwt.secret != nil { keys.append("secret (HS*)") }
+            if let set = jwt.jwks { keys.append("jwks \(set.path)") }
+            out += "\nauth.jwt from \(jwt.from): \(keys.joined(separator: ", "))"
+            if let issuer = jwt.issuer { out += ", issuer \(issuer)" }
+            if let audience = jwt.audience { out += ", audience \(audience)" }
+            out += ", leeway \(formatDuration(jwt.leeway))\n"
+        }
+        let shared = config.routes.routes.filter(\.shared)
+        if !shared.isEmpty {
+            out += "\n" + shared.map { r in
+                "warning: route \(r.name) is shared: requests with and without credentials get the same answers, "
+                    + "so an anonymous client gets what an authenticated one fetched (use key.identity or key.claims if answers depend on the caller)"
+            }.joined(separator: "\n") + "\n"
         }
         if let admin = config.admin { out += "\nadmin    \(admin.listen)\(admin.token == nil ? " (no token)" : " (token set)")\n" }
         text = out

@@ -14,7 +14,7 @@ import Testing
         ("", ConfigKeys.top), ("store", ConfigKeys.store), ("defaults", ConfigKeys.policy),
         ("routes[]", ConfigKeys.route), ("routes[].key", ConfigKeys.routeKey), ("routes[].paths", ConfigKeys.routePaths),
         ("purge[]", ConfigKeys.purgeRule), ("warm[]", ConfigKeys.warmTarget), ("admin", ConfigKeys.admin),
-        ("limits", ConfigKeys.limits), ("log", ConfigKeys.log),
+        ("limits", ConfigKeys.limits), ("log", ConfigKeys.log), ("auth", ConfigKeys.auth), ("auth.jwt", ConfigKeys.jwt),
     ]
 
     static var loaderKeys: Set<String> {

@@ -16,12 +16,14 @@ private let table = RouteTable([
 enum Verdict: Equatable, Sendable, CustomStringConvertible {
     case cache(String, identity: String?)
     case bypass(String, BypassReason)
+    case verify(String, token: String)
     case pass
 
     init(_ c: RequestClass) {
         switch c {
         case .cache(let route, let id): self = .cache(route.name, identity: id.map(String.init))
         case .bypass(let route, let reason): self = .bypass(route.name, reason)
+        case .verify(let route, let token): self = .verify(route.name, token: String(token))
         case .pass: self = .pass
         }
     }
@@ -30,6 +32,7 @@ enum Verdict: Equatable, Sendable, CustomStringConvertible {
         switch self {
         case .cache(let n, let id): "cache(\(n), \(id ?? "nil"))"
         case .bypass(let n, let r): "bypass(\(n), \(r.rawValue))"
+        case .verify(let n, let t): "verify(\(n), \(t))"
         case .pass: "pass"
         }
     }
@@ -125,5 +128,36 @@ struct ClassifyCase: Sendable, CustomTestStringConvertible {
         let got = RequestClassifier.classify(method: "GET", target: RequestTarget("/me"), headers: headers, hasBody: false,
                                              routes: RouteTable([route]))
         #expect(Verdict(got) == .bypass("me", .ambiguousIdentity))
+    }
+
+    /// `key.claims`: a Bearer token (or the cookie's value) goes to verification;
+    /// anything else on the route is `unverified`, credentials or not.
+    @Test(arguments: [
+        (IdentitySource.header("Authorization"), HeaderList([("Authorization", "Bearer a.b.c")]), Verdict.verify("c", token: "a.b.c")),
+        (.header("Authorization"), HeaderList([("Authorization", "bearer   a.b.c")]), .verify("c", token: "a.b.c")),
+        (.header("Authorization"), HeaderList([("Authorization", "Basic dXNlcjpwYXNz")]), .bypass("c", .unverified)),
+        (.header("Authorization"), HeaderList([("Authorization", "Bearer a.b c")]), .bypass("c", .unverified)),
+        (.header("Authorization"), HeaderList([("Authorization", "Bearer ")]), .bypass("c", .unverified)),
+        (.header("Authorization"), HeaderList([]), .bypass("c", .unverified)),
+        (.header("Authorization"), HeaderList([("Cookie", "sid=1")]), .bypass("c", .unverified)),
+        (.header("Authorization"), HeaderList([("Authorization", "Bearer a.b.c"), ("Authorization", "Bearer d.e.f")]),
+         .bypass("c", .ambiguousIdentity)),
+        (.cookie("jwt"), HeaderList([("Cookie", "x=1; jwt=a.b.c")]), .verify("c", token: "a.b.c")),
+    ])
+    func claimsRoutesVerifyBearerTokens(from source: IdentitySource, headers: HeaderList, expected: Verdict) {
+        let route = Route(name: "c", pattern: try! RequestPattern(parsing: "GET /c"), ttl: .fixed(.seconds(60)),
+                          claims: ClaimsKey(names: ["role"], from: source))
+        let got = RequestClassifier.classify(method: "GET", target: RequestTarget("/c"), headers: headers, hasBody: false,
+                                             routes: RouteTable([route]))
+        #expect(Verdict(got) == expected)
+    }
+
+    @Test func claimsFingerprintNamesEveryListedClaimOrNothing() {
+        let key = ClaimsKey(names: ["tenant", "role"], from: .header("Authorization"))
+        let a = key.fingerprint(["role": #""admin""#, "tenant": #""t1""#, "sub": #""alice""#])
+        let b = key.fingerprint(["role": #""admin""#, "tenant": #""t1""#, "sub": #""bob""#])
+        #expect(a != nil && a == b, "claims not listed do not split entries")
+        #expect(key.fingerprint(["role": #""admin""#, "tenant": #""t2""#]) != a)
+        #expect(key.fingerprint(["role": #""admin""#]) == nil, "a missing claim: unverified")
     }
 }

@@ -17,13 +17,18 @@ struct ExchangeStateMachineTests {
               policy: RoutePolicy(staleIfError: staleIfError, maxBodySize: maxBody, upstreamTimeout: .seconds(7)))
     }
 
-    static func machine(_ route: Route = route(), headers: HTTPHeaders = [:], version: HTTPVersion = .http1_1) -> ExchangeStateMachine {
-        let context = CacheContext(route: route, key: CacheKey(a: 1, b: 2, c: 3, d: 4), target: RequestTarget("/r/1")!, varyHeaders: [])
-        return ExchangeStateMachine(request: headers, isHEAD: false, version: version, context: context, allocator: ByteBufferAllocator())
+    static func context(_ route: Route) -> CacheContext {
+        CacheContext(route: route, key: CacheKey(a: 1, b: 2, c: 3, d: 4), target: RequestTarget("/r/1")!, varyHeaders: [])
+    }
+
+    /// A machine for a GET, and the cache context on `route` that `start` hands it.
+    static func machine(_ route: Route = route(), headers: HTTPHeaders = [:],
+                        version: HTTPVersion = .http1_1) -> (ExchangeStateMachine, CacheContext) {
+        (ExchangeStateMachine(request: headers, isHEAD: false, version: version, allocator: ByteBufferAllocator()), context(route))
     }
 
     static func forwarding(version: HTTPVersion = .http1_1) -> ExchangeStateMachine {
-        ExchangeStateMachine(request: [:], isHEAD: false, version: version, context: nil, allocator: ByteBufferAllocator())
+        ExchangeStateMachine(request: [:], isHEAD: false, version: version, allocator: ByteBufferAllocator())
     }
 
     /// An entry fresh for `fresh` seconds after `now` (negative: stale since), usable
@@ -42,16 +47,16 @@ struct ExchangeStateMachineTests {
 
     /// A machine that reached `fetching` for a fill of a miss.
     static func filling(_ route: Route = route()) -> ExchangeStateMachine {
-        var m = machine(route)
-        _ = m.start()
+        var (m, mContext) = machine(route)
+        _ = m.start(mContext)
         _ = m.lookupAnswered(nil, generations: nil, now: now)
         _ = m.flightEntered(waiter: nil, now: now)
         return m
     }
 
     @Test func aFreshEntryIsAnsweredAndTheExchangeEnds() {
-        var m = Self.machine()
-        guard case .lookup = m.start() else { Issue.record("start looks the key up"); return }
+        var (m, mContext) = Self.machine()
+        guard case .lookup = m.start(mContext) else { Issue.record("start looks the key up"); return }
         let stored = Self.entry(fresh: 10)
         guard case .answerFromCache(let answer) = m.lookupAnswered(stored, generations: nil, now: Self.now) else {
             Issue.record("a fresh entry answers"); return
@@ -62,8 +67,8 @@ struct ExchangeStateMachineTests {
     }
 
     @Test func aMissLeadsAFillThatBuffersAndCommits() {
-        var m = Self.machine()
-        _ = m.start()
+        var (m, mContext) = Self.machine()
+        _ = m.start(mContext)
         guard case .enterFlight = m.lookupAnswered(nil, generations: nil, now: Self.now) else { Issue.record("a miss enters a flight"); return }
         guard case .fill(let start) = m.flightEntered(waiter: nil, now: Self.now) else { Issue.record("the leader fetches"); return }
         #expect(start.revalidating == nil && start.leaving == nil)
@@ -82,8 +87,8 @@ struct ExchangeStateMachineTests {
     }
 
     @Test func aWaiterLooksUpAgainWhenTheFillIsStoredAndNeverQueuesTwice() {
-        var m = Self.machine()
-        _ = m.start()
+        var (m, mContext) = Self.machine()
+        _ = m.start(mContext)
         _ = m.lookupAnswered(nil, generations: nil, now: Self.now)
         guard case .waitForFill(let bound) = m.flightEntered(waiter: 7, now: Self.now) else { Issue.record("waits"); return }
         #expect(bound == .seconds(7), "bounded by the route's upstreamTimeout")
@@ -98,8 +103,8 @@ struct ExchangeStateMachineTests {
     }
 
     @Test func aWaitThatTimesOutFetchesAndIgnoresALateLanding() {
-        var m = Self.machine()
-        _ = m.start()
+        var (m, mContext) = Self.machine()
+        _ = m.start(mContext)
         _ = m.lookupAnswered(nil, generations: nil, now: Self.now)
         _ = m.flightEntered(waiter: 7, now: Self.now)
         guard case .fill(let start) = m.waitTimedOut(now: Self.now) else { Issue.record("fetches on its own"); return }
@@ -108,8 +113,8 @@ struct ExchangeStateMachineTests {
     }
 
     @Test func aFailedFillAnswersStaleWhenAllowedElseTheError() {
-        var withStale = Self.machine(Self.route(staleIfError: .seconds(60)))
-        _ = withStale.start()
+        var (withStale, withStaleContext) = Self.machine(Self.route(staleIfError: .seconds(60)))
+        _ = withStale.start(withStaleContext)
         let stale = Self.entry(fresh: -5, staleIfError: 30)
         guard case .enterFlight = withStale.lookupAnswered(stale, generations: nil, now: Self.now) else { Issue.record("too stale: fetch"); return }
         _ = withStale.flightEntered(waiter: 1, now: Self.now)
@@ -118,8 +123,8 @@ struct ExchangeStateMachineTests {
         }
         #expect(answer.entry === stale && answer.staleDetail.map { "\($0)" } == "stale-if-error")
 
-        var without = Self.machine()
-        _ = without.start()
+        var (without, withoutContext) = Self.machine()
+        _ = without.start(withoutContext)
         _ = without.lookupAnswered(nil, generations: nil, now: Self.now)
         _ = without.flightEntered(waiter: 1, now: Self.now)
         guard case .fail(.upstreamTimeout) = without.fillLanded(.failed(.upstreamTimeout("t")), now: Self.now) else {
@@ -141,8 +146,8 @@ struct ExchangeStateMachineTests {
     }
 
     @Test func a5xxWithAStaleEntryServesItAndCancelsTheTransfer() {
-        var m = Self.machine(Self.route(staleIfError: .seconds(60)))
-        _ = m.start()
+        var (m, mContext) = Self.machine(Self.route(staleIfError: .seconds(60)))
+        _ = m.start(mContext)
         let stale = Self.entry(fresh: -5, staleIfError: 30)
         _ = m.lookupAnswered(stale, generations: nil, now: Self.now)
         _ = m.flightEntered(waiter: nil, now: Self.now)
@@ -155,8 +160,8 @@ struct ExchangeStateMachineTests {
     /// The bug this machine was written around: a 304's end used to finish the exchange
     /// while its commit (to Redis) was still pending, so the client got no answer.
     @Test func a304CommitsTheStoredEntryAndTheTransfersEndWaitsForIt() {
-        var m = Self.machine()
-        _ = m.start()
+        var (m, mContext) = Self.machine()
+        _ = m.start(mContext)
         let stored = Self.entry(fresh: -5, etag: true)
         _ = m.lookupAnswered(stored, generations: nil, now: Self.now)
         guard case .fill(let start) = m.flightEntered(waiter: nil, now: Self.now) else { Issue.record("fetches"); return }
@@ -205,8 +210,8 @@ struct ExchangeStateMachineTests {
     }
 
     @Test func theClientLeavingStopsEverything() {
-        var waiting = Self.machine()
-        _ = waiting.start()
+        var (waiting, waitingContext) = Self.machine()
+        _ = waiting.start(waitingContext)
         _ = waiting.lookupAnswered(nil, generations: nil, now: Self.now)
         _ = waiting.flightEntered(waiter: 3, now: Self.now)
         guard case .abandon(waiter: 3) = waiting.clientGone() else { Issue.record("leaves the flight"); return }
@@ -222,8 +227,8 @@ struct ExchangeStateMachineTests {
     }
 
     @Test func onlyIfCachedStopsAMissOnAnOriginRoute() {
-        var m = Self.machine(Self.route(ttl: .origin), headers: ["Cache-Control": "only-if-cached"])
-        _ = m.start()
+        var (m, mContext) = Self.machine(Self.route(ttl: .origin), headers: ["Cache-Control": "only-if-cached"])
+        _ = m.start(mContext)
         guard case .fail(.onlyIfCached) = m.lookupAnswered(nil, generations: nil, now: Self.now) else { Issue.record("504"); return }
     }
 

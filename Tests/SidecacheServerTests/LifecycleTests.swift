@@ -62,4 +62,23 @@ struct LifecycleTests {
         #expect(process.output.contains("GET /api/users/{id}"))
         #expect(process.output.contains("PUT|PATCH|DELETE /api/users/{id}  ->  /api/users/{id}, /api/users"))
     }
+
+    /// Every shared route is called out: anonymous clients get what authenticated ones fetched.
+    @Test func checkWarnsOfEverySharedRouteAndNamesTheClaims() async throws {
+        let secret = String(repeating: "k", count: 40)
+        let file = try writeTempConfig("""
+        { "upstream": "http://127.0.0.1:1", "auth": { "jwt": { "secret": "\(secret)", "issuer": "https://auth.example" } },
+          "routes": [ { "name": "pub", "match": "GET /pub", "shared": true },
+                      { "name": "docs", "match": "GET /docs", "shared": true },
+                      { "name": "byrole", "match": "GET /r", "key": { "claims": ["tenant", "role"] } },
+                      { "name": "plain", "match": "GET /p" } ] }
+        """)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let process = try ManagedProcess(Self.binary, arguments: ["check", "--config", file])
+        #expect(await process.waitForExit() == 0)
+        let warnings = process.output.split(separator: "\n").filter { $0.hasPrefix("warning: route") }
+        #expect(warnings.count == 2 && warnings[0].contains("pub is shared") && warnings[1].contains("docs is shared"))
+        #expect(process.output.contains("claims[tenant,role] from Authorization"))
+        #expect(!process.output.contains(secret), "the secret is never printed")
+    }
 }

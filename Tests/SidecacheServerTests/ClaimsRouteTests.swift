@@ -1,0 +1,73 @@
+import Foundation
+import JWTKit
+import SidecacheTestSupport
+import Testing
+
+/// `key.claims` through the proxy: users of one role share one upstream fetch; a
+/// token that does not verify is passed through and nothing of its answer is kept.
+@Suite("key.claims: verified token claims as key parts")
+struct ClaimsRouteTests {
+    static let secret = "a-test-secret-that-is-long-enough-for-hs256"
+    static let routes = #"[{ "name": "list", "match": "GET /items", "ttl": "5m", "key": { "claims": ["role"] } }]"#
+    static let auth = #""auth": { "jwt": { "secret": "\#(secret)", "issuer": "https://auth.example" } }"#
+
+    struct Claims: JWTPayload {
+        var sub: String
+        var role: String?
+        var iss = "https://auth.example"
+        var exp: Int
+        func verify(using algorithm: some JWTAlgorithm) async throws {}
+    }
+
+    static func token(_ sub: String, role: String?, exp: Int, secret: String = secret) async throws -> String {
+        let keys = await JWTKeyCollection().add(hmac: HMACKey(from: secret), digestAlgorithm: .sha256)
+        return try await keys.sign(Claims(sub: sub, role: role, exp: exp))
+    }
+
+    static func get(_ h: ProxyHarness, _ token: String?) async throws -> TestResponse {
+        try await h.get("/items", headers: [("Host", "api.example")] + (token.map { [("Authorization", "Bearer \($0)")] } ?? []))
+    }
+
+    @Test func usersOfOneRoleShareOneFetchAndOtherRolesDoNot() async throws {
+        try await withProxy(routes: Self.routes, extra: Self.auth) { h in
+            h.origin.on("GET", "/items") { req in .json(#"{"for":"\#(req.header("Authorization")?.count ?? 0)"}"#) }
+            let exp = Int(h.clock.now().milliseconds / 1000) + 600
+            let first = try await Self.get(h, try await Self.token("alice", role: "admin", exp: exp))
+            #expect(first.header("X-Cache") == "MISS")
+            let second = try await Self.get(h, try await Self.token("bob", role: "admin", exp: exp))
+            #expect(second.header("X-Cache") == "HIT", "another admin gets the admins' entry")
+            #expect(second.text == first.text)
+            #expect(h.origin.count(path: "/items") == 1)
+            let viewer = try await Self.get(h, try await Self.token("carol", role: "viewer", exp: exp))
+            #expect(viewer.header("X-Cache") == "MISS", "another role never gets the admins' answer")
+            #expect(h.origin.count(path: "/items") == 2)
+        }
+    }
+
+    @Test func tokensThatDoNotVerifyPassThroughUncached() async throws {
+        try await withProxy(routes: Self.routes, extra: Self.auth) { h in
+            h.origin.on("GET", "/items", .json(#"{"n":1}"#))
+            let now = Int(h.clock.now().milliseconds / 1000)
+            let forged = try await Self.token("mallory", role: "admin", exp: now + 600, secret: "another-secret-that-is-long-enough-too")
+            let expired = try await Self.token("alice", role: "admin", exp: now - 60)
+            let roleless = try await Self.token("dave", role: nil, exp: now + 600)
+            let header = #"{"alg":"none","typ":"JWT"}"#, payload = #"{"sub":"x","role":"admin","exp":\#(now + 600)}"#
+            let none = [header, payload].map { Data($0.utf8).base64EncodedString().replacingOccurrences(of: "=", with: "") }
+                .joined(separator: ".") + "."
+            var expectedFetches = 0
+            for token in [forged, expired, roleless, none, "not-a-jwt", nil] as [String?] {
+                for _ in 0..<2 {
+                    let r = try await Self.get(h, token)
+                    expectedFetches += 1
+                    #expect(r.status == 200)
+                    #expect(r.header("X-Cache") == "BYPASS")
+                    #expect(r.header("Cache-Status") == "sidecache; fwd=bypass; detail=unverified")
+                }
+            }
+            #expect(h.origin.count(path: "/items") == expectedFetches, "every one reached the upstream: nothing was stored")
+            // A good token afterwards misses: none of the above left an entry behind.
+            let good = try await Self.get(h, try await Self.token("alice", role: "admin", exp: now + 600))
+            #expect(good.header("X-Cache") == "MISS")
+        }
+    }
+}
