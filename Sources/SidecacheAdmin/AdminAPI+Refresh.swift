@@ -1,13 +1,17 @@
 import Logging
 import NIOCore
 import NIOHTTP1
+import SidecacheConfig
 import SidecacheCore
 
 extension AdminAPI {
-    /// `POST /refresh {"path": "/api/users/42"}` (optionally `"host"`, default the
-    /// upstream's authority): fetch from the upstream now, bypassing the cache, store and
-    /// return it. Limited per cache key by `admin.refreshLimit` (429 + `Retry-After`);
-    /// every call is logged with the caller's address.
+    /// `POST /refresh {"path": "/api/users/42", "host"?, "headers"?}`: purge every cached
+    /// variant of the path (all hosts, queries, identities, claims, header variants), then
+    /// fetch the variant that `host` (default: the top-level `host`, else the upstream's
+    /// authority) and `headers` name, store it and return it. Limited per cache key by
+    /// `admin.refreshLimit` (429 + `Retry-After`); an answer that is not 2xx/3xx, or a
+    /// failed fetch, is returned as is and does not count. Every call is logged with the
+    /// caller's address (never the headers' values).
     func refresh(_ request: AdminRequest, on loop: any EventLoop) async -> AdminResponse {
         guard let body = request.jsonObject, case .string(let path)? = body["path"] else {
             return .error(.badRequest, "bad_request", #"the body must be {"path": "/..."}"#)
@@ -15,17 +19,21 @@ extension AdminAPI {
         let config = backend.configInForce.config
         let host: String
         switch body["host"] {
-        case nil: host = config.upstream.authority
+        case nil: host = config.defaultHost
         // It goes upstream as the Host line: CR or LF in it would add header lines of its own.
         case .string(let h)? where !h.isEmpty && isSafeFieldValue(h): host = h
         default: return .error(.badRequest, "bad_request", "host must be a non-empty string without CR, LF or NUL")
         }
+        guard let headers = Self.refreshHeaders(body["headers"]) else {
+            return .error(.badRequest, "bad_request", #"headers must be {"Name": "value"}: header names, values without CR, LF or NUL, no Host"#)
+        }
         guard let target = RequestTarget(path), target.isCacheSafe, let route = config.routes.route(forGET: target.path) else {
             return .error(.badRequest, "bad_request", "\(path) matches no cache route")
         }
-        let key = CacheKeyBuilder.key(route: route, host: host, target: target, headers: HeaderList(), identity: nil)
-        let decision = await limiter.admit(key: key.description, backend: backend, on: loop)
+        let key = Self.limitKey(route: route, host: host, target: target, headers: HeaderList(headers.map { ($0.name, $0.value) }))
+        let decision = await limiter.admit(key: key, backend: backend, on: loop)
         var log: Logger.Metadata = ["path": "\(path)", "host": "\(host)", "route": "\(route.name)", "caller": "\(request.remote)"]
+        if !headers.isEmpty { log["headers"] = "\(headers.map(\.name).joined(separator: ","))" }
         if case .limited(let retryAfter) = decision {
             log["outcome"] = "rate_limited"
             logger.notice("admin refresh", metadata: log)
@@ -33,16 +41,43 @@ extension AdminAPI {
                           "refresh limit \(limiter.limit) reached for this key; retry in \(retryAfter)s",
                           headers: [("Retry-After", String(retryAfter))])
         }
+        // Every variant first: clients sending another Host or identity never keep the old answer.
+        await backend.purge([.path(String(target.path))], caller: "refresh from \(request.remote)", on: loop)
         do {
-            let answer = AdminResponse(refreshed: try await backend.refresh(path: path, host: host, on: loop))
+            let answer = AdminResponse(refreshed: try await backend.refresh(path: path, host: host, headers: headers, on: loop))
             log["outcome"] = "\(answer.status.code)"
             logger.notice("admin refresh", metadata: log)
+            if answer.status.code >= 400 { await limiter.refund(key: key, backend: backend, on: loop) }
             return answer
         } catch {
             log["outcome"] = "failed"
             log["error"] = "\(error)"
             logger.warning("admin refresh", metadata: log)
+            await limiter.refund(key: key, backend: backend, on: loop)
             return .error(.badGateway, "upstream_unavailable", "\(error)")
         }
+    }
+
+    /// `headers` of a refresh: nil when malformed.
+    static func refreshHeaders(_ value: JSONValue?) -> [HeaderLine]? {
+        guard let value else { return [] }
+        guard case .object(let members) = value else { return nil }
+        var lines: [HeaderLine] = []
+        for (name, v) in members.sorted(by: { $0.key < $1.key }) {
+            guard case .string(let text) = v, isFieldName(name), name.lowercased() != "host", isSafeFieldValue(text) else { return nil }
+            lines.append(HeaderLine(name: name, value: text))
+        }
+        return lines
+    }
+
+    /// What one refresh limit counts: the cache key the refresh fills, with the
+    /// credential (identity value, or the token of a claims route) in place of what it
+    /// verifies to — per credential, which is at least as narrow.
+    static func limitKey(route: Route, host: String, target: RequestTarget, headers: HeaderList) -> String {
+        var identity: Substring?
+        if let source = route.identity ?? route.claims?.from, case .one(let value) = RequestClassifier.identityValue(source, headers) {
+            identity = value
+        }
+        return CacheKeyBuilder.key(route: route, host: host, target: target, headers: headers, identity: identity).description
     }
 }

@@ -17,12 +17,15 @@ extension AdminAPI {
     }
 
     /// Redis as /stats reports it: `configured` alone without Redis; else connected, breaker,
-    /// the key count and memory when `INFO` answered, and the last error when there is one.
+    /// the cached entries (this proxy's, counted), every key of the database and memory
+    /// when `INFO` answered, and the last error while there is one (it clears when Redis
+    /// answers again).
     static func redisJSON(_ redis: SharedTierStatus?, info: SharedTierInfo?) -> JSONText {
         guard let redis else { return .object([("configured", .bool(false))]) }
         var members: [(String, JSONText)] = [("configured", .bool(true)), ("connected", .bool(redis.connected)),
                                              ("breaker", .string(redis.breaker))]
         if let info {
+            members.append(("entries", info.entries.map { .int($0) } ?? .null))
             members.append(("keys", info.keys.map { .int($0) } ?? .null))
             members.append(("usedMemoryBytes", info.usedMemory.map { .int($0) } ?? .null))
         }

@@ -53,7 +53,8 @@ public final class AdminAPI: Sendable {
 
     /// DESIGN: `{"ready":true,"redis":{"configured":true,"connected":true,"breaker":"closed"},"config":3}`,
     /// plus `"l2"`: whether L2 is in use (`usable`), or why not (`purges-pending`,
-    /// `epoch-unknown`), since a connected Redis can still be unusable.
+    /// `epoch-unknown`), since a connected Redis can still be unusable; and Redis's
+    /// `maxmemoryPolicy`, with a `warning` when it is `allkeys-*`.
     /// Redis trouble does not make the proxy unready (it answers from L1 or the upstream);
     /// only a listener that is not bound yet, or draining, does.
     var readyz: AdminResponse {
@@ -62,6 +63,10 @@ public final class AdminAPI: Sendable {
         var redis: [(String, JSONText)] = [("configured", .bool(status != nil))]
         if let status {
             redis += [("connected", .bool(status.connected)), ("breaker", .string(status.breaker)), ("l2", .string(status.l2))]
+            if let policy = status.memoryPolicy {
+                redis += [("maxmemoryPolicy", .string(policy))]
+                if status.evictsPurgeState { redis += [("warning", .string("maxmemory-policy \(policy) may evict purge counters: use volatile-lru or noeviction"))] }
+            }
         }
         let body = JSONText.object([("ready", .bool(ready)), ("redis", .object(redis)), ("config", .int(backend.configInForce.generation))])
         return .json(body, status: ready ? .ok : .serviceUnavailable)

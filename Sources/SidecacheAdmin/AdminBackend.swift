@@ -22,15 +22,16 @@ public protocol AdminBackend: Sendable {
     var sharedStatus: SharedTierStatus? { get }
     /// Redis' key count and memory (`INFO`); nil without Redis or when it did not answer.
     func sharedInfo(on loop: any EventLoop) async -> SharedTierInfo?
-    /// One hit on the fixed window `key` in Redis, which every instance shares; nil without
-    /// Redis or when it cannot answer (the caller then counts locally).
-    func sharedRateLimitHit(key: String, window: Duration, on loop: any EventLoop) async -> (count: Int, remainingMs: Int)?
+    /// `by` hits (-1: one taken back) on the fixed window `key` in Redis, which every
+    /// instance shares; nil without Redis or when it cannot answer (the caller then counts locally).
+    func sharedRateLimitHit(key: String, window: Duration, by: Int, on loop: any EventLoop) async -> (count: Int, remainingMs: Int)?
     /// Memory-tier entries servable now that `scopes` cover (paths taken to their stored spelling).
     func coveredEntries(_ scopes: [PurgeScope]) -> Int
     /// Applies `scopes` as an admin purge from `caller`; returns once it is in the ledger
     /// and in Redis (or journaled while Redis is away).
     func purge(_ scopes: [PurgeScope], caller: String, on loop: any EventLoop) async
-    /// Fetches `path` on `host` from the upstream now, bypassing the cache, stores it if
-    /// storable, and returns the answer as the proxy wrote it.
-    func refresh(path: String, host: String, on loop: any EventLoop) async throws -> RefreshedAnswer
+    /// Fetches `path` on `host` (with `headers`, keyed like a client's) from the upstream
+    /// now, bypassing the cache, stores it if storable, and returns the answer as the
+    /// proxy wrote it.
+    func refresh(path: String, host: String, headers: [HeaderLine], on loop: any EventLoop) async throws -> RefreshedAnswer
 }

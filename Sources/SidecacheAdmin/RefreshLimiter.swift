@@ -19,10 +19,16 @@ final class RefreshLimiter: Sendable {
     init(limit: RateLimit) { self.limit = limit }
 
     func admit(key: String, backend: any AdminBackend, on loop: any EventLoop) async -> Decision {
-        if let shared = await backend.sharedRateLimitHit(key: key, window: limit.period, on: loop) {
+        if let shared = await backend.sharedRateLimitHit(key: key, window: limit.period, by: 1, on: loop) {
             return shared.count <= limit.count ? .allowed : .limited(retryAfter: Self.seconds(ms: shared.remainingMs))
         }
         return local.withLock { $0.hit(key, limit: limit, now: .now) }
+    }
+
+    /// Takes back an admitted hit: a refresh that failed does not use up the window.
+    func refund(key: String, backend: any AdminBackend, on loop: any EventLoop) async {
+        if await backend.sharedRateLimitHit(key: key, window: limit.period, by: -1, on: loop) != nil { return }
+        local.withLock { $0.refund(key) }
     }
 
     static func seconds(ms: Int) -> Int { max(1, (ms + 999) / 1000) }
@@ -45,6 +51,13 @@ struct FixedWindows: Sendable {
         if windows.count >= maxKeys { prune(now: now, period: limit.period) }
         windows[key] = (now, 1)
         return limit.count >= 1 ? .allowed : .limited(retryAfter: RefreshLimiter.seconds(ms: Int(limit.period.milliseconds)))
+    }
+
+    mutating func refund(_ key: String) {
+        if var w = windows[key], w.count > 0 {
+            w.count -= 1
+            windows[key] = w
+        }
     }
 
     private mutating func prune(now: ContinuousClock.Instant, period: Duration) {

@@ -22,6 +22,12 @@ public struct Config: Sendable {
     public var log: LogConfig
     /// `auth.jwt`: how `key.claims` routes verify tokens.
     public var jwt: JWTConfig?
+    /// The Host clients use (top-level `host`): the default Host of warm and refresh
+    /// requests. Nil: the upstream's authority.
+    public var host: String?
+
+    /// The Host of the proxy's own requests (warming, refresh) when none is named.
+    public var defaultHost: String { host ?? upstream.authority }
 }
 
 /// `auth.jwt`. Secrets and key material are never logged or printed by `check`.
@@ -131,14 +137,30 @@ public struct StoreConfig: Sendable, Equatable {
     public var consistency: Consistency
     public var prefix: String
     public var timeout: Duration
+    /// Strict: how long an L1 entry Redis cannot vouch for is still served.
+    public var outageGrace: Duration = .seconds(2)
 }
 
 public struct WarmTarget: Sendable, Equatable {
     public var path: String
     public var every: Duration
     /// The Host the warm request carries (part of the key): the one clients send.
-    /// Nil: the upstream's authority.
+    /// Nil: the top-level `host`, else the upstream's authority.
     public var host: String?
+    /// Sent with the warm request and keyed like a client's (identity, claims,
+    /// `key.headers`), e.g. `Authorization: Bearer …` for an authenticated API.
+    public var headers: [HeaderLine] = []
+}
+
+/// One request header line from the config.
+public struct HeaderLine: Sendable, Equatable {
+    public var name: String
+    public var value: String
+
+    public init(name: String, value: String) {
+        self.name = name
+        self.value = value
+    }
 }
 
 public struct AdminConfig: Sendable, Equatable {

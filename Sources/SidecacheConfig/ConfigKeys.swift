@@ -3,17 +3,17 @@
 /// deploy/proxy.schema.json, so the schema editors see and the loader cannot drift apart.
 enum ConfigKeys {
     static let top = ["$schema", "listen", "upstream", "store", "defaults", "routes", "purge", "warm", "admin", "limits",
-                      "threads", "log", "auth"]
+                      "threads", "log", "auth", "host"]
     static let auth = ["jwt"]
     static let jwt = ["from", "secret", "jwks", "issuer", "audience", "leeway"]
-    static let store = ["memory", "redis", "consistency", "prefix", "timeout"]
+    static let store = ["memory", "redis", "consistency", "prefix", "timeout", "outageGrace"]
     /// `defaults`; every route may set them too.
     static let policy = ["ttl", "staleWhileRevalidate", "staleIfError", "maxBodySize", "upstreamTimeout", "maxRequestBody"]
     static let route = ["name", "match", "key", "shared", "override", "paths"] + policy
     static let routeKey = ["query", "headers", "identity", "claims"]
     static let routePaths = ["caseInsensitive", "ignoreTrailingSlash", "ignoreMatrix"]
     static let purgeRule = ["on", "paths", "routes"]
-    static let warmTarget = ["path", "every", "host"]
+    static let warmTarget = ["path", "every", "host", "headers"]
     static let admin = ["listen", "token", "refreshLimit"]
     static let limits = ["headerBytes", "urlBytes", "connections", "idleTimeout", "headerTimeout"]
     static let log = ["level", "format", "access"]

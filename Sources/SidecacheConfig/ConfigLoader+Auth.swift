@@ -49,7 +49,7 @@ extension ConfigLoader {
         if text.lowercased().hasPrefix("cookie:") {
             let name = String(text.dropFirst(7))
             if name.isEmpty { n.report("cookie: needs a cookie name, e.g. \"cookie:session\"") } else { return .cookie(name) }
-        } else if isToken(text) {
+        } else if isFieldName(text) {
             return .header(text)
         } else {
             n.report("\"\(text)\" is not a header name or cookie:NAME")

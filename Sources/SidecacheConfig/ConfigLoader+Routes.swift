@@ -101,7 +101,7 @@ extension ConfigLoader {
         }
         var headers: [String] = []
         if let n = f["headers"], let names = n.strings() {
-            for (i, h) in names.enumerated() where !isToken(h) {
+            for (i, h) in names.enumerated() where !isFieldName(h) {
                 Node(value: .string(h), path: "\(n.path)[\(i)]", reader: n.reader).report("\"\(h)\" is not a header name")
             }
             headers = names
@@ -171,28 +171,50 @@ extension ConfigLoader {
         var targets: [WarmTarget] = []
         for item in items {
             guard let f = item.object(allowing: ConfigKeys.warmTarget) else { continue }
-            let host = f["host"]?.string()
+            let host = f["host"].map(hostValue) ?? .some(nil)
+            let headers = f["headers"].map(headerLines) ?? []
             guard let pathNode = required(f, "path", item), let path = pathNode.string(), let every = required(f, "every", item)?.duration() else { continue }
             guard let target = RequestTarget(path), routes.route(forGET: target.path) != nil || routeProblems else {
                 pathNode.report("\"\(path)\" matches no cache route (warm paths must be cached)")
                 continue
             }
             if every < .seconds(1) { f["every"]!.report("must be at least 1s") }
-            targets.append(WarmTarget(path: path, every: every, host: host.flatMap { $0.isEmpty ? nil : $0 }))
+            guard let host, let headers else { continue }
+            targets.append(WarmTarget(path: path, every: every, host: host, headers: headers))
         }
         return node.reader.problems.count == before ? targets : nil
+    }
+
+    /// A Host value: it goes upstream as the Host line, so no CR, LF or NUL. Empty: none.
+    static func hostValue(_ node: Node) -> String?? {
+        guard let text = node.string() else { return nil }
+        if text.isEmpty { return .some(nil) }
+        guard isSafeFieldValue(text), !text.contains(" ") else {
+            node.report("not a host (no spaces, CR, LF or NUL)")
+            return nil
+        }
+        return .some(text)
+    }
+
+    /// `{"Name": "value"}`: header names are tokens, values have no CR, LF or NUL.
+    static func headerLines(_ node: Node) -> [HeaderLine]? {
+        guard let fields = node.objectMembers() else { return nil }
+        let before = node.reader.problems.count
+        var lines: [HeaderLine] = []
+        for (name, valueNode) in fields {
+            guard let value = valueNode.string() else { continue }
+            if !isFieldName(name) { valueNode.report("\"\(name)\" is not a header name") }
+            else if name.lowercased() == "host" { valueNode.report("set the Host with \"host\", not in headers") }
+            else if !isSafeFieldValue(value) { valueNode.report("a header value may not contain CR, LF or NUL") }
+            else { lines.append(HeaderLine(name: name, value: value)) }
+        }
+        return node.reader.problems.count == before ? lines.sorted { $0.name < $1.name } : nil
     }
 
     private static func required(_ fields: [String: Node], _ key: String, _ parent: Node) -> Node? {
         if let n = fields[key] { return n }
         parent.child(key, .null).report("required")
         return nil
-    }
-
-    static func isToken(_ s: String) -> Bool {
-        !s.isEmpty && s.utf8.allSatisfy { b in
-            (b >= 0x30 && b <= 0x39) || (b | 0x20 >= 0x61 && b | 0x20 <= 0x7A) || "!#$%&'*+-.^_`|~".utf8.contains(b)
-        }
     }
 
     static func isLabel(_ s: String) -> Bool {

@@ -58,6 +58,7 @@ public enum ConfigLoader {
         let store = storeConfig(top["store"], root)
         let (policy, ttl) = routePolicy(top["defaults"], base: RoutePolicy(), baseTTL: .fixed(.seconds(60)), allowTTL: true)
         let jwt = jwtConfig(top["auth"])
+        let host: String?? = top["host"].map(hostValue) ?? .some(nil)
         let (routes, declared) = self.routes(top["routes"], defaults: policy, defaultTTL: ttl ?? .fixed(.seconds(60)), jwt: jwt)
         let purge = purgeRules(top["purge"], routeNames: declared)
         let warm = warmTargets(top["warm"], routes: RouteTable(routes ?? []), routeProblems: routes == nil)
@@ -68,9 +69,10 @@ public enum ConfigLoader {
 
         guard let listen, let upstream, let store, let routes, let purge, let warm, let limits, let log else { return nil }
         if top["auth"] != nil && jwt == nil { return nil }
+        guard let host else { return nil }
         return Config(listen: listen, upstream: upstream, store: store, defaults: policy, defaultTTL: ttl ?? .fixed(.seconds(60)),
                       routes: RouteTable(routes), purge: purge, warm: warm, admin: admin, limits: limits,
-                      threads: threads, log: log, jwt: jwt)
+                      threads: threads, log: log, jwt: jwt, host: host)
     }
 
     static func address(_ node: Node?, default fallback: ListenAddress?) -> ListenAddress? {
@@ -134,6 +136,7 @@ public enum ConfigLoader {
                 ok = false
             }
         }
+        if let n = fields["outageGrace"] { if let v = n.duration() { store.outageGrace = v } else { ok = false } }
         return ok ? store : nil
     }
 

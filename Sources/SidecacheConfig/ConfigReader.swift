@@ -42,6 +42,15 @@ struct Node {
         return nodes
     }
 
+    /// The members of an object whose keys are free (header names), in key order.
+    func objectMembers() -> [(String, Node)]? {
+        guard case .object(let members) = value else {
+            report("expected an object, found \(value.typeName)")
+            return nil
+        }
+        return members.sorted { $0.key < $1.key }.map { ($0.key, child($0.key, $0.value)) }
+    }
+
     func array() -> [Node]? {
         guard case .array(let items) = value else {
             report("expected an array, found \(value.typeName)")
@@ -91,6 +100,14 @@ struct Node {
     }
 
     func duration() -> Duration? {
+        if case .number(let n) = value {
+            // `"ttl": 3600`: whole seconds.
+            guard n >= 0, n == n.rounded(), n < 1e12 else {
+                report("\(n) is not a duration (a whole number of seconds, or 300s, 5m, 1h)")
+                return nil
+            }
+            return .seconds(Int64(n))
+        }
         guard let text = string() else { return nil }
         guard let d = parseDuration(text) else {
             report("\"\(text)\" is not a duration (use 300s, 5m, 1h)")

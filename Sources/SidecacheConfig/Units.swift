@@ -2,6 +2,11 @@ import SidecacheCore
 
 /// `250ms`, `30s`, `5m`, `12h`, `1d`.
 func parseDuration(_ text: String) -> Duration? {
+    // A bare number is seconds (`"ttl": "3600"`), as most proxies read it; `check` shows the unit.
+    if !text.isEmpty, text.allSatisfy(\.isASCIIDigit) {
+        guard let n = Int64(text), n <= Int64.max / 1000 else { return nil }
+        return .seconds(n)
+    }
     let units: [(String, Int64)] = [("ms", 1), ("s", 1000), ("m", 60_000), ("h", 3_600_000), ("d", 86_400_000)]
     for (unit, ms) in units where text.hasSuffix(unit) {
         let digits = text.dropLast(unit.count)

@@ -40,6 +40,9 @@ public enum NotStoredReason: String, Sendable, CaseIterable {
     case authorization
     case tooLarge = "too-large"
     case purged
+    /// Strict consistency and Redis cannot take it: an entry Redis cannot vouch for is
+    /// not kept in L1 either (DESIGN `store.outageGrace`).
+    case storeUnavailable = "store-unavailable"
 }
 
 /// `Cache-Status` (RFC 9211) values for answers the proxy gives. Never carries the key.

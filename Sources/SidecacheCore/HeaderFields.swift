@@ -96,6 +96,13 @@ extension StringProtocol {
     }
 }
 
+/// A field name (RFC 9110 §5.1: a token of tchar).
+public func isFieldName(_ s: String) -> Bool {
+    !s.isEmpty && s.utf8.allSatisfy { b in
+        (b >= 0x30 && b <= 0x39) || (b | 0x20 >= 0x61 && b | 0x20 <= 0x7A) || "!#$%&'*+-.^_`|~".utf8.contains(b)
+    }
+}
+
 /// Field values that must never be forwarded: CR, LF or NUL inside would split or end a header.
 public func isSafeFieldValue(_ value: String) -> Bool {
     !value.utf8.contains { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 }

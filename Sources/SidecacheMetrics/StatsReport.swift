@@ -45,6 +45,7 @@ public struct StatsReport {
             ("requests", .int(counts.reduce(0) { $0 + $1.1 })),
             ("cache", .object(counts.map { ($0.0, .int($0.1)) })),
             ("hitRate", lookups > 0 ? .number(Double(served) / Double(lookups)) : .null),
+            ("hitRatePercent", lookups > 0 ? .number((Double(served) * 1000 / Double(lookups)).rounded() / 10) : .null),
             ("bypass", .object(bypass)),
             ("coalesced", .int(sum(\.coalescedCount))),
             ("upstreamErrors", .object(errors)),

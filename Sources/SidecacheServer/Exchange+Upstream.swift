@@ -163,6 +163,9 @@ extension Exchange {
         case .tooLarge:
             landFlight(.fetchYourself(uncacheable: true))
             cacheStatus = CacheStatusField.miss(stored: false, notStored: .tooLarge)
+        case .notKept:
+            landFlight(.fetchYourself(uncacheable: false))
+            cacheStatus = CacheStatusField.miss(stored: false, notStored: .storeUnavailable)
         }
         guard machine.committed() else { return }   // the client left meanwhile
         if revalidated {

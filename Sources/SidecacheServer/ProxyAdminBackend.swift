@@ -31,8 +31,8 @@ struct ProxyAdminBackend: AdminBackend {
         try? await engine.store.sharedInfo(on: loop)?.get()
     }
 
-    func sharedRateLimitHit(key: String, window: Duration, on loop: any EventLoop) async -> (count: Int, remainingMs: Int)? {
-        try? await engine.store.sharedRateLimitHit(key: key, window: window, on: loop)?.get()
+    func sharedRateLimitHit(key: String, window: Duration, by: Int, on loop: any EventLoop) async -> (count: Int, remainingMs: Int)? {
+        try? await engine.store.sharedRateLimitHit(key: key, window: window, by: by, on: loop)?.get()
     }
 
     /// O(n) over the memory tier: admin only.
@@ -53,8 +53,8 @@ struct ProxyAdminBackend: AdminBackend {
         }
     }
 
-    func refresh(path: String, host: String, on loop: any EventLoop) async throws -> RefreshedAnswer {
-        let result = try await engine.refresh(path: path, host: host, on: loop).get()
+    func refresh(path: String, host: String, headers: [HeaderLine], on loop: any EventLoop) async throws -> RefreshedAnswer {
+        let result = try await engine.refresh(path: path, host: host, headers: headers, on: loop).get()
         return RefreshedAnswer(status: result.status, headers: result.headers, body: result.body)
     }
 }

@@ -117,8 +117,10 @@ final class ProxyEngine: Sendable {
 
     /// Fetches `path` on `host` from the upstream now, bypassing the cache, stores it
     /// if storable, and returns the answer (admin /refresh, warming).
-    func refresh(path: String, host: String, on loop: any EventLoop) -> EventLoopFuture<RefreshResult> {
-        let head = HTTPRequestHead(version: .http1_0, method: .GET, uri: path, headers: ["Host": host])
+    func refresh(path: String, host: String, headers: [HeaderLine] = [], on loop: any EventLoop) -> EventLoopFuture<RefreshResult> {
+        var fields: HTTPHeaders = ["Host": host]
+        for line in headers { fields.add(name: line.name, value: line.value) }
+        let head = HTTPRequestHead(version: .http1_0, method: .GET, uri: path, headers: fields)
         let capture = CapturedResponse(loop: loop)
         loop.execute {
             Exchange(engine: self, settings: self.settings, connection: capture, head: head, body: nil, purpose: .refresh).start()

@@ -61,9 +61,12 @@ public final class ProxyServer: Sendable {
 
     /// Warming goes through the engine's refresh: the normal fill path, bypassing the
     /// cache, so a still-fresh entry is fetched again. Warm requests carry `host` (the
-    /// Host clients send, part of the key), else the upstream's authority.
+    /// Host clients send, part of the key; else the top-level `host`, else the upstream's
+    /// authority) and `headers`, keyed like a client's.
     static func warm(_ target: WarmTarget, engine: ProxyEngine, loop: any EventLoop) async throws {
-        let result = try await engine.refresh(path: target.path, host: target.host ?? engine.config.upstream.authority, on: loop).get()
+        let config = engine.config
+        let result = try await engine.refresh(path: target.path, host: target.host ?? config.defaultHost, headers: target.headers,
+                                              on: loop).get()
         // 409: a fetch for the entry is already under way, which warms it just as well.
         guard result.status < 400 || result.status == 409 else { throw WarmFailure(status: result.status) }
     }
@@ -93,7 +96,8 @@ extension StoreOptions {
     /// The store's options from `store` in proxy.json.
     init(_ config: StoreConfig) {
         self.init(memoryBytes: config.memoryBytes, shared: config.redis.map {
-            SharedTierOptions(endpoint: $0, consistency: config.consistency, prefix: config.prefix, timeout: config.timeout)
+            SharedTierOptions(endpoint: $0, consistency: config.consistency, prefix: config.prefix, timeout: config.timeout,
+                              outageGrace: config.outageGrace)
         })
     }
 }

@@ -17,6 +17,11 @@ public final class CacheEntry: Sendable {
     /// The newest purge sequence number at which the entry was known valid: a hit whose
     /// ledger has not moved since skips the scope checks (one atomic load).
     let checkedSeq: Atomic<UInt64>
+    /// With Redis in strict mode: when (wall-clock ms) the entry was last vouched for by
+    /// Redis — stored there, read from there, or confirmed — taken when the request that
+    /// did it was sent. While Redis cannot be asked, it is served until `outageGrace`
+    /// after this.
+    let confirmedAt = Atomic<Int64>(Int64.min)
     /// With Redis: the shared purge counters the entry was filled under, which strict
     /// mode compares on every L1 hit. Nil for an entry filled while Redis was away.
     public let generations: EntryCodec.Generations?
@@ -35,6 +40,16 @@ public final class CacheEntry: Sendable {
         self.fillSeq = fillSeq
         self.scopeIDs = scopeIDs
         self.checkedSeq = Atomic(fillSeq)
+    }
+
+    func confirmed(at time: Timestamp) {
+        confirmedAt.store(time.milliseconds, ordering: .relaxed)
+    }
+
+    /// Whether Redis vouched for the entry less than `grace` before `now`.
+    func vouchedFor(within grace: Duration, of now: Timestamp) -> Bool {
+        let at = confirmedAt.load(ordering: .relaxed)
+        return at != Int64.min && now.milliseconds &- at <= grace.milliseconds
     }
 
     /// What the entry costs the byte budget: its bytes plus bookkeeping.

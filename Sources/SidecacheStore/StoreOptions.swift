@@ -22,12 +22,16 @@ public struct SharedTierOptions: Sendable {
     public var prefix: String
     /// One command; past it the command counts as failed.
     public var timeout: Duration
+    /// Strict: how long after Redis last vouched for an L1 entry it may still be served
+    /// while Redis cannot be asked.
+    public var outageGrace: Duration
 
     public init(endpoint: RedisEndpoint, consistency: Consistency = .strict, prefix: String = "sidecache:",
-                timeout: Duration = .milliseconds(50)) {
+                timeout: Duration = .milliseconds(50), outageGrace: Duration = .seconds(2)) {
         self.endpoint = endpoint
         self.consistency = consistency
         self.prefix = prefix
         self.timeout = timeout
+        self.outageGrace = outageGrace
     }
 }

@@ -33,11 +33,11 @@ extension TieredStore {
         guard ledger.mayStore(fillSeq: fill.fillSeq, scopeIDs: allScopes) else {
             return .now(Commit(entry: entry(nil), outcome: .purged))
         }
-        guard let shared, let filledUnder = fill.shared else {
+        guard let shared else {
             let local = entry(nil)
-            let stored = memory.set(key, local)
-            return .now(Commit(entry: local, outcome: stored ? (self.shared == nil ? .stored : .storedLocally) : .tooLarge))
+            return .now(Commit(entry: local, outcome: memory.set(key, local) ? .stored : .tooLarge))
         }
+        guard let filledUnder = fill.shared else { return .now(keepLocally(key, entry(nil), shared, trouble: nil)) }
         let guarded: EventLoopFuture<EntryCodec.Generations?> = tagIDs.isEmpty
             ? loop.makeSucceededFuture(filledUnder)
             : shared.currentGenerations(scopes: tagIDs, on: loop).map { tags in
@@ -50,14 +50,19 @@ extension TieredStore {
                                 now: now, on: loop).map { [self] accepted in
                 let stored = entry(generations)
                 guard accepted else { return Commit(entry: stored, outcome: .purged) }
+                stored.confirmed(at: now)
                 memory.set(key, stored)
                 return Commit(entry: stored, outcome: .stored)
             }
         }.flatMapErrorThrowing { [self] error in
-            // Not in Redis (unreachable) still serves this instance from L1.
-            let local = entry(filledUnder)
-            let stored = memory.set(key, local)
-            return Commit(entry: local, outcome: stored ? .storedLocally : .tooLarge, trouble: StoreTrouble(error))
+            keepLocally(key, entry(filledUnder), shared, trouble: StoreTrouble(error))
         })
+    }
+
+    /// Redis could not take a fill. Fast mode keeps it in L1 (this instance serves it);
+    /// strict mode keeps nothing Redis cannot vouch for (DESIGN `store.outageGrace`).
+    private func keepLocally(_ key: CacheKey, _ local: CacheEntry, _ shared: RedisStore, trouble: StoreTrouble?) -> Commit {
+        guard shared.consistency == .fast else { return Commit(entry: local, outcome: .notKept, trouble: trouble) }
+        return Commit(entry: local, outcome: memory.set(key, local) ? .storedLocally : .tooLarge, trouble: trouble)
     }
 }

@@ -76,6 +76,8 @@ public struct Commit: Sendable {
         case purged
         /// Larger than L1 can hold.
         case tooLarge
+        /// Strict, and Redis could not take it: not stored anywhere.
+        case notKept
     }
 
     public var entry: CacheEntry
@@ -92,6 +94,10 @@ public struct SharedTierStatus: Sendable, Equatable {
     public var l2: String
     /// Connected, epoch known, no journaled purge pending: L2 is in use.
     public var usable: Bool
+    /// Redis's `maxmemory-policy`, when it could be read.
+    public var memoryPolicy: String? = nil
+    /// The policy evicts any key (`allkeys-*`), purge counters included.
+    public var evictsPurgeState: Bool { RedisStore.evictsPurgeState(memoryPolicy) }
 }
 
 /// What Redis says about itself, for `/stats`.

@@ -71,29 +71,39 @@ public final class TieredStore: Sendable {
     public func lookup(_ key: CacheKey, scopes: () -> [UInt64], now: Timestamp, on loop: any EventLoop) -> StoreStep<Lookup> {
         let local = memory.get(key, now: now).flatMap { ledger.isValid($0) ? $0 : nil }
         guard let shared else { return .now(Lookup(entry: local)) }
-        guard let entry = local else { return .later(readShared(shared, key, scopes: scopes(), on: loop)) }
+        guard let entry = local else { return .later(readShared(shared, key, scopes: scopes(), now: now, on: loop)) }
         guard shared.consistency == .strict else { return .now(Lookup(entry: entry, sharedGuard: entry.generations)) }
         guard shared.link.isUsable else {
-            // Strict, but nothing to confirm against: the request goes on without L2.
-            return .now(Lookup(entry: entry, sharedGuard: entry.generations,
-                               trouble: StoreTrouble(kind: .unavailable, detail: "redis not usable: L1 entry unconfirmed")))
+            return .now(unconfirmed(entry, now: now, trouble: StoreTrouble(kind: .unavailable, detail: "redis not usable: L1 entry unconfirmed")))
         }
         guard let filledUnder = entry.generations else {
             // Filled while Redis was away: it cannot be confirmed, so it is not served now.
             memory.remove(key)
-            return .later(readShared(shared, key, scopes: scopes(), on: loop))
+            return .later(readShared(shared, key, scopes: scopes(), now: now, on: loop))
         }
         let scopes = scopes()   // for the L2 read that follows a failed confirmation
         return .later(shared.confirm(entry, on: loop).flatMap { [self] confirmed in
-            if confirmed { return loop.makeSucceededFuture(Lookup(entry: entry, sharedGuard: filledUnder)) }
+            if confirmed {
+                entry.confirmed(at: now)   // the time the question was sent: no later purge was answered before it
+                return loop.makeSucceededFuture(Lookup(entry: entry, sharedGuard: filledUnder))
+            }
             memory.remove(key)   // purged by some instance
-            return readShared(shared, key, scopes: scopes, on: loop)
-        }.flatMapErrorThrowing { error in
-            Lookup(entry: entry, trouble: StoreTrouble(error))
+            return readShared(shared, key, scopes: scopes, now: now, on: loop)
+        }.flatMapErrorThrowing { [self] error in
+            unconfirmed(entry, now: now, trouble: StoreTrouble(error))
         })
     }
 
-    private func readShared(_ shared: RedisStore, _ key: CacheKey, scopes: [UInt64], on loop: any EventLoop)
+    /// Strict, and Redis cannot vouch for `entry` now: it is served only within
+    /// `outageGrace` of the last time Redis did (DESIGN: no instance serves a purged
+    /// answer for longer than that after the purging mutation was answered); after
+    /// that it is a miss, and the fill's answer is not kept (see `commit`).
+    private func unconfirmed(_ entry: CacheEntry, now: Timestamp, trouble: StoreTrouble) -> Lookup {
+        guard let shared, entry.vouchedFor(within: shared.outageGrace, of: now) else { return Lookup(trouble: trouble) }
+        return Lookup(entry: entry, sharedGuard: entry.generations, trouble: trouble)
+    }
+
+    private func readShared(_ shared: RedisStore, _ key: CacheKey, scopes: [UInt64], now: Timestamp, on loop: any EventLoop)
         -> EventLoopFuture<Lookup> {
         let fillSeq = ledger.current
         return shared.lookup(key, scopes: Self.guardScopes(scopes), on: loop).map { [self] found in
@@ -107,6 +117,7 @@ public final class TieredStore: Sendable {
                                    scopeIDs: guardedBy.values.map(\.scope).filter { $0 != PurgeScope.all.id },
                                    generations: guardedBy)
             if ledger.isValid(entry) {
+                entry.confirmed(at: now)
                 memory.set(key, entry)   // an L2 hit fills L1, same deadline
                 lookup.entry = entry
             }
@@ -136,7 +147,8 @@ public final class TieredStore: Sendable {
         shared.map { store in
             let link = store.link.status
             return SharedTierStatus(connected: link.connected, breaker: link.breaker, lastError: link.lastError,
-                                    l2: store.l2State.rawValue, usable: link.connected && store.isReadable)
+                                    l2: store.l2State.rawValue, usable: link.connected && store.isReadable,
+                                    memoryPolicy: store.memoryPolicy)
         }
     }
 
@@ -146,8 +158,8 @@ public final class TieredStore: Sendable {
     }
 
     /// One hit against a fixed-window counter shared by every instance; nil without Redis.
-    public func sharedRateLimitHit(key: String, window: Duration, on loop: any EventLoop)
+    public func sharedRateLimitHit(key: String, window: Duration, by: Int = 1, on loop: any EventLoop)
         -> EventLoopFuture<(count: Int, remainingMs: Int)>? {
-        shared?.rateLimitHit(key: key, window: window, on: loop)
+        shared?.rateLimitHit(key: key, window: window, by: by, on: loop)
     }
 }

@@ -71,11 +71,11 @@ final class StandInBackend: AdminBackend {
     var memoryUsage: (entries: Int, bytes: Int, capacityBytes: Int) { (3, 300, 1000) }
     var sharedStatus: SharedTierStatus? { nil }
     func sharedInfo(on loop: any EventLoop) async -> SharedTierInfo? { nil }
-    func sharedRateLimitHit(key: String, window: Duration, on loop: any EventLoop) async -> (count: Int, remainingMs: Int)? { nil }
+    func sharedRateLimitHit(key: String, window: Duration, by: Int, on loop: any EventLoop) async -> (count: Int, remainingMs: Int)? { nil }
     func coveredEntries(_ scopes: [PurgeScope]) -> Int { 3 }
     func purge(_ scopes: [PurgeScope], caller: String, on loop: any EventLoop) async { purges.withLock { $0.append(scopes) } }
 
-    func refresh(path: String, host: String, on loop: any EventLoop) async throws -> RefreshedAnswer {
+    func refresh(path: String, host: String, headers: [HeaderLine], on loop: any EventLoop) async throws -> RefreshedAnswer {
         RefreshedAnswer(status: 200, headers: [], body: ByteBuffer())
     }
 }

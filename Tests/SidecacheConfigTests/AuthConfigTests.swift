@@ -54,4 +54,28 @@ import Testing
         let message = problem(at: "auth.jwt.jwks", in: problems(config(#""auth": { "jwt": { "jwks": "\#(path)" } }"#)))
         #expect(message?.contains("not a JWK Set") == true)
     }
+
+    @Test func warmHeadersAndTheClientsHost() throws {
+        let c = try parse(config(#""host": "api.example", "routes": [{ "name": "r", "match": "GET /r" }], "# +
+                                 #""warm": [{ "path": "/r", "every": "1m", "headers": { "X-Tenant": "t1", "Authorization": "Bearer ${T}" } }]"#),
+                          env: ["T": "abc"])
+        #expect(c.host == "api.example" && c.defaultHost == "api.example")
+        #expect(c.warm.first?.headers == [HeaderLine(name: "Authorization", value: "Bearer abc"), HeaderLine(name: "X-Tenant", value: "t1")])
+        #expect(try parse(minimal).defaultHost == "127.0.0.1:3000", "without host: the upstream's authority")
+    }
+
+    @Test(arguments: [
+        (#""host": "a b""#, "host"),
+        (#""host": "a\r\nX: 1""#, "host"),
+        (#""routes": [{ "name": "r", "match": "GET /r" }], "warm": [{ "path": "/r", "every": "1m", "headers": { "X-A": "1\r\nX-B: 2" } }]"#,
+         "warm[0].headers.X-A"),
+        (#""routes": [{ "name": "r", "match": "GET /r" }], "warm": [{ "path": "/r", "every": "1m", "headers": { "Host": "x" } }]"#,
+         "warm[0].headers.Host"),
+        (#""routes": [{ "name": "r", "match": "GET /r" }], "warm": [{ "path": "/r", "every": "1m", "headers": { "a b": "x" } }]"#,
+         "warm[0].headers.a b"),
+    ])
+    func badHostsAndWarmHeaders(fields: String, path: String) {
+        let found = problems(config(fields))
+        #expect(found.contains { $0.path == path }, "\(found)")
+    }
 }

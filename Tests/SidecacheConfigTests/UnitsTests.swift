@@ -6,6 +6,7 @@ import Testing
     @Test(arguments: [
         ("250ms", Duration.milliseconds(250)), ("5ms", .milliseconds(5)), ("0s", .zero), ("30s", .seconds(30)),
         ("5m", .seconds(300)), ("12h", .seconds(43_200)), ("1d", .seconds(86_400)), ("300s", .seconds(300)),
+        ("5", .seconds(5)), ("3600", .seconds(3600)), ("0", .zero),
     ] as [(String, Duration)])
     func durations(text: String, expected: Duration) throws {
         #expect(parseDuration(text) == expected)
@@ -14,7 +15,7 @@ import Testing
         #expect(c.defaults.staleIfError == expected)
     }
 
-    @Test(arguments: ["", "5", "s", "5 minutes", "1.5s", "-1s", " 5s", "5S", "5sec", "5min", "1w", "ms", "99999999999999999999s", "5m5s"])
+    @Test(arguments: ["", "s", "5 minutes", "1.5s", "-1s", " 5s", "5S", "5sec", "5min", "1w", "ms", "99999999999999999999s", "5m5s"])
     func badDurations(text: String) {
         #expect(parseDuration(text) == nil)
         let found = problems(config(#""defaults": {"ttl": "\#(text)"}"#))
@@ -37,9 +38,17 @@ import Testing
     }
 
     @Test func nonStringUnitsReported() {
-        let found = problems(config(#""defaults": {"ttl": 60, "maxBodySize": 1024}"#))
-        #expect(problem(at: "defaults.ttl", in: found) == "expected a string, found a number")
+        let found = problems(config(#""defaults": {"ttl": 60, "staleIfError": 1.5, "maxBodySize": 1024}"#))
+        #expect(found.count == 2, "a whole number of seconds is a duration: \(found)")
+        #expect(problem(at: "defaults.staleIfError", in: found)?.contains("whole number of seconds") == true)
         #expect(problem(at: "defaults.maxBodySize", in: found) == "expected a string, found a number")
+    }
+
+    /// A bare number is seconds, as a string or a JSON number; `check` shows the unit.
+    @Test func bareNumbersAreSeconds() throws {
+        let c = try parse(config(#""routes": [{ "name": "a", "match": "GET /a", "ttl": "3600" }, { "name": "b", "match": "GET /b", "ttl": 90 }]"#))
+        #expect(c.routes.routes.map(\.ttl) == [.fixed(.seconds(3600)), .fixed(.seconds(90))])
+        #expect(c.routes.routes.map(\.ttl.description) == ["1h", "90s"])
     }
 
     @Test(arguments: [

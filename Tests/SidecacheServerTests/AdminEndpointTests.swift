@@ -104,6 +104,7 @@ struct AdminEndpointTests {
             #expect(user?["cache"]?["hit"]?.int == 2)
             #expect(user?["cache"]?["miss"]?.int == 1)
             #expect(user?["hitRate"] == .number(0.667))
+            #expect(user?["hitRatePercent"] == .number(66.7))
             #expect(user?["latencyMs"]?["p50"]?.isNumber == true)
             #expect(user?["latencyMs"]?["p99"]?.isNumber == true)
             #expect(user?["upstreamLatencyMs"]?["p90"]?.isNumber == true)
@@ -125,17 +126,42 @@ struct AdminEndpointTests {
             let server = try ProxyServer(config: config, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
             try await server.start()
             try await stopping(server, origin) {
-                #expect(try await eventually { server.redisReady })
+                #expect(try await eventually { server.redisReady && server.redisStatus?.memoryPolicy != nil })
                 origin.on("GET", "/api/users/1", .json("{}"))
                 _ = try await TestHTTPClient.request(port: server.port!, "GET", "/api/users/1")
                 let ready = try await adminCall(port: server.adminPort!, "GET", "/readyz", token: nil)
-                #expect(ready.text == #"{"ready":true,"redis":{"configured":true,"connected":true,"breaker":"closed","l2":"usable"},"config":1}"# + "\n")
+                #expect(ready.text == #"{"ready":true,"redis":{"configured":true,"connected":true,"breaker":"closed","l2":"usable","maxmemoryPolicy":"noeviction"},"config":1}"# + "\n")
                 let stats = try await adminCall(port: server.adminPort!, "GET", "/stats")
                 #expect(stats.json["redis"]?["connected"] == .bool(true))
-                #expect((stats.json["redis"]?["keys"]?.int ?? 0) >= 2)   // the epoch and the entry at least
+                #expect((stats.json["redis"]?["keys"]?.int ?? 0) >= 3)   // the epoch, counters and the entry
+                #expect(stats.json["redis"]?["entries"]?.int == 1, "entries, not every key")
+                #expect(stats.json["redis"]?["lastError"] == nil)
                 #expect((stats.json["redis"]?["usedMemoryBytes"]?.int ?? 0) > 0)
                 let metrics = prometheusSamples(try await adminCall(port: server.adminPort!, "GET", "/metrics", token: nil).text)
                 #expect(metrics["sidecache_redis_up"] == 1)
+            }
+        }
+    }
+
+    /// DESIGN: an `allkeys-*` policy is logged as a warning and reported by `/readyz`.
+    @Test func anEvictingRedisIsReportedByReadyzAndTheLog() async throws {
+        try await withRedisServer { redis in
+            _ = try await redis.cli("CONFIG", "SET", "maxmemory-policy", "allkeys-lru")
+            let origin = try await ScriptedOrigin.start()
+            let logs = LogCapture()
+            let config = try ConfigLoader.parse(Data("""
+            { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)", "store": { "redis": "\(redis.url)" },
+              "routes": \(Self.routes), \(adminJSON) }
+            """.utf8), environment: [:])
+            let server = try ProxyServer(config: config, logger: logs.logger)
+            try await server.start()
+            try await stopping(server, origin) {
+                #expect(try await eventually { server.redisStatus?.memoryPolicy == "allkeys-lru" })
+                let ready = try await adminCall(port: server.adminPort!, "GET", "/readyz", token: nil)
+                #expect(ready.status == 200, "evicting purge counters costs hits, not correctness: still ready")
+                #expect(ready.json["redis"]?["maxmemoryPolicy"] == .string("allkeys-lru"))
+                #expect(ready.json["redis"]?["warning"]?.string?.contains("may evict purge counters") == true)
+                #expect(logs.all.contains { $0.hasPrefix("warning") && $0.contains("allkeys-lru") })
             }
         }
     }

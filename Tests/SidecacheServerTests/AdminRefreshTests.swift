@@ -47,6 +47,51 @@ struct AdminRefreshTests {
         }
     }
 
+    /// DESIGN: refresh first purges every cached variant of the path (all hosts), so a
+    /// client sending another Host never keeps the old answer.
+    @Test func refreshPurgesTheVariantsOfEveryHost() async throws {
+        try await withProxy(routes: Self.routes, extra: adminJSON) { h in
+            Self.versioned(h.origin, "/api/users/1")
+            #expect(try await h.get("/api/users/1", headers: [("Host", "a.example")]).text == "v1")
+            #expect(try await h.get("/api/users/1", headers: [("Host", "b.example")]).text == "v2")
+            #expect(try await h.get("/api/users/1", headers: [("Host", "b.example")]).header("X-Cache") == "HIT")
+            let r = try await h.admin("POST", "/refresh", json: #"{"path": "/api/users/1", "host": "a.example"}"#)
+            #expect(r.status == 200 && r.text == "v3")
+            let a = try await h.get("/api/users/1", headers: [("Host", "a.example")])
+            #expect(a.header("X-Cache") == "HIT" && a.text == "v3", "the named variant is refreshed and stored")
+            let b = try await h.get("/api/users/1", headers: [("Host", "b.example")])
+            #expect(b.header("X-Cache") == "MISS" && b.text == "v4", "the other Host's old answer is gone")
+        }
+    }
+
+    /// DESIGN: a failed refresh returns the upstream's status and body and does not count
+    /// against refreshLimit (default 1/1h).
+    @Test func aFailedRefreshReturnsTheUpstreamsAnswerAndDoesNotCount() async throws {
+        try await withProxy(routes: Self.routes, extra: adminJSON) { h in
+            let healthy = Atomic(false)
+            h.origin.on("GET", "/api/users/1") { _ in
+                healthy.load(ordering: .relaxed) ? .json("ok") : .text("busy", status: 503)
+            }
+            let failed = try await h.admin("POST", "/refresh", json: #"{"path": "/api/users/1"}"#)
+            #expect(failed.status == 503 && failed.text == "busy")
+            let again = try await h.admin("POST", "/refresh", json: #"{"path": "/api/users/1"}"#)
+            #expect(again.status == 503, "the failure did not use up the hour's one refresh")
+            healthy.store(true, ordering: .relaxed)
+            #expect(try await h.admin("POST", "/refresh", json: #"{"path": "/api/users/1"}"#).status == 200)
+            #expect(try await h.admin("POST", "/refresh", json: #"{"path": "/api/users/1"}"#).status == 429, "a success counts")
+        }
+    }
+
+    @Test func refreshHeadersThatWouldInjectOrSetTheHostAre400() async throws {
+        try await withProxy(routes: Self.routes, extra: adminJSON) { h in
+            for headers in [#"{"X-A": "1\r\nX-B: 2"}"#, #"{"Host": "other"}"#, #"{"bad name": "x"}"#, #"{"X-A": 1}"#, #"["X-A"]"#] {
+                let r = try await h.admin("POST", "/refresh", json: #"{"path": "/api/users/1", "headers": \#(headers)}"#)
+                #expect(r.status == 400, "\(headers)")
+            }
+            #expect(h.origin.totalCount == 0)
+        }
+    }
+
     @Test func refreshOfAPathNoRouteCachesIs400() async throws {
         try await withProxy(routes: Self.routes, extra: adminJSON) { h in
             let r = try await h.admin("POST", "/refresh", json: #"{"path": "/elsewhere"}"#)

@@ -44,6 +44,11 @@ extension JSONValue {
         if case .number(let n) = self { return Int(n) }
         return nil
     }
+
+    var string: String? {
+        if case .string(let s) = self { return s }
+        return nil
+    }
 }
 
 /// Prometheus text → `name{labels}` → value, for asserting on a scrape.

@@ -1,5 +1,8 @@
 import Foundation
 import JWTKit
+import Logging
+import SidecacheConfig
+import SidecacheServer
 import SidecacheTestSupport
 import Testing
 
@@ -68,6 +71,45 @@ struct ClaimsRouteTests {
             // A good token afterwards misses: none of the above left an entry behind.
             let good = try await Self.get(h, try await Self.token("alice", role: "admin", exp: now + 600))
             #expect(good.header("X-Cache") == "MISS")
+        }
+    }
+
+    /// DESIGN: `warm[].headers` are sent upstream and take part in the key exactly as a
+    /// client's would, so the warmed entry is the one those clients hit; `host` is the
+    /// Host clients use.
+    @Test func aWarmedEntryWithATokenServesOtherUsersOfTheRole() async throws {
+        let origin = try await ScriptedOrigin.start()
+        origin.on("GET", "/items", .json(#"{"items":[]}"#))
+        let exp = Int(ManualClock.realNow().milliseconds / 1000) + 600
+        let warmer = try await Self.token("warmer", role: "admin", exp: exp)
+        let config = try ConfigLoader.parse(Data("""
+        { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)", "host": "api.example", \(Self.auth),
+          "routes": \(Self.routes),
+          "warm": [ { "path": "/items", "every": "1h", "headers": { "Authorization": "Bearer \(warmer)" } } ] }
+        """.utf8), environment: [:])
+        let server = try ProxyServer(config: config, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        try await server.start()
+        try await stopping(server, origin) {
+            #expect(try await eventually { origin.count(path: "/items") == 1 })
+            #expect(origin.requests.first { $0.path == "/items" }?.header("Authorization") == "Bearer \(warmer)", "the warm request carried the token")
+            let alice = try await TestHTTPClient.request(port: server.port!, "GET", "/items", headers: [
+                ("Host", "api.example"), ("Authorization", "Bearer \(try await Self.token("alice", role: "admin", exp: exp))")])
+            #expect(alice.header("X-Cache") == "HIT", "another admin hits what the warmer's token fetched")
+            #expect(origin.count(path: "/items") == 1)
+        }
+    }
+
+    /// Admin refresh with `headers`: the variant those headers name is the one stored.
+    @Test func aRefreshWithATokenFillsTheRolesEntry() async throws {
+        try await withProxy(routes: Self.routes, extra: Self.auth + ", " + adminJSON) { h in
+            h.origin.on("GET", "/items", .json(#"{"items":[1]}"#))
+            let exp = Int(h.clock.now().milliseconds / 1000) + 600
+            let token = try await Self.token("ops", role: "viewer", exp: exp)
+            let refreshed = try await h.admin("POST", "/refresh", json: #"{"path": "/items", "host": "api.example", "headers": {"Authorization": "Bearer \#(token)"}}"#)
+            #expect(refreshed.status == 200)
+            let carol = try await Self.get(h, try await Self.token("carol", role: "viewer", exp: exp))
+            #expect(carol.header("X-Cache") == "HIT")
+            #expect(h.origin.count(path: "/items") == 1)
         }
     }
 }

@@ -23,7 +23,8 @@ struct RedisHardeningTests {
             #expect(redis?["l2"] == .string("purges-pending"))
             let fill = try await p.get(p.portA, "/api/users/2")
             #expect(fill.header("X-Cache") == "MISS")
-            #expect(fill.header("Cache-Status") == CacheStatusField.missStoredLocally)
+            #expect(fill.header("Cache-Status") == CacheStatusField.miss(stored: false, notStored: .storeUnavailable),
+                    "strict: not kept while L2 is out of use")
 
             p.redis.resume()
             // No request reaches A until its L2 is usable again: the store replays on its own.

@@ -24,14 +24,16 @@ final class RedisPair: Sendable {
 
     /// `store` is the JSON object of the `store` key; `redisURL` replaces the server's URL.
     static func start(consistency: String = "strict", memory: String = "64MiB", password: String? = nil,
-                      redisURL: String? = nil, timeout: String = "1s", waitReady: Bool = true) async throws -> RedisPair {
+                      redisURL: String? = nil, timeout: String = "1s", outageGrace: String = "10m",
+                      waitReady: Bool = true) async throws -> RedisPair {
         let origin = try await ScriptedOrigin.start()
         let redis = try await RedisServer.start(password: password)
         let logs = LogCapture()
         func proxy() async throws -> ProxyServer {
             let json = """
             { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)",
-              "store": { "memory": "\(memory)", "redis": "\(redisURL ?? redis.url)", "consistency": "\(consistency)", "timeout": "\(timeout)" },
+              "store": { "memory": "\(memory)", "redis": "\(redisURL ?? redis.url)", "consistency": "\(consistency)", "timeout": "\(timeout)",
+                         "outageGrace": "\(outageGrace)" },
               "routes": \(routes), "purge": \(purge), \(adminJSON) }
             """
             let config = try ConfigLoader.parse(Data(json.utf8), environment: [:])
@@ -62,6 +64,13 @@ final class RedisPair: Sendable {
         try await TestHTTPClient.request(port: port, "GET", uri, headers: [("Host", "api.example")] + headers)
     }
 
+    /// The origin answers GET `path` with `{"v":N}`; each PUT on it makes N one higher.
+    func versioned(_ path: String) {
+        let version = Mutex(1)
+        origin.on("GET", path) { _ in .json(#"{"v":\#(version.withLock { $0 })}"#) }
+        origin.on("PUT", path) { _ in version.withLock { $0 += 1 }; return .json("{}") }
+    }
+
     func send(_ port: Int, _ method: String, _ uri: String) async throws -> TestResponse {
         try await TestHTTPClient.request(port: port, method, uri, headers: [("Host", "api.example")], body: Array("{}".utf8))
     }
@@ -82,10 +91,12 @@ final class RedisPair: Sendable {
     }
 }
 
+/// `outageGrace` is long unless a test is about it (the pair runs on the real clock).
 func withRedisPair(consistency: String = "strict", memory: String = "64MiB", password: String? = nil,
-                   redisURL: String? = nil, waitReady: Bool = true, _ body: (RedisPair) async throws -> Void) async throws {
+                   redisURL: String? = nil, outageGrace: String = "10m", waitReady: Bool = true,
+                   _ body: (RedisPair) async throws -> Void) async throws {
     let pair = try await RedisPair.start(consistency: consistency, memory: memory, password: password, redisURL: redisURL,
-                                         waitReady: waitReady)
+                                         outageGrace: outageGrace, waitReady: waitReady)
     do {
         try await body(pair)
     } catch {

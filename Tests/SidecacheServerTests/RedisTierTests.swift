@@ -25,9 +25,7 @@ struct RedisTierTests {
     /// must not serve the purged answer.
     @Test func purgeOnOneInstanceIsSeenByTheOtherAtOnce() async throws {
         try await withRedisPair { p in
-            let version = Mutex(1)
-            p.origin.on("GET", "/api/users/1") { _ in .json(#"{"v":\#(version.withLock { $0 })}"#) }
-            p.origin.on("PUT", "/api/users/1") { _ in version.withLock { $0 += 1 }; return .json("{}") }
+            p.versioned("/api/users/1")
             _ = try await p.get(p.portA, "/api/users/1")
             #expect(try await p.get(p.portB, "/api/users/1").header("X-Cache") == "HIT")   // now in B's L1 too
             let put = try await p.send(p.portA, "PUT", "/api/users/1")
@@ -40,9 +38,7 @@ struct RedisTierTests {
 
     @Test func fastModePurgeReachesTheOtherInstanceQuickly() async throws {
         try await withRedisPair(consistency: "fast") { p in
-            let version = Mutex(1)
-            p.origin.on("GET", "/api/users/2") { _ in .json(#"{"v":\#(version.withLock { $0 })}"#) }
-            p.origin.on("PUT", "/api/users/2") { _ in version.withLock { $0 += 1 }; return .json("{}") }
+            p.versioned("/api/users/2")
             _ = try await p.get(p.portA, "/api/users/2")
             #expect(try await p.get(p.portB, "/api/users/2").header("X-Cache") == "HIT")
             _ = try await p.send(p.portA, "PUT", "/api/users/2")
@@ -108,15 +104,17 @@ struct RedisTierTests {
                 _ = try await p.get(p.portA, "/api/users/9")
                 return try await p.get(p.portB, "/api/users/9").header("X-Cache") == "HIT"
             })
+            // Redis answers again: the last error is history, not a current state.
+            #expect(p.a.redisStatus?.lastError == nil && p.b.redisStatus?.lastError == nil)
+            let stats = try await adminCall(port: p.a.adminPort!, "GET", "/stats")
+            #expect(stats.json["redis"]?["lastError"] == nil)
         }
     }
 
     /// A purge while Redis is paused is journaled, applied after, and before L2 is read again.
     @Test func purgeDuringClientPauseIsAppliedAfter() async throws {
         try await withRedisPair(memory: "0") { p in
-            let version = Mutex(1)
-            p.origin.on("GET", "/api/users/4") { _ in .json(#"{"v":\#(version.withLock { $0 })}"#) }
-            p.origin.on("PUT", "/api/users/4") { _ in version.withLock { $0 += 1 }; return .json("{}") }
+            p.versioned("/api/users/4")
             _ = try await p.get(p.portA, "/api/users/4")
             #expect(try await p.get(p.portB, "/api/users/4").header("X-Cache") == "HIT")
             try await p.redis.cli("CLIENT", "PAUSE", "3000", "ALL")   // well past the 1 s command timeout
@@ -131,6 +129,31 @@ struct RedisTierTests {
             for _ in 0..<5 {
                 let r = try await p.get(p.portB, "/api/users/4")
                 #expect(r.text == #"{"v":2}"#)
+            }
+        }
+    }
+
+    /// DESIGN: with strict consistency no instance serves a purged answer for longer than
+    /// `outageGrace` after the purging mutation was answered, even while Redis is down.
+    /// B holds a confirmed L1 copy; Redis stops answering; A's PUT is answered (its purge
+    /// journaled). Every read from B sent later than `outageGrace` after that answer gets
+    /// the new version, though B never heard of the purge.
+    @Test func strictHoldsDuringAnOutageWithinOutageGrace() async throws {
+        try await withRedisPair(outageGrace: "1s") { p in
+            p.versioned("/api/users/6")
+            _ = try await p.get(p.portA, "/api/users/6")
+            #expect(try await p.get(p.portB, "/api/users/6").header("X-Cache") == "HIT")   // B's L1 copy, vouched for by Redis
+            p.redis.pause()
+            defer { p.redis.resume() }
+            #expect(try await p.send(p.portA, "PUT", "/api/users/6").status == 200)
+            let answered = ContinuousClock.now
+            #expect(p.logs.all.contains { $0.contains("purge journaled") })
+            try await Task.sleep(until: answered + .milliseconds(1100))
+            for _ in 0..<3 {
+                let r = try await p.get(p.portB, "/api/users/6")
+                #expect(r.status == 200)
+                #expect(r.text == #"{"v":2}"#, "B served the purged answer past outageGrace")
+                #expect(r.header("X-Cache") == "MISS")
             }
         }
     }

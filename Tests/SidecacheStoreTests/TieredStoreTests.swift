@@ -16,11 +16,13 @@ struct TieredStoreTests {
     static let scopes = PurgeScope.ids(route: "r", path: "/x/1")
 
     /// Two stores on one fresh redis-server; both stopped, and the server, on every path.
-    static func withPair(consistency: Consistency = .strict, timeout: Duration = .seconds(1),
+    /// `outageGrace` is long unless a test is about it: lookups use the real clock.
+    static func withPair(consistency: Consistency = .strict, timeout: Duration = .seconds(1), outageGrace: Duration = .seconds(600),
                          _ body: (TieredStore, TieredStore, RedisServer) async throws -> Void) async throws {
         let redis = try await RedisServer.start()
         let options = StoreOptions(memoryBytes: 1 << 20, shared: SharedTierOptions(
-            endpoint: RedisEndpoint(host: "127.0.0.1", port: redis.port), consistency: consistency, timeout: timeout))
+            endpoint: RedisEndpoint(host: "127.0.0.1", port: redis.port), consistency: consistency, timeout: timeout,
+            outageGrace: outageGrace))
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let a = TieredStore(options: options, loops: [loop], logger: logger)
@@ -37,8 +39,8 @@ struct TieredStoreTests {
         a.shutdown(); b.shutdown(); await redis.stop()
     }
 
-    static func lookup(_ store: TieredStore, _ key: CacheKey = key) async throws -> Lookup {
-        try await store.lookup(key, scopes: { scopes }, now: ManualClock.realNow(), on: loop).value()
+    static func lookup(_ store: TieredStore, _ key: CacheKey = key, now: Timestamp = ManualClock.realNow()) async throws -> Lookup {
+        try await store.lookup(key, scopes: { scopes }, now: now, on: loop).value()
     }
 
     /// Looks up, then fills `body` under what the lookup read.
@@ -78,6 +80,54 @@ struct TieredStoreTests {
             let after = try await Self.lookup(b)
             #expect(after.entry == nil, "strict: B's L1 copy is confirmed against Redis and refused")
             #expect(b.memory.entryCount == 0)
+        }
+    }
+
+    /// DESIGN "purge state survives partial loss": after a purge, losing any key but an
+    /// entry (eviction, DEL, a failover that lost writes) never makes the purged entry
+    /// valid again, neither through Redis nor through an L1 copy confirmed before.
+    @Test func losingAnyKeyButAnEntryNeverRevivesAPurgedEntry() async throws {
+        var victims: [String] = []
+        try await Self.withPair { a, _, redis in
+            _ = try await Self.fill(a, "v1")
+            try await a.purge([.path("/x/1")], on: Self.loop).value()
+            victims = try await redis.cli("KEYS", "*").split(separator: "\n").map(String.init).filter { !$0.contains(":e:") }.sorted()
+        }
+        #expect(victims.count >= 4, "epoch, sequence and the counters: \(victims)")
+        for victim in victims {
+            try await Self.withPair { a, b, redis in
+                _ = try await Self.fill(a, "v1")
+                #expect(Self.text(try await Self.lookup(b)) == "v1")   // an L1 copy in B…
+                #expect(Self.text(try await Self.lookup(b)) == "v1")   // …confirmed once
+                try await a.purge([.path("/x/1")], on: Self.loop).value()
+                _ = try await redis.cli("DEL", victim)
+                #expect(try await Self.lookup(b).entry == nil, "B's L1 copy after losing \(victim)")
+                #expect(try await Self.lookup(a).entry == nil, "Redis's entry after losing \(victim)")
+                #expect(try await eventually { a.sharedStatus?.usable == true })
+                #expect(try await Self.lookup(a).entry == nil, "again, once usable, after losing \(victim)")
+                #expect(try await Self.lookup(b).entry == nil)
+            }
+        }
+    }
+
+    /// Counters are created with fresh values and expire no sooner than the entries
+    /// filled under them; a lost one guards nothing until the next fill creates it afresh.
+    @Test func countersStartFreshAndLiveAsLongAsTheirEntries() async throws {
+        try await Self.withPair { a, b, redis in
+            _ = try await Self.fill(a, "v1")   // creates the counters; the entry lives 60 s
+            let counters = try await redis.cli("KEYS", "*:g:*").split(separator: "\n").map(String.init)
+            #expect(counters.count >= 3)
+            for key in counters {
+                #expect((UInt64(try await redis.cli("GET", key)) ?? 0) > 1 << 40, "\(key): a fresh value, not 0 counted up")
+                let ttl = Int(try await redis.cli("PTTL", key)) ?? -1
+                #expect(ttl > 55_000, "\(key) lives at least as long as the entry: \(ttl) ms")
+            }
+            for key in counters { _ = try await redis.cli("DEL", key) }
+            try await a.purge([.path("/x/1")], on: Self.loop).value()
+            #expect(try await redis.cli("KEYS", "*:g:*").isEmpty, "a purge does not bring back what guards nothing")
+            #expect(try await Self.lookup(b).entry == nil, "lost counters: the entry is a miss")
+            let again = try await redis.cli("KEYS", "*:g:*").split(separator: "\n").map(String.init)
+            #expect(again.count == counters.count, "the lookup created them for the next fill")
         }
     }
 
@@ -122,8 +172,9 @@ struct TieredStoreTests {
         }
     }
 
-    /// Redis killed: L1 still answers, fills stay local (and say so), purges are
-    /// journaled and reach Redis once it is back, before anything is read from it again.
+    /// Redis killed: L1 still answers (within `outageGrace`), fills are not kept (strict)
+    /// and say so, purges are journaled and reach Redis once it is back, before anything
+    /// is read from it again.
     @Test func aKilledRedisIsNeverTheCallersTrouble() async throws {
         try await Self.withPair(timeout: .milliseconds(200)) { a, b, redis in
             _ = try await Self.fill(a, "v1")
@@ -134,7 +185,8 @@ struct TieredStoreTests {
             #expect(unconfirmed.trouble?.kind == .unavailable, "strict could not confirm it: the caller hears so")
             let other = CacheKey(a: 9, b: 9, c: 9, d: 9)
             let local = try await Self.fill(a, "local", key: other)
-            #expect(local.outcome == .storedLocally)
+            #expect(local.outcome == .notKept, "strict keeps nothing Redis cannot vouch for")
+            #expect(try await Self.lookup(a, other).entry == nil)
             try await a.purge([.path("/x/1")], on: Self.loop).value()   // journaled; never fails
             #expect(a.sharedStatus?.l2 == "purges-pending")
             #expect(try await Self.lookup(a).entry == nil, "the local purge applied at once")
@@ -155,9 +207,37 @@ struct TieredStoreTests {
             let miss = try await Self.lookup(a)
             #expect(miss.entry == nil && miss.trouble?.kind == .unavailable)
             let commit = try await Self.fill(a, "local")
-            #expect(commit.outcome == .storedLocally)
+            #expect(commit.outcome == .notKept)
             try await a.purge([.path("/x/1")], on: Self.loop).value()
             #expect(try await Self.lookup(a).entry == nil)
+        }
+    }
+
+    /// DESIGN `store.outageGrace`: while Redis cannot be asked, an L1 entry is served only
+    /// until `outageGrace` after Redis last vouched for it; then it is a miss.
+    @Test func anUnconfirmableEntryIsServedOnlyWithinOutageGrace() async throws {
+        try await Self.withPair(timeout: .milliseconds(200), outageGrace: .seconds(2)) { a, _, redis in
+            let before = ManualClock.realNow()
+            #expect(try await Self.fill(a, "v1").outcome == .stored)
+            let after = ManualClock.realNow()
+            redis.kill()
+            #expect(try await eventually { a.sharedStatus?.connected == false })
+            let within = try await Self.lookup(a, now: before + .milliseconds(1900))
+            #expect(Self.text(within) == "v1" && within.trouble?.kind == .unavailable)
+            let past = try await Self.lookup(a, now: after + .milliseconds(2100))
+            #expect(past.entry == nil && past.trouble?.kind == .unavailable, "past the grace: a miss")
+        }
+    }
+
+    /// Fast mode has no outage bound: fills made while Redis is away stay in this L1.
+    @Test func fastModeKeepsFillsLocallyWhileRedisIsAway() async throws {
+        try await Self.withPair(consistency: .fast, timeout: .milliseconds(200)) { a, _, redis in
+            redis.kill()
+            let away = try await eventually { a.sharedStatus?.connected == false }
+            let filled = try await Self.fill(a, "local")
+            let found = try await Self.lookup(a)
+            #expect(away && filled.outcome == .storedLocally)
+            #expect(Self.text(found) == "local")
         }
     }
 }

@@ -117,7 +117,10 @@ public final class RedisLink: Sendable {
     }
 
     private func recordSuccess() {
-        let log = shared.withLock { s in s.breaker.succeeded() ? Self.shouldLog(&s) : nil }
+        let log = shared.withLock { s -> Int? in
+            if s.lastError != nil { s.lastError = nil }   // Redis answers again: nothing to report
+            return s.breaker.succeeded() ? Self.shouldLog(&s) : nil
+        }
         if let flaps = log { logger.notice("redis circuit breaker closed", metadata: flaps > 0 ? ["unloggedFlaps": "\(flaps)"] : [:]) }
     }
 

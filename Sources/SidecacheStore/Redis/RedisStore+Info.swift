@@ -3,17 +3,41 @@ import NIOCore
 extension RedisStore {
     /// What Redis says about itself, for /stats.
     public struct Info: Sendable, Equatable {
-        /// Keys in the configured database (`INFO keyspace`); nil when it has none listed.
+        /// Keys in the configured database (`INFO keyspace`), the proxy's and anyone
+        /// else's; nil when it has none listed.
         public var keys: Int?
         /// `used_memory` from `INFO memory`, in bytes.
         public var usedMemory: Int?
+        /// Cached entries under this proxy's prefix (counted with SCAN); nil when the
+        /// database holds more than `countLimit` keys, where counting would take long.
+        public var entries: Int? = nil
     }
 
-    /// Asks Redis for its key count and memory (`INFO keyspace`, `INFO memory`, one round trip).
+    /// Databases up to this many keys get their entries counted for /stats.
+    static let countLimit = 200_000
+
+    /// Asks Redis for its key count and memory (`INFO keyspace`, `INFO memory`, one round
+    /// trip), then counts the entries when the database is small enough to scan.
     public func info(on loop: any EventLoop) -> EventLoopFuture<Info> {
         let database = link.endpoint.database
-        return link.send([["INFO", "keyspace"], ["INFO", "memory"]], on: loop).map { replies in
-            Self.parseInfo(keyspace: replies[0].text ?? "", memory: replies[1].text ?? "", database: database)
+        return link.send([["INFO", "keyspace"], ["INFO", "memory"]], on: loop).flatMap { [self] replies in
+            var info = Self.parseInfo(keyspace: replies[0].text ?? "", memory: replies[1].text ?? "", database: database)
+            guard (info.keys ?? 0) <= Self.countLimit else { return loop.makeSucceededFuture(info) }
+            return countEntries(cursor: "0", counted: 0, on: loop).map { count in
+                info.entries = count
+                return info
+            }.recover { _ in info }
+        }
+    }
+
+    /// SCAN over `<prefix>e:*` to the end of the keyspace (bounded by `countLimit`).
+    private func countEntries(cursor: String, counted: Int, on loop: any EventLoop) -> EventLoopFuture<Int> {
+        link.send([["SCAN", .text(cursor), "MATCH", .text(keys.prefix + "e:*"), "COUNT", "1000"]], on: loop).flatMap { [self] replies in
+            guard let reply = replies.first?.array, reply.count == 2, let next = reply[0].text, let found = reply[1].array else {
+                return loop.makeFailedFuture(RedisFailure.protocolError("unexpected SCAN reply"))
+            }
+            let total = counted + found.count
+            return next == "0" ? loop.makeSucceededFuture(total) : countEntries(cursor: next, counted: total, on: loop)
         }
     }
 

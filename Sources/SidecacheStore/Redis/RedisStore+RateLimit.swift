@@ -2,13 +2,14 @@ import SidecacheCore
 import NIOCore
 
 extension RedisStore {
-    /// One hit on a fixed-window counter shared by every instance: `PREFIX rl:<key>` is
-    /// incremented and, when the increment created it, given the window as its expiry
-    /// (INCR + PEXPIRE in one Lua call, so a key can never be left without a TTL).
-    /// Returns the count in the current window and the window's remaining milliseconds.
-    public func rateLimitHit(key: String, window: Duration, on loop: any EventLoop) -> EventLoopFuture<(count: Int, remainingMs: Int)> {
+    /// `by` hits (1; -1 takes a hit back) on a fixed-window counter shared by every
+    /// instance: `PREFIX rl:<key>` is incremented and, when the increment created it, given
+    /// the window as its expiry (INCRBY + PEXPIRE in one Lua call, so a key can never be
+    /// left without a TTL; taking back never creates one). Returns the count in the
+    /// current window and the window's remaining milliseconds.
+    public func rateLimitHit(key: String, window: Duration, by: Int, on loop: any EventLoop) -> EventLoopFuture<(count: Int, remainingMs: Int)> {
         let command: [RedisArgument] = ["EVAL", .text(Self.fixedWindow), "1", .text(keys.prefix + "rl:" + key),
-                                        .text(String(max(1, window.milliseconds)))]
+                                        .text(String(max(1, window.milliseconds))), .text(String(by))]
         return link.send([command], on: loop).flatMapThrowing { replies in
             guard let values = replies.first?.array, values.count == 2, let n = values[0].integer, let ttl = values[1].integer else {
                 throw RedisFailure.protocolError("unexpected rate limit reply")
@@ -18,7 +19,8 @@ extension RedisStore {
     }
 
     static let fixedWindow = """
-    local n = redis.call('INCR', KEYS[1])
+    if tonumber(ARGV[2]) < 0 and redis.call('EXISTS', KEYS[1]) == 0 then return {0, 0} end
+    local n = redis.call('INCRBY', KEYS[1], ARGV[2])
     if n == 1 or redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
     return {n, redis.call('PTTL', KEYS[1])}
     """

@@ -7,7 +7,13 @@ import Synchronization
 /// (plus a random epoch, so a flush or restart can never revive old entries).
 ///
 /// An entry records the counters of its scopes when its fill started; it is served
-/// only while they are all still equal. A lookup fetches the entry and the counters
+/// only while they are all still equal. Losing any key but an entry (eviction, a
+/// manual `DEL`, a failover that lost writes) never revives a purged entry: a counter
+/// that is not there never equals a recorded value, and counters (and the purge
+/// sequence) are created with fresh random values, never counted up again from zero,
+/// so a re-created one cannot come back to an old value. Counters expire: each lives
+/// at least as long as the entries filled under it (the fill extends it), so the
+/// counters of paths nobody reads any more go with their entries. A lookup fetches the entry and the counters
 /// in one pipelined round trip; storing is a compare-and-set in Lua, so a purge that
 /// lands during a fill wins. Purges that cannot reach Redis are journaled and
 /// replayed before L2 is read again.
@@ -15,14 +21,18 @@ public final class RedisStore: Sendable {
     public let link: RedisLink
     let keys: RedisKeys
     public let consistency: Consistency
+    let outageGrace: Duration
     private let journal = Mutex(PurgeJournal())
     private let epoch = Mutex<[UInt8]?>(nil)
+    /// Redis's `maxmemory-policy`, read at connect where `CONFIG GET` is allowed.
+    private let evictionPolicy = Mutex<String?>(nil)
     private let logger: Logger
 
     public init(options: SharedTierOptions, loops: [any EventLoop], logger: Logger) {
         self.link = RedisLink(endpoint: options.endpoint, loops: loops, timeout: options.timeout, logger: logger)
         self.keys = RedisKeys(prefix: options.prefix)
         self.consistency = options.consistency
+        self.outageGrace = options.outageGrace
         self.logger = logger
         link.whenConnected { [self] in prepare(on: loops[0]) }
     }
@@ -77,8 +87,15 @@ public final class RedisStore: Sendable {
         return link.send(commands, on: loop).flatMap { [self] replies in
             let current: EntryCodec.Generations?
             do { current = try generations(replies[1], scopes: scopes, on: loop) } catch { return loop.makeFailedFuture(error) }
-            guard let bytes = replies[0].bytes else { return loop.makeSucceededFuture(Lookup(found: nil, current: current)) }
-            guard let decoded = Self.decodeServable(bytes) else { return loop.makeSucceededFuture(Lookup(found: nil, current: current, corrupt: true)) }
+            let decoded = replies[0].bytes.map { ($0, Self.decodeServable($0)) }
+            let corrupt = decoded.map { $0.1 == nil } ?? false
+            if let current, !Self.complete(current) {
+                // A counter is not there (a scope's first use, or lost): nothing stored can
+                // be vouched for, and a fill records counters created now.
+                return initCounters(scopes, on: loop).map { Lookup(found: nil, current: $0, corrupt: corrupt) }
+            }
+            guard let (bytes, servable) = decoded else { return loop.makeSucceededFuture(Lookup(found: nil, current: current)) }
+            guard let decoded = servable else { return loop.makeSucceededFuture(Lookup(found: nil, current: current, corrupt: true)) }
             guard let current else { return loop.makeSucceededFuture(Lookup(found: nil, current: nil)) }
             let found = Found(decoded: decoded, bytes: bytes)
             // Tagged entries are guarded by their tags' counters too: read those as well.
@@ -86,8 +103,8 @@ public final class RedisStore: Sendable {
             guard !extra.isEmpty else {
                 return loop.makeSucceededFuture(Lookup(found: decoded.generations == current ? found : nil, current: current))
             }
-            return currentGenerations(scopes: extra, on: loop).map { tagged in
-                guard let tagged, tagged.epoch == current.epoch else { return Lookup(found: nil, current: current) }
+            return link.send([mget(extra)], on: loop).flatMapThrowing { [self] in try generations($0[0], scopes: extra, on: loop) }.map { tagged in
+                guard let tagged, tagged.epoch == current.epoch, Self.complete(tagged) else { return Lookup(found: nil, current: current) }
                 let all = EntryCodec.Generations(epoch: current.epoch, values: current.values + tagged.values)
                 return Lookup(found: decoded.generations == all ? found : nil, current: current)
             }
@@ -119,7 +136,7 @@ public final class RedisStore: Sendable {
         return link.probe(["MGET", .text(keys.epoch), .text(keys.sequence)], on: loop).flatMap { [self] replies in
             if let values = replies.first?.array, values.count == 2,
                let epoch = values[0].bytes, epoch.readableBytesView.elementsEqual(filledUnder.epoch),
-               UInt64(values[1].integer ?? 0) == known {
+               let sequence = values[1].integer, UInt64(truncatingIfNeeded: sequence) == known {
                 return loop.makeSucceededFuture(true)
             }
             return fullConfirm(entry, filledUnder, on: loop)
@@ -129,18 +146,68 @@ public final class RedisStore: Sendable {
     private func fullConfirm(_ entry: CacheEntry, _ filledUnder: EntryCodec.Generations, on loop: any EventLoop) -> EventLoopFuture<Bool> {
         let scopes = filledUnder.values.map(\.scope)
         return link.send([["GET", .text(keys.sequence)], mget(scopes)], on: loop).flatMapThrowing { [self] replies in
-            guard let current = try generations(replies[1], scopes: scopes, on: loop), current == filledUnder else { return false }
-            // No sequence key yet (no purge in this epoch) reads as 0.
-            entry.confirmedSeq.store(UInt64(replies[0].integer ?? 0), ordering: .relaxed)
+            guard let current = try generations(replies[1], scopes: scopes, on: loop), Self.complete(current), current == filledUnder else {
+                return false
+            }
+            // No sequence key (no purge yet, or lost): the next check is a full one again.
+            if let sequence = replies[0].integer { entry.confirmedSeq.store(UInt64(truncatingIfNeeded: sequence), ordering: .relaxed) }
             return true
         }
     }
 
-    /// The counters guarding `scopes` now (a refresh stores under them).
+    /// The counters guarding `scopes` now, created where missing (a refresh stores under them).
     public func currentGenerations(scopes: [UInt64], on loop: any EventLoop) -> EventLoopFuture<EntryCodec.Generations?> {
         guard isReadable else { return loop.makeFailedFuture(RedisFailure.unavailable("not ready")) }
-        return link.send([mget(scopes)], on: loop).flatMapThrowing { [self] in try generations($0[0], scopes: scopes, on: loop) }
+        return initCounters(scopes, on: loop)
     }
+
+    /// A counter that is not there reads as this. No counter ever holds it: they start
+    /// at a fresh random value (`freshValue`) and only count up from there.
+    static let absent: UInt64 = 0
+
+    /// Whether every counter is there (an entry may be filled under them, or compared).
+    static func complete(_ generations: EntryCodec.Generations) -> Bool {
+        !generations.values.contains { $0.value == absent }
+    }
+
+    /// A value no counter had before, for one created now: random in [2^40, 2^62], so
+    /// counting up from it never meets another one within any realistic number of purges.
+    static func freshValue() -> String { String(UInt64.random(in: (1 << 40)...(1 << 62))) }
+
+    /// A counter created for a fill lives this long unless the fill's entry extends it;
+    /// a fill that takes longer finds it gone and is not stored (a miss, never a revival).
+    static let counterLifetime = Duration.seconds(600)
+
+    /// The epoch and the counters of `scopes`, creating the missing ones with fresh values
+    /// (one script: the values returned are the ones stored).
+    private func initCounters(_ scopes: [UInt64], on loop: any EventLoop) -> EventLoopFuture<EntryCodec.Generations?> {
+        let command: [RedisArgument] = ["EVAL", .text(Self.createMissing), .text(String(1 + scopes.count)), .text(keys.epoch)]
+            + scopes.map { .text(keys.generation($0)) } + scopes.map { _ in .text(Self.freshValue()) }
+            + [.text(String(Self.counterLifetime.milliseconds))]
+        return link.send([command], on: loop).flatMapThrowing { [self] in try generations($0[0], scopes: scopes, on: loop) }
+    }
+
+    static let createMissing = """
+    local out = {redis.call('GET', KEYS[1])}
+    for i = 2, #KEYS do
+      local v = redis.call('GET', KEYS[i])
+      if not v then v = ARGV[i - 1]; redis.call('SET', KEYS[i], v, 'PX', ARGV[#ARGV]) end
+      out[i] = v
+    end
+    return out
+    """
+
+    /// Purges: every counter that is there counts up (keeping its expiry); one that is
+    /// not guards nothing and stays away (the next fill creates it fresh). Then the
+    /// sequence (the last key) counts up, or starts at a fresh value when it is not there,
+    /// so a lost sequence never restarts where it was.
+    static let bump = """
+    for i = 1, #KEYS - 1 do
+      if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('INCR', KEYS[i]) end
+    end
+    if redis.call('EXISTS', KEYS[#KEYS]) == 1 then redis.call('INCR', KEYS[#KEYS]) else redis.call('SET', KEYS[#KEYS], ARGV[1]) end
+    return #KEYS
+    """
 
     private func mget(_ scopes: [UInt64]) -> [RedisArgument] {
         ["MGET", .text(keys.epoch)] + scopes.map { .text(keys.generation($0)) }
@@ -167,6 +234,7 @@ public final class RedisStore: Sendable {
     /// a purge got there first.
     public func store(_ key: CacheKey, status: Int, timing: EntryTiming, head: ByteBuffer, body: ByteBuffer,
                       generations: EntryCodec.Generations, now: Timestamp, on loop: any EventLoop) -> EventLoopFuture<Bool> {
+        guard Self.complete(generations) else { return loop.makeSucceededFuture(false) }
         let ttl = max(1, (timing.keepUntil - now).milliseconds)
         var header = ByteBufferAllocator().buffer(capacity: 128)
         header.writeBytes(EntryCodec.header(status: status, timing: timing, generations: generations,
@@ -179,12 +247,18 @@ public final class RedisStore: Sendable {
         return link.send([command], on: loop).map { $0.first?.integer == 1 }
     }
 
+    /// Stores the entry if the epoch and every counter still hold the fill's values, and
+    /// makes each counter live at least as long as the entry.
     static let compareAndSet = """
     if redis.call('GET', KEYS[2]) ~= ARGV[3] then return 0 end
     for i = 3, #KEYS do
       if (redis.call('GET', KEYS[i]) or '0') ~= ARGV[i + 1] then return 0 end
     end
     redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+    local ttl = tonumber(ARGV[2])
+    for i = 3, #KEYS do
+      if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
+    end
     return 1
     """
 
@@ -208,8 +282,10 @@ public final class RedisStore: Sendable {
     }
 
     private func purgeCommands(_ ids: [UInt64]) -> [[RedisArgument]] {
-        var commands: [[RedisArgument]] = ids.map { ["INCR", .text(keys.generation($0))] }
-        commands.append(["INCR", .text(keys.sequence)])   // after the counters: see confirm()
+        // The sequence after the counters (see confirm()), in one script.
+        let counted = ids.map { keys.generation($0) } + [keys.sequence]
+        var commands: [[RedisArgument]] = [["EVAL", .text(Self.bump), .text(String(counted.count))]
+            + counted.map { .text($0) } + [.text(Self.freshValue())]]
         if consistency == .fast {
             commands.append(["PUBLISH", .text(keys.channel), .text(ids.map(hex).joined(separator: ","))])
         }
@@ -251,8 +327,27 @@ public final class RedisStore: Sendable {
         }
     }
 
+    /// `maxmemory-policy` as read at the last connect; nil when `CONFIG` is not allowed.
+    public var memoryPolicy: String? { evictionPolicy.withLock { $0 } }
+
+    /// An `allkeys-*` policy evicts purge counters too: safe (a lost counter makes misses,
+    /// never a revived entry) but wasteful, so operators hear of it.
+    public static func evictsPurgeState(_ policy: String?) -> Bool { policy?.hasPrefix("allkeys-") == true }
+
+    private func readMemoryPolicy(on loop: any EventLoop) {
+        link.send([["CONFIG", "GET", "maxmemory-policy"]], on: loop).whenSuccess { [self] replies in
+            guard let pair = replies.first?.array, pair.count == 2, let policy = pair[1].bytes.map({ String(buffer: $0) }) else { return }
+            let previous = evictionPolicy.withLock { p in defer { p = policy }; return p }
+            if Self.evictsPurgeState(policy) && previous != policy {
+                logger.warning("redis evicts any key under memory pressure: purge counters may be evicted (entries then miss), set maxmemory-policy to volatile-lru or noeviction",
+                               metadata: ["maxmemory-policy": "\(policy)"])
+            }
+        }
+    }
+
     /// On connect: learn (or create) the epoch, then replay the journal.
     private func prepare(on loop: any EventLoop) {
+        readMemoryPolicy(on: loop)
         var token = [UInt8](repeating: 0, count: 16)
         var rng = SystemRandomNumberGenerator()
         for i in token.indices { token[i] = UInt8.random(in: 0...255, using: &rng) }
