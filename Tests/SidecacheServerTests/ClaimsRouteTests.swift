@@ -112,4 +112,39 @@ struct ClaimsRouteTests {
             #expect(h.origin.count(path: "/items") == 1)
         }
     }
+
+    /// DESIGN: the JWK Set file is re-read on SIGHUP (a reload): a key added to it
+    /// verifies tokens from then on; the old set did not know it.
+    @Test func aReloadReReadsTheJWKSet() async throws {
+        let origin = try await ScriptedOrigin.start()
+        origin.on("GET", "/items", .json(#"{"items":[]}"#))
+        let old = ES256PrivateKey(), rotated = ES256PrivateKey()
+        func keySet(_ key: ES256PrivateKey, _ kid: String) -> String {
+            let p = key.publicKey.parameters!
+            return #"{"keys":[{"kty":"EC","crv":"P-256","kid":"\#(kid)","alg":"ES256","x":"\#(p.x)","y":"\#(p.y)"}]}"#
+        }
+        let jwksFile = try writeTempConfig(keySet(old, "k1"))
+        defer { try? FileManager.default.removeItem(atPath: jwksFile) }
+        let configFile = try writeTempConfig("""
+        { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)", "auth": { "jwt": { "jwks": "\(jwksFile)" } },
+          "routes": \(Self.routes) }
+        """)
+        defer { try? FileManager.default.removeItem(atPath: configFile) }
+        let server = try ProxyServer(config: try ConfigLoader.load(file: configFile, environment: [:]),
+                                     logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        try await server.start()
+        try await stopping(server, origin) {
+            let exp = Int(ManualClock.realNow().milliseconds / 1000) + 600
+            let signer = await JWTKeyCollection().add(ecdsa: rotated, kid: "k2")
+            let token = try await signer.sign(Claims(sub: "alice", role: "admin", exp: exp), kid: "k2")
+            func get() async throws -> TestResponse {
+                try await TestHTTPClient.request(port: server.port!, "GET", "/items", headers: [("Authorization", "Bearer \(token)")])
+            }
+            #expect(try await get().header("Cache-Status") == "sidecache; fwd=bypass; detail=unverified", "k2 is not in the set yet")
+            try keySet(rotated, "k2").write(toFile: jwksFile, atomically: true, encoding: .utf8)
+            #expect(server.reload(from: configFile, environment: [:]) == .applied(generation: 2, needsRestart: []))
+            #expect(try await get().header("X-Cache") == "MISS")
+            #expect(try await get().header("X-Cache") == "HIT")
+        }
+    }
 }
