@@ -6,7 +6,7 @@ import os
 import re
 import subprocess
 
-from benchlib.servers import CONFIG, get, log
+from benchlib.servers import BENCH_TOKEN, CONFIG, get, log
 
 UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0, "h": 3600000.0}
 
@@ -20,7 +20,7 @@ class Result:
 
 def wrk(url, scenario, wrk_flags, out_path, nonce):
     """Runs wrk for `scenario` against `url`, keeps its output in `out_path`."""
-    argv = ["wrk", *wrk_flags]
+    argv = ["wrk", *wrk_flags, *[arg for h in request_headers(scenario).items() for arg in ("-H", f"{h[0]}: {h[1]}")]]
     if "script" in scenario:
         argv += ["-s", os.path.join(CONFIG, scenario["script"]), url + "/", "--", str(nonce)]
     else:
@@ -43,11 +43,18 @@ def parse(text):
                   float(p99.group(1)) * UNITS_MS[p99.group(2)] if p99 else None, errors)
 
 
+def request_headers(scenario):
+    """What every request of the scenario carries: the bench's token when it says `bearer`."""
+    return {"Authorization": f"Bearer {BENCH_TOKEN}"} if scenario.get("bearer") else {}
+
+
 def warm(port, scenario):
     """GETs the scenario's warm range once, on one keep-alive connection."""
     first, last = scenario.get("warm", (1, 0))
+    path = scenario.get("warmPath", "/api/items/{i}")
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    bad = sum(get(port, f"/api/items/{i}", connection=conn)[0] != 200 for i in range(first, last + 1))
+    bad = sum(get(port, path.format(i=i), connection=conn, headers=request_headers(scenario))[0] != 200
+              for i in range(first, last + 1))
     conn.close()
     if bad:
         log(f"  warming 127.0.0.1:{port}: {bad} of {last - first + 1} answers were not 200")

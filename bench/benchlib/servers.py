@@ -2,6 +2,9 @@
 the run directory, tracked by its process, and stopped (SIGTERM, then SIGKILL after
 5 s) when the run ends. Only 127.0.0.1 is used."""
 
+import base64
+import hashlib
+import hmac
 import http.client
 import json
 import os
@@ -16,6 +19,23 @@ CONFIG = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 
 def log(message):
     print(f"[bench] {message}", flush=True)
+
+
+# The `claims` scenario's HMAC secret and a token for it (HS256, role admin, valid a day):
+# the bench's own, made here with the standard library so the bench needs no JWT package.
+JWT_SECRET = "bench-secret-for-the-claims-scenario-0123456789"
+
+
+def bench_token(role="admin"):
+    def b64(raw):
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+    head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+    body = b64(json.dumps({"sub": "bench", "role": role, "exp": int(time.time()) + 86400}).encode())
+    mac = hmac.new(JWT_SECRET.encode(), f"{head}.{body}".encode(), hashlib.sha256).digest()
+    return f"{head}.{body}.{b64(mac)}"
+
+
+BENCH_TOKEN = bench_token()
 
 
 def render(template, dest, **values):
@@ -94,11 +114,11 @@ class Server:
         self.proc = None
 
 
-def get(port, path, timeout=5, connection=None):
+def get(port, path, timeout=5, connection=None, headers=None):
     """(status, headers) of GET `path`; (None, {}) when it fails. Reuses `connection` if given."""
     conn = connection or http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("GET", path)
+        conn.request("GET", path, headers=headers or {})
         response = conn.getresponse()
         response.read()
         return response.status, {k.lower(): v for k, v in response.getheaders()}
@@ -172,7 +192,7 @@ def sidecache_server(name, port, run_dir, binary, store, origin_port, redis_port
     server.store = store
     store_json = json.dumps(store).replace("@REDIS_PORT@", str(redis_port))
     conf = render("sidecache.json", os.path.join(server.dir, "proxy.json"),
-                  PORT=port, ORIGIN_PORT=origin_port, STORE=store_json)
+                  PORT=port, ORIGIN_PORT=origin_port, STORE=store_json, JWT_SECRET=JWT_SECRET)
     server.argv = [binary, "run", "--config", conf]
     # The environment must not redirect it (SIDECACHE_LISTEN and the like override the file).
     server.env = {k: v for k, v in os.environ.items() if k not in ("SIDECACHE_LISTEN", "SIDECACHE_UPSTREAM", "REDIS_URL")}
