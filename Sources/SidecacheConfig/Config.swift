@@ -139,6 +139,8 @@ public struct StoreConfig: Sendable, Equatable {
     public var timeout: Duration
     /// Strict: how long an L1 entry Redis cannot vouch for is still served.
     public var outageGrace: Duration = .seconds(2)
+    /// `store.tls`, for `rediss://`.
+    public var tls: RedisTLSSettings?
 }
 
 public struct WarmTarget: Sendable, Equatable {

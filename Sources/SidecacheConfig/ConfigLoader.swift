@@ -137,7 +137,39 @@ public enum ConfigLoader {
             }
         }
         if let n = fields["outageGrace"] { if let v = n.duration() { store.outageGrace = v } else { ok = false } }
+        if let n = fields["tls"] {
+            if let tls = tlsSettings(n) {
+                store.tls = tls
+                if store.redis?.tls != true {
+                    n.report("applies to rediss:// only: store.redis is not a TLS URL")
+                    ok = false
+                }
+            } else { ok = false }
+        }
         return ok ? store : nil
+    }
+
+    /// `store.tls`: the files must be readable (their content is checked when the store starts).
+    private static func tlsSettings(_ node: Node) -> RedisTLSSettings? {
+        guard let f = node.object(allowing: ConfigKeys.storeTLS) else { return nil }
+        let before = node.reader.problems.count
+        var tls = RedisTLSSettings()
+        func file(_ key: String) -> String? {
+            guard let n = f[key], let path = n.string() else { return nil }
+            if !FileManager.default.isReadableFile(atPath: path) { n.report("cannot read \(path)") }
+            return path
+        }
+        tls.ca = file("ca")
+        tls.cert = file("cert")
+        tls.key = file("key")
+        if (tls.cert == nil) != (tls.key == nil), node.reader.problems.count == before {
+            node.report("cert and key go together (a client certificate and its private key)")
+        }
+        if let n = f["serverName"], let name = n.string() {
+            if name.isEmpty || !isSafeFieldValue(name) || name.contains(" ") { n.report("not a host name") } else { tls.serverName = name }
+        }
+        if let n = f["verify"], let v = n.bool() { tls.verify = v }
+        return node.reader.problems.count == before ? tls : nil
     }
 
     private static func adminConfig(_ node: Node) -> AdminConfig? {

@@ -2,14 +2,15 @@ import SidecacheCore
 
 extension RedisEndpoint {
     static func parse(_ text: String) -> Result<RedisEndpoint, Invalid> {
-        if text.hasPrefix("rediss://") {
-            return .failure(Invalid("rediss:// (TLS) is not supported yet: sidecache speaks plain TCP to Redis; run a TLS tunnel sidecar (stunnel, ghostunnel) and point redis:// at it"))
+        if text.hasPrefix("redis+") || text.hasPrefix("rediss+") {
+            return .failure(Invalid("Redis Cluster and Sentinel URLs are not supported yet: use redis:// or rediss:// to one server (a cluster's or sentinel's master)"))
         }
-        guard text.hasPrefix("redis://") else {
-            return .failure(Invalid("\"\(text)\" is not a redis:// URL (redis://[user:password@]host:port/db)"))
+        let tls = text.hasPrefix("rediss://")
+        guard tls || text.hasPrefix("redis://") else {
+            return .failure(Invalid("\"\(text)\" is not a redis:// or rediss:// URL (redis://[user:password@]host:port/db)"))
         }
-        var rest = Substring(text.dropFirst("redis://".count))
-        var endpoint = RedisEndpoint(host: "")
+        var rest = Substring(text.dropFirst(tls ? "rediss://".count : "redis://".count))
+        var endpoint = RedisEndpoint(host: "", tls: tls)
         if let at = rest.lastIndex(of: "@") {
             let credentials = rest[..<at]
             rest = rest[rest.index(after: at)...]

@@ -1,24 +1,47 @@
-/// Where the shared tier lives: `redis://[user:password@]host:port/db`. Parsed by the
-/// config loader, used by the store; a plain value both can name.
+/// Where the shared tier lives: `redis://[user:password@]host:port/db`, or `rediss://`
+/// for TLS. Parsed by the config loader, used by the store; a plain value both can name.
 public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
     public var host: String
     public var port: Int
     public var user: String?
     public var password: String?
     public var database: Int
+    /// `rediss://`: every connection is TLS (`store.tls` says how).
+    public var tls: Bool
 
-    public init(host: String, port: Int = 6379, user: String? = nil, password: String? = nil, database: Int = 0) {
+    public init(host: String, port: Int = 6379, user: String? = nil, password: String? = nil, database: Int = 0,
+                tls: Bool = false) {
         self.host = host
         self.port = port
         self.user = user
         self.password = password
         self.database = database
+        self.tls = tls
     }
 
     /// Never shows the password: this is what logs print.
     public var description: String {
         let auth = password == nil ? "" : "\(user ?? ""):***@"
-        return "redis://\(auth)\(host.contains(":") ? "[\(host)]" : host):\(port)/\(database)"
+        return "\(tls ? "rediss" : "redis")://\(auth)\(host.contains(":") ? "[\(host)]" : host):\(port)/\(database)"
+    }
+}
+
+/// `store.tls`: how TLS connections to Redis are verified and authenticated. Paths of
+/// PEM files; nil means the default (system CAs, no client certificate, SNI = host).
+public struct RedisTLSSettings: Sendable, Equatable {
+    public var ca: String?
+    public var cert: String?
+    public var key: String?
+    public var serverName: String?
+    /// False only when written so (logged as a warning at start).
+    public var verify: Bool
+
+    public init(ca: String? = nil, cert: String? = nil, key: String? = nil, serverName: String? = nil, verify: Bool = true) {
+        self.ca = ca
+        self.cert = cert
+        self.key = key
+        self.serverName = serverName
+        self.verify = verify
     }
 }
 

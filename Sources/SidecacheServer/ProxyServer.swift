@@ -41,11 +41,15 @@ public final class ProxyServer: Sendable {
     }
 
     public init<C: Clock<Duration>>(config: Config, clock: any WallClock = SystemClock(), scheduleClock: C, logger: Logger) throws {
+        let storeOptions = try StoreOptions(config.store)   // first: a bad TLS file fails before threads start
+        if config.store.tls?.verify == false {
+            logger.warning("store.tls.verify is false: the Redis server's certificate is not checked (tests only)")
+        }
         let upstream = try UpstreamClient()
         let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: config.threads ?? System.coreCount)
         let loops = Array(eventLoops.makeIterator())
         let metrics = ProxyMetrics(for: config)
-        let store = TieredStore(options: StoreOptions(config.store), loops: loops, logger: logger,
+        let store = TieredStore(options: storeOptions, loops: loops, logger: logger,
                                 onRemotePurge: { metrics.purged(source: .remote, count: $0) })
         let engine = ProxyEngine(config: config, upstream: upstream, store: store, clock: clock, logger: logger, metrics: metrics)
         self.engine = engine
@@ -93,11 +97,14 @@ public final class ProxyServer: Sendable {
 }
 
 extension StoreOptions {
-    /// The store's options from `store` in proxy.json.
-    init(_ config: StoreConfig) {
-        self.init(memoryBytes: config.memoryBytes, shared: config.redis.map {
-            SharedTierOptions(endpoint: $0, consistency: config.consistency, prefix: config.prefix, timeout: config.timeout,
-                              outageGrace: config.outageGrace)
-        })
+    /// The store's options from `store` in proxy.json; throws what is wrong with a
+    /// `store.tls` file (named by its key).
+    init(_ config: StoreConfig) throws {
+        let shared = try config.redis.map { endpoint in
+            SharedTierOptions(endpoint: endpoint, consistency: config.consistency, prefix: config.prefix, timeout: config.timeout,
+                              outageGrace: config.outageGrace,
+                              tls: try endpoint.tls ? RedisTLS.make(config.tls ?? RedisTLSSettings(), host: endpoint.host) : nil)
+        }
+        self.init(memoryBytes: config.memoryBytes, shared: shared)
     }
 }

@@ -25,10 +25,13 @@ public struct SharedTierOptions: Sendable {
     /// Strict: how long after Redis last vouched for an L1 entry it may still be served
     /// while Redis cannot be asked.
     public var outageGrace: Duration
+    /// For `rediss://` endpoints.
+    public var tls: RedisTLS?
 
     public init(endpoint: RedisEndpoint, consistency: Consistency = .strict, prefix: String = "sidecache:",
-                timeout: Duration = .milliseconds(50), outageGrace: Duration = .seconds(2)) {
+                timeout: Duration = .milliseconds(50), outageGrace: Duration = .seconds(2), tls: RedisTLS? = nil) {
         self.endpoint = endpoint
+        self.tls = tls
         self.consistency = consistency
         self.prefix = prefix
         self.timeout = timeout

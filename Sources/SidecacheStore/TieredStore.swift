@@ -29,7 +29,7 @@ public final class TieredStore: Sendable {
         self.logger = logger
         shared = options.shared.map { RedisStore(options: $0, loops: loops, logger: logger) }
         if let tier = options.shared, tier.consistency == .fast {
-            subscriber = PurgeSubscriber(endpoint: tier.endpoint, prefix: tier.prefix, loop: loops[0], logger: logger,
+            subscriber = PurgeSubscriber(endpoint: tier.endpoint, tls: tier.tls, prefix: tier.prefix, loop: loops[0], logger: logger,
                                          onPurge: { ids in
                                              ledger.purge(ids: ids)
                                              if ids.contains(PurgeScope.all.id) { memory.removeAll() }

@@ -7,14 +7,28 @@ import Synchronization
 public final class RedisServer: Sendable {
     public let port: Int
     public let password: String?
+    /// TLS only (`--tls-port`, no plain port) with these certificates.
+    public let tls: TLS?
     private let binary: String
     private let process = Mutex<ManagedProcess?>(nil)
 
-    public var url: String {
-        password.map { "redis://:\($0)@127.0.0.1:\(port)/0" } ?? "redis://127.0.0.1:\(port)/0"
+    public struct TLS: Sendable {
+        public let certificates: TestCertificates
+        /// Whether clients must present a certificate signed by the CA (mutual TLS).
+        public let clientCertificates: Bool
+
+        public init(certificates: TestCertificates, clientCertificates: Bool) {
+            self.certificates = certificates
+            self.clientCertificates = clientCertificates
+        }
     }
 
-    public static func start(password: String? = nil) async throws -> RedisServer {
+    public var url: String {
+        let scheme = tls == nil ? "redis" : "rediss"
+        return password.map { "\(scheme)://:\($0)@127.0.0.1:\(port)/0" } ?? "\(scheme)://127.0.0.1:\(port)/0"
+    }
+
+    public static func start(password: String? = nil, tls: TLS? = nil) async throws -> RedisServer {
         let binary = ProcessInfo.processInfo.environment["SIDECACHE_TEST_REDIS_SERVER"]
             ?? ManagedProcess.locate("redis-server")
         guard let binary else { throw TestSupportError(.launchFailed, "redis-server not found: run the tests with `make test`") }
@@ -23,7 +37,7 @@ public final class RedisServer: Sendable {
         var attempt = 0
         while true {
             attempt += 1
-            let server = RedisServer(port: try freeLoopbackPort(), password: password, binary: binary)
+            let server = RedisServer(port: try freeLoopbackPort(), password: password, tls: tls, binary: binary)
             do {
                 try await server.launch()
                 return server
@@ -36,14 +50,20 @@ public final class RedisServer: Sendable {
     /// The server process ended (e.g. its port was taken).
     private var exited: Bool { process.withLock { $0 }?.exitStatus != nil }
 
-    private init(port: Int, password: String?, binary: String) {
+    private init(port: Int, password: String?, tls: TLS?, binary: String) {
         self.port = port
         self.password = password
+        self.tls = tls
         self.binary = binary
     }
 
     private func launch() async throws {
         var args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"]
+        if let tls {
+            args[1] = "0"
+            args += ["--tls-port", String(port), "--tls-cert-file", tls.certificates.serverCert, "--tls-key-file", tls.certificates.serverKey,
+                     "--tls-ca-cert-file", tls.certificates.ca, "--tls-auth-clients", tls.clientCertificates ? "yes" : "no"]
+        }
         if let password { args += ["--requirepass", password] }
         let p = try ManagedProcess(binary, arguments: args)
         process.withLock { $0 = p }
@@ -69,6 +89,9 @@ public final class RedisServer: Sendable {
     public func cli(_ arguments: [String]) async throws -> String {
         let tool = URL(fileURLWithPath: binary).deletingLastPathComponent().appendingPathComponent("redis-cli").path
         var args = ["-h", "127.0.0.1", "-p", String(port), "--raw"]
+        if let tls {
+            args += ["--tls", "--cacert", tls.certificates.ca, "--cert", tls.certificates.clientCert, "--key", tls.certificates.clientKey]
+        }
         if let password { args += ["--no-auth-warning", "-a", password] }
         let p = try ManagedProcess(FileManager.default.isExecutableFile(atPath: tool) ? tool : "redis-cli", arguments: args + arguments)
         _ = await p.waitForExit(timeout: .seconds(10))

@@ -15,6 +15,7 @@ import Testing
         ("routes[]", ConfigKeys.route), ("routes[].key", ConfigKeys.routeKey), ("routes[].paths", ConfigKeys.routePaths),
         ("purge[]", ConfigKeys.purgeRule), ("warm[]", ConfigKeys.warmTarget), ("admin", ConfigKeys.admin),
         ("limits", ConfigKeys.limits), ("log", ConfigKeys.log), ("auth", ConfigKeys.auth), ("auth.jwt", ConfigKeys.jwt),
+        ("store.tls", ConfigKeys.storeTLS),
     ]
 
     static var loaderKeys: Set<String> {
@@ -64,11 +65,11 @@ import Testing
     @Test func aKeyOnOneSideIsSeen() throws {
         var schema = try Self.schema()
         var defs = schema["$defs"] as? [String: Any] ?? [:]
-        defs["tls"] = ["type": "object", "properties": ["verify": ["type": "boolean"]]]
+        defs["sentinel"] = ["type": "object", "properties": ["master": ["type": "string"]]]
         schema["$defs"] = defs
         var properties = try #require(schema["properties"] as? [String: Any])
         var store = try #require(properties["store"] as? [String: Any])
-        store["properties"] = (store["properties"] as? [String: Any] ?? [:]).merging(["tls": ["$ref": "#/$defs/tls"]]) { $1 }
+        store["properties"] = (store["properties"] as? [String: Any] ?? [:]).merging(["sentinel": ["$ref": "#/$defs/sentinel"]]) { $1 }
         properties["store"] = store
         var warm = try #require(properties["warm"] as? [String: Any])
         var items = try #require(warm["items"] as? [String: Any])
@@ -76,6 +77,6 @@ import Testing
         warm["items"] = items
         properties["warm"] = warm
         schema["properties"] = properties
-        #expect(Self.keys(of: schema).subtracting(Self.loaderKeys) == ["store.tls", "store.tls.verify", "warm[].jitter"])
+        #expect(Self.keys(of: schema).subtracting(Self.loaderKeys) == ["store.sentinel", "store.sentinel.master", "warm[].jitter"])
     }
 }

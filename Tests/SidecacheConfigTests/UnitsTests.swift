@@ -102,6 +102,7 @@ import Testing
         ("redis://:s3cret@cache:6379", RedisEndpoint(host: "cache", password: "s3cret")),
         ("redis://app:p%40ss@10.0.0.1:7000/1", RedisEndpoint(host: "10.0.0.1", port: 7000, user: "app", password: "p@ss", database: 1)),
         ("redis://[::1]:6379", RedisEndpoint(host: "::1")),
+        ("rediss://default:pw@eu1.upstash.io:6379", RedisEndpoint(host: "eu1.upstash.io", user: "default", password: "pw", tls: true)),
     ])
     func parses(text: String, expected: RedisEndpoint) throws {
         let c = try parse(config(#""store": {"redis": "\#(text)"}"#))

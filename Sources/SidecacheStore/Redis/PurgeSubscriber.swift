@@ -9,6 +9,7 @@ import Synchronization
 /// missed meanwhile, so the caller drops its whole L1.
 public final class PurgeSubscriber: Sendable {
     private let endpoint: RedisEndpoint
+    private let tls: RedisTLS?
     private let channelName: String
     private let loop: any EventLoop
     private let logger: Logger
@@ -16,9 +17,10 @@ public final class PurgeSubscriber: Sendable {
     private let onResubscribe: @Sendable () -> Void
     private let current = Mutex<(connection: RedisConnection?, stopped: Bool)>((nil, false))
 
-    public init(endpoint: RedisEndpoint, prefix: String, loop: any EventLoop, logger: Logger,
+    public init(endpoint: RedisEndpoint, tls: RedisTLS? = nil, prefix: String, loop: any EventLoop, logger: Logger,
                 onPurge: @escaping @Sendable ([UInt64]) -> Void, onResubscribe: @escaping @Sendable () -> Void) {
         self.endpoint = endpoint
+        self.tls = tls
         self.channelName = RedisKeys(prefix: prefix).channel
         self.loop = loop
         self.logger = logger
@@ -38,7 +40,7 @@ public final class PurgeSubscriber: Sendable {
     private func subscribe(attempt: Int) {
         guard !current.withLock({ $0.stopped }) else { return }
         let onPurge = self.onPurge
-        RedisConnection.connect(to: endpoint, on: loop, timeout: .seconds(1)) { push in
+        RedisConnection.connect(to: endpoint, tls: tls, on: loop, timeout: .seconds(1)) { push in
             // ["message", channel, "hex,hex,..."]
             guard let parts = push.array, parts.count == 3, parts[0].text == "message", let payload = parts[2].text else { return }
             onPurge(payload.split(separator: ",").compactMap { UInt64($0, radix: 16) })

@@ -2,7 +2,8 @@ import NIOCore
 import NIOPosix
 import SidecacheCore
 
-/// One connection to Redis on one event loop: connect, AUTH, SELECT, then pipelined batches.
+/// One connection to Redis on one event loop: connect (TLS when `tls` is given), AUTH,
+/// SELECT, PING, then pipelined batches.
 final class RedisConnection: Sendable {
     let channel: any Channel
     private struct PassState {
@@ -21,13 +22,14 @@ final class RedisConnection: Sendable {
         self.pass = NIOLoopBoundBox(PassState(), eventLoop: channel.eventLoop)
     }
 
-    static func connect(to endpoint: RedisEndpoint, on eventLoop: any EventLoop, timeout: TimeAmount,
+    static func connect(to endpoint: RedisEndpoint, tls: RedisTLS?, on eventLoop: any EventLoop, timeout: TimeAmount,
                         onPush: (@Sendable (RedisValue) -> Void)? = nil) -> EventLoopFuture<RedisConnection> {
         ClientBootstrap(group: eventLoop)
             .connectTimeout(max(timeout, .milliseconds(200)))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(try tls.handler()) }
                     try channel.pipeline.syncOperations.addHandler(RedisChannelHandler(onPush: onPush))
                 }
             }
@@ -39,7 +41,9 @@ final class RedisConnection: Sendable {
                     hello.append(endpoint.user.map { ["AUTH", .text($0), .text(password)] } ?? ["AUTH", .text(password)])
                 }
                 if endpoint.database != 0 { hello.append(["SELECT", .text(String(endpoint.database))]) }
-                guard !hello.isEmpty else { return eventLoop.makeSucceededFuture(connection) }
+                // One answer before the connection counts: a TLS handshake that fails (wrong
+                // CA, a client certificate required) fails here, not on the first request.
+                hello.append(["PING"])
                 return connection.send(hello, timeout: max(timeout, .milliseconds(500))).flatMapThrowing { replies in
                     if let error = replies.first(where: \.isError), case .error(let message) = error {
                         channel.close(promise: nil)

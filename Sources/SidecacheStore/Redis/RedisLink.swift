@@ -31,6 +31,7 @@ public final class RedisLink: Sendable {
     }
 
     let endpoint: RedisEndpoint
+    let tls: RedisTLS?
     let timeout: TimeAmount
     private let slots: [ObjectIdentifier: Slot]
     private let shared = Mutex(Shared())
@@ -39,8 +40,9 @@ public final class RedisLink: Sendable {
     /// the store replays its purge journal there before reading again.
     private let onConnected: Mutex<(@Sendable () -> Void)?> = Mutex(nil)
 
-    public init(endpoint: RedisEndpoint, loops: [any EventLoop], timeout: Duration, logger: Logger) {
+    public init(endpoint: RedisEndpoint, tls: RedisTLS? = nil, loops: [any EventLoop], timeout: Duration, logger: Logger) {
         self.endpoint = endpoint
+        self.tls = tls
         self.timeout = .milliseconds(timeout.milliseconds)
         self.logger = logger
         var slots: [ObjectIdentifier: Slot] = [:]
@@ -149,7 +151,7 @@ public final class RedisLink: Sendable {
 
     private func connect(_ slot: Slot, attempt: Int) {
         guard !isStopped else { return }
-        RedisConnection.connect(to: endpoint, on: slot.loop, timeout: max(timeout, .milliseconds(500))).whenComplete { [self] result in
+        RedisConnection.connect(to: endpoint, tls: tls, on: slot.loop, timeout: max(timeout, .milliseconds(500))).whenComplete { [self] result in
             switch result {
             case .success(let connection):
                 slot.connection.withLock { $0 = connection }

@@ -29,7 +29,7 @@ public final class RedisStore: Sendable {
     private let logger: Logger
 
     public init(options: SharedTierOptions, loops: [any EventLoop], logger: Logger) {
-        self.link = RedisLink(endpoint: options.endpoint, loops: loops, timeout: options.timeout, logger: logger)
+        self.link = RedisLink(endpoint: options.endpoint, tls: options.tls, loops: loops, timeout: options.timeout, logger: logger)
         self.keys = RedisKeys(prefix: options.prefix)
         self.consistency = options.consistency
         self.outageGrace = options.outageGrace

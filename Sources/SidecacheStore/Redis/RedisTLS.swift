@@ -1,0 +1,48 @@
+import NIOCore
+import NIOSSL
+import SidecacheCore
+
+/// TLS for every connection to Redis (`rediss://`): one client context, built once from
+/// `store.tls` (system CAs unless `ca` names others; a client certificate for mutual
+/// TLS), and the name sent as SNI and checked against the server's certificate.
+public struct RedisTLS: Sendable {
+    let context: NIOSSLContext
+    /// Nil when the URL names an IP address and no `serverName` is set: the certificate
+    /// is then checked against that address (SNI never carries an IP).
+    let serverName: String?
+
+    /// A problem with one of `store.tls`'s files, named by its key.
+    public struct Problem: Error, CustomStringConvertible {
+        public let key: String
+        public let detail: String
+        public var description: String { "store.tls.\(key): \(detail)" }
+    }
+
+    public static func make(_ settings: RedisTLSSettings, host: String) throws -> RedisTLS {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        if let ca = settings.ca {
+            configuration.trustRoots = .certificates(try load("ca") { try NIOSSLCertificate.fromPEMFile(ca) })
+        }
+        if let cert = settings.cert, let key = settings.key {
+            configuration.certificateChain = try load("cert") { try NIOSSLCertificate.fromPEMFile(cert) }.map { .certificate($0) }
+            configuration.privateKey = .privateKey(try load("key") { try NIOSSLPrivateKey(file: key, format: .pem) })
+        }
+        if !settings.verify { configuration.certificateVerification = .none }
+        let context = try load("ca") { try NIOSSLContext(configuration: configuration) }
+        let isAddress = (try? SocketAddress(ipAddress: host, port: 0)) != nil
+        return RedisTLS(context: context, serverName: settings.serverName ?? (isAddress ? nil : host))
+    }
+
+    private static func load<T>(_ key: String, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch {
+            throw Problem(key: key, detail: "\(error)")
+        }
+    }
+
+    /// The handler that encrypts one connection; first in its pipeline.
+    func handler() throws -> NIOSSLClientHandler {
+        try NIOSSLClientHandler(context: context, serverHostname: serverName)
+    }
+}
