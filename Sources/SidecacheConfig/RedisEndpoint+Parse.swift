@@ -2,8 +2,9 @@ import SidecacheCore
 
 extension RedisEndpoint {
     static func parse(_ text: String) -> Result<RedisEndpoint, Invalid> {
+        if text.hasPrefix("redis+sentinel://") || text.hasPrefix("rediss+sentinel://") { return parseSentinel(text) }
         if text.hasPrefix("redis+") || text.hasPrefix("rediss+") {
-            return .failure(Invalid("Redis Cluster and Sentinel URLs are not supported yet: use redis:// or rediss:// to one server (a cluster's or sentinel's master)"))
+            return .failure(Invalid("Redis Cluster URLs are not supported yet: use redis:// or rediss:// to one server, or redis+sentinel://"))
         }
         let tls = text.hasPrefix("rediss://")
         guard tls || text.hasPrefix("redis://") else {
@@ -11,17 +12,7 @@ extension RedisEndpoint {
         }
         var rest = Substring(text.dropFirst(tls ? "rediss://".count : "redis://".count))
         var endpoint = RedisEndpoint(host: "", tls: tls)
-        if let at = rest.lastIndex(of: "@") {
-            let credentials = rest[..<at]
-            rest = rest[rest.index(after: at)...]
-            if let colon = credentials.firstIndex(of: ":") {
-                let user = percentDecoded(credentials[..<colon])
-                endpoint.user = user.isEmpty ? nil : user
-                endpoint.password = percentDecoded(credentials[credentials.index(after: colon)...])
-            } else {
-                endpoint.password = percentDecoded(credentials)   // redis://secret@host: a password alone
-            }
-        }
+        endpoint.takeCredentials(from: &rest)
         if let slash = rest.firstIndex(of: "/") {
             let db = rest[rest.index(after: slash)...]
             rest = rest[..<slash]
@@ -39,6 +30,55 @@ extension RedisEndpoint {
             return .failure(Invalid("\"\(text)\" has no valid host[:port]"))
         }
         return .success(endpoint)
+    }
+}
+
+extension RedisEndpoint {
+    /// `redis+sentinel://[user:password@]s1:26379,s2:26379/MASTER[/db]` (`rediss+sentinel://`
+    /// for TLS to the master and the sentinels). The credentials are the master's.
+    static func parseSentinel(_ text: String) -> Result<RedisEndpoint, Invalid> {
+        let tls = text.hasPrefix("rediss+")
+        let scheme = tls ? "rediss+sentinel://" : "redis+sentinel://"
+        var rest = Substring(text.dropFirst(scheme.count))
+        var endpoint = RedisEndpoint(host: "", tls: tls)
+        endpoint.takeCredentials(from: &rest)
+        let parts = rest.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count == 2 || parts.count == 3, !parts[1].isEmpty else {
+            return .failure(Invalid("\"\(text)\" needs the master's name: \(scheme)host:26379,host:26379/MASTER[/db]"))
+        }
+        if parts.count == 3, !parts[2].isEmpty {
+            guard let n = Int(parts[2]), n >= 0 else { return .failure(Invalid("\"\(parts[2])\" is not a database number")) }
+            endpoint.database = n
+        }
+        var nodes: [Sentinel.Node] = []
+        for node in parts[0].split(separator: ",") {
+            guard let address = ListenAddress.parse(String(node)) else {
+                return .failure(Invalid("\"\(node)\" is not a sentinel host:port"))
+            }
+            nodes.append(Sentinel.Node(host: address.host, port: address.port))
+        }
+        guard !nodes.isEmpty else { return .failure(Invalid("\"\(text)\" names no sentinel")) }
+        endpoint.sentinel = Sentinel(nodes: nodes, master: String(parts[1]))
+        endpoint.host = nodes[0].host
+        endpoint.port = nodes[0].port
+        return .success(endpoint)
+    }
+}
+
+extension RedisEndpoint {
+    /// `[user:]password@` at the start of `rest`, removed from it; a password alone
+    /// (`redis://secret@host`) is a password.
+    mutating func takeCredentials(from rest: inout Substring) {
+        guard let at = rest.lastIndex(of: "@") else { return }
+        let credentials = rest[..<at]
+        rest = rest[rest.index(after: at)...]
+        if let colon = credentials.firstIndex(of: ":") {
+            let user = percentDecoded(credentials[..<colon])
+            self.user = user.isEmpty ? nil : user
+            password = percentDecoded(credentials[credentials.index(after: colon)...])
+        } else {
+            password = percentDecoded(credentials)
+        }
     }
 }
 

@@ -8,21 +8,55 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
     public var database: Int
     /// `rediss://`: every connection is TLS (`store.tls` says how).
     public var tls: Bool
+    /// `redis+sentinel://`: `host`/`port` are not used; the master is asked of these.
+    public var sentinel: Sentinel?
+
+    /// Sentinels to ask for the address of the master named `master`.
+    public struct Sentinel: Sendable, Equatable {
+        public var nodes: [Node]
+        public var master: String
+
+        public struct Node: Sendable, Equatable {
+            public var host: String
+            public var port: Int
+
+            public init(host: String, port: Int) {
+                self.host = host
+                self.port = port
+            }
+        }
+
+        public init(nodes: [Node], master: String) {
+            self.nodes = nodes
+            self.master = master
+        }
+    }
 
     public init(host: String, port: Int = 6379, user: String? = nil, password: String? = nil, database: Int = 0,
-                tls: Bool = false) {
+                tls: Bool = false, sentinel: Sentinel? = nil) {
         self.host = host
         self.port = port
         self.user = user
         self.password = password
         self.database = database
         self.tls = tls
+        self.sentinel = sentinel
+    }
+
+    /// The same credentials and database at another address (a master a sentinel named).
+    public func at(host: String, port: Int) -> RedisEndpoint {
+        RedisEndpoint(host: host, port: port, user: user, password: password, database: database, tls: tls)
     }
 
     /// Never shows the password: this is what logs print.
     public var description: String {
         let auth = password == nil ? "" : "\(user ?? ""):***@"
-        return "\(tls ? "rediss" : "redis")://\(auth)\(host.contains(":") ? "[\(host)]" : host):\(port)/\(database)"
+        func address(_ host: String, _ port: Int) -> String { "\(host.contains(":") ? "[\(host)]" : host):\(port)" }
+        if let sentinel {
+            let nodes = sentinel.nodes.map { address($0.host, $0.port) }.joined(separator: ",")
+            return "\(tls ? "rediss" : "redis")+sentinel://\(auth)\(nodes)/\(sentinel.master)/\(database)"
+        }
+        return "\(tls ? "rediss" : "redis")://\(auth)\(address(host, port))/\(database)"
     }
 }
 

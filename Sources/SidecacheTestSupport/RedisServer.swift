@@ -9,6 +9,8 @@ public final class RedisServer: Sendable {
     public let password: String?
     /// TLS only (`--tls-port`, no plain port) with these certificates.
     public let tls: TLS?
+    /// A replica of the server on this port.
+    public let replicaOf: Int?
     private let binary: String
     private let process = Mutex<ManagedProcess?>(nil)
 
@@ -28,7 +30,7 @@ public final class RedisServer: Sendable {
         return password.map { "\(scheme)://:\($0)@127.0.0.1:\(port)/0" } ?? "\(scheme)://127.0.0.1:\(port)/0"
     }
 
-    public static func start(password: String? = nil, tls: TLS? = nil) async throws -> RedisServer {
+    public static func start(password: String? = nil, tls: TLS? = nil, replicaOf: Int? = nil) async throws -> RedisServer {
         let binary = ProcessInfo.processInfo.environment["SIDECACHE_TEST_REDIS_SERVER"]
             ?? ManagedProcess.locate("redis-server")
         guard let binary else { throw TestSupportError(.launchFailed, "redis-server not found: run the tests with `make test`") }
@@ -37,7 +39,7 @@ public final class RedisServer: Sendable {
         var attempt = 0
         while true {
             attempt += 1
-            let server = RedisServer(port: try freeLoopbackPort(), password: password, tls: tls, binary: binary)
+            let server = RedisServer(port: try freeLoopbackPort(), password: password, tls: tls, replicaOf: replicaOf, binary: binary)
             do {
                 try await server.launch()
                 return server
@@ -50,15 +52,19 @@ public final class RedisServer: Sendable {
     /// The server process ended (e.g. its port was taken).
     private var exited: Bool { process.withLock { $0 }?.exitStatus != nil }
 
-    private init(port: Int, password: String?, tls: TLS?, binary: String) {
+    private init(port: Int, password: String?, tls: TLS?, replicaOf: Int?, binary: String) {
         self.port = port
         self.password = password
         self.tls = tls
+        self.replicaOf = replicaOf
         self.binary = binary
     }
 
     private func launch() async throws {
         var args = ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--daemonize", "no"]
+        // A replica's full sync makes the master write an RDB file: into the temp dir, not the checkout.
+        args += ["--dir", NSTemporaryDirectory(), "--dbfilename", "sidecache-test-\(port).rdb"]
+        if let replicaOf { args += ["--replicaof", "127.0.0.1", String(replicaOf)] }
         if let tls {
             args[1] = "0"
             args += ["--tls-port", String(port), "--tls-cert-file", tls.certificates.serverCert, "--tls-key-file", tls.certificates.serverKey,
@@ -123,5 +129,6 @@ public final class RedisServer: Sendable {
     public func stop() async {
         process.withLock { $0 }?.kill()
         _ = await process.withLock { $0 }?.waitForExit(timeout: .seconds(5))
+        try? FileManager.default.removeItem(atPath: NSTemporaryDirectory() + "sidecache-test-\(port).rdb")
     }
 }

@@ -103,6 +103,11 @@ import Testing
         ("redis://app:p%40ss@10.0.0.1:7000/1", RedisEndpoint(host: "10.0.0.1", port: 7000, user: "app", password: "p@ss", database: 1)),
         ("redis://[::1]:6379", RedisEndpoint(host: "::1")),
         ("rediss://default:pw@eu1.upstash.io:6379", RedisEndpoint(host: "eu1.upstash.io", user: "default", password: "pw", tls: true)),
+        ("redis+sentinel://:pw@10.0.0.1:26379,10.0.0.2:26380/mymaster/2",
+         RedisEndpoint(host: "10.0.0.1", port: 26379, password: "pw", database: 2, sentinel: .init(
+            nodes: [.init(host: "10.0.0.1", port: 26379), .init(host: "10.0.0.2", port: 26380)], master: "mymaster"))),
+        ("rediss+sentinel://s1:26379/cache", RedisEndpoint(host: "s1", port: 26379, tls: true, sentinel: .init(
+            nodes: [.init(host: "s1", port: 26379)], master: "cache"))),
     ])
     func parses(text: String, expected: RedisEndpoint) throws {
         let c = try parse(config(#""store": {"redis": "\#(text)"}"#))
@@ -113,7 +118,9 @@ import Testing
         #expect(RedisEndpoint(host: "h", user: "u", password: "secret").description == "redis://u:***@h:6379/0")
     }
 
-    @Test(arguments: ["redis://cache:port", "redis://cache/x", "redis://", "redis://a:b:c"])
+    @Test(arguments: ["redis://cache:port", "redis://cache/x", "redis://", "redis://a:b:c",
+                      "redis+sentinel://s1:26379", "redis+sentinel://s1:26379/", "redis+sentinel:///m", "redis+sentinel://s1/m",
+                      "redis+sentinel://s1:26379/m/x"])
     func rejects(text: String) {
         let found = problems(config(#""store": {"redis": "\#(text)"}"#))
         #expect(found.map(\.path) == ["store.redis"])

@@ -40,10 +40,12 @@ public final class PurgeSubscriber: Sendable {
     private func subscribe(attempt: Int) {
         guard !current.withLock({ $0.stopped }) else { return }
         let onPurge = self.onPurge
-        RedisConnection.connect(to: endpoint, tls: tls, on: loop, timeout: .seconds(1)) { push in
-            // ["message", channel, "hex,hex,..."]
-            guard let parts = push.array, parts.count == 3, parts[0].text == "message", let payload = parts[2].text else { return }
-            onPurge(payload.split(separator: ",").compactMap { UInt64($0, radix: 16) })
+        RedisMaster.locate(endpoint, tls: tls, on: loop, timeout: .seconds(1)).flatMap { [tls, loop] target in
+            RedisConnection.connect(to: target, tls: tls, on: loop, timeout: .seconds(1)) { push in
+                // ["message", channel, "hex,hex,..."]
+                guard let parts = push.array, parts.count == 3, parts[0].text == "message", let payload = parts[2].text else { return }
+                onPurge(payload.split(separator: ",").compactMap { UInt64($0, radix: 16) })
+            }
         }.flatMap { [self] connection in
             connection.send([["SUBSCRIBE", .text(channelName)]], timeout: .seconds(1)).map { _ in connection }
         }.whenComplete { [self] result in

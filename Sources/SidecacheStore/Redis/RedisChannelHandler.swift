@@ -73,6 +73,9 @@ final class RedisChannelHandler: ChannelDuplexHandler {
                     onPush(value)
                     continue
                 }
+                // A master demoted to replica (a failover the connection survived): this
+                // connection is no use any more; closing it makes the link find the master again.
+                if case .error(let message) = value, message.hasPrefix("READONLY") { context.close(promise: nil) }
                 replies.append(value)
                 if replies.count == waiting.first!.batch.count {
                     let done = waiting.removeFirst()

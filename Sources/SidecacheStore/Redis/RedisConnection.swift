@@ -1,6 +1,7 @@
 import NIOCore
 import NIOPosix
 import SidecacheCore
+import Synchronization
 
 /// One connection to Redis on one event loop: connect (TLS when `tls` is given), AUTH,
 /// SELECT, PING, then pipelined batches.
@@ -16,14 +17,19 @@ final class RedisConnection: Sendable {
 
     /// Touched on the channel's loop only.
     private let pass: NIOLoopBoundBox<PassState>
+    /// Replicas the master reported at connect (`ROLE`; Sentinel only): a purge waits
+    /// until that many have it, so a failover cannot lose it.
+    let replicas = Atomic<Int>(0)
 
     private init(channel: any Channel) {
         self.channel = channel
         self.pass = NIOLoopBoundBox(PassState(), eventLoop: channel.eventLoop)
     }
 
-    static func connect(to endpoint: RedisEndpoint, tls: RedisTLS?, on eventLoop: any EventLoop, timeout: TimeAmount,
-                        onPush: (@Sendable (RedisValue) -> Void)? = nil) -> EventLoopFuture<RedisConnection> {
+    /// `requireMaster`: the server must say it is a master (`ROLE`), else the connection
+    /// fails (an address a sentinel gave may be a demoted master by now).
+    static func connect(to endpoint: RedisEndpoint, tls: RedisTLS?, requireMaster: Bool = false, on eventLoop: any EventLoop,
+                        timeout: TimeAmount, onPush: (@Sendable (RedisValue) -> Void)? = nil) -> EventLoopFuture<RedisConnection> {
         ClientBootstrap(group: eventLoop)
             .connectTimeout(max(timeout, .milliseconds(200)))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
@@ -44,10 +50,18 @@ final class RedisConnection: Sendable {
                 // One answer before the connection counts: a TLS handshake that fails (wrong
                 // CA, a client certificate required) fails here, not on the first request.
                 hello.append(["PING"])
+                if requireMaster { hello.append(["ROLE"]) }
                 return connection.send(hello, timeout: max(timeout, .milliseconds(500))).flatMapThrowing { replies in
                     if let error = replies.first(where: \.isError), case .error(let message) = error {
                         channel.close(promise: nil)
                         throw RedisFailure.replyError(message)
+                    }
+                    if requireMaster {
+                        guard let role = replies.last?.array, role.first?.text == "master" else {
+                            channel.close(promise: nil)
+                            throw RedisFailure.unavailable("\(endpoint.host):\(endpoint.port) is not a master")
+                        }
+                        connection.replicas.store(role.count > 2 ? role[2].array?.count ?? 0 : 0, ordering: .relaxed)
                     }
                     return connection
                 }

@@ -81,6 +81,11 @@ public final class RedisLink: Sendable {
 
     /// Sends `commands` as one batch on the connection of `loop` (or any connected
     /// one). Fails at once while the breaker is open or nothing is connected.
+    /// Replicas the master behind `loop`'s connection had at connect (Sentinel; else 0).
+    func replicas(on loop: any EventLoop) -> Int {
+        connection(for: loop)?.replicas.load(ordering: .relaxed) ?? 0
+    }
+
     func send(_ commands: [[RedisArgument]], on loop: any EventLoop) -> EventLoopFuture<[RedisValue]> {
         run(on: loop) { $0.send(commands, timeout: $1) }
     }
@@ -151,7 +156,10 @@ public final class RedisLink: Sendable {
 
     private func connect(_ slot: Slot, attempt: Int) {
         guard !isStopped else { return }
-        RedisConnection.connect(to: endpoint, tls: tls, on: slot.loop, timeout: max(timeout, .milliseconds(500))).whenComplete { [self] result in
+        let wait = max(timeout, .milliseconds(500))
+        RedisMaster.locate(endpoint, tls: tls, on: slot.loop, timeout: wait).flatMap { [endpoint, tls] target in
+            RedisConnection.connect(to: target, tls: tls, requireMaster: endpoint.sentinel != nil, on: slot.loop, timeout: wait)
+        }.whenComplete { [self] result in
             switch result {
             case .success(let connection):
                 slot.connection.withLock { $0 = connection }
@@ -161,7 +169,8 @@ public final class RedisLink: Sendable {
                     return s.connectedSlots == 1
                 }
                 if first {
-                    logger.notice("redis connected", metadata: ["redis": "\(endpoint)"])
+                    let server = connection.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
+                    logger.notice("redis connected", metadata: ["redis": "\(endpoint)", "server": "\(server)"])
                     onConnected.withLock { $0 }?()
                 }
                 connection.channel.closeFuture.whenComplete { [self] _ in

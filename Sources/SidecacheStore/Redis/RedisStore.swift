@@ -273,7 +273,15 @@ public final class RedisStore: Sendable {
             return true
         }
         if pending { return replay(on: loop) }
-        return link.send(purgeCommands(ids), on: loop).map { _ in () }.flatMapError { [self] error in
+        // Sentinel: the purge counts once every replica the master had has it, so the
+        // replica a failover promotes cannot be missing it (replication is asynchronous).
+        let replicas = link.endpoint.sentinel == nil ? 0 : link.replicas(on: loop)
+        var commands = purgeCommands(ids)
+        if replicas > 0 { commands.append(["WAIT", .text(String(replicas)), .text(String(max(1, link.timeout.nanoseconds / 2_000_000)))]) }
+        return link.send(commands, on: loop).flatMapThrowing { replies in
+            if replicas > 0, (replies.last?.integer ?? 0) < replicas { throw RedisFailure.unavailable("purge not on every replica yet") }
+        }.flatMapError { [self] error in
+            // Journaled: replayed (counted up again, which is harmless) until Redis has it.
             journal.withLock { $0.add(ids) }
             logger.warning("purge journaled: redis unreachable", metadata: ["scopes": "\(ids.count)", "error": "\(error)"])
             retryReplay(on: loop)

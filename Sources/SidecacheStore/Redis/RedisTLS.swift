@@ -18,7 +18,9 @@ public struct RedisTLS: Sendable {
         public var description: String { "store.tls.\(key): \(detail)" }
     }
 
-    public static func make(_ settings: RedisTLSSettings, host: String) throws -> RedisTLS {
+    /// `host`: the server's name from the URL; nil with Sentinel, where the master's
+    /// address comes from a sentinel (then `serverName`, else the address, is checked).
+    public static func make(_ settings: RedisTLSSettings, host: String?) throws -> RedisTLS {
         var configuration = TLSConfiguration.makeClientConfiguration()
         if let ca = settings.ca {
             configuration.trustRoots = .certificates(try load("ca") { try NIOSSLCertificate.fromPEMFile(ca) })
@@ -29,8 +31,8 @@ public struct RedisTLS: Sendable {
         }
         if !settings.verify { configuration.certificateVerification = .none }
         let context = try load("ca") { try NIOSSLContext(configuration: configuration) }
-        let isAddress = (try? SocketAddress(ipAddress: host, port: 0)) != nil
-        return RedisTLS(context: context, serverName: settings.serverName ?? (isAddress ? nil : host))
+        let named = host.flatMap { (try? SocketAddress(ipAddress: $0, port: 0)) == nil ? $0 : nil }
+        return RedisTLS(context: context, serverName: settings.serverName ?? named)
     }
 
     private static func load<T>(_ key: String, _ body: () throws -> T) throws -> T {

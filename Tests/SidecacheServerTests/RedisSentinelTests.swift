@@ -1,0 +1,83 @@
+import Foundation
+import Logging
+import SidecacheConfig
+import SidecacheServer
+import SidecacheTestSupport
+import Synchronization
+import Testing
+
+/// `redis+sentinel://`: a real master, its replica and three sentinels on loopback; the
+/// master is killed under traffic and the proxy follows the failover.
+@Suite("Redis Sentinel", .serialized)
+struct RedisSentinelTests {
+    static let routes = #"[{ "name": "user", "match": "GET /api/users/{id}", "ttl": "5m" }]"#
+    static let purge = #"[ { "on": "PUT /api/users/{id}", "paths": ["/api/users/{id}"] } ]"#
+
+    @Test func aFailoverUnderTrafficIsFollowed() async throws {
+        let master = try await RedisServer.start()
+        let replica = try await RedisServer.start(replicaOf: master.port)
+        var sentinels: [RedisSentinel] = []
+        let origin = try await ScriptedOrigin.start()
+        defer { Task { try? await origin.shutdown() } }
+        do {
+            #expect(try await eventually { try await replica.cli("INFO", "replication").contains("master_link_status:up") })
+            for _ in 0..<3 { sentinels.append(try await RedisSentinel.start(master: "mymaster", masterPort: master.port, quorum: 2)) }
+            // Each sentinel must know the replica before the master goes, or none can promote it.
+            for s in sentinels {
+                #expect(try await eventually(timeout: .seconds(20)) { try await s.ask("SENTINEL", "replicas", "mymaster").contains("\(replica.port)") })
+            }
+            let version = Mutex(1)
+            origin.on("GET", "/api/users/*") { req in .json(#"{"path":"\#(req.path)","v":\#(version.withLock { $0 })}"#) }
+            origin.on("PUT", "/api/users/1") { _ in version.withLock { $0 += 1 }; return .json("{}") }
+            let url = "redis+sentinel://" + sentinels.map { "127.0.0.1:\($0.port)" }.joined(separator: ",") + "/mymaster"
+            let logs = LogCapture()
+            // No L1: every answer comes from Redis or the upstream, so what Redis says is what is served.
+            let config = try ConfigLoader.parse(Data("""
+            { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)",
+              "store": { "memory": "0", "redis": "\(url)", "timeout": "1s" }, "routes": \(Self.routes), "purge": \(Self.purge) }
+            """.utf8), environment: [:])
+            let server = try ProxyServer(config: config, logger: logs.logger)
+            try await server.start()
+            try await stopping(server, origin) {
+                let port = server.port!
+                @Sendable func get(_ path: String) async throws -> TestResponse {
+                    try await TestHTTPClient.request(port: port, "GET", path, headers: [("Host", "api.example")])
+                }
+                #expect(try await eventually { server.redisReady })
+                #expect(logs.all.contains { $0.contains("redis connected") && $0.contains("\(master.port)") })
+                #expect(try await get("/api/users/1").header("Cache-Status") == "sidecache; fwd=uri-miss; stored")
+                #expect(try await get("/api/users/1").header("X-Cache") == "HIT")
+                // A purge counts once the replica has it: the failover cannot lose it.
+                let put = try await TestHTTPClient.request(port: server.port!, "PUT", "/api/users/1", headers: [("Host", "api.example")],
+                                                           body: Array("{}".utf8))
+                #expect(put.status == 200)
+
+                master.kill()
+                let answered = Atomic(0), failed = Atomic(0)
+                let watcher = sentinels[0]
+                let promoted = try await eventually(timeout: .seconds(30)) {
+                    let n = answered.add(1, ordering: .relaxed).newValue
+                    if try await get("/api/users/\(n % 5 + 2)").status != 200 { failed.add(1, ordering: .relaxed) }
+                    return try await watcher.masterPort("mymaster") == replica.port && server.redisReady
+                }
+                #expect(promoted, "the replica was promoted and the proxy found it")
+                #expect(answered.load(ordering: .relaxed) > 0 && failed.load(ordering: .relaxed) == 0,
+                        "every request during the failover was answered 200")
+                #expect(try await eventually { logs.all.contains { $0.contains("redis connected") && $0.contains("\(replica.port)") } })
+                let after = try await get("/api/users/1")
+                #expect(after.text.contains(#""v":2"#), "the purged answer did not come back with the failover: \(after.text)")
+                let fill = try await get("/api/users/9")
+                #expect(fill.header("Cache-Status") == "sidecache; fwd=uri-miss; stored", "fills go to the new master")
+                #expect(try await replica.cli("KEYS", "sidecache:e:*").split(separator: "\n").count >= 2)
+            }
+        } catch {
+            for s in sentinels { await s.stop() }
+            await replica.stop()
+            await master.stop()
+            throw error
+        }
+        for s in sentinels { await s.stop() }
+        await replica.stop()
+        await master.stop()
+    }
+}
