@@ -138,14 +138,14 @@ def main():
     proxies, scenario_names, runs = knobs["PROXIES"].split(), knobs["SCENARIOS"].split(), int(knobs["RUNS"])
     want_redis = any("redis" in rows_def[p].get("store", {}) for p in proxies)
     subprocess.run([os.path.join(ROOT, "scripts", "apt-deps.sh"), "nginx", "varnish", "wrk"]
-                   + (["redis-server"] if want_redis else []), check=True)
+                   + (["redis-server", "openssl"] if want_redis else []), check=True)
     binary = os.environ.get("SIDECACHE_BIN") or os.path.join(ROOT, ".build", "release", "sidecache")
     nginx_cache = nginx_cache_place()
     os.makedirs(OUT, exist_ok=True)
     run_dir = tempfile.mkdtemp(prefix=time.strftime("run-%Y%m%d-%H%M%S-"), dir=OUT)
     os.makedirs(os.path.join(run_dir, "wrk"))
     log(f"run directory: {os.path.relpath(run_dir, ROOT)}")
-    port = dict(zip(["redis"] + list(rows_def), free_ports(1 + len(rows_def))))
+    port = dict(zip(["redis", "redis-tls"] + list(rows_def), free_ports(2 + len(rows_def))))
     started, notes, probes, cache_shm = [], [], {}, None
 
     def start(server):
@@ -157,7 +157,7 @@ def main():
     try:
         # Start every server. The origin and Redis serve all rows.
         start(nginx_server("origin", port["origin"], run_dir, "origin.nginx.conf", 1, BODY=origin_body()))
-        redis = start(redis_server(port["redis"], run_dir)) if want_redis else None
+        redis = start(redis_server(port["redis"], port["redis-tls"], run_dir)) if want_redis else None
         sidecaches = {}
         for p in proxies:
             kind = rows_def[p]["kind"]
@@ -169,7 +169,7 @@ def main():
             elif kind == "sidecache" and not os.access(binary, os.X_OK):
                 notes.append(f"{p} skipped: {binary} not found (run `make release` first).")
             elif kind == "sidecache":
-                sidecaches[p] = sidecache_server(p, port[p], run_dir, binary, rows_def[p]["store"], port["origin"], port["redis"])
+                sidecaches[p] = sidecache_server(p, port[p], run_dir, binary, rows_def[p]["store"], port["origin"], redis)
                 started.append(sidecaches[p])
         sc = SidecacheRows(sidecaches, redis, notes)
         # Each sidecache row is started once to see that it starts; the next one stops

@@ -173,12 +173,30 @@ def varnish_server(port, run_dir, origin_port):
     return server
 
 
-def redis_server(port, run_dir):
+def redis_server(port, tls_port, run_dir):
+    """The one redis-server of the Redis rows, plain on `port` and TLS on `tls_port`."""
     server = Server("redis", port, os.path.join(run_dir, "redis"))
-    conf = render("redis.conf", os.path.join(server.dir, "redis.conf"), PORT=port, DIR=server.dir)
+    os.makedirs(server.dir, exist_ok=True)
+    make_certificates(server.dir)
+    server.tls_port, server.ca = tls_port, os.path.join(server.dir, "ca.pem")
+    conf = render("redis.conf", os.path.join(server.dir, "redis.conf"), PORT=port, TLS_PORT=tls_port, DIR=server.dir)
     server.argv = [tool("redis-server"), conf]
     server.ready = lambda: redis_cli(port, "PING") == "PONG"
     return server
+
+
+def make_certificates(directory):
+    """A CA and a server certificate for 127.0.0.1 (P-256), made with the openssl tool."""
+    def openssl(*args):
+        subprocess.run([tool("openssl"), *args], cwd=directory, check=True, capture_output=True)
+    with open(os.path.join(directory, "san.ext"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\n")
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "ca.key",
+            "-out", "ca.pem", "-days", "2", "-subj", "/CN=sidecache bench CA")
+    openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-keyout", "server.key",
+            "-out", "server.csr", "-subj", "/CN=127.0.0.1")
+    openssl("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "server.pem", "-days", "2", "-extfile", "san.ext")
 
 
 def redis_cli(port, *words):
@@ -186,11 +204,14 @@ def redis_cli(port, *words):
     return r.stdout.strip() if r.returncode == 0 else "?"
 
 
-def sidecache_server(name, port, run_dir, binary, store, origin_port, redis_port):
+def sidecache_server(name, port, run_dir, binary, store, origin_port, redis):
     """A sidecache row: bench/config/sidecache.json with the row's store section."""
     server = Server(name, port, os.path.join(run_dir, name))
     server.store = store
-    store_json = json.dumps(store).replace("@REDIS_PORT@", str(redis_port))
+    store_json = json.dumps(store)
+    if redis:
+        store_json = (store_json.replace("@REDIS_PORT@", str(redis.port)).replace("@REDIS_TLS_PORT@", str(redis.tls_port))
+                      .replace("@REDIS_CA@", redis.ca))
     conf = render("sidecache.json", os.path.join(server.dir, "proxy.json"),
                   PORT=port, ORIGIN_PORT=origin_port, STORE=store_json, JWT_SECRET=JWT_SECRET)
     server.argv = [binary, "run", "--config", conf]
