@@ -35,7 +35,9 @@ def scenario_table(name, about, rows, results, rps_ratio_rows, targets):
         out.append("")
         for r in rps_ratio_rows:
             q, t = ratio(rps[r], rps["sidecache"]), targets[r]
-            if name == "miss":
+            if t is None:
+                verdict = "no target"
+            elif name == "miss":
                 verdict = "no target on misses"
             elif q == "n/a":
                 verdict = f"target ≥ {t}: n/a"
