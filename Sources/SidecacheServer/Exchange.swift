@@ -64,7 +64,7 @@ final class Exchange {
         self.connection = connection
         self.head = head
         self.body = body
-        self.method = head.method.rawValue
+        self.method = wireMethodName(head.method.rawValue)
         self.target = RequestTarget(head.uri)
         self.purpose = purpose
         self.writer = ResponseWriter(connection: connection, isHEAD: head.method == .HEAD, version: head.version)

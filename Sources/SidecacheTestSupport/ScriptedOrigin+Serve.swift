@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import SidecacheCore
 
 extension OriginState {
     /// Accepts connections until the listener closes; each is served in its own child task.
@@ -54,7 +55,7 @@ extension OriginState {
     /// connection stays open.
     private func answer(_ head: HTTPRequestHead, body: [UInt8], on channel: any Channel) async throws -> Bool {
         let request = OriginRequest(
-            method: head.method.rawValue,
+            method: wireMethodName(head.method.rawValue),
             uri: head.uri,
             headers: head.headers.map { (name: $0.name, value: $0.value) },
             body: body

@@ -28,6 +28,21 @@ struct RequestConsistencyTests {
         }
     }
 
+    /// RFC 9110 §9.1: the method reaches the upstream exactly as sent. NIO parses
+    /// `M-SEARCH` into a case named `MSEARCH`; forwarded under that name, the upstream
+    /// could not parse it (the proxy answered 502).
+    @Test(arguments: ["M-SEARCH", "PROPFIND", "PURGE"])
+    func extensionMethodsReachTheUpstreamUnchanged(method: String) async throws {
+        try await withProxy { h in
+            h.origin.on(nil, "/upnp", .text("fine"))
+            let conn = try await RawConnection.connect(port: h.port)
+            try await conn.send("\(method) /upnp HTTP/1.1\r\nHost: a.example\r\n\r\n")
+            let answer = try await conn.readResponses(1).first
+            #expect(answer?.status == 200, "\(method) got \(answer?.status ?? 0)")
+            #expect(h.origin.requests.first?.method == method)
+        }
+    }
+
     /// §1: the other forms are answered 400 and reach nobody.
     @Test(arguments: ["GET * HTTP/1.1", "CONNECT a.example:443 HTTP/1.1", "GET http://a.example/x HTTP/1.1",
                       "GET a.example/x HTTP/1.1", "GET ?x=1 HTTP/1.1"])
