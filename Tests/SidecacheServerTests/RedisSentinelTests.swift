@@ -13,12 +13,16 @@ struct RedisSentinelTests {
     static let routes = #"[{ "name": "user", "match": "GET /api/users/{id}", "ttl": "5m" }]"#
     static let purge = #"[ { "on": "PUT /api/users/{id}", "paths": ["/api/users/{id}"] } ]"#
 
-    @Test func aFailoverUnderTrafficIsFollowed() async throws {
+    /// A master, its replica and three sentinels that know both; all stopped afterwards.
+    static func withSentinels(_ body: (RedisServer, RedisServer, [RedisSentinel]) async throws -> Void) async throws {
         let master = try await RedisServer.start()
         let replica = try await RedisServer.start(replicaOf: master.port)
         var sentinels: [RedisSentinel] = []
-        let origin = try await ScriptedOrigin.start()
-        defer { Task { try? await origin.shutdown() } }
+        func stopAll() async {
+            for s in sentinels { await s.stop() }
+            await replica.stop()
+            await master.stop()
+        }
         do {
             #expect(try await eventually { try await replica.cli("INFO", "replication").contains("master_link_status:up") })
             for _ in 0..<3 { sentinels.append(try await RedisSentinel.start(master: "mymaster", masterPort: master.port, quorum: 2)) }
@@ -26,10 +30,53 @@ struct RedisSentinelTests {
             for s in sentinels {
                 #expect(try await eventually(timeout: .seconds(20)) { try await s.ask("SENTINEL", "replicas", "mymaster").contains("\(replica.port)") })
             }
+            try await body(master, replica, sentinels)
+        } catch {
+            await stopAll()
+            throw error
+        }
+        await stopAll()
+    }
+
+    static func url(_ sentinels: [RedisSentinel]) -> String {
+        "redis+sentinel://" + sentinels.map { "127.0.0.1:\($0.port)" }.joined(separator: ",") + "/mymaster"
+    }
+
+    /// A manual failover (`SENTINEL FAILOVER`) leaves the old master up, demoted: the
+    /// proxy hears `+switch-master` and moves to the new master without any error.
+    @Test func aSwitchAnnouncedBySentinelIsFollowedWhileTheOldMasterLives() async throws {
+        try await Self.withSentinels { master, replica, sentinels in
+            let origin = try await ScriptedOrigin.start()
+            origin.on("GET", "/api/users/*") { req in .json(#"{"path":"\#(req.path)"}"#) }
+            let logs = LogCapture()
+            let config = try ConfigLoader.parse(Data("""
+            { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)",
+              "store": { "memory": "0", "redis": "\(Self.url(sentinels))", "timeout": "1s" }, "routes": \(Self.routes) }
+            """.utf8), environment: [:])
+            let server = try ProxyServer(config: config, logger: logs.logger)
+            try await server.start()
+            try await stopping(server, origin) {
+                #expect(try await eventually { server.redisReady })
+                #expect(try await eventually { logs.all.contains { $0.contains("redis connected") && $0.contains("\(master.port)") } })
+                #expect(try await sentinels[0].ask("SENTINEL", "FAILOVER", "mymaster") == "OK")
+                #expect(try await eventually(timeout: .seconds(30)) { logs.all.contains { $0.contains("sentinel switched master") } })
+                #expect(try await eventually(timeout: .seconds(30)) {
+                    logs.all.contains { $0.contains("redis connected") && $0.contains("\(replica.port)") }
+                })
+                #expect(try await eventually { server.redisReady })
+                let fill = try await TestHTTPClient.request(port: server.port!, "GET", "/api/users/3", headers: [("Host", "api.example")])
+                #expect(fill.header("Cache-Status") == "sidecache; fwd=uri-miss; stored", "the write went to the new master")
+            }
+        }
+    }
+
+    @Test func aFailoverUnderTrafficIsFollowed() async throws {
+        try await Self.withSentinels { master, replica, sentinels in
+            let origin = try await ScriptedOrigin.start()
             let version = Mutex(1)
             origin.on("GET", "/api/users/*") { req in .json(#"{"path":"\#(req.path)","v":\#(version.withLock { $0 })}"#) }
             origin.on("PUT", "/api/users/1") { _ in version.withLock { $0 += 1 }; return .json("{}") }
-            let url = "redis+sentinel://" + sentinels.map { "127.0.0.1:\($0.port)" }.joined(separator: ",") + "/mymaster"
+            let url = Self.url(sentinels)
             let logs = LogCapture()
             // No L1: every answer comes from Redis or the upstream, so what Redis says is what is served.
             let config = try ConfigLoader.parse(Data("""
@@ -70,14 +117,6 @@ struct RedisSentinelTests {
                 #expect(fill.header("Cache-Status") == "sidecache; fwd=uri-miss; stored", "fills go to the new master")
                 #expect(try await replica.cli("KEYS", "sidecache:e:*").split(separator: "\n").count >= 2)
             }
-        } catch {
-            for s in sentinels { await s.stop() }
-            await replica.stop()
-            await master.stop()
-            throw error
         }
-        for s in sentinels { await s.stop() }
-        await replica.stop()
-        await master.stop()
     }
 }

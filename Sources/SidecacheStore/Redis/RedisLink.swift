@@ -58,6 +58,12 @@ public final class RedisLink: Sendable {
         for slot in slots.values { connect(slot, attempt: 0) }
     }
 
+    /// Closes every connection: each reconnects, and with Sentinel asks for the master
+    /// again (a sentinel announced a new one).
+    func reconnectAll() {
+        for slot in slots.values { slot.connection.withLock { $0 }?.close() }
+    }
+
     public func shutdown() {
         shared.withLock { $0.stopped = true }
         for slot in slots.values { slot.connection.withLock { $0 }?.close() }

@@ -11,6 +11,18 @@ enum RedisMaster {
         return ask(sentinel.nodes[...], for: sentinel.master, endpoint, tls: tls, on: loop, timeout: timeout)
     }
 
+    /// A connection to the first sentinel that answers (for its `+switch-master` events).
+    static func connectToSentinel(_ endpoint: RedisEndpoint, tls: RedisTLS?, on loop: any EventLoop, timeout: TimeAmount,
+                                  onPush: @escaping @Sendable (RedisValue) -> Void) -> EventLoopFuture<RedisConnection> {
+        func attempt(_ nodes: ArraySlice<RedisEndpoint.Sentinel.Node>) -> EventLoopFuture<RedisConnection> {
+            guard let node = nodes.first else { return loop.makeFailedFuture(RedisFailure.unavailable("no sentinel answers")) }
+            return RedisConnection.connect(to: RedisEndpoint(host: node.host, port: node.port, tls: endpoint.tls), tls: tls, on: loop,
+                                           timeout: timeout, onPush: onPush)
+                .flatMapError { _ in attempt(nodes.dropFirst()) }
+        }
+        return attempt(endpoint.sentinel?.nodes[...] ?? [])
+    }
+
     /// The sentinels in order until one names the master.
     private static func ask(_ nodes: ArraySlice<RedisEndpoint.Sentinel.Node>, for master: String, _ endpoint: RedisEndpoint,
                             tls: RedisTLS?, on loop: any EventLoop, timeout: TimeAmount) -> EventLoopFuture<RedisEndpoint> {

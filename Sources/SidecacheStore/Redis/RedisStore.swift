@@ -27,6 +27,8 @@ public final class RedisStore: Sendable {
     /// Redis's `maxmemory-policy`, read at connect where `CONFIG GET` is allowed.
     private let evictionPolicy = Mutex<String?>(nil)
     private let logger: Logger
+    /// With Sentinel: the subscription to `+switch-master`.
+    private let failovers: RedisSubscription?
 
     public init(options: SharedTierOptions, loops: [any EventLoop], logger: Logger) {
         self.link = RedisLink(endpoint: options.endpoint, tls: options.tls, loops: loops, timeout: options.timeout, logger: logger)
@@ -34,11 +36,19 @@ public final class RedisStore: Sendable {
         self.consistency = options.consistency
         self.outageGrace = options.outageGrace
         self.logger = logger
+        self.failovers = Self.watchFailovers(options, link: link, loop: loops[0], logger: logger)
         link.whenConnected { [self] in prepare(on: loops[0]) }
     }
 
-    public func start() { link.start() }
-    public func shutdown() { link.shutdown() }
+    public func start() {
+        link.start()
+        failovers?.start()
+    }
+
+    public func shutdown() {
+        failovers?.stop()
+        link.shutdown()
+    }
 
     /// Whether this instance uses L2 now, and if not why: `/readyz` reports it, since a
     /// connected Redis is not necessarily a usable one.

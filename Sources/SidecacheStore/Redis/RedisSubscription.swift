@@ -1,0 +1,67 @@
+import Logging
+import NIOCore
+import Synchronization
+
+/// One SUBSCRIBE kept alive on one event loop: connect (where `connect` says), subscribe,
+/// hand every message's payload to `onMessage`; when the connection goes, reconnect with
+/// backoff and report `onSubscribed` again (messages may have been missed meanwhile).
+final class RedisSubscription: Sendable {
+    typealias Connect = @Sendable (_ loop: any EventLoop, _ onPush: @escaping @Sendable (RedisValue) -> Void)
+        -> EventLoopFuture<RedisConnection>
+
+    private let channel: String
+    private let loop: any EventLoop
+    private let logger: Logger
+    private let connect: Connect
+    private let onMessage: @Sendable (String) -> Void
+    private let onSubscribed: @Sendable () -> Void
+    private let current = Mutex<(connection: RedisConnection?, stopped: Bool)>((nil, false))
+
+    init(channel: String, loop: any EventLoop, logger: Logger, connect: @escaping Connect,
+         onMessage: @escaping @Sendable (String) -> Void, onSubscribed: @escaping @Sendable () -> Void) {
+        self.channel = channel
+        self.loop = loop
+        self.logger = logger
+        self.connect = connect
+        self.onMessage = onMessage
+        self.onSubscribed = onSubscribed
+    }
+
+    func start() { subscribe(attempt: 0) }
+
+    func stop() {
+        current.withLock { c in
+            c.stopped = true
+            return c.connection
+        }?.close()
+    }
+
+    private func subscribe(attempt: Int) {
+        guard !current.withLock({ $0.stopped }) else { return }
+        let onMessage = self.onMessage
+        connect(loop) { push in
+            // ["message", channel, payload]
+            guard let parts = push.array, parts.count == 3, parts[0].text == "message", let payload = parts[2].text else { return }
+            onMessage(payload)
+        }.flatMap { [channel] connection in
+            connection.send([["SUBSCRIBE", .text(channel)]], timeout: .seconds(1)).map { _ in connection }
+        }.whenComplete { [self] result in
+            switch result {
+            case .success(let connection):
+                current.withLock { $0.connection = connection }
+                onSubscribed()
+                connection.channel.closeFuture.whenComplete { [self] _ in
+                    guard !current.withLock({ $0.stopped }) else { return }
+                    logger.warning("redis subscription lost; resubscribing", metadata: ["channel": "\(channel)"])
+                    retry(attempt: 0)
+                }
+            case .failure:
+                retry(attempt: attempt + 1)
+            }
+        }
+    }
+
+    private func retry(attempt: Int) {
+        loop.scheduleTask(in: .milliseconds(Int64(min(2000, 50 << min(attempt, 6))))) { [self] in subscribe(attempt: attempt) }
+    }
+}
