@@ -32,10 +32,7 @@ public struct CacheControl: Sendable, Equatable {
     public var isEmpty: Bool { self == CacheControl() }
 
     private mutating func apply(_ name: String, _ value: String?) {
-        func seconds() -> Int64 {
-            guard let value, !value.isEmpty, value.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return 0 }
-            return Int64(value) ?? Int64(Int32.max)   // overflow: "a very large number" (§1.2.2)
-        }
+        func seconds() -> Int64 { value.flatMap(deltaSeconds) ?? 0 }
         switch name {
         case "no-store": noStore = true
         case "no-cache": noCache = true

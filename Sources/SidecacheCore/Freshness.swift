@@ -150,7 +150,8 @@ public enum StoragePolicy {
     /// RFC 9111 §4.2.3: the age the answer already had when it arrived.
     static func correctedInitialAge(_ headers: some HeaderFields, requestTime: Timestamp, responseTime: Timestamp) -> Duration {
         let apparent = headers.first("date").flatMap(HTTPDate.parse).map { max(.zero, responseTime - $0) } ?? .zero
-        let ageValue = headers.first("age").flatMap { Int64($0.trimmingSpaces()) }.map { Duration.seconds(max(0, $0)) } ?? .zero
+        // RFC 9111 §5.1: Age is delta-seconds; anything else ("-5", "+5", "1.5") is ignored.
+        let ageValue = headers.first("age").flatMap { deltaSeconds($0.trimmingSpaces()) }.map { Duration.seconds($0) } ?? .zero
         return max(apparent, ageValue + (responseTime - requestTime))
     }
 }

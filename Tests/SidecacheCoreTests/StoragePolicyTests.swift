@@ -101,6 +101,12 @@ struct StorageCase: Sendable, CustomTestStringConvertible {
         StorageCase(label: "Age reduces origin", route: origin, response: [("Cache-Control", "max-age=100"), ("Age", "30")], expected: .fresh(70)),
         StorageCase(label: "Age past the lifetime", route: origin, response: [("Cache-Control", "max-age=100"), ("Age", "150")], expected: .skip(.noFreshness)),
         StorageCase(label: "bad Age ignored", route: fixed, response: [("Age", "soon")], expected: .fresh(60)),
+        // RFC 9111 §5.1 / §1.2.2: Age is delta-seconds (1*DIGIT) — a sign or a fraction makes it invalid, so ignored.
+        StorageCase(label: "§5.1 signed Age ignored", route: fixed, response: [("Age", "+20")], expected: .fresh(60)),
+        StorageCase(label: "§5.1 negative Age ignored", route: fixed, response: [("Age", "-20")], expected: .fresh(60)),
+        StorageCase(label: "§5.1 fractional Age ignored", route: fixed, response: [("Age", "20.5")], expected: .fresh(60)),
+        StorageCase(label: "§1.2.2 huge Age is 2^31: stale", route: origin,
+                    response: [("Cache-Control", "max-age=100"), ("Age", "99999999999999999999")], expected: .skip(.noFreshness)),
         StorageCase(label: "old Date counts as age", route: fixed, response: [("Date", date(-10))], expected: .fresh(50)),
         StorageCase(label: "Sidecache-CC beats CDN-CC and CC", route: origin, response: [
             ("Cache-Control", "max-age=30"), ("CDN-Cache-Control", "max-age=20"), ("Sidecache-Cache-Control", "max-age=10")], expected: .fresh(10)),
