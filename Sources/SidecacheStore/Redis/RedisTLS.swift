@@ -30,7 +30,8 @@ public struct RedisTLS: Sendable {
             configuration.privateKey = .privateKey(try load("key") { try NIOSSLPrivateKey(file: key, format: .pem) })
         }
         if !settings.verify { configuration.certificateVerification = .none }
-        let context = try load("ca") { try NIOSSLContext(configuration: configuration) }
+        // Building the context checks the client key against its certificate, and the trust roots.
+        let context = try load(settings.cert == nil ? "ca" : "key") { try NIOSSLContext(configuration: configuration) }
         let named = host.flatMap { (try? SocketAddress(ipAddress: $0, port: 0)) == nil ? $0 : nil }
         return RedisTLS(context: context, serverName: settings.serverName ?? named)
     }
