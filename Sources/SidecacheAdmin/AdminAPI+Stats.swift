@@ -18,7 +18,8 @@ extension AdminAPI {
 
     /// Redis as /stats reports it: `configured` alone without Redis; else connected, breaker,
     /// the cached entries (this proxy's, counted), every key of the database and memory
-    /// when `INFO` answered, and the last error while there is one (it clears when Redis
+    /// when `INFO` answered (a cluster: summed over its masters, and its masters and
+    /// redirects followed), and the last error while there is one (it clears when Redis
     /// answers again).
     static func redisJSON(_ redis: SharedTierStatus?, info: SharedTierInfo?) -> JSONText {
         guard let redis else { return .object([("configured", .bool(false))]) }
@@ -28,6 +29,9 @@ extension AdminAPI {
             members.append(("entries", info.entries.map { .int($0) } ?? .null))
             members.append(("keys", info.keys.map { .int($0) } ?? .null))
             members.append(("usedMemoryBytes", info.usedMemory.map { .int($0) } ?? .null))
+        }
+        if let cluster = redis.cluster {
+            members.append(("cluster", .object([("masters", .int(cluster.masters)), ("redirects", .int(cluster.redirects))])))
         }
         if let error = redis.lastError { members.append(("lastError", .string(error))) }
         return .object(members)

@@ -130,6 +130,10 @@ public enum ConfigLoader {
             }
         }
         if let n = fields["prefix"] { if let v = n.string() { store.prefix = v } else { ok = false } }
+        if let n = fields["prefix"], store.redis?.cluster != nil, store.prefix.contains("{") || store.prefix.contains("}") {
+            n.report("must not contain { or } with Redis Cluster (a hash tag there would put every key on one node)")
+            ok = false
+        }
         if let n = fields["timeout"] {
             if let v = n.duration(), v > .zero { store.timeout = v } else {
                 if n.reader.problems.last?.path != n.path { n.report("must be more than 0") }

@@ -3,8 +3,9 @@ import SidecacheCore
 extension RedisEndpoint {
     static func parse(_ text: String) -> Result<RedisEndpoint, Invalid> {
         if text.hasPrefix("redis+sentinel://") || text.hasPrefix("rediss+sentinel://") { return parseSentinel(text) }
+        if text.hasPrefix("redis+cluster://") || text.hasPrefix("rediss+cluster://") { return parseCluster(text) }
         if text.hasPrefix("redis+") || text.hasPrefix("rediss+") {
-            return .failure(Invalid("Redis Cluster URLs are not supported yet: use redis:// or rediss:// to one server, or redis+sentinel://"))
+            return .failure(Invalid("\"\(text)\" is not a Redis URL: redis://, rediss://, redis+cluster:// or redis+sentinel:// (and their rediss+ forms)"))
         }
         let tls = text.hasPrefix("rediss://")
         guard tls || text.hasPrefix("redis://") else {
@@ -50,18 +51,54 @@ extension RedisEndpoint {
             guard let n = Int(parts[2]), n >= 0 else { return .failure(Invalid("\"\(parts[2])\" is not a database number")) }
             endpoint.database = n
         }
-        var nodes: [Sentinel.Node] = []
-        for node in parts[0].split(separator: ",") {
-            guard let address = ListenAddress.parse(String(node)) else {
-                return .failure(Invalid("\"\(node)\" is not a sentinel host:port"))
-            }
-            nodes.append(Sentinel.Node(host: address.host, port: address.port))
+        let nodes: [Node]
+        switch parseNodes(parts[0], of: "sentinel", in: text) {
+        case .success(let parsed): nodes = parsed
+        case .failure(let invalid): return .failure(invalid)
         }
-        guard !nodes.isEmpty else { return .failure(Invalid("\"\(text)\" names no sentinel")) }
         endpoint.sentinel = Sentinel(nodes: nodes, master: String(parts[1]))
         endpoint.host = nodes[0].host
         endpoint.port = nodes[0].port
         return .success(endpoint)
+    }
+
+    /// `redis+cluster://[user:password@]h1:p1,h2:p2[/0]` (`rediss+cluster://` for TLS to
+    /// every node): seed nodes; the rest of the cluster is learnt from them. A cluster
+    /// has only database 0.
+    static func parseCluster(_ text: String) -> Result<RedisEndpoint, Invalid> {
+        let tls = text.hasPrefix("rediss+")
+        var rest = Substring(text.dropFirst(tls ? "rediss+cluster://".count : "redis+cluster://".count))
+        var endpoint = RedisEndpoint(host: "", tls: tls)
+        endpoint.takeCredentials(from: &rest)
+        if let slash = rest.firstIndex(of: "/") {
+            let db = rest[rest.index(after: slash)...]
+            guard db.isEmpty || db == "0" else {
+                return .failure(Invalid("\"\(text)\" selects database \(db): a Redis Cluster has only database 0"))
+            }
+            rest = rest[..<slash]
+        }
+        switch parseNodes(rest, of: "cluster node", in: text) {
+        case .success(let nodes):
+            endpoint.cluster = nodes
+            endpoint.host = nodes[0].host
+            endpoint.port = nodes[0].port
+            return .success(endpoint)
+        case .failure(let invalid):
+            return .failure(invalid)
+        }
+    }
+
+    /// `h1:p1,h2:p2`: at least one, each with its port.
+    private static func parseNodes(_ list: Substring, of what: String, in text: String) -> Result<[Node], Invalid> {
+        var nodes: [Node] = []
+        for node in list.split(separator: ",") {
+            guard let address = ListenAddress.parse(String(node)) else {
+                return .failure(Invalid("\"\(node)\" is not a \(what) host:port"))
+            }
+            nodes.append(Node(host: address.host, port: address.port))
+        }
+        guard !nodes.isEmpty else { return .failure(Invalid("\"\(text)\" names no \(what)")) }
+        return .success(nodes)
     }
 }
 

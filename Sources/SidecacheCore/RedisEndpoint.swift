@@ -10,21 +10,25 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
     public var tls: Bool
     /// `redis+sentinel://`: `host`/`port` are not used; the master is asked of these.
     public var sentinel: Sentinel?
+    /// `redis+cluster://`: the seed nodes the slot map is first asked of (`host`/`port`
+    /// are the first one's).
+    public var cluster: [Node]?
+
+    /// A server's address in a URL that names several.
+    public struct Node: Sendable, Equatable {
+        public var host: String
+        public var port: Int
+
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+    }
 
     /// Sentinels to ask for the address of the master named `master`.
     public struct Sentinel: Sendable, Equatable {
         public var nodes: [Node]
         public var master: String
-
-        public struct Node: Sendable, Equatable {
-            public var host: String
-            public var port: Int
-
-            public init(host: String, port: Int) {
-                self.host = host
-                self.port = port
-            }
-        }
 
         public init(nodes: [Node], master: String) {
             self.nodes = nodes
@@ -33,7 +37,7 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
     }
 
     public init(host: String, port: Int = 6379, user: String? = nil, password: String? = nil, database: Int = 0,
-                tls: Bool = false, sentinel: Sentinel? = nil) {
+                tls: Bool = false, sentinel: Sentinel? = nil, cluster: [Node]? = nil) {
         self.host = host
         self.port = port
         self.user = user
@@ -41,9 +45,11 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
         self.database = database
         self.tls = tls
         self.sentinel = sentinel
+        self.cluster = cluster
     }
 
-    /// The same credentials and database at another address (a master a sentinel named).
+    /// The same credentials and database at another address (a master a sentinel named,
+    /// a node of a cluster).
     public func at(host: String, port: Int) -> RedisEndpoint {
         RedisEndpoint(host: host, port: port, user: user, password: password, database: database, tls: tls)
     }
@@ -52,6 +58,9 @@ public struct RedisEndpoint: Sendable, Equatable, CustomStringConvertible {
     public var description: String {
         let auth = password == nil ? "" : "\(user ?? ""):***@"
         func address(_ host: String, _ port: Int) -> String { "\(host.contains(":") ? "[\(host)]" : host):\(port)" }
+        if let cluster {
+            return "\(tls ? "rediss" : "redis")+cluster://\(auth)\(cluster.map { address($0.host, $0.port) }.joined(separator: ","))"
+        }
         if let sentinel {
             let nodes = sentinel.nodes.map { address($0.host, $0.port) }.joined(separator: ",")
             return "\(tls ? "rediss" : "redis")+sentinel://\(auth)\(nodes)/\(sentinel.master)/\(database)"

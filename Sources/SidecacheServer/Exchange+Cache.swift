@@ -101,7 +101,7 @@ extension Exchange {
         }
         flight = id
         let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
-        engine.store.beginRefresh(scopes: context.scopeIDs, on: connection.eventLoop).whenReady { guarded in
+        engine.store.beginRefresh(context.key, scopes: context.scopeIDs, on: connection.eventLoop).whenReady { guarded in
             let exchange = me.value
             if case .fill(let start) = exchange.machine.refresh(context, now: exchange.engine.clock.now()) {
                 exchange.fill(start, guarded)

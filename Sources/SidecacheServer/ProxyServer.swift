@@ -103,7 +103,7 @@ extension StoreOptions {
         let shared = try config.redis.map { endpoint in
             SharedTierOptions(endpoint: endpoint, consistency: config.consistency, prefix: config.prefix, timeout: config.timeout,
                               outageGrace: config.outageGrace,
-                              tls: try endpoint.tls ? RedisTLS.make(config.tls ?? RedisTLSSettings(), host: endpoint.sentinel == nil ? endpoint.host : nil) : nil)
+                              tls: try endpoint.tls ? RedisTLS.make(config.tls ?? RedisTLSSettings()) : nil)
         }
         self.init(memoryBytes: config.memoryBytes, shared: shared)
     }

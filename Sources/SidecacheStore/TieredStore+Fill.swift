@@ -9,11 +9,11 @@ extension TieredStore {
     }
 
     /// A refresh (warming, revalidation, the admin API) begins now, without a lookup:
-    /// with Redis the counters of `scopes` are read first.
-    public func beginRefresh(scopes: [UInt64], on loop: any EventLoop) -> StoreStep<FillGuard> {
+    /// with Redis the counters of `scopes` (where `key`'s entry keeps them) are read first.
+    public func beginRefresh(_ key: CacheKey, scopes: [UInt64], on loop: any EventLoop) -> StoreStep<FillGuard> {
         let fillSeq = ledger.current
         guard let shared else { return .now(FillGuard(fillSeq: fillSeq, shared: nil)) }
-        return .later(shared.currentGenerations(scopes: Self.guardScopes(scopes), on: loop)
+        return .later(shared.currentGenerations(scopes: Self.guardScopes(scopes), key: key, on: loop)
             .map { FillGuard(fillSeq: fillSeq, shared: $0) }
             .flatMapErrorThrowing { _ in FillGuard(fillSeq: fillSeq, shared: nil) })
     }
@@ -26,7 +26,7 @@ extension TieredStore {
                        scopeIDs: [UInt64], tagIDs: [UInt64], under fill: FillGuard, now: Timestamp,
                        on loop: any EventLoop) -> StoreStep<Commit> {
         let allScopes = scopeIDs + tagIDs
-        func entry(_ generations: EntryCodec.Generations?) -> CacheEntry {
+        @Sendable func entry(_ generations: EntryCodec.Generations?) -> CacheEntry {
             CacheEntry(head: head, body: body, status: status, timing: timing, fillSeq: fill.fillSeq, scopeIDs: allScopes,
                        generations: generations)
         }
@@ -40,7 +40,7 @@ extension TieredStore {
         guard let filledUnder = fill.shared else { return .now(keepLocally(key, entry(nil), shared, trouble: nil)) }
         let guarded: EventLoopFuture<EntryCodec.Generations?> = tagIDs.isEmpty
             ? loop.makeSucceededFuture(filledUnder)
-            : shared.currentGenerations(scopes: tagIDs, on: loop).map { tags in
+            : shared.currentGenerations(scopes: tagIDs, key: key, on: loop).map { tags in
                 tags.flatMap { $0.epoch == filledUnder.epoch
                     ? EntryCodec.Generations(epoch: filledUnder.epoch, values: filledUnder.values + $0.values) : nil }
             }

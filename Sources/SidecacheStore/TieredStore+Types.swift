@@ -96,6 +96,16 @@ public struct SharedTierStatus: Sendable, Equatable {
     public var usable: Bool
     /// Redis's `maxmemory-policy`, when it could be read.
     public var memoryPolicy: String? = nil
+    /// Redis Cluster only.
+    public var cluster: ClusterStatus? = nil
+
+    /// The masters in the slot map, and the redirects (`MOVED`, `ASK`, `TRYAGAIN`)
+    /// followed since start: resharding shows here, not as errors.
+    public struct ClusterStatus: Sendable, Equatable {
+        public var masters: Int
+        public var redirects: Int
+    }
+
     /// The policy evicts any key (`allkeys-*`), purge counters included.
     public var evictsPurgeState: Bool { RedisStore.evictsPurgeState(memoryPolicy) }
 }

@@ -73,7 +73,7 @@ public final class TieredStore: Sendable {
         guard let shared else { return .now(Lookup(entry: local)) }
         guard let entry = local else { return .later(readShared(shared, key, scopes: scopes(), now: now, on: loop)) }
         guard shared.consistency == .strict else { return .now(Lookup(entry: entry, sharedGuard: entry.generations)) }
-        guard shared.link.isUsable else {
+        guard shared.isUsable(for: key) else {
             return .now(unconfirmed(entry, now: now, trouble: StoreTrouble(kind: .unavailable, detail: "redis not usable: L1 entry unconfirmed")))
         }
         guard let filledUnder = entry.generations else {
@@ -82,7 +82,7 @@ public final class TieredStore: Sendable {
             return .later(readShared(shared, key, scopes: scopes(), now: now, on: loop))
         }
         let scopes = scopes()   // for the L2 read that follows a failed confirmation
-        return .later(shared.confirm(entry, on: loop).flatMap { [self] confirmed in
+        return .later(shared.confirm(entry, key: key, on: loop).flatMap { [self] confirmed in
             if confirmed {
                 entry.confirmed(at: now)   // the time the question was sent: no later purge was answered before it
                 return loop.makeSucceededFuture(Lookup(entry: entry, sharedGuard: filledUnder))
@@ -145,10 +145,10 @@ public final class TieredStore: Sendable {
     /// Nil without Redis.
     public var sharedStatus: SharedTierStatus? {
         shared.map { store in
-            let link = store.link.status
+            let link = store.linkStatus
             return SharedTierStatus(connected: link.connected, breaker: link.breaker, lastError: link.lastError,
                                     l2: store.l2State.rawValue, usable: link.connected && store.isReadable,
-                                    memoryPolicy: store.memoryPolicy)
+                                    memoryPolicy: store.memoryPolicy, cluster: store.clusterState)
         }
     }
 

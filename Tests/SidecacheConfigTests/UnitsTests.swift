@@ -108,6 +108,9 @@ import Testing
             nodes: [.init(host: "10.0.0.1", port: 26379), .init(host: "10.0.0.2", port: 26380)], master: "mymaster"))),
         ("rediss+sentinel://s1:26379/cache", RedisEndpoint(host: "s1", port: 26379, tls: true, sentinel: .init(
             nodes: [.init(host: "s1", port: 26379)], master: "cache"))),
+        ("redis+cluster://app:pw@10.0.0.1:7000,10.0.0.2:7001", RedisEndpoint(host: "10.0.0.1", port: 7000, user: "app", password: "pw",
+            cluster: [.init(host: "10.0.0.1", port: 7000), .init(host: "10.0.0.2", port: 7001)])),
+        ("rediss+cluster://node1:6379/0", RedisEndpoint(host: "node1", port: 6379, tls: true, cluster: [.init(host: "node1", port: 6379)])),
     ])
     func parses(text: String, expected: RedisEndpoint) throws {
         let c = try parse(config(#""store": {"redis": "\#(text)"}"#))
@@ -116,11 +119,14 @@ import Testing
 
     @Test func descriptionHidesThePassword() {
         #expect(RedisEndpoint(host: "h", user: "u", password: "secret").description == "redis://u:***@h:6379/0")
+        #expect(RedisEndpoint(host: "a", port: 1, password: "secret", tls: true, cluster: [.init(host: "a", port: 1), .init(host: "b", port: 2)])
+            .description == "rediss+cluster://:***@a:1,b:2")
     }
 
     @Test(arguments: ["redis://cache:port", "redis://cache/x", "redis://", "redis://a:b:c",
                       "redis+sentinel://s1:26379", "redis+sentinel://s1:26379/", "redis+sentinel:///m", "redis+sentinel://s1/m",
-                      "redis+sentinel://s1:26379/m/x"])
+                      "redis+sentinel://s1:26379/m/x", "redis+cluster://", "redis+cluster://a", "redis+cluster://a:1,b",
+                      "redis+cluster://a:7000/1"])
     func rejects(text: String) {
         let found = problems(config(#""store": {"redis": "\#(text)"}"#))
         #expect(found.map(\.path) == ["store.redis"])

@@ -14,9 +14,7 @@ public final class PurgeSubscriber: Sendable {
         subscription = RedisSubscription(
             channel: RedisKeys(prefix: prefix).channel, loop: loop, logger: logger,
             connect: { loop, onPush in
-                RedisMaster.locate(endpoint, tls: tls, on: loop, timeout: .seconds(1)).flatMap { target in
-                    RedisConnection.connect(to: target, tls: tls, on: loop, timeout: .seconds(1), onPush: onPush)
-                }
+                RedisMaster.connectForSubscription(endpoint, tls: tls, on: loop, timeout: .seconds(1), onPush: onPush)
             },
             onMessage: { payload in onPurge(payload.split(separator: ",").compactMap { UInt64($0, radix: 16) }) },
             onSubscribed: onResubscribe)

@@ -10,9 +10,10 @@ final class RedisConnection: Sendable {
     private struct PassState {
         /// A flush is queued for this loop pass.
         var flushQueued = false
-        /// A sequence probe written this pass and not flushed yet: later requests of the
-        /// same pass share it (its answer is read after they arrived).
-        var unflushedProbe: EventLoopFuture<[RedisValue]>?
+        /// A sequence probe written this pass and not flushed yet, with its sharing key:
+        /// later requests of the same pass asking the same share it (its answer is read
+        /// after they arrived).
+        var unflushedProbe: (key: Int, future: EventLoopFuture<[RedisValue]>)?
     }
 
     /// Touched on the channel's loop only.
@@ -35,7 +36,7 @@ final class RedisConnection: Sendable {
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    if let tls { try channel.pipeline.syncOperations.addHandler(try tls.handler()) }
+                    if let tls { try channel.pipeline.syncOperations.addHandler(try tls.handler(host: endpoint.host)) }
                     try channel.pipeline.syncOperations.addHandler(RedisChannelHandler(onPush: onPush))
                 }
             }
@@ -91,13 +92,14 @@ final class RedisConnection: Sendable {
         return promise.futureResult
     }
 
-    /// `command` (a read of one small key), shared with every other caller in this loop
-    /// pass whose copy has not been flushed yet. Off the loop, a plain send.
-    func probe(_ command: [RedisArgument], timeout: TimeAmount) -> EventLoopFuture<[RedisValue]> {
+    /// `command` (a read of small keys), shared with every other caller in this loop pass
+    /// that asks the same (same `key`) and whose copy has not been flushed yet. Off the
+    /// loop, a plain send.
+    func probe(_ command: [RedisArgument], sharing key: Int, timeout: TimeAmount) -> EventLoopFuture<[RedisValue]> {
         guard channel.eventLoop.inEventLoop else { return send([command], timeout: timeout) }
-        if let shared = pass.value.unflushedProbe { return shared }
+        if let shared = pass.value.unflushedProbe, shared.key == key { return shared.future }
         let future = send([command], timeout: timeout)
-        pass.value.unflushedProbe = future
+        pass.value.unflushedProbe = (key, future)
         return future
     }
 

@@ -2,15 +2,55 @@ import SidecacheCore
 
 /// The Redis key schema, all under the configured prefix. Keys never hold anything in
 /// clear: entries are named by the key digest, counters by the scope id.
+///
+/// Purge state (epoch, scope counters, sequence) is kept once per *stripe*, and an entry
+/// lives in the stripe its key digest picks. One server has one stripe, with untagged
+/// names. A cluster has `clusterStripes`, each a hash tag (`{n}`) chosen so the stripes'
+/// slots are spread evenly over the 16384 (and so over the masters): every key one atomic
+/// operation touches — an entry, its epoch and counters, a sequence — shares its
+/// stripe's slot, while the cache as a whole, any route, and the strict probes of all
+/// hits are spread over every node. The tags are part of the stored format: changing
+/// them needs a new prefix (old and new instances would otherwise miss each other's purges).
 struct RedisKeys: Sendable {
     let prefix: String
+    /// Per stripe: its hash tag (empty with one stripe) and that tag's slot.
+    private let tags: [String]
+    let slots: [Int]
 
-    func entry(_ key: CacheKey) -> String { prefix + "e:" + key.description }
-    var epoch: String { prefix + "epoch" }
-    func generation(_ scope: UInt64) -> String { prefix + "g:" + hex(scope) }
-    var channel: String { prefix + "purge" }
+    /// Enough stripes to reach every master of any cluster one would run a cache on,
+    /// few enough that a purge (one small script per stripe) stays cheap.
+    static let clusterStripes = 64
+
+    init(prefix: String, stripes: Int = 1) {
+        self.prefix = prefix
+        let tags = stripes == 1 ? [""] : Self.evenlySpreadTags(stripes)
+        self.tags = tags
+        self.slots = tags.map { RedisSlot.of($0) }
+    }
+
+    var stripes: Int { tags.count }
+
+    func stripe(of key: CacheKey) -> Int { tags.count == 1 ? 0 : Int(key.a % UInt64(tags.count)) }
+
+    func entry(_ key: CacheKey) -> String { prefix + tags[stripe(of: key)] + "e:" + key.description }
+    /// SCAN pattern of every entry (`{` is not special in Redis patterns).
+    var entryPattern: String { prefix + (tags.count == 1 ? "" : "{*}") + "e:*" }
+    func epoch(_ stripe: Int) -> String { prefix + tags[stripe] + "epoch" }
+    func generation(_ scope: UInt64, _ stripe: Int) -> String { prefix + tags[stripe] + "g:" + hex(scope) }
     /// Bumped by every purge after its counters: a cheap "has anything been purged?" probe.
-    var sequence: String { prefix + "seq" }
+    func sequence(_ stripe: Int) -> String { prefix + tags[stripe] + "seq" }
+    var channel: String { prefix + "purge" }
+
+    /// Stripe k's tag is the first decimal number whose slot falls in the k-th of
+    /// `count` equal slot ranges.
+    static func evenlySpreadTags(_ count: Int) -> [String] {
+        (0..<count).map { k in
+            let range = (k * RedisSlot.count / count)..<((k + 1) * RedisSlot.count / count)
+            var n = 0
+            while !range.contains(RedisSlot.of(String(n))) { n += 1 }
+            return "{\(n)}"
+        }
+    }
 }
 
 func hex(_ n: UInt64) -> String {

@@ -85,20 +85,21 @@ public final class RedisLink: Sendable {
         shared.withLock { Status(connected: $0.connectedSlots > 0, breaker: $0.breaker.label, lastError: $0.lastError) }
     }
 
-    /// Sends `commands` as one batch on the connection of `loop` (or any connected
-    /// one). Fails at once while the breaker is open or nothing is connected.
     /// Replicas the master behind `loop`'s connection had at connect (Sentinel; else 0).
     func replicas(on loop: any EventLoop) -> Int {
         connection(for: loop)?.replicas.load(ordering: .relaxed) ?? 0
     }
 
+    /// Sends `commands` as one batch on the connection of `loop` (or any connected
+    /// one). Fails at once while the breaker is open or nothing is connected.
     func send(_ commands: [[RedisArgument]], on loop: any EventLoop) -> EventLoopFuture<[RedisValue]> {
         run(on: loop) { $0.send(commands, timeout: $1) }
     }
 
-    /// A one-key read shared by the requests of one loop pass (see `RedisConnection.probe`).
-    func probe(_ command: [RedisArgument], on loop: any EventLoop) -> EventLoopFuture<[RedisValue]> {
-        run(on: loop) { $0.probe(command, timeout: $1) }
+    /// A small read shared by the requests of one loop pass that ask the same (`sharing`,
+    /// see `RedisConnection.probe`).
+    func probe(_ command: [RedisArgument], sharing key: Int, on loop: any EventLoop) -> EventLoopFuture<[RedisValue]> {
+        run(on: loop) { $0.probe(command, sharing: key, timeout: $1) }
     }
 
     private func run(on loop: any EventLoop,

@@ -14,17 +14,33 @@ enum RedisMaster {
     /// A connection to the first sentinel that answers (for its `+switch-master` events).
     static func connectToSentinel(_ endpoint: RedisEndpoint, tls: RedisTLS?, on loop: any EventLoop, timeout: TimeAmount,
                                   onPush: @escaping @Sendable (RedisValue) -> Void) -> EventLoopFuture<RedisConnection> {
-        func attempt(_ nodes: ArraySlice<RedisEndpoint.Sentinel.Node>) -> EventLoopFuture<RedisConnection> {
-            guard let node = nodes.first else { return loop.makeFailedFuture(RedisFailure.unavailable("no sentinel answers")) }
-            return RedisConnection.connect(to: RedisEndpoint(host: node.host, port: node.port, tls: endpoint.tls), tls: tls, on: loop,
-                                           timeout: timeout, onPush: onPush)
-                .flatMapError { _ in attempt(nodes.dropFirst()) }
+        let sentinels = (endpoint.sentinel?.nodes ?? []).map { RedisEndpoint(host: $0.host, port: $0.port, tls: endpoint.tls) }
+        return connectToFirst(sentinels[...], tls: tls, on: loop, timeout: timeout, onPush: onPush)
+    }
+
+    /// A connection for a subscription: with Sentinel to the master, in a cluster to the
+    /// first seed node that answers (a message published on any node reaches every node),
+    /// else to the server.
+    static func connectForSubscription(_ endpoint: RedisEndpoint, tls: RedisTLS?, on loop: any EventLoop, timeout: TimeAmount,
+                                       onPush: @escaping @Sendable (RedisValue) -> Void) -> EventLoopFuture<RedisConnection> {
+        if let seeds = endpoint.cluster {
+            return connectToFirst(seeds.map { endpoint.at(host: $0.host, port: $0.port) }[...], tls: tls, on: loop, timeout: timeout,
+                                  onPush: onPush)
         }
-        return attempt(endpoint.sentinel?.nodes[...] ?? [])
+        return locate(endpoint, tls: tls, on: loop, timeout: timeout).flatMap { target in
+            RedisConnection.connect(to: target, tls: tls, on: loop, timeout: timeout, onPush: onPush)
+        }
+    }
+
+    private static func connectToFirst(_ nodes: ArraySlice<RedisEndpoint>, tls: RedisTLS?, on loop: any EventLoop, timeout: TimeAmount,
+                                       onPush: @escaping @Sendable (RedisValue) -> Void) -> EventLoopFuture<RedisConnection> {
+        guard let node = nodes.first else { return loop.makeFailedFuture(RedisFailure.unavailable("no server answers")) }
+        return RedisConnection.connect(to: node, tls: tls, on: loop, timeout: timeout, onPush: onPush)
+            .flatMapError { _ in connectToFirst(nodes.dropFirst(), tls: tls, on: loop, timeout: timeout, onPush: onPush) }
     }
 
     /// The sentinels in order until one names the master.
-    private static func ask(_ nodes: ArraySlice<RedisEndpoint.Sentinel.Node>, for master: String, _ endpoint: RedisEndpoint,
+    private static func ask(_ nodes: ArraySlice<RedisEndpoint.Node>, for master: String, _ endpoint: RedisEndpoint,
                             tls: RedisTLS?, on loop: any EventLoop, timeout: TimeAmount) -> EventLoopFuture<RedisEndpoint> {
         guard let node = nodes.first else {
             return loop.makeFailedFuture(RedisFailure.unavailable("no sentinel named a master for \(master)"))

@@ -17,27 +17,41 @@ extension RedisStore {
     static let countLimit = 200_000
 
     /// Asks Redis for its key count and memory (`INFO keyspace`, `INFO memory`, one round
-    /// trip), then counts the entries when the database is small enough to scan.
+    /// trip), then counts the entries when the database is small enough to scan. A
+    /// cluster: the sums over its masters.
     public func info(on loop: any EventLoop) -> EventLoopFuture<Info> {
-        let database = link.endpoint.database
-        return link.send([["INFO", "keyspace"], ["INFO", "memory"]], on: loop).flatMap { [self] replies in
-            var info = Self.parseInfo(keyspace: replies[0].text ?? "", memory: replies[1].text ?? "", database: database)
+        let database = redis.endpoint.database
+        let masters = redis.masters
+        guard !masters.isEmpty else { return loop.makeFailedFuture(RedisFailure.unavailable("no cluster map yet")) }
+        let asked = masters.map { link in
+            link.send([["INFO", "keyspace"], ["INFO", "memory"]], on: loop).map { replies in
+                Self.parseInfo(keyspace: replies[0].text ?? "", memory: replies[1].text ?? "", database: database)
+            }
+        }
+        return EventLoopFuture.whenAllSucceed(asked, on: loop).flatMap { [self] each in
+            var info = Info(keys: Self.sum(each.map(\.keys)), usedMemory: Self.sum(each.map(\.usedMemory)))
             guard (info.keys ?? 0) <= Self.countLimit else { return loop.makeSucceededFuture(info) }
-            return countEntries(cursor: "0", counted: 0, on: loop).map { count in
-                info.entries = count
+            let counted = masters.map { countEntries(on: $0, cursor: "0", counted: 0, on: loop) }
+            return EventLoopFuture.whenAllSucceed(counted, on: loop).map { counts in
+                info.entries = counts.reduce(0, +)
                 return info
             }.recover { _ in info }
         }
     }
 
-    /// SCAN over `<prefix>e:*` to the end of the keyspace (bounded by `countLimit`).
-    private func countEntries(cursor: String, counted: Int, on loop: any EventLoop) -> EventLoopFuture<Int> {
-        link.send([["SCAN", .text(cursor), "MATCH", .text(keys.prefix + "e:*"), "COUNT", "1000"]], on: loop).flatMap { [self] replies in
+    /// Nil when every part is nil.
+    private static func sum(_ parts: [Int?]) -> Int? {
+        parts.contains { $0 != nil } ? parts.reduce(0) { $0 + ($1 ?? 0) } : nil
+    }
+
+    /// SCAN over the entries' pattern to the end of one server's keyspace (bounded by `countLimit`).
+    private func countEntries(on link: RedisLink, cursor: String, counted: Int, on loop: any EventLoop) -> EventLoopFuture<Int> {
+        link.send([["SCAN", .text(cursor), "MATCH", .text(keys.entryPattern), "COUNT", "1000"]], on: loop).flatMap { [self] replies in
             guard let reply = replies.first?.array, reply.count == 2, let next = reply[0].text, let found = reply[1].array else {
                 return loop.makeFailedFuture(RedisFailure.protocolError("unexpected SCAN reply"))
             }
             let total = counted + found.count
-            return next == "0" ? loop.makeSucceededFuture(total) : countEntries(cursor: next, counted: total, on: loop)
+            return next == "0" ? loop.makeSucceededFuture(total) : countEntries(on: link, cursor: next, counted: total, on: loop)
         }
     }
 

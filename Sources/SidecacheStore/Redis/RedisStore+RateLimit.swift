@@ -8,9 +8,10 @@ extension RedisStore {
     /// left without a TTL; taking back never creates one). Returns the count in the
     /// current window and the window's remaining milliseconds.
     public func rateLimitHit(key: String, window: Duration, by: Int, on loop: any EventLoop) -> EventLoopFuture<(count: Int, remainingMs: Int)> {
-        let command: [RedisArgument] = ["EVAL", .text(Self.fixedWindow), "1", .text(keys.prefix + "rl:" + key),
+        let counter = keys.prefix + "rl:" + key
+        let command: [RedisArgument] = ["EVAL", .text(Self.fixedWindow), "1", .text(counter),
                                         .text(String(max(1, window.milliseconds))), .text(String(by))]
-        return link.send([command], on: loop).flatMapThrowing { replies in
+        return redis.send([command], slot: RedisSlot.of(counter), on: loop).flatMapThrowing { replies in
             guard let values = replies.first?.array, values.count == 2, let n = values[0].integer, let ttl = values[1].integer else {
                 throw RedisFailure.protocolError("unexpected rate limit reply")
             }

@@ -16,14 +16,16 @@ import Synchronization
 /// counters of paths nobody reads any more go with their entries. A lookup fetches the entry and the counters
 /// in one pipelined round trip; storing is a compare-and-set in Lua, so a purge that
 /// lands during a fill wins. Purges that cannot reach Redis are journaled and
-/// replayed before L2 is read again.
+/// replayed before L2 is read again. In a cluster all of this is kept per stripe
+/// (`RedisKeys`): each operation runs on one slot, and a purge counts up every stripe.
 public final class RedisStore: Sendable {
-    public let link: RedisLink
+    let redis: RedisServers
     let keys: RedisKeys
     public let consistency: Consistency
     let outageGrace: Duration
     private let journal = Mutex(PurgeJournal())
-    private let epoch = Mutex<[UInt8]?>(nil)
+    /// Per stripe: its epoch, once learnt at connect.
+    private let epochs: Mutex<[[UInt8]?]>
     /// Redis's `maxmemory-policy`, read at connect where `CONFIG GET` is allowed.
     private let evictionPolicy = Mutex<String?>(nil)
     private let logger: Logger
@@ -31,24 +33,43 @@ public final class RedisStore: Sendable {
     private let failovers: RedisSubscription?
 
     public init(options: SharedTierOptions, loops: [any EventLoop], logger: Logger) {
-        self.link = RedisLink(endpoint: options.endpoint, tls: options.tls, loops: loops, timeout: options.timeout, logger: logger)
-        self.keys = RedisKeys(prefix: options.prefix)
+        let redis = RedisServers(endpoint: options.endpoint, tls: options.tls, loops: loops, timeout: options.timeout, logger: logger)
+        self.redis = redis
+        self.keys = RedisKeys(prefix: options.prefix, stripes: options.endpoint.cluster == nil ? 1 : RedisKeys.clusterStripes)
+        self.epochs = Mutex(Array(repeating: nil, count: keys.stripes))
         self.consistency = options.consistency
         self.outageGrace = options.outageGrace
         self.logger = logger
-        self.failovers = Self.watchFailovers(options, link: link, loop: loops[0], logger: logger)
-        link.whenConnected { [self] in prepare(on: loops[0]) }
+        if case .one(let link) = redis {
+            self.failovers = Self.watchFailovers(options, link: link, loop: loops[0], logger: logger)
+        } else {
+            self.failovers = nil
+        }
+        redis.whenConnected { [self] in prepare(on: loops[0]) }
     }
 
     public func start() {
-        link.start()
+        redis.start()
         failovers?.start()
     }
 
     public func shutdown() {
         failovers?.stop()
-        link.shutdown()
+        redis.shutdown()
     }
+
+    /// Connection, breaker and last error (a cluster: all masters together).
+    public var linkStatus: RedisLink.Status { redis.status }
+
+    /// Redis Cluster: the masters in the map and the redirects followed; nil otherwise.
+    public var clusterState: SharedTierStatus.ClusterStatus? {
+        guard case .cluster(let cluster) = redis else { return nil }
+        return .init(masters: cluster.masters.count, redirects: cluster.redirects.load(ordering: .relaxed))
+    }
+
+    /// Whether the server holding `key`'s stripe is connected with its breaker closed:
+    /// worth waiting on (briefly) for a check.
+    public func isUsable(for key: CacheKey) -> Bool { redis.isUsable(slot: keys.slots[keys.stripe(of: key)]) }
 
     /// Whether this instance uses L2 now, and if not why: `/readyz` reports it, since a
     /// connected Redis is not necessarily a usable one.
@@ -57,17 +78,23 @@ public final class RedisStore: Sendable {
         /// Purges are journaled or being replayed: nothing is read from Redis (and so
         /// nothing stored there) until they are in.
         case purgesPending = "purges-pending"
-        /// No epoch yet: not connected so far, or Redis lost its data and a new one is being set.
+        /// No epoch yet (of some stripe): not connected so far, or Redis lost its data and
+        /// a new one is being set.
         case epochUnknown = "epoch-unknown"
     }
 
     public var l2State: L2State {
         if !journal.withLock({ $0.isSettled }) { return .purgesPending }
-        return epoch.withLock { $0 == nil } ? .epochUnknown : .usable
+        return epochs.withLock { $0.contains(nil) } ? .epochUnknown : .usable
     }
 
-    /// Reads are allowed once the epoch is known and no journaled purge is pending.
+    /// Reads are allowed once every epoch is known and no journaled purge is pending.
     public var isReadable: Bool { l2State == .usable }
+
+    /// Reads of `stripe` are allowed once its epoch is known and no journaled purge is pending.
+    private func isReadable(_ stripe: Int) -> Bool {
+        journal.withLock({ $0.isSettled }) && epochs.withLock { $0[stripe] != nil }
+    }
 
     /// The scope ids whose counters guard an entry: `all` first, then the entry's own.
     public static func guardScopes(_ scopeIDs: [UInt64]) -> [UInt64] { [PurgeScope.all.id] + scopeIDs }
@@ -92,17 +119,18 @@ public final class RedisStore: Sendable {
     }
 
     public func lookup(_ key: CacheKey, scopes: [UInt64], on loop: any EventLoop) -> EventLoopFuture<Lookup> {
-        guard isReadable else { return loop.makeFailedFuture(RedisFailure.unavailable("not ready")) }
-        let commands: [[RedisArgument]] = [["GET", .text(keys.entry(key))], mget(scopes)]
-        return link.send(commands, on: loop).flatMap { [self] replies in
+        let stripe = keys.stripe(of: key)
+        guard isReadable(stripe) else { return loop.makeFailedFuture(RedisFailure.unavailable("not ready")) }
+        let commands: [[RedisArgument]] = [["GET", .text(keys.entry(key))], mget(scopes, stripe)]
+        return redis.send(commands, slot: keys.slots[stripe], on: loop).flatMap { [self] replies in
             let current: EntryCodec.Generations?
-            do { current = try generations(replies[1], scopes: scopes, on: loop) } catch { return loop.makeFailedFuture(error) }
+            do { current = try generations(replies[1], scopes: scopes, stripe, on: loop) } catch { return loop.makeFailedFuture(error) }
             let decoded = replies[0].bytes.map { ($0, Self.decodeServable($0)) }
             let corrupt = decoded.map { $0.1 == nil } ?? false
             if let current, !Self.complete(current) {
                 // A counter is not there (a scope's first use, or lost): nothing stored can
                 // be vouched for, and a fill records counters created now.
-                return initCounters(scopes, on: loop).map { Lookup(found: nil, current: $0, corrupt: corrupt) }
+                return initCounters(scopes, stripe, on: loop).map { Lookup(found: nil, current: $0, corrupt: corrupt) }
             }
             guard let (bytes, servable) = decoded else { return loop.makeSucceededFuture(Lookup(found: nil, current: current)) }
             guard let decoded = servable else { return loop.makeSucceededFuture(Lookup(found: nil, current: current, corrupt: true)) }
@@ -113,7 +141,9 @@ public final class RedisStore: Sendable {
             guard !extra.isEmpty else {
                 return loop.makeSucceededFuture(Lookup(found: decoded.generations == current ? found : nil, current: current))
             }
-            return link.send([mget(extra)], on: loop).flatMapThrowing { [self] in try generations($0[0], scopes: extra, on: loop) }.map { tagged in
+            return redis.send([mget(extra, stripe)], slot: keys.slots[stripe], on: loop).flatMapThrowing { [self] in
+                try generations($0[0], scopes: extra, stripe, on: loop)
+            }.map { tagged in
                 guard let tagged, tagged.epoch == current.epoch, Self.complete(tagged) else { return Lookup(found: nil, current: current) }
                 let all = EntryCodec.Generations(epoch: current.epoch, values: current.values + tagged.values)
                 return Lookup(found: decoded.generations == all ? found : nil, current: current)
@@ -138,25 +168,30 @@ public final class RedisStore: Sendable {
     /// when Redis loses its data, so a sequence that restarted cannot match by chance).
     /// Otherwise the sequence and the entry's counters together, sequence first, so a
     /// purge landing in between is seen next time.
-    public func confirm(_ entry: CacheEntry, on loop: any EventLoop) -> EventLoopFuture<Bool> {
+    public func confirm(_ entry: CacheEntry, key: CacheKey, on loop: any EventLoop) -> EventLoopFuture<Bool> {
         guard let filledUnder = entry.generations else { return loop.makeSucceededFuture(false) }
-        guard isReadable else { return loop.makeFailedFuture(RedisFailure.unavailable("not ready")) }
+        let stripe = keys.stripe(of: key)
+        guard isReadable(stripe) else { return loop.makeFailedFuture(RedisFailure.unavailable("not ready")) }
         let known = entry.confirmedSeq.load(ordering: .relaxed)
-        guard known != CacheEntry.unconfirmed else { return fullConfirm(entry, filledUnder, on: loop) }
-        return link.probe(["MGET", .text(keys.epoch), .text(keys.sequence)], on: loop).flatMap { [self] replies in
+        guard known != CacheEntry.unconfirmed else { return fullConfirm(entry, filledUnder, stripe, on: loop) }
+        return redis.probe(["MGET", .text(keys.epoch(stripe)), .text(keys.sequence(stripe))], slot: keys.slots[stripe],
+                           sharing: stripe, on: loop).flatMap { [self] replies in
             if let values = replies.first?.array, values.count == 2,
                let epoch = values[0].bytes, epoch.readableBytesView.elementsEqual(filledUnder.epoch),
                let sequence = values[1].integer, UInt64(truncatingIfNeeded: sequence) == known {
                 return loop.makeSucceededFuture(true)
             }
-            return fullConfirm(entry, filledUnder, on: loop)
+            return fullConfirm(entry, filledUnder, stripe, on: loop)
         }
     }
 
-    private func fullConfirm(_ entry: CacheEntry, _ filledUnder: EntryCodec.Generations, on loop: any EventLoop) -> EventLoopFuture<Bool> {
+    private func fullConfirm(_ entry: CacheEntry, _ filledUnder: EntryCodec.Generations, _ stripe: Int,
+                             on loop: any EventLoop) -> EventLoopFuture<Bool> {
         let scopes = filledUnder.values.map(\.scope)
-        return link.send([["GET", .text(keys.sequence)], mget(scopes)], on: loop).flatMapThrowing { [self] replies in
-            guard let current = try generations(replies[1], scopes: scopes, on: loop), Self.complete(current), current == filledUnder else {
+        let commands: [[RedisArgument]] = [["GET", .text(keys.sequence(stripe))], mget(scopes, stripe)]
+        return redis.send(commands, slot: keys.slots[stripe], on: loop).flatMapThrowing { [self] replies in
+            guard let current = try generations(replies[1], scopes: scopes, stripe, on: loop), Self.complete(current),
+                  current == filledUnder else {
                 return false
             }
             // No sequence key (no purge yet, or lost): the next check is a full one again.
@@ -165,10 +200,12 @@ public final class RedisStore: Sendable {
         }
     }
 
-    /// The counters guarding `scopes` now, created where missing (a refresh stores under them).
-    public func currentGenerations(scopes: [UInt64], on loop: any EventLoop) -> EventLoopFuture<EntryCodec.Generations?> {
-        guard isReadable else { return loop.makeFailedFuture(RedisFailure.unavailable("not ready")) }
-        return initCounters(scopes, on: loop)
+    /// The counters guarding `scopes` in `key`'s stripe now, created where missing (a
+    /// refresh, or a fill's tags, store under them).
+    public func currentGenerations(scopes: [UInt64], key: CacheKey, on loop: any EventLoop) -> EventLoopFuture<EntryCodec.Generations?> {
+        let stripe = keys.stripe(of: key)
+        guard isReadable(stripe) else { return loop.makeFailedFuture(RedisFailure.unavailable("not ready")) }
+        return initCounters(scopes, stripe, on: loop)
     }
 
     /// A counter that is not there reads as this. No counter ever holds it: they start
@@ -190,11 +227,13 @@ public final class RedisStore: Sendable {
 
     /// The epoch and the counters of `scopes`, creating the missing ones with fresh values
     /// (one script: the values returned are the ones stored).
-    private func initCounters(_ scopes: [UInt64], on loop: any EventLoop) -> EventLoopFuture<EntryCodec.Generations?> {
-        let command: [RedisArgument] = ["EVAL", .text(Self.createMissing), .text(String(1 + scopes.count)), .text(keys.epoch)]
-            + scopes.map { .text(keys.generation($0)) } + scopes.map { _ in .text(Self.freshValue()) }
+    private func initCounters(_ scopes: [UInt64], _ stripe: Int, on loop: any EventLoop) -> EventLoopFuture<EntryCodec.Generations?> {
+        let command: [RedisArgument] = ["EVAL", .text(Self.createMissing), .text(String(1 + scopes.count)), .text(keys.epoch(stripe))]
+            + scopes.map { .text(keys.generation($0, stripe)) } + scopes.map { _ in .text(Self.freshValue()) }
             + [.text(String(Self.counterLifetime.milliseconds))]
-        return link.send([command], on: loop).flatMapThrowing { [self] in try generations($0[0], scopes: scopes, on: loop) }
+        return redis.send([command], slot: keys.slots[stripe], on: loop).flatMapThrowing { [self] in
+            try generations($0[0], scopes: scopes, stripe, on: loop)
+        }
     }
 
     static let createMissing = """
@@ -219,18 +258,18 @@ public final class RedisStore: Sendable {
     return #KEYS
     """
 
-    private func mget(_ scopes: [UInt64]) -> [RedisArgument] {
-        ["MGET", .text(keys.epoch)] + scopes.map { .text(keys.generation($0)) }
+    private func mget(_ scopes: [UInt64], _ stripe: Int) -> [RedisArgument] {
+        ["MGET", .text(keys.epoch(stripe))] + scopes.map { .text(keys.generation($0, stripe)) }
     }
 
-    private func generations(_ reply: RedisValue, scopes: [UInt64], on loop: any EventLoop) throws -> EntryCodec.Generations? {
+    private func generations(_ reply: RedisValue, scopes: [UInt64], _ stripe: Int, on loop: any EventLoop) throws -> EntryCodec.Generations? {
         guard let values = reply.array, values.count == scopes.count + 1 else {
             throw RedisFailure.protocolError("unexpected MGET reply")
         }
         guard let epochBytes = values[0].bytes, epochBytes.readableBytes == 16 else {
             // The epoch is gone: Redis was flushed or restarted empty. Nothing stored
             // before counts, and nothing is stored until a new epoch is set.
-            epoch.withLock { $0 = nil }
+            epochs.withLock { $0[stripe] = nil }
             prepare(on: loop)
             return nil
         }
@@ -249,12 +288,13 @@ public final class RedisStore: Sendable {
         var header = ByteBufferAllocator().buffer(capacity: 128)
         header.writeBytes(EntryCodec.header(status: status, timing: timing, generations: generations,
                                             headLength: head.readableBytes, bodyLength: body.readableBytes))
+        let stripe = keys.stripe(of: key)
         var command: [RedisArgument] = ["EVAL", .text(Self.compareAndSet), .text(String(2 + generations.values.count)),
-                                        .text(keys.entry(key)), .text(keys.epoch)]
-        command += generations.values.map { .text(keys.generation($0.scope)) }
+                                        .text(keys.entry(key)), .text(keys.epoch(stripe))]
+        command += generations.values.map { .text(keys.generation($0.scope, stripe)) }
         command += [.parts([header, head, body]), .text(String(ttl)), .bytes(ByteBuffer(bytes: generations.epoch))]
         command += generations.values.map { .text(String($0.value)) }
-        return link.send([command], on: loop).map { $0.first?.integer == 1 }
+        return redis.send([command], slot: keys.slots[stripe], on: loop).map { $0.first?.integer == 1 }
     }
 
     /// Stores the entry if the epoch and every counter still hold the fill's values, and
@@ -272,9 +312,9 @@ public final class RedisStore: Sendable {
     return 1
     """
 
-    /// Bumps the counters of `scopes`, so every instance stops serving what they cover.
-    /// Never fails: what cannot reach Redis now is journaled and replayed first thing
-    /// when it can. Fast mode also publishes the purge for other instances' L1.
+    /// Bumps the counters of `scopes` (in every stripe), so every instance stops serving
+    /// what they cover. Never fails: what cannot reach Redis now is journaled and replayed
+    /// first thing when it can. Fast mode also publishes the purge for other instances' L1.
     public func purge(_ scopes: [PurgeScope], on loop: any EventLoop) -> EventLoopFuture<Void> {
         let ids = scopes.map(\.id)
         let pending = journal.withLock { j -> Bool in
@@ -283,14 +323,7 @@ public final class RedisStore: Sendable {
             return true
         }
         if pending { return replay(on: loop) }
-        // Sentinel: the purge counts once every replica the master had has it, so the
-        // replica a failover promotes cannot be missing it (replication is asynchronous).
-        let replicas = link.endpoint.sentinel == nil ? 0 : link.replicas(on: loop)
-        var commands = purgeCommands(ids)
-        if replicas > 0 { commands.append(["WAIT", .text(String(replicas)), .text(String(max(1, link.timeout.nanoseconds / 2_000_000)))]) }
-        return link.send(commands, on: loop).flatMapThrowing { replies in
-            if replicas > 0, (replies.last?.integer ?? 0) < replicas { throw RedisFailure.unavailable("purge not on every replica yet") }
-        }.flatMapError { [self] error in
+        return send(purgeBatches(ids, waitForReplicas: true, on: loop), on: loop).flatMapError { [self] error in
             // Journaled: replayed (counted up again, which is harmless) until Redis has it.
             journal.withLock { $0.add(ids) }
             logger.warning("purge journaled: redis unreachable", metadata: ["scopes": "\(ids.count)", "error": "\(error)"])
@@ -299,15 +332,51 @@ public final class RedisStore: Sendable {
         }
     }
 
-    private func purgeCommands(_ ids: [UInt64]) -> [[RedisArgument]] {
-        // The sequence after the counters (see confirm()), in one script.
-        let counted = ids.map { keys.generation($0) } + [keys.sequence]
-        var commands: [[RedisArgument]] = [["EVAL", .text(Self.bump), .text(String(counted.count))]
-            + counted.map { .text($0) } + [.text(Self.freshValue())]]
-        if consistency == .fast {
-            commands.append(["PUBLISH", .text(keys.channel), .text(ids.map(hex).joined(separator: ","))])
+    /// One batch per stripe (one slot each): the counters' script, the sequence after the
+    /// counters (see confirm()). With replicas (Sentinel, a cluster's), the last batch to
+    /// each server ends with a `WAIT` for all of them, so the replica a failover promotes
+    /// cannot be missing the purge (replication is asynchronous).
+    private func purgeBatches(_ ids: [UInt64], waitForReplicas: Bool, on loop: any EventLoop) -> [PurgeBatch] {
+        var batches: [PurgeBatch] = (0..<keys.stripes).map { stripe in
+            let counted = ids.map { keys.generation($0, stripe) } + [keys.sequence(stripe)]
+            var commands: [[RedisArgument]] = [["EVAL", .text(Self.bump), .text(String(counted.count))]
+                + counted.map { .text($0) } + [.text(Self.freshValue())]]
+            if stripe == 0 && consistency == .fast {
+                // Pub/sub reaches every node of a cluster: one message for all stripes.
+                commands.append(["PUBLISH", .text(keys.channel), .text(ids.map(hex).joined(separator: ","))])
+            }
+            return PurgeBatch(slot: keys.slots[stripe], commands: commands)
         }
-        return commands
+        guard waitForReplicas else { return batches }
+        var lastToNode: [Int: Int] = [:]
+        for (i, batch) in batches.enumerated() { lastToNode[redis.node(ofSlot: batch.slot)] = i }
+        for i in lastToNode.values {
+            let replicas = redis.replicas(ofSlot: batches[i].slot, on: loop)
+            guard replicas > 0 else { continue }
+            batches[i].replicas = replicas
+            batches[i].commands.append(["WAIT", .text(String(replicas)), .text(String(max(1, redis.timeout.nanoseconds / 2_000_000)))])
+        }
+        return batches
+    }
+
+    private struct PurgeBatch {
+        var slot: Int
+        var commands: [[RedisArgument]]
+        /// Replicas the batch's final `WAIT` must hear from; 0 without one.
+        var replicas = 0
+    }
+
+    /// Succeeds once every batch is in (and on the replicas it waits for).
+    private func send(_ batches: [PurgeBatch], on loop: any EventLoop) -> EventLoopFuture<Void> {
+        let sent = batches.map { batch in
+            redis.send(batch.commands, slot: batch.slot, on: loop).flatMapThrowing { replies in
+                if let failed = replies.first(where: \.isError) { throw RedisFailure.replyError(failed.text ?? "\(failed)") }
+                if batch.replicas > 0, (replies.last?.integer ?? 0) < batch.replicas {
+                    throw RedisFailure.unavailable("purge not on every replica yet")
+                }
+            }
+        }
+        return EventLoopFuture.andAllSucceed(sent, on: loop)
     }
 
     /// Applies journaled purges. Runs on every (re)connect, whenever a purge finds the
@@ -320,7 +389,7 @@ public final class RedisStore: Sendable {
         }
         guard let drained else { return loop.makeSucceededVoidFuture() }
         let scopes = drained.all ? [PurgeScope.all.id] : drained.scopes
-        return link.send(purgeCommands(scopes), on: loop).map { [self] _ in
+        return send(purgeBatches(scopes, waitForReplicas: false, on: loop), on: loop).map { [self] _ in
             journal.withLock { $0.replayed() }
             logger.notice("journaled purges replayed", metadata: ["scopes": "\(drained.all ? "all" : String(scopes.count))"])
         }.flatMapError { [self] _ in
@@ -338,7 +407,7 @@ public final class RedisStore: Sendable {
     /// reconnect announces its return: the store tries again on its own, backing off
     /// (`Backoff`) while Redis stays away, one timer at a time.
     private func retryReplay(on loop: any EventLoop) {
-        guard !link.isStopped, let attempt = journal.withLock({ $0.armRetry() }) else { return }
+        guard !redis.isStopped, let attempt = journal.withLock({ $0.armRetry() }) else { return }
         loop.scheduleTask(in: Backoff.delay(attempt: attempt)) { [self] in
             journal.withLock { $0.retryFired() }
             _ = replay(on: loop)
@@ -352,9 +421,15 @@ public final class RedisStore: Sendable {
     /// never a revived entry) but wasteful, so operators hear of it.
     public static func evictsPurgeState(_ policy: String?) -> Bool { policy?.hasPrefix("allkeys-") == true }
 
+    /// Every master's policy; the first that evicts purge state is the one reported.
     private func readMemoryPolicy(on loop: any EventLoop) {
-        link.send([["CONFIG", "GET", "maxmemory-policy"]], on: loop).whenSuccess { [self] replies in
-            guard let pair = replies.first?.array, pair.count == 2, let policy = pair[1].bytes.map({ String(buffer: $0) }) else { return }
+        let asked = redis.masters.map { $0.send([["CONFIG", "GET", "maxmemory-policy"]], on: loop) }
+        EventLoopFuture.whenAllComplete(asked, on: loop).whenSuccess { [self] results in
+            let policies = results.compactMap { result -> String? in
+                guard case .success(let replies) = result, let pair = replies.first?.array, pair.count == 2 else { return nil }
+                return pair[1].bytes.map { String(buffer: $0) }
+            }
+            guard let policy = policies.first(where: Self.evictsPurgeState) ?? policies.first else { return }
             let previous = evictionPolicy.withLock { p in defer { p = policy }; return p }
             if Self.evictsPurgeState(policy) && previous != policy {
                 logger.warning("redis evicts any key under memory pressure: purge counters may be evicted (entries then miss), set maxmemory-policy to volatile-lru or noeviction",
@@ -363,19 +438,26 @@ public final class RedisStore: Sendable {
         }
     }
 
-    /// On connect: learn (or create) the epoch, then replay the journal.
+    /// On connect: learn (or create) each stripe's epoch, then replay the journal.
     private func prepare(on loop: any EventLoop) {
         readMemoryPolicy(on: loop)
         var token = [UInt8](repeating: 0, count: 16)
         var rng = SystemRandomNumberGenerator()
         for i in token.indices { token[i] = UInt8.random(in: 0...255, using: &rng) }
-        let commands: [[RedisArgument]] = [["SET", .text(keys.epoch), .bytes(ByteBuffer(bytes: token)), "NX"], ["GET", .text(keys.epoch)]]
-        link.send(commands, on: loop).whenComplete { [self] result in
-            guard case .success(let replies) = result, let current = replies[1].bytes, current.readableBytes == 16 else {
+        let learnt = (0..<keys.stripes).map { stripe in
+            let commands: [[RedisArgument]] = [["SET", .text(keys.epoch(stripe)), .bytes(ByteBuffer(bytes: token)), "NX"],
+                                               ["GET", .text(keys.epoch(stripe))]]
+            return redis.send(commands, slot: keys.slots[stripe], on: loop).map { [self] replies -> Bool in
+                guard let current = replies[1].bytes, current.readableBytes == 16 else { return false }
+                epochs.withLock { $0[stripe] = Array(current.readableBytesView) }
+                return true
+            }.recover { _ in false }
+        }
+        EventLoopFuture.whenAllSucceed(learnt, on: loop).whenSuccess { [self] learnt in
+            guard learnt.allSatisfy({ $0 }) else {
                 loop.scheduleTask(in: .milliseconds(200)) { self.prepare(on: loop) }
                 return
             }
-            epoch.withLock { $0 = Array(current.readableBytesView) }
             _ = replay(on: loop)
         }
     }

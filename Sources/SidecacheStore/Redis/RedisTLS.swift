@@ -7,8 +7,7 @@ import SidecacheCore
 /// TLS), and the name sent as SNI and checked against the server's certificate.
 public struct RedisTLS: Sendable {
     let context: NIOSSLContext
-    /// Nil when the URL names an IP address and no `serverName` is set: the certificate
-    /// is then checked against that address (SNI never carries an IP).
+    /// `store.tls.serverName`: sent and checked instead of each server's own host name.
     let serverName: String?
 
     /// A problem with one of `store.tls`'s files, named by its key.
@@ -18,9 +17,7 @@ public struct RedisTLS: Sendable {
         public var description: String { "store.tls.\(key): \(detail)" }
     }
 
-    /// `host`: the server's name from the URL; nil with Sentinel, where the master's
-    /// address comes from a sentinel (then `serverName`, else the address, is checked).
-    public static func make(_ settings: RedisTLSSettings, host: String?) throws -> RedisTLS {
+    public static func make(_ settings: RedisTLSSettings) throws -> RedisTLS {
         var configuration = TLSConfiguration.makeClientConfiguration()
         if let ca = settings.ca {
             configuration.trustRoots = .certificates(try load("ca") { try NIOSSLCertificate.fromPEMFile(ca) })
@@ -32,8 +29,7 @@ public struct RedisTLS: Sendable {
         if !settings.verify { configuration.certificateVerification = .none }
         // Building the context checks the client key against its certificate, and the trust roots.
         let context = try load(settings.cert == nil ? "ca" : "key") { try NIOSSLContext(configuration: configuration) }
-        let named = host.flatMap { (try? SocketAddress(ipAddress: $0, port: 0)) == nil ? $0 : nil }
-        return RedisTLS(context: context, serverName: settings.serverName ?? named)
+        return RedisTLS(context: context, serverName: settings.serverName)
     }
 
     private static func load<T>(_ key: String, _ body: () throws -> T) throws -> T {
@@ -44,8 +40,12 @@ public struct RedisTLS: Sendable {
         }
     }
 
-    /// The handler that encrypts one connection; first in its pipeline.
-    func handler() throws -> NIOSSLClientHandler {
-        try NIOSSLClientHandler(context: context, serverHostname: serverName)
+    /// The handler that encrypts one connection to `host` (the URL's server, a master a
+    /// sentinel named, a cluster node), first in its pipeline. SNI and the certificate
+    /// check use `serverName`, else the host's name; an IP address is never sent as SNI,
+    /// the certificate is checked against it instead.
+    func handler(host: String) throws -> NIOSSLClientHandler {
+        let named = (try? SocketAddress(ipAddress: host, port: 0)) == nil ? host : nil
+        return try NIOSSLClientHandler(context: context, serverHostname: serverName ?? named)
     }
 }

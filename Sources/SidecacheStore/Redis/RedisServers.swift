@@ -1,0 +1,115 @@
+import Logging
+import NIOCore
+import SidecacheCore
+
+/// Where the store's commands go: one server (or the master Sentinel names) through one
+/// link, or the master of a cluster that owns each batch's slot. Every batch the store
+/// sends touches keys of one slot (see `RedisKeys`); with one server the slot is not used.
+enum RedisServers: Sendable {
+    case one(RedisLink)
+    case cluster(RedisCluster)
+
+    init(endpoint: RedisEndpoint, tls: RedisTLS?, loops: [any EventLoop], timeout: Duration, logger: Logger) {
+        if endpoint.cluster != nil {
+            self = .cluster(RedisCluster(endpoint: endpoint, tls: tls, loops: loops, timeout: timeout, logger: logger))
+        } else {
+            self = .one(RedisLink(endpoint: endpoint, tls: tls, loops: loops, timeout: timeout, logger: logger))
+        }
+    }
+
+    func send(_ commands: [[RedisArgument]], slot: Int, on loop: any EventLoop) -> EventLoopFuture<[RedisValue]> {
+        switch self {
+        case .one(let link): link.send(commands, on: loop)
+        case .cluster(let cluster): cluster.send(commands, slot: slot, on: loop)
+        }
+    }
+
+    func probe(_ command: [RedisArgument], slot: Int, sharing key: Int, on loop: any EventLoop) -> EventLoopFuture<[RedisValue]> {
+        switch self {
+        case .one(let link): link.probe(command, sharing: key, on: loop)
+        case .cluster(let cluster): cluster.probe(command, slot: slot, sharing: key, on: loop)
+        }
+    }
+
+    /// Every master's link (one server: its link).
+    var masters: [RedisLink] {
+        switch self {
+        case .one(let link): [link]
+        case .cluster(let cluster): cluster.masters
+        }
+    }
+
+    /// Replicas a purge on `slot` waits for: Sentinel's master's, a cluster master's; a
+    /// lone server's are not waited for.
+    func replicas(ofSlot slot: Int, on loop: any EventLoop) -> Int {
+        switch self {
+        case .one(let link): link.endpoint.sentinel == nil ? 0 : link.replicas(on: loop)
+        case .cluster(let cluster): cluster.replicas(ofSlot: slot)
+        }
+    }
+
+    /// Which node serves `slot` (batches to one node can carry one WAIT for all of them).
+    func node(ofSlot slot: Int) -> Int {
+        switch self {
+        case .one: 0
+        case .cluster(let cluster): cluster.master(ofSlot: slot) ?? -1
+        }
+    }
+
+    func isUsable(slot: Int) -> Bool {
+        switch self {
+        case .one(let link): link.isUsable
+        case .cluster(let cluster): cluster.isUsable(slot: slot)
+        }
+    }
+
+    var status: RedisLink.Status {
+        switch self {
+        case .one(let link): link.status
+        case .cluster(let cluster): cluster.status
+        }
+    }
+
+    var endpoint: RedisEndpoint {
+        switch self {
+        case .one(let link): link.endpoint
+        case .cluster(let cluster): cluster.endpoint
+        }
+    }
+
+    var timeout: TimeAmount {
+        switch self {
+        case .one(let link): link.timeout
+        case .cluster(let cluster): cluster.timeout
+        }
+    }
+
+    var isStopped: Bool {
+        switch self {
+        case .one(let link): link.isStopped
+        case .cluster(let cluster): cluster.isStopped
+        }
+    }
+
+    /// Called each time a server is connected to after having none (a cluster: each node).
+    func whenConnected(_ body: @escaping @Sendable () -> Void) {
+        switch self {
+        case .one(let link): link.whenConnected(body)
+        case .cluster(let cluster): cluster.whenConnected(body)
+        }
+    }
+
+    func start() {
+        switch self {
+        case .one(let link): link.start()
+        case .cluster(let cluster): cluster.start()
+        }
+    }
+
+    func shutdown() {
+        switch self {
+        case .one(let link): link.shutdown()
+        case .cluster(let cluster): cluster.shutdown()
+        }
+    }
+}

@@ -1,0 +1,97 @@
+import NIOCore
+import SidecacheCore
+@testable import SidecacheStore
+import Testing
+
+/// The cluster's slot map as redis-server 7.0 describes it (`CLUSTER SHARDS`, `CLUSTER
+/// SLOTS`; shapes taken from a real 3-master, 3-replica cluster), its redirects, and the
+/// key layout that keeps each atomic operation on one slot.
+@Suite struct ClusterMapTests {
+    static func bulk(_ s: String) -> RedisValue { .bulk(ByteBuffer(string: s)) }
+
+    static func node(port: Int, role: String, health: String = "online") -> RedisValue {
+        .array([bulk("id"), bulk("id\(port)"), bulk("port"), .integer(Int64(port)), bulk("ip"), bulk("127.0.0.1"),
+                bulk("endpoint"), bulk("127.0.0.1"), bulk("role"), bulk(role), bulk("replication-offset"), .integer(91),
+                bulk("health"), bulk(health)])
+    }
+
+    static func shard(_ slots: [Int], _ nodes: [RedisValue]) -> RedisValue {
+        .array([bulk("slots"), .array(slots.map { .integer(Int64($0)) }), bulk("nodes"), .array(nodes)])
+    }
+
+    @Test func shardsGiveEachSlotItsMasterAndReplicas() throws {
+        let reply = RedisValue.array([
+            Self.shard([5461, 10922], [Self.node(port: 7001, role: "master"), Self.node(port: 7004, role: "replica")]),
+            Self.shard([0, 5460], [Self.node(port: 7000, role: "master"), Self.node(port: 7003, role: "replica", health: "loading")]),
+            // After a reshard a shard lists several ranges.
+            Self.shard([10923, 12000, 12002, 16383], [Self.node(port: 7002, role: "master")]),
+            // A dead master after a failover: its own shard, no slots.
+            Self.shard([], [Self.node(port: 7009, role: "master", health: "fail")]),
+        ])
+        let map = try #require(ClusterMap.fromShards(reply, askedHost: "127.0.0.1", tls: false))
+        #expect(map.masters.map(\.port) == [7001, 7000, 7002])
+        #expect(map.masters.map(\.replicas) == [1, 0, 0], "a replica still loading is not waited for")
+        #expect(map.owner(of: 0) == 1 && map.owner(of: 5460) == 1 && map.owner(of: 5461) == 0 && map.owner(of: 16383) == 2)
+        #expect(map.owner(of: 12001) == nil)
+        #expect(!map.isComplete, "slot 12001 has no master")
+    }
+
+    @Test func slotsFromServersBefore7() throws {
+        func address(_ port: Int) -> RedisValue { .array([Self.bulk("127.0.0.1"), .integer(Int64(port)), Self.bulk("id\(port)"), .array([])]) }
+        let reply = RedisValue.array([
+            .array([.integer(0), .integer(5460), address(7000), address(7003)]),
+            .array([.integer(5461), .integer(10922), .array([Self.bulk(""), .integer(7001), Self.bulk("id")])]),
+            .array([.integer(10923), .integer(16383), address(7002), address(7005)]),
+        ])
+        let map = try #require(ClusterMap.fromSlots(reply, askedHost: "10.0.0.9"))
+        #expect(map.isComplete)
+        #expect(map.masters == [.init(host: "127.0.0.1", port: 7000, replicas: 1), .init(host: "10.0.0.9", port: 7001, replicas: 0),
+                                .init(host: "127.0.0.1", port: 7002, replicas: 1)], "no announced host: the node asked")
+        #expect(ClusterMap.fromSlots(.error("ERR This instance has cluster support disabled"), askedHost: "h") == nil)
+    }
+
+    @Test func redirects() {
+        #expect(ClusterRedirect(.error("MOVED 3999 127.0.0.1:6381"), answeredBy: "h") == .moved(host: "127.0.0.1", port: 6381))
+        #expect(ClusterRedirect(.error("ASK 3999 ::1:6381"), answeredBy: "h") == .ask(host: "::1", port: 6381))
+        #expect(ClusterRedirect(.error("MOVED 3999 :6381"), answeredBy: "10.0.0.2") == .moved(host: "10.0.0.2", port: 6381))
+        #expect(ClusterRedirect(.error("TRYAGAIN Multiple keys request during rehashing of slot"), answeredBy: "h") == .tryAgain)
+        #expect(ClusterRedirect(.error("CLUSTERDOWN The cluster is down"), answeredBy: "h") == .down)
+        #expect(ClusterRedirect(.error("ERR wrong number of arguments"), answeredBy: "h") == nil)
+        #expect(ClusterRedirect(.integer(1), answeredBy: "h") == nil)
+    }
+
+    /// One server: the names every earlier version used (old and new instances must see
+    /// each other's purges during a rolling upgrade).
+    @Test func oneServerKeepsTheUntaggedNames() {
+        let keys = RedisKeys(prefix: "sidecache:")
+        let key = CacheKey(a: 7, b: 0, c: 0, d: 0)
+        #expect(keys.stripes == 1 && keys.stripe(of: key) == 0)
+        #expect(keys.entry(key) == "sidecache:e:" + key.description)
+        #expect(keys.epoch(0) == "sidecache:epoch" && keys.sequence(0) == "sidecache:seq")
+        #expect(keys.generation(0xab, 0) == "sidecache:g:00000000000000ab")
+        #expect(keys.entryPattern == "sidecache:e:*")
+    }
+
+    /// A cluster: an entry, its stripe's epoch, counters and sequence share one slot; the
+    /// stripes' slots are spread evenly, so a route's entries and the strict probes of all
+    /// hits land on every node, never on one hot slot.
+    @Test func clusterStripesShareASlotPerOperationAndSpreadOverAll() {
+        let keys = RedisKeys(prefix: "sidecache:", stripes: RedisKeys.clusterStripes)
+        let width = RedisSlot.count / RedisKeys.clusterStripes
+        #expect(Set(keys.slots).count == RedisKeys.clusterStripes)
+        for (stripe, slot) in keys.slots.enumerated() {
+            #expect(slot / width == stripe, "stripe \(stripe)'s slot \(slot) is in its own range")
+            #expect(RedisSlot.of(keys.epoch(stripe)) == slot && RedisSlot.of(keys.sequence(stripe)) == slot)
+            #expect(RedisSlot.of(keys.generation(42, stripe)) == slot)
+        }
+        var used = Set<Int>()
+        for n in 0..<1000 {
+            let key = CacheKey(a: UInt64(n) &* 0x9E37_79B9_7F4A_7C15, b: 1, c: 2, d: 3)
+            let stripe = keys.stripe(of: key)
+            #expect(RedisSlot.of(keys.entry(key)) == keys.slots[stripe])
+            used.insert(stripe)
+        }
+        #expect(used.count == RedisKeys.clusterStripes, "1000 keys use every stripe")
+        #expect(keys.entryPattern == "sidecache:{*}e:*")
+    }
+}
