@@ -8,17 +8,34 @@ public final class RedisSentinel: Sendable {
     public let port: Int
     private let process: ManagedProcess
     private let directory: String
+    /// redis-cli's options to reach a TLS sentinel.
+    private let cliTLS: [String]
 
-    public static func start(master name: String, masterPort: Int, quorum: Int,
-                             downAfter: Duration = .milliseconds(1000)) async throws -> RedisSentinel {
+    /// `tls`: the sentinel listens only on TLS and reaches the master, the replicas and
+    /// the other sentinels over TLS (with the client certificate).
+    public static func start(master name: String, masterPort: Int, quorum: Int, downAfter: Duration = .milliseconds(1000),
+                             tls: RedisServer.TLS? = nil) async throws -> RedisSentinel {
         let binary = ProcessInfo.processInfo.environment["SIDECACHE_TEST_REDIS_SERVER"] ?? ManagedProcess.locate("redis-server")
         guard let binary else { throw TestSupportError(.launchFailed, "redis-server not found: run the tests with `make test`") }
         let port = try freeLoopbackPort()
         let directory = NSTemporaryDirectory() + "sidecache-sentinel-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let file = directory + "/sentinel.conf"
+        let listen = tls.map { tls in
+            """
+            port 0
+            tls-port \(port)
+            tls-cert-file \(tls.certificates.serverCert)
+            tls-key-file \(tls.certificates.serverKey)
+            tls-ca-cert-file \(tls.certificates.ca)
+            tls-auth-clients \(tls.clientCertificates ? "yes" : "no")
+            tls-replication yes
+            tls-client-cert-file \(tls.certificates.clientCert)
+            tls-client-key-file \(tls.certificates.clientKey)
+            """
+        } ?? "port \(port)"
         try """
-        port \(port)
+        \(listen)
         bind 127.0.0.1
         protected-mode no
         dir \(directory)
@@ -29,7 +46,8 @@ public final class RedisSentinel: Sendable {
 
         """.write(toFile: file, atomically: true, encoding: .utf8)
         let process = try ManagedProcess(binary, arguments: [file, "--sentinel"])
-        let sentinel = RedisSentinel(port: port, process: process, directory: directory)
+        let cliTLS = tls.map { ["--tls", "--cacert", $0.certificates.ca, "--cert", $0.certificates.clientCert, "--key", $0.certificates.clientKey] } ?? []
+        let sentinel = RedisSentinel(port: port, process: process, directory: directory, cliTLS: cliTLS)
         let answered = try await eventually(timeout: .seconds(10)) {
             if process.exitStatus != nil { return true }
             return try await sentinel.ask("PING") == "PONG"
@@ -41,16 +59,17 @@ public final class RedisSentinel: Sendable {
         return sentinel
     }
 
-    private init(port: Int, process: ManagedProcess, directory: String) {
+    private init(port: Int, process: ManagedProcess, directory: String, cliTLS: [String]) {
         self.port = port
         self.process = process
         self.directory = directory
+        self.cliTLS = cliTLS
     }
 
     /// One command through redis-cli; its raw output, trimmed.
     @discardableResult
     public func ask(_ arguments: String...) async throws -> String {
-        let p = try ManagedProcess("redis-cli", arguments: ["-h", "127.0.0.1", "-p", String(port), "--raw"] + arguments)
+        let p = try ManagedProcess("redis-cli", arguments: ["-h", "127.0.0.1", "-p", String(port), "--raw"] + cliTLS + arguments)
         _ = await p.waitForExit(timeout: .seconds(10))
         return p.output.trimmingCharacters(in: .whitespacesAndNewlines)
     }

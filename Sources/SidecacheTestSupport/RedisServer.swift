@@ -68,7 +68,10 @@ public final class RedisServer: Sendable {
         if let tls {
             args[1] = "0"
             args += ["--tls-port", String(port), "--tls-cert-file", tls.certificates.serverCert, "--tls-key-file", tls.certificates.serverKey,
-                     "--tls-ca-cert-file", tls.certificates.ca, "--tls-auth-clients", tls.clientCertificates ? "yes" : "no"]
+                     "--tls-ca-cert-file", tls.certificates.ca, "--tls-auth-clients", tls.clientCertificates ? "yes" : "no",
+                     // A replica reaches its master over TLS, as a client with the client certificate.
+                     "--tls-replication", "yes",
+                     "--tls-client-cert-file", tls.certificates.clientCert, "--tls-client-key-file", tls.certificates.clientKey]
         }
         if let password { args += ["--requirepass", password] }
         let p = try ManagedProcess(binary, arguments: args)

@@ -38,21 +38,33 @@ public final class RedisTestCluster: Sendable {
     private let directory: String
     /// redis-cli.
     private let tool: String
+    /// With TLS: every node speaks only TLS (clients, cluster bus, replication), and these
+    /// are redis-cli's options to reach it.
+    public let tls: RedisServer.TLS?
+    private let cliTLS: [String]
 
     /// All node ports, masters first in creation order.
     public var ports: [Int] { nodes.map(\.port) }
 
     /// The store URL with the masters it was created with as seeds.
     public var url: String {
-        "redis+cluster://" + nodes.prefix(masterCount).map { "127.0.0.1:\($0.port)" }.joined(separator: ",")
+        (tls == nil ? "redis+cluster://" : "rediss+cluster://")
+            + nodes.prefix(masterCount).map { "127.0.0.1:\($0.port)" }.joined(separator: ",")
     }
 
-    private init(nodes: [Node], masterCount: Int, processes: [ManagedProcess], directory: String, tool: String) {
+    private init(nodes: [Node], masterCount: Int, processes: [ManagedProcess], directory: String, tool: String, tls: RedisServer.TLS?) {
         self.nodes = nodes
         self.masterCount = masterCount
         self.processes = processes
         self.directory = directory
         self.tool = tool
+        self.tls = tls
+        self.cliTLS = Self.cliOptions(tls)
+    }
+
+    private static func cliOptions(_ tls: RedisServer.TLS?) -> [String] {
+        guard let tls else { return [] }
+        return ["--tls", "--cacert", tls.certificates.ca, "--cert", tls.certificates.clientCert, "--key", tls.certificates.clientKey]
     }
 
     /// Starts the nodes (each with `--cluster-enabled yes`, `--cluster-node-timeout`
@@ -60,8 +72,8 @@ public final class RedisTestCluster: Sendable {
     /// until every node reports `cluster_state:ok`, knows every other node, agrees with
     /// the others on who owns which slot, and every replica's link to its master is up
     /// (a replica that never synced would not be promoted).
-    public static func start(masters: Int = 3, replicasPerMaster: Int = 0,
-                             nodeTimeout: Duration = .milliseconds(1000)) async throws -> RedisTestCluster {
+    public static func start(masters: Int = 3, replicasPerMaster: Int = 0, nodeTimeout: Duration = .milliseconds(1000),
+                             tls: RedisServer.TLS? = nil) async throws -> RedisTestCluster {
         guard masters >= 3, replicasPerMaster >= 0 else {
             throw TestSupportError(.launchFailed, "redis-cli --cluster create needs at least 3 masters (asked for \(masters))")
         }
@@ -84,8 +96,17 @@ public final class RedisTestCluster: Sendable {
                 for port in ports {
                     let dir = directory + "/\(port)"
                     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-                    processes.append(try ManagedProcess(binary, arguments: [
-                        "--port", String(port), "--bind", "127.0.0.1", "--daemonize", "no",
+                    let listen = tls.map { tls in
+                        ["--port", "0", "--tls-port", String(port), "--tls-cluster", "yes", "--tls-replication", "yes",
+                         "--tls-cert-file", tls.certificates.serverCert, "--tls-key-file", tls.certificates.serverKey,
+                         "--tls-ca-cert-file", tls.certificates.ca, "--tls-auth-clients", tls.clientCertificates ? "yes" : "no",
+                         // Nodes connect to each other (bus, replication) as clients: with the client certificate.
+                         "--tls-client-cert-file", tls.certificates.clientCert, "--tls-client-key-file", tls.certificates.clientKey]
+                    } ?? ["--port", String(port)]
+                    // The bus port is `port` + 10000 by default, and `port` is 0 with TLS.
+                    + ["--cluster-port", String(port + 10000)]
+                    processes.append(try ManagedProcess(binary, arguments: listen + [
+                        "--bind", "127.0.0.1", "--daemonize", "no",
                         "--dir", dir, "--cluster-enabled", "yes", "--cluster-config-file", dir + "/nodes.conf",
                         "--cluster-node-timeout", String(nodeTimeout.milliseconds),
                         // A replica takes over however long ago it last heard its master: a
@@ -96,11 +117,11 @@ public final class RedisTestCluster: Sendable {
                 }
                 var nodes: [Node] = []
                 for (port, process) in zip(ports, processes) {
-                    let id = try await answer(port: port, process: process, tool: tool)
+                    let id = try await answer(port: port, process: process, tool: tool, tls: cliOptions(tls))
                     nodes.append(Node(port: port, id: id))
                 }
                 let cluster = RedisTestCluster(nodes: nodes, masterCount: masters, processes: processes,
-                                               directory: directory, tool: tool)
+                                               directory: directory, tool: tool, tls: tls)
                 try await cluster.create(replicasPerMaster: replicasPerMaster)
                 return cluster
             } catch let error as TestSupportError
@@ -123,7 +144,7 @@ public final class RedisTestCluster: Sendable {
 
     @discardableResult
     public func cli(port: Int, _ arguments: [String]) async throws -> String {
-        try await Self.run(tool, ["-h", "127.0.0.1", "-p", String(port), "--raw"] + arguments).output
+        try await Self.run(tool, ["-h", "127.0.0.1", "-p", String(port), "--raw"] + cliTLS + arguments).output
     }
 
     /// The current masters (flagged `master` and not `fail`) and their slot ranges, from
@@ -163,7 +184,7 @@ public final class RedisTestCluster: Sendable {
             throw TestSupportError(.unexpectedReply, "reshard \(from) → \(to): no live node")
         }
         let timeout = Duration.seconds(60)
-        let (output, status) = try await Self.run(tool, [
+        let (output, status) = try await Self.run(tool, cliTLS + [
             "--cluster", "reshard", "127.0.0.1:\(entry.port)",
             "--cluster-from", source.id, "--cluster-to", target.id, "--cluster-slots", String(slots),
             "--cluster-yes", "--cluster-pipeline", "10",
@@ -221,7 +242,7 @@ public final class RedisTestCluster: Sendable {
     /// `redis-cli --cluster create`, then waits until the cluster has settled (see `start`).
     private func create(replicasPerMaster: Int) async throws {
         let timeout = Duration.seconds(60)
-        let (output, status) = try await Self.run(tool, ["--cluster", "create"] + nodes.map { "127.0.0.1:\($0.port)" }
+        let (output, status) = try await Self.run(tool, cliTLS + ["--cluster", "create"] + nodes.map { "127.0.0.1:\($0.port)" }
                                                   + ["--cluster-replicas", String(replicasPerMaster), "--cluster-yes"],
                                                   timeout: timeout)
         guard status == 0 else {
@@ -284,8 +305,8 @@ public final class RedisTestCluster: Sendable {
 
     /// Waits until the node on `port` answers as this very process (not another test's
     /// redis-server that got the port) and returns its CLUSTER MYID.
-    private static func answer(port: Int, process: ManagedProcess, tool: String) async throws -> String {
-        let address = ["-h", "127.0.0.1", "-p", String(port), "--raw"]
+    private static func answer(port: Int, process: ManagedProcess, tool: String, tls: [String]) async throws -> String {
+        let address = ["-h", "127.0.0.1", "-p", String(port), "--raw"] + tls
         let answered = try await eventually(timeout: .seconds(10)) {
             if process.exitStatus != nil { return true }
             let info = try await run(tool, address + ["INFO", "server"]).output

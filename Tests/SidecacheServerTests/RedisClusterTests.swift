@@ -14,9 +14,9 @@ struct RedisClusterTests {
     static let routes = #"[{ "name": "user", "match": "GET /api/users/{id}", "ttl": "5m" }]"#
     static let purge = #"[ { "on": "PUT /api/users/{id}", "paths": ["/api/users/{id}"] } ]"#
 
-    static func withCluster(masters: Int = 3, replicasPerMaster: Int = 0,
+    static func withCluster(masters: Int = 3, replicasPerMaster: Int = 0, tls: RedisServer.TLS? = nil,
                             _ body: (RedisTestCluster) async throws -> Void) async throws {
-        let cluster = try await RedisTestCluster.start(masters: masters, replicasPerMaster: replicasPerMaster)
+        let cluster = try await RedisTestCluster.start(masters: masters, replicasPerMaster: replicasPerMaster, tls: tls)
         do {
             try await body(cluster)
         } catch {
@@ -27,9 +27,9 @@ struct RedisClusterTests {
     }
 
     /// `body` with a `Pair`, stopped afterwards whether `body` threw or not.
-    static func withPair(urlA: String, urlB: String, memory: String = "0", consistency: String = "strict",
+    static func withPair(urlA: String, urlB: String, memory: String = "0", consistency: String = "strict", tls: String? = nil,
                          _ body: (Pair) async throws -> Void) async throws {
-        let pair = try await Pair(urlA: urlA, urlB: urlB, memory: memory, consistency: consistency)
+        let pair = try await Pair(urlA: urlA, urlB: urlB, memory: memory, consistency: consistency, tls: tls)
         do {
             try await body(pair)
         } catch {
@@ -53,21 +53,21 @@ struct RedisClusterTests {
             let table = Mutex<[String: Int]>([:])
         }
 
-        init(urlA: String, urlB: String, memory: String = "0", consistency: String = "strict") async throws {
+        /// `tls`: the members of `store.tls`.
+        init(urlA: String, urlB: String, memory: String, consistency: String, tls: String?) async throws {
             let origin = try await ScriptedOrigin.start()
             let versions = self.versions
             origin.on("GET", "/api/users/*") { req in .json(#"{"path":"\#(req.path)","v":\#(versions.table.withLock { $0[req.path, default: 1] })}"#) }
             origin.on("PUT", "/api/users/*") { req in versions.table.withLock { $0[req.path, default: 1] += 1 }; return .json("{}") }
             self.origin = origin
-            a = try await Self.proxy(url: urlA, origin: origin, memory: memory, consistency: consistency, logger: logs.logger)
-            b = try await Self.proxy(url: urlB, origin: origin, memory: memory, consistency: consistency, logger: logs.logger)
+            let store = #""memory": "\#(memory)", "consistency": "\#(consistency)", "timeout": "1s""# + (tls.map { #", "tls": {\#($0)}"# } ?? "")
+            a = try await Self.proxy(url: urlA, origin: origin, store: store, logger: logs.logger)
+            b = try await Self.proxy(url: urlB, origin: origin, store: store, logger: logs.logger)
         }
 
-        private static func proxy(url: String, origin: ScriptedOrigin, memory: String, consistency: String,
-                                  logger: Logger) async throws -> ProxyServer {
+        private static func proxy(url: String, origin: ScriptedOrigin, store: String, logger: Logger) async throws -> ProxyServer {
             let config = try ConfigLoader.parse(Data("""
-            { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)",
-              "store": { "memory": "\(memory)", "redis": "\(url)", "consistency": "\(consistency)", "timeout": "1s" },
+            { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)", "store": { "redis": "\(url)", \(store) },
               "routes": \(RedisClusterTests.routes), "purge": \(RedisClusterTests.purge), \(adminJSON) }
             """.utf8), environment: [:])
             let server = try ProxyServer(config: config, logger: logger)
@@ -265,6 +265,29 @@ struct RedisClusterTests {
                     if n == 4 { #expect(got.text.contains(#""v":2"#), "the purged answer is not served: \(got.text)") }
                 }
                 #expect(try await pair.get(pair.a, "/api/users/4").text.contains(#""v":2"#))
+            }
+        }
+    }
+
+    /// `rediss+cluster://` with mutual TLS: nodes that speak only TLS (clients, bus,
+    /// replication), the slot map asked over TLS (`tls-port`s), every master reached.
+    @Test func aClusterOverMutualTLS() async throws {
+        let pki = try TestCertificates.make()
+        defer { pki.remove() }
+        try await Self.withCluster(tls: .init(certificates: pki, clientCertificates: true)) { cluster in
+            #expect(cluster.url.hasPrefix("rediss+cluster://"))
+            let tls = #""ca": "\#(pki.ca)", "cert": "\#(pki.clientCert)", "key": "\#(pki.clientKey)""#
+            try await Self.withPair(urlA: cluster.url, urlB: cluster.url, tls: tls) { pair in
+                #expect(try await eventually { pair.a.redisReady && pair.b.redisReady })
+                for n in 1...20 {
+                    #expect(try await pair.get(pair.a, "/api/users/\(n)").header("Cache-Status") == "sidecache; fwd=uri-miss; stored")
+                    #expect(try await pair.get(pair.b, "/api/users/\(n)").header("X-Cache") == "HIT")
+                }
+                var perMaster: [Int] = []
+                for master in try await cluster.masters() { perMaster.append(try await Self.entries(on: master.port, of: cluster)) }
+                #expect(perMaster.reduce(0, +) == 20 && perMaster.allSatisfy { $0 > 0 }, "every master holds entries: \(perMaster)")
+                #expect(try await pair.put(pair.b, "/api/users/5").status == 200)
+                #expect(try await pair.get(pair.a, "/api/users/5").text.contains(#""v":2"#))
             }
         }
     }

@@ -14,9 +14,10 @@ struct RedisSentinelTests {
     static let purge = #"[ { "on": "PUT /api/users/{id}", "paths": ["/api/users/{id}"] } ]"#
 
     /// A master, its replica and three sentinels that know both; all stopped afterwards.
-    static func withSentinels(_ body: (RedisServer, RedisServer, [RedisSentinel]) async throws -> Void) async throws {
-        let master = try await RedisServer.start()
-        let replica = try await RedisServer.start(replicaOf: master.port)
+    static func withSentinels(tls: RedisServer.TLS? = nil,
+                              _ body: (RedisServer, RedisServer, [RedisSentinel]) async throws -> Void) async throws {
+        let master = try await RedisServer.start(tls: tls)
+        let replica = try await RedisServer.start(tls: tls, replicaOf: master.port)
         var sentinels: [RedisSentinel] = []
         func stopAll() async {
             for s in sentinels { await s.stop() }
@@ -25,7 +26,7 @@ struct RedisSentinelTests {
         }
         do {
             #expect(try await eventually { try await replica.cli("INFO", "replication").contains("master_link_status:up") })
-            for _ in 0..<3 { sentinels.append(try await RedisSentinel.start(master: "mymaster", masterPort: master.port, quorum: 2)) }
+            for _ in 0..<3 { sentinels.append(try await RedisSentinel.start(master: "mymaster", masterPort: master.port, quorum: 2, tls: tls)) }
             // Each sentinel must know the replica before the master goes, or none can promote it.
             for s in sentinels {
                 #expect(try await eventually(timeout: .seconds(20)) { try await s.ask("SENTINEL", "replicas", "mymaster").contains("\(replica.port)") })
@@ -38,8 +39,8 @@ struct RedisSentinelTests {
         await stopAll()
     }
 
-    static func url(_ sentinels: [RedisSentinel]) -> String {
-        "redis+sentinel://" + sentinels.map { "127.0.0.1:\($0.port)" }.joined(separator: ",") + "/mymaster"
+    static func url(_ sentinels: [RedisSentinel], tls: Bool = false) -> String {
+        (tls ? "rediss+sentinel://" : "redis+sentinel://") + sentinels.map { "127.0.0.1:\($0.port)" }.joined(separator: ",") + "/mymaster"
     }
 
     /// A manual failover (`SENTINEL FAILOVER`) leaves the old master up, demoted: the
@@ -116,6 +117,47 @@ struct RedisSentinelTests {
                 let fill = try await get("/api/users/9")
                 #expect(fill.header("Cache-Status") == "sidecache; fwd=uri-miss; stored", "fills go to the new master")
                 #expect(try await replica.cli("KEYS", "sidecache:e:*").split(separator: "\n").count >= 2)
+            }
+        }
+    }
+
+    /// `rediss+sentinel://` with mutual TLS everywhere (sentinels, master, replica): the
+    /// master is found, used, and followed through a failover, all over TLS.
+    @Test func sentinelOverMutualTLS() async throws {
+        let pki = try TestCertificates.make()
+        defer { pki.remove() }
+        try await Self.withSentinels(tls: .init(certificates: pki, clientCertificates: true)) { master, replica, sentinels in
+            let origin = try await ScriptedOrigin.start()
+            origin.on("GET", "/api/users/*") { req in .json(#"{"path":"\#(req.path)"}"#) }
+            let logs = LogCapture()
+            let config = try ConfigLoader.parse(Data("""
+            { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)",
+              "store": { "memory": "0", "redis": "\(Self.url(sentinels, tls: true))", "timeout": "1s",
+                         "tls": { "ca": "\(pki.ca)", "cert": "\(pki.clientCert)", "key": "\(pki.clientKey)" } },
+              "routes": \(Self.routes) }
+            """.utf8), environment: [:])
+            let server = try ProxyServer(config: config, logger: logs.logger)
+            try await server.start()
+            try await stopping(server, origin) {
+                @Sendable func get(_ path: String) async throws -> TestResponse {
+                    try await TestHTTPClient.request(port: server.port!, "GET", path, headers: [("Host", "api.example")])
+                }
+                let ready = try await eventually { server.redisReady }
+                #expect(ready)
+                #expect(logs.all.contains { $0.contains("redis connected") && $0.contains("\(master.port)") })
+                let fill = try await get("/api/users/1"), hit = try await get("/api/users/1")
+                #expect(fill.header("Cache-Status") == "sidecache; fwd=uri-miss; stored")
+                #expect(hit.header("X-Cache") == "HIT")
+                let failover = try await sentinels[0].ask("SENTINEL", "FAILOVER", "mymaster")
+                #expect(failover == "OK")
+                let followed = try await eventually(timeout: .seconds(30)) {
+                    logs.all.contains { $0.contains("redis connected") && $0.contains("\(replica.port)") }
+                }
+                #expect(followed, "the switch was heard over TLS and the new master reached over TLS")
+                let readyAgain = try await eventually { server.redisReady }
+                #expect(readyAgain)
+                let refill = try await get("/api/users/2")
+                #expect(refill.header("Cache-Status") == "sidecache; fwd=uri-miss; stored")
             }
         }
     }
