@@ -23,6 +23,7 @@ import os
 import platform
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -30,7 +31,7 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ next to the sources
 from benchlib import measure, report
-from benchlib.servers import (log, nginx_cache_dir, nginx_cache_dir_remove, nginx_server, origin_body, redis_cli,
+from benchlib.servers import (RedisCluster, log, nginx_cache_dir, nginx_cache_dir_remove, nginx_server, origin_body,
                               redis_server, sidecache_server, tool, varnish_server)
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
@@ -51,6 +52,42 @@ def free_ports(n):
     return [int(p) for p in out.stdout.split()]
 
 
+def cluster_ports(n, taken):
+    """n distinct ports free on 127.0.0.1 for Redis Cluster nodes: each port's cluster bus
+    port (port + 10000, so the port is at most 55535) is free too, and neither is in
+    `taken`. Every socket is held until all are chosen, so no port is handed out twice."""
+    held, ports = [], []
+    try:
+        for _ in range(50 * n):
+            if len(ports) == n:
+                break
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            held.append(s)
+            port = s.getsockname()[1]
+            if port > 55535 or port in taken or port + 10000 in taken:
+                continue
+            bus = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                bus.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                bus.close()
+                continue
+            held.append(bus)
+            ports.append(port)
+    finally:
+        for s in held:
+            s.close()
+    if len(ports) < n:
+        sys.exit(f"[bench] found only {len(ports)} of {n} free port pairs (p, p+10000) for the Redis Cluster")
+    return ports
+
+
+def cluster_store(store):
+    """Whether a row's store is a Redis Cluster (`redis+cluster://`), not the one redis-server."""
+    return store.get("redis", "").startswith("redis+cluster://")
+
+
 def nginx_cache_place():
     shm = os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK)
     fs = subprocess.run(["stat", "-f", "-c", "%T", "/dev/shm"], capture_output=True, text=True).stdout.strip() if shm else ""
@@ -61,19 +98,27 @@ class SidecacheRows:
     """The sidecache rows: one binary, one instance at a time. Making a row current stops
     the one running; a row is restarted when another ran since, and a Redis row before
     every warm-up (a fresh instance against a flushed Redis, so rows never share
-    entries); otherwise the running instance is only re-warmed per scenario."""
+    entries); otherwise the running instance is only re-warmed per scenario. A Redis row
+    uses the one redis-server, or the Redis Cluster when its URL is `redis+cluster://`."""
 
-    def __init__(self, servers, redis, notes):
-        self.servers, self.redis, self.notes = servers, redis, notes
+    def __init__(self, servers, redis, cluster, notes):
+        self.servers, self.redis, self.cluster, self.notes = servers, redis, cluster, notes
         self.running, self.warmed = None, None
 
     def uses_redis(self, name):
         return "redis" in self.servers[name].store
 
+    def redis_of(self, name):
+        """The Redis a row's store uses (None for a row without Redis)."""
+        if not self.uses_redis(name):
+            return None
+        return self.cluster if cluster_store(self.servers[name].store) else self.redis
+
     def start(self, name):
         self.stop()
-        if self.uses_redis(name) and redis_cli(self.redis.port, "FLUSHALL") != "OK":
-            log("  redis FLUSHALL failed")
+        redis = self.redis_of(name)
+        if redis and not redis.flushall():
+            log(f"  {redis.name} FLUSHALL failed")
         if not self.servers[name].start():
             self.notes.append(f"{name}: it did not start (see {os.path.relpath(self.servers[name].log_path, ROOT)}).")
             return False
@@ -85,7 +130,7 @@ class SidecacheRows:
             return True
         if (self.running != name or self.uses_redis(name)) and not self.start(name):
             return False
-        warm(self.servers[name], scenario_name, scenario, probes, self.redis if self.uses_redis(name) else None)
+        warm(self.servers[name], scenario_name, scenario, probes, self.redis_of(name))
         self.warmed = scenario_name
         return True
 
@@ -100,7 +145,7 @@ def warm(server, scenario_name, scenario, probes, redis=None):
     first warm-up when the run has no `hot`."""
     measure.warm(server.port, scenario)
     if server.name != "origin" and (scenario_name == "hot" or server.name not in probes):
-        keys = (lambda: redis_cli(redis.port, "DBSIZE")) if redis else None
+        keys = redis.dbsize if redis else None
         probes[server.name] = measure.cache_check(server.port, server.name.startswith("sidecache"), keys)
         log(f"  {server.name} repeat of /api/items/1: {probes[server.name]}")
 
@@ -136,9 +181,11 @@ def settings():
 def main():
     knobs, rows_def, scenarios_def = settings()
     proxies, scenario_names, runs = knobs["PROXIES"].split(), knobs["SCENARIOS"].split(), int(knobs["RUNS"])
-    want_redis = any("redis" in rows_def[p].get("store", {}) for p in proxies)
+    redis_stores = [rows_def[p]["store"] for p in proxies if "redis" in rows_def[p].get("store", {})]
+    want_redis = any(not cluster_store(s) for s in redis_stores)  # the one redis-server
+    want_cluster = any(cluster_store(s) for s in redis_stores)  # the three-master Redis Cluster
     subprocess.run([os.path.join(ROOT, "scripts", "apt-deps.sh"), "nginx", "varnish", "wrk"]
-                   + (["redis-server", "openssl"] if want_redis else []), check=True)
+                   + (["redis-server", "openssl"] if redis_stores else []), check=True)
     binary = os.environ.get("SIDECACHE_BIN") or os.path.join(ROOT, ".build", "release", "sidecache")
     nginx_cache = nginx_cache_place()
     os.makedirs(OUT, exist_ok=True)
@@ -146,6 +193,7 @@ def main():
     os.makedirs(os.path.join(run_dir, "wrk"))
     log(f"run directory: {os.path.relpath(run_dir, ROOT)}")
     port = dict(zip(["redis", "redis-tls"] + list(rows_def), free_ports(2 + len(rows_def))))
+    redis_cluster_ports = cluster_ports(3, set(port.values())) if want_cluster else []
     started, notes, probes, cache_shm = [], [], {}, None
 
     def start(server):
@@ -158,6 +206,7 @@ def main():
         # Start every server. The origin and Redis serve all rows.
         start(nginx_server("origin", port["origin"], run_dir, "origin.nginx.conf", 1, BODY=origin_body()))
         redis = start(redis_server(port["redis"], port["redis-tls"], run_dir)) if want_redis else None
+        cluster = start(RedisCluster(redis_cluster_ports, run_dir)) if want_cluster else None
         sidecaches = {}
         for p in proxies:
             kind = rows_def[p]["kind"]
@@ -169,9 +218,10 @@ def main():
             elif kind == "sidecache" and not os.access(binary, os.X_OK):
                 notes.append(f"{p} skipped: {binary} not found (run `make release` first).")
             elif kind == "sidecache":
-                sidecaches[p] = sidecache_server(p, port[p], run_dir, binary, rows_def[p]["store"], port["origin"], redis)
+                sidecaches[p] = sidecache_server(p, port[p], run_dir, binary, rows_def[p]["store"], port["origin"], redis,
+                                                 cluster)
                 started.append(sidecaches[p])
-        sc = SidecacheRows(sidecaches, redis, notes)
+        sc = SidecacheRows(sidecaches, redis, cluster, notes)
         # Each sidecache row is started once to see that it starts; the next one stops
         # it. The last one started stays up (the only one, by default).
         rows = [p for p in proxies if rows_def[p]["kind"] != "sidecache" or (p in sidecaches and sc.start(p))]
@@ -206,9 +256,10 @@ def main():
                               + [f"{k}='{knobs[k]}'" for k in ("THREADS", "CONNECTIONS", "PROXIES", "SCENARIOS") if knobs[k] != DEFAULTS[k]]
                               + ["bench/run.py"])
         cpu = next((line.split(": ", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "unknown CPU")
-        lines = report.header(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), versions(want_redis), invocation, wrk_flags,
-                              runs, nginx_cache, [(p, rows_def[p]["about"]) for p in rows if "about" in rows_def[p]], want_redis,
-                              f"{platform.system()} {platform.release()}, {cpu}", [(p, probes[p]) for p in rows if p in probes], notes)
+        lines = report.header(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), versions(bool(redis_stores)), invocation,
+                              wrk_flags, runs, nginx_cache, [(p, rows_def[p]["about"]) for p in rows if "about" in rows_def[p]],
+                              want_redis, f"{platform.system()} {platform.release()}, {cpu}",
+                              [(p, probes[p]) for p in rows if p in probes], notes, want_cluster)
         redis_rows = [p for p in rows if p in sidecaches and sc.uses_redis(p)] if "sidecache" in rows else []
         targets = {p: rows_def[p].get("target") for p in rows}
         for name in scenario_names:

@@ -44,6 +44,10 @@ def scenario_table(name, about, rows, results, rps_ratio_rows, targets):
             else:
                 verdict = f"target ≥ {t}: " + ("met" if rps[r] / rps["sidecache"] >= t else "**not met**")
             out.append(f"- {r} req/s ÷ sidecache req/s: **{q}** ({verdict})")
+        # The other Redis forms (TLS, cluster) against plain single Redis, as issue 12 asks.
+        for r in rps_ratio_rows:
+            if r != "sidecache-redis" and "sidecache-redis" in rps_ratio_rows:
+                out.append(f"- {r} req/s ÷ sidecache-redis req/s: **{ratio(rps[r], rps['sidecache-redis'])}**")
     if len(next(iter(results.values()), [])) > 1:
         out.append("")
         for r in rows:
@@ -51,7 +55,8 @@ def scenario_table(name, about, rows, results, rps_ratio_rows, targets):
     return out
 
 
-def header(when, versions, invocation, wrk_flags, runs, nginx_cache, abouts, want_redis, machine, probes, notes):
+def header(when, versions, invocation, wrk_flags, runs, nginx_cache, abouts, want_redis, machine, probes, notes,
+           want_cluster=False):
     """The report's opening: what ran, how, on what, and the cache check of every row."""
     cores = os.cpu_count()
     lines = ["# sidecache benchmark", "",
@@ -65,6 +70,12 @@ def header(when, versions, invocation, wrk_flags, runs, nginx_cache, abouts, wan
     if want_redis:
         lines += ["Redis: one local redis-server (bench/config/redis.conf: no persistence, maxmemory 256mb volatile-lru),",
                   "FLUSHALL before each Redis row's warm-up. Only one sidecache instance runs at a time (switching rows restarts it)."]
+    if want_cluster:
+        lines += ["Redis Cluster: three local redis-servers, all masters, no replicas (bench/config/redis-cluster.conf: no",
+                  "persistence, maxmemory 86mb volatile-lru each), made one cluster by `redis-cli --cluster create`; FLUSHALL on",
+                  "every master before each warm-up of its row, its key count the sum of the masters' DBSIZE."]
+        if not want_redis:
+            lines.append("Only one sidecache instance runs at a time (switching rows restarts it).")
     lines.append(f"Machine: {machine}.")
     if probes:
         lines += ["", "Cache check, a repeat of /api/items/1 after warming:"] + [f"- {row}: {line}" for row, line in probes]

@@ -182,7 +182,77 @@ def redis_server(port, tls_port, run_dir):
     conf = render("redis.conf", os.path.join(server.dir, "redis.conf"), PORT=port, TLS_PORT=tls_port, DIR=server.dir)
     server.argv = [tool("redis-server"), conf]
     server.ready = lambda: redis_cli(port, "PING") == "PONG"
+    server.flushall = lambda: redis_cli(port, "FLUSHALL") == "OK"
+    server.dbsize = lambda: redis_cli(port, "DBSIZE")
     return server
+
+
+class RedisCluster:
+    """The Redis Cluster of the sidecache-redis-cluster row: a redis-server per port in
+    `ports` (bench/config/redis-cluster.conf, each with its own directory under
+    redis-cluster/ in the run directory), all masters, joined by `redis-cli --cluster
+    create` into one cluster that splits the 16384 slots between them. Started, flushed,
+    counted and stopped like the one redis-server of the other Redis rows."""
+
+    def __init__(self, ports, run_dir):
+        self.name, self.ports, self.port = "redis-cluster", ports, ports[0]
+        self.dir = os.path.join(run_dir, "redis-cluster")
+        self.log_path = os.path.join(self.dir, "create.log")
+        self.nodes = [self.node(p) for p in ports]
+
+    def node(self, port):
+        server = Server(f"redis-cluster-{port}", port, os.path.join(self.dir, str(port)))
+        conf = render("redis-cluster.conf", os.path.join(server.dir, "redis.conf"), PORT=port, DIR=server.dir)
+        server.argv = [tool("redis-server"), conf]
+        server.ready = lambda: redis_cli(port, "PING") == "PONG"
+        return server
+
+    def start(self):
+        """Starts the nodes, creates the cluster (redis-cli's output goes to create.log)
+        and waits (30 s at most) until every node says `cluster_state:ok` and knows the
+        others. False, with the reason logged, if any of it fails."""
+        if not all(node.start() for node in self.nodes):
+            return False
+        argv = [tool("redis-cli"), "--cluster", "create", *[f"127.0.0.1:{p}" for p in self.ports],
+                "--cluster-replicas", "0", "--cluster-yes"]
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            log(f"{self.name}: `redis-cli --cluster create` still running after 60 s")
+            return False
+        with open(self.log_path, "w") as f:
+            f.write(f"# {' '.join(argv)}\n{r.stdout}{r.stderr}")
+        if r.returncode != 0:
+            log(f"{self.name}: `redis-cli --cluster create` exited {r.returncode}; see {self.log_path}")
+            return False
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            infos = [self.info(p) for p in self.ports]
+            if all(i.get("cluster_state") == "ok" and i.get("cluster_known_nodes") == str(len(self.ports)) for i in infos):
+                log(f"{self.name}: {len(self.ports)} masters on 127.0.0.1:{','.join(map(str, self.ports))}")
+                return True
+            time.sleep(0.1)
+        log(f"{self.name}: not every node said cluster_state:ok within 30 s; see {self.log_path}")
+        return False
+
+    @staticmethod
+    def info(port):
+        """CLUSTER INFO of the node on `port` as a dict ({} when it does not answer)."""
+        lines = redis_cli(port, "CLUSTER", "INFO").splitlines()
+        return dict(line.strip().split(":", 1) for line in lines if ":" in line)
+
+    def flushall(self):
+        """FLUSHALL on every master (each empties only its own slots)."""
+        return all([redis_cli(p, "FLUSHALL") == "OK" for p in self.ports])
+
+    def dbsize(self):
+        """The keys of all masters together, as text like redis-cli's DBSIZE ("?" if one did not answer)."""
+        sizes = [redis_cli(p, "DBSIZE") for p in self.ports]
+        return str(sum(map(int, sizes))) if all(n.isdigit() for n in sizes) else "?"
+
+    def stop(self):
+        for node in reversed(self.nodes):
+            node.stop()
 
 
 def make_certificates(directory):
@@ -204,7 +274,7 @@ def redis_cli(port, *words):
     return r.stdout.strip() if r.returncode == 0 else "?"
 
 
-def sidecache_server(name, port, run_dir, binary, store, origin_port, redis):
+def sidecache_server(name, port, run_dir, binary, store, origin_port, redis, cluster=None):
     """A sidecache row: bench/config/sidecache.json with the row's store section."""
     server = Server(name, port, os.path.join(run_dir, name))
     server.store = store
@@ -212,6 +282,9 @@ def sidecache_server(name, port, run_dir, binary, store, origin_port, redis):
     if redis:
         store_json = (store_json.replace("@REDIS_PORT@", str(redis.port)).replace("@REDIS_TLS_PORT@", str(redis.tls_port))
                       .replace("@REDIS_CA@", redis.ca))
+    if cluster:
+        for i, p in enumerate(cluster.ports, 1):
+            store_json = store_json.replace(f"@REDIS_CLUSTER_PORT{i}@", str(p))
     conf = render("sidecache.json", os.path.join(server.dir, "proxy.json"),
                   PORT=port, ORIGIN_PORT=origin_port, STORE=store_json, JWT_SECRET=JWT_SECRET)
     server.argv = [binary, "run", "--config", conf]
