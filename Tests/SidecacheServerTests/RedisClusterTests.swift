@@ -291,4 +291,41 @@ struct RedisClusterTests {
             }
         }
     }
+
+    /// A slot caught mid-migration (`CLUSTER SETSLOT … MIGRATING/IMPORTING`, its keys
+    /// already `MIGRATE`d): the old owner answers `ASK`, and the proxy asks the new one
+    /// with `ASKING` — the hit is served and a purge reaches the moved counters.
+    @Test func aSlotBeingMigratedIsFollowedWithAsk() async throws {
+        try await Self.withCluster { cluster in
+            try await Self.withPair(urlA: cluster.url, urlB: cluster.url) { pair in
+                #expect(try await eventually { pair.a.redisReady && pair.b.redisReady })
+                _ = try await pair.get(pair.a, "/api/users/1")
+                let masters = try await cluster.masters()
+                var found: (key: String, port: Int)?
+                for master in masters {
+                    let key = try await cluster.cli(port: master.port, "--scan", "--pattern", "sidecache:{*}e:*")
+                    if !key.isEmpty { found = (key, master.port) }
+                }
+                let (entry, sourcePort) = try #require(found)
+                let slot = try #require(Int(try await cluster.cli(port: sourcePort, "CLUSTER", "KEYSLOT", entry)))
+                let source = try #require(masters.first { $0.port == sourcePort })
+                let target = try #require(masters.first { $0.port != sourcePort })
+                #expect(try await cluster.cli(port: target.port, "CLUSTER", "SETSLOT", String(slot), "IMPORTING", source.id) == "OK")
+                #expect(try await cluster.cli(port: source.port, "CLUSTER", "SETSLOT", String(slot), "MIGRATING", target.id) == "OK")
+                let keys = try await cluster.cli(port: source.port, "CLUSTER", "GETKEYSINSLOT", String(slot), "100").split(separator: "\n").map(String.init)
+                #expect(keys.contains(entry) && keys.count >= 3, "the entry, its stripe's epoch and counters: \(keys)")
+                let migrated = try await cluster.cli(port: source.port, ["MIGRATE", "127.0.0.1", String(target.port), "", "0", "5000", "KEYS"] + keys)
+                #expect(migrated == "OK")
+                #expect(try await cluster.cli(port: source.port, "GET", entry).hasPrefix("ASK \(slot)"))
+
+                let before = pair.b.redisStatus?.cluster?.redirects ?? 0
+                let hit = try await pair.get(pair.b, "/api/users/1")
+                #expect(hit.header("X-Cache") == "HIT", "served from the importing node")
+                #expect((pair.b.redisStatus?.cluster?.redirects ?? 0) > before, "through an ASK redirect")
+                #expect(try await pair.put(pair.a, "/api/users/1").status == 200)
+                #expect(pair.a.redisStatus?.l2 == "usable", "the purge reached the moved counters (not journaled)")
+                #expect(try await pair.get(pair.b, "/api/users/1").text.contains(#""v":2"#))
+            }
+        }
+    }
 }

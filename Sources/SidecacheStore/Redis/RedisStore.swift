@@ -258,6 +258,14 @@ public final class RedisStore: Sendable {
     return #KEYS
     """
 
+    /// `bump` for one key: counts it up if it is there; else sets it to ARGV[1] when one
+    /// is given (the sequence), or leaves it away (a counter).
+    static let bumpOne = """
+    if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCR', KEYS[1]) end
+    if ARGV[1] ~= '' then redis.call('SET', KEYS[1], ARGV[1]) end
+    return 0
+    """
+
     private func mget(_ scopes: [UInt64], _ stripe: Int) -> [RedisArgument] {
         ["MGET", .text(keys.epoch(stripe))] + scopes.map { .text(keys.generation($0, stripe)) }
     }
@@ -338,9 +346,19 @@ public final class RedisStore: Sendable {
     /// cannot be missing the purge (replication is asynchronous).
     private func purgeBatches(_ ids: [UInt64], waitForReplicas: Bool, on loop: any EventLoop) -> [PurgeBatch] {
         var batches: [PurgeBatch] = (0..<keys.stripes).map { stripe in
-            let counted = ids.map { keys.generation($0, stripe) } + [keys.sequence(stripe)]
-            var commands: [[RedisArgument]] = [["EVAL", .text(Self.bump), .text(String(counted.count))]
-                + counted.map { .text($0) } + [.text(Self.freshValue())]]
+            let counters = ids.map { keys.generation($0, stripe) }
+            var commands: [[RedisArgument]]
+            if keys.stripes == 1 {
+                commands = [["EVAL", .text(Self.bump), .text(String(counters.count + 1))]
+                    + (counters + [keys.sequence(stripe)]).map { .text($0) } + [.text(Self.freshValue())]]
+            } else {
+                // A cluster: one key per script, in the same order. A script over several
+                // keys of a slot being migrated is refused (TRYAGAIN) until the migration
+                // ends when some of them are not there — and counters often are not — but a
+                // purge must land now; one key at a time it does, on whichever node has it.
+                commands = counters.map { ["EVAL", .text(Self.bumpOne), "1", .text($0), ""] }
+                    + [["EVAL", .text(Self.bumpOne), "1", .text(keys.sequence(stripe)), .text(Self.freshValue())]]
+            }
             if stripe == 0 && consistency == .fast {
                 // Pub/sub reaches every node of a cluster: one message for all stripes.
                 commands.append(["PUBLISH", .text(keys.channel), .text(ids.map(hex).joined(separator: ","))])
