@@ -9,7 +9,7 @@ enum ConfigKeys {
     static let store = ["memory", "redis", "consistency", "prefix", "timeout", "outageGrace", "tls"]
     static let storeTLS = ["ca", "cert", "key", "serverName", "verify"]
     /// `defaults`; every route may set them too.
-    static let policy = ["ttl", "staleWhileRevalidate", "staleIfError", "maxBodySize", "upstreamTimeout", "maxRequestBody"]
+    static let policy = ["ttl", "staleWhileRevalidate", "staleIfError", "maxBodySize", "upstreamTimeout", "maxRequestBody", "compress"]
     static let route = ["name", "match", "key", "shared", "override", "paths"] + policy
     static let routeKey = ["query", "headers", "identity", "claims"]
     static let routePaths = ["caseInsensitive", "ignoreTrailingSlash", "ignoreMatrix"]

@@ -15,6 +15,7 @@ extension ConfigLoader {
             if v > .zero { p.upstreamTimeout = v } else { n.report("must be more than 0") }
         }
         if let v = fields["maxRequestBody"]?.size() { p.maxRequestBody = v }
+        if let v = fields["compress"]?.bool() { p.compress = v }
         return (p, ttl)
     }
 

@@ -12,6 +12,8 @@ public struct CacheControl: Sendable, Equatable {
     public var mustRevalidate = false
     public var proxyRevalidate = false
     public var onlyIfCached = false
+    /// No intermediary may change the representation (RFC 9111 §5.2.2.6): no compression either way.
+    public var noTransform = false
     public var maxAge: Int64?
     public var sMaxAge: Int64?
     public var staleWhileRevalidate: Int64?
@@ -41,6 +43,7 @@ public struct CacheControl: Sendable, Equatable {
         case "must-revalidate": mustRevalidate = true
         case "proxy-revalidate": proxyRevalidate = true
         case "only-if-cached": onlyIfCached = true
+        case "no-transform": noTransform = true
         case "max-age": maxAge = min(maxAge ?? .max, seconds())
         case "s-maxage": sMaxAge = min(sMaxAge ?? .max, seconds())
         case "stale-while-revalidate": staleWhileRevalidate = seconds()

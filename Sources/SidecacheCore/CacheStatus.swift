@@ -43,6 +43,8 @@ public enum NotStoredReason: String, Sendable, CaseIterable {
     /// Strict consistency and Redis cannot take it: an entry Redis cannot vouch for is
     /// not kept in L1 either (DESIGN `store.outageGrace`).
     case storeUnavailable = "store-unavailable"
+    /// A compressing route and a coding it cannot serve to every client (`ContentCoding.refuses`).
+    case encoding = "content-encoding"
 }
 
 /// `Cache-Status` (RFC 9211) values for answers the proxy gives. Never carries the key.

@@ -56,6 +56,7 @@ public enum StoragePolicy {
         if vary.contains("*") { return .skip(.varyStar) }
         // Vary on a header the key does not include would let one variant answer for another.
         if !uncoveredVary(vary, route: route, varyHeaders: varyHeaders).isEmpty { return .skip(.vary) }
+        if route.policy.compress && ContentCoding.refuses(responseHeaders) { return .skip(.encoding) }
 
         let cc = directives(responseHeaders)
         let initialAge = correctedInitialAge(responseHeaders, requestTime: requestTime, responseTime: responseTime)
@@ -102,9 +103,11 @@ public enum StoragePolicy {
         return .store(timing)
     }
 
-    /// The `Vary` headers (lowercased) the key does not cover yet.
+    /// The `Vary` headers (lowercased) the key does not cover yet. A compressing route
+    /// covers `Accept-Encoding` itself: one gzip entry serves every client.
     public static func uncoveredVary(_ vary: [String], route: Route, varyHeaders: [String]) -> [String] {
-        vary.filter { $0 != "*" && !$0.isEmpty && !route.keyHeaders.contains($0) && !varyHeaders.contains($0) }
+        vary.filter { $0 != "*" && !$0.isEmpty && !route.keyHeaders.contains($0) && !varyHeaders.contains($0)
+            && !(route.policy.compress && $0 == "accept-encoding") }
     }
 
     /// `Vary` field names of a response, lowercased.

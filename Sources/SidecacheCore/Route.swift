@@ -88,10 +88,13 @@ public struct RoutePolicy: Sendable, Equatable {
     public var maxBodySize: Int
     public var upstreamTimeout: Duration
     public var maxRequestBody: Int
+    /// Store compressible answers gzipped once (`ContentCoding`); false stores them as sent.
+    public var compress: Bool
 
     public init(staleWhileRevalidate: Duration = .zero, staleIfError: Duration = .zero,
                 maxBodySize: Int = 8 << 20, upstreamTimeout: Duration = .seconds(30),
-                maxRequestBody: Int = 16 << 20) {
+                maxRequestBody: Int = 16 << 20, compress: Bool = true) {
+        self.compress = compress
         self.staleWhileRevalidate = staleWhileRevalidate
         self.staleIfError = staleIfError
         self.maxBodySize = maxBodySize

@@ -31,8 +31,12 @@ extension Exchange {
         outcome = .miss
         var extra: [(name: String, value: String)] = []
         if let stored = start.revalidating { extra = Validators.revalidationHeaders(stored: HeaderList(stored.storedHead().lines)) }
+        // A compressing route asks for gzip or identity only (never a coding it could not
+        // serve to everyone), and identity for a client without gzip: should the answer
+        // turn out too large to store, it streams to that client as it comes.
+        let acceptEncoding = context.route.policy.compress ? (acceptsGzip ? "gzip" : "identity") : nil
         send(method: "GET", uri: context.route.query.fillTarget(context.target, uri: head.uri), body: nil, forFill: true,
-             timeout: context.route.policy.upstreamTimeout, extraHeaders: extra)
+             timeout: context.route.policy.upstreamTimeout, extraHeaders: extra, acceptEncoding: acceptEncoding)
     }
 
     func forward() {
@@ -40,12 +44,17 @@ extension Exchange {
              timeout: route?.policy.upstreamTimeout ?? settings.config.defaults.upstreamTimeout)
     }
 
+    /// `acceptEncoding` replaces the client's `Accept-Encoding`.
     private func send(method: String, uri: String, body: ByteBuffer?, forFill: Bool, timeout: Duration,
-                      extraHeaders: [(name: String, value: String)] = []) {
+                      extraHeaders: [(name: String, value: String)] = [], acceptEncoding: String? = nil) {
         upstreamStarted = .now
-        let headers = ForwardHeaders.request(head.headers, clientAddress: connection.remoteAddress,
+        var headers = ForwardHeaders.request(head.headers, clientAddress: connection.remoteAddress,
                                              fallbackHost: settings.config.upstream.authority, forFill: forFill,
                                              requestID: ForwardHeaders.newRequestID) + extraHeaders
+        if let acceptEncoding {
+            headers.removeAll { $0.name.equalsIgnoringASCIICase("accept-encoding") }
+            headers.append((name: "Accept-Encoding", value: acceptEncoding))
+        }
         let request = engine.upstreamRequest(settings.config, method: method, uri: uri, headers: headers, body: body, timeout: timeout)
         let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
         transfer = engine.upstream.execute(request, on: connection.eventLoop) { event in me.value.upstream(event) }
@@ -129,13 +138,16 @@ extension Exchange {
     func commit(_ filled: ExchangeStateMachine.Filled) {
         guard let context = machine.context, let fillGuard else { return }
         var body = filled.body
+        var lines = filled.lines
+        if context.route.policy.compress {
+            (body, lines) = Self.storedForm(body: body, lines: lines, allocator: connection.allocator)
+        }
         if body.capacity > body.readableBytes {
             // Stored bodies hold exactly their bytes, so the byte budget is the memory used.
             var exact = connection.allocator.buffer(capacity: body.readableBytes)
             exact.writeImmutableBuffer(body)
             body = exact
         }
-        let lines = filled.lines
         var entryHead = connection.allocator.buffer(capacity: lines.reduce(64) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 })
         entryHead.writeStatusLine(status: filled.status, reason: filled.reason)
         for line in lines where !line.name.equalsIgnoringASCIICase("transfer-encoding") { entryHead.writeHeader(line.name, line.value) }
@@ -145,6 +157,20 @@ extension Exchange {
         engine.store.commit(context.key, status: filled.status, timing: filled.timing, head: entryHead, body: body, scopeIDs: scopeIDs,
                             tagIDs: tagIDs, under: fillGuard, now: engine.clock.now(), on: connection.eventLoop)
             .whenReady { committed in me.value.committed(committed, revalidated: filled.revalidated) }
+    }
+
+    /// What a compressing route stores (DESIGN "HTTP fidelity", compression): identity
+    /// bodies of compressible types gzipped once here, gzip kept; both say `Vary:
+    /// Accept-Encoding`. Should zlib fail, the answer is stored as it came.
+    static func storedForm(body: ByteBuffer, lines: [(name: String, value: String)],
+                           allocator: ByteBufferAllocator) -> (ByteBuffer, [(name: String, value: String)]) {
+        let headers = HeaderList(lines)
+        if ContentCoding.compresses(headers, bodyLength: body.readableBytes), let gzipped = try? Gzip.compress(body, allocator: allocator) {
+            return (gzipped, ContentCoding.storedLines(lines, compressed: true))
+        }
+        let gzip = headers.first("content-encoding") != nil
+        guard gzip || ContentCoding.isCompressible(headers.first("content-type")) else { return (body, lines) }
+        return (body, ContentCoding.storedLines(lines, compressed: false))
     }
 
     private func committed(_ committed: Commit, revalidated: Bool) {

@@ -67,12 +67,15 @@ final class Exchange {
         self.method = wireMethodName(head.method.rawValue)
         self.target = RequestTarget(head.uri)
         self.purpose = purpose
-        self.writer = ResponseWriter(connection: connection, isHEAD: head.method == .HEAD, version: head.version)
+        self.writer = ResponseWriter(connection: connection, isHEAD: head.method == .HEAD, version: head.version, request: head.headers)
         self.machine = ExchangeStateMachine(request: head.headers, isHEAD: head.method == .HEAD, version: head.version,
                                             allocator: connection.allocator)
     }
 
     var finished: Bool { machine.isFinished }
+
+    /// The client takes gzip (its `Accept-Encoding`).
+    var acceptsGzip: Bool { writer.acceptsGzip }
 
     func start() {
         guard target != nil || (head.uri == "*" && head.method == .OPTIONS) else {

@@ -12,6 +12,10 @@ struct ResponseWriter {
     let connection: any ClientConnection
     let isHEAD: Bool
     let version: HTTPVersion
+    /// The request's headers: read only for a gzip entry, to learn whether the client takes gzip.
+    let request: HTTPHeaders
+
+    var acceptsGzip: Bool { ContentCoding.acceptsGzip(request[canonicalForm: "accept-encoding"].map(String.init)) }
 
     /// Stored head, then Age/X-Cache/Cache-Status in a reused buffer, then the stored
     /// body: no encoding work per hit. `staleDetail` marks a stale answer and why.
@@ -60,8 +64,10 @@ struct ResponseWriter {
     }
 
     /// The stored head, the per-answer `lines` (closed here with the connection header
-    /// and the blank line), then the stored body unless HEAD; one flush.
+    /// and the blank line), then the stored body unless HEAD; one flush. A gzip entry
+    /// goes to a client without gzip decompressed.
     private func stored(_ entry: CacheEntry, lines: inout ByteBuffer) -> Bool {
+        if entry.isGzip && !acceptsGzip { return decoded(entry, lines: &lines) }
         let close = connection.closesAfterResponse
         writeConnectionHeader(&lines, close: close)
         lines.writeStaticString("\r\n")
@@ -71,6 +77,39 @@ struct ResponseWriter {
         } else {
             connection.write(lines)
             connection.writeAndFlush(entry.body, written: nil)
+        }
+        return close
+    }
+
+    /// A gzip entry for a client that does not take gzip: the head without
+    /// `Content-Encoding` (its `ETag` weak, `Content-Length` the decoded one), the body
+    /// decompressed. A HEAD decompresses nothing: the length is gzip's own record of it.
+    private func decoded(_ entry: CacheEntry, lines: inout ByteBuffer) -> Bool {
+        let body: ByteBuffer?
+        if isHEAD {
+            body = nil
+        } else {
+            guard let decompressed = try? Gzip.decompress(entry.body, allocator: connection.allocator) else {
+                return error(.upstreamUnavailable("stored gzip body does not decompress"))
+            }
+            body = decompressed
+        }
+        let stored = entry.storedHead()
+        var head = connection.allocator.buffer(capacity: entry.head.readableBytes + lines.readableBytes + 32)
+        head.writeStatusLine(status: entry.status, reason: stored.reason)
+        for line in ContentCoding.decodedLines(stored.lines) { head.writeHeader(line.name, line.value) }
+        if let length = body?.readableBytes ?? Gzip.decodedLength(entry.body), entry.status != 204, entry.status != 304 {
+            head.writeHeader("Content-Length", length)
+        }
+        head.writeImmutableBuffer(lines)
+        let close = connection.closesAfterResponse
+        writeConnectionHeader(&head, close: close)
+        head.writeStaticString("\r\n")
+        if let body {
+            connection.write(head)
+            connection.writeAndFlush(body, written: nil)
+        } else {
+            connection.writeAndFlush(head, written: nil)
         }
         return close
     }

@@ -29,6 +29,9 @@ public final class CacheEntry: Sendable {
     /// current; `unconfirmed` until the first full check.
     let confirmedSeq = Atomic<UInt64>(CacheEntry.unconfirmed)
     static let unconfirmed = UInt64.max
+    /// The stored body is gzip (`Content-Encoding: gzip` in the head): clients that do
+    /// not accept gzip get it decompressed.
+    public let isGzip: Bool
 
     public init(head: ByteBuffer, body: ByteBuffer, status: Int, timing: EntryTiming, fillSeq: UInt64, scopeIDs: [UInt64],
                 generations: EntryCodec.Generations? = nil) {
@@ -40,6 +43,31 @@ public final class CacheEntry: Sendable {
         self.fillSeq = fillSeq
         self.scopeIDs = scopeIDs
         self.checkedSeq = Atomic(fillSeq)
+        self.isGzip = Self.namesGzip(head)
+    }
+
+    /// Whether a stored head has a `Content-Encoding: gzip` line (any case).
+    static func namesGzip(_ head: ByteBuffer) -> Bool {
+        head.withUnsafeReadableBytes { raw in
+            let name = Array("\r\ncontent-encoding:".utf8)
+            var i = 0
+            while i + name.count <= raw.count {
+                var matches = true
+                for j in 0..<name.count where raw[i + j] | (name[j] >= 0x61 ? 0x20 : 0) != name[j] {
+                    matches = false
+                    break
+                }
+                if matches {
+                    var k = i + name.count
+                    while k < raw.count, raw[k] == 0x20 || raw[k] == 0x09 { k += 1 }
+                    let value = Array("gzip".utf8)
+                    guard k + 4 <= raw.count else { return false }
+                    return (0..<4).allSatisfy { raw[k + $0] | 0x20 == value[$0] }
+                }
+                i += 1
+            }
+            return false
+        }
     }
 
     func confirmed(at time: Timestamp) {

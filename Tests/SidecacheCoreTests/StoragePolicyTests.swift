@@ -7,9 +7,9 @@ private let nowText = "Sun, 06 Nov 1994 08:49:37 GMT"
 private func date(_ offset: Int64) -> String { HTTPDate.format(now + .seconds(offset)) }
 
 private func route(_ ttl: TTLPolicy, keyHeaders: [String] = [], override: Bool = false,
-                   swr: Duration = .zero, sie: Duration = .zero) -> Route {
+                   swr: Duration = .zero, sie: Duration = .zero, compress: Bool = true) -> Route {
     Route(name: "r", pattern: try! RequestPattern(parsing: "GET /r"), ttl: ttl, keyHeaders: keyHeaders,
-          override: override, policy: RoutePolicy(staleWhileRevalidate: swr, staleIfError: sie))
+          override: override, policy: RoutePolicy(staleWhileRevalidate: swr, staleIfError: sie, compress: compress))
 }
 
 private let fixed = route(.fixed(.seconds(60)))
@@ -54,7 +54,14 @@ struct StorageCase: Sendable, CustomTestStringConvertible {
         StorageCase(label: "Set-Cookie on origin", route: origin, response: [("Cache-Control", "public, max-age=60"), ("Set-Cookie", "a")], expected: .skip(.setCookie)),
         StorageCase(label: "Vary: *", route: fixed, response: [("Vary", "*")], expected: .skip(.varyStar)),
         StorageCase(label: "Vary: *, in a list, override", route: overriding, response: [("Vary", "Accept, *")], expected: .skip(.varyStar)),
-        StorageCase(label: "Vary on a header not in the key", route: fixed, response: [("Vary", "Accept-Encoding")], expected: .skip(.vary)),
+        StorageCase(label: "Vary on a header not in the key", route: fixed, response: [("Vary", "Accept-Language")], expected: .skip(.vary)),
+        StorageCase(label: "Vary: Accept-Encoding, compressing route (one gzip entry serves all)", route: fixed,
+                    response: [("Vary", "Accept-Encoding")], expected: .fresh(60)),
+        StorageCase(label: "Vary: Accept-Encoding, route without compress", route: route(.fixed(.seconds(60)), compress: false),
+                    response: [("Vary", "Accept-Encoding")], expected: .skip(.vary)),
+        StorageCase(label: "br on a compressing route", route: fixed, response: [("Content-Encoding", "br")], expected: .skip(.encoding)),
+        StorageCase(label: "br, route without compress", route: route(.fixed(.seconds(60)), compress: false),
+                    response: [("Content-Encoding", "br")], expected: .fresh(60)),
         StorageCase(label: "Vary covered by key.headers", route: route(.fixed(.seconds(60)), keyHeaders: ["X-Role"]),
                     response: [("Vary", "x-role")], expected: .fresh(60)),
         StorageCase(label: "Vary partly covered", route: route(.fixed(.seconds(60)), keyHeaders: ["X-Role"]),

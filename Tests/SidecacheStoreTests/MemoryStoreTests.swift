@@ -69,3 +69,18 @@ import SidecacheCore
         #expect(!ledger.isValid(e))
     }
 }
+
+/// Which stored heads say their body is gzip (any case, any whitespace after the colon).
+@Suite struct StoredGzipTests {
+    @Test(arguments: [
+        ("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\n", true),
+        ("HTTP/1.1 200 OK\r\ncontent-encoding:gzip\r\n", true),
+        ("HTTP/1.1 200 OK\r\nCONTENT-ENCODING:   GZIP\r\n", true),
+        ("HTTP/1.1 200 OK\r\nContent-Encoding: br\r\n", false),
+        ("HTTP/1.1 200 OK\r\nX-Content-Encoding: gzip\r\n", false),
+        ("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n", false),
+    ])
+    func namesGzip(head: String, gzip: Bool) {
+        #expect(CacheEntry.namesGzip(ByteBuffer(string: head)) == gzip)
+    }
+}

@@ -13,10 +13,10 @@ from lint.kit import DEPLOY, ROOT, require, port_of, binary
 DOCKERFILE = os.path.join(DEPLOY, "Dockerfile")
 # Build-stage -dev package -> runtime package (Debian bookworm); confirmed against
 # dpkg's Depends when the -dev packages are installed here.
-RUNTIME_OF = {"libhiredis-dev": "libhiredis0.14", "libcurl4-openssl-dev": "libcurl4"}
+RUNTIME_OF = {"libhiredis-dev": "libhiredis0.14", "libcurl4-openssl-dev": "libcurl4", "zlib1g-dev": "zlib1g"}
 RUNTIME_PACKAGES = {"libhiredis0.14", "libcurl4", "ca-certificates"}
 # In debian:bookworm-slim already.
-BASE_IMAGE_PACKAGES = {"libc6", "libstdc++6", "libgcc-s1"}
+BASE_IMAGE_PACKAGES = {"libc6", "libstdc++6", "libgcc-s1", "zlib1g"}
 ENTRYPOINT = ["sidecache", "run", "--config", "/etc/sidecache/proxy.json"]
 COMPILERS = re.compile(r"(-dev$|^gcc|^g\+\+|^clang|^cpp$|^build-essential$|^binutils|^make$|^cmake$|^swift)")
 

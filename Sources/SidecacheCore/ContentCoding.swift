@@ -1,0 +1,98 @@
+/// gzip as a property of entries (DESIGN "HTTP fidelity", compression): which answers
+/// are stored compressed, which clients get the stored bytes, and what a transformed
+/// answer says about itself. One gzip body per entry, so `Accept-Encoding` never splits
+/// the cache between gzip and identity clients.
+public enum ContentCoding {
+    /// Shorter bodies are stored as sent: gzip's 18-byte frame and the CPU are not worth it.
+    public static let minimumLength = 1024
+
+    /// Whether a compressing route must not store an answer: a coding other than gzip
+    /// (`br`, `zstd`, …) would split the cache by client, and gzip with `no-transform`
+    /// could not be served to clients without gzip.
+    public static func refuses(_ headers: some HeaderFields) -> Bool {
+        switch coding(headers) {
+        case "", "identity": false
+        case "gzip", "x-gzip": CacheControl(headers.all("cache-control")).noTransform
+        default: true
+        }
+    }
+
+    /// Whether a compressing route gzips an answer at store time: identity, of a
+    /// compressible type, long enough, and no `no-transform`. (Gzip answers are kept.)
+    public static func compresses(_ headers: some HeaderFields, bodyLength: Int) -> Bool {
+        let coding = coding(headers)
+        return (coding.isEmpty || coding == "identity") && bodyLength >= minimumLength && isCompressible(headers.first("content-type"))
+            && !CacheControl(headers.all("cache-control")).noTransform
+    }
+
+    private static func coding(_ headers: some HeaderFields) -> String {
+        headers.first("content-encoding").map { $0.trimmingSpaces().lowercased() } ?? ""
+    }
+
+    /// RFC 9110 §12.5.3: `gzip` (or `x-gzip`, or `*` when gzip is not named) with a
+    /// non-zero qvalue. No `Accept-Encoding` at all: identity.
+    public static func acceptsGzip(_ values: [String]) -> Bool {
+        var star: Bool?
+        for value in values {
+            for member in value.split(separator: ",") {
+                let parts = member.split(separator: ";")
+                guard let name = parts.first?.trimmingSpaces().lowercased(), !name.isEmpty else { continue }
+                let accepted = parts.dropFirst().allSatisfy { parameter in
+                    let p = parameter.trimmingSpaces().lowercased()
+                    guard p.hasPrefix("q=") else { return true }
+                    return (Double(p.dropFirst(2)) ?? 0) > 0
+                }
+                if name == "gzip" || name == "x-gzip" { return accepted }
+                if name == "*" { star = accepted }
+            }
+        }
+        return star ?? false
+    }
+
+    /// `text/*`, JSON, XML and JavaScript: what compresses well.
+    public static func isCompressible(_ contentType: String?) -> Bool {
+        guard let type = contentType?.split(separator: ";").first?.trimmingSpaces().lowercased() else { return false }
+        return type.hasPrefix("text/") || type == "application/json" || type.hasSuffix("+json") || type.hasSuffix("+xml")
+            || type == "application/javascript" || type == "application/xml"
+    }
+
+    /// RFC 9110 §8.8.3: a transformed representation is not the one the strong
+    /// validator named.
+    public static func weakened(_ etag: String) -> String {
+        let tag = etag.trimmingSpaces()
+        return tag.hasPrefix("W/") ? tag : "W/" + tag
+    }
+
+    /// The header lines a compressing route stores, from the upstream's: `Content-Encoding:
+    /// gzip` added when `compressed` here (a strong `ETag` weakened then), and `Vary`
+    /// naming `Accept-Encoding` either way. Only for gzip or compressible answers.
+    public static func storedLines(_ lines: [(name: String, value: String)], compressed: Bool) -> [(name: String, value: String)] {
+        var out: [(name: String, value: String)] = []
+        var varies = false
+        for line in lines {
+            if line.name.equalsIgnoringASCIICase("etag") && compressed {
+                out.append((line.name, weakened(line.value)))
+            } else if line.name.equalsIgnoringASCIICase("content-encoding") {
+                out.append((line.name, "gzip"))   // x-gzip is gzip (RFC 9110 §8.4.1.3)
+            } else if line.name.equalsIgnoringASCIICase("vary") {
+                varies = varies || line.value.split(separator: ",").contains { $0.trimmingSpaces().equalsIgnoringASCIICase("accept-encoding") }
+                out.append(line)
+            } else {
+                out.append(line)
+            }
+        }
+        if compressed { out.append((name: "Content-Encoding", value: "gzip")) }
+        if !varies { out.append((name: "Vary", value: "Accept-Encoding")) }
+        return out
+    }
+
+    /// The header lines of a gzip entry served decompressed: no `Content-Encoding`, the
+    /// `ETag` weak (it named the gzip bytes).
+    public static func decodedLines(_ lines: [(name: String, value: String)]) -> [(name: String, value: String)] {
+        lines.compactMap { line in
+            if line.name.equalsIgnoringASCIICase("content-encoding") { return nil }
+            if line.name.equalsIgnoringASCIICase("etag") { return (line.name, weakened(line.value)) }
+            return line
+        }
+    }
+}

@@ -1,0 +1,54 @@
+import SidecacheCore
+import Testing
+
+/// RFC 9110 §12.5.3 (Accept-Encoding), §8.8.3 (weak validators after a transformation),
+/// RFC 9111 §5.2.2.6 (no-transform): the pure decisions behind compression.
+@Suite struct ContentCodingTests {
+    @Test(arguments: [
+        ("gzip", true), ("GZIP", true), ("x-gzip", true), ("deflate, gzip;q=0.5", true), ("br, gzip", true),
+        ("*", true), ("*;q=0.1", true),
+        ("gzip;q=0", false), ("gzip; q=0.0", false), ("*;q=0", false), ("gzip;q=0, *", false),
+        ("identity", false), ("br", false), ("", false),
+    ])
+    func acceptsGzip(value: String, accepted: Bool) {
+        #expect(ContentCoding.acceptsGzip([value]) == accepted, "\(value)")
+    }
+
+    @Test func noAcceptEncodingMeansIdentity() {
+        #expect(!ContentCoding.acceptsGzip([]))
+        #expect(ContentCoding.acceptsGzip(["br", "gzip"]), "several field lines are one list")
+    }
+
+    @Test(arguments: [
+        ("application/json", true), ("application/json; charset=utf-8", true), ("text/html", true), ("application/problem+json", true),
+        ("application/atom+xml", true), ("application/javascript", true), ("application/xml", true),
+        ("image/png", false), ("application/octet-stream", false), ("application/zip", false),
+    ])
+    func compressibleTypes(type: String, compressible: Bool) {
+        #expect(ContentCoding.isCompressible(type) == compressible)
+    }
+
+    @Test func whatIsCompressedKeptOrRefused() {
+        let json = [("Content-Type", "application/json")]
+        func headers(_ extra: [(String, String)]) -> HeaderList { HeaderList((json + extra).map { (name: $0.0, value: $0.1) }) }
+        #expect(ContentCoding.compresses(headers([]), bodyLength: 1024))
+        #expect(!ContentCoding.compresses(headers([]), bodyLength: 1023))
+        #expect(!ContentCoding.compresses(headers([("Cache-Control", "no-transform")]), bodyLength: 4096))
+        #expect(!ContentCoding.compresses(headers([("Content-Encoding", "gzip")]), bodyLength: 4096))
+        #expect(!ContentCoding.refuses(headers([("Content-Encoding", "gzip")])))
+        #expect(ContentCoding.refuses(headers([("Content-Encoding", "gzip"), ("Cache-Control", "max-age=9, no-transform")])))
+        #expect(ContentCoding.refuses(headers([("Content-Encoding", "br")])))
+        #expect(!ContentCoding.refuses(headers([("Content-Encoding", "identity")])))
+    }
+
+    @Test func transformedLines() {
+        let stored = ContentCoding.storedLines([("ETag", #""a""#), ("Vary", "Origin")], compressed: true)
+        #expect(stored.map(\.name) == ["ETag", "Vary", "Content-Encoding", "Vary"])
+        #expect(stored[0].value == #"W/"a""# && stored[2].value == "gzip" && stored[3].value == "Accept-Encoding")
+        let kept = ContentCoding.storedLines([("Content-Encoding", "x-gzip"), ("ETag", #"W/"b""#), ("Vary", "accept-encoding")],
+                                             compressed: false)
+        #expect(kept.map(\.value) == ["gzip", #"W/"b""#, "accept-encoding"], "no second Vary, x-gzip is gzip")
+        let decoded = ContentCoding.decodedLines([("Content-Encoding", "gzip"), ("ETag", #""c""#), ("Vary", "Accept-Encoding")])
+        #expect(decoded.map(\.value) == [#"W/"c""#, "Accept-Encoding"])
+    }
+}

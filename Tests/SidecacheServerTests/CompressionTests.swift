@@ -1,0 +1,123 @@
+import CompressNIO
+import NIOCore
+import SidecacheTestSupport
+import Testing
+
+/// DESIGN "HTTP fidelity", compression: one gzip body per entry, served as stored to
+/// clients that take gzip and decompressed to the others; `Accept-Encoding` never splits
+/// the cache; `Vary: Accept-Encoding` always said; `no-transform` honoured; strong ETags
+/// weakened on transformed answers; `Content-Length` exact.
+@Suite("Compression")
+struct CompressionTests {
+    static let routes = #"[{ "name": "doc", "match": "GET /doc/{id}", "ttl": "5m" }]"#
+    /// 4 KiB of JSON that compresses well.
+    static let json = "[" + (0..<100).map { #"{"id":\#($0),"name":"user \#($0)"}"# }.joined(separator: ",") + "]"
+    static let gzip = [("Accept-Encoding", "gzip, deflate, br")]
+
+    static func gunzip(_ bytes: [UInt8]) throws -> String {
+        var buffer = ByteBuffer(bytes: bytes)
+        return String(buffer: try buffer.decompress(with: .gzip()))
+    }
+
+    static func gzipped(_ text: String) throws -> [UInt8] {
+        var buffer = ByteBuffer(string: text)
+        let out = try buffer.compress(with: .gzip())
+        return Array(out.readableBytesView)
+    }
+
+    @Test func storedOnceGzippedAndServedToBothKindsOfClient() async throws {
+        try await withProxy(routes: Self.routes) { h in
+            h.origin.on("GET", "/doc/1", .json(Self.json, headers: [("ETag", #""v1""#)]))
+            let zipped = try await h.get("/doc/1", headers: Self.gzip)
+            #expect(zipped.header("Cache-Status") == "sidecache; fwd=uri-miss; stored")
+            #expect(zipped.header("Content-Encoding") == "gzip")
+            #expect(zipped.header("Vary") == "Accept-Encoding")
+            #expect(zipped.header("ETag") == #"W/"v1""#, "RFC 9110 §8.8.3: the gzip bytes are not what the strong tag named")
+            #expect(Int(zipped.header("Content-Length") ?? "") == zipped.body.count)
+            #expect(zipped.body.count < Self.json.utf8.count / 3)
+            #expect(try Self.gunzip(zipped.body) == Self.json)
+            #expect(h.origin.requests.last?.header("accept-encoding") == "gzip", "a compressing route asks for gzip only")
+
+            let plain = try await h.get("/doc/1")
+            #expect(plain.header("X-Cache") == "HIT")
+            #expect(plain.header("Content-Encoding") == nil)
+            #expect(plain.text == Self.json)
+            #expect(Int(plain.header("Content-Length") ?? "") == Self.json.utf8.count)
+            #expect(plain.header("Vary") == "Accept-Encoding")
+            #expect(plain.header("ETag") == #"W/"v1""#)
+
+            let refused = try await h.get("/doc/1", headers: [("Accept-Encoding", "gzip;q=0, identity")])
+            #expect(refused.header("X-Cache") == "HIT" && refused.text == Self.json, "q=0 refuses gzip")
+            #expect(h.origin.count("GET", path: "/doc/1") == 1, "one entry for every Accept-Encoding")
+        }
+    }
+
+    @Test func aClientWithoutGzipFillsAndGzipClientsHitTheSameEntry() async throws {
+        try await withProxy(routes: Self.routes) { h in
+            h.origin.on("GET", "/doc/2", .json(Self.json))
+            let plain = try await h.get("/doc/2")
+            #expect(plain.text == Self.json && plain.header("Content-Encoding") == nil)
+            #expect(h.origin.requests.last?.header("accept-encoding") == "identity")
+            let zipped = try await h.get("/doc/2", headers: [("Accept-Encoding", "GZIP")])
+            #expect(zipped.header("X-Cache") == "HIT" && zipped.header("Content-Encoding") == "gzip")
+            #expect(try Self.gunzip(zipped.body) == Self.json)
+            let head = try await h.send("HEAD", "/doc/2")
+            #expect(head.body.isEmpty && Int(head.header("Content-Length") ?? "") == Self.json.utf8.count,
+                    "HEAD says the decoded length without decompressing")
+        }
+    }
+
+    /// The upstream's own gzip is kept byte for byte; its ETag stays strong where the
+    /// bytes are its own, and is weakened where they are decompressed.
+    @Test func upstreamGzipIsKeptAsSent() async throws {
+        try await withProxy(routes: Self.routes) { h in
+            let bytes = try Self.gzipped(Self.json)
+            h.origin.on("GET", "/doc/3", OriginResponse(headers: [("Content-Type", "application/json"), ("Content-Encoding", "gzip"),
+                                                              ("ETag", #""z""#), ("Vary", "Accept-Encoding")], body: .bytes(bytes)))
+            let zipped = try await h.get("/doc/3", headers: Self.gzip)
+            #expect(zipped.body == bytes && zipped.header("ETag") == #""z""#)
+            #expect(zipped.headers("Vary") == ["Accept-Encoding"], "said once")
+            let plain = try await h.get("/doc/3", headers: [("Accept-Encoding", "identity")])
+            #expect(plain.header("X-Cache") == "HIT", "the upstream's Vary: Accept-Encoding does not split the cache")
+            #expect(plain.text == Self.json && plain.header("ETag") == #"W/"z""#)
+        }
+    }
+
+    @Test(arguments: [
+        ("no-transform", [("Cache-Control", "max-age=60, no-transform")]),
+        ("short", []),
+        ("an image", [("Content-Type", "image/png")]),
+    ])
+    func answersThatStayIdentity(what: String, headers: [(String, String)]) async throws {
+        try await withProxy(routes: Self.routes) { h in
+            let body = what == "short" ? #"{"id":1}"# : Self.json
+            h.origin.on("GET", "/doc/4", .json(body, headers: headers.map { (name: $0.0, value: $0.1) }))
+            let first = try await h.get("/doc/4", headers: Self.gzip)
+            #expect(first.header("Content-Encoding") == nil, "\(what)")
+            #expect(first.text == body)
+            #expect(try await h.get("/doc/4", headers: Self.gzip).header("X-Cache") == "HIT", "stored as sent")
+        }
+    }
+
+    @Test func aCodingOtherThanGzipIsNotStored() async throws {
+        try await withProxy(routes: Self.routes) { h in
+            h.origin.on("GET", "/doc/5", OriginResponse(headers: [("Content-Type", "application/json"), ("Content-Encoding", "br")],
+                                                        body: .bytes([1, 2, 3])))
+            let first = try await h.get("/doc/5", headers: Self.gzip)
+            #expect(first.header("Cache-Status") == "sidecache; fwd=uri-miss; detail=content-encoding")
+            #expect(first.body == [1, 2, 3] && first.header("Content-Encoding") == "br", "passed on as sent")
+        }
+    }
+
+    /// `compress: false`: the upstream's answer is stored as sent, and the client's
+    /// Accept-Encoding goes upstream untouched.
+    @Test func aRouteThatDoesNotCompress() async throws {
+        let routes = #"[{ "name": "raw", "match": "GET /raw/{id}", "ttl": "5m", "compress": false }]"#
+        try await withProxy(routes: routes) { h in
+            h.origin.on("GET", "/raw/1", .json(Self.json))
+            let first = try await h.get("/raw/1", headers: Self.gzip)
+            #expect(first.header("Content-Encoding") == nil && first.header("Vary") == nil && first.text == Self.json)
+            #expect(h.origin.requests.last?.header("accept-encoding") == "gzip, deflate, br")
+        }
+    }
+}
