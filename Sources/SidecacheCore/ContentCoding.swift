@@ -30,23 +30,50 @@ public enum ContentCoding {
     }
 
     /// RFC 9110 §12.5.3: `gzip` (or `x-gzip`, or `*` when gzip is not named) with a
-    /// non-zero qvalue. No `Accept-Encoding` at all: identity.
-    public static func acceptsGzip(_ values: [String]) -> Bool {
+    /// non-zero qvalue. No `Accept-Encoding` at all: identity. Reads the bytes in place
+    /// (it runs on hits of gzip entries).
+    public static func acceptsGzip(_ values: some Sequence<String>) -> Bool {
         var star: Bool?
         for value in values {
-            for member in value.split(separator: ",") {
-                let parts = member.split(separator: ";")
-                guard let name = parts.first?.trimmingSpaces().lowercased(), !name.isEmpty else { continue }
-                let accepted = parts.dropFirst().allSatisfy { parameter in
-                    let p = parameter.trimmingSpaces().lowercased()
-                    guard p.hasPrefix("q=") else { return true }
-                    return (Double(p.dropFirst(2)) ?? 0) > 0
-                }
-                if name == "gzip" || name == "x-gzip" { return accepted }
-                if name == "*" { star = accepted }
+            var utf8 = value.utf8[...]
+            while !utf8.isEmpty {
+                let end = utf8.firstIndex(of: UInt8(ascii: ",")) ?? utf8.endIndex
+                let member = utf8[..<end]
+                utf8 = end == utf8.endIndex ? utf8[end...] : utf8[utf8.index(after: end)...]
+                let nameEnd = member.firstIndex(of: UInt8(ascii: ";")) ?? member.endIndex
+                let name = trimmed(member[..<nameEnd])
+                let accepted = nameEnd == member.endIndex || qualityIsPositive(member[member.index(after: nameEnd)...])
+                if equalsLowercased(name, "gzip") || equalsLowercased(name, "x-gzip") { return accepted }
+                if equalsLowercased(name, "*") { star = accepted }
             }
         }
         return star ?? false
+    }
+
+    /// Parameters after a coding: false only for a `q` of zero (`q=0`, `q=0.0`, `q=0.000`).
+    private static func qualityIsPositive(_ parameters: Substring.UTF8View.SubSequence) -> Bool {
+        var rest = parameters
+        while !rest.isEmpty {
+            let end = rest.firstIndex(of: UInt8(ascii: ";")) ?? rest.endIndex
+            let parameter = trimmed(rest[..<end])
+            rest = end == rest.endIndex ? rest[end...] : rest[rest.index(after: end)...]
+            guard parameter.count >= 2, parameter.first! | 0x20 == UInt8(ascii: "q"),
+                  parameter[parameter.index(after: parameter.startIndex)] == UInt8(ascii: "=") else { continue }
+            return parameter.dropFirst(2).contains { $0 >= UInt8(ascii: "1") && $0 <= UInt8(ascii: "9") }
+        }
+        return true
+    }
+
+    private static func trimmed(_ bytes: Substring.UTF8View.SubSequence) -> Substring.UTF8View.SubSequence {
+        var bytes = bytes
+        while let first = bytes.first, first == 0x20 || first == 0x09 { bytes = bytes.dropFirst() }
+        while let last = bytes.last, last == 0x20 || last == 0x09 { bytes = bytes.dropLast() }
+        return bytes
+    }
+
+    private static func equalsLowercased(_ bytes: Substring.UTF8View.SubSequence, _ word: StaticString) -> Bool {
+        guard bytes.count == word.utf8CodeUnitCount else { return false }
+        return word.withUTF8Buffer { w in zip(bytes, w).allSatisfy { ($0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0) == $1 } }
     }
 
     /// `text/*`, JSON, XML and JavaScript: what compresses well.

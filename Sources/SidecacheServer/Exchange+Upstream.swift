@@ -197,8 +197,7 @@ extension Exchange {
         if revalidated {
             answerFromCache(committed.entry, staleDetail: nil)
         } else {
-            status = committed.entry.status
-            finish(close: writer.filled(committed.entry, cacheStatus: cacheStatus))
+            answer(committed.entry) { writer.filled($0, cacheStatus: cacheStatus) }
         }
     }
 }

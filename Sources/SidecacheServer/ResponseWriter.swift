@@ -15,11 +15,14 @@ struct ResponseWriter {
     /// The request's headers: read only for a gzip entry, to learn whether the client takes gzip.
     let request: HTTPHeaders
 
-    var acceptsGzip: Bool { ContentCoding.acceptsGzip(request[canonicalForm: "accept-encoding"].map(String.init)) }
+    var acceptsGzip: Bool {
+        ContentCoding.acceptsGzip(request.lazy.filter { $0.name.equalsIgnoringASCIICase("accept-encoding") }.map(\.value))
+    }
 
     /// Stored head, then Age/X-Cache/Cache-Status in a reused buffer, then the stored
-    /// body: no encoding work per hit. `staleDetail` marks a stale answer and why.
-    func hit(_ entry: CacheEntry, now: Timestamp, staleDetail: StaticString?) -> Bool {
+    /// body: no encoding work per hit. `staleDetail` marks a stale answer and why. `form`
+    /// is the entry's bytes this client gets (`Exchange.form(of:)`).
+    func hit(_ entry: CacheEntry, form: StoredForm, now: Timestamp, staleDetail: StaticString?) -> Bool {
         var lines = connection.scratchBuffer()
         lines.writeHeader("Age", Int(entry.timing.age(at: now).wholeSeconds))
         lines.writeStaticString(staleDetail == nil ? "X-Cache: HIT\r\n" : "X-Cache: STALE\r\n")
@@ -30,15 +33,15 @@ struct ResponseWriter {
             lines.writeStaticString(staleDetail)
         }
         lines.writeStaticString("\r\n")
-        return stored(entry, lines: &lines)
+        return stored(form, lines: &lines)
     }
 
     /// A completed fill, from the bytes just stored.
-    func filled(_ entry: CacheEntry, cacheStatus: String) -> Bool {
+    func filled(_ form: StoredForm, cacheStatus: String) -> Bool {
         var lines = connection.allocator.buffer(capacity: 128)
         lines.writeStaticString("X-Cache: MISS\r\n")
         lines.writeHeader(CacheStatusField.name, cacheStatus)
-        return stored(entry, lines: &lines)
+        return stored(form, lines: &lines)
     }
 
     /// The client's validators match the stored entry: 304 with its validator fields.
@@ -64,52 +67,17 @@ struct ResponseWriter {
     }
 
     /// The stored head, the per-answer `lines` (closed here with the connection header
-    /// and the blank line), then the stored body unless HEAD; one flush. A gzip entry
-    /// goes to a client without gzip decompressed.
-    private func stored(_ entry: CacheEntry, lines: inout ByteBuffer) -> Bool {
-        if entry.isGzip && !acceptsGzip { return decoded(entry, lines: &lines) }
+    /// and the blank line), then the stored body unless HEAD; one flush.
+    private func stored(_ form: StoredForm, lines: inout ByteBuffer) -> Bool {
         let close = connection.closesAfterResponse
         writeConnectionHeader(&lines, close: close)
         lines.writeStaticString("\r\n")
-        connection.write(entry.head)
+        connection.write(form.head)
         if isHEAD {
             connection.writeAndFlush(lines, written: nil)
         } else {
             connection.write(lines)
-            connection.writeAndFlush(entry.body, written: nil)
-        }
-        return close
-    }
-
-    /// A gzip entry for a client that does not take gzip: the head without
-    /// `Content-Encoding` (its `ETag` weak, `Content-Length` the decoded one), the body
-    /// decompressed. A HEAD decompresses nothing: the length is gzip's own record of it.
-    private func decoded(_ entry: CacheEntry, lines: inout ByteBuffer) -> Bool {
-        let body: ByteBuffer?
-        if isHEAD {
-            body = nil
-        } else {
-            guard let decompressed = try? Gzip.decompress(entry.body, allocator: connection.allocator) else {
-                return error(.upstreamUnavailable("stored gzip body does not decompress"))
-            }
-            body = decompressed
-        }
-        let stored = entry.storedHead()
-        var head = connection.allocator.buffer(capacity: entry.head.readableBytes + lines.readableBytes + 32)
-        head.writeStatusLine(status: entry.status, reason: stored.reason)
-        for line in ContentCoding.decodedLines(stored.lines) { head.writeHeader(line.name, line.value) }
-        if let length = body?.readableBytes ?? Gzip.decodedLength(entry.body), entry.status != 204, entry.status != 304 {
-            head.writeHeader("Content-Length", length)
-        }
-        head.writeImmutableBuffer(lines)
-        let close = connection.closesAfterResponse
-        writeConnectionHeader(&head, close: close)
-        head.writeStaticString("\r\n")
-        if let body {
-            connection.write(head)
-            connection.writeAndFlush(body, written: nil)
-        } else {
-            connection.writeAndFlush(head, written: nil)
+            connection.writeAndFlush(form.body, written: nil)
         }
         return close
     }

@@ -30,8 +30,36 @@ public final class CacheEntry: Sendable {
     let confirmedSeq = Atomic<UInt64>(CacheEntry.unconfirmed)
     static let unconfirmed = UInt64.max
     /// The stored body is gzip (`Content-Encoding: gzip` in the head): clients that do
-    /// not accept gzip get it decompressed.
+    /// not accept gzip get it decompressed (`decoded`).
     public let isGzip: Bool
+    private let decodedForm = Mutex<Decoded?>(nil)
+
+    /// A gzip entry's answer for clients without gzip, made on the first such hit and
+    /// kept with the entry (the L1 is charged for it), so later ones cost no zlib work.
+    public struct Decoded: Sendable {
+        /// Status line and header lines as for `head`: no `Content-Encoding`, the decoded length.
+        public let head: ByteBuffer
+        public let body: ByteBuffer
+
+        public init(head: ByteBuffer, body: ByteBuffer) {
+            self.head = head
+            self.body = body
+        }
+
+        public var cost: Int { head.readableBytes + body.readableBytes }
+    }
+
+    /// The kept decoded form, if one was made.
+    public var decoded: Decoded? { decodedForm.withLock { $0 } }
+
+    /// Keeps `form` unless one is kept already; true when this one was kept.
+    public func keepDecoded(_ form: Decoded) -> Bool {
+        decodedForm.withLock { kept in
+            guard kept == nil else { return false }
+            kept = form
+            return true
+        }
+    }
 
     public init(head: ByteBuffer, body: ByteBuffer, status: Int, timing: EntryTiming, fillSeq: UInt64, scopeIDs: [UInt64],
                 generations: EntryCodec.Generations? = nil) {

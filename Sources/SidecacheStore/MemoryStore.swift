@@ -38,6 +38,13 @@ public final class MemoryStore: Sendable {
         shard(key).lru.withLock { $0.remove(key) }
     }
 
+    /// Charges `bytes` more to `entry` (held under `key`), evicting past the budget: an
+    /// entry's decoded form is memory the budget covers too. Nothing when the key holds
+    /// another entry by now.
+    public func charge(_ key: CacheKey, _ entry: CacheEntry, bytes: Int) {
+        shard(key).lru.withLock { $0.charge(key, entry, bytes: bytes) }
+    }
+
     public func removeAll() {
         for s in shards { s.lru.withLock { $0.removeAll() } }
     }
@@ -57,12 +64,15 @@ struct LRUShard: ~Copyable {
     final class Node {
         let key: CacheKey
         var entry: CacheEntry
+        /// What the entry is charged now (its cost, plus its decoded form once made).
+        var cost: Int
         var newer: Node?
         unowned(unsafe) var older: Node?
 
         init(key: CacheKey, entry: CacheEntry) {
             self.key = key
             self.entry = entry
+            self.cost = entry.cost
         }
     }
 
@@ -98,8 +108,9 @@ struct LRUShard: ~Copyable {
             return false
         }
         if let node = nodes[key] {
-            bytes += cost - node.entry.cost
+            bytes += cost - node.cost
             node.entry = entry
+            node.cost = cost
             if newest !== node {
                 unlink(node)
                 pushNewest(node)
@@ -117,7 +128,15 @@ struct LRUShard: ~Copyable {
     mutating func remove(_ key: CacheKey) {
         guard let node = nodes.removeValue(forKey: key) else { return }
         unlink(node)
-        bytes -= node.entry.cost
+        bytes -= node.cost
+    }
+
+    mutating func charge(_ key: CacheKey, _ entry: CacheEntry, bytes extra: Int) {
+        guard let node = nodes[key], node.entry === entry else { return }
+        guard node.cost + extra <= capacity else { return remove(key) }
+        node.cost += extra
+        bytes += extra
+        while bytes > capacity, let victim = oldest { remove(victim.key) }
     }
 
     mutating func removeAll() {

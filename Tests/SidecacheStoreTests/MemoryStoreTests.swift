@@ -70,6 +70,40 @@ import SidecacheCore
     }
 }
 
+/// A gzip entry's decoded form is charged to the budget it lives in, once.
+@Suite struct DecodedFormChargeTests {
+    static let timing = MemoryStoreTests.timing
+
+    @Test func theDecodedFormIsChargedAndEvictsPastTheBudget() {
+        let store = MemoryStore(capacityBytes: 16 * 4096, shardCount: 1)
+        let key = CacheKey(a: 1, b: 1, c: 1, d: 1)
+        let entry = CacheEntry(head: ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n"), body: ByteBuffer(repeating: 1, count: 100),
+                               status: 200, timing: Self.timing, fillSeq: 1, scopeIDs: [1])
+        #expect(entry.isGzip)
+        store.set(key, entry)
+        let before = store.usedBytes
+        let form = CacheEntry.Decoded(head: ByteBuffer(string: "HTTP/1.1 200 OK\r\n"), body: ByteBuffer(repeating: 2, count: 3000))
+        #expect(entry.keepDecoded(form))
+        #expect(!entry.keepDecoded(form), "kept once")
+        store.charge(key, entry, bytes: form.cost)
+        #expect(store.usedBytes == before + form.cost)
+        store.remove(key)
+        #expect(store.usedBytes == 0, "the charge leaves with the entry")
+
+        store.set(key, entry)
+        let other = CacheEntry(head: ByteBuffer(string: "HTTP/1.1 200 OK\r\n"), body: ByteBuffer(repeating: 3, count: 10),
+                               status: 200, timing: Self.timing, fillSeq: 1, scopeIDs: [1])
+        store.set(key, other)
+        let replaced = store.usedBytes
+        store.charge(key, entry, bytes: 5000)
+        #expect(store.usedBytes == replaced, "an entry no longer held is not charged")
+
+        store.set(key, entry)
+        store.charge(key, entry, bytes: 16 * 4096)
+        #expect(store.get(key, now: Timestamp(milliseconds: 0)) == nil && store.usedBytes == 0, "too big with its decoded form: dropped")
+    }
+}
+
 /// Which stored heads say their body is gzip (any case, any whitespace after the colon).
 @Suite struct StoredGzipTests {
     @Test(arguments: [

@@ -44,8 +44,12 @@ def parse(text):
 
 
 def request_headers(scenario):
-    """What every request of the scenario carries: the bench's token when it says `bearer`."""
-    return {"Authorization": f"Bearer {BENCH_TOKEN}"} if scenario.get("bearer") else {}
+    """What every request of the scenario carries: its `headers`, and the bench's token
+    when it says `bearer`."""
+    headers = dict(scenario.get("headers", {}))
+    if scenario.get("bearer"):
+        headers["Authorization"] = f"Bearer {BENCH_TOKEN}"
+    return headers
 
 
 def warm(port, scenario):

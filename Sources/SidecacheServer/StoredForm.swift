@@ -1,0 +1,44 @@
+import NIOCore
+import SidecacheCore
+import SidecacheStore
+
+/// The bytes of an entry one client gets: the head (status line and header lines with
+/// their `Content-Length`, no blank line) and the body.
+struct StoredForm {
+    let head: ByteBuffer
+    let body: ByteBuffer
+}
+
+extension Exchange {
+    /// `entry` as this client takes it: the stored bytes, or — a gzip entry for a client
+    /// without gzip — its decoded form, made once per entry and kept with it (the L1
+    /// charged for it). Nil when a stored gzip body does not decompress.
+    func form(of entry: CacheEntry) -> StoredForm? {
+        guard entry.isGzip, !writer.acceptsGzip else { return StoredForm(head: entry.head, body: entry.body) }
+        if let kept = entry.decoded { return StoredForm(head: kept.head, body: kept.body) }
+        guard let body = try? Gzip.decompress(entry.body, allocator: connection.allocator) else { return nil }
+        let stored = entry.storedHead()
+        var head = connection.allocator.buffer(capacity: entry.head.readableBytes + 16)
+        head.writeStatusLine(status: entry.status, reason: stored.reason)
+        for line in ContentCoding.decodedLines(stored.lines) { head.writeHeader(line.name, line.value) }
+        if entry.status != 204 && entry.status != 304 { head.writeHeader("Content-Length", body.readableBytes) }
+        let decoded = CacheEntry.Decoded(head: head, body: body)
+        if entry.keepDecoded(decoded), let key = machine.context?.key {
+            engine.store.memory.charge(key, entry, bytes: decoded.cost)
+        }
+        return StoredForm(head: head, body: body)
+    }
+
+    /// Writes `entry` as this client takes it (`form(of:)`), or a 502 for a stored gzip
+    /// body that does not decompress.
+    func answer(_ entry: CacheEntry, _ write: (StoredForm) -> Bool) {
+        guard let form = form(of: entry) else {
+            engine.logger.error("stored gzip body does not decompress", metadata: ["request": "\(method) \(head.uri)"])
+            status = 502
+            finish(close: writer.error(.upstreamUnavailable("stored gzip body does not decompress")))
+            return
+        }
+        status = entry.status
+        finish(close: write(form))
+    }
+}
