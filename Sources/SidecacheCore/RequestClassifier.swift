@@ -25,7 +25,6 @@ public enum RequestClassifier {
         if !target.isCacheSafe { return .bypass(route, .unsafePath) }
         if hasBody { return .bypass(route, .requestBody) }
         for name in methodOverrideHeaders where headers.contains(name) { return .bypass(route, .methodOverride) }
-        if headers.contains("range") { return .bypass(route, .range) }
 
         if let claims = route.claims {
             switch identityValue(claims.from, headers) {

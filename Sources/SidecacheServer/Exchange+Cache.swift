@@ -40,7 +40,7 @@ extension Exchange {
                 return
             }
         }
-        answer(entry) { writer.hit(entry, form: $0, now: now, staleDetail: staleDetail) }
+        answer(entry) { writer.hit(entry, form: $0, range: $1, now: now, staleDetail: staleDetail) }
     }
 
     /// Asks the flight registry whether this miss leads a fill or waits on one.

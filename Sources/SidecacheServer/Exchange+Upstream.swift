@@ -197,7 +197,7 @@ extension Exchange {
         if revalidated {
             answerFromCache(committed.entry, staleDetail: nil)
         } else {
-            answer(committed.entry) { writer.filled($0, cacheStatus: cacheStatus) }
+            answer(committed.entry) { writer.filled($0, range: $1, cacheStatus: cacheStatus) }
         }
     }
 }

@@ -5,8 +5,9 @@ import SidecacheCore
 enum ForwardHeaders {
     /// Set by the proxy; client values are replaced (X-Forwarded-For is appended to).
     static let proxyOwned = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "host", "content-length", "expect"]
-    /// Stripped from fills: a fill fetches the full answer for everyone, not one client's conditional view.
-    static let conditionals = ["if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range"]
+    /// Stripped from fills: a fill fetches the full answer for everyone, not one client's
+    /// conditional or partial view (a range is cut from the stored answer).
+    static let conditionals = ["if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range", "range"]
     /// Stripped from fills: fields that frameworks read as the request's URL, host,
     /// scheme or port (Symfony, Spring, Rails, IIS rewrite...). None is part of the
     /// key, so one client's value would otherwise be stored for everyone (the classic

@@ -21,8 +21,8 @@ struct ResponseWriter {
 
     /// Stored head, then Age/X-Cache/Cache-Status in a reused buffer, then the stored
     /// body: no encoding work per hit. `staleDetail` marks a stale answer and why. `form`
-    /// is the entry's bytes this client gets (`Exchange.form(of:)`).
-    func hit(_ entry: CacheEntry, form: StoredForm, now: Timestamp, staleDetail: StaticString?) -> Bool {
+    /// is the entry's bytes this client gets (`Exchange.form(of:)`), `range` its part.
+    func hit(_ entry: CacheEntry, form: StoredForm, range: RangeAnswer, now: Timestamp, staleDetail: StaticString?) -> Bool {
         var lines = connection.scratchBuffer()
         lines.writeHeader("Age", Int(entry.timing.age(at: now).wholeSeconds))
         lines.writeStaticString(staleDetail == nil ? "X-Cache: HIT\r\n" : "X-Cache: STALE\r\n")
@@ -33,15 +33,15 @@ struct ResponseWriter {
             lines.writeStaticString(staleDetail)
         }
         lines.writeStaticString("\r\n")
-        return stored(form, lines: &lines)
+        return stored(form, range: range, lines: &lines)
     }
 
     /// A completed fill, from the bytes just stored.
-    func filled(_ form: StoredForm, cacheStatus: String) -> Bool {
+    func filled(_ form: StoredForm, range: RangeAnswer, cacheStatus: String) -> Bool {
         var lines = connection.allocator.buffer(capacity: 128)
         lines.writeStaticString("X-Cache: MISS\r\n")
         lines.writeHeader(CacheStatusField.name, cacheStatus)
-        return stored(form, lines: &lines)
+        return stored(form, range: range, lines: &lines)
     }
 
     /// The client's validators match the stored entry: 304 with its validator fields.
@@ -68,7 +68,8 @@ struct ResponseWriter {
 
     /// The stored head, the per-answer `lines` (closed here with the connection header
     /// and the blank line), then the stored body unless HEAD; one flush.
-    private func stored(_ form: StoredForm, lines: inout ByteBuffer) -> Bool {
+    private func stored(_ form: StoredForm, range: RangeAnswer, lines: inout ByteBuffer) -> Bool {
+        guard case .whole = range else { return part(form, range: range, lines: &lines) }
         let close = connection.closesAfterResponse
         writeConnectionHeader(&lines, close: close)
         lines.writeStaticString("\r\n")
@@ -78,6 +79,36 @@ struct ResponseWriter {
         } else {
             connection.write(lines)
             connection.writeAndFlush(form.body, written: nil)
+        }
+        return close
+    }
+
+    /// 206 with the range's bytes and `Content-Range`, or 416 with the length: the
+    /// stored head rebuilt around them (a rare path).
+    private func part(_ form: StoredForm, range: RangeAnswer, lines: inout ByteBuffer) -> Bool {
+        let length = form.body.readableBytes
+        var head = connection.allocator.buffer(capacity: form.head.readableBytes + lines.readableBytes + 64)
+        var body: ByteBuffer?
+        if case .partial(let bytes) = range {
+            head.writeStatusLine(status: 206, reason: "Partial Content")
+            for line in CacheEntry.parseHead(form.head).lines { head.writeHeader(line.name, line.value) }
+            head.writeHeader("Content-Range", "bytes \(bytes.lowerBound)-\(bytes.upperBound)/\(length)")
+            head.writeHeader("Content-Length", bytes.count)
+            body = form.body.getSlice(at: form.body.readerIndex + bytes.lowerBound, length: bytes.count)
+        } else {
+            head.writeStatusLine(status: 416, reason: "Range Not Satisfiable")
+            head.writeHeader("Content-Range", "bytes */\(length)")
+            head.writeStaticString("Content-Length: 0\r\n")
+        }
+        head.writeImmutableBuffer(lines)
+        let close = connection.closesAfterResponse
+        writeConnectionHeader(&head, close: close)
+        head.writeStaticString("\r\n")
+        if let body {
+            connection.write(head)
+            connection.writeAndFlush(body, written: nil)
+        } else {
+            connection.writeAndFlush(head, written: nil)
         }
         return close
     }

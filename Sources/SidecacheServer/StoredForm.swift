@@ -29,16 +29,33 @@ extension Exchange {
         return StoredForm(head: head, body: body)
     }
 
-    /// Writes `entry` as this client takes it (`form(of:)`), or a 502 for a stored gzip
-    /// body that does not decompress.
-    func answer(_ entry: CacheEntry, _ write: (StoredForm) -> Bool) {
+    /// Writes `entry` as this client takes it (`form(of:)`) and the part of it a `Range`
+    /// asks for, or a 502 for a stored gzip body that does not decompress.
+    func answer(_ entry: CacheEntry, _ write: (StoredForm, RangeAnswer) -> Bool) {
         guard let form = form(of: entry) else {
             engine.logger.error("stored gzip body does not decompress", metadata: ["request": "\(method) \(head.uri)"])
             status = 502
             finish(close: writer.error(.upstreamUnavailable("stored gzip body does not decompress")))
             return
         }
-        status = entry.status
-        finish(close: write(form))
+        let range = range(of: form, status: entry.status)
+        status = switch range {
+        case .partial: 206
+        case .unsatisfiable: 416
+        case .whole: entry.status
+        }
+        finish(close: write(form, range))
+    }
+
+    /// DESIGN "HTTP fidelity", ranges: a GET's single byte range of a stored 200 answer,
+    /// of the representation this client gets (the gzip bytes when it gets gzip), unless
+    /// `If-Range` names another version.
+    private func range(of form: StoredForm, status: Int) -> RangeAnswer {
+        guard method == "GET", status == 200, head.headers.contains(name: "range") else { return .whole }
+        if let condition = head.headers.first(name: "if-range"),
+           !Validators.ifRangeMatches(condition, stored: HeaderList(CacheEntry.parseHead(form.head).lines)) {
+            return .whole
+        }
+        return RangeAnswer.evaluate(head.headers["range"], length: form.body.readableBytes)
     }
 }
