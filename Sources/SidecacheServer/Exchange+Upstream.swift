@@ -63,6 +63,10 @@ extension Exchange {
     private func upstream(_ event: UpstreamEvent) {
         guard !finished else { return }
         switch event {
+        case .interim(let h):
+            // DESIGN: 1xx answers go on to HTTP/1.1 clients as received, never stored.
+            // Nothing of the final answer is written before the upstream's final head.
+            if purpose == .client && head.version.minor >= 1 && h.status != 101 { writer.interim(h) }
         case .head(let h):
             if let started = upstreamStarted {
                 let elapsed = ContinuousClock.now - started
@@ -197,7 +201,8 @@ extension Exchange {
         if revalidated {
             answerFromCache(committed.entry, staleDetail: nil)
         } else {
-            answer(committed.entry) { writer.filled($0, range: $1, cacheStatus: cacheStatus) }
+            let now = engine.clock.now()
+            answer(committed.entry) { writer.filled(committed.entry, form: $0, range: $1, now: now, cacheStatus: cacheStatus) }
         }
     }
 }

@@ -36,9 +36,12 @@ struct ResponseWriter {
         return stored(form, range: range, lines: &lines)
     }
 
-    /// A completed fill, from the bytes just stored.
-    func filled(_ form: StoredForm, range: RangeAnswer, cacheStatus: String) -> Bool {
+    /// A completed fill, from the bytes just stored, with the age the upstream gave it
+    /// (RFC 9111 §5.1: the upstream's `Age` is kept).
+    func filled(_ entry: CacheEntry, form: StoredForm, range: RangeAnswer, now: Timestamp, cacheStatus: String) -> Bool {
         var lines = connection.allocator.buffer(capacity: 128)
+        let age = Int(entry.timing.age(at: now).wholeSeconds)
+        if age > 0 { lines.writeHeader("Age", age) }
         lines.writeStaticString("X-Cache: MISS\r\n")
         lines.writeHeader(CacheStatusField.name, cacheStatus)
         return stored(form, range: range, lines: &lines)
@@ -111,6 +114,16 @@ struct ResponseWriter {
             connection.writeAndFlush(head, written: nil)
         }
         return close
+    }
+
+    /// A 1xx (100 Continue, 103 Early Hints) ahead of the final answer, with the lines
+    /// that may cross the proxy.
+    func interim(_ h: UpstreamResponseHead) {
+        var buffer = connection.allocator.buffer(capacity: 256)
+        buffer.writeStatusLine(status: h.status, reason: h.reason)
+        for line in ForwardHeaders.response(h.headers, forStorage: false) { buffer.writeHeader(line.name, line.value) }
+        buffer.writeStaticString("\r\n")
+        connection.writeAndFlush(buffer, written: nil)
     }
 
     // MARK: Streamed answers

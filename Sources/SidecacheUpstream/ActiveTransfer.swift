@@ -54,6 +54,9 @@ final class ActiveTransfer {
         switch headParser.feed(line) {
         case .more:
             return true
+        case .interim(let head):
+            deliver(.interim(head))
+            return true
         case .head(let head):
             headDelivered = true
             lastBodyActivity = .now()

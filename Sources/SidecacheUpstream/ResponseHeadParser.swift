@@ -2,9 +2,9 @@
 /// and refuses every head it cannot read exactly.
 ///
 /// curl hands over every head it reads, 1xx interim heads included ("100 Continue",
-/// "103 Early Hints"), each ending in a blank line. Those are dropped and parsing
-/// starts over; the head is complete at the blank line of the first head whose
-/// status is 200 or more.
+/// "103 Early Hints"), each ending in a blank line. Each is reported (`.interim`, for the
+/// client) and parsing starts over; the head is complete at the blank line of the first
+/// head whose status is 200 or more.
 ///
 /// Why strict: a line the proxy skipped could be the one that said `private` or
 /// `Set-Cookie`, and a length the proxy read one way while curl read it another
@@ -17,6 +17,8 @@ struct ResponseHeadParser {
         /// Keep feeding.
         case more
         case head(UpstreamResponseHead)
+        /// A complete 1xx head; the final one follows.
+        case interim(UpstreamResponseHead)
         /// The answer must not be used: why, for the log and the client's 502.
         case invalid(String)
     }
@@ -63,8 +65,8 @@ struct ResponseHeadParser {
         defer { self = ResponseHeadParser(bytes: bytes) }
         guard let status else { return .invalid("upstream sent a head without a status line") }
         if let problem = ResponseFraming.problem(in: headers) { return .invalid(problem) }
-        guard status >= 200 else { return .more }   // interim: the final head follows
-        return .head(UpstreamResponseHead(status: status, reason: reason, headers: headers))
+        let head = UpstreamResponseHead(status: status, reason: reason, headers: headers)
+        return status >= 200 ? .head(head) : .interim(head)
     }
 
     private init(bytes: Int) {

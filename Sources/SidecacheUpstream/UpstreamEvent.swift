@@ -16,10 +16,12 @@ public struct UpstreamResponseHead: Sendable {
     }
 }
 
-/// What a transfer reports, in order: `.head`, any number of `.body`, then exactly
-/// one terminal event (`.end` or `.failure`). A failure may come before the head, or
-/// after it, in which case the body is truncated.
+/// What a transfer reports, in order: any number of `.interim`, `.head`, any number of
+/// `.body`, then exactly one terminal event (`.end` or `.failure`). A failure may come
+/// before the head, or after it, in which case the body is truncated.
 public enum UpstreamEvent: Sendable {
+    /// A 1xx head (100 Continue, 103 Early Hints) before the final one.
+    case interim(UpstreamResponseHead)
     case head(UpstreamResponseHead)
     /// Body bytes with chunked framing removed but content coding kept, so they can
     /// be passed on (or stored) exactly as the upstream encoded them.

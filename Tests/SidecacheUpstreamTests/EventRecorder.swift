@@ -13,6 +13,8 @@ import Synchronization
 final class EventRecorder: Sendable {
     private struct State {
         var head: UpstreamResponseHead?
+        /// Statuses of the 1xx heads, in order.
+        var interim: [Int] = []
         var body: [UInt8] = []
         var bodyEvents = 0
         var terminal: UpstreamEvent?
@@ -52,6 +54,9 @@ final class EventRecorder: Sendable {
                 state.violations.append("event after the terminal event: \(event)")
             }
             switch event {
+            case .interim(let head):
+                if state.head != nil { state.violations.append("interim head after the final one") }
+                state.interim.append(head.status)
             case .head(let head):
                 if state.head != nil { state.violations.append("second head") }
                 if state.bodyEvents > 0 { state.violations.append("head after body") }
@@ -83,6 +88,7 @@ final class EventRecorder: Sendable {
     }
 
     var head: UpstreamResponseHead? { state.withLock { $0.head } }
+    var interim: [Int] { state.withLock { $0.interim } }
     var body: [UInt8] { state.withLock { $0.body } }
     var bodyEvents: Int { state.withLock { $0.bodyEvents } }
     var terminal: UpstreamEvent? { state.withLock { $0.terminal } }
