@@ -19,11 +19,13 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/adam-fowler/compress-nio", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-http-structured-headers", from: "1.7.0"),
     ],
     targets: [
         // Pure: routes, keys, freshness, purge rules, entry encoding. No I/O, no C.
         .target(name: "SidecacheCore", dependencies: [
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "RawStructuredFieldValues", package: "swift-http-structured-headers"),
         ]),
         // proxy.json -> validated Config. Reads one file; the caller passes the environment.
         .target(name: "SidecacheConfig", dependencies: ["SidecacheCore"]),

@@ -116,13 +116,14 @@ public enum StoragePolicy {
     }
 
     /// The directives addressed to us: `Sidecache-Cache-Control`, else `CDN-Cache-Control`
-    /// (RFC 9213), else `Cache-Control`.
+    /// (RFC 9213; Structured Field Dictionaries, one that does not parse ignored), else
+    /// `Cache-Control`.
     public static func directives(_ headers: some HeaderFields) -> CacheControl {
-        for field in ["sidecache-cache-control", "cdn-cache-control", "cache-control"] {
+        for field in ["sidecache-cache-control", "cdn-cache-control"] {
             let values = headers.all(field)
-            if !values.isEmpty { return CacheControl(values) }
+            if !values.isEmpty, let targeted = CacheControl(targeted: values) { return targeted }
         }
-        return CacheControl()
+        return CacheControl(headers.all("cache-control"))
     }
 
     static func refusal(_ cc: CacheControl) -> NotStoredReason? {

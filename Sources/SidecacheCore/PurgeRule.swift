@@ -66,9 +66,10 @@ public struct PurgePlan: Sendable {
 }
 
 /// RFC 9111 §4.4: a successful unsafe request invalidates its own URI and the
-/// same-host `Location` / `Content-Location` of its answer.
+/// same-host `Location` / `Content-Location` of its answer. Unsafe means every method
+/// not registered as safe (IANA HTTP Method Registry), unknown ones included.
 public enum Invalidation {
-    public static let safeMethods: Set<String> = ["GET", "HEAD", "OPTIONS", "TRACE"]
+    public static let safeMethods: Set<String> = ["GET", "HEAD", "OPTIONS", "TRACE", "PROPFIND", "REPORT", "SEARCH", "QUERY"]
 
     public static func scopes(method: String, status: Int, path: Substring, host: String?,
                               response: some HeaderFields) -> [PurgeScope] {

@@ -48,7 +48,12 @@ extension ExchangeStateMachine {
     private mutating func refreshed(_ stored: CacheEntry, by h: UpstreamResponseHead, _ context: CacheContext,
                                     requestTime: Timestamp, now: Timestamp) -> Action {
         let old = stored.storedHead()
-        let merged = Validators.merge(stored: old.lines, notModified: ForwardHeaders.response(h.headers, forStorage: true))
+        var merged = Validators.merge(stored: old.lines, notModified: ForwardHeaders.response(h.headers, forStorage: true))
+        if stored.isGzip, HeaderList(old.lines).first("etag")?.hasPrefix("W/") == true,
+           let i = merged.firstIndex(where: { $0.name.equalsIgnoringASCIICase("etag") }) {
+            // Compressed here: the upstream's strong tag names its identity bytes, not ours.
+            merged[i].value = ContentCoding.weakened(merged[i].value)
+        }
         let decision = StoragePolicy.decide(route: context.route, requestHeaders: request, status: old.status,
                                             responseHeaders: HeaderList(merged), requestTime: requestTime, responseTime: now,
                                             varyHeaders: context.varyHeaders)

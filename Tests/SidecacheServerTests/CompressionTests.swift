@@ -99,6 +99,24 @@ struct CompressionTests {
         }
     }
 
+    /// A 304 names the upstream's identity bytes with its strong tag: the entry compressed
+    /// here keeps its weak one.
+    @Test func revalidatingACompressedEntryKeepsItsTagWeak() async throws {
+        let routes = #"[{ "name": "doc", "match": "GET /doc/{id}", "ttl": "10s" }]"#
+        try await withProxy(routes: routes) { h in
+            h.origin.on("GET", "/doc/6") { req in
+                req.header("If-None-Match") == #"W/"v6""# ? OriginResponse(status: 304, headers: [("ETag", #""v6""#)])
+                    : .json(Self.json, headers: [("ETag", #""v6""#)])
+            }
+            _ = try await h.get("/doc/6", headers: Self.gzip)
+            h.clock.advance(by: .seconds(15))
+            let revalidated = try await h.get("/doc/6", headers: Self.gzip)
+            #expect(h.origin.requests.last?.header("if-none-match") == #"W/"v6""#)
+            #expect(revalidated.header("ETag") == #"W/"v6""# && revalidated.header("Content-Encoding") == "gzip")
+            #expect(try Self.gunzip(revalidated.body) == Self.json)
+        }
+    }
+
     @Test func aCodingOtherThanGzipIsNotStored() async throws {
         try await withProxy(routes: Self.routes) { h in
             h.origin.on("GET", "/doc/5", OriginResponse(headers: [("Content-Type", "application/json"), ("Content-Encoding", "br")],

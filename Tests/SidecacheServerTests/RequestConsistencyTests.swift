@@ -43,6 +43,26 @@ struct RequestConsistencyTests {
         }
     }
 
+    /// RFC 9111 §4.4: a successful unsafe extension method invalidates its target like
+    /// POST does (methods of unknown safety count as unsafe); a safe one (PROPFIND) does not.
+    @Test(arguments: [("PROPPATCH", true), ("MKCOL", true), ("LINK", true), ("PURGE", true), ("PROPFIND", false), ("REPORT", false)])
+    func unsafeExtensionMethodsInvalidate(method: String, invalidates: Bool) async throws {
+        let routes = #"[{ "name": "d", "match": "GET /dav/{id}", "ttl": "5m" }]"#
+        try await withProxy(routes: routes) { h in
+            h.origin.on("GET", "/dav/1", .text("v"))
+            h.origin.on(nil, "/dav/1", .text("done"))
+            _ = try await h.get("/dav/1")
+            #expect(try await h.get("/dav/1").header("X-Cache") == "HIT")
+            let conn = try await RawConnection.connect(port: h.port)
+            try await conn.send("\(method) /dav/1 HTTP/1.1\r\nHost: 127.0.0.1:\(h.port)\r\nContent-Length: 0\r\n\r\n")
+            let answer = try await conn.readResponses(1).first
+            #expect(answer?.status == 200)
+            #expect(h.origin.requests.last?.method == method, "passed through unchanged")
+            let after = try await h.get("/dav/1")
+            #expect((after.header("X-Cache") == "MISS") == invalidates, "\(method): \(after.header("X-Cache") ?? "")")
+        }
+    }
+
     /// §1: the other forms are answered 400 and reach nobody.
     @Test(arguments: ["GET * HTTP/1.1", "CONNECT a.example:443 HTTP/1.1", "GET http://a.example/x HTTP/1.1",
                       "GET a.example/x HTTP/1.1", "GET ?x=1 HTTP/1.1"])

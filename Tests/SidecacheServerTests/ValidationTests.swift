@@ -60,6 +60,36 @@ struct ValidationTests {
         }
     }
 
+    /// RFC 9111 §4.3.1: an entry that varies (its key holds the learned `Vary` header) is
+    /// revalidated like any other, each variant with its own validator; a 304 refreshes
+    /// that variant only.
+    @Test func aVaryingEntryIsRevalidatedPerVariant() async throws {
+        try await withProxy(routes: Self.route) { h in
+            let conditionals = Mutex<[String]>([])
+            h.origin.on("GET", "/d/9") { req in
+                let language = req.header("Accept-Language") ?? "en"
+                let tag = #""\#(language)-1""#
+                if let inm = req.header("If-None-Match") {
+                    conditionals.withLock { $0.append(inm) }
+                    if inm == tag { return OriginResponse(status: 304, headers: [("ETag", tag), ("Vary", "Accept-Language")]) }
+                }
+                return .json(#"{"lang":"\#(language)"}"#, headers: [("ETag", tag), ("Vary", "Accept-Language")])
+            }
+            let fr = [("Accept-Language", "fr")], de = [("Accept-Language", "de")]
+            _ = try await h.get("/d/9", headers: fr)      // learns Vary: Accept-Language
+            _ = try await h.get("/d/9", headers: fr)      // stored, keyed with it
+            _ = try await h.get("/d/9", headers: de)
+            #expect(try await h.get("/d/9", headers: fr).header("X-Cache") == "HIT")
+            h.clock.advance(by: .seconds(15))
+            let frAgain = try await h.get("/d/9", headers: fr)
+            #expect(frAgain.status == 200 && frAgain.text == #"{"lang":"fr"}"#)
+            let deAgain = try await h.get("/d/9", headers: de)
+            #expect(deAgain.text == #"{"lang":"de"}"#)
+            #expect(conditionals.withLock { $0 } == [#""fr-1""#, #""de-1""#], "each variant sent its own validator")
+            #expect(try await h.get("/d/9", headers: fr).header("X-Cache") == "HIT", "fresh again after the 304")
+        }
+    }
+
     /// With Redis the refreshed entry is committed asynchronously, after the upstream's
     /// 304 has ended: the client still gets the refreshed answer, not an empty one.
     @Test func revalidationAnswersWhenTheStoreCommitsLater() async throws {

@@ -1,0 +1,38 @@
+import SidecacheCore
+import Testing
+
+/// RFC 9213 (targeted cache-control fields) parsed as RFC 8941 Dictionaries: a field that
+/// does not parse is ignored as a whole, and the next field (finally Cache-Control) applies.
+@Suite struct TargetedCacheControlTests {
+    @Test func validDictionaries() throws {
+        let cc = try #require(CacheControl(targeted: ["max-age=60, must-revalidate"]))
+        #expect(cc.maxAge == 60 && cc.mustRevalidate && !cc.noStore)
+        let two = try #require(CacheControl(targeted: ["no-store", "s-maxage=30"]), "field lines are one dictionary")
+        #expect(two.noStore && two.sMaxAge == 30)
+        let off = try #require(CacheControl(targeted: ["no-store=?0, max-age=5"]))
+        #expect(!off.noStore && off.maxAge == 5, "a Boolean false is not the directive")
+        let qualified = try #require(CacheControl(targeted: [#"private="set-cookie", no-cache=("a" "b")"#]))
+        #expect(qualified.isPrivate && qualified.noCache, "field-name forms count as the directive (stricter)")
+    }
+
+    @Test func wrongTypedDirectivesAreIgnored() throws {
+        let cc = try #require(CacheControl(targeted: [#"max-age="60", s-maxage=1.5, stale-if-error=-1, public"#]))
+        #expect(cc.maxAge == nil && cc.sMaxAge == nil && cc.staleIfError == nil && cc.isPublic)
+    }
+
+    @Test(arguments: ["max-age=60,", "max-age=60;;", "Max-Age=60", "max-age=6 0", "max-age=, no-store", #"max-age="60"#, "\u{7}"])
+    func invalidFieldsAreIgnoredAsAWhole(value: String) {
+        #expect(CacheControl(targeted: [value]) == nil, "\(value)")
+    }
+
+    /// Sidecache-Cache-Control, else CDN-Cache-Control, else Cache-Control — skipping a
+    /// targeted field that does not parse.
+    @Test func precedence() {
+        let headers: HeaderList = [("Cache-Control", "max-age=10"), ("CDN-Cache-Control", "max-age=20"), ("Sidecache-Cache-Control", "max-age=30")]
+        #expect(StoragePolicy.directives(headers).maxAge == 30)
+        let invalidOwn: HeaderList = [("Cache-Control", "max-age=10"), ("CDN-Cache-Control", "max-age=20"), ("Sidecache-Cache-Control", "max-age=30,")]
+        #expect(StoragePolicy.directives(invalidOwn).maxAge == 20)
+        let bothInvalid: HeaderList = [("Cache-Control", "max-age=10"), ("CDN-Cache-Control", "Max-Age=20")]
+        #expect(StoragePolicy.directives(bothInvalid).maxAge == 10)
+    }
+}
