@@ -63,6 +63,17 @@ struct RequestConsistencyTests {
         }
     }
 
+    /// A method token the HTTP/1.1 parser (llhttp) does not know is refused with 400 and
+    /// reaches nobody: the limit of "passed through as sent" (README, HTTP behaviour).
+    @Test func aMethodTheParserDoesNotKnowIs400() async throws {
+        try await withProxy { h in
+            h.origin.on(nil, "/*", .text("fine"))
+            let (text, closed) = try await Self.answer(h, to: "FROBNICATE /x HTTP/1.1\r\nHost: a.example\r\n\r\n")
+            #expect(text.hasPrefix("HTTP/1.1 400") && closed)
+            #expect(h.origin.totalCount == 0)
+        }
+    }
+
     /// §1: the other forms are answered 400 and reach nobody.
     @Test(arguments: ["GET * HTTP/1.1", "CONNECT a.example:443 HTTP/1.1", "GET http://a.example/x HTTP/1.1",
                       "GET a.example/x HTTP/1.1", "GET ?x=1 HTTP/1.1"])
