@@ -43,7 +43,15 @@ public final class AdminServer: Sendable {
             defer { s = (nil, nil, [:]) }
             return (s.listener, s.task, Array(s.open.values))
         }
-        try? await listener?.close()
+        if let listener {
+            // Accept nothing more, and let connections accepted a moment ago become active
+            // and reach the accept loop before the listener closes: NIO's async server
+            // channel drops one accepted during the close without finishing its writer,
+            // which traps (swift-nio #2637, #3481).
+            try? await listener.setOption(ChannelOptions.autoRead, value: false).get()
+            try? await Task.sleep(for: .milliseconds(50))
+            try? await listener.close()
+        }
         for channel in open { try? await channel.close() }
         await task?.value
     }

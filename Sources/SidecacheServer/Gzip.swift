@@ -1,12 +1,28 @@
 import CompressNIO
 import NIOCore
+import NIOPosix
 
 /// gzip for stored bodies, through zlib (compress-nio): compressed once at store time,
 /// decompressed only for clients that do not accept gzip.
 enum Gzip {
+    /// One deflate stream per thread, reset between bodies: `deflateInit` allocates about
+    /// 256 KiB of window and hash tables, too much to pay on every fill. (`unsafe`: each
+    /// thread only ever sees its own compressor.)
+    nonisolated(unsafe) private static let compressors = ThreadSpecificVariable<ZlibCompressor>()
+
     static func compress(_ body: ByteBuffer, allocator: ByteBufferAllocator) throws -> ByteBuffer {
+        let compressor: ZlibCompressor
+        if let kept = compressors.currentValue {
+            compressor = kept
+            try compressor.reset()
+        } else {
+            compressor = try ZlibCompressor(algorithm: .gzip)
+            compressors.currentValue = compressor
+        }
         var input = body
-        return try input.compress(with: .gzip(), allocator: allocator)
+        var output = allocator.buffer(capacity: compressor.maxSize(from: body))
+        try compressor.deflate(from: &input, to: &output, flush: .finish)
+        return output
     }
 
     /// A decompressed body is never larger than this (a stored body that claims more is refused).

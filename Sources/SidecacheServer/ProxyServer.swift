@@ -45,9 +45,9 @@ public final class ProxyServer: Sendable {
         if config.store.tls?.verify == false {
             logger.warning("store.tls.verify is false: the Redis server's certificate is not checked (tests only)")
         }
-        let upstream = try UpstreamClient()
         let eventLoops = MultiThreadedEventLoopGroup(numberOfThreads: config.threads ?? System.coreCount)
         let loops = Array(eventLoops.makeIterator())
+        let upstream = try UpstreamClient(loops: loops)
         let metrics = ProxyMetrics(for: config)
         let store = TieredStore(options: storeOptions, loops: loops, logger: logger,
                                 onRemotePurge: { metrics.purged(source: .remote, count: $0) })

@@ -93,6 +93,15 @@ public final class ScriptedOrigin: Sendable {
     /// TCP connections open now (a proxy that released one closed it).
     public var openConnections: Int { state.openConnections }
 
+    /// Stops accepting before the listener closes, and gives connections accepted just
+    /// before a moment to become active and reach the accept loop: a connection accepted
+    /// while the listener closes is dropped by NIO's async server channel without its
+    /// writer being finished, which traps (swift-nio #2637, #3481).
+    static func quiesce(_ listener: any Channel) async {
+        try? await listener.setOption(ChannelOptions.autoRead, value: false).get()
+        try? await Task.sleep(for: .milliseconds(50))
+    }
+
     /// Clears the request log and counters; scripts stay.
     public func reset() { state.reset() }
 
@@ -100,6 +109,7 @@ public final class ScriptedOrigin: Sendable {
     /// A responder that never returns and ignores cancellation will hang this.
     public func shutdown() async throws {
         let open = state.beginShutdown()
+        await Self.quiesce(listener)
         try? await listener.close()
         for channel in open {
             try? await channel.close()

@@ -2,28 +2,48 @@ import Glibc
 import NIOCore
 import Synchronization
 
-/// The HTTP client the proxy forwards through: one libcurl multi handle, driven by
-/// one thread this client owns, whose connection cache keeps upstream connections
-/// alive between requests.
+/// The HTTP client the proxy forwards through: libcurl multi handles, each driven by a
+/// thread this client owns (a *lane*), whose connection caches keep upstream connections
+/// alive between requests. One lane per event loop, so forwarding scales with the loops
+/// instead of meeting on one curl thread.
 ///
 /// libcurl handles may only be used by one thread at a time, so every curl call
-/// happens on that thread; `execute`, `consumed` and `cancel` only post commands to
-/// it. Events go back to each caller's event loop with `execute`, in order.
+/// happens on its lane's thread; `execute`, `consumed` and `cancel` only post commands
+/// to it. Events go back to each caller's event loop with `execute`, in order.
 public final class UpstreamClient: Sendable {
-    private let mailbox: CurlMailbox
-    /// The curl thread until someone joins it in `shutdown()`.
-    private let thread: Mutex<pthread_t?>
+    private final class Lane: Sendable {
+        let mailbox: CurlMailbox
+        /// The curl thread until someone joins it in `shutdown()`.
+        let thread: Mutex<pthread_t?>
 
-    /// Starts the curl thread. `maxConnections` bounds the idle connections kept for
-    /// reuse (CURLMOPT_MAXCONNECTS), not the transfers in flight.
-    public init(maxConnections: Int = 256) throws {
-        try CurlGlobal.initialize()
-        guard let multi = CurlMulti(maxConnections: maxConnections) else {
-            throw UpstreamFailure(kind: .other, detail: "curl_multi_init failed")
+        init(mailbox: CurlMailbox, thread: pthread_t) {
+            self.mailbox = mailbox
+            self.thread = Mutex(thread)
         }
-        let mailbox = CurlMailbox(multi: multi)
-        self.mailbox = mailbox
-        self.thread = Mutex(try CurlThread.start(CurlLoop(multi: multi, mailbox: mailbox)))
+    }
+
+    private let lanes: [Lane]
+    /// Which lane serves each event loop; loops not listed use the first.
+    private let laneOfLoop: [ObjectIdentifier: Int]
+
+    /// Starts one curl thread per loop of `loops` (one when empty). `maxConnections`
+    /// bounds the idle connections each lane keeps for reuse (CURLMOPT_MAXCONNECTS), not
+    /// the transfers in flight.
+    public init(loops: [any EventLoop] = [], maxConnections: Int = 256) throws {
+        try CurlGlobal.initialize()
+        var lanes: [Lane] = []
+        for _ in 0..<max(1, loops.count) {
+            guard let multi = CurlMulti(maxConnections: maxConnections) else {
+                for lane in lanes { Self.stop(lane) }
+                throw UpstreamFailure(kind: .other, detail: "curl_multi_init failed")
+            }
+            let mailbox = CurlMailbox(multi: multi)
+            lanes.append(Lane(mailbox: mailbox, thread: try CurlThread.start(CurlLoop(multi: multi, mailbox: mailbox))))
+        }
+        self.lanes = lanes
+        var laneOfLoop: [ObjectIdentifier: Int] = [:]
+        for (i, loop) in loops.enumerated() { laneOfLoop[ObjectIdentifier(loop)] = i }
+        self.laneOfLoop = laneOfLoop
     }
 
     /// Starts `request`. Every event is delivered by `eventLoop.execute`, in order,
@@ -34,6 +54,7 @@ public final class UpstreamClient: Sendable {
         on eventLoop: any EventLoop,
         onEvent: @escaping @Sendable (UpstreamEvent) -> Void
     ) -> UpstreamTransfer {
+        let mailbox = lanes[laneOfLoop[ObjectIdentifier(eventLoop)] ?? 0].mailbox
         let transfer = UpstreamTransfer(mailbox: mailbox)
         let start = TransferStart(
             request: request, eventLoop: eventLoop, onEvent: onEvent,
@@ -44,17 +65,21 @@ public final class UpstreamClient: Sendable {
         return transfer
     }
 
-    /// Fails every transfer in flight with `.cancelled`, stops the curl thread and
-    /// waits for it to end. Idempotent; later `execute` calls fail at once.
+    /// Fails every transfer in flight with `.cancelled`, stops the curl threads and
+    /// waits for them to end. Idempotent; later `execute` calls fail at once.
     public func shutdown() {
-        mailbox.close()
-        guard let thread = thread.withLock({ thread in
+        for lane in lanes { Self.stop(lane) }
+    }
+
+    private static func stop(_ lane: Lane) {
+        lane.mailbox.close()
+        guard let thread = lane.thread.withLock({ thread in
             defer { thread = nil }
             return thread
         }) else { return }
-        // The last reference to the client can be dropped on the curl thread itself
-        // (a finished transfer's event closure that held it): it cannot join itself,
-        // and the loop ends on its own once it sees the closed mailbox.
+        // The last reference to the client can be dropped on a curl thread itself (a
+        // finished transfer's event closure that held it): it cannot join itself, and
+        // the loop ends on its own once it sees the closed mailbox.
         if pthread_equal(thread, pthread_self()) != 0 {
             pthread_detach(thread)
         } else {
