@@ -8,7 +8,7 @@ loaded in turn with wrk; optionally sidecache with Redis as its store (issue 3).
 
 Knobs (environment): DURATION (10s), RUNS (3), THREADS (2), CONNECTIONS (64),
 SIDECACHE_BIN (.build/release/sidecache), PROXIES (sidecache nginx varnish origin; the
-rows are in bench/rows.json), SCENARIOS (hot keys1000 miss; bench/scenarios.json),
+rows are in bench/rows.json), SCENARIOS (hot keys1000 miss pass; bench/scenarios.json),
 NGINX_CACHE (tmpfs when /dev/shm is a writable tmpfs, else disk).
 
 How it runs: start every row's server from its file in bench/config/; per scenario,
@@ -38,7 +38,7 @@ BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
 OUT = os.path.join(BENCH, "out")
 DEFAULTS = {"DURATION": "10s", "RUNS": "3", "THREADS": "2", "CONNECTIONS": "64",
-            "PROXIES": "sidecache nginx varnish origin", "SCENARIOS": "hot keys1000 miss"}
+            "PROXIES": "sidecache nginx varnish origin", "SCENARIOS": "hot keys1000 miss pass"}
 
 
 def load(name):
