@@ -114,6 +114,12 @@ extension Exchange {
         }
         var scopes = Invalidation.scopes(method: method, status: h.status, path: target.path,
                                          host: head.headers.first(name: "host"), response: HeaderList(h.headers))
+        let declared = UpstreamPurge.scopes(HeaderList(h.headers).all(UpstreamPurge.field), routes: settings.config.routes)
+        scopes += declared.scopes
+        if !declared.skipped.isEmpty {
+            engine.logger.warning("Sidecache-Purge targets not understood, skipped",
+                                  metadata: ["targets": "\(declared.skipped.joined(separator: ", "))", "request": "\(method) \(target.path)"])
+        }
         let plan = PurgePlan(method: method, path: settings.config.routes.canonicalPath(target.path), rules: settings.config.purge)
         if !plan.isEmpty {
             let json = plan.readsBody ? body.flatMap { JSONValue.parse($0.readableBytesView) } : nil

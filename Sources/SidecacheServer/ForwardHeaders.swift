@@ -54,7 +54,8 @@ enum ForwardHeaders {
         let connectionTokens = HopByHop.connectionTokens(lines.filter { $0.name.equalsIgnoringASCIICase("connection") }.map(\.value))
         return lines.filter { line in
             !HopByHop.contains(line.name, connectionTokens: connectionTokens)
-                && !line.name.isOne(of: ["content-length", "x-cache"]) && !(forStorage && line.name.equalsIgnoringASCIICase("age"))
+                && !line.name.isOne(of: ["content-length", "x-cache", UpstreamPurge.field])
+                && !(forStorage && line.name.equalsIgnoringASCIICase("age"))
                 && isSafeFieldValue(line.value) && !line.name.isEmpty
         }
     }
