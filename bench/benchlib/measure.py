@@ -22,7 +22,7 @@ def wrk(url, scenario, wrk_flags, out_path, nonce):
     """Runs wrk for `scenario` against `url`, keeps its output in `out_path`."""
     argv = ["wrk", *wrk_flags, *[arg for h in request_headers(scenario).items() for arg in ("-H", f"{h[0]}: {h[1]}")]]
     if "script" in scenario:
-        argv += ["-s", os.path.join(CONFIG, scenario["script"]), url + "/", "--", str(nonce)]
+        argv += ["-s", os.path.join(CONFIG, scenario["script"]), url + "/", "--", str(nonce), *scenario.get("scriptArgs", [])]
     else:
         argv.append(url + scenario["path"])
     r = subprocess.run(argv, capture_output=True, text=True)

@@ -23,12 +23,12 @@ public final class RedisStore: Sendable {
     let keys: RedisKeys
     public let consistency: Consistency
     let outageGrace: Duration
-    private let journal = Mutex(PurgeJournal())
+    let journal = Mutex(PurgeJournal())
     /// Per stripe: its epoch, once learnt at connect.
     private let epochs: Mutex<[[UInt8]?]>
     /// Redis's `maxmemory-policy`, read at connect where `CONFIG GET` is allowed.
     private let evictionPolicy = Mutex<String?>(nil)
-    private let logger: Logger
+    let logger: Logger
     /// With Sentinel: the subscription to `+switch-master`.
     private let failovers: RedisSubscription?
 
@@ -246,26 +246,6 @@ public final class RedisStore: Sendable {
     return out
     """
 
-    /// Purges: every counter that is there counts up (keeping its expiry); one that is
-    /// not guards nothing and stays away (the next fill creates it fresh). Then the
-    /// sequence (the last key) counts up, or starts at a fresh value when it is not there,
-    /// so a lost sequence never restarts where it was.
-    static let bump = """
-    for i = 1, #KEYS - 1 do
-      if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('INCR', KEYS[i]) end
-    end
-    if redis.call('EXISTS', KEYS[#KEYS]) == 1 then redis.call('INCR', KEYS[#KEYS]) else redis.call('SET', KEYS[#KEYS], ARGV[1]) end
-    return #KEYS
-    """
-
-    /// `bump` for one key: counts it up if it is there; else sets it to ARGV[1] when one
-    /// is given (the sequence), or leaves it away (a counter).
-    static let bumpOne = """
-    if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCR', KEYS[1]) end
-    if ARGV[1] ~= '' then redis.call('SET', KEYS[1], ARGV[1]) end
-    return 0
-    """
-
     private func mget(_ scopes: [UInt64], _ stripe: Int) -> [RedisArgument] {
         ["MGET", .text(keys.epoch(stripe))] + scopes.map { .text(keys.generation($0, stripe)) }
     }
@@ -319,118 +299,6 @@ public final class RedisStore: Sendable {
     end
     return 1
     """
-
-    /// Bumps the counters of `scopes` (in every stripe), so every instance stops serving
-    /// what they cover. Never fails: what cannot reach Redis now is journaled and replayed
-    /// first thing when it can. Fast mode also publishes the purge for other instances' L1.
-    public func purge(_ scopes: [PurgeScope], on loop: any EventLoop) -> EventLoopFuture<Void> {
-        let ids = scopes.map(\.id)
-        let pending = journal.withLock { j -> Bool in
-            if j.isSettled { return false }
-            j.add(ids)   // keep order behind what is already waiting
-            return true
-        }
-        if pending { return replay(on: loop) }
-        return send(purgeBatches(ids, waitForReplicas: true, on: loop), on: loop).flatMapError { [self] error in
-            // Journaled: replayed (counted up again, which is harmless) until Redis has it.
-            journal.withLock { $0.add(ids) }
-            logger.warning("purge journaled: redis unreachable", metadata: ["scopes": "\(ids.count)", "error": "\(error)"])
-            retryReplay(on: loop)
-            return loop.makeSucceededVoidFuture()
-        }
-    }
-
-    /// One batch per stripe (one slot each): the counters' script, the sequence after the
-    /// counters (see confirm()). With replicas (Sentinel, a cluster's), the last batch to
-    /// each server ends with a `WAIT` for all of them, so the replica a failover promotes
-    /// cannot be missing the purge (replication is asynchronous).
-    private func purgeBatches(_ ids: [UInt64], waitForReplicas: Bool, on loop: any EventLoop) -> [PurgeBatch] {
-        var batches: [PurgeBatch] = (0..<keys.stripes).map { stripe in
-            let counters = ids.map { keys.generation($0, stripe) }
-            var commands: [[RedisArgument]]
-            if keys.stripes == 1 {
-                commands = [["EVAL", .text(Self.bump), .text(String(counters.count + 1))]
-                    + (counters + [keys.sequence(stripe)]).map { .text($0) } + [.text(Self.freshValue())]]
-            } else {
-                // A cluster: one key per script, in the same order. A script over several
-                // keys of a slot being migrated is refused (TRYAGAIN) until the migration
-                // ends when some of them are not there — and counters often are not — but a
-                // purge must land now; one key at a time it does, on whichever node has it.
-                commands = counters.map { ["EVAL", .text(Self.bumpOne), "1", .text($0), ""] }
-                    + [["EVAL", .text(Self.bumpOne), "1", .text(keys.sequence(stripe)), .text(Self.freshValue())]]
-            }
-            if stripe == 0 && consistency == .fast {
-                // Pub/sub reaches every node of a cluster: one message for all stripes.
-                commands.append(["PUBLISH", .text(keys.channel), .text(ids.map(hex).joined(separator: ","))])
-            }
-            return PurgeBatch(slot: keys.slots[stripe], commands: commands)
-        }
-        guard waitForReplicas else { return batches }
-        var lastToNode: [Int: Int] = [:]
-        for (i, batch) in batches.enumerated() { lastToNode[redis.node(ofSlot: batch.slot)] = i }
-        for i in lastToNode.values {
-            let replicas = redis.replicas(ofSlot: batches[i].slot, on: loop)
-            guard replicas > 0 else { continue }
-            batches[i].replicas = replicas
-            batches[i].commands.append(["WAIT", .text(String(replicas)), .text(String(max(1, redis.timeout.nanoseconds / 2_000_000)))])
-        }
-        return batches
-    }
-
-    private struct PurgeBatch {
-        var slot: Int
-        var commands: [[RedisArgument]]
-        /// Replicas the batch's final `WAIT` must hear from; 0 without one.
-        var replicas = 0
-    }
-
-    /// Succeeds once every batch is in (and on the replicas it waits for).
-    private func send(_ batches: [PurgeBatch], on loop: any EventLoop) -> EventLoopFuture<Void> {
-        let sent = batches.map { batch in
-            redis.send(batch.commands, slot: batch.slot, on: loop).flatMapThrowing { replies in
-                if let failed = replies.first(where: \.isError) { throw RedisFailure.replyError(failed.text ?? "\(failed)") }
-                if batch.replicas > 0, (replies.last?.integer ?? 0) < batch.replicas {
-                    throw RedisFailure.unavailable("purge not on every replica yet")
-                }
-            }
-        }
-        return EventLoopFuture.andAllSucceed(sent, on: loop)
-    }
-
-    /// Applies journaled purges. Runs on every (re)connect, whenever a purge finds the
-    /// journal non-empty, and on the retry timer while anything stays journaled.
-    func replay(on loop: any EventLoop) -> EventLoopFuture<Void> {
-        let drained = journal.withLock { j -> (scopes: [UInt64], all: Bool)? in
-            if j.isEmpty { return nil }
-            j.replaying += 1
-            return j.drain()
-        }
-        guard let drained else { return loop.makeSucceededVoidFuture() }
-        let scopes = drained.all ? [PurgeScope.all.id] : drained.scopes
-        return send(purgeBatches(scopes, waitForReplicas: false, on: loop), on: loop).map { [self] _ in
-            journal.withLock { $0.replayed() }
-            logger.notice("journaled purges replayed", metadata: ["scopes": "\(drained.all ? "all" : String(scopes.count))"])
-        }.flatMapError { [self] _ in
-            journal.withLock { j in
-                j.replaying -= 1
-                j.putBack(drained)
-            }
-            retryReplay(on: loop)
-            return loop.makeSucceededVoidFuture()
-        }
-    }
-
-    /// DESIGN: journaled purges are replayed "as soon as Redis answers again — with or
-    /// without traffic". A paused or overloaded Redis keeps the connection, so no
-    /// reconnect announces its return: the store tries again on its own, backing off
-    /// (`Backoff`) while Redis stays away, one timer at a time.
-    private func retryReplay(on loop: any EventLoop) {
-        guard !redis.isStopped, let attempt = journal.withLock({ $0.armRetry() }) else { return }
-        loop.scheduleTask(in: Backoff.delay(attempt: attempt)) { [self] in
-            journal.withLock { $0.retryFired() }
-            _ = replay(on: loop)
-        }
-    }
 
     /// `maxmemory-policy` as read at the last connect; nil when `CONFIG` is not allowed.
     public var memoryPolicy: String? { evictionPolicy.withLock { $0 } }
