@@ -182,6 +182,42 @@ import Testing
         try await origin.shutdown()
     }
 
+    /// Easy handles are parked and reused: one transfer's method, body or request
+    /// target must never leak into the next one's.
+    @Test func aReusedHandleCarriesNothingIntoTheNextTransfer() async throws {
+        let origin = try await ScriptedOrigin.start()
+        let client = try UpstreamClient()
+        defer { client.shutdown() }
+        origin.on(nil, "*", .text("ok"))
+        var asterisk = upstreamRequest("OPTIONS", origin.baseURL + "/", headers: [(name: "Host", value: "h")])
+        asterisk.requestTarget = "*"
+        let sequence: [UpstreamRequest] = [
+            upstreamRequest("POST", origin.baseURL + "/a", headers: [(name: "Host", value: "h")], body: Array("first".utf8)),
+            upstreamRequest("HEAD", origin.baseURL + "/b", headers: [(name: "Host", value: "h")]),
+            upstreamRequest("GET", origin.baseURL + "/c", headers: [(name: "Host", value: "h")]),
+            upstreamRequest("PUT", origin.baseURL + "/d", headers: [(name: "Host", value: "h")], body: Array("second".utf8)),
+            upstreamRequest("DELETE", origin.baseURL + "/e", headers: [(name: "Host", value: "h")]),
+            asterisk,
+            upstreamRequest("GET", origin.baseURL + "/f", headers: [(name: "Host", value: "h")]),
+            upstreamRequest("POST", origin.baseURL + "/g", headers: [(name: "Host", value: "h")]),
+            upstreamRequest("GET", origin.baseURL + "/h", headers: [(name: "Host", value: "h")]),
+        ]
+        for request in sequence {
+            let recorder = EventRecorder()
+            recorder.start(request, on: client)
+            let finished = try await recorder.finish()
+            #expect(finished)
+            #expect(recorder.ended)
+        }
+
+        let received = origin.requests
+        #expect(received.map(\.method) == ["POST", "HEAD", "GET", "PUT", "DELETE", "OPTIONS", "GET", "POST", "GET"])
+        #expect(received.map(\.uri) == ["/a", "/b", "/c", "/d", "/e", "*", "/f", "/g", "/h"])
+        #expect(received.map(\.text) == ["first", "", "", "second", "", "", "", "", ""])
+        #expect(received.map { $0.header("Content-Length") } == ["5", nil, nil, "6", nil, nil, nil, "0", nil])
+        try await origin.shutdown()
+    }
+
     @Test func concurrentRequestsAllComplete() async throws {
         let origin = try await ScriptedOrigin.start()
         let client = try UpstreamClient()
