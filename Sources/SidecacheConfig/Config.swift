@@ -141,6 +141,8 @@ public struct StoreConfig: Sendable, Equatable {
     public var outageGrace: Duration = .seconds(2)
     /// `store.tls`, for `rediss://`.
     public var tls: RedisTLSSettings?
+    /// `store.signingKey`: the HMAC key entries in Redis are signed with.
+    public var signingKey: String?
 }
 
 public struct WarmTarget: Sendable, Equatable {

@@ -6,7 +6,7 @@ enum ConfigKeys {
                       "threads", "log", "auth", "host"]
     static let auth = ["jwt"]
     static let jwt = ["from", "secret", "jwks", "issuer", "audience", "leeway"]
-    static let store = ["memory", "redis", "consistency", "prefix", "timeout", "outageGrace", "tls"]
+    static let store = ["memory", "redis", "consistency", "prefix", "timeout", "outageGrace", "tls", "signingKey"]
     static let storeTLS = ["ca", "cert", "key", "serverName", "verify"]
     /// `defaults`; every route may set them too.
     static let policy = ["ttl", "staleWhileRevalidate", "staleIfError", "maxBodySize", "upstreamTimeout", "maxRequestBody", "compress"]

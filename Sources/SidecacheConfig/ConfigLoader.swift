@@ -141,6 +141,19 @@ public enum ConfigLoader {
             }
         }
         if let n = fields["outageGrace"] { if let v = n.duration() { store.outageGrace = v } else { ok = false } }
+        if let n = fields["signingKey"], let key = n.string() {
+            if store.redis == nil {
+                n.report("needs store.redis: only entries in Redis are signed")
+                ok = false
+            } else if key.utf8.count < EntrySigner.minimumKeyBytes {
+                n.report("too short: an HMAC-SHA256 key needs at least \(EntrySigner.minimumKeyBytes) bytes")
+                ok = false
+            } else {
+                store.signingKey = key
+            }
+        } else if fields["signingKey"] != nil {
+            ok = false
+        }
         if let n = fields["tls"] {
             if let tls = tlsSettings(n) {
                 store.tls = tls

@@ -1,7 +1,9 @@
-/// Figures that belong to no route: purges by source, store errors by store.
+/// Figures that belong to no route: purges by source, store errors by store, entries
+/// refused for their signature.
 final class GlobalStats: Sendable {
     static let stores = ["memory", "redis"]
-    let cells = AtomicCells(count: PurgeSource.allCases.count + stores.count)
+    static let signatureFailuresAt = PurgeSource.allCases.count + stores.count
+    let cells = AtomicCells(count: signatureFailuresAt + 1)
 
     static func index(_ source: PurgeSource) -> Int {
         switch source {
@@ -16,7 +18,9 @@ final class GlobalStats: Sendable {
 
     func purged(_ source: PurgeSource, count: Int) { cells.add(Self.index(source), count) }
     func storeError(_ store: String) { cells.add(Self.index(store: store)) }
+    func signatureFailure() { cells.add(Self.signatureFailuresAt) }
 
     func purges(_ source: PurgeSource) -> Int { cells.load(Self.index(source)) }
     func storeErrors(_ store: String) -> Int { cells.load(Self.index(store: store)) }
+    var signatureFailures: Int { cells.load(Self.signatureFailuresAt) }
 }

@@ -46,6 +46,10 @@ struct MetricFamily: Sendable, Hashable {
         name: "sidecache_store_errors_total", kind: .counter,
         help: "Cache store operations that failed (each became a cache bypass).",
         labelNames: ["store"])
+    static let signatureFailures = MetricFamily(
+        name: "sidecache_signature_failures_total", kind: .counter,
+        help: "Entries read from Redis without store.signingKey's signature (each was a miss).",
+        labelNames: [])
     static let l1Entries = MetricFamily(
         name: "sidecache_l1_entries", kind: .gauge,
         help: "Entries in this instance's memory store.",
@@ -61,5 +65,5 @@ struct MetricFamily: Sendable, Hashable {
 
     /// Every family /metrics can export.
     static let all: [MetricFamily] = [requests, bypass, coalesced, purges, upstreamDuration, upstreamErrors,
-                                      storeErrors, l1Entries, l1Bytes, redisUp]
+                                      storeErrors, signatureFailures, l1Entries, l1Bytes, redisUp]
 }

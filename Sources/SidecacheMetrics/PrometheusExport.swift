@@ -73,6 +73,7 @@ final class PrometheusExport: Sendable {
                 sync(&m, owner, GlobalStats.index(store: store), global.storeErrors(store), eager: false,
                      .storeErrors, [store])
             }
+            sync(&m, owner, GlobalStats.signatureFailuresAt, global.signatureFailures, eager: false, .signatureFailures, [])
         }
         l1Entries.set(to: Double(entries))
         l1Bytes.set(to: Double(bytes))

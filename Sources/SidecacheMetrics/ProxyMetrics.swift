@@ -54,6 +54,9 @@ public final class ProxyMetrics: Sendable {
     /// `store`: "memory" or "redis".
     public func storeError(store: String) { global.storeError(store) }
 
+    /// An entry read from Redis without `store.signingKey`'s signature.
+    public func signatureFailure() { global.signatureFailure() }
+
     // MARK: Reading (the admin listener)
 
     /// The Prometheus text for /metrics; the store's gauges come from the caller

@@ -8,7 +8,7 @@ public struct StatsReport {
     var unrouted: RouteStats
     var global: GlobalStats
 
-    /// `total`, `routes`, `unrouted`, `purges` and `storeErrors`, in that order.
+    /// `total`, `routes`, `unrouted`, `purges`, `storeErrors` and `signatureFailures`, in that order.
     public var members: [(String, JSONText)] {
         [
             ("total", Self.figures(routes + [unrouted])),
@@ -16,6 +16,7 @@ public struct StatsReport {
             ("unrouted", Self.figures([unrouted])),
             ("purges", .object(PurgeSource.allCases.map { ($0.rawValue, .int(global.purges($0))) })),
             ("storeErrors", .object(GlobalStats.stores.map { ($0, .int(global.storeErrors($0))) })),
+            ("signatureFailures", .int(global.signatureFailures)),
         ]
     }
 

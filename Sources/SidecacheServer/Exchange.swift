@@ -176,6 +176,14 @@ final class Exchange {
     /// without L2 (answered from L1 or the upstream); the route counts a `store-error`
     /// bypass of the shared tier and the store an error, and the log says what happened.
     func storeTrouble(_ trouble: StoreTrouble) {
+        if trouble.kind == .badSignature {
+            // Not Redis failing: a value this instance did not sign, refused (a miss
+            // whose fill overwrites it). Counted on its own, for the operator to look into.
+            engine.metrics.signatureFailure()
+            engine.logger.warning("entry in redis without this store.signingKey's signature: treated as a miss",
+                                  metadata: ["route": "\(route?.name ?? "-")"])
+            return
+        }
         engine.metrics.storeError(store: "redis")
         if let route { engine.metrics.bypass(route: route.name, reason: .storeError) }
         if trouble.kind == .corruptEntry {

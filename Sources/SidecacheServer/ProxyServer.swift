@@ -103,7 +103,8 @@ extension StoreOptions {
         let shared = try config.redis.map { endpoint in
             SharedTierOptions(endpoint: endpoint, consistency: config.consistency, prefix: config.prefix, timeout: config.timeout,
                               outageGrace: config.outageGrace,
-                              tls: try endpoint.tls ? RedisTLS.make(config.tls ?? RedisTLSSettings()) : nil)
+                              tls: try endpoint.tls ? RedisTLS.make(config.tls ?? RedisTLSSettings()) : nil,
+                              signingKey: config.signingKey)
         }
         self.init(memoryBytes: config.memoryBytes, shared: shared)
     }

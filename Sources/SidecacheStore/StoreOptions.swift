@@ -27,14 +27,18 @@ public struct SharedTierOptions: Sendable {
     public var outageGrace: Duration
     /// For `rediss://` endpoints.
     public var tls: RedisTLS?
+    /// `store.signingKey`: entries are signed with it and read only when signed with it.
+    public var signingKey: String?
 
     public init(endpoint: RedisEndpoint, consistency: Consistency = .strict, prefix: String = "sidecache:",
-                timeout: Duration = .milliseconds(50), outageGrace: Duration = .seconds(2), tls: RedisTLS? = nil) {
+                timeout: Duration = .milliseconds(50), outageGrace: Duration = .seconds(2), tls: RedisTLS? = nil,
+                signingKey: String? = nil) {
         self.endpoint = endpoint
         self.tls = tls
         self.consistency = consistency
         self.prefix = prefix
         self.timeout = timeout
         self.outageGrace = outageGrace
+        self.signingKey = signingKey
     }
 }

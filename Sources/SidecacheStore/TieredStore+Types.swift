@@ -40,6 +40,8 @@ public struct StoreTrouble: Error, Sendable, Equatable, CustomStringConvertible 
         case unavailable
         /// A stored value that does not decode or frames its body wrongly: a miss.
         case corruptEntry = "corrupt-entry"
+        /// With `store.signingKey`: a stored value without this key's signature: a miss.
+        case badSignature = "bad-signature"
     }
 
     public var kind: Kind

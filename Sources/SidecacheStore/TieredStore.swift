@@ -108,7 +108,11 @@ public final class TieredStore: Sendable {
         let fillSeq = ledger.current
         return shared.lookup(key, scopes: Self.guardScopes(scopes), on: loop).map { [self] found in
             var lookup = Lookup(sharedGuard: found.current)
-            if found.corrupt { lookup.trouble = StoreTrouble(kind: .corruptEntry, detail: "foreign, corrupt or badly framed entry") }
+            switch found.rejected {
+            case .undecodable?: lookup.trouble = StoreTrouble(kind: .corruptEntry, detail: "foreign, corrupt or badly framed entry")
+            case .badSignature?: lookup.trouble = StoreTrouble(kind: .badSignature, detail: "entry not signed with store.signingKey")
+            case nil: break
+            }
             guard let stored = found.found else { return lookup }
             // The entry's own guard (its tags included), not just the request's scopes.
             let guardedBy = stored.decoded.generations

@@ -58,6 +58,7 @@ struct MetricFamilyTests {
         route.upstreamError(.timeout)
         let global = GlobalStats()
         global.storeError("redis")
+        global.signatureFailure()
         let text = export.scrape(routes: [route], global: global, l1Entries: 1, l1Bytes: 2, redisUp: true)
         var types: [String: String] = [:]
         var helps: [String: String] = [:]

@@ -22,18 +22,19 @@ final class RedisPair: Sendable {
     """
     static let purge = #"[ { "on": "PUT|DELETE /api/users/{id}", "paths": ["/api/users/{id}"] } ]"#
 
-    /// `store` is the JSON object of the `store` key; `redisURL` replaces the server's URL.
+    /// `redisURL` replaces the server's URL; `signingKeys` are A's and B's `store.signingKey`.
     static func start(consistency: String = "strict", memory: String = "64MiB", password: String? = nil,
                       redisURL: String? = nil, timeout: String = "1s", outageGrace: String = "10m",
-                      waitReady: Bool = true) async throws -> RedisPair {
+                      signingKeys: [String?] = [nil, nil], waitReady: Bool = true) async throws -> RedisPair {
         let origin = try await ScriptedOrigin.start()
         let redis = try await RedisServer.start(password: password)
         let logs = LogCapture()
-        func proxy() async throws -> ProxyServer {
+        func proxy(signingKey: String?) async throws -> ProxyServer {
+            let signing = signingKey.map { #", "signingKey": "\#($0)""# } ?? ""
             let json = """
             { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)",
               "store": { "memory": "\(memory)", "redis": "\(redisURL ?? redis.url)", "consistency": "\(consistency)", "timeout": "\(timeout)",
-                         "outageGrace": "\(outageGrace)" },
+                         "outageGrace": "\(outageGrace)"\(signing) },
               "routes": \(routes), "purge": \(purge), \(adminJSON) }
             """
             let config = try ConfigLoader.parse(Data(json.utf8), environment: [:])
@@ -41,8 +42,8 @@ final class RedisPair: Sendable {
             try await server.start()
             return server
         }
-        let a = try await proxy()
-        let b = try await proxy()
+        let a = try await proxy(signingKey: signingKeys[0])
+        let b = try await proxy(signingKey: signingKeys[1])
         let pair = RedisPair(origin: origin, redis: redis, a: a, b: b, logs: logs)
         // Both instances connected and ready before the test starts.
         if waitReady { _ = try await eventually { a.redisReady && b.redisReady } }
@@ -93,10 +94,10 @@ final class RedisPair: Sendable {
 
 /// `outageGrace` is long unless a test is about it (the pair runs on the real clock).
 func withRedisPair(consistency: String = "strict", memory: String = "64MiB", password: String? = nil,
-                   redisURL: String? = nil, outageGrace: String = "10m", waitReady: Bool = true,
-                   _ body: (RedisPair) async throws -> Void) async throws {
+                   redisURL: String? = nil, outageGrace: String = "10m", signingKeys: [String?] = [nil, nil],
+                   waitReady: Bool = true, _ body: (RedisPair) async throws -> Void) async throws {
     let pair = try await RedisPair.start(consistency: consistency, memory: memory, password: password, redisURL: redisURL,
-                                         outageGrace: outageGrace, waitReady: waitReady)
+                                         outageGrace: outageGrace, signingKeys: signingKeys, waitReady: waitReady)
     do {
         try await body(pair)
     } catch {

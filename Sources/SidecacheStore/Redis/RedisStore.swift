@@ -23,6 +23,8 @@ public final class RedisStore: Sendable {
     let keys: RedisKeys
     public let consistency: Consistency
     let outageGrace: Duration
+    /// With `store.signingKey`: signs what this instance writes, refuses what it did not sign.
+    let signer: EntrySigner?
     let journal = Mutex(PurgeJournal())
     /// Per stripe: its epoch, once learnt at connect.
     private let epochs: Mutex<[[UInt8]?]>
@@ -39,6 +41,7 @@ public final class RedisStore: Sendable {
         self.epochs = Mutex(Array(repeating: nil, count: keys.stripes))
         self.consistency = options.consistency
         self.outageGrace = options.outageGrace
+        self.signer = options.signingKey.map(EntrySigner.init(secret:))
         self.logger = logger
         if case .one(let link) = redis {
             self.failovers = Self.watchFailovers(options, link: link, loop: loops[0], logger: logger)
@@ -114,28 +117,38 @@ public final class RedisStore: Sendable {
         public var found: Found?
         /// The counters now, for a fill to record; nil when they are unknown.
         public var current: EntryCodec.Generations?
-        /// The stored value did not decode (foreign or corrupt) or its framing disagrees with its body.
-        public var corrupt = false
+        /// Why a stored value was not served, if one was there and refused.
+        public var rejected: Rejection?
+    }
+
+    /// Why a value stored under an entry's key is not served (it is a miss).
+    public enum Rejection: Error, Sendable {
+        /// It does not decode (foreign or corrupt) or its framing disagrees with its body.
+        case undecodable
+        /// `store.signingKey` is set and the value does not carry this key's signature.
+        case badSignature
     }
 
     public func lookup(_ key: CacheKey, scopes: [UInt64], on loop: any EventLoop) -> EventLoopFuture<Lookup> {
         let stripe = keys.stripe(of: key)
         guard isReadable(stripe) else { return loop.makeFailedFuture(RedisFailure.unavailable("not ready")) }
-        let commands: [[RedisArgument]] = [["GET", .text(keys.entry(key))], mget(scopes, stripe)]
+        let name = keys.entry(key)
+        let commands: [[RedisArgument]] = [["GET", .text(name)], mget(scopes, stripe)]
         return redis.send(commands, slot: keys.slots[stripe], on: loop).flatMap { [self] replies in
             let current: EntryCodec.Generations?
             do { current = try generations(replies[1], scopes: scopes, stripe, on: loop) } catch { return loop.makeFailedFuture(error) }
-            let decoded = replies[0].bytes.map { ($0, Self.decodeServable($0)) }
-            let corrupt = decoded.map { $0.1 == nil } ?? false
+            let stored = replies[0].bytes.map { servable($0, name: name) }
+            var rejected: Rejection?
+            if case .failure(let why)? = stored { rejected = why }
             if let current, !Self.complete(current) {
                 // A counter is not there (a scope's first use, or lost): nothing stored can
                 // be vouched for, and a fill records counters created now.
-                return initCounters(scopes, stripe, on: loop).map { Lookup(found: nil, current: $0, corrupt: corrupt) }
+                return initCounters(scopes, stripe, on: loop).map { Lookup(found: nil, current: $0, rejected: rejected) }
             }
-            guard let (bytes, servable) = decoded else { return loop.makeSucceededFuture(Lookup(found: nil, current: current)) }
-            guard let decoded = servable else { return loop.makeSucceededFuture(Lookup(found: nil, current: current, corrupt: true)) }
-            guard let current else { return loop.makeSucceededFuture(Lookup(found: nil, current: nil)) }
-            let found = Found(decoded: decoded, bytes: bytes)
+            guard case .success(let found)? = stored, let current else {
+                return loop.makeSucceededFuture(Lookup(found: nil, current: current, rejected: rejected))
+            }
+            let decoded = found.decoded
             // Tagged entries are guarded by their tags' counters too: read those as well.
             let extra = decoded.generations.values.map(\.scope).filter { !scopes.contains($0) }
             guard !extra.isEmpty else {
@@ -149,6 +162,18 @@ public final class RedisStore: Sendable {
                 return Lookup(found: decoded.generations == all ? found : nil, current: current)
             }
         }
+    }
+
+    /// The entry in a value stored under `name`, if it carries this instance's
+    /// signature (with `store.signingKey`), decodes, and frames its body exactly.
+    func servable(_ value: ByteBuffer, name: String) -> Result<Found, Rejection> {
+        var bytes = value
+        if let signer {
+            guard bytes.withUnsafeReadableBytes({ signer.verify(name: name, stored: $0) }) else { return .failure(.badSignature) }
+            bytes = bytes.getSlice(at: bytes.readerIndex, length: bytes.readableBytes - EntrySigner.signatureLength)!
+        }
+        guard let decoded = Self.decodeServable(bytes) else { return .failure(.undecodable) }
+        return .success(Found(decoded: decoded, bytes: bytes))
     }
 
     /// The entry in a stored value, if it decodes and its head frames its body exactly
@@ -277,10 +302,18 @@ public final class RedisStore: Sendable {
         header.writeBytes(EntryCodec.header(status: status, timing: timing, generations: generations,
                                             headLength: head.readableBytes, bodyLength: body.readableBytes))
         let stripe = keys.stripe(of: key)
+        let name = keys.entry(key)
+        var value = [header, head, body]
+        if let signer {
+            let signature = header.withUnsafeReadableBytes { h in
+                head.withUnsafeReadableBytes { hd in body.withUnsafeReadableBytes { b in signer.signature(name: name, value: [h, hd, b]) } }
+            }
+            value.append(ByteBuffer(bytes: signature))
+        }
         var command: [RedisArgument] = ["EVAL", .text(Self.compareAndSet), .text(String(2 + generations.values.count)),
-                                        .text(keys.entry(key)), .text(keys.epoch(stripe))]
+                                        .text(name), .text(keys.epoch(stripe))]
         command += generations.values.map { .text(keys.generation($0.scope, stripe)) }
-        command += [.parts([header, head, body]), .text(String(ttl)), .bytes(ByteBuffer(bytes: generations.epoch))]
+        command += [.parts(value), .text(String(ttl)), .bytes(ByteBuffer(bytes: generations.epoch))]
         command += generations.values.map { .text(String($0.value)) }
         return redis.send([command], slot: keys.slots[stripe], on: loop).map { $0.first?.integer == 1 }
     }
