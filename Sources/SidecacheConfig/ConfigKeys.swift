@@ -10,10 +10,10 @@ enum ConfigKeys {
     static let storeTLS = ["ca", "cert", "key", "serverName", "verify"]
     /// `defaults`; every route may set them too.
     static let policy = ["ttl", "staleWhileRevalidate", "staleIfError", "maxBodySize", "upstreamTimeout", "maxRequestBody", "compress"]
-    static let route = ["name", "match", "key", "shared", "override", "paths"] + policy
+    static let route = ["name", "match", "key", "shared", "override", "paths", "tags"] + policy
     static let routeKey = ["query", "headers", "identity", "claims"]
     static let routePaths = ["caseInsensitive", "ignoreTrailingSlash", "ignoreMatrix"]
-    static let purgeRule = ["on", "paths", "routes"]
+    static let purgeRule = ["on", "paths", "routes", "tags"]
     static let warmTarget = ["path", "every", "host", "headers"]
     static let admin = ["listen", "token", "refreshLimit"]
     static let limits = ["headerBytes", "urlBytes", "connections", "idleTimeout", "headerTimeout"]

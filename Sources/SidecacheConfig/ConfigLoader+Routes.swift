@@ -71,11 +71,25 @@ extension ConfigLoader {
             let override = f["override"]?.bool() ?? false
             if override, ttl == .origin { f["override"]!.report("override needs a duration ttl: an \"origin\" route takes its freshness from the upstream") }
             let spelling = f["paths"].map(pathSpelling) ?? .exact
-            guard let name, let pattern, let ttl, let key, let spelling else { continue }
+            let tags = f["tags"].map(bodyTags) ?? []
+            guard let name, let pattern, let ttl, let key, let spelling, let tags else { continue }
             routes.append(Route(name: name, pattern: pattern, ttl: ttl, query: key.0, keyHeaders: key.1, identity: key.2,
-                                claims: claims, shared: shared, override: override, policy: policy, spelling: spelling))
+                                claims: claims, shared: shared, override: override, policy: policy, spelling: spelling,
+                                tags: tags))
         }
         return (node.reader.problems.count == before ? routes : nil, names)
+    }
+
+    /// `tags`: `prefix$.json.path` strings (see `BodyTag`).
+    private static func bodyTags(_ node: Node) -> [BodyTag]? {
+        guard let items = node.array() else { return nil }
+        let before = node.reader.problems.count
+        var tags: [BodyTag] = []
+        for item in items {
+            guard let text = item.string() else { continue }
+            do { tags.append(try BodyTag(parsing: text)) } catch { item.report("\"\(text)\": \(error)") }
+        }
+        return node.reader.problems.count == before ? tags : nil
     }
 
     /// `paths`: which spellings the upstream treats as one resource (see `PathSpelling`).
@@ -142,11 +156,7 @@ extension ConfigLoader {
                     guard let text = p.string() else { continue }
                     do {
                         let template = try PathTemplate(parsing: text)
-                        if let pattern {
-                            for name in template.parameterNames where !pattern.path.parameterNames.contains(name) {
-                                p.report("{\(name)} is not bound by \"\(onText)\" (bound: \(pattern.path.parameterNames.map { "{\($0)}" }.joined(separator: ", ")); or use {query.X}, {header.X}, {body.a.b})")
-                            }
-                        }
+                        reportUnbound(template.parameterNames, by: pattern, onText, at: p)
                         targets.append(.path(template))
                     } catch {
                         p.report("\"\(text)\": \(error)")
@@ -159,10 +169,31 @@ extension ConfigLoader {
                     if !routeNames.contains(name) { n.report("no route is named \"\(name)\"") } else { targets.append(.route(name)) }
                 }
             }
-            if f["paths"] == nil && f["routes"] == nil { item.report("a purge rule needs \"paths\" or \"routes\"") }
+            if let tagsNode = f["tags"], let tags = tagsNode.array() {
+                for t in tags {
+                    guard let text = t.string() else { continue }
+                    do {
+                        let template = try TagTemplate(parsing: text)
+                        reportUnbound(template.parameterNames, by: pattern, onText, at: t)
+                        targets.append(.tag(template))
+                    } catch {
+                        t.report("\"\(text)\": \(error)")
+                    }
+                }
+            }
+            if f["paths"] == nil && f["routes"] == nil && f["tags"] == nil { item.report("a purge rule needs \"paths\", \"routes\" or \"tags\"") }
             if let pattern { rules.append(PurgeRule(on: pattern, targets: targets)) }
         }
         return node.reader.problems.count == before ? rules : nil
+    }
+
+    /// A target's `{param}` must be one the rule's `on` binds.
+    private static func reportUnbound(_ names: [String], by pattern: RequestPattern?, _ onText: String, at node: Node) {
+        guard let pattern else { return }
+        let bound = pattern.path.parameterNames
+        for name in names where !bound.contains(name) {
+            node.report("{\(name)} is not bound by \"\(onText)\" (bound: \(bound.map { "{\($0)}" }.joined(separator: ", ")); or use {query.X}, {header.X}, {body.a.b})")
+        }
     }
 
     static func warmTargets(_ node: Node?, routes: RouteTable, routeProblems: Bool) -> [WarmTarget]? {

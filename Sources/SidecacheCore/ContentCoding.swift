@@ -25,7 +25,8 @@ public enum ContentCoding {
             && !CacheControl(headers.all("cache-control")).noTransform
     }
 
-    private static func coding(_ headers: some HeaderFields) -> String {
+    /// The answer's `Content-Encoding`, trimmed and lowercased; "" without one.
+    public static func coding(_ headers: some HeaderFields) -> String {
         headers.first("content-encoding").map { $0.trimmingSpaces().lowercased() } ?? ""
     }
 

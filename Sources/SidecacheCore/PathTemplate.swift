@@ -54,7 +54,8 @@ public struct PathTemplate: Sendable, Equatable, CustomStringConvertible {
         isSubtree = shape.star
     }
 
-    private static func placeholder(_ text: String) throws(ParseError) -> Source {
+    /// `text` is a placeholder's inside, without the braces.
+    static func placeholder(_ text: String) throws(ParseError) -> Source {
         let parts = text.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
         guard !parts.contains(where: \.isEmpty) else { throw .badPlaceholder("{\(text)}") }
         switch (parts.first, parts.count) {
@@ -125,6 +126,20 @@ public struct PurgeValues {
     /// query values stay as received (already percent-encoded); header and body values
     /// are percent-encoded the way a client would have written them in the path.
     func lookup(_ source: PathTemplate.Source) -> String? {
+        guard let value = text(source) else { return nil }
+        switch source {
+        case .param, .query:
+            return value
+        case .header:
+            return percentEncodeSegment(value)
+        case .body:
+            // A "/" is reported as such (it cannot be one segment) rather than encoded away.
+            return value.contains("/") ? value : percentEncodeSegment(value)
+        }
+    }
+
+    /// The value for one placeholder as the mutation gave it.
+    func text(_ source: PathTemplate.Source) -> String? {
         switch source {
         case .param(let n):
             return params[n]
@@ -136,11 +151,9 @@ public struct PurgeValues {
             }
             return nil
         case .header(let n):
-            return headers.first(n).map(percentEncodeSegment)
+            return headers.first(n)
         case .body(let path):
-            guard let text = body?.value(at: path)?.scalarText else { return nil }
-            // A "/" is reported as such (it cannot be one segment) rather than encoded away.
-            return text.contains("/") ? text : percentEncodeSegment(text)
+            return body?.value(at: path)?.scalarText
         }
     }
 }

@@ -3,11 +3,14 @@ public struct PurgeRule: Sendable, Equatable {
     public enum Target: Sendable, Equatable, CustomStringConvertible {
         case path(PathTemplate)
         case route(String)
+        /// A tag, of `Surrogate-Key` or of a route's `tags`.
+        case tag(TagTemplate)
 
         public var description: String {
             switch self {
             case .path(let t): t.source
             case .route(let r): "route " + r
+            case .tag(let t): "tag " + t.source
             }
         }
     }
@@ -21,7 +24,13 @@ public struct PurgeRule: Sendable, Equatable {
     }
 
     public var readsBody: Bool {
-        targets.contains { if case .path(let t) = $0 { t.readsBody } else { false } }
+        targets.contains {
+            switch $0 {
+            case .path(let t): t.readsBody
+            case .tag(let t): t.readsBody
+            case .route: false
+            }
+        }
     }
 }
 
@@ -44,10 +53,13 @@ public struct PurgePlan: Sendable {
     /// Whether an upstream status purges: 2xx and 3xx do; 1xx, 4xx and 5xx never.
     public static func purges(status: Int) -> Bool { (200..<400).contains(status) }
 
-    /// Every scope to purge, and the placeholders that had to widen to a subtree.
-    public func scopes(query: Substring?, headers: any HeaderFields, body: JSONValue?) -> (scopes: [PurgeScope], widened: [String]) {
+    /// Every scope to purge, the placeholders that had to widen to a subtree, and the
+    /// tag targets skipped for a missing value.
+    public func scopes(query: Substring?, headers: any HeaderFields, body: JSONValue?)
+        -> (scopes: [PurgeScope], widened: [String], skippedTags: [String]) {
         var scopes: [PurgeScope] = []
         var widened: [String] = []
+        var skippedTags: [String] = []
         for (rule, params) in matches {
             let values = PurgeValues(params: params, query: query, headers: headers, body: body)
             for target in rule.targets {
@@ -58,10 +70,12 @@ public struct PurgePlan: Sendable {
                     let (scope, wide) = template.expand(values)
                     scopes.append(scope)
                     if let wide { widened.append("\(template.source): \(wide)") }
+                case .tag(let template):
+                    if let tag = template.expand(values) { scopes.append(.tag(tag)) } else { skippedTags.append(template.source) }
                 }
             }
         }
-        return (scopes, widened)
+        return (scopes, widened, skippedTags)
     }
 }
 

@@ -121,11 +121,15 @@ public struct Route: Sendable, Equatable {
     public var policy: RoutePolicy
     /// Which spellings of a path are one resource here, for matching, keys and purges.
     public var spelling: PathSpelling
+    /// `tags`: Surrogate-Key tags taken from the JSON answer at store time.
+    public var tags: [BodyTag]
 
     public init(name: String, pattern: RequestPattern, ttl: TTLPolicy, query: QueryKey = .all,
                 keyHeaders: [String] = [], identity: IdentitySource? = nil, claims: ClaimsKey? = nil, shared: Bool = false,
-                override: Bool = false, policy: RoutePolicy = RoutePolicy(), spelling: PathSpelling = .exact) {
+                override: Bool = false, policy: RoutePolicy = RoutePolicy(), spelling: PathSpelling = .exact,
+                tags: [BodyTag] = []) {
         self.claims = claims
+        self.tags = tags
         self.name = name
         self.pattern = pattern
         self.ttl = ttl

@@ -123,11 +123,15 @@ extension Exchange {
         let plan = PurgePlan(method: method, path: settings.config.routes.canonicalPath(target.path), rules: settings.config.purge)
         if !plan.isEmpty {
             let json = plan.readsBody ? body.flatMap { JSONValue.parse($0.readableBytesView) } : nil
-            let (ruleScopes, widened) = plan.scopes(query: target.query, headers: head.headers, body: json)
+            let (ruleScopes, widened, skippedTags) = plan.scopes(query: target.query, headers: head.headers, body: json)
             scopes += ruleScopes
             for w in widened {
                 engine.logger.warning("purge target widened to a subtree: value missing, empty or containing /",
                                       metadata: ["template": "\(w)", "request": "\(method) \(target.path)"])
+            }
+            for t in skippedTags {
+                engine.logger.warning("purge tag skipped: value missing, empty or containing a space or comma",
+                                      metadata: ["template": "\(t)", "request": "\(method) \(target.path)"])
             }
         }
         switch engine.purge(scopes, reason: "\(method) \(target.path)", source: .mutation, on: connection.eventLoop) {
@@ -147,6 +151,11 @@ extension Exchange {
     /// DESIGN: a filled entry is in Redis before its client has the answer.
     func commit(_ filled: ExchangeStateMachine.Filled) {
         guard let context = machine.context, let fillGuard else { return }
+        let (tags, dropped) = EntryTags.of(route: context.route, lines: filled.lines, body: filled.body, allocator: connection.allocator)
+        if dropped > 0 {
+            engine.logger.warning("entry tags over the limit dropped", metadata: [
+                "route": "\(context.route.name)", "kept": "\(BodyTag.maxPerEntry)", "dropped": "\(dropped)"])
+        }
         var body = filled.body
         var lines = filled.lines
         if context.route.policy.compress {
@@ -162,7 +171,7 @@ extension Exchange {
         entryHead.writeStatusLine(status: filled.status, reason: filled.reason)
         for line in lines where !line.name.equalsIgnoringASCIICase("transfer-encoding") { entryHead.writeHeader(line.name, line.value) }
         if filled.status != 204 && filled.status != 304 { entryHead.writeHeader("Content-Length", body.readableBytes) }
-        let tagIDs = PurgeScope.tagIDs(PurgeScope.tags(HeaderList(lines)))
+        let tagIDs = PurgeScope.tagIDs(tags)
         let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
         engine.store.commit(context.key, status: filled.status, timing: filled.timing, head: entryHead, body: body, scopeIDs: scopeIDs,
                             tagIDs: tagIDs, under: fillGuard, now: engine.clock.now(), on: connection.eventLoop)

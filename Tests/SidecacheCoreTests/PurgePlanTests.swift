@@ -28,7 +28,7 @@ private let rules = [
     func scopes(method: String, path: String, expected: [PurgeScope]) {
         let plan = PurgePlan(method: method, path: path[...], rules: rules)
         #expect(plan.isEmpty == expected.isEmpty)
-        let (scopes, widened) = plan.scopes(query: nil, headers: HeaderList(), body: nil)
+        let (scopes, widened, _) = plan.scopes(query: nil, headers: HeaderList(), body: nil)
         #expect(scopes == expected)
         #expect(widened.isEmpty)
     }
@@ -39,7 +39,7 @@ private let rules = [
         #expect(!PurgePlan(method: "PUT", path: "/api/users/1", rules: rules).readsBody)
         let body = try #require(JSONValue.parse(Array(#"{"userId": 42}"#.utf8)))
         #expect(plan.scopes(query: nil, headers: HeaderList(), body: body).scopes == [.path("/api/connectors/status/42")])
-        let (wide, widened) = plan.scopes(query: nil, headers: HeaderList(), body: nil)
+        let (wide, widened, _) = plan.scopes(query: nil, headers: HeaderList(), body: nil)
         #expect(wide == [.subtree("/api/connectors/status/")])
         #expect(widened == ["/api/connectors/status/{body.userId}: {body.userId}"])
     }

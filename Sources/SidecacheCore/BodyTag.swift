@@ -1,0 +1,163 @@
+/// One of a route's `tags` (DESIGN "Beyond purge rules"): Surrogate-Key tags taken
+/// from the JSON answer when it is stored. `"user:$.items[*].id"` tags a list with
+/// `user:7`, `user:9`, … for the users it contains, so a purge rule with `"tags":
+/// ["user:{id}"]` on `PUT /api/users/{id}` reaches every cached list holding that user
+/// without anyone naming the lists.
+public struct BodyTag: Sendable, Equatable, CustomStringConvertible {
+    public enum Step: Sendable, Equatable {
+        /// `.name`: an object's member.
+        case member(String)
+        /// `[*]`: every element of an array.
+        case each
+    }
+
+    /// The text before `$`, put in front of every value.
+    public let prefix: String
+    public let steps: [Step]
+    public let source: String
+
+    /// Tags one entry may carry, from its body (the rest are dropped and the fill logs
+    /// it): each is a purge scope a lookup in Redis reads.
+    public static let maxPerEntry = 64
+
+    public enum ParseError: Error, Equatable, CustomStringConvertible {
+        case noPath
+        case badPath(String)
+        case spaceInPrefix
+
+        public var description: String {
+            switch self {
+            case .noPath: "a tag is a prefix then a JSON path: \"user:$.id\", \"user:$.items[*].id\""
+            case .badPath(let rest): "\"\(rest)\" is not a path step: use .name and [*]"
+            case .spaceInPrefix: "a tag has no spaces or commas (tags are listed separated by them)"
+            }
+        }
+    }
+
+    public init(parsing source: String) throws(ParseError) {
+        guard let dollar = source.firstIndex(of: "$") else { throw .noPath }
+        let prefix = source[..<dollar]
+        guard !prefix.contains(where: Self.separates) else { throw .spaceInPrefix }
+        var rest = source[source.index(after: dollar)...]
+        var steps: [Step] = []
+        while !rest.isEmpty {
+            if rest.hasPrefix("[*]") {
+                steps.append(.each)
+                rest = rest.dropFirst(3)
+                continue
+            }
+            guard rest.first == "." else { throw .badPath(String(rest)) }
+            let name = rest.dropFirst().prefix { $0 != "." && $0 != "[" }
+            guard !name.isEmpty, !name.contains(where: { $0 == "$" || $0 == "]" || $0 == "*" }) else { throw .badPath(String(rest)) }
+            steps.append(.member(String(name)))
+            rest = rest[name.endIndex...]
+        }
+        self.prefix = String(prefix)
+        self.steps = steps
+        self.source = source
+    }
+
+    public var description: String { source }
+
+    /// The tags `rules` give `body`, each once, in order, at most `maxPerEntry`;
+    /// `dropped` counts the ones over the limit. Values are strings, numbers and
+    /// booleans; one that is empty or holds a space or comma cannot be named in a purge
+    /// and gives no tag.
+    public static func tags(_ rules: [BodyTag], in body: JSONValue) -> (tags: [String], dropped: Int) {
+        var tags: [String] = []
+        var seen: Set<String> = []
+        var dropped = 0
+        for rule in rules {
+            rule.visit(body, rule.steps[...]) { value in
+                guard let text = value.scalarText, !text.isEmpty, !text.contains(where: separates) else { return }
+                let tag = rule.prefix + text
+                guard seen.insert(tag).inserted else { return }
+                if tags.count < maxPerEntry { tags.append(tag) } else { dropped += 1 }
+            }
+        }
+        return (tags, dropped)
+    }
+
+    private func visit(_ node: JSONValue, _ steps: ArraySlice<Step>, _ found: (JSONValue) -> Void) {
+        guard let step = steps.first else { return found(node) }
+        switch (step, node) {
+        case (.member(let name), .object(let members)):
+            if let next = members[name] { visit(next, steps.dropFirst(), found) }
+        case (.each, .array(let elements)):
+            for element in elements { visit(element, steps.dropFirst(), found) }
+        default:
+            return
+        }
+    }
+
+    /// Space and comma separate tags in `Surrogate-Key` and `Sidecache-Purge`.
+    static func separates(_ c: Character) -> Bool { c == " " || c == "," || c == "\t" || c.isNewline }
+}
+
+/// A purge rule's tag target: literals and placeholders filled from the mutation, as in
+/// path templates (`user:{id}`, `team:{body.teamId}`). Values go in as they are, not
+/// percent-encoded: a tag is not a path.
+public struct TagTemplate: Sendable, Equatable, CustomStringConvertible {
+    public let pieces: [PathTemplate.Piece]
+    public let source: String
+
+    public enum ParseError: Error, Equatable, CustomStringConvertible {
+        case empty
+        case separator
+        case badPlaceholder(String)
+
+        public var description: String {
+            switch self {
+            case .empty: "a tag is not empty"
+            case .separator: "a tag has no spaces or commas (tags are listed separated by them)"
+            case .badPlaceholder(let p): "\"\(p)\" is not a placeholder: use {param}, {query.NAME}, {header.NAME} or {body.a.b}"
+            }
+        }
+    }
+
+    public init(parsing source: String) throws(ParseError) {
+        guard !source.isEmpty else { throw .empty }
+        guard !source.contains(where: BodyTag.separates) else { throw .separator }
+        var pieces: [PathTemplate.Piece] = []
+        var rest = Substring(source)
+        while let open = rest.firstIndex(where: { $0 == "{" || $0 == "}" }) {
+            guard rest[open] == "{", let close = rest[open...].firstIndex(of: "}") else { throw .badPlaceholder(String(rest[open...])) }
+            if open > rest.startIndex { pieces.append(.literal(String(rest[..<open]))) }
+            do {
+                pieces.append(.value(try PathTemplate.placeholder(String(rest[rest.index(after: open)..<close]))))
+            } catch {
+                throw .badPlaceholder(String(rest[open...close]))
+            }
+            rest = rest[rest.index(after: close)...]
+        }
+        if !rest.isEmpty { pieces.append(.literal(String(rest))) }
+        self.pieces = pieces
+        self.source = source
+    }
+
+    public var parameterNames: [String] {
+        pieces.compactMap { if case .value(.param(let n)) = $0 { n } else { nil } }
+    }
+
+    public var readsBody: Bool {
+        pieces.contains { if case .value(.body) = $0 { true } else { false } }
+    }
+
+    public var description: String { source }
+
+    /// The tag, or nil when a value is missing, empty or holds a separator: a tag
+    /// cannot widen the way a path does, so the target is skipped (and logged).
+    public func expand(_ values: PurgeValues) -> String? {
+        var tag = ""
+        for piece in pieces {
+            switch piece {
+            case .literal(let text):
+                tag += text
+            case .value(let source):
+                guard let value = values.text(source), !value.isEmpty, !value.contains(where: BodyTag.separates) else { return nil }
+                tag += value
+            }
+        }
+        return tag
+    }
+}

@@ -1,0 +1,99 @@
+import SidecacheCore
+import Testing
+
+@Suite struct BodyTagTests {
+    func json(_ text: String) -> JSONValue { JSONValue.parse(Array(text.utf8))! }
+
+    @Test func aMemberPathTagsTheValue() throws {
+        let rule = try BodyTag(parsing: "user:$.id")
+        #expect(rule.prefix == "user:")
+        #expect(rule.steps == [.member("id")])
+        #expect(BodyTag.tags([rule], in: json(#"{"id": 7, "name": "Ann"}"#)).tags == ["user:7"])
+    }
+
+    @Test func eachElementOfAListIsTaggedOnce() throws {
+        let rule = try BodyTag(parsing: "user:$.items[*].id")
+        let body = json(#"{"items": [{"id": 7}, {"id": "x9"}, {"id": 7}, {"name": "no id"}, {"id": null}, {"id": {"a": 1}}]}"#)
+        #expect(BodyTag.tags([rule], in: body).tags == ["user:7", "user:x9"])
+    }
+
+    @Test func aTopLevelArrayAndNestedListsAreWalked() throws {
+        let rule = try BodyTag(parsing: "t$[*].tags[*]")
+        #expect(BodyTag.tags([rule], in: json(#"[{"tags": ["a", "b"]}, {"tags": ["b", "c", true, 1.5]}]"#)).tags
+                == ["ta", "tb", "tc", "ttrue", "t1.5"])
+    }
+
+    /// A tag is named in purges separated by spaces and commas: values holding one give none.
+    @Test func valuesThatCannotBeNamedGiveNoTag() throws {
+        let rule = try BodyTag(parsing: "n:$[*]")
+        #expect(BodyTag.tags([rule], in: json(#"["a b", "a,b", "", "ok"]"#)).tags == ["n:ok"])
+    }
+
+    @Test func atMost64TagsAnEntryAndTheRestAreCounted() throws {
+        let rule = try BodyTag(parsing: "u:$.items[*]")
+        let body = json(#"{"items": [\#((0..<100).map(String.init).joined(separator: ","))]}"#)
+        let (tags, dropped) = BodyTag.tags([rule], in: body)
+        #expect(tags.count == BodyTag.maxPerEntry)
+        #expect(tags.first == "u:0" && tags.last == "u:63")
+        #expect(dropped == 36)
+    }
+
+    @Test func pathsThatLeadNowhereGiveNothing() throws {
+        let rules = try ["a:$.id.deeper", "b:$[*]", "c:$.missing"].map { try BodyTag(parsing: $0) }
+        #expect(BodyTag.tags(rules, in: json(#"{"id": 3}"#)).tags.isEmpty)
+    }
+
+    @Test(arguments: [
+        ("user:id", BodyTag.ParseError.noPath),
+        ("user:$id", .badPath("id")),
+        ("user:$.", .badPath(".")),
+        ("user:$.a..b", .badPath("..b")),
+        ("user:$.a[0]", .badPath("[0]")),
+        ("user:$.a[*", .badPath("[*")),
+        ("my user:$.id", .spaceInPrefix),
+        ("a,b:$.id", .spaceInPrefix),
+    ])
+    func badTagsAreRefused(source: String, error: BodyTag.ParseError) {
+        #expect(throws: error) { try BodyTag(parsing: source) }
+    }
+}
+
+@Suite struct TagTemplateTests {
+    func values(params: [String: String] = [:], query: Substring? = nil, headers: [(String, String)] = [],
+                body: String? = nil) -> PurgeValues {
+        PurgeValues(params: params, query: query, headers: HeaderList(headers.map { (name: $0.0, value: $0.1) }),
+                    body: body.flatMap { JSONValue.parse(Array($0.utf8)) })
+    }
+
+    @Test func placeholdersAreFilledAsGivenWithoutEncoding() throws {
+        let template = try TagTemplate(parsing: "user:{id}:{query.v}:{header.X-Team}:{body.a.b}")
+        #expect(template.parameterNames == ["id"])
+        #expect(template.readsBody)
+        let tag = template.expand(values(params: ["id": "7"], query: "v=2", headers: [("X-Team", "t/1")], body: #"{"a": {"b": "é"}}"#))
+        #expect(tag == "user:7:2:t/1:é")
+    }
+
+    @Test func aMissingOrUnnameableValueSkipsTheTarget() throws {
+        let template = try TagTemplate(parsing: "user:{body.id}")
+        #expect(template.expand(values(body: #"{"other": 1}"#)) == nil)
+        #expect(template.expand(values(body: #"{"id": ""}"#)) == nil)
+        #expect(template.expand(values(body: #"{"id": "a b"}"#)) == nil)
+        #expect(template.expand(values(body: #"{"id": 12}"#)) == "user:12")
+    }
+
+    @Test(arguments: ["", "user {id}", "user:{id", "user:id}", "user:{}", "a,b"])
+    func badTemplatesAreRefused(source: String) {
+        #expect(throws: TagTemplate.ParseError.self) { try TagTemplate(parsing: source) }
+    }
+
+    @Test func aPurgeRuleWithTagsPurgesThoseTags() throws {
+        let rule = PurgeRule(on: try RequestPattern(parsing: "PUT /api/users/{id}"),
+                             targets: [.tag(try TagTemplate(parsing: "user:{id}")), .tag(try TagTemplate(parsing: "team:{body.team}"))])
+        let plan = PurgePlan(method: "PUT", path: "/api/users/7", rules: [rule])
+        let (scopes, widened, skipped) = plan.scopes(query: nil, headers: HeaderList(), body: nil)
+        #expect(scopes == [.tag("user:7")])
+        #expect(widened.isEmpty)
+        #expect(skipped == ["team:{body.team}"])
+        #expect(plan.readsBody)
+    }
+}

@@ -1,0 +1,86 @@
+import CompressNIO
+import NIOCore
+import SidecacheCore
+import SidecacheTestSupport
+import Testing
+
+/// DESIGN "Beyond purge rules", tags from the body: a route's `tags` read the JSON answer
+/// at store time, and a purge rule's `tags` name them, so a PUT of one user purges
+/// every cached list that contains that user without listing the lists.
+@Suite("Tags from the response body")
+struct BodyTagsTests {
+    static let routes = """
+    [ { "name": "users", "match": "GET /api/users/{id}", "ttl": "5m", "tags": ["user:$.id"] },
+      { "name": "lists", "match": "GET /api/lists/{name}", "ttl": "5m", "tags": ["user:$.items[*].id", "team:$.team"] } ]
+    """
+    static let purge = #"[ { "on": "PUT /api/users/{id}", "tags": ["user:{id}"] }, { "on": "POST /api/teams", "tags": ["team:{body.name}"] } ]"#
+
+    static func list(_ ids: [Int], team: String = "core") -> String {
+        #"{"team": "\#(team)", "items": [\#(ids.map { #"{"id": \#($0)}"# }.joined(separator: ", "))]}"#
+    }
+
+    @Test func aPutOfOneUserPurgesEveryListThatContainsIt() async throws {
+        try await withProxy(routes: Self.routes, purge: Self.purge) { h in
+            h.origin.on("GET", "/api/lists/a", .json(Self.list([1, 2])))
+            h.origin.on("GET", "/api/lists/b", .json(Self.list([2, 3])))
+            h.origin.on("GET", "/api/lists/c", .json(Self.list([4])))
+            h.origin.on("GET", "/api/users/2", .json(#"{"id": 2}"#))
+            h.origin.on("PUT", "/api/users/2", .json("{}"))
+            let paths = ["/api/lists/a", "/api/lists/b", "/api/lists/c", "/api/users/2"]
+            for p in paths { _ = try await h.get(p) }
+            for p in paths { #expect(try await h.get(p).header("X-Cache") == "HIT") }
+
+            #expect(try await h.send("PUT", "/api/users/2", body: Array("{}".utf8)).status == 200)
+            for p in ["/api/lists/a", "/api/lists/b", "/api/users/2"] {
+                #expect(try await h.get(p).header("X-Cache") == "MISS", "\(p) holds user 2")
+            }
+            #expect(try await h.get("/api/lists/c").header("X-Cache") == "HIT", "list c does not")
+        }
+    }
+
+    @Test func aTagFromARequestBodyValueAndAGzippedAnswer() async throws {
+        try await withProxy(routes: Self.routes, purge: Self.purge) { h in
+            var plain = ByteBuffer(string: Self.list([5], team: "blue"))
+            let zipped = try plain.compress(with: .gzip())
+            h.origin.on("GET", "/api/lists/z", .init(status: 200, headers: [("Content-Type", "application/json"), ("Content-Encoding", "gzip")],
+                                                     body: .bytes(Array(zipped.readableBytesView))))
+            h.origin.on("GET", "/api/lists/y", .json(Self.list([6], team: "red")))
+            h.origin.on("POST", "/api/teams", .json("{}"))
+            for p in ["/api/lists/z", "/api/lists/y"] { _ = try await h.get(p) }
+            _ = try await h.send("POST", "/api/teams", body: Array(#"{"name": "blue"}"#.utf8))
+            #expect(try await h.get("/api/lists/z").header("X-Cache") == "MISS", "tagged team:blue from its gzip body")
+            #expect(try await h.get("/api/lists/y").header("X-Cache") == "HIT")
+        }
+    }
+
+    /// At most 64 tags an entry: the ones past the limit do not tag it.
+    @Test func tagsPastTheLimitAreDropped() async throws {
+        try await withProxy(routes: Self.routes, purge: Self.purge) { h in
+            h.origin.on("GET", "/api/lists/big", .json(Self.list(Array(1...100))))
+            h.origin.on("PUT", "/api/users/*", .json("{}"))
+            _ = try await h.get("/api/lists/big")
+            _ = try await h.send("PUT", "/api/users/90", body: Array("{}".utf8))
+            #expect(try await h.get("/api/lists/big").header("X-Cache") == "HIT", "user:90 was past the limit")
+            _ = try await h.send("PUT", "/api/users/10", body: Array("{}".utf8))
+            #expect(try await h.get("/api/lists/big").header("X-Cache") == "MISS")
+        }
+    }
+
+    /// With Redis, tags are purge scopes like any other: a PUT on one instance purges
+    /// the lists the other instance filled, at once (strict).
+    @Test func withRedisAPutOnOneInstancePurgesTheOthersLists() async throws {
+        try await withRedisPair(routes: Self.routes, purge: Self.purge) { p in
+            p.origin.on("GET", "/api/lists/a", .json(Self.list([7, 8])))
+            p.origin.on("GET", "/api/lists/b", .json(Self.list([9])))
+            p.origin.on("PUT", "/api/users/8", .json("{}"))
+            for path in ["/api/lists/a", "/api/lists/b"] {
+                _ = try await p.get(p.portA, path)
+                #expect(try await p.get(p.portB, path).header("X-Cache") == "HIT")
+            }
+            #expect(try await p.send(p.portB, "PUT", "/api/users/8").status == 200)
+            #expect(try await p.get(p.portA, "/api/lists/a").header("X-Cache") == "MISS")
+            #expect(try await p.get(p.portA, "/api/lists/b").header("X-Cache") == "HIT")
+            #expect(p.origin.count(path: "/api/lists/a") == 2)
+        }
+    }
+}
