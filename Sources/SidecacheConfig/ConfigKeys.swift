@@ -9,9 +9,9 @@ enum ConfigKeys {
     static let store = ["memory", "redis", "consistency", "prefix", "timeout", "outageGrace", "tls", "signingKey"]
     static let storeTLS = ["ca", "cert", "key", "serverName", "verify"]
     /// `defaults`; every route may set them too.
-    static let policy = ["ttl", "staleWhileRevalidate", "staleIfError", "maxBodySize", "upstreamTimeout", "maxRequestBody", "compress"]
+    static let policy = ["ttl", "staleWhileRevalidate", "staleIfError", "maxBodySize", "upstreamTimeout", "maxRequestBody", "compress", "verify"]
     static let route = ["name", "match", "key", "shared", "override", "paths", "tags"] + policy
-    static let routeKey = ["query", "headers", "identity", "claims"]
+    static let routeKey = ["query", "headers", "identity", "claims", "body"]
     static let routePaths = ["caseInsensitive", "ignoreTrailingSlash", "ignoreMatrix"]
     static let purgeRule = ["on", "paths", "routes", "tags"]
     static let warmTarget = ["path", "every", "host", "headers"]

@@ -16,7 +16,16 @@ extension ConfigLoader {
         }
         if let v = fields["maxRequestBody"]?.size() { p.maxRequestBody = v }
         if let v = fields["compress"]?.bool() { p.compress = v }
+        if let n = fields["verify"], let text = n.string() {
+            if let share = percentage(text) { p.verify = share } else { n.report("\"\(text)\" is not a share of hits: use a percentage from \"0%\" to \"100%\", e.g. \"1%\" or \"0.1%\"") }
+        }
         return (p, ttl)
+    }
+
+    /// `"1%"`, `"0.5%"`: a fraction in 0...1.
+    static func percentage(_ text: String) -> Double? {
+        guard text.hasSuffix("%"), let value = Double(text.dropLast()), value.isFinite, (0...100).contains(value) else { return nil }
+        return value / 100
     }
 
     static func routePolicy(_ node: Node?, base: RoutePolicy, baseTTL: TTLPolicy, allowTTL: Bool) -> (RoutePolicy, TTLPolicy?) {
@@ -44,12 +53,16 @@ extension ConfigLoader {
                     node.report("duplicate route name \"\(name)\"")
                 }
             }
+            let key = f["key"].map(keySpec) ?? KeySpec()
             var pattern: RequestPattern?
             if let matchNode = required(f, "match", item), let matchText = matchNode.string() {
                 do {
                     let p = try RequestPattern(parsing: matchText)
-                    if p.methods.contains(where: { $0 != "GET" && $0 != "HEAD" }) || !p.methods.contains("GET") {
-                        matchNode.report("a cache route matches GET (HEAD is answered from the GET entry); found \(p.methods.joined(separator: "|"))")
+                    let found = p.methods.joined(separator: "|")
+                    if p.methods.contains(where: { $0 != "GET" && $0 != "HEAD" && $0 != "POST" }) || !(p.methods.contains("GET") || p.methods.contains("POST")) {
+                        matchNode.report("a cache route matches GET (HEAD is answered from the GET entry), or POST with key.body; found \(found)")
+                    } else if p.methods.contains("POST"), key.map({ !$0.body }) ?? false {
+                        matchNode.report("a cache route matches POST only with \"key\": {\"body\": true} (the body is part of the key); found \(found)")
                     } else {
                         pattern = p
                     }
@@ -58,14 +71,13 @@ extension ConfigLoader {
                 }
             }
             let (policy, ttl) = routePolicy(f, base: defaults, baseTTL: defaultTTL)
-            let key = f["key"].map(keySpec) ?? (QueryKey.all, [String](), nil, nil)
             let shared = f["shared"]?.bool() ?? false
             var claims: ClaimsKey?
-            if let names = key?.3, let claimsNode = f["key"]?.child("claims", .null) {
+            if let names = key?.claims, let claimsNode = f["key"]?.child("claims", .null) {
                 if let jwt { claims = ClaimsKey(names: names, from: jwt.from) } else {
                     claimsNode.report("key.claims needs the top-level auth.jwt (how tokens are verified)")
                 }
-                if key?.2 != nil { claimsNode.report("key.claims and key.identity exclude each other: claims share entries, identity splits them") }
+                if key?.identity != nil { claimsNode.report("key.claims and key.identity exclude each other: claims share entries, identity splits them") }
                 if shared { claimsNode.report("key.claims and shared: true exclude each other: shared hands answers to anonymous clients") }
             }
             let override = f["override"]?.bool() ?? false
@@ -73,9 +85,9 @@ extension ConfigLoader {
             let spelling = f["paths"].map(pathSpelling) ?? .exact
             let tags = f["tags"].map(bodyTags) ?? []
             guard let name, let pattern, let ttl, let key, let spelling, let tags else { continue }
-            routes.append(Route(name: name, pattern: pattern, ttl: ttl, query: key.0, keyHeaders: key.1, identity: key.2,
+            routes.append(Route(name: name, pattern: pattern, ttl: ttl, query: key.query, keyHeaders: key.headers, identity: key.identity,
                                 claims: claims, shared: shared, override: override, policy: policy, spelling: spelling,
-                                tags: tags))
+                                tags: tags, keyBody: key.body))
         }
         return (node.reader.problems.count == before ? routes : nil, names)
     }
@@ -102,7 +114,16 @@ extension ConfigLoader {
         return node.reader.problems.count == before ? spelling : nil
     }
 
-    private static func keySpec(_ node: Node) -> (QueryKey, [String], IdentitySource?, [String]?)? {
+    /// A route's `key`, as read.
+    private struct KeySpec {
+        var query = QueryKey.all
+        var headers: [String] = []
+        var identity: IdentitySource?
+        var claims: [String]?
+        var body = false
+    }
+
+    private static func keySpec(_ node: Node) -> KeySpec? {
         guard let f = node.object(allowing: ConfigKeys.routeKey) else { return nil }
         let before = node.reader.problems.count
         var query = QueryKey.all
@@ -127,7 +148,9 @@ extension ConfigLoader {
         if let n = f["claims"], let names = n.strings() {
             if names.isEmpty || names.contains(where: \.isEmpty) { n.report("list one or more claim names, e.g. [\"role\"]") } else { claims = names }
         }
-        return node.reader.problems.count == before ? (query, headers, identity, claims) : nil
+        let body = f["body"]?.bool() ?? false
+        return node.reader.problems.count == before
+            ? KeySpec(query: query, headers: headers, identity: identity, claims: claims, body: body) : nil
     }
 
     static let unsafeOnly: Set<String> = ["GET", "HEAD", "OPTIONS", "TRACE"]

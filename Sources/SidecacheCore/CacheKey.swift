@@ -42,7 +42,8 @@ public enum CacheKeyBuilder {
     /// `varyHeaders` are the headers the upstream was seen to vary this route on
     /// (lowercased), keyed after the configured ones.
     public static func key(route: Route, host: String, target: RequestTarget,
-                           headers: some HeaderFields, identity: Substring?, varyHeaders: [String] = []) -> CacheKey {
+                           headers: some HeaderFields, identity: Substring?, varyHeaders: [String] = [],
+                           body: RequestBodyKey? = nil) -> CacheKey {
         var hasher = SHA256()
         hasher.part(route.name)
         hasher.part(host.utf8.contains(where: { $0 >= 0x41 && $0 <= 0x5A }) ? host.lowercased() : host)
@@ -59,6 +60,11 @@ public enum CacheKeyBuilder {
             hasher.part(identity)
         } else {
             hasher.count(0)
+        }
+        if route.keyBody, let body {
+            hasher.part(body.method)
+            hasher.part(body.contentType ?? "")
+            body.hash.digest.withUnsafeBytes { hasher.update(bufferPointer: $0) }
         }
         return CacheKey(digest: hasher.finalize())
     }

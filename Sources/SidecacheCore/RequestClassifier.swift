@@ -14,16 +14,15 @@ public enum RequestClass: Sendable {
 public enum RequestClassifier {
     static let methodOverrideHeaders = ["x-http-method-override", "x-http-method", "x-method-override"]
 
-    /// Applies DESIGN.md's safety rules in order: only body-less GET/HEAD on a cache-safe
-    /// path may use the cache, and a request carrying credentials only when the route
-    /// scopes entries to an identity or is declared `shared`.
+    /// Applies DESIGN.md's safety rules in order: only body-less GET/HEAD (or a POST on
+    /// a `key.body` route, its body part of the key) on a cache-safe path may use the
+    /// cache, and a request carrying credentials only when the route scopes entries to
+    /// an identity or is declared `shared`.
     public static func classify(method: String, target: RequestTarget?, headers: some HeaderFields,
                                 hasBody: Bool, routes: RouteTable) -> RequestClass {
-        guard method == "GET" || method == "HEAD", let target, let route = routes.route(forGET: target.path) else {
-            return .pass
-        }
+        guard let target, let route = route(method, target.path, routes) else { return .pass }
         if !target.isCacheSafe { return .bypass(route, .unsafePath) }
-        if hasBody { return .bypass(route, .requestBody) }
+        if hasBody && method != "POST" { return .bypass(route, .requestBody) }
         for name in methodOverrideHeaders where headers.contains(name) { return .bypass(route, .methodOverride) }
 
         if let claims = route.claims {
@@ -48,6 +47,14 @@ public enum RequestClassifier {
             if headers.contains("cookie") { return .bypass(route, .cookie) }
         }
         return .cache(route, identity: nil)
+    }
+
+    private static func route(_ method: String, _ path: Substring, _ routes: RouteTable) -> Route? {
+        switch method {
+        case "GET", "HEAD": routes.route(forGET: path)
+        case "POST": routes.route(forPOST: path)
+        default: nil
+        }
     }
 
     public enum Identity: Equatable {

@@ -90,11 +90,15 @@ public struct RoutePolicy: Sendable, Equatable {
     public var maxRequestBody: Int
     /// Store compressible answers gzipped once (`ContentCoding`); false stores them as sent.
     public var compress: Bool
+    /// `verify`: the share of fresh hits (0...1) fetched again in the background and
+    /// compared with the entry (shadow verification).
+    public var verify: Double
 
     public init(staleWhileRevalidate: Duration = .zero, staleIfError: Duration = .zero,
                 maxBodySize: Int = 8 << 20, upstreamTimeout: Duration = .seconds(30),
-                maxRequestBody: Int = 16 << 20, compress: Bool = true) {
+                maxRequestBody: Int = 16 << 20, compress: Bool = true, verify: Double = 0) {
         self.compress = compress
+        self.verify = verify
         self.staleWhileRevalidate = staleWhileRevalidate
         self.staleIfError = staleIfError
         self.maxBodySize = maxBodySize
@@ -103,7 +107,8 @@ public struct RoutePolicy: Sendable, Equatable {
     }
 }
 
-/// One cache rule of proxy.json: which GETs it caches, for how long, keyed on what.
+/// One cache rule of proxy.json: which GETs (or body-keyed POST reads) it caches, for
+/// how long, keyed on what.
 public struct Route: Sendable, Equatable {
     public var name: String
     public var pattern: RequestPattern
@@ -123,13 +128,23 @@ public struct Route: Sendable, Equatable {
     public var spelling: PathSpelling
     /// `tags`: Surrogate-Key tags taken from the JSON answer at store time.
     public var tags: [BodyTag]
+    /// `key.body`: the request body is part of the key, and the route may cache POST
+    /// reads (search, GraphQL queries). Never any other unsafe method.
+    public var keyBody: Bool
+    /// Whether the route's `match` names GET (else it caches POST reads only).
+    public let cachesGET: Bool
+    /// Whether it caches POST reads: `match` names POST and `key.body` is set.
+    public let cachesPOST: Bool
 
     public init(name: String, pattern: RequestPattern, ttl: TTLPolicy, query: QueryKey = .all,
                 keyHeaders: [String] = [], identity: IdentitySource? = nil, claims: ClaimsKey? = nil, shared: Bool = false,
                 override: Bool = false, policy: RoutePolicy = RoutePolicy(), spelling: PathSpelling = .exact,
-                tags: [BodyTag] = []) {
+                tags: [BodyTag] = [], keyBody: Bool = false) {
         self.claims = claims
         self.tags = tags
+        self.keyBody = keyBody
+        self.cachesGET = pattern.methods.contains("GET")
+        self.cachesPOST = keyBody && pattern.methods.contains("POST")
         self.name = name
         self.pattern = pattern
         self.ttl = ttl
@@ -156,7 +171,13 @@ public struct RouteTable: Sendable {
 
     /// The route for a GET (or HEAD, answered from the GET entry) on `path`.
     public func route(forGET path: Substring) -> Route? {
-        for route in routes where route.matches(path) { return route }
+        for route in routes where route.cachesGET && route.matches(path) { return route }
+        return nil
+    }
+
+    /// The route for a POST read on `path`: one with `key.body` that matches POST.
+    public func route(forPOST path: Substring) -> Route? {
+        for route in routes where route.cachesPOST && route.matches(path) { return route }
         return nil
     }
 
@@ -183,8 +204,10 @@ public struct RouteTable: Sendable {
     public func route(named name: String) -> Route? { routes.first { $0.name == name } }
 
     /// The body size limit for a request to `path`: its route's, else `defaults`.
-    public func maxRequestBody(path: Substring?, defaults: RoutePolicy) -> Int {
-        guard let path, let route = route(forGET: path) else { return defaults.maxRequestBody }
+    public func maxRequestBody(method: String, path: Substring?, defaults: RoutePolicy) -> Int {
+        guard let path, let route = (method == "POST" ? route(forPOST: path) : nil) ?? route(forGET: path) else {
+            return defaults.maxRequestBody
+        }
         return route.policy.maxRequestBody
     }
 }

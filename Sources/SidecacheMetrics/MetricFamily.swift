@@ -28,7 +28,7 @@ struct MetricFamily: Sendable, Hashable {
         labelNames: ["route", "reason"])
     static let coalesced = MetricFamily(
         name: "sidecache_coalesced_total", kind: .counter,
-        help: "Requests that waited for another request's fill instead of fetching.",
+        help: "Requests that waited for another request's fill (here or, with Redis, on another instance) instead of fetching.",
         labelNames: ["route"])
     static let purges = MetricFamily(
         name: "sidecache_purges_total", kind: .counter,
@@ -46,6 +46,10 @@ struct MetricFamily: Sendable, Hashable {
         name: "sidecache_store_errors_total", kind: .counter,
         help: "Cache store operations that failed (each became a cache bypass).",
         labelNames: ["store"])
+    static let verifyMismatches = MetricFamily(
+        name: "sidecache_verify_mismatches_total", kind: .counter,
+        help: "Hits re-fetched by shadow verification whose answer differed from the entry (the entry was dropped).",
+        labelNames: ["route"])
     static let signatureFailures = MetricFamily(
         name: "sidecache_signature_failures_total", kind: .counter,
         help: "Entries read from Redis without store.signingKey's signature (each was a miss).",
@@ -65,5 +69,5 @@ struct MetricFamily: Sendable, Hashable {
 
     /// Every family /metrics can export.
     static let all: [MetricFamily] = [requests, bypass, coalesced, purges, upstreamDuration, upstreamErrors,
-                                      storeErrors, signatureFailures, l1Entries, l1Bytes, redisUp]
+                                      storeErrors, signatureFailures, verifyMismatches, l1Entries, l1Bytes, redisUp]
 }

@@ -59,6 +59,7 @@ final class PrometheusExport: Sendable {
                          r.bypassCount(reason), eager: false, .bypass, [r.name, reason.rawValue])
                 }
                 sync(&m, owner, RouteStats.coalescedAt, r.coalescedCount, eager: false, .coalesced, [r.name])
+                sync(&m, owner, RouteStats.mismatchesAt, r.verifyMismatches, eager: false, .verifyMismatches, [r.name])
                 for kind in UpstreamErrorKind.allCases {
                     sync(&m, owner, RouteStats.errorsAt + kind.index, r.upstreamErrors(kind), eager: false,
                          .upstreamErrors, [r.name, kind.rawValue])

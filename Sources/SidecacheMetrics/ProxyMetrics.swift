@@ -40,6 +40,9 @@ public final class ProxyMetrics: Sendable {
     /// A request that waited for another request's fill instead of fetching.
     public func coalesced(route: String) { routes.stats(for: route).coalesced() }
 
+    /// Shadow verification found an entry of `route` that the upstream now answers differently.
+    public func verifyMismatch(route: String) { routes.stats(for: route).verifyMismatch() }
+
     public func purged(source: PurgeSource, count: Int) { global.purged(source, count: count) }
 
     public func upstream(route: String?, seconds: Double) {

@@ -12,7 +12,7 @@ final class RouteStats: Sendable {
     let upstreamHistogram: DurationHistogram
 
     // Layout: requests (one latency histogram per outcome), bypass reasons, coalesced,
-    // upstream latency histogram, upstream error kinds.
+    // upstream latency histogram, upstream error kinds, verification mismatches.
     static let outcomes = CacheOutcome.allCases
     static let reasons = BypassReason.allCases
     static let requestsAt = 0
@@ -20,7 +20,8 @@ final class RouteStats: Sendable {
     static let coalescedAt = bypassAt + reasons.count
     static let upstreamAt = coalescedAt + 1
     static let errorsAt = upstreamAt + LatencyBuckets.count
-    static let cellCount = errorsAt + UpstreamErrorKind.allCases.count
+    static let mismatchesAt = errorsAt + UpstreamErrorKind.allCases.count
+    static let cellCount = mismatchesAt + 1
 
     init(name: String, histogram: DurationHistogram) {
         self.name = name
@@ -60,6 +61,8 @@ final class RouteStats: Sendable {
         cells.add(Self.errorsAt + kind.index)
     }
 
+    func verifyMismatch() { cells.add(Self.mismatchesAt) }
+
     // MARK: Reading (scrapes, /stats)
 
     func requestBuckets(_ outcome: CacheOutcome) -> [Int] {
@@ -75,6 +78,8 @@ final class RouteStats: Sendable {
     }
 
     var coalescedCount: Int { cells.load(Self.coalescedAt) }
+
+    var verifyMismatches: Int { cells.load(Self.mismatchesAt) }
 
     var upstreamBuckets: [Int] { cells.values(from: Self.upstreamAt, count: LatencyBuckets.count) }
 

@@ -49,6 +49,7 @@ public struct StatsReport {
             ("hitRatePercent", lookups > 0 ? .number((Double(served) * 1000 / Double(lookups)).rounded() / 10) : .null),
             ("bypass", .object(bypass)),
             ("coalesced", .int(sum(\.coalescedCount))),
+            ("verifyMismatches", .int(sum(\.verifyMismatches))),
             ("upstreamErrors", .object(errors)),
             ("latencyMs", percentiles(latency)),
             ("upstreamLatencyMs", percentiles(upstream)),

@@ -190,7 +190,8 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
                 reject(error)
                 return
             }
-            let limit = settings.config.routes.maxRequestBody(path: RequestTarget(head.uri)?.path, defaults: settings.config.defaults)
+            let limit = settings.config.routes.maxRequestBody(method: head.method.rawValue, path: RequestTarget(head.uri)?.path,
+                                                              defaults: settings.config.defaults)
             if let length = head.headers.first(name: "content-length").flatMap({ Int($0) }), length > limit {
                 reject(.payloadTooLarge(limit: limit))
                 return

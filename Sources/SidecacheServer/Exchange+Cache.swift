@@ -32,7 +32,8 @@ extension Exchange {
     func answerFromCache(_ entry: CacheEntry, staleDetail: StaticString?) {
         let now = engine.clock.now()
         outcome = staleDetail == nil ? .hit : .stale
-        if head.headers.contains(name: "if-none-match") || head.headers.contains(name: "if-modified-since") {
+        // A 304 answers only GET and HEAD (RFC 9110 §13.1.1, §13.1.3).
+        if !isBodyRead && (head.headers.contains(name: "if-none-match") || head.headers.contains(name: "if-modified-since")) {
             let stored = entry.storedHead()
             if Validators.notModified(request: head.headers, stored: HeaderList(stored.lines)) {
                 status = 304
@@ -41,6 +42,11 @@ extension Exchange {
             }
         }
         answer(entry) { writer.hit(entry, form: $0, range: $1, now: now, staleDetail: staleDetail) }
+        if staleDetail == nil, purpose == .client, !isBodyRead, let context = machine.context, ShadowVerification.picks(context.route) {
+            ShadowVerification.start(engine: engine, route: context.route, key: context.key, entry: entry,
+                                     uri: context.route.query.fillTarget(context.target, uri: head.uri), request: head.headers,
+                                     clientAddress: connection.remoteAddress, on: connection.eventLoop)
+        }
     }
 
     /// Asks the flight registry whether this miss leads a fill or waits on one.
@@ -84,8 +90,53 @@ extension Exchange {
         if let key = machine.context?.key { engine.fills.leave(key, waiter: waiter) }
     }
 
-    /// Ends the flight this exchange leads, telling its waiters how it went.
+    /// Cross-instance coalescing: asks Redis whether another instance fetches the key.
+    /// The lease outlives the fetch by a second at most: past `upstreamTimeout` the
+    /// fetch has failed anyway.
+    func takeLease() {
+        guard let context = machine.context else { return }
+        let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
+        let ttl = context.route.policy.upstreamTimeout + .seconds(1)
+        guard let asked = engine.store.takeLease(context.key, for: ttl, on: connection.eventLoop) else {
+            run(machine.leaseAnswered(otherFetches: false, now: engine.clock.now()))
+            return
+        }
+        asked.whenSuccess { lease in
+            let exchange = me.value
+            var otherFetches = false
+            switch lease {
+            case .granted(let token): exchange.leaseToken = token
+            case .heldElsewhere: otherFetches = true
+            case .unavailable: break
+            }
+            if exchange.finished { exchange.releaseLease() }
+            exchange.run(exchange.machine.leaseAnswered(otherFetches: otherFetches, now: exchange.engine.clock.now()))
+        }
+    }
+
+    func waitForPeer(bound: Duration) {
+        guard let context = machine.context else { return }
+        let key = context.key
+        engine.metrics.coalesced(route: context.route.name)
+        let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
+        engine.store.awaitFill(of: key, bound: bound, on: connection.eventLoop) {
+            let exchange = me.value
+            exchange.run(exchange.machine.peerFilled(now: exchange.engine.clock.now()))
+        }
+    }
+
+    /// The fill this exchange leased is over, however it ended: other instances read
+    /// the key again.
+    func releaseLease() {
+        guard let token = leaseToken, let key = machine.context?.key else { return }
+        leaseToken = nil
+        engine.store.releaseLease(key, token: token, on: connection.eventLoop)
+    }
+
+    /// Ends the flight this exchange leads, telling its waiters how it went (and other
+    /// instances, through its lease).
     func landFlight(_ result: FlightResult) {
+        releaseLease()
         guard let id = flight, let key = machine.context?.key else { return }
         flight = nil
         engine.fills.land(key, flight: id, result, now: engine.clock.now())

@@ -22,20 +22,24 @@ enum ForwardMarker {
 /// The upstream side of an exchange: the request it sends, the events it gets back
 /// (fed to the machine), the purge a mutation runs and the commit a fill ends with.
 extension Exchange {
-    /// Fetches the GET for the cache key: conditionally when a stored answer is being
-    /// revalidated. `guarded` was taken now, so a purge from here on keeps the answer
-    /// out of the cache.
+    /// Fetches the GET (or the POST read) for the cache key: a GET conditionally when a
+    /// stored answer is being revalidated (a conditional POST would ask for a 412, not
+    /// a 304). `guarded` was taken now, so a purge from here on keeps the answer out of
+    /// the cache.
     func fill(_ start: ExchangeStateMachine.FillStart, _ guarded: FillGuard) {
         guard let context = machine.context else { return }
         fillGuard = guarded
         outcome = .miss
         var extra: [(name: String, value: String)] = []
-        if let stored = start.revalidating { extra = Validators.revalidationHeaders(stored: HeaderList(stored.storedHead().lines)) }
+        if let stored = start.revalidating, !isBodyRead {
+            extra = Validators.revalidationHeaders(stored: HeaderList(stored.storedHead().lines))
+        }
         // A compressing route asks for gzip or identity only (never a coding it could not
         // serve to everyone), and identity for a client without gzip: should the answer
         // turn out too large to store, it streams to that client as it comes.
         let acceptEncoding = context.route.policy.compress ? (acceptsGzip ? "gzip" : "identity") : nil
-        send(method: "GET", uri: context.route.query.fillTarget(context.target, uri: head.uri), body: nil, forFill: true,
+        send(method: isBodyRead ? "POST" : "GET", uri: context.route.query.fillTarget(context.target, uri: head.uri),
+             body: isBodyRead ? body : nil, forFill: true,
              timeout: context.route.policy.upstreamTimeout, extraHeaders: extra, acceptEncoding: acceptEncoding)
     }
 

@@ -45,6 +45,8 @@ final class Exchange {
     var fillGuard: FillGuard?
     /// The flight this exchange leads, if it leads one.
     var flight: UInt64?
+    /// The cross-instance lease this exchange holds while it fetches, if any.
+    var leaseToken: String?
     /// The bound on waiting for another request's fill.
     var waitTimer: Scheduled<Void>?
 
@@ -69,10 +71,21 @@ final class Exchange {
         self.purpose = purpose
         self.writer = ResponseWriter(connection: connection, isHEAD: head.method == .HEAD, version: head.version, request: head.headers)
         self.machine = ExchangeStateMachine(request: head.headers, isHEAD: head.method == .HEAD, version: head.version,
-                                            allocator: connection.allocator)
+                                            allocator: connection.allocator, leasesFills: engine.store.isShared)
     }
 
     var finished: Bool { machine.isFinished }
+
+    /// A POST read on a `key.body` route: its body is part of the key, and its fill is
+    /// the same POST.
+    var isBodyRead: Bool { method == "POST" }
+
+    /// What the request adds to its key on a `key.body` route.
+    private var requestBodyKey: RequestBodyKey {
+        let contentType = head.headers.first(name: "content-type")
+        guard let body else { return RequestBodyKey(method: method, contentType: contentType, body: UnsafeRawBufferPointer(start: nil, count: 0)) }
+        return body.withUnsafeReadableBytes { RequestBodyKey(method: method, contentType: contentType, body: $0) }
+    }
 
     /// The client takes gzip (its `Accept-Encoding`).
     var acceptsGzip: Bool { writer.acceptsGzip }
@@ -110,7 +123,8 @@ final class Exchange {
         self.route = route
         let vary = engine.vary.headers(for: route.name)
         let key = CacheKeyBuilder.key(route: route, host: head.headers.first(name: "host") ?? "", target: target,
-                                      headers: head.headers, identity: identity, varyHeaders: vary)
+                                      headers: head.headers, identity: identity, varyHeaders: vary,
+                                      body: route.keyBody ? requestBodyKey : nil)
         let context = CacheContext(route: route, key: key, target: target, varyHeaders: vary)
         if purpose == .refresh {
             refresh(context)
@@ -127,13 +141,19 @@ final class Exchange {
         case .lookup:
             lookup()
         case .answerFromCache(let answer):
-            if let land = answer.land { landFlight(land) }
+            // A leader that waited on another instance's fill answers from it: its own
+            // waiters find it stored too.
+            if let land = answer.land ?? (flight != nil ? .stored : nil) { landFlight(land) }
             answerFromCache(answer.entry, staleDetail: answer.staleDetail)
-            if answer.revalidate { engine.revalidate(head: head, on: connection.eventLoop) }
+            if answer.revalidate { engine.revalidate(head: head, body: isBodyRead ? body : nil, on: connection.eventLoop) }
         case .enterFlight:
             enterFlight()
         case .waitForFill(let bound):
             waitForFill(bound: bound)
+        case .takeLease:
+            takeLease()
+        case .waitForPeer(let bound):
+            waitForPeer(bound: bound)
         case .fill(let start):
             if let waiter = start.leaving { stopWaiting(waiter) }
             fill(start, engine.store.beginFill(shared: start.generations))

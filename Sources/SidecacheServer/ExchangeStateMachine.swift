@@ -29,6 +29,10 @@ struct ExchangeStateMachine {
         case waitingOnFill(waiter: UInt64)
         /// The flight registry is deciding whether this request leads or waits.
         case enteringFlight
+        /// With Redis: asking whether another instance is fetching the key.
+        case leasing
+        /// Another instance is fetching the key: waiting for its fill to be announced.
+        case waitingOnPeer
         /// The upstream request is under way.
         case fetching(Fetch, Answer)
         /// The answer comes from the store once its commit lands.
@@ -59,6 +63,10 @@ struct ExchangeStateMachine {
         case enterFlight
         /// Wait at most `bound` for another request's fill; report with `fillLanded` or `waitTimedOut`.
         case waitForFill(bound: Duration)
+        /// Take the key's lease across instances; report with `leaseAnswered`.
+        case takeLease
+        /// Wait at most `bound` for another instance's fill; report with `peerFilled`.
+        case waitForPeer(bound: Duration)
         /// Fetch the key from the upstream (conditionally when `revalidating`).
         case fill(FillStart)
         /// Forward the request as it came.
@@ -148,12 +156,15 @@ struct ExchangeStateMachine {
     private var generations: EntryCodec.Generations?
     /// Already waited on someone's fill once: never queue again, fetch instead.
     private var joined = false
+    /// Fills are coalesced across instances too (a shared store): a leader leases first.
+    let leasesFills: Bool
 
-    init(request: HTTPHeaders, isHEAD: Bool, version: HTTPVersion, allocator: ByteBufferAllocator) {
+    init(request: HTTPHeaders, isHEAD: Bool, version: HTTPVersion, allocator: ByteBufferAllocator, leasesFills: Bool = false) {
         self.request = request
         self.isHEAD = isHEAD
         self.version = version
         self.allocator = allocator
+        self.leasesFills = leasesFills
     }
 
     var isFinished: Bool { if case .finished = state { true } else { false } }
@@ -224,12 +235,36 @@ struct ExchangeStateMachine {
         return .enterFlight
     }
 
-    /// What the flight registry said: wait as `waiter`, or fetch (leading or alone).
+    /// What the flight registry said: wait as `waiter`, or fetch (leading or alone),
+    /// first asking the other instances when they share the store. A revalidation
+    /// fetches at once: its entry is still there to answer with.
     mutating func flightEntered(waiter: UInt64?, now: Timestamp) -> Action {
         guard case .enteringFlight = state, let context else { return .none }
-        guard let waiter else { return startFill(now: now, leaving: nil) }
+        guard let waiter else {
+            guard leasesFills, revalidating == nil else { return startFill(now: now, leaving: nil) }
+            state = .leasing
+            return .takeLease
+        }
         state = .waitingOnFill(waiter: waiter)
         return .waitForFill(bound: context.route.policy.upstreamTimeout)
+    }
+
+    /// The lease: this instance fetches (granted, or Redis could not tell), or waits for
+    /// the instance that holds it, at most `upstreamTimeout`.
+    mutating func leaseAnswered(otherFetches: Bool, now: Timestamp) -> Action {
+        guard case .leasing = state, let context else { return .none }
+        guard otherFetches else { return startFill(now: now, leaving: nil) }
+        state = .waitingOnPeer
+        return .waitForPeer(bound: context.route.policy.upstreamTimeout)
+    }
+
+    /// The other instance's fill is over (or the wait's bound passed): read the key
+    /// again; if it is still not there, fetch without asking anyone again.
+    mutating func peerFilled(now: Timestamp) -> Action {
+        guard case .waitingOnPeer = state else { return .none }
+        joined = true
+        state = .lookingUp
+        return .lookup
     }
 
     mutating func fillLanded(_ result: FlightResult, now: Timestamp) -> Action {

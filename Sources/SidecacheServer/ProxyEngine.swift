@@ -106,11 +106,11 @@ final class ProxyEngine: Sendable {
     }
 
     /// stale-while-revalidate: refreshes the entry for `head` in the background, once
-    /// (a fill already under way for the key does it instead).
-    func revalidate(head: HTTPRequestHead, on loop: any EventLoop) {
-        var request = HTTPRequestHead(version: .http1_1, method: .GET, uri: head.uri, headers: head.headers)
+    /// (a fill already under way for the key does it instead). `body`: a POST read's.
+    func revalidate(head: HTTPRequestHead, body: ByteBuffer?, on loop: any EventLoop) {
+        var request = HTTPRequestHead(version: .http1_1, method: head.method == .POST ? .POST : .GET, uri: head.uri, headers: head.headers)
         for name in ForwardHeaders.conditionals { request.headers.remove(name: name) }
-        let exchange = Exchange(engine: self, settings: settings, connection: CapturedResponse(loop: loop), head: request, body: nil,
+        let exchange = Exchange(engine: self, settings: settings, connection: CapturedResponse(loop: loop), head: request, body: body,
                                 purpose: .refresh)
         exchange.start()
     }

@@ -144,6 +144,34 @@ public final class TieredStore: Sendable {
         return .later(shared.purge(scopes, on: loop))
     }
 
+    // MARK: Cross-instance coalescing
+
+    /// Whether there is a shared tier whose instances coalesce fills together.
+    public var isShared: Bool { shared != nil }
+
+    /// With Redis: whether this instance fetches `key` now or waits for another's fill
+    /// (see `RedisStore+Lease`). Without Redis: nil, this instance's own flights suffice.
+    public func takeLease(_ key: CacheKey, for ttl: Duration, on loop: any EventLoop) -> EventLoopFuture<RedisStore.Lease>? {
+        shared?.takeLease(key, for: ttl, on: loop)
+    }
+
+    public func releaseLease(_ key: CacheKey, token: String, on loop: any EventLoop) {
+        shared?.releaseLease(key, token: token, on: loop)
+    }
+
+    /// Calls `done` on `loop` once another instance's fill of `key` is over, or after `bound`.
+    public func awaitFill(of key: CacheKey, bound: Duration, on loop: any EventLoop, _ done: @escaping @Sendable () -> Void) {
+        guard let shared else { return loop.execute(done) }
+        shared.fillNotices.wait(for: key, bound: bound, on: loop, done)
+    }
+
+    /// Removes the entry stored under `key` from both tiers (a wrong entry, not a purge:
+    /// nothing else goes). Redis trouble is ignored: the entry then lives out its TTL there.
+    public func drop(_ key: CacheKey, on loop: any EventLoop) {
+        memory.remove(key)
+        shared?.remove(key, on: loop)
+    }
+
     // MARK: State, for probes and operators
 
     /// Nil without Redis.

@@ -106,3 +106,33 @@ struct KeyInput: CustomStringConvertible, Sendable {
         #expect(CacheKey(a: k.a, b: k.b, c: k.c, d: k.d) == k)
     }
 }
+
+/// `key.body` routes: the method, the Content-Type and the body are part of the key.
+@Suite struct BodyKeyPartTests {
+    func key(_ method: String, _ contentType: String?, _ body: String, keyBody: Bool = true) throws -> CacheKey {
+        let route = Route(name: "search", pattern: try RequestPattern(parsing: "GET|POST /s"), ttl: .fixed(.seconds(60)), keyBody: keyBody)
+        let part = Array(body.utf8).withUnsafeBytes { RequestBodyKey(method: method, contentType: contentType, body: $0) }
+        return CacheKeyBuilder.key(route: route, host: "h", target: try #require(RequestTarget("/s")), headers: HeaderList(),
+                                   identity: nil, body: part)
+    }
+
+    @Test func eachPartSplitsTheKey() throws {
+        let base = try key("POST", "application/json", #"{"q":1}"#)
+        let same = try key("POST", "application/json", #"{"q":1}"#)
+        #expect(same == base)
+        let others = try [key("POST", "application/json", #"{"q":2}"#), key("POST", "text/plain", #"{"q":1}"#),
+                          key("POST", nil, #"{"q":1}"#), key("GET", "application/json", #"{"q":1}"#)]
+        #expect(others.allSatisfy { $0 != base })
+        #expect(Set(others).count == others.count)
+        let emptyPost = try key("POST", "application/json", "")
+        let emptyGet = try key("GET", "application/json", "")
+        #expect(emptyPost != emptyGet)
+    }
+
+    /// A route without `key.body` never reads it (its requests carry no body anyway).
+    @Test func routesWithoutBodyKeysIgnoreIt() throws {
+        let a = try key("GET", nil, "a", keyBody: false)
+        let b = try key("GET", nil, "b", keyBody: false)
+        #expect(a == b)
+    }
+}

@@ -1,8 +1,9 @@
 import Testing
 @testable import SidecacheCore
 
-private func r(_ name: String, _ match: String, identity: IdentitySource? = nil, shared: Bool = false) -> Route {
-    Route(name: name, pattern: try! RequestPattern(parsing: match), ttl: .fixed(.seconds(60)), identity: identity, shared: shared)
+private func r(_ name: String, _ match: String, identity: IdentitySource? = nil, shared: Bool = false, keyBody: Bool = false) -> Route {
+    Route(name: name, pattern: try! RequestPattern(parsing: match), ttl: .fixed(.seconds(60)), identity: identity, shared: shared,
+          keyBody: keyBody)
 }
 
 private let table = RouteTable([
@@ -10,6 +11,8 @@ private let table = RouteTable([
     r("session", "GET /api/session", identity: .cookie("sid")),
     r("public", "GET /api/public/*", shared: true),
     r("user", "GET /api/users/{id}"),
+    r("search", "POST /api/search", keyBody: true),
+    r("graphql", "GET|POST /graphql", keyBody: true),
 ])
 
 /// A classification flattened to compare in a table.
@@ -84,6 +87,18 @@ struct ClassifyCase: Sendable, CustomTestStringConvertible {
         ClassifyCase(uri: "/api/session", headers: [("Cookie", "a=1; sid=")], expected: .bypass("session", .cookie)),
         ClassifyCase(uri: "/api/session", headers: [("Authorization", "Bearer a")], expected: .bypass("session", .authorization)),
         ClassifyCase(uri: "/api/session", expected: .cache("session", identity: nil)),
+        // key.body routes: POST reads with their body; a GET only where the route matches GET.
+        ClassifyCase(method: "POST", uri: "/api/search", body: true, expected: .cache("search", identity: nil)),
+        ClassifyCase(method: "POST", uri: "/api/search", expected: .cache("search", identity: nil)),
+        ClassifyCase(uri: "/api/search", expected: .pass),
+        ClassifyCase(method: "HEAD", uri: "/api/search", expected: .pass),
+        ClassifyCase(method: "PUT", uri: "/api/search", body: true, expected: .pass),
+        ClassifyCase(method: "POST", uri: "/api/search", headers: [("Authorization", "Bearer a")], body: true, expected: .bypass("search", .authorization)),
+        ClassifyCase(method: "POST", uri: "/api/search", headers: [("X-HTTP-Method-Override", "DELETE")], body: true,
+                     expected: .bypass("search", .methodOverride)),
+        ClassifyCase(uri: "/graphql", expected: .cache("graphql", identity: nil)),
+        ClassifyCase(uri: "/graphql", body: true, expected: .bypass("graphql", .requestBody)),
+        ClassifyCase(method: "POST", uri: "/graphql", body: true, expected: .cache("graphql", identity: nil)),
     ])
     func classify(c: ClassifyCase) {
         let got = RequestClassifier.classify(method: c.method, target: RequestTarget(c.uri), headers: c.headers,

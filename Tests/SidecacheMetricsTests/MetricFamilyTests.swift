@@ -55,6 +55,7 @@ struct MetricFamilyTests {
         let route = RouteStats(name: "r", histogram: export.makeUpstreamHistogram(route: "r"))
         route.bypass(.authorization)
         route.coalesced()
+        route.verifyMismatch()
         route.upstreamError(.timeout)
         let global = GlobalStats()
         global.storeError("redis")

@@ -40,6 +40,11 @@ struct RedisKeys: Sendable {
     /// Bumped by every purge after its counters: a cheap "has anything been purged?" probe.
     func sequence(_ stripe: Int) -> String { prefix + tags[stripe] + "seq" }
     var channel: String { prefix + "purge" }
+    /// Cross-instance coalescing: the lease of the one instance fetching `key` now,
+    /// in the entry's slot.
+    func lease(_ key: CacheKey) -> String { prefix + tags[stripe(of: key)] + "l:" + key.description }
+    /// Where a lease holder announces (the key digest) that its fill is over.
+    var fillChannel: String { prefix + "fills" }
 
     /// Stripe k's tag is the first decimal number whose slot falls in the k-th of
     /// `count` equal slot ranges.

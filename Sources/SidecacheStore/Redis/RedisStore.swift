@@ -33,6 +33,8 @@ public final class RedisStore: Sendable {
     let logger: Logger
     /// With Sentinel: the subscription to `+switch-master`.
     private let failovers: RedisSubscription?
+    /// Cross-instance coalescing: waits for other instances' fills.
+    let fillNotices: FillNotices
 
     public init(options: SharedTierOptions, loops: [any EventLoop], logger: Logger) {
         let redis = RedisServers(endpoint: options.endpoint, tls: options.tls, loops: loops, timeout: options.timeout, logger: logger)
@@ -42,6 +44,7 @@ public final class RedisStore: Sendable {
         self.consistency = options.consistency
         self.outageGrace = options.outageGrace
         self.signer = options.signingKey.map(EntrySigner.init(secret:))
+        self.fillNotices = FillNotices(endpoint: options.endpoint, tls: options.tls, keys: keys, loop: loops[0], logger: logger)
         self.logger = logger
         if case .one(let link) = redis {
             self.failovers = Self.watchFailovers(options, link: link, loop: loops[0], logger: logger)
@@ -54,9 +57,11 @@ public final class RedisStore: Sendable {
     public func start() {
         redis.start()
         failovers?.start()
+        fillNotices.start()
     }
 
     public func shutdown() {
+        fillNotices.stop()
         failovers?.stop()
         redis.shutdown()
     }
@@ -95,7 +100,7 @@ public final class RedisStore: Sendable {
     public var isReadable: Bool { l2State == .usable }
 
     /// Reads of `stripe` are allowed once its epoch is known and no journaled purge is pending.
-    private func isReadable(_ stripe: Int) -> Bool {
+    func isReadable(_ stripe: Int) -> Bool {
         journal.withLock({ $0.isSettled }) && epochs.withLock { $0[stripe] != nil }
     }
 
@@ -291,6 +296,11 @@ public final class RedisStore: Sendable {
     }
 
     // MARK: Writing
+
+    /// Deletes `key`'s entry; no answer is awaited.
+    func remove(_ key: CacheKey, on loop: any EventLoop) {
+        _ = redis.send([["DEL", .text(keys.entry(key))]], slot: keys.slots[keys.stripe(of: key)], on: loop)
+    }
 
     /// Stores `entry` if the counters still equal `generations` (the fill's); false when
     /// a purge got there first.

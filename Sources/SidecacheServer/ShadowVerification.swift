@@ -1,0 +1,107 @@
+import Logging
+import NIOCore
+import NIOHTTP1
+import SidecacheCore
+import SidecacheStore
+import SidecacheUpstream
+
+/// Shadow verification (DESIGN "Beyond purge rules", `verify`): a share of fresh hits is
+/// fetched again from the upstream in the background, and the answer is compared with
+/// the entry by status and body hash. A difference means a key that misses a part of
+/// the request the upstream reads, or a purge that never came: the entry is dropped,
+/// logged with its route and key digest, and counted. The client is never delayed.
+///
+/// Bodies are compared decoded (the entry may be stored gzipped, the upstream asked
+/// for identity). An upstream that fails, or answers 429 or 5xx, says nothing about
+/// the entry and is not a mismatch.
+final class ShadowVerification {
+    private let engine: ProxyEngine
+    private let route: Route
+    private let key: CacheKey
+    private let entry: CacheEntry
+    private let allocator: ByteBufferAllocator
+    private let loop: any EventLoop
+    private var status = 0
+    private var coding = ""
+    private var body: ByteBuffer
+    private var transfer: UpstreamTransfer?
+
+    /// Whether this hit is one of the share `route` verifies.
+    @inline(__always)
+    static func picks(_ route: Route) -> Bool {
+        route.policy.verify > 0 && Double.random(in: 0..<1) < route.policy.verify
+    }
+
+    /// Fetches `uri` as a fill would (the client's headers, less conditionals and
+    /// URL overrides) and compares the answer with `entry` when it ends.
+    static func start(engine: ProxyEngine, route: Route, key: CacheKey, entry: CacheEntry, uri: String,
+                      request: HTTPHeaders, clientAddress: String?, on loop: any EventLoop) {
+        let config = engine.settings.config
+        var headers = ForwardHeaders.request(request, clientAddress: clientAddress, fallbackHost: config.upstream.authority,
+                                             forFill: true, requestID: ForwardHeaders.newRequestID)
+        headers.removeAll { $0.name.equalsIgnoringASCIICase("accept-encoding") }
+        headers.append((name: "Accept-Encoding", value: "identity"))
+        let upstreamRequest = engine.upstreamRequest(config, method: "GET", uri: uri, headers: headers, body: nil,
+                                                     timeout: route.policy.upstreamTimeout)
+        let check = ShadowVerification(engine: engine, route: route, key: key, entry: entry, loop: loop)
+        let bound = NIOLoopBound(check, eventLoop: loop)
+        check.transfer = engine.upstream.execute(upstreamRequest, on: loop) { event in bound.value.received(event) }
+    }
+
+    private init(engine: ProxyEngine, route: Route, key: CacheKey, entry: CacheEntry, loop: any EventLoop) {
+        self.engine = engine
+        self.route = route
+        self.key = key
+        self.entry = entry
+        self.loop = loop
+        self.allocator = ByteBufferAllocator()
+        self.body = allocator.buffer(capacity: 0)
+    }
+
+    private func received(_ event: UpstreamEvent) {
+        switch event {
+        case .interim:
+            break
+        case .head(let head):
+            status = head.status
+            coding = ContentCoding.coding(HeaderList(head.headers))
+        case .body(let chunk):
+            transfer?.consumed(chunk.readableBytes)
+            guard body.readableBytes + chunk.readableBytes <= route.policy.maxBodySize else {
+                transfer?.cancel()   // larger than anything stored: not this entry's answer to compare
+                return
+            }
+            body.writeImmutableBuffer(chunk)
+        case .end:
+            compare()
+        case .failure:
+            break
+        }
+    }
+
+    private func compare() {
+        guard status != 429, status < 500 else { return }
+        let stored = entry.storedHead()
+        let entryBody = Self.decoded(entry.body, coding: ContentCoding.coding(HeaderList(stored.lines)), allocator)
+        let fetched = Self.decoded(body, coding: coding, allocator)
+        guard status != entry.status || Self.digest(entryBody) != Self.digest(fetched) else { return }
+        engine.store.drop(key, on: loop)
+        engine.metrics.verifyMismatch(route: route.name)
+        engine.logger.warning("shadow verification: the upstream answers differently from the cached entry; entry dropped", metadata: [
+            "route": "\(route.name)", "key": "\(key)", "status": "\(entry.status) -> \(status)",
+        ])
+    }
+
+    private static func decoded(_ body: ByteBuffer, coding: String, _ allocator: ByteBufferAllocator) -> ByteBuffer? {
+        switch coding {
+        case "", "identity": body
+        case "gzip", "x-gzip": try? Gzip.decompress(body, allocator: allocator)
+        default: nil
+        }
+    }
+
+    /// The body's hash; nil (never equal to another) when it could not be decoded.
+    private static func digest(_ body: ByteBuffer?) -> BodyHash? {
+        body.map { b in b.withUnsafeReadableBytes { BodyHash($0) } }
+    }
+}

@@ -1,0 +1,76 @@
+import Logging
+import NIOCore
+import SidecacheCore
+import Synchronization
+
+/// The other half of cross-instance coalescing: instances waiting for another one's
+/// fill of a key, woken when its lease holder announces the fill is over (a message on
+/// the fill channel naming the key digest), or when their bound passes, whichever comes
+/// first; either way they then read the key again. Waiting is a registration and a
+/// timer, never a poll.
+final class FillNotices: Sendable {
+    /// The waiters by key digest; each wakes once.
+    private final class Waiters: Sendable {
+        struct Waiter {
+            let id: UInt64
+            let wake: @Sendable () -> Void
+        }
+
+        private let state = Mutex<(next: UInt64, byKey: [String: [Waiter]])>((0, [:]))
+
+        func add(_ digest: String, _ wake: @escaping @Sendable () -> Void) -> UInt64 {
+            state.withLock { s in
+                s.next += 1
+                s.byKey[digest, default: []].append(Waiter(id: s.next, wake: wake))
+                return s.next
+            }
+        }
+
+        func remove(_ digest: String, id: UInt64) {
+            state.withLock { s in
+                s.byKey[digest]?.removeAll { $0.id == id }
+                if s.byKey[digest]?.isEmpty == true { s.byKey[digest] = nil }
+            }
+        }
+
+        func wakeAll(_ digest: String) {
+            let woken = state.withLock { $0.byKey.removeValue(forKey: digest) } ?? []
+            for waiter in woken { waiter.wake() }
+        }
+    }
+
+    /// Makes a wake-up happen once, whichever of the announcement and the timer comes first.
+    private final class Once: Sendable {
+        private let fired = Atomic<Bool>(false)
+        func claim() -> Bool { !fired.exchange(true, ordering: .relaxed) }
+    }
+
+    private let subscription: RedisSubscription
+    private let waiters = Waiters()
+
+    init(endpoint: RedisEndpoint, tls: RedisTLS?, keys: RedisKeys, loop: any EventLoop, logger: Logger) {
+        let waiters = self.waiters
+        subscription = RedisSubscription(
+            channel: keys.fillChannel, loop: loop, logger: logger,
+            connect: { loop, onPush in
+                RedisMaster.connectForSubscription(endpoint, tls: tls, on: loop, timeout: .seconds(1), onPush: onPush)
+            },
+            onMessage: { digest in waiters.wakeAll(digest) },
+            onSubscribed: {})
+    }
+
+    func start() { subscription.start() }
+    func stop() { subscription.stop() }
+
+    /// Calls `done` once, on `loop`: when `key`'s fill is announced, or after `bound`.
+    func wait(for key: CacheKey, bound: Duration, on loop: any EventLoop, _ done: @escaping @Sendable () -> Void) {
+        let digest = key.description
+        let once = Once()
+        let fire: @Sendable () -> Void = { if once.claim() { loop.execute(done) } }
+        let id = waiters.add(digest, fire)
+        loop.scheduleTask(in: .milliseconds(bound.milliseconds)) { [waiters] in
+            waiters.remove(digest, id: id)
+            fire()
+        }
+    }
+}

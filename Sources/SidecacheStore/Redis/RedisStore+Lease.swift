@@ -1,0 +1,42 @@
+import NIOCore
+import SidecacheCore
+
+/// Cross-instance coalescing (DESIGN "Beyond purge rules"): before an instance fetches a
+/// key that is in neither tier, it takes a short lease on it (`SET NX PX`). Only the
+/// holder fetches; the others wait for its fill to be announced (`FillNotices`), then read
+/// the entry from Redis. The lease outlives no fill: the holder deletes it and
+/// announces when its fill ends, however it ends, and it expires by itself should the
+/// holder die.
+extension RedisStore {
+    public enum Lease: Sendable {
+        /// This instance fetches; release with `token` when the fill ends.
+        case granted(token: String)
+        /// Another instance is fetching: wait for its announcement.
+        case heldElsewhere
+        /// Redis cannot tell: fetch as if alone.
+        case unavailable
+    }
+
+    func takeLease(_ key: CacheKey, for ttl: Duration, on loop: any EventLoop) -> EventLoopFuture<Lease> {
+        let stripe = keys.stripe(of: key)
+        guard isReadable(stripe) else { return loop.makeSucceededFuture(.unavailable) }
+        let token = Self.freshValue()
+        let command: [RedisArgument] = ["SET", .text(keys.lease(key)), .text(token), "NX", "PX", .text(String(max(1, ttl.milliseconds)))]
+        return redis.send([command], slot: keys.slots[stripe], on: loop).map { replies in
+            replies.first?.text == "OK" ? .granted(token: token) : .heldElsewhere
+        }.recover { _ in .unavailable }
+    }
+
+    /// Ends the lease (if still this holder's) and announces that `key`'s fill is over,
+    /// stored or not. Nothing is awaited: waiters are also bounded by their own timer.
+    func releaseLease(_ key: CacheKey, token: String, on loop: any EventLoop) {
+        let command: [RedisArgument] = ["EVAL", .text(Self.releaseAndAnnounce), "1", .text(keys.lease(key)), .text(token),
+                                        .text(keys.fillChannel), .text(key.description)]
+        _ = redis.send([command], slot: keys.slots[keys.stripe(of: key)], on: loop)
+    }
+
+    static let releaseAndAnnounce = """
+    if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+    return redis.call('PUBLISH', ARGV[2], ARGV[3])
+    """
+}

@@ -1,0 +1,65 @@
+import Testing
+@testable import SidecacheMetrics
+@testable import SidecacheServer
+import SidecacheTestSupport
+import Synchronization
+
+/// DESIGN "Beyond purge rules", shadow verification: `verify` re-fetches that share of
+/// fresh hits in the background and compares them with the entry; a difference drops
+/// the entry, is logged with the route and key digest, and counted.
+@Suite("Shadow verification")
+struct ShadowVerificationTests {
+    static let routes = """
+    [ { "name": "checked", "match": "GET /api/checked/{id}", "ttl": "5m", "verify": "100%" },
+      { "name": "trusted", "match": "GET /api/trusted/{id}", "ttl": "5m" } ]
+    """
+
+    static func mismatches(_ h: ProxyHarness) -> Int { h.proxy.engine.metrics.routes.stats(for: "checked").verifyMismatches }
+
+    /// A change the proxy was never told about (a missed purge) is found by the next
+    /// verified hit: that hit is still served from the cache, the entry goes, and the
+    /// request after it gets the upstream's new answer.
+    @Test func aChangeNobodyPurgedIsFoundAndTheEntryDropped() async throws {
+        try await withProxy(routes: Self.routes) { h in
+            let version = Mutex(1)
+            h.origin.on("GET", "/api/checked/1") { _ in .json(#"{"v":\#(version.withLock { $0 })}"#) }
+            _ = try await h.get("/api/checked/1")
+            version.withLock { $0 = 2 }
+            let hit = try await h.get("/api/checked/1")
+            #expect(hit.header("X-Cache") == "HIT" && hit.text == #"{"v":1}"#, "the client is not delayed")
+            #expect(try await eventually { Self.mismatches(h) == 1 })
+            let after = try await h.get("/api/checked/1")
+            #expect(after.header("X-Cache") == "MISS")
+            #expect(after.text == #"{"v":2}"#)
+        }
+    }
+
+    /// An unchanged answer is kept, also when the entry is stored gzipped and the
+    /// verification fetches it plain; an upstream error is not a mismatch.
+    @Test func theSameAnswerAndUpstreamErrorsKeepTheEntry() async throws {
+        try await withProxy(routes: Self.routes) { h in
+            let failing = Mutex(false)
+            let big = #"{"items":""# + String(repeating: "abc", count: 1000) + #""}"#
+            h.origin.on("GET", "/api/checked/2") { _ in failing.withLock { $0 } ? .json("{}", status: 503) : .json(big) }
+            _ = try await h.get("/api/checked/2")
+            for _ in 0..<3 { #expect(try await h.get("/api/checked/2").header("X-Cache") == "HIT") }
+            #expect(try await eventually { h.origin.count(path: "/api/checked/2") == 4 }, "each hit verified")
+            failing.withLock { $0 = true }
+            #expect(try await h.get("/api/checked/2").header("X-Cache") == "HIT")
+            #expect(try await eventually { h.origin.count(path: "/api/checked/2") == 5 })
+            #expect(try await h.get("/api/checked/2").header("X-Cache") == "HIT")
+            #expect(Self.mismatches(h) == 0)
+        }
+    }
+
+    @Test func routesWithoutVerifyAreNeverFetchedAgain() async throws {
+        try await withProxy(routes: Self.routes) { h in
+            h.origin.on("GET", "/api/trusted/1", .json("{}"))
+            for _ in 0..<5 { _ = try await h.get("/api/trusted/1") }
+            // A verification would have gone out by the time a later request is answered.
+            h.origin.on("GET", "/api/checked/9", .json("{}"))
+            _ = try await h.get("/api/checked/9")
+            #expect(h.origin.count(path: "/api/trusted/1") == 1)
+        }
+    }
+}
