@@ -26,7 +26,7 @@ TEST_FLAGS ?=
 DEPS      := libhiredis-dev libcurl4-openssl-dev zlib1g-dev
 # The deploy lint runs on Debian's python3 (not whatever python3 is first on PATH), so
 # its modules come from Debian packages.
-TEST_DEPS := $(DEPS) redis-server python3 python3-yaml python3-jsonschema
+TEST_DEPS := $(DEPS) redis-server python3 python3-yaml python3-jsonschema chromium
 
 DEBUG_BIN   := .build/debug/sidecache
 RELEASE_BIN := .build/release/sidecache

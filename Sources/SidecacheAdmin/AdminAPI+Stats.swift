@@ -16,6 +16,27 @@ extension AdminAPI {
             + report.members + [("l1", .object(l1)), ("redis", Self.redisJSON(backend.sharedStatus, info: info))]))
     }
 
+    /// `GET /`: the status page.
+    func statusPage(on loop: any EventLoop) async -> AdminResponse {
+        let (config, generation) = backend.configInForce
+        let metrics = backend.metrics
+        let info = await backend.sharedInfo(on: loop)
+        let routes = config.routes.routes.map { route in
+            StatusPage.Route(name: route.name, figures: metrics.figures(route: route.name),
+                             window: metrics.history.window(route: route.name), intervals: metrics.history.intervals(route: route.name))
+        }
+        let html = StatusPage.render(routes: routes, redis: backend.sharedStatus.map { StatusPage.Redis(status: $0, info: info) },
+                                     purges: metrics.recentPurges.all, generation: generation,
+                                     uptimeSeconds: Int((.now - started).components.seconds),
+                                     window: metrics.history.span(period: Self.historyPeriod))
+        return .text(html, contentType: "text/html; charset=utf-8")
+    }
+
+    /// One sample of every route's figures for the status page's history.
+    func sampleHistory() {
+        backend.metrics.history.record(backend.metrics, routes: backend.configInForce.config.routes.routes.map(\.name))
+    }
+
     /// Redis as /stats reports it: `configured` alone without Redis; else connected, breaker,
     /// the cached entries (this proxy's, counted), every key of the database and memory
     /// when `INFO` answered (a cluster: summed over its masters, and its masters and

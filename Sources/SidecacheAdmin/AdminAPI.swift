@@ -22,7 +22,9 @@ public final class AdminAPI: Sendable {
     }
 
     static let open: Set<String> = ["/healthz", "/readyz", "/metrics"]
-    static let guarded: Set<String> = ["/stats", "/purge", "/refresh"]
+    static let guarded: Set<String> = ["/", "/stats", "/purge", "/refresh"]
+    /// How often the status page's history takes a sample.
+    static let historyPeriod = Duration.seconds(10)
 
     func handle(_ request: AdminRequest, on loop: any EventLoop) async -> AdminResponse {
         let read = request.method == .GET || request.method == .HEAD
@@ -34,16 +36,19 @@ public final class AdminAPI: Sendable {
             default: return metrics
             }
         }
-        if let token, !token.accepts(request.headers) {
+        let page = request.path == "/"
+        if let token, !token.accepts(request.headers, basic: page) {
+            // The page is for browsers: Basic makes them ask for the token (as the password).
             return .error(.unauthorized, "unauthorized", "this call needs Authorization: Bearer <admin.token>",
-                          headers: [("WWW-Authenticate", "Bearer")])
+                          headers: [("WWW-Authenticate", page ? #"Basic realm="sidecache", charset="UTF-8""# : "Bearer")])
         }
         switch request.path {
+        case "/": return read ? await statusPage(on: loop) : Self.methodNotAllowed("GET")
         case "/stats": return read ? await stats(on: loop) : Self.methodNotAllowed("GET")
         case "/purge": return request.method == .POST ? await purge(request, on: loop) : Self.methodNotAllowed("POST")
         case "/refresh": return request.method == .POST ? await refresh(request, on: loop) : Self.methodNotAllowed("POST")
         default:
-            return .error(.notFound, "not_found", "no admin endpoint \(request.path) (try /healthz, /readyz, /metrics, /stats, /purge, /refresh)")
+            return .error(.notFound, "not_found", "no admin endpoint \(request.path) (try /, /healthz, /readyz, /metrics, /stats, /purge, /refresh)")
         }
     }
 

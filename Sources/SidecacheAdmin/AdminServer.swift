@@ -15,6 +15,7 @@ public final class AdminServer: Sendable {
     private let api: AdminAPI
     private let logger: Logger
     private let state = Mutex<(listener: (any Channel)?, task: Task<Void, Never>?, open: [ObjectIdentifier: any Channel])>((nil, nil, [:]))
+    private let sampler = Mutex<RepeatedTask?>(nil)
 
     public init(api: AdminAPI, logger: Logger) {
         self.api = api
@@ -32,6 +33,9 @@ public final class AdminServer: Sendable {
                 }
             }
         let bound = server.channel.localAddress?.port ?? port
+        let period = TimeAmount.seconds(AdminAPI.historyPeriod.components.seconds)
+        let api = self.api
+        sampler.withLock { $0 = server.channel.eventLoop.scheduleRepeatedTask(initialDelay: .zero, delay: period) { _ in api.sampleHistory() } }
         let task = Task { await self.accept(server) }
         state.withLock { $0.listener = server.channel; $0.task = task }
         return bound
@@ -39,6 +43,7 @@ public final class AdminServer: Sendable {
 
     /// Stops accepting and closes open admin connections.
     public func stop() async {
+        sampler.withLock { $0?.cancel(); $0 = nil }
         let (listener, task, open) = state.withLock { s in
             defer { s = (nil, nil, [:]) }
             return (s.listener, s.task, Array(s.open.values))

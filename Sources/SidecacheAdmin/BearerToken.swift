@@ -1,3 +1,4 @@
+import Foundation
 import NIOHTTP1
 
 /// The admin token check. The comparison takes the same time whatever the caller sent
@@ -5,13 +6,28 @@ import NIOHTTP1
 /// a guess was right.
 struct BearerToken: Sendable {
     private let expected: [UInt8]
+    private let token: [UInt8]
 
-    init(_ token: String) { expected = Array("Bearer \(token)".utf8) }
+    init(_ token: String) {
+        expected = Array("Bearer \(token)".utf8)
+        self.token = Array(token.utf8)
+    }
 
-    func accepts(_ headers: HTTPHeaders) -> Bool {
+    /// `Authorization: Bearer <token>`; with `basic`, also HTTP Basic with the token as
+    /// the password (any user name): what a browser sends after its login prompt.
+    func accepts(_ headers: HTTPHeaders, basic: Bool = false) -> Bool {
         let values = headers["authorization"]
         guard values.count == 1 else { return false }
+        if basic, let password = Self.basicPassword(values[0]) { return Self.constantTimeEquals(password, token) }
         return Self.constantTimeEquals(Array(values[0].utf8), expected)
+    }
+
+    /// The password of a `Basic` credential (RFC 7617), nil when it is not one.
+    private static func basicPassword(_ value: String) -> [UInt8]? {
+        guard value.count > 6, value.prefix(6).lowercased() == "basic " else { return nil }
+        guard let decoded = Data(base64Encoded: String(value.dropFirst(6)).trimmingCharacters(in: .whitespaces)),
+              let colon = decoded.firstIndex(of: UInt8(ascii: ":")) else { return nil }
+        return Array(decoded[decoded.index(after: colon)...])
     }
 
     /// Every byte of `expected` is compared whatever `given` holds; a length mismatch

@@ -11,6 +11,9 @@ public final class ProxyMetrics: Sendable {
     let routes: RouteStatsTable
     let global = GlobalStats()
     let export: PrometheusExport
+    /// The status page's figures: the last minutes per route, and the last purges.
+    public let history = TrafficHistory()
+    public let recentPurges = RecentPurges()
 
     /// `routeCapacity`: route names the table holds over the process's life (a reload
     /// adds names and none leave, so counters never go backwards).
@@ -72,5 +75,31 @@ public final class ProxyMetrics: Sendable {
     /// The traffic figures of /stats for `routeNames` (the config's, in its order).
     public func report(routes routeNames: [String]) -> StatsReport {
         StatsReport(routes: routeNames.map { routes.stats(for: $0) }, unrouted: routes.unrouted, global: global)
+    }
+}
+
+extension ProxyMetrics {
+    /// One route's totals since start, typed, for the status page.
+    public struct RouteFigures: Sendable {
+        public let requests: Int
+        public let hits: Int
+        public let stale: Int
+        public let misses: Int
+        public let bypasses: Int
+        /// Bypass reasons counted, most frequent first.
+        public let bypassReasons: [(reason: String, count: Int)]
+        /// Hits and stale answers over lookups; nil before the first lookup.
+        public var hitRate: Double? {
+            let lookups = hits + stale + misses
+            return lookups > 0 ? Double(hits + stale) / Double(lookups) : nil
+        }
+    }
+
+    public func figures(route: String) -> RouteFigures {
+        let stats = routes.stats(for: route)
+        let reasons = RouteStats.reasons.map { (reason: $0.rawValue, count: stats.bypassCount($0)) }.filter { $0.count > 0 }
+        return RouteFigures(requests: RouteStats.outcomes.reduce(0) { $0 + stats.requests($1) }, hits: stats.requests(.hit),
+                            stale: stats.requests(.stale), misses: stats.requests(.miss), bypasses: stats.requests(.bypass),
+                            bypassReasons: reasons.sorted { $0.count > $1.count })
     }
 }

@@ -75,8 +75,11 @@ final class ProxyEngine: Sendable {
     func purge(_ requested: [PurgeScope], reason: String, source: PurgeSource, on loop: any EventLoop) -> StoreStep<Void> {
         guard !requested.isEmpty else { return .now(()) }
         let routes = config.routes
-        let scopes = requested.map(routes.canonical)
+        // A rule's target and the §4.4 invalidation often name the same path: once is enough.
+        var seen: Set<PurgeScope> = []
+        let scopes = requested.map(routes.canonical).filter { seen.insert($0).inserted }
         metrics.purged(source: source, count: scopes.count)
+        metrics.recentPurges.record(.init(source: source, targets: scopes.map(\.description), reason: reason))
         logger.debug("purged", metadata: ["scopes": "\(scopes.map(\.description).joined(separator: ", "))", "by": "\(reason)"])
         return store.purge(scopes, on: loop)
     }

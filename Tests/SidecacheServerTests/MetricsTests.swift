@@ -27,7 +27,7 @@ struct MetricsTests {
             #expect(m[#"sidecache_requests_total{route="user",cache="bypass"}"#] == 1)
             #expect(m[#"sidecache_requests_total{route="",cache="bypass"}"#] == 2)   // the unrouted GET and the PUT
             #expect(m[#"sidecache_bypass_total{route="user",reason="authorization"}"#] == 1)
-            #expect(m[#"sidecache_purges_total{source="mutation"}"#] == 2)   // the rule's path + its own path (§4.4), one scope each
+            #expect(m[#"sidecache_purges_total{source="mutation"}"#] == 1)   // the rule's path is its own path (§4.4): one scope, once
             #expect(m[#"sidecache_purges_total{source="admin"}"#] == 0)
             #expect(m[#"sidecache_upstream_duration_seconds_count{route="user"}"#] == 2)   // the miss and the bypass
             #expect(m[#"sidecache_l1_entries"#] == 1)
