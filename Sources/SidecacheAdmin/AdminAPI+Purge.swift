@@ -3,8 +3,9 @@ import SidecacheCore
 
 extension AdminAPI {
     /// `POST /purge` with `{"path"}`, `{"route"}`, `{"tag"}` or `{"all": true}`, and
-    /// optionally `"dryRun": true`. Answers the scopes and how many L1 entries they
-    /// covered; the purge is in the ledger and in Redis (or journaled) before the answer.
+    /// optionally `"dryRun": true` and `"mode": "stale"` (a soft purge). Answers the
+    /// scopes and how many L1 entries they covered; the purge is in the ledger and in
+    /// Redis (or journaled) before the answer.
     func purge(_ request: AdminRequest, on loop: any EventLoop) async -> AdminResponse {
         guard let body = request.jsonObject else {
             return .error(.badRequest, "bad_request", #"the body must be a JSON object: {"path"}, {"route"}, {"tag"} or {"all": true}"#)
@@ -20,14 +21,19 @@ extension AdminAPI {
         case .bool(let b)?: dryRun = b
         default: return .error(.badRequest, "bad_request", "dryRun must be true or false")
         }
+        let mode: PurgeMode
+        switch body["mode"] {
+        case nil: mode = .remove
+        case .string(let text)? where PurgeMode(rawValue: text) != nil: mode = PurgeMode(rawValue: text)!
+        default: return .error(.badRequest, "bad_request", #"mode must be "remove" or "stale""#)
+        }
         let covered = backend.coveredEntries(scopes)
         if !dryRun {
-            await backend.purge(scopes, caller: request.remote, on: loop)
+            await backend.purge(scopes, mode: mode, caller: request.remote, on: loop)
             logger.notice("admin purge", metadata: ["scopes": "\(scopes.map(\.description).joined(separator: ", "))",
                                                      "l1Entries": "\(covered)", "caller": "\(request.remote)"])
         }
-        return .json(.object([
-            ("dryRun", .bool(dryRun)),
+        return .json(.object([("dryRun", .bool(dryRun))] + (mode == .stale ? [("mode", .string("stale"))] : []) + [
             ("scopes", .array(scopes.map { .string($0.description) })),
             ("l1Entries", .int(covered)),
         ]))
@@ -40,6 +46,9 @@ extension AdminAPI {
     /// The scopes a purge body names: exactly one of path, route, tag, all.
     static func scopes(_ body: [String: JSONValue], routes: [String]) -> Result<[PurgeScope], Problem> {
         let named = ["path", "route", "tag", "all"].filter { body[$0] != nil }
+        if let unknown = body.keys.first(where: { !["path", "route", "tag", "all", "dryRun", "mode"].contains($0) }) {
+            return .failure(Problem(message: "unknown member \"\(unknown)\""))
+        }
         guard named.count == 1 else {
             return .failure(Problem(message: #"name exactly one of "path", "route", "tag" or "all""#))
         }

@@ -42,7 +42,7 @@ extension AdminAPI {
                           headers: [("Retry-After", String(retryAfter))])
         }
         // Every variant first: clients sending another Host or identity never keep the old answer.
-        await backend.purge([.path(String(target.path))], caller: "refresh from \(request.remote)", on: loop)
+        await backend.purge([.path(String(target.path))], mode: .remove, caller: "refresh from \(request.remote)", on: loop)
         do {
             let answer = AdminResponse(refreshed: try await backend.refresh(path: path, host: host, headers: headers, on: loop))
             log["outcome"] = "\(answer.status.code)"

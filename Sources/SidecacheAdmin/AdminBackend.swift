@@ -27,9 +27,9 @@ public protocol AdminBackend: Sendable {
     func sharedRateLimitHit(key: String, window: Duration, by: Int, on loop: any EventLoop) async -> (count: Int, remainingMs: Int)?
     /// Memory-tier entries servable now that `scopes` cover (paths taken to their stored spelling).
     func coveredEntries(_ scopes: [PurgeScope]) -> Int
-    /// Applies `scopes` as an admin purge from `caller`; returns once it is in the ledger
-    /// and in Redis (or journaled while Redis is away).
-    func purge(_ scopes: [PurgeScope], caller: String, on loop: any EventLoop) async
+    /// Applies `scopes` as an admin purge from `caller` (`.stale`: a soft purge); returns
+    /// once it is in the ledger and in Redis (or journaled while Redis is away).
+    func purge(_ scopes: [PurgeScope], mode: PurgeMode, caller: String, on loop: any EventLoop) async
     /// Fetches `path` on `host` (with `headers`, keyed like a client's) from the upstream
     /// now, bypassing the cache, stores it if storable, and returns the answer as the
     /// proxy wrote it.

@@ -13,7 +13,7 @@ enum ConfigKeys {
     static let route = ["name", "match", "key", "shared", "override", "paths", "tags"] + policy
     static let routeKey = ["query", "headers", "identity", "claims", "body"]
     static let routePaths = ["caseInsensitive", "ignoreTrailingSlash", "ignoreMatrix"]
-    static let purgeRule = ["on", "paths", "routes", "tags"]
+    static let purgeRule = ["on", "paths", "routes", "tags", "mode"]
     static let warmTarget = ["path", "every", "host", "headers"]
     static let admin = ["listen", "token", "refreshLimit"]
     static let limits = ["headerBytes", "urlBytes", "connections", "idleTimeout", "headerTimeout"]

@@ -205,7 +205,11 @@ extension ConfigLoader {
                 }
             }
             if f["paths"] == nil && f["routes"] == nil && f["tags"] == nil { item.report("a purge rule needs \"paths\", \"routes\" or \"tags\"") }
-            if let pattern { rules.append(PurgeRule(on: pattern, targets: targets)) }
+            var mode = PurgeMode.remove
+            if let n = f["mode"], let text = n.string() {
+                if let m = PurgeMode(rawValue: text) { mode = m } else { n.report("must be \"remove\" or \"stale\"") }
+            }
+            if let pattern { rules.append(PurgeRule(on: pattern, targets: targets, mode: mode)) }
         }
         return node.reader.problems.count == before ? rules : nil
     }

@@ -25,6 +25,17 @@ public struct EntryTiming: Sendable, Equatable {
     public var keepUntil: Timestamp { max(expiresAt, revalidateUntil) }
 
     public func isFresh(at now: Timestamp) -> Bool { now < freshUntil }
+
+    /// The timing of an entry soft-purged at `since` (`"mode": "stale"`): expired then,
+    /// its stale windows counted from then, as if its freshness had ended at that moment.
+    public func expired(at since: Timestamp) -> EntryTiming {
+        guard since < freshUntil else { return self }
+        let end = max(since, birth)
+        return EntryTiming(birth: birth, freshUntil: end,
+                           staleWhileRevalidateUntil: end + max(.zero, staleWhileRevalidateUntil - freshUntil),
+                           staleIfErrorUntil: end + max(.zero, staleIfErrorUntil - freshUntil),
+                           revalidateUntil: revalidateUntil)
+    }
     public func age(at now: Timestamp) -> Duration { max(.zero, now - birth) }
     public func remaining(at now: Timestamp) -> Duration { freshUntil - now }
 }

@@ -17,10 +17,13 @@ public struct PurgeRule: Sendable, Equatable {
 
     public var on: RequestPattern
     public var targets: [Target]
+    /// `"mode": "stale"`: the targets' entries become stale instead of gone.
+    public var mode: PurgeMode
 
-    public init(on: RequestPattern, targets: [Target]) {
+    public init(on: RequestPattern, targets: [Target], mode: PurgeMode = .remove) {
         self.on = on
         self.targets = targets
+        self.mode = mode
     }
 
     public var readsBody: Bool {
@@ -32,6 +35,15 @@ public struct PurgeRule: Sendable, Equatable {
             }
         }
     }
+}
+
+/// What a purge does to the entries it covers.
+public enum PurgeMode: String, Sendable, Equatable {
+    /// Gone: never served again.
+    case remove
+    /// Soft purge: stale from now, served within their stale windows while one refresh
+    /// runs, like expired entries (DESIGN "Beyond purge rules").
+    case stale
 }
 
 /// What a mutation purges once it succeeds, decided before it is forwarded (so the
@@ -53,14 +65,20 @@ public struct PurgePlan: Sendable {
     /// Whether an upstream status purges: 2xx and 3xx do; 1xx, 4xx and 5xx never.
     public static func purges(status: Int) -> Bool { (200..<400).contains(status) }
 
-    /// Every scope to purge, the placeholders that had to widen to a subtree, and the
-    /// tag targets skipped for a missing value.
-    public func scopes(query: Substring?, headers: any HeaderFields, body: JSONValue?)
-        -> (scopes: [PurgeScope], widened: [String], skippedTags: [String]) {
-        var scopes: [PurgeScope] = []
-        var widened: [String] = []
-        var skippedTags: [String] = []
+    /// What the matching rules purge: the scopes to remove, the scopes to make stale
+    /// (`"mode": "stale"` rules), the placeholders that had to widen to a subtree, and
+    /// the tag targets skipped for a missing value.
+    public struct Scopes: Sendable {
+        public var remove: [PurgeScope] = []
+        public var stale: [PurgeScope] = []
+        public var widened: [String] = []
+        public var skippedTags: [String] = []
+    }
+
+    public func scopes(query: Substring?, headers: any HeaderFields, body: JSONValue?) -> Scopes {
+        var out = Scopes()
         for (rule, params) in matches {
+            var scopes: [PurgeScope] = []
             let values = PurgeValues(params: params, query: query, headers: headers, body: body)
             for target in rule.targets {
                 switch target {
@@ -69,13 +87,17 @@ public struct PurgePlan: Sendable {
                 case .path(let template):
                     let (scope, wide) = template.expand(values)
                     scopes.append(scope)
-                    if let wide { widened.append("\(template.source): \(wide)") }
+                    if let wide { out.widened.append("\(template.source): \(wide)") }
                 case .tag(let template):
-                    if let tag = template.expand(values) { scopes.append(.tag(tag)) } else { skippedTags.append(template.source) }
+                    if let tag = template.expand(values) { scopes.append(.tag(tag)) } else { out.skippedTags.append(template.source) }
                 }
             }
+            switch rule.mode {
+            case .remove: out.remove += scopes
+            case .stale: out.stale += scopes
+            }
         }
-        return (scopes, widened, skippedTags)
+        return out
     }
 }
 

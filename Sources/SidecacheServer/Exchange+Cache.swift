@@ -25,7 +25,7 @@ extension Exchange {
     private func lookupAnswered(_ found: Lookup, now: Timestamp) {
         guard !finished else { return }
         if let trouble = found.trouble { storeTrouble(trouble) }
-        run(machine.lookupAnswered(found.entry, generations: found.sharedGuard, now: now))
+        run(machine.lookupAnswered(found.entry, generations: found.sharedGuard, staleSince: found.staleSince, now: now))
     }
 
     /// A stored answer, or a 304 when the client's own validators match it.

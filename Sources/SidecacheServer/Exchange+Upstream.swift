@@ -116,6 +116,7 @@ extension Exchange {
             run(machine.purged())
             return
         }
+        var stale: [PurgeScope] = []
         var scopes = Invalidation.scopes(method: method, status: h.status, path: target.path,
                                          host: head.headers.first(name: "host"), response: HeaderList(h.headers))
         let declared = UpstreamPurge.scopes(HeaderList(h.headers).all(UpstreamPurge.field), routes: settings.config.routes)
@@ -127,18 +128,19 @@ extension Exchange {
         let plan = PurgePlan(method: method, path: settings.config.routes.canonicalPath(target.path), rules: settings.config.purge)
         if !plan.isEmpty {
             let json = plan.readsBody ? body.flatMap { JSONValue.parse($0.readableBytesView) } : nil
-            let (ruleScopes, widened, skippedTags) = plan.scopes(query: target.query, headers: head.headers, body: json)
-            scopes += ruleScopes
-            for w in widened {
+            let ruled = plan.scopes(query: target.query, headers: head.headers, body: json)
+            scopes += ruled.remove
+            stale = ruled.stale
+            for w in ruled.widened {
                 engine.logger.warning("purge target widened to a subtree: value missing, empty or containing /",
                                       metadata: ["template": "\(w)", "request": "\(method) \(target.path)"])
             }
-            for t in skippedTags {
+            for t in ruled.skippedTags {
                 engine.logger.warning("purge tag skipped: value missing, empty or containing a space or comma",
                                       metadata: ["template": "\(t)", "request": "\(method) \(target.path)"])
             }
         }
-        switch engine.purge(scopes, reason: "\(method) \(target.path)", source: .mutation, on: connection.eventLoop) {
+        switch engine.purge(scopes, stale: stale, reason: "\(method) \(target.path)", source: .mutation, on: connection.eventLoop) {
         case .now:
             run(machine.purged())
         case .later(let shared):

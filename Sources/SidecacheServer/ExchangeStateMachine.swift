@@ -203,11 +203,14 @@ struct ExchangeStateMachine {
     }
 
     /// `entry` is what the lookup found and may serve (already purge-checked), or nil;
-    /// `generations` are the shared counters a fill here must be stored under.
-    mutating func lookupAnswered(_ entry: CacheEntry?, generations: EntryCodec.Generations?, now: Timestamp) -> Action {
+    /// `generations` are the shared counters a fill here must be stored under;
+    /// `staleSince`: the entry was soft-purged then, and is served as expired since.
+    mutating func lookupAnswered(_ entry: CacheEntry?, generations: EntryCodec.Generations?, staleSince: Timestamp? = nil,
+                                 now: Timestamp) -> Action {
         guard case .lookingUp = state, let context else { return .none }
         guard let entry else { return fetch(generations, now: now) }
-        switch ServeDecision.decide(entry.timing, now: now, route: context.route, request: request) {
+        let timing = staleSince.map { entry.timing.expired(at: $0) } ?? entry.timing
+        switch ServeDecision.decide(timing, now: now, route: context.route, request: request) {
         case .fresh:
             state = .finished
             return .answerFromCache(FromCache(entry: entry))
@@ -215,7 +218,7 @@ struct ExchangeStateMachine {
             state = .finished
             return .answerFromCache(FromCache(entry: entry, staleDetail: "stale-while-revalidate", revalidate: true))
         case .fetch:
-            if ServeDecision.staleIfError(entry.timing, now: now) { staleFallback = entry }
+            if ServeDecision.staleIfError(timing, now: now) { staleFallback = entry }
             revalidating = entry
             return fetch(generations ?? entry.generations, now: now)
         }

@@ -47,8 +47,10 @@ struct ProxyAdminBackend: AdminBackend {
         }
     }
 
-    func purge(_ scopes: [PurgeScope], caller: String, on loop: any EventLoop) async {
-        if case .later(let shared) = engine.purge(scopes, reason: "admin from \(caller)", source: .admin, on: loop) {
+    func purge(_ scopes: [PurgeScope], mode: PurgeMode, caller: String, on loop: any EventLoop) async {
+        let purge = mode == .stale ? engine.purge([], stale: scopes, reason: "admin from \(caller)", source: .admin, on: loop)
+            : engine.purge(scopes, reason: "admin from \(caller)", source: .admin, on: loop)
+        if case .later(let shared) = purge {
             try? await shared.get()   // never fails: journaled when Redis is away
         }
     }

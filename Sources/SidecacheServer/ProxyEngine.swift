@@ -71,17 +71,35 @@ final class ProxyEngine: Sendable {
 
     /// Applies a purge: here before this returns, in Redis when the step completes
     /// (a mutation's answer waits for it). Paths are taken to the spelling entries are
-    /// keyed under (see `PathSpelling`).
-    func purge(_ requested: [PurgeScope], reason: String, source: PurgeSource, on loop: any EventLoop) -> StoreStep<Void> {
+    /// keyed under (see `PathSpelling`). `stale` scopes are soft-purged (`"mode": "stale"`).
+    func purge(_ requested: [PurgeScope], stale: [PurgeScope] = [], reason: String, source: PurgeSource,
+               on loop: any EventLoop) -> StoreStep<Void> {
+        let removed = apply(requested, mode: .remove, reason: reason, source: source, on: loop)
+        let staled = apply(stale, mode: .stale, reason: reason, source: source, on: loop)
+        switch (removed, staled) {
+        case (.now, .now): return .now(())
+        case (.later(let done), .now), (.now, .later(let done)): return .later(done)
+        case (.later(let a), .later(let b)): return .later(a.and(b).map { _ in })
+        }
+    }
+
+    private func apply(_ requested: [PurgeScope], mode: PurgeMode, reason: String, source: PurgeSource,
+                       on loop: any EventLoop) -> StoreStep<Void> {
         guard !requested.isEmpty else { return .now(()) }
         let routes = config.routes
         // A rule's target and the §4.4 invalidation often name the same path: once is enough.
         var seen: Set<PurgeScope> = []
         let scopes = requested.map(routes.canonical).filter { seen.insert($0).inserted }
+        // With Redis a soft purge removes (TieredStore.softPurge): it is reported as what it did.
+        let soft = mode == .stale && !store.isShared
+        let targets = scopes.map { soft ? "stale " + $0.description : $0.description }
         metrics.purged(source: source, count: scopes.count)
-        metrics.recentPurges.record(.init(source: source, targets: scopes.map(\.description), reason: reason))
-        logger.debug("purged", metadata: ["scopes": "\(scopes.map(\.description).joined(separator: ", "))", "by": "\(reason)"])
-        return store.purge(scopes, on: loop)
+        metrics.recentPurges.record(.init(source: source, targets: targets, reason: reason))
+        logger.debug("purged", metadata: ["scopes": "\(targets.joined(separator: ", "))", "by": "\(reason)"])
+        switch mode {
+        case .remove: return store.purge(scopes, on: loop)
+        case .stale: return store.softPurge(scopes, at: clock.now(), on: loop)
+        }
     }
 
     /// The config in force now, under a lock: for the admin API, warming and reloads.

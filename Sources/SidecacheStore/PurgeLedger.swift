@@ -10,6 +10,8 @@ import Synchronization
 public final class PurgeLedger: Sendable {
     private struct State {
         var lastPurge: [UInt64: UInt64] = [:]
+        /// Soft purges (`"mode": "stale"`): the sequence number and the time of the last one per scope.
+        var lastSoftPurge: [UInt64: (seq: UInt64, at: Timestamp)] = [:]
         /// Entries filled before this sequence number are all invalid (purge-all, or the table overflowed).
         var floor: UInt64 = 0
     }
@@ -47,22 +49,54 @@ public final class PurgeLedger: Sendable {
         }
     }
 
-    /// True when no purge since `entry`'s fill covers it. One atomic load when nothing
-    /// was purged since the entry was last checked.
-    public func isValid(_ entry: CacheEntry) -> Bool {
-        let now = sequence.load(ordering: .acquiring)
-        if entry.checkedSeq.load(ordering: .relaxed) == now { return true }
-        return state.withLock { s in
-            guard Self.survives(fillSeq: entry.fillSeq, scopeIDs: entry.scopeIDs, s) else { return false }
-            entry.checkedSeq.store(sequence.load(ordering: .relaxed), ordering: .relaxed)
-            return true
+    /// Records a soft purge of `scopes` at `now`: the entries they cover become stale
+    /// (see `check`), and fills that started before it do not store their answers.
+    public func softPurge(_ scopes: [PurgeScope], at now: Timestamp) {
+        let ids = scopes.map(\.id)
+        guard !ids.isEmpty else { return }
+        state.withLock { s in
+            let n = sequence.load(ordering: .relaxed) + 1
+            for id in ids { s.lastSoftPurge[id] = (n, now) }
+            if s.lastSoftPurge.count > maxScopes {
+                // Bounded like hard purges: past it, every older entry counts as purged.
+                s.lastSoftPurge.removeAll(keepingCapacity: false)
+                s.lastPurge.removeAll(keepingCapacity: false)
+                s.floor = n
+            }
+            sequence.store(n, ordering: .releasing)
         }
     }
 
-    /// True when a fill that started at `fillSeq` may still store its answer.
+    public enum Check: Sendable, Equatable {
+        case valid
+        /// Soft-purged since its fill: expired since then (`EntryTiming.expired(at:)`).
+        case stale(since: Timestamp)
+        case purged
+    }
+
+    /// Where `entry` stands against the purges since its fill. One atomic load when
+    /// nothing was purged since the entry was last found valid.
+    public func check(_ entry: CacheEntry) -> Check {
+        let now = sequence.load(ordering: .acquiring)
+        if entry.checkedSeq.load(ordering: .relaxed) == now { return .valid }
+        return state.withLock { s in
+            guard Self.survives(fillSeq: entry.fillSeq, scopeIDs: entry.scopeIDs, s) else { return .purged }
+            if let since = Self.softPurged(fillSeq: entry.fillSeq, scopeIDs: entry.scopeIDs, s) {
+                return .stale(since: since)   // not remembered as checked: stale until refreshed
+            }
+            entry.checkedSeq.store(sequence.load(ordering: .relaxed), ordering: .relaxed)
+            return .valid
+        }
+    }
+
+    /// True when no purge since `entry`'s fill removed it (soft-purged entries are valid, stale).
+    public func isValid(_ entry: CacheEntry) -> Bool { check(entry) != .purged }
+
+    /// True when a fill that started at `fillSeq` may still store its answer: no purge,
+    /// soft or not, since (an answer fetched before a soft purge is what it made stale).
     public func mayStore(fillSeq: UInt64, scopeIDs: [UInt64]) -> Bool {
         if sequence.load(ordering: .acquiring) == fillSeq { return true }
-        return state.withLock { Self.survives(fillSeq: fillSeq, scopeIDs: scopeIDs, $0) }
+        return state.withLock { Self.survives(fillSeq: fillSeq, scopeIDs: scopeIDs, $0) && Self.softPurged(fillSeq: fillSeq, scopeIDs: scopeIDs, $0) == nil }
     }
 
     private static func survives(fillSeq: UInt64, scopeIDs: [UInt64], _ s: State) -> Bool {
@@ -71,5 +105,15 @@ public final class PurgeLedger: Sendable {
             if let purged = s.lastPurge[id], purged > fillSeq { return false }
         }
         return true
+    }
+
+    /// The latest soft purge since `fillSeq` of the scopes (or of `all`), if any.
+    private static func softPurged(fillSeq: UInt64, scopeIDs: [UInt64], _ s: State) -> Timestamp? {
+        guard !s.lastSoftPurge.isEmpty else { return nil }
+        var latest: Timestamp?
+        for id in scopeIDs + [PurgeScope.all.id] {
+            if let soft = s.lastSoftPurge[id], soft.seq > fillSeq { latest = max(latest ?? soft.at, soft.at) }
+        }
+        return latest
     }
 }

@@ -24,11 +24,15 @@ public struct Lookup: Sendable {
     public var sharedGuard: EntryCodec.Generations?
     /// What went wrong with Redis on the way, if anything.
     public var trouble: StoreTrouble?
+    /// The entry was soft-purged then: it is expired since (`EntryTiming.expired(at:)`).
+    public var staleSince: Timestamp?
 
-    public init(entry: CacheEntry? = nil, sharedGuard: EntryCodec.Generations? = nil, trouble: StoreTrouble? = nil) {
+    public init(entry: CacheEntry? = nil, sharedGuard: EntryCodec.Generations? = nil, trouble: StoreTrouble? = nil,
+                staleSince: Timestamp? = nil) {
         self.entry = entry
         self.sharedGuard = sharedGuard
         self.trouble = trouble
+        self.staleSince = staleSince
     }
 }
 

@@ -69,8 +69,17 @@ public final class TieredStore: Sendable {
     /// the shared counters first; an L1 miss reads L2 and the counters in one round
     /// trip, and an L2 entry is copied into L1.
     public func lookup(_ key: CacheKey, scopes: () -> [UInt64], now: Timestamp, on loop: any EventLoop) -> StoreStep<Lookup> {
-        let local = memory.get(key, now: now).flatMap { ledger.isValid($0) ? $0 : nil }
-        guard let shared else { return .now(Lookup(entry: local)) }
+        var local = memory.get(key, now: now)
+        var staleSince: Timestamp?
+        if let entry = local {
+            switch ledger.check(entry) {
+            case .valid: break
+            case .stale(let since): staleSince = since
+            case .purged: local = nil
+            }
+        }
+        // Soft purges are kept in this ledger only without Redis (with Redis they purge).
+        guard let shared else { return .now(Lookup(entry: local, staleSince: staleSince)) }
         guard let entry = local else { return .later(readShared(shared, key, scopes: scopes(), now: now, on: loop)) }
         guard shared.consistency == .strict else { return .now(Lookup(entry: entry, sharedGuard: entry.generations)) }
         guard shared.isUsable(for: key) else {
@@ -132,6 +141,16 @@ public final class TieredStore: Sendable {
     }
 
     // MARK: Purge
+
+    /// Soft purge (`"mode": "stale"`): the entries `scopes` cover are stale from `now`.
+    /// With Redis it removes them like `purge`: Redis keeps purge counters, not purge
+    /// times, so the other instances could not tell a soft purge from a hard one, and
+    /// the safe side is the hard one.
+    public func softPurge(_ scopes: [PurgeScope], at now: Timestamp, on loop: any EventLoop) -> StoreStep<Void> {
+        guard shared == nil else { return purge(scopes, on: loop) }
+        ledger.softPurge(scopes, at: now)
+        return .now(())
+    }
 
     /// Purges `scopes` here at once (before this returns), then in Redis; the step
     /// completes when Redis has them or they are journaled (it never fails). A

@@ -63,17 +63,22 @@ final class StandInBackend: AdminBackend {
     let isServing: Bool
     let metrics = ProxyMetrics(routeCapacity: 16)
     private let purges = Mutex<[[PurgeScope]]>([])
+    private let modes = Mutex<[PurgeMode]>([])
 
     init(serving: Bool) { isServing = serving }
 
     var purged: [[PurgeScope]] { purges.withLock { $0 } }
+    var purgeModes: [PurgeMode] { modes.withLock { $0 } }
     var configInForce: (config: Config, generation: Int) { (AdminAPITests.config, 7) }
     var memoryUsage: (entries: Int, bytes: Int, capacityBytes: Int) { (3, 300, 1000) }
     var sharedStatus: SharedTierStatus? { nil }
     func sharedInfo(on loop: any EventLoop) async -> SharedTierInfo? { nil }
     func sharedRateLimitHit(key: String, window: Duration, by: Int, on loop: any EventLoop) async -> (count: Int, remainingMs: Int)? { nil }
     func coveredEntries(_ scopes: [PurgeScope]) -> Int { 3 }
-    func purge(_ scopes: [PurgeScope], caller: String, on loop: any EventLoop) async { purges.withLock { $0.append(scopes) } }
+    func purge(_ scopes: [PurgeScope], mode: PurgeMode, caller: String, on loop: any EventLoop) async {
+        purges.withLock { $0.append(scopes) }
+        modes.withLock { $0.append(mode) }
+    }
 
     func refresh(path: String, host: String, headers: [HeaderLine], on loop: any EventLoop) async throws -> RefreshedAnswer {
         RefreshedAnswer(status: 200, headers: [], body: ByteBuffer())

@@ -81,6 +81,7 @@ import Testing
         (config(#""purge": [{"on": "PUT /a/{id}", "tags": ["user:{uid}"]}]"#), "purge[0].tags[0]", #"{uid} is not bound by "PUT /a/{id}""#),
         (config(#""purge": [{"on": "PUT /a/{id}", "tags": ["user {id}"]}]"#), "purge[0].tags[0]", "no spaces or commas"),
         (config(#""purge": [{"on": "PUT /a/{id}", "tags": ["user:{x.y}"]}]"#), "purge[0].tags[0]", "not a placeholder"),
+        (config(#""purge": [{"on": "POST /a", "paths": ["/a"], "mode": "soft"}]"#), "purge[0].mode", #"must be "remove" or "stale""#),
         (config(#""purge": [{"on": "POST /a"}]"#), "purge[0]", #"needs "paths", "routes" or "tags""#),
         (config(#""purge": [{"paths": ["/a"]}]"#), "purge[0].on", "required"),
         (config(#""store": {"redis": "redis://cache:6380", "tls": {"verify": false}}"#), "store.tls", "rediss://"),

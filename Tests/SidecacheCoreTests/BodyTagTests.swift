@@ -90,10 +90,10 @@ import Testing
         let rule = PurgeRule(on: try RequestPattern(parsing: "PUT /api/users/{id}"),
                              targets: [.tag(try TagTemplate(parsing: "user:{id}")), .tag(try TagTemplate(parsing: "team:{body.team}"))])
         let plan = PurgePlan(method: "PUT", path: "/api/users/7", rules: [rule])
-        let (scopes, widened, skipped) = plan.scopes(query: nil, headers: HeaderList(), body: nil)
-        #expect(scopes == [.tag("user:7")])
-        #expect(widened.isEmpty)
-        #expect(skipped == ["team:{body.team}"])
+        let scopes = plan.scopes(query: nil, headers: HeaderList(), body: nil)
+        #expect(scopes.remove == [.tag("user:7")])
+        #expect(scopes.widened.isEmpty)
+        #expect(scopes.skippedTags == ["team:{body.team}"])
         #expect(plan.readsBody)
     }
 }

@@ -28,9 +28,10 @@ private let rules = [
     func scopes(method: String, path: String, expected: [PurgeScope]) {
         let plan = PurgePlan(method: method, path: path[...], rules: rules)
         #expect(plan.isEmpty == expected.isEmpty)
-        let (scopes, widened, _) = plan.scopes(query: nil, headers: HeaderList(), body: nil)
-        #expect(scopes == expected)
-        #expect(widened.isEmpty)
+        let scopes = plan.scopes(query: nil, headers: HeaderList(), body: nil)
+        #expect(scopes.remove == expected)
+        #expect(scopes.stale.isEmpty)
+        #expect(scopes.widened.isEmpty)
     }
 
     @Test func bodyTemplates() throws {
@@ -38,10 +39,10 @@ private let rules = [
         #expect(plan.readsBody)
         #expect(!PurgePlan(method: "PUT", path: "/api/users/1", rules: rules).readsBody)
         let body = try #require(JSONValue.parse(Array(#"{"userId": 42}"#.utf8)))
-        #expect(plan.scopes(query: nil, headers: HeaderList(), body: body).scopes == [.path("/api/connectors/status/42")])
-        let (wide, widened, _) = plan.scopes(query: nil, headers: HeaderList(), body: nil)
-        #expect(wide == [.subtree("/api/connectors/status/")])
-        #expect(widened == ["/api/connectors/status/{body.userId}: {body.userId}"])
+        #expect(plan.scopes(query: nil, headers: HeaderList(), body: body).remove == [.path("/api/connectors/status/42")])
+        let wide = plan.scopes(query: nil, headers: HeaderList(), body: nil)
+        #expect(wide.remove == [.subtree("/api/connectors/status/")])
+        #expect(wide.widened == ["/api/connectors/status/{body.userId}: {body.userId}"])
     }
 
     @Test(arguments: [

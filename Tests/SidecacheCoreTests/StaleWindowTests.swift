@@ -84,3 +84,26 @@ struct WindowCase: Sendable, CustomTestStringConvertible {
         #expect(Duration.seconds(-4).wholeSeconds == 0)
     }
 }
+
+/// A soft purge at `since` expires an entry then, its stale windows counted from then.
+@Suite struct SoftPurgedTimingTests {
+    static func t(_ ms: Int64) -> Timestamp { Timestamp(milliseconds: ms) }
+
+    @Test func freshnessEndsAtThePurgeAndTheWindowsFollowIt() {
+        let timing = EntryTiming(birth: Self.t(0), freshUntil: Self.t(60_000), staleWhileRevalidateUntil: Self.t(90_000),
+                                 staleIfErrorUntil: Self.t(120_000), revalidateUntil: Self.t(200_000))
+        let soft = timing.expired(at: Self.t(10_000))
+        #expect(soft.freshUntil == Self.t(10_000))
+        #expect(soft.staleWhileRevalidateUntil == Self.t(40_000))
+        #expect(soft.staleIfErrorUntil == Self.t(70_000))
+        #expect(soft.revalidateUntil == Self.t(200_000))
+        #expect(!soft.isFresh(at: Self.t(10_000)))
+    }
+
+    @Test func anAlreadyExpiredEntryIsUnchanged() {
+        let timing = EntryTiming(birth: Self.t(0), freshUntil: Self.t(5_000), staleWhileRevalidateUntil: Self.t(9_000),
+                                 staleIfErrorUntil: Self.t(5_000))
+        #expect(timing.expired(at: Self.t(7_000)) == timing)
+        #expect(timing.expired(at: Self.t(-1)).freshUntil == Self.t(0), "never before the answer's birth")
+    }
+}

@@ -46,6 +46,28 @@ import SidecacheCore
         #expect(store.usedBytes == 0)
     }
 
+    /// A soft purge makes covered entries stale since its time (not checked as valid, so
+    /// every lookup sees it until the entry is replaced), refuses fills that started
+    /// before it, and a hard purge after it still removes.
+    @Test func ledgerSoftPurgesMakeEntriesStaleUntilReplaced() {
+        let ledger = PurgeLedger()
+        let e = entry(size: 10, fillSeq: ledger.current, scopes: [PurgeScope.path("/a").id])
+        let other = entry(size: 10, fillSeq: ledger.current, scopes: [PurgeScope.path("/b").id])
+        let startedBefore = ledger.current
+        ledger.softPurge([.path("/a")], at: Timestamp(milliseconds: 5_000))
+        #expect(ledger.check(e) == .stale(since: Timestamp(milliseconds: 5_000)))
+        #expect(ledger.check(e) == .stale(since: Timestamp(milliseconds: 5_000)), "still stale on the next look")
+        #expect(ledger.isValid(e))
+        #expect(ledger.check(other) == .valid)
+        #expect(!ledger.mayStore(fillSeq: startedBefore, scopeIDs: [PurgeScope.path("/a").id]))
+        let refreshed = entry(size: 10, fillSeq: ledger.current, scopes: [PurgeScope.path("/a").id])
+        #expect(ledger.check(refreshed) == .valid)
+        ledger.softPurge([.all], at: Timestamp(milliseconds: 6_000))
+        #expect(ledger.check(refreshed) == .stale(since: Timestamp(milliseconds: 6_000)))
+        ledger.purge([.path("/a")])
+        #expect(ledger.check(e) == .purged)
+    }
+
     @Test func ledgerPurgesByScopeAndRefusesOvertakenFills() {
         let ledger = PurgeLedger()
         let fillSeq = ledger.current
