@@ -42,7 +42,9 @@ extension Exchange {
             }
         }
         answer(entry) { writer.hit(entry, form: $0, range: $1, now: now, staleDetail: staleDetail) }
-        if staleDetail == nil, purpose == .client, !isBodyRead, let context = machine.context, ShadowVerification.picks(context.route) {
+        // Read straight off the route: a fresh hit of a route without `verify` pays one comparison.
+        if staleDetail == nil, let share = route?.policy.verify, share > 0, purpose == .client, !isBodyRead,
+           Double.random(in: 0..<1) < share, let context = machine.context {
             ShadowVerification.start(engine: engine, route: context.route, key: context.key, entry: entry,
                                      uri: context.route.query.fillTarget(context.target, uri: head.uri), request: head.headers,
                                      clientAddress: connection.remoteAddress, on: connection.eventLoop)

@@ -26,12 +26,6 @@ final class ShadowVerification {
     private var body: ByteBuffer
     private var transfer: UpstreamTransfer?
 
-    /// Whether this hit is one of the share `route` verifies.
-    @inline(__always)
-    static func picks(_ route: Route) -> Bool {
-        route.policy.verify > 0 && Double.random(in: 0..<1) < route.policy.verify
-    }
-
     /// Fetches `uri` as a fill would (the client's headers, less conditionals and
     /// URL overrides) and compares the answer with `entry` when it ends.
     static func start(engine: ProxyEngine, route: Route, key: CacheKey, entry: CacheEntry, uri: String,
