@@ -1,22 +1,21 @@
 import Synchronization
 
 /// The last few minutes of each route's traffic, for the status page: every `record`
-/// (the admin listener calls it every 10 s) keeps one sample of the routes' cumulative
-/// counts, and the figures of an interval are the difference of two samples. Bounded:
-/// `capacity` samples, a few hundred bytes a route each.
+/// (the admin listener calls it every 10 s) keeps one sample of each route's cumulative
+/// latency histogram (every finished request is in one cell of it), and the figures of
+/// an interval are the difference of two samples. Bounded: `capacity` samples, a few
+/// hundred bytes a route each.
 public final class TrafficHistory: Sendable {
     /// One route over one interval.
     public struct Interval: Sendable {
         public var requests: Int
-        public var hits: Int
         /// Nil when the interval had no request.
         public var p50Ms: Double?
         public var p99Ms: Double?
     }
 
-    private struct Sample {
-        let routes: [String: (outcomes: [Int], latency: [Int])]
-    }
+    /// Per route, its request latency cells summed over the cache outcomes.
+    private typealias Sample = [String: [Int]]
 
     public let capacity: Int
     private let samples = Mutex<[Sample]>([])
@@ -25,19 +24,17 @@ public final class TrafficHistory: Sendable {
 
     /// Takes a sample of every route of `metrics` now.
     public func record(_ metrics: ProxyMetrics, routes names: [String]) {
-        var routes: [String: (outcomes: [Int], latency: [Int])] = [:]
+        var sample: Sample = [:]
         for name in names {
             let stats = metrics.routes.stats(for: name)
             var latency = [Int](repeating: 0, count: LatencyBuckets.count)
             for outcome in RouteStats.outcomes {
                 for (i, n) in stats.requestBuckets(outcome).enumerated() { latency[i] += n }
             }
-            var outcomes = [Int](repeating: 0, count: RouteStats.outcomes.count)
-            for outcome in RouteStats.outcomes { outcomes[RouteStats.index(outcome)] = stats.requests(outcome) }
-            routes[name] = (outcomes, latency)
+            sample[name] = latency
         }
         samples.withLock { s in
-            s.append(Sample(routes: routes))
+            s.append(sample)
             if s.count > capacity { s.removeFirst(s.count - capacity) }
         }
     }
@@ -55,17 +52,14 @@ public final class TrafficHistory: Sendable {
         return Self.interval(route, from: first, to: last)
     }
 
-    /// Seconds between the oldest and the newest sample, given the sampling period.
+    /// The time between the oldest and the newest sample, given the sampling period.
     public func span(period: Duration) -> Duration { period * max(0, samples.withLock { $0.count } - 1) }
 
     private static func interval(_ route: String, from before: Sample, to after: Sample) -> Interval {
-        let a = before.routes[route] ?? ([], [])
-        let b = after.routes[route] ?? ([], [])
-        func delta(_ x: [Int], _ y: [Int]) -> [Int] { y.indices.map { y[$0] - (x.indices.contains($0) ? x[$0] : 0) } }
-        let outcomes = delta(a.outcomes, b.outcomes)
-        let latency = delta(a.latency, b.latency)
-        let hitIndex = RouteStats.index(.hit)
-        return Interval(requests: outcomes.reduce(0, +), hits: outcomes.indices.contains(hitIndex) ? outcomes[hitIndex] : 0,
+        let a = before[route] ?? []
+        let b = after[route] ?? []
+        let latency = b.indices.map { b[$0] - (a.indices.contains($0) ? a[$0] : 0) }
+        return Interval(requests: latency.reduce(0, +),
                         p50Ms: LatencyBuckets.quantile(0.5, counts: latency),
                         p99Ms: LatencyBuckets.quantile(0.99, counts: latency))
     }

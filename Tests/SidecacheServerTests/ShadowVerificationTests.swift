@@ -48,6 +48,9 @@ struct ShadowVerificationTests {
             #expect(try await h.get("/api/checked/2").header("X-Cache") == "HIT")
             #expect(try await eventually { h.origin.count(path: "/api/checked/2") == 5 })
             #expect(try await h.get("/api/checked/2").header("X-Cache") == "HIT")
+            // Its verification too is over before the origin stops: a connection accepted
+            // while a NIO async server closes traps the process (swift-nio #3481).
+            #expect(try await eventually { h.origin.count(path: "/api/checked/2") == 6 })
             #expect(Self.mismatches(h) == 0)
         }
     }
