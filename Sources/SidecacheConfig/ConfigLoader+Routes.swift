@@ -173,18 +173,9 @@ extension ConfigLoader {
             } catch {
                 onNode.report("\"\(onText)\": \(error)")
             }
-            var targets: [PurgeRule.Target] = []
-            if let pathsNode = f["paths"], let paths = pathsNode.array() {
-                for p in paths {
-                    guard let text = p.string() else { continue }
-                    do {
-                        let template = try PathTemplate(parsing: text)
-                        reportUnbound(template.parameterNames, by: pattern, onText, at: p)
-                        targets.append(.path(template))
-                    } catch {
-                        p.report("\"\(text)\": \(error)")
-                    }
-                }
+            var targets = templateTargets(f["paths"], bound: pattern, onText) { text in
+                let template = try PathTemplate(parsing: text)
+                return (.path(template), template.parameterNames)
             }
             if let routesNode = f["routes"], let names = routesNode.array() {
                 for n in names {
@@ -192,17 +183,9 @@ extension ConfigLoader {
                     if !routeNames.contains(name) { n.report("no route is named \"\(name)\"") } else { targets.append(.route(name)) }
                 }
             }
-            if let tagsNode = f["tags"], let tags = tagsNode.array() {
-                for t in tags {
-                    guard let text = t.string() else { continue }
-                    do {
-                        let template = try TagTemplate(parsing: text)
-                        reportUnbound(template.parameterNames, by: pattern, onText, at: t)
-                        targets.append(.tag(template))
-                    } catch {
-                        t.report("\"\(text)\": \(error)")
-                    }
-                }
+            targets += templateTargets(f["tags"], bound: pattern, onText) { text in
+                let template = try TagTemplate(parsing: text)
+                return (.tag(template), template.parameterNames)
             }
             if f["paths"] == nil && f["routes"] == nil && f["tags"] == nil { item.report("a purge rule needs \"paths\", \"routes\" or \"tags\"") }
             var mode = PurgeMode.remove
@@ -214,7 +197,25 @@ extension ConfigLoader {
         return node.reader.problems.count == before ? rules : nil
     }
 
-    /// A target's `{param}` must be one the rule's `on` binds.
+    /// A rule's `paths` or `tags`: each string parsed by `parse` (the target and the
+    /// `{param}`s it uses), which the rule's `on` must bind.
+    private static func templateTargets(_ node: Node?, bound pattern: RequestPattern?, _ onText: String,
+                                        _ parse: (String) throws -> (PurgeRule.Target, [String])) -> [PurgeRule.Target] {
+        guard let items = node?.array() else { return [] }
+        var targets: [PurgeRule.Target] = []
+        for item in items {
+            guard let text = item.string() else { continue }
+            do {
+                let (target, names) = try parse(text)
+                reportUnbound(names, by: pattern, onText, at: item)
+                targets.append(target)
+            } catch {
+                item.report("\"\(text)\": \(error)")
+            }
+        }
+        return targets
+    }
+
     private static func reportUnbound(_ names: [String], by pattern: RequestPattern?, _ onText: String, at node: Node) {
         guard let pattern else { return }
         let bound = pattern.path.parameterNames

@@ -55,10 +55,7 @@ extension Exchange {
         var headers = ForwardHeaders.request(head.headers, clientAddress: connection.remoteAddress,
                                              fallbackHost: settings.config.upstream.authority, forFill: forFill,
                                              requestID: ForwardHeaders.newRequestID) + extraHeaders
-        if let acceptEncoding {
-            headers.removeAll { $0.name.equalsIgnoringASCIICase("accept-encoding") }
-            headers.append((name: "Accept-Encoding", value: acceptEncoding))
-        }
+        if let acceptEncoding { headers = ForwardHeaders.accepting(acceptEncoding, headers) }
         let request = engine.upstreamRequest(settings.config, method: method, uri: uri, headers: headers, body: body, timeout: timeout)
         let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
         transfer = engine.upstream.execute(request, on: connection.eventLoop) { event in me.value.upstream(event) }

@@ -18,6 +18,11 @@ enum ForwardHeaders {
         "x-forwarded-ssl", "x-url-scheme", "front-end-https", "forwarded",
     ]
 
+    /// `headers` asking for `coding` only: fills ask for what they can serve everyone.
+    static func accepting(_ coding: String, _ headers: [(name: String, value: String)]) -> [(name: String, value: String)] {
+        headers.filter { !$0.name.equalsIgnoringASCIICase("accept-encoding") } + [(name: "Accept-Encoding", value: coding)]
+    }
+
     /// The header lines sent upstream for a client request.
     static func request(_ headers: HTTPHeaders, clientAddress: String?, fallbackHost: String,
                         forFill: Bool, requestID: () -> String) -> [(name: String, value: String)] {
