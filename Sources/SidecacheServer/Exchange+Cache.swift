@@ -144,20 +144,4 @@ extension Exchange {
         engine.fills.land(key, flight: id, result, now: engine.clock.now())
     }
 
-    /// The proxy's own refresh: fetch and store whatever is cached now, unless a fill
-    /// for the key is already under way (then that one refreshes it).
-    func refresh(_ context: CacheContext) {
-        guard let id = engine.fills.lead(context.key, fillSeq: engine.store.ledger.current, scopeIDs: context.scopeIDs) else {
-            run(machine.failAtOnce(.refreshInProgress))
-            return
-        }
-        flight = id
-        let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
-        engine.store.beginRefresh(context.key, scopes: context.scopeIDs, on: connection.eventLoop).whenReady { guarded in
-            let exchange = me.value
-            if case .fill(let start) = exchange.machine.refresh(context, now: exchange.engine.clock.now()) {
-                exchange.fill(start, guarded)
-            }
-        }
-    }
 }

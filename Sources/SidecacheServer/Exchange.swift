@@ -47,6 +47,8 @@ final class Exchange {
     var flight: UInt64?
     /// The cross-instance lease this exchange holds while it fetches, if any.
     var leaseToken: String?
+    /// A background revalidation: the stale entry it refreshes.
+    var replacing: CacheEntry?
     /// The bound on waiting for another request's fill.
     var waitTimer: Scheduled<Void>?
 
@@ -145,7 +147,9 @@ final class Exchange {
             // waiters find it stored too.
             if let land = answer.land ?? (flight != nil ? .stored : nil) { landFlight(land) }
             answerFromCache(answer.entry, staleDetail: answer.staleDetail)
-            if answer.revalidate { engine.revalidate(head: head, body: isBodyRead ? body : nil, on: connection.eventLoop) }
+            if answer.revalidate {
+                engine.revalidate(head: head, body: isBodyRead ? body : nil, replacing: answer.entry, on: connection.eventLoop)
+            }
         case .enterFlight:
             enterFlight()
         case .waitForFill(let bound):

@@ -90,9 +90,7 @@ final class ProxyEngine: Sendable {
         // A rule's target and the §4.4 invalidation often name the same path: once is enough.
         var seen: Set<PurgeScope> = []
         let scopes = requested.map(routes.canonical).filter { seen.insert($0).inserted }
-        // With Redis a soft purge removes (TieredStore.softPurge): it is reported as what it did.
-        let soft = mode == .stale && !store.isShared
-        let targets = scopes.map { soft ? "stale " + $0.description : $0.description }
+        let targets = scopes.map { mode == .stale ? "stale " + $0.description : $0.description }
         metrics.purged(source: source, count: scopes.count)
         metrics.recentPurges.record(.init(source: source, targets: targets, reason: reason))
         logger.debug("purged", metadata: ["scopes": "\(targets.joined(separator: ", "))", "by": "\(reason)"])
@@ -126,13 +124,14 @@ final class ProxyEngine: Sendable {
         }
     }
 
-    /// stale-while-revalidate: refreshes the entry for `head` in the background, once
-    /// (a fill already under way for the key does it instead). `body`: a POST read's.
-    func revalidate(head: HTTPRequestHead, body: ByteBuffer?, on loop: any EventLoop) {
+    /// stale-while-revalidate: refreshes `stale`, the entry for `head`, in the background,
+    /// once (a fill already under way for the key does it instead). `body`: a POST read's.
+    func revalidate(head: HTTPRequestHead, body: ByteBuffer?, replacing stale: CacheEntry, on loop: any EventLoop) {
         var request = HTTPRequestHead(version: .http1_1, method: head.method == .POST ? .POST : .GET, uri: head.uri, headers: head.headers)
         for name in ForwardHeaders.conditionals { request.headers.remove(name: name) }
         let exchange = Exchange(engine: self, settings: settings, connection: CapturedResponse(loop: loop), head: request, body: body,
                                 purpose: .refresh)
+        exchange.replacing = stale
         exchange.start()
     }
 

@@ -52,7 +52,11 @@ public final class PurgeLedger: Sendable {
     /// Records a soft purge of `scopes` at `now`: the entries they cover become stale
     /// (see `check`), and fills that started before it do not store their answers.
     public func softPurge(_ scopes: [PurgeScope], at now: Timestamp) {
-        let ids = scopes.map(\.id)
+        softPurge(ids: scopes.map(\.id), at: now)
+    }
+
+    /// The same by scope id: soft purges published by other instances arrive this way.
+    public func softPurge(ids: [UInt64], at now: Timestamp) {
         guard !ids.isEmpty else { return }
         state.withLock { s in
             let n = sequence.load(ordering: .relaxed) + 1

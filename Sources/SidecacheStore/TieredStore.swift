@@ -30,10 +30,14 @@ public final class TieredStore: Sendable {
         shared = options.shared.map { RedisStore(options: $0, loops: loops, logger: logger) }
         if let tier = options.shared, tier.consistency == .fast {
             subscriber = PurgeSubscriber(endpoint: tier.endpoint, tls: tier.tls, prefix: tier.prefix, loop: loops[0], logger: logger,
-                                         onPurge: { ids in
-                                             ledger.purge(ids: ids)
-                                             if ids.contains(PurgeScope.all.id) { memory.removeAll() }
-                                             onRemotePurge(ids.count)
+                                         onPurge: { message in
+                                             if let at = message.softAt {
+                                                 ledger.softPurge(ids: message.ids, at: at)
+                                             } else {
+                                                 ledger.purge(ids: message.ids)
+                                                 if message.ids.contains(PurgeScope.all.id) { memory.removeAll() }
+                                             }
+                                             onRemotePurge(message.ids.count)
                                          },
                                          onResubscribe: {
                                              // Purges may have been missed meanwhile: L1 starts over.
@@ -78,9 +82,9 @@ public final class TieredStore: Sendable {
             case .purged: local = nil
             }
         }
-        // Soft purges are kept in this ledger only without Redis (with Redis they purge).
         guard let shared else { return .now(Lookup(entry: local, staleSince: staleSince)) }
-        guard let entry = local else { return .later(readShared(shared, key, scopes: scopes(), now: now, on: loop)) }
+        // Soft-purged: Redis knows since when, and the counters its refresh must be stored under.
+        guard let entry = local, staleSince == nil else { return .later(readShared(shared, key, scopes: scopes(), now: now, on: loop)) }
         guard shared.consistency == .strict else { return .now(Lookup(entry: entry, sharedGuard: entry.generations)) }
         guard shared.isUsable(for: key) else {
             return .now(unconfirmed(entry, now: now, trouble: StoreTrouble(kind: .unavailable, detail: "redis not usable: L1 entry unconfirmed")))
@@ -129,11 +133,12 @@ public final class TieredStore: Sendable {
                                    timing: stored.decoded.timing, fillSeq: fillSeq,
                                    scopeIDs: guardedBy.values.map(\.scope).filter { $0 != PurgeScope.all.id },
                                    generations: guardedBy)
-            if ledger.isValid(entry) {
-                entry.confirmed(at: now)
-                memory.set(key, entry)   // an L2 hit fills L1, same deadline
-                lookup.entry = entry
-            }
+            guard ledger.isValid(entry) else { return lookup }
+            lookup.entry = entry
+            lookup.staleSince = found.staleSince
+            entry.confirmed(at: now)
+            // An L2 hit fills L1, same deadline; a soft-purged one is read from L2 until its refresh lands.
+            if found.staleSince == nil { memory.set(key, entry) }
             return lookup
         }.flatMapErrorThrowing { error in
             Lookup(trouble: StoreTrouble(error))
@@ -142,14 +147,13 @@ public final class TieredStore: Sendable {
 
     // MARK: Purge
 
-    /// Soft purge (`"mode": "stale"`): the entries `scopes` cover are stale from `now`.
-    /// With Redis it removes them like `purge`: Redis keeps purge counters, not purge
-    /// times, so the other instances could not tell a soft purge from a hard one, and
-    /// the safe side is the hard one.
+    /// Soft purge (`"mode": "stale"`): the entries `scopes` cover are stale from `now`,
+    /// here at once and then in Redis (`RedisStore.softPurge`), where it may turn hard.
     public func softPurge(_ scopes: [PurgeScope], at now: Timestamp, on loop: any EventLoop) -> StoreStep<Void> {
-        guard shared == nil else { return purge(scopes, on: loop) }
+        guard !scopes.isEmpty else { return .now(()) }
         ledger.softPurge(scopes, at: now)
-        return .now(())
+        guard let shared else { return .now(()) }
+        return .later(shared.softPurge(scopes, at: now, on: loop))
     }
 
     /// Purges `scopes` here at once (before this returns), then in Redis; the step

@@ -12,7 +12,7 @@ extension RedisTopologies {
     /// killed while requests flow.
     @Suite("Redis Cluster", .serialized)
     struct RedisClusterTests {
-        static let routes = #"[{ "name": "user", "match": "GET /api/users/{id}", "ttl": "5m" }]"#
+        static let routes = #"[{ "name": "user", "match": "GET /api/users/{id}", "ttl": "5m", "staleWhileRevalidate": "1m" }]"#
         static let purge = #"[ { "on": "PUT /api/users/{id}", "paths": ["/api/users/{id}"] } ]"#
 
         static func withCluster(masters: Int = 3, replicasPerMaster: Int = 0, tls: RedisServer.TLS? = nil,
@@ -118,6 +118,13 @@ extension RedisTopologies {
                     #expect(try await pair.put(pair.a, "/api/users/7").status == 200)
                     let after = try await pair.get(pair.b, "/api/users/7")
                     #expect(after.text.contains(#""v":2"#), "the purge on A is seen by B at once: \(after.text)")
+
+                    // A soft purge marks the counters in all 64 stripes: B serves the entry stale, refreshed once.
+                    let soft = try await adminCall(port: pair.a.adminPort!, "POST", "/purge", json: #"{"path": "/api/users/9", "mode": "stale"}"#)
+                    #expect(soft.status == 200)
+                    #expect(try await pair.get(pair.b, "/api/users/9").header("X-Cache") == "STALE")
+                    #expect(try await eventually { try await pair.get(pair.a, "/api/users/9").header("X-Cache") == "HIT" })
+                    #expect(pair.origin.count("GET", path: "/api/users/9") == 2, "one fill, one refresh")
 
                     let stats = try await adminCall(port: pair.a.adminPort!, "GET", "/stats")
                     #expect(stats.json["redis"]?["cluster"]?["masters"]?.int == 3)

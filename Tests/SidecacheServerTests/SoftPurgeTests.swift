@@ -100,10 +100,12 @@ struct SoftPurgeTests {
         }
     }
 
-    /// With Redis a soft purge removes, on every instance: Redis keeps purge counters,
-    /// not times, so the others could not tell it from a hard one.
-    @Test func withRedisASoftPurgeRemovesEverywhere() async throws {
-        try await withRedisPair(routes: Self.routes, purge: Self.purge) { p in
+    /// With Redis every instance serves the soft-purged entry stale, and one refresh,
+    /// by whichever instance served it first, replaces it for all (the marks next to
+    /// Redis's purge counters tell a soft purge from a hard one: `SoftPurgeMark`).
+    @Test(arguments: ["strict", "fast"])
+    func withRedisEveryInstanceServesItStaleUntilOneRefreshReplacesIt(consistency: String) async throws {
+        try await withRedisPair(consistency: consistency, routes: Self.routes, purge: Self.purge) { p in
             let version = Mutex(1)
             p.origin.on("GET", "/api/feed/4") { _ in .json(#"{"v":\#(version.withLock { $0 })}"#) }
             p.origin.on("POST", "/api/posts", .json("{}"))
@@ -113,8 +115,19 @@ struct SoftPurgeTests {
             _ = try await TestHTTPClient.request(port: p.portA, "POST", "/api/posts",
                                                  headers: [("Host", "api.example"), ("Content-Type", "application/json")],
                                                  body: Array(#"{"feed": 4}"#.utf8))
-            let onB = try await p.get(p.portB, "/api/feed/4")
-            #expect(onB.header("X-Cache") == "MISS" && onB.text == #"{"v":2}"#)
+            // Fast mode: B's L1 hears of the purge on the channel, a moment after the POST's answer.
+            let staleText = Mutex<String?>(nil)
+            #expect(try await eventually {
+                let answer = try await p.get(p.portB, "/api/feed/4")
+                guard answer.header("X-Cache") == "STALE" else { return false }
+                staleText.withLock { $0 = answer.text }
+                return true
+            })
+            #expect(staleText.withLock { $0 } == #"{"v":1}"#)
+            #expect(try await eventually { try await p.get(p.portB, "/api/feed/4").text == #"{"v":2}"# })
+            let onA = try await p.get(p.portA, "/api/feed/4")
+            #expect(onA.header("X-Cache") == "HIT" && onA.text == #"{"v":2}"#, "B's refresh, through Redis")
+            #expect(p.origin.count("GET", path: "/api/feed/4") == 2, "one fill, one refresh, for both instances")
         }
     }
 }

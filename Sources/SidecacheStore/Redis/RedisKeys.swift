@@ -37,6 +37,8 @@ struct RedisKeys: Sendable {
     var entryPattern: String { prefix + (tags.count == 1 ? "" : "{*}") + "e:*" }
     func epoch(_ stripe: Int) -> String { prefix + tags[stripe] + "epoch" }
     func generation(_ scope: UInt64, _ stripe: Int) -> String { prefix + tags[stripe] + "g:" + hex(scope) }
+    /// Next to a counter: the soft purges among its last steps (`SoftPurgeMark`).
+    func softMark(_ scope: UInt64, _ stripe: Int) -> String { prefix + tags[stripe] + "s:" + hex(scope) }
     /// Bumped by every purge after its counters: a cheap "has anything been purged?" probe.
     func sequence(_ stripe: Int) -> String { prefix + tags[stripe] + "seq" }
     var channel: String { prefix + "purge" }

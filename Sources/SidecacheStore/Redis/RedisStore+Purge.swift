@@ -16,7 +16,7 @@ extension RedisStore {
             return true
         }
         if pending { return replay(on: loop) }
-        return send(purgeBatches(ids, waitForReplicas: true, on: loop), on: loop).flatMapError { [self] error in
+        return send(purgeBatches(ids, soft: nil, waitForReplicas: true, on: loop), on: loop).flatMapError { [self] error in
             // Journaled: replayed (counted up again, which is harmless) until Redis has it.
             journal.withLock { $0.add(ids) }
             logger.warning("purge journaled: redis unreachable", metadata: ["scopes": "\(ids.count)", "error": "\(error)"])
@@ -25,15 +25,34 @@ extension RedisStore {
         }
     }
 
+    /// A soft purge (`"mode": "stale"`) at `now`: the counters count up as in `purge`, and
+    /// each step is marked soft (`SoftPurgeMark`), so every instance serves what they
+    /// cover as stale since `now` until one refresh replaces it. When that cannot land
+    /// now (Redis away, purges journaled, a cluster slot in migration refusing the
+    /// two-key script) it becomes a hard purge: stale may always turn into gone, never
+    /// the other way.
+    public func softPurge(_ scopes: [PurgeScope], at now: Timestamp, on loop: any EventLoop) -> EventLoopFuture<Void> {
+        guard journal.withLock({ $0.isSettled }) else { return purge(scopes, on: loop) }
+        return send(purgeBatches(scopes.map(\.id), soft: now, waitForReplicas: true, on: loop), on: loop).flatMapError { [self] error in
+            logger.warning("soft purge made hard: redis refused it", metadata: ["scopes": "\(scopes.count)", "error": "\(error)"])
+            return purge(scopes, on: loop)
+        }
+    }
+
     /// One batch per stripe (one slot each): the counters' script, the sequence after the
     /// counters (see confirm()). With replicas (Sentinel, a cluster's), the last batch to
     /// each server ends with a `WAIT` for all of them, so the replica a failover promotes
     /// cannot be missing the purge (replication is asynchronous).
-    private func purgeBatches(_ ids: [UInt64], waitForReplicas: Bool, on loop: any EventLoop) -> [PurgeBatch] {
+    private func purgeBatches(_ ids: [UInt64], soft: Timestamp?, waitForReplicas: Bool, on loop: any EventLoop) -> [PurgeBatch] {
         var batches: [PurgeBatch] = (0..<keys.stripes).map { stripe in
             let counters = ids.map { keys.generation($0, stripe) }
             var commands: [[RedisArgument]]
-            if keys.stripes == 1 {
+            if let soft {
+                // One script per counter, with its mark (same slot); the sequence after them.
+                commands = ids.map { ["EVAL", .text(SoftPurgeMark.softBump), "2", .text(keys.generation($0, stripe)),
+                                      .text(keys.softMark($0, stripe)), .text(String(soft.milliseconds))] }
+                    + [["EVAL", .text(Self.bumpOne), "1", .text(keys.sequence(stripe)), .text(Self.freshValue())]]
+            } else if keys.stripes == 1 {
                 commands = [["EVAL", .text(Self.bump), .text(String(counters.count + 1))]
                     + (counters + [keys.sequence(stripe)]).map { .text($0) } + [.text(Self.freshValue())]]
             } else {
@@ -46,7 +65,7 @@ extension RedisStore {
             }
             if stripe == 0 && consistency == .fast {
                 // Pub/sub reaches every node of a cluster: one message for all stripes.
-                commands.append(["PUBLISH", .text(keys.channel), .text(ids.map(hex).joined(separator: ","))])
+                commands.append(["PUBLISH", .text(keys.channel), .text(PurgeMessage(ids: ids, softAt: soft).payload)])
             }
             return PurgeBatch(slot: keys.slots[stripe], commands: commands)
         }
@@ -92,7 +111,7 @@ extension RedisStore {
         }
         guard let drained else { return loop.makeSucceededVoidFuture() }
         let scopes = drained.all ? [PurgeScope.all.id] : drained.scopes
-        return send(purgeBatches(scopes, waitForReplicas: false, on: loop), on: loop).map { [self] _ in
+        return send(purgeBatches(scopes, soft: nil, waitForReplicas: false, on: loop), on: loop).map { [self] _ in
             journal.withLock { $0.replayed() }
             logger.notice("journaled purges replayed", metadata: ["scopes": "\(drained.all ? "all" : String(scopes.count))"])
         }.flatMapError { [self] _ in

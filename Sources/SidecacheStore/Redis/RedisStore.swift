@@ -124,6 +124,8 @@ public final class RedisStore: Sendable {
         public var current: EntryCodec.Generations?
         /// Why a stored value was not served, if one was there and refused.
         public var rejected: Rejection?
+        /// Only soft purges moved the counters since its fill: it is stale since then.
+        public var staleSince: Timestamp? = nil
     }
 
     /// Why a value stored under an entry's key is not served (it is a miss).
@@ -156,15 +158,15 @@ public final class RedisStore: Sendable {
             let decoded = found.decoded
             // Tagged entries are guarded by their tags' counters too: read those as well.
             let extra = decoded.generations.values.map(\.scope).filter { !scopes.contains($0) }
-            guard !extra.isEmpty else {
-                return loop.makeSucceededFuture(Lookup(found: decoded.generations == current ? found : nil, current: current))
-            }
+            guard !extra.isEmpty else { return judge(found, against: current, current: current, stripe, on: loop) }
             return redis.send([mget(extra, stripe)], slot: keys.slots[stripe], on: loop).flatMapThrowing { [self] in
                 try generations($0[0], scopes: extra, stripe, on: loop)
-            }.map { tagged in
-                guard let tagged, tagged.epoch == current.epoch, Self.complete(tagged) else { return Lookup(found: nil, current: current) }
+            }.flatMap { [self] tagged in
+                guard let tagged, tagged.epoch == current.epoch, Self.complete(tagged) else {
+                    return loop.makeSucceededFuture(Lookup(found: nil, current: current))
+                }
                 let all = EntryCodec.Generations(epoch: current.epoch, values: current.values + tagged.values)
-                return Lookup(found: decoded.generations == all ? found : nil, current: current)
+                return judge(found, against: all, current: current, stripe, on: loop)
             }
         }
     }
