@@ -131,6 +131,25 @@ struct TieredStoreTests {
         }
     }
 
+    /// Strict L1 hits are confirmed by the cheap probe (`MGET epoch seq`) once one full
+    /// check has vouched for the entry, also before any purge ever happened (then the
+    /// full check creates the purge sequence the probe reads).
+    @Test func strictHitsProbeAfterOneFullCheckEvenBeforeAnyPurge() async throws {
+        try await Self.withPair { a, b, redis in
+            _ = try await Self.fill(a, "v1")
+            #expect(Self.text(try await Self.lookup(b)) == "v1")   // B's L1 copy, from L2
+            func calls(_ command: String) async throws -> Int {
+                let stats = try await redis.cli("INFO", "commandstats")
+                guard let line = stats.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_\(command):") }),
+                      let field = line.split(separator: ",").first, let n = Int(field.split(separator: "=").last ?? "") else { return 0 }
+                return n
+            }
+            let getsBefore = try await calls("get")
+            for _ in 1...20 { #expect(Self.text(try await Self.lookup(b)) == "v1") }
+            #expect(try await calls("get") - getsBefore == 1, "one full check (GET seq), then probes only")
+        }
+    }
+
     @Test func aFillThatAPurgeOvertookIsNotStored() async throws {
         try await Self.withPair { a, b, _ in
             let found = try await Self.lookup(a)

@@ -220,14 +220,17 @@ public final class RedisStore: Sendable {
     private func fullConfirm(_ entry: CacheEntry, _ filledUnder: EntryCodec.Generations, _ stripe: Int,
                              on loop: any EventLoop) -> EventLoopFuture<Bool> {
         let scopes = filledUnder.values.map(\.scope)
-        let commands: [[RedisArgument]] = [["GET", .text(keys.sequence(stripe))], mget(scopes, stripe)]
+        // No sequence yet (no purge since Redis started, or it was lost): one is created
+        // at a fresh value, so the next checks are probes. Created before it is read and
+        // read before the counters: a purge landing after the read changes it.
+        let commands: [[RedisArgument]] = [["SET", .text(keys.sequence(stripe)), .text(Self.freshValue()), "NX"],
+                                           ["GET", .text(keys.sequence(stripe))], mget(scopes, stripe)]
         return redis.send(commands, slot: keys.slots[stripe], on: loop).flatMapThrowing { [self] replies in
-            guard let current = try generations(replies[1], scopes: scopes, stripe, on: loop), Self.complete(current),
+            guard let current = try generations(replies[2], scopes: scopes, stripe, on: loop), Self.complete(current),
                   current == filledUnder else {
                 return false
             }
-            // No sequence key (no purge yet, or lost): the next check is a full one again.
-            if let sequence = replies[0].integer { entry.confirmedSeq.store(UInt64(truncatingIfNeeded: sequence), ordering: .relaxed) }
+            if let sequence = replies[1].integer { entry.confirmedSeq.store(UInt64(truncatingIfNeeded: sequence), ordering: .relaxed) }
             return true
         }
     }
