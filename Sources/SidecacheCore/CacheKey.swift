@@ -28,10 +28,13 @@ public struct CacheKey: Hashable, Sendable, CustomStringConvertible {
 
     /// Lowercase hex of the digest: the form used in Redis keys and debugging.
     public var description: String {
-        [a, b, c, d].map { w in
-            let hex = String(UInt64(bigEndian: w), radix: 16)
-            return String(repeating: "0", count: 16 - hex.count) + hex
-        }.joined()
+        String(unsafeUninitializedCapacity: 64) { out in
+            UInt64.writeHex(UInt64(bigEndian: a), into: out, at: 0)
+            UInt64.writeHex(UInt64(bigEndian: b), into: out, at: 16)
+            UInt64.writeHex(UInt64(bigEndian: c), into: out, at: 32)
+            UInt64.writeHex(UInt64(bigEndian: d), into: out, at: 48)
+            return 64
+        }
     }
 }
 

@@ -113,14 +113,4 @@ public enum ContentCoding {
         if !varies { out.append((name: "Vary", value: "Accept-Encoding")) }
         return out
     }
-
-    /// The header lines of a gzip entry served decompressed: no `Content-Encoding`, the
-    /// `ETag` weak (it named the gzip bytes).
-    public static func decodedLines(_ lines: [(name: String, value: String)]) -> [(name: String, value: String)] {
-        lines.compactMap { line in
-            if line.name.equalsIgnoringASCIICase("content-encoding") { return nil }
-            if line.name.equalsIgnoringASCIICase("etag") { return (line.name, weakened(line.value)) }
-            return line
-        }
-    }
 }

@@ -12,17 +12,17 @@ public enum StoredFraming {
     /// Why a head does not frame its body; nil when it does. Not labels: for tests and logs.
     public static func problem(head: UnsafeRawBufferPointer, status: Int, bodyLength: Int) -> String? {
         guard (200...599).contains(status) else { return "status \(status) is not a final answer" }
-        var lines = Lines(bytes: head)
+        var lines = HeadLines(bytes: head)
         guard let statusLine = lines.next() else { return "no status line" }
         guard Self.code(statusLine) == status else { return "status line does not say HTTP/1.1 \(status)" }
         let bodiless = status == 204 || status == 304
         var contentLengths = 0
         while let line = lines.next() {
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex,
-                  !isWhitespace(line[line.startIndex]) else { return "not a header line" }
+                  !HeadLines.isWhitespace(line[line.startIndex]) else { return "not a header line" }
             let name = line[..<colon]
-            if equalsIgnoringCase(name, "transfer-encoding") { return "Transfer-Encoding in a stored head" }
-            guard equalsIgnoringCase(name, "content-length") else { continue }
+            if HeadLines.equalsIgnoringCase(name, "transfer-encoding") { return "Transfer-Encoding in a stored head" }
+            guard HeadLines.equalsIgnoringCase(name, "content-length") else { continue }
             contentLengths += 1
             guard contentLengths == 1 else { return "more than one Content-Length" }
             guard !bodiless else { return "Content-Length on a \(status)" }
@@ -44,8 +44,8 @@ public enum StoredFraming {
 
     /// The value as a decimal number, optional whitespace around it; nil if it is not one.
     private static func decimal(_ value: UnsafeRawBufferPointer.SubSequence) -> Int? {
-        let start = value.drop(while: isWhitespace)
-        let digits = start.prefix(start.count - start.reversed().prefix(while: isWhitespace).count)
+        let start = value.drop(while: HeadLines.isWhitespace)
+        let digits = start.prefix(start.count - start.reversed().prefix(while: HeadLines.isWhitespace).count)
         guard !digits.isEmpty, digits.count <= 18 else { return nil }
         var n = 0
         for byte in digits {
@@ -53,44 +53,5 @@ public enum StoredFraming {
             n = n * 10 + Int(byte - UInt8(ascii: "0"))
         }
         return n
-    }
-
-    private static func isWhitespace(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
-
-    private static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer.SubSequence, _ lowercase: StaticString) -> Bool {
-        guard bytes.count == lowercase.utf8CodeUnitCount else { return false }
-        return zip(bytes, UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount))
-            .allSatisfy { ($0 | 0x20) == $1 || $0 == $1 }
-    }
-
-    /// The CRLF-ended lines of a head; an empty line (which would end the head early), a
-    /// bare CR or LF, a NUL or a last line without CRLF stops it and sets `malformed`.
-    private struct Lines {
-        let bytes: UnsafeRawBufferPointer
-        var offset = 0
-        var malformed = false
-
-        mutating func next() -> UnsafeRawBufferPointer.SubSequence? {
-            guard !malformed, offset < bytes.count else { return nil }
-            var i = offset
-            while i < bytes.count {
-                switch bytes[i] {
-                case UInt8(ascii: "\r"):
-                    guard i + 1 < bytes.count, bytes[i + 1] == UInt8(ascii: "\n"), i > offset else {
-                        malformed = true
-                        return nil
-                    }
-                    defer { offset = i + 2 }
-                    return bytes[offset..<i]
-                case UInt8(ascii: "\n"), 0:
-                    malformed = true
-                    return nil
-                default:
-                    i += 1
-                }
-            }
-            malformed = true
-            return nil
-        }
     }
 }

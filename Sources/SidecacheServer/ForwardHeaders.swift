@@ -67,8 +67,6 @@ enum ForwardHeaders {
 
     /// 16 random hex digits for requests that arrive without an `X-Request-Id`.
     static func newRequestID() -> String {
-        let n = UInt64.random(in: .min ... .max)
-        let hex = String(n, radix: 16)
-        return String(repeating: "0", count: 16 - hex.count) + hex
+        UInt64.random(in: .min ... .max).paddedHex
     }
 }

@@ -17,10 +17,8 @@ extension Exchange {
         guard entry.isGzip, !writer.acceptsGzip else { return StoredForm(head: entry.head, body: entry.body) }
         if let kept = entry.decoded { return StoredForm(head: kept.head, body: kept.body) }
         guard let body = try? Gzip.decompress(entry.body, allocator: connection.allocator) else { return nil }
-        let stored = entry.storedHead()
         var head = connection.allocator.buffer(capacity: entry.head.readableBytes + 16)
-        head.writeStatusLine(status: entry.status, reason: stored.reason)
-        for line in ContentCoding.decodedLines(stored.lines) { head.writeHeader(line.name, line.value) }
+        guard entry.head.withUnsafeReadableBytes({ stored in DecodedHead.rewrite(stored) { head.writeBytes($0) } }) else { return nil }
         if entry.status != 204 && entry.status != 304 { head.writeHeader("Content-Length", body.readableBytes) }
         let decoded = CacheEntry.Decoded(head: head, body: body)
         if entry.keepDecoded(decoded), let key = machine.context?.key {

@@ -136,3 +136,21 @@ struct KeyInput: CustomStringConvertible, Sendable {
         #expect(a == b)
     }
 }
+
+/// The hex forms Redis key names and scope ids are spelled in: part of the stored format.
+@Suite struct PaddedHexTests {
+    @Test func scopeIDsAndRequestIDsAreSixteenLowercaseDigits() {
+        #expect(UInt64(0).paddedHex == "0000000000000000")
+        #expect(UInt64(0xabc).paddedHex == "0000000000000abc")
+        #expect(UInt64.max.paddedHex == "ffffffffffffffff")
+        #expect(UInt64(0x0123_4567_89ab_cdef).paddedHex == "0123456789abcdef")
+    }
+
+    /// The digest's bytes in order, two digits each, as key names have always spelled it.
+    @Test func aKeyIsTheHexOfItsDigestBytes() {
+        let key = CacheKey(a: UInt64(littleEndian: 0x0807_0605_0403_0201), b: 0, c: .max, d: UInt64(littleEndian: 0xEF))
+        #expect(key.description == "0102030405060708" + String(repeating: "0", count: 16) + String(repeating: "f", count: 16)
+            + "ef" + String(repeating: "0", count: 14))
+    }
+}
+

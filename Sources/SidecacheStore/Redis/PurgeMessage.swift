@@ -11,7 +11,7 @@ struct PurgeMessage: Equatable {
     private static let softPrefix = "stale@"
 
     var payload: String {
-        let list = ids.map(hex).joined(separator: ",")
+        let list = ids.map(\.paddedHex).joined(separator: ",")
         guard let softAt else { return list }
         return Self.softPrefix + String(softAt.milliseconds) + ":" + list
     }

@@ -36,9 +36,9 @@ struct RedisKeys: Sendable {
     /// SCAN pattern of every entry (`{` is not special in Redis patterns).
     var entryPattern: String { prefix + (tags.count == 1 ? "" : "{*}") + "e:*" }
     func epoch(_ stripe: Int) -> String { prefix + tags[stripe] + "epoch" }
-    func generation(_ scope: UInt64, _ stripe: Int) -> String { prefix + tags[stripe] + "g:" + hex(scope) }
+    func generation(_ scope: UInt64, _ stripe: Int) -> String { prefix + tags[stripe] + "g:" + scope.paddedHex }
     /// Next to a counter: the soft purges among its last steps (`SoftPurgeMark`).
-    func softMark(_ scope: UInt64, _ stripe: Int) -> String { prefix + tags[stripe] + "s:" + hex(scope) }
+    func softMark(_ scope: UInt64, _ stripe: Int) -> String { prefix + tags[stripe] + "s:" + scope.paddedHex }
     /// Bumped by every purge after its counters: a cheap "has anything been purged?" probe.
     func sequence(_ stripe: Int) -> String { prefix + tags[stripe] + "seq" }
     var channel: String { prefix + "purge" }
@@ -58,9 +58,4 @@ struct RedisKeys: Sendable {
             return "{\(n)}"
         }
     }
-}
-
-func hex(_ n: UInt64) -> String {
-    let s = String(n, radix: 16)
-    return String(repeating: "0", count: 16 - s.count) + s
 }

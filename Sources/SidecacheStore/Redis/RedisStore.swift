@@ -140,11 +140,16 @@ public final class RedisStore: Sendable {
         let stripe = keys.stripe(of: key)
         guard isReadable(stripe) else { return loop.makeFailedFuture(RedisFailure.unavailable("not ready")) }
         let name = keys.entry(key)
-        let commands: [[RedisArgument]] = [["GET", .text(name)], mget(scopes, stripe)]
-        return redis.send(commands, slot: keys.slots[stripe], on: loop).flatMap { [self] replies in
+        // One MGET: the entry, then the epoch and counters (one stripe, one slot).
+        var command = mget(scopes, stripe)
+        command.insert(.text(name), at: 1)
+        return redis.send([command], slot: keys.slots[stripe], on: loop).flatMap { [self] replies in
+            guard let values = replies.first?.array, values.count == scopes.count + 2 else {
+                return loop.makeFailedFuture(RedisFailure.protocolError("unexpected MGET reply"))
+            }
             let current: EntryCodec.Generations?
-            do { current = try generations(replies[1], scopes: scopes, stripe, on: loop) } catch { return loop.makeFailedFuture(error) }
-            let stored = replies[0].bytes.map { servable($0, name: name) }
+            do { current = try generations(values.dropFirst(), scopes: scopes, stripe, on: loop) } catch { return loop.makeFailedFuture(error) }
+            let stored = values[0].bytes.map { servable($0, name: name) }
             var rejected: Rejection?
             if case .failure(let why)? = stored { rejected = why }
             if let current, !Self.complete(current) {
@@ -286,10 +291,15 @@ public final class RedisStore: Sendable {
     }
 
     private func generations(_ reply: RedisValue, scopes: [UInt64], _ stripe: Int, on loop: any EventLoop) throws -> EntryCodec.Generations? {
-        guard let values = reply.array, values.count == scopes.count + 1 else {
-            throw RedisFailure.protocolError("unexpected MGET reply")
-        }
-        guard let epochBytes = values[0].bytes, epochBytes.readableBytes == 16 else {
+        guard let values = reply.array else { throw RedisFailure.protocolError("unexpected MGET reply") }
+        return try generations(values[...], scopes: scopes, stripe, on: loop)
+    }
+
+    /// The epoch and the counters of `scopes`, as `values` (an MGET's, from the epoch on) hold them.
+    private func generations(_ values: ArraySlice<RedisValue>, scopes: [UInt64], _ stripe: Int,
+                             on loop: any EventLoop) throws -> EntryCodec.Generations? {
+        guard values.count == scopes.count + 1 else { throw RedisFailure.protocolError("unexpected MGET reply") }
+        guard let epochBytes = values.first?.bytes, epochBytes.readableBytes == 16 else {
             // The epoch is gone: Redis was flushed or restarted empty. Nothing stored
             // before counts, and nothing is stored until a new epoch is set.
             epochs.withLock { $0[stripe] = nil }
