@@ -31,24 +31,42 @@ public enum ContentCoding {
     }
 
     /// RFC 9110 §12.5.3: `gzip` (or `x-gzip`, or `*` when gzip is not named) with a
-    /// non-zero qvalue. No `Accept-Encoding` at all: identity. Reads the bytes in place
-    /// (it runs on hits of gzip entries).
+    /// non-zero qvalue. No `Accept-Encoding` at all: identity.
     public static func acceptsGzip(_ values: some Sequence<String>) -> Bool {
-        var star: Bool?
-        for value in values {
+        var acceptance = GzipAcceptance()
+        for value in values where acceptance.read(value) { break }
+        return acceptance.accepts
+    }
+
+    /// `acceptsGzip` one `Accept-Encoding` field line at a time, without a sequence to
+    /// hand over: the hit path reads the request's lines in place (a lazy filtered
+    /// sequence of them costs a generic instantiation per hit across modules).
+    public struct GzipAcceptance {
+        private var named: Bool?
+        private var star: Bool?
+
+        public init() {}
+
+        public var accepts: Bool { named ?? star ?? false }
+
+        /// Reads one field line's members; true once gzip was named (nothing after counts).
+        public mutating func read(_ value: String) -> Bool {
             var utf8 = value.utf8[...]
             while !utf8.isEmpty {
                 let end = utf8.firstIndex(of: UInt8(ascii: ",")) ?? utf8.endIndex
                 let member = utf8[..<end]
                 utf8 = end == utf8.endIndex ? utf8[end...] : utf8[utf8.index(after: end)...]
                 let nameEnd = member.firstIndex(of: UInt8(ascii: ";")) ?? member.endIndex
-                let name = trimmed(member[..<nameEnd])
-                let accepted = nameEnd == member.endIndex || qualityIsPositive(member[member.index(after: nameEnd)...])
-                if equalsLowercased(name, "gzip") || equalsLowercased(name, "x-gzip") { return accepted }
-                if equalsLowercased(name, "*") { star = accepted }
+                let name = ContentCoding.trimmed(member[..<nameEnd])
+                let accepted = nameEnd == member.endIndex || ContentCoding.qualityIsPositive(member[member.index(after: nameEnd)...])
+                if ContentCoding.equalsLowercased(name, "gzip") || ContentCoding.equalsLowercased(name, "x-gzip") {
+                    named = accepted
+                    return true
+                }
+                if ContentCoding.equalsLowercased(name, "*") { star = accepted }
             }
+            return false
         }
-        return star ?? false
     }
 
     /// Parameters after a coding: false only for a `q` of zero (`q=0`, `q=0.0`, `q=0.000`).

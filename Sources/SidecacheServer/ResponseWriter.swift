@@ -16,7 +16,9 @@ struct ResponseWriter {
     let request: HTTPHeaders
 
     var acceptsGzip: Bool {
-        ContentCoding.acceptsGzip(request.lazy.filter { $0.name.equalsIgnoringASCIICase("accept-encoding") }.map(\.value))
+        var acceptance = ContentCoding.GzipAcceptance()
+        for field in request where field.name.equalsIgnoringASCIICase("accept-encoding") && acceptance.read(field.value) { break }
+        return acceptance.accepts
     }
 
     /// Stored head, then Age/X-Cache/Cache-Status in a reused buffer, then the stored

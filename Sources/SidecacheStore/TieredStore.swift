@@ -119,30 +119,38 @@ public final class TieredStore: Sendable {
     private func readShared(_ shared: RedisStore, _ key: CacheKey, scopes: [UInt64], now: Timestamp, on loop: any EventLoop)
         -> EventLoopFuture<Lookup> {
         let fillSeq = ledger.current
-        return shared.lookup(key, scopes: Self.guardScopes(scopes), on: loop).map { [self] found in
-            var lookup = Lookup(sharedGuard: found.current)
-            switch found.rejected {
-            case .undecodable?: lookup.trouble = StoreTrouble(kind: .corruptEntry, detail: "foreign, corrupt or badly framed entry")
-            case .badSignature?: lookup.trouble = StoreTrouble(kind: .badSignature, detail: "entry not signed with store.signingKey")
-            case nil: break
+        let answer = loop.makePromise(of: Lookup.self)
+        shared.lookup(key, scopes: Self.guardScopes(scopes), on: loop).whenComplete { [self] result in
+            switch result {
+            case .success(let found): answer.succeed(served(found, key, fillSeq: fillSeq, now: now))
+            case .failure(let error): answer.succeed(Lookup(trouble: StoreTrouble(error)))
             }
-            guard let stored = found.found else { return lookup }
-            // The entry's own guard (its tags included), not just the request's scopes.
-            let guardedBy = stored.decoded.generations
-            let entry = CacheEntry(head: stored.head, body: stored.body, status: stored.decoded.status,
-                                   timing: stored.decoded.timing, fillSeq: fillSeq,
-                                   scopeIDs: guardedBy.values.map(\.scope).filter { $0 != PurgeScope.all.id },
-                                   generations: guardedBy)
-            guard ledger.isValid(entry) else { return lookup }
-            lookup.entry = entry
-            lookup.staleSince = found.staleSince
-            entry.confirmed(at: now)
-            // An L2 hit fills L1, same deadline; a soft-purged one is read from L2 until its refresh lands.
-            if found.staleSince == nil { memory.set(key, entry) }
-            return lookup
-        }.flatMapErrorThrowing { error in
-            Lookup(trouble: StoreTrouble(error))
         }
+        return answer.futureResult
+    }
+
+    /// What an L2 read found, as the proxy serves it (copied into L1 when fresh).
+    private func served(_ found: RedisStore.Lookup, _ key: CacheKey, fillSeq: UInt64, now: Timestamp) -> Lookup {
+        var lookup = Lookup(sharedGuard: found.current)
+        switch found.rejected {
+        case .undecodable?: lookup.trouble = StoreTrouble(kind: .corruptEntry, detail: "foreign, corrupt or badly framed entry")
+        case .badSignature?: lookup.trouble = StoreTrouble(kind: .badSignature, detail: "entry not signed with store.signingKey")
+        case nil: break
+        }
+        guard let stored = found.found else { return lookup }
+        // The entry's own guard (its tags included), not just the request's scopes.
+        let guardedBy = stored.decoded.generations
+        let entry = CacheEntry(head: stored.head, body: stored.body, status: stored.decoded.status,
+                               timing: stored.decoded.timing, fillSeq: fillSeq,
+                               scopeIDs: guardedBy.values.map(\.scope).filter { $0 != PurgeScope.all.id },
+                               generations: guardedBy)
+        guard ledger.isValid(entry) else { return lookup }
+        lookup.entry = entry
+        lookup.staleSince = found.staleSince
+        entry.confirmed(at: now)
+        // An L2 hit fills L1, same deadline; a soft-purged one is read from L2 until its refresh lands.
+        if found.staleSince == nil { memory.set(key, entry) }
+        return lookup
     }
 
     // MARK: Purge

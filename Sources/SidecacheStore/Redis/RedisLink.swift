@@ -35,6 +35,9 @@ public final class RedisLink: Sendable {
     let timeout: TimeAmount
     private let slots: [ObjectIdentifier: Slot]
     private let shared = Mutex(Shared())
+    /// Set (under `shared`'s lock) while the breaker is closed with no failure counted and
+    /// no error to report: commands then go, and their successes count, without the lock.
+    private let healthy = Atomic<Bool>(false)
     private let logger: Logger
     /// Called (on some event loop) each time the link goes from no connection to one:
     /// the store replays its purge journal there before reading again.
@@ -104,9 +107,11 @@ public final class RedisLink: Sendable {
 
     private func run(on loop: any EventLoop,
                      _ body: (RedisConnection, TimeAmount) -> EventLoopFuture<[RedisValue]>) -> EventLoopFuture<[RedisValue]> {
-        let now = NIODeadline.now()
-        guard shared.withLock({ $0.breaker.allow(now: now) }) else {
-            return loop.makeFailedFuture(RedisFailure.unavailable("circuit breaker open"))
+        if !healthy.load(ordering: .relaxed) {
+            let now = NIODeadline.now()
+            guard shared.withLock({ $0.breaker.allow(now: now) }) else {
+                return loop.makeFailedFuture(RedisFailure.unavailable("circuit breaker open"))
+            }
         }
         guard let connection = connection(for: loop) else {
             record(RedisFailure.unavailable("not connected"))
@@ -131,8 +136,10 @@ public final class RedisLink: Sendable {
     }
 
     private func recordSuccess() {
+        if healthy.load(ordering: .relaxed) { return }   // nothing to reset
         let log = shared.withLock { s -> Int? in
             if s.lastError != nil { s.lastError = nil }   // Redis answers again: nothing to report
+            healthy.store(true, ordering: .relaxed)
             return s.breaker.succeeded() ? Self.shouldLog(&s) : nil
         }
         if let flaps = log { logger.notice("redis circuit breaker closed", metadata: flaps > 0 ? ["unloggedFlaps": "\(flaps)"] : [:]) }
@@ -140,6 +147,7 @@ public final class RedisLink: Sendable {
 
     private func record(_ error: any Error) {
         let log = shared.withLock { s -> Int? in
+            healthy.store(false, ordering: .relaxed)
             s.lastError = "\(error)"
             return s.breaker.failed(now: .now()) ? Self.shouldLog(&s) : nil
         }
@@ -191,6 +199,7 @@ public final class RedisLink: Sendable {
                 }
             case .failure(let error):
                 let firstFailure = shared.withLock { s in
+                    healthy.store(false, ordering: .relaxed)
                     defer { s.lastError = "\(error)" }
                     return s.lastError != "\(error)"
                 }

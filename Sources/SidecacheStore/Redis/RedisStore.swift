@@ -107,98 +107,6 @@ public final class RedisStore: Sendable {
     /// The scope ids whose counters guard an entry: `all` first, then the entry's own.
     public static func guardScopes(_ scopeIDs: [UInt64]) -> [UInt64] { [PurgeScope.all.id] + scopeIDs }
 
-    // MARK: Reading
-
-    public struct Found: Sendable {
-        public var decoded: EntryCodec.Decoded
-        public var bytes: ByteBuffer
-
-        public var head: ByteBuffer { bytes.getSlice(at: bytes.readerIndex + decoded.head.lowerBound, length: decoded.head.count)! }
-        public var body: ByteBuffer { bytes.getSlice(at: bytes.readerIndex + decoded.body.lowerBound, length: decoded.body.count)! }
-    }
-
-    public struct Lookup: Sendable {
-        /// The entry, if stored, decodable and filled under the current counters.
-        public var found: Found?
-        /// The counters now, for a fill to record; nil when they are unknown.
-        public var current: EntryCodec.Generations?
-        /// Why a stored value was not served, if one was there and refused.
-        public var rejected: Rejection?
-        /// Only soft purges moved the counters since its fill: it is stale since then.
-        public var staleSince: Timestamp? = nil
-    }
-
-    /// Why a value stored under an entry's key is not served (it is a miss).
-    public enum Rejection: Error, Sendable {
-        /// It does not decode (foreign or corrupt) or its framing disagrees with its body.
-        case undecodable
-        /// `store.signingKey` is set and the value does not carry this key's signature.
-        case badSignature
-    }
-
-    public func lookup(_ key: CacheKey, scopes: [UInt64], on loop: any EventLoop) -> EventLoopFuture<Lookup> {
-        let stripe = keys.stripe(of: key)
-        guard isReadable(stripe) else { return loop.makeFailedFuture(RedisFailure.unavailable("not ready")) }
-        let name = keys.entry(key)
-        // One MGET: the entry, then the epoch and counters (one stripe, one slot).
-        var command = mget(scopes, stripe)
-        command.insert(.text(name), at: 1)
-        return redis.send([command], slot: keys.slots[stripe], on: loop).flatMap { [self] replies in
-            guard let values = replies.first?.array, values.count == scopes.count + 2 else {
-                return loop.makeFailedFuture(RedisFailure.protocolError("unexpected MGET reply"))
-            }
-            let current: EntryCodec.Generations?
-            do { current = try generations(values.dropFirst(), scopes: scopes, stripe, on: loop) } catch { return loop.makeFailedFuture(error) }
-            let stored = values[0].bytes.map { servable($0, name: name) }
-            var rejected: Rejection?
-            if case .failure(let why)? = stored { rejected = why }
-            if let current, !Self.complete(current) {
-                // A counter is not there (a scope's first use, or lost): nothing stored can
-                // be vouched for, and a fill records counters created now.
-                return initCounters(scopes, stripe, on: loop).map { Lookup(found: nil, current: $0, rejected: rejected) }
-            }
-            guard case .success(let found)? = stored, let current else {
-                return loop.makeSucceededFuture(Lookup(found: nil, current: current, rejected: rejected))
-            }
-            let decoded = found.decoded
-            // Tagged entries are guarded by their tags' counters too: read those as well.
-            let extra = decoded.generations.values.map(\.scope).filter { !scopes.contains($0) }
-            guard !extra.isEmpty else { return judge(found, against: current, current: current, stripe, on: loop) }
-            return redis.send([mget(extra, stripe)], slot: keys.slots[stripe], on: loop).flatMapThrowing { [self] in
-                try generations($0[0], scopes: extra, stripe, on: loop)
-            }.flatMap { [self] tagged in
-                guard let tagged, tagged.epoch == current.epoch, Self.complete(tagged) else {
-                    return loop.makeSucceededFuture(Lookup(found: nil, current: current))
-                }
-                let all = EntryCodec.Generations(epoch: current.epoch, values: current.values + tagged.values)
-                return judge(found, against: all, current: current, stripe, on: loop)
-            }
-        }
-    }
-
-    /// The entry in a value stored under `name`, if it carries this instance's
-    /// signature (with `store.signingKey`), decodes, and frames its body exactly.
-    func servable(_ value: ByteBuffer, name: String) -> Result<Found, Rejection> {
-        var bytes = value
-        if let signer {
-            guard bytes.withUnsafeReadableBytes({ signer.verify(name: name, stored: $0) }) else { return .failure(.badSignature) }
-            bytes = bytes.getSlice(at: bytes.readerIndex, length: bytes.readableBytes - EntrySigner.signatureLength)!
-        }
-        guard let decoded = Self.decodeServable(bytes) else { return .failure(.undecodable) }
-        return .success(Found(decoded: decoded, bytes: bytes))
-    }
-
-    /// The entry in a stored value, if it decodes and its head frames its body exactly
-    /// (`StoredFraming`): anyone who can write to Redis could otherwise make a hit send
-    /// a `Content-Length` that is not the body's, and desynchronise the client.
-    static func decodeServable(_ bytes: ByteBuffer) -> EntryCodec.Decoded? {
-        bytes.withUnsafeReadableBytes { raw in
-            guard let decoded = EntryCodec.decode(raw) else { return nil }
-            let head = UnsafeRawBufferPointer(rebasing: raw[decoded.head])
-            return StoredFraming.problem(head: head, status: decoded.status, bodyLength: decoded.body.count) == nil ? decoded : nil
-        }
-    }
-
     /// Strict mode's check of an L1 entry: is it still filled under the current counters?
     /// Usually one shared read of the epoch and the purge sequence: both unchanged since
     /// the entry was last confirmed means no purge anywhere since (the epoch changes
@@ -267,7 +175,7 @@ public final class RedisStore: Sendable {
 
     /// The epoch and the counters of `scopes`, creating the missing ones with fresh values
     /// (one script: the values returned are the ones stored).
-    private func initCounters(_ scopes: [UInt64], _ stripe: Int, on loop: any EventLoop) -> EventLoopFuture<EntryCodec.Generations?> {
+    func initCounters(_ scopes: [UInt64], _ stripe: Int, on loop: any EventLoop) -> EventLoopFuture<EntryCodec.Generations?> {
         let command: [RedisArgument] = ["EVAL", .text(Self.createMissing), .text(String(1 + scopes.count)), .text(keys.epoch(stripe))]
             + scopes.map { .text(keys.generation($0, stripe)) } + scopes.map { _ in .text(Self.freshValue()) }
             + [.text(String(Self.counterLifetime.milliseconds))]
@@ -286,17 +194,17 @@ public final class RedisStore: Sendable {
     return out
     """
 
-    private func mget(_ scopes: [UInt64], _ stripe: Int) -> [RedisArgument] {
+    func mget(_ scopes: [UInt64], _ stripe: Int) -> [RedisArgument] {
         ["MGET", .text(keys.epoch(stripe))] + scopes.map { .text(keys.generation($0, stripe)) }
     }
 
-    private func generations(_ reply: RedisValue, scopes: [UInt64], _ stripe: Int, on loop: any EventLoop) throws -> EntryCodec.Generations? {
+    func generations(_ reply: RedisValue, scopes: [UInt64], _ stripe: Int, on loop: any EventLoop) throws -> EntryCodec.Generations? {
         guard let values = reply.array else { throw RedisFailure.protocolError("unexpected MGET reply") }
         return try generations(values[...], scopes: scopes, stripe, on: loop)
     }
 
     /// The epoch and the counters of `scopes`, as `values` (an MGET's, from the epoch on) hold them.
-    private func generations(_ values: ArraySlice<RedisValue>, scopes: [UInt64], _ stripe: Int,
+    func generations(_ values: ArraySlice<RedisValue>, scopes: [UInt64], _ stripe: Int,
                              on loop: any EventLoop) throws -> EntryCodec.Generations? {
         guard values.count == scopes.count + 1 else { throw RedisFailure.protocolError("unexpected MGET reply") }
         guard let epochBytes = values.first?.bytes, epochBytes.readableBytes == 16 else {
