@@ -190,9 +190,13 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
                 reject(error)
                 return
             }
-            let limit = settings.config.routes.maxRequestBody(method: head.method.rawValue, path: RequestTarget(head.uri)?.path,
-                                                              defaults: settings.config.defaults)
-            if let length = head.headers.first(name: "content-length").flatMap({ Int($0) }), length > limit {
+            // Only a request with framing has a body (RFC 9112 §6.3): the others (most
+            // GETs) skip the route lookup that finds its limit.
+            let contentLength = head.headers.first(name: "content-length")
+            let limit = contentLength == nil && !head.headers.contains(name: "transfer-encoding") ? 0
+                : settings.config.routes.maxRequestBody(method: head.method.rawValue, path: RequestTarget(head.uri)?.path,
+                                                        defaults: settings.config.defaults)
+            if let length = contentLength.flatMap({ Int($0) }), length > limit {
                 reject(.payloadTooLarge(limit: limit))
                 return
             }
