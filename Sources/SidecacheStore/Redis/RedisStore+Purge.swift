@@ -49,8 +49,10 @@ extension RedisStore {
             var commands: [[RedisArgument]]
             if let soft {
                 // One script per counter, with its mark (same slot); the sequence after them.
-                commands = ids.map { ["EVAL", .text(SoftPurgeMark.softBump), "2", .text(keys.generation($0, stripe)),
-                                      .text(keys.softMark($0, stripe)), .text(String(soft.milliseconds))] }
+                commands = zip(ids, counters).map { id, counter in
+                    ["EVAL", .text(SoftPurgeMark.softBump), "2", .text(counter), .text(keys.softMark(id, stripe)),
+                     .text(String(soft.milliseconds))]
+                }
                     + [["EVAL", .text(Self.bumpOne), "1", .text(keys.sequence(stripe)), .text(Self.freshValue())]]
             } else if keys.stripes == 1 {
                 commands = [["EVAL", .text(Self.bump), .text(String(counters.count + 1))]
