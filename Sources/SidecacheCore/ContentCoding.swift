@@ -30,17 +30,11 @@ public enum ContentCoding {
         headers.first("content-encoding").map { $0.trimmingSpaces().lowercased() } ?? ""
     }
 
-    /// RFC 9110 §12.5.3: `gzip` (or `x-gzip`, or `*` when gzip is not named) with a
-    /// non-zero qvalue. No `Accept-Encoding` at all: identity.
-    public static func acceptsGzip(_ values: some Sequence<String>) -> Bool {
-        var acceptance = GzipAcceptance()
-        for value in values where acceptance.read(value) { break }
-        return acceptance.accepts
-    }
-
-    /// `acceptsGzip` one `Accept-Encoding` field line at a time, without a sequence to
-    /// hand over: the hit path reads the request's lines in place (a lazy filtered
-    /// sequence of them costs a generic instantiation per hit across modules).
+    /// Whether a client takes gzip, RFC 9110 §12.5.3: `gzip` (or `x-gzip`, or `*` when
+    /// gzip is not named) with a non-zero qvalue; no `Accept-Encoding` at all: identity.
+    /// Fed one field line at a time, read in place: the hit path hands over the request's
+    /// lines as it walks them (a lazy filtered sequence of them costs a generic
+    /// instantiation per hit across modules).
     public struct GzipAcceptance {
         private var named: Bool?
         private var star: Bool?
