@@ -27,6 +27,8 @@ final class CapturedResponse: ClientConnection {
         written?()
     }
 
+    func corked(_ body: () -> Void) { body() }
+
     func scratchBuffer() -> ByteBuffer { allocator.buffer(capacity: 128) }
 
     func responseFinished(close: Bool) { promise.succeed(bytes) }

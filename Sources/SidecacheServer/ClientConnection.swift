@@ -13,6 +13,10 @@ protocol ClientConnection: AnyObject {
     func write(_ buffer: ByteBuffer)
     /// Writes and flushes; `written` runs once the bytes left (or failed to).
     func writeAndFlush(_ buffer: ByteBuffer, written: (@Sendable () -> Void)?)
+    /// Runs `body` with flushes held: what it writes leaves in one flush at its end (one
+    /// `writev`), so an answer whose head, body and end arrived together is not cut into
+    /// a segment per part. Calls may nest; the outermost one flushes.
+    func corked(_ body: () -> Void)
     /// A reusable buffer for the few per-response header lines of a hit.
     func scratchBuffer() -> ByteBuffer
     /// The response is complete; `close` ends the connection after it.

@@ -34,6 +34,9 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     private var pendingError: ProxyError?
     private var lastActivity = NIODeadline.uptimeNanoseconds(0)
     private var idleCheck: Scheduled<Void>?
+    /// `corked` calls in progress, and whether a flush was held back meanwhile.
+    private var corks = 0
+    private var flushHeld = false
 
     init(engine: ProxyEngine, headClock: HeadClock, channel: any Channel) {
         self.engine = engine
@@ -60,16 +63,30 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
             written?()
             return
         }
-        guard let written else {
-            context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
-            return
+        var promise: EventLoopPromise<Void>?
+        if let written {
+            promise = eventLoop.makePromise(of: Void.self)
+            promise!.futureResult.assumeIsolated().whenComplete { [self] _ in
+                lastActivity = eventLoop.now   // the client is taking the answer: not idle
+                written()
+            }
         }
-        let promise = eventLoop.makePromise(of: Void.self)
-        promise.futureResult.assumeIsolated().whenComplete { [self] _ in
-            lastActivity = eventLoop.now   // the client is taking the answer: not idle
-            written()
+        if corks > 0 {
+            context.write(wrapOutboundOut(buffer), promise: promise)
+            flushHeld = true
+        } else {
+            context.writeAndFlush(wrapOutboundOut(buffer), promise: promise)
         }
-        context.writeAndFlush(wrapOutboundOut(buffer), promise: promise)
+    }
+
+    func corked(_ body: () -> Void) {
+        corks += 1
+        body()
+        corks -= 1
+        if corks == 0 && flushHeld {
+            flushHeld = false
+            context?.flush()
+        }
     }
 
     func scratchBuffer() -> ByteBuffer {

@@ -58,7 +58,12 @@ extension Exchange {
         if let acceptEncoding { headers = ForwardHeaders.accepting(acceptEncoding, headers) }
         let request = engine.upstreamRequest(settings.config, method: method, uri: uri, headers: headers, body: body, timeout: timeout)
         let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
-        transfer = engine.upstream.execute(request, on: connection.eventLoop) { event in me.value.upstream(event) }
+        transfer = engine.upstream.execute(request, on: connection.eventLoop) { events in me.value.upstream(events) }
+    }
+
+    /// One delivery: what it writes to the client leaves in one flush.
+    private func upstream(_ events: [UpstreamEvent]) {
+        connection.corked { events.forEach(upstream) }
     }
 
     private func upstream(_ event: UpstreamEvent) {

@@ -38,7 +38,7 @@ final class ShadowVerification {
                                                      timeout: route.policy.upstreamTimeout)
         let check = ShadowVerification(engine: engine, route: route, key: key, entry: entry, loop: loop)
         let bound = NIOLoopBound(check, eventLoop: loop)
-        check.transfer = engine.upstream.execute(upstreamRequest, on: loop) { event in bound.value.received(event) }
+        check.transfer = engine.upstream.execute(upstreamRequest, on: loop) { events in events.forEach(bound.value.received) }
     }
 
     private init(engine: ProxyEngine, route: Route, key: CacheKey, entry: CacheEntry, loop: any EventLoop) {

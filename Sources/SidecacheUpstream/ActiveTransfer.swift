@@ -15,7 +15,7 @@ final class ActiveTransfer {
     let request: UpstreamRequest
     private let headDeadline: NIODeadline
     private let eventLoop: any EventLoop
-    private let onEvent: @Sendable (UpstreamEvent) -> Void
+    private let onEvents: @Sendable ([UpstreamEvent]) -> Void
     private let outbox: EventOutbox
 
     private var headParser = ResponseHeadParser()
@@ -38,7 +38,7 @@ final class ActiveTransfer {
         self.request = start.request
         self.headDeadline = start.startedAt + start.request.headTimeout
         self.eventLoop = start.eventLoop
-        self.onEvent = start.onEvent
+        self.onEvents = start.onEvents
     }
 
     deinit {
@@ -112,6 +112,6 @@ final class ActiveTransfer {
     }
 
     private func deliver(_ event: UpstreamEvent) {
-        outbox.post(event, to: eventLoop, onEvent)
+        outbox.post(event, of: handle, to: eventLoop, onEvents)
     }
 }

@@ -66,7 +66,7 @@ final class CurlLoop {
 
     private func begin(_ start: TransferStart) {
         guard let easy = spareHandles.popLast() ?? curl_easy_init() else {
-            start.eventLoop.execute { start.onEvent(.failure(UpstreamFailure(kind: .other, detail: "curl_easy_init failed"))) }
+            start.eventLoop.execute { start.onEvents([.failure(UpstreamFailure(kind: .other, detail: "curl_easy_init failed"))]) }
             return
         }
         let transfer = ActiveTransfer(start, easy: easy, outbox: outbox)
@@ -157,7 +157,7 @@ final class CurlLoop {
     /// Shutdown: start nothing new, fail everything in flight, free every handle.
     private func stop(failing commands: [CurlCommand]) {
         for case .start(let start) in commands {
-            start.eventLoop.execute { start.onEvent(.failure(.shutDown)) }
+            start.eventLoop.execute { start.onEvents([.failure(.shutDown)]) }
         }
         for transfer in Array(active.values) {
             end(transfer, with: .failure(.shutDown))

@@ -13,7 +13,7 @@ enum CurlCommand: Sendable {
 struct TransferStart: Sendable {
     var request: UpstreamRequest
     var eventLoop: any EventLoop
-    var onEvent: @Sendable (UpstreamEvent) -> Void
+    var onEvents: @Sendable ([UpstreamEvent]) -> Void
     var transfer: UpstreamTransfer
     /// When `execute` was called: the head timeout counts from here.
     var startedAt: NIODeadline

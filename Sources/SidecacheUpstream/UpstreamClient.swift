@@ -47,20 +47,22 @@ public final class UpstreamClient: Sendable {
     }
 
     /// Starts `request`. Every event is delivered by `eventLoop.execute`, in order,
-    /// to `onEvent`; the last one is `.end` or `.failure`. `onEvent` runs on the event
-    /// loop and must not block it.
+    /// to `onEvents`; the last one is `.end` or `.failure`. The events that arrived in
+    /// one turn of the curl loop come in one call (a small answer's head, body and end
+    /// usually together), so the consumer can send them on with one write. `onEvents`
+    /// runs on the event loop and must not block it.
     public func execute(
         _ request: UpstreamRequest,
         on eventLoop: any EventLoop,
-        onEvent: @escaping @Sendable (UpstreamEvent) -> Void
+        onEvents: @escaping @Sendable ([UpstreamEvent]) -> Void
     ) -> UpstreamTransfer {
         let mailbox = lanes[laneOfLoop[ObjectIdentifier(eventLoop)] ?? 0].mailbox
         let transfer = UpstreamTransfer(mailbox: mailbox)
         let start = TransferStart(
-            request: request, eventLoop: eventLoop, onEvent: onEvent,
+            request: request, eventLoop: eventLoop, onEvents: onEvents,
             transfer: transfer, startedAt: .now())
         if !mailbox.post(.start(start)) {
-            eventLoop.execute { onEvent(.failure(.shutDown)) }
+            eventLoop.execute { onEvents([.failure(.shutDown)]) }
         }
         return transfer
     }

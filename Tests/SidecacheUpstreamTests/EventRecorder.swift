@@ -36,9 +36,10 @@ final class EventRecorder: Sendable {
     @discardableResult
     func start(_ request: UpstreamRequest, on client: UpstreamClient) -> UpstreamTransfer {
         let loop = testEventLoop
-        let started = client.execute(request, on: loop) { event in
+        let started = client.execute(request, on: loop) { events in
             loop.preconditionInEventLoop()
-            self.record(event)
+            if events.isEmpty { self.state.withLock { $0.violations.append("an empty delivery") } }
+            events.forEach(self.record)
         }
         transfer.withLock { $0 = started }
         self.client.withLock { $0 = client }
