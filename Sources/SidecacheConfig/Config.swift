@@ -89,20 +89,31 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
 
 /// The upstream base URL. Request paths are appended byte for byte.
 public struct UpstreamURL: Sendable, Equatable, CustomStringConvertible {
-    public var scheme: String
-    public var host: String
-    public var port: Int
+    public let scheme: String
+    public let host: String
+    public let port: Int
     /// A path prefix without trailing slash ("" for none).
-    public var basePath: String
+    public let basePath: String
+    /// Host and port as a Host header names them (the port only when not the scheme's).
+    /// Spelled once here: every forwarded request uses it.
+    public let authority: String
+    /// Scheme, authority and base path: what every upstream URL starts with.
+    private let prefix: String
 
-    public var description: String { "\(scheme)://\(authority)\(basePath)" }
-    public var authority: String {
-        let h = host.contains(":") ? "[\(host)]" : host
-        return (scheme == "http" && port == 80) || (scheme == "https" && port == 443) ? h : "\(h):\(port)"
+    public init(scheme: String, host: String, port: Int, basePath: String) {
+        self.scheme = scheme
+        self.host = host
+        self.port = port
+        self.basePath = basePath
+        let h = host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]" : host
+        authority = (scheme == "http" && port == 80) || (scheme == "https" && port == 443) ? h : "\(h):\(port)"
+        prefix = "\(scheme)://\(authority)\(basePath)"
     }
 
+    public var description: String { prefix }
+
     /// The URL to fetch for an origin-form request target.
-    public func url(for target: String) -> String { "\(scheme)://\(authority)\(basePath)\(target)" }
+    public func url(for target: String) -> String { prefix + target }
 
     static func parse(_ text: String) -> Result<UpstreamURL, Invalid> {
         let scheme: String

@@ -104,13 +104,8 @@ private struct EasyOptions {
 
     mutating func setHeaders(of transfer: ActiveTransfer) {
         let request = transfer.request
-        for line in RequestHeaderLines.lines(for: request.headers, hasBody: request.body != nil) {
-            guard let list = curl_slist_append(transfer.headerList, line) else {
-                record(CURLE_OUT_OF_MEMORY)
-                return
-            }
-            transfer.headerList = list
-        }
-        set(CURLOPT_HTTPHEADER, pointer: UnsafeRawPointer(transfer.headerList))
+        let lines = RequestHeaderLines(request.headers, hasBody: request.body != nil)
+        transfer.headerLines = lines
+        set(CURLOPT_HTTPHEADER, pointer: UnsafeRawPointer(lines.list))
     }
 }

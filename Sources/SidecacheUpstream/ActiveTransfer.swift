@@ -27,7 +27,7 @@ final class ActiveTransfer {
     private var finished = false
 
     /// The request's header lines; curl does not copy the list.
-    var headerList: UnsafeMutablePointer<curl_slist>?
+    var headerLines: RequestHeaderLines?
     /// A copy of the request body; curl reads CURLOPT_POSTFIELDS in place.
     var requestBody: UnsafeMutableRawBufferPointer?
 
@@ -42,7 +42,6 @@ final class ActiveTransfer {
     }
 
     deinit {
-        curl_slist_free_all(headerList)
         requestBody?.deallocate()
     }
 

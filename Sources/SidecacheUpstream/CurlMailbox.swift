@@ -37,14 +37,19 @@ final class CurlMailbox: Sendable {
 
     /// Queues `command` for the curl thread. False once the mailbox is closed: the
     /// loop has stopped or is stopping, and nothing will ever run the command.
+    ///
+    /// Only the command that finds the queue empty wakes the loop: until the loop takes
+    /// the queue, that wake-up (sent after its command was queued) is still pending and
+    /// covers every command queued behind it. A busy loop then costs its posters no
+    /// system call.
     @discardableResult
     func post(_ command: CurlCommand) -> Bool {
-        let posted = state.withLock { state in
-            guard !state.closed else { return false }
+        let (posted, first) = state.withLock { state in
+            guard !state.closed else { return (false, false) }
             state.commands.append(command)
-            return true
+            return (true, state.commands.count == 1)
         }
-        if posted { multi.wakeup() }
+        if first { multi.wakeup() }
         return posted
     }
 
