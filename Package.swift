@@ -1,11 +1,6 @@
 // swift-tools-version:6.1
 import PackageDescription
 
-/// Release builds drop the runtime exclusivity checks: `swift_beginAccess` showed on the
-/// hit path's profile (BENCHMARKS.md, issue 13). Debug builds, and so every test run,
-/// keep them.
-let releaseSettings: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release))]
-
 let package = Package(
     name: "sidecache",
     platforms: [.macOS(.v15)],
@@ -31,9 +26,9 @@ let package = Package(
         .target(name: "SidecacheCore", dependencies: [
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "RawStructuredFieldValues", package: "swift-http-structured-headers"),
-        ], swiftSettings: releaseSettings),
+        ]),
         // proxy.json -> validated Config. Reads one file; the caller passes the environment.
-        .target(name: "SidecacheConfig", dependencies: ["SidecacheCore"], swiftSettings: releaseSettings),
+        .target(name: "SidecacheConfig", dependencies: ["SidecacheCore"]),
 
         // C shims only.
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
@@ -47,17 +42,17 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: releaseSettings),
+        ]),
         // libcurl multi client on a thread the proxy owns.
         .target(name: "SidecacheUpstream", dependencies: [
             "CCurl", "CCurlShim",
             .product(name: "NIOCore", package: "swift-nio"),
-        ], swiftSettings: releaseSettings),
+        ]),
         // What the proxy counts: lock-free per-route cells, the Prometheus export, the /stats figures.
         .target(name: "SidecacheMetrics", dependencies: [
             "SidecacheCore",
             .product(name: "Prometheus", package: "swift-prometheus"),
-        ], swiftSettings: releaseSettings),
+        ]),
         // The admin listener and its endpoints, reaching the proxy only through AdminBackend.
         .target(name: "SidecacheAdmin", dependencies: [
             "SidecacheCore", "SidecacheConfig", "SidecacheStore", "SidecacheMetrics",
@@ -65,13 +60,13 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: releaseSettings),
+        ]),
         // Token verification for `key.claims` routes (jwt-kit), and the verified-token cache.
         .target(name: "SidecacheAuth", dependencies: [
             "SidecacheCore",
             .product(name: "JWTKit", package: "jwt-kit"),
             .product(name: "Crypto", package: "swift-crypto"),
-        ], swiftSettings: releaseSettings),
+        ]),
         // NIO listener and the proxy engine, where core decisions meet I/O.
         .target(name: "SidecacheServer", dependencies: [
             "SidecacheCore", "SidecacheConfig", "SidecacheStore", "SidecacheUpstream", "SidecacheMetrics", "SidecacheAdmin",
@@ -83,12 +78,12 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "CompressNIO", package: "compress-nio"),
-        ], swiftSettings: releaseSettings),
+        ]),
         // The log handlers the executable bootstraps (JSON lines, control characters escaped).
         .target(name: "SidecacheLogging", dependencies: [
             "SidecacheCore",
             .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: releaseSettings),
+        ]),
         // Composition root: CLI, environment, logging bootstrap, signals.
         .executableTarget(name: "sidecache", dependencies: [
             "SidecacheCore", "SidecacheConfig", "SidecacheServer", "SidecacheLogging",
@@ -96,7 +91,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-        ], swiftSettings: releaseSettings),
+        ]),
 
         // Scripted loopback origin, raw and HTTP test clients, manual clock, process helpers,
         // TLS certificates made for the tests' redis-servers.
