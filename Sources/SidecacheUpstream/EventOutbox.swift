@@ -14,6 +14,14 @@ final class EventOutbox {
         let transfer: UpstreamTransfer
         let onEvents: @Sendable ([UpstreamEvent]) -> Void
         var events: [UpstreamEvent]
+
+        init(transfer: UpstreamTransfer, onEvents: @escaping @Sendable ([UpstreamEvent]) -> Void, first: UpstreamEvent) {
+            self.transfer = transfer
+            self.onEvents = onEvents
+            events = []
+            events.reserveCapacity(4)   // head, body, end: a small answer's whole turn
+            events.append(first)
+        }
     }
 
     private var batches: [ObjectIdentifier: (loop: any EventLoop, deliveries: [Delivery])] = [:]
@@ -22,14 +30,14 @@ final class EventOutbox {
               _ onEvents: @escaping @Sendable ([UpstreamEvent]) -> Void) {
         let id = ObjectIdentifier(loop)
         guard batches[id] != nil else {
-            batches[id] = (loop, [Delivery(transfer: transfer, onEvents: onEvents, events: [event])])
+            batches[id] = (loop, [Delivery(transfer: transfer, onEvents: onEvents, first: event)])
             return
         }
         // A turn carries a few dozen transfers at most; the one posting is usually last.
         if let i = batches[id]!.deliveries.lastIndex(where: { $0.transfer === transfer }) {
             batches[id]!.deliveries[i].events.append(event)
         } else {
-            batches[id]!.deliveries.append(Delivery(transfer: transfer, onEvents: onEvents, events: [event]))
+            batches[id]!.deliveries.append(Delivery(transfer: transfer, onEvents: onEvents, first: event))
         }
     }
 

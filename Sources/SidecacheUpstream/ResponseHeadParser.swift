@@ -47,6 +47,7 @@ struct ResponseHeadParser {
             guard let (code, text) = Self.statusLine(content) else { return .invalid("upstream sent a malformed status line") }
             status = code
             reason = text
+            headers.reserveCapacity(16)   // a typical head in one allocation, not five
             return .more
         }
         if content.first == .space || content.first == .tab {
