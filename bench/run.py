@@ -192,7 +192,8 @@ def main():
     run_dir = tempfile.mkdtemp(prefix=time.strftime("run-%Y%m%d-%H%M%S-"), dir=OUT)
     os.makedirs(os.path.join(run_dir, "wrk"))
     log(f"run directory: {os.path.relpath(run_dir, ROOT)}")
-    port = dict(zip(["redis", "redis-tls"] + list(rows_def), free_ports(2 + len(rows_def))))
+    admin_ports = [f"{r}-admin" for r in rows_def if rows_def[r]["kind"] == "sidecache"]
+    port = dict(zip(["redis", "redis-tls"] + list(rows_def) + admin_ports, free_ports(2 + len(rows_def) + len(admin_ports))))
     redis_cluster_ports = cluster_ports(3, set(port.values())) if want_cluster else []
     started, notes, probes, cache_shm = [], [], {}, None
 
@@ -218,7 +219,7 @@ def main():
             elif kind == "sidecache" and not os.access(binary, os.X_OK):
                 notes.append(f"{p} skipped: {binary} not found (run `make release` first).")
             elif kind == "sidecache":
-                sidecaches[p] = sidecache_server(p, port[p], run_dir, binary, rows_def[p]["store"], port["origin"], redis,
+                sidecaches[p] = sidecache_server(p, port[p], port[f"{p}-admin"], run_dir, binary, rows_def[p]["store"], port["origin"], redis,
                                                  cluster)
                 started.append(sidecaches[p])
         sc = SidecacheRows(sidecaches, redis, cluster, notes)
@@ -231,7 +232,7 @@ def main():
         # Measure: per scenario, RUNS rounds, each round every row once.
         wrk_flags = [f"-t{knobs['THREADS']}", f"-c{knobs['CONNECTIONS']}", f"-d{knobs['DURATION']}", "--latency"]
         servers = {s.name: s for s in started}
-        results, nonce = {}, 100
+        results, memories, nonce = {}, {}, 100
         for name in scenario_names:
             scenario = scenarios_def[name]
             log(f"scenario {name}")
@@ -249,6 +250,8 @@ def main():
                     r = measure.wrk(servers[p].url, scenario, wrk_flags, os.path.join(run_dir, "wrk", f"{name}-{p}-{run}.txt"), nonce)
                     results[name][p].append(r)
                     log(f"  {name}  {p:<15} run {run}: {report.number(r.rps, 0)} req/s, p99 {report.number(r.p99, 3)} ms, errors {r.errors}")
+                    if p in sidecaches and run == runs:
+                        memories.setdefault(name, {})[p] = measure.memory(servers[p])
         sc.stop()
 
         # Report.
@@ -264,6 +267,8 @@ def main():
         targets = {p: rows_def[p].get("target") for p in rows}
         for name in scenario_names:
             lines += [""] + report.scenario_table(name, scenarios_def[name]["about"], rows, results[name], redis_rows, targets)
+        if memories:
+            lines += [""] + report.memory_table(memories, {p: rows_def[p]["store"] for p in sidecaches})
         lines += ["", "errors = non-2xx/3xx answers + socket errors, summed over the runs.",
                   f"Raw wrk output: `{os.path.relpath(run_dir, ROOT)}/wrk/`."]
         text = "\n".join(lines) + "\n"

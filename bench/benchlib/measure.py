@@ -1,5 +1,5 @@
-"""One measurement (a wrk run and what its output says), warming a row before it, and
-the cache check: how a row answers a repeat of /api/items/1."""
+"""One measurement (a wrk run and what its output says), warming a row before it, the
+cache check (how a row answers a repeat of /api/items/1) and a sidecache row's memory."""
 
 import http.client
 import os
@@ -78,3 +78,32 @@ def cache_check(port, sidecache, redis_keys=None):
         keys = redis_keys()
         line += f", Redis keys: {keys}" + (" **(Redis not used)**" if keys == "0" else "")
     return line
+
+
+class Memory:
+    """A sidecache row's process after a scenario: its peak resident set since it started
+    (VmHWM, bytes) and what its memory store holds by its own account (the
+    `sidecache_l1_bytes` gauge on its admin /metrics); None where not readable."""
+
+    def __init__(self, peak=None, held=None):
+        self.peak, self.held = peak, held
+
+
+def memory(server):
+    peak = held = None
+    try:
+        with open(f"/proc/{server.proc.pid}/status") as f:
+            found = re.search(r"^VmHWM:\s+(\d+) kB", f.read(), re.M)
+        peak = int(found.group(1)) * 1024 if found else None
+    except (OSError, AttributeError):
+        pass
+    conn = http.client.HTTPConnection("127.0.0.1", server.admin_port, timeout=5)
+    try:
+        conn.request("GET", "/metrics")
+        found = re.search(r"^sidecache_l1_bytes(?:\{[^}]*\})? (\S+)$", conn.getresponse().read().decode(), re.M)
+        held = float(found.group(1)) if found else None
+    except (OSError, http.client.HTTPException, ValueError):
+        pass
+    finally:
+        conn.close()
+    return Memory(peak, held)

@@ -1,8 +1,13 @@
 """The report: per scenario, each row's median req/s and p99 over the runs, ratios to
-nginx (and, with Redis rows, to the sidecache row and issue 3's targets), errors."""
+nginx (and, with Redis rows, to the sidecache row and issue 3's targets), errors; and
+each sidecache row's memory against issue 13's target."""
 
 import os
+import re
 import statistics
+
+MIB = 1 << 20
+UNIT = {"": 1, "B": 1, "KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "KB": 1000, "MB": 1000 ** 2, "GB": 1000 ** 3}
 
 
 def median(values):
@@ -82,3 +87,30 @@ def header(when, versions, invocation, wrk_flags, runs, nginx_cache, abouts, wan
     if notes:
         lines += [""] + [f"- **{n}**" for n in notes]
     return lines
+
+
+def store_memory(store):
+    """store.memory in bytes (DESIGN's default 256MiB when the row leaves it out)."""
+    found = re.fullmatch(r"(\d+)\s*([KMG]i?B|B)?", str(store.get("memory", "256MiB")).strip())
+    return int(found.group(1)) * UNIT[found.group(2) or ""] if found else None
+
+
+def memory_table(memories, stores):
+    """Markdown: each sidecache row's peak RSS after each scenario, against issue 13's
+    target of store.memory + 64 MiB under the fill scenario (`miss`)."""
+    out = ["## Memory — sidecache rows, after each scenario", "",
+           "Issue 13's target: peak RSS ≤ `store.memory` + 64 MiB under the fill scenario (`miss`). Peak RSS is the",
+           "process's VmHWM since it started (an instance kept across scenarios carries its peak along); *held* is what",
+           "its memory store holds by its own account (`sidecache_l1_bytes` on its admin `/metrics`); the difference is",
+           "everything else the process keeps.", "",
+           "| proxy | after | peak RSS MiB | held MiB | peak RSS − held MiB | `store.memory` + 64 MiB | within |",
+           "|---|---|---:|---:|---:|---:|---|"]
+    for scenario, rows in memories.items():
+        for row, m in rows.items():
+            budget = store_memory(stores[row])
+            limit = budget + 64 * MIB if budget is not None else None
+            within = "n/a" if m.peak is None or limit is None else ("yes" if m.peak <= limit else "**no**")
+            rest = m.peak - m.held if m.peak is not None and m.held is not None else None
+            out.append(f"| {row} | {scenario} | {number(m.peak and m.peak / MIB, 1)} | {number(m.held and m.held / MIB, 1)} |"
+                       f" {number(rest and rest / MIB, 1)} | {number(limit and limit / MIB, 0)} | {within} |")
+    return out

@@ -274,10 +274,11 @@ def redis_cli(port, *words):
     return r.stdout.strip() if r.returncode == 0 else "?"
 
 
-def sidecache_server(name, port, run_dir, binary, store, origin_port, redis, cluster=None):
-    """A sidecache row: bench/config/sidecache.json with the row's store section."""
+def sidecache_server(name, port, admin_port, run_dir, binary, store, origin_port, redis, cluster=None):
+    """A sidecache row: bench/config/sidecache.json with the row's store section and an
+    admin listener on `admin_port` (its /metrics tells what the memory store holds)."""
     server = Server(name, port, os.path.join(run_dir, name))
-    server.store = store
+    server.store, server.admin_port = store, admin_port
     store_json = json.dumps(store)
     if redis:
         store_json = (store_json.replace("@REDIS_PORT@", str(redis.port)).replace("@REDIS_TLS_PORT@", str(redis.tls_port))
@@ -286,7 +287,7 @@ def sidecache_server(name, port, run_dir, binary, store, origin_port, redis, clu
         for i, p in enumerate(cluster.ports, 1):
             store_json = store_json.replace(f"@REDIS_CLUSTER_PORT{i}@", str(p))
     conf = render("sidecache.json", os.path.join(server.dir, "proxy.json"),
-                  PORT=port, ORIGIN_PORT=origin_port, STORE=store_json, JWT_SECRET=JWT_SECRET)
+                  PORT=port, ADMIN_PORT=admin_port, ORIGIN_PORT=origin_port, STORE=store_json, JWT_SECRET=JWT_SECRET)
     server.argv = [binary, "run", "--config", conf]
     # The environment must not redirect it (SIDECACHE_LISTEN and the like override the file).
     server.env = {k: v for k, v in os.environ.items() if k not in ("SIDECACHE_LISTEN", "SIDECACHE_UPSTREAM", "REDIS_URL")}
