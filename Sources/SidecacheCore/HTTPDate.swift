@@ -6,6 +6,7 @@ public enum HTTPDate {
 
     /// The instant `text` names, or nil if it is not a valid HTTP-date.
     public static func parse(_ text: String) -> Timestamp? {
+        if let fixed = parseFixdate(text) { return fixed }
         let words = text.split(whereSeparator: { $0 == " " || $0 == "," || $0 == "-" }).map(String.init)
         // IMF-fixdate: Sun, 06 Nov 1994 08:49:37 GMT   -> [Sun, 06, Nov, 1994, 08:49:37, GMT]
         // RFC 850:     Sunday, 06-Nov-94 08:49:37 GMT  -> [Sunday, 06, Nov, 94, 08:49:37, GMT]
@@ -19,6 +20,37 @@ public enum HTTPDate {
         }
         return nil
     }
+
+    /// IMF-fixdate, the form every current server sends (a fill reads its `Date`), read
+    /// in place: `Sun, 06 Nov 1994 08:49:37 GMT`. Nil for anything else, which the
+    /// general path above then tries.
+    private static func parseFixdate(_ text: String) -> Timestamp? {
+        var text = text
+        return text.withUTF8 { b -> Timestamp? in
+            let space = UInt8(ascii: " ")
+            guard b.count == 29, b[3] == UInt8(ascii: ","), b[4] == space, b[7] == space, b[11] == space, b[16] == space,
+                  b[19] == UInt8(ascii: ":"), b[22] == UInt8(ascii: ":"), b[25] == space,
+                  b[26] == UInt8(ascii: "G"), b[27] == UInt8(ascii: "M"), b[28] == UInt8(ascii: "T") else { return nil }
+            func number(_ at: Int, _ count: Int) -> Int? {
+                var n = 0
+                for i in at..<(at + count) {
+                    guard b[i] >= UInt8(ascii: "0"), b[i] <= UInt8(ascii: "9") else { return nil }
+                    n = n * 10 + Int(b[i] - UInt8(ascii: "0"))
+                }
+                return n
+            }
+            // Month names are matched as the general path does: ASCII, any case.
+            let month = Int(b[8].asciiLowercased) << 16 | Int(b[9].asciiLowercased) << 8 | Int(b[10].asciiLowercased)
+            guard let m = monthCodes.firstIndex(of: month), let day = number(5, 2), (1...31).contains(day),
+                  let year = number(12, 4), let h = number(17, 2), let min = number(20, 2), let sec = number(23, 2),
+                  h <= 23, min <= 59, sec <= 60 else { return nil }
+            let days = daysFromCivil(year: year, month: m + 1, day: day)
+            return Timestamp(seconds: Int64(days) * 86_400 + Int64(h * 3600 + min * 60 + sec))
+        }
+    }
+
+    /// The three lowercase letters of each month as one integer, for `parseFixdate`.
+    private static let monthCodes = months.map { name in name.utf8.reduce(0) { $0 << 8 | Int($1) } }
 
     /// IMF-fixdate text for `t`.
     public static func format(_ t: Timestamp) -> String {

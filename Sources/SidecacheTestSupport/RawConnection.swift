@@ -35,8 +35,10 @@ public final class RawConnection: Sendable {
     }
 
     /// Reads until the peer closes or `timeout` passes; returns (and consumes) everything
-    /// not yet read, and whether the peer closed.
-    public func readUntilClose(timeout: Duration = .seconds(10)) async throws -> (bytes: [UInt8], closed: Bool) {
+    /// not yet read, and whether the peer closed. The default is generous because it
+    /// costs nothing when the peer closes: in a full `make test`, with a fleet of
+    /// sidecar processes and a browser starting alongside, 10 s was once not enough.
+    public func readUntilClose(timeout: Duration = .seconds(30)) async throws -> (bytes: [UInt8], closed: Bool) {
         _ = try await eventually(timeout: timeout) { [inbox] in inbox.closed }
         return inbox.take()
     }

@@ -76,6 +76,8 @@ import Testing
         "Sun Nov  6 08:49:37 1994",        // asctime
         "Sun Nov 6 08:49:37 1994",
         "sun, 06 nov 1994 08:49:37 GMT",
+        "Sun, 06 NOV 1994 08:49:37 GMT",
+        "Sun, 6 Nov 1994 08:49:37 GMT",    // not the fixed layout: read by the general path
     ])
     func threeFormsOneInstant(text: String) {
         #expect(HTTPDate.parse(text) == Self.instant)
@@ -97,6 +99,9 @@ import Testing
         "Sun, 06 Foo 1994 08:49:37 GMT", "Sun, 32 Nov 1994 08:49:37 GMT", "Sun, 00 Nov 1994 08:49:37 GMT",
         "Sun, 06 Nov 1994 24:00:00 GMT", "Sun, 06 Nov 1994 08:60:00 GMT", "Sun, 06 Nov 1994 08:49 GMT",
         "Sun, 06 Nov 1994 08:49:37:01 GMT", "Sun, xx Nov 1994 08:49:37 GMT",
+        // The fixed 29-byte layout with one part wrong.
+        "Sun, 06 Nov 1994 08:49:37 GMX", "Sun, 06 N0v 1994 08:49:37 GMT",
+        "Sun, 06 Nov 19x4 08:49:37 GMT", "Sun, 06 Nov 1994 08-49:37 GMT", "Sun, 06 Nov 1994 08:49:61 GMT",
     ])
     func garbage(text: String) {
         #expect(HTTPDate.parse(text) == nil)
