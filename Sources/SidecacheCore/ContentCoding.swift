@@ -108,6 +108,7 @@ public enum ContentCoding {
     /// naming `Accept-Encoding` either way. Only for gzip or compressible answers.
     public static func storedLines(_ lines: [(name: String, value: String)], compressed: Bool) -> [(name: String, value: String)] {
         var out: [(name: String, value: String)] = []
+        out.reserveCapacity(lines.count + 2)
         var varies = false
         for line in lines {
             if line.name.equalsIgnoringASCIICase("etag") && compressed {

@@ -55,7 +55,7 @@ extension Exchange {
         var headers = ForwardHeaders.request(head.headers, clientAddress: connection.remoteAddress,
                                              fallbackHost: settings.config.upstream.authority, forFill: forFill,
                                              requestID: ForwardHeaders.newRequestID) + extraHeaders
-        if let acceptEncoding { headers = ForwardHeaders.accepting(acceptEncoding, headers) }
+        if let acceptEncoding { ForwardHeaders.accept(acceptEncoding, in: &headers) }
         let request = engine.upstreamRequest(settings.config, method: method, uri: uri, headers: headers, body: body, timeout: timeout)
         let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
         transfer = engine.upstream.execute(request, on: connection.eventLoop) { events in me.value.upstream(events) }

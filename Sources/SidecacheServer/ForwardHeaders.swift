@@ -19,8 +19,10 @@ enum ForwardHeaders {
     ]
 
     /// `headers` asking for `coding` only: fills ask for what they can serve everyone.
-    static func accepting(_ coding: String, _ headers: [(name: String, value: String)]) -> [(name: String, value: String)] {
-        headers.filter { !$0.name.equalsIgnoringASCIICase("accept-encoding") } + [(name: "Accept-Encoding", value: coding)]
+    /// Changed in place: the request's own list, no copy.
+    static func accept(_ coding: String, in headers: inout [(name: String, value: String)]) {
+        headers.removeAll { $0.name.equalsIgnoringASCIICase("accept-encoding") }
+        headers.append((name: "Accept-Encoding", value: coding))
     }
 
     /// The header lines sent upstream for a client request.
@@ -28,7 +30,7 @@ enum ForwardHeaders {
                         forFill: Bool, requestID: () -> String) -> [(name: String, value: String)] {
         let connectionTokens = headers.contains(name: "connection") ? HopByHop.connectionTokens(headers["connection"]) : []
         var out: [(name: String, value: String)] = []
-        out.reserveCapacity(headers.count + 4)
+        out.reserveCapacity(headers.count + 5)   // Host and the four added below
         let host = headers.first(name: "host") ?? fallbackHost
         out.append((name: "Host", value: host))
         var forwardedFor: String?

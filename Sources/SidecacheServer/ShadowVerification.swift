@@ -31,9 +31,9 @@ final class ShadowVerification {
     static func start(engine: ProxyEngine, route: Route, key: CacheKey, entry: CacheEntry, uri: String,
                       request: HTTPHeaders, clientAddress: String?, on loop: any EventLoop) {
         let config = engine.settings.config
-        let headers = ForwardHeaders.accepting("identity", ForwardHeaders.request(
-            request, clientAddress: clientAddress, fallbackHost: config.upstream.authority, forFill: true,
-            requestID: ForwardHeaders.newRequestID))
+        var headers = ForwardHeaders.request(request, clientAddress: clientAddress, fallbackHost: config.upstream.authority,
+                                             forFill: true, requestID: ForwardHeaders.newRequestID)
+        ForwardHeaders.accept("identity", in: &headers)
         let upstreamRequest = engine.upstreamRequest(config, method: "GET", uri: uri, headers: headers, body: nil,
                                                      timeout: route.policy.upstreamTimeout)
         let check = ShadowVerification(engine: engine, route: route, key: key, entry: entry, loop: loop)
