@@ -24,7 +24,6 @@ extension ActiveTransfer {
         // unset, so curl asks for no coding either). Redirects are the client's
         // business: FOLLOWLOCATION stays off.
         options.set(CURLOPT_HTTP_CONTENT_DECODING, 0)
-        options.set(CURLOPT_BUFFERSIZE, 64 << 10)
         // The head and idle-body limits are the loop's (see ActiveTransfer.deadline);
         // no total timeout, as that would cut long streams and count paused time.
         options.set(CURLOPT_CONNECTTIMEOUT_MS, max(1, Int(request.connectTimeout.nanoseconds / 1_000_000)))
