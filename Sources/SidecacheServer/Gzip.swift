@@ -28,14 +28,29 @@ enum Gzip {
     /// A decompressed body is never larger than this (a stored body that claims more is refused).
     static let maxDecodedLength = 256 << 20
 
+    /// One inflate stream per thread, reset between bodies, for the same reason: a hit from
+    /// Redis for a client without gzip decompresses on every request, and `inflateInit`
+    /// allocates its state and 32 KiB window each time.
+    nonisolated(unsafe) private static let decompressors = ThreadSpecificVariable<ZlibDecompressor>()
+
     static func decompress(_ body: ByteBuffer, allocator: ByteBufferAllocator) throws -> ByteBuffer {
         var input = body
         if let length = decodedLength(body), length <= maxDecodedLength {
             var output = allocator.buffer(capacity: max(length, 1))
-            if (try? input.decompress(to: &output, with: .gzip())) != nil, output.readableBytes == length { return output }
+            if (try? decompressor().inflate(from: &input, to: &output)) != nil, output.readableBytes == length { return output }
             input = body   // several members, or a trailer that is wrong: size it as it comes
         }
         return try input.decompress(with: .gzip(), maxSize: maxDecodedLength, allocator: allocator)
+    }
+
+    private static func decompressor() throws -> ZlibDecompressor {
+        if let kept = decompressors.currentValue {
+            try kept.reset()
+            return kept
+        }
+        let fresh = try ZlibDecompressor(algorithm: .gzip)
+        decompressors.currentValue = fresh
+        return fresh
     }
 
     /// The decompressed length a single-member gzip stream records in its trailer
