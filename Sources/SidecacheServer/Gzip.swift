@@ -38,7 +38,9 @@ enum Gzip {
         if let length = decodedLength(body), length <= maxDecodedLength {
             var output = allocator.buffer(capacity: max(length, 1))
             if (try? decompressor().inflate(from: &input, to: &output)) != nil, output.readableBytes == length { return output }
-            input = body   // several members, or a trailer that is wrong: size it as it comes
+            // A trailer that is wrong: size it as it comes. (Not handled on either path: a
+            // body of several gzip members, RFC 1952 §2.2, is decoded up to its first end.)
+            input = body
         }
         return try input.decompress(with: .gzip(), maxSize: maxDecodedLength, allocator: allocator)
     }
