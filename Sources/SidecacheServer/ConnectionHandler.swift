@@ -63,13 +63,13 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
             written?()
             return
         }
-        var promise: EventLoopPromise<Void>?
-        if let written {
-            promise = eventLoop.makePromise(of: Void.self)
-            promise!.futureResult.assumeIsolated().whenComplete { [self] _ in
+        let promise = written.map { written in
+            let promise = eventLoop.makePromise(of: Void.self)
+            promise.futureResult.assumeIsolated().whenComplete { [self] _ in
                 lastActivity = eventLoop.now   // the client is taking the answer: not idle
                 written()
             }
+            return promise
         }
         if corks > 0 {
             context.write(wrapOutboundOut(buffer), promise: promise)

@@ -11,14 +11,7 @@ enum Gzip {
     nonisolated(unsafe) private static let compressors = ThreadSpecificVariable<ZlibCompressor>()
 
     static func compress(_ body: ByteBuffer, allocator: ByteBufferAllocator) throws -> ByteBuffer {
-        let compressor: ZlibCompressor
-        if let kept = compressors.currentValue {
-            compressor = kept
-            try compressor.reset()
-        } else {
-            compressor = try ZlibCompressor(algorithm: .gzip)
-            compressors.currentValue = compressor
-        }
+        let compressor = try kept(compressors, reset: { try $0.reset() }) { try ZlibCompressor(algorithm: .gzip) }
         var input = body
         var output = allocator.buffer(capacity: compressor.maxSize(from: body))
         try compressor.deflate(from: &input, to: &output, flush: .finish)
@@ -37,7 +30,8 @@ enum Gzip {
         var input = body
         if let length = decodedLength(body), length <= maxDecodedLength {
             var output = allocator.buffer(capacity: max(length, 1))
-            if (try? decompressor().inflate(from: &input, to: &output)) != nil, output.readableBytes == length { return output }
+            if let zlib = try? kept(decompressors, reset: { try $0.reset() }, make: { try ZlibDecompressor(algorithm: .gzip) }),
+               (try? zlib.inflate(from: &input, to: &output)) != nil, output.readableBytes == length { return output }
             // A trailer that is wrong: size it as it comes. (Not handled on either path: a
             // body of several gzip members, RFC 1952 §2.2, is decoded up to its first end.)
             input = body
@@ -45,14 +39,16 @@ enum Gzip {
         return try input.decompress(with: .gzip(), maxSize: maxDecodedLength, allocator: allocator)
     }
 
-    private static func decompressor() throws -> ZlibDecompressor {
-        if let kept = decompressors.currentValue {
-            try kept.reset()
-            return kept
+    /// This thread's stream from `streams`, reset for a new body, or a new one kept there.
+    private static func kept<Stream: AnyObject>(_ streams: ThreadSpecificVariable<Stream>, reset: (Stream) throws -> Void,
+                                                 make: () throws -> Stream) throws -> Stream {
+        if let stream = streams.currentValue {
+            try reset(stream)
+            return stream
         }
-        let fresh = try ZlibDecompressor(algorithm: .gzip)
-        decompressors.currentValue = fresh
-        return fresh
+        let stream = try make()
+        streams.currentValue = stream
+        return stream
     }
 
     /// The decompressed length a single-member gzip stream records in its trailer

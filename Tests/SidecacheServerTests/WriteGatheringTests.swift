@@ -43,12 +43,12 @@ struct WriteGatheringTests {
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         let request = Array("GET \(path) HTTP/1.1\r\nHost: gather.test\r\n\r\n".utf8)
-        guard send(fd, request, request.count, 0) == request.count else { throw SocketFailure("send: errno \(errno)") }
+        guard send(fd, request, request.count, 0) == request.count else { throw TestSupportError(.connectionClosed, "send: errno \(errno)") }
         var received: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 4096)
         while !String(decoding: received, as: UTF8.self).hasSuffix(end) {
             let n = recv(fd, &chunk, chunk.count, 0)
-            guard n > 0 else { throw SocketFailure("recv ended after \(received.count) bytes: errno \(errno)") }
+            guard n > 0 else { throw TestSupportError(.connectionClosed, "recv ended after \(received.count) bytes: errno \(errno)") }
             received += chunk[..<n]
         }
         return String(decoding: received, as: UTF8.self)
@@ -60,13 +60,8 @@ struct WriteGatheringTests {
         var info = [UInt8](repeating: 0, count: 256)
         var length = socklen_t(info.count)
         guard getsockopt(fd, Int32(IPPROTO_TCP), TCP_INFO, &info, &length) == 0, length >= 156 else {
-            throw SocketFailure("TCP_INFO: errno \(errno), \(length) bytes")
+            throw TestSupportError(.unexpectedReply, "TCP_INFO: errno \(errno), \(length) bytes")
         }
         return info[152..<156].withUnsafeBytes { $0.loadUnaligned(as: UInt32.self) }
     }
-}
-
-private struct SocketFailure: Error {
-    let what: String
-    init(_ what: String) { self.what = what }
 }
