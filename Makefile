@@ -7,6 +7,7 @@
 #   make test        all tests against a throwaway redis-server (FILTER=Purge to filter),
 #                    then the deploy lint (deploy/check.py)
 #   make bench       release build, then bench/run.py (DURATION=10s RUNS=3)
+#   make callgrind   release build, then bench/callgrind.py: instructions per request
 #   make clean
 #
 # `swift build` prints "warning: prohibited flag(s): -D_FILE_OFFSET_BITS=64"
@@ -36,7 +37,7 @@ TEST_DEPS := $(DEPS) redis-server python3 python3-yaml python3-jsonschema chromi
 DEBUG_BIN   := .build/debug/sidecache
 RELEASE_BIN := .build/release/sidecache
 
-.PHONY: deps test-deps build release run check test bench clean
+.PHONY: deps test-deps build release run check test bench callgrind clean
 
 deps:
 	scripts/apt-deps.sh $(DEPS)
@@ -64,6 +65,10 @@ test: test-deps
 bench: deps release
 	scripts/apt-deps.sh python3
 	/usr/bin/python3 bench/run.py
+
+callgrind: deps release
+	scripts/apt-deps.sh python3
+	/usr/bin/python3 bench/callgrind.py
 
 clean:
 	$(SWIFT) package clean

@@ -1,8 +1,7 @@
 import ArgumentParser
 
 /// The command line. This target is the composition root: the only place that reads
-/// the environment, bootstraps logging and handles signals.
-@main
+/// the environment, bootstraps logging and handles signals. `main.swift` starts it.
 struct Sidecache: AsyncParsableCommand {
     static let version = "0.1.0"
 

@@ -67,6 +67,8 @@ class Server:
         self.name, self.port, self.dir = name, port, directory
         self.argv, self.env = [], None
         self.ready = self.answers
+        # Seconds start() waits for readiness (a server under valgrind needs far more).
+        self.start_within = 15
         self.proc = None
         self.log_path = os.path.join(directory, f"{name}.log")
         os.makedirs(directory, exist_ok=True)
@@ -76,14 +78,14 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self):
-        """Starts it, appending to its log; waits (15 s at most) until it is ready.
-        False, with the reason logged, if it exits or is not ready by then."""
+        """Starts it, appending to its log; waits (`start_within` s at most) until it is
+        ready. False, with the reason logged, if it exits or is not ready by then."""
         with open(self.log_path, "a") as out:
             out.write(f"=== {time.strftime('%H:%M:%S', time.gmtime())} start: {' '.join(self.argv)}\n")
             out.flush()
             self.proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, env=self.env,
                                          start_new_session=True)
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + self.start_within
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 log(f"{self.name} exited during start-up ({self.proc.returncode}); see {self.log_path}")
@@ -92,7 +94,7 @@ class Server:
                 log(f"{self.name}: pid {self.proc.pid} on 127.0.0.1:{self.port}")
                 return True
             time.sleep(0.1)
-        log(f"{self.name} was not ready on 127.0.0.1:{self.port} within 15 s; see {self.log_path}")
+        log(f"{self.name} was not ready on 127.0.0.1:{self.port} within {self.start_within} s; see {self.log_path}")
         self.stop()
         return False
 

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Instructions per request of sidecache, counted by callgrind: the repeatable witness
+beside bench/run.py's req/s, which drift ±30 % on a shared machine (issue 13).
+
+    bench/callgrind.py                    # or: make callgrind
+    SCENARIOS="hit pass" REQUESTS=5000 bench/callgrind.py
+
+Knobs (environment): SIDECACHE_BIN (.build/release/sidecache), SCENARIOS (hit pass fill
+redis-hit), REQUESTS (2000), WARM (200).
+
+Per scenario: the bench's origin (nginx, 1 KiB JSON), Redis for `redis-hit`, and
+sidecache under `valgrind --tool=callgrind` with bench/config/sidecache.json. The binary
+runs from a copy without debug sections (`strip -g`, symbols kept): valgrind 3.19 cannot
+read the DWARF 5 that Swift writes. WARM requests first, then callgrind's counters are
+zeroed, REQUESTS requests go over one keep-alive connection (one at a time, as wrk
+spells them: Host, no Accept-Encoding), and the counters are dumped. Every instruction
+of every thread between the two, event loops and curl threads alike, divided by
+REQUESTS, is the figure. The dump and callgrind_annotate's top functions stay in
+bench/out/callgrind-<time>-XXXX/.
+"""
+
+import glob
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ next to the sources
+from benchlib.servers import log, nginx_server, origin_body, redis_server, sidecache_server
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(BENCH)
+OUT = os.path.join(BENCH, "out")
+
+MEMORY = {"memory": "256MiB"}
+REDIS_ONLY = {"memory": "0", "redis": "redis://127.0.0.1:@REDIS_PORT@"}
+# name: (store, path of request i, what it measures)
+SCENARIOS = {
+    "hit": (MEMORY, lambda i: "/api/items/1", "one hot key in the memory store"),
+    "pass": (MEMORY, lambda i: f"/api/pass/{i}", "a new path under /api/pass/ (no route): forwarded"),
+    "fill": (MEMORY, lambda i: f"/api/items/{1000 + i}", "a new path on the cache route: fetched and stored"),
+    "redis-hit": (REDIS_ONLY, lambda i: "/api/items/1", "one hot key, no L1: a Redis GET per request"),
+}
+
+
+def send(conn, path):
+    conn.putrequest("GET", path, skip_accept_encoding=True)
+    conn.endheaders()
+    response = conn.getresponse()
+    response.read()
+    if response.status != 200:
+        sys.exit(f"[callgrind] GET {path} answered {response.status}")
+
+
+def callgrind_control(pid, flag):
+    subprocess.run(["callgrind_control", flag, str(pid)], check=True, capture_output=True)
+
+
+def measure(name, binary, run_dir, ports, requests, warm):
+    store, path, about = SCENARIOS[name]
+    started = [nginx_server("origin", ports[0], run_dir, "origin.nginx.conf", 1, BODY=origin_body())]
+    try:
+        if not started[0].start():
+            sys.exit("[callgrind] the origin did not start")
+        redis = None
+        if "redis" in store:
+            redis = redis_server(ports[1], ports[2], run_dir)
+            started.append(redis)
+            if not redis.start():
+                sys.exit("[callgrind] redis-server did not start")
+        server = sidecache_server(f"sidecache-{name}", ports[3], ports[4], run_dir, binary, store, ports[0], redis)
+        out = os.path.join(server.dir, "callgrind.out")
+        server.argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"] + server.argv
+        server.start_within = 120
+        started.append(server)
+        if not server.start():
+            sys.exit(f"[callgrind] sidecache did not start under valgrind; see {server.log_path}")
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+        for i in range(warm):
+            send(conn, path(i))
+        callgrind_control(server.proc.pid, "--zero")
+        for i in range(warm, warm + requests):
+            send(conn, path(i))
+        callgrind_control(server.proc.pid, "--dump")
+        conn.close()
+        dumps = sorted(glob.glob(out + ".*"), key=os.path.getmtime)
+        if not dumps:
+            sys.exit(f"[callgrind] no dump in {server.dir}")
+        total = totals(dumps[-1])
+        top = subprocess.run(["callgrind_annotate", "--inclusive=no", "--threshold=100", dumps[-1]],
+                             capture_output=True, text=True).stdout
+        with open(os.path.join(run_dir, f"{name}.annotate.txt"), "w") as f:
+            f.write(top)
+        return {"scenario": name, "about": about, "requests": requests, "instructions": total,
+                "per_request": round(total / requests)}
+    finally:
+        for server in reversed(started):
+            server.stop()
+
+
+def totals(dump):
+    with open(dump) as f:
+        for line in f:
+            if line.startswith(("totals:", "summary:")):
+                return int(line.split()[1])
+    sys.exit(f"[callgrind] no totals in {dump}")
+
+
+def stripped_copy(binary, run_dir):
+    copy = os.path.join(run_dir, "sidecache")
+    shutil.copy(binary, copy)
+    subprocess.run(["strip", "--strip-debug", copy], check=True)
+    return copy
+
+
+def main():
+    names = (os.environ.get("SCENARIOS") or " ".join(SCENARIOS)).split()
+    for n in names:
+        if n not in SCENARIOS:
+            sys.exit(f"[callgrind] unknown scenario '{n}' (known: {' '.join(SCENARIOS)})")
+    requests, warm = int(os.environ.get("REQUESTS") or 2000), int(os.environ.get("WARM") or 200)
+    subprocess.run([os.path.join(ROOT, "scripts", "apt-deps.sh"), "nginx", "valgrind"]
+                   + (["redis-server", "openssl"] if "redis-hit" in names else []), check=True)
+    binary = os.environ.get("SIDECACHE_BIN") or os.path.join(ROOT, ".build", "release", "sidecache")
+    os.makedirs(OUT, exist_ok=True)
+    run_dir = tempfile.mkdtemp(prefix=time.strftime("callgrind-%Y%m%d-%H%M%S-"), dir=OUT)
+    log(f"run directory: {os.path.relpath(run_dir, ROOT)}")
+    copy = stripped_copy(binary, run_dir)
+    ports = [int(p) for p in subprocess.run([os.path.join(ROOT, "scripts", "free-ports.sh"), "5"],
+                                            capture_output=True, text=True, check=True).stdout.split()]
+    results = [measure(n, copy, run_dir, ports, requests, warm) for n in names]
+    with open(os.path.join(run_dir, "results.json"), "w") as f:
+        json.dump(results, f, indent=2)
+    print(f"\n| scenario | instructions per request | what |\n|---|---:|---|")
+    for r in results:
+        count = f"{r['per_request']:,}".replace(",", "\u202f")
+        print(f"| {r['scenario']} | {count} | {r['about']} ({r['requests']} requests) |")
+
+
+if __name__ == "__main__":
+    main()
