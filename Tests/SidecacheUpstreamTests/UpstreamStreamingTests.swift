@@ -34,8 +34,9 @@ import Testing
         #expect(recorder.ended)
         #expect(recorder.violations.isEmpty)
         let received = recorder.body
-        #expect(received.count == Self.size)
-        #expect(received == expected)
+        // Compared as one Bool: a failed #expect on two arrays this large diffs them for hours.
+        let intact = received == expected
+        #expect(intact, "\(received.count) of \(Self.size) bytes, not the origin's")
         // Backpressure held: never more than the high-water mark plus one chunk
         // (at most CURLOPT_BUFFERSIZE, 64 KiB) was outstanding.
         #expect(recorder.maxUnconsumed <= (1 << 20) + (64 << 10))
@@ -49,10 +50,12 @@ import Testing
         defer { client.shutdown() }
         origin.on("GET", "/big", OriginResponse(body: .generated(count: 4 << 20)))
 
-        let idle = TimeAmount.seconds(1)
+        // Long enough that a loaded machine (the whole suite runs at once) does not starve
+        // the in-process origin for a whole idle limit before the transfer pauses.
+        let idle = TimeAmount.seconds(3)
         let recorder = EventRecorder(autoConsume: false)
         recorder.start(upstreamRequest("GET", origin.baseURL + "/big", idleBodyTimeout: idle), on: client)
-        #expect(try await eventually { recorder.unconsumed > 1 << 20 })   // at the high-water mark: paused
+        #expect(try await eventually(timeout: .seconds(60)) { recorder.unconsumed > 1 << 20 })   // at the high-water mark: paused
         // A negative (nothing may end the paused transfer), so a bounded wait: four idle
         // limits, ample for a wrongly running idle timer to fire; it returns at once if anything ends it.
         let ended = try await eventually(timeout: .nanoseconds(4 * idle.nanoseconds)) { recorder.terminal != nil }
@@ -64,7 +67,8 @@ import Testing
         }
 
         #expect(recorder.ended)
-        #expect(recorder.body == OriginResponse.generatedBytes(count: 4 << 20))
+        let intact = recorder.body == OriginResponse.generatedBytes(count: 4 << 20)
+        #expect(intact, "\(recorder.body.count) of \(4 << 20) bytes, not the origin's")
         try await origin.shutdown()
     }
 
