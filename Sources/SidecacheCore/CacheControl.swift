@@ -56,31 +56,40 @@ public struct CacheControl: Sendable, Equatable {
 
     /// Splits `a, b=1, c="x, y"` into lowercased names and unquoted values.
     static func split(_ text: String) -> [(name: String, value: String?)] {
+        // Byte by byte: every fill and every revalidation reads the answer's directives,
+        // and the delimiters are all ASCII.
+        let comma = UInt8(ascii: ","), equals = UInt8(ascii: "="), quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
         var items: [(String, String?)] = []
-        var rest = Substring(text)
+        var rest = text.utf8[...]
         while !rest.isEmpty {
-            var name = ""
+            let nameEnd = rest.firstIndex { $0 == comma || $0 == equals } ?? rest.endIndex
+            let name = String(decoding: rest[..<nameEnd].trimmingSpaces().lazy.map(\.asciiLowercased), as: UTF8.self)
+            rest = rest[nameEnd...]
             var value: String?
-            while let c = rest.first, c != "," && c != "=" { name.append(c); rest.removeFirst() }
-            if rest.first == "=" {
-                rest.removeFirst()
-                var v = ""
-                if rest.first == "\"" {
-                    rest.removeFirst()
-                    while let c = rest.first, c != "\"" {
-                        rest.removeFirst()
-                        if c == "\\", let escaped = rest.first { v.append(escaped); rest.removeFirst() } else { v.append(c) }
+            if rest.first == equals {
+                rest = rest.dropFirst()
+                if rest.first == quote {
+                    rest = rest.dropFirst()
+                    var unquoted: [UInt8] = []
+                    while let b = rest.first, b != quote {
+                        rest = rest.dropFirst()
+                        if b == backslash, let escaped = rest.first {
+                            unquoted.append(escaped)
+                            rest = rest.dropFirst()
+                        } else {
+                            unquoted.append(b)
+                        }
                     }
-                    if !rest.isEmpty { rest.removeFirst() }
-                    while let c = rest.first, c != "," { rest.removeFirst() }
+                    rest = rest[(rest.firstIndex(of: comma) ?? rest.endIndex)...]
+                    value = String(decoding: unquoted, as: UTF8.self).trimmingSpaces()
                 } else {
-                    while let c = rest.first, c != "," { v.append(c); rest.removeFirst() }
+                    let valueEnd = rest.firstIndex(of: comma) ?? rest.endIndex
+                    value = String(decoding: rest[..<valueEnd].trimmingSpaces(), as: UTF8.self)
+                    rest = rest[valueEnd...]
                 }
-                value = v.trimmingSpaces()
             }
-            if rest.first == "," { rest.removeFirst() }
-            let trimmed = name.trimmingSpaces().lowercased()
-            if !trimmed.isEmpty { items.append((trimmed, value)) }
+            if rest.first == comma { rest = rest.dropFirst() }
+            if !name.isEmpty { items.append((name, value)) }
         }
         return items
     }

@@ -91,9 +91,17 @@ public enum ContentCoding {
 
     /// `text/*`, JSON, XML and JavaScript: what compresses well.
     public static func isCompressible(_ contentType: String?) -> Bool {
-        guard let type = contentType?.split(separator: ";").first?.trimmingSpaces().lowercased() else { return false }
-        return type.hasPrefix("text/") || type == "application/json" || type.hasSuffix("+json") || type.hasSuffix("+xml")
-            || type == "application/javascript" || type == "application/xml"
+        guard let contentType else { return false }
+        // The media type, read in place: every fill of a compressing route asks.
+        var type = contentType.utf8[...]
+        if let semicolon = type.firstIndex(of: UInt8(ascii: ";")) { type = type[..<semicolon] }
+        type = type.trimmingSpaces()
+        func `is`(_ name: String) -> Bool { type.elementsEqual(name.utf8, by: asciiCaseInsensitiveEqual) }
+        func ends(_ suffix: String) -> Bool {
+            type.count >= suffix.utf8.count && type.suffix(suffix.utf8.count).elementsEqual(suffix.utf8, by: asciiCaseInsensitiveEqual)
+        }
+        return type.starts(with: "text/".utf8, by: asciiCaseInsensitiveEqual) || `is`("application/json") || ends("+json")
+            || ends("+xml") || `is`("application/javascript") || `is`("application/xml")
     }
 
     /// RFC 9110 §8.8.3: a transformed representation is not the one the strong

@@ -40,49 +40,60 @@ public struct HeaderList: HeaderFields, Sendable, ExpressibleByArrayLiteral {
 
 extension String {
     /// ASCII case-insensitive comparison without allocating (header names are ASCII tokens).
+    /// Compares the UTF-8 bytes in place: header lookups run this for every line of
+    /// every forwarded answer.
     @inlinable
     public func equalsIgnoringASCIICase(_ other: String) -> Bool {
         guard utf8.count == other.utf8.count else { return false }   // O(1) for native strings
-        var a = self.utf8.makeIterator()
-        var b = other.utf8.makeIterator()
-        while true {
-            switch (a.next(), b.next()) {
-            case (nil, nil): return true
-            case let (x?, y?):
-                if x != y && (x | 0x20) != (y | 0x20) { return false }
-                if x != y && !((x | 0x20) >= 0x61 && (x | 0x20) <= 0x7A) { return false }
-            default: return false
-            }
+        let inPlace = utf8.withContiguousStorageIfAvailable { a in
+            other.utf8.withContiguousStorageIfAvailable { b in asciiCaseInsensitiveEqual(a, b) }
         }
+        if let inPlace, let equal = inPlace { return equal }
+        return utf8.elementsEqual(other.utf8) { asciiCaseInsensitiveEqual($0, $1) }
     }
+}
+
+/// Whether two byte strings of the same length are equal ignoring ASCII case.
+@inlinable
+func asciiCaseInsensitiveEqual(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBufferPointer<UInt8>) -> Bool {
+    for i in a.indices where !asciiCaseInsensitiveEqual(a[i], b[i]) { return false }
+    return true
+}
+
+@inlinable
+func asciiCaseInsensitiveEqual(_ x: UInt8, _ y: UInt8) -> Bool {
+    if x == y { return true }
+    let lower = x | 0x20
+    return lower == y | 0x20 && lower >= 0x61 && lower <= 0x7A
 }
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1); never forwarded either way.
 public enum HopByHop {
-    public static let names: [String] = [
+    public static let names: HeaderNameSet = [
         "connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding",
         "upgrade", "proxy-authorization", "proxy-authenticate",
     ]
 
+    private static let keepAlive = ["keep-alive"]
+    private static let close = ["close"]
+
     /// True when `name` is hop-by-hop, either by definition or because the message's own
     /// `Connection` header lists it (`connectionTokens`, lowercased). Allocates nothing.
     public static func contains(_ name: String, connectionTokens: [String] = []) -> Bool {
-        name.isOne(of: names) || name.isOne(of: connectionTokens)
+        names.contains(name) || connectionTokens.contains { name.equalsIgnoringASCIICase($0) }
     }
 
     /// Tokens listed in `Connection` header values, lowercased.
     public static func connectionTokens(_ values: [String]) -> [String] {
-        values.flatMap { $0.split(separator: ",") }
+        // Nearly every Connection field is a lone `keep-alive` or `close`: no splitting
+        // and no new strings for those.
+        if values.count == 1 {
+            if values[0].equalsIgnoringASCIICase("keep-alive") { return keepAlive }
+            if values[0].equalsIgnoringASCIICase("close") { return close }
+        }
+        return values.flatMap { $0.split(separator: ",") }
             .map { $0.trimmingSpaces().lowercased() }
             .filter { !$0.isEmpty }
-    }
-}
-
-extension String {
-    /// Whether this header name equals one of `lowercasedNames`, ignoring ASCII case.
-    @inlinable
-    public func isOne(of lowercasedNames: [String]) -> Bool {
-        lowercasedNames.contains { equalsIgnoringASCIICase($0) }
     }
 }
 
@@ -96,6 +107,17 @@ extension StringProtocol {
     }
 }
 
+extension Substring.UTF8View {
+    /// Without leading and trailing spaces and horizontal tabs, in place.
+    func trimmingSpaces() -> Substring.UTF8View {
+        func ows(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }
+        var bytes = self
+        while let first = bytes.first, ows(first) { bytes = bytes.dropFirst() }
+        while let last = bytes.last, ows(last) { bytes = bytes.dropLast() }
+        return bytes
+    }
+}
+
 /// A field name (RFC 9110 §5.1: a token of tchar).
 public func isFieldName(_ s: String) -> Bool {
     !s.isEmpty && s.utf8.allSatisfy { b in
@@ -105,5 +127,6 @@ public func isFieldName(_ s: String) -> Bool {
 
 /// Field values that must never be forwarded: CR, LF or NUL inside would split or end a header.
 public func isSafeFieldValue(_ value: String) -> Bool {
-    !value.utf8.contains { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 }
+    func unsafe(_ byte: UInt8) -> Bool { byte == 0x0D || byte == 0x0A || byte == 0x00 }
+    return !(value.utf8.withContiguousStorageIfAvailable { $0.contains(where: unsafe) } ?? value.utf8.contains(where: unsafe))
 }

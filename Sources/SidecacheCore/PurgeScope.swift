@@ -35,10 +35,11 @@ public enum PurgeScope: Hashable, Sendable, CustomStringConvertible {
     /// its path, and every subtree above it.
     public static func ids(route: String, path: Substring, tags: [String] = []) -> [UInt64] {
         var ids = [fnv(3, route), fnv(1, path)]
-        var i = path.startIndex
-        while i < path.endIndex {
-            if path[i] == "/" { ids.append(fnv(2, path[...i])) }
-            i = path.index(after: i)
+        // FNV reads the bytes in order, so one pass hashes every prefix ending in "/".
+        var subtree = fnv(2, "")
+        for b in path.utf8 {
+            subtree = fnv(subtree, b)
+            if b == UInt8(ascii: "/") { ids.append(subtree) }
         }
         for t in tags { ids.append(fnv(4, t)) }
         return ids
@@ -53,9 +54,11 @@ public enum PurgeScope: Hashable, Sendable, CustomStringConvertible {
     public static func tagIDs(_ tags: [String]) -> [UInt64] { tags.map { fnv(4, $0) } }
 
     static func fnv(_ kind: UInt8, _ text: some StringProtocol) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        h = (h ^ UInt64(kind)) &* 0x100_0000_01b3
-        for b in text.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        var h = fnv(0xcbf2_9ce4_8422_2325, kind)
+        for b in text.utf8 { h = fnv(h, b) }
         return h
     }
+
+    /// One FNV-1a step.
+    private static func fnv(_ h: UInt64, _ byte: UInt8) -> UInt64 { (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
 }

@@ -33,13 +33,14 @@ public enum Validators {
     }
 
     /// Headers a 304 carries from the stored answer (RFC 9110 §15.4.5).
-    public static let notModifiedFields = ["cache-control", "content-location", "date", "etag", "expires", "vary", "last-modified"]
+    public static let notModifiedFields: HeaderNameSet = ["cache-control", "content-location", "date", "etag", "expires", "vary", "last-modified"]
+
+    private static let framing: HeaderNameSet = ["content-length", "content-encoding", "transfer-encoding", "content-range"]
 
     /// The stored header lines updated by a 304's (RFC 9111 §4.3.4): fields the 304 carries
     /// replace the stored ones of the same name; framing fields never change.
     public static func merge(stored: [(name: String, value: String)], notModified: [(name: String, value: String)]) -> [(name: String, value: String)] {
-        let keep = ["content-length", "content-encoding", "transfer-encoding", "content-range"]
-        let updated = notModified.filter { !$0.name.isOne(of: keep) }
+        let updated = notModified.filter { !framing.contains($0.name) }
         let replaced = Set(updated.map { $0.name.lowercased() })
         return stored.filter { !replaced.contains($0.name.lowercased()) } + updated
     }

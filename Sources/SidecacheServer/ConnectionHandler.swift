@@ -245,7 +245,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     /// Limits, forbidden bytes and the fields that must be unambiguous, in one pass
     /// over the head; then the `Connection` options are removed, so the key, the
     /// classification and the upstream all see the same request (RFC 9110 §7.6.1).
-    private static let unremovable = ["host", "content-length", "transfer-encoding"]
+    private static let unremovable: HeaderNameSet = ["host", "content-length", "transfer-encoding"]
 
     private func checkHead(_ head: inout HTTPRequestHead) -> ProxyError? {
         let limits = settings.config.limits
@@ -272,7 +272,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
         if credentials > 1 || proxyCredentials > 1 { return .badRequest("more than one Authorization header") }
         if hasConnection {
             let options = HopByHop.connectionTokens(head.headers["connection"])
-            if options.contains(where: { $0.isOne(of: Self.unremovable) }) {
+            if options.contains(where: Self.unremovable.contains) {
                 return .badRequest("Connection may not name Host, Content-Length or Transfer-Encoding")
             }
             for option in options { head.headers.remove(name: option) }

@@ -166,15 +166,12 @@ extension Exchange {
         }
         var body = filled.body
         var lines = filled.lines
+        var gzipped = false
         if context.route.policy.compress {
-            (body, lines) = Self.storedForm(body: body, lines: lines, allocator: connection.allocator)
+            (body, lines, gzipped) = Self.storedForm(body: body, lines: lines, allocator: connection.allocator)
         }
-        if body.capacity > body.readableBytes {
-            // Stored bodies hold exactly their bytes, so the byte budget is the memory used.
-            var exact = connection.allocator.buffer(capacity: body.readableBytes)
-            exact.writeImmutableBuffer(body)
-            body = exact
-        }
+        let identity = gzipped ? filled.body : nil
+        body = exactly(body)
         var entryHead = connection.allocator.buffer(capacity: lines.reduce(64) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 })
         entryHead.writeStatusLine(status: filled.status, reason: filled.reason)
         for line in lines where !line.name.equalsIgnoringASCIICase("transfer-encoding") { entryHead.writeHeader(line.name, line.value) }
@@ -183,24 +180,34 @@ extension Exchange {
         let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
         engine.store.commit(context.key, status: filled.status, timing: filled.timing, head: entryHead, body: body, scopeIDs: scopeIDs,
                             tagIDs: tagIDs, under: fillGuard, now: engine.clock.now(), on: connection.eventLoop)
-            .whenReady { committed in me.value.committed(committed, revalidated: filled.revalidated) }
+            .whenReady { committed in me.value.committed(committed, revalidated: filled.revalidated, identity: identity) }
+    }
+
+    /// `body` holding exactly its bytes: stored bodies are charged by their length, so
+    /// the byte budget is the memory used.
+    func exactly(_ body: ByteBuffer) -> ByteBuffer {
+        guard body.capacity > body.readableBytes else { return body }
+        var exact = connection.allocator.buffer(capacity: body.readableBytes)
+        exact.writeImmutableBuffer(body)
+        return exact
     }
 
     /// What a compressing route stores (DESIGN "HTTP fidelity", compression): identity
     /// bodies of compressible types gzipped once here, gzip kept; both say `Vary:
-    /// Accept-Encoding`. Should zlib fail, the answer is stored as it came.
-    static func storedForm(body: ByteBuffer, lines: [(name: String, value: String)],
-                           allocator: ByteBufferAllocator) -> (ByteBuffer, [(name: String, value: String)]) {
+    /// Accept-Encoding`. Should zlib fail, the answer is stored as it came. `gzipped`:
+    /// the body was compressed here (the identity bytes are still the caller's).
+    static func storedForm(body: ByteBuffer, lines: [(name: String, value: String)], allocator: ByteBufferAllocator)
+        -> (body: ByteBuffer, lines: [(name: String, value: String)], gzipped: Bool) {
         let headers = HeaderList(lines)
         if ContentCoding.compresses(headers, bodyLength: body.readableBytes), let gzipped = try? Gzip.compress(body, allocator: allocator) {
-            return (gzipped, ContentCoding.storedLines(lines, compressed: true))
+            return (gzipped, ContentCoding.storedLines(lines, compressed: true), true)
         }
         let gzip = headers.first("content-encoding") != nil
-        guard gzip || ContentCoding.isCompressible(headers.first("content-type")) else { return (body, lines) }
-        return (body, ContentCoding.storedLines(lines, compressed: false))
+        guard gzip || ContentCoding.isCompressible(headers.first("content-type")) else { return (body, lines, false) }
+        return (body, ContentCoding.storedLines(lines, compressed: false), false)
     }
 
-    private func committed(_ committed: Commit, revalidated: Bool) {
+    private func committed(_ committed: Commit, revalidated: Bool, identity: ByteBuffer?) {
         if let trouble = committed.trouble { storeTrouble(trouble) }
         let cacheStatus: String
         switch committed.outcome {
@@ -225,7 +232,9 @@ extension Exchange {
             answerFromCache(committed.entry, staleDetail: nil)
         } else {
             let now = engine.clock.now()
-            answer(committed.entry) { writer.filled(committed.entry, form: $0, range: $1, now: now, cacheStatus: cacheStatus) }
+            answer(committed.entry, identity: identity) {
+                writer.filled(committed.entry, form: $0, range: $1, now: now, cacheStatus: cacheStatus)
+            }
         }
     }
 }

@@ -4,19 +4,23 @@ import SidecacheCore
 /// Which headers cross the proxy, each way.
 enum ForwardHeaders {
     /// Set by the proxy; client values are replaced (X-Forwarded-For is appended to).
-    static let proxyOwned = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "host", "content-length", "expect"]
+    static let proxyOwned: HeaderNameSet = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "host", "content-length", "expect"]
     /// Stripped from fills: a fill fetches the full answer for everyone, not one client's
     /// conditional or partial view (a range is cut from the stored answer).
-    static let conditionals = ["if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range", "range"]
+    static let conditionals: HeaderNameSet = ["if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range", "range"]
     /// Stripped from fills: fields that frameworks read as the request's URL, host,
     /// scheme or port (Symfony, Spring, Rails, IIS rewrite...). None is part of the
     /// key, so one client's value would otherwise be stored for everyone (the classic
     /// unkeyed-input poisoning). Requests that do not use the cache keep them.
-    static let urlOverrides = [
+    static let urlOverrides: HeaderNameSet = [
         "x-original-url", "x-rewrite-url", "x-host", "x-http-host-override", "x-original-host",
         "x-forwarded-server", "x-forwarded-scheme", "x-forwarded-port", "x-forwarded-prefix",
         "x-forwarded-ssl", "x-url-scheme", "front-end-https", "forwarded",
     ]
+
+    /// Upstream answer fields the proxy never passes on: it frames its own answers, sets
+    /// its own X-Cache, and acts on Sidecache-Purge itself.
+    static let notForwardedBack: HeaderNameSet = ["content-length", "x-cache", UpstreamPurge.field]
 
     /// `headers` asking for `coding` only: fills ask for what they can serve everyone.
     /// Changed in place: the request's own list, no copy.
@@ -41,7 +45,7 @@ enum ForwardHeaders {
                 forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value
                 continue
             }
-            if name.isOne(of: proxyOwned) || (forFill && (name.isOne(of: conditionals) || name.isOne(of: urlOverrides))) { continue }
+            if proxyOwned.contains(name) || (forFill && (conditionals.contains(name) || urlOverrides.contains(name))) { continue }
             if name.equalsIgnoringASCIICase("x-request-id") { hasRequestID = true }
             out.append((name: name, value: value))
         }
@@ -58,13 +62,18 @@ enum ForwardHeaders {
     /// no framing (the proxy frames its own answers), no unsafe values, no stale markers.
     /// `forStorage` also drops `Age`, which a hit recomputes.
     static func response(_ lines: [(name: String, value: String)], forStorage: Bool) -> [(name: String, value: String)] {
-        let connectionTokens = HopByHop.connectionTokens(lines.filter { $0.name.equalsIgnoringASCIICase("connection") }.map(\.value))
-        return lines.filter { line in
-            !HopByHop.contains(line.name, connectionTokens: connectionTokens)
-                && !line.name.isOne(of: ["content-length", "x-cache", UpstreamPurge.field])
-                && !(forStorage && line.name.equalsIgnoringASCIICase("age"))
-                && isSafeFieldValue(line.value) && !line.name.isEmpty
+        var connection: [String] = []
+        for line in lines where line.name.equalsIgnoringASCIICase("connection") { connection.append(line.value) }
+        let connectionTokens = connection.isEmpty ? [] : HopByHop.connectionTokens(connection)
+        var forwarded: [(name: String, value: String)] = []
+        forwarded.reserveCapacity(lines.count)
+        for line in lines where !HopByHop.contains(line.name, connectionTokens: connectionTokens)
+            && !notForwardedBack.contains(line.name)
+            && !(forStorage && line.name.equalsIgnoringASCIICase("age"))
+            && isSafeFieldValue(line.value) && !line.name.isEmpty {
+            forwarded.append(line)
         }
+        return forwarded
     }
 
     /// 16 random hex digits for requests that arrive without an `X-Request-Id`.

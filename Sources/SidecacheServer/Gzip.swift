@@ -10,8 +10,13 @@ enum Gzip {
     /// thread only ever sees its own compressor.)
     nonisolated(unsafe) private static let compressors = ThreadSpecificVariable<ZlibCompressor>()
 
+    /// zlib level 1, nginx's `gzip_comp_level` default: on JSON it costs a third of level
+    /// 6's time from 4 KiB up for bodies 10–13 % larger (BENCHMARKS.md, issue 13), and
+    /// the fill is on the client's clock.
+    static let configuration = ZlibConfiguration(compressionLevel: 1)
+
     static func compress(_ body: ByteBuffer, allocator: ByteBufferAllocator) throws -> ByteBuffer {
-        let compressor = try kept(compressors, reset: { try $0.reset() }) { try ZlibCompressor(algorithm: .gzip) }
+        let compressor = try kept(compressors, reset: { try $0.reset() }) { try ZlibCompressor(algorithm: .gzip, configuration: configuration) }
         var input = body
         var output = allocator.buffer(capacity: compressor.maxSize(from: body))
         try compressor.deflate(from: &input, to: &output, flush: .finish)

@@ -128,7 +128,7 @@ final class ProxyEngine: Sendable {
     /// once (a fill already under way for the key does it instead). `body`: a POST read's.
     func revalidate(head: HTTPRequestHead, body: ByteBuffer?, replacing stale: CacheEntry, on loop: any EventLoop) {
         var request = HTTPRequestHead(version: .http1_1, method: head.method == .POST ? .POST : .GET, uri: head.uri, headers: head.headers)
-        for name in ForwardHeaders.conditionals { request.headers.remove(name: name) }
+        for name in ForwardHeaders.conditionals.names { request.headers.remove(name: name) }
         let exchange = Exchange(engine: self, settings: settings, connection: CapturedResponse(loop: loop), head: request, body: body,
                                 purpose: .refresh)
         exchange.replacing = stale

@@ -53,7 +53,7 @@ struct ResponseWriter {
     func notModified(_ entry: CacheEntry, stored: [(name: String, value: String)], now: Timestamp, stale: Bool) -> Bool {
         var buffer = connection.allocator.buffer(capacity: 256)
         buffer.writeStatusLine(status: 304, reason: "Not Modified")
-        for line in stored where line.name.isOne(of: Validators.notModifiedFields) { buffer.writeHeader(line.name, line.value) }
+        for line in stored where Validators.notModifiedFields.contains(line.name) { buffer.writeHeader(line.name, line.value) }
         buffer.writeHeader("Age", Int(entry.timing.age(at: now).wholeSeconds))
         buffer.writeStaticString(stale ? "X-Cache: STALE\r\n" : "X-Cache: HIT\r\n")
         buffer.writeHeader(CacheStatusField.name, CacheStatusField.hit(ttl: entry.timing.remaining(at: now)))

@@ -13,10 +13,15 @@ extension Exchange {
     /// `entry` as this client takes it: the stored bytes, or — a gzip entry for a client
     /// without gzip — its decoded form, made once per entry and kept with it (the L1
     /// charged for it). Nil when a stored gzip body does not decompress.
-    func form(of entry: CacheEntry) -> StoredForm? {
+    ///
+    /// `identity` is the body before it was gzipped, when this exchange gzipped it at
+    /// fill time: the decoded form is then made from it, without inflating.
+    func form(of entry: CacheEntry, identity: ByteBuffer? = nil) -> StoredForm? {
         guard entry.isGzip, !writer.acceptsGzip else { return StoredForm(head: entry.head, body: entry.body) }
         if let kept = entry.decoded { return StoredForm(head: kept.head, body: kept.body) }
-        guard let body = try? Gzip.decompress(entry.body, allocator: connection.allocator) else { return nil }
+        guard let body = identity.map(exactly) ?? (try? Gzip.decompress(entry.body, allocator: connection.allocator)) else {
+            return nil
+        }
         var head = connection.allocator.buffer(capacity: entry.head.readableBytes + 16)
         guard entry.head.withUnsafeReadableBytes({ stored in DecodedHead.rewrite(stored) { head.writeBytes($0) } }) else { return nil }
         if entry.status != 204 && entry.status != 304 { head.writeHeader("Content-Length", body.readableBytes) }
@@ -29,8 +34,8 @@ extension Exchange {
 
     /// Writes `entry` as this client takes it (`form(of:)`) and the part of it a `Range`
     /// asks for, or a 502 for a stored gzip body that does not decompress.
-    func answer(_ entry: CacheEntry, _ write: (StoredForm, RangeAnswer) -> Bool) {
-        guard let form = form(of: entry) else {
+    func answer(_ entry: CacheEntry, identity: ByteBuffer? = nil, _ write: (StoredForm, RangeAnswer) -> Bool) {
+        guard let form = form(of: entry, identity: identity) else {
             engine.logger.error("stored gzip body does not decompress", metadata: ["request": "\(method) \(head.uri)"])
             status = 502
             finish(close: writer.error(.upstreamUnavailable("stored gzip body does not decompress")))

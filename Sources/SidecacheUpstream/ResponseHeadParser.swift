@@ -31,13 +31,15 @@ struct ResponseHeadParser {
     private var headers: [(name: String, value: String)] = []
     private var bytes = 0
 
-    /// Feeds one line, line ending included.
+    /// Feeds one line, line ending included. The line is read in place, as a plain byte
+    /// buffer: every line of every forwarded answer passes here.
     mutating func feed(_ line: UnsafeRawBufferPointer) -> Outcome {
         bytes += line.count
         guard bytes <= Self.maxHeadBytes else { return .invalid("upstream sent a head over \(Self.maxHeadBytes) bytes") }
-        var content = line[...]
-        if content.last == .lf { content = content.dropLast() }
-        if content.last == .cr { content = content.dropLast() }
+        var end = line.count
+        if end > 0 && line[end - 1] == .lf { end -= 1 }
+        if end > 0 && line[end - 1] == .cr { end -= 1 }
+        let content = UnsafeRawBufferPointer(rebasing: line[..<end])
         if content.contains(where: { $0 == .cr || $0 == .lf || $0 == 0 }) {
             return .invalid("upstream sent a bare CR, LF or NUL in its head")
         }
@@ -50,7 +52,7 @@ struct ResponseHeadParser {
             headers.reserveCapacity(16)   // a typical head in one allocation, not five
             return .more
         }
-        if content.first == .space || content.first == .tab {
+        if content[0] == .space || content[0] == .tab {
             // obs-fold: part of the previous field's value.
             guard !headers.isEmpty else { return .invalid("upstream head starts with a folded line") }
             let more = Self.trimmed(content)
@@ -77,37 +79,38 @@ struct ResponseHeadParser {
     init() {}
 
     /// "HTTP/1.1 200 OK", "HTTP/1.0 404", "HTTP/1.1 204 ".
-    private static func statusLine(_ line: Slice<UnsafeRawBufferPointer>) -> (Int, String)? {
-        guard line.starts(with: "HTTP/1.".utf8), line.count >= 12 else { return nil }
-        let afterVersion = line.dropFirst(8)
-        guard let minor = line.dropFirst(7).first, minor == UInt8(ascii: "0") || minor == UInt8(ascii: "1"),
-              afterVersion.first == .space else { return nil }
-        let digits = afterVersion.dropFirst().prefix(3)
-        guard digits.count == 3, digits.allSatisfy(\.isDigit) else { return nil }
-        let rest = afterVersion.dropFirst(4)
-        guard rest.isEmpty || rest.first == .space else { return nil }
-        guard !rest.contains(where: { $0 < .space && $0 != .tab || $0 == 0x7F }) else { return nil }
-        let code = digits.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
+    private static func statusLine(_ line: UnsafeRawBufferPointer) -> (Int, String)? {
+        guard line.count >= 12, line.starts(with: "HTTP/1.".utf8), line[7] == UInt8(ascii: "0") || line[7] == UInt8(ascii: "1"),
+              line[8] == .space, line[9].isDigit, line[10].isDigit, line[11].isDigit else { return nil }
+        let rest = UnsafeRawBufferPointer(rebasing: line[12...])
+        guard rest.isEmpty || rest[0] == .space else { return nil }
+        guard !rest.contains(where: isControl) else { return nil }
+        let code = line[9...11].reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
         return (code, String(decoding: trimmed(rest), as: UTF8.self))
     }
 
     /// `name: value`, the name a token (whitespace before the colon removed), the value
     /// free of control characters other than tab.
-    private static func header(_ line: Slice<UnsafeRawBufferPointer>) -> (name: String, value: String)? {
+    private static func header(_ line: UnsafeRawBufferPointer) -> (name: String, value: String)? {
         guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return nil }
-        var name = line[..<colon]
-        while let last = name.last, last == .space || last == .tab { name = name.dropLast() }
+        var nameEnd = colon
+        while nameEnd > 0 && (line[nameEnd - 1] == .space || line[nameEnd - 1] == .tab) { nameEnd -= 1 }
+        let name = UnsafeRawBufferPointer(rebasing: line[..<nameEnd])
         guard !name.isEmpty, name.allSatisfy(\.isTokenCharacter) else { return nil }
-        let value = trimmed(line[(colon + 1)...])
-        guard !value.contains(where: { $0 < .space && $0 != .tab || $0 == 0x7F }) else { return nil }
+        let value = trimmed(UnsafeRawBufferPointer(rebasing: line[(colon + 1)...]))
+        guard !value.contains(where: isControl) else { return nil }
         return (String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self))
     }
 
-    private static func trimmed(_ bytes: Slice<UnsafeRawBufferPointer>) -> Slice<UnsafeRawBufferPointer> {
-        var bytes = bytes
-        while let first = bytes.first, first == .space || first == .tab { bytes = bytes.dropFirst() }
-        while let last = bytes.last, last == .space || last == .tab { bytes = bytes.dropLast() }
-        return bytes
+    /// Control characters other than tab, and DEL: never in a status line or a field value.
+    private static func isControl(_ byte: UInt8) -> Bool { byte < .space && byte != .tab || byte == 0x7F }
+
+    private static func trimmed(_ bytes: UnsafeRawBufferPointer) -> UnsafeRawBufferPointer {
+        var start = 0
+        var end = bytes.count
+        while start < end && (bytes[start] == .space || bytes[start] == .tab) { start += 1 }
+        while end > start && (bytes[end - 1] == .space || bytes[end - 1] == .tab) { end -= 1 }
+        return UnsafeRawBufferPointer(rebasing: bytes[start..<end])
     }
 }
 
@@ -128,10 +131,13 @@ extension UInt8 {
     /// RFC 9110 §5.6.2 tchar.
     var isTokenCharacter: Bool {
         switch self {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+             UInt8(ascii: "-"), UInt8(ascii: "!"), UInt8(ascii: "#"), UInt8(ascii: "$"), UInt8(ascii: "%"), UInt8(ascii: "&"),
+             UInt8(ascii: "'"), UInt8(ascii: "*"), UInt8(ascii: "+"), UInt8(ascii: "."), UInt8(ascii: "^"), UInt8(ascii: "_"),
+             UInt8(ascii: "`"), UInt8(ascii: "|"), UInt8(ascii: "~"):
             true
         default:
-            "!#$%&'*+-.^_`|~".utf8.contains(self)
+            false
         }
     }
 }

@@ -54,6 +54,12 @@ import Testing
         #expect(!cc.noStore)   // "x-foo" inside the quotes is not a directive
     }
 
+    @Test func directivesSplitTrimmedAndLowercased() {
+        let items = CacheControl.split(" Max-Age = 5 ,PRIVATE=\"x, \\\"y\" junk, no-store,, =7, s-maxage=\"9")
+        #expect(items.map(\.name) == ["max-age", "private", "no-store", "s-maxage"])
+        #expect(items.map(\.value) == ["5", "x, \"y", nil, "9"])
+    }
+
     @Test func unknownDirectivesIgnored() {
         let cc = CacheControl(["immutable, foo=bar, x-ext=\"no-store\", max-age=3"])
         #expect(cc == { var c = CacheControl(); c.maxAge = 3; return c }())

@@ -30,9 +30,12 @@ import Testing
         ("application/json", true), ("application/json; charset=utf-8", true), ("text/html", true), ("application/problem+json", true),
         ("application/atom+xml", true), ("application/javascript", true), ("application/xml", true),
         ("image/png", false), ("application/octet-stream", false), ("application/zip", false),
+        (" Text/Plain ", true), ("APPLICATION/JSON;charset=utf-8", true), ("application/VND.api+JSON", true),
+        ("application/jsonp", false), ("json", false), ("", false), ("text", false), ("; text/html", false),
     ])
     func compressibleTypes(type: String, compressible: Bool) {
         #expect(ContentCoding.isCompressible(type) == compressible)
+        #expect(!ContentCoding.isCompressible(nil))
     }
 
     @Test func whatIsCompressedKeptOrRefused() {

@@ -31,6 +31,20 @@ import Testing
         let tokens = HopByHop.connectionTokens(["close, X-Private", " ,Upgrade "])
         #expect(tokens == ["close", "x-private", "upgrade"])
         #expect(HopByHop.contains("X-Private", connectionTokens: tokens))
+        #expect(HopByHop.connectionTokens(["Keep-Alive"]) == ["keep-alive"])
+        #expect(HopByHop.connectionTokens(["CLOSE"]) == ["close"])
+        #expect(HopByHop.connectionTokens(["close", "x-a"]) == ["close", "x-a"])
+    }
+
+    @Test func headerNameSetsMatchByLengthIgnoringCase() {
+        let set: HeaderNameSet = ["TE", "trailer", "upgrade", "proxy-authenticate"]
+        #expect(set.names == ["te", "trailer", "upgrade", "proxy-authenticate"])
+        for member in ["te", "Te", "TRAILER", "Upgrade", "Proxy-Authenticate"] { #expect(set.contains(member)) }
+        // Same length as a member, one byte off; longer than every member; empty.
+        for other in ["tf", "trailex", "upgradE2", "proxy-authenticated", "", "t", "x-very-long-header-name-indeed"] {
+            #expect(!set.contains(other))
+        }
+        #expect(!HeaderNameSet([]).contains(""))
     }
 
     @Test func safeFieldValues() {

@@ -25,6 +25,30 @@ struct CompressionTests {
         return Array(out.readableBytesView)
     }
 
+    /// The fill of a client without gzip is answered from the body in hand (nothing
+    /// inflated); what is stored is still the gzip form, and the later hits of both
+    /// kinds of client get the same bytes as after a gzip client's fill.
+    @Test func aFillForAPlainClientAnswersPlainAndStoresGzip() async throws {
+        try await withProxy(routes: Self.routes) { h in
+            h.origin.on("GET", "/doc/2", .json(Self.json, headers: [("ETag", #""v2""#)]))
+            let filled = try await h.get("/doc/2")
+            #expect(filled.header("Cache-Status") == "sidecache; fwd=uri-miss; stored")
+            #expect(filled.header("Content-Encoding") == nil)
+            #expect(filled.text == Self.json)
+            #expect(Int(filled.header("Content-Length") ?? "") == Self.json.utf8.count)
+            #expect(filled.header("Vary") == "Accept-Encoding")
+            #expect(filled.header("ETag") == #"W/"v2""#)
+
+            let zipped = try await h.get("/doc/2", headers: Self.gzip)
+            #expect(zipped.header("X-Cache") == "HIT" && zipped.header("Content-Encoding") == "gzip")
+            #expect(try Self.gunzip(zipped.body) == Self.json)
+            let plain = try await h.get("/doc/2")
+            #expect(plain.header("X-Cache") == "HIT" && plain.text == Self.json)
+            #expect(plain.header("Content-Length") == filled.header("Content-Length"))
+            #expect(h.origin.count("GET", path: "/doc/2") == 1)
+        }
+    }
+
     @Test func storedOnceGzippedAndServedToBothKindsOfClient() async throws {
         try await withProxy(routes: Self.routes) { h in
             h.origin.on("GET", "/doc/1", .json(Self.json, headers: [("ETag", #""v1""#)]))
