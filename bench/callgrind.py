@@ -6,7 +6,8 @@ beside bench/run.py's req/s, which drift ±30 % on a shared machine (issue 13).
     SCENARIOS="hit pass" REQUESTS=5000 bench/callgrind.py
 
 Knobs (environment): SIDECACHE_BIN (.build/release/sidecache), SCENARIOS (hit pass fill
-redis-hit), REQUESTS (2000), WARM (200).
+redis-hit), REQUESTS (2000), WARM (200), PROXY (sidecache, or nginx: the bench's nginx
+proxy_cache row as one process, `master_process off`, its cache on tmpfs; no redis-hit).
 
 Per scenario: the bench's origin (nginx, 1 KiB JSON), Redis for `redis-hit`, and
 sidecache under `valgrind --tool=callgrind` with bench/config/sidecache.json. The binary
@@ -30,7 +31,8 @@ import tempfile
 import time
 
 sys.dont_write_bytecode = True  # no __pycache__ next to the sources
-from benchlib.servers import log, nginx_server, origin_body, redis_server, sidecache_server
+from benchlib.servers import (log, nginx_cache_dir, nginx_cache_dir_remove, nginx_server, origin_body, redis_server,
+                              sidecache_server)
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
@@ -40,7 +42,7 @@ MEMORY = {"memory": "256MiB"}
 REDIS_ONLY = {"memory": "0", "redis": "redis://127.0.0.1:@REDIS_PORT@"}
 # name: (store, path of request i, what it measures)
 SCENARIOS = {
-    "hit": (MEMORY, lambda i: "/api/items/1", "one hot key in the memory store"),
+    "hit": (MEMORY, lambda i: "/api/items/1", "one hot key, a cache hit (sidecache: the memory store)"),
     "pass": (MEMORY, lambda i: f"/api/pass/{i}", "a new path under /api/pass/ (no route): forwarded"),
     "fill": (MEMORY, lambda i: f"/api/items/{1000 + i}", "a new path on the cache route: fetched and stored"),
     "redis-hit": (REDIS_ONLY, lambda i: "/api/items/1", "one hot key, no L1: a Redis GET per request"),
@@ -60,9 +62,23 @@ def callgrind_control(pid, flag):
     subprocess.run(["callgrind_control", flag, str(pid)], check=True, capture_output=True)
 
 
-def measure(name, binary, run_dir, ports, requests, warm):
+def nginx_proxy(name, run_dir, ports):
+    """The bench's nginx row in one process, so that valgrind follows every request."""
+    shm = nginx_cache_dir(os.path.join(run_dir, f"nginx-{name}"), "tmpfs")
+    server = nginx_server(f"nginx-{name}", ports[3], run_dir, "nginx.nginx.conf", 1, ORIGIN_PORT=ports[0])
+    server.cache_shm = shm
+    main = os.path.join(server.dir, "nginx-main.conf")
+    with open(main) as f:
+        text = f.read()
+    with open(main, "w") as f:
+        f.write(text.replace("master_process on;", "master_process off;"))
+    return server
+
+
+def measure(proxy, name, binary, run_dir, ports, requests, warm):
     store, path, about = SCENARIOS[name]
     started = [nginx_server("origin", ports[0], run_dir, "origin.nginx.conf", 1, BODY=origin_body())]
+    server = None
     try:
         if not started[0].start():
             sys.exit("[callgrind] the origin did not start")
@@ -72,13 +88,16 @@ def measure(name, binary, run_dir, ports, requests, warm):
             started.append(redis)
             if not redis.start():
                 sys.exit("[callgrind] redis-server did not start")
-        server = sidecache_server(f"sidecache-{name}", ports[3], ports[4], run_dir, binary, store, ports[0], redis)
+        if proxy == "nginx":
+            server = nginx_proxy(name, run_dir, ports)
+        else:
+            server = sidecache_server(f"sidecache-{name}", ports[3], ports[4], run_dir, binary, store, ports[0], redis)
         out = os.path.join(server.dir, "callgrind.out")
         server.argv = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"] + server.argv
         server.start_within = 120
         started.append(server)
         if not server.start():
-            sys.exit(f"[callgrind] sidecache did not start under valgrind; see {server.log_path}")
+            sys.exit(f"[callgrind] {proxy} did not start under valgrind; see {server.log_path}")
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
         for i in range(warm):
             send(conn, path(i))
@@ -95,11 +114,13 @@ def measure(name, binary, run_dir, ports, requests, warm):
                              capture_output=True, text=True).stdout
         with open(os.path.join(run_dir, f"{name}.annotate.txt"), "w") as f:
             f.write(top)
-        return {"scenario": name, "about": about, "requests": requests, "instructions": total,
+        return {"proxy": proxy, "scenario": name, "about": about, "requests": requests, "instructions": total,
                 "per_request": round(total / requests)}
     finally:
-        for server in reversed(started):
-            server.stop()
+        for started_server in reversed(started):
+            started_server.stop()
+        if server is not None and getattr(server, "cache_shm", None):
+            nginx_cache_dir_remove(server.dir, server.cache_shm)
 
 
 def totals(dump):
@@ -118,10 +139,14 @@ def stripped_copy(binary, run_dir):
 
 
 def main():
-    names = (os.environ.get("SCENARIOS") or " ".join(SCENARIOS)).split()
+    proxy = os.environ.get("PROXY") or "sidecache"
+    if proxy not in ("sidecache", "nginx"):
+        sys.exit(f"[callgrind] PROXY is sidecache or nginx (got '{proxy}')")
+    known = [n for n in SCENARIOS if proxy == "sidecache" or "redis" not in SCENARIOS[n][0]]
+    names = (os.environ.get("SCENARIOS") or " ".join(known)).split()
     for n in names:
-        if n not in SCENARIOS:
-            sys.exit(f"[callgrind] unknown scenario '{n}' (known: {' '.join(SCENARIOS)})")
+        if n not in known:
+            sys.exit(f"[callgrind] unknown scenario '{n}' for {proxy} (known: {' '.join(known)})")
     requests, warm = int(os.environ.get("REQUESTS") or 2000), int(os.environ.get("WARM") or 200)
     subprocess.run([os.path.join(ROOT, "scripts", "apt-deps.sh"), "nginx", "valgrind"]
                    + (["redis-server", "openssl"] if "redis-hit" in names else []), check=True)
@@ -129,13 +154,13 @@ def main():
     os.makedirs(OUT, exist_ok=True)
     run_dir = tempfile.mkdtemp(prefix=time.strftime("callgrind-%Y%m%d-%H%M%S-"), dir=OUT)
     log(f"run directory: {os.path.relpath(run_dir, ROOT)}")
-    copy = stripped_copy(binary, run_dir)
+    copy = stripped_copy(binary, run_dir) if proxy == "sidecache" else None
     ports = [int(p) for p in subprocess.run([os.path.join(ROOT, "scripts", "free-ports.sh"), "5"],
                                             capture_output=True, text=True, check=True).stdout.split()]
-    results = [measure(n, copy, run_dir, ports, requests, warm) for n in names]
+    results = [measure(proxy, n, copy, run_dir, ports, requests, warm) for n in names]
     with open(os.path.join(run_dir, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
-    print(f"\n| scenario | instructions per request | what |\n|---|---:|---|")
+    print(f"\n| {proxy}: scenario | instructions per request | what |\n|---|---:|---|")
     for r in results:
         count = f"{r['per_request']:,}".replace(",", "\u202f")
         print(f"| {r['scenario']} | {count} | {r['about']} ({r['requests']} requests) |")
