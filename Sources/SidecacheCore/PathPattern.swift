@@ -10,6 +10,8 @@ public struct PathPattern: Sendable, Equatable, CustomStringConvertible {
     /// A final `*`: matches any remainder, including none.
     public let hasRest: Bool
     public let source: String
+    /// Each segment's literal bytes, nil for a parameter: `matches` compares bytes.
+    private let literals: [[UInt8]?]
 
     public enum ParseError: Error, Equatable, CustomStringConvertible {
         case notAbsolute
@@ -53,6 +55,7 @@ public struct PathPattern: Sendable, Equatable, CustomStringConvertible {
         self.source = source
         self.segments = segments
         self.hasRest = shape.star
+        self.literals = segments.map { if case .literal(let text) = $0 { Array(text.utf8) } else { nil } }
     }
 
     public var parameterNames: [String] {
@@ -64,10 +67,38 @@ public struct PathPattern: Sendable, Equatable, CustomStringConvertible {
     /// True when `path` matches. Allocates nothing. `caseInsensitive` compares
     /// literal segments ignoring ASCII case (routes whose origin reads paths so).
     public func matches(_ path: Substring, caseInsensitive: Bool = false) -> Bool {
-        walk(path, caseInsensitive: caseInsensitive) { _, _ in }
+        // Every request is matched against the routes in turn, and a request no route
+        // takes against all of them: compare the path's bytes in place.
+        if let matched = path.utf8.withContiguousStorageIfAvailable({ matches($0, caseInsensitive: caseInsensitive) }) {
+            return matched
+        }
+        return walk(path, caseInsensitive: caseInsensitive) { _, _ in }
     }
 
-    /// The values bound by `{name}` segments, raw (still percent-encoded), or nil on no match.
+    /// `walk` without captures, over contiguous bytes.
+    private func matches(_ path: UnsafeBufferPointer<UInt8>, caseInsensitive: Bool) -> Bool {
+        let slash = UInt8(ascii: "/")
+        guard path.first == slash else { return false }
+        if segments.isEmpty && !hasRest { return path.count == 1 }   // the root pattern "/"
+        var cursor = 1
+        var exhausted = false
+        for literal in literals {
+            if exhausted { return false }
+            var end = cursor
+            while end < path.count && path[end] != slash { end += 1 }
+            if let literal {
+                guard end - cursor == literal.count else { return false }
+                for (i, byte) in literal.enumerated() where byte != path[cursor + i] {
+                    guard caseInsensitive, byte.asciiLowercased == path[cursor + i].asciiLowercased else { return false }
+                }
+            } else if end == cursor {
+                return false   // a parameter takes a non-empty segment
+            }
+            if end == path.count { exhausted = true } else { cursor = end + 1 }
+        }
+        return hasRest || exhausted
+    }
+
     public func captures(_ path: Substring) -> [String: String]? {
         var found: [String: String] = [:]
         return walk(path) { name, value in found[name] = String(value) } ? found : nil

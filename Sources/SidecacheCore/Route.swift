@@ -109,28 +109,32 @@ public struct RoutePolicy: Sendable, Equatable {
 
 /// One cache rule of proxy.json: which GETs (or body-keyed POST reads) it caches, for
 /// how long, keyed on what.
-public struct Route: Sendable, Equatable {
-    public var name: String
-    public var pattern: RequestPattern
-    public var ttl: TTLPolicy
-    public var query: QueryKey
+///
+/// A class, immutable once built: every request carries its route from classification
+/// to the answer, and a struct of this many references cost a retain and a release per
+/// field at every copy (callgrind, issue 13). Equal when every field is.
+public final class Route: Sendable, Equatable {
+    public let name: String
+    public let pattern: RequestPattern
+    public let ttl: TTLPolicy
+    public let query: QueryKey
     /// Request headers that vary the key, lowercased.
-    public var keyHeaders: [String]
-    public var identity: IdentitySource?
+    public let keyHeaders: [String]
+    public let identity: IdentitySource?
     /// Verified token claims that scope entries (`key.claims`); never together with `identity`.
-    public var claims: ClaimsKey?
+    public let claims: ClaimsKey?
     /// Lets requests with Authorization/Cookie use the cache on a route without identity.
-    public var shared: Bool
+    public let shared: Bool
     /// Ignore the upstream's Cache-Control/Expires (never its Set-Cookie).
-    public var override: Bool
-    public var policy: RoutePolicy
+    public let override: Bool
+    public let policy: RoutePolicy
     /// Which spellings of a path are one resource here, for matching, keys and purges.
-    public var spelling: PathSpelling
+    public let spelling: PathSpelling
     /// `tags`: Surrogate-Key tags taken from the JSON answer at store time.
-    public var tags: [BodyTag]
+    public let tags: [BodyTag]
     /// `key.body`: the request body is part of the key, and the route may cache POST
     /// reads (search, GraphQL queries). Never any other unsafe method.
-    public var keyBody: Bool
+    public let keyBody: Bool
     /// Whether the route's `match` names GET (else it caches POST reads only).
     public let cachesGET: Bool
     /// Whether it caches POST reads: `match` names POST and `key.body` is set.
@@ -155,6 +159,13 @@ public struct Route: Sendable, Equatable {
         self.override = override
         self.policy = policy
         self.spelling = spelling
+    }
+
+    public static func == (a: Route, b: Route) -> Bool {
+        a === b || (a.name == b.name && a.pattern == b.pattern && a.ttl == b.ttl && a.query == b.query
+            && a.keyHeaders == b.keyHeaders && a.identity == b.identity && a.claims == b.claims && a.shared == b.shared
+            && a.override == b.override && a.policy == b.policy && a.spelling == b.spelling && a.tags == b.tags
+            && a.keyBody == b.keyBody)
     }
 
     /// Whether a GET on `path` belongs here, compared in this route's spelling.

@@ -46,6 +46,20 @@ import Testing
         #expect(p.captures(path[...]) == expected)
     }
 
+    @Test(arguments: [
+        ("/api/users/{id}", "/API/Users/42", false, true),
+        ("/api/users/{id}", "/api/userz/42", false, false),
+        ("/Api/*", "/aPI/x/y", false, true),
+        ("/api/ü/{id}", "/api/ü/1", true, true),
+        ("/api/ü/{id}", "/api/Ü/1", false, false),   // ASCII case only
+        ("/a/{b}", "/A/", false, false),
+    ] as [(String, String, Bool, Bool)])
+    func caseInsensitiveMatchingFoldsASCIIOnly(pattern: String, path: String, exact: Bool, folded: Bool) throws {
+        let p = try PathPattern(parsing: pattern)
+        #expect(p.matches(path[...]) == exact)
+        #expect(p.matches(path[...], caseInsensitive: true) == folded)
+    }
+
     @Test func capturesNilOnMismatch() throws {
         let p = try PathPattern(parsing: "/api/users/{id}")
         #expect(p.captures("/api/orders/1") == nil)
