@@ -29,8 +29,6 @@ final class CapturedResponse: ClientConnection {
 
     func corked(_ body: () -> Void) { body() }
 
-    func scratchBuffer() -> ByteBuffer { allocator.buffer(capacity: 128) }
-
     func responseFinished(close: Bool) { promise.succeed(bytes) }
 }
 

@@ -17,8 +17,6 @@ protocol ClientConnection: AnyObject {
     /// `writev`), so an answer whose head, body and end arrived together is not cut into
     /// a segment per part. Calls may nest; the outermost one flushes.
     func corked(_ body: () -> Void)
-    /// A reusable buffer for the few per-response header lines of a hit.
-    func scratchBuffer() -> ByteBuffer
     /// The response is complete; `close` ends the connection after it.
     func responseFinished(close: Bool)
 }

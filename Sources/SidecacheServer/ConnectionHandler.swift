@@ -28,7 +28,6 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     private var readHeld = false
     /// Set while the handler is in the pipeline; answers finishing after it left write nothing.
     private var context: ChannelHandlerContext?
-    private var scratch: ByteBuffer
     private var keepAlive = true
     private var draining = false
     private var pendingError: ProxyError?
@@ -44,7 +43,6 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
         self.allocator = channel.allocator
         self.settings = engine.settings.copy()
         self.headClock = headClock
-        self.scratch = ByteBufferAllocator().buffer(capacity: 128)
     }
 
     // MARK: ClientConnection
@@ -87,11 +85,6 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
             flushHeld = false
             context?.flush()
         }
-    }
-
-    func scratchBuffer() -> ByteBuffer {
-        scratch.clear()   // reuses the storage unless a previous write still holds it
-        return scratch
     }
 
     func responseFinished(close: Bool) {

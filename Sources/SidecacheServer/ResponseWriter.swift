@@ -21,11 +21,11 @@ struct ResponseWriter {
         return acceptance.accepts
     }
 
-    /// Stored head, then Age/X-Cache/Cache-Status in a reused buffer, then the stored
-    /// body: no encoding work per hit. `staleDetail` marks a stale answer and why. `form`
-    /// is the entry's bytes this client gets (`Exchange.form(of:)`), `range` its part.
+    /// Stored head, then Age/X-Cache/Cache-Status, then the stored body: no encoding work
+    /// per hit. `staleDetail` marks a stale answer and why. `form` is the entry's bytes
+    /// this client gets (`Exchange.form(of:)`), `range` its part.
     func hit(_ entry: CacheEntry, form: StoredForm, range: RangeAnswer, now: Timestamp, staleDetail: StaticString?) -> Bool {
-        var lines = connection.scratchBuffer()
+        var lines = answer(form, range: range, room: 160)
         lines.writeHeader("Age", Int(entry.timing.age(at: now).wholeSeconds))
         lines.writeStaticString(staleDetail == nil ? "X-Cache: HIT\r\n" : "X-Cache: STALE\r\n")
         lines.writeStaticString("Cache-Status: sidecache; hit; ttl=")
@@ -41,12 +41,28 @@ struct ResponseWriter {
     /// A completed fill, from the bytes just stored, with the age the upstream gave it
     /// (RFC 9111 §5.1: the upstream's `Age` is kept).
     func filled(_ entry: CacheEntry, form: StoredForm, range: RangeAnswer, now: Timestamp, cacheStatus: String) -> Bool {
-        var lines = connection.allocator.buffer(capacity: 128)
+        var lines = answer(form, range: range, room: 128 + cacheStatus.utf8.count)
         let age = Int(entry.timing.age(at: now).wholeSeconds)
         if age > 0 { lines.writeHeader("Age", age) }
         lines.writeStaticString("X-Cache: MISS\r\n")
         lines.writeHeader(CacheStatusField.name, cacheStatus)
         return stored(form, range: range, lines: &lines)
+    }
+
+    /// Bodies up to this size are copied behind the head, so that a whole answer leaves
+    /// in one write: each NIO write costs more than copying a few KiB (callgrind,
+    /// BENCHMARKS.md, issue 13). Larger ones go out as stored, without a copy.
+    static let gatheredBodyLimit = 8 << 10
+
+    /// The buffer an answer from `form` is written in, `room` bytes for its own lines. For
+    /// a whole answer it starts with the stored head and has room for a gathered body
+    /// too; a range rebuilds the head (`part`), so it gets the lines alone.
+    private func answer(_ form: StoredForm, range: RangeAnswer, room: Int) -> ByteBuffer {
+        guard case .whole = range else { return connection.allocator.buffer(capacity: room) }
+        let body = isHEAD || form.body.readableBytes > Self.gatheredBodyLimit ? 0 : form.body.readableBytes
+        var buffer = connection.allocator.buffer(capacity: form.head.readableBytes + room + body)
+        buffer.writeImmutableBuffer(form.head)
+        return buffer
     }
 
     /// The client's validators match the stored entry: 304 with its validator fields.
@@ -78,8 +94,10 @@ struct ResponseWriter {
         let close = connection.closesAfterResponse
         writeConnectionHeader(&lines, close: close)
         lines.writeStaticString("\r\n")
-        connection.write(form.head)
         if isHEAD {
+            connection.writeAndFlush(lines, written: nil)
+        } else if form.body.readableBytes <= Self.gatheredBodyLimit {
+            lines.writeImmutableBuffer(form.body)
             connection.writeAndFlush(lines, written: nil)
         } else {
             connection.write(lines)
