@@ -57,7 +57,7 @@ public struct PathSpelling: Sendable, Equatable {
 
     private func needsWork(_ path: Substring) -> Bool {
         if ignoreTrailingSlash && path.utf8.count > 1 && path.utf8.last == UInt8(ascii: "/") { return true }
-        return path.utf8.contains { b in
+        return path.containsUTF8Byte { b in
             b == UInt8(ascii: "%") || (ignoreMatrix && b == UInt8(ascii: ";"))
                 || (caseInsensitive && b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z"))
         }

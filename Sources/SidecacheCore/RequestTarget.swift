@@ -30,10 +30,16 @@ public struct RequestTarget: Sendable, Equatable {
     /// False for paths with `.`/`..` segments (also percent-encoded), empty segments,
     /// or an encoded slash or backslash: such paths pass through and are never cached.
     public var isCacheSafe: Bool {
+        // Every request asks: read the bytes in place where they are contiguous.
+        path.utf8.withContiguousStorageIfAvailable { Self.isCacheSafe($0.makeIterator(), length: $0.count) }
+            ?? Self.isCacheSafe(path.utf8.makeIterator(), length: path.utf8.count)
+    }
+
+    private static func isCacheSafe(_ iterator: some IteratorProtocol<UInt8>, length: Int) -> Bool {
         var segmentStart = true
         var dots = 0        // dots (literal or %2E) in the current segment so far
         var other = false   // anything else in the current segment
-        var bytes = path.utf8.makeIterator()
+        var bytes = iterator
         _ = bytes.next()    // leading "/"
         func endSegment() -> Bool {
             if !other && (dots == 0 || dots == 1 || dots == 2) { return false } // "", ".", ".."
@@ -65,7 +71,7 @@ public struct RequestTarget: Sendable, Equatable {
             }
         }
         // The last segment: an empty one means a trailing slash, which is fine for "/" alone.
-        if segmentStart { return path.utf8.count == 1 }
+        if segmentStart { return length == 1 }
         return endSegment()
     }
 }
