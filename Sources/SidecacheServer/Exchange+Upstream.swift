@@ -185,7 +185,7 @@ extension Exchange {
 
     /// `body` holding exactly its bytes: stored bodies are charged by their length, so
     /// the byte budget is the memory used.
-    func exactly(_ body: ByteBuffer) -> ByteBuffer {
+    private func exactly(_ body: ByteBuffer) -> ByteBuffer {
         guard body.capacity > body.readableBytes else { return body }
         var exact = connection.allocator.buffer(capacity: body.readableBytes)
         exact.writeImmutableBuffer(body)

@@ -15,21 +15,27 @@ extension Exchange {
     /// charged for it). Nil when a stored gzip body does not decompress.
     ///
     /// `identity` is the body before it was gzipped, when this exchange gzipped it at
-    /// fill time: the decoded form is then made from it, without inflating.
+    /// fill time: the fill's own answer is made from it, without inflating, and not
+    /// kept: an entry pays for a second form only once a plain client hits it.
     func form(of entry: CacheEntry, identity: ByteBuffer? = nil) -> StoredForm? {
         guard entry.isGzip, !writer.acceptsGzip else { return StoredForm(head: entry.head, body: entry.body) }
         if let kept = entry.decoded { return StoredForm(head: kept.head, body: kept.body) }
-        guard let body = identity.map(exactly) ?? (try? Gzip.decompress(entry.body, allocator: connection.allocator)) else {
-            return nil
-        }
-        var head = connection.allocator.buffer(capacity: entry.head.readableBytes + 16)
-        guard entry.head.withUnsafeReadableBytes({ stored in DecodedHead.rewrite(stored) { head.writeBytes($0) } }) else { return nil }
-        if entry.status != 204 && entry.status != 304 { head.writeHeader("Content-Length", body.readableBytes) }
+        if let identity { return decodedHead(of: entry, length: identity.readableBytes).map { StoredForm(head: $0, body: identity) } }
+        guard let body = try? Gzip.decompress(entry.body, allocator: connection.allocator),
+              let head = decodedHead(of: entry, length: body.readableBytes) else { return nil }
         let decoded = CacheEntry.Decoded(head: head, body: body)
         if entry.keepDecoded(decoded), let key = machine.context?.key {
             engine.store.memory.charge(key, entry, bytes: decoded.cost)
         }
         return StoredForm(head: head, body: body)
+    }
+
+    /// The stored head as a decoded answer's: no `Content-Encoding`, the decoded length.
+    private func decodedHead(of entry: CacheEntry, length: Int) -> ByteBuffer? {
+        var head = connection.allocator.buffer(capacity: entry.head.readableBytes + 16)
+        guard entry.head.withUnsafeReadableBytes({ stored in DecodedHead.rewrite(stored) { head.writeBytes($0) } }) else { return nil }
+        if entry.status != 204 && entry.status != 304 { head.writeHeader("Content-Length", length) }
+        return head
     }
 
     /// Writes `entry` as this client takes it (`form(of:)`) and the part of it a `Range`

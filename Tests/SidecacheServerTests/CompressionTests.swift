@@ -2,6 +2,7 @@ import CompressNIO
 import NIOCore
 import SidecacheTestSupport
 import Testing
+@testable import SidecacheServer
 
 /// DESIGN "HTTP fidelity", compression: one gzip body per entry, served as stored to
 /// clients that take gzip and decompressed to the others; `Accept-Encoding` never splits
@@ -26,8 +27,9 @@ struct CompressionTests {
     }
 
     /// The fill of a client without gzip is answered from the body in hand (nothing
-    /// inflated); what is stored is still the gzip form, and the later hits of both
-    /// kinds of client get the same bytes as after a gzip client's fill.
+    /// inflated); what is stored is still the gzip form alone (the decoded form is kept,
+    /// and charged, only once a plain client hits), and the later hits of both kinds of
+    /// client get the same bytes as after a gzip client's fill.
     @Test func aFillForAPlainClientAnswersPlainAndStoresGzip() async throws {
         try await withProxy(routes: Self.routes) { h in
             h.origin.on("GET", "/doc/2", .json(Self.json, headers: [("ETag", #""v2""#)]))
@@ -42,8 +44,11 @@ struct CompressionTests {
             let zipped = try await h.get("/doc/2", headers: Self.gzip)
             #expect(zipped.header("X-Cache") == "HIT" && zipped.header("Content-Encoding") == "gzip")
             #expect(try Self.gunzip(zipped.body) == Self.json)
+            let storedAfterFill = h.proxy.engine.store.memory.usedBytes
             let plain = try await h.get("/doc/2")
             #expect(plain.header("X-Cache") == "HIT" && plain.text == Self.json)
+            #expect(h.proxy.engine.store.memory.usedBytes - storedAfterFill >= Self.json.utf8.count,
+                    "the first plain hit keeps the decoded form; the fill did not")
             #expect(plain.header("Content-Length") == filled.header("Content-Length"))
             #expect(h.origin.count("GET", path: "/doc/2") == 1)
         }
