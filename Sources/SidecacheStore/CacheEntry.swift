@@ -46,7 +46,8 @@ public final class CacheEntry: Sendable {
             self.body = body
         }
 
-        public var cost: Int { head.readableBytes + body.readableBytes }
+        /// The two buffers by capacity, and their storages.
+        public var cost: Int { head.capacity + body.capacity + 160 }
     }
 
     /// The kept decoded form, if one was made.
@@ -108,6 +109,14 @@ public final class CacheEntry: Sendable {
         return at != Int64.min && now.milliseconds &- at <= grace.milliseconds
     }
 
-    /// What the entry costs the byte budget: its bytes plus bookkeeping.
-    public var cost: Int { head.readableBytes + body.readableBytes + scopeIDs.count * 8 + (generations?.values.count ?? 0) * 16 + 256 }
+    /// What the entry costs the byte budget: the memory it holds, not only the bytes of
+    /// its answer. `store.memory` bounds the process (DESIGN "Bounded memory"), so the
+    /// buffers count by capacity, and each entry pays a fixed share for the objects
+    /// around them: this object, two buffer storages, its scope-id array, the L1's node
+    /// and dictionary slot, and malloc's headers (measured against RSS, BENCHMARKS.md).
+    public var cost: Int {
+        head.capacity + body.capacity + scopeIDs.capacity * 8 + (generations?.values.count ?? 0) * 16 + Self.overhead
+    }
+
+    static let overhead = 640
 }

@@ -24,12 +24,25 @@ import SidecacheCore
     }
 
     @Test func leastRecentlyUsedGoesFirst() {
-        let store = MemoryStore(capacityBytes: 3 * 1300, shardCount: 1)
+        let one = entry(size: 1000).cost
+        let store = MemoryStore(capacityBytes: 3 * one + one / 2, shardCount: 1)   // room for three
         for i in 0..<3 { store.set(key(UInt64(i)), entry(size: 1000)) }
         _ = store.get(key(0), now: Timestamp(milliseconds: 1))                  // 0 is now the newest
         store.set(key(3), entry(size: 1000))
         #expect(store.get(key(1), now: Timestamp(milliseconds: 1)) == nil)
         #expect(store.get(key(0), now: Timestamp(milliseconds: 1)) != nil)
+    }
+
+    /// `store.memory` bounds the process, so an entry costs at least the heap blocks it
+    /// keeps alive: its object and its buffers by capacity, not by the bytes written.
+    @Test func anEntryCostsAtLeastTheMemoryItHolds() {
+        var body = ByteBufferAllocator().buffer(capacity: 4096)
+        body.writeRepeatingByte(7, count: 100)
+        let head = ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n")
+        let entry = CacheEntry(head: head, body: body, status: 200, timing: Self.timing, fillSeq: 1, scopeIDs: [1, 2, 3])
+        func blockSize(_ buffer: ByteBuffer) -> Int { buffer.withUnsafeReadableBytes { mallocUsableSize(UnsafeMutableRawPointer(mutating: $0.baseAddress)) } }
+        let held = mallocUsableSize(Unmanaged.passUnretained(entry).toOpaque()) + blockSize(head) + blockSize(body)
+        #expect(entry.cost >= held, "cost \(entry.cost), blocks \(held)")
     }
 
     @Test func expiredEntriesAreDropped() {
@@ -140,3 +153,8 @@ import SidecacheCore
         #expect(CacheEntry.namesGzip(ByteBuffer(string: head)) == gzip)
     }
 }
+
+/// glibc's `malloc_usable_size` (declared in <malloc.h>, which the Glibc module leaves out):
+/// the size of the heap block at `pointer`.
+@_silgen_name("malloc_usable_size")
+private func mallocUsableSize(_ pointer: UnsafeMutableRawPointer?) -> Int
