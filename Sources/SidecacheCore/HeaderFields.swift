@@ -98,6 +98,14 @@ public enum HopByHop {
 }
 
 extension StringProtocol {
+    /// Whether any UTF-8 byte matches, read in place where the bytes are contiguous:
+    /// paths, hosts and field values are checked several times on every request, and
+    /// the UTF-8 view's iterator costs tens of instructions a byte.
+    @inlinable
+    public func containsUTF8Byte(where matches: (UInt8) -> Bool) -> Bool {
+        utf8.withContiguousStorageIfAvailable { $0.contains(where: matches) } ?? utf8.contains(where: matches)
+    }
+
     /// Trims spaces and horizontal tabs (HTTP's OWS), nothing else.
     public func trimmingSpaces() -> String {
         var s = Substring(self)
@@ -128,14 +136,4 @@ public func isFieldName(_ s: String) -> Bool {
 /// Field values that must never be forwarded: CR, LF or NUL inside would split or end a header.
 public func isSafeFieldValue(_ value: String) -> Bool {
     !value.containsUTF8Byte { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 }
-}
-
-extension StringProtocol {
-    /// Whether any UTF-8 byte matches, read in place where the bytes are contiguous:
-    /// paths, hosts and field values are checked several times on every request, and
-    /// the UTF-8 view's iterator costs tens of instructions a byte.
-    @inlinable
-    public func containsUTF8Byte(where matches: (UInt8) -> Bool) -> Bool {
-        utf8.withContiguousStorageIfAvailable { $0.contains(where: matches) } ?? utf8.contains(where: matches)
-    }
 }
