@@ -69,7 +69,21 @@ import Testing
         #expect(keys.entry(key) == "sidecache:e:" + key.description)
         #expect(keys.epoch(0) == "sidecache:epoch" && keys.sequence(0) == "sidecache:seq")
         #expect(keys.generation(0xab, 0) == "sidecache:g:00000000000000ab")
+        #expect(keys.softMark(0xab, 0) == "sidecache:s:00000000000000ab")
+        #expect(keys.generation(.max, 0) == "sidecache:g:ffffffffffffffff")
         #expect(keys.entryPattern == "sidecache:e:*")
+    }
+
+    /// RESP framing: each count and length in decimal, whatever its number of digits.
+    @Test(arguments: [0, 9, 10, 99, 100, 12_345])
+    func commandsAreFramedWithDecimalLengths(length: Int) {
+        var buffer = ByteBuffer()
+        buffer.writeRedisCommand(["SET", .text(String(repeating: "k", count: length)), .bytes(ByteBuffer(repeating: 1, count: length))])
+        let value = String(repeating: "k", count: length)
+        let expected = "*3\r\n$3\r\nSET\r\n$\(length)\r\n\(value)\r\n$\(length)\r\n"
+        #expect(buffer.readString(length: expected.utf8.count) == expected)
+        #expect(buffer.readBytes(length: length) == [UInt8](repeating: 1, count: length))
+        #expect(buffer.readString(length: buffer.readableBytes) == "\r\n")
     }
 
     /// A cluster: an entry, its stripe's epoch, counters and sequence share one slot; the

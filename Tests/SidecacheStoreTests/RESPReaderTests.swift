@@ -69,6 +69,13 @@ struct RESPReaderTests {
         #expect(out == Self.streamValues)
     }
 
+    /// A counter read with MGET comes back as a bulk string: read as `Int64(String)` reads it.
+    @Test(arguments: ["0", "42", "-7", "+3", "9223372036854775807", "-9223372036854775808",
+                      "9223372036854775808", "", "-", "1 2", "12a", " 1", "0x10"])
+    func bulkIntegersReadAsInt64Would(text: String) {
+        #expect(RedisValue.bulk(ByteBuffer(string: text)).integer == Int64(text))
+    }
+
     @Test func anUnknownTypeByteIsAProtocolError() {
         let reader = RESPReader()
         reader.feed(ByteBuffer(string: "?what\r\n"))

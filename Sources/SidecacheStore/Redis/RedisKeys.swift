@@ -16,6 +16,10 @@ struct RedisKeys: Sendable {
     /// Per stripe: its hash tag (empty with one stripe) and that tag's slot.
     private let tags: [String]
     let slots: [Int]
+    /// Per stripe, the names and name prefixes built at start: every Redis lookup names
+    /// an entry, the epoch and a counter per scope.
+    private let entryPrefixes: [String], generationPrefixes: [String], softMarkPrefixes: [String]
+    private let epochs: [String], sequences: [String]
 
     /// Enough stripes to reach every master of any cluster one would run a cache on,
     /// few enough that a purge (one small script per stripe) stays cheap.
@@ -26,27 +30,44 @@ struct RedisKeys: Sendable {
         let tags = stripes == 1 ? [""] : Self.evenlySpreadTags(stripes)
         self.tags = tags
         self.slots = tags.map { RedisSlot.of($0) }
+        entryPrefixes = tags.map { prefix + $0 + "e:" }
+        generationPrefixes = tags.map { prefix + $0 + "g:" }
+        softMarkPrefixes = tags.map { prefix + $0 + "s:" }
+        epochs = tags.map { prefix + $0 + "epoch" }
+        sequences = tags.map { prefix + $0 + "seq" }
     }
 
     var stripes: Int { tags.count }
 
     func stripe(of key: CacheKey) -> Int { tags.count == 1 ? 0 : Int(key.a % UInt64(tags.count)) }
 
-    func entry(_ key: CacheKey) -> String { prefix + tags[stripe(of: key)] + "e:" + key.description }
+    func entry(_ key: CacheKey) -> String { entryPrefixes[stripe(of: key)] + key.description }
     /// SCAN pattern of every entry (`{` is not special in Redis patterns).
     var entryPattern: String { prefix + (tags.count == 1 ? "" : "{*}") + "e:*" }
-    func epoch(_ stripe: Int) -> String { prefix + tags[stripe] + "epoch" }
-    func generation(_ scope: UInt64, _ stripe: Int) -> String { prefix + tags[stripe] + "g:" + scope.paddedHex }
+    func epoch(_ stripe: Int) -> String { epochs[stripe] }
+    func generation(_ scope: UInt64, _ stripe: Int) -> String { Self.named(generationPrefixes[stripe], scope) }
     /// Next to a counter: the soft purges among its last steps (`SoftPurgeMark`).
-    func softMark(_ scope: UInt64, _ stripe: Int) -> String { prefix + tags[stripe] + "s:" + scope.paddedHex }
+    func softMark(_ scope: UInt64, _ stripe: Int) -> String { Self.named(softMarkPrefixes[stripe], scope) }
     /// Bumped by every purge after its counters: a cheap "has anything been purged?" probe.
-    func sequence(_ stripe: Int) -> String { prefix + tags[stripe] + "seq" }
+    func sequence(_ stripe: Int) -> String { sequences[stripe] }
     var channel: String { prefix + "purge" }
     /// Cross-instance coalescing: the lease of the one instance fetching `key` now,
     /// in the entry's slot.
     func lease(_ key: CacheKey) -> String { prefix + tags[stripe(of: key)] + "l:" + key.description }
     /// Where a lease holder announces (the key digest) that its fill is over.
     var fillChannel: String { prefix + "fills" }
+
+    /// `prefix` and the 16 hex digits of `scope`, in one allocation.
+    private static func named(_ prefix: String, _ scope: UInt64) -> String {
+        var prefix = prefix
+        return prefix.withUTF8 { head in
+            String(unsafeUninitializedCapacity: head.count + 16) { out in
+                UnsafeMutableRawBufferPointer(out).copyMemory(from: UnsafeRawBufferPointer(head))
+                UInt64.writeHex(scope, into: out, at: head.count)
+                return head.count + 16
+            }
+        }
+    }
 
     /// Stripe k's tag is the first decimal number whose slot falls in the k-th of
     /// `count` equal slot ranges.

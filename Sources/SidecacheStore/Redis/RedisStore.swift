@@ -195,7 +195,10 @@ public final class RedisStore: Sendable {
     """
 
     func mget(_ scopes: [UInt64], _ stripe: Int) -> [RedisArgument] {
-        ["MGET", .text(keys.epoch(stripe))] + scopes.map { .text(keys.generation($0, stripe)) }
+        var arguments: [RedisArgument] = ["MGET", .text(keys.epoch(stripe))]
+        arguments.reserveCapacity(2 + scopes.count)
+        for scope in scopes { arguments.append(.text(keys.generation(scope, stripe))) }
+        return arguments
     }
 
     func generations(_ reply: RedisValue, scopes: [UInt64], _ stripe: Int, on loop: any EventLoop) throws -> EntryCodec.Generations? {

@@ -23,12 +23,32 @@ public enum RedisValue: Sendable, Equatable {
         }
     }
 
+    /// An integer reply, or a bulk reply holding one in decimal (MGET of counters),
+    /// read from the bytes in place.
     public var integer: Int64? {
         switch self {
         case .integer(let n): n
-        case .bulk(let b?): Int64(String(buffer: b))
+        case .bulk(let b?): b.withUnsafeReadableBytes(Self.decimal)
         default: nil
         }
+    }
+
+    /// What `Int64(String)` reads: an optional sign, then digits only; nil on overflow.
+    static func decimal(_ bytes: UnsafeRawBufferPointer) -> Int64? {
+        var digits = bytes[...]
+        let negative = digits.first == UInt8(ascii: "-")
+        if negative || digits.first == UInt8(ascii: "+") { digits = digits.dropFirst() }
+        guard !digits.isEmpty else { return nil }
+        var value: Int64 = 0
+        for byte in digits {
+            guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") else { return nil }
+            let digit = Int64(byte - UInt8(ascii: "0"))
+            let (shifted, o1) = value.multipliedReportingOverflow(by: 10)
+            let (next, o2) = negative ? shifted.subtractingReportingOverflow(digit) : shifted.addingReportingOverflow(digit)
+            guard !o1 && !o2 else { return nil }
+            value = next
+        }
+        return value
     }
 
     public var array: [RedisValue]? {
@@ -57,27 +77,40 @@ extension ByteBuffer {
     /// not copied into an intermediate C string).
     mutating func writeRedisCommand(_ arguments: [RedisArgument]) {
         writeStaticString("*")
-        writeString(String(arguments.count))
+        writeRESPLength(arguments.count)
         writeStaticString("\r\n")
         for argument in arguments {
             switch argument {
             case .text(let s):
                 writeStaticString("$")
-                writeString(String(s.utf8.count))
+                writeRESPLength(s.utf8.count)
                 writeStaticString("\r\n")
                 writeString(s)
             case .bytes(let b):
                 writeStaticString("$")
-                writeString(String(b.readableBytes))
+                writeRESPLength(b.readableBytes)
                 writeStaticString("\r\n")
                 writeImmutableBuffer(b)
             case .parts(let parts):
                 writeStaticString("$")
-                writeString(String(parts.reduce(0) { $0 + $1.readableBytes }))
+                writeRESPLength(parts.reduce(0) { $0 + $1.readableBytes })
                 writeStaticString("\r\n")
                 for p in parts { writeImmutableBuffer(p) }
             }
             writeStaticString("\r\n")
+        }
+    }
+
+    /// A count or length in decimal, digit by digit: a command has several, and a
+    /// `String` for each cost an allocation.
+    private mutating func writeRESPLength(_ value: Int) {
+        var divisor = 1
+        while divisor <= value / 10 { divisor *= 10 }
+        var rest = value
+        while divisor > 0 {
+            writeInteger(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest / divisor))
+            rest %= divisor
+            divisor /= 10
         }
     }
 }
