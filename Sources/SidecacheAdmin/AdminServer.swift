@@ -29,7 +29,12 @@ public final class AdminServer: Sendable {
             .bind(host: host, port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
-                    return try Connection(wrappingChannelSynchronously: channel)
+                    // Torn down on deinit (the older initializer): a connection accepted
+                    // while the listener closes may never be handed to `accept`, and NIO
+                    // traps on such a connection's writer unless it closes on deinit
+                    // (swift-nio #2813). It crashed the process once; the served ones
+                    // still end through `executeThenClose`.
+                    return try Connection(synchronouslyWrapping: channel)
                 }
             }
         let bound = server.channel.localAddress?.port ?? port

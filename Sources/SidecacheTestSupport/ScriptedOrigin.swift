@@ -40,7 +40,10 @@ public final class ScriptedOrigin: Sendable {
                         withOutboundHeaderValidation: false,
                         withEncoderConfiguration: encoder
                     )
-                    return try Connection(wrappingChannelSynchronously: channel)
+                    // Torn down on deinit, as `AdminServer` does and for the same reason:
+                    // NIO traps on a connection accepted during the close that never reaches
+                    // the accept loop (swift-nio #2813); it crashed a full test run.
+                    return try Connection(synchronouslyWrapping: channel)
                 }
             }
         guard let port = server.channel.localAddress?.port else {
