@@ -10,7 +10,7 @@ public struct PathPattern: Sendable, Equatable, CustomStringConvertible {
     /// A final `*`: matches any remainder, including none.
     public let hasRest: Bool
     public let source: String
-    /// Each segment's literal bytes, nil for a parameter: `matches` compares bytes.
+    /// Each segment's literal bytes, nil for a parameter: `walk` compares bytes.
     private let literals: [[UInt8]?]
 
     public enum ParseError: Error, Equatable, CustomStringConvertible {
@@ -64,66 +64,49 @@ public struct PathPattern: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { source }
 
-    /// True when `path` matches. Allocates nothing. `caseInsensitive` compares
-    /// literal segments ignoring ASCII case (routes whose origin reads paths so).
+    /// True when `path` matches. Allocates nothing for a native string. `caseInsensitive`
+    /// compares literal segments ignoring ASCII case (routes whose origin reads paths so).
     public func matches(_ path: Substring, caseInsensitive: Bool = false) -> Bool {
-        // Every request is matched against the routes in turn, and a request no route
-        // takes against all of them: compare the path's bytes in place.
-        if let matched = path.utf8.withContiguousStorageIfAvailable({ matches($0, caseInsensitive: caseInsensitive) }) {
-            return matched
-        }
-        return walk(path, caseInsensitive: caseInsensitive) { _, _ in }
+        withBytes(of: path) { walk($0, caseInsensitive: caseInsensitive) { _, _ in } }
     }
 
-    /// `walk` without captures, over contiguous bytes.
-    private func matches(_ path: UnsafeBufferPointer<UInt8>, caseInsensitive: Bool) -> Bool {
+    /// The values bound by `{name}` segments, raw (still percent-encoded), or nil on no match.
+    public func captures(_ path: Substring) -> [String: String]? {
+        withBytes(of: path) { bytes in
+            var found: [String: String] = [:]
+            return walk(bytes) { name, value in found[name] = String(decoding: bytes[value], as: UTF8.self) } ? found : nil
+        }
+    }
+
+    /// `body` over the path's UTF-8 bytes, in place: every request is matched against
+    /// the routes in turn, and one that no route takes against all of them.
+    private func withBytes<T>(of path: Substring, _ body: (UnsafeBufferPointer<UInt8>) -> T) -> T {
+        if let result = path.utf8.withContiguousStorageIfAvailable(body) { return result }
+        var copy = String(path)
+        return copy.withUTF8(body)
+    }
+
+    private func walk(_ path: UnsafeBufferPointer<UInt8>, caseInsensitive: Bool = false, bind: (String, Range<Int>) -> Void) -> Bool {
         let slash = UInt8(ascii: "/")
         guard path.first == slash else { return false }
         if segments.isEmpty && !hasRest { return path.count == 1 }   // the root pattern "/"
         var cursor = 1
         var exhausted = false
-        for literal in literals {
+        for (segment, literal) in zip(segments, literals) {
             if exhausted { return false }
             var end = cursor
             while end < path.count && path[end] != slash { end += 1 }
-            if let literal {
-                guard end - cursor == literal.count else { return false }
+            switch segment {
+            case .literal:
+                guard let literal, end - cursor == literal.count else { return false }
                 for (i, byte) in literal.enumerated() where byte != path[cursor + i] {
-                    guard caseInsensitive, byte.asciiLowercased == path[cursor + i].asciiLowercased else { return false }
+                    guard caseInsensitive, asciiCaseInsensitiveEqual(byte, path[cursor + i]) else { return false }
                 }
-            } else if end == cursor {
-                return false   // a parameter takes a non-empty segment
+            case .parameter(let name):
+                guard end > cursor else { return false }   // a parameter takes a non-empty segment
+                bind(name, cursor..<end)
             }
             if end == path.count { exhausted = true } else { cursor = end + 1 }
-        }
-        return hasRest || exhausted
-    }
-
-    public func captures(_ path: Substring) -> [String: String]? {
-        var found: [String: String] = [:]
-        return walk(path) { name, value in found[name] = String(value) } ? found : nil
-    }
-
-    private func walk(_ path: Substring, caseInsensitive: Bool = false, bind: (String, Substring) -> Void) -> Bool {
-        let slash = UInt8(ascii: "/")
-        let utf8 = path.utf8
-        guard utf8.first == slash else { return false }
-        var cursor = utf8.index(after: utf8.startIndex)
-        if segments.isEmpty && !hasRest { return cursor == utf8.endIndex }   // the root pattern "/"
-        var exhausted = false
-        for segment in segments {
-            if exhausted { return false }
-            let end = utf8[cursor...].firstIndex(of: slash) ?? utf8.endIndex
-            let piece = path[cursor..<end]
-            switch segment {
-            case .literal(let text):
-                guard caseInsensitive ? piece.utf8.elementsEqual(text.utf8, by: { $0.asciiLowercased == $1.asciiLowercased })
-                                      : piece.utf8.elementsEqual(text.utf8) else { return false }
-            case .parameter(let name):
-                guard !piece.isEmpty else { return false }
-                bind(name, piece)
-            }
-            if end == utf8.endIndex { exhausted = true } else { cursor = utf8.index(after: end) }
         }
         return hasRest || exhausted
     }

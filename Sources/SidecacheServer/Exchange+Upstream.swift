@@ -183,8 +183,8 @@ extension Exchange {
             .whenReady { committed in me.value.committed(committed, revalidated: filled.revalidated, identity: identity) }
     }
 
-    /// `body` holding exactly its bytes: stored bodies are charged by their length, so
-    /// the byte budget is the memory used.
+    /// `body` holding exactly its bytes: an entry is charged its buffers' capacity, so
+    /// spare room the upstream's body came with would be memory the store pays for.
     private func exactly(_ body: ByteBuffer) -> ByteBuffer {
         guard body.capacity > body.readableBytes else { return body }
         var exact = connection.allocator.buffer(capacity: body.readableBytes)

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import SidecacheStore
 
 /// HTTP/1.1 response heads written straight into ByteBuffers: the proxy frames its
 /// own responses so that a hit can be stored bytes plus a few per-request lines.
@@ -24,27 +25,6 @@ extension ByteBuffer {
         writeStaticString(": ")
         writeDecimal(value)
         writeStaticString("\r\n")
-    }
-
-    /// A decimal integer without going through String.
-    mutating func writeDecimal(_ value: some BinaryInteger) {
-        var v = Int64(value)
-        if v < 0 {
-            writeInteger(UInt8(ascii: "-"))
-            v = -v
-        }
-        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
-                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
-            (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-        var count = 0
-        withUnsafeMutableBytes(of: &digits) { raw in
-            repeat {
-                raw[19 - count] = UInt8(ascii: "0") + UInt8(v % 10)
-                v /= 10
-                count += 1
-            } while v > 0
-            _ = writeBytes(UnsafeRawBufferPointer(rebasing: raw[(20 - count)...]))
-        }
     }
 
     /// One chunk of a chunked body: size line, data, CRLF.

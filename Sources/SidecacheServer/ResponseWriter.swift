@@ -25,7 +25,7 @@ struct ResponseWriter {
     /// per hit. `staleDetail` marks a stale answer and why. `form` is the entry's bytes
     /// this client gets (`Exchange.form(of:)`), `range` its part.
     func hit(_ entry: CacheEntry, form: StoredForm, range: RangeAnswer, now: Timestamp, staleDetail: StaticString?) -> Bool {
-        var lines = answer(form, range: range, room: 160)
+        var lines = answerBuffer(form, range: range, room: 160)
         lines.writeHeader("Age", Int(entry.timing.age(at: now).wholeSeconds))
         lines.writeStaticString(staleDetail == nil ? "X-Cache: HIT\r\n" : "X-Cache: STALE\r\n")
         lines.writeStaticString("Cache-Status: sidecache; hit; ttl=")
@@ -41,7 +41,7 @@ struct ResponseWriter {
     /// A completed fill, from the bytes just stored, with the age the upstream gave it
     /// (RFC 9111 §5.1: the upstream's `Age` is kept).
     func filled(_ entry: CacheEntry, form: StoredForm, range: RangeAnswer, now: Timestamp, cacheStatus: String) -> Bool {
-        var lines = answer(form, range: range, room: 128 + cacheStatus.utf8.count)
+        var lines = answerBuffer(form, range: range, room: 128 + cacheStatus.utf8.count)
         let age = Int(entry.timing.age(at: now).wholeSeconds)
         if age > 0 { lines.writeHeader("Age", age) }
         lines.writeStaticString("X-Cache: MISS\r\n")
@@ -57,7 +57,7 @@ struct ResponseWriter {
     /// The buffer an answer from `form` is written in, `room` bytes for its own lines. For
     /// a whole answer it starts with the stored head and has room for a gathered body
     /// too; a range rebuilds the head (`part`), so it gets the lines alone.
-    private func answer(_ form: StoredForm, range: RangeAnswer, room: Int) -> ByteBuffer {
+    private func answerBuffer(_ form: StoredForm, range: RangeAnswer, room: Int) -> ByteBuffer {
         guard case .whole = range else { return connection.allocator.buffer(capacity: room) }
         let body = isHEAD || form.body.readableBytes > Self.gatheredBodyLimit ? 0 : form.body.readableBytes
         var buffer = connection.allocator.buffer(capacity: form.head.readableBytes + room + body)

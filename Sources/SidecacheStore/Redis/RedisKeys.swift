@@ -45,9 +45,9 @@ struct RedisKeys: Sendable {
     /// SCAN pattern of every entry (`{` is not special in Redis patterns).
     var entryPattern: String { prefix + (tags.count == 1 ? "" : "{*}") + "e:*" }
     func epoch(_ stripe: Int) -> String { epochs[stripe] }
-    func generation(_ scope: UInt64, _ stripe: Int) -> String { Self.named(generationPrefixes[stripe], scope) }
+    func generation(_ scope: UInt64, _ stripe: Int) -> String { scope.paddedHex(after: generationPrefixes[stripe]) }
     /// Next to a counter: the soft purges among its last steps (`SoftPurgeMark`).
-    func softMark(_ scope: UInt64, _ stripe: Int) -> String { Self.named(softMarkPrefixes[stripe], scope) }
+    func softMark(_ scope: UInt64, _ stripe: Int) -> String { scope.paddedHex(after: softMarkPrefixes[stripe]) }
     /// Bumped by every purge after its counters: a cheap "has anything been purged?" probe.
     func sequence(_ stripe: Int) -> String { sequences[stripe] }
     var channel: String { prefix + "purge" }
@@ -56,18 +56,6 @@ struct RedisKeys: Sendable {
     func lease(_ key: CacheKey) -> String { prefix + tags[stripe(of: key)] + "l:" + key.description }
     /// Where a lease holder announces (the key digest) that its fill is over.
     var fillChannel: String { prefix + "fills" }
-
-    /// `prefix` and the 16 hex digits of `scope`, in one allocation.
-    private static func named(_ prefix: String, _ scope: UInt64) -> String {
-        var prefix = prefix
-        return prefix.withUTF8 { head in
-            String(unsafeUninitializedCapacity: head.count + 16) { out in
-                UnsafeMutableRawBufferPointer(out).copyMemory(from: UnsafeRawBufferPointer(head))
-                UInt64.writeHex(scope, into: out, at: head.count)
-                return head.count + 16
-            }
-        }
-    }
 
     /// Stripe k's tag is the first decimal number whose slot falls in the k-th of
     /// `count` equal slot ranges.

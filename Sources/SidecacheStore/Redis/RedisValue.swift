@@ -77,40 +77,27 @@ extension ByteBuffer {
     /// not copied into an intermediate C string).
     mutating func writeRedisCommand(_ arguments: [RedisArgument]) {
         writeStaticString("*")
-        writeRESPLength(arguments.count)
+        writeDecimal(arguments.count)
         writeStaticString("\r\n")
         for argument in arguments {
             switch argument {
             case .text(let s):
                 writeStaticString("$")
-                writeRESPLength(s.utf8.count)
+                writeDecimal(s.utf8.count)
                 writeStaticString("\r\n")
                 writeString(s)
             case .bytes(let b):
                 writeStaticString("$")
-                writeRESPLength(b.readableBytes)
+                writeDecimal(b.readableBytes)
                 writeStaticString("\r\n")
                 writeImmutableBuffer(b)
             case .parts(let parts):
                 writeStaticString("$")
-                writeRESPLength(parts.reduce(0) { $0 + $1.readableBytes })
+                writeDecimal(parts.reduce(0) { $0 + $1.readableBytes })
                 writeStaticString("\r\n")
                 for p in parts { writeImmutableBuffer(p) }
             }
             writeStaticString("\r\n")
-        }
-    }
-
-    /// A count or length in decimal, digit by digit: a command has several, and a
-    /// `String` for each cost an allocation.
-    private mutating func writeRESPLength(_ value: Int) {
-        var divisor = 1
-        while divisor <= value / 10 { divisor *= 10 }
-        var rest = value
-        while divisor > 0 {
-            writeInteger(UInt8(ascii: "0") + UInt8(truncatingIfNeeded: rest / divisor))
-            rest %= divisor
-            divisor /= 10
         }
     }
 }
