@@ -35,7 +35,9 @@ public final class RedisServer: Sendable {
             ?? ManagedProcess.locate("redis-server")
         guard let binary else { throw TestSupportError(.launchFailed, "redis-server not found: run the tests with `make test`") }
         // A free port can be taken by another test between choosing it and redis binding
-        // it: then the server exits at once, and a new port is tried.
+        // it: then the server exits at once, and a new port is tried. Any failed launch
+        // is retried: the exit was once not yet recorded when the launch gave up (two
+        // fresh-clone runs failed on "Address already in use").
         var attempt = 0
         while true {
             attempt += 1
@@ -43,14 +45,12 @@ public final class RedisServer: Sendable {
             do {
                 try await server.launch()
                 return server
-            } catch let error as TestSupportError where error.kind == .launchFailed && attempt < 5 && server.exited {
+            } catch let error as TestSupportError where error.kind == .launchFailed && attempt < 5 {
+                server.kill()
                 continue
             }
         }
     }
-
-    /// The server process ended (e.g. its port was taken).
-    private var exited: Bool { process.withLock { $0 }?.exitStatus != nil }
 
     private init(port: Int, password: String?, tls: TLS?, replicaOf: Int?, binary: String) {
         self.port = port

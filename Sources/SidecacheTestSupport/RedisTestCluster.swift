@@ -124,8 +124,7 @@ public final class RedisTestCluster: Sendable {
                                                directory: directory, tool: tool, tls: tls)
                 try await cluster.create(replicasPerMaster: replicasPerMaster)
                 return cluster
-            } catch let error as TestSupportError
-                        where error.kind == .launchFailed && attempt < 5 && processes.contains(where: { !$0.isRunning }) {
+            } catch let error as TestSupportError where error.kind == .launchFailed && attempt < 5 {
                 await discard(processes, directory: directory)
                 continue
             } catch {
