@@ -31,8 +31,8 @@ import tempfile
 import time
 
 sys.dont_write_bytecode = True  # no __pycache__ next to the sources
-from benchlib.servers import (log, nginx_cache_dir, nginx_cache_dir_remove, nginx_server, origin_body, redis_server,
-                              sidecache_server)
+from benchlib.servers import (log, nginx_cache_dir, nginx_cache_dir_remove, nginx_server, sidecache_server,
+                              start_backends)
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
@@ -77,17 +77,10 @@ def nginx_proxy(name, run_dir, ports):
 
 def measure(proxy, name, binary, run_dir, ports, requests, warm):
     store, path, about = SCENARIOS[name]
-    started = [nginx_server("origin", ports[0], run_dir, "origin.nginx.conf", 1, BODY=origin_body())]
+    started = []
     server = None
     try:
-        if not started[0].start():
-            sys.exit("[callgrind] the origin did not start")
-        redis = None
-        if "redis" in store:
-            redis = redis_server(ports[1], ports[2], run_dir)
-            started.append(redis)
-            if not redis.start():
-                sys.exit("[callgrind] redis-server did not start")
+        redis = start_backends(run_dir, ports, "redis" in store, started, "callgrind")
         if proxy == "nginx":
             server = nginx_proxy(name, run_dir, ports)
         else:

@@ -5,18 +5,29 @@ import NIOPosix
 /// gzip for stored bodies, through zlib (compress-nio): compressed once at store time,
 /// decompressed only for clients that do not accept gzip.
 enum Gzip {
-    /// One deflate stream per thread, reset between bodies: `deflateInit` allocates about
+    /// Deflate streams per thread, reset between bodies: `deflateInit` allocates about
     /// 256 KiB of window and hash tables, too much to pay on every fill. (`unsafe`: each
-    /// thread only ever sees its own compressor.)
+    /// thread only ever sees its own compressors.)
     nonisolated(unsafe) private static let compressors = ThreadSpecificVariable<ZlibCompressor>()
+    /// The stream for bodies up to `smallBody` bytes. `deflateReset` clears the hash table:
+    /// 64 KiB at zlib's default memory level, as much work as deflating a 1 KiB body.
+    /// This one's table is 8 KiB, and its 16 KiB window still spans the whole body.
+    nonisolated(unsafe) private static let smallCompressors = ThreadSpecificVariable<ZlibCompressor>()
 
     /// zlib level 1, nginx's `gzip_comp_level` default: on JSON it costs a third of level
     /// 6's time from 4 KiB up for bodies 10–13 % larger (BENCHMARKS.md, issue 13), and
     /// the fill is on the client's clock.
     static let configuration = ZlibConfiguration(compressionLevel: 1)
+    /// Level 1 with the smaller table: on JSON of 0.6–60 KiB its output is within 1 % of
+    /// `configuration`'s (BENCHMARKS.md, issue 13).
+    static let smallConfiguration = ZlibConfiguration(windowSize: 14, compressionLevel: 1, memoryLevel: 5)
+    static let smallBody = 16 << 10
 
     static func compress(_ body: ByteBuffer, allocator: ByteBufferAllocator) throws -> ByteBuffer {
-        let compressor = try kept(compressors, reset: { try $0.reset() }) { try ZlibCompressor(algorithm: .gzip, configuration: configuration) }
+        let small = body.readableBytes <= smallBody
+        let compressor = try kept(small ? smallCompressors : compressors, reset: { try $0.reset() }) {
+            try ZlibCompressor(algorithm: .gzip, configuration: small ? smallConfiguration : configuration)
+        }
         var input = body
         var output = allocator.buffer(capacity: compressor.maxSize(from: body))
         try compressor.deflate(from: &input, to: &output, flush: .finish)

@@ -20,6 +20,24 @@ import Testing
         }
     }
 
+    /// Bodies up to `Gzip.smallBody` go through the thread's small-table stream, larger
+    /// ones through the default one: alternating sizes across the boundary, each body
+    /// must come back whole and as small as the default stream makes it, give or take 2 %.
+    @Test func bodiesOnEitherSideOfTheSmallStreamsLimitRoundTrip() throws {
+        let reference = try ZlibCompressor(algorithm: .gzip, configuration: Gzip.configuration)
+        for count in [1024, Gzip.smallBody, Gzip.smallBody + 1, 700, 60_000, Gzip.smallBody - 1] {
+            let original = body(count % 7 + 2, count: count)
+            let packed = try Gzip.compress(original, allocator: allocator)
+            #expect(try Gzip.decompress(packed, allocator: allocator) == original, "\(count) bytes")
+            try reference.reset()
+            var input = original
+            var expected = allocator.buffer(capacity: reference.maxSize(from: original))
+            try reference.deflate(from: &input, to: &expected, flush: .finish)
+            #expect(Double(packed.readableBytes) <= Double(expected.readableBytes) * 1.02 + 8,
+                    "\(count) bytes: \(packed.readableBytes) against \(expected.readableBytes)")
+        }
+    }
+
     @Test func aCorruptBodyLeavesTheNextOneWhole() throws {
         let good = try Gzip.compress(body(3), allocator: allocator)
         var corrupt = good

@@ -148,6 +148,10 @@ import SidecacheCore
         ("HTTP/1.1 200 OK\r\nContent-Encoding: br\r\n", false),
         ("HTTP/1.1 200 OK\r\nX-Content-Encoding: gzip\r\n", false),
         ("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n", false),
+        ("HTTP/1.1 200 OK\r\nA: b\nContent-Encoding: gzip\r\n", false),
+        ("HTTP/1.1 200 OK\r\nContent-Encoding: gz", false),
+        ("HTTP/1.1 200 OK\r\nContent-Encoding", false),
+        ("HTTP/1.1 200 OK\r\nVary: Accept\r\nContent-Encoding:\tgzip", true),
     ])
     func namesGzip(head: String, gzip: Bool) {
         #expect(CacheEntry.namesGzip(ByteBuffer(string: head)) == gzip)

@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -274,6 +275,24 @@ def make_certificates(directory):
 def redis_cli(port, *words):
     r = subprocess.run([tool("redis-cli"), "-h", "127.0.0.1", "-p", str(port), *words], capture_output=True, text=True)
     return r.stdout.strip() if r.returncode == 0 else "?"
+
+
+def start_backends(run_dir, ports, with_redis, started, tool_name):
+    """The bench origin on ports[0] and, `with_redis`, redis-server on ports[1] (TLS on
+    ports[2]), each appended to `started` before it starts (the caller stops them in
+    reverse order). Exits naming `tool_name` when one does not start. Returns the
+    redis-server or None."""
+    origin = nginx_server("origin", ports[0], run_dir, "origin.nginx.conf", 1, BODY=origin_body())
+    started.append(origin)
+    if not origin.start():
+        sys.exit(f"[{tool_name}] the origin did not start")
+    if not with_redis:
+        return None
+    redis = redis_server(ports[1], ports[2], run_dir)
+    started.append(redis)
+    if not redis.start():
+        sys.exit(f"[{tool_name}] redis-server did not start")
+    return redis
 
 
 def sidecache_server(name, port, admin_port, run_dir, binary, store, origin_port, redis, cluster=None):

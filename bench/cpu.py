@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""CPU per request of two (or more) sidecache builds, measured in alternating rounds
+against one origin: the before-and-after witness for a step that callgrind cannot judge
+alone (callgrind counts no kernel work, and counts a `rep stos` byte as an instruction).
+
+    BINARIES="/tmp/before/sidecache .build/release/sidecache" SCENARIO=miss bench/cpu.py
+
+Knobs (environment): BINARIES (required: two or more builds), SCENARIO (a name of
+bench/scenarios.json: hot, keys1000, miss, pass...), STORE (memory, or redis: the bench's
+sidecache-redis row), ROUNDS (3), DURATION (5s), CONNECTIONS (64 for hits, 32 otherwise,
+as bench/run.py). Each round starts every binary in turn on a fresh store, warms it as
+the scenario says, runs `wrk -t2` and reads the proxy's user + system time from
+/proc/<pid>/stat before and after: CPU µs per request = that time over the requests
+wrk completed. Prints each round and the medians; keeps wrk's output in
+bench/out/cpu-<time>-XXXX/.
+"""
+
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ next to the sources
+from benchlib import measure
+from benchlib.servers import log, sidecache_server, start_backends
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+OUT = os.path.join(BENCH, "out")
+STORES = {"memory": {"memory": "256MiB"}, "redis": {"memory": "0", "redis": "redis://127.0.0.1:@REDIS_PORT@"}}
+CLOCK_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid):
+    """utime + stime of `pid` (fields 14 and 15 of /proc/<pid>/stat, after the name)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICK
+
+
+def main():
+    binaries = os.environ.get("BINARIES", "").split()
+    if len(binaries) < 2:
+        sys.exit("[cpu] BINARIES must name two or more sidecache builds")
+    scenario_name = os.environ.get("SCENARIO", "hot")
+    with open(os.path.join(BENCH, "scenarios.json")) as f:
+        scenario = json.load(f)[scenario_name]
+    store = STORES[os.environ.get("STORE", "memory")]
+    rounds = int(os.environ.get("ROUNDS", "3"))
+    duration = os.environ.get("DURATION", "5s")
+    hits = "warm" in scenario
+    connections = os.environ.get("CONNECTIONS", "64" if hits else "32")
+    os.makedirs(OUT, exist_ok=True)
+    run_dir = tempfile.mkdtemp(prefix=f"cpu-{time.strftime('%Y%m%d-%H%M%S')}-", dir=OUT)
+    log(f"run directory: {os.path.relpath(run_dir)}")
+    ports = [int(p) for p in os.popen(os.path.join(os.path.dirname(BENCH), "scripts", "free-ports.sh") + " 5").read().split()]
+    started = []
+    samples = {b: [] for b in binaries}
+    try:
+        redis = start_backends(run_dir, ports, "redis" in store, started, "cpu")
+        for round_number in range(1, rounds + 1):
+            for i, binary in enumerate(binaries):
+                if redis:
+                    redis.flushall()
+                server = sidecache_server(f"sidecache-{i}-{round_number}", ports[3], ports[4], run_dir, binary, store,
+                                          ports[0], redis)
+                if not server.start():
+                    sys.exit(f"[cpu] {binary} did not start; see {server.log_path}")
+                try:
+                    measure.warm(server.port, scenario)
+                    before = cpu_seconds(server.proc.pid)
+                    out = os.path.join(run_dir, f"wrk-{i}-{round_number}.txt")
+                    result = measure.wrk(server.url, scenario, ["-t2", f"-c{connections}", f"-d{duration}", "--latency"],
+                                         out, f"{round_number}{i}{time.time_ns() % 1_000_000}")
+                    spent = cpu_seconds(server.proc.pid) - before
+                finally:
+                    server.stop()
+                seconds = float(duration.rstrip("s"))
+                requests = (result.rps or 0) * seconds
+                if not requests or result.errors:
+                    sys.exit(f"[cpu] {binary}: {result.errors} errors, {result.rps} req/s (see {out})")
+                samples[binary].append((spent / requests * 1e6, result.rps))
+                log(f"round {round_number} {binary}: {samples[binary][-1][0]:.1f} µs/req, {result.rps:.0f} req/s")
+    finally:
+        for server in reversed(started):
+            server.stop()
+    print(f"\n| {scenario_name}, {rounds} rounds | CPU µs per request | median | req/s median |")
+    print("|---|---|---:|---:|")
+    for binary in binaries:
+        cpu = [s[0] for s in samples[binary]]
+        rps = [s[1] for s in samples[binary]]
+        print(f"| `{binary}` | {', '.join(f'{c:.1f}' for c in cpu)} | {statistics.median(cpu):.1f} | {statistics.median(rps):.0f} |")
+
+
+if __name__ == "__main__":
+    main()
