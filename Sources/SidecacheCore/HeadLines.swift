@@ -1,3 +1,5 @@
+import Glibc
+
 /// The CRLF-ended lines of a pre-encoded head, read in place. An empty line (which
 /// would end the head early), a bare CR or LF, a NUL or a last line without CRLF stops
 /// it and sets `malformed`.
@@ -8,27 +10,23 @@ struct HeadLines {
 
     init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
 
+    /// Three `memchr`s a line instead of a test per byte: a Redis hit reads its stored
+    /// head twice (framing check, decoded head), about 300 bytes each time.
     mutating func next() -> UnsafeRawBufferPointer.SubSequence? {
-        guard !malformed, offset < bytes.count else { return nil }
-        var i = offset
-        while i < bytes.count {
-            switch bytes[i] {
-            case UInt8(ascii: "\r"):
-                guard i + 1 < bytes.count, bytes[i + 1] == UInt8(ascii: "\n"), i > offset else {
-                    malformed = true
-                    return nil
-                }
-                defer { offset = i + 2 }
-                return bytes[offset..<i]
-            case UInt8(ascii: "\n"), 0:
-                malformed = true
-                return nil
-            default:
-                i += 1
-            }
+        guard !malformed, offset < bytes.count, let base = bytes.baseAddress else { return nil }
+        let start = base + offset
+        guard let cr = memchr(start, 0x0D, bytes.count - offset) else {
+            malformed = true
+            return nil
         }
-        malformed = true
-        return nil
+        let end = base.distance(to: UnsafeRawPointer(cr))
+        guard end > offset, end + 1 < bytes.count, bytes[end + 1] == 0x0A,
+              memchr(start, 0x0A, end - offset) == nil, memchr(start, 0, end - offset) == nil else {
+            malformed = true
+            return nil
+        }
+        defer { offset = end + 2 }
+        return bytes[offset..<end]
     }
 
     static func isWhitespace(_ byte: UInt8) -> Bool { byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") }

@@ -35,6 +35,8 @@ import Testing
         ("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nX: y\r\n", 200, 5, "not ended by CRLF"),
         ("HTTP/1.1 200 OK\r\nX: a\nContent-Length: 5\r\n", 200, 5, "bare CR, LF or NUL"),
         ("HTTP/1.1 200 OK\r\nX: a\u{0}b\r\nContent-Length: 5\r\n", 200, 5, "NUL"),
+        ("HTTP/1.1 200 OK\r\nX: a\rb\r\nContent-Length: 5\r\n", 200, 5, "bare CR, LF or NUL"),
+        ("HTTP/1.1 200 OK\r\nContent-Length: 5\r", 200, 5, "not ended by CRLF"),
         ("HTTP/1.1 200 OK\r\nContent-Length: 5", 200, 5, "not ended by CRLF"),
         ("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n 7\r\n", 200, 5, "not a header line"),
         ("HTTP/1.1 200 OK\r\n: 5\r\nContent-Length: 5\r\n", 200, 5, "not a header line"),
