@@ -5,7 +5,7 @@ import NIOCore
 extension ActiveTransfer {
     /// Sets every option `request` needs on this transfer's fresh (or reset) easy
     /// handle. Returns the first option curl rejected, or CURLE_OK.
-    func configureEasy() -> CURLcode {
+    func configureEasy(origins: CurlOrigins) -> CURLcode {
         var options = EasyOptions(easy: easy)
         let context = UnsafeRawPointer(Unmanaged.passUnretained(self).toOpaque())
         options.set(CURLOPT_PRIVATE, pointer: context)
@@ -14,9 +14,14 @@ extension ActiveTransfer {
         options.set(CURLOPT_HEADERFUNCTION, callback: curlHeaderCallback)
         options.set(CURLOPT_HEADERDATA, pointer: context)
 
-        options.set(CURLOPT_URL, string: request.url)
-        options.set(CURLOPT_PATH_AS_IS, 1)  // the path goes out byte for byte
-        if let target = request.requestTarget { options.set(CURLOPT_REQUEST_TARGET, string: target) }
+        if let (origin, target) = origins.split(request.url) {
+            options.set(CURLOPT_CURLU, pointer: UnsafeRawPointer(origin))
+            options.set(CURLOPT_REQUEST_TARGET, string: request.requestTarget ?? target)
+        } else {
+            options.set(CURLOPT_URL, string: request.url)
+            options.set(CURLOPT_PATH_AS_IS, 1)  // the path goes out byte for byte
+            if let target = request.requestTarget { options.set(CURLOPT_REQUEST_TARGET, string: target) }
+        }
         options.set(CURLOPT_HTTP_VERSION, Int(CURL_HTTP_VERSION_1_1))
         options.set(CURLOPT_NOSIGNAL, 1)  // no SIGALRM in a threaded process
         options.set(CURLOPT_TCP_NODELAY, 1)

@@ -22,6 +22,7 @@ final class CurlLoop {
     private var active: [ObjectIdentifier: ActiveTransfer] = [:]
     private var spareHandles: [UnsafeMutableRawPointer] = []
     private let outbox = EventOutbox()
+    private let origins = CurlOrigins()
 
     init(multi: CurlMulti, mailbox: CurlMailbox) {
         self.multi = multi
@@ -70,7 +71,7 @@ final class CurlLoop {
             return
         }
         let transfer = ActiveTransfer(start, easy: easy, outbox: outbox)
-        let configured = transfer.configureEasy()
+        let configured = transfer.configureEasy(origins: origins)
         guard configured == CURLE_OK else {
             transfer.finish(.failure(UpstreamFailure(
                 kind: .other, detail: "curl rejected the request: \(String(cString: curl_easy_strerror(configured)))")))
