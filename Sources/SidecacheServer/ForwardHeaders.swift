@@ -76,8 +76,8 @@ enum ForwardHeaders {
         return forwarded
     }
 
-    /// 16 random hex digits for requests that arrive without an `X-Request-Id`.
+    /// 16 hex digits for requests that arrive without an `X-Request-Id` (`RequestIDs`).
     static func newRequestID() -> String {
-        UInt64.random(in: .min ... .max).paddedHex
+        RequestIDs.current.next().paddedHex
     }
 }
