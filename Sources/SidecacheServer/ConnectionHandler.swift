@@ -4,8 +4,8 @@ import SidecacheConfig
 import SidecacheCore
 
 /// One client connection: collects each request (head, body within limits), runs
-/// one exchange at a time, and keeps pipelined requests queued (without reading
-/// more) until the answer before them is complete, so answers leave in order.
+/// one exchange at a time, and keeps pipelined requests queued (reading no more once
+/// one is) until the answer before them is complete, so answers leave in order.
 final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = ByteBuffer
@@ -30,6 +30,8 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     private var context: ChannelHandlerContext?
     private var keepAlive = true
     private var draining = false
+    /// The client shut its sending side: what it sent is answered, then the connection closes.
+    private var inputClosed = false
     private var pendingError: ProxyError?
     private var lastActivity = NIODeadline.uptimeNanoseconds(0)
     private var idleCheck: Scheduled<Void>?
@@ -109,6 +111,10 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
             }
         }
         if case .closed = state { return }
+        if inputClosed, case .idle = state {
+            closeAfterFlush()
+            return
+        }
         if readHeld {
             readHeld = false
             context?.read()
@@ -153,9 +159,13 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
         context.fireChannelWritabilityChanged()
     }
 
+    /// Reading goes on while an answer is under way, so that a connection's read
+    /// interest is not dropped and re-armed (two `epoll_ctl` calls) on every request
+    /// that waits for the upstream or Redis; it stops once a pipelined request is
+    /// queued behind the answer, which bounds what one client can make the proxy hold.
     func read(context: ChannelHandlerContext) {
-        if case .responding = state {
-            readHeld = true   // the next request waits until this answer is out
+        if case .responding = state, !queued.isEmpty {
+            readHeld = true   // the queued request waits until this answer is out
         } else {
             context.read()
         }
@@ -177,6 +187,11 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed {
+            inputClosed = true
+            if case .idle = state, queued.isEmpty { closeAfterFlush() }
+            return
+        }
         if event is DrainEvent {
             draining = true
             if case .idle = state, queued.isEmpty { closeAfterFlush() }

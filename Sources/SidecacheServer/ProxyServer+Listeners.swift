@@ -16,6 +16,9 @@ extension ProxyServer {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.maxMessagesPerRead, value: 16)
+            // A client that shuts its sending side after its request still gets the answer
+            // (ConnectionHandler's inputClosed): the connection reads on while it waits.
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .childChannelInitializer { channel in
                 guard connections.admit(channel, limit: engine.config.limits.connections) else {
                     return channel.close()

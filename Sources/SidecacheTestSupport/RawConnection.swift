@@ -78,6 +78,12 @@ public final class RawConnection: Sendable {
         }
     }
 
+    /// Shuts this side's sending half (a FIN), as a client does that has said all it
+    /// will say; reading goes on.
+    public func shutdownOutput() async throws {
+        try await channel.close(mode: .output)
+    }
+
     /// Whether the peer has closed the connection.
     public var isClosed: Bool { inbox.closed }
 

@@ -45,6 +45,35 @@ struct ProtocolTests {
         }
     }
 
+    /// A client that shuts its sending side after its requests (a FIN, as `nc` does)
+    /// still gets every answer, in order, then the proxy closes: the connection reads
+    /// on while an answer waits for the upstream, so it sees the FIN early.
+    @Test func aHalfClosedClientGetsItsAnswersThenTheClose() async throws {
+        try await withProxy(routes: Self.route) { h in
+            h.origin.on("GET", "/x/*") { req in OriginResponse.text(req.path).delayed(.milliseconds(200)) }
+            let conn = try await RawConnection.connect(port: h.port)
+            try await conn.send("GET /x/1 HTTP/1.1\r\nHost: a\r\n\r\nGET /x/2 HTTP/1.1\r\nHost: a\r\n\r\n")
+            try await conn.shutdownOutput()
+            let responses = try await conn.readResponses(2)
+            #expect(responses.map(\.text) == ["/x/1", "/x/2"])
+            let (rest, closed) = try await conn.readUntilClose()
+            #expect(rest.isEmpty && closed)
+            #expect(h.origin.totalCount == 2)
+        }
+    }
+
+    @Test func anIdleConnectionWhoseClientHalfClosesIsClosed() async throws {
+        try await withProxy(routes: Self.route) { h in
+            h.origin.on("GET", "/x/*") { req in .text(req.path) }
+            let conn = try await RawConnection.connect(port: h.port)
+            try await conn.send("GET /x/1 HTTP/1.1\r\nHost: a\r\n\r\n")
+            #expect(try await conn.readResponses(1).map(\.text) == ["/x/1"])
+            try await conn.shutdownOutput()
+            let (rest, closed) = try await conn.readUntilClose()
+            #expect(rest.isEmpty && closed)
+        }
+    }
+
     @Test func keepAliveServesManyRequestsOnOneConnection() async throws {
         try await withProxy(routes: Self.route) { h in
             h.origin.on("GET", "/x/*") { req in .text(req.path) }
