@@ -27,70 +27,112 @@ public struct CacheControl: Sendable, Equatable {
     /// Parses every value of the field, as if joined by commas.
     public init(_ values: [String]) {
         for value in values {
-            for item in Self.split(value) { apply(item.name, item.value) }
+            Self.forEachDirective(value) { name, value in apply(name, value) }
         }
     }
 
     public var isEmpty: Bool { self == CacheControl() }
 
-    private mutating func apply(_ name: String, _ value: String?) {
-        func seconds() -> Int64 { value.flatMap(deltaSeconds) ?? 0 }
-        switch name {
-        case "no-store": noStore = true
-        case "no-cache": noCache = true
-        case "private": isPrivate = true
-        case "public": isPublic = true
-        case "must-revalidate": mustRevalidate = true
-        case "proxy-revalidate": proxyRevalidate = true
-        case "only-if-cached": onlyIfCached = true
-        case "no-transform": noTransform = true
-        case "max-age": maxAge = min(maxAge ?? .max, seconds())
-        case "s-maxage": sMaxAge = min(sMaxAge ?? .max, seconds())
-        case "stale-while-revalidate": staleWhileRevalidate = seconds()
-        case "stale-if-error": staleIfError = seconds()
-        case "min-fresh": minFresh = seconds()
-        case "max-stale": maxStale = value == nil ? .max : seconds()
+    typealias Bytes = Slice<UnsafeBufferPointer<UInt8>>
+
+    private mutating func apply(_ name: Bytes, _ value: Bytes?) {
+        func seconds() -> Int64 { value.flatMap { deltaSeconds(digits: $0) } ?? 0 }
+        func named(_ directive: StaticString) -> Bool { Self.equalsLowercased(name, directive) }
+        switch name.count {
+        case 6 where named("public"): isPublic = true
+        case 7 where named("max-age"): maxAge = min(maxAge ?? .max, seconds())
+        case 7 where named("private"): isPrivate = true
+        case 8 where named("no-store"): noStore = true
+        case 8 where named("no-cache"): noCache = true
+        case 8 where named("s-maxage"): sMaxAge = min(sMaxAge ?? .max, seconds())
+        case 9 where named("max-stale"): maxStale = value == nil ? .max : seconds()
+        case 9 where named("min-fresh"): minFresh = seconds()
+        case 12 where named("no-transform"): noTransform = true
+        case 14 where named("only-if-cached"): onlyIfCached = true
+        case 14 where named("stale-if-error"): staleIfError = seconds()
+        case 15 where named("must-revalidate"): mustRevalidate = true
+        case 16 where named("proxy-revalidate"): proxyRevalidate = true
+        case 22 where named("stale-while-revalidate"): staleWhileRevalidate = seconds()
         default: break
         }
     }
 
+    /// `name` equals `lowercase` in any ASCII case.
+    private static func equalsLowercased(_ name: Bytes, _ lowercase: StaticString) -> Bool {
+        guard name.count == lowercase.utf8CodeUnitCount else { return false }
+        var i = name.startIndex
+        for j in 0..<lowercase.utf8CodeUnitCount {
+            let b = name[i]
+            guard (b >= 0x41 && b <= 0x5A ? b | 0x20 : b) == lowercase.utf8Start[j] else { return false }
+            i += 1
+        }
+        return true
+    }
+
     /// Splits `a, b=1, c="x, y"` into lowercased names and unquoted values.
     static func split(_ text: String) -> [(name: String, value: String?)] {
-        // Byte by byte: every fill and every revalidation reads the answer's directives,
-        // and the delimiters are all ASCII.
-        let comma = UInt8(ascii: ","), equals = UInt8(ascii: "="), quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
-        var items: [(String, String?)] = []
-        var rest = text.utf8[...]
-        while !rest.isEmpty {
-            let nameEnd = rest.firstIndex { $0 == comma || $0 == equals } ?? rest.endIndex
-            let name = String(decoding: rest[..<nameEnd].trimmingSpaces().lazy.map(\.asciiLowercased), as: UTF8.self)
-            rest = rest[nameEnd...]
-            var value: String?
-            if rest.first == equals {
-                rest = rest.dropFirst()
-                if rest.first == quote {
-                    rest = rest.dropFirst()
-                    var unquoted: [UInt8] = []
-                    while let b = rest.first, b != quote {
-                        rest = rest.dropFirst()
-                        if b == backslash, let escaped = rest.first {
-                            unquoted.append(escaped)
-                            rest = rest.dropFirst()
-                        } else {
-                            unquoted.append(b)
-                        }
-                    }
-                    rest = rest[(rest.firstIndex(of: comma) ?? rest.endIndex)...]
-                    value = String(decoding: unquoted, as: UTF8.self).trimmingSpaces()
-                } else {
-                    let valueEnd = rest.firstIndex(of: comma) ?? rest.endIndex
-                    value = String(decoding: rest[..<valueEnd].trimmingSpaces(), as: UTF8.self)
-                    rest = rest[valueEnd...]
-                }
-            }
-            if rest.first == comma { rest = rest.dropFirst() }
-            if !name.isEmpty { items.append((name, value)) }
+        var items: [(name: String, value: String?)] = []
+        forEachDirective(text) { name, value in
+            items.append((String(decoding: name.lazy.map(\.asciiLowercased), as: UTF8.self),
+                          value.map { String(decoding: $0, as: UTF8.self) }))
         }
         return items
+    }
+
+    /// Hands `body` each directive's name (trimmed, as sent, never empty) and value
+    /// (trimmed and unquoted; nil without `=`), read in place: every fill and every
+    /// revalidation reads the answer's directives, and the delimiters are all ASCII. Only
+    /// a quoted value with a backslash escape is copied.
+    static func forEachDirective(_ text: String, _ body: (Bytes, Bytes?) -> Void) {
+        var text = text
+        text.withUTF8 { bytes in
+            let comma = UInt8(ascii: ","), equals = UInt8(ascii: "="), quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+            var i = 0
+            while i < bytes.count {
+                var nameEnd = i
+                while nameEnd < bytes.count, bytes[nameEnd] != comma, bytes[nameEnd] != equals { nameEnd += 1 }
+                let name = trimmed(bytes[i..<nameEnd])
+                i = nameEnd
+                var value: Bytes?
+                var unescaped: [UInt8]?
+                if i < bytes.count, bytes[i] == equals {
+                    i += 1
+                    if i < bytes.count, bytes[i] == quote {
+                        i += 1
+                        let start = i
+                        while i < bytes.count, bytes[i] != quote {
+                            if bytes[i] == backslash, i + 1 < bytes.count {
+                                if unescaped == nil { unescaped = Array(bytes[start..<i]) }
+                                unescaped!.append(bytes[i + 1])
+                                i += 2
+                            } else {
+                                unescaped?.append(bytes[i])
+                                i += 1
+                            }
+                        }
+                        value = trimmed(bytes[start..<i])
+                        while i < bytes.count, bytes[i] != comma { i += 1 }
+                    } else {
+                        let start = i
+                        while i < bytes.count, bytes[i] != comma { i += 1 }
+                        value = trimmed(bytes[start..<i])
+                    }
+                }
+                if i < bytes.count { i += 1 }   // the comma
+                guard !name.isEmpty else { continue }
+                if let unescaped {
+                    unescaped.withUnsafeBufferPointer { body(name, trimmed($0[...])) }
+                } else {
+                    body(name, value)
+                }
+            }
+        }
+    }
+
+    private static func trimmed(_ bytes: Bytes) -> Bytes {
+        var bytes = bytes
+        while let first = bytes.first, first == 0x20 || first == 0x09 { bytes.removeFirst() }
+        while let last = bytes.last, last == 0x20 || last == 0x09 { bytes.removeLast() }
+        return bytes
     }
 }

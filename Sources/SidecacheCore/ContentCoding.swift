@@ -91,17 +91,27 @@ public enum ContentCoding {
 
     /// `text/*`, JSON, XML and JavaScript: what compresses well.
     public static func isCompressible(_ contentType: String?) -> Bool {
-        guard let contentType else { return false }
+        guard var contentType else { return false }
         // The media type, read in place: every fill of a compressing route asks.
-        var type = contentType.utf8[...]
-        if let semicolon = type.firstIndex(of: UInt8(ascii: ";")) { type = type[..<semicolon] }
-        type = type.trimmingSpaces()
-        func `is`(_ name: String) -> Bool { type.elementsEqual(name.utf8, by: asciiCaseInsensitiveEqual) }
-        func ends(_ suffix: String) -> Bool {
-            type.count >= suffix.utf8.count && type.suffix(suffix.utf8.count).elementsEqual(suffix.utf8, by: asciiCaseInsensitiveEqual)
+        return contentType.withUTF8 { bytes in
+            var type = bytes[...]
+            if let semicolon = type.firstIndex(of: UInt8(ascii: ";")) { type = type[..<semicolon] }
+            while let first = type.first, first == 0x20 || first == 0x09 { type.removeFirst() }
+            while let last = type.last, last == 0x20 || last == 0x09 { type.removeLast() }
+            func matches(_ part: Slice<UnsafeBufferPointer<UInt8>>, _ lowercase: StaticString) -> Bool {
+                part.count == lowercase.utf8CodeUnitCount
+                    && zip(part, UnsafeBufferPointer(start: lowercase.utf8Start, count: part.count)).allSatisfy(asciiCaseInsensitiveEqual)
+            }
+            func `is`(_ name: StaticString) -> Bool { matches(type, name) }
+            func starts(_ prefix: StaticString) -> Bool {
+                type.count >= prefix.utf8CodeUnitCount && matches(type.prefix(prefix.utf8CodeUnitCount), prefix)
+            }
+            func ends(_ suffix: StaticString) -> Bool {
+                type.count >= suffix.utf8CodeUnitCount && matches(type.suffix(suffix.utf8CodeUnitCount), suffix)
+            }
+            return starts("text/") || `is`("application/json") || ends("+json") || ends("+xml") || `is`("application/javascript")
+                || `is`("application/xml")
         }
-        return type.starts(with: "text/".utf8, by: asciiCaseInsensitiveEqual) || `is`("application/json") || ends("+json")
-            || ends("+xml") || `is`("application/javascript") || `is`("application/xml")
     }
 
     /// RFC 9110 §8.8.3: a transformed representation is not the one the strong

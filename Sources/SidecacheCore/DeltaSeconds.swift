@@ -2,8 +2,18 @@
 /// fraction); a value too large to hold is 2^31 ("the greatest integer it can represent,
 /// or ... 2147483648"). Nil when it is not delta-seconds at all.
 public func deltaSeconds(_ text: some StringProtocol) -> Int64? {
-    guard !text.isEmpty, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { return nil }
-    return min(Int64(text) ?? deltaSecondsCeiling, deltaSecondsCeiling)
+    deltaSeconds(digits: text.utf8)
+}
+
+/// The same, read from the bytes in place.
+func deltaSeconds(digits: some Collection<UInt8>) -> Int64? {
+    guard !digits.isEmpty else { return nil }
+    var n: Int64 = 0
+    for b in digits {
+        guard b >= 0x30 && b <= 0x39 else { return nil }
+        if n < deltaSecondsCeiling { n = n * 10 + Int64(b - 0x30) }   // below 2^35: no overflow
+    }
+    return min(n, deltaSecondsCeiling)
 }
 
 /// 2^31, what an overflowing delta-seconds counts as.

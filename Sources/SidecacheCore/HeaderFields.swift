@@ -19,13 +19,19 @@ public struct HeaderList: HeaderFields, Sendable, ExpressibleByArrayLiteral {
     public init(_ lines: [(name: String, value: String)] = []) { self.lines = lines }
     public init(arrayLiteral elements: (String, String)...) { self.lines = elements.map { (name: $0.0, value: $0.1) } }
 
+    /// Walks the lines by index: `for line in lines` would copy each line, retaining and
+    /// releasing its value, and a fill asks a dozen names of its answer.
     public func first(_ name: String) -> String? {
-        for line in lines where line.name.equalsIgnoringASCIICase(name) { return line.value }
+        for i in lines.indices where lines[i].name.equalsIgnoringASCIICase(name) { return lines[i].value }
         return nil
     }
 
+    /// One pass, and no array at all when no line has the name (the usual answer for
+    /// the targeted and conditional fields every fill asks about).
     public func all(_ name: String) -> [String] {
-        lines.filter { $0.name.equalsIgnoringASCIICase(name) }.map(\.value)
+        var values: [String] = []
+        for i in lines.indices where lines[i].name.equalsIgnoringASCIICase(name) { values.append(lines[i].value) }
+        return values
     }
 
     public mutating func remove(_ name: String) {

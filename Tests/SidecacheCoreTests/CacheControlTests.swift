@@ -60,6 +60,17 @@ import Testing
         #expect(items.map(\.value) == ["5", "x, \"y", nil, "9"])
     }
 
+    /// Every directive's name is matched in any case, and only whole: a longer or shorter
+    /// name is another directive.
+    @Test func everyDirectiveIsKnownInAnyCase() {
+        let cc = CacheControl(["NO-STORE, No-Cache, PRIVATE, Public, Must-Revalidate, PROXY-REVALIDATE, Only-If-Cached",
+                               "NO-TRANSFORM, Max-Age=1, S-MAXAGE=2, Stale-While-Revalidate=3, STALE-IF-ERROR=4, Min-Fresh=5, MAX-STALE=6"])
+        #expect(cc.noStore && cc.noCache && cc.isPrivate && cc.isPublic && cc.mustRevalidate && cc.proxyRevalidate)
+        #expect(cc.onlyIfCached && cc.noTransform)
+        #expect([cc.maxAge, cc.sMaxAge, cc.staleWhileRevalidate, cc.staleIfError, cc.minFresh, cc.maxStale] == [1, 2, 3, 4, 5, 6])
+        #expect(CacheControl(["no-stores, max-ages=5, no-stor, public-"]).isEmpty)
+    }
+
     @Test func unknownDirectivesIgnored() {
         let cc = CacheControl(["immutable, foo=bar, x-ext=\"no-store\", max-age=3"])
         #expect(cc == { var c = CacheControl(); c.maxAge = 3; return c }())
