@@ -23,7 +23,7 @@ extension UInt64 {
     }
 
     /// Writes the 16 digits of `value` at `offset`.
-    static func writeHex(_ value: UInt64, into out: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
+    public static func writeHex(_ value: UInt64, into out: UnsafeMutableBufferPointer<UInt8>, at offset: Int) {
         var v = value
         for i in stride(from: offset + 15, through: offset, by: -1) {
             let nibble = UInt8(truncatingIfNeeded: v & 0xF)

@@ -86,6 +86,26 @@ import Testing
         #expect(buffer.readString(length: buffer.readableBytes) == "\r\n")
     }
 
+    /// Commands are appended after what the buffer holds; a value in parts is sent as one
+    /// argument; empty arguments are framed too.
+    @Test func commandsAppendPartsAndEmptyArguments() {
+        var buffer = ByteBuffer(string: "before")
+        buffer.writeRedisCommand(["SET", .parts([ByteBuffer(string: "ab"), ByteBuffer(), ByteBuffer(string: "cde")]), .text("")])
+        buffer.writeRedisCommand([.bytes(ByteBuffer(string: "PING"))])
+        #expect(String(buffer: buffer) == "before*3\r\n$3\r\nSET\r\n$5\r\nabcde\r\n$0\r\n\r\n*1\r\n$4\r\nPING\r\n")
+    }
+
+    /// A counter named in place frames exactly the name `generation` spells.
+    @Test func aCounterNamedInPlaceIsTheSameArgument() {
+        let keys = RedisKeys(prefix: "app:", stripes: RedisKeys.clusterStripes)
+        for (scope, stripe) in [(UInt64(0), 0), (0xab, 5), (.max, RedisKeys.clusterStripes - 1)] {
+            var inPlace = ByteBuffer(), spelled = ByteBuffer()
+            inPlace.writeRedisCommand(["MGET", keys.generationArgument(scope, stripe)])
+            spelled.writeRedisCommand(["MGET", .text(keys.generation(scope, stripe))])
+            #expect(inPlace == spelled, "\(String(buffer: inPlace))")
+        }
+    }
+
     /// A cluster: an entry, its stripe's epoch, counters and sequence share one slot; the
     /// stripes' slots are spread evenly, so a route's entries and the strict probes of all
     /// hits land on every node, never on one hot slot.

@@ -46,6 +46,8 @@ struct RedisKeys: Sendable {
     var entryPattern: String { prefix + (tags.count == 1 ? "" : "{*}") + "e:*" }
     func epoch(_ stripe: Int) -> String { epochs[stripe] }
     func generation(_ scope: UInt64, _ stripe: Int) -> String { scope.paddedHex(after: generationPrefixes[stripe]) }
+    /// The same name as a command argument, spelled into the command itself.
+    func generationArgument(_ scope: UInt64, _ stripe: Int) -> RedisArgument { .hexName(prefix: generationPrefixes[stripe], id: scope) }
     /// Next to a counter: the soft purges among its last steps (`SoftPurgeMark`).
     func softMark(_ scope: UInt64, _ stripe: Int) -> String { scope.paddedHex(after: softMarkPrefixes[stripe]) }
     /// Bumped by every purge after its counters: a cheap "has anything been purged?" probe.

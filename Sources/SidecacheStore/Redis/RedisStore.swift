@@ -197,7 +197,7 @@ public final class RedisStore: Sendable {
     func mget(_ scopes: [UInt64], _ stripe: Int) -> [RedisArgument] {
         var arguments: [RedisArgument] = ["MGET", .text(keys.epoch(stripe))]
         arguments.reserveCapacity(2 + scopes.count)
-        for scope in scopes { arguments.append(.text(keys.generation(scope, stripe))) }
+        for scope in scopes { arguments.append(keys.generationArgument(scope, stripe)) }
         return arguments
     }
 
