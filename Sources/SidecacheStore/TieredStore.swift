@@ -120,7 +120,7 @@ public final class TieredStore: Sendable {
         -> EventLoopFuture<Lookup> {
         let fillSeq = ledger.current
         let answer = loop.makePromise(of: Lookup.self)
-        shared.lookup(key, scopes: Self.guardScopes(scopes), on: loop).whenComplete { [self] result in
+        shared.lookup(key, scopes: Self.guardScopes(scopes), on: loop) { [self] result in
             switch result {
             case .success(let found): answer.succeed(served(found, key, fillSeq: fillSeq, now: now))
             case .failure(let error): answer.succeed(Lookup(trouble: StoreTrouble(error)))

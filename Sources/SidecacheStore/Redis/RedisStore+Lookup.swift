@@ -31,55 +31,59 @@ extension RedisStore {
         case badSignature
     }
 
-    public func lookup(_ key: CacheKey, scopes: [UInt64], on loop: any EventLoop) -> EventLoopFuture<Lookup> {
+    /// What a lookup answers, on `loop`, exactly once.
+    public typealias LookupCompletion = @Sendable (Result<Lookup, any Error>) -> Void
+
+    /// Reads `key`'s entry and its counters, and calls `answer` on `loop` with what was
+    /// found. A callback, not a future: the caller (`TieredStore`) completes its own
+    /// promise from it, and a future per step on the hit path costs an allocation and
+    /// NIO's generic metadata lookups each.
+    public func lookup(_ key: CacheKey, scopes: [UInt64], on loop: any EventLoop, _ answer: @escaping LookupCompletion) {
         let stripe = keys.stripe(of: key)
-        guard isReadable(stripe) else { return loop.makeFailedFuture(RedisFailure.unavailable("not ready")) }
+        guard isReadable(stripe) else { return answer(.failure(RedisFailure.unavailable("not ready"))) }
         let name = keys.entry(key)
         // One MGET: the entry, then the epoch and counters (one stripe, one slot).
         var command = mget(scopes, stripe)
         command.insert(.text(name), at: 1)
-        // One promise for the answer, completed from the reply's callback (no future per
-        // step on the hit path: each costs an allocation and NIO's generic metadata).
-        let answer = loop.makePromise(of: Lookup.self)
         redis.send([command], slot: keys.slots[stripe], on: loop).whenComplete { [self] result in
             switch result {
             case .success(let replies): read(replies, name: name, scopes: scopes, stripe, into: answer, on: loop)
-            case .failure(let error): answer.fail(error)
+            case .failure(let error): answer(.failure(error))
             }
         }
-        return answer.futureResult
     }
 
-    private func read(_ replies: [RedisValue], name: String, scopes: [UInt64], _ stripe: Int, into answer: EventLoopPromise<Lookup>,
+    private func read(_ replies: [RedisValue], name: String, scopes: [UInt64], _ stripe: Int, into answer: @escaping LookupCompletion,
                       on loop: any EventLoop) {
         guard let values = replies.first?.array, values.count == scopes.count + 2 else {
-            return answer.fail(RedisFailure.protocolError("unexpected MGET reply"))
+            return answer(.failure(RedisFailure.protocolError("unexpected MGET reply")))
         }
         let current: EntryCodec.Generations?
-        do { current = try generations(values.dropFirst(), scopes: scopes, stripe, on: loop) } catch { return answer.fail(error) }
+        do { current = try generations(values.dropFirst(), scopes: scopes, stripe, on: loop) } catch { return answer(.failure(error)) }
         let stored = values[0].bytes.map { servable($0, name: name) }
         var rejected: Rejection?
         if case .failure(let why)? = stored { rejected = why }
         if let current, !Self.complete(current) {
             // A counter is not there (a scope's first use, or lost): nothing stored can
             // be vouched for, and a fill records counters created now.
-            return answer.completeWith(initCounters(scopes, stripe, on: loop).map { Lookup(found: nil, current: $0, rejected: rejected) })
+            let refused = rejected
+            return initCounters(scopes, stripe, on: loop).whenComplete { answer($0.map { Lookup(found: nil, current: $0, rejected: refused) }) }
         }
         guard case .success(let found)? = stored, let current else {
-            return answer.succeed(Lookup(found: nil, current: current, rejected: rejected))
+            return answer(.success(Lookup(found: nil, current: current, rejected: rejected)))
         }
         // Tagged entries are guarded by their tags' counters too: read those as well.
         let extra = found.decoded.generations.values.map(\.scope).filter { !scopes.contains($0) }
-        guard !extra.isEmpty else { return judge(found, against: current, current: current, stripe, into: answer) }
+        guard !extra.isEmpty else { return judge(found, against: current, current: current, stripe, into: answer, on: loop) }
         redis.send([mget(extra, stripe)], slot: keys.slots[stripe], on: loop).flatMapThrowing { [self] in
             try generations($0[0], scopes: extra, stripe, on: loop)
         }.whenComplete { [self] result in
             guard case .success(let tagged?) = result, tagged.epoch == current.epoch, Self.complete(tagged) else {
-                if case .failure(let error) = result { return answer.fail(error) }
-                return answer.succeed(Lookup(found: nil, current: current))
+                if case .failure(let error) = result { return answer(.failure(error)) }
+                return answer(.success(Lookup(found: nil, current: current)))
             }
             let all = EntryCodec.Generations(epoch: current.epoch, values: current.values + tagged.values)
-            judge(found, against: all, current: current, stripe, into: answer)
+            judge(found, against: all, current: current, stripe, into: answer, on: loop)
         }
     }
 

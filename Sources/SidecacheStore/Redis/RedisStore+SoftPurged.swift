@@ -7,17 +7,16 @@ extension RedisStore {
     /// values; when only soft purges moved them, it is served stale since the latest
     /// (their marks tell, one more read); otherwise it is a miss.
     func judge(_ found: Found, against now: EntryCodec.Generations, current: EntryCodec.Generations, _ stripe: Int,
-               into answer: EventLoopPromise<Lookup>) {
+               into answer: @escaping LookupCompletion, on loop: any EventLoop) {
         let filledUnder = found.decoded.generations
         let missed = Lookup(found: nil, current: current)
-        if filledUnder == now { return answer.succeed(Lookup(found: found, current: current)) }
+        if filledUnder == now { return answer(.success(Lookup(found: found, current: current))) }
         let moved = SoftPurgeMark.moved(filledUnder, now)
         guard filledUnder.epoch == now.epoch, filledUnder.values.count == now.values.count, !moved.isEmpty else {
-            return answer.succeed(missed)
+            return answer(.success(missed))
         }
         let command: [RedisArgument] = ["MGET"] + moved.map { .text(keys.softMark($0, stripe)) }
-        let loop = answer.futureResult.eventLoop
-        answer.completeWith(redis.send([command], slot: keys.slots[stripe], on: loop).map { replies in
+        redis.send([command], slot: keys.slots[stripe], on: loop).map { replies in
             var marks: [UInt64: SoftPurgeMark] = [:]
             if let values = replies.first?.array, values.count == moved.count {
                 for (scope, value) in zip(moved, values) {
@@ -26,6 +25,6 @@ extension RedisStore {
             }
             guard let since = SoftPurgeMark.staleSince(filledUnder: filledUnder, current: now, marks: marks) else { return missed }
             return Lookup(found: found, current: current, staleSince: since)
-        }.recover { _ in missed })
+        }.recover { _ in missed }.whenComplete(answer)
     }
 }
