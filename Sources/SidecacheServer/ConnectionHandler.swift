@@ -211,21 +211,21 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
             keepAlive = received.isKeepAlive
             settings = engine.settings(since: settings)
             var head = received
-            if let error = checkHead(&head) {
+            var framing = HeadFraming()
+            if let error = checkHead(&head, framing: &framing) {
                 reject(error)
                 return
             }
             // Only a request with framing has a body (RFC 9112 §6.3): the others (most
             // GETs) skip the route lookup that finds its limit.
-            let contentLength = head.headers.first(name: "content-length")
-            let limit = contentLength == nil && !head.headers.contains(name: "transfer-encoding") ? 0
+            let limit = framing.contentLength == nil && !framing.transferEncoding ? 0
                 : settings.config.routes.maxRequestBody(method: head.method.rawValue, path: RequestTarget(head.uri)?.path,
                                                         defaults: settings.config.defaults)
-            if let length = contentLength.flatMap({ Int($0) }), length > limit {
+            if let length = framing.contentLength.flatMap({ Int($0) }), length > limit {
                 reject(.payloadTooLarge(limit: limit))
                 return
             }
-            if head.headers.first(name: "expect")?.lowercased() == "100-continue" {
+            if framing.expect?.lowercased() == "100-continue" {
                 var cont = allocator.buffer(capacity: 25)
                 cont.writeStaticString("HTTP/1.1 100 Continue\r\n\r\n")
                 context?.writeAndFlush(wrapOutboundOut(cont), promise: nil)
@@ -255,7 +255,16 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     /// classification and the upstream all see the same request (RFC 9110 §7.6.1).
     private static let unremovable: HeaderNameSet = ["host", "content-length", "transfer-encoding"]
 
-    private func checkHead(_ head: inout HTTPRequestHead) -> ProxyError? {
+    /// What `checkHead`'s pass learns of the body's framing (the first `Content-Length`
+    /// and `Expect`, whether there is a `Transfer-Encoding`), so that no other pass over
+    /// the fields looks for them again.
+    private struct HeadFraming {
+        var contentLength: String?
+        var transferEncoding = false
+        var expect: String?
+    }
+
+    private func checkHead(_ head: inout HTTPRequestHead, framing: inout HeadFraming) -> ProxyError? {
         let limits = settings.config.limits
         if head.uri.utf8.count > limits.urlBytes { return .uriTooLong(limit: limits.urlBytes) }
         if head.version.major != 1 { return .badRequest("only HTTP/1.x is spoken here") }
@@ -267,7 +276,10 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
             if name.isEmpty || !isSafeFieldValue(value) { return .badRequest("header \(name) has a forbidden character") }
             switch name.utf8.count {
             case 4 where name.equalsIgnoringASCIICase("host"): hosts += 1
+            case 6 where name.equalsIgnoringASCIICase("expect"): framing.expect = framing.expect ?? value
             case 10 where name.equalsIgnoringASCIICase("connection"): hasConnection = true
+            case 14 where name.equalsIgnoringASCIICase("content-length"): framing.contentLength = framing.contentLength ?? value
+            case 17 where name.equalsIgnoringASCIICase("transfer-encoding"): framing.transferEncoding = true
             case 13 where name.equalsIgnoringASCIICase("authorization"): credentials += 1
             case 19 where name.equalsIgnoringASCIICase("proxy-authorization"): proxyCredentials += 1
             default: break
@@ -284,6 +296,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
                 return .badRequest("Connection may not name Host, Content-Length or Transfer-Encoding")
             }
             for option in options { head.headers.remove(name: option) }
+            if options.contains("expect") { framing.expect = nil }
         }
         return nil
     }

@@ -84,6 +84,9 @@ public final class RawConnection: Sendable {
         try await channel.close(mode: .output)
     }
 
+    /// What has arrived and not been read yet, left in place.
+    public var received: [UInt8] { inbox.peek().bytes }
+
     /// Whether the peer has closed the connection.
     public var isClosed: Bool { inbox.closed }
 

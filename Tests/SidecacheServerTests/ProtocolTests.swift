@@ -62,6 +62,29 @@ struct ProtocolTests {
         }
     }
 
+    /// `Expect: 100-continue` gets its 100 before the body is sent; when `Connection`
+    /// names `expect` the field is the client's hop-by-hop option, removed, and no 100
+    /// comes (the body still arrives and is answered).
+    @Test(arguments: [false, true])
+    func expectContinueGetsA100UnlessConnectionRemovesIt(connectionNamesExpect: Bool) async throws {
+        try await withProxy(routes: Self.route) { h in
+            h.origin.on("POST", "/y") { req in .text("got \(req.body.count)") }
+            let conn = try await RawConnection.connect(port: h.port)
+            let connection = connectionNamesExpect ? "Connection: expect\r\n" : ""
+            try await conn.send("POST /y HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\(connection)\r\n")
+            if !connectionNamesExpect {
+                // The 100 arrives alone, before any body byte was sent.
+                let continued = try await eventually { String(decoding: conn.received, as: UTF8.self).hasPrefix("HTTP/1.1 100 Continue\r\n\r\n") }
+                #expect(continued)
+            }
+            try await conn.send("hello")
+            let responses = try await conn.readResponses(1)
+            #expect(responses.first?.text == "got 5")
+            #expect(responses.first?.interim.map(\.status) == (connectionNamesExpect ? [] : [100]))
+            try await conn.close()
+        }
+    }
+
     @Test func anIdleConnectionWhoseClientHalfClosesIsClosed() async throws {
         try await withProxy(routes: Self.route) { h in
             h.origin.on("GET", "/x/*") { req in .text(req.path) }
