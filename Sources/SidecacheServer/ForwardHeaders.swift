@@ -62,18 +62,26 @@ enum ForwardHeaders {
     /// no framing (the proxy frames its own answers), no unsafe values, no stale markers.
     /// `forStorage` also drops `Age`, which a hit recomputes.
     static func response(_ lines: [(name: String, value: String)], forStorage: Bool) -> [(name: String, value: String)] {
-        var connection: [String] = []
-        for line in lines where line.name.equalsIgnoringASCIICase("connection") { connection.append(line.value) }
-        let connectionTokens = connection.isEmpty ? [] : HopByHop.connectionTokens(connection)
         var forwarded: [(name: String, value: String)] = []
         forwarded.reserveCapacity(lines.count)
-        for line in lines where !HopByHop.contains(line.name, connectionTokens: connectionTokens)
-            && !notForwardedBack.contains(line.name)
-            && !(forStorage && line.name.equalsIgnoringASCIICase("age"))
-            && isSafeFieldValue(line.value) && !line.name.isEmpty {
-            forwarded.append(line)
-        }
+        forEachResponseLine(lines, forStorage: forStorage) { forwarded.append($0) }
         return forwarded
+    }
+
+    /// The same lines handed to `body` one by one, in order: a streamed answer's head
+    /// writes them straight into its buffer, without an array between.
+    static func forEachResponseLine(_ lines: [(name: String, value: String)], forStorage: Bool,
+                                    _ body: ((name: String, value: String)) -> Void) {
+        var connection: [String] = []
+        for i in lines.indices where lines[i].name.equalsIgnoringASCIICase("connection") { connection.append(lines[i].value) }
+        let connectionTokens = connection.isEmpty ? [] : HopByHop.connectionTokens(connection)
+        for i in lines.indices {
+            let name = lines[i].name
+            guard !HopByHop.contains(name, connectionTokens: connectionTokens), !notForwardedBack.contains(name),
+                  !(forStorage && name.equalsIgnoringASCIICase("age")), isSafeFieldValue(lines[i].value), !name.isEmpty
+            else { continue }
+            body(lines[i])
+        }
     }
 
     /// 16 hex digits for requests that arrive without an `X-Request-Id` (`RequestIDs`).

@@ -141,7 +141,7 @@ struct ResponseWriter {
     func interim(_ h: UpstreamResponseHead) {
         var buffer = connection.allocator.buffer(capacity: 256)
         buffer.writeStatusLine(status: h.status, reason: h.reason)
-        for line in ForwardHeaders.response(h.headers, forStorage: false) { buffer.writeHeader(line.name, line.value) }
+        ForwardHeaders.forEachResponseLine(h.headers, forStorage: false) { buffer.writeHeader($0.name, $0.value) }
         buffer.writeStaticString("\r\n")
         connection.writeAndFlush(buffer, written: nil)
     }
@@ -155,7 +155,7 @@ struct ResponseWriter {
         let upstreamLength = headers.first("content-length")
         var buffer = connection.allocator.buffer(capacity: 1024)
         buffer.writeStatusLine(status: h.status, reason: h.reason)
-        for line in ForwardHeaders.response(h.headers, forStorage: false) { buffer.writeHeader(line.name, line.value) }
+        ForwardHeaders.forEachResponseLine(h.headers, forStorage: false) { buffer.writeHeader($0.name, $0.value) }
         buffer.writeStaticString("X-Cache: ")
         buffer.writeString(start.xCache.rawValue)
         buffer.writeStaticString("\r\n")
