@@ -14,33 +14,27 @@ final class RequestHeaderLines {
     private let storage: UnsafeMutableRawPointer
 
     init(_ headers: [(name: String, value: String)], hasBody: Bool) {
-        var count = 0
-        var textBytes = 0
+        // Room for every line plus curl's three blanks, sized before knowing which lines
+        // are sent: each line is judged once, as it is written (a refused one leaves its
+        // bytes unused).
+        var textBytes = "Expect:\0Accept:\0Content-Type:\0".utf8.count
+        for (name, value) in headers { textBytes += name.utf8.count + 2 + value.utf8.count + 1 }
+        let capacity = headers.count + 3
+        let nodeBytes = capacity * MemoryLayout<curl_slist>.stride
+        storage = .allocate(byteCount: nodeBytes + textBytes, alignment: MemoryLayout<curl_slist>.alignment)
+        let nodes = storage.bindMemory(to: curl_slist.self, capacity: capacity)
+        var writer = Writer(nodes: nodes, text: storage + nodeBytes)
         var hasAccept = false
         var hasContentType = false
         for (name, value) in headers where Self.isSent(name: name, value: value) {
             hasAccept = hasAccept || name.equalsIgnoringASCIICase("accept")
             hasContentType = hasContentType || name.equalsIgnoringASCIICase("content-type")
-            count += 1
-            textBytes += name.utf8.count + (value.isEmpty ? 1 : 2 + value.utf8.count) + 1
-        }
-        let blankAccept = !hasAccept
-        // With a body curl would otherwise claim application/x-www-form-urlencoded.
-        let blankContentType = hasBody && !hasContentType
-        count += 1 + (blankAccept ? 1 : 0) + (blankContentType ? 1 : 0)
-        textBytes += "Expect:\0".utf8.count + (blankAccept ? "Accept:\0".utf8.count : 0)
-            + (blankContentType ? "Content-Type:\0".utf8.count : 0)
-
-        let nodeBytes = count * MemoryLayout<curl_slist>.stride
-        storage = .allocate(byteCount: nodeBytes + textBytes, alignment: MemoryLayout<curl_slist>.alignment)
-        let nodes = storage.bindMemory(to: curl_slist.self, capacity: count)
-        var writer = Writer(nodes: nodes, text: storage + nodeBytes)
-        for (name, value) in headers where Self.isSent(name: name, value: value) {
             writer.line(name, value.isEmpty ? ";" : ": ", value)
         }
         writer.line("Expect:")
-        if blankAccept { writer.line("Accept:") }
-        if blankContentType { writer.line("Content-Type:") }
+        if !hasAccept { writer.line("Accept:") }
+        // With a body curl would otherwise claim application/x-www-form-urlencoded.
+        if hasBody && !hasContentType { writer.line("Content-Type:") }
         list = nodes
     }
 
