@@ -1,5 +1,5 @@
 """The report: per scenario, each row's median req/s and p99 over the runs, ratios to
-nginx (and, with Redis rows, to the sidecache row and issue 3's targets), errors; and
+nginx (and, with Redis rows, to the sidecache row and issue 13's targets), errors; and
 each sidecache row's memory against issue 13's target."""
 
 import os
