@@ -7,7 +7,10 @@ beside bench/run.py's req/s, which drift ±30 % on a shared machine (issue 13).
 
 Knobs (environment): SIDECACHE_BIN (.build/release/sidecache), SCENARIOS (hit pass fill
 redis-hit), REQUESTS (2000), WARM (200), PROXY (sidecache, or nginx: the bench's nginx
-proxy_cache row as one process, `master_process off`, its cache on tmpfs; no redis-hit).
+proxy_cache row as one process, `master_process off`, its cache on tmpfs; no redis-hit),
+CONNECTIONS (0: one request at a time; N: instead of REQUESTS, `wrk -t1 -cN` for
+LOAD_SECONDS (8) with the matching bench scenario, to see whether the count per request
+grows with the requests in flight).
 
 Per scenario: the bench's origin (nginx, 1 KiB JSON), Redis for `redis-hit`, and
 sidecache under `valgrind --tool=callgrind` with bench/config/sidecache.json. The binary
@@ -24,6 +27,7 @@ import glob
 import http.client
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -31,6 +35,7 @@ import tempfile
 import time
 
 sys.dont_write_bytecode = True  # no __pycache__ next to the sources
+from benchlib.measure import wrk
 from benchlib.servers import (log, nginx_cache_dir, nginx_cache_dir_remove, nginx_server, sidecache_server,
                               start_backends)
 
@@ -95,8 +100,12 @@ def measure(proxy, name, binary, run_dir, ports, requests, warm):
         for i in range(warm):
             send(conn, path(i))
         callgrind_control(server.proc.pid, "--zero")
-        for i in range(warm, warm + requests):
-            send(conn, path(i))
+        connections = int(os.environ.get("CONNECTIONS") or 0)
+        if connections:
+            requests = under_load(server, name, connections, run_dir)
+        else:
+            for i in range(warm, warm + requests):
+                send(conn, path(i))
         callgrind_control(server.proc.pid, "--dump")
         conn.close()
         dumps = sorted(glob.glob(out + ".*"), key=os.path.getmtime)
@@ -114,6 +123,24 @@ def measure(proxy, name, binary, run_dir, ports, requests, warm):
             started_server.stop()
         if server is not None and getattr(server, "cache_shm", None):
             nginx_cache_dir_remove(server.dir, server.cache_shm)
+
+
+# callgrind scenario: the bench scenario (bench/scenarios.json) wrk runs for it under load
+LOAD_SCENARIOS = {"hit": "hot", "pass": "pass", "fill": "miss", "redis-hit": "hot"}
+
+
+def under_load(server, name, connections, run_dir):
+    """Runs wrk against `server` for the scenario; returns the requests it completed."""
+    with open(os.path.join(BENCH, "scenarios.json")) as f:
+        scenario = json.load(f)[LOAD_SCENARIOS[name]]
+    seconds = int(os.environ.get("LOAD_SECONDS") or 8)
+    out = os.path.join(run_dir, f"wrk-{name}.txt")
+    wrk(server.url, scenario, ["-t1", f"-c{connections}", f"-d{seconds}s"], out, str(time.time_ns()))
+    with open(out) as f:
+        done = re.search(r"^\s*(\d+) requests in", f.read(), re.M)
+    if not done or int(done.group(1)) == 0:
+        sys.exit(f"[callgrind] wrk completed no requests (see {out})")
+    return int(done.group(1))
 
 
 def totals(dump):
@@ -142,7 +169,8 @@ def main():
             sys.exit(f"[callgrind] unknown scenario '{n}' for {proxy} (known: {' '.join(known)})")
     requests, warm = int(os.environ.get("REQUESTS") or 2000), int(os.environ.get("WARM") or 200)
     subprocess.run([os.path.join(ROOT, "scripts", "apt-deps.sh"), "nginx", "valgrind"]
-                   + (["redis-server", "openssl"] if "redis-hit" in names else []), check=True)
+                   + (["redis-server", "openssl"] if "redis-hit" in names else [])
+                   + (["wrk"] if os.environ.get("CONNECTIONS") else []), check=True)
     binary = os.environ.get("SIDECACHE_BIN") or os.path.join(ROOT, ".build", "release", "sidecache")
     os.makedirs(OUT, exist_ok=True)
     run_dir = tempfile.mkdtemp(prefix=time.strftime("callgrind-%Y%m%d-%H%M%S-"), dir=OUT)

@@ -266,7 +266,8 @@ def main():
         redis_rows = [p for p in rows if p in sidecaches and sc.uses_redis(p)] if "sidecache" in rows else []
         targets = {p: rows_def[p].get("target") for p in rows}
         for name in scenario_names:
-            lines += [""] + report.scenario_table(name, scenarios_def[name]["about"], rows, results[name], redis_rows, targets)
+            lines += [""] + report.scenario_table(name, scenarios_def[name]["about"], rows, results[name], redis_rows, targets,
+                                                   hits="warm" in scenarios_def[name])
         if memories:
             lines += [""] + report.memory_table(memories, {p: rows_def[p]["store"] for p in sidecaches})
         lines += ["", "errors = non-2xx/3xx answers + socket errors, summed over the runs.",

@@ -69,16 +69,6 @@ public struct CacheControl: Sendable, Equatable {
         return true
     }
 
-    /// Splits `a, b=1, c="x, y"` into lowercased names and unquoted values.
-    static func split(_ text: String) -> [(name: String, value: String?)] {
-        var items: [(name: String, value: String?)] = []
-        forEachDirective(text) { name, value in
-            items.append((String(decoding: name.lazy.map(\.asciiLowercased), as: UTF8.self),
-                          value.map { String(decoding: $0, as: UTF8.self) }))
-        }
-        return items
-    }
-
     /// Hands `body` each directive's name (trimmed, as sent, never empty) and value
     /// (trimmed and unquoted; nil without `=`), read in place: every fill and every
     /// revalidation reads the answer's directives, and the delimiters are all ASCII. Only

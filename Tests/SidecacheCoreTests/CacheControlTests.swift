@@ -54,9 +54,12 @@ import Testing
         #expect(!cc.noStore)   // "x-foo" inside the quotes is not a directive
     }
 
-    @Test func directivesSplitTrimmedAndLowercased() {
-        let items = CacheControl.split(" Max-Age = 5 ,PRIVATE=\"x, \\\"y\" junk, no-store,, =7, s-maxage=\"9")
-        #expect(items.map(\.name) == ["max-age", "private", "no-store", "s-maxage"])
+    @Test func directivesAreSplitTrimmedAndUnquoted() {
+        var items: [(name: String, value: String?)] = []
+        CacheControl.forEachDirective(" Max-Age = 5 ,PRIVATE=\"x, \\\"y\" junk, no-store,, =7, s-maxage=\"9") { name, value in
+            items.append((String(decoding: name, as: UTF8.self), value.map { String(decoding: $0, as: UTF8.self) }))
+        }
+        #expect(items.map(\.name) == ["Max-Age", "PRIVATE", "no-store", "s-maxage"])   // names as sent: `apply` matches them in any case
         #expect(items.map(\.value) == ["5", "x, \"y", nil, "9"])
     }
 
