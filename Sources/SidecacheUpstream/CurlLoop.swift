@@ -66,12 +66,13 @@ final class CurlLoop {
     }
 
     private func begin(_ start: TransferStart) {
-        guard let easy = spareHandles.popLast() ?? curl_easy_init() else {
+        let parked = spareHandles.popLast()
+        guard let easy = parked ?? curl_easy_init() else {
             start.eventLoop.execute { start.onEvents([.failure(UpstreamFailure(kind: .other, detail: "curl_easy_init failed"))]) }
             return
         }
         let transfer = ActiveTransfer(start, easy: easy, outbox: outbox)
-        let configured = transfer.configureEasy(origins: origins)
+        let configured = transfer.configureEasy(origins: origins, reused: parked != nil)
         guard configured == CURLE_OK else {
             transfer.finish(.failure(UpstreamFailure(
                 kind: .other, detail: "curl rejected the request: \(String(cString: curl_easy_strerror(configured)))")))
@@ -98,16 +99,17 @@ final class CurlLoop {
         if case .end = event {
             recycle(transfer.easy)
         } else {
-            // A failed or cancelled transfer may leave state behind that
-            // curl_easy_reset does not clear: one bad request must not poison the next.
+            // A failed or cancelled transfer may leave state behind in its handle
+            // (a half-sent request, a paused read): one bad request must not poison
+            // the next, so its handle is not reused.
             curl_easy_cleanup(transfer.easy)
         }
     }
 
-    /// Parks a handle whose transfer completed cleanly.
+    /// Parks a handle whose transfer completed cleanly, options and all: the next
+    /// transfer sets every option it depends on (`configureEasy`).
     private func recycle(_ easy: UnsafeMutableRawPointer) {
         if spareHandles.count < Self.maxSpareHandles {
-            curl_easy_reset(easy)
             spareHandles.append(easy)
         } else {
             curl_easy_cleanup(easy)

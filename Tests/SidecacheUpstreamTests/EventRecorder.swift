@@ -117,6 +117,12 @@ final class EventRecorder: Sendable {
         return try await settle()
     }
 
+    /// Waits for the terminal event only: no `settle`, whose probe transfer would take
+    /// the easy handle this transfer just parked for the next one.
+    func waitForTerminal(timeout: Duration = .seconds(15)) async throws -> Bool {
+        try await eventually(timeout: timeout) { self.terminal != nil }
+    }
+
     /// Returns once the client has run every command posted before this call (starts,
     /// consumes, cancels) and the test loop has run every event they caused: a probe
     /// transfer started now has ended. The curl thread runs commands in order and events
