@@ -37,7 +37,7 @@ public struct CacheControl: Sendable, Equatable {
 
     private mutating func apply(_ name: Bytes, _ value: Bytes?) {
         func seconds() -> Int64 { value.flatMap { deltaSeconds(digits: $0) } ?? 0 }
-        func named(_ directive: StaticString) -> Bool { Self.equalsLowercased(name, directive) }
+        func named(_ directive: StaticString) -> Bool { equalsLowercase(name, directive) }
         switch name.count {
         case 6 where named("public"): isPublic = true
         case 7 where named("max-age"): maxAge = min(maxAge ?? .max, seconds())
@@ -57,18 +57,6 @@ public struct CacheControl: Sendable, Equatable {
         }
     }
 
-    /// `name` equals `lowercase` in any ASCII case.
-    private static func equalsLowercased(_ name: Bytes, _ lowercase: StaticString) -> Bool {
-        guard name.count == lowercase.utf8CodeUnitCount else { return false }
-        var i = name.startIndex
-        for j in 0..<lowercase.utf8CodeUnitCount {
-            let b = name[i]
-            guard (b >= 0x41 && b <= 0x5A ? b | 0x20 : b) == lowercase.utf8Start[j] else { return false }
-            i += 1
-        }
-        return true
-    }
-
     /// Hands `body` each directive's name (trimmed, as sent, never empty) and value
     /// (trimmed and unquoted; nil without `=`), read in place: every fill and every
     /// revalidation reads the answer's directives, and the delimiters are all ASCII. Only
@@ -81,7 +69,7 @@ public struct CacheControl: Sendable, Equatable {
             while i < bytes.count {
                 var nameEnd = i
                 while nameEnd < bytes.count, bytes[nameEnd] != comma, bytes[nameEnd] != equals { nameEnd += 1 }
-                let name = trimmed(bytes[i..<nameEnd])
+                let name = bytes[i..<nameEnd].trimmingOWS()
                 i = nameEnd
                 var value: Bytes?
                 var unescaped: [UInt8]?
@@ -100,29 +88,22 @@ public struct CacheControl: Sendable, Equatable {
                                 i += 1
                             }
                         }
-                        value = trimmed(bytes[start..<i])
+                        value = bytes[start..<i].trimmingOWS()
                         while i < bytes.count, bytes[i] != comma { i += 1 }
                     } else {
                         let start = i
                         while i < bytes.count, bytes[i] != comma { i += 1 }
-                        value = trimmed(bytes[start..<i])
+                        value = bytes[start..<i].trimmingOWS()
                     }
                 }
                 if i < bytes.count { i += 1 }   // the comma
                 guard !name.isEmpty else { continue }
                 if let unescaped {
-                    unescaped.withUnsafeBufferPointer { body(name, trimmed($0[...])) }
+                    unescaped.withUnsafeBufferPointer { body(name, $0[...].trimmingOWS()) }
                 } else {
                     body(name, value)
                 }
             }
         }
-    }
-
-    private static func trimmed(_ bytes: Bytes) -> Bytes {
-        var bytes = bytes
-        while let first = bytes.first, first == 0x20 || first == 0x09 { bytes.removeFirst() }
-        while let last = bytes.last, last == 0x20 || last == 0x09 { bytes.removeLast() }
-        return bytes
     }
 }

@@ -51,13 +51,13 @@ public enum ContentCoding {
                 let member = utf8[..<end]
                 utf8 = end == utf8.endIndex ? utf8[end...] : utf8[utf8.index(after: end)...]
                 let nameEnd = member.firstIndex(of: UInt8(ascii: ";")) ?? member.endIndex
-                let name = ContentCoding.trimmed(member[..<nameEnd])
+                let name = member[..<nameEnd].trimmingOWS()
                 let accepted = nameEnd == member.endIndex || ContentCoding.qualityIsPositive(member[member.index(after: nameEnd)...])
-                if ContentCoding.equalsLowercased(name, "gzip") || ContentCoding.equalsLowercased(name, "x-gzip") {
+                if equalsLowercase(name, "gzip") || equalsLowercase(name, "x-gzip") {
                     named = accepted
                     return true
                 }
-                if ContentCoding.equalsLowercased(name, "*") { star = accepted }
+                if equalsLowercase(name, "*") { star = accepted }
             }
             return false
         }
@@ -68,25 +68,13 @@ public enum ContentCoding {
         var rest = parameters
         while !rest.isEmpty {
             let end = rest.firstIndex(of: UInt8(ascii: ";")) ?? rest.endIndex
-            let parameter = trimmed(rest[..<end])
+            let parameter = rest[..<end].trimmingOWS()
             rest = end == rest.endIndex ? rest[end...] : rest[rest.index(after: end)...]
             guard parameter.count >= 2, parameter.first! | 0x20 == UInt8(ascii: "q"),
                   parameter[parameter.index(after: parameter.startIndex)] == UInt8(ascii: "=") else { continue }
             return parameter.dropFirst(2).contains { $0 >= UInt8(ascii: "1") && $0 <= UInt8(ascii: "9") }
         }
         return true
-    }
-
-    private static func trimmed(_ bytes: Substring.UTF8View.SubSequence) -> Substring.UTF8View.SubSequence {
-        var bytes = bytes
-        while let first = bytes.first, first == 0x20 || first == 0x09 { bytes = bytes.dropFirst() }
-        while let last = bytes.last, last == 0x20 || last == 0x09 { bytes = bytes.dropLast() }
-        return bytes
-    }
-
-    private static func equalsLowercased(_ bytes: Substring.UTF8View.SubSequence, _ word: StaticString) -> Bool {
-        guard bytes.count == word.utf8CodeUnitCount else { return false }
-        return word.withUTF8Buffer { w in zip(bytes, w).allSatisfy { ($0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0) == $1 } }
     }
 
     /// `text/*`, JSON, XML and JavaScript: what compresses well.
@@ -96,19 +84,10 @@ public enum ContentCoding {
         return contentType.withUTF8 { bytes in
             var type = bytes[...]
             if let semicolon = type.firstIndex(of: UInt8(ascii: ";")) { type = type[..<semicolon] }
-            while let first = type.first, first == 0x20 || first == 0x09 { type.removeFirst() }
-            while let last = type.last, last == 0x20 || last == 0x09 { type.removeLast() }
-            func matches(_ part: Slice<UnsafeBufferPointer<UInt8>>, _ lowercase: StaticString) -> Bool {
-                part.count == lowercase.utf8CodeUnitCount
-                    && zip(part, UnsafeBufferPointer(start: lowercase.utf8Start, count: part.count)).allSatisfy(asciiCaseInsensitiveEqual)
-            }
-            func `is`(_ name: StaticString) -> Bool { matches(type, name) }
-            func starts(_ prefix: StaticString) -> Bool {
-                type.count >= prefix.utf8CodeUnitCount && matches(type.prefix(prefix.utf8CodeUnitCount), prefix)
-            }
-            func ends(_ suffix: StaticString) -> Bool {
-                type.count >= suffix.utf8CodeUnitCount && matches(type.suffix(suffix.utf8CodeUnitCount), suffix)
-            }
+            type = type.trimmingOWS()
+            func `is`(_ name: StaticString) -> Bool { equalsLowercase(type, name) }
+            func starts(_ prefix: StaticString) -> Bool { equalsLowercase(type.prefix(prefix.utf8CodeUnitCount), prefix) }
+            func ends(_ suffix: StaticString) -> Bool { equalsLowercase(type.suffix(suffix.utf8CodeUnitCount), suffix) }
             return starts("text/") || `is`("application/json") || ends("+json") || ends("+xml") || `is`("application/javascript")
                 || `is`("application/xml")
         }

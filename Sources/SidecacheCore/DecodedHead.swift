@@ -13,10 +13,10 @@ public enum DecodedHead {
         while let line = lines.next() {
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return false }
             let name = line[..<colon]
-            if HeadLines.equalsIgnoringCase(name, "content-encoding") || HeadLines.equalsIgnoringCase(name, "content-length") {
+            if equalsLowercase(name, "content-encoding") || equalsLowercase(name, "content-length") {
                 continue
             }
-            if HeadLines.equalsIgnoringCase(name, "etag") {
+            if equalsLowercase(name, "etag") {
                 let value = line[(colon + 1)...].drop(while: HeadLines.isWhitespace)
                 if !value.starts(with: "W/".utf8) {
                     write(stored[line.startIndex..<value.startIndex])

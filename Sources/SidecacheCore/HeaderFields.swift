@@ -66,6 +66,24 @@ func asciiCaseInsensitiveEqual(_ a: UnsafeBufferPointer<UInt8>, _ b: UnsafeBuffe
     return true
 }
 
+/// `bytes` equal `lowercase` (a lowercase ASCII literal) in any ASCII case: names read
+/// in place from heads, field values and directives.
+func equalsLowercase(_ bytes: some Collection<UInt8>, _ lowercase: StaticString) -> Bool {
+    bytes.count == lowercase.utf8CodeUnitCount
+        && zip(bytes, UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount))
+            .allSatisfy(asciiCaseInsensitiveEqual)
+}
+
+extension BidirectionalCollection where Element == UInt8, SubSequence == Self {
+    /// Without the spaces and tabs (HTTP's OWS) at either end, in place.
+    func trimmingOWS() -> Self {
+        var bytes = self
+        while let first = bytes.first, first == 0x20 || first == 0x09 { bytes = bytes.dropFirst() }
+        while let last = bytes.last, last == 0x20 || last == 0x09 { bytes = bytes.dropLast() }
+        return bytes
+    }
+}
+
 @inlinable
 func asciiCaseInsensitiveEqual(_ x: UInt8, _ y: UInt8) -> Bool {
     if x == y { return true }

@@ -21,8 +21,8 @@ public enum StoredFraming {
             guard let colon = line.firstIndex(of: UInt8(ascii: ":")), colon > line.startIndex,
                   !HeadLines.isWhitespace(line[line.startIndex]) else { return "not a header line" }
             let name = line[..<colon]
-            if HeadLines.equalsIgnoringCase(name, "transfer-encoding") { return "Transfer-Encoding in a stored head" }
-            guard HeadLines.equalsIgnoringCase(name, "content-length") else { continue }
+            if equalsLowercase(name, "transfer-encoding") { return "Transfer-Encoding in a stored head" }
+            guard equalsLowercase(name, "content-length") else { continue }
             contentLengths += 1
             guard contentLengths == 1 else { return "more than one Content-Length" }
             guard !bodiless else { return "Content-Length on a \(status)" }
