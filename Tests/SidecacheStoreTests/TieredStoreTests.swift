@@ -179,6 +179,19 @@ struct TieredStoreTests {
         }
     }
 
+    /// Counters are Redis's to count, but anything that can write to it may set one: a
+    /// negative one (which once trapped converting it) is a counter like any other.
+    @Test func aNegativeCounterIsAMissNotACrash() async throws {
+        try await Self.withPair { a, b, redis in
+            #expect(try await Self.fill(a, "v1").outcome == .stored)
+            let keys = RedisKeys(prefix: "sidecache:")
+            for scope in RedisStore.guardScopes(Self.scopes) { try await redis.set(keys.generation(scope, 0), bytes: Array("-1".utf8)) }
+            let found = try await Self.lookup(b)   // b has no L1 copy: it reads the counters with the entry
+            #expect(found.entry == nil)
+            #expect(found.sharedGuard?.values.map(\.value) == Array(repeating: UInt64.max, count: Self.scopes.count + 1))
+        }
+    }
+
     @Test func aFlushRevivesNothing() async throws {
         try await Self.withPair { a, b, redis in
             _ = try await Self.fill(a, "v1")

@@ -217,7 +217,11 @@ public final class RedisStore: Sendable {
             prepare(on: loop)
             return nil
         }
-        let counters = zip(scopes, values.dropFirst()).map { (scope: $0, value: UInt64($1.integer ?? 0)) }
+        // A counter as its bits: one that something else wrote negative is just another
+        // value (it matches no entry's), not a trap that takes the process down.
+        var counters: [(scope: UInt64, value: UInt64)] = []
+        counters.reserveCapacity(scopes.count)
+        for (scope, value) in zip(scopes, values.dropFirst()) { counters.append((scope, UInt64(bitPattern: value.integer ?? 0))) }
         return EntryCodec.Generations(epoch: Array(epochBytes.readableBytesView), values: counters)
     }
 
