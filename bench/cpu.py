@@ -10,7 +10,7 @@ bench/scenarios.json: hot, keys1000, miss, pass...), STORE (memory, or redis: th
 sidecache-redis row), ROUNDS (3), DURATION (5s), CONNECTIONS (64 for hits, 32 otherwise,
 as bench/run.py). Each round starts every binary in turn on a fresh store, warms it as
 the scenario says, runs `wrk -t2` and reads the proxy's user + system time from
-/proc/<pid>/stat before and after: CPU µs per request = that time over the requests
+/proc/<pid>/stat before and after: CPU µs per request = that time over the requests (and the system part of it alone)
 wrk completed. Prints each round and the medians; keeps wrk's output in
 bench/out/cpu-<time>-XXXX/.
 """
@@ -33,10 +33,10 @@ CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 
 
 def cpu_seconds(pid):
-    """utime + stime of `pid` (fields 14 and 15 of /proc/<pid>/stat, after the name)."""
+    """(utime, stime) of `pid` (fields 14 and 15 of /proc/<pid>/stat, after the name)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICK
+    return int(fields[11]) / CLOCK_TICK, int(fields[12]) / CLOCK_TICK
 
 
 def main():
@@ -73,24 +73,28 @@ def main():
                     out = os.path.join(run_dir, f"wrk-{i}-{round_number}.txt")
                     result = measure.wrk(server.url, scenario, ["-t2", f"-c{connections}", f"-d{duration}", "--latency"],
                                          out, f"{round_number}{i}{time.time_ns() % 1_000_000}")
-                    spent = cpu_seconds(server.proc.pid) - before
+                    after = cpu_seconds(server.proc.pid)
+                    user, system = after[0] - before[0], after[1] - before[1]
                 finally:
                     server.stop()
                 seconds = float(duration.rstrip("s"))
                 requests = (result.rps or 0) * seconds
                 if not requests or result.errors:
                     sys.exit(f"[cpu] {binary}: {result.errors} errors, {result.rps} req/s (see {out})")
-                samples[binary].append((spent / requests * 1e6, result.rps))
-                log(f"round {round_number} {binary}: {samples[binary][-1][0]:.1f} µs/req, {result.rps:.0f} req/s")
+                samples[binary].append(((user + system) / requests * 1e6, result.rps, system / requests * 1e6))
+                log(f"round {round_number} {binary}: {samples[binary][-1][0]:.1f} µs/req "
+                    f"({samples[binary][-1][2]:.1f} in the kernel), {result.rps:.0f} req/s")
     finally:
         for server in reversed(started):
             server.stop()
-    print(f"\n| {scenario_name}, {rounds} rounds | CPU µs per request | median | req/s median |")
-    print("|---|---|---:|---:|")
+    print(f"\n| {scenario_name}, {rounds} rounds | CPU µs per request | median | of it in the kernel | req/s median |")
+    print("|---|---|---:|---:|---:|")
     for binary in binaries:
         cpu = [s[0] for s in samples[binary]]
         rps = [s[1] for s in samples[binary]]
-        print(f"| `{binary}` | {', '.join(f'{c:.1f}' for c in cpu)} | {statistics.median(cpu):.1f} | {statistics.median(rps):.0f} |")
+        kernel = [s[2] for s in samples[binary]]
+        print(f"| `{binary}` | {', '.join(f'{c:.1f}' for c in cpu)} | {statistics.median(cpu):.1f} "
+              f"| {statistics.median(kernel):.1f} | {statistics.median(rps):.0f} |")
 
 
 if __name__ == "__main__":

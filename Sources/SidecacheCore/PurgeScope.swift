@@ -34,7 +34,10 @@ public enum PurgeScope: Hashable, Sendable, CustomStringConvertible {
     /// The scope ids an entry of `route` at `path` belongs to (besides `all`): its route,
     /// its path, and every subtree above it.
     public static func ids(route: String, path: Substring, tags: [String] = []) -> [UInt64] {
-        var ids = [fnv(3, route), fnv(1, path)]
+        var ids: [UInt64] = []   // sized once: a Redis lookup asks for them every time
+        ids.reserveCapacity(2 + path.utf8.reduce(0) { $0 + ($1 == UInt8(ascii: "/") ? 1 : 0) } + tags.count)
+        ids.append(fnv(3, route))
+        ids.append(fnv(1, path))
         // FNV reads the bytes in order, so one pass hashes every prefix ending in "/".
         var subtree = fnv(2, "")
         for b in path.utf8 {

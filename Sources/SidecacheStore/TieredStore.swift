@@ -140,10 +140,11 @@ public final class TieredStore: Sendable {
         guard let stored = found.found else { return lookup }
         // The entry's own guard (its tags included), not just the request's scopes.
         let guardedBy = stored.decoded.generations
+        var scopeIDs: [UInt64] = []
+        scopeIDs.reserveCapacity(guardedBy.values.count)
+        for value in guardedBy.values where value.scope != PurgeScope.all.id { scopeIDs.append(value.scope) }
         let entry = CacheEntry(head: stored.head, body: stored.body, status: stored.decoded.status,
-                               timing: stored.decoded.timing, fillSeq: fillSeq,
-                               scopeIDs: guardedBy.values.map(\.scope).filter { $0 != PurgeScope.all.id },
-                               generations: guardedBy)
+                               timing: stored.decoded.timing, fillSeq: fillSeq, scopeIDs: scopeIDs, generations: guardedBy)
         guard ledger.isValid(entry) else { return lookup }
         lookup.entry = entry
         lookup.staleSince = found.staleSince

@@ -144,6 +144,24 @@ struct KeyInput: CustomStringConvertible, Sendable {
         #expect(UInt64(0xabc).paddedHex == "0000000000000abc")
         #expect(UInt64.max.paddedHex == "ffffffffffffffff")
         #expect(UInt64(0x0123_4567_89ab_cdef).paddedHex == "0123456789abcdef")
+        #expect(UInt64(0xfedc_ba98_7654_3210).paddedHex == "fedcba9876543210")
+    }
+
+    /// Every nibble value in every position, and random values, as `String(radix:)` spells them.
+    @Test func digitsAreStringsRadixSixteenPadded() {
+        func spelled(_ v: UInt64) -> String {
+            let digits = String(v, radix: 16)
+            return String(repeating: "0", count: 16 - digits.count) + digits
+        }
+        for position in 0..<16 {
+            for nibble in UInt64(0)...15 { #expect(spelled(nibble << (4 * position)) == (nibble << (4 * position)).paddedHex) }
+        }
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<1000 {
+            let v = generator.next() as UInt64
+            #expect(v.paddedHex == spelled(v))
+            #expect(v.paddedHex(after: "p:") == "p:" + spelled(v))
+        }
     }
 
     /// The digest's bytes in order, two digits each, as key names have always spelled it.
@@ -151,6 +169,7 @@ struct KeyInput: CustomStringConvertible, Sendable {
         let key = CacheKey(a: UInt64(littleEndian: 0x0807_0605_0403_0201), b: 0, c: .max, d: UInt64(littleEndian: 0xEF))
         #expect(key.description == "0102030405060708" + String(repeating: "0", count: 16) + String(repeating: "f", count: 16)
             + "ef" + String(repeating: "0", count: 14))
+        #expect(key.hex(after: "sidecache:{3}e:") == "sidecache:{3}e:" + key.description)
     }
 }
 

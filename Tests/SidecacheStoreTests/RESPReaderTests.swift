@@ -23,6 +23,9 @@ struct RESPReaderTests {
         ("*0\r\n", .array([])),
         ("*3\r\n:1\r\n$-1\r\n-ERR inside\r\n", .array([.integer(1), .bulk(nil), .error("ERR inside")])),
         ("*2\r\n*2\r\n+a\r\n*1\r\n:3\r\n$1\r\nz\r\n", .array([.array([.status("a"), .array([.integer(3)])]), bulk("z")])),
+        // Strings at every depth, between other types (one buffer holds them all, in order).
+        ("*5\r\n$2\r\nab\r\n*3\r\n$0\r\n\r\n$-1\r\n$3\r\ncde\r\n:5\r\n*1\r\n*1\r\n$2\r\nfg\r\n$1\r\nh\r\n",
+         .array([bulk("ab"), .array([bulk(""), .bulk(nil), bulk("cde")]), .integer(5), .array([.array([bulk("fg")])]), bulk("h")])),
     ])
     func oneReply(bytes: String, expected: RedisValue) throws {
         let reader = RESPReader()

@@ -33,16 +33,42 @@ final class RESPReader {
         }
         guard let reply else { return nil }
         defer { freeReplyObject(reply) }
-        return value(reply.assumingMemoryBound(to: redisReply.self))
+        let root = reply.assumingMemoryBound(to: redisReply.self)
+        var strings = allocator.buffer(capacity: Self.stringBytes(root))
+        Self.copyStrings(root, into: &strings)
+        var offset = strings.readerIndex
+        return Self.value(root, slicing: strings, at: &offset)
     }
 
-    private func value(_ reply: UnsafeMutablePointer<redisReply>) -> RedisValue {
+    /// The bytes of every bulk string in `reply`. They are copied into one buffer that
+    /// every bulk value slices: a Redis hit's MGET answers half a dozen strings, and a
+    /// buffer each cost an allocation and a free each.
+    private static func stringBytes(_ reply: UnsafeMutablePointer<redisReply>) -> Int {
+        let r = reply.pointee
+        switch r.type {
+        case REDIS_REPLY_STRING: return Int(r.len)
+        case REDIS_REPLY_ARRAY: return (0..<Int(r.elements)).reduce(0) { $0 + stringBytes(r.element[$1]!) }
+        default: return 0
+        }
+    }
+
+    private static func copyStrings(_ reply: UnsafeMutablePointer<redisReply>, into strings: inout ByteBuffer) {
+        let r = reply.pointee
+        switch r.type {
+        case REDIS_REPLY_STRING: strings.writeBytes(UnsafeRawBufferPointer(start: r.str, count: Int(r.len)))
+        case REDIS_REPLY_ARRAY: for i in 0..<Int(r.elements) { copyStrings(r.element[i]!, into: &strings) }
+        default: break
+        }
+    }
+
+    /// The reply as a value; its bulk strings are the slices of `strings` from `offset`
+    /// on, in the order `copyStrings` wrote them (no write follows, so no slice is copied).
+    private static func value(_ reply: UnsafeMutablePointer<redisReply>, slicing strings: ByteBuffer, at offset: inout Int) -> RedisValue {
         let r = reply.pointee
         switch r.type {
         case REDIS_REPLY_STRING:
-            var buffer = allocator.buffer(capacity: Int(r.len))
-            buffer.writeBytes(UnsafeRawBufferPointer(start: r.str, count: Int(r.len)))
-            return .bulk(buffer)
+            defer { offset += Int(r.len) }
+            return .bulk(strings.getSlice(at: offset, length: Int(r.len))!)
         case REDIS_REPLY_STATUS:
             return .status(String(cString: r.str))
         case REDIS_REPLY_ERROR:
@@ -52,7 +78,7 @@ final class RESPReader {
         case REDIS_REPLY_NIL:
             return .bulk(nil)
         case REDIS_REPLY_ARRAY:
-            return .array((0..<Int(r.elements)).map { value(r.element[$0]!) })
+            return .array((0..<Int(r.elements)).map { value(r.element[$0]!, slicing: strings, at: &offset) })
         default:
             return .error("unknown reply type \(r.type)")
         }

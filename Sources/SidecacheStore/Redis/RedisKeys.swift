@@ -41,7 +41,7 @@ struct RedisKeys: Sendable {
 
     func stripe(of key: CacheKey) -> Int { tags.count == 1 ? 0 : Int(key.a % UInt64(tags.count)) }
 
-    func entry(_ key: CacheKey) -> String { entryPrefixes[stripe(of: key)] + key.description }
+    func entry(_ key: CacheKey) -> String { key.hex(after: entryPrefixes[stripe(of: key)]) }
     /// SCAN pattern of every entry (`{` is not special in Redis patterns).
     var entryPattern: String { prefix + (tags.count == 1 ? "" : "{*}") + "e:*" }
     func epoch(_ stripe: Int) -> String { epochs[stripe] }

@@ -43,9 +43,7 @@ extension RedisStore {
         guard isReadable(stripe) else { return answer(.failure(RedisFailure.unavailable("not ready"))) }
         let name = keys.entry(key)
         // One MGET: the entry, then the epoch and counters (one stripe, one slot).
-        var command = mget(scopes, stripe)
-        command.insert(.text(name), at: 1)
-        redis.send([command], slot: keys.slots[stripe], on: loop).whenComplete { [self] result in
+        redis.send([mget(scopes, stripe, entry: name)], slot: keys.slots[stripe], on: loop).whenComplete { [self] result in
             switch result {
             case .success(let replies): read(replies, name: name, scopes: scopes, stripe, into: answer, on: loop)
             case .failure(let error): answer(.failure(error))

@@ -105,7 +105,13 @@ public final class RedisStore: Sendable {
     }
 
     /// The scope ids whose counters guard an entry: `all` first, then the entry's own.
-    public static func guardScopes(_ scopeIDs: [UInt64]) -> [UInt64] { [PurgeScope.all.id] + scopeIDs }
+    public static func guardScopes(_ scopeIDs: [UInt64]) -> [UInt64] {
+        var ids: [UInt64] = []
+        ids.reserveCapacity(1 + scopeIDs.count)
+        ids.append(PurgeScope.all.id)
+        ids.append(contentsOf: scopeIDs)
+        return ids
+    }
 
     /// Strict mode's check of an L1 entry: is it still filled under the current counters?
     /// Usually one shared read of the epoch and the purge sequence: both unchanged since
@@ -194,9 +200,14 @@ public final class RedisStore: Sendable {
     return out
     """
 
-    func mget(_ scopes: [UInt64], _ stripe: Int) -> [RedisArgument] {
-        var arguments: [RedisArgument] = ["MGET", .text(keys.epoch(stripe))]
-        arguments.reserveCapacity(2 + scopes.count)
+    /// MGET of `entry` (a lookup's, when given), the epoch and the counters of `scopes`:
+    /// the array made once at its final size (a Redis hit builds one).
+    func mget(_ scopes: [UInt64], _ stripe: Int, entry: String? = nil) -> [RedisArgument] {
+        var arguments: [RedisArgument] = []
+        arguments.reserveCapacity(3 + scopes.count)
+        arguments.append("MGET")
+        if let entry { arguments.append(.text(entry)) }
+        arguments.append(.text(keys.epoch(stripe)))
         for scope in scopes { arguments.append(keys.generationArgument(scope, stripe)) }
         return arguments
     }
