@@ -8,14 +8,14 @@ extension Exchange {
     /// The hit path: one shard lookup, one atomic purge check, stored bytes out (with
     /// Redis in strict mode, after one small confirmation round trip).
     func lookup() {
-        guard let context = machine.context else { return }
+        guard let key = machine.context?.key else { return }
         let now = engine.clock.now()
-        switch engine.store.lookup(context.key, scopes: { scopeIDs }, now: now, on: connection.eventLoop) {
+        switch engine.store.lookup(key, scopes: { scopeIDs }, now: now, on: connection.eventLoop) {
         case .now(let found):
             lookupAnswered(found, now: now)
-        case .later(let future):
+        case let step:
             let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
-            future.whenSuccess { found in
+            step.whenReady { found in
                 let exchange = me.value
                 exchange.lookupAnswered(found, now: exchange.engine.clock.now())
             }

@@ -72,7 +72,7 @@ public final class TieredStore: Sendable {
     /// allocating. With Redis: L1 first; in strict mode an L1 entry is confirmed against
     /// the shared counters first; an L1 miss reads L2 and the counters in one round
     /// trip, and an L2 entry is copied into L1.
-    public func lookup(_ key: CacheKey, scopes: () -> [UInt64], now: Timestamp, on loop: any EventLoop) -> StoreStep<Lookup> {
+    public func lookup(_ key: CacheKey, scopes: () -> [UInt64], now: Timestamp, on loop: any EventLoop) -> LookupStep {
         var local = memory.get(key, now: now)
         var staleSince: Timestamp?
         if let entry = local {
@@ -84,7 +84,9 @@ public final class TieredStore: Sendable {
         }
         guard let shared else { return .now(Lookup(entry: local, staleSince: staleSince)) }
         // Soft-purged: Redis knows since when, and the counters its refresh must be stored under.
-        guard let entry = local, staleSince == nil else { return .later(readShared(shared, key, scopes: scopes(), now: now, on: loop)) }
+        guard let entry = local, staleSince == nil else {
+            return .shared(.init(store: self, shared: shared, key: key, scopes: scopes(), now: now, loop: loop))
+        }
         guard shared.consistency == .strict else { return .now(Lookup(entry: entry, sharedGuard: entry.generations)) }
         guard shared.isUsable(for: key) else {
             return .now(unconfirmed(entry, now: now, trouble: StoreTrouble(kind: .unavailable, detail: "redis not usable: L1 entry unconfirmed")))
@@ -92,7 +94,7 @@ public final class TieredStore: Sendable {
         guard let filledUnder = entry.generations else {
             // Filled while Redis was away: it cannot be confirmed, so it is not served now.
             memory.remove(key)
-            return .later(readShared(shared, key, scopes: scopes(), now: now, on: loop))
+            return .shared(.init(store: self, shared: shared, key: key, scopes: scopes(), now: now, loop: loop))
         }
         let scopes = scopes()   // for the L2 read that follows a failed confirmation
         return .later(shared.confirm(entry, key: key, on: loop).flatMap { [self] confirmed in
@@ -101,7 +103,9 @@ public final class TieredStore: Sendable {
                 return loop.makeSucceededFuture(Lookup(entry: entry, sharedGuard: filledUnder))
             }
             memory.remove(key)   // purged by some instance
-            return readShared(shared, key, scopes: scopes, now: now, on: loop)
+            let read = loop.makePromise(of: Lookup.self)
+            readShared(shared, key, scopes: scopes, now: now, on: loop, read.succeed)
+            return read.futureResult
         }.flatMapErrorThrowing { [self] error in
             unconfirmed(entry, now: now, trouble: StoreTrouble(error))
         })
@@ -116,17 +120,17 @@ public final class TieredStore: Sendable {
         return Lookup(entry: entry, sharedGuard: entry.generations, trouble: trouble)
     }
 
-    private func readShared(_ shared: RedisStore, _ key: CacheKey, scopes: [UInt64], now: Timestamp, on loop: any EventLoop)
-        -> EventLoopFuture<Lookup> {
+    /// Reads the entry and its counters from L2 in one round trip and calls `answer` on
+    /// `loop` with what may be served.
+    func readShared(_ shared: RedisStore, _ key: CacheKey, scopes: [UInt64], now: Timestamp, on loop: any EventLoop,
+                    _ answer: @escaping @Sendable (Lookup) -> Void) {
         let fillSeq = ledger.current
-        let answer = loop.makePromise(of: Lookup.self)
         shared.lookup(key, scopes: Self.guardScopes(scopes), on: loop) { [self] result in
             switch result {
-            case .success(let found): answer.succeed(served(found, key, fillSeq: fillSeq, now: now))
-            case .failure(let error): answer.succeed(Lookup(trouble: StoreTrouble(error)))
+            case .success(let found): answer(served(found, key, fillSeq: fillSeq, now: now))
+            case .failure(let error): answer(Lookup(trouble: StoreTrouble(error)))
             }
         }
-        return answer.futureResult
     }
 
     /// What an L2 read found, as the proxy serves it (copied into L1 when fresh).

@@ -285,3 +285,14 @@ extension StoreStep {
         }
     }
 }
+
+extension LookupStep {
+    /// The lookup, waiting for Redis when the step needs it.
+    func value() async throws -> Lookup {
+        switch self {
+        case .now(let lookup): lookup
+        case .later(let future): try await future.get()
+        case .shared(let read): await withCheckedContinuation { done in read.start { done.resume(returning: $0) } }
+        }
+    }
+}
