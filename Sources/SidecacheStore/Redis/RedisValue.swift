@@ -35,19 +35,22 @@ public enum RedisValue: Sendable, Equatable {
     }
 
     /// What `Int64(String)` reads: an optional sign, then digits only; nil on overflow.
+    /// By index on the raw bytes: a Redis hit reads half a dozen counters this way.
     static func decimal(_ bytes: UnsafeRawBufferPointer) -> Int64? {
-        var digits = bytes[...]
-        let negative = digits.first == UInt8(ascii: "-")
-        if negative || digits.first == UInt8(ascii: "+") { digits = digits.dropFirst() }
-        guard !digits.isEmpty else { return nil }
+        let count = bytes.count
+        guard count > 0 else { return nil }
+        let negative = bytes[0] == UInt8(ascii: "-")
+        var i = negative || bytes[0] == UInt8(ascii: "+") ? 1 : 0
+        guard i < count else { return nil }
         var value: Int64 = 0
-        for byte in digits {
-            guard byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9") else { return nil }
-            let digit = Int64(byte - UInt8(ascii: "0"))
+        while i < count {
+            let digit = bytes[i] &- UInt8(ascii: "0")
+            guard digit < 10 else { return nil }
             let (shifted, o1) = value.multipliedReportingOverflow(by: 10)
-            let (next, o2) = negative ? shifted.subtractingReportingOverflow(digit) : shifted.addingReportingOverflow(digit)
+            let (next, o2) = negative ? shifted.subtractingReportingOverflow(Int64(digit)) : shifted.addingReportingOverflow(Int64(digit))
             guard !o1 && !o2 else { return nil }
             value = next
+            i += 1
         }
         return value
     }
