@@ -17,12 +17,6 @@ public enum LatencyBuckets {
     /// Cells per histogram: one per bound plus overflow.
     static let count = bounds.count + 1
 
-    /// `d` in whole microseconds: the unit of the cells (and of the access log's `durationMs`).
-    public static func micros(_ d: Duration) -> Int64 {
-        let (s, atto) = d.components
-        return s &* 1_000_000 &+ atto / 1_000_000_000_000
-    }
-
     /// The cell for `micros` (binary search: about six comparisons).
     @inline(__always)
     static func index(micros: Int64) -> Int {

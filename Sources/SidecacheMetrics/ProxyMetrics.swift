@@ -33,9 +33,9 @@ public final class ProxyMetrics: Sendable {
         }
     }
 
-    /// One finished request (`route` nil: no cache route matched).
-    public func finished(route: String?, outcome: CacheOutcome, duration: Duration) {
-        routes.stats(for: route).request(outcome, micros: LatencyBuckets.micros(duration))
+    /// One finished request, `micros` microseconds long (`route` nil: no cache route matched).
+    public func finished(route: String?, outcome: CacheOutcome, micros: Int64) {
+        routes.stats(for: route).request(outcome, micros: micros)
     }
 
     public func bypass(route: String, reason: BypassReason) { routes.stats(for: route).bypass(reason) }

@@ -51,7 +51,7 @@ extension Exchange {
     /// `acceptEncoding` replaces the client's `Accept-Encoding`.
     private func send(method: String, uri: String, body: ByteBuffer?, forFill: Bool, timeout: Duration,
                       extraHeaders: [(name: String, value: String)] = [], acceptEncoding: String? = nil) {
-        upstreamStarted = .now
+        upstreamStarted = .now()
         var headers = ForwardHeaders.request(head.headers, clientAddress: connection.remoteAddress,
                                              fallbackHost: settings.config.upstream.authority, forFill: forFill,
                                              requestID: ForwardHeaders.newRequestID) + extraHeaders
@@ -75,9 +75,7 @@ extension Exchange {
             if purpose == .client && head.version.minor >= 1 && h.status != 101 { writer.interim(h) }
         case .head(let h):
             if let started = upstreamStarted {
-                let elapsed = ContinuousClock.now - started
-                engine.metrics.upstream(route: route?.name,
-                                        seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+                engine.metrics.upstream(route: route?.name, seconds: Double((NIODeadline.now() - started).nanoseconds) / 1e9)
             }
             run(machine.upstreamHead(h, now: engine.clock.now()))
         case .body(let chunk):

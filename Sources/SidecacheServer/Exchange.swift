@@ -31,7 +31,9 @@ final class Exchange {
     let method: String
     let target: RequestTarget?
     let writer: ResponseWriter
-    let started = ContinuousClock.now
+    /// When the exchange began, on the monotonic clock NIO reads (whole nanoseconds: its
+    /// duration in microseconds is one division, where a `Duration`'s took 128-bit ones).
+    let started = NIODeadline.now()
 
     /// A client's request, or the proxy's own refresh of an entry (background
     /// revalidation, warming, the admin API), which always fetches and stores.
@@ -56,7 +58,7 @@ final class Exchange {
     var route: Route?
     var outcome = CacheOutcome.bypass
     var status = 0
-    var upstreamStarted: ContinuousClock.Instant?
+    var upstreamStarted: NIODeadline?
 
     /// The purge scopes of the cache key's entries, computed once and only on a miss.
     lazy var scopeIDs: [UInt64] = machine.context?.scopeIDs ?? []
@@ -231,7 +233,7 @@ final class Exchange {
         // Requests count, the proxy's own refreshes (warming, revalidation, admin) do not.
         if purpose == .client {
             engine.finished(ExchangeRecord(method: method, target: head.uri, route: route?.name, status: status,
-                                           outcome: outcome, duration: ContinuousClock.now - started))
+                                           outcome: outcome, micros: (NIODeadline.now() - started).nanoseconds / 1000))
         }
         connection.responseFinished(close: close)
     }

@@ -15,7 +15,7 @@ extension ProxyEngine {
 
     /// One finished client request: its metrics, and its access-log line when that is on.
     func finished(_ record: ExchangeRecord) {
-        metrics.finished(route: record.route, outcome: record.outcome, duration: record.duration)
+        metrics.finished(route: record.route, outcome: record.outcome, micros: record.micros)
         accessLog.write(record)
     }
 }

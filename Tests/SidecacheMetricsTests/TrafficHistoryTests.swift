@@ -12,10 +12,10 @@ import Testing
         history.record(metrics, routes: ["a", "b"])
         #expect(history.intervals(route: "a").isEmpty && history.window(route: "a") == nil)
 
-        for _ in 0..<3 { metrics.finished(route: "a", outcome: .hit, duration: .milliseconds(2)) }
-        metrics.finished(route: "a", outcome: .miss, duration: .milliseconds(200))
+        for _ in 0..<3 { metrics.finished(route: "a", outcome: .hit, micros: 2_000) }
+        metrics.finished(route: "a", outcome: .miss, micros: 200_000)
         history.record(metrics, routes: ["a", "b"])
-        metrics.finished(route: "a", outcome: .hit, duration: .milliseconds(2))
+        metrics.finished(route: "a", outcome: .hit, micros: 2_000)
         history.record(metrics, routes: ["a", "b"])
 
         let a = history.intervals(route: "a")

@@ -45,6 +45,29 @@ struct MetricsTests {
         }
     }
 
+    /// Durations keep their units: an answer the origin holds back 300 ms takes at least
+    /// that in the access log (milliseconds) and in the upstream histogram (seconds),
+    /// and not a thousand times more (the bound is generous: a slow machine stays under it).
+    @Test func durationsAreMeasuredInTheirUnits() async throws {
+        let origin = try await ScriptedOrigin.start()
+        origin.on("GET", "/api/users/9", .json("{}").delayed(.milliseconds(300)))
+        let logs = LogCapture()
+        let config = try ConfigLoader.parse(Data("""
+        { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)", "routes": \(Self.routes), "log": { "access": true } }
+        """.utf8), environment: [:])
+        let server = try ProxyServer(config: config, logger: logs.logger)
+        try await server.start()
+        _ = try await TestHTTPClient.request(port: server.port!, "GET", "/api/users/9")
+        let samples = prometheusSamples(server.engine.metrics.scrape(l1Entries: 0, l1Bytes: 0, redisUp: nil))
+        await server.shutdown(grace: .seconds(1))
+        try? await origin.shutdown()
+        let line = try #require(logs.all.first { $0.contains(" access ") })
+        let ms = try #require(line.firstMatch(of: /"durationMs": ([0-9.]+)/).flatMap { Double($0.1) }, "\(line)")
+        #expect(ms >= 300 && ms < 30_000, "\(line)")
+        let upstream = try #require(samples[#"sidecache_upstream_duration_seconds_sum{route="user"}"#])
+        #expect(upstream >= 0.3 && upstream < 30)
+    }
+
     @Test func upstreamErrorsByKind() async throws {
         let refusing = try RefusingPort()
         defer { withExtendedLifetime(refusing) {} }
