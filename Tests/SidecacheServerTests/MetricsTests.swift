@@ -10,6 +10,27 @@ struct MetricsTests {
     static let routes = #"[{ "name": "user", "match": "GET /api/users/{id}", "ttl": "5m" }]"#
     static let purge = #"[{ "on": "PUT /api/users/{id}", "paths": ["/api/users/{id}"] }]"#
 
+    /// A proxy with the access log on, in front of an origin `script` programs: `body`
+    /// runs against it, then both stop. Returns the access log's lines.
+    static func withAccessLog(_ script: (ScriptedOrigin) -> Void, _ body: (ProxyServer) async throws -> Void) async throws -> [String] {
+        let origin = try await ScriptedOrigin.start()
+        script(origin)
+        let logs = LogCapture()
+        let config = try ConfigLoader.parse(Data("""
+        { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)", "routes": \(Self.routes), "log": { "access": true } }
+        """.utf8), environment: [:])
+        let server = try ProxyServer(config: config, logger: logs.logger)
+        try await server.start()
+        do { try await body(server) } catch {
+            await server.shutdown(grace: .seconds(1))
+            try? await origin.shutdown()
+            throw error
+        }
+        await server.shutdown(grace: .seconds(1))
+        try? await origin.shutdown()
+        return logs.all.filter { $0.contains(" access ") }
+    }
+
     @Test func requestsByRouteAndCacheStatus() async throws {
         try await withProxy(routes: Self.routes, purge: Self.purge, extra: adminJSON) { h in
             h.origin.on("GET", "/api/users/1", .json(#"{"id":1}"#))
@@ -49,19 +70,12 @@ struct MetricsTests {
     /// that in the access log (milliseconds) and in the upstream histogram (seconds),
     /// and not a thousand times more (the bound is generous: a slow machine stays under it).
     @Test func durationsAreMeasuredInTheirUnits() async throws {
-        let origin = try await ScriptedOrigin.start()
-        origin.on("GET", "/api/users/9", .json("{}").delayed(.milliseconds(300)))
-        let logs = LogCapture()
-        let config = try ConfigLoader.parse(Data("""
-        { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)", "routes": \(Self.routes), "log": { "access": true } }
-        """.utf8), environment: [:])
-        let server = try ProxyServer(config: config, logger: logs.logger)
-        try await server.start()
-        _ = try await TestHTTPClient.request(port: server.port!, "GET", "/api/users/9")
-        let samples = prometheusSamples(server.engine.metrics.scrape(l1Entries: 0, l1Bytes: 0, redisUp: nil))
-        await server.shutdown(grace: .seconds(1))
-        try? await origin.shutdown()
-        let line = try #require(logs.all.first { $0.contains(" access ") })
+        var samples: [String: Double] = [:]
+        let lines = try await Self.withAccessLog({ $0.on("GET", "/api/users/9", .json("{}").delayed(.milliseconds(300))) }) { server in
+            _ = try await TestHTTPClient.request(port: server.port!, "GET", "/api/users/9")
+            samples = prometheusSamples(server.engine.metrics.scrape(l1Entries: 0, l1Bytes: 0, redisUp: nil))
+        }
+        let line = try #require(lines.first)
         let ms = try #require(line.firstMatch(of: /"durationMs": ([0-9.]+)/).flatMap { Double($0.1) }, "\(line)")
         #expect(ms >= 300 && ms < 30_000, "\(line)")
         let upstream = try #require(samples[#"sidecache_upstream_duration_seconds_sum{route="user"}"#])
@@ -79,19 +93,10 @@ struct MetricsTests {
     }
 
     @Test func accessLogOneLinePerRequest() async throws {
-        let origin = try await ScriptedOrigin.start()
-        origin.on("GET", "/api/users/7", .json("{}"))
-        let logs = LogCapture()
-        let config = try ConfigLoader.parse(Data("""
-        { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)", "routes": \(Self.routes), "log": { "access": true } }
-        """.utf8), environment: [:])
-        let server = try ProxyServer(config: config, logger: logs.logger)
-        try await server.start()
-        _ = try await TestHTTPClient.request(port: server.port!, "GET", "/api/users/7?x=1")
-        _ = try await TestHTTPClient.request(port: server.port!, "GET", "/api/users/7?x=1")
-        await server.shutdown(grace: .seconds(1))
-        try? await origin.shutdown()
-        let lines = logs.all.filter { $0.contains(" access ") }
+        let lines = try await Self.withAccessLog({ $0.on("GET", "/api/users/7", .json("{}")) }) { server in
+            _ = try await TestHTTPClient.request(port: server.port!, "GET", "/api/users/7?x=1")
+            _ = try await TestHTTPClient.request(port: server.port!, "GET", "/api/users/7?x=1")
+        }
         #expect(lines.count == 2)
         for (line, cache) in zip(lines, ["miss", "hit"]) {
             for part in [#""method": GET"#, #""route": user"#, #""status": 200"#, "\"cache\": \(cache)", #""target": /api/users/7?x=1"#, "durationMs"] {
