@@ -32,17 +32,11 @@ public struct CacheKey: Hashable, Sendable, CustomStringConvertible {
     /// `prefix`, then the digest's 64 hex digits, in one allocation: a Redis lookup
     /// names its entry so.
     public func hex(after prefix: String) -> String {
-        var prefix = prefix
-        return prefix.withUTF8 { head in
-            String(unsafeUninitializedCapacity: head.count + 64) { out in
-                UnsafeMutableRawBufferPointer(out).copyMemory(from: UnsafeRawBufferPointer(head))
-                let at = head.count
-                UInt64.writeHex(UInt64(bigEndian: a), into: out, at: at)
-                UInt64.writeHex(UInt64(bigEndian: b), into: out, at: at + 16)
-                UInt64.writeHex(UInt64(bigEndian: c), into: out, at: at + 32)
-                UInt64.writeHex(UInt64(bigEndian: d), into: out, at: at + 48)
-                return at + 64
-            }
+        String(prefix, thenDigits: 64) { out, at in
+            UInt64.writeHex(UInt64(bigEndian: a), into: out, at: at)
+            UInt64.writeHex(UInt64(bigEndian: b), into: out, at: at + 16)
+            UInt64.writeHex(UInt64(bigEndian: c), into: out, at: at + 32)
+            UInt64.writeHex(UInt64(bigEndian: d), into: out, at: at + 48)
         }
     }
 }

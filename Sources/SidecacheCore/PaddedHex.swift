@@ -1,3 +1,18 @@
+extension String {
+    /// `prefix` followed by `count` bytes that `write` puts at the offset it is given, in
+    /// one allocation: the shape of every Redis key name built per lookup.
+    init(_ prefix: String, thenDigits count: Int, _ write: (UnsafeMutableBufferPointer<UInt8>, Int) -> Void) {
+        var prefix = prefix
+        self = prefix.withUTF8 { head in
+            String(unsafeUninitializedCapacity: head.count + count) { out in
+                UnsafeMutableRawBufferPointer(out).copyMemory(from: UnsafeRawBufferPointer(head))
+                write(out, head.count)
+                return head.count + count
+            }
+        }
+    }
+}
+
 extension UInt64 {
     /// The 16 lowercase hex digits of the value, zero-padded: Redis key names, scope
     /// ids and request ids. Written in place (one allocation): key names are built on
@@ -12,14 +27,7 @@ extension UInt64 {
     /// `prefix` followed by `paddedHex`, in one allocation: Redis names a counter per
     /// scope on every lookup.
     public func paddedHex(after prefix: String) -> String {
-        var prefix = prefix
-        return prefix.withUTF8 { head in
-            String(unsafeUninitializedCapacity: head.count + 16) { out in
-                UnsafeMutableRawBufferPointer(out).copyMemory(from: UnsafeRawBufferPointer(head))
-                Self.writeHex(self, into: out, at: head.count)
-                return head.count + 16
-            }
-        }
+        String(prefix, thenDigits: 16) { out, at in Self.writeHex(self, into: out, at: at) }
     }
 
     /// Writes the 16 digits of `value` at `offset`: each half's nibbles spread into a

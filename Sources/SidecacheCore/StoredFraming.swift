@@ -35,9 +35,9 @@ public enum StoredFraming {
         return contentLengths == 1 ? nil : "no Content-Length"
     }
 
-    /// The code of an "HTTP/1.1 NNN reason" status line, or nil.
-    /// The prefix is compared with `memcmp`: a `String.UTF8View` walked byte by byte
-    /// cost 1 000 instructions of every Redis hit.
+    /// The code of an "HTTP/1.1 NNN reason" status line, or nil. The prefix is compared
+    /// with `memcmp`: a `String.UTF8View` walked byte by byte cost 1 000 instructions of
+    /// every Redis hit.
     private static func code(_ line: UnsafeRawBufferPointer.SubSequence) -> Int? {
         let prefix: StaticString = "HTTP/1.1 "
         let length = prefix.utf8CodeUnitCount
