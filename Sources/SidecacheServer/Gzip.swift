@@ -37,22 +37,47 @@ enum Gzip {
     /// A decompressed body is never larger than this (a stored body that claims more is refused).
     static let maxDecodedLength = 256 << 20
 
-    /// One inflate stream per thread, reset between bodies, for the same reason: a hit from
-    /// Redis for a client without gzip decompresses on every request, and `inflateInit`
-    /// allocates its state and 32 KiB window each time.
+    /// One inflate stream per thread, reset between members, for the same reason: a hit
+    /// from Redis for a client without gzip decompresses on every request, and
+    /// `inflateInit` allocates its state and 32 KiB window each time.
     nonisolated(unsafe) private static let decompressors = ThreadSpecificVariable<ZlibDecompressor>()
 
+    /// Every member of `body`, decoded into one buffer. RFC 1952 §2.2: a gzip body is a
+    /// series of members (an upstream may concatenate pieces compressed apart), and the
+    /// first alone would be a truncated answer whose tags are missing. Throws on corrupt
+    /// data, a member cut short, bytes after the last member, or more than
+    /// `maxDecodedLength`.
     static func decompress(_ body: ByteBuffer, allocator: ByteBufferAllocator) throws -> ByteBuffer {
+        let zlib = try kept(decompressors, reset: { try $0.reset() }) { try ZlibDecompressor(algorithm: .gzip) }
         var input = body
-        if let length = decodedLength(body), length <= maxDecodedLength {
-            var output = allocator.buffer(capacity: max(length, 1))
-            if let zlib = try? kept(decompressors, reset: { try $0.reset() }, make: { try ZlibDecompressor(algorithm: .gzip) }),
-               (try? zlib.inflate(from: &input, to: &output)) != nil, output.readableBytes == length { return output }
-            // A trailer that is wrong: size it as it comes. (Not handled on either path: a
-            // body of several gzip members, RFC 1952 §2.2, is decoded up to its first end.)
-            input = body
+        // The last trailer's length is the whole length of a body of one member (every
+        // body this proxy compresses): then the output is allocated once. Deflate packs
+        // at most 1 032 bytes into one, so a trailer claiming more is not believed.
+        let claimed = min(decodedLength(body) ?? 0, body.readableBytes * 1032, maxDecodedLength)
+        var output = allocator.buffer(capacity: max(claimed, 1))
+        while true {
+            try inflateMember(zlib, from: &input, to: &output)
+            if input.readableBytes == 0 { return output }
+            try zlib.reset()
         }
-        return try input.decompress(with: .gzip(), maxSize: maxDecodedLength, allocator: allocator)
+    }
+
+    /// Inflates one member from `input` into `output`, growing it as needed.
+    private static func inflateMember(_ zlib: ZlibDecompressor, from input: inout ByteBuffer, to output: inout ByteBuffer) throws {
+        while true {
+            do {
+                try zlib.inflate(from: &input, to: &output)
+                if input.readableBytes > 0 { return }   // the member ended where the next begins
+                // Every byte taken: the member ended with them, or it is cut short. Once
+                // more tells them apart: a finished stream answers its end again, a cut
+                // one makes no progress and throws.
+                try zlib.inflate(from: &input, to: &output)
+                return
+            } catch let error as CompressNIOError where error == .bufferOverflow {
+                guard output.capacity < maxDecodedLength else { throw error }
+                output.reserveCapacity(min(output.capacity * 2, maxDecodedLength))
+            }
+        }
     }
 
     /// This thread's stream from `streams`, reset for a new body, or a new one kept there.
@@ -67,9 +92,9 @@ enum Gzip {
         return stream
     }
 
-    /// The decompressed length a single-member gzip stream records in its trailer
-    /// (ISIZE, RFC 1952 §2.3.1): what a HEAD answered without decompressing says.
-    static func decodedLength(_ body: ByteBuffer) -> Int? {
+    /// The decompressed length the last member records in its trailer (ISIZE, RFC 1952
+    /// §2.3.1): the whole length of a body of one member.
+    private static func decodedLength(_ body: ByteBuffer) -> Int? {
         guard body.readableBytes >= 18,
               let size = body.getInteger(at: body.writerIndex - 4, endianness: .little, as: UInt32.self) else { return nil }
         return Int(size)

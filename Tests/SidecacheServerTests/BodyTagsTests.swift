@@ -53,6 +53,26 @@ struct BodyTagsTests {
         }
     }
 
+    /// Tags are read from all of a gzip answer, not its first member (RFC 1952 §2.2): a
+    /// list whose JSON spans two members is purged by its team like any other.
+    @Test func tagsFromAGzipAnswerOfSeveralMembers() async throws {
+        try await withProxy(routes: Self.routes, purge: Self.purge) { h in
+            let json = Self.list([7], team: "green")
+            var members = ByteBuffer()
+            for part in [String(json.prefix(10)), String(json.dropFirst(10))] {
+                var plain = ByteBuffer(string: part)
+                members.writeImmutableBuffer(try plain.compress(with: .gzip()))
+            }
+            h.origin.on("GET", "/api/lists/m", .init(status: 200, headers: [("Content-Type", "application/json"), ("Content-Encoding", "gzip")],
+                                                     body: .bytes(Array(members.readableBytesView))))
+            h.origin.on("POST", "/api/teams", .json("{}"))
+            _ = try await h.get("/api/lists/m")
+            #expect(try await h.get("/api/lists/m").header("X-Cache") == "HIT")
+            _ = try await h.send("POST", "/api/teams", body: Array(#"{"name": "green"}"#.utf8))
+            #expect(try await h.get("/api/lists/m").header("X-Cache") == "MISS", "tagged team:green from its second member")
+        }
+    }
+
     /// At most 64 tags an entry: the ones past the limit do not tag it.
     @Test func tagsPastTheLimitAreDropped() async throws {
         try await withProxy(routes: Self.routes, purge: Self.purge) { h in

@@ -92,7 +92,7 @@ struct CompressionTests {
             #expect(try Self.gunzip(zipped.body) == Self.json)
             let head = try await h.send("HEAD", "/doc/2")
             #expect(head.body.isEmpty && Int(head.header("Content-Length") ?? "") == Self.json.utf8.count,
-                    "HEAD says the decoded length without decompressing")
+                    "HEAD says the decoded length")
         }
     }
 
@@ -109,6 +109,27 @@ struct CompressionTests {
             let plain = try await h.get("/doc/3", headers: [("Accept-Encoding", "identity")])
             #expect(plain.header("X-Cache") == "HIT", "the upstream's Vary: Accept-Encoding does not split the cache")
             #expect(plain.text == Self.json && plain.header("ETag") == #"W/"z""#)
+        }
+    }
+
+    /// An upstream that sends its gzip as several members (RFC 1952 §2.2: pieces
+    /// compressed apart and concatenated) has them kept as sent, and a client without
+    /// gzip gets all of them decoded, its `Content-Length` the whole length: not the
+    /// first member alone.
+    @Test func anUpstreamGzipOfSeveralMembersIsDecodedWhole() async throws {
+        try await withProxy(routes: Self.routes) { h in
+            let half = Self.json.utf8.count / 2
+            let first = String(Self.json.utf8.prefix(half))!, second = String(Self.json.utf8.dropFirst(half))!
+            let bytes = try Self.gzipped(first) + Self.gzipped(second)
+            h.origin.on("GET", "/doc/7", OriginResponse(headers: [("Content-Type", "application/json"), ("Content-Encoding", "gzip")],
+                                                        body: .bytes(bytes)))
+            let zipped = try await h.get("/doc/7", headers: Self.gzip)
+            #expect(zipped.body == bytes)
+            let plain = try await h.get("/doc/7")
+            #expect(plain.header("X-Cache") == "HIT" && plain.header("Content-Encoding") == nil)
+            #expect(plain.text == Self.json && Int(plain.header("Content-Length") ?? "") == Self.json.utf8.count)
+            let head = try await h.send("HEAD", "/doc/7")
+            #expect(Int(head.header("Content-Length") ?? "") == Self.json.utf8.count)
         }
     }
 

@@ -50,4 +50,33 @@ import Testing
         _ = try? Gzip.decompress(half, allocator: allocator)
         #expect(try Gzip.decompress(good, allocator: allocator) == body(3))
     }
+
+    /// RFC 1952 §2.2: a gzip body is a series of members, and its decoded form is all of
+    /// them in order. The last member's trailer says only its own length, so the output
+    /// grows past it; an empty member adds nothing.
+    @Test func aBodyOfSeveralMembersIsDecodedWhole() throws {
+        let parts = [body(2, count: 100), body(3, count: 40_000), ByteBuffer(), body(5, count: 7)]
+        var members = ByteBuffer()
+        for part in parts { members.writeImmutableBuffer(try Gzip.compress(part, allocator: allocator)) }
+        let whole = parts.reduce(into: ByteBuffer()) { $0.writeImmutableBuffer($1) }
+        #expect(try Gzip.decompress(members, allocator: allocator) == whole)
+        #expect(try Gzip.decompress(try Gzip.compress(body(4), allocator: allocator), allocator: allocator) == body(4),
+                "the next body on this thread starts clean")
+    }
+
+    /// Whatever is not a whole member is refused, as a corrupt body is: bytes after the
+    /// last member, a member cut short, a cut inside the second member.
+    @Test func aBodyThatIsNotWholeMembersIsRefused() throws {
+        let one = try Gzip.compress(body(6), allocator: allocator)
+        var trailing = one
+        trailing.writeBytes([0, 0, 0, 0])
+        var cut = one
+        cut.moveWriterIndex(to: cut.writerIndex - 3)   // inside the trailer
+        var secondCut = one
+        secondCut.writeImmutableBuffer(one.getSlice(at: one.readerIndex, length: one.readableBytes / 2)!)
+        for (what, bad) in [("trailing bytes", trailing), ("a cut trailer", cut), ("a cut second member", secondCut)] {
+            #expect(throws: (any Error).self, "\(what)") { try Gzip.decompress(bad, allocator: allocator) }
+        }
+        #expect(try Gzip.decompress(one, allocator: allocator) == body(6))
+    }
 }
