@@ -38,6 +38,14 @@ public struct EntryTiming: Sendable, Equatable {
     }
     public func age(at now: Timestamp) -> Duration { max(.zero, now - birth) }
     public func remaining(at now: Timestamp) -> Duration { freshUntil - now }
+
+    /// Whole seconds since the entry's birth, never negative: what `Age` says. Counted
+    /// in integer milliseconds, as every hit prints it and `Duration`'s arithmetic is
+    /// 128-bit.
+    public func ageSeconds(at now: Timestamp) -> Int64 { max(0, now.milliseconds &- birth.milliseconds) / 1000 }
+
+    /// Whole seconds of freshness left, negative once stale: what a hit's `ttl=` says.
+    public func remainingSeconds(at now: Timestamp) -> Int64 { (freshUntil.milliseconds &- now.milliseconds) / 1000 }
 }
 
 public enum StorageDecision: Sendable, Equatable {

@@ -130,6 +130,12 @@ extension StringProtocol {
         utf8.withContiguousStorageIfAvailable { $0.contains(where: matches) } ?? utf8.contains(where: matches)
     }
 
+    /// Whether the UTF-8 bytes hold `byte`, compared in place without a closure call a byte.
+    @inlinable
+    public func containsUTF8Byte(_ byte: UInt8) -> Bool {
+        utf8.withContiguousStorageIfAvailable { $0.contains(byte) } ?? utf8.contains(byte)
+    }
+
     /// Trims spaces and horizontal tabs (HTTP's OWS), nothing else.
     public func trimmingSpaces() -> String {
         var s = Substring(self)

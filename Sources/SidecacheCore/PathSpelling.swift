@@ -57,6 +57,8 @@ public struct PathSpelling: Sendable, Equatable {
 
     private func needsWork(_ path: Substring) -> Bool {
         if ignoreTrailingSlash && path.utf8.count > 1 && path.utf8.last == UInt8(ascii: "/") { return true }
+        // Every route without `paths` (and every request asks twice): only escapes change.
+        guard ignoreMatrix || caseInsensitive else { return path.containsUTF8Byte(UInt8(ascii: "%")) }
         return path.containsUTF8Byte { b in
             b == UInt8(ascii: "%") || (ignoreMatrix && b == UInt8(ascii: ";"))
                 || (caseInsensitive && b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z"))

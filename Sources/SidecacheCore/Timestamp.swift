@@ -23,9 +23,6 @@ extension Duration {
         let (s, atto) = components
         return s &* 1000 &+ atto / 1_000_000_000_000_000
     }
-
-    /// Whole seconds, rounded down, never negative: what `Age` and `ttl=` print.
-    public var wholeSeconds: Int64 { max(0, milliseconds / 1000) }
 }
 
 /// Where time comes from. The server reads the system clock; tests drive a manual one.

@@ -8,8 +8,29 @@ import Synchronization
 /// is a hash, an atomic load per probe and a string comparison (the names share storage
 /// with the config's, so that is usually a pointer check).
 final class RouteStatsTable: Sendable {
+    /// A slot written once, its reference kept as the bits of a retained pointer:
+    /// `AtomicLazyReference.load()` looked up `Unmanaged`'s generic metadata on every
+    /// call, 570 instructions of every request (callgrind, BENCHMARKS.md).
     private final class Slot: Sendable {
-        let stats = AtomicLazyReference<RouteStats>()
+        private let bits = Atomic<UInt>(0)
+
+        var stats: RouteStats? {
+            guard let pointer = UnsafeRawPointer(bitPattern: bits.load(ordering: .acquiring)) else { return nil }
+            return Unmanaged<RouteStats>.fromOpaque(pointer).takeUnretainedValue()
+        }
+
+        /// Fills an empty slot (writers hold the table's lock, so this one is empty).
+        func fill(_ stats: RouteStats) {
+            let retained = Unmanaged.passRetained(stats)
+            let (filled, _) = bits.compareExchange(expected: 0, desired: UInt(bitPattern: retained.toOpaque()), ordering: .releasing)
+            precondition(filled, "a route stats slot filled twice")
+        }
+
+        deinit {
+            if let pointer = UnsafeRawPointer(bitPattern: bits.load(ordering: .acquiring)) {
+                Unmanaged<RouteStats>.fromOpaque(pointer).release()
+            }
+        }
     }
 
     private let slots: [Slot]
@@ -35,7 +56,7 @@ final class RouteStatsTable: Sendable {
     func stats(for name: String?) -> RouteStats {
         guard let name else { return unrouted }
         var i = name.hashValue & mask
-        while let s = slots[i].stats.load() {
+        while let s = slots[i].stats {
             if s.name == name { return s }
             i = (i + 1) & mask
         }
@@ -52,9 +73,9 @@ final class RouteStatsTable: Sendable {
                     continue
                 }
                 var i = name.hashValue & mask
-                while slots[i].stats.load() != nil { i = (i + 1) & mask }
+                while slots[i].stats != nil { i = (i + 1) & mask }
                 let stats = make(name)
-                _ = slots[i].stats.storeIfNil(stats)
+                slots[i].fill(stats)
                 ordered.append(stats)
             }
             return refused

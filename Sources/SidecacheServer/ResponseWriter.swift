@@ -26,10 +26,10 @@ struct ResponseWriter {
     /// this client gets (`Exchange.form(of:)`), `range` its part.
     func hit(_ entry: CacheEntry, form: StoredForm, range: RangeAnswer, now: Timestamp, staleDetail: StaticString?) -> Bool {
         var lines = answerBuffer(form, range: range, room: 160)
-        lines.writeHeader("Age", Int(entry.timing.age(at: now).wholeSeconds))
+        lines.writeHeader("Age", Int(entry.timing.ageSeconds(at: now)))
         lines.writeStaticString(staleDetail == nil ? "X-Cache: HIT\r\n" : "X-Cache: STALE\r\n")
         lines.writeStaticString("Cache-Status: sidecache; hit; ttl=")
-        lines.writeDecimal(entry.timing.remaining(at: now).milliseconds / 1000)
+        lines.writeDecimal(entry.timing.remainingSeconds(at: now))
         if let staleDetail {
             lines.writeStaticString("; detail=")
             lines.writeStaticString(staleDetail)
@@ -42,7 +42,7 @@ struct ResponseWriter {
     /// (RFC 9111 §5.1: the upstream's `Age` is kept).
     func filled(_ entry: CacheEntry, form: StoredForm, range: RangeAnswer, now: Timestamp, cacheStatus: String) -> Bool {
         var lines = answerBuffer(form, range: range, room: 128 + cacheStatus.utf8.count)
-        let age = Int(entry.timing.age(at: now).wholeSeconds)
+        let age = Int(entry.timing.ageSeconds(at: now))
         if age > 0 { lines.writeHeader("Age", age) }
         lines.writeStaticString("X-Cache: MISS\r\n")
         lines.writeHeader(CacheStatusField.name, cacheStatus)
@@ -70,7 +70,7 @@ struct ResponseWriter {
         var buffer = connection.allocator.buffer(capacity: 256)
         buffer.writeStatusLine(status: 304, reason: "Not Modified")
         for line in stored where Validators.notModifiedFields.contains(line.name) { buffer.writeHeader(line.name, line.value) }
-        buffer.writeHeader("Age", Int(entry.timing.age(at: now).wholeSeconds))
+        buffer.writeHeader("Age", Int(entry.timing.ageSeconds(at: now)))
         buffer.writeStaticString(stale ? "X-Cache: STALE\r\n" : "X-Cache: HIT\r\n")
         buffer.writeHeader(CacheStatusField.name, CacheStatusField.hit(ttl: entry.timing.remaining(at: now)))
         let close = connection.closesAfterResponse

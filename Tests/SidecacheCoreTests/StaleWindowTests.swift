@@ -80,8 +80,20 @@ struct WindowCase: Sendable, CustomTestStringConvertible {
         #expect(Timestamp(seconds: 2) == Timestamp(milliseconds: 2000))
         #expect(Timestamp(seconds: 2) + .milliseconds(500) == Timestamp(milliseconds: 2500))
         #expect(Timestamp(seconds: 2) - Timestamp(seconds: 5) == .seconds(-3))
-        #expect(Duration.milliseconds(1999).wholeSeconds == 1)
-        #expect(Duration.seconds(-4).wholeSeconds == 0)
+    }
+
+    /// `Age` and a hit's `ttl=` in whole seconds, counted on integer milliseconds: the
+    /// same figures as through `Duration`, truncated toward zero, `Age` never negative.
+    @Test func ageAndTTLInWholeSeconds() {
+        let birth = Timestamp(milliseconds: 1_000_000)
+        let timing = EntryTiming(birth: birth, freshUntil: birth + .seconds(60), staleWhileRevalidateUntil: birth + .seconds(60),
+                                 staleIfErrorUntil: birth + .seconds(60), revalidateUntil: birth + .seconds(60))
+        for (offset, age, ttl) in [(-2_500, 0, 62), (0, 0, 60), (1_999, 1, 58), (59_999, 59, 0), (63_500, 63, -3)] as [(Int64, Int64, Int64)] {
+            let now = birth + .milliseconds(offset)
+            #expect(timing.ageSeconds(at: now) == age, "\(offset) ms")
+            #expect(timing.remainingSeconds(at: now) == ttl, "\(offset) ms")
+            #expect(timing.remainingSeconds(at: now) == timing.remaining(at: now).milliseconds / 1000, "\(offset) ms")
+        }
     }
 }
 
