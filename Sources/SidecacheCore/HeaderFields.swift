@@ -6,6 +6,18 @@ public protocol HeaderFields {
     func first(_ name: String) -> String?
     /// Every value of `name`, in order; comma-joined lists are not split.
     func all(_ name: String) -> [String]
+    /// Which of `set`'s names are present, bit `i` for `set.names[i]` (the first 64):
+    /// several questions of one request in one pass over its fields.
+    func present(_ set: HeaderNameSet) -> UInt64
+}
+
+extension HeaderNameSet {
+    /// `present`'s bit for the field `name`, or 0.
+    @inlinable
+    public func bit(_ name: String) -> UInt64 {
+        guard let i = position(of: name), i < 64 else { return 0 }
+        return 1 << UInt64(i)
+    }
 }
 
 extension HeaderFields {
@@ -32,6 +44,10 @@ public struct HeaderList: HeaderFields, Sendable, ExpressibleByArrayLiteral {
         var values: [String] = []
         for i in lines.indices where lines[i].name.equalsIgnoringASCIICase(name) { values.append(lines[i].value) }
         return values
+    }
+
+    public func present(_ set: HeaderNameSet) -> UInt64 {
+        lines.indices.reduce(0) { $0 | set.bit(lines[$1].name) }
     }
 
     public mutating func remove(_ name: String) {

@@ -4,22 +4,27 @@
 public struct HeaderNameSet: Sendable, ExpressibleByArrayLiteral {
     /// The members, lowercase, in the order given.
     public let names: [String]
-    @usableFromInline let byLength: [[String]]
+    /// Positions in `names`, by the name's length.
+    @usableFromInline let byLength: [[Int]]
 
     public init(_ names: [String]) {
         self.names = names.map { $0.lowercased() }
-        var byLength = [[String]](repeating: [], count: (names.map(\.utf8.count).max() ?? 0) + 1)
-        for name in self.names { byLength[name.utf8.count].append(name) }
+        var byLength = [[Int]](repeating: [], count: (names.map(\.utf8.count).max() ?? 0) + 1)
+        for (i, name) in self.names.enumerated() { byLength[name.utf8.count].append(i) }
         self.byLength = byLength
     }
 
     public init(arrayLiteral names: String...) { self.init(names) }
 
     @inlinable
-    public func contains(_ name: String) -> Bool {
+    public func contains(_ name: String) -> Bool { position(of: name) != nil }
+
+    /// Where `name` is in `names`, or nil.
+    @inlinable
+    public func position(of name: String) -> Int? {
         let length = name.utf8.count
-        guard length < byLength.count else { return false }
-        for member in byLength[length] where name.equalsIgnoringASCIICase(member) { return true }
-        return false
+        guard length < byLength.count else { return nil }
+        for i in byLength[length] where name.equalsIgnoringASCIICase(names[i]) { return i }
+        return nil
     }
 }

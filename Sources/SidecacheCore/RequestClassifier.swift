@@ -12,7 +12,11 @@ public enum RequestClass: Sendable {
 }
 
 public enum RequestClassifier {
-    static let methodOverrideHeaders = ["x-http-method-override", "x-http-method", "x-method-override"]
+    /// The fields `classify` asks about, looked for in one pass.
+    static let asked: HeaderNameSet = ["x-http-method-override", "x-http-method", "x-method-override", "authorization", "cookie"]
+    static let methodOverride = asked.bit("x-http-method-override") | asked.bit("x-http-method") | asked.bit("x-method-override")
+    static let authorization = asked.bit("authorization")
+    static let cookie = asked.bit("cookie")
 
     /// Applies DESIGN.md's safety rules in order: only body-less GET/HEAD (or a POST on
     /// a `key.body` route, its body part of the key) on a cache-safe path may use the
@@ -23,7 +27,8 @@ public enum RequestClassifier {
         guard let target, let route = route(method, target.path, routes) else { return .pass }
         if !target.isCacheSafe { return .bypass(route, .unsafePath) }
         if hasBody && method != "POST" { return .bypass(route, .requestBody) }
-        for name in methodOverrideHeaders where headers.contains(name) { return .bypass(route, .methodOverride) }
+        let present = headers.present(asked)
+        if present & methodOverride != 0 { return .bypass(route, .methodOverride) }
 
         if let claims = route.claims {
             switch identityValue(claims.from, headers) {
@@ -43,8 +48,8 @@ public enum RequestClassifier {
         }
         // No identity value: credentials of any kind make the answer possibly personal.
         if !route.shared {
-            if headers.contains("authorization") { return .bypass(route, .authorization) }
-            if headers.contains("cookie") { return .bypass(route, .cookie) }
+            if present & authorization != 0 { return .bypass(route, .authorization) }
+            if present & cookie != 0 { return .bypass(route, .cookie) }
         }
         return .cache(route, identity: nil)
     }

@@ -5,4 +5,5 @@ import SidecacheCore
 extension HTTPHeaders: HeaderFields {
     public func first(_ name: String) -> String? { first(name: name) }
     public func all(_ name: String) -> [String] { self[name] }
+    public func present(_ set: HeaderNameSet) -> UInt64 { reduce(0) { $0 | set.bit($1.name) } }
 }

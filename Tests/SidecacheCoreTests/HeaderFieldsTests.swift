@@ -47,6 +47,17 @@ import Testing
         #expect(!HeaderNameSet([]).contains(""))
     }
 
+    /// One pass answers several "is it there" questions: bit i for the set's i-th name,
+    /// whatever the case and order of the fields, repeats included.
+    @Test func presentFieldsAreBitsInTheSetsOrder() {
+        let set: HeaderNameSet = ["cookie", "x-http-method", "authorization", "range"]
+        #expect(set.position(of: "Authorization") == 2 && set.position(of: "x-http-methods") == nil)
+        #expect(set.bit("RANGE") == 1 << 3 && set.bit("host") == 0)
+        let fields: HeaderList = [("Host", "a"), ("AUTHORIZATION", "x"), ("Cookie", "1"), ("cookie", "2")]
+        #expect(fields.present(set) == 0b101)
+        #expect(HeaderList([("Host", "a")]).present(set) == 0)
+    }
+
     @Test func safeFieldValues() {
         #expect(isSafeFieldValue("a b\tc"))
         #expect(!isSafeFieldValue("a\r\nSet-Cookie: x"))

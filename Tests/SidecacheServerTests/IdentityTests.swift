@@ -30,7 +30,8 @@ struct IdentityTests {
         }
     }
 
-    @Test(arguments: [("Authorization", "Bearer x", "authorization"), ("Cookie", "s=1", "cookie")])
+    @Test(arguments: [("Authorization", "Bearer x", "authorization"), ("Cookie", "s=1", "cookie"), ("COOKIE", "s=1", "cookie"),
+                      ("x-method-override", "DELETE", "method-override")])
     func credentialsBypassRoutesWithoutIdentity(header: String, value: String, reason: String) async throws {
         try await withProxy(routes: #"[{ "name": "user", "match": "GET /api/users/{id}", "ttl": "5m" }]"#) { h in
             h.origin.on("GET", "/api/users/1") { req in .text(req.header(header) ?? "none") }
