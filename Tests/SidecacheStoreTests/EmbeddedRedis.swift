@@ -22,11 +22,11 @@ final class EmbeddedRedis {
     func send(_ commands: [String], timeout: TimeAmount = .seconds(1)) throws -> Answer {
         var payload = channel.allocator.buffer(capacity: 64)
         for c in commands { payload.writeRedisCommand([.text(c)]) }
-        let promise = loop.makePromise(of: [RedisValue].self)
         let answer = Answer()
-        promise.futureResult.whenComplete { result in answer.result.withLock { $0 = result } }
-        try channel.writeAndFlush(RedisBatch(payload: payload, count: commands.count,
-                                             deadline: loop.now + timeout, promise: promise)).wait()
+        try channel.writeAndFlush(RedisBatch(payload: payload, count: commands.count, deadline: loop.now + timeout) { result in
+            answer.result.withLock { $0 = result }
+            answer.calls.add(1, ordering: .relaxed)
+        }).wait()
         return answer
     }
 
@@ -50,6 +50,8 @@ final class EmbeddedRedis {
     /// One batch's outcome: nil while it waits.
     final class Answer: Sendable {
         fileprivate let result = Mutex<Result<[RedisValue], any Error>?>(nil)
+        /// How many times the batch was answered: once, whatever happens to it.
+        let calls = Atomic<Int>(0)
 
         var pending: Bool { result.withLock { $0 == nil } }
 

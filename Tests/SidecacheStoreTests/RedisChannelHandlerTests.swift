@@ -66,6 +66,7 @@ struct RedisChannelHandlerTests {
         #expect(after.pending)
         try redis.reply("+theirs\r\n")
         #expect(after.replies == [.status("theirs")])
+        for answer in [late, waiting, after] { #expect(answer.calls.load(ordering: .relaxed) == 1, "answered once") }
     }
 
     /// One lazy timer: it fails only batches past their own deadline and re-arms for the
@@ -136,6 +137,7 @@ struct RedisChannelHandlerTests {
         #expect(answered.replies == [.status("a")])
         #expect(timedOut.failure == .timeout)
         #expect(waiting.failure == .connectionLost)
+        for answer in [timedOut, answered, waiting] { #expect(answer.calls.load(ordering: .relaxed) == 1, "answered once") }
     }
 
     /// Slots of timed-out batches are kept until their replies come; a server that

@@ -18,13 +18,16 @@ final class RedisConnection: Sendable {
 
     /// Touched on the channel's loop only.
     private let pass: NIOLoopBoundBox<PassState>
+    /// The channel's last handler, which a batch sent on the loop is handed to directly.
+    private let handler: NIOLoopBound<RedisChannelHandler>
     /// Replicas the master reported at connect (`ROLE`; Sentinel only): a purge waits
     /// until that many have it, so a failover cannot lose it.
     let replicas = Atomic<Int>(0)
 
-    private init(channel: any Channel) {
+    private init(channel: any Channel, handler: RedisChannelHandler) {
         self.channel = channel
         self.pass = NIOLoopBoundBox(PassState(), eventLoop: channel.eventLoop)
+        self.handler = NIOLoopBound(handler, eventLoop: channel.eventLoop)
     }
 
     /// `requireMaster`: the server must say it is a master (`ROLE`), else the connection
@@ -41,8 +44,11 @@ final class RedisConnection: Sendable {
                 }
             }
             .connect(host: endpoint.host, port: endpoint.port)
-            .flatMap { channel in
-                let connection = RedisConnection(channel: channel)
+            .flatMapThrowing { channel in
+                (channel, try channel.pipeline.syncOperations.handler(type: RedisChannelHandler.self))
+            }
+            .flatMap { channel, handler in
+                let connection = RedisConnection(channel: channel, handler: handler)
                 var hello: [[RedisArgument]] = []
                 if let password = endpoint.password {
                     hello.append(endpoint.user.map { ["AUTH", .text($0), .text(password)] } ?? ["AUTH", .text(password)])
@@ -71,25 +77,33 @@ final class RedisConnection: Sendable {
 
     /// Writes `commands` with one flush; the replies come back in order.
     func send(_ commands: [[RedisArgument]], timeout: TimeAmount) -> EventLoopFuture<[RedisValue]> {
+        let promise = channel.eventLoop.makePromise(of: [RedisValue].self)
+        send(commands, timeout: timeout) { promise.completeWith($0) }
+        return promise.futureResult
+    }
+
+    /// `send`, its outcome given to `reply` on the channel's loop: the hit path's way, with
+    /// no future (an allocation, and NIO's generic metadata lookups, a Redis hit).
+    func send(_ commands: [[RedisArgument]], timeout: TimeAmount, reply: @escaping RedisReply) {
         var payload = channel.allocator.buffer(capacity: 64 * commands.count)
         for c in commands { payload.writeRedisCommand(c) }
-        let promise = channel.eventLoop.makePromise(of: [RedisValue].self)
-        let batch = RedisBatch(payload: payload, count: commands.count, deadline: channel.eventLoop.now + timeout, promise: promise)
+        let deadline = channel.eventLoop.now + timeout
         guard channel.eventLoop.inEventLoop else {
+            // Through the pipeline: a write that fails after the handler took the batch
+            // is also failed by the handler, and the promise keeps the first outcome only.
+            let promise = channel.eventLoop.makePromise(of: [RedisValue].self)
+            promise.futureResult.whenComplete(reply)
+            let batch = RedisBatch(payload: payload, count: commands.count, deadline: deadline) { promise.completeWith($0) }
             channel.writeAndFlush(batch).whenFailure { _ in promise.fail(RedisFailure.connectionLost) }
-            return promise.futureResult
+            return
         }
-        // On the loop, an active channel hands the batch to its `RedisChannelHandler` now
-        // (the last handler, the first a write meets), which answers it from then on: its
-        // replies, the connection's loss, or its deadline. So the write needs no future of
-        // its own, which cost an allocation and two generic metadata lookups a Redis hit.
-        guard channel.isActive else {
-            promise.fail(RedisFailure.connectionLost)
-            return promise.futureResult
-        }
+        // On the loop, an active channel's `RedisChannelHandler` takes the batch now and
+        // answers it from then on: its replies, the connection's loss, or its deadline.
+        // So the write needs no future of its own.
+        guard channel.isActive else { return reply(.failure(RedisFailure.connectionLost)) }
         // Every command issued during this pass of the loop (all the requests it is
         // handling) leaves in one write: one syscall here, one read in Redis.
-        channel.write(batch, promise: nil)
+        handler.value.enqueue(RedisBatch(payload: payload, count: commands.count, deadline: deadline, reply: reply))
         if !pass.value.flushQueued {
             pass.value.flushQueued = true
             channel.eventLoop.execute { [self] in
@@ -97,7 +111,6 @@ final class RedisConnection: Sendable {
                 channel.flush()
             }
         }
-        return promise.futureResult
     }
 
     /// `command` (a read of small keys), shared with every other caller in this loop pass

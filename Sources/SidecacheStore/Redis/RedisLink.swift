@@ -94,37 +94,49 @@ public final class RedisLink: Sendable {
     }
 
     /// Sends `commands` as one batch on the connection of `loop` (or any connected
-    /// one). Fails at once while the breaker is open or nothing is connected.
+    /// one); the outcome goes to `reply` on `loop`. Fails at once while the breaker is
+    /// open or nothing is connected.
+    func send(_ commands: [[RedisArgument]], on loop: any EventLoop, reply: @escaping RedisReply) {
+        run(on: loop, reply) { $0.send(commands, timeout: $1, reply: $2) }
+    }
+
     func send(_ commands: [[RedisArgument]], on loop: any EventLoop) -> EventLoopFuture<[RedisValue]> {
-        run(on: loop) { $0.send(commands, timeout: $1) }
+        let promise = loop.makePromise(of: [RedisValue].self)
+        send(commands, on: loop) { promise.completeWith($0) }
+        return promise.futureResult
     }
 
     /// A small read shared by the requests of one loop pass that ask the same (`sharing`,
     /// see `RedisConnection.probe`).
     func probe(_ command: [RedisArgument], sharing key: Int, on loop: any EventLoop) -> EventLoopFuture<[RedisValue]> {
-        run(on: loop) { $0.probe(command, sharing: key, timeout: $1) }
+        let promise = loop.makePromise(of: [RedisValue].self)
+        run(on: loop, { promise.completeWith($0) }) { connection, timeout, reply in
+            connection.probe(command, sharing: key, timeout: timeout).whenComplete(reply)
+        }
+        return promise.futureResult
     }
 
-    private func run(on loop: any EventLoop,
-                     _ body: (RedisConnection, TimeAmount) -> EventLoopFuture<[RedisValue]>) -> EventLoopFuture<[RedisValue]> {
+    /// Runs `body` on a connection for `loop`. Its outcome, once the breaker has counted
+    /// it, goes to `reply` on `loop`.
+    private func run(on loop: any EventLoop, _ reply: @escaping RedisReply,
+                     _ body: (RedisConnection, TimeAmount, @escaping RedisReply) -> Void) {
         if !healthy.load(ordering: .relaxed) {
             let now = NIODeadline.now()
             guard shared.withLock({ $0.breaker.allow(now: now) }) else {
-                return loop.makeFailedFuture(RedisFailure.unavailable("circuit breaker open"))
+                return reply(.failure(RedisFailure.unavailable("circuit breaker open")))
             }
         }
         guard let connection = connection(for: loop) else {
             record(RedisFailure.unavailable("not connected"))
-            return loop.makeFailedFuture(RedisFailure.unavailable("not connected"))
+            return reply(.failure(RedisFailure.unavailable("not connected")))
         }
-        let result = body(connection, timeout)
-        result.whenComplete { [self] outcome in
+        body(connection, timeout) { [self] outcome in
             switch outcome {
             case .success: recordSuccess()
             case .failure(let error): record(error)
             }
+            if loop.inEventLoop { reply(outcome) } else { loop.execute { reply(outcome) } }
         }
-        return result.hop(to: loop)
     }
 
     private func connection(for loop: any EventLoop) -> RedisConnection? {

@@ -24,6 +24,15 @@ enum RedisServers: Sendable {
         }
     }
 
+    /// `send` with no future on one server (the hit path's read): the outcome goes to
+    /// `reply` on `loop`.
+    func send(_ commands: [[RedisArgument]], slot: Int, on loop: any EventLoop, reply: @escaping RedisReply) {
+        switch self {
+        case .one(let link): link.send(commands, on: loop, reply: reply)
+        case .cluster(let cluster): cluster.send(commands, slot: slot, on: loop).whenComplete(reply)
+        }
+    }
+
     func probe(_ command: [RedisArgument], slot: Int, sharing key: Int, on loop: any EventLoop) -> EventLoopFuture<[RedisValue]> {
         switch self {
         case .one(let link): link.probe(command, sharing: key, on: loop)

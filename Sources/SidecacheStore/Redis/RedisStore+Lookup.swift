@@ -43,7 +43,7 @@ extension RedisStore {
         guard isReadable(stripe) else { return answer(.failure(RedisFailure.unavailable("not ready"))) }
         let name = keys.entry(key)
         // One MGET: the entry, then the epoch and counters (one stripe, one slot).
-        redis.send([mget(scopes, stripe, entry: name)], slot: keys.slots[stripe], on: loop).whenComplete { [self] result in
+        redis.send([mget(scopes, stripe, entry: name)], slot: keys.slots[stripe], on: loop) { [self] result in
             switch result {
             case .success(let replies): read(replies, name: name, scopes: scopes, stripe, into: answer, on: loop)
             case .failure(let error): answer(.failure(error))
