@@ -157,23 +157,41 @@ extension Exchange {
     /// DESIGN: a filled entry is in Redis before its client has the answer.
     func commit(_ filled: ExchangeStateMachine.Filled) {
         guard let context = machine.context, let fillGuard else { return }
-        let (tags, dropped) = EntryTags.of(route: context.route, lines: filled.lines, body: filled.body, allocator: connection.allocator)
+        let route = context.route
+        // The body as the upstream meant it: as sent, or its gzip decoded where a client
+        // without gzip is given it decoded (a compressing route) or tags are read from
+        // it. DESIGN: no body over `maxBodySize` is stored or buffered whole, so a gzip
+        // that does not decode within it (corrupt, or small and inflating past it) is
+        // answered as it came, and not stored.
+        let coding = ContentCoding.coding(HeaderList(filled.lines))
+        let decodes = (coding == "gzip" || coding == "x-gzip") && (route.policy.compress || !route.tags.isEmpty)
+        let decoded = decodes ? try? Gzip.decompress(filled.body, allocator: connection.allocator, limit: route.policy.maxBodySize) : nil
+        let (tags, dropped) = EntryTags.of(route: route, lines: filled.lines,
+                                           identity: coding.isEmpty || coding == "identity" ? filled.body : decoded)
         if dropped > 0 {
             engine.logger.warning("entry tags over the limit dropped", metadata: [
-                "route": "\(context.route.name)", "kept": "\(BodyTag.maxPerEntry)", "dropped": "\(dropped)"])
+                "route": "\(route.name)", "kept": "\(BodyTag.maxPerEntry)", "dropped": "\(dropped)"])
         }
         var body = filled.body
         var lines = filled.lines
         var gzipped = false
-        if context.route.policy.compress {
+        if route.policy.compress {
             (body, lines, gzipped) = Self.storedForm(body: body, lines: lines, allocator: connection.allocator)
         }
-        let identity = gzipped ? filled.body : nil
+        // A plain client's answer is made from the identity body in hand, not inflated again.
+        let identity = gzipped ? filled.body : decoded
         body = exactly(body)
         var entryHead = connection.allocator.buffer(capacity: lines.reduce(64) { $0 + $1.name.utf8.count + $1.value.utf8.count + 4 })
         entryHead.writeStatusLine(status: filled.status, reason: filled.reason)
         for line in lines where !line.name.equalsIgnoringASCIICase("transfer-encoding") { entryHead.writeHeader(line.name, line.value) }
         if filled.status != 204 && filled.status != 304 { entryHead.writeHeader("Content-Length", body.readableBytes) }
+        if decodes && decoded == nil {
+            let passed = CacheEntry(head: entryHead, body: body, status: filled.status, timing: filled.timing, fillSeq: fillGuard.fillSeq,
+                                    scopeIDs: [])
+            landFlight(.fetchYourself(uncacheable: true))
+            return answerFill(passed, cacheStatus: CacheStatusField.miss(stored: false, notStored: .encoding),
+                              revalidated: filled.revalidated, identity: nil)
+        }
         let tagIDs = PurgeScope.tagIDs(tags)
         let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
         engine.store.commit(context.key, status: filled.status, timing: filled.timing, head: entryHead, body: body, scopeIDs: scopeIDs,
@@ -225,14 +243,17 @@ extension Exchange {
             landFlight(.fetchYourself(uncacheable: false))
             cacheStatus = CacheStatusField.miss(stored: false, notStored: .storeUnavailable)
         }
+        answerFill(committed.entry, cacheStatus: cacheStatus, revalidated: revalidated, identity: identity)
+    }
+
+    /// Answers the fill's client from `entry`, stored or not.
+    private func answerFill(_ entry: CacheEntry, cacheStatus: String, revalidated: Bool, identity: ByteBuffer?) {
         guard machine.committed() else { return }   // the client left meanwhile
         if revalidated {
-            answerFromCache(committed.entry, staleDetail: nil)
+            answerFromCache(entry, staleDetail: nil)
         } else {
             let now = engine.clock.now()
-            answer(committed.entry, identity: identity) {
-                writer.filled(committed.entry, form: $0, range: $1, now: now, cacheStatus: cacheStatus)
-            }
+            answer(entry, identity: identity) { writer.filled(entry, form: $0, range: $1, now: now, cacheStatus: cacheStatus) }
         }
     }
 }

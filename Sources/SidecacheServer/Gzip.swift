@@ -45,28 +45,35 @@ enum Gzip {
     /// Every member of `body`, decoded into one buffer. RFC 1952 §2.2: a gzip body is a
     /// series of members (an upstream may concatenate pieces compressed apart), and the
     /// first alone would be a truncated answer whose tags are missing. Throws on corrupt
-    /// data, a member cut short, bytes after the last member, or more than
-    /// `maxDecodedLength`.
-    static func decompress(_ body: ByteBuffer, allocator: ByteBufferAllocator) throws -> ByteBuffer {
+    /// data, a member cut short, bytes after the last member, or a decoded form longer
+    /// than `limit` (a route's `maxBodySize`: a small body that inflates without bound
+    /// must not be buffered whole for every client without gzip).
+    static func decompress(_ body: ByteBuffer, allocator: ByteBufferAllocator, limit: Int = maxDecodedLength) throws -> ByteBuffer {
+        let limit = min(limit, maxDecodedLength)
         let zlib = try kept(decompressors, reset: { try $0.reset() }) { try ZlibDecompressor(algorithm: .gzip) }
         var input = body
         // The last trailer's length is the whole length of a body of one member (every
         // body this proxy compresses): then the output is allocated once. Deflate packs
         // at most 1 032 bytes into one, so a trailer claiming more is not believed.
-        let claimed = min(decodedLength(body) ?? 0, body.readableBytes * 1032, maxDecodedLength)
+        let claimed = min(decodedLength(body) ?? 0, body.readableBytes * 1032, limit)
         var output = allocator.buffer(capacity: max(claimed, 1))
         while true {
-            try inflateMember(zlib, from: &input, to: &output)
+            try inflateMember(zlib, from: &input, to: &output, limit: limit)
             if input.readableBytes == 0 { return output }
             try zlib.reset()
         }
     }
 
-    /// Inflates one member from `input` into `output`, growing it as needed.
-    private static func inflateMember(_ zlib: ZlibDecompressor, from input: inout ByteBuffer, to output: inout ByteBuffer) throws {
+    /// The decoded form is longer than the caller's limit.
+    struct TooLarge: Error {}
+
+    /// Inflates one member from `input` into `output`, growing it as needed up to `limit`.
+    private static func inflateMember(_ zlib: ZlibDecompressor, from input: inout ByteBuffer, to output: inout ByteBuffer,
+                                      limit: Int) throws {
         while true {
             do {
                 try zlib.inflate(from: &input, to: &output)
+                guard output.readableBytes <= limit else { throw TooLarge() }
                 if input.readableBytes > 0 { return }   // the member ended where the next begins
                 // Every byte taken: the member ended with them, or it is cut short. Once
                 // more tells them apart: a finished stream answers its end again, a cut
@@ -74,8 +81,8 @@ enum Gzip {
                 try zlib.inflate(from: &input, to: &output)
                 return
             } catch let error as CompressNIOError where error == .bufferOverflow {
-                guard output.capacity < maxDecodedLength else { throw error }
-                output.reserveCapacity(min(output.capacity * 2, maxDecodedLength))
+                guard output.readableBytes < limit else { throw TooLarge() }
+                output.reserveCapacity(minimumWritableBytes: min(max(output.readableBytes, 4096), limit - output.readableBytes))
             }
         }
     }

@@ -75,8 +75,9 @@ final class ShadowVerification {
     private func compare() {
         guard status != 429, status < 500 else { return }
         let stored = entry.storedHead()
-        let entryBody = Self.decoded(entry.body, coding: ContentCoding.coding(HeaderList(stored.lines)), allocator)
-        let fetched = Self.decoded(body, coding: coding, allocator)
+        let limit = route.policy.maxBodySize
+        let entryBody = Self.decoded(entry.body, coding: ContentCoding.coding(HeaderList(stored.lines)), limit: limit, allocator)
+        let fetched = Self.decoded(body, coding: coding, limit: limit, allocator)
         guard status != entry.status || Self.digest(entryBody) != Self.digest(fetched) else { return }
         engine.store.drop(key, on: loop)
         engine.metrics.verifyMismatch(route: route.name)
@@ -85,10 +86,10 @@ final class ShadowVerification {
         ])
     }
 
-    private static func decoded(_ body: ByteBuffer, coding: String, _ allocator: ByteBufferAllocator) -> ByteBuffer? {
+    private static func decoded(_ body: ByteBuffer, coding: String, limit: Int, _ allocator: ByteBufferAllocator) -> ByteBuffer? {
         switch coding {
         case "", "identity": body
-        case "gzip", "x-gzip": try? Gzip.decompress(body, allocator: allocator)
+        case "gzip", "x-gzip": try? Gzip.decompress(body, allocator: allocator, limit: limit)
         default: nil
         }
     }

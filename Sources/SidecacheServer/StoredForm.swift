@@ -12,7 +12,8 @@ struct StoredForm {
 extension Exchange {
     /// `entry` as this client takes it: the stored bytes, or — a gzip entry for a client
     /// without gzip — its decoded form, made once per entry and kept with it (the L1
-    /// charged for it). Nil when a stored gzip body does not decompress.
+    /// charged for it). Nil when a stored gzip body does not decompress within the
+    /// route's `maxBodySize` (fills refuse such bodies; another writer's may be one).
     ///
     /// `identity` is the body before it was gzipped, when this exchange gzipped it at
     /// fill time: the fill's own answer is made from it, without inflating, and not
@@ -21,7 +22,7 @@ extension Exchange {
         guard entry.isGzip, !writer.acceptsGzip else { return StoredForm(head: entry.head, body: entry.body) }
         if let kept = entry.decoded { return StoredForm(head: kept.head, body: kept.body) }
         if let identity { return decodedHead(of: entry, length: identity.readableBytes).map { StoredForm(head: $0, body: identity) } }
-        guard let body = try? Gzip.decompress(entry.body, allocator: connection.allocator),
+        guard let body = try? Gzip.decompress(entry.body, allocator: connection.allocator, limit: route?.policy.maxBodySize ?? Gzip.maxDecodedLength),
               let head = decodedHead(of: entry, length: body.readableBytes) else { return nil }
         let decoded = CacheEntry.Decoded(head: head, body: body)
         if entry.keepDecoded(decoded), let key = machine.context?.key {
@@ -39,12 +40,13 @@ extension Exchange {
     }
 
     /// Writes `entry` as this client takes it (`form(of:)`) and the part of it a `Range`
-    /// asks for, or a 502 for a stored gzip body that does not decompress.
+    /// asks for, or a 502 for a gzip body that does not decompress within the route's
+    /// `maxBodySize` (a client without gzip cannot be given it).
     func answer(_ entry: CacheEntry, identity: ByteBuffer? = nil, _ write: (StoredForm, RangeAnswer) -> Bool) {
         guard let form = form(of: entry, identity: identity) else {
-            engine.logger.error("stored gzip body does not decompress", metadata: ["request": "\(method) \(head.uri)"])
+            engine.logger.error("gzip body does not decompress within maxBodySize", metadata: ["request": "\(method) \(head.uri)"])
             status = 502
-            finish(close: writer.error(.upstreamUnavailable("stored gzip body does not decompress")))
+            finish(close: writer.error(.upstreamUnavailable("gzip body does not decompress within maxBodySize")))
             return
         }
         let range = range(of: form, status: entry.status)

@@ -73,6 +73,24 @@ struct BodyTagsTests {
         }
     }
 
+    /// A gzip answer whose tags cannot be read (it does not inflate) is not stored, even
+    /// on a route that does not compress: stored untagged, a purge by its tag would
+    /// miss it and it would be served again.
+    @Test func aGzipAnswerWhoseTagsCannotBeReadIsNotStored() async throws {
+        let routes = #"[ { "name": "lists", "match": "GET /api/lists/{name}", "ttl": "5m", "compress": false, "tags": ["team:$.team"] } ]"#
+        try await withProxy(routes: routes, purge: Self.purge) { h in
+            var plain = ByteBuffer(string: Self.list([9], team: "gray"))
+            var bytes = Array(try plain.compress(with: .gzip()).readableBytesView)
+            bytes[bytes.count / 2] ^= 0xFF
+            bytes[bytes.count / 2 + 1] ^= 0xFF
+            h.origin.on("GET", "/api/lists/k", .init(status: 200, headers: [("Content-Type", "application/json"), ("Content-Encoding", "gzip")],
+                                                     body: .bytes(bytes)))
+            let first = try await h.get("/api/lists/k", headers: [("Accept-Encoding", "gzip")])
+            #expect(first.body == bytes && first.header("Cache-Status") == "sidecache; fwd=uri-miss; detail=content-encoding")
+            #expect(try await h.get("/api/lists/k", headers: [("Accept-Encoding", "gzip")]).header("X-Cache") == "MISS")
+        }
+    }
+
     /// At most 64 tags an entry: the ones past the limit do not tag it.
     @Test func tagsPastTheLimitAreDropped() async throws {
         try await withProxy(routes: Self.routes, purge: Self.purge) { h in

@@ -133,6 +133,29 @@ struct CompressionTests {
         }
     }
 
+    /// DESIGN: no body over `maxBodySize` is stored or buffered whole. An upstream gzip
+    /// that inflates past it (a megabyte of spaces in a few kilobytes), or does not inflate at
+    /// all, is answered as it came to a client that takes gzip, refused (502) to one that
+    /// would need it decoded, and stored for neither: every client without gzip would
+    /// otherwise make the proxy buffer the whole inflated body again.
+    @Test(arguments: ["bomb", "corrupt"])
+    func anUpstreamGzipThatDoesNotDecodeWithinTheLimitIsNotStored(kind: String) async throws {
+        let routes = #"[{ "name": "doc", "match": "GET /doc/{id}", "ttl": "5m", "maxBodySize": "64KiB" }]"#
+        try await withProxy(routes: routes) { h in
+            var bytes = Array(try Gzip.compress(ByteBuffer(repeating: UInt8(ascii: " "), count: 1 << 20),
+                                                allocator: ByteBufferAllocator()).readableBytesView)
+            if kind == "corrupt" { bytes[12] ^= 0xFF; bytes[20] ^= 0xFF }
+            h.origin.on("GET", "/doc/8", OriginResponse(headers: [("Content-Type", "application/json"), ("Content-Encoding", "gzip")],
+                                                        body: .bytes(bytes)))
+            let zipped = try await h.get("/doc/8", headers: Self.gzip)
+            #expect(zipped.status == 200 && zipped.body == bytes, "\(kind)")
+            #expect(zipped.header("Cache-Status") == "sidecache; fwd=uri-miss; detail=content-encoding", "\(kind)")
+            #expect(try await h.get("/doc/8", headers: Self.gzip).header("X-Cache") == "MISS", "\(kind): not stored")
+            #expect(try await h.get("/doc/8").status == 502, "\(kind)")
+            #expect(h.origin.count("GET", path: "/doc/8") == 3, "\(kind)")
+        }
+    }
+
     @Test(arguments: [
         ("no-transform", [("Cache-Control", "max-age=60, no-transform")]),
         ("short", []),

@@ -79,4 +79,19 @@ import Testing
         }
         #expect(try Gzip.decompress(one, allocator: allocator) == body(6))
     }
+
+    /// A decoded form longer than the caller's limit is refused, however small the gzip
+    /// (a megabyte of zeros is under 8 KiB), and whether its trailer tells or not.
+    @Test func aDecodedFormPastTheLimitIsRefused() throws {
+        let zeros = try Gzip.compress(ByteBuffer(repeating: 0, count: 1 << 20), allocator: allocator)
+        #expect(zeros.readableBytes < 8192)
+        #expect(throws: Gzip.TooLarge.self) { try Gzip.decompress(zeros, allocator: allocator, limit: 64 << 10) }
+        #expect(try Gzip.decompress(zeros, allocator: allocator, limit: 1 << 20).readableBytes == 1 << 20, "exactly the limit")
+        #expect(throws: Gzip.TooLarge.self) { try Gzip.decompress(zeros, allocator: allocator, limit: (1 << 20) - 1) }
+        // Two members, each within the limit, the whole past it: the last trailer alone says 600.
+        var two = try Gzip.compress(body(7, count: 600), allocator: allocator)
+        two.writeImmutableBuffer(try Gzip.compress(body(8, count: 600), allocator: allocator))
+        #expect(throws: Gzip.TooLarge.self) { try Gzip.decompress(two, allocator: allocator, limit: 1000) }
+        #expect(try Gzip.decompress(two, allocator: allocator, limit: 1200).readableBytes == 1200)
+    }
 }
