@@ -11,15 +11,6 @@ public protocol HeaderFields {
     func present(_ set: HeaderNameSet) -> UInt64
 }
 
-extension HeaderNameSet {
-    /// `present`'s bit for the field `name`, or 0.
-    @inlinable
-    public func bit(_ name: String) -> UInt64 {
-        guard let i = position(of: name), i < 64 else { return 0 }
-        return 1 << UInt64(i)
-    }
-}
-
 extension HeaderFields {
     public func contains(_ name: String) -> Bool { first(name) != nil }
 }

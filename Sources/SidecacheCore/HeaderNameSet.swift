@@ -27,4 +27,11 @@ public struct HeaderNameSet: Sendable, ExpressibleByArrayLiteral {
         for i in byLength[length] where name.equalsIgnoringASCIICase(names[i]) { return i }
         return nil
     }
+
+    /// `HeaderFields.present`'s bit for the field `name`, or 0.
+    @inlinable
+    public func bit(_ name: String) -> UInt64 {
+        guard let i = position(of: name), i < 64 else { return 0 }
+        return 1 << UInt64(i)
+    }
 }

@@ -10,7 +10,7 @@ import Synchronization
 final class RouteStatsTable: Sendable {
     /// A slot written once, its reference kept as the bits of a retained pointer:
     /// `AtomicLazyReference.load()` looked up `Unmanaged`'s generic metadata on every
-    /// call, 570 instructions of every request (callgrind, BENCHMARKS.md).
+    /// call, about 560 instructions of every request (callgrind, BENCHMARKS.md).
     private final class Slot: Sendable {
         private let bits = Atomic<UInt>(0)
 
