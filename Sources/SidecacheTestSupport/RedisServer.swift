@@ -122,7 +122,8 @@ public final class RedisServer: Sendable {
         process.withLock { $0 }?.signal(SIGCONT)
     }
 
-    /// Starts a fresh (empty) server on the same port.
+    /// Starts a new server on the same port: empty, unless a snapshot was saved (`SAVE`),
+    /// which it loads, as a Redis with persistence does.
     public func restart() async throws {
         kill()
         _ = await process.withLock { $0 }?.waitForExit(timeout: .seconds(5))

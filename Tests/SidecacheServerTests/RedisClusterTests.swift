@@ -300,6 +300,43 @@ extension RedisTopologies {
             }
         }
 
+        /// Each stripe's epoch is tied to the node process holding it (`epoch-server`: node
+        /// id and `run_id`), learnt again on every connection: a record naming another node
+        /// (the stripe came by resharding or failover, its keys from the slot's owner) keeps
+        /// the epoch and is rewritten; one naming this node under another process (the node
+        /// restarted, maybe from a snapshot older than the last purges) replaces the epoch.
+        @Test func anEpochIsReplacedAfterARestartNotAfterAMove() async throws {
+            try await Self.withCluster { cluster in
+                try await Self.withPair(urlA: cluster.url, urlB: cluster.url) { pair in
+                    #expect(try await eventually { pair.a.redisReady && pair.b.redisReady })
+                    let masters = try await cluster.masters()
+                    let (node, other) = (masters[0], masters[1])
+                    let records = try await cluster.cli(port: node.port, "--scan", "--pattern", "sidecache:{*}epoch-server")
+                        .split(separator: "\n").map(String.init).sorted()
+                    try #require(records.count >= 2, "stripes on \(node.port): \(records)")
+                    let info = try await cluster.cli(port: node.port, "INFO", "server")
+                    let run = try #require(info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("run_id:") }?.dropFirst(7))
+                    let here = "\(node.id) \(run)"
+                    #expect(try await cluster.cli(port: node.port, "GET", records[0]) == here)
+                    let (moved, restarted) = (records[0], records[1])
+                    func epoch(_ record: String) async throws -> String {
+                        try await cluster.cli(port: node.port, "GET", String(record.dropLast("-server".count)))
+                    }
+                    let (movedEpoch, restartedEpoch) = (try await epoch(moved), try await epoch(restarted))
+                    _ = try await cluster.cli(port: node.port, "SET", moved, "\(other.id) \(String(repeating: "1", count: 40))")
+                    _ = try await cluster.cli(port: node.port, "SET", restarted, "\(node.id) \(String(repeating: "2", count: 40))")
+                    for master in masters { _ = try await cluster.cli(port: master.port, "CLIENT", "KILL", "TYPE", "normal") }
+                    #expect(try await eventually {
+                        let (a, b) = (try await cluster.cli(port: node.port, "GET", moved), try await cluster.cli(port: node.port, "GET", restarted))
+                        return a == here && b == here
+                    }, "learnt again on the new connections")
+                    #expect(try await epoch(moved) == movedEpoch, "a stripe that moved keeps its epoch")
+                    #expect(try await epoch(restarted) != restartedEpoch, "a restarted node's stripe gets a new one")
+                    #expect(try await eventually { pair.a.redisReady && pair.b.redisReady })
+                }
+            }
+        }
+
         /// A slot caught mid-migration (`CLUSTER SETSLOT … MIGRATING/IMPORTING`, its keys
         /// already `MIGRATE`d): the old owner answers `ASK`, and the proxy asks the new one
         /// with `ASKING` — the hit is served and a purge reaches the moved counters.

@@ -140,6 +140,22 @@ struct RedisChannelHandlerTests {
         for answer in [timedOut, answered, waiting] { #expect(answer.calls.load(ordering: .relaxed) == 1, "answered once") }
     }
 
+    /// A master demoted under the connection answers `-READONLY`: the connection closes
+    /// (the link then finds the master again) and every batch fails once, those behind it
+    /// too, even when their replies came in the same read. The close empties the queue
+    /// at once; reading on after it trapped on the empty queue and took the process down.
+    @Test func aReadOnlyReplyClosesAndFailsWhatWaits() throws {
+        let redis = try EmbeddedRedis()
+        defer { try? redis.finish() }
+        let a = try redis.send(["A1", "A2"])
+        let b = try redis.send(["B"])
+        try redis.reply("-READONLY You can't write against a read only replica.\r\n+a2\r\n+b\r\n")
+        #expect(!redis.channel.isActive)
+        #expect(a.failure == .connectionLost)
+        #expect(b.failure == .connectionLost, "not answered with a reply read after the close")
+        for answer in [a, b] { #expect(answer.calls.load(ordering: .relaxed) == 1, "answered once") }
+    }
+
     /// Slots of timed-out batches are kept until their replies come; a server that
     /// never answers must not grow them without bound.
     @Test func tooManyAbandonedSlotsCloseTheConnection() throws {

@@ -204,6 +204,30 @@ struct TieredStoreTests {
         }
     }
 
+    /// Redis restarted from a snapshot taken before a purge (RDB or AOF persistence, or a
+    /// replica promoted with older data) brings back the purged entry and the counters it
+    /// was filled under. The epoch set on another server process is replaced at connect,
+    /// so nothing from before is served: DESIGN "a Redis restart or flush must not
+    /// revive old entries". The old epoch was kept (`SET NX`), and the entry came back.
+    @Test func aRestartFromASnapshotRevivesNothing() async throws {
+        try await Self.withPair { a, b, redis in
+            #expect(try await Self.fill(a, "v1").outcome == .stored)
+            _ = try await redis.cli("SAVE")
+            try await a.purge([.path("/x/1")], on: Self.loop).value()
+            #expect(try await Self.lookup(b).entry == nil, "purged")
+            try await redis.restart()
+            #expect(try await !redis.cli("KEYS", "*:e:*").isEmpty, "the snapshot brought the entry back")
+            #expect(try await eventually(timeout: .seconds(20)) {
+                a.sharedStatus?.usable == true && b.sharedStatus?.usable == true
+            })
+            for store in [b, a] {
+                let after = try await Self.lookup(store)
+                #expect(after.trouble == nil, "Redis answered the lookup")
+                #expect(after.entry == nil, "the purged entry, back from the snapshot, is not served")
+            }
+        }
+    }
+
     /// Redis killed: L1 still answers (within `outageGrace`), fills are not kept (strict)
     /// and say so, purges are journaled and reach Redis once it is back, before anything
     /// is read from it again.

@@ -90,8 +90,14 @@ final class RedisChannelHandler: ChannelDuplexHandler {
                     continue
                 }
                 // A master demoted to replica (a failover the connection survived): this
-                // connection is no use any more; closing it makes the link find the master again.
-                if case .error(let message) = value, message.hasPrefix("READONLY") { context.close(promise: nil) }
+                // connection is no use any more; closing it makes the link find the master
+                // again. Every batch still waiting fails with the connection (at once, or when
+                // the close completes), so nothing more is read here: the close may already
+                // have emptied `waiting`.
+                if case .error(let message) = value, message.hasPrefix("READONLY") {
+                    context.close(promise: nil)
+                    return
+                }
                 replies.append(value)
                 if replies.count == waiting.first!.batch.count {
                     let done = waiting.removeFirst()

@@ -32,7 +32,7 @@ final class RedisCluster: Sendable {
     let timeout: TimeAmount
     private let logger: Logger
     private let state = Mutex(State())
-    private let onConnected: Mutex<(@Sendable () -> Void)?> = Mutex(nil)
+    private let onChange: Mutex<(@Sendable (RedisConnectionChange) -> Void)?> = Mutex(nil)
     /// Redirects followed (`MOVED`, `ASK`, `TRYAGAIN`), for tests and operators.
     let redirects = Atomic<Int>(0)
 
@@ -50,8 +50,8 @@ final class RedisCluster: Sendable {
         self.logger = logger
     }
 
-    func whenConnected(_ body: @escaping @Sendable () -> Void) {
-        onConnected.withLock { $0 = body }
+    func whenConnectionChanges(_ body: @escaping @Sendable (RedisConnectionChange) -> Void) {
+        onChange.withLock { $0 = body }
     }
 
     func start() {
@@ -176,7 +176,7 @@ final class RedisCluster: Sendable {
     private func makeLink(host: String, port: Int) -> RedisLink {
         let link = RedisLink(endpoint: endpoint.at(host: host, port: port), tls: tls, loops: loops,
                              timeout: .nanoseconds(timeout.nanoseconds), logger: logger)
-        link.whenConnected { [self] in onConnected.withLock { $0 }?() }
+        link.whenConnectionChanges { [self] change in onChange.withLock { $0 }?(change) }
         return link
     }
 

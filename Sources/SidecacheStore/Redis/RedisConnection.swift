@@ -60,17 +60,21 @@ final class RedisConnection: Sendable {
                 if requireMaster { hello.append(["ROLE"]) }
                 return connection.send(hello, timeout: max(timeout, .milliseconds(500))).flatMapThrowing { replies in
                     if let error = replies.first(where: \.isError), case .error(let message) = error {
-                        channel.close(promise: nil)
                         throw RedisFailure.replyError(message)
                     }
                     if requireMaster {
                         guard let role = replies.last?.array, role.first?.text == "master" else {
-                            channel.close(promise: nil)
                             throw RedisFailure.unavailable("\(endpoint.host):\(endpoint.port) is not a master")
                         }
                         connection.replicas.store(role.count > 2 ? role[2].array?.count ?? 0 : 0, ordering: .relaxed)
                     }
                     return connection
+                }.flatMapErrorThrowing { error in
+                    // Whatever failed the greeting (an error reply, not a master, no answer in
+                    // time) leaves a connection nobody uses: closed here, or a paused Redis
+                    // that answers later would keep every such attempt open for good.
+                    channel.close(promise: nil)
+                    throw error
                 }
             }
     }

@@ -19,7 +19,7 @@ struct RedisKeys: Sendable {
     /// Per stripe, the names and name prefixes built at start: every Redis lookup names
     /// an entry, the epoch and a counter per scope.
     private let entryPrefixes: [String], generationPrefixes: [String], softMarkPrefixes: [String]
-    private let epochs: [String], sequences: [String]
+    private let epochs: [String], epochServers: [String], sequences: [String]
 
     /// Enough stripes to reach every master of any cluster one would run a cache on,
     /// few enough that a purge (one small script per stripe) stays cheap.
@@ -34,6 +34,7 @@ struct RedisKeys: Sendable {
         generationPrefixes = tags.map { prefix + $0 + "g:" }
         softMarkPrefixes = tags.map { prefix + $0 + "s:" }
         epochs = tags.map { prefix + $0 + "epoch" }
+        epochServers = tags.map { prefix + $0 + "epoch-server" }
         sequences = tags.map { prefix + $0 + "seq" }
     }
 
@@ -45,6 +46,8 @@ struct RedisKeys: Sendable {
     /// SCAN pattern of every entry (`{` is not special in Redis patterns).
     var entryPattern: String { prefix + (tags.count == 1 ? "" : "{*}") + "e:*" }
     func epoch(_ stripe: Int) -> String { epochs[stripe] }
+    /// The server process the epoch was last set or confirmed on: its cluster node id and `run_id`.
+    func epochServer(_ stripe: Int) -> String { epochServers[stripe] }
     func generation(_ scope: UInt64, _ stripe: Int) -> String { scope.paddedHex(after: generationPrefixes[stripe]) }
     /// The same name as a command argument, spelled into the command itself.
     func generationArgument(_ scope: UInt64, _ stripe: Int) -> RedisArgument { .hexName(prefix: generationPrefixes[stripe], id: scope) }

@@ -39,9 +39,11 @@ public final class RedisLink: Sendable {
     /// no error to report: commands then go, and their successes count, without the lock.
     private let healthy = Atomic<Bool>(false)
     private let logger: Logger
-    /// Called (on some event loop) each time the link goes from no connection to one:
-    /// the store replays its purge journal there before reading again.
-    private let onConnected: Mutex<(@Sendable () -> Void)?> = Mutex(nil)
+    /// Called (on some event loop) each time one of the link's connections is made or
+    /// lost: the store stops reading at a loss and learns its epochs again at a connect
+    /// (the server behind may have restarted from a snapshot, or be a promoted replica),
+    /// then replays its purge journal.
+    private let onChange: Mutex<(@Sendable (RedisConnectionChange) -> Void)?> = Mutex(nil)
 
     public init(endpoint: RedisEndpoint, tls: RedisTLS? = nil, loops: [any EventLoop], timeout: Duration, logger: Logger) {
         self.endpoint = endpoint
@@ -53,8 +55,8 @@ public final class RedisLink: Sendable {
         self.slots = slots
     }
 
-    func whenConnected(_ body: @escaping @Sendable () -> Void) {
-        onConnected.withLock { $0 = body }
+    func whenConnectionChanges(_ body: @escaping @Sendable (RedisConnectionChange) -> Void) {
+        onChange.withLock { $0 = body }
     }
 
     public func start() {
@@ -198,8 +200,8 @@ public final class RedisLink: Sendable {
                 if first {
                     let server = connection.channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "?"
                     logger.notice("redis connected", metadata: ["redis": "\(endpoint)", "server": "\(server)"])
-                    onConnected.withLock { $0 }?()
                 }
+                onChange.withLock { $0 }?(.connected)
                 connection.channel.closeFuture.whenComplete { [self] _ in
                     slot.connection.withLock { $0 = nil }
                     let last = shared.withLock { s in
@@ -207,6 +209,7 @@ public final class RedisLink: Sendable {
                         return s.connectedSlots == 0 && !s.stopped
                     }
                     if last { logger.warning("redis disconnected; reconnecting", metadata: ["redis": "\(endpoint)"]) }
+                    onChange.withLock { $0 }?(.lost)
                     reconnect(slot, attempt: 0)
                 }
             case .failure(let error):
@@ -228,4 +231,10 @@ public final class RedisLink: Sendable {
             connect(slot, attempt: attempt)
         }
     }
+}
+
+/// What `RedisLink.whenConnectionChanges` reports: one of a link's connections was made or lost.
+enum RedisConnectionChange: Sendable {
+    case connected
+    case lost
 }

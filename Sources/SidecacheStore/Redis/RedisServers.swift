@@ -100,11 +100,11 @@ enum RedisServers: Sendable {
         }
     }
 
-    /// Called each time a server is connected to after having none (a cluster: each node).
-    func whenConnected(_ body: @escaping @Sendable () -> Void) {
+    /// Called each time a connection to a server (a cluster: to any node) is made or lost.
+    func whenConnectionChanges(_ body: @escaping @Sendable (RedisConnectionChange) -> Void) {
         switch self {
-        case .one(let link): link.whenConnected(body)
-        case .cluster(let cluster): cluster.whenConnected(body)
+        case .one(let link): link.whenConnectionChanges(body)
+        case .cluster(let cluster): cluster.whenConnectionChanges(body)
         }
     }
 

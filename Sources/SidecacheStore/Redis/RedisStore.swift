@@ -26,8 +26,8 @@ public final class RedisStore: Sendable {
     /// With `store.signingKey`: signs what this instance writes, refuses what it did not sign.
     let signer: EntrySigner?
     let journal = Mutex(PurgeJournal())
-    /// Per stripe: its epoch, once learnt at connect.
-    private let epochs: Mutex<[[UInt8]?]>
+    /// Per stripe: its epoch, once learnt at connect; forgotten when a connection is lost.
+    private let epochs: Mutex<Epochs>
     /// Redis's `maxmemory-policy`, read at connect where `CONFIG GET` is allowed.
     private let evictionPolicy = Mutex<String?>(nil)
     let logger: Logger
@@ -40,7 +40,7 @@ public final class RedisStore: Sendable {
         let redis = RedisServers(endpoint: options.endpoint, tls: options.tls, loops: loops, timeout: options.timeout, logger: logger)
         self.redis = redis
         self.keys = RedisKeys(prefix: options.prefix, stripes: options.endpoint.cluster == nil ? 1 : RedisKeys.clusterStripes)
-        self.epochs = Mutex(Array(repeating: nil, count: keys.stripes))
+        self.epochs = Mutex(Epochs(values: Array(repeating: nil, count: keys.stripes)))
         self.consistency = options.consistency
         self.outageGrace = options.outageGrace
         self.signer = options.signingKey.map(EntrySigner.init(secret:))
@@ -51,7 +51,17 @@ public final class RedisStore: Sendable {
         } else {
             self.failovers = nil
         }
-        redis.whenConnected { [self] in prepare(on: loops[0]) }
+        redis.whenConnectionChanges { [self] change in
+            switch change {
+            case .lost:
+                // The server may come back as another process holding older data (a
+                // restart from a snapshot, a promoted replica): nothing is read until the
+                // epochs are learnt again from what it says then.
+                epochs.withLock { $0.forget() }
+            case .connected:
+                prepare(on: loops[0])
+            }
+        }
     }
 
     public func start() {
@@ -93,7 +103,7 @@ public final class RedisStore: Sendable {
 
     public var l2State: L2State {
         if !journal.withLock({ $0.isSettled }) { return .purgesPending }
-        return epochs.withLock { $0.contains(nil) } ? .epochUnknown : .usable
+        return epochs.withLock { $0.values.contains(nil) } ? .epochUnknown : .usable
     }
 
     /// Reads are allowed once every epoch is known and no journaled purge is pending.
@@ -101,7 +111,7 @@ public final class RedisStore: Sendable {
 
     /// Reads of `stripe` are allowed once its epoch is known and no journaled purge is pending.
     func isReadable(_ stripe: Int) -> Bool {
-        journal.withLock({ $0.isSettled }) && epochs.withLock { $0[stripe] != nil }
+        journal.withLock({ $0.isSettled }) && epochs.withLock { $0.values[stripe] != nil }
     }
 
     /// The scope ids whose counters guard an entry: `all` first, then the entry's own.
@@ -224,7 +234,7 @@ public final class RedisStore: Sendable {
         guard let epochBytes = values.first?.bytes, epochBytes.readableBytes == 16 else {
             // The epoch is gone: Redis was flushed or restarted empty. Nothing stored
             // before counts, and nothing is stored until a new epoch is set.
-            epochs.withLock { $0[stripe] = nil }
+            epochs.withLock { $0.values[stripe] = nil }
             prepare(on: loop)
             return nil
         }
@@ -311,17 +321,26 @@ public final class RedisStore: Sendable {
     /// On connect: learn (or create) each stripe's epoch, then replay the journal.
     private func prepare(on loop: any EventLoop) {
         readMemoryPolicy(on: loop)
+        let era = epochs.withLock { $0.era }
         var token = [UInt8](repeating: 0, count: 16)
         var rng = SystemRandomNumberGenerator()
         for i in token.indices { token[i] = UInt8.random(in: 0...255, using: &rng) }
         let learnt = (0..<keys.stripes).map { stripe in
-            let commands: [[RedisArgument]] = [["SET", .text(keys.epoch(stripe)), .bytes(ByteBuffer(bytes: token)), "NX"],
-                                               ["GET", .text(keys.epoch(stripe))]]
-            return redis.send(commands, slot: keys.slots[stripe], on: loop).map { [self] replies -> Bool in
-                guard let current = replies[1].bytes, current.readableBytes == 16 else { return false }
-                epochs.withLock { $0[stripe] = Array(current.readableBytesView) }
-                return true
-            }.recover { _ in false }
+            let command: [RedisArgument] = ["EVAL", .text(Self.learnEpoch), "2", .text(keys.epoch(stripe)),
+                                            .text(keys.epochServer(stripe)), .bytes(ByteBuffer(bytes: token))]
+            return redis.send([command], slot: keys.slots[stripe], on: loop).map { [self] replies -> Bool in
+                guard let current = replies[0].bytes, current.readableBytes == 16 else { return false }
+                // A connection lost meanwhile: the server that answered may be gone, and
+                // the prepare that follows its reconnect learns the epoch instead.
+                return epochs.withLock { e in
+                    guard e.era == era else { return true }
+                    e.values[stripe] = Array(current.readableBytesView)
+                    return true
+                }
+            }.recover { [self] error in
+                logger.warning("redis epoch not learnt; retrying", metadata: ["error": "\(error)"])
+                return false
+            }
         }
         EventLoopFuture.whenAllSucceed(learnt, on: loop).whenSuccess { [self] learnt in
             guard learnt.allSatisfy({ $0 }) else {
@@ -329,6 +348,47 @@ public final class RedisStore: Sendable {
                 return
             }
             _ = replay(on: loop)
+        }
+    }
+
+    /// The stripe's epoch, made new when the server restarted since it was set.
+    ///
+    /// Redis restarted from a snapshot (RDB or AOF) holds the epoch and the counters as
+    /// they were some time ago: purges made since are gone, and the entries they purged
+    /// are back under counters that match again. Only the process changed (its `run_id`;
+    /// a cluster node keeps its node id), so the epoch of another process of the same
+    /// server is replaced: every entry from before turns into a miss. An empty restart
+    /// has no epoch at all and gets the new one too. A stripe now on another cluster node
+    /// (resharding, a failover) got its keys from the slot's owner, not from a disk, and
+    /// keeps its epoch; purges wait for replicas there (`WAIT`). Without a `run_id` to go
+    /// by, or a record of one, the epoch is replaced: a cold cache, never a stale one.
+    static let learnEpoch = """
+    local run = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
+    local clustered, node = pcall(redis.call, 'CLUSTER', 'MYID')
+    if not clustered then node = '' end
+    local here = node .. ' ' .. run
+    local was = redis.call('GET', KEYS[2])
+    if was == here then
+      redis.call('SET', KEYS[1], ARGV[1], 'NX')
+    elseif was and run ~= '' and string.sub(was, 1, #node + 1) ~= node .. ' ' then
+      redis.call('SET', KEYS[1], ARGV[1], 'NX')
+      redis.call('SET', KEYS[2], here)
+    else
+      redis.call('SET', KEYS[1], ARGV[1])
+      redis.call('SET', KEYS[2], here)
+    end
+    return redis.call('GET', KEYS[1])
+    """
+
+    /// What this instance knows of the epochs, and how many times it forgot them.
+    private struct Epochs {
+        var values: [[UInt8]?]
+        /// Counts the losses: what a prepare learnt from before the latest is not kept.
+        var era = 0
+
+        mutating func forget() {
+            era += 1
+            values = Array(repeating: nil, count: values.count)
         }
     }
 }
