@@ -26,6 +26,8 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     private var state = State.idle
     private var queued = CircularBuffer<HTTPServerRequestPart>()
     private var readHeld = false
+    /// Set while `runQueued` runs the queue: an answer finished inside it returns to it.
+    private var runningQueue = false
     /// Set while the handler is in the pipeline; answers finishing after it left write nothing.
     private var context: ChannelHandlerContext?
     private var keepAlive = true
@@ -104,7 +106,22 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
             reject(error)
             return
         }
+        runQueued()
+    }
+
+    /// Runs the queued requests in order until one waits for its answer, the output backs
+    /// up, or the queue is empty; then reads again. An answer given at once (a hit)
+    /// finishes inside `receive` and calls `responseFinished`, which comes back here: that
+    /// nested call returns at once and this loop goes on, so a queue of any depth runs
+    /// without one stack frame per request. While the client does not take its answers
+    /// (the channel is not writable) nothing more is answered or read:
+    /// `channelWritabilityChanged` resumes.
+    private func runQueued() {
+        guard !runningQueue else { return }
+        runningQueue = true
+        defer { runningQueue = false }
         while !queued.isEmpty {
+            guard isWritable else { return }
             switch state {
             case .idle, .receiving: receive(queued.removeFirst())
             case .responding, .closed: return
@@ -115,11 +132,13 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
             closeAfterFlush()
             return
         }
-        if readHeld {
+        if readHeld && isWritable {
             readHeld = false
             context?.read()
         }
     }
+
+    private var isWritable: Bool { context?.channel.isWritable ?? true }
 
     // MARK: Channel events
 
@@ -142,12 +161,15 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
         context.fireChannelInactive()
     }
 
+    /// A part is queued behind an answer under way, behind other queued parts, and while
+    /// the client is not taking its answers: requests read in one go are not all
+    /// answered into the output buffer of a client that reads none of them.
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
         lastActivity = context.eventLoop.now
         if case .responding = state {
             queued.append(part)
-        } else if !queued.isEmpty {
+        } else if !queued.isEmpty || !context.channel.isWritable {
             queued.append(part)
         } else {
             receive(part)
@@ -155,17 +177,26 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { lastActivity = context.eventLoop.now }
+        if context.channel.isWritable {
+            lastActivity = context.eventLoop.now
+            switch state {
+            case .idle, .receiving: runQueued()
+            case .responding, .closed: break   // the answer's end runs the queue
+            }
+        }
         context.fireChannelWritabilityChanged()
     }
 
     /// Reading goes on while an answer is under way, so that a connection's read
     /// interest is not dropped and re-armed (two `epoll_ctl` calls) on every request
     /// that waits for the upstream or Redis; it stops once a pipelined request is
-    /// queued behind the answer, which bounds what one client can make the proxy hold.
+    /// queued behind the answer, and while answers back up unread, which bounds what one
+    /// client can make the proxy hold.
     func read(context: ChannelHandlerContext) {
         if case .responding = state, !queued.isEmpty {
             readHeld = true   // the queued request waits until this answer is out
+        } else if !context.channel.isWritable {
+            readHeld = true   // the client is not taking its answers: read on once it does
         } else {
             context.read()
         }
