@@ -44,6 +44,8 @@ public enum NotStoredReason: String, Sendable, CaseIterable {
     case storeUnavailable = "store-unavailable"
     /// A compressing route and a coding it cannot serve to every client (`ContentCoding.refuses`).
     case encoding = "content-encoding"
+    /// More tags than an entry carries (`EntryTags`): a purge by one left out would miss it.
+    case tooManyTags = "too-many-tags"
 }
 
 /// `Cache-Status` (RFC 9211) values for answers the proxy gives. Never carries the key.

@@ -11,7 +11,7 @@ public enum ContentCoding {
     /// could not be served to clients without gzip.
     public static func refuses(_ headers: some HeaderFields) -> Bool {
         switch coding(headers) {
-        case "", "identity": false
+        case "": false
         case "gzip", "x-gzip": CacheControl(headers.all("cache-control")).noTransform
         default: true
         }
@@ -20,15 +20,27 @@ public enum ContentCoding {
     /// Whether a compressing route gzips an answer at store time: identity, of a
     /// compressible type, long enough, and no `no-transform`. (Gzip answers are kept.)
     public static func compresses(_ headers: some HeaderFields, bodyLength: Int) -> Bool {
-        let coding = coding(headers)
-        return (coding.isEmpty || coding == "identity") && bodyLength >= minimumLength && isCompressible(headers.first("content-type"))
+        return coding(headers).isEmpty && bodyLength >= minimumLength && isCompressible(headers.first("content-type"))
             && !CacheControl(headers.all("cache-control")).noTransform
     }
 
-    /// The answer's `Content-Encoding`, trimmed and lowercased; "" without one.
+    /// The answer's `Content-Encoding`, trimmed and lowercased; "" without one. Every
+    /// line counts (two lines are one list, RFC 9110 §5.3: `gzip` then `br` is `gzip, br`,
+    /// which no client without br can read), and `identity` names no coding: an answer
+    /// saying only that is plain.
     public static func coding(_ headers: some HeaderFields) -> String {
-        headers.first("content-encoding").map { $0.trimmingSpaces().lowercased() } ?? ""
+        let values = headers.all("content-encoding")
+        guard !values.isEmpty else { return "" }
+        if values.count == 1, !values[0].contains(",") {
+            let coding = values[0].trimmingSpaces().lowercased()
+            return coding == "identity" ? "" : coding
+        }
+        return values.flatMap { $0.split(separator: ",") }.map { $0.trimmingSpaces().lowercased() }
+            .filter { !$0.isEmpty && $0 != "identity" }.joined(separator: ", ")
     }
+
+    /// Whether `coding` (as `coding(_:)` gives it) is gzip: `x-gzip` is (RFC 9110 §8.4.1.3).
+    public static func isGzip(_ coding: String) -> Bool { coding == "gzip" || coding == "x-gzip" }
 
     /// Whether a client takes gzip, RFC 9110 §12.5.3: `gzip` (or `x-gzip`, or `*` when
     /// gzip is not named) with a non-zero qvalue; no `Accept-Encoding` at all: identity.
@@ -100,18 +112,21 @@ public enum ContentCoding {
         return tag.hasPrefix("W/") ? tag : "W/" + tag
     }
 
-    /// The header lines a compressing route stores, from the upstream's: `Content-Encoding:
-    /// gzip` added when `compressed` here (a strong `ETag` weakened then), and `Vary`
-    /// naming `Accept-Encoding` either way. Only for gzip or compressible answers.
+    /// The header lines a compressing route stores, from the upstream's: one
+    /// `Content-Encoding: gzip` when the body is gzip (sent so, or `compressed` here: a
+    /// strong `ETag` weakened then), none when it is plain (an upstream's `identity` says
+    /// nothing), and `Vary` naming `Accept-Encoding` either way. Only for plain or gzip
+    /// answers of compressible types, or gzip ones.
     public static func storedLines(_ lines: [(name: String, value: String)], compressed: Bool) -> [(name: String, value: String)] {
         var out: [(name: String, value: String)] = []
         out.reserveCapacity(lines.count + 2)
         var varies = false
+        let gzip = compressed || isGzip(coding(HeaderList(lines)))
         for line in lines {
             if line.name.equalsIgnoringASCIICase("etag") && compressed {
                 out.append((line.name, weakened(line.value)))
             } else if line.name.equalsIgnoringASCIICase("content-encoding") {
-                out.append((line.name, "gzip"))   // x-gzip is gzip (RFC 9110 §8.4.1.3)
+                continue   // written once below: x-gzip is gzip (RFC 9110 §8.4.1.3), identity is nothing
             } else if line.name.equalsIgnoringASCIICase("vary") {
                 varies = varies || line.value.split(separator: ",").contains { $0.trimmingSpaces().equalsIgnoringASCIICase("accept-encoding") }
                 out.append(line)
@@ -119,7 +134,7 @@ public enum ContentCoding {
                 out.append(line)
             }
         }
-        if compressed { out.append((name: "Content-Encoding", value: "gzip")) }
+        if gzip { out.append((name: "Content-Encoding", value: "gzip")) }
         if !varies { out.append((name: "Vary", value: "Accept-Encoding")) }
         return out
     }

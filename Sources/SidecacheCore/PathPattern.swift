@@ -70,11 +70,14 @@ public struct PathPattern: Sendable, Equatable, CustomStringConvertible {
         withBytes(of: path) { walk($0, caseInsensitive: caseInsensitive) { _, _ in } }
     }
 
-    /// The values bound by `{name}` segments, raw (still percent-encoded), or nil on no match.
-    public func captures(_ path: Substring) -> [String: String]? {
+    /// The values bound by `{name}` segments, raw (still percent-encoded), or nil on no
+    /// match; `caseInsensitive` as for `matches`.
+    public func captures(_ path: Substring, caseInsensitive: Bool = false) -> [String: String]? {
         withBytes(of: path) { bytes in
             var found: [String: String] = [:]
-            return walk(bytes) { name, value in found[name] = String(decoding: bytes[value], as: UTF8.self) } ? found : nil
+            return walk(bytes, caseInsensitive: caseInsensitive) { name, value in
+                found[name] = String(decoding: bytes[value], as: UTF8.self)
+            } ? found : nil
         }
     }
 

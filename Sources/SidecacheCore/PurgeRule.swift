@@ -54,10 +54,12 @@ public struct PurgePlan: Sendable {
     public var isEmpty: Bool { matches.isEmpty }
     public var readsBody: Bool { matches.contains { $0.rule.readsBody } }
 
-    /// The rules whose `on` matches this request.
-    public init(method: String, path: Substring, rules: [PurgeRule]) {
+    /// The rules whose `on` matches this request; `caseInsensitive` for a path on a
+    /// case-insensitive route (`RouteTable.ruleSpelling`).
+    public init(method: String, path: Substring, caseInsensitive: Bool = false, rules: [PurgeRule]) {
         matches = rules.compactMap { rule in
-            guard rule.on.methods.contains(method), let params = rule.on.path.captures(path) else { return nil }
+            guard rule.on.methods.contains(method),
+                  let params = rule.on.path.captures(path, caseInsensitive: caseInsensitive) else { return nil }
             return (rule, params)
         }
     }

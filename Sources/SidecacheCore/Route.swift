@@ -197,6 +197,18 @@ public struct RouteTable: Sendable {
         (route(forGET: path)?.spelling ?? .exact).canonical(path)
     }
 
+    /// A mutation's path as purge rules see it: in the spelling of its GET route, but in
+    /// the case the client wrote, since what `{name}` binds fills tags and body-free
+    /// templates, which keep their case (`user:{id}` against an upstream's `user:ABC`);
+    /// on a case-insensitive route the rules' own patterns match regardless of case, as
+    /// the route does. Path scopes are brought to the entries' spelling after (`canonical`).
+    public func ruleSpelling(of path: Substring) -> (path: Substring, caseInsensitive: Bool) {
+        guard var spelling = route(forGET: path)?.spelling else { return (PathSpelling.exact.canonical(path), false) }
+        let caseInsensitive = spelling.caseInsensitive
+        spelling.caseInsensitive = false
+        return (spelling.canonical(path), caseInsensitive)
+    }
+
     /// A purge scope in the spelling of the entries it must reach. A subtree takes
     /// the spelling of the route its prefix falls under (probed with one more segment).
     public func canonical(_ scope: PurgeScope) -> PurgeScope {

@@ -125,7 +125,8 @@ extension Exchange {
             engine.logger.warning("Sidecache-Purge targets not understood, skipped",
                                   metadata: ["targets": "\(declared.skipped.joined(separator: ", "))", "request": "\(method) \(target.path)"])
         }
-        let plan = PurgePlan(method: method, path: settings.config.routes.canonicalPath(target.path), rules: settings.config.purge)
+        let spelled = settings.config.routes.ruleSpelling(of: target.path)
+        let plan = PurgePlan(method: method, path: spelled.path, caseInsensitive: spelled.caseInsensitive, rules: settings.config.purge)
         if !plan.isEmpty {
             let json = plan.readsBody ? body.flatMap { JSONValue.parse($0.readableBytesView) } : nil
             let ruled = plan.scopes(query: target.query, headers: head.headers, body: json)
@@ -164,13 +165,14 @@ extension Exchange {
         // that does not decode within it (corrupt, or small and inflating past it) is
         // answered as it came, and not stored.
         let coding = ContentCoding.coding(HeaderList(filled.lines))
-        let decodes = (coding == "gzip" || coding == "x-gzip") && (route.policy.compress || !route.tags.isEmpty)
+        let decodes = ContentCoding.isGzip(coding) && (route.policy.compress || !route.tags.isEmpty)
         let decoded = decodes ? try? Gzip.decompress(filled.body, allocator: connection.allocator, limit: route.policy.maxBodySize) : nil
-        let (tags, dropped) = EntryTags.of(route: route, lines: filled.lines,
-                                           identity: coding.isEmpty || coding == "identity" ? filled.body : decoded)
-        if dropped > 0 {
-            engine.logger.warning("entry tags over the limit dropped", metadata: [
-                "route": "\(route.name)", "kept": "\(BodyTag.maxPerEntry)", "dropped": "\(dropped)"])
+        let (tags, over) = EntryTags.of(route: route, lines: filled.lines,
+                                        identity: coding.isEmpty ? filled.body : decoded)
+        if over > 0 {
+            engine.logger.warning("answer not stored: more tags than an entry carries", metadata: [
+                "route": "\(route.name)", "bodyTags": "\(BodyTag.maxPerEntry)", "surrogateKeys": "\(EntryTags.maxDeclared)",
+                "over": "\(over)"])
         }
         var body = filled.body
         var lines = filled.lines
@@ -185,12 +187,13 @@ extension Exchange {
         entryHead.writeStatusLine(status: filled.status, reason: filled.reason)
         for line in lines where !line.name.equalsIgnoringASCIICase("transfer-encoding") { entryHead.writeHeader(line.name, line.value) }
         if filled.status != 204 && filled.status != 304 { entryHead.writeHeader("Content-Length", body.readableBytes) }
-        if decodes && decoded == nil {
+        if (decodes && decoded == nil) || over > 0 {
             let passed = CacheEntry(head: entryHead, body: body, status: filled.status, timing: filled.timing, fillSeq: fillGuard.fillSeq,
                                     scopeIDs: [])
             landFlight(.fetchYourself(uncacheable: true))
-            return answerFill(passed, cacheStatus: CacheStatusField.miss(stored: false, notStored: .encoding),
-                              revalidated: filled.revalidated, identity: nil)
+            let reason: NotStoredReason = over > 0 ? .tooManyTags : .encoding
+            return answerFill(passed, cacheStatus: CacheStatusField.miss(stored: false, notStored: reason),
+                              revalidated: filled.revalidated, identity: identity)
         }
         let tagIDs = PurgeScope.tagIDs(tags)
         let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
@@ -218,7 +221,7 @@ extension Exchange {
         if ContentCoding.compresses(headers, bodyLength: body.readableBytes), let gzipped = try? Gzip.compress(body, allocator: allocator) {
             return (gzipped, ContentCoding.storedLines(lines, compressed: true), true)
         }
-        let gzip = headers.first("content-encoding") != nil
+        let gzip = ContentCoding.isGzip(ContentCoding.coding(headers))
         guard gzip || ContentCoding.isCompressible(headers.first("content-type")) else { return (body, lines, false) }
         return (body, ContentCoding.storedLines(lines, compressed: false), false)
     }

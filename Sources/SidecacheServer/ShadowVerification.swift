@@ -88,7 +88,7 @@ final class ShadowVerification {
 
     private static func decoded(_ body: ByteBuffer, coding: String, limit: Int, _ allocator: ByteBufferAllocator) -> ByteBuffer? {
         switch coding {
-        case "", "identity": body
+        case "": body
         case "gzip", "x-gzip": try? Gzip.decompress(body, allocator: allocator, limit: limit)
         default: nil
         }

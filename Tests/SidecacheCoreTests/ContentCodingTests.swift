@@ -57,6 +57,22 @@ import Testing
         #expect(stored[0].value == #"W/"a""# && stored[2].value == "gzip" && stored[3].value == "Accept-Encoding")
         let kept = ContentCoding.storedLines([("Content-Encoding", "x-gzip"), ("ETag", #"W/"b""#), ("Vary", "accept-encoding")],
                                              compressed: false)
-        #expect(kept.map(\.value) == ["gzip", #"W/"b""#, "accept-encoding"], "no second Vary, x-gzip is gzip")
+        #expect(kept.map(\.value) == [#"W/"b""#, "accept-encoding", "gzip"], "no second Vary, x-gzip is gzip")
+    }
+
+    /// `identity` names no coding, and every `Content-Encoding` line counts. An upstream's
+    /// `identity` was kept and rewritten to `gzip` over a plain body (or beside the gzip
+    /// line a compressed one got): every client of the entry got garbage.
+    @Test func identityIsNoCodingAndEveryLineCounts() {
+        func coding(_ values: [String]) -> String { ContentCoding.coding(HeaderList(values.map { (name: "Content-Encoding", value: $0) })) }
+        #expect(coding(["identity"]) == "" && coding([" Identity "]) == "" && coding([]) == "")
+        #expect(coding(["gzip", "br"]) == "gzip, br" && coding(["gzip, br"]) == "gzip, br")
+        #expect(coding(["identity", "X-Gzip"]) == "x-gzip")
+        let json = (name: "Content-Type", value: "application/json")
+        #expect(ContentCoding.compresses(HeaderList([json, (name: "Content-Encoding", value: "identity")]), bodyLength: 4096))
+        #expect(ContentCoding.refuses(HeaderList([json, (name: "Content-Encoding", value: "gzip"), (name: "Content-Encoding", value: "br")])))
+        let encodings = { (lines: [(name: String, value: String)]) in lines.filter { $0.name == "Content-Encoding" }.map(\.value) }
+        #expect(encodings(ContentCoding.storedLines([json, ("Content-Encoding", "identity")], compressed: true)) == ["gzip"])
+        #expect(encodings(ContentCoding.storedLines([json, ("Content-Encoding", "identity")], compressed: false)).isEmpty)
     }
 }

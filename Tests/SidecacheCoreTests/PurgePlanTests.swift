@@ -34,6 +34,28 @@ private let rules = [
         #expect(scopes.widened.isEmpty)
     }
 
+    /// On a case-insensitive route, rules written with capitals match every case of the
+    /// mutation's path, and what they bind keeps the client's case (a tag is exact); the
+    /// path was lowercased before the rules saw it, so `PUT /api/Orders/ABC` matched no
+    /// rule of `PUT /api/Orders/{id}` and purged nothing.
+    @Test func rulesOnACaseInsensitiveRouteMatchAnyCaseAndKeepTheValuesCase() throws {
+        let routes = RouteTable([Route(name: "orders", pattern: try RequestPattern(parsing: "GET /api/Orders/{id}"), ttl: .fixed(.seconds(60)),
+                                       spelling: PathSpelling(caseInsensitive: true, ignoreTrailingSlash: true))])
+        let ordersRule = PurgeRule(on: try RequestPattern(parsing: "PUT /api/Orders/{id}"),
+                                   targets: [.path(try PathTemplate(parsing: "/api/Orders")), .tag(try TagTemplate(parsing: "order:{id}"))])
+        for path in ["/api/Orders/ABC", "/api/orders/ABC", "/API/ORDERS/%41BC/"] {
+            let spelled = routes.ruleSpelling(of: path[...])
+            #expect(spelled.caseInsensitive && spelled.path.hasSuffix("/ABC"), "\(path): \(spelled.path)")
+            let plan = PurgePlan(method: "PUT", path: spelled.path, caseInsensitive: spelled.caseInsensitive, rules: [ordersRule])
+            let scopes = plan.scopes(query: nil, headers: HeaderList(), body: nil)
+            #expect(scopes.remove == [.path("/api/Orders"), .tag("order:ABC")], "\(path)")
+        }
+        // An exact route keeps case apart, as before.
+        let exact = RouteTable([Route(name: "orders", pattern: try RequestPattern(parsing: "GET /api/Orders/{id}"), ttl: .fixed(.seconds(60)))])
+        let spelled = exact.ruleSpelling(of: "/api/orders/ABC")
+        #expect(PurgePlan(method: "PUT", path: spelled.path, caseInsensitive: spelled.caseInsensitive, rules: [ordersRule]).isEmpty)
+    }
+
     @Test func bodyTemplates() throws {
         let plan = PurgePlan(method: "POST", path: "/api/connectors/callback", rules: rules)
         #expect(plan.readsBody)

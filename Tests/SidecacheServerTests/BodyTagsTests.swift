@@ -91,16 +91,38 @@ struct BodyTagsTests {
         }
     }
 
-    /// At most 64 tags an entry: the ones past the limit do not tag it.
-    @Test func tagsPastTheLimitAreDropped() async throws {
+    /// At most 64 tags an entry (DESIGN): an answer that would need more is passed on and
+    /// not stored, since a purge by a tag it could not carry would miss it. The tags past
+    /// the limit used to be dropped and the entry stored: `PUT /api/users/90` left the
+    /// list holding user 90 cached.
+    @Test func anAnswerWithMoreTagsThanAnEntryCarriesIsNotStored() async throws {
         try await withProxy(routes: Self.routes, purge: Self.purge) { h in
             h.origin.on("GET", "/api/lists/big", .json(Self.list(Array(1...100))))
+            h.origin.on("GET", "/api/lists/small", .json(Self.list(Array(1...63))))   // and its team: 64 tags
             h.origin.on("PUT", "/api/users/*", .json("{}"))
-            _ = try await h.get("/api/lists/big")
-            _ = try await h.send("PUT", "/api/users/90", body: Array("{}".utf8))
-            #expect(try await h.get("/api/lists/big").header("X-Cache") == "HIT", "user:90 was past the limit")
-            _ = try await h.send("PUT", "/api/users/10", body: Array("{}".utf8))
+            let first = try await h.get("/api/lists/big")
+            #expect(first.header("Cache-Status") == "sidecache; fwd=uri-miss; detail=too-many-tags")
+            #expect(first.text == Self.list(Array(1...100)), "passed on whole")
             #expect(try await h.get("/api/lists/big").header("X-Cache") == "MISS")
+            #expect(h.origin.count(path: "/api/lists/big") == 2, "never stored")
+            _ = try await h.get("/api/lists/small")
+            #expect(try await h.get("/api/lists/small").header("X-Cache") == "HIT", "64 tags: stored")
+            _ = try await h.send("PUT", "/api/users/63", body: Array("{}".utf8))
+            #expect(try await h.get("/api/lists/small").header("X-Cache") == "MISS", "its 64th tag purges it")
+        }
+    }
+
+    /// The same for `Surrogate-Key`: up to 256 distinct keys an entry, a repeated key
+    /// counted once; more, and the answer is not stored.
+    @Test func anAnswerWithMoreSurrogateKeysThanAnEntryCarriesIsNotStored() async throws {
+        try await withProxy(routes: #"[{ "name": "k", "match": "GET /k/{n}", "ttl": "5m" }]"#) { h in
+            let keys = { (n: Int) in (1...n).map { "k\($0)" }.joined(separator: " ") }
+            h.origin.on("GET", "/k/many", .json("{}", headers: [("Surrogate-Key", keys(257))]))
+            h.origin.on("GET", "/k/most", .json("{}", headers: [("Surrogate-Key", keys(256)), ("Surrogate-Key", "k1 k2")]))
+            #expect(try await h.get("/k/many").header("Cache-Status") == "sidecache; fwd=uri-miss; detail=too-many-tags")
+            #expect(try await h.get("/k/many").header("X-Cache") == "MISS")
+            _ = try await h.get("/k/most")
+            #expect(try await h.get("/k/most").header("X-Cache") == "HIT")
         }
     }
 

@@ -37,6 +37,24 @@ struct PurgeSpellingTests {
         }
     }
 
+    /// Rules and routes written with capitals, on a case-insensitive route: a mutation in
+    /// any case purges what the rule names. The rules were matched against the path
+    /// already lowercased, case-sensitively, so none matched and the list stayed cached.
+    @Test(arguments: ["/api/Orders/5", "/api/orders/5", "/API/ORDERS/5"])
+    func rulesWithCapitalsOnACaseInsensitiveRoutePurge(mutated: String) async throws {
+        let routes = #"""
+        [{ "name": "order", "match": "GET /api/Orders/{id}", "ttl": "5m", "paths": { "caseInsensitive": true } },
+         { "name": "orders", "match": "GET /api/Orders", "ttl": "5m", "paths": { "caseInsensitive": true } }]
+        """#
+        let purge = #"[{ "on": "PUT /api/Orders/{id}", "paths": ["/api/Orders"] }]"#
+        try await withProxy(routes: routes, purge: purge) { h in
+            h.origin.on("GET", "/*", .text("v"))
+            h.origin.on("PUT", "/*", OriginResponse(status: 204))
+            let purged = try await Self.purges(h, cached: "/api/Orders", mutated: mutated)
+            #expect(purged, "PUT \(mutated) left /api/Orders cached")
+        }
+    }
+
     /// Spellings the origin may read differently stay apart on an exact route.
     @Test(arguments: [("/x/abc", "/x/ABC"), ("/x/abc", "/x/abc;v=1")])
     func exactRoutesKeepOtherSpellingsApart(cached: String, mutated: String) async throws {
