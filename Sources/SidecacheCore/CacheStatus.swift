@@ -46,6 +46,9 @@ public enum NotStoredReason: String, Sendable, CaseIterable {
     case encoding = "content-encoding"
     /// More tags than an entry carries (`EntryTags`): a purge by one left out would miss it.
     case tooManyTags = "too-many-tags"
+    /// The path was spelled with escapes the key decodes (`%61` for `a`, lowercase escape
+    /// hex): answered from its plain spelling's entry, never filling it.
+    case spelling = "path-spelling"
 }
 
 /// `Cache-Status` (RFC 9211) values for answers the proxy gives. Never carries the key.

@@ -72,7 +72,13 @@ public enum StoragePolicy {
         if responseHeaders.contains("set-cookie") { return .skip(.setCookie) }
         if status < 200 || status == 206 || status == 304 { return .skip(.status) }
         let vary = varyNames(responseHeaders)
-        if vary.contains("*") { return .skip(.varyStar) }
+        // `X-Forwarded-For` as the upstream reads it ends in the client's address, which
+        // the proxy appends and the key never sees: an answer that varies on it is one
+        // client's, like `*` (keyed, the client's own header would merge every client
+        // that sends none).
+        if vary.contains("*") || vary.contains("x-forwarded-for") || route.keyHeaders.contains("x-forwarded-for") {
+            return .skip(.varyStar)
+        }
         // Vary on a header the key does not include would let one variant answer for another.
         if !uncoveredVary(vary, route: route, varyHeaders: varyHeaders).isEmpty { return .skip(.vary) }
         if route.policy.compress && ContentCoding.refuses(responseHeaders) { return .skip(.encoding) }

@@ -34,6 +34,11 @@ public enum RequestClassifier {
             switch identityValue(claims.from, headers) {
             case .one(let value):
                 guard let token = bearerToken(value, from: claims.from) else { return .bypass(route, .unverified) }
+                // Entries here are shared by everyone with the same claims: a credential
+                // beside the token's own carrier (a session cookie next to the bearer token)
+                // may make the answer personal, so it bypasses, as on any route without
+                // `key.identity`, unless the route is `shared`.
+                if !route.shared, let other = otherCredential(present, besides: claims.from) { return .bypass(route, other) }
                 return .verify(route, token: token)
             case .ambiguous: return .bypass(route, .ambiguousIdentity)
             case .none: return .bypass(route, .unverified)
@@ -52,6 +57,17 @@ public enum RequestClassifier {
             if present & cookie != 0 { return .bypass(route, .cookie) }
         }
         return .cache(route, identity: nil)
+    }
+
+    /// A credential in `present` other than the one `source` reads.
+    private static func otherCredential(_ present: UInt64, besides source: IdentitySource) -> BypassReason? {
+        switch source {
+        case .cookie:
+            return present & authorization != 0 ? .authorization : nil
+        case .header(let name):
+            if present & cookie != 0 { return .cookie }
+            return present & authorization != 0 && !name.equalsIgnoringASCIICase("authorization") ? .authorization : nil
+        }
     }
 
     private static func route(_ method: String, _ path: Substring, _ routes: RouteTable) -> Route? {

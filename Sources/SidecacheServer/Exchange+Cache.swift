@@ -51,6 +51,13 @@ extension Exchange {
         }
     }
 
+    /// The stale entry kept to answer should the upstream fail is let go once a purge
+    /// covered it since it was read: a mutation answered meanwhile purged it, and
+    /// stale-if-error must not bring it back.
+    func forgetPurgedFallback() {
+        if let stale = machine.staleFallback, !engine.store.ledger.isValid(stale) { machine.staleFallback = nil }
+    }
+
     /// Asks the flight registry whether this miss leads a fill or waits on one.
     func enterFlight() {
         guard let context = machine.context else { return }
@@ -62,6 +69,7 @@ extension Exchange {
             loop.execute {
                 let exchange = me.value
                 exchange.waitTimer?.cancel()
+                exchange.forgetPurgedFallback()
                 exchange.run(exchange.machine.fillLanded(result, now: exchange.engine.clock.now()))
             }
         }

@@ -77,6 +77,7 @@ extension Exchange {
             if let started = upstreamStarted {
                 engine.metrics.upstream(route: route?.name, seconds: Double((NIODeadline.now() - started).nanoseconds) / 1e9)
             }
+            forgetPurgedFallback()
             run(machine.upstreamHead(h, now: engine.clock.now()))
         case .body(let chunk):
             run(machine.upstreamBody(chunk))
@@ -85,6 +86,7 @@ extension Exchange {
         case .failure(let failure):
             engine.metrics.upstreamError(route: route?.name, kind: failure.kind.rawValue)
             let error: ProxyError = failure.kind == .timeout ? .upstreamTimeout(failure.detail) : .upstreamUnavailable(failure.detail)
+            forgetPurgedFallback()
             let action = machine.upstreamFailed(error, now: engine.clock.now())
             let what = if case .cut = action { "upstream failed mid-body" } else { "upstream failed" }
             engine.logger.warning("\(what)", metadata: ["request": "\(method) \(head.uri)", "error": "\(failure)"])

@@ -15,6 +15,13 @@ struct CacheContext {
     /// The purge scopes an entry here belongs to. Computed only when needed (fills,
     /// flights), never on a plain hit.
     var scopeIDs: [UInt64] { PurgeScope.ids(route: route.name, path: route.spelling.canonical(target.path)) }
+
+    /// The path is not spelled as its key reads it: escapes of unreserved characters, or
+    /// escape hex in lowercase (RFC 3986 §6.2.2, the same URI). Asked on misses only.
+    var respelled: Bool {
+        let path = target.path
+        return PathSpelling.exact.canonical(path) != path
+    }
 }
 
 /// One request, from classification to the last byte of its answer, on the connection's

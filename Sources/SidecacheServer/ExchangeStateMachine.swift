@@ -232,6 +232,13 @@ struct ExchangeStateMachine {
             state = .finished
             return .fail(.onlyIfCached)
         }
+        if context.respelled {
+            // Served from its plain spelling's entry, but never filling it: an upstream that
+            // routes on the raw path may read `/x/%61bc` as another resource than `/x/abc`
+            // (a 404), which would be stored for everyone asking for `/x/abc`.
+            state = .fetching(.forward(marker: CacheStatusField.miss(stored: false, notStored: .spelling)), .awaitingHead)
+            return .forward
+        }
         self.generations = generations
         if joined { return startFill(now: now, leaving: nil) }
         state = .enteringFlight

@@ -159,6 +159,11 @@ struct ClassifyCase: Sendable, CustomTestStringConvertible {
         (.header("Authorization"), HeaderList([("Authorization", "Bearer a.b.c"), ("Authorization", "Bearer d.e.f")]),
          .bypass("c", .ambiguousIdentity)),
         (.cookie("jwt"), HeaderList([("Cookie", "x=1; jwt=a.b.c")]), .verify("c", token: "a.b.c")),
+        // A credential beside the token's carrier may personalise the answer that the
+        // claims would share: it bypasses (it was verified and shared by role).
+        (.header("Authorization"), HeaderList([("Authorization", "Bearer a.b.c"), ("Cookie", "sid=alice")]), .bypass("c", .cookie)),
+        (.cookie("jwt"), HeaderList([("Cookie", "jwt=a.b.c"), ("Authorization", "Basic dXNlcjpwYXNz")]), .bypass("c", .authorization)),
+        (.header("X-Token"), HeaderList([("X-Token", "Bearer a.b.c"), ("Authorization", "Bearer z")]), .bypass("c", .authorization)),
     ])
     func claimsRoutesVerifyBearerTokens(from source: IdentitySource, headers: HeaderList, expected: Verdict) {
         let route = Route(name: "c", pattern: try! RequestPattern(parsing: "GET /c"), ttl: .fixed(.seconds(60)),
@@ -166,6 +171,16 @@ struct ClassifyCase: Sendable, CustomTestStringConvertible {
         let got = RequestClassifier.classify(method: "GET", target: RequestTarget("/c"), headers: headers, hasBody: false,
                                              routes: RouteTable([route]))
         #expect(Verdict(got) == expected)
+    }
+
+    /// `shared` lifts the credential rule on a claims route too.
+    @Test func aSharedClaimsRouteIgnoresOtherCredentials() {
+        let route = Route(name: "c", pattern: try! RequestPattern(parsing: "GET /c"), ttl: .fixed(.seconds(60)),
+                          claims: ClaimsKey(names: ["role"], from: .header("Authorization")), shared: true)
+        let got = RequestClassifier.classify(method: "GET", target: RequestTarget("/c"),
+                                             headers: HeaderList([("Authorization", "Bearer a.b.c"), ("Cookie", "sid=1")]),
+                                             hasBody: false, routes: RouteTable([route]))
+        #expect(Verdict(got) == .verify("c", token: "a.b.c"))
     }
 
     @Test func claimsFingerprintNamesEveryListedClaimOrNothing() {

@@ -54,6 +54,10 @@ struct StorageCase: Sendable, CustomTestStringConvertible {
         StorageCase(label: "Set-Cookie on origin", route: origin, response: [("Cache-Control", "public, max-age=60"), ("Set-Cookie", "a")], expected: .skip(.setCookie)),
         StorageCase(label: "Vary: *", route: fixed, response: [("Vary", "*")], expected: .skip(.varyStar)),
         StorageCase(label: "Vary: *, in a list, override", route: overriding, response: [("Vary", "Accept, *")], expected: .skip(.varyStar)),
+        // The upstream reads the client's address at the end of X-Forwarded-For; the key
+        // would hash only the client's own header (usually none): every client merged.
+        StorageCase(label: "Vary: X-Forwarded-For is per client", route: fixed, response: [("Vary", "Origin, X-Forwarded-For")],
+                    expected: .skip(.varyStar)),
         StorageCase(label: "Vary on a header not in the key", route: fixed, response: [("Vary", "Accept-Language")], expected: .skip(.vary)),
         StorageCase(label: "Vary: Accept-Encoding, compressing route (one gzip entry serves all)", route: fixed,
                     response: [("Vary", "Accept-Encoding")], expected: .fresh(60)),

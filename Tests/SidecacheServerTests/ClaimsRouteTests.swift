@@ -47,6 +47,21 @@ struct ClaimsRouteTests {
         }
     }
 
+    /// A session cookie beside the token: the upstream may answer for the session's user,
+    /// and the role's entry would give that answer to every user of the role. Such a
+    /// request bypasses; it was verified and its answer stored for the role.
+    @Test func aCookieBesideTheTokenIsNeitherServedNorStored() async throws {
+        try await withProxy(routes: Self.routes, extra: Self.auth) { h in
+            h.origin.on("GET", "/items") { req in .json(#"{"session":"\#(req.header("Cookie") ?? "")"}"#) }
+            let exp = Int(h.clock.now().milliseconds / 1000) + 600
+            let alice = try await h.get("/items", headers: [("Host", "api.example"), ("Cookie", "sid=alice"),
+                                                             ("Authorization", "Bearer \(try await Self.token("alice", role: "admin", exp: exp))")])
+            #expect(alice.header("Cache-Status") == "sidecache; fwd=bypass; detail=cookie")
+            let bob = try await Self.get(h, try await Self.token("bob", role: "admin", exp: exp))
+            #expect(bob.header("X-Cache") == "MISS" && !bob.text.contains("alice"), "bob never gets alice's session answer")
+        }
+    }
+
     @Test func tokensThatDoNotVerifyPassThroughUncached() async throws {
         try await withProxy(routes: Self.routes, extra: Self.auth) { h in
             h.origin.on("GET", "/items", .json(#"{"n":1}"#))

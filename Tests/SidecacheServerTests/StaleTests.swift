@@ -54,6 +54,27 @@ struct StaleTests {
         }
     }
 
+    /// A purge that lands while a stale entry's refresh is under way: when the refresh
+    /// then fails, the purged entry is not the stale-if-error answer. It was: the
+    /// mutation had been answered, and the request in flight still got the purged data.
+    @Test func aPurgedEntryIsNotTheStaleIfErrorAnswer() async throws {
+        let routes = #"[{ "name": "i", "match": "GET /i/{id}", "ttl": "10s", "staleIfError": "1h", "upstreamTimeout": "20s" }]"#
+        let purge = #"[{ "on": "PUT /i/{id}", "paths": ["/i/{id}"] }]"#
+        try await withProxy(routes: routes, purge: purge) { h in
+            h.origin.on("GET", "/i/6", .json(#"{"v":1}"#))
+            h.origin.on("PUT", "/i/6", OriginResponse(status: 204))
+            _ = try await h.get("/i/6")
+            h.clock.advance(by: .seconds(30))
+            h.origin.on("GET", "/i/6", OriginResponse.json(#"{"error":1}"#, status: 500).delayed(.seconds(1)))
+            let refresh = Task { try await h.get("/i/6") }
+            #expect(try await eventually { h.origin.count("GET", path: "/i/6") == 2 }, "the refresh is under way")
+            #expect(try await h.send("PUT", "/i/6").status == 204)
+            let r = try await refresh.value
+            #expect(r.text != #"{"v":1}"# && r.header("X-Cache") != "STALE", "the purged entry came back: \(r.status) \(r.text)")
+            #expect(r.status == 500, "the upstream's own answer, as without a stale entry")
+        }
+    }
+
     @Test func outsideTheStaleIfErrorWindowTheErrorShows() async throws {
         try await withProxy(routes: #"[{ "name": "i", "match": "GET /i/{id}", "ttl": "10s", "staleIfError": "10s" }]"#) { h in
             h.origin.on("GET", "/i/4", .json("{}"))
