@@ -161,15 +161,17 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
         context.fireChannelInactive()
     }
 
-    /// A part is queued behind an answer under way, behind other queued parts, and while
-    /// the client is not taking its answers: requests read in one go are not all
-    /// answered into the output buffer of a client that reads none of them.
+    /// A part is queued behind an answer under way, behind other queued parts, and (a
+    /// request's head) while the client is not taking its answers: requests read in one
+    /// go are not all answered into the output buffer of a client that reads none of them.
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
         lastActivity = context.eventLoop.now
         if case .responding = state {
             queued.append(part)
-        } else if !queued.isEmpty || !context.channel.isWritable {
+        } else if !queued.isEmpty {
+            queued.append(part)
+        } else if case .head = part, !context.channel.isWritable {
             queued.append(part)
         } else {
             receive(part)
