@@ -12,13 +12,33 @@ public final class AdminServer: Sendable {
     /// Admin bodies are small JSON documents.
     static let maxBody = 64 << 10
 
+    /// What one peer may hold before its token is even read (it is checked once a request
+    /// is whole): each connection a descriptor, a task and up to `maxBody` of buffer.
+    public struct Limits: Sendable {
+        /// From a request's head to its end (the main listener's `limits.headerTimeout`).
+        public var requestTime: Duration
+        /// Between requests, and before the first (`limits.idleTimeout`).
+        public var idleTime: Duration
+        /// Connections open at once; more are closed as they come. Operators and scrapers
+        /// need a few.
+        public var connections: Int
+
+        public init(requestTime: Duration, idleTime: Duration, connections: Int = 64) {
+            self.requestTime = requestTime
+            self.idleTime = idleTime
+            self.connections = connections
+        }
+    }
+
     private let api: AdminAPI
+    private let limits: Limits
     private let logger: Logger
     private let state = Mutex<(listener: (any Channel)?, task: Task<Void, Never>?, open: [ObjectIdentifier: any Channel])>((nil, nil, [:]))
     private let sampler = Mutex<RepeatedTask?>(nil)
 
-    public init(api: AdminAPI, logger: Logger) {
+    public init(api: AdminAPI, limits: Limits, logger: Logger) {
         self.api = api
+        self.limits = limits
         self.logger = logger
     }
 
@@ -80,13 +100,31 @@ public final class AdminServer: Sendable {
         }
     }
 
-    /// Serves sequential requests on one keep-alive connection until either side closes.
+    /// Serves sequential requests on one keep-alive connection until either side closes,
+    /// a request takes longer than `limits.requestTime` or the connection idles past
+    /// `limits.idleTime`.
     private func serve(_ connection: Connection) async {
         let channel = connection.channel
         let id = ObjectIdentifier(channel)
-        state.withLock { $0.open[id] = channel }
+        let admitted = state.withLock { s in
+            guard s.open.count < limits.connections else { return false }
+            s.open[id] = channel
+            return true
+        }
+        guard admitted else {
+            try? await connection.executeThenClose { _, _ in }
+            return
+        }
         defer { _ = state.withLock { $0.open.removeValue(forKey: id) } }
         let remote = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
+        func closing(after time: Duration) -> Scheduled<Void> {
+            channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(time.components.seconds) * 1_000_000_000
+                                                            + time.components.attoseconds / 1_000_000_000)) {
+                channel.close(promise: nil)
+            }
+        }
+        var deadline = closing(after: limits.idleTime)
+        defer { deadline.cancel() }
         try? await connection.executeThenClose { inbound, outbound in
             var head: HTTPRequestHead?
             var body: [UInt8] = []
@@ -94,6 +132,8 @@ public final class AdminServer: Sendable {
             for try await part in inbound {
                 switch part {
                 case .head(let next):
+                    deadline.cancel()
+                    deadline = closing(after: limits.requestTime)
                     (head, body, tooLarge) = (next, [], false)
                 case .body(let chunk):
                     if body.count + chunk.readableBytes > Self.maxBody { tooLarge = true } else { body += chunk.readableBytesView }
@@ -106,6 +146,8 @@ public final class AdminServer: Sendable {
                     let keepAlive = request.isKeepAlive && !tooLarge
                     try await write(response, to: outbound, head: request, keepAlive: keepAlive)
                     if !keepAlive { return }
+                    deadline.cancel()
+                    deadline = closing(after: limits.idleTime)
                 }
             }
         }

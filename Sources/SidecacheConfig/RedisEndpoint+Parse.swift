@@ -1,7 +1,26 @@
 import SidecacheCore
 
 extension RedisEndpoint {
+    /// The endpoint `text` names. A problem quotes the URL with its password masked
+    /// (`redis://user:***@…`): the message goes to stderr, `sidecache check` and, on a
+    /// rejected reload, the logs.
     static func parse(_ text: String) -> Result<RedisEndpoint, Invalid> {
+        parseURL(text).mapError { invalid in
+            let masked = masked(text)
+            return masked == text ? invalid : Invalid(invalid.message.replacing(text, with: masked))
+        }
+    }
+
+    /// `text` with what is between `://` and the last `@` (the credentials) shown as
+    /// `user:***`, or `***` for a password alone.
+    static func masked(_ text: String) -> String {
+        guard let scheme = text.range(of: "://"), let at = text.lastIndex(of: "@"), at > scheme.upperBound else { return text }
+        let credentials = text[scheme.upperBound..<at]
+        let user = credentials.firstIndex(of: ":").map { credentials[..<$0] + ":" } ?? ""
+        return text[..<scheme.upperBound] + user + "***" + text[at...]
+    }
+
+    private static func parseURL(_ text: String) -> Result<RedisEndpoint, Invalid> {
         if text.hasPrefix("redis+sentinel://") || text.hasPrefix("rediss+sentinel://") { return parseSentinel(text) }
         if text.hasPrefix("redis+cluster://") || text.hasPrefix("rediss+cluster://") { return parseCluster(text) }
         if text.hasPrefix("redis+") || text.hasPrefix("rediss+") {

@@ -2,8 +2,14 @@ import NIOCore
 import NIOHTTP1
 
 /// The client side of an exchange the proxy runs for itself (background
-/// revalidation, warming, admin refreshes): it keeps what the exchange writes.
+/// revalidation, warming, admin refreshes): it keeps what the exchange writes, up to
+/// `keptBytes`. An answer too large to store, or not storable, streams through here as
+/// it would to a client, and nothing reads this one: kept whole, one refresh of a large
+/// answer held it all in memory (DESIGN "Bounded memory"). Past the limit the bytes
+/// are taken and dropped.
 final class CapturedResponse: ClientConnection {
+    static let keptBytes = 1 << 20
+
     let eventLoop: any EventLoop
     let allocator = ByteBufferAllocator()
     var remoteAddress: String? { nil }
@@ -17,14 +23,21 @@ final class CapturedResponse: ClientConnection {
         self.promise = loop.makePromise()
     }
 
-    /// The whole answer as written (head and body), once the exchange finishes.
+    /// The answer as written (head and body, at most `keptBytes` of it), once the
+    /// exchange finishes.
     var response: EventLoopFuture<ByteBuffer> { promise.futureResult }
 
-    func write(_ buffer: ByteBuffer) { bytes.writeImmutableBuffer(buffer) }
+    func write(_ buffer: ByteBuffer) { keep(buffer) }
 
     func writeAndFlush(_ buffer: ByteBuffer, written: (@Sendable () -> Void)?) {
-        bytes.writeImmutableBuffer(buffer)
+        keep(buffer)
         written?()
+    }
+
+    private func keep(_ buffer: ByteBuffer) {
+        let room = Self.keptBytes - bytes.readableBytes
+        guard room > 0 else { return }
+        bytes.writeImmutableBuffer(buffer.getSlice(at: buffer.readerIndex, length: min(room, buffer.readableBytes)) ?? buffer)
     }
 
     func corked(_ body: () -> Void) { body() }

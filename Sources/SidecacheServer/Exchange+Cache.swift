@@ -32,8 +32,11 @@ extension Exchange {
     func answerFromCache(_ entry: CacheEntry, staleDetail: StaticString?) {
         let now = engine.clock.now()
         outcome = staleDetail == nil ? .hit : .stale
-        // A 304 answers only GET and HEAD (RFC 9110 §13.1.1, §13.1.3).
-        if !isBodyRead && (head.headers.contains(name: "if-none-match") || head.headers.contains(name: "if-modified-since")) {
+        // A 304 answers only GET and HEAD (RFC 9110 §13.1.1, §13.1.3), and only for a 2xx
+        // answer: preconditions are ignored where the answer would be anything else
+        // (§13.2.1), so a stored 404 stays a 404 whatever `If-None-Match: *` says.
+        if !isBodyRead && entry.status / 100 == 2
+            && (head.headers.contains(name: "if-none-match") || head.headers.contains(name: "if-modified-since")) {
             let stored = entry.storedHead()
             if Validators.notModified(request: head.headers, stored: HeaderList(stored.lines)) {
                 status = 304
@@ -42,9 +45,11 @@ extension Exchange {
             }
         }
         answer(entry) { writer.hit(entry, form: $0, range: $1, now: now, staleDetail: staleDetail) }
-        // Read straight off the route: a fresh hit of a route without `verify` pays one comparison.
+        // Read straight off the route: a fresh hit of a route without `verify` pays one
+        // comparison. Not for an escaped spelling: the upstream may read it as another
+        // resource, and its answer would drop the plain spelling's good entry.
         if staleDetail == nil, let share = route?.policy.verify, share > 0, purpose == .client, !isBodyRead,
-           Double.random(in: 0..<1) < share, let context = machine.context {
+           Double.random(in: 0..<1) < share, let context = machine.context, !context.respelled {
             ShadowVerification.start(engine: engine, route: context.route, key: context.key, entry: entry,
                                      uri: context.route.query.fillTarget(context.target, uri: head.uri), request: head.headers,
                                      clientAddress: connection.remoteAddress, on: connection.eventLoop)

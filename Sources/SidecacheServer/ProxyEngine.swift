@@ -27,10 +27,15 @@ final class ProxySettings: Sendable {
     }
 
     convenience init(config: Config, generation: Int) {
-        self.init(config: config, generation: generation, verifier: config.jwt.map {
+        self.init(config: config, generation: generation, verifier: Self.verifier(for: config))
+    }
+
+    /// The verifier of `config`'s `auth.jwt`, its keys loading in the background (`ready()`).
+    static func verifier(for config: Config) -> TokenVerifier? {
+        config.jwt.map {
             TokenVerifier(rules: TokenRules(secret: $0.secret, keySet: $0.jwks?.json, issuer: $0.issuer, audience: $0.audience,
                                             leeway: $0.leeway))
-        })
+        }
     }
 
     /// A private copy for one connection, so reading it retains nothing shared.
@@ -116,9 +121,9 @@ final class ProxyEngine: Sendable {
     /// Swaps in a new config (routes, purge rules, TTLs, limits); the cache stays.
     /// Returns the new generation.
     @discardableResult
-    func replace(config: Config) -> Int {
+    func replace(config: Config, verifier: TokenVerifier?) -> Int {
         current.withLock { s in
-            s = ProxySettings(config: config, generation: s.generation + 1)
+            s = ProxySettings(config: config, generation: s.generation + 1, verifier: verifier)
             published.store(s.generation, ordering: .releasing)
             return s.generation
         }

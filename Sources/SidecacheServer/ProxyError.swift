@@ -52,8 +52,11 @@ enum ProxyError: Error, Sendable {
         }
     }
 
-    /// The whole response: head and JSON body. Client errors always close the connection.
-    func encode(allocator: ByteBufferAllocator, close: Bool, extraHeaders: [(String, String)] = []) -> ByteBuffer {
+    /// The whole response: head and JSON body (not for a HEAD request, `headOnly`: its
+    /// `Content-Length` still says what a GET would get, RFC 9110 §9.3.2, and a body after
+    /// it would be read as the next answer on the connection). Client errors always close
+    /// the connection.
+    func encode(allocator: ByteBufferAllocator, close: Bool, headOnly: Bool = false) -> ByteBuffer {
         var body = "{\"error\":\"\(code)\",\"detail\":"
         JSONText.quote(detail, into: &body)
         body += "}"
@@ -61,10 +64,9 @@ enum ProxyError: Error, Sendable {
         buffer.writeStatusLine(status: status, reason: "")
         buffer.writeHeader("Content-Type", "application/json")
         buffer.writeHeader("Content-Length", body.utf8.count)
-        for (name, value) in extraHeaders { buffer.writeHeader(name, value) }
         if close || status < 500 { buffer.writeHeader("Connection", "close") }
         buffer.writeStaticString("\r\n")
-        buffer.writeString(body)
+        if !headOnly { buffer.writeString(body) }
         return buffer
     }
 

@@ -12,7 +12,7 @@ public enum ReloadOutcome: Sendable, Equatable {
 
 extension ProxyServer {
     /// SIGHUP: re-reads `path` with the same loader and environment as at start.
-    public func reload(from path: String, environment: [String: String]) -> ReloadOutcome {
+    public func reload(from path: String, environment: [String: String]) async -> ReloadOutcome {
         let config: Config
         do {
             config = try ConfigLoader.load(file: path, environment: environment)
@@ -24,18 +24,28 @@ extension ProxyServer {
             for problem in problems { logger.error("reload: \(problem)") }
             return .rejected(problems: problems)
         }
-        return reload(config: config)
+        return await reload(config: config)
     }
 
     /// Swaps in `config`: routes, purge rules, TTLs, limits, the upstream, warming and the
     /// access log switch change at once for every new request (requests under way finish
-    /// under the config they started with). Connections and the cache stay.
-    public func reload(config: Config) -> ReloadOutcome {
-        reloadLock.withLock { _ in
+    /// under the config they started with). Connections and the cache stay. The new JWK
+    /// Set is loaded first: one that cannot be (a key jwt-kit refuses) is refused as at
+    /// start, and the running config stays, instead of every token failing from then on.
+    public func reload(config: Config) async -> ReloadOutcome {
+        let verifier = ProxySettings.verifier(for: config)
+        do {
+            try await verifier?.ready()
+        } catch {
+            let problems = ["\(error)"]
+            logger.error("reload rejected: the running config stays", metadata: ["problems": .array(problems.map { .string($0) })])
+            return .rejected(problems: problems)
+        }
+        return reloadLock.withLock { _ in
             let running = engine.config
             // Stats for new route names exist before any request can name them.
             engine.prepare(for: config)
-            let generation = engine.replace(config: config)
+            let generation = engine.replace(config: config, verifier: verifier)
             warmer.run(config.warm)
             let fixed = Self.needsRestart(running: running, new: config)
             var metadata: Logger.Metadata = [

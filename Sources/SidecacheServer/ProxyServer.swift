@@ -59,6 +59,7 @@ public final class ProxyServer: Sendable {
                         logger: logger)
         admin = config.admin.map { [readiness] admin in
             AdminServer(api: AdminAPI(backend: ProxyAdminBackend(engine: engine, readiness: readiness), admin: admin, logger: logger),
+                        limits: AdminServer.Limits(requestTime: config.limits.headerTimeout, idleTime: config.limits.idleTimeout),
                         logger: logger)
         }
     }

@@ -83,7 +83,7 @@ struct ResponseWriter {
     /// The proxy's own JSON error.
     func error(_ error: ProxyError) -> Bool {
         let close = error.closesConnection || connection.closesAfterResponse
-        connection.writeAndFlush(error.encode(allocator: connection.allocator, close: close), written: nil)
+        connection.writeAndFlush(error.encode(allocator: connection.allocator, close: close, headOnly: isHEAD), written: nil)
         return close
     }
 

@@ -93,17 +93,19 @@ private struct EasyOptions {
 
     /// GET and HEAD map to curl's own modes; POST and anything with a body post the
     /// body from a copy the transfer owns; other methods go out as given. A reused
-    /// handle is first brought back to a new one's method state: a plain GET (which
-    /// clears NOBODY), no custom method, no body (an earlier transfer's pointed at a
-    /// copy freed with that transfer).
+    /// handle is first brought back to a new one's method state: no body (an earlier
+    /// transfer's pointed at a copy freed with that transfer), no custom method, then a
+    /// plain GET, last: curl 7.88 turns a handle to POST on any `POSTFIELDS`, nil
+    /// included, and a body-less DELETE sent so goes out as a chunked upload read from
+    /// stdin. `HTTPGET` also clears NOBODY.
     mutating func setMethodAndBody(of transfer: ActiveTransfer, reused: Bool) {
         let method = transfer.request.method
         let body = transfer.request.body
         if reused {
-            set(CURLOPT_HTTPGET, 1)
-            set(CURLOPT_CUSTOMREQUEST, pointer: nil)
             set(CURLOPT_POSTFIELDS, pointer: nil)
             set(CURLOPT_POSTFIELDSIZE_LARGE, size: -1)
+            set(CURLOPT_CUSTOMREQUEST, pointer: nil)
+            set(CURLOPT_HTTPGET, 1)
         }
         switch method {
         case "GET" where body == nil:
@@ -131,7 +133,8 @@ private struct EasyOptions {
 
     mutating func setHeaders(of transfer: ActiveTransfer) {
         let request = transfer.request
-        let lines = RequestHeaderLines(request.headers, hasBody: request.body != nil)
+        // A POST posts even without a body (`setMethodAndBody`), and curl would claim a form.
+        let lines = RequestHeaderLines(request.headers, hasBody: request.body != nil || request.method == "POST")
         transfer.headerLines = lines
         set(CURLOPT_HTTPHEADER, pointer: UnsafeRawPointer(lines.list))
     }

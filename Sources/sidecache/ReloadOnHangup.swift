@@ -15,7 +15,7 @@ struct ReloadOnHangup: Service {
         // Waits on the signal (a Dispatch source); ends with the group's graceful shutdown.
         for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
             logger.notice("SIGHUP: reloading", metadata: ["file": "\(file)"])
-            _ = server.reload(from: file, environment: environment)
+            _ = await server.reload(from: file, environment: environment)
         }
     }
 }

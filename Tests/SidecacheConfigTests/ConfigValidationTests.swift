@@ -25,6 +25,21 @@ import Testing
         #expect(problem(at: "threads", in: found) == "must be at least 1")
     }
 
+    /// A Redis URL that does not parse is quoted with its password masked: the message
+    /// goes to stderr, `sidecache check` and a rejected reload's log lines. The whole URL,
+    /// password and all, was quoted.
+    @Test(arguments: [
+        "redis://default:hunter2hunter2@cache:6379?ssl=true", "http://u:hunter2hunter2@cache:6379",
+        "redis+sentinel://hunter2hunter2@s1:26379", "redis+cluster://u:hunter2hunter2@h1:7000/3", "redis+x://:hunter2hunter2@h",
+    ])
+    func aRedisURLsPasswordIsNeverQuoted(url: String) {
+        for found in [problems(config(#""store": {"redis": "\#(url)"}"#)), problems(minimal, env: ["REDIS_URL": url])] {
+            let message = problem(at: found.first?.path ?? "", in: found) ?? ""
+            #expect(!message.isEmpty && !"\(found)".contains("hunter2hunter2"), "\(found)")
+            #expect(message.contains("***@"), "\(message)")
+        }
+    }
+
     @Test func errorDescriptionListsAll() {
         let error = ConfigError(file: "proxy.json", problems: [ConfigProblem(path: "a", message: "x"), ConfigProblem(path: "", message: "y")])
         #expect(error.description == "proxy.json: 2 problems\n  a: x\n  y")

@@ -41,6 +41,38 @@ struct AdminEndpointTests {
         }
     }
 
+    /// The token is read once a request is whole, so what an unauthenticated peer can
+    /// hold is bounded: a request must end within `limits.headerTimeout`, a connection
+    /// may idle `limits.idleTimeout`, and at most 64 are open at once. A half-sent POST
+    /// held its connection, its task and up to 64 KiB of buffer for good, as many times
+    /// as the peer liked: descriptors and memory every proxy client needs.
+    @Test func anUnfinishedOrIdleAdminConnectionIsClosed() async throws {
+        let extra = adminJSON + #", "limits": { "headerTimeout": "1s", "idleTimeout": "2s" }"#
+        try await withProxy(routes: Self.routes, extra: extra) { h in
+            let port = h.proxy.adminPort!
+            let partial = try await RawConnection.connect(port: port)
+            try await partial.send("POST /purge HTTP/1.1\r\nHost: a\r\nContent-Length: 100000\r\n\r\n" + String(repeating: "x", count: 1000))
+            let idle = try await RawConnection.connect(port: port)
+            let (_, partialClosed) = try await partial.readUntilClose(timeout: .seconds(20))
+            #expect(partialClosed, "a request that does not end is cut off")
+            let (_, idleClosed) = try await idle.readUntilClose(timeout: .seconds(20))
+            #expect(idleClosed, "a connection that sends nothing is cut off")
+            #expect(try await h.admin("GET", "/stats").status == 200, "the listener still answers")
+        }
+    }
+
+    @Test func atMost64AdminConnectionsAreOpen() async throws {
+        try await withProxy(routes: Self.routes, extra: adminJSON) { h in
+            var held: [RawConnection] = []
+            for _ in 0..<65 { held.append(try await RawConnection.connect(port: h.proxy.adminPort!)) }
+            let all = held
+            #expect(try await eventually(timeout: .seconds(20)) { all.filter(\.isClosed).count == 1 },
+                    "one of 65 connections is closed at once (whichever was served last)")
+            for c in held { try? await c.close() }
+            #expect(try await eventually { (try? await h.admin("GET", "/stats").status) == 200 }, "answered again once they went")
+        }
+    }
+
     @Test func theRightTokenIsAccepted() async throws {
         try await withProxy(routes: Self.routes, extra: adminJSON) { h in
             #expect(try await h.admin("GET", "/stats").status == 200)

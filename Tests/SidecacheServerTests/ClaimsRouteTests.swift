@@ -157,9 +157,21 @@ struct ClaimsRouteTests {
             }
             #expect(try await get().header("Cache-Status") == "sidecache; fwd=bypass; detail=unverified", "k2 is not in the set yet")
             try keySet(rotated, "k2").write(toFile: jwksFile, atomically: true, encoding: .utf8)
-            #expect(server.reload(from: configFile, environment: [:]) == .applied(generation: 2, needsRestart: []))
+            #expect(await server.reload(from: configFile, environment: [:]) == .applied(generation: 2, needsRestart: []))
             #expect(try await get().header("X-Cache") == "MISS")
             #expect(try await get().header("X-Cache") == "HIT")
+
+            // A set with a key jwt-kit cannot load (an EC key without its coordinates) stops
+            // a start; a reload of it is refused the same way and the running keys stay. It
+            // was applied, and from then on every token failed to verify: every claims
+            // request went to the upstream, uncached, with nothing said above debug.
+            try #"{"keys":[{"kty":"EC","crv":"P-256","kid":"k3"}]}"#.write(toFile: jwksFile, atomically: true, encoding: .utf8)
+            guard case .rejected(let problems) = await server.reload(from: configFile, environment: [:]) else {
+                Issue.record("a JWK Set that cannot load was applied")
+                return
+            }
+            #expect(problems.contains { $0.contains("auth.jwt.jwks") }, "\(problems)")
+            #expect(try await get().header("X-Cache") == "HIT", "the running keys still verify")
         }
     }
 }

@@ -88,6 +88,23 @@ struct ForwardingTests {
         withExtendedLifetime(refusing) {}
     }
 
+    /// The proxy's own error to a HEAD has no body: a body after the head of a HEAD answer
+    /// is read as the next answer on the connection. The JSON went out, and the GET
+    /// pipelined behind the HEAD was answered with `{"error":…` as its status line.
+    @Test func anErrorToAHeadHasNoBody() async throws {
+        let refusing = try RefusingPort()
+        try await withProxy(upstream: "http://127.0.0.1:\(refusing.port)") { h in
+            let connection = try await RawConnection.connect(port: h.port)
+            try await connection.send("HEAD /x HTTP/1.1\r\nHost: a\r\n\r\nGET /y HTTP/1.1\r\nHost: a\r\n\r\n")
+            let answers = try await connection.readResponses(2, methods: ["HEAD", "GET"])
+            #expect(answers.map(\.status) == [502, 502])
+            #expect(answers.first?.body.isEmpty == true && answers.first?.header("Content-Length") == answers.last?.header("Content-Length"))
+            #expect(answers.last?.text.hasPrefix(#"{"error":"upstream_unavailable""#) == true, "the GET's own answer, whole")
+            try await connection.close()
+        }
+        withExtendedLifetime(refusing) {}
+    }
+
     @Test func slowUpstreamGives504JSON() async throws {
         try await withProxy(extra: #""defaults": { "upstreamTimeout": "300ms" }"#) { h in
             h.origin.on("GET", "/slow", OriginResponse.text("late").delayed(.seconds(5)))

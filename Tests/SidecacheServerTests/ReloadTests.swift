@@ -44,7 +44,7 @@ struct ReloadTests {
             #expect(try await kept.send("GET", "/api/users/1").header("X-Cache") == "HIT")
 
             try Self.config(origin: origin, routes: Self.usersAndPosts).write(toFile: file, atomically: true, encoding: .utf8)
-            #expect(server.reload(from: file, environment: [:]) == .applied(generation: 2, needsRestart: []))
+            #expect(await server.reload(from: file, environment: [:]) == .applied(generation: 2, needsRestart: []))
             #expect(server.configGeneration == 2)
 
             #expect(try await xCache(server, "/api/users/1") == "HIT")      // the cache stayed
@@ -61,7 +61,7 @@ struct ReloadTests {
             _ = try await xCache(server, "/api/users/1")
             try #"{ "upstream": "\#(origin.baseURL)", "routes": [ { "name": "user", "match": "GET /api/users/{id}", "ttl": "5 minutes" }, { "match": "GET /x" } ] }"#
                 .write(toFile: file, atomically: true, encoding: .utf8)
-            let outcome = server.reload(from: file, environment: [:])
+            let outcome = await server.reload(from: file, environment: [:])
             guard case .rejected(let problems) = outcome else {
                 Issue.record("applied a bad file: \(outcome)")
                 return
@@ -81,7 +81,7 @@ struct ReloadTests {
             try Self.config(origin: origin, routes: Self.users, listen: "127.0.0.1:1",
                             extra: #""store": { "memory": "1MiB" }, "log": { "level": "debug", "access": true }"#)
                 .write(toFile: file, atomically: true, encoding: .utf8)
-            #expect(server.reload(from: file, environment: [:]) == .applied(generation: 2, needsRestart: ["listen", "store", "log.level"]))
+            #expect(await server.reload(from: file, environment: [:]) == .applied(generation: 2, needsRestart: ["listen", "store", "log.level"]))
             #expect(logs.all.contains { $0.contains("only a restart applies") && $0.contains("listen, store, log.level") })
             _ = try await xCache(server, "/api/users/3")   // still served on the old port; the access log is on now
             #expect(logs.all.contains { $0.contains(" access ") && $0.contains("/api/users/3") })

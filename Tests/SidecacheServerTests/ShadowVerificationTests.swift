@@ -34,6 +34,25 @@ struct ShadowVerificationTests {
         }
     }
 
+    /// A hit through an escaped spelling is not verified: the upstream may read `/x/%61bc`
+    /// as another resource than `/x/abc`, and its 404 dropped the plain spelling's entry,
+    /// counted as a mismatch: anyone could evict any entry.
+    @Test func anEscapedSpellingsHitIsNotVerified() async throws {
+        try await withProxy(routes: Self.routes) { h in
+            h.origin.on("GET", "/api/checked/abc", .json(#"{"v":1}"#))
+            h.origin.on("GET", "/api/checked/%61bc", .json("{}", status: 404))
+            _ = try await h.get("/api/checked/abc")
+            #expect(try await eventually { h.origin.count(path: "/api/checked/abc") == 1 })
+            let escaped = try await h.get("/api/checked/%61bc")
+            #expect(escaped.header("X-Cache") == "HIT" && escaped.text == #"{"v":1}"#)
+            // Give a verification the time it would take (the plain spelling's takes one round trip).
+            #expect(try await h.get("/api/checked/abc").header("X-Cache") == "HIT")
+            #expect(try await eventually { h.origin.count(path: "/api/checked/abc") == 2 }, "the plain hit was verified")
+            #expect(h.origin.count(path: "/api/checked/%61bc") == 0 && Self.mismatches(h) == 0)
+            #expect(try await h.get("/api/checked/abc").header("X-Cache") == "HIT")
+        }
+    }
+
     /// An unchanged answer is kept, also when the entry is stored gzipped and the
     /// verification fetches it plain; an upstream error is not a mismatch.
     @Test func theSameAnswerAndUpstreamErrorsKeepTheEntry() async throws {

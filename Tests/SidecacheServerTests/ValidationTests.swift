@@ -23,6 +23,19 @@ struct ValidationTests {
         }
     }
 
+    /// RFC 9110 §13.2.1: preconditions are ignored where the answer would not be 2xx. A
+    /// stored 404 with an ETag was answered 304 to `If-None-Match: *` (or its tag).
+    @Test func aStoredNon2xxIsNeverA304() async throws {
+        try await withProxy(routes: Self.route) { h in
+            h.origin.on("GET", "/d/9", .json("{}", status: 404, headers: [("ETag", Self.etag)]))
+            _ = try await h.get("/d/9")
+            for validators in [[("If-None-Match", "*")], [("If-None-Match", Self.etag)]] {
+                let r = try await h.get("/d/9", headers: validators)
+                #expect(r.status == 404 && r.header("X-Cache") == "HIT", "\(validators)")
+            }
+        }
+    }
+
     @Test func ifModifiedSinceOnAFreshEntryIs304FromTheCache() async throws {
         try await withProxy(routes: Self.route) { h in
             h.origin.on("GET", "/d/2", .json("{}", headers: [("Last-Modified", "Sat, 21 Nov 2026 10:00:00 GMT")]))

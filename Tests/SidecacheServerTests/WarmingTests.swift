@@ -72,7 +72,7 @@ struct WarmingTests {
             let next = try ConfigLoader.parse(Data("""
             { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)", "routes": \(Self.routes) }
             """.utf8), environment: [:])
-            #expect(server.reload(config: next) == .applied(generation: 2, needsRestart: []))
+            #expect(await server.reload(config: next) == .applied(generation: 2, needsRestart: []))
             // The schedule was cancelled: nobody sleeps on the clock, so no period can bring another fetch.
             #expect(try await eventually { clock.sleeping == 0 })
             clock.advance(by: .seconds(10))
