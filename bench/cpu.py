@@ -4,6 +4,10 @@ against one origin: the before-and-after witness for a step that callgrind canno
 alone (callgrind counts no kernel work, and counts a `rep stos` byte as an instruction).
 
     BINARIES="/tmp/before/sidecache .build/release/sidecache" SCENARIO=miss bench/cpu.py
+    BINARIES="nginx .build/release/sidecache" SCENARIO=pass bench/cpu.py
+
+`nginx` in BINARIES measures the bench's nginx row instead (bench/config/nginx.nginx.conf,
+its cache on tmpfs; the time of its master and workers together), in the same rounds.
 
 Knobs (environment): BINARIES (required: two or more builds), SCENARIO (a name of
 bench/scenarios.json: hot, keys1000, miss, pass...), STORE (memory, or redis: the bench's
@@ -18,13 +22,14 @@ bench/out/cpu-<time>-XXXX/.
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 
 sys.dont_write_bytecode = True  # no __pycache__ next to the sources
 from benchlib import measure
-from benchlib.servers import log, sidecache_server, start_backends
+from benchlib.servers import log, nginx_cache_dir, nginx_cache_dir_remove, nginx_server, sidecache_server, start_backends
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(BENCH, "out")
@@ -32,11 +37,30 @@ STORES = {"memory": {"memory": "256MiB"}, "redis": {"memory": "0", "redis": "red
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid):
-    """(utime, stime) of `pid` (fields 14 and 15 of /proc/<pid>/stat, after the name)."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) / CLOCK_TICK, int(fields[12]) / CLOCK_TICK
+def cpu_seconds(pids):
+    """(utime, stime) of `pids` together (fields 14 and 15 of /proc/<pid>/stat, after the name)."""
+    user = system = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        user, system = user + int(fields[11]), system + int(fields[12])
+    return user / CLOCK_TICK, system / CLOCK_TICK
+
+
+def process_and_children(pid):
+    """`pid` and its children (nginx's workers)."""
+    children = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [pid] + [int(c) for c in children]
+
+
+def proxy(binary, name, ports, run_dir, store, redis):
+    """The server measured as `binary`: a sidecache build, or the bench's nginx row."""
+    if binary == "nginx":
+        shm = nginx_cache_dir(os.path.join(run_dir, name), "tmpfs")
+        server = nginx_server(name, ports[3], run_dir, "nginx.nginx.conf", 2, ORIGIN_PORT=ports[0])
+        server.cache_shm = shm
+        return server
+    return sidecache_server(name, ports[3], ports[4], run_dir, binary, store, ports[0], redis)
 
 
 def main():
@@ -63,20 +87,23 @@ def main():
             for i, binary in enumerate(binaries):
                 if redis:
                     redis.flushall()
-                server = sidecache_server(f"sidecache-{i}-{round_number}", ports[3], ports[4], run_dir, binary, store,
-                                          ports[0], redis)
+                name = f"{'nginx' if binary == 'nginx' else 'sidecache'}-{i}-{round_number}"
+                server = proxy(binary, name, ports, run_dir, store, redis)
                 if not server.start():
                     sys.exit(f"[cpu] {binary} did not start; see {server.log_path}")
                 try:
                     measure.warm(server.port, scenario)
-                    before = cpu_seconds(server.proc.pid)
+                    pids = process_and_children(server.proc.pid)
+                    before = cpu_seconds(pids)
                     out = os.path.join(run_dir, f"wrk-{i}-{round_number}.txt")
                     result = measure.wrk(server.url, scenario, ["-t2", f"-c{connections}", f"-d{duration}", "--latency"],
                                          out, f"{round_number}{i}{time.time_ns() % 1_000_000}")
-                    after = cpu_seconds(server.proc.pid)
+                    after = cpu_seconds(pids)
                     user, system = after[0] - before[0], after[1] - before[1]
                 finally:
                     server.stop()
+                    if binary == "nginx":
+                        nginx_cache_dir_remove(server.dir, server.cache_shm)
                 seconds = float(duration.rstrip("s"))
                 requests = (result.rps or 0) * seconds
                 if not requests or result.errors:
