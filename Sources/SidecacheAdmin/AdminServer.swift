@@ -140,6 +140,9 @@ public final class AdminServer: Sendable {
                 case .end:
                     guard let request = head else { continue }
                     head = nil
+                    // The request is whole: answering it may take as long as it takes (a
+                    // refresh waits on the upstream); the idle bound starts after it.
+                    deadline.cancel()
                     let response = tooLarge
                         ? AdminResponse.error(.payloadTooLarge, "payload_too_large", "admin bodies are at most \(Self.maxBody) bytes")
                         : await api.handle(AdminRequest(head: request, body: body, remote: remote), on: channel.eventLoop)

@@ -101,11 +101,6 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
         state = .idle
         headClock.betweenRequests = true
         headClock.headStarted = nil
-        if let error = pendingError {
-            pendingError = nil
-            reject(error)
-            return
-        }
         runQueued()
     }
 
@@ -128,6 +123,13 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
             }
         }
         if case .closed = state { return }
+        // Bytes that did not parse came after the answer's head had gone out: the error
+        // answers them now, once every request before them is answered.
+        if let error = pendingError, case .idle = state {
+            pendingError = nil
+            reject(error)
+            return
+        }
         if inputClosed, case .idle = state {
             closeAfterFlush()
             return
@@ -168,14 +170,24 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
         let part = unwrapInboundIn(data)
         lastActivity = context.eventLoop.now
         if case .responding = state {
-            queued.append(part)
+            queue(part)
         } else if !queued.isEmpty {
-            queued.append(part)
+            queue(part)
         } else if case .head = part, !context.channel.isWritable {
-            queued.append(part)
+            queue(part)
         } else {
             receive(part)
         }
+    }
+
+    /// A queued head is whole: it waits on this connection's answers, not on the client,
+    /// so the header timeout (`HeadClock`) is over for it.
+    private func queue(_ part: HTTPServerRequestPart) {
+        if case .head = part {
+            headClock.headStarted = nil
+            headClock.betweenRequests = false
+        }
+        queued.append(part)
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -212,8 +224,13 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
         let proxyError: ProxyError = (error as? HTTPParserError) == .headerOverflow
             ? .headersTooLarge(limit: settings.config.limits.headerBytes)
             : .badRequest("malformed HTTP request: \(error)")
+        // Behind an answer under way or requests queued: those are answered first, the
+        // last of them closing the connection (nothing after a malformed request can be
+        // trusted to be framed right).
         if case .responding = state {
-            pendingError = proxyError   // answered in order, after the current response
+            pendingError = proxyError
+        } else if !queued.isEmpty {
+            pendingError = proxyError
         } else {
             reject(proxyError)
         }

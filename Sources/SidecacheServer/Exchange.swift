@@ -156,7 +156,9 @@ final class Exchange {
             // waiters find it stored too.
             if let land = answer.land ?? (flight != nil ? .stored : nil) { landFlight(land) }
             answerFromCache(answer.entry, staleDetail: answer.staleDetail)
-            if answer.revalidate {
+            // Not through an escaped spelling: the refresh would fetch it as spelled and
+            // store the upstream's answer to it under the plain spelling's key.
+            if answer.revalidate, machine.context?.respelled != true {
                 engine.revalidate(head: head, body: isBodyRead ? body : nil, replacing: answer.entry, on: connection.eventLoop)
             }
         case .enterFlight:

@@ -61,6 +61,18 @@ struct AdminEndpointTests {
         }
     }
 
+    /// The request bound ends with the request: answering may take longer (a refresh
+    /// waits on the upstream). The timer ran through the answer, and a refresh slower
+    /// than `headerTimeout` lost its connection, counted against `refreshLimit` all the same.
+    @Test func aSlowAnswerIsNotCutByTheRequestBound() async throws {
+        let extra = adminJSON + #", "limits": { "headerTimeout": "1s", "idleTimeout": "30s" }"#
+        try await withProxy(routes: Self.routes, extra: extra) { h in
+            h.origin.on("GET", "/api/users/1", OriginResponse.json("{}").delayed(.seconds(2)))
+            let refreshed = try await h.admin("POST", "/refresh", json: #"{"path": "/api/users/1", "host": "api.example"}"#)
+            #expect(refreshed.status == 200)
+        }
+    }
+
     @Test func atMost64AdminConnectionsAreOpen() async throws {
         try await withProxy(routes: Self.routes, extra: adminJSON) { h in
             var held: [RawConnection] = []

@@ -101,6 +101,21 @@ struct CrossInstanceCoalescingTests {
         }
     }
 
+    /// A Redis that reads but refuses writes (`min-replicas-to-write` unmet, a full disk,
+    /// `maxmemory` under `noeviction`) answers the lease's `SET NX` with an error: Redis
+    /// cannot tell who fetches, so this instance fetches as if alone. The error counted as
+    /// "held elsewhere", and every miss waited its whole bound for a notice no one sent.
+    @Test func aLeaseRefusedWithAnErrorIsNoReasonToWait() async throws {
+        try await Self.withFleet(1, timeout: "5s") { origin, redis, fleet in
+            origin.on("GET", "/api/cold/9", .json(#"{"id":9}"#))
+            #expect(try await redis.cli("CONFIG", "SET", "min-replicas-to-write", "1") == "OK")
+            let answer = try await Self.get(fleet[0], "/api/cold/9")
+            #expect(answer.status == 200 && answer.text == #"{"id":9}"#)
+            #expect(Self.waiting(fleet) == 0, "no wait on a lease Redis refused")
+            _ = try await redis.cli("CONFIG", "SET", "min-replicas-to-write", "0")
+        }
+    }
+
     /// A lease whose holder died (set here by hand, never released) holds the others
     /// back at most their bound; then they fetch.
     @Test func aLeaseNobodyReleasesOnlyDelaysUntilTheBound() async throws {

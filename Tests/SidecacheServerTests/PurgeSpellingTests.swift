@@ -75,6 +75,27 @@ struct PurgeSpellingTests {
         }
     }
 
+    /// The same for the background refresh a stale hit starts: through an escaped spelling
+    /// there is none. It fetched the escaped spelling and stored the upstream's 404 for it
+    /// under the plain spelling's key.
+    @Test func anEscapedSpellingsStaleHitRefreshesNothing() async throws {
+        let routes = #"[{ "name": "s", "match": "GET /s/{id}", "ttl": "10s", "staleWhileRevalidate": "1m" }]"#
+        try await withProxy(routes: routes) { h in
+            h.origin.on("GET", "/s/abc", .text("abc"))
+            h.origin.on("GET", "/*", OriginResponse(status: 404))
+            _ = try await h.get("/s/abc")
+            h.clock.advance(by: .seconds(15))
+            let stale = try await h.get("/s/%61bc")
+            #expect(stale.status == 200 && stale.header("X-Cache") == "STALE")
+            let refreshed = try await h.get("/s/abc")   // stale too: its own refresh, of the plain spelling
+            #expect(refreshed.status == 200 && refreshed.text == "abc")
+            #expect(try await eventually { h.origin.count(path: "/s/abc") == 2 })
+            #expect(h.origin.count(path: "/s/%61bc") == 0, "no refresh of the escaped spelling")
+            let after = try await h.get("/s/abc")
+            #expect(after.status == 200 && after.text == "abc", "not the escaped spelling's 404")
+        }
+    }
+
     /// Spellings the origin may read differently stay apart on an exact route.
     @Test(arguments: [("/x/abc", "/x/ABC"), ("/x/abc", "/x/abc;v=1")])
     func exactRoutesKeepOtherSpellingsApart(cached: String, mutated: String) async throws {

@@ -337,6 +337,37 @@ extension RedisTopologies {
             }
         }
 
+        /// A stripe moved whole to another node (its slot migrated and handed over) gets its
+        /// `epoch-server` record rewritten once the proxies see the new map, without waiting
+        /// for a connection to flap: left naming the old node, a later restart of the new
+        /// one from an old snapshot would pass for a move, and keep the epoch.
+        @Test func aMovedStripesRecordNamesItsNewNode() async throws {
+            try await Self.withCluster { cluster in
+                try await Self.withPair(urlA: cluster.url, urlB: cluster.url) { pair in
+                    #expect(try await eventually { pair.a.redisReady && pair.b.redisReady })
+                    let masters = try await cluster.masters()
+                    let (source, target) = (masters[0], masters[1])
+                    let record = try #require(try await cluster.cli(port: source.port, "--scan", "--pattern", "sidecache:{*}epoch-server")
+                        .split(separator: "\n").first.map(String.init))
+                    let slot = try #require(Int(try await cluster.cli(port: source.port, "CLUSTER", "KEYSLOT", record)))
+                    #expect(try await cluster.cli(port: target.port, "CLUSTER", "SETSLOT", String(slot), "IMPORTING", source.id) == "OK")
+                    #expect(try await cluster.cli(port: source.port, "CLUSTER", "SETSLOT", String(slot), "MIGRATING", target.id) == "OK")
+                    let keys = try await cluster.cli(port: source.port, "CLUSTER", "GETKEYSINSLOT", String(slot), "100")
+                        .split(separator: "\n").map(String.init)
+                    #expect(try await cluster.cli(port: source.port, ["MIGRATE", "127.0.0.1", String(target.port), "", "0", "5000", "KEYS"] + keys) == "OK")
+                    for node in masters {
+                        _ = try await cluster.cli(port: node.port, "CLUSTER", "SETSLOT", String(slot), "NODE", target.id)
+                    }
+                    let info = try await cluster.cli(port: target.port, "INFO", "server")
+                    let run = try #require(info.split(whereSeparator: \.isNewline).first { $0.hasPrefix("run_id:") }?.dropFirst(7))
+                    #expect(try await eventually(timeout: .seconds(30)) {
+                        try await cluster.cli(port: target.port, "GET", record) == "\(target.id) \(run)"
+                    }, "the record names the node the stripe is on now")
+                    #expect(try await eventually { pair.a.redisReady && pair.b.redisReady })
+                }
+            }
+        }
+
         /// A slot caught mid-migration (`CLUSTER SETSLOT … MIGRATING/IMPORTING`, its keys
         /// already `MIGRATE`d): the old owner answers `ASK`, and the proxy asks the new one
         /// with `ASKING` — the hit is served and a purge reaches the moved counters.

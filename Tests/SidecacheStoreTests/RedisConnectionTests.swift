@@ -1,8 +1,10 @@
+import Logging
 import NIOCore
 import NIOPosix
 import SidecacheCore
 @testable import SidecacheStore
 import SidecacheTestSupport
+import Synchronization
 import Testing
 
 /// A connection's greeting (AUTH, SELECT, PING) against a real redis-server.
@@ -33,6 +35,29 @@ struct RedisConnectionTests {
         }
         let clients = try await redis.cli("CLIENT", "LIST")
         #expect(gone, "the attempts' connections left: \(clients)")
+        await redis.stop()
+    }
+
+    /// A link reports each connection made and lost (the store forgets its epochs at a
+    /// loss and learns them at a connect), but not the losses of its own shutdown: a
+    /// cluster node's link dropped from the map never connects again, and its losses
+    /// left the epochs forgotten with nothing to learn them (L2 unusable until some
+    /// other connection flapped).
+    @Test func aLinkShutDownReportsNoLoss() async throws {
+        let redis = try await RedisServer.start()
+        let loops = [MultiThreadedEventLoopGroup.singleton.next(), MultiThreadedEventLoopGroup.singleton.next()]
+        let link = RedisLink(endpoint: RedisEndpoint(host: "127.0.0.1", port: redis.port), loops: loops, timeout: .seconds(1),
+                             logger: Logger(label: "test"))
+        let changes = Mutex<[String]>([])
+        link.whenConnectionChanges { change in changes.withLock { $0.append("\(change)") } }
+        link.start()
+        #expect(try await eventually { changes.withLock { $0 }.filter { $0 == "connected" }.count == 2 })
+        _ = try await redis.cli("CLIENT", "KILL", "TYPE", "normal")
+        #expect(try await eventually { changes.withLock { $0 }.filter { $0 == "connected" }.count == 4 }, "reconnected")
+        #expect(changes.withLock { $0 }.filter { $0 == "lost" }.count == 2, "each loss reported")
+        link.shutdown()
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(changes.withLock { $0 }.filter { $0 == "lost" }.count == 2, "the shutdown's closes are not losses")
         await redis.stop()
     }
 }

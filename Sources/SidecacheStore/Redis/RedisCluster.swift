@@ -260,6 +260,7 @@ final class RedisCluster: Sendable {
         logger.notice("redis cluster map", metadata: ["masters": "\(map.masters.map(\.address).joined(separator: ","))"])
         for link in started { link.start() }
         for link in stopped { link.shutdown() }
+        onChange.withLock { $0 }?(.remapped)
     }
 
     // MARK: State

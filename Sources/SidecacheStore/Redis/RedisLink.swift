@@ -204,12 +204,14 @@ public final class RedisLink: Sendable {
                 onChange.withLock { $0 }?(.connected)
                 connection.channel.closeFuture.whenComplete { [self] _ in
                     slot.connection.withLock { $0 = nil }
-                    let last = shared.withLock { s in
+                    let (last, stopped) = shared.withLock { s in
                         s.connectedSlots -= 1
-                        return s.connectedSlots == 0 && !s.stopped
+                        return (s.connectedSlots == 0 && !s.stopped, s.stopped)
                     }
                     if last { logger.warning("redis disconnected; reconnecting", metadata: ["redis": "\(endpoint)"]) }
-                    onChange.withLock { $0 }?(.lost)
+                    // A link shut down (a cluster node left the map) never connects again:
+                    // its loss would leave the epochs forgotten with nothing to learn them.
+                    if !stopped { onChange.withLock { $0 }?(.lost) }
                     reconnect(slot, attempt: 0)
                 }
             case .failure(let error):
@@ -233,8 +235,10 @@ public final class RedisLink: Sendable {
     }
 }
 
-/// What `RedisLink.whenConnectionChanges` reports: one of a link's connections was made or lost.
+/// What `RedisLink.whenConnectionChanges` reports: one of a link's connections was made or
+/// lost, or (a cluster) the slot map changed, so stripes may now be on other nodes.
 enum RedisConnectionChange: Sendable {
     case connected
     case lost
+    case remapped
 }

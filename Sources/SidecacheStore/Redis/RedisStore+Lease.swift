@@ -22,8 +22,15 @@ extension RedisStore {
         guard isReadable(stripe) else { return loop.makeSucceededFuture(.unavailable) }
         let token = Self.freshValue()
         let command: [RedisArgument] = ["SET", .text(keys.lease(key)), .text(token), "NX", "PX", .text(String(max(1, ttl.milliseconds)))]
-        return redis.send([command], slot: keys.slots[stripe], on: loop).map { replies in
-            replies.first?.text == "OK" ? .granted(token: token) : .heldElsewhere
+        // `OK`: granted; nil: another instance holds it. Anything else is Redis refusing
+        // the write (`-OOM`, `-MISCONF`, `-NOREPLICAS`, `-NOPERM`...): it cannot tell, and
+        // taken as held elsewhere, every miss would wait its whole bound for a notice no
+        // one sends.
+        return redis.send([command], slot: keys.slots[stripe], on: loop).map { replies -> Lease in
+            guard let reply = replies.first else { return .unavailable }
+            if reply.text == "OK" { return .granted(token: token) }
+            if case .bulk(nil) = reply { return .heldElsewhere }
+            return .unavailable
         }.recover { _ in .unavailable }
     }
 

@@ -16,7 +16,7 @@ extension RedisStore {
             return true
         }
         if pending { return replay(on: loop) }
-        return send(purgeBatches(ids, soft: nil, waitForReplicas: true, on: loop), on: loop).flatMapError { [self] error in
+        return send(purging: ids, soft: nil, waitForReplicas: true, on: loop).flatMapError { [self] error in
             // Journaled: replayed (counted up again, which is harmless) until Redis has it.
             journal.withLock { $0.add(ids) }
             logger.warning("purge journaled: redis unreachable", metadata: ["scopes": "\(ids.count)", "error": "\(error)"])
@@ -33,7 +33,7 @@ extension RedisStore {
     /// the other way.
     public func softPurge(_ scopes: [PurgeScope], at now: Timestamp, on loop: any EventLoop) -> EventLoopFuture<Void> {
         guard journal.withLock({ $0.isSettled }) else { return purge(scopes, on: loop) }
-        return send(purgeBatches(scopes.map(\.id), soft: now, waitForReplicas: true, on: loop), on: loop).flatMapError { [self] error in
+        return send(purging: scopes.map(\.id), soft: now, waitForReplicas: true, on: loop).flatMapError { [self] error in
             logger.warning("soft purge made hard: redis refused it", metadata: ["scopes": "\(scopes.count)", "error": "\(error)"])
             return purge(scopes, on: loop)
         }
@@ -65,9 +65,10 @@ extension RedisStore {
                 commands = counters.map { ["EVAL", .text(Self.bumpOne), "1", .text($0), ""] }
                     + [["EVAL", .text(Self.bumpOne), "1", .text(keys.sequence(stripe)), .text(Self.freshValue())]]
             }
-            if stripe == 0 && consistency == .fast {
-                // Pub/sub reaches every node of a cluster: one message for all stripes.
-                commands.append(["PUBLISH", .text(keys.channel), .text(PurgeMessage(ids: ids, softAt: soft).payload)])
+            if keys.stripes == 1 && consistency == .fast {
+                // After the counters, on the same connection: an instance that drops its L1
+                // copy on the message and reads Redis finds them moved.
+                commands.append(Self.publish(ids, soft: soft, on: keys.channel))
             }
             return PurgeBatch(slot: keys.slots[stripe], commands: commands)
         }
@@ -88,6 +89,24 @@ extension RedisStore {
         var commands: [[RedisArgument]]
         /// Replicas the batch's final `WAIT` must hear from; 0 without one.
         var replicas = 0
+    }
+
+    /// The purge of `ids` in Redis, then, in fast mode, its announcement. In a cluster the
+    /// message goes once every stripe's counters moved: sent beside them (with stripe
+    /// 0's), it reached other instances while a stripe's batch was still held up (a
+    /// redirect, a busy node), and they copied the purged entry back into L1 from the
+    /// counters not yet moved, fresh, for good in fast mode.
+    private func send(purging ids: [UInt64], soft: Timestamp?, waitForReplicas: Bool, on loop: any EventLoop) -> EventLoopFuture<Void> {
+        let sent = send(purgeBatches(ids, soft: soft, waitForReplicas: waitForReplicas, on: loop), on: loop)
+        guard keys.stripes > 1 && consistency == .fast else { return sent }
+        return sent.flatMap { [self] in
+            redis.send([Self.publish(ids, soft: soft, on: keys.channel)], slot: keys.slots[0], on: loop).map { _ in }
+        }
+    }
+
+    /// Pub/sub reaches every node of a cluster: one message for all stripes.
+    private static func publish(_ ids: [UInt64], soft: Timestamp?, on channel: String) -> [RedisArgument] {
+        ["PUBLISH", .text(channel), .text(PurgeMessage(ids: ids, softAt: soft).payload)]
     }
 
     /// Succeeds once every batch is in (and on the replicas it waits for).
@@ -113,7 +132,7 @@ extension RedisStore {
         }
         guard let drained else { return loop.makeSucceededVoidFuture() }
         let scopes = drained.all ? [PurgeScope.all.id] : drained.scopes
-        return send(purgeBatches(scopes, soft: nil, waitForReplicas: false, on: loop), on: loop).map { [self] _ in
+        return send(purging: scopes, soft: nil, waitForReplicas: false, on: loop).map { [self] _ in
             journal.withLock { $0.replayed() }
             logger.notice("journaled purges replayed", metadata: ["scopes": "\(drained.all ? "all" : String(scopes.count))"])
         }.flatMapError { [self] _ in

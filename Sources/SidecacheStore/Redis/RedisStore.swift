@@ -28,6 +28,8 @@ public final class RedisStore: Sendable {
     let journal = Mutex(PurgeJournal())
     /// Per stripe: its epoch, once learnt at connect; forgotten when a connection is lost.
     private let epochs: Mutex<Epochs>
+    /// A failed prepare's retry is scheduled: later failures wait for it.
+    private let prepareRetryArmed = Atomic<Bool>(false)
     /// Redis's `maxmemory-policy`, read at connect where `CONFIG GET` is allowed.
     private let evictionPolicy = Mutex<String?>(nil)
     let logger: Logger
@@ -58,7 +60,10 @@ public final class RedisStore: Sendable {
                 // restart from a snapshot, a promoted replica): nothing is read until the
                 // epochs are learnt again from what it says then.
                 epochs.withLock { $0.forget() }
-            case .connected:
+            case .connected, .remapped:
+                // A moved stripe's record names the node it came from until a prepare
+                // rewrites it: learnt again at once, a later restart of its new node is
+                // told apart from the move.
                 prepare(on: loops[0])
             }
         }
@@ -328,23 +333,29 @@ public final class RedisStore: Sendable {
         let learnt = (0..<keys.stripes).map { stripe in
             let command: [RedisArgument] = ["EVAL", .text(Self.learnEpoch), "2", .text(keys.epoch(stripe)),
                                             .text(keys.epochServer(stripe)), .bytes(ByteBuffer(bytes: token))]
-            return redis.send([command], slot: keys.slots[stripe], on: loop).map { [self] replies -> Bool in
-                guard let current = replies[0].bytes, current.readableBytes == 16 else { return false }
+            // Nil once learnt, else what went wrong.
+            return redis.send([command], slot: keys.slots[stripe], on: loop).map { [self] replies -> String? in
+                guard let current = replies[0].bytes, current.readableBytes == 16 else {
+                    return "unexpected reply to the epoch script: \(replies[0])"   // e.g. an ACL that denies INFO
+                }
                 // A connection lost meanwhile: the server that answered may be gone, and
                 // the prepare that follows its reconnect learns the epoch instead.
-                return epochs.withLock { e in
-                    guard e.era == era else { return true }
-                    e.values[stripe] = Array(current.readableBytesView)
-                    return true
+                epochs.withLock { e in
+                    if e.era == era { e.values[stripe] = Array(current.readableBytesView) }
                 }
-            }.recover { [self] error in
-                logger.warning("redis epoch not learnt; retrying", metadata: ["error": "\(error)"])
-                return false
-            }
+                return nil
+            }.recover { "\($0)" }
         }
-        EventLoopFuture.whenAllSucceed(learnt, on: loop).whenSuccess { [self] learnt in
-            guard learnt.allSatisfy({ $0 }) else {
-                loop.scheduleTask(in: .milliseconds(200)) { self.prepare(on: loop) }
+        EventLoopFuture.whenAllSucceed(learnt, on: loop).whenSuccess { [self] problems in
+            let failed = problems.compactMap { $0 }
+            guard failed.isEmpty else {
+                // One line and one retry timer however many stripes and connections failed.
+                guard !prepareRetryArmed.exchange(true, ordering: .relaxed) else { return }
+                logger.warning("redis epoch not learnt; retrying", metadata: ["stripes": "\(failed.count)", "error": "\(failed[0])"])
+                loop.scheduleTask(in: .milliseconds(200)) {
+                    self.prepareRetryArmed.store(false, ordering: .relaxed)
+                    self.prepare(on: loop)
+                }
                 return
             }
             _ = replay(on: loop)
