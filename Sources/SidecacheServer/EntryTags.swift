@@ -9,22 +9,31 @@ enum EntryTags {
     /// lookup of the entry reads.
     static let maxDeclared = 256
 
+    /// What an answer is tagged with, or why it cannot be stored: a purge by a tag it
+    /// could not carry would miss it.
+    enum Outcome {
+        case tags([String])
+        /// Tags past the limits (`maxDeclared`, `BodyTag.maxPerEntry`).
+        case tooMany(over: Int)
+        /// A JSON answer on a route with body tags, in a coding the proxy does not read
+        /// (`br` where the route stores as sent).
+        case unreadable
+    }
+
     /// `identity` is the body as the upstream meant it (decoded when it came gzipped),
-    /// nil when it cannot be read. `over`: the tags past the limits (`maxDeclared`,
-    /// `BodyTag.maxPerEntry`), which the entry would not carry: such an answer is not
-    /// stored, since a purge by one of them would miss it.
-    static func of(route: Route, lines: [(name: String, value: String)], identity: ByteBuffer?) -> (tags: [String], over: Int) {
+    /// nil when it cannot be read.
+    static func of(route: Route, lines: [(name: String, value: String)], identity: ByteBuffer?) -> Outcome {
         let headers = HeaderList(lines)
         var seen: Set<String> = []
         let declared = PurgeScope.tags(headers).filter { seen.insert($0).inserted }
         let overDeclared = max(0, declared.count - maxDeclared)
-        guard overDeclared == 0 else { return ([], overDeclared) }
-        guard !route.tags.isEmpty, isJSON(headers.first("content-type")), let identity,
-              let json = JSONValue.parse(identity.readableBytesView) else {
-            return (declared, 0)
-        }
+        guard overDeclared == 0 else { return .tooMany(over: overDeclared) }
+        guard !route.tags.isEmpty, isJSON(headers.first("content-type")) else { return .tags(declared) }
+        guard let identity else { return .unreadable }
+        guard let json = JSONValue.parse(identity.readableBytesView) else { return .tags(declared) }
         let (fromBody, dropped) = BodyTag.tags(route.tags, in: json)
-        return (declared + fromBody.filter { !seen.contains($0) }, dropped)
+        guard dropped == 0 else { return .tooMany(over: dropped) }
+        return .tags(declared + fromBody.filter { !seen.contains($0) })
     }
 
     private static func isJSON(_ contentType: String?) -> Bool {

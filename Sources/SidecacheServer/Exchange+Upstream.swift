@@ -169,12 +169,18 @@ extension Exchange {
         let coding = ContentCoding.coding(HeaderList(filled.lines))
         let decodes = ContentCoding.isGzip(coding) && (route.policy.compress || !route.tags.isEmpty)
         let decoded = decodes ? try? Gzip.decompress(filled.body, allocator: connection.allocator, limit: route.policy.maxBodySize) : nil
-        let (tags, over) = EntryTags.of(route: route, lines: filled.lines,
-                                        identity: coding.isEmpty ? filled.body : decoded)
-        if over > 0 {
+        var tags: [String] = []
+        var notStored: NotStoredReason? = decodes && decoded == nil ? .encoding : nil
+        switch EntryTags.of(route: route, lines: filled.lines, identity: coding.isEmpty ? filled.body : decoded) {
+        case .tags(let found):
+            tags = found
+        case .tooMany(let over):
+            notStored = .tooManyTags
             engine.logger.warning("answer not stored: more tags than an entry carries", metadata: [
                 "route": "\(route.name)", "bodyTags": "\(BodyTag.maxPerEntry)", "surrogateKeys": "\(EntryTags.maxDeclared)",
                 "over": "\(over)"])
+        case .unreadable:
+            notStored = .encoding
         }
         var body = filled.body
         var lines = filled.lines
@@ -189,12 +195,11 @@ extension Exchange {
         entryHead.writeStatusLine(status: filled.status, reason: filled.reason)
         for line in lines where !line.name.equalsIgnoringASCIICase("transfer-encoding") { entryHead.writeHeader(line.name, line.value) }
         if filled.status != 204 && filled.status != 304 { entryHead.writeHeader("Content-Length", body.readableBytes) }
-        if (decodes && decoded == nil) || over > 0 {
+        if let notStored {
             let passed = CacheEntry(head: entryHead, body: body, status: filled.status, timing: filled.timing, fillSeq: fillGuard.fillSeq,
                                     scopeIDs: [])
             landFlight(.fetchYourself(uncacheable: true))
-            let reason: NotStoredReason = over > 0 ? .tooManyTags : .encoding
-            return answerFill(passed, cacheStatus: CacheStatusField.miss(stored: false, notStored: reason),
+            return answerFill(passed, cacheStatus: CacheStatusField.miss(stored: false, notStored: notStored),
                               revalidated: filled.revalidated, identity: identity)
         }
         let tagIDs = PurgeScope.tagIDs(tags)

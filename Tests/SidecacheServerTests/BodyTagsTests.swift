@@ -112,6 +112,22 @@ struct BodyTagsTests {
         }
     }
 
+    /// A JSON answer whose body tags cannot be read (a coding the proxy does not decode, on
+    /// a route that stores answers as sent) is not stored: it was, with its `Surrogate-Key`
+    /// tags alone, and a purge by one of its body tags missed it.
+    @Test func anAnswerWhoseBodyTagsCannotBeReadIsNotStored() async throws {
+        let routes = #"[ { "name": "lists", "match": "GET /api/lists/{name}", "ttl": "5m", "compress": false, "tags": ["user:$.items[*].id"] } ]"#
+        try await withProxy(routes: routes, purge: Self.purge) { h in
+            h.origin.on("GET", "/api/lists/br", OriginResponse(headers: [("Content-Type", "application/json"), ("Content-Encoding", "br")],
+                                                               body: .bytes([1, 2, 3])))
+            let brotli = [("Accept-Encoding", "br")]
+            let first = try await h.get("/api/lists/br", headers: brotli)
+            #expect(first.header("Cache-Status") == "sidecache; fwd=uri-miss; detail=content-encoding")
+            #expect(first.body == [1, 2, 3], "passed on as sent")
+            #expect(try await h.get("/api/lists/br", headers: brotli).header("X-Cache") == "MISS")
+        }
+    }
+
     /// The same for `Surrogate-Key`: up to 256 distinct keys an entry, a repeated key
     /// counted once; more, and the answer is not stored.
     @Test func anAnswerWithMoreSurrogateKeysThanAnEntryCarriesIsNotStored() async throws {

@@ -1,3 +1,4 @@
+import Glibc
 import Logging
 import NIOCore
 import NIOPosix
@@ -35,6 +36,47 @@ struct RedisConnectionTests {
         }
         let clients = try await redis.cli("CLIENT", "LIST")
         #expect(gone, "the attempts' connections left: \(clients)")
+        await redis.stop()
+    }
+
+    /// A subscription's connection only listens: keepalive probes are what notice a server
+    /// gone without a FIN (a frozen host, a failover's old master). It had none, and an
+    /// instance kept serving what other instances purged.
+    @Test func aSubscriptionsConnectionProbesItsServer() async throws {
+        let redis = try await RedisServer.start()
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let endpoint = RedisEndpoint(host: "127.0.0.1", port: redis.port)
+        let listening = try await RedisConnection.connect(to: endpoint, tls: nil, on: loop, timeout: .seconds(1), onPush: { _ in }).get()
+        #expect(try await listening.channel.getOption(.socketOption(.so_keepalive)).get() == 1)
+        #expect(try await listening.channel.getOption(.tcpOption(.init(rawValue: TCP_KEEPIDLE))).get() == 4)
+        let commands = try await RedisConnection.connect(to: endpoint, tls: nil, on: loop, timeout: .seconds(1)).get()
+        #expect(try await commands.channel.getOption(.socketOption(.so_keepalive)).get() == 0, "command connections are written to")
+        listening.close()
+        commands.close()
+        await redis.stop()
+    }
+
+    /// A SUBSCRIBE refused (an ACL user without the channel) is no subscription: it was
+    /// taken for one, and the instance never heard a purge, with nothing said.
+    @Test func aRefusedSubscribeIsRetriedNotTakenForASubscription() async throws {
+        let redis = try await RedisServer.start()
+        _ = try await redis.cli("ACL", "SETUSER", "listener", "on", ">secret-secret", "~*", "resetchannels", "+@all")
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let endpoint = RedisEndpoint(host: "127.0.0.1", port: redis.port, user: "listener", password: "secret-secret")
+        let subscribed = Atomic<Int>(0)
+        let subscription = RedisSubscription(channel: "sidecache:purge", loop: loop, logger: Logger(label: "test"),
+                                             connect: { loop, onPush in
+                                                 RedisConnection.connect(to: endpoint, tls: nil, on: loop, timeout: .seconds(1), onPush: onPush)
+                                             },
+                                             onMessage: { _ in }, onSubscribed: { subscribed.add(1, ordering: .relaxed) })
+        subscription.start()
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(subscribed.load(ordering: .relaxed) == 0)
+        let clients = try await redis.cli("CLIENT", "LIST")
+        #expect(clients.split(separator: "\n").filter { $0.contains("user=listener") }.count <= 1, "refused attempts are closed: \(clients)")
+        _ = try await redis.cli("ACL", "SETUSER", "listener", "allchannels")
+        #expect(try await eventually { subscribed.load(ordering: .relaxed) == 1 }, "subscribed once the channel is allowed")
+        subscription.stop()
         await redis.stop()
     }
 

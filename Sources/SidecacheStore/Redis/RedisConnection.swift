@@ -34,9 +34,20 @@ final class RedisConnection: Sendable {
     /// fails (an address a sentinel gave may be a demoted master by now).
     static func connect(to endpoint: RedisEndpoint, tls: RedisTLS?, requireMaster: Bool = false, on eventLoop: any EventLoop,
                         timeout: TimeAmount, onPush: (@Sendable (RedisValue) -> Void)? = nil) -> EventLoopFuture<RedisConnection> {
-        ClientBootstrap(group: eventLoop)
+        var bootstrap = ClientBootstrap(group: eventLoop)
             .connectTimeout(max(timeout, .milliseconds(200)))
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+        if onPush != nil {
+            // A subscription only listens: a server gone without a FIN or RST (a host
+            // frozen or cut off, a failover's old master) would never be noticed, and the
+            // purges published meanwhile never heard. TCP keepalive notices it within
+            // about 10 s; the subscription then connects again (and drops its L1 copies).
+            bootstrap = bootstrap.channelOption(.socketOption(.so_keepalive), value: 1)
+                .channelOption(.tcpOption(.init(rawValue: TCP_KEEPIDLE)), value: 4)
+                .channelOption(.tcpOption(.init(rawValue: TCP_KEEPINTVL)), value: 2)
+                .channelOption(.tcpOption(.init(rawValue: TCP_KEEPCNT)), value: 3)
+        }
+        return bootstrap
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     if let tls { try channel.pipeline.syncOperations.addHandler(try tls.handler(host: endpoint.host)) }

@@ -44,7 +44,16 @@ final class RedisSubscription: Sendable {
             guard let parts = push.array, parts.count == 3, parts[0].text == "message", let payload = parts[2].text else { return }
             onMessage(payload)
         }.flatMap { [channel] connection in
-            connection.send([["SUBSCRIBE", .text(channel)]], timeout: .seconds(1)).map { _ in connection }
+            // An error reply (an ACL without the channel) is no subscription, and a
+            // connection whose SUBSCRIBE failed is closed: left open, it would subscribe
+            // when a slow server got to it, one more with each retry.
+            connection.send([["SUBSCRIBE", .text(channel)]], timeout: .seconds(1)).flatMapThrowing { replies -> RedisConnection in
+                if let refused = replies.first(where: \.isError) { throw RedisFailure.replyError(refused.text ?? "\(refused)") }
+                return connection
+            }.flatMapErrorThrowing { error -> RedisConnection in
+                connection.close()
+                throw error
+            }
         }.whenComplete { [self] result in
             switch result {
             case .success(let connection):
@@ -55,7 +64,8 @@ final class RedisSubscription: Sendable {
                     logger.warning("redis subscription lost; resubscribing", metadata: ["channel": "\(channel)"])
                     retry(attempt: 0)
                 }
-            case .failure:
+            case .failure(let error):
+                if attempt == 0 { logger.warning("redis subscription failed; retrying", metadata: ["channel": "\(channel)", "error": "\(error)"]) }
                 retry(attempt: attempt + 1)
             }
         }
