@@ -198,7 +198,11 @@ public final class TieredStore: Sendable {
     /// Calls `done` on `loop` once another instance's fill of `key` is over, or after `bound`.
     public func awaitFill(of key: CacheKey, bound: Duration, on loop: any EventLoop, _ done: @escaping @Sendable () -> Void) {
         guard let shared else { return loop.execute(done) }
-        shared.fillNotices.wait(for: key, bound: bound, on: loop, done)
+        let wake = shared.fillNotices.wait(for: key, bound: bound, on: loop, done)
+        // The holder may have announced between our lease attempt and this wait: the
+        // notice went by unheard. Its lease goes before it announces, so a lease gone now,
+        // with the wait in place, means the fill is over.
+        shared.leaseHeld(key, on: loop).whenSuccess { held in if !held { wake() } }
     }
 
     /// Removes the entry stored under `key` from both tiers (a wrong entry, not a purge:

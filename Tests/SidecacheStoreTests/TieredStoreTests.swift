@@ -4,6 +4,7 @@ import NIOPosix
 import SidecacheCore
 @testable import SidecacheStore
 import SidecacheTestSupport
+import Synchronization
 import Testing
 
 /// The tiered store against a real redis-server, without HTTP: two stores sharing one
@@ -230,6 +231,25 @@ struct TieredStoreTests {
                 #expect(after.trouble == nil, "Redis answered the lookup")
                 #expect(after.entry == nil, "the purged entry, back from the snapshot, is not served")
             }
+        }
+    }
+
+    /// A fill announced before the waiter started listening: the holder's lease is gone by
+    /// then, so the wait ends at once instead of at its bound. The notice went by unheard
+    /// and the waiter slept its whole bound (and its own waiters then each fetched alone).
+    @Test func aFillAnnouncedBeforeTheWaitEndsTheWaitAtOnce() async throws {
+        try await Self.withPair { a, b, redis in
+            guard case .granted(let token)? = try await a.takeLease(Self.key, for: .seconds(60), on: Self.loop)?.get() else {
+                Issue.record("a holds the lease"); return
+            }
+            guard case .heldElsewhere? = try await b.takeLease(Self.key, for: .seconds(60), on: Self.loop)?.get() else {
+                Issue.record("b sees it held"); return
+            }
+            a.releaseLease(Self.key, token: token, on: Self.loop)   // announced: nobody listens yet
+            #expect(try await eventually { try await redis.cli("KEYS", "*l:*").isEmpty })
+            let woken = Atomic<Bool>(false)
+            b.awaitFill(of: Self.key, bound: .seconds(60), on: Self.loop) { woken.store(true, ordering: .relaxed) }
+            #expect(try await eventually(timeout: .seconds(10)) { woken.load(ordering: .relaxed) }, "not at the 60 s bound")
         }
     }
 

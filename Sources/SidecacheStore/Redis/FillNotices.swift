@@ -62,13 +62,20 @@ final class FillNotices: Sendable {
     func start() { subscription.start() }
     func stop() { subscription.stop() }
 
-    /// Calls `done` once, on `loop`: when `key`'s fill is announced, or after `bound`.
-    func wait(for key: CacheKey, bound: Duration, on loop: any EventLoop, _ done: @escaping @Sendable () -> Void) {
+    /// Calls `done` once, on `loop`: when `key`'s fill is announced, or after `bound`, or
+    /// when the returned wake-up is called (the caller saw the fill over some other way).
+    @discardableResult
+    func wait(for key: CacheKey, bound: Duration, on loop: any EventLoop,
+              _ done: @escaping @Sendable () -> Void) -> @Sendable () -> Void {
         let digest = key.description
         let once = Once()
         let fire: @Sendable () -> Void = { if once.claim() { loop.execute(done) } }
         let id = waiters.add(digest, fire)
         loop.scheduleTask(in: .milliseconds(bound.milliseconds)) { [waiters] in
+            waiters.remove(digest, id: id)
+            fire()
+        }
+        return { [waiters] in
             waiters.remove(digest, id: id)
             fire()
         }

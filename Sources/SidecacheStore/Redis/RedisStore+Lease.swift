@@ -34,6 +34,14 @@ extension RedisStore {
         }.recover { _ in .unavailable }
     }
 
+    /// Whether another instance still holds `key`'s lease (true when Redis cannot tell:
+    /// the wait's bound then ends it).
+    func leaseHeld(_ key: CacheKey, on loop: any EventLoop) -> EventLoopFuture<Bool> {
+        redis.send([["EXISTS", .text(keys.lease(key))]], slot: keys.slots[keys.stripe(of: key)], on: loop)
+            .map { $0.first?.integer != 0 }
+            .recover { _ in true }
+    }
+
     /// Ends the lease (if still this holder's) and announces that `key`'s fill is over,
     /// stored or not. Nothing is awaited: waiters are also bounded by their own timer.
     func releaseLease(_ key: CacheKey, token: String, on loop: any EventLoop) {
