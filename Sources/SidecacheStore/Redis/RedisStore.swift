@@ -30,6 +30,8 @@ public final class RedisStore: Sendable {
     private let epochs: Mutex<Epochs>
     /// A failed prepare's retry is scheduled: later failures wait for it.
     private let prepareRetryArmed = Atomic<Bool>(false)
+    /// What the last failed prepare logged: the same trouble is not logged every retry.
+    private let prepareTrouble = Mutex<String?>(nil)
     /// Redis's `maxmemory-policy`, read at connect where `CONFIG GET` is allowed.
     private let evictionPolicy = Mutex<String?>(nil)
     let logger: Logger
@@ -351,13 +353,16 @@ public final class RedisStore: Sendable {
             guard failed.isEmpty else {
                 // One line and one retry timer however many stripes and connections failed.
                 guard !prepareRetryArmed.exchange(true, ordering: .relaxed) else { return }
-                logger.warning("redis epoch not learnt; retrying", metadata: ["stripes": "\(failed.count)", "error": "\(failed[0])"])
+                if prepareTrouble.withLock({ last in defer { last = failed[0] }; return last != failed[0] }) {
+                    logger.warning("redis epoch not learnt; retrying", metadata: ["stripes": "\(failed.count)", "error": "\(failed[0])"])
+                }
                 loop.scheduleTask(in: .milliseconds(200)) {
                     self.prepareRetryArmed.store(false, ordering: .relaxed)
                     self.prepare(on: loop)
                 }
                 return
             }
+            prepareTrouble.withLock { $0 = nil }
             _ = replay(on: loop)
         }
     }
