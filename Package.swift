@@ -111,6 +111,7 @@ let package = Package(
             "SidecacheStore", "SidecacheTestSupport",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
         ]),
         .testTarget(name: "SidecacheUpstreamTests", dependencies: [
             "SidecacheUpstream", "SidecacheTestSupport",

@@ -22,8 +22,10 @@ public final class ManagedProcess: Sendable {
     }
 
     private let state: Record
-    /// Held from a pipe's creation until the parent has closed its write end (see init).
-    private static let spawning = NSLock()
+
+    private typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
+    private static let addCloseFrom: AddCloseFrom? = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np")
+        .map { unsafeBitCast($0, to: AddCloseFrom.self) }
 
     /// The child's process id.
     public let pid: Int32
@@ -46,19 +48,10 @@ public final class ManagedProcess: Sendable {
             throw TestSupportError(.launchFailed, "\(executable): not found in PATH")
         }
         var fds: [Int32] = [0, 0]
-        // A child spawned by another thread must not inherit this pipe's write end, or
-        // the pipe would not end until that child does (a redis-server outliving the
-        // redis-cli it raced with): close-on-exec (dup2 onto the child's stdout and stderr
-        // clears it there), and one spawn at a time from pipe() to the parent's close of
-        // the write end, since pipe2 is not at hand to set the flag atomically.
-        Self.spawning.lock()
         guard pipe(&fds) == 0 else {
-            Self.spawning.unlock()
             throw TestSupportError(.launchFailed, "\(path): pipe() failed (errno \(errno))")
         }
         let (readEnd, writeEnd) = (fds[0], fds[1])
-        _ = fcntl(readEnd, F_SETFD, FD_CLOEXEC)
-        _ = fcntl(writeEnd, F_SETFD, FD_CLOEXEC)
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -66,8 +59,16 @@ public final class ManagedProcess: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, writeEnd, 1)
         posix_spawn_file_actions_adddup2(&actions, writeEnd, 2)
-        posix_spawn_file_actions_addclose(&actions, readEnd)
-        posix_spawn_file_actions_addclose(&actions, writeEnd)
+        // The child keeps nothing else this process has open, whatever thread opened it:
+        // not another child's pipe (that pipe would not end until this child does), not
+        // a socket a test is binding (a redis-server kept holding a port "just checked
+        // free", and the server started on it failed on "Address already in use").
+        // (glibc 2.34 has it; Swift's Glibc module does not import it.)
+        guard let closeFrom = Self.addCloseFrom, closeFrom(&actions, 3) == 0 else {
+            close(readEnd)
+            close(writeEnd)
+            throw TestSupportError(.launchFailed, "\(path): posix_spawn_file_actions_addclosefrom_np is not available (glibc 2.34 or later)")
+        }
 
         // Threads of Swift concurrency block almost every signal and a child inherits
         // the mask: without an empty one it would never see the SIGTERM a test sends.
@@ -90,7 +91,6 @@ public final class ManagedProcess: Sendable {
         var child: pid_t = 0
         let rc = posix_spawn(&child, path, &actions, &attributes, argv, env)
         close(writeEnd)
-        Self.spawning.unlock()
         guard rc == 0 else {
             close(readEnd)
             throw TestSupportError(.launchFailed, "\(path): posix_spawn failed (\(String(cString: strerror(rc))))")

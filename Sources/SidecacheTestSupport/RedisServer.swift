@@ -34,10 +34,9 @@ public final class RedisServer: Sendable {
         let binary = ProcessInfo.processInfo.environment["SIDECACHE_TEST_REDIS_SERVER"]
             ?? ManagedProcess.locate("redis-server")
         guard let binary else { throw TestSupportError(.launchFailed, "redis-server not found: run the tests with `make test`") }
-        // A free port can be taken by another test between choosing it and redis binding
-        // it: then the server exits at once, and a new port is tried. Any failed launch
-        // is retried: the exit was once not yet recorded when the launch gave up (two
-        // fresh-clone runs failed on "Address already in use").
+        // A port can still be taken by another process between choosing it and redis
+        // binding it: then the server exits at once, and a new port is tried. Any failed
+        // launch is retried: the exit was once not yet recorded when the launch gave up.
         var attempt = 0
         while true {
             attempt += 1

@@ -1,6 +1,4 @@
 import Foundation
-import NIOCore
-import NIOPosix
 import SidecacheCore
 
 /// A real Redis Cluster on loopback, owned by one test: `masters` masters (and
@@ -82,7 +80,7 @@ public final class RedisTestCluster: Sendable {
         let sibling = URL(fileURLWithPath: binary).deletingLastPathComponent().appendingPathComponent("redis-cli").path
         let tool = FileManager.default.isExecutableFile(atPath: sibling) ? sibling : "redis-cli"
         let count = masters * (1 + replicasPerMaster)
-        // A free port (or its bus port, +10000) can be taken by another test between
+        // A port (or its bus port, +10000) can still be taken by another process between
         // choosing it and redis binding it: then that node exits at once, and the whole
         // cluster is started again on new ports.
         var attempt = 0
@@ -92,7 +90,7 @@ public final class RedisTestCluster: Sendable {
             var processes: [ManagedProcess] = []
             do {
                 try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-                let ports = try clusterPorts(count)
+                let ports = try (0..<count).map { _ in try freeLoopbackPort(pairedAt: 10000) }   // with the bus port
                 for port in ports {
                     let dir = directory + "/\(port)"
                     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -340,32 +338,5 @@ public final class RedisTestCluster: Sendable {
         for p in processes { p.kill() }
         for p in processes { _ = await p.waitForExit(timeout: .seconds(5)) }
         try? FileManager.default.removeItem(atPath: directory)
-    }
-
-    /// `count` distinct ports on 127.0.0.1, each free a moment ago together with its
-    /// cluster bus port (port + 10000, so the port is at most 55535). Every socket is held
-    /// until all are chosen, so the kernel hands out no port twice.
-    private static func clusterPorts(_ count: Int) throws -> [Int] {
-        var held: [any Channel] = []
-        defer { for channel in held { try? channel.close().wait() } }
-        func bind(_ port: Int) throws -> any Channel {
-            let channel = try ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-                .bind(host: "127.0.0.1", port: port)
-                .wait()
-            held.append(channel)
-            return channel
-        }
-        var ports: [Int] = []
-        for _ in 0..<(count * 50) where ports.count < count {
-            guard let port = try bind(0).localAddress?.port else {
-                throw TestSupportError(.launchFailed, "bound 127.0.0.1:0 but got no local port")
-            }
-            guard port <= 55535, (try? bind(port + 10000)) != nil else { continue }
-            ports.append(port)
-        }
-        guard ports.count == count else {
-            throw TestSupportError(.launchFailed, "found \(ports.count) of \(count) free port pairs (p, p+10000) on 127.0.0.1")
-        }
-        return ports
     }
 }
