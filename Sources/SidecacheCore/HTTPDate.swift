@@ -63,7 +63,9 @@ public enum HTTPDate {
     }
 
     private static func make(year: Int, month: String, day: Int, time: String) -> Timestamp? {
-        guard let m = months.firstIndex(of: month.lowercased()), (1...31).contains(day) else { return nil }
+        // Four digits, as every form has (RFC 9110 §5.6.7): a year of any length would
+        // overflow the arithmetic below, and an overflow stops the process.
+        guard (0...9999).contains(year), let m = months.firstIndex(of: month.lowercased()), (1...31).contains(day) else { return nil }
         let hms = time.split(separator: ":").compactMap { Int($0) }
         guard hms.count == 3, (0...23).contains(hms[0]), (0...59).contains(hms[1]), (0...60).contains(hms[2]) else { return nil }
         let days = daysFromCivil(year: year, month: m + 1, day: day)

@@ -122,6 +122,9 @@ import Testing
         // The fixed 29-byte layout with one part wrong.
         "Sun, 06 Nov 1994 08:49:37 GMX", "Sun, 06 N0v 1994 08:49:37 GMT",
         "Sun, 06 Nov 19x4 08:49:37 GMT", "Sun, 06 Nov 1994 08-49:37 GMT", "Sun, 06 Nov 1994 08:49:61 GMT",
+        // Years past four digits overflowed the day arithmetic and stopped the process.
+        "Sun, 06 Nov 999999999999 08:49:37 GMT", "Sun Nov  6 08:49:37 999999999999",
+        "Sunday, 06-Nov-99999999999999999 08:49:37 GMT", "Sun, 06 Nov 10000 08:49:37 GMT",
     ])
     func garbage(text: String) {
         #expect(HTTPDate.parse(text) == nil)
