@@ -35,6 +35,12 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     /// The client shut its sending side: what it sent is answered, then the connection closes.
     private var inputClosed = false
     private var pendingError: ProxyError?
+    /// The decoder parses nothing after the current request: it asked to switch protocols
+    /// (an `Upgrade` named in `Connection`, or CONNECT: RFC 9110 §7.8, §9.3.6), which
+    /// the proxy does not do, or bytes behind it did not parse. Its answer closes the
+    /// connection, and nothing more is read meanwhile: unparsed bytes would pile up in
+    /// the decoder for as long as the answer takes.
+    private var readsNoMore = false
     private var lastActivity = NIODeadline.uptimeNanoseconds(0)
     private var idleCheck: Scheduled<Void>?
     /// `corked` calls in progress, and whether a flush was held back meanwhile.
@@ -54,7 +60,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     let allocator: ByteBufferAllocator
     let eventLoop: any EventLoop
     private(set) var remoteAddress: String?
-    var closesAfterResponse: Bool { !keepAlive || draining || pendingError != nil }
+    var closesAfterResponse: Bool { !keepAlive || draining }
 
     func write(_ buffer: ByteBuffer) {
         context?.write(wrapOutboundOut(buffer), promise: nil)
@@ -207,7 +213,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     /// queued behind the answer, and while answers back up unread, which bounds what one
     /// client can make the proxy hold.
     func read(context: ChannelHandlerContext) {
-        if case .responding = state, !queued.isEmpty {
+        if case .responding = state, !queued.isEmpty || readsNoMore {
             readHeld = true   // the queued request waits until this answer is out
         } else if !context.channel.isWritable {
             readHeld = true   // the client is not taking its answers: read on once it does
@@ -218,6 +224,9 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         guard error is HTTPParserError else {
+            // More bytes behind a malformed request: the decoder refuses them, and the
+            // error already pending answers after the requests before it.
+            if pendingError != nil, case ByteToMessageDecoderError.dataReceivedInErrorState = error { return }
             context.close(promise: nil)
             return
         }
@@ -229,8 +238,10 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
         // trusted to be framed right).
         if case .responding = state {
             pendingError = proxyError
+            readsNoMore = true
         } else if !queued.isEmpty {
             pendingError = proxyError
+            readsNoMore = true
         } else {
             reject(proxyError)
         }
@@ -300,7 +311,12 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
             reject(.payloadTooLarge(limit: limit))
             return
         }
-        if framing.expect?.lowercased() == "100-continue" {
+        if framing.switchesProtocol || head.method == .CONNECT {
+            keepAlive = false
+            readsNoMore = true
+        }
+        // RFC 9110 §10.1.1: an HTTP/1.0 client's expectation is ignored (it would read the 100 as the answer).
+        if head.version.minor >= 1, framing.expect?.lowercased() == "100-continue" {
             var cont = allocator.buffer(capacity: 25)
             cont.writeStaticString("HTTP/1.1 100 Continue\r\n\r\n")
             context?.writeAndFlush(wrapOutboundOut(cont), promise: nil)
@@ -320,6 +336,8 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
         var contentLength: String?
         var transferEncoding = false
         var expect: String?
+        /// `Connection: upgrade` with an `Upgrade` field: the decoder stops after this request.
+        var switchesProtocol = false
     }
 
     private func checkHead(_ head: inout HTTPRequestHead, framing: inout HeadFraming) -> ProxyError? {
@@ -353,6 +371,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
             if options.contains(where: Self.unremovable.contains) {
                 return .badRequest("Connection may not name Host, Content-Length or Transfer-Encoding")
             }
+            framing.switchesProtocol = options.contains("upgrade") && head.headers.contains(name: "upgrade")
             for option in options { head.headers.remove(name: option) }
             if options.contains("expect") { framing.expect = nil }
         }

@@ -85,6 +85,66 @@ struct ProtocolTests {
         }
     }
 
+    /// RFC 9110 §10.1.1: a 1.0 client's `Expect: 100-continue` is ignored; a 100 would
+    /// read to it as the answer.
+    @Test func anHTTP10ClientsExpectationGetsNo100() async throws {
+        try await withProxy(routes: Self.route) { h in
+            h.origin.on("POST", "/y") { req in .text("got \(req.body.count)") }
+            let conn = try await RawConnection.connect(port: h.port)
+            try await conn.send("POST /y HTTP/1.0\r\nHost: a\r\nContent-Length: 2\r\nExpect: 100-continue\r\n\r\nab")
+            let responses = try await conn.readResponses(1)
+            #expect(responses.first?.text == "got 2")
+            #expect(responses.first?.interim.isEmpty == true, "no interim answer to a 1.0 client")
+            #expect(String(decoding: try await conn.readUntilClose().bytes, as: UTF8.self).isEmpty)
+        }
+    }
+
+    /// The decoder parses nothing after a request that asks to switch protocols (as
+    /// `curl --http2` does on http URLs): answered, that request closes the connection,
+    /// instead of leaving it open with every later request unread (and its bytes
+    /// piling up in the decoder).
+    @Test(arguments: [
+        "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n",
+        "Connection: upgrade\r\nUpgrade: websocket\r\n",
+    ])
+    func anUpgradeRequestIsAnsweredAndClosesTheConnection(upgrade: String) async throws {
+        try await withProxy(routes: Self.route) { h in
+            h.origin.on("GET", "/x/*") { req in .text(req.path) }
+            let conn = try await RawConnection.connect(port: h.port)
+            try await conn.send("GET /x/1 HTTP/1.1\r\nHost: a\r\n\(upgrade)\r\nGET /x/2 HTTP/1.1\r\nHost: a\r\n\r\n")
+            let responses = try await conn.readResponses(2)
+            #expect(responses.map(\.text) == ["/x/1"])
+            #expect(responses.first?.header("Connection") == "close")
+            let (rest, closed) = try await conn.readUntilClose()
+            #expect(rest.isEmpty && closed, "closed after the one answer")
+            #expect(h.origin.count(path: "/x/2") == 0)
+        }
+    }
+
+    /// Bytes that do not parse behind pipelined requests: those before them are answered
+    /// in order, then the 400, then the close; more bytes arriving after the malformed
+    /// ones change nothing (they once cut the connection, answers and all).
+    @Test func aMalformedRequestBehindPipelinedOnesIsAnsweredLast() async throws {
+        try await withProxy(routes: Self.route) { h in
+            let gate = CoalescingTests.Gate()
+            h.origin.on("GET", "/x/slow") { _ in await gate.wait(); return .text("slow") }
+            h.origin.on("GET", "/x/*") { req in .text(req.path) }
+            let conn = try await RawConnection.connect(port: h.port)
+            try await conn.send("GET /x/slow HTTP/1.1\r\nHost: a\r\n\r\nGET /x/2 HTTP/1.1\r\nHost: a\r\n\r\n"
+                                + "GET /x/3 HTTP/1.1\r\nHost: a\r\nBad Header: 1\r\n")
+            #expect(try await eventually { h.origin.count(path: "/x/slow") == 1 })
+            try await conn.send("\r\nGET /x/4 HTTP/1.1\r\nHost: a\r\n\r\n")
+            try await Task.sleep(for: .milliseconds(100))   // the second packet is in before the answers
+            gate.release()
+            let responses = try await conn.readResponses(4)
+            #expect(responses.map(\.status) == [200, 200, 400])
+            #expect(responses.prefix(2).map(\.text) == ["slow", "/x/2"])
+            #expect(responses.last?.header("Connection") == "close")
+            #expect(try await conn.readUntilClose().closed)
+            #expect(h.origin.count(path: "/x/3") == 0 && h.origin.count(path: "/x/4") == 0)
+        }
+    }
+
     @Test func anIdleConnectionWhoseClientHalfClosesIsClosed() async throws {
         try await withProxy(routes: Self.route) { h in
             h.origin.on("GET", "/x/*") { req in .text(req.path) }
