@@ -17,7 +17,10 @@ extension CacheControl {
                 if name == "private" { isPrivate = true }
                 continue
             }
-            switch (name, item.bareItem) {
+            // `rfc9651BareItem`, never the deprecated `bareItem`: its getter traps (`try!`)
+            // on the Date and Display String types the parser produces for `@1` and
+            // `%"x"`, and one such upstream field stopped the process on every fill.
+            switch (name, item.rfc9651BareItem) {
             case ("no-store", .bool(let on)): noStore = on
             case ("no-cache", .bool(let on)): noCache = on
             case ("no-cache", .string), ("no-cache", .token): noCache = true
@@ -27,10 +30,10 @@ extension CacheControl {
             case ("must-revalidate", .bool(let on)): mustRevalidate = on
             case ("proxy-revalidate", .bool(let on)): proxyRevalidate = on
             case ("no-transform", .bool(let on)): noTransform = on
-            case ("max-age", .integer(let n)) where n >= 0: maxAge = Int64(n)
-            case ("s-maxage", .integer(let n)) where n >= 0: sMaxAge = Int64(n)
-            case ("stale-while-revalidate", .integer(let n)) where n >= 0: staleWhileRevalidate = Int64(n)
-            case ("stale-if-error", .integer(let n)) where n >= 0: staleIfError = Int64(n)
+            case ("max-age", .integer(let n)) where n >= 0: maxAge = n
+            case ("s-maxage", .integer(let n)) where n >= 0: sMaxAge = n
+            case ("stale-while-revalidate", .integer(let n)) where n >= 0: staleWhileRevalidate = n
+            case ("stale-if-error", .integer(let n)) where n >= 0: staleIfError = n
             default: break
             }
         }

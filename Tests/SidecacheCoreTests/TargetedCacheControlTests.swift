@@ -20,6 +20,15 @@ import Testing
         #expect(cc.maxAge == nil && cc.sMaxAge == nil && cc.staleIfError == nil && cc.isPublic)
     }
 
+    /// RFC 9651's Date (`@1`) and Display String (`%"x"`) are values of the wrong type,
+    /// ignored like any other; reading them once stopped the process.
+    @Test func datesAndDisplayStringsAreValuesOfTheWrongType() throws {
+        let cc = try #require(CacheControl(targeted: [#"max-age=@1, s-maxage=5, x=%"b", no-store=@0"#]))
+        #expect(cc.maxAge == nil && cc.sMaxAge == 5 && !cc.noStore)
+        let headers: HeaderList = [("Cache-Control", "max-age=10"), ("CDN-Cache-Control", #"a=%"x", max-age=20"#)]
+        #expect(StoragePolicy.directives(headers).maxAge == 20)
+    }
+
     @Test(arguments: ["max-age=60,", "max-age=60;;", "Max-Age=60", "max-age=6 0", "max-age=, no-store", #"max-age="60"#, "\u{7}"])
     func invalidFieldsAreIgnoredAsAWhole(value: String) {
         #expect(CacheControl(targeted: [value]) == nil, "\(value)")
