@@ -60,7 +60,7 @@ extension Exchange {
     /// covered it since it was read: a mutation answered meanwhile purged it, and
     /// stale-if-error must not bring it back.
     func forgetPurgedFallback() {
-        if let stale = machine.staleFallback, !engine.store.ledger.isValid(stale) { machine.staleFallback = nil }
+        if let stale = machine.staleFallback, !engine.store.ledger.isValid(stale.entry) { machine.staleFallback = nil }
     }
 
     /// Asks the flight registry whether this miss leads a fill or waits on one.

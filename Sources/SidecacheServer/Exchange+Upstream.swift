@@ -31,7 +31,11 @@ extension Exchange {
         fillGuard = guarded
         outcome = .miss
         var extra: [(name: String, value: String)] = []
-        if let stored = start.revalidating, !isBodyRead {
+        if let stored = start.revalidating, !engine.store.ledger.isValid(stored) {
+            // Purged while this request waited on another's fill: a 304 to its validators
+            // would store the purged body again under a guard taken after the purge.
+            machine.revalidating = nil
+        } else if let stored = start.revalidating, !isBodyRead {
             extra = Validators.revalidationHeaders(stored: HeaderList(stored.storedHead().lines))
         }
         // A compressing route asks for gzip or identity only (never a coding it could not
@@ -82,15 +86,18 @@ extension Exchange {
         case .body(let chunk):
             run(machine.upstreamBody(chunk))
         case .end:
-            run(machine.upstreamEnd())
+            let inDoubt = mutationInDoubt
+            let action = machine.upstreamEnd()
+            if inDoubt { purgeInDoubt { $0.run(action) } } else { run(action) }
         case .failure(let failure):
             engine.metrics.upstreamError(route: route?.name, kind: failure.kind.rawValue)
             let error: ProxyError = failure.kind == .timeout ? .upstreamTimeout(failure.detail) : .upstreamUnavailable(failure.detail)
             forgetPurgedFallback()
+            let inDoubt = mutationInDoubt
             let action = machine.upstreamFailed(error, now: engine.clock.now())
             let what = if case .cut = action { "upstream failed mid-body" } else { "upstream failed" }
             engine.logger.warning("\(what)", metadata: ["request": "\(method) \(head.uri)", "error": "\(failure)"])
-            run(action)
+            if inDoubt { purgeInDoubt { $0.run(action) } } else { run(action) }
         }
     }
 
@@ -114,14 +121,34 @@ extension Exchange {
     /// DESIGN: every purge target of a successful mutation is purged before the client
     /// sees any of the answer; §4.4 invalidation rides along.
     func purgeThenAnswer(_ h: UpstreamResponseHead) {
-        guard let target, PurgePlan.purges(status: h.status), !Invalidation.safeMethods.contains(method) else {
+        guard PurgePlan.purges(status: h.status) else {
             run(machine.purged())
             return
         }
+        purge(status: h.status, response: HeaderList(h.headers)) { $0.run($0.machine.purged()) }
+    }
+
+    /// A mutation forwarded whose answer never comes (its client left, the upstream
+    /// failed or timed out before its head): the upstream may have applied it all the
+    /// same, so what a success would purge is purged. In doubt a purge costs a miss;
+    /// a missed one serves the old data until its ttl.
+    var mutationInDoubt: Bool { machine.forwardAwaitsHead && !Invalidation.safeMethods.contains(method) }
+
+    func purgeInDoubt(then done: @escaping (Exchange) -> Void) {
+        purge(status: 200, response: HeaderList([]), then: done)
+    }
+
+    /// Runs the purges of this request (once), then `done`, on this exchange's loop.
+    private func purge(status: Int, response: HeaderList, then done: @escaping (Exchange) -> Void) {
+        guard !purgeStarted, let target, !Invalidation.safeMethods.contains(method) else {
+            done(self)
+            return
+        }
+        purgeStarted = true
         var stale: [PurgeScope] = []
-        var scopes = Invalidation.scopes(method: method, status: h.status, path: target.path,
-                                         host: head.headers.first(name: "host"), response: HeaderList(h.headers))
-        let declared = UpstreamPurge.scopes(HeaderList(h.headers).all(UpstreamPurge.field), routes: settings.config.routes)
+        var scopes = Invalidation.scopes(method: method, status: status, path: target.path,
+                                         host: head.headers.first(name: "host"), response: response)
+        let declared = UpstreamPurge.scopes(response.all(UpstreamPurge.field), routes: settings.config.routes)
         scopes += declared.scopes
         if !declared.skipped.isEmpty {
             engine.logger.warning("Sidecache-Purge targets not understood, skipped",
@@ -145,13 +172,10 @@ extension Exchange {
         }
         switch engine.purge(scopes, stale: stale, reason: "\(method) \(target.path)", source: .mutation, on: connection.eventLoop) {
         case .now:
-            run(machine.purged())
+            done(self)
         case .later(let shared):
             let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
-            shared.whenComplete { _ in
-                let exchange = me.value
-                exchange.run(exchange.machine.purged())
-            }
+            shared.whenComplete { _ in done(me.value) }
         }
     }
 

@@ -66,6 +66,8 @@ final class Exchange {
     var outcome = CacheOutcome.bypass
     var status = 0
     var upstreamStarted: NIODeadline?
+    /// This mutation's purges have started (on its answer, or in doubt without one).
+    var purgeStarted = false
 
     /// The purge scopes of the cache key's entries, computed once and only on a miss.
     lazy var scopeIDs: [UInt64] = machine.context?.scopeIDs ?? []
@@ -247,8 +249,11 @@ final class Exchange {
         connection.responseFinished(close: close)
     }
 
-    /// The client went away: stop the upstream transfer, nothing more to write.
+    /// The client went away: stop the upstream transfer, nothing more to write (a
+    /// mutation's purges still run, in doubt).
     func clientGone() {
+        let inDoubt = mutationInDoubt
         run(machine.clientGone())
+        if inDoubt { purgeInDoubt { _ in } }
     }
 }

@@ -14,7 +14,7 @@ extension ExchangeStateMachine {
         case .fill(let requestTime):
             guard let context else { return .none }
             if h.status == 304, let stored = revalidating { return refreshed(stored, by: h, context, requestTime: requestTime, now: now) }
-            if h.status >= 500, let stale = staleFallback, ServeDecision.staleIfError(stale.timing, now: now) {
+            if h.status >= 500, let stale = fallback(at: now) {
                 state = .finished
                 return .answerInstead(.upstreamUnavailable("upstream answered \(h.status)"), stale: stale, cancelTransfer: true)
             }
@@ -31,7 +31,7 @@ extension ExchangeStateMachine {
                 state = .fetching(fetch, .buffering(h, timing, allocator.buffer(capacity: capacity)))
                 return .none
             case .skip(let reason):
-                var start = stream(h, fetch, notStored: reason, land: .fetchYourself(uncacheable: reason != .vary))
+                var start = stream(h, fetch, notStored: reason, land: .fetchYourself(uncacheable: saysAnswerIsUncacheable(reason, h)))
                 if reason == .vary, case .sendHead(var head) = start {
                     // Learn the headers: from the next request on they are part of the key.
                     head.learnVary = StoragePolicy.uncoveredVary(StoragePolicy.varyNames(headers), route: route,
@@ -40,6 +40,20 @@ extension ExchangeStateMachine {
                 }
                 return start
             }
+        }
+    }
+
+    /// Whether a key is remembered as not storable (hit-for-miss) after this answer: only
+    /// for what the answer says of itself. Kept out because of this request (its
+    /// `no-store`, its credentials, a status refusing them) or because the key must
+    /// learn a Vary, it says nothing about the next client's answer, whose misses
+    /// still coalesce.
+    private func saysAnswerIsUncacheable(_ reason: NotStoredReason, _ h: UpstreamResponseHead) -> Bool {
+        switch reason {
+        case .vary, .authorization: false
+        case .noStore: !ServeDecision.requestDirectives(request).noStore
+        case .status: ![401, 403, 407].contains(h.status)
+        default: true
         }
     }
 
@@ -134,7 +148,7 @@ extension ExchangeStateMachine {
         guard case .fetching(_, let answer) = state else { return .none }
         state = .finished
         if case .streaming = answer { return .cut }   // the head is out: a cut connection is the only honest signal
-        let stale = staleFallback.flatMap { entry in now.map { ServeDecision.staleIfError(entry.timing, now: $0) } == true ? entry : nil }
+        let stale = now.flatMap(fallback(at:))
         return .answerInstead(error, stale: stale, cancelTransfer: false)
     }
 

@@ -151,11 +151,29 @@ struct ExchangeStateMachine {
     var state = State.idle
     /// A stored answer being revalidated, and the one that may answer if the fetch fails.
     var revalidating: CacheEntry?
-    var staleFallback: CacheEntry?
+    var staleFallback: StaleFallback?
     /// The shared counters the lookup read, for the fill.
     private var generations: EntryCodec.Generations?
     /// Already waited on someone's fill once: never queue again, fetch instead.
     private var joined = false
+    /// Fills this request waited on that ended storing nothing for a reason of their own
+    /// (the leader's client left, a purge overtook it): it looked up and queued again.
+    private var rejoins = 0
+    static let maxRejoins = 3
+
+    /// A stale entry that may answer should the fetch fail, with the timing its lookup
+    /// judged it by (a soft-purged entry's windows count from the purge).
+    struct StaleFallback {
+        let entry: CacheEntry
+        let timing: EntryTiming
+    }
+
+    /// The fallback, while its stale-if-error window is still open at `now` (a waiter
+    /// may be told of a failure long after its lookup).
+    func fallback(at now: Timestamp) -> CacheEntry? {
+        guard let staleFallback, ServeDecision.staleIfError(staleFallback.timing, now: now) else { return nil }
+        return staleFallback.entry
+    }
     /// Fills are coalesced across instances too (a shared store): a leader leases first.
     let leasesFills: Bool
 
@@ -168,6 +186,9 @@ struct ExchangeStateMachine {
     }
 
     var isFinished: Bool { if case .finished = state { true } else { false } }
+
+    /// A forwarded request whose answer's head has not come: a mutation's purge has not run.
+    var forwardAwaitsHead: Bool { if case .fetching(.forward, .awaitingHead) = state { true } else { false } }
 
     // MARK: Cache phases
 
@@ -208,6 +229,9 @@ struct ExchangeStateMachine {
     mutating func lookupAnswered(_ entry: CacheEntry?, generations: EntryCodec.Generations?, staleSince: Timestamp? = nil,
                                  now: Timestamp) -> Action {
         guard case .lookingUp = state, let context else { return .none }
+        // What this lookup found decides, not an earlier one's (purged since, perhaps).
+        revalidating = nil
+        staleFallback = nil
         guard let entry else { return fetch(generations, now: now) }
         let timing = staleSince.map { entry.timing.expired(at: $0) } ?? entry.timing
         switch ServeDecision.decide(timing, now: now, route: context.route, request: request) {
@@ -218,7 +242,7 @@ struct ExchangeStateMachine {
             state = .finished
             return .answerFromCache(FromCache(entry: entry, staleDetail: "stale-while-revalidate", revalidate: true))
         case .fetch:
-            if ServeDecision.staleIfError(timing, now: now) { staleFallback = entry }
+            if ServeDecision.staleIfError(timing, now: now) { staleFallback = StaleFallback(entry: entry, timing: timing) }
             revalidating = entry
             return fetch(generations ?? entry.generations, now: now)
         }
@@ -279,16 +303,25 @@ struct ExchangeStateMachine {
 
     mutating func fillLanded(_ result: FlightResult, now: Timestamp) -> Action {
         guard case .waitingOnFill = state else { return .none }
-        joined = true
         switch result {
         case .stored:
+            joined = true
             state = .lookingUp   // the entry is stored now; checked like any other (Vary, purges, strict)
             return .lookup
+        case .fetchYourself(uncacheable: false) where rejoins < Self.maxRejoins:
+            // Storable, but this fill stored nothing: its client left, or a purge overtook
+            // it. Every waiter fetching on its own would be the stampede coalescing is
+            // for; they look up again (a purged entry is gone) and one of them leads.
+            rejoins += 1
+            state = .lookingUp
+            return .lookup
         case .fetchYourself:
+            joined = true
             return startFill(now: now, leaving: nil)
         case .failed(let error):
+            joined = true
             state = .finished
-            if let stale = staleFallback { return .answerFromCache(FromCache(entry: stale, staleDetail: "stale-if-error")) }
+            if let stale = fallback(at: now) { return .answerFromCache(FromCache(entry: stale, staleDetail: "stale-if-error")) }
             return .fail(error)
         }
     }

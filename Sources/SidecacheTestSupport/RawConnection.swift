@@ -90,6 +90,17 @@ public final class RawConnection: Sendable {
     /// Whether the peer has closed the connection.
     public var isClosed: Bool { inbox.closed }
 
+    /// Closes with a reset (SO_LINGER 0), as a client that dies or gives up mid-request
+    /// does: the proxy learns at once that nobody waits for the answer. (A plain close is
+    /// a FIN, which a proxy that honours half-closed clients cannot tell apart from one.)
+    public func reset() async throws {
+        guard let socket = channel as? any SocketOptionProvider else {
+            throw TestSupportError(.launchFailed, "the raw connection's channel sets no socket options")
+        }
+        try await socket.setSoLinger(linger(l_onoff: 1, l_linger: 0)).get()
+        try await close()
+    }
+
     public func close() async throws {
         guard channel.isActive else { return }
         do {

@@ -133,6 +133,48 @@ struct ExchangeStateMachineTests {
         #expect(without.isFinished)
     }
 
+    /// A waiter is told of a failure up to `upstreamTimeout` after its lookup: the stale
+    /// entry answers only while its window is still open then.
+    @Test func aFailureLandingPastTheStaleIfErrorWindowIsTheError() {
+        var (m, mContext) = Self.machine(Self.route(staleIfError: .seconds(60)))
+        _ = m.start(mContext)
+        _ = m.lookupAnswered(Self.entry(fresh: -5, staleIfError: 30), generations: nil, now: Self.now)
+        _ = m.flightEntered(waiter: 1, now: Self.now)
+        guard case .fail(.upstreamTimeout) = m.fillLanded(.failed(.upstreamTimeout("t")), now: Self.now + .seconds(31)) else {
+            Issue.record("the window closed while it waited: the error"); return
+        }
+    }
+
+    /// A fill that stored nothing for a reason of its own (its client left, a purge
+    /// overtook it): its waiters look up and queue again, a bounded number of times,
+    /// instead of each fetching; not storable at all: each fetches.
+    @Test func waitersOfAFillThatStoredNothingQueueAgainBounded() {
+        var (m, mContext) = Self.machine()
+        _ = m.start(mContext)
+        _ = m.lookupAnswered(nil, generations: nil, now: Self.now)
+        for round in 1...ExchangeStateMachine.maxRejoins {
+            _ = m.flightEntered(waiter: UInt64(round), now: Self.now)
+            guard case .lookup = m.fillLanded(.fetchYourself(uncacheable: false), now: Self.now) else {
+                Issue.record("round \(round): looks up again"); return
+            }
+            guard case .enterFlight = m.lookupAnswered(nil, generations: nil, now: Self.now) else {
+                Issue.record("round \(round): queues again"); return
+            }
+        }
+        _ = m.flightEntered(waiter: 99, now: Self.now)
+        guard case .fill = m.fillLanded(.fetchYourself(uncacheable: false), now: Self.now) else {
+            Issue.record("past the bound: fetches"); return
+        }
+
+        var (n, nContext) = Self.machine()
+        _ = n.start(nContext)
+        _ = n.lookupAnswered(nil, generations: nil, now: Self.now)
+        _ = n.flightEntered(waiter: 1, now: Self.now)
+        guard case .fill = n.fillLanded(.fetchYourself(uncacheable: true), now: Self.now) else {
+            Issue.record("not storable: fetches on its own"); return
+        }
+    }
+
     @Test func upstreamFailureBeforeTheHeadIsAnAnswerAfterItACut() {
         var before = Self.filling()
         guard case .answerInstead(.upstreamUnavailable, nil, false) = before.upstreamFailed(.upstreamUnavailable("x"), now: Self.now) else {

@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 import SidecacheTestSupport
 
@@ -140,6 +141,40 @@ struct PurgeTests {
             let after = try await h.get("/api/users/9")
             #expect(after.header("X-Cache") == "MISS")
             #expect(after.text == #"{"version":"new"}"#)
+        }
+    }
+
+    /// A mutation whose answer never comes may have been applied all the same: its
+    /// client leaving (as a mobile client that gives up does) or the upstream timing out
+    /// before the head still purges what a success would, rule targets included.
+    @Test(arguments: ["client leaves", "upstream times out"])
+    func aMutationWithoutAnAnswerPurgesInDoubt(how: String) async throws {
+        let extra = how == "upstream times out" ? #""defaults": { "upstreamTimeout": "2s" }"# : ""
+        try await withProxy(routes: Self.routes, purge: Self.purge, extra: extra) { h in
+            let gate = CoalescingTests.Gate()
+            let version = Atomic(1)
+            h.origin.on("GET", "/api/users/*") { _ in .json(#"{"v":\#(version.load(ordering: .relaxed))}"#) }
+            h.origin.on("GET", "/api/users") { _ in .json(#"[\#(version.load(ordering: .relaxed))]"#) }
+            h.origin.on("PUT", "/api/users/7") { _ in
+                version.store(2, ordering: .relaxed)   // applied, then slow to answer
+                await gate.wait()
+                return .json("{}")
+            }
+            try await fill(h, "/api/users/7")
+            try await fill(h, "/api/users")
+            let conn = try await RawConnection.connect(port: h.port)
+            try await conn.send("PUT /api/users/7 HTTP/1.1\r\nHost: 127.0.0.1:\(h.port)\r\nContent-Length: 2\r\n\r\n{}")
+            #expect(try await eventually { h.origin.count("PUT", path: "/api/users/7") == 1 })
+            if how == "client leaves" {
+                try await conn.reset()
+            } else {
+                let answer = try await conn.readResponses(1, timeout: .seconds(30))
+                #expect(answer.first?.status == 504)
+            }
+            #expect(try await eventually { try await h.get("/api/users/7").text == #"{"v":2}"# }, "the user is fetched again")
+            #expect(try await h.get("/api/users").text == "[2]", "and the rule's other target")
+            gate.release()
+            try await conn.close()
         }
     }
 }

@@ -1,0 +1,111 @@
+import Synchronization
+import Testing
+@testable import SidecacheMetrics
+@testable import SidecacheServer
+import SidecacheTestSupport
+
+/// Misses that waited on a fill which stored nothing though its answer was storable:
+/// its client left, or a purge overtook it. They queue again (one fetches, the rest
+/// wait), never fetch all at once, and never revalidate what the purge removed.
+@Suite("Coalescing when the fill waited on stores nothing")
+struct FillsThatStoreNothingTests {
+    typealias Gate = CoalescingTests.Gate
+
+    @Test func theLeadersClientLeavingDoesNotSendEveryWaiterUpstream() async throws {
+        try await withProxy(routes: CoalescingTests.route) { h in
+            let gate = Gate()
+            h.origin.on("GET", "/items/1") { _ in await gate.wait(); return .json(#"{"id":1}"#) }
+            let leader = try await RawConnection.connect(port: h.port)
+            try await leader.send("GET /items/1 HTTP/1.1\r\nHost: 127.0.0.1:\(h.port)\r\n\r\n")   // the key of h.get's requests
+            #expect(try await eventually { h.origin.count(path: "/items/1") == 1 })
+            let answers = try await withThrowingTaskGroup(of: TestResponse.self) { group in
+                for _ in 0..<9 { group.addTask { try await h.get("/items/1") } }
+                #expect(try await eventually { CoalescingTests.waiting(h) == 9 })
+                try await leader.reset()
+                // The waiters queue again behind one of them, whose fetch is at the gate.
+                #expect(try await eventually { h.origin.count(path: "/items/1") == 2 && CoalescingTests.waiting(h) >= 17 })
+                gate.release()
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(answers.count == 9 && answers.allSatisfy { $0.status == 200 && $0.text == #"{"id":1}"# })
+            #expect(h.origin.count(path: "/items/1") == 2, "the cancelled fetch and one more, not one per waiter")
+        }
+    }
+
+    @Test func aPurgeOvertakingTheFillDoesNotSendEveryWaiterUpstream() async throws {
+        try await withProxy(routes: CoalescingTests.route) { h in
+            let gate = Gate()
+            let version = Atomic(1)
+            h.origin.on("GET", "/items/5") { _ in await gate.wait(); return .text("v\(version.load(ordering: .relaxed))") }
+            h.origin.on("PUT", "/items/5") { _ in version.store(2, ordering: .relaxed); return .text("ok") }
+            let answers = try await withThrowingTaskGroup(of: TestResponse.self) { group in
+                for _ in 0..<10 { group.addTask { try await h.get("/items/5") } }
+                #expect(try await eventually { h.origin.count("GET", path: "/items/5") == 1 && CoalescingTests.waiting(h) == 9 })
+                #expect(try await h.send("PUT", "/items/5").status == 200)
+                gate.release()
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(answers.count == 10 && answers.allSatisfy { $0.status == 200 })
+            #expect(h.origin.count("GET", path: "/items/5") == 2, "the overtaken fetch and one after the purge")
+            let after = try await h.get("/items/5")
+            #expect(after.header("X-Cache") == "HIT" && after.text == "v2", "the fill after the purge is stored")
+        }
+    }
+
+    /// One client's credentials making the answer a 401 say nothing of the next
+    /// client's: the key is not remembered as not storable, its misses still coalesce.
+    @Test func anAnswerRefusingOneRequestsCredentialsLeavesCoalescingOn() async throws {
+        let route = #"[{ "name": "item", "match": "GET /items/{id}", "ttl": "5m", "shared": true }]"#
+        try await withProxy(routes: route) { h in
+            let gate = Gate()
+            h.origin.on("GET", "/items/9") { req in
+                if req.header("Authorization") != nil { return .text("expired", status: 401) }
+                await gate.wait()
+                return .json("{}")
+            }
+            #expect(try await h.get("/items/9", headers: [("Authorization", "Bearer expired")]).status == 401)
+            let answers = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<10 { group.addTask { try await h.get("/items/9").status } }
+                #expect(try await eventually { h.origin.count(path: "/items/9") == 2 && CoalescingTests.waiting(h) == 9 })
+                gate.release()
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(answers == Array(repeating: 200, count: 10))
+            #expect(h.origin.count(path: "/items/9") == 2)
+        }
+    }
+
+    /// A stale entry purged while a request waited to revalidate it: that request must
+    /// not send the purged entry's validators, or an upstream that still answers 304 to
+    /// them would put the purged body back in the cache.
+    @Test func aWaiterDoesNotRevalidateAnEntryPurgedWhileItWaited() async throws {
+        let route = #"[{ "name": "d", "match": "GET /d/{id}", "ttl": "2s" }]"#
+        try await withProxy(routes: route) { h in
+            let gate = Gate()
+            let version = Atomic(1)
+            let gated = Atomic(false)
+            h.origin.on("GET", "/d/1") { req in
+                if gated.load(ordering: .relaxed) { await gate.wait() }
+                // An upstream whose validators did not change with the data.
+                if req.header("If-None-Match") != nil { return OriginResponse(status: 304, headers: [("ETag", #""e""#)]) }
+                return .text("v\(version.load(ordering: .relaxed))", headers: [("ETag", #""e""#)])
+            }
+            h.origin.on("PUT", "/d/1") { _ in version.store(2, ordering: .relaxed); return .text("ok") }
+            #expect(try await h.get("/d/1").text == "v1")
+            h.clock.advance(by: .seconds(3))   // stale, with a validator: revalidated
+            gated.store(true, ordering: .relaxed)
+            let waits = h.proxy.engine.metrics.routes.stats(for: "d").coalescedCount
+            async let first = h.get("/d/1")
+            #expect(try await eventually { h.origin.count("GET", path: "/d/1") == 2 })
+            async let second = h.get("/d/1")
+            #expect(try await eventually { h.proxy.engine.metrics.routes.stats(for: "d").coalescedCount == waits + 1 })
+            #expect(try await h.send("PUT", "/d/1").status == 200)
+            gate.release()
+            _ = try await (first, second)
+            let conditional = h.origin.requests.filter { $0.method == "GET" && $0.header("If-None-Match") != nil }
+            #expect(conditional.count == 1, "only the request that began before the purge revalidated")
+            let after = try await h.get("/d/1")
+            #expect(after.text == "v2", "the purged body is not back: \(after.header("X-Cache") ?? "-")")
+        }
+    }
+}
