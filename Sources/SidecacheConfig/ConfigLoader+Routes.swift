@@ -10,11 +10,11 @@ extension ConfigLoader {
         }
         if let v = fields["staleWhileRevalidate"]?.duration() { p.staleWhileRevalidate = v }
         if let v = fields["staleIfError"]?.duration() { p.staleIfError = v }
-        if let v = fields["maxBodySize"]?.size() { p.maxBodySize = v }
+        if let v = fields["maxBodySize"]?.size(atMost: 2 << 30) { p.maxBodySize = v }
         if let n = fields["upstreamTimeout"], let v = n.duration() {
             if v > .zero { p.upstreamTimeout = v } else { n.report("must be more than 0") }
         }
-        if let v = fields["maxRequestBody"]?.size() { p.maxRequestBody = v }
+        if let v = fields["maxRequestBody"]?.size(atMost: 2 << 30) { p.maxRequestBody = v }
         if let v = fields["compress"]?.bool() { p.compress = v }
         if let n = fields["verify"], let text = n.string() {
             if let share = percentage(text) { p.verify = share } else { n.report("\"\(text)\" is not a share of hits: use a percentage from \"0%\" to \"100%\", e.g. \"1%\" or \"0.1%\"") }

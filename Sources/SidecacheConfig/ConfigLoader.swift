@@ -64,7 +64,7 @@ public enum ConfigLoader {
         let warm = warmTargets(top["warm"], routes: RouteTable(routes ?? []), routeProblems: routes == nil)
         let admin = top["admin"].flatMap(adminConfig)
         let limits = self.limits(top["limits"])
-        let threads = top["threads"]?.int(atLeast: 1)
+        let threads = top["threads"]?.int(atLeast: 1, atMost: 1024)
         let log = logConfig(top["log"])
 
         guard let listen, let upstream, let store, let routes, let purge, let warm, let limits, let log else { return nil }

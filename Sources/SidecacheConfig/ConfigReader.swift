@@ -87,7 +87,7 @@ struct Node {
         return b
     }
 
-    func int(atLeast minimum: Int) -> Int? {
+    func int(atLeast minimum: Int, atMost maximum: Int = .max) -> Int? {
         guard case .number(let n) = value, n == n.rounded(), abs(n) < 1e15 else {
             report("expected a whole number, found \(value.typeName == "a number" ? "a fraction" : value.typeName)")
             return nil
@@ -96,14 +96,18 @@ struct Node {
             report("must be at least \(minimum)")
             return nil
         }
+        guard Int(n) <= maximum else {
+            report("must be at most \(maximum)")
+            return nil
+        }
         return Int(n)
     }
 
     func duration() -> Duration? {
         if case .number(let n) = value {
             // `"ttl": 3600`: whole seconds.
-            guard n >= 0, n == n.rounded(), n < 1e12 else {
-                report("\(n) is not a duration (a whole number of seconds, or 300s, 5m, 1h)")
+            guard n >= 0, n == n.rounded(), n <= Double(longestDuration.components.seconds) else {
+                report("\(n) is not a duration (a whole number of seconds up to 3650 days, or 300s, 5m, 1h)")
                 return nil
             }
             return .seconds(Int64(n))
@@ -113,13 +117,23 @@ struct Node {
             report("\"\(text)\" is not a duration (use 300s, 5m, 1h)")
             return nil
         }
+        guard d <= longestDuration else {
+            report("\"\(text)\" is longer than the 3650d a duration may be")
+            return nil
+        }
         return d
     }
 
-    func size() -> Int? {
+    /// `atMost`: a body is held in one buffer, whose size NIO counts in 32 bits (and a
+    /// larger one stops the process), so body limits take at most 2 GiB.
+    func size(atMost maximum: Int = .max) -> Int? {
         guard let text = string() else { return nil }
         guard let n = parseSize(text) else {
             report("\"\(text)\" is not a size (use 0, 512KiB, 8MiB, 1GiB)")
+            return nil
+        }
+        guard n <= maximum else {
+            report("\"\(text)\" is more than the \(maximum >> 30)GiB this limit may be")
             return nil
         }
         return n

@@ -1,6 +1,11 @@
 import SidecacheCore
 
-/// `250ms`, `30s`, `5m`, `12h`, `1d`.
+/// The longest duration the config takes: ten years is longer than any ttl, timeout or
+/// period means, and well inside what timers and deadlines (nanoseconds in an Int64,
+/// about 292 years) hold without overflowing, which stops the process.
+let longestDuration = Duration.seconds(3650 * 86_400)
+
+/// `250ms`, `30s`, `5m`, `12h`, `1d` (the reader refuses more than `longestDuration`).
 func parseDuration(_ text: String) -> Duration? {
     // A bare number is seconds (`"ttl": "3600"`), as most proxies read it; `check` shows the unit.
     if !text.isEmpty, text.allSatisfy(\.isASCIIDigit) {
@@ -39,7 +44,8 @@ public struct RateLimit: Sendable, Equatable, CustomStringConvertible {
 
     static func parse(_ text: String) -> RateLimit? {
         let parts = text.split(separator: "/")
-        guard parts.count == 2, let n = Int(parts[0]), n > 0, let d = parseDuration(String(parts[1])), d > .zero else { return nil }
+        guard parts.count == 2, let n = Int(parts[0]), n > 0, let d = parseDuration(String(parts[1])), d > .zero,
+              d <= longestDuration else { return nil }
         return RateLimit(count: n, period: d)
     }
 

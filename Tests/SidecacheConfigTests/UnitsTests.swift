@@ -22,6 +22,27 @@ import Testing
         #expect(problem(at: "defaults.ttl", in: found) == "\"\(text)\" is not a duration (use 300s, 5m, 1h)")
     }
 
+    /// Limits that would overflow a timer, a deadline or a 32-bit buffer size somewhere
+    /// at run time (stopping the process at the first admin probe, or the first large
+    /// body) are refused at load, naming the field.
+    @Test func limitsPastWhatTheRuntimeHoldsAreRefused() throws {
+        #expect(try parse(config(#""defaults": {"ttl": "3650d"}"#)).defaultTTL == .fixed(.seconds(3650 * 86_400)))
+        #expect(problem(at: "defaults.ttl", in: problems(config(#""defaults": {"ttl": "3651d"}"#)))
+                == #""3651d" is longer than the 3650d a duration may be"#)
+        let found = problems(config(#"""
+            "limits": {"idleTimeout": 10000000000, "headerTimeout": "10000000000s"},
+            "defaults": {"maxBodySize": "4GiB", "maxRequestBody": "5GiB"},
+            "admin": {"listen": "127.0.0.1:9000", "refreshLimit": "1/9223372036854775s"},
+            "threads": 100000
+            """#))
+        for path in ["limits.idleTimeout", "limits.headerTimeout", "defaults.maxBodySize", "defaults.maxRequestBody",
+                     "admin.refreshLimit", "threads"] {
+            #expect(problem(at: path, in: found) != nil, "\(path): \(found)")
+        }
+        #expect(problem(at: "defaults.maxBodySize", in: found) == #""4GiB" is more than the 2GiB this limit may be"#)
+        #expect(try parse(config(#""defaults": {"maxBodySize": "2GiB"}, "threads": 1024"#)).defaults.maxBodySize == 2 << 30)
+    }
+
     @Test(arguments: [
         ("0", 0), ("0B", 0), ("100B", 100), ("512KiB", 512 << 10), ("8MiB", 8 << 20), ("1GiB", 1 << 30), ("0KiB", 0),
     ] as [(String, Int)])

@@ -50,6 +50,25 @@ import Testing
         #expect(ClusterMap.fromSlots(.error("ERR This instance has cluster support disabled"), askedHost: "h") == nil)
     }
 
+    /// A reply from a hostile (or impersonated) server naming more masters than the
+    /// slot table counts: those past it serve nothing; converting their index stopped
+    /// the process.
+    @Test func moreMastersThanTheTableCountsServeNothing() throws {
+        let rows = (0...Int(Int16.max) + 1).map { i in
+            RedisValue.array([.integer(0), .integer(0), .array([Self.bulk("h\(i)"), .integer(6379)])])
+        }
+        let map = try #require(ClusterMap.fromSlots(.array(rows), askedHost: "h"))
+        #expect(map.masters.count == Int(Int16.max) + 2)
+        #expect(map.owner(of: 0) == Int(Int16.max), "the last master the table can name")
+    }
+
+    /// What servers report is summed without trusting it: an overflow stopped the process.
+    @Test func summedServerCountsSaturate() {
+        #expect(RedisStore.sum([Int.max, 1, nil]) == Int.max)
+        #expect(RedisStore.sum([3, nil, 4]) == 7)
+        #expect(RedisStore.sum([nil, nil]) == nil)
+    }
+
     @Test func redirects() {
         #expect(ClusterRedirect(.error("MOVED 3999 127.0.0.1:6381"), answeredBy: "h") == .moved(host: "127.0.0.1", port: 6381))
         #expect(ClusterRedirect(.error("ASK 3999 ::1:6381"), answeredBy: "h") == .ask(host: "::1", port: 6381))

@@ -20,8 +20,10 @@ struct ClusterMap: Sendable, Equatable {
     init(masters: [Master], ranges: [(slots: ClosedRange<Int>, master: Int)]) {
         self.masters = masters
         var owners = [Int16](repeating: -1, count: RedisSlot.count)
+        // A reply naming more masters than an Int16 counts leaves the rest unserved.
         for (slots, master) in ranges where slots.lowerBound >= 0 && slots.upperBound < RedisSlot.count {
-            for slot in slots { owners[slot] = Int16(master) }
+            guard let owner = Int16(exactly: master) else { continue }
+            for slot in slots { owners[slot] = owner }
         }
         self.owners = owners
     }
@@ -69,13 +71,15 @@ struct ClusterMap: Sendable, Equatable {
     static func fromSlots(_ reply: RedisValue, askedHost: String) -> ClusterMap? {
         guard let rows = reply.array else { return nil }
         var masters: [Master] = []
+        var indexes: [String: Int] = [:]
         var ranges: [(slots: ClosedRange<Int>, master: Int)] = []
         for row in rows {
             guard let row = row.array, row.count >= 3, let start = row[0].integer, let end = row[1].integer, start <= end,
                   let node = row[2].array, node.count >= 2, let port = node[1].integer else { return nil }
             let master = Master(host: Self.host(node[0].text, or: askedHost), port: Int(port), replicas: row.count - 3)
-            let index = masters.firstIndex(where: { $0.address == master.address }) ?? {
+            let index = indexes[master.address] ?? {
                 masters.append(master)
+                indexes[master.address] = masters.count - 1
                 return masters.count - 1
             }()
             ranges.append((Int(start)...Int(end), index))

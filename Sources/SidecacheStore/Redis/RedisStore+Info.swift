@@ -33,15 +33,20 @@ extension RedisStore {
             guard (info.keys ?? 0) <= Self.countLimit else { return loop.makeSucceededFuture(info) }
             let counted = masters.map { countEntries(on: $0, cursor: "0", counted: 0, on: loop) }
             return EventLoopFuture.whenAllSucceed(counted, on: loop).map { counts in
-                info.entries = counts.reduce(0, +)
+                info.entries = Self.sum(counts) ?? 0
                 return info
             }.recover { _ in info }
         }
     }
 
-    /// Nil when every part is nil.
-    private static func sum(_ parts: [Int?]) -> Int? {
-        parts.contains { $0 != nil } ? parts.reduce(0) { $0 + ($1 ?? 0) } : nil
+    /// Nil when every part is nil. Saturating: the parts are what servers claim, and an
+    /// overflow would stop the process.
+    static func sum(_ parts: [Int?]) -> Int? {
+        guard parts.contains(where: { $0 != nil }) else { return nil }
+        return parts.reduce(0) { total, part in
+            let (sum, overflow) = total.addingReportingOverflow(part ?? 0)
+            return overflow ? (total < 0 ? .min : .max) : sum
+        }
     }
 
     /// SCAN over the entries' pattern to the end of one server's keyspace (bounded by `countLimit`).
