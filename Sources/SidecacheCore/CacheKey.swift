@@ -51,7 +51,7 @@ public enum CacheKeyBuilder {
                            headers: some HeaderFields, identity: Substring?, varyHeaders: [String] = [],
                            body: RequestBodyKey? = nil) -> CacheKey {
         var hasher = SHA256()
-        hasher.part(route.name)
+        hasher.part(route.keyName)
         hasher.part(host.containsUTF8Byte { $0 >= 0x41 && $0 <= 0x5A } ? host.lowercased() : host)
         hasher.part(route.spelling.canonical(target.path))
         appendQuery(target.query, policy: route.query, to: &hasher)

@@ -139,6 +139,12 @@ public final class Route: Sendable, Equatable {
     public let cachesGET: Bool
     /// Whether it caches POST reads: `match` names POST and `key.body` is set.
     public let cachesPOST: Bool
+    /// What a key hashes for its route: the name, and how the route makes keys (whose
+    /// answer an entry is, which headers and claims scope it). A reload that changes
+    /// how changes every key of the route, so nothing stored under the old rules
+    /// answers under the new ones: an anonymous request once read the entry a user's
+    /// request stored while the route was `shared` by mistake.
+    public let keyName: String
 
     public init(name: String, pattern: RequestPattern, ttl: TTLPolicy, query: QueryKey = .all,
                 keyHeaders: [String] = [], identity: IdentitySource? = nil, claims: ClaimsKey? = nil, shared: Bool = false,
@@ -159,6 +165,10 @@ public final class Route: Sendable, Equatable {
         self.override = override
         self.policy = policy
         self.spelling = spelling
+        let scope = [identity.map { "identity=\($0)" } ?? "", shared ? "shared" : "",
+                     "headers=" + self.keyHeaders.joined(separator: ","),
+                     claims.map { "claims=\($0.names.joined(separator: ",")) from \($0.from)" } ?? "", keyBody ? "body" : ""]
+        self.keyName = ([name] + scope).joined(separator: "\u{0}")
     }
 
     public static func == (a: Route, b: Route) -> Bool {

@@ -56,6 +56,35 @@ struct ReloadTests {
         }
     }
 
+    /// A reload that changes how a route makes keys (who an entry belongs to, which
+    /// headers scope it) leaves nothing stored under the old rules to answer under the
+    /// new ones: a route `shared` by mistake, then given an identity, must not hand an
+    /// anonymous client the answer a user's request stored.
+    @Test(arguments: [
+        (#""shared": true"#, ("Authorization", "Bearer alice"), #""key": { "identity": "Authorization" }"#),
+        (#""key": { "headers": ["X-Tenant-Id"] }"#, ("X-Tenant-Id", "5"), #""key": { "headers": ["X-Account-Id"] }"#),
+    ])
+    func aReloadThatChangesHowKeysAreMadeLeavesNothingOfTheOldRules(before: String, user: (String, String), after: String) async throws {
+        try await withServer { server, origin, file, _ in
+            origin.on("GET", "/api/me") { req in
+                let who = req.header("Authorization") ?? req.header("X-Tenant-Id").map { "tenant " + $0 }
+                    ?? req.header("X-Account-Id").map { "account " + $0 } ?? "nobody"
+                return .json(#"{"for":"\#(who)"}"#)
+            }
+            func route(_ key: String) -> String { #"[{ "name": "me", "match": "GET /api/me", "ttl": "5m", \#(key) }]"# }
+            try Self.config(origin: origin, routes: route(before)).write(toFile: file, atomically: true, encoding: .utf8)
+            #expect(await server.reload(from: file, environment: [:]) == .applied(generation: 2, needsRestart: []))
+            _ = try await TestHTTPClient.request(port: server.port!, "GET", "/api/me", headers: [user])
+            #expect(try await TestHTTPClient.request(port: server.port!, "GET", "/api/me", headers: [user]).header("X-Cache") == "HIT")
+
+            try Self.config(origin: origin, routes: route(after)).write(toFile: file, atomically: true, encoding: .utf8)
+            #expect(await server.reload(from: file, environment: [:]) == .applied(generation: 3, needsRestart: []))
+            let other = try await TestHTTPClient.request(port: server.port!, "GET", "/api/me", headers: [("X-Account-Id", "5")])
+            #expect(other.header("X-Cache") == "MISS")
+            #expect(other.text == #"{"for":"account 5"}"#, "not the answer stored for \(user)")
+        }
+    }
+
     @Test func aBadFileIsLoggedAndTheRunningConfigStays() async throws {
         try await withServer { server, origin, file, logs in
             _ = try await xCache(server, "/api/users/1")
