@@ -40,7 +40,8 @@ extension Exchange {
             let stored = entry.storedHead()
             if Validators.notModified(request: head.headers, stored: HeaderList(stored.lines)) {
                 status = 304
-                finish(close: writer.notModified(entry, stored: stored.lines, now: now, stale: staleDetail != nil))
+                finish(close: writer.notModified(entry, stored: stored.lines, now: now, stale: staleDetail != nil,
+                                                 decoded: entry.isGzip && !acceptsGzip))
                 return
             }
         }

@@ -68,8 +68,15 @@ extension ExchangeStateMachine {
             // Compressed here: the upstream's strong tag names its identity bytes, not ours.
             merged[i].value = ContentCoding.weakened(merged[i].value)
         }
+        // Freshness counts from the 304, as from any answer (RFC 9111 §4.2.3): its `Age`
+        // (which is never stored), and its `Date` or, without one, its arrival — not the
+        // stored answer's old `Date`, which would make the refreshed entry stale at once.
+        let confirmation = HeaderList(h.headers)
+        var timed = merged.filter { !$0.name.equalsIgnoringASCIICase("age") }
+        if !confirmation.contains("date") { timed.removeAll { $0.name.equalsIgnoringASCIICase("date") } }
+        timed += confirmation.all("age").map { (name: "Age", value: $0) }
         let decision = StoragePolicy.decide(route: context.route, requestHeaders: request, status: old.status,
-                                            responseHeaders: HeaderList(merged), requestTime: requestTime, responseTime: now,
+                                            responseHeaders: HeaderList(timed), requestTime: requestTime, responseTime: now,
                                             varyHeaders: context.varyHeaders)
         guard case .store(let timing) = decision else {
             // Confirmed but no longer storable: answer with it once, keep nothing.

@@ -109,6 +109,11 @@ struct CompressionTests {
             let plain = try await h.get("/doc/3", headers: [("Accept-Encoding", "identity")])
             #expect(plain.header("X-Cache") == "HIT", "the upstream's Vary: Accept-Encoding does not split the cache")
             #expect(plain.text == Self.json && plain.header("ETag") == #"W/"z""#)
+            // Its 304s name the representation it gets: a strong "z" would validate the gzip bytes.
+            let plainAgain = try await h.get("/doc/3", headers: [("Accept-Encoding", "identity"), ("If-None-Match", #"W/"z""#)])
+            #expect(plainAgain.status == 304 && plainAgain.header("ETag") == #"W/"z""#)
+            let zippedAgain = try await h.get("/doc/3", headers: Self.gzip + [("If-None-Match", #""z""#)])
+            #expect(zippedAgain.status == 304 && zippedAgain.header("ETag") == #""z""#)
         }
     }
 

@@ -1,3 +1,4 @@
+import SidecacheCore
 import Testing
 import SidecacheTestSupport
 import Synchronization
@@ -70,6 +71,35 @@ struct ValidationTests {
             let hit = try await h.get("/d/3")
             #expect(hit.header("X-Cache") == "HIT" && hit.header("X-Version") == "refreshed")
             #expect(h.origin.count(path: "/d/3") == 2)
+        }
+    }
+
+    /// A 304 is an answer like any other for freshness (RFC 9111 §4.2.3, §4.3.4): its
+    /// `Age` counts (it came through another cache), and without a `Date` of its own it
+    /// is dated by its arrival — never by the stored answer's old `Date`, which made the
+    /// refreshed entry stale at once and sent every request upstream.
+    @Test(arguments: ["its Age counts", "the old Date does not"])
+    func aRefreshingAnswerDatesTheEntry(what: String) async throws {
+        try await withProxy(routes: Self.route) { h in
+            let clock = h.clock
+            h.origin.on("GET", "/d/11") { req in
+                if req.header("If-None-Match") == Self.etag {
+                    return OriginResponse(status: 304, headers: [("ETag", Self.etag)] + (what == "its Age counts" ? [("Age", "8")] : []))
+                }
+                let dated = what == "the old Date does not" ? [("Date", HTTPDate.format(clock.now()))] : []
+                return .json("{}", headers: [("ETag", Self.etag)] + dated)
+            }
+            _ = try await h.get("/d/11")
+            h.clock.advance(by: .seconds(15))
+            #expect(try await h.get("/d/11").status == 200)
+            #expect(h.origin.count(path: "/d/11") == 2, "revalidated")
+            h.clock.advance(by: .seconds(3))
+            _ = try await h.get("/d/11")
+            if what == "its Age counts" {
+                #expect(h.origin.count(path: "/d/11") == 3, "8 s old when it came, 11 s at this request: stale, revalidated again")
+            } else {
+                #expect(h.origin.count(path: "/d/11") == 2, "fresh for the route's 10 s from the 304's arrival")
+            }
         }
     }
 
