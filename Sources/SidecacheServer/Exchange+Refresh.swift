@@ -12,7 +12,8 @@ extension Exchange {
     /// the key) or when a fresh entry is stored by now (a refresh that landed while the
     /// stale answer's lookup was under way): one refresh per key for all instances.
     func refresh(_ context: CacheContext) {
-        guard let id = engine.fills.lead(context.key, fillSeq: engine.store.ledger.current, scopeIDs: context.scopeIDs) else {
+        let ledger = engine.store.ledger
+        guard let id = engine.fills.lead(context.key, fillSeq: ledger.current, scopeIDs: context.scopeIDs, ledger: ledger) else {
             run(machine.failAtOnce(.refreshInProgress))
             return
         }

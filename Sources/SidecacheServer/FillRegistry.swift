@@ -73,10 +73,16 @@ final class FillRegistry: Sendable {
         }
     }
 
-    /// Leads a flight only if none is under way (background revalidation, warming).
-    func lead(_ key: CacheKey, fillSeq: UInt64, scopeIDs: [UInt64]) -> UInt64? {
+    /// Leads a flight only if none is under way (background revalidation, warming, the
+    /// admin API) — none whose answer may still be stored: one a purge overtook is
+    /// replaced, as `enter` does, or a refresh right after a purge would be refused
+    /// while the fill it deferred to stores nothing.
+    func lead(_ key: CacheKey, fillSeq: UInt64, scopeIDs: [UInt64], ledger: PurgeLedger) -> UInt64? {
         state.withLock { s in
-            guard s.flights[key] == nil else { return nil }
+            if let flight = s.flights[key] {
+                guard !ledger.mayStore(fillSeq: flight.fillSeq, scopeIDs: scopeIDs) else { return nil }
+                s.superseded[flight.id] = flight
+            }
             let id = s.nextID
             s.nextID += 1
             s.flights[key] = Flight(id: id, fillSeq: fillSeq, scopeIDs: scopeIDs)

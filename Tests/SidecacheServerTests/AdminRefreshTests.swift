@@ -31,6 +31,28 @@ struct AdminRefreshTests {
         }
     }
 
+    /// A refresh purges first: a client's fill under way then stores nothing, so the
+    /// refresh does not defer to it (a 409 and nothing fresh stored) but fetches.
+    @Test func aRefreshDoesNotDeferToAFillItsPurgeOvertook() async throws {
+        try await withProxy(routes: Self.routes, extra: adminJSON) { h in
+            let gate = CoalescingTests.Gate()
+            let n = Atomic(0)
+            h.origin.on("GET", "/api/users/1") { _ in
+                let version = n.add(1, ordering: .relaxed).newValue
+                if version == 1 { await gate.wait() }
+                return .json("v\(version)")
+            }
+            async let slow = h.get("/api/users/1")
+            #expect(try await eventually { h.origin.count(path: "/api/users/1") == 1 })
+            let r = try await h.admin("POST", "/refresh", json: #"{"path": "/api/users/1", "host": "\#(h.clientHost)"}"#)
+            #expect(r.status == 200 && r.text == "v2")
+            gate.release()
+            #expect(try await slow.text == "v1")
+            let after = try await h.get("/api/users/1")
+            #expect(after.header("X-Cache") == "HIT" && after.text == "v2", "the refresh's answer is stored, the overtaken one is not")
+        }
+    }
+
     @Test func overTheLimitIs429WithRetryAfter() async throws {
         try await withProxy(routes: Self.routes, extra: adminJSON) { h in
             Self.versioned(h.origin, "/api/users/1")
