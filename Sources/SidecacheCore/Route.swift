@@ -165,10 +165,12 @@ public final class Route: Sendable, Equatable {
         self.override = override
         self.policy = policy
         self.spelling = spelling
-        let scope = [identity.map { "identity=\($0)" } ?? "", shared ? "shared" : "",
-                     "headers=" + self.keyHeaders.joined(separator: ","),
-                     claims.map { "claims=\($0.names.joined(separator: ",")) from \($0.from)" } ?? "", keyBody ? "body" : ""]
-        self.keyName = ([name] + scope).joined(separator: "\u{0}")
+        // A route keyed on path and query alone hashes its name alone (as before these
+        // rules were part of it: its entries in Redis stay valid across an upgrade).
+        let scope = [identity.map { "identity=\($0)" }, shared ? "shared" : nil,
+                     self.keyHeaders.isEmpty ? nil : "headers=" + self.keyHeaders.joined(separator: ","),
+                     claims.map { "claims=\($0.names.joined(separator: ",")) from \($0.from)" }, keyBody ? "body" : nil]
+        self.keyName = ([name] + scope.compactMap { $0 }).joined(separator: "\u{0}")
     }
 
     public static func == (a: Route, b: Route) -> Bool {
