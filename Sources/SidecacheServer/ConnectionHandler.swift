@@ -328,6 +328,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     /// over the head; then the `Connection` options are removed, so the key, the
     /// classification and the upstream all see the same request (RFC 9110 §7.6.1).
     private static let unremovable: HeaderNameSet = ["host", "content-length", "transfer-encoding"]
+    static let maxConnectionOptions = 32
 
     /// What `checkHead`'s pass learns of the body's framing (the first `Content-Length`
     /// and `Expect`, whether there is a `Transfer-Encoding`), so that no other pass over
@@ -368,6 +369,11 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
         if credentials > 1 || proxyCredentials > 1 { return .badRequest("more than one Authorization header") }
         if hasConnection {
             let options = HopByHop.connectionTokens(head.headers["connection"])
+            // Each option is removed from every field, here and again on the way upstream:
+            // thousands in one head made each request cost options × fields comparisons.
+            if options.count > Self.maxConnectionOptions {
+                return .badRequest("more than \(Self.maxConnectionOptions) Connection options")
+            }
             if options.contains(where: Self.unremovable.contains) {
                 return .badRequest("Connection may not name Host, Content-Length or Transfer-Encoding")
             }

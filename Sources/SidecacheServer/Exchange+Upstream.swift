@@ -86,14 +86,14 @@ extension Exchange {
         case .body(let chunk):
             run(machine.upstreamBody(chunk))
         case .end:
-            let inDoubt = mutationInDoubt
+            let inDoubt = mutationInDoubt(after: .protocolError)
             let action = machine.upstreamEnd()
             if inDoubt { purgeInDoubt { $0.run(action) } } else { run(action) }
         case .failure(let failure):
             engine.metrics.upstreamError(route: route?.name, kind: failure.kind.rawValue)
             let error: ProxyError = failure.kind == .timeout ? .upstreamTimeout(failure.detail) : .upstreamUnavailable(failure.detail)
             forgetPurgedFallback()
-            let inDoubt = mutationInDoubt
+            let inDoubt = mutationInDoubt(after: failure.kind)
             let action = machine.upstreamFailed(error, now: engine.clock.now())
             let what = if case .cut = action { "upstream failed mid-body" } else { "upstream failed" }
             engine.logger.warning("\(what)", metadata: ["request": "\(method) \(head.uri)", "error": "\(failure)"])
@@ -121,18 +121,25 @@ extension Exchange {
     /// DESIGN: every purge target of a successful mutation is purged before the client
     /// sees any of the answer; §4.4 invalidation rides along.
     func purgeThenAnswer(_ h: UpstreamResponseHead) {
-        guard PurgePlan.purges(status: h.status) else {
-            run(machine.purged())
-            return
+        let answer: (Exchange) -> Void = { exchange in
+            // Its client left while the upstream worked: the purges were all it waited for.
+            exchange.run(exchange.clientLeft ? exchange.machine.clientGone() : exchange.machine.purged())
         }
-        purge(status: h.status, response: HeaderList(h.headers)) { $0.run($0.machine.purged()) }
+        guard PurgePlan.purges(status: h.status) else { return answer(self) }
+        purge(status: h.status, response: HeaderList(h.headers), then: answer)
     }
 
-    /// A mutation forwarded whose answer never comes (its client left, the upstream
-    /// failed or timed out before its head): the upstream may have applied it all the
-    /// same, so what a success would purge is purged. In doubt a purge costs a miss;
-    /// a missed one serves the old data until its ttl.
-    var mutationInDoubt: Bool { machine.forwardAwaitsHead && !Invalidation.safeMethods.contains(method) }
+    /// A mutation forwarded whose answer's head has not come: its purges have not run.
+    var mutationAwaitsHead: Bool { machine.forwardAwaitsHead && !Invalidation.safeMethods.contains(method) }
+
+    /// A mutation whose answer never comes though the upstream had it (a timeout, a
+    /// connection closed or answered wrong mid-request): it may have been applied all
+    /// the same, so what a success would purge is purged. In doubt a purge costs a
+    /// miss; a missed one serves the old data until its ttl. Not when no connection was
+    /// made, nor when the transfer was cancelled (the proxy shutting down).
+    func mutationInDoubt(after failure: UpstreamFailure.Kind) -> Bool {
+        mutationAwaitsHead && failure != .connect && failure != .cancelled
+    }
 
     func purgeInDoubt(then done: @escaping (Exchange) -> Void) {
         purge(status: 200, response: HeaderList([]), then: done)

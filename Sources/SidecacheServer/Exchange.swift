@@ -68,6 +68,8 @@ final class Exchange {
     var upstreamStarted: NIODeadline?
     /// This mutation's purges have started (on its answer, or in doubt without one).
     var purgeStarted = false
+    /// The client left while this mutation awaited its answer, which still decides its purges.
+    var clientLeft = false
 
     /// The purge scopes of the cache key's entries, computed once and only on a miss.
     lazy var scopeIDs: [UInt64] = machine.context?.scopeIDs ?? []
@@ -249,11 +251,16 @@ final class Exchange {
         connection.responseFinished(close: close)
     }
 
-    /// The client went away: stop the upstream transfer, nothing more to write (a
-    /// mutation's purges still run, in doubt).
+    /// The client went away: stop the upstream transfer, nothing more to write. A
+    /// mutation the upstream is working on runs on to its answer's head, whose status
+    /// decides its purges as if the client were still there: cancelled, the upstream
+    /// might apply it with nothing purged, and purging without an answer would let any
+    /// client purge anything by sending a mutation and leaving.
     func clientGone() {
-        let inDoubt = mutationInDoubt
+        if mutationAwaitsHead {
+            clientLeft = true
+            return
+        }
         run(machine.clientGone())
-        if inDoubt { purgeInDoubt { _ in } }
     }
 }

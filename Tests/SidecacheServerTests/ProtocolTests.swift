@@ -14,6 +14,8 @@ struct ProtocolTests {
         "GET /x HTTP/1.1\r\nHost: a\r\n folded: value\r\n\r\n",
         "GET /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n",
         "GET /x HTTP/9.9\r\nHost: a\r\n\r\n",
+        // Thousands of Connection options, each to be removed from every field: refused.
+        "GET /x HTTP/1.1\r\nHost: a\r\nConnection: " + Array(repeating: "c", count: 33).joined(separator: ",") + "\r\n\r\n",
     ])
     func malformedRequestsGet400AndAClose(raw: String) async throws {
         try await withProxy(routes: Self.route) { h in

@@ -144,11 +144,13 @@ struct PurgeTests {
         }
     }
 
-    /// A mutation whose answer never comes may have been applied all the same: its
-    /// client leaving (as a mobile client that gives up does) or the upstream timing out
-    /// before the head still purges what a success would, rule targets included.
-    @Test(arguments: ["client leaves", "upstream times out"])
-    func aMutationWithoutAnAnswerPurgesInDoubt(how: String) async throws {
+    /// A mutation whose client resets the connection runs on to its answer, whose
+    /// status decides the purges as if the client were there: applied (200), the rule's
+    /// targets are purged; refused (401), nothing is — a reset is no way to purge. One
+    /// whose answer never comes though the upstream had it (a timeout) may have been
+    /// applied all the same: what a success would purge is purged, before the 504.
+    @Test(arguments: ["client resets, applied", "client resets, refused", "upstream times out"])
+    func aMutationWithoutItsClientOrAnswer(how: String) async throws {
         let extra = how == "upstream times out" ? #""defaults": { "upstreamTimeout": "2s" }"# : ""
         try await withProxy(routes: Self.routes, purge: Self.purge, extra: extra) { h in
             let gate = CoalescingTests.Gate()
@@ -156,8 +158,9 @@ struct PurgeTests {
             h.origin.on("GET", "/api/users/*") { _ in .json(#"{"v":\#(version.load(ordering: .relaxed))}"#) }
             h.origin.on("GET", "/api/users") { _ in .json(#"[\#(version.load(ordering: .relaxed))]"#) }
             h.origin.on("PUT", "/api/users/7") { _ in
-                version.store(2, ordering: .relaxed)   // applied, then slow to answer
                 await gate.wait()
+                guard how != "client resets, refused" else { return .text("who are you", status: 401) }
+                version.store(2, ordering: .relaxed)
                 return .json("{}")
             }
             try await fill(h, "/api/users/7")
@@ -165,15 +168,29 @@ struct PurgeTests {
             let conn = try await RawConnection.connect(port: h.port)
             try await conn.send("PUT /api/users/7 HTTP/1.1\r\nHost: 127.0.0.1:\(h.port)\r\nContent-Length: 2\r\n\r\n{}")
             #expect(try await eventually { h.origin.count("PUT", path: "/api/users/7") == 1 })
-            if how == "client leaves" {
-                try await conn.reset()
-            } else {
+            switch how {
+            case "upstream times out":
                 let answer = try await conn.readResponses(1, timeout: .seconds(30))
                 #expect(answer.first?.status == 504)
+                version.store(2, ordering: .relaxed)   // applied, though too late to answer
+                #expect(try await h.get("/api/users/7").text == #"{"v":2}"#, "purged before the 504")
+                #expect(try await h.get("/api/users").text == "[2]", "and the rule's other target")
+                gate.release()
+            case "client resets, applied":
+                try await conn.reset()
+                try await Task.sleep(for: .milliseconds(100))   // the proxy has seen the reset
+                #expect(try await h.get("/api/users/7").header("X-Cache") == "HIT", "nothing purged before the answer")
+                gate.release()
+                #expect(try await eventually { try await h.get("/api/users/7").text == #"{"v":2}"# }, "purged on its 200")
+                #expect(try await h.get("/api/users").text == "[2]", "and the rule's other target")
+            default:
+                try await conn.reset()
+                gate.release()
+                #expect(try await eventually { h.origin.requests.contains { $0.method == "PUT" } && h.origin.openConnections <= 1 })
+                try await Task.sleep(for: .milliseconds(200))   // the 401 has reached the proxy
+                #expect(try await h.get("/api/users/7").header("X-Cache") == "HIT", "a refused mutation purges nothing")
+                #expect(try await h.get("/api/users").header("X-Cache") == "HIT")
             }
-            #expect(try await eventually { try await h.get("/api/users/7").text == #"{"v":2}"# }, "the user is fetched again")
-            #expect(try await h.get("/api/users").text == "[2]", "and the rule's other target")
-            gate.release()
             try await conn.close()
         }
     }
