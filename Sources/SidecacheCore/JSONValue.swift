@@ -1,8 +1,4 @@
-#if canImport(FoundationEssentials)
-import FoundationEssentials
-#else
 import Foundation
-#endif
 
 /// A parsed JSON document: proxy.json, and request bodies that purge templates read.
 public enum JSONValue: Sendable, Equatable, Decodable {
@@ -23,9 +19,43 @@ public enum JSONValue: Sendable, Equatable, Decodable {
         else { self = .object(try c.decode([String: JSONValue].self)) }
     }
 
-    /// Parses UTF-8 JSON text; nil when it is not JSON.
+    /// Parses UTF-8 JSON text; nil when it is not JSON. Through `JSONSerialization`,
+    /// not `Decodable`: request bodies a purge template reads and answers whose tags
+    /// are taken come from outside, and decoding tries each type in turn, building a
+    /// `DecodingError` for every miss — a MiB of `[{},{},…]` took 1.3 s against 0.13.
     public static func parse(_ bytes: some Collection<UInt8>) -> JSONValue? {
-        try? JSONDecoder().decode(JSONValue.self, from: Data(bytes))
+        guard let parsed = try? JSONSerialization.jsonObject(with: Data(bytes), options: .fragmentsAllowed) else { return nil }
+        return JSONValue(parsed: parsed)
+    }
+
+    private init?(parsed: Any) {
+        switch parsed {
+        case is NSNull:
+            self = .null
+        case let text as String:
+            self = .string(text)
+        case let number as NSNumber:
+            // JSONSerialization's true and false are NSNumbers of type `c` (char); its numbers never are.
+            self = number.objCType.pointee == CChar(UInt8(ascii: "c")) ? .bool(number.boolValue) : .number(number.doubleValue)
+        case let items as [Any]:
+            var values: [JSONValue] = []
+            values.reserveCapacity(items.count)
+            for item in items {
+                guard let value = JSONValue(parsed: item) else { return nil }
+                values.append(value)
+            }
+            self = .array(values)
+        case let members as [String: Any]:
+            var values: [String: JSONValue] = [:]
+            values.reserveCapacity(members.count)
+            for (name, member) in members {
+                guard let value = JSONValue(parsed: member) else { return nil }
+                values[name] = value
+            }
+            self = .object(values)
+        default:
+            return nil
+        }
     }
 
     /// The value at a member path (`["user", "id"]`), or nil.
