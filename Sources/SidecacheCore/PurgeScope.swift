@@ -24,15 +24,31 @@ public enum PurgeScope: Hashable, Sendable, CustomStringConvertible {
     public var id: UInt64 {
         switch self {
         case .path(let p): Self.fnv(1, p)
-        case .subtree(let p): Self.fnv(2, p)
+        case .subtree(let p): Self.fnv(2, Self.withinDepth(p))
         case .route(let r): Self.fnv(3, r)
         case .tag(let t): Self.fnv(4, t)
         case .all: Self.fnv(5, "")
         }
     }
 
+    /// How many subtrees above an entry, counted from the root, have their own id: a
+    /// deeper one shares the id of its ancestor at this depth, so purging it purges
+    /// that whole ancestor (more than asked, never less). A path of thousands of
+    /// segments made each lookup and fill read and write as many counters in Redis.
+    public static let maxSubtreeDepth = 16
+
+    /// `prefix` cut after its `maxSubtreeDepth`th "/", if it has more.
+    private static func withinDepth(_ prefix: String) -> Substring {
+        var slashes = 0
+        for i in prefix.utf8.indices where prefix.utf8[i] == UInt8(ascii: "/") {
+            slashes += 1
+            if slashes == maxSubtreeDepth { return prefix[...i] }
+        }
+        return prefix[...]
+    }
+
     /// The scope ids an entry of `route` at `path` belongs to (besides `all`): its route,
-    /// its path, and every subtree above it.
+    /// its path, and the subtrees above it (down to `maxSubtreeDepth`).
     public static func ids(route: String, path: Substring, tags: [String] = []) -> [UInt64] {
         // The path read in place: a Redis lookup and a fill ask every time, and a
         // Substring's UTF-8 iterator costs tens of instructions a byte.
@@ -42,14 +58,18 @@ public enum PurgeScope: Hashable, Sendable, CustomStringConvertible {
 
     private static func ids(route: String, path: some Collection<UInt8>, tags: [String]) -> [UInt64] {
         var ids: [UInt64] = []   // sized once: a Redis lookup asks for them every time
-        ids.reserveCapacity(2 + path.reduce(0) { $0 + ($1 == UInt8(ascii: "/") ? 1 : 0) } + tags.count)
+        ids.reserveCapacity(2 + min(maxSubtreeDepth, path.reduce(0) { $0 + ($1 == UInt8(ascii: "/") ? 1 : 0) }) + tags.count)
         ids.append(fnv(3, route))
         ids.append(fnv(1, bytes: path))
         // FNV reads the bytes in order, so one pass hashes every prefix ending in "/".
         var subtree = fnv(2, bytes: [])
+        var depth = 0
         for b in path {
             subtree = fnv(subtree, b)
-            if b == UInt8(ascii: "/") { ids.append(subtree) }
+            guard b == UInt8(ascii: "/") else { continue }
+            ids.append(subtree)
+            depth += 1
+            if depth == maxSubtreeDepth { break }
         }
         for t in tags { ids.append(fnv(4, t)) }
         return ids

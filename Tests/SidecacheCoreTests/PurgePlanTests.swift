@@ -129,6 +129,28 @@ private let rules = [
         #expect(ids.count == 5)
     }
 
+    /// A path of thousands of segments belongs to the first `maxSubtreeDepth` subtrees
+    /// only (each id is a counter read and written in Redis per lookup and fill); a
+    /// purge of a deeper subtree purges its ancestor at that depth, so it still reaches
+    /// every entry below it (and its siblings: more than asked, never less).
+    @Test func subtreesDeeperThanTheLimitShareTheirAncestorsID() {
+        let depth = PurgeScope.maxSubtreeDepth
+        let deep = "/" + Array(repeating: "a", count: 4000).joined(separator: "/")
+        #expect(PurgeScope.ids(route: "r", path: deep[...]).count == 2 + depth)
+        let ids = Set(PurgeScope.ids(route: "r", path: deep[...]))
+        for level in [1, depth, depth + 1, 3000] {
+            let prefix = "/" + Array(repeating: "a", count: level).joined(separator: "/") + "/"
+            #expect(ids.contains(PurgeScope.subtree(prefix).id), "a purge of the subtree at level \(level) reaches it")
+        }
+        let ancestor = "/" + String(repeating: "a/", count: depth - 1)   // `depth` slashes
+        let sibling = ancestor + "b/c"
+        let deepPurge = PurgeScope.subtree("/" + String(repeating: "a/", count: 3000))
+        #expect(PurgeScope.ids(route: "r", path: sibling[...]).contains(deepPurge.id), "the ancestor's whole subtree is purged")
+        let shallow = "/" + String(repeating: "a/", count: depth - 2) + "b/c"   // leaves the chain above the limit
+        #expect(!PurgeScope.ids(route: "r", path: shallow[...]).contains(deepPurge.id))
+        #expect(!ids.contains(PurgeScope.subtree("/b/").id))
+    }
+
     /// Regression: `subtree("/")` is "every path that starts with /", so a purge of "/*"
     /// (or "/{id}" widened to it) must reach an entry at the root too.
     @Test func rootEntryIsInTheRootSubtree() {
