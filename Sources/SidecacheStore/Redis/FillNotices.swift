@@ -39,10 +39,14 @@ final class FillNotices: Sendable {
         }
     }
 
-    /// Makes a wake-up happen once, whichever of the announcement and the timer comes first.
+    /// Makes a wake-up happen once, whichever of the announcement, the timer and the
+    /// caller comes first, and lets go of the callback then: the timer lives on to its
+    /// bound, and what the callback holds (a waiting exchange, its connection and the
+    /// requests queued on it) must not live on with it.
     private final class Once: Sendable {
-        private let fired = Atomic<Bool>(false)
-        func claim() -> Bool { !fired.exchange(true, ordering: .relaxed) }
+        private let pending: Mutex<(@Sendable () -> Void)?>
+        init(_ done: @escaping @Sendable () -> Void) { pending = Mutex(done) }
+        func take() -> (@Sendable () -> Void)? { pending.withLock { done in defer { done = nil }; return done } }
     }
 
     private let subscription: RedisSubscription
@@ -68,8 +72,8 @@ final class FillNotices: Sendable {
     func wait(for key: CacheKey, bound: Duration, on loop: any EventLoop,
               _ done: @escaping @Sendable () -> Void) -> @Sendable () -> Void {
         let digest = key.description
-        let once = Once()
-        let fire: @Sendable () -> Void = { if once.claim() { loop.execute(done) } }
+        let once = Once(done)
+        let fire: @Sendable () -> Void = { if let done = once.take() { loop.execute(done) } }
         let id = waiters.add(digest, fire)
         loop.scheduleTask(in: .milliseconds(bound.milliseconds)) { [waiters] in
             waiters.remove(digest, id: id)
