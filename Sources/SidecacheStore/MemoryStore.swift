@@ -45,8 +45,14 @@ public final class MemoryStore: Sendable {
         shard(key).lru.withLock { $0.charge(key, entry, bytes: bytes) }
     }
 
+    /// Each shard is emptied under its lock in O(1); its entries are let go after the
+    /// lock is released, so a purge of everything does not hold up the lookups of every
+    /// event loop while a million entries are freed.
     public func removeAll() {
-        for s in shards { s.lru.withLock { $0.removeAll() } }
+        for s in shards {
+            let held = s.lru.withLock { $0.detachAll() }
+            LRUShard.release(held)
+        }
     }
 
     /// Every entry held now, for admin reports (what a purge covers). O(n), admin only:
@@ -139,14 +145,27 @@ struct LRUShard: ~Copyable {
         while bytes > capacity, let victim = oldest { remove(victim.key) }
     }
 
-    mutating func removeAll() {
-        // Break the strong `newer` chain iteratively so a long list cannot overflow the stack on release.
-        var node = oldest
-        while let n = node { node = n.newer; n.newer = nil }
-        nodes.removeAll()
+    /// What an emptied shard held, for `release` to let go.
+    struct Detached {
+        let oldest: Node?
+        let nodes: [CacheKey: Node]
+    }
+
+    /// Empties the shard at once, handing back what it held.
+    mutating func detachAll() -> Detached {
+        let held = Detached(oldest: oldest, nodes: nodes)
+        nodes = [:]
         newest = nil
         oldest = nil
         bytes = 0
+        return held
+    }
+
+    /// Lets go of a detached shard's entries: the strong `newer` chain is broken
+    /// iteratively, so a long list cannot overflow the stack on release.
+    static func release(_ held: consuming Detached) {
+        var node = held.oldest
+        while let n = node { node = n.newer; n.newer = nil }
     }
 
     private mutating func pushNewest(_ node: Node) {

@@ -23,6 +23,24 @@ import SidecacheCore
         #expect(store.get(key(0), now: Timestamp(milliseconds: 1)) == nil)     // oldest evicted
     }
 
+    /// A purge of everything empties every shard and lets its entries go (their chain
+    /// broken without recursion: 200 000 of them in one shard), and the store fills again.
+    @Test func removeAllLetsEveryEntryGo() {
+        let store = MemoryStore(capacityBytes: 1 << 30, shardCount: 2)
+        weak var first: CacheEntry?
+        do {
+            let kept = entry(size: 10)
+            first = kept
+            store.set(key(0), kept)
+        }
+        for i in 1..<200_000 { store.set(key(UInt64(i) << 1), entry(size: 10)) }
+        store.removeAll()
+        #expect(store.entryCount == 0 && store.usedBytes == 0)
+        #expect(first == nil, "the entries are freed, not only unlisted")
+        store.set(key(1), entry(size: 10))
+        #expect(store.get(key(1), now: Timestamp(milliseconds: 1)) != nil && store.entryCount == 1)
+    }
+
     @Test func leastRecentlyUsedGoesFirst() {
         let one = entry(size: 1000).cost
         let store = MemoryStore(capacityBytes: 3 * one + one / 2, shardCount: 1)   // room for three
