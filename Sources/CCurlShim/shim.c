@@ -20,6 +20,10 @@ CURLcode curlshim_getinfo_ptr(CURL *handle, CURLINFO info, void **out) {
     return curl_easy_getinfo(handle, info, out);
 }
 
+CURLcode curlshim_getinfo_long(CURL *handle, CURLINFO info, long *out) {
+    return curl_easy_getinfo(handle, info, out);
+}
+
 CURLMcode curlshim_multi_setopt_long(CURLM *multi, CURLMoption option, long value) {
     return curl_multi_setopt(multi, option, value);
 }

@@ -86,14 +86,14 @@ extension Exchange {
         case .body(let chunk):
             run(machine.upstreamBody(chunk))
         case .end:
-            let inDoubt = mutationInDoubt(after: .protocolError)
+            let inDoubt = mutationAwaitsHead   // the upstream closed without answering: it had the request
             let action = machine.upstreamEnd()
             if inDoubt { purgeInDoubt { $0.run(action) } } else { run(action) }
         case .failure(let failure):
             engine.metrics.upstreamError(route: route?.name, kind: failure.kind.rawValue)
             let error: ProxyError = failure.kind == .timeout ? .upstreamTimeout(failure.detail) : .upstreamUnavailable(failure.detail)
             forgetPurgedFallback()
-            let inDoubt = mutationInDoubt(after: failure.kind)
+            let inDoubt = mutationInDoubt(after: failure)
             let action = machine.upstreamFailed(error, now: engine.clock.now())
             let what = if case .cut = action { "upstream failed mid-body" } else { "upstream failed" }
             engine.logger.warning("\(what)", metadata: ["request": "\(method) \(head.uri)", "error": "\(failure)"])
@@ -135,10 +135,12 @@ extension Exchange {
     /// A mutation whose answer never comes though the upstream had it (a timeout, a
     /// connection closed or answered wrong mid-request): it may have been applied all
     /// the same, so what a success would purge is purged. In doubt a purge costs a
-    /// miss; a missed one serves the old data until its ttl. Not when no connection was
-    /// made, nor when the transfer was cancelled (the proxy shutting down).
-    func mutationInDoubt(after failure: UpstreamFailure.Kind) -> Bool {
-        mutationAwaitsHead && failure != .connect && failure != .cancelled
+    /// miss; a missed one serves the old data until its ttl. Only once curl sent the
+    /// request: not on a connect that failed or timed out or a TLS handshake refused
+    /// (an unreachable upstream would purge what stale-if-error serves), nor when the
+    /// transfer was cancelled (the proxy shutting down).
+    func mutationInDoubt(after failure: UpstreamFailure) -> Bool {
+        mutationAwaitsHead && failure.requestSent && failure.kind != .cancelled
     }
 
     func purgeInDoubt(then done: @escaping (Exchange) -> Void) {
@@ -275,7 +277,7 @@ extension Exchange {
             landFlight(.stored)
             cacheStatus = CacheStatusField.missStoredLocally
         case .purged:
-            landFlight(.fetchYourself(uncacheable: false))
+            landFlight(.queueAgain)
             cacheStatus = CacheStatusField.miss(stored: false, notStored: .purged)
         case .tooLarge:
             landFlight(.fetchYourself(uncacheable: true))

@@ -93,6 +93,13 @@ final class CurlLoop {
     /// terminal event, park its easy handle. Its memory is freed when it leaves
     /// `active`, after curl can no longer touch it.
     private func end(_ transfer: ActiveTransfer, with event: UpstreamEvent) {
+        var event = event
+        if case .failure(var failure) = event {
+            var sent = 0
+            _ = curlshim_getinfo_long(transfer.easy, CURLINFO_REQUEST_SIZE, &sent)
+            failure.requestSent = sent > 0
+            event = .failure(failure)
+        }
         _ = curl_multi_remove_handle(multi.pointer, transfer.easy)
         active[ObjectIdentifier(transfer.handle)] = nil
         transfer.finish(event)

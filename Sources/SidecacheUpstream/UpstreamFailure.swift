@@ -16,6 +16,9 @@ public struct UpstreamFailure: Error, Sendable, CustomStringConvertible {
     }
 
     public var kind: Kind
+    /// The request went out whole or in part before the failure (curl counted its bytes):
+    /// the upstream may have acted on it. False when no connection was made.
+    public var requestSent = false
     public var detail: String
 
     public init(kind: Kind, detail: String) {

@@ -20,6 +20,7 @@ import Testing
         #expect(recorder.head == nil)
         let failure = try #require(recorder.failure)
         #expect(failure.kind == .connect)
+        #expect(!failure.requestSent, "nothing went out: a mutation refused so is not in doubt")
         #expect(failure.detail == "connect to 127.0.0.1:\(port) refused")
     }
 
@@ -41,6 +42,7 @@ import Testing
         let failure = try #require(recorder.failure)
         #expect(failure.kind == .timeout)
         #expect(failure.detail == "no response head within 300ms")
+        #expect(failure.requestSent, "the request went out: a mutation so is in doubt")
         // Not before the limit; after it, within ten limits (a loaded machine is slow, not wrong).
         #expect(elapsed >= .milliseconds(250))
         #expect(elapsed < .seconds(3))

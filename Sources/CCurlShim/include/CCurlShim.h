@@ -16,6 +16,8 @@ CURLcode curlshim_setopt_ptr(CURL *handle, CURLoption option, const void *value)
 CURLcode curlshim_setopt_write_cb(CURL *handle, CURLoption option, curl_write_callback callback);
 /* CURLINFO_PRIVATE. */
 CURLcode curlshim_getinfo_ptr(CURL *handle, CURLINFO info, void **out);
+/* Infos that give a long (CURLINFO_REQUEST_SIZE). */
+CURLcode curlshim_getinfo_long(CURL *handle, CURLINFO info, long *out);
 /* Multi options that take a long. */
 CURLMcode curlshim_multi_setopt_long(CURLM *multi, CURLMoption option, long value);
 
