@@ -207,7 +207,7 @@ final class Exchange {
         case .abandon(let waiter):
             transfer?.cancel()
             if let waiter { stopWaiting(waiter) }
-            landFlight(.fetchYourself(uncacheable: false))
+            landFlight(.queueAgain)
         }
     }
 

@@ -31,7 +31,7 @@ extension ExchangeStateMachine {
                 state = .fetching(fetch, .buffering(h, timing, allocator.buffer(capacity: capacity)))
                 return .none
             case .skip(let reason):
-                var start = stream(h, fetch, notStored: reason, land: .fetchYourself(uncacheable: saysAnswerIsUncacheable(reason, h)))
+                var start = stream(h, fetch, notStored: reason, land: .fetchYourself(uncacheable: saysAnswerIsUncacheable(reason)))
                 if reason == .vary, case .sendHead(var head) = start {
                     // Learn the headers: from the next request on they are part of the key.
                     head.learnVary = StoragePolicy.uncoveredVary(StoragePolicy.varyNames(headers), route: route,
@@ -43,16 +43,15 @@ extension ExchangeStateMachine {
         }
     }
 
-    /// Whether a key is remembered as not storable (hit-for-miss) after this answer: only
-    /// for what the answer says of itself. Kept out because of this request (its
-    /// `no-store`, its credentials, a status refusing them) or because the key must
-    /// learn a Vary, it says nothing about the next client's answer, whose misses
-    /// still coalesce.
-    private func saysAnswerIsUncacheable(_ reason: NotStoredReason, _ h: UpstreamResponseHead) -> Bool {
+    /// Whether a key is remembered as not storable (hit-for-miss) after this answer: not
+    /// when this request alone kept it out (its `no-store`, its `Authorization`) or the
+    /// key must learn a Vary; the next client's answer may be storable, and its misses
+    /// still coalesce. A status counts as the answer's own (a 403 for everyone stays
+    /// hit-for-miss, or each burst of misses would queue and then fetch).
+    private func saysAnswerIsUncacheable(_ reason: NotStoredReason) -> Bool {
         switch reason {
         case .vary, .authorization: false
         case .noStore: !ServeDecision.requestDirectives(request).noStore
-        case .status: ![401, 403, 407].contains(h.status)
         default: true
         }
     }

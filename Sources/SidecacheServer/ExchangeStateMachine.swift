@@ -308,14 +308,13 @@ struct ExchangeStateMachine {
             joined = true
             state = .lookingUp   // the entry is stored now; checked like any other (Vary, purges, strict)
             return .lookup
-        case .fetchYourself(uncacheable: false) where rejoins < Self.maxRejoins:
-            // Storable, but this fill stored nothing: its client left, or a purge overtook
-            // it. Every waiter fetching on its own would be the stampede coalescing is
-            // for; they look up again (a purged entry is gone) and one of them leads.
+        case .queueAgain where rejoins < Self.maxRejoins:
+            // Every waiter fetching on its own would be the stampede coalescing is for;
+            // they look up again (a purged entry is gone) and one of them leads.
             rejoins += 1
             state = .lookingUp
             return .lookup
-        case .fetchYourself:
+        case .fetchYourself, .queueAgain:
             joined = true
             return startFill(now: now, leaving: nil)
         case .failed(let error):

@@ -7,8 +7,11 @@ import Synchronization
 enum FlightResult: Sendable {
     /// Stored: look up again (the entry is there now, checked like any other).
     case stored
-    /// Not storable (remembered as hit-for-miss), or the leader went away: fetch on your own.
+    /// Not storable (remembered as hit-for-miss), or not stored this time: fetch on your own.
     case fetchYourself(uncacheable: Bool)
+    /// Storable, but this fill stored nothing for a reason of its own (its client left,
+    /// a purge overtook it), which the next fill will not share: look up and queue again.
+    case queueAgain
     /// The upstream failed: answer with stale-if-error or this error.
     case failed(ProxyError)
 }

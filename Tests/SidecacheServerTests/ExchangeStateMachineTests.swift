@@ -147,14 +147,15 @@ struct ExchangeStateMachineTests {
 
     /// A fill that stored nothing for a reason of its own (its client left, a purge
     /// overtook it): its waiters look up and queue again, a bounded number of times,
-    /// instead of each fetching; not storable at all: each fetches.
+    /// instead of each fetching; not storable, or not stored for a reason the next fill
+    /// shares: each fetches.
     @Test func waitersOfAFillThatStoredNothingQueueAgainBounded() {
         var (m, mContext) = Self.machine()
         _ = m.start(mContext)
         _ = m.lookupAnswered(nil, generations: nil, now: Self.now)
         for round in 1...ExchangeStateMachine.maxRejoins {
             _ = m.flightEntered(waiter: UInt64(round), now: Self.now)
-            guard case .lookup = m.fillLanded(.fetchYourself(uncacheable: false), now: Self.now) else {
+            guard case .lookup = m.fillLanded(.queueAgain, now: Self.now) else {
                 Issue.record("round \(round): looks up again"); return
             }
             guard case .enterFlight = m.lookupAnswered(nil, generations: nil, now: Self.now) else {
@@ -162,7 +163,7 @@ struct ExchangeStateMachineTests {
             }
         }
         _ = m.flightEntered(waiter: 99, now: Self.now)
-        guard case .fill = m.fillLanded(.fetchYourself(uncacheable: false), now: Self.now) else {
+        guard case .fill = m.fillLanded(.queueAgain, now: Self.now) else {
             Issue.record("past the bound: fetches"); return
         }
 
@@ -172,6 +173,15 @@ struct ExchangeStateMachineTests {
         _ = n.flightEntered(waiter: 1, now: Self.now)
         guard case .fill = n.fillLanded(.fetchYourself(uncacheable: true), now: Self.now) else {
             Issue.record("not storable: fetches on its own"); return
+        }
+        // Not stored this time for a reason the next fill would share (a Vary to learn,
+        // this request's credentials, the store unavailable): no queueing again.
+        var (o, oContext) = Self.machine()
+        _ = o.start(oContext)
+        _ = o.lookupAnswered(nil, generations: nil, now: Self.now)
+        _ = o.flightEntered(waiter: 1, now: Self.now)
+        guard case .fill = o.fillLanded(.fetchYourself(uncacheable: false), now: Self.now) else {
+            Issue.record("fetches on its own"); return
         }
     }
 

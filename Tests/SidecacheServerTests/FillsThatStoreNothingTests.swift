@@ -52,18 +52,19 @@ struct FillsThatStoreNothingTests {
         }
     }
 
-    /// One client's credentials making the answer a 401 say nothing of the next
-    /// client's: the key is not remembered as not storable, its misses still coalesce.
-    @Test func anAnswerRefusingOneRequestsCredentialsLeavesCoalescingOn() async throws {
-        let route = #"[{ "name": "item", "match": "GET /items/{id}", "ttl": "5m", "shared": true }]"#
+    /// One request's `Cache-Control: no-store` keeps its own answer out; it says
+    /// nothing of the next client's: the key is not remembered as not storable, and its
+    /// misses still coalesce.
+    @Test func oneRequestsNoStoreLeavesCoalescingOn() async throws {
+        let route = #"[{ "name": "item", "match": "GET /items/{id}", "ttl": "origin" }]"#
         try await withProxy(routes: route) { h in
             let gate = Gate()
-            h.origin.on("GET", "/items/9") { req in
-                if req.header("Authorization") != nil { return .text("expired", status: 401) }
-                await gate.wait()
-                return .json("{}")
+            let served = Atomic(0)
+            h.origin.on("GET", "/items/9") { _ in
+                if served.add(1, ordering: .relaxed).newValue == 2 { await gate.wait() }
+                return .json("{}", headers: [("Cache-Control", "max-age=60")])
             }
-            #expect(try await h.get("/items/9", headers: [("Authorization", "Bearer expired")]).status == 401)
+            #expect(try await h.get("/items/9", headers: [("Cache-Control", "no-store")]).header("X-Cache") == "MISS")
             let answers = try await withThrowingTaskGroup(of: Int.self) { group in
                 for _ in 0..<10 { group.addTask { try await h.get("/items/9").status } }
                 #expect(try await eventually { h.origin.count(path: "/items/9") == 2 && CoalescingTests.waiting(h) == 9 })
