@@ -130,11 +130,17 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
         }
         if case .closed = state { return }
         // Bytes that did not parse came after the answer's head had gone out: the error
-        // answers them now, once every request before them is answered.
-        if let error = pendingError, case .idle = state {
-            pendingError = nil
-            reject(error)
-            return
+        // answers them now, once every request before them is answered — also when they
+        // were in the body of the last one queued, which can then never complete.
+        if let error = pendingError {
+            switch state {
+            case .idle, .receiving:
+                pendingError = nil
+                reject(error)
+                return
+            case .responding, .closed:
+                break
+            }
         }
         if inputClosed, case .idle = state {
             closeAfterFlush()

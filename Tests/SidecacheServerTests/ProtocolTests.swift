@@ -147,6 +147,27 @@ struct ProtocolTests {
         }
     }
 
+    /// The same when the bytes that do not parse are in the body of a queued request:
+    /// the head was queued whole, its body never completes, and the 400 answers it.
+    @Test func aMalformedBodyOfAQueuedRequestIsAnsweredWithA400() async throws {
+        try await withProxy(routes: Self.route) { h in
+            let gate = CoalescingTests.Gate()
+            h.origin.on("GET", "/x/slow") { _ in await gate.wait(); return .text("slow") }
+            h.origin.on(nil, "/x/*") { req in .text(req.path) }
+            let conn = try await RawConnection.connect(port: h.port)
+            try await conn.send("GET /x/slow HTTP/1.1\r\nHost: a\r\n\r\n"
+                                + "POST /x/2 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+            #expect(try await eventually { h.origin.count(path: "/x/slow") == 1 })
+            try await Task.sleep(for: .milliseconds(100))   // the malformed chunk is read before the answer
+            gate.release()
+            let responses = try await conn.readResponses(3)
+            #expect(responses.map(\.status) == [200, 400])
+            #expect(responses.first?.text == "slow")
+            #expect(try await conn.readUntilClose().closed)
+            #expect(h.origin.count(path: "/x/2") == 0)
+        }
+    }
+
     @Test func anIdleConnectionWhoseClientHalfClosesIsClosed() async throws {
         try await withProxy(routes: Self.route) { h in
             h.origin.on("GET", "/x/*") { req in .text(req.path) }
