@@ -167,21 +167,14 @@ struct ExchangeStateMachineTests {
             Issue.record("past the bound: fetches"); return
         }
 
-        var (n, nContext) = Self.machine()
-        _ = n.start(nContext)
-        _ = n.lookupAnswered(nil, generations: nil, now: Self.now)
-        _ = n.flightEntered(waiter: 1, now: Self.now)
-        guard case .fill = n.fillLanded(.fetchYourself(uncacheable: true), now: Self.now) else {
-            Issue.record("not storable: fetches on its own"); return
-        }
-        // Not stored this time for a reason the next fill would share (a Vary to learn,
-        // this request's credentials, the store unavailable): no queueing again.
-        var (o, oContext) = Self.machine()
-        _ = o.start(oContext)
-        _ = o.lookupAnswered(nil, generations: nil, now: Self.now)
-        _ = o.flightEntered(waiter: 1, now: Self.now)
-        guard case .fill = o.fillLanded(.fetchYourself(uncacheable: false), now: Self.now) else {
-            Issue.record("fetches on its own"); return
+        // Not storable; or not stored this time for a reason the next fill would share
+        // (a Vary to learn, this request's credentials, the store unavailable).
+        for result in [FlightResult.fetchYourself(uncacheable: true), .fetchYourself(uncacheable: false)] {
+            var (n, nContext) = Self.machine()
+            _ = n.start(nContext)
+            _ = n.lookupAnswered(nil, generations: nil, now: Self.now)
+            _ = n.flightEntered(waiter: 1, now: Self.now)
+            guard case .fill = n.fillLanded(result, now: Self.now) else { Issue.record("\(result): fetches on its own"); return }
         }
     }
 
