@@ -181,15 +181,19 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
         lastActivity = context.eventLoop.now
-        if case .responding = state {
-            queue(part)
-        } else if !queued.isEmpty {
+        if answersAhead {
             queue(part)
         } else if case .head = part, !context.channel.isWritable {
             queue(part)
         } else {
             receive(part)
         }
+    }
+
+    /// An answer is under way, or requests wait for theirs: what arrives now waits its turn.
+    private var answersAhead: Bool {
+        if case .responding = state { return true }
+        return !queued.isEmpty
     }
 
     /// A queued head is whole: it waits on this connection's answers, not on the client,
@@ -239,13 +243,10 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
         let proxyError: ProxyError = (error as? HTTPParserError) == .headerOverflow
             ? .headersTooLarge(limit: settings.config.limits.headerBytes)
             : .badRequest("malformed HTTP request: \(error)")
-        // Behind an answer under way or requests queued: those are answered first, the
-        // last of them closing the connection (nothing after a malformed request can be
-        // trusted to be framed right).
-        if case .responding = state {
-            pendingError = proxyError
-            readsNoMore = true
-        } else if !queued.isEmpty {
+        // Behind an answer under way or requests queued: those are answered first, then
+        // the error, which closes the connection (nothing after a malformed request can
+        // be trusted to be framed right).
+        if answersAhead {
             pendingError = proxyError
             readsNoMore = true
         } else {
@@ -303,8 +304,8 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
         keepAlive = received.isKeepAlive
         settings = engine.settings(since: settings)
         var head = received
-        var framing = HeadFraming()
-        if let error = checkHead(&head, framing: &framing) {
+        var framing = RequestHead.Framing()
+        if let error = RequestHead.check(&head, framing: &framing, limits: settings.config.limits) {
             reject(error)
             return
         }
@@ -328,66 +329,6 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
             context?.writeAndFlush(wrapOutboundOut(cont), promise: nil)
         }
         state = .receiving(head, nil, limit: limit)
-    }
-
-    /// Limits, forbidden bytes and the fields that must be unambiguous, in one pass
-    /// over the head; then the `Connection` options are removed, so the key, the
-    /// classification and the upstream all see the same request (RFC 9110 §7.6.1).
-    private static let unremovable: HeaderNameSet = ["host", "content-length", "transfer-encoding"]
-    static let maxConnectionOptions = 32
-
-    /// What `checkHead`'s pass learns of the body's framing (the first `Content-Length`
-    /// and `Expect`, whether there is a `Transfer-Encoding`), so that no other pass over
-    /// the fields looks for them again.
-    private struct HeadFraming {
-        var contentLength: String?
-        var transferEncoding = false
-        var expect: String?
-        /// `Connection: upgrade` with an `Upgrade` field: the decoder stops after this request.
-        var switchesProtocol = false
-    }
-
-    private func checkHead(_ head: inout HTTPRequestHead, framing: inout HeadFraming) -> ProxyError? {
-        let limits = settings.config.limits
-        if head.uri.utf8.count > limits.urlBytes { return .uriTooLong(limit: limits.urlBytes) }
-        if head.version.major != 1 { return .badRequest("only HTTP/1.x is spoken here") }
-        var size = head.uri.utf8.count + head.method.rawValue.utf8.count + 12
-        var hosts = 0, credentials = 0, proxyCredentials = 0
-        var hasConnection = false
-        for (name, value) in head.headers {
-            size += name.utf8.count + value.utf8.count + 4
-            if name.isEmpty || !isSafeFieldValue(value) { return .badRequest("header \(name) has a forbidden character") }
-            switch name.utf8.count {
-            case 4 where name.equalsIgnoringASCIICase("host"): hosts += 1
-            case 6 where name.equalsIgnoringASCIICase("expect"): framing.expect = framing.expect ?? value
-            case 10 where name.equalsIgnoringASCIICase("connection"): hasConnection = true
-            case 14 where name.equalsIgnoringASCIICase("content-length"): framing.contentLength = framing.contentLength ?? value
-            case 17 where name.equalsIgnoringASCIICase("transfer-encoding"): framing.transferEncoding = true
-            case 13 where name.equalsIgnoringASCIICase("authorization"): credentials += 1
-            case 19 where name.equalsIgnoringASCIICase("proxy-authorization"): proxyCredentials += 1
-            default: break
-            }
-        }
-        if size > limits.headerBytes { return .headersTooLarge(limit: limits.headerBytes) }
-        // RFC 9112 §3.2: exactly one Host on HTTP/1.1, at most one on 1.0.
-        if hosts > 1 || (hosts == 0 && head.version.minor >= 1) { return .badRequest("a request needs exactly one Host header") }
-        // The key hashes one credential; an upstream might read the other.
-        if credentials > 1 || proxyCredentials > 1 { return .badRequest("more than one Authorization header") }
-        if hasConnection {
-            let options = HopByHop.connectionTokens(head.headers["connection"])
-            // Each option is removed from every field, here and again on the way upstream:
-            // thousands in one head made each request cost options × fields comparisons.
-            if options.count > Self.maxConnectionOptions {
-                return .badRequest("more than \(Self.maxConnectionOptions) Connection options")
-            }
-            if options.contains(where: Self.unremovable.contains) {
-                return .badRequest("Connection may not name Host, Content-Length or Transfer-Encoding")
-            }
-            framing.switchesProtocol = options.contains("upgrade") && head.headers.contains(name: "upgrade")
-            for option in options { head.headers.remove(name: option) }
-            if options.contains("expect") { framing.expect = nil }
-        }
-        return nil
     }
 
     /// Answers with the proxy's own error and closes: what follows a refused request

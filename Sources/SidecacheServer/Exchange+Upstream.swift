@@ -31,12 +31,14 @@ extension Exchange {
         fillGuard = guarded
         outcome = .miss
         var extra: [(name: String, value: String)] = []
-        if let stored = start.revalidating, !engine.store.ledger.isValid(stored) {
-            // Purged while this request waited on another's fill: a 304 to its validators
-            // would store the purged body again under a guard taken after the purge.
-            machine.revalidating = nil
-        } else if let stored = start.revalidating, !isBodyRead {
-            extra = Validators.revalidationHeaders(stored: HeaderList(stored.storedHead().lines))
+        if let stored = start.revalidating {
+            if !engine.store.ledger.isValid(stored) {
+                // Purged while this request waited on another's fill: a 304 to its validators
+                // would store the purged body again under a guard taken after the purge.
+                machine.revalidating = nil
+            } else if !isBodyRead {
+                extra = Validators.revalidationHeaders(stored: HeaderList(stored.storedHead().lines))
+            }
         }
         // A compressing route asks for gzip or identity only (never a coding it could not
         // serve to everyone), and identity for a client without gzip: should the answer

@@ -1,0 +1,66 @@
+import NIOHTTP1
+import SidecacheConfig
+import SidecacheCore
+
+/// The checks a request head passes before anything else reads it: limits, forbidden
+/// bytes and the fields that must be unambiguous, in one pass over the fields; then the
+/// `Connection` options are removed, so the key, the classification and the upstream
+/// all see the same request (RFC 9110 §7.6.1).
+enum RequestHead {
+    /// What the pass learns of the body's framing (the first `Content-Length` and
+    /// `Expect`, whether there is a `Transfer-Encoding`), so that no other pass over the
+    /// fields looks for them again.
+    struct Framing {
+        var contentLength: String?
+        var transferEncoding = false
+        var expect: String?
+        /// `Connection: upgrade` with an `Upgrade` field: the decoder stops after this request.
+        var switchesProtocol = false
+    }
+
+    private static let unremovable: HeaderNameSet = ["host", "content-length", "transfer-encoding"]
+    static let maxConnectionOptions = 32
+
+    /// The refusal, or nil with `framing` filled in; the head loses its `Connection` options.
+    static func check(_ head: inout HTTPRequestHead, framing: inout Framing, limits: Limits) -> ProxyError? {
+        if head.uri.utf8.count > limits.urlBytes { return .uriTooLong(limit: limits.urlBytes) }
+        if head.version.major != 1 { return .badRequest("only HTTP/1.x is spoken here") }
+        var size = head.uri.utf8.count + head.method.rawValue.utf8.count + 12
+        var hosts = 0, credentials = 0, proxyCredentials = 0
+        var hasConnection = false
+        for (name, value) in head.headers {
+            size += name.utf8.count + value.utf8.count + 4
+            if name.isEmpty || !isSafeFieldValue(value) { return .badRequest("header \(name) has a forbidden character") }
+            switch name.utf8.count {
+            case 4 where name.equalsIgnoringASCIICase("host"): hosts += 1
+            case 6 where name.equalsIgnoringASCIICase("expect"): framing.expect = framing.expect ?? value
+            case 10 where name.equalsIgnoringASCIICase("connection"): hasConnection = true
+            case 14 where name.equalsIgnoringASCIICase("content-length"): framing.contentLength = framing.contentLength ?? value
+            case 17 where name.equalsIgnoringASCIICase("transfer-encoding"): framing.transferEncoding = true
+            case 13 where name.equalsIgnoringASCIICase("authorization"): credentials += 1
+            case 19 where name.equalsIgnoringASCIICase("proxy-authorization"): proxyCredentials += 1
+            default: break
+            }
+        }
+        if size > limits.headerBytes { return .headersTooLarge(limit: limits.headerBytes) }
+        // RFC 9112 §3.2: exactly one Host on HTTP/1.1, at most one on 1.0.
+        if hosts > 1 || (hosts == 0 && head.version.minor >= 1) { return .badRequest("a request needs exactly one Host header") }
+        // The key hashes one credential; an upstream might read the other.
+        if credentials > 1 || proxyCredentials > 1 { return .badRequest("more than one Authorization header") }
+        if hasConnection {
+            let options = HopByHop.connectionTokens(head.headers["connection"])
+            // Each option is removed from every field, here and again on the way upstream:
+            // thousands in one head made each request cost options × fields comparisons.
+            if options.count > maxConnectionOptions {
+                return .badRequest("more than \(maxConnectionOptions) Connection options")
+            }
+            if options.contains(where: unremovable.contains) {
+                return .badRequest("Connection may not name Host, Content-Length or Transfer-Encoding")
+            }
+            framing.switchesProtocol = options.contains("upgrade") && head.headers.contains(name: "upgrade")
+            for option in options { head.headers.remove(name: option) }
+            if options.contains("expect") { framing.expect = nil }
+        }
+        return nil
+    }
+}
