@@ -61,6 +61,12 @@ public enum StoragePolicy {
     /// How long a `no-cache` answer (origin routes) is kept for revalidation.
     public static let noCacheKeep = Duration.seconds(3600)
 
+    /// Request headers the upstream reads as the proxy writes them, not as the client
+    /// sent them: `X-Forwarded-For` ends in the client's address, and a request without
+    /// `X-Request-Id` gets a new one. A key sees the client's (usually none), so keyed on
+    /// them every client would share one client's answer.
+    static let proxyWritten: Set<String> = ["x-forwarded-for", "x-request-id"]
+
     /// Statuses a fixed-TTL route stores.
     public static let storableStatuses: Set<Int> = [200, 203, 204, 300, 301, 308, 404, 410]
 
@@ -72,11 +78,12 @@ public enum StoragePolicy {
         if responseHeaders.contains("set-cookie") { return .skip(.setCookie) }
         if status < 200 || status == 206 || status == 304 { return .skip(.status) }
         let vary = varyNames(responseHeaders)
-        // `X-Forwarded-For` as the upstream reads it ends in the client's address, which
-        // the proxy appends and the key never sees: an answer that varies on it is one
-        // client's, like `*` (keyed, the client's own header would merge every client
-        // that sends none).
-        if vary.contains("*") || vary.contains("x-forwarded-for") || route.keyHeaders.contains("x-forwarded-for") {
+        // An answer that varies on what no request header can reproduce is one client's,
+        // like `*`: a header the proxy writes itself (`proxyWritten`), or a member that is
+        // not a field name (`X-Role X-Tenant`, commas missing): keyed, it names no header
+        // any request carries, so every client would share the first one's answer.
+        if vary.contains(where: { $0 == "*" || proxyWritten.contains($0) || !($0.isEmpty || isFieldName($0)) })
+            || route.keyHeaders.contains(where: proxyWritten.contains) {
             return .skip(.varyStar)
         }
         // Vary on a header the key does not include would let one variant answer for another.

@@ -140,10 +140,13 @@ public final class Route: Sendable, Equatable {
     /// Whether it caches POST reads: `match` names POST and `key.body` is set.
     public let cachesPOST: Bool
     /// What a key hashes for its route: the name, and how the route makes keys (whose
-    /// answer an entry is, which headers and claims scope it). A reload that changes
-    /// how changes every key of the route, so nothing stored under the old rules
-    /// answers under the new ones: an anonymous request once read the entry a user's
-    /// request stored while the route was `shared` by mistake.
+    /// answer an entry is, which headers and claims scope it, which spellings of a path
+    /// are one) and what it tags entries with. A reload that changes any of them
+    /// changes every key of the route, so nothing stored under the old rules answers
+    /// under the new ones: an anonymous request once read the entry a user's request
+    /// stored while the route was `shared` by mistake; `/users/bob` read `/users/Bob`'s
+    /// after `caseInsensitive` was dropped; and an entry stored before a `tags` rule
+    /// carried none of its tags, so the new rule's tag purges missed it.
     public let keyName: String
 
     public init(name: String, pattern: RequestPattern, ttl: TTLPolicy, query: QueryKey = .all,
@@ -169,7 +172,9 @@ public final class Route: Sendable, Equatable {
         // rules were part of it: its entries in Redis stay valid across an upgrade).
         let scope = [identity.map { "identity=\($0)" }, shared ? "shared" : nil,
                      self.keyHeaders.isEmpty ? nil : "headers=" + self.keyHeaders.joined(separator: ","),
-                     claims.map { "claims=\($0.names.joined(separator: ",")) from \($0.from)" }, keyBody ? "body" : nil]
+                     claims.map { "claims=\($0.names.joined(separator: ",")) from \($0.from)" }, keyBody ? "body" : nil,
+                     spelling == .exact ? nil : "paths=\(spelling.caseInsensitive),\(spelling.ignoreTrailingSlash),\(spelling.ignoreMatrix)",
+                     tags.isEmpty ? nil : "tags=" + tags.map(\.description).joined(separator: ",")]
         self.keyName = ([name] + scope.compactMap { $0 }).joined(separator: "\u{0}")
     }
 

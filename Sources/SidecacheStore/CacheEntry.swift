@@ -76,13 +76,18 @@ public final class CacheEntry: Sendable {
         self.isGzip = Self.namesGzip(head)
     }
 
-    /// Whether a stored head has a `Content-Encoding: gzip` line (any case). Every entry
-    /// made asks, a Redis hit's included, so it jumps from line to line with `memchr`.
+    /// Whether a stored head says its body is gzip and nothing else: its `Content-Encoding`
+    /// lines, together, name one coding, `gzip` or `x-gzip` (any case). `gzip, br` or a
+    /// second line is not: decoding one layer of it would serve clients bytes still
+    /// encoded, labelled plain. Every entry made asks, a Redis hit's included, so it jumps
+    /// from line to line with `memchr` and allocates nothing.
     static func namesGzip(_ head: ByteBuffer) -> Bool {
         head.withUnsafeReadableBytes { raw in
             guard let base = raw.baseAddress else { return false }
             let name: StaticString = "content-encoding:"
             let nameBytes = UnsafeRawBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
+            var codings = 0
+            var gzip = false
             var offset = 0
             while offset < raw.count, let newline = memchr(base + offset, 0x0A, raw.count - offset) {
                 let line = base.distance(to: UnsafeRawPointer(newline)) + 1
@@ -91,14 +96,28 @@ public final class CacheEntry: Sendable {
                       raw[line] | 0x20 == nameBytes[0] else { continue }
                 guard (1..<nameBytes.count).allSatisfy({ raw[line + $0] | (nameBytes[$0] >= 0x61 ? 0x20 : 0) == nameBytes[$0] })
                 else { continue }
-                var k = line + nameBytes.count
-                while k < raw.count, raw[k] == 0x20 || raw[k] == 0x09 { k += 1 }
-                let gzip: StaticString = "gzip"
-                guard k + 4 <= raw.count else { return false }
-                return (0..<4).allSatisfy { raw[k + $0] | 0x20 == gzip.utf8Start[$0] }
+                let valueEnd = memchr(base + line, 0x0D, raw.count - line).map { base.distance(to: UnsafeRawPointer($0)) } ?? raw.count
+                var member = line + nameBytes.count
+                while member <= valueEnd {
+                    let comma = raw[member..<valueEnd].firstIndex(of: UInt8(ascii: ",")) ?? valueEnd
+                    var (from, to) = (member, comma)
+                    while from < to, raw[from] == 0x20 || raw[from] == 0x09 { from += 1 }
+                    while to > from, raw[to - 1] == 0x20 || raw[to - 1] == 0x09 { to -= 1 }
+                    if from < to {
+                        codings += 1
+                        gzip = Self.isGzip(raw[from..<to])
+                    }
+                    member = comma + 1
+                }
             }
-            return false
+            return codings == 1 && gzip
         }
+    }
+
+    /// `gzip` or `x-gzip`, any case.
+    private static func isGzip(_ coding: some Collection<UInt8>) -> Bool {
+        let lowered = coding.lazy.map { $0 | 0x20 }
+        return lowered.elementsEqual("gzip".utf8) || lowered.elementsEqual("x-gzip".utf8)
     }
 
     func confirmed(at time: Timestamp) {

@@ -85,6 +85,49 @@ struct ReloadTests {
         }
     }
 
+    /// Which spellings of a path are one is part of how keys are made: after a reload
+    /// drops `caseInsensitive`, `/api/names/bob` must not read the entry
+    /// `/api/names/Bob` stored under the one key both spellings shared.
+    @Test func aReloadThatChangesWhichSpellingsAreOneLeavesNothingOfTheOld() async throws {
+        try await withServer { server, origin, file, _ in
+            origin.on("GET", "/api/names/*") { req in .json(#"{"for":"\#(req.path)"}"#) }
+            func route(_ paths: String) -> String { #"[{ "name": "names", "match": "GET /api/names/{id}", "ttl": "5m"\#(paths) }]"# }
+            try Self.config(origin: origin, routes: route(#", "paths": { "caseInsensitive": true }"#)).write(toFile: file, atomically: true, encoding: .utf8)
+            #expect(await server.reload(from: file, environment: [:]) == .applied(generation: 2, needsRestart: []))
+            _ = try await TestHTTPClient.request(port: server.port!, "GET", "/api/names/Bob")
+            #expect(try await xCache(server, "/api/names/bob") == "HIT")   // one resource while the route says so
+
+            try Self.config(origin: origin, routes: route("")).write(toFile: file, atomically: true, encoding: .utf8)
+            #expect(await server.reload(from: file, environment: [:]) == .applied(generation: 3, needsRestart: []))
+            let bob = try await TestHTTPClient.request(port: server.port!, "GET", "/api/names/bob")
+            #expect(bob.header("X-Cache") == "MISS")
+            #expect(bob.text == #"{"for":"/api/names/bob"}"#, "not the answer stored for /api/names/Bob")
+        }
+    }
+
+    /// A reload that gives a route `tags` leaves none of the route's older entries, which
+    /// carry none of the new tags: a tag purge would miss them and they would be served
+    /// after the mutation that purged their tag was answered.
+    @Test func aReloadThatAddsTagsLeavesNoEntryTheTagPurgesCannotReach() async throws {
+        try await withServer { server, origin, file, _ in
+            origin.on("GET", "/api/lists/a", .json(#"{"items": [{"id": 1}]}"#))
+            origin.on("PUT", "/api/users/1", .json("{}"))
+            _ = try await xCache(server, "/api/lists/a")
+            let lists = #"[{ "name": "lists", "match": "GET /api/lists/{name}", "ttl": "5m""#
+            try Self.config(origin: origin, routes: lists + " }]").write(toFile: file, atomically: true, encoding: .utf8)
+            #expect(await server.reload(from: file, environment: [:]) == .applied(generation: 2, needsRestart: []))
+            _ = try await xCache(server, "/api/lists/a")
+            #expect(try await xCache(server, "/api/lists/a") == "HIT")
+
+            let purge = #""purge": [{ "on": "PUT /api/users/{id}", "tags": ["user:{id}"] }]"#
+            try Self.config(origin: origin, routes: lists + #", "tags": ["user:$.items[*].id"] }]"#, extra: purge)
+                .write(toFile: file, atomically: true, encoding: .utf8)
+            #expect(await server.reload(from: file, environment: [:]) == .applied(generation: 3, needsRestart: []))
+            #expect(try await TestHTTPClient.request(port: server.port!, "PUT", "/api/users/1", body: Array("{}".utf8)).status == 200)
+            #expect(try await xCache(server, "/api/lists/a") == "MISS", "the list holds user 1")
+        }
+    }
+
     @Test func aBadFileIsLoggedAndTheRunningConfigStays() async throws {
         try await withServer { server, origin, file, logs in
             _ = try await xCache(server, "/api/users/1")

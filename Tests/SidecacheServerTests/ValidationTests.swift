@@ -261,6 +261,20 @@ struct VaryTests {
         }
     }
 
+    /// A `Vary` the key cannot follow (members without commas, a header the proxy
+    /// writes itself) is never stored: keyed on it, every client shared the first
+    /// stored answer, an admin's body served to a guest.
+    @Test(arguments: [("X-Role X-Tenant", "X-Role"), ("X-Request-Id", "X-Request-Id")])
+    func aVaryTheKeyCannotFollowIsNotStored(vary: String, header: String) async throws {
+        try await withProxy(routes: #"[{ "name": "v", "match": "GET /v", "ttl": "5m" }]"#) { h in
+            h.origin.on("GET", "/v") { req in .text("for " + (req.header(header) ?? "nobody"), headers: [("Vary", vary)]) }
+            for _ in 0..<3 { _ = try await h.get("/v", headers: [(header, "admin")]) }
+            let guest = try await h.get("/v", headers: [(header, "guest")])
+            #expect(guest.text == "for guest" && guest.header("X-Cache") == "MISS")
+            #expect(h.origin.count("GET", path: "/v") == 4)
+        }
+    }
+
     @Test func headerValuesAreWhitespaceNormalised() async throws {
         try await withProxy(routes: #"[{ "name": "v", "match": "GET /v", "ttl": "5m", "key": { "headers": ["Accept-Encoding"] } }]"#) { h in
             h.origin.on("GET", "/v", .text("x", headers: [("Vary", "Accept-Encoding")]))

@@ -157,7 +157,7 @@ import SidecacheCore
     }
 }
 
-/// Which stored heads say their body is gzip (any case, any whitespace after the colon).
+/// Which stored heads say their body is gzip and nothing else (any case, any whitespace).
 @Suite struct StoredGzipTests {
     @Test(arguments: [
         ("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\n", true),
@@ -170,6 +170,13 @@ import SidecacheCore
         ("HTTP/1.1 200 OK\r\nContent-Encoding: gz", false),
         ("HTTP/1.1 200 OK\r\nContent-Encoding", false),
         ("HTTP/1.1 200 OK\r\nVary: Accept\r\nContent-Encoding:\tgzip", true),
+        ("HTTP/1.1 200 OK\r\nContent-Encoding: X-Gzip \r\n", true),
+        ("HTTP/1.1 200 OK\r\nContent-Encoding: gzip, \r\n", true),
+        // One layer decoded of two codings is bytes still encoded, labelled plain.
+        ("HTTP/1.1 200 OK\r\nContent-Encoding: gzip, br\r\n", false),
+        ("HTTP/1.1 200 OK\r\nContent-Encoding: gzip,gzip\r\n", false),
+        ("HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Encoding: br\r\n", false),
+        ("HTTP/1.1 200 OK\r\nContent-Encoding: gzipped\r\n", false),
     ])
     func namesGzip(head: String, gzip: Bool) {
         #expect(CacheEntry.namesGzip(ByteBuffer(string: head)) == gzip)
