@@ -135,14 +135,15 @@ extension Exchange {
     var mutationAwaitsHead: Bool { machine.forwardAwaitsHead && !Invalidation.safeMethods.contains(method) }
 
     /// A mutation whose answer never comes though the upstream had it (a timeout, a
-    /// connection closed or answered wrong mid-request): it may have been applied all
-    /// the same, so what a success would purge is purged. In doubt a purge costs a
-    /// miss; a missed one serves the old data until its ttl. Only once curl sent the
-    /// request: not on a connect that failed or timed out or a TLS handshake refused
-    /// (an unreachable upstream would purge what stale-if-error serves), nor when the
-    /// transfer was cancelled (the proxy shutting down).
+    /// connection closed or answered wrong mid-request, the proxy shutting down while
+    /// the upstream works on it): it may have been applied all the same, so what a
+    /// success would purge is purged. In doubt a purge costs a miss; a missed one
+    /// serves the old data until its ttl. Only once curl sent the request: not on a
+    /// connect that failed or timed out or a TLS handshake refused (an unreachable
+    /// upstream would purge what stale-if-error serves). A mutation's transfer is
+    /// cancelled by nothing but the shutdown (its client leaving does not: `clientGone`).
     func mutationInDoubt(after failure: UpstreamFailure) -> Bool {
-        mutationAwaitsHead && failure.requestSent && failure.kind != .cancelled
+        mutationAwaitsHead && failure.requestSent
     }
 
     func purgeInDoubt(then done: @escaping (Exchange) -> Void) {

@@ -7,9 +7,12 @@ extension ProxyServer {
     /// Start-up order; the group shuts down in reverse:
     /// - event loops: every socket lives on them, so they go last;
     /// - the store's Redis links (and fast mode's purge subscriber): before any request;
-    /// - the curl client: outlives the drain, so in-flight answers keep their upstream;
+    ///   on the way down after everything that purges, and only once Redis has the
+    ///   purges it is owed or the grace has passed (`settlePurges`);
     /// - admin: before the proxy listener and after it on the way down, so `/readyz`
-    ///   answers 503 while the proxy listener drains;
+    ///   answers 503 while the proxy listener drains; after the curl client too, whose
+    ///   stop ends the fetch of a `/refresh` still waiting on a slow upstream;
+    /// - the curl client: outlives the drain, so in-flight answers keep their upstream;
     /// - the proxy listener: stopping it is the drain (up to `drainGrace`);
     /// - the warmer: first to stop, so no warm fetch starts during the drain.
     var parts: [Part] {
@@ -19,7 +22,16 @@ extension ProxyServer {
         })]
         if engine.store.sharedStatus != nil {
             // Its Redis links, and in fast mode the purge subscriber.
-            parts.append(Part(name: "redis", start: { [engine] in engine.store.start() }, stop: { [engine] in engine.store.shutdown() }))
+            parts.append(Part(name: "redis", start: { [engine] in engine.store.start() }, stop: { [self, engine] in
+                // A mutation the curl client's stop cut off purges in doubt on its loop:
+                // what the loops still have queued runs first, so its purge is on its way.
+                for loop in eventLoops.makeIterator() { try? await loop.submit {}.get() }
+                await engine.store.settlePurges(within: drainGrace.withLock { $0 })
+                engine.store.shutdown()
+            }))
+        }
+        if let admin, let address = engine.config.admin?.listen {
+            parts.append(Part(name: "admin", start: { [self] in try await bindAdmin(admin, at: address) }, stop: { await admin.stop() }))
         }
         // The curl thread starts with the client (which tests also use on its own); the
         // service decides when it ends.
@@ -27,9 +39,6 @@ extension ProxyServer {
         if let verifier = engine.settings.verifier {
             // The JWK Set's keys are loaded before the first request (a bad key fails the start).
             parts.append(Part(name: "auth", start: { try await verifier.ready() }, stop: {}))
-        }
-        if let admin, let address = engine.config.admin?.listen {
-            parts.append(Part(name: "admin", start: { [self] in try await bindAdmin(admin, at: address) }, stop: { await admin.stop() }))
         }
         parts.append(Part(name: "listener", start: { [self] in try await bindListener() }, stop: { [self] in await drainListener() }))
         parts.append(Part(name: "warmer", start: { [self] in warmer.run(engine.config.warm) }, stop: { [warmer] in warmer.stop() }))

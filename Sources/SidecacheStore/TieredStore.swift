@@ -60,6 +60,12 @@ public final class TieredStore: Sendable {
         shared?.shutdown()
     }
 
+    /// Before `shutdown`: Redis gets until `grace` has passed to take the purges it is
+    /// still owed (`RedisStore.settlePurges`).
+    public func settlePurges(within grace: Duration) async {
+        await shared?.settlePurges(within: grace)
+    }
+
     /// The scope ids whose shared counters guard an entry of `scopeIDs`.
     static func guardScopes(_ scopeIDs: [UInt64]) -> [UInt64] { RedisStore.guardScopes(scopeIDs) }
 

@@ -131,6 +131,23 @@ struct AdminEndpointTests {
         try? await h.origin.shutdown()
     }
 
+    /// An admin `/refresh` waiting on an upstream that does not answer ends with the
+    /// curl client's stop: the shutdown waited on it for the route's whole
+    /// `upstreamTimeout` (30 s here), past DESIGN's drain.
+    @Test func aRefreshWaitingOnTheUpstreamDoesNotHoldTheShutdown() async throws {
+        let h = try await ProxyHarness.start(routes: Self.routes, extra: adminJSON)
+        let gate = CoalescingTests.Gate()
+        h.origin.on("GET", "/api/users/1") { _ in await gate.wait(); return .json("{}") }
+        let refresh = Task { try? await h.admin("POST", "/refresh", json: #"{"path": "/api/users/1"}"#) }
+        #expect(try await eventually { h.origin.count(path: "/api/users/1") == 1 })
+        let clock = ContinuousClock()
+        let took = await clock.measure { await h.proxy.shutdown(grace: .milliseconds(300)) }
+        #expect(took < .seconds(10), "the drain's grace is 0.3 s")
+        gate.release()
+        _ = await refresh.value
+        try? await h.origin.shutdown()
+    }
+
     @Test func statsReportHitRateAndPercentiles() async throws {
         try await withProxy(routes: Self.routes, extra: adminJSON) { h in
             h.origin.on("GET", "/api/users/1", .json("{}"))

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import SidecacheCore
+import Synchronization
 
 /// Purges in Redis: the counters of every stripe counted up, the journal that keeps
 /// what could not reach Redis, and its replay.
@@ -9,6 +10,10 @@ extension RedisStore {
     /// what they cover. Never fails: what cannot reach Redis now is journaled and replayed
     /// first thing when it can. Fast mode also publishes the purge for other instances' L1.
     public func purge(_ scopes: [PurgeScope], on loop: any EventLoop) -> EventLoopFuture<Void> {
+        counted(hardPurge(scopes, on: loop))
+    }
+
+    private func hardPurge(_ scopes: [PurgeScope], on loop: any EventLoop) -> EventLoopFuture<Void> {
         let ids = scopes.map(\.id)
         let pending = journal.withLock { j -> Bool in
             if j.isSettled { return false }
@@ -33,9 +38,38 @@ extension RedisStore {
     /// the other way.
     public func softPurge(_ scopes: [PurgeScope], at now: Timestamp, on loop: any EventLoop) -> EventLoopFuture<Void> {
         guard journal.withLock({ $0.isSettled }) else { return purge(scopes, on: loop) }
-        return send(purging: scopes.map(\.id), soft: now, waitForReplicas: true, on: loop).flatMapError { [self] error in
+        return counted(send(purging: scopes.map(\.id), soft: now, waitForReplicas: true, on: loop).flatMapError { [self] error in
             logger.warning("soft purge made hard: redis refused it", metadata: ["scopes": "\(scopes.count)", "error": "\(error)"])
-            return purge(scopes, on: loop)
+            return hardPurge(scopes, on: loop)
+        })
+    }
+
+    /// `purge` in flight until it lands in Redis or the journal.
+    private func counted(_ purge: EventLoopFuture<Void>) -> EventLoopFuture<Void> {
+        purgesInFlight.add(1, ordering: .relaxed)
+        purge.whenComplete { [self] _ in purgesInFlight.subtract(1, ordering: .releasing) }
+        return purge
+    }
+
+    /// Shutdown, before the links close: purges on their way to Redis, and those
+    /// journaled while it was away, get until `grace` has passed to land (the journal
+    /// is replayed as on a reconnect). Dropped, other instances would serve what they
+    /// purged until its ttl; so what is still owed then is logged as an error, with
+    /// what an operator needs to purge it by hand.
+    public func settlePurges(within grace: Duration) async {
+        let deadline = ContinuousClock.now + grace
+        while purgesInFlight.load(ordering: .acquiring) > 0 || !journal.withLock({ $0.isSettled }) {
+            guard ContinuousClock.now < deadline else {
+                let owed = journal.withLock { (scopes: $0.scopes.count, all: $0.overflowed) }
+                logger.error("purges not in redis at shutdown: other instances may serve what they purged until its ttl", metadata: [
+                    "journaled": "\(owed.all ? "all" : String(owed.scopes))",
+                    "unanswered": "\(purgesInFlight.load(ordering: .relaxed))",
+                    "remedy": "POST /purge on a running instance once redis answers",
+                ])
+                return
+            }
+            if journal.withLock({ !$0.isEmpty && $0.replaying == 0 }) { _ = replay(on: home) }
+            try? await Task.sleep(for: .milliseconds(100))
         }
     }
 

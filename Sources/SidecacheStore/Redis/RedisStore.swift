@@ -26,6 +26,10 @@ public final class RedisStore: Sendable {
     /// With `store.signingKey`: signs what this instance writes, refuses what it did not sign.
     let signer: EntrySigner?
     let journal = Mutex(PurgeJournal())
+    /// Purges sent to Redis and not yet answered (or journaled): a shutdown waits for them.
+    let purgesInFlight = Atomic<Int>(0)
+    /// Where the shutdown's replays of the journal run.
+    let home: any EventLoop
     /// Per stripe: its epoch, once learnt at connect; forgotten when a connection is lost.
     let epochs: Mutex<Epochs>
     /// A failed prepare's retry is scheduled: later failures wait for it.
@@ -48,6 +52,7 @@ public final class RedisStore: Sendable {
         self.consistency = options.consistency
         self.outageGrace = options.outageGrace
         self.signer = options.signingKey.map(EntrySigner.init(secret:))
+        self.home = loops[0]
         self.fillNotices = FillNotices(endpoint: options.endpoint, tls: options.tls, keys: keys, loop: loops[0], logger: logger)
         self.logger = logger
         if case .one(let link) = redis {
