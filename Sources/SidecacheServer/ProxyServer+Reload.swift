@@ -43,11 +43,12 @@ extension ProxyServer {
         }
         return reloadLock.withLock { _ in
             let running = engine.config
+            let fixed = Self.needsRestart(running: running, new: config)
+            let config = Self.keepingWhatOnlyARestartApplies(of: running, in: config)
             // Stats for new route names exist before any request can name them.
             engine.prepare(for: config)
             let generation = engine.replace(config: config, verifier: verifier)
             warmer.run(config.warm)
-            let fixed = Self.needsRestart(running: running, new: config)
             var metadata: Logger.Metadata = [
                 "config": "\(generation)", "routes": "\(config.routes.routes.count)", "purgeRules": "\(config.purge.count)",
                 "warm": "\(config.warm.count)",
@@ -60,6 +61,22 @@ extension ProxyServer {
             }
             return .applied(generation: generation, needsRestart: fixed)
         }
+    }
+
+    /// `new` with the values the process runs on for the keys only a restart applies:
+    /// the engine's config says what is in force, so the next reload compares with
+    /// that. Compared with the last file instead, a second reload reported an admin
+    /// token that never took effect as applied, and said nothing of the old one still
+    /// in force.
+    static func keepingWhatOnlyARestartApplies(of running: Config, in new: Config) -> Config {
+        var config = new
+        config.listen = running.listen
+        config.store = running.store
+        config.admin = running.admin
+        config.threads = running.threads
+        config.log.level = running.log.level
+        config.log.format = running.log.format
+        return config
     }
 
     /// Keys bound at start: sockets, stores, threads, the logging bootstrap.

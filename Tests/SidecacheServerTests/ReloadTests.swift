@@ -157,6 +157,8 @@ struct ReloadTests {
             #expect(logs.all.contains { $0.contains("only a restart applies") && $0.contains("listen, store, log.level") })
             _ = try await xCache(server, "/api/users/3")   // still served on the old port; the access log is on now
             #expect(logs.all.contains { $0.contains(" access ") && $0.contains("/api/users/3") })
+            // Reloaded again, the same keys are still not in force: not reported as applied.
+            #expect(await server.reload(from: file, environment: [:]) == .applied(generation: 3, needsRestart: ["listen", "store", "log.level"]))
         }
     }
 

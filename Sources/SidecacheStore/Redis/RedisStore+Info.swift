@@ -29,12 +29,13 @@ extension RedisStore {
             }
         }
         return EventLoopFuture.whenAllSucceed(asked, on: loop).flatMap { [self] each in
-            var info = Info(keys: Self.sum(each.map(\.keys)), usedMemory: Self.sum(each.map(\.usedMemory)))
+            let info = Info(keys: Self.sum(each.map(\.keys)), usedMemory: Self.sum(each.map(\.usedMemory)))
             guard (info.keys ?? 0) <= Self.countLimit else { return loop.makeSucceededFuture(info) }
             let counted = masters.map { countEntries(on: $0, cursor: "0", counted: 0, on: loop) }
             return EventLoopFuture.whenAllSucceed(counted, on: loop).map { counts in
-                info.entries = Self.sum(counts) ?? 0
-                return info
+                var withEntries = info
+                withEntries.entries = Self.sum(counts) ?? 0
+                return withEntries
             }.recover { _ in info }
         }
     }
