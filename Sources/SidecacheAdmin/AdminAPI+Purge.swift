@@ -53,10 +53,15 @@ extension AdminAPI {
             return .failure(Problem(message: #"name exactly one of "path", "route", "tag" or "all""#))
         }
         switch (named[0], body[named[0]]!) {
-        case ("path", .string(let path)):
-            guard path.hasPrefix("/") else { return .failure(Problem(message: "path must start with /")) }
+        case ("path", .string(let given)):
+            guard given.hasPrefix("/") else { return .failure(Problem(message: "path must start with /")) }
+            // Entries belong to their path whatever their query: a query names one of
+            // them, and purging all is more than asked, never less (as `/refresh` does).
+            let path = given.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0]
             if path.hasSuffix("/*") { return .success([.subtree(String(path.dropLast()))]) }
-            return .success([.path(path)])
+            // A literal `*` elsewhere matches no entry: the purge would answer 200 and purge nothing.
+            guard !path.contains("*") else { return .failure(Problem(message: "* may only end a path, as in /api/users/*")) }
+            return .success([.path(String(path))])
         case ("route", .string(let route)):
             guard routes.contains(route) else {
                 return .failure(Problem(message: "no route named \"\(route)\" (routes: \(routes.joined(separator: ", ")))"))

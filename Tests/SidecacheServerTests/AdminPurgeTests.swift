@@ -50,6 +50,7 @@ struct AdminPurgeTests {
     @Test(arguments: [
         (#"{"route": "user"}"#, 2, ["MISS", "MISS", "HIT"]),
         (#"{"path": "/api/users/*"}"#, 2, ["MISS", "MISS", "HIT"]),
+        (#"{"path": "/api/users/1?page=2"}"#, 1, ["MISS", "HIT", "HIT"]),   // the path, whatever its query
         (#"{"all": true}"#, 3, ["MISS", "MISS", "MISS"]),
         (#"{"tag": "nobody-uses-this"}"#, 0, ["HIT", "HIT", "HIT"]),
     ])
@@ -66,6 +67,8 @@ struct AdminPurgeTests {
     @Test(arguments: [
         (#"{"route": "nope"}"#, "no route named \"nope\""),
         (#"{"path": "api/users/1"}"#, "path must start with /"),
+        (#"{"path": "/api/users*"}"#, "* may only end a path"),
+        (#"{"path": "/api/*/1"}"#, "* may only end a path"),
         (#"{"path": "/a", "route": "user"}"#, "name exactly one"),
         (#"{}"#, "name exactly one"),
         (#"{"all": false}"#, "all must be true"),
