@@ -17,6 +17,16 @@ public enum ContentCoding {
         }
     }
 
+    /// Whether an answer a route that does not compress keeps as sent may answer every
+    /// client its key lets in: plain, or gzip (a client without gzip is served it
+    /// decoded), or in any coding when `Accept-Encoding` is part of the key (`keyed`:
+    /// the route's key headers and those learned from `Vary`). DESIGN: br and zstd are
+    /// served only to clients that accept them.
+    public static func everyClientReads(_ headers: some HeaderFields, keyedOn keyed: [String]) -> Bool {
+        let coding = coding(headers)
+        return coding.isEmpty || isGzip(coding) || keyed.contains("accept-encoding")
+    }
+
     /// Whether a compressing route gzips an answer at store time: identity, of a
     /// compressible type, long enough, and no `no-transform`. (Gzip answers are kept.)
     public static func compresses(_ headers: some HeaderFields, bodyLength: Int) -> Bool {

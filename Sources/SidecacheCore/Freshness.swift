@@ -76,7 +76,11 @@ public enum StoragePolicy {
                               responseTime: Timestamp, varyHeaders: [String] = []) -> StorageDecision {
         // Never, whatever the route says.
         if responseHeaders.contains("set-cookie") { return .skip(.setCookie) }
-        if status < 200 || status == 206 || status == 304 { return .skip(.status) }
+        // A `Content-Range` says the body is part of a representation, whatever the status
+        // (fills ask for whole ones): a range of it served later would carry two.
+        if status < 200 || status > 599 || status == 206 || status == 304 || responseHeaders.contains("content-range") {
+            return .skip(.status)
+        }
         let vary = varyNames(responseHeaders)
         // An answer that varies on what no request header can reproduce is one client's,
         // like `*`: a header the proxy writes itself (`proxyWritten`), or a member that is
@@ -88,7 +92,10 @@ public enum StoragePolicy {
         }
         // Vary on a header the key does not include would let one variant answer for another.
         if !uncoveredVary(vary, route: route, varyHeaders: varyHeaders).isEmpty { return .skip(.vary) }
-        if route.policy.compress && ContentCoding.refuses(responseHeaders) { return .skip(.encoding) }
+        if route.policy.compress ? ContentCoding.refuses(responseHeaders)
+            : !ContentCoding.everyClientReads(responseHeaders, keyedOn: route.keyHeaders + varyHeaders) {
+            return .skip(.encoding)
+        }
 
         let cc = directives(responseHeaders)
         let initialAge = correctedInitialAge(responseHeaders, requestTime: requestTime, responseTime: responseTime)

@@ -197,13 +197,14 @@ extension Exchange {
     func commit(_ filled: ExchangeStateMachine.Filled) {
         guard let context = machine.context, let fillGuard else { return }
         let route = context.route
-        // The body as the upstream meant it: as sent, or its gzip decoded where a client
-        // without gzip is given it decoded (a compressing route) or tags are read from
-        // it. DESIGN: no body over `maxBodySize` is stored or buffered whole, so a gzip
-        // that does not decode within it (corrupt, or small and inflating past it) is
-        // answered as it came, and not stored.
+        // The body as the upstream meant it: as sent, or its gzip decoded, which a client
+        // without gzip is given on any route and tags are read from. DESIGN: no body over
+        // `maxBodySize` is stored or buffered whole, so a gzip that does not decode
+        // within it (corrupt, or small and inflating past it) is answered as it came, and
+        // not stored: stored, every hit of a client without gzip inflated it again and
+        // answered 502.
         let coding = ContentCoding.coding(HeaderList(filled.lines))
-        let decodes = ContentCoding.isGzip(coding) && (route.policy.compress || !route.tags.isEmpty)
+        let decodes = ContentCoding.isGzip(coding)
         let decoded = decodes ? try? Gzip.decompress(filled.body, allocator: connection.allocator, limit: route.policy.maxBodySize) : nil
         var tags: [String] = []
         var notStored: NotStoredReason? = decodes && decoded == nil ? .encoding : nil

@@ -72,8 +72,15 @@ struct StorageCase: Sendable, CustomTestStringConvertible {
         StorageCase(label: "Vary: Accept-Encoding, route without compress", route: route(.fixed(.seconds(60)), compress: false),
                     response: [("Vary", "Accept-Encoding")], expected: .skip(.vary)),
         StorageCase(label: "br on a compressing route", route: fixed, response: [("Content-Encoding", "br")], expected: .skip(.encoding)),
+        // Kept as sent, br would reach clients that cannot read it: only when the key has
+        // Accept-Encoding (key.headers, or learned from Vary).
         StorageCase(label: "br, route without compress", route: route(.fixed(.seconds(60)), compress: false),
-                    response: [("Content-Encoding", "br")], expected: .fresh(60)),
+                    response: [("Content-Encoding", "br")], expected: .skip(.encoding)),
+        StorageCase(label: "br, route without compress, keyed on Accept-Encoding",
+                    route: route(.fixed(.seconds(60)), keyHeaders: ["Accept-Encoding"], compress: false),
+                    response: [("Content-Encoding", "br"), ("Vary", "Accept-Encoding")], expected: .fresh(60)),
+        StorageCase(label: "gzip, route without compress (decoded for clients without)", route: route(.fixed(.seconds(60)), compress: false),
+                    response: [("Content-Encoding", "gzip")], expected: .fresh(60)),
         StorageCase(label: "Vary covered by key.headers", route: route(.fixed(.seconds(60)), keyHeaders: ["X-Role"]),
                     response: [("Vary", "x-role")], expected: .fresh(60)),
         StorageCase(label: "Vary partly covered", route: route(.fixed(.seconds(60)), keyHeaders: ["X-Role"]),
@@ -106,6 +113,10 @@ struct StorageCase: Sendable, CustomTestStringConvertible {
         StorageCase(label: "origin: 206", route: origin, status: 206, response: [("Cache-Control", "max-age=60")], expected: .skip(.status)),
         StorageCase(label: "origin: 304", route: origin, status: 304, response: [("Cache-Control", "max-age=60")], expected: .skip(.status)),
         StorageCase(label: "origin: 103", route: origin, status: 103, response: [("Cache-Control", "max-age=60")], expected: .skip(.status)),
+        // A range said to be whole: a range hit would carry it beside its own Content-Range.
+        StorageCase(label: "a 200 with Content-Range", route: fixed, response: [("Content-Range", "bytes 0-99/1000")], expected: .skip(.status)),
+        // Past HTTP's three digits: no stored entry reads back with it (StoredFraming).
+        StorageCase(label: "origin: 700", route: origin, status: 700, response: [("Cache-Control", "max-age=60")], expected: .skip(.status)),
         StorageCase(label: "origin + Authorization, max-age only", route: origin, request: [("Authorization", "Bearer x")],
                     response: [("Cache-Control", "max-age=60")], expected: .skip(.authorization)),
         StorageCase(label: "origin + Authorization, public", route: origin, request: [("Authorization", "Bearer x")],
