@@ -39,6 +39,10 @@ extension Exchange {
             } else if !isBodyRead {
                 extra = Validators.revalidationHeaders(stored: HeaderList(stored.storedHead().lines))
             }
+            // A 304 confirms the entry only as the answer to its validators: to a fetch
+            // without them (none stored, a POST read) it is the upstream's mistake, and
+            // taken as a confirmation it stored the old body as fresh again.
+            if extra.isEmpty { machine.revalidating = nil }
         }
         // A compressing route asks for gzip or identity only (never a coding it could not
         // serve to everyone), and identity for a client without gzip: should the answer

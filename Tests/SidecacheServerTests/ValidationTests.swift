@@ -74,6 +74,24 @@ struct ValidationTests {
         }
     }
 
+    /// A 304 to a fetch that sent no validators (the entry has none; it is kept past its
+    /// freshness for stale-if-error) confirms nothing: it is the upstream's mistake, and
+    /// taken as a confirmation it stored the old body as fresh again.
+    @Test func a304ToAFetchWithoutValidatorsRefreshesNothing() async throws {
+        let routes = #"[{ "name": "d", "match": "GET /d/{id}", "ttl": "10s", "staleIfError": "1h" }]"#
+        try await withProxy(routes: routes) { h in
+            let fetches = Mutex(0)
+            h.origin.on("GET", "/d/4") { _ in
+                fetches.withLock { $0 += 1; return $0 } == 1 ? .json(#"{"body":"original"}"#) : OriginResponse(status: 304)
+            }
+            _ = try await h.get("/d/4")
+            h.clock.advance(by: .seconds(15))
+            _ = try await h.get("/d/4")
+            #expect(try await h.get("/d/4").header("X-Cache") != "HIT")
+            #expect(h.origin.count(path: "/d/4") == 3)
+        }
+    }
+
     /// A 304 is an answer like any other for freshness (RFC 9111 §4.2.3, §4.3.4): its
     /// `Age` counts (it came through another cache), and without a `Date` of its own it
     /// is dated by its arrival — never by the stored answer's old `Date`, which made the
