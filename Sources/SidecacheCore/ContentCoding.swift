@@ -18,13 +18,14 @@ public enum ContentCoding {
     }
 
     /// Whether an answer a route that does not compress keeps as sent may answer every
-    /// client its key lets in: plain, or gzip (a client without gzip is served it
-    /// decoded), or in any coding when `Accept-Encoding` is part of the key (`keyed`:
-    /// the route's key headers and those learned from `Vary`). DESIGN: br and zstd are
-    /// served only to clients that accept them.
+    /// client its key lets in: plain, or gzip without `no-transform` (a client without
+    /// gzip is served it decoded), or in any coding when `Accept-Encoding` is part of the
+    /// key (`keyed`: the route's key headers and those learned from `Vary`). DESIGN: br
+    /// and zstd are served only to clients that accept them.
     public static func everyClientReads(_ headers: some HeaderFields, keyedOn keyed: [String]) -> Bool {
+        if keyed.contains("accept-encoding") { return true }
         let coding = coding(headers)
-        return coding.isEmpty || isGzip(coding) || keyed.contains("accept-encoding")
+        return coding.isEmpty || (isGzip(coding) && !CacheControl(headers.all("cache-control")).noTransform)
     }
 
     /// Whether a compressing route gzips an answer at store time: identity, of a

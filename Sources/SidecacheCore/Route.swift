@@ -139,9 +139,10 @@ public final class Route: Sendable, Equatable {
     public let cachesGET: Bool
     /// Whether it caches POST reads: `match` names POST and `key.body` is set.
     public let cachesPOST: Bool
-    /// What a key hashes for its route: the name, and how the route makes keys (whose
+    /// What a key hashes for its route: the name, how the route makes keys (whose
     /// answer an entry is, which headers and claims scope it, which spellings of a path
-    /// are one) and what it tags entries with. A reload that changes any of them
+    /// are one), which answers it may store (`override`, `ttl: "origin"`: a `private`
+    /// answer stored under `override` must not outlive it) and what it tags entries with. A reload that changes any of them
     /// changes every key of the route, so nothing stored under the old rules answers
     /// under the new ones: an anonymous request once read the entry a user's request
     /// stored while the route was `shared` by mistake; `/users/bob` read `/users/Bob`'s
@@ -170,7 +171,8 @@ public final class Route: Sendable, Equatable {
         self.spelling = spelling
         // A route keyed on path and query alone hashes its name alone (as before these
         // rules were part of it: its entries in Redis stay valid across an upgrade).
-        let scope = [identity.map { "identity=\($0)" }, shared ? "shared" : nil,
+        let scope = [identity.map { "identity=\($0)" }, shared ? "shared" : nil, override ? "override" : nil,
+                     ttl == .origin ? "origin" : nil,
                      self.keyHeaders.isEmpty ? nil : "headers=" + self.keyHeaders.joined(separator: ","),
                      claims.map { "claims=\($0.names.joined(separator: ",")) from \($0.from)" }, keyBody ? "body" : nil,
                      spelling == .exact ? nil : "paths=\(spelling.caseInsensitive),\(spelling.ignoreTrailingSlash),\(spelling.ignoreMatrix)",

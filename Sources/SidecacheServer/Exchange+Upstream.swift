@@ -39,11 +39,8 @@ extension Exchange {
             } else if !isBodyRead {
                 extra = Validators.revalidationHeaders(stored: HeaderList(stored.storedHead().lines))
             }
-            // A 304 confirms the entry only as the answer to its validators: to a fetch
-            // without them (none stored, a POST read) it is the upstream's mistake, and
-            // taken as a confirmation it stored the old body as fresh again.
-            if extra.isEmpty { machine.revalidating = nil }
         }
+        unconditionalFill = extra.isEmpty
         // A compressing route asks for gzip or identity only (never a coding it could not
         // serve to everyone), and identity for a client without gzip: should the answer
         // turn out too large to store, it streams to that client as it comes.
@@ -86,6 +83,15 @@ extension Exchange {
         case .head(let h):
             if let started = upstreamStarted {
                 engine.metrics.upstream(route: route?.name, seconds: Double((NIODeadline.now() - started).nanoseconds) / 1e9)
+            }
+            if h.status == 304 && unconditionalFill {
+                // A 304 confirms an entry only as the answer to its validators. To a fill
+                // that sent none (the client's are never forwarded on one) it is the
+                // upstream's mistake: taken as a confirmation it stored the old body as
+                // fresh again; relayed, the client got no body to a request without
+                // conditions. An upstream error: stale-if-error, else a 502.
+                transfer?.cancel()
+                return upstream(.failure(UpstreamFailure(kind: .protocolError, detail: "304 to a request without validators")))
             }
             forgetPurgedFallback()
             run(machine.upstreamHead(h, now: engine.clock.now()))

@@ -70,6 +70,8 @@ final class Exchange {
     var purgeStarted = false
     /// The client left while this mutation awaited its answer, which still decides its purges.
     var clientLeft = false
+    /// This exchange's fill asked the upstream without validators: a 304 cannot answer it.
+    var unconditionalFill = false
 
     /// The purge scopes of the cache key's entries, computed once and only on a miss.
     lazy var scopeIDs: [UInt64] = machine.context?.scopeIDs ?? []

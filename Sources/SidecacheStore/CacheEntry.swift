@@ -77,7 +77,7 @@ public final class CacheEntry: Sendable {
     }
 
     /// Whether a stored head says its body is gzip and nothing else: its `Content-Encoding`
-    /// lines, together, name one coding, `gzip` or `x-gzip` (any case). `gzip, br` or a
+    /// lines, together, name one coding (`identity` names none), `gzip` or `x-gzip` (any case). `gzip, br` or a
     /// second line is not: decoding one layer of it would serve clients bytes still
     /// encoded, labelled plain. Every entry made asks, a Redis hit's included, so it jumps
     /// from line to line with `memchr` and allocates nothing.
@@ -103,7 +103,7 @@ public final class CacheEntry: Sendable {
                     var (from, to) = (member, comma)
                     while from < to, raw[from] == 0x20 || raw[from] == 0x09 { from += 1 }
                     while to > from, raw[to - 1] == 0x20 || raw[to - 1] == 0x09 { to -= 1 }
-                    if from < to {
+                    if from < to && !Self.isIdentity(raw[from..<to]) {
                         codings += 1
                         gzip = Self.isGzip(raw[from..<to])
                     }
@@ -118,6 +118,11 @@ public final class CacheEntry: Sendable {
     private static func isGzip(_ coding: some Collection<UInt8>) -> Bool {
         let lowered = coding.lazy.map { $0 | 0x20 }
         return lowered.elementsEqual("gzip".utf8) || lowered.elementsEqual("x-gzip".utf8)
+    }
+
+    /// `identity`, any case: names no coding (as `ContentCoding.coding` reads it).
+    private static func isIdentity(_ coding: some Collection<UInt8>) -> Bool {
+        coding.lazy.map { $0 | 0x20 }.elementsEqual("identity".utf8)
     }
 
     func confirmed(at time: Timestamp) {

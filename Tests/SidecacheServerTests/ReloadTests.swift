@@ -85,6 +85,22 @@ struct ReloadTests {
         }
     }
 
+    /// Which answers a route may store is part of its keys too: a `private` answer
+    /// stored under `override` must not answer once a reload drops `override`.
+    @Test func aReloadThatDropsOverrideLeavesNoPrivateAnswerStored() async throws {
+        try await withServer { server, origin, file, _ in
+            origin.on("GET", "/api/me", .json(#"{"for":"alice"}"#, headers: [("Cache-Control", "private")]))
+            func route(_ extra: String) -> String { #"[{ "name": "me", "match": "GET /api/me", "ttl": "5m"\#(extra) }]"# }
+            try Self.config(origin: origin, routes: route(#", "override": true"#)).write(toFile: file, atomically: true, encoding: .utf8)
+            #expect(await server.reload(from: file, environment: [:]) == .applied(generation: 2, needsRestart: []))
+            _ = try await xCache(server, "/api/me")
+            #expect(try await xCache(server, "/api/me") == "HIT")
+            try Self.config(origin: origin, routes: route("")).write(toFile: file, atomically: true, encoding: .utf8)
+            #expect(await server.reload(from: file, environment: [:]) == .applied(generation: 3, needsRestart: []))
+            #expect(try await xCache(server, "/api/me") == "MISS")
+        }
+    }
+
     /// Which spellings of a path are one is part of how keys are made: after a reload
     /// drops `caseInsensitive`, `/api/names/bob` must not read the entry
     /// `/api/names/Bob` stored under the one key both spellings shared.

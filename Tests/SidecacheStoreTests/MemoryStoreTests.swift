@@ -177,6 +177,7 @@ import SidecacheCore
         ("HTTP/1.1 200 OK\r\nContent-Encoding: gzip,gzip\r\n", false),
         ("HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Encoding: br\r\n", false),
         ("HTTP/1.1 200 OK\r\nContent-Encoding: gzipped\r\n", false),
+        ("HTTP/1.1 200 OK\r\nContent-Encoding: gzip, Identity\r\n", true),
     ])
     func namesGzip(head: String, gzip: Bool) {
         #expect(CacheEntry.namesGzip(ByteBuffer(string: head)) == gzip)

@@ -57,7 +57,7 @@ extension RedisStore {
     /// purged until its ttl; so what is still owed then is logged as an error, with
     /// what an operator needs to purge it by hand.
     public func settlePurges(within grace: Duration) async {
-        let deadline = ContinuousClock.now + grace
+        var deadline = ContinuousClock.now + grace
         while purgesInFlight.load(ordering: .acquiring) > 0 || !journal.withLock({ $0.isSettled }) {
             guard ContinuousClock.now < deadline else {
                 let owed = journal.withLock { (scopes: $0.scopes.count, all: $0.overflowed) }
@@ -69,7 +69,11 @@ extension RedisStore {
                 return
             }
             if journal.withLock({ !$0.isEmpty && $0.replaying == 0 }) { _ = replay(on: home) }
-            try? await Task.sleep(for: .milliseconds(100))
+            do {
+                try await Task.sleep(for: .milliseconds(100))
+            } catch {
+                deadline = .now   // cancelled: no more waiting, only the report
+            }
         }
     }
 
