@@ -32,13 +32,19 @@ public final class UpstreamClient: Sendable {
     public init(loops: [any EventLoop] = [], maxConnections: Int = 256) throws {
         try CurlGlobal.initialize()
         var lanes: [Lane] = []
-        for _ in 0..<max(1, loops.count) {
-            guard let multi = CurlMulti(maxConnections: maxConnections) else {
-                for lane in lanes { Self.stop(lane) }
-                throw UpstreamFailure(kind: .other, detail: "curl_multi_init failed")
+        // A lane that cannot start stops those already running: their threads would
+        // otherwise outlive the failed start.
+        do {
+            for _ in 0..<max(1, loops.count) {
+                guard let multi = CurlMulti(maxConnections: maxConnections) else {
+                    throw UpstreamFailure(kind: .other, detail: "curl_multi_init failed")
+                }
+                let mailbox = CurlMailbox(multi: multi)
+                lanes.append(Lane(mailbox: mailbox, thread: try CurlThread.start(CurlLoop(multi: multi, mailbox: mailbox))))
             }
-            let mailbox = CurlMailbox(multi: multi)
-            lanes.append(Lane(mailbox: mailbox, thread: try CurlThread.start(CurlLoop(multi: multi, mailbox: mailbox))))
+        } catch {
+            for lane in lanes { Self.stop(lane) }
+            throw error
         }
         self.lanes = lanes
         var laneOfLoop: [ObjectIdentifier: Int] = [:]
