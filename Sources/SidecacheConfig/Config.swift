@@ -183,6 +183,11 @@ public struct AdminConfig: Sendable, Equatable {
     public var token: String?
     public var refreshLimit: RateLimit
 
+    /// The deploy examples' placeholder for a secret (deploy/kubernetes/secret.yaml): a
+    /// value still starting with it was never replaced, and everyone who read the
+    /// example knows it.
+    static func isPlaceholder(_ value: String) -> Bool { value.uppercased().hasPrefix("REPLACE-ME") }
+
     /// A listener off loopback is reachable by others: its token must resist guessing.
     static let minimumTokenLength = 16
 
@@ -190,6 +195,7 @@ public struct AdminConfig: Sendable, Equatable {
     /// the token: config errors end up in logs.
     static func weakness(of token: String) -> String? {
         if token.allSatisfy(\.isWhitespace) { return "all whitespace" }
+        if isPlaceholder(token) { return "the example's placeholder (REPLACE-ME…): set a long random one, e.g. openssl rand -hex 32" }
         if token.count < minimumTokenLength { return "shorter than \(minimumTokenLength) characters" }
         return nil
     }

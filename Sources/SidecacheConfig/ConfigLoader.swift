@@ -115,6 +115,9 @@ public enum ConfigLoader {
             if let text = n.string() {
                 if !text.isEmpty {
                     switch RedisEndpoint.parse(text) {
+                    case .success(let endpoint) where endpoint.password.map(AdminConfig.isPlaceholder) == true:
+                        n.report("its password is the example's placeholder (REPLACE-ME…): set a long random one")
+                        ok = false
                     case .success(let endpoint): store.redis = endpoint
                     case .failure(let invalid):
                         n.report(invalid.message)
@@ -144,6 +147,9 @@ public enum ConfigLoader {
         if let n = fields["signingKey"], let key = n.string() {
             if store.redis == nil {
                 n.report("needs store.redis: only entries in Redis are signed")
+                ok = false
+            } else if AdminConfig.isPlaceholder(key) {
+                n.report("is the example's placeholder (REPLACE-ME…): set a long random key, e.g. openssl rand -hex 32")
                 ok = false
             } else if key.utf8.count < EntrySigner.minimumKeyBytes {
                 n.report("too short: an HMAC-SHA256 key needs at least \(EntrySigner.minimumKeyBytes) bytes")

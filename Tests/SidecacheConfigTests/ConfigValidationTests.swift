@@ -112,6 +112,9 @@ import Testing
         (config(#""routes": [{"name": "a", "match": "GET /a", "verify": "-1%"}]"#), "routes[0].verify", "not a share of hits"),
         (config(#""store": {"signingKey": "0123456789abcdef0123456789abcdef"}"#), "store.signingKey", "needs store.redis"),
         (config(#""store": {"redis": "redis://cache:6379", "signingKey": "short"}"#), "store.signingKey", "at least 32 bytes"),
+        (config(#""store": {"redis": "redis://cache:6379", "signingKey": "REPLACE-ME-with-a-long-random-signing-key"}"#),
+         "store.signingKey", "placeholder"),
+        (config(#""store": {"redis": "redis://:REPLACE-ME-with-a-long-random-password@cache:6379"}"#), "store.redis", "placeholder"),
         (config(#""store": {"redis": "redis://cache:6379", "signingKey": 42}"#), "store.signingKey", "expected a string"),
         (config(#""defaults": {"upstreamTimeout": "0s"}"#), "defaults.upstreamTimeout", "more than 0"),
         (config(#""admin": {"listen": "0.0.0.0:9090"}"#), "admin.listen", "loopback"),
@@ -158,6 +161,8 @@ import Testing
         ("10.0.0.5:9090", "                    ", "all whitespace"),
         ("0.0.0.0:9090", "\t\n \t\n \t\n \t\n \t\n \t\n", "all whitespace"),
         ("[::]:9090", " ", "all whitespace"),
+        // deploy/kubernetes/secret.yaml's placeholder, known to everyone who read it.
+        ("0.0.0.0:9090", "REPLACE-ME-with-a-long-random-token", "placeholder"),
         ("0.0.0.0:9090", "sixteen-chars-ok", nil),
         ("0.0.0.0:9090", "  padded but long enough  ", nil),
         ("127.0.0.1:9090", "abc123", nil),

@@ -117,5 +117,7 @@ def sidecache_check(path):
     require(os.access(binary(), os.X_OK), f"{rel(binary())} not found: build it first (swift build, or make test)")
     env = {k: v for k, v in os.environ.items() if k not in ("SIDECACHE_LISTEN", "SIDECACHE_UPSTREAM", "REDIS_URL")}
     env[ADMIN_TOKEN_ENV] = "lint-token-0123456789abcdef0123456789"   # 16+ characters: weak tokens are refused
+    env["REDIS_PASSWORD"] = "lint-redis-password-0123456789"
+    env["SIDECACHE_SIGNING_KEY"] = "lint-signing-key-0123456789abcdef0123"   # 32+ bytes
     r = subprocess.run([binary(), "check", "--config", path], env=env, capture_output=True, text=True, timeout=60)
     return r.returncode, (r.stdout + r.stderr).strip()

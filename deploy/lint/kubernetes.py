@@ -110,4 +110,17 @@ def check_redis_settings():
     require(m, "the ConfigMap's store.redis should be a redis:// URL of the Redis Service")
     require(m.group(1).split(".")[0] == svc["metadata"]["name"], f"store.redis host {m.group(1)} is not Service {svc['metadata']['name']}")
     require(int(m.group(2)) in {p["port"] for p in svc["spec"]["ports"]}, f"store.redis port {m.group(2)} is not a port of the Redis Service")
-    return "volatile-* policy, maxmemory, no persistence; store.redis is the Service"
+    # `command` replaces the image's entrypoint, which turns protected mode off: without
+    # a password Redis 7 refuses every client off its own host (and with protected mode
+    # off, every pod of the cluster could read and write the cache).
+    password = redis_option(c.get("command", [])[1:] + c.get("args", []), "requirepass")
+    require(password and password.startswith("$("), "redis.yaml: --requirepass from the Secret (an env var, $(REDIS_PASSWORD))")
+    redis_env = {e["name"]: e for e in c.get("env", [])}
+    require(redis_env.get(password[2:-1], {}).get("valueFrom", {}).get("secretKeyRef"),
+            f"redis.yaml: {password[2:-1]} must come from a Secret")
+    require("${REDIS_PASSWORD}@" in config["store"]["redis"], "the ConfigMap's store.redis must carry ${REDIS_PASSWORD}")
+    require("${SIDECACHE_SIGNING_KEY}" in config["store"].get("signingKey", ""), "the ConfigMap's store.signingKey must reference ${SIDECACHE_SIGNING_KEY}")
+    sidecar_env = {e["name"]: e for e in sidecar(app_deployment()).get("env", [])}
+    for name in ("REDIS_PASSWORD", "SIDECACHE_SIGNING_KEY"):
+        require(sidecar_env.get(name, {}).get("valueFrom", {}).get("secretKeyRef"), f"the sidecache container needs {name} from a Secret")
+    return "volatile-* policy, maxmemory, no persistence, a password; store.redis is the Service"
