@@ -108,7 +108,7 @@ extension Exchange {
             let inDoubt = mutationInDoubt(after: failure)
             let action = machine.upstreamFailed(error, now: engine.clock.now())
             let what = if case .cut = action { "upstream failed mid-body" } else { "upstream failed" }
-            engine.logger.warning("\(what)", metadata: ["request": "\(method) \(head.uri)", "error": "\(failure)"])
+            engine.logger.warning("\(what)", metadata: ["request": "\(requestForLog)", "error": "\(failure)"])
             if inDoubt { purgeInDoubt { $0.run(action) } } else { run(action) }
         }
     }

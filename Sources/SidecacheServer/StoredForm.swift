@@ -44,7 +44,7 @@ extension Exchange {
     /// `maxBodySize` (a client without gzip cannot be given it).
     func answer(_ entry: CacheEntry, identity: ByteBuffer? = nil, _ write: (StoredForm, RangeAnswer) -> Bool) {
         guard let form = form(of: entry, identity: identity) else {
-            engine.logger.error("gzip body does not decompress within maxBodySize", metadata: ["request": "\(method) \(head.uri)"])
+            engine.logger.error("gzip body does not decompress within maxBodySize", metadata: ["request": "\(requestForLog)"])
             status = 502
             finish(close: writer.error(.upstreamUnavailable("gzip body does not decompress within maxBodySize")))
             return

@@ -1,6 +1,8 @@
 import Foundation
-import Testing
+import SidecacheConfig
+import SidecacheServer
 import SidecacheTestSupport
+import Testing
 
 @Suite("Forwarding through libcurl")
 struct ForwardingTests {
@@ -85,6 +87,21 @@ struct ForwardingTests {
             #expect(json["error"] == "upstream_unavailable")
             #expect(json["detail"] == "connect to 127.0.0.1:\(closedPort) refused")
         }
+        withExtendedLifetime(refusing) {}
+    }
+
+    /// A query can carry a credential (`?access_token=`, a signed URL): warnings name the
+    /// method and path with `?…`, never the query.
+    @Test func warningsDoNotLogTheQuery() async throws {
+        let refusing = try RefusingPort()
+        let logs = LogCapture()
+        let json = #"{ "listen": "127.0.0.1:0", "upstream": "http://127.0.0.1:\#(refusing.port)" }"#
+        let server = try ProxyServer(config: try ConfigLoader.parse(Data(json.utf8), environment: [:]), logger: logs.logger)
+        try await server.start()
+        _ = try await TestHTTPClient.request(port: server.port!, "GET", "/feed?access_token=s3cret-value")
+        await server.shutdown(grace: .seconds(1))
+        #expect(logs.all.contains { $0.contains("upstream failed") && $0.contains("GET /feed?…") })
+        #expect(!logs.all.contains { $0.contains("s3cret-value") })
         withExtendedLifetime(refusing) {}
     }
 
