@@ -20,17 +20,41 @@ public enum LogText {
         return out
     }
 
+    /// Also the invisible ones that reorder or hide what a terminal shows: zero-width
+    /// characters and marks (U+200B–U+200F, U+FEFF) and bidirectional embeddings,
+    /// overrides and isolates (U+202A–U+202E, U+2066–U+2069): `/x\u{202E}lmth.exe`.
     private static func isControl(_ scalar: Unicode.Scalar) -> Bool {
-        scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029
+        let v = scalar.value
+        return v < 0x20 || (0x7F...0x9F).contains(v) || (0x200B...0x200F).contains(v) || (0x2028...0x202E).contains(v)
+            || (0x2066...0x2069).contains(v) || v == 0xFEFF
+    }
+
+    /// `text` escaped, then quoted if a `key=value` reader would split it: empty, or a
+    /// space, `=` or `"` in it (`"` escaped inside the quotes). The text format writes
+    /// metadata as `key=value` pairs unquoted, so `/x caller=10.9.9.9:1` as a purge path
+    /// read as a second `caller`.
+    public static func quotedIfNeeded(_ text: String) -> String {
+        let escaped = escaped(text)
+        guard escaped.isEmpty || escaped.utf8.contains(where: { $0 == 0x20 || $0 == UInt8(ascii: "=") || $0 == UInt8(ascii: "\"") }) else {
+            return escaped
+        }
+        // `escaped` has already doubled every `\`: one before `"` is unambiguous.
+        var out = "\""
+        for c in escaped.unicodeScalars {
+            if c == "\"" { out.unicodeScalars.append("\\") }
+            out.unicodeScalars.append(c)
+        }
+        return out + "\""
     }
 
     /// `value` with every string in it escaped (nested lists and dictionaries included).
-    static func escaped(_ value: Logger.MetadataValue) -> Logger.MetadataValue {
-        switch value {
-        case .string(let s): .string(escaped(s))
-        case .stringConvertible(let c): .string(escaped(c.description))
-        case .array(let items): .array(items.map(escaped))
-        case .dictionary(let d): .dictionary(d.mapValues(escaped))
+    static func escaped(_ value: Logger.MetadataValue, quoting: Bool) -> Logger.MetadataValue {
+        let text = quoting ? quotedIfNeeded : escaped
+        return switch value {
+        case .string(let s): .string(text(s))
+        case .stringConvertible(let c): .string(text(c.description))
+        case .array(let items): .array(items.map { escaped($0, quoting: quoting) })
+        case .dictionary(let d): .dictionary(d.mapValues { escaped($0, quoting: quoting) })
         }
     }
 }
@@ -44,7 +68,14 @@ public struct EscapingLogHandler<Inner: LogHandler>: LogHandler {
     /// Kept here, not in `inner`, so that it is escaped at log time like the rest.
     public var metadata: Logger.Metadata = [:]
 
-    public init(_ inner: Inner) { self.inner = inner }
+    /// Metadata values quoted where a `key=value` reader would split them
+    /// (`LogText.quotedIfNeeded`): for the text format, not JSON, which quotes its own.
+    private let quotesValues: Bool
+
+    public init(_ inner: Inner, quotingValues: Bool = false) {
+        self.inner = inner
+        self.quotesValues = quotingValues
+    }
 
     public var logLevel: Logger.Level {
         get { inner.logLevel }
@@ -65,7 +96,7 @@ public struct EscapingLogHandler<Inner: LogHandler>: LogHandler {
             event.error = nil
         }
         event.message = "\(LogText.escaped(event.message.description))"
-        event.metadata = merged.isEmpty ? nil : merged.mapValues(LogText.escaped)
+        event.metadata = merged.isEmpty ? nil : merged.mapValues { LogText.escaped($0, quoting: quotesValues) }
         inner.log(event: event)
     }
 }

@@ -43,7 +43,7 @@ func bootstrapLogging(_ log: LogConfig) {
     LoggingSystem.bootstrap { label in
         var handler: any LogHandler = switch log.format {
         case .json: EscapingLogHandler(JSONLogHandler(label: label))
-        case .text: EscapingLogHandler(StreamLogHandler.standardError(label: label, metadataProvider: nil))
+        case .text: EscapingLogHandler(StreamLogHandler.standardError(label: label, metadataProvider: nil), quotingValues: true)
         }
         handler.logLevel = level
         return handler

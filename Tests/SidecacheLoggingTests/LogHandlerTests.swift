@@ -29,6 +29,26 @@ struct LogHandlerTests {
         }
     }
 
+    /// Invisible characters that reorder or hide what a terminal shows are escaped too.
+    @Test func bidiAndZeroWidthCharactersAreEscaped() {
+        #expect(LogText.escaped("/x\u{202E}lmth.exe\u{200B}\u{2066}\u{FEFF}") == #"/x\u202elmth.exe\u200b\u2066\ufeff"#)
+    }
+
+    /// The text format writes metadata as unquoted `key=value` pairs: a value a reader
+    /// would split is quoted, so `/x caller=10.9.9.9:1` as a purge path is not read as a
+    /// second `caller`.
+    @Test(arguments: [
+        ("/x caller=10.9.9.9:1", #""/x caller=10.9.9.9:1""#),
+        ("a=b", #""a=b""#),
+        (#"say "hi""#, #""say \"hi\"""#),
+        ("", #""""#),
+        (#"back\slash x"#, #""back\\slash x""#),
+        ("/api/users/42", "/api/users/42"),
+    ])
+    func textValuesAReaderWouldSplitAreQuoted(value: String, logged: String) {
+        #expect(LogText.quotedIfNeeded(value) == logged)
+    }
+
     @Test func jsonLogLines() throws {
         let lines = Mutex<[String]>([])
         var handler = JSONLogHandler(label: "sidecache") { line in lines.withLock { $0.append(line) } }
