@@ -99,13 +99,13 @@ public final class CacheEntry: Sendable {
                 let valueEnd = memchr(base + line, 0x0D, raw.count - line).map { base.distance(to: UnsafeRawPointer($0)) } ?? raw.count
                 var member = line + nameBytes.count
                 while member <= valueEnd {
-                    let comma = raw[member..<valueEnd].firstIndex(of: UInt8(ascii: ",")) ?? valueEnd
+                    let comma = memchr(base + member, 0x2C, valueEnd - member).map { base.distance(to: UnsafeRawPointer($0)) } ?? valueEnd
                     var (from, to) = (member, comma)
                     while from < to, raw[from] == 0x20 || raw[from] == 0x09 { from += 1 }
                     while to > from, raw[to - 1] == 0x20 || raw[to - 1] == 0x09 { to -= 1 }
-                    if from < to && !Self.isIdentity(raw[from..<to]) {
+                    if from < to && !Self.names(raw, from, to, "identity") {
                         codings += 1
-                        gzip = Self.isGzip(raw[from..<to])
+                        gzip = Self.names(raw, from, to, "gzip") || Self.names(raw, from, to, "x-gzip")
                     }
                     member = comma + 1
                 }
@@ -114,15 +114,12 @@ public final class CacheEntry: Sendable {
         }
     }
 
-    /// `gzip` or `x-gzip`, any case.
-    private static func isGzip(_ coding: some Collection<UInt8>) -> Bool {
-        let lowered = coding.lazy.map { $0 | 0x20 }
-        return lowered.elementsEqual("gzip".utf8) || lowered.elementsEqual("x-gzip".utf8)
-    }
-
-    /// `identity`, any case: names no coding (as `ContentCoding.coding` reads it).
-    private static func isIdentity(_ coding: some Collection<UInt8>) -> Bool {
-        coding.lazy.map { $0 | 0x20 }.elementsEqual("identity".utf8)
+    /// Whether `raw[from..<to]` is `coding` (lowercase) in any case. `identity` names no
+    /// coding (as `ContentCoding.coding` reads it).
+    private static func names(_ raw: UnsafeRawBufferPointer, _ from: Int, _ to: Int, _ coding: StaticString) -> Bool {
+        guard to - from == coding.utf8CodeUnitCount else { return false }
+        for i in 0..<(to - from) where raw[from + i] | 0x20 != coding.utf8Start[i] { return false }
+        return true
     }
 
     func confirmed(at time: Timestamp) {
