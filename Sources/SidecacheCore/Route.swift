@@ -141,13 +141,13 @@ public final class Route: Sendable, Equatable {
     public let cachesPOST: Bool
     /// What a key hashes for its route: the name, how the route makes keys (whose
     /// answer an entry is, which headers and claims scope it, which spellings of a path
-    /// are one), which answers it may store (`override`, `ttl: "origin"`: a `private`
-    /// answer stored under `override` must not outlive it) and what it tags entries with. A reload that changes any of them
-    /// changes every key of the route, so nothing stored under the old rules answers
-    /// under the new ones: an anonymous request once read the entry a user's request
-    /// stored while the route was `shared` by mistake; `/users/bob` read `/users/Bob`'s
-    /// after `caseInsensitive` was dropped; and an entry stored before a `tags` rule
-    /// carried none of its tags, so the new rule's tag purges missed it.
+    /// are one), which answers it may store (`override`, `ttl: "origin"`) and what it
+    /// tags entries with. A reload that changes any of them changes every key of the
+    /// route, so nothing stored under the old rules answers under the new ones: an
+    /// anonymous request once read the entry a user's request stored while the route
+    /// was `shared` by mistake; `/users/bob` read `/users/Bob`'s after `caseInsensitive`
+    /// was dropped; a `private` answer stored under `override` outlived it; and an entry
+    /// stored before a `tags` rule carried none of its tags, so its tag purges missed it.
     public let keyName: String
 
     public init(name: String, pattern: RequestPattern, ttl: TTLPolicy, query: QueryKey = .all,

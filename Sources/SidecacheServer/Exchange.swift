@@ -70,17 +70,17 @@ final class Exchange {
     var purgeStarted = false
     /// The client left while this mutation awaited its answer, which still decides its purges.
     var clientLeft = false
+    /// This exchange's fill asked the upstream without validators: a 304 cannot answer it.
+    var unconditionalFill = false
+
     /// The request as warnings and errors name it: method and path, a query shown as
     /// `?…`. Queries carry credentials (`?access_token=`, signed URLs), and logs are kept
     /// longer and read more widely than requests. (The access log, opt-in, records the
     /// target as received, as nginx's does.)
     var requestForLog: String {
-        let path = head.uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
-        return path.count > 1 ? "\(method) \(path[0])?…" : "\(method) \(path[0])"
+        guard let query = head.uri.firstIndex(of: "?") else { return "\(method) \(head.uri)" }
+        return "\(method) \(head.uri[..<query])?…"
     }
-
-    /// This exchange's fill asked the upstream without validators: a 304 cannot answer it.
-    var unconditionalFill = false
 
     /// The purge scopes of the cache key's entries, computed once and only on a miss.
     lazy var scopeIDs: [UInt64] = machine.context?.scopeIDs ?? []

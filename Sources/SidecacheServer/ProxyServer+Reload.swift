@@ -43,8 +43,7 @@ extension ProxyServer {
         }
         return reloadLock.withLock { _ in
             let running = engine.config
-            let fixed = Self.needsRestart(running: running, new: config)
-            let config = Self.keepingWhatOnlyARestartApplies(of: running, in: config)
+            let (config, fixed) = Self.applicable(config, running: running)
             // Stats for new route names exist before any request can name them.
             engine.prepare(for: config)
             let generation = engine.replace(config: config, verifier: verifier)
@@ -63,31 +62,37 @@ extension ProxyServer {
         }
     }
 
-    /// `new` with the values the process runs on for the keys only a restart applies:
-    /// the engine's config says what is in force, so the next reload compares with
-    /// that. Compared with the last file instead, a second reload reported an admin
-    /// token that never took effect as applied, and said nothing of the old one still
-    /// in force.
-    static func keepingWhatOnlyARestartApplies(of running: Config, in new: Config) -> Config {
+    /// `new` as it takes effect now, and the keys only a restart applies that it
+    /// changes: those keep their running values, so the engine's config says what is
+    /// in force and the next reload compares with that. Compared with the last file
+    /// instead, a second reload reported an admin token that never took effect as
+    /// applied, and said nothing of the old one still in force.
+    static func applicable(_ new: Config, running: Config) -> (config: Config, needsRestart: [String]) {
         var config = new
-        config.listen = running.listen
-        config.store = running.store
-        config.admin = running.admin
-        config.threads = running.threads
-        config.log.level = running.log.level
-        config.log.format = running.log.format
-        return config
+        var changed: [String] = []
+        for key in RestartOnlyKey.all where key.differs(running, new) {
+            changed.append(key.name)
+            key.keep(&config, running)
+        }
+        return (config, changed)
+    }
+}
+
+/// A key bound at start (sockets, stores, threads, the logging bootstrap): one list
+/// says which keys a reload reports and which it leaves at their running values.
+struct RestartOnlyKey {
+    let name: String
+    let differs: (Config, Config) -> Bool
+    let keep: (inout Config, Config) -> Void
+
+    init<Value: Equatable>(_ name: String, _ path: WritableKeyPath<Config, Value>) {
+        self.name = name
+        differs = { $0[keyPath: path] != $1[keyPath: path] }
+        keep = { $0[keyPath: path] = $1[keyPath: path] }
     }
 
-    /// Keys bound at start: sockets, stores, threads, the logging bootstrap.
-    static func needsRestart(running: Config, new: Config) -> [String] {
-        var keys: [String] = []
-        if running.listen != new.listen { keys.append("listen") }
-        if running.store != new.store { keys.append("store") }
-        if running.admin != new.admin { keys.append("admin") }
-        if running.threads != new.threads { keys.append("threads") }
-        if running.log.level != new.log.level { keys.append("log.level") }
-        if running.log.format != new.log.format { keys.append("log.format") }
-        return keys
+    static var all: [RestartOnlyKey] {
+        [.init("listen", \.listen), .init("store", \.store), .init("admin", \.admin), .init("threads", \.threads),
+         .init("log.level", \.log.level), .init("log.format", \.log.format)]
     }
 }

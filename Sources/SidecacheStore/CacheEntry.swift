@@ -76,11 +76,12 @@ public final class CacheEntry: Sendable {
         self.isGzip = Self.namesGzip(head)
     }
 
-    /// Whether a stored head says its body is gzip and nothing else: its `Content-Encoding`
-    /// lines, together, name one coding (`identity` names none), `gzip` or `x-gzip` (any case). `gzip, br` or a
-    /// second line is not: decoding one layer of it would serve clients bytes still
-    /// encoded, labelled plain. Every entry made asks, a Redis hit's included, so it jumps
-    /// from line to line with `memchr` and allocates nothing.
+    /// Whether a stored head says its body is gzip and nothing else: its
+    /// `Content-Encoding` lines together name one coding, `gzip` or `x-gzip` (any case;
+    /// `identity` names none, as `ContentCoding.coding` reads it). `gzip, br` or a second
+    /// line is not: decoding one layer would serve clients bytes still encoded, labelled
+    /// plain. Every entry made asks, a Redis hit's included, so it jumps from line to
+    /// line with `memchr` and allocates nothing.
     static func namesGzip(_ head: ByteBuffer) -> Bool {
         head.withUnsafeReadableBytes { raw in
             guard let base = raw.baseAddress else { return false }
@@ -114,8 +115,7 @@ public final class CacheEntry: Sendable {
         }
     }
 
-    /// Whether `raw[from..<to]` is `coding` (lowercase) in any case. `identity` names no
-    /// coding (as `ContentCoding.coding` reads it).
+    /// Whether `raw[from..<to]` is `coding` (given lowercase) in any case.
     private static func names(_ raw: UnsafeRawBufferPointer, _ from: Int, _ to: Int, _ coding: StaticString) -> Bool {
         guard to - from == coding.utf8CodeUnitCount else { return false }
         for i in 0..<(to - from) where raw[from + i] | 0x20 != coding.utf8Start[i] { return false }
