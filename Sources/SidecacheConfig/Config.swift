@@ -47,6 +47,11 @@ public struct JWTConfig: Sendable, Equatable {
 
     static let minimumSecretBytes = 32
 
+    /// Whose tokens these are (`ClaimsKey.authority`): part of every `key.claims` key.
+    public var authority: String {
+        ClaimsKey.authority(issuer: issuer, audience: audience, keys: [Array((secret ?? "").utf8), Array(jwks?.json ?? Data())])
+    }
+
     public init() {}
 }
 

@@ -74,7 +74,7 @@ extension ConfigLoader {
             let shared = f["shared"]?.bool() ?? false
             var claims: ClaimsKey?
             if let names = key?.claims, let claimsNode = f["key"]?.child("claims", .null) {
-                if let jwt { claims = ClaimsKey(names: names, from: jwt.from) } else {
+                if let jwt { claims = ClaimsKey(names: names, from: jwt.from, authority: jwt.authority) } else {
                     claimsNode.report("key.claims needs the top-level auth.jwt (how tokens are verified)")
                 }
                 if key?.identity != nil { claimsNode.report("key.claims and key.identity exclude each other: claims share entries, identity splits them") }

@@ -1,3 +1,5 @@
+import Crypto
+
 /// How long an answer stays fresh on a route.
 public enum TTLPolicy: Sendable, Equatable, CustomStringConvertible {
     /// The operator's freshness, and a ceiling the upstream can only lower.
@@ -60,10 +62,29 @@ public enum IdentitySource: Sendable, Equatable, CustomStringConvertible {
 public struct ClaimsKey: Sendable, Equatable {
     public var names: [String]
     public var from: IdentitySource
+    /// Whose tokens the claims come from (see `JWTConfig.authority`): user 42 of one
+    /// issuer is not user 42 of the next, so a reload that changes it changes the keys.
+    public var authority: String
 
-    public init(names: [String], from: IdentitySource) {
+    public init(names: [String], from: IdentitySource, authority: String = "") {
         self.names = names
         self.from = from
+        self.authority = authority
+    }
+
+    /// The `authority` of tokens checked against `issuer` and `audience` and verified
+    /// with `keys`: the issuer when one is named (rotating its keys keeps the entries),
+    /// else a digest of the keys (a new signer is a new authority); the audience either way.
+    public static func authority(issuer: String?, audience: String?, keys: [[UInt8]]) -> String {
+        let audience = "aud=" + (audience ?? "")
+        if let issuer { return audience + "\u{0}iss=" + issuer }
+        var hasher = SHA256()
+        for key in keys {
+            withUnsafeBytes(of: UInt64(key.count).bigEndian) { hasher.update(bufferPointer: $0) }
+            hasher.update(data: key)
+        }
+        let digest = hasher.finalize().withUnsafeBytes { $0.loadUnaligned(as: UInt64.self) }
+        return audience + "\u{0}keys=" + digest.paddedHex
     }
 
     /// The key part for verified `claims` (each value canonical JSON text), or nil when
@@ -174,7 +195,7 @@ public final class Route: Sendable, Equatable {
         let scope = [identity.map { "identity=\($0)" }, shared ? "shared" : nil, override ? "override" : nil,
                      ttl == .origin ? "origin" : nil,
                      self.keyHeaders.isEmpty ? nil : "headers=" + self.keyHeaders.joined(separator: ","),
-                     claims.map { "claims=\($0.names.joined(separator: ",")) from \($0.from)" }, keyBody ? "body" : nil,
+                     claims.map { "claims=\($0.names.joined(separator: ",")) from \($0.from) by \($0.authority)" }, keyBody ? "body" : nil,
                      spelling == .exact ? nil : "paths=\(spelling.caseInsensitive),\(spelling.ignoreTrailingSlash),\(spelling.ignoreMatrix)",
                      tags.isEmpty ? nil : "tags=" + tags.map(\.description).joined(separator: ",")]
         self.keyName = ([name] + scope.compactMap { $0 }).joined(separator: "\u{0}")

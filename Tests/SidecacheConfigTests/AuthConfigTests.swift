@@ -18,7 +18,25 @@ import Testing
         let c = try parse(config(#""auth": { "jwt": { "secret": "\#(Self.secret)", "from": "cookie:jwt", "leeway": "30s" } }, "# +
                                  Self.claimsRoute))
         #expect(c.jwt?.secret == Self.secret && c.jwt?.leeway == .seconds(30))
-        #expect(c.routes.routes.first?.claims == ClaimsKey(names: ["role"], from: .cookie("jwt")))
+        #expect(c.routes.routes.first?.claims == ClaimsKey(names: ["role"], from: .cookie("jwt"), authority: c.jwt!.authority))
+    }
+
+    /// Who issues the tokens is part of a claims key: the issuer when named (its key
+    /// rotations keep the entries), else the keys; the audience either way.
+    @Test func theAuthorityOfTokensIsTheIssuerElseTheKeys() {
+        func authority(_ issuer: String?, _ audience: String?, _ secret: String) -> String {
+            var jwt = JWTConfig()
+            jwt.issuer = issuer
+            jwt.audience = audience
+            jwt.secret = secret
+            return jwt.authority
+        }
+        let other = String(repeating: "o", count: 32)
+        #expect(authority("https://a", nil, Self.secret) == authority("https://a", nil, other))
+        #expect(authority("https://a", nil, Self.secret) != authority("https://b", nil, Self.secret))
+        #expect(authority(nil, nil, Self.secret) != authority(nil, nil, other))
+        #expect(authority(nil, "api", Self.secret) != authority(nil, "web", Self.secret))
+        #expect(!authority(nil, nil, Self.secret).contains(Self.secret))
     }
 
     @Test func theJWKSetIsReadFromItsFile() throws {

@@ -128,6 +128,45 @@ struct ClaimsRouteTests {
         }
     }
 
+    /// User 42 of one issuer is not user 42 of the next: a reload that changes whose
+    /// tokens a claims route trusts (the issuer, or without one the signing secret)
+    /// leaves none of the old tokens' entries to answer the new ones.
+    @Test(arguments: [
+        (("https://old.example", "a-test-secret-that-is-long-enough-for-hs256"), ("https://new.example", "a-test-secret-that-is-long-enough-for-hs256")),
+        ((nil, "a-test-secret-that-is-long-enough-for-hs256"), (nil, "another-secret-that-is-long-enough-for-hs256")),
+    ] as [((String?, String), (String?, String))])
+    func aReloadThatChangesWhoseTokensAreTrustedLeavesNothingOfTheOld(before: (String?, String), after: (String?, String)) async throws {
+        let origin = try await ScriptedOrigin.start()
+        origin.on("GET", "/items") { req in .json(#"{"for":"\#(req.header("Authorization") ?? "")"}"#) }
+        func config(_ trust: (String?, String)) -> String {
+            let issuer = trust.0.map { #", "issuer": "\#($0)""# } ?? ""
+            return """
+            { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)", "auth": { "jwt": { "secret": "\(trust.1)"\(issuer) } },
+              "routes": \(Self.routes) }
+            """
+        }
+        let file = try writeTempConfig(config(before))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let server = try ProxyServer(config: try ConfigLoader.load(file: file, environment: [:]),
+                                     logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        try await server.start()
+        try await stopping(server, origin) {
+            let exp = Int(ManualClock.realNow().milliseconds / 1000) + 600
+            func get(_ trust: (String?, String)) async throws -> TestResponse {
+                let keys = await JWTKeyCollection().add(hmac: HMACKey(from: trust.1), digestAlgorithm: .sha256)
+                let token = try await keys.sign(Claims(sub: "42", role: "admin", iss: trust.0 ?? "", exp: exp))
+                return try await TestHTTPClient.request(port: server.port!, "GET", "/items", headers: [("Authorization", "Bearer \(token)")])
+            }
+            #expect(try await get(before).header("X-Cache") == "MISS")
+            #expect(try await get(before).header("X-Cache") == "HIT")
+            try config(after).write(toFile: file, atomically: true, encoding: .utf8)
+            #expect(await server.reload(from: file, environment: [:]) == .applied(generation: 2, needsRestart: []))
+            let next = try await get(after)
+            #expect(next.header("X-Cache") == "MISS", "the old issuer's user 42 answered the new one's")
+            #expect(origin.count(path: "/items") == 2)
+        }
+    }
+
     /// DESIGN: the JWK Set file is re-read on SIGHUP (a reload): a key added to it
     /// verifies tokens from then on; the old set did not know it.
     @Test func aReloadReReadsTheJWKSet() async throws {
