@@ -45,7 +45,7 @@ extension Exchange {
                 return
             }
         }
-        answer(entry) { writer.hit(entry, form: $0, range: $1, now: now, staleDetail: staleDetail) }
+        answer(entry, decodingUpTo: Gzip.maxDecodedLength) { writer.hit(entry, form: $0, range: $1, now: now, staleDetail: staleDetail) }
         // Read straight off the route: a fresh hit of a route without `verify` pays one
         // comparison. Not for an escaped spelling: the upstream may read it as another
         // resource, and its answer would drop the plain spelling's good entry.

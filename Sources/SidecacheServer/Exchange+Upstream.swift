@@ -310,7 +310,7 @@ extension Exchange {
             answerFromCache(entry, staleDetail: nil)
         } else {
             let now = engine.clock.now()
-            answer(entry, identity: identity) { writer.filled(entry, form: $0, range: $1, now: now, cacheStatus: cacheStatus) }
+            answer(entry, identity: identity, decodingUpTo: route?.policy.maxBodySize ?? Gzip.maxDecodedLength) { writer.filled(entry, form: $0, range: $1, now: now, cacheStatus: cacheStatus) }
         }
     }
 }

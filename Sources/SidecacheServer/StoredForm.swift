@@ -12,17 +12,20 @@ struct StoredForm {
 extension Exchange {
     /// `entry` as this client takes it: the stored bytes, or — a gzip entry for a client
     /// without gzip — its decoded form, made once per entry and kept with it (the L1
-    /// charged for it). Nil when a stored gzip body does not decompress within the
-    /// route's `maxBodySize` (fills refuse such bodies; another writer's may be one).
+    /// charged for it). Nil when a gzip body does not decompress within `limit`: a fill's
+    /// answer fresh from the upstream is held to the route's `maxBodySize`; an entry from
+    /// the store only to `Gzip.maxDecodedLength`, since its fill held it to the limit of
+    /// its day, and a reload that lowers it must not turn the entries stored before into
+    /// a 502 for every client without gzip.
     ///
     /// `identity` is the body before it was gzipped, when this exchange gzipped it at
     /// fill time: the fill's own answer is made from it, without inflating, and not
     /// kept: an entry pays for a second form only once a plain client hits it.
-    func form(of entry: CacheEntry, identity: ByteBuffer? = nil) -> StoredForm? {
+    func form(of entry: CacheEntry, identity: ByteBuffer? = nil, decodingUpTo limit: Int) -> StoredForm? {
         guard entry.isGzip, !writer.acceptsGzip else { return StoredForm(head: entry.head, body: entry.body) }
         if let kept = entry.decoded { return StoredForm(head: kept.head, body: kept.body) }
         if let identity { return decodedHead(of: entry, length: identity.readableBytes).map { StoredForm(head: $0, body: identity) } }
-        guard let body = try? Gzip.decompress(entry.body, allocator: connection.allocator, limit: route?.policy.maxBodySize ?? Gzip.maxDecodedLength),
+        guard let body = try? Gzip.decompress(entry.body, allocator: connection.allocator, limit: limit),
               let head = decodedHead(of: entry, length: body.readableBytes) else { return nil }
         let decoded = CacheEntry.Decoded(head: head, body: body)
         if entry.keepDecoded(decoded), let key = machine.context?.key {
@@ -40,13 +43,13 @@ extension Exchange {
     }
 
     /// Writes `entry` as this client takes it (`form(of:)`) and the part of it a `Range`
-    /// asks for, or a 502 for a gzip body that does not decompress within the route's
-    /// `maxBodySize` (a client without gzip cannot be given it).
-    func answer(_ entry: CacheEntry, identity: ByteBuffer? = nil, _ write: (StoredForm, RangeAnswer) -> Bool) {
-        guard let form = form(of: entry, identity: identity) else {
-            engine.logger.error("gzip body does not decompress within maxBodySize", metadata: ["request": "\(requestForLog)"])
+    /// asks for, or a 502 for a gzip body that does not decompress within `limit` (a
+    /// client without gzip cannot be given it).
+    func answer(_ entry: CacheEntry, identity: ByteBuffer? = nil, decodingUpTo limit: Int, _ write: (StoredForm, RangeAnswer) -> Bool) {
+        guard let form = form(of: entry, identity: identity, decodingUpTo: limit) else {
+            engine.logger.error("gzip body does not decompress within the limit", metadata: ["request": "\(requestForLog)"])
             status = 502
-            finish(close: writer.error(.upstreamUnavailable("gzip body does not decompress within maxBodySize")))
+            finish(close: writer.error(.upstreamUnavailable("gzip body does not decompress within the limit")))
             return
         }
         let range = range(of: form, status: entry.status)

@@ -144,6 +144,28 @@ struct ReloadTests {
         }
     }
 
+    /// `maxBodySize` is what a fill may store. An entry stored under a larger one still
+    /// answers after a reload lowers it, also to a client that needs its gzip decoded: it
+    /// was a 502 for every such client until the entry's ttl ran out.
+    @Test func aLowerMaxBodySizeLeavesStoredGzipEntriesAnswering() async throws {
+        try await withServer { server, origin, file, _ in
+            let body = "{\"items\": [" + (0..<4000).map { #"{"id":\#($0)}"# }.joined(separator: ",") + "]}"
+            origin.on("GET", "/api/lists/big", .json(body))
+            func route(_ limit: String) -> String { #"[{ "name": "lists", "match": "GET /api/lists/{name}", "ttl": "5m", "maxBodySize": "\#(limit)" }]"# }
+            try Self.config(origin: origin, routes: route("1MiB")).write(toFile: file, atomically: true, encoding: .utf8)
+            #expect(await server.reload(from: file, environment: [:]) == .applied(generation: 2, needsRestart: []))
+            _ = try await TestHTTPClient.request(port: server.port!, "GET", "/api/lists/big", headers: [("Accept-Encoding", "gzip")])
+
+            try Self.config(origin: origin, routes: route("16KiB")).write(toFile: file, atomically: true, encoding: .utf8)
+            #expect(await server.reload(from: file, environment: [:]) == .applied(generation: 3, needsRestart: []))
+            let plain = try await TestHTTPClient.request(port: server.port!, "GET", "/api/lists/big")
+            #expect(plain.status == 200 && plain.header("X-Cache") == "HIT")
+            let decoded = plain.text == body   // not the 4 000 items printed on a failure
+            #expect(decoded, "the stored body, decoded")
+            #expect(origin.count(path: "/api/lists/big") == 1)
+        }
+    }
+
     @Test func aBadFileIsLoggedAndTheRunningConfigStays() async throws {
         try await withServer { server, origin, file, logs in
             _ = try await xCache(server, "/api/users/1")
