@@ -20,9 +20,9 @@ extension AdminAPI {
         let host: String
         switch body["host"] {
         case nil: host = config.defaultHost
-        // It goes upstream as the Host line: CR or LF in it would add header lines of its own.
-        case .string(let h)? where !h.isEmpty && isSafeFieldValue(h): host = h
-        default: return .error(.badRequest, "bad_request", "host must be a non-empty string without CR, LF or NUL")
+        // It goes upstream as the Host line, and is keyed as a client's Host is.
+        case .string(let h)? where !h.isEmpty && isHostFieldValue(h): host = h
+        default: return .error(.badRequest, "bad_request", "host must be a host and port")
         }
         guard let headers = Self.refreshHeaders(body["headers"]) else {
             return .error(.badRequest, "bad_request", #"headers must be {"Name": "value"}: header names, values without CR, LF or NUL, no Host"#)
@@ -64,7 +64,7 @@ extension AdminAPI {
         guard case .object(let members) = value else { return nil }
         var lines: [HeaderLine] = []
         for (name, v) in members.sorted(by: { $0.key < $1.key }) {
-            guard case .string(let text) = v, isFieldName(name), name.lowercased() != "host", isSafeFieldValue(text) else { return nil }
+            guard case .string(let text) = v, isRequestFieldName(name), name.lowercased() != "host", isSafeFieldValue(text) else { return nil }
             lines.append(HeaderLine(name: name, value: text))
         }
         return lines

@@ -49,8 +49,10 @@ extension ConfigLoader {
         if text.lowercased().hasPrefix("cookie:") {
             let name = String(text.dropFirst(7))
             if name.isEmpty { n.report("cookie: needs a cookie name, e.g. \"cookie:session\"") } else { return .cookie(name) }
-        } else if isFieldName(text) {
+        } else if isRequestFieldName(text) {
             return .header(text)
+        } else if isFieldName(text) {
+            n.report(notARequestFieldName(text))
         } else {
             n.report("\"\(text)\" is not a header name or cookie:NAME")
         }

@@ -137,8 +137,8 @@ extension ConfigLoader {
         }
         var headers: [String] = []
         if let n = f["headers"], let names = n.strings() {
-            for (i, h) in names.enumerated() where !isFieldName(h) {
-                Node(value: .string(h), path: "\(n.path)[\(i)]", reader: n.reader).report("\"\(h)\" is not a header name")
+            for (i, h) in names.enumerated() where !isRequestFieldName(h) {
+                Node(value: .string(h), path: "\(n.path)[\(i)]", reader: n.reader).report(notARequestFieldName(h))
             }
             headers = names
         }
@@ -249,21 +249,27 @@ extension ConfigLoader {
     static func hostValue(_ node: Node) -> String?? {
         guard let text = node.string() else { return nil }
         if text.isEmpty { return .some(nil) }
-        guard isSafeFieldValue(text), !text.contains(" ") else {
-            node.report("not a host (no spaces, CR, LF or NUL)")
+        guard isHostFieldValue(text) else {
+            node.report("not a host and port (RFC 3986: letters, digits, -._~!$&'()*+,;=%, [IPv6], :port)")
             return nil
         }
         return .some(text)
     }
 
-    /// `{"Name": "value"}`: header names are tokens, values have no CR, LF or NUL.
+    /// Why `name` cannot name a request header.
+    static func notARequestFieldName(_ name: String) -> String {
+        isFieldName(name) ? "\"\(name)\": header names with _ are dropped from requests (CGI-style servers read them as -); use -"
+            : "\"\(name)\" is not a header name"
+    }
+
+    /// `{"Name": "value"}`: header names are tokens without `_`, values have no CR, LF or NUL.
     static func headerLines(_ node: Node) -> [HeaderLine]? {
         guard let fields = node.objectMembers() else { return nil }
         let before = node.reader.problems.count
         var lines: [HeaderLine] = []
         for (name, valueNode) in fields {
             guard let value = valueNode.string() else { continue }
-            if !isFieldName(name) { valueNode.report("\"\(name)\" is not a header name") }
+            if !isRequestFieldName(name) { valueNode.report(notARequestFieldName(name)) }
             else if name.lowercased() == "host" { valueNode.report("set the Host with \"host\", not in headers") }
             else if !isSafeFieldValue(value) { valueNode.report("a header value may not contain CR, LF or NUL") }
             else { lines.append(HeaderLine(name: name, value: value)) }

@@ -52,7 +52,7 @@ public enum CacheKeyBuilder {
                            body: RequestBodyKey? = nil) -> CacheKey {
         var hasher = SHA256()
         hasher.part(route.keyName)
-        hasher.part(host.containsUTF8Byte { $0 >= 0x41 && $0 <= 0x5A } ? host.lowercased() : host)
+        hasher.part(host.containsUTF8Byte { $0 >= 0x41 && $0 <= 0x5A } ? host.asciiLowercased : host)
         hasher.part(route.spelling.canonical(target.path))
         appendQuery(target.query, policy: route.query, to: &hasher)
         for name in route.keyHeaders { appendHeader(name, headers, to: &hasher) }

@@ -170,6 +170,25 @@ public func isFieldName(_ s: String) -> Bool {
     }
 }
 
+/// A field name the proxy takes from a client: a token without `_`. CGI, WSGI and Rack
+/// servers read `X_Api_Key` as `X-Api-Key` (both become `HTTP_X_API_KEY`), so a name
+/// with `_` would reach the upstream as a credential or keyed header that no check
+/// here recognised. Requests lose such fields (as nginx's `underscores_in_headers off`),
+/// and the config refuses them where it names request headers.
+public func isRequestFieldName(_ s: String) -> Bool {
+    isFieldName(s) && !s.containsUTF8Byte(UInt8(ascii: "_"))
+}
+
+/// A `Host` value (RFC 9110 §7.2: `uri-host [ ":" port ]`): only the bytes of a
+/// reg-name, an IP literal and a port. Nothing else reaches a key: Unicode case
+/// folding maps the Kelvin sign to `k`, which made `\u{212A}v.local` and `kv.local`
+/// one key while the upstream saw two hosts.
+public func isHostFieldValue(_ s: String) -> Bool {
+    !s.containsUTF8Byte { b in
+        !((b >= 0x30 && b <= 0x39) || (b | 0x20 >= 0x61 && b | 0x20 <= 0x7A) || "-._~%!$&'()*+,;=:[]".utf8.contains(b))
+    }
+}
+
 /// Field values that must never be forwarded: CR, LF or NUL inside would split or end a header.
 public func isSafeFieldValue(_ value: String) -> Bool {
     !value.containsUTF8Byte { $0 == 0x0D || $0 == 0x0A || $0 == 0x00 }

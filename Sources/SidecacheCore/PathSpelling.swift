@@ -93,3 +93,9 @@ extension UInt8 {
     var asciiLowercased: UInt8 { self >= UInt8(ascii: "A") && self <= UInt8(ascii: "Z") ? self | 0x20 : self }
     var asciiUppercased: UInt8 { self >= UInt8(ascii: "a") && self <= UInt8(ascii: "z") ? self & ~0x20 : self }
 }
+
+extension String {
+    /// ASCII letters lowercased, every other byte as it is: hosts are compared this way
+    /// (RFC 3986 §6.2.2.1), never with Unicode's folding, which makes `K` of U+212A a `k`.
+    var asciiLowercased: String { String(decoding: utf8.map(\.asciiLowercased), as: UTF8.self) }
+}

@@ -17,10 +17,14 @@ struct CacheContext {
     var scopeIDs: [UInt64] { PurgeScope.ids(route: route.name, path: route.spelling.canonical(target.path)) }
 
     /// The path is not spelled as its key reads it: escapes of unreserved characters, or
-    /// escape hex in lowercase (RFC 3986 §6.2.2, the same URI). Asked on misses only.
+    /// escape hex in lowercase (RFC 3986 §6.2.2, the same URI), or — on an `ignoreMatrix`
+    /// route — segment parameters, which are not always a version: `;jsessionid=` is a
+    /// Tomcat session, and its user's answer would fill the entry every spelling reads.
+    /// Asked on misses only.
     var respelled: Bool {
         let path = target.path
         return PathSpelling.exact.canonical(path) != path
+            || (route.spelling.ignoreMatrix && path.containsUTF8Byte(UInt8(ascii: ";")))
     }
 }
 
@@ -148,7 +152,10 @@ final class Exchange {
     func useCache(_ route: Route, _ target: RequestTarget, identity: Substring?) {
         self.route = route
         let vary = engine.vary.headers(for: route.name)
-        let key = CacheKeyBuilder.key(route: route, host: head.headers.first(name: "host") ?? "", target: target,
+        // The Host the upstream gets: an HTTP/1.0 request without one is sent the
+        // upstream's authority, and must not share the key of an empty `Host:`.
+        let host = head.headers.first(name: "host") ?? settings.config.upstream.authority
+        let key = CacheKeyBuilder.key(route: route, host: host, target: target,
                                       headers: head.headers, identity: identity, varyHeaders: vary,
                                       body: route.keyBody ? requestBodyKey : nil)
         let context = CacheContext(route: route, key: key, target: target, varyHeaders: vary)

@@ -4,8 +4,9 @@ import SidecacheCore
 
 /// The checks a request head passes before anything else reads it: limits, forbidden
 /// bytes and the fields that must be unambiguous, in one pass over the fields; then the
-/// `Connection` options are removed, so the key, the classification and the upstream
-/// all see the same request (RFC 9110 §7.6.1).
+/// `Connection` options and fields named with `_` (`isRequestFieldName`) are removed,
+/// so the key, the classification and the upstream all see the same request (RFC 9110
+/// §7.6.1).
 enum RequestHead {
     /// What the pass learns of the body's framing (the first `Content-Length` and
     /// `Expect`, whether there is a `Transfer-Encoding`), so that no other pass over the
@@ -27,12 +28,15 @@ enum RequestHead {
         if head.version.major != 1 { return .badRequest("only HTTP/1.x is spoken here") }
         var size = head.uri.utf8.count + head.method.rawValue.utf8.count + 12
         var hosts = 0, credentials = 0, proxyCredentials = 0
-        var hasConnection = false
+        var hasConnection = false, underscored = false
         for (name, value) in head.headers {
             size += name.utf8.count + value.utf8.count + 4
             if name.isEmpty || !isSafeFieldValue(value) { return .badRequest("header \(name) has a forbidden character") }
+            if name.containsUTF8Byte(UInt8(ascii: "_")) { underscored = true }
             switch name.utf8.count {
-            case 4 where name.equalsIgnoringASCIICase("host"): hosts += 1
+            case 4 where name.equalsIgnoringASCIICase("host"):
+                hosts += 1
+                if !isHostFieldValue(value) { return .badRequest("Host is not a host and port") }
             case 6 where name.equalsIgnoringASCIICase("expect"): framing.expect = framing.expect ?? value
             case 10 where name.equalsIgnoringASCIICase("connection"): hasConnection = true
             case 14 where name.equalsIgnoringASCIICase("content-length"): framing.contentLength = framing.contentLength ?? value
@@ -47,6 +51,9 @@ enum RequestHead {
         if hosts > 1 || (hosts == 0 && head.version.minor >= 1) { return .badRequest("a request needs exactly one Host header") }
         // The key hashes one credential; an upstream might read the other.
         if credentials > 1 || proxyCredentials > 1 { return .badRequest("more than one Authorization header") }
+        if underscored {
+            for name in head.headers.map(\.name) where name.containsUTF8Byte(UInt8(ascii: "_")) { head.headers.remove(name: name) }
+        }
         if hasConnection {
             let options = HopByHop.connectionTokens(head.headers["connection"])
             // Each option is removed from every field, here and again on the way upstream:

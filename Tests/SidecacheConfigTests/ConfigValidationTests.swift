@@ -84,6 +84,8 @@ import Testing
         (config(#""routes": [{"name": "a", "match": "GET /a", "key": {"query": 5}}]"#), "routes[0].key.query", #"must be "all", "none" or a list"#),
         (config(#""routes": [{"name": "a", "match": "GET /a", "key": {"headers": ["X Role"]}}]"#), "routes[0].key.headers[0]", "not a header name"),
         (config(#""routes": [{"name": "a", "match": "GET /a", "key": {"identity": "cookie:"}}]"#), "routes[0].key.identity", "cookie name"),
+        (config(#""routes": [{"name": "a", "match": "GET /a", "key": {"headers": ["X_Role"]}}]"#), "routes[0].key.headers[0]", "header names with _ are dropped"),
+        (config(#""routes": [{"name": "a", "match": "GET /a", "key": {"identity": "X_Api_Key"}}]"#), "routes[0].key.identity", "header names with _ are dropped"),
         (config(#""routes": [{"name": "a", "match": "GET /a", "shared": "yes"}]"#), "routes[0].shared", "expected true or false, found a string"),
         (config(#""routes": {"name": "a"}"#), "routes", "expected an array, found an object"),
         (config(#""purge": [{"on": "GET /a", "paths": ["/a"]}]"#), "purge[0].on", "GET never purges"),

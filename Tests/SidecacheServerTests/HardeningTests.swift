@@ -81,6 +81,24 @@ struct HardeningTests {
         }
     }
 
+    /// The key holds the Host the upstream gets: an HTTP/1.0 request without one is sent
+    /// the upstream's authority, an empty `Host:` is sent empty, and the two shared a key.
+    @Test func aMissingHostAndAnEmptyOneAreNotOneKey() async throws {
+        try await withProxy(routes: #"[{ "name": "x", "match": "GET /x/{id}", "ttl": "5m" }]"#) { h in
+            h.origin.on("GET", "/x/1") { req in .text("host=" + (req.header("Host") ?? "none")) }
+            func get(_ raw: String) async throws -> TestResponse? {
+                let conn = try await RawConnection.connect(port: h.port)
+                try await conn.send(raw)
+                defer { Task { try? await conn.close() } }
+                return try await conn.readResponses(1).first
+            }
+            let missing = try await get("GET /x/1 HTTP/1.0\r\n\r\n")
+            #expect(missing?.text == "host=127.0.0.1:\(h.origin.port)")
+            let empty = try await get("GET /x/1 HTTP/1.1\r\nHost:\r\nConnection: close\r\n\r\n")
+            #expect(empty?.text == "host=" && empty?.header("X-Cache") == "MISS", "not the answer for the upstream's authority")
+        }
+    }
+
     static let breakages: [String] = [
         "GET /x/1 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         "POST /x/1 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
@@ -99,6 +117,12 @@ struct HardeningTests {
         "GET /" + String(repeating: "a", count: 20_000) + " HTTP/1.1\r\nHost: a\r\n\r\n",
         "POST /x/1 HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\n",
         "POST /x/1 HTTP/1.1\r\nHost: a\r\nContent-Length: 1e3\r\n\r\n",
+        // RFC 9112 §3.2: a Host that is not a host and port is a 400. Unicode case folding
+        // made the Kelvin sign's `\u{212A}v.local` the key of `kv.local`.
+        "GET /x/1 HTTP/1.1\r\nHost: \u{212A}V.LOCAL\r\n\r\n",
+        "GET /x/1 HTTP/1.1\r\nHost: a.example b\r\n\r\n",
+        "GET /x/1 HTTP/1.1\r\nHost: a.example/x\r\n\r\n",
+        "GET /x/1 HTTP/1.1\r\nHost: u@a.example\r\n\r\n",
     ]
 }
 

@@ -20,6 +20,27 @@ struct IdentityTests {
         }
     }
 
+    /// CGI, WSGI and Rack servers read `X_Api_Key` as `X-Api-Key`. Sent on, it was the
+    /// user's credential upstream and nothing here: the answer was stored under the
+    /// anonymous key and served to every anonymous client. Such fields are dropped.
+    @Test(arguments: [("X_Api_Key", "identity"), ("X_Role", "headers"), ("X_Original_URL", "none")])
+    func headerNamesWithUnderscoresNeverReachTheUpstream(name: String, keyed: String) async throws {
+        let key = switch keyed {
+        case "identity": #", "key": { "identity": "X-Api-Key" }"#
+        case "headers": #", "key": { "headers": ["X-Role"] }"#
+        default: ""
+        }
+        try await withProxy(routes: #"[{ "name": "me", "match": "GET /api/me", "ttl": "5m"\#(key) }]"#) { h in
+            h.origin.on("GET", "/api/me") { req in
+                .text(req.headers.filter { $0.name.contains("_") }.map { "\($0.name)=\($0.value)" }.joined(separator: ",") + "|for anyone")
+            }
+            let sent = try await h.get("/api/me", headers: [(name, "alice-secret")])
+            #expect(sent.text == "|for anyone", "the upstream got \(sent.text)")
+            let anonymous = try await h.get("/api/me")
+            #expect(anonymous.text == "|for anyone")
+        }
+    }
+
     @Test func cookieIdentity() async throws {
         try await withProxy(routes: #"[{ "name": "me", "match": "GET /api/me", "ttl": "5m", "key": { "identity": "cookie:sid" } }]"#) { h in
             h.origin.on("GET", "/api/me") { req in .text(req.header("Cookie") ?? "") }

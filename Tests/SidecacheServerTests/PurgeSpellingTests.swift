@@ -75,6 +75,22 @@ struct PurgeSpellingTests {
         }
     }
 
+    /// On an `ignoreMatrix` route, a spelling with segment parameters is answered from the
+    /// plain spelling's entry but never fills it: `;jsessionid=` is a Tomcat session, and
+    /// the victim's account page it fetched was stored for everyone reading `/y/account`.
+    @Test func aMatrixSpellingNeverFillsThePlainOnesEntry() async throws {
+        try await withProxy(routes: Self.routes, purge: Self.purge) { h in
+            h.origin.on("GET", "/*") { req in .text(req.path.contains(";jsessionid=victim") ? "victim's account" : "nobody's account") }
+            let victim = try await h.get("/y/account;jsessionid=victim")
+            #expect(victim.text == "victim's account")
+            #expect(victim.header("Cache-Status") == "sidecache; fwd=uri-miss; detail=path-spelling")
+            let plain = try await h.get("/y/account")
+            #expect(plain.text == "nobody's account" && plain.header("X-Cache") == "MISS")
+            let again = try await h.get("/y/account;v=2")
+            #expect(again.text == "nobody's account" && again.header("X-Cache") == "HIT", "one resource: served from the entry")
+        }
+    }
+
     /// The same for the background refresh a stale hit starts: through an escaped spelling
     /// there is none. It fetched the escaped spelling and stored the upstream's 404 for it
     /// under the plain spelling's key.
