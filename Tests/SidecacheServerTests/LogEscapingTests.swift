@@ -26,8 +26,9 @@ struct LogEscapingTests {
 
         let purge = try await adminCall(port: adminPort, "POST", "/purge", json: #"{"path": "/api/users/1\r\nFAKE forged line\u0000"}"#)
         #expect(purge.status == 200)
-        _ = try await adminCall(port: adminPort, "POST", "/refresh", json: #"{"path": "/api/users/2", "host": "api.example\u0001\u001b[2J\t\u007f"}"#)
-        #expect(await process.waitForOutput(containing: "admin refresh"))
+        // A Host with control characters is no host: refused before anything logs it.
+        let refresh = try await adminCall(port: adminPort, "POST", "/refresh", json: #"{"path": "/api/users/2", "host": "api.example\u0001\u001b[2J\t\u007f"}"#)
+        #expect(refresh.status == 400)
         process.signal(SIGTERM)
         #expect(await process.waitForExit(timeout: .seconds(20)) == 0)
 
@@ -37,6 +38,5 @@ struct LogEscapingTests {
         }
         #expect(!lines.contains { $0.hasPrefix("FAKE") }, "\(process.output.debugDescription)")
         #expect(lines.contains { $0.contains("admin purge") && $0.contains("FAKE forged line") }, "\(process.output.debugDescription)")
-        #expect(lines.contains { $0.contains("admin refresh") && $0.contains("api.example") }, "\(process.output.debugDescription)")
     }
 }
