@@ -16,6 +16,18 @@ CURLcode curlshim_setopt_write_cb(CURL *handle, CURLoption option, curl_write_ca
     return curl_easy_setopt(handle, option, callback);
 }
 
+CURLcode curlshim_setopt_sockopt_cb(CURL *handle, curl_sockopt_callback callback) {
+    return curl_easy_setopt(handle, CURLOPT_SOCKOPTFUNCTION, callback);
+}
+
+CURLcode curlshim_setopt_closesocket_cb(CURL *handle, curl_closesocket_callback callback) {
+    return curl_easy_setopt(handle, CURLOPT_CLOSESOCKETFUNCTION, callback);
+}
+
+CURLcode curlshim_setopt_prereq_cb(CURL *handle, curl_prereq_callback callback) {
+    return curl_easy_setopt(handle, CURLOPT_PREREQFUNCTION, callback);
+}
+
 CURLcode curlshim_getinfo_ptr(CURL *handle, CURLINFO info, void **out) {
     return curl_easy_getinfo(handle, info, out);
 }

@@ -8,6 +8,9 @@ import Synchronization
 /// truncated one). Used to play a sloppy or hostile upstream.
 public final class RawOrigin: Sendable {
     public typealias Answer = (bytes: [UInt8], close: Bool)
+    /// An answer, then `late` bytes written 20 ms after it on the same connection: an
+    /// upstream that writes past the end of its answer, a moment later.
+    public typealias LateAnswer = (bytes: [UInt8], late: [UInt8], close: Bool)
 
     public let port: Int
     private let listener: any Channel
@@ -31,6 +34,14 @@ public final class RawOrigin: Sendable {
 
     /// Each request head (text up to and including its blank line) gets what `answer` returns.
     public static func start(answer: @escaping @Sendable (String) -> Answer) async throws -> RawOrigin {
+        try await start(lateAnswer: { head in
+            let (bytes, close) = answer(head)
+            return (bytes, [], close)
+        })
+    }
+
+    /// Each request head gets what `lateAnswer` returns, its late bytes after a moment.
+    public static func start(lateAnswer answer: @escaping @Sendable (String) -> LateAnswer) async throws -> RawOrigin {
         let box = Mutex<RawOrigin?>(nil)
         let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { channel in
@@ -59,10 +70,10 @@ private final class RawAnswer: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private let answer: @Sendable (String) -> RawOrigin.Answer
+    private let answer: @Sendable (String) -> RawOrigin.LateAnswer
     private var received: [UInt8] = []
 
-    init(answer: @escaping @Sendable (String) -> RawOrigin.Answer) {
+    init(answer: @escaping @Sendable (String) -> RawOrigin.LateAnswer) {
         self.answer = answer
     }
 
@@ -71,9 +82,14 @@ private final class RawAnswer: ChannelInboundHandler {
         while let end = headEnd() {
             let head = String(decoding: received[..<end], as: UTF8.self)
             received.removeFirst(end)
-            let (bytes, close) = answer(head)
+            let (bytes, late, close) = answer(head)
             context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: bytes))).assumeIsolated().whenComplete { _ in
                 if close { context.close(promise: nil) }
+            }
+            if !late.isEmpty {
+                context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(20)) {
+                    context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(bytes: late)), promise: nil)
+                }
             }
             if close { return }
         }

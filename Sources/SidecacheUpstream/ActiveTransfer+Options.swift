@@ -9,9 +9,10 @@ extension ActiveTransfer {
     /// only those a transfer sets for itself, each of them every time, so nothing of
     /// the earlier request carries over. Returns the first option curl rejected, or
     /// CURLE_OK.
-    func configureEasy(origins: CurlOrigins, reused: Bool) -> CURLcode {
+    func configureEasy(origins: CurlOrigins, sockets: CurlSockets, reused: Bool) -> CURLcode {
         var options = EasyOptions(easy: easy)
-        if !reused { options.setConstants() }
+        if !reused { options.setConstants(sockets: sockets) }
+        if onFreshConnection { options.set(CURLOPT_FRESH_CONNECT, 1) }
         let context = UnsafeRawPointer(Unmanaged.passUnretained(self).toOpaque())
         options.set(CURLOPT_PRIVATE, pointer: context)
         options.set(CURLOPT_WRITEDATA, pointer: context)
@@ -70,12 +71,23 @@ private struct EasyOptions {
         record(curlshim_setopt_write_cb(easy, option, callback))
     }
 
+    mutating func watch(_ sockets: CurlSockets) {
+        let context = UnsafeRawPointer(Unmanaged.passUnretained(sockets).toOpaque())
+        record(curlshim_setopt_sockopt_cb(easy, curlSocketOpened))
+        set(CURLOPT_SOCKOPTDATA, pointer: context)
+        record(curlshim_setopt_closesocket_cb(easy, curlSocketClosing))
+        set(CURLOPT_CLOSESOCKETDATA, pointer: context)
+        record(curlshim_setopt_prereq_cb(easy, curlConnectionChosen))
+        set(CURLOPT_PREREQDATA, pointer: context)
+    }
+
     mutating func record(_ code: CURLcode) {
         if result == CURLE_OK { result = code }
     }
 
     /// What every transfer of this proxy wants, set once per handle.
-    mutating func setConstants() {
+    mutating func setConstants(sockets: CurlSockets) {
+        watch(sockets)
         set(CURLOPT_WRITEFUNCTION, callback: curlBodyCallback)
         set(CURLOPT_HEADERFUNCTION, callback: curlHeaderCallback)
         set(CURLOPT_PATH_AS_IS, 1)  // a path given in a URL goes out byte for byte
@@ -112,6 +124,9 @@ private struct EasyOptions {
             set(CURLOPT_HTTPGET, 1)
         case "HEAD":
             set(CURLOPT_NOBODY, 1)
+            // An upstream may send a body after a HEAD's head anyway, later than curl
+            // looks: the connection would be one answer behind. It is not kept.
+            set(CURLOPT_FORBID_REUSE, 1)
         case "POST":
             set(CURLOPT_POST, 1)
             // Even without a body: a POST with no POSTFIELDS would read stdin.

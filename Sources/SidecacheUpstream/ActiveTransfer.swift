@@ -9,6 +9,11 @@ import NIOCore
 /// `curl_multi_remove_handle`, which is exactly the span in which curl may call back
 /// into it through the unretained pointers given as WRITEDATA, HEADERDATA and PRIVATE.
 final class ActiveTransfer {
+    /// What started it: a transfer refused its kept-alive connection starts again from it.
+    let start: TransferStart
+    /// On a connection of its own (`CURLOPT_FRESH_CONNECT`): a second try, after the
+    /// kept-alive one it was given had bytes waiting (`CurlSockets`).
+    let onFreshConnection: Bool
     /// The consumer's side: shares the flow control, keys the loop's table.
     let handle: UpstreamTransfer
     let easy: UnsafeMutableRawPointer
@@ -31,7 +36,9 @@ final class ActiveTransfer {
     /// A copy of the request body; curl reads CURLOPT_POSTFIELDS in place.
     var requestBody: UnsafeMutableRawBufferPointer?
 
-    init(_ start: TransferStart, easy: UnsafeMutableRawPointer, outbox: EventOutbox) {
+    init(_ start: TransferStart, easy: UnsafeMutableRawPointer, outbox: EventOutbox, onFreshConnection: Bool) {
+        self.start = start
+        self.onFreshConnection = onFreshConnection
         self.outbox = outbox
         self.handle = start.transfer
         self.easy = easy
@@ -66,6 +73,10 @@ final class ActiveTransfer {
             return false
         }
     }
+
+    /// Whether its easy handle may carry another transfer: not after options that would
+    /// stay with it (a fresh connection, a HEAD's closed one).
+    var handleReusable: Bool { !onFreshConnection && request.method != "HEAD" }
 
     /// When this transfer fails unless something arrives. Before the head: the head
     /// deadline. After it: the idle body limit, counted from the latest body

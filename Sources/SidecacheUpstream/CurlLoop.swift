@@ -65,14 +65,14 @@ final class CurlLoop {
         }
     }
 
-    private func begin(_ start: TransferStart) {
-        let parked = spareHandles.popLast()
+    private func begin(_ start: TransferStart, onFreshConnection: Bool = false) {
+        let parked = onFreshConnection ? nil : spareHandles.popLast()
         guard let easy = parked ?? curl_easy_init() else {
             start.eventLoop.execute { start.onEvents([.failure(UpstreamFailure(kind: .other, detail: "curl_easy_init failed"))]) }
             return
         }
-        let transfer = ActiveTransfer(start, easy: easy, outbox: outbox)
-        let configured = transfer.configureEasy(origins: origins, reused: parked != nil)
+        let transfer = ActiveTransfer(start, easy: easy, outbox: outbox, onFreshConnection: onFreshConnection)
+        let configured = transfer.configureEasy(origins: origins, sockets: multi.sockets, reused: parked != nil)
         guard configured == CURLE_OK else {
             transfer.finish(.failure(UpstreamFailure(
                 kind: .other, detail: "curl rejected the request: \(String(cString: curl_easy_strerror(configured)))")))
@@ -103,12 +103,12 @@ final class CurlLoop {
         _ = curl_multi_remove_handle(multi.pointer, transfer.easy)
         active[ObjectIdentifier(transfer.handle)] = nil
         transfer.finish(event)
-        if case .end = event {
+        if case .end = event, transfer.handleReusable {
             recycle(transfer.easy)
         } else {
             // A failed or cancelled transfer may leave state behind in its handle
             // (a half-sent request, a paused read): one bad request must not poison
-            // the next, so its handle is not reused.
+            // the next, so its handle is not reused; nor one with options that stay.
             curl_easy_cleanup(transfer.easy)
         }
     }
@@ -133,7 +133,15 @@ final class CurlLoop {
             guard let context else { continue }
             let transfer = Unmanaged<ActiveTransfer>.fromOpaque(context).takeUnretainedValue()
             let event: UpstreamEvent
-            if let refused = transfer.headFailure {
+            if code == CURLE_ABORTED_BY_CALLBACK {
+                // Only `CurlSockets` aborts so: the connection had bytes waiting, curl
+                // closed it and sent nothing.
+                guard transfer.onFreshConnection else {
+                    retryOnANewConnection(transfer)
+                    continue
+                }
+                event = .failure(UpstreamFailure(kind: .protocolError, detail: "the upstream wrote before a request on a new connection"))
+            } else if let refused = transfer.headFailure {
                 event = .failure(refused)
             } else if code != CURLE_OK {
                 event = .failure(UpstreamFailure(curlCode: code, request: transfer.request, headArrived: transfer.headDelivered))
@@ -142,6 +150,16 @@ final class CurlLoop {
             }
             end(transfer, with: event)
         }
+    }
+
+    /// Starts `transfer` again on a connection of its own: the kept-alive one curl chose
+    /// had bytes waiting before the request (`CurlSockets`), so curl closed it and sent
+    /// nothing; the transfer has delivered nothing either.
+    private func retryOnANewConnection(_ transfer: ActiveTransfer) {
+        _ = curl_multi_remove_handle(multi.pointer, transfer.easy)
+        active[ObjectIdentifier(transfer.handle)] = nil
+        curl_easy_cleanup(transfer.easy)
+        begin(transfer.start, onFreshConnection: true)
     }
 
     /// Fails the transfers past their deadline (head or idle body) and returns how

@@ -11,6 +11,9 @@ import CCurlShim
 final class CurlMulti: Sendable {
     /// Touched only on the curl thread, except by `wakeup()` (thread-safe in libcurl).
     nonisolated(unsafe) let pointer: UnsafeMutableRawPointer
+    /// The sockets of the pool's connections: held here, freed after `curl_multi_cleanup`
+    /// has closed the last of them. Touched only on the curl thread.
+    nonisolated(unsafe) let sockets = CurlSockets()
 
     init?(maxConnections: Int) {
         guard let pointer = curl_multi_init() else { return nil }

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import SidecacheTestSupport
 
@@ -30,6 +31,35 @@ struct UpstreamTrustTests {
 
     static func requests(_ origin: RawOrigin, _ path: String) -> Int {
         origin.requests.count { $0.hasPrefix("GET \(path) ") }
+    }
+
+    /// An upstream that writes past the end of an answer a moment after it (a body after
+    /// a HEAD's head, more bytes than its `Content-Length`) must not leave a kept-alive
+    /// connection one answer behind: curl read the extra bytes as the next request's
+    /// answer, and each user after got the answer to the user before, stored under
+    /// their own key.
+    @Test(arguments: ["HEAD /x/late", "GET /x/long"])
+    func bytesAfterAnAnswerNeverBecomeTheNextOnesAnswer(_ first: String) async throws {
+        let smuggled = "HTTP/1.1 200 OK\r\nContent-Length: 8\r\nCache-Control: max-age=300\r\n\r\nsmuggled"
+        let origin = try await RawOrigin.start(lateAnswer: { head in
+            if head.hasPrefix("HEAD /x/late ") { return (Array("HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n".utf8), Array(smuggled.utf8), false) }
+            if head.hasPrefix("GET /x/long ") { return (Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".utf8), Array(smuggled.utf8), false) }
+            let user = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("authorization:") }.map { $0.dropFirst(15) } ?? "nobody"
+            let body = "for \(user.trimmingCharacters(in: .whitespaces))"
+            return (Array("HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8), [], false)
+        })
+        defer { Task { await origin.shutdown() } }
+        let routes = #"[{ "name": "me", "match": "GET /me", "ttl": "5m", "key": { "identity": "Authorization" } }]"#
+        try await withProxy(routes: routes, extra: #""threads": 1"#, upstream: origin.baseURL) { h in
+            let parts = first.split(separator: " ")
+            _ = try await h.send(String(parts[0]), String(parts[1]))
+            try await Task.sleep(for: .milliseconds(100))   // the late bytes are in by now
+            for user in ["alice", "bob", "carol", "dave"] {
+                let answer = try await h.get("/me", headers: [("Authorization", user)])
+                #expect(answer.status == 200 && answer.text == "for \(user)", "\(first): \(user) got \(answer.status) \(answer.text)")
+            }
+            #expect(origin.requests.count { $0.hasPrefix("GET /me ") } == 4)
+        }
     }
 
     @Test(arguments: [

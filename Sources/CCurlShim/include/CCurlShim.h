@@ -14,6 +14,10 @@ CURLcode curlshim_setopt_off_t(CURL *handle, CURLoption option, curl_off_t value
 CURLcode curlshim_setopt_ptr(CURL *handle, CURLoption option, const void *value);
 /* CURLOPT_WRITEFUNCTION and CURLOPT_HEADERFUNCTION. */
 CURLcode curlshim_setopt_write_cb(CURL *handle, CURLoption option, curl_write_callback callback);
+/* CURLOPT_SOCKOPTFUNCTION, CURLOPT_CLOSESOCKETFUNCTION and CURLOPT_PREREQFUNCTION. */
+CURLcode curlshim_setopt_sockopt_cb(CURL *handle, curl_sockopt_callback callback);
+CURLcode curlshim_setopt_closesocket_cb(CURL *handle, curl_closesocket_callback callback);
+CURLcode curlshim_setopt_prereq_cb(CURL *handle, curl_prereq_callback callback);
 /* CURLINFO_PRIVATE. */
 CURLcode curlshim_getinfo_ptr(CURL *handle, CURLINFO info, void **out);
 /* Infos that give a long (CURLINFO_REQUEST_SIZE). */
