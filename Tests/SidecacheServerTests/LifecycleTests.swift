@@ -46,6 +46,20 @@ struct LifecycleTests {
         await #expect(throws: (any Error).self) { _ = try await TestHTTPClient.request(port: port, "GET", "/slow") }
     }
 
+    /// Secrets come from the environment; none reaches a log line, at any level. At
+    /// debug the service group printed the SIGHUP service with the whole environment.
+    @Test func noLogLevelPrintsTheEnvironment() async throws {
+        let config = try writeConfig(#"{ "listen": "127.0.0.1:0", "upstream": "http://127.0.0.1:1", "log": { "level": "debug" } }"#)
+        let secret = "env-secret-\(UInt64.random(in: 1...UInt64.max))"
+        let environment = ProcessInfo.processInfo.environment.merging(["SIDECACHE_TEST_SECRET": secret]) { $1 }
+        let process = try ManagedProcess(Self.binary, arguments: ["run", "--config", config], environment: environment)
+        #expect(await process.waitForOutput(containing: "listening", timeout: .seconds(60)))
+        process.signal(SIGTERM)
+        #expect(await process.waitForExit(timeout: .seconds(20)) == 0)
+        #expect(process.output.contains("debug"), "the log level is debug")
+        #expect(!process.output.contains(secret))
+    }
+
     @Test func badConfigExitsNonZeroNamingTheField() async throws {
         let config = try writeConfig(#"{ "upstream": "http://127.0.0.1:1", "routes": [ { "name": "a", "match": "GET /a", "ttl": "5 minutes" } ] }"#)
         for command in ["run", "check"] {
