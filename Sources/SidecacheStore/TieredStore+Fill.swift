@@ -47,7 +47,7 @@ extension TieredStore {
         return .later(guarded.flatMap { generations -> EventLoopFuture<Commit> in
             guard let generations else { return loop.makeSucceededFuture(Commit(entry: entry(nil), outcome: .purged)) }
             return shared.store(key, status: status, timing: timing, head: head, body: body, generations: generations,
-                                now: now, on: loop).map { [self] accepted in
+                                tagsNotPurgedSince: (tagIDs, fill.began), now: now, on: loop).map { [self] accepted in
                 let stored = entry(generations)
                 guard accepted else { return Commit(entry: stored, outcome: .purged) }
                 stored.confirmed(at: now)

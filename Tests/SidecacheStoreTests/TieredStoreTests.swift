@@ -14,6 +14,7 @@ import Testing
 struct TieredStoreTests {
     static let loop = MultiThreadedEventLoopGroup.singleton.next()
     static let key = CacheKey(a: 1, b: 2, c: 3, d: 4)
+    static let otherKey = CacheKey(a: 5, b: 6, c: 7, d: 8)
     static let scopes = PurgeScope.ids(route: "r", path: "/x/1")
 
     /// Two stores on one fresh redis-server; both stopped, and the server, on every path.
@@ -159,6 +160,24 @@ struct TieredStoreTests {
             #expect(try await Self.commit(a, "stale", under: fill).outcome == .purged)
             #expect(try await Self.lookup(b).entry == nil)
             #expect(try await Self.lookup(a).entry == nil)
+        }
+    }
+
+    /// A fill's tags are known only from its answer, so no counter of theirs was read when
+    /// it began: another instance's tag purge meanwhile (the counter not there yet, or
+    /// moved before the commit read it) let the answer from before the mutation be stored.
+    @Test(arguments: [false, true])
+    func aFillThatAnotherInstancesTagPurgeOvertookIsNotStored(counterExisted: Bool) async throws {
+        try await Self.withPair { a, b, _ in
+            if counterExisted { #expect(try await Self.fill(a, "old", key: Self.otherKey, tags: ["user-7"]).outcome == .stored) }
+            let found = try await Self.lookup(a)
+            let fill = a.beginFill(shared: found.sharedGuard)
+            try await b.purge([.tag("user-7")], on: Self.loop).value()   // the mutation, answered on B
+            #expect(try await Self.commit(a, "from before the mutation", under: fill, tags: ["user-7"]).outcome == .purged)
+            #expect(try await Self.lookup(b).entry == nil)
+            // A fill that begins once the purge is older than store.timeout (1 s here) is stored.
+            try await Task.sleep(for: .milliseconds(1100))
+            #expect(try await Self.fill(a, "after the mutation", tags: ["user-7"]).outcome == .stored)
         }
     }
 

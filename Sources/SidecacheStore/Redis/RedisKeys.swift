@@ -18,7 +18,7 @@ struct RedisKeys: Sendable {
     let slots: [Int]
     /// Per stripe, the names and name prefixes built at start: every Redis lookup names
     /// an entry, the epoch and a counter per scope.
-    private let entryPrefixes: [String], generationPrefixes: [String], softMarkPrefixes: [String]
+    private let entryPrefixes: [String], generationPrefixes: [String], softMarkPrefixes: [String], tagPurgedPrefixes: [String]
     private let epochs: [String], epochServers: [String], sequences: [String]
 
     /// Enough stripes to reach every master of any cluster one would run a cache on,
@@ -33,6 +33,7 @@ struct RedisKeys: Sendable {
         entryPrefixes = tags.map { prefix + $0 + "e:" }
         generationPrefixes = tags.map { prefix + $0 + "g:" }
         softMarkPrefixes = tags.map { prefix + $0 + "s:" }
+        tagPurgedPrefixes = tags.map { prefix + $0 + "t:" }
         epochs = tags.map { prefix + $0 + "epoch" }
         epochServers = tags.map { prefix + $0 + "epoch-server" }
         sequences = tags.map { prefix + $0 + "seq" }
@@ -53,6 +54,8 @@ struct RedisKeys: Sendable {
     func generationArgument(_ scope: UInt64, _ stripe: Int) -> RedisArgument { .hexName(prefix: generationPrefixes[stripe], id: scope) }
     /// Next to a counter: the soft purges among its last steps (`SoftPurgeMark`).
     func softMark(_ scope: UInt64, _ stripe: Int) -> String { scope.paddedHex(after: softMarkPrefixes[stripe]) }
+    /// When a tag was last purged, on Redis's clock (`RedisStore.markPurged`).
+    func tagPurged(_ scope: UInt64, _ stripe: Int) -> String { scope.paddedHex(after: tagPurgedPrefixes[stripe]) }
     /// Bumped by every purge after its counters: a cheap "has anything been purged?" probe.
     func sequence(_ stripe: Int) -> String { sequences[stripe] }
     var channel: String { prefix + "purge" }

@@ -15,13 +15,14 @@ extension RedisStore {
 
     private func hardPurge(_ scopes: [PurgeScope], on loop: any EventLoop) -> EventLoopFuture<Void> {
         let ids = scopes.map(\.id)
+        let tags = Self.tagIDs(scopes)
         let pending = journal.withLock { j -> Bool in
             if j.isSettled { return false }
             j.add(ids)   // keep order behind what is already waiting
             return true
         }
         if pending { return replay(on: loop) }
-        return send(purging: ids, soft: nil, waitForReplicas: true, on: loop).flatMapError { [self] error in
+        return send(purging: ids, tags: tags, soft: nil, waitForReplicas: true, on: loop).flatMapError { [self] error in
             // Journaled: replayed (counted up again, which is harmless) until Redis has it.
             journal.withLock { $0.add(ids) }
             logger.warning("purge journaled: redis unreachable", metadata: ["scopes": "\(ids.count)", "error": "\(error)"])
@@ -38,7 +39,8 @@ extension RedisStore {
     /// the other way.
     public func softPurge(_ scopes: [PurgeScope], at now: Timestamp, on loop: any EventLoop) -> EventLoopFuture<Void> {
         guard journal.withLock({ $0.isSettled }) else { return purge(scopes, on: loop) }
-        return counted(send(purging: scopes.map(\.id), soft: now, waitForReplicas: true, on: loop).flatMapError { [self] error in
+        return counted(send(purging: scopes.map(\.id), tags: Self.tagIDs(scopes), soft: now, waitForReplicas: true, on: loop)
+                        .flatMapError { [self] error in
             logger.warning("soft purge made hard: redis refused it", metadata: ["scopes": "\(scopes.count)", "error": "\(error)"])
             return hardPurge(scopes, on: loop)
         })
@@ -81,26 +83,32 @@ extension RedisStore {
     /// counters (see confirm()). With replicas (Sentinel, a cluster's), the last batch to
     /// each server ends with a `WAIT` for all of them, so the replica a failover promotes
     /// cannot be missing the purge (replication is asynchronous).
-    private func purgeBatches(_ ids: [UInt64], soft: Timestamp?, waitForReplicas: Bool, on loop: any EventLoop) -> [PurgeBatch] {
+    private func purgeBatches(_ ids: [UInt64], tags: [UInt64], soft: Timestamp?, waitForReplicas: Bool,
+                              on loop: any EventLoop) -> [PurgeBatch] {
         var batches: [PurgeBatch] = (0..<keys.stripes).map { stripe in
             let counters = ids.map { keys.generation($0, stripe) }
-            var commands: [[RedisArgument]]
+            // Tags first: when each was purged, for fills under way that learn them only
+            // from their answers (`store`). One key per script in a cluster (see below).
+            let marks = tags.map { keys.tagPurged($0, stripe) }
+            var commands: [[RedisArgument]] = keys.stripes == 1
+                ? (marks.isEmpty ? [] : [Self.markPurged(marks)])
+                : marks.map { Self.markPurged([$0]) }
             if let soft {
                 // One script per counter, with its mark (same slot); the sequence after them.
-                commands = zip(ids, counters).map { id, counter in
+                commands += zip(ids, counters).map { id, counter in
                     ["EVAL", .text(SoftPurgeMark.softBump), "2", .text(counter), .text(keys.softMark(id, stripe)),
                      .text(String(soft.milliseconds))]
                 }
                     + [["EVAL", .text(Self.bumpOne), "1", .text(keys.sequence(stripe)), .text(Self.freshValue())]]
             } else if keys.stripes == 1 {
-                commands = [["EVAL", .text(Self.bump), .text(String(counters.count + 1))]
+                commands += [["EVAL", .text(Self.bump), .text(String(counters.count + 1))]
                     + (counters + [keys.sequence(stripe)]).map { .text($0) } + [.text(Self.freshValue())]]
             } else {
                 // A cluster: one key per script, in the same order. A script over several
                 // keys of a slot being migrated is refused (TRYAGAIN) until the migration
                 // ends when some of them are not there — and counters often are not — but a
                 // purge must land now; one key at a time it does, on whichever node has it.
-                commands = counters.map { ["EVAL", .text(Self.bumpOne), "1", .text($0), ""] }
+                commands += counters.map { ["EVAL", .text(Self.bumpOne), "1", .text($0), ""] }
                     + [["EVAL", .text(Self.bumpOne), "1", .text(keys.sequence(stripe)), .text(Self.freshValue())]]
             }
             if keys.stripes == 1 && consistency == .fast {
@@ -134,8 +142,9 @@ extension RedisStore {
     /// 0's), it reached other instances while a stripe's batch was still held up (a
     /// redirect, a busy node), and they copied the purged entry back into L1 from the
     /// counters not yet moved, fresh, for good in fast mode.
-    private func send(purging ids: [UInt64], soft: Timestamp?, waitForReplicas: Bool, on loop: any EventLoop) -> EventLoopFuture<Void> {
-        let sent = send(purgeBatches(ids, soft: soft, waitForReplicas: waitForReplicas, on: loop), on: loop)
+    private func send(purging ids: [UInt64], tags: [UInt64], soft: Timestamp?, waitForReplicas: Bool,
+                      on loop: any EventLoop) -> EventLoopFuture<Void> {
+        let sent = send(purgeBatches(ids, tags: tags, soft: soft, waitForReplicas: waitForReplicas, on: loop), on: loop)
         guard keys.stripes > 1 && consistency == .fast else { return sent }
         return sent.flatMap { [self] in
             redis.send([Self.publish(ids, soft: soft, on: keys.channel)], slot: keys.slots[0], on: loop).map { _ in }
@@ -170,7 +179,8 @@ extension RedisStore {
         }
         guard let drained else { return loop.makeSucceededVoidFuture() }
         let scopes = drained.all ? [PurgeScope.all.id] : drained.scopes
-        return send(purging: scopes, soft: nil, waitForReplicas: false, on: loop).map { [self] _ in
+        // The journal keeps ids, not kinds: every one is marked as a tag could be.
+        return send(purging: scopes, tags: scopes, soft: nil, waitForReplicas: false, on: loop).map { [self] _ in
             journal.withLock { $0.replayed() }
             logger.notice("journaled purges replayed", metadata: ["scopes": "\(drained.all ? "all" : String(scopes.count))"])
         }.flatMapError { [self] _ in
@@ -194,6 +204,24 @@ extension RedisStore {
             _ = replay(on: loop)
         }
     }
+
+    static func tagIDs(_ scopes: [PurgeScope]) -> [UInt64] {
+        scopes.compactMap { if case .tag = $0 { $0.id } else { nil } }
+    }
+
+    /// Marks `keys` (tags' `tagPurged` names) purged now, on Redis's clock, for as long
+    /// as a fill may take (`counterLifetime`).
+    static func markPurged(_ keys: [String]) -> [RedisArgument] {
+        ["EVAL", .text(markPurgedScript), .text(String(keys.count))] + keys.map { .text($0) }
+            + [.text(String(counterLifetime.milliseconds))]
+    }
+
+    static let markPurgedScript = """
+    local t = redis.call('TIME')
+    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+    for i = 1, #KEYS do redis.call('SET', KEYS[i], now, 'PX', ARGV[1]) end
+    return #KEYS
+    """
 
     /// Purges: every counter that is there counts up (keeping its expiry); one that is
     /// not guards nothing and stays away (the next fill creates it fresh). Then the

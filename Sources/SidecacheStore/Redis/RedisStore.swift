@@ -265,10 +265,16 @@ public final class RedisStore: Sendable {
         _ = redis.send([["DEL", .text(keys.entry(key))]], slot: keys.slots[keys.stripe(of: key)], on: loop)
     }
 
-    /// Stores `entry` if the counters still equal `generations` (the fill's); false when
-    /// a purge got there first.
+    /// Stores `entry` if the counters still equal `generations` (the fill's) and none of
+    /// `tags.ids` was purged since the fill `began`; false when a purge got there first.
+    /// The tags' counters were not read when the fill began (the tags come with the
+    /// answer), so their purges are told by when they happened (`markPurged`): since
+    /// then by this instance's clock, plus `store.timeout` for the trip to Redis (a
+    /// command that takes longer counts as failed). Tag purges up to that long before
+    /// the fill began keep it out too: a miss, never a purged answer.
     public func store(_ key: CacheKey, status: Int, timing: EntryTiming, head: ByteBuffer, body: ByteBuffer,
-                      generations: EntryCodec.Generations, now: Timestamp, on loop: any EventLoop) -> EventLoopFuture<Bool> {
+                      generations: EntryCodec.Generations, tagsNotPurgedSince tags: (ids: [UInt64], began: NIODeadline) = ([], .now()),
+                      now: Timestamp, on loop: any EventLoop) -> EventLoopFuture<Bool> {
         guard Self.complete(generations) else { return loop.makeSucceededFuture(false) }
         let ttl = max(1, (timing.keepUntil - now).milliseconds)
         var header = ByteBufferAllocator().buffer(capacity: 128)
@@ -283,24 +289,37 @@ public final class RedisStore: Sendable {
             }
             value.append(ByteBuffer(bytes: signature))
         }
-        var command: [RedisArgument] = ["EVAL", .text(Self.compareAndSet), .text(String(2 + generations.values.count)),
+        var command: [RedisArgument] = ["EVAL", .text(Self.compareAndSet), .text(String(2 + generations.values.count + tags.ids.count)),
                                         .text(name), .text(keys.epoch(stripe))]
         command += generations.values.map { .text(keys.generation($0.scope, stripe)) }
+        command += tags.ids.map { .text(keys.tagPurged($0, stripe)) }
         command += [.parts(value), .text(String(ttl)), .bytes(ByteBuffer(bytes: generations.epoch))]
         command += generations.values.map { .text(String($0.value)) }
+        let window = NIODeadline.now() - tags.began + redis.timeout
+        command += [.text(String(generations.values.count)), .text(String(window.nanoseconds / 1_000_000))]
         return redis.send([command], slot: keys.slots[stripe], on: loop).map { $0.first?.integer == 1 }
     }
 
-    /// Stores the entry if the epoch and every counter still hold the fill's values, and
+    /// Stores the entry if the epoch and every counter still hold the fill's values and
+    /// no tag mark (the keys after the counters) is within the last ARGV[#ARGV] ms, and
     /// makes each counter live at least as long as the entry.
     static let compareAndSet = """
+    local counters = 2 + tonumber(ARGV[#ARGV - 1])
     if redis.call('GET', KEYS[2]) ~= ARGV[3] then return 0 end
-    for i = 3, #KEYS do
+    for i = 3, counters do
       if (redis.call('GET', KEYS[i]) or '0') ~= ARGV[i + 1] then return 0 end
+    end
+    if #KEYS > counters then
+      local t = redis.call('TIME')
+      local since = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[#ARGV])
+      for i = counters + 1, #KEYS do
+        local purged = redis.call('GET', KEYS[i])
+        if purged and tonumber(purged) >= since then return 0 end
+      end
     end
     redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
     local ttl = tonumber(ARGV[2])
-    for i = 3, #KEYS do
+    for i = 3, counters do
       if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
     end
     return 1
