@@ -117,6 +117,19 @@ public final class TieredStore: Sendable {
         })
     }
 
+    /// Whether `entry`, kept since its lookup to answer should the upstream fail, may
+    /// still answer at `now`. In strict mode Redis is asked again: another instance
+    /// may have purged it while the fetch ran, and its mutation been answered; when
+    /// Redis cannot say, `outageGrace` decides as for a hit. The ledger alone knows
+    /// this instance's purges (and, in fast mode, the others' it has heard of).
+    public func mayStillServe(_ entry: CacheEntry, key: CacheKey, now: Timestamp, on loop: any EventLoop) -> StoreStep<Bool> {
+        guard ledger.isValid(entry) else { return .now(false) }
+        guard let shared, shared.consistency == .strict else { return .now(true) }
+        return .later(shared.confirm(entry, key: key, on: loop).flatMapErrorThrowing { _ in
+            entry.vouchedFor(within: shared.outageGrace, of: now)
+        })
+    }
+
     /// Strict, and Redis cannot vouch for `entry` now: it is served only within
     /// `outageGrace` of the last time Redis did (DESIGN: no instance serves a purged
     /// answer for longer than that after the purging mutation was answered); after
