@@ -14,6 +14,8 @@ enum ProxyError: Error, Sendable {
     case onlyIfCached
     /// A refresh of this key is already under way.
     case refreshInProgress
+    /// A request framed in a way the proxy does not do (a transfer coding but chunked).
+    case notImplemented(String)
 
     var status: Int {
         switch self {
@@ -25,6 +27,7 @@ enum ProxyError: Error, Sendable {
         case .upstreamTimeout: 504
         case .onlyIfCached: 504
         case .refreshInProgress: 409
+        case .notImplemented: 501
         }
     }
 
@@ -38,12 +41,13 @@ enum ProxyError: Error, Sendable {
         case .upstreamTimeout: "upstream_timeout"
         case .onlyIfCached: "only_if_cached"
         case .refreshInProgress: "refresh_in_progress"
+        case .notImplemented: "not_implemented"
         }
     }
 
     var detail: String {
         switch self {
-        case .badRequest(let d), .upstreamUnavailable(let d), .upstreamTimeout(let d): d
+        case .badRequest(let d), .upstreamUnavailable(let d), .upstreamTimeout(let d), .notImplemented(let d): d
         case .payloadTooLarge(let limit): "request body over \(limit) bytes"
         case .uriTooLong(let limit): "request target over \(limit) bytes"
         case .headersTooLarge(let limit): "request head over \(limit) bytes"

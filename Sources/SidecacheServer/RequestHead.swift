@@ -40,7 +40,16 @@ enum RequestHead {
             case 6 where name.equalsIgnoringASCIICase("expect"): framing.expect = framing.expect ?? value
             case 10 where name.equalsIgnoringASCIICase("connection"): hasConnection = true
             case 14 where name.equalsIgnoringASCIICase("content-length"): framing.contentLength = framing.contentLength ?? value
-            case 17 where name.equalsIgnoringASCIICase("transfer-encoding"): framing.transferEncoding = true
+            case 17 where name.equalsIgnoringASCIICase("transfer-encoding"):
+                framing.transferEncoding = true
+                // RFC 9112 §6.3: a request's codings end in chunked, or its length is
+                // unknown (400); §6.1: one not understood before it is a 501. The decoder
+                // took the chunks out of `gzip, chunked`, and the gzip was lost upstream.
+                let codings = value.split(separator: ",")
+                guard let last = codings.last, String(last).trimmingSpaces().equalsIgnoringASCIICase("chunked") else {
+                    return .badRequest("Transfer-Encoding \(value) does not end in chunked")
+                }
+                if codings.count > 1 { return .notImplemented("transfer coding \(value): only chunked is supported") }
             case 13 where name.equalsIgnoringASCIICase("authorization"): credentials += 1
             case 19 where name.equalsIgnoringASCIICase("proxy-authorization"): proxyCredentials += 1
             default: break

@@ -99,6 +99,24 @@ struct HardeningTests {
         }
     }
 
+    /// RFC 9112 §6.1: a transfer coding the proxy does not do is a 501, never forwarded.
+    /// The decoder took the chunks out of `gzip, chunked`, and the body went upstream as
+    /// plain content with a Content-Length, its gzip coding lost.
+    @Test(arguments: ["gzip, chunked", "identity, chunked", "x-custom, chunked"])
+    func aTransferCodingOtherThanChunkedIsNotImplemented(coding: String) async throws {
+        try await withProxy { h in
+            h.origin.on(nil, "/*", .text("ok"))
+            let conn = try await RawConnection.connect(port: h.port)
+            defer { Task { try? await conn.close() } }
+            try await conn.send("POST /x/1 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: \(coding)\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+            let (bytes, closed) = try await conn.readUntilClose(timeout: .seconds(10))
+            let text = String(decoding: bytes, as: UTF8.self)
+            #expect(text.hasPrefix("HTTP/1.1 501"), "\(coding): \(text)")
+            #expect(closed)
+            #expect(h.origin.totalCount == 0, "\(coding) reached the upstream")
+        }
+    }
+
     static let breakages: [String] = [
         "GET /x/1 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         "POST /x/1 HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
