@@ -18,67 +18,105 @@ import Glibc
 /// Confined to the curl thread. Owned by `CurlMulti`, which outlives every connection
 /// (curl closes the last ones, through `closed`, in `curl_multi_cleanup`).
 final class CurlSockets {
-    /// Sockets curl opened whose connection's ports are not known yet.
+    /// Sockets curl opened whose connection's addresses are not known yet.
     private var unplaced: [Int32] = []
-    /// Connected sockets by their connection's ports (`portsKey`), and back.
-    private var byPorts: [UInt64: Int32] = [:]
-    private var portsOf: [Int32: UInt64] = [:]
+    /// Connected sockets by their connection (`Connection`), and back.
+    private var byConnection: [Connection: Int32] = [:]
+    private var connectionOf: [Int32: Connection] = [:]
+    /// Connections that have carried a request. A connection's first request is not
+    /// looked at: nothing can be left over from an answer yet, and a TLS 1.3 server's
+    /// session tickets may well be waiting right after the handshake.
+    private var used: Set<Int32> = []
+
+    /// A connection as both ends name it: Linux gives one local port to connections to
+    /// different addresses, so the ports alone may name two.
+    struct Connection: Hashable {
+        let localPort: Int
+        let remotePort: Int
+        /// FNV-1a of the remote address as curl and `inet_ntop` spell it.
+        let remoteAddress: UInt64
+    }
 
     func opened(_ socket: Int32) {
         unplaced.append(socket)
     }
 
     func closed(_ socket: Int32) {
-        if let ports = portsOf.removeValue(forKey: socket) {
-            byPorts[ports] = nil
+        used.remove(socket)
+        if let connection = connectionOf.removeValue(forKey: socket) {
+            if byConnection[connection] == socket { byConnection[connection] = nil }
         } else {
             unplaced.removeAll { $0 == socket }
         }
     }
 
-    /// Whether the connection between `localPort` and `remotePort` has bytes or its
-    /// end waiting, before this transfer sent anything on it.
-    func hasInputWaiting(localPort: Int, remotePort: Int) -> Bool {
-        let ports = Self.portsKey(local: localPort, remote: remotePort)
-        if byPorts[ports] == nil { placeConnected() }
-        guard let socket = byPorts[ports] else { return false }
+    /// Whether `connection` has carried a request before and now has bytes or its end
+    /// waiting, before this transfer sent anything on it.
+    func hasInputWaiting(_ connection: Connection) -> Bool {
+        if byConnection[connection] == nil { placeConnected() }
+        guard let socket = byConnection[connection] else { return false }
+        guard used.contains(socket) else {
+            used.insert(socket)
+            return false
+        }
         var byte: UInt8 = 0
         return recv(socket, &byte, 1, Int32(MSG_PEEK | MSG_DONTWAIT)) >= 0
     }
 
-    /// Files the sockets that have connected by their ports.
+    /// Files the sockets that have connected by their connection.
     private func placeConnected() {
         unplaced.removeAll { socket in
-            guard let local = Self.port(of: socket, peer: false), let remote = Self.port(of: socket, peer: true) else { return false }
-            let ports = Self.portsKey(local: local, remote: remote)
-            byPorts[ports] = socket
-            portsOf[socket] = ports
+            guard let connection = Self.connection(of: socket) else { return false }
+            byConnection[connection] = socket
+            connectionOf[socket] = connection
             return true
         }
     }
 
-    private static func portsKey(local: Int, remote: Int) -> UInt64 {
-        UInt64(truncatingIfNeeded: local) << 32 | UInt64(truncatingIfNeeded: remote)
+    /// The connection a socket carries; nil before it is connected.
+    private static func connection(of socket: Int32) -> Connection? {
+        guard let local = address(of: socket, peer: false), let remote = address(of: socket, peer: true) else { return nil }
+        return Connection(localPort: local.port, remotePort: remote.port, remoteAddress: remote.text.withCString(fnv1a))
     }
 
-    /// The socket's own port, or its peer's; nil before it has one (not connected).
-    private static func port(of socket: Int32, peer: Bool) -> Int? {
-        var address = sockaddr_storage()
+    /// The socket's own address or its peer's: port and presentation form.
+    private static func address(of socket: Int32, peer: Bool) -> (port: Int, text: String)? {
+        var storage = sockaddr_storage()
         var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let found = withUnsafeMutablePointer(to: &address) {
+        let found = withUnsafeMutablePointer(to: &storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 peer ? getpeername(socket, $0, &length) : getsockname(socket, $0, &length)
             }
         }
         guard found == 0 else { return nil }
+        var text = [CChar](repeating: 0, count: Int(INET6_ADDRSTRLEN) + 1)
         let port: UInt16
-        switch Int32(address.ss_family) {
-        case AF_INET: port = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee.sin_port } }
-        case AF_INET6: port = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee.sin6_port } }
-        default: return nil
+        switch Int32(storage.ss_family) {
+        case AF_INET:
+            var address = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in.self, capacity: 1) { $0.pointee } }
+            port = address.sin_port
+            guard inet_ntop(AF_INET, &address.sin_addr, &text, socklen_t(text.count)) != nil else { return nil }
+        case AF_INET6:
+            var address = withUnsafePointer(to: &storage) { $0.withMemoryRebound(to: sockaddr_in6.self, capacity: 1) { $0.pointee } }
+            port = address.sin6_port
+            guard inet_ntop(AF_INET6, &address.sin6_addr, &text, socklen_t(text.count)) != nil else { return nil }
+        default:
+            return nil
         }
-        return port == 0 ? nil : Int(UInt16(bigEndian: port))
+        guard port != 0 else { return nil }
+        return (Int(UInt16(bigEndian: port)), String(cString: text))
     }
+}
+
+/// FNV-1a, 64 bits, of a NUL-terminated string.
+func fnv1a(_ text: UnsafePointer<CChar>) -> UInt64 {
+    var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+    var p = text
+    while p.pointee != 0 {
+        hash = (hash ^ UInt64(UInt8(bitPattern: p.pointee))) &* 0x100_0000_01b3
+        p += 1
+    }
+    return hash
 }
 
 // curl's socket callbacks: the tracker arrives as the unretained SOCKOPTDATA,
@@ -100,5 +138,7 @@ func curlSocketClosing(_ context: UnsafeMutableRawPointer?, _ socket: curl_socke
 func curlConnectionChosen(_ context: UnsafeMutableRawPointer?, _ remoteIP: UnsafeMutablePointer<CChar>?,
                           _ localIP: UnsafeMutablePointer<CChar>?, _ remotePort: Int32, _ localPort: Int32) -> Int32 {
     let sockets = Unmanaged<CurlSockets>.fromOpaque(context!).takeUnretainedValue()
-    return sockets.hasInputWaiting(localPort: Int(localPort), remotePort: Int(remotePort)) ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK
+    let connection = CurlSockets.Connection(localPort: Int(localPort), remotePort: Int(remotePort),
+                                            remoteAddress: remoteIP.map { fnv1a($0) } ?? 0)
+    return sockets.hasInputWaiting(connection) ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK
 }
