@@ -26,6 +26,14 @@ public enum RequestClassifier {
                                 hasBody: Bool, routes: RouteTable) -> RequestClass {
         guard let target, let route = route(method, target.path, routes) else { return .pass }
         if !target.isCacheSafe { return .bypass(route, .unsafePath) }
+        // Servers that read `;params` as segment parameters (Tomcat, Jetty, Spring)
+        // answer `/api/me;x` as `/api/me`, for whoever asks. On a route whose entries
+        // others share (`shared`, `key.claims`) a wildcard that matched it would hand
+        // the asker's own answer to them: cache deception. A route that says
+        // `ignoreMatrix` reads such a path as its plain spelling, which it never fills.
+        if route.shared || route.claims != nil, !route.spelling.ignoreMatrix, target.path.containsUTF8Byte(UInt8(ascii: ";")) {
+            return .bypass(route, .unsafePath)
+        }
         if hasBody && method != "POST" { return .bypass(route, .requestBody) }
         let present = headers.present(asked)
         if present & methodOverride != 0 { return .bypass(route, .methodOverride) }

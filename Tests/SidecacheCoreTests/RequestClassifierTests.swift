@@ -183,6 +183,29 @@ struct ClassifyCase: Sendable, CustomTestStringConvertible {
         #expect(Verdict(got) == .verify("c", token: "a.b.c"))
     }
 
+    /// Cache deception: `/api/me;x.css` is `/api/me` to Tomcat, answered for the asker,
+    /// and a shared (or claims) wildcard that matches it would share that answer. Such
+    /// paths bypass those routes; routes keyed per identity, or without credentials in
+    /// play, keep caching them under their own key.
+    @Test(arguments: [
+        ("shared", "/api/me;x.css", Verdict.bypass("r", .unsafePath)),
+        ("claims", "/api/me;x.css", .bypass("r", .unsafePath)),
+        ("shared", "/api/me", .cache("r", identity: nil)),
+        ("plain", "/api/me;x.css", .cache("r", identity: nil)),
+        ("shared ignoreMatrix", "/api/me;x.css", .cache("r", identity: nil)),
+    ])
+    func segmentParametersBypassRoutesWhoseEntriesOthersShare(route kind: String, path: String, expected: Verdict) {
+        let route = Route(name: "r", pattern: try! RequestPattern(parsing: "GET /api/*"), ttl: .fixed(.seconds(60)),
+                          claims: kind == "claims" ? ClaimsKey(names: ["role"], from: .header("X-Token")) : nil,
+                          shared: kind.hasPrefix("shared"),
+                          spelling: kind.hasSuffix("ignoreMatrix") ? PathSpelling(ignoreMatrix: true) : .exact)
+        let headers = HeaderList(kind == "claims" ? [("X-Token", "Bearer a.b.c")] : [])
+        var got = RequestClassifier.classify(method: "GET", target: RequestTarget(path), headers: headers, hasBody: false,
+                                             routes: RouteTable([route]))
+        if case .verify(let r, _) = got { got = .cache(r, identity: nil) }
+        #expect(Verdict(got) == expected, "\(kind) \(path)")
+    }
+
     @Test func claimsFingerprintNamesEveryListedClaimOrNothing() {
         let key = ClaimsKey(names: ["tenant", "role"], from: .header("Authorization"))
         let a = key.fingerprint(["role": #""admin""#, "tenant": #""t1""#, "sub": #""alice""#])
