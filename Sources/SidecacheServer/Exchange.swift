@@ -213,9 +213,10 @@ final class Exchange {
         case .answerInstead(let error, let stale, let cancelTransfer):
             if cancelTransfer { transfer?.cancel() }
             landFlight(.failed(error))
-            guard let stale, let key = machine.context?.key else { return fail(error) }
+            guard let stale, let context = machine.context else { return fail(error) }
             let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
-            engine.store.mayStillServe(stale, key: key, now: engine.clock.now(), on: connection.eventLoop).whenReady { serve in
+            engine.store.mayStillServe(stale, key: context.key, scopes: context.scopeIDs, now: engine.clock.now(),
+                                       on: connection.eventLoop).whenReady { serve in
                 let exchange = me.value
                 if serve { exchange.answerFromCache(stale, staleDetail: "stale-if-error") } else { exchange.fail(error) }
             }

@@ -320,8 +320,8 @@ struct ExchangeStateMachine {
         case .failed(let error):
             joined = true
             state = .finished
-            if let stale = fallback(at: now) { return .answerFromCache(FromCache(entry: stale, staleDetail: "stale-if-error")) }
-            return .fail(error)
+            // As the leader's: a fallback is asked about again before it answers.
+            return .answerInstead(error, stale: fallback(at: now), cancelTransfer: false)
         }
     }
 

@@ -119,13 +119,21 @@ public final class TieredStore: Sendable {
 
     /// Whether `entry`, kept since its lookup to answer should the upstream fail, may
     /// still answer at `now`. In strict mode Redis is asked again: another instance
-    /// may have purged it while the fetch ran, and its mutation been answered; when
-    /// Redis cannot say, `outageGrace` decides as for a hit. The ledger alone knows
-    /// this instance's purges (and, in fast mode, the others' it has heard of).
-    public func mayStillServe(_ entry: CacheEntry, key: CacheKey, now: Timestamp, on loop: any EventLoop) -> StoreStep<Bool> {
+    /// may have purged it while the fetch ran, and its mutation been answered. Counters
+    /// that moved by soft purges only leave it servable (the stored entry reads back
+    /// stale since then); when Redis cannot say, `outageGrace` decides as for a hit.
+    /// The ledger alone knows this instance's purges (and, in fast mode, the others' it
+    /// has heard of). `scopes`: the key's purge scopes.
+    public func mayStillServe(_ entry: CacheEntry, key: CacheKey, scopes: [UInt64], now: Timestamp,
+                              on loop: any EventLoop) -> StoreStep<Bool> {
         guard ledger.isValid(entry) else { return .now(false) }
         guard let shared, shared.consistency == .strict else { return .now(true) }
-        return .later(shared.confirm(entry, key: key, on: loop).flatMapErrorThrowing { _ in
+        return .later(shared.confirm(entry, key: key, on: loop).flatMap { [self] confirmed -> EventLoopFuture<Bool> in
+            if confirmed { return loop.makeSucceededFuture(true) }
+            let read = loop.makePromise(of: Bool.self)
+            readShared(shared, key, scopes: scopes, now: now, on: loop) { read.succeed($0.entry != nil && $0.staleSince != nil) }
+            return read.futureResult
+        }.flatMapErrorThrowing { _ in
             entry.vouchedFor(within: shared.outageGrace, of: now)
         })
     }
