@@ -132,16 +132,15 @@ final class CurlLoop {
             _ = curlshim_getinfo_ptr(easy, CURLINFO_PRIVATE, &context)
             guard let context else { continue }
             let transfer = Unmanaged<ActiveTransfer>.fromOpaque(context).takeUnretainedValue()
+            if code == CURLE_ABORTED_BY_CALLBACK && !transfer.onFreshConnection {
+                // Only `CurlSockets` aborts so: the kept-alive connection had bytes
+                // waiting, curl closed it and sent nothing. (A new connection's first
+                // request is never refused, so a retry is not refused again.)
+                retryOnANewConnection(transfer)
+                continue
+            }
             let event: UpstreamEvent
-            if code == CURLE_ABORTED_BY_CALLBACK {
-                // Only `CurlSockets` aborts so: the connection had bytes waiting, curl
-                // closed it and sent nothing.
-                guard transfer.onFreshConnection else {
-                    retryOnANewConnection(transfer)
-                    continue
-                }
-                event = .failure(UpstreamFailure(kind: .protocolError, detail: "the upstream wrote before a request on a new connection"))
-            } else if let refused = transfer.headFailure {
+            if let refused = transfer.headFailure {
                 event = .failure(refused)
             } else if code != CURLE_OK {
                 event = .failure(UpstreamFailure(curlCode: code, request: transfer.request, headArrived: transfer.headDelivered))
