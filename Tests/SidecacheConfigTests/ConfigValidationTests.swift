@@ -86,6 +86,7 @@ import Testing
         (config(#""routes": [{"name": "a", "match": "GET /a", "key": {"identity": "cookie:"}}]"#), "routes[0].key.identity", "cookie name"),
         (config(#""routes": [{"name": "a", "match": "GET /a", "key": {"headers": ["X_Role"]}}]"#), "routes[0].key.headers[0]", "header names with _ are dropped"),
         (config(#""routes": [{"name": "a", "match": "GET /a", "key": {"identity": "X_Api_Key"}}]"#), "routes[0].key.identity", "header names with _ are dropped"),
+        (config(#""purge": [{"on": "POST /a", "paths": ["/a/{header.X_Id}"]}]"#), "purge[0].paths[0]", "header names with _ are dropped"),
         (config(#""routes": [{"name": "a", "match": "GET /a", "shared": "yes"}]"#), "routes[0].shared", "expected true or false, found a string"),
         (config(#""routes": {"name": "a"}"#), "routes", "expected an array, found an object"),
         (config(#""purge": [{"on": "GET /a", "paths": ["/a"]}]"#), "purge[0].on", "GET never purges"),
