@@ -120,7 +120,7 @@ public final class TieredStore: Sendable {
     /// Whether `entry`, kept since its lookup to answer should the upstream fail, may
     /// still answer at `now`. In strict mode Redis is asked again: another instance
     /// may have purged it while the fetch ran, and its mutation been answered. Counters
-    /// that moved by soft purges only leave it servable (the stored entry reads back
+    /// that moved by soft purges only leave it servable (its own fill's entry reads back
     /// stale since then); when Redis cannot say, `outageGrace` decides as for a hit.
     /// The ledger alone knows this instance's purges (and, in fast mode, the others' it
     /// has heard of). `scopes`: the key's purge scopes.
@@ -131,7 +131,11 @@ public final class TieredStore: Sendable {
         return .later(shared.confirm(entry, key: key, on: loop).flatMap { [self] confirmed -> EventLoopFuture<Bool> in
             if confirmed { return loop.makeSucceededFuture(true) }
             let read = loop.makePromise(of: Bool.self)
-            readShared(shared, key, scopes: scopes, now: now, on: loop) { read.succeed($0.entry != nil && $0.staleSince != nil) }
+            // The same fill's entry, only soft purges since: another entry stale from a soft
+            // purge may have been filled after a hard one, which took this one away.
+            readShared(shared, key, scopes: scopes, now: now, on: loop) {
+                read.succeed($0.staleSince != nil && $0.entry?.generations == entry.generations)
+            }
             return read.futureResult
         }.flatMapErrorThrowing { _ in
             entry.vouchedFor(within: shared.outageGrace, of: now)

@@ -55,6 +55,38 @@ struct RedisTierTests {
         }
     }
 
+    /// The re-check's soft-purge leniency is for the fallback's own fill: a hard purge,
+    /// a refill and then a soft purge leave an entry in Redis that reads back stale, but
+    /// it is not the fallback, whose data the hard purge took away.
+    @Test func aFallbackHardPurgedThenRefilledAndSoftPurgedIsNotServed() async throws {
+        let routes = #"[ { "name": "list", "match": "GET /api/lists/{name}", "ttl": "1s", "staleIfError": "10m" } ]"#
+        let purge = #"""
+        [ { "on": "PUT /api/users/{id}", "paths": ["/api/lists/all"] },
+          { "on": "POST /api/users/{id}/touch", "paths": ["/api/lists/all"], "mode": "stale" } ]
+        """#
+        try await withRedisPair(routes: routes, purge: purge) { p in
+            let fetches = Atomic<Int>(0)
+            p.origin.on("GET", "/api/lists/all") { _ in
+                switch fetches.add(1, ordering: .relaxed).newValue {
+                case 1: .json(#"{"name":"old"}"#)
+                case 2: OriginResponse(status: 500, body: .bytes(Array("down".utf8)), delay: .milliseconds(1500))
+                default: .json(#"{"name":"new"}"#)
+                }
+            }
+            p.origin.on("PUT", "/api/users/1", .json("{}"))
+            p.origin.on("POST", "/api/users/1/touch", .json("{}"))
+            _ = try await p.get(p.portA, "/api/lists/all")
+            try await Task.sleep(for: .milliseconds(1200))   // expired, within stale-if-error
+            async let failing = p.get(p.portA, "/api/lists/all")
+            #expect(try await eventually { fetches.load(ordering: .relaxed) == 2 })
+            #expect(try await p.send(p.portB, "PUT", "/api/users/1").status == 200)
+            #expect(try await p.get(p.portB, "/api/lists/all").text.contains("new"))   // refilled on B
+            #expect(try await p.send(p.portB, "POST", "/api/users/1/touch").status == 200)
+            let answer = try await failing
+            #expect(!answer.text.contains("old"), "the hard-purged answer came back: \(answer.status) \(answer.text)")
+        }
+    }
+
     /// Strict: once A's PUT answer is back, B (which holds the entry in its own L1)
     /// must not serve the purged answer.
     @Test func purgeOnOneInstanceIsSeenByTheOtherAtOnce() async throws {
