@@ -15,10 +15,16 @@ public enum EntryCodec {
     public struct Generations: Sendable, Equatable {
         public var epoch: [UInt8]
         public var values: [(scope: UInt64, value: UInt64)]
+        /// The stripe's count of tag purges when these counters were read (0: none yet,
+        /// nil: not read). A fill learns its tags only from its answer, so no counter of
+        /// theirs was read when it began: a tag marked purged at a later count keeps it
+        /// out of Redis. Neither stored with an entry nor compared.
+        public var tagSequence: UInt64?
 
-        public init(epoch: [UInt8], values: [(scope: UInt64, value: UInt64)]) {
+        public init(epoch: [UInt8], values: [(scope: UInt64, value: UInt64)], tagSequence: UInt64? = nil) {
             self.epoch = epoch
             self.values = values
+            self.tagSequence = tagSequence
         }
 
         public static func == (a: Generations, b: Generations) -> Bool {

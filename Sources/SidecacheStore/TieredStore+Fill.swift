@@ -42,12 +42,13 @@ extension TieredStore {
             ? loop.makeSucceededFuture(filledUnder)
             : shared.currentGenerations(scopes: tagIDs, key: key, on: loop).map { tags in
                 tags.flatMap { $0.epoch == filledUnder.epoch
-                    ? EntryCodec.Generations(epoch: filledUnder.epoch, values: filledUnder.values + $0.values) : nil }
+                    ? EntryCodec.Generations(epoch: filledUnder.epoch, values: filledUnder.values + $0.values,
+                                             tagSequence: filledUnder.tagSequence) : nil }
             }
         return .later(guarded.flatMap { generations -> EventLoopFuture<Commit> in
             guard let generations else { return loop.makeSucceededFuture(Commit(entry: entry(nil), outcome: .purged)) }
             return shared.store(key, status: status, timing: timing, head: head, body: body, generations: generations,
-                                tagsNotPurgedSince: (tagIDs, fill.began), now: now, on: loop).map { [self] accepted in
+                                tags: tagIDs, now: now, on: loop).map { [self] accepted in
                 let stored = entry(generations)
                 guard accepted else { return Commit(entry: stored, outcome: .purged) }
                 stored.confirmed(at: now)

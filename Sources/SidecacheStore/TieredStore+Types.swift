@@ -101,16 +101,6 @@ public struct StoreTrouble: Error, Sendable, Equatable, CustomStringConvertible 
 public struct FillGuard: Sendable {
     public let fillSeq: UInt64
     public let shared: EntryCodec.Generations?
-    /// When the fill began, on this instance's monotonic clock: a purge of one of its
-    /// tags since then (their counters were not read, the tags being known only from
-    /// the answer) keeps it out of Redis.
-    public let began: NIODeadline
-
-    init(fillSeq: UInt64, shared: EntryCodec.Generations?, began: NIODeadline = .now()) {
-        self.fillSeq = fillSeq
-        self.shared = shared
-        self.began = began
-    }
 }
 
 /// How a fill's commit ended. The entry is the answer to send either way.

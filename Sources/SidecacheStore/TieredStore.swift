@@ -173,8 +173,10 @@ public final class TieredStore: Sendable {
         case nil: break
         }
         guard let stored = found.found else { return lookup }
-        // The entry's own guard (its tags included), not just the request's scopes.
-        let guardedBy = stored.decoded.generations
+        // The entry's own guard (its tags included), not just the request's scopes, and
+        // the tag purge count read with it: a refresh of this copy is filled under both.
+        var guardedBy = stored.decoded.generations
+        guardedBy.tagSequence = found.current?.tagSequence
         var scopeIDs: [UInt64] = []
         scopeIDs.reserveCapacity(guardedBy.values.count)
         for value in guardedBy.values where value.scope != PurgeScope.all.id { scopeIDs.append(value.scope) }

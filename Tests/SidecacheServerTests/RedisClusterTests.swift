@@ -126,6 +126,16 @@ extension RedisTopologies {
                     #expect(try await eventually { try await pair.get(pair.a, "/api/users/9").header("X-Cache") == "HIT" })
                     #expect(pair.origin.count("GET", path: "/api/users/9") == 2, "one fill, one refresh")
 
+                    // A tag purge counts every stripe's tag purges up, then marks the tag in each.
+                    let tag = try await adminCall(port: pair.a.adminPort!, "POST", "/purge", json: #"{"tag": "user-7"}"#)
+                    #expect(tag.status == 200)
+                    #expect(pair.a.redisStatus?.l2 == "usable", "the tag purge reached every stripe (not journaled)")
+                    var marks = 0
+                    for master in try await cluster.masters() {
+                        marks += try await cluster.cli(port: master.port, "--scan", "--pattern", "sidecache:{*}t:*").split(separator: "\n").count
+                    }
+                    #expect(marks == 64, "one mark per stripe: \(marks)")
+
                     let stats = try await adminCall(port: pair.a.adminPort!, "GET", "/stats")
                     #expect(stats.json["redis"]?["cluster"]?["masters"]?.int == 3)
                     #expect(stats.json["redis"]?["entries"]?.int == 30, "entries summed over the masters")

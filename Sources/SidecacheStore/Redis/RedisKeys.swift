@@ -19,7 +19,7 @@ struct RedisKeys: Sendable {
     /// Per stripe, the names and name prefixes built at start: every Redis lookup names
     /// an entry, the epoch and a counter per scope.
     private let entryPrefixes: [String], generationPrefixes: [String], softMarkPrefixes: [String], tagPurgedPrefixes: [String]
-    private let epochs: [String], epochServers: [String], sequences: [String]
+    private let epochs: [String], epochServers: [String], sequences: [String], tagSequences: [String]
 
     /// Enough stripes to reach every master of any cluster one would run a cache on,
     /// few enough that a purge (one small script per stripe) stays cheap.
@@ -37,6 +37,7 @@ struct RedisKeys: Sendable {
         epochs = tags.map { prefix + $0 + "epoch" }
         epochServers = tags.map { prefix + $0 + "epoch-server" }
         sequences = tags.map { prefix + $0 + "seq" }
+        tagSequences = tags.map { prefix + $0 + "tseq" }
     }
 
     var stripes: Int { tags.count }
@@ -54,8 +55,10 @@ struct RedisKeys: Sendable {
     func generationArgument(_ scope: UInt64, _ stripe: Int) -> RedisArgument { .hexName(prefix: generationPrefixes[stripe], id: scope) }
     /// Next to a counter: the soft purges among its last steps (`SoftPurgeMark`).
     func softMark(_ scope: UInt64, _ stripe: Int) -> String { scope.paddedHex(after: softMarkPrefixes[stripe]) }
-    /// When a tag was last purged, on Redis's clock (`RedisStore.markPurged`).
+    /// The stripe's count of tag purges at a tag's last purge (`RedisStore.markPurged`).
     func tagPurged(_ scope: UInt64, _ stripe: Int) -> String { scope.paddedHex(after: tagPurgedPrefixes[stripe]) }
+    /// Counted up by every purge that names a tag.
+    func tagSequence(_ stripe: Int) -> String { tagSequences[stripe] }
     /// Bumped by every purge after its counters: a cheap "has anything been purged?" probe.
     func sequence(_ stripe: Int) -> String { sequences[stripe] }
     var channel: String { prefix + "purge" }

@@ -42,8 +42,11 @@ extension RedisStore {
         let stripe = keys.stripe(of: key)
         guard isReadable(stripe) else { return answer(.failure(RedisFailure.unavailable("not ready"))) }
         let name = keys.entry(key)
-        // One MGET: the entry, then the epoch and counters (one stripe, one slot).
-        redis.send([mget(scopes, stripe, entry: name)], slot: keys.slots[stripe], on: loop) { [self] result in
+        // One MGET: the entry, then the epoch and counters, then the tag purge count (one
+        // stripe, one slot).
+        var command = mget(scopes, stripe, entry: name)
+        command.append(.text(keys.tagSequence(stripe)))
+        redis.send([command], slot: keys.slots[stripe], on: loop) { [self] result in
             switch result {
             case .success(let replies): read(replies, name: name, scopes: scopes, stripe, into: answer, on: loop)
             case .failure(let error): answer(.failure(error))
@@ -53,11 +56,12 @@ extension RedisStore {
 
     private func read(_ replies: [RedisValue], name: String, scopes: [UInt64], _ stripe: Int, into answer: @escaping LookupCompletion,
                       on loop: any EventLoop) {
-        guard let values = replies.first?.array, values.count == scopes.count + 2 else {
+        guard let values = replies.first?.array, values.count == scopes.count + 3 else {
             return answer(.failure(RedisFailure.protocolError("unexpected MGET reply")))
         }
-        let current: EntryCodec.Generations?
-        do { current = try generations(values.dropFirst(), scopes: scopes, stripe, on: loop) } catch { return answer(.failure(error)) }
+        var current: EntryCodec.Generations?
+        do { current = try generations(values.dropFirst().dropLast(), scopes: scopes, stripe, on: loop) } catch { return answer(.failure(error)) }
+        current?.tagSequence = Self.tagSequence(values.last)
         let stored = values[0].bytes.map { servable($0, name: name) }
         var rejected: Rejection?
         if case .failure(let why)? = stored { rejected = why }

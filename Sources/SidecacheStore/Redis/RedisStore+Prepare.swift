@@ -39,8 +39,9 @@ extension RedisStore {
         var rng = SystemRandomNumberGenerator()
         for i in token.indices { token[i] = UInt8.random(in: 0...255, using: &rng) }
         let learnt = (0..<keys.stripes).map { stripe in
-            let command: [RedisArgument] = ["EVAL", .text(Self.learnEpoch), "2", .text(keys.epoch(stripe)),
-                                            .text(keys.epochServer(stripe)), .bytes(ByteBuffer(bytes: token))]
+            let command: [RedisArgument] = ["EVAL", .text(Self.learnEpoch), "3", .text(keys.epoch(stripe)),
+                                            .text(keys.epochServer(stripe)), .text(keys.tagSequence(stripe)),
+                                            .bytes(ByteBuffer(bytes: token)), .text(Self.freshTagCount())]
             // Nil once learnt, else what went wrong.
             return redis.send([command], slot: keys.slots[stripe], on: loop).map { [self] replies -> String? in
                 guard let current = replies[0].bytes, current.readableBytes == 16 else {
@@ -84,6 +85,9 @@ extension RedisStore {
     /// (resharding, a failover) got its keys from the slot's owner, not from a disk, and
     /// keeps its epoch; purges wait for replicas there (`WAIT`). Without a `run_id` to go
     /// by, or a record of one, the epoch is replaced: a cold cache, never a stale one.
+    /// The stripe's tag purge count (KEYS[3]) is made beside it when missing: every
+    /// lookup reads it, and in a cluster a read of several keys with one missing is
+    /// refused while the slot migrates.
     static let learnEpoch = """
     local run = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
     local clustered, node = pcall(redis.call, 'CLUSTER', 'MYID')
@@ -99,6 +103,7 @@ extension RedisStore {
       redis.call('SET', KEYS[1], ARGV[1])
       redis.call('SET', KEYS[2], here)
     end
+    redis.call('SET', KEYS[3], ARGV[2], 'NX')
     return redis.call('GET', KEYS[1])
     """
 

@@ -83,16 +83,19 @@ extension RedisStore {
     /// counters (see confirm()). With replicas (Sentinel, a cluster's), the last batch to
     /// each server ends with a `WAIT` for all of them, so the replica a failover promotes
     /// cannot be missing the purge (replication is asynchronous).
-    private func purgeBatches(_ ids: [UInt64], tags: [UInt64], soft: Timestamp?, waitForReplicas: Bool,
+    private func purgeBatches(_ ids: [UInt64], tags: [UInt64], tagCounts: [UInt64]?, soft: Timestamp?, waitForReplicas: Bool,
                               on loop: any EventLoop) -> [PurgeBatch] {
         var batches: [PurgeBatch] = (0..<keys.stripes).map { stripe in
             let counters = ids.map { keys.generation($0, stripe) }
-            // Tags first: when each was purged, for fills under way that learn them only
-            // from their answers (`store`). One key per script in a cluster (see below).
+            // Tags first: at which tag purge count each was purged, for fills under way that
+            // learn them only from their answers (`store`). In a cluster the count was
+            // taken first (`countTagPurge`) and each mark is one key.
             let marks = tags.map { keys.tagPurged($0, stripe) }
-            var commands: [[RedisArgument]] = keys.stripes == 1
-                ? (marks.isEmpty ? [] : [Self.markPurged(marks)])
-                : marks.map { Self.markPurged([$0]) }
+            var commands: [[RedisArgument]] = if let tagCounts {
+                marks.map { ["SET", .text($0), .text(String(tagCounts[stripe])), "PX", .text(String(Self.counterLifetime.milliseconds))] }
+            } else {
+                tags.isEmpty ? [] : [Self.markPurged(keys.tagSequence(stripe), marks)]
+            }
             if let soft {
                 // One script per counter, with its mark (same slot); the sequence after them.
                 commands += zip(ids, counters).map { id, counter in
@@ -144,11 +147,29 @@ extension RedisStore {
     /// counters not yet moved, fresh, for good in fast mode.
     private func send(purging ids: [UInt64], tags: [UInt64], soft: Timestamp?, waitForReplicas: Bool,
                       on loop: any EventLoop) -> EventLoopFuture<Void> {
-        let sent = send(purgeBatches(ids, tags: tags, soft: soft, waitForReplicas: waitForReplicas, on: loop), on: loop)
+        let counted: EventLoopFuture<[UInt64]?> = keys.stripes == 1 || tags.isEmpty
+            ? loop.makeSucceededFuture(nil) : countTagPurge(on: loop).map { $0 }
+        let sent = counted.flatMap { [self] tagCounts in
+            send(purgeBatches(ids, tags: tags, tagCounts: tagCounts, soft: soft, waitForReplicas: waitForReplicas, on: loop), on: loop)
+        }
         guard keys.stripes > 1 && consistency == .fast else { return sent }
         return sent.flatMap { [self] in
             redis.send([Self.publish(ids, soft: soft, on: keys.channel)], slot: keys.slots[0], on: loop).map { _ in }
         }
+    }
+
+    /// A cluster's tag purge counts every stripe's tag purges up first, one key a script
+    /// (a script over several keys of a slot in migration is refused while one is
+    /// missing, and marks usually are), and marks the tags with the counts after.
+    private func countTagPurge(on loop: any EventLoop) -> EventLoopFuture<[UInt64]> {
+        let counts = (0..<keys.stripes).map { stripe in
+            redis.send([["EVAL", .text(Self.countUp), "1", .text(keys.tagSequence(stripe)), .text(Self.freshTagCount())]],
+                       slot: keys.slots[stripe], on: loop).flatMapThrowing { replies -> UInt64 in
+                guard let n = replies.first?.integer else { throw RedisFailure.protocolError("unexpected reply to a tag purge count") }
+                return UInt64(bitPattern: n)
+            }
+        }
+        return EventLoopFuture.whenAllSucceed(counts, on: loop)
     }
 
     /// Pub/sub reaches every node of a cluster: one message for all stripes.
@@ -209,18 +230,33 @@ extension RedisStore {
         scopes.compactMap { if case .tag = $0 { $0.id } else { nil } }
     }
 
-    /// Marks `keys` (tags' `tagPurged` names) purged now, on Redis's clock, for as long
-    /// as a fill may take (`counterLifetime`).
-    static func markPurged(_ keys: [String]) -> [RedisArgument] {
-        ["EVAL", .text(markPurgedScript), .text(String(keys.count))] + keys.map { .text($0) }
-            + [.text(String(counterLifetime.milliseconds))]
+    /// Counts the stripe's tag purges (`sequence`) up and marks `marks` (tags'
+    /// `tagPurged` names) with the new count, for as long as a fill may take
+    /// (`counterLifetime`). A lost count restarts at a fresh value, as the purge
+    /// sequence does. One script over several keys of the stripe's slot: in a cluster,
+    /// refused (TRYAGAIN) while that slot migrates with a key missing, and then journaled.
+    static func markPurged(_ sequence: String, _ marks: [String]) -> [RedisArgument] {
+        ["EVAL", .text(markPurgedScript), .text(String(1 + marks.count)), .text(sequence)] + marks.map { .text($0) }
+            + [.text(String(counterLifetime.milliseconds)), .text(freshTagCount())]
     }
 
+    /// Where a tag purge count starts, or starts again once lost.
+    static func freshTagCount() -> String { String(UInt64.random(in: (1 << 30)...(1 << 44))) }
+
+    /// Counts KEYS[1] up, or starts it at ARGV[1]; returns the count.
+    static let countUp = """
+    if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCR', KEYS[1]) end
+    redis.call('SET', KEYS[1], ARGV[1])
+    return tonumber(ARGV[1])
+    """
+
+    /// Counts stay below 10^14, so Lua's numbers (doubles, printed with 14 digits) carry
+    /// them exactly.
     static let markPurgedScript = """
-    local t = redis.call('TIME')
-    local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-    for i = 1, #KEYS do redis.call('SET', KEYS[i], now, 'PX', ARGV[1]) end
-    return #KEYS
+    local n
+    if redis.call('EXISTS', KEYS[1]) == 1 then n = redis.call('INCR', KEYS[1]) else n = tonumber(ARGV[2]); redis.call('SET', KEYS[1], ARGV[2]) end
+    for i = 2, #KEYS do redis.call('SET', KEYS[i], string.format('%d', n), 'PX', ARGV[1]) end
+    return n
     """
 
     /// Purges: every counter that is there counts up (keeping its expiry); one that is

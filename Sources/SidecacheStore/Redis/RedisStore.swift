@@ -207,9 +207,17 @@ public final class RedisStore: Sendable {
         let command: [RedisArgument] = ["EVAL", .text(Self.createMissing), .text(String(1 + scopes.count)), .text(keys.epoch(stripe))]
             + scopes.map { .text(keys.generation($0, stripe)) } + scopes.map { _ in .text(Self.freshValue()) }
             + [.text(String(Self.counterLifetime.milliseconds))]
-        return redis.send([command], slot: keys.slots[stripe], on: loop).flatMapThrowing { [self] in
-            try generations($0[0], scopes: scopes, stripe, on: loop)
-        }
+        return redis.send([command, ["GET", .text(keys.tagSequence(stripe))]], slot: keys.slots[stripe], on: loop)
+            .flatMapThrowing { [self] replies in
+                var read = try generations(replies[0], scopes: scopes, stripe, on: loop)
+                read?.tagSequence = Self.tagSequence(replies[1])
+                return read
+            }
+    }
+
+    /// A tag purge count as read: none yet is 0.
+    static func tagSequence(_ reply: RedisValue?) -> UInt64 {
+        reply?.integer.map { UInt64(bitPattern: $0) } ?? 0
     }
 
     static let createMissing = """
@@ -266,14 +274,13 @@ public final class RedisStore: Sendable {
     }
 
     /// Stores `entry` if the counters still equal `generations` (the fill's) and none of
-    /// `tags.ids` was purged since the fill `began`; false when a purge got there first.
-    /// The tags' counters were not read when the fill began (the tags come with the
-    /// answer), so their purges are told by when they happened (`markPurged`): since
-    /// then by this instance's clock, plus `store.timeout` for the trip to Redis (a
-    /// command that takes longer counts as failed). Tag purges up to that long before
-    /// the fill began keep it out too: a miss, never a purged answer.
+    /// `tags` was purged after the fill's counters were read; false when a purge got
+    /// there first. The tags' counters were not read then (the tags come with the
+    /// answer), so their purges are told by the stripe's tag purge count each left
+    /// (`markPurged`) against the count read with the fill's counters
+    /// (`generations.tagSequence`; unknown counts as 0, before every tag purge).
     public func store(_ key: CacheKey, status: Int, timing: EntryTiming, head: ByteBuffer, body: ByteBuffer,
-                      generations: EntryCodec.Generations, tagsNotPurgedSince tags: (ids: [UInt64], began: NIODeadline) = ([], .now()),
+                      generations: EntryCodec.Generations, tags: [UInt64] = [],
                       now: Timestamp, on loop: any EventLoop) -> EventLoopFuture<Bool> {
         guard Self.complete(generations) else { return loop.makeSucceededFuture(false) }
         let ttl = max(1, (timing.keepUntil - now).milliseconds)
@@ -289,33 +296,29 @@ public final class RedisStore: Sendable {
             }
             value.append(ByteBuffer(bytes: signature))
         }
-        var command: [RedisArgument] = ["EVAL", .text(Self.compareAndSet), .text(String(2 + generations.values.count + tags.ids.count)),
+        var command: [RedisArgument] = ["EVAL", .text(Self.compareAndSet), .text(String(2 + generations.values.count + tags.count)),
                                         .text(name), .text(keys.epoch(stripe))]
         command += generations.values.map { .text(keys.generation($0.scope, stripe)) }
-        command += tags.ids.map { .text(keys.tagPurged($0, stripe)) }
+        command += tags.map { .text(keys.tagPurged($0, stripe)) }
         command += [.parts(value), .text(String(ttl)), .bytes(ByteBuffer(bytes: generations.epoch))]
         command += generations.values.map { .text(String($0.value)) }
-        let window = NIODeadline.now() - tags.began + redis.timeout
-        command += [.text(String(generations.values.count)), .text(String(window.nanoseconds / 1_000_000))]
+        command += [.text(String(generations.values.count)), .text(String(generations.tagSequence ?? 0))]
         return redis.send([command], slot: keys.slots[stripe], on: loop).map { $0.first?.integer == 1 }
     }
 
     /// Stores the entry if the epoch and every counter still hold the fill's values and
-    /// no tag mark (the keys after the counters) is within the last ARGV[#ARGV] ms, and
-    /// makes each counter live at least as long as the entry.
+    /// no tag mark (the keys after the counters) is past the fill's tag purge count
+    /// (ARGV[#ARGV]), and makes each counter live at least as long as the entry.
     static let compareAndSet = """
     local counters = 2 + tonumber(ARGV[#ARGV - 1])
     if redis.call('GET', KEYS[2]) ~= ARGV[3] then return 0 end
     for i = 3, counters do
       if (redis.call('GET', KEYS[i]) or '0') ~= ARGV[i + 1] then return 0 end
     end
-    if #KEYS > counters then
-      local t = redis.call('TIME')
-      local since = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(ARGV[#ARGV])
-      for i = counters + 1, #KEYS do
-        local purged = redis.call('GET', KEYS[i])
-        if purged and tonumber(purged) >= since then return 0 end
-      end
+    local read = tonumber(ARGV[#ARGV])
+    for i = counters + 1, #KEYS do
+      local purged = redis.call('GET', KEYS[i])
+      if purged and tonumber(purged) > read then return 0 end
     end
     redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
     local ttl = tonumber(ARGV[2])
