@@ -44,9 +44,7 @@ extension RedisStore {
         let name = keys.entry(key)
         // One MGET: the entry, then the epoch and counters, then the tag purge count (one
         // stripe, one slot).
-        var command = mget(scopes, stripe, entry: name)
-        command.append(.text(keys.tagSequence(stripe)))
-        redis.send([command], slot: keys.slots[stripe], on: loop) { [self] result in
+        redis.send([mget(scopes, stripe, entry: name)], slot: keys.slots[stripe], on: loop) { [self] result in
             switch result {
             case .success(let replies): read(replies, name: name, scopes: scopes, stripe, into: answer, on: loop)
             case .failure(let error): answer(.failure(error))

@@ -41,7 +41,7 @@ extension RedisStore {
         let learnt = (0..<keys.stripes).map { stripe in
             let command: [RedisArgument] = ["EVAL", .text(Self.learnEpoch), "3", .text(keys.epoch(stripe)),
                                             .text(keys.epochServer(stripe)), .text(keys.tagSequence(stripe)),
-                                            .bytes(ByteBuffer(bytes: token)), .text(Self.freshTagCount())]
+                                            .bytes(ByteBuffer(bytes: token))]
             // Nil once learnt, else what went wrong.
             return redis.send([command], slot: keys.slots[stripe], on: loop).map { [self] replies -> String? in
                 guard let current = replies[0].bytes, current.readableBytes == 16 else {
@@ -103,7 +103,10 @@ extension RedisStore {
       redis.call('SET', KEYS[1], ARGV[1])
       redis.call('SET', KEYS[2], here)
     end
-    redis.call('SET', KEYS[3], ARGV[2], 'NX')
+    if redis.call('EXISTS', KEYS[3]) == 0 then
+      local t = redis.call('TIME')
+      redis.call('SET', KEYS[3], string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)))
+    end
     return redis.call('GET', KEYS[1])
     """
 

@@ -92,7 +92,8 @@ extension RedisStore {
             // taken first (`countTagPurge`) and each mark is one key.
             let marks = tags.map { keys.tagPurged($0, stripe) }
             var commands: [[RedisArgument]] = if let tagCounts {
-                marks.map { ["SET", .text($0), .text(String(tagCounts[stripe])), "PX", .text(String(Self.counterLifetime.milliseconds))] }
+                marks.map { ["EVAL", .text(Self.raiseMark), "1", .text($0), .text(String(tagCounts[stripe])),
+                             .text(String(Self.counterLifetime.milliseconds))] }
             } else {
                 tags.isEmpty ? [] : [Self.markPurged(keys.tagSequence(stripe), marks)]
             }
@@ -163,7 +164,7 @@ extension RedisStore {
     /// missing, and marks usually are), and marks the tags with the counts after.
     private func countTagPurge(on loop: any EventLoop) -> EventLoopFuture<[UInt64]> {
         let counts = (0..<keys.stripes).map { stripe in
-            redis.send([["EVAL", .text(Self.countUp), "1", .text(keys.tagSequence(stripe)), .text(Self.freshTagCount())]],
+            redis.send([["EVAL", .text(Self.countUp), "1", .text(keys.tagSequence(stripe))]],
                        slot: keys.slots[stripe], on: loop).flatMapThrowing { replies -> UInt64 in
                 guard let n = replies.first?.integer else { throw RedisFailure.protocolError("unexpected reply to a tag purge count") }
                 return UInt64(bitPattern: n)
@@ -232,31 +233,41 @@ extension RedisStore {
 
     /// Counts the stripe's tag purges (`sequence`) up and marks `marks` (tags'
     /// `tagPurged` names) with the new count, for as long as a fill may take
-    /// (`counterLifetime`). A lost count restarts at a fresh value, as the purge
-    /// sequence does. One script over several keys of the stripe's slot: in a cluster,
-    /// refused (TRYAGAIN) while that slot migrates with a key missing, and then journaled.
+    /// (`counterLifetime`). One script over several keys of the stripe's slot (a
+    /// cluster counts first and marks after, one key a script: `countTagPurge`).
     static func markPurged(_ sequence: String, _ marks: [String]) -> [RedisArgument] {
         ["EVAL", .text(markPurgedScript), .text(String(1 + marks.count)), .text(sequence)] + marks.map { .text($0) }
-            + [.text(String(counterLifetime.milliseconds)), .text(freshTagCount())]
+            + [.text(String(counterLifetime.milliseconds))]
     }
 
-    /// Where a tag purge count starts, or starts again once lost.
-    static func freshTagCount() -> String { String(UInt64.random(in: (1 << 30)...(1 << 44))) }
-
-    /// Counts KEYS[1] up, or starts it at ARGV[1]; returns the count.
-    static let countUp = """
-    if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCR', KEYS[1]) end
-    redis.call('SET', KEYS[1], ARGV[1])
-    return tonumber(ARGV[1])
+    /// The next count of KEYS[1], set: one more than it was, and never below Redis's
+    /// clock in milliseconds, so a count that was lost (evicted, deleted, a failover
+    /// that missed it) restarts above every count read before. Below 10^14: Lua's
+    /// numbers carry it exactly.
+    static let nextCount = """
+    local t = redis.call('TIME')
+    local n = math.max(tonumber(redis.call('GET', KEYS[1]) or '0') + 1, tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000))
+    redis.call('SET', KEYS[1], string.format('%d', n))
     """
 
-    /// Counts stay below 10^14, so Lua's numbers (doubles, printed with 14 digits) carry
-    /// them exactly.
-    static let markPurgedScript = """
-    local n
-    if redis.call('EXISTS', KEYS[1]) == 1 then n = redis.call('INCR', KEYS[1]) else n = tonumber(ARGV[2]); redis.call('SET', KEYS[1], ARGV[2]) end
+    static let markPurgedScript = nextCount + """
+
     for i = 2, #KEYS do redis.call('SET', KEYS[i], string.format('%d', n), 'PX', ARGV[1]) end
     return n
+    """
+
+    /// Counts KEYS[1] up (`nextCount`); returns the count.
+    static let countUp = nextCount + """
+
+    return n
+    """
+
+    /// Sets the mark KEYS[1] to the count ARGV[1] unless it holds a later one: a slower
+    /// tag purge's mark must not lower a newer one's.
+    static let raiseMark = """
+    local v = redis.call('GET', KEYS[1])
+    if not v or tonumber(v) < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+    return 1
     """
 
     /// Purges: every counter that is there counts up (keeping its expiry); one that is

@@ -230,15 +230,17 @@ public final class RedisStore: Sendable {
     return out
     """
 
-    /// MGET of `entry` (a lookup's, when given), the epoch and the counters of `scopes`:
-    /// the array made once at its final size (a Redis hit builds one).
+    /// MGET of `entry` (a lookup's, when given), the epoch, the counters of `scopes` and,
+    /// for a lookup, the tag purge count: the array made once at its final size (a Redis
+    /// hit builds one).
     func mget(_ scopes: [UInt64], _ stripe: Int, entry: String? = nil) -> [RedisArgument] {
         var arguments: [RedisArgument] = []
-        arguments.reserveCapacity(3 + scopes.count)
+        arguments.reserveCapacity(4 + scopes.count)
         arguments.append("MGET")
         if let entry { arguments.append(.text(entry)) }
         arguments.append(.text(keys.epoch(stripe)))
         for scope in scopes { arguments.append(keys.generationArgument(scope, stripe)) }
+        if entry != nil { arguments.append(.text(keys.tagSequence(stripe))) }
         return arguments
     }
 
