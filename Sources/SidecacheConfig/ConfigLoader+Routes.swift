@@ -256,12 +256,6 @@ extension ConfigLoader {
         return .some(text)
     }
 
-    /// Why `name` cannot name a request header.
-    static func notARequestFieldName(_ name: String) -> String {
-        isFieldName(name) ? "\"\(name)\": header names with _ are dropped from requests (CGI-style servers read them as -); use -"
-            : "\"\(name)\" is not a header name"
-    }
-
     /// `{"Name": "value"}`: header names are tokens without `_`, values have no CR, LF or NUL.
     static func headerLines(_ node: Node) -> [HeaderLine]? {
         guard let fields = node.objectMembers() else { return nil }

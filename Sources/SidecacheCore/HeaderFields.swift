@@ -179,6 +179,12 @@ public func isRequestFieldName(_ s: String) -> Bool {
     isFieldName(s) && !s.containsUTF8Byte(UInt8(ascii: "_"))
 }
 
+/// Why `name` cannot name a request header (`isRequestFieldName` is false), for config errors.
+public func notARequestFieldName(_ name: String) -> String {
+    isFieldName(name) ? "\"\(name)\": header names with _ are dropped from requests (CGI-style servers read them as -); use -"
+        : "\"\(name)\" is not a header name"
+}
+
 /// A `Host` value (RFC 9110 §7.2: `uri-host [ ":" port ]`): only the bytes of a
 /// reg-name, an IP literal and a port. Nothing else reaches a key: Unicode case
 /// folding maps the Kelvin sign to `k`, which made `\u{212A}v.local` and `kv.local`

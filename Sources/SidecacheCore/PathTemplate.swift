@@ -20,7 +20,7 @@ public struct PathTemplate: Sendable, Equatable, CustomStringConvertible {
     public enum ParseError: Error, Equatable, CustomStringConvertible {
         case notAbsolute, emptySegment, starNotLast
         case badPlaceholder(String)
-        /// `{header.X_Y}`: requests lose fields named with `_` (`isRequestFieldName`).
+        /// `{header.X_Y}` (the name given): requests lose fields named with `_` (`isRequestFieldName`).
         case notARequestField(String)
 
         public var description: String {
@@ -29,7 +29,7 @@ public struct PathTemplate: Sendable, Equatable, CustomStringConvertible {
             case .emptySegment: "empty segment (//)"
             case .starNotLast: "* may only be the final segment"
             case .badPlaceholder(let p): "\"\(p)\" is not a placeholder: use {param}, {query.NAME}, {header.NAME} or {body.a.b}"
-            case .notARequestField(let p): "\"\(p)\": header names with _ are dropped from requests (CGI-style servers read them as -); use -"
+            case .notARequestField(let name): notARequestFieldName(name)
             }
         }
     }
@@ -64,7 +64,7 @@ public struct PathTemplate: Sendable, Equatable, CustomStringConvertible {
         switch (parts.first, parts.count) {
         case ("query", 2): return .query(parts[1])
         case ("header", 2):
-            guard isRequestFieldName(parts[1]) else { throw .notARequestField("{\(text)}") }
+            guard isRequestFieldName(parts[1]) else { throw .notARequestField(parts[1]) }
             return .header(parts[1])
         case ("body", 2...): return .body(Array(parts.dropFirst()))
         case (_, 1): return .param(parts[0])

@@ -27,6 +27,17 @@ struct ClaimsRouteTests {
         return try await keys.sign(Claims(sub: sub, role: role, exp: exp))
     }
 
+    /// A server started from a config file, so that reloads re-read it; stopped with `origin`.
+    static func withServer(_ config: String, origin: ScriptedOrigin,
+                           _ body: (ProxyServer, String) async throws -> Void) async throws {
+        let file = try writeTempConfig(config)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let server = try ProxyServer(config: try ConfigLoader.load(file: file, environment: [:]),
+                                     logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        try await server.start()
+        try await stopping(server, origin) { try await body(server, file) }
+    }
+
     static func get(_ h: ProxyHarness, _ token: String?) async throws -> TestResponse {
         try await h.get("/items", headers: [("Host", "api.example")] + (token.map { [("Authorization", "Bearer \($0)")] } ?? []))
     }
@@ -145,12 +156,7 @@ struct ClaimsRouteTests {
               "routes": \(Self.routes) }
             """
         }
-        let file = try writeTempConfig(config(before))
-        defer { try? FileManager.default.removeItem(atPath: file) }
-        let server = try ProxyServer(config: try ConfigLoader.load(file: file, environment: [:]),
-                                     logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
-        try await server.start()
-        try await stopping(server, origin) {
+        try await Self.withServer(config(before), origin: origin) { server, file in
             let exp = Int(ManualClock.realNow().milliseconds / 1000) + 600
             func get(_ trust: (String?, String)) async throws -> TestResponse {
                 let keys = await JWTKeyCollection().add(hmac: HMACKey(from: trust.1), digestAlgorithm: .sha256)
@@ -179,15 +185,11 @@ struct ClaimsRouteTests {
         }
         let jwksFile = try writeTempConfig(keySet(old, "k1"))
         defer { try? FileManager.default.removeItem(atPath: jwksFile) }
-        let configFile = try writeTempConfig("""
+        let config = """
         { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)", "auth": { "jwt": { "jwks": "\(jwksFile)" } },
           "routes": \(Self.routes) }
-        """)
-        defer { try? FileManager.default.removeItem(atPath: configFile) }
-        let server = try ProxyServer(config: try ConfigLoader.load(file: configFile, environment: [:]),
-                                     logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
-        try await server.start()
-        try await stopping(server, origin) {
+        """
+        try await Self.withServer(config, origin: origin) { server, configFile in
             let exp = Int(ManualClock.realNow().milliseconds / 1000) + 600
             let signer = await JWTKeyCollection().add(ecdsa: rotated, kid: "k2")
             let token = try await signer.sign(Claims(sub: "alice", role: "admin", exp: exp), kid: "k2")
