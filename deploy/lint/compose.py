@@ -48,4 +48,7 @@ def check_compose():
     if "admin" in config and host_of(config["admin"].get("listen", "127.0.0.1:9090")) != "127.0.0.1":
         require(str(port_of(config["admin"]["listen"])) in published, "compose does not publish the admin port")
         require(ADMIN_TOKEN_ENV in env, f"compose sidecache needs {ADMIN_TOKEN_ENV} (admin listener not on loopback)")
+        token = str(env[ADMIN_TOKEN_ENV])
+        require(re.fullmatch(r"\$\{" + ADMIN_TOKEN_ENV + r":\?[^}]*\}", token),
+                f"compose {ADMIN_TOKEN_ENV} must be ${{{ADMIN_TOKEN_ENV}:?...}}: no default token, compose refuses to start without one (got {token!r})")
     return "api, redis, sidecache; ports and mounts agree with compose/proxy.json"
