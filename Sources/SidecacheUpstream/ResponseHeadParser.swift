@@ -11,7 +11,11 @@
 /// desyncs the client. So every line is either understood or the whole answer is an
 /// upstream error (RFC 9112 §5, §6.3; nginx answers such upstreams with 502 too).
 /// The two forms RFC 9112 lets a proxy repair are repaired, then honoured:
-/// obs-fold becomes one space (§5.2), whitespace before the colon is removed (§5.1).
+/// obs-fold becomes one space (§5.2), whitespace before the colon is removed (§5.1) —
+/// except on `Content-Length` and `Transfer-Encoding`, where curl, which frames the
+/// body, does not read `Content-Length : 5` as a length: it read on to the close while
+/// the client was told 5, and the bytes after them reached the client as the answer
+/// to its next request.
 struct ResponseHeadParser {
     enum Outcome: Equatable {
         /// Keep feeding.
@@ -89,17 +93,24 @@ struct ResponseHeadParser {
         return (code, String(decoding: trimmed(rest), as: UTF8.self))
     }
 
-    /// `name: value`, the name a token (whitespace before the colon removed), the value
-    /// free of control characters other than tab.
+    /// `name: value`, the name a token (whitespace before the colon removed but for the
+    /// framing fields), the value free of control characters other than tab.
     private static func header(_ line: UnsafeRawBufferPointer) -> (name: String, value: String)? {
         guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return nil }
         var nameEnd = colon
         while nameEnd > 0 && (line[nameEnd - 1] == .space || line[nameEnd - 1] == .tab) { nameEnd -= 1 }
         let name = UnsafeRawBufferPointer(rebasing: line[..<nameEnd])
         guard !name.isEmpty, name.allSatisfy(\.isTokenCharacter) else { return nil }
+        if nameEnd != colon && (equalsIgnoringCase(name, "content-length") || equalsIgnoringCase(name, "transfer-encoding")) {
+            return nil
+        }
         let value = trimmed(UnsafeRawBufferPointer(rebasing: line[(colon + 1)...]))
         guard !value.contains(where: isControl) else { return nil }
         return (String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self))
+    }
+
+    private static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {
+        bytes.count == lowercase.utf8CodeUnitCount && zip(bytes, UnsafeBufferPointer(start: lowercase.utf8Start, count: bytes.count)).allSatisfy { $0 | 0x20 == $1 }
     }
 
     /// Control characters other than tab, and DEL: never in a status line or a field value.

@@ -72,6 +72,15 @@ import Testing
         #expect(head.headers.map(\.name) == ["Set-Cookie", "Cache-Control"])
     }
 
+    /// Not on the framing fields: curl does not read `Content-Length : 5` as a length
+    /// and reads the body to the close, while the client would be told 5 bytes; what
+    /// followed them became the client's next answer.
+    @Test(arguments: ["Content-Length : 5\r\n", "content-length\t: 5\r\n", "Transfer-Encoding : chunked\r\n",
+                      "TRANSFER-ENCODING  :chunked\r\n"])
+    func whitespaceBeforeTheColonOfAFramingFieldRefusesTheAnswer(line: String) {
+        #expect(parse(["HTTP/1.1 200 OK\r\n", line, "\r\n"]) == [.invalid("upstream sent a malformed header line")])
+    }
+
     /// Any line the parser cannot read exactly refuses the whole answer: it might
     /// have been the one that made the answer private.
     @Test(arguments: [
