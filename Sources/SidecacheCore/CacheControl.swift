@@ -36,6 +36,7 @@ public struct CacheControl: Sendable, Equatable {
     typealias Bytes = Slice<UnsafeBufferPointer<UInt8>>
 
     private mutating func apply(_ name: Bytes, _ value: Bytes?) {
+        if let value, !value.allSatisfy(isTokenByte) { applyHiddenRefusals(value) }
         func seconds() -> Int64 { value.flatMap { deltaSeconds(digits: $0) } ?? 0 }
         func named(_ directive: StaticString) -> Bool { equalsLowercase(name, directive) }
         switch name.count {
@@ -53,7 +54,24 @@ public struct CacheControl: Sendable, Equatable {
         case 15 where named("must-revalidate"): mustRevalidate = true
         case 16 where named("proxy-revalidate"): proxyRevalidate = true
         case 22 where named("stale-while-revalidate"): staleWhileRevalidate = seconds()
-        default: break
+        default: if !name.allSatisfy(isTokenByte) { applyHiddenRefusals(name) }
+        }
+    }
+
+    /// A name that is not a token (`private; max-age=60`, `public private`: a `;` for a
+    /// comma, or none) or a value with more than a token in it (`max-age=60 private`;
+    /// a quoted one too, which errs toward not storing)
+    /// hides directives from this parser that nginx and Varnish, which look for the
+    /// words, still obey. Those that forbid storing count here too: a cache that
+    /// missed `private` served one user's answer to every other.
+    private mutating func applyHiddenRefusals(_ text: Bytes) {
+        for word in text.split(whereSeparator: { !isTokenByte($0) }) {
+            switch word.count {
+            case 7 where equalsLowercase(word, "private"): isPrivate = true
+            case 8 where equalsLowercase(word, "no-store"): noStore = true
+            case 8 where equalsLowercase(word, "no-cache"): noCache = true
+            default: break
+            }
         }
     }
 

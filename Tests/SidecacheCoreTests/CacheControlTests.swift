@@ -74,6 +74,19 @@ import Testing
         #expect(CacheControl(["no-stores, max-ages=5, no-stor, public-"]).isEmpty)
     }
 
+    /// A `;` for a comma, a missing comma or a fold hides directives from the parse;
+    /// the ones that forbid storing still count (nginx and Varnish look for the words).
+    @Test(arguments: [
+        ("private; max-age=60", "private"), ("public private", "private"), ("private max-age=60", "private"),
+        ("max-age=60 private", "private"), ("no-store; no-cache", "no-store"), ("no-store; no-cache", "no-cache"),
+        ("public, private max-age=5", "private"), ("max-age=5;no-store", "no-store"), ("s-maxage=5 NO-CACHE", "no-cache"),
+    ])
+    func refusalsHiddenInAMalformedDirectiveStillCount(_ field: String, _ refusal: String) {
+        let cc = CacheControl([field])
+        let found = ["private": cc.isPrivate, "no-store": cc.noStore, "no-cache": cc.noCache]
+        #expect(found[refusal] == true, "\(field): \(refusal) lost")
+    }
+
     @Test func unknownDirectivesIgnored() {
         let cc = CacheControl(["immutable, foo=bar, x-ext=\"no-store\", max-age=3"])
         #expect(cc == { var c = CacheControl(); c.maxAge = 3; return c }())

@@ -85,6 +85,26 @@ struct UpstreamTrustTests {
         }
     }
 
+    /// curl does not read `Content-Length : 5` (space before the colon) as a length and
+    /// reads the body to the close; the proxy read it as 5 and told the client so, and
+    /// the bytes after the fifth reached the client as the answer to its next request
+    /// on the connection. Forwarded (no route), where nothing is buffered.
+    @Test(arguments: ["Content-Length : 5", "Transfer-Encoding : chunked"])
+    func aFramingFieldSpelledWithSpaceBeforeItsColonNeverSplitsTheClientsAnswers(_ field: String) async throws {
+        let injected = "HTTP/1.1 200 OK\r\nContent-Length: 8\r\nX-Injected: yes\r\n\r\nINJECTED"
+        let origin = try await RawOrigin.start { head in
+            head.hasPrefix("GET /p/split ") ? (Array("HTTP/1.1 200 OK\r\n\(field)\r\n\r\nHELLO\(injected)".utf8), true)
+                : (Array(Self.good.utf8), false)
+        }
+        defer { Task { await origin.shutdown() } }
+        try await withProxy(routes: Self.routes, upstream: origin.baseURL) { h in
+            let (first, second) = try await Self.getThenGood(h.port, "/p/split")
+            #expect(first?.status == 502, "\(field): \(first?.status ?? 0) \(first?.text ?? "-")")
+            #expect(second?.status == 200 && second?.text == "good", "\(field): the next answer was \(second?.text ?? "-")")
+            #expect(second?.header("X-Injected") == nil)
+        }
+    }
+
     /// §4: a signal that makes an answer private must survive odd spellings.
     @Test(arguments: [
         ("folded private", "Cache-Control: public,\r\n private\r\n", "private"),
@@ -94,6 +114,9 @@ struct UpstreamTrustTests {
         ("private on a second line", "Cache-Control: max-age=60\r\nCache-Control: private\r\n", "private"),
         ("no-store folded", "Cache-Control: max-age=60,\r\n\tno-store\r\n", "no-store"),
         ("upper case", "Cache-Control: PRIVATE\r\n", "private"),
+        ("a semicolon for a comma", "Cache-Control: private; max-age=60\r\n", "private"),
+        ("no comma", "Cache-Control: public private\r\n", "private"),
+        ("folded without a comma", "Cache-Control: max-age=60\r\n no-store\r\n", "no-store"),
     ])
     func privacySignalsSurviveOddForms(_ name: String, field: String, detail: String) async throws {
         let answer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n" + field + "\r\nok"
