@@ -46,7 +46,7 @@ public enum RequestClassifier {
                 // beside the token's own carrier (a session cookie next to the bearer token)
                 // may make the answer personal, so it bypasses, as on any route without
                 // `key.identity`, unless the route is `shared`.
-                if !route.shared, let other = otherCredential(present, besides: claims.from) { return .bypass(route, other) }
+                if !route.shared, let other = otherCredential(present, besides: claims.from, headers) { return .bypass(route, other) }
                 return .verify(route, token: token)
             case .ambiguous: return .bypass(route, .ambiguousIdentity)
             case .none: return .bypass(route, .unverified)
@@ -67,15 +67,38 @@ public enum RequestClassifier {
         return .cache(route, identity: nil)
     }
 
-    /// A credential in `present` other than the one `source` reads.
-    private static func otherCredential(_ present: UInt64, besides source: IdentitySource) -> BypassReason? {
+    /// A credential in `present` other than the one `source` reads. Beside a token
+    /// cookie, any other cookie is one (a `session=` the upstream answers for its user
+    /// rides in the same `Cookie` field), as a `Cookie` is on any route without an
+    /// identity.
+    private static func otherCredential(_ present: UInt64, besides source: IdentitySource, _ headers: some HeaderFields) -> BypassReason? {
         switch source {
-        case .cookie:
-            return present & authorization != 0 ? .authorization : nil
+        case .cookie(let name):
+            if present & authorization != 0 { return .authorization }
+            return hasCookie(besides: name, headers) ? .cookie : nil
         case .header(let name):
             if present & cookie != 0 { return .cookie }
             return present & authorization != 0 && !name.equalsIgnoringASCIICase("authorization") ? .authorization : nil
         }
+    }
+
+    private static func hasCookie(besides name: String, _ headers: some HeaderFields) -> Bool {
+        headers.all("cookie").contains { line in
+            line.split(separator: ";").contains { pair in
+                guard let (pairName, _) = cookiePair(pair) else { return !pair.allSatisfy { $0 == " " || $0 == "\t" } }
+                return !pairName.elementsEqual(name)
+            }
+        }
+    }
+
+    /// One `name=value` of a `Cookie` field, the name without the blanks around it:
+    /// `sid =x` is `sid` to servers that trim names (Python's, Django's), so beside
+    /// `sid=y` it is a second value, not a stranger.
+    private static func cookiePair(_ pair: Substring) -> (name: Substring, value: Substring)? {
+        guard let eq = pair.firstIndex(of: "=") else { return nil }
+        var name = pair[..<eq].drop(while: { $0 == " " || $0 == "\t" })
+        while let last = name.last, last == " " || last == "\t" { name = name.dropLast() }
+        return (name, pair[pair.index(after: eq)...])
     }
 
     private static func route(_ method: String, _ path: Substring, _ routes: RouteTable) -> Route? {
@@ -123,10 +146,9 @@ public enum RequestClassifier {
         case .cookie(let name):
             for line in headers.all("cookie") {
                 for pair in line.split(separator: ";") {
-                    let kv = pair.drop(while: { $0 == " " || $0 == "\t" })
-                    guard let eq = kv.firstIndex(of: "="), kv[..<eq].elementsEqual(name) else { continue }
+                    guard let (pairName, value) = cookiePair(pair), pairName.elementsEqual(name) else { continue }
                     if found != nil { return .ambiguous }
-                    found = kv[kv.index(after: eq)...]
+                    found = value
                 }
             }
         }

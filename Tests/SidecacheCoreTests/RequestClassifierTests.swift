@@ -137,6 +137,8 @@ struct ClassifyCase: Sendable, CustomTestStringConvertible {
         (IdentitySource.header("x-user"), HeaderList([("X-User", "alice"), ("X-User", "bob")])),
         (.cookie("sid"), HeaderList([("Cookie", "sid=alice; sid=bob")])),
         (.cookie("sid"), HeaderList([("Cookie", "sid=alice"), ("Cookie", "sid=bob")])),
+        (.cookie("sid"), HeaderList([("Cookie", "sid=alice; sid =bob")])),
+        (.cookie("sid"), HeaderList([("Cookie", "sid\t=alice; sid=bob")])),
     ])
     func anIdentitySentTwiceIsAmbiguous(source: IdentitySource, headers: HeaderList) {
         #expect(RequestClassifier.identityValue(source, headers) == .ambiguous)
@@ -158,11 +160,19 @@ struct ClassifyCase: Sendable, CustomTestStringConvertible {
         (.header("Authorization"), HeaderList([("Cookie", "sid=1")]), .bypass("c", .unverified)),
         (.header("Authorization"), HeaderList([("Authorization", "Bearer a.b.c"), ("Authorization", "Bearer d.e.f")]),
          .bypass("c", .ambiguousIdentity)),
-        (.cookie("jwt"), HeaderList([("Cookie", "x=1; jwt=a.b.c")]), .verify("c", token: "a.b.c")),
+        (.cookie("jwt"), HeaderList([("Cookie", "jwt=a.b.c")]), .verify("c", token: "a.b.c")),
+        (.cookie("jwt"), HeaderList([("Cookie", " jwt=a.b.c;")]), .verify("c", token: "a.b.c")),
         // A credential beside the token's carrier may personalise the answer that the
         // claims would share: it bypasses (it was verified and shared by role).
         (.header("Authorization"), HeaderList([("Authorization", "Bearer a.b.c"), ("Cookie", "sid=alice")]), .bypass("c", .cookie)),
         (.cookie("jwt"), HeaderList([("Cookie", "jwt=a.b.c"), ("Authorization", "Basic dXNlcjpwYXNz")]), .bypass("c", .authorization)),
+        // Beside a token cookie, another cookie is another credential (a session the
+        // upstream may answer for), in the same field or another.
+        (.cookie("jwt"), HeaderList([("Cookie", "session=alice; jwt=a.b.c")]), .bypass("c", .cookie)),
+        (.cookie("jwt"), HeaderList([("Cookie", "jwt=a.b.c"), ("Cookie", "x=1")]), .bypass("c", .cookie)),
+        (.cookie("jwt"), HeaderList([("Cookie", "jwt=a.b.c; jwtx")]), .bypass("c", .cookie)),
+        // `jwt =` is `jwt` to servers that trim cookie names: two tokens, not one.
+        (.cookie("jwt"), HeaderList([("Cookie", "jwt=a.b.c; jwt =d.e.f")]), .bypass("c", .ambiguousIdentity)),
         (.header("X-Token"), HeaderList([("X-Token", "Bearer a.b.c"), ("Authorization", "Bearer z")]), .bypass("c", .authorization)),
     ])
     func claimsRoutesVerifyBearerTokens(from source: IdentitySource, headers: HeaderList, expected: Verdict) {
