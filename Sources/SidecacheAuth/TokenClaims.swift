@@ -21,6 +21,8 @@ struct TokenClaims: JWTPayload {
 indirect enum ClaimValue: Codable, Sendable, Equatable {
     case string(String)
     case integer(Int64)
+    /// Above `Int64.max`: 64-bit ids (snowflakes and the like) kept exact.
+    case unsigned(UInt64)
     case number(Double)
     case bool(Bool)
     case null
@@ -32,6 +34,7 @@ indirect enum ClaimValue: Codable, Sendable, Equatable {
         if c.decodeNil() { self = .null }
         else if let v = try? c.decode(Bool.self) { self = .bool(v) }
         else if let v = try? c.decode(Int64.self) { self = .integer(v) }
+        else if let v = try? c.decode(UInt64.self) { self = .unsigned(v) }
         else if let v = try? c.decode(Double.self) { self = .number(v) }
         else if let v = try? c.decode(String.self) { self = .string(v) }
         else if let v = try? c.decode([ClaimValue].self) { self = .array(v) }
@@ -43,6 +46,7 @@ indirect enum ClaimValue: Codable, Sendable, Equatable {
         switch self {
         case .string(let v): try c.encode(v)
         case .integer(let v): try c.encode(v)
+        case .unsigned(let v): try c.encode(v)
         case .number(let v): try c.encode(v)
         case .bool(let v): try c.encode(v)
         case .null: try c.encodeNil()
@@ -55,8 +59,23 @@ indirect enum ClaimValue: Codable, Sendable, Equatable {
     var seconds: Double? {
         switch self {
         case .integer(let v): Double(v)
+        case .unsigned(let v): Double(v)
         case .number(let v): v
         default: nil
+        }
+    }
+
+    /// Whether the value can tell its holders apart in a key. A `null` claim is a
+    /// missing one (DESIGN: a token that lacks a listed claim bypasses), and a number
+    /// held as a Double beyond 2^53 may stand for several (`12345678901234567890123`
+    /// and `…124` are one Double): their users would share entries.
+    var isKeyable: Bool {
+        switch self {
+        case .null: false
+        case .number(let v): v.isFinite && abs(v) < 0x1p53
+        case .array(let items): items.allSatisfy { $0 == .null || $0.isKeyable }
+        case .object(let members): members.values.allSatisfy { $0 == .null || $0.isKeyable }
+        case .string, .integer, .unsigned, .bool: true
         }
     }
 }

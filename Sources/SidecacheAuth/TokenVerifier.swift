@@ -112,7 +112,7 @@ public final class TokenVerifier: Sendable {
             var claims: [String: String] = [:]
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-            for (name, value) in payload.values {
+            for (name, value) in payload.values where value.isKeyable {
                 claims[name] = (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) }
             }
             verified.remember(token, claims: claims, until: until, now: now)

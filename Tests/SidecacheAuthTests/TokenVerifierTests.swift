@@ -23,9 +23,14 @@ struct TokenVerifierTests {
     enum Signature { case hmac(String), ec(P256.Signing.PrivateKey), none }
 
     static func token(alg: String, kid: String? = nil, _ claims: [String: Any], signed: Signature) -> String {
+        token(alg: alg, kid: kid, payload: json(claims), signed: signed)
+    }
+
+    /// A token over payload bytes as given: numbers no Foundation type holds exactly.
+    static func token(alg: String, kid: String? = nil, payload: Data, signed: Signature) -> String {
         var header: [String: Any] = ["alg": alg, "typ": "JWT"]
         if let kid { header["kid"] = kid }
-        let input = b64(json(header)) + "." + b64(json(claims))
+        let input = b64(json(header)) + "." + b64(payload)
         let signature: Data
         switch signed {
         case .hmac(let key):
@@ -117,6 +122,32 @@ struct TokenVerifierTests {
         guard case .success = await verifier.verify(late[...], now: Self.now) else { Issue.record("within leeway"); return }
         let early = Self.token(alg: "HS256", Self.with(["nbf": 1_800_000_020]), signed: .hmac(Self.secret))
         guard case .success = await verifier.verify(early[...], now: Self.now) else { Issue.record("within leeway"); return }
+    }
+
+    /// Claims that cannot tell their holders apart are not keyed on (the route then
+    /// bypasses as for a missing claim): `null`, and numbers beyond a Double's exact
+    /// integers, which made users 12345678901234567890123 and …124 one key. 64-bit ids
+    /// above Int64 stay exact.
+    @Test func onlyClaimsThatTellTheirHoldersApartAreKeyable() async throws {
+        let verifier = Self.verifier()
+        func claims(_ extra: String) async throws -> [String: String] {
+            let payload = #"{"iss":"https://auth.example","aud":"api","exp":1800000600,"role":"admin","#
+            let token = Self.token(alg: "HS256", payload: Data((payload + extra + "}").utf8), signed: .hmac(Self.secret))
+            guard case .success(let claims) = await verifier.verify(token[...], now: Self.now) else {
+                Issue.record("\(extra) did not verify")
+                return [:]
+            }
+            return claims
+        }
+        #expect(try await claims(#""sub":12345678901234567890"#)["sub"] == "12345678901234567890")
+        #expect(try await claims(#""sub":12345678901234567891"#)["sub"] == "12345678901234567891")
+        #expect(try await claims(#""sub":-9223372036854775808"#)["sub"] == "-9223372036854775808")
+        #expect(try await claims(#""sub":123456789012345678901234"#)["sub"] == nil)
+        #expect(try await claims(#""sub":[1, 123456789012345678901234]"#)["sub"] == nil)
+        #expect(try await claims(#""sub":null"#)["sub"] == nil)
+        #expect(try await claims(#""sub":[null, "a"]"#)["sub"] == #"[null,"a"]"#)
+        #expect(try await claims(#""sub":1.5"#)["sub"] == "1.5")
+        #expect(try await claims(#""sub":"u1""#)["role"] == #""admin""#)
     }
 
     /// The hit path: a token that verified is known without a signature check, until
