@@ -13,6 +13,11 @@ public struct PathSpelling: Sendable, Equatable {
 
     public static let exact = PathSpelling()
 
+    /// Every combination of the switches: the spellings a purge must reach (`PurgeScope.spellings`).
+    static let every = [false, true].flatMap { c in
+        [false, true].flatMap { t in [false, true].map { m in PathSpelling(caseInsensitive: c, ignoreTrailingSlash: t, ignoreMatrix: m) } }
+    }
+
     public init(caseInsensitive: Bool = false, ignoreTrailingSlash: Bool = false, ignoreMatrix: Bool = false) {
         self.caseInsensitive = caseInsensitive
         self.ignoreTrailingSlash = ignoreTrailingSlash

@@ -31,6 +31,23 @@ public enum PurgeScope: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
+    /// What a purge of this scope must reach: the scope in every spelling a route can
+    /// give a path (each of `paths`' switches on and off; duplicates dropped). Entries
+    /// keep the spelling of the route that filled them, which need not be the route
+    /// that matches now: entries from before a reload (met again after a rollback),
+    /// from an instance on another config sharing Redis, or under a subtree whose
+    /// prefix the routes below it spell differently. Purged in one spelling only, the
+    /// others were served on. Two spellings for most paths, at most eight.
+    public var spellings: [PurgeScope] {
+        switch self {
+        case .path(let path): PathSpelling.every.map { .path(String($0.canonical(path[...]))) }.uniqued()
+        case .subtree(let prefix):
+            // A prefix ends in "/" by definition: it keeps it under every spelling.
+            PathSpelling.every.filter { !$0.ignoreTrailingSlash }.map { .subtree(String($0.canonical(prefix[...]))) }.uniqued()
+        case .route, .tag, .all: [self]
+        }
+    }
+
     /// How many subtrees above an entry, counted from the root, have their own id: a
     /// deeper one shares the id of its ancestor at this depth, so purging it purges
     /// that whole ancestor (more than asked, never less). A path of thousands of
@@ -93,4 +110,12 @@ public enum PurgeScope: Hashable, Sendable, CustomStringConvertible {
 
     /// One FNV-1a step.
     private static func fnv(_ h: UInt64, _ byte: UInt8) -> UInt64 { (h ^ UInt64(byte)) &* 0x100_0000_01b3 }
+}
+
+extension Array where Element: Hashable {
+    /// The elements in order, each once.
+    public func uniqued() -> [Element] {
+        var seen: Set<Element> = []
+        return filter { seen.insert($0).inserted }
+    }
 }

@@ -24,8 +24,7 @@ enum EntryTags {
     /// nil when it cannot be read.
     static func of(route: Route, lines: [(name: String, value: String)], identity: ByteBuffer?) -> Outcome {
         let headers = HeaderList(lines)
-        var seen: Set<String> = []
-        let declared = PurgeScope.tags(headers).filter { seen.insert($0).inserted }
+        let declared = PurgeScope.tags(headers).uniqued()
         let overDeclared = max(0, declared.count - maxDeclared)
         guard overDeclared == 0 else { return .tooMany(over: overDeclared) }
         guard !route.tags.isEmpty, isJSON(headers.first("content-type")) else { return .tags(declared) }
@@ -33,7 +32,7 @@ enum EntryTags {
         guard let json = JSONValue.parse(identity.readableBytesView) else { return .tags(declared) }
         let (fromBody, dropped) = BodyTag.tags(route.tags, in: json)
         guard dropped == 0 else { return .tooMany(over: dropped) }
-        return .tags(declared + fromBody.filter { !seen.contains($0) })
+        return .tags((declared + fromBody).uniqued())
     }
 
     private static func isJSON(_ contentType: String?) -> Bool {

@@ -37,9 +37,9 @@ struct ProxyAdminBackend: AdminBackend {
 
     /// O(n) over the memory tier: admin only.
     func coveredEntries(_ scopes: [PurgeScope]) -> Int {
-        let canonical = scopes.map(engine.config.routes.canonical)
-        let ids = Set(canonical.map(\.id))
-        let everything = canonical.contains(.all)
+        let reach = scopes.map(engine.config.routes.canonical).flatMap(\.spellings)
+        let ids = Set(reach.map(\.id))
+        let everything = reach.contains(.all)
         let now = engine.clock.now()
         return engine.store.memory.entries().count { entry in
             entry.timing.expiresAt > now && engine.store.ledger.isValid(entry)

@@ -93,15 +93,15 @@ final class ProxyEngine: Sendable {
         guard !requested.isEmpty else { return .now(()) }
         let routes = config.routes
         // A rule's target and the §4.4 invalidation often name the same path: once is enough.
-        var seen: Set<PurgeScope> = []
-        let scopes = requested.map(routes.canonical).filter { seen.insert($0).inserted }
+        let scopes = requested.map(routes.canonical).uniqued()
         let targets = scopes.map { mode == .stale ? "stale " + $0.description : $0.description }
         metrics.purged(source: source, count: scopes.count)
         metrics.recentPurges.record(.init(source: source, targets: targets, reason: reason))
         logger.debug("purged", metadata: ["scopes": "\(targets.joined(separator: ", "))", "by": "\(reason)"])
+        let reach = scopes.flatMap(\.spellings).uniqued()
         switch mode {
-        case .remove: return store.purge(scopes, on: loop)
-        case .stale: return store.softPurge(scopes, at: clock.now(), on: loop)
+        case .remove: return store.purge(reach, on: loop)
+        case .stale: return store.softPurge(reach, at: clock.now(), on: loop)
         }
     }
 

@@ -56,4 +56,16 @@ import SidecacheCore
         #expect(table.canonical(.subtree("/USERS/")) == .subtree("/users/"))
         #expect(table.canonical(.route("loose")) == .route("loose"))
     }
+
+    /// A purge reaches a path in every spelling a route could have stored it under,
+    /// whichever route matches now; scopes that are not paths are as they are.
+    @Test func aPurgeScopeReachesEverySpellingOfItsPath() {
+        #expect(Set(PurgeScope.path("/c/Item").spellings) == [.path("/c/Item"), .path("/c/item")])
+        #expect(Set(PurgeScope.path("/a/B/").spellings) == [.path("/a/B/"), .path("/a/b/"), .path("/a/B"), .path("/a/b")])
+        #expect(Set(PurgeScope.path("/a;v=1/b").spellings) == [.path("/a;v=1/b"), .path("/a/b")])
+        #expect(PurgeScope.path("/a/b").spellings == [.path("/a/b")])
+        #expect(Set(PurgeScope.subtree("/API/Users/").spellings) == [.subtree("/API/Users/"), .subtree("/api/users/")])
+        #expect(PurgeScope.path("/items/A%42").spellings.contains(.path("/items/AB")))
+        for other in [PurgeScope.route("r"), .tag("T"), .all] { #expect(other.spellings == [other]) }
+    }
 }
