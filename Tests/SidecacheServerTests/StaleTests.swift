@@ -65,10 +65,17 @@ struct StaleTests {
             h.origin.on("PUT", "/i/6", OriginResponse(status: 204))
             _ = try await h.get("/i/6")
             h.clock.advance(by: .seconds(30))
-            h.origin.on("GET", "/i/6", OriginResponse.json(#"{"error":1}"#, status: 500).delayed(.seconds(1)))
+            // The refresh's failure is answered once the write's purge is done: by order,
+            // not by a delay the write had to beat (it lost on a loaded machine).
+            let written = Mutex(false)
+            h.origin.on("GET", "/i/6") { _ in
+                for _ in 0..<2000 where !written.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(10)) }
+                return OriginResponse.json(#"{"error":1}"#, status: 500)
+            }
             let refresh = Task { try await h.get("/i/6") }
             #expect(try await eventually { h.origin.count("GET", path: "/i/6") == 2 }, "the refresh is under way")
             #expect(try await h.send("PUT", "/i/6").status == 204)
+            written.withLock { $0 = true }
             let r = try await refresh.value
             #expect(r.text != #"{"v":1}"# && r.header("X-Cache") != "STALE", "the purged entry came back: \(r.status) \(r.text)")
             #expect(r.status == 500, "the upstream's own answer, as without a stale entry")
