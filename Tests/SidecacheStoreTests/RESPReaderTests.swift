@@ -34,6 +34,22 @@ struct RESPReaderTests {
         #expect(try reader.next() == nil, "one reply's bytes gave a second reply")
     }
 
+    /// An array announced larger than any reply of ours is refused on its announcement.
+    /// hiredis reserved its table as announced (16 GB for `*2147483647`) and, when the
+    /// reply broke off, freed it slot by slot: 8 s on the event loop per bad reply.
+    @Test(arguments: ["*2147483647\r\n", "*1048577\r\n", "*1\r\n*2147483647\r\n", "*4294967295\r\n"])
+    func anArrayAnnouncedTooLargeIsRefusedBeforeItsElements(bytes: String) {
+        let reader = RESPReader()
+        reader.feed(ByteBuffer(string: bytes))
+        #expect(throws: RESPReader.Failure.self) { try reader.next() }
+    }
+
+    @Test func anArrayAtTheLimitIsRead() throws {
+        let reader = RESPReader()
+        reader.feed(ByteBuffer(string: "*1048576\r\n"))
+        #expect(try reader.next() == nil, "waits for its elements")
+    }
+
     /// Several replies back to back, each with its bytes.
     static let replies: [(bytes: String, value: RedisValue)] = [
         ("+OK\r\n", .status("OK")),

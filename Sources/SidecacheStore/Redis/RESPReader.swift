@@ -7,8 +7,13 @@ final class RESPReader {
     private let reader: UnsafeMutablePointer<redisReader>
     private let allocator = ByteBufferAllocator()
 
+    /// No reply of ours holds more elements (the largest are a cluster's `CLUSTER
+    /// SLOTS` and an MGET of a few dozen keys).
+    static let maxElements: Int32 = 1 << 20
+
     init() {
         reader = redisReaderCreate()
+        reader.pointee.fn = boundedReplyFunctions
     }
 
     deinit {
@@ -84,3 +89,26 @@ final class RESPReader {
         }
     }
 }
+
+/// hiredis's own reply builders, but for arrays announced with more than
+/// `RESPReader.maxElements` elements: hiredis 0.14 allocates an array's element table
+/// as announced (`*2147483647` is 16 GB, which overcommit grants) and, when the reply
+/// then breaks off, walks all of it to free it — seconds on the event loop, every
+/// client of that loop stalled, from one bad reply. Refused, the reply is a protocol
+/// error ("Out of memory") before anything is allocated, and the connection is dropped.
+private nonisolated(unsafe) let boundedReplyFunctions: UnsafeMutablePointer<redisReplyObjectFunctions> = {
+    let functions = UnsafeMutablePointer<redisReplyObjectFunctions>.allocate(capacity: 1)
+    functions.initialize(to: hiredisReplyFunctions)
+    functions.pointee.createArray = { task, elements in
+        guard elements >= 0, elements <= RESPReader.maxElements else { return nil }
+        return hiredisReplyFunctions.createArray(task, elements)
+    }
+    return functions
+}()
+
+/// The builders a reader gets from `redisReaderCreate` (hiredis keeps them private).
+private let hiredisReplyFunctions: redisReplyObjectFunctions = {
+    let reader = redisReaderCreate()!
+    defer { redisReaderFree(reader) }
+    return reader.pointee.fn.pointee
+}()
