@@ -31,7 +31,8 @@ final class RefreshLimiter: Sendable {
         local.withLock { $0.refund(key) }
     }
 
-    static func seconds(ms: Int) -> Int { max(1, (ms + 999) / 1000) }
+    /// Whole seconds, rounded up, at least 1; no overflow at any `ms`.
+    static func seconds(ms: Int) -> Int { max(1, ms / 1000 + (ms % 1000 > 0 ? 1 : 0)) }
 }
 
 /// In-process fixed windows, one per key. Bounded: past `maxKeys`, ended windows are

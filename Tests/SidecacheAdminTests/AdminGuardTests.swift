@@ -26,4 +26,11 @@ struct AdminGuardTests {
         #expect(windows.hit("b", limit: limit, now: t0 + .seconds(2)) == .allowed)
         #expect(windows.hit("a", limit: limit, now: t0 + .seconds(10)) == .allowed)
     }
+
+    /// A Retry-After from a window's remaining milliseconds, whatever Redis answered: a
+    /// PTTL near Int.max overflowed the rounding and the process crashed (SIGILL).
+    @Test(arguments: [(0, 1), (1, 1), (999, 1), (1000, 1), (1001, 2), (8000, 8), (Int.max, Int.max / 1000 + 1)])
+    func retryAfterRoundsUpWithoutOverflow(ms: Int, seconds: Int) {
+        #expect(RefreshLimiter.seconds(ms: ms) == seconds)
+    }
 }

@@ -15,7 +15,9 @@ extension RedisStore {
             guard let values = replies.first?.array, values.count == 2, let n = values[0].integer, let ttl = values[1].integer else {
                 throw RedisFailure.protocolError("unexpected rate limit reply")
             }
-            return (Int(n), Int(max(0, ttl)))
+            // Never past the window, whatever the reply says: the figure becomes a
+            // Retry-After, and a near-Int.max one overflowed into a crash.
+            return (Int(n), Int(min(max(0, ttl), max(1, window.milliseconds))))
         }
     }
 
