@@ -31,7 +31,7 @@ public enum PurgeScope: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// What a purge of this scope must reach: the scope in every spelling a route can
+    /// What a purge of this scope (as requested, not yet in any route's spelling) must reach: the scope in every spelling a route can
     /// give a path (each of `paths`' switches on and off; duplicates dropped). Entries
     /// keep the spelling of the route that filled them, which need not be the route
     /// that matches now: entries from before a reload (met again after a rollback),

@@ -37,7 +37,7 @@ struct ProxyAdminBackend: AdminBackend {
 
     /// O(n) over the memory tier: admin only.
     func coveredEntries(_ scopes: [PurgeScope]) -> Int {
-        let reach = scopes.map(engine.config.routes.canonical).flatMap(\.spellings)
+        let reach = scopes.flatMap(\.spellings)
         let ids = Set(reach.map(\.id))
         let everything = reach.contains(.all)
         let now = engine.clock.now()

@@ -98,7 +98,9 @@ final class ProxyEngine: Sendable {
         metrics.purged(source: source, count: scopes.count)
         metrics.recentPurges.record(.init(source: source, targets: targets, reason: reason))
         logger.debug("purged", metadata: ["scopes": "\(targets.joined(separator: ", "))", "by": "\(reason)"])
-        let reach = scopes.flatMap(\.spellings).uniqued()
+        // From the scopes as requested: today's spelling only drops (case, `;`, a
+        // trailing `/`), and an entry an exact route filled keeps them.
+        let reach = requested.flatMap(\.spellings).uniqued()
         switch mode {
         case .remove: return store.purge(reach, on: loop)
         case .stale: return store.softPurge(reach, at: clock.now(), on: loop)

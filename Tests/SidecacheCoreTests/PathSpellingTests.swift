@@ -66,6 +66,7 @@ import SidecacheCore
         #expect(PurgeScope.path("/a/b").spellings == [.path("/a/b")])
         #expect(Set(PurgeScope.subtree("/API/Users/").spellings) == [.subtree("/API/Users/"), .subtree("/api/users/")])
         #expect(PurgeScope.path("/items/A%42").spellings.contains(.path("/items/AB")))
+        #expect(PurgeScope.path("/api/Users/7").spellings.contains(.path("/api/Users/7")), "the exact spelling is one")
         for other in [PurgeScope.route("r"), .tag("T"), .all] { #expect(other.spellings == [other]) }
     }
 }
