@@ -85,20 +85,21 @@ public enum RequestClassifier {
     private static func hasCookie(besides name: String, _ headers: some HeaderFields) -> Bool {
         headers.all("cookie").contains { line in
             line.split(separator: ";").contains { pair in
-                guard let (pairName, _) = cookiePair(pair) else { return !pair.allSatisfy { $0 == " " || $0 == "\t" } }
+                guard let (pairName, _, _) = cookiePair(pair) else { return !pair.allSatisfy { $0 == " " || $0 == "\t" } }
                 return !pairName.elementsEqual(name)
             }
         }
     }
 
-    /// One `name=value` of a `Cookie` field, the name without the blanks around it:
-    /// `sid =x` is `sid` to servers that trim names (Python's, Django's), so beside
-    /// `sid=y` it is a second value, not a stranger.
-    private static func cookiePair(_ pair: Substring) -> (name: Substring, value: Substring)? {
+    /// One `name=value` of a `Cookie` field, the name without the blanks around it,
+    /// and whether blanks stood before the `=`: servers disagree on what such a name
+    /// is, so it is never taken for the identity's (nor for a stranger beside it).
+    private static func cookiePair(_ pair: Substring) -> (name: Substring, value: Substring, blankBeforeEquals: Bool)? {
         guard let eq = pair.firstIndex(of: "=") else { return nil }
         var name = pair[..<eq].drop(while: { $0 == " " || $0 == "\t" })
+        let untrimmed = name.count
         while let last = name.last, last == " " || last == "\t" { name = name.dropLast() }
-        return (name, pair[pair.index(after: eq)...])
+        return (name, pair[pair.index(after: eq)...], name.count != untrimmed)
     }
 
     private static func route(_ method: String, _ path: Substring, _ routes: RouteTable) -> Route? {
@@ -146,8 +147,9 @@ public enum RequestClassifier {
         case .cookie(let name):
             for line in headers.all("cookie") {
                 for pair in line.split(separator: ";") {
-                    guard let (pairName, value) = cookiePair(pair), pairName.elementsEqual(name) else { continue }
-                    if found != nil { return .ambiguous }
+                    guard let (pairName, value, blankBeforeEquals) = cookiePair(pair), pairName.elementsEqual(name) else { continue }
+                    // `sid =x`: `sid` to Python and Django, `sid ` to Rack, `sid_` to PHP.
+                    if found != nil || blankBeforeEquals { return .ambiguous }
                     found = value
                 }
             }

@@ -138,6 +138,9 @@ struct ClassifyCase: Sendable, CustomTestStringConvertible {
         (.cookie("sid"), HeaderList([("Cookie", "sid=alice; sid=bob")])),
         (.cookie("sid"), HeaderList([("Cookie", "sid=alice"), ("Cookie", "sid=bob")])),
         (.cookie("sid"), HeaderList([("Cookie", "sid=alice; sid =bob")])),
+        // Alone too: Rack reads `sid ` and PHP `sid_`, not `sid`; the key would hash a
+        // token the upstream never saw.
+        (.cookie("sid"), HeaderList([("Cookie", "sid =bob")])),
         (.cookie("sid"), HeaderList([("Cookie", "sid\t=alice; sid=bob")])),
     ])
     func anIdentitySentTwiceIsAmbiguous(source: IdentitySource, headers: HeaderList) {
