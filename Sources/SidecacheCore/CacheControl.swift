@@ -36,7 +36,7 @@ public struct CacheControl: Sendable, Equatable {
     typealias Bytes = Slice<UnsafeBufferPointer<UInt8>>
 
     private mutating func apply(_ name: Bytes, _ value: Bytes?) {
-        if let value, !value.allSatisfy(isTokenByte) { applyHiddenRefusals(value) }
+        if let value, !value.allSatisfy(isDirectiveByte) { applyHiddenRefusals(value) }
         func seconds() -> Int64 { value.flatMap { deltaSeconds(digits: $0) } ?? 0 }
         func named(_ directive: StaticString) -> Bool { equalsLowercase(name, directive) }
         switch name.count {
@@ -54,18 +54,19 @@ public struct CacheControl: Sendable, Equatable {
         case 15 where named("must-revalidate"): mustRevalidate = true
         case 16 where named("proxy-revalidate"): proxyRevalidate = true
         case 22 where named("stale-while-revalidate"): staleWhileRevalidate = seconds()
-        default: if !name.allSatisfy(isTokenByte) { applyHiddenRefusals(name) }
+        default: if !name.allSatisfy(isDirectiveByte) { applyHiddenRefusals(name) }
         }
     }
 
-    /// A name that is not a token (`private; max-age=60`, `public private`: a `;` for a
-    /// comma, or none) or a value with more than a token in it (`max-age=60 private`;
-    /// a quoted one too, which errs toward not storing)
-    /// hides directives from this parser that nginx and Varnish, which look for the
-    /// words, still obey. Those that forbid storing count here too: a cache that
-    /// missed `private` served one user's answer to every other.
+    /// A name of more than letters, digits and `-` (`private; max-age=60`, `public
+    /// private`, `'private'`, `no-store.`: a `;` for a comma, none, or punctuation a
+    /// token may hold) or a value of more (`max-age=60 private`; a quoted one too,
+    /// which errs toward not storing) hides directives from this parser that nginx and
+    /// Varnish, which search the text for the words, still obey. Those that forbid
+    /// storing count here too: a cache that missed `private` served one user's answer
+    /// to every other.
     private mutating func applyHiddenRefusals(_ text: Bytes) {
-        for word in text.split(whereSeparator: { !isTokenByte($0) }) {
+        for word in text.split(whereSeparator: { !isDirectiveByte($0) }) {
             switch word.count {
             case 7 where equalsLowercase(word, "private"): isPrivate = true
             case 8 where equalsLowercase(word, "no-store"): noStore = true
@@ -124,4 +125,9 @@ public struct CacheControl: Sendable, Equatable {
             }
         }
     }
+}
+
+/// The bytes of every directive name this parser knows: letters, digits, `-`.
+private func isDirectiveByte(_ b: UInt8) -> Bool {
+    (b >= 0x30 && b <= 0x39) || (b | 0x20 >= 0x61 && b | 0x20 <= 0x7A) || b == UInt8(ascii: "-")
 }

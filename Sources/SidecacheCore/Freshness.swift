@@ -97,7 +97,7 @@ public enum StoragePolicy {
             return .skip(.encoding)
         }
 
-        let cc = directives(responseHeaders)
+        let (cc, source) = directivesAndSource(responseHeaders)
         let initialAge = correctedInitialAge(responseHeaders, requestTime: requestTime, responseTime: responseTime)
         let birth = responseTime - initialAge
         let lifetime: Duration
@@ -111,6 +111,13 @@ public enum StoragePolicy {
         case .fixed(let ttl):
             guard storableStatuses.contains(status) else { return .skip(.status) }
             if let refusal = refusal(cc) { return .skip(refusal) }
+            // DESIGN: on duration routes `Cache-Control`'s `no-store`, `private` and
+            // `no-cache` prevent storing. `CDN-Cache-Control` speaks to the CDNs outside
+            // and does not lift them for a sidecar; only the field addressed to this
+            // proxy by name does.
+            if source == "cdn-cache-control", let refusal = refusal(CacheControl(responseHeaders.all("cache-control"))) {
+                return .skip(refusal)
+            }
             lifetime = min(ttl, explicitLifetime(cc, responseHeaders, received: responseTime) ?? ttl)
             (sWR, sIE) = staleWindows(cc, route: route)
         case .origin:
@@ -158,11 +165,16 @@ public enum StoragePolicy {
     /// (RFC 9213; Structured Field Dictionaries, one that does not parse ignored), else
     /// `Cache-Control`.
     public static func directives(_ headers: some HeaderFields) -> CacheControl {
+        directivesAndSource(headers).directives
+    }
+
+    /// The directives, and the field they came from.
+    static func directivesAndSource(_ headers: some HeaderFields) -> (directives: CacheControl, field: String) {
         for field in ["sidecache-cache-control", "cdn-cache-control"] {
             let values = headers.all(field)
-            if !values.isEmpty, let targeted = CacheControl(targeted: values) { return targeted }
+            if !values.isEmpty, let targeted = CacheControl(targeted: values) { return (targeted, field) }
         }
-        return CacheControl(headers.all("cache-control"))
+        return (CacheControl(headers.all("cache-control")), "cache-control")
     }
 
     static func refusal(_ cc: CacheControl) -> NotStoredReason? {

@@ -5,16 +5,23 @@ extension CacheControl {
     /// a Structured Field Dictionary (RFC 8941, its field lines joined by commas). One
     /// that does not parse is ignored as a whole: nil, and the next field applies. Within
     /// it, a directive whose value has the wrong type is ignored (a max-age that is not a
-    /// non-negative Integer, a flag that is not a Boolean); `no-cache` and `private` with
-    /// field names are taken as unqualified (stricter).
+    /// non-negative Integer, a flag that is not a Boolean) — but not one that forbids
+    /// storing: `no-store`, `no-cache` and `private` hold with any value but an explicit
+    /// `?0`, and as a parameter of another member (`max-age=60;private`, a `;` for a
+    /// comma), as nginx and Varnish, which search for the words, would have them.
+    /// `no-cache` and `private` with field names are taken as unqualified (stricter).
     public init?(targeted values: [String]) {
         var parser = StructuredFieldValueParser(Array(values.joined(separator: ", ").utf8))
         guard let dictionary = try? parser.parseDictionaryFieldValue() else { return nil }
         self.init()
         for (name, member) in dictionary {
+            let parameters = switch member {
+            case .item(let item): item.rfc9651Parameters
+            case .innerList(let list): list.rfc9651Parameters
+            }
+            for (parameter, _) in parameters { refuse(parameter) }
             guard case .item(let item) = member else {
-                if name == "no-cache" { noCache = true }
-                if name == "private" { isPrivate = true }
+                refuse(name)
                 continue
             }
             // `rfc9651BareItem`, never the deprecated `bareItem`: its getter traps (`try!`)
@@ -34,8 +41,17 @@ extension CacheControl {
             case ("s-maxage", .integer(let n)) where n >= 0: sMaxAge = n
             case ("stale-while-revalidate", .integer(let n)) where n >= 0: staleWhileRevalidate = n
             case ("stale-if-error", .integer(let n)) where n >= 0: staleIfError = n
-            default: break
+            default: refuse(name)
             }
+        }
+    }
+
+    private mutating func refuse(_ name: String) {
+        switch name {
+        case "no-store": noStore = true
+        case "no-cache": noCache = true
+        case "private": isPrivate = true
+        default: break
         }
     }
 }

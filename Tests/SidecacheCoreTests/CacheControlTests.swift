@@ -80,6 +80,8 @@ import Testing
         ("private; max-age=60", "private"), ("public private", "private"), ("private max-age=60", "private"),
         ("max-age=60 private", "private"), ("no-store; no-cache", "no-store"), ("no-store; no-cache", "no-cache"),
         ("public, private max-age=5", "private"), ("max-age=5;no-store", "no-store"), ("s-maxage=5 NO-CACHE", "no-cache"),
+        // Glued to punctuation a token may hold.
+        ("'private'", "private"), ("private.", "private"), ("public+no-store", "no-store"), ("max-age=60, private_x", "private"),
     ])
     func refusalsHiddenInAMalformedDirectiveStillCount(_ field: String, _ refusal: String) {
         let cc = CacheControl([field])

@@ -15,16 +15,26 @@ import Testing
         #expect(qualified.isPrivate && qualified.noCache, "field-name forms count as the directive (stricter)")
     }
 
+    /// A refusal holds whatever its value's type, and as another member's parameter (a
+    /// `;` for a comma): nginx and Varnish, searching for the words, would not store.
+    @Test(arguments: ["max-age=60;private", "max-age=60; no-store", "no-store=1, max-age=60", "max-age=60, no-cache=2.5",
+                      "max-age=60, private=(a b);x", "s-maxage=5, a=1;no-store"])
+    func refusalsHoldInAnyFormTheDictionaryAllows(value: String) throws {
+        let cc = try #require(CacheControl(targeted: [value]), "\(value) parses")
+        #expect(cc.noStore || cc.noCache || cc.isPrivate, "\(value)")
+    }
+
     @Test func wrongTypedDirectivesAreIgnored() throws {
         let cc = try #require(CacheControl(targeted: [#"max-age="60", s-maxage=1.5, stale-if-error=-1, public"#]))
         #expect(cc.maxAge == nil && cc.sMaxAge == nil && cc.staleIfError == nil && cc.isPublic)
     }
 
     /// RFC 9651's Date (`@1`) and Display String (`%"x"`) are values of the wrong type,
-    /// ignored like any other; reading them once stopped the process.
+    /// ignored like any other (but for a refusal, which holds); reading them once
+    /// stopped the process.
     @Test func datesAndDisplayStringsAreValuesOfTheWrongType() throws {
         let cc = try #require(CacheControl(targeted: [#"max-age=@1, s-maxage=5, x=%"b", no-store=@0"#]))
-        #expect(cc.maxAge == nil && cc.sMaxAge == 5 && !cc.noStore)
+        #expect(cc.maxAge == nil && cc.sMaxAge == 5 && cc.noStore)
         let headers: HeaderList = [("Cache-Control", "max-age=10"), ("CDN-Cache-Control", #"a=%"x", max-age=20"#)]
         #expect(StoragePolicy.directives(headers).maxAge == 20)
     }
