@@ -223,11 +223,13 @@ public enum ConfigLoader {
         guard let node else { return limits }
         guard let f = node.object(allowing: ConfigKeys.limits) else { return nil }
         let before = node.reader.problems.count
-        if let v = f["headerBytes"]?.size() { limits.headerBytes = v }
-        if let v = f["urlBytes"]?.size() { limits.urlBytes = v }
+        // A zero limit refuses every request (414, 431) or cuts every connection at once,
+        // the admin listener's too: a typo, never a setting.
+        if let n = f["headerBytes"], let v = n.size() { if v > 0 { limits.headerBytes = v } else { n.report("must be more than 0") } }
+        if let n = f["urlBytes"], let v = n.size() { if v > 0 { limits.urlBytes = v } else { n.report("must be more than 0") } }
         if let v = f["connections"]?.int(atLeast: 1) { limits.connections = v }
-        if let v = f["idleTimeout"]?.duration() { limits.idleTimeout = v }
-        if let v = f["headerTimeout"]?.duration() { limits.headerTimeout = v }
+        if let n = f["idleTimeout"], let v = n.duration() { if v > .zero { limits.idleTimeout = v } else { n.report("must be more than 0") } }
+        if let n = f["headerTimeout"], let v = n.duration() { if v > .zero { limits.headerTimeout = v } else { n.report("must be more than 0") } }
         return node.reader.problems.count == before ? limits : nil
     }
 
