@@ -90,7 +90,9 @@ struct RedisConnectionTests {
     @Test func aLinkShutDownReportsNoLoss() async throws {
         let redis = try await RedisServer.start()
         let loops = [MultiThreadedEventLoopGroup.singleton.next(), MultiThreadedEventLoopGroup.singleton.next()]
-        let link = RedisLink(endpoint: RedisEndpoint(host: "127.0.0.1", port: redis.port), loops: loops, timeout: .seconds(1),
+        // 10 s per command: the greeting to a just-started server ran out of 1 s on a
+        // loaded machine, and the connections it counts never came.
+        let link = RedisLink(endpoint: RedisEndpoint(host: "127.0.0.1", port: redis.port), loops: loops, timeout: .seconds(10),
                              logger: Logger(label: "test"))
         let changes = Mutex<[String]>([])
         link.whenConnectionChanges { change in changes.withLock { $0.append("\(change)") } }
