@@ -165,12 +165,9 @@ extension Substring.UTF8View {
 
 /// A field name (RFC 9110 §5.1: a token of tchar).
 public func isFieldName(_ s: String) -> Bool {
-    !s.isEmpty && s.utf8.allSatisfy(isTokenByte)
-}
-
-/// RFC 9110 §5.6.2 tchar.
-func isTokenByte(_ b: UInt8) -> Bool {
-    (b >= 0x30 && b <= 0x39) || (b | 0x20 >= 0x61 && b | 0x20 <= 0x7A) || "!#$%&'*+-.^_`|~".utf8.contains(b)
+    !s.isEmpty && s.utf8.allSatisfy { b in
+        (b >= 0x30 && b <= 0x39) || (b | 0x20 >= 0x61 && b | 0x20 <= 0x7A) || "!#$%&'*+-.^_`|~".utf8.contains(b)
+    }
 }
 
 /// A field name the proxy takes from a client: a token without `_`. CGI, WSGI and Rack

@@ -31,8 +31,9 @@ public enum PurgeScope: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// What a purge of this scope (as requested, not yet in any route's spelling) must reach: the scope in every spelling a route can
-    /// give a path (each of `paths`' switches on and off; duplicates dropped). Entries
+    /// What a purge of this scope (as requested, in no route's spelling yet) must
+    /// reach: the scope in every spelling a route can give a path (each of `paths`'
+    /// switches on and off; duplicates dropped). Entries
     /// keep the spelling of the route that filled them, which need not be the route
     /// that matches now: entries from before a reload (met again after a rollback),
     /// from an instance on another config sharing Redis, or under a subtree whose
