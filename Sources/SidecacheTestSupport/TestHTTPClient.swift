@@ -18,8 +18,15 @@ public final class TestHTTPClient: Sendable {
     }
 
     public static func connect(port: Int, host: String = "127.0.0.1") async throws -> TestHTTPClient {
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connect(host: host, port: port) { channel in
+        try await opening(port: port, host: host).get()
+    }
+
+    /// The connection as a future, so a one-shot request can be written from the event
+    /// loop the moment it connects: a hop back to a busy test's task first can outlast a
+    /// short `idleTimeout`, and the proxy then rightly closes the connection.
+    private static func opening(port: Int, host: String) -> EventLoopFuture<TestHTTPClient> {
+        ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     // Built by hand rather than `addHTTPClientHandlers` so that 1xx responses
                     // are forwarded (they land in `TestResponse.interim`). The decoder still
@@ -30,10 +37,10 @@ public final class TestHTTPClient: Sendable {
                         ByteToMessageHandler(decoder),
                         TestHTTPClientHandler(),
                     ])
-                    return channel
                 }
             }
-        return TestHTTPClient(channel: channel, authority: "\(host):\(port)")
+            .connect(host: host, port: port)
+            .map { TestHTTPClient(channel: $0, authority: "\(host):\(port)") }
     }
 
     /// Sends one request and waits for its complete response. Adds `Host` unless `headers`
@@ -46,14 +53,25 @@ public final class TestHTTPClient: Sendable {
         body: [UInt8]? = nil,
         timeout: Duration = .seconds(30)
     ) async throws -> TestResponse {
+        try await start(method, uri, headers: headers, body: body, timeout: timeout).get()
+    }
+
+    private func start(
+        _ method: String,
+        _ uri: String,
+        headers: [(name: String, value: String)],
+        body: [UInt8]?,
+        timeout: Duration
+    ) -> EventLoopFuture<TestResponse> {
+        let channel = self.channel
         let claimed = busy.withLock { busy in
             defer { busy = true }
             return !busy
         }
         guard claimed else {
-            throw TestSupportError(.requestInFlight, "\(method) \(uri): this client already has a request in flight")
+            return channel.eventLoop.makeFailedFuture(
+                TestSupportError(.requestInFlight, "\(method) \(uri): this client already has a request in flight"))
         }
-        defer { busy.withLock { $0 = false } }
 
         var head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method), uri: uri)
         head.headers = HTTPHeaders(headers.map { ($0.name, $0.value) })
@@ -64,19 +82,21 @@ public final class TestHTTPClient: Sendable {
             head.headers.add(name: "Content-Length", value: String(body.count))
         }
 
-        let channel = self.channel
         let response = channel.eventLoop.makePromise(of: TestResponse.self)
         let deadline = channel.eventLoop.scheduleTask(in: timeout.timeAmount) {
             response.fail(TestSupportError(.timeout, "\(method) \(uri): no complete response within \(timeout)"))
             channel.close(promise: nil)
         }
-        response.futureResult.whenComplete { _ in deadline.cancel() }
+        response.futureResult.whenComplete { _ in
+            deadline.cancel()
+            self.busy.withLock { $0 = false }
+        }
 
         let exchange = PendingExchange(head: head, body: body.map { ByteBuffer(bytes: $0) }, response: response)
         channel.writeAndFlush(exchange).whenFailure { error in
             response.fail(error)
         }
-        return try await response.futureResult.get()
+        return response.futureResult
     }
 
     /// Whether the connection is closed (by the server, a timeout or `close()`).
@@ -100,14 +120,11 @@ public final class TestHTTPClient: Sendable {
         body: [UInt8]? = nil,
         timeout: Duration = .seconds(30)
     ) async throws -> TestResponse {
-        let client = try await connect(port: port)
-        do {
-            let response = try await client.send(method, uri, headers: headers, body: body, timeout: timeout)
-            try await client.close()
-            return response
-        } catch {
-            try? await client.close()
-            throw error
+        let answered = opening(port: port, host: "127.0.0.1").flatMap { client in
+            let response = client.start(method, uri, headers: headers, body: body, timeout: timeout)
+            response.whenComplete { _ in client.channel.close(promise: nil) }
+            return client.channel.closeFuture.flatMap { response }
         }
+        return try await answered.get()
     }
 }
