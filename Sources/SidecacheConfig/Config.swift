@@ -212,6 +212,8 @@ public struct Limits: Sendable, Equatable {
     public var connections: Int = 10_000
     public var idleTimeout: Duration = .seconds(60)
     public var headerTimeout: Duration = .seconds(10)
+    /// Request bodies and answers being filled, held in memory at once across connections.
+    public var bodyMemory: Int = 64 << 20
 }
 
 public struct LogConfig: Sendable, Equatable {

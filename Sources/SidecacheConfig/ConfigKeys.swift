@@ -16,6 +16,6 @@ enum ConfigKeys {
     static let purgeRule = ["on", "paths", "routes", "tags", "mode"]
     static let warmTarget = ["path", "every", "host", "headers"]
     static let admin = ["listen", "token", "refreshLimit"]
-    static let limits = ["headerBytes", "urlBytes", "connections", "idleTimeout", "headerTimeout"]
+    static let limits = ["headerBytes", "urlBytes", "connections", "idleTimeout", "headerTimeout", "bodyMemory"]
     static let log = ["level", "format", "access"]
 }

@@ -228,6 +228,7 @@ public enum ConfigLoader {
         if let n = f["headerBytes"], let v = n.size() { if v > 0 { limits.headerBytes = v } else { n.report("must be more than 0") } }
         if let n = f["urlBytes"], let v = n.size() { if v > 0 { limits.urlBytes = v } else { n.report("must be more than 0") } }
         if let v = f["connections"]?.int(atLeast: 1) { limits.connections = v }
+        if let n = f["bodyMemory"], let v = n.size() { if v > 0 { limits.bodyMemory = v } else { n.report("must be more than 0") } }
         if let n = f["idleTimeout"], let v = n.duration() { if v > .zero { limits.idleTimeout = v } else { n.report("must be more than 0") } }
         if let n = f["headerTimeout"], let v = n.duration() { if v > .zero { limits.headerTimeout = v } else { n.report("must be more than 0") } }
         return node.reader.problems.count == before ? limits : nil

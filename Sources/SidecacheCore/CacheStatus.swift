@@ -49,6 +49,9 @@ public enum NotStoredReason: String, Sendable, CaseIterable {
     /// The path was spelled with escapes the key decodes (`%61` for `a`, lowercase escape
     /// hex): answered from its plain spelling's entry, never filling it.
     case spelling = "path-spelling"
+    /// The bodies the process holds at once were at `limits.bodyMemory`: passed on as it
+    /// came, and the next miss may store it.
+    case bodyMemory = "body-memory"
 }
 
 /// `Cache-Status` (RFC 9211) values for answers the proxy gives. Never carries the key.

@@ -13,7 +13,8 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
 
     private enum State {
         case idle
-        case receiving(HTTPRequestHead, ByteBuffer?, limit: Int)
+        /// The body so far, its share of `limits.bodyMemory`, and the route's size limit.
+        case receiving(HTTPRequestHead, ByteBuffer?, BodyMemory.Hold?, limit: Int)
         case responding(Exchange)
         case closed
     }
@@ -281,17 +282,23 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
             guard case .idle = state else { return reject(.badRequest("unexpected request part")) }
             begin(received)
         case .body(let chunk):
-            guard case .receiving(let head, var body, let limit) = state else { return reject(.badRequest("unexpected request part")) }
-            if (body?.readableBytes ?? 0) + chunk.readableBytes > limit {
+            guard case .receiving(let head, var body, let held, let limit) = state else { return reject(.badRequest("unexpected request part")) }
+            let total = (body?.readableBytes ?? 0) + chunk.readableBytes
+            if total > limit {
                 reject(.payloadTooLarge(limit: limit))
+                return
+            }
+            let hold = held ?? engine.bodies.hold(within: settings.config.limits.bodyMemory)
+            guard hold.grow(to: total) else {
+                reject(.overloaded(limit: settings.config.limits.bodyMemory))
                 return
             }
             state = .idle   // drop our reference so the append does not copy
             if body == nil { body = chunk } else { body!.writeImmutableBuffer(chunk) }
-            state = .receiving(head, body, limit: limit)
+            state = .receiving(head, body, hold, limit: limit)
         case .end:
-            guard case .receiving(let head, let body, _) = state else { return reject(.badRequest("unexpected request part")) }
-            let exchange = Exchange(engine: engine, settings: settings, connection: self, head: head, body: body)
+            guard case .receiving(let head, let body, let hold, _) = state else { return reject(.badRequest("unexpected request part")) }
+            let exchange = Exchange(engine: engine, settings: settings, connection: self, head: head, body: body, bodyHold: hold)
             state = .responding(exchange)
             exchange.start()
         }
@@ -328,7 +335,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
             cont.writeStaticString("HTTP/1.1 100 Continue\r\n\r\n")
             context?.writeAndFlush(wrapOutboundOut(cont), promise: nil)
         }
-        state = .receiving(head, nil, limit: limit)
+        state = .receiving(head, nil, nil, limit: limit)
     }
 
     /// Answers with the proxy's own error and closes: what follows a refused request

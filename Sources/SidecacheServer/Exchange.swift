@@ -39,6 +39,8 @@ final class Exchange {
     let connection: any ClientConnection
     let head: HTTPRequestHead
     let body: ByteBuffer?
+    /// `body`'s share of `limits.bodyMemory`, given back when the exchange goes.
+    private let bodyHold: BodyMemory.Hold?
     let method: String
     let target: RequestTarget?
     let writer: ResponseWriter
@@ -90,18 +92,20 @@ final class Exchange {
     lazy var scopeIDs: [UInt64] = machine.context?.scopeIDs ?? []
 
     init(engine: ProxyEngine, settings: ProxySettings, connection: any ClientConnection, head: HTTPRequestHead, body: ByteBuffer?,
-         purpose: Purpose = .client) {
+         bodyHold: BodyMemory.Hold? = nil, purpose: Purpose = .client) {
         self.engine = engine
         self.settings = settings
         self.connection = connection
         self.head = head
         self.body = body
+        self.bodyHold = bodyHold
         self.method = wireMethodName(head.method.rawValue)
         self.target = RequestTarget(head.uri)
         self.purpose = purpose
         self.writer = ResponseWriter(connection: connection, isHEAD: head.method == .HEAD, version: head.version, request: head.headers)
         self.machine = ExchangeStateMachine(request: head.headers, isHEAD: head.method == .HEAD, version: head.version,
-                                            allocator: connection.allocator, leasesFills: engine.store.isShared)
+                                            allocator: connection.allocator, leasesFills: engine.store.isShared,
+                                            bodies: engine.bodies, bodyLimit: settings.config.limits.bodyMemory)
     }
 
     var finished: Bool { machine.isFinished }

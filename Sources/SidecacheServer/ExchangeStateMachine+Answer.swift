@@ -28,7 +28,11 @@ extension ExchangeStateMachine {
                     return stream(h, fetch, notStored: .tooLarge, land: .fetchYourself(uncacheable: true))
                 }
                 let capacity = min(declared ?? 16 << 10, route.policy.maxBodySize)
-                state = .fetching(fetch, .buffering(h, timing, allocator.buffer(capacity: capacity)))
+                let hold = bodies.hold(within: bodyLimit)
+                guard hold.grow(to: capacity) else {
+                    return stream(h, fetch, notStored: .bodyMemory, land: .fetchYourself(uncacheable: false))
+                }
+                state = .fetching(fetch, .buffering(h, timing, allocator.buffer(capacity: capacity), hold))
                 return .none
             case .skip(let reason):
                 var start = stream(h, fetch, notStored: reason, land: .fetchYourself(uncacheable: saysAnswerIsUncacheable(reason)))
@@ -103,20 +107,23 @@ extension ExchangeStateMachine {
     mutating func upstreamBody(_ chunk: ByteBuffer) -> Action {
         guard case .fetching(let fetch, let answer) = state else { return .consumed(chunk.readableBytes) }
         switch answer {
-        case .buffering(let h, let timing, var collected):
+        case .buffering(let h, let timing, var collected, let hold):
             guard let context else { return .none }
-            if collected.readableBytes + chunk.readableBytes > context.route.policy.maxBodySize {
-                // Too big to store after all: from here on it streams.
-                guard case .sendHead(var start) = stream(h, fetch, notStored: .tooLarge, land: .fetchYourself(uncacheable: true)) else {
-                    return .none
-                }
+            let total = collected.readableBytes + chunk.readableBytes
+            let tooLarge = total > context.route.policy.maxBodySize
+            if tooLarge || !hold.grow(to: total) {
+                // Not stored after all: from here on it streams. Too large stays so for the
+                // next request; a full `limits.bodyMemory` is the moment's, not the answer's.
+                let streamed = stream(h, fetch, notStored: tooLarge ? .tooLarge : .bodyMemory,
+                                      land: .fetchYourself(uncacheable: tooLarge))
+                guard case .sendHead(var start) = streamed else { return .none }
                 start.body = [collected, chunk]
                 start.unacknowledged = chunk.readableBytes
                 return .sendHead(start)
             }
             state = .idle   // drop the state's reference so the append does not copy
             collected.writeImmutableBuffer(chunk)
-            state = .fetching(fetch, .buffering(h, timing, collected))
+            state = .fetching(fetch, .buffering(h, timing, collected, hold))
             return .consumed(chunk.readableBytes)
         case .holding(let h, var held, let ended):
             state = .idle
@@ -133,7 +140,7 @@ extension ExchangeStateMachine {
     mutating func upstreamEnd() -> Action {
         guard case .fetching(let fetch, let answer) = state else { return .none }
         switch answer {
-        case .buffering(let h, let timing, let collected):
+        case .buffering(let h, let timing, let collected, _):
             state = .committing
             return .commit(Filled(status: h.status, reason: h.reason, lines: ForwardHeaders.response(h.headers, forStorage: true),
                                   body: collected, timing: timing, revalidated: false))

@@ -44,8 +44,9 @@ struct ExchangeStateMachine {
     /// Where the upstream's answer stands.
     enum Answer {
         case awaitingHead
-        /// Collecting a storable body (at most the route's `maxBodySize`).
-        case buffering(UpstreamResponseHead, EntryTiming, ByteBuffer)
+        /// Collecting a storable body (at most the route's `maxBodySize`), and its share
+        /// of `limits.bodyMemory`.
+        case buffering(UpstreamResponseHead, EntryTiming, ByteBuffer, BodyMemory.Hold)
         /// A mutation's answer waits for its purge; chunks are held (unacknowledged, so
         /// the transfer pauses past its high-water mark).
         case holding(UpstreamResponseHead, held: [ByteBuffer], ended: Bool)
@@ -177,12 +178,19 @@ struct ExchangeStateMachine {
     /// Fills are coalesced across instances too (a shared store): a leader leases first.
     let leasesFills: Bool
 
-    init(request: HTTPHeaders, isHEAD: Bool, version: HTTPVersion, allocator: ByteBufferAllocator, leasesFills: Bool = false) {
+    /// What a fill's body may take of the process's memory (`limits.bodyMemory`).
+    let bodies: BodyMemory
+    let bodyLimit: Int
+
+    init(request: HTTPHeaders, isHEAD: Bool, version: HTTPVersion, allocator: ByteBufferAllocator, leasesFills: Bool = false,
+         bodies: BodyMemory, bodyLimit: Int) {
         self.request = request
         self.isHEAD = isHEAD
         self.version = version
         self.allocator = allocator
         self.leasesFills = leasesFills
+        self.bodies = bodies
+        self.bodyLimit = bodyLimit
     }
 
     var isFinished: Bool { if case .finished = state { true } else { false } }

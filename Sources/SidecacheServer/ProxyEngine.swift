@@ -58,6 +58,8 @@ final class ProxyEngine: Sendable {
     let fills = FillRegistry()
     /// Headers each route's upstream varies on, learned from answers.
     let vary = VaryMemory()
+    /// Request bodies and fills held at once (`limits.bodyMemory`).
+    let bodies = BodyMemory()
     let upstream: UpstreamClient
     let clock: any WallClock
     let logger: Logger

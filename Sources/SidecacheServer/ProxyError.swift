@@ -16,6 +16,8 @@ enum ProxyError: Error, Sendable {
     case refreshInProgress
     /// A request framed in a way the proxy does not do (a transfer coding but chunked).
     case notImplemented(String)
+    /// The request bodies held in memory are at `limits.bodyMemory`.
+    case overloaded(limit: Int)
 
     var status: Int {
         switch self {
@@ -28,6 +30,7 @@ enum ProxyError: Error, Sendable {
         case .onlyIfCached: 504
         case .refreshInProgress: 409
         case .notImplemented: 501
+        case .overloaded: 503
         }
     }
 
@@ -42,6 +45,7 @@ enum ProxyError: Error, Sendable {
         case .onlyIfCached: "only_if_cached"
         case .refreshInProgress: "refresh_in_progress"
         case .notImplemented: "not_implemented"
+        case .overloaded: "overloaded"
         }
     }
 
@@ -53,6 +57,7 @@ enum ProxyError: Error, Sendable {
         case .headersTooLarge(let limit): "request head over \(limit) bytes"
         case .onlyIfCached: "only-if-cached and no stored answer may be used"
         case .refreshInProgress: "a fetch for this entry is already under way"
+        case .overloaded(let limit): "request bodies held at once are at limits.bodyMemory (\(limit) bytes)"
         }
     }
 
@@ -69,6 +74,7 @@ enum ProxyError: Error, Sendable {
         buffer.writeHeader("Content-Type", "application/json")
         buffer.writeHeader("Content-Length", body.utf8.count)
         if close || status < 500 { buffer.writeHeader("Connection", "close") }
+        if case .overloaded = self { buffer.writeHeader("Retry-After", "1") }
         buffer.writeStaticString("\r\n")
         if !headOnly { buffer.writeString(body) }
         return buffer

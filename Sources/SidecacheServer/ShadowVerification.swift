@@ -24,6 +24,8 @@ final class ShadowVerification {
     private var status = 0
     private var coding = ""
     private var body: ByteBuffer
+    /// `body`'s share of `limits.bodyMemory`.
+    private let hold: BodyMemory.Hold
     private var transfer: UpstreamTransfer?
 
     /// Fetches `uri` as a fill would (the client's headers, less conditionals and
@@ -49,6 +51,7 @@ final class ShadowVerification {
         self.loop = loop
         self.allocator = ByteBufferAllocator()
         self.body = allocator.buffer(capacity: 0)
+        self.hold = engine.bodies.hold(within: engine.settings.config.limits.bodyMemory)
     }
 
     private func received(_ event: UpstreamEvent) {
@@ -60,8 +63,13 @@ final class ShadowVerification {
             coding = ContentCoding.coding(HeaderList(head.headers))
         case .body(let chunk):
             transfer?.consumed(chunk.readableBytes)
-            guard body.readableBytes + chunk.readableBytes <= route.policy.maxBodySize else {
+            let total = body.readableBytes + chunk.readableBytes
+            guard total <= route.policy.maxBodySize else {
                 transfer?.cancel()   // larger than anything stored: not this entry's answer to compare
+                return
+            }
+            guard hold.grow(to: total) else {
+                transfer?.cancel()   // a check can wait; the memory is for answers
                 return
             }
             body.writeImmutableBuffer(chunk)

@@ -76,7 +76,7 @@ import SidecacheCore
         #expect(c.routes.routes.isEmpty && c.purge.isEmpty && c.warm.isEmpty)
         #expect(c.admin == nil)
         #expect(c.limits == Limits(headerBytes: 32 << 10, urlBytes: 8 << 10, connections: 10_000,
-                                   idleTimeout: .seconds(60), headerTimeout: .seconds(10)))
+                                   idleTimeout: .seconds(60), headerTimeout: .seconds(10), bodyMemory: 64 << 20))
         #expect(c.threads == nil)
         #expect(c.log == LogConfig(level: "info", format: .text, access: false))
     }
@@ -88,7 +88,8 @@ import SidecacheCore
                        "upstreamTimeout": "2s", "maxRequestBody": "1MiB"},
           "routes": [{"name": "a", "match": "GET|HEAD /a/{id}", "shared": true, "key": {"query": "none", "identity": "cookie:sid"}},
                      {"name": "b", "match": "GET /b", "ttl": "1d", "override": true, "staleIfError": "0s", "key": {"query": "all"}}],
-          "limits": {"headerBytes": "16KiB", "urlBytes": "2KiB", "connections": 50, "idleTimeout": "5s", "headerTimeout": "1s"},
+          "limits": {"headerBytes": "16KiB", "urlBytes": "2KiB", "connections": 50, "idleTimeout": "5s", "headerTimeout": "1s",
+                     "bodyMemory": "8MiB"},
           "threads": 4,
           "log": {"level": "debug", "format": "json", "access": true}
         """#))
@@ -101,7 +102,8 @@ import SidecacheCore
         let b = try #require(c.routes.route(named: "b"))
         #expect(b.ttl == .fixed(.seconds(86_400)) && b.override && b.query == .all)
         #expect(b.policy.staleIfError == .zero && b.policy.staleWhileRevalidate == .seconds(5))
-        #expect(c.limits == Limits(headerBytes: 16 << 10, urlBytes: 2 << 10, connections: 50, idleTimeout: .seconds(5), headerTimeout: .seconds(1)))
+        #expect(c.limits == Limits(headerBytes: 16 << 10, urlBytes: 2 << 10, connections: 50, idleTimeout: .seconds(5), headerTimeout: .seconds(1),
+                                  bodyMemory: 8 << 20))
         #expect(c.threads == 4)
         #expect(c.log == LogConfig(level: "debug", format: .json, access: true))
     }

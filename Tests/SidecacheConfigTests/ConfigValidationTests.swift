@@ -133,6 +133,8 @@ import Testing
         (config(#""limits": {"headerBytes": "0KiB"}"#), "limits.headerBytes", "more than 0"),
         (config(#""limits": {"idleTimeout": "0s"}"#), "limits.idleTimeout", "more than 0"),
         (config(#""limits": {"headerTimeout": 0}"#), "limits.headerTimeout", "more than 0"),
+        (config(#""limits": {"bodyMemory": "0"}"#), "limits.bodyMemory", "more than 0"),
+        (config(#""limits": {"bodyMemory": "lots"}"#), "limits.bodyMemory", "not a size"),
         (#"{"listen": "127.0.0.1:8080"}"#, "upstream", "required"),
         (#"{"upstream": "http://user:pw@api:80"}"#, "upstream", "credentials"),
         (#"{"upstream": "http://api/x?y=1"}"#, "upstream", "query"),

@@ -24,11 +24,13 @@ struct ExchangeStateMachineTests {
     /// A machine for a GET, and the cache context on `route` that `start` hands it.
     static func machine(_ route: Route = route(), headers: HTTPHeaders = [:],
                         version: HTTPVersion = .http1_1) -> (ExchangeStateMachine, CacheContext) {
-        (ExchangeStateMachine(request: headers, isHEAD: false, version: version, allocator: ByteBufferAllocator()), context(route))
+        (ExchangeStateMachine(request: headers, isHEAD: false, version: version, allocator: ByteBufferAllocator(),
+                              bodies: BodyMemory(), bodyLimit: .max), context(route))
     }
 
     static func forwarding(version: HTTPVersion = .http1_1) -> ExchangeStateMachine {
-        ExchangeStateMachine(request: [:], isHEAD: false, version: version, allocator: ByteBufferAllocator())
+        ExchangeStateMachine(request: [:], isHEAD: false, version: version, allocator: ByteBufferAllocator(),
+                             bodies: BodyMemory(), bodyLimit: .max)
     }
 
     /// An entry fresh for `fresh` seconds after `now` (negative: stale since), usable
