@@ -42,14 +42,15 @@ struct RedisConnectionTests {
     /// A subscription's connection only listens: keepalive probes are what notice a server
     /// gone without a FIN (a frozen host, a failover's old master). It had none, and an
     /// instance kept serving what other instances purged.
+    /// (Connects get 10 s: a just-started server on a loaded machine took more than 1.)
     @Test func aSubscriptionsConnectionProbesItsServer() async throws {
         let redis = try await RedisServer.start()
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let endpoint = RedisEndpoint(host: "127.0.0.1", port: redis.port)
-        let listening = try await RedisConnection.connect(to: endpoint, tls: nil, on: loop, timeout: .seconds(1), onPush: { _ in }).get()
+        let listening = try await RedisConnection.connect(to: endpoint, tls: nil, on: loop, timeout: .seconds(10), onPush: { _ in }).get()
         #expect(try await listening.channel.getOption(.socketOption(.so_keepalive)).get() == 1)
         #expect(try await listening.channel.getOption(.tcpOption(.init(rawValue: TCP_KEEPIDLE))).get() == 4)
-        let commands = try await RedisConnection.connect(to: endpoint, tls: nil, on: loop, timeout: .seconds(1)).get()
+        let commands = try await RedisConnection.connect(to: endpoint, tls: nil, on: loop, timeout: .seconds(10)).get()
         #expect(try await commands.channel.getOption(.socketOption(.so_keepalive)).get() == 0, "command connections are written to")
         listening.close()
         commands.close()
