@@ -19,8 +19,11 @@ public final class AdminServer: Sendable {
         public var requestTime: Duration
         /// Between requests, and before the first (`limits.idleTimeout`).
         public var idleTime: Duration
-        /// Connections open at once; more are closed as they come. Operators and scrapers
-        /// need a few.
+        /// Connections open at once. Past it a new connection takes the place of the one
+        /// that has waited longest without a request under way (idle, or its head not yet
+        /// whole), as nginx reuses idle connections; with none, it is closed. A cap that
+        /// refused instead let 64 silent connections from anyone who can reach the port fail
+        /// the kubelet's `/healthz` probes, and the pod was restarted.
         public var connections: Int
 
         public init(requestTime: Duration, idleTime: Duration, connections: Int = 64) {
@@ -33,7 +36,14 @@ public final class AdminServer: Sendable {
     private let api: AdminAPI
     private let limits: Limits
     private let logger: Logger
-    private let state = Mutex<(listener: (any Channel)?, task: Task<Void, Never>?, open: [ObjectIdentifier: any Channel])>((nil, nil, [:]))
+    /// An open connection, and since when it waits without a request under way (nil
+    /// while one is: its head is whole and its answer not yet written).
+    private struct Open {
+        let channel: any Channel
+        var waitingSince: NIODeadline?
+    }
+
+    private let state = Mutex<(listener: (any Channel)?, task: Task<Void, Never>?, open: [ObjectIdentifier: Open])>((nil, nil, [:]))
     private let sampler = Mutex<RepeatedTask?>(nil)
 
     public init(api: AdminAPI, limits: Limits, logger: Logger) {
@@ -71,7 +81,7 @@ public final class AdminServer: Sendable {
         sampler.withLock { $0?.cancel(); $0 = nil }
         let (listener, task, open) = state.withLock { s in
             defer { s = (nil, nil, [:]) }
-            return (s.listener, s.task, Array(s.open.values))
+            return (s.listener, s.task, s.open.values.map(\.channel))
         }
         if let listener {
             // Accept nothing more, and let connections accepted a moment ago become active
@@ -106,16 +116,14 @@ public final class AdminServer: Sendable {
     private func serve(_ connection: Connection) async {
         let channel = connection.channel
         let id = ObjectIdentifier(channel)
-        let admitted = state.withLock { s in
-            guard s.open.count < limits.connections else { return false }
-            s.open[id] = channel
-            return true
-        }
-        guard admitted else {
+        guard admit(channel) else {
             try? await connection.executeThenClose { _, _ in }
             return
         }
         defer { _ = state.withLock { $0.open.removeValue(forKey: id) } }
+        func waiting(_ yes: Bool) {
+            state.withLock { $0.open[id]?.waitingSince = yes ? .now() : nil }
+        }
         let remote = channel.remoteAddress.map { "\($0.ipAddress ?? "?"):\($0.port ?? 0)" } ?? "unknown"
         func closing(after time: Duration) -> Scheduled<Void> {
             channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(time.components.seconds) * 1_000_000_000
@@ -132,6 +140,7 @@ public final class AdminServer: Sendable {
             for try await part in inbound {
                 switch part {
                 case .head(let next):
+                    waiting(false)
                     deadline.cancel()
                     deadline = closing(after: limits.requestTime)
                     (head, body, tooLarge) = (next, [], false)
@@ -149,11 +158,29 @@ public final class AdminServer: Sendable {
                     let keepAlive = request.isKeepAlive && !tooLarge
                     try await write(response, to: outbound, head: request, keepAlive: keepAlive)
                     if !keepAlive { return }
+                    waiting(true)
                     deadline.cancel()
                     deadline = closing(after: limits.idleTime)
                 }
             }
         }
+    }
+
+    /// Admits `channel` within `limits.connections`, closing the connection that has
+    /// waited longest without a request under way when it must.
+    private func admit(_ channel: any Channel) -> Bool {
+        let (admitted, evicted) = state.withLock { s -> (Bool, (any Channel)?) in
+            var evicted: (any Channel)?
+            if s.open.count >= limits.connections {
+                let longest = s.open.compactMap { id, open in open.waitingSince.map { (id, $0) } }.min { $0.1 < $1.1 }
+                guard let longest else { return (false, nil) }
+                evicted = s.open.removeValue(forKey: longest.0)?.channel
+            }
+            s.open[ObjectIdentifier(channel)] = Open(channel: channel, waitingSince: .now())
+            return (true, evicted)
+        }
+        evicted?.close(promise: nil)
+        return admitted
     }
 
     private func write(_ response: AdminResponse, to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>,

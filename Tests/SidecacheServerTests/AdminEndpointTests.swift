@@ -79,9 +79,31 @@ struct AdminEndpointTests {
             for _ in 0..<65 { held.append(try await RawConnection.connect(port: h.proxy.adminPort!)) }
             let all = held
             #expect(try await eventually(timeout: .seconds(20)) { all.filter(\.isClosed).count == 1 },
-                    "one of 65 connections is closed at once (whichever was served last)")
+                    "one of 65 connections is closed at once (the one that waited longest)")
             for c in held { try? await c.close() }
             #expect(try await eventually { (try? await h.admin("GET", "/stats").status) == 200 }, "answered again once they went")
+        }
+    }
+
+    /// 64 connections that send nothing, or half a head, held the listener for a minute
+    /// each, and every probe in between was closed unanswered.
+    @Test func silentConnectionsAtTheCapMakeWayForARequest() async throws {
+        try await withProxy(routes: Self.routes, extra: adminJSON) { h in
+            var held: [RawConnection] = []
+            for i in 0..<64 {
+                let c = try await RawConnection.connect(port: h.proxy.adminPort!)
+                if i.isMultiple(of: 2) { try await c.send("GET /stats HTTP/1.1\r\nHost: a\r\n") }
+                held.append(c)
+            }
+            let all = held
+            for round in 1...3 {
+                let stats = try await h.admin("GET", "/stats")
+                #expect(stats.status == 200, "probe \(round) at the cap")
+                // The first probe took a silent connection's place; the others find the one
+                // it left when it closed.
+                #expect(try await eventually { all.filter(\.isClosed).count == 1 }, "one waiting connection made way")
+            }
+            for c in held { try? await c.close() }
         }
     }
 
