@@ -13,8 +13,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
 
     private enum State {
         case idle
-        /// The body so far, its share of `limits.bodyMemory`, and the route's size limit.
-        case receiving(HTTPRequestHead, ByteBuffer?, BodyMemory.Hold?, limit: Int)
+        case receiving(HTTPRequestHead, ByteBuffer?, limit: Int)
         case responding(Exchange)
         case closed
     }
@@ -36,6 +35,9 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     /// The client shut its sending side: what it sent is answered, then the connection closes.
     private var inputClosed = false
     private var pendingError: ProxyError?
+    /// The body being received's share of `limits.bodyMemory` (kept out of `State`,
+    /// whose copies every request pays for), handed to its exchange.
+    private var bodyHold: BodyMemory.Hold?
     /// The decoder parses nothing after the current request: it asked to switch protocols
     /// (an `Upgrade` named in `Connection`, or CONNECT: RFC 9110 §7.8, §9.3.6), which
     /// the proxy does not do, or bytes behind it did not parse. Its answer closes the
@@ -282,23 +284,25 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
             guard case .idle = state else { return reject(.badRequest("unexpected request part")) }
             begin(received)
         case .body(let chunk):
-            guard case .receiving(let head, var body, let held, let limit) = state else { return reject(.badRequest("unexpected request part")) }
+            guard case .receiving(let head, var body, let limit) = state else { return reject(.badRequest("unexpected request part")) }
             let total = (body?.readableBytes ?? 0) + chunk.readableBytes
             if total > limit {
                 reject(.payloadTooLarge(limit: limit))
                 return
             }
-            let hold = held ?? engine.bodies.hold(within: settings.config.limits.bodyMemory)
+            let hold = bodyHold ?? engine.bodies.hold(within: settings.config.limits.bodyMemory)
             guard hold.grow(to: total) else {
                 reject(.overloaded(limit: settings.config.limits.bodyMemory))
                 return
             }
+            bodyHold = hold
             state = .idle   // drop our reference so the append does not copy
             if body == nil { body = chunk } else { body!.writeImmutableBuffer(chunk) }
-            state = .receiving(head, body, hold, limit: limit)
+            state = .receiving(head, body, limit: limit)
         case .end:
-            guard case .receiving(let head, let body, let hold, _) = state else { return reject(.badRequest("unexpected request part")) }
-            let exchange = Exchange(engine: engine, settings: settings, connection: self, head: head, body: body, bodyHold: hold)
+            guard case .receiving(let head, let body, _) = state else { return reject(.badRequest("unexpected request part")) }
+            let exchange = Exchange(engine: engine, settings: settings, connection: self, head: head, body: body, bodyHold: bodyHold)
+            bodyHold = nil
             state = .responding(exchange)
             exchange.start()
         }
@@ -335,7 +339,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
             cont.writeStaticString("HTTP/1.1 100 Continue\r\n\r\n")
             context?.writeAndFlush(wrapOutboundOut(cont), promise: nil)
         }
-        state = .receiving(head, nil, nil, limit: limit)
+        state = .receiving(head, nil, limit: limit)
     }
 
     /// Answers with the proxy's own error and closes: what follows a refused request
@@ -344,6 +348,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
         guard case .closed = state else {
             state = .closed
             queued.removeAll()
+            bodyHold = nil
             let bytes = error.encode(allocator: allocator, close: true)
             context?.writeAndFlush(wrapOutboundOut(bytes)).assumeIsolated().whenComplete { [context] _ in
                 context?.close(promise: nil)

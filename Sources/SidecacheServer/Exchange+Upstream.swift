@@ -94,7 +94,7 @@ extension Exchange {
                 return upstream(.failure(UpstreamFailure(kind: .protocolError, detail: "304 to a request without validators")))
             }
             forgetPurgedFallback()
-            run(machine.upstreamHead(h, now: engine.clock.now()))
+            run(machine.upstreamHead(h, now: engine.clock.now(), bodies: engine.bodies, bodyLimit: settings.config.limits.bodyMemory))
         case .body(let chunk):
             run(machine.upstreamBody(chunk))
         case .end:

@@ -104,8 +104,7 @@ final class Exchange {
         self.purpose = purpose
         self.writer = ResponseWriter(connection: connection, isHEAD: head.method == .HEAD, version: head.version, request: head.headers)
         self.machine = ExchangeStateMachine(request: head.headers, isHEAD: head.method == .HEAD, version: head.version,
-                                            allocator: connection.allocator, leasesFills: engine.store.isShared,
-                                            bodies: engine.bodies, bodyLimit: settings.config.limits.bodyMemory)
+                                            allocator: connection.allocator, leasesFills: engine.store.isShared)
     }
 
     var finished: Bool { machine.isFinished }

@@ -5,7 +5,9 @@ import SidecacheUpstream
 
 /// The upstream's answer: store it, stream it, hold it for a purge, or fall back.
 extension ExchangeStateMachine {
-    mutating func upstreamHead(_ h: UpstreamResponseHead, now: Timestamp) -> Action {
+    /// `bodies` and `bodyLimit`: what a fill's body may take of the process's memory
+    /// (`limits.bodyMemory`).
+    mutating func upstreamHead(_ h: UpstreamResponseHead, now: Timestamp, bodies: BodyMemory, bodyLimit: Int) -> Action {
         guard case .fetching(let fetch, .awaitingHead) = state else { return .none }
         switch fetch {
         case .forward:

@@ -178,19 +178,12 @@ struct ExchangeStateMachine {
     /// Fills are coalesced across instances too (a shared store): a leader leases first.
     let leasesFills: Bool
 
-    /// What a fill's body may take of the process's memory (`limits.bodyMemory`).
-    let bodies: BodyMemory
-    let bodyLimit: Int
-
-    init(request: HTTPHeaders, isHEAD: Bool, version: HTTPVersion, allocator: ByteBufferAllocator, leasesFills: Bool = false,
-         bodies: BodyMemory, bodyLimit: Int) {
+    init(request: HTTPHeaders, isHEAD: Bool, version: HTTPVersion, allocator: ByteBufferAllocator, leasesFills: Bool = false) {
         self.request = request
         self.isHEAD = isHEAD
         self.version = version
         self.allocator = allocator
         self.leasesFills = leasesFills
-        self.bodies = bodies
-        self.bodyLimit = bodyLimit
     }
 
     var isFinished: Bool { if case .finished = state { true } else { false } }

@@ -24,13 +24,11 @@ struct ExchangeStateMachineTests {
     /// A machine for a GET, and the cache context on `route` that `start` hands it.
     static func machine(_ route: Route = route(), headers: HTTPHeaders = [:],
                         version: HTTPVersion = .http1_1) -> (ExchangeStateMachine, CacheContext) {
-        (ExchangeStateMachine(request: headers, isHEAD: false, version: version, allocator: ByteBufferAllocator(),
-                              bodies: BodyMemory(), bodyLimit: .max), context(route))
+        (ExchangeStateMachine(request: headers, isHEAD: false, version: version, allocator: ByteBufferAllocator()), context(route))
     }
 
     static func forwarding(version: HTTPVersion = .http1_1) -> ExchangeStateMachine {
-        ExchangeStateMachine(request: [:], isHEAD: false, version: version, allocator: ByteBufferAllocator(),
-                             bodies: BodyMemory(), bodyLimit: .max)
+        ExchangeStateMachine(request: [:], isHEAD: false, version: version, allocator: ByteBufferAllocator())
     }
 
     /// An entry fresh for `fresh` seconds after `now` (negative: stale since), usable
@@ -74,7 +72,7 @@ struct ExchangeStateMachineTests {
         guard case .enterFlight = m.lookupAnswered(nil, generations: nil, now: Self.now) else { Issue.record("a miss enters a flight"); return }
         guard case .fill(let start) = m.flightEntered(waiter: nil, now: Self.now) else { Issue.record("the leader fetches"); return }
         #expect(start.revalidating == nil && start.leaving == nil)
-        guard case .none = m.upstreamHead(Self.head(200, [("Content-Length", "4")]), now: Self.now) else {
+        guard case .none = m.upstreamHead(Self.head(200, [("Content-Length", "4")]), now: Self.now, bodies: BodyMemory(), bodyLimit: .max) else {
             Issue.record("a storable answer is buffered"); return
         }
         guard case .consumed(2) = m.upstreamBody(ByteBuffer(string: "ab")) else { Issue.record("buffered bytes are taken"); return }
@@ -187,7 +185,7 @@ struct ExchangeStateMachineTests {
             Issue.record("an error answer"); return
         }
         var after = Self.filling()
-        _ = after.upstreamHead(Self.head(200, [("Cache-Control", "no-store")]), now: Self.now)
+        _ = after.upstreamHead(Self.head(200, [("Cache-Control", "no-store")]), now: Self.now, bodies: BodyMemory(), bodyLimit: .max)
         guard case .cut = after.upstreamFailed(.upstreamUnavailable("x"), now: Self.now) else { Issue.record("a cut"); return }
         var ended = Self.filling()
         guard case .answerInstead = ended.upstreamEnd() else { Issue.record("an end without a head is never an empty answer"); return }
@@ -199,7 +197,7 @@ struct ExchangeStateMachineTests {
         let stale = Self.entry(fresh: -5, staleIfError: 30)
         _ = m.lookupAnswered(stale, generations: nil, now: Self.now)
         _ = m.flightEntered(waiter: nil, now: Self.now)
-        guard case .answerInstead(_, let answer?, true) = m.upstreamHead(Self.head(503), now: Self.now) else {
+        guard case .answerInstead(_, let answer?, true) = m.upstreamHead(Self.head(503), now: Self.now, bodies: BodyMemory(), bodyLimit: .max) else {
             Issue.record("stale-if-error on a 5xx"); return
         }
         #expect(answer === stale && m.isFinished)
@@ -214,7 +212,7 @@ struct ExchangeStateMachineTests {
         _ = m.lookupAnswered(stored, generations: nil, now: Self.now)
         guard case .fill(let start) = m.flightEntered(waiter: nil, now: Self.now) else { Issue.record("fetches"); return }
         #expect(start.revalidating === stored, "conditionally")
-        guard case .commit(let filled) = m.upstreamHead(Self.head(304, [("ETag", "\"v1\"")]), now: Self.now) else {
+        guard case .commit(let filled) = m.upstreamHead(Self.head(304, [("ETag", "\"v1\"")]), now: Self.now, bodies: BodyMemory(), bodyLimit: .max) else {
             Issue.record("a 304 refreshes the stored entry"); return
         }
         #expect(filled.revalidated && String(buffer: filled.body) == "ok" && filled.status == 200)
@@ -226,14 +224,14 @@ struct ExchangeStateMachineTests {
 
     @Test func tooLargeAnswersStreamAndFreeTheWaiters() {
         var declared = Self.filling(Self.route(maxBody: 4))
-        guard case .sendHead(let start) = declared.upstreamHead(Self.head(200, [("Content-Length", "5")]), now: Self.now) else {
+        guard case .sendHead(let start) = declared.upstreamHead(Self.head(200, [("Content-Length", "5")]), now: Self.now, bodies: BodyMemory(), bodyLimit: .max) else {
             Issue.record("streams"); return
         }
         #expect(start.cacheStatus.contains("too-large") && start.framing == .length)
         guard case .fetchYourself(uncacheable: true)? = start.land else { Issue.record("waiters fetch themselves"); return }
 
         var grown = Self.filling(Self.route(maxBody: 4))
-        _ = grown.upstreamHead(Self.head(200), now: Self.now)
+        _ = grown.upstreamHead(Self.head(200), now: Self.now, bodies: BodyMemory(), bodyLimit: .max)
         _ = grown.upstreamBody(ByteBuffer(string: "abc"))
         guard case .sendHead(let late) = grown.upstreamBody(ByteBuffer(string: "de")) else { Issue.record("streams after all"); return }
         #expect(late.body.map { String(buffer: $0) } == ["abc", "de"])
@@ -245,7 +243,7 @@ struct ExchangeStateMachineTests {
     @Test func aMutationsAnswerIsHeldUntilItsPurgeIsDone() {
         var m = Self.forwarding()
         guard case .forward = m.forward(marker: "sidecache; fwd=bypass") else { Issue.record("forwards"); return }
-        guard case .purge = m.upstreamHead(Self.head(200, [("Content-Length", "4")]), now: Self.now) else { Issue.record("purges first"); return }
+        guard case .purge = m.upstreamHead(Self.head(200, [("Content-Length", "4")]), now: Self.now, bodies: BodyMemory(), bodyLimit: .max) else { Issue.record("purges first"); return }
         guard case .none = m.upstreamBody(ByteBuffer(string: "ab")) else { Issue.record("held, not acknowledged"); return }
         _ = m.upstreamBody(ByteBuffer(string: "cd"))
         guard case .none = m.upstreamEnd() else { Issue.record("the end is held too"); return }
@@ -267,7 +265,7 @@ struct ExchangeStateMachineTests {
         guard case .none = waiting.clientGone() else { Issue.record("once"); return }
 
         var committing = Self.filling()
-        _ = committing.upstreamHead(Self.head(200), now: Self.now)
+        _ = committing.upstreamHead(Self.head(200), now: Self.now, bodies: BodyMemory(), bodyLimit: .max)
         _ = committing.upstreamEnd()
         guard case .abandon(waiter: nil) = committing.clientGone() else { Issue.record("abandons"); return }
         let answers = committing.committed()
@@ -282,7 +280,7 @@ struct ExchangeStateMachineTests {
 
     @Test func anUnknownVaryStreamsAndTeachesTheKey() {
         var m = Self.filling()
-        guard case .sendHead(let start) = m.upstreamHead(Self.head(200, [("Vary", "X-Tenant"), ("Content-Length", "1")]), now: Self.now) else {
+        guard case .sendHead(let start) = m.upstreamHead(Self.head(200, [("Vary", "X-Tenant"), ("Content-Length", "1")]), now: Self.now, bodies: BodyMemory(), bodyLimit: .max) else {
             Issue.record("streams"); return
         }
         #expect(start.learnVary == ["x-tenant"])
