@@ -1,9 +1,9 @@
 import NIOCore
+import NIOHTTP1
 
 /// When the bytes of a request head started arriving, so a client that trickles a
-/// head (slowloris) is cut off after `limits.headerTimeout`. Shared by the byte
-/// watcher in front of the decoder and the connection handler behind it; both run on
-/// the channel's loop.
+/// head (slowloris) is cut off after `limits.headerTimeout`. Shared by the decoder
+/// and the connection handler behind it; both run on the channel's loop.
 final class HeadClock {
     /// No request in progress: the next bytes start a head.
     var betweenRequests = true
@@ -11,19 +11,28 @@ final class HeadClock {
     var headStarted: NIODeadline?
 }
 
-/// Sits in front of the HTTP decoder and notes the first byte of each request head.
-final class HeadStartWatcher: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
+/// NIO's HTTP request decoder, noting the first byte of each request head as bytes
+/// reach it. A decoder rather than a handler of its own in front: a handler costs every
+/// read a pipeline hop.
+struct TimedRequestDecoder: ByteToMessageDecoder {
+    typealias InboundOut = HTTPServerRequestPart
 
+    private let decoder = HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)
     private let clock: HeadClock
 
     init(clock: HeadClock) { self.clock = clock }
 
     /// Only notes the time: the connection's own timer (which ticks at least every half
     /// header timeout) does the cutting off, so nothing is scheduled per request.
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         if clock.betweenRequests && clock.headStarted == nil { clock.headStarted = context.eventLoop.now }
-        context.fireChannelRead(data)
+        return try decoder.decode(context: context, buffer: &buffer)
     }
+
+    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        try decoder.decodeLast(context: context, buffer: &buffer, seenEOF: seenEOF)
+    }
+
+    mutating func decoderAdded(context: ChannelHandlerContext) { decoder.decoderAdded(context: context) }
+    mutating func decoderRemoved(context: ChannelHandlerContext) { decoder.decoderRemoved(context: context) }
 }

@@ -28,8 +28,7 @@ extension ProxyServer {
                     let sync = channel.pipeline.syncOperations
                     let clock = HeadClock()
                     let connection = ConnectionHandler(engine: engine, headClock: clock, channel: channel)
-                    try sync.addHandler(HeadStartWatcher(clock: clock))
-                    try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
+                    try sync.addHandler(ByteToMessageHandler(TimedRequestDecoder(clock: clock)))
                     try sync.addHandler(connection)
                 }
             }

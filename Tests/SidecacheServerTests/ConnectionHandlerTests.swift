@@ -36,8 +36,7 @@ struct ConnectionHandlerTests {
                 metrics: ProxyMetrics(for: config))
             let headClock = HeadClock()
             let sync = channel.pipeline.syncOperations
-            try sync.addHandler(HeadStartWatcher(clock: headClock))
-            try sync.addHandler(ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
+            try sync.addHandler(ByteToMessageHandler(TimedRequestDecoder(clock: headClock)))
             try sync.addHandler(ConnectionHandler(engine: engine, headClock: headClock, channel: channel))
             try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 4000)).wait()
         }
