@@ -60,6 +60,8 @@ final class ProxyEngine: Sendable {
     let vary = VaryMemory()
     /// Request bodies and fills held at once (`limits.bodyMemory`).
     let bodies = BodyMemory()
+    /// Shadow verifications under way (`ShadowVerification.maxInFlight`).
+    let verifications = Atomic<Int>(0)
     let upstream: UpstreamClient
     let clock: any WallClock
     let logger: Logger

@@ -32,6 +32,10 @@ final class ShadowVerification {
     /// URL overrides) and compares the answer with `entry` when it ends.
     static func start(engine: ProxyEngine, route: Route, key: CacheKey, entry: CacheEntry, uri: String,
                       request: HTTPHeaders, clientAddress: String?, on loop: any EventLoop) {
+        guard engine.verifications.wrappingAdd(1, ordering: .relaxed).newValue <= maxInFlight else {
+            engine.verifications.wrappingSubtract(1, ordering: .relaxed)
+            return   // a check can wait for the next sampled hit
+        }
         let config = engine.settings.config
         var headers = ForwardHeaders.request(request, clientAddress: clientAddress, fallbackHost: config.upstream.authority,
                                              forFill: true, requestID: ForwardHeaders.newRequestID)
@@ -42,6 +46,13 @@ final class ShadowVerification {
         let bound = NIOLoopBound(check, eventLoop: loop)
         check.transfer = engine.upstream.execute(upstreamRequest, on: loop) { events in events.forEach(bound.value.received) }
     }
+
+    /// Checks under way at once across the process. Each holds an upstream connection
+    /// and a body: sampled hits against a slow upstream started one for every hit, past
+    /// 2 000 descriptors, until accepts and connects failed for every client.
+    static let maxInFlight = 32
+
+    deinit { engine.verifications.wrappingSubtract(1, ordering: .relaxed) }
 
     private init(engine: ProxyEngine, route: Route, key: CacheKey, entry: CacheEntry, loop: any EventLoop) {
         self.engine = engine

@@ -16,6 +16,33 @@ struct ShadowVerificationTests {
 
     static func mismatches(_ h: ProxyHarness) -> Int { h.proxy.engine.metrics.routes.stats(for: "checked").verifyMismatches }
 
+    /// Checks under way are bounded across the process: against a slow upstream every
+    /// sampled hit started one, each holding an upstream connection, until descriptors
+    /// ran out for every client. A finished check gives its place back.
+    @Test func checksUnderWayAreBoundedAndFinishedOnesGiveTheirPlaceBack() async throws {
+        try await withProxy(routes: Self.routes) { h in
+            let slow = Mutex(false)
+            h.origin.on("GET", "/api/checked/1") { _ in
+                slow.withLock { $0 } ? OriginResponse.json(#"{"v":1}"#).delayed(.seconds(8)) : .json(#"{"v":1}"#)
+            }
+            let engine = h.proxy.engine
+            _ = try await h.get("/api/checked/1")
+            let sequential = ShadowVerification.maxInFlight + 8
+            for n in 1...sequential {
+                #expect(try await h.get("/api/checked/1").header("X-Cache") == "HIT")
+                #expect(try await eventually {
+                    h.origin.count(path: "/api/checked/1") == 1 + n && engine.verifications.load(ordering: .relaxed) == 0
+                }, "check \(n) ran and gave its place back")
+            }
+            slow.withLock { $0 = true }
+            for _ in 0..<100 { #expect(try await h.get("/api/checked/1").header("X-Cache") == "HIT") }
+            #expect(try await eventually { engine.verifications.load(ordering: .relaxed) == ShadowVerification.maxInFlight },
+                    "\(engine.verifications.load(ordering: .relaxed)) checks under way")
+            #expect(try await eventually { h.origin.count(path: "/api/checked/1") == 1 + sequential + ShadowVerification.maxInFlight })
+            #expect(Self.mismatches(h) == 0)
+        }
+    }
+
     /// A change the proxy was never told about (a missed purge) is found by the next
     /// verified hit: that hit is still served from the cache, the entry goes, and the
     /// request after it gets the upstream's new answer.
