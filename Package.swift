@@ -105,7 +105,7 @@ let package = Package(
             .product(name: "NIOHTTP1", package: "swift-nio"),
         ]),
 
-        .testTarget(name: "SidecacheCoreTests", dependencies: ["SidecacheCore"]),
+        .testTarget(name: "SidecacheCoreTests", dependencies: ["SidecacheCore", "SidecacheTestSupport"]),
         .testTarget(name: "SidecacheConfigTests", dependencies: ["SidecacheConfig"]),
         .testTarget(name: "SidecacheStoreTests", dependencies: [
             "SidecacheStore", "SidecacheTestSupport",

@@ -139,9 +139,10 @@ public struct TagTemplate: Sendable, Equatable, CustomStringConvertible {
         pieces.compactMap { if case .value(.param(let n)) = $0 { n } else { nil } }
     }
 
-    public var readsBody: Bool {
-        pieces.contains { if case .value(.body) = $0 { true } else { false } }
-    }
+    public var readsBody: Bool { !bodyPaths.isEmpty }
+
+    /// The members of the JSON body the template reads.
+    public var bodyPaths: [[String]] { pieces.bodyPaths }
 
     public var description: String { source }
 

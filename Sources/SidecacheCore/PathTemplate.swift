@@ -76,9 +76,10 @@ public struct PathTemplate: Sendable, Equatable, CustomStringConvertible {
         segments.compactMap { if case .value(.param(let n)) = $0 { n } else { nil } }
     }
 
-    public var readsBody: Bool {
-        segments.contains { if case .value(.body) = $0 { true } else { false } }
-    }
+    public var readsBody: Bool { !bodyPaths.isEmpty }
+
+    /// The members of the JSON body the template reads (`{body.a.b}`: `["a", "b"]`).
+    public var bodyPaths: [[String]] { segments.bodyPaths }
 
     public var description: String { source }
 
@@ -182,4 +183,8 @@ public func percentEncodeSegment(_ text: String) -> String {
         }
     }
     return out
+}
+
+extension Sequence<PathTemplate.Piece> {
+    var bodyPaths: [[String]] { compactMap { if case .value(.body(let path)) = $0 { path } else { nil } } }
 }

@@ -26,12 +26,15 @@ public struct PurgeRule: Sendable, Equatable {
         self.mode = mode
     }
 
-    public var readsBody: Bool {
-        targets.contains {
-            switch $0 {
-            case .path(let t): t.readsBody
-            case .tag(let t): t.readsBody
-            case .route: false
+    public var readsBody: Bool { !bodyPaths.isEmpty }
+
+    /// The members of the JSON body the rule's targets read.
+    public var bodyPaths: [[String]] {
+        targets.flatMap { target -> [[String]] in
+            switch target {
+            case .path(let t): t.bodyPaths
+            case .tag(let t): t.bodyPaths
+            case .route: []
             }
         }
     }
@@ -53,6 +56,8 @@ public struct PurgePlan: Sendable {
 
     public var isEmpty: Bool { matches.isEmpty }
     public var readsBody: Bool { matches.contains { $0.rule.readsBody } }
+    /// The members of the JSON body the matching rules read.
+    public var bodyPaths: [[String]] { matches.flatMap { $0.rule.bodyPaths } }
 
     /// The rules whose `on` matches this request; `caseInsensitive` for a path on a
     /// case-insensitive route (`RouteTable.ruleSpelling`).

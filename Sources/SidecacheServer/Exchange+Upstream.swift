@@ -179,7 +179,8 @@ extension Exchange {
         let spelled = settings.config.routes.ruleSpelling(of: target.path)
         let plan = PurgePlan(method: method, path: spelled.path, caseInsensitive: spelled.caseInsensitive, rules: settings.config.purge)
         if !plan.isEmpty {
-            let json = plan.readsBody ? body.flatMap { JSONValue.parse($0.readableBytesView) } : nil
+            let paths = plan.bodyPaths
+            let json = paths.isEmpty ? nil : body.flatMap { b in b.withUnsafeReadableBytes { JSONMembers.pruned($0, to: paths) } }
             let ruled = plan.scopes(query: target.query, headers: head.headers, body: json)
             scopes += ruled.remove
             stale = ruled.stale

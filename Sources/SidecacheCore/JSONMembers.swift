@@ -1,0 +1,233 @@
+/// The members of a JSON document at given member paths, read without building the
+/// document. A purge template reads one or two members (`{body.userId}`) of a request
+/// body that may be as large as `maxRequestBody`; `JSONValue.parse` built the whole
+/// tree of it first, on the event loop, at some 40 times the body's size: one 16 MB
+/// body held 600 MB and stalled the loop's other clients for 25 s.
+///
+/// Documents up to `wholeUpTo` bytes are still parsed whole, so everyday bodies keep
+/// Foundation's reading exactly. Larger ones are scanned once: every byte is checked
+/// against the JSON grammar, and only the members on a wanted path are kept. The scan
+/// follows Foundation where a document's meaning depends on it — the last of two
+/// members of one name wins, a trailing comma is taken, nesting past 512 levels is
+/// not JSON — and otherwise errs on the lenient side (it takes numbers Foundation
+/// cannot represent, lone surrogates and bytes that are not UTF-8 outside the members
+/// it keeps): a value found where Foundation would find none purges precisely, where
+/// a value missing would skip a tag target. Only UTF-8 is read (RFC 8259 §8.1).
+public enum JSONMembers {
+    /// The document pruned to `paths`: objects along a path keep that path's member, and
+    /// a scalar at the end of a path is kept as `JSONValue.parse` reads it; nil when the
+    /// bytes are not JSON.
+    public static func pruned(_ bytes: UnsafeRawBufferPointer, to paths: [[String]], wholeUpTo: Int = 64 << 10) -> JSONValue? {
+        if bytes.count <= wholeUpTo { return JSONValue.parse(bytes) }
+        var wanted = Wanted()
+        for path in paths where !path.isEmpty { wanted.add(path[...]) }
+        var scanner = Scanner(bytes: bytes)
+        return try? scanner.document(wanted)
+    }
+
+    /// The paths as a tree of member names.
+    struct Wanted {
+        var members: [String: Wanted] = [:]
+        /// A path ends here: a scalar here is kept.
+        var ends = false
+
+        mutating func add(_ path: ArraySlice<String>) {
+            guard let first = path.first else { ends = true; return }
+            members[first, default: Wanted()].add(path.dropFirst())
+        }
+    }
+
+    struct NotJSON: Error {}
+
+    private struct Scanner {
+        let bytes: UnsafeRawBufferPointer
+        var i = 0
+        /// Foundation refuses deeper documents; a bound also keeps the scan's recursion shallow.
+        static let maxDepth = 512
+
+        init(bytes: UnsafeRawBufferPointer) { self.bytes = bytes }
+
+        private var next: UInt8? { i < bytes.count ? bytes[i] : nil }
+
+        mutating func document(_ wanted: Wanted) throws(NotJSON) -> JSONValue? {
+            if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { i = 3 }   // a UTF-8 BOM, as Foundation
+            skipBlanks()
+            let value = try value(wanted, depth: 0)
+            skipBlanks()
+            guard i == bytes.count else { throw NotJSON() }
+            return value ?? .null
+        }
+
+        private mutating func skipBlanks() {
+            while let b = next, b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D { i += 1 }
+        }
+
+        /// Moves past one value; returns what of it `wanted` keeps (nil: nothing).
+        private mutating func value(_ wanted: Wanted?, depth: Int) throws(NotJSON) -> JSONValue? {
+            guard let b = next else { throw NotJSON() }
+            let start = i
+            switch b {
+            case UInt8(ascii: "{"):
+                return try object(wanted, depth: depth + 1)
+            case UInt8(ascii: "["):
+                try array(depth: depth + 1)
+                return nil
+            case UInt8(ascii: "\""):
+                _ = try string()
+            case UInt8(ascii: "t"):
+                try literal("true")
+            case UInt8(ascii: "f"):
+                try literal("false")
+            case UInt8(ascii: "n"):
+                try literal("null")
+            default:
+                try number()
+            }
+            guard wanted?.ends == true else { return nil }
+            // A scalar that is wanted: read as the whole-document parse reads it.
+            guard let scalar = JSONValue.parse(UnsafeRawBufferPointer(rebasing: bytes[start..<i])) else { throw NotJSON() }
+            return scalar
+        }
+
+        private mutating func object(_ wanted: Wanted?, depth: Int) throws(NotJSON) -> JSONValue? {
+            guard depth <= Self.maxDepth else { throw NotJSON() }
+            i += 1
+            var kept: [String: JSONValue] = [:]
+            let keeps = wanted.map { !$0.members.isEmpty } ?? false
+            skipBlanks()
+            if next == UInt8(ascii: "}") {
+                i += 1
+            } else {
+                while true {
+                    skipBlanks()
+                    guard next == UInt8(ascii: "\"") else { throw NotJSON() }
+                    let nameStart = i
+                    let escaped = try string()
+                    let nameEnd = i
+                    skipBlanks()
+                    guard next == UInt8(ascii: ":") else { throw NotJSON() }
+                    i += 1
+                    skipBlanks()
+                    if keeps, let wanted {
+                        let name = try text(nameStart..<nameEnd, escaped: escaped)
+                        // The last member of a name wins, as in Foundation: one not kept removes an earlier one.
+                        kept[name] = try value(wanted.members[name], depth: depth)
+                    } else {
+                        _ = try value(nil, depth: depth)
+                    }
+                    skipBlanks()
+                    if next == UInt8(ascii: ",") {
+                        i += 1
+                        skipBlanks()
+                        if next == UInt8(ascii: "}") { i += 1; break }   // a trailing comma, taken as Foundation takes it
+                    } else if next == UInt8(ascii: "}") {
+                        i += 1
+                        break
+                    } else {
+                        throw NotJSON()
+                    }
+                }
+            }
+            return wanted == nil ? nil : .object(kept)
+        }
+
+        private mutating func array(depth: Int) throws(NotJSON) {
+            guard depth <= Self.maxDepth else { throw NotJSON() }
+            i += 1
+            skipBlanks()
+            if next == UInt8(ascii: "]") { i += 1; return }
+            while true {
+                _ = try value(nil, depth: depth)
+                skipBlanks()
+                if next == UInt8(ascii: ",") {
+                    i += 1
+                    skipBlanks()
+                    if next == UInt8(ascii: "]") { i += 1; return }
+                } else if next == UInt8(ascii: "]") {
+                    i += 1
+                    return
+                } else {
+                    throw NotJSON()
+                }
+            }
+        }
+
+        /// Moves past a string; whether it holds escapes.
+        private mutating func string() throws(NotJSON) -> Bool {
+            i += 1
+            var escaped = false
+            while let b = next {
+                switch b {
+                case UInt8(ascii: "\""):
+                    i += 1
+                    return escaped
+                case UInt8(ascii: "\\"):
+                    escaped = true
+                    i += 1
+                    guard let e = next else { throw NotJSON() }
+                    if e == UInt8(ascii: "u") {
+                        guard i + 4 < bytes.count, (1...4).allSatisfy({ Self.isHex(bytes[i + $0]) }) else { throw NotJSON() }
+                        i += 5
+                    } else {
+                        guard "\"\\/bfnrt".utf8.contains(e) else { throw NotJSON() }
+                        i += 1
+                    }
+                case 0..<0x20:
+                    throw NotJSON()
+                default:
+                    i += 1
+                }
+            }
+            throw NotJSON()
+        }
+
+        /// A member name's text.
+        private func text(_ range: Range<Int>, escaped: Bool) throws(NotJSON) -> String {
+            guard escaped else { return String(decoding: bytes[(range.lowerBound + 1)..<(range.upperBound - 1)], as: UTF8.self) }
+            guard case .string(let name)? = JSONValue.parse(UnsafeRawBufferPointer(rebasing: bytes[range])) else { throw NotJSON() }
+            return name
+        }
+
+        private mutating func literal(_ word: StaticString) throws(NotJSON) {
+            let count = word.utf8CodeUnitCount
+            guard i + count <= bytes.count,
+                  UnsafeRawBufferPointer(start: word.utf8Start, count: count).elementsEqual(bytes[i..<(i + count)]) else {
+                throw NotJSON()
+            }
+            i += count
+        }
+
+        /// RFC 8259 §6: `-? (0 | [1-9][0-9]*) (. [0-9]+)? ([eE] [+-]? [0-9]+)?`.
+        private mutating func number() throws(NotJSON) {
+            if next == UInt8(ascii: "-") { i += 1 }
+            guard let first = next, Self.isDigit(first) else { throw NotJSON() }
+            i += 1
+            if first == UInt8(ascii: "0") {
+                if let b = next, Self.isDigit(b) { throw NotJSON() }   // a leading zero
+            } else {
+                skipDigits()
+            }
+            if next == UInt8(ascii: ".") {
+                i += 1
+                guard let b = next, Self.isDigit(b) else { throw NotJSON() }
+                skipDigits()
+            }
+            if next == UInt8(ascii: "e") || next == UInt8(ascii: "E") {
+                i += 1
+                if next == UInt8(ascii: "+") || next == UInt8(ascii: "-") { i += 1 }
+                guard let b = next, Self.isDigit(b) else { throw NotJSON() }
+                skipDigits()
+            }
+        }
+
+        private mutating func skipDigits() {
+            while let b = next, Self.isDigit(b) { i += 1 }
+        }
+
+        private static func isDigit(_ b: UInt8) -> Bool { b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9") }
+
+        private static func isHex(_ b: UInt8) -> Bool {
+            isDigit(b) || (b | 0x20) >= UInt8(ascii: "a") && (b | 0x20) <= UInt8(ascii: "f")
+        }
+    }
+}
