@@ -156,6 +156,11 @@ public final class AdminServer: Sendable {
                         ? AdminResponse.error(.payloadTooLarge, "payload_too_large", "admin bodies are at most \(Self.maxBody) bytes")
                         : await api.handle(AdminRequest(head: request, body: body, remote: remote), on: channel.eventLoop)
                     let keepAlive = request.isKeepAlive && !tooLarge
+                    // Written within the request bound, and the connection may make way
+                    // meanwhile: a client that reads nothing stalls the write for good,
+                    // and 64 such held every place.
+                    waiting(true)
+                    deadline = closing(after: limits.requestTime)
                     try await write(response, to: outbound, head: request, keepAlive: keepAlive)
                     if !keepAlive { return }
                     waiting(true)

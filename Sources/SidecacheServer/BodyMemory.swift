@@ -15,11 +15,12 @@ final class BodyMemory: Sendable {
     /// A share that grows with one body and goes back when the body is let go.
     func hold(within limit: Int) -> Hold { Hold(memory: self, limit: limit) }
 
-    /// A body alone is always taken, so a limit below a route's size limit slows the
-    /// largest bodies down to one at a time rather than refusing them all.
-    private func take(_ n: Int, within limit: Int) -> Bool {
+    /// A body alone is always taken (`own`: what it holds already), so a limit below a
+    /// route's size limit slows the largest bodies down to one at a time rather than
+    /// refusing them all.
+    private func take(_ n: Int, within limit: Int, own: Int) -> Bool {
         let total = held.wrappingAdd(n, ordering: .relaxed).newValue
-        if total <= limit || total == n { return true }
+        if total <= limit || total == own + n { return true }
         held.wrappingSubtract(n, ordering: .relaxed)
         return false
     }
@@ -40,7 +41,7 @@ final class BodyMemory: Sendable {
         /// would then hold more than the limit.
         func grow(to total: Int) -> Bool {
             guard total > bytes else { return true }
-            guard memory.take(total - bytes, within: limit) else { return false }
+            guard memory.take(total - bytes, within: limit, own: bytes) else { return false }
             bytes = total
             return true
         }

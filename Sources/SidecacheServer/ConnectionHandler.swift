@@ -182,6 +182,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     func channelInactive(context: ChannelHandlerContext) {
         if case .responding(let exchange) = state { exchange.clientGone() }
         state = .closed
+        bodyHold = nil
         idleCheck?.cancel()
         context.fireChannelInactive()
     }
@@ -262,6 +263,9 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // Past the queue bound nothing is answered: an error there would be read as the
+        // answer to the first request dropped.
+        if overflowed { return }
         guard error is HTTPParserError else {
             // More bytes behind a malformed request: the decoder refuses them, and the
             // error already pending answers after the requests before it.

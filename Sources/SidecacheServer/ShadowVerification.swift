@@ -27,6 +27,9 @@ final class ShadowVerification {
     /// `body`'s share of `limits.bodyMemory`.
     private let hold: BodyMemory.Hold
     private var transfer: UpstreamTransfer?
+    /// Given up (too large, or no memory for its body): what else arrives, its end
+    /// among it, compares nothing. A partial body compared would drop a good entry.
+    private var abandoned = false
 
     /// Fetches `uri` as a fill would (the client's headers, less conditionals and
     /// URL overrides) and compares the answer with `entry` when it ends.
@@ -66,6 +69,7 @@ final class ShadowVerification {
     }
 
     private func received(_ event: UpstreamEvent) {
+        guard !abandoned else { return }
         switch event {
         case .interim:
             break
@@ -75,12 +79,11 @@ final class ShadowVerification {
         case .body(let chunk):
             transfer?.consumed(chunk.readableBytes)
             let total = body.readableBytes + chunk.readableBytes
-            guard total <= route.policy.maxBodySize else {
-                transfer?.cancel()   // larger than anything stored: not this entry's answer to compare
-                return
-            }
-            guard hold.grow(to: total) else {
-                transfer?.cancel()   // a check can wait; the memory is for answers
+            // Larger than anything stored: not this entry's answer to compare. Or no
+            // memory for it: a check can wait, the memory is for answers.
+            guard total <= route.policy.maxBodySize, hold.grow(to: total) else {
+                abandoned = true
+                transfer?.cancel()
                 return
             }
             body.writeImmutableBuffer(chunk)

@@ -29,7 +29,9 @@ struct BodyMemoryTests {
         let memory = BodyMemory()
         do {
             let alone = memory.hold(within: 100)
+            #expect(alone.grow(to: 60))
             #expect(alone.grow(to: 500), "a limit below a route's size limit must not refuse its largest bodies outright")
+            #expect(alone.grow(to: 900), "nor stop one as it grows")
             #expect(!memory.hold(within: 100).grow(to: 1))
         }
         #expect(memory.bytes == 0)

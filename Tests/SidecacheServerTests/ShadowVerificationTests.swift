@@ -43,6 +43,30 @@ struct ShadowVerificationTests {
         }
     }
 
+    /// A check refused memory for its body (`limits.bodyMemory` held by others) gives up:
+    /// its transfer was cancelled, but the answer's end, often in the same batch of events,
+    /// still compared the empty body with the entry, and a good entry was dropped.
+    @Test func aCheckWithoutMemoryForItsBodyComparesNothing() async throws {
+        try await withProxy(routes: Self.routes, extra: #""limits": { "bodyMemory": "1KiB" }"#) { h in
+            let body = "{\"v\":\"" + String(repeating: "x", count: 2048) + "\"}"
+            h.origin.on("GET", "/api/checked/1", .json(body))
+            h.origin.on("POST", "/upload", .text("ok"))
+            let engine = h.proxy.engine
+            _ = try await h.get("/api/checked/1")
+            // Someone else's upload holds the budget.
+            let holder = try await RawConnection.connect(port: h.port)
+            try await holder.send("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 4096\r\n\r\n" + String(repeating: "u", count: 1536))
+            #expect(try await eventually { engine.bodies.bytes >= 1536 })
+            #expect(try await h.get("/api/checked/1").header("X-Cache") == "HIT")
+            #expect(try await eventually {
+                h.origin.count(path: "/api/checked/1") == 2 && engine.verifications.load(ordering: .relaxed) == 0
+            }, "the check ran and ended")
+            #expect(Self.mismatches(h) == 0)
+            #expect(try await h.get("/api/checked/1").header("X-Cache") == "HIT", "the entry stays")
+            try await holder.close()
+        }
+    }
+
     /// A change the proxy was never told about (a missed purge) is found by the next
     /// verified hit: that hit is still served from the cache, the entry goes, and the
     /// request after it gets the upstream's new answer.
