@@ -22,7 +22,25 @@ public enum JSONMembers {
         var wanted = Wanted()
         for path in paths where !path.isEmpty { wanted.add(path[...]) }
         var scanner = Scanner(bytes: bytes)
-        return try? scanner.document(wanted)
+        let kept: Kept?
+        do { kept = try scanner.document(wanted) } catch { return nil }
+        return kept.map { value($0, in: bytes) } ?? .null
+    }
+
+    /// What the scan keeps: the wanted objects, and the byte ranges of wanted scalars,
+    /// read once the scan is done. Read as they come, a member repeated a million times
+    /// was read a million times.
+    indirect enum Kept {
+        case object([String: Kept])
+        case scalar(Range<Int>)
+    }
+
+    private static func value(_ kept: Kept, in bytes: UnsafeRawBufferPointer) -> JSONValue {
+        switch kept {
+        case .object(let members): .object(members.mapValues { value($0, in: bytes) })
+        // A wanted scalar the whole parse cannot read (`1e400`) is missing to it too.
+        case .scalar(let range): JSONValue.parse(UnsafeRawBufferPointer(rebasing: bytes[range])) ?? .null
+        }
     }
 
     /// The paths as a tree of member names.
@@ -49,13 +67,13 @@ public enum JSONMembers {
 
         private var next: UInt8? { i < bytes.count ? bytes[i] : nil }
 
-        mutating func document(_ wanted: Wanted) throws(NotJSON) -> JSONValue? {
+        mutating func document(_ wanted: Wanted) throws(NotJSON) -> Kept? {
             if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { i = 3 }   // a UTF-8 BOM, as Foundation
             skipBlanks()
             let value = try value(wanted, depth: 0)
             skipBlanks()
             guard i == bytes.count else { throw NotJSON() }
-            return value ?? .null
+            return value
         }
 
         private mutating func skipBlanks() {
@@ -63,7 +81,7 @@ public enum JSONMembers {
         }
 
         /// Moves past one value; returns what of it `wanted` keeps (nil: nothing).
-        private mutating func value(_ wanted: Wanted?, depth: Int) throws(NotJSON) -> JSONValue? {
+        private mutating func value(_ wanted: Wanted?, depth: Int) throws(NotJSON) -> Kept? {
             guard let b = next else { throw NotJSON() }
             let start = i
             switch b {
@@ -83,16 +101,13 @@ public enum JSONMembers {
             default:
                 try number()
             }
-            guard wanted?.ends == true else { return nil }
-            // A scalar that is wanted: read as the whole-document parse reads it.
-            guard let scalar = JSONValue.parse(UnsafeRawBufferPointer(rebasing: bytes[start..<i])) else { throw NotJSON() }
-            return scalar
+            return wanted?.ends == true ? .scalar(start..<i) : nil
         }
 
-        private mutating func object(_ wanted: Wanted?, depth: Int) throws(NotJSON) -> JSONValue? {
+        private mutating func object(_ wanted: Wanted?, depth: Int) throws(NotJSON) -> Kept? {
             guard depth <= Self.maxDepth else { throw NotJSON() }
             i += 1
-            var kept: [String: JSONValue] = [:]
+            var kept: [String: Kept] = [:]
             let keeps = wanted.map { !$0.members.isEmpty } ?? false
             skipBlanks()
             if next == UInt8(ascii: "}") {
@@ -109,7 +124,7 @@ public enum JSONMembers {
                     i += 1
                     skipBlanks()
                     if keeps, let wanted {
-                        let name = try text(nameStart..<nameEnd, escaped: escaped)
+                        let name = text(nameStart..<nameEnd, escaped: escaped)
                         // The last member of a name wins, as in Foundation: one not kept removes an earlier one.
                         kept[name] = try value(wanted.members[name], depth: depth)
                     } else {
@@ -181,12 +196,40 @@ public enum JSONMembers {
             throw NotJSON()
         }
 
-        /// A member name's text.
-        private func text(_ range: Range<Int>, escaped: Bool) throws(NotJSON) -> String {
-            guard escaped else { return String(decoding: bytes[(range.lowerBound + 1)..<(range.upperBound - 1)], as: UTF8.self) }
-            guard case .string(let name)? = JSONValue.parse(UnsafeRawBufferPointer(rebasing: bytes[range])) else { throw NotJSON() }
-            return name
+        /// A member name's text (`range` holds its quotes; `string` checked its escapes).
+        /// A lone surrogate becomes U+FFFD, which no wanted name holds.
+        private func text(_ range: Range<Int>, escaped: Bool) -> String {
+            let inner = bytes[(range.lowerBound + 1)..<(range.upperBound - 1)]
+            guard escaped else { return String(decoding: inner, as: UTF8.self) }
+            var units: [UInt16] = []
+            var j = inner.startIndex
+            while j < inner.endIndex {
+                let b = inner[j]
+                guard b == UInt8(ascii: "\\") else {
+                    // Plain UTF-8 up to the next escape.
+                    let run = inner[j...].firstIndex(of: UInt8(ascii: "\\")) ?? inner.endIndex
+                    units += String(decoding: inner[j..<run], as: UTF8.self).utf16
+                    j = run
+                    continue
+                }
+                let e = inner[j + 1]
+                j += 2
+                switch e {
+                case UInt8(ascii: "b"): units.append(0x08)
+                case UInt8(ascii: "f"): units.append(0x0C)
+                case UInt8(ascii: "n"): units.append(0x0A)
+                case UInt8(ascii: "r"): units.append(0x0D)
+                case UInt8(ascii: "t"): units.append(0x09)
+                case UInt8(ascii: "u"):
+                    units.append(inner[j..<(j + 4)].reduce(0) { $0 << 4 | UInt16(Self.hexValue($1)) })
+                    j += 4
+                default: units.append(UInt16(e))   // " \ /
+                }
+            }
+            return String(decoding: units, as: UTF16.self)
         }
+
+        private static func hexValue(_ b: UInt8) -> UInt8 { isDigit(b) ? b - UInt8(ascii: "0") : (b | 0x20) - UInt8(ascii: "a") + 10 }
 
         private mutating func literal(_ word: StaticString) throws(NotJSON) {
             let count = word.utf8CodeUnitCount
