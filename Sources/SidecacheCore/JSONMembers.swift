@@ -12,19 +12,71 @@
 /// not JSON — and otherwise errs on the lenient side (it takes numbers Foundation
 /// cannot represent, lone surrogates and bytes that are not UTF-8 outside the members
 /// it keeps): a value found where Foundation would find none purges precisely, where
-/// a value missing would skip a tag target. Only UTF-8 is read (RFC 8259 §8.1).
+/// a value missing would skip a tag target. UTF-16 and UTF-32, which Foundation reads
+/// (RFC 4627 §3's detection), are turned into UTF-8 first.
 public enum JSONMembers {
     /// The document pruned to `paths`: objects along a path keep that path's member, and
     /// a scalar at the end of a path is kept as `JSONValue.parse` reads it; nil when the
     /// bytes are not JSON.
     public static func pruned(_ bytes: UnsafeRawBufferPointer, to paths: [[String]], wholeUpTo: Int = 64 << 10) -> JSONValue? {
         if bytes.count <= wholeUpTo { return JSONValue.parse(bytes) }
+        if let utf8 = Encoding(detecting: bytes)?.utf8(bytes) {
+            return utf8.withUnsafeBytes { scan($0, to: paths) }
+        }
+        return scan(bytes, to: paths)
+    }
+
+    private static func scan(_ bytes: UnsafeRawBufferPointer, to paths: [[String]]) -> JSONValue? {
         var wanted = Wanted()
         for path in paths where !path.isEmpty { wanted.add(path[...]) }
         var scanner = Scanner(bytes: bytes)
         let kept: Kept?
         do { kept = try scanner.document(wanted) } catch { return nil }
         return kept.map { value($0, in: bytes) } ?? .null
+    }
+
+    /// A JSON text in UTF-16 or UTF-32, told as Foundation tells it: by its byte order
+    /// mark, or by where the zero bytes of its first (ASCII) character fall.
+    enum Encoding {
+        case utf16(bigEndian: Bool, skip: Int)
+        case utf32(bigEndian: Bool, skip: Int)
+
+        init?(detecting b: UnsafeRawBufferPointer) {
+            guard b.count >= 2 else { return nil }
+            let four = b.count >= 4 ? (b[0], b[1], b[2], b[3]) : (b[0], b[1], 1, 1)
+            switch four {
+            case (0, 0, 0xFE, 0xFF): self = .utf32(bigEndian: true, skip: 4)
+            case (0xFF, 0xFE, 0, 0): self = .utf32(bigEndian: false, skip: 4)
+            case (0xFE, 0xFF, _, _): self = .utf16(bigEndian: true, skip: 2)
+            case (0xFF, 0xFE, _, _): self = .utf16(bigEndian: false, skip: 2)
+            case (0, 0, 0, _): self = .utf32(bigEndian: true, skip: 0)
+            case (_, 0, 0, 0): self = .utf32(bigEndian: false, skip: 0)
+            case (0, _, _, _): self = .utf16(bigEndian: true, skip: 0)
+            case (_, 0, _, _): self = .utf16(bigEndian: false, skip: 0)
+            default: return nil
+            }
+        }
+
+        /// The text in UTF-8; what does not decode becomes U+FFFD.
+        func utf8(_ b: UnsafeRawBufferPointer) -> [UInt8] {
+            switch self {
+            case .utf16(let big, let skip):
+                let (high, low) = big ? (0, 1) : (1, 0)
+                let units = stride(from: skip, to: b.count - 1, by: 2).map { (i: Int) -> UInt16 in
+                    UInt16(b[i + high]) << 8 | UInt16(b[i + low])
+                }
+                return Array(String(decoding: units, as: UTF16.self).utf8)
+            case .utf32(let big, let skip):
+                let scalars = stride(from: skip, to: b.count - 3, by: 4).map { (i: Int) -> UInt32 in
+                    var value: UInt32 = 0
+                    for k in 0..<4 { value = value << 8 | UInt32(b[big ? i + k : i + 3 - k]) }
+                    return value
+                }
+                var text = String.UnicodeScalarView()
+                for value in scalars { text.append(Unicode.Scalar(value) ?? "\u{FFFD}") }
+                return Array(String(text).utf8)
+            }
+        }
     }
 
     /// What the scan keeps: the wanted objects, and the byte ranges of wanted scalars,

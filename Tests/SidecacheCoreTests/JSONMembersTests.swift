@@ -85,6 +85,35 @@ struct JSONMembersTests {
         #expect(invalidUTF8.withUnsafeBytes { JSONMembers.pruned($0, to: [["id"]], wholeUpTo: 0) }?.value(at: ["id"])?.scalarText == "1")
     }
 
+    /// Foundation reads UTF-16 and UTF-32 too: a member it finds there must be found, or
+    /// a tag target is skipped for an upstream that took the body.
+    @Test func textInUTF16AndUTF32IsReadAsFoundationReadsIt() {
+        let texts = [#"{"id":7,"a":{"b":"\u00e9t\u00e9 😀"}}"#, #"{"é":"x","u":{"id":[1]},"id":"😀"}"#, #"[{"id":1}]"#, #"{"id":1"#]
+        for text in texts {
+            let scalars = Array(text.unicodeScalars)
+            var encodings: [(String, [UInt8])] = []
+            for big in [true, false] {
+                for bom in [true, false] {
+                    let units = (bom ? [UInt16(0xFEFF)] : []) + Array(text.utf16)
+                    encodings.append(("UTF-16 \(big ? "BE" : "LE")\(bom ? " BOM" : "")",
+                                      units.flatMap { big ? [UInt8($0 >> 8), UInt8($0 & 0xFF)] : [UInt8($0 & 0xFF), UInt8($0 >> 8)] }))
+                    let values = (bom ? [UInt32(0xFEFF)] : []) + scalars.map(\.value)
+                    encodings.append(("UTF-32 \(big ? "BE" : "LE")\(bom ? " BOM" : "")", values.flatMap { v in
+                        (0..<4).map { UInt8(truncatingIfNeeded: v >> (big ? 24 - 8 * $0 : 8 * $0)) }
+                    }))
+                }
+            }
+            for (name, bytes) in encodings {
+                let whole = JSONValue.parse(bytes)
+                let scanned = bytes.withUnsafeBytes { JSONMembers.pruned($0, to: Self.paths, wholeUpTo: 0) }
+                #expect((whole == nil) == (scanned == nil), "\(name) \(text)")
+                for path in Self.paths {
+                    #expect(whole?.value(at: path)?.scalarText == scanned?.value(at: path)?.scalarText, "\(name) \(text) \(path)")
+                }
+            }
+        }
+    }
+
     /// A large body is scanned (past `wholeUpTo`), small ones parsed whole.
     @Test func aLargeBodysMembersAreFound() {
         let filler = "[" + Array(repeating: "0", count: 1 << 20).joined(separator: ",") + "]"
