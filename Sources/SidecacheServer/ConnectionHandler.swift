@@ -24,11 +24,9 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     private var settings: ProxySettings
     private let headClock: HeadClock
     private var state = State.idle
-    private var queued = CircularBuffer<HTTPServerRequestPart>()
-    /// Request heads in `queued`.
-    private var queuedHeads = 0
-    /// More than `maxQueuedRequests` pipelined requests came: what follows them is
-    /// dropped, and the connection closes once the ones queued are answered.
+    private var queued = PipelinedRequests()
+    /// More than `PipelinedRequests.maxRequests` came: what follows them is dropped, and
+    /// the connection closes once the ones queued are answered.
     private var overflowed = false
     private var readHeld = false
     /// Set while `runQueued` runs the queue: an answer finished inside it returns to it.
@@ -132,10 +130,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
         while !queued.isEmpty {
             guard isWritable else { return }
             switch state {
-            case .idle, .receiving:
-                let part = queued.removeFirst()
-                if case .head = part { queuedHeads -= 1 }
-                receive(part)
+            case .idle, .receiving: receive(queued.removeFirst())
             case .responding, .closed: return
             }
         }
@@ -212,20 +207,12 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     /// A queued head is whole: it waits on this connection's answers, not on the client,
     /// so the header timeout (`HeadClock`) is over for it.
     private func queue(_ part: HTTPServerRequestPart) {
+        guard queued.append(part) else { return overflow() }
         if case .head = part {
-            guard queuedHeads < Self.maxQueuedRequests else { return overflow() }
-            queuedHeads += 1
             headClock.headStarted = nil
             headClock.betweenRequests = false
         }
-        queued.append(part)
     }
-
-    /// Pipelined requests waiting for their turn on one connection. One read takes in up
-    /// to 16 × 64 KiB, all of it parsed at once: without a bound, tiny requests behind
-    /// one slow answer made about 5 MB of queued heads per connection, and a few hundred
-    /// connections took the process past a gigabyte.
-    static let maxQueuedRequests = 32
 
     /// As when a pipelining client's connection closes early (RFC 9112 §9.3.2): the
     /// requests queued are answered, the ones after them are not, and the client sends
@@ -378,7 +365,6 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
         guard case .closed = state else {
             state = .closed
             queued.removeAll()
-            queuedHeads = 0
             bodyHold = nil
             let bytes = error.encode(allocator: allocator, close: true)
             context?.writeAndFlush(wrapOutboundOut(bytes)).assumeIsolated().whenComplete { [context] _ in

@@ -111,7 +111,7 @@ struct PipeliningLimitsTests {
     /// A first pass-through waits on the origin with one hit behind it, so the proxy
     /// stops reading; the burst (a second slow pass-through, then 25 000 hits) waits
     /// whole in the kernel and arrives in one read event once the first answer is out.
-    /// The proxy queues `maxQueuedRequests` hits behind the second slow answer, answers
+    /// The proxy queues `PipelinedRequests.maxRequests` hits behind the second slow answer, answers
     /// them, and closes: the rest are the client's to send again (RFC 9112 §9.3.2).
     @Test func aDeepPipelinedBurstIsAnsweredUpToTheQueueBoundThenClosed() async throws {
         let origin = try await ScriptedOrigin.start()
@@ -141,7 +141,7 @@ struct PipeliningLimitsTests {
         try #require(try await eventually { origin.count(path: "/slow") == 1 }, "the first /slow reaches the origin")
         let depth = 25_000
         try await conn.send(Self.slow + String(repeating: Self.hot, count: depth))
-        let expected = 1 + 1 + 1 + ConnectionHandler.maxQueuedRequests   // /slow, its queued hit, /slow, the bound
+        let expected = 1 + 1 + 1 + PipelinedRequests.maxRequests   // /slow, its queued hit, /slow, the bound
 
         let (received, closed) = try await conn.readUntilClose(timeout: .seconds(60))
         var answers = StatusLineCounter("HTTP/1.1 ")
@@ -169,10 +169,10 @@ struct PipeliningLimitsTests {
         try await withProxy(routes: #"[{ "name": "hot", "match": "GET /hot", "ttl": "5m" }]"#) { h in
             h.origin.on("GET", "/hot", .text("hot"))
             h.origin.on("GET", "/slow", OriginResponse.text("slow").delayed(.milliseconds(500)))
-            let queued = ConnectionHandler.maxQueuedRequests + past
+            let queued = PipelinedRequests.maxRequests + past
             let conn = try await RawConnection.connect(port: h.port)
             try await conn.send(Self.slow + String(repeating: Self.hot, count: queued))
-            let expected = 1 + ConnectionHandler.maxQueuedRequests
+            let expected = 1 + PipelinedRequests.maxRequests
             let answers = try await conn.readResponses(expected, timeout: .seconds(30))
             #expect(answers.count == expected && answers.allSatisfy { $0.status == 200 })
             #expect(answers.last?.text == "hot")
