@@ -275,6 +275,44 @@ struct TieredStoreTests {
         }
     }
 
+    /// Redis gone while a peer's fill is waited on: the holder's announcement can no
+    /// longer reach anyone, so the wait ends then, not at its bound (`upstreamTimeout`,
+    /// 30 s by default: a client's GET in the cluster failover test outlived its own 30 s).
+    @Test func aWaitOnAPeerEndsWhenRedisGoes() async throws {
+        try await Self.withPair { a, b, redis in
+            guard case .granted? = try await a.takeLease(Self.key, for: .seconds(60), on: Self.loop)?.get() else {
+                Issue.record("a holds the lease"); return
+            }
+            guard case .heldElsewhere? = try await b.takeLease(Self.key, for: .seconds(60), on: Self.loop)?.get() else {
+                Issue.record("b sees it held"); return
+            }
+            let woken = Atomic<Bool>(false)
+            b.awaitFill(of: Self.key, bound: .seconds(60), on: Self.loop) { woken.store(true, ordering: .relaxed) }
+            try await Task.sleep(for: .milliseconds(300))
+            let standing = !woken.load(ordering: .relaxed)
+            #expect(standing, "the lease is held and Redis is up: the wait stands")
+            redis.kill()
+            #expect(try await eventually(timeout: .seconds(10)) { woken.load(ordering: .relaxed) }, "not at the 60 s bound")
+        }
+    }
+
+    /// A wait begun when Redis cannot say whether the lease is still held: it ends at once.
+    @Test func aWaitBegunWhileRedisIsAwayEndsAtOnce() async throws {
+        try await Self.withPair { a, b, redis in
+            guard case .granted? = try await a.takeLease(Self.key, for: .seconds(60), on: Self.loop)?.get() else {
+                Issue.record("a holds the lease"); return
+            }
+            guard case .heldElsewhere? = try await b.takeLease(Self.key, for: .seconds(60), on: Self.loop)?.get() else {
+                Issue.record("b sees it held"); return
+            }
+            redis.kill()
+            #expect(try await eventually { b.sharedStatus?.connected == false })
+            let woken = Atomic<Bool>(false)
+            b.awaitFill(of: Self.key, bound: .seconds(60), on: Self.loop) { woken.store(true, ordering: .relaxed) }
+            #expect(try await eventually(timeout: .seconds(10)) { woken.load(ordering: .relaxed) }, "not at the 60 s bound")
+        }
+    }
+
     /// Redis killed: L1 still answers (within `outageGrace`), fills are not kept (strict)
     /// and say so, purges are journaled and reach Redis once it is back, before anything
     /// is read from it again.

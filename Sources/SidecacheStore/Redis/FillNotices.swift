@@ -37,6 +37,11 @@ final class FillNotices: Sendable {
             let woken = state.withLock { $0.byKey.removeValue(forKey: digest) } ?? []
             for waiter in woken { waiter.wake() }
         }
+
+        func wakeEveryone() {
+            let woken = state.withLock { s in defer { s.byKey = [:] }; return s.byKey.values.flatMap { $0 } }
+            for waiter in woken { waiter.wake() }
+        }
     }
 
     /// Makes a wake-up happen once, whichever of the announcement, the timer and the
@@ -60,10 +65,17 @@ final class FillNotices: Sendable {
                 RedisMaster.connectForSubscription(endpoint, tls: tls, on: loop, timeout: .seconds(1), onPush: onPush)
             },
             onMessage: { digest in waiters.wakeAll(digest) },
-            onSubscribed: {})
+            // Back after a gap: announcements made meanwhile went by unheard.
+            onSubscribed: { waiters.wakeEveryone() })
     }
 
     func start() { subscription.start() }
+
+    /// Ends every wait now: a link to Redis went, and with it possibly a lease holder's
+    /// announcement (its node killed mid-fill), which nobody would then hear before the
+    /// waits' bounds (`upstreamTimeout`). Woken early, a waiter reads the key again and
+    /// fetches it itself if it is not there: a fetch more, never a stall.
+    func wakeEveryone() { waiters.wakeEveryone() }
     func stop() { subscription.stop() }
 
     /// Calls `done` once, on `loop`: when `key`'s fill is announced, or after `bound`, or

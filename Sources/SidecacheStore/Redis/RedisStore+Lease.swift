@@ -34,12 +34,13 @@ extension RedisStore {
         }.recover { _ in .unavailable }
     }
 
-    /// Whether another instance still holds `key`'s lease (true when Redis cannot tell:
-    /// the wait's bound then ends it).
+    /// Whether another instance still holds `key`'s lease; false when Redis cannot tell:
+    /// the holder's announcement would go where this check could not (its node killed, the
+    /// breaker open), and the waiter would sleep its whole bound for it.
     func leaseHeld(_ key: CacheKey, on loop: any EventLoop) -> EventLoopFuture<Bool> {
         redis.send([["EXISTS", .text(keys.lease(key))]], slot: keys.slots[keys.stripe(of: key)], on: loop)
             .map { $0.first?.integer != 0 }
-            .recover { _ in true }
+            .recover { _ in false }
     }
 
     /// Ends the lease (if still this holder's) and announces that `key`'s fill is over,

@@ -67,6 +67,7 @@ public final class RedisStore: Sendable {
                 // restart from a snapshot, a promoted replica): nothing is read until the
                 // epochs are learnt again from what it says then.
                 epochs.withLock { $0.forget() }
+                fillNotices.wakeEveryone()
             case .connected, .remapped:
                 // A moved stripe's record names the node it came from until a prepare
                 // rewrites it: learnt again at once, a later restart of its new node is
