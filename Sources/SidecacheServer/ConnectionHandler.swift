@@ -148,7 +148,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
                 break
             }
         }
-        if inputClosed, case .idle = state {
+        if inputClosed || overflowed, case .idle = state {
             closeAfterFlush()
             return
         }
@@ -220,7 +220,6 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     private func overflow() {
         overflowed = true
         readsNoMore = true
-        inputClosed = true
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
@@ -282,8 +281,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
         }
         if event is DrainEvent {
             draining = true
-            if case .idle = state, queued.isEmpty { closeAfterFlush() }
-            if case .receiving = state {} // finishes its answer, then closes
+            if case .idle = state, queued.isEmpty { closeAfterFlush() }   // else after the answer under way
             return
         }
         context.fireUserInboundEventTriggered(event)
@@ -360,25 +358,33 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     }
 
     /// Answers with the proxy's own error and closes: what follows a refused request
-    /// cannot be trusted to be framed right.
+    /// cannot be trusted to be framed right. The rest of it (a body past the limit) may
+    /// still be on its way: the close lingers (`LingeringClose`).
     private func reject(_ error: ProxyError) {
-        guard case .closed = state else {
-            state = .closed
-            queued.removeAll()
-            bodyHold = nil
-            let bytes = error.encode(allocator: allocator, close: true)
-            context?.writeAndFlush(wrapOutboundOut(bytes)).assumeIsolated().whenComplete { [context] _ in
-                context?.close(promise: nil)
-            }
-            return
-        }
+        if case .closed = state { return }
+        state = .closed
+        queued.removeAll()
+        bodyHold = nil
+        flushThenClose(error.encode(allocator: allocator, close: true), lingering: true)
     }
 
+    /// After the last answer. Requests dropped past the queue bound may still be arriving:
+    /// that close lingers; a connection idle, draining or asked to close has nothing more
+    /// to send, and closes at once.
     private func closeAfterFlush() {
         state = .closed
         lastActivity = eventLoop.now   // the flush gets one more idle period, then the timer cuts it
-        context?.writeAndFlush(wrapOutboundOut(allocator.buffer(capacity: 0))).assumeIsolated().whenComplete { [context] _ in
-            context?.close(promise: nil)
+        flushThenClose(allocator.buffer(capacity: 0), lingering: overflowed)
+    }
+
+    private func flushThenClose(_ bytes: ByteBuffer, lingering: Bool) {
+        context?.writeAndFlush(wrapOutboundOut(bytes)).assumeIsolated().whenComplete { [self, context] result in
+            guard let context else { return }
+            if lingering, case .success = result {
+                LingeringClose.begin(context, inputClosed: inputClosed)
+            } else {
+                context.close(promise: nil)
+            }
         }
     }
 

@@ -14,9 +14,13 @@ public final class RawConnection: Sendable {
         self.inbox = inbox
     }
 
-    public static func connect(port: Int) async throws -> RawConnection {
+    /// `halfClosed`: the peer's end of stream (a FIN) counts as its close for the reads,
+    /// and sending goes on, as a client with a blocking socket does that writes its whole
+    /// request before it reads; otherwise the channel closes at the peer's FIN.
+    public static func connect(port: Int, halfClosed: Bool = false) async throws -> RawConnection {
         let inbox = RawInbox()
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .channelOption(.allowRemoteHalfClosure, value: halfClosed)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(RawInboxHandler(inbox: inbox))
@@ -162,6 +166,11 @@ private final class RawInboxHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         inbox.markClosed()
         context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let event = event as? ChannelEvent, event == .inputClosed { inbox.markClosed() }
+        context.fireUserInboundEventTriggered(event)
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import SidecacheTestSupport
+@testable import SidecacheServer
 
 @Suite("The listener: framing, limits, malformed input")
 struct ProtocolTests {
@@ -235,6 +236,42 @@ struct ProtocolTests {
             #expect(r.status == 413)
             #expect(r.text.contains("payload_too_large"))
             #expect(h.origin.totalCount == 0)
+        }
+    }
+
+    /// RFC 9112 §9.6: the rest of a refused body is read and dropped after the answer,
+    /// not met with a TCP reset. A client that writes its whole request before reading
+    /// (Python's http.client, most libraries) got "connection reset by peer" while
+    /// sending, never the 413.
+    @Test func aClientSendingARefusedBodyWholeStillReadsItsAnswer() async throws {
+        try await withProxy(extra: #""defaults": { "maxRequestBody": "1KiB" }"#) { h in
+            h.origin.on(nil, "/*", .text("no"))
+            let conn = try await RawConnection.connect(port: h.port, halfClosed: true)
+            try await conn.send("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 8388608\r\n\r\n")
+            try await conn.send([UInt8](repeating: 1, count: 8 << 20))
+            try await conn.shutdownOutput()
+            let (bytes, closed) = try await conn.readUntilClose()
+            #expect(String(decoding: bytes, as: UTF8.self).hasPrefix("HTTP/1.1 413 "))
+            #expect(closed)
+            #expect(h.origin.totalCount == 0)
+        }
+    }
+
+    /// The same for the requests dropped past the pipelining bound (RFC 9112 §9.3.2):
+    /// a client that writes 8 MB of them in one go reads the answers to those queued,
+    /// then the end of the stream, and sends the rest again on a new connection.
+    @Test func aClientPipeliningPastTheBoundReadsTheAnswersQueued() async throws {
+        try await withProxy { h in
+            h.origin.on("GET", "/p", .text("ok"))
+            let request = "GET /p HTTP/1.1\r\nHost: a\r\nX-Pad: \(String(repeating: "p", count: 2000))\r\n\r\n"
+            let conn = try await RawConnection.connect(port: h.port, halfClosed: true)
+            try await conn.send(String(repeating: request, count: 4000))
+            try await conn.shutdownOutput()
+            let (bytes, closed) = try await conn.readUntilClose()
+            let answers = String(decoding: bytes, as: UTF8.self).components(separatedBy: "HTTP/1.1 200 ").count - 1
+            #expect(answers == 1 + PipelinedRequests.maxRequests, "the first request and the ones queued behind it")
+            #expect(closed)
+            #expect(h.origin.count(path: "/p") == answers)
         }
     }
 

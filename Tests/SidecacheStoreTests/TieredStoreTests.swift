@@ -256,17 +256,24 @@ struct TieredStoreTests {
         }
     }
 
+    /// `holder` takes the lease on `key`, and `other` finds it held; the holder's token,
+    /// or nil (recorded as an issue) if either went otherwise.
+    static func leaseHeld(by holder: TieredStore, seenBy other: TieredStore) async throws -> String? {
+        guard case .granted(let token)? = try await holder.takeLease(key, for: .seconds(60), on: loop)?.get() else {
+            Issue.record("the holder got the lease"); return nil
+        }
+        guard case .heldElsewhere? = try await other.takeLease(key, for: .seconds(60), on: loop)?.get() else {
+            Issue.record("the other sees it held"); return nil
+        }
+        return token
+    }
+
     /// A fill announced before the waiter started listening: the holder's lease is gone by
     /// then, so the wait ends at once instead of at its bound. The notice went by unheard
     /// and the waiter slept its whole bound (and its own waiters then each fetched alone).
     @Test func aFillAnnouncedBeforeTheWaitEndsTheWaitAtOnce() async throws {
         try await Self.withPair { a, b, redis in
-            guard case .granted(let token)? = try await a.takeLease(Self.key, for: .seconds(60), on: Self.loop)?.get() else {
-                Issue.record("a holds the lease"); return
-            }
-            guard case .heldElsewhere? = try await b.takeLease(Self.key, for: .seconds(60), on: Self.loop)?.get() else {
-                Issue.record("b sees it held"); return
-            }
+            guard let token = try await Self.leaseHeld(by: a, seenBy: b) else { return }
             a.releaseLease(Self.key, token: token, on: Self.loop)   // announced: nobody listens yet
             #expect(try await eventually { try await redis.cli("KEYS", "*l:*").isEmpty })
             let woken = Atomic<Bool>(false)
@@ -280,12 +287,7 @@ struct TieredStoreTests {
     /// 30 s by default: a client's GET in the cluster failover test outlived its own 30 s).
     @Test func aWaitOnAPeerEndsWhenRedisGoes() async throws {
         try await Self.withPair { a, b, redis in
-            guard case .granted? = try await a.takeLease(Self.key, for: .seconds(60), on: Self.loop)?.get() else {
-                Issue.record("a holds the lease"); return
-            }
-            guard case .heldElsewhere? = try await b.takeLease(Self.key, for: .seconds(60), on: Self.loop)?.get() else {
-                Issue.record("b sees it held"); return
-            }
+            guard try await Self.leaseHeld(by: a, seenBy: b) != nil else { return }
             let woken = Atomic<Bool>(false)
             b.awaitFill(of: Self.key, bound: .seconds(60), on: Self.loop) { woken.store(true, ordering: .relaxed) }
             try await Task.sleep(for: .milliseconds(300))
@@ -299,12 +301,7 @@ struct TieredStoreTests {
     /// A wait begun when Redis cannot say whether the lease is still held: it ends at once.
     @Test func aWaitBegunWhileRedisIsAwayEndsAtOnce() async throws {
         try await Self.withPair { a, b, redis in
-            guard case .granted? = try await a.takeLease(Self.key, for: .seconds(60), on: Self.loop)?.get() else {
-                Issue.record("a holds the lease"); return
-            }
-            guard case .heldElsewhere? = try await b.takeLease(Self.key, for: .seconds(60), on: Self.loop)?.get() else {
-                Issue.record("b sees it held"); return
-            }
+            guard try await Self.leaseHeld(by: a, seenBy: b) != nil else { return }
             redis.kill()
             #expect(try await eventually { b.sharedStatus?.connected == false })
             let woken = Atomic<Bool>(false)
