@@ -8,14 +8,17 @@ enum ForwardHeaders {
     /// Stripped from fills: a fill fetches the full answer for everyone, not one client's
     /// conditional or partial view (a range is cut from the stored answer).
     static let conditionals: HeaderNameSet = ["if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range", "range"]
-    /// Stripped from fills: fields that frameworks read as the request's URL, host,
-    /// scheme or port (Symfony, Spring, Rails, IIS rewrite...). None is part of the
-    /// key, so one client's value would otherwise be stored for everyone (the classic
-    /// unkeyed-input poisoning). Requests that do not use the cache keep them.
-    static let urlOverrides: HeaderNameSet = [
+    /// Stripped from fills: fields that frameworks read as the request's URL, path, host,
+    /// scheme or port (Symfony, Spring, Rails, IIS rewrite, Envoy, Traefik...), or as the
+    /// client's address (nginx's real-ip module, CDNs). None is part of the key, so one
+    /// client's value would otherwise be stored for everyone (the classic unkeyed-input
+    /// poisoning). Requests that do not use the cache keep them.
+    static let unkeyedOverrides: HeaderNameSet = [
         "x-original-url", "x-rewrite-url", "x-host", "x-http-host-override", "x-original-host",
         "x-forwarded-server", "x-forwarded-scheme", "x-forwarded-port", "x-forwarded-prefix",
         "x-forwarded-ssl", "x-url-scheme", "front-end-https", "forwarded",
+        "x-forwarded-uri", "x-original-uri", "x-forwarded-path", "x-envoy-original-path",
+        "x-real-ip", "true-client-ip", "x-client-ip", "client-ip", "x-cluster-client-ip",
     ]
 
     /// Upstream answer fields the proxy never passes on: it frames its own answers, sets
@@ -45,7 +48,7 @@ enum ForwardHeaders {
                 forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value
                 continue
             }
-            if proxyOwned.contains(name) || (forFill && (conditionals.contains(name) || urlOverrides.contains(name))) { continue }
+            if proxyOwned.contains(name) || (forFill && (conditionals.contains(name) || unkeyedOverrides.contains(name))) { continue }
             if name.equalsIgnoringASCIICase("x-request-id") { hasRequestID = true }
             out.append((name: name, value: value))
         }

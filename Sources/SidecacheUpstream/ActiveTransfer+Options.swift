@@ -13,6 +13,7 @@ extension ActiveTransfer {
         var options = EasyOptions(easy: easy)
         if !reused { options.setConstants(sockets: sockets) }
         if onFreshConnection { options.set(CURLOPT_FRESH_CONNECT, 1) }
+        if closesConnection { options.set(CURLOPT_FORBID_REUSE, 1) }
         let context = UnsafeRawPointer(Unmanaged.passUnretained(self).toOpaque())
         options.set(CURLOPT_PRIVATE, pointer: context)
         options.set(CURLOPT_WRITEDATA, pointer: context)
@@ -126,10 +127,7 @@ private struct EasyOptions {
         case "GET" where body == nil:
             set(CURLOPT_HTTPGET, 1)
         case "HEAD":
-            set(CURLOPT_NOBODY, 1)
-            // An upstream may send a body after a HEAD's head anyway, later than curl
-            // looks: the connection would be one answer behind. It is not kept.
-            set(CURLOPT_FORBID_REUSE, 1)
+            set(CURLOPT_NOBODY, 1)   // its connection is not kept (`closesConnection`)
         case "POST":
             set(CURLOPT_POST, 1)
             // Even without a body: a POST with no POSTFIELDS would read stdin.

@@ -1,4 +1,5 @@
 import CCurl
+import CCurlShim
 import NIOCore
 
 /// One transfer as the curl thread sees it: its easy handle, the memory curl borrows
@@ -30,6 +31,11 @@ final class ActiveTransfer {
     /// When the head or the latest body chunk arrived, or curl was last resumed.
     private var lastBodyActivity = NIODeadline.uptimeNanoseconds(0)
     private var finished = false
+    /// Its connection is closed when it ends, never handed to the next transfer: the
+    /// upstream may have left bytes on it that curl would read as the next request's
+    /// answer, and that request may be another user's fill (`leavesConnectionInDoubt`).
+    /// The option stays on the handle, so the handle is not reused either.
+    private(set) var closesConnection: Bool
 
     /// The request's header lines; curl does not copy the list.
     var headerLines: RequestHeaderLines?
@@ -46,6 +52,31 @@ final class ActiveTransfer {
         self.headDeadline = start.startedAt + start.request.headTimeout
         self.eventLoop = start.eventLoop
         self.onEvents = start.onEvents
+        self.closesConnection = Self.leavesConnectionInDoubt(start.request)
+    }
+
+    /// A HEAD: an upstream may send a body after its head anyway, later than curl looks.
+    /// A body on a method whose body an origin has no reason to read (RFC 9110 §9.3.1:
+    /// GET, DELETE, OPTIONS…): many leave it unread on the connection, where it becomes
+    /// the start of the next request sent there.
+    static func leavesConnectionInDoubt(_ request: UpstreamRequest) -> Bool {
+        switch request.method {
+        case "HEAD": true
+        case "POST", "PUT", "PATCH": false
+        default: request.body != nil
+        }
+    }
+
+    /// A final head after which the connection may hold bytes of this exchange: a body
+    /// the upstream refused (4xx, 5xx) may be unread, as early error answers often are
+    /// sent before reading it; and a 204 or 304 that declares a body has none (RFC 9112
+    /// §6.3), so what the upstream writes of it comes after the answer.
+    static func leavesConnectionInDoubt(_ head: UpstreamResponseHead, requestHadBody: Bool) -> Bool {
+        if requestHadBody && head.status >= 400 { return true }
+        guard head.status == 204 || head.status == 304 else { return false }
+        return head.headers.contains { name, value in
+            name.equalsIgnoringASCIICase("transfer-encoding") || (name.equalsIgnoringASCIICase("content-length") && value != "0")
+        }
     }
 
     deinit {
@@ -65,6 +96,10 @@ final class ActiveTransfer {
             return true
         case .head(let head):
             headDelivered = true
+            if !closesConnection && Self.leavesConnectionInDoubt(head, requestHadBody: request.body != nil) {
+                closesConnection = true
+                _ = curlshim_setopt_long(easy, CURLOPT_FORBID_REUSE, 1)   // read when the transfer ends
+            }
             lastBodyActivity = .now()
             deliver(.head(head))
             return true
@@ -75,8 +110,8 @@ final class ActiveTransfer {
     }
 
     /// Whether its easy handle may carry another transfer: not after options that would
-    /// stay with it (a fresh connection, a HEAD's closed one).
-    var handleReusable: Bool { !onFreshConnection && request.method != "HEAD" }
+    /// stay with it (a fresh connection, a closed one).
+    var handleReusable: Bool { !onFreshConnection && !closesConnection }
 
     /// When this transfer fails unless something arrives. Before the head: the head
     /// deadline. After it: the idle body limit, counted from the latest body

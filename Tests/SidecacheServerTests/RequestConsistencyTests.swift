@@ -143,13 +143,16 @@ struct RequestConsistencyTests {
         }
     }
 
-    /// §7: URL-rewriting headers never shape a stored answer; requests that bypass the
-    /// cache still carry them.
+    /// §7: URL-rewriting and client-address headers never shape a stored answer; requests
+    /// that bypass the cache still carry them.
     @Test func urlOverrideHeadersAreStrippedFromFills() async throws {
         let routes = #"[{ "name": "p", "match": "GET /page", "ttl": "5m" }]"#
         let poison = [("X-Original-URL", "/admin"), ("X-Rewrite-URL", "/admin"), ("X-Host", "evil.example"),
                       ("X-Forwarded-Scheme", "nothttps"), ("X-Forwarded-Server", "evil.example"),
-                      ("X-Forwarded-Prefix", "/evil"), ("X-Forwarded-Port", "1"), ("Forwarded", "host=evil.example")]
+                      ("X-Forwarded-Prefix", "/evil"), ("X-Forwarded-Port", "1"), ("Forwarded", "host=evil.example"),
+                      ("X-Forwarded-Uri", "/admin"), ("X-Original-URI", "/admin"), ("X-Forwarded-Path", "/admin"),
+                      ("X-Envoy-Original-Path", "/admin"), ("X-Real-IP", "10.0.0.1"), ("True-Client-IP", "10.0.0.1"),
+                      ("X-Client-IP", "10.0.0.1"), ("Client-IP", "10.0.0.1"), ("X-Cluster-Client-IP", "10.0.0.1")]
         try await withProxy(routes: routes) { h in
             h.origin.on(nil, "/*") { req in
                 .text(poison.compactMap { req.header($0.0) }.joined(separator: ","))

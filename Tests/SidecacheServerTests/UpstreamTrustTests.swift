@@ -33,6 +33,31 @@ struct UpstreamTrustTests {
         origin.requests.count { $0.hasPrefix("GET \(path) ") }
     }
 
+    /// A request body the upstream does not read stays on the connection, in front of
+    /// the next request curl sends there, which may be another user's fill: a client's
+    /// GET or DELETE with a body shaped as the start of a request (`GET /r/evil`, then
+    /// a header name that swallows the next request line), or a body the upstream
+    /// refused without reading it (an early 401). The fill was answered, and stored, as
+    /// `/r/evil`. Such a connection is not kept: the next request goes out on a new one.
+    @Test(arguments: [("GET", "/nc", 200), ("DELETE", "/nc", 200), ("POST", "/login", 401)])
+    func aBodyTheUpstreamLeftUnreadNeverPrefixesTheNextRequest(method: String, path: String, status: Int) async throws {
+        let origin = try await RawOrigin.start { head in   // reads heads only: a body becomes the next head's start
+            let target = head.split(separator: " ", maxSplits: 2).dropFirst().first.map(String.init) ?? ""
+            let body = "for \(target)"
+            let code = target == "/login" ? "401 Unauthorized" : "200 OK"
+            return (Array("HTTP/1.1 \(code)\r\nContent-Length: \(body.utf8.count)\r\nCache-Control: max-age=60\r\n\r\n\(body)".utf8), false)
+        }
+        defer { Task { await origin.shutdown() } }
+        try await withProxy(routes: Self.routes, extra: #""threads": 1"#, upstream: origin.baseURL) { h in
+            let first = try await h.send(method, path, body: Array("GET /r/evil HTTP/1.1\r\nX-Ignore: ".utf8))
+            #expect(first.status == status)
+            let fill = try await h.get("/r/1")
+            #expect(fill.status == 200 && fill.text == "for /r/1", "the fill was answered \(fill.text)")
+            #expect(try await h.get("/r/1").text == "for /r/1", "and stored as such")
+            #expect(!origin.requests.contains { $0.hasPrefix("GET /r/evil ") })
+        }
+    }
+
     /// An upstream that writes past the end of an answer a moment after it (a body after
     /// a HEAD's head, more bytes than its `Content-Length`) must not leave a kept-alive
     /// connection one answer behind: curl read the extra bytes as the next request's

@@ -149,4 +149,22 @@ import Testing
             .head(UpstreamResponseHead(status: 201, reason: "Created", headers: [(name: "Location", value: "/x")])),
         ])
     }
+
+    /// Answers after which curl's kept-alive connection may hold bytes of this exchange
+    /// (`ActiveTransfer.leavesConnectionInDoubt`): the connection is then not reused.
+    @Test(arguments: [
+        (204, [("Content-Length", "93")], false, true),
+        (304, [("Transfer-Encoding", "chunked")], false, true),
+        (204, [("Content-Length", "0")], false, false),
+        (304, [("ETag", "\"a\"")], false, false),
+        (200, [("Content-Length", "5")], false, false),
+        (401, [("Content-Length", "5")], true, true),
+        (500, [], true, true),
+        (404, [("Content-Length", "5")], false, false),
+        (201, [("Content-Length", "5")], true, false),
+    ])
+    func aConnectionIsInDoubtAfter(status: Int, headers: [(String, String)], requestHadBody: Bool, inDoubt: Bool) {
+        let head = UpstreamResponseHead(status: status, reason: "", headers: headers.map { (name: $0.0, value: $0.1) })
+        #expect(ActiveTransfer.leavesConnectionInDoubt(head, requestHadBody: requestHadBody) == inDoubt)
+    }
 }
