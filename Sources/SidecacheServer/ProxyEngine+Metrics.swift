@@ -3,8 +3,11 @@ import SidecacheMetrics
 
 extension ProxyEngine {
     /// Readies counting for `config` before it is in force: stats for its route names
-    /// exist before any request can name them, and the access log takes its `log.access`.
+    /// exist before any request can name them, the access log takes its `log.access`,
+    /// and the upstream client its budget for answers streamed ahead of slow readers
+    /// (`limits.bodyMemory`).
     func prepare(for config: Config) {
+        upstream.limitStreamedBytes(to: config.limits.bodyMemory)
         let refused = metrics.register(routes: config.routes.routes.map(\.name))
         if !refused.isEmpty {
             logger.warning("too many route names since start: these count as unrouted until a restart",

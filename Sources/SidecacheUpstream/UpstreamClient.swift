@@ -25,6 +25,7 @@ public final class UpstreamClient: Sendable {
     private let lanes: [Lane]
     /// Which lane serves each event loop; loops not listed use the first.
     private let laneOfLoop: [ObjectIdentifier: Int]
+    private let streamed = StreamedBytes()
 
     /// Starts one curl thread per loop of `loops` (one when empty). `maxConnections`
     /// bounds the idle connections each lane keeps for reuse (CURLMOPT_MAXCONNECTS), not
@@ -63,7 +64,7 @@ public final class UpstreamClient: Sendable {
         onEvents: @escaping @Sendable ([UpstreamEvent]) -> Void
     ) -> UpstreamTransfer {
         let mailbox = lanes[laneOfLoop[ObjectIdentifier(eventLoop)] ?? 0].mailbox
-        let transfer = UpstreamTransfer(mailbox: mailbox)
+        let transfer = UpstreamTransfer(mailbox: mailbox, streamed: streamed)
         let start = TransferStart(
             request: request, eventLoop: eventLoop, onEvents: onEvents,
             transfer: transfer, startedAt: .now())
@@ -72,6 +73,16 @@ public final class UpstreamClient: Sendable {
         }
         return transfer
     }
+
+    /// Past `bytes` of body delivered and not yet consumed across all transfers, each
+    /// transfer is held to 64 KiB ahead of its consumer instead of 1 MiB. Unbounded
+    /// until set.
+    public func limitStreamedBytes(to bytes: Int) {
+        streamed.setBudget(bytes)
+    }
+
+    /// Body bytes delivered and not yet consumed, across all transfers.
+    public var streamedBytes: Int { streamed.total }
 
     /// Fails every transfer in flight with `.cancelled`, stops the curl threads and
     /// waits for them to end. Idempotent; later `execute` calls fail at once.

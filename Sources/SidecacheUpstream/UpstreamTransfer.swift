@@ -3,17 +3,20 @@ import Synchronization
 /// A started transfer, as its consumer holds it. Every method may be called from any
 /// thread; each turns into at most one command for the curl thread.
 public final class UpstreamTransfer: Sendable {
-    let flow = BodyFlowControl()
+    let flow: BodyFlowControl
     private let mailbox: CurlMailbox
     private let cancelRequested = Atomic<Bool>(false)
 
-    init(mailbox: CurlMailbox) {
+    init(mailbox: CurlMailbox, streamed: StreamedBytes) {
         self.mailbox = mailbox
+        self.flow = BodyFlowControl(streamed: streamed)
     }
 
     /// The consumer has finished with `bytes` of body delivered earlier (for example,
     /// written them to the client socket). Delivery stops while more than 1 MiB is
-    /// outstanding and resumes below 256 KiB, so call this for every body byte.
+    /// outstanding (64 KiB while the client's streams are past their budget in all,
+    /// `UpstreamClient.limitStreamedBytes`) and resumes below 256 KiB, so call this for
+    /// every body byte.
     public func consumed(_ bytes: Int) {
         guard bytes > 0 else { return }
         if flow.consume(bytes) {

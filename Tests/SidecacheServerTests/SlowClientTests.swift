@@ -3,6 +3,7 @@ import Glibc
 import Testing
 @testable import SidecacheServer
 import SidecacheTestSupport
+import Synchronization
 
 /// Hardening II §2: a response that lasts longer than `idleTimeout` never spins an
 /// event loop; a client that takes no bytes for `idleTimeout` is cut off and its
@@ -48,6 +49,28 @@ struct SlowClientTests {
             #expect(try await eventually(timeout: .seconds(10)) { h.origin.openConnections <= 1 },
                     "\(h.origin.openConnections) upstream connections still open")
             #expect(try await h.get("/hot").text == "hot")
+            withExtendedLifetime(silent) {}
+        }
+    }
+
+    /// Each silent client's stream is bounded (1 MiB ahead of it), their sum was not:
+    /// a thousand of them held a gigabyte. Past `limits.bodyMemory` in all, each stream
+    /// is held to 64 KiB ahead of its client.
+    @Test func silentClientsTogetherHoldAboutTheBudget() async throws {
+        try await withProxy(extra: #""limits": { "bodyMemory": "1MiB" }"#) { h in
+            h.origin.on("GET", "/big", OriginResponse(body: .generated(count: 32_000_000)))
+            let silent = try (0..<8).map { _ in try SilentClient(port: h.port, request: "GET /big HTTP/1.1\r\nHost: a\r\n\r\n") }
+            #expect(try await eventually { h.origin.count(path: "/big") == 8 })
+            // Every stream stops once the kernel's buffers and its share ahead are full.
+            let last = Atomic(-1)
+            #expect(try await eventually(timeout: .seconds(20)) {
+                try await Task.sleep(for: .milliseconds(300))
+                let now = h.proxy.engine.upstream.streamedBytes
+                return now > 0 && last.exchange(now, ordering: .relaxed) == now
+            })
+            let held = h.proxy.engine.upstream.streamedBytes
+            // The budget, plus 64 KiB and one curl chunk (16 KiB) for each: 8 MiB before.
+            #expect(held <= (1 << 20) + 8 * (80 << 10), "\(held) bytes held ahead of 8 silent clients")
             withExtendedLifetime(silent) {}
         }
     }

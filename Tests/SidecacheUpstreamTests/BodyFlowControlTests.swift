@@ -33,4 +33,25 @@ import Testing
         #expect(flow.admit(10))
         #expect(!flow.resume())  // never paused
     }
+
+    /// Past the budget across transfers, each pauses past 64 KiB instead of 1 MiB; what
+    /// a transfer never saw consumed leaves the sum with it.
+    @Test func pastTheSharedBudgetEachTransferKeepsLessAhead() {
+        let streamed = StreamedBytes()
+        streamed.setBudget(100 << 10)
+        let first = BodyFlowControl(streamed: streamed)
+        #expect(first.admit(200 << 10))   // under the budget when it came
+        do {
+            let second = BodyFlowControl(streamed: streamed)
+            #expect(second.admit(BodyFlowControl.tightWater))
+            #expect(second.admit(1))
+            #expect(!second.admit(1), "past the budget in all: paused past 64 KiB")
+            #expect(streamed.total == (200 << 10) + BodyFlowControl.tightWater + 1)
+        }
+        #expect(streamed.total == 200 << 10, "the second's share went with it")
+        #expect(!first.consume(200 << 10))
+        #expect(streamed.total == 0)
+        #expect(first.admit(BodyFlowControl.tightWater + 1))
+        #expect(first.admit(1), "under the budget again: 1 MiB ahead")
+    }
 }
