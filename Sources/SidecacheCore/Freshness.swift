@@ -118,7 +118,7 @@ public enum StoragePolicy {
             if source == "cdn-cache-control", let refusal = refusal(CacheControl(responseHeaders.all("cache-control"))) {
                 return .skip(refusal)
             }
-            lifetime = min(ttl, explicitLifetime(cc, responseHeaders, received: responseTime) ?? ttl)
+            lifetime = min(ttl, explicitLifetime(cc, from: source, responseHeaders, received: responseTime) ?? ttl)
             (sWR, sIE) = staleWindows(cc, route: route)
         case .origin:
             if CacheControl(requestHeaders.all("cache-control")).noStore { return .skip(.noStore) }
@@ -135,9 +135,16 @@ public enum StoragePolicy {
             if requestHeaders.contains("authorization") && !(cc.isPublic || cc.sMaxAge != nil || cc.mustRevalidate) {
                 return .skip(.authorization)
             }
-            guard let explicit = explicitLifetime(cc, responseHeaders, received: responseTime) else { return .skip(.noFreshness) }
+            guard let explicit = explicitLifetime(cc, from: source, responseHeaders, received: responseTime) else {
+                return .skip(.noFreshness)
+            }
             lifetime = explicit
             (sWR, sIE) = staleWindows(cc, route: route)
+            if cc.sMaxAge != nil {
+                // RFC 9111 §5.2.2.10, §4.2.4: s-maxage carries proxy-revalidate for a
+                // shared cache: only the upstream's own stale directives apply, not the route's.
+                (sWR, sIE) = (.seconds(cc.staleWhileRevalidate ?? 0), .seconds(cc.staleIfError ?? 0))
+            }
         }
 
         let freshUntil = birth + lifetime
@@ -186,9 +193,12 @@ public enum StoragePolicy {
 
     /// s-maxage, else max-age, else Expires − Date. An invalid Expires means already
     /// stale; a missing or invalid Date is taken as the time the answer was received.
-    static func explicitLifetime(_ cc: CacheControl, _ headers: some HeaderFields, received: Timestamp) -> Duration? {
+    /// Directives from a targeted field (`field`) leave Expires aside, as they do
+    /// Cache-Control (RFC 9213 §2.2).
+    static func explicitLifetime(_ cc: CacheControl, from field: String, _ headers: some HeaderFields,
+                                 received: Timestamp) -> Duration? {
         if let s = cc.sMaxAge ?? cc.maxAge { return .seconds(s) }
-        guard let expiresText = headers.first("expires") else { return nil }
+        guard field == "cache-control", let expiresText = headers.first("expires") else { return nil }
         guard let expires = HTTPDate.parse(expiresText) else { return .zero }
         let date = headers.first("date").flatMap(HTTPDate.parse) ?? received
         return max(.zero, expires - date)

@@ -32,6 +32,22 @@ public enum Validators {
         return out
     }
 
+    /// Whether a 304 confirms the stored answer it revalidated (RFC 9111 §4.3.4): its
+    /// entity tag is the stored one (weakly: an entry stored compressed carries the
+    /// upstream's tag weakened), or without one its `Last-Modified` is the stored one,
+    /// or it names no validator at all. A 304 naming another representation must update
+    /// nothing: merged, the stored body was served fresh under the other's tag.
+    public static func confirms(stored: some HeaderFields, notModified: some HeaderFields) -> Bool {
+        if let etag = notModified.first("etag") {
+            return stored.first("etag").map { weakEqual($0, etag) } ?? false
+        }
+        if let modified = notModified.first("last-modified") {
+            guard let was = stored.first("last-modified") else { return false }
+            return was == modified || HTTPDate.parse(was).map { $0 == HTTPDate.parse(modified) } == true
+        }
+        return true
+    }
+
     /// Headers a 304 carries from the stored answer (RFC 9110 §15.4.5).
     public static let notModifiedFields: HeaderNameSet = ["cache-control", "content-location", "date", "etag", "expires", "vary", "last-modified"]
 

@@ -181,6 +181,7 @@ final class Exchange {
             // waiters find it stored too.
             if let land = answer.land ?? (flight != nil ? .stored : nil) { landFlight(land) }
             answerFromCache(answer.entry, staleDetail: answer.staleDetail)
+            if answer.drop, let key = machine.context?.key { engine.store.drop(key, on: connection.eventLoop) }
             // Not through an escaped spelling: the refresh would fetch it as spelled and
             // store the upstream's answer to it under the plain spelling's key.
             if answer.revalidate, machine.context?.respelled != true {

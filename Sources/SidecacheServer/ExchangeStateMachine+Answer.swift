@@ -67,6 +67,13 @@ extension ExchangeStateMachine {
     private mutating func refreshed(_ stored: CacheEntry, by h: UpstreamResponseHead, _ context: CacheContext,
                                     requestTime: Timestamp, now: Timestamp) -> Action {
         let old = stored.storedHead()
+        guard Validators.confirms(stored: HeaderList(old.lines), notModified: HeaderList(h.headers)) else {
+            // A 304 naming another representation (a different ETag or Last-Modified)
+            // updates nothing. The stored answer is given once as it was stored, and is
+            // removed: the next read fetches in full.
+            state = .finished
+            return .answerFromCache(FromCache(entry: stored, land: .fetchYourself(uncacheable: false), drop: true))
+        }
         var merged = Validators.merge(stored: old.lines, notModified: ForwardHeaders.response(h.headers, forStorage: true))
         if stored.isGzip, HeaderList(old.lines).first("etag")?.hasPrefix("W/") == true,
            let i = merged.firstIndex(where: { $0.name.equalsIgnoringASCIICase("etag") }) {

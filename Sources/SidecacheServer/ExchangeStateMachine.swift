@@ -101,6 +101,8 @@ struct ExchangeStateMachine {
         var revalidate = false
         /// The flight this request leads ends so.
         var land: FlightResult?
+        /// The entry is wrong: removed from the store once answered.
+        var drop = false
     }
 
     struct FillStart {

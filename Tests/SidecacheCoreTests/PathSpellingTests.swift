@@ -69,4 +69,16 @@ import SidecacheCore
         #expect(PurgeScope.path("/api/Users/7").spellings.contains(.path("/api/Users/7")), "the exact spelling is one")
         for other in [PurgeScope.route("r"), .tag("T"), .all] { #expect(other.spellings == [other]) }
     }
+
+    /// The path a normalising upstream reads: RFC 3986 §5.2.4's dot segments, merged
+    /// slashes, Tomcat's `..;`; unchanged (the same string) when there is nothing to do.
+    @Test(arguments: [
+        ("/a/./b", "/a/b"), ("/a//b", "/a/b"), ("/a/x/../b", "/a/b"), ("/../a", "/a"), ("/a/..", "/"),
+        ("/a/b/.", "/a/b/"), ("/a/b/", "/a/b/"), ("/a/%2e%2E/b", "/b"), ("/a/x/..;j=1/b", "/a/b"),
+        ("/a/b", "/a/b"), ("/", "/"), ("/a/.b/..c", "/a/.b/..c"), ("/a;x/b", "/a;x/b"), ("/a/%2F/b", "/a/%2F/b"),
+        ("//", "/"), ("/a/...", "/a/..."),
+    ])
+    func dotSegmentsAreRemovedAsAnUpstreamWould(path: String, resolved: String) {
+        #expect(DotSegments.removed(from: path[...]) == resolved[...])
+    }
 }

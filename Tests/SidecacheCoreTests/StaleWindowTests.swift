@@ -37,6 +37,11 @@ struct WindowCase: Sendable, CustomTestStringConvertible {
         WindowCase(label: "override keeps the route's", override: true, routeSWR: 30, routeSIE: 300, cacheControl: "must-revalidate, stale-if-error=900", swr: 30, sie: 300),
         WindowCase(label: "origin: max", ttl: .origin, routeSWR: 5, routeSIE: 300, cacheControl: "max-age=60, stale-if-error=600, stale-while-revalidate=1", swr: 5, sie: 600),
         WindowCase(label: "origin: must-revalidate", ttl: .origin, routeSWR: 5, routeSIE: 300, cacheControl: "max-age=60, must-revalidate", swr: 0, sie: 0),
+        // RFC 9111 §5.2.2.10: s-maxage carries proxy-revalidate; the upstream's own stale directives still apply.
+        WindowCase(label: "origin: s-maxage", ttl: .origin, routeSWR: 5, routeSIE: 300, cacheControl: "s-maxage=60", swr: 0, sie: 0),
+        WindowCase(label: "origin: s-maxage with its own windows", ttl: .origin, routeSWR: 50, routeSIE: 300,
+                   cacheControl: "s-maxage=60, stale-while-revalidate=10, stale-if-error=20", swr: 10, sie: 20),
+        WindowCase(label: "fixed: s-maxage keeps the route's", routeSWR: 30, routeSIE: 300, cacheControl: "s-maxage=60", swr: 30, sie: 300),
     ])
     func windows(c: WindowCase) throws {
         let t = try #require(decide(c.ttl, override: c.override, swr: c.routeSWR, sie: c.routeSIE, cacheControl: c.cacheControl))

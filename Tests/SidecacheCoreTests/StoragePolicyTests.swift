@@ -109,6 +109,11 @@ struct StorageCase: Sendable, CustomTestStringConvertible {
         StorageCase(label: "origin: public alone is not freshness", route: origin, response: [("Cache-Control", "public")], expected: .skip(.noFreshness)),
         StorageCase(label: "origin: invalid Expires", route: origin, response: [("Date", nowText), ("Expires", "-1")], expected: .skip(.noFreshness)),
         StorageCase(label: "origin: past Expires", route: origin, response: [("Date", nowText), ("Expires", date(-10))], expected: .skip(.noFreshness)),
+        // RFC 9213 §2.2: a targeted field's directives leave Expires aside, as Cache-Control.
+        StorageCase(label: "origin: targeted field without a lifetime, Expires ignored", route: origin,
+                    response: [("Date", nowText), ("Expires", date(60)), ("CDN-Cache-Control", "must-revalidate")], expected: .skip(.noFreshness)),
+        StorageCase(label: "fixed: targeted field, Expires does not lower the ttl", route: fixed,
+                    response: [("Date", nowText), ("Expires", date(10)), ("Sidecache-Cache-Control", "public")], expected: .fresh(60)),
         StorageCase(label: "origin: request no-store", route: origin, request: [("Cache-Control", "no-store")],
                     response: [("Cache-Control", "max-age=60")], expected: .skip(.noStore)),
         StorageCase(label: "origin: no-cache", route: origin, response: [("Cache-Control", "no-cache, max-age=60")], expected: .skip(.noCache)),

@@ -74,6 +74,31 @@ struct ValidationTests {
         }
     }
 
+    /// RFC 9111 §4.3.4: a 304 naming another representation (another ETag, or without
+    /// one another Last-Modified) updates nothing. Merged, the stored body was served
+    /// fresh under the other's tag, and a client holding that tag was told it had it.
+    /// The stored answer is given once as it was, then fetched in full.
+    @Test(arguments: [("ETag", #""B""#), ("Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT")])
+    func a304NamingAnotherRepresentationUpdatesNothing(field: String, value: String) async throws {
+        try await withProxy(routes: Self.route) { h in
+            let fetches = Mutex(0)
+            h.origin.on("GET", "/d/6") { req in
+                let n = fetches.withLock { $0 += 1; return $0 }
+                if n == 2 { return OriginResponse(status: 304, headers: [(field, value), ("X-Version", "confirmed")]) }
+                let validator = field == "ETag" ? ("ETag", #""A""#) : ("Last-Modified", "Sat, 05 Nov 1994 08:49:37 GMT")
+                return .json(#"{"n":\#(n)}"#, headers: [validator, ("X-Version", "full")])
+            }
+            _ = try await h.get("/d/6")
+            h.clock.advance(by: .seconds(15))
+            let once = try await h.get("/d/6")
+            #expect(once.text == #"{"n":1}"# && once.header("X-Version") == "full" && once.header(field) != value,
+                    "the stored answer as it was: \(once.header("X-Version") ?? "-") \(once.header(field) ?? "-")")
+            let next = try await h.get("/d/6")
+            #expect(next.text == #"{"n":3}"#, "fetched in full, not served as confirmed")
+            #expect(h.origin.count(path: "/d/6") == 3)
+        }
+    }
+
     /// A 304 to a fill that sent no validators (the entry has none; it is kept past its
     /// freshness for stale-if-error) confirms nothing: it is the upstream's mistake, an
     /// upstream error. Taken as a confirmation it stored the old body as fresh again.
