@@ -7,7 +7,7 @@ import Synchronization
 /// with no Redis behind it: batches go in as the connection writes them, replies come
 /// in as raw RESP bytes the test chooses, and time moves only when the test says.
 /// Single-threaded, like the embedded loop it runs on.
-final class EmbeddedRedis {
+final class EmbeddedRedis: @unchecked Sendable {   // used on its embedded loop only
     let channel: EmbeddedChannel
     var loop: EmbeddedEventLoop { channel.embeddedEventLoop }
 
@@ -18,14 +18,16 @@ final class EmbeddedRedis {
 
     /// Writes one batch of `commands` (each a single word, e.g. "PING"), due `timeout`
     /// from the loop's now; returns where its answer will show.
+    /// `then` runs inside the answer, as a caller's that sends again at once.
     @discardableResult
-    func send(_ commands: [String], timeout: TimeAmount = .seconds(1)) throws -> Answer {
+    func send(_ commands: [String], timeout: TimeAmount = .seconds(1), then: (@Sendable () -> Void)? = nil) throws -> Answer {
         var payload = channel.allocator.buffer(capacity: 64)
         for c in commands { payload.writeRedisCommand([.text(c)]) }
         let answer = Answer()
         try channel.writeAndFlush(RedisBatch(payload: payload, count: commands.count, deadline: loop.now + timeout) { result in
             answer.result.withLock { $0 = result }
             answer.calls.add(1, ordering: .relaxed)
+            then?()
         }).wait()
         return answer
     }

@@ -69,6 +69,33 @@ struct RedisChannelHandlerTests {
         for answer in [late, waiting, after] { #expect(answer.calls.load(ordering: .relaxed) == 1, "answered once") }
     }
 
+    /// Callers that send again from inside their timeout (a lookup that failed takes a
+    /// lease at once) while the timer is failing the batches that expired: the sends
+    /// appended to the queue the timer was walking, and the process died on an index
+    /// check (three times in an audit's Redis kill/restart runs). Every batch is still
+    /// answered once, the new ones by their own deadline.
+    @Test func callersSendingFromTheirTimeoutDoNotDisturbTheTimer() throws {
+        let redis = try EmbeddedRedis()
+        defer { try? redis.finish() }
+        let followUps = Mutex<[EmbeddedRedis.Answer]>([])
+        let expiring = try (0..<5).map { _ in
+            try redis.send(["T"], timeout: .seconds(1)) {
+                let next = try? redis.send(["F"], timeout: .seconds(2))
+                followUps.withLock { $0 += next.map { [$0] } ?? [] }
+            }
+        }
+        let later = try redis.send(["L"], timeout: .seconds(5))
+        redis.loop.advanceTime(by: .seconds(1))
+        for answer in expiring { #expect(answer.failure == .timeout && answer.calls.load(ordering: .relaxed) == 1) }
+        let sent = followUps.withLock { $0 }
+        #expect(sent.count == 5 && sent.allSatisfy(\.pending) && later.pending)
+        redis.loop.advanceTime(by: .seconds(2))
+        #expect(sent.allSatisfy { $0.failure == .timeout }, "the follow-ups' own deadline was kept")
+        #expect(later.pending)
+        redis.loop.advanceTime(by: .seconds(2))
+        #expect(later.failure == .timeout)
+    }
+
     /// One lazy timer: it fails only batches past their own deadline and re-arms for the
     /// next; a batch answered in time is never failed. (Deadlines are written in order here,
     /// as on a real connection, where every batch gets the link's one timeout: the timer

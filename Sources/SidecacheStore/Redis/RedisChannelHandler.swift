@@ -135,23 +135,28 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     /// expired, and re-arms for the earliest remaining. Answered batches never touch it,
     /// so the hit path schedules nothing. "Expired" is judged by the loop's clock, the
     /// one the timer fired on (on an `EmbeddedEventLoop` that is the test's clock).
+    ///
+    /// The failures are delivered after the scan: a caller may send again from inside
+    /// its failure (a lookup that failed takes a lease at once), which appends to
+    /// `waiting`; inside the scan that moved the buffer under its indices, and the
+    /// process died on CircularBuffer's index check.
     private func armTimer(at deadline: NIODeadline) {
         guard let context else { return }
         let loop = context.eventLoop
         timer = loop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
             timer = nil
             let now = loop.now
-            var next: NIODeadline?
-            for i in waiting.indices where !waiting[i].answered {
-                let d = waiting[i].batch.deadline
-                if d <= now {
-                    waiting[i].answered = true
-                    waiting[i].batch.reply(.failure(RedisFailure.timeout))
-                } else if next == nil || d < next! {
-                    next = d
-                }
+            var expired: [RedisBatch] = []
+            for i in waiting.indices where !waiting[i].answered && waiting[i].batch.deadline <= now {
+                waiting[i].answered = true
+                expired.append(waiting[i].batch)
             }
-            if let next { armTimer(at: next) }
+            for batch in expired { batch.reply(.failure(RedisFailure.timeout)) }
+            // Batches sent from those failures may have armed a timer for their own
+            // (later) deadline: the earliest of all that still wait decides.
+            timer?.cancel()
+            timer = nil
+            if let next = waiting.lazy.filter({ !$0.answered }).map(\.batch.deadline).min() { armTimer(at: next) }
         }
     }
 }
