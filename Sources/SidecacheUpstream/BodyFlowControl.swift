@@ -10,9 +10,10 @@ import Synchronization
 /// never have both sides miss each other: either the curl thread sees the consume and
 /// carries on, or the consumer sees the pause and asks for the resume.
 ///
-/// Past `StreamedBytes.budget` outstanding across all transfers, the high-water mark
-/// drops to `tightWater`: each slow reader then holds 64 KiB of the process's memory
-/// instead of 1 MiB.
+/// Past `StreamedBytes`'s budget across all transfers, the high-water mark drops to
+/// `tightWater`: each slow reader then holds 64 KiB of the process's memory instead of
+/// 1 MiB. Only bytes beyond `tightWater` count towards the sum, so a transfer that
+/// keeps up with its consumer (nearly all of them) never touches the shared counter.
 final class BodyFlowControl: Sendable {
     static let highWater = 1 << 20
     static let tightWater = 64 << 10
@@ -28,29 +29,39 @@ final class BodyFlowControl: Sendable {
 
     /// What was delivered and never consumed (a consumer gone) leaves the sum.
     deinit {
-        streamed.release(outstanding.load(ordering: .relaxed))
+        streamed.release(Self.beyondTight(outstanding.load(ordering: .relaxed)))
     }
+
+    /// The part of `outstanding` that counts towards the shared sum. Each change of
+    /// `outstanding` adds the change of this to the sum, computed from the values that
+    /// change took it between, so the sum stays exact whichever thread moves it.
+    private static func beyondTight(_ outstanding: Int) -> Int { max(0, outstanding - tightWater) }
 
     /// Curl thread, for a chunk of `count` bytes. True: deliver it (it now counts as
     /// outstanding). False: the transfer is marked paused; curl must keep the chunk.
     func admit(_ count: Int) -> Bool {
-        let limit = streamed.isOverBudget ? Self.tightWater : Self.highWater
-        if outstanding.load(ordering: .sequentiallyConsistent) > limit {
-            paused.store(true, ordering: .sequentiallyConsistent)
-            if outstanding.load(ordering: .sequentiallyConsistent) > limit { return false }
-            paused.store(false, ordering: .sequentiallyConsistent)
+        if outstanding.load(ordering: .sequentiallyConsistent) > Self.tightWater {
+            let limit = streamed.isOverBudget ? Self.tightWater : Self.highWater
+            if outstanding.load(ordering: .sequentiallyConsistent) > limit {
+                paused.store(true, ordering: .sequentiallyConsistent)
+                if outstanding.load(ordering: .sequentiallyConsistent) > limit { return false }
+                paused.store(false, ordering: .sequentiallyConsistent)
+            }
         }
-        outstanding.add(count, ordering: .sequentiallyConsistent)
-        streamed.hold(count)
+        let now = outstanding.add(count, ordering: .sequentiallyConsistent).newValue
+        streamed.hold(Self.beyondTight(now) - Self.beyondTight(now - count))
         return true
     }
 
     /// Consumer, for `count` bytes it is done with. True when it must ask the curl
     /// thread to resume the transfer.
     func consume(_ count: Int) -> Bool {
-        streamed.release(count)
         let left = outstanding.subtract(count, ordering: .sequentiallyConsistent).newValue
-        return left < Self.lowWater && paused.load(ordering: .sequentiallyConsistent)
+        streamed.release(Self.beyondTight(left + count) - Self.beyondTight(left))
+        // Held to 64 KiB, resume a quarter of it below: at 256 KiB every chunk written
+        // would resume curl and the next one pause it again.
+        let resumeBelow = streamed.isOverBudget ? Self.tightWater / 4 : Self.lowWater
+        return left < resumeBelow && paused.load(ordering: .sequentiallyConsistent)
     }
 
     /// Whether curl holds the transfer paused. Exact on the curl thread, the only
@@ -66,21 +77,22 @@ final class BodyFlowControl: Sendable {
     }
 }
 
-/// Body bytes delivered to consumers and not yet consumed, summed over every transfer
-/// of one `UpstreamClient`. One transfer's share is bounded by its flow control, but not
-/// the sum: a thousand clients that stop reading large pass-through answers held about
-/// a gigabyte. A pause never waits on this sum, only on the transfer's own consumer, so
-/// no transfer stalls because of another's reader.
+/// Body bytes delivered to consumers and not yet consumed beyond the first 64 KiB of
+/// each transfer, summed over every transfer of one `UpstreamClient`. One transfer's
+/// share is bounded by its flow control, but not the sum: a thousand clients that stop
+/// reading large pass-through answers held about a gigabyte. A pause never waits on
+/// this sum, only on the transfer's own consumer, so no transfer stalls because of
+/// another's reader.
 final class StreamedBytes: Sendable {
     private let held = Atomic<Int>(0)
     private let limit = Atomic<Int>(.max)
 
     var isOverBudget: Bool { held.load(ordering: .relaxed) > limit.load(ordering: .relaxed) }
 
-    /// Bytes outstanding now.
+    /// Bytes held beyond each transfer's first 64 KiB now.
     var total: Int { held.load(ordering: .relaxed) }
 
     func setBudget(_ bytes: Int) { limit.store(bytes, ordering: .relaxed) }
-    func hold(_ count: Int) { held.add(count, ordering: .relaxed) }
+    func hold(_ count: Int) { if count != 0 { held.add(count, ordering: .relaxed) } }
     func release(_ count: Int) { if count != 0 { held.subtract(count, ordering: .relaxed) } }
 }

@@ -34,24 +34,34 @@ import Testing
         #expect(!flow.resume())  // never paused
     }
 
-    /// Past the budget across transfers, each pauses past 64 KiB instead of 1 MiB; what
-    /// a transfer never saw consumed leaves the sum with it.
+    /// Past the budget across transfers, each pauses past 64 KiB instead of 1 MiB. Only
+    /// what a transfer holds beyond 64 KiB counts, and what it never saw consumed leaves
+    /// the sum with it.
     @Test func pastTheSharedBudgetEachTransferKeepsLessAhead() {
+        let tight = BodyFlowControl.tightWater
         let streamed = StreamedBytes()
         streamed.setBudget(100 << 10)
         let first = BodyFlowControl(streamed: streamed)
         #expect(first.admit(200 << 10))   // under the budget when it came
+        #expect(streamed.total == (200 << 10) - tight)
         do {
             let second = BodyFlowControl(streamed: streamed)
-            #expect(second.admit(BodyFlowControl.tightWater))
+            #expect(second.admit(tight))
+            #expect(streamed.total == (200 << 10) - tight, "64 KiB ahead counts for nothing")
             #expect(second.admit(1))
             #expect(!second.admit(1), "past the budget in all: paused past 64 KiB")
-            #expect(streamed.total == (200 << 10) + BodyFlowControl.tightWater + 1)
+            #expect(streamed.total == (200 << 10) - tight + 1)
+            #expect(!second.consume(tight - tight / 4), "held to 64 KiB: not resumed at 16 KiB left")
+            #expect(second.consume(2), "resumed below a quarter of it")
+            withExtendedLifetime(second) {}
         }
-        #expect(streamed.total == 200 << 10, "the second's share went with it")
-        #expect(!first.consume(200 << 10))
+        #expect(streamed.total == (200 << 10) - tight, "the second's share went with it")
+        #expect(!first.consume(150 << 10))
         #expect(streamed.total == 0)
-        #expect(first.admit(BodyFlowControl.tightWater + 1))
+        #expect(!first.consume(50 << 10))
+        #expect(streamed.total == 0)
+        #expect(first.admit(tight + 1))
         #expect(first.admit(1), "under the budget again: 1 MiB ahead")
+        #expect(streamed.total == 2)
     }
 }
