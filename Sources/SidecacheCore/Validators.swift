@@ -32,18 +32,18 @@ public enum Validators {
         return out
     }
 
-    /// Whether a 304 confirms the stored answer it revalidated (RFC 9111 §4.3.4): its
-    /// entity tag is the stored one (weakly: an entry stored compressed carries the
-    /// upstream's tag weakened), or without one its `Last-Modified` is the stored one,
-    /// or it names no validator at all. A 304 naming another representation must update
-    /// nothing: merged, the stored body was served fresh under the other's tag.
+    /// Whether a 304 confirms the stored answer it revalidated (RFC 9111 §4.3.4). With
+    /// entity tags on both sides they must be the same (weakly: an entry stored
+    /// compressed carries the upstream's tag weakened); otherwise a `Last-Modified` on
+    /// both sides must not be later than the stored one (servers behind one balancer
+    /// may date the same file differently, and an older date vouches for the stored
+    /// answer). A 304 naming another representation must update nothing: merged, the
+    /// stored body was served fresh under the other's tag.
     public static func confirms(stored: some HeaderFields, notModified: some HeaderFields) -> Bool {
-        if let etag = notModified.first("etag") {
-            return stored.first("etag").map { weakEqual($0, etag) } ?? false
-        }
-        if let modified = notModified.first("last-modified") {
-            guard let was = stored.first("last-modified") else { return false }
-            return was == modified || HTTPDate.parse(was).map { $0 == HTTPDate.parse(modified) } == true
+        if let etag = notModified.first("etag"), let was = stored.first("etag") { return weakEqual(was, etag) }
+        if let modified = notModified.first("last-modified"), let was = stored.first("last-modified") {
+            guard let then = HTTPDate.parse(was), let now = HTTPDate.parse(modified) else { return was == modified }
+            return now <= then
         }
         return true
     }

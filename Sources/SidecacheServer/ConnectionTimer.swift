@@ -13,7 +13,7 @@ enum ConnectionTimer {
         case receiving
         /// An answer is being produced or written.
         case responding(writable: Bool)
-        /// Closing after a final flush.
+        /// Closing after a final flush, or lingering (`LingeringClose`) after it.
         case closing
     }
 

@@ -168,8 +168,7 @@ extension Exchange {
         }
         purgeStarted = true
         var stale: [PurgeScope] = []
-        let path = DotSegments.removed(from: target.path)   // `/a/./b`, `/a//b`: the upstream may change `/a/b`
-        var scopes = Invalidation.scopes(method: method, status: status, path: path,
+        var scopes = Invalidation.scopes(method: method, status: status, path: target.path,
                                          host: head.headers.first(name: "host"), response: response)
         let declared = UpstreamPurge.scopes(response.all(UpstreamPurge.field), routes: settings.config.routes)
         scopes += declared.scopes
@@ -177,7 +176,7 @@ extension Exchange {
             engine.logger.warning("Sidecache-Purge targets not understood, skipped",
                                   metadata: ["targets": "\(declared.skipped.joined(separator: ", "))", "request": "\(method) \(target.path)"])
         }
-        let spelled = settings.config.routes.ruleSpelling(of: path)
+        let spelled = settings.config.routes.ruleSpelling(of: target.path)
         let plan = PurgePlan(method: method, path: spelled.path, caseInsensitive: spelled.caseInsensitive, rules: settings.config.purge)
         if !plan.isEmpty {
             let paths = plan.bodyPaths

@@ -68,11 +68,12 @@ extension ExchangeStateMachine {
                                     requestTime: Timestamp, now: Timestamp) -> Action {
         let old = stored.storedHead()
         guard Validators.confirms(stored: HeaderList(old.lines), notModified: HeaderList(h.headers)) else {
-            // A 304 naming another representation (a different ETag or Last-Modified)
-            // updates nothing. The stored answer is given once as it was stored, and is
-            // removed: the next read fetches in full.
+            // A 304 naming another representation (a different ETag, a later
+            // Last-Modified) updates nothing. The stored answer is given once as it was
+            // stored, as stale, and removed: the waiters look up again and one of them
+            // fetches in full.
             state = .finished
-            return .answerFromCache(FromCache(entry: stored, land: .fetchYourself(uncacheable: false), drop: true))
+            return .answerFromCache(FromCache(entry: stored, staleDetail: "not-confirmed", land: .queueAgain, drop: true))
         }
         var merged = Validators.merge(stored: old.lines, notModified: ForwardHeaders.response(h.headers, forStorage: true))
         if stored.isGzip, HeaderList(old.lines).first("etag")?.hasPrefix("W/") == true,

@@ -26,8 +26,9 @@ final class LingeringClose: ChannelInboundHandler {
     /// Dropped: nothing after a refused request is read as a request.
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {}
 
+    /// The client closed, or the proxy drains: nothing more is owed.
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        if let event = event as? ChannelEvent, event == .inputClosed {
+        if (event as? ChannelEvent) == .inputClosed || event is DrainEvent {
             context.close(promise: nil)
         } else {
             context.fireUserInboundEventTriggered(event)

@@ -77,6 +77,11 @@ enum RequestHead {
             for option in options { head.headers.remove(name: option) }
             if options.contains("expect") { framing.expect = nil }
         }
+        // A write whose path has dot or empty segments: no purge can know what it changes.
+        if head.method != .GET, head.method != .HEAD, !Invalidation.safeMethods.contains(head.method.rawValue),
+           let path = RequestTarget(head.uri)?.path, DotSegments.present(in: path) {
+            return .badRequest("a \(head.method.rawValue) to a path with dot or empty segments: which resource it changes is ambiguous")
+        }
         return nil
     }
 }

@@ -110,4 +110,19 @@ import Testing
     func fieldValuesNormaliseWhitespaceOnly(raw: String, normalised: String) {
         #expect(normalizedFieldValue(raw) == normalised)
     }
+
+    /// RFC 9111 §4.3.4: which 304s confirm the stored answer they revalidated.
+    @Test(arguments: [
+        ([("ETag", #""a""#)], [("ETag", #""a""#)], true),
+        ([("ETag", #"W/"a""#)], [("ETag", #""a""#)], true),   // stored compressed: the upstream's tag, weakened
+        ([("ETag", #""a""#)], [("ETag", #""b""#)], false),
+        ([("Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT")], [("Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT")], true),
+        ([("Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT")], [("Last-Modified", "Sat, 05 Nov 1994 08:49:37 GMT")], true),
+        ([("Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT")], [("Last-Modified", "Mon, 07 Nov 1994 08:49:37 GMT")], false),
+        ([("Last-Modified", "Sun, 06 Nov 1994 08:49:37 GMT")], [("ETag", #""new""#)], true),   // nothing to compare
+        ([("ETag", #""a""#)], [], true),
+    ])
+    func a304ConfirmsOnlyTheRepresentationItRevalidated(stored: [(String, String)], notModified: [(String, String)], confirms: Bool) {
+        #expect(Validators.confirms(stored: HeaderList(stored), notModified: HeaderList(notModified)) == confirms)
+    }
 }

@@ -257,6 +257,21 @@ struct ProtocolTests {
         }
     }
 
+    /// A lingering connection owes nothing: a drain closes it at once, rather than
+    /// after the whole grace (a client still uploading a refused body held SIGTERM).
+    @Test func aDrainClosesALingeringConnection() async throws {
+        try await withProxy(extra: #""defaults": { "maxRequestBody": "1KiB" }"#) { h in
+            let conn = try await RawConnection.connect(port: h.port, halfClosed: true)
+            try await conn.send("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 8388608\r\n\r\n")
+            try await conn.send([UInt8](repeating: 1, count: 1 << 20))   // and more would follow
+            #expect(try await eventually { String(decoding: conn.received, as: UTF8.self).hasPrefix("HTTP/1.1 413 ") })
+            let clock = ContinuousClock()
+            let start = clock.now
+            await h.proxy.shutdown(grace: .seconds(60))
+            #expect(clock.now - start < .seconds(20), "the drain waited \(clock.now - start) on a connection owed nothing")
+        }
+    }
+
     /// The same for the requests dropped past the pipelining bound (RFC 9112 §9.3.2):
     /// a client that writes 8 MB of them in one go reads the answers to those queued,
     /// then the end of the stream, and sends the rest again on a new connection.

@@ -27,10 +27,6 @@ struct PurgeSpellingTests {
     @Test(arguments: [
         ("/x/abc", "/x/%61bc"), ("/x/caf%C3%A9", "/x/caf%c3%a9"),
         ("/y/abc", "/Y/ABC"), ("/y/abc", "/y/abc/"), ("/y/abc", "/y/abc;v=1"), ("/y/ABC", "/y/%61bc/"),
-        // Dot and empty segments, which a normalising upstream (Tomcat, Apache, nginx's
-        // merge_slashes) reads as the plain path: the entry stayed cached.
-        ("/x/abc", "/x/./abc"), ("/x/abc", "/x//abc"), ("/x/abc", "/x/q/../abc"), ("/x/abc", "/x/%2e/abc"),
-        ("/x/abc", "/x/q/..;/abc"),
     ])
     func aMutationThroughAnotherSpellingPurges(cached: String, mutated: String) async throws {
         try await withProxy(routes: Self.routes, purge: Self.purge) { h in
@@ -41,10 +37,26 @@ struct PurgeSpellingTests {
         }
     }
 
+    /// A write through dot or empty segments: a normalising upstream (Tomcat, Apache,
+    /// nginx's merge_slashes) changed `/x/abc` and the entry stayed cached; a router that
+    /// does not, or one that redirects, changes something else. Refused, it changes nothing.
+    @Test(arguments: ["/x/./abc", "/x//abc", "/x/q/../abc", "/x/%2e/abc", "/x/q/..;/abc", "/x/;j=1/abc"])
+    func aWriteThroughDotOrEmptySegmentsIsRefused(mutated: String) async throws {
+        try await withProxy(routes: Self.routes, purge: Self.purge) { h in
+            h.origin.on("GET", "/*", .text("v"))
+            h.origin.on("PUT", "/*", OriginResponse(status: 204))
+            let refused = try await h.send("PUT", mutated)
+            #expect(refused.status == 400 && refused.text.contains("dot or empty segments"), "\(refused.status) \(refused.text)")
+            #expect(h.origin.totalCount == 0, "nothing reached the upstream")
+            #expect(try await h.send("PUT", "/x/abc/").status == 204, "a trailing slash is not an empty segment")
+            #expect(try await h.get("/x/q/../abc").status == 200, "reads through such paths are forwarded (not cached)")
+        }
+    }
+
     /// Rules and routes written with capitals, on a case-insensitive route: a mutation in
     /// any case purges what the rule names. The rules were matched against the path
     /// already lowercased, case-sensitively, so none matched and the list stayed cached.
-    @Test(arguments: ["/api/Orders/5", "/api/orders/5", "/API/ORDERS/5", "/api//Orders/./5"])
+    @Test(arguments: ["/api/Orders/5", "/api/orders/5", "/API/ORDERS/5"])
     func rulesWithCapitalsOnACaseInsensitiveRoutePurge(mutated: String) async throws {
         let routes = #"""
         [{ "name": "order", "match": "GET /api/Orders/{id}", "ttl": "5m", "paths": { "caseInsensitive": true } },

@@ -91,7 +91,8 @@ struct ValidationTests {
             _ = try await h.get("/d/6")
             h.clock.advance(by: .seconds(15))
             let once = try await h.get("/d/6")
-            #expect(once.text == #"{"n":1}"# && once.header("X-Version") == "full" && once.header(field) != value,
+            #expect(once.text == #"{"n":1}"# && once.header("X-Version") == "full" && once.header(field) != value
+                    && once.header("X-Cache") == "STALE",
                     "the stored answer as it was: \(once.header("X-Version") ?? "-") \(once.header(field) ?? "-")")
             let next = try await h.get("/d/6")
             #expect(next.text == #"{"n":3}"#, "fetched in full, not served as confirmed")

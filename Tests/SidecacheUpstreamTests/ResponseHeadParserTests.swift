@@ -155,6 +155,7 @@ import Testing
     @Test(arguments: [
         (204, [("Content-Length", "93")], false, true),
         (304, [("Transfer-Encoding", "chunked")], false, true),
+        (304, [("Content-Length", "93")], false, false),   // the length of the answer it stands for
         (204, [("Content-Length", "0")], false, false),
         (304, [("ETag", "\"a\"")], false, false),
         (200, [("Content-Length", "5")], false, false),
