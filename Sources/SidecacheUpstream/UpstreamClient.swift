@@ -74,14 +74,15 @@ public final class UpstreamClient: Sendable {
         return transfer
     }
 
-    /// Past `bytes` of body delivered and not yet consumed across all transfers, each
-    /// transfer is held to 64 KiB ahead of its consumer instead of 1 MiB. Unbounded
-    /// until set.
+    /// Past `bytes` of body delivered and not yet consumed across all transfers (beyond
+    /// each one's first 64 KiB), each transfer is held to 64 KiB ahead of its consumer
+    /// instead of 1 MiB. Unbounded until set.
     public func limitStreamedBytes(to bytes: Int) {
         streamed.setBudget(bytes)
     }
 
-    /// Body bytes delivered and not yet consumed, across all transfers.
+    /// Body bytes delivered and not yet consumed beyond each transfer's first 64 KiB,
+    /// across all transfers: what `limitStreamedBytes` bounds.
     public var streamedBytes: Int { streamed.total }
 
     /// Fails every transfer in flight with `.cancelled`, stops the curl threads and
