@@ -99,9 +99,11 @@ struct AdminEndpointTests {
             for round in 1...3 {
                 let stats = try await h.admin("GET", "/stats")
                 #expect(stats.status == 200, "probe \(round) at the cap")
-                // The first probe took a silent connection's place; the others find the one
-                // it left when it closed.
-                #expect(try await eventually { all.filter(\.isClosed).count == 1 }, "one waiting connection made way")
+                // Each probe takes at most one waiting connection's place: none when the one
+                // an earlier probe left is free again, one when that probe's connection is
+                // still being closed as it arrives (a fresh clone's run met that race).
+                #expect(try await eventually { (1...round).contains(all.filter(\.isClosed).count) },
+                        "one waiting connection made way for each probe at most")
             }
             for c in held { try? await c.close() }
         }
