@@ -19,6 +19,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     }
 
     private let engine: ProxyEngine
+    private let connections: ConnectionRegistry
     /// This connection's own copy of the config, refreshed per request head only after
     /// a reload: the request path takes no lock and retains nothing shared for it.
     private var settings: ProxySettings
@@ -53,8 +54,9 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     private var corks = 0
     private var flushHeld = false
 
-    init(engine: ProxyEngine, headClock: HeadClock, channel: any Channel) {
+    init(engine: ProxyEngine, connections: ConnectionRegistry, headClock: HeadClock, channel: any Channel) {
         self.engine = engine
+        self.connections = connections
         self.eventLoop = channel.eventLoop
         self.allocator = channel.allocator
         self.settings = engine.settings.copy()
@@ -175,7 +177,13 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if case .responding(let exchange) = state { exchange.clientGone() }
+        if case .responding(let exchange) = state, exchange.clientGone() {
+            // Its mutation runs on to the upstream's answer: the connection keeps its
+            // place under `limits.connections` until the purges that answer decides ran.
+            let (connections, channel) = (self.connections, context.channel)
+            connections.hold(channel)
+            exchange.onOrphanSettled = { connections.release(channel) }
+        }
         state = .closed
         bodyHold = nil
         idleCheck?.cancel()

@@ -2,9 +2,19 @@ import NIOCore
 import Synchronization
 
 /// Open client connections: admission against the limit, and the drain at shutdown.
+///
+/// A connection holds its place from admission until its close, and past its close for
+/// as long as a mutation its client left runs on (`hold`): clients that send mutations
+/// and leave cannot have the upstream work on more requests than the limit admits.
 final class ConnectionRegistry: Sendable {
+    private struct Place {
+        let channel: any Channel
+        /// The open connection's, and one for each mutation it left running.
+        var holds: Int
+    }
+
     private struct State {
-        var open: [ObjectIdentifier: any Channel] = [:]
+        var open: [ObjectIdentifier: Place] = [:]
         /// Set by `drainAll`: resolved when the last open connection has closed.
         var emptied: Latch<Void>?
     }
@@ -16,14 +26,27 @@ final class ConnectionRegistry: Sendable {
     func admit(_ channel: any Channel, limit: Int) -> Bool {
         state.withLock { state in
             guard state.emptied == nil, state.open.count < limit else { return false }
-            state.open[ObjectIdentifier(channel)] = channel
+            state.open[ObjectIdentifier(channel)] = Place(channel: channel, holds: 1)
             return true
         }
     }
 
-    func remove(_ channel: any Channel) {
+    /// Keeps `channel`'s place until a matching `release`: its close releases one hold,
+    /// a mutation it left running (`Exchange.clientGone`) takes another. Nothing for a
+    /// channel not admitted.
+    func hold(_ channel: any Channel) {
+        state.withLock { $0.open[ObjectIdentifier(channel)]?.holds += 1 }
+    }
+
+    func release(_ channel: any Channel) {
         let emptied = state.withLock { state -> Latch<Void>? in
-            state.open.removeValue(forKey: ObjectIdentifier(channel))
+            let id = ObjectIdentifier(channel)
+            guard let holds = state.open[id]?.holds else { return nil }
+            if holds > 1 {
+                state.open[id]?.holds = holds - 1
+                return nil
+            }
+            state.open.removeValue(forKey: id)
             return state.open.isEmpty ? state.emptied : nil
         }
         emptied?.resolve(())
@@ -37,7 +60,7 @@ final class ConnectionRegistry: Sendable {
         let emptied = Latch<Void>()
         let open = state.withLock { state in
             state.emptied = emptied
-            return Array(state.open.values)
+            return state.open.values.map(\.channel)
         }
         if open.isEmpty { emptied.resolve(()) }
         for channel in open {
@@ -47,6 +70,6 @@ final class ConnectionRegistry: Sendable {
     }
 
     func closeAll() {
-        for channel in state.withLock({ Array($0.open.values) }) { channel.close(promise: nil) }
+        for channel in state.withLock({ $0.open.values.map(\.channel) }) { channel.close(promise: nil) }
     }
 }

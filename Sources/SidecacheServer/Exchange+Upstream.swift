@@ -100,16 +100,22 @@ extension Exchange {
         case .end:
             let inDoubt = mutationAwaitsHead   // the upstream closed without answering: it had the request
             let action = machine.upstreamEnd()
-            if inDoubt { purgeInDoubt { $0.run(action) } } else { run(action) }
+            if inDoubt { purgeInDoubt { $0.run(action); $0.orphanSettled() } } else { run(action) }
         case .failure(let failure):
             engine.metrics.upstreamError(route: route?.name, kind: failure.kind.rawValue)
             let error: ProxyError = failure.kind == .timeout ? .upstreamTimeout(failure.detail) : .upstreamUnavailable(failure.detail)
             forgetPurgedFallback()
+            let awaitedHead = mutationAwaitsHead
             let inDoubt = mutationInDoubt(after: failure)
             let action = machine.upstreamFailed(error, now: engine.clock.now())
             let what = if case .cut = action { "upstream failed mid-body" } else { "upstream failed" }
             engine.logger.warning("\(what)", metadata: ["request": "\(requestForLog)", "error": "\(failure)"])
-            if inDoubt { purgeInDoubt { $0.run(action) } } else { run(action) }
+            if inDoubt {
+                purgeInDoubt { $0.run(action); $0.orphanSettled() }
+            } else {
+                run(action)
+                if awaitedHead { orphanSettled() }   // never sent: nothing to purge
+            }
         }
     }
 
@@ -136,6 +142,7 @@ extension Exchange {
         let answer: (Exchange) -> Void = { exchange in
             // Its client left while the upstream worked: the purges were all it waited for.
             exchange.run(exchange.clientLeft ? exchange.machine.clientGone() : exchange.machine.purged())
+            exchange.orphanSettled()
         }
         guard PurgePlan.purges(status: h.status) else { return answer(self) }
         purge(status: h.status, response: HeaderList(h.headers), then: answer)

@@ -76,6 +76,9 @@ final class Exchange {
     var purgeStarted = false
     /// The client left while this mutation awaited its answer, which still decides its purges.
     var clientLeft = false
+    /// Called once, when the mutation its client left has run its purges (or met its
+    /// end without an answer): the connection's place is held until then.
+    var onOrphanSettled: (() -> Void)?
     /// This exchange's fill asked the upstream without validators: a 304 cannot answer it.
     var unconditionalFill = false
 
@@ -279,12 +282,21 @@ final class Exchange {
     /// mutation the upstream is working on runs on to its answer's head, whose status
     /// decides its purges as if the client were still there: cancelled, the upstream
     /// might apply it with nothing purged, and purging without an answer would let any
-    /// client purge anything by sending a mutation and leaving.
-    func clientGone() {
+    /// client purge anything by sending a mutation and leaving. True when it runs on
+    /// (`onOrphanSettled` then says when it is done).
+    func clientGone() -> Bool {
         if mutationAwaitsHead {
             clientLeft = true
-            return
+            return true
         }
         run(machine.clientGone())
+        return false
+    }
+
+    /// The mutation whose client left is done with (`clientGone`).
+    func orphanSettled() {
+        guard clientLeft, let settled = onOrphanSettled else { return }
+        onOrphanSettled = nil
+        settled()
     }
 }

@@ -23,11 +23,11 @@ extension ProxyServer {
                 guard connections.admit(channel, limit: engine.config.limits.connections) else {
                     return channel.close()
                 }
-                channel.closeFuture.whenComplete { _ in connections.remove(channel) }
+                channel.closeFuture.whenComplete { _ in connections.release(channel) }
                 return channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
                     let clock = HeadClock()
-                    let connection = ConnectionHandler(engine: engine, headClock: clock, channel: channel)
+                    let connection = ConnectionHandler(engine: engine, connections: connections, headClock: clock, channel: channel)
                     try sync.addHandler(ByteToMessageHandler(TimedRequestDecoder(clock: clock)))
                     try sync.addHandler(connection)
                 }

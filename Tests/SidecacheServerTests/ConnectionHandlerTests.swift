@@ -37,7 +37,7 @@ struct ConnectionHandlerTests {
             let headClock = HeadClock()
             let sync = channel.pipeline.syncOperations
             try sync.addHandler(ByteToMessageHandler(TimedRequestDecoder(clock: headClock)))
-            try sync.addHandler(ConnectionHandler(engine: engine, headClock: headClock, channel: channel))
+            try sync.addHandler(ConnectionHandler(engine: engine, connections: ConnectionRegistry(), headClock: headClock, channel: channel))
             try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 4000)).wait()
         }
 

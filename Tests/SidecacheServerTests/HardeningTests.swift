@@ -48,6 +48,38 @@ struct HardeningTests {
         }
     }
 
+    /// A mutation whose client leaves runs on to the upstream's answer (its purges
+    /// depend on it). Its connection keeps its place under `limits.connections` until
+    /// then: otherwise one client sending mutations and resetting could have the upstream
+    /// work on any number of them, each holding an upstream connection and a descriptor.
+    @Test func mutationsLeftRunningKeepTheirConnectionsPlaces() async throws {
+        try await withProxy(extra: #""limits": { "connections": 2 }"#) { h in
+            // 20 s: long past the second of attempts below, however slow the machine.
+            h.origin.on("POST", "/slow", OriginResponse.text("done").delayed(.seconds(20)))
+            h.origin.on("GET", "/x", .text("x"))
+            let post = "POST /slow HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\n\r\nx"
+            for sent in 1...2 {
+                let conn = try await RawConnection.connect(port: h.port)
+                try await conn.send(post)
+                #expect(try await eventually { h.origin.count("POST", path: "/slow") == sent })
+                try await conn.reset()
+            }
+            // Ten more clients do the same: none is let in while both mutations run.
+            for _ in 0..<10 {
+                let conn = try await RawConnection.connect(port: h.port)
+                try? await conn.send(post)
+                let (bytes, closed) = try await conn.readUntilClose(timeout: .seconds(10))
+                #expect(closed && bytes.isEmpty)
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(h.origin.count("POST", path: "/slow") == 2)
+            // Answered, the mutations give their places back.
+            #expect(try await eventually(timeout: .seconds(60)) {
+                (try? await TestHTTPClient.request(port: h.port, "GET", "/x").status) == 200
+            })
+        }
+    }
+
     /// Requests that frame ambiguously or carry forbidden bytes, each made by breaking a
     /// valid request in one known way, plus random garbage. Every one must get a 4xx
     /// (or a close) and never reach the upstream; valid traffic on another connection
