@@ -37,10 +37,11 @@ extension CacheControl {
             case ("must-revalidate", .bool(let on)): mustRevalidate = on
             case ("proxy-revalidate", .bool(let on)): proxyRevalidate = on
             case ("no-transform", .bool(let on)): noTransform = on
-            case ("max-age", .integer(let n)) where n >= 0: maxAge = n
-            case ("s-maxage", .integer(let n)) where n >= 0: sMaxAge = n
-            case ("stale-while-revalidate", .integer(let n)) where n >= 0: staleWhileRevalidate = n
-            case ("stale-if-error", .integer(let n)) where n >= 0: staleIfError = n
+            // Held to 2^31 as `Cache-Control`'s delta-seconds are (RFC 9111 §1.2.2).
+            case ("max-age", .integer(let n)) where n >= 0: maxAge = min(n, deltaSecondsCeiling)
+            case ("s-maxage", .integer(let n)) where n >= 0: sMaxAge = min(n, deltaSecondsCeiling)
+            case ("stale-while-revalidate", .integer(let n)) where n >= 0: staleWhileRevalidate = min(n, deltaSecondsCeiling)
+            case ("stale-if-error", .integer(let n)) where n >= 0: staleIfError = min(n, deltaSecondsCeiling)
             default: refuse(name)
             }
         }

@@ -24,6 +24,17 @@ import Testing
         #expect(cc.noStore || cc.noCache || cc.isPrivate, "\(value)")
     }
 
+    /// As `Cache-Control`'s delta-seconds: an entry kept 31 million years (15 digits, what
+    /// an RFC 8941 Integer allows) is kept 68.
+    @Test func lifetimesAreHeldTo2To31Seconds() throws {
+        let cc = try #require(CacheControl(targeted: [
+            "max-age=999999999999999, s-maxage=999999999999999, stale-while-revalidate=999999999999999, stale-if-error=2147483649",
+        ]))
+        #expect(cc.maxAge == 2_147_483_648 && cc.sMaxAge == 2_147_483_648)
+        #expect(cc.staleWhileRevalidate == 2_147_483_648 && cc.staleIfError == 2_147_483_648)
+        #expect(try #require(CacheControl(targeted: ["max-age=2147483647"])).maxAge == 2_147_483_647)
+    }
+
     @Test func wrongTypedDirectivesAreIgnored() throws {
         let cc = try #require(CacheControl(targeted: [#"max-age="60", s-maxage=1.5, stale-if-error=-1, public"#]))
         #expect(cc.maxAge == nil && cc.sMaxAge == nil && cc.staleIfError == nil && cc.isPublic)

@@ -50,16 +50,18 @@ struct TieredStoreTests {
     }
 
     /// Looks up, then fills `body` under what the lookup read.
-    static func fill(_ store: TieredStore, _ body: String, key: CacheKey = key, tags: [String] = []) async throws -> Commit {
+    static func fill(_ store: TieredStore, _ body: String, key: CacheKey = key, tags: [String] = [],
+                     lifetime: Duration = .seconds(60)) async throws -> Commit {
         let found = try await lookup(store, key)
-        return try await commit(store, body, key: key, under: store.beginFill(shared: found.sharedGuard), tags: tags)
+        return try await commit(store, body, key: key, under: store.beginFill(shared: found.sharedGuard), tags: tags, lifetime: lifetime)
     }
 
     static func commit(_ store: TieredStore, _ body: String, key: CacheKey = key, under fill: FillGuard,
-                       tags: [String] = []) async throws -> Commit {
+                       tags: [String] = [], lifetime: Duration = .seconds(60)) async throws -> Commit {
         let now = ManualClock.realNow()
-        let timing = EntryTiming(birth: now, freshUntil: now + .seconds(60), staleWhileRevalidateUntil: now + .seconds(60),
-                                 staleIfErrorUntil: now + .seconds(60), revalidateUntil: now + .seconds(60))
+        let until = now + lifetime
+        let timing = EntryTiming(birth: now, freshUntil: until, staleWhileRevalidateUntil: until,
+                                 staleIfErrorUntil: until, revalidateUntil: until)
         let head = ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\n")
         return try await store.commit(key, status: 200, timing: timing, head: head, body: ByteBuffer(string: body),
                                       scopeIDs: scopes, tagIDs: PurgeScope.tagIDs(tags), under: fill, now: now, on: loop).value()
@@ -134,6 +136,24 @@ struct TieredStoreTests {
             #expect(try await Self.lookup(b).entry == nil, "lost counters: the entry is a miss")
             let again = try await redis.cli("KEYS", "*:g:*").split(separator: "\n").map(String.init)
             #expect(again.count == counters.count, "the lookup created them for the next fill")
+        }
+    }
+
+    /// An entry kept for ages (10^15 s, which a targeted field's 15 digits allowed before
+    /// they were held to 2^31): the script handed PEXPIRE the lifetime as a Lua number,
+    /// printed `1e+18`, which Redis refused after the entry was already set, so the
+    /// store said "not stored" while the entry stayed, guarded by counters that expired
+    /// long before it.
+    @Test func anEntryKeptForAgesExtendsItsCounters() async throws {
+        try await Self.withPair { a, b, redis in
+            #expect(try await Self.fill(a, "v1", lifetime: .seconds(1_000_000_000_000_000)).outcome == .stored)
+            let counters = try await redis.cli("KEYS", "*:g:*").split(separator: "\n").map(String.init)
+            #expect(counters.count >= 3)
+            for key in counters {
+                let ttl = Int(try await redis.cli("PTTL", key)) ?? -1
+                #expect(ttl > 900_000_000_000_000_000, "\(key) lives as long as the entry: \(ttl) ms")
+            }
+            #expect(Self.text(try await Self.lookup(b)) == "v1")
         }
     }
 

@@ -311,7 +311,9 @@ public final class RedisStore: Sendable {
 
     /// Stores the entry if the epoch and every counter still hold the fill's values and
     /// no tag mark (the keys after the counters) is past the fill's tag purge count
-    /// (ARGV[#ARGV]), and makes each counter live at least as long as the entry.
+    /// (ARGV[#ARGV]), and makes each counter live at least as long as the entry. The
+    /// lifetime goes to PEXPIRE as it came: Lua prints a number of 10^14 or more as
+    /// `1e+14`, which Redis refuses.
     static let compareAndSet = """
     local counters = 2 + tonumber(ARGV[#ARGV - 1])
     if redis.call('GET', KEYS[2]) ~= ARGV[3] then return 0 end
@@ -326,7 +328,7 @@ public final class RedisStore: Sendable {
     redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
     local ttl = tonumber(ARGV[2])
     for i = 3, counters do
-      if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ttl) end
+      if redis.call('PTTL', KEYS[i]) < ttl then redis.call('PEXPIRE', KEYS[i], ARGV[2]) end
     end
     return 1
     """
