@@ -188,10 +188,12 @@ public func notARequestFieldName(_ name: String) -> String {
 /// A `Host` value (RFC 9110 §7.2: `uri-host [ ":" port ]`): only the bytes of a
 /// reg-name, an IP literal and a port. Nothing else reaches a key: Unicode case
 /// folding maps the Kelvin sign to `k`, which made `\u{212A}v.local` and `kv.local`
-/// one key while the upstream saw two hosts.
+/// one key while the upstream saw two hosts. Not empty, nor a port alone: an `http`
+/// URI has a host (RFC 9110 §4.2.1).
 public func isHostFieldValue(_ s: String) -> Bool {
+    guard let first = s.utf8.first, first != UInt8(ascii: ":") else { return false }
     // A switch, not a search of the allowed characters per byte: every request's Host.
-    !s.containsUTF8Byte { b in
+    return !s.containsUTF8Byte { b in
         switch b {
         case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
              UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "%"), UInt8(ascii: "!"),

@@ -58,6 +58,10 @@ enum RequestHead {
         if size > limits.headerBytes { return .headersTooLarge(limit: limits.headerBytes) }
         // RFC 9112 §3.2: exactly one Host on HTTP/1.1, at most one on 1.0.
         if hosts > 1 || (hosts == 0 && head.version.minor >= 1) { return .badRequest("a request needs exactly one Host header") }
+        // RFC 9112 §6.1: an HTTP/1.0 message's Transfer-Encoding means faulty framing (a
+        // 1.0 hop may not have read it so), and the connection must not carry another
+        // request. Refused, as nginx does.
+        if framing.transferEncoding && head.version.minor == 0 { return .badRequest("Transfer-Encoding on an HTTP/1.0 request") }
         // The key hashes one credential; an upstream might read the other.
         if credentials > 1 || proxyCredentials > 1 { return .badRequest("more than one Authorization header") }
         if underscored {
