@@ -1,5 +1,43 @@
 /// Conditional requests against a stored answer (RFC 9110 §13).
 public enum Validators {
+    /// What a client's preconditions make of a GET or HEAD answered with a stored 2xx.
+    public enum Precondition: Equatable, Sendable {
+        /// The answer as it is.
+        case satisfied
+        /// 304: the client has it.
+        case notModified
+        /// 412: the client's `If-Match` or `If-Unmodified-Since` names another version.
+        case failed
+    }
+
+    /// The request fields `precondition` reads, looked for in one pass over the request.
+    public static let conditionalFields: HeaderNameSet = ["if-match", "if-none-match", "if-modified-since", "if-unmodified-since"]
+
+    /// RFC 9110 §13.2.2, in its order: `If-Match` (strong comparison; `*` holds, the
+    /// answer exists), else `If-Unmodified-Since` against `Last-Modified` (ignored when
+    /// there is none, or the date is not one); then `If-None-Match`, else
+    /// `If-Modified-Since` (`notModified`). The fields are not forwarded on a fill, so no
+    /// one else evaluates them.
+    public static func precondition(request: some HeaderFields, stored: some HeaderFields) -> Precondition {
+        let ifMatch = request.all("if-match")
+        if !ifMatch.isEmpty {
+            let tags = ifMatch.flatMap { $0.split(separator: ",") }.map { $0.trimmingSpaces() }
+            guard tags.contains("*") || stored.first("etag").map({ etag in tags.contains { strongEqual($0, etag) } }) == true else {
+                return .failed
+            }
+        } else if let since = request.first("if-unmodified-since").flatMap(HTTPDate.parse),
+                  let modified = stored.first("last-modified").flatMap(HTTPDate.parse), modified > since {
+            return .failed
+        }
+        return notModified(request: request, stored: stored) ? .notModified : .satisfied
+    }
+
+    /// Strong comparison: both tags strong and the same.
+    static func strongEqual(_ a: String, _ b: String) -> Bool {
+        let a = a.trimmingSpaces(), b = b.trimmingSpaces()
+        return !a.hasPrefix("W/") && !b.hasPrefix("W/") && a == b
+    }
+
     /// Whether a client's conditional GET/HEAD is satisfied by the stored answer, so a
     /// 304 may be sent: `If-None-Match` (weak comparison) when present, otherwise
     /// `If-Modified-Since` against `Last-Modified`.

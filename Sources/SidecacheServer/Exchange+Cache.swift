@@ -28,23 +28,11 @@ extension Exchange {
         run(machine.lookupAnswered(found.entry, generations: found.sharedGuard, staleSince: found.staleSince, now: now))
     }
 
-    /// A stored answer, or a 304 when the client's own validators match it.
+    /// A stored answer, or a 304 or 412 when the client's own preconditions say so.
     func answerFromCache(_ entry: CacheEntry, staleDetail: StaticString?) {
         let now = engine.clock.now()
         outcome = staleDetail == nil ? .hit : .stale
-        // A 304 answers only GET and HEAD (RFC 9110 §13.1.1, §13.1.3), and only for a 2xx
-        // answer: preconditions are ignored where the answer would be anything else
-        // (§13.2.1), so a stored 404 stays a 404 whatever `If-None-Match: *` says.
-        if !isBodyRead && entry.status / 100 == 2
-            && (head.headers.contains(name: "if-none-match") || head.headers.contains(name: "if-modified-since")) {
-            let stored = entry.storedHead()
-            if Validators.notModified(request: head.headers, stored: HeaderList(stored.lines)) {
-                status = 304
-                finish(close: writer.notModified(entry, stored: stored.lines, now: now, stale: staleDetail != nil,
-                                                 decoded: entry.isGzip && !acceptsGzip))
-                return
-            }
-        }
+        if answeredPreconditions(entry, now: now, stale: staleDetail != nil) { return }
         answer(entry, decodingUpTo: Gzip.maxDecodedLength) { writer.hit(entry, form: $0, range: $1, now: now, staleDetail: staleDetail) }
         // Read straight off the route: a fresh hit of a route without `verify` pays one
         // comparison. Not for an escaped spelling: the upstream may read it as another
@@ -55,6 +43,27 @@ extension Exchange {
                                      uri: context.route.query.fillTarget(context.target, uri: head.uri), request: head.headers,
                                      clientAddress: connection.remoteAddress, on: connection.eventLoop)
         }
+    }
+
+    /// The client's preconditions (RFC 9110 §13.2.2) against a stored answer: true when
+    /// they made it a 304 or a 412, written here. Only for GET and HEAD (§13.1.1,
+    /// §13.1.3) and a 2xx answer: preconditions are ignored where the answer would be
+    /// anything else (§13.2.1), so a stored 404 stays a 404 whatever `If-None-Match: *`
+    /// says. `fill`: the `Cache-Status` of a fill's own answer (its 304 says MISS).
+    func answeredPreconditions(_ entry: CacheEntry, now: Timestamp, stale: Bool = false, fill cacheStatus: String? = nil) -> Bool {
+        guard !isBodyRead, entry.status / 100 == 2, head.headers.present(Validators.conditionalFields) != 0 else { return false }
+        let stored = entry.storedHead()
+        switch Validators.precondition(request: head.headers, stored: HeaderList(stored.lines)) {
+        case .satisfied:
+            return false
+        case .notModified:
+            status = 304
+            finish(close: writer.notModified(entry, stored: stored.lines, now: now, stale: stale,
+                                             decoded: entry.isGzip && !acceptsGzip, fill: cacheStatus))
+        case .failed:
+            fail(.preconditionFailed)
+        }
+        return true
     }
 
     /// The stale entry kept to answer should the upstream fail is let go once a purge

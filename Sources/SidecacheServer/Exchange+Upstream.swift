@@ -318,6 +318,7 @@ extension Exchange {
             answerFromCache(entry, staleDetail: nil)
         } else {
             let now = engine.clock.now()
+            if answeredPreconditions(entry, now: now, fill: cacheStatus) { return }
             answer(entry, identity: identity, decodingUpTo: route?.policy.maxBodySize ?? Gzip.maxDecodedLength) { writer.filled(entry, form: $0, range: $1, now: now, cacheStatus: cacheStatus) }
         }
     }

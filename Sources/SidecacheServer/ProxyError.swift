@@ -18,6 +18,9 @@ enum ProxyError: Error, Sendable {
     case notImplemented(String)
     /// The request bodies held in memory are at `limits.bodyMemory`.
     case overloaded(limit: Int)
+    /// The client's `If-Match` or `If-Unmodified-Since` names another version than the
+    /// one the cache would answer with.
+    case preconditionFailed
 
     var status: Int {
         switch self {
@@ -31,6 +34,7 @@ enum ProxyError: Error, Sendable {
         case .refreshInProgress: 409
         case .notImplemented: 501
         case .overloaded: 503
+        case .preconditionFailed: 412
         }
     }
 
@@ -46,6 +50,7 @@ enum ProxyError: Error, Sendable {
         case .refreshInProgress: "refresh_in_progress"
         case .notImplemented: "not_implemented"
         case .overloaded: "overloaded"
+        case .preconditionFailed: "precondition_failed"
         }
     }
 
@@ -58,13 +63,14 @@ enum ProxyError: Error, Sendable {
         case .onlyIfCached: "only-if-cached and no stored answer may be used"
         case .refreshInProgress: "a fetch for this entry is already under way"
         case .overloaded(let limit): "request bodies held at once are at limits.bodyMemory (\(limit) bytes)"
+        case .preconditionFailed: "If-Match or If-Unmodified-Since names another version than the stored one"
         }
     }
 
     /// The whole response: head and JSON body (not for a HEAD request, `headOnly`: its
     /// `Content-Length` still says what a GET would get, RFC 9110 §9.3.2, and a body after
-    /// it would be read as the next answer on the connection). Client errors always close
-    /// the connection.
+    /// it would be read as the next answer on the connection). `close` says
+    /// `Connection: close`; client errors always close (`closesConnection`).
     func encode(allocator: ByteBufferAllocator, close: Bool, headOnly: Bool = false) -> ByteBuffer {
         var body = "{\"error\":\"\(code)\",\"detail\":"
         JSONText.quote(detail, into: &body)
@@ -73,7 +79,7 @@ enum ProxyError: Error, Sendable {
         buffer.writeStatusLine(status: status, reason: "")
         buffer.writeHeader("Content-Type", "application/json")
         buffer.writeHeader("Content-Length", body.utf8.count)
-        if close || status < 500 { buffer.writeHeader("Connection", "close") }
+        if close { buffer.writeHeader("Connection", "close") }
         if case .overloaded = self { buffer.writeHeader("Retry-After", "1") }
         buffer.writeStaticString("\r\n")
         if !headOnly { buffer.writeString(body) }
@@ -81,6 +87,10 @@ enum ProxyError: Error, Sendable {
     }
 
     /// Client errors end the connection: after a malformed or refused request the
-    /// framing of anything that follows cannot be trusted.
-    var closesConnection: Bool { status < 500 }
+    /// framing of anything that follows cannot be trusted. A failed precondition is an
+    /// answer to a well-framed request.
+    var closesConnection: Bool {
+        if case .preconditionFailed = self { return false }
+        return status < 500
+    }
 }

@@ -68,7 +68,8 @@ struct ResponseWriter {
     /// The client's validators match the stored entry: 304 with its validator fields.
     /// `decoded`: the client is sent the entry's gzip decoded, whose `ETag` is weak
     /// (RFC 9110 §8.8.3) — a 304 with the strong one would validate another representation.
-    func notModified(_ entry: CacheEntry, stored: [(name: String, value: String)], now: Timestamp, stale: Bool, decoded: Bool) -> Bool {
+    func notModified(_ entry: CacheEntry, stored: [(name: String, value: String)], now: Timestamp, stale: Bool, decoded: Bool,
+                     fill cacheStatus: String? = nil) -> Bool {
         var buffer = connection.allocator.buffer(capacity: 256)
         buffer.writeStatusLine(status: 304, reason: "Not Modified")
         for line in stored where Validators.notModifiedFields.contains(line.name) {
@@ -76,8 +77,13 @@ struct ResponseWriter {
             buffer.writeHeader(line.name, weakens ? ContentCoding.weakened(line.value) : line.value)
         }
         buffer.writeHeader("Age", Int(entry.timing.ageSeconds(at: now)))
-        buffer.writeStaticString(stale ? "X-Cache: STALE\r\n" : "X-Cache: HIT\r\n")
-        buffer.writeHeader(CacheStatusField.name, CacheStatusField.hit(ttl: entry.timing.remaining(at: now)))
+        if let cacheStatus {
+            buffer.writeStaticString("X-Cache: MISS\r\n")
+            buffer.writeHeader(CacheStatusField.name, cacheStatus)
+        } else {
+            buffer.writeStaticString(stale ? "X-Cache: STALE\r\n" : "X-Cache: HIT\r\n")
+            buffer.writeHeader(CacheStatusField.name, CacheStatusField.hit(ttl: entry.timing.remaining(at: now)))
+        }
         let close = connection.closesAfterResponse
         writeConnectionHeader(&buffer, close: close)
         buffer.writeStaticString("\r\n")

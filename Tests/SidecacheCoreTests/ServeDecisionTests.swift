@@ -52,6 +52,25 @@ import Testing
         #expect(Validators.notModified(request: HeaderList(request.map { (name: $0.0, value: $0.1) }), stored: Self.stored) == expected)
     }
 
+    @Test(arguments: [
+        ([("If-Match", #""abc""#)], .failed),                         // the stored tag is weak: no strong match
+        ([("If-Match", "*")], .satisfied),
+        ([("If-Match", "*"), ("If-None-Match", "*")], .notModified),
+        ([("If-Unmodified-Since", "Sat, 21 Nov 2026 09:59:59 GMT")], .failed),
+        ([("If-Unmodified-Since", "Sat, 21 Nov 2026 10:00:00 GMT")], .satisfied),
+        ([("If-Unmodified-Since", "garbage")], .satisfied),
+        ([("If-Match", "*"), ("If-Unmodified-Since", "Sat, 21 Nov 2026 09:00:00 GMT")], .satisfied),   // If-Match decides
+        ([("If-None-Match", #""abc""#)], .notModified),
+        ([], .satisfied),
+    ] as [([(String, String)], Validators.Precondition)])
+    func precondition(request: [(String, String)], expected: Validators.Precondition) {
+        #expect(Validators.precondition(request: HeaderList(request.map { (name: $0.0, value: $0.1) }), stored: Self.stored) == expected)
+        let strong: HeaderList = [("ETag", #""abc""#)]
+        #expect(Validators.precondition(request: [("If-Match", #""x", "abc""#)] as HeaderList, stored: strong) == .satisfied)
+        #expect(Validators.precondition(request: [("If-Match", #"W/"abc""#)] as HeaderList, stored: strong) == .failed)
+        #expect(Validators.precondition(request: [("If-Match", #""abc""#)] as HeaderList, stored: HeaderList()) == .failed)
+    }
+
     @Test func revalidationUsesBothValidators() {
         let h = Validators.revalidationHeaders(stored: Self.stored)
         #expect(h.map(\.name) == ["If-None-Match", "If-Modified-Since"])

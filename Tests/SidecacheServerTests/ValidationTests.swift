@@ -37,6 +37,34 @@ struct ValidationTests {
         }
     }
 
+    /// RFC 9110 §13.1.1, §13.1.4: a GET whose `If-Match` or `If-Unmodified-Since` names
+    /// another version gets 412, on the fill's own answer and on hits alike. The fields
+    /// are not sent upstream on a fill, and both were answered 200 unevaluated. The 412
+    /// answers a well-framed request: the connection stays.
+    @Test func ifMatchAndIfUnmodifiedSinceAreEvaluatedOnMissesAndHits() async throws {
+        try await withProxy(routes: Self.route) { h in
+            h.origin.on("GET", "/d/4", .json("{}", headers: [("ETag", Self.etag), ("Last-Modified", "Sat, 21 Nov 2026 10:00:00 GMT")]))
+            let client = try await TestHTTPClient.connect(port: h.port)
+            let miss = try await client.send("GET", "/d/4", headers: [("If-Match", #""v0""#)])
+            #expect(miss.status == 412 && miss.header("Connection") != "close")
+            #expect(h.origin.requests.last?.header("If-Match") == nil, "the fill asked for the whole answer")
+            for (name, value) in [("If-Match", #""v0""#), ("If-Match", #"W/"v1""#), ("If-Unmodified-Since", "Sat, 21 Nov 2026 09:59:59 GMT")] {
+                let r = try await client.send("GET", "/d/4", headers: [(name, value)])
+                #expect(r.status == 412, "\(name): \(value)")
+            }
+            for (name, value) in [("If-Match", #""v1""#), ("If-Match", #""v0", "v1""#), ("If-Match", "*"),
+                                  ("If-Unmodified-Since", "Sat, 21 Nov 2026 10:00:00 GMT")] {
+                let r = try await client.send("GET", "/d/4", headers: [(name, value)])
+                #expect(r.status == 200 && r.header("X-Cache") == "HIT", "\(name): \(value)")
+            }
+            // If-Match decides before If-None-Match: a match of both is a 304.
+            let both = try await client.send("GET", "/d/4", headers: [("If-Match", Self.etag), ("If-None-Match", Self.etag)])
+            #expect(both.status == 304)
+            #expect(h.origin.count(path: "/d/4") == 1)
+            try await client.close()
+        }
+    }
+
     @Test func ifModifiedSinceOnAFreshEntryIs304FromTheCache() async throws {
         try await withProxy(routes: Self.route) { h in
             h.origin.on("GET", "/d/2", .json("{}", headers: [("Last-Modified", "Sat, 21 Nov 2026 10:00:00 GMT")]))
@@ -208,13 +236,19 @@ struct ValidationTests {
         }
     }
 
-    @Test func clientsOwnValidatorsAreNotSentOnAFill() async throws {
+    /// The fill asks for the whole answer; its own client then gets the 304 its
+    /// validators earn, as a hit's does (it got a 200 while the next identical request
+    /// got a 304), labelled a miss.
+    @Test func clientsOwnValidatorsAreNotSentOnAFillButAnswered() async throws {
         try await withProxy(routes: Self.route) { h in
             h.origin.on("GET", "/d/4", .json("{}", headers: [("ETag", Self.etag)]))
             let r = try await h.get("/d/4", headers: [("If-None-Match", Self.etag)])
             #expect(h.origin.requests.first?.header("If-None-Match") == nil)
-            #expect(r.status == 200)                              // the fill fetched the full answer
+            #expect(r.status == 304 && r.body.isEmpty && r.header("ETag") == Self.etag)
+            #expect(r.header("X-Cache") == "MISS" && r.header("Cache-Status") == "sidecache; fwd=uri-miss; stored")
             #expect(try await h.get("/d/4", headers: [("If-None-Match", Self.etag)]).status == 304)
+            #expect(try await h.get("/d/4").text == "{}")
+            #expect(h.origin.count(path: "/d/4") == 1)
         }
     }
 }
