@@ -59,14 +59,18 @@ public enum RangeAnswer: Equatable, Sendable {
 
 extension Validators {
     /// RFC 9110 §13.1.5: whether `If-Range` lets the `Range` apply — an entity tag by
-    /// strong comparison (a weak tag never matches), or a date equal to a `Last-Modified`.
+    /// strong comparison (a weak tag never matches), or a date equal to a `Last-Modified`
+    /// that is strong: the entry's `Date` at least a second after it (§8.8.2.2). A file
+    /// changed twice within its `Last-Modified` second would otherwise have the client
+    /// splice bytes of two versions.
     public static func ifRangeMatches(_ value: String, stored: some HeaderFields) -> Bool {
         let condition = value.trimmingSpaces()
         if condition.hasPrefix("\"") || condition.hasPrefix("W/") {
             guard !condition.hasPrefix("W/"), let etag = stored.first("etag")?.trimmingSpaces(), !etag.hasPrefix("W/") else { return false }
             return etag == condition
         }
-        guard let date = HTTPDate.parse(condition), let modified = stored.first("last-modified").flatMap(HTTPDate.parse) else { return false }
-        return date == modified
+        guard let date = HTTPDate.parse(condition), let modified = stored.first("last-modified").flatMap(HTTPDate.parse),
+              let dated = stored.first("date").flatMap(HTTPDate.parse) else { return false }
+        return date == modified && dated - modified >= .seconds(1)
     }
 }

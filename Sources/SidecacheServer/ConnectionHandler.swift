@@ -373,7 +373,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
         state = .closed
         queued.removeAll()
         bodyHold = nil
-        flushThenClose(error.encode(allocator: allocator, close: true), lingering: true)
+        flushThenClose(error.encode(allocator: allocator, close: true, now: engine.clock.now()), lingering: true)
     }
 
     /// After the last answer. Requests dropped past the queue bound may still be arriving:

@@ -126,7 +126,7 @@ extension Exchange {
             engine.logger.warning("route varies on too many headers to cache", metadata: ["route": "\(route.name)"])
         }
         status = start.head.status
-        writer.head(start)
+        writer.head(start) { HTTPDate.format(engine.clock.now()) }
         let transfer = self.transfer
         let bytes = start.unacknowledged
         for (i, chunk) in start.body.enumerated() {

@@ -263,7 +263,7 @@ final class Exchange {
     /// Answers with the proxy's own JSON error.
     func fail(_ error: ProxyError) {
         status = error.status
-        finish(close: writer.error(error))
+        finish(close: writer.error(error, now: engine.clock.now()))
     }
 
     /// The answer is written: report it and hand the connection back.

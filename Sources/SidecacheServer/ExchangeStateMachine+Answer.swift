@@ -75,7 +75,7 @@ extension ExchangeStateMachine {
             state = .finished
             return .answerFromCache(FromCache(entry: stored, staleDetail: "not-confirmed", land: .queueAgain, drop: true))
         }
-        var merged = Validators.merge(stored: old.lines, notModified: ForwardHeaders.response(h.headers, forStorage: true))
+        var merged = Validators.merge(stored: old.lines, notModified: ForwardHeaders.response(h.headers, forStorage: true, received: now))
         if stored.isGzip, HeaderList(old.lines).first("etag")?.hasPrefix("W/") == true,
            let i = merged.firstIndex(where: { $0.name.equalsIgnoringASCIICase("etag") }) {
             // Compressed here: the upstream's strong tag names its identity bytes, not ours.
@@ -152,8 +152,9 @@ extension ExchangeStateMachine {
         switch answer {
         case .buffering(let h, let timing, let collected, _):
             state = .committing
-            return .commit(Filled(status: h.status, reason: h.reason, lines: ForwardHeaders.response(h.headers, forStorage: true),
-                                  body: collected, timing: timing, revalidated: false))
+            // An answer without `Date` is dated when it was made, as far as the proxy can tell.
+            let lines = ForwardHeaders.response(h.headers, forStorage: true, received: timing.birth)
+            return .commit(Filled(status: h.status, reason: h.reason, lines: lines, body: collected, timing: timing, revalidated: false))
         case .holding(let h, let held, _):
             state = .fetching(fetch, .holding(h, held: held, ended: true))
             return .none

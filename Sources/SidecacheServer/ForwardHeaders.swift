@@ -63,28 +63,38 @@ enum ForwardHeaders {
 
     /// The upstream answer's header lines as the client may see them: no hop-by-hop,
     /// no framing (the proxy frames its own answers), no unsafe values, no stale markers.
-    /// `forStorage` also drops `Age`, which a hit recomputes.
-    static func response(_ lines: [(name: String, value: String)], forStorage: Bool) -> [(name: String, value: String)] {
+    /// `forStorage` also drops `Age`, which a hit recomputes. `received`: when the answer
+    /// came, its `Date` if it has none.
+    static func response(_ lines: [(name: String, value: String)], forStorage: Bool,
+                         received: Timestamp) -> [(name: String, value: String)] {
         var forwarded: [(name: String, value: String)] = []
-        forwarded.reserveCapacity(lines.count)
-        forEachResponseLine(lines, forStorage: forStorage) { forwarded.append($0) }
+        forwarded.reserveCapacity(lines.count + 1)
+        forEachResponseLine(lines, forStorage: forStorage, dateIfMissing: { HTTPDate.format(received) }) { forwarded.append($0) }
         return forwarded
     }
 
     /// The same lines handed to `body` one by one, in order: a streamed answer's head
     /// writes them straight into its buffer, without an array between.
+    ///
+    /// `dateIfMissing` (not for 1xx heads): a final answer without `Date` gets one, last.
+    /// RFC 9110 §6.6.1: a recipient with a clock forwarding or caching an answer that has
+    /// none must add it, and `If-Range` by date holds only against an entry whose `Date`
+    /// is a second past its `Last-Modified` (§8.8.2.2).
     static func forEachResponseLine(_ lines: [(name: String, value: String)], forStorage: Bool,
-                                    _ body: ((name: String, value: String)) -> Void) {
+                                    dateIfMissing: () -> String? = { nil }, _ body: ((name: String, value: String)) -> Void) {
         var connection: [String] = []
         for i in lines.indices where lines[i].name.equalsIgnoringASCIICase("connection") { connection.append(lines[i].value) }
         let connectionTokens = connection.isEmpty ? [] : HopByHop.connectionTokens(connection)
+        var dated = false
         for i in lines.indices {
             let name = lines[i].name
             guard !HopByHop.contains(name, connectionTokens: connectionTokens), !notForwardedBack.contains(name),
                   !(forStorage && name.equalsIgnoringASCIICase("age")), isSafeFieldValue(lines[i].value), !name.isEmpty
             else { continue }
+            if !dated && name.utf8.count == 4 && name.equalsIgnoringASCIICase("date") { dated = true }
             body(lines[i])
         }
+        if !dated, let date = dateIfMissing() { body((name: "Date", value: date)) }
     }
 
     /// 16 hex digits for requests that arrive without an `X-Request-Id` (`RequestIDs`).

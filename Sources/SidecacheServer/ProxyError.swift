@@ -71,12 +71,14 @@ enum ProxyError: Error, Sendable {
     /// `Content-Length` still says what a GET would get, RFC 9110 §9.3.2, and a body after
     /// it would be read as the next answer on the connection). `close` says
     /// `Connection: close`; client errors always close (`closesConnection`).
-    func encode(allocator: ByteBufferAllocator, close: Bool, headOnly: Bool = false) -> ByteBuffer {
+    /// `now` dates it (RFC 9110 §6.6.1: the proxy is the origin of its own answers).
+    func encode(allocator: ByteBufferAllocator, close: Bool, headOnly: Bool = false, now: Timestamp) -> ByteBuffer {
         var body = "{\"error\":\"\(code)\",\"detail\":"
         JSONText.quote(detail, into: &body)
         body += "}"
         var buffer = allocator.buffer(capacity: 256 + body.utf8.count)
         buffer.writeStatusLine(status: status, reason: "")
+        buffer.writeHeader("Date", HTTPDate.format(now))
         buffer.writeHeader("Content-Type", "application/json")
         buffer.writeHeader("Content-Length", body.utf8.count)
         if close { buffer.writeHeader("Connection", "close") }

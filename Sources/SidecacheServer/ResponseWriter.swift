@@ -91,10 +91,10 @@ struct ResponseWriter {
         return close
     }
 
-    /// The proxy's own JSON error.
-    func error(_ error: ProxyError) -> Bool {
+    /// The proxy's own JSON error, dated `now`.
+    func error(_ error: ProxyError, now: Timestamp) -> Bool {
         let close = error.closesConnection || connection.closesAfterResponse
-        connection.writeAndFlush(error.encode(allocator: connection.allocator, close: close, headOnly: isHEAD), written: nil)
+        connection.writeAndFlush(error.encode(allocator: connection.allocator, close: close, headOnly: isHEAD, now: now), written: nil)
         return close
     }
 
@@ -159,14 +159,15 @@ struct ResponseWriter {
 
     // MARK: Streamed answers
 
-    /// The head of an answer whose body streams, in `start.framing`.
-    func head(_ start: ExchangeStateMachine.StreamStart) {
+    /// The head of an answer whose body streams, in `start.framing`. `date`: its `Date`,
+    /// should the upstream have sent none.
+    func head(_ start: ExchangeStateMachine.StreamStart, date: () -> String?) {
         let h = start.head
         let headers = HeaderList(h.headers)
         let upstreamLength = headers.first("content-length")
         var buffer = connection.allocator.buffer(capacity: 1024)
         buffer.writeStatusLine(status: h.status, reason: h.reason)
-        ForwardHeaders.forEachResponseLine(h.headers, forStorage: false) { buffer.writeHeader($0.name, $0.value) }
+        ForwardHeaders.forEachResponseLine(h.headers, forStorage: false, dateIfMissing: date) { buffer.writeHeader($0.name, $0.value) }
         buffer.writeStaticString("X-Cache: ")
         buffer.writeString(start.xCache.rawValue)
         buffer.writeStaticString("\r\n")

@@ -49,7 +49,7 @@ extension Exchange {
         guard let form = form(of: entry, identity: identity, decodingUpTo: limit) else {
             engine.logger.error("gzip body does not decompress within the limit", metadata: ["request": "\(requestForLog)"])
             status = 502
-            finish(close: writer.error(.upstreamUnavailable("gzip body does not decompress within the limit")))
+            finish(close: writer.error(.upstreamUnavailable("gzip body does not decompress within the limit"), now: engine.clock.now()))
             return
         }
         let range = range(of: form, status: entry.status)

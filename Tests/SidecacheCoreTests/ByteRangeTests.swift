@@ -35,7 +35,8 @@ import Testing
     }
 
     @Test func ifRange() {
-        let stored: HeaderList = [("ETag", #""abc""#), ("Last-Modified", "Tue, 01 Dec 2026 10:00:00 GMT")]
+        let stored: HeaderList = [("ETag", #""abc""#), ("Last-Modified", "Tue, 01 Dec 2026 10:00:00 GMT"),
+                                  ("Date", "Tue, 01 Dec 2026 10:00:01 GMT")]
         #expect(Validators.ifRangeMatches(#""abc""#, stored: stored))
         #expect(!Validators.ifRangeMatches(#""abd""#, stored: stored))
         #expect(!Validators.ifRangeMatches(#"W/"abc""#, stored: stored), "weak tags never match")
@@ -43,5 +44,10 @@ import Testing
         #expect(Validators.ifRangeMatches("Tue, 01 Dec 2026 10:00:00 GMT", stored: stored))
         #expect(!Validators.ifRangeMatches("Tue, 01 Dec 2026 10:00:01 GMT", stored: stored))
         #expect(!Validators.ifRangeMatches("yesterday", stored: stored))
+        // A Last-Modified within its answer's Date second is weak (RFC 9110 §8.8.2.2), and
+        // one without a Date cannot be told strong.
+        let weak: HeaderList = [("Last-Modified", "Tue, 01 Dec 2026 10:00:00 GMT"), ("Date", "Tue, 01 Dec 2026 10:00:00 GMT")]
+        #expect(!Validators.ifRangeMatches("Tue, 01 Dec 2026 10:00:00 GMT", stored: weak))
+        #expect(!Validators.ifRangeMatches("Tue, 01 Dec 2026 10:00:00 GMT", stored: [("Last-Modified", "Tue, 01 Dec 2026 10:00:00 GMT")] as HeaderList))
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 import SidecacheTestSupport
+import SidecacheCore
 @testable import SidecacheServer
 
 @Suite("The listener: framing, limits, malformed input")
@@ -30,6 +31,30 @@ struct ProtocolTests {
             #expect(text.contains("Content-Type: application/json"))
             #expect(closed)
             #expect(h.origin.totalCount == 0)
+        }
+    }
+
+    /// RFC 9110 §6.6.1: an answer the upstream sent without `Date` gets one, on a pass,
+    /// on a fill (stored with it, so its hits carry the same) and on the proxy's own
+    /// errors; the upstream's own is kept as it came.
+    @Test func everyAnswerIsDated() async throws {
+        try await withProxy(routes: Self.route) { h in
+            h.origin.on("GET", "/x/1", .text("x"))
+            h.origin.on("GET", "/x/2", .text("y", headers: [("Date", "Tue, 01 Dec 2026 10:00:00 GMT")]))
+            h.origin.on("GET", "/pass", .text("z"))
+            let now = HTTPDate.format(h.clock.now())
+            #expect(try await h.get("/pass").headers("Date") == [now])
+            let miss = try await h.get("/x/1")
+            #expect(miss.headers("Date") == [now] && miss.header("X-Cache") == "MISS")
+            h.clock.advance(by: .seconds(5))
+            let hit = try await h.get("/x/1")
+            #expect(hit.headers("Date") == [now] && hit.header("X-Cache") == "HIT", "the date it was stored with")
+            #expect(try await h.get("/x/2").headers("Date") == ["Tue, 01 Dec 2026 10:00:00 GMT"])
+            let conn = try await RawConnection.connect(port: h.port)
+            try await conn.send("GET /x/1 HTTP/1.1\r\n\r\n")
+            let refused = try await conn.readResponses(1).first
+            #expect(refused?.status == 400 && refused?.headers("Date") == [HTTPDate.format(h.clock.now())])
+            try await conn.close()
         }
     }
 
