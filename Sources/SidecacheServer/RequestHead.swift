@@ -26,6 +26,14 @@ enum RequestHead {
     static func check(_ head: inout HTTPRequestHead, framing: inout Framing, limits: Limits) -> ProxyError? {
         if head.uri.utf8.count > limits.urlBytes { return .uriTooLong(limit: limits.urlBytes) }
         if head.version.major != 1 { return .badRequest("only HTTP/1.x is spoken here") }
+        if let first = head.uri.utf8.first, first != UInt8(ascii: "/"), first != UInt8(ascii: "*"), head.method != .CONNECT {
+            // Absolute-form: its authority is the Host (RFC 9112 §3.2.2), whatever Host said.
+            guard let (authority, originForm) = AbsoluteForm.split(head.uri) else {
+                return .badRequest("the request target must be a path starting with /, or an http URI with a host")
+            }
+            head.uri = originForm
+            head.headers.replaceOrAdd(name: "Host", value: authority)
+        }
         var size = head.uri.utf8.count + head.method.rawValue.utf8.count + 12
         var hosts = 0, credentials = 0, proxyCredentials = 0
         var hasConnection = false, underscored = false

@@ -58,6 +58,25 @@ struct ProtocolTests {
         }
     }
 
+    /// RFC 9112 §3.2.2: a server must accept the absolute-form, and its authority is
+    /// the request's host whatever `Host` says. The upstream gets the origin form; the
+    /// key holds the authority, so the same resource asked in origin form hits.
+    @Test func anAbsoluteFormTargetIsItsAuthoritysPath() async throws {
+        try await withProxy(routes: Self.route) { h in
+            h.origin.on("GET", "/x/1") { req in .text("host=" + (req.header("Host") ?? "none") + " " + req.uri) }
+            let conn = try await RawConnection.connect(port: h.port)
+            try await conn.send("GET HTTP://api.example:8080/x/1?a=1 HTTP/1.1\r\nHost: other.example\r\n\r\n")
+            let first = try await conn.readResponses(1).first
+            #expect(first?.status == 200 && first?.text == "host=api.example:8080 /x/1?a=1" && first?.header("X-Cache") == "MISS")
+            try await conn.close()
+            let again = try await TestHTTPClient.request(port: h.port, "GET", "/x/1?a=1", headers: [("Host", "api.example:8080")])
+            #expect(again.header("X-Cache") == "HIT" && again.text == "host=api.example:8080 /x/1?a=1")
+            let other = try await TestHTTPClient.request(port: h.port, "GET", "/x/1?a=1", headers: [("Host", "other.example")])
+            #expect(other.header("X-Cache") == "MISS" && other.text == "host=other.example /x/1?a=1")
+            #expect(h.origin.count(path: "/x/1") == 2)
+        }
+    }
+
     @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
         try await withProxy(routes: Self.route) { h in
             h.origin.on("GET", "/x/*") { req in
