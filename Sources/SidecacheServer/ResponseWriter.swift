@@ -29,7 +29,10 @@ struct ResponseWriter {
         lines.writeHeader("Age", Int(entry.timing.ageSeconds(at: now)))
         lines.writeStaticString(staleDetail == nil ? "X-Cache: HIT\r\n" : "X-Cache: STALE\r\n")
         lines.writeStaticString("Cache-Status: sidecache; hit; ttl=")
-        lines.writeDecimal(entry.timing.remainingSeconds(at: now))
+        // A stale answer's freshness is spent (RFC 9211 §2.5: negative when stale), also
+        // an entry a soft purge made stale before its own lifetime ran out.
+        let remaining = entry.timing.remainingSeconds(at: now)
+        lines.writeDecimal(staleDetail == nil ? remaining : min(remaining, 0))
         if let staleDetail {
             lines.writeStaticString("; detail=")
             lines.writeStaticString(staleDetail)

@@ -44,6 +44,8 @@ struct SoftPurgeTests {
             let stale = try await h.get("/api/feed/1")
             #expect(stale.header("X-Cache") == "STALE")
             #expect(stale.text == #"{"v":1}"#)
+            // Its freshness is spent though its own lifetime has time left: no positive ttl.
+            #expect(stale.header("Cache-Status")?.contains("; hit; ttl=0; detail=") == true, "\(stale.header("Cache-Status") ?? "-")")
             #expect(try await eventually { try await h.get("/api/feed/1").text == #"{"v":2}"# })
             #expect(h.origin.count("GET", path: "/api/feed/1") == 2, "one refresh, not one per request")
             #expect(try await h.get("/api/feed/1").header("X-Cache") == "HIT")
