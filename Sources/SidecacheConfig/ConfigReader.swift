@@ -88,8 +88,17 @@ struct Node {
     }
 
     func int(atLeast minimum: Int, atMost maximum: Int = .max) -> Int? {
-        guard case .number(let n) = value, n == n.rounded(), abs(n) < 1e15 else {
-            report("expected a whole number, found \(value.typeName == "a number" ? "a fraction" : value.typeName)")
+        guard case .number(let n) = value else {
+            report("expected a whole number, found \(value.typeName)")
+            return nil
+        }
+        guard n == n.rounded() else {
+            report("expected a whole number, found a fraction")
+            return nil
+        }
+        // Past 10^15 a JSON number is not read exactly (nor held by an Int past 2^63).
+        guard abs(n) < 1e15 else {
+            report(n > 0 ? "must be at most \(min(maximum, 999_999_999_999_999))" : "must be at least \(minimum)")
             return nil
         }
         guard Int(n) >= minimum else {

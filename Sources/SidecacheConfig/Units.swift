@@ -43,7 +43,7 @@ public struct RateLimit: Sendable, Equatable, CustomStringConvertible {
     public var period: Duration
 
     static func parse(_ text: String) -> RateLimit? {
-        let parts = text.split(separator: "/")
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2, let n = Int(parts[0]), n > 0, let d = parseDuration(String(parts[1])), d > .zero,
               d <= longestDuration else { return nil }
         return RateLimit(count: n, period: d)
