@@ -25,12 +25,18 @@ extension Exchange {
         guard entry.isGzip, !writer.acceptsGzip else { return StoredForm(head: entry.head, body: entry.body) }
         if let kept = entry.decoded { return StoredForm(head: kept.head, body: kept.body) }
         if let identity { return decodedHead(of: entry, length: identity.readableBytes).map { StoredForm(head: $0, body: identity) } }
+        // No L1 to keep the form with the entry: a thread's recent ones stand in.
+        let recent = engine.store.memory.capacityBytes == 0 ? RecentlyDecoded.current : nil
+        if let known = recent?.form(head: entry.head, body: entry.body), known.body.readableBytes <= limit {
+            return StoredForm(head: known.head, body: known.body)
+        }
         guard let body = try? Gzip.decompress(entry.body, allocator: connection.allocator, limit: limit),
               let head = decodedHead(of: entry, length: body.readableBytes) else { return nil }
         let decoded = CacheEntry.Decoded(head: head, body: body)
         if entry.keepDecoded(decoded), let key = machine.context?.key {
             engine.store.memory.charge(key, entry, bytes: decoded.cost)
         }
+        recent?.keep(RecentlyDecoded.Form(storedHead: entry.head, storedBody: entry.body, head: head, body: body))
         return StoredForm(head: head, body: body)
     }
 

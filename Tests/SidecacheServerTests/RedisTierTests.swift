@@ -9,6 +9,30 @@ import Synchronization
 /// Real redis-server per test (see RedisServer), two proxy instances sharing it.
 @Suite("Redis tier: one cache and one truth about purges across instances", .serialized)
 struct RedisTierTests {
+    /// Without L1 every hit comes from Redis, and a client without gzip gets each entry
+    /// decoded; a thread keeps the forms it decoded last (`RecentlyDecoded`). A purged
+    /// and refilled entry is never answered with the form of the one before it.
+    @Test func redisOnlyPlainClientsGetEachVersionDecoded() async throws {
+        try await withRedisPair(memory: "0") { p in
+            // 2 KiB of JSON: stored gzipped. Every version is as long as the others.
+            @Sendable func body(_ v: Int) -> String { #"{"v":\#(v),"pad":"\#(String(repeating: "ab", count: 1000))"}"# }
+            let version = Mutex(1)
+            p.origin.on("GET", "/api/users/1") { _ in .json(body(version.withLock { $0 })) }
+            p.origin.on("PUT", "/api/users/1") { _ in version.withLock { $0 += 1 }; return .json("{}") }
+            for port in [p.portA, p.portA, p.portA, p.portB] {
+                let r = try await p.get(port, "/api/users/1")
+                #expect(r.text == body(1) && r.header("Content-Encoding") == nil)
+            }
+            let zipped = try await p.get(p.portA, "/api/users/1", headers: [("Accept-Encoding", "gzip")])
+            #expect(zipped.header("Content-Encoding") == "gzip", "stored gzipped: the forms above were decoded")
+            #expect(try await p.send(p.portA, "PUT", "/api/users/1").status == 200)
+            for port in [p.portA, p.portA, p.portB, p.portB] {
+                #expect(try await p.get(port, "/api/users/1").text == body(2))
+            }
+            #expect(p.origin.count("GET", path: "/api/users/1") == 2)
+        }
+    }
+
     @Test func fillOnOneInstanceIsAHitOnTheOther() async throws {
         try await withRedisPair { p in
             p.origin.on("GET", "/api/users/1", .json(#"{"id":1}"#))
