@@ -137,6 +137,13 @@ extension StringProtocol {
         utf8.withContiguousStorageIfAvailable { $0.contains(where: matches) } ?? utf8.contains(where: matches)
     }
 
+    /// The first UTF-8 byte, read in place (the view's own `first` is some twenty
+    /// instructions; every request's target and Host ask).
+    @inlinable
+    public var firstUTF8Byte: UInt8? {
+        utf8.withContiguousStorageIfAvailable { $0.first } ?? utf8.first
+    }
+
     /// Whether the UTF-8 bytes hold `byte`, compared in place without a closure call a byte.
     @inlinable
     public func containsUTF8Byte(_ byte: UInt8) -> Bool {
@@ -191,7 +198,7 @@ public func notARequestFieldName(_ name: String) -> String {
 /// one key while the upstream saw two hosts. Not empty, nor a port alone: an `http`
 /// URI has a host (RFC 9110 §4.2.1).
 public func isHostFieldValue(_ s: String) -> Bool {
-    guard let first = s.utf8.first, first != UInt8(ascii: ":") else { return false }
+    guard let first = s.firstUTF8Byte, first != UInt8(ascii: ":") else { return false }
     // A switch, not a search of the allowed characters per byte: every request's Host.
     return !s.containsUTF8Byte { b in
         switch b {

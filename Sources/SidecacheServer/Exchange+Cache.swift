@@ -51,7 +51,7 @@ extension Exchange {
     /// anything else (§13.2.1), so a stored 404 stays a 404 whatever `If-None-Match: *`
     /// says. `fill`: the `Cache-Status` of a fill's own answer (its 304 says MISS).
     func answeredPreconditions(_ entry: CacheEntry, now: Timestamp, stale: Bool = false, fill cacheStatus: String? = nil) -> Bool {
-        guard !isBodyRead, entry.status / 100 == 2, head.headers.present(Validators.conditionalFields) != 0 else { return false }
+        guard !isBodyRead, entry.status / 100 == 2, head.headers.hasPreconditions else { return false }
         let stored = entry.storedHead()
         switch Validators.precondition(request: head.headers, stored: HeaderList(stored.lines)) {
         case .satisfied:

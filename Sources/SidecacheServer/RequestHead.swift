@@ -26,7 +26,7 @@ enum RequestHead {
     static func check(_ head: inout HTTPRequestHead, framing: inout Framing, limits: Limits) -> ProxyError? {
         if head.uri.utf8.count > limits.urlBytes { return .uriTooLong(limit: limits.urlBytes) }
         if head.version.major != 1 { return .badRequest("only HTTP/1.x is spoken here") }
-        if let first = head.uri.utf8.first, first != UInt8(ascii: "/"), first != UInt8(ascii: "*"), head.method != .CONNECT {
+        if let first = head.uri.firstUTF8Byte, first != UInt8(ascii: "/"), first != UInt8(ascii: "*"), head.method != .CONNECT {
             // Absolute-form: its authority is the Host (RFC 9112 §3.2.2), whatever Host said.
             guard let (authority, originForm) = AbsoluteForm.split(head.uri) else {
                 return .badRequest("the request target must be a path starting with /, or an http URI with a host")
