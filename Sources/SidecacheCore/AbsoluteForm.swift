@@ -4,8 +4,9 @@
 /// and the authority the request then carries, so that the key, the routes and the
 /// upstream all see one host and one path.
 public enum AbsoluteForm {
-    /// The authority and the origin-form target, or nil when `uri` is not an `http` or
-    /// `https` URI with a host. A userinfo (`http://user@host/`) is refused: RFC 9110
+    /// The authority and the origin-form target (empty when the URI has neither path nor
+    /// query: `/`, or `*` for OPTIONS, RFC 9112 §3.2.4), or nil when `uri` is not an
+    /// `http` or `https` URI with a host. A userinfo (`http://user@host/`) is refused: RFC 9110
     /// §4.2.4 forbids it in an `http` URI, and a host that follows one is easily misread.
     public static func split(_ uri: String) -> (authority: String, originForm: String)? {
         let bytes = Array(uri.utf8)
@@ -23,12 +24,15 @@ public enum AbsoluteForm {
         guard !authority.contains("@"), isHostFieldValue(authority) else { return nil }
         let target = bytes[authorityEnd...]
         if target.first == UInt8(ascii: "#") { return nil }
-        let path = target.first == UInt8(ascii: "/") ? String(decoding: target, as: UTF8.self) : "/" + String(decoding: target, as: UTF8.self)
+        let path = target.isEmpty || target.first == UInt8(ascii: "/") ? String(decoding: target, as: UTF8.self)
+            : "/" + String(decoding: target, as: UTF8.self)
         return (authority, path)
     }
 
     private static func startsCaseless(_ bytes: [UInt8], _ lowercase: StaticString) -> Bool {
         bytes.count >= lowercase.utf8CodeUnitCount
-            && zip(bytes, UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)).allSatisfy { $0 | 0x20 == $1 || $0 == $1 }
+            && zip(bytes, UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)).allSatisfy { byte, expected in
+                (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte) == expected
+            }
     }
 }

@@ -66,8 +66,7 @@ extension Validators {
     public static func ifRangeMatches(_ value: String, stored: some HeaderFields) -> Bool {
         let condition = value.trimmingSpaces()
         if condition.hasPrefix("\"") || condition.hasPrefix("W/") {
-            guard !condition.hasPrefix("W/"), let etag = stored.first("etag")?.trimmingSpaces(), !etag.hasPrefix("W/") else { return false }
-            return etag == condition
+            return stored.first("etag").map { strongEqual(condition, $0) } ?? false
         }
         guard let date = HTTPDate.parse(condition), let modified = stored.first("last-modified").flatMap(HTTPDate.parse),
               let dated = stored.first("date").flatMap(HTTPDate.parse) else { return false }

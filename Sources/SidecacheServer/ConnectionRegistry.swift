@@ -15,7 +15,8 @@ final class ConnectionRegistry: Sendable {
 
     private struct State {
         var open: [ObjectIdentifier: Place] = [:]
-        /// Set by `drainAll`: resolved when the last open connection has closed.
+        /// Set by `drainAll`: resolved when the last place is released (the last
+        /// connection closed, and the mutations left running are done).
         var emptied: Latch<Void>?
     }
 

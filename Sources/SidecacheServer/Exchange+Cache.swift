@@ -53,13 +53,18 @@ extension Exchange {
     func answeredPreconditions(_ entry: CacheEntry, now: Timestamp, stale: Bool = false, fill cacheStatus: String? = nil) -> Bool {
         guard !isBodyRead, entry.status / 100 == 2, head.headers.hasPreconditions else { return false }
         let stored = entry.storedHead()
-        switch Validators.precondition(request: head.headers, stored: HeaderList(stored.lines)) {
+        let decoded = entry.isGzip && !acceptsGzip
+        var validators = HeaderList(stored.lines)
+        if decoded, let etag = validators.first("etag") {
+            // The tag this client was given for the decoded form is the weak one.
+            validators.replace("etag", with: ContentCoding.weakened(etag))
+        }
+        switch Validators.precondition(request: head.headers, stored: validators) {
         case .satisfied:
             return false
         case .notModified:
             status = 304
-            finish(close: writer.notModified(entry, stored: stored.lines, now: now, stale: stale,
-                                             decoded: entry.isGzip && !acceptsGzip, fill: cacheStatus))
+            finish(close: writer.notModified(entry, stored: stored.lines, now: now, stale: stale, decoded: decoded, fill: cacheStatus))
         case .failed:
             fail(.preconditionFailed)
         }

@@ -41,6 +41,7 @@ extension Exchange {
             }
         }
         unconditionalFill = extra.isEmpty
+        sentAsFill = true
         // A compressing route asks for gzip or identity only (never a coding it could not
         // serve to everyone), and identity for a client without gzip: should the answer
         // turn out too large to store, it streams to that client as it comes.
@@ -122,6 +123,13 @@ extension Exchange {
     /// Sends the head of a streamed answer, then whatever body already arrived.
     func sendHead(_ start: ExchangeStateMachine.StreamStart) {
         if let land = start.land { landFlight(land) }
+        // A fill's answer that is not stored streams: the client's If-Match or
+        // If-Unmodified-Since, not sent upstream, is evaluated on it here.
+        if sentAsFill && !isBodyRead && start.head.status / 100 == 2 && head.headers.hasPreconditions
+            && Validators.precondition(request: head.headers, stored: HeaderList(start.head.headers)) == .failed {
+            transfer?.cancel()
+            return fail(.preconditionFailed)
+        }
         if !start.learnVary.isEmpty, let route, !engine.vary.learn(start.learnVary, route: route.name) {
             engine.logger.warning("route varies on too many headers to cache", metadata: ["route": "\(route.name)"])
         }
@@ -204,8 +212,12 @@ extension Exchange {
         case .now:
             done(self)
         case .later(let shared):
+            purgeRunning = true
             let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
-            shared.whenComplete { _ in done(me.value) }
+            shared.whenComplete { _ in
+                me.value.purgeRunning = false
+                done(me.value)
+            }
         }
     }
 

@@ -74,6 +74,8 @@ final class Exchange {
     var upstreamStarted: NIODeadline?
     /// This mutation's purges have started (on its answer, or in doubt without one).
     var purgeStarted = false
+    /// They wait on Redis: a client leaving now leaves them running (`clientGone`).
+    var purgeRunning = false
     /// The client left while this mutation awaited its answer, which still decides its purges.
     var clientLeft = false
     /// Called once, when the mutation its client left has run its purges (or met its
@@ -81,11 +83,14 @@ final class Exchange {
     var onOrphanSettled: (() -> Void)?
     /// This exchange's fill asked the upstream without validators: a 304 cannot answer it.
     var unconditionalFill = false
+    /// Its upstream request was a fill's, sent without the client's preconditions
+    /// (`ForwardHeaders.conditionals`): the proxy evaluates them on the answer.
+    var sentAsFill = false
 
     /// The request as warnings and errors name it: method and path, a query shown as
     /// `?…`. Queries carry credentials (`?access_token=`, signed URLs), and logs are kept
     /// longer and read more widely than requests. (The access log, opt-in, records the
-    /// target as received, as nginx's does.)
+    /// whole target as forwarded, as nginx's does: an absolute-form target in origin form.)
     var requestForLog: String {
         guard let query = head.uri.firstIndex(of: "?") else { return "\(method) \(head.uri)" }
         return "\(method) \(head.uri[..<query])?…"
@@ -159,7 +164,7 @@ final class Exchange {
         self.route = route
         let vary = engine.vary.headers(for: route.name)
         // The Host the upstream gets: an HTTP/1.0 request without one is sent the
-        // upstream's authority, and must not share the key of an empty `Host:`.
+        // upstream's authority (an empty `Host:` is refused before this).
         let host = head.headers.first(name: "host") ?? settings.config.upstream.authority
         let key = CacheKeyBuilder.key(route: route, host: host, target: target,
                                       headers: head.headers, identity: identity, varyHeaders: vary,
@@ -282,10 +287,11 @@ final class Exchange {
     /// mutation the upstream is working on runs on to its answer's head, whose status
     /// decides its purges as if the client were still there: cancelled, the upstream
     /// might apply it with nothing purged, and purging without an answer would let any
-    /// client purge anything by sending a mutation and leaving. True when it runs on
-    /// (`onOrphanSettled` then says when it is done).
+    /// client purge anything by sending a mutation and leaving. One whose purges wait on
+    /// Redis runs on until they ran. True when it runs on (`onOrphanSettled` then says
+    /// when it is done).
     func clientGone() -> Bool {
-        if mutationAwaitsHead {
+        if mutationAwaitsHead || purgeRunning {
             clientLeft = true
             return true
         }

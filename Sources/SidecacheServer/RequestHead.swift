@@ -31,7 +31,7 @@ enum RequestHead {
             guard let (authority, originForm) = AbsoluteForm.split(head.uri) else {
                 return .badRequest("the request target must be a path starting with /, or an http URI with a host")
             }
-            head.uri = originForm
+            head.uri = !originForm.isEmpty ? originForm : head.method == .OPTIONS ? "*" : "/"
             head.headers.replaceOrAdd(name: "Host", value: authority)
         }
         var size = head.uri.utf8.count + head.method.rawValue.utf8.count + 12

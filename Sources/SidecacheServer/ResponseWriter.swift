@@ -85,7 +85,8 @@ struct ResponseWriter {
             buffer.writeHeader(CacheStatusField.name, cacheStatus)
         } else {
             buffer.writeStaticString(stale ? "X-Cache: STALE\r\n" : "X-Cache: HIT\r\n")
-            buffer.writeHeader(CacheStatusField.name, CacheStatusField.hit(ttl: entry.timing.remaining(at: now)))
+            let remaining = entry.timing.remaining(at: now)
+            buffer.writeHeader(CacheStatusField.name, CacheStatusField.hit(ttl: stale ? min(remaining, .zero) : remaining))
         }
         let close = connection.closesAfterResponse
         writeConnectionHeader(&buffer, close: close)

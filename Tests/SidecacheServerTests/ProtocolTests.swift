@@ -74,6 +74,13 @@ struct ProtocolTests {
             let other = try await TestHTTPClient.request(port: h.port, "GET", "/x/1?a=1", headers: [("Host", "other.example")])
             #expect(other.header("X-Cache") == "MISS" && other.text == "host=other.example /x/1?a=1")
             #expect(h.origin.count(path: "/x/1") == 2)
+            // RFC 9112 §3.2.4: an OPTIONS for the host itself goes on as `*`.
+            h.origin.on("OPTIONS", "*", .text("server"))
+            let options = try await RawConnection.connect(port: h.port)
+            try await options.send("OPTIONS http://api.example HTTP/1.1\r\nHost: api.example\r\n\r\n")
+            #expect(try await options.readResponses(1).first?.text == "server")
+            #expect(h.origin.requests.last?.uri == "*")
+            try await options.close()
         }
     }
 

@@ -31,6 +31,18 @@ struct SoftPurgeTests {
         return version
     }
 
+    /// A 304 from a soft-purged entry is stale too: its ttl is not its lifetime's remainder.
+    @Test func aStale304ShowsNoFreshnessLeft() async throws {
+        try await withProxy(routes: Self.routes, purge: Self.purge, extra: adminJSON) { h in
+            h.origin.on("GET", "/api/feed/3", .json("{}", headers: [("ETag", #""e3""#)]))
+            _ = try await h.get("/api/feed/3")
+            _ = try await h.admin("POST", "/purge", json: #"{"path": "/api/feed/3", "mode": "stale"}"#)
+            let r = try await h.get("/api/feed/3", headers: [("If-None-Match", #""e3""#)])
+            #expect(r.status == 304 && r.header("X-Cache") == "STALE")
+            #expect(r.header("Cache-Status") == "sidecache; hit; ttl=0", "\(r.header("Cache-Status") ?? "-")")
+        }
+    }
+
     /// Within the route's stale-while-revalidate window: the old answer at once, marked
     /// STALE, one background refresh, then the new answer.
     @Test func aSoftPurgedEntryIsServedStaleWhileOneRefreshRuns() async throws {

@@ -65,6 +65,19 @@ struct ValidationTests {
         }
     }
 
+    /// A fill whose answer is not stored streams to its client; the client's If-Match,
+    /// not sent upstream, is evaluated on it all the same.
+    @Test func anUnstoredFillsAnswerMeetsTheClientsPreconditions() async throws {
+        try await withProxy(routes: Self.route) { h in
+            h.origin.on("GET", "/d/6", .json("{}", headers: [("ETag", Self.etag), ("Cache-Control", "private")]))
+            let refused = try await h.get("/d/6", headers: [("If-Match", #""other""#)])
+            #expect(refused.status == 412)
+            let met = try await h.get("/d/6", headers: [("If-Match", Self.etag)])
+            #expect(met.status == 200 && met.text == "{}" && met.header("Cache-Status") == "sidecache; fwd=uri-miss; detail=private")
+            #expect(h.origin.requests.allSatisfy { $0.header("If-Match") == nil })
+        }
+    }
+
     @Test func ifModifiedSinceOnAFreshEntryIs304FromTheCache() async throws {
         try await withProxy(routes: Self.route) { h in
             h.origin.on("GET", "/d/2", .json("{}", headers: [("Last-Modified", "Sat, 21 Nov 2026 10:00:00 GMT")]))
