@@ -1,5 +1,7 @@
 import Testing
 import SidecacheTestSupport
+@testable import SidecacheMetrics
+@testable import SidecacheServer
 
 @Suite("No user ever receives another user's answer")
 struct IdentityTests {
@@ -17,6 +19,33 @@ struct IdentityTests {
             #expect(bobAgain.text == "user:Bearer bob" && bobAgain.header("X-Cache") == "HIT")
             let anonymous = try await h.get("/api/me")
             #expect(anonymous.text == "user:anon")
+        }
+    }
+
+    /// Concurrent misses of several users: each user's requests wait only on that user's
+    /// fill. Alice's fill is held at the origin while Bob's five requests come: one of
+    /// them fetches, four wait on it, none on Alice's, and no one gets another's answer.
+    @Test func concurrentMissesOfTwoUsersNeverShareAFill() async throws {
+        try await withProxy(routes: #"[{ "name": "me", "match": "GET /api/me", "ttl": "5m", "key": { "identity": "Authorization" } }]"#) { h in
+            let gate = CoalescingTests.Gate()
+            h.origin.on("GET", "/api/me") { req in
+                await gate.wait()
+                return .text("user:" + (req.header("Authorization") ?? "anon"))
+            }
+            @Sendable func waiting() -> Int { h.proxy.engine.metrics.routes.stats(for: "me").coalescedCount }
+            @Sendable func me(_ who: String) async throws -> TestResponse { try await h.get("/api/me", headers: [("Authorization", "Bearer \(who)")]) }
+            let answers = try await withThrowingTaskGroup(of: (String, String).self) { group in
+                group.addTask { ("alice", try await me("alice").text) }
+                #expect(try await eventually { h.origin.count(path: "/api/me") == 1 })
+                for _ in 0..<5 { group.addTask { ("bob", try await me("bob").text) } }
+                #expect(try await eventually { h.origin.count(path: "/api/me") == 2 && waiting() == 4 },
+                        "Bob's requests wait on Bob's fill: \(h.origin.count(path: "/api/me")) fetches, \(waiting()) waiting")
+                gate.release()
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(answers.count == 6)
+            for (who, text) in answers { #expect(text == "user:Bearer \(who)") }
+            #expect(h.origin.count(path: "/api/me") == 2)
         }
     }
 

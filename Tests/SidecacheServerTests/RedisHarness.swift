@@ -95,11 +95,11 @@ final class RedisPair: Sendable {
 
 /// `outageGrace` is long unless a test is about it (the pair runs on the real clock).
 func withRedisPair(consistency: String = "strict", memory: String = "64MiB", password: String? = nil,
-                   redisURL: String? = nil, outageGrace: String = "10m", signingKeys: [String?] = [nil, nil],
+                   redisURL: String? = nil, timeout: String = "1s", outageGrace: String = "10m", signingKeys: [String?] = [nil, nil],
                    routes: String = RedisPair.routes, purge: String = RedisPair.purge,
                    waitReady: Bool = true, _ body: (RedisPair) async throws -> Void) async throws {
     let pair = try await RedisPair.start(consistency: consistency, memory: memory, password: password, redisURL: redisURL,
-                                         outageGrace: outageGrace, signingKeys: signingKeys, routes: routes, purge: purge,
+                                         timeout: timeout, outageGrace: outageGrace, signingKeys: signingKeys, routes: routes, purge: purge,
                                          waitReady: waitReady)
     do {
         try await body(pair)

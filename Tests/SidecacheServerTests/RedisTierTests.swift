@@ -126,6 +126,25 @@ struct RedisTierTests {
         }
     }
 
+    /// Purge before reply, raced: Redis holds every write for a second, so the PUT's
+    /// purge cannot land sooner. Its answer waits for it (a proxy answering first would
+    /// be done in milliseconds), and B, asked the moment the answer arrives, sees it.
+    @Test func aMutationsAnswerWaitsForItsPurge() async throws {
+        try await withRedisPair(timeout: "5s") { p in
+            p.versioned("/api/users/3")
+            _ = try await p.get(p.portA, "/api/users/3")
+            #expect(try await p.get(p.portB, "/api/users/3").header("X-Cache") == "HIT")   // in B's L1 too
+            _ = try await p.redis.cli("CLIENT", "PAUSE", "1000", "WRITE")
+            let clock = ContinuousClock()
+            let sent = clock.now
+            let put = try await p.send(p.portA, "PUT", "/api/users/3")
+            let took = clock.now - sent
+            #expect(put.status == 200)
+            #expect(took >= .milliseconds(800), "answered \(took) after it was sent: before its purge could land")
+            #expect(try await p.get(p.portB, "/api/users/3").text == #"{"v":2}"#)
+        }
+    }
+
     @Test func fastModePurgeReachesTheOtherInstanceQuickly() async throws {
         try await withRedisPair(consistency: "fast") { p in
             p.versioned("/api/users/2")

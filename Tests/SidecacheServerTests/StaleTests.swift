@@ -5,10 +5,16 @@ import Synchronization
 
 @Suite("Stale answers: while revalidating, and when the upstream fails")
 struct StaleTests {
+    /// The refresh is held at the origin while more stale hits come: each is answered
+    /// at once from the stale entry, and none starts another refresh.
     @Test func staleWhileRevalidateServesAtOnceAndRefreshesOnce() async throws {
         try await withProxy(routes: #"[{ "name": "i", "match": "GET /i/{id}", "ttl": "10s", "staleWhileRevalidate": "1m" }]"#) { h in
             let version = Mutex(1)
-            h.origin.on("GET", "/i/1") { _ in .json(#"{"v":\#(version.withLock { $0 })}"#) }
+            let gate = CoalescingTests.Gate()
+            h.origin.on("GET", "/i/1") { _ in
+                if version.withLock({ $0 }) == 2 { await gate.wait() }
+                return .json(#"{"v":\#(version.withLock { $0 })}"#)
+            }
             _ = try await h.get("/i/1")
             version.withLock { $0 = 2 }
             h.clock.advance(by: .seconds(15))
@@ -17,8 +23,14 @@ struct StaleTests {
             #expect(stale.text == #"{"v":1}"#)
             #expect(stale.header("Cache-Status") == "sidecache; hit; ttl=-5; detail=stale-while-revalidate")
             #expect(try await eventually { h.origin.count(path: "/i/1") == 2 })
+            for _ in 0..<5 {
+                let again = try await h.get("/i/1")
+                #expect(again.header("X-Cache") == "STALE" && again.text == #"{"v":1}"#)
+            }
+            #expect(h.origin.count(path: "/i/1") == 2, "one background refresh, not one per stale hit")
+            gate.release()
             #expect(try await eventually { try await h.get("/i/1").text == #"{"v":2}"# })
-            #expect(h.origin.count(path: "/i/1") == 2)      // one background refresh, not one per request
+            #expect(h.origin.count(path: "/i/1") == 2)
         }
     }
 

@@ -14,8 +14,10 @@ import SidecacheCore
 
     func key(_ n: UInt64) -> CacheKey { CacheKey(a: n, b: n, c: 0, d: 0) }
 
-    @Test func neverHoldsMoreThanItsBudget() {
-        let store = MemoryStore(capacityBytes: 64 * 1024, shardCount: 1)
+    /// One shard, and the shards the proxy runs with: the budget is the store's, not each shard's.
+    @Test(arguments: [1, nil] as [Int?])
+    func neverHoldsMoreThanItsBudget(shards: Int?) {
+        let store = shards.map { MemoryStore(capacityBytes: 64 * 1024, shardCount: $0) } ?? MemoryStore(capacityBytes: 64 * 1024)
         for i in 0..<1000 { store.set(key(UInt64(i)), entry(size: 1000)) }
         #expect(store.usedBytes <= 64 * 1024)
         #expect(store.entryCount > 0 && store.entryCount < 1000)
