@@ -172,6 +172,31 @@ struct RedisTierTests {
     }
 
     /// SIGKILL mid-traffic: every request still 200, none waits long.
+    /// A stalled Redis (stopped, its socket open: nothing fails at once, every command
+    /// runs into its timeout) opens the breaker after a few requests, and requests go on
+    /// being answered without it; once Redis answers again, hits alone close it (a hit's
+    /// check is the probe), and another instance's purges are seen again. The breaker
+    /// stayed open under hits, and B's purge went unseen by A.
+    @Test func aStalledRedisOpensTheBreakerAndRequestsGoOn() async throws {
+        try await withRedisPair(timeout: "300ms") { p in
+            p.versioned("/api/users/4")
+            _ = try await p.get(p.portA, "/api/users/4")
+            #expect(p.a.redisStatus?.breaker == "closed")
+            p.redis.pause()
+            var answered = 0
+            for _ in 0..<8 where try await p.get(p.portA, "/api/users/4").status == 200 { answered += 1 }
+            #expect(answered == 8)
+            #expect(p.a.redisStatus?.breaker == "open", "\(String(describing: p.a.redisStatus))")
+            p.redis.resume()
+            #expect(try await eventually(timeout: .seconds(30)) {
+                _ = try await p.get(p.portA, "/api/users/4")
+                return p.a.redisStatus?.breaker == "closed"
+            }, "\(String(describing: p.a.redisStatus))")
+            #expect(try await p.send(p.portB, "PUT", "/api/users/4").status == 200)
+            #expect(try await p.get(p.portA, "/api/users/4").text == #"{"v":2}"#, "A sees B's purge")
+        }
+    }
+
     @Test func redisKilledWhileRequestsFlow() async throws {
         try await withRedisPair { p in
             p.origin.on("GET", "/api/users/*") { req in .json(#"{"path":"\#(req.path)"}"#) }

@@ -20,6 +20,17 @@ import Testing
         #expect(!r5)
     }
 
+    /// `wouldAllow` says what `allow` would, without taking the probe.
+    @Test func wouldAllowAsksWithoutMoving() {
+        var b = CircuitBreaker(threshold: 1, initialCoolDown: .milliseconds(100))
+        #expect(b.wouldAllow(now: t0))
+        _ = b.failed(now: t0)
+        #expect(!b.wouldAllow(now: t0 + .milliseconds(50)))
+        #expect(b.wouldAllow(now: t0 + .milliseconds(100)) && b.label == "open")
+        #expect(b.allow(now: t0 + .milliseconds(100)) && b.label == "half-open")
+        #expect(!b.wouldAllow(now: t0 + .milliseconds(200)), "one probe at a time")
+    }
+
     @Test func aSuccessResetsTheCount() {
         var b = CircuitBreaker(threshold: 3)
         _ = b.failed(now: t0)

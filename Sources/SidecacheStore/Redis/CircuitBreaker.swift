@@ -34,6 +34,15 @@ struct CircuitBreaker {
         }
     }
 
+    /// Whether `allow` would let a command go at `now` (it does not move the state).
+    func wouldAllow(now: NIODeadline) -> Bool {
+        switch state {
+        case .closed: true
+        case .halfOpen: false
+        case .open(let until): now >= until
+        }
+    }
+
     /// Whether a command may go now; moves an expired open breaker to half-open.
     mutating func allow(now: NIODeadline) -> Bool {
         switch state {

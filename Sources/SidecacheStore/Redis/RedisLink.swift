@@ -77,12 +77,17 @@ public final class RedisLink: Sendable {
     /// Shut down: nothing should be retried any more.
     var isStopped: Bool { shared.withLock { $0.stopped } }
 
-    /// Connected with the breaker closed: worth waiting on (briefly) for a check.
+    /// Connected with the breaker closed, or open past its cool-down: worth waiting on
+    /// (briefly) for a check. The check is then the probe that may close it: strict hits
+    /// ask this before they ask Redis, and while it said no to every open breaker, an
+    /// instance serving only hits never probed and never closed it, so after a stall of
+    /// a second it served its L1 unconfirmed, other instances' purges unseen, for as
+    /// long as `outageGrace`.
     public var isUsable: Bool {
         shared.withLock { s in
             guard s.connectedSlots > 0 else { return false }
             if case .closed = s.breaker.state { return true }
-            return false
+            return s.breaker.wouldAllow(now: .now())
         }
     }
 
