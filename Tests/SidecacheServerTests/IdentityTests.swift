@@ -1,3 +1,6 @@
+import Foundation
+import Logging
+import SidecacheConfig
 import Testing
 import SidecacheTestSupport
 @testable import SidecacheMetrics
@@ -47,6 +50,35 @@ struct IdentityTests {
             for (who, text) in answers { #expect(text == "user:Bearer \(who)") }
             #expect(h.origin.count(path: "/api/me") == 2)
         }
+    }
+
+    /// DESIGN: an identity value is hashed, never stored or logged in clear. With every
+    /// log line on (trace, and the access log), misses, hits, a refused request and an
+    /// upstream error: the credential is in none of them.
+    @Test func identityValuesAreNeverLogged() async throws {
+        let origin = try await ScriptedOrigin.start()
+        origin.on("GET", "/api/me") { _ in .text("me") }
+        origin.on("GET", "/api/me/broken") { _ in .text("no", status: 500) }
+        let logs = LogCapture()
+        var logger = logs.logger
+        logger.logLevel = .trace
+        let config = try ConfigLoader.parse(Data("""
+        { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)", "log": { "access": true },
+          "routes": [{ "name": "me", "match": "GET /api/me/*", "ttl": "5m", "key": { "identity": "Authorization" } },
+                     { "name": "me1", "match": "GET /api/me", "ttl": "5m", "key": { "identity": "Authorization" } }] }
+        """.utf8), environment: [:])
+        let server = try ProxyServer(config: config, logger: logger)
+        try await server.start()
+        let secret = [("Authorization", "Bearer SECRET-alice")]
+        for path in ["/api/me", "/api/me", "/api/me/broken"] {
+            _ = try await TestHTTPClient.request(port: server.port!, "GET", path, headers: secret)
+        }
+        let twice = try await TestHTTPClient.request(port: server.port!, "GET", "/api/me", headers: secret + [("Authorization", "Bearer SECRET-bob")])
+        await server.shutdown(grace: .seconds(1))
+        try? await origin.shutdown()
+        #expect(twice.status == 400)
+        #expect(logs.all.filter { $0.contains(" access ") }.count >= 3, "the access log was on")
+        #expect(!logs.all.contains { $0.contains("SECRET-") }, "\(logs.all.filter { $0.contains("SECRET-") })")
     }
 
     /// CGI, WSGI and Rack servers read `X_Api_Key` as `X-Api-Key`. Sent on, it was the
