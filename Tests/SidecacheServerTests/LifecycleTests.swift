@@ -46,6 +46,26 @@ struct LifecycleTests {
         await #expect(throws: (any Error).self) { _ = try await TestHTTPClient.request(port: port, "GET", "/slow") }
     }
 
+    /// The drain is capped (README: up to 10 s): a request the upstream never answers
+    /// (its timeout set far past the cap) does not keep the process from exiting 0.
+    @Test func sigtermExitsAfterTheDrainCapWhatStillRuns() async throws {
+        let origin = try await ScriptedOrigin.start()
+        defer { Task { try? await origin.shutdown() } }
+        origin.on("GET", "/never", OriginResponse.text("too late").delayed(.seconds(300)))
+        let config = try writeConfig(#"""
+        { "listen": "127.0.0.1:0", "upstream": "\#(origin.baseURL)", "defaults": { "upstreamTimeout": "300s" } }
+        """#)
+        let process = try ManagedProcess(Self.binary, arguments: ["run", "--config", config])
+        #expect(await process.waitForOutput(containing: "listening", timeout: .seconds(60)))
+        let port = try #require(Self.boundPort(in: process.output), "\(process.output)")
+        let stuck = Task { try? await TestHTTPClient.request(port: port, "GET", "/never", timeout: .seconds(120)) }
+        #expect(try await eventually { origin.count(path: "/never") == 1 })
+        process.signal(SIGTERM)
+        // 10 s of drain expected; 60 s is a generous bound, far below the 300 s it would take otherwise.
+        #expect(await process.waitForExit(timeout: .seconds(60)) == 0, "\(process.output.suffix(500))")
+        stuck.cancel()
+    }
+
     /// Secrets come from the environment; none reaches a log line, at any level. At
     /// debug the service group printed the SIGHUP service with the whole environment.
     @Test func noLogLevelPrintsTheEnvironment() async throws {
