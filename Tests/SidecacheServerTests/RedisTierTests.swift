@@ -197,6 +197,23 @@ struct RedisTierTests {
         }
     }
 
+    /// A lease asked while Redis stalls times out, and the miss fetches alone; the stalled
+    /// Redis still runs the `SET` when it wakes. That lease, held by no one, made every
+    /// instance's miss of the key wait its whole bound (30 s here) for a fill that was
+    /// over. It is released once Redis answers.
+    @Test func aLeaseAskedDuringAStallIsReleasedOnceRedisAnswers() async throws {
+        try await withRedisPair(timeout: "100ms") { p in
+            p.origin.on("GET", "/api/users/9", .json("{}", headers: [("Cache-Control", "no-store")]))
+            _ = try await p.redis.cli("CLIENT", "PAUSE", "1000", "ALL")
+            #expect(try await p.get(p.portA, "/api/users/9").status == 200)
+            #expect(try await eventually(timeout: .seconds(10)) {
+                try await p.redis.cli("KEYS", "*l:*").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty
+            }, "the lease the stalled SET left")
+            #expect(try await p.get(p.portB, "/api/users/9").status == 200)
+            #expect(p.origin.count("GET", path: "/api/users/9") == 2)
+        }
+    }
+
     @Test func redisKilledWhileRequestsFlow() async throws {
         try await withRedisPair { p in
             p.origin.on("GET", "/api/users/*") { req in .json(#"{"path":"\#(req.path)"}"#) }

@@ -31,7 +31,13 @@ extension RedisStore {
             if reply.text == "OK" { return .granted(token: token) }
             if case .bulk(nil) = reply { return .heldElsewhere }
             return .unavailable
-        }.recover { _ in .unavailable }
+        }.recover { [self] _ in
+            // No answer in time: a stalled Redis may still run the SET when it wakes, and
+            // leave a lease no one holds (every instance's miss of the key would wait its
+            // whole bound). It is released the way a holder's is, once Redis answers.
+            releaseLease(key, token: token, on: loop)
+            return .unavailable
+        }
     }
 
     /// Whether another instance still holds `key`'s lease; false when Redis cannot tell:
@@ -45,11 +51,24 @@ extension RedisStore {
 
     /// Ends the lease (if still this holder's) and announces that `key`'s fill is over,
     /// stored or not. Nothing is awaited: waiters are also bounded by their own timer.
-    func releaseLease(_ key: CacheKey, token: String, on loop: any EventLoop) {
+    /// A release that does not reach Redis (the breaker open, a timeout, the link down)
+    /// is sent again, backing off up to 2 s, for about a minute: dropped, it left the
+    /// lease in Redis, and every instance's miss of the key waited its whole bound for a
+    /// fill that was over.
+    func releaseLease(_ key: CacheKey, token: String, on loop: any EventLoop, attempt: Int = 0) {
         let command: [RedisArgument] = ["EVAL", .text(Self.releaseAndAnnounce), "1", .text(keys.lease(key)), .text(token),
                                         .text(keys.fillChannel), .text(key.description)]
-        _ = redis.send([command], slot: keys.slots[keys.stripe(of: key)], on: loop)
+        redis.send([command], slot: keys.slots[keys.stripe(of: key)], on: loop).whenFailure { [self] _ in
+            guard attempt < Self.releaseAttempts, !redis.isStopped else { return }
+            loop.scheduleTask(in: Backoff.delay(attempt: attempt)) { [self] in
+                releaseLease(key, token: token, on: loop, attempt: attempt + 1)
+            }
+        }
     }
+
+    /// 50 ms doubling to 2 s: about a minute in all, past any lease's life but a
+    /// route's with an `upstreamTimeout` over a minute.
+    static let releaseAttempts = 36
 
     static let releaseAndAnnounce = """
     if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
