@@ -157,6 +157,31 @@ struct TieredStoreTests {
         }
     }
 
+    /// A lease release announces the end of a fill only when it ended the lease: a late
+    /// one (a retry, or one for a SET that never ran) woke the waiters of another
+    /// instance's fill, and each of them fetched.
+    @Test func aLeaseReleaseAnnouncesOnlyALeaseItEnded() async throws {
+        let redis = try await RedisServer.start()
+        func publishes() async throws -> Int {
+            let stats = try await redis.cli("INFO", "commandstats")
+            guard let line = stats.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_publish:") }),
+                  let field = line.split(separator: ",").first, let n = Int(field.split(separator: "=").last ?? "") else { return 0 }
+            return n
+        }
+        func release(_ token: String) async throws {
+            _ = try await redis.cli("EVAL", RedisStore.releaseAndAnnounce, "1", "lease", token, "fills", "key")
+        }
+        _ = try await redis.cli("SET", "lease", "another-holder")
+        try await release("mine")
+        #expect(try await redis.cli("GET", "lease").contains("another-holder"))
+        #expect(try await publishes() == 0, "another instance's fill is not announced over")
+        _ = try await redis.cli("SET", "lease", "mine")
+        try await release("mine")
+        #expect(try await redis.cli("EXISTS", "lease").contains("0"))
+        #expect(try await publishes() == 1)
+        await redis.stop()
+    }
+
     /// Strict L1 hits are confirmed by the cheap probe (`MGET epoch seq`) once one full
     /// check has vouched for the entry, also before any purge ever happened (then the
     /// full check creates the purge sequence the probe reads).

@@ -31,11 +31,15 @@ extension RedisStore {
             if reply.text == "OK" { return .granted(token: token) }
             if case .bulk(nil) = reply { return .heldElsewhere }
             return .unavailable
-        }.recover { [self] _ in
-            // No answer in time: a stalled Redis may still run the SET when it wakes, and
-            // leave a lease no one holds (every instance's miss of the key would wait its
-            // whole bound). It is released the way a holder's is, once Redis answers.
-            releaseLease(key, token: token, on: loop)
+        }.recover { [self] error in
+            // Sent, and no answer in time: a stalled Redis may still run the SET when it
+            // wakes, and leave a lease no one holds (every instance's miss of the key would
+            // wait its whole bound). It is released the way a holder's is, once Redis
+            // answers. Not when it was never sent (breaker open, not connected): a miss a
+            // request during an outage would start a release of its own.
+            if let failure = error as? RedisFailure, failure == .timeout || failure == .connectionLost {
+                releaseLease(key, token: token, on: loop)
+            }
             return .unavailable
         }
     }
@@ -54,24 +58,47 @@ extension RedisStore {
     /// A release that does not reach Redis (the breaker open, a timeout, the link down)
     /// is sent again, backing off up to 2 s, for about a minute: dropped, it left the
     /// lease in Redis, and every instance's miss of the key waited its whole bound for a
-    /// fill that was over.
-    func releaseLease(_ key: CacheKey, token: String, on loop: any EventLoop, attempt: Int = 0) {
+    /// fill that was over. At most `maxReleasesPending` wait at once (past that, a lease
+    /// is left to expire, as all were before): an outage must not make every miss a
+    /// minute of retries.
+    func releaseLease(_ key: CacheKey, token: String, on loop: any EventLoop) {
+        sendRelease(key, token: token, on: loop, attempt: 0)
+    }
+
+    private func sendRelease(_ key: CacheKey, token: String, on loop: any EventLoop, attempt: Int) {
+        guard !redis.isStopped else { return endRetries(after: attempt) }
         let command: [RedisArgument] = ["EVAL", .text(Self.releaseAndAnnounce), "1", .text(keys.lease(key)), .text(token),
                                         .text(keys.fillChannel), .text(key.description)]
-        redis.send([command], slot: keys.slots[keys.stripe(of: key)], on: loop).whenFailure { [self] _ in
-            guard attempt < Self.releaseAttempts, !redis.isStopped else { return }
+        redis.send([command], slot: keys.slots[keys.stripe(of: key)], on: loop).whenComplete { [self] outcome in
+            guard case .failure = outcome, attempt < Self.releaseAttempts else { return endRetries(after: attempt) }
+            if attempt == 0 {
+                guard releasesPending.wrappingAdd(1, ordering: .relaxed).newValue <= Self.maxReleasesPending else {
+                    releasesPending.wrappingSubtract(1, ordering: .relaxed)
+                    return
+                }
+            }
             loop.scheduleTask(in: Backoff.delay(attempt: attempt)) { [self] in
-                releaseLease(key, token: token, on: loop, attempt: attempt + 1)
+                sendRelease(key, token: token, on: loop, attempt: attempt + 1)
             }
         }
+    }
+
+    /// A retried release is over: its place among the pending ones is free.
+    private func endRetries(after attempt: Int) {
+        if attempt > 0 { releasesPending.wrappingSubtract(1, ordering: .relaxed) }
     }
 
     /// 50 ms doubling to 2 s: about a minute in all, past any lease's life but a
     /// route's with an `upstreamTimeout` over a minute.
     static let releaseAttempts = 36
+    static let maxReleasesPending = 1024
 
+    /// Announces only a lease it ended: a release that came late (a retry, or one for a
+    /// SET that never ran) must not wake the waiters of another instance's fill, which
+    /// would each fetch.
     static let releaseAndAnnounce = """
-    if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL', KEYS[1]) end
+    if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+    redis.call('DEL', KEYS[1])
     return redis.call('PUBLISH', ARGV[2], ARGV[3])
     """
 }

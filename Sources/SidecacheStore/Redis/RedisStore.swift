@@ -28,6 +28,8 @@ public final class RedisStore: Sendable {
     let journal = Mutex(PurgeJournal())
     /// Purges sent to Redis and not yet answered (or journaled): a shutdown waits for them.
     let purgesInFlight = Atomic<Int>(0)
+    /// Lease releases waiting to be sent again (`releaseLease`), held to `maxReleasesPending`.
+    let releasesPending = Atomic<Int>(0)
     /// Where the shutdown's replays of the journal run.
     let home: any EventLoop
     /// Per stripe: its epoch, once learnt at connect; forgotten when a connection is lost.
@@ -98,8 +100,8 @@ public final class RedisStore: Sendable {
         return .init(masters: cluster.masters.count, redirects: cluster.redirects.load(ordering: .relaxed))
     }
 
-    /// Whether the server holding `key`'s stripe is connected with its breaker closed:
-    /// worth waiting on (briefly) for a check.
+    /// Whether the server holding `key`'s stripe is connected with its breaker closed, or
+    /// open past its cool-down (the check is then the probe): worth waiting on (briefly).
     public func isUsable(for key: CacheKey) -> Bool { redis.isUsable(slot: keys.slots[keys.stripe(of: key)]) }
 
     /// Whether this instance uses L2 now, and if not why: `/readyz` reports it, since a
