@@ -11,9 +11,9 @@ public enum AbsoluteForm {
     public static func split(_ uri: String) -> (authority: String, originForm: String)? {
         let bytes = Array(uri.utf8)
         let schemeEnd: Int
-        if startsCaseless(bytes, "http://") {
+        if equalsLowercase(bytes.prefix(7), "http://") {
             schemeEnd = 7
-        } else if startsCaseless(bytes, "https://") {
+        } else if equalsLowercase(bytes.prefix(8), "https://") {
             schemeEnd = 8
         } else {
             return nil
@@ -27,12 +27,5 @@ public enum AbsoluteForm {
         let path = target.isEmpty || target.first == UInt8(ascii: "/") ? String(decoding: target, as: UTF8.self)
             : "/" + String(decoding: target, as: UTF8.self)
         return (authority, path)
-    }
-
-    private static func startsCaseless(_ bytes: [UInt8], _ lowercase: StaticString) -> Bool {
-        bytes.count >= lowercase.utf8CodeUnitCount
-            && zip(bytes, UnsafeBufferPointer(start: lowercase.utf8Start, count: lowercase.utf8CodeUnitCount)).allSatisfy { byte, expected in
-                (byte >= UInt8(ascii: "A") && byte <= UInt8(ascii: "Z") ? byte | 0x20 : byte) == expected
-            }
     }
 }

@@ -178,11 +178,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
 
     func channelInactive(context: ChannelHandlerContext) {
         if case .responding(let exchange) = state, exchange.clientGone() {
-            // Its mutation runs on to the upstream's answer: the connection keeps its
-            // place under `limits.connections` until the purges that answer decides ran.
-            let (connections, channel) = (self.connections, context.channel)
-            connections.hold(channel)
-            exchange.onOrphanSettled = { connections.release(channel) }
+            connections.keepPlace(of: context.channel, until: exchange)   // its mutation runs on
         }
         state = .closed
         bodyHold = nil

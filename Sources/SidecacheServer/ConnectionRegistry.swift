@@ -32,11 +32,12 @@ final class ConnectionRegistry: Sendable {
         }
     }
 
-    /// Keeps `channel`'s place until a matching `release`: its close releases one hold,
-    /// a mutation it left running (`Exchange.clientGone`) takes another. Nothing for a
-    /// channel not admitted.
-    func hold(_ channel: any Channel) {
+    /// Keeps the place of `channel`, closed, until the mutation its client left running
+    /// (`Exchange.clientGone`) has run the purges the upstream's answer decides: its close
+    /// releases one hold, this takes another. Nothing for a channel not admitted.
+    func keepPlace(of channel: any Channel, until exchange: Exchange) {
         state.withLock { $0.open[ObjectIdentifier(channel)]?.holds += 1 }
+        exchange.onOrphanSettled = { [self] in release(channel) }
     }
 
     func release(_ channel: any Channel) {
