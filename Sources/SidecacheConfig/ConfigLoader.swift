@@ -144,8 +144,12 @@ public enum ConfigLoader {
             }
         }
         if let n = fields["outageGrace"] { if let v = n.duration() { store.outageGrace = v } else { ok = false } }
+        // Empty means none, and `tls` without Redis applies to nothing: one proxy.json
+        // with `"${REDIS_URL:-}"` and `"${SIGNING_KEY:-}"` serves memory-only runs too.
         if let n = fields["signingKey"], let key = n.string() {
-            if store.redis == nil {
+            if key.isEmpty {
+                store.signingKey = nil
+            } else if store.redis == nil {
                 n.report("needs store.redis: only entries in Redis are signed")
                 ok = false
             } else if AdminConfig.isPlaceholder(key) {
@@ -163,7 +167,7 @@ public enum ConfigLoader {
         if let n = fields["tls"] {
             if let tls = tlsSettings(n) {
                 store.tls = tls
-                if store.redis?.tls != true {
+                if let redis = store.redis, !redis.tls {
                     n.report("applies to rediss:// only: store.redis is not a TLS URL")
                     ok = false
                 }

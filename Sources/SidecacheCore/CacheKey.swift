@@ -53,7 +53,10 @@ public enum CacheKeyBuilder {
         var hasher = SHA256()
         hasher.part(route.keyName)
         hasher.part(host.containsUTF8Byte { $0 >= 0x41 && $0 <= 0x5A } ? host.asciiLowercased : host)
-        hasher.part(route.spelling.canonical(target.path))
+        // DESIGN: keyed byte for byte. Only a route whose upstream reads paths loosely
+        // (`paths`) folds its spellings into one key; an escaped spelling on an exact
+        // route is its own key, which it never fills (`Exchange.respelled`).
+        hasher.part(route.spelling == .exact ? target.path : route.spelling.canonical(target.path))
         appendQuery(target.query, policy: route.query, to: &hasher)
         for name in route.keyHeaders { appendHeader(name, headers, to: &hasher) }
         hasher.count(varyHeaders.count)

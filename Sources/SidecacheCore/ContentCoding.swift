@@ -127,7 +127,7 @@ public enum ContentCoding {
     /// `Content-Encoding: gzip` when the body is gzip (sent so, or `compressed` here: a
     /// strong `ETag` weakened then), none when it is plain (an upstream's `identity` says
     /// nothing), and `Vary` naming `Accept-Encoding` either way. Only for plain or gzip
-    /// answers of compressible types, or gzip ones.
+    /// answers (`refuses` keeps the others out).
     public static func storedLines(_ lines: [(name: String, value: String)], compressed: Bool) -> [(name: String, value: String)] {
         var out: [(name: String, value: String)] = []
         out.reserveCapacity(lines.count + 2)

@@ -112,10 +112,10 @@ public enum StoragePolicy {
             guard storableStatuses.contains(status) else { return .skip(.status) }
             if let refusal = refusal(cc) { return .skip(refusal) }
             // DESIGN: on duration routes `Cache-Control`'s `no-store`, `private` and
-            // `no-cache` prevent storing. `CDN-Cache-Control` speaks to the CDNs outside
-            // and does not lift them for a sidecar; only the field addressed to this
-            // proxy by name does.
-            if source == "cdn-cache-control", let refusal = refusal(CacheControl(responseHeaders.all("cache-control"))) {
+            // `no-cache` prevent storing unless `override`. A targeted field does not
+            // lift them: an upstream whose middleware adds `Sidecache-Cache-Control` to
+            // every answer would have its per-user `private` ones shared.
+            if source != "cache-control", let refusal = refusal(CacheControl(responseHeaders.all("cache-control"))) {
                 return .skip(refusal)
             }
             lifetime = min(ttl, explicitLifetime(cc, from: source, responseHeaders, received: responseTime) ?? ttl)

@@ -109,10 +109,12 @@ public struct PurgePlan: Sendable {
 }
 
 /// RFC 9111 §4.4: a successful unsafe request invalidates its own URI and the
-/// same-host `Location` / `Content-Location` of its answer. Unsafe means every method
-/// not registered as safe (IANA HTTP Method Registry), unknown ones included.
+/// same-host `Location` / `Content-Location` of its answer. DESIGN draws the line at
+/// GET, HEAD, OPTIONS and TRACE: every other method invalidates, and fires the purge
+/// rules that name it, also WebDAV's and QUERY's reads (registered as safe), since an
+/// upstream that changes something on one must not leave its old answer served.
 public enum Invalidation {
-    public static let safeMethods: Set<String> = ["GET", "HEAD", "OPTIONS", "TRACE", "PROPFIND", "REPORT", "SEARCH", "QUERY"]
+    public static let safeMethods: Set<String> = ["GET", "HEAD", "OPTIONS", "TRACE"]
 
     public static func scopes(method: String, status: Int, path: Substring, host: String?,
                               response: some HeaderFields) -> [PurgeScope] {

@@ -286,17 +286,16 @@ extension Exchange {
     }
 
     /// What a compressing route stores (DESIGN "HTTP fidelity", compression): identity
-    /// bodies of compressible types gzipped once here, gzip kept; both say `Vary:
-    /// Accept-Encoding`. Should zlib fail, the answer is stored as it came. `gzipped`:
-    /// the body was compressed here (the identity bytes are still the caller's).
+    /// bodies of compressible types gzipped once here, gzip kept; every answer says
+    /// `Vary: Accept-Encoding` (DESIGN: "answers always carry" it; an `image/png` did
+    /// not). Should zlib fail, the answer is stored as it came. `gzipped`: the body was
+    /// compressed here (the identity bytes are still the caller's).
     static func storedForm(body: ByteBuffer, lines: [(name: String, value: String)], allocator: ByteBufferAllocator)
         -> (body: ByteBuffer, lines: [(name: String, value: String)], gzipped: Bool) {
         let headers = HeaderList(lines)
         if ContentCoding.compresses(headers, bodyLength: body.readableBytes), let gzipped = try? Gzip.compress(body, allocator: allocator) {
             return (gzipped, ContentCoding.storedLines(lines, compressed: true), true)
         }
-        let gzip = ContentCoding.isGzip(ContentCoding.coding(headers))
-        guard gzip || ContentCoding.isCompressible(headers.first("content-type")) else { return (body, lines, false) }
         return (body, ContentCoding.storedLines(lines, compressed: false), false)
     }
 

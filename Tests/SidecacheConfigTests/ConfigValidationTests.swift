@@ -151,6 +151,20 @@ import Testing
         #expect(message.contains(fragment), "\(path): \(message)")
     }
 
+    /// One proxy.json for runs with and without Redis: an empty `signingKey` is none, and
+    /// `tls` without Redis applies to nothing. Both were refused ("needs store.redis",
+    /// "applies to rediss:// only") when `${REDIS_URL:-}` and `${SIGNING_KEY:-}` were unset.
+    @Test func redisOnlyFieldsLeftEmptyServeAMemoryOnlyRun() throws {
+        let json = config(#""store": {"redis": "${REDIS_URL:-}", "signingKey": "${SIGNING_KEY:-}", "tls": {"verify": true}}"#)
+        let memoryOnly = try parse(json)
+        #expect(memoryOnly.store.redis == nil && memoryOnly.store.signingKey == nil)
+        let key = "0123456789abcdef0123456789abcdef"
+        let shared = try parse(json, env: ["REDIS_URL": "rediss://cache:6380", "SIGNING_KEY": key])
+        #expect(shared.store.redis?.tls == true && shared.store.signingKey == key)
+        #expect(problem(at: "store.tls", in: problems(json.replacing("${REDIS_URL:-}", with: "redis://cache:6379"))) != nil,
+                "a TLS setting for a plain redis:// URL is still a mistake")
+    }
+
     @Test func adminTokenOrLoopback() throws {
         let message = problem(at: "admin.listen", in: problems(config(#""admin": {"listen": "0.0.0.0:9090"}"#))) ?? ""
         #expect(message.contains("loopback") && message.contains("token"))

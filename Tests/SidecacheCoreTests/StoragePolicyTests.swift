@@ -152,9 +152,17 @@ struct StorageCase: Sendable, CustomTestStringConvertible {
             ("Cache-Control", "max-age=30"), ("CDN-Cache-Control", "max-age=20")], expected: .fresh(20)),
         StorageCase(label: "CDN-CC no-store wins over CC", route: origin, response: [
             ("Cache-Control", "max-age=30"), ("CDN-Cache-Control", "no-store")], expected: .skip(.noStore)),
-        StorageCase(label: "targeted field replaces CC", route: fixed, response: [
-            ("Cache-Control", "no-store"), ("Sidecache-Cache-Control", "max-age=15")], expected: .fresh(15)),
-        // DESIGN: on duration routes CC's refusals hold; CDN-CC speaks to outer CDNs.
+        StorageCase(label: "targeted field replaces CC's lifetime", route: fixed, response: [
+            ("Cache-Control", "max-age=5"), ("Sidecache-Cache-Control", "max-age=15")], expected: .fresh(15)),
+        // DESIGN: on duration routes CC's refusals hold unless `override`, beside either
+        // targeted field: a middleware adding `Sidecache-Cache-Control` to every answer
+        // had its per-user `private` ones shared.
+        StorageCase(label: "Sidecache-CC does not lift CC no-store on a duration route", route: fixed, response: [
+            ("Cache-Control", "no-store"), ("Sidecache-Cache-Control", "max-age=15")], expected: .skip(.noStore)),
+        StorageCase(label: "Sidecache-CC does not lift CC private on a duration route", route: fixed, response: [
+            ("Cache-Control", "private"), ("Sidecache-Cache-Control", "max-age=30")], expected: .skip(.private)),
+        StorageCase(label: "Sidecache-CC still rules an origin route", route: origin, response: [
+            ("Cache-Control", "private"), ("Sidecache-Cache-Control", "max-age=20")], expected: .fresh(20)),
         StorageCase(label: "CDN-CC does not lift CC private on a duration route", route: fixed, response: [
             ("Cache-Control", "private"), ("CDN-Cache-Control", "max-age=60")], expected: .skip(.private)),
         StorageCase(label: "CDN-CC does not lift CC no-store on a duration route", route: fixed, response: [

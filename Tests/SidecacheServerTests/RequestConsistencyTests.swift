@@ -43,9 +43,12 @@ struct RequestConsistencyTests {
         }
     }
 
-    /// RFC 9111 §4.4: a successful unsafe extension method invalidates its target like
-    /// POST does (methods of unknown safety count as unsafe); a safe one (PROPFIND) does not.
-    @Test(arguments: [("PROPPATCH", true), ("MKCOL", true), ("LINK", true), ("PURGE", true), ("PROPFIND", false), ("REPORT", false)])
+    /// RFC 9111 §4.4 as DESIGN draws it: a successful answer to any method other than
+    /// GET, HEAD, OPTIONS and TRACE invalidates its target like POST does, WebDAV's reads
+    /// (PROPFIND, REPORT: registered as safe) too. They did not, and purge rules naming
+    /// them were accepted but never ran.
+    @Test(arguments: [("PROPPATCH", true), ("MKCOL", true), ("LINK", true), ("PURGE", true), ("PROPFIND", true), ("REPORT", true),
+                      ("OPTIONS", false)])
     func unsafeExtensionMethodsInvalidate(method: String, invalidates: Bool) async throws {
         let routes = #"[{ "name": "d", "match": "GET /dav/{id}", "ttl": "5m" }]"#
         try await withProxy(routes: routes) { h in
@@ -60,6 +63,25 @@ struct RequestConsistencyTests {
             #expect(h.origin.requests.last?.method == method, "passed through unchanged")
             let after = try await h.get("/dav/1")
             #expect((after.header("X-Cache") == "MISS") == invalidates, "\(method): \(after.header("X-Cache") ?? "")")
+        }
+    }
+
+    /// A purge rule fires for every method it names, WebDAV's and QUERY's included: the
+    /// config took `REPORT|SEARCH|QUERY` and the rule never ran.
+    @Test(arguments: ["REPORT", "SEARCH", "QUERY", "PROPFIND"])
+    func purgeRulesFireForEveryMethodTheyName(method: String) async throws {
+        let routes = #"[{ "name": "d", "match": "GET /dav/{id}", "ttl": "5m" }, { "name": "lists", "match": "GET /lists", "ttl": "5m" }]"#
+        let purge = #"[{ "on": "REPORT|SEARCH|QUERY|PROPFIND /dav/{id}", "paths": ["/lists"] }]"#
+        try await withProxy(routes: routes, purge: purge) { h in
+            h.origin.on("GET", "/lists", .text("list"))
+            h.origin.on(nil, "/dav/1", .text("done"))
+            _ = try await h.get("/lists")
+            #expect(try await h.get("/lists").header("X-Cache") == "HIT")
+            let conn = try await RawConnection.connect(port: h.port)
+            try await conn.send("\(method) /dav/1 HTTP/1.1\r\nHost: 127.0.0.1:\(h.port)\r\nContent-Length: 0\r\n\r\n")
+            #expect(try await conn.readResponses(1).first?.status == 200)
+            #expect(try await h.get("/lists").header("X-Cache") == "MISS", "\(method) /dav/1 purged /lists")
+            #expect(h.origin.count(path: "/lists") == 2)
         }
     }
 
