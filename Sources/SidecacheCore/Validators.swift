@@ -13,16 +13,18 @@ public enum Validators {
     /// The request fields `precondition` reads, looked for in one pass over the request.
     public static let conditionalFields: HeaderNameSet = ["if-match", "if-none-match", "if-modified-since", "if-unmodified-since"]
 
-    /// RFC 9110 §13.2.2, in its order: `If-Match` (strong comparison; `*` holds, the
-    /// answer exists), else `If-Unmodified-Since` against `Last-Modified` (ignored when
+    /// RFC 9110 §13.2.2, in its order: `If-Match` (strong comparison, `ifMatchEqual`,
+    /// unless `weakStoredTagMayBeOurs` is false; `*` holds, the answer exists), else `If-Unmodified-Since` against `Last-Modified` (ignored when
     /// there is none, or the date is not one); then `If-None-Match`, else
     /// `If-Modified-Since` (`notModified`). The fields are not forwarded on a fill, so no
     /// one else evaluates them.
-    public static func precondition(request: some HeaderFields, stored: some HeaderFields) -> Precondition {
+    public static func precondition(request: some HeaderFields, stored: some HeaderFields,
+                                    weakStoredTagMayBeOurs: Bool = true) -> Precondition {
         let ifMatch = request.all("if-match")
         if !ifMatch.isEmpty {
-            let tags = ifMatch.flatMap { $0.split(separator: ",") }.map { $0.trimmingSpaces() }
-            guard tags.contains("*") || stored.first("etag").map({ etag in tags.contains { strongEqual($0, etag) } }) == true else {
+            let tags = entityTags(ifMatch)
+            let equal = weakStoredTagMayBeOurs ? ifMatchEqual : strongEqual
+            guard tags.contains("*") || stored.first("etag").map({ etag in tags.contains { equal($0, etag) } }) == true else {
                 return .failed
             }
         } else if let since = request.first("if-unmodified-since").flatMap(HTTPDate.parse),
@@ -30,6 +32,38 @@ public enum Validators {
             return .failed
         }
         return notModified(request: request, stored: stored) ? .notModified : .satisfied
+    }
+
+    /// `If-Match`'s comparison: strong (§13.1.1), but a weak stored tag is taken for its
+    /// strong spelling. An entry this proxy compressed carries the upstream's strong tag
+    /// weakened (§8.8.3), and a client holding that strong tag (from a bypassed or a
+    /// mutation's answer) got a 412 the upstream would never give. The proxy cannot tell
+    /// its own weakening from the upstream's, so it errs toward the answer: an upstream's
+    /// own weak tag matched this way gives 200 where the upstream would say 412.
+    static func ifMatchEqual(_ requested: String, _ stored: String) -> Bool {
+        let stored = stored.trimmingSpaces()
+        return strongEqual(requested, stored.hasPrefix("W/") ? String(stored.dropFirst(2)) : stored)
+    }
+
+    /// The members of entity-tag list fields (`If-Match`, `If-None-Match`): split at the
+    /// commas outside quotes, since an opaque tag may hold one (`"a,b"`, §8.8.3).
+    static func entityTags(_ values: [String]) -> [String] {
+        var tags: [String] = []
+        for value in values {
+            var quoted = false
+            var start = value.startIndex
+            for i in value.indices {
+                switch value[i] {
+                case "\"": quoted.toggle()
+                case "," where !quoted:
+                    tags.append(value[start..<i].trimmingSpaces())
+                    start = value.index(after: i)
+                default: break
+                }
+            }
+            tags.append(value[start...].trimmingSpaces())
+        }
+        return tags.filter { !$0.isEmpty }
     }
 
     /// Strong comparison: both tags strong and the same.
@@ -44,9 +78,11 @@ public enum Validators {
     public static func notModified(request: some HeaderFields, stored: some HeaderFields) -> Bool {
         let inm = request.all("if-none-match")
         if !inm.isEmpty {
+            // `*` holds for any current representation, tagged or not (§13.1.2).
+            let tags = entityTags(inm)
+            if tags.contains("*") { return true }
             guard let etag = stored.first("etag") else { return false }
-            let tags = inm.flatMap { $0.split(separator: ",") }.map { $0.trimmingSpaces() }
-            return tags.contains("*") || tags.contains { weakEqual($0, etag) }
+            return tags.contains { weakEqual($0, etag) }
         }
         guard let since = request.first("if-modified-since").flatMap(HTTPDate.parse),
               let modified = stored.first("last-modified").flatMap(HTTPDate.parse) else { return false }

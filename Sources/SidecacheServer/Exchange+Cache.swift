@@ -55,11 +55,14 @@ extension Exchange {
         let stored = entry.storedHead()
         let decoded = entry.isGzip && !acceptsGzip
         var validators = HeaderList(stored.lines)
-        if decoded, let etag = validators.first("etag") {
-            // The tag this client was given for the decoded form is the weak one.
+        var weakTagMayBeOurs = true
+        if decoded, let etag = validators.first("etag"), !etag.trimmingSpaces().hasPrefix("W/") {
+            // The upstream's own gzip, kept with its strong tag: this client is given the
+            // decoded form under the weak one, and the strong tag names other bytes.
             validators.replace("etag", with: ContentCoding.weakened(etag))
+            weakTagMayBeOurs = false
         }
-        switch Validators.precondition(request: head.headers, stored: validators) {
+        switch Validators.precondition(request: head.headers, stored: validators, weakStoredTagMayBeOurs: weakTagMayBeOurs) {
         case .satisfied:
             return false
         case .notModified:

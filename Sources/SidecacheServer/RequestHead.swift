@@ -31,6 +31,12 @@ enum RequestHead {
             guard let (authority, originForm) = AbsoluteForm.split(head.uri) else {
                 return .badRequest("the request target must be a path starting with /, or an http URI with a host")
             }
+            // The Host it replaces is held to the same rule first (RFC 9112 §3.2): a front
+            // proxy routing on two Hosts or a bad one may have read another host.
+            let given = head.headers["host"]
+            if given.count > 1 || given.contains(where: { !isHostFieldValue($0) }) {
+                return .badRequest("a request needs exactly one Host header, a host and port")
+            }
             head.uri = !originForm.isEmpty ? originForm : head.method == .OPTIONS ? "*" : "/"
             head.headers.replaceOrAdd(name: "Host", value: authority)
         }

@@ -53,7 +53,12 @@ import Testing
     }
 
     @Test(arguments: [
-        ([("If-Match", #""abc""#)], .failed),                         // the stored tag is weak: no strong match
+        // The stored tag is weak, as this proxy makes a compressed entry's: the client's
+        // strong spelling of it matches (a 412 here was one the upstream never gives);
+        // a weak tag in If-Match never does.
+        ([("If-Match", #""abc""#)], .satisfied),
+        ([("If-Match", #"W/"abc""#)], .failed),
+        ([("If-Match", #""abd""#)], .failed),
         ([("If-Match", "*")], .satisfied),
         ([("If-Match", "*"), ("If-None-Match", "*")], .notModified),
         ([("If-Unmodified-Since", "Sat, 21 Nov 2026 09:59:59 GMT")], .failed),
@@ -69,6 +74,23 @@ import Testing
         #expect(Validators.precondition(request: [("If-Match", #""x", "abc""#)] as HeaderList, stored: strong) == .satisfied)
         #expect(Validators.precondition(request: [("If-Match", #"W/"abc""#)] as HeaderList, stored: strong) == .failed)
         #expect(Validators.precondition(request: [("If-Match", #""abc""#)] as HeaderList, stored: HeaderList()) == .failed)
+    }
+
+    /// RFC 9110 §13.1.2: `If-None-Match: *` is false (a 304) for any current
+    /// representation, with or without a tag; it answered 200 to an untagged one.
+    @Test func ifNoneMatchStarNeedsNoStoredTag() {
+        let untagged: HeaderList = [("Last-Modified", "Sat, 21 Nov 2026 10:00:00 GMT")]
+        #expect(Validators.notModified(request: [("If-None-Match", "*")] as HeaderList, stored: untagged))
+        #expect(!Validators.notModified(request: [("If-None-Match", #""abc""#)] as HeaderList, stored: untagged))
+    }
+
+    /// An opaque tag may hold a comma (§8.8.3): lists split only outside quotes. `"a,b"`
+    /// was read as `"a` and `b"`, so If-Match on it failed and If-None-Match never matched.
+    @Test func entityTagListsSplitOutsideQuotes() {
+        #expect(Validators.entityTags([#""a,b", W/"c""#, " * "]) == [#""a,b""#, #"W/"c""#, "*"])
+        let stored: HeaderList = [("ETag", #""a,b""#)]
+        #expect(Validators.precondition(request: [("If-Match", #""x", "a,b""#)] as HeaderList, stored: stored) == .satisfied)
+        #expect(Validators.precondition(request: [("If-None-Match", #""a,b""#)] as HeaderList, stored: stored) == .notModified)
     }
 
     @Test func revalidationUsesBothValidators() {

@@ -84,6 +84,24 @@ struct ProtocolTests {
         }
     }
 
+    /// The Host an absolute-form target replaces is held to RFC 9112 §3.2 first: two of
+    /// them, or one that is not a host, were 200 (overwritten unseen), where a front proxy
+    /// routing on Host may have read another host than the one keyed and forwarded.
+    @Test(arguments: ["Host: evil@b.example\r\n", "Host: b.example\r\nHost: c.example\r\n", "Host: a b\r\n"])
+    func anAbsoluteFormTargetsHostIsCheckedToo(hosts: String) async throws {
+        try await withProxy(routes: Self.route) { h in
+            h.origin.on("GET", "/x/1", .text("one"))
+            let conn = try await RawConnection.connect(port: h.port)
+            try await conn.send("GET http://a.example/x/1 HTTP/1.1\r\n\(hosts)\r\n")
+            let answer = try await conn.readResponses(1).first
+            #expect(answer?.status == 400 && answer?.header("Content-Type") == "application/json")
+            #expect(h.origin.totalCount == 0)
+            let plain = try await RawConnection.connect(port: h.port)
+            try await plain.send("GET http://a.example/x/1 HTTP/1.1\r\nHost: b.example\r\n\r\n")
+            #expect(try await plain.readResponses(1).first?.status == 200, "one good Host is replaced")
+        }
+    }
+
     @Test func pipelinedRequestsAreAnsweredInOrder() async throws {
         try await withProxy(routes: Self.route) { h in
             h.origin.on("GET", "/x/*") { req in

@@ -65,6 +65,27 @@ struct ValidationTests {
         }
     }
 
+    /// An answer this proxy compresses at store time carries the upstream's strong tag
+    /// weakened; a client holding the strong one (from a bypassed request, or a write's
+    /// answer) names the same representation. Its If-Match got a 412, on the fill's own
+    /// answer and on every hit, where the upstream answers 200.
+    @Test func ifMatchWithTheUpstreamsStrongTagHoldsOnACompressedEntry() async throws {
+        let body = "{\"items\":[" + (0..<60).map { "{\"id\":\($0),\"name\":\"item\"}" }.joined(separator: ",") + "]}"
+        try await withProxy(routes: Self.route) { h in
+            h.origin.on("GET", "/d/7", .json(body, headers: [("ETag", Self.etag)]))
+            let miss = try await h.get("/d/7", headers: [("If-Match", Self.etag)])
+            #expect(miss.status == 200 && miss.header("X-Cache") == "MISS" && miss.text == body)
+            #expect(miss.header("ETag") == #"W/"v1""#, "compressed at store time: the tag weakened")
+            for gzip in [false, true] {
+                let accept: [(String, String)] = gzip ? [("Accept-Encoding", "gzip")] : []
+                let hit = try await h.get("/d/7", headers: [("If-Match", Self.etag)] + accept)
+                #expect(hit.status == 200 && hit.header("X-Cache") == "HIT", "gzip \(gzip)")
+                #expect(try await h.get("/d/7", headers: [("If-Match", #""v0""#)] + accept).status == 412, "gzip \(gzip)")
+            }
+            #expect(h.origin.count(path: "/d/7") == 1)
+        }
+    }
+
     /// A fill whose answer is not stored streams to its client; the client's If-Match,
     /// not sent upstream, is evaluated on it all the same.
     @Test func anUnstoredFillsAnswerMeetsTheClientsPreconditions() async throws {
