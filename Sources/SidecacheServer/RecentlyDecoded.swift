@@ -17,19 +17,32 @@ final class RecentlyDecoded {
         var bytes: Int { storedHead.readableBytes + storedBody.readableBytes + head.readableBytes + body.readableBytes }
     }
 
-    /// What each thread keeps: at most this many forms and bytes, then it starts over.
-    static let maxForms = 64
-    static let maxBytes = 1 << 20
+    /// What all threads keep together (each its share): a thousand hot 1 KiB answers
+    /// per thread fit on two threads, where 64 forms per thread missed nearly every hit of
+    /// a working set that size (BENCHMARKS.md). A share holds at least 256 KiB.
+    static let totalBytes = 8 << 20
+    /// A form's heads alone are some hundreds of bytes, so this bounds the table of a
+    /// share filled with tiny forms.
+    static let bytesPerForm = 1024
 
+    let maxBytes: Int
+    var maxForms: Int { maxBytes / Self.bytesPerForm }
     private var forms: [UInt64: Form] = [:]
     private var bytes = 0
+
+    init(maxBytes: Int) {
+        self.maxBytes = maxBytes
+    }
+
+    static func share(threads: Int) -> Int { max(totalBytes / max(threads, 1), 256 << 10) }
 
     /// This thread's (`unsafe`: each thread only ever sees its own).
     nonisolated(unsafe) private static let perThread = ThreadSpecificVariable<RecentlyDecoded>()
 
-    static var current: RecentlyDecoded {
+    /// This thread's, made with its share of `totalBytes` among `threads` (nil: one per core).
+    static func current(threads: Int?) -> RecentlyDecoded {
         if let kept = perThread.currentValue { return kept }
-        let made = RecentlyDecoded()
+        let made = RecentlyDecoded(maxBytes: share(threads: threads ?? System.coreCount))
         perThread.currentValue = made
         return made
     }
@@ -44,13 +57,17 @@ final class RecentlyDecoded {
     /// Keeps `form`, its stored bytes copied: they may be slices of a larger read from
     /// Redis, whose whole storage a kept slice would hold.
     func keep(_ form: Form) {
-        guard let trailer = Self.trailer(form.storedBody), form.bytes <= Self.maxBytes else { return }
+        guard let trailer = Self.trailer(form.storedBody), form.bytes <= maxBytes else { return }
         let form = Form(storedHead: Self.compact(form.storedHead), storedBody: Self.compact(form.storedBody), head: form.head, body: form.body)
-        if forms.count >= Self.maxForms || bytes + form.bytes > Self.maxBytes {
-            forms.removeAll(keepingCapacity: true)
-            bytes = 0
+        if let replaced = forms.removeValue(forKey: trailer) { bytes -= replaced.bytes }
+        // Room is made by dropping the forms in the table's first slots: which ones is
+        // down to their hashes, so the same few give way each time and the rest of a
+        // working set larger than the share stays found (emptying the table when full
+        // made such a set miss on every hit).
+        while !forms.isEmpty && (forms.count >= maxForms || bytes + form.bytes > maxBytes) {
+            bytes -= forms.remove(at: forms.startIndex).value.bytes
         }
-        if let replaced = forms.updateValue(form, forKey: trailer) { bytes -= replaced.bytes }
+        forms[trailer] = form
         bytes += form.bytes
     }
 

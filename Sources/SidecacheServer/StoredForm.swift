@@ -26,7 +26,7 @@ extension Exchange {
         if let kept = entry.decoded { return StoredForm(head: kept.head, body: kept.body) }
         if let identity { return decodedHead(of: entry, length: identity.readableBytes).map { StoredForm(head: $0, body: identity) } }
         // No L1 to keep the form with the entry: a thread's recent ones stand in.
-        let recent = engine.store.memory.capacityBytes == 0 ? RecentlyDecoded.current : nil
+        let recent = engine.store.memory.capacityBytes == 0 ? RecentlyDecoded.current(threads: settings.config.threads) : nil
         if let known = recent?.form(head: entry.head, body: entry.body), known.body.readableBytes <= limit {
             return StoredForm(head: known.head, body: known.body)
         }

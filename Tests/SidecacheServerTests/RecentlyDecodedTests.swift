@@ -13,7 +13,7 @@ import Testing
     }
 
     @Test func aFormIsGivenForTheSameStoredBytesOnly() {
-        let recent = RecentlyDecoded()
+        let recent = RecentlyDecoded(maxBytes: 1 << 20)
         let kept = Self.form("HTTP/1.1 200 OK\r\n", Array(repeating: 7, count: 20))
         recent.keep(kept)
         let found = recent.form(head: ByteBuffer(string: "HTTP/1.1 200 OK\r\n"), body: ByteBuffer(bytes: Array(repeating: 7, count: 20) + Self.trailer))
@@ -23,15 +23,45 @@ import Testing
         #expect(recent.form(head: ByteBuffer(string: "HTTP/1.1 404 Not Found\r\n"), body: kept.storedBody) == nil)
     }
 
-    @Test func pastItsBoundItStartsOver() {
-        let recent = RecentlyDecoded()
-        func numbered(_ i: Int) -> RecentlyDecoded.Form { Self.form("h", Array(repeating: 0, count: 12), trailer: [UInt8(i), 0, 0, 0, 0, 0, 0, 0]) }
-        for i in 0..<RecentlyDecoded.maxForms { recent.keep(numbered(i)) }
-        for i in [0, RecentlyDecoded.maxForms - 1] {
-            #expect(recent.form(head: numbered(i).storedHead, body: numbered(i).storedBody) != nil, "form \(i) kept")
-        }
-        recent.keep(numbered(RecentlyDecoded.maxForms))
-        #expect(recent.form(head: numbered(0).storedHead, body: numbered(0).storedBody) == nil)
-        #expect(recent.form(head: numbered(RecentlyDecoded.maxForms).storedHead, body: numbered(RecentlyDecoded.maxForms).storedBody) != nil)
+    static func numbered(_ i: Int, size: Int = 12) -> RecentlyDecoded.Form {
+        form("h", Array(repeating: 0, count: size), trailer: [UInt8(i & 0xff), UInt8(i >> 8), 0, 0, 0, 0, 0, 0])
+    }
+
+    static func found(_ i: Int, in recent: RecentlyDecoded, size: Int = 12) -> Bool {
+        recent.form(head: numbered(i, size: size).storedHead, body: numbered(i, size: size).storedBody) != nil
+    }
+
+    @Test func pastItsBoundAFewFormsGiveWayAndTheRestStay() {
+        let recent = RecentlyDecoded(maxBytes: 256 << 10)
+        let n = recent.maxForms
+        for i in 0..<n { recent.keep(Self.numbered(i)) }
+        #expect((0..<n).allSatisfy { Self.found($0, in: recent) }, "all \(n) kept")
+        // Twice the bound more: each new form is kept and most of the first ones stay
+        // (a table emptied when full would keep none of them).
+        for i in n..<(2 * n) { recent.keep(Self.numbered(i)) }
+        #expect(Self.found(2 * n - 1, in: recent))
+        let stayed = (0..<n).filter { Self.found($0, in: recent) }.count
+        let kept = (0..<(2 * n)).filter { Self.found($0, in: recent) }.count
+        #expect(kept == n, "the table holds its bound")
+        #expect(stayed > 0 && stayed < n, "\(stayed) of the first \(n) stayed")
+    }
+
+    @Test func itsBytesStayWithinItsShare() {
+        let recent = RecentlyDecoded(maxBytes: 256 << 10)
+        let size = 40_000
+        for i in 0..<20 { recent.keep(Self.numbered(i, size: size)) }
+        let kept = (0..<20).filter { Self.found($0, in: recent, size: size) }.count
+        #expect(kept == (256 << 10) / Self.numbered(0, size: size).bytes, "as many 40 kB forms as 256 KiB holds")
+        #expect(Self.found(19, in: recent, size: size), "the last one kept")
+        // A form larger than the whole share is not kept, and takes nothing out.
+        recent.keep(Self.numbered(99, size: 300_000))
+        #expect(!Self.found(99, in: recent, size: 300_000))
+        #expect((0..<20).filter { Self.found($0, in: recent, size: size) }.count == kept)
+    }
+
+    @Test func theThreadsShareEightMebibytes() {
+        #expect(RecentlyDecoded.share(threads: 2) == 4 << 20)
+        #expect(RecentlyDecoded.share(threads: 64) == 256 << 10, "never below 256 KiB")
+        #expect(RecentlyDecoded.share(threads: 0) == 8 << 20)
     }
 }
