@@ -1,6 +1,7 @@
 import Foundation
 import NIOPosix
 import SidecacheCore
+@testable import SidecacheMetrics
 @testable import SidecacheServer
 import Testing
 import SidecacheTestSupport
@@ -66,7 +67,8 @@ struct RedisTierTests {
             async let leader = p.get(p.portA, "/api/lists/all")
             #expect(try await eventually { fetches.load(ordering: .relaxed) == 2 })
             async let waiter = p.get(p.portA, "/api/lists/all")
-            try await Task.sleep(for: .milliseconds(100))   // the waiter has joined the fill
+            // The waiter has joined the fill (counted as it starts waiting), not a guess at how long that takes.
+            #expect(try await eventually { p.a.engine.metrics.routes.stats(for: "list").coalescedCount == 1 })
             #expect(try await p.send(p.portB, "PUT", "/api/users/1").status == 200)
             for answer in [try await leader, try await waiter] {
                 if soft {
