@@ -72,8 +72,11 @@ extension AdminAPI {
 
     /// What one refresh limit counts: the cache key the refresh fills, with the
     /// credential (identity value, or the token of a claims route) in place of what it
-    /// verifies to — per credential, which is at least as narrow.
+    /// verifies to — per credential, which is at least as narrow — and the path in the
+    /// spelling purges use: each refresh purges every spelling, so `/x/%61bc` must not
+    /// be a quota of its own beside `/x/abc`.
     static func limitKey(route: Route, host: String, target: RequestTarget, headers: HeaderList) -> String {
+        let target = RequestTarget(path: PathSpelling.exact.canonical(target.path), query: target.query)
         var identity: Substring?
         if let source = route.identity ?? route.claims?.from, case .one(let value) = RequestClassifier.identityValue(source, headers) {
             identity = value

@@ -144,10 +144,12 @@ public enum ConfigLoader {
             }
         }
         if let n = fields["outageGrace"] { if let v = n.duration() { store.outageGrace = v } else { ok = false } }
-        // Empty means none, and `tls` without Redis applies to nothing: one proxy.json
+        // Without Redis an empty key is none, and `tls` applies to nothing: one proxy.json
         // with `"${REDIS_URL:-}"` and `"${SIGNING_KEY:-}"` serves memory-only runs too.
+        // With Redis an empty key stays an error: a secret left empty must not turn
+        // signing off unnoticed.
         if let n = fields["signingKey"], let key = n.string() {
-            if key.isEmpty {
+            if key.isEmpty && store.redis == nil {
                 store.signingKey = nil
             } else if store.redis == nil {
                 n.report("needs store.redis: only entries in Redis are signed")

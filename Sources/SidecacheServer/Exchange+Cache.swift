@@ -35,8 +35,9 @@ extension Exchange {
         if answeredPreconditions(entry, now: now, stale: staleDetail != nil) { return }
         answer(entry, decodingUpTo: Gzip.maxDecodedLength) { writer.hit(entry, form: $0, range: $1, now: now, staleDetail: staleDetail) }
         // Read straight off the route: a fresh hit of a route without `verify` pays one
-        // comparison. Not for an escaped spelling: the upstream may read it as another
-        // resource, and its answer would drop the plain spelling's good entry.
+        // comparison. Not for a spelling its route folds into another's key (`respelled`):
+        // the upstream may read it as another resource, and its answer would drop the
+        // plain spelling's good entry.
         if staleDetail == nil, let share = route?.policy.verify, share > 0, purpose == .client, !isBodyRead,
            Double.random(in: 0..<1) < share, let context = machine.context, !context.respelled {
             ShadowVerification.start(engine: engine, route: context.route, key: context.key, entry: entry,
@@ -55,7 +56,8 @@ extension Exchange {
         let stored = entry.storedHead()
         let decoded = entry.isGzip && !acceptsGzip
         var validators = HeaderList(stored.lines)
-        var weakTagMayBeOurs = true
+        // Only a gzip entry of a compressing route can carry a tag weakened here.
+        var weakTagMayBeOurs = entry.isGzip && route?.policy.compress != false
         if decoded, let etag = validators.first("etag"), !etag.trimmingSpaces().hasPrefix("W/") {
             // The upstream's own gzip, kept with its strong tag: this client is given the
             // decoded form under the weak one, and the strong tag names other bytes.

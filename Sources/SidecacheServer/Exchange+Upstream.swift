@@ -126,7 +126,8 @@ extension Exchange {
         // A fill's answer that is not stored streams: the client's If-Match or
         // If-Unmodified-Since, not sent upstream, is evaluated on it here.
         if sentAsFill && !isBodyRead && start.head.status / 100 == 2 && head.headers.hasPreconditions
-            && Validators.precondition(request: head.headers, stored: HeaderList(start.head.headers)) == .failed {
+            && Validators.precondition(request: head.headers, stored: HeaderList(start.head.headers),
+                                       weakStoredTagMayBeOurs: false) == .failed {
             transfer?.cancel()
             return fail(.preconditionFailed)
         }

@@ -16,12 +16,15 @@ struct CacheContext {
     /// flights), never on a plain hit.
     var scopeIDs: [UInt64] { PurgeScope.ids(route: route.name, path: route.spelling.canonical(target.path)) }
 
-    /// The path is not spelled as its key reads it: escapes of unreserved characters, or
-    /// escape hex in lowercase (RFC 3986 §6.2.2, the same URI), or — on an `ignoreMatrix`
-    /// route — segment parameters, which are not always a version: `;jsessionid=` is a
-    /// Tomcat session, and its user's answer would fill the entry every spelling reads.
-    /// Asked on misses only.
+    /// The path is not spelled as its key reads it, on a route whose key folds spellings
+    /// (`paths`): escapes of unreserved characters, or escape hex in lowercase (RFC 3986
+    /// §6.2.2, the same URI), or — on an `ignoreMatrix` route — segment parameters, which
+    /// are not always a version: `;jsessionid=` is a Tomcat session, and its user's
+    /// answer would fill the entry every spelling reads. An exact route keys the path as
+    /// received: each spelling is an entry of its own, which its purges reach all the
+    /// same (scopes are canonical). Asked on misses only.
     var respelled: Bool {
+        guard route.spelling != .exact else { return false }
         let path = target.path
         return PathSpelling.exact.canonical(path) != path
             || (route.spelling.ignoreMatrix && path.containsUTF8Byte(UInt8(ascii: ";")))
@@ -190,8 +193,8 @@ final class Exchange {
             if let land = answer.land ?? (flight != nil ? .stored : nil) { landFlight(land) }
             answerFromCache(answer.entry, staleDetail: answer.staleDetail)
             if answer.drop, let key = machine.context?.key { engine.store.drop(key, on: connection.eventLoop) }
-            // Not through an escaped spelling: the refresh would fetch it as spelled and
-            // store the upstream's answer to it under the plain spelling's key.
+            // Not through a spelling folded into another's key: the refresh would fetch it
+            // as spelled and store the upstream's answer to it under the plain one's key.
             if answer.revalidate, machine.context?.respelled != true {
                 engine.revalidate(head: head, body: isBodyRead ? body : nil, replacing: answer.entry, on: connection.eventLoop)
             }

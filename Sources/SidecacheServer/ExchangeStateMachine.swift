@@ -260,9 +260,9 @@ struct ExchangeStateMachine {
             return .fail(.onlyIfCached)
         }
         if context.respelled {
-            // Served from its plain spelling's entry, but never filling it: an upstream that
-            // routes on the raw path may read `/x/%61bc` as another resource than `/x/abc`
-            // (a 404), which would be stored for everyone asking for `/x/abc`.
+            // Served from the entry its route folds it into, but never filling it: an
+            // upstream that routes on the raw path may read `/X/%61bc` as another resource
+            // than `/x/abc` (a 404), which would be stored for everyone asking for `/x/abc`.
             state = .fetching(.forward(marker: CacheStatusField.miss(stored: false, notStored: .spelling)), .awaitingHead)
             return .forward
         }

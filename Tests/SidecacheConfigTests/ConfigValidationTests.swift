@@ -163,6 +163,8 @@ import Testing
         #expect(shared.store.redis?.tls == true && shared.store.signingKey == key)
         #expect(problem(at: "store.tls", in: problems(json.replacing("${REDIS_URL:-}", with: "redis://cache:6379"))) != nil,
                 "a TLS setting for a plain redis:// URL is still a mistake")
+        // With Redis, a key left empty must not turn signing off unnoticed.
+        #expect(problem(at: "store.signingKey", in: problems(json, env: ["REDIS_URL": "rediss://cache:6380"]))?.contains("too short") == true)
     }
 
     @Test func adminTokenOrLoopback() throws {

@@ -66,6 +66,11 @@ struct AdminRefreshTests {
             // The limit is per key: another path still refreshes.
             #expect(try await h.admin("POST", "/refresh", json: #"{"path": "/api/users/2"}"#).status == 200)
             #expect(h.origin.count(path: "/api/users/1") == 1)
+            // But not another spelling of the same path: each refresh purges every
+            // spelling, so each would purge /api/users/1 and fetch again.
+            for spelled in ["/api/users/%31", "/api/users/%31?"] {
+                #expect(try await h.admin("POST", "/refresh", json: #"{"path": "\#(spelled)"}"#).status == 429, "\(spelled)")
+            }
         }
     }
 

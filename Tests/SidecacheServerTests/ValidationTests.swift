@@ -86,6 +86,22 @@ struct ValidationTests {
         }
     }
 
+    /// That leniency is only for a tag this proxy may have weakened: the upstream's own
+    /// weak tag, on an entry stored as sent or on an answer streamed unstored, never
+    /// matches a strong If-Match (RFC 9110 §13.1.1).
+    @Test func anUpstreamsOwnWeakTagNeverMatchesIfMatch() async throws {
+        try await withProxy(routes: Self.route) { h in
+            h.origin.on("GET", "/d/11", .json("{}", headers: [("ETag", #"W/"v1""#)]))
+            h.origin.on("GET", "/d/12", .json("{}", headers: [("ETag", #"W/"v1""#), ("Cache-Control", "private")]))
+            for path in ["/d/11", "/d/12"] {
+                let refused = try await h.get(path, headers: [("If-Match", Self.etag)])
+                #expect(refused.status == 412, "\(path) miss")
+                #expect(try await h.get(path, headers: [("If-Match", Self.etag)]).status == 412, "\(path) again")
+                #expect(try await h.get(path).status == 200)
+            }
+        }
+    }
+
     /// A fill whose answer is not stored streams to its client; the client's If-Match,
     /// not sent upstream, is evaluated on it all the same.
     @Test func anUnstoredFillsAnswerMeetsTheClientsPreconditions() async throws {
