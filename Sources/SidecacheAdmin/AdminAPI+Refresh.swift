@@ -16,6 +16,11 @@ extension AdminAPI {
         guard let body = request.jsonObject, case .string(let path)? = body["path"] else {
             return .error(.badRequest, "bad_request", #"the body must be {"path": "/..."}"#)
         }
+        // A request target's bytes only (RFC 3986): a space or a control byte was purged
+        // for, then refused by curl as a 502.
+        guard path.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
+            return .error(.badRequest, "bad_request", "path must be a request target: no spaces, controls or raw non-ASCII bytes")
+        }
         let config = backend.configInForce.config
         let host: String
         switch body["host"] {

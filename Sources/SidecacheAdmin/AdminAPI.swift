@@ -36,6 +36,9 @@ public final class AdminAPI: Sendable {
             default: return metrics
             }
         }
+        if let refusal = BrowserGuard.refusal(request.headers, tokenless: token == nil) {
+            return .error(.forbidden, "forbidden", refusal)
+        }
         let page = request.path == "/"
         if let token, !token.accepts(request.headers, basic: page) {
             // The page is for browsers: Basic makes them ask for the token (as the password).

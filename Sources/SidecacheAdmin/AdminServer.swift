@@ -140,7 +140,8 @@ public final class AdminServer: Sendable {
             for try await part in inbound {
                 switch part {
                 case .head(let next):
-                    waiting(false)
+                    // Still evictable until the body is in: 64 connections that sent a
+                    // head and a byte of their body held every place, and /readyz failed.
                     deadline.cancel()
                     deadline = closing(after: limits.requestTime)
                     (head, body, tooLarge) = (next, [], false)
@@ -149,6 +150,7 @@ public final class AdminServer: Sendable {
                 case .end:
                     guard let request = head else { continue }
                     head = nil
+                    waiting(false)
                     // The request is whole: answering it may take as long as it takes (a
                     // refresh waits on the upstream); the idle bound starts after it.
                     deadline.cancel()

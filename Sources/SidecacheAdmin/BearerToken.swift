@@ -5,11 +5,9 @@ import NIOHTTP1
 /// (for a given length of the configured token), so timing does not reveal how much of
 /// a guess was right.
 struct BearerToken: Sendable {
-    private let expected: [UInt8]
     private let token: [UInt8]
 
     init(_ token: String) {
-        expected = Array("Bearer \(token)".utf8)
         self.token = Array(token.utf8)
     }
 
@@ -19,7 +17,17 @@ struct BearerToken: Sendable {
         let values = headers["authorization"]
         guard values.count == 1 else { return false }
         if basic, let password = Self.basicPassword(values[0]) { return Self.constantTimeEquals(password, token) }
-        return Self.constantTimeEquals(Array(values[0].utf8), expected)
+        guard let given = Self.bearerCredential(values[0]) else { return false }
+        return Self.constantTimeEquals(given, token)
+    }
+
+    /// The token of a `Bearer` credential: the scheme in any case, then one or more
+    /// spaces (RFC 9110 §11.4, §11.1). `bearer <token>` was refused.
+    static func bearerCredential(_ value: String) -> [UInt8]? {
+        let bytes = Array(value.utf8)
+        guard bytes.count > 7, String(decoding: bytes[..<6], as: UTF8.self).lowercased() == "bearer",
+              bytes[6] == UInt8(ascii: " ") else { return nil }
+        return Array(bytes[6...].drop { $0 == UInt8(ascii: " ") })
     }
 
     /// The password of a `Basic` credential (RFC 7617), nil when it is not one.

@@ -20,7 +20,12 @@ final class RefreshLimiter: Sendable {
 
     func admit(key: String, backend: any AdminBackend, on loop: any EventLoop) async -> Decision {
         if let shared = await backend.sharedRateLimitHit(key: key, window: limit.period, by: 1, on: loop) {
-            return shared.count <= limit.count ? .allowed : .limited(retryAfter: Self.seconds(ms: shared.remainingMs))
+            if shared.count <= limit.count { return .allowed }
+            // A refused call takes its hit back: only admitted refreshes use the window.
+            // Counted, a retry while a slow refresh ran kept the key locked for the whole
+            // window after that refresh failed and was refunded.
+            _ = await backend.sharedRateLimitHit(key: key, window: limit.period, by: -1, on: loop)
+            return .limited(retryAfter: Self.seconds(ms: shared.remainingMs))
         }
         return local.withLock { $0.hit(key, limit: limit, now: .now) }
     }
@@ -43,9 +48,12 @@ struct FixedWindows: Sendable {
 
     mutating func hit(_ key: String, limit: RateLimit, now: ContinuousClock.Instant) -> RefreshLimiter.Decision {
         if var w = windows[key], now - w.start < limit.period {
-            w.count += 1
-            windows[key] = w
-            guard w.count > limit.count else { return .allowed }
+            guard w.count >= limit.count else {
+                w.count += 1
+                windows[key] = w
+                return .allowed
+            }
+            // Refused: not counted (see `RefreshLimiter.admit`).
             let remaining = limit.period - (now - w.start)
             return .limited(retryAfter: RefreshLimiter.seconds(ms: Int(remaining.milliseconds)))
         }

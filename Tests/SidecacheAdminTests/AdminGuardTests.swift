@@ -1,4 +1,5 @@
 import Foundation
+import NIOHTTP1
 @testable import SidecacheAdmin
 import SidecacheConfig
 import Testing
@@ -14,6 +15,35 @@ struct AdminGuardTests {
         }
     }
 
+    /// RFC 9110 §11.1, §11.4: the scheme is case-blind and followed by one or more spaces.
+    @Test func bearerCredentialsAreReadAsRFC9110Says() {
+        for value in ["Bearer abc", "bearer abc", "BEARER  abc"] {
+            #expect(BearerToken.bearerCredential(value) == Array("abc".utf8), "\(value)")
+        }
+        for value in ["Bearerabc", "Basic abc", "Bearer", "Bearer ", "Bear abc"] {
+            #expect(BearerToken.bearerCredential(value)?.isEmpty ?? true, "\(value)")
+        }
+    }
+
+    /// What a browser sends for another site, or through a name rebound to 127.0.0.1,
+    /// is refused; curl's requests (no Origin, no Sec-Fetch-Site) are not.
+    @Test(arguments: [
+        ([("Host", "127.0.0.1:9090")], false, false),
+        ([("Host", "localhost:9090"), ("Origin", "http://localhost:9090"), ("Sec-Fetch-Site", "same-origin")], false, false),
+        ([("Host", "[::1]:9090"), ("Sec-Fetch-Site", "none")], false, false),
+        ([("Host", "127.0.0.1:9090"), ("Sec-Fetch-Site", "cross-site")], false, true),
+        ([("Host", "127.0.0.1:9090"), ("Sec-Fetch-Site", "same-site")], true, true),
+        ([("Host", "127.0.0.1:9090"), ("Origin", "http://evil.example")], true, true),
+        ([("Host", "127.0.0.1:9090"), ("Origin", "null")], false, true),
+        ([("Origin", "http://127.0.0.1:9090")], false, true),
+        ([("Host", "rebound.evil.example:9090")], false, true),
+        ([("Host", "admin.internal:9090")], true, false),   // a token lets other names in
+    ] as [([(String, String)], Bool, Bool)])
+    func browserRequestsForAnotherSiteAreRefused(headers: [(String, String)], withToken: Bool, refused: Bool) {
+        let fields = HTTPHeaders(headers)
+        #expect((BrowserGuard.refusal(fields, tokenless: !withToken) != nil) == refused, "\(headers)")
+    }
+
     @Test func fixedWindowsCountPerKeyAndReopen() throws {
         let limit = try #require(ConfigLoader.parse(Data(#"""
         { "upstream": "http://127.0.0.1:1", "admin": { "refreshLimit": "2/10s" } }
@@ -25,6 +55,22 @@ struct AdminGuardTests {
         #expect(windows.hit("a", limit: limit, now: t0 + .seconds(2)) == .limited(retryAfter: 8))
         #expect(windows.hit("b", limit: limit, now: t0 + .seconds(2)) == .allowed)
         #expect(windows.hit("a", limit: limit, now: t0 + .seconds(10)) == .allowed)
+    }
+
+    /// A refused call does not count: two retries while both admitted refreshes ran,
+    /// then one of those failed and was refunded, left the key locked for the window.
+    @Test func refusedHitsAreNotCounted() throws {
+        let limit = try #require(ConfigLoader.parse(Data(#"""
+        { "upstream": "http://127.0.0.1:1", "admin": { "refreshLimit": "2/10s" } }
+        """#.utf8), environment: [:]).admin?.refreshLimit)
+        var windows = FixedWindows()
+        let t0 = ContinuousClock.now
+        #expect(windows.hit("a", limit: limit, now: t0) == .allowed)
+        #expect(windows.hit("a", limit: limit, now: t0) == .allowed)
+        #expect(windows.hit("a", limit: limit, now: t0 + .seconds(1)) != .allowed)
+        #expect(windows.hit("a", limit: limit, now: t0 + .seconds(1)) != .allowed)
+        windows.refund("a")
+        #expect(windows.hit("a", limit: limit, now: t0 + .seconds(2)) == .allowed, "the refunded place is free again")
     }
 
     /// A Retry-After from a window's remaining milliseconds, whatever Redis answered: a

@@ -109,6 +109,28 @@ struct AdminEndpointTests {
         }
     }
 
+    /// The same for 64 connections that sent a head and a byte of the body it announced:
+    /// a request under way was never evicted, so /readyz went unanswered until their
+    /// request bound ran out, and a client reconnecting held it down for good.
+    @Test func halfSentBodiesAtTheCapMakeWayForAProbe() async throws {
+        try await withProxy(routes: Self.routes, extra: adminJSON) { h in
+            var held: [RawConnection] = []
+            for _ in 0..<64 {
+                let c = try await RawConnection.connect(port: h.proxy.adminPort!)
+                try await c.send("POST /purge HTTP/1.1\r\nHost: a\r\nContent-Length: 1000\r\n\r\n{")
+                held.append(c)
+            }
+            let all = held
+            // Their heads read (nothing outside tells when): a probe sooner would find some
+            // still waiting, evictable under the old rule too, and prove nothing.
+            try await Task.sleep(for: .milliseconds(500))
+            let ready = try await h.admin("GET", "/readyz", token: nil)
+            #expect(ready.status == 200, "the probe at the cap")
+            #expect(try await eventually { all.filter(\.isClosed).count == 1 }, "one half-sent request made way")
+            for c in held { try? await c.close() }
+        }
+    }
+
     @Test func theRightTokenIsAccepted() async throws {
         try await withProxy(routes: Self.routes, extra: adminJSON) { h in
             #expect(try await h.admin("GET", "/stats").status == 200)

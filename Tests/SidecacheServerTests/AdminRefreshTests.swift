@@ -132,6 +132,11 @@ struct AdminRefreshTests {
         try await withProxy(routes: Self.routes, extra: adminJSON) { h in
             let r = try await h.admin("POST", "/refresh", json: #"{"path": "/api/users/1", "host": "api.example\r\nX-Injected: 1"}"#)
             #expect(r.status == 400 && r.json["error"] == .string("bad_request"))
+            // Nor a path that is no request target: it was purged for, then a 502 from curl.
+            for path in [#"/api/users/1 x"#, #"/api/users/1\n"#, #"/api/users/\u202e1"#] {
+                let bad = try await h.admin("POST", "/refresh", json: #"{"path": "\#(path)"}"#)
+                #expect(bad.status == 400 && bad.json["error"] == .string("bad_request"), "\(path): \(bad.status)")
+            }
             #expect(h.origin.totalCount == 0)
         }
     }
@@ -163,6 +168,9 @@ struct AdminRefreshTests {
                     #expect(third.status == 429)
                     #expect((third.header("Retry-After").flatMap(Int.init) ?? 0) > 500)
                     #expect(origin.count(path: "/api/users/1") == 2)
+                    // A refused call takes its hit back: the shared count stays at the two admitted.
+                    let counter = try await redis.cli("KEYS", "sidecache:rl:*").trimmingCharacters(in: .whitespacesAndNewlines)
+                    #expect(try await redis.cli("GET", counter).trimmingCharacters(in: .whitespacesAndNewlines) == "2")
                     // Every refresh is logged with the caller's address.
                     let lines = logs.all.filter { $0.contains("admin refresh") }
                     #expect(lines.count == 3)
