@@ -159,6 +159,39 @@ struct RedisTierTests {
         }
     }
 
+    /// Redis out of memory under `noeviction` answers reads but refuses writes: A's purge
+    /// is journaled, and B, which confirms (strict) or refills L1 (fast) by reading, served
+    /// the purged answer for as long as Redis stayed full. The purging instance now drops
+    /// the epochs (DEL is taken under OOM): B's entries are misses from then on, within
+    /// `outageGrace` (strict) or on the purge message (fast).
+    @Test(arguments: ["strict", "fast"])
+    func aPurgeRedisCannotStoreForWantOfMemoryStillReachesTheOthers(consistency: String) async throws {
+        try await withRedisPair(consistency: consistency, outageGrace: "1s") { p in
+            p.versioned("/api/users/8")
+            _ = try await p.get(p.portA, "/api/users/8")
+            #expect(try await p.get(p.portB, "/api/users/8").header("X-Cache") == "HIT")   // B's L1 copy
+            _ = try await p.redis.cli("CONFIG", "SET", "maxmemory-policy", "noeviction")
+            _ = try await p.redis.cli("CONFIG", "SET", "maxmemory", "1")
+            defer { Task { _ = try? await p.redis.cli("CONFIG", "SET", "maxmemory", "0") } }
+            #expect(try await p.redis.cli("SET", "probe", "x").contains("OOM"), "Redis refuses writes")
+            #expect(try await p.send(p.portA, "PUT", "/api/users/8").status == 200)
+            let answered = ContinuousClock.now
+            #expect(p.logs.all.contains { $0.contains("epochs dropped") }, "\(p.logs.all.filter { $0.contains("journal") })")
+            try await Task.sleep(until: answered + .milliseconds(1100))   // past outageGrace
+            for _ in 0..<3 {
+                let r = try await p.get(p.portB, "/api/users/8")
+                #expect(r.status == 200 && r.text == #"{"v":2}"#, "B served the purged answer: \(r.text) \(r.header("Cache-Status") ?? "")")
+            }
+            _ = try await p.redis.cli("CONFIG", "SET", "maxmemory", "0")
+            // Once Redis takes writes again the journal replays and the cache fills anew.
+            #expect(try await eventually(timeout: .seconds(10)) {
+                _ = try await p.get(p.portB, "/api/users/8")
+                return try await p.get(p.portB, "/api/users/8").header("X-Cache") == "HIT"
+            })
+            #expect(try await p.get(p.portA, "/api/users/8").text == #"{"v":2}"#)
+        }
+    }
+
     @Test func corruptValuesInRedisAreMissesServedFromUpstream() async throws {
         try await withRedisPair(memory: "0") { p in
             p.origin.on("GET", "/api/users/3", .json(#"{"id":3}"#))

@@ -27,7 +27,30 @@ extension RedisStore {
             journal.withLock { $0.add(ids) }
             logger.warning("purge journaled: redis unreachable", metadata: ["scopes": "\(ids.count)", "error": "\(error)"])
             retryReplay(on: loop)
-            return loop.makeSucceededVoidFuture()
+            return fence(after: error, scopes: ids, on: loop)
+        }
+    }
+
+    /// Redis answers but takes no writes for want of memory (`-OOM` at `maxmemory` under
+    /// `noeviction`): the purge is journaled, yet the other instances, which confirm by
+    /// reading, would serve what it covers until memory frees — as long as that takes.
+    /// DEL and PUBLISH are taken even then: every stripe's epoch is dropped, so every
+    /// entry from before is a miss, strict confirmations fail (L1 then answers only
+    /// within `outageGrace`) and nothing is stored until a new epoch can be written; and
+    /// fast instances are told the purge after the drop, so none copies the entry back.
+    /// A cold cache, never a purged answer. Succeeds whatever Redis says.
+    private func fence(after error: any Error, scopes: [UInt64], on loop: any EventLoop) -> EventLoopFuture<Void> {
+        guard case RedisFailure.replyError(let text) = error, text.hasPrefix("OOM") else { return loop.makeSucceededVoidFuture() }
+        let dropped = (0..<keys.stripes).map { stripe in
+            redis.send([["DEL", .text(keys.epoch(stripe))]], slot: keys.slots[stripe], on: loop).map { _ in }
+        }
+        return EventLoopFuture.whenAllComplete(dropped, on: loop).flatMap { [self] results -> EventLoopFuture<Void> in
+            let failed = results.filter { if case .failure = $0 { true } else { false } }.count
+            logger.warning("redis refuses writes (out of memory): epochs dropped so no instance serves what the purge covers",
+                           metadata: ["stripes": "\(keys.stripes - failed) of \(keys.stripes)"])
+            guard consistency == .fast else { return loop.makeSucceededVoidFuture() }
+            return redis.send([Self.publish(scopes, soft: nil, on: keys.channel)], slot: keys.slots[0], on: loop).map { _ in }
+                .recover { _ in }
         }
     }
 
@@ -182,7 +205,7 @@ extension RedisStore {
     private func send(_ batches: [PurgeBatch], on loop: any EventLoop) -> EventLoopFuture<Void> {
         let sent = batches.map { batch in
             redis.send(batch.commands, slot: batch.slot, on: loop).flatMapThrowing { replies in
-                if let failed = replies.first(where: \.isError) { throw RedisFailure.replyError(failed.text ?? "\(failed)") }
+                if let failed = replies.first(where: \.isError) { throw RedisFailure.replyError(failed.errorMessage ?? "\(failed)") }
                 if batch.replicas > 0, (replies.last?.integer ?? 0) < batch.replicas {
                     throw RedisFailure.unavailable("purge not on every replica yet")
                 }
@@ -205,13 +228,13 @@ extension RedisStore {
         return send(purging: scopes, tags: scopes, soft: nil, waitForReplicas: false, on: loop).map { [self] _ in
             journal.withLock { $0.replayed() }
             logger.notice("journaled purges replayed", metadata: ["scopes": "\(drained.all ? "all" : String(scopes.count))"])
-        }.flatMapError { [self] _ in
+        }.flatMapError { [self] error in
             journal.withLock { j in
                 j.replaying -= 1
                 j.putBack(drained)
             }
             retryReplay(on: loop)
-            return loop.makeSucceededVoidFuture()
+            return fence(after: error, scopes: scopes, on: loop)
         }
     }
 

@@ -48,7 +48,7 @@ final class RedisSubscription: Sendable {
             // connection whose SUBSCRIBE failed is closed: left open, it would subscribe
             // when a slow server got to it, one more with each retry.
             connection.send([["SUBSCRIBE", .text(channel)]], timeout: .seconds(1)).flatMapThrowing { replies -> RedisConnection in
-                if let refused = replies.first(where: \.isError) { throw RedisFailure.replyError(refused.text ?? "\(refused)") }
+                if let refused = replies.first(where: \.isError) { throw RedisFailure.replyError(refused.errorMessage ?? "\(refused)") }
                 return connection
             }.flatMapErrorThrowing { error -> RedisConnection in
                 connection.close()

@@ -64,6 +64,12 @@ public enum RedisValue: Sendable, Equatable {
         if case .error = self { return true }
         return false
     }
+
+    /// An error reply's message (`OOM command not allowed…`), as Redis wrote it.
+    public var errorMessage: String? {
+        if case .error(let message) = self { return message }
+        return nil
+    }
 }
 
 /// One command's arguments: names and keys as text, values as bytes.
