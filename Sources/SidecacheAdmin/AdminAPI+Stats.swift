@@ -52,7 +52,9 @@ extension AdminAPI {
             members.append(("usedMemoryBytes", info.usedMemory.map { .int($0) } ?? .null))
         }
         if let cluster = redis.cluster {
-            members.append(("cluster", .object([("masters", .int(cluster.masters)), ("redirects", .int(cluster.redirects))])))
+            members.append(("cluster", .object([("masters", .int(cluster.masters)), ("replicas", .int(cluster.replicas)),
+                                                ("redirects", .int(cluster.redirects)),
+                                                ("mapRequests", .int(cluster.mapRequests))])))
         }
         if let error = redis.lastError { members.append(("lastError", .string(error))) }
         return .object(members)

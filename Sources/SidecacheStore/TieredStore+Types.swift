@@ -138,11 +138,15 @@ public struct SharedTierStatus: Sendable, Equatable {
     /// Redis Cluster only.
     public var cluster: ClusterStatus? = nil
 
-    /// The masters in the slot map, and the redirects (`MOVED`, `ASK`, `TRYAGAIN`)
-    /// followed since start: resharding shows here, not as errors.
+    /// The masters in the slot map and their online replicas (which every purge waits
+    /// for), the redirects (`MOVED`, `ASK`, `TRYAGAIN`) followed since start (resharding
+    /// shows here, not as errors), and the slot map requests made since start (one every
+    /// 5 s; about two a second while a master is away).
     public struct ClusterStatus: Sendable, Equatable {
         public var masters: Int
+        public var replicas: Int
         public var redirects: Int
+        public var mapRequests: Int
     }
 
     /// The policy evicts any key (`allkeys-*`), purge counters included.

@@ -287,6 +287,80 @@ extension RedisTopologies {
             }
         }
 
+        /// A purge whose `WAIT` came short (its replica not syncing) is journaled; its
+        /// replay waited for no replica, landed on the master alone and left the journal,
+        /// and when that replica took over, both instances served the purged answer for
+        /// good. Now the replay waits as the purge did, so it stays journaled until a
+        /// master with its replicas has it, and lands on the promoted replica.
+        @Test func aPurgeNotOnItsReplicaSurvivesThatReplicasTakeover() async throws {
+            try await Self.withCluster(replicasPerMaster: 1) { cluster in
+                // Every node a seed: every master is killed below, and the map names masters only.
+                let url = "redis+cluster://" + cluster.ports.map { "127.0.0.1:\($0)" }.joined(separator: ",")
+                try await Self.withPair(urlA: url, urlB: url) { pair in
+                    #expect(try await eventually { pair.a.redisReady && pair.b.redisReady })
+                    // Purges wait for the replicas the map says are online: a map asked for
+                    // while they still synced says none (the next comes within 5 s).
+                    #expect(try await eventually(timeout: .seconds(15)) {
+                        pair.a.redisStatus?.cluster?.replicas == cluster.masterCount
+                    }, "A's map knows the replicas")
+                    for n in 1...10 { _ = try await pair.get(pair.a, "/api/users/\(n)") }
+                    #expect(try await pair.get(pair.b, "/api/users/4").header("X-Cache") == "HIT")
+                    let masters = cluster.nodes.prefix(cluster.masterCount).map(\.port)
+                    let replicas = cluster.nodes.dropFirst(cluster.masterCount).map(\.port)
+                    for port in replicas {
+                        _ = try await cluster.cli(port: port, "CONFIG", "SET", "masteruser", "nosuchuser")
+                        _ = try await cluster.cli(port: port, "CONFIG", "SET", "masterauth", "wrong")
+                    }
+                    for port in masters { _ = try await cluster.cli(port: port, "CLIENT", "KILL", "TYPE", "replica") }
+                    #expect(try await pair.put(pair.a, "/api/users/4").status == 200)
+                    #expect(pair.logs.all.contains { $0.contains("purge journaled") }, "its WAIT came short: \(pair.logs.all.suffix(5))")
+                    #expect(try await pair.get(pair.b, "/api/users/4").text.contains(#""v":2"#), "on the master: purged")
+                    // Replays come on a backoff: a few have run within 3 s. One that waited for
+                    // no replica settled the journal here, with the purge on the masters alone.
+                    _ = try await eventually(timeout: .seconds(3)) { pair.a.redisStatus?.l2 == "usable" }
+                    #expect(pair.a.redisStatus?.l2 == "purges-pending", "the replay waits for the replicas too")
+                    for port in masters { cluster.kill(port: port) }
+                    for port in replicas {
+                        _ = try await cluster.cli(port: port, "CONFIG", "SET", "masteruser", "")
+                        _ = try await cluster.cli(port: port, "CLUSTER", "FAILOVER", "TAKEOVER")
+                    }
+                    try await cluster.waitUntilHealthy(timeout: .seconds(30))
+                    // B reads the promoted replicas (an entry of before is a hit there), and A's
+                    // journal is in: the promoted replicas never had the purge but from it.
+                    #expect(try await eventually(timeout: .seconds(15)) {
+                        try await pair.get(pair.b, "/api/users/7").header("X-Cache") == "HIT"
+                    }, "B reads the new masters")
+                    #expect(try await eventually(timeout: .seconds(15)) { pair.a.redisStatus?.l2 == "usable" }, "A's journal replayed")
+                    for _ in 0..<3 {
+                        let got = try await pair.get(pair.b, "/api/users/4")
+                        #expect(got.text.contains(#""v":2"#), "the purged answer came back with the takeover: \(got.text) \(got.header("X-Cache") ?? "")")
+                    }
+                }
+            }
+        }
+
+        /// While a master is away every failed command asks for the slot map; each request
+        /// that ended scheduled the next, and chains started in between never merged: some
+        /// 75 `CLUSTER SHARDS` a second after 30 s. One chain now: about two a second.
+        @Test func aMasterAwayIsAskedAboutByOneChainOfMapRequests() async throws {
+            try await Self.withCluster { cluster in
+                try await Self.withPair(urlA: cluster.url, urlB: cluster.url) { pair in
+                    #expect(try await eventually { pair.a.redisReady && pair.b.redisReady })
+                    cluster.kill(port: try await cluster.masters()[1].port)
+                    let before = pair.a.redisStatus?.cluster?.mapRequests ?? 0
+                    let start = ContinuousClock.now
+                    var n = 0
+                    while ContinuousClock.now - start < .seconds(4) {
+                        n += 1
+                        #expect(try await pair.get(pair.a, "/api/users/\(n % 40)").status == 200)
+                    }
+                    let made = (pair.a.redisStatus?.cluster?.mapRequests ?? 0) - before
+                    // 4 s at one request every 500 ms (plus the 5 s timer): 8 or 9; twice that as margin.
+                    #expect(made >= 2 && made <= 18, "\(made) map requests in 4 s over \(n) requests")
+                }
+            }
+        }
+
         /// `rediss+cluster://` with mutual TLS: nodes that speak only TLS (clients, bus,
         /// replication), the slot map asked over TLS (`tls-port`s), every master reached.
         @Test func aClusterOverMutualTLS() async throws {

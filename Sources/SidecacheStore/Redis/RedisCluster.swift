@@ -21,6 +21,8 @@ final class RedisCluster: Sendable {
         var extra: [String: RedisLink] = [:]
         var refreshing = false
         var refreshAgain = false
+        /// A follow-up request is scheduled: calls meanwhile leave it to that one.
+        var followUp = false
         var stopped = false
         var timer: RepeatedTask?
         var lastError: String?
@@ -35,6 +37,8 @@ final class RedisCluster: Sendable {
     private let onChange: Mutex<(@Sendable (RedisConnectionChange) -> Void)?> = Mutex(nil)
     /// Redirects followed (`MOVED`, `ASK`, `TRYAGAIN`), for tests and operators.
     let redirects = Atomic<Int>(0)
+    /// Slot map requests made (each asks the nodes in turn until one answers).
+    let mapRequests = Atomic<Int>(0)
 
     /// How often the map is asked for with nothing prompting it (a failover elsewhere, a
     /// node added with no slot of ours moved yet).
@@ -90,6 +94,9 @@ final class RedisCluster: Sendable {
     /// The link of every master, in map order (for what asks each node: INFO, SCAN, CONFIG).
     var masters: [RedisLink] { state.withLock { $0.links } }
 
+    /// The online replicas of every master in the map.
+    var replicas: Int { state.withLock { $0.map?.masters.reduce(0) { $0 + $1.replicas } ?? 0 } }
+
     /// Replicas the master of `slot` has (a purge on it waits for them).
     func replicas(ofSlot slot: Int) -> Int {
         state.withLock { s in s.map.flatMap { map in map.owner(of: slot).map { map.masters[$0].replicas } } ?? 0 }
@@ -130,7 +137,13 @@ final class RedisCluster: Sendable {
         }
         redirects.add(1, ordering: .relaxed)
         let indexes = replies.indices.filter { ClusterRedirect(replies[$0], answeredBy: host) == first }
-        let again = indexes.map { commands[$0] }
+        // A batch that ends with `WAIT` (a purge) wants its writes on the replicas: the
+        // node it went to waited for its own, so the writes sent elsewhere wait again there.
+        let wait = commands.last.flatMap { command -> [RedisArgument]? in
+            if case .text("WAIT")? = command.first { return command }
+            return nil
+        }
+        let again = indexes.map { commands[$0] } + (wait.map { [$0] } ?? [])
         let answered: EventLoopFuture<(replies: [RedisValue], host: String)>
         switch first {
         case .moved(let target, let port):
@@ -151,7 +164,14 @@ final class RedisCluster: Sendable {
             refresh()
             return loop.makeFailedFuture(RedisFailure.unavailable("cluster down for slot \(slot)"))
         }
-        return answered.flatMap { [self] answer in
+        return answered.flatMapThrowing { answer -> (replies: [RedisValue], host: String) in
+            guard let wait else { return answer }
+            guard case .text(let wanted)? = wait.dropFirst().first, let needed = Int(wanted),
+                  let acknowledged = answer.replies.last?.integer, acknowledged >= needed else {
+                throw RedisFailure.unavailable("redirected writes of slot \(slot) not on the replicas of \(answer.host) yet")
+            }
+            return (Array(answer.replies.dropLast()), answer.host)
+        }.flatMap { [self] answer in
             var merged = replies
             for (i, index) in indexes.enumerated() where i < answer.replies.count { merged[index] = answer.replies[i] }
             return follow(merged, commands, answeredBy: answer.host, slot: slot, attempt: attempt + 1, on: loop)
@@ -182,15 +202,20 @@ final class RedisCluster: Sendable {
 
     // MARK: The slot map
 
-    /// Asks for the map unless a request is under way (then once more after it).
+    /// Asks for the map unless a request is under way (then once more after it) or one
+    /// is scheduled. One chain at a time: every failed command asks for the map, and
+    /// while a master was down each request that ended scheduled another, so chains
+    /// started between them never merged (some 75 `CLUSTER SHARDS` a second, each on a
+    /// new connection, after 30 s of a master away).
     func refresh() {
         let go = state.withLock { s -> Bool in
-            guard !s.stopped else { return false }
+            guard !s.stopped, !s.followUp else { return false }
             if s.refreshing { s.refreshAgain = true; return false }
             s.refreshing = true
             return true
         }
         guard go else { return }
+        mapRequests.add(1, ordering: .relaxed)
         let known = state.withLock { $0.map?.masters.map { RedisEndpoint.Node(host: $0.host, port: $0.port) } ?? [] }
         let seeds = endpoint.cluster ?? [RedisEndpoint.Node(host: endpoint.host, port: endpoint.port)]
         ask(known + seeds.filter { !known.contains($0) }, on: loops[0]).whenComplete { [self] result in
@@ -210,10 +235,14 @@ final class RedisCluster: Sendable {
             let again = state.withLock { s in
                 s.refreshing = false
                 defer { s.refreshAgain = false }
-                return s.refreshAgain || s.map == nil || masterDown
+                s.followUp = s.refreshAgain || s.map == nil || masterDown
+                return s.followUp
             }
             if again {
-                loops[0].scheduleTask(in: masterDown ? .milliseconds(500) : .milliseconds(100)) { [self] in refresh() }
+                loops[0].scheduleTask(in: masterDown ? .milliseconds(500) : .milliseconds(100)) { [self] in
+                    state.withLock { $0.followUp = false }
+                    refresh()
+                }
             }
         }
     }

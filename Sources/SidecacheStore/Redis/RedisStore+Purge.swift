@@ -224,8 +224,11 @@ extension RedisStore {
         }
         guard let drained else { return loop.makeSucceededVoidFuture() }
         let scopes = drained.all ? [PurgeScope.all.id] : drained.scopes
-        // The journal keeps ids, not kinds: every one is marked as a tag could be.
-        return send(purging: scopes, tags: scopes, soft: nil, waitForReplicas: false, on: loop).map { [self] _ in
+        // The journal keeps ids, not kinds: every one is marked as a tag could be. It waits
+        // for the replicas as the purge did: one journaled because its `WAIT` came short
+        // (a replica behind) and replayed onto the master alone left the journal, and a
+        // failover to that replica then brought the purged entries back everywhere.
+        return send(purging: scopes, tags: scopes, soft: nil, waitForReplicas: true, on: loop).map { [self] _ in
             journal.withLock { $0.replayed() }
             logger.notice("journaled purges replayed", metadata: ["scopes": "\(drained.all ? "all" : String(scopes.count))"])
         }.flatMapError { [self] error in

@@ -97,7 +97,8 @@ public final class RedisStore: Sendable {
     /// Redis Cluster: the masters in the map and the redirects followed; nil otherwise.
     public var clusterState: SharedTierStatus.ClusterStatus? {
         guard case .cluster(let cluster) = redis else { return nil }
-        return .init(masters: cluster.masters.count, redirects: cluster.redirects.load(ordering: .relaxed))
+        return .init(masters: cluster.masters.count, replicas: cluster.replicas, redirects: cluster.redirects.load(ordering: .relaxed),
+                     mapRequests: cluster.mapRequests.load(ordering: .relaxed))
     }
 
     /// Whether the server holding `key`'s stripe is connected with its breaker closed, or
