@@ -294,9 +294,9 @@ extension RedisTopologies {
         /// master with its replicas has it, and lands on the promoted replica.
         @Test func aPurgeNotOnItsReplicaSurvivesThatReplicasTakeover() async throws {
             try await Self.withCluster(replicasPerMaster: 1) { cluster in
-                // Every node a seed: every master is killed below, and the map names masters only.
-                let url = "redis+cluster://" + cluster.ports.map { "127.0.0.1:\($0)" }.joined(separator: ",")
-                try await Self.withPair(urlA: url, urlB: url) { pair in
+                // The seeds are the masters, all killed below: the replicas the map named are
+                // what the proxies find the promoted ones by (they asked the seeds alone).
+                try await Self.withPair(urlA: cluster.url, urlB: cluster.url) { pair in
                     #expect(try await eventually { pair.a.redisReady && pair.b.redisReady })
                     // Purges wait for the replicas the map says are online: a map asked for
                     // while they still synced says none (the next comes within 5 s).

@@ -31,6 +31,8 @@ import Testing
         let map = try #require(ClusterMap.fromShards(reply, askedHost: "127.0.0.1", tls: false))
         #expect(map.masters.map(\.port) == [7001, 7000, 7002])
         #expect(map.masters.map(\.replicas) == [1, 0, 0], "a replica still loading is not waited for")
+        // Asked for the next map besides the masters (a loading one answers CLUSTER SHARDS too).
+        #expect(map.replicas == [.init(host: "127.0.0.1", port: 7004), .init(host: "127.0.0.1", port: 7003)])
         #expect(map.owner(of: 0) == 1 && map.owner(of: 5460) == 1 && map.owner(of: 5461) == 0 && map.owner(of: 16383) == 2)
         #expect(map.owner(of: 12001) == nil)
         #expect(!map.isComplete, "slot 12001 has no master")
@@ -47,6 +49,7 @@ import Testing
         #expect(map.isComplete)
         #expect(map.masters == [.init(host: "127.0.0.1", port: 7000, replicas: 1), .init(host: "10.0.0.9", port: 7001, replicas: 0),
                                 .init(host: "127.0.0.1", port: 7002, replicas: 1)], "no announced host: the node asked")
+        #expect(map.replicas == [.init(host: "127.0.0.1", port: 7003), .init(host: "127.0.0.1", port: 7005)])
         #expect(ClusterMap.fromSlots(.error("ERR This instance has cluster support disabled"), askedHost: "h") == nil)
     }
 

@@ -14,11 +14,15 @@ struct ClusterMap: Sendable, Equatable {
     }
 
     let masters: [Master]
+    /// The replicas' addresses: nodes to ask for the next map besides the masters, since
+    /// when every master the seeds name has failed over, only they are left to answer.
+    let replicas: [RedisEndpoint.Node]
     /// Per slot: the index of its master in `masters`, or -1 when no master serves it.
     let owners: [Int16]
 
-    init(masters: [Master], ranges: [(slots: ClosedRange<Int>, master: Int)]) {
+    init(masters: [Master], replicas: [RedisEndpoint.Node] = [], ranges: [(slots: ClosedRange<Int>, master: Int)]) {
         self.masters = masters
+        self.replicas = replicas
         var owners = [Int16](repeating: -1, count: RedisSlot.count)
         // A reply naming more masters than an Int16 counts leaves the rest unserved.
         for (slots, master) in ranges where slots.lowerBound >= 0 && slots.upperBound < RedisSlot.count {
@@ -43,6 +47,7 @@ struct ClusterMap: Sendable, Equatable {
     static func fromShards(_ reply: RedisValue, askedHost: String, tls: Bool) -> ClusterMap? {
         guard let shards = reply.array else { return nil }
         var masters: [Master] = []
+        var replicaNodes: [RedisEndpoint.Node] = []
         var ranges: [(slots: ClosedRange<Int>, master: Int)] = []
         for shard in shards {
             guard let fields = shard.array.map(Self.fields) else { return nil }
@@ -54,6 +59,11 @@ struct ClusterMap: Sendable, Equatable {
             let port = (tls ? primary["tls-port"] : nil)?.integer ?? primary["port"]?.integer
             guard let port else { return nil }
             let replicas = described.filter { $0["role"]?.text == "replica" && $0["health"]?.text == "online" }.count
+            for replica in described where replica["role"]?.text == "replica" && replica["health"]?.text != "fail" {
+                guard let port = (tls ? replica["tls-port"] : nil)?.integer ?? replica["port"]?.integer, port > 0 else { continue }
+                replicaNodes.append(RedisEndpoint.Node(host: Self.host(replica["endpoint"]?.text ?? replica["ip"]?.text, or: askedHost),
+                                                       port: Int(port)))
+            }
             masters.append(Master(host: Self.host(primary["endpoint"]?.text ?? primary["ip"]?.text, or: askedHost),
                                   port: Int(port), replicas: replicas))
             var i = 0
@@ -63,7 +73,7 @@ struct ClusterMap: Sendable, Equatable {
                 i += 2
             }
         }
-        return ClusterMap(masters: masters, ranges: ranges)
+        return ClusterMap(masters: masters, replicas: replicaNodes, ranges: ranges)
     }
 
     /// `CLUSTER SLOTS`: per range `start, end, [host, port, id, …]` for the master, then
@@ -71,6 +81,7 @@ struct ClusterMap: Sendable, Equatable {
     static func fromSlots(_ reply: RedisValue, askedHost: String) -> ClusterMap? {
         guard let rows = reply.array else { return nil }
         var masters: [Master] = []
+        var replicaNodes: [RedisEndpoint.Node] = []
         var indexes: [String: Int] = [:]
         var ranges: [(slots: ClosedRange<Int>, master: Int)] = []
         for row in rows {
@@ -83,8 +94,13 @@ struct ClusterMap: Sendable, Equatable {
                 return masters.count - 1
             }()
             ranges.append((Int(start)...Int(end), index))
+            for replica in row.dropFirst(3) {
+                guard let node = replica.array, node.count >= 2, let port = node[1].integer, port > 0 else { continue }
+                let address = RedisEndpoint.Node(host: Self.host(node[0].text, or: askedHost), port: Int(port))
+                if !replicaNodes.contains(address) { replicaNodes.append(address) }
+            }
         }
-        return ClusterMap(masters: masters, ranges: ranges)
+        return ClusterMap(masters: masters, replicas: replicaNodes, ranges: ranges)
     }
 
     /// A node's announced address; `?` or empty means "the one you asked".

@@ -216,7 +216,9 @@ final class RedisCluster: Sendable {
         }
         guard go else { return }
         mapRequests.add(1, ordering: .relaxed)
-        let known = state.withLock { $0.map?.masters.map { RedisEndpoint.Node(host: $0.host, port: $0.port) } ?? [] }
+        let known = state.withLock { s in
+            (s.map?.masters.map { RedisEndpoint.Node(host: $0.host, port: $0.port) } ?? []) + (s.map?.replicas ?? [])
+        }
         let seeds = endpoint.cluster ?? [RedisEndpoint.Node(host: endpoint.host, port: endpoint.port)]
         ask(known + seeds.filter { !known.contains($0) }, on: loops[0]).whenComplete { [self] result in
             switch result {
