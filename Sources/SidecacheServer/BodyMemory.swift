@@ -26,8 +26,10 @@ final class BodyMemory: Sendable {
     }
 
     /// One body's share. Given back when the hold goes, so every way a request or a
-    /// fill ends (answered, stored, cut, its client gone) gives it back.
-    final class Hold {
+    /// fill ends (answered, stored, cut, its client gone) gives it back. `unchecked`:
+    /// it grows on its exchange's loop only, and a write's callback may let the last
+    /// reference go elsewhere, where `deinit` touches nothing but the atomic.
+    final class Hold: @unchecked Sendable {
         private let memory: BodyMemory
         private let limit: Int
         private var bytes = 0

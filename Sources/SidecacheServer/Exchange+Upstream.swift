@@ -140,9 +140,25 @@ extension Exchange {
         let bytes = start.unacknowledged
         for (i, chunk) in start.body.enumerated() {
             let last = i == start.body.count - 1
-            writer.body(chunk, framing: start.framing, written: last && bytes > 0 ? { @Sendable in transfer?.consumed(bytes) } : nil)
+            let written: (@Sendable () -> Void)? = if last && bytes > 0 {
+                { @Sendable in transfer?.consumed(bytes) }
+            } else if i == 0, let share = start.collectedShare {
+                { @Sendable in withExtendedLifetime(share) {} }
+            } else {
+                nil
+            }
+            writer.body(chunk, framing: start.framing, written: written)
         }
-        if start.ended { finish(close: writer.end(start.framing)) }
+        if start.ended {
+            finish(close: writer.end(start.framing))
+        } else if sentAsFill && start.framing == .none {
+            // A HEAD fetched as GET whose answer is not stored: its client takes no body,
+            // and no one else waits on this transfer (the flight landed above). Left to
+            // run it fetched the whole body, acknowledged as it came, and held the
+            // client's next request until the upstream ended (a silent one: 30 s).
+            transfer?.cancel()
+            finish(close: writer.end(start.framing))
+        }
     }
 
     /// DESIGN: every purge target of a successful mutation is purged before the client

@@ -129,6 +129,7 @@ extension ExchangeStateMachine {
                 guard case .sendHead(var start) = streamed else { return .none }
                 start.body = [collected, chunk]
                 start.unacknowledged = chunk.readableBytes
+                start.collectedShare = hold
                 return .sendHead(start)
             }
             state = .idle   // drop the state's reference so the append does not copy

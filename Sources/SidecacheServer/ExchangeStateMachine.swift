@@ -138,6 +138,11 @@ struct ExchangeStateMachine {
         var body: [ByteBuffer] = []
         /// Of those, how many bytes the transfer still waits to hear were taken.
         var unacknowledged = 0
+        /// The `limits.bodyMemory` share of the body collected for a fill that turned out
+        /// not storable: kept until that body is written, since until the client reads
+        /// it the process still holds it. Let go at the switch to streaming, clients that
+        /// read nothing held some maxBodySize each, counted nowhere (40 of them 478 MB).
+        var collectedShare: BodyMemory.Hold?
         /// The upstream already ended: end the answer after them.
         var ended = false
     }

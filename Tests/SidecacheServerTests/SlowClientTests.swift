@@ -32,6 +32,53 @@ struct SlowClientTests {
         return (user + system) / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
+    /// A fill's body collected toward storing that turns out too large goes to its client
+    /// whole: until that client reads it the process holds it, so it stays counted in
+    /// `limits.bodyMemory` until written. Let go at the switch to streaming, 40 silent
+    /// clients of chunked 20 MB answers held 478 MB, counted nowhere.
+    @Test func aCollectedBodyStaysCountedUntilItsClientTakesIt() async throws {
+        let routes = #"[{ "name": "c", "match": "GET /c/{id}", "ttl": "5m", "maxBodySize": "8MiB" }]"#
+        try await withProxy(routes: routes) { h in
+            let chunk = [UInt8](repeating: UInt8(ascii: "x"), count: 256 << 10)
+            h.origin.on("GET", "/c/1", OriginResponse(body: .chunked(Array(repeating: chunk, count: 64))))   // 16 MiB, no length
+            var silent: SilentClient? = try SilentClient(port: h.port, request: "GET /c/1 HTTP/1.1\r\nHost: a\r\n\r\n")
+            #expect(try await eventually { h.origin.count(path: "/c/1") == 1 })
+            // Streaming by now (8 MiB collect in milliseconds), its collected body still held:
+            // more than the kernel's buffers take for a client that reads nothing.
+            let last = Atomic(-1)
+            #expect(try await eventually(timeout: .seconds(10)) {
+                try await Task.sleep(for: .milliseconds(300))
+                let now = h.proxy.engine.bodies.bytes
+                return now >= 4 << 20 && last.exchange(now, ordering: .relaxed) == now
+            }, "counted: \(h.proxy.engine.bodies.bytes) bytes")
+            silent = nil   // closed: the write fails and the share goes back
+            #expect(try await eventually { h.proxy.engine.bodies.bytes == 0 }, "\(h.proxy.engine.bodies.bytes) bytes still counted")
+            withExtendedLifetime(silent) {}
+        }
+    }
+
+    /// A HEAD miss fetched as GET whose answer is not stored ends with its head: left to
+    /// run, the transfer fetched the whole body for nobody and held the client's next
+    /// request until the upstream ended (a silent one: the whole upstreamTimeout).
+    @Test func aHeadOfAnUnstoredAnswerEndsWithItsHead() async throws {
+        let origin = try await RawOrigin.start { head in
+            if head.hasPrefix("GET /small") { return (Array("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nsmall".utf8), false) }
+            // Past the route's limit, then silence: never ends on its own.
+            return (Array("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n".utf8) + [UInt8](repeating: 120, count: 4000), false)
+        }
+        let routes = #"[{ "name": "b", "match": "GET /*", "ttl": "5m", "maxBodySize": "1KiB", "upstreamTimeout": "30s" }]"#
+        try await withProxy(routes: routes, upstream: origin.baseURL) { h in
+            let client = try await TestHTTPClient.connect(port: h.port)
+            let head = try await client.send("HEAD", "/big", headers: [("Host", "a")])
+            #expect(head.status == 200 && head.header("Content-Length") == "100000")
+            let started = ContinuousClock.now
+            let next = try await client.send("GET", "/small", headers: [("Host", "a")])
+            #expect(next.text == "small")
+            #expect(ContinuousClock.now - started < .seconds(5), "the next request waited \(ContinuousClock.now - started)")
+            try await client.close()
+        }
+    }
+
     @Test func silentClientsAreCutOffAndTheProxyKeepsServing() async throws {
         try await withProxy(routes: #"[{ "name": "h", "match": "GET /hot", "ttl": "5m" }]"#,
                             extra: #""limits": { "idleTimeout": "1s" }"#) { h in
