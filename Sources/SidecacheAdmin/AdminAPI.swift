@@ -36,7 +36,7 @@ public final class AdminAPI: Sendable {
             default: return metrics
             }
         }
-        if let refusal = BrowserGuard.refusal(request.headers, tokenless: token == nil) {
+        if let refusal = BrowserGuard.refusal(request.headers, changes: !read, tokenless: token == nil) {
             return .error(.forbidden, "forbidden", refusal)
         }
         let page = request.path == "/"

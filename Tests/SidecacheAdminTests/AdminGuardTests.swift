@@ -25,23 +25,27 @@ struct AdminGuardTests {
         }
     }
 
-    /// What a browser sends for another site, or through a name rebound to 127.0.0.1,
-    /// is refused; curl's requests (no Origin, no Sec-Fetch-Site) are not.
+    /// What a browser sends for another site (a POST), or through a name rebound to
+    /// 127.0.0.1, is refused; curl's requests (no Origin, no Sec-Fetch-Site), a reverse
+    /// proxy relaying them, and a link followed to a read are not.
     @Test(arguments: [
-        ([("Host", "127.0.0.1:9090")], false, false),
-        ([("Host", "localhost:9090"), ("Origin", "http://localhost:9090"), ("Sec-Fetch-Site", "same-origin")], false, false),
-        ([("Host", "[::1]:9090"), ("Sec-Fetch-Site", "none")], false, false),
-        ([("Host", "127.0.0.1:9090"), ("Sec-Fetch-Site", "cross-site")], false, true),
-        ([("Host", "127.0.0.1:9090"), ("Sec-Fetch-Site", "same-site")], true, true),
-        ([("Host", "127.0.0.1:9090"), ("Origin", "http://evil.example")], true, true),
-        ([("Host", "127.0.0.1:9090"), ("Origin", "null")], false, true),
-        ([("Origin", "http://127.0.0.1:9090")], false, true),
-        ([("Host", "rebound.evil.example:9090")], false, true),
-        ([("Host", "admin.internal:9090")], true, false),   // a token lets other names in
-    ] as [([(String, String)], Bool, Bool)])
-    func browserRequestsForAnotherSiteAreRefused(headers: [(String, String)], withToken: Bool, refused: Bool) {
+        ([("Host", "127.0.0.1:9090")], true, false, false),
+        ([("Host", "localhost:9090"), ("Origin", "http://localhost:9090"), ("Sec-Fetch-Site", "same-origin")], true, false, false),
+        ([("Host", "[::1]:9090"), ("Sec-Fetch-Site", "none")], true, false, false),
+        ([("Host", "127.0.0.1:9090"), ("Sec-Fetch-Site", "cross-site")], true, false, true),
+        ([("Host", "127.0.0.1:9090"), ("Sec-Fetch-Site", "same-site")], true, true, true),
+        ([("Host", "127.0.0.1:9090"), ("Origin", "http://evil.example")], true, true, true),
+        ([("Host", "127.0.0.1:9090"), ("Origin", "null")], true, false, true),
+        ([("Origin", "http://127.0.0.1:9090")], true, false, true),
+        ([("Host", "127.0.0.1:9090"), ("Sec-Fetch-Site", "cross-site")], false, false, false),   // a link to the status page
+        ([("Host", "rebound.evil.example:9090"), ("Sec-Fetch-Site", "same-origin")], false, false, true),
+        ([("Host", "rebound.evil.example:9090"), ("Origin", "http://rebound.evil.example:9090")], true, false, true),
+        ([("Host", "admin.internal:9090")], true, false, false),   // curl through a reverse proxy keeping Host
+        ([("Host", "admin.internal:9090"), ("Sec-Fetch-Site", "none")], false, true, false),   // a token lets other names in
+    ] as [([(String, String)], Bool, Bool, Bool)])
+    func browserRequestsForAnotherSiteAreRefused(headers: [(String, String)], changes: Bool, withToken: Bool, refused: Bool) {
         let fields = HTTPHeaders(headers)
-        #expect((BrowserGuard.refusal(fields, tokenless: !withToken) != nil) == refused, "\(headers)")
+        #expect((BrowserGuard.refusal(fields, changes: changes, tokenless: !withToken) != nil) == refused, "\(headers)")
     }
 
     @Test func fixedWindowsCountPerKeyAndReopen() throws {

@@ -72,6 +72,34 @@ extension RedisTopologies {
             }
         }
 
+        /// A purge waits for the replicas the master had at connect; replays of the journal
+        /// do too. With the replica gone for good, every replay came short, the journal
+        /// stayed pending and L2 went unread for as long. A purge that comes short asks the
+        /// master how many replicas it has now (`ROLE`), and the replay waits for those.
+        @Test func aReplicaGoneForGoodLeavesNoPurgePending() async throws {
+            try await Self.withSentinels { master, replica, sentinels in
+                let origin = try await ScriptedOrigin.start()
+                origin.on("GET", "/api/users/*", .json("{}"))
+                origin.on("PUT", "/api/users/*", .json("{}"))
+                let config = try ConfigLoader.parse(Data("""
+                { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)",
+                  "store": { "redis": "\(Self.url(sentinels))", "timeout": "1s" }, "routes": \(Self.routes), "purge": \(Self.purge) }
+                """.utf8), environment: [:])
+                let server = try ProxyServer(config: config, logger: Logger(label: "test"))
+                try await server.start()
+                try await stopping(server, origin) {
+                    #expect(try await eventually { server.redisReady })
+                    replica.kill()
+                    #expect(try await eventually { try await master.cli("INFO", "replication").contains("connected_slaves:0") })
+                    let put = try await TestHTTPClient.request(port: server.port!, "PUT", "/api/users/1", headers: [("Host", "api.example")],
+                                                               body: Array("{}".utf8))
+                    #expect(put.status == 200)
+                    #expect(try await eventually(timeout: .seconds(15)) { server.redisStatus?.l2 == "usable" },
+                            "l2: \(server.redisStatus?.l2 ?? "?")")
+                }
+            }
+        }
+
         @Test func aFailoverUnderTrafficIsFollowed() async throws {
             try await Self.withSentinels { master, replica, sentinels in
                 let origin = try await ScriptedOrigin.start()

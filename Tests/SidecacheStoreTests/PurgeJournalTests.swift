@@ -1,3 +1,5 @@
+import NIOCore
+import NIOEmbedded
 import Testing
 @testable import SidecacheStore
 
@@ -50,5 +52,30 @@ import Testing
         #expect(j.isSettled)
         j.add([3])
         #expect(j.armRetry() == 1)            // Redis answered in between: from the start
+    }
+}
+
+/// What calls for the fence of a purge Redis refuses for want of memory
+/// (`RedisStore.fence(after:)`), whichever Redis and whichever node said it.
+@Suite struct PurgeRefusalTests {
+    @Test func outOfMemoryIsReadInEitherRedisSpelling() {
+        let redis7 = "OOM command not allowed when used memory > 'maxmemory'. script: 2a81…, on @user_script:2."
+        let redis6 = "ERR Error running script (call to f_2a81…): @user_script:2: -OOM command not allowed when used memory > 'maxmemory'."
+        #expect(RedisStore.refusedForMemory(RedisFailure.replyError(redis7)))
+        #expect(RedisStore.refusedForMemory(RedisFailure.replyError(redis6)), "Redis 6 wraps a script's refusal")
+        #expect(!RedisStore.refusedForMemory(RedisFailure.replyError("MISCONF Redis is configured to save RDB snapshots")))
+        #expect(!RedisStore.refusedForMemory(RedisFailure.timeout))
+    }
+
+    /// Over several nodes, an `-OOM` from one is reported over another's timeout (which
+    /// `andAllSucceed` reported when it came first, and the fence never ran).
+    @Test func aRefusalForMemoryOutranksOtherFailures() throws {
+        let loop = EmbeddedEventLoop()
+        let oom = RedisFailure.replyError("OOM command not allowed when used memory > 'maxmemory'.")
+        let futures: [EventLoopFuture<Int>] = [loop.makeFailedFuture(RedisFailure.timeout), loop.makeSucceededFuture(1),
+                                               loop.makeFailedFuture(oom)]
+        #expect(throws: oom) { try RedisStore.allSucceeded(futures, on: loop).wait() }
+        #expect(try RedisStore.allSucceeded([loop.makeSucceededFuture(1), loop.makeSucceededFuture(2)], on: loop).wait() == [1, 2])
+        #expect(throws: RedisFailure.timeout) { try RedisStore.allSucceeded([loop.makeFailedFuture(RedisFailure.timeout), loop.makeSucceededFuture(2)], on: loop).wait() }
     }
 }

@@ -95,9 +95,22 @@ public final class RedisLink: Sendable {
         shared.withLock { Status(connected: $0.connectedSlots > 0, breaker: $0.breaker.label, lastError: $0.lastError) }
     }
 
-    /// Replicas the master behind `loop`'s connection had at connect (Sentinel; else 0).
+    /// Replicas the master behind `loop`'s connection had at connect (Sentinel; else 0),
+    /// or when a purge last came short of them (`relearnReplicas`).
     func replicas(on loop: any EventLoop) -> Int {
         connection(for: loop)?.replicas.load(ordering: .relaxed) ?? 0
+    }
+
+    /// Asks the master for the replicas connected now (`ROLE`) and keeps their number on
+    /// every connection. A purge's `WAIT` came short: a replica gone for good would have
+    /// every replay of the journal wait for it in vain, and L2 go unread for as long.
+    func relearnReplicas(on loop: any EventLoop) {
+        let connections = slots.values.compactMap { $0.connection.withLock { $0 } }
+        send([["ROLE"]], on: loop).whenSuccess { replies in
+            guard let role = replies.first?.array, role.first?.text == "master" else { return }
+            let connected = role.count > 2 ? role[2].array?.count ?? 0 : 0
+            for connection in connections { connection.replicas.store(connected, ordering: .relaxed) }
+        }
     }
 
     /// Sends `commands` as one batch on the connection of `loop` (or any connected

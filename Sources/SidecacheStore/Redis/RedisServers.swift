@@ -57,6 +57,15 @@ enum RedisServers: Sendable {
         }
     }
 
+    /// A purge on `slot` came short of the replicas it waited for: learn how many there
+    /// are now (Sentinel: the master's `ROLE`; a cluster: the next slot map).
+    func relearnReplicas(ofSlot slot: Int, on loop: any EventLoop) {
+        switch self {
+        case .one(let link): if link.endpoint.sentinel != nil { link.relearnReplicas(on: loop) }
+        case .cluster(let cluster): cluster.refresh()
+        }
+    }
+
     /// Which node serves `slot` (batches to one node can carry one WAIT for all of them).
     func node(ofSlot slot: Int) -> Int {
         switch self {

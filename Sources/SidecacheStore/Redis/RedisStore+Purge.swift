@@ -40,14 +40,17 @@ extension RedisStore {
     /// fast instances are told the purge after the drop, so none copies the entry back.
     /// A cold cache, never a purged answer. Succeeds whatever Redis says.
     private func fence(after error: any Error, scopes: [UInt64], on loop: any EventLoop) -> EventLoopFuture<Void> {
-        guard case RedisFailure.replyError(let text) = error, text.hasPrefix("OOM") else { return loop.makeSucceededVoidFuture() }
+        guard Self.refusedForMemory(error) else { return loop.makeSucceededVoidFuture() }
         let dropped = (0..<keys.stripes).map { stripe in
             redis.send([["DEL", .text(keys.epoch(stripe))]], slot: keys.slots[stripe], on: loop).map { _ in }
         }
         return EventLoopFuture.whenAllComplete(dropped, on: loop).flatMap { [self] results -> EventLoopFuture<Void> in
             let failed = results.filter { if case .failure = $0 { true } else { false } }.count
-            logger.warning("redis refuses writes (out of memory): epochs dropped so no instance serves what the purge covers",
-                           metadata: ["stripes": "\(keys.stripes - failed) of \(keys.stripes)"])
+            // Once per stretch of refusals: the journal's replays come back here every 2 s.
+            if !fenceWarned.exchange(true, ordering: .relaxed) {
+                logger.warning("redis refuses writes (out of memory): epochs dropped so no instance serves what the purge covers",
+                               metadata: ["stripes": "\(keys.stripes - failed) of \(keys.stripes)"])
+            }
             guard consistency == .fast else { return loop.makeSucceededVoidFuture() }
             return redis.send([Self.publish(scopes, soft: nil, on: keys.channel)], slot: keys.slots[0], on: loop).map { _ in }
                 .recover { _ in }
@@ -189,11 +192,30 @@ extension RedisStore {
         let counts = (0..<keys.stripes).map { stripe in
             redis.send([["EVAL", .text(Self.countUp), "1", .text(keys.tagSequence(stripe))]],
                        slot: keys.slots[stripe], on: loop).flatMapThrowing { replies -> UInt64 in
+                if let refused = replies.first?.errorMessage { throw RedisFailure.replyError(refused) }
                 guard let n = replies.first?.integer else { throw RedisFailure.protocolError("unexpected reply to a tag purge count") }
                 return UInt64(bitPattern: n)
             }
         }
-        return EventLoopFuture.whenAllSucceed(counts, on: loop)
+        return Self.allSucceeded(counts, on: loop)
+    }
+
+    /// Every future's value, or a failure: a refusal for want of memory over any other,
+    /// since only it calls for the fence (`andAllSucceed` reported whichever came first,
+    /// and a timeout on one node hid another's `-OOM`).
+    static func allSucceeded<T: Sendable>(_ futures: [EventLoopFuture<T>], on loop: any EventLoop) -> EventLoopFuture<[T]> {
+        EventLoopFuture.whenAllComplete(futures, on: loop).flatMapThrowing { results in
+            let failures = results.compactMap { if case .failure(let error) = $0 { error } else { nil } }
+            if let failure = failures.first(where: refusedForMemory) ?? failures.first { throw failure }
+            return results.compactMap { try? $0.get() }
+        }
+    }
+
+    /// Redis 7 answers a script's refused write `OOM command not allowed…`; Redis 6 wraps
+    /// it (`ERR Error running script … -OOM command not allowed…`).
+    static func refusedForMemory(_ error: any Error) -> Bool {
+        guard case RedisFailure.replyError(let text) = error else { return false }
+        return text.contains("OOM command not allowed")
     }
 
     /// Pub/sub reaches every node of a cluster: one message for all stripes.
@@ -204,14 +226,15 @@ extension RedisStore {
     /// Succeeds once every batch is in (and on the replicas it waits for).
     private func send(_ batches: [PurgeBatch], on loop: any EventLoop) -> EventLoopFuture<Void> {
         let sent = batches.map { batch in
-            redis.send(batch.commands, slot: batch.slot, on: loop).flatMapThrowing { replies in
+            redis.send(batch.commands, slot: batch.slot, on: loop).flatMapThrowing { [redis] replies in
                 if let failed = replies.first(where: \.isError) { throw RedisFailure.replyError(failed.errorMessage ?? "\(failed)") }
                 if batch.replicas > 0, (replies.last?.integer ?? 0) < batch.replicas {
+                    redis.relearnReplicas(ofSlot: batch.slot, on: loop)
                     throw RedisFailure.unavailable("purge not on every replica yet")
                 }
             }
         }
-        return EventLoopFuture.andAllSucceed(sent, on: loop)
+        return Self.allSucceeded(sent, on: loop).map { _ in }
     }
 
     /// Applies journaled purges. Runs on every (re)connect, whenever a purge finds the
@@ -230,6 +253,7 @@ extension RedisStore {
         // failover to that replica then brought the purged entries back everywhere.
         return send(purging: scopes, tags: scopes, soft: nil, waitForReplicas: true, on: loop).map { [self] _ in
             journal.withLock { $0.replayed() }
+            fenceWarned.store(false, ordering: .relaxed)
             logger.notice("journaled purges replayed", metadata: ["scopes": "\(drained.all ? "all" : String(scopes.count))"])
         }.flatMapError { [self] error in
             journal.withLock { j in

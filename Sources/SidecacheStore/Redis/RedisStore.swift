@@ -28,6 +28,8 @@ public final class RedisStore: Sendable {
     let journal = Mutex(PurgeJournal())
     /// Purges sent to Redis and not yet answered (or journaled): a shutdown waits for them.
     let purgesInFlight = Atomic<Int>(0)
+    /// The fence's warning was logged for the refusals going on (`fence(after:)`).
+    let fenceWarned = Atomic<Bool>(false)
     /// Lease releases waiting to be sent again (`releaseLease`), held to `maxReleasesPending`.
     let releasesPending = Atomic<Int>(0)
     /// Where the shutdown's replays of the journal run.
