@@ -48,10 +48,15 @@ struct AdminGuardTests {
         #expect((BrowserGuard.refusal(fields, changes: changes, tokenless: !withToken) != nil) == refused, "\(headers)")
     }
 
-    @Test func fixedWindowsCountPerKeyAndReopen() throws {
-        let limit = try #require(ConfigLoader.parse(Data(#"""
+    /// `refreshLimit: "2/10s"`, as the loader reads it.
+    static func twoPerTenSeconds() throws -> RateLimit {
+        try #require(ConfigLoader.parse(Data(#"""
         { "upstream": "http://127.0.0.1:1", "admin": { "refreshLimit": "2/10s" } }
         """#.utf8), environment: [:]).admin?.refreshLimit)
+    }
+
+    @Test func fixedWindowsCountPerKeyAndReopen() throws {
+        let limit = try Self.twoPerTenSeconds()
         var windows = FixedWindows()
         let t0 = ContinuousClock.now
         #expect(windows.hit("a", limit: limit, now: t0) == .allowed)
@@ -64,9 +69,7 @@ struct AdminGuardTests {
     /// A refused call does not count: two retries while both admitted refreshes ran,
     /// then one of those failed and was refunded, left the key locked for the window.
     @Test func refusedHitsAreNotCounted() throws {
-        let limit = try #require(ConfigLoader.parse(Data(#"""
-        { "upstream": "http://127.0.0.1:1", "admin": { "refreshLimit": "2/10s" } }
-        """#.utf8), environment: [:]).admin?.refreshLimit)
+        let limit = try Self.twoPerTenSeconds()
         var windows = FixedWindows()
         let t0 = ContinuousClock.now
         #expect(windows.hit("a", limit: limit, now: t0) == .allowed)

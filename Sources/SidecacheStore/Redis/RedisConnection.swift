@@ -20,9 +20,15 @@ final class RedisConnection: Sendable {
     private let pass: NIOLoopBoundBox<PassState>
     /// The channel's last handler, which a batch sent on the loop is handed to directly.
     private let handler: NIOLoopBound<RedisChannelHandler>
-    /// Replicas the master reported at connect (`ROLE`; Sentinel only): a purge waits
-    /// until that many have it, so a failover cannot lose it.
+    /// Replicas the master reported at connect (`ROLE`; Sentinel only), or when a purge
+    /// last came short of them (`RedisLink.relearnReplicas`): a purge waits until that
+    /// many have it, so a failover cannot lose it.
     let replicas = Atomic<Int>(0)
+
+    /// The replicas a master's `ROLE` reply lists as connected (`master`, offset, then them).
+    static func connectedReplicas(_ role: [RedisValue]) -> Int {
+        role.count > 2 ? role[2].array?.count ?? 0 : 0
+    }
 
     private init(channel: any Channel, handler: RedisChannelHandler) {
         self.channel = channel
@@ -77,7 +83,7 @@ final class RedisConnection: Sendable {
                         guard let role = replies.last?.array, role.first?.text == "master" else {
                             throw RedisFailure.unavailable("\(endpoint.host):\(endpoint.port) is not a master")
                         }
-                        connection.replicas.store(role.count > 2 ? role[2].array?.count ?? 0 : 0, ordering: .relaxed)
+                        connection.replicas.store(Self.connectedReplicas(role), ordering: .relaxed)
                     }
                     return connection
                 }.flatMapErrorThrowing { error in

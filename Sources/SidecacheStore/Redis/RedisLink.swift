@@ -108,7 +108,7 @@ public final class RedisLink: Sendable {
         let connections = slots.values.compactMap { $0.connection.withLock { $0 } }
         send([["ROLE"]], on: loop).whenSuccess { replies in
             guard let role = replies.first?.array, role.first?.text == "master" else { return }
-            let connected = role.count > 2 ? role[2].array?.count ?? 0 : 0
+            let connected = RedisConnection.connectedReplicas(role)
             for connection in connections { connection.replicas.store(connected, ordering: .relaxed) }
         }
     }
