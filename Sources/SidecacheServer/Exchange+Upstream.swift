@@ -341,7 +341,8 @@ extension Exchange {
 
     /// Answers the fill's client from `entry`, stored or not.
     private func answerFill(_ entry: CacheEntry, cacheStatus: String, revalidated: Bool, identity: ByteBuffer?) {
-        guard machine.committed() else { return }   // the client left meanwhile
+        guard machine.committed() else { return }
+        if clientLeft { return orphanSettled() }   // stored for the others; no one to answer
         if revalidated {
             answerFromCache(entry, staleDetail: nil)
         } else {

@@ -182,6 +182,7 @@ final class Exchange {
 
     /// Carries out what the machine decided.
     func run(_ action: ExchangeStateMachine.Action) {
+        if clientLeft && sentAsFill { return runUnanswered(action) }
         switch action {
         case .none:
             break
@@ -291,15 +292,48 @@ final class Exchange {
     /// decides its purges as if the client were still there: cancelled, the upstream
     /// might apply it with nothing purged, and purging without an answer would let any
     /// client purge anything by sending a mutation and leaving. One whose purges wait on
-    /// Redis runs on until they ran. True when it runs on (`onOrphanSettled` then says
-    /// when it is done).
+    /// Redis runs on until they ran. A fill whose answer may still be stored runs on to
+    /// store it, as Varnish's does: cancelled, its waiters queued again behind another
+    /// fetch, and clients that reset after each request sent one to the upstream apiece
+    /// (13 of them, 15 upstream requests for one key). True when it runs on
+    /// (`onOrphanSettled` then says when it is done); it holds its connection's place
+    /// until then, so leaving cannot start more fetches than the limit admits.
     func clientGone() -> Bool {
-        if mutationAwaitsHead || purgeRunning {
+        if mutationAwaitsHead || purgeRunning || machine.fillMayStore {
             clientLeft = true
             return true
         }
         run(machine.clientGone())
         return false
+    }
+
+    /// A fill whose client left (`clientGone`) goes on while its answer may be stored;
+    /// anything that would be written to the client ends it instead, landing its flight
+    /// as that answer would have.
+    private func runUnanswered(_ action: ExchangeStateMachine.Action) {
+        switch action {
+        case .none:
+            return
+        case .consumed(let bytes):
+            transfer?.consumed(bytes)
+            return
+        case .commit(let filled):
+            commit(filled)   // its answer, once committed, is written to no one
+            return
+        case .answerFromCache(let answer):
+            landFlight(answer.land ?? .stored)
+            if answer.drop, let key = machine.context?.key { engine.store.drop(key, on: connection.eventLoop) }
+        case .sendHead(let start):
+            landFlight(start.land ?? .fetchYourself(uncacheable: false))
+        case .answerInstead(let error, _, _):
+            landFlight(.failed(error))
+        default:
+            break
+        }
+        transfer?.cancel()
+        machine.answered()
+        landFlight(.queueAgain)
+        orphanSettled()
     }
 
     /// The mutation whose client left is done with (`clientGone`).

@@ -198,6 +198,15 @@ struct ExchangeStateMachine {
     /// A forwarded request whose answer's head has not come: a mutation's purge has not run.
     var forwardAwaitsHead: Bool { if case .fetching(.forward, .awaitingHead) = state { true } else { false } }
 
+    /// A fill whose answer may still be stored: awaiting its head, collecting a storable
+    /// body, or being committed.
+    var fillMayStore: Bool {
+        switch state {
+        case .fetching(.fill, .awaitingHead), .fetching(.fill, .buffering), .committing: true
+        default: false
+        }
+    }
+
     // MARK: Cache phases
 
     /// A cache route: look the key up.

@@ -5,32 +5,12 @@ import Testing
 import SidecacheTestSupport
 
 /// Misses that waited on a fill which stored nothing though its answer was storable:
-/// its client left, or a purge overtook it. They queue again (one fetches, the rest
-/// wait), never fetch all at once, and never revalidate what the purge removed.
+/// a purge overtook it. They queue again (one fetches, the rest wait), never fetch all
+/// at once, and never revalidate what the purge removed. (A fill whose client left runs
+/// on: `FillsWhoseClientLeftTests`.)
 @Suite("Coalescing when the fill waited on stores nothing")
 struct FillsThatStoreNothingTests {
     typealias Gate = CoalescingTests.Gate
-
-    @Test func theLeadersClientLeavingDoesNotSendEveryWaiterUpstream() async throws {
-        try await withProxy(routes: CoalescingTests.route) { h in
-            let gate = Gate()
-            h.origin.on("GET", "/items/1") { _ in await gate.wait(); return .json(#"{"id":1}"#) }
-            let leader = try await RawConnection.connect(port: h.port)
-            try await leader.send("GET /items/1 HTTP/1.1\r\nHost: 127.0.0.1:\(h.port)\r\n\r\n")   // the key of h.get's requests
-            #expect(try await eventually { h.origin.count(path: "/items/1") == 1 })
-            let answers = try await withThrowingTaskGroup(of: TestResponse.self) { group in
-                for _ in 0..<9 { group.addTask { try await h.get("/items/1") } }
-                #expect(try await eventually { CoalescingTests.waiting(h) == 9 })
-                try await leader.reset()
-                // The waiters queue again behind one of them, whose fetch is at the gate.
-                #expect(try await eventually { h.origin.count(path: "/items/1") == 2 && CoalescingTests.waiting(h) >= 17 })
-                gate.release()
-                return try await group.reduce(into: []) { $0.append($1) }
-            }
-            #expect(answers.count == 9 && answers.allSatisfy { $0.status == 200 && $0.text == #"{"id":1}"# })
-            #expect(h.origin.count(path: "/items/1") == 2, "the cancelled fetch and one more, not one per waiter")
-        }
-    }
 
     @Test func aPurgeOvertakingTheFillDoesNotSendEveryWaiterUpstream() async throws {
         try await withProxy(routes: CoalescingTests.route) { h in
