@@ -31,8 +31,10 @@ public enum RequestClassifier {
         // others share (`shared`, `key.claims`) a wildcard that matched it would hand
         // the asker's own answer to them: cache deception. A route that says
         // `ignoreMatrix` reads such a path as its plain spelling, which it never fills.
-        if route.shared || route.claims != nil, !route.spelling.ignoreMatrix, target.path.containsUTF8Byte(UInt8(ascii: ";")) {
-            return .bypass(route, .unsafePath)
+        if route.shared || route.claims != nil {
+            if !route.spelling.ignoreMatrix, target.path.containsUTF8Byte(UInt8(ascii: ";")) { return .bypass(route, .unsafePath) }
+            // `/api/Me` or `/api/me.json`, which upstreams answer as `/api/me`, the same way.
+            if CacheDeception.resemblesMorePersonalRoute(target.path, takenBy: route, in: routes) { return .bypass(route, .unsafePath) }
         }
         if hasBody && method != "POST" { return .bypass(route, .requestBody) }
         let present = headers.present(asked)

@@ -219,6 +219,42 @@ struct ClassifyCase: Sendable, CustomTestStringConvertible {
         #expect(Verdict(got) == expected, "\(kind) \(path)")
     }
 
+    /// Cache deception by case and suffix: Express and ASP.NET Core answer `/api/Me`,
+    /// Rails `/api/me.json`, as `/api/me`. A wildcard whose entries others share takes
+    /// them (the exact route does not), and must not store the asker's answer. Paths
+    /// that resemble only a route sharing as widely still cache.
+    @Test(arguments: [
+        ("/api/Me", "me", Verdict.bypass("any", .unsafePath)),
+        ("/api/ME", "me", .bypass("any", .unsafePath)),
+        ("/api/me.json", "me", .bypass("any", .unsafePath)),
+        ("/api/Me.JSON", "me", .bypass("any", .unsafePath)),
+        ("/api/me%2Ejson", "me", .bypass("any", .unsafePath)),
+        ("/api/Profile.xml", "user", .bypass("any", .unsafePath)),
+        ("/api/Orders/7", "team", .bypass("any", .unsafePath)),
+        ("/api/Orders/7", "role", .cache("any", identity: nil)),
+        ("/api/news.json", "me", .cache("any", identity: nil)),
+        ("/api/.me", "me", .cache("any", identity: nil)),
+        ("/api/mine", "me", .cache("any", identity: nil)),
+    ])
+    func looserSpellingsOfAMorePersonalRouteBypass(path: String, personal: String, expected: Verdict) {
+        func route(_ name: String, _ match: String, identity: IdentitySource? = nil, claims: [String]? = nil, shared: Bool = false) -> Route {
+            Route(name: name, pattern: try! RequestPattern(parsing: match), ttl: .fixed(.seconds(60)), identity: identity,
+                  claims: claims.map { ClaimsKey(names: $0, from: .header("Authorization")) }, shared: shared)
+        }
+        let others = [
+            "me": route("me", "GET /api/me", identity: .cookie("tok")),
+            "user": route("user", "GET /api/profile"),                         // plain: caches no credentialed request
+            "team": route("team", "GET /api/orders/{id}", claims: ["role", "team"]),
+            "role": route("role", "GET /api/orders/{id}", claims: ["role"]),   // shares as widely as `any`
+        ]
+        let any = route("any", "GET /api/*", claims: ["role"])
+        let routes = RouteTable([others[personal]!, route("news", "GET /api/news", shared: true), any])
+        var got = RequestClassifier.classify(method: "GET", target: RequestTarget(path), headers: HeaderList([("Authorization", "Bearer a.b.c")]),
+                                             hasBody: false, routes: routes)
+        if case .verify(let r, _) = got { got = .cache(r, identity: nil) }
+        #expect(Verdict(got) == expected, "\(path) beside \(personal)")
+    }
+
     @Test func claimsFingerprintNamesEveryListedClaimOrNothing() {
         let key = ClaimsKey(names: ["tenant", "role"], from: .header("Authorization"))
         let a = key.fingerprint(["role": #""admin""#, "tenant": #""t1""#, "sub": #""alice""#])

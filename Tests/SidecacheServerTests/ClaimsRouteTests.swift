@@ -73,6 +73,29 @@ struct ClaimsRouteTests {
         }
     }
 
+    /// Cache deception (found by an audit): an upstream that routes case-blind, or
+    /// answers `/api/me.json` as `/api/me`, answers the asker's own `/api/me` there. The
+    /// claims wildcard those spellings fall to stored it for everyone of the role.
+    @Test(arguments: ["/api/Me", "/api/me.json"])
+    func aLooserSpellingOfAPersonalPathIsNotSharedByRole(_ path: String) async throws {
+        let routes = #"""
+        [{ "name": "me", "match": "GET /api/me", "key": { "identity": "Authorization" } },
+         { "name": "api", "match": "GET /api/*", "key": { "claims": ["role"] } }]
+        """#
+        try await withProxy(routes: routes, extra: Self.auth) { h in
+            h.origin.on("GET", "/api/*") { req in .json(#"{"me":"\#(req.header("Authorization")?.suffix(12) ?? "")"}"#) }
+            let exp = Int(h.clock.now().milliseconds / 1000) + 600
+            let alice = "Bearer " + (try await Self.token("alice", role: "user", exp: exp))
+            let carol = "Bearer " + (try await Self.token("carol", role: "user", exp: exp))
+            let hers = try await h.get(path, headers: [("Authorization", alice)])
+            let theirs = try await h.get(path, headers: [("Authorization", carol)])
+            #expect(hers.header("X-Cache") == "BYPASS" && theirs.header("X-Cache") == "BYPASS")
+            #expect(theirs.text == #"{"me":"\#(carol.suffix(12))"}"#, "carol gets her own answer, never alice's")
+            #expect(try await h.get("/api/items", headers: [("Authorization", alice)]).header("X-Cache") == "MISS",
+                    "other paths of the wildcard still cache")
+        }
+    }
+
     @Test func tokensThatDoNotVerifyPassThroughUncached() async throws {
         try await withProxy(routes: Self.routes, extra: Self.auth) { h in
             h.origin.on("GET", "/items", .json(#"{"n":1}"#))
