@@ -88,7 +88,7 @@ struct Node {
     }
 
     func int(atLeast minimum: Int, atMost maximum: Int = .max) -> Int? {
-        guard case .number(let n) = value else {
+        guard let n = value.numeric else {
             report("expected a whole number, found \(value.typeName)")
             return nil
         }
@@ -113,7 +113,7 @@ struct Node {
     }
 
     func duration() -> Duration? {
-        if case .number(let n) = value {
+        if let n = value.numeric {
             // `"ttl": 3600`: whole seconds.
             guard n >= 0, n == n.rounded(), n <= Double(longestDuration.components.seconds) else {
                 report("\(n) is not a duration (a whole number of seconds up to 3650 days, or 300s, 5m, 1h)")

@@ -146,19 +146,22 @@ public struct TagTemplate: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { source }
 
-    /// The tag, or nil when a value is missing, empty or holds a separator: a tag
-    /// cannot widen the way a path does, so the target is skipped (and logged).
-    public func expand(_ values: PurgeValues) -> String? {
-        var tag = ""
+    /// The tags, one for each reading of values given more than once (`?id=1&id=2`:
+    /// `user:1` and `user:2`, whichever the upstream took); none when a value is
+    /// missing, empty or holds a separator, or past `BodyTag.maxPerEntry` readings: a
+    /// tag cannot widen the way a path does, so the target is skipped (and logged).
+    public func expand(_ values: PurgeValues) -> [String] {
+        var tags = [""]
         for piece in pieces {
             switch piece {
             case .literal(let text):
-                tag += text
+                for i in tags.indices { tags[i] += text }
             case .value(let source):
-                guard let value = values.text(source), !value.isEmpty, !value.contains(where: BodyTag.separates) else { return nil }
-                tag += value
+                let texts = values.texts(source).filter { !$0.isEmpty && !$0.contains(where: BodyTag.separates) }
+                guard !texts.isEmpty, tags.count * texts.count <= BodyTag.maxPerEntry else { return [] }
+                tags = tags.flatMap { tag in texts.map { tag + $0 } }
             }
         }
-        return tag
+        return tags
     }
 }

@@ -5,6 +5,9 @@ public enum JSONValue: Sendable, Equatable, Decodable {
     case null
     case bool(Bool)
     case number(Double)
+    /// A whole number, exactly: ids past 2^53 (Snowflake, int64 keys) that a Double
+    /// rounds, so a purge template or body tag built from one named another id.
+    case integer(Int64)
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
@@ -13,6 +16,7 @@ public enum JSONValue: Sendable, Equatable, Decodable {
         let c = try decoder.singleValueContainer()
         if c.decodeNil() { self = .null }
         else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let i = try? c.decode(Int64.self) { self = .integer(i) }
         else if let n = try? c.decode(Double.self) { self = .number(n) }
         else if let s = try? c.decode(String.self) { self = .string(s) }
         else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
@@ -35,8 +39,13 @@ public enum JSONValue: Sendable, Equatable, Decodable {
         case let text as String:
             self = .string(text)
         case let number as NSNumber:
-            // JSONSerialization's true and false are NSNumbers of type `c` (char); its numbers never are.
-            self = number.objCType.pointee == CChar(UInt8(ascii: "c")) ? .bool(number.boolValue) : .number(number.doubleValue)
+            // JSONSerialization's true and false are NSNumbers of type `c` (char); its numbers
+            // never are. A whole number that fits is an Int64 (`q`), read without rounding.
+            switch UInt8(bitPattern: number.objCType.pointee) {
+            case UInt8(ascii: "c"): self = .bool(number.boolValue)
+            case UInt8(ascii: "q"), UInt8(ascii: "l"), UInt8(ascii: "i"), UInt8(ascii: "s"): self = .integer(number.int64Value)
+            default: self = .number(number.doubleValue)
+            }
         case let items as [Any]:
             var values: [JSONValue] = []
             values.reserveCapacity(items.count)
@@ -68,13 +77,26 @@ public enum JSONValue: Sendable, Equatable, Decodable {
         return node
     }
 
-    /// Text for a scalar: strings as they are, integers without a fraction. Nil for the rest.
+    /// Text for a scalar: strings as they are, whole numbers without a fraction. Nil for
+    /// the rest, and for a whole number past 2^53 that came as a Double (`1e20`, past
+    /// Int64, or negative: Foundation reads those as Doubles): which id it names is not
+    /// known, and a template without a value widens.
     public var scalarText: String? {
         switch self {
         case .string(let s): s
         case .bool(let b): b ? "true" : "false"
-        case .number(let n) where n == n.rounded() && abs(n) < 1e15: String(Int64(n))
+        case .integer(let i): String(i)
+        case .number(let n) where n == n.rounded(): abs(n) < 0x1p53 ? String(Int64(n)) : nil
         case .number(let n): String(n)
+        default: nil
+        }
+    }
+
+    /// Either kind of number, as a Double (config values).
+    public var numeric: Double? {
+        switch self {
+        case .number(let n): n
+        case .integer(let i): Double(i)
         default: nil
         }
     }
@@ -83,7 +105,7 @@ public enum JSONValue: Sendable, Equatable, Decodable {
         switch self {
         case .null: "null"
         case .bool: "a boolean"
-        case .number: "a number"
+        case .number, .integer: "a number"
         case .string: "a string"
         case .array: "an array"
         case .object: "an object"

@@ -83,9 +83,9 @@ public struct PathTemplate: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { source }
 
-    /// Fills the template. A value that is missing, empty or contains "/" cannot name one
-    /// segment, so the target widens to the subtree under the static prefix before it,
-    /// and `widened` names the placeholder for the warning.
+    /// Fills the template. A value that is missing, empty, given more than once or
+    /// contains "/" cannot name one segment, so the target widens to the subtree under
+    /// the static prefix before it, and `widened` names the placeholder for the warning.
     public func expand(_ values: PurgeValues) -> (scope: PurgeScope, widened: String?) {
         var path = ""
         for piece in segments {
@@ -130,9 +130,11 @@ public struct PurgeValues {
 
     /// The value for one placeholder, ready to be a path segment: path parameters and
     /// query values stay as received (already percent-encoded); header and body values
-    /// are percent-encoded the way a client would have written them in the path.
+    /// are percent-encoded the way a client would have written them in the path. Nil
+    /// for none, and for more than one reading: which the upstream took is not known.
     func lookup(_ source: PathTemplate.Source) -> String? {
-        guard let value = text(source) else { return nil }
+        let texts = texts(source)
+        guard texts.count == 1, let value = texts.first else { return nil }
         switch source {
         case .param, .query:
             return value
@@ -144,23 +146,32 @@ public struct PurgeValues {
         }
     }
 
-    /// The value for one placeholder as the mutation gave it.
-    func text(_ source: PathTemplate.Source) -> String? {
+    /// Every reading of one placeholder's value the mutation gave, each once. A query
+    /// name or header sent twice (`?id=1&id=2`) is the first value to some upstreams
+    /// and the last to others (PHP, Django and Rails take the last; Node joins header
+    /// lines), and `;` separates query pairs to some (`?id=1;id=2`) and not to others:
+    /// a purge built from one reading missed the entry the upstream changed. Header
+    /// values without the blanks around them (RFC 9110 §5.5: `X-Id: 1 ` is `1`).
+    func texts(_ source: PathTemplate.Source) -> [String] {
+        var found: [String] = []
+        func add(_ value: String) { if !found.contains(value) { found.append(value) } }
         switch source {
         case .param(let n):
-            return params[n]
+            params[n].map(add)
         case .query(let n):
-            guard let query else { return nil }
-            for pair in query.split(separator: "&") {
-                let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                if kv[0].elementsEqual(n) { return kv.count == 2 ? String(kv[1]) : "" }
+            guard let query else { return [] }
+            for separators: [Character] in [["&"], ["&", ";"]] {
+                for pair in query.split(whereSeparator: separators.contains) {
+                    let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                    if kv[0].elementsEqual(n) { add(kv.count == 2 ? String(kv[1]) : "") }
+                }
             }
-            return nil
         case .header(let n):
-            return headers.first(n)
+            headers.all(n).forEach { add($0.trimmingSpaces()) }
         case .body(let path):
-            return body?.value(at: path)?.scalarText
+            body?.value(at: path)?.scalarText.map(add)
         }
+        return found
     }
 }
 

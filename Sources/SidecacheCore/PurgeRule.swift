@@ -60,10 +60,11 @@ public struct PurgePlan: Sendable {
     public var bodyPaths: [[String]] { matches.flatMap { $0.rule.bodyPaths } }
 
     /// The rules whose `on` matches this request; `caseInsensitive` for a path on a
-    /// case-insensitive route (`RouteTable.ruleSpelling`).
-    public init(method: String, path: Substring, caseInsensitive: Bool = false, rules: [PurgeRule]) {
+    /// case-insensitive route (`RouteTable.ruleSpelling`). `overrides`: the methods the
+    /// request asks the upstream to take it as (`MethodOverride`), whose rules fire too.
+    public init(method: String, overrides: [String] = [], path: Substring, caseInsensitive: Bool = false, rules: [PurgeRule]) {
         matches = rules.compactMap { rule in
-            guard rule.on.methods.contains(method),
+            guard rule.on.methods.contains(method) || overrides.contains(where: rule.on.methods.contains),
                   let params = rule.on.path.captures(path, caseInsensitive: caseInsensitive) else { return nil }
             return (rule, params)
         }
@@ -96,7 +97,9 @@ public struct PurgePlan: Sendable {
                     scopes.append(scope)
                     if let wide { out.widened.append("\(template.source): \(wide)") }
                 case .tag(let template):
-                    if let tag = template.expand(values) { scopes.append(.tag(tag)) } else { out.skippedTags.append(template.source) }
+                    let tags = template.expand(values)
+                    if tags.isEmpty { out.skippedTags.append(template.source) }
+                    scopes += tags.map { .tag($0) }
                 }
             }
             switch rule.mode {

@@ -209,7 +209,8 @@ extension Exchange {
                                   metadata: ["targets": "\(declared.skipped.joined(separator: ", "))", "request": "\(method) \(target.path)"])
         }
         let spelled = settings.config.routes.ruleSpelling(of: target.path)
-        let plan = PurgePlan(method: method, path: spelled.path, caseInsensitive: spelled.caseInsensitive, rules: settings.config.purge)
+        let plan = PurgePlan(method: method, overrides: methodOverrides(target), path: spelled.path,
+                             caseInsensitive: spelled.caseInsensitive, rules: settings.config.purge)
         if !plan.isEmpty {
             let paths = plan.bodyPaths
             let json = paths.isEmpty ? nil : body.flatMap { b in b.withUnsafeReadableBytes { JSONMembers.pruned($0, to: paths) } }
@@ -217,7 +218,7 @@ extension Exchange {
             scopes += ruled.remove
             stale = ruled.stale
             for w in ruled.widened {
-                engine.logger.warning("purge target widened to a subtree: value missing, empty or containing /",
+                engine.logger.warning("purge target widened to a subtree: value missing, empty, given more than once or containing /",
                                       metadata: ["template": "\(w)", "request": "\(method) \(target.path)"])
             }
             for t in ruled.skippedTags {
@@ -236,6 +237,13 @@ extension Exchange {
                 done(me.value)
             }
         }
+    }
+
+    /// The methods this mutation asks the upstream to take it as (`MethodOverride`).
+    private func methodOverrides(_ target: RequestTarget) -> [String] {
+        let form = head.headers.first(name: "content-type")?.lowercased().hasPrefix("application/x-www-form-urlencoded") == true
+        guard form, let body else { return MethodOverride.methods(headers: head.headers, query: target.query, form: nil) }
+        return body.withUnsafeReadableBytes { MethodOverride.methods(headers: head.headers, query: target.query, form: $0) }
     }
 
     /// Stores the entry (L1, and Redis by compare-and-set when shared) unless a purge

@@ -70,15 +70,46 @@ import Testing
         #expect(template.parameterNames == ["id"])
         #expect(template.readsBody)
         let tag = template.expand(values(params: ["id": "7"], query: "v=2", headers: [("X-Team", "t/1")], body: #"{"a": {"b": "é"}}"#))
-        #expect(tag == "user:7:2:t/1:é")
+        #expect(tag == ["user:7:2:t/1:é"])
     }
 
     @Test func aMissingOrUnnameableValueSkipsTheTarget() throws {
         let template = try TagTemplate(parsing: "user:{body.id}")
-        #expect(template.expand(values(body: #"{"other": 1}"#)) == nil)
-        #expect(template.expand(values(body: #"{"id": ""}"#)) == nil)
-        #expect(template.expand(values(body: #"{"id": "a b"}"#)) == nil)
-        #expect(template.expand(values(body: #"{"id": 12}"#)) == "user:12")
+        #expect(template.expand(values(body: #"{"other": 1}"#)) == [])
+        #expect(template.expand(values(body: #"{"id": ""}"#)) == [])
+        #expect(template.expand(values(body: #"{"id": "a b"}"#)) == [])
+        #expect(template.expand(values(body: #"{"id": 12}"#)) == ["user:12"])
+    }
+
+    /// The audit's: a Snowflake id in the body tagged the entry, and named the purge,
+    /// as a rounded Double (`1.2345678901234568e+18`); `1e15` on gained a `.0`.
+    @Test(arguments: ["1234567890123456789", "9007199254740993", "1000000000000000", "-42", "42"])
+    func wholeNumbersAreReadExactly(id: String) throws {
+        let template = try TagTemplate(parsing: "user:{body.id}")
+        #expect(template.expand(values(body: #"{"id": \#(id)}"#)) == ["user:\(id)"])
+        let rule = try BodyTag(parsing: "user:$.items[*].id")
+        #expect(BodyTag.tags([rule], in: JSONValue.parse(Array(#"{"items": [{"id": \#(id)}]}"#.utf8))!).tags == ["user:\(id)"])
+        // Past the size parsed whole, members are read from the scan: the same text.
+        let padded = #"{"pad": "\#(String(repeating: "x", count: 70_000))", "id": \#(id)}"#
+        let scanned = Array(padded.utf8).withUnsafeBytes { JSONMembers.pruned($0, to: [["id"]]) }
+        #expect(scanned?.value(at: ["id"])?.scalarText == id)
+    }
+
+    /// A whole number only a Double holds (past Int64, or written `1e20`) names no one id exactly.
+    @Test func aWholeNumberPastInt64NamesNoTag() throws {
+        let template = try TagTemplate(parsing: "user:{body.id}")
+        #expect(template.expand(values(body: #"{"id": 1e20}"#)) == [])
+        #expect(template.expand(values(body: #"{"id": 1.5}"#)) == ["user:1.5"])
+    }
+
+    /// A value given more than once names a tag for each: the upstream took one of them.
+    @Test func eachReadingOfARepeatedValueIsATag() throws {
+        #expect(try TagTemplate(parsing: "user:{query.id}").expand(values(query: "id=1&id=2")) == ["user:1", "user:2"])
+        #expect(try TagTemplate(parsing: "user:{query.id}").expand(values(query: "id=1;id=2")) == ["user:1;id=2", "user:1", "user:2"])
+        #expect(try TagTemplate(parsing: "u:{header.X-Id}").expand(values(headers: [("X-Id", "1 "), ("x-id", "\t2")])) == ["u:1", "u:2"])
+        #expect(try TagTemplate(parsing: "u:{header.X-Id}").expand(values(headers: [("X-Id", "1"), ("x-id", "1 ")])) == ["u:1"])
+        let many = (0..<65).map { "id=\($0)" }.joined(separator: "&")
+        #expect(try TagTemplate(parsing: "user:{query.id}").expand(values(query: many[...])) == [], "past 64 readings: skipped, logged")
     }
 
     @Test(arguments: ["", "user {id}", "user:{id", "user:id}", "user:{}", "a,b"])

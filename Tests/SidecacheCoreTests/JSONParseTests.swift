@@ -7,10 +7,10 @@ import Testing
 struct JSONParseTests {
     @Test func eachTypeIsReadAsItself() throws {
         let value = try #require(JSONValue.parse(Array(#"{"t": true, "f": false, "one": 1, "zero": 0, "x": 1.5, "s": "1", "n": null, "a": [true, 1, "a", {"k": []}]}"#.utf8)))
-        #expect(value == .object(["t": .bool(true), "f": .bool(false), "one": .number(1), "zero": .number(0), "x": .number(1.5),
+        #expect(value == .object(["t": .bool(true), "f": .bool(false), "one": .integer(1), "zero": .integer(0), "x": .number(1.5),
                                   "s": .string("1"), "n": .null,
-                                  "a": .array([.bool(true), .number(1), .string("a"), .object(["k": .array([])])])]))
-        #expect(JSONValue.parse(Array("5".utf8)) == .number(5) && JSONValue.parse(Array(#""x""#.utf8)) == .string("x"))
+                                  "a": .array([.bool(true), .integer(1), .string("a"), .object(["k": .array([])])])]))
+        #expect(JSONValue.parse(Array("5".utf8)) == .integer(5) && JSONValue.parse(Array(#""x""#.utf8)) == .string("x"))
         #expect(JSONValue.parse(Array("true".utf8)) == .bool(true))
     }
 

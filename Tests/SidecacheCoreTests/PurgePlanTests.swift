@@ -56,6 +56,28 @@ private let rules = [
         #expect(PurgePlan(method: "PUT", path: spelled.path, caseInsensitive: spelled.caseInsensitive, rules: [ordersRule]).isEmpty)
     }
 
+    /// A POST the upstream takes as a PUT or DELETE (`X-HTTP-Method-Override`, a
+    /// `_method` parameter or form field) fires that method's rules: they missed the
+    /// list and the tags a real DELETE purges.
+    @Test(arguments: [
+        ([("X-HTTP-Method-Override", "PUT")], nil, nil, ["PUT"]),
+        ([("x-http-method", " delete ")], nil, nil, ["DELETE"]),
+        ([("X-Method-Override", "PATCH"), ("X-HTTP-Method-Override", "PATCH")], nil, nil, ["PATCH"]),
+        ([], "a=1&_method=delete", nil, ["DELETE"]),
+        ([], nil, "name=x&_method=PUT", ["PUT"]),
+        ([], "_method=", nil, []),
+        ([("X-HTTP-Method-Override", "P UT")], "method=PUT", "x_method=PUT", []),
+    ] as [([(String, String)], String?, String?, [String])])
+    func methodOverridesFireTheirRules(headers: [(String, String)], query: String?, form: String?, expected: [String]) {
+        let fields = HeaderList(headers.map { (name: $0.0, value: $0.1) })
+        let methods = Array((form ?? "").utf8).withUnsafeBytes {
+            MethodOverride.methods(headers: fields, query: query?[...], form: form == nil ? nil : $0)
+        }
+        #expect(methods == expected)
+        let plan = PurgePlan(method: "POST", overrides: methods, path: "/api/users/42", rules: rules)
+        #expect(plan.scopes(query: nil, headers: HeaderList(), body: nil).remove.contains(.path("/api/users")) == !expected.isEmpty)
+    }
+
     @Test func bodyTemplates() throws {
         let plan = PurgePlan(method: "POST", path: "/api/connectors/callback", rules: rules)
         #expect(plan.readsBody)

@@ -36,13 +36,11 @@ extension JSONValue {
     subscript(_ key: String) -> JSONValue? { value(at: [key]) }
 
     var isNumber: Bool {
-        if case .number = self { return true }
-        return false
+        numeric != nil
     }
 
     var int: Int? {
-        if case .number(let n) = self { return Int(n) }
-        return nil
+        numeric.map { Int($0) }
     }
 
     var string: String? {
