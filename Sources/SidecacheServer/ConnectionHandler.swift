@@ -336,7 +336,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
         var head = received
         var framing = RequestHead.Framing()
         if let error = RequestHead.check(&head, framing: &framing, limits: settings.config.limits) {
-            reject(error)
+            reject(error, of: received)
             return
         }
         // Only a request with framing has a body (RFC 9112 §6.3): the others (most
@@ -345,7 +345,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
             : settings.config.routes.maxRequestBody(method: head.method.rawValue, path: RequestTarget(head.uri)?.path,
                                                     defaults: settings.config.defaults)
         if let length = framing.contentLength.flatMap({ Int($0) }), length > limit {
-            reject(.payloadTooLarge(limit: limit))
+            reject(.payloadTooLarge(limit: limit), of: received)
             return
         }
         if framing.switchesProtocol || head.method == .CONNECT {
@@ -364,8 +364,14 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     /// Answers with the proxy's own error and closes: what follows a refused request
     /// cannot be trusted to be framed right. The rest of it (a body past the limit) may
     /// still be on its way: the close lingers (`LingeringClose`).
-    private func reject(_ error: ProxyError) {
+    /// `of`: the refused request's head, when it was read.
+    private func reject(_ error: ProxyError, of received: HTTPRequestHead? = nil) {
         if case .closed = state { return }
+        // Refused before it became an exchange, it is still a request: one access-log
+        // line and one count (nginx logs its 400s), its method and target when its head was read.
+        let head: HTTPRequestHead? = if case .receiving(let head, _, _) = state { head } else { received }
+        engine.finished(ExchangeRecord(method: head.map { wireMethodName($0.method.rawValue) } ?? "-", target: head?.uri ?? "-",
+                                       route: nil, status: error.status, outcome: .bypass, micros: 0))
         state = .closed
         queued.removeAll()
         bodyHold = nil

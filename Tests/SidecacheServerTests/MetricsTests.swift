@@ -104,4 +104,20 @@ struct MetricsTests {
             }
         }
     }
+
+    /// Requests refused before they reach an exchange (malformed, too large) are logged
+    /// too: before, an operator saw nothing of a client sending garbage.
+    @Test func refusedRequestsAreLoggedToo() async throws {
+        let lines = try await Self.withAccessLog({ _ in }) { server in
+            for request in ["GET /api/users/7 HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n",
+                            "PUT /api/users/7 HTTP/1.1\r\nHost: a\r\nContent-Length: 999999999\r\n\r\n"] {
+                let conn = try await RawConnection.connect(port: server.port!)
+                try await conn.send(request)
+                _ = try await conn.readUntilClose(timeout: .seconds(10))
+            }
+        }
+        #expect(lines.count == 2)
+        #expect(lines.first { $0.contains(#""status": 400"#) }?.contains(#""method": -"#) == true, "\(lines)")
+        #expect(lines.first { $0.contains(#""status": 413"#) }?.contains(#""target": /api/users/7"#) == true, "\(lines)")
+    }
 }
