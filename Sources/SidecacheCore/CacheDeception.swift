@@ -10,17 +10,21 @@
 /// narrowly bypasses the cache instead (`unsafe-path`, as a `;` path does).
 public enum CacheDeception {
     /// Whether `path`, taken by `route`, resembles a path of a route whose answers are
-    /// more personal than `route` shares them. Only asked on `shared` and `key.claims`
-    /// routes: a plain route caches no credentialed request, an identity route keys it.
-    public static func resemblesMorePersonalRoute(_ path: Substring, takenBy route: Route, in routes: RouteTable) -> Bool {
+    /// more personal than `route` shares them: read case-blind, and without its
+    /// extension, the first route in the table's order to take it is another, more
+    /// personal one. (The first, as the table routes: a catch-all after `route` takes
+    /// all its paths too, and says nothing of them.) Only asked on `shared` and
+    /// `key.claims` routes: a plain route caches no credentialed request, an identity
+    /// route keys it. `post`: a POST read on a `key.body` route, whose routes those are.
+    public static func resemblesMorePersonalRoute(_ path: Substring, takenBy route: Route, in routes: RouteTable, post: Bool) -> Bool {
         let plain = path.containsUTF8Byte(UInt8(ascii: "%")) ? PathSpelling.exact.canonical(path) : path
-        let stem = withoutExtension(plain)
-        for other in routes.routes where other !== route && other.cachesGET == route.cachesGET && route.sharesMoreWidely(than: other) {
-            if other.pattern.path.matches(plain, caseInsensitive: true) || other.pattern.path.matches(stem, caseInsensitive: true) {
-                return true
-            }
+        func morePersonal(_ reading: Substring) -> Bool {
+            guard let first = routes.routes.first(where: { (post ? $0.cachesPOST : $0.cachesGET)
+                && $0.pattern.path.matches(reading, caseInsensitive: true) }) else { return false }
+            return first !== route && route.sharesMoreWidely(than: first)
         }
-        return false
+        let stem = withoutExtension(plain)
+        return morePersonal(plain) || (stem.utf8.count != plain.utf8.count && morePersonal(stem))
     }
 
     /// `path` without what follows the first dot of its last segment (`/api/me.json` is

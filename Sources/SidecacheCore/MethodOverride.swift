@@ -1,34 +1,59 @@
 /// The methods a request asks the upstream to take it as: a POST that says PUT or
 /// DELETE in `X-HTTP-Method-Override` (Express's `method-override`, Symfony, Laravel),
 /// `X-HTTP-Method` or `X-Method-Override`, or in a `_method` query parameter or form
-/// field (Rails', Laravel's and Symfony's HTML forms). The upstream may apply that
-/// method, so the purge rules naming it fire too: a rule for `DELETE /api/users/{id}`
-/// missed the list it names when the delete came as a POST.
+/// field (Rails', Laravel's and Symfony's HTML forms, urlencoded or multipart). The
+/// upstream may apply that method, so the purge rules naming it fire too: a rule for
+/// `DELETE /api/users/{id}` missed the list it names when the delete came as a POST.
 public enum MethodOverride {
     static let fields = ["x-http-method-override", "x-http-method", "x-method-override"]
-    static let parameter = "_method"
+    private static let pair = Array("_method=".utf8)
+    private static let part = Array("name=\"_method\"".utf8)
+    private static let crlf = Array("\r\n".utf8)
+    private static let blankLine = Array("\r\n\r\n".utf8)
 
-    /// Each named method once, in upper case (frameworks read them case-blind).
-    /// `form`: the body, when it is `application/x-www-form-urlencoded`.
-    public static func methods(headers: some HeaderFields, query: Substring?, form: UnsafeRawBufferPointer?) -> [String] {
+    /// Each named method once, in upper case (frameworks read them case-blind). The
+    /// body is read as a form when `contentType` says it is one; a scan that stops at
+    /// nothing it does not need (a body may be `maxRequestBody` of `a&a&…`).
+    public static func methods(headers: some HeaderFields, query: Substring?, body: UnsafeRawBufferPointer?,
+                               contentType: String?) -> [String] {
         var found: [String] = []
         func add(_ text: some Collection<UInt8>) {
-            let method = String(decoding: text, as: UTF8.self).uppercased()
+            let method = String(decoding: text, as: UTF8.self).trimmingSpaces().uppercased()
             let token = !method.isEmpty && method.utf8.allSatisfy { $0 == UInt8(ascii: "-") || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }
             if token, !found.contains(method) { found.append(method) }
         }
-        for field in fields { headers.all(field).forEach { add($0.trimmingSpaces().utf8) } }
-        if let query { parameterValues(query.utf8, add) }
-        if let form { parameterValues(form, add) }
+        for field in fields { headers.all(field).forEach { add($0.utf8) } }
+        if let query { pairValues(query.utf8, add) }
+        if let body, let type = contentType?.lowercased() {
+            if type.hasPrefix("application/x-www-form-urlencoded") { pairValues(body, add) }
+            if type.hasPrefix("multipart/form-data") { partValues(body, add) }
+        }
         return found
     }
 
     /// The values of `_method` pairs in `a=1&_method=PUT` (pairs split on `&` and `;`).
-    private static func parameterValues<C: Collection<UInt8>>(_ pairs: C, _ found: (C.SubSequence) -> Void) {
-        let name = Array(parameter.utf8)
-        for pair in pairs.split(whereSeparator: { $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: ";") }) {
-            guard let eq = pair.firstIndex(of: UInt8(ascii: "=")), pair[..<eq].elementsEqual(name) else { continue }
-            found(pair[pair.index(after: eq)...])
+    private static func pairValues<C: Collection<UInt8>>(_ pairs: C, _ found: (C.SubSequence) -> Void) {
+        var start = pairs.startIndex
+        while true {
+            let end = pairs[start...].firstIndex { $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: ";") } ?? pairs.endIndex
+            let field = pairs[start..<end]
+            if field.starts(with: pair) { found(field.dropFirst(pair.count)) }
+            guard end < pairs.endIndex else { return }
+            start = pairs.index(after: end)
+        }
+    }
+
+    /// The values of parts named `_method` in a multipart form (RFC 7578): the part's
+    /// body, after its headers, up to the line break before the next boundary.
+    private static func partValues(_ body: UnsafeRawBufferPointer, _ found: (Slice<UnsafeRawBufferPointer>) -> Void) {
+        var rest = body[...]
+        while let name = rest.firstRange(of: part) {
+            rest = rest[name.upperBound...]
+            guard let headersEnd = rest.firstRange(of: blankLine) else { return }
+            rest = rest[headersEnd.upperBound...]
+            let valueEnd = rest.firstRange(of: crlf)?.lowerBound ?? rest.endIndex
+            found(rest[..<valueEnd])
+            rest = rest[valueEnd...]
         }
     }
 }

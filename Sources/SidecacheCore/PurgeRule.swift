@@ -61,13 +61,23 @@ public struct PurgePlan: Sendable {
 
     /// The rules whose `on` matches this request; `caseInsensitive` for a path on a
     /// case-insensitive route (`RouteTable.ruleSpelling`). `overrides`: the methods the
-    /// request asks the upstream to take it as (`MethodOverride`), whose rules fire too.
-    public init(method: String, overrides: [String] = [], path: Substring, caseInsensitive: Bool = false, rules: [PurgeRule]) {
-        matches = rules.compactMap { rule in
-            guard rule.on.methods.contains(method) || overrides.contains(where: rule.on.methods.contains),
-                  let params = rule.on.path.captures(path, caseInsensitive: caseInsensitive) else { return nil }
-            return (rule, params)
+    /// request asks the upstream to take it as (`MethodOverride`), whose rules fire too;
+    /// asked once, and only when a rule for another method matches the path (it may
+    /// read the whole body).
+    public init(method: String, overrides: () -> [String] = { [] }, path: Substring, caseInsensitive: Bool = false,
+                rules: [PurgeRule]) {
+        var matches: [(rule: PurgeRule, params: [String: String])] = []
+        var named: [String]?
+        for rule in rules {
+            guard let params = rule.on.path.captures(path, caseInsensitive: caseInsensitive) else { continue }
+            if !rule.on.methods.contains(method) {
+                let others = named ?? overrides()
+                named = others
+                guard others.contains(where: rule.on.methods.contains) else { continue }
+            }
+            matches.append((rule, params))
         }
+        self.matches = matches
     }
 
     /// Whether an upstream status purges: 2xx and 3xx do; 1xx, 4xx and 5xx never.

@@ -34,7 +34,7 @@ public enum RequestClassifier {
         if route.shared || route.claims != nil {
             if !route.spelling.ignoreMatrix, target.path.containsUTF8Byte(UInt8(ascii: ";")) { return .bypass(route, .unsafePath) }
             // `/api/Me` or `/api/me.json`, which upstreams answer as `/api/me`, the same way.
-            if CacheDeception.resemblesMorePersonalRoute(target.path, takenBy: route, in: routes) { return .bypass(route, .unsafePath) }
+            if CacheDeception.resemblesMorePersonalRoute(target.path, takenBy: route, in: routes, post: method == "POST") { return .bypass(route, .unsafePath) }
         }
         if hasBody && method != "POST" { return .bypass(route, .requestBody) }
         let present = headers.present(asked)

@@ -65,18 +65,34 @@ private let rules = [
         ([("X-Method-Override", "PATCH"), ("X-HTTP-Method-Override", "PATCH")], nil, nil, ["PATCH"]),
         ([], "a=1&_method=delete", nil, ["DELETE"]),
         ([], nil, "name=x&_method=PUT", ["PUT"]),
+        ([], nil, "_method=delete", ["DELETE"]),
+        ([], nil, "--b\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nx\r\n--b\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\npatch\r\n--b--\r\n", ["PATCH"]),
         ([], "_method=", nil, []),
         ([("X-HTTP-Method-Override", "P UT")], "method=PUT", "x_method=PUT", []),
     ] as [([(String, String)], String?, String?, [String])])
-    func methodOverridesFireTheirRules(headers: [(String, String)], query: String?, form: String?, expected: [String]) {
+    func methodOverridesFireTheirRules(headers: [(String, String)], query: String?, body: String?, expected: [String]) {
         let fields = HeaderList(headers.map { (name: $0.0, value: $0.1) })
-        let methods = Array((form ?? "").utf8).withUnsafeBytes {
-            MethodOverride.methods(headers: fields, query: query?[...], form: form == nil ? nil : $0)
+        let type = body?.hasPrefix("--b") == true ? "multipart/form-data; boundary=b" : "application/x-www-form-urlencoded"
+        let methods = Array((body ?? "").utf8).withUnsafeBytes {
+            MethodOverride.methods(headers: fields, query: query?[...], body: body == nil ? nil : $0, contentType: type)
         }
         #expect(methods == expected)
-        let plan = PurgePlan(method: "POST", overrides: methods, path: "/api/users/42", rules: rules)
+        let plan = PurgePlan(method: "POST", overrides: { methods }, path: "/api/users/42", rules: rules)
         #expect(plan.scopes(query: nil, headers: HeaderList(), body: nil).remove.contains(.path("/api/users")) == !expected.isEmpty)
     }
+
+    /// Overrides are asked only when a rule for another method matches the path: the
+    /// body scan is not paid by every form POST (a 16 MiB one took seconds on the loop).
+    @Test func overridesAreAskedOnlyWhenAnotherMethodsRuleMatches() {
+        let asked = Box()
+        _ = PurgePlan(method: "POST", overrides: { asked.count += 1; return [] }, path: "/nothing/here", rules: rules)
+        _ = PurgePlan(method: "POST", overrides: { asked.count += 1; return [] }, path: "/docs/x", rules: rules)
+        #expect(asked.count == 0)
+        _ = PurgePlan(method: "POST", overrides: { asked.count += 1; return [] }, path: "/api/users/7", rules: rules)
+        #expect(asked.count == 1, "asked once for the two rules of other methods")
+    }
+
+    final class Box { var count = 0 }
 
     @Test func bodyTemplates() throws {
         let plan = PurgePlan(method: "POST", path: "/api/connectors/callback", rules: rules)

@@ -255,6 +255,40 @@ struct ClassifyCase: Sendable, CustomTestStringConvertible {
         #expect(Verdict(got) == expected, "\(path) beside \(personal)")
     }
 
+    /// A broader route after the shared one takes all its paths as well, and says
+    /// nothing of them: the table routes by the first match, and so does the check (it
+    /// had bypassed every request of such a shared or claims route). A POST read is
+    /// checked against the routes that take POST reads.
+    @Test(arguments: [
+        ("GET", "/api/catalog/shoes", Verdict.cache("catalog", identity: nil)),
+        ("GET", "/api/catalog/Shoes.json", .cache("catalog", identity: nil)),
+        ("GET", "/api/reports", .cache("reports", identity: nil)),
+        ("GET", "/pub/logo.png", .cache("pub", identity: nil)),
+        ("POST", "/q/Me", .bypass("qall", .unsafePath)),
+        ("POST", "/q/me.json", .bypass("qall", .unsafePath)),
+        ("POST", "/q/other", .cache("qall", identity: nil)),
+    ])
+    func aBroaderRouteAfterASharedOneDoesNotBypassIt(method: String, path: String, expected: Verdict) {
+        func route(_ name: String, _ match: String, identity: IdentitySource? = nil, claims: [String]? = nil, shared: Bool = false,
+                   keyBody: Bool = false) -> Route {
+            Route(name: name, pattern: try! RequestPattern(parsing: match), ttl: .fixed(.seconds(60)), identity: identity,
+                  claims: claims.map { ClaimsKey(names: $0, from: .header("Authorization")) }, shared: shared, keyBody: keyBody)
+        }
+        let routes = RouteTable([
+            route("qme", "POST /q/me", identity: .header("X-User"), keyBody: true),
+            route("qall", "GET|POST /q/*", shared: true, keyBody: true),
+            route("catalog", "GET /api/catalog/*", shared: true),
+            route("reports", "GET /api/reports", claims: ["role"]),
+            route("api", "GET /api/*", identity: .header("X-User")),
+            route("pub", "GET /pub/*", shared: true),
+            route("rest", "GET /*"),
+        ])
+        var got = RequestClassifier.classify(method: method, target: RequestTarget(path), headers: HeaderList([("Authorization", "Bearer a.b.c")]),
+                                             hasBody: method == "POST", routes: routes)
+        if case .verify(let r, _) = got { got = .cache(r, identity: nil) }
+        #expect(Verdict(got) == expected, "\(method) \(path)")
+    }
+
     @Test func claimsFingerprintNamesEveryListedClaimOrNothing() {
         let key = ClaimsKey(names: ["tenant", "role"], from: .header("Authorization"))
         let a = key.fingerprint(["role": #""admin""#, "tenant": #""t1""#, "sub": #""alice""#])
