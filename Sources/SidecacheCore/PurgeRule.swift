@@ -69,12 +69,13 @@ public struct PurgePlan: Sendable {
         var matches: [(rule: PurgeRule, params: [String: String])] = []
         var named: [String]?
         for rule in rules {
-            guard let params = rule.on.path.captures(path, caseInsensitive: caseInsensitive) else { continue }
             if !rule.on.methods.contains(method) {
+                guard rule.on.path.matches(path, caseInsensitive: caseInsensitive) else { continue }
                 let others = named ?? overrides()
                 named = others
                 guard others.contains(where: rule.on.methods.contains) else { continue }
             }
+            guard let params = rule.on.path.captures(path, caseInsensitive: caseInsensitive) else { continue }
             matches.append((rule, params))
         }
         self.matches = matches

@@ -13,8 +13,8 @@ public enum RequestClass: Sendable {
 
 public enum RequestClassifier {
     /// The fields `classify` asks about, looked for in one pass.
-    static let asked: HeaderNameSet = ["x-http-method-override", "x-http-method", "x-method-override", "authorization", "cookie"]
-    static let methodOverride = asked.bit("x-http-method-override") | asked.bit("x-http-method") | asked.bit("x-method-override")
+    static let asked = HeaderNameSet(MethodOverride.fields + ["authorization", "cookie"])
+    static let methodOverride = MethodOverride.fields.reduce(UInt64(0)) { $0 | asked.bit($1) }
     static let authorization = asked.bit("authorization")
     static let cookie = asked.bit("cookie")
 
