@@ -33,7 +33,9 @@ extension Exchange {
         let now = engine.clock.now()
         outcome = staleDetail == nil ? .hit : .stale
         if answeredPreconditions(entry, now: now, stale: staleDetail != nil) { return }
-        answer(entry, decodingUpTo: Gzip.maxDecodedLength) { writer.hit(entry, form: $0, range: $1, now: now, staleDetail: staleDetail) }
+        answer(entry, decodingUpTo: Gzip.maxDecodedLength, mark: .fromCache(entry, now: now, stale: staleDetail != nil)) {
+            writer.hit(entry, form: $0, range: $1, now: now, staleDetail: staleDetail)
+        }
         // Read straight off the route: a fresh hit of a route without `verify` pays one
         // comparison. Not for a spelling its route folds into another's key (`respelled`):
         // the upstream may read it as another resource, and its answer would drop the
@@ -64,14 +66,14 @@ extension Exchange {
             validators.replace("etag", with: ContentCoding.weakened(etag))
             weakTagMayBeOurs = false
         }
-        switch Validators.precondition(request: head.headers, stored: validators, weakStoredTagMayBeOurs: weakTagMayBeOurs) {
-        case .satisfied:
-            return false
-        case .notModified:
+        let verdict = Validators.precondition(request: head.headers, stored: validators, weakStoredTagMayBeOurs: weakTagMayBeOurs)
+        guard verdict != .satisfied else { return false }
+        let mark = cacheStatus.map { CacheMark(xCache: .miss, cacheStatus: $0) } ?? .fromCache(entry, now: now, stale: stale)
+        if verdict == .notModified {
             status = 304
-            finish(close: writer.notModified(entry, stored: stored.lines, now: now, stale: stale, decoded: decoded, fill: cacheStatus))
-        case .failed:
-            fail(.preconditionFailed)
+            finish(close: writer.notModified(entry, stored: stored.lines, now: now, decoded: decoded, mark: mark))
+        } else {
+            fail(.preconditionFailed, mark: mark)
         }
         return true
     }

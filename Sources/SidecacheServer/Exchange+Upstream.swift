@@ -129,7 +129,7 @@ extension Exchange {
             && Validators.precondition(request: head.headers, stored: HeaderList(start.head.headers),
                                        weakStoredTagMayBeOurs: false) == .failed {
             transfer?.cancel()
-            return fail(.preconditionFailed)
+            return fail(.preconditionFailed, mark: start.mark)
         }
         if !start.learnVary.isEmpty, let route, !engine.vary.learn(start.learnVary, route: route.name) {
             engine.logger.warning("route varies on too many headers to cache", metadata: ["route": "\(route.name)"])
@@ -356,7 +356,10 @@ extension Exchange {
         } else {
             let now = engine.clock.now()
             if answeredPreconditions(entry, now: now, fill: cacheStatus) { return }
-            answer(entry, identity: identity, decodingUpTo: route?.policy.maxBodySize ?? Gzip.maxDecodedLength) { writer.filled(entry, form: $0, range: $1, now: now, cacheStatus: cacheStatus) }
+            answer(entry, identity: identity, decodingUpTo: route?.policy.maxBodySize ?? Gzip.maxDecodedLength,
+                   mark: CacheMark(xCache: .miss, cacheStatus: cacheStatus)) {
+                writer.filled(entry, form: $0, range: $1, now: now, cacheStatus: cacheStatus)
+            }
         }
     }
 }

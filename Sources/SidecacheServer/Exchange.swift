@@ -226,18 +226,18 @@ final class Exchange {
             commit(filled)
         case .purge(let h):
             purgeThenAnswer(h)
-        case .answerInstead(let error, let stale, let cancelTransfer):
+        case .answerInstead(let error, let mark, let stale, let cancelTransfer):
             if cancelTransfer { transfer?.cancel() }
             landFlight(.failed(error))
-            guard let stale, let context = machine.context else { return fail(error) }
+            guard let stale, let context = machine.context else { return fail(error, mark: mark) }
             let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
             engine.store.mayStillServe(stale, key: context.key, scopes: context.scopeIDs, now: engine.clock.now(),
                                        on: connection.eventLoop).whenReady { serve in
                 let exchange = me.value
-                if serve { exchange.answerFromCache(stale, staleDetail: "stale-if-error") } else { exchange.fail(error) }
+                if serve { exchange.answerFromCache(stale, staleDetail: "stale-if-error") } else { exchange.fail(error, mark: mark) }
             }
-        case .fail(let error):
-            fail(error)
+        case .fail(let error, let mark):
+            fail(error, mark: mark)
         case .cut:
             finish(close: true)
         case .abandon(let waiter):
@@ -270,9 +270,9 @@ final class Exchange {
     }
 
     /// Answers with the proxy's own JSON error.
-    func fail(_ error: ProxyError) {
+    func fail(_ error: ProxyError, mark: CacheMark?) {
         status = error.status
-        finish(close: writer.error(error, now: engine.clock.now()))
+        finish(close: writer.error(error, mark: mark, now: engine.clock.now()))
     }
 
     /// The answer is written: report it and hand the connection back.
@@ -325,7 +325,7 @@ final class Exchange {
             if answer.drop, let key = machine.context?.key { engine.store.drop(key, on: connection.eventLoop) }
         case .sendHead(let start):
             landFlight(start.land ?? .fetchYourself(uncacheable: false))
-        case .answerInstead(let error, _, _):
+        case .answerInstead(let error, _, _, _):
             landFlight(.failed(error))
         default:
             break

@@ -18,7 +18,8 @@ extension ExchangeStateMachine {
             if h.status == 304, let stored = revalidating { return refreshed(stored, by: h, context, requestTime: requestTime, now: now) }
             if h.status >= 500, let stale = fallback(at: now) {
                 state = .finished
-                return .answerInstead(.upstreamUnavailable("upstream answered \(h.status)"), stale: stale, cancelTransfer: true)
+                return .answerInstead(.upstreamUnavailable("upstream answered \(h.status)"), mark: .failedFill, stale: stale,
+                                      cancelTransfer: true)
             }
             let headers = HeaderList(h.headers)
             let route = context.route
@@ -106,7 +107,7 @@ extension ExchangeStateMachine {
         guard case .fetching(let fetch, .holding(let h, let held, let ended)) = state, case .forward(let marker) = fetch else {
             return .none
         }
-        var start = StreamStart(head: h, framing: framing(h), cacheStatus: marker, xCache: .bypass)
+        var start = StreamStart(head: h, framing: framing(h), mark: .forwarded(marker))
         start.body = held
         start.unacknowledged = held.reduce(0) { $0 + $1.readableBytes }
         start.ended = ended
@@ -170,17 +171,18 @@ extension ExchangeStateMachine {
 
     /// `now` decides whether a stale entry may still answer (nil: it may not).
     mutating func upstreamFailed(_ error: ProxyError, now: Timestamp?) -> Action {
-        guard case .fetching(_, let answer) = state else { return .none }
+        guard case .fetching(let fetch, let answer) = state else { return .none }
         state = .finished
         if case .streaming = answer { return .cut }   // the head is out: a cut connection is the only honest signal
         let stale = now.flatMap(fallback(at:))
-        return .answerInstead(error, stale: stale, cancelTransfer: false)
+        return .answerInstead(error, mark: fetch.failureMark, stale: stale, cancelTransfer: false)
     }
 
     /// The answer streams as it came, marked as not stored (for `notStored`).
     private mutating func stream(_ h: UpstreamResponseHead, _ fetch: Fetch, notStored: NotStoredReason, land: FlightResult) -> Action {
-        let start = StreamStart(head: h, framing: framing(h), cacheStatus: CacheStatusField.miss(stored: false, notStored: notStored),
-                                xCache: .miss, land: land)
+        let start = StreamStart(head: h, framing: framing(h),
+                                mark: CacheMark(xCache: .miss, cacheStatus: CacheStatusField.miss(stored: false, notStored: notStored)),
+                                land: land)
         state = .fetching(fetch, .streaming(start.framing))
         return .sendHead(start)
     }

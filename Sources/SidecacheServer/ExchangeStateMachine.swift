@@ -19,6 +19,14 @@ struct ExchangeStateMachine {
         case fill(requestTime: Timestamp)
         /// Anything else: purge on success, then stream the answer under `marker`.
         case forward(marker: String)
+
+        /// How the proxy's own error marks a failure of this fetch.
+        var failureMark: CacheMark {
+            switch self {
+            case .fill: .failedFill
+            case .forward(let marker): .forwarded(marker)
+            }
+        }
     }
 
     enum State {
@@ -84,10 +92,10 @@ struct ExchangeStateMachine {
         /// Run the mutation's purges; report with `purged`.
         case purge(UpstreamResponseHead)
         /// The upstream failed before any byte went out: land the flight failed, answer
-        /// with `stale` (stale-if-error) if there is one, else with `error`.
-        case answerInstead(ProxyError, stale: CacheEntry?, cancelTransfer: Bool)
-        /// The proxy's own error answer, then finish.
-        case fail(ProxyError)
+        /// with `stale` (stale-if-error) if there is one, else with `error` marked `mark`.
+        case answerInstead(ProxyError, mark: CacheMark, stale: CacheEntry?, cancelTransfer: Bool)
+        /// The proxy's own error answer (marked when the cache had a part in it), then finish.
+        case fail(ProxyError, mark: CacheMark?)
         /// The head is out and the upstream failed: cut the connection.
         case cut
         /// The client left: cancel the transfer, stop waiting as `waiter`, free the flight.
@@ -128,8 +136,7 @@ struct ExchangeStateMachine {
     struct StreamStart {
         let head: UpstreamResponseHead
         let framing: BodyFraming
-        let cacheStatus: String
-        let xCache: CacheOutcome
+        let mark: CacheMark
         /// The flight this request leads ends so (its answer is not stored).
         var land: FlightResult?
         /// Vary names the route's key learns (a fill not stored for an unknown Vary).
@@ -228,7 +235,7 @@ struct ExchangeStateMachine {
     mutating func failAtOnce(_ error: ProxyError) -> Action {
         guard case .idle = state else { return .none }
         state = .finished
-        return .fail(error)
+        return .fail(error, mark: nil)
     }
 
     /// The proxy's own refresh of `context`: fetch whatever is stored now. (Its flight
@@ -271,7 +278,7 @@ struct ExchangeStateMachine {
         guard let context else { return .none }
         if case .origin = context.route.ttl, ServeDecision.requestDirectives(request).onlyIfCached {
             state = .finished
-            return .fail(.onlyIfCached)
+            return .fail(.onlyIfCached, mark: .onlyIfCached)
         }
         if context.respelled {
             // Served from the entry its route folds it into, but never filling it: an
@@ -338,7 +345,7 @@ struct ExchangeStateMachine {
             joined = true
             state = .finished
             // As the leader's: a fallback is asked about again before it answers.
-            return .answerInstead(error, stale: fallback(at: now), cancelTransfer: false)
+            return .answerInstead(error, mark: .failedFill, stale: fallback(at: now), cancelTransfer: false)
         }
     }
 

@@ -71,8 +71,9 @@ enum ProxyError: Error, Sendable {
     /// `Content-Length` still says what a GET would get, RFC 9110 §9.3.2, and a body after
     /// it would be read as the next answer on the connection). `close` says
     /// `Connection: close`; client errors always close (`closesConnection`).
-    /// `now` dates it (RFC 9110 §6.6.1: the proxy is the origin of its own answers).
-    func encode(allocator: ByteBufferAllocator, close: Bool, headOnly: Bool = false, now: Timestamp) -> ByteBuffer {
+    /// `now` dates it (RFC 9110 §6.6.1: the proxy is the origin of its own answers);
+    /// `mark` says what the cache did, when the request got that far.
+    func encode(allocator: ByteBufferAllocator, close: Bool, headOnly: Bool = false, now: Timestamp, mark: CacheMark? = nil) -> ByteBuffer {
         var body = "{\"error\":\"\(code)\",\"detail\":"
         JSONText.quote(detail, into: &body)
         body += "}"
@@ -83,6 +84,7 @@ enum ProxyError: Error, Sendable {
         buffer.writeHeader("Content-Length", body.utf8.count)
         if close { buffer.writeHeader("Connection", "close") }
         if case .overloaded = self { buffer.writeHeader("Retry-After", "1") }
+        mark?.write(into: &buffer)
         buffer.writeStaticString("\r\n")
         if !headOnly { buffer.writeString(body) }
         return buffer

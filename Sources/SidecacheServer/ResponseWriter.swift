@@ -71,8 +71,8 @@ struct ResponseWriter {
     /// The client's validators match the stored entry: 304 with its validator fields.
     /// `decoded`: the client is sent the entry's gzip decoded, whose `ETag` is weak
     /// (RFC 9110 §8.8.3) — a 304 with the strong one would validate another representation.
-    func notModified(_ entry: CacheEntry, stored: [(name: String, value: String)], now: Timestamp, stale: Bool, decoded: Bool,
-                     fill cacheStatus: String? = nil) -> Bool {
+    func notModified(_ entry: CacheEntry, stored: [(name: String, value: String)], now: Timestamp, decoded: Bool,
+                     mark: CacheMark) -> Bool {
         var buffer = connection.allocator.buffer(capacity: 256)
         buffer.writeStatusLine(status: 304, reason: "Not Modified")
         for line in stored where Validators.notModifiedFields.contains(line.name) {
@@ -80,14 +80,7 @@ struct ResponseWriter {
             buffer.writeHeader(line.name, weakens ? ContentCoding.weakened(line.value) : line.value)
         }
         buffer.writeHeader("Age", Int(entry.timing.ageSeconds(at: now)))
-        if let cacheStatus {
-            buffer.writeStaticString("X-Cache: MISS\r\n")
-            buffer.writeHeader(CacheStatusField.name, cacheStatus)
-        } else {
-            buffer.writeStaticString(stale ? "X-Cache: STALE\r\n" : "X-Cache: HIT\r\n")
-            let remaining = entry.timing.remaining(at: now)
-            buffer.writeHeader(CacheStatusField.name, CacheStatusField.hit(ttl: stale ? min(remaining, .zero) : remaining))
-        }
+        mark.write(into: &buffer)
         let close = connection.closesAfterResponse
         writeConnectionHeader(&buffer, close: close)
         buffer.writeStaticString("\r\n")
@@ -96,9 +89,10 @@ struct ResponseWriter {
     }
 
     /// The proxy's own JSON error, dated `now`.
-    func error(_ error: ProxyError, now: Timestamp) -> Bool {
+    func error(_ error: ProxyError, mark: CacheMark?, now: Timestamp) -> Bool {
         let close = error.closesConnection || connection.closesAfterResponse
-        connection.writeAndFlush(error.encode(allocator: connection.allocator, close: close, headOnly: isHEAD, now: now), written: nil)
+        connection.writeAndFlush(error.encode(allocator: connection.allocator, close: close, headOnly: isHEAD, now: now, mark: mark),
+                                 written: nil)
         return close
     }
 
@@ -172,10 +166,7 @@ struct ResponseWriter {
         var buffer = connection.allocator.buffer(capacity: 1024)
         buffer.writeStatusLine(status: h.status, reason: h.reason)
         ForwardHeaders.forEachResponseLine(h.headers, forStorage: false, dateIfMissing: date) { buffer.writeHeader($0.name, $0.value) }
-        buffer.writeStaticString("X-Cache: ")
-        buffer.writeString(start.xCache.rawValue)
-        buffer.writeStaticString("\r\n")
-        buffer.writeHeader(CacheStatusField.name, start.cacheStatus)
+        start.mark.write(into: &buffer)
         switch start.framing {
         case .length:
             buffer.writeHeader("Content-Length", upstreamLength!.trimmingSpaces())

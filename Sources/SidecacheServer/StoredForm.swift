@@ -50,12 +50,14 @@ extension Exchange {
 
     /// Writes `entry` as this client takes it (`form(of:)`) and the part of it a `Range`
     /// asks for, or a 502 for a gzip body that does not decompress within `limit` (a
-    /// client without gzip cannot be given it).
-    func answer(_ entry: CacheEntry, identity: ByteBuffer? = nil, decodingUpTo limit: Int, _ write: (StoredForm, RangeAnswer) -> Bool) {
+    /// client without gzip cannot be given it), marked as the answer would have been.
+    func answer(_ entry: CacheEntry, identity: ByteBuffer? = nil, decodingUpTo limit: Int, mark: @autoclosure () -> CacheMark,
+                _ write: (StoredForm, RangeAnswer) -> Bool) {
         guard let form = form(of: entry, identity: identity, decodingUpTo: limit) else {
             engine.logger.error("gzip body does not decompress within the limit", metadata: ["request": "\(requestForLog)"])
             status = 502
-            finish(close: writer.error(.upstreamUnavailable("gzip body does not decompress within the limit"), now: engine.clock.now()))
+            finish(close: writer.error(.upstreamUnavailable("gzip body does not decompress within the limit"), mark: mark(),
+                                      now: engine.clock.now()))
             return
         }
         let range = range(of: form, status: entry.status)

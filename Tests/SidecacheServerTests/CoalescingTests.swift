@@ -80,6 +80,7 @@ struct CoalescingTests {
             }
             #expect(answers.map(\.status) == [502, 502, 502, 502])
             #expect(answers.allSatisfy { $0.text.contains("upstream_unavailable") })
+            #expect(answers.allSatisfy { $0.header("X-Cache") == "MISS" && $0.header("Cache-Status") == "sidecache; fwd=uri-miss" })
             #expect(h.origin.count(path: "/items/3") == 1)
         }
     }

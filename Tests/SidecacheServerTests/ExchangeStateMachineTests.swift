@@ -119,7 +119,7 @@ struct ExchangeStateMachineTests {
         guard case .enterFlight = withStale.lookupAnswered(stale, generations: nil, now: Self.now) else { Issue.record("too stale: fetch"); return }
         _ = withStale.flightEntered(waiter: 1, now: Self.now)
         // The fallback, to be asked about again (a purge elsewhere may have taken it).
-        guard case .answerInstead(.upstreamTimeout, let fallback, _) = withStale.fillLanded(.failed(.upstreamTimeout("t")), now: Self.now) else {
+        guard case .answerInstead(.upstreamTimeout, _, let fallback, _) = withStale.fillLanded(.failed(.upstreamTimeout("t")), now: Self.now) else {
             Issue.record("stale-if-error"); return
         }
         #expect(fallback === stale)
@@ -128,7 +128,7 @@ struct ExchangeStateMachineTests {
         _ = without.start(withoutContext)
         _ = without.lookupAnswered(nil, generations: nil, now: Self.now)
         _ = without.flightEntered(waiter: 1, now: Self.now)
-        guard case .answerInstead(.upstreamTimeout, nil, _) = without.fillLanded(.failed(.upstreamTimeout("t")), now: Self.now) else {
+        guard case .answerInstead(.upstreamTimeout, _, nil, _) = without.fillLanded(.failed(.upstreamTimeout("t")), now: Self.now) else {
             Issue.record("the error"); return
         }
         #expect(without.isFinished)
@@ -141,7 +141,7 @@ struct ExchangeStateMachineTests {
         _ = m.start(mContext)
         _ = m.lookupAnswered(Self.entry(fresh: -5, staleIfError: 30), generations: nil, now: Self.now)
         _ = m.flightEntered(waiter: 1, now: Self.now)
-        guard case .answerInstead(.upstreamTimeout, nil, _) = m.fillLanded(.failed(.upstreamTimeout("t")), now: Self.now + .seconds(31)) else {
+        guard case .answerInstead(.upstreamTimeout, _, nil, _) = m.fillLanded(.failed(.upstreamTimeout("t")), now: Self.now + .seconds(31)) else {
             Issue.record("the window closed while it waited: the error"); return
         }
     }
@@ -181,7 +181,7 @@ struct ExchangeStateMachineTests {
 
     @Test func upstreamFailureBeforeTheHeadIsAnAnswerAfterItACut() {
         var before = Self.filling()
-        guard case .answerInstead(.upstreamUnavailable, nil, false) = before.upstreamFailed(.upstreamUnavailable("x"), now: Self.now) else {
+        guard case .answerInstead(.upstreamUnavailable, _, nil, false) = before.upstreamFailed(.upstreamUnavailable("x"), now: Self.now) else {
             Issue.record("an error answer"); return
         }
         var after = Self.filling()
@@ -197,7 +197,7 @@ struct ExchangeStateMachineTests {
         let stale = Self.entry(fresh: -5, staleIfError: 30)
         _ = m.lookupAnswered(stale, generations: nil, now: Self.now)
         _ = m.flightEntered(waiter: nil, now: Self.now)
-        guard case .answerInstead(_, let answer?, true) = m.upstreamHead(Self.head(503), now: Self.now, bodies: BodyMemory(), bodyLimit: .max) else {
+        guard case .answerInstead(_, _, let answer?, true) = m.upstreamHead(Self.head(503), now: Self.now, bodies: BodyMemory(), bodyLimit: .max) else {
             Issue.record("stale-if-error on a 5xx"); return
         }
         #expect(answer === stale && m.isFinished)
@@ -227,7 +227,7 @@ struct ExchangeStateMachineTests {
         guard case .sendHead(let start) = declared.upstreamHead(Self.head(200, [("Content-Length", "5")]), now: Self.now, bodies: BodyMemory(), bodyLimit: .max) else {
             Issue.record("streams"); return
         }
-        #expect(start.cacheStatus.contains("too-large") && start.framing == .length)
+        #expect(start.mark.cacheStatus.contains("too-large") && start.framing == .length)
         guard case .fetchYourself(uncacheable: true)? = start.land else { Issue.record("waiters fetch themselves"); return }
 
         var grown = Self.filling(Self.route(maxBody: 4))
@@ -250,7 +250,7 @@ struct ExchangeStateMachineTests {
         #expect(!m.isFinished)
         guard case .sendHead(let start) = m.purged() else { Issue.record("then everything goes out"); return }
         #expect(start.body.map { String(buffer: $0) } == ["ab", "cd"] && start.unacknowledged == 4 && start.ended)
-        #expect(start.xCache == .bypass && start.cacheStatus == "sidecache; fwd=bypass")
+        #expect(start.mark.xCache == .bypass && start.mark.cacheStatus == "sidecache; fwd=bypass")
         #expect(m.isFinished)
         guard case .none = m.purged() else { Issue.record("once"); return }
     }
@@ -275,7 +275,7 @@ struct ExchangeStateMachineTests {
     @Test func onlyIfCachedStopsAMissOnAnOriginRoute() {
         var (m, mContext) = Self.machine(Self.route(ttl: .origin), headers: ["Cache-Control": "only-if-cached"])
         _ = m.start(mContext)
-        guard case .fail(.onlyIfCached) = m.lookupAnswered(nil, generations: nil, now: Self.now) else { Issue.record("504"); return }
+        guard case .fail(.onlyIfCached, _) = m.lookupAnswered(nil, generations: nil, now: Self.now) else { Issue.record("504"); return }
     }
 
     @Test func anUnknownVaryStreamsAndTeachesTheKey() {

@@ -90,6 +90,27 @@ struct ForwardingTests {
         withExtendedLifetime(refusing) {}
     }
 
+    /// DESIGN "Headers": `X-Cache` and `Cache-Status` are added to answers, the proxy's own
+    /// errors too: a 502 says whether a fill, a bypass or a pass-through failed. They had
+    /// neither, so an operator could not tell a failing route from a failing pass.
+    @Test func theProxysOwnErrorsSayWhatTheCacheDid() async throws {
+        let refusing = try RefusingPort()
+        let routes = #"[{ "name": "users", "match": "GET /api/users/{id}", "ttl": "1m" }]"#
+        try await withProxy(routes: routes, upstream: "http://127.0.0.1:\(refusing.port)") { h in
+            let cases: [(headers: [(String, String)], path: String, xCache: String, cacheStatus: String)] = [
+                ([], "/api/users/1", "MISS", "sidecache; fwd=uri-miss"),
+                ([("Authorization", "Bearer t")], "/api/users/1", "BYPASS", "sidecache; fwd=bypass; detail=authorization"),
+                ([], "/elsewhere", "BYPASS", "sidecache; fwd=bypass"),
+            ]
+            for c in cases {
+                let r = try await h.get(c.path, headers: c.headers)
+                #expect(r.status == 502 && r.text.hasPrefix(#"{"error":"upstream_unavailable""#), "\(c.path) \(c.headers)")
+                #expect(r.header("X-Cache") == c.xCache && r.header("Cache-Status") == c.cacheStatus, "\(c.path) \(c.headers)")
+            }
+        }
+        withExtendedLifetime(refusing) {}
+    }
+
     /// A query can carry a credential (`?access_token=`, a signed URL): warnings name the
     /// method and path with `?…`, never the query.
     @Test func warningsDoNotLogTheQuery() async throws {
@@ -129,6 +150,7 @@ struct ForwardingTests {
             #expect(r.status == 504)
             let json = try #require(try JSONSerialization.jsonObject(with: Data(r.body)) as? [String: String])
             #expect(json["error"] == "upstream_timeout")
+            #expect(r.header("X-Cache") == "BYPASS" && r.header("Cache-Status") == "sidecache; fwd=bypass")
         }
     }
 }

@@ -47,10 +47,12 @@ struct ValidationTests {
             let client = try await TestHTTPClient.connect(port: h.port)
             let miss = try await client.send("GET", "/d/4", headers: [("If-Match", #""v0""#)])
             #expect(miss.status == 412 && miss.header("Connection") != "close")
+            #expect(miss.header("X-Cache") == "MISS" && miss.header("Cache-Status") == "sidecache; fwd=uri-miss; stored")
             #expect(h.origin.requests.last?.header("If-Match") == nil, "the fill asked for the whole answer")
             for (name, value) in [("If-Match", #""v0""#), ("If-Match", #"W/"v1""#), ("If-Unmodified-Since", "Sat, 21 Nov 2026 09:59:59 GMT")] {
                 let r = try await client.send("GET", "/d/4", headers: [(name, value)])
                 #expect(r.status == 412, "\(name): \(value)")
+                #expect(r.header("X-Cache") == "HIT" && r.header("Cache-Status")?.hasPrefix("sidecache; hit; ttl=") == true)
             }
             for (name, value) in [("If-Match", #""v1""#), ("If-Match", #""v0", "v1""#), ("If-Match", "*"),
                                   ("If-Unmodified-Since", "Sat, 21 Nov 2026 10:00:00 GMT")] {
@@ -313,6 +315,7 @@ struct OriginRouteTests {
             let r = try await h.get("/o/1", headers: [("Cache-Control", "only-if-cached")])
             #expect(r.status == 504)
             #expect(r.text.contains("only_if_cached"))
+            #expect(r.header("X-Cache") == "MISS" && r.header("Cache-Status") == "sidecache; detail=only-if-cached")
             #expect(h.origin.totalCount == 0)
             _ = try await h.get("/o/1")
             #expect(try await h.get("/o/1", headers: [("Cache-Control", "only-if-cached")]).status == 200)

@@ -1,0 +1,34 @@
+import NIOCore
+import SidecacheCore
+import SidecacheStore
+
+/// What an answer says the cache did with its request: `X-Cache` and `Cache-Status`
+/// (DESIGN "Headers"). The proxy's own errors carry one too, so that a 502 or 504 says
+/// whether it failed a fill, a wait on another's fill, or a forward past the cache.
+struct CacheMark {
+    let xCache: CacheOutcome
+    let cacheStatus: String
+
+    /// A miss the upstream failed: the fill, or the fill this request waited on.
+    static let failedFill = CacheMark(xCache: .miss, cacheStatus: CacheStatusField.miss(stored: false))
+
+    /// A miss with `only-if-cached`: nothing was forwarded (RFC 9211 §2.2: no `fwd`).
+    static let onlyIfCached = CacheMark(xCache: .miss, cacheStatus: "sidecache; detail=only-if-cached")
+
+    /// A request forwarded past the cache under `marker` (`ForwardMarker`).
+    static func forwarded(_ marker: String) -> CacheMark { CacheMark(xCache: .bypass, cacheStatus: marker) }
+
+    /// An answer made from `entry` at `now`: a stale one's freshness is spent (RFC 9211
+    /// §2.5: negative when stale).
+    static func fromCache(_ entry: CacheEntry, now: Timestamp, stale: Bool) -> CacheMark {
+        let remaining = entry.timing.remaining(at: now)
+        return CacheMark(xCache: stale ? .stale : .hit, cacheStatus: CacheStatusField.hit(ttl: stale ? min(remaining, .zero) : remaining))
+    }
+
+    func write(into buffer: inout ByteBuffer) {
+        buffer.writeStaticString("X-Cache: ")
+        buffer.writeString(xCache.rawValue)
+        buffer.writeStaticString("\r\n")
+        buffer.writeHeader(CacheStatusField.name, cacheStatus)
+    }
+}
