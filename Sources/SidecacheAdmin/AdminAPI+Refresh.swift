@@ -16,6 +16,10 @@ extension AdminAPI {
         guard let body = request.jsonObject, case .string(let path)? = body["path"] else {
             return .error(.badRequest, "bad_request", #"the body must be {"path": "/..."}"#)
         }
+        // As /purge: a misspelt "header" or "hosts" would refresh another variant than meant.
+        if let unknown = body.keys.sorted().first(where: { !["path", "host", "headers"].contains($0) }) {
+            return .error(.badRequest, "bad_request", "unknown member \"\(unknown)\"")
+        }
         // A request target's bytes only (RFC 3986): a space or a control byte was purged
         // for, then refused by curl as a 502.
         guard path.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {

@@ -121,6 +121,10 @@ struct Node {
             }
             return .seconds(Int64(n))
         }
+        guard case .string = value else {
+            report("expected a duration (300s, 5m, 1h) or a whole number of seconds, found \(value.typeName)")
+            return nil
+        }
         guard let text = string() else { return nil }
         guard let d = parseDuration(text) else {
             report("\"\(text)\" is not a duration (use 300s, 5m, 1h)")

@@ -74,6 +74,8 @@ final class Exchange {
     var route: Route?
     var outcome = CacheOutcome.bypass
     var status = 0
+    /// Reported to the metrics and the access log (`record`).
+    private var reported = false
     var upstreamStarted: NIODeadline?
     /// This mutation's purges have started (on its answer, or in doubt without one).
     var purgeStarted = false
@@ -269,9 +271,11 @@ final class Exchange {
         }
     }
 
-    /// Answers with the proxy's own JSON error.
+    /// Answers with the proxy's own JSON error; the metrics count it as its `X-Cache` says
+    /// (a waiter's or an only-if-cached 504 is a miss, not a bypass without a reason).
     func fail(_ error: ProxyError, mark: CacheMark?) {
         status = error.status
+        if let mark { outcome = mark.xCache }
         finish(close: writer.error(error, mark: mark, now: engine.clock.now()))
     }
 
@@ -279,12 +283,27 @@ final class Exchange {
     func finish(close: Bool) {
         machine.answered()
         landFlight(.fetchYourself(uncacheable: false))   // a leader that answered without landing frees its waiters
-        // Requests count, the proxy's own refreshes (warming, revalidation, admin) do not.
-        if purpose == .client {
-            engine.finished(ExchangeRecord(method: method, target: head.uri, route: route?.name, status: status,
-                                           outcome: outcome, micros: (NIODeadline.now() - started).nanoseconds / 1000))
-        }
+        record(status: status, outcome: outcome)
         connection.responseFinished(close: close)
+    }
+
+    /// Reports the request to the metrics and the access log, once (an answer that was
+    /// on its way when the client left is not reported again). Requests count, the
+    /// proxy's own refreshes (warming, revalidation, admin) do not.
+    private func record(status: Int, outcome: CacheOutcome) {
+        guard purpose == .client, !reported else { return }
+        reported = true
+        engine.finished(ExchangeRecord(method: method, target: head.uri, route: route?.name, status: status,
+                                       outcome: outcome, micros: (NIODeadline.now() - started).nanoseconds / 1000))
+    }
+
+    /// Reports a request whose client left before its answer as nginx does, 499 ("client
+    /// closed request"): an operator counting requests, or looking for one in the access
+    /// log, saw nothing of it. One whose head was out keeps its status, as nginx's. One
+    /// still looking its entry up or waiting on a fill counts as a miss: nothing from the
+    /// cache reached it.
+    private func recordLeft() {
+        record(status: status == 0 ? 499 : status, outcome: outcome == .bypass && machine.context != nil ? .miss : outcome)
     }
 
     /// The client went away: stop the upstream transfer, nothing more to write. A
@@ -304,6 +323,7 @@ final class Exchange {
             return true
         }
         run(machine.clientGone())
+        recordLeft()
         return false
     }
 
@@ -340,6 +360,7 @@ final class Exchange {
     func orphanSettled() {
         guard clientLeft, let settled = onOrphanSettled else { return }
         onOrphanSettled = nil
+        recordLeft()
         settled()
     }
 }

@@ -128,6 +128,7 @@ import Testing
         (config(#""routes": [{"name": "a", "match": "GET /a"}], "warm": [{"path": "/a", "every": "500ms"}]"#), "warm[0].every", "at least 1s"),
         (config(#""routes": [{"name": "a", "match": "GET /a"}], "warm": [{"path": "/a"}]"#), "warm[0].every", "required"),
         (config(#""threads": 1.5"#), "threads", "expected a whole number, found a fraction"),
+        (config(#""defaults": {"upstreamTimeout": true}"#), "defaults.upstreamTimeout", "expected a duration (300s, 5m, 1h) or a whole number of seconds, found a boolean"),
         (config(#""log": {"format": "xml"}"#), "log.format", #"must be "text" or "json""#),
         (config(#""limits": {"connections": 0}"#), "limits.connections", "at least 1"),
         (config(#""limits": {"connections": 9223372036854775808}"#), "limits.connections", "at most 999999999999999"),

@@ -119,6 +119,16 @@ struct AdminRefreshTests {
         }
     }
 
+    /// Unknown members are refused, as /purge refuses them: `"header"` for `"headers"`
+    /// refreshed the plain variant, with nothing said, and spent the key's limit on it.
+    @Test func aRefreshWithAnUnknownMemberIs400() async throws {
+        try await withProxy(routes: Self.routes, extra: adminJSON) { h in
+            let r = try await h.admin("POST", "/refresh", json: #"{"path": "/api/users/1", "header": {"X-Role": "admin"}}"#)
+            #expect(r.status == 400 && r.json["detail"] == .string(#"unknown member "header""#))
+            #expect(h.origin.totalCount == 0)
+        }
+    }
+
     @Test func refreshOfAPathNoRouteCachesIs400() async throws {
         try await withProxy(routes: Self.routes, extra: adminJSON) { h in
             let r = try await h.admin("POST", "/refresh", json: #"{"path": "/elsewhere"}"#)

@@ -1,8 +1,10 @@
 import Foundation
 import SidecacheConfig
 import SidecacheCore
+@testable import SidecacheMetrics
 @testable import SidecacheServer
 import SidecacheTestSupport
+import Synchronization
 import Testing
 
 @Suite("Metrics: the scrape matches the traffic; logs")
@@ -119,5 +121,50 @@ struct MetricsTests {
         #expect(lines.count == 2)
         #expect(lines.first { $0.contains(#""status": 400"#) }?.contains(#""method": -"#) == true, "\(lines)")
         #expect(lines.first { $0.contains(#""status": 413"#) }?.contains(#""target": /api/users/7"#) == true, "\(lines)")
+    }
+
+    /// A request whose client left before its answer is logged and counted as nginx logs
+    /// it, 499: a pass-through and a waiter when they leave, a fill and a mutation that
+    /// run on without their client when they end. Before, none of them left a trace.
+    @Test func requestsWhoseClientLeftAreLogged499() async throws {
+        let gate = CoalescingTests.Gate()
+        let scripted = Mutex<ScriptedOrigin?>(nil)
+        let lines = try await Self.withAccessLog({ origin in
+            scripted.withLock { $0 = origin }
+            origin.on("GET", "/api/users/1") { _ in await gate.wait(); return .json("{}") }
+            origin.on("GET", "/slow") { _ in await gate.wait(); return .text("late") }
+            origin.on("PUT", "/api/users/2") { _ in await gate.wait(); return .json("{}") }
+        }) { server in
+            let port = server.port!
+            let origin = try #require(scripted.withLock { $0 })
+            func leave(_ request: String, once ready: @escaping @Sendable () -> Bool) async throws {
+                let conn = try await RawConnection.connect(port: port)
+                try await conn.send(request)
+                #expect(try await eventually(ready))
+                try await conn.reset()
+            }
+            @Sendable func requests() -> Double {
+                prometheusSamples(server.engine.metrics.scrape(l1Entries: 0, l1Bytes: 0, redisUp: nil))
+                    .filter { $0.key.hasPrefix("sidecache_requests_total{") }.values.reduce(0, +)
+            }
+            try await leave("GET /api/users/1 HTTP/1.1\r\nHost: a\r\n\r\n") { origin.count(path: "/api/users/1") == 1 }
+            try await leave("GET /api/users/1 HTTP/1.1\r\nHost: a\r\n\r\n") {
+                server.engine.metrics.routes.stats(for: "user").coalescedCount == 1
+            }
+            try await leave("GET /slow HTTP/1.1\r\nHost: a\r\n\r\n") { origin.count(path: "/slow") == 1 }
+            try await leave("PUT /api/users/2 HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n\r\n{}") {
+                origin.count(path: "/api/users/2") == 1
+            }
+            #expect(try await eventually { requests() == 2 }, "the waiter and the pass-through, when they left")
+            gate.release()
+            #expect(try await eventually { requests() == 4 }, "the fill and the mutation, when they ended")
+            #expect(try await TestHTTPClient.request(port: port, "GET", "/api/users/1", headers: [("Host", "a")]).header("X-Cache") == "HIT",
+                    "the fill ran on")
+        }
+        let left = lines.filter { $0.contains(#""status": 499"#) }
+        #expect(left.count == 4, "\(lines)")
+        #expect(left.filter { $0.contains(#""target": /api/users/1"#) && $0.contains(#""cache": miss"#) }.count == 2, "\(left)")
+        #expect(left.contains { $0.contains(#""target": /slow"#) && $0.contains(#""cache": bypass"#) }, "\(left)")
+        #expect(left.contains { $0.contains(#""method": PUT"#) }, "\(left)")
     }
 }

@@ -1,4 +1,5 @@
 import SidecacheCore
+@testable import SidecacheServer
 import Testing
 import SidecacheTestSupport
 import Synchronization
@@ -316,6 +317,8 @@ struct OriginRouteTests {
             #expect(r.status == 504)
             #expect(r.text.contains("only_if_cached"))
             #expect(r.header("X-Cache") == "MISS" && r.header("Cache-Status") == "sidecache; detail=only-if-cached")
+            let counted = prometheusSamples(h.proxy.engine.metrics.scrape(l1Entries: 0, l1Bytes: 0, redisUp: nil))
+            #expect(counted[#"sidecache_requests_total{route="o",cache="miss"}"#] == 1, "counted as its X-Cache says")
             #expect(h.origin.totalCount == 0)
             _ = try await h.get("/o/1")
             #expect(try await h.get("/o/1", headers: [("Cache-Control", "only-if-cached")]).status == 200)
