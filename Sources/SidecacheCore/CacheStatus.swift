@@ -60,6 +60,9 @@ public enum CacheStatusField {
 
     /// `ttl` is the remaining freshness; negative for a stale answer, as RFC 9211 shows it.
     public static func hit(ttl: Duration) -> String { "sidecache; hit; ttl=\(ttl.milliseconds / 1000)" }
+    /// A stored answer the upstream confirmed with a 304 just now: forwarded, so not a
+    /// `hit` (RFC 9211 §2.1: a hit was not forwarded), and served from the store.
+    public static func revalidated(ttl: Duration) -> String { "sidecache; fwd=stale; fwd-status=304; ttl=\(ttl.milliseconds / 1000)" }
     public static func miss(stored: Bool, notStored: NotStoredReason? = nil) -> String {
         if stored { return "sidecache; fwd=uri-miss; stored" }
         if let notStored { return "sidecache; fwd=uri-miss; detail=\(notStored.rawValue)" }

@@ -19,10 +19,12 @@ struct CacheMark {
     static func forwarded(_ marker: String) -> CacheMark { CacheMark(xCache: .bypass, cacheStatus: marker) }
 
     /// An answer made from `entry` at `now`: a stale one's freshness is spent (RFC 9211
-    /// §2.5: negative when stale).
-    static func fromCache(_ entry: CacheEntry, now: Timestamp, stale: Bool) -> CacheMark {
+    /// §2.5: negative when stale); a `revalidated` one was confirmed by the upstream.
+    static func fromCache(_ entry: CacheEntry, now: Timestamp, stale: Bool, revalidated: Bool = false) -> CacheMark {
         let remaining = entry.timing.remaining(at: now)
-        return CacheMark(xCache: stale ? .stale : .hit, cacheStatus: CacheStatusField.hit(ttl: stale ? min(remaining, .zero) : remaining))
+        let ttl = stale ? min(remaining, .zero) : remaining
+        return CacheMark(xCache: stale ? .stale : .hit,
+                         cacheStatus: revalidated ? CacheStatusField.revalidated(ttl: ttl) : CacheStatusField.hit(ttl: ttl))
     }
 
     func write(into buffer: inout ByteBuffer) {

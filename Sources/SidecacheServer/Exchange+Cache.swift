@@ -29,12 +29,14 @@ extension Exchange {
     }
 
     /// A stored answer, or a 304 or 412 when the client's own preconditions say so.
-    func answerFromCache(_ entry: CacheEntry, staleDetail: StaticString?) {
+    /// `revalidated`: the upstream was asked and confirmed it with a 304 just now.
+    func answerFromCache(_ entry: CacheEntry, staleDetail: StaticString?, revalidated: Bool = false) {
         let now = engine.clock.now()
         outcome = staleDetail == nil ? .hit : .stale
-        if answeredPreconditions(entry, now: now, stale: staleDetail != nil) { return }
-        answer(entry, decodingUpTo: Gzip.maxDecodedLength, mark: .fromCache(entry, now: now, stale: staleDetail != nil)) {
-            writer.hit(entry, form: $0, range: $1, now: now, staleDetail: staleDetail)
+        let mark = { CacheMark.fromCache(entry, now: now, stale: staleDetail != nil, revalidated: revalidated) }
+        if answeredPreconditions(entry, now: now, mark: mark()) { return }
+        answer(entry, decodingUpTo: Gzip.maxDecodedLength, mark: mark()) {
+            writer.hit(entry, form: $0, range: $1, now: now, staleDetail: staleDetail, revalidated: revalidated)
         }
         // Read straight off the route: a fresh hit of a route without `verify` pays one
         // comparison. Not for a spelling its route folds into another's key (`respelled`):
@@ -52,8 +54,8 @@ extension Exchange {
     /// they made it a 304 or a 412, written here. Only for GET and HEAD (§13.1.1,
     /// §13.1.3) and a 2xx answer: preconditions are ignored where the answer would be
     /// anything else (§13.2.1), so a stored 404 stays a 404 whatever `If-None-Match: *`
-    /// says. `fill`: the `Cache-Status` of a fill's own answer (its 304 says MISS).
-    func answeredPreconditions(_ entry: CacheEntry, now: Timestamp, stale: Bool = false, fill cacheStatus: String? = nil) -> Bool {
+    /// says. `mark`: what the answer would have said of the cache (a fill's 304 says MISS).
+    func answeredPreconditions(_ entry: CacheEntry, now: Timestamp, mark: @autoclosure () -> CacheMark) -> Bool {
         guard !isBodyRead, entry.status / 100 == 2, head.headers.hasPreconditions else { return false }
         let stored = entry.storedHead()
         let decoded = entry.isGzip && !acceptsGzip
@@ -68,7 +70,7 @@ extension Exchange {
         }
         let verdict = Validators.precondition(request: head.headers, stored: validators, weakStoredTagMayBeOurs: weakTagMayBeOurs)
         guard verdict != .satisfied else { return false }
-        let mark = cacheStatus.map { CacheMark(xCache: .miss, cacheStatus: $0) } ?? .fromCache(entry, now: now, stale: stale)
+        let mark = mark()
         if verdict == .notModified {
             status = 304
             finish(close: writer.notModified(entry, stored: stored.lines, now: now, decoded: decoded, mark: mark))

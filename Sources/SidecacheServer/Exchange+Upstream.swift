@@ -352,12 +352,12 @@ extension Exchange {
         guard machine.committed() else { return }
         if clientLeft { return orphanSettled() }   // stored for the others; no one to answer
         if revalidated {
-            answerFromCache(entry, staleDetail: nil)
+            answerFromCache(entry, staleDetail: nil, revalidated: true)
         } else {
             let now = engine.clock.now()
-            if answeredPreconditions(entry, now: now, fill: cacheStatus) { return }
-            answer(entry, identity: identity, decodingUpTo: route?.policy.maxBodySize ?? Gzip.maxDecodedLength,
-                   mark: CacheMark(xCache: .miss, cacheStatus: cacheStatus)) {
+            let mark = CacheMark(xCache: .miss, cacheStatus: cacheStatus)
+            if answeredPreconditions(entry, now: now, mark: mark) { return }
+            answer(entry, identity: identity, decodingUpTo: route?.policy.maxBodySize ?? Gzip.maxDecodedLength, mark: mark) {
                 writer.filled(entry, form: $0, range: $1, now: now, cacheStatus: cacheStatus)
             }
         }

@@ -194,7 +194,7 @@ final class Exchange {
             // A leader that waited on another instance's fill answers from it: its own
             // waiters find it stored too.
             if let land = answer.land ?? (flight != nil ? .stored : nil) { landFlight(land) }
-            answerFromCache(answer.entry, staleDetail: answer.staleDetail)
+            answerFromCache(answer.entry, staleDetail: answer.staleDetail, revalidated: answer.revalidated)
             if answer.drop, let key = machine.context?.key { engine.store.drop(key, on: connection.eventLoop) }
             // Not through a spelling folded into another's key: the refresh would fetch it
             // as spelled and store the upstream's answer to it under the plain one's key.

@@ -95,7 +95,7 @@ extension ExchangeStateMachine {
         guard case .store(let timing) = decision else {
             // Confirmed but no longer storable: answer with it once, keep nothing.
             state = .finished
-            return .answerFromCache(FromCache(entry: stored, land: .fetchYourself(uncacheable: true)))
+            return .answerFromCache(FromCache(entry: stored, land: .fetchYourself(uncacheable: true), revalidated: true))
         }
         state = .committing
         return .commit(Filled(status: old.status, reason: old.reason, lines: merged, body: stored.body, timing: timing,

@@ -111,6 +111,8 @@ struct ExchangeStateMachine {
         var land: FlightResult?
         /// The entry is wrong: removed from the store once answered.
         var drop = false
+        /// The upstream confirmed it with a 304 just now.
+        var revalidated = false
     }
 
     struct FillStart {

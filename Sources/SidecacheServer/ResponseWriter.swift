@@ -23,12 +23,15 @@ struct ResponseWriter {
 
     /// Stored head, then Age/X-Cache/Cache-Status, then the stored body: no encoding work
     /// per hit. `staleDetail` marks a stale answer and why. `form` is the entry's bytes
-    /// this client gets (`Exchange.form(of:)`), `range` its part.
-    func hit(_ entry: CacheEntry, form: StoredForm, range: RangeAnswer, now: Timestamp, staleDetail: StaticString?) -> Bool {
+    /// this client gets (`Exchange.form(of:)`), `range` its part. `revalidated`: the
+    /// upstream confirmed it with a 304 just now (`Cache-Status` says it was forwarded).
+    func hit(_ entry: CacheEntry, form: StoredForm, range: RangeAnswer, now: Timestamp, staleDetail: StaticString?,
+             revalidated: Bool = false) -> Bool {
         var lines = answerBuffer(form, range: range, room: 160)
         lines.writeHeader("Age", Int(entry.timing.ageSeconds(at: now)))
         lines.writeStaticString(staleDetail == nil ? "X-Cache: HIT\r\n" : "X-Cache: STALE\r\n")
-        lines.writeStaticString("Cache-Status: sidecache; hit; ttl=")
+        // As `CacheStatusField.hit` and `.revalidated` spell them, without building a String.
+        lines.writeStaticString(revalidated ? "Cache-Status: sidecache; fwd=stale; fwd-status=304; ttl=" : "Cache-Status: sidecache; hit; ttl=")
         // A stale answer's freshness is spent (RFC 9211 §2.5: negative when stale), also
         // an entry a soft purge made stale before its own lifetime ran out.
         let remaining = entry.timing.remainingSeconds(at: now)
@@ -38,7 +41,7 @@ struct ResponseWriter {
             lines.writeStaticString(staleDetail)
         }
         lines.writeStaticString("\r\n")
-        return stored(form, range: range, lines: &lines)
+        return stored(form, range: range, lines: &lines, now: now)
     }
 
     /// A completed fill, from the bytes just stored, with the age the upstream gave it
@@ -49,7 +52,7 @@ struct ResponseWriter {
         if age > 0 { lines.writeHeader("Age", age) }
         lines.writeStaticString("X-Cache: MISS\r\n")
         lines.writeHeader(CacheStatusField.name, cacheStatus)
-        return stored(form, range: range, lines: &lines)
+        return stored(form, range: range, lines: &lines, now: now)
     }
 
     /// Bodies up to this size are copied behind the head, so that a whole answer leaves
@@ -98,8 +101,8 @@ struct ResponseWriter {
 
     /// The stored head, the per-answer `lines` (closed here with the connection header
     /// and the blank line), then the stored body unless HEAD; one flush.
-    private func stored(_ form: StoredForm, range: RangeAnswer, lines: inout ByteBuffer) -> Bool {
-        guard case .whole = range else { return part(form, range: range, lines: &lines) }
+    private func stored(_ form: StoredForm, range: RangeAnswer, lines: inout ByteBuffer, now: Timestamp) -> Bool {
+        guard case .whole = range else { return part(form, range: range, lines: &lines, now: now) }
         let close = connection.closesAfterResponse
         writeConnectionHeader(&lines, close: close)
         lines.writeStaticString("\r\n")
@@ -116,8 +119,9 @@ struct ResponseWriter {
     }
 
     /// 206 with the range's bytes and `Content-Range`, or 416 with the length: the
-    /// stored head rebuilt around them (a rare path).
-    private func part(_ form: StoredForm, range: RangeAnswer, lines: inout ByteBuffer) -> Bool {
+    /// stored head rebuilt around them (a rare path). The 416 is the proxy's own answer,
+    /// dated `now` (RFC 9110 §6.6.1); a 206 keeps the stored `Date`, as a 200 does.
+    private func part(_ form: StoredForm, range: RangeAnswer, lines: inout ByteBuffer, now: Timestamp) -> Bool {
         let length = form.body.readableBytes
         var head = connection.allocator.buffer(capacity: form.head.readableBytes + lines.readableBytes + 64)
         var body: ByteBuffer?
@@ -129,6 +133,7 @@ struct ResponseWriter {
             body = form.body.getSlice(at: form.body.readerIndex + bytes.lowerBound, length: bytes.count)
         } else {
             head.writeStatusLine(status: 416, reason: "Range Not Satisfiable")
+            head.writeHeader("Date", HTTPDate.format(now))
             head.writeHeader("Content-Range", "bytes */\(length)")
             head.writeStaticString("Content-Length: 0\r\n")
         }

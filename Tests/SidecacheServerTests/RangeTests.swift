@@ -1,4 +1,5 @@
 import CompressNIO
+import SidecacheCore
 import NIOCore
 import SidecacheTestSupport
 import Testing
@@ -43,6 +44,7 @@ struct RangeTests {
             _ = try await h.get("/files/2")
             let beyond = try await h.get("/files/2", headers: [("Range", "bytes=5000-")])
             #expect(beyond.status == 416 && beyond.header("Content-Range") == "bytes */5000" && beyond.body.isEmpty)
+            #expect(beyond.header("Date").flatMap(HTTPDate.parse) != nil, "the proxy's own answer is dated")
             let several = try await h.get("/files/2", headers: [("Range", "bytes=0-1, 10-11")])
             #expect(several.status == 200 && several.body == Self.bytes, "several ranges: the whole answer (§14.2)")
             let invalid = try await h.get("/files/2", headers: [("Range", "bytes=9-3")])

@@ -146,6 +146,10 @@ struct ValidationTests {
             #expect(revalidated.status == 200)
             #expect(revalidated.text == #"{"body":"original"}"#)
             #expect(revalidated.header("X-Version") == "refreshed")
+            // Served from the store but forwarded first: RFC 9211 has no `hit` for it.
+            #expect(revalidated.header("X-Cache") == "HIT" && revalidated.header("Cache-Status") == "sidecache; fwd=stale; fwd-status=304; ttl=10")
+            let client304 = try await h.get("/d/3", headers: [("If-None-Match", Self.etag)])
+            #expect(client304.status == 304 && client304.header("Cache-Status") == "sidecache; hit; ttl=10")
             #expect(conditionals.withLock { $0 } == [nil, Self.etag])
             // Fresh again for another ttl: no upstream request.
             h.clock.advance(by: .seconds(5))
@@ -366,9 +370,12 @@ struct OriginRouteTests {
             for _ in 0..<3 {
                 let r = try await h.get("/o/5")
                 #expect(r.status == 200 && r.text == #"{"full":true}"#)
+                #expect(r.header("Cache-Status")?.hasPrefix("sidecache; fwd=stale; fwd-status=304; ttl=") == true)
             }
+            let mine = try await h.get("/o/5", headers: [("If-None-Match", #""e5""#)])
+            #expect(mine.status == 304 && mine.header("Cache-Status")?.hasPrefix("sidecache; fwd=stale; fwd-status=304") == true)
             let seen = h.origin.requests.map { $0.header("If-None-Match") }
-            #expect(seen == [nil, #""e5""#, #""e5""#, #""e5""#])
+            #expect(seen == [nil, #""e5""#, #""e5""#, #""e5""#, #""e5""#])
         }
     }
 
