@@ -11,16 +11,22 @@ public enum MethodOverride {
     private static let crlf = Array("\r\n".utf8)
     private static let blankLine = Array("\r\n\r\n".utf8)
 
-    /// Each named method once, in upper case (frameworks read them case-blind). The
-    /// body is read as a form when `contentType` says it is one; a scan that stops at
-    /// nothing it does not need (a body may be `maxRequestBody` of `a&a&…`).
+    /// The `candidates` (upper-case method names: those the purge rules name) that the
+    /// request names, each once (frameworks read them case-blind, blanks around). The
+    /// body is read as a form when `contentType` says it is one, by a scan that allocates
+    /// nothing and compares each value with the candidates in place: a body may be
+    /// `maxRequestBody` of `_method=…` pairs (1.2 million distinct ones, each made a
+    /// String and searched for among those found, held a loop for minutes).
     public static func methods(headers: some HeaderFields, query: Substring?, body: UnsafeRawBufferPointer?,
-                               contentType: String?) -> [String] {
+                               contentType: String?, among candidates: [String]) -> [String] {
         var found: [String] = []
-        func add(_ text: some Collection<UInt8>) {
-            let method = String(decoding: text, as: UTF8.self).trimmingSpaces().uppercased()
-            let token = !method.isEmpty && method.utf8.allSatisfy { $0 == UInt8(ascii: "-") || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains($0) }
-            if token, !found.contains(method) { found.append(method) }
+        func add<C: BidirectionalCollection<UInt8>>(_ text: C) {
+            var value = text[...]
+            while let first = value.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { value = value.dropFirst() }
+            while let last = value.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { value = value.dropLast() }
+            for candidate in candidates where candidate.utf8.count == value.count && !found.contains(candidate) {
+                if zip(value, candidate.utf8).allSatisfy({ $0.asciiUppercased == $1 }) { found.append(candidate) }
+            }
         }
         for field in fields { headers.all(field).forEach { add($0.utf8) } }
         if let query { pairValues(query.utf8, add) }
@@ -32,7 +38,7 @@ public enum MethodOverride {
     }
 
     /// The values of `_method` pairs in `a=1&_method=PUT` (pairs split on `&` and `;`).
-    private static func pairValues<C: Collection<UInt8>>(_ pairs: C, _ found: (C.SubSequence) -> Void) {
+    private static func pairValues<C: BidirectionalCollection<UInt8>>(_ pairs: C, _ found: (C.SubSequence) -> Void) {
         var start = pairs.startIndex
         while true {
             let end = pairs[start...].firstIndex { $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: ";") } ?? pairs.endIndex

@@ -61,17 +61,17 @@ public struct PurgePlan: Sendable {
 
     /// The rules whose `on` matches this request; `caseInsensitive` for a path on a
     /// case-insensitive route (`RouteTable.ruleSpelling`). `overrides`: the methods the
-    /// request asks the upstream to take it as (`MethodOverride`), whose rules fire too;
-    /// asked once, and only when a rule for another method matches the path (it may
-    /// read the whole body).
-    public init(method: String, overrides: () -> [String] = { [] }, path: Substring, caseInsensitive: Bool = false,
-                rules: [PurgeRule]) {
+    /// request asks the upstream to take it as (`MethodOverride`) among those the rules
+    /// name, whose rules fire too; asked once, and only when a rule for another method
+    /// matches the path (it may read the whole body).
+    public init(method: String, overrides: (_ among: [String]) -> [String] = { _ in [] }, path: Substring,
+                caseInsensitive: Bool = false, rules: [PurgeRule]) {
         var matches: [(rule: PurgeRule, params: [String: String])] = []
         var named: [String]?
         for rule in rules {
             if !rule.on.methods.contains(method) {
                 guard rule.on.path.matches(path, caseInsensitive: caseInsensitive) else { continue }
-                let others = named ?? overrides()
+                let others = named ?? overrides(Self.methods(of: rules, besides: method))
                 named = others
                 guard others.contains(where: rule.on.methods.contains) else { continue }
             }
@@ -79,6 +79,15 @@ public struct PurgePlan: Sendable {
             matches.append((rule, params))
         }
         self.matches = matches
+    }
+
+    /// The methods `rules` name, each once, but `method`.
+    private static func methods(of rules: [PurgeRule], besides method: String) -> [String] {
+        var methods: [String] = []
+        for rule in rules {
+            for named in rule.on.methods where named != method && !methods.contains(named) { methods.append(named) }
+        }
+        return methods
     }
 
     /// Whether an upstream status purges: 2xx and 3xx do; 1xx, 4xx and 5xx never.

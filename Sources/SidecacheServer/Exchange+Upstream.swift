@@ -209,7 +209,7 @@ extension Exchange {
                                   metadata: ["targets": "\(declared.skipped.joined(separator: ", "))", "request": "\(method) \(target.path)"])
         }
         let spelled = settings.config.routes.ruleSpelling(of: target.path)
-        let plan = PurgePlan(method: method, overrides: { self.methodOverrides(target) }, path: spelled.path,
+        let plan = PurgePlan(method: method, overrides: { self.methodOverrides(target, among: $0) }, path: spelled.path,
                              caseInsensitive: spelled.caseInsensitive, rules: settings.config.purge)
         if !plan.isEmpty {
             let paths = plan.bodyPaths
@@ -239,11 +239,15 @@ extension Exchange {
         }
     }
 
-    /// The methods this mutation asks the upstream to take it as (`MethodOverride`).
-    private func methodOverrides(_ target: RequestTarget) -> [String] {
+    /// The `candidates` this mutation asks the upstream to take it as (`MethodOverride`).
+    private func methodOverrides(_ target: RequestTarget, among candidates: [String]) -> [String] {
         let type = head.headers.first(name: "content-type")
-        guard let body else { return MethodOverride.methods(headers: head.headers, query: target.query, body: nil, contentType: nil) }
-        return body.withUnsafeReadableBytes { MethodOverride.methods(headers: head.headers, query: target.query, body: $0, contentType: type) }
+        guard let body else {
+            return MethodOverride.methods(headers: head.headers, query: target.query, body: nil, contentType: nil, among: candidates)
+        }
+        return body.withUnsafeReadableBytes {
+            MethodOverride.methods(headers: head.headers, query: target.query, body: $0, contentType: type, among: candidates)
+        }
     }
 
     /// Stores the entry (L1, and Redis by compare-and-set when shared) unless a purge
