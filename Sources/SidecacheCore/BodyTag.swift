@@ -64,18 +64,40 @@ public struct BodyTag: Sendable, Equatable, CustomStringConvertible {
     /// booleans; one that is empty or holds a space or comma cannot be named in a purge
     /// and gives no tag.
     public static func tags(_ rules: [BodyTag], in body: JSONValue) -> (tags: [String], dropped: Int) {
+        var found = Found()
+        for rule in rules {
+            rule.visit(body, rule.steps[...]) { found.add(rule, $0) }
+        }
+        return (found.tags, found.dropped)
+    }
+
+    /// The same for a JSON document as it came (nil when it is not JSON): parsed whole
+    /// up to `wholeUpTo` bytes, scanned past it (`JSONMembers.scalars`), so a tagged
+    /// answer of `maxBodySize` costs one pass and no tree. The scan finds the same
+    /// values; the tags of two rules come in document order rather than rule by rule,
+    /// which only matters past `maxPerEntry`, where the answer is not stored anyway.
+    public static func tags(_ rules: [BodyTag], inJSON bytes: UnsafeRawBufferPointer, wholeUpTo: Int = 64 << 10)
+        -> (tags: [String], dropped: Int)? {
+        if bytes.count <= wholeUpTo { return JSONValue.parse(bytes).map { tags(rules, in: $0) } }
+        var found = Found()
+        guard JSONMembers.scalars(bytes, at: rules.map(\.steps), { value, ends in
+            for index in ends { found.add(rules[index], value) }
+        }) else { return nil }
+        return (found.tags, found.dropped)
+    }
+
+    /// Tags as they are found: each once, at most `maxPerEntry`, the rest counted.
+    private struct Found {
         var tags: [String] = []
         var seen: Set<String> = []
         var dropped = 0
-        for rule in rules {
-            rule.visit(body, rule.steps[...]) { value in
-                guard let text = value.scalarText, !text.isEmpty, !text.contains(where: separates) else { return }
-                let tag = rule.prefix + text
-                guard seen.insert(tag).inserted else { return }
-                if tags.count < maxPerEntry { tags.append(tag) } else { dropped += 1 }
-            }
+
+        mutating func add(_ rule: BodyTag, _ value: JSONValue) {
+            guard let text = value.scalarText, !text.isEmpty, !text.contains(where: separates) else { return }
+            let tag = rule.prefix + text
+            guard seen.insert(tag).inserted else { return }
+            if tags.count < maxPerEntry { tags.append(tag) } else { dropped += 1 }
         }
-        return (tags, dropped)
     }
 
     private func visit(_ node: JSONValue, _ steps: ArraySlice<Step>, _ found: (JSONValue) -> Void) {

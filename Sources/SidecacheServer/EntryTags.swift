@@ -29,8 +29,9 @@ enum EntryTags {
         guard overDeclared == 0 else { return .tooMany(over: overDeclared) }
         guard !route.tags.isEmpty, isJSON(headers.first("content-type")) else { return .tags(declared) }
         guard let identity else { return .unreadable }
-        guard let json = JSONValue.parse(identity.readableBytesView) else { return .tags(declared) }
-        let (fromBody, dropped) = BodyTag.tags(route.tags, in: json)
+        guard let (fromBody, dropped) = identity.withUnsafeReadableBytes({ BodyTag.tags(route.tags, inJSON: $0) }) else {
+            return .tags(declared)
+        }
         guard dropped == 0 else { return .tooMany(over: dropped) }
         return .tags((declared + fromBody).uniqued())
     }
