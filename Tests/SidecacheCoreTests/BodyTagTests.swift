@@ -26,7 +26,8 @@ import Testing
     /// A tag is named in purges separated by spaces and commas: values holding one give none.
     @Test func valuesThatCannotBeNamedGiveNoTag() throws {
         let rule = try BodyTag(parsing: "n:$[*]")
-        #expect(BodyTag.tags([rule], in: json(#"["a b", "a,b", "", "ok"]"#)).tags == ["n:ok"])
+        #expect(BodyTag.tags([rule], in: json(#"["a b", "a,b", "", "ok", "a\rb", "a\u000bb", "a\u2028b", "a\u0085b", "é"]"#)).tags
+                == ["n:ok", "n:é"])
     }
 
     @Test func atMost64TagsAnEntryAndTheRestAreCounted() throws {
