@@ -11,6 +11,12 @@ extension ProxyServer {
         let config = engine.config
         let engine = self.engine
         let connections = self.connections
+        let openFiles = OpenFileLimit.raise()
+        if openFiles < OpenFileLimit.needed(connections: config.limits.connections) {
+            logger.warning("open-file limit is below what limits.connections needs: raise it (ulimit -n, LimitNOFILE=) or lower limits.connections",
+                           metadata: ["openFiles": "\(openFiles)", "connections": "\(config.limits.connections)",
+                                      "needed": "\(OpenFileLimit.needed(connections: config.limits.connections))"])
+        }
         let bootstrap = ServerBootstrap(group: eventLoops)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
