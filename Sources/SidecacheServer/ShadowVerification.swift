@@ -12,8 +12,11 @@ import SidecacheUpstream
 /// logged with its route and key digest, and counted. The client is never delayed.
 ///
 /// Bodies are compared decoded (the entry may be stored gzipped, the upstream asked
-/// for identity). An upstream that fails, or answers 429 or 5xx, says nothing about
-/// the entry and is not a mismatch.
+/// for identity). An upstream that fails, or answers with a status a duration route
+/// never stores (a 406, 401 or 429, a 5xx), says nothing about the entry and is not a
+/// mismatch: the check is sent with the sampled client's headers, and a client sending
+/// ones outside the key (`Accept: x/y`) made it answer 406 and drop a good entry for
+/// everyone, again on every sampled hit.
 final class ShadowVerification {
     private let engine: ProxyEngine
     private let route: Route
@@ -95,7 +98,7 @@ final class ShadowVerification {
     }
 
     private func compare() {
-        guard status != 429, status < 500 else { return }
+        guard StoragePolicy.storableStatuses.contains(status) else { return }
         let stored = entry.storedHead()
         let limit = route.policy.maxBodySize
         let entryBody = Self.decoded(entry.body, coding: ContentCoding.coding(HeaderList(stored.lines)), limit: limit, allocator)

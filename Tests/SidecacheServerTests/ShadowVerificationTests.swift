@@ -129,6 +129,25 @@ struct ShadowVerificationTests {
         }
     }
 
+    /// A check is sent with the sampled client's headers. One whose headers outside the
+    /// key make the upstream refuse (406 to an `Accept` it cannot meet) learned nothing
+    /// about the entry; that was a mismatch, and the client dropped the entry for
+    /// everyone on each sampled hit (found by the isolation audit).
+    @Test func aRefusalTheClientsOwnHeadersCausedKeepsTheEntry() async throws {
+        try await withProxy(routes: Self.routes) { h in
+            h.origin.on("GET", "/api/checked/3") { req in
+                req.header("Accept") == "x/y" ? .json(#"{"error":"not acceptable"}"#, status: 406) : .json(#"{"id":3}"#)
+            }
+            _ = try await h.get("/api/checked/3")
+            for round in 1...3 {
+                #expect(try await h.get("/api/checked/3", headers: [("Accept", "x/y")]).header("X-Cache") == "HIT", "\(round)")
+                #expect(try await eventually { h.origin.count(path: "/api/checked/3") == 1 + round }, "verified with its headers")
+            }
+            #expect(Self.mismatches(h) == 0)
+            #expect(try await h.get("/api/checked/3").header("X-Cache") == "HIT")
+        }
+    }
+
     @Test func routesWithoutVerifyAreNeverFetchedAgain() async throws {
         try await withProxy(routes: Self.routes) { h in
             h.origin.on("GET", "/api/trusted/1", .json("{}"))
