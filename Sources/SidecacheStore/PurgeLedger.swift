@@ -19,10 +19,17 @@ public final class PurgeLedger: Sendable {
     private let sequence = Atomic<UInt64>(1)
     private let state = Mutex(State())
     private let maxScopes: Int
+    private let onOverflow: @Sendable (Int) -> Void
 
     /// `maxScopes` bounds memory: past it the table is dropped and every older entry
     /// counts as purged, which is always safe.
-    public init(maxScopes: Int = 1 << 20) { self.maxScopes = maxScopes }
+    /// `onOverflow` is told (with `maxScopes`) each time that happens: the cache empties
+    /// for everyone at once, and clients whose mutations name ever new scopes (a tag per
+    /// query value) can make it happen; an operator must be able to see it.
+    public init(maxScopes: Int = 1 << 20, onOverflow: @escaping @Sendable (Int) -> Void = { _ in }) {
+        self.maxScopes = maxScopes
+        self.onOverflow = onOverflow
+    }
 
     /// The number a fill starting now records.
     public var current: UInt64 { sequence.load(ordering: .acquiring) }
@@ -36,17 +43,20 @@ public final class PurgeLedger: Sendable {
     public func purge(ids: [UInt64]) {
         guard !ids.isEmpty else { return }
         let all = PurgeScope.all.id
-        state.withLock { s in
+        let overflowed = state.withLock { s in
             let n = sequence.load(ordering: .relaxed) + 1
             for id in ids {
                 if id == all { s.floor = n } else { s.lastPurge[id] = n }
             }
-            if s.lastPurge.count > maxScopes {
+            let overflowed = s.lastPurge.count > maxScopes
+            if overflowed {
                 s.lastPurge.removeAll(keepingCapacity: false)
                 s.floor = n
             }
             sequence.store(n, ordering: .releasing)
+            return overflowed
         }
+        if overflowed { onOverflow(maxScopes) }
     }
 
     /// Records a soft purge of `scopes` at `now`: the entries they cover become stale
@@ -58,17 +68,20 @@ public final class PurgeLedger: Sendable {
     /// The same by scope id: soft purges published by other instances arrive this way.
     public func softPurge(ids: [UInt64], at now: Timestamp) {
         guard !ids.isEmpty else { return }
-        state.withLock { s in
+        let overflowed = state.withLock { s in
             let n = sequence.load(ordering: .relaxed) + 1
             for id in ids { s.lastSoftPurge[id] = (n, now) }
-            if s.lastSoftPurge.count > maxScopes {
+            let overflowed = s.lastSoftPurge.count > maxScopes
+            if overflowed {
                 // Bounded like hard purges: past it, every older entry counts as purged.
                 s.lastSoftPurge.removeAll(keepingCapacity: false)
                 s.lastPurge.removeAll(keepingCapacity: false)
                 s.floor = n
             }
             sequence.store(n, ordering: .releasing)
+            return overflowed
         }
+        if overflowed { onOverflow(maxScopes) }
     }
 
     public enum Check: Sendable, Equatable {

@@ -23,7 +23,10 @@ public final class TieredStore: Sendable {
     public init(options: StoreOptions, loops: [any EventLoop], logger: Logger,
                 onRemotePurge: @escaping @Sendable (Int) -> Void = { _ in }) {
         let memory = MemoryStore(capacityBytes: options.memoryBytes)
-        let ledger = PurgeLedger()
+        let ledger = PurgeLedger(onOverflow: { scopes in
+            logger.warning("purge ledger full: every entry stored before now counts as purged (mutations named more distinct purge scopes than it keeps)",
+                           metadata: ["scopes": "\(scopes)"])
+        })
         self.memory = memory
         self.ledger = ledger
         self.logger = logger

@@ -1,4 +1,5 @@
 import NIOCore
+import Synchronization
 import Testing
 import SidecacheCore
 @testable import SidecacheStore
@@ -117,11 +118,17 @@ import SidecacheCore
         #expect(!ledger.isValid(later))
     }
 
+    /// ... and says so, once each time: the whole cache emptied at once, which clients
+    /// naming ever new scopes can cause, left no trace before.
     @Test func ledgerOverflowPurgesEverythingOlder() {
-        let ledger = PurgeLedger(maxScopes: 4)
+        let overflows = Mutex(0)
+        let ledger = PurgeLedger(maxScopes: 4, onOverflow: { scopes in overflows.withLock { $0 += scopes } })
         let e = entry(size: 1, fillSeq: ledger.current, scopes: [99])
         ledger.purge((0..<10).map { .path("/p\($0)") })
         #expect(!ledger.isValid(e))
+        #expect(overflows.withLock { $0 } == 4)
+        ledger.softPurge((10..<20).map { .path("/p\($0)") }, at: Timestamp(milliseconds: 0))
+        #expect(overflows.withLock { $0 } == 8)
     }
 }
 
