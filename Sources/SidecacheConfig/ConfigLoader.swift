@@ -32,6 +32,10 @@ public enum ConfigLoader {
         } catch {
             throw ConfigError(problems: [ConfigProblem(path: "", message: "not valid JSON (\(describe(error)))")])
         }
+        let twice = DuplicateMembers.paths(in: Array(data))
+        guard twice.isEmpty else {
+            throw ConfigError(problems: twice.map { ConfigProblem(path: $0, message: "is given twice in its object (JSON would keep one of them)") })
+        }
         let reader = ConfigReader(environment: environment)
         let config = build(Node(value: document, path: "", reader: reader))
         guard reader.problems.isEmpty, let config else { throw ConfigError(problems: reader.problems) }
