@@ -8,6 +8,7 @@ enum DuplicateMembers {
     /// The config path (`routes[1].ttl`) of each member named again in its object.
     static func paths(in text: [UInt8]) -> [String] {
         var scan = Scan(text: text)
+        if text.starts(with: [0xEF, 0xBB, 0xBF]) { scan.i = 3 }   // a UTF-8 byte order mark, which the decoder takes
         scan.value(path: "")
         return scan.found
     }
