@@ -309,7 +309,9 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
                 reject(.payloadTooLarge(limit: limit))
                 return
             }
-            let hold = bodyHold ?? engine.bodies.hold(within: settings.config.limits.bodyMemory)
+            let hold = bodyHold ?? engine.bodies.receiving(within: settings.config.limits.bodyMemory) { [channel = context?.channel] in
+                channel?.close(promise: nil)
+            }
             guard hold.grow(to: total) else {
                 reject(.overloaded(limit: settings.config.limits.bodyMemory))
                 return
@@ -320,6 +322,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
             state = .receiving(head, body, limit: limit)
         case .end:
             guard case .receiving(let head, let body, _) = state else { return reject(.badRequest("unexpected request part")) }
+            bodyHold?.received()
             let exchange = Exchange(engine: engine, settings: settings, connection: self, head: head, body: body, bodyHold: bodyHold)
             bodyHold = nil
             state = .responding(exchange)

@@ -37,6 +37,39 @@ struct BodyMemoryTests {
         #expect(memory.bytes == 0)
     }
 
+    /// Bodies sent but for their last bytes, then a byte at a time, held the budget for as
+    /// long as their senders liked (the idle timeout restarts at each byte), and every
+    /// other upload got 503 meanwhile (found by the isolation audit). Now a body that
+    /// finds no memory has the one stalled longest (no 16 KiB of progress in 5 s) cut;
+    /// the refused client's retry gets through.
+    @Test func bodiesThatStallMakeWayForOnesThatArrive() async throws {
+        try await withProxy(extra: #""limits": { "bodyMemory": "256KiB", "idleTimeout": "60s" }"#) { h in
+            h.origin.on("POST", "/upload", .text("ok"))
+            let engine = h.proxy.engine
+            var stalled: [RawConnection] = []
+            for _ in 0..<2 {
+                let c = try await RawConnection.connect(port: h.port)
+                try await c.send("POST /upload HTTP/1.1\r\nHost: a\r\nContent-Length: 204800\r\n\r\n")
+                try await c.send([UInt8](repeating: 0x61, count: 120 << 10))
+                stalled.append(c)
+            }
+            #expect(try await eventually { engine.bodies.bytes >= 240 << 10 }, "\(engine.bodies.bytes) bytes held")
+            for round in 0..<8 {   // a trickle keeps the connections alive, and is no progress
+                for c in stalled { try await c.send("a") }
+                try await Task.sleep(for: .seconds(1))
+                _ = round
+            }
+            let body = [UInt8](repeating: 0x62, count: 64 << 10)
+            let first = try await h.send("POST", "/upload", body: body)
+            #expect(first.status == 503, "the budget is full when it comes")
+            #expect(try await eventually { (try? await h.send("POST", "/upload", body: body).status) == 200 }, "its retry gets through")
+            let held = stalled
+            #expect(try await eventually { held.contains(where: \.isClosed) }, "a stalled body was cut")
+            #expect(h.origin.count("POST", path: "/upload") >= 1)
+            for c in stalled { try? await c.close() }
+        }
+    }
+
     static let routes = #"[{ "name": "report", "match": "GET /report", "ttl": "5m" }]"#
     static let limit = #""limits": { "bodyMemory": "1MiB" }"#
 
