@@ -66,6 +66,13 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
+    /// Whether both cannot be bound at once: one port (not 0, which the system picks),
+    /// and one host, or a wildcard that takes every host.
+    func overlaps(_ other: ListenAddress) -> Bool {
+        let wildcards: Set<String> = ["0.0.0.0", "::", "*"]
+        return port != 0 && port == other.port && (host == other.host || wildcards.contains(host) || wildcards.contains(other.host))
+    }
+
     /// True for 127.0.0.0/8, ::1 and localhost.
     public var isLoopback: Bool {
         if host == "localhost" || host == "::1" { return true }

@@ -71,6 +71,11 @@ public enum ConfigLoader {
         let threads = top["threads"]?.int(atLeast: 1, atMost: 1024)
         let log = logConfig(top["log"])
 
+        if let listen, let adminListen = admin?.listen, listen.overlaps(adminListen) {
+            // `check` passed it, and `run` then died binding the second listener.
+            root.reader.report("admin.listen", "\(adminListen) is where the proxy listens (listen: \(listen)): give the admin listener its own port")
+            return nil
+        }
         guard let listen, let upstream, let store, let routes, let purge, let warm, let limits, let log else { return nil }
         if top["auth"] != nil && jwt == nil { return nil }
         guard let host else { return nil }

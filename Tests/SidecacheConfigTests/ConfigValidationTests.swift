@@ -143,6 +143,8 @@ import Testing
         (#"{"upstream": "http://api/x?y=1"}"#, "upstream", "query"),
         (#"{"upstream": 3000}"#, "upstream", "expected a string, found a number"),
         (#"{"upstream": "http://127.0.0.1:3000", "upstream": "http://127.0.0.1:3001"}"#, "upstream", "is given twice in its object"),
+        (#"{"upstream": "http://a:1", "listen": "127.0.0.1:8080", "admin": {"listen": "127.0.0.1:8080"}}"#, "admin.listen", "its own port"),
+        (#"{"upstream": "http://a:1", "listen": "0.0.0.0:9090", "admin": {}}"#, "admin.listen", "its own port"),
         (#"{"upstream": "http://a:1", "routes": [{"name": "a", "match": "GET /a"}, {"name": "b", "match": "GET /b", "ttl": "1m", "ttl": "5m",}]}"#,
          "routes[1].ttl", "is given twice in its object"),
         (#"{"upstream": "http://a:1", "store": {"memory": "1MiB", "me\u006dory": "2MiB"}}"#, "store.memory", "is given twice in its object"),
