@@ -14,6 +14,7 @@ struct AdminEndpointTests {
         try await withProxy(routes: Self.routes, extra: adminJSON) { h in
             let health = try await h.admin("GET", "/healthz", token: nil)
             #expect(health.status == 200)
+            #expect(health.header("Date").flatMap(HTTPDate.parse) != nil, "the admin listener dates its answers (RFC 9110 §6.6.1)")
             let ready = try await h.admin("GET", "/readyz", token: nil)
             #expect(ready.status == 200)
             #expect(ready.text == #"{"ready":true,"redis":{"configured":false},"config":1}"# + "\n")
