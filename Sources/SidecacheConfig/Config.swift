@@ -69,7 +69,7 @@ public struct ListenAddress: Sendable, Equatable, CustomStringConvertible {
     /// Whether both cannot be bound at once: one port (not 0, which the system picks),
     /// and one host, or a wildcard that takes every host.
     func overlaps(_ other: ListenAddress) -> Bool {
-        let wildcards: Set<String> = ["0.0.0.0", "::", "*"]
+        let wildcards: Set<String> = ["0.0.0.0", "::"]
         return port != 0 && port == other.port && (host == other.host || wildcards.contains(host) || wildcards.contains(other.host))
     }
 
