@@ -9,7 +9,7 @@ extension ActiveTransfer {
     /// only those a transfer sets for itself, each of them every time, so nothing of
     /// the earlier request carries over. Returns the first option curl rejected, or
     /// CURLE_OK.
-    func configureEasy(origins: CurlOrigins, sockets: CurlSockets, reused: Bool) -> CURLcode {
+    func configureEasy(origins: CurlOrigins, reused: Bool) -> CURLcode {
         var options = EasyOptions(easy: easy)
         if !reused { options.setConstants(sockets: sockets) }
         if onFreshConnection { options.set(CURLOPT_FRESH_CONNECT, 1) }
@@ -18,6 +18,7 @@ extension ActiveTransfer {
         options.set(CURLOPT_PRIVATE, pointer: context)
         options.set(CURLOPT_WRITEDATA, pointer: context)
         options.set(CURLOPT_HEADERDATA, pointer: context)
+        options.set(CURLOPT_PREREQDATA, pointer: context)
 
         if let (origin, target) = origins.split(request.url) {
             options.set(CURLOPT_CURLU, pointer: UnsafeRawPointer(origin))
@@ -78,8 +79,7 @@ private struct EasyOptions {
         set(CURLOPT_SOCKOPTDATA, pointer: context)
         record(curlshim_setopt_closesocket_cb(easy, curlSocketClosing))
         set(CURLOPT_CLOSESOCKETDATA, pointer: context)
-        record(curlshim_setopt_prereq_cb(easy, curlConnectionChosen))
-        set(CURLOPT_PREREQDATA, pointer: context)
+        record(curlshim_setopt_prereq_cb(easy, curlConnectionChosen))   // its data is the transfer's
     }
 
     mutating func record(_ code: CURLcode) {

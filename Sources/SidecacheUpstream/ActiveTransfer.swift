@@ -23,11 +23,18 @@ final class ActiveTransfer {
     private let eventLoop: any EventLoop
     private let onEvents: @Sendable ([UpstreamEvent]) -> Void
     private let outbox: EventOutbox
+    let sockets: CurlSockets
 
     private var headParser = ResponseHeadParser()
     private(set) var headDelivered = false
-    /// Set when the head was refused; the transfer ends with this failure.
+    /// Set when the head was refused, or a second sending of the request; the transfer
+    /// ends with this failure.
     private(set) var headFailure: UpstreamFailure?
+    /// curl has put the request on a connection (`connectionChosen` let it go).
+    private var requestWentOut = false
+    /// The kept-alive connection curl chose had bytes waiting, so it was refused: the
+    /// request never went out and may start again on a new connection.
+    private(set) var refusedBusyConnection = false
     /// When the head or the latest body chunk arrived, or curl was last resumed.
     private var lastBodyActivity = NIODeadline.uptimeNanoseconds(0)
     private var finished = false
@@ -42,10 +49,11 @@ final class ActiveTransfer {
     /// A copy of the request body; curl reads CURLOPT_POSTFIELDS in place.
     var requestBody: UnsafeMutableRawBufferPointer?
 
-    init(_ start: TransferStart, easy: UnsafeMutableRawPointer, outbox: EventOutbox, onFreshConnection: Bool) {
+    init(_ start: TransferStart, easy: UnsafeMutableRawPointer, outbox: EventOutbox, sockets: CurlSockets, onFreshConnection: Bool) {
         self.start = start
         self.onFreshConnection = onFreshConnection
         self.outbox = outbox
+        self.sockets = sockets
         self.handle = start.transfer
         self.easy = easy
         self.request = start.request
@@ -84,6 +92,32 @@ final class ActiveTransfer {
 
     deinit {
         requestBody?.deallocate()
+    }
+
+    /// curl is about to send the request on `connection` (CURLOPT_PREREQFUNCTION); false
+    /// refuses it, and curl ends the transfer.
+    ///
+    /// curl 7.88 sends a request again by itself, on a new connection, when the
+    /// kept-alive one it went out on closed before a byte of answer came, request body
+    /// and all. The upstream may have acted on the first (applied the charge, then its
+    /// worker died): a proxy must not send a request whose method is not idempotent a
+    /// second time (RFC 9112 §9.3.1.1; nginx's `proxy_next_upstream` without
+    /// `non_idempotent`). Such a transfer fails instead, as sent, so its client gets a
+    /// 502 and the purges of a write in doubt run. GET, HEAD, PUT, DELETE and the other
+    /// idempotent methods (RFC 9110 §9.2.2) are still sent again.
+    func connectionChosen(_ connection: CurlSockets.Connection) -> Bool {
+        if requestWentOut && !request.isIdempotent {
+            var failure = UpstreamFailure(kind: .protocolError, detail: "connection closed before the answer (a \(request.method) is not sent twice)")
+            failure.requestSent = true
+            headFailure = failure
+            return false
+        }
+        if sockets.hasInputWaiting(connection) {
+            refusedBusyConnection = true
+            return false
+        }
+        requestWentOut = true
+        return true
     }
 
     /// Header callback: one line of a head, or of the trailers after the body.

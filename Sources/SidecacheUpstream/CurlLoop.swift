@@ -71,8 +71,8 @@ final class CurlLoop {
             start.eventLoop.execute { start.onEvents([.failure(UpstreamFailure(kind: .other, detail: "curl_easy_init failed"))]) }
             return
         }
-        let transfer = ActiveTransfer(start, easy: easy, outbox: outbox, onFreshConnection: onFreshConnection)
-        let configured = transfer.configureEasy(origins: origins, sockets: multi.sockets, reused: parked != nil)
+        let transfer = ActiveTransfer(start, easy: easy, outbox: outbox, sockets: multi.sockets, onFreshConnection: onFreshConnection)
+        let configured = transfer.configureEasy(origins: origins, reused: parked != nil)
         guard configured == CURLE_OK else {
             transfer.finish(.failure(UpstreamFailure(
                 kind: .other, detail: "curl rejected the request: \(String(cString: curl_easy_strerror(configured)))")))
@@ -97,7 +97,7 @@ final class CurlLoop {
         if case .failure(var failure) = event {
             var sent = 0
             _ = curlshim_getinfo_long(transfer.easy, CURLINFO_REQUEST_SIZE, &sent)
-            failure.requestSent = sent > 0
+            failure.requestSent = failure.requestSent || sent > 0
             event = .failure(failure)
         }
         _ = curl_multi_remove_handle(multi.pointer, transfer.easy)
@@ -132,10 +132,10 @@ final class CurlLoop {
             _ = curlshim_getinfo_ptr(easy, CURLINFO_PRIVATE, &context)
             guard let context else { continue }
             let transfer = Unmanaged<ActiveTransfer>.fromOpaque(context).takeUnretainedValue()
-            if code == CURLE_ABORTED_BY_CALLBACK && !transfer.onFreshConnection {
-                // Only `CurlSockets` aborts so: the kept-alive connection had bytes
-                // waiting, curl closed it and sent nothing. (A new connection's first
-                // request is never refused, so a retry is not refused again.)
+            if code == CURLE_ABORTED_BY_CALLBACK && transfer.refusedBusyConnection {
+                // The kept-alive connection had bytes waiting (`CurlSockets`): curl
+                // closed it and sent nothing. (A new connection's first request is
+                // never refused, so a retry is not refused again.)
                 retryOnANewConnection(transfer)
                 continue
             }

@@ -119,8 +119,8 @@ func fnv1a(_ text: UnsafePointer<CChar>) -> UInt64 {
     return hash
 }
 
-// curl's socket callbacks: the tracker arrives as the unretained SOCKOPTDATA,
-// CLOSESOCKETDATA and PREREQDATA pointer.
+// curl's socket callbacks: the tracker arrives as the unretained SOCKOPTDATA and
+// CLOSESOCKETDATA pointer.
 
 /// CURLOPT_SOCKOPTFUNCTION: a socket curl just made for a connection.
 func curlSocketOpened(_ context: UnsafeMutableRawPointer?, _ socket: curl_socket_t, _ purpose: curlsocktype) -> Int32 {
@@ -135,10 +135,11 @@ func curlSocketClosing(_ context: UnsafeMutableRawPointer?, _ socket: curl_socke
 }
 
 /// CURLOPT_PREREQFUNCTION: a connection, new or kept alive, about to carry a request.
+/// Its data is the transfer (PREREQDATA, set with each transfer's own options).
 func curlConnectionChosen(_ context: UnsafeMutableRawPointer?, _ remoteIP: UnsafeMutablePointer<CChar>?,
                           _ localIP: UnsafeMutablePointer<CChar>?, _ remotePort: Int32, _ localPort: Int32) -> Int32 {
-    let sockets = Unmanaged<CurlSockets>.fromOpaque(context!).takeUnretainedValue()
+    let transfer = Unmanaged<ActiveTransfer>.fromOpaque(context!).takeUnretainedValue()
     let connection = CurlSockets.Connection(localPort: Int(localPort), remotePort: Int(remotePort),
                                             remoteAddress: remoteIP.map { fnv1a($0) } ?? 0)
-    return sockets.hasInputWaiting(connection) ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK
+    return transfer.connectionChosen(connection) ? CURL_PREREQFUNC_OK : CURL_PREREQFUNC_ABORT
 }

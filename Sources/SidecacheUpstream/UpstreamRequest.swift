@@ -43,3 +43,14 @@ public struct UpstreamRequest: Sendable {
         self.requestTarget = requestTarget
     }
 }
+
+extension UpstreamRequest {
+    /// Sent twice, it has the effect of sending it once (RFC 9110 §9.2.2), so curl may
+    /// send it again when its kept-alive connection closed unanswered.
+    var isIdempotent: Bool {
+        switch method {
+        case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE": true
+        default: false
+        }
+    }
+}

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Testing
 import SidecacheTestSupport
 
@@ -84,6 +85,38 @@ struct UpstreamTrustTests {
                 #expect(answer.status == 200 && answer.text == "for \(user)", "\(first): \(user) got \(answer.status) \(answer.text)")
             }
             #expect(origin.requests.count { $0.hasPrefix("GET /me ") } == 4)
+        }
+    }
+
+    /// curl sends a request again, on a new connection, when the kept-alive connection
+    /// it went out on closes before a byte of answer. An upstream that applied a POST
+    /// and then died (its worker killed mid-request) got it twice, and the client one
+    /// 200: a charge made twice, which nobody could see. Only an idempotent request
+    /// goes out again; any other is a 502, sent once.
+    @Test(arguments: [("POST", 502, 1), ("PATCH", 502, 1), ("GET", 200, 2), ("DELETE", 200, 2)])
+    func aRequestWhoseConnectionClosedUnansweredIsSentAgainOnlyWhenIdempotent(_ method: String, status: Int, sent: Int) async throws {
+        let closedOnce = Mutex(false)
+        let origin = try await RawOrigin.start { head in
+            let first = head.contains(" /x/charge ") && closedOnce.withLock { closed in
+                defer { closed = true }
+                return !closed
+            }
+            if first {
+                return ([], true)   // read the request, acted on it, closed without a word
+            }
+            return (Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".utf8), false)
+        }
+        defer { Task { await origin.shutdown() } }
+        let routes = #"[{ "name": "list", "match": "GET /x/list", "ttl": "5m" }]"#
+        let purge = #"[{ "on": "POST|PATCH|DELETE /x/charge", "routes": ["list"] }]"#
+        try await withProxy(routes: routes, purge: purge, extra: #""threads": 1"#, upstream: origin.baseURL) { h in
+            #expect(try await h.get("/x/list").status == 200)   // stored, and leaves a kept-alive connection
+            let answer = try await h.send(method, "/x/charge")
+            #expect(answer.status == status, "\(method): \(answer.status) \(answer.text)")
+            #expect(origin.requests.count { $0.hasPrefix("\(method) /x/charge ") } == sent)
+            #expect(origin.requests.count == 1 + sent, "both on the kept-alive connection: \(origin.requests)")
+            // Applied or not, a write's purges ran: the list is fetched again.
+            #expect(try await h.get("/x/list").header("X-Cache") == (method == "GET" ? "HIT" : "MISS"))
         }
     }
 
