@@ -88,6 +88,12 @@ public enum CacheKeyBuilder {
 
     /// Query parameters as raw `name=value` pairs. Sorted by name with a stable sort,
     /// so repeated parameters keep their relative order (which an upstream may honour).
+    /// Names compare as upstreams read them, decoded (`%61` is `a`, `+` a space):
+    /// `?%61=evil&a=good` and `?a=good&%61=evil` give `a` in opposite orders, and sorted
+    /// by their raw names they were one key, the first client's answer served for the
+    /// other order. A query with `;` keeps the order it came in: upstreams that split
+    /// pairs on it too (Rack 2, older Python) read `b=1;a=2` as two parameters, which a
+    /// sort of `&` pairs would move as one.
     static func appendQuery(_ query: Substring?, policy: QueryKey, to hasher: inout SHA256) {
         guard let query, !query.isEmpty, policy != .none else {
             hasher.count(0)
@@ -101,11 +107,55 @@ public enum CacheKeyBuilder {
             if case .only(let allowed) = policy, !allowed.contains(where: { $0.utf8.elementsEqual(name.utf8) }) { continue }
             kept.append((name, pair, i))
         }
-        kept.sort { l, r in
-            l.name.utf8.lexicographicallyPrecedes(r.name.utf8) || (l.name.utf8.elementsEqual(r.name.utf8) && l.index < r.index)
+        if !query.utf8.contains(UInt8(ascii: ";")) {
+            kept.sort { l, r in
+                switch decodedOrder(l.name, r.name) {
+                case .some(let less): less
+                case .none: l.index < r.index
+                }
+            }
         }
         hasher.count(kept.count)
         for p in kept { hasher.part(p.pair) }
+    }
+}
+
+/// Whether `a` sorts before `b` once both are percent-decoded (and `+` read as a
+/// space), compared byte by byte in place; nil when they decode alike.
+private func decodedOrder(_ a: Substring, _ b: Substring) -> Bool? {
+    var x = DecodedBytes(a.utf8), y = DecodedBytes(b.utf8)
+    while true {
+        switch (x.next(), y.next()) {
+        case (nil, nil): return nil
+        case (nil, _): return true
+        case (_, nil): return false
+        case let (p?, q?) where p != q: return p < q
+        default: continue
+        }
+    }
+}
+
+/// The bytes of a query name as form decoding reads them: `%XY` one byte, `+` a space;
+/// a `%` without two hex digits after it stays itself.
+private struct DecodedBytes: IteratorProtocol {
+    private let bytes: Substring.UTF8View
+    private var i: Substring.UTF8View.Index
+
+    init(_ bytes: Substring.UTF8View) {
+        self.bytes = bytes
+        i = bytes.startIndex
+    }
+
+    mutating func next() -> UInt8? {
+        guard i < bytes.endIndex else { return nil }
+        let byte = bytes[i]
+        bytes.formIndex(after: &i)
+        if byte == UInt8(ascii: "+") { return 0x20 }
+        guard byte == UInt8(ascii: "%"), i < bytes.endIndex else { return byte }
+        let second = bytes.index(after: i)
+        guard second < bytes.endIndex, let decoded = hexValue(bytes[i], bytes[second]) else { return byte }
+        i = bytes.index(after: second)
+        return decoded
     }
 }
 

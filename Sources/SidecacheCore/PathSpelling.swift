@@ -71,7 +71,8 @@ public struct PathSpelling: Sendable, Equatable {
     }
 }
 
-private func hexValue(_ h1: UInt8, _ h2: UInt8) -> UInt8? {
+/// The byte `%h1h2` escapes, or nil when either is not a hex digit.
+func hexValue(_ h1: UInt8, _ h2: UInt8) -> UInt8? {
     func nibble(_ h: UInt8) -> UInt8? {
         switch h {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): h - UInt8(ascii: "0")

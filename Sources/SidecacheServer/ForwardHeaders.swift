@@ -9,16 +9,21 @@ enum ForwardHeaders {
     /// conditional or partial view (a range is cut from the stored answer).
     static let conditionals: HeaderNameSet = ["if-none-match", "if-modified-since", "if-match", "if-unmodified-since", "if-range", "range"]
     /// Stripped from fills: fields that frameworks read as the request's URL, path, host,
-    /// scheme or port (Symfony, Spring, Rails, IIS rewrite, Envoy, Traefik...), or as the
-    /// client's address (nginx's real-ip module, CDNs). None is part of the key, so one
-    /// client's value would otherwise be stored for everyone (the classic unkeyed-input
-    /// poisoning). Requests that do not use the cache keep them.
+    /// scheme or port (Symfony, Spring, Rails, IIS rewrite, Envoy, Traefik, Tornado's
+    /// `X-Scheme`, gunicorn's `X-Forwarded-Protocol`, the WSGI `X-Script-Name` prefix,
+    /// the CDNs' own scheme fields...), or as the client's address (nginx's real-ip
+    /// module, CDNs). None is part of the key, so one client's value would otherwise be
+    /// stored for everyone (the classic unkeyed-input poisoning: `X-Script-Name:
+    /// //evil.example` made a stored redirect point there). Requests that do not use the
+    /// cache keep them.
     static let unkeyedOverrides: HeaderNameSet = [
-        "x-original-url", "x-rewrite-url", "x-host", "x-http-host-override", "x-original-host",
+        "x-original-url", "x-rewrite-url", "x-waws-unencoded-url", "x-host", "x-http-host-override", "x-original-host",
         "x-forwarded-server", "x-forwarded-scheme", "x-forwarded-port", "x-forwarded-prefix",
-        "x-forwarded-ssl", "x-url-scheme", "front-end-https", "forwarded",
+        "x-forwarded-ssl", "x-forwarded-protocol", "x-scheme", "x-url-scheme", "x-script-name", "front-end-https",
+        "x-arr-ssl", "cloudfront-forwarded-proto", "cf-visitor", "fastly-ssl", "forwarded",
         "x-forwarded-uri", "x-original-uri", "x-forwarded-path", "x-envoy-original-path",
         "x-real-ip", "true-client-ip", "x-client-ip", "client-ip", "x-cluster-client-ip",
+        "cf-connecting-ip", "fastly-client-ip",
     ]
 
     /// Upstream answer fields the proxy never passes on: it frames its own answers, sets

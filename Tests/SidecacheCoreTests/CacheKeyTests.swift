@@ -26,6 +26,13 @@ struct KeyInput: CustomStringConvertible, Sendable {
     @Test(arguments: [
         (KeyInput(uri: "/a?a=1&b"), KeyInput(uri: "/a?a=1&b=")),
         (KeyInput(uri: "/a?a=1&a=2"), KeyInput(uri: "/a?a=2&a=1")),       // repeated: order kept
+        // Repeated as upstreams decode names: still in the order given.
+        (KeyInput(uri: "/a?%61=evil&a=good"), KeyInput(uri: "/a?a=good&%61=evil")),
+        (KeyInput(uri: "/a?a%5B%5D=1&a[]=2"), KeyInput(uri: "/a?a[]=2&a%5B%5D=1")),
+        (KeyInput(uri: "/a?a+b=1&a%20b=2"), KeyInput(uri: "/a?a%20b=2&a+b=1")),
+        // `;` splits pairs for some upstreams: `b=1;a=2` holds an `a`.
+        (KeyInput(uri: "/a?b=1;a=2&a=3"), KeyInput(uri: "/a?a=3&b=1;a=2")),
+        (KeyInput(uri: "/a?b=1;a=2"), KeyInput(uri: "/a?b=1&a=2")),
         (KeyInput(uri: "/a/b"), KeyInput(uri: "/a%2Fb")),
         (KeyInput(uri: "/a/b"), KeyInput(uri: "/a/B")),
         (KeyInput(uri: "/a?x=1"), KeyInput(uri: "/a?x=2")),
@@ -60,6 +67,8 @@ struct KeyInput: CustomStringConvertible, Sendable {
     @Test(arguments: [
         (KeyInput(uri: "/a?a=1&b=2"), KeyInput(uri: "/a?b=2&a=1")),        // sorted by name
         (KeyInput(uri: "/a?b=1&a=1&a=2"), KeyInput(uri: "/a?a=1&b=1&a=2")),
+        (KeyInput(uri: "/a?%62=1&a=2"), KeyInput(uri: "/a?a=2&%62=1")),    // sorted as decoded
+        (KeyInput(uri: "/a?b%=1&a=2"), KeyInput(uri: "/a?a=2&b%=1")),      // a stray % is itself
         (KeyInput(host: "Example.COM"), KeyInput(host: "example.com")),
         (KeyInput(headers: [("x-role", "admin")]), KeyInput(headers: [("X-ROLE", "admin")])),
         (KeyInput(headers: [("Accept", "a")]), KeyInput(headers: [("Accept", "b")])),   // not a key header

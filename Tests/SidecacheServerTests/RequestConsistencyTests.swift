@@ -175,7 +175,12 @@ struct RequestConsistencyTests {
                       ("X-Forwarded-Prefix", "/evil"), ("X-Forwarded-Port", "1"), ("Forwarded", "host=evil.example"),
                       ("X-Forwarded-Uri", "/admin"), ("X-Original-URI", "/admin"), ("X-Forwarded-Path", "/admin"),
                       ("X-Envoy-Original-Path", "/admin"), ("X-Real-IP", "10.0.0.1"), ("True-Client-IP", "10.0.0.1"),
-                      ("X-Client-IP", "10.0.0.1"), ("Client-IP", "10.0.0.1"), ("X-Cluster-Client-IP", "10.0.0.1")]
+                      ("X-Client-IP", "10.0.0.1"), ("Client-IP", "10.0.0.1"), ("X-Cluster-Client-IP", "10.0.0.1"),
+                      // Tornado, gunicorn, WSGI prefix middleware, IIS on Azure and the CDNs' own
+                      ("X-Scheme", "https"), ("X-Forwarded-Protocol", "ssl"), ("X-Script-Name", "//evil.example"),
+                      ("X-WAWS-Unencoded-URL", "/admin"), ("X-ARR-SSL", "on"), ("CloudFront-Forwarded-Proto", "https"),
+                      ("CF-Visitor", #"{"scheme":"https"}"#), ("Fastly-SSL", "1"), ("CF-Connecting-IP", "10.0.0.1"),
+                      ("Fastly-Client-IP", "10.0.0.1")]
         try await withProxy(routes: routes) { h in
             h.origin.on(nil, "/*") { req in
                 .text(poison.compactMap { req.header($0.0) }.joined(separator: ","))
