@@ -82,6 +82,7 @@ public final class TokenVerifier: Sendable {
         } catch {
             return .failure(.malformed)
         }
+        guard Self.claimNamesAreUnique(bytes) else { return .failure(.malformed) }
         guard let alg = header.alg, alg.lowercased() != "none" else { return .failure(.algorithm) }
         let keys: JWTKeyCollection
         if alg.hasPrefix("HS") {
@@ -144,6 +145,20 @@ public final class TokenVerifier: Sendable {
             }
         }
         return .success(until)
+    }
+
+    /// RFC 7519 §4: a parser must refuse claims that name one claim twice, or keep the
+    /// last. Foundation's decoder keeps the first, an upstream in JavaScript, Python or
+    /// Go the last: `{"role":"admin",…,"role":"user"}` keyed the answer the upstream
+    /// made for `user` under `admin`.
+    private static func claimNamesAreUnique(_ token: [UInt8]) -> Bool {
+        let parts = token.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        guard parts.count == 3 else { return false }
+        var base64 = String(decoding: parts[1], as: UTF8.self)
+            .replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.utf8.count % 4) % 4)
+        guard let payload = Data(base64Encoded: base64) else { return false }
+        return DuplicateMembers.paths(in: Array(payload)).isEmpty
     }
 
     /// A NumericDate in milliseconds; nil when it is not a number a clock can reach.

@@ -99,6 +99,16 @@ struct TokenVerifierTests {
         Case(name: "exp not a number", token: token(alg: "HS256", with(["exp": "soon"]), signed: .hmac(secret)), expected: .malformed),
         Case(name: "exp out of any clock's reach", token: token(alg: "HS256", with(["exp": 1e300]), signed: .hmac(secret)),
              expected: .malformed),
+        // RFC 7519 §4: the proxy kept the first `role`, an upstream in JavaScript, Python or Go the last.
+        Case(name: "a claim named twice", token: token(alg: "HS256", payload: Data(
+            #"{"iss":"https://auth.example","aud":"api","exp":1800000600,"role":"admin","role":"user"}"#.utf8),
+            signed: .hmac(secret)), expected: .malformed),
+        Case(name: "a claim named twice, once escaped", token: token(alg: "HS256", payload: Data(
+            #"{"iss":"https://auth.example","aud":"api","exp":1800000600,"role":"admin","r\u006fle":"user"}"#.utf8),
+            signed: .hmac(secret)), expected: .malformed),
+        Case(name: "a name twice in different objects", token: token(alg: "HS256", payload: Data(
+            #"{"iss":"https://auth.example","aud":"api","exp":1800000600,"role":"admin","org":{"role":"x"}}"#.utf8),
+            signed: .hmac(secret)), expected: nil),
     ]
 
     @Test(arguments: cases)

@@ -1,12 +1,12 @@
-import SidecacheCore
-
-/// Members named twice in one object of proxy.json. JSON parsers keep one of the two
-/// without a word (Foundation's decoder, the first), so an operator who copied a block
-/// and edited the copy, or pasted a second `"upstream"`, found the edit ignored. Runs on
-/// text that already parsed as JSON: it only has to find names, not check the grammar.
-enum DuplicateMembers {
-    /// The config path (`routes[1].ttl`) of each member named again in its object.
-    static func paths(in text: [UInt8]) -> [String] {
+/// Members named twice in one object of a JSON text. JSON parsers keep one of the two
+/// without a word (Foundation's decoder, the first; JavaScript, Python and Go, the
+/// last): in proxy.json an operator who copied a block and edited the copy, or pasted
+/// a second `"upstream"`, found the edit ignored; in a token's claims the proxy and the
+/// upstream would read different values. Runs on text that already parsed as JSON: it
+/// only has to find names, not check the grammar.
+public enum DuplicateMembers {
+    /// The path (`routes[1].ttl`) of each member named again in its object.
+    public static func paths(in text: [UInt8]) -> [String] {
         var scan = Scan(text: text)
         if text.starts(with: [0xEF, 0xBB, 0xBF]) { scan.i = 3 }   // a UTF-8 byte order mark, which the decoder takes
         scan.value(path: "")
