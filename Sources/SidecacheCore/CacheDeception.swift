@@ -6,8 +6,11 @@
 /// take, falls to a wildcard whose entries others share (`shared`, `key.claims`), and
 /// its answer — the asker's own — is stored for them. The attacker needs only a link
 /// the victim's browser follows. A request whose path, read case-blind and without its
-/// last segment's extension, would be another route's whose entries are shared more
-/// narrowly bypasses the cache instead (`unsafe-path`, as a `;` path does).
+/// last segment's suffix, would be another route's whose entries are shared more
+/// narrowly bypasses the cache instead (`unsafe-path`, as a `;` path does); so does one
+/// below the path of a more personal route listed before its own (`/api/me/x.css`:
+/// PATH_INFO, Express's `app.use`, servlet `/*` mappings and Go's subtree patterns
+/// answer it as `/api/me`, the original web cache deception).
 public enum CacheDeception {
     /// Whether `path`, taken by `route`, resembles a path of a route whose answers are
     /// more personal than `route` shares them: read case-blind, and without its
@@ -23,19 +26,57 @@ public enum CacheDeception {
                 && $0.pattern.path.matches(reading, caseInsensitive: true) }) else { return false }
             return first !== route && route.sharesMoreWidely(than: first)
         }
-        let stem = withoutExtension(plain)
-        return morePersonal(plain) || (stem.utf8.count != plain.utf8.count && morePersonal(stem))
+        let stem = withoutSuffix(plain)
+        if morePersonal(plain) || (stem.utf8.count != plain.utf8.count && morePersonal(stem)) { return true }
+        // Below a more personal route's path: only one listed before this route counts,
+        // as the table would give it that path; a broader one after (`/api/*` behind a
+        // shared `/api/catalog/*`) takes none of this route's paths.
+        guard let own = routes.routes.firstIndex(where: { $0 === route }) else { return false }
+        let before = routes.routes[..<own]
+        guard before.contains(where: { (post ? $0.cachesPOST : $0.cachesGET) && route.sharesMoreWidely(than: $0) }) else { return false }
+        let utf8 = plain.utf8
+        var i = utf8.index(after: utf8.startIndex)
+        while let slash = utf8[i...].firstIndex(of: UInt8(ascii: "/")) {
+            let above = plain[..<slash]
+            if let first = before.first(where: { (post ? $0.cachesPOST : $0.cachesGET) && $0.pattern.path.matches(above, caseInsensitive: true) }),
+               route.sharesMoreWidely(than: first) {
+                return true
+            }
+            i = utf8.index(after: slash)
+        }
+        return false
     }
 
-    /// `path` without what follows the first dot of its last segment (`/api/me.json` is
-    /// `/api/me`); a segment that starts with a dot keeps it.
-    static func withoutExtension(_ path: Substring) -> Substring {
+    /// `path` without its last segment's suffix: from the first `.` (`/api/me.json` is
+    /// `/api/me`), or `~`, `!`, or an escaped NUL, tab, line break or space, which
+    /// routers that cut or trim there read as the end of the path; a segment that starts
+    /// with one keeps it.
+    static func withoutSuffix(_ path: Substring) -> Substring {
         let utf8 = path.utf8
         guard let slash = utf8.lastIndex(of: UInt8(ascii: "/")) else { return path }
         let segment = utf8.index(after: slash)
-        guard segment < utf8.endIndex, let dot = utf8[utf8.index(after: segment)...].firstIndex(of: UInt8(ascii: ".")) else { return path }
-        return path[..<dot]
+        guard segment < utf8.endIndex else { return path }
+        var i = utf8.index(after: segment)
+        while i < utf8.endIndex {
+            switch utf8[i] {
+            case UInt8(ascii: "."), UInt8(ascii: "~"), UInt8(ascii: "!"):
+                return path[..<i]
+            case UInt8(ascii: "%"):
+                let high = utf8.index(after: i)
+                if high < utf8.endIndex, utf8.index(after: high) < utf8.endIndex,
+                   let byte = hexValue(utf8[high], utf8[utf8.index(after: high)]), Self.cuts.contains(byte) {
+                    return path[..<i]
+                }
+            default:
+                break
+            }
+            i = utf8.index(after: i)
+        }
+        return path
     }
+
+    /// Escaped bytes some routers end a path at: NUL, tab, LF, CR, space, `!`.
+    private static let cuts: [UInt8] = [0x00, 0x09, 0x0A, 0x0D, 0x20, 0x21]
 }
 
 extension Route {

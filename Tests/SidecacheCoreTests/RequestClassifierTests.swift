@@ -235,6 +235,24 @@ struct ClassifyCase: Sendable, CustomTestStringConvertible {
         ("/api/news.json", "me", .cache("any", identity: nil)),
         ("/api/.me", "me", .cache("any", identity: nil)),
         ("/api/mine", "me", .cache("any", identity: nil)),
+        // Suffixes routers cut or trim, and paths below (PATH_INFO, prefix mounts).
+        ("/api/me~", "me", .bypass("any", .unsafePath)),
+        ("/api/me%7E", "me", .bypass("any", .unsafePath)),
+        ("/api/me!", "me", .bypass("any", .unsafePath)),
+        ("/api/me%21", "me", .bypass("any", .unsafePath)),
+        ("/api/me%00", "me", .bypass("any", .unsafePath)),
+        ("/api/me%0a", "me", .bypass("any", .unsafePath)),
+        ("/api/me%0D", "me", .bypass("any", .unsafePath)),
+        ("/api/me%09", "me", .bypass("any", .unsafePath)),
+        ("/api/me%20", "me", .bypass("any", .unsafePath)),
+        ("/api/me/x.css", "me", .bypass("any", .unsafePath)),
+        ("/api/Me/", "me", .bypass("any", .unsafePath)),
+        ("/api/orders/7/items.css", "team", .bypass("any", .unsafePath)),
+        ("/api/profile/avatar", "user", .bypass("any", .unsafePath)),
+        ("/api/orders/7/items", "role", .cache("any", identity: nil)),
+        ("/api/news/1", "me", .cache("any", identity: nil)),
+        ("/api/mine/x.css", "me", .cache("any", identity: nil)),
+        ("/api/me%41", "me", .cache("any", identity: nil)),
     ])
     func looserSpellingsOfAMorePersonalRouteBypass(path: String, personal: String, expected: Verdict) {
         func route(_ name: String, _ match: String, identity: IdentitySource? = nil, claims: [String]? = nil, shared: Bool = false) -> Route {
