@@ -7,14 +7,12 @@
 /// its answer — the asker's own — is stored for them. The attacker needs only a link
 /// the victim's browser follows. A request whose path, read case-blind and without its
 /// last segment's suffix, would be another route's whose entries are shared more
-/// narrowly bypasses the cache instead (`unsafe-path`, as a `;` path does); so does one
-/// below the path of a more personal route listed before its own (`/api/me/x.css`:
-/// PATH_INFO, Express's `app.use`, servlet `/*` mappings and Go's subtree patterns
-/// answer it as `/api/me`, the original web cache deception).
+/// narrowly bypasses the cache instead (`unsafe-path`, as a `;` path does); so does a
+/// credentialed one below such a route's path (`liesBelowMorePersonalRoute`).
 public enum CacheDeception {
     /// Whether `path`, taken by `route`, resembles a path of a route whose answers are
     /// more personal than `route` shares them: read case-blind, and without its
-    /// extension, the first route in the table's order to take it is another, more
+    /// suffix, the first route in the table's order to take it is another, more
     /// personal one. (The first, as the table routes: a catch-all after `route` takes
     /// all its paths too, and says nothing of them.) Only asked on `shared` and
     /// `key.claims` routes: a plain route caches no credentialed request, an identity
@@ -27,21 +25,35 @@ public enum CacheDeception {
             return first !== route && route.sharesMoreWidely(than: first)
         }
         let stem = withoutSuffix(plain)
-        if morePersonal(plain) || (stem.utf8.count != plain.utf8.count && morePersonal(stem)) { return true }
-        // Below a more personal route's path: only one listed before this route counts,
-        // as the table would give it that path; a broader one after (`/api/*` behind a
-        // shared `/api/catalog/*`) takes none of this route's paths.
+        return morePersonal(plain) || (stem.utf8.count != plain.utf8.count && morePersonal(stem))
+    }
+
+    /// Whether `path`, taken by `route`, lies below the path of a route listed before it
+    /// whose answers are more personal, where `route`'s own pattern leaves the rest to a
+    /// `{param}` or its `*`: PATH_INFO, Express's `app.use`, servlet `/*` mappings and
+    /// Go's subtree patterns answer `/api/me/x.css` as `/api/me`, for whoever asks (the
+    /// original web cache deception). A rest the route spells out itself
+    /// (`/api/users/{id}/avatar` below `/api/users/{id}`) is the operator's own shape,
+    /// which no attacker chose. Asked only for requests that carry a credential: an
+    /// anonymous one's answer is anonymous whatever path the upstream reads.
+    public static func liesBelowMorePersonalRoute(_ path: Substring, takenBy route: Route, in routes: RouteTable, post: Bool) -> Bool {
         guard let own = routes.routes.firstIndex(where: { $0 === route }) else { return false }
         let before = routes.routes[..<own]
-        guard before.contains(where: { (post ? $0.cachesPOST : $0.cachesGET) && route.sharesMoreWidely(than: $0) }) else { return false }
+        func takes(_ other: Route) -> Bool { post ? other.cachesPOST : other.cachesGET }
+        guard before.contains(where: { takes($0) && route.sharesMoreWidely(than: $0) }) else { return false }
+        let plain = path.containsUTF8Byte(UInt8(ascii: "%")) ? PathSpelling.exact.canonical(path) : path
         let utf8 = plain.utf8
+        var segments = 1
         var i = utf8.index(after: utf8.startIndex)
         while let slash = utf8[i...].firstIndex(of: UInt8(ascii: "/")) {
+            // The first `segments` segments are above; the rest must be the route's variables.
+            guard route.pattern.path.leavesToVariables(after: segments) else { break }
             let above = plain[..<slash]
-            if let first = before.first(where: { (post ? $0.cachesPOST : $0.cachesGET) && $0.pattern.path.matches(above, caseInsensitive: true) }),
+            if let first = before.first(where: { takes($0) && $0.pattern.path.matches(above, caseInsensitive: true) }),
                route.sharesMoreWidely(than: first) {
                 return true
             }
+            segments += 1
             i = utf8.index(after: slash)
         }
         return false

@@ -88,12 +88,14 @@ public enum CacheKeyBuilder {
 
     /// Query parameters as raw `name=value` pairs. Sorted by name with a stable sort,
     /// so repeated parameters keep their relative order (which an upstream may honour).
-    /// Names compare as upstreams read them, decoded (`%61` is `a`, `+` a space):
-    /// `?%61=evil&a=good` and `?a=good&%61=evil` give `a` in opposite orders, and sorted
-    /// by their raw names they were one key, the first client's answer served for the
-    /// other order. A query with `;` keeps the order it came in: upstreams that split
-    /// pairs on it too (Rack 2, older Python) read `b=1;a=2` as two parameters, which a
-    /// sort of `&` pairs would move as one.
+    /// Names compare as loosely as any upstream reads them (decoded, ASCII case-blind as
+    /// ASP.NET's, `.` and spaces as `_` and cut at `[` as PHP's): `?%61=evil&a=good` and
+    /// `?a=good&%61=evil` give `a` in opposite orders, and sorted by their raw names
+    /// they were one key, the first client's answer served for the other order. Names
+    /// that compare alike keep the order they came in, so a looser comparison can only
+    /// keep more keys apart. A query whose kept pairs hold a `;` keeps its order:
+    /// upstreams that split pairs on it too (Rack 2, older Python) read `b=1;a=2` as two
+    /// parameters, which a sort of `&` pairs would move as one.
     static func appendQuery(_ query: Substring?, policy: QueryKey, to hasher: inout SHA256) {
         guard let query, !query.isEmpty, policy != .none else {
             hasher.count(0)
@@ -107,7 +109,7 @@ public enum CacheKeyBuilder {
             if case .only(let allowed) = policy, !allowed.contains(where: { $0.utf8.elementsEqual(name.utf8) }) { continue }
             kept.append((name, pair, i))
         }
-        if !query.utf8.contains(UInt8(ascii: ";")) {
+        if !kept.contains(where: { $0.pair.utf8.contains(UInt8(ascii: ";")) }) {
             kept.sort { l, r in
                 switch decodedOrder(l.name, r.name) {
                 case .some(let less): less
@@ -120,10 +122,10 @@ public enum CacheKeyBuilder {
     }
 }
 
-/// Whether `a` sorts before `b` once both are percent-decoded (and `+` read as a
-/// space), compared byte by byte in place; nil when they decode alike.
+/// Whether `a` sorts before `b` once both are read as loosely as an upstream might
+/// (`NameBytes`), compared byte by byte in place; nil when they read alike.
 private func decodedOrder(_ a: Substring, _ b: Substring) -> Bool? {
-    var x = DecodedBytes(a.utf8), y = DecodedBytes(b.utf8)
+    var x = NameBytes(a.utf8), y = NameBytes(b.utf8)
     while true {
         switch (x.next(), y.next()) {
         case (nil, nil): return nil
@@ -135,9 +137,11 @@ private func decodedOrder(_ a: Substring, _ b: Substring) -> Bool? {
     }
 }
 
-/// The bytes of a query name as form decoding reads them: `%XY` one byte, `+` a space;
-/// a `%` without two hex digits after it stays itself.
-private struct DecodedBytes: IteratorProtocol {
+/// The bytes of a query name as the loosest upstreams read it: `%XY` one byte, `+` a
+/// space; ASCII letters lowercased (ASP.NET), `.` and space as `_`, and nothing from
+/// the first `[` (PHP: `a.b` is `a_b`, `a[]` and `a[0]` are `a`). A `%` without two hex
+/// digits after it stays itself.
+private struct NameBytes: IteratorProtocol {
     private let bytes: Substring.UTF8View
     private var i: Substring.UTF8View.Index
 
@@ -148,14 +152,25 @@ private struct DecodedBytes: IteratorProtocol {
 
     mutating func next() -> UInt8? {
         guard i < bytes.endIndex else { return nil }
-        let byte = bytes[i]
+        var byte = bytes[i]
         bytes.formIndex(after: &i)
-        if byte == UInt8(ascii: "+") { return 0x20 }
-        guard byte == UInt8(ascii: "%"), i < bytes.endIndex else { return byte }
-        let second = bytes.index(after: i)
-        guard second < bytes.endIndex, let decoded = hexValue(bytes[i], bytes[second]) else { return byte }
-        i = bytes.index(after: second)
-        return decoded
+        if byte == UInt8(ascii: "+") {
+            byte = 0x20
+        } else if byte == UInt8(ascii: "%"), i < bytes.endIndex {
+            let second = bytes.index(after: i)
+            if second < bytes.endIndex, let decoded = hexValue(bytes[i], bytes[second]) {
+                i = bytes.index(after: second)
+                byte = decoded
+            }
+        }
+        switch byte {
+        case UInt8(ascii: "["):
+            i = bytes.endIndex
+            return nil
+        case UInt8(ascii: "."), 0x20: return UInt8(ascii: "_")
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"): return byte | 0x20
+        default: return byte
+        }
     }
 }
 

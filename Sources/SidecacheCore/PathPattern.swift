@@ -58,6 +58,12 @@ public struct PathPattern: Sendable, Equatable, CustomStringConvertible {
         self.literals = segments.map { if case .literal(let text) = $0 { Array(text.utf8) } else { nil } }
     }
 
+    /// Whether the segments after the first `count` are all `{param}`s or the `*`: what
+    /// a path below its first `count` segments may spell there is not the pattern's.
+    public func leavesToVariables(after count: Int) -> Bool {
+        segments.dropFirst(count).allSatisfy { if case .parameter = $0 { true } else { false } }
+    }
+
     public var parameterNames: [String] {
         segments.compactMap { if case .parameter(let n) = $0 { n } else { nil } }
     }

@@ -39,6 +39,10 @@ public enum RequestClassifier {
         if hasBody && method != "POST" { return .bypass(route, .requestBody) }
         let present = headers.present(asked)
         if present & methodOverride != 0 { return .bypass(route, .methodOverride) }
+        if route.claims != nil || (route.shared && present & (authorization | cookie) != 0),
+           CacheDeception.liesBelowMorePersonalRoute(target.path, takenBy: route, in: routes, post: method == "POST") {
+            return .bypass(route, .unsafePath)
+        }
 
         if let claims = route.claims {
             switch identityValue(claims.from, headers) {

@@ -8,7 +8,8 @@ import NIOCore
 /// Confined to the curl thread (deliberately not Sendable). The loop's table of
 /// active transfers owns it from `curl_multi_add_handle` until after
 /// `curl_multi_remove_handle`, which is exactly the span in which curl may call back
-/// into it through the unretained pointers given as WRITEDATA, HEADERDATA and PRIVATE.
+/// into it through the unretained pointers given as WRITEDATA, HEADERDATA, PREREQDATA
+/// and PRIVATE.
 final class ActiveTransfer {
     /// What started it: a transfer refused its kept-alive connection starts again from it.
     let start: TransferStart
@@ -23,6 +24,7 @@ final class ActiveTransfer {
     private let eventLoop: any EventLoop
     private let onEvents: @Sendable ([UpstreamEvent]) -> Void
     private let outbox: EventOutbox
+    /// The curl thread's connections: the one curl chose is looked at before a request.
     let sockets: CurlSockets
 
     private var headParser = ResponseHeadParser()

@@ -106,6 +106,9 @@ struct TokenVerifierTests {
         Case(name: "a claim named twice, once escaped", token: token(alg: "HS256", payload: Data(
             #"{"iss":"https://auth.example","aud":"api","exp":1800000600,"role":"admin","r\u006fle":"user"}"#.utf8),
             signed: .hmac(secret)), expected: .malformed),
+        Case(name: "a member named twice inside a claim", token: token(alg: "HS256", payload: Data(
+            #"{"iss":"https://auth.example","aud":"api","exp":1800000600,"role":"admin","org":{"id":1,"id":2}}"#.utf8),
+            signed: .hmac(secret)), expected: .malformed),
         Case(name: "a name twice in different objects", token: token(alg: "HS256", payload: Data(
             #"{"iss":"https://auth.example","aud":"api","exp":1800000600,"role":"admin","org":{"role":"x"}}"#.utf8),
             signed: .hmac(secret)), expected: nil),

@@ -273,6 +273,37 @@ struct ClassifyCase: Sendable, CustomTestStringConvertible {
         #expect(Verdict(got) == expected, "\(path) beside \(personal)")
     }
 
+    /// Below a more personal route's path (`/api/me/x.css`, which PATH_INFO and prefix
+    /// mounts answer as `/api/me`), a shared route bypasses a credentialed request, where
+    /// its own pattern leaves that rest to a variable. A rest the route spells itself, a
+    /// personal route listed after it, or an anonymous request keep caching.
+    @Test(arguments: [
+        ("/api/me/x.css", true, Verdict.bypass("pub", .unsafePath)),
+        ("/api/me/a/b", true, .bypass("pub", .unsafePath)),
+        ("/api/me/x.css", false, .cache("pub", identity: nil)),
+        ("/api/users/42/avatar", true, .cache("avatar", identity: nil)),
+        ("/api/users/42/x.css", true, .bypass("pub", .unsafePath)),
+        ("/api/later/x.css", true, .cache("pub", identity: nil)),
+        ("/api/news/1", true, .cache("pub", identity: nil)),
+    ])
+    func pathsBelowAMorePersonalRouteBypassCredentialedRequests(path: String, credentialed: Bool, expected: Verdict) {
+        func route(_ name: String, _ match: String, identity: IdentitySource? = nil, shared: Bool = false) -> Route {
+            Route(name: name, pattern: try! RequestPattern(parsing: match), ttl: .fixed(.seconds(60)), identity: identity, shared: shared)
+        }
+        let routes = RouteTable([
+            route("me", "GET /api/me", identity: .cookie("sid")),
+            route("user", "GET /api/users/{id}"),
+            route("avatar", "GET /api/users/{id}/avatar", shared: true),
+            route("news", "GET /api/news", shared: true),
+            route("pub", "GET /api/*", shared: true),
+            route("later", "GET /api/later", identity: .cookie("sid")),
+        ])
+        let got = RequestClassifier.classify(method: "GET", target: RequestTarget(path),
+                                             headers: HeaderList(credentialed ? [("Cookie", "sid=alice")] : []),
+                                             hasBody: false, routes: routes)
+        #expect(Verdict(got) == expected, "\(path) credentialed: \(credentialed)")
+    }
+
     /// A broader route after the shared one takes all its paths as well, and says
     /// nothing of them: the table routes by the first match, and so does the check (it
     /// had bypassed every request of such a shared or claims route). A POST read is

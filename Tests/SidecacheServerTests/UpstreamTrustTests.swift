@@ -114,7 +114,7 @@ struct UpstreamTrustTests {
             let answer = try await h.send(method, "/x/charge")
             #expect(answer.status == status, "\(method): \(answer.status) \(answer.text)")
             #expect(origin.requests.count { $0.hasPrefix("\(method) /x/charge ") } == sent)
-            #expect(origin.requests.count == 1 + sent, "both on the kept-alive connection: \(origin.requests)")
+            #expect(origin.requests.count == 1 + sent, "the fill, then the sendings of the write: \(origin.requests)")
             // Applied or not, a write's purges ran: the list is fetched again.
             #expect(try await h.get("/x/list").header("X-Cache") == (method == "GET" ? "HIT" : "MISS"))
         }
