@@ -106,7 +106,7 @@ public enum CacheKeyBuilder {
         kept.reserveCapacity(pairs.count)
         for (i, pair) in pairs.enumerated() {
             let name = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)[0]
-            if case .only(let allowed) = policy, !allowed.contains(where: { $0.utf8.elementsEqual(name.utf8) }) { continue }
+            if !policy.keeps(name) { continue }
             kept.append((name, pair, i))
         }
         if !kept.contains(where: { $0.pair.utf8.contains(UInt8(ascii: ";")) }) {
@@ -121,6 +121,9 @@ public enum CacheKeyBuilder {
         for p in kept { hasher.part(p.pair) }
     }
 }
+
+/// Whether two query parameter names may be one parameter to some upstream (`NameBytes`).
+func queryNamesReadAlike(_ a: Substring, _ b: Substring) -> Bool { decodedOrder(a, b) == nil }
 
 /// Whether `a` sorts before `b` once both are read as loosely as an upstream might
 /// (`NameBytes`), compared byte by byte in place; nil when they read alike.

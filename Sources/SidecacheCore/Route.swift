@@ -36,11 +36,20 @@ extension QueryKey {
         case .only(let allowed):
             guard let query = target.query else { return uri }
             let kept = query.split(separator: "&", omittingEmptySubsequences: true).filter { pair in
-                let name = pair.prefix { $0 != "=" }
-                return allowed.contains { $0.utf8.elementsEqual(name.utf8) }
+                keeps(pair.prefix { $0 != "=" })
             }
             return kept.isEmpty ? String(target.path) : String(target.path) + "?" + kept.joined(separator: "&")
         }
+    }
+
+    /// Whether a `.only` list keeps the parameter `name` (as sent, escapes and all): a
+    /// listed name in any spelling an upstream reads as it (`ids%5B%5D` is `ids[]`, as
+    /// `URLSearchParams` and axios send it). Dropped from the fill, it would have left
+    /// the upstream answering an unfiltered list, stored for everyone who asked for it.
+    /// Keeping a looser match only keys more finely.
+    func keeps(_ name: Substring) -> Bool {
+        guard case .only(let allowed) = self else { return self == .all }
+        return allowed.contains { queryNamesReadAlike($0[...], name) }
     }
 }
 

@@ -90,6 +90,21 @@ struct KeyInput: CustomStringConvertible, Sendable {
         #expect(try KeyInput(uri: "/a?utm=1").key(query: only) == KeyInput(uri: "/a").key(query: only))
     }
 
+    /// A listed name in a spelling the upstream reads as it (`ids%5B%5D`, as
+    /// `URLSearchParams` and axios send `ids[]`) is kept, in the key and in the fill: it
+    /// was dropped from both, and the upstream's unfiltered list stored for the filter.
+    @Test func onlyListKeepsEverySpellingOfAListedName() throws {
+        let only = QueryKey.only(["ids[]", "page"])
+        let none = try KeyInput(uri: "/a").key(query: only)
+        for uri in ["/a?ids%5B%5D=1", "/a?ids[]=1", "/a?%70age=2", "/a?PAGE=2"] {
+            #expect(try KeyInput(uri: uri).key(query: only) != none, "\(uri) was dropped from the key")
+            let target = try #require(RequestTarget(uri))
+            #expect(only.fillTarget(target, uri: uri) == uri, "\(uri) was dropped from the fill")
+        }
+        let target = try #require(RequestTarget("/a?utm=1&ids%5B%5D=1"))
+        #expect(only.fillTarget(target, uri: "/a?utm=1&ids%5B%5D=1") == "/a?ids%5B%5D=1")
+    }
+
     @Test func noneIgnoresQuery() throws {
         let base = try KeyInput(uri: "/a").key(query: .none)
         #expect(try KeyInput(uri: "/a?x=1").key(query: .none) == base)
