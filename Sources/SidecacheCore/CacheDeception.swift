@@ -47,9 +47,8 @@ public enum CacheDeception {
         var i = utf8.index(after: utf8.startIndex)
         while let slash = utf8[i...].firstIndex(of: UInt8(ascii: "/")) {
             // The first `segments` segments are above; the rest must be the route's variables.
-            guard route.pattern.path.leavesToVariables(after: segments) else { break }
-            let above = plain[..<slash]
-            if let first = before.first(where: { takes($0) && $0.pattern.path.matches(above, caseInsensitive: true) }),
+            if route.pattern.path.leavesToVariables(after: segments),
+               let first = before.first(where: { takes($0) && $0.pattern.path.matches(plain[..<slash], caseInsensitive: true) }),
                route.sharesMoreWidely(than: first) {
                 return true
             }

@@ -285,6 +285,8 @@ struct ClassifyCase: Sendable, CustomTestStringConvertible {
         ("/api/users/42/x.css", true, .bypass("pub", .unsafePath)),
         ("/api/later/x.css", true, .cache("pub", identity: nil)),
         ("/api/news/1", true, .cache("pub", identity: nil)),
+        ("/t/acme/files/secret/x.css", true, .bypass("files", .unsafePath)),   // a literal before the rest
+        ("/t/acme/files/readme", true, .cache("files", identity: nil)),
     ])
     func pathsBelowAMorePersonalRouteBypassCredentialedRequests(path: String, credentialed: Bool, expected: Verdict) {
         func route(_ name: String, _ match: String, identity: IdentitySource? = nil, shared: Bool = false) -> Route {
@@ -297,6 +299,8 @@ struct ClassifyCase: Sendable, CustomTestStringConvertible {
             route("news", "GET /api/news", shared: true),
             route("pub", "GET /api/*", shared: true),
             route("later", "GET /api/later", identity: .cookie("sid")),
+            route("secret", "GET /t/{tenant}/files/secret", identity: .cookie("sid")),
+            route("files", "GET /t/{tenant}/files/*", shared: true),
         ])
         let got = RequestClassifier.classify(method: "GET", target: RequestTarget(path),
                                              headers: HeaderList(credentialed ? [("Cookie", "sid=alice")] : []),
