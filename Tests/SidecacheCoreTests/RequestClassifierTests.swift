@@ -219,11 +219,14 @@ struct ClassifyCase: Sendable, CustomTestStringConvertible {
         #expect(Verdict(got) == expected, "\(kind) \(path)")
     }
 
+    /// Suffixes routers cut or trim at the end of a path (`/api/me~` read as `/api/me`).
+    static let cutSuffixes = ["~", "%7E", "!", "%21", "%00", "%0a", "%0D", "%09", "%20"]
+
     /// Cache deception by case and suffix: Express and ASP.NET Core answer `/api/Me`,
     /// Rails `/api/me.json`, as `/api/me`. A wildcard whose entries others share takes
     /// them (the exact route does not), and must not store the asker's answer. Paths
     /// that resemble only a route sharing as widely still cache.
-    @Test(arguments: [
+    @Test(arguments: Self.cutSuffixes.map { ("/api/me" + $0, "me", Verdict.bypass("any", .unsafePath)) } + [
         ("/api/Me", "me", Verdict.bypass("any", .unsafePath)),
         ("/api/ME", "me", .bypass("any", .unsafePath)),
         ("/api/me.json", "me", .bypass("any", .unsafePath)),
@@ -235,16 +238,7 @@ struct ClassifyCase: Sendable, CustomTestStringConvertible {
         ("/api/news.json", "me", .cache("any", identity: nil)),
         ("/api/.me", "me", .cache("any", identity: nil)),
         ("/api/mine", "me", .cache("any", identity: nil)),
-        // Suffixes routers cut or trim, and paths below (PATH_INFO, prefix mounts).
-        ("/api/me~", "me", .bypass("any", .unsafePath)),
-        ("/api/me%7E", "me", .bypass("any", .unsafePath)),
-        ("/api/me!", "me", .bypass("any", .unsafePath)),
-        ("/api/me%21", "me", .bypass("any", .unsafePath)),
-        ("/api/me%00", "me", .bypass("any", .unsafePath)),
-        ("/api/me%0a", "me", .bypass("any", .unsafePath)),
-        ("/api/me%0D", "me", .bypass("any", .unsafePath)),
-        ("/api/me%09", "me", .bypass("any", .unsafePath)),
-        ("/api/me%20", "me", .bypass("any", .unsafePath)),
+        // Paths below (PATH_INFO, prefix mounts).
         ("/api/me/x.css", "me", .bypass("any", .unsafePath)),
         ("/api/Me/", "me", .bypass("any", .unsafePath)),
         ("/api/orders/7/items.css", "team", .bypass("any", .unsafePath)),
