@@ -111,7 +111,7 @@ public enum CacheKeyBuilder {
         }
         if !kept.contains(where: { $0.pair.utf8.contains(UInt8(ascii: ";")) }) {
             kept.sort { l, r in
-                switch decodedOrder(l.name, r.name) {
+                switch decodedOrder(l.name.utf8, r.name.utf8) {
                 case .some(let less): less
                 case .none: l.index < r.index
                 }
@@ -119,61 +119,6 @@ public enum CacheKeyBuilder {
         }
         hasher.count(kept.count)
         for p in kept { hasher.part(p.pair) }
-    }
-}
-
-/// Whether two query parameter names may be one parameter to some upstream (`NameBytes`).
-func queryNamesReadAlike(_ a: Substring, _ b: Substring) -> Bool { decodedOrder(a, b) == nil }
-
-/// Whether `a` sorts before `b` once both are read as loosely as an upstream might
-/// (`NameBytes`), compared byte by byte in place; nil when they read alike.
-private func decodedOrder(_ a: Substring, _ b: Substring) -> Bool? {
-    var x = NameBytes(a.utf8), y = NameBytes(b.utf8)
-    while true {
-        switch (x.next(), y.next()) {
-        case (nil, nil): return nil
-        case (nil, _): return true
-        case (_, nil): return false
-        case let (p?, q?) where p != q: return p < q
-        default: continue
-        }
-    }
-}
-
-/// The bytes of a query name as the loosest upstreams read it: `%XY` one byte, `+` a
-/// space; ASCII letters lowercased (ASP.NET), `.` and space as `_`, and nothing from
-/// the first `[` (PHP: `a.b` is `a_b`, `a[]` and `a[0]` are `a`). A `%` without two hex
-/// digits after it stays itself.
-private struct NameBytes: IteratorProtocol {
-    private let bytes: Substring.UTF8View
-    private var i: Substring.UTF8View.Index
-
-    init(_ bytes: Substring.UTF8View) {
-        self.bytes = bytes
-        i = bytes.startIndex
-    }
-
-    mutating func next() -> UInt8? {
-        guard i < bytes.endIndex else { return nil }
-        var byte = bytes[i]
-        bytes.formIndex(after: &i)
-        if byte == UInt8(ascii: "+") {
-            byte = 0x20
-        } else if byte == UInt8(ascii: "%"), i < bytes.endIndex {
-            let second = bytes.index(after: i)
-            if second < bytes.endIndex, let decoded = hexValue(bytes[i], bytes[second]) {
-                i = bytes.index(after: second)
-                byte = decoded
-            }
-        }
-        switch byte {
-        case UInt8(ascii: "["):
-            i = bytes.endIndex
-            return nil
-        case UInt8(ascii: "."), 0x20: return UInt8(ascii: "_")
-        case UInt8(ascii: "A")...UInt8(ascii: "Z"): return byte | 0x20
-        default: return byte
-        }
     }
 }
 

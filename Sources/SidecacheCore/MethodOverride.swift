@@ -1,13 +1,20 @@
 /// The methods a request asks the upstream to take it as: a POST that says PUT or
 /// DELETE in `X-HTTP-Method-Override` (Express's `method-override`, Symfony, Laravel),
-/// `X-HTTP-Method` or `X-Method-Override`, or in a `_method` query parameter or form
-/// field (Rails', Laravel's and Symfony's HTML forms, urlencoded or multipart). The
-/// upstream may apply that method, so the purge rules naming it fire too: a rule for
+/// `X-HTTP-Method` or `X-Method-Override`, or in a `_method` query parameter, form
+/// field (Rails', Laravel's and Symfony's HTML forms, urlencoded or multipart) or
+/// top-level JSON member (Laravel reads a JSON body as its input). The upstream may
+/// apply that method, so the purge rules naming it fire too: a rule for
 /// `DELETE /api/users/{id}` missed the list it names when the delete came as a POST.
+///
+/// Read as loosely as any of them reads it, since a spelling the proxy missed was a
+/// delete it did not purge for: names and values decoded (`%5Fmethod=DEL%45TE`), a
+/// name in any spelling PHP reads as `_method` (`.method`, `queryNamesReadAlike`), an
+/// unquoted multipart name (Rack, PHP), and a header's first comma element (Express's
+/// `method-override` takes `DELETE` from `DELETE, POST`).
 public enum MethodOverride {
     static let fields = ["x-http-method-override", "x-http-method", "x-method-override"]
-    private static let pair = Array("_method=".utf8)
-    private static let part = Array("name=\"_method\"".utf8)
+    private static let name = Array("_method".utf8)
+    private static let nameParameter = Array("name=".utf8)
     private static let crlf = Array("\r\n".utf8)
     private static let blankLine = Array("\r\n\r\n".utf8)
 
@@ -20,21 +27,41 @@ public enum MethodOverride {
     public static func methods(headers: some HeaderFields, query: Substring?, body: UnsafeRawBufferPointer?,
                                contentType: String?, among candidates: [String]) -> [String] {
         var found: [String] = []
-        func add<C: BidirectionalCollection<UInt8>>(_ text: C) {
-            var value = text[...]
-            while let first = value.first, first == UInt8(ascii: " ") || first == UInt8(ascii: "\t") { value = value.dropFirst() }
-            while let last = value.last, last == UInt8(ascii: " ") || last == UInt8(ascii: "\t") { value = value.dropLast() }
-            for candidate in candidates where candidate.utf8.count == value.count && !found.contains(candidate) {
-                if zip(value, candidate.utf8).allSatisfy({ $0.asciiUppercased == $1 }) { found.append(candidate) }
+        func add(_ value: MethodName?) {
+            guard let value else { return }
+            for candidate in candidates where !found.contains(candidate) && value.is(candidate) { found.append(candidate) }
+        }
+        for field in fields {
+            for value in headers.all(field) {
+                add(MethodName(value.utf8, decoded: false))
+                if let comma = value.utf8.firstIndex(of: UInt8(ascii: ",")) { add(MethodName(value.utf8[..<comma], decoded: false)) }
             }
         }
-        for field in fields { headers.all(field).forEach { add($0.utf8) } }
-        if let query { pairValues(query.utf8, add) }
-        if let body, let type = contentType?.lowercased() {
-            if type.hasPrefix("application/x-www-form-urlencoded") { pairValues(body, add) }
-            if type.hasPrefix("multipart/form-data") { partValues(body, add) }
-        }
+        eachValue(query: query, body: body, contentType: contentType, add)
         return found
+    }
+
+    /// Whether the query or body names a method at all (`_method`, whatever its value):
+    /// such a POST is no read, even on a `key.body` route, and must not be answered from
+    /// the cache (nor its answer stored). The header fields are the classifier's to ask.
+    public static func isAsked(query: Substring?, body: UnsafeRawBufferPointer?, contentType: String?) -> Bool {
+        var asked = false
+        eachValue(query: query, body: body, contentType: contentType) { _ in asked = true }
+        return asked
+    }
+
+    /// Every `_method` value in the query and the body (nil: one too long to be a method).
+    private static func eachValue(query: Substring?, body: UnsafeRawBufferPointer?, contentType: String?,
+                                  _ found: (MethodName?) -> Void) {
+        if let query { pairValues(query.utf8) { found(MethodName($0, decoded: true)) } }
+        guard let body, let type = contentType?.lowercased() else { return }
+        if type.hasPrefix("application/x-www-form-urlencoded") { pairValues(body) { found(MethodName($0, decoded: true)) } }
+        if type.hasPrefix("multipart/form-data") { partValues(body) { found(MethodName($0, decoded: false)) } }
+        // Laravel's `isJson()`: a type that contains `/json` or `+json`.
+        if type.contains("/json") || type.contains("+json"),
+           let value = JSONMembers.pruned(body, to: [["_method"]])?.value(at: ["_method"])?.scalarText {
+            found(MethodName(value.utf8, decoded: false))
+        }
     }
 
     /// The values of `_method` pairs in `a=1&_method=PUT` (pairs split on `&` and `;`).
@@ -43,23 +70,62 @@ public enum MethodOverride {
         while true {
             let end = pairs[start...].firstIndex { $0 == UInt8(ascii: "&") || $0 == UInt8(ascii: ";") } ?? pairs.endIndex
             let field = pairs[start..<end]
-            if field.starts(with: pair) { found(field.dropFirst(pair.count)) }
+            if let equals = field.firstIndex(of: UInt8(ascii: "=")), queryNamesReadAlike(field[..<equals], name) {
+                found(field[field.index(after: equals)...])
+            }
             guard end < pairs.endIndex else { return }
             start = pairs.index(after: end)
         }
     }
 
-    /// The values of parts named `_method` in a multipart form (RFC 7578): the part's
-    /// body, after its headers, up to the line break before the next boundary.
+    /// The values of parts named `_method` in a multipart form (RFC 7578), the name
+    /// quoted or not: the part's body, after its headers, up to the line break before
+    /// the next boundary.
     private static func partValues(_ body: UnsafeRawBufferPointer, _ found: (Slice<UnsafeRawBufferPointer>) -> Void) {
         var rest = body[...]
-        while let name = rest.firstRange(of: part) {
-            rest = rest[name.upperBound...]
+        while let parameter = rest.firstRange(of: nameParameter) {
+            rest = rest[parameter.upperBound...]
+            let quoted = rest.first == UInt8(ascii: "\"")
+            let start = quoted ? rest.index(after: rest.startIndex) : rest.startIndex
+            let end = rest[start...].firstIndex { quoted ? $0 == UInt8(ascii: "\"") : $0 <= 0x20 || $0 == UInt8(ascii: ";") } ?? rest.endIndex
+            guard queryNamesReadAlike(rest[start..<end], name) else { continue }
             guard let headersEnd = rest.firstRange(of: blankLine) else { return }
             rest = rest[headersEnd.upperBound...]
             let valueEnd = rest.firstRange(of: crlf)?.lowerBound ?? rest.endIndex
             found(rest[..<valueEnd])
             rest = rest[valueEnd...]
+        }
+    }
+
+    /// One value, decoded and without the blanks around it, held in place (32 bytes:
+    /// longer is no method a purge rule could name).
+    private struct MethodName {
+        private var bytes: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
+        private var count = 0
+
+        init?(_ text: some Collection<UInt8>, decoded: Bool) {
+            var source = Decoded(text)
+            var plain = text.makeIterator()
+            var count = 0, trailingBlanks = 0
+            let fits = withUnsafeMutableBytes(of: &bytes) { out in
+                while let byte = decoded ? source.next() : plain.next() {
+                    let blank = byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t")
+                    if blank && count == 0 { continue }
+                    guard count < out.count else { return false }
+                    out[count] = byte
+                    count += 1
+                    trailingBlanks = blank ? trailingBlanks + 1 : 0
+                }
+                return true
+            }
+            guard fits else { return nil }
+            self.count = count - trailingBlanks
+        }
+
+        /// Case-blind, as frameworks compare methods.
+        func `is`(_ candidate: String) -> Bool {
+            guard candidate.utf8.count == count else { return false }
+            return withUnsafeBytes(of: bytes) { zip($0[..<count], candidate.utf8).allSatisfy { $0.asciiUppercased == $1 } }
         }
     }
 }

@@ -150,7 +150,9 @@ public struct PurgeValues {
     /// name or header sent twice (`?id=1&id=2`) is the first value to some upstreams
     /// and the last to others (PHP, Django and Rails take the last; Node joins header
     /// lines), and `;` separates query pairs to some (`?id=1;id=2`) and not to others:
-    /// a purge built from one reading missed the entry the upstream changed. Header
+    /// a purge built from one reading missed the entry the upstream changed. A query
+    /// name counts in every spelling an upstream reads as it (`?id=5&%69d=7` names `id`
+    /// twice: `queryNamesReadAlike`). Header
     /// values without the blanks around them (RFC 9110 §5.5: `X-Id: 1 ` is `1`).
     func texts(_ source: PathTemplate.Source) -> [String] {
         var found: [String] = []
@@ -163,7 +165,7 @@ public struct PurgeValues {
             for separators: [Character] in [["&"], ["&", ";"]] {
                 for pair in query.split(whereSeparator: separators.contains) {
                     let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                    if kv[0].elementsEqual(n) { add(kv.count == 2 ? String(kv[1]) : "") }
+                    if queryNamesReadAlike(kv[0], n[...]) { add(kv.count == 2 ? String(kv[1]) : "") }
                 }
             }
         case .header(let n):

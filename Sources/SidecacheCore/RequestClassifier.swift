@@ -22,8 +22,11 @@ public enum RequestClassifier {
     /// a `key.body` route, its body part of the key) on a cache-safe path may use the
     /// cache, and a request carrying credentials only when the route scopes entries to
     /// an identity or is declared `shared`.
+    ///
+    /// `body`: the request body, where there is one (a POST's `_method` field asks the
+    /// upstream for another method, as the override headers do).
     public static func classify(method: String, target: RequestTarget?, headers: some HeaderFields,
-                                hasBody: Bool, routes: RouteTable) -> RequestClass {
+                                hasBody: Bool, body: UnsafeRawBufferPointer? = nil, routes: RouteTable) -> RequestClass {
         guard let target, let route = route(method, target.path, routes) else { return .pass }
         if !target.isCacheSafe { return .bypass(route, .unsafePath) }
         // Servers that read `;params` as segment parameters (Tomcat, Jetty, Spring)
@@ -39,6 +42,9 @@ public enum RequestClassifier {
         if hasBody && method != "POST" { return .bypass(route, .requestBody) }
         let present = headers.present(asked)
         if present & methodOverride != 0 { return .bypass(route, .methodOverride) }
+        if method == "POST", MethodOverride.isAsked(query: target.query, body: body, contentType: headers.first("content-type")) {
+            return .bypass(route, .methodOverride)
+        }
         if route.claims != nil || (route.shared && present & (authorization | cookie) != 0),
            CacheDeception.liesBelowMorePersonalRoute(target.path, takenBy: route, in: routes, post: method == "POST") {
             return .bypass(route, .unsafePath)

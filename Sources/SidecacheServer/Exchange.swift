@@ -141,9 +141,16 @@ final class Exchange {
             run(machine.failAtOnce(.badRequest("the request target must be a path starting with /")))
             return
         }
-        let plan = RequestClassifier.classify(method: method, target: target, headers: head.headers,
-                                              hasBody: body != nil || head.headers.contains(name: "transfer-encoding"),
-                                              routes: settings.config.routes)
+        let hasBody = body != nil || head.headers.contains(name: "transfer-encoding")
+        let plan = if let body {
+            body.withUnsafeReadableBytes {
+                RequestClassifier.classify(method: method, target: target, headers: head.headers, hasBody: hasBody, body: $0,
+                                           routes: settings.config.routes)
+            }
+        } else {
+            RequestClassifier.classify(method: method, target: target, headers: head.headers, hasBody: hasBody,
+                                       routes: settings.config.routes)
+        }
         switch plan {
         case .cache(let route, let identity):
             guard let target else {   // classify caches origin-form targets only

@@ -69,10 +69,24 @@ private let rules = [
         ([], nil, "--b\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nx\r\n--b\r\nContent-Disposition: form-data; name=\"_method\"\r\n\r\npatch\r\n--b--\r\n", ["PATCH"]),
         ([], "_method=", nil, []),
         ([("X-HTTP-Method-Override", "P UT")], "method=PUT", "x_method=PUT", []),
+        // Every spelling an upstream decodes to `_method`, and values it decodes to a
+        // method: each was a delete that purged only its own path.
+        ([], "_method=DEL%45TE", nil, ["DELETE"]),
+        ([], "%5Fmethod=DELETE", nil, ["DELETE"]),
+        ([], ".method=delete", nil, ["DELETE"]),
+        ([], "_method=+PUT+", nil, ["PUT"]),
+        ([], nil, "_method=DEL%45TE", ["DELETE"]),
+        ([], nil, "a=1&%5Fmethod=PUT", ["PUT"]),
+        ([("X-HTTP-Method-Override", "DELETE, POST")], nil, nil, ["DELETE"]),
+        ([], nil, "--b\r\nContent-Disposition: form-data; name=_method\r\n\r\npatch\r\n--b--\r\n", ["PATCH"]),
+        ([], nil, #"{"a":1,"_method":"delete"}"#, ["DELETE"]),
+        ([], nil, #"{"a":{"_method":"delete"},"method":"PUT"}"#, []),
+        ([], "_methods=PUT&x_method=PUT&_method=PUT" + String(repeating: "%20", count: 40) + "X", nil, []),
     ] as [([(String, String)], String?, String?, [String])])
     func methodOverridesFireTheirRules(headers: [(String, String)], query: String?, body: String?, expected: [String]) {
         let fields = HeaderList(headers.map { (name: $0.0, value: $0.1) })
-        let type = body?.hasPrefix("--b") == true ? "multipart/form-data; boundary=b" : "application/x-www-form-urlencoded"
+        let type = body?.hasPrefix("--b") == true ? "multipart/form-data; boundary=b"
+            : body?.hasPrefix("{") == true ? "application/json" : "application/x-www-form-urlencoded"
         let methods = Array((body ?? "").utf8).withUnsafeBytes {
             MethodOverride.methods(headers: fields, query: query?[...], body: body == nil ? nil : $0, contentType: type,
                                    among: ["PUT", "PATCH", "DELETE"])

@@ -55,6 +55,13 @@ struct TemplateCase: Sendable, CustomTestStringConvertible {
         TemplateCase(template: "/a/{query.id}", query: "id=1&id=2", scope: .subtree("/a/"), widened: "{query.id}"),
         TemplateCase(template: "/a/{query.id}", query: "id=1;id=2", scope: .subtree("/a/"), widened: "{query.id}"),
         TemplateCase(template: "/a/{query.id}", query: "id=1&x=2&id=1", scope: .path("/a/1")),
+        // A name in any spelling the upstream decodes to it is one more reading (PHP,
+        // Django and Rails took the last: `?id=5&%69d=7` changed user 7, the purge took 5).
+        TemplateCase(template: "/a/{query.id}", query: "id=5&%69d=7", scope: .subtree("/a/"), widened: "{query.id}"),
+        TemplateCase(template: "/a/{query.id}", query: "id=5&i%64=7", scope: .subtree("/a/"), widened: "{query.id}"),
+        TemplateCase(template: "/a/{query.id}", query: "id=5&ID=7", scope: .subtree("/a/"), widened: "{query.id}"),
+        TemplateCase(template: "/a/{query.id}", query: "%69d=7", scope: .path("/a/7")),
+        TemplateCase(template: "/a/{query.id}", query: "id=5&idx=7&i=7", scope: .path("/a/5")),
         TemplateCase(template: "/a/{header.X-Id}", headers: [("X-Id", "1"), ("x-id", "2")], scope: .subtree("/a/"), widened: "{header.X-Id}"),
         // Blanks around a header value are not part of it (RFC 9110 §5.5).
         TemplateCase(template: "/a/{header.X-Id}", headers: [("X-Id", "1 ")], scope: .path("/a/1")),

@@ -106,6 +106,27 @@ struct ClassifyCase: Sendable, CustomTestStringConvertible {
         #expect(Verdict(got) == c.expected)
     }
 
+    /// A `key.body` POST whose query or body names another method (`_method`, in any
+    /// spelling the upstream decodes) is a write to an upstream that honours it: it was
+    /// stored as a read and the repeat answered from the cache, the write never made.
+    @Test(arguments: [
+        ("/api/search?_method=DELETE", "application/json", #"{"q":1}"#, true),
+        ("/api/search?%5Fmethod=DELETE", "application/json", #"{"q":1}"#, true),
+        ("/api/search", "application/x-www-form-urlencoded", "q=3&_method=DELETE", true),
+        ("/api/search", "application/x-www-form-urlencoded", "q=3&.method=DELETE", true),
+        ("/api/search", "multipart/form-data; boundary=b", "--b\r\nContent-Disposition: form-data; name=_method\r\n\r\nDELETE\r\n--b--\r\n", true),
+        ("/api/search", "application/json", #"{"q":1,"_method":"DELETE"}"#, true),
+        ("/api/search", "application/json", #"{"q":1,"method":"DELETE","x_method":1}"#, false),
+        ("/api/search?q=_method", "application/x-www-form-urlencoded", "q=_method", false),
+    ] as [(String, String, String, Bool)])
+    func bodyReadsNamingAnotherMethodBypass(uri: String, type: String, body: String, bypasses: Bool) {
+        let got = Array(body.utf8).withUnsafeBytes {
+            RequestClassifier.classify(method: "POST", target: RequestTarget(uri), headers: HeaderList([(name: "Content-Type", value: type)]),
+                                       hasBody: true, body: $0, routes: table)
+        }
+        #expect(Verdict(got) == (bypasses ? .bypass("search", .methodOverride) : .cache("search", identity: nil)))
+    }
+
     @Test func unsafePathCheckedBeforeCredentials() {
         let got = RequestClassifier.classify(method: "GET", target: RequestTarget("/api/me/../me"),
                                              headers: HeaderList([(name: "Authorization", value: "x")]), hasBody: false,

@@ -1,0 +1,80 @@
+/// Query and form field names as the loosest upstreams read them, for every place the
+/// proxy must agree with the upstream about which parameter a pair is: the key's sort
+/// and `key.query` lists, `{query.NAME}` purge values, and `_method` overrides. A name
+/// the proxy compared byte for byte was missed where the upstream decoded it:
+/// `?%69d=7` is `id` to PHP, Django and Rails.
+
+/// Whether two query parameter names may be one parameter to some upstream (`NameBytes`).
+func queryNamesReadAlike(_ a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> Bool {
+    decodedOrder(a, b) == nil
+}
+
+func queryNamesReadAlike(_ a: Substring, _ b: Substring) -> Bool { queryNamesReadAlike(a.utf8, b.utf8) }
+
+/// Whether `a` sorts before `b` once both are read as loosely as an upstream might
+/// (`NameBytes`), compared byte by byte in place; nil when they read alike.
+func decodedOrder(_ a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> Bool? {
+    var x = NameBytes(a), y = NameBytes(b)
+    while true {
+        switch (x.next(), y.next()) {
+        case (nil, nil): return nil
+        case (nil, _): return true
+        case (_, nil): return false
+        case let (p?, q?) where p != q: return p < q
+        default: continue
+        }
+    }
+}
+
+/// The bytes of a query name as the loosest upstreams read it: decoded (`Decoded`);
+/// ASCII letters lowercased (ASP.NET), `.` and space as `_`, and nothing from the
+/// first `[` (PHP: `a.b` is `a_b`, `a[]` and `a[0]` are `a`).
+struct NameBytes<C: Collection<UInt8>>: IteratorProtocol {
+    private var bytes: Decoded<C>
+
+    init(_ bytes: C) {
+        self.bytes = Decoded(bytes)
+    }
+
+    mutating func next() -> UInt8? {
+        guard let byte = bytes.next() else { return nil }
+        switch byte {
+        case UInt8(ascii: "["):
+            bytes.finish()
+            return nil
+        case UInt8(ascii: "."), 0x20: return UInt8(ascii: "_")
+        case UInt8(ascii: "A")...UInt8(ascii: "Z"): return byte | 0x20
+        default: return byte
+        }
+    }
+}
+
+/// The bytes of a query or form name or value as `application/x-www-form-urlencoded`
+/// decoding gives them: `%XY` one byte, `+` a space. A `%` without two hex digits
+/// after it stays itself.
+struct Decoded<C: Collection<UInt8>>: IteratorProtocol {
+    private let bytes: C
+    private var i: C.Index
+
+    init(_ bytes: C) {
+        self.bytes = bytes
+        i = bytes.startIndex
+    }
+
+    mutating func finish() { i = bytes.endIndex }
+
+    mutating func next() -> UInt8? {
+        guard i < bytes.endIndex else { return nil }
+        let byte = bytes[i]
+        bytes.formIndex(after: &i)
+        if byte == UInt8(ascii: "+") { return 0x20 }
+        if byte == UInt8(ascii: "%"), i < bytes.endIndex {
+            let second = bytes.index(after: i)
+            if second < bytes.endIndex, let decoded = hexValue(bytes[i], bytes[second]) {
+                i = bytes.index(after: second)
+                return decoded
+            }
+        }
+        return byte
+    }
+}
