@@ -72,11 +72,18 @@ extension Exchange {
     /// DESIGN "HTTP fidelity", ranges: a GET's single byte range of a stored 200 answer,
     /// of the representation this client gets (the gzip bytes when it gets gzip), unless
     /// `If-Range` names another version.
+    ///
+    /// On a compressing route the gzip bytes under one `Last-Modified` are the proxy's
+    /// own (level 1) when a plain client led the fill, and the upstream's when a gzip
+    /// client did: a date does not hold them still, and a client that joined a range of
+    /// one fill's to the rest of the next's had a body that did not inflate. (Their
+    /// strong `ETag` was made weak for the same reason.)
     private func range(of form: StoredForm, status: Int) -> RangeAnswer {
         guard method == "GET", status == 200, head.headers.contains(name: "range") else { return .whole }
-        if let condition = head.headers.first(name: "if-range"),
-           !Validators.ifRangeMatches(condition, stored: HeaderList(CacheEntry.parseHead(form.head).lines)) {
-            return .whole
+        if let condition = head.headers.first(name: "if-range") {
+            let stored = HeaderList(CacheEntry.parseHead(form.head).lines)
+            let datesHold = !(route?.policy.compress ?? true) || !stored.contains("content-encoding")
+            if !Validators.ifRangeMatches(condition, stored: stored, datesHold: datesHold) { return .whole }
         }
         return RangeAnswer.evaluate(head.headers["range"], length: form.body.readableBytes)
     }

@@ -85,6 +85,25 @@ struct RangeTests {
         }
     }
 
+    /// A date names the upstream's version, not the bytes of the gzip the proxy stored:
+    /// those are its own when a plain client led the fill and the upstream's when a gzip
+    /// client did, so a range by date of one fill's and the rest of the next's made a
+    /// body that did not inflate. The gzip client gets the whole answer; the plain one
+    /// (the upstream's bytes either way) still gets its range.
+    @Test func aDateIfRangeDoesNotHoldTheProxysGzip() async throws {
+        let json = "[" + (0..<200).map { #"{"id":\#($0)}"# }.joined(separator: ",") + "]"
+        let modified = "Tue, 01 Dec 2026 10:00:00 GMT"
+        try await withProxy(routes: Self.routes) { h in
+            h.origin.on("GET", "/files/6", .json(json, headers: [("Last-Modified", modified)]))
+            _ = try await h.get("/files/6")
+            let zipped = try await h.get("/files/6", headers: [("Accept-Encoding", "gzip"), ("Range", "bytes=100-"), ("If-Range", modified)])
+            #expect(zipped.header("X-Cache") == "HIT" && zipped.header("Content-Encoding") == "gzip")
+            #expect(zipped.status == 200 && zipped.header("Content-Range") == nil, "the whole gzip answer")
+            let plain = try await h.get("/files/6", headers: [("Range", "bytes=0-9"), ("If-Range", modified)])
+            #expect(plain.status == 206 && plain.text == String(json.prefix(10)))
+        }
+    }
+
     @Test func aPartialAnswerFromTheUpstreamIsNeverStored() async throws {
         try await withProxy(routes: Self.routes) { h in
             h.origin.on("GET", "/files/5", OriginResponse(status: 206, headers: [("Content-Range", "bytes 0-1/2")], body: .bytes([1, 2])))
