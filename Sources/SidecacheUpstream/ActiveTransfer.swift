@@ -78,13 +78,15 @@ final class ActiveTransfer {
     }
 
     /// A final head after which the connection may hold bytes of this exchange: a body
-    /// the upstream refused (4xx, 5xx) may be unread, as early error answers often are
-    /// sent before reading it; and a 204 or 304 that declares a body has none (RFC 9112
+    /// the upstream refused (4xx, 5xx) or sent elsewhere (3xx: a login redirect) may be
+    /// unread, as such early answers often are sent before reading it, and the next
+    /// request sent there (another user's) would be read as its continuation; and a 204
+    /// or 304 that declares a body has none (RFC 9112
     /// §6.3), so what the upstream writes of it comes after the answer. (A 304's
     /// `Content-Length` may be the length of the answer it stands for, RFC 9110 §8.6;
     /// a 204 has no business sending one.)
     static func leavesConnectionInDoubt(_ head: UpstreamResponseHead, requestHadBody: Bool) -> Bool {
-        if requestHadBody && head.status >= 400 { return true }
+        if requestHadBody && head.status >= 300 { return true }
         guard head.status == 204 || head.status == 304 else { return false }
         return head.headers.contains { name, value in
             name.equalsIgnoringASCIICase("transfer-encoding")

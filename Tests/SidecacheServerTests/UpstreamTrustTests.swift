@@ -38,14 +38,15 @@ struct UpstreamTrustTests {
     /// the next request curl sends there, which may be another user's fill: a client's
     /// GET or DELETE with a body shaped as the start of a request (`GET /r/evil`, then
     /// a header name that swallows the next request line), or a body the upstream
-    /// refused without reading it (an early 401). The fill was answered, and stored, as
-    /// `/r/evil`. Such a connection is not kept: the next request goes out on a new one.
-    @Test(arguments: [("GET", "/nc", 200), ("DELETE", "/nc", 200), ("POST", "/login", 401)])
+    /// refused or redirected without reading it (an early 401, a 303 to a login page).
+    /// The fill was answered, and stored, as `/r/evil`. Such a connection is not kept:
+    /// the next request goes out on a new one.
+    @Test(arguments: [("GET", "/nc", 200), ("DELETE", "/nc", 200), ("POST", "/login", 401), ("POST", "/moved", 303)])
     func aBodyTheUpstreamLeftUnreadNeverPrefixesTheNextRequest(method: String, path: String, status: Int) async throws {
         let origin = try await RawOrigin.start { head in   // reads heads only: a body becomes the next head's start
             let target = head.split(separator: " ", maxSplits: 2).dropFirst().first.map(String.init) ?? ""
             let body = "for \(target)"
-            let code = target == "/login" ? "401 Unauthorized" : "200 OK"
+            let code = target == "/login" ? "401 Unauthorized" : target == "/moved" ? "303 See Other" : "200 OK"
             return (Array("HTTP/1.1 \(code)\r\nContent-Length: \(body.utf8.count)\r\nCache-Control: max-age=60\r\n\r\n\(body)".utf8), false)
         }
         defer { Task { await origin.shutdown() } }

@@ -163,6 +163,8 @@ import Testing
         (500, [], true, true),
         (404, [("Content-Length", "5")], false, false),
         (201, [("Content-Length", "5")], true, false),
+        (303, [("Location", "/login")], true, true),
+        (302, [("Location", "/login")], false, false),
     ])
     func aConnectionIsInDoubtAfter(status: Int, headers: [(String, String)], requestHadBody: Bool, inDoubt: Bool) {
         let head = UpstreamResponseHead(status: status, reason: "", headers: headers.map { (name: $0.0, value: $0.1) })
