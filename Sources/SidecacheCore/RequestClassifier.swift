@@ -159,7 +159,14 @@ public enum RequestClassifier {
         case .cookie(let name):
             for line in headers.all("cookie") {
                 for pair in line.split(separator: ";") {
-                    guard let (pairName, value, blankBeforeEquals) = cookiePair(pair), pairName.elementsEqual(name) else { continue }
+                    guard let (pairName, value, blankBeforeEquals) = cookiePair(pair) else { continue }
+                    guard pairName.elementsEqual(name) else {
+                        // `SID=x` is `sid` to ASP.NET (names case-blind), `%73id=x` and `s.id`-like
+                        // spellings to PHP (names decoded): beside `sid=y`, either may be the
+                        // one the upstream reads; alone, it may be read where the key saw none.
+                        if queryNamesReadAlike(pairName.utf8, name.utf8) { return .ambiguous }
+                        continue
+                    }
                     // `sid =x`: `sid` to Python and Django, `sid ` to Rack, `sid_` to PHP.
                     if found != nil || blankBeforeEquals { return .ambiguous }
                     found = value

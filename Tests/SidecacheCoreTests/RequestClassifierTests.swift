@@ -163,6 +163,10 @@ struct ClassifyCase: Sendable, CustomTestStringConvertible {
         // token the upstream never saw.
         (.cookie("sid"), HeaderList([("Cookie", "sid =bob")])),
         (.cookie("sid"), HeaderList([("Cookie", "sid\t=alice; sid=bob")])),
+        // Names an upstream reads as `sid`: ASP.NET case-blind, PHP decoded.
+        (.cookie("sid"), HeaderList([("Cookie", "SID=evil; sid=acme")])),
+        (.cookie("sid"), HeaderList([("Cookie", "sid=acme; %73id=evil")])),
+        (.cookie("sid"), HeaderList([("Cookie", "Sid=evil")])),
     ])
     func anIdentitySentTwiceIsAmbiguous(source: IdentitySource, headers: HeaderList) {
         #expect(RequestClassifier.identityValue(source, headers) == .ambiguous)
