@@ -36,6 +36,18 @@ public struct EntryTiming: Sendable, Equatable {
                            staleIfErrorUntil: end + max(.zero, staleIfErrorUntil - freshUntil),
                            revalidateUntil: revalidateUntil)
     }
+
+    /// The timing as `route` serves it now: on a duration route no fresher than its
+    /// current `ttl` from birth, the stale windows kept as long from there (`expired`).
+    /// The `ttl` is the operator's ceiling (DESIGN), also for entries stored before a
+    /// reload lowered it, or by an instance that still runs the old config: lowered
+    /// to `"2s"`, or to `"0s"` to stop caching a route, its entries were served as
+    /// fresh for the rest of their old lifetime.
+    public func within(_ route: Route) -> EntryTiming {
+        guard let ceiling = route.freshnessCeiling, birth.milliseconds &+ ceiling < freshUntil.milliseconds else { return self }
+        return expired(at: Timestamp(milliseconds: birth.milliseconds &+ ceiling))
+    }
+
     public func age(at now: Timestamp) -> Duration { max(.zero, now - birth) }
     public func remaining(at now: Timestamp) -> Duration { freshUntil - now }
 

@@ -179,6 +179,9 @@ public final class Route: Sendable, Equatable {
     /// was dropped; a `private` answer stored under `override` outlived it; and an entry
     /// stored before a `tags` rule carried none of its tags, so its tag purges missed it.
     public let keyName: String
+    /// A duration route's `ttl` in milliseconds, the ceiling of every entry's freshness
+    /// when it is served (`EntryTiming.within`): nil on `ttl: "origin"` routes.
+    public let freshnessCeiling: Int64?
 
     public init(name: String, pattern: RequestPattern, ttl: TTLPolicy, query: QueryKey = .all,
                 keyHeaders: [String] = [], identity: IdentitySource? = nil, claims: ClaimsKey? = nil, shared: Bool = false,
@@ -192,6 +195,7 @@ public final class Route: Sendable, Equatable {
         self.name = name
         self.pattern = pattern
         self.ttl = ttl
+        if case .fixed(let lifetime) = ttl { freshnessCeiling = lifetime.milliseconds } else { freshnessCeiling = nil }
         self.query = query
         self.keyHeaders = keyHeaders.map { $0.lowercased() }
         self.identity = identity

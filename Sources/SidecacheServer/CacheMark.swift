@@ -18,10 +18,11 @@ struct CacheMark {
     /// A request forwarded past the cache under `marker` (`ForwardMarker`).
     static func forwarded(_ marker: String) -> CacheMark { CacheMark(xCache: .bypass, cacheStatus: marker) }
 
-    /// An answer made from `entry` at `now`: a stale one's freshness is spent (RFC 9211
-    /// §2.5: negative when stale); a `revalidated` one was confirmed by the upstream.
-    static func fromCache(_ entry: CacheEntry, now: Timestamp, stale: Bool, revalidated: Bool = false) -> CacheMark {
-        let remaining = entry.timing.remaining(at: now)
+    /// An answer made from an entry of `timing` at `now`: a stale one's freshness is
+    /// spent (RFC 9211 §2.5: negative when stale); a `revalidated` one was confirmed by
+    /// the upstream.
+    static func fromCache(_ timing: EntryTiming, now: Timestamp, stale: Bool, revalidated: Bool = false) -> CacheMark {
+        let remaining = timing.remaining(at: now)
         let ttl = stale ? min(remaining, .zero) : remaining
         return CacheMark(xCache: stale ? .stale : .hit,
                          cacheStatus: revalidated ? CacheStatusField.revalidated(ttl: ttl) : CacheStatusField.hit(ttl: ttl))

@@ -33,12 +33,13 @@ extension Exchange {
     func answerFromCache(_ entry: CacheEntry, staleDetail: StaticString?, revalidated: Bool = false) {
         let now = engine.clock.now()
         outcome = staleDetail == nil ? .hit : .stale
+        let timing = route.map { entry.timing.within($0) } ?? entry.timing
         // Built only when a 304, 412 or 502 needs it: never on the hit path.
-        if answeredPreconditions(entry, now: now, mark: .fromCache(entry, now: now, stale: staleDetail != nil, revalidated: revalidated)) {
+        if answeredPreconditions(entry, now: now, mark: .fromCache(timing, now: now, stale: staleDetail != nil, revalidated: revalidated)) {
             return
         }
-        answer(entry, decodingUpTo: Gzip.maxDecodedLength, mark: .fromCache(entry, now: now, stale: staleDetail != nil, revalidated: revalidated)) {
-            writer.hit(entry, form: $0, range: $1, now: now, staleDetail: staleDetail, revalidated: revalidated)
+        answer(entry, decodingUpTo: Gzip.maxDecodedLength, mark: .fromCache(timing, now: now, stale: staleDetail != nil, revalidated: revalidated)) {
+            writer.hit(timing, form: $0, range: $1, now: now, staleDetail: staleDetail, revalidated: revalidated)
         }
         // Read straight off the route: a fresh hit of a route without `verify` pays one
         // comparison. Not for a spelling its route folds into another's key (`respelled`):

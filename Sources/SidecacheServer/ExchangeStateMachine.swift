@@ -259,7 +259,7 @@ struct ExchangeStateMachine {
         revalidating = nil
         staleFallback = nil
         guard let entry else { return fetch(generations, now: now) }
-        let timing = staleSince.map { entry.timing.expired(at: $0) } ?? entry.timing
+        let timing = (staleSince.map { entry.timing.expired(at: $0) } ?? entry.timing).within(context.route)
         switch ServeDecision.decide(timing, now: now, route: context.route, request: request) {
         case .fresh:
             state = .finished

@@ -22,19 +22,20 @@ struct ResponseWriter {
     }
 
     /// Stored head, then Age/X-Cache/Cache-Status, then the stored body: no encoding work
-    /// per hit. `staleDetail` marks a stale answer and why. `form` is the entry's bytes
-    /// this client gets (`Exchange.form(of:)`), `range` its part. `revalidated`: the
-    /// upstream confirmed it with a 304 just now (`Cache-Status` says it was forwarded).
-    func hit(_ entry: CacheEntry, form: StoredForm, range: RangeAnswer, now: Timestamp, staleDetail: StaticString?,
+    /// per hit. `timing`: the entry's, as its route serves it now. `staleDetail` marks a
+    /// stale answer and why. `form` is the entry's bytes this client gets
+    /// (`Exchange.form(of:)`), `range` its part. `revalidated`: the upstream confirmed it
+    /// with a 304 just now (`Cache-Status` says it was forwarded).
+    func hit(_ timing: EntryTiming, form: StoredForm, range: RangeAnswer, now: Timestamp, staleDetail: StaticString?,
              revalidated: Bool = false) -> Bool {
         var lines = answerBuffer(form, range: range, room: 160)
-        lines.writeHeader("Age", Int(entry.timing.ageSeconds(at: now)))
+        lines.writeHeader("Age", Int(timing.ageSeconds(at: now)))
         lines.writeStaticString(staleDetail == nil ? "X-Cache: HIT\r\n" : "X-Cache: STALE\r\n")
         // As `CacheStatusField.hit` and `.revalidated` spell them, without building a String.
         lines.writeStaticString(revalidated ? "Cache-Status: sidecache; fwd=stale; fwd-status=304; ttl=" : "Cache-Status: sidecache; hit; ttl=")
         // A stale answer's freshness is spent (RFC 9211 §2.5: negative when stale), also
         // an entry a soft purge made stale before its own lifetime ran out.
-        let remaining = entry.timing.remainingSeconds(at: now)
+        let remaining = timing.remainingSeconds(at: now)
         lines.writeDecimal(staleDetail == nil ? remaining : min(remaining, 0))
         if let staleDetail {
             lines.writeStaticString("; detail=")

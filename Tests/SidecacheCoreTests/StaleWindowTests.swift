@@ -124,3 +124,27 @@ struct WindowCase: Sendable, CustomTestStringConvertible {
         #expect(timing.expired(at: Self.t(-1)).freshUntil == Self.t(0), "never before the answer's birth")
     }
 }
+
+/// A duration route's current `ttl` is the ceiling of every entry's freshness when it is
+/// served, also of an entry stored before a reload lowered it (DESIGN: the ttl is the
+/// operator's ceiling).
+@Suite struct FreshnessCeilingTests {
+    static func t(_ ms: Int64) -> Timestamp { Timestamp(milliseconds: ms) }
+    static func route(_ ttl: TTLPolicy) -> Route { Route(name: "r", pattern: try! RequestPattern(parsing: "GET /r"), ttl: ttl) }
+    static let stored = EntryTiming(birth: t(1_000), freshUntil: t(301_000), staleWhileRevalidateUntil: t(311_000),
+                                    staleIfErrorUntil: t(901_000), revalidateUntil: t(601_000))
+
+    @Test func aLowerTTLEndsFreshnessThereAndTheWindowsFollow() {
+        let served = Self.stored.within(Self.route(.fixed(.seconds(2))))
+        #expect(served.freshUntil == Self.t(3_000))
+        #expect(served.staleWhileRevalidateUntil == Self.t(13_000))
+        #expect(served.staleIfErrorUntil == Self.t(603_000))
+        #expect(served.revalidateUntil == Self.t(601_000))
+        #expect(Self.stored.within(Self.route(.fixed(.zero))).freshUntil == Self.t(1_000), "0s: stale from birth")
+    }
+
+    @Test(arguments: [TTLPolicy.fixed(.seconds(300)), .fixed(.seconds(3_600)), .origin])
+    func aTTLAtOrAboveTheEntrysLifetimeChangesNothing(ttl: TTLPolicy) {
+        #expect(Self.stored.within(Self.route(ttl)) == Self.stored)
+    }
+}

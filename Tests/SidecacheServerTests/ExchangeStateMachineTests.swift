@@ -32,11 +32,12 @@ struct ExchangeStateMachineTests {
     }
 
     /// An entry fresh for `fresh` seconds after `now` (negative: stale since), usable
-    /// stale-if-error for `staleIfError` seconds after `now`.
+    /// stale-if-error for `staleIfError` seconds after `now`; born 30 s ago, within the
+    /// route's 60 s `ttl` (which caps every entry's freshness).
     static func entry(fresh: Int64, staleIfError: Int64 = 0, etag: Bool = false) -> CacheEntry {
         let head = "HTTP/1.1 200 OK\r\n" + (etag ? "ETag: \"v1\"\r\n" : "") + "Content-Length: 2\r\n"
         return CacheEntry(head: ByteBuffer(string: head), body: ByteBuffer(string: "ok"), status: 200,
-                          timing: EntryTiming(birth: now - .seconds(100), freshUntil: now + .seconds(fresh), staleWhileRevalidateUntil: now,
+                          timing: EntryTiming(birth: now - .seconds(30), freshUntil: now + .seconds(fresh), staleWhileRevalidateUntil: now,
                                               staleIfErrorUntil: now + .seconds(staleIfError)),
                           fillSeq: 0, scopeIDs: [])
     }

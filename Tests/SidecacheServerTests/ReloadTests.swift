@@ -132,6 +132,21 @@ struct ReloadTests {
         }
     }
 
+    /// A lower `ttl` applies to what is stored already: lowered to `"0s"` to stop
+    /// caching the route, its entries were served as fresh for the rest of their old
+    /// five minutes.
+    @Test func aReloadThatLowersTheTTLAppliesToStoredEntries() async throws {
+        try await withServer { server, origin, file, _ in
+            _ = try await xCache(server, "/api/users/7")
+            #expect(try await xCache(server, "/api/users/7") == "HIT")
+            try Self.config(origin: origin, routes: #"[{ "name": "user", "match": "GET /api/users/{id}", "ttl": "0s" }]"#)
+                .write(toFile: file, atomically: true, encoding: .utf8)
+            #expect(await server.reload(from: file, environment: [:]) == .applied(generation: 2, needsRestart: []))
+            #expect(try await xCache(server, "/api/users/7") == "MISS")
+            #expect(origin.count(path: "/api/users/7") == 2)
+        }
+    }
+
     /// Which spellings of a path are one is part of how keys are made: after a reload
     /// drops `caseInsensitive`, `/api/names/bob` must not read the entry
     /// `/api/names/Bob` stored under the one key both spellings shared.

@@ -38,7 +38,7 @@ import Testing
                                  staleWhileRevalidateUntil: Timestamp(seconds: 400), staleIfErrorUntil: Timestamp(seconds: 400))
         let entry = CacheEntry(head: head, body: body, status: 200, timing: timing, fillSeq: 1, scopeIDs: [])
         let writer = ResponseWriter(connection: recorder, isHEAD: isHEAD, version: .http1_1, request: [:])
-        _ = writer.hit(entry, form: StoredForm(head: head, body: body), range: .whole, now: Timestamp(seconds: 103), staleDetail: nil)
+        _ = writer.hit(entry.timing, form: StoredForm(head: head, body: body), range: .whole, now: Timestamp(seconds: 103), staleDetail: nil)
         return (recorder, head, body)
     }
 
