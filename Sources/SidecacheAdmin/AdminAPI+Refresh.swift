@@ -34,7 +34,7 @@ extension AdminAPI {
         default: return .error(.badRequest, "bad_request", "host must be a host and port")
         }
         guard let headers = Self.refreshHeaders(body["headers"]) else {
-            return .error(.badRequest, "bad_request", #"headers must be {"Name": "value"}: header names, values without CR, LF or NUL, no Host"#)
+            return .error(.badRequest, "bad_request", #"headers must be {"Name": "value"}: header names, values without CR, LF or NUL, no Host, hop-by-hop (Connection...) or framing fields"#)
         }
         guard let target = RequestTarget(path), target.isCacheSafe, let route = config.routes.route(forGET: target.path) else {
             return .error(.badRequest, "bad_request", "\(path) matches no cache route")
@@ -73,7 +73,7 @@ extension AdminAPI {
         guard case .object(let members) = value else { return nil }
         var lines: [HeaderLine] = []
         for (name, v) in members.sorted(by: { $0.key < $1.key }) {
-            guard case .string(let text) = v, isRequestFieldName(name), name.lowercased() != "host", isSafeFieldValue(text) else { return nil }
+            guard case .string(let text) = v, isOperatorRequestFieldName(name), isSafeFieldValue(text) else { return nil }
             lines.append(HeaderLine(name: name, value: text))
         }
         return lines

@@ -265,6 +265,9 @@ extension ConfigLoader {
             guard let value = valueNode.string() else { continue }
             if !isRequestFieldName(name) { valueNode.report(notARequestFieldName(name)) }
             else if name.lowercased() == "host" { valueNode.report("set the Host with \"host\", not in headers") }
+            else if !isOperatorRequestFieldName(name) {
+                valueNode.report("\(name) is hop-by-hop or framing: the proxy sets it, or it never reaches the upstream")
+            }
             else if !isSafeFieldValue(value) { valueNode.report("a header value may not contain CR, LF or NUL") }
             else { lines.append(HeaderLine(name: name, value: value)) }
         }

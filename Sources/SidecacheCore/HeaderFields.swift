@@ -186,6 +186,18 @@ public func isRequestFieldName(_ s: String) -> Bool {
     isFieldName(s) && !s.containsUTF8Byte(UInt8(ascii: "_"))
 }
 
+/// Fields the proxy sets itself, or that never cross it (hop-by-hop, framing, `Host`).
+private let notForOperators: HeaderNameSet = ["host", "content-length", "expect"]
+
+/// A header the operator sends with warm and refresh requests (`warm[].headers`, admin
+/// `/refresh`): a request field name that reaches the upstream as given. Not `Host`
+/// (they have their own `host`), not framing, and not hop-by-hop: `Connection:
+/// Authorization` stripped the credential on its way upstream while the key held it,
+/// and the anonymous answer was stored under that user's key.
+public func isOperatorRequestFieldName(_ s: String) -> Bool {
+    isRequestFieldName(s) && !HopByHop.names.contains(s) && !notForOperators.contains(s)
+}
+
 /// Why `name` cannot name a request header (`isRequestFieldName` is false), for config errors.
 public func notARequestFieldName(_ name: String) -> String {
     isFieldName(name) ? "\"\(name)\": header names with _ are dropped from requests (CGI-style servers read them as -); use -"

@@ -91,6 +91,11 @@ import Testing
          "warm[0].headers.Host"),
         (#""routes": [{ "name": "r", "match": "GET /r" }], "warm": [{ "path": "/r", "every": "1m", "headers": { "a b": "x" } }]"#,
          "warm[0].headers.a b"),
+        // Hop-by-hop: `Connection: Authorization` would strip the credential the key holds.
+        (#""routes": [{ "name": "r", "match": "GET /r" }], "warm": [{ "path": "/r", "every": "1m", "headers": { "Connection": "Authorization" } }]"#,
+         "warm[0].headers.Connection"),
+        (#""routes": [{ "name": "r", "match": "GET /r" }], "warm": [{ "path": "/r", "every": "1m", "headers": { "Transfer-Encoding": "chunked" } }]"#,
+         "warm[0].headers.Transfer-Encoding"),
     ])
     func badHostsAndWarmHeaders(fields: String, path: String) {
         let found = problems(config(fields))
