@@ -30,16 +30,28 @@ final class AccessLog: Sendable {
 
     func enable(_ on: Bool) { enabled.store(on, ordering: .relaxed) }
 
-    /// The raw target is fine here (logs may carry it; metrics never).
+    /// The raw target is fine here (logs may carry it; metrics never), but for the
+    /// userinfo of an absolute-form one (`masked`).
     func write(_ r: ExchangeRecord) {
         guard enabled.load(ordering: .relaxed) else { return }
         logger.info("access", metadata: [
             "method": "\(r.method)",
-            "target": "\(r.target)",
+            "target": "\(r.target.utf8.first == UInt8(ascii: "/") ? r.target : Self.masked(r.target))",
             "route": "\(r.route ?? "")",
             "status": "\(r.status)",
             "cache": "\(r.outcome.label)",
             "durationMs": "\(Double(r.micros) / 1000)",
         ])
+    }
+
+    /// An absolute-form target with its userinfo masked: `http://alice:pw@host/x` is
+    /// refused (RFC 9110 §4.2.4 forbids userinfo there), and its password was written
+    /// to the log as sent.
+    static func masked(_ target: String) -> String {
+        guard let scheme = target.range(of: "://") else { return target }
+        let rest = target[scheme.upperBound...]
+        let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
+        guard let at = rest[..<authorityEnd].lastIndex(of: "@") else { return target }
+        return target[..<scheme.upperBound] + "***" + target[at...]
     }
 }

@@ -109,6 +109,19 @@ struct MetricsTests {
 
     /// Requests refused before they reach an exchange (malformed, too large) are logged
     /// too: before, an operator saw nothing of a client sending garbage.
+    /// An absolute-form target with a password in it is refused, and logged without it.
+    @Test func aRefusedTargetsUserinfoIsNotLogged() async throws {
+        let lines = try await Self.withAccessLog({ _ in }) { server in
+            let conn = try await RawConnection.connect(port: server.port!)
+            try await conn.send("GET http://alice:s3cret@127.0.0.1/api/users/7?x=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            _ = try await conn.readUntilClose(timeout: .seconds(10))
+        }
+        #expect(lines.count == 1)
+        #expect(lines.allSatisfy { !$0.contains("s3cret") && !$0.contains("alice") }, "\(lines)")
+        #expect(lines.first?.contains(#""target": http://***@127.0.0.1/api/users/7?x=1"#) == true, "\(lines)")
+        #expect(AccessLog.masked("http://h/a@b") == "http://h/a@b" && AccessLog.masked("*") == "*")
+    }
+
     @Test func refusedRequestsAreLoggedToo() async throws {
         let lines = try await Self.withAccessLog({ _ in }) { server in
             for request in ["GET /api/users/7 HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n",
