@@ -245,10 +245,24 @@ struct AdminEndpointTests {
                 #expect(stats.json["redis"]?["entries"]?.int == 1, "entries, not every key")
                 #expect(stats.json["redis"]?["lastError"] == nil)
                 #expect((stats.json["redis"]?["usedMemoryBytes"]?.int ?? 0) > 0)
+                // The count is reused for 30 s: a status page reloading every 10 s (or a
+                // scraper) does not scan Redis, over the connections hits use, each time.
+                let scans = try await Self.scanCalls(redis)
+                #expect(scans > 0)
+                let again = try await adminCall(port: server.adminPort!, "GET", "/stats")
+                #expect(again.json["redis"]?["entries"]?.int == 1)
+                #expect(try await Self.scanCalls(redis) == scans, "no SCAN for the second /stats")
                 let metrics = prometheusSamples(try await adminCall(port: server.adminPort!, "GET", "/metrics", token: nil).text)
                 #expect(metrics["sidecache_redis_up"] == 1)
             }
         }
+    }
+
+    /// SCAN commands Redis has served (`INFO commandstats`).
+    static func scanCalls(_ redis: RedisServer) async throws -> Int {
+        let stats = try await redis.cli("INFO", "commandstats")
+        guard let line = stats.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_scan:calls=") }) else { return 0 }
+        return Int(line.dropFirst("cmdstat_scan:calls=".count).prefix { $0.isNumber }) ?? 0
     }
 
     /// DESIGN: an `allkeys-*` policy is logged as a warning and reported by `/readyz`.

@@ -8,17 +8,24 @@ extension RedisStore {
         public var keys: Int?
         /// `used_memory` from `INFO memory`, in bytes.
         public var usedMemory: Int?
-        /// Cached entries under this proxy's prefix (counted with SCAN); nil when the
-        /// database holds more than `countLimit` keys, where counting would take long.
+        /// Cached entries under this proxy's prefix (counted with SCAN at most every
+        /// `countEvery`); nil when the database holds more than `countLimit` keys,
+        /// where counting would take long.
         public var entries: Int? = nil
     }
 
-    /// Databases up to this many keys get their entries counted for /stats.
-    static let countLimit = 200_000
+    /// Databases up to this many keys get their entries counted for /stats: ten SCANs.
+    /// The count goes over the connections hits use, and Redis serves every instance
+    /// while it scans: at 200 000 keys one /stats was 190 SCANs (about a second, 14 MB
+    /// of key names parsed on an event loop), and a status page open in a browser,
+    /// reloading every 10 s, slowed hits and opened the breaker each time.
+    static let countLimit = 10_000
+    /// A count is reused for this long: status pages and scrapers do not scan again.
+    static let countEvery = TimeAmount.seconds(30)
 
     /// Asks Redis for its key count and memory (`INFO keyspace`, `INFO memory`, one round
-    /// trip), then counts the entries when the database is small enough to scan. A
-    /// cluster: the sums over its masters.
+    /// trip), then counts the entries when the database is small enough to scan and the
+    /// last count is older than `countEvery`. A cluster: the sums over its masters.
     public func info(on loop: any EventLoop) -> EventLoopFuture<Info> {
         let database = redis.endpoint.database
         let masters = redis.masters
@@ -29,12 +36,18 @@ extension RedisStore {
             }
         }
         return EventLoopFuture.whenAllSucceed(asked, on: loop).flatMap { [self] each in
-            let info = Info(keys: Self.sum(each.map(\.keys)), usedMemory: Self.sum(each.map(\.usedMemory)))
+            var info = Info(keys: Self.sum(each.map(\.keys)), usedMemory: Self.sum(each.map(\.usedMemory)))
             guard (info.keys ?? 0) <= Self.countLimit else { return loop.makeSucceededFuture(info) }
+            let now = NIODeadline.now()
+            if let last = entryCount.withLock({ $0 }), now - last.at < Self.countEvery {
+                info.entries = last.entries
+                return loop.makeSucceededFuture(info)
+            }
             let counted = masters.map { countEntries(on: $0, cursor: "0", counted: 0, on: loop) }
-            return EventLoopFuture.whenAllSucceed(counted, on: loop).map { counts in
+            return EventLoopFuture.whenAllSucceed(counted, on: loop).map { [self] counts in
                 var withEntries = info
                 withEntries.entries = Self.sum(counts) ?? 0
+                entryCount.withLock { $0 = (withEntries.entries ?? 0, now) }
                 return withEntries
             }.recover { _ in info }
         }

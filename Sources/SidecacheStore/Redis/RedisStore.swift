@@ -47,6 +47,8 @@ public final class RedisStore: Sendable {
     private let failovers: RedisSubscription?
     /// Cross-instance coalescing: waits for other instances' fills.
     let fillNotices: FillNotices
+    /// The last count of entries for /stats, and when it was made (`info`).
+    let entryCount = Mutex<(entries: Int, at: NIODeadline)?>(nil)
 
     public init(options: SharedTierOptions, loops: [any EventLoop], logger: Logger) {
         let redis = RedisServers(endpoint: options.endpoint, tls: options.tls, loops: loops, timeout: options.timeout, logger: logger)
