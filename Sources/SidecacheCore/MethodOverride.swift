@@ -8,13 +8,15 @@
 ///
 /// Read as loosely as any of them reads it, since a spelling the proxy missed was a
 /// delete it did not purge for: names and values decoded (`%5Fmethod=DEL%45TE`), a
-/// name in any spelling PHP reads as `_method` (`.method`, `queryNamesReadAlike`), an
-/// unquoted multipart name (Rack, PHP), and a header's first comma element (Express's
+/// name in any spelling PHP reads as `_method` (`.method`, ` _method`:
+/// `queryNamesReadAlike`), a multipart name in any case or quoting (Rack, PHP), and a
+/// header's first comma element (Express's
 /// `method-override` takes `DELETE` from `DELETE, POST`).
 public enum MethodOverride {
     static let fields = ["x-http-method-override", "x-http-method", "x-method-override"]
     private static let name = Array("_method".utf8)
-    private static let nameParameter = Array("name=".utf8)
+    private static let memberWord = Array("method".utf8)
+    private static let escape = Array("\\u".utf8)
     private static let crlf = Array("\r\n".utf8)
     private static let blankLine = Array("\r\n\r\n".utf8)
 
@@ -57,11 +59,22 @@ public enum MethodOverride {
         guard let body, let type = contentType?.lowercased() else { return }
         if type.hasPrefix("application/x-www-form-urlencoded") { pairValues(body) { found(MethodName($0, decoded: true)) } }
         if type.hasPrefix("multipart/form-data") { partValues(body) { found(MethodName($0, decoded: false)) } }
-        // Laravel's `isJson()`: a type that contains `/json` or `+json`.
-        if type.contains("/json") || type.contains("+json"),
+        // Laravel's `isJson()`: a type that contains `/json` or `+json`. Parsed only when
+        // the body could hold the member (an object whose text says `method`, or escapes):
+        // a `key.body` hit would otherwise parse its whole body on the event loop.
+        if type.contains("/json") || type.contains("+json"), mayHoldMember(body),
            let value = JSONMembers.pruned(body, to: [["_method"]])?.value(at: ["_method"])?.scalarText {
             found(MethodName(value.utf8, decoded: false))
         }
+    }
+
+    /// Whether a JSON body may have a top-level `_method`: an object (after blanks) whose
+    /// bytes hold `method` or a `\u` escape (`\u005fmethod`).
+    private static func mayHoldMember(_ body: UnsafeRawBufferPointer) -> Bool {
+        guard let first = body.first(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }), first == UInt8(ascii: "{") else {
+            return false
+        }
+        return body.firstRange(of: memberWord) != nil || body.firstRange(of: escape) != nil
     }
 
     /// The values of `_method` pairs in `a=1&_method=PUT` (pairs split on `&` and `;`).
@@ -78,22 +91,31 @@ public enum MethodOverride {
         }
     }
 
-    /// The values of parts named `_method` in a multipart form (RFC 7578), the name
-    /// quoted or not: the part's body, after its headers, up to the line break before
-    /// the next boundary.
+    /// The values of parts named `_method` in a multipart form (RFC 7578): the part's
+    /// body, after its headers, up to the line break before the next boundary. The
+    /// `name` parameter as PHP's and Rack's parsers take it: any case, blanks around
+    /// `=`, quoted with `"` or `'` or not at all (`filename` is another parameter).
     private static func partValues(_ body: UnsafeRawBufferPointer, _ found: (Slice<UnsafeRawBufferPointer>) -> Void) {
-        var rest = body[...]
-        while let parameter = rest.firstRange(of: nameParameter) {
-            rest = rest[parameter.upperBound...]
-            let quoted = rest.first == UInt8(ascii: "\"")
-            let start = quoted ? rest.index(after: rest.startIndex) : rest.startIndex
-            let end = rest[start...].firstIndex { quoted ? $0 == UInt8(ascii: "\"") : $0 <= 0x20 || $0 == UInt8(ascii: ";") } ?? rest.endIndex
-            guard queryNamesReadAlike(rest[start..<end], name) else { continue }
-            guard let headersEnd = rest.firstRange(of: blankLine) else { return }
-            rest = rest[headersEnd.upperBound...]
-            let valueEnd = rest.firstRange(of: crlf)?.lowerBound ?? rest.endIndex
-            found(rest[..<valueEnd])
-            rest = rest[valueEnd...]
+        var i = 0
+        while i + 4 < body.count {
+            defer { i += 1 }
+            guard body[i] | 0x20 == UInt8(ascii: "n"), body[i + 1] | 0x20 == UInt8(ascii: "a"), body[i + 2] | 0x20 == UInt8(ascii: "m"),
+                  body[i + 3] | 0x20 == UInt8(ascii: "e"), i == 0 || [UInt8(ascii: ";"), 0x20, 0x09].contains(body[i - 1]) else { continue }
+            var j = i + 4
+            while j < body.count, body[j] == 0x20 || body[j] == 0x09 { j += 1 }
+            guard j < body.count, body[j] == UInt8(ascii: "=") else { continue }
+            j += 1
+            while j < body.count, body[j] == 0x20 || body[j] == 0x09 { j += 1 }
+            guard j < body.count else { return }
+            let quote: UInt8? = body[j] == UInt8(ascii: "\"") || body[j] == UInt8(ascii: "'") ? body[j] : nil
+            let start = quote == nil ? j : j + 1
+            var end = start
+            while end < body.count, quote.map({ body[end] != $0 }) ?? (body[end] > 0x20 && body[end] != UInt8(ascii: ";")) { end += 1 }
+            guard queryNamesReadAlike(body[start..<end], name),
+                  let headersEnd = body[end...].firstRange(of: blankLine) else { continue }
+            let valueEnd = body[headersEnd.upperBound...].firstRange(of: crlf)?.lowerBound ?? body.endIndex
+            found(body[headersEnd.upperBound..<valueEnd])
+            i = valueEnd
         }
     }
 

@@ -152,7 +152,7 @@ public struct PurgeValues {
     /// lines), and `;` separates query pairs to some (`?id=1;id=2`) and not to others:
     /// a purge built from one reading missed the entry the upstream changed. A query
     /// name counts in every spelling an upstream reads as it (`?id=5&%69d=7` names `id`
-    /// twice: `queryNamesReadAlike`). Header
+    /// twice: `queryName`). Header
     /// values without the blanks around them (RFC 9110 §5.5: `X-Id: 1 ` is `1`).
     func texts(_ source: PathTemplate.Source) -> [String] {
         var found: [String] = []
@@ -165,7 +165,7 @@ public struct PurgeValues {
             for separators: [Character] in [["&"], ["&", ";"]] {
                 for pair in query.split(whereSeparator: separators.contains) {
                     let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-                    if queryNamesReadAlike(kv[0], n[...]) { add(kv.count == 2 ? String(kv[1]) : "") }
+                    if queryName(kv[0].utf8, readsAs: n) { add(kv.count == 2 ? String(kv[1]) : "") }
                 }
             }
         case .header(let n):

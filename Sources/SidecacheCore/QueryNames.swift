@@ -4,12 +4,26 @@
 /// the proxy compared byte for byte was missed where the upstream decoded it:
 /// `?%69d=7` is `id` to PHP, Django and Rails.
 
-/// Whether two query parameter names may be one parameter to some upstream (`NameBytes`).
+/// Whether two query parameter names may be one parameter to some upstream (`NameBytes`,
+/// cut at `[`: `a[]` and `a[0]` are `a`).
 func queryNamesReadAlike(_ a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> Bool {
     decodedOrder(a, b) == nil
 }
 
 func queryNamesReadAlike(_ a: Substring, _ b: Substring) -> Bool { queryNamesReadAlike(a.utf8, b.utf8) }
+
+/// Whether a received name is one an upstream may read as the configured `name`: as
+/// `queryNamesReadAlike`, but a configured name with brackets is compared whole
+/// (`filter[id]` is not `filter[status]`, which the cut at `[` made it).
+func queryName(_ received: some Collection<UInt8>, readsAs name: String) -> Bool {
+    let whole = name.utf8.contains(UInt8(ascii: "["))
+    var x = NameBytes(received, whole: whole), y = NameBytes(name.utf8, whole: whole)
+    while true {
+        let (p, q) = (x.next(), y.next())
+        if p != q { return false }
+        if p == nil { return true }
+    }
+}
 
 /// Whether `a` sorts before `b` once both are read as loosely as an upstream might
 /// (`NameBytes`), compared byte by byte in place; nil when they read alike.
@@ -27,22 +41,34 @@ func decodedOrder(_ a: some Collection<UInt8>, _ b: some Collection<UInt8>) -> B
 }
 
 /// The bytes of a query name as the loosest upstreams read it: decoded (`Decoded`);
-/// ASCII letters lowercased (ASP.NET), `.` and space as `_`, and nothing from the
-/// first `[` (PHP: `a.b` is `a_b`, `a[]` and `a[0]` are `a`).
+/// leading spaces dropped and, up to the first `[`, `.` and space as `_` (PHP); ASCII
+/// letters lowercased (ASP.NET); and nothing from the first `[` (PHP: `a[]` and `a[0]`
+/// are the array `a`), unless `whole`.
 struct NameBytes<C: Collection<UInt8>>: IteratorProtocol {
     private var bytes: Decoded<C>
+    private let whole: Bool
+    private var started = false
+    private var bracketed = false
 
-    init(_ bytes: C) {
+    init(_ bytes: C, whole: Bool = false) {
         self.bytes = Decoded(bytes)
+        self.whole = whole
     }
 
     mutating func next() -> UInt8? {
-        guard let byte = bytes.next() else { return nil }
+        guard var byte = bytes.next() else { return nil }
+        if !started {
+            while byte == 0x20 { guard let next = bytes.next() else { return nil }; byte = next }
+            started = true
+        }
         switch byte {
-        case UInt8(ascii: "["):
+        case UInt8(ascii: "[") where !whole:
             bytes.finish()
             return nil
-        case UInt8(ascii: "."), 0x20: return UInt8(ascii: "_")
+        case UInt8(ascii: "["):
+            bracketed = true
+            return byte
+        case UInt8(ascii: "."), 0x20: return bracketed ? byte : UInt8(ascii: "_")
         case UInt8(ascii: "A")...UInt8(ascii: "Z"): return byte | 0x20
         default: return byte
         }

@@ -164,7 +164,7 @@ public enum RequestClassifier {
                         // `SID=x` is `sid` to ASP.NET (names case-blind), `%73id=x` and `s.id`-like
                         // spellings to PHP (names decoded): beside `sid=y`, either may be the
                         // one the upstream reads; alone, it may be read where the key saw none.
-                        if queryNamesReadAlike(pairName.utf8, name.utf8) { return .ambiguous }
+                        if queryName(pairName.utf8, readsAs: name) { return .ambiguous }
                         continue
                     }
                     // `sid =x`: `sid` to Python and Django, `sid ` to Rack, `sid_` to PHP.

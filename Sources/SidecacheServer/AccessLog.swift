@@ -44,14 +44,13 @@ final class AccessLog: Sendable {
         ])
     }
 
-    /// An absolute-form target with its userinfo masked: `http://alice:pw@host/x` is
-    /// refused (RFC 9110 §4.2.4 forbids userinfo there), and its password was written
-    /// to the log as sent.
+    /// An absolute- or authority-form target with its userinfo masked:
+    /// `http://alice:pw@host/x` and `CONNECT alice:pw@host:443` are refused (RFC 9110
+    /// §4.2.4 forbids userinfo there), and their passwords were written to the log as sent.
     static func masked(_ target: String) -> String {
-        guard let scheme = target.range(of: "://") else { return target }
-        let rest = target[scheme.upperBound...]
+        let rest = target.range(of: "://").map { target[$0.upperBound...] } ?? target[...]
         let authorityEnd = rest.firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? rest.endIndex
         guard let at = rest[..<authorityEnd].lastIndex(of: "@") else { return target }
-        return target[..<scheme.upperBound] + "***" + target[at...]
+        return target[..<rest.startIndex] + "***" + target[at...]
     }
 }

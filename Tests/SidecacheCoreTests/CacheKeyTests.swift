@@ -31,6 +31,7 @@ struct KeyInput: CustomStringConvertible, Sendable {
         (KeyInput(uri: "/a?a%5B%5D=1&a[]=2"), KeyInput(uri: "/a?a[]=2&a%5B%5D=1")),
         (KeyInput(uri: "/a?a+b=1&a%20b=2"), KeyInput(uri: "/a?a%20b=2&a+b=1")),
         (KeyInput(uri: "/a?A=evil&a=good"), KeyInput(uri: "/a?a=good&A=evil")),          // ASP.NET: case-blind
+        (KeyInput(uri: "/a?+a=evil&a=good"), KeyInput(uri: "/a?a=good&+a=evil")),        // PHP drops leading spaces
         (KeyInput(uri: "/a?a.b=x&a_b=y"), KeyInput(uri: "/a?a_b=y&a.b=x")),              // PHP: . is _
         (KeyInput(uri: "/a?a[0]=x&a[]=y"), KeyInput(uri: "/a?a[]=y&a[0]=x")),            // PHP: one array
         // `;` splits pairs for some upstreams: `b=1;a=2` holds an `a`.

@@ -75,6 +75,11 @@ private let rules = [
         ([], "%5Fmethod=DELETE", nil, ["DELETE"]),
         ([], ".method=delete", nil, ["DELETE"]),
         ([], "_method=+PUT+", nil, ["PUT"]),
+        ([], "+_method=DELETE", nil, ["DELETE"]),                  // PHP drops a name's leading spaces
+        ([], nil, "q=1&%20_method=PUT", ["PUT"]),
+        ([], nil, "--b\r\nContent-Disposition: form-data; NAME=\"_method\"\r\n\r\nput\r\n--b--\r\n", ["PUT"]),
+        ([], nil, "--b\r\nContent-Disposition: form-data; name= '_method'\r\n\r\nput\r\n--b--\r\n", ["PUT"]),
+        ([], nil, "--b\r\nContent-Disposition: form-data; name=\" _method\"\r\n\r\nput\r\n--b--\r\n", ["PUT"]),
         ([], nil, "_method=DEL%45TE", ["DELETE"]),
         ([], nil, "a=1&%5Fmethod=PUT", ["PUT"]),
         ([("X-HTTP-Method-Override", "DELETE, POST")], nil, nil, ["DELETE"]),

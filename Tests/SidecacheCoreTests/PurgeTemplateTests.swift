@@ -62,6 +62,12 @@ struct TemplateCase: Sendable, CustomTestStringConvertible {
         TemplateCase(template: "/a/{query.id}", query: "id=5&ID=7", scope: .subtree("/a/"), widened: "{query.id}"),
         TemplateCase(template: "/a/{query.id}", query: "%69d=7", scope: .path("/a/7")),
         TemplateCase(template: "/a/{query.id}", query: "id=5&idx=7&i=7", scope: .path("/a/5")),
+        TemplateCase(template: "/a/{query.id}", query: "id=5&+id=7", scope: .subtree("/a/"), widened: "{query.id}"),
+        // A bracketed name is compared whole: `filter[status]` is another parameter.
+        TemplateCase(template: "/a/{query.filter[id]}", query: "filter[status]=open", scope: .subtree("/a/"), widened: "{query.filter[id]}"),
+        TemplateCase(template: "/a/{query.filter[id]}", query: "filter[id]=5&filter[status]=open", scope: .path("/a/5")),
+        TemplateCase(template: "/a/{query.filter[id]}", query: "filter%5Bid%5D=5&filter[status]=open", scope: .path("/a/5")),
+        TemplateCase(template: "/a/{query.filter[id]}", query: "filter[id]=5&Filter[ID]=7", scope: .subtree("/a/"), widened: "{query.filter[id]}"),
         TemplateCase(template: "/a/{header.X-Id}", headers: [("X-Id", "1"), ("x-id", "2")], scope: .subtree("/a/"), widened: "{header.X-Id}"),
         // Blanks around a header value are not part of it (RFC 9110 §5.5).
         TemplateCase(template: "/a/{header.X-Id}", headers: [("X-Id", "1 ")], scope: .path("/a/1")),

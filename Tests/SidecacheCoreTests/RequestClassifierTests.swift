@@ -116,6 +116,10 @@ struct ClassifyCase: Sendable, CustomTestStringConvertible {
         ("/api/search", "application/x-www-form-urlencoded", "q=3&.method=DELETE", true),
         ("/api/search", "multipart/form-data; boundary=b", "--b\r\nContent-Disposition: form-data; name=_method\r\n\r\nDELETE\r\n--b--\r\n", true),
         ("/api/search", "application/json", #"{"q":1,"_method":"DELETE"}"#, true),
+        ("/api/search", "application/x-www-form-urlencoded", "q=1&+_method=DELETE", true),
+        ("/api/search", "multipart/form-data; boundary=b", "--b\r\nContent-Disposition: form-data; NAME='_method'\r\n\r\nDELETE\r\n--b--\r\n", true),
+        ("/api/search", "application/json", #"{"q":1,"\u005fmethod":"DELETE"}"#, true),
+        ("/api/search", "application/json", #"[{"_method":"DELETE"}]"#, false),
         ("/api/search", "application/json", #"{"q":1,"method":"DELETE","x_method":1}"#, false),
         ("/api/search?q=_method", "application/x-www-form-urlencoded", "q=_method", false),
     ] as [(String, String, String, Bool)])
@@ -167,6 +171,7 @@ struct ClassifyCase: Sendable, CustomTestStringConvertible {
         (.cookie("sid"), HeaderList([("Cookie", "SID=evil; sid=acme")])),
         (.cookie("sid"), HeaderList([("Cookie", "sid=acme; %73id=evil")])),
         (.cookie("sid"), HeaderList([("Cookie", "Sid=evil")])),
+        (.cookie("sid"), HeaderList([("Cookie", "%20sid=evil; sid=acme")])),          // PHP drops leading spaces
     ])
     func anIdentitySentTwiceIsAmbiguous(source: IdentitySource, headers: HeaderList) {
         #expect(RequestClassifier.identityValue(source, headers) == .ambiguous)

@@ -120,6 +120,7 @@ struct MetricsTests {
         #expect(lines.allSatisfy { !$0.contains("s3cret") && !$0.contains("alice") }, "\(lines)")
         #expect(lines.first?.contains(#""target": http://***@127.0.0.1/api/users/7?x=1"#) == true, "\(lines)")
         #expect(AccessLog.masked("http://h/a@b") == "http://h/a@b" && AccessLog.masked("*") == "*")
+        #expect(AccessLog.masked("alice:pw@h:443") == "***@h:443" && AccessLog.masked("h:443") == "h:443")
     }
 
     @Test func refusedRequestsAreLoggedToo() async throws {
