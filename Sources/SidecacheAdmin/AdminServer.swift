@@ -196,8 +196,11 @@ public final class AdminServer: Sendable {
                        head request: HTTPRequestHead, keepAlive: Bool) async throws {
         var headers = HTTPHeaders(response.headers)
         headers.add(name: "Content-Length", value: String(response.body.readableBytes))
-        // RFC 9110 §6.6.1: an origin with a clock dates its answers, as the proxy's own errors are.
-        headers.add(name: "Date", value: HTTPDate.format(Timestamp(milliseconds: Int64(Date().timeIntervalSince1970 * 1000))))
+        // RFC 9110 §6.6.1: an origin with a clock dates its answers, as the proxy's own errors
+        // are; a refreshed answer keeps the upstream's (one `Date` field only, §5.3).
+        if !headers.contains(name: "Date") {
+            headers.add(name: "Date", value: HTTPDate.format(Timestamp(milliseconds: Int64(Date().timeIntervalSince1970 * 1000))))
+        }
         if !headers.contains(name: "Cache-Control") { headers.add(name: "Cache-Control", value: "no-store") }
         if !keepAlive { headers.add(name: "Connection", value: "close") }
         try await outbound.write(.head(HTTPResponseHead(version: request.version, status: response.status, headers: headers)))

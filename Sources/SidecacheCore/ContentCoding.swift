@@ -19,13 +19,33 @@ public enum ContentCoding {
 
     /// Whether an answer a route that does not compress keeps as sent may answer every
     /// client its key lets in: plain, or gzip without `no-transform` (a client without
-    /// gzip is served it decoded), or in any coding when `Accept-Encoding` is part of the
-    /// key (`keyed`: the route's key headers and those learned from `Vary`). DESIGN: br
-    /// and zstd are served only to clients that accept them.
-    public static func everyClientReads(_ headers: some HeaderFields, keyedOn keyed: [String]) -> Bool {
-        if keyed.contains("accept-encoding") { return true }
+    /// gzip is served it decoded); or, when `Accept-Encoding` is part of the key (`keyed`:
+    /// the route's key headers and those learned from `Vary`), in any coding the
+    /// `request`'s `Accept-Encoding` (the one every client of the key sends) takes.
+    /// DESIGN: br and zstd are served only to clients that accept them; an upstream that
+    /// answered br to `gzip` had its br stored for every `gzip` client, and gzip with
+    /// `no-transform` was decoded for clients without gzip.
+    public static func everyClientReads(_ headers: some HeaderFields, keyedOn keyed: [String], request: some HeaderFields) -> Bool {
         let coding = coding(headers)
+        if keyed.contains("accept-encoding") { return coding.isEmpty || accepted(coding, by: request.all("accept-encoding")) }
         return coding.isEmpty || (isGzip(coding) && !CacheControl(headers.all("cache-control")).noTransform)
+    }
+
+    /// Whether `Accept-Encoding` (its field lines) takes every coding of `coding` (as
+    /// `coding(_:)` gives it, `gzip, br` for two), RFC 9110 §12.5.3: each named with a
+    /// non-zero qvalue, or `*` with one where it is not named (`x-gzip` is `gzip`).
+    static func accepted(_ coding: String, by acceptEncoding: [String]) -> Bool {
+        coding.split(separator: ",").allSatisfy { part in
+            let wanted = part.trimmingSpaces()
+            var named: Bool?, star: Bool?
+            for member in acceptEncoding.lazy.flatMap({ $0.split(separator: ",") }) {
+                let parameters = member.firstIndex(of: ";")
+                let name = member[..<(parameters ?? member.endIndex)].trimmingSpaces().lowercased()
+                let positive = parameters.map { qualityIsPositive(member[member.index(after: $0)...].utf8) } ?? true
+                if name == wanted || (isGzip(name) && isGzip(wanted)) { named = positive } else if name == "*" { star = positive }
+            }
+            return named ?? star ?? false
+        }
     }
 
     /// Whether a compressing route gzips an answer at store time: identity, of a

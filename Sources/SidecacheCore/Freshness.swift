@@ -105,7 +105,7 @@ public enum StoragePolicy {
         // Vary on a header the key does not include would let one variant answer for another.
         if !uncoveredVary(vary, route: route, varyHeaders: varyHeaders).isEmpty { return .skip(.vary) }
         if route.policy.compress ? ContentCoding.refuses(responseHeaders)
-            : !ContentCoding.everyClientReads(responseHeaders, keyedOn: route.keyHeaders + varyHeaders) {
+            : !ContentCoding.everyClientReads(responseHeaders, keyedOn: route.keyHeaders + varyHeaders, request: requestHeaders) {
             return .skip(.encoding)
         }
 

@@ -75,4 +75,20 @@ import Testing
         #expect(encodings(ContentCoding.storedLines([json, ("Content-Encoding", "identity")], compressed: true)) == ["gzip"])
         #expect(encodings(ContentCoding.storedLines([json, ("Content-Encoding", "identity")], compressed: false)).isEmpty)
     }
+
+    /// A route that does not compress and keys `Accept-Encoding` stores an answer in a
+    /// coding only for the `Accept-Encoding` that takes it: an upstream that answered
+    /// br to `gzip` had its br stored for every `gzip` client, and gzip with
+    /// `no-transform` was decoded for clients without gzip (DESIGN: br and zstd only to
+    /// clients that accept them).
+    @Test(arguments: [
+        ("br", "gzip", false), ("br", "gzip, br", true), ("br", "*", true), ("br", "*, br;q=0", false), ("br", "", false),
+        ("gzip", "x-gzip", true), ("gzip", "", false), ("gzip", "gzip;q=0", false), ("gzip, br", "gzip", false),
+        ("gzip, br", "br, gzip", true), ("", "", true), ("zstd", "ZSTD;q=0.5", true),
+    ])
+    func aKeyedCodingIsStoredOnlyForClientsThatTakeIt(coding: String, acceptEncoding: String, stored: Bool) {
+        let answer = HeaderList(coding.isEmpty ? [] : [(name: "Content-Encoding", value: coding)])
+        let request = HeaderList(acceptEncoding.isEmpty ? [] : [(name: "Accept-Encoding", value: acceptEncoding)])
+        #expect(ContentCoding.everyClientReads(answer, keyedOn: ["accept-encoding"], request: request) == stored)
+    }
 }

@@ -25,6 +25,7 @@ struct AdminRefreshTests {
             #expect(r.status == 200)
             #expect(r.text == "v2")
             #expect(r.header("Content-Type") == "application/json")
+            #expect(r.headers("Date").count == 1, "the upstream's Date, not a second one: \(r.headers("Date"))")
             #expect(h.origin.count(path: "/api/users/1") == 2)
             let after = try await h.get("/api/users/1")
             #expect(after.header("X-Cache") == "HIT" && after.text == "v2")

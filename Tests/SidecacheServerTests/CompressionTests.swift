@@ -245,6 +245,21 @@ struct CompressionTests {
         }
     }
 
+    /// `compress: false` keyed on `Accept-Encoding`: a br answer is stored for the
+    /// clients whose `Accept-Encoding` takes br, never for those who asked for gzip
+    /// (an upstream that ignores what was asked had its br served to all of them).
+    @Test func aRouteThatDoesNotCompressStoresACodingOnlyForClientsThatTakeIt() async throws {
+        let routes = #"[{ "name": "raw", "match": "GET /raw/{id}", "ttl": "5m", "compress": false, "key": { "headers": ["Accept-Encoding"] } }]"#
+        try await withProxy(routes: routes) { h in
+            h.origin.on("GET", "/raw/2", OriginResponse(headers: [("Content-Type", "application/json"), ("Content-Encoding", "br")],
+                                                        body: .bytes([1, 2, 3])))
+            for _ in 0..<2 { _ = try await h.get("/raw/2", headers: [("Accept-Encoding", "gzip")]) }
+            #expect(h.origin.count("GET", path: "/raw/2") == 2, "not stored for gzip clients")
+            for _ in 0..<2 { _ = try await h.get("/raw/2", headers: [("Accept-Encoding", "gzip, br")]) }
+            #expect(h.origin.count("GET", path: "/raw/2") == 3, "stored for clients that take br")
+        }
+    }
+
     /// `compress: false`: the upstream's answer is stored as sent, and the client's
     /// Accept-Encoding goes upstream untouched.
     @Test func aRouteThatDoesNotCompress() async throws {
