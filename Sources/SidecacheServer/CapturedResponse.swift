@@ -16,12 +16,18 @@ final class CapturedResponse: ClientConnection {
     var closesAfterResponse: Bool { false }
     private var bytes: ByteBuffer
     private let promise: EventLoopPromise<ByteBuffer>
+    /// Runs when the exchange has let go of it, however it ended: gives back a place
+    /// counted for it (`ProxyEngine.revalidations`).
+    private let whenGone: (@Sendable () -> Void)?
 
-    init(loop: any EventLoop) {
+    init(loop: any EventLoop, whenGone: (@Sendable () -> Void)? = nil) {
         self.eventLoop = loop
         self.bytes = ByteBufferAllocator().buffer(capacity: 0)
         self.promise = loop.makePromise()
+        self.whenGone = whenGone
     }
+
+    deinit { whenGone?() }
 
     /// The answer as written (head and body, at most `keptBytes` of it), once the
     /// exchange finishes.

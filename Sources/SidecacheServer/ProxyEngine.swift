@@ -62,6 +62,12 @@ final class ProxyEngine: Sendable {
     let bodies = BodyMemory()
     /// Shadow verifications under way (`ShadowVerification.maxInFlight`).
     let verifications = Atomic<Int>(0)
+    /// Background stale-while-revalidate refreshes under way across the process. Each
+    /// holds an upstream connection (and a Redis lease): one client walking stale keys
+    /// on one connection, which it can make by varying a query, started one per key,
+    /// 4 000 at once against a slow upstream, a descriptor and a body each.
+    let revalidations = Atomic<Int>(0)
+    static let maxRevalidations = 64
     let upstream: UpstreamClient
     let clock: any WallClock
     let logger: Logger
@@ -137,10 +143,17 @@ final class ProxyEngine: Sendable {
 
     /// stale-while-revalidate: refreshes `stale`, the entry for `head`, in the background,
     /// once (a fill already under way for the key does it instead). `body`: a POST read's.
+    /// At most `maxRevalidations` at once: past them the stale answer goes out without
+    /// one, and a later stale hit refreshes it.
     func revalidate(head: HTTPRequestHead, body: ByteBuffer?, replacing stale: CacheEntry, on loop: any EventLoop) {
+        guard revalidations.wrappingAdd(1, ordering: .relaxed).newValue <= Self.maxRevalidations else {
+            revalidations.wrappingSubtract(1, ordering: .relaxed)
+            return
+        }
         var request = HTTPRequestHead(version: .http1_1, method: head.method == .POST ? .POST : .GET, uri: head.uri, headers: head.headers)
         for name in ForwardHeaders.conditionals.names { request.headers.remove(name: name) }
-        let exchange = Exchange(engine: self, settings: settings, connection: CapturedResponse(loop: loop), head: request, body: body,
+        let capture = CapturedResponse(loop: loop) { [self] in revalidations.wrappingSubtract(1, ordering: .relaxed) }
+        let exchange = Exchange(engine: self, settings: settings, connection: capture, head: request, body: body,
                                 purpose: .refresh)
         exchange.replacing = stale
         exchange.start()

@@ -1,4 +1,5 @@
 import Foundation
+@testable import SidecacheServer
 import Testing
 import SidecacheTestSupport
 import Synchronization
@@ -31,6 +32,32 @@ struct StaleTests {
             gate.release()
             #expect(try await eventually { try await h.get("/i/1").text == #"{"v":2}"# })
             #expect(h.origin.count(path: "/i/1") == 2)
+        }
+    }
+
+    /// Background refreshes are bounded across the process: one client walking stale
+    /// keys on one connection started one upstream fetch per key (4 000 at once against
+    /// a slow upstream, a descriptor each). Past the bound the stale answer goes out
+    /// without a refresh; a finished refresh gives its place back.
+    @Test func backgroundRefreshesAreBounded() async throws {
+        try await withProxy(routes: #"[{ "name": "i", "match": "GET /i/{id}", "ttl": "10s", "staleWhileRevalidate": "1m" }]"#) { h in
+            let slow = Mutex(false), held = Mutex(true)
+            h.origin.on("GET", "/i/*") { _ in
+                if slow.withLock({ $0 }) { while held.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(20)) } }
+                return .json("{}")
+            }
+            let keys = ProxyEngine.maxRevalidations + 16
+            for k in 0..<keys { _ = try await h.get("/i/\(k)") }
+            slow.withLock { $0 = true }
+            h.clock.advance(by: .seconds(15))
+            for k in 0..<keys { #expect(try await h.get("/i/\(k)").header("X-Cache") == "STALE") }
+            let engine = h.proxy.engine
+            #expect(try await eventually { h.origin.totalCount == keys + ProxyEngine.maxRevalidations })
+            #expect(engine.revalidations.load(ordering: .relaxed) == ProxyEngine.maxRevalidations)
+            for k in 0..<keys { _ = try await h.get("/i/\(k)") }
+            #expect(h.origin.totalCount == keys + ProxyEngine.maxRevalidations, "no refresh past the bound")
+            held.withLock { $0 = false }
+            #expect(try await eventually { engine.revalidations.load(ordering: .relaxed) == 0 }, "finished ones gave their place back")
         }
     }
 
