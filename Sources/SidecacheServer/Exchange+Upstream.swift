@@ -266,7 +266,7 @@ extension Exchange {
         let decodes = ContentCoding.isGzip(coding)
         let decoded = decodes ? try? Gzip.decompress(filled.body, allocator: connection.allocator, limit: route.policy.maxBodySize) : nil
         var tags: [String] = []
-        var notStored: NotStoredReason? = decodes && decoded == nil ? .encoding : nil
+        var notStored: NotStoredReason? = filled.notStored ?? (decodes && decoded == nil ? .encoding : nil)
         switch EntryTags.of(route: route, lines: filled.lines, identity: coding.isEmpty ? filled.body : decoded) {
         case .tags(let found):
             tags = found

@@ -92,14 +92,20 @@ extension ExchangeStateMachine {
         let decision = StoragePolicy.decide(route: context.route, requestHeaders: request, status: old.status,
                                             responseHeaders: HeaderList(timed), requestTime: requestTime, responseTime: now,
                                             varyHeaders: context.varyHeaders)
-        guard case .store(let timing) = decision else {
-            // Confirmed but no longer storable: answer with it once, keep nothing.
-            state = .finished
-            return .answerFromCache(FromCache(entry: stored, land: .fetchYourself(uncacheable: true), revalidated: true))
-        }
         state = .committing
-        return .commit(Filled(status: old.status, reason: old.reason, lines: merged, body: stored.body, timing: timing,
-                              revalidated: true))
+        switch decision {
+        case .store(let timing):
+            return .commit(Filled(status: old.status, reason: old.reason, lines: merged, body: stored.body, timing: timing,
+                                  revalidated: true))
+        case .skip(let reason):
+            // Confirmed but no longer storable (the 304 brought `Set-Cookie` or
+            // `private`): its client gets the answer as the 304 updated it, and nothing
+            // is kept. Answered as it was stored, the client lost the session the
+            // `Set-Cookie` rotated, and a browser or CDN in front kept an answer the
+            // upstream now called private.
+            return .commit(Filled(status: old.status, reason: old.reason, lines: merged, body: stored.body, timing: stored.timing,
+                                  revalidated: true, notStored: reason))
+        }
     }
 
     /// The mutation's purges are done: the held answer goes out.

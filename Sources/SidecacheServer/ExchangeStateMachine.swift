@@ -133,6 +133,8 @@ struct ExchangeStateMachine {
         let timing: EntryTiming
         /// Confirmed by a 304: answered like a hit (the client's validators apply).
         let revalidated: Bool
+        /// Answered, not stored: why (a 304 that made the stored answer unstorable).
+        var notStored: NotStoredReason? = nil
     }
 
     struct StreamStart {

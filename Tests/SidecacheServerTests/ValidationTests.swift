@@ -159,6 +159,27 @@ struct ValidationTests {
         }
     }
 
+    /// A 304 that makes the stored answer unstorable (`Set-Cookie`, `private`): its client
+    /// gets the answer as the 304 updated it, and nothing is kept. It was answered as
+    /// stored: the session the `Set-Cookie` rotated was lost, and the `private` was not
+    /// said to the browser or CDN in front.
+    @Test(arguments: [("Set-Cookie", "sid=rotated"), ("Cache-Control", "private")])
+    func a304ThatMakesTheAnswerUnstorableReachesItsClientAndKeepsNothing(field: String, value: String) async throws {
+        try await withProxy(routes: Self.route) { h in
+            h.origin.on("GET", "/d/9") { req in
+                if req.header("If-None-Match") == Self.etag { return OriginResponse(status: 304, headers: [("ETag", Self.etag), (field, value)]) }
+                return .json(#"{"body":"original"}"#, headers: [("ETag", Self.etag)])
+            }
+            _ = try await h.get("/d/9")
+            h.clock.advance(by: .seconds(15))
+            let revalidated = try await h.get("/d/9")
+            #expect(revalidated.status == 200 && revalidated.text == #"{"body":"original"}"#)
+            #expect(revalidated.headers(field).contains(value), "\(revalidated.headers)")
+            _ = try await h.get("/d/9")
+            #expect(h.origin.count(path: "/d/9") == 3, "nothing kept: the next request revalidates again")
+        }
+    }
+
     /// RFC 9111 §4.3.4: a 304 naming another representation (another ETag, or without
     /// one another Last-Modified) updates nothing. Merged, the stored body was served
     /// fresh under the other's tag, and a client holding that tag was told it had it.
