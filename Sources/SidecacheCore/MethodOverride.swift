@@ -10,8 +10,8 @@
 /// delete it did not purge for: names and values decoded (`%5Fmethod=DEL%45TE`), a
 /// name in any spelling PHP reads as `_method` (`.method`, ` _method`:
 /// `queryNamesReadAlike`), a multipart name in any case or quoting (Rack, PHP), and a
-/// header's first comma element (Express's
-/// `method-override` takes `DELETE` from `DELETE, POST`).
+/// header's first comma element (Express's `method-override` takes `DELETE` from
+/// `DELETE, POST`).
 public enum MethodOverride {
     static let fields = ["x-http-method-override", "x-http-method", "x-method-override"]
     private static let name = Array("_method".utf8)

@@ -53,7 +53,7 @@ extension Exchange {
             .whenReady { found in
                 let exchange = me.value
                 let now = exchange.engine.clock.now()
-                if let entry = found.entry, entry !== stale, found.staleSince == nil, entry.timing.isFresh(at: now) {
+                if let entry = found.entry, entry !== stale, found.staleSince == nil, entry.timing.within(context.route).isFresh(at: now) {
                     exchange.run(exchange.machine.failAtOnce(.refreshInProgress))
                     return
                 }

@@ -147,6 +147,35 @@ struct ReloadTests {
         }
     }
 
+    /// The same for a background refresh: from Redis (no L1) each lookup reads a new
+    /// copy of the entry, which the refresh took for a fresh one stored by someone else
+    /// by its old lifetime, and it never refreshed: the stale answer went out for the
+    /// whole window.
+    @Test func aRefreshAfterALowerTTLRefreshesEntriesStoredBeforeIt() async throws {
+        try await withRedisServer { redis in
+            let origin = try await ScriptedOrigin.start()
+            origin.on("GET", "/api/users/*", .json("{}"))
+            func config(_ ttl: String) -> String {
+                Self.config(origin: origin, routes: #"[{ "name": "user", "match": "GET /api/users/{id}", "ttl": "\#(ttl)", "staleWhileRevalidate": "1m" }]"#,
+                            extra: #""store": { "memory": "0", "redis": "\#(redis.url)" }"#)
+            }
+            let file = try writeTempConfig(config("5m"))
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            let server = try ProxyServer(config: try ConfigLoader.load(file: file, environment: [:]), logger: LogCapture().logger)
+            try await server.start()
+            try await stopping(server, origin) {
+                #expect(try await eventually { server.redisReady })
+                _ = try await xCache(server, "/api/users/8")
+                #expect(try await xCache(server, "/api/users/8") == "HIT")
+                try config("1s").write(toFile: file, atomically: true, encoding: .utf8)
+                #expect(await server.reload(from: file, environment: [:]) == .applied(generation: 2, needsRestart: []))
+                try await Task.sleep(for: .milliseconds(1_500))
+                #expect(try await xCache(server, "/api/users/8") == "STALE")
+                #expect(try await eventually { origin.count(path: "/api/users/8") == 2 }, "the stale entry was refreshed")
+            }
+        }
+    }
+
     /// Which spellings of a path are one is part of how keys are made: after a reload
     /// drops `caseInsensitive`, `/api/names/bob` must not read the entry
     /// `/api/names/Bob` stored under the one key both spellings shared.
