@@ -195,7 +195,16 @@ public struct TagTemplate: Sendable, Equatable, CustomStringConvertible {
             case .literal(let text):
                 for i in tags.indices { tags[i] += text }
             case .value(let source):
-                let texts = values.texts(source).filter { !$0.isEmpty && !$0.contains(where: BodyTag.separates) }
+                // Tags from the body are its JSON strings, decoded: a path or query value is
+                // decoded to match (`caf%C3%A9`, `a%40b.com` as `encodeURIComponent` sends
+                // them missed `user:café` and `user:a@b.com`).
+                let texts = values.texts(source).map { text in
+                    switch source {
+                    case .param: String(decoding: text, form: false)
+                    case .query: String(decoding: text, form: true)
+                    case .header, .body: text
+                    }
+                }.filter { !$0.isEmpty && !$0.contains(where: BodyTag.separates) }
                 guard !texts.isEmpty, tags.count * texts.count <= BodyTag.maxPerEntry else { return [] }
                 tags = tags.flatMap { tag in texts.map { tag + $0 } }
             }

@@ -23,6 +23,8 @@ public enum BypassReason: String, Sendable, CaseIterable {
     /// A `key.claims` route and no token that verifies (missing, malformed, bad
     /// signature, expired, wrong issuer or audience, a listed claim missing).
     case unverified
+    /// A POST read whose body may be a GraphQL write (`RequestBodyKey.refusal`).
+    case mutation
 }
 
 /// Why an upstream answer was not stored. Closed set: these are metric labels and
@@ -46,6 +48,10 @@ public enum NotStoredReason: String, Sendable, CaseIterable {
     case encoding = "content-encoding"
     /// More tags than an entry carries (`EntryTags`): a purge by one left out would miss it.
     case tooManyTags = "too-many-tags"
+    /// A route with body tags and an answer they cannot be read from (not JSON, or JSON
+    /// that does not parse: Python's `NaN`): stored without them, a purge by one of its
+    /// ids would miss it.
+    case untagged = "tags-unreadable"
     /// The path was spelled with escapes the key decodes (`%61` for `a`, lowercase escape
     /// hex): answered from its plain spelling's entry, never filling it.
     case spelling = "path-spelling"

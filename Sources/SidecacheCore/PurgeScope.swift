@@ -93,9 +93,11 @@ public enum PurgeScope: Hashable, Sendable, CustomStringConvertible {
         return ids
     }
 
-    /// The tags of an answer: `Surrogate-Key` values, space-separated.
+    /// The tags of an answer: `Surrogate-Key` values, separated by blanks or commas (a
+    /// proxy that folds repeated lines joins them with `, `: `grpA,` was a tag and
+    /// `grpA` purged nothing).
     public static func tags(_ headers: some HeaderFields) -> [String] {
-        headers.all("surrogate-key").flatMap { $0.split(whereSeparator: { $0 == " " || $0 == "\t" }) }.map(String.init)
+        headers.all("surrogate-key").flatMap { $0.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "," }) }.map(String.init)
     }
 
     /// Scope ids of tags.

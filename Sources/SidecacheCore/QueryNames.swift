@@ -76,14 +76,16 @@ struct NameBytes<C: Collection<UInt8>>: IteratorProtocol {
 }
 
 /// The bytes of a query or form name or value as `application/x-www-form-urlencoded`
-/// decoding gives them: `%XY` one byte, `+` a space. A `%` without two hex digits
-/// after it stays itself.
+/// decoding gives them: `%XY` one byte, `+` a space (a path segment's `+` is itself:
+/// `form` false). A `%` without two hex digits after it stays itself.
 struct Decoded<C: Collection<UInt8>>: IteratorProtocol {
     private let bytes: C
     private var i: C.Index
+    private let form: Bool
 
-    init(_ bytes: C) {
+    init(_ bytes: C, form: Bool = true) {
         self.bytes = bytes
+        self.form = form
         i = bytes.startIndex
     }
 
@@ -93,7 +95,7 @@ struct Decoded<C: Collection<UInt8>>: IteratorProtocol {
         guard i < bytes.endIndex else { return nil }
         let byte = bytes[i]
         bytes.formIndex(after: &i)
-        if byte == UInt8(ascii: "+") { return 0x20 }
+        if byte == UInt8(ascii: "+") && form { return 0x20 }
         if byte == UInt8(ascii: "%"), i < bytes.endIndex {
             let second = bytes.index(after: i)
             if second < bytes.endIndex, let decoded = hexValue(bytes[i], bytes[second]) {
@@ -102,5 +104,13 @@ struct Decoded<C: Collection<UInt8>>: IteratorProtocol {
             }
         }
         return byte
+    }
+}
+
+extension String {
+    /// A path segment (`form` false) or query value decoded, as the upstream reads it.
+    init(decoding encoded: some StringProtocol, form: Bool) {
+        var bytes = Decoded(encoded.utf8, form: form)
+        self.init(decoding: AnyIterator { bytes.next() }.map { $0 }, as: UTF8.self)
     }
 }

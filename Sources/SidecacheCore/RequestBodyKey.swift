@@ -13,3 +13,30 @@ public struct RequestBodyKey: Sendable {
         self.hash = BodyHash(body)
     }
 }
+
+extension RequestBodyKey {
+    private static let writes = [Array("mutation".utf8), Array("subscription".utf8), Array("\\u".utf8)]
+
+    /// Why a POST on a `key.body` route must not use the cache, if it must not.
+    /// - A body that may be a GraphQL `mutation` or `subscription` (the word anywhere, or
+    ///   a JSON `\u` escape that could spell it): one endpoint takes reads and writes,
+    ///   and a mutation was stored as a read, its repeat answered without reaching the
+    ///   upstream, its purges never run. Read as a write it is forwarded and purges as one.
+    /// - A `Content-Encoding` (the key hashed the encoded bytes; the upstream reads them
+    ///   decoded or not, so two readings shared one key), or `Content-Type` twice (the
+    ///   key took the first, an upstream may take the last).
+    public static func refusal(headers: some HeaderFields, body: UnsafeRawBufferPointer?) -> BypassReason? {
+        if headers.all("content-type").count > 1 { return .requestBody }
+        if headers.all("content-encoding").contains(where: { !$0.trimmingSpaces().equalsIgnoringASCIICase("identity") }) { return .requestBody }
+        guard let body else { return nil }
+        // One pass, comparing only where a word's first byte is: the hashing of the same
+        // body costs more.
+        for i in body.indices where body[i] == UInt8(ascii: "m") || body[i] == UInt8(ascii: "s") || body[i] == UInt8(ascii: "\\") {
+            for word in writes where word[0] == body[i] && body.count - i >= word.count
+                && UnsafeRawBufferPointer(rebasing: body[i..<(i + word.count)]).elementsEqual(word) {
+                return .mutation
+            }
+        }
+        return nil
+    }
+}

@@ -42,8 +42,11 @@ public enum RequestClassifier {
         if hasBody && method != "POST" { return .bypass(route, .requestBody) }
         let present = headers.present(asked)
         if present & methodOverride != 0 { return .bypass(route, .methodOverride) }
-        if method == "POST", MethodOverride.isAsked(query: target.query, body: body, contentType: headers.first("content-type")) {
-            return .bypass(route, .methodOverride)
+        if method == "POST" {
+            if MethodOverride.isAsked(query: target.query, body: body, contentType: headers.first("content-type")) {
+                return .bypass(route, .methodOverride)
+            }
+            if let refusal = RequestBodyKey.refusal(headers: headers, body: body) { return .bypass(route, refusal) }
         }
         if route.claims != nil || (route.shared && present & (authorization | cookie) != 0),
            CacheDeception.liesBelowMorePersonalRoute(target.path, takenBy: route, in: routes, post: method == "POST") {

@@ -18,6 +18,8 @@ enum EntryTags {
         /// A JSON answer on a route with body tags, in a coding the proxy does not read
         /// (`br` where the route stores as sent).
         case unreadable
+        /// An answer on a route with body tags that is not JSON, or not JSON that parses.
+        case untagged
     }
 
     /// `identity` is the body as the upstream meant it (decoded when it came gzipped),
@@ -27,10 +29,11 @@ enum EntryTags {
         let declared = PurgeScope.tags(headers).uniqued()
         let overDeclared = max(0, declared.count - maxDeclared)
         guard overDeclared == 0 else { return .tooMany(over: overDeclared) }
-        guard !route.tags.isEmpty, isJSON(headers.first("content-type")) else { return .tags(declared) }
+        guard !route.tags.isEmpty else { return .tags(declared) }
+        guard isJSON(headers.first("content-type")) else { return .untagged }
         guard let identity else { return .unreadable }
         guard let (fromBody, dropped) = identity.withUnsafeReadableBytes({ BodyTag.tags(route.tags, inJSON: $0) }) else {
-            return .tags(declared)
+            return .untagged
         }
         guard dropped == 0 else { return .tooMany(over: dropped) }
         return .tags((declared + fromBody).uniqued())

@@ -277,6 +277,8 @@ extension Exchange {
                 "over": "\(over)"])
         case .unreadable:
             notStored = .encoding
+        case .untagged:
+            notStored = .untagged
         }
         var body = filled.body
         var lines = filled.lines

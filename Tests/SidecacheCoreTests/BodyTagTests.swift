@@ -129,6 +129,19 @@ import Testing
         #expect(template.expand(values(body: #"{"id": 1.5}"#)) == ["user:1.5"])
     }
 
+    /// Path and query values are decoded, as the body's JSON strings the tags came from
+    /// are: `encodeURIComponent`'s `a%40b.com` names `user:a@b.com`.
+    @Test func encodedValuesNameDecodedTags() throws {
+        let byParam = try TagTemplate(parsing: "user:{id}")
+        #expect(byParam.expand(values(params: ["id": "caf%C3%A9"])) == ["user:café"])
+        #expect(byParam.expand(values(params: ["id": "a+b"])) == ["user:a+b"], "a path's + is itself")
+        let byQuery = try TagTemplate(parsing: "user:{query.id}")
+        #expect(byQuery.expand(values(query: "id=a%40b.com")) == ["user:a@b.com"])
+        #expect(byQuery.expand(values(query: "id=a+b")) == [], "a form's + is a space, which no tag holds")
+        #expect(PurgeScope.tags(HeaderList([(name: "Surrogate-Key", value: "grpA, grpB"), (name: "Surrogate-Key", value: "c,d e")]))
+                == ["grpA", "grpB", "c", "d", "e"], "Surrogate-Key lists are split on blanks and commas")
+    }
+
     /// A value given more than once names a tag for each: the upstream took one of them.
     @Test func eachReadingOfARepeatedValueIsATag() throws {
         #expect(try TagTemplate(parsing: "user:{query.id}").expand(values(query: "id=1&id=2")) == ["user:1", "user:2"])

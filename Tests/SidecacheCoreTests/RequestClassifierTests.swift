@@ -131,6 +131,27 @@ struct ClassifyCase: Sendable, CustomTestStringConvertible {
         #expect(Verdict(got) == (bypasses ? .bypass("search", .methodOverride) : .cache("search", identity: nil)))
     }
 
+    /// A POST read that may be a write (a GraphQL `mutation` or `subscription`, or an
+    /// escape that could spell one) is forwarded as a write: stored as a read, its repeat
+    /// never reached the upstream and its purges never ran. An encoded body or a second
+    /// `Content-Type` is one the key and the upstream may read differently.
+    @Test(arguments: [
+        ([], #"{"query":"mutation { addUser(name: \"x\") { id } }"}"#, Verdict.bypass("search", .mutation)),
+        ([], #"{"query":"subscription { news }"}"#, .bypass("search", .mutation)),
+        ([], #"{"query":"\u006dutation { x }"}"#, .bypass("search", .mutation)),
+        ([], #"{"query":"{ user(id: 7) { name } }"}"#, .cache("search", identity: nil)),
+        ([("Content-Encoding", "gzip")], #"{"q":1}"#, .bypass("search", .requestBody)),
+        ([("Content-Encoding", "identity")], #"{"q":1}"#, .cache("search", identity: nil)),
+        ([("Content-Type", "application/x-www-form-urlencoded")], #"{"q":1}"#, .bypass("search", .requestBody)),
+    ] as [([(String, String)], String, Verdict)])
+    func postReadsThatMayWriteOrReadTwoWaysBypass(headers: [(String, String)], body: String, expected: Verdict) {
+        let fields = HeaderList([(name: "Content-Type", value: "application/json")] + headers.map { (name: $0.0, value: $0.1) })
+        let got = Array(body.utf8).withUnsafeBytes {
+            RequestClassifier.classify(method: "POST", target: RequestTarget("/api/search"), headers: fields, hasBody: true, body: $0, routes: table)
+        }
+        #expect(Verdict(got) == expected)
+    }
+
     @Test func unsafePathCheckedBeforeCredentials() {
         let got = RequestClassifier.classify(method: "GET", target: RequestTarget("/api/me/../me"),
                                              headers: HeaderList([(name: "Authorization", value: "x")]), hasBody: false,
