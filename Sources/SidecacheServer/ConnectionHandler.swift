@@ -334,9 +334,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     private func begin(_ received: HTTPRequestHead) {
         headClock.betweenRequests = false
         headClock.headStarted = nil
-        // NIO reads an HTTP/1.0 request as kept alive when `Connection` names
-        // `keep-alive`, even beside `close`, which wins (RFC 9112 §9.3).
-        keepAlive = received.isKeepAlive && (received.version.minor > 0 || !HopByHop.connectionTokens(received.headers["connection"]).contains("close"))
+        keepAlive = RequestHead.keepsAlive(received)
         settings = engine.settings(since: settings)
         var head = received
         var framing = RequestHead.Framing()

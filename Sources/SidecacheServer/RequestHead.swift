@@ -20,6 +20,13 @@ enum RequestHead {
     }
 
     private static let unremovable: HeaderNameSet = ["host", "content-length", "transfer-encoding"]
+
+    /// Whether the connection stays open after this request's answer. NIO reads an
+    /// HTTP/1.0 request as kept alive when `Connection` names `keep-alive`, even beside
+    /// `close`, which wins (RFC 9112 §9.3).
+    static func keepsAlive(_ head: HTTPRequestHead) -> Bool {
+        head.isKeepAlive && (head.version.minor > 0 || !HopByHop.connectionTokens(head.headers["connection"]).contains("close"))
+    }
     static let maxConnectionOptions = 32
 
     /// The refusal, or nil with `framing` filled in; the head loses its `Connection` options.
