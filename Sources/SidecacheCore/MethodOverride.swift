@@ -15,8 +15,7 @@
 public enum MethodOverride {
     static let fields = ["x-http-method-override", "x-http-method", "x-method-override"]
     private static let name = Array("_method".utf8)
-    private static let memberWord = Array("method".utf8)
-    private static let escape = Array("\\u".utf8)
+    private static let memberWords = [Array("method".utf8), Array("\\u".utf8)]
     private static let crlf = Array("\r\n".utf8)
     private static let blankLine = Array("\r\n\r\n".utf8)
 
@@ -74,7 +73,7 @@ public enum MethodOverride {
         guard let first = body.first(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0A && $0 != 0x0D }), first == UInt8(ascii: "{") else {
             return false
         }
-        return body.firstRange(of: memberWord) != nil || body.firstRange(of: escape) != nil
+        return body.containsAny(of: memberWords)
     }
 
     /// The values of `_method` pairs in `a=1&_method=PUT` (pairs split on `&` and `;`).

@@ -110,7 +110,6 @@ struct Decoded<C: Collection<UInt8>>: IteratorProtocol {
 extension String {
     /// A path segment (`form` false) or query value decoded, as the upstream reads it.
     init(decoding encoded: some StringProtocol, form: Bool) {
-        var bytes = Decoded(encoded.utf8, form: form)
-        self.init(decoding: AnyIterator { bytes.next() }.map { $0 }, as: UTF8.self)
+        self.init(decoding: Array(IteratorSequence(Decoded(encoded.utf8, form: form))), as: UTF8.self)
     }
 }

@@ -28,15 +28,22 @@ extension RequestBodyKey {
     public static func refusal(headers: some HeaderFields, body: UnsafeRawBufferPointer?) -> BypassReason? {
         if headers.all("content-type").count > 1 { return .requestBody }
         if headers.all("content-encoding").contains(where: { !$0.trimmingSpaces().equalsIgnoringASCIICase("identity") }) { return .requestBody }
-        guard let body else { return nil }
-        // One pass, comparing only where a word's first byte is: the hashing of the same
-        // body costs more.
-        for i in body.indices where body[i] == UInt8(ascii: "m") || body[i] == UInt8(ascii: "s") || body[i] == UInt8(ascii: "\\") {
-            for word in writes where word[0] == body[i] && body.count - i >= word.count
-                && UnsafeRawBufferPointer(rebasing: body[i..<(i + word.count)]).elementsEqual(word) {
-                return .mutation
+        guard let body, body.containsAny(of: writes) else { return nil }
+        return .mutation
+    }
+}
+
+extension UnsafeRawBufferPointer {
+    /// Whether any of `words` occurs in these bytes: one pass, comparing only where a
+    /// word's first byte is (POST bodies up to `maxRequestBody`, on hits too: cheaper
+    /// than hashing them).
+    func containsAny(of words: [[UInt8]]) -> Bool {
+        for i in indices {
+            for word in words where word[0] == self[i] && count - i >= word.count
+                && UnsafeRawBufferPointer(rebasing: self[i..<(i + word.count)]).elementsEqual(word) {
+                return true
             }
         }
-        return nil
+        return false
     }
 }

@@ -142,15 +142,11 @@ final class Exchange {
             return
         }
         let hasBody = body != nil || head.headers.contains(name: "transfer-encoding")
-        let plan = if let body {
-            body.withUnsafeReadableBytes {
-                RequestClassifier.classify(method: method, target: target, headers: head.headers, hasBody: hasBody, body: $0,
-                                           routes: settings.config.routes)
-            }
-        } else {
-            RequestClassifier.classify(method: method, target: target, headers: head.headers, hasBody: hasBody,
+        func classify(_ bytes: UnsafeRawBufferPointer?) -> RequestClass {
+            RequestClassifier.classify(method: method, target: target, headers: head.headers, hasBody: hasBody, body: bytes,
                                        routes: settings.config.routes)
         }
+        let plan = body.map { $0.withUnsafeReadableBytes { classify($0) } } ?? classify(nil)
         switch plan {
         case .cache(let route, let identity):
             guard let target else {   // classify caches origin-form targets only
