@@ -82,7 +82,7 @@ public final class TokenVerifier: Sendable {
         } catch {
             return .failure(.malformed)
         }
-        guard Self.claimNamesAreUnique(bytes) else { return .failure(.malformed) }
+        guard Self.readsOneWay(bytes), header.fields["crit"] == nil else { return .failure(.malformed) }
         guard let alg = header.alg, alg.lowercased() != "none" else { return .failure(.algorithm) }
         let keys: JWTKeyCollection
         if alg.hasPrefix("HS") {
@@ -147,18 +147,26 @@ public final class TokenVerifier: Sendable {
         return .success(until)
     }
 
+    /// Whether every reader takes the token's header and claims for the same values.
     /// RFC 7519 §4: a parser must refuse claims that name one claim twice, or keep the
     /// last. Foundation's decoder keeps the first, an upstream in JavaScript, Python or
     /// Go the last: `{"role":"admin",…,"role":"user"}` keyed the answer the upstream
-    /// made for `user` under `admin`.
-    private static func claimNamesAreUnique(_ token: [UInt8]) -> Bool {
+    /// made for `user` under `admin`; in the header, `{"alg":"HS256","alg":"none"}`
+    /// verified as HS256. And a number past 2^53 with a fraction or exponent
+    /// (`9007199254740993.0`) is exact to Foundation but rounded by JavaScript and
+    /// Python: keyed as the integer `…993`, the upstream read `…992`.
+    private static func readsOneWay(_ token: [UInt8]) -> Bool {
         let parts = token.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
-        guard parts.count == 3 else { return false }
-        var base64 = String(decoding: parts[1], as: UTF8.self)
+        guard parts.count == 3, let header = base64URLDecoded(parts[0]), let payload = base64URLDecoded(parts[1]) else { return false }
+        return DuplicateMembers.paths(in: header).isEmpty && DuplicateMembers.paths(in: payload).isEmpty
+            && !JSONNumbers.holdsRoundedInteger(payload)
+    }
+
+    private static func base64URLDecoded(_ part: ArraySlice<UInt8>) -> [UInt8]? {
+        var base64 = String(decoding: part, as: UTF8.self)
             .replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         base64 += String(repeating: "=", count: (4 - base64.utf8.count % 4) % 4)
-        guard let payload = Data(base64Encoded: base64) else { return false }
-        return DuplicateMembers.paths(in: Array(payload)).isEmpty
+        return Data(base64Encoded: base64).map { Array($0) }
     }
 
     /// A NumericDate in milliseconds; nil when it is not a number a clock can reach.

@@ -106,6 +106,14 @@ public enum RequestClassifier {
         }
     }
 
+    /// A cookie value that some parser may read as holding another `name=value`: a blank,
+    /// `,` or `"` (none of them a cookie-octet, RFC 6265 §4.1.1) with an `=` after it.
+    private static func mayHideAPair(_ value: Substring) -> Bool {
+        guard let split = value.utf8.firstIndex(where: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") })
+        else { return false }
+        return value.utf8[split...].contains(UInt8(ascii: "="))
+    }
+
     /// One `name=value` of a `Cookie` field, the name without the blanks around it,
     /// and whether blanks stood before the `=`: servers disagree on what such a name
     /// is, so it is never taken for the identity's (nor for a stranger beside it).
@@ -163,6 +171,10 @@ public enum RequestClassifier {
             for line in headers.all("cookie") {
                 for pair in line.split(separator: ";") {
                     guard let (pairName, value, blankBeforeEquals) = cookiePair(pair) else { continue }
+                    // `foo=x sid=evil` or `foo=1, sid=evil`: one pair to a parser that splits
+                    // on `;` only, two to Python's `SimpleCookie` (aiohttp, Tornado), which
+                    // splits on blanks too and takes the last `sid`.
+                    if mayHideAPair(value) { return .ambiguous }
                     guard pairName.elementsEqual(name) else {
                         // `SID=x` is `sid` to ASP.NET (names case-blind), `%73id=x` and `s.id`-like
                         // spellings to PHP (names decoded): beside `sid=y`, either may be the

@@ -30,7 +30,12 @@ struct TokenVerifierTests {
     static func token(alg: String, kid: String? = nil, payload: Data, signed: Signature) -> String {
         var header: [String: Any] = ["alg": alg, "typ": "JWT"]
         if let kid { header["kid"] = kid }
-        let input = b64(json(header)) + "." + b64(payload)
+        return token(header: json(header), payload: payload, signed: signed)
+    }
+
+    /// A token over header and payload bytes as given.
+    static func token(header: Data, payload: Data, signed: Signature) -> String {
+        let input = b64(header) + "." + b64(payload)
         let signature: Data
         switch signed {
         case .hmac(let key):
@@ -112,6 +117,23 @@ struct TokenVerifierTests {
         Case(name: "a name twice in different objects", token: token(alg: "HS256", payload: Data(
             #"{"iss":"https://auth.example","aud":"api","exp":1800000600,"role":"admin","org":{"role":"x"}}"#.utf8),
             signed: .hmac(secret)), expected: nil),
+        // Exact integers to Foundation, the nearest Double (…992, 123456789012345664) to
+        // JavaScript and Python: keyed as one user, read upstream as another.
+        Case(name: "a number past 2^53 with a fraction", token: token(alg: "HS256", payload: Data(
+            #"{"iss":"https://auth.example","aud":"api","exp":1800000600,"role":"admin","sub":9007199254740993.0}"#.utf8),
+            signed: .hmac(secret)), expected: .malformed),
+        Case(name: "a number past 2^53 with an exponent", token: token(alg: "HS256", payload: Data(
+            #"{"iss":"https://auth.example","aud":"api","exp":1800000600,"role":"admin","sub":[1,12345678901234567e1]}"#.utf8),
+            signed: .hmac(secret)), expected: .malformed),
+        Case(name: "a fraction in a string, a small exponent", token: token(alg: "HS256", payload: Data(
+            #"{"iss":"https://auth.example","aud":"api","exp":1800000600,"role":"admin","n":"9007199254740993.0","m":2.5e3}"#.utf8),
+            signed: .hmac(secret)), expected: nil),
+        // The header too: Foundation keeps the first `alg`, others the last (`none`).
+        Case(name: "a header member named twice", token: token(header: Data(#"{"alg":"HS256","typ":"JWT","alg":"none"}"#.utf8),
+                                                               payload: json(good), signed: .hmac(secret)), expected: .malformed),
+        // RFC 7515 §4.1.11: extensions the verifier does not know must be refused.
+        Case(name: "a crit header", token: token(header: Data(#"{"alg":"HS256","crit":["exp2"],"exp2":1}"#.utf8),
+                                                 payload: json(good), signed: .hmac(secret)), expected: .malformed),
     ]
 
     @Test(arguments: cases)

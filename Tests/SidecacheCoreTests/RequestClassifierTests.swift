@@ -176,6 +176,9 @@ struct ClassifyCase: Sendable, CustomTestStringConvertible {
         #expect(RequestClassifier.identityValue(.cookie("c"), h) == .none)
         #expect(RequestClassifier.identityValue(.header("x-user"), h) == .one("u7"))
         #expect(RequestClassifier.identityValue(.header("X-Other"), h) == .none)
+        // Blanks, commas and quotes with no `=` after them hide no second pair.
+        let loose: HeaderList = [("Cookie", "theme=dark blue; sid=xyz; list=a,b; q=\"x\"")]
+        #expect(RequestClassifier.identityValue(.cookie("sid"), loose) == .one("xyz"))
     }
 
     /// Hardening II §6: the key would hash one value while the upstream may read the other.
@@ -193,6 +196,12 @@ struct ClassifyCase: Sendable, CustomTestStringConvertible {
         (.cookie("sid"), HeaderList([("Cookie", "sid=acme; %73id=evil")])),
         (.cookie("sid"), HeaderList([("Cookie", "Sid=evil")])),
         (.cookie("sid"), HeaderList([("Cookie", "%20sid=evil; sid=acme")])),          // PHP drops leading spaces
+        // Python's SimpleCookie (aiohttp, Tornado) splits on blanks too and takes the last
+        // `sid`: a cookie planted beside the victim's made the upstream read the planter's.
+        (.cookie("sid"), HeaderList([("Cookie", "sid=acme; foo=x sid=evil")])),
+        (.cookie("sid"), HeaderList([("Cookie", "sid=acme; foo=1, sid=evil")])),
+        (.cookie("sid"), HeaderList([("Cookie", "foo=\"x sid=evil\"; sid=acme")])),
+        (.cookie("sid"), HeaderList([("Cookie", "sid=acme\tsid=evil")])),
     ])
     func anIdentitySentTwiceIsAmbiguous(source: IdentitySource, headers: HeaderList) {
         #expect(RequestClassifier.identityValue(source, headers) == .ambiguous)

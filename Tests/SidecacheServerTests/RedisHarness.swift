@@ -22,15 +22,16 @@ final class RedisPair: Sendable {
     """
     static let purge = #"[ { "on": "PUT|DELETE /api/users/{id}", "paths": ["/api/users/{id}"] } ]"#
 
-    /// `redisURL` replaces the server's URL; `signingKeys` are A's and B's `store.signingKey`.
-    static func start(consistency: String = "strict", memory: String = "64MiB", password: String? = nil,
+    /// `redisURL` replaces the server's URL; `signingKeys` are A's and B's `store.signingKey`;
+    /// `consistencyB`, B's `store.consistency` when it differs from A's.
+    static func start(consistency: String = "strict", consistencyB: String? = nil, memory: String = "64MiB", password: String? = nil,
                       redisURL: String? = nil, timeout: String = "1s", outageGrace: String = "10m",
                       signingKeys: [String?] = [nil, nil], routes: String = routes, purge: String = purge,
                       waitReady: Bool = true) async throws -> RedisPair {
         let origin = try await ScriptedOrigin.start()
         let redis = try await RedisServer.start(password: password)
         let logs = LogCapture()
-        func proxy(signingKey: String?) async throws -> ProxyServer {
+        func proxy(signingKey: String?, consistency: String) async throws -> ProxyServer {
             let signing = signingKey.map { #", "signingKey": "\#($0)""# } ?? ""
             let json = """
             { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)",
@@ -43,8 +44,8 @@ final class RedisPair: Sendable {
             try await server.start()
             return server
         }
-        let a = try await proxy(signingKey: signingKeys[0])
-        let b = try await proxy(signingKey: signingKeys[1])
+        let a = try await proxy(signingKey: signingKeys[0], consistency: consistency)
+        let b = try await proxy(signingKey: signingKeys[1], consistency: consistencyB ?? consistency)
         let pair = RedisPair(origin: origin, redis: redis, a: a, b: b, logs: logs)
         // Both instances connected and ready before the test starts.
         if waitReady { _ = try await eventually { a.redisReady && b.redisReady } }
@@ -94,11 +95,11 @@ final class RedisPair: Sendable {
 }
 
 /// `outageGrace` is long unless a test is about it (the pair runs on the real clock).
-func withRedisPair(consistency: String = "strict", memory: String = "64MiB", password: String? = nil,
+func withRedisPair(consistency: String = "strict", consistencyB: String? = nil, memory: String = "64MiB", password: String? = nil,
                    redisURL: String? = nil, timeout: String = "1s", outageGrace: String = "10m", signingKeys: [String?] = [nil, nil],
                    routes: String = RedisPair.routes, purge: String = RedisPair.purge,
                    waitReady: Bool = true, _ body: (RedisPair) async throws -> Void) async throws {
-    let pair = try await RedisPair.start(consistency: consistency, memory: memory, password: password, redisURL: redisURL,
+    let pair = try await RedisPair.start(consistency: consistency, consistencyB: consistencyB, memory: memory, password: password, redisURL: redisURL,
                                          timeout: timeout, outageGrace: outageGrace, signingKeys: signingKeys, routes: routes, purge: purge,
                                          waitReady: waitReady)
     do {

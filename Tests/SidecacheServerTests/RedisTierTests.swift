@@ -159,6 +159,21 @@ struct RedisTierTests {
         }
     }
 
+    /// A fleet mid-way through a change of `store.consistency`: a purge on a strict
+    /// instance reaches a fast one's L1. Only fast instances published, so the fast one
+    /// served the purged answer from L1 until its TTL.
+    @Test func aStrictInstancesPurgeReachesAFastOnesL1() async throws {
+        try await withRedisPair(consistency: "strict", consistencyB: "fast") { p in
+            p.versioned("/api/users/2")
+            _ = try await p.get(p.portA, "/api/users/2")
+            #expect(try await p.get(p.portB, "/api/users/2").header("X-Cache") == "HIT")   // in B's L1
+            #expect(try await p.send(p.portA, "PUT", "/api/users/2").status == 200)
+            #expect(try await eventually(timeout: .seconds(5)) {
+                try await p.get(p.portB, "/api/users/2").text == #"{"v":2}"#
+            })
+        }
+    }
+
     /// Redis out of memory under `noeviction` answers reads but refuses writes: A's purge
     /// is journaled, and B, which confirms (strict) or refills L1 (fast) by reading, served
     /// the purged answer for as long as Redis stayed full. The purging instance now drops

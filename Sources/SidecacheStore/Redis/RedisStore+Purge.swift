@@ -8,7 +8,8 @@ import Synchronization
 extension RedisStore {
     /// Bumps the counters of `scopes` (in every stripe), so every instance stops serving
     /// what they cover. Never fails: what cannot reach Redis now is journaled and replayed
-    /// first thing when it can. Fast mode also publishes the purge for other instances' L1.
+    /// first thing when it can. It is published too, for fast instances' L1 (in any mode:
+    /// a fleet changing `store.consistency` runs both).
     public func purge(_ scopes: [PurgeScope], on loop: any EventLoop) -> EventLoopFuture<Void> {
         counted(hardPurge(scopes, on: loop))
     }
@@ -51,7 +52,6 @@ extension RedisStore {
                 logger.warning("redis refuses writes (out of memory): epochs dropped so no instance serves what the purge covers",
                                metadata: ["stripes": "\(keys.stripes - failed) of \(keys.stripes)"])
             }
-            guard consistency == .fast else { return loop.makeSucceededVoidFuture() }
             return redis.send([Self.publish(scopes, soft: nil, on: keys.channel)], slot: keys.slots[0], on: loop).map { _ in }
                 .recover { _ in }
         }
@@ -141,9 +141,11 @@ extension RedisStore {
                 commands += counters.map { ["EVAL", .text(Self.bumpOne), "1", .text($0), ""] }
                     + [["EVAL", .text(Self.bumpOne), "1", .text(keys.sequence(stripe)), .text(Self.freshValue())]]
             }
-            if keys.stripes == 1 && consistency == .fast {
+            if keys.stripes == 1 {
                 // After the counters, on the same connection: an instance that drops its L1
-                // copy on the message and reads Redis finds them moved.
+                // copy on the message and reads Redis finds them moved. Sent whatever this
+                // instance's own mode: a fleet mid-way through a change of
+                // `store.consistency` has fast instances that hear of purges only so.
                 commands.append(Self.publish(ids, soft: soft, on: keys.channel))
             }
             return PurgeBatch(slot: keys.slots[stripe], commands: commands)
@@ -179,7 +181,7 @@ extension RedisStore {
         let sent = counted.flatMap { [self] tagCounts in
             send(purgeBatches(ids, tags: tags, tagCounts: tagCounts, soft: soft, waitForReplicas: waitForReplicas, on: loop), on: loop)
         }
-        guard keys.stripes > 1 && consistency == .fast else { return sent }
+        guard keys.stripes > 1 else { return sent }
         return sent.flatMap { [self] in
             redis.send([Self.publish(ids, soft: soft, on: keys.channel)], slot: keys.slots[0], on: loop).map { _ in }
         }
