@@ -189,6 +189,9 @@ public enum RequestClassifier {
             }
         }
         guard let found, !found.isEmpty else { return .none }
+        // Bytes that are not UTF-8 reach here (and the upstream) as U+FFFD: `zz\xff` and
+        // `zz\xfe` would be one key, two credentials to anything that read the bytes.
+        if found.utf8.contains(0xEF), found.unicodeScalars.contains("\u{FFFD}") { return .ambiguous }
         return .one(found)
     }
 }

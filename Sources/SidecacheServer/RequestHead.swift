@@ -86,7 +86,9 @@ enum RequestHead {
         // The key hashes one credential; an upstream might read the other.
         if credentials > 1 || proxyCredentials > 1 { return .badRequest("more than one Authorization header") }
         if underscored {
-            for name in head.headers.map(\.name) where name.containsUTF8Byte(UInt8(ascii: "_")) { head.headers.remove(name: name) }
+            // One pass: a `remove(name:)` per underscored name scans every field each time,
+            // and 3 000 distinct names in one head held an event loop for a second.
+            head.headers = HTTPHeaders(head.headers.filter { !$0.name.containsUTF8Byte(UInt8(ascii: "_")) })
         }
         if hasConnection {
             let options = HopByHop.connectionTokens(head.headers["connection"])

@@ -202,6 +202,9 @@ struct ClassifyCase: Sendable, CustomTestStringConvertible {
         (.cookie("sid"), HeaderList([("Cookie", "sid=acme; foo=1, sid=evil")])),
         (.cookie("sid"), HeaderList([("Cookie", "foo=\"x sid=evil\"; sid=acme")])),
         (.cookie("sid"), HeaderList([("Cookie", "sid=acme\tsid=evil")])),
+        // Bytes that were not UTF-8, replaced on the way in: `zz\xff` and `zz\xfe` alike.
+        (.header("x-user"), HeaderList([("X-User", "zz\u{FFFD}")])),
+        (.cookie("sid"), HeaderList([("Cookie", "sid=zz\u{FFFD}")])),
     ])
     func anIdentitySentTwiceIsAmbiguous(source: IdentitySource, headers: HeaderList) {
         #expect(RequestClassifier.identityValue(source, headers) == .ambiguous)
