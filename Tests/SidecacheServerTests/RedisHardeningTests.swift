@@ -135,4 +135,60 @@ struct RedisHardeningTests {
             #expect(p.logs.all.contains { $0.contains("undecodable entry") })
         }
     }
+
+    /// Redis's data going back within one server process (a snapshot restored with
+    /// RESTORE or `DEBUG RELOAD`; here the counters and sequences written back as they
+    /// were) keeps the epoch, and brought the purged entry back under counters that
+    /// matched again. The purging instance knows the sequence its purge counted up to:
+    /// a lower one read later means the data went back, and the epoch is replaced.
+    @Test func purgeStateWrittenBackDoesNotReviveAnEntry() async throws {
+        try await withRedisPair(memory: "0") { p in
+            p.versioned("/api/users/5")
+            #expect(try await p.get(p.portA, "/api/users/5").text == #"{"v":1}"#)
+            let saved = try await purgeState(p.redis)
+            #expect(try await p.send(p.portA, "PUT", "/api/users/5").status == 200)
+            for (key, value) in saved { _ = try await p.redis.cli("SET", key, value) }
+            let after = try await p.get(p.portA, "/api/users/5")
+            #expect(after.text == #"{"v":2}"#, "the purged answer came back: \(after.header("Cache-Status") ?? "")")
+            #expect(try await eventually { try await p.get(p.portA, "/api/users/5").header("X-Cache") == "HIT" }, "a new epoch is learnt")
+            #expect(p.logs.all.contains { $0.contains("went back in time") })
+        }
+    }
+
+    /// The proxy pointed back at a server it had left (a flipped DNS name or relay, a
+    /// standby restored) finds that server's epoch and counters as it left them, while
+    /// the purges went elsewhere. An epoch this instance moved on from is data gone back.
+    @Test func anEpochThisInstanceMovedOnFromIsReplaced() async throws {
+        try await withRedisPair(memory: "0") { p in
+            p.versioned("/api/users/6")
+            p.origin.on("GET", "/api/users/7", .json("{}"))
+            #expect(try await p.get(p.portA, "/api/users/6").text == #"{"v":1}"#)
+            let firstEpoch = try #require(try await p.redis.bytes("sidecache:epoch"))
+            let saved = try await purgeState(p.redis)
+            // "Another server": A learns a new epoch there, and the purge lands there.
+            _ = try await p.redis.cli("DEL", "sidecache:epoch")
+            _ = try await p.get(p.portA, "/api/users/7")
+            #expect(try await eventually {
+                let epoch = try await p.redis.bytes("sidecache:epoch")
+                return try await p.l2(p.a) == "usable" && epoch != nil && epoch != firstEpoch
+            })
+            #expect(try await p.send(p.portA, "PUT", "/api/users/6").status == 200)
+            // Back to "the first server", as it was.
+            try await p.redis.set("sidecache:epoch", bytes: firstEpoch)
+            for (key, value) in saved { _ = try await p.redis.cli("SET", key, value) }
+            let after = try await p.get(p.portA, "/api/users/6")
+            #expect(after.text == #"{"v":2}"#, "the purged answer came back: \(after.header("Cache-Status") ?? "")")
+            let epochNow = try await p.redis.bytes("sidecache:epoch")
+            #expect(epochNow != firstEpoch, "the epoch was replaced")
+        }
+    }
+
+    /// The purge counters and sequences, as text.
+    private func purgeState(_ redis: RedisServer) async throws -> [(String, String)] {
+        let names = try await redis.cli("KEYS", "sidecache:g:*").split(separator: "\n").map(String.init) + ["sidecache:seq", "sidecache:tseq"]
+        var state: [(String, String)] = []
+        for name in names { state.append((name, try await redis.cli("GET", name))) }
+        #expect(state.allSatisfy { !$0.1.isEmpty && $0.1.allSatisfy(\.isNumber) }, "\(state)")
+        return state
+    }
 }

@@ -40,26 +40,29 @@ extension RedisStore {
     /// NIO's generic metadata lookups each.
     public func lookup(_ key: CacheKey, scopes: [UInt64], on loop: any EventLoop, _ answer: @escaping LookupCompletion) {
         let stripe = keys.stripe(of: key)
-        guard isReadable(stripe) else { return answer(.failure(RedisFailure.unavailable("not ready"))) }
+        guard let mark = readMark(stripe) else { return answer(.failure(RedisFailure.unavailable("not ready"))) }
         let name = keys.entry(key)
-        // One MGET: the entry, then the epoch and counters, then the tag purge count (one
-        // stripe, one slot).
+        // One MGET: the entry, then the epoch and counters, then the tag purge count and
+        // the purge sequence (one stripe, one slot).
         redis.send([mget(scopes, stripe, entry: name)], slot: keys.slots[stripe], on: loop) { [self] result in
             switch result {
-            case .success(let replies): read(replies, name: name, scopes: scopes, stripe, into: answer, on: loop)
+            case .success(let replies): read(replies, name: name, scopes: scopes, stripe, sentAt: mark, into: answer, on: loop)
             case .failure(let error): answer(.failure(error))
             }
         }
     }
 
-    private func read(_ replies: [RedisValue], name: String, scopes: [UInt64], _ stripe: Int, into answer: @escaping LookupCompletion,
-                      on loop: any EventLoop) {
-        guard let values = replies.first?.array, values.count == scopes.count + 3 else {
+    private func read(_ replies: [RedisValue], name: String, scopes: [UInt64], _ stripe: Int, sentAt mark: Seen.Mark,
+                      into answer: @escaping LookupCompletion, on loop: any EventLoop) {
+        guard let values = replies.first?.array, values.count == scopes.count + 4 else {
             return answer(.failure(RedisFailure.protocolError("unexpected MGET reply")))
         }
+        if let epoch = values[1].bytes, wentBack(stripe, epoch: epoch.readableBytesView, sequence: values.last, since: mark, on: loop) {
+            return answer(.success(Lookup(found: nil, current: nil)))
+        }
         var current: EntryCodec.Generations?
-        do { current = try generations(values.dropFirst().dropLast(), scopes: scopes, stripe, on: loop) } catch { return answer(.failure(error)) }
-        current?.tagSequence = Self.tagSequence(values.last)
+        do { current = try generations(values.dropFirst().dropLast(2), scopes: scopes, stripe, on: loop) } catch { return answer(.failure(error)) }
+        current?.tagSequence = Self.tagSequence(values[values.count - 2])
         let stored = values[0].bytes.map { servable($0, name: name) }
         var rejected: Rejection?
         if case .failure(let why)? = stored { rejected = why }

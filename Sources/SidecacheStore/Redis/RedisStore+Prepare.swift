@@ -34,14 +34,12 @@ extension RedisStore {
     /// On connect: learn (or create) each stripe's epoch, then replay the journal.
     func prepare(on loop: any EventLoop) {
         readMemoryPolicy(on: loop)
-        let era = epochs.withLock { $0.era }
-        var token = [UInt8](repeating: 0, count: 16)
-        var rng = SystemRandomNumberGenerator()
-        for i in token.indices { token[i] = UInt8.random(in: 0...255, using: &rng) }
+        let (era, marks) = epochs.withLock { ($0.era, $0.seen.map(\.mark)) }
+        let token = Self.epochToken()
         let learnt = (0..<keys.stripes).map { stripe in
-            let command: [RedisArgument] = ["EVAL", .text(Self.learnEpoch), "3", .text(keys.epoch(stripe)),
+            let command: [RedisArgument] = ["EVAL", .text(Self.learnEpoch), "4", .text(keys.epoch(stripe)),
                                             .text(keys.epochServer(stripe)), .text(keys.tagSequence(stripe)),
-                                            .bytes(ByteBuffer(bytes: token))]
+                                            .text(keys.sequence(stripe)), .bytes(ByteBuffer(bytes: token)), .text(Self.freshValue())]
             // Nil once learnt, else what went wrong.
             return redis.send([command], slot: keys.slots[stripe], on: loop).map { [self] replies -> String? in
                 guard let current = replies[0].bytes, current.readableBytes == 16 else {
@@ -49,9 +47,13 @@ extension RedisStore {
                 }
                 // A connection lost meanwhile: the server that answered may be gone, and
                 // the prepare that follows its reconnect learns the epoch instead.
-                epochs.withLock { e in
-                    if e.era == era { e.values[stripe] = Array(current.readableBytesView) }
+                let back = epochs.withLock { e -> Bool in
+                    guard e.era == era else { return false }
+                    if e.seen[stripe].observe(current.readableBytesView, sequence: nil, since: marks[stripe]) { return true }
+                    e.values[stripe] = Array(current.readableBytesView)
+                    return false
                 }
+                if back { renewEpoch(stripe, learning: true, on: loop) }
                 return nil
             }.recover { "\($0)" }
         }
@@ -85,9 +87,9 @@ extension RedisStore {
     /// (resharding, a failover) got its keys from the slot's owner, not from a disk, and
     /// keeps its epoch; purges wait for replicas there (`WAIT`). Without a `run_id` to go
     /// by, or a record of one, the epoch is replaced: a cold cache, never a stale one.
-    /// The stripe's tag purge count (KEYS[3]) is made beside it when missing: every
-    /// lookup reads it, and in a cluster a read of several keys with one missing is
-    /// refused while the slot migrates.
+    /// The stripe's tag purge count (KEYS[3]) and purge sequence (KEYS[4], at ARGV[2])
+    /// are made beside it when missing: every lookup reads them, and in a cluster a read
+    /// of several keys with one missing is refused while the slot migrates.
     static let learnEpoch = """
     local run = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
     local clustered, node = pcall(redis.call, 'CLUSTER', 'MYID')
@@ -107,18 +109,123 @@ extension RedisStore {
       local t = redis.call('TIME')
       redis.call('SET', KEYS[3], string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)))
     end
+    redis.call('SET', KEYS[4], ARGV[2], 'NX')
     return redis.call('GET', KEYS[1])
     """
+
+    /// Whether Redis's data for `stripe` went back in time, as `epoch` and `sequence`
+    /// (an MGET's, sent at `mark`) tell; if so the epoch is replaced (`renewEpoch`) and
+    /// nothing read with them may be served.
+    func wentBack(_ stripe: Int, epoch: ByteBufferView, sequence: RedisValue?, since mark: Seen.Mark, on loop: any EventLoop) -> Bool {
+        let read = sequence?.integer.map { UInt64(truncatingIfNeeded: $0) }
+        guard epochs.withLock({ $0.seen[stripe].observe(epoch, sequence: read, since: mark) }) else { return false }
+        renewEpoch(stripe, on: loop)
+        return true
+    }
+
+    /// What is known of `stripe` before a read of it is sent, or nil when it may not be
+    /// read (its epoch unknown, or purges journaled).
+    func readMark(_ stripe: Int) -> Seen.Mark? {
+        guard journal.withLock({ $0.isSettled }) else { return nil }
+        return epochs.withLock { $0.values[stripe] != nil ? $0.seen[stripe].mark : nil }
+    }
+
+    /// Data that went back keeps its epoch, and the counters of entries purged since are
+    /// back at the values those entries were filled under: a new epoch makes every entry
+    /// from before a miss, on every instance. Reads of the stripe stop until it is learnt.
+    /// Once per loss of the epoch's value: the reads that saw it together replace it once
+    /// (a prepare, which learns it, always does).
+    func renewEpoch(_ stripe: Int, learning: Bool = false, on loop: any EventLoop) {
+        let first = epochs.withLock { e -> Bool in
+            defer { e.values[stripe] = nil }
+            return e.values[stripe] != nil
+        }
+        guard first || learning else { return }
+        logger.warning("redis data went back in time (a restored snapshot, or another server with older data): epoch replaced, entries from before are misses",
+                       metadata: ["stripe": "\(stripe)"])
+        redis.send([["SET", .text(keys.epoch(stripe)), .bytes(ByteBuffer(bytes: Self.epochToken()))]], slot: keys.slots[stripe], on: loop)
+            .whenComplete { [self] _ in prepare(on: loop) }
+    }
+
+    static func epochToken() -> [UInt8] {
+        var token = [UInt8](repeating: 0, count: 16)
+        var rng = SystemRandomNumberGenerator()
+        for i in token.indices { token[i] = UInt8.random(in: 0...255, using: &rng) }
+        return token
+    }
 
     /// What this instance knows of the epochs, and how many times it forgot them.
     struct Epochs {
         var values: [[UInt8]?]
         /// Counts the losses: what a prepare learnt from before the latest is not kept.
         var era = 0
+        /// Per stripe, what was read of Redis over time; kept when the values are
+        /// forgotten, since a lost connection is when a server is swapped.
+        var seen: [Seen]
+
+        init(stripes: Int) {
+            values = Array(repeating: nil, count: stripes)
+            seen = Array(repeating: Seen(), count: stripes)
+        }
 
         mutating func forget() {
             era += 1
             values = Array(repeating: nil, count: values.count)
+        }
+    }
+
+    /// A stripe's epoch and the highest purge sequence read under it, and the epochs
+    /// it had before. The epoch tells a restart (another server process); data going
+    /// back within one process (a snapshot restored with RESTORE or `DEBUG RELOAD`), or
+    /// the proxy pointed back at a server it had left, keep theirs. They show as an
+    /// epoch this instance moved on from, or a sequence lower than one it knew (the
+    /// sequence only counts up).
+    ///
+    /// Replies on different connections arrive in any order, so a read is judged
+    /// against what was known when it was sent (its `Mark`), never against what a
+    /// reply that overtook it said.
+    struct Seen {
+        struct Mark: Sendable {
+            fileprivate let moves: Int
+            fileprivate let highest: UInt64?
+        }
+
+        private var epoch: [UInt8]?
+        private var highest: UInt64?
+        /// Counts the epochs taken on; `former` says at which count each was left.
+        private var moves = 0
+        private var former: [(epoch: [UInt8], leftAt: Int)] = []
+        static let formerKept = 8
+
+        var mark: Mark { Mark(moves: moves, highest: highest) }
+
+        /// Records what a read sent at `mark` found; true when it shows the data went back.
+        mutating func observe(_ read: some Collection<UInt8>, sequence: UInt64?, since mark: Mark) -> Bool {
+            if let epoch, epoch.elementsEqual(read) {
+                guard let sequence else { return false }
+                if mark.moves == moves, let known = mark.highest, sequence < known { return true }
+                highest = max(highest ?? 0, sequence)
+                return false
+            }
+            if let left = former.first(where: { $0.epoch.elementsEqual(read) }) {
+                // Left before the read was sent: the server holds it again. After: the
+                // read was answered before that, and its reply comes late.
+                return left.leftAt <= mark.moves
+            }
+            moves += 1
+            if let epoch {
+                former.append((epoch, moves))
+                if former.count > Self.formerKept { former.removeFirst() }
+            }
+            epoch = Array(read)
+            highest = sequence
+            return false
+        }
+
+        /// This instance's purge, made at `mark`, counted the sequence up to `sequence`.
+        mutating func purged(to sequence: UInt64, since mark: Mark) {
+            guard mark.moves == moves else { return }
+            highest = max(highest ?? 0, sequence)
         }
     }
 }

@@ -141,6 +141,7 @@ extension RedisStore {
                 commands += counters.map { ["EVAL", .text(Self.bumpOne), "1", .text($0), ""] }
                     + [["EVAL", .text(Self.bumpOne), "1", .text(keys.sequence(stripe)), .text(Self.freshValue())]]
             }
+            let sequenceReply = commands.count - 1   // the sequence is counted up last
             if keys.stripes == 1 {
                 // After the counters, on the same connection: an instance that drops its L1
                 // copy on the message and reads Redis finds them moved. Sent whatever this
@@ -148,7 +149,8 @@ extension RedisStore {
                 // `store.consistency` has fast instances that hear of purges only so.
                 commands.append(Self.publish(ids, soft: soft, on: keys.channel))
             }
-            return PurgeBatch(slot: keys.slots[stripe], commands: commands)
+            return PurgeBatch(stripe: stripe, slot: keys.slots[stripe], commands: commands, sequenceReply: sequenceReply,
+                              mark: epochs.withLock { $0.seen[stripe].mark })
         }
         guard waitForReplicas else { return batches }
         var lastToNode: [Int: Int] = [:]
@@ -163,8 +165,13 @@ extension RedisStore {
     }
 
     private struct PurgeBatch {
+        var stripe: Int
         var slot: Int
         var commands: [[RedisArgument]]
+        /// The reply holding the purge sequence's new value, and what was known of it
+        /// when the batch was made (`Epochs.Seen`).
+        var sequenceReply: Int
+        var mark: Seen.Mark
         /// Replicas the batch's final `WAIT` must hear from; 0 without one.
         var replicas = 0
     }
@@ -228,8 +235,11 @@ extension RedisStore {
     /// Succeeds once every batch is in (and on the replicas it waits for).
     private func send(_ batches: [PurgeBatch], on loop: any EventLoop) -> EventLoopFuture<Void> {
         let sent = batches.map { batch in
-            redis.send(batch.commands, slot: batch.slot, on: loop).flatMapThrowing { [redis] replies in
+            redis.send(batch.commands, slot: batch.slot, on: loop).flatMapThrowing { [self] replies in
                 if let failed = replies.first(where: \.isError) { throw RedisFailure.replyError(failed.errorMessage ?? "\(failed)") }
+                if let sequence = replies[batch.sequenceReply].integer, sequence != 0 {
+                    epochs.withLock { $0.seen[batch.stripe].purged(to: UInt64(truncatingIfNeeded: sequence), since: batch.mark) }
+                }
                 if batch.replicas > 0, (replies.last?.integer ?? 0) < batch.replicas {
                     redis.relearnReplicas(ofSlot: batch.slot, on: loop)
                     throw RedisFailure.unavailable("purge not on every replica yet")
@@ -325,19 +335,28 @@ extension RedisStore {
     /// Purges: every counter that is there counts up (keeping its expiry); one that is
     /// not guards nothing and stays away (the next fill creates it fresh). Then the
     /// sequence (the last key) counts up, or starts at a fresh value when it is not there,
-    /// so a lost sequence never restarts where it was.
+    /// so a lost sequence never restarts where it was. Returns the sequence counted up
+    /// to (as text: Lua's numbers are doubles, and sequences start past 2^53), or 0 when
+    /// it started afresh (as `bumpOne`).
     static let bump = """
     for i = 1, #KEYS - 1 do
       if redis.call('EXISTS', KEYS[i]) == 1 then redis.call('INCR', KEYS[i]) end
     end
-    if redis.call('EXISTS', KEYS[#KEYS]) == 1 then redis.call('INCR', KEYS[#KEYS]) else redis.call('SET', KEYS[#KEYS], ARGV[1]) end
-    return #KEYS
+    if redis.call('EXISTS', KEYS[#KEYS]) == 1 then
+      redis.call('INCR', KEYS[#KEYS])
+      return redis.call('GET', KEYS[#KEYS])
+    end
+    redis.call('SET', KEYS[#KEYS], ARGV[1])
+    return 0
     """
 
     /// `bump` for one key: counts it up if it is there; else sets it to ARGV[1] when one
     /// is given (the sequence), or leaves it away (a counter).
     static let bumpOne = """
-    if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('INCR', KEYS[1]) end
+    if redis.call('EXISTS', KEYS[1]) == 1 then
+      redis.call('INCR', KEYS[1])
+      return redis.call('GET', KEYS[1])
+    end
     if ARGV[1] ~= '' then redis.call('SET', KEYS[1], ARGV[1]) end
     return 0
     """

@@ -54,7 +54,7 @@ public final class RedisStore: Sendable {
         let redis = RedisServers(endpoint: options.endpoint, tls: options.tls, loops: loops, timeout: options.timeout, logger: logger)
         self.redis = redis
         self.keys = RedisKeys(prefix: options.prefix, stripes: options.endpoint.cluster == nil ? 1 : RedisKeys.clusterStripes)
-        self.epochs = Mutex(Epochs(values: Array(repeating: nil, count: keys.stripes)))
+        self.epochs = Mutex(Epochs(stripes: keys.stripes))
         self.consistency = options.consistency
         self.outageGrace = options.outageGrace
         self.signer = options.signingKey.map(EntrySigner.init(secret:))
@@ -130,9 +130,7 @@ public final class RedisStore: Sendable {
     public var isReadable: Bool { l2State == .usable }
 
     /// Reads of `stripe` are allowed once its epoch is known and no journaled purge is pending.
-    func isReadable(_ stripe: Int) -> Bool {
-        journal.withLock({ $0.isSettled }) && epochs.withLock { $0.values[stripe] != nil }
-    }
+    func isReadable(_ stripe: Int) -> Bool { readMark(stripe) != nil }
 
     /// The scope ids whose counters guard an entry: `all` first, then the entry's own.
     public static func guardScopes(_ scopeIDs: [UInt64]) -> [UInt64] {
@@ -174,7 +172,12 @@ public final class RedisStore: Sendable {
         // read before the counters: a purge landing after the read changes it.
         let commands: [[RedisArgument]] = [["SET", .text(keys.sequence(stripe)), .text(Self.freshValue()), "NX"],
                                            ["GET", .text(keys.sequence(stripe))], mget(scopes, stripe)]
+        guard let mark = readMark(stripe) else { return loop.makeFailedFuture(RedisFailure.unavailable("not ready")) }
         return redis.send(commands, slot: keys.slots[stripe], on: loop).flatMapThrowing { [self] replies in
+            if let epoch = replies[2].array?.first?.bytes,
+               wentBack(stripe, epoch: epoch.readableBytesView, sequence: replies[1], since: mark, on: loop) {
+                return false
+            }
             guard let current = try generations(replies[2], scopes: scopes, stripe, on: loop), Self.complete(current),
                   current == filledUnder else {
                 return false
@@ -248,7 +251,10 @@ public final class RedisStore: Sendable {
         if let entry { arguments.append(.text(entry)) }
         arguments.append(.text(keys.epoch(stripe)))
         for scope in scopes { arguments.append(keys.generationArgument(scope, stripe)) }
-        if entry != nil { arguments.append(.text(keys.tagSequence(stripe))) }
+        if entry != nil {
+            arguments.append(.text(keys.tagSequence(stripe)))
+            arguments.append(.text(keys.sequence(stripe)))
+        }
         return arguments
     }
 
