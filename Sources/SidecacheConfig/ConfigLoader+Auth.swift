@@ -9,7 +9,11 @@ extension ConfigLoader {
     /// `auth.jwt`. The JWK Set file is read here, so a reload (SIGHUP) re-reads it.
     static func jwtConfig(_ node: Node?) -> JWTConfig? {
         guard let node, let auth = node.object(allowing: ConfigKeys.auth) else { return nil }
-        guard let jwtNode = auth["jwt"], let f = jwtNode.object(allowing: ConfigKeys.jwt) else { return nil }
+        guard let jwtNode = auth["jwt"] else {
+            node.report("auth needs \"jwt\" (how tokens are verified), or leave auth out")
+            return nil
+        }
+        guard let f = jwtNode.object(allowing: ConfigKeys.jwt) else { return nil }
         let before = node.reader.problems.count
         var jwt = JWTConfig()
         if let n = f["from"], let text = n.string() {

@@ -85,9 +85,18 @@ extension ConfigLoader {
             let spelling = f["paths"].map(pathSpelling) ?? .exact
             let tags = f["tags"].map(bodyTags) ?? []
             guard let name, let pattern, let ttl, let key, let spelling, let tags else { continue }
-            routes.append(Route(name: name, pattern: pattern, ttl: ttl, query: key.query, keyHeaders: key.headers, identity: key.identity,
-                                claims: claims, shared: shared, override: override, policy: policy, spelling: spelling,
-                                tags: tags, keyBody: key.body))
+            let route = Route(name: name, pattern: pattern, ttl: ttl, query: key.query, keyHeaders: key.headers, identity: key.identity,
+                              claims: claims, shared: shared, override: override, policy: policy, spelling: spelling,
+                              tags: tags, keyBody: key.body)
+            // Routes are tried in order: one whose every path an earlier route takes is
+            // never reached, and where that route shares answers more widely (`shared`,
+            // `key.claims`) the personal route the operator reads in the file is not the
+            // one answering: `/api/me` behind a shared `/api/*` went to everyone.
+            if let first = routes.first(where: { $0.shadows(route) }), first.shared || first.claims != nil, first.sharesMoreWidely(than: route) {
+                f["match"]?.report("never reached: route \"\(first.name)\" (\(first.pattern)) takes every path it matches first, "
+                                   + "and shares its answers more widely; list \"\(name)\" before it")
+            }
+            routes.append(route)
         }
         return (node.reader.problems.count == before ? routes : nil, names)
     }

@@ -26,6 +26,11 @@ public enum ConfigLoader {
     }
 
     public static func parse(_ data: Data, environment: [String: String]) throws(ConfigError) -> Config {
+        // RFC 8259 §8.1. Foundation also reads UTF-16 and UTF-32 (a NUL beside every
+        // ASCII byte), which the duplicate check below, reading UTF-8, would not see into.
+        guard !data.contains(0), String(validating: data, as: UTF8.self) != nil else {
+            throw ConfigError(problems: [ConfigProblem(path: "", message: "not UTF-8 text (JSON config must be UTF-8; save it as UTF-8)")])
+        }
         let document: JSONValue
         do {
             document = try JSONDecoder().decode(JSONValue.self, from: data)

@@ -22,6 +22,8 @@ func interpolate(_ text: String, _ environment: [String: String]) -> Result<Stri
         guard !name.isEmpty, name.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) }) else {
             return .failure(.badName(String(expression)))
         }
+        // `${A:-${B}}` would end at B's `}`, and the default be the text `${B`.
+        if let fallback, fallback.contains("${") { return .failure(.nested(String(expression))) }
         if let value = environment[String(name)], !(value.isEmpty && fallback != nil) {
             out += value
         } else if let fallback {
@@ -39,12 +41,14 @@ enum InterpolationError: Error, Equatable, CustomStringConvertible {
     case unclosed
     case badName(String)
     case unset(String)
+    case nested(String)
 
     var description: String {
         switch self {
         case .unclosed: "\"${\" without a closing \"}\""
         case .badName(let n): "\"${\(n)}\" is not a variable reference (use ${NAME} or ${NAME:-default})"
         case .unset(let n): "environment variable \(n) is not set (use ${\(n):-default} to allow that)"
+        case .nested(let e): "\"${\(e)…\": a default may not hold another ${…} (no nesting: set the value in one variable)"
         }
     }
 }

@@ -94,7 +94,7 @@ extension Route {
     /// Whether this route hands an entry to requests that `other` would keep apart:
     /// `other` keys by identity, or by claims this route does not, or caches no
     /// credentialed request at all. A route `shared` with everyone keeps nothing apart.
-    func sharesMoreWidely(than other: Route) -> Bool {
+    public func sharesMoreWidely(than other: Route) -> Bool {
         if other.shared && other.claims == nil { return false }
         if let mine = claims, let theirs = other.claims {
             return theirs.from != mine.from || theirs.authority != mine.authority || !theirs.names.allSatisfy(mine.names.contains)

@@ -64,6 +64,25 @@ public struct PathPattern: Sendable, Equatable, CustomStringConvertible {
         segments.dropFirst(count).allSatisfy { if case .parameter = $0 { true } else { false } }
     }
 
+    /// Whether this pattern matches every path `other` matches. `caseInsensitive`: how
+    /// this pattern compares its literal segments.
+    public func covers(_ other: PathPattern, caseInsensitive: Bool) -> Bool {
+        if hasRest {
+            guard segments.count < other.segments.count || (segments.count == other.segments.count && other.hasRest) else { return false }
+        } else {
+            guard !other.hasRest, segments.count == other.segments.count else { return false }
+        }
+        for (mine, theirs) in zip(segments, other.segments) {
+            switch (mine, theirs) {
+            case (.parameter, _): continue
+            case (.literal, .parameter): return false
+            case (.literal(let a), .literal(let b)):
+                guard caseInsensitive ? a.lowercased() == b.lowercased() : a == b else { return false }
+            }
+        }
+        return true
+    }
+
     public var parameterNames: [String] {
         segments.compactMap { if case .parameter(let n) = $0 { n } else { nil } }
     }

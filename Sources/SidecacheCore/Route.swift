@@ -221,6 +221,13 @@ public final class Route: Sendable, Equatable {
             && a.keyBody == b.keyBody)
     }
 
+    /// Whether this route, listed first, takes every request `later` would (for the
+    /// same method, GET or a `key.body` POST), so that `later` is never reached.
+    public func shadows(_ later: Route) -> Bool {
+        ((cachesGET && later.cachesGET) || (cachesPOST && later.cachesPOST))
+            && pattern.path.covers(later.pattern.path, caseInsensitive: spelling.caseInsensitive)
+    }
+
     /// Whether a GET on `path` belongs here, compared in this route's spelling.
     public func matches(_ path: Substring) -> Bool {
         pattern.path.matches(spelling.canonical(path), caseInsensitive: spelling.caseInsensitive)

@@ -224,4 +224,46 @@ import Testing
         #expect(found.contains { $0.path == "routes[0].match" })
         #expect(found.contains { $0.path == "routes[0].ttl" })
     }
+
+    /// Routes are tried in order: a personal route after a shared or claims route that
+    /// takes all its paths is never reached, and `/api/me` (keyed per user in the file)
+    /// went to everyone from the shared `/api/*`. Refused, naming both; in the other
+    /// order, or where the later route keeps some paths of its own, it loads.
+    @Test func aPersonalRouteHiddenBehindASharedOneIsRefused() throws {
+        let hidden = problems(config(#"""
+        "routes": [ { "name": "pub", "match": "GET /api/*", "shared": true },
+                    { "name": "me", "match": "GET /api/me", "key": { "identity": "Authorization" } } ]
+        """#))
+        let message = try #require(problem(at: "routes[1].match", in: hidden))
+        #expect(message.contains("never reached") && message.contains("\"pub\""), "\(message)")
+        let byClaims = problems(config(#"""
+        "auth": { "jwt": { "secret": "0123456789abcdef0123456789abcdef" } },
+        "routes": [ { "name": "byRole", "match": "GET /v2/{x}", "key": { "claims": ["role"] } },
+                    { "name": "mine", "match": "GET /v2/me", "key": { "claims": ["sub"] } } ]
+        """#))
+        #expect(problem(at: "routes[1].match", in: byClaims) != nil)
+        for fine in [
+            #"[ { "name": "me", "match": "GET /api/me", "key": { "identity": "Authorization" } }, { "name": "pub", "match": "GET /api/*", "shared": true } ]"#,
+            #"[ { "name": "pub", "match": "GET /api/public/*", "shared": true }, { "name": "rest", "match": "GET /api/*", "key": { "identity": "Authorization" } } ]"#,
+            #"[ { "name": "all", "match": "GET /api/*" }, { "name": "me", "match": "GET /api/me", "key": { "identity": "Authorization" } } ]"#,
+        ] {
+            #expect(throws: Never.self) { try parse(config(#""routes": "# + fine)) }
+        }
+    }
+
+    /// A config in UTF-16 (Windows PowerShell 5 writes it so) was read by Foundation, but
+    /// the duplicate check reads UTF-8 and saw no `"ttl"` twice: the file ran with the
+    /// first, jq and Python read the second. It is refused, as is `"auth": {}`, which
+    /// was refused with "0 problems".
+    @Test func aConfigNotInUTF8AndAnEmptyAuthAreRefusedSayingWhy() throws {
+        let json = #"{"upstream": "http://127.0.0.1:3000", "routes": [{"name": "a", "match": "GET /a", "ttl": "1h", "ttl": "0s"}]}"#
+        for encoding in [String.Encoding.utf16LittleEndian, .utf16BigEndian, .utf16, .utf32] {
+            let data = try #require(json.data(using: encoding))
+            #expect(throws: ConfigError.self) { try ConfigLoader.parse(data, environment: [:]) }
+            do { _ = try ConfigLoader.parse(data, environment: [:]) } catch {
+                #expect(error.problems.first?.message.contains("UTF-8") == true, "\(error.problems)")
+            }
+        }
+        #expect(problem(at: "auth", in: problems(config(#""auth": {}"#)))?.contains("jwt") == true)
+    }
 }

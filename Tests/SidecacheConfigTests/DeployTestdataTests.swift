@@ -13,7 +13,8 @@ import SidecacheConfig
     static let testdata = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("deploy/testdata")
     /// What the deploy kit's configs use for `${…}`.
-    static let environment = ["SIDECACHE_ADMIN_TOKEN": "deploy-testdata-token-0123456789"]   // 16+ characters: weak tokens are refused
+    static let environment = ["SIDECACHE_ADMIN_TOKEN": "deploy-testdata-token-0123456789",   // 16+ characters: weak tokens are refused
+                              "JWT_SECRET": "deploy-testdata-secret-0123456789abcdef"]
 
     static func samples(_ folder: String) -> [String] {
         let dir = testdata.appendingPathComponent(folder).path

@@ -29,6 +29,9 @@ import Testing
         ("${}", .badName("")),
         ("${A B}", .badName("A B")),
         ("${A-b}", .badName("A-b")),
+        // Not nested: the default would have been the text `${B` (an admin token that
+        // anyone reading the file could send).
+        ("${A:-${B}}", .nested("A:-${B")),
         ("${:-x}", .badName(":-x")),
     ] as [(String, InterpolationError)])
     func errors(text: String, expected: InterpolationError) {

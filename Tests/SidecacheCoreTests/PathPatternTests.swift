@@ -121,4 +121,30 @@ import Testing
     func parseErrors(text: String, expected: RequestPattern.ParseError) {
         #expect(throws: expected) { try RequestPattern(parsing: text) }
     }
+
+    /// Whether a route listed first takes every path of a later one (the loader refuses a
+    /// personal route hidden so behind a shared one).
+    @Test(arguments: [
+        ("/api/*", "/api/me", false, true),
+        ("/api/*", "/api/{x}/y", false, true),
+        ("/api/*", "/api/v2/*", false, true),
+        ("/api/*", "/api/*", false, true),
+        ("/*", "/me", false, true),
+        ("/api/users/{id}", "/api/users/me", false, true),
+        ("/api/{a}/{b}", "/api/x/y", false, true),
+        ("/API/*", "/api/me", true, true),
+        // Not every path: some go on to the later route.
+        ("/API/*", "/api/me", false, false),
+        ("/api/*", "/api", false, false),          // whether `/api/*` takes `/api` is not the point: not claimed
+        ("/api/users/me", "/api/users/{id}", false, false),
+        ("/api/{x}", "/api/x/y", false, false),
+        ("/api/{x}", "/api/*", false, false),
+        ("/api/x/*", "/api/{y}/z", false, false),
+        ("/api/public/*", "/api/*", false, false),
+    ])
+    func coversEveryPathOfAnother(first: String, later: String, caseInsensitive: Bool, covers: Bool) throws {
+        let a = try PathPattern(parsing: first)
+        let b = try PathPattern(parsing: later)
+        #expect(a.covers(b, caseInsensitive: caseInsensitive) == covers)
+    }
 }
