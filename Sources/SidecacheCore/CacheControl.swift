@@ -54,7 +54,12 @@ public struct CacheControl: Sendable, Equatable {
         case 15 where named("must-revalidate"): mustRevalidate = true
         case 16 where named("proxy-revalidate"): proxyRevalidate = true
         case 22 where named("stale-while-revalidate"): staleWhileRevalidate = seconds()
-        default: if !name.allSatisfy(isDirectiveByte) { applyHiddenRefusals(name) }
+        default:
+            if !name.allSatisfy(isDirectiveByte) { applyHiddenRefusals(name) }
+            // An extension's value (`x=private`, `ext="no-store"`, `=private`): nginx
+            // searches the whole text for the words, and so an upstream tested behind it
+            // was never cached.
+            if let value { applyHiddenRefusals(value) }
         }
     }
 
@@ -76,7 +81,7 @@ public struct CacheControl: Sendable, Equatable {
         }
     }
 
-    /// Hands `body` each directive's name (trimmed, as sent, never empty) and value
+    /// Hands `body` each directive's name (trimmed, as sent; empty only before a value) and value
     /// (trimmed and unquoted; nil without `=`), read in place: every fill and every
     /// revalidation reads the answer's directives, and the delimiters are all ASCII. Only
     /// a quoted value with a backslash escape is copied.
@@ -116,7 +121,7 @@ public struct CacheControl: Sendable, Equatable {
                     }
                 }
                 if i < bytes.count { i += 1 }   // the comma
-                guard !name.isEmpty else { continue }
+                guard !name.isEmpty || value != nil else { continue }
                 if let unescaped {
                     unescaped.withUnsafeBufferPointer { body(name, $0[...].trimmingOWS()) }
                 } else {

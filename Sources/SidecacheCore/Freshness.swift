@@ -110,7 +110,8 @@ public enum StoragePolicy {
         }
 
         let (cc, source) = directivesAndSource(responseHeaders)
-        let initialAge = correctedInitialAge(responseHeaders, requestTime: requestTime, responseTime: responseTime)
+        let initialAge = correctedInitialAge(responseHeaders, requestTime: requestTime, responseTime: responseTime,
+                                             byDate: route.ttl == .origin)
         let birth = responseTime - initialAge
         let lifetime: Duration
         var sWR = route.policy.staleWhileRevalidate
@@ -224,11 +225,19 @@ public enum StoragePolicy {
                 max(route.policy.staleIfError, .seconds(cc.staleIfError ?? 0)))
     }
 
-    /// RFC 9111 §4.2.3: the age the answer already had when it arrived.
-    static func correctedInitialAge(_ headers: some HeaderFields, requestTime: Timestamp, responseTime: Timestamp) -> Duration {
-        let apparent = headers.first("date").flatMap(HTTPDate.parse).map { max(.zero, responseTime - $0) } ?? .zero
-        // RFC 9111 §5.1: Age is delta-seconds; anything else ("-5", "+5", "1.5") is ignored.
-        let ageValue = headers.first("age").flatMap { deltaSeconds($0.trimmingSpaces()) }.map { Duration.seconds($0) } ?? .zero
+    /// RFC 9111 §4.2.3: the age the answer already had when it arrived. `byDate`: also
+    /// the apparent age, the receipt time less the upstream's `Date`. Only on `"origin"`
+    /// routes: on a duration route it is the upstream's clock, not the answer, that a
+    /// `Date` behind ours measures, and a clock one `ttl` behind made the route store
+    /// nothing (nginx and Varnish do not count it either). `Age` counts on both.
+    static func correctedInitialAge(_ headers: some HeaderFields, requestTime: Timestamp, responseTime: Timestamp,
+                                    byDate: Bool = true) -> Duration {
+        let apparent = byDate ? headers.first("date").flatMap(HTTPDate.parse).map { max(.zero, responseTime - $0) } ?? .zero : .zero
+        // RFC 9111 §5.1: Age is delta-seconds, anything else ("-5", "+5", "1.5") ignored;
+        // of a list (a singleton field sent as one), the first member counts.
+        let ageValue = headers.first("age").flatMap { age in
+            deltaSeconds((age.split(separator: ",", maxSplits: 1, omittingEmptySubsequences: false).first ?? "").trimmingSpaces())
+        }.map { Duration.seconds($0) } ?? .zero
         return max(apparent, ageValue + (responseTime - requestTime))
     }
 }

@@ -59,8 +59,9 @@ import Testing
         CacheControl.forEachDirective(" Max-Age = 5 ,PRIVATE=\"x, \\\"y\" junk, no-store,, =7, s-maxage=\"9") { name, value in
             items.append((String(decoding: name, as: UTF8.self), value.map { String(decoding: $0, as: UTF8.self) }))
         }
-        #expect(items.map(\.name) == ["Max-Age", "PRIVATE", "no-store", "s-maxage"])   // names as sent: `apply` matches them in any case
-        #expect(items.map(\.value) == ["5", "x, \"y", nil, "9"])
+        // Names as sent (`apply` matches them in any case); an empty one only before a value.
+        #expect(items.map(\.name) == ["Max-Age", "PRIVATE", "no-store", "", "s-maxage"])
+        #expect(items.map(\.value) == ["5", "x, \"y", nil, "7", "9"])
     }
 
     /// Every directive's name is matched in any case, and only whole: a longer or shorter
@@ -82,6 +83,9 @@ import Testing
         ("public, private max-age=5", "private"), ("max-age=5;no-store", "no-store"), ("s-maxage=5 NO-CACHE", "no-cache"),
         // Glued to punctuation a token may hold.
         ("'private'", "private"), ("private.", "private"), ("public+no-store", "no-store"), ("max-age=60, private_x", "private"),
+        // In an extension's value, or after a `=` with no name: nginx searches the text.
+        ("max-age=30, x=private", "private"), ("max-age=30, x=\"private\"", "private"), ("ext=\"private", "private"),
+        ("=private", "private"), ("max-age=3, x-ext=\"no-store\"", "no-store"),
     ])
     func refusalsHiddenInAMalformedDirectiveStillCount(_ field: String, _ refusal: String) {
         let cc = CacheControl([field])
@@ -90,7 +94,7 @@ import Testing
     }
 
     @Test func unknownDirectivesIgnored() {
-        let cc = CacheControl(["immutable, foo=bar, x-ext=\"no-store\", max-age=3"])
+        let cc = CacheControl(["immutable, foo=bar, x-ext=\"a b\", max-age=3"])
         #expect(cc == { var c = CacheControl(); c.maxAge = 3; return c }())
     }
 

@@ -144,13 +144,26 @@ struct StorageCase: Sendable, CustomTestStringConvertible {
         StorageCase(label: "Age reduces origin", route: origin, response: [("Cache-Control", "max-age=100"), ("Age", "30")], expected: .fresh(70)),
         StorageCase(label: "Age past the lifetime", route: origin, response: [("Cache-Control", "max-age=100"), ("Age", "150")], expected: .skip(.noFreshness)),
         StorageCase(label: "bad Age ignored", route: fixed, response: [("Age", "soon")], expected: .fresh(60)),
+        // A Date behind ours measures the upstream's clock on a duration route: one a ttl
+        // behind made the route store nothing. On origin routes RFC 9111 §4.2.3 counts it.
+        StorageCase(label: "fixed: a Date behind does not age the answer", route: fixed, response: [("Date", date(-30))], expected: .fresh(60)),
+        StorageCase(label: "fixed: a Date a ttl behind still stores", route: fixed,
+                    response: [("Date", date(-600)), ("Cache-Control", "max-age=3600")], expected: .fresh(60)),
+        StorageCase(label: "override: a Date behind", route: overriding, response: [("Date", date(-120))], expected: .fresh(60)),
+        StorageCase(label: "origin: a Date behind ages the answer", route: origin,
+                    response: [("Date", date(-30)), ("Cache-Control", "max-age=100")], expected: .fresh(70)),
+        // RFC 9111 §5.1: of a list-valued Age, the first member.
+        StorageCase(label: "§5.1 a list Age: its first member", route: origin,
+                    response: [("Cache-Control", "max-age=100"), ("Age", "30, 99")], expected: .fresh(70)),
+        StorageCase(label: "§5.1 a list Age past the lifetime", route: origin,
+                    response: [("Cache-Control", "max-age=100"), ("Age", "200, 1")], expected: .skip(.noFreshness)),
         // RFC 9111 §5.1 / §1.2.2: Age is delta-seconds (1*DIGIT) — a sign or a fraction makes it invalid, so ignored.
         StorageCase(label: "§5.1 signed Age ignored", route: fixed, response: [("Age", "+20")], expected: .fresh(60)),
         StorageCase(label: "§5.1 negative Age ignored", route: fixed, response: [("Age", "-20")], expected: .fresh(60)),
         StorageCase(label: "§5.1 fractional Age ignored", route: fixed, response: [("Age", "20.5")], expected: .fresh(60)),
         StorageCase(label: "§1.2.2 huge Age is 2^31: stale", route: origin,
                     response: [("Cache-Control", "max-age=100"), ("Age", "99999999999999999999")], expected: .skip(.noFreshness)),
-        StorageCase(label: "old Date counts as age", route: fixed, response: [("Date", date(-10))], expected: .fresh(50)),
+        StorageCase(label: "origin: old Date counts as age", route: origin, response: [("Date", date(-10)), ("Cache-Control", "max-age=60")], expected: .fresh(50)),
         StorageCase(label: "Sidecache-CC beats CDN-CC and CC", route: origin, response: [
             ("Cache-Control", "max-age=30"), ("CDN-Cache-Control", "max-age=20"), ("Sidecache-Cache-Control", "max-age=10")], expected: .fresh(10)),
         StorageCase(label: "CDN-CC beats CC", route: origin, response: [
