@@ -9,9 +9,13 @@ public enum ServeDecision: Sendable, Equatable {
     /// answer if that fails and it is within its stale-if-error window.
     case fetch
 
+    /// `fetchedWhileWaiting`: the entry is one a fill stored while this request waited on
+    /// it (RFC 9111 §4, collapsed requests); a request's `no-cache`, `max-age` or
+    /// `min-fresh` asks for no fresher than that. Browser reloads send them: ten at once
+    /// made one fill and then ten more fetches, one per waiter.
     public static func decide(_ timing: EntryTiming, now: Timestamp, route: Route,
-                              request: some HeaderFields) -> ServeDecision {
-        if case .origin = route.ttl {
+                              request: some HeaderFields, fetchedWhileWaiting: Bool = false) -> ServeDecision {
+        if case .origin = route.ttl, !fetchedWhileWaiting {
             let cc = requestDirectives(request)
             if cc.noCache { return .fetch }
             if let maxAge = cc.maxAge, timing.age(at: now) > .seconds(maxAge) { return .fetch }

@@ -175,6 +175,8 @@ struct ExchangeStateMachine {
     private var generations: EntryCodec.Generations?
     /// Already waited on someone's fill once: never queue again, fetch instead.
     private var joined = false
+    /// The lookup under way follows a fill this request waited on, stored meanwhile.
+    private var landed = false
     /// Fills this request waited on that ended storing nothing for a reason of their own
     /// (the leader's client left, a purge overtook it): it looked up and queued again.
     private var rejoins = 0
@@ -262,7 +264,7 @@ struct ExchangeStateMachine {
         staleFallback = nil
         guard let entry else { return fetch(generations, now: now) }
         let timing = (staleSince.map { entry.timing.expired(at: $0) } ?? entry.timing).within(context.route)
-        switch ServeDecision.decide(timing, now: now, route: context.route, request: request) {
+        switch ServeDecision.decide(timing, now: now, route: context.route, request: request, fetchedWhileWaiting: landed) {
         case .fresh:
             state = .finished
             return .answerFromCache(FromCache(entry: entry))
@@ -334,6 +336,7 @@ struct ExchangeStateMachine {
         switch result {
         case .stored:
             joined = true
+            landed = true
             state = .lookingUp   // the entry is stored now; checked like any other (Vary, purges, strict)
             return .lookup
         case .queueAgain where rejoins < Self.maxRejoins:

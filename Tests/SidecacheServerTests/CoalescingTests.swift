@@ -38,6 +38,33 @@ struct CoalescingTests {
         }
     }
 
+    /// Browser reloads ask `Cache-Control: no-cache` (or `max-age=0`, or `Pragma`): on an
+    /// origin route each is a fetch, but concurrent ones are still one fill, and its
+    /// answer serves every waiter (RFC 9111 §4, collapsed requests). Each waiter looked
+    /// up after the fill, read its own `no-cache` again and fetched: 1 + 9 fetches.
+    @Test(arguments: [("Cache-Control", "no-cache"), ("Cache-Control", "max-age=0"), ("Pragma", "no-cache")])
+    func concurrentReloadsOnAnOriginRouteMakeOneUpstreamRequest(name: String, value: String) async throws {
+        let route = #"[{ "name": "item", "match": "GET /items/{id}", "ttl": "origin" }]"#
+        try await withProxy(routes: route) { h in
+            let gate = Gate()
+            let served = Atomic<Int>(0)
+            h.origin.on("GET", "/items/9") { _ in
+                if served.add(1, ordering: .relaxed).newValue == 2 { await gate.wait() }
+                // Five seconds old when it comes: older than `max-age=0` asks, however soon.
+                return .json(#"{"id":9}"#, headers: [("Cache-Control", "max-age=60"), ("Age", "5")])
+            }
+            #expect(try await h.get("/items/9").header("X-Cache") == "MISS")   // stored, fresh
+            let answers = try await withThrowingTaskGroup(of: TestResponse.self) { group in
+                for _ in 0..<10 { group.addTask { try await h.get("/items/9", headers: [(name, value)]) } }
+                #expect(try await eventually { h.origin.count(path: "/items/9") == 2 && Self.waiting(h) == 9 })
+                gate.release()
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(answers.count == 10 && answers.allSatisfy { $0.status == 200 && $0.text == #"{"id":9}"# })
+            #expect(h.origin.count(path: "/items/9") == 2, "one fetch before, one for the ten reloads")
+        }
+    }
+
     /// Hit-for-miss: when the answer is not storable, waiters fetch on their own
     /// instead of queueing one behind another.
     @Test func waitersOfAnUncacheableAnswerFetchOnTheirOwn() async throws {
