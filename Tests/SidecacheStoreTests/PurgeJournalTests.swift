@@ -1,5 +1,6 @@
 import NIOCore
 import NIOEmbedded
+import SidecacheCore
 import Testing
 @testable import SidecacheStore
 
@@ -77,5 +78,16 @@ import Testing
         #expect(throws: oom) { try RedisStore.allSucceeded(futures, on: loop).wait() }
         #expect(try RedisStore.allSucceeded([loop.makeSucceededFuture(1), loop.makeSucceededFuture(2)], on: loop).wait() == [1, 2])
         #expect(throws: RedisFailure.timeout) { try RedisStore.allSucceeded([loop.makeFailedFuture(RedisFailure.timeout), loop.makeSucceededFuture(2)], on: loop).wait() }
+    }
+
+    /// A replay carries what fits in `store.timeout`: in a 64-stripe cluster each scope
+    /// is two scripts per stripe, and 60 journaled purges timed out on every replay, for
+    /// good. Past the budget the replay purges everything (one scope) instead.
+    @Test func aReplayTooLargeForOneTimeoutPurgesEverything() {
+        let fits = (scopes: [UInt64](1...16), all: false)
+        #expect(RedisStore.replayed(fits, stripes: 64) == fits.scopes)
+        #expect(RedisStore.replayed((scopes: [UInt64](1...17), all: false), stripes: 64) == [PurgeScope.all.id])
+        #expect(RedisStore.replayed((scopes: [UInt64](1...1000), all: false), stripes: 1).count == 1000)
+        #expect(RedisStore.replayed((scopes: [], all: true), stripes: 1) == [PurgeScope.all.id])
     }
 }
