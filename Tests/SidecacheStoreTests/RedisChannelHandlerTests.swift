@@ -134,6 +134,35 @@ struct RedisChannelHandlerTests {
         #expect(pushes.withLock { $0 } == [expected, expected])
     }
 
+    /// A batch due sooner than one sent before it times out at its own deadline: the
+    /// timer, armed for the first (a greeting's 10 s), made a subscription's PING to a
+    /// frozen server wait all of it.
+    @Test func aShorterTimeoutSentLaterStillTimesOutOnTime() throws {
+        let redis = try EmbeddedRedis()
+        defer { try? redis.finish() }
+        let long = try redis.send(["HELLO"], timeout: .seconds(10))
+        let short = try redis.send(["PING"], timeout: .milliseconds(500))
+        redis.loop.advanceTime(by: .milliseconds(500))
+        #expect(short.failure == .timeout)
+        #expect(long.pending)
+        redis.loop.advanceTime(by: .milliseconds(9500))
+        #expect(long.failure == .timeout)
+    }
+
+    /// A message published while the subscription's PING waits for its PONG is still a
+    /// message: taken for the PING's reply, a purge announcement was lost.
+    @Test func aMessageBeforeThePongIsAMessage() throws {
+        let pushes = Mutex<[RedisValue]>([])
+        let redis = try EmbeddedRedis(onPush: { value in pushes.withLock { $0.append(value) } })
+        defer { try? redis.finish() }
+        let ping = try redis.send(["PING"])
+        try redis.reply("*3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$2\r\nab\r\n")
+        #expect(ping.pending)
+        try redis.reply("*2\r\n$4\r\npong\r\n$0\r\n\r\n")
+        #expect(ping.replies == [.array([Self.bulk("pong"), Self.bulk("")])])
+        #expect(pushes.withLock { $0 } == [.array([Self.bulk("message"), Self.bulk("ch"), Self.bulk("ab")])])
+    }
+
     @Test func aReplyNobodyAskedForClosesTheConnection() throws {
         let redis = try EmbeddedRedis()
         defer { try? redis.finish() }

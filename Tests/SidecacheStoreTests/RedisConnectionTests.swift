@@ -57,6 +57,38 @@ struct RedisConnectionTests {
         await redis.stop()
     }
 
+    /// A frozen server (SIGSTOP; a hung host whose kernel still answers) keeps the
+    /// connection and TCP's keepalives alive: a subscription there heard nothing, for as
+    /// long, while a failover's new master took the purges. Unanswered PINGs close it,
+    /// and it subscribes again (reported: messages may have been missed).
+    @Test func aSubscriptionToAFrozenServerSubscribesAgain() async throws {
+        let redis = try await RedisServer.start()
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
+        let endpoint = RedisEndpoint(host: "127.0.0.1", port: redis.port)
+        let subscribed = Atomic<Int>(0)
+        let heard = Atomic<Int>(0)
+        let subscription = RedisSubscription(channel: "sidecache:purge", loop: loop, logger: Logger(label: "test"),
+                                             connect: { loop, onPush in
+                                                 RedisConnection.connect(to: endpoint, tls: nil, on: loop, timeout: .seconds(10), onPush: onPush)
+                                             },
+                                             onMessage: { _ in heard.add(1, ordering: .relaxed) },
+                                             onSubscribed: { subscribed.add(1, ordering: .relaxed) },
+                                             probeEvery: .milliseconds(200), probeTimeout: .milliseconds(500))
+        subscription.start()
+        #expect(try await eventually { subscribed.load(ordering: .relaxed) == 1 })
+        redis.pause()
+        // Frozen for many probes: the connection is given up on while the server is frozen.
+        try await Task.sleep(for: .seconds(2))
+        redis.resume()
+        #expect(try await eventually { subscribed.load(ordering: .relaxed) == 2 }, "subscribed again after the freeze")
+        #expect(try await eventually {
+            _ = try await redis.cli("PUBLISH", "sidecache:purge", "x")
+            return heard.load(ordering: .relaxed) >= 1
+        })
+        subscription.stop()
+        await redis.stop()
+    }
+
     /// A SUBSCRIBE refused (an ACL user without the channel) is no subscription: it was
     /// taken for one, and the instance never heard a purge, with nothing said.
     @Test func aRefusedSubscribeIsRetriedNotTakenForASubscription() async throws {

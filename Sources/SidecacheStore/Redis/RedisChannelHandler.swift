@@ -52,6 +52,8 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     /// Replies of the oldest batch so far (kept outside the buffer so appends do not copy it).
     private var replies: [RedisValue] = []
     private var timer: Scheduled<Void>?
+    /// When `timer` fires.
+    private var timerDeadline = NIODeadline.distantFuture
     private var context: ChannelHandlerContext?
     /// Past this many abandoned slots the connection is closed rather than kept.
     private static let maxAbandoned = 4096
@@ -59,6 +61,12 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     init(onPush: (@Sendable (RedisValue) -> Void)? = nil) { self.onPush = onPush }
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+
+    /// A pub/sub message: `["message", channel, payload]`.
+    private static func isMessage(_ value: RedisValue) -> Bool {
+        guard case .array(let parts?) = value, parts.count == 3 else { return false }
+        return parts[0].text == "message"
+    }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         take(unwrapOutboundIn(data), context: context, promise: promise)
@@ -76,7 +84,11 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     private func take(_ batch: RedisBatch, context: ChannelHandlerContext, promise: EventLoopPromise<Void>?) {
         waiting.append(Waiting(batch: batch))
         context.write(wrapOutboundOut(batch.payload), promise: promise)
-        if timer == nil { armTimer(at: batch.deadline) }
+        // A batch due sooner than the one the timer waits for (a shorter timeout than the
+        // greeting's, a subscription's PING after its SUBSCRIBE) moves the timer up: it
+        // was armed once, for the greeting's 10 s, and a PING to a frozen server waited
+        // all of it.
+        if timer == nil || batch.deadline < timerDeadline { armTimer(at: batch.deadline) }
         if waiting.count > Self.maxAbandoned { context.close(promise: nil) }
     }
 
@@ -84,7 +96,9 @@ final class RedisChannelHandler: ChannelDuplexHandler {
         reader.feed(unwrapInboundIn(data))
         do {
             while let value = try reader.next() {
-                guard !waiting.isEmpty else {
+                // On a subscribed connection a message may come before the reply to a
+                // command sent there (the subscription's PING): it is a message all the same.
+                guard !waiting.isEmpty, onPush == nil || !Self.isMessage(value) else {
                     guard let onPush else { throw RESPReader.Failure.protocolError("reply without a command") }
                     onPush(value)
                     continue
@@ -143,6 +157,8 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     private func armTimer(at deadline: NIODeadline) {
         guard let context else { return }
         let loop = context.eventLoop
+        timer?.cancel()
+        timerDeadline = deadline
         timer = loop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
             timer = nil
             let now = loop.now

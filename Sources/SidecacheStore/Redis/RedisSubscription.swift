@@ -5,6 +5,12 @@ import Synchronization
 /// One SUBSCRIBE kept alive on one event loop: connect (where `connect` says), subscribe,
 /// hand every message's payload to `onMessage`; when the connection goes, reconnect with
 /// backoff and report `onSubscribed` again (messages may have been missed meanwhile).
+///
+/// The connection is asked `PING` every `probeEvery`, and closed (so subscribed again)
+/// when no answer comes within `probeTimeout`: a frozen server (SIGSTOP, a hung host
+/// whose kernel still answers) keeps the connection and TCP's keepalives alive, and a
+/// subscription there heard nothing while the purges and fill notices went to the
+/// master a failover had promoted — fast instances served purged entries for good.
 final class RedisSubscription: Sendable {
     typealias Connect = @Sendable (_ loop: any EventLoop, _ onPush: @escaping @Sendable (RedisValue) -> Void)
         -> EventLoopFuture<RedisConnection>
@@ -16,9 +22,14 @@ final class RedisSubscription: Sendable {
     private let onMessage: @Sendable (String) -> Void
     private let onSubscribed: @Sendable () -> Void
     private let current = Mutex<(connection: RedisConnection?, stopped: Bool)>((nil, false))
+    private let probeEvery: TimeAmount
+    private let probeTimeout: TimeAmount
 
     init(channel: String, loop: any EventLoop, logger: Logger, connect: @escaping Connect,
-         onMessage: @escaping @Sendable (String) -> Void, onSubscribed: @escaping @Sendable () -> Void) {
+         onMessage: @escaping @Sendable (String) -> Void, onSubscribed: @escaping @Sendable () -> Void,
+         probeEvery: TimeAmount = .seconds(5), probeTimeout: TimeAmount = .seconds(2)) {
+        self.probeEvery = probeEvery
+        self.probeTimeout = probeTimeout
         self.channel = channel
         self.loop = loop
         self.logger = logger
@@ -59,6 +70,7 @@ final class RedisSubscription: Sendable {
             case .success(let connection):
                 current.withLock { $0.connection = connection }
                 onSubscribed()
+                probe(connection)
                 connection.channel.closeFuture.whenComplete { [self] _ in
                     guard !current.withLock({ $0.stopped }) else { return }
                     logger.warning("redis subscription lost; resubscribing", metadata: ["channel": "\(channel)"])
@@ -67,6 +79,17 @@ final class RedisSubscription: Sendable {
             case .failure(let error):
                 if attempt == 0 { logger.warning("redis subscription failed; retrying", metadata: ["channel": "\(channel)", "error": "\(error)"]) }
                 retry(attempt: attempt + 1)
+            }
+        }
+    }
+
+    private func probe(_ connection: RedisConnection) {
+        loop.scheduleTask(in: probeEvery) { [self] in
+            guard current.withLock({ !$0.stopped && $0.connection === connection }) else { return }
+            connection.send([["PING"]], timeout: probeTimeout).whenComplete { [self] result in
+                guard case .failure(let error) = result else { return probe(connection) }
+                logger.warning("redis subscription unanswered; resubscribing", metadata: ["channel": "\(channel)", "error": "\(error)"])
+                connection.close()   // its close resubscribes
             }
         }
     }
