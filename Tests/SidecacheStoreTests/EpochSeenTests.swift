@@ -1,3 +1,4 @@
+import NIOCore
 @testable import SidecacheStore
 import Testing
 
@@ -6,12 +7,12 @@ import Testing
 /// judged by what was known when it was sent.
 struct EpochSeenTests {
     typealias Seen = RedisStore.Seen
-    let e1: [UInt8] = Array(repeating: 1, count: 16)
-    let e2: [UInt8] = Array(repeating: 2, count: 16)
-    let e3: [UInt8] = Array(repeating: 3, count: 16)
+    let e1 = Seen.Epoch(ByteBuffer(repeating: 1, count: 16))
+    let e2 = Seen.Epoch(ByteBuffer(repeating: 2, count: 16))
+    let e3 = Seen.Epoch(ByteBuffer(repeating: 3, count: 16))
 
     /// `observe`, outside `#expect` (which cannot call a mutating method).
-    func back(_ seen: inout Seen, _ epoch: [UInt8], sequence: UInt64?, since mark: Seen.Mark) -> Bool {
+    func back(_ seen: inout Seen, _ epoch: Seen.Epoch?, sequence: UInt64?, since mark: Seen.Mark) -> Bool {
         seen.observe(epoch, sequence: sequence, since: mark)
     }
 

@@ -49,7 +49,7 @@ extension RedisStore {
                 // the prepare that follows its reconnect learns the epoch instead.
                 let back = epochs.withLock { e -> Bool in
                     guard e.era == era else { return false }
-                    if e.seen[stripe].observe(current.readableBytesView, sequence: nil, since: marks[stripe]) { return true }
+                    if e.seen[stripe].observe(Seen.Epoch(current), sequence: nil, since: marks[stripe]) { return true }
                     e.values[stripe] = Array(current.readableBytesView)
                     return false
                 }
@@ -116,7 +116,8 @@ extension RedisStore {
     /// Whether Redis's data for `stripe` went back in time, as `epoch` and `sequence`
     /// (an MGET's, sent at `mark`) tell; if so the epoch is replaced (`renewEpoch`) and
     /// nothing read with them may be served.
-    func wentBack(_ stripe: Int, epoch: ByteBufferView, sequence: RedisValue?, since mark: Seen.Mark, on loop: any EventLoop) -> Bool {
+    func wentBack(_ stripe: Int, epoch: ByteBuffer, sequence: RedisValue?, since mark: Seen.Mark, on loop: any EventLoop) -> Bool {
+        guard let epoch = Seen.Epoch(epoch) else { return false }
         let read = sequence?.integer.map { UInt64(truncatingIfNeeded: $0) }
         guard epochs.withLock({ $0.seen[stripe].observe(epoch, sequence: read, since: mark) }) else { return false }
         renewEpoch(stripe, on: loop)
@@ -190,24 +191,36 @@ extension RedisStore {
             fileprivate let highest: UInt64?
         }
 
-        private var epoch: [UInt8]?
+        /// An epoch's 16 bytes as two words: compared on every read of Redis.
+        struct Epoch: Equatable {
+            let high: UInt64, low: UInt64
+
+            init?(_ bytes: ByteBuffer) {
+                guard bytes.readableBytes == 16, let high = bytes.getInteger(at: bytes.readerIndex, as: UInt64.self),
+                      let low = bytes.getInteger(at: bytes.readerIndex + 8, as: UInt64.self) else { return nil }
+                (self.high, self.low) = (high, low)
+            }
+        }
+
+        private var epoch: Epoch?
         private var highest: UInt64?
         /// Counts the epochs taken on; `former` says at which count each was left.
         private var moves = 0
-        private var former: [(epoch: [UInt8], leftAt: Int)] = []
+        private var former: [(epoch: Epoch, leftAt: Int)] = []
         static let formerKept = 8
 
         var mark: Mark { Mark(moves: moves, highest: highest) }
 
         /// Records what a read sent at `mark` found; true when it shows the data went back.
-        mutating func observe(_ read: some Collection<UInt8>, sequence: UInt64?, since mark: Mark) -> Bool {
-            if let epoch, epoch.elementsEqual(read) {
+        mutating func observe(_ read: Epoch?, sequence: UInt64?, since mark: Mark) -> Bool {
+            guard let read else { return false }
+            if read == epoch {
                 guard let sequence else { return false }
                 if mark.moves == moves, let known = mark.highest, sequence < known { return true }
                 highest = max(highest ?? 0, sequence)
                 return false
             }
-            if let left = former.first(where: { $0.epoch.elementsEqual(read) }) {
+            if let left = former.first(where: { $0.epoch == read }) {
                 // Left before the read was sent: the server holds it again. After: the
                 // read was answered before that, and its reply comes late.
                 return left.leftAt <= mark.moves
@@ -217,7 +230,7 @@ extension RedisStore {
                 former.append((epoch, moves))
                 if former.count > Self.formerKept { former.removeFirst() }
             }
-            epoch = Array(read)
+            epoch = read
             highest = sequence
             return false
         }

@@ -175,7 +175,7 @@ public final class RedisStore: Sendable {
         guard let mark = readMark(stripe) else { return loop.makeFailedFuture(RedisFailure.unavailable("not ready")) }
         return redis.send(commands, slot: keys.slots[stripe], on: loop).flatMapThrowing { [self] replies in
             if let epoch = replies[2].array?.first?.bytes,
-               wentBack(stripe, epoch: epoch.readableBytesView, sequence: replies[1], since: mark, on: loop) {
+               wentBack(stripe, epoch: epoch, sequence: replies[1], since: mark, on: loop) {
                 return false
             }
             guard let current = try generations(replies[2], scopes: scopes, stripe, on: loop), Self.complete(current),
@@ -246,7 +246,7 @@ public final class RedisStore: Sendable {
     /// hit builds one).
     func mget(_ scopes: [UInt64], _ stripe: Int, entry: String? = nil) -> [RedisArgument] {
         var arguments: [RedisArgument] = []
-        arguments.reserveCapacity(4 + scopes.count)
+        arguments.reserveCapacity(5 + scopes.count)
         arguments.append("MGET")
         if let entry { arguments.append(.text(entry)) }
         arguments.append(.text(keys.epoch(stripe)))
