@@ -229,6 +229,25 @@ struct TieredStoreTests {
         }
     }
 
+    /// The purge's mark key lost (`volatile-*` eviction takes it: it has a TTL, and it is
+    /// rarely read) before the fill commits: the fill stored its answer from before the
+    /// mutation for good. The stripe's set of recent tag purges (no TTL) still tells; and
+    /// with that set lost too, the tag purge count moving since the fill began does.
+    @Test(arguments: [false, true])
+    func aFillThatATagPurgeOvertookIsNotStoredWhenTheMarkIsLost(setLostToo: Bool) async throws {
+        try await Self.withPair { a, b, redis in
+            let found = try await Self.lookup(a)
+            let fill = a.beginFill(shared: found.sharedGuard)
+            try await b.purge([.tag("user-7")], on: Self.loop).value()
+            let marks = try await redis.cli("KEYS", "sidecache:t:*").split(separator: "\n").map(String.init)
+            #expect(marks.count == 1, "\(marks)")
+            for mark in marks { _ = try await redis.cli("DEL", mark) }
+            if setLostToo { #expect(try await redis.cli("DEL", "sidecache:tpurged") == "1") }
+            #expect(try await Self.commit(a, "from before the mutation", under: fill, tags: ["user-7"]).outcome == .purged)
+            #expect(try await Self.fill(a, "after the mutation", tags: ["user-7"]).outcome == .stored)
+        }
+    }
+
     @Test func aTagPurgeReachesEntriesOfEveryInstance() async throws {
         try await Self.withPair { a, b, _ in
             #expect(try await Self.fill(a, "tagged", tags: ["user-7"]).outcome == .stored)

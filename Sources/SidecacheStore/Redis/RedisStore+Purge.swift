@@ -118,10 +118,10 @@ extension RedisStore {
             // taken first (`countTagPurge`) and each mark is one key.
             let marks = tags.map { keys.tagPurged($0, stripe) }
             var commands: [[RedisArgument]] = if let tagCounts {
-                marks.map { ["EVAL", .text(Self.raiseMark), "1", .text($0), .text(String(tagCounts[stripe])),
+                marks.map { ["EVAL", .text(Self.raiseMark), "2", .text($0), .text(keys.tagPurges(stripe)), .text(String(tagCounts[stripe])),
                              .text(String(Self.counterLifetime.milliseconds))] }
             } else {
-                tags.isEmpty ? [] : [Self.markPurged(keys.tagSequence(stripe), marks)]
+                tags.isEmpty ? [] : [Self.markPurged(keys.tagSequence(stripe), keys.tagPurges(stripe), marks)]
             }
             if let soft {
                 // One script per counter, with its mark (same slot); the sequence after them.
@@ -308,9 +308,15 @@ extension RedisStore {
     /// Counts the stripe's tag purges (`sequence`) up and marks `marks` (tags'
     /// `tagPurged` names) with the new count, for as long as a fill may take
     /// (`counterLifetime`). One script over several keys of the stripe's slot (a
-    /// cluster counts first and marks after, one key a script: `countTagPurge`).
-    static func markPurged(_ sequence: String, _ marks: [String]) -> [RedisArgument] {
-        ["EVAL", .text(markPurgedScript), .text(String(1 + marks.count)), .text(sequence)] + marks.map { .text($0) }
+    /// cluster counts first and marks after, one mark a script: `countTagPurge`).
+    ///
+    /// Each mark is also scored in the stripe's `tagPurges` set, which has no TTL, so
+    /// `volatile-*` eviction never takes it: a mark key evicted (or deleted) while a
+    /// fill that began before its purge ran let that fill store its pre-purge answer.
+    /// Scores older than `counterLifetime` are trimmed with every purge; the mark keys
+    /// stay for instances of earlier versions, which read only them.
+    static func markPurged(_ sequence: String, _ purges: String, _ marks: [String]) -> [RedisArgument] {
+        ["EVAL", .text(markPurgedScript), .text(String(2 + marks.count)), .text(sequence), .text(purges)] + marks.map { .text($0) }
             + [.text(String(counterLifetime.milliseconds))]
     }
 
@@ -326,7 +332,12 @@ extension RedisStore {
 
     static let markPurgedScript = nextCount + """
 
-    for i = 2, #KEYS do redis.call('SET', KEYS[i], string.format('%d', n), 'PX', ARGV[1]) end
+    local count = string.format('%d', n)
+    for i = 3, #KEYS do
+      redis.call('SET', KEYS[i], count, 'PX', ARGV[1])
+      redis.call('ZADD', KEYS[2], count, KEYS[i])
+    end
+    redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. string.format('%d', n - tonumber(ARGV[1])))
     return n
     """
 
@@ -337,10 +348,14 @@ extension RedisStore {
     """
 
     /// Sets the mark KEYS[1] to the count ARGV[1] unless it holds a later one: a slower
-    /// tag purge's mark must not lower a newer one's.
+    /// tag purge's mark must not lower a newer one's. The same in the stripe's
+    /// `tagPurges` set (KEYS[2]), trimmed as in `markPurgedScript`.
     static let raiseMark = """
     local v = redis.call('GET', KEYS[1])
     if not v or tonumber(v) < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end
+    local scored = redis.call('ZSCORE', KEYS[2], KEYS[1])
+    if not scored or tonumber(scored) < tonumber(ARGV[1]) then redis.call('ZADD', KEYS[2], ARGV[1], KEYS[1]) end
+    redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. string.format('%d', tonumber(ARGV[1]) - tonumber(ARGV[2])))
     return 1
     """
 

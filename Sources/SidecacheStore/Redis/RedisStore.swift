@@ -312,20 +312,27 @@ public final class RedisStore: Sendable {
             }
             value.append(ByteBuffer(bytes: signature))
         }
-        var command: [RedisArgument] = ["EVAL", .text(Self.compareAndSet), .text(String(2 + generations.values.count + tags.count)),
+        let tagKeys: [RedisArgument] = tags.isEmpty ? []
+            : tags.map { .text(keys.tagPurged($0, stripe)) } + [.text(keys.tagPurges(stripe)), .text(keys.tagSequence(stripe))]
+        var command: [RedisArgument] = ["EVAL", .text(Self.compareAndSet), .text(String(2 + generations.values.count + tagKeys.count)),
                                         .text(name), .text(keys.epoch(stripe))]
         command += generations.values.map { .text(keys.generation($0.scope, stripe)) }
-        command += tags.map { .text(keys.tagPurged($0, stripe)) }
+        command += tagKeys
         command += [.parts(value), .text(String(ttl)), .bytes(ByteBuffer(bytes: generations.epoch))]
         command += generations.values.map { .text(String($0.value)) }
+        command += [.text(String(Self.counterLifetime.milliseconds))]
         command += [.text(String(generations.values.count)), .text(String(generations.tagSequence ?? 0))]
         return redis.send([command], slot: keys.slots[stripe], on: loop).map { $0.first?.integer == 1 }
     }
 
     /// Stores the entry if the epoch and every counter still hold the fill's values and
-    /// no tag mark (the keys after the counters) is past the fill's tag purge count
-    /// (ARGV[#ARGV]), and makes each counter live at least as long as the entry. The
-    /// lifetime goes to PEXPIRE as it came: Lua prints a number of 10^14 or more as
+    /// no tag (the mark keys after the counters, then the stripe's `tagPurges` set and
+    /// tag purge count) was purged past the fill's tag purge count (ARGV[#ARGV]), and
+    /// makes each counter live at least as long as the entry. A tag's purge is told by
+    /// its mark key or its score in the set; when the set is gone (lost) while the count
+    /// moved, or the fill began longer ago than the set keeps (ARGV[#ARGV - 2]), any of
+    /// them may have been: not stored. An unknown count (0) is before every tag purge.
+    /// The lifetime goes to PEXPIRE as it came: Lua prints a number of 10^14 or more as
     /// `1e+14`, which Redis refuses.
     static let compareAndSet = """
     local counters = 2 + tonumber(ARGV[#ARGV - 1])
@@ -334,9 +341,18 @@ public final class RedisStore: Sendable {
       if (redis.call('GET', KEYS[i]) or '0') ~= ARGV[i + 1] then return 0 end
     end
     local read = tonumber(ARGV[#ARGV])
-    for i = counters + 1, #KEYS do
-      local purged = redis.call('GET', KEYS[i])
-      if purged and tonumber(purged) > read then return 0 end
+    if #KEYS > counters then
+      local purges = KEYS[#KEYS - 1]
+      if read > 0 then
+        local now = tonumber(redis.call('GET', KEYS[#KEYS]) or '0')
+        if now > read and (redis.call('EXISTS', purges) == 0 or now - read > tonumber(ARGV[#ARGV - 2])) then return 0 end
+      end
+      for i = counters + 1, #KEYS - 2 do
+        local purged = redis.call('GET', KEYS[i])
+        if purged and tonumber(purged) > read then return 0 end
+        local scored = redis.call('ZSCORE', purges, KEYS[i])
+        if scored and tonumber(scored) > read then return 0 end
+      end
     end
     redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
     local ttl = tonumber(ARGV[2])
