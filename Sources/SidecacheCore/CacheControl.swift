@@ -56,10 +56,10 @@ public struct CacheControl: Sendable, Equatable {
         case 22 where named("stale-while-revalidate"): staleWhileRevalidate = seconds()
         default:
             if !name.allSatisfy(isDirectiveByte) { applyHiddenRefusals(name) }
-            // An extension's value (`x=private`, `ext="no-store"`, `=private`): nginx
-            // searches the whole text for the words, and so an upstream tested behind it
-            // was never cached.
-            if let value { applyHiddenRefusals(value) }
+            // An extension's value (`x=private`, `ext="no-store"`, `=private`) even when it
+            // is a token (one that is not was read above): nginx searches the whole text for
+            // the words, and so an upstream tested behind it was never cached.
+            if let value, value.allSatisfy(isDirectiveByte) { applyHiddenRefusals(value) }
         }
     }
 

@@ -106,10 +106,12 @@ public enum RequestClassifier {
         }
     }
 
-    /// A cookie value that some parser may read as holding another `name=value`: a blank,
-    /// `,` or `"` (none of them a cookie-octet, RFC 6265 §4.1.1) with an `=` after it.
+    /// A cookie value that some parser may read as holding another `name=value`: a blank
+    /// or `,` (not cookie-octets, RFC 6265 §4.1.1) with an `=` after it. A quote is not
+    /// one: `SimpleCookie` reads a quoted value whole, and quotes every value holding an
+    /// `=` itself (`prefs="lang=en"`, base64's padding).
     private static func mayHideAPair(_ value: Substring) -> Bool {
-        guard let split = value.utf8.firstIndex(where: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: ",") || $0 == UInt8(ascii: "\"") })
+        guard let split = value.utf8.firstIndex(where: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\t") || $0 == UInt8(ascii: ",") })
         else { return false }
         return value.utf8[split...].contains(UInt8(ascii: "="))
     }

@@ -177,7 +177,7 @@ struct ClassifyCase: Sendable, CustomTestStringConvertible {
         #expect(RequestClassifier.identityValue(.header("x-user"), h) == .one("u7"))
         #expect(RequestClassifier.identityValue(.header("X-Other"), h) == .none)
         // Blanks, commas and quotes with no `=` after them hide no second pair.
-        let loose: HeaderList = [("Cookie", "theme=dark blue; sid=xyz; list=a,b; q=\"x\"")]
+        let loose: HeaderList = [("Cookie", "theme=dark blue; sid=xyz; list=a,b; q=\"x\"; prefs=\"lang=en\"; b64=\"YWI=\"")]
         #expect(RequestClassifier.identityValue(.cookie("sid"), loose) == .one("xyz"))
     }
 

@@ -155,6 +155,25 @@ struct RedisHardeningTests {
         }
     }
 
+    /// The same for a strict L1 hit, which asks Redis only whether the purge sequence
+    /// moved since the entry was confirmed: written back to exactly that sequence, it had
+    /// not, although this instance had read a later one.
+    @Test func purgeStateWrittenBackDoesNotReviveAnL1Entry() async throws {
+        try await withRedisPair { p in
+            p.versioned("/api/users/5")
+            p.origin.on("GET", "/api/users/99", .json("{}"))
+            _ = try await p.get(p.portA, "/api/users/5")
+            #expect(try await p.get(p.portB, "/api/users/5").header("X-Cache") == "HIT")   // from Redis into B's L1
+            #expect(try await p.get(p.portB, "/api/users/5").header("X-Cache") == "HIT")   // confirmed there: then probed
+            let saved = try await purgeState(p.redis)
+            #expect(try await p.send(p.portA, "PUT", "/api/users/5").status == 200)
+            _ = try await p.get(p.portB, "/api/users/99")   // B reads the sequence the purge made
+            for (key, value) in saved { _ = try await p.redis.cli("SET", key, value) }
+            let after = try await p.get(p.portB, "/api/users/5")
+            #expect(after.text == #"{"v":2}"#, "the purged answer came back: \(after.header("Cache-Status") ?? "")")
+        }
+    }
+
     /// The proxy pointed back at a server it had left (a flipped DNS name or relay, a
     /// standby restored) finds that server's epoch and counters as it left them, while
     /// the purges went elsewhere. An epoch this instance moved on from is data gone back.

@@ -60,4 +60,17 @@ struct EpochSeenTests {
         seen.purged(to: 20, since: before)
         #expect(!back(&seen, e2, sequence: 6, since: seen.mark))
     }
+
+    /// Instances that tell data went back each replace the epoch; a reply read before
+    /// this instance took the newest on, with an epoch it never saw (one replaced since),
+    /// is late, not a move: taken for one, the current epoch counted as left, and the
+    /// next read of it replaced it again.
+    @Test func anUnseenEpochInALateReplyIsNotAMove() {
+        var seen = Seen()
+        _ = seen.observe(e1, sequence: 10, since: seen.mark)
+        let early = seen.mark
+        #expect(!back(&seen, e2, sequence: 10, since: seen.mark))
+        #expect(!back(&seen, e3, sequence: 10, since: early))
+        #expect(!back(&seen, e2, sequence: 11, since: seen.mark), "e2 is still the epoch")
+    }
 }

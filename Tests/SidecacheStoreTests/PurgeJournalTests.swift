@@ -80,14 +80,22 @@ import Testing
         #expect(throws: RedisFailure.timeout) { try RedisStore.allSucceeded([loop.makeFailedFuture(RedisFailure.timeout), loop.makeSucceededFuture(2)], on: loop).wait() }
     }
 
-    /// A replay carries what fits in `store.timeout`: in a 64-stripe cluster each scope
-    /// is two scripts per stripe, and 60 journaled purges timed out on every replay, for
-    /// good. Past the budget the replay purges everything (one scope) instead.
-    @Test func aReplayTooLargeForOneTimeoutPurgesEverything() {
-        let fits = (scopes: [UInt64](1...16), all: false)
-        #expect(RedisStore.replayed(fits, stripes: 64) == fits.scopes)
-        #expect(RedisStore.replayed((scopes: [UInt64](1...17), all: false), stripes: 64) == [PurgeScope.all.id])
-        #expect(RedisStore.replayed((scopes: [UInt64](1...1000), all: false), stripes: 1).count == 1000)
-        #expect(RedisStore.replayed((scopes: [], all: true), stripes: 1) == [PurgeScope.all.id])
+    /// A replay carries what fits in `store.timeout` (a cluster's 64 stripes make each
+    /// scope 128 scripts: 60 in one replay timed out every time); the rest wait for the
+    /// next, in order, and an overflowed journal is one replay of everything.
+    @Test func aReplayTakesAChunkAndLeavesTheRest() {
+        #expect(RedisStore.replayChunk(stripes: 64) == 8)
+        #expect(RedisStore.replayChunk(stripes: 1) == 512)
+        var journal = PurgeJournal()
+        journal.add(Array(1...20))
+        #expect(journal.drain(limit: 8).scopes == Array(1...8))
+        journal.add([3, 9])   // 3 is new again; 9 is still waiting
+        #expect(journal.drain(limit: 8).scopes == Array(9...16))
+        #expect(journal.drain(limit: 8).scopes == [17, 18, 19, 20, 3])
+        #expect(journal.isEmpty)
+        var full = PurgeJournal(capacity: 4)
+        full.add(Array(1...5))
+        #expect(full.drain(limit: 2) == (scopes: [], all: true))
+        #expect(full.isEmpty)
     }
 }

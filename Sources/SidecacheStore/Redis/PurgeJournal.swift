@@ -34,14 +34,17 @@ struct PurgeJournal {
         }
     }
 
-    /// Hands out everything journaled for a replay and empties the journal.
-    mutating func drain() -> (scopes: [UInt64], all: Bool) {
-        defer {
-            scopes = []
-            seen = []
-            overflowed = false
+    /// Hands out the first `limit` scopes journaled (or "everything", once overflowed)
+    /// for a replay; the rest wait for the next.
+    mutating func drain(limit: Int = .max) -> (scopes: [UInt64], all: Bool) {
+        if overflowed {
+            (scopes, seen, overflowed) = ([], [], false)
+            return ([], true)
         }
-        return (scopes, overflowed)
+        let taken = Array(scopes.prefix(limit))
+        scopes.removeFirst(taken.count)
+        for id in taken { seen.remove(id) }
+        return (taken, false)
     }
 
     /// A purge or replay could not reach Redis. Returns the backoff step when a retry

@@ -53,7 +53,7 @@ extension RedisStore {
                     e.values[stripe] = Array(current.readableBytesView)
                     return false
                 }
-                if back { renewEpoch(stripe, learning: true, on: loop) }
+                if back { renewEpoch(stripe, replacing: current, learning: true, on: loop) }
                 return nil
             }.recover { "\($0)" }
         }
@@ -117,10 +117,10 @@ extension RedisStore {
     /// (an MGET's, sent at `mark`) tell; if so the epoch is replaced (`renewEpoch`) and
     /// nothing read with them may be served.
     func wentBack(_ stripe: Int, epoch: ByteBuffer, sequence: RedisValue?, since mark: Seen.Mark, on loop: any EventLoop) -> Bool {
-        guard let epoch = Seen.Epoch(epoch) else { return false }
-        let read = sequence?.integer.map { UInt64(truncatingIfNeeded: $0) }
-        guard epochs.withLock({ $0.seen[stripe].observe(epoch, sequence: read, since: mark) }) else { return false }
-        renewEpoch(stripe, on: loop)
+        guard let read = Seen.Epoch(epoch) else { return false }
+        let sequence = sequence?.integer.map { UInt64(truncatingIfNeeded: $0) }
+        guard epochs.withLock({ $0.seen[stripe].observe(read, sequence: sequence, since: mark) }) else { return false }
+        renewEpoch(stripe, replacing: epoch, on: loop)
         return true
     }
 
@@ -136,7 +136,11 @@ extension RedisStore {
     /// from before a miss, on every instance. Reads of the stripe stop until it is learnt.
     /// Once per loss of the epoch's value: the reads that saw it together replace it once
     /// (a prepare, which learns it, always does).
-    func renewEpoch(_ stripe: Int, learning: Bool = false, on loop: any EventLoop) {
+    ///
+    /// Only `old` is replaced (`replaceEpoch`): the instances that tell at once set one
+    /// new epoch between them, not one each, which their reads would then take in turns
+    /// for data gone back again.
+    func renewEpoch(_ stripe: Int, replacing old: ByteBuffer, learning: Bool = false, on loop: any EventLoop) {
         let first = epochs.withLock { e -> Bool in
             defer { e.values[stripe] = nil }
             return e.values[stripe] != nil
@@ -144,9 +148,16 @@ extension RedisStore {
         guard first || learning else { return }
         logger.warning("redis data went back in time (a restored snapshot, or another server with older data): epoch replaced, entries from before are misses",
                        metadata: ["stripe": "\(stripe)"])
-        redis.send([["SET", .text(keys.epoch(stripe)), .bytes(ByteBuffer(bytes: Self.epochToken()))]], slot: keys.slots[stripe], on: loop)
-            .whenComplete { [self] _ in prepare(on: loop) }
+        let command: [RedisArgument] = ["EVAL", .text(Self.replaceEpoch), "1", .text(keys.epoch(stripe)), .bytes(old),
+                                        .bytes(ByteBuffer(bytes: Self.epochToken()))]
+        redis.send([command], slot: keys.slots[stripe], on: loop).whenComplete { [self] _ in prepare(on: loop) }
     }
+
+    /// Sets the epoch KEYS[1] to ARGV[2] if it is still ARGV[1].
+    static let replaceEpoch = """
+    if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) end
+    return 1
+    """
 
     static func epochToken() -> [UInt8] {
         var token = [UInt8](repeating: 0, count: 16)
@@ -225,6 +236,9 @@ extension RedisStore {
                 // read was answered before that, and its reply comes late.
                 return left.leftAt <= mark.moves
             }
+            // An epoch not seen yet, read before the latest move: a late reply from before
+            // it (another instance's new epoch, since replaced), not a move of its own.
+            guard mark.moves == moves else { return false }
             moves += 1
             if let epoch {
                 former.append((epoch, moves))

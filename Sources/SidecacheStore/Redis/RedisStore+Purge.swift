@@ -249,17 +249,12 @@ extension RedisStore {
         return Self.allSucceeded(sent, on: loop).map { _ in }
     }
 
-    /// What a replay of `drained` purges: its scopes, or everything when they are more
-    /// than a replay can carry within `store.timeout`. In a cluster each scope is two
-    /// one-key scripts in each of 64 stripes: 60 journaled purges were 7 680 scripts,
-    /// every replay timed out, and the instance never read Redis again while the others
-    /// served what those purges covered. A cold cache, never a purged answer.
-    static func replayed(_ drained: (scopes: [UInt64], all: Bool), stripes: Int) -> [UInt64] {
-        drained.all || drained.scopes.count * stripes > replayBudget ? [PurgeScope.all.id] : drained.scopes
-    }
-
-    /// Scopes × stripes one replay carries; past it, everything is purged instead.
-    static let replayBudget = 1024
+    /// Scopes one replay carries: what fits in `store.timeout`. In a cluster each scope
+    /// is two one-key scripts in each of 64 stripes, and 60 journaled purges in one
+    /// replay (7 680 scripts) timed out every time: the instance never read Redis again,
+    /// while the others served what those purges covered. The rest follow, one replay
+    /// after another.
+    static func replayChunk(stripes: Int) -> Int { max(1, 512 / stripes) }
 
     /// Applies journaled purges. Runs on every (re)connect, whenever a purge finds the
     /// journal non-empty, and on the retry timer while anything stays journaled.
@@ -267,18 +262,22 @@ extension RedisStore {
         let drained = journal.withLock { j -> (scopes: [UInt64], all: Bool)? in
             if j.isEmpty { return nil }
             j.replaying += 1
-            return j.drain()
+            return j.drain(limit: Self.replayChunk(stripes: keys.stripes))
         }
         guard let drained else { return loop.makeSucceededVoidFuture() }
-        let scopes = Self.replayed(drained, stripes: keys.stripes)
+        let scopes = drained.all ? [PurgeScope.all.id] : drained.scopes
         // The journal keeps ids, not kinds: every one is marked as a tag could be. It waits
         // for the replicas as the purge did: one journaled because its `WAIT` came short
         // (a replica behind) and replayed onto the master alone left the journal, and a
         // failover to that replica then brought the purged entries back everywhere.
-        return send(purging: scopes, tags: scopes, soft: nil, waitForReplicas: true, on: loop).map { [self] _ in
-            journal.withLock { $0.replayed() }
+        return send(purging: scopes, tags: scopes, soft: nil, waitForReplicas: true, on: loop).flatMap { [self] _ in
+            let more = journal.withLock { j in
+                j.replayed()
+                return !j.isEmpty
+            }
             fenceWarned.store(false, ordering: .relaxed)
-            logger.notice("journaled purges replayed", metadata: ["scopes": "\(scopes == [PurgeScope.all.id] ? "all" : String(scopes.count))"])
+            logger.notice("journaled purges replayed", metadata: ["scopes": "\(drained.all ? "all" : String(scopes.count))"])
+            return more ? replay(on: loop) : loop.makeSucceededVoidFuture()
         }.flatMapError { [self] error in
             journal.withLock { j in
                 j.replaying -= 1

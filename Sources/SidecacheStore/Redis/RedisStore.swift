@@ -150,11 +150,19 @@ public final class RedisStore: Sendable {
     public func confirm(_ entry: CacheEntry, key: CacheKey, on loop: any EventLoop) -> EventLoopFuture<Bool> {
         guard let filledUnder = entry.generations else { return loop.makeSucceededFuture(false) }
         let stripe = keys.stripe(of: key)
-        guard isReadable(stripe) else { return loop.makeFailedFuture(RedisFailure.unavailable("not ready")) }
+        guard let mark = readMark(stripe) else { return loop.makeFailedFuture(RedisFailure.unavailable("not ready")) }
         let known = entry.confirmedSeq.load(ordering: .relaxed)
         guard known != CacheEntry.unconfirmed else { return fullConfirm(entry, filledUnder, stripe, on: loop) }
+        // Shared by the callers of this loop pass, and sent at its end: after every one's
+        // mark, so each may judge it by its own.
         return redis.probe(["MGET", .text(keys.epoch(stripe)), .text(keys.sequence(stripe))], slot: keys.slots[stripe],
                            sharing: stripe, on: loop).flatMap { [self] replies in
+            // Data gone back to the sequence this entry was confirmed at matches it: the
+            // instance knows better (`Seen`).
+            if let values = replies.first?.array, values.count == 2, let epoch = values[0].bytes,
+               wentBack(stripe, epoch: epoch, sequence: values[1], since: mark, on: loop) {
+                return loop.makeSucceededFuture(false)
+            }
             if let values = replies.first?.array, values.count == 2,
                let epoch = values[0].bytes, epoch.readableBytesView.elementsEqual(filledUnder.epoch),
                let sequence = values[1].integer, UInt64(truncatingIfNeeded: sequence) == known {

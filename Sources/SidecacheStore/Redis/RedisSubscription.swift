@@ -7,7 +7,8 @@ import Synchronization
 /// backoff and report `onSubscribed` again (messages may have been missed meanwhile).
 ///
 /// The connection is asked `PING` every `probeEvery`, and closed (so subscribed again)
-/// when no answer comes within `probeTimeout`: a frozen server (SIGSTOP, a hung host
+/// when no answer comes within `probeTimeout` (long enough for a fork or a slow script:
+/// a resubscription drops every fast instance's L1): a frozen server (SIGSTOP, a hung host
 /// whose kernel still answers) keeps the connection and TCP's keepalives alive, and a
 /// subscription there heard nothing while the purges and fill notices went to the
 /// master a failover had promoted — fast instances served purged entries for good.
@@ -27,7 +28,7 @@ final class RedisSubscription: Sendable {
 
     init(channel: String, loop: any EventLoop, logger: Logger, connect: @escaping Connect,
          onMessage: @escaping @Sendable (String) -> Void, onSubscribed: @escaping @Sendable () -> Void,
-         probeEvery: TimeAmount = .seconds(5), probeTimeout: TimeAmount = .seconds(2)) {
+         probeEvery: TimeAmount = .seconds(5), probeTimeout: TimeAmount = .seconds(5)) {
         self.probeEvery = probeEvery
         self.probeTimeout = probeTimeout
         self.channel = channel
@@ -88,6 +89,7 @@ final class RedisSubscription: Sendable {
             guard current.withLock({ !$0.stopped && $0.connection === connection }) else { return }
             connection.send([["PING"]], timeout: probeTimeout).whenComplete { [self] result in
                 guard case .failure(let error) = result else { return probe(connection) }
+                guard !current.withLock({ $0.stopped }) else { return }
                 logger.warning("redis subscription unanswered; resubscribing", metadata: ["channel": "\(channel)", "error": "\(error)"])
                 connection.close()   // its close resubscribes
             }
