@@ -19,7 +19,7 @@ struct RedisKeys: Sendable {
     /// Per stripe, the names and name prefixes built at start: every Redis lookup names
     /// an entry, the epoch and a counter per scope.
     private let entryPrefixes: [String], generationPrefixes: [String], softMarkPrefixes: [String], tagPurgedPrefixes: [String]
-    private let epochs: [String], epochServers: [String], sequences: [String], tagSequences: [String], tagPurges: [String]
+    private let epochs: [String], epochServers: [String], sequences: [String], tagSequences: [String], recentTagPurgeSets: [String]
 
     /// Enough stripes to reach every master of any cluster one would run a cache on,
     /// few enough that a purge (one small script per stripe) stays cheap.
@@ -38,7 +38,7 @@ struct RedisKeys: Sendable {
         epochServers = tags.map { prefix + $0 + "epoch-server" }
         sequences = tags.map { prefix + $0 + "seq" }
         tagSequences = tags.map { prefix + $0 + "tseq" }
-        tagPurges = tags.map { prefix + $0 + "tpurged" }
+        recentTagPurgeSets = tags.map { prefix + $0 + "tpurged" }
     }
 
     var stripes: Int { tags.count }
@@ -62,7 +62,7 @@ struct RedisKeys: Sendable {
     func tagSequence(_ stripe: Int) -> String { tagSequences[stripe] }
     /// The stripe's recent tag purges, one sorted set without a TTL (`RedisStore.markPurged`):
     /// each tag's mark name scored with the count it was last purged at.
-    func tagPurges(_ stripe: Int) -> String { tagPurges[stripe] }
+    func recentTagPurges(_ stripe: Int) -> String { recentTagPurgeSets[stripe] }
     /// Bumped by every purge after its counters: a cheap "has anything been purged?" probe.
     func sequence(_ stripe: Int) -> String { sequences[stripe] }
     var channel: String { prefix + "purge" }

@@ -57,7 +57,7 @@ extension RedisStore {
         guard let values = replies.first?.array, values.count == scopes.count + 4 else {
             return answer(.failure(RedisFailure.protocolError("unexpected MGET reply")))
         }
-        if let epoch = values[1].bytes, wentBack(stripe, epoch: epoch, sequence: values.last, since: mark, on: loop) {
+        if let epoch = values[1].bytes, wentBack(stripe, epoch: epoch, sequence: values.last?.integer.map { UInt64(truncatingIfNeeded: $0) }, since: mark, on: loop) {
             return answer(.success(Lookup(found: nil, current: nil)))
         }
         var current: EntryCodec.Generations?

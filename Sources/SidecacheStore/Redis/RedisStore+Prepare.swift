@@ -116,9 +116,8 @@ extension RedisStore {
     /// Whether Redis's data for `stripe` went back in time, as `epoch` and `sequence`
     /// (an MGET's, sent at `mark`) tell; if so the epoch is replaced (`renewEpoch`) and
     /// nothing read with them may be served.
-    func wentBack(_ stripe: Int, epoch: ByteBuffer, sequence: RedisValue?, since mark: Seen.Mark, on loop: any EventLoop) -> Bool {
+    func wentBack(_ stripe: Int, epoch: ByteBuffer, sequence: UInt64?, since mark: Seen.Mark, on loop: any EventLoop) -> Bool {
         guard let read = Seen.Epoch(epoch) else { return false }
-        let sequence = sequence?.integer.map { UInt64(truncatingIfNeeded: $0) }
         guard epochs.withLock({ $0.seen[stripe].observe(read, sequence: sequence, since: mark) }) else { return false }
         renewEpoch(stripe, replacing: epoch, on: loop)
         return true

@@ -118,10 +118,10 @@ extension RedisStore {
             // taken first (`countTagPurge`) and each mark is one key.
             let marks = tags.map { keys.tagPurged($0, stripe) }
             var commands: [[RedisArgument]] = if let tagCounts {
-                marks.map { ["EVAL", .text(Self.raiseMark), "2", .text($0), .text(keys.tagPurges(stripe)), .text(String(tagCounts[stripe])),
+                marks.map { ["EVAL", .text(Self.raiseMark), "2", .text($0), .text(keys.recentTagPurges(stripe)), .text(String(tagCounts[stripe])),
                              .text(String(Self.counterLifetime.milliseconds))] }
             } else {
-                tags.isEmpty ? [] : [Self.markPurged(keys.tagSequence(stripe), keys.tagPurges(stripe), marks)]
+                tags.isEmpty ? [] : [Self.markPurged(keys.tagSequence(stripe), keys.recentTagPurges(stripe), marks)]
             }
             if let soft {
                 // One script per counter, with its mark (same slot); the sequence after them.
@@ -309,7 +309,7 @@ extension RedisStore {
     /// (`counterLifetime`). One script over several keys of the stripe's slot (a
     /// cluster counts first and marks after, one mark a script: `countTagPurge`).
     ///
-    /// Each mark is also scored in the stripe's `tagPurges` set, which has no TTL, so
+    /// Each mark is also scored in the stripe's `recentTagPurges` set, which has no TTL, so
     /// `volatile-*` eviction never takes it: a mark key evicted (or deleted) while a
     /// fill that began before its purge ran let that fill store its pre-purge answer.
     /// Scores older than `counterLifetime` are trimmed with every purge; the mark keys
@@ -348,7 +348,7 @@ extension RedisStore {
 
     /// Sets the mark KEYS[1] to the count ARGV[1] unless it holds a later one: a slower
     /// tag purge's mark must not lower a newer one's. The same in the stripe's
-    /// `tagPurges` set (KEYS[2]), trimmed as in `markPurgedScript`.
+    /// `recentTagPurges` set (KEYS[2]), trimmed as in `markPurgedScript`.
     static let raiseMark = """
     local v = redis.call('GET', KEYS[1])
     if not v or tonumber(v) < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) end

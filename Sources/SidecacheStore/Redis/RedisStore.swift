@@ -157,17 +157,14 @@ public final class RedisStore: Sendable {
         // mark, so each may judge it by its own.
         return redis.probe(["MGET", .text(keys.epoch(stripe)), .text(keys.sequence(stripe))], slot: keys.slots[stripe],
                            sharing: stripe, on: loop).flatMap { [self] replies in
+            guard let values = replies.first?.array, values.count == 2, let epoch = values[0].bytes else {
+                return fullConfirm(entry, filledUnder, stripe, on: loop)
+            }
+            let sequence = values[1].integer.map { UInt64(truncatingIfNeeded: $0) }
             // Data gone back to the sequence this entry was confirmed at matches it: the
             // instance knows better (`Seen`).
-            if let values = replies.first?.array, values.count == 2, let epoch = values[0].bytes,
-               wentBack(stripe, epoch: epoch, sequence: values[1], since: mark, on: loop) {
-                return loop.makeSucceededFuture(false)
-            }
-            if let values = replies.first?.array, values.count == 2,
-               let epoch = values[0].bytes, epoch.readableBytesView.elementsEqual(filledUnder.epoch),
-               let sequence = values[1].integer, UInt64(truncatingIfNeeded: sequence) == known {
-                return loop.makeSucceededFuture(true)
-            }
+            if wentBack(stripe, epoch: epoch, sequence: sequence, since: mark, on: loop) { return loop.makeSucceededFuture(false) }
+            if sequence == known, epoch.readableBytesView.elementsEqual(filledUnder.epoch) { return loop.makeSucceededFuture(true) }
             return fullConfirm(entry, filledUnder, stripe, on: loop)
         }
     }
@@ -183,7 +180,7 @@ public final class RedisStore: Sendable {
         guard let mark = readMark(stripe) else { return loop.makeFailedFuture(RedisFailure.unavailable("not ready")) }
         return redis.send(commands, slot: keys.slots[stripe], on: loop).flatMapThrowing { [self] replies in
             if let epoch = replies[2].array?.first?.bytes,
-               wentBack(stripe, epoch: epoch, sequence: replies[1], since: mark, on: loop) {
+               wentBack(stripe, epoch: epoch, sequence: replies[1].integer.map { UInt64(truncatingIfNeeded: $0) }, since: mark, on: loop) {
                 return false
             }
             guard let current = try generations(replies[2], scopes: scopes, stripe, on: loop), Self.complete(current),
@@ -321,7 +318,7 @@ public final class RedisStore: Sendable {
             value.append(ByteBuffer(bytes: signature))
         }
         let tagKeys: [RedisArgument] = tags.isEmpty ? []
-            : tags.map { .text(keys.tagPurged($0, stripe)) } + [.text(keys.tagPurges(stripe)), .text(keys.tagSequence(stripe))]
+            : tags.map { .text(keys.tagPurged($0, stripe)) } + [.text(keys.recentTagPurges(stripe)), .text(keys.tagSequence(stripe))]
         var command: [RedisArgument] = ["EVAL", .text(Self.compareAndSet), .text(String(2 + generations.values.count + tagKeys.count)),
                                         .text(name), .text(keys.epoch(stripe))]
         command += generations.values.map { .text(keys.generation($0.scope, stripe)) }
@@ -334,7 +331,7 @@ public final class RedisStore: Sendable {
     }
 
     /// Stores the entry if the epoch and every counter still hold the fill's values and
-    /// no tag (the mark keys after the counters, then the stripe's `tagPurges` set and
+    /// no tag (the mark keys after the counters, then the stripe's `recentTagPurges` set and
     /// tag purge count) was purged past the fill's tag purge count (ARGV[#ARGV]), and
     /// makes each counter live at least as long as the entry. A tag's purge is told by
     /// its mark key or its score in the set; when the set is gone (lost) while the count
