@@ -6,13 +6,13 @@ beside bench/run.py's req/s, which drift ±30 % on a shared machine (issue 13).
     SCENARIOS="hit pass" REQUESTS=5000 bench/callgrind.py
 
 Knobs (environment): SIDECACHE_BIN (.build/release/sidecache), SCENARIOS (hit keys1000
-pass fill redis-hit), REQUESTS (2000), WARM (200), PROXY (sidecache, or nginx: the bench's nginx
-proxy_cache row as one process, `master_process off`, its cache on tmpfs; no redis-hit),
+pass fill redis-hit l1-hit), REQUESTS (2000), WARM (200), PROXY (sidecache, or nginx: the bench's nginx
+proxy_cache row as one process, `master_process off`, its cache on tmpfs; no redis-hit or l1-hit),
 CONNECTIONS (0: one request at a time; N: instead of REQUESTS, `wrk -t1 -cN` for
 LOAD_SECONDS (8) with the matching bench scenario, to see whether the count per request
 grows with the requests in flight).
 
-Per scenario: the bench's origin (nginx, 1 KiB JSON), Redis for `redis-hit`, and
+Per scenario: the bench's origin (nginx, 1 KiB JSON), Redis for `redis-hit` and `l1-hit`, and
 sidecache under `valgrind --tool=callgrind` with bench/config/sidecache.json. The binary
 runs from a copy without debug sections (`strip -g`, symbols kept): valgrind 3.19 cannot
 read the DWARF 5 that Swift writes. WARM requests first, then callgrind's counters are
@@ -50,6 +50,7 @@ OUT = os.path.join(BENCH, "out")
 
 MEMORY = {"memory": "256MiB"}
 REDIS_ONLY = {"memory": "0", "redis": "redis://127.0.0.1:@REDIS_PORT@"}
+L1_STRICT = {"memory": "256MiB", "redis": "redis://127.0.0.1:@REDIS_PORT@", "consistency": "strict"}
 # name: (store, path of request i, what it measures)
 SCENARIOS = {
     "hit": (MEMORY, lambda i: "/api/items/1", "one hot key, a cache hit (sidecache: the memory store)"),
@@ -58,6 +59,8 @@ SCENARIOS = {
     "pass": (MEMORY, lambda i: f"/api/pass/{i}", "a new path under /api/pass/ (no route): forwarded"),
     "fill": (MEMORY, lambda i: f"/api/items/{1000 + i}", "a new path on the cache route: fetched and stored"),
     "redis-hit": (REDIS_ONLY, lambda i: "/api/items/1", "one hot key, no L1: a Redis GET per request"),
+    "l1-hit": (L1_STRICT, lambda i: "/api/items/1",
+               "one hot key from L1, `consistency: strict`: each hit's probe of Redis unshared"),
 }
 
 
@@ -138,7 +141,7 @@ def measure(proxy, name, binary, run_dir, ports, requests, warm):
 WARM_AT_LEAST = {"keys1000": 2000}
 
 # callgrind scenario: the bench scenario (bench/scenarios.json) wrk runs for it under load
-LOAD_SCENARIOS = {"hit": "hot", "keys1000": "keys1000", "pass": "pass", "fill": "miss", "redis-hit": "hot"}
+LOAD_SCENARIOS = {"hit": "hot", "keys1000": "keys1000", "pass": "pass", "fill": "miss", "redis-hit": "hot", "l1-hit": "hot"}
 
 
 def under_load(server, name, connections, run_dir):
@@ -181,7 +184,7 @@ def main():
             sys.exit(f"[callgrind] unknown scenario '{n}' for {proxy} (known: {' '.join(known)})")
     requests, warm = int(os.environ.get("REQUESTS") or 2000), int(os.environ.get("WARM") or 200)
     subprocess.run([os.path.join(ROOT, "scripts", "apt-deps.sh"), "nginx", "valgrind"]
-                   + (["redis-server", "openssl"] if "redis-hit" in names else [])
+                   + (["redis-server", "openssl"] if any("redis" in SCENARIOS[n][0] for n in names) else [])
                    + (["wrk"] if os.environ.get("CONNECTIONS") else []), check=True)
     binary = os.environ.get("SIDECACHE_BIN") or os.path.join(ROOT, ".build", "release", "sidecache")
     os.makedirs(OUT, exist_ok=True)

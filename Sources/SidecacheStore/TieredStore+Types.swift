@@ -15,21 +15,38 @@ public enum StoreStep<Value: Sendable> {
     }
 }
 
-/// A lookup's answer: now (L1, or memory only), later through a future (strict mode's
-/// confirmation of an L1 entry), or from an L2 read that calls the consumer back with no
+/// A lookup's answer: now (L1, or memory only), or once Redis has answered (strict
+/// mode's confirmation of an L1 entry, or an L2 read), calling the consumer back with no
 /// future between: on a Redis-only hit a future cost an allocation and four generic
 /// metadata lookups (`Result`, `EventLoopFuture`, `Optional`) for one hand-over.
 public enum LookupStep {
     case now(Lookup)
-    case later(EventLoopFuture<Lookup>)
+    case confirming(Confirmation)
     case shared(SharedRead)
 
     /// Calls `body` with the lookup: at once when ready, else on the lookup's loop.
     public func whenReady(_ body: @escaping @Sendable (Lookup) -> Void) {
         switch self {
         case .now(let lookup): body(lookup)
-        case .later(let future): future.whenSuccess(body)
+        case .confirming(let confirmation): confirmation.start(body)
         case .shared(let read): read.start(body)
+        }
+    }
+
+    /// A strict L1 hit's confirmation not asked yet: `start` asks Redis and calls its
+    /// consumer on `loop`.
+    public struct Confirmation {
+        let store: TieredStore
+        let shared: RedisStore
+        let entry: CacheEntry
+        let filledUnder: EntryCodec.Generations
+        let key: CacheKey
+        let scopes: [UInt64]
+        let now: Timestamp
+        let loop: any EventLoop
+
+        public func start(_ answer: @escaping @Sendable (Lookup) -> Void) {
+            store.confirm(entry, filledUnder: filledUnder, shared: shared, key: key, scopes: scopes, now: now, on: loop, answer)
         }
     }
 

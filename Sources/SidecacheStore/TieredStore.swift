@@ -106,18 +106,26 @@ public final class TieredStore: Sendable {
             return .shared(.init(store: self, shared: shared, key: key, scopes: scopes(), now: now, loop: loop))
         }
         let scopes = scopes()   // for the L2 read that follows a failed confirmation
-        return .later(shared.confirm(entry, key: key, on: loop).flatMap { [self] confirmed in
-            if confirmed {
+        return .confirming(.init(store: self, shared: shared, entry: entry, filledUnder: filledUnder, key: key,
+                                 scopes: scopes, now: now, loop: loop))
+    }
+
+    /// Strict mode's L1 hit once Redis has answered (`LookupStep.Confirmation`): the entry
+    /// if no purge moved its counters, else what L2 holds now.
+    func confirm(_ entry: CacheEntry, filledUnder: EntryCodec.Generations, shared: RedisStore, key: CacheKey,
+                 scopes: [UInt64], now: Timestamp, on loop: any EventLoop, _ answer: @escaping @Sendable (Lookup) -> Void) {
+        shared.confirm(entry, key: key, on: loop) { [self] outcome in
+            switch outcome {
+            case .success(true):
                 entry.confirmed(at: now)   // the time the question was sent: no later purge was answered before it
-                return loop.makeSucceededFuture(Lookup(entry: entry, sharedGuard: filledUnder))
+                answer(Lookup(entry: entry, sharedGuard: filledUnder))
+            case .success(false):
+                memory.remove(key)   // purged by some instance
+                readShared(shared, key, scopes: scopes, now: now, on: loop, answer)
+            case .failure(let error):
+                answer(unconfirmed(entry, now: now, trouble: StoreTrouble(error)))
             }
-            memory.remove(key)   // purged by some instance
-            let read = loop.makePromise(of: Lookup.self)
-            readShared(shared, key, scopes: scopes, now: now, on: loop, read.succeed)
-            return read.futureResult
-        }.flatMapErrorThrowing { [self] error in
-            unconfirmed(entry, now: now, trouble: StoreTrouble(error))
-        })
+        }
     }
 
     /// Whether `entry`, kept since its lookup to answer should the upstream fail, may
@@ -131,18 +139,22 @@ public final class TieredStore: Sendable {
                               on loop: any EventLoop) -> StoreStep<Bool> {
         guard ledger.isValid(entry) else { return .now(false) }
         guard let shared, shared.consistency == .strict else { return .now(true) }
-        return .later(shared.confirm(entry, key: key, on: loop).flatMap { [self] confirmed -> EventLoopFuture<Bool> in
-            if confirmed { return loop.makeSucceededFuture(true) }
-            let read = loop.makePromise(of: Bool.self)
-            // The same fill's entry, only soft purges since: another entry stale from a soft
-            // purge may have been filled after a hard one, which took this one away.
-            readShared(shared, key, scopes: scopes, now: now, on: loop) {
-                read.succeed($0.staleSince != nil && $0.entry?.generations == entry.generations)
+        let servable = loop.makePromise(of: Bool.self)
+        shared.confirm(entry, key: key, on: loop) { [self] outcome in
+            switch outcome {
+            case .success(true):
+                servable.succeed(true)
+            case .success(false):
+                // The same fill's entry, only soft purges since: another entry stale from a soft
+                // purge may have been filled after a hard one, which took this one away.
+                readShared(shared, key, scopes: scopes, now: now, on: loop) {
+                    servable.succeed($0.staleSince != nil && $0.entry?.generations == entry.generations)
+                }
+            case .failure:
+                servable.succeed(entry.vouchedFor(within: shared.outageGrace, of: now))
             }
-            return read.futureResult
-        }.flatMapErrorThrowing { _ in
-            entry.vouchedFor(within: shared.outageGrace, of: now)
-        })
+        }
+        return .later(servable.futureResult)
     }
 
     /// Strict, and Redis cannot vouch for `entry` now: it is served only within

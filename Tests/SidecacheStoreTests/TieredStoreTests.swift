@@ -69,6 +69,14 @@ struct TieredStoreTests {
 
     static func text(_ lookup: Lookup) -> String? { lookup.entry.map { String(buffer: $0.body) } }
 
+    /// How many times `redis` ran `command` (lower case), from its `INFO commandstats`.
+    static func calls(_ command: String, on redis: RedisServer) async throws -> Int {
+        let stats = try await redis.cli("INFO", "commandstats")
+        guard let line = stats.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_\(command):") }),
+              let field = line.split(separator: ",").first, let n = Int(field.split(separator: "=").last ?? "") else { return 0 }
+        return n
+    }
+
     @Test func aFillOnOneInstanceIsFoundByTheOther() async throws {
         try await Self.withPair { a, b, _ in
             let miss = try await Self.lookup(a)
@@ -162,12 +170,7 @@ struct TieredStoreTests {
     /// instance's fill, and each of them fetched.
     @Test func aLeaseReleaseAnnouncesOnlyALeaseItEnded() async throws {
         let redis = try await RedisServer.start()
-        func publishes() async throws -> Int {
-            let stats = try await redis.cli("INFO", "commandstats")
-            guard let line = stats.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_publish:") }),
-                  let field = line.split(separator: ",").first, let n = Int(field.split(separator: "=").last ?? "") else { return 0 }
-            return n
-        }
+        func publishes() async throws -> Int { try await Self.calls("publish", on: redis) }
         func release(_ token: String) async throws {
             _ = try await redis.cli("EVAL", RedisStore.releaseAndAnnounce, "1", "lease", token, "fills", "key")
         }
@@ -189,15 +192,29 @@ struct TieredStoreTests {
         try await Self.withPair { a, b, redis in
             _ = try await Self.fill(a, "v1")
             #expect(Self.text(try await Self.lookup(b)) == "v1")   // B's L1 copy, from L2
-            func calls(_ command: String) async throws -> Int {
-                let stats = try await redis.cli("INFO", "commandstats")
-                guard let line = stats.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("cmdstat_\(command):") }),
-                      let field = line.split(separator: ",").first, let n = Int(field.split(separator: "=").last ?? "") else { return 0 }
-                return n
-            }
-            let getsBefore = try await calls("get")
+            let getsBefore = try await Self.calls("get", on: redis)
             for _ in 1...20 { #expect(Self.text(try await Self.lookup(b)) == "v1") }
-            #expect(try await calls("get") - getsBefore == 1, "one full check (GET seq), then probes only")
+            #expect(try await Self.calls("get", on: redis) - getsBefore == 1, "one full check (GET seq), then probes only")
+        }
+    }
+
+    /// The strict L1 hits of one loop pass share one probe, and it answers each of them
+    /// (one left unanswered would wait for good: the time limit fails it).
+    @Test(.timeLimit(.minutes(1))) func strictHitsOfOneLoopPassShareOneProbe() async throws {
+        try await Self.withPair { a, b, redis in
+            _ = try await Self.fill(a, "v1")
+            #expect(Self.text(try await Self.lookup(b)) == "v1")   // B's L1 copy, from L2
+            #expect(Self.text(try await Self.lookup(b)) == "v1")   // its full check: probes from here on
+            let probesBefore = try await Self.calls("mget", on: redis)
+            let hits = try await Self.loop.submit {
+                (1...5).map { _ in
+                    let found = Self.loop.makePromise(of: Lookup.self)
+                    b.lookup(Self.key, scopes: { Self.scopes }, now: ManualClock.realNow(), on: Self.loop).whenReady(found.succeed)
+                    return found.futureResult
+                }
+            }.get()
+            for hit in hits { #expect(Self.text(try await hit.get()) == "v1") }
+            #expect(try await Self.calls("mget", on: redis) - probesBefore == 1, "five hits of one pass, one probe")
         }
     }
 
@@ -459,10 +476,7 @@ extension StoreStep {
 extension LookupStep {
     /// The lookup, waiting for Redis when the step needs it.
     func value() async throws -> Lookup {
-        switch self {
-        case .now(let lookup): lookup
-        case .later(let future): try await future.get()
-        case .shared(let read): await withCheckedContinuation { done in read.start { done.resume(returning: $0) } }
-        }
+        if case .now(let lookup) = self { return lookup }
+        return await withCheckedContinuation { done in whenReady { done.resume(returning: $0) } }
     }
 }

@@ -13,7 +13,21 @@ final class RedisConnection: Sendable {
         /// A sequence probe written this pass and not flushed yet, with its sharing key:
         /// later requests of the same pass asking the same share it (its answer is read
         /// after they arrived).
-        var unflushedProbe: (key: Int, future: EventLoopFuture<[RedisValue]>)?
+        var unflushedProbe: (key: Int, waiters: NIOLoopBoundBox<ProbeWaiters>)?
+    }
+
+    /// The callers sharing one probe, each handed its one reply. Joined and answered on
+    /// the connection's loop: callbacks, not a future, as on the hit path's `send` (a
+    /// future's allocation and NIO's generic metadata lookups cost a strict L1 hit some
+    /// 10 000 instructions).
+    private struct ProbeWaiters {
+        let first: RedisReply
+        var more: [RedisReply] = []
+
+        func answer(_ outcome: Result<[RedisValue], any Error>) {
+            first(outcome)
+            for reply in more { reply(outcome) }
+        }
     }
 
     /// Touched on the channel's loop only.
@@ -137,12 +151,12 @@ final class RedisConnection: Sendable {
     /// `command` (a read of small keys), shared with every other caller in this loop pass
     /// that asks the same (same `key`) and whose copy has not been flushed yet. Off the
     /// loop, a plain send.
-    func probe(_ command: [RedisArgument], sharing key: Int, timeout: TimeAmount) -> EventLoopFuture<[RedisValue]> {
-        guard channel.eventLoop.inEventLoop else { return send([command], timeout: timeout) }
-        if let shared = pass.value.unflushedProbe, shared.key == key { return shared.future }
-        let future = send([command], timeout: timeout)
-        pass.value.unflushedProbe = (key, future)
-        return future
+    func probe(_ command: [RedisArgument], sharing key: Int, timeout: TimeAmount, reply: @escaping RedisReply) {
+        guard channel.eventLoop.inEventLoop else { return send([command], timeout: timeout, reply: reply) }
+        if let shared = pass.value.unflushedProbe, shared.key == key { return shared.waiters.value.more.append(reply) }
+        let waiters = NIOLoopBoundBox(ProbeWaiters(first: reply), eventLoop: channel.eventLoop)
+        send([command], timeout: timeout) { waiters.value.answer($0) }
+        pass.value.unflushedProbe = (key, waiters)
     }
 
     var isActive: Bool { channel.isActive }

@@ -128,11 +128,13 @@ public final class RedisLink: Sendable {
 
     /// A small read shared by the requests of one loop pass that ask the same (`sharing`,
     /// see `RedisConnection.probe`).
+    func probe(_ command: [RedisArgument], sharing key: Int, on loop: any EventLoop, reply: @escaping RedisReply) {
+        run(on: loop, reply) { $0.probe(command, sharing: key, timeout: $1, reply: $2) }
+    }
+
     func probe(_ command: [RedisArgument], sharing key: Int, on loop: any EventLoop) -> EventLoopFuture<[RedisValue]> {
         let promise = loop.makePromise(of: [RedisValue].self)
-        run(on: loop, { promise.completeWith($0) }) { connection, timeout, reply in
-            connection.probe(command, sharing: key, timeout: timeout).whenComplete(reply)
-        }
+        probe(command, sharing: key, on: loop) { promise.completeWith($0) }
         return promise.futureResult
     }
 

@@ -33,10 +33,11 @@ enum RedisServers: Sendable {
         }
     }
 
-    func probe(_ command: [RedisArgument], slot: Int, sharing key: Int, on loop: any EventLoop) -> EventLoopFuture<[RedisValue]> {
+    /// `RedisLink.probe`, its outcome given to `reply` on `loop` (no future on one server).
+    func probe(_ command: [RedisArgument], slot: Int, sharing key: Int, on loop: any EventLoop, reply: @escaping RedisReply) {
         switch self {
-        case .one(let link): link.probe(command, sharing: key, on: loop)
-        case .cluster(let cluster): cluster.probe(command, slot: slot, sharing: key, on: loop)
+        case .one(let link): link.probe(command, sharing: key, on: loop, reply: reply)
+        case .cluster(let cluster): cluster.probe(command, slot: slot, sharing: key, on: loop).whenComplete(reply)
         }
     }
 

@@ -147,25 +147,36 @@ public final class RedisStore: Sendable {
     /// when Redis loses its data, so a sequence that restarted cannot match by chance).
     /// Otherwise the sequence and the entry's counters together, sequence first, so a
     /// purge landing in between is seen next time.
-    public func confirm(_ entry: CacheEntry, key: CacheKey, on loop: any EventLoop) -> EventLoopFuture<Bool> {
-        guard let filledUnder = entry.generations else { return loop.makeSucceededFuture(false) }
+    ///
+    /// The answer goes to `done` on `loop`, with no future on one server: this is every
+    /// strict L1 hit's round trip.
+    public func confirm(_ entry: CacheEntry, key: CacheKey, on loop: any EventLoop,
+                        _ done: @escaping @Sendable (Result<Bool, any Error>) -> Void) {
+        guard let filledUnder = entry.generations else { return done(.success(false)) }
         let stripe = keys.stripe(of: key)
-        guard let mark = readMark(stripe) else { return loop.makeFailedFuture(RedisFailure.unavailable("not ready")) }
+        guard let mark = readMark(stripe) else { return done(.failure(RedisFailure.unavailable("not ready"))) }
         let known = entry.confirmedSeq.load(ordering: .relaxed)
-        guard known != CacheEntry.unconfirmed else { return fullConfirm(entry, filledUnder, stripe, on: loop) }
+        guard known != CacheEntry.unconfirmed else {
+            return fullConfirm(entry, filledUnder, stripe, on: loop).whenComplete(done)
+        }
         // Shared by the callers of this loop pass, and sent at its end: after every one's
         // mark, so each may judge it by its own.
-        return redis.probe(["MGET", .text(keys.epoch(stripe)), .text(keys.sequence(stripe))], slot: keys.slots[stripe],
-                           sharing: stripe, on: loop).flatMap { [self] replies in
+        redis.probe(["MGET", .text(keys.epoch(stripe)), .text(keys.sequence(stripe))], slot: keys.slots[stripe],
+                    sharing: stripe, on: loop) { [self] outcome in
+            let replies: [RedisValue]
+            switch outcome {
+            case .success(let read): replies = read
+            case .failure(let error): return done(.failure(error))
+            }
             guard let values = replies.first?.array, values.count == 2, let epoch = values[0].bytes else {
-                return fullConfirm(entry, filledUnder, stripe, on: loop)
+                return fullConfirm(entry, filledUnder, stripe, on: loop).whenComplete(done)
             }
             let sequence = values[1].integer.map { UInt64(truncatingIfNeeded: $0) }
             // Data gone back to the sequence this entry was confirmed at matches it: the
             // instance knows better (`Seen`).
-            if wentBack(stripe, epoch: epoch, sequence: sequence, since: mark, on: loop) { return loop.makeSucceededFuture(false) }
-            if sequence == known, epoch.readableBytesView.elementsEqual(filledUnder.epoch) { return loop.makeSucceededFuture(true) }
-            return fullConfirm(entry, filledUnder, stripe, on: loop)
+            if wentBack(stripe, epoch: epoch, sequence: sequence, since: mark, on: loop) { return done(.success(false)) }
+            if sequence == known, epoch.readableBytesView.elementsEqual(filledUnder.epoch) { return done(.success(true)) }
+            fullConfirm(entry, filledUnder, stripe, on: loop).whenComplete(done)
         }
     }
 
