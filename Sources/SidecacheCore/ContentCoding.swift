@@ -143,7 +143,8 @@ public enum ContentCoding {
         return tag.hasPrefix("W/") ? tag : "W/" + tag
     }
 
-    /// The header lines a compressing route stores, from the upstream's: one
+    /// The header lines a compressing route stores (and any route a gzip answer, which
+    /// clients without gzip get decoded), from the upstream's: one
     /// `Content-Encoding: gzip` when the body is gzip (sent so, or `compressed` here: a
     /// strong `ETag` weakened then), none when it is plain (an upstream's `identity` says
     /// nothing), and `Vary` naming `Accept-Encoding` either way. Only for plain or gzip

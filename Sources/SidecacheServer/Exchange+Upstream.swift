@@ -285,6 +285,10 @@ extension Exchange {
         var gzipped = false
         if route.policy.compress {
             (body, lines, gzipped) = Self.storedForm(body: body, lines: lines, allocator: connection.allocator)
+        } else if decoded != nil {
+            // Kept as sent, and served decoded to clients without gzip: which form a client
+            // gets depends on its `Accept-Encoding`, and a shared cache downstream must know.
+            lines = ContentCoding.storedLines(lines, compressed: false)
         }
         // A plain client's answer is made from the identity body in hand, not inflated again.
         let identity = gzipped ? filled.body : decoded

@@ -271,4 +271,23 @@ struct CompressionTests {
             #expect(h.origin.requests.last?.header("accept-encoding") == "gzip, deflate, br")
         }
     }
+
+    /// `compress: false`, a gzip answer kept as sent: clients without gzip get it decoded,
+    /// so every answer says `Vary: Accept-Encoding` (none did: a shared cache in front
+    /// could hand the gzip form to a client that cannot read it, or the reverse).
+    @Test func aGzipAnswerARouteKeepsAsSentSaysItVaries() async throws {
+        let routes = #"[{ "name": "raw", "match": "GET /raw/{id}", "ttl": "5m", "compress": false }]"#
+        try await withProxy(routes: routes) { h in
+            h.origin.on("GET", "/raw/3", OriginResponse(headers: [("Content-Type", "application/json"), ("Content-Encoding", "gzip")],
+                                                        body: .bytes(try Self.gzipped(Self.json))))
+            let filled = try await h.get("/raw/3", headers: Self.gzip)
+            #expect(filled.header("Content-Encoding") == "gzip" && filled.header("Vary") == "Accept-Encoding")
+            let plain = try await h.get("/raw/3")
+            #expect(plain.header("X-Cache") == "HIT" && plain.text == Self.json)
+            #expect(plain.header("Content-Encoding") == nil && plain.header("Vary") == "Accept-Encoding")
+            let zipped = try await h.get("/raw/3", headers: Self.gzip)
+            #expect(zipped.header("X-Cache") == "HIT" && zipped.header("Vary") == "Accept-Encoding")
+            #expect(try Self.gunzip(zipped.body) == Self.json)
+        }
+    }
 }
