@@ -197,6 +197,14 @@ public enum StoragePolicy {
         return (CacheControl(headers.all("cache-control")), "cache-control")
     }
 
+    /// RFC 9111 §4.2.4: an answer that must not be served stale without revalidation,
+    /// whatever the client accepts: `no-cache`, `must-revalidate`, `proxy-revalidate`,
+    /// or `s-maxage` (which carries `proxy-revalidate` for a shared cache, §5.2.2.10).
+    public static func forbidsStale(_ headers: some HeaderFields) -> Bool {
+        let cc = directivesAndSource(headers).directives
+        return cc.noCache || cc.mustRevalidate || cc.proxyRevalidate || cc.sMaxAge != nil
+    }
+
     static func refusal(_ cc: CacheControl) -> NotStoredReason? {
         if cc.noStore { return .noStore }
         if cc.isPrivate { return .private }

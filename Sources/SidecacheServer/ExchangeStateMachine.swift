@@ -264,13 +264,17 @@ struct ExchangeStateMachine {
         staleFallback = nil
         guard let entry else { return fetch(generations, now: now) }
         let timing = (staleSince.map { entry.timing.expired(at: $0) } ?? entry.timing).within(context.route)
-        switch ServeDecision.decide(timing, now: now, route: context.route, request: request, fetchedWhileWaiting: landed) {
+        switch ServeDecision.decide(timing, now: now, route: context.route, request: request, fetchedWhileWaiting: landed,
+                                    forbidsStale: { StoragePolicy.forbidsStale(HeaderList(entry.storedHead().lines)) }) {
         case .fresh:
             state = .finished
             return .answerFromCache(FromCache(entry: entry))
         case .staleWhileRevalidate:
             state = .finished
             return .answerFromCache(FromCache(entry: entry, staleDetail: "stale-while-revalidate", revalidate: true))
+        case .staleAccepted:
+            state = .finished
+            return .answerFromCache(FromCache(entry: entry, staleDetail: "max-stale"))
         case .fetch:
             if ServeDecision.staleIfError(timing, now: now) { staleFallback = StaleFallback(entry: entry, timing: timing) }
             revalidating = entry

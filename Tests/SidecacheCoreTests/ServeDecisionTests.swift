@@ -29,6 +29,35 @@ import Testing
         #expect(ServeDecision.decide(Self.timing, now: now, route: Self.fixed, request: request) == .fresh)   // ignored there
     }
 
+    /// RFC 9111 §5.2.1.2: on origin routes a request's `max-stale` takes a stale entry
+    /// within its bound (any, without a value), unless the answer's directives forbid it.
+    @Test(arguments: [
+        ("max-stale=40", false, ServeDecision.staleAccepted),   // 35 s stale
+        ("max-stale", false, .staleAccepted),
+        ("max-stale=30", false, .fetch),
+        ("max-stale=40", true, .fetch),
+        ("max-stale=40, max-age=50", false, .fetch),
+    ] as [(String, Bool, ServeDecision)])
+    func maxStaleTakesAStaleEntry(directives: String, forbidden: Bool, expected: ServeDecision) {
+        let request: HeaderList = [("Cache-Control", directives)]
+        let now = Self.t0 + .seconds(95)   // 35 s past freshness, past the stale-while-revalidate window
+        #expect(ServeDecision.decide(Self.timing, now: now, route: Self.origin, request: request, forbidsStale: { forbidden }) == expected)
+        #expect(ServeDecision.decide(Self.timing, now: now, route: Self.fixed, request: request, forbidsStale: { false }) == .fetch,
+                "ignored on duration routes")
+    }
+
+    @Test(arguments: [
+        ("max-age=60", false),
+        ("max-age=60, stale-if-error=30", false),
+        ("max-age=60, must-revalidate", true),
+        ("max-age=60, proxy-revalidate", true),
+        ("s-maxage=60", true),
+        ("no-cache", true),
+    ])
+    func answersThatForbidStaleServing(cacheControl: String, forbidden: Bool) {
+        #expect(StoragePolicy.forbidsStale([("Cache-Control", cacheControl)] as HeaderList) == forbidden)
+    }
+
     @Test func staleIfErrorWindow() {
         #expect(ServeDecision.staleIfError(Self.timing, now: Self.t0 + .seconds(599)))
         #expect(!ServeDecision.staleIfError(Self.timing, now: Self.t0 + .seconds(600)))
