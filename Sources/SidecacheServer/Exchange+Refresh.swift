@@ -45,7 +45,8 @@ extension Exchange {
 
     /// Looks the key up again (after the lease, so another instance's refresh is stored by
     /// then): a fresh entry other than the stale one ends the revalidation; otherwise the
-    /// fill is stored under the counters this lookup read.
+    /// entry found (purge-checked now) is revalidated, a conditional request when it has
+    /// validators, and the fill is stored under the counters this lookup read.
     private func revalidateUnlessReplaced(_ context: CacheContext) {
         let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
         let stale = replacing
@@ -57,12 +58,12 @@ extension Exchange {
                     exchange.run(exchange.machine.failAtOnce(.refreshInProgress))
                     return
                 }
-                exchange.fetchForRefresh(context, exchange.engine.store.beginFill(shared: found.sharedGuard))
+                exchange.fetchForRefresh(context, exchange.engine.store.beginFill(shared: found.sharedGuard), revalidating: found.entry)
             }
     }
 
-    private func fetchForRefresh(_ context: CacheContext, _ guarded: FillGuard) {
-        if case .fill(let start) = machine.refresh(context, now: engine.clock.now()) {
+    private func fetchForRefresh(_ context: CacheContext, _ guarded: FillGuard, revalidating: CacheEntry? = nil) {
+        if case .fill(let start) = machine.refresh(context, revalidating: revalidating, now: engine.clock.now()) {
             fill(start, guarded)
         }
     }

@@ -244,13 +244,15 @@ struct ExchangeStateMachine {
         return .fail(error, mark: nil)
     }
 
-    /// The proxy's own refresh of `context`: fetch whatever is stored now. (Its flight
+    /// The proxy's own refresh of `context`: fetch whatever is stored now, conditionally
+    /// when `revalidating` (a background revalidation of an entry it found). (Its flight
     /// and fill guard are taken first; `fill` carries on.)
-    mutating func refresh(_ context: CacheContext, now: Timestamp) -> Action {
+    mutating func refresh(_ context: CacheContext, revalidating: CacheEntry?, now: Timestamp) -> Action {
         guard case .idle = state else { return .none }
         self.context = context
+        self.revalidating = revalidating
         state = .fetching(.fill(requestTime: now), .awaitingHead)
-        return .fill(FillStart(generations: nil, revalidating: nil))
+        return .fill(FillStart(generations: nil, revalidating: revalidating))
     }
 
     /// `entry` is what the lookup found and may serve (already purge-checked), or nil;

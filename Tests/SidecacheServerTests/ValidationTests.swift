@@ -128,6 +128,56 @@ struct ValidationTests {
         }
     }
 
+    /// stale-while-revalidate's background refresh is conditional too (README,
+    /// Validation): it asked for the whole answer again, and the upstream sent the body
+    /// each time. Its 304 refreshes the entry, the body stays.
+    @Test func aBackgroundRevalidationIsConditional() async throws {
+        try await withProxy(routes: #"[{ "name": "d", "match": "GET /d/{id}", "ttl": "10s", "staleWhileRevalidate": "1m" }]"#) { h in
+            let conditionals = Mutex<[String?]>([])
+            h.origin.on("GET", "/d/6") { req in
+                conditionals.withLock { $0.append(req.header("If-None-Match")) }
+                if req.header("If-None-Match") == Self.etag {
+                    return OriginResponse(status: 304, headers: [("ETag", Self.etag), ("X-Version", "refreshed")])
+                }
+                return .json(#"{"body":"original"}"#, headers: [("ETag", Self.etag), ("X-Version", "first")])
+            }
+            _ = try await h.get("/d/6")
+            h.clock.advance(by: .seconds(15))
+            let stale = try await h.get("/d/6")
+            #expect(stale.header("X-Cache") == "STALE" && stale.text == #"{"body":"original"}"#)
+            #expect(try await eventually { try await h.get("/d/6").header("X-Version") == "refreshed" })
+            #expect(conditionals.withLock { $0 } == [nil, Self.etag])
+            let hit = try await h.get("/d/6")
+            #expect(hit.header("X-Cache") == "HIT" && hit.text == #"{"body":"original"}"#)
+            #expect(h.origin.count(path: "/d/6") == 2)
+        }
+    }
+
+    /// A write's purge that lands while the background revalidation waits for its 304:
+    /// the 304 confirms the entry as it was before the write, and is not stored.
+    @Test func aBackgroundRevalidationsLate304DoesNotRestoreAPurgedEntry() async throws {
+        let routes = #"[{ "name": "d", "match": "GET /d/{id}", "ttl": "10s", "staleWhileRevalidate": "1m" }]"#
+        try await withProxy(routes: routes, purge: #"[{ "on": "PUT /d/{id}", "paths": ["/d/{id}"] }]"#) { h in
+            h.origin.on("GET", "/d/7", .json(#"{"v":1}"#, headers: [("ETag", Self.etag)]))
+            h.origin.on("PUT", "/d/7", OriginResponse(status: 204))
+            _ = try await h.get("/d/7")
+            h.clock.advance(by: .seconds(15))
+            let written = Mutex(false)
+            h.origin.on("GET", "/d/7") { req in
+                if req.header("If-None-Match") == nil { return .json(#"{"v":2}"#, headers: [("ETag", #""v2""#)]) }
+                for _ in 0..<2000 where !written.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(10)) }
+                return OriginResponse(status: 304, headers: [("ETag", Self.etag)])
+            }
+            #expect(try await h.get("/d/7").header("X-Cache") == "STALE")
+            #expect(try await eventually { h.origin.count("GET", path: "/d/7") == 2 }, "the revalidation is under way")
+            #expect(try await h.send("PUT", "/d/7").status == 204)
+            written.withLock { $0 = true }
+            #expect(try await eventually { h.proxy.engine.revalidations.load(ordering: .relaxed) == 0 }, "the revalidation ended")
+            let after = try await h.get("/d/7")
+            #expect(after.text == #"{"v":2}"# && after.header("X-Cache") == "MISS", "\(after.header("X-Cache") ?? "") \(after.text)")
+        }
+    }
+
     /// A stale entry with validators is revalidated with a conditional request; the
     /// upstream's 304 refreshes the stored headers and freshness, the body stays.
     @Test func staleEntryIsRevalidatedAnd304RefreshesIt() async throws {
