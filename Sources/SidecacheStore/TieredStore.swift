@@ -111,7 +111,8 @@ public final class TieredStore: Sendable {
     }
 
     /// Strict mode's L1 hit once Redis has answered (`LookupStep.Confirmation`): the entry
-    /// if no purge moved its counters, else what L2 holds now.
+    /// if no purge moved its counters, else what L2 holds now; when Redis cannot say,
+    /// the entry within `outageGrace` of its last confirmation (`unconfirmed`).
     func confirm(_ entry: CacheEntry, filledUnder: EntryCodec.Generations, shared: RedisStore, key: CacheKey,
                  scopes: [UInt64], now: Timestamp, on loop: any EventLoop, _ answer: @escaping @Sendable (Lookup) -> Void) {
         shared.confirm(entry, key: key, on: loop) { [self] outcome in

@@ -155,8 +155,13 @@ final class RedisConnection: Sendable {
         guard channel.eventLoop.inEventLoop else { return send([command], timeout: timeout, reply: reply) }
         if let shared = pass.value.unflushedProbe, shared.key == key { return shared.waiters.value.more.append(reply) }
         let waiters = NIOLoopBoundBox(ProbeWaiters(first: reply), eventLoop: channel.eventLoop)
-        send([command], timeout: timeout) { waiters.value.answer($0) }
         pass.value.unflushedProbe = (key, waiters)
+        send([command], timeout: timeout) { [pass] outcome in
+            // Answered before this pass's flush ran (its deadline passed on a stalled
+            // loop): no one may join it now, or wait for a reply already given.
+            if pass.value.unflushedProbe?.waiters === waiters { pass.value.unflushedProbe = nil }
+            waiters.value.answer(outcome)
+        }
     }
 
     var isActive: Bool { channel.isActive }

@@ -132,6 +132,8 @@ public final class RedisLink: Sendable {
         run(on: loop, reply) { $0.probe(command, sharing: key, timeout: $1, reply: $2) }
     }
 
+    /// `probe` with a future, for a cluster's slot master (`RedisCluster` follows redirects
+    /// on futures).
     func probe(_ command: [RedisArgument], sharing key: Int, on loop: any EventLoop) -> EventLoopFuture<[RedisValue]> {
         let promise = loop.makePromise(of: [RedisValue].self)
         probe(command, sharing: key, on: loop) { promise.completeWith($0) }
