@@ -89,6 +89,11 @@ extension ExchangeStateMachine {
         var timed = merged.filter { !$0.name.equalsIgnoringASCIICase("age") }
         if !confirmation.contains("date") { timed.removeAll { $0.name.equalsIgnoringASCIICase("date") } }
         timed += confirmation.all("age").map { (name: "Age", value: $0) }
+        // A gzip entry says `Vary: Accept-Encoding` on any route (clients without gzip get
+        // it decoded): the proxy's own word, judged as the fill was, without it.
+        if stored.isGzip && !(context.route.keyHeaders + context.varyHeaders).contains("accept-encoding") {
+            timed = Self.varyingOnAcceptEncodingNoMore(timed)
+        }
         let decision = StoragePolicy.decide(route: context.route, requestHeaders: request, status: old.status,
                                             responseHeaders: HeaderList(timed), requestTime: requestTime, responseTime: now,
                                             varyHeaders: context.varyHeaders)
@@ -105,6 +110,15 @@ extension ExchangeStateMachine {
             // upstream now called private.
             return .commit(Filled(status: old.status, reason: old.reason, lines: merged, body: stored.body, timing: stored.timing,
                                   revalidated: true, notStored: reason))
+        }
+    }
+
+    /// `lines` with `Accept-Encoding` taken out of every `Vary` (a `Vary` left empty goes).
+    static func varyingOnAcceptEncodingNoMore(_ lines: [(name: String, value: String)]) -> [(name: String, value: String)] {
+        lines.compactMap { line in
+            guard line.name.equalsIgnoringASCIICase("vary") else { return line }
+            let kept = line.value.split(separator: ",").map { $0.trimmingSpaces() }.filter { !$0.equalsIgnoringASCIICase("accept-encoding") }
+            return kept.isEmpty ? nil : (name: line.name, value: kept.joined(separator: ", "))
         }
     }
 

@@ -290,4 +290,32 @@ struct CompressionTests {
             #expect(try Self.gunzip(zipped.body) == Self.json)
         }
     }
+
+    /// The same entry revalidated: the upstream's 304 confirms it, and it is stored again
+    /// (the `Vary: Accept-Encoding` the proxy said is its own, not one to key on).
+    @Test func aGzipAnswerARouteKeepsAsSentIsStoredAgainAfterA304() async throws {
+        let routes = #"[{ "name": "raw", "match": "GET /raw/{id}", "ttl": "10s", "compress": false }]"#
+        try await withProxy(routes: routes) { h in
+            let zipped = try Self.gzipped(Self.json)
+            h.origin.on("GET", "/raw/4") { req in
+                if req.header("If-None-Match") == #""g4""# { return OriginResponse(status: 304, headers: [("ETag", #""g4""#)]) }
+                return OriginResponse(headers: [("Content-Type", "application/json"), ("Content-Encoding", "gzip"), ("ETag", #""g4""#)],
+                                      body: .bytes(zipped))
+            }
+            _ = try await h.get("/raw/4", headers: Self.gzip)
+            h.clock.advance(by: .seconds(15))
+            let revalidated = try await h.get("/raw/4", headers: Self.gzip)
+            #expect(revalidated.status == 200 && revalidated.header("Cache-Status")?.contains("fwd-status=304") == true,
+                    "\(revalidated.header("Cache-Status") ?? "")")
+            let hit = try await h.get("/raw/4")
+            #expect(hit.header("X-Cache") == "HIT" && hit.text == Self.json && hit.header("Vary") == "Accept-Encoding")
+            #expect(h.origin.count("GET", path: "/raw/4") == 2)
+            // Revalidated for a client without gzip this time: stored again all the same.
+            h.clock.advance(by: .seconds(15))
+            #expect(try await h.get("/raw/4").text == Self.json)
+            let plainHit = try await h.get("/raw/4")
+            #expect(plainHit.header("X-Cache") == "HIT" && plainHit.text == Self.json)
+            #expect(h.origin.count("GET", path: "/raw/4") == 3)
+        }
+    }
 }
