@@ -276,7 +276,7 @@ struct ExchangeStateMachine {
             return .answerFromCache(FromCache(entry: entry, staleDetail: "stale-while-revalidate", revalidate: true))
         case .staleAccepted:
             state = .finished
-            return .answerFromCache(FromCache(entry: entry, staleDetail: "max-stale"))
+            return .answerFromCache(FromCache(entry: entry, staleDetail: "max-stale", revalidate: true))
         case .fetch:
             if ServeDecision.staleIfError(timing, now: now) { staleFallback = StaleFallback(entry: entry, timing: timing) }
             revalidating = entry
