@@ -54,7 +54,11 @@ public struct EntryTiming: Sendable, Equatable {
     /// Whole seconds since the entry's birth, never negative: what `Age` says. Counted
     /// in integer milliseconds, as every hit prints it and `Duration`'s arithmetic is
     /// 128-bit.
-    public func ageSeconds(at now: Timestamp) -> Int64 { max(0, now.milliseconds &- birth.milliseconds) / 1000 }
+    /// Never past 2^31 (RFC 9111 §1.2.2: what a cache sends for an age it cannot count
+    /// that high): an upstream `Date` of year 1 gave `Age: 63932019951`.
+    public func ageSeconds(at now: Timestamp) -> Int64 {
+        min(max(0, now.milliseconds &- birth.milliseconds) / 1000, deltaSecondsCeiling)
+    }
 
     /// Whole seconds of freshness left, negative once stale: what a hit's `ttl=` says.
     public func remainingSeconds(at now: Timestamp) -> Int64 { (freshUntil.milliseconds &- now.milliseconds) / 1000 }
@@ -222,7 +226,8 @@ public enum StoragePolicy {
         guard field == "cache-control", let expiresText = headers.first("expires") else { return nil }
         guard let expires = HTTPDate.parse(expiresText) else { return .zero }
         let date = headers.first("date").flatMap(HTTPDate.parse) ?? received
-        return max(.zero, expires - date)
+        // At most what `max-age` could say (RFC 9111 §1.2.2).
+        return min(max(.zero, expires - date), .seconds(deltaSecondsCeiling))
     }
 
     /// The route's windows and the upstream's own directives, whichever is longer;
@@ -240,7 +245,9 @@ public enum StoragePolicy {
     /// nothing (nginx and Varnish do not count it either). `Age` counts on both.
     static func correctedInitialAge(_ headers: some HeaderFields, requestTime: Timestamp, responseTime: Timestamp,
                                     byDate: Bool = true) -> Duration {
-        let apparent = byDate ? headers.first("date").flatMap(HTTPDate.parse).map { max(.zero, responseTime - $0) } ?? .zero : .zero
+        let apparent = byDate ? headers.first("date").flatMap(HTTPDate.parse).map {
+            min(max(.zero, responseTime - $0), .seconds(deltaSecondsCeiling))
+        } ?? .zero : .zero
         // RFC 9111 §5.1: Age is delta-seconds, anything else ("-5", "+5", "1.5") ignored;
         // of a list (a singleton field sent as one), the first member counts.
         let ageValue = headers.first("age").flatMap { age in

@@ -87,6 +87,18 @@ struct WindowCase: Sendable, CustomTestStringConvertible {
         #expect(Timestamp(seconds: 2) - Timestamp(seconds: 5) == .seconds(-3))
     }
 
+    /// RFC 9111 §1.2.2: an `Age` past 2^31 s is sent as 2^31, and an upstream `Date`
+    /// that far back ages an answer by no more (it said `Age: 63932019951`).
+    @Test func agesStopAt2To31Seconds() {
+        let received = Timestamp(seconds: 784_111_777)
+        let ancient = StoragePolicy.correctedInitialAge([("Date", "Mon, 01 Jan 0001 00:00:00 GMT")] as HeaderList,
+                                                        requestTime: received, responseTime: received)
+        #expect(ancient == .seconds(2_147_483_648))
+        let birth = received - ancient
+        let timing = EntryTiming(birth: birth, freshUntil: received, staleWhileRevalidateUntil: received, staleIfErrorUntil: received)
+        #expect(timing.ageSeconds(at: received + .seconds(30)) == 2_147_483_648)
+    }
+
     /// `Age` and a hit's `ttl=` in whole seconds, counted on integer milliseconds: the
     /// same figures as through `Duration`, truncated toward zero, `Age` never negative.
     @Test func ageAndTTLInWholeSeconds() {

@@ -110,6 +110,9 @@ struct StorageCase: Sendable, CustomTestStringConvertible {
         StorageCase(label: "origin: max-age", route: origin, response: [("Cache-Control", "max-age=50")], expected: .fresh(50)),
         StorageCase(label: "origin: max-age over Expires", route: origin, response: [("Date", nowText), ("Expires", date(500)), ("Cache-Control", "max-age=50")], expected: .fresh(50)),
         StorageCase(label: "origin: Expires - Date", route: origin, response: [("Date", nowText), ("Expires", date(120))], expected: .fresh(120)),
+        // RFC 9111 §1.2.2: no lifetime past 2^31 s, however far apart the two dates.
+        StorageCase(label: "origin: Expires - Date at most 2^31 s", route: origin,
+                    response: [("Date", nowText), ("Expires", "Fri, 31 Dec 9999 23:59:59 GMT")], expected: .fresh(2_147_483_648)),
         StorageCase(label: "origin: no freshness", route: origin, expected: .skip(.noFreshness)),
         StorageCase(label: "origin: public alone is not freshness", route: origin, response: [("Cache-Control", "public")], expected: .skip(.noFreshness)),
         StorageCase(label: "origin: invalid Expires", route: origin, response: [("Date", nowText), ("Expires", "-1")], expected: .skip(.noFreshness)),
