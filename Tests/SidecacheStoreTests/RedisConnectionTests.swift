@@ -122,7 +122,10 @@ struct RedisConnectionTests {
     /// other connection flapped).
     @Test func aLinkShutDownReportsNoLoss() async throws {
         let redis = try await RedisServer.start()
-        let loops = [MultiThreadedEventLoopGroup.singleton.next(), MultiThreadedEventLoopGroup.singleton.next()]
+        // Two loops of its own: two `next()` of the shared group gave one loop twice when
+        // another test took one in between (one connection, never the two counted).
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+        let loops = Array(group.makeIterator())
         // 10 s per command: the greeting to a just-started server ran out of 1 s on a
         // loaded machine, and the connections it counts never came.
         let link = RedisLink(endpoint: RedisEndpoint(host: "127.0.0.1", port: redis.port), loops: loops, timeout: .seconds(10),
@@ -138,5 +141,6 @@ struct RedisConnectionTests {
         try await Task.sleep(for: .milliseconds(300))
         #expect(changes.withLock { $0 }.filter { $0 == "lost" }.count == 2, "the shutdown's closes are not losses")
         await redis.stop()
+        try await group.shutdownGracefully()
     }
 }

@@ -221,11 +221,11 @@ struct TieredStoreTests {
     /// A probe answered before its loop pass's flush ran (its deadline passed while the
     /// loop was held) takes no more callers: one that joined it then waited for good.
     @Test func aProbeAnsweredBeforeItsFlushTakesNoMoreCallers() async throws {
-        try await Self.withPair(timeout: .milliseconds(20)) { a, b, _ in
-            _ = try await Self.fill(a, "v1")
-            #expect(Self.text(try await Self.lookup(b)) == "v1")   // B's L1 copy, from L2
-            // Its full check (again, should one outlast the short timeout): probes from here on.
-            #expect(try await eventually { (try await Self.lookup(b)).trouble == nil })
+        try await Self.withPair(timeout: .milliseconds(200)) { a, b, _ in
+            // Each step again should one outlast the short timeout on a loaded machine.
+            #expect(try await eventually { try await Self.fill(a, "v1").outcome == .stored })
+            #expect(try await eventually { Self.text(try await Self.lookup(b)) == "v1" })   // B's L1 copy, from L2
+            #expect(try await eventually { (try await Self.lookup(b)).trouble == nil })   // its full check: probes from here on
             let answered = Mutex(false)
             try await Self.loop.submit {
                 // NIO takes an immediate and a due scheduled task in turn: the due deadline
@@ -237,7 +237,7 @@ struct TieredStoreTests {
                     }
                 }
                 b.lookup(Self.key, scopes: { Self.scopes }, now: ManualClock.realNow(), on: Self.loop).whenReady { _ in }
-                usleep(60_000)   // past the probe's deadline, before this pass's flush
+                usleep(300_000)   // past the probe's deadline, before this pass's flush
             }.get()
             #expect(try await eventually { answered.withLock { $0 } }, "the later caller is answered")
         }
