@@ -45,7 +45,7 @@ let package = Package(
         ]),
         // libcurl multi client on a thread the proxy owns.
         .target(name: "SidecacheUpstream", dependencies: [
-            "CCurl", "CCurlShim",
+            "SidecacheCore", "CCurl", "CCurlShim",
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
         // What the proxy counts: lock-free per-route cells, the Prometheus export, the /stats figures.

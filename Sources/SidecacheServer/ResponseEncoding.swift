@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import SidecacheCore
 import SidecacheStore
 
 /// HTTP/1.1 response heads written straight into ByteBuffers: the proxy frames its
@@ -9,15 +10,21 @@ extension ByteBuffer {
         writeStaticString("HTTP/1.1 ")
         writeDecimal(status)
         writeStaticString(" ")
-        writeString(reason.isEmpty ? HTTPResponseStatus(statusCode: status).reasonPhrase : reason)
+        writeFieldText(reason.isEmpty ? HTTPResponseStatus(statusCode: status).reasonPhrase : reason)
         writeStaticString("\r\n")
     }
 
     mutating func writeHeader(_ name: String, _ value: String) {
         writeString(name)
         writeStaticString(": ")
-        writeString(value)
+        writeFieldText(value)
         writeStaticString("\r\n")
+    }
+
+    /// A value or reason phrase as the bytes it was read from (`FieldText`): obs-text
+    /// passes through unchanged.
+    private mutating func writeFieldText(_ text: String) {
+        FieldText.withBytes(of: text) { writeBytes($0) }
     }
 
     mutating func writeHeader(_ name: StaticString, _ value: Int) {

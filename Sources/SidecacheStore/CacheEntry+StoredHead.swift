@@ -10,19 +10,33 @@ extension CacheEntry {
     }
 
     /// A pre-encoded head (an entry's, or its decoded form's) parsed back: the reason
-    /// phrase and the header lines without `Content-Length`.
+    /// phrase and the header lines without `Content-Length`. Values and the reason are
+    /// read as `FieldText`, so that obs-text written back (a 304's refresh of the head)
+    /// is the bytes the upstream sent.
     public static func parseHead(_ head: ByteBuffer) -> (reason: String, lines: [(name: String, value: String)]) {
-        let text = String(buffer: head)
-        var lines = text.split(separator: "\r\n", omittingEmptySubsequences: true)
-        let statusLine = lines.isEmpty ? "" : lines.removeFirst()
-        let parts = statusLine.split(separator: " ", maxSplits: 2, omittingEmptySubsequences: false)
-        let reason = parts.count > 2 ? String(parts[2]) : ""
-        let fields: [(name: String, value: String)] = lines.compactMap { line in
-            guard let colon = line.firstIndex(of: ":") else { return nil }
-            let name = String(line[..<colon])
-            if name.equalsIgnoringASCIICase("content-length") { return nil }
-            return (name: name, value: line[line.index(after: colon)...].trimmingSpaces())
+        head.withUnsafeReadableBytes { bytes in
+            var lines: [UnsafeRawBufferPointer.SubSequence] = []
+            var start = 0
+            while start < bytes.count {
+                var end = start
+                while end + 1 < bytes.count && !(bytes[end] == 0x0D && bytes[end + 1] == 0x0A) { end += 1 }
+                if end + 1 >= bytes.count { end = bytes.count }
+                if end > start { lines.append(bytes[start..<end]) }
+                start = end + 2
+            }
+            guard !lines.isEmpty else { return ("", []) }
+            let parts = lines.removeFirst().split(separator: UInt8(ascii: " "), maxSplits: 2, omittingEmptySubsequences: false)
+            let reason = parts.count > 2 ? FieldText.decode(parts[2]) : ""
+            let fields: [(name: String, value: String)] = lines.compactMap { line in
+                guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return nil }
+                let name = String(decoding: line[..<colon], as: UTF8.self)
+                if name.equalsIgnoringASCIICase("content-length") { return nil }
+                var value = line[(colon + 1)...]
+                while let first = value.first, first == 0x20 || first == 0x09 { value = value.dropFirst() }
+                while let last = value.last, last == 0x20 || last == 0x09 { value = value.dropLast() }
+                return (name: name, value: FieldText.decode(value))
+            }
+            return (reason, fields)
         }
-        return (reason, fields)
     }
 }

@@ -1,3 +1,5 @@
+import SidecacheCore
+
 /// Rebuilds the final response head from curl's header callback, one line per call,
 /// and refuses every head it cannot read exactly.
 ///
@@ -60,7 +62,7 @@ struct ResponseHeadParser {
             // obs-fold: part of the previous field's value.
             guard !headers.isEmpty else { return .invalid("upstream head starts with a folded line") }
             let more = Self.trimmed(content)
-            if !more.isEmpty { headers[headers.count - 1].value += " " + String(decoding: more, as: UTF8.self) }
+            if !more.isEmpty { headers[headers.count - 1].value += " " + FieldText.decode(more) }
             return .more
         }
         guard let header = Self.header(content) else { return .invalid("upstream sent a malformed header line") }
@@ -90,7 +92,7 @@ struct ResponseHeadParser {
         guard rest.isEmpty || rest[0] == .space else { return nil }
         guard !rest.contains(where: isControl) else { return nil }
         let code = line[9...11].reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) }
-        return (code, String(decoding: trimmed(rest), as: UTF8.self))
+        return (code, FieldText.decode(trimmed(rest)))
     }
 
     /// `name: value`, the name a token (whitespace before the colon removed but for the
@@ -106,7 +108,7 @@ struct ResponseHeadParser {
         }
         let value = trimmed(UnsafeRawBufferPointer(rebasing: line[(colon + 1)...]))
         guard !value.contains(where: isControl) else { return nil }
-        return (String(decoding: name, as: UTF8.self), String(decoding: value, as: UTF8.self))
+        return (String(decoding: name, as: UTF8.self), FieldText.decode(value))
     }
 
     private static func equalsIgnoringCase(_ bytes: UnsafeRawBufferPointer, _ lowercase: StaticString) -> Bool {

@@ -34,6 +34,37 @@ struct UpstreamTrustTests {
         origin.requests.count { $0.hasPrefix("GET \(path) ") }
     }
 
+    /// RFC 9110 §5.5: obs-text in an upstream's field value or reason phrase is opaque
+    /// bytes, passed on as sent: on the miss, on hits, and after a 304 refreshed the
+    /// entry (a Latin-1 filename reached the client as U+FFFD, stored so for every hit).
+    @Test func obsTextInAnAnswerGoesOutAsSent() async throws {
+        let field: [UInt8] = Array("X-A: r".utf8) + [0xE9] + Array("sum".utf8) + [0xE9] + Array("\r\n".utf8)
+        let statusLine: [UInt8] = Array("HTTP/1.1 200 Tr".utf8) + [0xE8] + Array("s bien\r\n".utf8)
+        let origin = try await RawOrigin.start { head in
+            if head.contains("If-None-Match") {
+                return (Array("HTTP/1.1 304 Not Modified\r\nETag: \"t\"\r\nCache-Control: max-age=60\r\n\r\n".utf8), false)
+            }
+            return (statusLine + Array("Content-Length: 4\r\nETag: \"t\"\r\nCache-Control: max-age=60\r\n".utf8) + field
+                        + Array("\r\ngood".utf8), false)
+        }
+        defer { Task { await origin.shutdown() } }
+        try await withProxy(routes: Self.routes, upstream: origin.baseURL) { h in
+            func answer() async throws -> [UInt8] {
+                let conn = try await RawConnection.connect(port: h.port)
+                try await conn.send("GET /r/latin HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+                return try await conn.readUntilClose().bytes
+            }
+            for round in ["miss", "hit"] {
+                let bytes = try await answer()
+                #expect(bytes.starts(with: statusLine) && bytes.firstRange(of: field) != nil, "\(round): \(String(decoding: bytes, as: UTF8.self))")
+            }
+            h.clock.advance(by: .seconds(61))
+            let refreshed = try await answer()
+            #expect(refreshed.starts(with: statusLine) && refreshed.firstRange(of: field) != nil, "after the 304: \(String(decoding: refreshed, as: UTF8.self))")
+            #expect(Self.requests(origin, "/r/latin") == 2)
+        }
+    }
+
     /// A request body the upstream does not read stays on the connection, in front of
     /// the next request curl sends there, which may be another user's fill: a client's
     /// GET or DELETE with a body shaped as the start of a request (`GET /r/evil`, then
