@@ -128,22 +128,25 @@ public struct PurgeValues {
         self.body = body
     }
 
-    /// The value for one placeholder, ready to be a path segment: path parameters and
-    /// query values stay as received (already percent-encoded); header and body values
-    /// are percent-encoded the way a client would have written them in the path. Nil
-    /// for none, and for more than one reading: which the upstream took is not known.
+    /// The value for one placeholder, ready to be a path segment: percent-encoded the
+    /// way a client writes it in a path. Path parameters and query values are decoded as
+    /// the upstream reads them first (a query's `+` is a space): taken as received, the
+    /// `a%2Fb` that `encodeURIComponent` sends for `a/b` named a path no entry has, where
+    /// its "/" must widen the purge, and `?id=a+b` purged `/a+b`, not the `/a%20b` the
+    /// upstream changed. Nil for none, and for more than one reading: which the upstream
+    /// took is not known.
     func lookup(_ source: PathTemplate.Source) -> String? {
         let texts = texts(source)
         guard texts.count == 1, let value = texts.first else { return nil }
+        let decoded: [UInt8]
         switch source {
-        case .param, .query:
-            return value
-        case .header:
-            return percentEncodeSegment(value)
-        case .body:
-            // A "/" is reported as such (it cannot be one segment) rather than encoded away.
-            return value.contains("/") ? value : percentEncodeSegment(value)
+        case .param: decoded = Array(IteratorSequence(Decoded(value.utf8, form: false)))
+        case .query: decoded = Array(IteratorSequence(Decoded(value.utf8, form: true)))
+        case .header, .body: decoded = Array(value.utf8)
         }
+        // A "/" is reported as such (it cannot be one segment) rather than encoded away.
+        if decoded.contains(UInt8(ascii: "/")) { return "/" }
+        return percentEncodeSegment(decoded)
     }
 
     /// Every reading of one placeholder's value the mutation gave, each once. A query
@@ -179,9 +182,9 @@ public struct PurgeValues {
 
 /// Percent-encodes everything but RFC 3986 unreserved characters and sub-delims/":"/"@"
 /// (the pchar set), leaving "/" for the caller to reject.
-public func percentEncodeSegment(_ text: String) -> String {
+func percentEncodeSegment(_ bytes: some Sequence<UInt8>) -> String {
     var out = ""
-    for b in text.utf8 {
+    for b in bytes {
         switch b {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
              UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "!"), UInt8(ascii: "$"),

@@ -75,6 +75,13 @@ struct TemplateCase: Sendable, CustomTestStringConvertible {
         TemplateCase(template: "/s/{body.id}", body: #"{"id": 1234567890123456789}"#, scope: .path("/s/1234567890123456789")),
         TemplateCase(template: "/s/{body.id}", body: #"{"id": 1e20}"#, scope: .subtree("/s/"), widened: "{body.id}"),
         TemplateCase(template: "/a/{id}/*", params: [:], scope: .subtree("/a/"), widened: "{id}"),
+        // Parameters and query values as the upstream decodes them: `encodeURIComponent`'s
+        // `%2F` is a "/" (widened), a query's `+` a space, `%40` an "@".
+        TemplateCase(template: "/f/{query.path}", query: "path=a%2Fb", scope: .subtree("/f/"), widened: "{query.path}"),
+        TemplateCase(template: "/f/{id}", params: ["id": "a%2fb"], scope: .subtree("/f/"), widened: "{id}"),
+        TemplateCase(template: "/s/{query.id}", query: "id=a+b", scope: .path("/s/a%20b")),
+        TemplateCase(template: "/s/{query.id}", query: "id=a%40b.c", scope: .path("/s/a@b.c")),
+        TemplateCase(template: "/s/{id}", params: ["id": "a+b"], scope: .path("/s/a+b")),
     ])
     func expand(c: TemplateCase) throws {
         let t = try PathTemplate(parsing: c.template)
@@ -116,7 +123,7 @@ struct TemplateCase: Sendable, CustomTestStringConvertible {
         ("a:b@c!$&'()*+,;=", "a:b@c!$&'()*+,;="), ("a/b", "a/b"),
     ] as [(String, String)])
     func percentEncoding(raw: String, encoded: String) {
-        #expect(percentEncodeSegment(raw) == encoded)
+        #expect(percentEncodeSegment(raw.utf8) == encoded)
     }
 }
 

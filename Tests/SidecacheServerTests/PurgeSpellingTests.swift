@@ -27,6 +27,8 @@ struct PurgeSpellingTests {
     @Test(arguments: [
         ("/x/abc", "/x/%61bc"), ("/x/caf%C3%A9", "/x/caf%c3%a9"), ("/x/%61bc", "/x/abc"), ("/x/caf%c3%a9", "/x/caf%C3%A9"),
         ("/y/abc", "/Y/ABC"), ("/y/abc", "/y/abc/"), ("/y/abc", "/y/abc;v=1"), ("/y/ABC", "/y/%61bc/"),
+        // Reserved characters raw and percent-encoded (`encodeURIComponent` writes `%40`).
+        ("/x/a@b.c", "/x/a%40b.c"), ("/x/a%40b.c", "/x/a@b.c"), ("/x/x:1", "/x/x%3a1"), ("/x/%2A", "/x/*"),
     ])
     func aMutationThroughAnotherSpellingPurges(cached: String, mutated: String) async throws {
         try await withProxy(routes: Self.routes, purge: Self.purge) { h in
