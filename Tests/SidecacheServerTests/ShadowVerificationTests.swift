@@ -129,6 +129,29 @@ struct ShadowVerificationTests {
         }
     }
 
+    /// A `br` entry (a route that does not compress keeps it for the clients that take
+    /// br): the check asks for identity and cannot decode the entry, which proves no
+    /// difference; every such entry was dropped as a mismatch on each sampled hit.
+    @Test func anEntryTheCheckCannotDecodeIsKept() async throws {
+        let routes = #"[{ "name": "checked", "match": "GET /api/checked/{id}", "ttl": "5m", "verify": "100%", "compress": false }]"#
+        try await withProxy(routes: routes) { (h: ProxyHarness) async throws in
+            let brotli = OriginResponse(headers: [("Content-Type", "application/json"), ("Content-Encoding", "br"),
+                                                  ("Vary", "Accept-Encoding")], body: .bytes([0x0B, 0x02, 0x80]))
+            h.origin.on("GET", "/api/checked/3") { req in req.header("Accept-Encoding")?.contains("br") == true ? brotli : .json(#"{"v":3}"#) }
+            let br: [(name: String, value: String)] = [("Accept-Encoding", "br")]
+            // The first answer teaches the route its `Vary`; the second is stored under it.
+            #expect(try await eventually { try await h.get("/api/checked/3", headers: br).header("X-Cache") == "HIT" })
+            let fetched = h.origin.count(path: "/api/checked/3")
+            for n in 1...3 {
+                #expect(try await eventually { h.proxy.engine.verifications.load(ordering: .relaxed) == 0 })
+                #expect(try await h.get("/api/checked/3", headers: br).header("X-Cache") == "HIT", "hit \(n)")
+                #expect(try await eventually { h.origin.count(path: "/api/checked/3") >= fetched + n }, "hit \(n) verified")
+            }
+            #expect(try await eventually { h.proxy.engine.verifications.load(ordering: .relaxed) == 0 })
+            #expect(Self.mismatches(h) == 0)
+        }
+    }
+
     /// A check is sent with the sampled client's headers. One whose headers outside the
     /// key make the upstream refuse (406 to an `Accept` it cannot meet) learned nothing
     /// about the entry; that was a mismatch, and the client dropped the entry for
