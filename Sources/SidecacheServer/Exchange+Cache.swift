@@ -117,23 +117,11 @@ extension Exchange {
         }
     }
 
-    /// Waits at most `bound` for the leader's fill. A leader that waits on another
-    /// instance's lease first (a peer that died holding it) fetches only once that wait
-    /// is over: its waiters wait on for that fetch, which ends within its own bound,
-    /// rather than each fetching as their bound, counted from their arrival, runs out
-    /// (ten misses behind a dead peer's lease made ten fetches).
-    func waitForFill(bound: Duration, renewed: Bool = false) {
+    func waitForFill(bound: Duration) {
         let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
         waitTimer = connection.eventLoop.scheduleTask(in: .milliseconds(bound.milliseconds)) {
             let exchange = me.value
-            let now = exchange.engine.clock.now()
-            if !renewed, let context = exchange.machine.context, let waiter = exchange.machine.waitingOn,
-               let since = exchange.engine.fills.leaderWaitsOnPeerSince(context.key, waiter: waiter) {
-                // The peer wait, then the leader's own fetch, each within the route's bound.
-                let left = since + context.route.policy.upstreamTimeout * 2 + .seconds(1) - now
-                if left > .zero { return exchange.waitForFill(bound: left, renewed: true) }
-            }
-            exchange.run(exchange.machine.waitTimedOut(now: now))
+            exchange.run(exchange.machine.waitTimedOut(now: exchange.engine.clock.now()))
         }
     }
 
@@ -171,7 +159,6 @@ extension Exchange {
     func waitForPeer(bound: Duration) {
         guard let context = machine.context else { return }
         let key = context.key
-        if let flight { engine.fills.leaderWaitsOnPeer(key, flight: flight, now: engine.clock.now()) }
         engine.metrics.coalesced(route: context.route.name)
         let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
         engine.store.awaitFill(of: key, bound: bound, on: connection.eventLoop) {

@@ -362,11 +362,6 @@ struct ExchangeStateMachine {
         }
     }
 
-    /// The fill this request waits on, as its waiter.
-    var waitingOn: UInt64? {
-        if case .waitingOnFill(let waiter) = state { waiter } else { nil }
-    }
-
     /// Waited `upstreamTimeout` on someone else's fill: fetch on our own.
     mutating func waitTimedOut(now: Timestamp) -> Action {
         guard case .waitingOnFill(let waiter) = state else { return .none }

@@ -31,9 +31,6 @@ final class FillRegistry: Sendable {
         let fillSeq: UInt64
         let scopeIDs: [UInt64]
         var waiters: [Waiter] = []
-        /// When its leader began waiting on another instance's lease (it fetches itself
-        /// when that ends).
-        var leaderWaitsOnPeerSince: Timestamp?
     }
 
     private struct State {
@@ -109,24 +106,6 @@ final class FillRegistry: Sendable {
             return flight.waiters
         }
         for w in waiters { w.deliver(result) }
-    }
-
-    /// The leader of `flight` waits on another instance's lease from `now` on, and
-    /// fetches itself when that wait ends (`leaderWaitsOnPeerSince`).
-    func leaderWaitsOnPeer(_ key: CacheKey, flight id: UInt64, now: Timestamp) {
-        state.withLock { s in
-            guard s.flights[key]?.id == id else { return }
-            s.flights[key]?.leaderWaitsOnPeerSince = now
-        }
-    }
-
-    /// When the leader of the flight `waiter` waits on began waiting on another
-    /// instance's lease; nil if it did not.
-    func leaderWaitsOnPeerSince(_ key: CacheKey, waiter id: UInt64) -> Timestamp? {
-        state.withLock { s in
-            guard let flight = s.flights[key], flight.waiters.contains(where: { $0.id == id }) else { return nil }
-            return flight.leaderWaitsOnPeerSince
-        }
     }
 
     /// A waiter gave up (its wait bound passed, or its client left): it is not told later.

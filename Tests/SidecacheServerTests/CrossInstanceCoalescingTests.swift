@@ -121,38 +121,17 @@ struct CrossInstanceCoalescingTests {
     @Test func aLeaseNobodyReleasesOnlyDelaysUntilTheBound() async throws {
         try await Self.withFleet(1, timeout: "2s") { origin, redis, fleet in
             origin.on("GET", "/api/cold/3", .json(#"{"id":3}"#))
-            try await Self.holdLeaseForever("/api/cold/3", in: redis)
+            let config = try ConfigLoader.parse(Data("""
+            { "upstream": "http://127.0.0.1:1", "routes": \(Self.routes(timeout: "2s")) }
+            """.utf8), environment: [:])
+            let route = try #require(config.routes.route(named: "cold"))
+            let key = CacheKeyBuilder.key(route: route, host: "api.example", target: try #require(RequestTarget("/api/cold/3")),
+                                          headers: HeaderList(), identity: nil)
+            #expect(try await redis.cli("SET", "sidecache:l:\(key)", "dead-instance", "PX", "60000") == "OK")
             let answer = try await Self.get(fleet[0], "/api/cold/3")
             #expect(answer.status == 200 && answer.text == #"{"id":3}"#)
             #expect(origin.count(path: "/api/cold/3") == 1)
             #expect(Self.waiting(fleet) == 1, "it did wait for the lease holder first")
         }
-    }
-
-    /// The same for ten misses on one instance: one leads and waits on the lease, the
-    /// others on it; once its bound ran out it fetches, and they wait on that fetch. Their
-    /// own bound, counted from their arrival, ran out as it began: all ten fetched.
-    @Test func theMissesBehindALeaseNobodyReleasesMakeOneFetch() async throws {
-        try await Self.withFleet(1, timeout: "2s") { origin, redis, fleet in
-            origin.on("GET", "/api/cold/4", OriginResponse.json(#"{"id":4}"#).delayed(.milliseconds(500)))
-            try await Self.holdLeaseForever("/api/cold/4", in: redis)
-            let answers = try await withThrowingTaskGroup(of: TestResponse.self) { group in
-                for _ in 0..<10 { group.addTask { try await Self.get(fleet[0], "/api/cold/4") } }
-                return try await group.reduce(into: [TestResponse]()) { $0.append($1) }
-            }
-            #expect(answers.allSatisfy { $0.status == 200 && $0.text == #"{"id":4}"# })
-            #expect(origin.count(path: "/api/cold/4") == 1)
-        }
-    }
-
-    /// Sets the lease of `path`'s key as an instance that died holding it would have left it.
-    static func holdLeaseForever(_ path: String, in redis: RedisServer) async throws {
-        let config = try ConfigLoader.parse(Data("""
-        { "upstream": "http://127.0.0.1:1", "routes": \(Self.routes(timeout: "2s")) }
-        """.utf8), environment: [:])
-        let route = try #require(config.routes.route(named: "cold"))
-        let key = CacheKeyBuilder.key(route: route, host: "api.example", target: try #require(RequestTarget(path)),
-                                      headers: HeaderList(), identity: nil)
-        #expect(try await redis.cli("SET", "sidecache:l:\(key)", "dead-instance", "PX", "60000") == "OK")
     }
 }
