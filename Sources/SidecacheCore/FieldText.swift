@@ -11,6 +11,13 @@ public enum FieldText {
     private static let base: UInt32 = 0x10FF00
 
     public static func decode(_ bytes: UnsafeRawBufferPointer) -> String {
+        // ASCII, nearly every value: decoded as it always was, one pass to tell.
+        var ascii = true
+        for byte in bytes where byte >= 0x80 {
+            ascii = false
+            break
+        }
+        if ascii { return String(decoding: bytes, as: UTF8.self) }
         if !bytes.contains(where: { $0 >= 0xF4 }), let text = String(validating: bytes, as: UTF8.self) { return text }
         var scalars = String.UnicodeScalarView()
         for byte in bytes { scalars.append(Unicode.Scalar(byte < 0x80 ? UInt32(byte) : base + UInt32(byte))!) }
@@ -23,10 +30,17 @@ public enum FieldText {
     }
 
     /// Calls `body` with the bytes `text` was read from (`decode`): its UTF-8, unless it
-    /// holds byte-for-byte scalars, which only a value read from such bytes does.
-    public static func withBytes<Result>(of text: String, _ body: (UnsafeRawBufferPointer) -> Result) -> Result {
+    /// holds byte-for-byte scalars, which only a value read from such bytes does. Not
+    /// generic: across modules a generic one is not specialized, and every header line
+    /// of every forwarded answer paid for `Optional`'s generic metadata.
+    public static func withBytes(of text: String, _ body: (UnsafeRawBufferPointer) -> Void) {
         var text = text
-        if text.withUTF8({ !$0.contains(0xF4) }) { return text.withUTF8 { body(UnsafeRawBufferPointer($0)) } }
+        let plain = text.withUTF8 { utf8 in
+            guard !utf8.contains(0xF4) else { return false }
+            body(UnsafeRawBufferPointer(utf8))
+            return true
+        }
+        if plain { return }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(text.utf8.count)
         for scalar in text.unicodeScalars {
@@ -36,6 +50,6 @@ public enum FieldText {
                 bytes.append(contentsOf: String(scalar).utf8)
             }
         }
-        return bytes.withUnsafeBytes(body)
+        bytes.withUnsafeBytes(body)
     }
 }

@@ -1,4 +1,5 @@
 import CCurl
+import SidecacheCore
 
 /// The header lines handed to curl (CURLOPT_HTTPHEADER): the caller's headers as
 /// given, then blank lines that stop curl adding its own.
@@ -78,7 +79,13 @@ final class RequestHeaderLines {
             let start = text
             append(name)
             append(separator)
-            append(value)
+            // As the bytes it was read from: a revalidation's `If-None-Match` carries a stored
+            // `ETag` that may hold obs-text (`FieldText`), and no fewer bytes than its UTF-8.
+            FieldText.withBytes(of: value) { bytes in
+                guard let base = bytes.baseAddress else { return }
+                text.copyMemory(from: base, byteCount: bytes.count)
+                text += bytes.count
+            }
             end(start)
         }
 

@@ -35,16 +35,19 @@ struct UpstreamTrustTests {
     }
 
     /// RFC 9110 §5.5: obs-text in an upstream's field value or reason phrase is opaque
-    /// bytes, passed on as sent: on the miss, on hits, and after a 304 refreshed the
-    /// entry (a Latin-1 filename reached the client as U+FFFD, stored so for every hit).
+    /// bytes, passed on as sent: on the miss, on hits, after a 304 refreshed the entry
+    /// (a Latin-1 filename reached the client as U+FFFD, stored so for every hit), and in
+    /// the `If-None-Match` a revalidation sends.
     @Test func obsTextInAnAnswerGoesOutAsSent() async throws {
         let field: [UInt8] = Array("X-A: r".utf8) + [0xE9] + Array("sum".utf8) + [0xE9] + Array("\r\n".utf8)
         let statusLine: [UInt8] = Array("HTTP/1.1 200 Tr".utf8) + [0xE8] + Array("s bien\r\n".utf8)
+        let etag: [UInt8] = Array("ETag: \"t".utf8) + [0xE9] + Array("\"\r\n".utf8)
         let origin = try await RawOrigin.start { head in
-            if head.contains("If-None-Match") {
-                return (Array("HTTP/1.1 304 Not Modified\r\nETag: \"t\"\r\nCache-Control: max-age=60\r\n\r\n".utf8), false)
+            // The head as text, each byte that is not UTF-8 a U+FFFD: the tag's own 0xE9.
+            if head.contains("If-None-Match: \"t\u{FFFD}\"") {
+                return (Array("HTTP/1.1 304 Not Modified\r\n".utf8) + etag + Array("Cache-Control: max-age=60\r\n\r\n".utf8), false)
             }
-            return (statusLine + Array("Content-Length: 4\r\nETag: \"t\"\r\nCache-Control: max-age=60\r\n".utf8) + field
+            return (statusLine + Array("Content-Length: 4\r\nCache-Control: max-age=60\r\n".utf8) + etag + field
                         + Array("\r\ngood".utf8), false)
         }
         defer { Task { await origin.shutdown() } }
@@ -61,6 +64,7 @@ struct UpstreamTrustTests {
             h.clock.advance(by: .seconds(61))
             let refreshed = try await answer()
             #expect(refreshed.starts(with: statusLine) && refreshed.firstRange(of: field) != nil, "after the 304: \(String(decoding: refreshed, as: UTF8.self))")
+            #expect(String(decoding: refreshed, as: UTF8.self).contains("fwd-status=304"), "revalidated with the tag's own bytes")
             #expect(Self.requests(origin, "/r/latin") == 2)
         }
     }
