@@ -60,27 +60,30 @@ public struct PathSpelling: Sendable, Equatable {
         return Substring(decoding: out, as: UTF8.self)
     }
 
-    /// `path` with its sub-delims, ":" and "@" all as they are and all percent-encoded,
-    /// besides as given: two spellings RFC 3986 keeps apart (they are reserved), which
-    /// keys keep apart too, but which upstreams read as one resource. A client of
+    /// `path` with every character a path may carry either way (all but unreserved ones,
+    /// "/", "%", `\` and blanks: sub-delims, ":", "@", `|`, `[`, non-ASCII bytes…) all
+    /// raw and all percent-encoded, besides as given: spellings RFC 3986 keeps apart,
+    /// which keys keep apart too, but which upstreams read as one resource. A client of
     /// `encodeURIComponent` writes `/users/a%40b.c` for the `/users/a@b.c` another one
     /// wrote; a purge through either must reach both (a write through one left the other
     /// served). Mixed spellings of one path (`a@b%3Ac`) are not reached.
-    static func reservedSpellings(_ path: String) -> [String] {
-        func reserved(_ b: UInt8) -> Bool { b < 0x80 && Self.reservedBytes.contains(Unicode.Scalar(b)) }
-        guard path.utf8.contains(where: { $0 == UInt8(ascii: "%") || reserved($0) }) else { return [path] }
+    static func rawAndEncodedSpellings(_ path: String) -> [String] {
+        func either(_ b: UInt8) -> Bool {
+            b > 0x20 && b != 0x7F && !b.isUnreserved && b != UInt8(ascii: "/") && b != UInt8(ascii: "%") && b != UInt8(ascii: "\\")
+        }
+        guard path.utf8.contains(where: { $0 == UInt8(ascii: "%") || either($0) }) else { return [path] }
         var raw: [UInt8] = [], encoded: [UInt8] = []
         var bytes = path.utf8[...]
         while let b = bytes.popFirst() {
             var value = b
             var escaped = false
             if b == UInt8(ascii: "%"), bytes.count >= 2, let v = hexValue(bytes[bytes.startIndex], bytes[bytes.index(after: bytes.startIndex)]),
-               reserved(v) {
+               either(v) {
                 bytes = bytes.dropFirst(2)
                 value = v
                 escaped = true
             }
-            guard escaped || reserved(b) else {
+            guard escaped || either(b) else {
                 raw.append(b)
                 encoded.append(b)
                 continue
@@ -91,8 +94,6 @@ public struct PathSpelling: Sendable, Equatable {
         }
         return [path, String(decoding: raw, as: UTF8.self), String(decoding: encoded, as: UTF8.self)]
     }
-
-    private static let reservedBytes: Set<Unicode.Scalar> = ["!", "$", "&", "'", "(", ")", "*", "+", ",", ";", "=", ":", "@"]
 
     private func needsWork(_ path: Substring) -> Bool {
         if ignoreTrailingSlash && path.utf8.count > 1 && path.utf8.last == UInt8(ascii: "/") { return true }

@@ -128,19 +128,21 @@ public struct PurgeValues {
         self.body = body
     }
 
-    /// The value for one placeholder, ready to be a path segment: percent-encoded the
-    /// way a client writes it in a path. Path parameters and query values are decoded as
-    /// the upstream reads them first (a query's `+` is a space): taken as received, the
-    /// `a%2Fb` that `encodeURIComponent` sends for `a/b` named a path no entry has, where
-    /// its "/" must widen the purge, and `?id=a+b` purged `/a+b`, not the `/a%20b` the
-    /// upstream changed. Nil for none, and for more than one reading: which the upstream
-    /// took is not known.
+    /// The value for one placeholder, ready to be a path segment. A path parameter is one
+    /// segment as received (already percent-encoded; its `%2F` names no cacheable path,
+    /// and widening on it would let any client flush the subtree). Query values are
+    /// decoded as the upstream reads them (`+` a space), then percent-encoded as header
+    /// and body values are, the way a client writes them in a path: taken as received,
+    /// `?path=a%2Fb` named a path no entry has where its "/" must widen the purge, and
+    /// `?id=a+b` purged `/a+b`, not the `/a%20b` the upstream changed. (`spellings`
+    /// reaches each such path raw and encoded.) Nil for none, and for more than one
+    /// reading: which the upstream took is not known.
     func lookup(_ source: PathTemplate.Source) -> String? {
         let texts = texts(source)
         guard texts.count == 1, let value = texts.first else { return nil }
         let decoded: [UInt8]
         switch source {
-        case .param: decoded = Array(IteratorSequence(Decoded(value.utf8, form: false)))
+        case .param: return value
         case .query: decoded = Array(IteratorSequence(Decoded(value.utf8, form: true)))
         case .header, .body: decoded = Array(value.utf8)
         }

@@ -39,16 +39,16 @@ public enum PurgeScope: Hashable, Sendable, CustomStringConvertible {
     /// from an instance on another config sharing Redis, or under a subtree whose
     /// prefix the routes below it spell differently. Purged in one spelling only, the
     /// others were served on. And each of those with its reserved characters raw and
-    /// percent-encoded (`PathSpelling.reservedSpellings`). Two spellings for most paths,
+    /// percent-encoded (`PathSpelling.rawAndEncodedSpellings`). Two spellings for most paths,
     /// at most twenty-four.
     public var spellings: [PurgeScope] {
         switch self {
         case .path(let path):
-            PathSpelling.every.flatMap { PathSpelling.reservedSpellings(String($0.canonical(path[...]))) }.map(PurgeScope.path).uniqued()
+            PathSpelling.every.flatMap { PathSpelling.rawAndEncodedSpellings(String($0.canonical(path[...]))) }.map(PurgeScope.path).uniqued()
         case .subtree(let prefix):
             // A prefix ends in "/" by definition: it keeps it under every spelling.
             PathSpelling.every.filter { !$0.ignoreTrailingSlash }
-                .flatMap { PathSpelling.reservedSpellings(String($0.canonical(prefix[...]))) }.map(PurgeScope.subtree).uniqued()
+                .flatMap { PathSpelling.rawAndEncodedSpellings(String($0.canonical(prefix[...]))) }.map(PurgeScope.subtree).uniqued()
         case .route, .tag, .all: [self]
         }
     }

@@ -26,7 +26,7 @@ struct TemplateCase: Sendable, CustomTestStringConvertible {
         TemplateCase(template: "/*", scope: .subtree("/")),
         TemplateCase(template: "/api/users/{id}/*", params: ["id": "7"], scope: .subtree("/api/users/7/")),
         TemplateCase(template: "/o/{query.org}/x", query: "a=1&org=acme&b", scope: .path("/o/acme/x")),
-        TemplateCase(template: "/o/{query.org}", query: "org=a%20b", scope: .path("/o/a%20b")),        // raw, as received
+        TemplateCase(template: "/o/{query.org}", query: "org=a%20b", scope: .path("/o/a%20b")),        // decoded, encoded again
         TemplateCase(template: "/t/{header.X-Tenant}", headers: [("x-tenant", "t1")], scope: .path("/t/t1")),
         TemplateCase(template: "/t/{header.X-Tenant}", headers: [("X-Tenant", "a b?")], scope: .path("/t/a%20b%3F")),
         TemplateCase(template: "/s/{body.userId}", body: #"{"userId": 42}"#, scope: .path("/s/42")),
@@ -75,12 +75,14 @@ struct TemplateCase: Sendable, CustomTestStringConvertible {
         TemplateCase(template: "/s/{body.id}", body: #"{"id": 1234567890123456789}"#, scope: .path("/s/1234567890123456789")),
         TemplateCase(template: "/s/{body.id}", body: #"{"id": 1e20}"#, scope: .subtree("/s/"), widened: "{body.id}"),
         TemplateCase(template: "/a/{id}/*", params: [:], scope: .subtree("/a/"), widened: "{id}"),
-        // Parameters and query values as the upstream decodes them: `encodeURIComponent`'s
-        // `%2F` is a "/" (widened), a query's `+` a space, `%40` an "@".
+        // Query values as the upstream decodes them: `encodeURIComponent`'s `%2F` is a "/"
+        // (widened), `+` a space, `%40` an "@". A path parameter is one segment as sent:
+        // its `%2F` names no cacheable path, and does not let a client flush the subtree.
         TemplateCase(template: "/f/{query.path}", query: "path=a%2Fb", scope: .subtree("/f/"), widened: "{query.path}"),
-        TemplateCase(template: "/f/{id}", params: ["id": "a%2fb"], scope: .subtree("/f/"), widened: "{id}"),
+        TemplateCase(template: "/f/{id}", params: ["id": "a%2fb"], scope: .path("/f/a%2fb")),
         TemplateCase(template: "/s/{query.id}", query: "id=a+b", scope: .path("/s/a%20b")),
         TemplateCase(template: "/s/{query.id}", query: "id=a%40b.c", scope: .path("/s/a@b.c")),
+        TemplateCase(template: "/s/{query.id}", query: "id=a%7Cb", scope: .path("/s/a%7Cb")),
         TemplateCase(template: "/s/{id}", params: ["id": "a+b"], scope: .path("/s/a+b")),
     ])
     func expand(c: TemplateCase) throws {

@@ -29,6 +29,7 @@ struct PurgeSpellingTests {
         ("/y/abc", "/Y/ABC"), ("/y/abc", "/y/abc/"), ("/y/abc", "/y/abc;v=1"), ("/y/ABC", "/y/%61bc/"),
         // Reserved characters raw and percent-encoded (`encodeURIComponent` writes `%40`).
         ("/x/a@b.c", "/x/a%40b.c"), ("/x/a%40b.c", "/x/a@b.c"), ("/x/x:1", "/x/x%3a1"), ("/x/%2A", "/x/*"),
+        ("/x/a|b", "/x/a%7Cb"),
     ])
     func aMutationThroughAnotherSpellingPurges(cached: String, mutated: String) async throws {
         try await withProxy(routes: Self.routes, purge: Self.purge) { h in
