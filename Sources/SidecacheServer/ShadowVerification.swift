@@ -101,12 +101,17 @@ final class ShadowVerification {
         guard StoragePolicy.storableStatuses.contains(status) else { return }
         let stored = entry.storedHead()
         let limit = route.policy.maxBodySize
-        let entryBody = Self.decoded(entry.body, coding: ContentCoding.coding(HeaderList(stored.lines)), limit: limit, allocator)
-        let fetched = Self.decoded(body, coding: coding, limit: limit, allocator)
+        let storedCoding = ContentCoding.coding(HeaderList(stored.lines))
         if status == entry.status {
-            // A body that cannot be decoded (a `br` entry: the check asks for identity)
-            // proves nothing either way: every br entry was dropped as a mismatch.
-            guard let entryBody, let fetched, Self.digest(entryBody) != Self.digest(fetched) else { return }
+            // A coding the check does not decode (a `br` entry: it asks for identity) proves
+            // nothing either way: every br entry was dropped as a mismatch. A body that
+            // fails to decode (corrupt, or inflating past `maxBodySize`) is a difference.
+            guard Self.decodes(storedCoding), Self.decodes(coding) else { return }
+            if let entryBody = Self.decoded(entry.body, coding: storedCoding, limit: limit, allocator),
+               let fetched = Self.decoded(body, coding: coding, limit: limit, allocator),
+               Self.digest(entryBody) == Self.digest(fetched) {
+                return
+            }
         }
         engine.store.drop(key, on: loop)
         engine.metrics.verifyMismatch(route: route.name)
@@ -114,6 +119,8 @@ final class ShadowVerification {
             "route": "\(route.name)", "key": "\(key)", "status": "\(entry.status) -> \(status)",
         ])
     }
+
+    private static func decodes(_ coding: String) -> Bool { coding.isEmpty || coding == "gzip" || coding == "x-gzip" }
 
     private static func decoded(_ body: ByteBuffer, coding: String, limit: Int, _ allocator: ByteBufferAllocator) -> ByteBuffer? {
         switch coding {
