@@ -24,11 +24,6 @@ public enum FieldText {
         return String(scalars)
     }
 
-    public static func decode(_ bytes: some Collection<UInt8>) -> String {
-        let decoded = bytes.withContiguousStorageIfAvailable { decode(UnsafeRawBufferPointer($0)) }
-        return decoded ?? Array(bytes).withUnsafeBytes { decode($0) }
-    }
-
     /// Calls `body` with the bytes `text` was read from (`decode`): its UTF-8, unless it
     /// holds byte-for-byte scalars, which only a value read from such bytes does. Not
     /// generic: across modules a generic one is not specialized, and every header line

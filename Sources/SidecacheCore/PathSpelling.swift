@@ -88,9 +88,8 @@ public struct PathSpelling: Sendable, Equatable {
                 encoded.append(b)
                 continue
             }
-            let hex = Array("0123456789ABCDEF".utf8)
             raw.append(value)
-            encoded.append(contentsOf: [UInt8(ascii: "%"), hex[Int(value >> 4)], hex[Int(value & 15)]])
+            encoded.appendPercentEscape(of: value)
         }
         return [path, String(decoding: raw, as: UTF8.self), String(decoding: encoded, as: UTF8.self)]
     }
@@ -118,6 +117,14 @@ func hexValue(_ h1: UInt8, _ h2: UInt8) -> UInt8? {
     }
     guard let hi = nibble(h1), let lo = nibble(h2) else { return nil }
     return hi << 4 | lo
+}
+
+extension [UInt8] {
+    /// `%XY` for `byte`, hex digits in upper case (RFC 3986 §2.1's normal form).
+    mutating func appendPercentEscape(of byte: UInt8) {
+        func digit(_ n: UInt8) -> UInt8 { n < 10 ? UInt8(ascii: "0") + n : UInt8(ascii: "A") + n - 10 }
+        append(contentsOf: [UInt8(ascii: "%"), digit(byte >> 4), digit(byte & 15)])
+    }
 }
 
 extension UInt8 {

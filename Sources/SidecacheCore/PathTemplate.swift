@@ -185,22 +185,19 @@ public struct PurgeValues {
 /// Percent-encodes everything but RFC 3986 unreserved characters and sub-delims/":"/"@"
 /// (the pchar set), leaving "/" for the caller to reject.
 func percentEncodeSegment(_ bytes: some Sequence<UInt8>) -> String {
-    var out = ""
+    var out: [UInt8] = []
     for b in bytes {
         switch b {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
              UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "!"), UInt8(ascii: "$"),
              UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "*"), UInt8(ascii: "+"),
              UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="), UInt8(ascii: ":"), UInt8(ascii: "@"), UInt8(ascii: "/"):
-            out.unicodeScalars.append(Unicode.Scalar(b))
+            out.append(b)
         default:
-            let hex = Array("0123456789ABCDEF".utf8)
-            out.unicodeScalars.append("%")
-            out.unicodeScalars.append(Unicode.Scalar(hex[Int(b >> 4)]))
-            out.unicodeScalars.append(Unicode.Scalar(hex[Int(b & 15)]))
+            out.appendPercentEscape(of: b)
         }
     }
-    return out
+    return String(decoding: out, as: UTF8.self)
 }
 
 extension Sequence<PathTemplate.Piece> {

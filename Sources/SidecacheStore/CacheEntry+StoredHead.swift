@@ -26,7 +26,7 @@ extension CacheEntry {
             }
             guard !lines.isEmpty else { return ("", []) }
             let parts = lines.removeFirst().split(separator: UInt8(ascii: " "), maxSplits: 2, omittingEmptySubsequences: false)
-            let reason = parts.count > 2 ? FieldText.decode(parts[2]) : ""
+            let reason = parts.count > 2 ? FieldText.decode(UnsafeRawBufferPointer(rebasing: parts[2])) : ""
             let fields: [(name: String, value: String)] = lines.compactMap { line in
                 guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return nil }
                 let name = String(decoding: line[..<colon], as: UTF8.self)
@@ -34,7 +34,7 @@ extension CacheEntry {
                 var value = line[(colon + 1)...]
                 while let first = value.first, first == 0x20 || first == 0x09 { value = value.dropFirst() }
                 while let last = value.last, last == 0x20 || last == 0x09 { value = value.dropLast() }
-                return (name: name, value: FieldText.decode(value))
+                return (name: name, value: FieldText.decode(UnsafeRawBufferPointer(rebasing: value)))
             }
             return (reason, fields)
         }
