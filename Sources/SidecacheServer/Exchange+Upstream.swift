@@ -60,11 +60,12 @@ extension Exchange {
     private func send(method: String, uri: String, body: ByteBuffer?, forFill: Bool, timeout: Duration,
                       extraHeaders: [(name: String, value: String)] = [], acceptEncoding: String? = nil) {
         upstreamStarted = .now()
+        let upstream = settings.config.upstream
         var headers = ForwardHeaders.request(head.headers, clientAddress: connection.remoteAddress,
-                                             fallbackHost: settings.config.upstream.authority, forFill: forFill,
+                                             fallbackHost: upstream.authority, forFill: forFill,
                                              requestID: ForwardHeaders.newRequestID) + extraHeaders
         if let acceptEncoding { ForwardHeaders.accept(acceptEncoding, in: &headers) }
-        let request = engine.upstreamRequest(settings.config, method: method, uri: uri, headers: headers, body: body, timeout: timeout)
+        let request = engine.upstreamRequest(upstream, method: method, uri: uri, headers: headers, body: body, timeout: timeout)
         let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
         transfer = engine.upstream.execute(request, on: connection.eventLoop) { events in me.value.upstream(events) }
     }

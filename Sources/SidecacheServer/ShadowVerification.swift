@@ -42,11 +42,11 @@ final class ShadowVerification {
             engine.verifications.wrappingSubtract(1, ordering: .relaxed)
             return   // a check can wait for the next sampled hit
         }
-        let config = engine.settings.config
-        var headers = ForwardHeaders.request(request, clientAddress: clientAddress, fallbackHost: config.upstream.authority,
+        let upstream = engine.settings.config.upstream
+        var headers = ForwardHeaders.request(request, clientAddress: clientAddress, fallbackHost: upstream.authority,
                                              forFill: true, requestID: ForwardHeaders.newRequestID)
         ForwardHeaders.accept("identity", in: &headers)
-        let upstreamRequest = engine.upstreamRequest(config, method: "GET", uri: uri, headers: headers, body: nil,
+        let upstreamRequest = engine.upstreamRequest(upstream, method: "GET", uri: uri, headers: headers, body: nil,
                                                      timeout: route.policy.upstreamTimeout)
         let check = ShadowVerification(engine: engine, route: route, key: key, entry: entry, loop: loop)
         let bound = NIOLoopBound(check, eventLoop: loop)

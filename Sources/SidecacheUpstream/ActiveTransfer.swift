@@ -17,12 +17,10 @@ final class ActiveTransfer {
     /// kept-alive one it was given had bytes waiting (`CurlSockets`).
     let onFreshConnection: Bool
     /// The consumer's side: shares the flow control, keys the loop's table.
-    let handle: UpstreamTransfer
+    var handle: UpstreamTransfer { start.transfer }
     let easy: UnsafeMutableRawPointer
-    let request: UpstreamRequest
-    private let headDeadline: NIODeadline
-    private let eventLoop: any EventLoop
-    private let onEvents: @Sendable ([UpstreamEvent]) -> Void
+    var request: UpstreamRequest { start.request }
+    private var headDeadline: NIODeadline { start.startedAt + start.request.headTimeout }
     private let outbox: EventOutbox
     /// The curl thread's connections: the one curl chose is looked at before a request.
     let sockets: CurlSockets
@@ -56,12 +54,7 @@ final class ActiveTransfer {
         self.onFreshConnection = onFreshConnection
         self.outbox = outbox
         self.sockets = sockets
-        self.handle = start.transfer
         self.easy = easy
-        self.request = start.request
-        self.headDeadline = start.startedAt + start.request.headTimeout
-        self.eventLoop = start.eventLoop
-        self.onEvents = start.onEvents
         self.closesConnection = Self.leavesConnectionInDoubt(start.request)
     }
 
@@ -198,6 +191,6 @@ final class ActiveTransfer {
     }
 
     private func deliver(_ event: UpstreamEvent) {
-        outbox.post(event, of: handle, to: eventLoop, onEvents)
+        outbox.post(event, of: start.transfer, to: start.eventLoop, start.onEvents)
     }
 }

@@ -294,8 +294,12 @@ public final class RedisStore: Sendable {
         // value (it matches no entry's), not a trap that takes the process down.
         var counters: [(scope: UInt64, value: UInt64)] = []
         counters.reserveCapacity(scopes.count)
-        for (scope, value) in zip(scopes, values.dropFirst()) { counters.append((scope, UInt64(bitPattern: value.integer ?? 0))) }
-        return EntryCodec.Generations(epoch: Array(epochBytes.readableBytesView), values: counters)
+        var next = values.startIndex + 1
+        for scope in scopes {
+            counters.append((scope, UInt64(bitPattern: values[next].integer ?? 0)))
+            next += 1
+        }
+        return EntryCodec.Generations(epoch: epochBytes.getBytes(at: epochBytes.readerIndex, length: 16)!, values: counters)
     }
 
     // MARK: Writing
