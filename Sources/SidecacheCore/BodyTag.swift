@@ -59,16 +59,28 @@ public struct BodyTag: Sendable, Equatable, CustomStringConvertible {
 
     public var description: String { source }
 
-    /// The tags `rules` give `body`, each once, in order, at most `maxPerEntry`;
-    /// `dropped` counts the values over the limit. Values are strings, numbers and
-    /// booleans; one that is empty or holds a space or comma cannot be named in a purge
-    /// and gives no tag.
-    public static func tags(_ rules: [BodyTag], in body: JSONValue) -> (tags: [String], dropped: Int) {
+    /// What `rules` read from an answer: its tags, each once, in order, at most
+    /// `maxPerEntry`; `dropped` counts the values over the limit, `unnamable` the values
+    /// no tag can hold.
+    ///
+    /// Values are strings, numbers and booleans. An empty one gives no tag: no write
+    /// names an empty id. One holding a space or comma, or a whole number past 2^53 (which
+    /// id it is, is not known once read as a Double), gives none either, yet a write can
+    /// name it (`PUT /api/users/john%20doe`): an answer with such a value is not stored,
+    /// as one with too many tags is, since that write's purge would miss it.
+    public struct Reading: Equatable, Sendable {
+        public var tags: [String] = []
+        public var dropped = 0
+        public var unnamable = 0
+    }
+
+    /// The tags `rules` give `body`.
+    public static func tags(_ rules: [BodyTag], in body: JSONValue) -> Reading {
         var found = Found()
         for rule in rules {
             rule.visit(body, rule.steps[...]) { found.add(rule, $0) }
         }
-        return (found.tags, found.dropped)
+        return found.reading
     }
 
     /// The same for a JSON document as it came (nil when it is not JSON): parsed whole
@@ -76,31 +88,37 @@ public struct BodyTag: Sendable, Equatable, CustomStringConvertible {
     /// answer of `maxBodySize` costs one pass and no tree. The scan finds the same
     /// values; the tags of two rules come in document order rather than rule by rule,
     /// which only matters past `maxPerEntry`, where the answer is not stored anyway.
-    public static func tags(_ rules: [BodyTag], inJSON bytes: UnsafeRawBufferPointer, wholeUpTo: Int = 64 << 10)
-        -> (tags: [String], dropped: Int)? {
+    public static func tags(_ rules: [BodyTag], inJSON bytes: UnsafeRawBufferPointer, wholeUpTo: Int = 64 << 10) -> Reading? {
         if bytes.count <= wholeUpTo { return JSONValue.parse(bytes).map { tags(rules, in: $0) } }
         var found = Found()
         guard JSONMembers.scalars(bytes, at: rules.map(\.steps), { value, ends in
             for index in ends { found.add(rules[index], value) }
         }) else { return nil }
-        return (found.tags, found.dropped)
+        return found.reading
     }
 
     /// Tags as they are found: each once, at most `maxPerEntry`; past them a value not
     /// among them is counted each time it comes, not remembered (a list of a million ids
     /// would fill a set for nothing: the answer is not stored).
     private struct Found {
-        var tags: [String] = []
+        var reading = Reading()
         var seen: Set<String> = []
-        var dropped = 0
 
         mutating func add(_ rule: BodyTag, _ value: JSONValue) {
-            guard let text = value.scalarText, !text.isEmpty, !holdsSeparator(text) else { return }
+            guard let text = value.scalarText else {
+                if case .number = value { reading.unnamable += 1 }
+                return
+            }
+            guard !text.isEmpty else { return }
+            guard !holdsSeparator(text) else {
+                reading.unnamable += 1
+                return
+            }
             let tag = rule.prefix + text
-            if tags.count < maxPerEntry {
-                if seen.insert(tag).inserted { tags.append(tag) }
+            if reading.tags.count < maxPerEntry {
+                if seen.insert(tag).inserted { reading.tags.append(tag) }
             } else if !seen.contains(tag) {
-                dropped += 1
+                reading.dropped += 1
             }
         }
     }

@@ -49,8 +49,8 @@ public enum NotStoredReason: String, Sendable, CaseIterable {
     /// More tags than an entry carries (`EntryTags`): a purge by one left out would miss it.
     case tooManyTags = "too-many-tags"
     /// A route with body tags and an answer they cannot be read from (not JSON, or JSON
-    /// that does not parse: Python's `NaN`): stored without them, a purge by one of its
-    /// ids would miss it.
+    /// that does not parse: Python's `NaN`), or that holds a value no tag can (`a b`,
+    /// `1e21`): stored without them, a purge by one of its ids would miss it.
     case untagged = "tags-unreadable"
     /// The path was spelled with escapes the key decodes (`%61` for `a`, lowercase escape
     /// hex): answered from its plain spelling's entry, never filling it.

@@ -20,6 +20,8 @@ enum EntryTags {
         case unreadable
         /// An answer on a route with body tags that is not JSON, or not JSON that parses.
         case untagged
+        /// Values its route's tags reach that no tag can hold (`BodyTag.Reading`).
+        case unnamable(count: Int)
     }
 
     /// `identity` is the body as the upstream meant it (decoded when it came gzipped),
@@ -32,11 +34,12 @@ enum EntryTags {
         guard !route.tags.isEmpty else { return .tags(declared) }
         guard isJSON(headers.first("content-type")) else { return .untagged }
         guard let identity else { return .unreadable }
-        guard let (fromBody, dropped) = identity.withUnsafeReadableBytes({ BodyTag.tags(route.tags, inJSON: $0) }) else {
+        guard let reading = identity.withUnsafeReadableBytes({ BodyTag.tags(route.tags, inJSON: $0) }) else {
             return .untagged
         }
-        guard dropped == 0 else { return .tooMany(over: dropped) }
-        return .tags((declared + fromBody).uniqued())
+        guard reading.dropped == 0 else { return .tooMany(over: reading.dropped) }
+        guard reading.unnamable == 0 else { return .unnamable(count: reading.unnamable) }
+        return .tags((declared + reading.tags).uniqued())
     }
 
     private static func isJSON(_ contentType: String?) -> Bool {

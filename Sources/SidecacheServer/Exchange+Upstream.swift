@@ -280,6 +280,10 @@ extension Exchange {
             notStored = .encoding
         case .untagged:
             notStored = .untagged
+        case .unnamable(let count):
+            notStored = .untagged
+            engine.logger.warning("answer not stored: its tags reach values no tag can hold (a space or comma, or a whole number past 2^53)", metadata: [
+                "route": "\(route.name)", "values": "\(count)"])
         }
         var body = filled.body
         var lines = filled.lines

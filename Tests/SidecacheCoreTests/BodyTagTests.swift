@@ -23,20 +23,39 @@ import Testing
                 == ["ta", "tb", "tc", "ttrue", "t1.5"])
     }
 
-    /// A tag is named in purges separated by spaces and commas: values holding one give none.
-    @Test func valuesThatCannotBeNamedGiveNoTag() throws {
+    /// A tag is named in purges separated by spaces and commas: values holding one give
+    /// none, and are counted, since a write can still name them (`PUT
+    /// /api/users/john%20doe`) and the answer holding them must not be stored. An empty
+    /// value is not counted: no write names an empty id.
+    @Test func valuesThatCannotBeNamedGiveNoTagAndAreCounted() throws {
         let rule = try BodyTag(parsing: "n:$[*]")
-        #expect(BodyTag.tags([rule], in: json(#"["a b", "a,b", "", "ok", "a\rb", "a\u000bb", "a\u2028b", "a\u0085b", "é"]"#)).tags
-                == ["n:ok", "n:é"])
+        let reading = BodyTag.tags([rule], in: json(#"["a b", "a,b", "", "ok", "a\rb", "a\u000bb", "a\u2028b", "a\u0085b", "é"]"#))
+        #expect(reading.tags == ["n:ok", "n:é"])
+        #expect(reading.unnamable == 6)
+        #expect(BodyTag.tags([rule], in: json(#"["", null, {"a": 1}, [2], "ok"]"#)).unnamable == 0)
+    }
+
+    /// A whole number only a Double holds (past Int64, or written `1e21`) names no one id
+    /// exactly: counted, so the answer holding it is not stored (the audit's: a PUT of
+    /// `/api/users/9223372036854775808` left the list holding it served).
+    @Test(arguments: ["9223372036854775808", "1e21", "-9223372036854775809"])
+    func wholeNumbersNoTagCanHoldAreCounted(id: String) throws {
+        let rule = try BodyTag(parsing: "u:$.items[*].id")
+        let document = #"{"items": [{"id": \#(id)}, {"id": 7}]}"#
+        let parsed = BodyTag.tags([rule], in: json(document))
+        #expect(parsed.tags == ["u:7"])
+        #expect(parsed.unnamable == 1)
+        let scanned = Array(document.utf8).withUnsafeBytes { BodyTag.tags([rule], inJSON: $0, wholeUpTo: 0) }
+        #expect(scanned == parsed)
     }
 
     @Test func atMost64TagsAnEntryAndTheRestAreCounted() throws {
         let rule = try BodyTag(parsing: "u:$.items[*]")
         let body = json(#"{"items": [\#((0..<100).map(String.init).joined(separator: ","))]}"#)
-        let (tags, dropped) = BodyTag.tags([rule], in: body)
-        #expect(tags.count == BodyTag.maxPerEntry)
-        #expect(tags.first == "u:0" && tags.last == "u:63")
-        #expect(dropped == 36)
+        let reading = BodyTag.tags([rule], in: body)
+        #expect(reading.tags.count == BodyTag.maxPerEntry)
+        #expect(reading.tags.first == "u:0" && reading.tags.last == "u:63")
+        #expect(reading.dropped == 36)
     }
 
     /// Answers past 64 KiB are scanned in one pass instead of parsed whole (a 4.7 MB list
@@ -56,6 +75,7 @@ import Testing
         let scanned = try #require(Array(document.utf8).withUnsafeBytes { BodyTag.tags(rules, inJSON: $0, wholeUpTo: 0) })
         #expect(Set(scanned.tags) == Set(parsed.tags) && scanned.tags.count == parsed.tags.count, "\(scanned.tags) \(parsed.tags)")
         #expect(scanned.dropped == parsed.dropped)
+        #expect(scanned.unnamable == parsed.unnamable)
     }
 
     @Test func aScannedAnswerThatIsNotJSONGivesNoTags() throws {
