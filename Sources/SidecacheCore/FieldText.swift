@@ -10,6 +10,9 @@
 public enum FieldText {
     private static let base: UInt32 = 0x10FF00
 
+    /// A scalar that stands for a byte from 0x80 up.
+    private static func isByte(_ scalar: Unicode.Scalar) -> Bool { (base + 0x80...base + 0xFF).contains(scalar.value) }
+
     public static func decode(_ bytes: UnsafeRawBufferPointer) -> String {
         // ASCII, nearly every value: decoded as it always was, one pass to tell.
         var ascii = true
@@ -21,6 +24,18 @@ public enum FieldText {
         if !bytes.contains(where: { $0 >= 0xF4 }), let text = String(validating: bytes, as: UTF8.self) { return text }
         var scalars = String.UnicodeScalarView()
         for byte in bytes { scalars.append(Unicode.Scalar(byte < 0x80 ? UInt32(byte) : base + UInt32(byte))!) }
+        return String(scalars)
+    }
+
+    /// `text` with each byte held byte for byte read as ISO-8859-1, the charset obs-text
+    /// came from: a `Surrogate-Key: caf\xE9` tags `café`, which an admin purge or a rule
+    /// (UTF-8, as JSON and paths are) can name.
+    public static func latin1(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isByte) else { return text }
+        var scalars = String.UnicodeScalarView()
+        for scalar in text.unicodeScalars {
+            scalars.append(isByte(scalar) ? Unicode.Scalar(UInt8(scalar.value - base)) : scalar)
+        }
         return String(scalars)
     }
 
@@ -39,7 +54,7 @@ public enum FieldText {
         var bytes: [UInt8] = []
         bytes.reserveCapacity(text.utf8.count)
         for scalar in text.unicodeScalars {
-            if scalar.value >= base + 0x80 && scalar.value <= base + 0xFF {
+            if isByte(scalar) {
                 bytes.append(UInt8(scalar.value - base))
             } else {
                 bytes.append(contentsOf: String(scalar).utf8)

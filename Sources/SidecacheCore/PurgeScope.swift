@@ -99,9 +99,10 @@ public enum PurgeScope: Hashable, Sendable, CustomStringConvertible {
 
     /// The tags of an answer: `Surrogate-Key` values, separated by blanks or commas (a
     /// proxy that folds repeated lines joins them with `, `: `grpA,` was a tag and
-    /// `grpA` purged nothing).
+    /// `grpA` purged nothing). A Latin-1 byte is its character (`FieldText.latin1`).
     public static func tags(_ headers: some HeaderFields) -> [String] {
-        headers.all("surrogate-key").flatMap { $0.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "," }) }.map(String.init)
+        headers.all("surrogate-key").flatMap { $0.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "," }) }
+            .map { FieldText.latin1(String($0)) }
     }
 
     /// Scope ids of tags.

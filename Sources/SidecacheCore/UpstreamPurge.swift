@@ -12,8 +12,11 @@ public enum UpstreamPurge {
             for member in value.split(separator: ",") {
                 let target = member.trimmingSpaces()
                 guard !target.isEmpty else { continue }
-                if target.hasPrefix("tag="), target.count > 4 {
-                    scopes.append(.tag(String(target.dropFirst(4))))
+                if target.hasPrefix("tag=") {
+                    // `tag= user:7` means `user:7`: a tag holds no blank, so none of its own
+                    // is lost, and kept it named a tag no entry carries.
+                    let tag = FieldText.latin1(target.dropFirst(4).trimmingSpaces())
+                    if tag.isEmpty || tag.contains(where: BodyTag.separates) { skipped.append(target) } else { scopes.append(.tag(tag)) }
                 } else if target.hasPrefix("route="), routes.route(named: String(target.dropFirst(6))) != nil {
                     scopes.append(.route(String(target.dropFirst(6))))
                 } else if target.hasPrefix("/"), !target.contains(where: { $0 == "?" || $0 == "#" || $0 == " " }) {

@@ -26,4 +26,15 @@ struct TagTests {
         #expect(PurgeScope.tags(headers) == ["a", "b", "c", "d"])
         #expect(PurgeScope.tagIDs(["a"]) == [PurgeScope.tag("a").id])
     }
+
+    /// The tags audit's: a Latin-1 `Surrogate-Key: caf\xE9` (held byte for byte,
+    /// `FieldText`) tagged an entry no admin purge or rule could name; it is `café`, as
+    /// obs-text's ISO-8859-1 reads, and so is the upstream's own `Sidecache-Purge`.
+    @Test func aLatin1TagIsItsCharacters() {
+        let latin1 = ([0x63, 0x61, 0x66, 0xE9] as [UInt8]).withUnsafeBytes { FieldText.decode($0) }
+        let headers = HeaderList([(name: "Surrogate-Key", value: latin1 + " x")])
+        #expect(PurgeScope.tags(headers) == ["café", "x"])
+        #expect(UpstreamPurge.scopes(["tag=" + latin1], routes: RouteTable([])).scopes == [.tag("café")])
+        #expect(PurgeScope.tags(HeaderList([(name: "Surrogate-Key", value: "café \u{10FF01}")])) == ["café", "\u{10FF01}"])
+    }
 }

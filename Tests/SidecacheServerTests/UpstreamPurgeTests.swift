@@ -46,8 +46,9 @@ struct UpstreamPurgeTests {
 
     @Test func theFieldIsParsedStrictly() {
         let routes = RouteTable([Route(name: "lists", pattern: try! RequestPattern(parsing: "GET /l/{id}"), ttl: .fixed(.seconds(1)))])
-        let parsed = UpstreamPurge.scopes(["/a/1, /b/*,tag=t, route=lists", " , route=none, a/b, /c*d, /q?x=1, tag="], routes: routes)
-        #expect(parsed.scopes == [.path("/a/1"), .subtree("/b/"), .tag("t"), .route("lists")])
-        #expect(parsed.skipped == ["route=none", "a/b", "/c*d", "/q?x=1", "tag="])
+        let parsed = UpstreamPurge.scopes(["/a/1, /b/*,tag=t, route=lists, tag= u:7", " , route=none, a/b, /c*d, /q?x=1, tag=, tag=a b"],
+                                          routes: routes)
+        #expect(parsed.scopes == [.path("/a/1"), .subtree("/b/"), .tag("t"), .route("lists"), .tag("u:7")])
+        #expect(parsed.skipped == ["route=none", "a/b", "/c*d", "/q?x=1", "tag=", "tag=a b"])
     }
 }
