@@ -38,7 +38,7 @@ extension ExchangeStateMachine {
                 state = .fetching(fetch, .buffering(h, timing, allocator.buffer(capacity: capacity), hold))
                 return .none
             case .skip(let reason):
-                var start = stream(h, fetch, notStored: reason, land: .fetchYourself(uncacheable: saysAnswerIsUncacheable(reason)))
+                var start = stream(h, fetch, notStored: reason, land: landing(notStored: reason))
                 if reason == .vary, case .sendHead(var head) = start {
                     // Learn the headers: from the next request on they are part of the key.
                     head.learnVary = StoragePolicy.uncoveredVary(StoragePolicy.varyNames(headers), route: route,
@@ -50,16 +50,20 @@ extension ExchangeStateMachine {
         }
     }
 
-    /// Whether a key is remembered as not storable (hit-for-miss) after this answer: not
-    /// when this request alone kept it out (its `no-store`, its `Authorization`) or the
-    /// key must learn a Vary; the next client's answer may be storable, and its misses
-    /// still coalesce. A status counts as the answer's own (a 403 for everyone stays
+    /// What the misses that waited on this fill do when its answer is not stored. When
+    /// this request alone kept it out (its `no-store`, its `Authorization`), the next
+    /// client's answer may be storable: they queue again and one of them fetches (each
+    /// fetching on its own, one client's `no-store` sent every waiter upstream at
+    /// once). When the key must learn a Vary, they fetch on their own, each now a
+    /// variant, and the key is not remembered as not storable. Otherwise it is
+    /// (hit-for-miss): a status counts as the answer's own (a 403 for everyone stays
     /// hit-for-miss, or each burst of misses would queue and then fetch).
-    private func saysAnswerIsUncacheable(_ reason: NotStoredReason) -> Bool {
+    private func landing(notStored reason: NotStoredReason) -> FlightResult {
         switch reason {
-        case .vary, .authorization: false
-        case .noStore: !ServeDecision.requestDirectives(request).noStore
-        default: true
+        case .authorization: .queueAgain
+        case .noStore where ServeDecision.requestDirectives(request).noStore: .queueAgain
+        case .vary: .fetchYourself(uncacheable: false)
+        default: .fetchYourself(uncacheable: true)
         }
     }
 

@@ -56,6 +56,34 @@ struct FillsThatStoreNothingTests {
         }
     }
 
+    /// The audit's: the `no-store` (or `Authorization`) request leads the fill and the
+    /// plain misses wait on it. Its answer is kept out for its own reason, which says
+    /// nothing of theirs: they queue again and one fetches, where each fetched on its own
+    /// (101 upstream requests for a `no-store` and 100 plain misses).
+    @Test(arguments: [("Cache-Control", "no-store"), ("Authorization", "Bearer a")])
+    func theWaitersOfAFillOneRequestKeptOutQueueAgain(header: (String, String)) async throws {
+        let route = #"[{ "name": "item", "match": "GET /items/{id}", "ttl": "origin", "shared": true }]"#
+        try await withProxy(routes: route) { (h: ProxyHarness) async throws in
+            let gate = Gate()
+            let served = Atomic(0)
+            h.origin.on("GET", "/items/3") { _ in
+                if served.add(1, ordering: .relaxed).newValue == 1 { await gate.wait() }
+                return .json("{}", headers: [("Cache-Control", "max-age=60")])
+            }
+            let answers = try await withThrowingTaskGroup(of: TestResponse.self) { group in
+                group.addTask { try await h.get("/items/3", headers: [(name: header.0, value: header.1)]) }
+                #expect(try await eventually { h.origin.count(path: "/items/3") == 1 })
+                for _ in 0..<10 { group.addTask { try await h.get("/items/3") } }
+                #expect(try await eventually { CoalescingTests.waiting(h) == 10 })
+                gate.release()
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(answers.count == 11 && answers.allSatisfy { $0.status == 200 })
+            #expect(h.origin.count(path: "/items/3") == 2, "the kept-out fetch and one for the waiters")
+            #expect(try await h.get("/items/3").header("X-Cache") == "HIT")
+        }
+    }
+
     /// A stale entry purged while a request waited to revalidate it: that request must
     /// not send the purged entry's validators, or an upstream that still answers 304 to
     /// them would put the purged body back in the cache.
