@@ -303,6 +303,11 @@ extension Exchange {
         for line in lines where !line.name.equalsIgnoringASCIICase("transfer-encoding") { entryHead.writeHeader(line.name, line.value) }
         if filled.status != 204 && filled.status != 304 { entryHead.writeHeader("Content-Length", body.readableBytes) }
         if let notStored {
+            if filled.revalidated && !machine.keptOutByThisRequest(notStored) {
+                // The upstream's 304 made the stored answer unstorable: served on, it was
+                // fresh to every other client until its old freshness ran out.
+                engine.store.drop(context.key, on: connection.eventLoop)
+            }
             let passed = CacheEntry(head: entryHead, body: body, status: filled.status, timing: filled.timing, fillSeq: fillGuard.fillSeq,
                                     scopeIDs: [])
             landFlight(.fetchYourself(uncacheable: true))

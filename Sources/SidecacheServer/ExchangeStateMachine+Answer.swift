@@ -59,11 +59,17 @@ extension ExchangeStateMachine {
     /// (hit-for-miss): a status counts as the answer's own (a 403 for everyone stays
     /// hit-for-miss, or each burst of misses would queue and then fetch).
     private func landing(notStored reason: NotStoredReason) -> FlightResult {
+        if keptOutByThisRequest(reason) { return .queueAgain }
+        return .fetchYourself(uncacheable: reason != .vary)
+    }
+
+    /// Whether this request alone kept its answer out of the store (its `no-store`, its
+    /// `Authorization`): that says nothing of the answer for anyone else.
+    func keptOutByThisRequest(_ reason: NotStoredReason) -> Bool {
         switch reason {
-        case .authorization: .queueAgain
-        case .noStore where ServeDecision.requestDirectives(request).noStore: .queueAgain
-        case .vary: .fetchYourself(uncacheable: false)
-        default: .fetchYourself(uncacheable: true)
+        case .authorization: true
+        case .noStore: ServeDecision.requestDirectives(request).noStore
+        default: false
         }
     }
 
@@ -109,9 +115,9 @@ extension ExchangeStateMachine {
         case .skip(let reason):
             // Confirmed but no longer storable (the 304 brought `Set-Cookie` or
             // `private`): its client gets the answer as the 304 updated it, and nothing
-            // is kept. Answered as it was stored, the client lost the session the
-            // `Set-Cookie` rotated, and a browser or CDN in front kept an answer the
-            // upstream now called private.
+            // is kept, the stored entry neither (`Exchange.commit`). Answered as it was
+            // stored, the client lost the session the `Set-Cookie` rotated, and a
+            // browser or CDN in front kept an answer the upstream now called private.
             return .commit(Filled(status: old.status, reason: old.reason, lines: merged, body: stored.body, timing: stored.timing,
                                   revalidated: true, notStored: reason))
         }

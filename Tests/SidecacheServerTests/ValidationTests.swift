@@ -450,6 +450,34 @@ struct OriginRouteTests {
         }
     }
 
+    /// The audit's: a client's `no-cache` revalidated a fresh entry, and the upstream's
+    /// 304 now said `private` (or `no-store`, or rotated a `Set-Cookie`). Its client got
+    /// the answer as updated, and the entry stayed: every other client was served the
+    /// old answer as fresh until its old `max-age` ran out. The upstream's new word
+    /// removes it. A request that keeps its own answer out (its `no-store`) removes
+    /// nothing: one client does not empty the cache for the others.
+    @Test(arguments: [("Cache-Control", "max-age=60, private"), ("Cache-Control", "no-store"), ("Set-Cookie", "sid=1")])
+    func a304ThatMakesAFreshEntryUnstorableRemovesIt(field: String, value: String) async throws {
+        try await withProxy(routes: Self.route) { (h: ProxyHarness) async throws in
+            h.origin.on("GET", "/o/6") { req in
+                if req.header("If-None-Match") == #""e6""# { return OriginResponse(status: 304, headers: [("ETag", #""e6""#), (field, value)]) }
+                return .json(#"{"v":1}"#, headers: [("Cache-Control", "max-age=60"), ("ETag", #""e6""#)])
+            }
+            h.origin.on("GET", "/o/7") { req in
+                if req.header("If-None-Match") == #""e7""# { return OriginResponse(status: 304, headers: [("ETag", #""e7""#)]) }
+                return .json(#"{"v":1}"#, headers: [("Cache-Control", "max-age=60"), ("ETag", #""e7""#)])
+            }
+            for path in ["/o/6", "/o/7"] { _ = try await h.get(path) }
+            let revalidated = try await h.get("/o/6", headers: [("Cache-Control", "no-cache")])
+            #expect(revalidated.status == 200 && revalidated.headers(field).contains(value))
+            let next = try await h.get("/o/6")
+            #expect(next.header("X-Cache") == "MISS" && h.origin.count(path: "/o/6") == 3, "\(next.headers)")
+
+            _ = try await h.get("/o/7", headers: [("Cache-Control", "no-cache, no-store")])
+            #expect(try await h.get("/o/7").header("X-Cache") == "HIT", "one request's no-store removes nothing")
+        }
+    }
+
     @Test func targetedFieldTakesPrecedence() async throws {
         try await withProxy(routes: Self.route) { h in
             h.origin.on("GET", "/o/4", .json("{}", headers: [("Cache-Control", "no-store"), ("CDN-Cache-Control", "max-age=60")]))
