@@ -195,6 +195,17 @@ public struct TagTemplate: Sendable, Equatable, CustomStringConvertible {
         pieces.compactMap { if case .value(.param(let n)) = $0 { n } else { nil } }
     }
 
+    /// Whether a tag this template names could be one `rule` gives: one's text before
+    /// its first placeholder and the other's prefix agree as far as both go.
+    public func couldName(_ rule: BodyTag) -> Bool {
+        var fixed = ""
+        for piece in pieces {
+            guard case .literal(let text) = piece else { break }
+            fixed += text
+        }
+        return fixed.hasPrefix(rule.prefix) || rule.prefix.hasPrefix(fixed)
+    }
+
     public var readsBody: Bool { !bodyPaths.isEmpty }
 
     /// The members of the JSON body the template reads.
@@ -204,8 +215,8 @@ public struct TagTemplate: Sendable, Equatable, CustomStringConvertible {
 
     /// The tags, one for each reading of values given more than once (`?id=1&id=2`:
     /// `user:1` and `user:2`, whichever the upstream took); none when a value is
-    /// missing, empty or holds a separator, or past `BodyTag.maxPerEntry` readings: a
-    /// tag cannot widen the way a path does, so the target is skipped (and logged).
+    /// missing, empty or holds a separator, or past `BodyTag.maxPerEntry` readings (the
+    /// target then widens to routes: `PurgePlan.scopes`).
     public func expand(_ values: PurgeValues) -> [String] {
         var tags = [""]
         for piece in pieces {

@@ -94,8 +94,9 @@ public struct PurgePlan: Sendable {
     public static func purges(status: Int) -> Bool { (200..<400).contains(status) }
 
     /// What the matching rules purge: the scopes to remove, the scopes to make stale
-    /// (`"mode": "stale"` rules), the placeholders that had to widen to a subtree, and
-    /// the tag targets skipped for a missing value.
+    /// (`"mode": "stale"` rules), the placeholders that had to widen to a subtree or to
+    /// routes, and the tag targets skipped for a missing value that no route's body tags
+    /// could carry (only a `Surrogate-Key` could: those cannot be found).
     public struct Scopes: Sendable {
         public var remove: [PurgeScope] = []
         public var stale: [PurgeScope] = []
@@ -103,7 +104,8 @@ public struct PurgePlan: Sendable {
         public var skippedTags: [String] = []
     }
 
-    public func scopes(query: Substring?, headers: any HeaderFields, body: JSONValue?) -> Scopes {
+    /// `routes`: whose body tags a tag target without its value widens to.
+    public func scopes(query: Substring?, headers: any HeaderFields, body: JSONValue?, routes: RouteTable = RouteTable([])) -> Scopes {
         var out = Scopes()
         for (rule, params) in matches {
             var scopes: [PurgeScope] = []
@@ -118,8 +120,17 @@ public struct PurgePlan: Sendable {
                     if let wide { out.widened.append("\(template.source): \(wide)") }
                 case .tag(let template):
                     let tags = template.expand(values)
-                    if tags.isEmpty { out.skippedTags.append(template.source) }
                     scopes += tags.map { .tag($0) }
+                    guard tags.isEmpty else { continue }
+                    // As a path widens to its subtree: every entry that may carry such a tag
+                    // from its body, which is every entry of the routes whose tags could.
+                    let wide = routes.routes.filter { $0.tags.contains { template.couldName($0) } }.map(\.name)
+                    if wide.isEmpty {
+                        out.skippedTags.append(template.source)
+                    } else {
+                        scopes += wide.map { .route($0) }
+                        out.widened.append("\(template.source): routes \(wide.joined(separator: ", "))")
+                    }
                 }
             }
             switch rule.mode {

@@ -215,15 +215,15 @@ extension Exchange {
         if !plan.isEmpty {
             let paths = plan.bodyPaths
             let json = paths.isEmpty ? nil : body.flatMap { b in b.withUnsafeReadableBytes { JSONMembers.pruned($0, to: paths) } }
-            let ruled = plan.scopes(query: target.query, headers: head.headers, body: json)
+            let ruled = plan.scopes(query: target.query, headers: head.headers, body: json, routes: settings.config.routes)
             scopes += ruled.remove
             stale = ruled.stale
             for w in ruled.widened {
-                engine.logger.warning("purge target widened to a subtree: value missing, empty, given more than once or containing /",
+                engine.logger.warning("purge target widened to a subtree or routes: value missing, empty, given more than once, containing / (a path) or a space or comma (a tag)",
                                       metadata: ["template": "\(w)", "request": "\(method) \(target.path)"])
             }
             for t in ruled.skippedTags {
-                engine.logger.warning("purge tag skipped: value missing, empty or containing a space or comma",
+                engine.logger.warning("purge tag skipped: value missing, empty or containing a space or comma, and no route's tags could carry it",
                                       metadata: ["template": "\(t)", "request": "\(method) \(target.path)"])
             }
         }

@@ -187,4 +187,27 @@ import Testing
         #expect(scopes.skippedTags == ["team:{body.team}"])
         #expect(plan.readsBody)
     }
+
+    /// As a path without its value widens to its subtree, a tag without its value widens
+    /// to the routes whose body tags could carry it (the audit's: `POST /api/teams` with
+    /// a form body, or `{"name": ["red"]}`, answered 2xx and left every list of team red
+    /// served). Only a tag no route's body gives (a `Surrogate-Key`) is still skipped.
+    @Test func aTagWithoutItsValueWidensToTheRoutesThatCouldCarryIt() throws {
+        func route(_ name: String, _ tags: [String]) throws -> Route {
+            Route(name: name, pattern: try RequestPattern(parsing: "GET /\(name)/{id}"), ttl: .fixed(.seconds(60)),
+                  tags: try tags.map { try BodyTag(parsing: $0) })
+        }
+        let routes = RouteTable([try route("lists", ["user:$.items[*].id", "team:$.team"]), try route("users", ["user:$.id"]),
+                                 try route("plain", []), try route("t", ["t$.x"])])
+        func scopes(_ template: String) throws -> PurgePlan.Scopes {
+            let rule = PurgeRule(on: try RequestPattern(parsing: "POST /teams"), targets: [.tag(try TagTemplate(parsing: template))])
+            return PurgePlan(method: "POST", path: "/teams", rules: [rule]).scopes(query: nil, headers: HeaderList(), body: nil, routes: routes)
+        }
+        let team = try scopes("team:{body.name}")
+        #expect(team.remove == [.route("lists"), .route("t")] && team.skippedTags.isEmpty && team.widened.count == 1)
+        #expect(try scopes("user:{body.id}").remove == [.route("lists"), .route("users")])
+        #expect(try scopes("{body.kind}:{body.id}").remove == [.route("lists"), .route("users"), .route("t")])
+        let surrogate = try scopes("sku-{body.id}")
+        #expect(surrogate.remove.isEmpty && surrogate.skippedTags == ["sku-{body.id}"])
+    }
 }

@@ -66,6 +66,24 @@ struct BodyTagsTests {
         }
     }
 
+    /// A tag target without its value widens to the routes whose tags could carry it, as a
+    /// path target widens to its subtree: a form body, or a JSON one without `name`,
+    /// answered 2xx and left every list of the team served.
+    @Test func aTagTargetWithoutItsValuePurgesTheRoutesThatCouldCarryIt() async throws {
+        try await withProxy(routes: Self.routes, purge: Self.purge) { (h: ProxyHarness) async throws in
+            h.origin.on("GET", "/api/lists/r", .json(Self.list([8], team: "red")))
+            h.origin.on("GET", "/api/users/8", .json(#"{"id": 8}"#))
+            h.origin.on("POST", "/api/teams", .json("{}"))
+            for body in ["name=red", #"{"name": ["red"]}"#] {
+                for p in ["/api/lists/r", "/api/users/8"] { _ = try await h.get(p) }
+                #expect(try await h.get("/api/lists/r").header("X-Cache") == "HIT")
+                #expect(try await h.send("POST", "/api/teams", body: Array(body.utf8)).status == 200)
+                #expect(try await h.get("/api/lists/r").header("X-Cache") == "MISS", "\(body): the lists route carries team tags")
+                #expect(try await h.get("/api/users/8").header("X-Cache") == "HIT", "\(body): the users route carries none")
+            }
+        }
+    }
+
     @Test func aTagFromARequestBodyValueAndAGzippedAnswer() async throws {
         try await withProxy(routes: Self.routes, purge: Self.purge) { h in
             var plain = ByteBuffer(string: Self.list([5], team: "blue"))
