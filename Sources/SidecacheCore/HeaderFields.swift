@@ -204,25 +204,45 @@ public func notARequestFieldName(_ name: String) -> String {
         : "\"\(name)\" is not a header name"
 }
 
-/// A `Host` value (RFC 9110 §7.2: `uri-host [ ":" port ]`): only the bytes of a
-/// reg-name, an IP literal and a port. Nothing else reaches a key: Unicode case
+/// A `Host` value (RFC 9110 §7.2: `uri-host [ ":" port ]`): a reg-name or an IP
+/// literal in brackets, then a port of digits. Nothing else reaches a key: Unicode case
 /// folding maps the Kelvin sign to `k`, which made `\u{212A}v.local` and `kv.local`
-/// one key while the upstream saw two hosts. Not empty, nor a port alone: an `http`
-/// URI has a host (RFC 9110 §4.2.1).
+/// one key while the upstream saw two hosts, and `a:1:2` or `a]:1` named a host the
+/// upstream read another way (nginx answers both 400). Not empty, nor a port alone:
+/// an `http` URI has a host (RFC 9110 §4.2.1).
 public func isHostFieldValue(_ s: String) -> Bool {
-    guard let first = s.firstUTF8Byte, first != UInt8(ascii: ":") else { return false }
-    // A switch, not a search of the allowed characters per byte: every request's Host.
-    return !s.containsUTF8Byte { b in
-        switch b {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
-             UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "%"), UInt8(ascii: "!"),
-             UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "*"),
-             UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="), UInt8(ascii: ":"), UInt8(ascii: "["),
-             UInt8(ascii: "]"):
-            false
-        default:
-            true
+    var s = s
+    return s.withUTF8 { bytes in
+        guard let first = bytes.first, first != UInt8(ascii: ":") else { return false }
+        var i = 0
+        if first == UInt8(ascii: "[") {
+            // IP-literal: an IPv6 address or IPvFuture, read as their bytes.
+            guard let close = bytes.firstIndex(of: UInt8(ascii: "]")), close > 1,
+                  bytes[1..<close].allSatisfy({ isHostByte($0) || $0 == UInt8(ascii: ":") }) else { return false }
+            i = close + 1
+        } else {
+            while i < bytes.count && bytes[i] != UInt8(ascii: ":") {
+                guard isHostByte(bytes[i]) else { return false }
+                i += 1
+            }
         }
+        guard i < bytes.count else { return true }
+        // A port: digits only (`a:` is allowed, RFC 3986 §3.2.3).
+        return bytes[i] == UInt8(ascii: ":") && bytes[(i + 1)...].allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+    }
+}
+
+/// A byte of a reg-name (RFC 3986 §3.2.2: unreserved, pct-encoded, sub-delims). A switch,
+/// not a search of the allowed characters per byte: every request's Host.
+private func isHostByte(_ b: UInt8) -> Bool {
+    switch b {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+         UInt8(ascii: "-"), UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: "~"), UInt8(ascii: "%"), UInt8(ascii: "!"),
+         UInt8(ascii: "$"), UInt8(ascii: "&"), UInt8(ascii: "'"), UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "*"),
+         UInt8(ascii: "+"), UInt8(ascii: ","), UInt8(ascii: ";"), UInt8(ascii: "="):
+        true
+    default:
+        false
     }
 }
 

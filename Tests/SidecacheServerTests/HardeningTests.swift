@@ -186,6 +186,14 @@ struct HardeningTests {
         "GET /x/1 HTTP/1.1\r\nHost: u@a.example\r\n\r\n",
         "GET /x/1 HTTP/1.1\r\nHost:\r\n\r\n",
         "GET /x/1 HTTP/1.1\r\nHost: :8080\r\n\r\n",
+        // `uri-host [ ":" port ]`: a second colon, a port that is not digits, brackets
+        // around nothing or not closed, a bracket in a reg-name (nginx answers 400 too).
+        "GET /x/1 HTTP/1.1\r\nHost: a:1:2\r\n\r\n",
+        "GET /x/1 HTTP/1.1\r\nHost: a:8x\r\n\r\n",
+        "GET /x/1 HTTP/1.1\r\nHost: []:80\r\n\r\n",
+        "GET /x/1 HTTP/1.1\r\nHost: [::1\r\n\r\n",
+        "GET /x/1 HTTP/1.1\r\nHost: a]:80\r\n\r\n",
+        "GET /x/1 HTTP/1.1\r\nHost: [::1]x\r\n\r\n",
         // RFC 9112 §6.1: Transfer-Encoding on HTTP/1.0 is faulty framing; what follows
         // it on the connection must not be read as another request.
         "POST /x/1 HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /x/1 HTTP/1.1\r\nHost: a\r\n\r\n",
