@@ -183,6 +183,19 @@ public final class Route: Sendable, Equatable {
     /// when it is served (`EntryTiming.within`): nil on `ttl: "origin"` routes.
     public let freshnessCeiling: Int64?
 
+    /// Whether `path` is not spelled as its key reads it, on a route whose key folds
+    /// spellings (`paths`): escapes of unreserved characters, or escape hex in lowercase
+    /// (RFC 3986 §6.2.2, the same URI), or — on an `ignoreMatrix` route — segment
+    /// parameters, which are not always a version: `;jsessionid=` is a Tomcat session,
+    /// and its user's answer would fill the entry every spelling reads. Such a spelling
+    /// is served from that entry and never fills it (nor does a refresh or warm of it).
+    /// An exact route keys the path as received: each spelling is an entry of its own,
+    /// which its purges reach all the same (scopes are canonical).
+    public func folds(_ path: Substring) -> Bool {
+        guard spelling != .exact else { return false }
+        return PathSpelling.exact.canonical(path) != path || (spelling.ignoreMatrix && path.containsUTF8Byte(UInt8(ascii: ";")))
+    }
+
     public init(name: String, pattern: RequestPattern, ttl: TTLPolicy, query: QueryKey = .all,
                 keyHeaders: [String] = [], identity: IdentitySource? = nil, claims: ClaimsKey? = nil, shared: Bool = false,
                 override: Bool = false, policy: RoutePolicy = RoutePolicy(), spelling: PathSpelling = .exact,

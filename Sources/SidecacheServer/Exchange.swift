@@ -16,19 +16,9 @@ struct CacheContext {
     /// flights), never on a plain hit.
     var scopeIDs: [UInt64] { PurgeScope.ids(route: route.name, path: route.spelling.canonical(target.path)) }
 
-    /// The path is not spelled as its key reads it, on a route whose key folds spellings
-    /// (`paths`): escapes of unreserved characters, or escape hex in lowercase (RFC 3986
-    /// §6.2.2, the same URI), or — on an `ignoreMatrix` route — segment parameters, which
-    /// are not always a version: `;jsessionid=` is a Tomcat session, and its user's
-    /// answer would fill the entry every spelling reads. An exact route keys the path as
-    /// received: each spelling is an entry of its own, which its purges reach all the
-    /// same (scopes are canonical). Asked on misses only.
-    var respelled: Bool {
-        guard route.spelling != .exact else { return false }
-        let path = target.path
-        return PathSpelling.exact.canonical(path) != path
-            || (route.spelling.ignoreMatrix && path.containsUTF8Byte(UInt8(ascii: ";")))
-    }
+    /// The path is spelled as its route folds into another's entry (`Route.folds`).
+    /// Asked on misses only.
+    var respelled: Bool { route.folds(target.path) }
 }
 
 /// One request, from classification to the last byte of its answer, on the connection's
@@ -179,6 +169,12 @@ final class Exchange {
                                       body: route.keyBody ? requestBodyKey : nil)
         let context = CacheContext(route: route, key: key, target: target, varyHeaders: vary)
         if purpose == .refresh {
+            // A spelling folded into another's key is never filled (`respelled`): a
+            // refresh or warm of `;jsessionid=…` stored that session's answer for everyone.
+            guard !context.respelled else {
+                return run(machine.failAtOnce(.badRequest(
+                    "the path is spelled as its route folds into another path's entry (escapes, ;parameters): refresh its plain spelling")))
+            }
             refresh(context)
         } else {
             run(machine.start(context))

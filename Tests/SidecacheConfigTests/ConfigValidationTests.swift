@@ -126,6 +126,12 @@ import Testing
         (config(#""admin": {"refreshLimit": "1//1h"}"#), "admin.refreshLimit", "not a rate"),
         (config(#""routes": [{"name": "a", "match": "GET /a"}], "warm": [{"path": "/b", "every": "1m"}]"#), "warm[0].path", "matches no cache route"),
         (config(#""routes": [{"name": "a", "match": "GET /a"}], "warm": [{"path": "/a", "every": "500ms"}]"#), "warm[0].every", "at least 1s"),
+        // A spelling its route folds into the plain path's entry: warmed, that spelling's
+        // answer (a session's `;jsessionid=`) was stored for every client of the path.
+        (config(#""routes": [{"name": "m", "match": "GET /m/*", "paths": {"ignoreMatrix": true}}], "warm": [{"path": "/m/a;jsessionid=B", "every": "1m"}]"#),
+         "warm[0].path", "warm its plain spelling"),
+        (config(#""routes": [{"name": "c", "match": "GET /c/*", "paths": {"caseInsensitive": true}}], "warm": [{"path": "/c/%61", "every": "1m"}]"#),
+         "warm[0].path", "warm its plain spelling"),
         (config(#""routes": [{"name": "a", "match": "GET /a"}], "warm": [{"path": "/a"}]"#), "warm[0].every", "required"),
         (config(#""threads": 1.5"#), "threads", "expected a whole number, found a fraction"),
         (config(#""defaults": {"upstreamTimeout": true}"#), "defaults.upstreamTimeout", "expected a duration (300s, 5m, 1h) or a whole number of seconds, found a boolean"),

@@ -135,6 +135,25 @@ struct AdminRefreshTests {
         }
     }
 
+    /// The warm/refresh audit's: a refresh of a spelling its route folds into another's
+    /// key (`;jsessionid=` on an `ignoreMatrix` route, `%61` on a case-insensitive one)
+    /// stored the upstream's answer to that spelling, a session's, under the plain
+    /// path's key, for every client. A client's request of such a spelling never fills;
+    /// a refresh of it is refused, as a warm of it is (400).
+    @Test(arguments: ["/mx/abc;jsessionid=ALICE", "/ci/%61bc"])
+    func aRefreshOfAFoldedSpellingIs400AndStoresNothing(path: String) async throws {
+        let routes = #"[{ "name": "mx", "match": "GET /mx/*", "ttl": "5m", "paths": {"ignoreMatrix": true} },"#
+            + #" { "name": "ci", "match": "GET /ci/*", "ttl": "5m", "paths": {"caseInsensitive": true} }]"#
+        try await withProxy(routes: routes, extra: adminJSON) { (h: ProxyHarness) async throws in
+            h.origin.on("GET", "/*") { req in .json(#"{"for":"\#(req.uri)"}"#) }
+            let r = try await h.admin("POST", "/refresh", json: #"{"path": "\#(path)", "host": "\#(h.clientHost)"}"#)
+            #expect(r.status == 400 && r.json["error"] == .string("bad_request"), "\(r.status) \(r.text)")
+            let plain = path.hasPrefix("/mx") ? "/mx/abc" : "/ci/abc"
+            let answer = try await h.get(plain)
+            #expect(answer.header("X-Cache") == "MISS" && answer.text == #"{"for":"\#(plain)"}"#, "\(answer.text)")
+        }
+    }
+
     @Test func refreshOfAPathNoRouteCachesIs400() async throws {
         try await withProxy(routes: Self.routes, extra: adminJSON) { h in
             let r = try await h.admin("POST", "/refresh", json: #"{"path": "/elsewhere"}"#)
