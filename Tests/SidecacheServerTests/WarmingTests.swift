@@ -80,6 +80,35 @@ struct WarmingTests {
         }
     }
 
+    /// The warm audit's: 1 500 targets fetched at once opened a connection each and ran
+    /// the process out of descriptors. At most `maxFetching` fetch at a time; the others
+    /// wait their turn and all are fetched.
+    @Test func aLongListFetchesAFewAtATime() async throws {
+        let targets = try (0..<60).map { i in
+            try #require(ConfigLoader.parse(Data("""
+            { "upstream": "http://127.0.0.1:1", "routes": \(Self.routes), "warm": [{ "path": "/api/users/\(i)", "every": "1h" }] }
+            """.utf8), environment: [:]).warm.first)
+        }
+        let state = Mutex((running: 0, maxRunning: 0, runs: 0))
+        let fetchClock = TestClock()
+        let warmer = Warmer(fetch: { _ in
+            state.withLock { $0.running += 1; $0.maxRunning = max($0.maxRunning, $0.running) }
+            try? await fetchClock.sleep(until: fetchClock.now.advanced(by: .seconds(1)))
+            state.withLock { $0.running -= 1; $0.runs += 1 }
+        }, clock: TestClock(), jitter: { 1 }, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        warmer.run(targets)
+        var completed = 0
+        while completed < targets.count {
+            let (batch, done) = (min(Warmer.maxFetching, targets.count - completed), completed)
+            #expect(try await eventually { fetchClock.sleeping == batch && state.withLock { $0.runs } == done })
+            fetchClock.advance(by: .seconds(1))
+            completed += batch
+        }
+        #expect(try await eventually { state.withLock { $0.runs } == targets.count })
+        warmer.stop()
+        #expect(state.withLock { $0.maxRunning } == Warmer.maxFetching)
+    }
+
     /// The scheduler alone, with time compressed by the jitter hook (every 1 s × 0.02).
     @Test func aTargetNeverOverlapsItself() async throws {
         let target = try #require(ConfigLoader.parse(Data("""
