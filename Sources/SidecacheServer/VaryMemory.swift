@@ -28,7 +28,10 @@ final class VaryMemory: Sendable {
                 guard list.count < Self.maxPerRoute else { return false }
                 list.append(n)
             }
-            all[route] = list
+            // In one order whatever order they were learned in: keys hash them in this
+            // order, and two instances sharing Redis that learned `X-Lang` and `X-Tier`
+            // one before the other in turn never found each other's entries.
+            all[route] = list.sorted()
             anyLearned.store(true, ordering: .releasing)
             return true
         }

@@ -12,6 +12,16 @@ import Testing
         #expect(memory.headers(for: "other").isEmpty)
     }
 
+    /// The Vary audit's: instances that learned the same names in another order keyed
+    /// one variant two ways, and never shared its entry in Redis.
+    @Test func theOrderOfLearningDoesNotChangeTheKeyOrder() {
+        let one = VaryMemory(), other = VaryMemory()
+        one.learn(["x-tier"], route: "r")
+        one.learn(["x-lang"], route: "r")
+        other.learn(["x-lang", "x-tier"], route: "r")
+        #expect(one.headers(for: "r") == ["x-lang", "x-tier"] && other.headers(for: "r") == one.headers(for: "r"))
+    }
+
     /// An upstream answer whose `Vary` lists 20 000 names: refused at once. The merge was
     /// quadratic, under the lock every cache request takes: 9 000 names held every event
     /// loop for two seconds (debug), on every miss of that URL. The bound is far above
