@@ -101,6 +101,36 @@ struct CrossInstanceCoalescingTests {
         }
     }
 
+    /// DESIGN: a request that arrives after a purge never waits on a fetch that started
+    /// before it. Across instances the wait is on the fetcher's lease, which says what
+    /// its holder knew of the purges: one taken before a purge this instance has seen is
+    /// no reason to wait (the warm/refresh audit's: a read after a write waited for the
+    /// doomed fetch, up to `upstreamTimeout`).
+    @Test func aLeaseTakenBeforeAPurgeIsNoReasonToWait() async throws {
+        try await Self.withFleet(2) { origin, _, fleet in
+            let gate = CoalescingTests.Gate()
+            let served = Mutex(0)
+            origin.on("GET", "/api/cold/4") { _ in
+                let n = served.withLock { $0 += 1; return $0 }
+                if n == 1 { await gate.wait() }
+                return .json(#"{"v":\#(n)}"#)
+            }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { _ = try await Self.get(fleet[0], "/api/cold/4") }
+                #expect(try await eventually(timeout: .seconds(20)) { origin.count(path: "/api/cold/4") == 1 })
+                if case .later(let done) = fleet[0].engine.purge([.path("/api/cold/4")], reason: "test", source: .admin,
+                                                               on: fleet[0].eventLoops.next()) {
+                    try await done.get()
+                }
+                let after = try await Self.get(fleet[1], "/api/cold/4")
+                #expect(after.status == 200 && after.text == #"{"v":2}"#, "fetched at once, not after the pre-purge fetch")
+                #expect(Self.waiting(fleet) == 0)
+                gate.release()
+                try await group.waitForAll()
+            }
+        }
+    }
+
     /// A Redis that reads but refuses writes (`min-replicas-to-write` unmet, a full disk,
     /// `maxmemory` under `noeviction`) answers the lease's `SET NX` with an error: Redis
     /// cannot tell who fetches, so this instance fetches as if alone. The error counted as

@@ -17,20 +17,30 @@ extension RedisStore {
         case unavailable
     }
 
+    /// The lease's value is a fresh token and, after `@`, the stripe's purge sequence its
+    /// holder knew when it took it. A lease taken before a purge this instance has seen
+    /// is no reason to wait: its holder's fetch began before the purge and will not be
+    /// stored (DESIGN: a request after a purge never waits on a fetch from before it).
+    /// A value without `@` (an older version's) is waited on as before.
     func takeLease(_ key: CacheKey, for ttl: Duration, on loop: any EventLoop) -> EventLoopFuture<Lease> {
         let stripe = keys.stripe(of: key)
         guard isReadable(stripe) else { return loop.makeSucceededFuture(.unavailable) }
-        let token = Self.freshValue()
-        let command: [RedisArgument] = ["SET", .text(keys.lease(key)), .text(token), "NX", "PX", .text(String(max(1, ttl.milliseconds)))]
-        // `OK`: granted; nil: another instance holds it. Anything else is Redis refusing
+        let known = epochs.withLock { $0.seen[stripe].highestSequence } ?? 0
+        let token = Self.freshValue() + "@" + String(known)
+        let command: [RedisArgument] = ["EVAL", .text(Self.setOrGet), "1", .text(keys.lease(key)), .text(token),
+                                        .text(String(max(1, ttl.milliseconds)))]
+        // `OK`: granted; a value: another instance holds it. Anything else is Redis refusing
         // the write (`-OOM`, `-MISCONF`, `-NOREPLICAS`, `-NOPERM`...): it cannot tell, and
         // taken as held elsewhere, every miss would wait its whole bound for a notice no
         // one sends.
         return redis.send([command], slot: keys.slots[stripe], on: loop).map { replies -> Lease in
-            guard let reply = replies.first else { return .unavailable }
-            if reply.text == "OK" { return .granted(token: token) }
-            if case .bulk(nil) = reply { return .heldElsewhere }
-            return .unavailable
+            guard let reply = replies.first, case .bulk(let value?) = reply else { return .unavailable }
+            let text = String(buffer: value)
+            if text == "OK" { return .granted(token: token) }
+            if let at = text.lastIndex(of: "@"), let holderKnew = UInt64(text[text.index(after: at)...]), holderKnew < known {
+                return .unavailable
+            }
+            return .heldElsewhere
         }.recover { [self] error in
             // Sent, and no answer in time: a stalled Redis may still run the SET when it
             // wakes, and leave a lease no one holds (every instance's miss of the key would
@@ -43,6 +53,12 @@ extension RedisStore {
             return .unavailable
         }
     }
+
+    /// `SET NX PX`, and the holder's value when it was already set (one round trip, atomic).
+    static let setOrGet = """
+    if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 'OK' end
+    return redis.call('GET', KEYS[1])
+    """
 
     /// Whether another instance still holds `key`'s lease; false when Redis cannot tell:
     /// the holder's announcement would go where this check could not (its node killed, the

@@ -220,6 +220,8 @@ extension RedisStore {
         static let formerKept = 8
 
         var mark: Mark { Mark(moves: moves, highest: highest) }
+        /// The highest purge sequence read under the current epoch.
+        var highestSequence: UInt64? { highest }
 
         /// Records what a read sent at `mark` found; true when it shows the data went back.
         mutating func observe(_ read: Epoch?, sequence: UInt64?, since mark: Mark) -> Bool {
