@@ -59,15 +59,16 @@ extension ExchangeStateMachine {
     /// (hit-for-miss): a status counts as the answer's own (a 403 for everyone stays
     /// hit-for-miss, or each burst of misses would queue and then fetch).
     private func landing(notStored reason: NotStoredReason) -> FlightResult {
-        if keptOutByThisRequest(reason) { return .queueAgain }
+        if keptOutByThisRequest(reason) { return .keptOut(reason) }
         return .fetchYourself(uncacheable: reason != .vary)
     }
 
     /// Whether this request alone kept its answer out of the store (its `no-store`, its
-    /// `Authorization`): that says nothing of the answer for anyone else.
+    /// `Authorization`): that says nothing of the answer for anyone else. (`reason` is
+    /// what the answer to it was judged by, or for a waiter what its leader's was.)
     func keptOutByThisRequest(_ reason: NotStoredReason) -> Bool {
         switch reason {
-        case .authorization: true
+        case .authorization: request.contains(name: "authorization")
         case .noStore: ServeDecision.requestDirectives(request).noStore
         default: false
         }

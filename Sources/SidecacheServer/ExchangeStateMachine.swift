@@ -346,12 +346,10 @@ struct ExchangeStateMachine {
             state = .lookingUp   // the entry is stored now; checked like any other (Vary, purges, strict)
             return .lookup
         case .queueAgain where rejoins < Self.maxRejoins:
-            // Every waiter fetching on its own would be the stampede coalescing is for;
-            // they look up again (a purged entry is gone) and one of them leads.
-            rejoins += 1
-            state = .lookingUp
-            return .lookup
-        case .fetchYourself, .queueAgain:
+            return lookUpAgain()
+        case .keptOut(let reason) where rejoins < Self.maxRejoins && !keptOutByThisRequest(reason):
+            return lookUpAgain()
+        case .fetchYourself, .queueAgain, .keptOut:
             joined = true
             return startFill(now: now, leaving: nil)
         case .failed(let error):
@@ -360,6 +358,14 @@ struct ExchangeStateMachine {
             // As the leader's: a fallback is asked about again before it answers.
             return .answerInstead(error, mark: .failedFill, stale: fallback(at: now), cancelTransfer: false)
         }
+    }
+
+    /// Every waiter fetching on its own would be the stampede coalescing is for: they
+    /// look up again (a purged entry is gone) and one of them leads.
+    private mutating func lookUpAgain() -> Action {
+        rejoins += 1
+        state = .lookingUp
+        return .lookup
     }
 
     /// Waited `upstreamTimeout` on someone else's fill: fetch on our own.

@@ -12,6 +12,10 @@ enum FlightResult: Sendable {
     /// Storable, but this fill stored nothing for a reason of its own (its client left,
     /// a purge overtook it), which the next fill will not share: look up and queue again.
     case queueAgain
+    /// Not stored because of the leader's own request (its `no-store`, its
+    /// `Authorization`): a waiter whose request would be kept out the same way fetches
+    /// now (each would lead a round that stores nothing); the others queue again.
+    case keptOut(NotStoredReason)
     /// The upstream failed: answer with stale-if-error or this error.
     case failed(ProxyError)
 }

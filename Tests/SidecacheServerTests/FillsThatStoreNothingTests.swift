@@ -84,6 +84,37 @@ struct FillsThatStoreNothingTests {
         }
     }
 
+    /// The review's: when the waiters are kept out the same way (every client sends the
+    /// gateway's token), queueing again only makes rounds that each store nothing, one
+    /// after another (1 s, 2 s, 3 s, 4 s for a 1 s upstream). They fetch at once, together.
+    @Test(arguments: [("Cache-Control", "no-store"), ("Authorization", "Bearer a")])
+    func waitersKeptOutTheSameWayFetchTogether(header: (String, String)) async throws {
+        let route = #"[{ "name": "item", "match": "GET /items/{id}", "ttl": "origin", "shared": true }]"#
+        try await withProxy(routes: route) { (h: ProxyHarness) async throws in
+            let first = Gate(), rest = Gate()
+            let served = Atomic(0), running = Atomic(0)
+            h.origin.on("GET", "/items/4") { _ in
+                if served.add(1, ordering: .relaxed).newValue == 1 {
+                    await first.wait()
+                } else {
+                    running.add(1, ordering: .relaxed)
+                    await rest.wait()
+                }
+                return .json("{}", headers: [("Cache-Control", "max-age=60")])
+            }
+            let kept = [(name: header.0, value: header.1)]
+            let answers = try await withThrowingTaskGroup(of: TestResponse.self) { group in
+                for _ in 0..<6 { group.addTask { try await h.get("/items/4", headers: kept) } }
+                #expect(try await eventually { h.origin.count(path: "/items/4") == 1 && CoalescingTests.waiting(h) == 5 })
+                first.release()
+                #expect(try await eventually { running.load(ordering: .relaxed) == 5 }, "the five fetch together")
+                rest.release()
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(answers.count == 6 && answers.allSatisfy { $0.status == 200 })
+        }
+    }
+
     /// A stale entry purged while a request waited to revalidate it: that request must
     /// not send the purged entry's validators, or an upstream that still answers 304 to
     /// them would put the purged body back in the cache.
