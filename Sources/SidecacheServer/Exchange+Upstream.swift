@@ -303,9 +303,13 @@ extension Exchange {
         for line in lines where !line.name.equalsIgnoringASCIICase("transfer-encoding") { entryHead.writeHeader(line.name, line.value) }
         if filled.status != 204 && filled.status != 304 { entryHead.writeHeader("Content-Length", body.readableBytes) }
         if let notStored {
-            if filled.revalidated && !machine.keptOutByThisRequest(notStored) {
+            if filled.revalidated && !machine.keptOutByThisRequest(notStored)
+                && !head.headers.contains(name: "cookie") && !head.headers.contains(name: "authorization") {
                 // The upstream's 304 made the stored answer unstorable: served on, it was
-                // fresh to every other client until its old freshness ran out.
+                // fresh to every other client until its old freshness ran out. Not when
+                // the request carried credentials: a `Set-Cookie` or `private` for a
+                // session says nothing of the answer everyone else shares, and any client
+                // with a cookie could otherwise empty the entry for them.
                 engine.store.drop(context.key, on: connection.eventLoop)
             }
             let passed = CacheEntry(head: entryHead, body: body, status: filled.status, timing: filled.timing, fillSeq: fillGuard.fillSeq,

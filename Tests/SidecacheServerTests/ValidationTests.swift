@@ -478,6 +478,26 @@ struct OriginRouteTests {
         }
     }
 
+    /// The review's: on a `shared` route, a 304 that rotates a session's cookie (or says
+    /// `private`) to a request that carried credentials says nothing of the answer the
+    /// others share: any client with a cookie emptied the entry for everyone.
+    @Test(arguments: [("Set-Cookie", "sess=rotated"), ("Cache-Control", "max-age=60, private")])
+    func a304ToACredentialedRequestRemovesNothing(field: String, value: String) async throws {
+        let route = #"[{ "name": "s", "match": "GET /s/{id}", "ttl": "origin", "shared": true }]"#
+        try await withProxy(routes: route) { (h: ProxyHarness) async throws in
+            h.origin.on("GET", "/s/8") { req in
+                if req.header("If-None-Match") == #""e8""# {
+                    return OriginResponse(status: 304, headers: [("ETag", #""e8""#)] + (req.header("Cookie") != nil ? [(field, value)] : []))
+                }
+                return .json(#"{"v":1}"#, headers: [("Cache-Control", "max-age=60"), ("ETag", #""e8""#)])
+            }
+            _ = try await h.get("/s/8")
+            let session = try await h.get("/s/8", headers: [("Cache-Control", "no-cache"), ("Cookie", "s=1")])
+            #expect(session.headers(field).contains(value), "revalidated: \(session.headers)")
+            #expect(try await h.get("/s/8").header("X-Cache") == "HIT", "a session's 304 removes nothing")
+        }
+    }
+
     @Test func targetedFieldTakesPrecedence() async throws {
         try await withProxy(routes: Self.route) { h in
             h.origin.on("GET", "/o/4", .json("{}", headers: [("Cache-Control", "no-store"), ("CDN-Cache-Control", "max-age=60")]))
