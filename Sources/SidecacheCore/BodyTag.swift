@@ -195,6 +195,16 @@ public struct TagTemplate: Sendable, Equatable, CustomStringConvertible {
         pieces.compactMap { if case .value(.param(let n)) = $0 { n } else { nil } }
     }
 
+    /// Whether a placeholder has no value, or only empty ones: the target widens then,
+    /// as a path's does. A value no tag can hold (a space or comma) does not: no entry
+    /// carrying it is stored (`BodyTag.Reading.unnamable`), so there is nothing to reach.
+    public func lacksValue(_ values: PurgeValues) -> Bool {
+        pieces.contains { piece in
+            guard case .value(let source) = piece else { return false }
+            return values.texts(source).allSatisfy(\.isEmpty)
+        }
+    }
+
     /// Whether a tag this template names could be one `rule` gives: one's text before
     /// its first placeholder and the other's prefix agree as far as both go.
     public func couldName(_ rule: BodyTag) -> Bool {
@@ -215,8 +225,8 @@ public struct TagTemplate: Sendable, Equatable, CustomStringConvertible {
 
     /// The tags, one for each reading of values given more than once (`?id=1&id=2`:
     /// `user:1` and `user:2`, whichever the upstream took); none when a value is
-    /// missing, empty or holds a separator, or past `BodyTag.maxPerEntry` readings (the
-    /// target then widens to routes: `PurgePlan.scopes`).
+    /// missing, empty or holds a separator, or past `BodyTag.maxPerEntry` readings (a
+    /// missing or empty one widens the target to routes: `PurgePlan.scopes`).
     public func expand(_ values: PurgeValues) -> [String] {
         var tags = [""]
         for piece in pieces {

@@ -122,9 +122,11 @@ public struct PurgePlan: Sendable {
                     let tags = template.expand(values)
                     scopes += tags.map { .tag($0) }
                     guard tags.isEmpty else { continue }
-                    // As a path widens to its subtree: every entry that may carry such a tag
-                    // from its body, which is every entry of the routes whose tags could.
-                    let wide = routes.routes.filter { $0.tags.contains { template.couldName($0) } }.map(\.name)
+                    // A missing value widens, as a path's widens to its subtree: to every entry
+                    // that may carry such a tag from its body, every entry of the routes whose
+                    // tags could. One no tag can hold is skipped: nothing stored carries it.
+                    let wide = !template.lacksValue(values) ? []
+                        : routes.routes.filter { $0.tags.contains { template.couldName($0) } }.map(\.name)
                     if wide.isEmpty {
                         out.skippedTags.append(template.source)
                     } else {

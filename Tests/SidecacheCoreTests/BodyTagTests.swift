@@ -209,5 +209,9 @@ import Testing
         #expect(try scopes("{body.kind}:{body.id}").remove == [.route("lists"), .route("users"), .route("t")])
         let surrogate = try scopes("sku-{body.id}")
         #expect(surrogate.remove.isEmpty && surrogate.skippedTags == ["sku-{body.id}"])
+        let rule = PurgeRule(on: try RequestPattern(parsing: "POST /teams"), targets: [.tag(try TagTemplate(parsing: "team:{body.name}"))])
+        let unnamable = PurgePlan(method: "POST", path: "/teams", rules: [rule])
+            .scopes(query: nil, headers: HeaderList(), body: JSONValue.parse(Array(#"{"name": "a b"}"#.utf8)), routes: routes)
+        #expect(unnamable.remove.isEmpty && unnamable.skippedTags == ["team:{body.name}"], "a value no tag holds: nothing to widen to")
     }
 }
