@@ -74,7 +74,12 @@ final class Warmer: Sendable {
             let sleep = startPeriod()
             var period = target.every
             do {
-                try await gate.run { try await fetch(target) }
+                // A target dropped (a reload, the stop) while it waited for the gate fetches
+                // nothing: queued, it would hold the new targets back.
+                try await gate.run {
+                    try Task.checkCancellation()
+                    try await fetch(target)
+                }
                 logger.debug("warmed", metadata: ["path": "\(target.path)"])
             } catch {
                 // Failed because the warmer stopped (the upstream shut down under it): not worth a warning.

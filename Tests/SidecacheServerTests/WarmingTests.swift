@@ -109,6 +109,31 @@ struct WarmingTests {
         #expect(state.withLock { $0.maxRunning } == Warmer.maxFetching)
     }
 
+    /// The review's: targets a reload drops while they wait for the gate fetch nothing.
+    /// Each ran its fetch when its turn came, ahead of the new targets.
+    @Test func targetsDroppedWhileQueuedFetchNothing() async throws {
+        let targets = try (0...20).map { i in
+            try #require(ConfigLoader.parse(Data("""
+            { "upstream": "http://127.0.0.1:1", "routes": \(Self.routes), "warm": [{ "path": "/api/users/\(i)", "every": "1h" }] }
+            """.utf8), environment: [:]).warm.first)
+        }
+        let fetched = Mutex<[String]>([])
+        let fetchClock = TestClock()
+        let warmer = Warmer(fetch: { target in
+            fetched.withLock { $0.append(target.path) }
+            try? await fetchClock.sleep(until: fetchClock.now.advanced(by: .seconds(1)))
+        }, clock: TestClock(), jitter: { 1 }, logger: Logger(label: "test") { _ in SwiftLogNoOpLogHandler() })
+        warmer.run(Array(targets.dropLast()))
+        #expect(try await eventually { fetchClock.sleeping == Warmer.maxFetching })
+        // The reload: the 20 are dropped, a new one added. It queues behind the 4 dropped
+        // ones, so when it is fetched they have had their turn.
+        warmer.run([targets.last!])
+        fetchClock.advance(by: .seconds(1))
+        #expect(try await eventually { fetched.withLock { $0.last } == "/api/users/20" })
+        #expect(fetched.withLock { $0.count } == Warmer.maxFetching + 1, "the 4 queued were dropped: \(fetched.withLock { $0 })")
+        warmer.stop()
+    }
+
     /// The scheduler alone, with time compressed by the jitter hook (every 1 s × 0.02).
     @Test func aTargetNeverOverlapsItself() async throws {
         let target = try #require(ConfigLoader.parse(Data("""
