@@ -216,9 +216,9 @@ public func isHostFieldValue(_ s: String) -> Bool {
         guard let first = bytes.first, first != UInt8(ascii: ":") else { return false }
         var i = 0
         if first == UInt8(ascii: "[") {
-            // IP-literal: an IPv6 address or IPvFuture, read as their bytes.
-            guard let close = bytes.firstIndex(of: UInt8(ascii: "]")), close > 1,
-                  bytes[1..<close].allSatisfy({ isHostByte($0) || $0 == UInt8(ascii: ":") }) else { return false }
+            guard let close = bytes.firstIndex(of: UInt8(ascii: "]")), isIPLiteral(UnsafeBufferPointer(rebasing: bytes[1..<close])) else {
+                return false
+            }
             i = close + 1
         } else {
             while i < bytes.count && bytes[i] != UInt8(ascii: ":") {
@@ -227,9 +227,25 @@ public func isHostFieldValue(_ s: String) -> Bool {
             }
         }
         guard i < bytes.count else { return true }
-        // A port: digits only (`a:` is allowed, RFC 3986 §3.2.3).
-        return bytes[i] == UInt8(ascii: ":") && bytes[(i + 1)...].allSatisfy { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }
+        // A port: digits, at most 65535 (`a:` is allowed, RFC 3986 §3.2.3).
+        let port = bytes[(i + 1)...]
+        guard bytes[i] == UInt8(ascii: ":"), port.count <= 5, port.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
+            return false
+        }
+        return port.reduce(0) { $0 * 10 + Int($1 - UInt8(ascii: "0")) } <= 65535
     }
+}
+
+/// What is inside an IP literal's brackets (RFC 3986 §3.2.2): an IPv6 address (hex
+/// digits, colons, a dotted IPv4 tail) or `v` hex `.` then reg-name bytes or colons.
+private func isIPLiteral(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+    guard let first = bytes.first else { return false }
+    if first | 0x20 == UInt8(ascii: "v") {
+        guard let dot = bytes.firstIndex(of: UInt8(ascii: ".")), dot > 1, dot < bytes.count - 1 else { return false }
+        return bytes[1..<dot].allSatisfy(isHexDigit) && bytes[(dot + 1)...].allSatisfy { isHostByte($0) || $0 == UInt8(ascii: ":") }
+    }
+    return bytes.filter({ $0 == UInt8(ascii: ":") }).count >= 2
+        && bytes.allSatisfy { isHexDigit($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") }
 }
 
 /// A byte of a reg-name (RFC 3986 §3.2.2: unreserved, pct-encoded, sub-delims). A switch,

@@ -85,6 +85,6 @@ public struct RequestTarget: Sendable, Equatable {
     }
 }
 
-private func isHexDigit(_ b: UInt8) -> Bool {
+func isHexDigit(_ b: UInt8) -> Bool {
     (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || ((b | 0x20) >= UInt8(ascii: "a") && (b | 0x20) <= UInt8(ascii: "f"))
 }

@@ -194,6 +194,10 @@ struct HardeningTests {
         "GET /x/1 HTTP/1.1\r\nHost: [::1\r\n\r\n",
         "GET /x/1 HTTP/1.1\r\nHost: a]:80\r\n\r\n",
         "GET /x/1 HTTP/1.1\r\nHost: [::1]x\r\n\r\n",
+        "GET /x/1 HTTP/1.1\r\nHost: [:]\r\n\r\n",
+        "GET /x/1 HTTP/1.1\r\nHost: [a,b]\r\n\r\n",
+        "GET /x/1 HTTP/1.1\r\nHost: a:65536\r\n\r\n",
+        "GET /x/1 HTTP/1.1\r\nHost: a:99999999999\r\n\r\n",
         // RFC 9112 §6.1: Transfer-Encoding on HTTP/1.0 is faulty framing; what follows
         // it on the connection must not be read as another request.
         "POST /x/1 HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\nGET /x/1 HTTP/1.1\r\nHost: a\r\n\r\n",
