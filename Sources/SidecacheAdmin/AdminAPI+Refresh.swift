@@ -41,7 +41,8 @@ extension AdminAPI {
         }
         let key = Self.limitKey(route: route, host: host, target: target, headers: HeaderList(headers.map { ($0.name, $0.value) }))
         let decision = await limiter.admit(key: key, backend: backend, on: loop)
-        var log: Logger.Metadata = ["path": "\(path)", "host": "\(host)", "route": "\(route.name)", "caller": "\(request.remote)"]
+        // The path without its query, as the access log has it: a query may carry a credential.
+        var log: Logger.Metadata = ["path": "\(target.path)", "host": "\(host)", "route": "\(route.name)", "caller": "\(request.remote)"]
         if !headers.isEmpty { log["headers"] = "\(headers.map(\.name).joined(separator: ","))" }
         if case .limited(let retryAfter) = decision {
             log["outcome"] = "rate_limited"

@@ -176,6 +176,26 @@ struct AdminRefreshTests {
         }
     }
 
+    /// The warm/refresh audit's: the refresh log kept the path's query
+    /// (`?page=1&secret=x`), which the access log drops: a credential in a query went to
+    /// the logs of whoever refreshed it.
+    @Test func theRefreshLogKeepsThePathNotItsQuery() async throws {
+        let origin = try await ScriptedOrigin.start()
+        origin.on("GET", "/api/users/1", .json("{}"))
+        let logs = LogCapture()
+        let config = try ConfigLoader.parse(Data("""
+        { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)", "routes": \(Self.routes), \(adminJSON) }
+        """.utf8), environment: [:])
+        let server = try ProxyServer(config: config, logger: logs.logger)
+        try await server.start()
+        try await stopping(server, origin) {
+            let r = try await adminCall(port: server.adminPort!, "POST", "/refresh", json: #"{"path": "/api/users/1?token=s3cr3t"}"#)
+            #expect(r.status == 200)
+            let lines = logs.all.filter { $0.contains("admin refresh") }
+            #expect(lines.count == 1 && lines.allSatisfy { $0.contains("/api/users/1") && !$0.contains("s3cr3t") }, "\(lines)")
+        }
+    }
+
     @Test func theLimitHoldsAcrossInstancesSharingRedis() async throws {
         try await withRedisServer { redis in
             let origin = try await ScriptedOrigin.start()
