@@ -243,17 +243,14 @@ extension ConfigLoader {
             let host = f["host"].map(hostValue) ?? .some(nil)
             let headers = f["headers"].map(headerLines) ?? []
             guard let pathNode = required(f, "path", item), let path = pathNode.string(), let every = required(f, "every", item)?.duration() else { continue }
-            guard let target = RequestTarget(path) else {
+            let target = RequestTarget(path)
+            let route = target.flatMap { routes.route(forGET: $0.path) }
+            guard route != nil || (target != nil && routeProblems) else {
                 pathNode.report("\"\(path)\" matches no cache route (warm paths must be cached)")
                 continue
             }
-            if let route = routes.route(forGET: target.path) {
-                if route.folds(target.path) {
-                    pathNode.report("\"\(path)\" is spelled as route \"\(route.name)\" folds into another path's entry (escapes, ;parameters): warm its plain spelling")
-                }
-            } else if !routeProblems {
-                pathNode.report("\"\(path)\" matches no cache route (warm paths must be cached)")
-                continue
+            if let route, let target, route.folds(target.path) {
+                pathNode.report("\"\(path)\" is spelled as route \"\(route.name)\" folds into another path's entry (escapes, ;parameters): warm its plain spelling")
             }
             if every < .seconds(1) { f["every"]!.report("must be at least 1s") }
             guard let host, let headers else { continue }

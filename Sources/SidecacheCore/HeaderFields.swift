@@ -249,7 +249,7 @@ private func isIPLiteral(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
         guard let dot = bytes.firstIndex(of: UInt8(ascii: ".")), dot > 1, dot < bytes.count - 1 else { return false }
         return bytes[1..<dot].allSatisfy(isHexDigit) && bytes[(dot + 1)...].allSatisfy { isHostByte($0) || $0 == UInt8(ascii: ":") }
     }
-    return bytes.filter({ $0 == UInt8(ascii: ":") }).count >= 2
+    return bytes.lazy.filter({ $0 == UInt8(ascii: ":") }).count >= 2
         && bytes.allSatisfy { isHexDigit($0) || $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") }
 }
 

@@ -95,8 +95,8 @@ public struct PurgePlan: Sendable {
 
     /// What the matching rules purge: the scopes to remove, the scopes to make stale
     /// (`"mode": "stale"` rules), the placeholders that had to widen to a subtree or to
-    /// routes, and the tag targets skipped for a missing value that no route's body tags
-    /// could carry (only a `Surrogate-Key` could: those cannot be found).
+    /// routes, and the tag targets skipped: a value no tag can hold, or a missing one no
+    /// route's body tags could carry (only a `Surrogate-Key` could: those cannot be found).
     public struct Scopes: Sendable {
         public var remove: [PurgeScope] = []
         public var stale: [PurgeScope] = []

@@ -219,11 +219,11 @@ extension Exchange {
             scopes += ruled.remove
             stale = ruled.stale
             for w in ruled.widened {
-                engine.logger.warning("purge target widened to a subtree or routes: value missing, empty, given more than once, containing / (a path) or a space or comma (a tag)",
+                engine.logger.warning("purge target widened: a path's value missing, empty, given more than once or containing / (to its subtree), a tag's missing or empty (to the routes whose tags could carry it)",
                                       metadata: ["template": "\(w)", "request": "\(method) \(target.path)"])
             }
             for t in ruled.skippedTags {
-                engine.logger.warning("purge tag skipped: value missing, empty or containing a space or comma, and no route's tags could carry it",
+                engine.logger.warning("purge tag skipped: its value holds a space or comma, is given more than 64 ways, or is missing and no route's tags could carry it",
                                       metadata: ["template": "\(t)", "request": "\(method) \(target.path)"])
             }
         }
