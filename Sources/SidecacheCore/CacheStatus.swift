@@ -80,4 +80,14 @@ public enum CacheStatusField {
     public static let missStoredLocally = "sidecache; fwd=uri-miss; stored; detail=l1-only"
 
     public static func bypass(_ reason: BypassReason) -> String { "sidecache; fwd=bypass; detail=\(reason.rawValue)" }
+
+    /// Whether a value spelled as above says the answer is in the store now: a fill that
+    /// stored it (here or in L1 only), a hit, or a 304 that renewed the entry. The
+    /// proxy's own fetches (warming) read their answer's field to know.
+    public static func inStore(_ value: some StringProtocol) -> Bool {
+        value.split(separator: ";").dropFirst().contains { param in
+            let param = param.trimmingPrefix(" ")
+            return param == "stored" || param == "hit" || param == "fwd-status=304"
+        }
+    }
 }

@@ -74,6 +74,9 @@ public final class ProxyServer: Sendable {
                                               on: loop).get()
         // 409: a fetch for the entry is already under way, which warms it just as well.
         guard result.status < 400 || result.status == 409 else { throw WarmFailure(status: result.status) }
+        guard result.status != 409 else { return }
+        let cacheStatus = result.headers.first { $0.name == CacheStatusField.name }?.value ?? ""
+        guard CacheStatusField.inStore(cacheStatus) else { throw Warmer.NotStored(status: result.status, cacheStatus: cacheStatus) }
     }
 
     struct WarmFailure: Error, CustomStringConvertible {

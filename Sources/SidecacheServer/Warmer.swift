@@ -19,6 +19,15 @@ final class Warmer: Sendable {
 
     typealias Fetch = @Sendable (WarmTarget) async throws -> Void
 
+    /// What a fetch throws when the upstream answered but nothing was stored (`no-store`,
+    /// `private`, too large…): the target is as cold as before, which an operator who
+    /// listed it wants to hear, and not a failure to retry sooner.
+    struct NotStored: Error {
+        var status: Int
+        /// The refresh's `Cache-Status`, whose `detail` says why.
+        var cacheStatus: String
+    }
+
     private let fetch: Fetch
     /// Starts a period now; the function it returns sleeps until `period` after that.
     private let startPeriod: @Sendable () -> @Sendable (Duration) async throws -> Void
@@ -81,6 +90,10 @@ final class Warmer: Sendable {
                     try await fetch(target)
                 }
                 logger.debug("warmed", metadata: ["path": "\(target.path)"])
+            } catch let notStored as NotStored {
+                // The upstream's answer, as it will be next time: trying sooner only loads it.
+                logger.warning("warm answer not stored; clients will miss", metadata: [
+                    "path": "\(target.path)", "status": "\(notStored.status)", "cacheStatus": "\(notStored.cacheStatus)"])
             } catch {
                 // Failed because the warmer stopped (the upstream shut down under it): not worth a warning.
                 if Task.isCancelled { return }

@@ -33,6 +33,9 @@ public final class TestClock: Clock, Sendable {
     /// Tasks asleep on this clock now.
     public var sleeping: Int { state.withLock { $0.sleepers.count } }
 
+    /// When the sleepers wake, soonest first.
+    public var deadlines: [Instant] { state.withLock { $0.sleepers.map(\.deadline).sorted() } }
+
     public func sleep(until deadline: Instant, tolerance: Duration? = nil) async throws {
         let id = state.withLock { s in
             defer { s.nextID += 1 }

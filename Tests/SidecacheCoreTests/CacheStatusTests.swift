@@ -12,6 +12,19 @@ import Testing
         #expect(CacheStatusField.bypass(.authorization) == "sidecache; fwd=bypass; detail=authorization")
     }
 
+    /// What warming reads from its answer: in the store after a fill that stored, a hit,
+    /// a 304's renewal; not after a fill kept out or a bypass, whatever the detail says.
+    @Test func inStore() {
+        for value in [CacheStatusField.miss(stored: true), CacheStatusField.missStoredLocally, CacheStatusField.hit(ttl: .seconds(3)),
+                      CacheStatusField.revalidated(ttl: .seconds(3))] {
+            #expect(CacheStatusField.inStore(value), "\(value)")
+        }
+        for value in [CacheStatusField.miss(stored: false), CacheStatusField.miss(stored: false, notStored: .noStore),
+                      CacheStatusField.bypass(.authorization), "", "stored", "sidecache; fwd=uri-miss; detail=stored"] {
+            #expect(!CacheStatusField.inStore(value), "\(value)")
+        }
+    }
+
     @Test func labels() {
         #expect(CacheOutcome.allCases.map(\.rawValue) == ["HIT", "MISS", "STALE", "BYPASS"])
         #expect(CacheOutcome.allCases.map(\.label) == ["hit", "miss", "stale", "bypass"])

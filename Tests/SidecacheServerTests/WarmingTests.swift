@@ -64,6 +64,27 @@ struct WarmingTests {
         }
     }
 
+    /// The warm audit's: an answer kept out of the cache (`no-store` here) counted as
+    /// warmed, so a warm list that warmed nothing looked healthy. It is now a warning
+    /// naming why; the next try waits the whole period, not a failure's 30 s (the
+    /// upstream will say the same). A stored answer is no warning, at start or later.
+    @Test func anAnswerNotStoredIsReportedAndAwaitsThePeriod() async throws {
+        try await withWarmServer(warm: #"[{ "path": "/api/users/5", "every": "1h" }, { "path": "/api/users/6", "every": "1s" }]"#) {
+            server, origin, logs, clock in
+            origin.on("GET", "/api/users/5", .json("{}", headers: [("Cache-Control", "no-store")]))
+            origin.on("GET", "/api/users/6", .json("{}"))
+            try await server.start()
+            #expect(try await eventually { clock.sleeping == 2 && origin.count(path: "/api/users/6") == 1 })
+            let warned = logs.all.filter { $0.contains("warm answer not stored") }
+            #expect(warned.count == 1)
+            #expect(warned.allSatisfy { $0.contains("/api/users/5") && $0.contains("detail=no-store") })
+            #expect(try #require(clock.deadlines.last) > clock.now.advanced(by: .seconds(50 * 60)))
+            clock.advance(by: .milliseconds(1100))
+            #expect(try await eventually { origin.count(path: "/api/users/6") == 2 && clock.sleeping == 2 })
+            #expect(logs.all.filter { $0.contains("warm answer not stored") }.count == 1)
+        }
+    }
+
     @Test func aReloadThatDropsTheTargetStopsIt() async throws {
         try await withWarmServer(warm: #"[{ "path": "/api/users/3", "every": "1s" }]"#) { server, origin, _, clock in
             origin.on("GET", "/api/users/3", .json("{}"))
