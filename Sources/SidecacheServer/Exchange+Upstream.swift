@@ -132,8 +132,9 @@ extension Exchange {
             transfer?.cancel()
             return fail(.preconditionFailed, mark: start.mark)
         }
-        if !start.learnVary.isEmpty, let route, !engine.vary.learn(start.learnVary, route: route.name) {
-            engine.logger.warning("route varies on too many headers to cache", metadata: ["route": "\(route.name)"])
+        if !start.learnVary.isEmpty, let route, engine.vary.learn(start.learnVary, route: route.name) == .refused {
+            engine.logger.warning("route varies on too many headers to cache; such answers are not stored (said once)",
+                                  metadata: ["route": "\(route.name)", "limit": "\(VaryMemory.maxPerRoute)"])
         }
         status = start.head.status
         writer.head(start) { HTTPDate.format(engine.clock.now()) }
