@@ -9,17 +9,24 @@ import Synchronization
 public final class RawOrigin: Sendable {
     public typealias Answer = (bytes: [UInt8], close: Bool)
     /// An answer, then `late` bytes written 20 ms after it on the same connection: an
-    /// upstream that writes past the end of its answer, a moment later.
+    /// upstream that writes past the end of its answer, a moment later. With
+    /// `lateAfterNextRequest`, they are written when the next request head arrives there,
+    /// just before its answer: the moment a late write lands after the proxy reused the
+    /// connection.
     public typealias LateAnswer = (bytes: [UInt8], late: [UInt8], close: Bool)
 
     public let port: Int
     private let listener: any Channel
     private let received = Mutex<[String]>([])
+    private let lateWrites = Atomic<Int>(0)
 
     public var baseURL: String { "http://127.0.0.1:\(port)" }
 
     /// The request heads received so far, oldest first.
     public var requests: [String] { received.withLock { $0 } }
+
+    /// Late writes finished so far: flushed, or failed on a connection the proxy closed.
+    public var lateWritten: Int { lateWrites.load(ordering: .relaxed) }
 
     private init(port: Int, listener: any Channel) {
         self.port = port
@@ -41,15 +48,16 @@ public final class RawOrigin: Sendable {
     }
 
     /// Each request head gets what `lateAnswer` returns, its late bytes after a moment.
-    public static func start(lateAnswer answer: @escaping @Sendable (String) -> LateAnswer) async throws -> RawOrigin {
+    public static func start(lateAfterNextRequest: Bool = false,
+                             lateAnswer answer: @escaping @Sendable (String) -> LateAnswer) async throws -> RawOrigin {
         let box = Mutex<RawOrigin?>(nil)
         let listener = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    let handler = RawAnswer { head in
+                    let handler = RawAnswer(lateAfterNextRequest: lateAfterNextRequest, answer: { head in
                         box.withLock { $0 }?.received.withLock { $0.append(head) }
                         return answer(head)
-                    }
+                    }, lateWritten: { box.withLock { $0 }?.lateWrites.add(1, ordering: .relaxed) })
                     try channel.pipeline.syncOperations.addHandler(handler)
                 }
             }
@@ -71,10 +79,22 @@ private final class RawAnswer: ChannelInboundHandler {
     typealias OutboundOut = ByteBuffer
 
     private let answer: @Sendable (String) -> RawOrigin.LateAnswer
+    private let lateWritten: @Sendable () -> Void
+    private let lateAfterNextRequest: Bool
     private var received: [UInt8] = []
+    /// Late bytes held for the next request head (`lateAfterNextRequest`).
+    private var heldLate: [UInt8] = []
 
-    init(answer: @escaping @Sendable (String) -> RawOrigin.LateAnswer) {
+    init(lateAfterNextRequest: Bool, answer: @escaping @Sendable (String) -> RawOrigin.LateAnswer,
+         lateWritten: @escaping @Sendable () -> Void) {
+        self.lateAfterNextRequest = lateAfterNextRequest
         self.answer = answer
+        self.lateWritten = lateWritten
+    }
+
+    private func writeLate(_ late: [UInt8], context: ChannelHandlerContext) {
+        let done = lateWritten
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: late))).assumeIsolated().whenComplete { _ in done() }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -83,13 +103,17 @@ private final class RawAnswer: ChannelInboundHandler {
             let head = String(decoding: received[..<end], as: UTF8.self)
             received.removeFirst(end)
             let (bytes, late, close) = answer(head)
+            if !heldLate.isEmpty {
+                writeLate(heldLate, context: context)
+                heldLate = []
+            }
             context.writeAndFlush(wrapOutboundOut(ByteBuffer(bytes: bytes))).assumeIsolated().whenComplete { _ in
                 if close { context.close(promise: nil) }
             }
-            if !late.isEmpty {
-                context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(20)) {
-                    context.writeAndFlush(self.wrapOutboundOut(ByteBuffer(bytes: late)), promise: nil)
-                }
+            if lateAfterNextRequest {
+                heldLate = late
+            } else if !late.isEmpty {
+                context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(20)) { self.writeLate(late, context: context) }
             }
             if close { return }
         }

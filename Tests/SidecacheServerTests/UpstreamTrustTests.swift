@@ -115,12 +115,39 @@ struct UpstreamTrustTests {
         try await withProxy(routes: routes, extra: #""threads": 1"#, upstream: origin.baseURL) { h in
             let parts = first.split(separator: " ")
             _ = try await h.send(String(parts[0]), String(parts[1]))
-            try await Task.sleep(for: .milliseconds(100))   // the late bytes are in by now
+            #expect(try await eventually { origin.lateWritten == 1 })   // on the proxy's socket by now
             for user in ["alice", "bob", "carol", "dave"] {
                 let answer = try await h.get("/me", headers: [("Authorization", user)])
                 #expect(answer.status == 200 && answer.text == "for \(user)", "\(first): \(user) got \(answer.status) \(answer.text)")
             }
             #expect(origin.requests.count { $0.hasPrefix("GET /me ") } == 4)
+        }
+    }
+
+    /// The upstream-answers audit's: a bare 204 (a 304 alike), then a body the upstream
+    /// writes after all, later than the proxy reused the connection for the next
+    /// request, another user's. curl read that body, shaped as an answer, as the next
+    /// request's; it was stored under its key, and the connection stayed one answer
+    /// behind. A 204 or 304 now ends its connection.
+    @Test(arguments: ["GET", "DELETE"])
+    func aBodyAfterA204NeverAnswersTheNextRequest(_ method: String) async throws {
+        let stray = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nCache-Control: max-age=300\r\n\r\nstray"
+        let origin = try await RawOrigin.start(lateAfterNextRequest: true) { head in
+            if head.contains(" /x/gone ") { return (Array("HTTP/1.1 204 No Content\r\n\r\n".utf8), Array(stray.utf8), false) }
+            let user = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("authorization:") }.map { $0.dropFirst(15) } ?? "nobody"
+            let body = "for \(user.trimmingCharacters(in: .whitespaces))"
+            return (Array("HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8), [], false)
+        }
+        defer { Task { await origin.shutdown() } }
+        let routes = #"[{ "name": "me", "match": "GET /me", "ttl": "5m", "key": { "identity": "Authorization" } }]"#
+        try await withProxy(routes: routes, extra: #""threads": 1"#, upstream: origin.baseURL) { h in
+            #expect(try await h.send(method, "/x/gone").status == 204)
+            for user in ["alice", "bob", "carol"] {
+                let answer = try await h.get("/me", headers: [("Authorization", user)])
+                #expect(answer.status == 200 && answer.text == "for \(user)", "\(user) got \(answer.status) \(answer.text)")
+                #expect(try await h.get("/me", headers: [("Authorization", user)]).text == "for \(user)", "and stored as such")
+            }
+            #expect(origin.requests.count { $0.hasPrefix("GET /me ") } == 3)
         }
     }
 
