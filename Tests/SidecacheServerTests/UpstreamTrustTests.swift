@@ -95,6 +95,16 @@ struct UpstreamTrustTests {
         }
     }
 
+    /// `GET /me` keyed by `Authorization`, answered by `answerForItsUser`.
+    static let perUser = #"[{ "name": "me", "match": "GET /me", "ttl": "5m", "key": { "identity": "Authorization" } }]"#
+
+    /// `for alice` to `Authorization: alice`: an answer that says whose it is.
+    static func answerForItsUser(_ head: String) -> RawOrigin.LateAnswer {
+        let user = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("authorization:") }.map { $0.dropFirst(15) } ?? "nobody"
+        let body = "for \(user.trimmingCharacters(in: .whitespaces))"
+        return (Array("HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8), [], false)
+    }
+
     /// An upstream that writes past the end of an answer a moment after it (a body after
     /// a HEAD's head, more bytes than its `Content-Length`) must not leave a kept-alive
     /// connection one answer behind: curl read the extra bytes as the next request's
@@ -106,13 +116,10 @@ struct UpstreamTrustTests {
         let origin = try await RawOrigin.start(lateAnswer: { head in
             if head.hasPrefix("HEAD /x/late ") { return (Array("HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n".utf8), Array(smuggled.utf8), false) }
             if head.hasPrefix("GET /x/long ") { return (Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".utf8), Array(smuggled.utf8), false) }
-            let user = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("authorization:") }.map { $0.dropFirst(15) } ?? "nobody"
-            let body = "for \(user.trimmingCharacters(in: .whitespaces))"
-            return (Array("HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8), [], false)
+            return Self.answerForItsUser(head)
         })
         defer { Task { await origin.shutdown() } }
-        let routes = #"[{ "name": "me", "match": "GET /me", "ttl": "5m", "key": { "identity": "Authorization" } }]"#
-        try await withProxy(routes: routes, extra: #""threads": 1"#, upstream: origin.baseURL) { h in
+        try await withProxy(routes: Self.perUser, extra: #""threads": 1"#, upstream: origin.baseURL) { h in
             let parts = first.split(separator: " ")
             _ = try await h.send(String(parts[0]), String(parts[1]))
             #expect(try await eventually { origin.lateWritten == 1 })   // on the proxy's socket by now
@@ -134,13 +141,10 @@ struct UpstreamTrustTests {
         let stray = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nCache-Control: max-age=300\r\n\r\nstray"
         let origin = try await RawOrigin.start(lateAfterNextRequest: true) { head in
             if head.contains(" /x/gone ") { return (Array("HTTP/1.1 204 No Content\r\n\r\n".utf8), Array(stray.utf8), false) }
-            let user = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("authorization:") }.map { $0.dropFirst(15) } ?? "nobody"
-            let body = "for \(user.trimmingCharacters(in: .whitespaces))"
-            return (Array("HTTP/1.1 200 OK\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)".utf8), [], false)
+            return Self.answerForItsUser(head)
         }
         defer { Task { await origin.shutdown() } }
-        let routes = #"[{ "name": "me", "match": "GET /me", "ttl": "5m", "key": { "identity": "Authorization" } }]"#
-        try await withProxy(routes: routes, extra: #""threads": 1"#, upstream: origin.baseURL) { h in
+        try await withProxy(routes: Self.perUser, extra: #""threads": 1"#, upstream: origin.baseURL) { h in
             #expect(try await h.send(method, "/x/gone").status == 204)
             for user in ["alice", "bob", "carol"] {
                 let answer = try await h.get("/me", headers: [("Authorization", user)])
