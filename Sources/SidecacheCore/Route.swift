@@ -179,6 +179,10 @@ public final class Route: Sendable, Equatable {
     /// was dropped; a `private` answer stored under `override` outlived it; and an entry
     /// stored before a `tags` rule carried none of its tags, so its tag purges missed it.
     public let keyName: String
+    /// The request fields its key reads besides the URL, lowercased as `Vary` names
+    /// them: `key.headers`, and where the credential of `identity` or `key.claims` comes
+    /// from (its header, or `cookie`). Its answers carry them (`KeyVary`).
+    public let keyVary: [String]
     /// A duration route's `ttl` in milliseconds, the ceiling of every entry's freshness
     /// when it is served (`EntryTiming.within`): nil on `ttl: "origin"` routes.
     public let freshnessCeiling: Int64?
@@ -212,6 +216,13 @@ public final class Route: Sendable, Equatable {
         self.query = query
         self.keyHeaders = keyHeaders.map { $0.lowercased() }
         self.identity = identity
+        self.keyVary = (self.keyHeaders + [identity, claims?.from].compactMap { source in
+            switch source {
+            case .header(let name): name.lowercased()
+            case .cookie: "cookie"
+            case nil: nil
+            }
+        }).uniqued()
         self.shared = shared
         self.override = override
         self.policy = policy

@@ -16,6 +16,10 @@ struct CacheContext {
     /// flights), never on a plain hit.
     var scopeIDs: [UInt64] { PurgeScope.ids(route: route.name, path: route.spelling.canonical(target.path)) }
 
+    /// The request fields this key reads besides the URL, as `Vary` names them: the
+    /// route's (`Route.keyVary`) and those learned. Asked on fills only.
+    var keyVary: [String] { varyHeaders.isEmpty ? route.keyVary : (route.keyVary + varyHeaders).uniqued() }
+
     /// The path is spelled as its route folds into another's entry (`Route.folds`).
     /// Asked on misses only.
     var respelled: Bool { route.folds(target.path) }

@@ -23,8 +23,12 @@ extension ExchangeStateMachine {
             }
             let headers = HeaderList(h.headers)
             let route = context.route
-            switch StoragePolicy.decide(route: route, requestHeaders: request, status: h.status, responseHeaders: headers,
-                                        requestTime: requestTime, responseTime: now, varyHeaders: context.varyHeaders) {
+            let decision = StoragePolicy.decide(route: route, requestHeaders: request, status: h.status, responseHeaders: headers,
+                                                requestTime: requestTime, responseTime: now, varyHeaders: context.varyHeaders)
+            // Judged on the upstream's own `Vary`, stored and sent with the key's.
+            var h = h
+            h.headers = KeyVary.advertising(context.keyVary, in: h.headers)
+            switch decision {
             case .store(let timing):
                 let declared = headers.first("content-length").flatMap { Int($0) }
                 if let declared, declared > route.policy.maxBodySize {
@@ -98,13 +102,19 @@ extension ExchangeStateMachine {
         // stored answer's old `Date`, which would make the refreshed entry stale at once.
         let confirmation = HeaderList(h.headers)
         var timed = merged.filter { !$0.name.equalsIgnoringASCIICase("age") }
+        // Judged on the upstream's own `Vary`: the stored one also names the key's
+        // fields (`KeyVary`), which no 304 without a `Vary` takes away.
+        if !confirmation.contains("vary") { timed = KeyVary.without(context.route.keyVary, in: timed) }
         if !confirmation.contains("date") { timed.removeAll { $0.name.equalsIgnoringASCIICase("date") } }
         timed += confirmation.all("age").map { (name: "Age", value: $0) }
         // A gzip entry says `Vary: Accept-Encoding` on any route (clients without gzip get
         // it decoded): the proxy's own word, judged as the fill was, without it.
         if stored.isGzip && !(context.route.keyHeaders + context.varyHeaders).contains("accept-encoding") {
-            timed = Self.varyingOnAcceptEncodingNoMore(timed)
+            timed = KeyVary.without(["accept-encoding"], in: timed)
         }
+        // A 304 whose `Vary` leaves out a field the key reads (RFC 9110 §15.4.5 says it
+        // must not) would have a cache in front keep one variant for all.
+        merged = KeyVary.advertising(context.keyVary, in: merged)
         let decision = StoragePolicy.decide(route: context.route, requestHeaders: request, status: old.status,
                                             responseHeaders: HeaderList(timed), requestTime: requestTime, responseTime: now,
                                             varyHeaders: context.varyHeaders)
@@ -121,15 +131,6 @@ extension ExchangeStateMachine {
             // browser or CDN in front kept an answer the upstream now called private.
             return .commit(Filled(status: old.status, reason: old.reason, lines: merged, body: stored.body, timing: stored.timing,
                                   revalidated: true, notStored: reason))
-        }
-    }
-
-    /// `lines` with `Accept-Encoding` taken out of every `Vary` (a `Vary` left empty goes).
-    static func varyingOnAcceptEncodingNoMore(_ lines: [(name: String, value: String)]) -> [(name: String, value: String)] {
-        lines.compactMap { line in
-            guard line.name.equalsIgnoringASCIICase("vary") else { return line }
-            let kept = line.value.split(separator: ",").map { $0.trimmingSpaces() }.filter { !$0.equalsIgnoringASCIICase("accept-encoding") }
-            return kept.isEmpty ? nil : (name: line.name, value: kept.joined(separator: ", "))
         }
     }
 

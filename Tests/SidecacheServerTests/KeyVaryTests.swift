@@ -1,0 +1,70 @@
+import Foundation
+import Testing
+import SidecacheTestSupport
+
+/// The variants audit's: answers on routes whose key reads request fields besides the
+/// URL said nothing of them, and nginx caching in front gave Alice's answer on a
+/// `cookie:sid` route to Bob. They now carry a `Vary` naming each field.
+@Suite("Answers name in Vary the fields their key reads")
+struct KeyVaryTests {
+    static let routes = #"""
+    [{ "name": "me", "match": "GET /me/{x}", "ttl": "5m", "maxBodySize": "1KiB", "key": { "identity": "Authorization" } },
+     { "name": "session", "match": "GET /session", "ttl": "5m", "key": { "identity": "cookie:sid" } },
+     { "name": "lang", "match": "GET /lang", "ttl": "5m", "key": { "headers": ["X-Lang"] } },
+     { "name": "plain", "match": "GET /plain", "ttl": "5m" }]
+    """#
+
+    /// Every name any `Vary` line of `answer` gives, lowercased.
+    static func varied(_ answer: TestResponse) -> Set<String> {
+        Set(answer.headers("Vary").flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
+    }
+
+    @Test func missesAndHitsNameThem() async throws {
+        try await withProxy(routes: Self.routes) { (h: ProxyHarness) async throws in
+            for path in ["/me/small", "/me/big", "/session", "/lang", "/plain"] {
+                h.origin.on("GET", path, .json(path.hasSuffix("big") ? String(repeating: "x", count: 4096) : "{}"))
+            }
+            let cases: [(path: String, headers: [(name: String, value: String)], varies: Set<String>, hit: Bool)] = [
+                ("/me/small", [("Authorization", "Bearer alice")], ["authorization", "accept-encoding"], true),
+                ("/me/big", [("Authorization", "Bearer alice")], ["authorization"], false),   // too large: streamed, not stored
+                ("/session", [("Cookie", "sid=alice; theme=dark")], ["cookie", "accept-encoding"], true),
+                ("/lang", [("X-Lang", "fr")], ["x-lang", "accept-encoding"], true),
+                ("/plain", [], ["accept-encoding"], true),
+            ]
+            for c in cases {
+                let miss = try await h.get(c.path, headers: c.headers)
+                #expect(miss.header("X-Cache") == "MISS" && Self.varied(miss) == c.varies, "\(c.path): \(miss.headers("Vary"))")
+                let again = try await h.get(c.path, headers: c.headers)
+                #expect(again.header("X-Cache") == (c.hit ? "HIT" : "MISS") && Self.varied(again) == c.varies,
+                        "\(c.path) again: \(again.headers("Vary"))")
+            }
+        }
+    }
+
+    /// Revalidated with a 304: a `Vary` the 304 gives without the key's fields (RFC 9110
+    /// §15.4.5 says it must not) has them named all the same; and with none, the proxy's
+    /// own names in the stored `Vary` do not make the entry look varied on something its
+    /// key lacks: it stays stored.
+    @Test(arguments: [("/me/small", "Authorization", "Bearer alice", "authorization"), ("/lang", "X-Lang", "fr", "x-lang")], [true, false])
+    func a304KeepsThemAndTheEntry(_ c: (path: String, field: String, value: String, name: String), varyOn304: Bool) async throws {
+        let (path, name) = (c.path, c.name)
+        let vary = varyOn304 ? [(name: "Vary", value: "Accept-Encoding")] : []
+        try await withProxy(routes: Self.routes.replacingOccurrences(of: #""ttl": "5m""#, with: #""ttl": "origin""#)) {
+            (h: ProxyHarness) async throws in
+            h.origin.on("GET", path) { req in
+                req.header("If-None-Match") == #""v1""#
+                    ? OriginResponse(status: 304, headers: [("ETag", #""v1""#), ("Cache-Control", "public, max-age=10")] + vary)
+                    : .json("{}", headers: [("ETag", #""v1""#), ("Cache-Control", "public, max-age=10")])
+            }
+            let headers = [(name: c.field, value: c.value)]
+            #expect(try await h.get(path, headers: headers).header("Cache-Status") == "sidecache; fwd=uri-miss; stored")
+            h.clock.advance(by: .seconds(11))
+            let revalidated = try await h.get(path, headers: headers)
+            #expect(revalidated.header("Cache-Status")?.contains("fwd-status=304") == true, "\(revalidated.header("Cache-Status") ?? "")")
+            #expect(Self.varied(revalidated).contains(name), "\(revalidated.headers("Vary"))")
+            let hit = try await h.get(path, headers: headers)
+            #expect(hit.header("X-Cache") == "HIT" && Self.varied(hit).contains(name))
+            #expect(h.origin.count(path: path) == 2)
+        }
+    }
+}
