@@ -138,8 +138,31 @@ extension SHA256 {
     }
 }
 
-/// Trims a field value and the spaces around its commas.
+/// Trims a field value and the spaces around its commas (RFC 9110 §5.6.1: they mean
+/// nothing in a list), but not within a quoted string (§5.6.4), where `"a, b"` and
+/// `"a,b"` are two values: keyed as one, an upstream that told them apart had one
+/// answer served for the other (the variants audit's).
 public func normalizedFieldValue(_ value: String) -> String {
     guard value.contains(",") || value.first == " " || value.last == " " || value.contains("\t") else { return value }
-    return value.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingSpaces() }.joined(separator: ",")
+    guard value.contains("\"") else {
+        return value.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingSpaces() }.joined(separator: ",")
+    }
+    var elements: [Substring] = []
+    var start = value.startIndex
+    var quoted = false, escaped = false
+    for i in value.indices {
+        let c = value[i]
+        if escaped {
+            escaped = false
+        } else if quoted {
+            if c == "\\" { escaped = true } else if c == "\"" { quoted = false }
+        } else if c == "\"" {
+            quoted = true
+        } else if c == "," {
+            elements.append(value[start..<i])
+            start = value.index(after: i)
+        }
+    }
+    elements.append(value[start...])
+    return elements.map { $0.trimmingSpaces() }.joined(separator: ",")
 }

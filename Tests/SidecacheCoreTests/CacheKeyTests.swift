@@ -123,6 +123,23 @@ struct KeyInput: CustomStringConvertible, Sendable {
         #expect(try input.key(keyHeaders: ["A"]) == KeyInput(headers: [("A", "1"), ("B", "9")]).key(keyHeaders: ["A"]))
     }
 
+    /// Spaces around a list's commas mean nothing; within a quoted string they are the
+    /// value (the variants audit's: `"a, b"` was served `"a,b"`'s answer).
+    @Test(arguments: [
+        (" a ,b ", "a,b"), ("a, b", "a,b"), ("a\t,\tb", "a,b"), ("plain", "plain"),
+        (#""a, b""#, #""a, b""#), (#""a, b" , c"#, #""a, b",c"#), (#"x="a\", b" , y"#, #"x="a\", b",y"#),
+        (#""open, still"#, #""open, still"#), (#" "q" "#, #""q""#),
+    ])
+    func headerValuesAreNormalisedOutsideQuotedStrings(value: String, normalised: String) {
+        #expect(normalizedFieldValue(value) == normalised)
+    }
+
+    @Test func quotedStringsThatDifferOnlyInSpacesAreTwoKeys() throws {
+        let key = { (v: String) in try KeyInput(headers: [("X-Q", v)]).key(keyHeaders: ["X-Q"]) }
+        #expect(try key(#""a, b""#) != key(#""a,b""#))
+        #expect(try key("a, b") == key("a,b"))
+    }
+
     @Test func keyIsDeterministicAndOpaque() throws {
         let k = try KeyInput(uri: "/secret/path?token=abc", identity: "Bearer s3cret").key()
         #expect(try k == KeyInput(uri: "/secret/path?token=abc", identity: "Bearer s3cret").key())
