@@ -70,10 +70,13 @@ enum ProxyError: Error, Sendable {
     /// The whole response: head and JSON body (not for a HEAD request, `headOnly`: its
     /// `Content-Length` still says what a GET would get, RFC 9110 §9.3.2, and a body after
     /// it would be read as the next answer on the connection). `close` says
-    /// `Connection: close`; client errors always close (`closesConnection`).
+    /// `Connection: close`; client errors always close (`closesConnection`). An
+    /// HTTP/1.0 client kept alive (`http10`) hears `Connection: keep-alive`, or it takes
+    /// the answer as the last (RFC 9112 §9.3) while the connection stays open.
     /// `now` dates it (RFC 9110 §6.6.1: the proxy is the origin of its own answers);
     /// `mark` says what the cache did, when the request got that far.
-    func encode(allocator: ByteBufferAllocator, close: Bool, headOnly: Bool = false, now: Timestamp, mark: CacheMark? = nil) -> ByteBuffer {
+    func encode(allocator: ByteBufferAllocator, close: Bool, http10: Bool = false, headOnly: Bool = false, now: Timestamp,
+                mark: CacheMark? = nil) -> ByteBuffer {
         var body = "{\"error\":\"\(code)\",\"detail\":"
         JSONText.quote(detail, into: &body)
         body += "}"
@@ -82,7 +85,7 @@ enum ProxyError: Error, Sendable {
         buffer.writeHeader("Date", HTTPDate.format(now))
         buffer.writeHeader("Content-Type", "application/json")
         buffer.writeHeader("Content-Length", body.utf8.count)
-        if close { buffer.writeHeader("Connection", "close") }
+        if close { buffer.writeHeader("Connection", "close") } else if http10 { buffer.writeHeader("Connection", "keep-alive") }
         if case .overloaded = self { buffer.writeHeader("Retry-After", "1") }
         mark?.write(into: &buffer)
         buffer.writeStaticString("\r\n")

@@ -95,7 +95,8 @@ struct ResponseWriter {
     /// The proxy's own JSON error, dated `now`.
     func error(_ error: ProxyError, mark: CacheMark?, now: Timestamp) -> Bool {
         let close = error.closesConnection || connection.closesAfterResponse
-        connection.writeAndFlush(error.encode(allocator: connection.allocator, close: close, headOnly: isHEAD, now: now, mark: mark),
+        connection.writeAndFlush(error.encode(allocator: connection.allocator, close: close, http10: version.minor == 0, headOnly: isHEAD,
+                                              now: now, mark: mark),
                                  written: nil)
         return close
     }

@@ -284,6 +284,24 @@ struct ProtocolTests {
         }
     }
 
+    /// The client-side audit's: the proxy's own 502 to an HTTP/1.0 client that asked to
+    /// be kept alive said nothing of the connection, which such a client reads as the
+    /// close (RFC 9112 §9.3), while the proxy kept it open. It says keep-alive now, as
+    /// every other answer does, and the next request is answered there.
+    @Test func anErrorToAKeptAliveHTTP10ClientSaysKeepAlive() async throws {
+        let refusing = try RefusingPort()
+        try await withProxy(upstream: "http://127.0.0.1:\(refusing.port)") { h in
+            let conn = try await RawConnection.connect(port: h.port)
+            try await conn.send("GET /x/1 HTTP/1.0\r\nHost: a\r\nConnection: keep-alive\r\n\r\nGET /x/2 HTTP/1.0\r\nHost: a\r\n\r\n")
+            let answers = try await conn.readResponses(2, methods: ["GET", "GET"])
+            #expect(answers.map(\.status) == [502, 502])
+            #expect(answers.first?.header("Connection") == "keep-alive")
+            #expect(answers.last?.header("Connection") == "close")
+            try await conn.close()
+        }
+        withExtendedLifetime(refusing) {}
+    }
+
     @Test func oversizedHeadGets431() async throws {
         try await withProxy(extra: #""limits": { "headerBytes": "1KiB" }"#) { h in
             let r = try await h.get("/x/1", headers: [("X-Big", String(repeating: "a", count: 2000))])
