@@ -147,27 +147,22 @@ public enum ContentCoding {
     /// clients without gzip get decoded), from the upstream's: one
     /// `Content-Encoding: gzip` when the body is gzip (sent so, or `compressed` here: a
     /// strong `ETag` weakened then), none when it is plain (an upstream's `identity` says
-    /// nothing), and `Vary` naming `Accept-Encoding` either way. Only for plain or gzip
+    /// nothing), and one `Vary` naming `Accept-Encoding` either way. Only for plain or gzip
     /// answers (`refuses` keeps the others out).
     public static func storedLines(_ lines: [(name: String, value: String)], compressed: Bool) -> [(name: String, value: String)] {
         var out: [(name: String, value: String)] = []
         out.reserveCapacity(lines.count + 2)
-        var varies = false
         let gzip = compressed || isGzip(coding(HeaderList(lines)))
         for line in lines {
             if line.name.equalsIgnoringASCIICase("etag") && compressed {
                 out.append((line.name, weakened(line.value)))
             } else if line.name.equalsIgnoringASCIICase("content-encoding") {
                 continue   // written once below: x-gzip is gzip (RFC 9110 §8.4.1.3), identity is nothing
-            } else if line.name.equalsIgnoringASCIICase("vary") {
-                varies = varies || line.value.split(separator: ",").contains { $0.trimmingSpaces().equalsIgnoringASCIICase("accept-encoding") }
-                out.append(line)
             } else {
                 out.append(line)
             }
         }
         if gzip { out.append((name: "Content-Encoding", value: "gzip")) }
-        if !varies { out.append((name: "Vary", value: "Accept-Encoding")) }
-        return out
+        return KeyVary.advertising(["Accept-Encoding"], in: out)
     }
 }

@@ -121,8 +121,15 @@ extension Exchange {
         }
     }
 
-    /// Sends the head of a streamed answer, then whatever body already arrived.
+    /// Sends the head of a streamed answer, then whatever body already arrived. On a
+    /// cache route it names what the key reads (`KeyVary`), bypassed or not: the review
+    /// had Alice's answer to `/cme/a//b` (an unsafe path, bypassed) go to Bob through
+    /// nginx caching in front.
     func sendHead(_ start: ExchangeStateMachine.StreamStart) {
+        var start = start
+        if let keyVary = machine.context?.keyVary ?? route?.keyVary, !keyVary.isEmpty {
+            start.head.headers = KeyVary.advertising(keyVary, in: start.head.headers)
+        }
         if let land = start.land { landFlight(land) }
         // A fill's answer that is not stored streams: the client's If-Match or
         // If-Unmodified-Since, not sent upstream, is evaluated on it here.

@@ -138,7 +138,7 @@ struct ExchangeStateMachine {
     }
 
     struct StreamStart {
-        let head: UpstreamResponseHead
+        var head: UpstreamResponseHead
         let framing: BodyFraming
         let mark: CacheMark
         /// The flight this request leads ends so (its answer is not stored).

@@ -53,8 +53,8 @@ import Testing
 
     @Test func transformedLines() {
         let stored = ContentCoding.storedLines([("ETag", #""a""#), ("Vary", "Origin")], compressed: true)
-        #expect(stored.map(\.name) == ["ETag", "Vary", "Content-Encoding", "Vary"])
-        #expect(stored[0].value == #"W/"a""# && stored[2].value == "gzip" && stored[3].value == "Accept-Encoding")
+        #expect(stored.map(\.name) == ["ETag", "Vary", "Content-Encoding"], "one Vary line: nginx in front reads the last alone")
+        #expect(stored.map(\.value) == [#"W/"a""#, "Origin, Accept-Encoding", "gzip"])
         let kept = ContentCoding.storedLines([("Content-Encoding", "x-gzip"), ("ETag", #"W/"b""#), ("Vary", "accept-encoding")],
                                              compressed: false)
         #expect(kept.map(\.value) == [#"W/"b""#, "accept-encoding", "gzip"], "no second Vary, x-gzip is gzip")

@@ -10,33 +10,40 @@ struct KeyVaryTests {
     static let routes = #"""
     [{ "name": "me", "match": "GET /me/{x}", "ttl": "5m", "maxBodySize": "1KiB", "key": { "identity": "Authorization" } },
      { "name": "session", "match": "GET /session", "ttl": "5m", "key": { "identity": "cookie:sid" } },
-     { "name": "lang", "match": "GET /lang", "ttl": "5m", "key": { "headers": ["X-Lang"] } },
+     { "name": "lang", "match": "GET /lang/{x}", "ttl": "5m", "key": { "headers": ["X-Lang"] } },
      { "name": "plain", "match": "GET /plain", "ttl": "5m" }]
     """#
 
-    /// Every name any `Vary` line of `answer` gives, lowercased.
-    static func varied(_ answer: TestResponse) -> Set<String> {
-        Set(answer.headers("Vary").flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
+    /// The names the one `Vary` line of `answer` gives, lowercased; nil unless there is
+    /// exactly one (nginx 1.22 caching in front reads the last line alone).
+    static func varied(_ answer: TestResponse) -> Set<String>? {
+        let lines = answer.headers("Vary")
+        guard lines.count == 1 else { return nil }
+        return Set(lines[0].split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() })
     }
 
     @Test func missesAndHitsNameThem() async throws {
         try await withProxy(routes: Self.routes) { (h: ProxyHarness) async throws in
-            for path in ["/me/small", "/me/big", "/session", "/lang", "/plain"] {
+            for path in ["/me/small", "/me/big", "/session", "/lang/one", "/plain"] {
                 h.origin.on("GET", path, .json(path.hasSuffix("big") ? String(repeating: "x", count: 4096) : "{}"))
             }
-            let cases: [(path: String, headers: [(name: String, value: String)], varies: Set<String>, hit: Bool)] = [
-                ("/me/small", [("Authorization", "Bearer alice")], ["authorization", "accept-encoding"], true),
-                ("/me/big", [("Authorization", "Bearer alice")], ["authorization"], false),   // too large: streamed, not stored
-                ("/session", [("Cookie", "sid=alice; theme=dark")], ["cookie", "accept-encoding"], true),
-                ("/lang", [("X-Lang", "fr")], ["x-lang", "accept-encoding"], true),
-                ("/plain", [], ["accept-encoding"], true),
+            h.origin.on("GET", "/lang/two", .json("{}", headers: [("Vary", "Origin"), ("Vary", "X-Lang")]))
+            let cases: [(path: String, headers: [(name: String, value: String)], varies: Set<String>, cache: [String])] = [
+                ("/me/small", [("Authorization", "Bearer alice")], ["authorization", "accept-encoding"], ["MISS", "HIT"]),
+                ("/me/big", [("Authorization", "Bearer alice")], ["authorization"], ["MISS", "MISS"]),   // too large: streamed, not stored
+                // Not using the cache, and still the user's own answer.
+                ("/me/small", [("Authorization", "Bearer alice"), ("X-HTTP-Method-Override", "GET")], ["authorization"], ["BYPASS", "BYPASS"]),
+                ("/session", [("Cookie", "sid=alice; theme=dark")], ["cookie", "accept-encoding"], ["MISS", "HIT"]),
+                ("/lang/one", [("X-Lang", "fr")], ["x-lang", "accept-encoding"], ["MISS", "HIT"]),
+                // The upstream's two lines are joined in one (not stored: the key learns `Origin`).
+                ("/lang/two", [("X-Lang", "fr")], ["origin", "x-lang"], ["MISS"]),
+                ("/plain", [], ["accept-encoding"], ["MISS", "HIT"]),
             ]
             for c in cases {
-                let miss = try await h.get(c.path, headers: c.headers)
-                #expect(miss.header("X-Cache") == "MISS" && Self.varied(miss) == c.varies, "\(c.path): \(miss.headers("Vary"))")
-                let again = try await h.get(c.path, headers: c.headers)
-                #expect(again.header("X-Cache") == (c.hit ? "HIT" : "MISS") && Self.varied(again) == c.varies,
-                        "\(c.path) again: \(again.headers("Vary"))")
+                for expected in c.cache {
+                    let answer = try await h.get(c.path, headers: c.headers)
+                    #expect(answer.header("X-Cache") == expected && Self.varied(answer) == c.varies, "\(c.path): \(answer.headers("Vary"))")
+                }
             }
         }
     }
@@ -45,7 +52,7 @@ struct KeyVaryTests {
     /// §15.4.5 says it must not) has them named all the same; and with none, the proxy's
     /// own names in the stored `Vary` do not make the entry look varied on something its
     /// key lacks: it stays stored.
-    @Test(arguments: [("/me/small", "Authorization", "Bearer alice", "authorization"), ("/lang", "X-Lang", "fr", "x-lang")], [true, false])
+    @Test(arguments: [("/me/small", "Authorization", "Bearer alice", "authorization"), ("/lang/one", "X-Lang", "fr", "x-lang")], [true, false])
     func a304KeepsThemAndTheEntry(_ c: (path: String, field: String, value: String, name: String), varyOn304: Bool) async throws {
         let (path, name) = (c.path, c.name)
         let vary = varyOn304 ? [(name: "Vary", value: "Accept-Encoding")] : []
@@ -61,9 +68,9 @@ struct KeyVaryTests {
             h.clock.advance(by: .seconds(11))
             let revalidated = try await h.get(path, headers: headers)
             #expect(revalidated.header("Cache-Status")?.contains("fwd-status=304") == true, "\(revalidated.header("Cache-Status") ?? "")")
-            #expect(Self.varied(revalidated).contains(name), "\(revalidated.headers("Vary"))")
+            #expect(Self.varied(revalidated)?.contains(name) == true, "\(revalidated.headers("Vary"))")
             let hit = try await h.get(path, headers: headers)
-            #expect(hit.header("X-Cache") == "HIT" && Self.varied(hit).contains(name))
+            #expect(hit.header("X-Cache") == "HIT" && Self.varied(hit)?.contains(name) == true, "\(hit.headers("Vary"))")
             #expect(h.origin.count(path: path) == 2)
         }
     }
