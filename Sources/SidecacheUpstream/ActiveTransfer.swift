@@ -43,6 +43,8 @@ final class ActiveTransfer {
     /// answer, and that request may be another user's fill (`leavesConnectionInDoubt`).
     /// The option stays on the handle, so the handle is not reused either.
     private(set) var closesConnection: Bool
+    /// The connection the request went out on (`connectionChosen`).
+    private var chosen: CurlSockets.Connection?
 
     /// The request's header lines; curl does not copy the list.
     var headerLines: RequestHeaderLines?
@@ -110,6 +112,7 @@ final class ActiveTransfer {
             return false
         }
         requestWentOut = true
+        chosen = connection
         return true
     }
 
@@ -130,6 +133,7 @@ final class ActiveTransfer {
                 closesConnection = true
                 _ = curlshim_setopt_long(easy, CURLOPT_FORBID_REUSE, 1)   // read when the transfer ends
             }
+            if closesConnection, let chosen { sockets.resetWhenClosed(chosen) }
             lastBodyActivity = .now()
             deliver(.head(head))
             return true

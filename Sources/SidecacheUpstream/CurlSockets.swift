@@ -27,6 +27,8 @@ final class CurlSockets {
     /// looked at: nothing can be left over from an answer yet, and a TLS 1.3 server's
     /// session tickets may well be waiting right after the handshake.
     private var used: Set<Int32> = []
+    /// Sockets to close with a reset rather than a FIN (`resetWhenClosed`).
+    private var resetting: Set<Int32> = []
 
     /// A connection as both ends name it: Linux gives one local port to connections to
     /// different addresses, so the ports alone may name two.
@@ -41,13 +43,26 @@ final class CurlSockets {
         unplaced.append(socket)
     }
 
-    func closed(_ socket: Int32) {
+    /// Forgets `socket`; true when it is to be closed with a reset.
+    func closed(_ socket: Int32) -> Bool {
         used.remove(socket)
+        defer { resetting.remove(socket) }
         if let connection = connectionOf.removeValue(forKey: socket) {
             if byConnection[connection] == socket { byConnection[connection] = nil }
         } else {
             unplaced.removeAll { $0 == socket }
         }
+        return resetting.contains(socket)
+    }
+
+    /// `connection` is not kept (its upstream may write past an answer): closed with a
+    /// reset (`SO_LINGER` 0), as nginx's `reset_timedout_connection` does, not a FIN. A
+    /// FIN left this side in TIME_WAIT for 60 s, a local port each: a connection per 204
+    /// from an upstream on another host (no TIME_WAIT reuse there) ran out of ports past
+    /// some 470 a second (the review's). Whatever the upstream writes after is dropped.
+    func resetWhenClosed(_ connection: Connection) {
+        if byConnection[connection] == nil { placeConnected() }
+        if let socket = byConnection[connection] { resetting.insert(socket) }
     }
 
     /// Whether `connection` has carried a request before and now has bytes or its end
@@ -130,7 +145,10 @@ func curlSocketOpened(_ context: UnsafeMutableRawPointer?, _ socket: curl_socket
 
 /// CURLOPT_CLOSESOCKETFUNCTION: curl is done with a socket; closing it is ours.
 func curlSocketClosing(_ context: UnsafeMutableRawPointer?, _ socket: curl_socket_t) -> Int32 {
-    Unmanaged<CurlSockets>.fromOpaque(context!).takeUnretainedValue().closed(socket)
+    if Unmanaged<CurlSockets>.fromOpaque(context!).takeUnretainedValue().closed(socket) {
+        var reset = linger(l_onoff: 1, l_linger: 0)
+        _ = setsockopt(socket, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
+    }
     return close(socket)
 }
 

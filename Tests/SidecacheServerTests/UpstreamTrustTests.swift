@@ -155,6 +155,35 @@ struct UpstreamTrustTests {
         }
     }
 
+    /// The review's: a connection per 204 or 304, closed with a FIN, left this side in
+    /// TIME_WAIT for 60 s, a local port each, and an upstream on another host answering
+    /// writes with 204 would use up the ports. They are closed with a reset: none waits.
+    @Test func connectionsNotKeptLeaveNoPortInTimeWait() async throws {
+        try await withProxy(extra: #""threads": 1"#) { (h: ProxyHarness) async throws in
+            h.origin.on("DELETE", "/x/gone", OriginResponse(status: 204))
+            for _ in 0..<10 { #expect(try await h.send("DELETE", "/x/gone").status == 204) }
+            #expect(h.origin.count("DELETE", path: "/x/gone") == 10 && h.origin.connectionsAccepted == 10, "a connection each")
+            // Once every one has ended (none open or closing), none waits.
+            let port = h.origin.port
+            #expect(try await eventually { (try? Self.states(toPort: port).allSatisfy { $0 == "06" }) == true })
+            let waiting = try Self.states(toPort: port).count
+            #expect(waiting == 0, "in TIME_WAIT: \(waiting)")
+        }
+    }
+
+    /// The states (`/proc/net/tcp`'s hex, 06 TIME_WAIT) of the sockets whose peer is `port` on 127.0.0.1.
+    static func states(toPort port: Int) throws -> [Substring] {
+        // Read to its end: a /proc file's size says 0.
+        guard let file = FileHandle(forReadingAtPath: "/proc/net/tcp") else { throw CocoaError(.fileReadNoPermission) }
+        defer { try? file.close() }
+        let table = String(decoding: try file.readToEnd() ?? Data(), as: UTF8.self)
+        let peer = String(format: "0100007F:%04X", port)
+        return table.split(separator: "\n").dropFirst().compactMap { row in
+            let fields = row.split(separator: " ")
+            return fields.count > 3 && fields[2] == peer ? fields[3] : nil
+        }
+    }
+
     /// curl sends a request again, on a new connection, when the kept-alive connection
     /// it went out on closes before a byte of answer. An upstream that applied a POST
     /// and then died (its worker killed mid-request) got it twice, and the client one
