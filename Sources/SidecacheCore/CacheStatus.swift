@@ -58,6 +58,9 @@ public enum NotStoredReason: String, Sendable, CaseIterable {
     /// The bodies the process holds at once were at `limits.bodyMemory`: passed on as it
     /// came, and the next miss may store it.
     case bodyMemory = "body-memory"
+
+    /// Kept out by the moment, not by the answer: the next fetch may well store it.
+    public var passes: Bool { self == .purged || self == .storeUnavailable || self == .bodyMemory }
 }
 
 /// `Cache-Status` (RFC 9211) values for answers the proxy gives. Never carries the key.
@@ -89,5 +92,14 @@ public enum CacheStatusField {
             let param = param.trimmingPrefix(" ")
             return param == "stored" || param == "hit" || param == "fwd-status=304"
         }
+    }
+
+    /// Why a value spelled as above says its answer was not stored, if it says.
+    public static func notStored(_ value: some StringProtocol) -> NotStoredReason? {
+        for param in value.split(separator: ";").dropFirst() {
+            let param = param.trimmingPrefix(" ")
+            if param.hasPrefix("detail=") { return NotStoredReason(rawValue: String(param.dropFirst(7))) }
+        }
+        return nil
     }
 }

@@ -72,16 +72,26 @@ public final class ProxyServer: Sendable {
         let config = engine.config
         let result = try await engine.refresh(path: target.path, host: target.host ?? config.defaultHost, headers: target.headers,
                                               on: loop).get()
-        // 409: a fetch for the entry is already under way, which warms it just as well.
-        guard result.status < 400 || result.status == 409 else { throw WarmFailure(status: result.status) }
-        guard result.status != 409 else { return }
-        let cacheStatus = result.headers.first { $0.name == CacheStatusField.name }?.value ?? ""
-        guard CacheStatusField.inStore(cacheStatus) else { throw Warmer.NotStored(status: result.status, cacheStatus: cacheStatus) }
+        // The answer's `Cache-Status` says whether it is stored: a 404 on a duration route is.
+        guard let cacheStatus = result.headers.first(where: { $0.name == CacheStatusField.name })?.value else {
+            // The proxy's own 409 (no fill, no field): a fetch for the entry is already
+            // under way, which warms it just as well. An upstream's 409 has a field.
+            guard result.status == 409 else { throw WarmFailure(status: result.status, cacheStatus: nil) }
+            return
+        }
+        if CacheStatusField.inStore(cacheStatus) { return }
+        // Kept out by the moment (a purge meanwhile, Redis away, bodies at their limit):
+        // a failure to try again soon, not the answer's own word.
+        guard result.status < 400, CacheStatusField.notStored(cacheStatus)?.passes != true else {
+            throw WarmFailure(status: result.status, cacheStatus: cacheStatus)
+        }
+        throw Warmer.NotStored(status: result.status, cacheStatus: cacheStatus)
     }
 
     struct WarmFailure: Error, CustomStringConvertible {
         var status: Int
-        var description: String { "answered \(status)" }
+        var cacheStatus: String?
+        var description: String { "answered \(status)" + (cacheStatus.map { " (\($0))" } ?? "") }
     }
 
     /// Redis state for probes and operators: nil without Redis.

@@ -25,6 +25,14 @@ import Testing
         }
     }
 
+    @Test func notStoredReadsTheDetail() {
+        #expect(CacheStatusField.notStored(CacheStatusField.miss(stored: false, notStored: .purged)) == .purged)
+        #expect(CacheStatusField.notStored(CacheStatusField.miss(stored: false, notStored: .noStore)) == NotStoredReason.noStore)
+        #expect(CacheStatusField.notStored(CacheStatusField.miss(stored: true)) == nil)
+        #expect(CacheStatusField.notStored(CacheStatusField.bypass(.cookie)) == nil, "a bypass reason is no NotStoredReason")
+        #expect(NotStoredReason.allCases.filter(\.passes) == [.purged, .storeUnavailable, .bodyMemory])
+    }
+
     @Test func labels() {
         #expect(CacheOutcome.allCases.map(\.rawValue) == ["HIT", "MISS", "STALE", "BYPASS"])
         #expect(CacheOutcome.allCases.map(\.label) == ["hit", "miss", "stale", "bypass"])

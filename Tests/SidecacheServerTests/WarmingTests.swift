@@ -85,6 +85,24 @@ struct WarmingTests {
         }
     }
 
+    /// The review's: a 404 a duration route stores warned "warming failed" every 30 s,
+    /// and the upstream's own 409 (taken for the proxy's "refresh under way") counted as
+    /// warmed though nothing was stored. The answer's `Cache-Status` decides.
+    @Test func aStored404IsWarmedAndAnUpstream409IsNot() async throws {
+        try await withWarmServer(warm: #"[{ "path": "/api/users/7", "every": "1h" }, { "path": "/api/users/8", "every": "1h" }]"#) {
+            server, origin, logs, clock in
+            origin.on("GET", "/api/users/7", .json("{}", status: 404))
+            origin.on("GET", "/api/users/8", .json("{}", status: 409))
+            try await server.start()
+            #expect(try await eventually { clock.sleeping == 2 })
+            let warnings = logs.all.filter { $0.contains("warming failed") || $0.contains("not stored") }
+            #expect(warnings.count == 1 && warnings.allSatisfy { $0.contains("/api/users/8") && $0.contains("409") }, "\(warnings)")
+            let hit = try await TestHTTPClient.request(port: server.port!, "GET", "/api/users/7",
+                                                       headers: [("Host", "127.0.0.1:\(origin.port)")])
+            #expect(hit.status == 404 && hit.header("X-Cache") == "HIT")
+        }
+    }
+
     @Test func aReloadThatDropsTheTargetStopsIt() async throws {
         try await withWarmServer(warm: #"[{ "path": "/api/users/3", "every": "1s" }]"#) { server, origin, _, clock in
             origin.on("GET", "/api/users/3", .json("{}"))
