@@ -62,7 +62,7 @@ extension Exchange {
         upstreamStarted = .now()
         let upstream = settings.config.upstream
         var headers = ForwardHeaders.request(head.headers, clientAddress: connection.remoteAddress,
-                                             fallbackHost: upstream.authority, forFill: forFill,
+                                             fallbackHost: settings.config.defaultHost, forFill: forFill,
                                              requestID: ForwardHeaders.newRequestID) + extraHeaders
         if let acceptEncoding { ForwardHeaders.accept(acceptEncoding, in: &headers) }
         let request = engine.upstreamRequest(upstream, method: method, uri: uri, headers: headers, body: body, timeout: timeout)

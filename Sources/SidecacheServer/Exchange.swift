@@ -165,9 +165,10 @@ final class Exchange {
     func useCache(_ route: Route, _ target: RequestTarget, identity: Substring?) {
         self.route = route
         let vary = engine.vary.headers(for: route.name)
-        // The Host the upstream gets: an HTTP/1.0 request without one is sent the
-        // upstream's authority (an empty `Host:` is refused before this).
-        let host = head.headers.first(name: "host") ?? settings.config.upstream.authority
+        // The Host the upstream gets: an HTTP/1.0 request without one is sent the Host
+        // clients use (`host`), else the upstream's authority, as warming sends (an
+        // empty `Host:` is refused before this).
+        let host = head.headers.first(name: "host") ?? settings.config.defaultHost
         let key = CacheKeyBuilder.key(route: route, host: host, target: target,
                                       headers: head.headers, identity: identity, varyHeaders: vary,
                                       body: route.keyBody ? requestBodyKey : nil)

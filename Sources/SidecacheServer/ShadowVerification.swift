@@ -43,7 +43,7 @@ final class ShadowVerification {
             return   // a check can wait for the next sampled hit
         }
         let upstream = engine.settings.config.upstream
-        var headers = ForwardHeaders.request(request, clientAddress: clientAddress, fallbackHost: upstream.authority,
+        var headers = ForwardHeaders.request(request, clientAddress: clientAddress, fallbackHost: engine.settings.config.defaultHost,
                                              forFill: true, requestID: ForwardHeaders.newRequestID)
         ForwardHeaders.accept("identity", in: &headers)
         let upstreamRequest = engine.upstreamRequest(upstream, method: "GET", uri: uri, headers: headers, body: nil,

@@ -139,6 +139,22 @@ struct HardeningTests {
         }
     }
 
+    /// The client-side audit's: with a top-level `host`, a Host-less HTTP/1.0 request was
+    /// sent and keyed as the upstream's authority, so it never met the entries of the
+    /// clients (and the warming) naming `host`. It is the Host clients use, as for warming.
+    @Test func aMissingHostIsTheConfiguredHost() async throws {
+        try await withProxy(routes: #"[{ "name": "x", "match": "GET /x/{id}", "ttl": "5m" }]"#, extra: #""host": "api.example""#) { h in
+            h.origin.on("GET", "/x/1") { req in .text("host=" + (req.header("Host") ?? "none")) }
+            #expect(try await h.get("/x/1", headers: [("Host", "api.example")]).text == "host=api.example")
+            let conn = try await RawConnection.connect(port: h.port)
+            defer { Task { try? await conn.close() } }
+            try await conn.send("GET /x/1 HTTP/1.0\r\n\r\n")
+            let hit = try await conn.readResponses(1).first
+            #expect(hit?.header("X-Cache") == "HIT" && hit?.text == "host=api.example")
+            #expect(h.origin.count("GET", path: "/x/1") == 1)
+        }
+    }
+
     /// RFC 9112 §6.1: a transfer coding the proxy does not do is a 501, never forwarded.
     /// The decoder took the chunks out of `gzip, chunked`, and the body went upstream as
     /// plain content with a Content-Length, its gzip coding lost.
