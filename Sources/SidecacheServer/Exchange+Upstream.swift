@@ -111,7 +111,10 @@ extension Exchange {
             let inDoubt = mutationInDoubt(after: failure)
             let action = machine.upstreamFailed(error, now: engine.clock.now())
             let what = if case .cut = action { "upstream failed mid-body" } else { "upstream failed" }
-            engine.logger.warning("\(what)", metadata: ["request": "\(requestForLog)", "error": "\(failure)"])
+            if let unlogged = engine.failureLog.take(at: engine.clock.now()) {
+                engine.logger.warning("\(what)", metadata: ["request": "\(requestForLog)", "error": "\(failure)",
+                                                            "unlogged": "\(unlogged)"])
+            }
             if inDoubt {
                 purgeInDoubt { $0.run(action); $0.orphanSettled() }
             } else {

@@ -91,9 +91,11 @@ final class Exchange {
     /// longer and read more widely than requests. (The access log, opt-in, records the
     /// whole target as forwarded, as nginx's does: an absolute-form target in origin form.)
     var requestForLog: String {
-        guard let query = head.uri.firstIndex(of: "?") else { return "\(method) \(head.uri)" }
-        return "\(method) \(head.uri[..<query])?…"
+        let path = head.uri.firstIndex(of: "?").map { head.uri[..<$0] + "?…" } ?? head.uri[...]
+        // A line's length bounded too: a client's 7 KB paths made each line 7 KB.
+        return "\(method) " + (path.utf8.count > Self.loggedPathBytes ? String(decoding: path.utf8.prefix(Self.loggedPathBytes), as: UTF8.self) + "…" : path)
     }
+    static let loggedPathBytes = 512
 
     /// The purge scopes of the cache key's entries, computed once and only on a miss.
     lazy var scopeIDs: [UInt64] = machine.context?.scopeIDs ?? []

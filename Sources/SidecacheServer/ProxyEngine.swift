@@ -58,6 +58,8 @@ final class ProxyEngine: Sendable {
     let fills = FillRegistry()
     /// Headers each route's upstream varies on, learned from answers.
     let vary = VaryMemory()
+    /// "upstream failed" lines: a few a second, however many requests fail.
+    let failureLog = LogBudget(perSecond: 10)
     /// Request bodies and fills held at once (`limits.bodyMemory`).
     let bodies = BodyMemory()
     /// Shadow verifications under way (`ShadowVerification.maxInFlight`).

@@ -126,6 +126,29 @@ struct ForwardingTests {
         withExtendedLifetime(refusing) {}
     }
 
+    /// The soak audit's: with the upstream down, every request wrote its "upstream
+    /// failed" line, as long as its path: 477 MB of log in 20 s. Ten lines a second now
+    /// (the clock is the test's: all of these fall in one second), the next one saying
+    /// how many were left out, and a path is cut at 512 bytes.
+    @Test func failureLinesAreAFewASecondAndBounded() async throws {
+        let refusing = try RefusingPort()
+        let logs = LogCapture()
+        let clock = ManualClock()
+        let json = #"{ "listen": "127.0.0.1:0", "upstream": "http://127.0.0.1:\#(refusing.port)" }"#
+        let server = try ProxyServer(config: try ConfigLoader.parse(Data(json.utf8), environment: [:]), clock: clock, logger: logs.logger)
+        try await server.start()
+        for i in 0..<25 { #expect(try await TestHTTPClient.request(port: server.port!, "GET", "/feed/\(i)").status == 502) }
+        let failed = { logs.all.filter { $0.contains("upstream failed") } }
+        #expect(failed().count == 10)
+        clock.advance(by: .seconds(1))
+        _ = try await TestHTTPClient.request(port: server.port!, "GET", "/" + String(repeating: "a", count: 7000))
+        await server.shutdown(grace: .seconds(1))
+        #expect(failed().count == 11)
+        let last = failed().last ?? ""
+        #expect(last.contains(#""unlogged": 15"#) && last.utf8.count < 1000, "\(last.prefix(300))")
+        withExtendedLifetime(refusing) {}
+    }
+
     /// The proxy's own error to a HEAD has no body: a body after the head of a HEAD answer
     /// is read as the next answer on the connection. The JSON went out, and the GET
     /// pipelined behind the HEAD was answered with `{"error":…` as its status line.
