@@ -163,6 +163,7 @@ public enum ContentCoding {
             }
         }
         if gzip { out.append((name: "Content-Encoding", value: "gzip")) }
-        return KeyVary.advertising(["Accept-Encoding"], in: out)
+        KeyVary.advertise(["Accept-Encoding"], in: &out)
+        return out
     }
 }

@@ -5,37 +5,45 @@
 /// that caches) must hear so, or it gives one user's answer to the next (the variants
 /// audit's: Alice's answer on a `cookie:sid` route went to Bob through nginx).
 public enum KeyVary {
-    /// `lines` with one `Vary` naming every one of `names` (field names, compared
+    /// Gives `lines` one `Vary` naming every one of `names` (field names, compared
     /// without case) and every member of the `Vary` lines already there, in the place of
     /// the first. One line, since nginx 1.22 caching in front reads the last `Vary` line
     /// alone: `Vary: cookie` then `Vary: Accept-Encoding` gave Alice's answer to Bob
     /// (the review's). `Vary: *` already says it all. Unchanged when there is nothing to add
     /// and no lines to join.
-    public static func advertising(_ names: [String], in lines: [(name: String, value: String)]) -> [(name: String, value: String)] {
+    public static func advertise(_ names: [String], in lines: inout [(name: String, value: String)]) {
+        // Every fill comes here: the usual cases (no `Vary`, or one naming them all)
+        // cost a look at each line and at most an append in place, as the single
+        // `Accept-Encoding` check before did.
         var first: Int?
         var lineCount = 0
-        var members: [String] = []
-        for (i, line) in lines.enumerated() where line.name.equalsIgnoringASCIICase("vary") {
+        for i in lines.indices where lines[i].name.equalsIgnoringASCIICase("vary") {
             first = first ?? i
             lineCount += 1
+        }
+        guard let first else {
+            if !names.isEmpty { lines.append((name: "Vary", value: names.count == 1 ? names[0] : names.joined(separator: ", "))) }
+            return
+        }
+        if lineCount == 1 {
+            if names.isEmpty { return }
+            let members = lines[first].value.split(separator: ",")
+            if members.contains(where: { $0.trimmingSpaces() == "*" })
+                || names.allSatisfy({ name in members.contains { $0.trimmingSpaces().equalsIgnoringASCIICase(name) } }) {
+                return
+            }
+        }
+        var members: [String] = []
+        for line in lines where line.name.equalsIgnoringASCIICase("vary") {
             for member in line.value.split(separator: ",") {
                 let member = member.trimmingSpaces()
                 if !member.isEmpty && !members.contains(where: { $0.equalsIgnoringASCIICase(member) }) { members.append(member) }
             }
         }
-        if members.contains("*") { return lineCount <= 1 ? lines : joined(["*"], replacing: lines, at: first) }
-        let missing = names.filter { name in !members.contains { $0.equalsIgnoringASCIICase(name) } }
-        guard !missing.isEmpty || lineCount > 1 else { return lines }
-        return joined(members + missing, replacing: lines, at: first)
-    }
-
-    /// `lines` without their `Vary` lines, and one naming `members` where the first was (else last).
-    private static func joined(_ members: [String], replacing lines: [(name: String, value: String)], at first: Int?)
-        -> [(name: String, value: String)] {
-        var out = lines.filter { !$0.name.equalsIgnoringASCIICase("vary") }
-        let line = (name: "Vary", value: members.joined(separator: ", "))
-        if let first { out.insert(line, at: first) } else { out.append(line) }
-        return out
+        if !members.contains("*") { members += names.filter { name in !members.contains { $0.equalsIgnoringASCIICase(name) } } }
+        let joined = members.contains("*") ? "*" : members.joined(separator: ", ")
+        lines.removeAll { $0.name.equalsIgnoringASCIICase("vary") }
+        lines.insert((name: "Vary", value: joined), at: first)
     }
 
     /// `lines` with `names` taken out of every `Vary` (a `Vary` left empty goes): what

@@ -62,7 +62,7 @@ extension Exchange {
         upstreamStarted = .now()
         let upstream = settings.config.upstream
         var headers = ForwardHeaders.request(head.headers, clientAddress: connection.remoteAddress,
-                                             fallbackHost: settings.config.defaultHost, forFill: forFill,
+                                             fallbackHost: settings.config.host ?? upstream.authority, forFill: forFill,
                                              requestID: ForwardHeaders.newRequestID) + extraHeaders
         if let acceptEncoding { ForwardHeaders.accept(acceptEncoding, in: &headers) }
         let request = engine.upstreamRequest(upstream, method: method, uri: uri, headers: headers, body: body, timeout: timeout)
@@ -129,10 +129,16 @@ extension Exchange {
     /// had Alice's answer to `/cme/a//b` (an unsafe path, bypassed) go to Bob through
     /// nginx caching in front.
     func sendHead(_ start: ExchangeStateMachine.StreamStart) {
-        var start = start
-        if let keyVary = machine.context?.keyVary ?? route?.keyVary, !keyVary.isEmpty {
-            start.head.headers = KeyVary.advertising(keyVary, in: start.head.headers)
+        // Only a route's answers are copied to be changed: pass-throughs stream as they come.
+        guard let route, let keyVary = machine.context?.keyVary ?? Optional(route.keyVary), !keyVary.isEmpty else {
+            return stream(start)
         }
+        var start = start
+        KeyVary.advertise(keyVary, in: &start.head.headers)
+        stream(start)
+    }
+
+    private func stream(_ start: ExchangeStateMachine.StreamStart) {
         if let land = start.land { landFlight(land) }
         // A fill's answer that is not stored streams: the client's If-Match or
         // If-Unmodified-Since, not sent upstream, is evaluated on it here.

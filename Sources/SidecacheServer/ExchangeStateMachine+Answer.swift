@@ -27,7 +27,7 @@ extension ExchangeStateMachine {
                                                 requestTime: requestTime, responseTime: now, varyHeaders: context.varyHeaders)
             // Judged on the upstream's own `Vary`, stored and sent with the key's.
             var h = h
-            h.headers = KeyVary.advertising(context.keyVary, in: h.headers)
+            KeyVary.advertise(context.keyVary, in: &h.headers)
             switch decision {
             case .store(let timing):
                 let declared = headers.first("content-length").flatMap { Int($0) }
@@ -114,7 +114,7 @@ extension ExchangeStateMachine {
         }
         // A 304 whose `Vary` leaves out a field the key reads (RFC 9110 §15.4.5 says it
         // must not) would have a cache in front keep one variant for all.
-        merged = KeyVary.advertising(context.keyVary, in: merged)
+        KeyVary.advertise(context.keyVary, in: &merged)
         let decision = StoragePolicy.decide(route: context.route, requestHeaders: request, status: old.status,
                                             responseHeaders: HeaderList(timed), requestTime: requestTime, responseTime: now,
                                             varyHeaders: context.varyHeaders)
