@@ -88,18 +88,16 @@ public enum CacheStatusField {
     /// stored it (here or in L1 only), a hit, or a 304 that renewed the entry. The
     /// proxy's own fetches (warming) read their answer's field to know.
     public static func inStore(_ value: some StringProtocol) -> Bool {
-        value.split(separator: ";").dropFirst().contains { param in
-            let param = param.trimmingPrefix(" ")
-            return param == "stored" || param == "hit" || param == "fwd-status=304"
-        }
+        params(value).contains { $0 == "stored" || $0 == "hit" || $0 == "fwd-status=304" }
     }
 
     /// Why a value spelled as above says its answer was not stored, if it says.
     public static func notStored(_ value: some StringProtocol) -> NotStoredReason? {
-        for param in value.split(separator: ";").dropFirst() {
-            let param = param.trimmingPrefix(" ")
-            if param.hasPrefix("detail=") { return NotStoredReason(rawValue: String(param.dropFirst(7))) }
-        }
-        return nil
+        params(value).first { $0.hasPrefix("detail=") }.flatMap { NotStoredReason(rawValue: String($0.dropFirst(7))) }
+    }
+
+    /// The parameters after the cache's name, as spelled above.
+    private static func params(_ value: some StringProtocol) -> [Substring] {
+        value.split(separator: ";").dropFirst().map { Substring($0.trimmingPrefix(" ")) }
     }
 }

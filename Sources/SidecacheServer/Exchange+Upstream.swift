@@ -4,21 +4,6 @@ import SidecacheCore
 import SidecacheStore
 import SidecacheUpstream
 
-/// How a forwarded answer is marked.
-enum ForwardMarker {
-    /// No cache route applies.
-    case pass
-    /// A cache route, but this request may not use the cache.
-    case bypass(BypassReason)
-
-    var cacheStatus: String {
-        switch self {
-        case .pass: "sidecache; fwd=bypass"
-        case .bypass(let reason): CacheStatusField.bypass(reason)
-        }
-    }
-}
-
 /// The upstream side of an exchange: the request it sends, the events it gets back
 /// (fed to the machine), the purge a mutation runs and the commit a fill ends with.
 extension Exchange {

@@ -25,9 +25,6 @@ extension ExchangeStateMachine {
             let route = context.route
             let decision = StoragePolicy.decide(route: route, requestHeaders: request, status: h.status, responseHeaders: headers,
                                                 requestTime: requestTime, responseTime: now, varyHeaders: context.varyHeaders)
-            // Judged on the upstream's own `Vary`, stored and sent with the key's.
-            var h = h
-            KeyVary.advertise(context.keyVary, in: &h.headers)
             switch decision {
             case .store(let timing):
                 let declared = headers.first("content-length").flatMap { Int($0) }
@@ -39,7 +36,11 @@ extension ExchangeStateMachine {
                 guard hold.grow(to: capacity) else {
                     return stream(h, fetch, notStored: .bodyMemory, land: .fetchYourself(uncacheable: false))
                 }
-                state = .fetching(fetch, .buffering(h, timing, allocator.buffer(capacity: capacity), hold))
+                // Judged on the upstream's own `Vary`, stored with the key's (a streamed
+                // answer gets them as it is sent, `Exchange.sendHead`).
+                var stored = h
+                KeyVary.advertise(context.keyVary, in: &stored.headers)
+                state = .fetching(fetch, .buffering(stored, timing, allocator.buffer(capacity: capacity), hold))
                 return .none
             case .skip(let reason):
                 var start = stream(h, fetch, notStored: reason, land: landing(notStored: reason))
