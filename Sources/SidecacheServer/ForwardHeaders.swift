@@ -40,7 +40,7 @@ enum ForwardHeaders {
     /// The header lines sent upstream for a client request.
     static func request(_ headers: HTTPHeaders, clientAddress: String?, fallbackHost: String,
                         forFill: Bool, requestID: () -> String) -> [(name: String, value: String)] {
-        let connectionTokens = headers.contains(name: "connection") ? HopByHop.connectionTokens(headers["connection"]) : []
+        let listed = headers.contains(name: "connection") ? ConnectionOptions(headers["connection"]) : .none
         var out: [(name: String, value: String)] = []
         out.reserveCapacity(headers.count + 5)   // Host and the four added below
         let host = headers.first(name: "host") ?? fallbackHost
@@ -48,7 +48,7 @@ enum ForwardHeaders {
         var forwardedFor: String?
         var hasRequestID = false
         for (name, value) in headers {
-            if HopByHop.contains(name, connectionTokens: connectionTokens) || !isSafeFieldValue(value) { continue }
+            if HopByHop.contains(name, listed: listed) || !isSafeFieldValue(value) { continue }
             if name.equalsIgnoringASCIICase("x-forwarded-for") {
                 forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value
                 continue
@@ -89,11 +89,15 @@ enum ForwardHeaders {
                                     dateIfMissing: () -> String? = { nil }, _ body: ((name: String, value: String)) -> Void) {
         var connection: [String] = []
         for i in lines.indices where lines[i].name.equalsIgnoringASCIICase("connection") { connection.append(lines[i].value) }
-        let connectionTokens = connection.isEmpty ? [] : HopByHop.connectionTokens(connection)
+        // `Vary` stays whatever `Connection` says: the proxy writes it to name what its
+        // keys read (`KeyVary`), and an upstream's `Connection: vary` had a cache in front
+        // give Alice's answer to Bob (the hop-by-hop audit's). What the upstream's own
+        // `Vary` said was judged before and is part of the key; naming it only splits more.
+        let listed = ConnectionOptions(connection, except: "vary")
         var dated = false
         for i in lines.indices {
             let name = lines[i].name
-            guard !HopByHop.contains(name, connectionTokens: connectionTokens), !notForwardedBack.contains(name),
+            guard !HopByHop.contains(name, listed: listed), !notForwardedBack.contains(name),
                   !(forStorage && name.equalsIgnoringASCIICase("age")), isSafeFieldValue(lines[i].value), !name.isEmpty
             else { continue }
             if !dated && name.utf8.count == 4 && name.equalsIgnoringASCIICase("date") { dated = true }

@@ -30,10 +30,23 @@ import Testing
         #expect(!HopByHop.contains("Content-Length"))
         let tokens = HopByHop.connectionTokens(["close, X-Private", " ,Upgrade "])
         #expect(tokens == ["close", "x-private", "upgrade"])
-        #expect(HopByHop.contains("X-Private", connectionTokens: tokens))
+        #expect(HopByHop.contains("X-Private", listed: ConnectionOptions(["close, X-Private", " ,Upgrade "])))
+        #expect(!HopByHop.contains("X-Public", listed: ConnectionOptions(["close, X-Private"])))
         #expect(HopByHop.connectionTokens(["Keep-Alive"]) == ["keep-alive"])
         #expect(HopByHop.connectionTokens(["CLOSE"]) == ["close"])
         #expect(HopByHop.connectionTokens(["close", "x-a"]) == ["close", "x-a"])
+    }
+
+    /// Past a few options the lookup is a set's: the same answers, without case.
+    @Test(arguments: [3, 4_000])
+    func connectionOptionsAnswerAlikeFewOrMany(count: Int) {
+        let options = ConnectionOptions([(0..<count).map { "X-Opt-\($0)" }.joined(separator: ", "), "Vary"], except: "vary")
+        #expect(options.lists("x-opt-0"))
+        #expect(options.lists("X-OPT-\(count - 1)"))
+        #expect(!options.lists("X-Opt-\(count)"))
+        #expect(!options.lists("Vary"))
+        #expect(ConnectionOptions(["Vary"]).lists("vary"))
+        #expect(!ConnectionOptions.none.lists("close"))
     }
 
     @Test func headerNameSetsMatchByLengthIgnoringCase() {

@@ -48,6 +48,25 @@ struct KeyVaryTests {
         }
     }
 
+    /// The hop-by-hop audit's: an upstream answer saying `Connection: vary` (with no
+    /// `Vary`, or with one) lost the `Vary` the proxy gives it, stored or streamed, and
+    /// nginx caching in front gave Alice's answer to Bob. Fields it lists go; `Vary` stays.
+    @Test(arguments: ["/session", "/me/big"], [[], [(name: "Vary", value: "Origin")]] as [[(name: String, value: String)]])
+    func anUpstreamListingVaryInConnectionKeepsIt(path: String, upstreamVary: [(name: String, value: String)]) async throws {
+        try await withProxy(routes: Self.routes) { (h: ProxyHarness) async throws in
+            h.origin.on("GET", path, .json(path.hasSuffix("big") ? String(repeating: "x", count: 4096) : "{}",
+                                           headers: [("Connection", "vary, X-Secret"), ("X-Secret", "s")] + upstreamVary))
+            let headers = [(name: path == "/session" ? "Cookie" : "Authorization", value: path == "/session" ? "sid=alice" : "Bearer alice")]
+            let name = path == "/session" ? "cookie" : "authorization"
+            for _ in 0..<2 {
+                let answer = try await h.get(path, headers: headers)
+                #expect(Self.varied(answer)?.isSuperset(of: [name] + upstreamVary.map { $0.value.lowercased() }) == true,
+                        "\(answer.header("X-Cache") ?? ""): \(answer.headers("Vary"))")
+                #expect(answer.header("X-Secret") == nil)
+            }
+        }
+    }
+
     /// Revalidated with a 304: a `Vary` the 304 gives without the key's fields (RFC 9110
     /// §15.4.5 says it must not) has them named all the same; and with none, the proxy's
     /// own names in the stored `Vary` do not make the entry look varied on something its
