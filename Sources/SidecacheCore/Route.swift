@@ -33,7 +33,7 @@ extension QueryKey {
             return uri
         case .none:
             return String(target.path)
-        case .only(let allowed):
+        case .only:
             guard let query = target.query else { return uri }
             let kept = query.split(separator: "&", omittingEmptySubsequences: true).filter { pair in
                 keeps(pair.prefix { $0 != "=" })

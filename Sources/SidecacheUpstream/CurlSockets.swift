@@ -119,7 +119,7 @@ final class CurlSockets {
             return nil
         }
         guard port != 0 else { return nil }
-        return (Int(UInt16(bigEndian: port)), String(cString: text))
+        return (Int(UInt16(bigEndian: port)), text.withUnsafeBufferPointer { String(cString: $0.baseAddress!) })
     }
 }
 
