@@ -94,7 +94,7 @@ extension Exchange {
             forgetPurgedFallback()
             let awaitedHead = mutationAwaitsHead
             let inDoubt = mutationInDoubt(after: failure)
-            let action = machine.upstreamFailed(error, now: engine.clock.now())
+            let action = machine.upstreamFailed(error, onTheRequest: failure.kind == .protocolError, now: engine.clock.now())
             let what = if case .cut = action { "upstream failed mid-body" } else { "upstream failed" }
             if let unlogged = engine.failureLog.take(at: engine.clock.now()) {
                 engine.logger.warning("\(what)", metadata: ["request": "\(requestForLog)", "error": "\(failure)",

@@ -234,9 +234,9 @@ final class Exchange {
             commit(filled)
         case .purge(let h):
             purgeThenAnswer(h)
-        case .answerInstead(let error, let mark, let stale, let cancelTransfer):
+        case .answerInstead(let error, let mark, let stale, let cancelTransfer, let land):
             if cancelTransfer { transfer?.cancel() }
-            landFlight(.failed(error))
+            landFlight(land)
             guard let stale, let context = machine.context else { return fail(error, mark: mark) }
             let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
             engine.store.mayStillServe(stale, key: context.key, scopes: context.scopeIDs, now: engine.clock.now(),
@@ -351,8 +351,8 @@ final class Exchange {
             if answer.drop, let key = machine.context?.key { engine.store.drop(key, on: connection.eventLoop) }
         case .sendHead(let start):
             landFlight(start.land ?? .fetchYourself(uncacheable: false))
-        case .answerInstead(let error, _, _, _):
-            landFlight(.failed(error))
+        case .answerInstead(_, _, _, _, let land):
+            landFlight(land)
         default:
             break
         }

@@ -18,8 +18,8 @@ extension ExchangeStateMachine {
             if h.status == 304, let stored = revalidating { return refreshed(stored, by: h, context, requestTime: requestTime, now: now) }
             if h.status >= 500, let stale = fallback(at: now) {
                 state = .finished
-                return .answerInstead(.upstreamUnavailable("upstream answered \(h.status)"), mark: .failedFill, stale: stale,
-                                      cancelTransfer: true)
+                let error = ProxyError.upstreamUnavailable("upstream answered \(h.status)")
+                return .answerInstead(error, mark: .failedFill, stale: stale, cancelTransfer: true, land: .failed(error, queueAgain: false))
             }
             let headers = HeaderList(h.headers)
             let route = context.route
@@ -198,17 +198,19 @@ extension ExchangeStateMachine {
             return .endBody(framing)
         case .awaitingHead:
             // Never an empty answer: the client would read the next response as this one's.
-            return upstreamFailed(.upstreamUnavailable("the upstream ended without an answer"), now: nil)
+            return upstreamFailed(.upstreamUnavailable("the upstream ended without an answer"), onTheRequest: true, now: nil)
         }
     }
 
     /// `now` decides whether a stale entry may still answer (nil: it may not).
-    mutating func upstreamFailed(_ error: ProxyError, now: Timestamp?) -> Action {
+    /// `onTheRequest`: the upstream had the request and broke off (`FlightResult.failed`).
+    mutating func upstreamFailed(_ error: ProxyError, onTheRequest: Bool, now: Timestamp?) -> Action {
         guard case .fetching(let fetch, let answer) = state else { return .none }
         state = .finished
         if case .streaming = answer { return .cut }   // the head is out: a cut connection is the only honest signal
         let stale = now.flatMap(fallback(at:))
-        return .answerInstead(error, mark: fetch.failureMark, stale: stale, cancelTransfer: false)
+        return .answerInstead(error, mark: fetch.failureMark, stale: stale, cancelTransfer: false,
+                              land: .failed(error, queueAgain: onTheRequest))
     }
 
     /// The answer streams as it came, marked as not stored (for `notStored`).

@@ -91,9 +91,9 @@ struct ExchangeStateMachine {
         case commit(Filled)
         /// Run the mutation's purges; report with `purged`.
         case purge(UpstreamResponseHead)
-        /// The upstream failed before any byte went out: land the flight failed, answer
-        /// with `stale` (stale-if-error) if there is one, else with `error` marked `mark`.
-        case answerInstead(ProxyError, mark: CacheMark, stale: CacheEntry?, cancelTransfer: Bool)
+        /// The upstream failed before any byte went out: land the flight with `land`,
+        /// answer with `stale` (stale-if-error) if there is one, else with `error` marked `mark`.
+        case answerInstead(ProxyError, mark: CacheMark, stale: CacheEntry?, cancelTransfer: Bool, land: FlightResult)
         /// The proxy's own error answer (marked when the cache had a part in it), then finish.
         case fail(ProxyError, mark: CacheMark?)
         /// The head is out and the upstream failed: cut the connection.
@@ -349,14 +349,16 @@ struct ExchangeStateMachine {
             return lookUpAgain()
         case .keptOut(let reason) where rejoins < Self.maxRejoins && !keptOutByThisRequest(reason):
             return lookUpAgain()
+        case .failed(_, queueAgain: true) where rejoins == 0:
+            return lookUpAgain()   // once: an upstream that breaks off every request is everyone's
         case .fetchYourself, .queueAgain, .keptOut:
             joined = true
             return startFill(now: now, leaving: nil)
-        case .failed(let error):
+        case .failed(let error, _):
             joined = true
             state = .finished
             // As the leader's: a fallback is asked about again before it answers.
-            return .answerInstead(error, mark: .failedFill, stale: fallback(at: now), cancelTransfer: false)
+            return .answerInstead(error, mark: .failedFill, stale: fallback(at: now), cancelTransfer: false, land: result)
         }
     }
 

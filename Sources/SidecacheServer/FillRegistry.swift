@@ -16,8 +16,12 @@ enum FlightResult: Sendable {
     /// `Authorization`): a waiter whose request would be kept out the same way fetches
     /// now (each would lead a round that stores nothing); the others queue again.
     case keptOut(NotStoredReason)
-    /// The upstream failed: answer with stale-if-error or this error.
-    case failed(ProxyError)
+    /// The upstream failed: answer with stale-if-error or this error. `queueAgain`: it
+    /// had the leader's request and broke off (a reset, garbage, no answer), which
+    /// another client's request may not cause: the waiters queue again, once, and one of
+    /// them fetches (the coalescing audit's: one client whose request made the upstream
+    /// reset had every waiter answered 502). A refused connection or a timeout is everyone's.
+    case failed(ProxyError, queueAgain: Bool)
 }
 
 /// One upstream fetch per key at a time on this instance. The first miss leads a
@@ -37,13 +41,23 @@ final class FillRegistry: Sendable {
         var waiters: [Waiter] = []
     }
 
+    /// A key whose answer was not storable, until when, and as of which fill: a purge of
+    /// its scopes since forgets it (the answer after a purge is a new one; the coalescing
+    /// audit had one 500 keep a key's misses from coalescing 10 s, the purge and the
+    /// fixed upstream notwithstanding).
+    private struct Uncacheable {
+        let until: Timestamp
+        let fillSeq: UInt64
+        let scopeIDs: [UInt64]
+    }
+
     private struct State {
         /// The flight new misses of a key may join.
         var flights: [CacheKey: Flight] = [:]
         /// Flights a newer one replaced (a purge overtook them) that have not landed
         /// yet: their waiters are still told when they do.
         var superseded: [UInt64: Flight] = [:]
-        var uncacheableUntil: [CacheKey: Timestamp] = [:]
+        var uncacheable: [CacheKey: Uncacheable] = [:]
         var nextID: UInt64 = 1
     }
 
@@ -63,9 +77,9 @@ final class FillRegistry: Sendable {
     func enter(_ key: CacheKey, fillSeq: UInt64, scopeIDs: [UInt64], ledger: PurgeLedger, now: Timestamp,
                deliver: @escaping @Sendable (FlightResult) -> Void) -> Role {
         state.withLock { s in
-            if let until = s.uncacheableUntil[key] {
-                if now < until { return .alone }
-                s.uncacheableUntil[key] = nil
+            if let mark = s.uncacheable[key] {
+                if now < mark.until && ledger.mayStore(fillSeq: mark.fillSeq, scopeIDs: mark.scopeIDs) { return .alone }
+                s.uncacheable[key] = nil
             }
             let id = s.nextID
             s.nextID += 1
@@ -104,8 +118,8 @@ final class FillRegistry: Sendable {
             guard let flight = s.flights[key], flight.id == id else { return [] }
             s.flights[key] = nil
             if case .fetchYourself(uncacheable: true) = result {
-                if s.uncacheableUntil.count >= Self.maxRemembered { s.uncacheableUntil.removeAll() }
-                s.uncacheableUntil[key] = now + Self.hitForMiss
+                if s.uncacheable.count >= Self.maxRemembered { s.uncacheable.removeAll() }
+                s.uncacheable[key] = Uncacheable(until: now + Self.hitForMiss, fillSeq: flight.fillSeq, scopeIDs: flight.scopeIDs)
             }
             return flight.waiters
         }
@@ -118,10 +132,5 @@ final class FillRegistry: Sendable {
             s.flights[key]?.waiters.removeAll { $0.id == id }
             for flightID in s.superseded.keys { s.superseded[flightID]?.waiters.removeAll { $0.id == id } }
         }
-    }
-
-    /// Forgets that a key was not storable (after a purge, say).
-    func clearUncacheable(_ key: CacheKey) {
-        _ = state.withLock { $0.uncacheableUntil.removeValue(forKey: key) }
     }
 }

@@ -65,6 +65,32 @@ struct CoalescingTests {
         }
     }
 
+    /// The coalescing audit's: a client whose request made the upstream break off (here
+    /// it aborts on `X-Debug`, a field the key does not read) had every request waiting
+    /// on its fill answered 502. They queue again, and one of them fetches for all.
+    @Test func waitersOfAFillTheUpstreamBrokeOffQueueAgain() async throws {
+        try await withProxy(routes: Self.route) { h in
+            let gate = Gate()
+            h.origin.on("GET", "/items/5") { req in
+                if req.header("X-Debug") != nil { await gate.wait(); return .abort }
+                return .json(#"{"id":5}"#)
+            }
+            let (leader, waiters) = try await withThrowingTaskGroup(of: (Bool, TestResponse).self) { group in
+                group.addTask { (true, try await h.get("/items/5", headers: [("X-Debug", "1")])) }
+                #expect(try await eventually { h.origin.count(path: "/items/5") == 1 })
+                for _ in 0..<4 { group.addTask { (false, try await h.get("/items/5")) } }
+                #expect(try await eventually { Self.waiting(h) == 4 })
+                gate.release()
+                let all = try await group.reduce(into: []) { $0.append($1) }
+                return (all.filter { $0.0 }.map(\.1), all.filter { !$0.0 }.map(\.1))
+            }
+            #expect(leader.map(\.status) == [502])
+            #expect(waiters.count == 4 && waiters.allSatisfy { $0.status == 200 && $0.text == #"{"id":5}"# },
+                    "\(waiters.map(\.status))")
+            #expect(h.origin.count(path: "/items/5") == 2, "the leader's, then one for the four")
+        }
+    }
+
     /// Hit-for-miss: when the answer is not storable, waiters fetch on their own
     /// instead of queueing one behind another.
     @Test func waitersOfAnUncacheableAnswerFetchOnTheirOwn() async throws {
@@ -93,8 +119,9 @@ struct CoalescingTests {
         }
     }
 
-    /// The leader's failure reaches its waiters: they answer with its error instead of
-    /// each fetching again from an upstream that just failed. Exactly one fetch.
+    /// An upstream that breaks off every request: the waiters try once more, together
+    /// (the leader's request alone may have caused it), then answer with the error
+    /// instead of each fetching again. Two fetches for four clients.
     @Test func waitersGetTheLeadersErrorWhenTheUpstreamFails() async throws {
         try await withProxy(routes: Self.route) { h in
             let gate = Gate()
@@ -108,7 +135,7 @@ struct CoalescingTests {
             #expect(answers.map(\.status) == [502, 502, 502, 502])
             #expect(answers.allSatisfy { $0.text.contains("upstream_unavailable") })
             #expect(answers.allSatisfy { $0.header("X-Cache") == "MISS" && $0.header("Cache-Status") == "sidecache; fwd=uri-miss" })
-            #expect(h.origin.count(path: "/items/3") == 1)
+            #expect(h.origin.count(path: "/items/3") == 2)
         }
     }
 

@@ -120,7 +120,7 @@ struct ExchangeStateMachineTests {
         guard case .enterFlight = withStale.lookupAnswered(stale, generations: nil, now: Self.now) else { Issue.record("too stale: fetch"); return }
         _ = withStale.flightEntered(waiter: 1, now: Self.now)
         // The fallback, to be asked about again (a purge elsewhere may have taken it).
-        guard case .answerInstead(.upstreamTimeout, _, let fallback, _) = withStale.fillLanded(.failed(.upstreamTimeout("t")), now: Self.now) else {
+        guard case .answerInstead(.upstreamTimeout, _, let fallback, _, _) = withStale.fillLanded(.failed(.upstreamTimeout("t"), queueAgain: false), now: Self.now) else {
             Issue.record("stale-if-error"); return
         }
         #expect(fallback === stale)
@@ -129,10 +129,35 @@ struct ExchangeStateMachineTests {
         _ = without.start(withoutContext)
         _ = without.lookupAnswered(nil, generations: nil, now: Self.now)
         _ = without.flightEntered(waiter: 1, now: Self.now)
-        guard case .answerInstead(.upstreamTimeout, _, nil, _) = without.fillLanded(.failed(.upstreamTimeout("t")), now: Self.now) else {
+        guard case .answerInstead(.upstreamTimeout, _, nil, _, _) = without.fillLanded(.failed(.upstreamTimeout("t"), queueAgain: false), now: Self.now) else {
             Issue.record("the error"); return
         }
         #expect(without.isFinished)
+    }
+
+    /// A failure the upstream gives anyone (refused, timed out) is the waiters' answer;
+    /// one it gave the leader's request after having it is not, once: they look up again
+    /// and queue.
+    @Test func waitersQueueAgainAfterAFailureOnTheLeadersRequestOnly() {
+        var (shared, sharedContext) = Self.machine()
+        _ = shared.start(sharedContext)
+        _ = shared.lookupAnswered(nil, generations: nil, now: Self.now)
+        _ = shared.flightEntered(waiter: 1, now: Self.now)
+        guard case .answerInstead(.upstreamUnavailable, _, nil, _, _) = shared.fillLanded(.failed(.upstreamUnavailable("refused"), queueAgain: false), now: Self.now) else {
+            Issue.record("shared"); return
+        }
+        var (m, context) = Self.machine()
+        _ = m.start(context)
+        _ = m.lookupAnswered(nil, generations: nil, now: Self.now)
+        _ = m.flightEntered(waiter: 1, now: Self.now)
+        guard case .lookup = m.fillLanded(.failed(.upstreamUnavailable("reset"), queueAgain: true), now: Self.now) else {
+            Issue.record("queues again"); return
+        }
+        _ = m.lookupAnswered(nil, generations: nil, now: Self.now)
+        _ = m.flightEntered(waiter: 1, now: Self.now)
+        guard case .answerInstead(.upstreamUnavailable, _, nil, _, _) = m.fillLanded(.failed(.upstreamUnavailable("reset"), queueAgain: true), now: Self.now) else {
+            Issue.record("once"); return
+        }
     }
 
     /// A waiter is told of a failure up to `upstreamTimeout` after its lookup: the stale
@@ -142,7 +167,7 @@ struct ExchangeStateMachineTests {
         _ = m.start(mContext)
         _ = m.lookupAnswered(Self.entry(fresh: -5, staleIfError: 30), generations: nil, now: Self.now)
         _ = m.flightEntered(waiter: 1, now: Self.now)
-        guard case .answerInstead(.upstreamTimeout, _, nil, _) = m.fillLanded(.failed(.upstreamTimeout("t")), now: Self.now + .seconds(31)) else {
+        guard case .answerInstead(.upstreamTimeout, _, nil, _, _) = m.fillLanded(.failed(.upstreamTimeout("t"), queueAgain: false), now: Self.now + .seconds(31)) else {
             Issue.record("the window closed while it waited: the error"); return
         }
     }
@@ -182,12 +207,12 @@ struct ExchangeStateMachineTests {
 
     @Test func upstreamFailureBeforeTheHeadIsAnAnswerAfterItACut() {
         var before = Self.filling()
-        guard case .answerInstead(.upstreamUnavailable, _, nil, false) = before.upstreamFailed(.upstreamUnavailable("x"), now: Self.now) else {
+        guard case .answerInstead(.upstreamUnavailable, _, nil, false, _) = before.upstreamFailed(.upstreamUnavailable("x"), onTheRequest: false, now: Self.now) else {
             Issue.record("an error answer"); return
         }
         var after = Self.filling()
         _ = after.upstreamHead(Self.head(200, [("Cache-Control", "no-store")]), now: Self.now, bodies: BodyMemory(), bodyLimit: .max)
-        guard case .cut = after.upstreamFailed(.upstreamUnavailable("x"), now: Self.now) else { Issue.record("a cut"); return }
+        guard case .cut = after.upstreamFailed(.upstreamUnavailable("x"), onTheRequest: false, now: Self.now) else { Issue.record("a cut"); return }
         var ended = Self.filling()
         guard case .answerInstead = ended.upstreamEnd() else { Issue.record("an end without a head is never an empty answer"); return }
     }
@@ -198,7 +223,7 @@ struct ExchangeStateMachineTests {
         let stale = Self.entry(fresh: -5, staleIfError: 30)
         _ = m.lookupAnswered(stale, generations: nil, now: Self.now)
         _ = m.flightEntered(waiter: nil, now: Self.now)
-        guard case .answerInstead(_, _, let answer?, true) = m.upstreamHead(Self.head(503), now: Self.now, bodies: BodyMemory(), bodyLimit: .max) else {
+        guard case .answerInstead(_, _, let answer?, true, _) = m.upstreamHead(Self.head(503), now: Self.now, bodies: BodyMemory(), bodyLimit: .max) else {
             Issue.record("stale-if-error on a 5xx"); return
         }
         #expect(answer === stale && m.isFinished)
@@ -218,7 +243,7 @@ struct ExchangeStateMachineTests {
         }
         #expect(filled.revalidated && String(buffer: filled.body) == "ok" && filled.status == 200)
         guard case .none = m.upstreamEnd() else { Issue.record("the end waits for the commit"); return }
-        guard case .none = m.upstreamFailed(.upstreamUnavailable("late"), now: Self.now) else { Issue.record("so does a failure"); return }
+        guard case .none = m.upstreamFailed(.upstreamUnavailable("late"), onTheRequest: false, now: Self.now) else { Issue.record("so does a failure"); return }
         let answers = m.committed()
         #expect(answers)
     }

@@ -55,4 +55,25 @@ import SidecacheStore
         registry.land(key, flight: a, .stored, now: now)
         #expect(inbox.results.withLock { $0 }.isEmpty)
     }
+
+    /// Hit-for-miss lasts `hitForMiss`, or until a purge of the key's scopes: the answer
+    /// after a purge is a new one, and its misses coalesce again.
+    @Test func aPurgeForgetsThatAKeyWasNotStorable() {
+        let registry = FillRegistry()
+        let ledger = PurgeLedger()
+        let inbox = Inbox()
+        let now = Timestamp(milliseconds: 0)
+        let later = now + .seconds(1)
+        guard case .lead(let a) = registry.enter(key, fillSeq: ledger.current, scopeIDs: scopes, ledger: ledger, now: now,
+                                                 deliver: inbox.deliver("a")) else { Issue.record("A does not lead"); return }
+        registry.land(key, flight: a, .fetchYourself(uncacheable: true), now: now)
+        guard case .alone = registry.enter(key, fillSeq: ledger.current, scopeIDs: scopes, ledger: ledger, now: later,
+                                           deliver: inbox.deliver("b")) else { Issue.record("hit-for-miss"); return }
+        ledger.purge([.path("/other")])
+        guard case .alone = registry.enter(key, fillSeq: ledger.current, scopeIDs: scopes, ledger: ledger, now: later,
+                                           deliver: inbox.deliver("c")) else { Issue.record("another path's purge"); return }
+        ledger.purge([.path("/x")])
+        guard case .lead = registry.enter(key, fillSeq: ledger.current, scopeIDs: scopes, ledger: ledger, now: later,
+                                          deliver: inbox.deliver("d")) else { Issue.record("forgotten after the purge"); return }
+    }
 }
