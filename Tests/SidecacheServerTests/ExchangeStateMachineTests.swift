@@ -55,6 +55,15 @@ struct ExchangeStateMachineTests {
         return m
     }
 
+    /// A miss waiting on another request's fill.
+    static func waiting(_ route: Route = route()) -> ExchangeStateMachine {
+        var (m, mContext) = machine(route)
+        _ = m.start(mContext)
+        _ = m.lookupAnswered(nil, generations: nil, now: now)
+        _ = m.flightEntered(waiter: 1, now: now)
+        return m
+    }
+
     @Test func aFreshEntryIsAnsweredAndTheExchangeEnds() {
         var (m, mContext) = Self.machine()
         guard case .lookup = m.start(mContext) else { Issue.record("start looks the key up"); return }
@@ -125,10 +134,7 @@ struct ExchangeStateMachineTests {
         }
         #expect(fallback === stale)
 
-        var (without, withoutContext) = Self.machine()
-        _ = without.start(withoutContext)
-        _ = without.lookupAnswered(nil, generations: nil, now: Self.now)
-        _ = without.flightEntered(waiter: 1, now: Self.now)
+        var without = Self.waiting()
         guard case .answerInstead(.upstreamTimeout, _, nil, _, _) = without.fillLanded(.failed(.upstreamTimeout("t"), queueAgain: false), now: Self.now) else {
             Issue.record("the error"); return
         }
@@ -139,17 +145,11 @@ struct ExchangeStateMachineTests {
     /// one it gave the leader's request after having it is not, once: they look up again
     /// and queue.
     @Test func waitersQueueAgainAfterAFailureOnTheLeadersRequestOnly() {
-        var (shared, sharedContext) = Self.machine()
-        _ = shared.start(sharedContext)
-        _ = shared.lookupAnswered(nil, generations: nil, now: Self.now)
-        _ = shared.flightEntered(waiter: 1, now: Self.now)
+        var shared = Self.waiting()
         guard case .answerInstead(.upstreamUnavailable, _, nil, _, _) = shared.fillLanded(.failed(.upstreamUnavailable("refused"), queueAgain: false), now: Self.now) else {
             Issue.record("shared"); return
         }
-        var (m, context) = Self.machine()
-        _ = m.start(context)
-        _ = m.lookupAnswered(nil, generations: nil, now: Self.now)
-        _ = m.flightEntered(waiter: 1, now: Self.now)
+        var m = Self.waiting()
         guard case .lookup = m.fillLanded(.failed(.upstreamUnavailable("reset"), queueAgain: true), now: Self.now) else {
             Issue.record("queues again"); return
         }
