@@ -164,4 +164,31 @@ struct CrossInstanceCoalescingTests {
             #expect(Self.waiting(fleet) == 1, "it did wait for the lease holder first")
         }
     }
+
+    /// The coalescing audit's: with Redis paused, an instance waiting on another's fill
+    /// heard no announcement and waited its whole bound (30 s here) before fetching.
+    /// Its breaker opening, on other requests' Redis timeouts, ends the wait.
+    @Test func aRedisThatStopsAnsweringEndsTheWaitsOnOthersFills() async throws {
+        try await Self.withFleet(2) { origin, redis, fleet in
+            let gate = CoalescingTests.Gate()
+            origin.on("GET", "/api/cold/7") { _ in await gate.wait(); return .json(#"{"id":7}"#) }
+            origin.on("GET", "/api/cold/8", .json(#"{"id":8}"#))
+            let leader = Task { try await Self.get(fleet[0], "/api/cold/7") }
+            #expect(try await eventually(timeout: .seconds(20)) { origin.count(path: "/api/cold/7") == 1 })
+            let waiter = Task { try await Self.get(fleet[1], "/api/cold/7") }
+            #expect(try await eventually(timeout: .seconds(20)) { Self.waiting(fleet) == 1 })
+            redis.pause()
+            defer { redis.resume() }
+            // Three lookups time out (the store's 1 s) and open the breaker.
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for _ in 0..<3 { group.addTask { _ = try await Self.get(fleet[1], "/api/cold/8") } }
+                try await group.waitForAll()
+            }
+            // Woken, the waiter fetches on its own well before its 30 s bound.
+            #expect(try await eventually(timeout: .seconds(10)) { origin.count(path: "/api/cold/7") == 2 })
+            gate.release()
+            #expect(try await waiter.value.status == 200)
+            #expect(try await leader.value.status == 200)
+        }
+    }
 }

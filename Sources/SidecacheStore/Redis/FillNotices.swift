@@ -71,9 +71,9 @@ final class FillNotices: Sendable {
 
     func start() { subscription.start() }
 
-    /// Ends every wait now: a link to Redis went, and with it possibly a lease holder's
-    /// announcement (its node killed mid-fill), which nobody would then hear before the
-    /// waits' bounds (`upstreamTimeout`). Woken early, a waiter reads the key again and
+    /// Ends every wait now: a link to Redis went or stopped answering, and with it
+    /// possibly a lease holder's announcement (its node killed mid-fill), which nobody
+    /// would then hear before the waits' bounds (`upstreamTimeout`). Woken early, a waiter reads the key again and
     /// fetches it itself if it is not there: a fetch more, never a stall.
     func wakeEveryone() { waiters.wakeEveryone() }
     func stop() { subscription.stop() }

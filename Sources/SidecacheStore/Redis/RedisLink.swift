@@ -182,15 +182,17 @@ public final class RedisLink: Sendable {
     }
 
     private func record(_ error: any Error) {
-        let log = shared.withLock { s -> Int? in
+        let (opened, log) = shared.withLock { s -> (Bool, Int?) in
             healthy.store(false, ordering: .relaxed)
             s.lastError = "\(error)"
-            return s.breaker.failed(now: .now()) ? Self.shouldLog(&s) : nil
+            guard s.breaker.failed(now: .now()) else { return (false, nil) }
+            return (true, Self.shouldLog(&s))
         }
         if let flaps = log {
             logger.warning("redis circuit breaker open: commands fail fast",
                            metadata: ["error": "\(error)", "unloggedFlaps": "\(flaps)"])
         }
+        if opened { onChange.withLock { $0 }?(.breakerOpened) }
     }
 
     /// A flapping breaker (a Redis at its limit) logs a line every 5 s with a count,
@@ -258,9 +260,11 @@ public final class RedisLink: Sendable {
 }
 
 /// What `RedisLink.whenConnectionChanges` reports: one of a link's connections was made or
-/// lost, or (a cluster) the slot map changed, so stripes may now be on other nodes.
+/// lost, its breaker opened (connected, but Redis stopped answering), or (a cluster) the
+/// slot map changed, so stripes may now be on other nodes.
 enum RedisConnectionChange: Sendable {
     case connected
     case lost
+    case breakerOpened
     case remapped
 }

@@ -74,6 +74,11 @@ public final class RedisStore: Sendable {
                 // epochs are learnt again from what it says then.
                 epochs.withLock { $0.forget() }
                 fillNotices.wakeEveryone()
+            case .breakerOpened:
+                // A Redis that stopped answering (paused, swapping) carries no lease
+                // holder's announcement either: the waits would last their whole bound
+                // (`upstreamTimeout`, 30 s by default; the coalescing audit's).
+                fillNotices.wakeEveryone()
             case .connected, .remapped:
                 // A moved stripe's record names the node it came from until a prepare
                 // rewrites it: learnt again at once, a later restart of its new node is
