@@ -38,7 +38,8 @@ extension Exchange {
         if answeredPreconditions(entry, now: now, mark: .fromCache(timing, now: now, stale: staleDetail != nil, revalidated: revalidated)) {
             return
         }
-        answer(entry, decodingUpTo: Gzip.maxDecodedLength, mark: .fromCache(timing, now: now, stale: staleDetail != nil, revalidated: revalidated)) {
+        answer(entry, decodingUpTo: Gzip.maxDecodedLength, stored: true,
+               mark: .fromCache(timing, now: now, stale: staleDetail != nil, revalidated: revalidated)) {
             writer.hit(timing, form: $0, range: $1, now: now, staleDetail: staleDetail, revalidated: revalidated)
         }
         // Read straight off the route: a fresh hit of a route without `verify` pays one

@@ -51,10 +51,14 @@ extension Exchange {
     /// Writes `entry` as this client takes it (`form(of:)`) and the part of it a `Range`
     /// asks for, or a 502 for a gzip body that does not decompress within `limit` (a
     /// client without gzip cannot be given it), marked as the answer would have been.
-    func answer(_ entry: CacheEntry, identity: ByteBuffer? = nil, decodingUpTo limit: Int, mark: @autoclosure () -> CacheMark,
-                _ write: (StoredForm, RangeAnswer) -> Bool) {
+    /// `stored`: the entry came from the store, which then loses it: a body corrupted
+    /// there (Redis without `signingKey`) was a 502 for every plain client until it
+    /// expired (the fidelity audit's); the next request fetches it again.
+    func answer(_ entry: CacheEntry, identity: ByteBuffer? = nil, decodingUpTo limit: Int, stored: Bool = false,
+                mark: @autoclosure () -> CacheMark, _ write: (StoredForm, RangeAnswer) -> Bool) {
         guard let form = form(of: entry, identity: identity, decodingUpTo: limit) else {
-            engine.logger.error("gzip body does not decompress within the limit", metadata: ["request": "\(requestForLog)"])
+            engine.logger.error("gzip body does not decompress within the limit", metadata: ["request": "\(requestForLog)", "stored": "\(stored)"])
+            if stored, let key = machine.context?.key { engine.store.drop(key, on: connection.eventLoop) }
             status = 502
             finish(close: writer.error(.upstreamUnavailable("gzip body does not decompress within the limit"), mark: mark(),
                                       now: engine.clock.now()))

@@ -136,6 +136,29 @@ struct RedisHardeningTests {
         }
     }
 
+    /// The fidelity audit's: a gzip body corrupted in Redis (no `signingKey` to catch it)
+    /// was a cached 502 for every client without gzip until the entry expired. The
+    /// request that finds it still gets a 502, but the entry goes: the next one fetches.
+    @Test func aStoredGzipBodyThatDoesNotInflateIsDropped() async throws {
+        try await withRedisPair(memory: "0") { p in
+            let json = "[" + (0..<200).map { #"{"id":\#($0)}"# }.joined(separator: ",") + "]"
+            p.origin.on("GET", "/api/users/*", .json(json))
+            _ = try await p.get(p.portA, "/api/users/5")
+            let keys = try await p.redis.cli("KEYS", "sidecache:e:*").split(separator: "\n").map(String.init)
+            let key = try #require(keys.count == 1 ? keys.first : nil, "\(keys)")
+            var stored = try #require(try await p.redis.bytes(key))
+            let body = try #require(stored.withUnsafeBytes { EntryCodec.decode($0) }).body
+            for i in body.lowerBound + 12..<body.lowerBound + 40 { stored[i] ^= 0xA5 }
+            try await p.redis.set(key, bytes: stored)
+
+            #expect(try await p.get(p.portB, "/api/users/5").status == 502)
+            let next = try await p.get(p.portB, "/api/users/5")
+            #expect(next.status == 200 && next.text == json && next.header("X-Cache") == "MISS",
+                    "\(next.status) \(next.header("X-Cache") ?? "")")
+            #expect(p.origin.count(path: "/api/users/5") == 2)
+        }
+    }
+
     /// Redis's data going back within one server process (a snapshot restored with
     /// RESTORE or `DEBUG RELOAD`; here the counters and sequences written back as they
     /// were) keeps the epoch, and brought the purged entry back under counters that
