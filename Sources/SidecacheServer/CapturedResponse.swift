@@ -12,7 +12,9 @@ final class CapturedResponse: ClientConnection {
 
     let eventLoop: any EventLoop
     let allocator = ByteBufferAllocator()
-    var remoteAddress: String? { nil }
+    /// The address of the client whose request this one follows (a background
+    /// revalidation's), forwarded as the upstream would have had it from the client.
+    let remoteAddress: String?
     var closesAfterResponse: Bool { false }
     private var bytes: ByteBuffer
     private let promise: EventLoopPromise<ByteBuffer>
@@ -20,8 +22,9 @@ final class CapturedResponse: ClientConnection {
     /// counted for it (`ProxyEngine.revalidations`).
     private let whenGone: (@Sendable () -> Void)?
 
-    init(loop: any EventLoop, whenGone: (@Sendable () -> Void)? = nil) {
+    init(loop: any EventLoop, for client: String? = nil, whenGone: (@Sendable () -> Void)? = nil) {
         self.eventLoop = loop
+        self.remoteAddress = client
         self.bytes = ByteBufferAllocator().buffer(capacity: 0)
         self.promise = loop.makePromise()
         self.whenGone = whenGone

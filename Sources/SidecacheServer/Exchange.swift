@@ -205,7 +205,8 @@ final class Exchange {
             // Not through a spelling folded into another's key: the refresh would fetch it
             // as spelled and store the upstream's answer to it under the plain one's key.
             if answer.revalidate, machine.context?.respelled != true {
-                engine.revalidate(head: head, body: isBodyRead ? body : nil, replacing: answer.entry, on: connection.eventLoop)
+                engine.revalidate(head: head, body: isBodyRead ? body : nil, client: connection.remoteAddress, replacing: answer.entry,
+                                  on: connection.eventLoop)
             }
         case .enterFlight:
             enterFlight()

@@ -147,14 +147,17 @@ final class ProxyEngine: Sendable {
     /// once (a fill already under way for the key does it instead). `body`: a POST read's.
     /// At most `maxRevalidations` at once: past them the stale answer goes out without
     /// one, and a later stale hit refreshes it.
-    func revalidate(head: HTTPRequestHead, body: ByteBuffer?, replacing stale: CacheEntry, on loop: any EventLoop) {
+    /// `client`: the address of the client whose request found `stale`; the refresh
+    /// carries its headers, and so its `X-Forwarded-For` (the hop-by-hop audit's: the
+    /// upstream saw the client's other headers and the proxy as the caller).
+    func revalidate(head: HTTPRequestHead, body: ByteBuffer?, client: String?, replacing stale: CacheEntry, on loop: any EventLoop) {
         guard revalidations.wrappingAdd(1, ordering: .relaxed).newValue <= Self.maxRevalidations else {
             revalidations.wrappingSubtract(1, ordering: .relaxed)
             return
         }
         var request = HTTPRequestHead(version: .http1_1, method: head.method == .POST ? .POST : .GET, uri: head.uri, headers: head.headers)
         for name in ForwardHeaders.conditionals.names { request.headers.remove(name: name) }
-        let capture = CapturedResponse(loop: loop) { [self] in revalidations.wrappingSubtract(1, ordering: .relaxed) }
+        let capture = CapturedResponse(loop: loop, for: client) { [self] in revalidations.wrappingSubtract(1, ordering: .relaxed) }
         let exchange = Exchange(engine: self, settings: settings, connection: capture, head: request, body: body,
                                 purpose: .refresh)
         exchange.replacing = stale

@@ -35,6 +35,22 @@ struct StaleTests {
         }
     }
 
+    /// The hop-by-hop audit's: a background refresh carried the client's headers and
+    /// dropped its `X-Forwarded-For`, adding no address: the upstream saw the proxy as
+    /// the caller of a request it answered for everyone. It forwards as the fill did.
+    @Test func aBackgroundRefreshSaysWhoItIsFor() async throws {
+        try await withProxy(routes: #"[{ "name": "i", "match": "GET /i/{id}", "ttl": "10s", "staleWhileRevalidate": "1m" }]"#) { h in
+            h.origin.on("GET", "/i/3", .json("{}"))
+            let forwarded = [(name: "X-Forwarded-For", value: "203.0.113.9")]
+            _ = try await h.get("/i/3", headers: forwarded)
+            h.clock.advance(by: .seconds(15))
+            #expect(try await h.get("/i/3", headers: forwarded).header("X-Cache") == "STALE")
+            #expect(try await eventually { h.origin.count(path: "/i/3") == 2 })
+            let sent = h.origin.requests.filter { $0.path == "/i/3" }.map { $0.header("X-Forwarded-For") }
+            #expect(sent == ["203.0.113.9, 127.0.0.1", "203.0.113.9, 127.0.0.1"], "\(sent)")
+        }
+    }
+
     /// Background refreshes are bounded across the process: one client walking stale
     /// keys on one connection started one upstream fetch per key (4 000 at once against
     /// a slow upstream, a descriptor each). Past the bound the stale answer goes out
