@@ -54,7 +54,10 @@ enum ForwardHeaders {
                 continue
             }
             if proxyOwned.contains(name) || (forFill && (conditionals.contains(name) || unkeyedOverrides.contains(name))) { continue }
-            if name.equalsIgnoringASCIICase("x-request-id") { hasRequestID = true }
+            if name.equalsIgnoringASCIICase("x-request-id") {
+                if value.isEmpty { continue }   // no id to keep: one is made (the hop-by-hop audit's)
+                hasRequestID = true
+            }
             out.append((name: name, value: value))
         }
         if let clientAddress {

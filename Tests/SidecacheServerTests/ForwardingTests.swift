@@ -40,6 +40,16 @@ struct ForwardingTests {
         }
     }
 
+    /// An empty `X-Request-Id` is no id to keep: the upstream gets a new one.
+    @Test func anEmptyRequestIdIsReplaced() async throws {
+        try await withProxy { h in
+            h.origin.on("GET", "/x", .text("x"))
+            _ = try await h.get("/x", headers: [("X-Request-Id", "")])
+            let seen = try #require(h.origin.requests.first)
+            #expect(seen.headers("X-Request-Id").map(\.count) == [16], "\(seen.headers("X-Request-Id"))")
+        }
+    }
+
     @Test func hopByHopResponseHeadersAreDropped() async throws {
         try await withProxy { h in
             h.origin.on("GET", "/x", .text("x", headers: [("Connection", "X-Hop"), ("X-Hop", "1"), ("Keep-Alive", "timeout=5"),
