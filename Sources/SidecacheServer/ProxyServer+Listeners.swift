@@ -53,6 +53,12 @@ extension ProxyServer {
     /// DESIGN's SIGTERM: `/readyz` turns 503, the listener stops accepting, in-flight
     /// answers finish; whatever is still open after `drainGrace` is closed. Waits on
     /// the last connection's close, raced against the grace period: no polling.
+    ///
+    /// A mutation whose client that close cuts runs on (`Exchange.clientGone`), and is
+    /// given another grace to be answered before the upstream client stops: cut at
+    /// once, it purged while the upstream was still making the write, and another
+    /// instance stored the old answer again for its ttl (the lifecycle audit's). One
+    /// still running then is cut and purges in doubt.
     func drainListener() async {
         readiness.startDraining()
         logger.info("draining")
@@ -60,13 +66,19 @@ extension ProxyServer {
         try? await listener?.close()
         let emptied = connections.drainAll()
         let grace = drainGrace.withLock { $0 }
+        await Self.wait(for: emptied, upTo: grace)
+        guard connections.count > 0 else { return }
+        connections.closeAll()
+        await Self.wait(for: emptied, upTo: grace)
+    }
+
+    private static func wait(for emptied: Latch<Void>, upTo grace: Duration) async {
         await withTaskGroup(of: Void.self) { race in
             race.addTask { _ = try? await emptied.wait() }
             race.addTask { try? await Task.sleep(for: grace) }
             await race.next()
             race.cancelAll()
         }
-        connections.closeAll()
     }
 
     /// Binds the admin listener (`admin.listen`).

@@ -1,5 +1,6 @@
 import SidecacheCore
 import SidecacheTestSupport
+import Synchronization
 import Testing
 
 /// Redis that stops answering for a while, and Redis holding entries this proxy did not
@@ -71,7 +72,10 @@ struct RedisHardeningTests {
             #expect(put.status == 200)
             await p.a.shutdown(grace: .milliseconds(300))
             p.redis.resume()
-            #expect(p.logs.all.contains { $0.contains("purges not in redis at shutdown") && $0.contains("POST /purge") })
+            let line = p.logs.all.first { $0.contains("purges not in redis at shutdown") }
+            #expect(line?.contains("POST /purge") == true)
+            // Its replay to the paused server went unanswered: it is owed, and the line says so.
+            #expect(line?.contains(#""replaysUnanswered": 1"#) == true, "\(line ?? "")")
         }
     }
 
@@ -133,6 +137,36 @@ struct RedisHardeningTests {
             #expect(!connection.isClosed)
             try await connection.close()
             #expect(p.logs.all.contains { $0.contains("undecodable entry") })
+        }
+    }
+
+    /// The lifecycle audit's: a mutation still running when the drain's grace ran out
+    /// was cut and purged at once while the upstream went on to make the write; the
+    /// other instance stored the old answer again in between and served it for its ttl.
+    /// Given another grace to be answered, it purges after the write.
+    @Test func aMutationTheDrainCutsPurgesAfterItsAnswer() async throws {
+        try await withRedisPair { p in
+            let version = Mutex(1)
+            let writing = CoalescingTests.Gate()
+            p.origin.on("GET", "/api/users/4") { _ in .json(#"{"v":\#(version.withLock { $0 })}"#) }
+            p.origin.on("PUT", "/api/users/4") { _ in await writing.wait(); version.withLock { $0 += 1 }; return .json("{}") }
+            _ = try await p.get(p.portA, "/api/users/4")
+            #expect(try await p.get(p.portB, "/api/users/4").header("X-Cache") == "HIT")
+            let put = Task { try? await p.send(p.portA, "PUT", "/api/users/4") }
+            #expect(try await eventually { p.origin.count("PUT", path: "/api/users/4") == 1 })
+            async let stopped: Void = p.a.shutdown(grace: .seconds(2))
+            _ = await put.value   // its client is cut when the grace runs out; the write is not made yet
+            // A purge now would show within this second: B would miss and store the old answer.
+            var missed = false
+            for _ in 0..<10 where !missed {
+                missed = try await p.get(p.portB, "/api/users/4").header("X-Cache") == "MISS"
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            #expect(!missed, "purged before the upstream answered the PUT")
+            writing.release()
+            await stopped
+            let after = try await p.get(p.portB, "/api/users/4")
+            #expect(after.text == #"{"v":2}"#, "B served what A's PUT changed: \(after.header("X-Cache") ?? "")")
         }
     }
 

@@ -88,9 +88,12 @@ extension RedisStore {
         var deadline = ContinuousClock.now + grace
         while purgesInFlight.load(ordering: .acquiring) > 0 || !journal.withLock({ $0.isSettled }) {
             guard ContinuousClock.now < deadline else {
-                let owed = journal.withLock { (scopes: $0.scopes.count, all: $0.overflowed) }
+                let owed = journal.withLock { (scopes: $0.scopes.count, all: $0.overflowed, replaying: $0.replaying) }
+                // A replay sent and unanswered holds journaled purges too: without it the
+                // line read "journaled 0" with one owed (the lifecycle audit's).
                 logger.error("purges not in redis at shutdown: other instances may serve what they purged until its ttl", metadata: [
                     "journaled": "\(owed.all ? "all" : String(owed.scopes))",
+                    "replaysUnanswered": "\(owed.replaying)",
                     "unanswered": "\(purgesInFlight.load(ordering: .relaxed))",
                     "remedy": "POST /purge on a running instance once redis answers",
                 ])
