@@ -165,18 +165,26 @@ struct CrossInstanceCoalescingTests {
         }
     }
 
+    /// Instance 0 fetching `path` (held at the origin until the gate opens), instance 1
+    /// waiting on its fill.
+    static func waitingOnAPeer(_ origin: ScriptedOrigin, _ fleet: [ProxyServer], _ path: String) async throws
+        -> (gate: CoalescingTests.Gate, leader: Task<TestResponse, any Error>, waiter: Task<TestResponse, any Error>) {
+        let gate = CoalescingTests.Gate()
+        origin.on("GET", path) { _ in await gate.wait(); return .json(#"{"id":1}"#) }
+        let leader = Task { try await get(fleet[0], path) }
+        #expect(try await eventually(timeout: .seconds(20)) { origin.count(path: path) == 1 })
+        let waiter = Task { try await get(fleet[1], path) }
+        #expect(try await eventually(timeout: .seconds(20)) { waiting(fleet) == 1 })
+        return (gate, leader, waiter)
+    }
+
     /// The coalescing audit's: with Redis paused, an instance waiting on another's fill
     /// heard no announcement and waited its whole bound (30 s here) before fetching.
     /// Its breaker opening, on other requests' Redis timeouts, ends the wait.
     @Test func aRedisThatStopsAnsweringEndsTheWaitsOnOthersFills() async throws {
         try await Self.withFleet(2) { origin, redis, fleet in
-            let gate = CoalescingTests.Gate()
-            origin.on("GET", "/api/cold/7") { _ in await gate.wait(); return .json(#"{"id":7}"#) }
             origin.on("GET", "/api/cold/8", .json(#"{"id":8}"#))
-            let leader = Task { try await Self.get(fleet[0], "/api/cold/7") }
-            #expect(try await eventually(timeout: .seconds(20)) { origin.count(path: "/api/cold/7") == 1 })
-            let waiter = Task { try await Self.get(fleet[1], "/api/cold/7") }
-            #expect(try await eventually(timeout: .seconds(20)) { Self.waiting(fleet) == 1 })
+            let (gate, leader, waiter) = try await Self.waitingOnAPeer(origin, fleet, "/api/cold/7")
             redis.pause()
             defer { redis.resume() }
             // Three lookups time out (the store's 1 s) and open the breaker.
@@ -186,6 +194,22 @@ struct CrossInstanceCoalescingTests {
             }
             // Woken, the waiter fetches on its own well before its 30 s bound.
             #expect(try await eventually(timeout: .seconds(10)) { origin.count(path: "/api/cold/7") == 2 })
+            gate.release()
+            #expect(try await waiter.value.status == 200)
+            #expect(try await leader.value.status == 200)
+        }
+    }
+
+    /// The same on an instance with no other traffic to open its breaker: the fill
+    /// channel's subscription, unanswered, ends the waits (the review's: the waiter sat
+    /// out its whole bound).
+    @Test func aRedisThatStopsAnsweringEndsTheWaitsOfAQuietInstance() async throws {
+        try await Self.withFleet(2, timeout: "60s") { (origin: ScriptedOrigin, redis: RedisServer, fleet: [ProxyServer]) async throws in
+            let (gate, leader, waiter) = try await Self.waitingOnAPeer(origin, fleet, "/api/cold/9")
+            redis.pause()
+            defer { redis.resume() }
+            // The subscription's probe notices within 10 s; the wait's bound is 60 s.
+            #expect(try await eventually(timeout: .seconds(40)) { origin.count(path: "/api/cold/9") == 2 })
             gate.release()
             #expect(try await waiter.value.status == 200)
             #expect(try await leader.value.status == 200)

@@ -66,7 +66,11 @@ final class FillNotices: Sendable {
             },
             onMessage: { digest in waiters.wakeAll(digest) },
             // Back after a gap: announcements made meanwhile went by unheard.
-            onSubscribed: { waiters.wakeEveryone() })
+            onSubscribed: { waiters.wakeEveryone() },
+            // Unanswered (a paused Redis) or gone: none will be heard until it is back. A
+            // quiet instance opens no breaker to tell it (the review's: its waiter sat
+            // out its whole bound while the leader had long finished).
+            onLost: { waiters.wakeEveryone() })
     }
 
     func start() { subscription.start() }

@@ -3,8 +3,9 @@ import NIOCore
 import Synchronization
 
 /// One SUBSCRIBE kept alive on one event loop: connect (where `connect` says), subscribe,
-/// hand every message's payload to `onMessage`; when the connection goes, reconnect with
-/// backoff and report `onSubscribed` again (messages may have been missed meanwhile).
+/// hand every message's payload to `onMessage`; when the connection goes, report
+/// `onLost`, reconnect with backoff and report `onSubscribed` again (messages may have
+/// been missed meanwhile).
 ///
 /// The connection is asked `PING` every `probeEvery`, and closed (so subscribed again)
 /// when no answer comes within `probeTimeout` (long enough for a fork or a slow script:
@@ -22,12 +23,14 @@ final class RedisSubscription: Sendable {
     private let connect: Connect
     private let onMessage: @Sendable (String) -> Void
     private let onSubscribed: @Sendable () -> Void
+    private let onLost: @Sendable () -> Void
     private let current = Mutex<(connection: RedisConnection?, stopped: Bool)>((nil, false))
     private let probeEvery: TimeAmount
     private let probeTimeout: TimeAmount
 
     init(channel: String, loop: any EventLoop, logger: Logger, connect: @escaping Connect,
          onMessage: @escaping @Sendable (String) -> Void, onSubscribed: @escaping @Sendable () -> Void,
+         onLost: @escaping @Sendable () -> Void = {},
          probeEvery: TimeAmount = .seconds(5), probeTimeout: TimeAmount = .seconds(5)) {
         self.probeEvery = probeEvery
         self.probeTimeout = probeTimeout
@@ -37,6 +40,7 @@ final class RedisSubscription: Sendable {
         self.connect = connect
         self.onMessage = onMessage
         self.onSubscribed = onSubscribed
+        self.onLost = onLost
     }
 
     func start() { subscribe(attempt: 0) }
@@ -75,6 +79,7 @@ final class RedisSubscription: Sendable {
                 connection.channel.closeFuture.whenComplete { [self] _ in
                     guard !current.withLock({ $0.stopped }) else { return }
                     logger.warning("redis subscription lost; resubscribing", metadata: ["channel": "\(channel)"])
+                    onLost()
                     retry(attempt: 0)
                 }
             case .failure(let error):
