@@ -120,9 +120,13 @@ extension Exchange {
 
     func waitForFill(bound: Duration) {
         let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
+        let waiter = machine.waiter
         waitTimer = connection.eventLoop.scheduleTask(in: .milliseconds(bound.milliseconds)) {
             let exchange = me.value
-            exchange.run(exchange.machine.waitTimedOut(now: exchange.engine.clock.now()))
+            let action = exchange.machine.waitTimedOut(now: exchange.engine.clock.now())
+            // Answered without fetching (the failure it queued again after): it waits no more.
+            if case .answerInstead = action, let waiter { exchange.stopWaiting(waiter) }
+            exchange.run(action)
         }
     }
 

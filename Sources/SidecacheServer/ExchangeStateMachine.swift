@@ -62,102 +62,6 @@ struct ExchangeStateMachine {
         case streaming(BodyFraming)
     }
 
-    enum Action {
-        case none
-        /// Look the key up; report with `lookupAnswered`.
-        case lookup
-        /// Answer from a stored entry (or 304 when the client's validators match), then finish.
-        case answerFromCache(FromCache)
-        /// Ask the flight registry to lead or wait; report with `flightEntered`.
-        case enterFlight
-        /// Wait at most `bound` for another request's fill; report with `fillLanded` or `waitTimedOut`.
-        case waitForFill(bound: Duration)
-        /// Take the key's lease across instances; report with `leaseAnswered`.
-        case takeLease
-        /// Wait at most `bound` for another instance's fill; report with `peerFilled`.
-        case waitForPeer(bound: Duration)
-        /// Fetch the key from the upstream (conditionally when `revalidating`).
-        case fill(FillStart)
-        /// Forward the request as it came.
-        case forward
-        /// Bytes taken (buffered, dropped): the transfer may go on.
-        case consumed(Int)
-        case sendHead(StreamStart)
-        /// One body chunk, acknowledged to the transfer once it left.
-        case sendBody(ByteBuffer, BodyFraming)
-        /// The body is complete: end it in its framing and finish.
-        case endBody(BodyFraming)
-        /// Store this entry, then answer from it; report with `committed`.
-        case commit(Filled)
-        /// Run the mutation's purges; report with `purged`.
-        case purge(UpstreamResponseHead)
-        /// The upstream failed before any byte went out: land the flight with `land`,
-        /// answer with `stale` (stale-if-error) if there is one, else with `error` marked `mark`.
-        case answerInstead(ProxyError, mark: CacheMark, stale: CacheEntry?, cancelTransfer: Bool, land: FlightResult)
-        /// The proxy's own error answer (marked when the cache had a part in it), then finish.
-        case fail(ProxyError, mark: CacheMark?)
-        /// The head is out and the upstream failed: cut the connection.
-        case cut
-        /// The client left: cancel the transfer, stop waiting as `waiter`, free the flight.
-        case abandon(waiter: UInt64?)
-    }
-
-    struct FromCache {
-        let entry: CacheEntry
-        var staleDetail: StaticString?
-        /// Refresh the entry in the background (stale-while-revalidate).
-        var revalidate = false
-        /// The flight this request leads ends so.
-        var land: FlightResult?
-        /// The entry is wrong: removed from the store once answered.
-        var drop = false
-        /// The upstream confirmed it with a 304 just now.
-        var revalidated = false
-    }
-
-    struct FillStart {
-        /// The shared purge counters the fill is stored under (nil: read them now).
-        let generations: EntryCodec.Generations?
-        /// The stored entry a conditional request revalidates.
-        let revalidating: CacheEntry?
-        /// This request waited as this waiter and stops now.
-        var leaving: UInt64?
-    }
-
-    /// An answer to store: a completed fill, or a stored one the upstream confirmed.
-    struct Filled {
-        let status: Int
-        let reason: String
-        let lines: [(name: String, value: String)]
-        let body: ByteBuffer
-        let timing: EntryTiming
-        /// Confirmed by a 304: answered like a hit (the client's validators apply).
-        let revalidated: Bool
-        /// Answered, not stored: why (a 304 that made the stored answer unstorable).
-        var notStored: NotStoredReason? = nil
-    }
-
-    struct StreamStart {
-        var head: UpstreamResponseHead
-        let framing: BodyFraming
-        let mark: CacheMark
-        /// The flight this request leads ends so (its answer is not stored).
-        var land: FlightResult?
-        /// Vary names the route's key learns (a fill not stored for an unknown Vary).
-        var learnVary: [String] = []
-        /// Body bytes already here, sent right after the head.
-        var body: [ByteBuffer] = []
-        /// Of those, how many bytes the transfer still waits to hear were taken.
-        var unacknowledged = 0
-        /// The `limits.bodyMemory` share of the body collected for a fill that turned out
-        /// not storable: kept until that body is written, since until the client reads
-        /// it the process still holds it. Let go at the switch to streaming, clients that
-        /// read nothing held some maxBodySize each, counted nowhere (40 of them 478 MB).
-        var collectedShare: BodyMemory.Hold?
-        /// The upstream already ended: end the answer after them.
-        var ended = false
-    }
-
     /// The request facts the decisions read.
     let request: HTTPHeaders
     let isHEAD: Bool
@@ -181,6 +85,12 @@ struct ExchangeStateMachine {
     /// (the leader's client left, a purge overtook it): it looked up and queued again.
     private var rejoins = 0
     static let maxRejoins = 3
+    /// The failure it queued again after (`FlightResult.failed`), and by when its first
+    /// wait's bound ends: waiting again, it answers with that failure then (DESIGN:
+    /// waiters wait at most `upstreamTimeout`; the review's had theirs 8.7 s after they
+    /// came, past an 8 s bound).
+    private var queuedAfterFailure: (error: ProxyError, until: Timestamp)?
+    private var firstWait: Timestamp?
 
     /// A stale entry that may answer should the fetch fail, with the timing its lookup
     /// judged it by (a soft-purged entry's windows count from the purge).
@@ -316,7 +226,9 @@ struct ExchangeStateMachine {
             return .takeLease
         }
         state = .waitingOnFill(waiter: waiter)
-        return .waitForFill(bound: context.route.policy.upstreamTimeout)
+        firstWait = firstWait ?? now
+        guard let queuedAfterFailure else { return .waitForFill(bound: context.route.policy.upstreamTimeout) }
+        return .waitForFill(bound: max(queuedAfterFailure.until - now, .zero))
     }
 
     /// The lease: this instance fetches (granted, or Redis could not tell), or waits for
@@ -338,7 +250,7 @@ struct ExchangeStateMachine {
     }
 
     mutating func fillLanded(_ result: FlightResult, now: Timestamp) -> Action {
-        guard case .waitingOnFill = state else { return .none }
+        guard case .waitingOnFill = state, let context else { return .none }
         switch result {
         case .stored:
             joined = true
@@ -349,8 +261,10 @@ struct ExchangeStateMachine {
             return lookUpAgain()
         case .keptOut(let reason) where rejoins < Self.maxRejoins && !keptOutByThisRequest(reason):
             return lookUpAgain()
-        case .failed(_, queueAgain: true) where rejoins == 0:
-            return lookUpAgain()   // once: an upstream that breaks off every request is everyone's
+        case .failed(let error, queueAgain: true) where rejoins == 0:
+            // Once: an upstream that breaks off every request is everyone's.
+            queuedAfterFailure = (error, (firstWait ?? now) + context.route.policy.upstreamTimeout)
+            return lookUpAgain()
         case .fetchYourself, .queueAgain, .keptOut:
             joined = true
             return startFill(now: now, leaving: nil)
@@ -370,10 +284,20 @@ struct ExchangeStateMachine {
         return .lookup
     }
 
-    /// Waited `upstreamTimeout` on someone else's fill: fetch on our own.
+    /// The flight this request waits on, as its waiter.
+    var waiter: UInt64? {
+        if case .waitingOnFill(let waiter) = state { waiter } else { nil }
+    }
+
+    /// Waited `upstreamTimeout` on someone else's fill: fetch on our own, or, queued
+    /// again after a failure, answer with it.
     mutating func waitTimedOut(now: Timestamp) -> Action {
         guard case .waitingOnFill(let waiter) = state else { return .none }
         joined = true
+        if let (error, _) = queuedAfterFailure {
+            state = .finished
+            return .answerInstead(error, mark: .failedFill, stale: fallback(at: now), cancelTransfer: false, land: .failed(error, queueAgain: false))
+        }
         return startFill(now: now, leaving: waiter)
     }
 

@@ -160,6 +160,24 @@ struct ExchangeStateMachineTests {
         }
     }
 
+    /// Queued again after a failure on the leader's request, a waiter still waits no
+    /// longer than its first wait's bound, and then answers with that failure (the
+    /// review's waiters had their answer 8.7 s after they came, past an 8 s bound).
+    @Test func aWaiterQueuedAgainAfterAFailureKeepsItsFirstBound() {
+        var m = Self.waiting()   // waiting since `now`, bound 7 s (the route's upstreamTimeout)
+        let later = Self.now + .seconds(5)
+        guard case .lookup = m.fillLanded(.failed(.upstreamUnavailable("reset"), queueAgain: true), now: later) else {
+            Issue.record("queues again"); return
+        }
+        _ = m.lookupAnswered(nil, generations: nil, now: later)
+        guard case .waitForFill(let bound) = m.flightEntered(waiter: 2, now: later) else { Issue.record("waits"); return }
+        #expect(bound == .seconds(2))
+        guard case .answerInstead(.upstreamUnavailable, _, nil, _, .failed(_, queueAgain: false)) = m.waitTimedOut(now: later + .seconds(2)) else {
+            Issue.record("the failure, not a fetch of its own"); return
+        }
+        #expect(m.isFinished)
+    }
+
     /// A waiter is told of a failure up to `upstreamTimeout` after its lookup: the stale
     /// entry answers only while its window is still open then.
     @Test func aFailureLandingPastTheStaleIfErrorWindowIsTheError() {
