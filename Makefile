@@ -23,9 +23,10 @@ SWIFT      ?= swift
 # Release builds drop Swift's runtime exclusivity checks in every module, SwiftNIO's
 # included: `swift_beginAccess` and its access set showed on the hit path's profile
 # (BENCHMARKS.md, issue 13). Debug builds, and so every test run, keep them. They are
-# also built with cross-module optimization, so SwiftNIO's generic handlers are
-# specialized for ours instead of looking up type metadata per request (2-3 % of a
-# hit's instructions). The Dockerfile builds the image with the same flags.
+# also built with cross-module optimization: small functions of other modules
+# (SwiftNIO's HTTPHeaders and HTTPRequestHead accessors, the proxy's own modules'
+# getters) are inlined where a request calls them, 2-3 % of a hit's instructions. The
+# Dockerfile builds the image with the same flags.
 RELEASE_FLAGS := -Xswiftc -enforce-exclusivity=unchecked -Xswiftc -cross-module-optimization
 CONFIG     ?= proxy.json
 FILTER     ?=
