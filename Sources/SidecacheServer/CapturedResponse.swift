@@ -16,6 +16,7 @@ final class CapturedResponse: ClientConnection {
     /// revalidation's), forwarded as the upstream would have had it from the client.
     let remoteAddress: String?
     var closesAfterResponse: Bool { false }
+    var isDraining: Bool { false }
     private var bytes: ByteBuffer
     private let promise: EventLoopPromise<ByteBuffer>
     /// Runs when the exchange has let go of it, however it ended: gives back a place

@@ -10,6 +10,8 @@ protocol ClientConnection: AnyObject {
     /// Whether this response must end the connection (client asked, HTTP/1.0 without
     /// keep-alive, or the proxy is draining).
     var closesAfterResponse: Bool { get }
+    /// The proxy is shutting down (SIGTERM's drain).
+    var isDraining: Bool { get }
     func write(_ buffer: ByteBuffer)
     /// Writes and flushes; `written` runs once the bytes left (or failed to).
     func writeAndFlush(_ buffer: ByteBuffer, written: (@Sendable () -> Void)?)

@@ -69,6 +69,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     let eventLoop: any EventLoop
     private(set) var remoteAddress: String?
     var closesAfterResponse: Bool { !keepAlive || draining }
+    var isDraining: Bool { draining }
 
     func write(_ buffer: ByteBuffer) {
         context?.write(wrapOutboundOut(buffer), promise: nil)

@@ -324,8 +324,12 @@ final class Exchange {
     /// (13 of them, 15 upstream requests for one key). True when it runs on
     /// (`onOrphanSettled` then says when it is done); it holds its connection's place
     /// until then, so leaving cannot start more fetches than the limit admits.
+    ///
+    /// Not a fill cut by the drain's deadline: the drain waits on what runs on, for a
+    /// mutation's purge to follow its write; a fill would only hold the exit longer
+    /// (the review's: a slow GET alone kept the process 10 s more).
     func clientGone() -> Bool {
-        if mutationAwaitsHead || purgeRunning || machine.fillMayStore {
+        if mutationAwaitsHead || purgeRunning || (machine.fillMayStore && !connection.isDraining) {
             clientLeft = true
             return true
         }

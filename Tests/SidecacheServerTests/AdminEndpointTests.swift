@@ -178,6 +178,28 @@ struct AdminEndpointTests {
         try? await h.origin.shutdown()
     }
 
+    /// A fill whose client the drain's deadline cuts is cancelled there, not run on to
+    /// store: the drain waits on what runs on (for a mutation's purge to follow its
+    /// write), and a slow GET alone held the exit one more grace (the review's).
+    @Test func aFillTheDrainCutsIsNotRunOn() async throws {
+        let h = try await ProxyHarness.start(routes: Self.routes, extra: adminJSON)
+        let gate = CoalescingTests.Gate()
+        h.origin.on("GET", "/api/users/2") { _ in await gate.wait(); return .json("{}") }
+        // The proxy's connections to the origin that are open (`/proc/net/tcp`'s 01).
+        let port = h.origin.port
+        let open: @Sendable () throws -> Int = { try UpstreamTrustTests.states(toPort: port).filter { $0 == "01" }.count }
+        let fill = Task { try? await h.get("/api/users/2") }
+        #expect(try await eventually { h.origin.count(path: "/api/users/2") == 1 })
+        #expect(try open() == 1)
+        async let drained: Void = h.proxy.shutdown(grace: .seconds(3))
+        _ = await fill.value   // cut at the grace's end
+        // Run on, it would hold its upstream connection for another 3 s.
+        #expect(try await eventually(timeout: .seconds(1.5)) { try open() == 0 })
+        gate.release()
+        await drained
+        try? await h.origin.shutdown()
+    }
+
     /// An admin `/refresh` waiting on an upstream that does not answer ends with the
     /// curl client's stop: the shutdown waited on it for the route's whole
     /// `upstreamTimeout` (30 s here), past DESIGN's drain.

@@ -16,6 +16,7 @@ import Testing
         let eventLoop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next()
         var remoteAddress: String? { nil }
         var closesAfterResponse: Bool { false }
+        var isDraining: Bool { false }
         var writes: [ByteBuffer] = []
         var flushes = 0
 
