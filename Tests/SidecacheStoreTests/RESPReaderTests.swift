@@ -90,7 +90,11 @@ struct RESPReaderTests {
 
     /// A counter read with MGET comes back as a bulk string: read as `Int64(String)` reads it.
     @Test(arguments: ["0", "42", "-7", "+3", "9223372036854775807", "-9223372036854775808",
-                      "9223372036854775808", "", "-", "1 2", "12a", " 1", "0x10"])
+                      "9223372036854775808", "", "-", "1 2", "12a", " 1", "0x10",
+                      // Past the 18 digits read unchecked: overflow, signs, stray bytes.
+                      "-9223372036854775809", "18446744073709551616", "99999999999999999999",
+                      "0000000000000000000000001", "-0", "+", "123456789012345678", "-123456789012345678",
+                      "1234567890123456789", "1234567890123456789a", "12345678901234567a9"])
     func bulkIntegersReadAsInt64Would(text: String) {
         #expect(RedisValue.bulk(ByteBuffer(string: text)).integer == Int64(text))
     }

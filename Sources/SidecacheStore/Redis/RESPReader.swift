@@ -3,17 +3,36 @@ import NIOCore
 
 /// Redis replies parsed by hiredis's reader: bytes go in as they arrive (in any
 /// pieces), whole replies come out. One owner, one thread (the channel's event loop).
+///
+/// hiredis builds each reply through the functions it is given; ours note its parts in
+/// order and copy every bulk string into one buffer that the reply's bulk values slice.
+/// hiredis's own builders made a `redisReply` and a string for each element (a Redis
+/// hit's MGET has ten), which were then copied out and freed: 14 000 of a Redis hit's
+/// 99 800 instructions (BENCHMARKS.md, twenty-sixth session).
 final class RESPReader {
     private let reader: UnsafeMutablePointer<redisReader>
-    private let allocator = ByteBufferAllocator()
+    /// The parts of the reply being read, in hiredis's order: an array, then its elements.
+    fileprivate var parts: [Part] = []
+    /// The bytes of its bulk strings, in the same order; made with its first one.
+    fileprivate var strings: ByteBuffer?
+
+    fileprivate enum Part {
+        case bulk(length: Int)
+        case null
+        case integer(Int64)
+        case status(String)
+        case error(String)
+        case array(count: Int)
+    }
 
     /// No reply of ours holds more elements (the largest are a cluster's `CLUSTER
-    /// SLOTS` and an MGET of a few dozen keys).
+    /// SLOTS` and an MGET of a few dozen keys): a larger announcement is a protocol error
+    /// at once, not a wait for elements that a sane server never sends.
     static let maxElements: Int32 = 1 << 20
 
     init() {
-        reader = redisReaderCreate()
-        reader.pointee.fn = boundedReplyFunctions
+        reader = redisReaderCreateWithFunctions(replyBuilders)
+        reader.pointee.privdata = Unmanaged.passUnretained(self).toOpaque()
     }
 
     deinit {
@@ -33,82 +52,88 @@ final class RESPReader {
     func next() throws(Failure) -> RedisValue? {
         var reply: UnsafeMutableRawPointer?
         guard redisReaderGetReply(reader, &reply) == REDIS_OK else {
+            parts.removeAll()
+            strings = nil
             let message = withUnsafeBytes(of: reader.pointee.errstr) { String(cString: $0.bindMemory(to: CChar.self).baseAddress!) }
             throw .protocolError(message)
         }
-        guard let reply else { return nil }
-        defer { freeReplyObject(reply) }
-        let root = reply.assumingMemoryBound(to: redisReply.self)
-        var strings = allocator.buffer(capacity: Self.stringBytes(root))
-        Self.copyStrings(root, into: &strings)
-        var offset = strings.readerIndex
-        return Self.value(root, slicing: strings, at: &offset)
+        guard reply != nil else { return nil }
+        defer {
+            parts.removeAll(keepingCapacity: true)
+            strings = nil
+        }
+        var index = 0
+        var offset = 0
+        return value(at: &index, stringsFrom: &offset)
     }
 
-    /// The bytes of every bulk string in `reply`. They are copied into one buffer that
-    /// every bulk value slices: a Redis hit's MGET answers half a dozen strings, and a
-    /// buffer each cost an allocation and a free each.
-    private static func stringBytes(_ reply: UnsafeMutablePointer<redisReply>) -> Int {
-        let r = reply.pointee
-        switch r.type {
-        case REDIS_REPLY_STRING: return Int(r.len)
-        case REDIS_REPLY_ARRAY: return (0..<Int(r.elements)).reduce(0) { $0 + stringBytes(r.element[$1]!) }
-        default: return 0
+    /// The reply's part at `index` as a value; its bulk strings are the slices of
+    /// `strings` from `offset` on (no write follows, so no slice is copied).
+    private func value(at index: inout Int, stringsFrom offset: inout Int) -> RedisValue {
+        let part = parts[index]
+        index += 1
+        switch part {
+        case .bulk(let length):
+            defer { offset += length }
+            return .bulk(strings!.getSlice(at: offset, length: length)!)
+        case .null: return .bulk(nil)
+        case .integer(let n): return .integer(n)
+        case .status(let text): return .status(text)
+        case .error(let text): return .error(text)
+        case .array(let count):
+            var elements: [RedisValue] = []
+            elements.reserveCapacity(count)
+            for _ in 0..<count { elements.append(value(at: &index, stringsFrom: &offset)) }
+            return .array(elements)
         }
     }
 
-    private static func copyStrings(_ reply: UnsafeMutablePointer<redisReply>, into strings: inout ByteBuffer) {
-        let r = reply.pointee
-        switch r.type {
-        case REDIS_REPLY_STRING: strings.writeBytes(UnsafeRawBufferPointer(start: r.str, count: Int(r.len)))
-        case REDIS_REPLY_ARRAY: for i in 0..<Int(r.elements) { copyStrings(r.element[i]!, into: &strings) }
-        default: break
-        }
-    }
-
-    /// The reply as a value; its bulk strings are the slices of `strings` from `offset`
-    /// on, in the order `copyStrings` wrote them (no write follows, so no slice is copied).
-    private static func value(_ reply: UnsafeMutablePointer<redisReply>, slicing strings: ByteBuffer, at offset: inout Int) -> RedisValue {
-        let r = reply.pointee
-        switch r.type {
+    /// A string hiredis has read whole (`bytes` points into its buffer, for this call only).
+    fileprivate func note(_ type: Int32, _ bytes: UnsafeRawBufferPointer) {
+        switch type {
         case REDIS_REPLY_STRING:
-            defer { offset += Int(r.len) }
-            return .bulk(strings.getSlice(at: offset, length: Int(r.len))!)
-        case REDIS_REPLY_STATUS:
-            return .status(String(cString: r.str))
-        case REDIS_REPLY_ERROR:
-            return .error(String(cString: r.str))
-        case REDIS_REPLY_INTEGER:
-            return .integer(r.integer)
-        case REDIS_REPLY_NIL:
-            return .bulk(nil)
-        case REDIS_REPLY_ARRAY:
-            return .array((0..<Int(r.elements)).map { value(r.element[$0]!, slicing: strings, at: &offset) })
-        default:
-            return .error("unknown reply type \(r.type)")
+            if strings == nil {
+                // Room for this string and what follows it in hiredis's buffer (the rest
+                // of the reply when it came in one read), up to 256 bytes more: the
+                // buffer is made once, and a slice kept in L1 holds little beyond its own.
+                let end = UnsafeRawPointer(reader.pointee.buf) + Int(reader.pointee.len)
+                let after = end - (bytes.baseAddress! + bytes.count)
+                strings = ByteBufferAllocator().buffer(capacity: bytes.count + min(max(after, 0), 256))
+            }
+            strings!.writeBytes(bytes)
+            parts.append(.bulk(length: bytes.count))
+        case REDIS_REPLY_STATUS: parts.append(.status(String(decoding: bytes, as: UTF8.self)))
+        default: parts.append(.error(String(decoding: bytes, as: UTF8.self)))
         }
+    }
+
+    fileprivate func note(_ part: Part) {
+        parts.append(part)
     }
 }
 
-/// hiredis's own reply builders, but for arrays announced with more than
-/// `RESPReader.maxElements` elements: hiredis 0.14 allocates an array's element table
-/// as announced (`*2147483647` is 16 GB, which overcommit grants) and, when the reply
-/// then breaks off, walks all of it to free it — seconds on the event loop, every
-/// client of that loop stalled, from one bad reply. Refused, the reply is a protocol
-/// error ("Out of memory") before anything is allocated, and the connection is dropped.
-private nonisolated(unsafe) let boundedReplyFunctions: UnsafeMutablePointer<redisReplyObjectFunctions> = {
-    let functions = UnsafeMutablePointer<redisReplyObjectFunctions>.allocate(capacity: 1)
-    functions.initialize(to: hiredisReplyFunctions)
-    functions.pointee.createArray = { task, elements in
-        guard elements >= 0, elements <= RESPReader.maxElements else { return nil }
-        return hiredisReplyFunctions.createArray(task, elements)
-    }
-    return functions
-}()
+/// The reader of `task` (its `privdata`), given `body` to note a part; what hiredis
+/// holds as the part's object is that pointer (any but NULL, which means out of memory).
+private func noting(_ task: UnsafePointer<redisReadTask>?, _ body: (RESPReader) -> Void) -> UnsafeMutableRawPointer? {
+    guard let owner = task?.pointee.privdata else { return nil }
+    body(Unmanaged<RESPReader>.fromOpaque(owner).takeUnretainedValue())
+    return owner
+}
 
-/// The builders a reader gets from `redisReaderCreate` (hiredis keeps them private).
-private let hiredisReplyFunctions: redisReplyObjectFunctions = {
-    let reader = redisReaderCreate()!
-    defer { redisReaderFree(reader) }
-    return reader.pointee.fn.pointee
+/// The builders every reader is made with. Nothing is allocated per part, so there is
+/// nothing to free.
+private nonisolated(unsafe) let replyBuilders: UnsafeMutablePointer<redisReplyObjectFunctions> = {
+    let functions = UnsafeMutablePointer<redisReplyObjectFunctions>.allocate(capacity: 1)
+    functions.initialize(to: redisReplyObjectFunctions(
+        createString: { task, bytes, length in
+            noting(task) { $0.note(task!.pointee.type, UnsafeRawBufferPointer(start: bytes, count: length)) }
+        },
+        createArray: { task, count in
+            guard count >= 0, count <= RESPReader.maxElements else { return nil }
+            return noting(task) { $0.note(.array(count: Int(count))) }
+        },
+        createInteger: { task, n in noting(task) { $0.note(.integer(n)) } },
+        createNil: { task in noting(task) { $0.note(.null) } },
+        freeObject: { _ in }))
+    return functions
 }()
