@@ -37,8 +37,21 @@ extension Exchange {
     }
 
     func forward() {
-        send(method: method, uri: head.uri, body: body, forFill: false,
+        send(method: method, uri: head.uri, body: body ?? emptyBodyIfFramed, forFill: false,
              timeout: route?.policy.upstreamTimeout ?? settings.config.defaults.upstreamTimeout)
+    }
+
+    /// An empty body for a request whose client framed one (`Content-Length: 0`, or no
+    /// chunks), so that it goes out with `Content-Length: 0` too: an upstream may refuse
+    /// a PUT without a length (nginx's DAV answered 500, S3 answers 411; RFC 9110 §8.6).
+    /// A GET or HEAD goes without one.
+    private var emptyBodyIfFramed: ByteBuffer? {
+        switch head.method {
+        case .GET, .HEAD: return nil
+        default:
+            let framed = head.headers.contains(name: "content-length") || head.headers.contains(name: "transfer-encoding")
+            return framed ? ByteBuffer() : nil
+        }
     }
 
     /// `acceptEncoding` replaces the client's `Accept-Encoding`.

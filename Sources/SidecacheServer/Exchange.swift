@@ -137,6 +137,11 @@ final class Exchange {
             run(machine.failAtOnce(.badRequest("the request target must be a path starting with /")))
             return
         }
+        // Paths are sent byte for byte (`PATH_AS_IS`), so only the proxy can keep them below the base path.
+        if let target, !settings.config.upstream.basePath.isEmpty, DotSegments.climb(in: target.path) {
+            run(machine.failAtOnce(.badRequest("a path with a .. segment would leave the upstream's base path")))
+            return
+        }
         let hasBody = body != nil || head.headers.contains(name: "transfer-encoding")
         func classify(_ bytes: UnsafeRawBufferPointer?) -> RequestClass {
             RequestClassifier.classify(method: method, target: target, headers: head.headers, hasBody: hasBody, body: bytes,

@@ -61,28 +61,27 @@ final class ActiveTransfer {
     }
 
     /// A HEAD: an upstream may send a body after its head anyway, later than curl looks.
-    /// A body on a method whose body an origin has no reason to read (RFC 9110 §9.3.1:
-    /// GET, DELETE, OPTIONS…): many leave it unread on the connection, where it becomes
-    /// the start of the next request sent there.
+    /// A request with a body, whatever its method and answer: an upstream that answers
+    /// without reading all of it (a handler that never reads one: a static file, a
+    /// redirect, an early 401; many frameworks do not drain it) leaves the rest on the
+    /// connection, where it is read as the next request sent there, and its answer goes
+    /// to whoever sends that one: another user, whose fill stores it for everyone (the
+    /// curl-options audit smuggled a GET in a POST's body and had its answer stored under
+    /// the next user's key; a partial request there would take the next user's request,
+    /// cookies and all, as its own body). Only the upstream knows whether it read the
+    /// body, so the next request goes out on a new connection: a connect per write.
     static func leavesConnectionInDoubt(_ request: UpstreamRequest) -> Bool {
-        switch request.method {
-        case "HEAD": true
-        case "POST", "PUT", "PATCH": false
-        default: request.body != nil
-        }
+        request.method == "HEAD" || (request.body?.readableBytes ?? 0) > 0
     }
 
-    /// A final head after which the connection may hold bytes of this exchange: a body
-    /// the upstream refused (4xx, 5xx) or sent elsewhere (3xx: a login redirect) may be
-    /// unread, as such early answers often are sent before reading it, and the next
-    /// request sent there (another user's) would be read as its continuation; and a 204
+    /// A final head after which the connection may hold bytes of this exchange: a 204
     /// or 304 has no body (RFC 9112 §6.3), whatever it declares, so what an upstream
     /// writes of one anyway comes after the answer, later than curl looks: a bare 204
     /// followed 50 ms on by a body was read as the next request's answer, and stored
     /// under its key (the upstream-answers audit). A 304 comes once per revalidation, a
     /// 204 per write: a new connection for the next request costs less than the risk.
-    static func leavesConnectionInDoubt(_ head: UpstreamResponseHead, requestHadBody: Bool) -> Bool {
-        (requestHadBody && head.status >= 300) || head.status == 204 || head.status == 304
+    static func leavesConnectionInDoubt(_ head: UpstreamResponseHead) -> Bool {
+        head.status == 204 || head.status == 304
     }
 
     deinit {
@@ -129,7 +128,7 @@ final class ActiveTransfer {
             return true
         case .head(let head):
             headDelivered = true
-            if !closesConnection && Self.leavesConnectionInDoubt(head, requestHadBody: request.body != nil) {
+            if !closesConnection && Self.leavesConnectionInDoubt(head) {
                 closesConnection = true
                 _ = curlshim_setopt_long(easy, CURLOPT_FORBID_REUSE, 1)   // read when the transfer ends
             }

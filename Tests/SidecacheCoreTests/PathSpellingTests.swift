@@ -96,4 +96,17 @@ import SidecacheCore
     func dotAndEmptySegmentsAreFound(path: String, present: Bool) {
         #expect(DotSegments.present(in: path[...]) == present)
     }
+
+    /// A `..` segment as an upstream may read it, escaped or behind another slash: what
+    /// would leave an upstream's base path.
+    @Test(arguments: [
+        ("/../admin", true), ("/a/..", true), ("/%2e%2e/admin", true), ("/%2E./x", true), ("/..%2fadmin", true),
+        ("/..%2Fadmin", true), ("/..%5cadmin", true), ("/..\\admin", true), ("/a\\..\\b", true), ("/..;x/admin", true),
+        ("/a/%2e%2e", true),
+        ("/a/./b", false), ("/a//b", false), ("/a/...", false), ("/a/..b", false), ("/a/b..", false), ("/a;../b", false),
+        ("/a/%2e", false), ("/%252e%252e/x", false), ("/a/%2", false), ("/a/%zz..", false), ("/", false),
+    ])
+    func segmentsThatClimbAreFound(path: String, climbs: Bool) {
+        #expect(DotSegments.climb(in: path[...]) == climbs)
+    }
 }

@@ -29,6 +29,46 @@ struct ForwardingTests {
         }
     }
 
+    /// A write whose client framed an empty body goes upstream with `Content-Length: 0`
+    /// (the curl-options audit's: a PUT went without one, and nginx's DAV answered 500);
+    /// one without a body goes without, and a GET without either way.
+    @Test(arguments: [("PUT", "Content-Length: 0\r\n", "0"), ("PATCH", "Content-Length: 0\r\n", "0"),
+                      ("DELETE", "Content-Length: 0\r\n", "0"), ("OPTIONS", "Content-Length: 0\r\n", "0"),
+                      ("POST", "Content-Length: 0\r\n", "0"), ("PUT", "Transfer-Encoding: chunked\r\n", "0"),
+                      ("DELETE", "", nil), ("GET", "Content-Length: 0\r\n", nil)] as [(String, String, String?)])
+    func anEmptyBodyKeepsItsLength(method: String, framing: String, length: String?) async throws {
+        try await withProxy { h in
+            h.origin.on(method, "/x", .text("x"))
+            let connection = try await RawConnection.connect(port: h.port)
+            let body = framing.hasPrefix("Transfer-Encoding") ? "0\r\n\r\n" : ""
+            try await connection.send("\(method) /x HTTP/1.1\r\nHost: a\r\n\(framing)Connection: close\r\n\r\n\(body)")
+            #expect(try await connection.readResponses(1).first?.status == 200)
+            let seen = try #require(h.origin.requests.first)
+            #expect(seen.method == method && seen.header("Content-Length") == length && seen.body.isEmpty)
+            #expect(seen.header("Transfer-Encoding") == nil && seen.header("Content-Type") == nil)
+            try await connection.close()
+        }
+    }
+
+    /// An upstream's base path is a boundary: a path that climbs out of it (literally,
+    /// escaped, or behind an escaped slash that nginx decodes) gets 400 and reaches no
+    /// one (the curl-options audit's `/../admin/secret.txt` was served from beside it).
+    @Test(arguments: ["/../admin", "/%2e%2e/admin", "/x/..%2f..%2fadmin", "/..;x/admin"])
+    func aPathThatClimbsNeverLeavesTheBasePath(path: String) async throws {
+        let origin = try await ScriptedOrigin.start()
+        origin.on("GET", "/base/x", .text("below"))
+        try await withProxy(upstream: origin.baseURL + "/base") { h in
+            let connection = try await RawConnection.connect(port: h.port)
+            try await connection.send("GET \(path) HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            let answer = try await connection.readResponses(1).first
+            #expect(answer?.status == 400 && answer?.text.contains("base path") == true, "\(answer?.status ?? 0) \(answer?.text ?? "")")
+            #expect(origin.totalCount == 0)
+            #expect(try await h.get("/x").text == "below", "a path below it still goes")
+            try await connection.close()
+        }
+        try await origin.shutdown()
+    }
+
     @Test func forwardedForIsAppendedAndRequestIdKept() async throws {
         try await withProxy { h in
             h.origin.on("GET", "/x", .text("x"))
