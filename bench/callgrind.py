@@ -6,7 +6,7 @@ beside bench/run.py's req/s, which drift ±30 % on a shared machine (issue 13).
     SCENARIOS="hit pass" REQUESTS=5000 bench/callgrind.py
 
 Knobs (environment): SIDECACHE_BIN (.build/release/sidecache), SCENARIOS (hit keys1000
-pass fill redis-hit l1-hit), REQUESTS (2000), WARM (200), PROXY (sidecache, or nginx: the bench's nginx
+pass fill redis-hit redis-keys1000 l1-hit), REQUESTS (2000), WARM (200), PROXY (sidecache, or nginx: the bench's nginx
 proxy_cache row as one process, `master_process off`, its cache on tmpfs; no redis-hit or l1-hit),
 CONNECTIONS (0: one request at a time; N: instead of REQUESTS, `wrk -t1 -cN` for
 LOAD_SECONDS (8) with the matching bench scenario, to see whether the count per request
@@ -59,6 +59,8 @@ SCENARIOS = {
     "pass": (MEMORY, lambda i: f"/api/pass/{i}", "a new path under /api/pass/ (no route): forwarded"),
     "fill": (MEMORY, lambda i: f"/api/items/{1000 + i}", "a new path on the cache route: fetched and stored"),
     "redis-hit": (REDIS_ONLY, lambda i: "/api/items/1", "one hot key, no L1: a Redis GET per request"),
+    "redis-keys1000": (REDIS_ONLY, lambda i: f"/api/items/{1 + i % 1000}",
+                       "1000 keys in turn, no L1: a Redis GET per request, each entry's plain form kept per thread"),
     "l1-hit": (L1_STRICT, lambda i: "/api/items/1",
                "one hot key from L1, `consistency: strict`: each hit's probe of Redis unshared"),
 }
@@ -138,10 +140,10 @@ def measure(proxy, name, binary, run_dir, ports, requests, warm):
 
 # scenarios whose requests are all plain hits only once this many have been sent (keys1000:
 # a fill, then a first hit that keeps the decoded form of each gzip entry)
-WARM_AT_LEAST = {"keys1000": 2000}
+WARM_AT_LEAST = {"keys1000": 2000, "redis-keys1000": 2000}
 
 # callgrind scenario: the bench scenario (bench/scenarios.json) wrk runs for it under load
-LOAD_SCENARIOS = {"hit": "hot", "keys1000": "keys1000", "pass": "pass", "fill": "miss", "redis-hit": "hot", "l1-hit": "hot"}
+LOAD_SCENARIOS = {"hit": "hot", "keys1000": "keys1000", "pass": "pass", "fill": "miss", "redis-hit": "hot", "redis-keys1000": "keys1000", "l1-hit": "hot"}
 
 
 def under_load(server, name, connections, run_dir):

@@ -114,9 +114,10 @@ final class RESPReader {
 
 /// The reader of `task` (its `privdata`), given `body` to note a part; what hiredis
 /// holds as the part's object is that pointer (any but NULL, which means out of memory).
+/// The reader is in its own `next()` meanwhile, so it is borrowed without a retain.
 private func noting(_ task: UnsafePointer<redisReadTask>?, _ body: (RESPReader) -> Void) -> UnsafeMutableRawPointer? {
     guard let owner = task?.pointee.privdata else { return nil }
-    body(Unmanaged<RESPReader>.fromOpaque(owner).takeUnretainedValue())
+    Unmanaged<RESPReader>.fromOpaque(owner)._withUnsafeGuaranteedRef(body)
     return owner
 }
 
