@@ -43,7 +43,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     /// whose copies every request pays for), handed to its exchange.
     private var bodyHold: BodyMemory.Hold?
     /// The decoder parses nothing after the current request: it asked to switch protocols
-    /// (an `Upgrade` named in `Connection`, or CONNECT: RFC 9110 §7.8, §9.3.6), which
+    /// (an `Upgrade` named in `Connection`: RFC 9110 §7.8), which
     /// the proxy does not do, or bytes behind it did not parse. Its answer closes the
     /// connection, and nothing more is read meanwhile: unparsed bytes would pile up in
     /// the decoder for as long as the answer takes.
@@ -352,7 +352,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
             reject(.payloadTooLarge(limit: limit), of: received)
             return
         }
-        if framing.switchesProtocol || head.method == .CONNECT {
+        if framing.switchesProtocol {
             keepAlive = false
             readsNoMore = true
         }

@@ -33,7 +33,10 @@ enum RequestHead {
     static func check(_ head: inout HTTPRequestHead, framing: inout Framing, limits: Limits) -> ProxyError? {
         if head.uri.utf8.count > limits.urlBytes { return .uriTooLong(limit: limits.urlBytes) }
         if head.version.major != 1 { return .badRequest("only HTTP/1.x is spoken here") }
-        if let first = head.uri.firstUTF8Byte, first != UInt8(ascii: "/"), first != UInt8(ascii: "*"), head.method != .CONNECT {
+        // CONNECT asks for a tunnel (RFC 9110 §9.3.6), which this proxy opens to no one; in
+        // origin form it is malformed too, and was forwarded, and purged like a write.
+        if case .CONNECT = head.method { return .badRequest("CONNECT asks for a tunnel, which this proxy does not open") }
+        if let first = head.uri.firstUTF8Byte, first != UInt8(ascii: "/"), first != UInt8(ascii: "*") {
             // Absolute-form: its authority is the Host (RFC 9112 §3.2.2), whatever Host said.
             guard let (authority, originForm) = AbsoluteForm.split(head.uri) else {
                 return .badRequest("the request target must be a path starting with /, or an http URI with a host")

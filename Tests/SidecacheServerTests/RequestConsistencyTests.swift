@@ -98,7 +98,7 @@ struct RequestConsistencyTests {
 
     /// §1: the other forms are answered 400 and reach nobody (absolute-form is served:
     /// ProtocolTests; a URI it cannot serve is one of these).
-    @Test(arguments: ["GET * HTTP/1.1", "CONNECT a.example:443 HTTP/1.1", "GET ws://a.example/x HTTP/1.1",
+    @Test(arguments: ["GET * HTTP/1.1", "CONNECT a.example:443 HTTP/1.1", "CONNECT /x HTTP/1.1", "GET ws://a.example/x HTTP/1.1",
                       "GET a.example/x HTTP/1.1", "GET ?x=1 HTTP/1.1"])
     func otherTargetFormsAreRefused(requestLine: String) async throws {
         try await withProxy { h in
