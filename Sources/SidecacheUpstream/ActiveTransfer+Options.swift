@@ -150,7 +150,8 @@ private struct EasyOptions {
     mutating func setHeaders(of transfer: ActiveTransfer) {
         let request = transfer.request
         // A POST posts even without a body (`setMethodAndBody`), and curl would claim a form.
-        let lines = RequestHeaderLines(request.headers, hasBody: request.body != nil || request.method == "POST")
+        let lines = RequestHeaderLines(request.headers, hasBody: request.body != nil || request.method == "POST",
+                                       closes: request.hasBody)
         transfer.headerLines = lines
         set(CURLOPT_HTTPHEADER, pointer: UnsafeRawPointer(lines.list))
     }

@@ -71,8 +71,10 @@ final class ActiveTransfer {
     /// cookies and all, as its own body). Only the upstream knows whether it read the
     /// body, so the next request goes out on a new connection: a connect per write.
     static func leavesConnectionInDoubt(_ request: UpstreamRequest) -> Bool {
-        request.method == "HEAD" || (request.body?.readableBytes ?? 0) > 0
+        request.method == "HEAD" || request.hasBody
     }
+
+    private var hasBody: Bool { request.hasBody }
 
     /// A final head after which the connection may hold bytes of this exchange: a 204
     /// or 304 has no body (RFC 9112 §6.3), whatever it declares, so what an upstream
@@ -132,7 +134,13 @@ final class ActiveTransfer {
                 closesConnection = true
                 _ = curlshim_setopt_long(easy, CURLOPT_FORBID_REUSE, 1)   // read when the transfer ends
             }
-            if closesConnection, let chosen { sockets.resetWhenClosed(chosen) }
+            // A reset makes the upstream's kernel drop what its application has not read
+            // yet: a connection that carried a body closes with a FIN, or an upstream that
+            // answered before reading all of it (an ingest that says 200 and reads on) gets
+            // it cut short while its client hears 200 (the session's review: a 2 MB PUT
+            // arrived with 917 504 bytes). It goes out with `Connection: close`, so the
+            // upstream usually closes first, and the TIME_WAIT is its own.
+            if closesConnection, !hasBody, let chosen { sockets.resetWhenClosed(chosen) }
             lastBodyActivity = .now()
             deliver(.head(head))
             return true

@@ -14,13 +14,15 @@ final class RequestHeaderLines {
     let list: UnsafeMutablePointer<curl_slist>?
     private let storage: UnsafeMutableRawPointer
 
-    init(_ headers: [(name: String, value: String)], hasBody: Bool) {
-        // Room for every line plus curl's three blanks, sized before knowing which lines
-        // are sent: each line is judged once, as it is written (a refused one leaves its
-        // bytes unused).
-        var textBytes = "Expect:\0Accept:\0Content-Type:\0".utf8.count
+    /// `closes`: the connection is not kept after this request
+    /// (`ActiveTransfer.leavesConnectionInDoubt`), and the upstream is told so.
+    init(_ headers: [(name: String, value: String)], hasBody: Bool, closes: Bool = false) {
+        // Room for every line plus curl's three blanks and `Connection: close`, sized
+        // before knowing which lines are sent: each line is judged once, as it is written
+        // (a refused one leaves its bytes unused).
+        var textBytes = "Expect:\0Accept:\0Content-Type:\0Connection: close\0".utf8.count
         for (name, value) in headers { textBytes += name.utf8.count + 2 + value.utf8.count + 1 }
-        let capacity = headers.count + 3
+        let capacity = headers.count + 4
         let nodeBytes = capacity * MemoryLayout<curl_slist>.stride
         storage = .allocate(byteCount: nodeBytes + textBytes, alignment: MemoryLayout<curl_slist>.alignment)
         let nodes = storage.bindMemory(to: curl_slist.self, capacity: capacity)
@@ -36,6 +38,7 @@ final class RequestHeaderLines {
         if !hasAccept { writer.line("Accept:") }
         // With a body curl would otherwise claim application/x-www-form-urlencoded.
         if hasBody && !hasContentType { writer.line("Content-Type:") }
+        if closes { writer.line("Connection: close") }
         list = nodes
     }
 

@@ -45,6 +45,9 @@ public struct UpstreamRequest: Sendable {
 }
 
 extension UpstreamRequest {
+    /// A body with bytes in it (an empty one only frames `Content-Length: 0`).
+    var hasBody: Bool { (body?.readableBytes ?? 0) > 0 }
+
     /// Sent twice, it has the effect of sending it once (RFC 9110 §9.2.2), so curl may
     /// send it again when its kept-alive connection closed unanswered.
     var isIdempotent: Bool {

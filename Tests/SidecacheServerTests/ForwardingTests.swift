@@ -26,6 +26,7 @@ struct ForwardingTests {
             #expect(seen.header("X-Request-Id")?.count == 16)
             #expect(seen.header("Expect") == nil)
             #expect(seen.header("Content-Type") == "application/octet-stream")
+            #expect(seen.header("Connection") == "close", "a body's connection is not kept, and the upstream is told")
         }
     }
 

@@ -97,6 +97,22 @@ struct UpstreamTrustTests {
         }
     }
 
+    /// A connection a body leaves in doubt closes with a FIN, never a reset: a reset made
+    /// the upstream's kernel drop the body bytes its application had not read yet, so an
+    /// upstream that answered 200 before reading a 2 MB PUT got 917 504 bytes of it
+    /// while the client heard 200 (the session's review). It is told `Connection: close`.
+    @Test(arguments: ["PUT", "POST", "PATCH"])
+    func aWriteAnsweredBeforeItsBodyWasReadArrivesWhole(_ method: String) async throws {
+        let origin = try EarlyAnsweringOrigin()
+        defer { origin.shutdown() }
+        let body = [UInt8](repeating: UInt8(ascii: "b"), count: 1 << 20)
+        try await withProxy(extra: #""threads": 1"#, upstream: origin.baseURL) { (h: ProxyHarness) async throws in
+            for _ in 0..<3 { #expect(try await h.send(method, "/ingest", body: body).status == 200) }
+            #expect(try await eventually { origin.bodiesReceived.count == 3 })
+            #expect(origin.bodiesReceived == [body.count, body.count, body.count], "\(origin.bodiesReceived)")
+        }
+    }
+
     /// `GET /me` keyed by `Authorization`, answered by `answerForItsUser`.
     static let perUser = #"[{ "name": "me", "match": "GET /me", "ttl": "5m", "key": { "identity": "Authorization" } }]"#
 
