@@ -233,7 +233,9 @@ extension ConfigLoader {
         }
     }
 
-    static func warmTargets(_ node: Node?, routes: RouteTable, routeProblems: Bool) -> [WarmTarget]? {
+    /// `basePath`: the upstream's, a boundary no warm path may climb out of (every request
+    /// that would gets 400, a warm one every 30 s).
+    static func warmTargets(_ node: Node?, routes: RouteTable, routeProblems: Bool, basePath: String) -> [WarmTarget]? {
         guard let node else { return [] }
         guard let items = node.array() else { return nil }
         let before = node.reader.problems.count
@@ -251,6 +253,9 @@ extension ConfigLoader {
             }
             if let route, let target, route.folds(target.path) {
                 pathNode.report("\"\(path)\" is spelled as route \"\(route.name)\" folds into another path's entry (escapes, ;parameters): warm its plain spelling")
+            }
+            if let target, !basePath.isEmpty, DotSegments.climb(in: target.path) {
+                pathNode.report("\"\(path)\" has a .. segment, which would leave the upstream's base path \"\(basePath)\"")
             }
             if every < .seconds(1) { f["every"]!.report("must be at least 1s") }
             guard let host, let headers else { continue }

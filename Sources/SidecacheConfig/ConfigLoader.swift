@@ -70,7 +70,8 @@ public enum ConfigLoader {
         let host: String?? = top["host"].map(hostValue) ?? .some(nil)
         let (routes, declared) = self.routes(top["routes"], defaults: policy, defaultTTL: ttl ?? .fixed(.seconds(60)), jwt: jwt)
         let purge = purgeRules(top["purge"], routeNames: declared)
-        let warm = warmTargets(top["warm"], routes: RouteTable(routes ?? []), routeProblems: routes == nil)
+        let warm = warmTargets(top["warm"], routes: RouteTable(routes ?? []), routeProblems: routes == nil,
+                               basePath: upstream?.basePath ?? "")
         let admin = top["admin"].flatMap(adminConfig)
         let limits = self.limits(top["limits"])
         let threads = top["threads"]?.int(atLeast: 1, atMost: 1024)

@@ -133,6 +133,9 @@ import Testing
         (config(#""routes": [{"name": "c", "match": "GET /c/*", "paths": {"caseInsensitive": true}}], "warm": [{"path": "/c/%61", "every": "1m"}]"#),
          "warm[0].path", "warm its plain spelling"),
         (config(#""routes": [{"name": "a", "match": "GET /a"}], "warm": [{"path": "/a"}]"#), "warm[0].every", "required"),
+        // Below an upstream's base path every request that climbs out gets 400: a warm one every 30 s.
+        (#"{"upstream": "http://127.0.0.1:3000/base", "routes": [{"name": "r", "match": "GET /r/*"}], "warm": [{"path": "/r/..%2f..%2fadmin", "every": "1h"}]}"#,
+         "warm[0].path", "leave the upstream's base path"),
         (config(#""threads": 1.5"#), "threads", "expected a whole number, found a fraction"),
         (config(#""defaults": {"upstreamTimeout": true}"#), "defaults.upstreamTimeout", "expected a duration (300s, 5m, 1h) or a whole number of seconds, found a boolean"),
         (config(#""log": {"format": "xml"}"#), "log.format", #"must be "text" or "json""#),

@@ -94,11 +94,13 @@ final class RESPReader {
         case REDIS_REPLY_STRING:
             if strings == nil {
                 // Room for this string and what follows it in hiredis's buffer (the rest
-                // of the reply when it came in one read), up to 256 bytes more: the
-                // buffer is made once, and a slice kept in L1 holds little beyond its own.
+                // of the reply when it came in one read), up to 1 KiB more (a lookup's
+                // epoch and counters, some 20 bytes a scope): the buffer is made once,
+                // not grown past an entry that L1 may keep as slices of it. (NIO rounds
+                // a buffer's storage up to a power of two either way.)
                 let end = UnsafeRawPointer(reader.pointee.buf) + Int(reader.pointee.len)
                 let after = end - (bytes.baseAddress! + bytes.count)
-                strings = ByteBufferAllocator().buffer(capacity: bytes.count + min(max(after, 0), 256))
+                strings = ByteBufferAllocator().buffer(capacity: bytes.count + min(max(after, 0), 1024))
             }
             strings!.writeBytes(bytes)
             parts.append(.bulk(length: bytes.count))
