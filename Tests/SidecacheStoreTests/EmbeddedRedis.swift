@@ -21,10 +21,17 @@ final class EmbeddedRedis: @unchecked Sendable {   // used on its embedded loop 
     /// `then` runs inside the answer, as a caller's that sends again at once.
     @discardableResult
     func send(_ commands: [String], timeout: TimeAmount = .seconds(1), then: (@Sendable () -> Void)? = nil) throws -> Answer {
+        try send(commands: commands.map { [.text($0)] }, timeout: timeout, then: then)
+    }
+
+    /// `send` of whole commands, with their arguments.
+    @discardableResult
+    func send(commands: [[RedisArgument]], timeout: TimeAmount = .seconds(1), then: (@Sendable () -> Void)? = nil) throws -> Answer {
         var payload = channel.allocator.buffer(capacity: 64)
-        for c in commands { payload.writeRedisCommand([.text(c)]) }
+        for c in commands { payload.writeRedisCommand(c) }
         let answer = Answer()
-        try channel.writeAndFlush(RedisBatch(payload: payload, count: commands.count, deadline: loop.now + timeout) { result in
+        try channel.writeAndFlush(RedisBatch(payload: payload, count: commands.count, deadline: loop.now + timeout,
+                                             arrayLengths: RedisBatch.arrayLengths(commands)) { result in
             answer.result.withLock { $0 = result }
             answer.calls.add(1, ordering: .relaxed)
             then?()

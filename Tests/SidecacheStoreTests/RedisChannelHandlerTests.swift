@@ -28,6 +28,39 @@ struct RedisChannelHandlerTests {
 
     /// Replies arriving in pieces, one byte per read: a batch is answered on the read that
     /// completes its last reply, not before, and the next batch's bytes stay the next batch's.
+    /// A reply that claims more elements than it has takes the next reply as its last,
+    /// and every batch after would get the reply of the one after it: another key's entry,
+    /// served as a HIT (the hostile-Redis audit's, with a count one too high). An MGET's
+    /// reply must hold one value per key; one that does not fails its batch and ends the
+    /// connection, so no later reply goes to another batch.
+    @Test func aReplyOutOfStepWithItsCommandEndsTheConnection() throws {
+        let redis = try EmbeddedRedis()
+        defer { try? redis.finish() }
+        let first = try redis.send(commands: [["MGET", "k1", "k2"]])
+        let second = try redis.send(commands: [["MGET", "k3", "k4"]])
+        let third = try redis.send(commands: [["MGET", "k5", "k6"]])
+        try redis.reply("*3\r\n$2\r\nv1\r\n$2\r\nv2\r\n" + "*2\r\n$2\r\nv3\r\n$2\r\nv4\r\n" + "*2\r\n$2\r\nv5\r\n$2\r\nv6\r\n")
+        for answer in [first, second, third] {
+            guard case .protocolError? = answer.failure else {
+                Issue.record("answered \(String(describing: answer.replies)), not failed")
+                continue
+            }
+        }
+        #expect(!redis.channel.isActive)
+    }
+
+    /// What an MGET may be answered with: a value or nil per key, or an error.
+    @Test func anMGETsRepliesThatFitGoThrough() throws {
+        let redis = try EmbeddedRedis()
+        defer { try? redis.finish() }
+        let values = try redis.send(commands: [["GET", "a"], ["MGET", "k1", "k2"]])
+        let refused = try redis.send(commands: [["MGET", "k3"]])
+        try redis.reply("$1\r\na\r\n*2\r\n$-1\r\n$1\r\nx\r\n-NOPERM no\r\n")
+        #expect(values.replies == [Self.bulk("a"), .array([.bulk(nil), Self.bulk("x")])])
+        #expect(refused.replies == [.error("NOPERM no")])
+        #expect(redis.channel.isActive)
+    }
+
     @Test func aBatchIsAnsweredWhenItsLastReplyIsWhole() throws {
         let redis = try EmbeddedRedis()
         defer { try? redis.finish() }

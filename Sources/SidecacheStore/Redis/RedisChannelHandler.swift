@@ -10,6 +10,43 @@ struct RedisBatch: Sendable {
     let count: Int
     let deadline: NIODeadline
     let reply: RedisReply
+    /// Per command, the elements its reply must have (an MGET's, one per key), or -1 for
+    /// any reply; empty when no command of the batch is an MGET.
+    let arrayLengths: [Int]
+
+    init(payload: ByteBuffer, count: Int, deadline: NIODeadline, arrayLengths: [Int] = [], reply: @escaping RedisReply) {
+        self.payload = payload
+        self.count = count
+        self.deadline = deadline
+        self.arrayLengths = arrayLengths
+        self.reply = reply
+    }
+
+    /// `arrayLengths` for `commands`.
+    static func arrayLengths(_ commands: [[RedisArgument]]) -> [Int] {
+        guard commands.contains(where: isMGET) else { return [] }
+        return commands.map { isMGET($0) ? $0.count - 1 : -1 }
+    }
+
+    private static func isMGET(_ command: [RedisArgument]) -> Bool {
+        if case .text(let name) = command.first { return name == "MGET" }
+        return false
+    }
+
+    /// Whether `replies` have the shapes their commands give them: an MGET's an array of
+    /// its keys' values (or an error, which is one reply too). A reply of another shape
+    /// means the stream is out of step with the commands, as after a reply that claimed
+    /// more elements than it had and took the next reply as its last: each batch after
+    /// would get the one after its own, another key's entry (the hostile-Redis audit's).
+    func fits(_ replies: [RedisValue]) -> Bool {
+        zip(arrayLengths, replies).allSatisfy { length, reply in
+            switch reply {
+            case _ where length < 0, .error: true
+            case .array(let values?): values.count == length && values.allSatisfy { if case .bulk = $0 { true } else { false } }
+            default: false
+            }
+        }
+    }
 }
 
 enum RedisFailure: Error, Equatable, CustomStringConvertible {
@@ -114,6 +151,8 @@ final class RedisChannelHandler: ChannelDuplexHandler {
                 }
                 replies.append(value)
                 if replies.count == waiting.first!.batch.count {
+                    // Out of step: no later reply here is its batch's; the connection goes.
+                    guard waiting.first!.batch.fits(replies) else { throw RESPReader.Failure.protocolError("a reply does not fit its command") }
                     let done = waiting.removeFirst()
                     let answer = replies
                     replies = []

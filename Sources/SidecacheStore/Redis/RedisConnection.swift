@@ -128,7 +128,8 @@ final class RedisConnection: Sendable {
             // is also failed by the handler, and the promise keeps the first outcome only.
             let promise = channel.eventLoop.makePromise(of: [RedisValue].self)
             promise.futureResult.whenComplete(reply)
-            let batch = RedisBatch(payload: payload, count: commands.count, deadline: deadline) { promise.completeWith($0) }
+            let batch = RedisBatch(payload: payload, count: commands.count, deadline: deadline,
+                                   arrayLengths: RedisBatch.arrayLengths(commands)) { promise.completeWith($0) }
             channel.writeAndFlush(batch).whenFailure { _ in promise.fail(RedisFailure.connectionLost) }
             return
         }
@@ -138,7 +139,8 @@ final class RedisConnection: Sendable {
         guard channel.isActive else { return reply(.failure(RedisFailure.connectionLost)) }
         // Every command issued during this pass of the loop (all the requests it is
         // handling) leaves in one write: one syscall here, one read in Redis.
-        handler.value.enqueue(RedisBatch(payload: payload, count: commands.count, deadline: deadline, reply: reply))
+        handler.value.enqueue(RedisBatch(payload: payload, count: commands.count, deadline: deadline,
+                                         arrayLengths: RedisBatch.arrayLengths(commands), reply: reply))
         if !pass.value.flushQueued {
             pass.value.flushQueued = true
             channel.eventLoop.execute { [self] in
