@@ -31,7 +31,7 @@ final class EmbeddedRedis: @unchecked Sendable {   // used on its embedded loop 
         for c in commands { payload.writeRedisCommand(c) }
         let answer = Answer()
         try channel.writeAndFlush(RedisBatch(payload: payload, count: commands.count, deadline: loop.now + timeout,
-                                             arrayLengths: RedisBatch.arrayLengths(commands)) { result in
+                                             shapes: RedisBatch.ReplyShapes(commands)) { result in
             answer.result.withLock { $0 = result }
             answer.calls.add(1, ordering: .relaxed)
             then?()

@@ -10,27 +10,39 @@ struct RedisBatch: Sendable {
     let count: Int
     let deadline: NIODeadline
     let reply: RedisReply
-    /// Per command, the elements its reply must have (an MGET's, one per key), or -1 for
-    /// any reply; empty when no command of the batch is an MGET.
-    let arrayLengths: [Int]
+    /// What its commands' replies must look like (`fits`).
+    let shapes: ReplyShapes
 
-    init(payload: ByteBuffer, count: Int, deadline: NIODeadline, arrayLengths: [Int] = [], reply: @escaping RedisReply) {
+    init(payload: ByteBuffer, count: Int, deadline: NIODeadline, shapes: ReplyShapes = .any, reply: @escaping RedisReply) {
         self.payload = payload
         self.count = count
         self.deadline = deadline
-        self.arrayLengths = arrayLengths
+        self.shapes = shapes
         self.reply = reply
     }
 
-    /// `arrayLengths` for `commands`.
-    static func arrayLengths(_ commands: [[RedisArgument]]) -> [Int] {
-        guard commands.contains(where: isMGET) else { return [] }
-        return commands.map { isMGET($0) ? $0.count - 1 : -1 }
-    }
+    /// Per command, the elements its reply must have: an MGET's, one per key. Kept without
+    /// an array for a batch of one MGET, a lookup's.
+    enum ReplyShapes: Sendable {
+        case any
+        case one(Int)
+        /// -1 for a command whose reply may be anything.
+        case each([Int])
 
-    private static func isMGET(_ command: [RedisArgument]) -> Bool {
-        if case .text(let name) = command.first { return name == "MGET" }
-        return false
+        init(_ commands: [[RedisArgument]]) {
+            if commands.count == 1, Self.isMGET(commands[0]) {
+                self = .one(commands[0].count - 1)
+            } else if commands.contains(where: Self.isMGET) {
+                self = .each(commands.map { Self.isMGET($0) ? $0.count - 1 : -1 })
+            } else {
+                self = .any
+            }
+        }
+
+        private static func isMGET(_ command: [RedisArgument]) -> Bool {
+            if case .text(let name) = command.first { return name == "MGET" }
+            return false
+        }
     }
 
     /// Whether `replies` have the shapes their commands give them: an MGET's an array of
@@ -39,12 +51,18 @@ struct RedisBatch: Sendable {
     /// more elements than it had and took the next reply as its last: each batch after
     /// would get the one after its own, another key's entry (the hostile-Redis audit's).
     func fits(_ replies: [RedisValue]) -> Bool {
-        zip(arrayLengths, replies).allSatisfy { length, reply in
-            switch reply {
-            case _ where length < 0, .error: true
-            case .array(let values?): values.count == length && values.allSatisfy { if case .bulk = $0 { true } else { false } }
-            default: false
-            }
+        switch shapes {
+        case .any: true
+        case .one(let length): Self.fits(replies[0], length)
+        case .each(let lengths): zip(lengths, replies).allSatisfy { Self.fits($1, $0) }
+        }
+    }
+
+    private static func fits(_ reply: RedisValue, _ length: Int) -> Bool {
+        switch reply {
+        case _ where length < 0, .error: true
+        case .array(let values?): values.count == length && values.allSatisfy { if case .bulk = $0 { true } else { false } }
+        default: false
         }
     }
 }

@@ -129,7 +129,7 @@ final class RedisConnection: Sendable {
             let promise = channel.eventLoop.makePromise(of: [RedisValue].self)
             promise.futureResult.whenComplete(reply)
             let batch = RedisBatch(payload: payload, count: commands.count, deadline: deadline,
-                                   arrayLengths: RedisBatch.arrayLengths(commands)) { promise.completeWith($0) }
+                                   shapes: RedisBatch.ReplyShapes(commands)) { promise.completeWith($0) }
             channel.writeAndFlush(batch).whenFailure { _ in promise.fail(RedisFailure.connectionLost) }
             return
         }
@@ -140,7 +140,7 @@ final class RedisConnection: Sendable {
         // Every command issued during this pass of the loop (all the requests it is
         // handling) leaves in one write: one syscall here, one read in Redis.
         handler.value.enqueue(RedisBatch(payload: payload, count: commands.count, deadline: deadline,
-                                         arrayLengths: RedisBatch.arrayLengths(commands), reply: reply))
+                                         shapes: RedisBatch.ReplyShapes(commands), reply: reply))
         if !pass.value.flushQueued {
             pass.value.flushQueued = true
             channel.eventLoop.execute { [self] in
