@@ -135,12 +135,13 @@ final class ActiveTransfer {
                 _ = curlshim_setopt_long(easy, CURLOPT_FORBID_REUSE, 1)   // read when the transfer ends
             }
             // A reset makes the upstream's kernel drop what its application has not read
-            // yet: a connection that carried a body closes with a FIN, or an upstream that
-            // answered before reading all of it (an ingest that says 200 and reads on) gets
-            // it cut short while its client hears 200 (the session's review: a 2 MB PUT
-            // arrived with 917 504 bytes). It goes out with `Connection: close`, so the
-            // upstream usually closes first, and the TIME_WAIT is its own.
-            if closesConnection, !hasBody, let chosen { sockets.resetWhenClosed(chosen) }
+            // yet: a connection that carried a body waits for the upstream to close first
+            // (told `Connection: close`), or an upstream that answered before reading all
+            // of it (an ingest that says 200 and reads on) gets it cut short while its
+            // client hears 200 (the session's review: a 2 MB PUT arrived with 917 504 bytes).
+            if closesConnection, let chosen {
+                if hasBody { sockets.lingerWhenClosed(chosen) } else { sockets.resetWhenClosed(chosen) }
+            }
             lastBodyActivity = .now()
             deliver(.head(head))
             return true

@@ -43,7 +43,12 @@ final class CurlLoop {
             collectFinished()
             let wait = sweep(now: .now())
             outbox.flush()
-            _ = curl_multi_poll(multi.pointer, nil, 0, Int32(wait), nil)
+            if multi.sockets.held.isEmpty {
+                _ = curl_multi_poll(multi.pointer, nil, 0, Int32(wait), nil)
+            } else {
+                var held = multi.sockets.held.waitFDs
+                _ = curl_multi_poll(multi.pointer, &held, UInt32(held.count), Int32(wait), nil)
+            }
         }
     }
 
@@ -177,6 +182,7 @@ final class CurlLoop {
         for transfer in expired {
             end(transfer, with: .failure(transfer.deadlineFailure))
         }
+        if let closing = multi.sockets.held.sweep(now: now), closing < next { next = closing }
         // Round up: waking a hair early would only spin until the deadline.
         return (next - now).nanoseconds.quotientAndRemainder(dividingBy: 1_000_000).quotient + 1
     }
@@ -191,5 +197,6 @@ final class CurlLoop {
         }
         spareHandles.forEach { curl_easy_cleanup($0) }
         spareHandles.removeAll()
+        multi.sockets.held.closeAll()
     }
 }

@@ -29,6 +29,13 @@ final class CurlSockets {
     private var used: Set<Int32> = []
     /// Sockets to close with a reset rather than a FIN (`resetWhenClosed`).
     private var resetting: Set<Int32> = []
+    /// Sockets to hold until the upstream closes first (`lingerWhenClosed`).
+    private var lingering: Set<Int32> = []
+    /// Those sockets, once curl is done with them.
+    let held = LingeringCloses()
+
+    /// How a socket curl is done with is closed.
+    enum Close { case now, reset, afterThePeer }
 
     /// A connection as both ends name it: Linux gives one local port to connections to
     /// different addresses, so the ports alone may name two.
@@ -43,16 +50,24 @@ final class CurlSockets {
         unplaced.append(socket)
     }
 
-    /// Forgets `socket`; true when it is to be closed with a reset.
-    func closed(_ socket: Int32) -> Bool {
+    /// Forgets `socket`, and says how it is to be closed.
+    func closed(_ socket: Int32) -> Close {
         used.remove(socket)
-        defer { resetting.remove(socket) }
         if let connection = connectionOf.removeValue(forKey: socket) {
             if byConnection[connection] == socket { byConnection[connection] = nil }
         } else {
             unplaced.removeAll { $0 == socket }
         }
-        return resetting.contains(socket)
+        if resetting.remove(socket) != nil { return .reset }
+        if lingering.remove(socket) != nil { return .afterThePeer }
+        return .now
+    }
+
+    /// `connection` carried a request body and is not kept: held open until the upstream
+    /// closes its side (`LingeringCloses`).
+    func lingerWhenClosed(_ connection: Connection) {
+        if byConnection[connection] == nil { placeConnected() }
+        if let socket = byConnection[connection] { lingering.insert(socket) }
     }
 
     /// `connection` is not kept (its upstream may write past an answer): closed with a
@@ -145,9 +160,16 @@ func curlSocketOpened(_ context: UnsafeMutableRawPointer?, _ socket: curl_socket
 
 /// CURLOPT_CLOSESOCKETFUNCTION: curl is done with a socket; closing it is ours.
 func curlSocketClosing(_ context: UnsafeMutableRawPointer?, _ socket: curl_socket_t) -> Int32 {
-    if Unmanaged<CurlSockets>.fromOpaque(context!).takeUnretainedValue().closed(socket) {
+    let sockets = Unmanaged<CurlSockets>.fromOpaque(context!).takeUnretainedValue()
+    switch sockets.closed(socket) {
+    case .now:
+        break
+    case .reset:
         var reset = linger(l_onoff: 1, l_linger: 0)
         _ = setsockopt(socket, SOL_SOCKET, SO_LINGER, &reset, socklen_t(MemoryLayout<linger>.size))
+    case .afterThePeer:
+        sockets.held.hold(socket, now: .now())
+        return 0
     }
     return close(socket)
 }
