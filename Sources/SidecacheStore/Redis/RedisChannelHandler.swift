@@ -121,9 +121,10 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     /// every connection closed, some 2.4 KB each with the reader's buffers (a Redis
     /// whose connections are cut over and over grew the process without bound: the
     /// hostile-Redis audit's 47 to 78 MB).
+    /// The context goes first: a caller that sends again from its failure finds none.
     func handlerRemoved(context: ChannelHandlerContext) {
-        failAll(.connectionLost)
         self.context = nil
+        failAll(.connectionLost)
     }
 
     /// A pub/sub message: `["message", channel, payload]`.
