@@ -15,8 +15,10 @@ import NIOCore
 /// Curl-thread only.
 final class LingeringCloses {
     static let wait = TimeAmount.milliseconds(500)
-    /// Past this many held, a socket is closed at once.
-    static let limit = 1024
+    /// Past this many held (a curl thread's), a socket is closed at once: they are file
+    /// descriptors beyond the `2 × connections` the open-file limit is checked against,
+    /// within the 256 it leaves spare.
+    static let limit = 128
 
     private var held: [(socket: Int32, deadline: NIODeadline)] = []
 
