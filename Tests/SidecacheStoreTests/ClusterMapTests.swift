@@ -53,6 +53,30 @@ import Testing
         #expect(ClusterMap.fromSlots(.error("ERR This instance has cluster support disabled"), askedHost: "h") == nil)
     }
 
+    /// Redis lists shards in no fixed order: the same cluster listed another way is the
+    /// same map (it was installed again, and logged, every 5 s); a slot moved is not.
+    @Test func aMapListedInAnotherOrderIsTheSameMap() throws {
+        func address(_ port: Int) -> RedisValue { .array([Self.bulk("127.0.0.1"), .integer(Int64(port))]) }
+        let rows: [RedisValue] = [
+            .array([.integer(0), .integer(5460), address(7000), address(7003)]),
+            .array([.integer(5461), .integer(10922), address(7001)]),
+            .array([.integer(10923), .integer(16383), address(7002), address(7005)]),
+        ]
+        let map = try #require(ClusterMap.fromSlots(.array(rows), askedHost: "h"))
+        let reordered = try #require(ClusterMap.fromSlots(.array([rows[2], rows[0], rows[1]]), askedHost: "h"))
+        #expect(map.masters != reordered.masters && map == reordered)
+        let moved = try #require(ClusterMap.fromSlots(.array([
+            .array([.integer(0), .integer(5461), address(7000), address(7003)]),
+            .array([.integer(5462), .integer(10922), address(7001)]),
+            rows[2],
+        ]), askedHost: "h"))
+        #expect(map != moved, "slot 5461 moved")
+        let failedOver = try #require(ClusterMap.fromSlots(.array([
+            .array([.integer(0), .integer(5460), address(7003)]), rows[1], rows[2],
+        ]), askedHost: "h"))
+        #expect(map != failedOver, "another master for the same slots")
+    }
+
     /// A reply from a hostile (or impersonated) server naming more masters than the
     /// slot table counts: those past it serve nothing; converting their index stopped
     /// the process.

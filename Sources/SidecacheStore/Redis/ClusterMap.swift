@@ -32,6 +32,19 @@ struct ClusterMap: Sendable, Equatable {
         self.owners = owners
     }
 
+    /// The same cluster, in whatever order the server listed it: every slot served by the
+    /// same master (by address, with as many replicas online), the same masters and the
+    /// same replicas. Redis lists shards in no fixed order, and a map that only moved
+    /// them was installed again and logged every 5 s (the session's second review).
+    static func == (a: ClusterMap, b: ClusterMap) -> Bool {
+        guard a.masters.count == b.masters.count, Set(a.masters) == Set(b.masters),
+              a.replicas.count == b.replicas.count,
+              Set(a.replicas.map { "\($0.host):\($0.port)" }) == Set(b.replicas.map { "\($0.host):\($0.port)" }) else { return false }
+        return zip(a.owners, b.owners).allSatisfy { x, y in
+            x < 0 ? y < 0 : y >= 0 && a.masters[Int(x)] == b.masters[Int(y)]
+        }
+    }
+
     /// The index of `slot`'s master, if any serves it.
     func owner(of slot: Int) -> Int? {
         let i = owners[slot]
