@@ -16,8 +16,8 @@ public final class EarlyAnsweringOrigin: Sendable {
     public var bodiesReceived: [Int] { received.withLock { $0 } }
     public var baseURL: String { "http://127.0.0.1:\(port)" }
 
-    /// `readAfter`: how long after its answer it starts reading the body.
-    public init(readAfter delay: Duration = .milliseconds(100)) throws {
+    /// It starts reading a body 100 ms after its answer.
+    public init() throws {
         (listener, port) = try LoopbackSocket.bound()
         guard listen(listener, 16) == 0 else {
             close(listener)
@@ -28,12 +28,12 @@ public final class EarlyAnsweringOrigin: Sendable {
             while true {
                 let connection = accept(listener, nil, nil)
                 guard connection >= 0 else { return }
-                Thread { [self] in serve(connection, readAfter: delay) }.start()
+                Thread { [self] in serve(connection) }.start()
             }
         }.start()
     }
 
-    private func serve(_ connection: Int32, readAfter delay: Duration) {
+    private func serve(_ connection: Int32) {
         defer { close(connection) }
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 64 << 10)
@@ -49,7 +49,7 @@ public final class EarlyAnsweringOrigin: Sendable {
             .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
         let answer = Array("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok".utf8)
         _ = answer.withUnsafeBytes { write(connection, $0.baseAddress, $0.count) }
-        Thread.sleep(forTimeInterval: Double(delay.components.attoseconds) / 1e18 + Double(delay.components.seconds))
+        Thread.sleep(forTimeInterval: 0.1)
         var body = bytes.count - headEnd!
         while body < length {
             let n = read(connection, &chunk, chunk.count)

@@ -74,7 +74,6 @@ final class ActiveTransfer {
         request.method == "HEAD" || request.hasBody
     }
 
-    private var hasBody: Bool { request.hasBody }
 
     /// A final head after which the connection may hold bytes of this exchange: a 204
     /// or 304 has no body (RFC 9112 §6.3), whatever it declares, so what an upstream
@@ -140,7 +139,7 @@ final class ActiveTransfer {
             // of it (an ingest that says 200 and reads on) gets it cut short while its
             // client hears 200 (the session's review: a 2 MB PUT arrived with 917 504 bytes).
             if closesConnection, let chosen {
-                if hasBody { sockets.lingerWhenClosed(chosen) } else { sockets.resetWhenClosed(chosen) }
+                if request.hasBody { sockets.lingerWhenClosed(chosen) } else { sockets.resetWhenClosed(chosen) }
             }
             lastBodyActivity = .now()
             deliver(.head(head))

@@ -108,10 +108,6 @@ final class RESPReader {
         default: parts.append(.error(String(decoding: bytes, as: UTF8.self)))
         }
     }
-
-    fileprivate func note(_ part: Part) {
-        parts.append(part)
-    }
 }
 
 /// The reader of `task` (its `privdata`), given `body` to note a part; what hiredis
@@ -133,10 +129,10 @@ private nonisolated(unsafe) let replyBuilders: UnsafeMutablePointer<redisReplyOb
         },
         createArray: { task, count in
             guard count >= 0, count <= RESPReader.maxElements else { return nil }
-            return noting(task) { $0.note(.array(count: Int(count))) }
+            return noting(task) { $0.parts.append(.array(count: Int(count))) }
         },
-        createInteger: { task, n in noting(task) { $0.note(.integer(n)) } },
-        createNil: { task in noting(task) { $0.note(.null) } },
+        createInteger: { task, n in noting(task) { $0.parts.append(.integer(n)) } },
+        createNil: { task in noting(task) { $0.parts.append(.null) } },
         freeObject: { _ in }))
     return functions
 }()
