@@ -48,9 +48,44 @@ extension ByteBuffer {
         writeStaticString("\r\n")
     }
 
+    /// Writes what `assemble` appends, in one write of at most `room` bytes: the lines a
+    /// hit adds to its stored head. Each ByteBuffer write pays a capacity and a
+    /// uniqueness check, some 140 instructions a piece, and a hit wrote nine.
+    mutating func writeAssembled(room: Int, _ assemble: (inout LineAssembler) -> Void) {
+        writeWithUnsafeMutableBytes(minimumWritableBytes: room) { out in
+            var lines = LineAssembler(out: UnsafeMutableRawBufferPointer(rebasing: out[..<room]))
+            assemble(&lines)
+            return lines.count
+        }
+    }
+
     /// One chunk of a chunked body: size line, data, CRLF.
     mutating func writeChunkHeader(_ size: Int) {
         writeString(String(size, radix: 16))
         writeStaticString("\r\n")
+    }
+}
+
+/// Appends text and decimals to memory reserved for them (`ByteBuffer.writeAssembled`).
+/// Every append is bounded by the reservation: too small a `room` stops the process
+/// rather than write past it.
+struct LineAssembler {
+    private let out: UnsafeMutableRawBufferPointer
+    private(set) var count = 0
+
+    fileprivate init(out: UnsafeMutableRawBufferPointer) {
+        self.out = out
+    }
+
+    mutating func append(_ text: StaticString) {
+        let length = text.utf8CodeUnitCount
+        precondition(count + length <= out.count, "lines outgrew their room")
+        (out.baseAddress! + count).copyMemory(from: text.utf8Start, byteCount: length)
+        count += length
+    }
+
+    mutating func append(decimal value: some BinaryInteger) {
+        precondition(count + ByteBuffer.maxDecimalDigits <= out.count, "lines outgrew their room")
+        count += ByteBuffer.putDecimal(Int64(value), into: out, at: count)
     }
 }
