@@ -63,8 +63,8 @@ final class RequestHeaderLines {
     /// would change what curl sends.
     private static func isSent(name: String, value: String) -> Bool {
         guard !name.isEmpty, !name.equalsIgnoringASCIICase("expect") else { return false }
-        if name.utf8.containsByte(where: { $0 <= .space || $0 == UInt8(ascii: ":") || $0 == 0x7F }) { return false }
-        return !value.utf8.containsByte(where: { $0 == .cr || $0 == .lf || $0 == 0 })
+        if name.containsUTF8Byte(where: { $0 <= .space || $0 == UInt8(ascii: ":") || $0 == 0x7F }) { return false }
+        return !value.containsUTF8Byte(where: { $0 == .cr || $0 == .lf || $0 == 0 })
     }
 
     /// Fills nodes and text in order, each node pointing at its line and at the next node.
@@ -121,28 +121,5 @@ final class RequestHeaderLines {
             text.copyMemory(from: base, byteCount: bytes.count)
             text += bytes.count
         }
-    }
-}
-
-extension String {
-    /// ASCII case-insensitive equality; header names are ASCII tokens.
-    /// Compares the bytes in place where it can: every line of every upstream answer is
-    /// checked against the framing fields.
-    func equalsIgnoringASCIICase(_ other: String) -> Bool {
-        func same(_ a: UInt8, _ b: UInt8) -> Bool { a == b || (a | 0x20 == b | 0x20 && (a | 0x20) >= 0x61 && (a | 0x20) <= 0x7A) }
-        guard utf8.count == other.utf8.count else { return false }
-        let inPlace = utf8.withContiguousStorageIfAvailable { a in
-            other.utf8.withContiguousStorageIfAvailable { b in zip(a, b).allSatisfy(same) }
-        }
-        if let inPlace, let equal = inPlace { return equal }
-        return zip(utf8, other.utf8).allSatisfy(same)
-    }
-}
-
-extension String.UTF8View {
-    /// `contains(where:)` over the bytes in place (every line of every forwarded request
-    /// is checked), through the iterator only for a string without contiguous UTF-8.
-    func containsByte(where matches: (UInt8) -> Bool) -> Bool {
-        withContiguousStorageIfAvailable { $0.contains(where: matches) } ?? contains(where: matches)
     }
 }
