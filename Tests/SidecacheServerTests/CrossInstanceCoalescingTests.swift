@@ -38,7 +38,7 @@ struct CrossInstanceCoalescingTests {
                 fleet.append(proxy)
             }
             let started = fleet
-            _ = try await eventually(timeout: .seconds(20)) { started.allSatisfy(\.redisReady) }
+            #expect(try await eventually(timeout: .seconds(20)) { started.allSatisfy(\.redisReady) }, "every instance ready on Redis")
             try await body(origin, redis, started)
         } catch {
             for proxy in fleet { await proxy.shutdown(grace: .seconds(1)) }

@@ -126,6 +126,22 @@ struct LifecycleTests {
         }
     }
 
+    /// DESIGN: `SIDECACHE_UPSTREAM` and `REDIS_URL` override the file, and `${NAME}` is
+    /// read from the environment, in the executable itself (`loadConfig`, which `run`
+    /// shares). The loader was tested with a dictionary only, so the executable could
+    /// have passed none and every test would still pass (the test-quality audit).
+    @Test func theExecutableReadsTheEnvironment() async throws {
+        let config = try writeConfig(#"{ "listen": "127.0.0.1:${SIDECACHE_TEST_PORT}", "upstream": "http://127.0.0.1:1" }"#)
+        let environment = ProcessInfo.processInfo.environment.merging([
+            "SIDECACHE_TEST_PORT": "18080", "SIDECACHE_UPSTREAM": "http://127.0.0.1:9/base", "REDIS_URL": "redis://127.0.0.1:7",
+        ]) { $1 }
+        let process = try ManagedProcess(Self.binary, arguments: ["check", "--config", config], environment: environment)
+        #expect(await process.waitForExit() == 0, "\(process.output)")
+        #expect(process.output.contains("listen   127.0.0.1:18080\n"))
+        #expect(process.output.contains("upstream http://127.0.0.1:9/base\n"))
+        #expect(process.output.contains("redis (strict)"), "REDIS_URL gave the store its Redis: \(process.output)")
+    }
+
     @Test func checkPrintsTheCompiledTables() async throws {
         let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("../../proxy.json").path
         let process = try ManagedProcess(Self.binary, arguments: ["check", "--config", example])

@@ -225,3 +225,54 @@ struct PurgeTests {
         }
     }
 }
+
+/// DESIGN: a purge by path covers "all queries, hosts, identities, header variants" of
+/// it. Entries of one path kept per user (`key.identity`) and per Host are all purged,
+/// whether by a write's rule, an admin path or an admin route, and a neighbour stays.
+/// (The test-quality audit: no test filled one path for two users or two Hosts before
+/// purging it, so a purge scope that took in the identity or the Host would have
+/// served the purged answers and passed every test.)
+@Suite("Purge: every identity and Host of a path")
+struct PurgeEveryVariantTests {
+    static let routes = #"[{ "name": "user", "match": "GET /api/users/{id}", "ttl": "5m", "key": { "identity": "Authorization" } }]"#
+    static let purge = #"[{ "on": "PUT /api/users/{id}", "paths": ["/api/users/{id}"] }]"#
+
+    @Test(arguments: ["rule", "admin path", "admin route"])
+    func aPurgeCoversEveryIdentityAndHost(_ how: String) async throws {
+        try await withProxy(routes: Self.routes, purge: Self.purge, extra: adminJSON) { h in
+            let version = Atomic(1)
+            h.origin.on("GET", "/api/users/*") { req in
+                .text("v\(version.load(ordering: .relaxed)) \(req.header("Authorization") ?? "-") \(req.header("Host") ?? "-")")
+            }
+            h.origin.on("PUT", "/api/users/42", .json("{}"))
+            let variants = [("Bearer alice", "a.example"), ("Bearer bob", "a.example"), ("Bearer alice", "b.example"), ("Bearer bob", "b.example")]
+            func get(_ path: String, _ variant: (String, String)) async throws -> TestResponse {
+                try await h.get(path, headers: [("Authorization", variant.0), ("Host", variant.1)])
+            }
+            for variant in variants {
+                #expect(try await get("/api/users/42", variant).text == "v1 \(variant.0) \(variant.1)")
+                #expect(try await get("/api/users/42", variant).header("X-Cache") == "HIT")
+            }
+            _ = try await get("/api/users/43", variants[0])
+            version.store(2, ordering: .relaxed)
+
+            switch how {
+            case "rule":
+                #expect(try await h.send("PUT", "/api/users/42", headers: [("Authorization", "Bearer alice"), ("Host", "a.example")],
+                                         body: Array("{}".utf8)).status == 200)
+            case "admin path":
+                #expect(try await h.admin("POST", "/purge", json: #"{"path": "/api/users/42"}"#).status == 200)
+            default:
+                #expect(try await h.admin("POST", "/purge", json: #"{"route": "user"}"#).status == 200)
+            }
+
+            for variant in variants {
+                let answer = try await get("/api/users/42", variant)
+                #expect(answer.text == "v2 \(variant.0) \(variant.1)", "\(variant) after a purge by \(how)")
+                #expect(answer.header("X-Cache") == "MISS")
+            }
+            let neighbour = try await get("/api/users/43", variants[0])
+            #expect(neighbour.header("X-Cache") == (how == "admin route" ? "MISS" : "HIT"))
+        }
+    }
+}

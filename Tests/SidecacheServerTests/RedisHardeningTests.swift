@@ -9,12 +9,17 @@ import Testing
 struct RedisHardeningTests {
     /// A paused Redis keeps the connection: no reconnect announces its return, and no
     /// purge may follow. The journal is replayed anyway, and until then /readyz and
-    /// Cache-Status say L2 is out of use.
+    /// Cache-Status say L2 is out of use. The purged entry was in Redis: once A reads
+    /// L2 again, neither instance serves it (the test-quality audit: the path purged
+    /// was never cached, so a replay that settled the journal without sending the
+    /// purge passed).
     @Test func purgeJournaledDuringAPauseIsReplayedWithoutTraffic() async throws {
         try await withRedisPair { p in
             p.origin.on("GET", "/api/users/*") { req in .json(#"{"path":"\#(req.path)"}"#) }
-            p.origin.on("PUT", "/api/users/1", .json("{}"))
+            p.versioned("/api/users/1")
             #expect(try await p.l2(p.a) == "usable")
+            #expect(try await p.get(p.portA, "/api/users/1").text == #"{"v":1}"#)
+            #expect(try await p.get(p.portB, "/api/users/1").header("X-Cache") == "HIT", "the entry is in Redis")
             p.redis.pause()
             #expect(try await p.send(p.portA, "PUT", "/api/users/1").status == 200)
             #expect(p.logs.all.contains { $0.contains("purge journaled") }, "the purge should have timed out against the paused server")
@@ -31,6 +36,9 @@ struct RedisHardeningTests {
             // No request reaches A until its L2 is usable again: the store replays on its own.
             #expect(try await eventually { try await p.l2(p.a) == "usable" })
             #expect(p.logs.all.contains { $0.contains("journaled purges replayed") })
+            let a = try await p.get(p.portA, "/api/users/1")
+            #expect(a.text == #"{"v":2}"# && a.header("X-Cache") == "MISS", "A after the replay: \(a.text)")
+            #expect(try await p.get(p.portB, "/api/users/1").text == #"{"v":2}"#, "B, which held v1 in its L1, after the replay")
             _ = try await p.get(p.portB, "/api/users/3")
             #expect(try await p.get(p.portA, "/api/users/3").header("X-Cache") == "HIT", "A reads L2 again")
         }

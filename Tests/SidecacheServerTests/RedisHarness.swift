@@ -4,6 +4,7 @@ import SidecacheConfig
 import SidecacheServer
 import SidecacheTestSupport
 import Synchronization
+import Testing
 
 /// Two proxy instances sharing one real redis-server, in front of one scripted origin,
 /// each with an admin listener (for `/readyz`).
@@ -48,7 +49,7 @@ final class RedisPair: Sendable {
         let b = try await proxy(signingKey: signingKeys[1], consistency: consistencyB ?? consistency)
         let pair = RedisPair(origin: origin, redis: redis, a: a, b: b, logs: logs)
         // Both instances connected and ready before the test starts.
-        if waitReady { _ = try await eventually { a.redisReady && b.redisReady } }
+        if waitReady { #expect(try await eventually { a.redisReady && b.redisReady }, "both instances ready on Redis before the test") }
         return pair
     }
 

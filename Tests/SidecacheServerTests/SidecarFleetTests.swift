@@ -48,13 +48,14 @@ struct SidecarFleetTests {
         }
         // Every sidecar connected to Redis and ready to use it.
         let all = started
-        _ = try await eventually(timeout: .seconds(30)) {
+        let ready = try await eventually(timeout: .seconds(30)) {
             for s in all {
                 let ready = try await adminCall(port: s.adminPort, "GET", "/readyz", token: nil).json["redis"]?["l2"]?.string
                 if ready != "usable" { return false }
             }
             return true
         }
+        #expect(ready, "every sidecar ready on Redis before the test")
         return all
     }
 
