@@ -126,7 +126,7 @@ struct LifecycleTests {
         }
     }
 
-    /// DESIGN: `SIDECACHE_UPSTREAM` and `REDIS_URL` override the file, and `${NAME}` is
+    /// DESIGN: `SIDECACHE_LISTEN`, `SIDECACHE_UPSTREAM` and `REDIS_URL` override the file, and `${NAME}` is
     /// read from the environment, in the executable itself (`loadConfig`, which `run`
     /// shares). The loader was tested with a dictionary only, so the executable could
     /// have passed none and every test would still pass (the test-quality audit).
@@ -134,12 +134,17 @@ struct LifecycleTests {
         let config = try writeConfig(#"{ "listen": "127.0.0.1:${SIDECACHE_TEST_PORT}", "upstream": "http://127.0.0.1:1" }"#)
         let environment = ProcessInfo.processInfo.environment.merging([
             "SIDECACHE_TEST_PORT": "18080", "SIDECACHE_UPSTREAM": "http://127.0.0.1:9/base", "REDIS_URL": "redis://127.0.0.1:7",
-        ]) { $1 }
+        ]) { $1 }.filter { $0.key != "SIDECACHE_LISTEN" }
         let process = try ManagedProcess(Self.binary, arguments: ["check", "--config", config], environment: environment)
         #expect(await process.waitForExit() == 0, "\(process.output)")
         #expect(process.output.contains("listen   127.0.0.1:18080\n"))
         #expect(process.output.contains("upstream http://127.0.0.1:9/base\n"))
         #expect(process.output.contains("redis (strict)"), "REDIS_URL gave the store its Redis: \(process.output)")
+
+        let listen = try ManagedProcess(Self.binary, arguments: ["check", "--config", config],
+                                        environment: environment.merging(["SIDECACHE_LISTEN": "127.0.0.1:18081"]) { $1 })
+        #expect(await listen.waitForExit() == 0)
+        #expect(listen.output.contains("listen   127.0.0.1:18081\n"), "SIDECACHE_LISTEN overrides listen")
     }
 
     @Test func checkPrintsTheCompiledTables() async throws {

@@ -10,9 +10,9 @@ struct RedisHardeningTests {
     /// A paused Redis keeps the connection: no reconnect announces its return, and no
     /// purge may follow. The journal is replayed anyway, and until then /readyz and
     /// Cache-Status say L2 is out of use. The purged entry was in Redis: once A reads
-    /// L2 again, neither instance serves it (the test-quality audit: the path purged
-    /// was never cached, so a replay that settled the journal without sending the
-    /// purge passed).
+    /// L2 again, neither instance serves it. (A paused server may still run the purge
+    /// sent before the pause when it wakes: that the replay itself reaches Redis is
+    /// `aPurgeRedisRefusedIsReplayedBeforeL2IsReadAgain`'s.)
     @Test func purgeJournaledDuringAPauseIsReplayedWithoutTraffic() async throws {
         try await withRedisPair { p in
             p.origin.on("GET", "/api/users/*") { req in .json(#"{"path":"\#(req.path)"}"#) }
@@ -41,6 +41,33 @@ struct RedisHardeningTests {
             #expect(try await p.get(p.portB, "/api/users/1").text == #"{"v":2}"#, "B, which held v1 in its L1, after the replay")
             _ = try await p.get(p.portB, "/api/users/3")
             #expect(try await p.get(p.portA, "/api/users/3").header("X-Cache") == "HIT", "A reads L2 again")
+        }
+    }
+
+    /// DESIGN: journaled purges are replayed "before L2 is read again". Redis refuses the
+    /// purge outright here (a password A does not know, its connections cut), so nothing
+    /// but the replay can take the entry A and B held out of Redis: once A reads L2
+    /// again, it fetches the new answer, and B, which held the old one in its L1, does
+    /// too. (The test-quality audit: no test saw a replay remove an entry Redis held, so
+    /// a replay that settled the journal without sending the purge passed.)
+    @Test func aPurgeRedisRefusedIsReplayedBeforeL2IsReadAgain() async throws {
+        try await withRedisPair { p in
+            p.versioned("/api/users/1")
+            #expect(try await p.get(p.portA, "/api/users/1").text == #"{"v":1}"#)
+            #expect(try await p.get(p.portB, "/api/users/1").header("X-Cache") == "HIT", "the entry is in Redis")
+            _ = try await p.redis.cli("CONFIG", "SET", "requirepass", "locked-out")
+            _ = try await p.redis.cli("--no-auth-warning", "-a", "locked-out", "CLIENT", "KILL", "TYPE", "normal")
+            #expect(try await p.send(p.portA, "PUT", "/api/users/1").status == 200)
+            #expect(p.logs.all.contains { $0.contains("purge journaled") })
+            _ = try await p.redis.cli("--no-auth-warning", "-a", "locked-out", "CONFIG", "SET", "requirepass", "")
+            #expect(try await eventually {
+                let a = try await p.l2(p.a)
+                let b = try await p.l2(p.b)
+                return a == "usable" && b == "usable"
+            })
+            let a = try await p.get(p.portA, "/api/users/1")
+            #expect(a.text == #"{"v":2}"# && a.header("X-Cache") == "MISS", "A after the replay: \(a.text)")
+            #expect(try await p.get(p.portB, "/api/users/1").text == #"{"v":2}"#, "B, which held v1 in its L1, after the replay")
         }
     }
 
