@@ -119,6 +119,44 @@ struct CoalescingTests {
         }
     }
 
+    /// DESIGN (Traps): never hand a waiter an answer varied on headers it does not share.
+    /// The leader's answer says `Vary: X-Lang`, which the key did not read: the four
+    /// waiters (German, English, French) fetch on their own, and each gets its own
+    /// language's answer; after that, each language is stored apart. (The
+    /// test-quality audit: only the state machine was tested; end to end, the waiter
+    /// path was tested with `no-store` alone.)
+    @Test func waitersOfAnAnswerVariedOnANewHeaderFetchTheirOwn() async throws {
+        try await withProxy(routes: Self.route) { h in
+            let gate = Gate()
+            let served = Mutex(0)
+            h.origin.on("GET", "/items/3") { req in
+                if served.withLock({ $0 += 1; return $0 }) == 1 { await gate.wait() }
+                return .text("lang:" + (req.header("X-Lang") ?? "-"), headers: [("Vary", "X-Lang")])
+            }
+            @Sendable func get(_ lang: String) async throws -> (String, TestResponse) {
+                (lang, try await h.get("/items/3", headers: [("X-Lang", lang)]))
+            }
+            let answers = try await withThrowingTaskGroup(of: (String, TestResponse).self) { group in
+                group.addTask { try await get("en") }
+                #expect(try await eventually { h.origin.count(path: "/items/3") == 1 })
+                for lang in ["de", "de", "en", "fr"] { group.addTask { try await get(lang) } }
+                #expect(try await eventually { Self.waiting(h) == 4 }, "the four wait on the leader: \(Self.waiting(h))")
+                gate.release()
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            #expect(answers.count == 5)
+            for (lang, answer) in answers { #expect(answer.text == "lang:" + lang, "X-Lang: \(lang) got \(answer.text)") }
+            // Their keys, made before `X-Lang` was learned, did not read it: nothing was
+            // stored. The next request of each language keys on it and stores its own.
+            for lang in ["en", "de", "fr"] {
+                let next = try await h.get("/items/3", headers: [("X-Lang", lang)])
+                #expect(next.text == "lang:" + lang && next.header("Cache-Status") == "sidecache; fwd=uri-miss; stored")
+                let again = try await h.get("/items/3", headers: [("X-Lang", lang)])
+                #expect(again.text == "lang:" + lang && again.header("X-Cache") == "HIT", "\(lang): \(again.text)")
+            }
+        }
+    }
+
     /// An upstream that breaks off every request: the waiters try once more, together
     /// (the leader's request alone may have caused it), then answer with the error
     /// instead of each fetching again. Two fetches for four clients.
