@@ -157,3 +157,27 @@ struct CachingTests {
         }
     }
 }
+
+/// DESIGN: `store.memory` bounds what the memory store holds. Through the proxy, with
+/// 64 KiB and 200 answers of 1 KiB: it holds at most 64 KiB, still holds some, and the
+/// newest answers are still hits. (The test-quality audit: only the store class was
+/// tested, so a proxy that ignored the setting and kept its 256 MiB default passed.)
+@Suite("store.memory through the proxy")
+struct MemoryBoundTests {
+    @Test func theMemoryStoreHoldsNoMoreThanStoreMemory() async throws {
+        let store = #""store": { "memory": "64KiB" }, "#
+        try await withProxy(routes: CachingTests.userRoute, extra: store + adminJSON) { h in
+            let body = String(repeating: "x", count: 1024)
+            h.origin.on("GET", "/api/users/*", .text(body, headers: [("Content-Type", "application/octet-stream")]))
+            for id in 1...200 { #expect(try await h.get("/api/users/\(id)").status == 200) }
+            let l1 = try await h.admin("GET", "/stats").json["l1"]
+            guard case .integer(let bytes)? = l1?["bytes"], case .integer(let capacity)? = l1?["capacityBytes"] else {
+                Issue.record("no l1 figures in /stats: \(String(describing: l1))")
+                return
+            }
+            #expect(capacity == 64 << 10)
+            #expect(bytes > 0 && bytes <= 64 << 10, "held \(bytes) bytes")
+            #expect(try await h.get("/api/users/200").header("X-Cache") == "HIT")
+        }
+    }
+}
