@@ -12,7 +12,10 @@ struct ForwardingTests {
             let body = Array((0..<5000).map { UInt8($0 % 256) })
             let r = try await h.send("PATCH", "/api/things/1?x=1", headers: [("Content-Type", "application/octet-stream"),
                                                                             ("X-Custom", "v"), ("Connection", "keep-alive, X-Drop"),
-                                                                            ("X-Drop", "secret"), ("Host", "api.example")], body: body)
+                                                                            ("X-Drop", "secret"), ("Host", "api.example"),
+                                                                            // DESIGN: client values are replaced.
+                                                                            ("X-Forwarded-Host", "evil.example"), ("X-Forwarded-Proto", "https")],
+                             body: body)
             #expect(r.status == 202 && r.text == "got 5000")
             let seen = try #require(h.origin.requests.first)
             #expect(seen.method == "PATCH" && seen.uri == "/api/things/1?x=1")

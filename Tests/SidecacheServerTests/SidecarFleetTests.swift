@@ -106,6 +106,7 @@ struct SidecarFleetTests {
         #expect(answers.count == 20 && answers.allSatisfy { $0.status == 200 })
         #expect(origin.count(path: "/api/lists/a") == 1, "one upstream fetch for twenty sidecars")
         #expect(try await Self.get(fleet[19], "/api/lists/a").header("X-Cache") == "HIT")
+        #expect(try await Self.get(fleet[11], "/api/lists/a").header("X-Cache") == "HIT", "sidecar 11 holds the list in its L1")
 
         let put = try await TestHTTPClient.request(port: fleet[3].port, "PUT", "/api/users/8", headers: [("Host", "api.example")],
                                                    body: Array("{}".utf8))

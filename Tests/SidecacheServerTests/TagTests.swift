@@ -21,6 +21,24 @@ struct TagTests {
         }
     }
 
+    /// DESIGN's admin API: `POST /purge {"tag": …}` drops every entry carrying the tag,
+    /// through HTTP, and says what it dropped. (The test-quality audit: over HTTP only an
+    /// unused tag was tried.)
+    @Test func anAdminTagPurgeOverHTTPDropsEveryEntryCarryingIt() async throws {
+        try await withProxy(routes: #"[{ "name": "p", "match": "GET /p/{id}", "ttl": "5m" }]"#, extra: adminJSON) { h in
+            h.origin.on("GET", "/p/1", .json("{}", headers: [("Surrogate-Key", "product-1 catalog")]))
+            h.origin.on("GET", "/p/2", .json("{}", headers: [("Surrogate-Key", "catalog")]))
+            h.origin.on("GET", "/p/3", .json("{}"))
+            for p in ["/p/1", "/p/2", "/p/3"] { _ = try await h.get(p) }
+            let r = try await h.admin("POST", "/purge", json: #"{"tag": "catalog"}"#)
+            #expect(r.status == 200)
+            #expect(r.json["l1Entries"] == .integer(2), "\(r.text)")
+            #expect(try await h.get("/p/1").header("X-Cache") == "MISS")
+            #expect(try await h.get("/p/2").header("X-Cache") == "MISS")
+            #expect(try await h.get("/p/3").header("X-Cache") == "HIT")
+        }
+    }
+
     @Test func tagsParseFromSurrogateKey() {
         let headers: HeaderList = [("Surrogate-Key", " a  b\tc "), ("surrogate-key", "d")]
         #expect(PurgeScope.tags(headers) == ["a", "b", "c", "d"])
