@@ -110,6 +110,21 @@ struct AdminRefreshTests {
         }
     }
 
+    /// DESIGN: a failed fetch is returned as is, the JSON error, and does not count
+    /// against refreshLimit either. (The test-quality audit: only an upstream 503 was
+    /// tried.) An upstream that refuses connections: 502 with the proxy's JSON error,
+    /// twice, never the 429 a counted refresh would bring.
+    @Test func aRefreshTheUpstreamRefusedReturnsTheErrorAndDoesNotCount() async throws {
+        let refusing = try RefusingPort()
+        try await withProxy(routes: Self.routes, extra: adminJSON, upstream: "http://127.0.0.1:\(refusing.port)") { h in
+            for attempt in 1...2 {
+                let r = try await h.admin("POST", "/refresh", json: #"{"path": "/api/users/1"}"#)
+                #expect(r.status == 502, "attempt \(attempt): \(r.status) \(r.text)")
+                #expect(r.json["error"] != nil, "the proxy's JSON error: \(r.text)")
+            }
+        }
+    }
+
     /// Also hop-by-hop and framing fields: `Connection: Authorization` stripped the
     /// credential on its way upstream while the key held it, and the anonymous answer
     /// was stored under that user's key.
