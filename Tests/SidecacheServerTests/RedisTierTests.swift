@@ -441,6 +441,35 @@ struct RedisTierTests {
         }
     }
 
+    /// DESIGN: an identity value is hashed, never stored in clear: not in a key, and not
+    /// in any value Redis holds either (entries, counters, leases, sets). The origin does
+    /// not echo the credential here, so finding it could only mean the proxy wrote it.
+    /// (The test-quality audit: key names alone were checked.)
+    @Test func identityValuesNeverAppearInRedisValues() async throws {
+        try await withRedisPair { p in
+            p.origin.on("GET", "/api/me", .text("body-marker-7731"))
+            _ = try await p.get(p.portA, "/api/me", headers: [("Authorization", "Bearer TOKEN-abc123")])
+            #expect(try await p.get(p.portB, "/api/me", headers: [("Authorization", "Bearer TOKEN-abc123")]).header("X-Cache") == "HIT")
+            let keys = try await p.redis.cli("KEYS", "*").split(separator: "\n").map(String.init).filter { !$0.isEmpty }
+            #expect(!keys.isEmpty)
+            var held = ""
+            for key in keys {
+                let type = try await p.redis.cli("TYPE", key).trimmingCharacters(in: .whitespacesAndNewlines)
+                let read: [String] = switch type {
+                case "string": ["GET", key]
+                case "hash": ["HGETALL", key]
+                case "set": ["SMEMBERS", key]
+                case "zset": ["ZRANGE", key, "0", "-1", "WITHSCORES"]
+                case "list": ["LRANGE", key, "0", "-1"]
+                default: ["DUMP", key]
+                }
+                held += try await p.redis.cli(read)
+            }
+            #expect(held.contains("body-marker-7731"), "the entry's body was read: the values are really there")
+            #expect(!held.contains("TOKEN-abc123") && !held.contains("TOKEN"), "the credential in clear in a Redis value")
+        }
+    }
+
     /// Tags are known only when the answer arrives; their counters still guard the
     /// shared entry, so a tag purge on A is seen by B.
     @Test func tagPurgeIsSharedAcrossInstances() async throws {
