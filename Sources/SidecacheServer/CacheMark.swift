@@ -29,9 +29,7 @@ struct CacheMark {
     }
 
     func write(into buffer: inout ByteBuffer) {
-        buffer.writeStaticString("X-Cache: ")
-        buffer.writeString(xCache.rawValue)
-        buffer.writeStaticString("\r\n")
+        buffer.writeHeader("X-Cache", xCache.rawValue)
         buffer.writeHeader(CacheStatusField.name, cacheStatus)
     }
 }
