@@ -15,7 +15,6 @@ public enum BypassReason: String, Sendable, CaseIterable {
     case unsafePath = "unsafe-path"
     case requestBody = "request-body"
     case methodOverride = "method-override"
-    case requestNoStore = "request-no-store"
     case storeError = "store-error"
     /// The identity header or cookie appears more than once: which one the upstream
     /// reads is its own business, so no key can be sure to name the same user.

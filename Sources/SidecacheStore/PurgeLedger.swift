@@ -18,7 +18,7 @@ public final class PurgeLedger: Sendable {
 
     private let sequence = Atomic<UInt64>(1)
     private let state = Mutex(State())
-    private let maxScopes: Int
+    let maxScopes: Int
     private let onOverflow: @Sendable (Int) -> Void
 
     /// `maxScopes` bounds memory: past it the table is dropped and every older entry

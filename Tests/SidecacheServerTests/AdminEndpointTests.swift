@@ -26,6 +26,23 @@ struct AdminEndpointTests {
         }
     }
 
+    /// README: admin answers carry `Cache-Control: no-store` (stats, purge scopes, a
+    /// refresh's body and errors are for this caller, never for a cache in between).
+    /// (The README audit: no test asked.)
+    @Test func adminAnswersAreNeverStoredOnTheWay() async throws {
+        try await withProxy(routes: Self.routes, extra: adminJSON) { h in
+            let answers = [
+                try await h.admin("GET", "/stats"),
+                try await h.admin("POST", "/purge", json: #"{"path": "/api/users/1"}"#),
+                try await h.admin("GET", "/stats", token: nil),
+                try await h.admin("GET", "/readyz", token: nil),
+                try await h.admin("GET", "/nowhere"),
+            ]
+            #expect(answers.map(\.status) == [200, 200, 401, 200, 404])
+            for answer in answers { #expect(answer.header("Cache-Control") == "no-store", "\(answer.status) \(answer.text)") }
+        }
+    }
+
     @Test(arguments: [("GET", "/stats"), ("POST", "/purge"), ("POST", "/refresh"), ("GET", "/nowhere")])
     func everyOtherCallNeedsTheToken(method: String, path: String) async throws {
         try await withProxy(routes: Self.routes, extra: adminJSON) { h in

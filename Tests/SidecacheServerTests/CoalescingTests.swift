@@ -96,9 +96,12 @@ struct CoalescingTests {
     @Test func waitersOfAnUncacheableAnswerFetchOnTheirOwn() async throws {
         try await withProxy(routes: Self.route) { h in
             let gate = Gate()
+            let secondGate = Gate()
             let served = Mutex(0)
             h.origin.on("GET", "/items/2") { _ in
-                if served.withLock({ $0 += 1; return $0 }) == 1 { await gate.wait() }
+                let n = served.withLock { $0 += 1; return $0 }
+                if n == 1 { await gate.wait() }
+                if n > 5 { await secondGate.wait() }
                 return .json("{}", headers: [("Cache-Control", "no-store")])
             }
             let answers = try await withThrowingTaskGroup(of: TestResponse.self) { group in
@@ -109,9 +112,14 @@ struct CoalescingTests {
             }
             #expect(answers.allSatisfy { $0.status == 200 })
             #expect(h.origin.count(path: "/items/2") == 5)
-            // Remembered as not storable: later misses do not queue at all.
+            // Remembered as not storable: later misses do not queue at all. All five reach
+            // the origin while it holds them, none waits (the README audit: without the
+            // hold, five fetches also came from one leader and four waiters fetching after).
             let later = try await withThrowingTaskGroup(of: Int.self) { group in
                 for _ in 0..<5 { group.addTask { try await h.get("/items/2").status } }
+                #expect(try await eventually { h.origin.count(path: "/items/2") == 10 }, "\(h.origin.count(path: "/items/2")) fetched")
+                #expect(Self.waiting(h) == 4, "no later miss waited")
+                secondGate.release()
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             #expect(later == [200, 200, 200, 200, 200])

@@ -56,6 +56,23 @@ import SidecacheStore
         #expect(inbox.results.withLock { $0 }.isEmpty)
     }
 
+    /// README: a key whose answer was not storable is remembered so for 10 s: its misses
+    /// fetch alone until then, and coalesce again after. (The README audit: only 1 s was
+    /// tried, so a remembrance that never ended passed.)
+    @Test func hitForMissEndsAfterTenSeconds() {
+        let registry = FillRegistry()
+        let ledger = PurgeLedger()
+        let inbox = Inbox()
+        let now = Timestamp(milliseconds: 0)
+        guard case .lead(let a) = registry.enter(key, fillSeq: ledger.current, scopeIDs: scopes, ledger: ledger, now: now,
+                                                 deliver: inbox.deliver("a")) else { Issue.record("A does not lead"); return }
+        registry.land(key, flight: a, .fetchYourself(uncacheable: true), now: now)
+        guard case .alone = registry.enter(key, fillSeq: ledger.current, scopeIDs: scopes, ledger: ledger, now: now + .seconds(9),
+                                           deliver: inbox.deliver("b")) else { Issue.record("remembered for 10 s"); return }
+        guard case .lead = registry.enter(key, fillSeq: ledger.current, scopeIDs: scopes, ledger: ledger, now: now + .seconds(11),
+                                          deliver: inbox.deliver("c")) else { Issue.record("forgotten after 10 s"); return }
+    }
+
     /// Hit-for-miss lasts `hitForMiss`, or until a purge of the key's scopes: the answer
     /// after a purge is a new one, and its misses coalesce again.
     @Test func aPurgeForgetsThatAKeyWasNotStorable() {

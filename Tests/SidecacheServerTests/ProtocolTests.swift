@@ -34,6 +34,19 @@ struct ProtocolTests {
         }
     }
 
+    /// The bound on `Connection` options from the other side: 32 pass (33 are refused
+    /// above), so a halved bound fails here. (The README audit: the limits were tried
+    /// only past them.)
+    @Test func thirtyTwoConnectionOptionsPass() async throws {
+        try await withProxy(routes: Self.route) { h in
+            h.origin.on(nil, "/*", .text("reached"))
+            let conn = try await RawConnection.connect(port: h.port)
+            try await conn.send("GET /x HTTP/1.1\r\nHost: a\r\nConnection: " + (1...32).map { "c\($0)" }.joined(separator: ",") + "\r\n\r\n")
+            let answer = try await conn.readResponses(1).first
+            #expect(answer?.status == 200 && answer?.text == "reached")
+        }
+    }
+
     /// RFC 9110 §6.6.1: an answer the upstream sent without `Date` gets one, on a pass,
     /// on a fill (stored with it, so its hits carry the same) and on the proxy's own
     /// errors; the upstream's own is kept as it came.

@@ -171,6 +171,30 @@ struct ShadowVerificationTests {
         }
     }
 
+    /// README: a check the upstream answers 401, 429 or 5xx, or cannot answer at all,
+    /// says nothing of the entry: kept, not counted. (The README audit: only a 406 was
+    /// tried.) The upstream turns sick after the fill; the sampled hits stay HITs.
+    @Test(arguments: [401, 429, 503, 0])   // 0: the connection closed, no answer
+    func aCheckTheUpstreamCouldNotAnswerKeepsTheEntry(status: Int) async throws {
+        try await withProxy(routes: Self.routes) { h in
+            let sick = Atomic(false)
+            h.origin.on("GET", "/api/checked/4") { _ in
+                guard sick.load(ordering: .relaxed) else { return .json(#"{"id":4}"#) }
+                return status == 0 ? .abort : .json(#"{"error":"busy"}"#, status: status)
+            }
+            _ = try await h.get("/api/checked/4")
+            sick.store(true, ordering: .relaxed)
+            for round in 1...3 {
+                let hit = try await h.get("/api/checked/4")
+                #expect(hit.header("X-Cache") == "HIT" && hit.text == #"{"id":4}"#, "round \(round)")
+                #expect(try await eventually { h.origin.count(path: "/api/checked/4") == 1 + round }, "checked again")
+                #expect(try await eventually { h.proxy.engine.verifications.load(ordering: .relaxed) == 0 })
+            }
+            #expect(Self.mismatches(h) == 0)
+            #expect(try await h.get("/api/checked/4").header("X-Cache") == "HIT")
+        }
+    }
+
     @Test func routesWithoutVerifyAreNeverFetchedAgain() async throws {
         try await withProxy(routes: Self.routes) { h in
             h.origin.on("GET", "/api/trusted/1", .json("{}"))
