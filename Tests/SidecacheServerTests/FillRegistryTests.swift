@@ -56,41 +56,37 @@ import SidecacheStore
         #expect(inbox.results.withLock { $0 }.isEmpty)
     }
 
+    /// A registry whose one flight for `key` landed at 0 s as not storable (hit-for-miss).
+    private func notStorable() -> (FillRegistry, PurgeLedger)? {
+        let registry = FillRegistry()
+        let ledger = PurgeLedger()
+        guard case .lead(let a) = enter(registry, ledger, at: 0) else { return nil }
+        registry.land(key, flight: a, .fetchYourself(uncacheable: true), now: Timestamp(milliseconds: 0))
+        return (registry, ledger)
+    }
+
+    private func enter(_ registry: FillRegistry, _ ledger: PurgeLedger, at seconds: Int64) -> FillRegistry.Role {
+        registry.enter(key, fillSeq: ledger.current, scopeIDs: scopes, ledger: ledger, now: Timestamp(milliseconds: seconds * 1000),
+                       deliver: Inbox().deliver("-"))
+    }
+
     /// README: a key whose answer was not storable is remembered so for 10 s: its misses
     /// fetch alone until then, and coalesce again after. (The README audit: only 1 s was
     /// tried, so a remembrance that never ended passed.)
-    @Test func hitForMissEndsAfterTenSeconds() {
-        let registry = FillRegistry()
-        let ledger = PurgeLedger()
-        let inbox = Inbox()
-        let now = Timestamp(milliseconds: 0)
-        guard case .lead(let a) = registry.enter(key, fillSeq: ledger.current, scopeIDs: scopes, ledger: ledger, now: now,
-                                                 deliver: inbox.deliver("a")) else { Issue.record("A does not lead"); return }
-        registry.land(key, flight: a, .fetchYourself(uncacheable: true), now: now)
-        guard case .alone = registry.enter(key, fillSeq: ledger.current, scopeIDs: scopes, ledger: ledger, now: now + .seconds(9),
-                                           deliver: inbox.deliver("b")) else { Issue.record("remembered for 10 s"); return }
-        guard case .lead = registry.enter(key, fillSeq: ledger.current, scopeIDs: scopes, ledger: ledger, now: now + .seconds(11),
-                                          deliver: inbox.deliver("c")) else { Issue.record("forgotten after 10 s"); return }
+    @Test func hitForMissEndsAfterTenSeconds() throws {
+        let (registry, ledger) = try #require(notStorable())
+        guard case .alone = enter(registry, ledger, at: 9) else { Issue.record("remembered for 10 s"); return }
+        guard case .lead = enter(registry, ledger, at: 11) else { Issue.record("forgotten after 10 s"); return }
     }
 
     /// Hit-for-miss lasts `hitForMiss`, or until a purge of the key's scopes: the answer
     /// after a purge is a new one, and its misses coalesce again.
-    @Test func aPurgeForgetsThatAKeyWasNotStorable() {
-        let registry = FillRegistry()
-        let ledger = PurgeLedger()
-        let inbox = Inbox()
-        let now = Timestamp(milliseconds: 0)
-        let later = now + .seconds(1)
-        guard case .lead(let a) = registry.enter(key, fillSeq: ledger.current, scopeIDs: scopes, ledger: ledger, now: now,
-                                                 deliver: inbox.deliver("a")) else { Issue.record("A does not lead"); return }
-        registry.land(key, flight: a, .fetchYourself(uncacheable: true), now: now)
-        guard case .alone = registry.enter(key, fillSeq: ledger.current, scopeIDs: scopes, ledger: ledger, now: later,
-                                           deliver: inbox.deliver("b")) else { Issue.record("hit-for-miss"); return }
+    @Test func aPurgeForgetsThatAKeyWasNotStorable() throws {
+        let (registry, ledger) = try #require(notStorable())
+        guard case .alone = enter(registry, ledger, at: 1) else { Issue.record("hit-for-miss"); return }
         ledger.purge([.path("/other")])
-        guard case .alone = registry.enter(key, fillSeq: ledger.current, scopeIDs: scopes, ledger: ledger, now: later,
-                                           deliver: inbox.deliver("c")) else { Issue.record("another path's purge"); return }
+        guard case .alone = enter(registry, ledger, at: 1) else { Issue.record("another path's purge"); return }
         ledger.purge([.path("/x")])
-        guard case .lead = registry.enter(key, fillSeq: ledger.current, scopeIDs: scopes, ledger: ledger, now: later,
-                                          deliver: inbox.deliver("d")) else { Issue.record("forgotten after the purge"); return }
+        guard case .lead = enter(registry, ledger, at: 1) else { Issue.record("forgotten after the purge"); return }
     }
 }
