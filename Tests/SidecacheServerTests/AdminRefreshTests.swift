@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import SidecacheConfig
+import SidecacheCore
 import SidecacheServer
 import SidecacheTestSupport
 import Synchronization
@@ -107,6 +108,37 @@ struct AdminRefreshTests {
             healthy.store(true, ordering: .relaxed)
             #expect(try await h.admin("POST", "/refresh", json: #"{"path": "/api/users/1"}"#).status == 200)
             #expect(try await h.admin("POST", "/refresh", json: #"{"path": "/api/users/1"}"#).status == 429, "a success counts")
+        }
+    }
+
+    /// README: a refresh of a key another refresh is fetching supersedes it (each purges
+    /// first, so the one under way can store nothing now): both fetch, both callers get
+    /// the upstream's answer, and the later one is what stays stored. (The README audit:
+    /// no test had two at once; README promised a 409 that a refresh's own purge made
+    /// all but unreachable.)
+    @Test func aSecondRefreshOfTheSameKeySupersedesTheFirst() async throws {
+        let admin = #""admin": { "listen": "127.0.0.1:0", "token": "\#(adminToken)", "refreshLimit": "10/1h" }"#
+        try await withProxy(routes: Self.routes, extra: admin) { h in
+            let gate = CoalescingTests.Gate()
+            let served = Atomic(0)
+            h.origin.on("GET", "/api/users/1") { _ in
+                let n = served.add(1, ordering: .relaxed).newValue
+                await gate.wait()
+                return .json(#"{"fetch":\#(n)}"#)
+            }
+            let refresh = #"{"path": "/api/users/1", "host": "\#(h.clientHost)"}"#
+            async let first = h.admin("POST", "/refresh", json: refresh)
+            #expect(try await eventually { h.origin.count(path: "/api/users/1") == 1 })
+            async let second = h.admin("POST", "/refresh", json: refresh)
+            #expect(try await eventually { h.origin.count(path: "/api/users/1") == 2 }, "the second refresh fetches too")
+            gate.release()
+            let (a, b) = try await (first, second)
+            #expect(a.status == 200 && a.text == #"{"fetch":1}"#)
+            #expect(a.header("Cache-Status") == CacheStatusField.miss(stored: false, notStored: .purged), "overtaken: not stored")
+            #expect(b.status == 200 && b.text == #"{"fetch":2}"# && b.header("Cache-Status") == CacheStatusField.miss(stored: true))
+            let after = try await h.get("/api/users/1")
+            #expect(after.text == #"{"fetch":2}"# && after.header("X-Cache") == "HIT")
+            #expect(h.origin.count(path: "/api/users/1") == 2)
         }
     }
 
