@@ -185,9 +185,12 @@ struct ShadowVerificationTests {
             _ = try await h.get("/api/checked/4")
             sick.store(true, ordering: .relaxed)
             for round in 1...3 {
+                // A connection closed without an answer may be asked twice (curl retries a
+                // request its reused connection lost): each round is checked at least once.
+                let before = h.origin.count(path: "/api/checked/4")
                 let hit = try await h.get("/api/checked/4")
                 #expect(hit.header("X-Cache") == "HIT" && hit.text == #"{"id":4}"#, "round \(round)")
-                #expect(try await eventually { h.origin.count(path: "/api/checked/4") == 1 + round }, "checked again")
+                #expect(try await eventually { h.origin.count(path: "/api/checked/4") > before }, "checked again")
                 #expect(try await eventually { h.proxy.engine.verifications.load(ordering: .relaxed) == 0 })
             }
             #expect(Self.mismatches(h) == 0)
