@@ -82,6 +82,7 @@ final class Warmer: Sendable {
         while !Task.isCancelled {
             let sleep = startPeriod()
             var period = target.every
+            var failed = false
             do {
                 // A target dropped (a reload, the stop) while it waited for the gate fetches
                 // nothing: queued, it would hold the new targets back.
@@ -98,10 +99,12 @@ final class Warmer: Sendable {
                 // Failed because the warmer stopped (the upstream shut down under it): not worth a warning.
                 if Task.isCancelled { return }
                 period = min(period, Self.retryAfterFailure)
+                failed = true
                 logger.warning("warming failed; retrying", metadata: ["path": "\(target.path)", "error": "\(error)",
                                                                      "in": "\(period)"])
             }
-            try? await sleep(period * jitter())
+            // README: a failure is tried again "after at most 30 s"; its jitter only shortens that.
+            try? await sleep(failed ? min(period * jitter(), Self.retryAfterFailure) : period * jitter())
         }
     }
 }

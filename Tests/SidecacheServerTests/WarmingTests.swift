@@ -64,6 +64,23 @@ struct WarmingTests {
         }
     }
 
+    /// README: a failed warm fetch is tried again "after at most 30 s", whatever its
+    /// period. Eight paths warmed hourly, all failing: 30 s on, every one was asked again.
+    /// (The README audit: only a 1 s period was tried, which retries sooner anyway; and
+    /// the ±10 % jitter took the retry to 33 s, so about half of them were not.)
+    @Test func aFailedWarmIsTriedAgainWithinThirtySeconds() async throws {
+        let paths = (1...8).map { "/api/users/\(20 + $0)" }
+        let warm = "[" + paths.map { #"{ "path": "\#($0)", "every": "1h" }"# }.joined(separator: ", ") + "]"
+        try await withWarmServer(warm: warm) { server, origin, _, clock in
+            for path in paths { origin.on("GET", path, .text("down", status: 500)) }
+            try await server.start()
+            #expect(try await eventually { paths.allSatisfy { origin.count(path: $0) == 1 } && clock.sleeping == 8 })
+            clock.advance(by: .seconds(30))
+            #expect(try await eventually { paths.allSatisfy { origin.count(path: $0) == 2 } },
+                    "asked again: \(paths.map { origin.count(path: $0) })")
+        }
+    }
+
     /// The warm audit's: an answer kept out of the cache (`no-store` here) counted as
     /// warmed, so a warm list that warmed nothing looked healthy. It is now a warning
     /// naming why; the next try waits the whole period, not a failure's 30 s (the
