@@ -42,10 +42,12 @@ extension ByteBuffer {
     }
 
     mutating func writeHeader(_ name: StaticString, _ value: Int) {
-        writeStaticString(name)
-        writeStaticString(": ")
-        writeDecimal(value)
-        writeStaticString("\r\n")
+        writeAssembled(room: name.utf8CodeUnitCount + 4 + ByteBuffer.maxDecimalDigits) { out in
+            out.append(name)
+            out.append(": ")
+            out.append(decimal: value)
+            out.append("\r\n")
+        }
     }
 
     /// Writes what `assemble` appends, in one write of at most `room` bytes: the lines a
