@@ -91,8 +91,14 @@ struct AdminEndpointTests {
         }
     }
 
+    /// The cap tests' admin, its request and idle bounds beyond any run, so that only
+    /// eviction closes a connection: with the default 10 s request bound a starved run
+    /// (64 connections opened over more than 10 s) saw every half-sent request cut by its
+    /// own timer, the probe admitted below the cap, and 64 closed where one made way.
+    private static let onlyEvictionCloses = adminJSON + #", "limits": { "headerTimeout": "5m", "idleTimeout": "5m" }"#
+
     @Test func atMost64AdminConnectionsAreOpen() async throws {
-        try await withProxy(routes: Self.routes, extra: adminJSON) { h in
+        try await withProxy(routes: Self.routes, extra: Self.onlyEvictionCloses) { h in
             var held: [RawConnection] = []
             for _ in 0..<65 { held.append(try await RawConnection.connect(port: h.proxy.adminPort!)) }
             let all = held
@@ -106,7 +112,7 @@ struct AdminEndpointTests {
     /// 64 connections that send nothing, or half a head, held the listener for a minute
     /// each, and every probe in between was closed unanswered.
     @Test func silentConnectionsAtTheCapMakeWayForARequest() async throws {
-        try await withProxy(routes: Self.routes, extra: adminJSON) { h in
+        try await withProxy(routes: Self.routes, extra: Self.onlyEvictionCloses) { h in
             var held: [RawConnection] = []
             for i in 0..<64 {
                 let c = try await RawConnection.connect(port: h.proxy.adminPort!)
@@ -131,7 +137,7 @@ struct AdminEndpointTests {
     /// a request under way was never evicted, so /readyz went unanswered until their
     /// request bound ran out, and a client reconnecting held it down for good.
     @Test func halfSentBodiesAtTheCapMakeWayForAProbe() async throws {
-        try await withProxy(routes: Self.routes, extra: adminJSON) { h in
+        try await withProxy(routes: Self.routes, extra: Self.onlyEvictionCloses) { h in
             var held: [RawConnection] = []
             for _ in 0..<64 {
                 let c = try await RawConnection.connect(port: h.proxy.adminPort!)
