@@ -7,7 +7,8 @@ beside bench/run.py's req/s, which drift ±30 % on a shared machine (issue 13).
 
 Knobs (environment): SIDECACHE_BIN (.build/release/sidecache), SCENARIOS (hit keys1000
 pass fill redis-hit redis-keys1000 l1-hit), REQUESTS (2000), WARM (200), PROXY (sidecache, or nginx: the bench's nginx
-proxy_cache row as one process, `master_process off`, its cache on tmpfs; no redis-hit or l1-hit),
+proxy_cache row as one process, `master_process off`, its cache on tmpfs; no redis-hit or l1-hit; or
+nio-floor: bench/floor, SwiftNIO alone answering a hit's bytes, hit and keys1000 only),
 CONNECTIONS (0: one request at a time; N: instead of REQUESTS, `wrk -t1 -cN` for
 LOAD_SECONDS (8) with the matching bench scenario, to see whether the count per request
 grows with the requests in flight).
@@ -41,8 +42,8 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ next to the sources
 from benchlib.measure import wrk
-from benchlib.servers import (log, nginx_cache_dir, nginx_cache_dir_remove, nginx_server, sidecache_server,
-                              start_backends)
+from benchlib.servers import (floor_server, log, nginx_cache_dir, nginx_cache_dir_remove, nginx_server,
+                              sidecache_server, start_backends)
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
@@ -100,6 +101,9 @@ def measure(proxy, name, binary, run_dir, ports, requests, warm):
         redis = start_backends(run_dir, ports, "redis" in store, started, "callgrind")
         if proxy == "nginx":
             server = nginx_proxy(name, run_dir, ports)
+        elif proxy == "nio-floor":
+            server = floor_server(ports[3], run_dir)
+            server.argv[0] = stripped_copy(server.argv[0], run_dir, "nio-floor.bin")
         else:
             server = sidecache_server(f"sidecache-{name}", ports[3], ports[4], run_dir, binary, store, ports[0], redis)
         out = os.path.join(server.dir, "callgrind.out")
@@ -138,6 +142,9 @@ def measure(proxy, name, binary, run_dir, ports, requests, warm):
             nginx_cache_dir_remove(server.dir, server.cache_shm)
 
 
+# what bench/floor's one answer stands for: a memory hit
+FLOOR_SCENARIOS = ("hit", "keys1000")
+
 # scenarios whose requests are all plain hits only once this many have been sent (keys1000:
 # a fill, then a first hit that keeps the decoded form of each gzip entry)
 WARM_AT_LEAST = {"keys1000": 2000, "redis-keys1000": 2000}
@@ -168,8 +175,8 @@ def totals(dump):
     sys.exit(f"[callgrind] no totals in {dump}")
 
 
-def stripped_copy(binary, run_dir):
-    copy = os.path.join(run_dir, "sidecache")
+def stripped_copy(binary, run_dir, name="sidecache"):
+    copy = os.path.join(run_dir, name)
     shutil.copy(binary, copy)
     subprocess.run(["strip", "--strip-debug", copy], check=True)
     return copy
@@ -177,9 +184,10 @@ def stripped_copy(binary, run_dir):
 
 def main():
     proxy = os.environ.get("PROXY") or "sidecache"
-    if proxy not in ("sidecache", "nginx"):
-        sys.exit(f"[callgrind] PROXY is sidecache or nginx (got '{proxy}')")
-    known = [n for n in SCENARIOS if proxy == "sidecache" or "redis" not in SCENARIOS[n][0]]
+    if proxy not in ("sidecache", "nginx", "nio-floor"):
+        sys.exit(f"[callgrind] PROXY is sidecache, nginx or nio-floor (got '{proxy}')")
+    known = [n for n in SCENARIOS if proxy == "sidecache" or proxy == "nginx" and "redis" not in SCENARIOS[n][0]
+             or n in FLOOR_SCENARIOS]
     names = (os.environ.get("SCENARIOS") or " ".join(known)).split()
     for n in names:
         if n not in known:

@@ -31,8 +31,8 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ next to the sources
 from benchlib import measure, report
-from benchlib.servers import (RedisCluster, log, nginx_cache_dir, nginx_cache_dir_remove, nginx_server, origin_body,
-                              redis_server, sidecache_server, tool, varnish_server)
+from benchlib.servers import (RedisCluster, floor_server, log, nginx_cache_dir, nginx_cache_dir_remove, nginx_server,
+                              origin_body, redis_server, sidecache_server, tool, varnish_server)
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(BENCH)
@@ -216,6 +216,8 @@ def main():
                 start(nginx_server("nginx", port["nginx"], run_dir, "nginx.nginx.conf", 2, ORIGIN_PORT=port["origin"]))
             elif kind == "varnish":
                 start(varnish_server(port["varnish"], run_dir, port["origin"]))
+            elif kind == "floor":
+                start(floor_server(port[p], run_dir))
             elif kind == "sidecache" and not os.access(binary, os.X_OK):
                 notes.append(f"{p} skipped: {binary} not found (run `make release` first).")
             elif kind == "sidecache":

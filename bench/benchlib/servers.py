@@ -176,6 +176,26 @@ def varnish_server(port, run_dir, origin_port):
     return server
 
 
+FLOOR = os.path.join(os.path.dirname(CONFIG), "floor")
+FLOOR_BIN = os.path.join(FLOOR, ".build-floor", "release", "nio-floor")
+
+
+def floor_server(port, run_dir):
+    """bench/floor's NIO server, answering every request with a hit's lines and the
+    origin's body; built first (release, the flags of `make release`) when it is not."""
+    if not os.access(FLOOR_BIN, os.X_OK):
+        log("building bench/floor (release; SwiftNIO alone, a few minutes the first time)")
+        subprocess.run(["swift", "build", "-c", "release", "-Xswiftc", "-enforce-exclusivity=unchecked",
+                        "-Xswiftc", "-cross-module-optimization", "--package-path", FLOOR,
+                        "--scratch-path", os.path.join(FLOOR, ".build-floor")], check=True)
+    server = Server("nio-floor", port, os.path.join(run_dir, "nio-floor"))
+    body = os.path.join(server.dir, "body.json")
+    with open(body, "w") as f:
+        f.write(origin_body())
+    server.argv = [FLOOR_BIN, str(port), body]
+    return server
+
+
 def redis_server(port, tls_port, run_dir):
     """The one redis-server of the Redis rows, plain on `port` and TLS on `tls_port`."""
     server = Server("redis", port, os.path.join(run_dir, "redis"))
