@@ -44,6 +44,36 @@ extension RedisTopologies {
             (tls ? "rediss+sentinel://" : "redis+sentinel://") + sentinels.map { "127.0.0.1:\($0.port)" }.joined(separator: ",") + "/mymaster"
         }
 
+        /// A sentinel may name a server that is no master (its view not yet updated after a
+        /// failover, a demoted master): the proxy asks the server itself (`ROLE`) and does not
+        /// use a replica, which would serve entries whose purges it has not yet received.
+        @Test func aServerTheSentinelNamesIsUsedOnlyIfItIsAMaster() async throws {
+            let master = try await RedisServer.start()
+            let replica = try await RedisServer.start(replicaOf: master.port)
+            let sentinel = try await FakeSentinel.start(naming: replica.port)
+            let origin = try await ScriptedOrigin.start()
+            origin.on("GET", "/api/users/*") { req in .json(#"{"path":"\#(req.path)"}"#) }
+            let logs = LogCapture()
+            let config = try ConfigLoader.parse(Data("""
+            { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)",
+              "store": { "memory": "0", "redis": "redis+sentinel://127.0.0.1:\(sentinel.port)/mymaster", "timeout": "1s" },
+              "routes": \(Self.routes) }
+            """.utf8), environment: [:])
+            let server = try ProxyServer(config: config, logger: logs.logger)
+            try await server.start()
+            try await stopping(server, origin) {
+                #expect(try await eventually { logs.all.contains { $0.contains("127.0.0.1:\(replica.port) is not a master") } })
+                #expect(sentinel.questions >= 1)
+                #expect(!server.redisReady)
+                let answer = try await TestHTTPClient.request(port: server.port!, "GET", "/api/users/1", headers: [("Host", "api.example")])
+                #expect(answer.status == 200)
+                #expect(!logs.all.contains { $0.contains("redis connected") }, "\(logs.all.filter { $0.contains("redis") })")
+            }
+            await sentinel.stop()
+            await replica.stop()
+            await master.stop()
+        }
+
         /// A manual failover (`SENTINEL FAILOVER`) leaves the old master up, demoted: the
         /// proxy hears `+switch-master` and moves to the new master without any error.
         @Test func aSwitchAnnouncedBySentinelIsFollowedWhileTheOldMasterLives() async throws {
