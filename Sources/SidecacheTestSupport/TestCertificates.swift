@@ -6,7 +6,8 @@ import X509
 /// A throwaway PKI for the tests' TLS redis-servers, made with swift-certificates (no
 /// openssl tool needed): a CA, a server certificate for 127.0.0.1 and localhost, and a
 /// client certificate, as PEM files in a fresh directory. A second call makes an
-/// unrelated CA (for "wrong CA" tests).
+/// unrelated CA (for "wrong CA" tests); `serverDNSName` makes the server certificate name
+/// only that host (for "wrong name" tests).
 public struct TestCertificates: Sendable {
     public let directory: String
     public let ca: String
@@ -15,7 +16,7 @@ public struct TestCertificates: Sendable {
     public let clientCert: String
     public let clientKey: String
 
-    public static func make() throws -> TestCertificates {
+    public static func make(serverDNSName: String? = nil) throws -> TestCertificates {
         let directory = NSTemporaryDirectory() + "sidecache-pki-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let now = Date()
@@ -31,7 +32,8 @@ public struct TestCertificates: Sendable {
             },
             issuerPrivateKey: .init(caKey))
 
-        func leaf(_ name: String, _ usage: ExtendedKeyUsage.Usage) throws -> (Certificate, P256.Signing.PrivateKey) {
+        let loopback: [GeneralName] = [.ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1])), .dnsName("localhost")]
+        func leaf(_ name: String, _ usage: ExtendedKeyUsage.Usage, names: [GeneralName] = loopback) throws -> (Certificate, P256.Signing.PrivateKey) {
             let key = P256.Signing.PrivateKey()
             let cert = try Certificate(
                 version: .v3, serialNumber: Certificate.SerialNumber(), publicKey: .init(key.publicKey),
@@ -41,7 +43,7 @@ public struct TestCertificates: Sendable {
                     Critical(BasicConstraints.notCertificateAuthority)
                     Critical(KeyUsage(digitalSignature: true))
                     try ExtendedKeyUsage([usage])
-                    SubjectAlternativeNames([.ipAddress(ASN1OctetString(contentBytes: [127, 0, 0, 1])), .dnsName("localhost")])
+                    SubjectAlternativeNames(names)
                 },
                 issuerPrivateKey: .init(caKey))
             return (cert, key)
@@ -52,7 +54,8 @@ public struct TestCertificates: Sendable {
             try text.write(toFile: path, atomically: true, encoding: .utf8)
             return path
         }
-        let (server, serverKey) = try leaf("127.0.0.1", .serverAuth)
+        let (server, serverKey) = try leaf(serverDNSName ?? "127.0.0.1", .serverAuth,
+                                           names: serverDNSName.map { [.dnsName($0)] } ?? loopback)
         let (client, clientKey) = try leaf("sidecache test client", .clientAuth)
         return TestCertificates(
             directory: directory,

@@ -13,13 +13,13 @@ struct RedisTLSTests {
     static let routes = #"[{ "name": "user", "match": "GET /api/users/{id}", "ttl": "5m" }]"#
 
     /// A started proxy with `tls` (JSON members of `store.tls`) against `redis`.
-    static func withProxy(_ redis: RedisServer, tls: String,
+    static func withProxy(_ redis: RedisServer, url: String? = nil, tls: String,
                           _ body: (ProxyServer, ScriptedOrigin, LogCapture) async throws -> Void) async throws {
         let origin = try await ScriptedOrigin.start()
         origin.on("GET", "/api/users/*") { req in .json(#"{"path":"\#(req.path)"}"#) }
         let logs = LogCapture()
         let config = try ConfigLoader.parse(Data("""
-        { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)", "store": { "redis": "\(redis.url)", "timeout": "1s", "tls": { \(tls) } },
+        { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)", "store": { "redis": "\(url ?? redis.url)", "timeout": "1s", "tls": { \(tls) } },
           "routes": \(routes) }
         """.utf8), environment: [:])
         let server = try ProxyServer(config: config, logger: logs.logger)
@@ -27,8 +27,9 @@ struct RedisTLSTests {
         try await stopping(server, origin) { try await body(server, origin, logs) }
     }
 
-    static func withRedis(clientCertificates: Bool, _ body: (RedisServer, TestCertificates) async throws -> Void) async throws {
-        let pki = try TestCertificates.make()
+    static func withRedis(clientCertificates: Bool, serverDNSName: String? = nil,
+                          _ body: (RedisServer, TestCertificates) async throws -> Void) async throws {
+        let pki = try TestCertificates.make(serverDNSName: serverDNSName)
         defer { pki.remove() }
         let redis = try await RedisServer.start(tls: .init(certificates: pki, clientCertificates: clientCertificates))
         do {
@@ -67,15 +68,18 @@ struct RedisTLSTests {
     }
 
     /// A Redis the proxy cannot trust, or one that wants a certificate it does not have:
-    /// never connected, every request still answered (from the upstream), the reason logged.
-    @Test(arguments: [("wrong CA", false), ("no client certificate", true)])
-    func refusedTLSIsNotConnectedButServing(_ case: String, requiresClientCertificate: Bool) async throws {
+    /// never connected, every request still answered (from the upstream), the reason logged
+    /// (it was "redis connection lost", whatever the handshake said).
+    @Test(arguments: [("wrong CA", false, "CERTIFICATE_VERIFY_FAILED"), ("no client certificate", true, "CERTIFICATE_REQUIRED")])
+    func refusedTLSIsNotConnectedButServing(_ case: String, requiresClientCertificate: Bool, reason: String) async throws {
         try await Self.withRedis(clientCertificates: requiresClientCertificate) { redis, pki in
             let other = try TestCertificates.make()
             defer { other.remove() }
             let ca = requiresClientCertificate ? pki.ca : other.ca
             try await Self.withProxy(redis, tls: #""ca": "\#(ca)""#) { server, origin, logs in
-                #expect(try await eventually { logs.all.contains { $0.contains("redis connect failed") } }, "\(`case`)")
+                // The handshake's reason, not the "connection lost" it ends in.
+                #expect(try await eventually { logs.all.contains { $0.contains("redis connect failed") && $0.contains(reason) } },
+                        "\(`case`): \(logs.all.filter { $0.contains("redis connect failed") })")
                 for i in 0..<5 {
                     let r = try await Self.get(server, "/api/users/\(i)")
                     #expect(r.status == 200)
@@ -84,6 +88,28 @@ struct RedisTLSTests {
                 #expect(server.redisStatus?.connected == false)
                 #expect(server.redisReady == false)
                 #expect(try await redis.cli("KEYS", "*").isEmpty, "nothing reached Redis")
+            }
+        }
+    }
+
+    /// A certificate the CA signed for another name is refused, whether the URL names the
+    /// server by address or by host name: any server with a certificate from that CA
+    /// could otherwise stand in for Redis. `serverName` says which name to expect.
+    @Test(arguments: ["127.0.0.1", "localhost"])
+    func aCertificateForAnotherNameIsRefused(_ host: String) async throws {
+        try await Self.withRedis(clientCertificates: false, serverDNSName: "other.example") { redis, pki in
+            let url = "rediss://\(host):\(redis.port)"
+            try await Self.withProxy(redis, url: url, tls: #""ca": "\#(pki.ca)""#) { (server, _, logs) async throws in
+                #expect(try await eventually {
+                    logs.all.contains { $0.contains("redis connect failed") && $0.contains("failedToValidateHostname") }
+                })
+                #expect(server.redisReady == false)
+                #expect(try await Self.get(server, "/api/users/1").status == 200)
+                #expect(try await redis.cli("KEYS", "*").isEmpty, "nothing reached Redis")
+            }
+            try await Self.withProxy(redis, url: url, tls: #""ca": "\#(pki.ca)", "serverName": "other.example""#) { server, _, _ in
+                let ready = try await eventually { server.redisReady }
+                #expect(ready, "the name the certificate carries, as serverName")
             }
         }
     }

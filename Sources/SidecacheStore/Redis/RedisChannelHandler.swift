@@ -110,6 +110,10 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     /// When `timer` fires.
     private var timerDeadline = NIODeadline.distantFuture
     private var context: ChannelHandlerContext?
+    /// What closed the connection, when an error did: a TLS handshake's reason (a CA that
+    /// does not sign the server's certificate, another name), which the greeting, failing
+    /// with the connection, reports instead of "connection lost".
+    private(set) var closedBy: (any Error)?
     /// Past this many abandoned slots the connection is closed rather than kept.
     private static let maxAbandoned = 4096
 
@@ -199,6 +203,7 @@ final class RedisChannelHandler: ChannelDuplexHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if closedBy == nil { closedBy = error }
         failAll(.connectionLost)
         context.close(promise: nil)
     }

@@ -89,6 +89,7 @@ final class RedisConnection: Sendable {
                 // CA, a client certificate required) fails here, not on the first request.
                 hello.append(["PING"])
                 if requireMaster { hello.append(["ROLE"]) }
+                let greeted = NIOLoopBound(handler, eventLoop: channel.eventLoop)
                 return connection.send(hello, timeout: max(timeout, .milliseconds(500))).flatMapThrowing { replies in
                     if let error = replies.first(where: \.isError), case .error(let message) = error {
                         throw RedisFailure.replyError(message)
@@ -105,6 +106,9 @@ final class RedisConnection: Sendable {
                     // time) leaves a connection nobody uses: closed here, or a paused Redis
                     // that answers later would keep every such attempt open for good.
                     channel.close(promise: nil)
+                    if case RedisFailure.connectionLost = error, let reason = greeted.value.closedBy {
+                        throw RedisFailure.unavailable("\(reason)")
+                    }
                     throw error
                 }
             }
