@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import SidecacheConfig
 
 /// When the bytes of a request head started arriving, so a client that trickles a
 /// head (slowloris) is cut off after `limits.headerTimeout`. Shared by the decoder
@@ -17,10 +18,20 @@ final class HeadClock {
 struct TimedRequestDecoder: ByteToMessageDecoder {
     typealias InboundOut = HTTPServerRequestPart
 
-    private let decoder = HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)
+    private let decoder: HTTPRequestDecoder
     private let clock: HeadClock
 
-    init(clock: HeadClock) { self.clock = clock }
+    /// NIO's own caps on a head (80 KiB) must not come before the proxy's: with
+    /// `limits.headerBytes` or `urlBytes` raised past them, a head within both was refused
+    /// as too large. `RequestHead.check` applies the configured limits exactly.
+    init(clock: HeadClock, limits: Limits) {
+        self.clock = clock
+        var decoderLimits = NIOHTTPDecoderLimitConfiguration()
+        let largest = max(limits.headerBytes, limits.urlBytes)
+        decoderLimits.maxHeaderFieldSize = max(decoderLimits.maxHeaderFieldSize, largest)
+        decoderLimits.maxHeaderListSize = max(decoderLimits.maxHeaderListSize, largest)
+        decoder = HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes, limitConfiguration: decoderLimits)
+    }
 
     /// Only notes the time: the connection's own timer (which ticks at least every half
     /// header timeout) does the cutting off, so nothing is scheduled per request.

@@ -333,6 +333,52 @@ struct ProtocolTests {
         }
     }
 
+    /// At the limit passes, one byte past it is refused: the head counted as its request
+    /// line and header lines (not the blank line), the target by itself.
+    @Test func headAndTargetAtTheirLimitsPass() async throws {
+        try await withProxy(extra: #""limits": { "headerBytes": "2KiB", "urlBytes": "1KiB" }"#) { h in
+            h.origin.on(nil, "/*", .text("ok"))
+            // Counted: "GET /x/1 HTTP/1.1" + CRLF = 19, "Host: a" + CRLF = 9, "X-Pad: " + pad + CRLF = 9 + pad.
+            func head(pad: Int) -> String { "GET /x/1 HTTP/1.1\r\nHost: a\r\nX-Pad: \(String(repeating: "a", count: pad))\r\n\r\n" }
+            func target(_ length: Int) -> String { "GET /x/\(String(repeating: "a", count: length - 3)) HTTP/1.1\r\nHost: a\r\n\r\n" }
+            for (request, status) in [(head(pad: 2011), 200), (head(pad: 2012), 431), (target(1024), 200), (target(1025), 414)] {
+                let conn = try await RawConnection.connect(port: h.port)
+                try await conn.send(request)
+                #expect(try await conn.readResponses(1, methods: ["GET"]).first?.status == status, "\(request.utf8.count) bytes")
+                try await conn.close()
+            }
+            #expect(h.origin.totalCount == 2)
+        }
+    }
+
+    /// Limits raised past NIO's own caps on a head (80 KiB) hold: NIO's decoder refused a
+    /// 81 KiB target under a 512 KiB `urlBytes` as a 431 that quoted the configured limit.
+    @Test func limitsRaisedPastEightyKiBHold() async throws {
+        let origin = try await RawOrigin.start(answer: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", thenClose: false)
+        try await withProxy(extra: #""limits": { "headerBytes": "1MiB", "urlBytes": "512KiB" }"#, upstream: origin.baseURL) { h in
+            let longTarget = "/x/" + String(repeating: "a", count: 100 << 10)
+            #expect(try await h.get(longTarget).status == 200, "a 100 KiB target")
+            let manyHeaders = (0..<100).map { ("X-Pad-\($0)", String(repeating: "b", count: 1000)) }
+            #expect(try await h.get("/x/1", headers: manyHeaders).status == 200, "100 KB of header lines")
+            let tooLong = try await h.get("/x/" + String(repeating: "a", count: 512 << 10))
+            #expect(tooLong.status == 414)
+            #expect(origin.requests.count == 2)
+            #expect(origin.requests.first?.contains(longTarget) == true, "the whole target reached the upstream")
+        }
+        await origin.shutdown()
+    }
+
+    @Test func aBodyAtMaxRequestBodyPasses() async throws {
+        try await withProxy(extra: #""defaults": { "maxRequestBody": "1KiB" }"#) { h in
+            h.origin.on(nil, "/*", .text("ok"))
+            let at = try await h.send("POST", "/upload", body: [UInt8](repeating: 1, count: 1024))
+            let past = try await h.send("POST", "/upload", body: [UInt8](repeating: 1, count: 1025))
+            #expect(at.status == 200)
+            #expect(past.status == 413)
+            #expect(h.origin.totalCount == 1)
+        }
+    }
+
     @Test func oversizedBodyGets413() async throws {
         try await withProxy(extra: #""defaults": { "maxRequestBody": "1KiB" }"#) { h in
             h.origin.on(nil, "/*", .text("no"))
