@@ -119,6 +119,25 @@ struct ForwardingTests {
         }
     }
 
+    /// An answer of exactly `maxBodySize` is stored, one a byte longer streams through, with
+    /// a length and chunked alike.
+    @Test(arguments: [false, true])
+    func anAnswerAtMaxBodySizeIsStored(chunked: Bool) async throws {
+        try await withProxy(routes: #"[{ "name": "doc", "match": "GET /doc/{id}", "ttl": "5m", "maxBodySize": "1KiB" }]"#) { h in
+            for (path, size) in [("/doc/at", 1024), ("/doc/past", 1025)] {
+                let body = [UInt8](repeating: UInt8(ascii: "a"), count: size)
+                h.origin.on("GET", path, OriginResponse(body: chunked ? .chunked([Array(body[..<500]), Array(body[500...])]) : .bytes(body)))
+                let filled = try await h.get(path)
+                #expect(filled.body == body)
+            }
+            let at = try await h.get("/doc/at")
+            #expect(at.header("X-Cache") == "HIT")
+            let past = try await h.get("/doc/past")
+            #expect(past.header("X-Cache") == "MISS")
+            #expect(past.header("Cache-Status") == "sidecache; fwd=uri-miss; detail=too-large")
+        }
+    }
+
     /// Unknown length (chunked upstream) that turns out bigger than maxBodySize.
     @Test func chunkedResponseOverTheLimitSwitchesToStreaming() async throws {
         try await withProxy(routes: #"[{ "name": "big", "match": "GET /big", "ttl": "5m", "maxBodySize": "64KiB" }]"#) { h in
