@@ -74,6 +74,38 @@ extension RedisTopologies {
             await master.stop()
         }
 
+        /// The sentinels are asked in turn (the first one here refuses connections), and the
+        /// URL's credentials are the master's: a sentinel that got them (this one answers any
+        /// command it does not know with an error) failed the greeting, and a master that
+        /// did not refused every command.
+        @Test func theSentinelsAreAskedInTurnAndTheCredentialsAreTheMasters() async throws {
+            let master = try await RedisServer.start(password: "s3cret")
+            let refusing = try RefusingPort()
+            let sentinel = try await FakeSentinel.start(naming: master.port)
+            let origin = try await ScriptedOrigin.start()
+            origin.on("GET", "/api/users/*") { req in .json(#"{"path":"\#(req.path)"}"#) }
+            let config = try ConfigLoader.parse(Data("""
+            { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)",
+              "store": { "memory": "0", "redis": "redis+sentinel://:s3cret@127.0.0.1:\(refusing.port),127.0.0.1:\(sentinel.port)/mymaster",
+                         "timeout": "1s" },
+              "routes": \(Self.routes) }
+            """.utf8), environment: [:])
+            let server = try ProxyServer(config: config, logger: LogCapture().logger)
+            try await server.start()
+            try await stopping(server, origin) {
+                let ready = try await eventually { server.redisReady }
+                #expect(ready)
+                #expect(sentinel.questions >= 1)
+                let fill = try await TestHTTPClient.request(port: server.port!, "GET", "/api/users/1", headers: [("Host", "api.example")])
+                #expect(fill.header("Cache-Status") == "sidecache; fwd=uri-miss; stored")
+                let keys = try await master.cli("KEYS", "sidecache:e:*")
+                #expect(keys.split(separator: "\n").count == 1, "the entry is on the master the second sentinel named")
+            }
+            withExtendedLifetime(refusing) {}
+            await sentinel.stop()
+            await master.stop()
+        }
+
         /// A manual failover (`SENTINEL FAILOVER`) leaves the old master up, demoted: the
         /// proxy hears `+switch-master` and moves to the new master without any error.
         @Test func aSwitchAnnouncedBySentinelIsFollowedWhileTheOldMasterLives() async throws {
