@@ -7,9 +7,10 @@ import Testing
 
 @Suite("Hot reload: SIGHUP and ProxyServer.reload")
 struct ReloadTests {
-    static func config(origin: ScriptedOrigin, routes: String, listen: String = "127.0.0.1:0", extra: String = "") -> String {
+    static func config(origin: ScriptedOrigin, routes: String, listen: String = "127.0.0.1:0", extra: String = "",
+                       upstream: String? = nil) -> String {
         """
-        { "listen": "\(listen)", "upstream": "\(origin.baseURL)", "routes": \(routes)\(extra.isEmpty ? "" : ", " + extra) }
+        { "listen": "\(listen)", "upstream": "\(upstream ?? origin.baseURL)", "routes": \(routes)\(extra.isEmpty ? "" : ", " + extra) }
         """
     }
 
@@ -275,16 +276,73 @@ struct ReloadTests {
         }
     }
 
+    /// A rotated admin token is not in force before a restart, and the reload says so: the
+    /// old token still opens the admin API, the new one does not.
+    @Test func aRotatedAdminTokenWaitsForARestartAndIsReported() async throws {
+        let origin = try await ScriptedOrigin.start()
+        func admin(_ token: String) -> String { #""admin": { "listen": "127.0.0.1:0", "token": "\#(token)" }"# }
+        let file = try writeTempConfig(Self.config(origin: origin, routes: Self.users, extra: admin("old-token-sixteen-chars")))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let logs = LogCapture()
+        let server = try ProxyServer(config: try ConfigLoader.load(file: file, environment: [:]), logger: logs.logger)
+        try await server.start()
+        try await stopping(server, origin) {
+            try Self.config(origin: origin, routes: Self.users, extra: admin("new-token-sixteen-chars"))
+                .write(toFile: file, atomically: true, encoding: .utf8)
+            #expect(await server.reload(from: file, environment: [:]) == .applied(generation: 2, needsRestart: ["admin"]))
+            #expect(logs.all.contains { $0.contains("only a restart applies") && $0.contains("admin") })
+            let old = try await adminCall(port: server.adminPort!, "GET", "/stats", token: "old-token-sixteen-chars")
+            let new = try await adminCall(port: server.adminPort!, "GET", "/stats", token: "new-token-sixteen-chars")
+            #expect(old.status == 200)
+            #expect(new.status == 401)
+        }
+    }
+
+    /// Limits, the upstream and purge rules are what a reload swaps in: a head between the
+    /// old and the new `headerBytes`, a request after the upstream moved, a write the new
+    /// rule purges on.
+    @Test func aReloadSwapsLimitsUpstreamAndPurgeRules() async throws {
+        try await withServer { server, origin, file, _ in
+            let second = try await ScriptedOrigin.start()
+            second.on("GET", "/api/*") { req in .json(#"{"from":"second","path":"\#(req.path)"}"#) }
+            second.on("POST", "/api/refresh/*", .json("{}"))
+            let padded = [("X-Pad", String(repeating: "a", count: 3000))]
+            let before = try await TestHTTPClient.request(port: server.port!, "GET", "/api/users/9", headers: padded)
+            #expect(before.status == 200, "within the default 32 KiB")
+            let json = Self.config(origin: origin, routes: Self.users, upstream: second.baseURL).replacingOccurrences(
+                of: #""routes""#, with: #""limits": { "headerBytes": "2KiB" }, "purge": [{ "on": "POST /api/refresh/{id}", "paths": ["/api/users/{id}"] }], "routes""#)
+            try json.write(toFile: file, atomically: true, encoding: .utf8)
+            #expect(await server.reload(from: file, environment: [:]) == .applied(generation: 2, needsRestart: []))
+            let after = try await TestHTTPClient.request(port: server.port!, "GET", "/api/users/10", headers: padded)
+            #expect(after.status == 431, "over the new 2 KiB")
+            let moved = try await TestHTTPClient.request(port: server.port!, "GET", "/api/users/11")
+            #expect(moved.text.contains("second"), "the new upstream answers")
+            #expect(try await xCache(server, "/api/users/11") == "HIT")
+            let purge = try await TestHTTPClient.request(port: server.port!, "POST", "/api/refresh/11")
+            #expect(purge.status == 200)
+            #expect(try await xCache(server, "/api/users/11") == "MISS", "the new rule purged it")
+            try? await second.shutdown()
+        }
+    }
+
     @Test func sighupToTheBinaryReloadsAndABadFileKeepsTheOldConfig() async throws {
         let origin = try await ScriptedOrigin.start()
         defer { Task { try? await origin.shutdown() } }
         origin.on("GET", "/api/*", .json("{}"))
         // Port 0 for both listeners, read back from the log: a port chosen beforehand can be
         // taken by another test before the child binds it.
-        let admin = #""admin": { "listen": "127.0.0.1:0" }, "log": { "format": "json" }"#
-        let file = try writeTempConfig(Self.config(origin: origin, routes: Self.users, listen: "127.0.0.1:0", extra: admin))
+        let admin = #""admin": { "listen": "127.0.0.1:0", "token": "${RELOAD_TEST_TOKEN}" }, "log": { "format": "json" }"#
+        // The environment the process started with applies to every reload: the file's
+        // upstream refuses connections and only SIDECACHE_UPSTREAM reaches the origin, and a
+        // reload without the environment could not fill `${RELOAD_TEST_TOKEN}` (rejected).
+        func write(_ routes: String) throws -> String {
+            Self.config(origin: origin, routes: routes, listen: "127.0.0.1:0", extra: admin, upstream: "http://127.0.0.1:1")
+        }
+        let file = try writeTempConfig(try write(Self.users))
         defer { try? FileManager.default.removeItem(atPath: file) }
-        let process = try ManagedProcess(LifecycleTests.binary, arguments: ["run", "--config", file])
+        let environment = ProcessInfo.processInfo.environment.merging(
+            ["SIDECACHE_UPSTREAM": origin.baseURL, "RELOAD_TEST_TOKEN": "a-token-of-sixteen-chars"]) { $1 }
+        let process = try ManagedProcess(LifecycleTests.binary, arguments: ["run", "--config", file], environment: environment)
         defer { process.kill() }
         // The proxy listener starts after the admin listener: once it says so, both are bound.
         #expect(await process.waitForOutput(containing: "sidecache listening", timeout: .seconds(60)))
@@ -295,17 +353,16 @@ struct ReloadTests {
         }
         #expect(try await generation() == 1)
 
-        try Self.config(origin: origin, routes: Self.usersAndPosts, listen: "127.0.0.1:0", extra: admin)
-            .write(toFile: file, atomically: true, encoding: .utf8)
+        try write(Self.usersAndPosts).write(toFile: file, atomically: true, encoding: .utf8)
         process.signal(SIGHUP)
         #expect(try await eventually { try await generation() == 2 })
         _ = try await TestHTTPClient.request(port: port, "GET", "/api/posts/1")
         #expect(try await TestHTTPClient.request(port: port, "GET", "/api/posts/1").header("X-Cache") == "HIT")
 
-        try #"{ "upstream": 42 }"#.write(toFile: file, atomically: true, encoding: .utf8)
+        try #"{ "listen": 42 }"#.write(toFile: file, atomically: true, encoding: .utf8)
         process.signal(SIGHUP)
         #expect(await process.waitForOutput(containing: "reload rejected"))
-        #expect(process.output.contains("upstream: expected a string, found a number"), "\(process.output)")
+        #expect(process.output.contains("listen: expected a string, found a number"), "\(process.output)")
         #expect(try await generation() == 2)
         #expect(try await TestHTTPClient.request(port: port, "GET", "/api/posts/1").header("X-Cache") == "HIT")
 
