@@ -131,7 +131,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SidecacheServerTests", dependencies: [
-            "SidecacheServer", "SidecacheMetrics", "SidecacheConfig", "SidecacheStore", "SidecacheUpstream", "SidecacheTestSupport",
+            "SidecacheServer", "SidecacheAdmin", "SidecacheMetrics", "SidecacheConfig", "SidecacheStore", "SidecacheUpstream", "SidecacheTestSupport",
             .product(name: "JWTKit", package: "jwt-kit"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -26,7 +26,9 @@ public final class ProxyServer: Sendable {
     let boundAdminPort = Mutex<Int?>(nil)
     let warmer: Warmer
     /// How long a drain waits for in-flight answers before closing what is left.
-    let drainGrace = Mutex<Duration>(.seconds(10))
+    let drainGrace = Mutex<Duration>(defaultDrainGrace)
+    /// README's "up to 10 s"; Compose's and Kubernetes' grace periods in deploy/ allow for it.
+    static let defaultDrainGrace = Duration.seconds(10)
     /// True once every part has started, false if start-up failed or was stopped.
     let started = Latch<Bool>()
     /// The group `start()` runs, for `shutdown(grace:)`.

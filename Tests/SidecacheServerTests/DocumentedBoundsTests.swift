@@ -1,5 +1,7 @@
 import Testing
+@testable import SidecacheAdmin
 @testable import SidecacheCore
+import SidecacheMetrics
 @testable import SidecacheServer
 @testable import SidecacheStore
 
@@ -20,5 +22,9 @@ struct DocumentedBoundsTests {
         #expect(PurgeScope.maxSubtreeDepth == 16, "README: subtrees count down to 16 levels")
         #expect(FillRegistry.hitForMiss == .seconds(10), "README: remembered as not storable for 10 s")
         #expect(PurgeLedger().maxScopes == 1 << 20, "README: 1 048 576 scopes")
+        #expect(ProxyServer.defaultDrainGrace == .seconds(10), "README: SIGTERM/SIGINT drain (up to 10 s)")
+        #expect(RecentPurges().capacity == 20, "README: the status page's last 20 purges")
+        #expect(AdminAPI.historyPeriod == .seconds(10), "README: sampled every 10 s")
+        #expect(TrafficHistory().capacity == 31, "README: the last minutes (five at most): 30 intervals of 10 s")
     }
 }
