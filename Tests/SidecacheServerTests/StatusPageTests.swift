@@ -2,6 +2,7 @@ import Foundation
 @testable import SidecacheAdmin
 import SidecacheMetrics
 @testable import SidecacheServer
+@testable import SidecacheStore
 import SidecacheTestSupport
 import Testing
 
@@ -64,6 +65,24 @@ struct StatusPageTests {
         let html = StatusPage.render(routes: [], redis: nil, purges: [purge], generation: 1, uptimeSeconds: 5, window: .zero)
         #expect(!html.contains("<script>") && !html.contains("<b>"))
         #expect(html.contains("&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;"))
+    }
+
+    /// The Redis section says what the tier's status says, a Redis that is down included,
+    /// and the page asks to be reloaded every 10 s (README).
+    @Test(arguments: [true, false])
+    func theRedisSectionShowsTheTiersState(connected: Bool) {
+        let status = SharedTierStatus(connected: connected, breaker: connected ? "closed" : "open",
+                                      lastError: connected ? nil : "redis unavailable: <not connected>",
+                                      l2: connected ? "usable" : "epoch-unknown", usable: connected)
+        let html = StatusPage.render(routes: [], redis: .init(status: status, info: nil), purges: [], generation: 1,
+                                     uptimeSeconds: 5, window: .zero)
+        let shown = connected ? #"<span class="ok">yes</span>"# : #"<span class="bad">no</span>"#
+        #expect(html.contains("<tr><th>connected</th><td>\(shown)</td></tr>"))
+        #expect(html.contains("<tr><th>breaker</th><td>\(connected ? "closed" : "open")</td></tr>"))
+        #expect(html.contains("<tr><th>L2</th><td>\(connected ? "usable" : "epoch-unknown")</td></tr>"))
+        #expect(html.contains("last error") == !connected)
+        if !connected { #expect(html.contains("redis unavailable: &lt;not connected&gt;")) }
+        #expect(html.contains(#"<meta http-equiv="refresh" content="10">"#))
     }
 
     /// Headless Chromium (Debian's; `make test` installs it) loads the page with the
