@@ -134,6 +134,32 @@ extension RedisTopologies {
             }
         }
 
+        /// A purge is answered once the master's replica has it (`WAIT`), so the replica a
+        /// failover promotes cannot be missing it. The failover test cannot tell: the new
+        /// master's epoch makes every entry a miss there anyway.
+        @Test func aPurgeWaitsForTheReplica() async throws {
+            try await Self.withSentinels { master, _, sentinels in
+                let origin = try await ScriptedOrigin.start()
+                origin.on("PUT", "/api/users/*", .json("{}"))
+                let config = try ConfigLoader.parse(Data("""
+                { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)",
+                  "store": { "redis": "\(Self.url(sentinels))", "timeout": "1s" }, "routes": \(Self.routes), "purge": \(Self.purge) }
+                """.utf8), environment: [:])
+                let server = try ProxyServer(config: config, logger: Logger(label: "test"))
+                try await server.start()
+                try await stopping(server, origin) {
+                    #expect(try await eventually { server.redisReady })
+                    let before = try await master.cli("INFO", "commandstats")
+                    let put = try await TestHTTPClient.request(port: server.port!, "PUT", "/api/users/1", headers: [("Host", "api.example")],
+                                                               body: Array("{}".utf8))
+                    #expect(put.status == 200)
+                    let after = try await master.cli("INFO", "commandstats")
+                    #expect(!before.contains("cmdstat_wait:"))
+                    #expect(after.contains("cmdstat_wait:calls="), "\(after)")
+                }
+            }
+        }
+
         /// A purge waits for the replicas the master had at connect; replays of the journal
         /// do too. With the replica gone for good, every replay came short, the journal
         /// stayed pending and L2 went unread for as long. A purge that comes short asks the
