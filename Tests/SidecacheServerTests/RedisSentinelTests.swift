@@ -40,6 +40,23 @@ extension RedisTopologies {
             await stopAll()
         }
 
+        /// A started proxy on the sentinels' master with the PUT purge rule, Redis ready.
+        static func withPurgingProxy(_ sentinels: [RedisSentinel], _ body: (ProxyServer) async throws -> Void) async throws {
+            let origin = try await ScriptedOrigin.start()
+            origin.on("GET", "/api/users/*", .json("{}"))
+            origin.on("PUT", "/api/users/*", .json("{}"))
+            let config = try ConfigLoader.parse(Data("""
+            { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)",
+              "store": { "redis": "\(url(sentinels))", "timeout": "1s" }, "routes": \(routes), "purge": \(purge) }
+            """.utf8), environment: [:])
+            let server = try ProxyServer(config: config, logger: Logger(label: "test"))
+            try await server.start()
+            try await stopping(server, origin) {
+                #expect(try await eventually { server.redisReady })
+                try await body(server)
+            }
+        }
+
         static func url(_ sentinels: [RedisSentinel], tls: Bool = false) -> String {
             (tls ? "rediss+sentinel://" : "redis+sentinel://") + sentinels.map { "127.0.0.1:\($0.port)" }.joined(separator: ",") + "/mymaster"
         }
@@ -139,16 +156,7 @@ extension RedisTopologies {
         /// master's epoch makes every entry a miss there anyway.
         @Test func aPurgeWaitsForTheReplica() async throws {
             try await Self.withSentinels { master, _, sentinels in
-                let origin = try await ScriptedOrigin.start()
-                origin.on("PUT", "/api/users/*", .json("{}"))
-                let config = try ConfigLoader.parse(Data("""
-                { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)",
-                  "store": { "redis": "\(Self.url(sentinels))", "timeout": "1s" }, "routes": \(Self.routes), "purge": \(Self.purge) }
-                """.utf8), environment: [:])
-                let server = try ProxyServer(config: config, logger: Logger(label: "test"))
-                try await server.start()
-                try await stopping(server, origin) {
-                    #expect(try await eventually { server.redisReady })
+                try await Self.withPurgingProxy(sentinels) { server in
                     let before = try await master.cli("INFO", "commandstats")
                     let put = try await TestHTTPClient.request(port: server.port!, "PUT", "/api/users/1", headers: [("Host", "api.example")],
                                                                body: Array("{}".utf8))
@@ -166,17 +174,7 @@ extension RedisTopologies {
         /// master how many replicas it has now (`ROLE`), and the replay waits for those.
         @Test func aReplicaGoneForGoodLeavesNoPurgePending() async throws {
             try await Self.withSentinels { master, replica, sentinels in
-                let origin = try await ScriptedOrigin.start()
-                origin.on("GET", "/api/users/*", .json("{}"))
-                origin.on("PUT", "/api/users/*", .json("{}"))
-                let config = try ConfigLoader.parse(Data("""
-                { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)",
-                  "store": { "redis": "\(Self.url(sentinels))", "timeout": "1s" }, "routes": \(Self.routes), "purge": \(Self.purge) }
-                """.utf8), environment: [:])
-                let server = try ProxyServer(config: config, logger: Logger(label: "test"))
-                try await server.start()
-                try await stopping(server, origin) {
-                    #expect(try await eventually { server.redisReady })
+                try await Self.withPurgingProxy(sentinels) { server in
                     replica.kill()
                     #expect(try await eventually { try await master.cli("INFO", "replication").contains("connected_slaves:0") })
                     let put = try await TestHTTPClient.request(port: server.port!, "PUT", "/api/users/1", headers: [("Host", "api.example")],
