@@ -27,7 +27,9 @@ struct LifecycleTests {
         return path
     }
 
-    @Test func sigtermDrainsInFlightRequestsThenExitsZero() async throws {
+    /// SIGTERM and SIGINT alike (README): what is in flight is answered, then exit 0.
+    @Test(arguments: [SIGTERM, SIGINT])
+    func aSignalDrainsInFlightRequestsThenExitsZero(_ signal: Int32) async throws {
         let origin = try await ScriptedOrigin.start()
         defer { Task { try? await origin.shutdown() } }
         origin.on("GET", "/slow", OriginResponse.text("finished").delayed(.milliseconds(800)))
@@ -39,7 +41,7 @@ struct LifecycleTests {
 
         async let inFlight = TestHTTPClient.request(port: port, "GET", "/slow")
         #expect(try await eventually { origin.count(path: "/slow") == 1 })
-        process.signal(SIGTERM)
+        process.signal(signal)
         let answer = try await inFlight
         #expect(answer.status == 200 && answer.text == "finished")
         #expect(await process.waitForExit(timeout: .seconds(20)) == 0)
