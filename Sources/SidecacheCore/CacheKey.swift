@@ -50,37 +50,37 @@ public enum CacheKeyBuilder {
     public static func key(route: Route, host: String, target: RequestTarget,
                            headers: some HeaderFields, identity: Substring?, varyHeaders: [String] = [],
                            body: RequestBodyKey? = nil) -> CacheKey {
-        var hasher = SHA256()
-        hasher.part(route.keyName)
-        hasher.part(host.containsUTF8Byte { $0 >= 0x41 && $0 <= 0x5A } ? host.asciiLowercased : host)
-        // DESIGN: keyed byte for byte. Only a route whose upstream reads paths loosely
-        // (`paths`) folds its spellings into one key; an escaped spelling on an exact
-        // route is its own key, which it never fills (`Exchange.respelled`).
-        hasher.part(route.spelling == .exact ? target.path : route.spelling.canonical(target.path))
-        appendQuery(target.query, policy: route.query, to: &hasher)
-        for name in route.keyHeaders { appendHeader(name, headers, to: &hasher) }
-        hasher.count(varyHeaders.count)
-        for name in varyHeaders {
-            hasher.part(name)
-            appendHeader(name, headers, to: &hasher)
-        }
-        if let identity {
-            hasher.count(1)
-            hasher.part(identity)
-        } else {
-            hasher.count(0)
-        }
-        if route.keyBody, let body {
-            hasher.part(body.method)
-            hasher.part(body.contentType ?? "")
-            body.hash.digest.withUnsafeBytes { hasher.update(bufferPointer: $0) }
-        }
-        return CacheKey(digest: hasher.finalize())
+        CacheKey(digest: KeyHasher.digest { hasher in
+            hasher.part(route.keyName)
+            hasher.part(host.containsUTF8Byte { $0 >= 0x41 && $0 <= 0x5A } ? host.asciiLowercased : host)
+            // DESIGN: keyed byte for byte. Only a route whose upstream reads paths loosely
+            // (`paths`) folds its spellings into one key; an escaped spelling on an exact
+            // route is its own key, which it never fills (`Exchange.respelled`).
+            hasher.part(route.spelling == .exact ? target.path : route.spelling.canonical(target.path))
+            appendQuery(target.query, policy: route.query, to: &hasher)
+            for name in route.keyHeaders { appendHeader(name, headers, to: &hasher) }
+            hasher.count(varyHeaders.count)
+            for name in varyHeaders {
+                hasher.part(name)
+                appendHeader(name, headers, to: &hasher)
+            }
+            if let identity {
+                hasher.count(1)
+                hasher.part(identity)
+            } else {
+                hasher.count(0)
+            }
+            if route.keyBody, let body {
+                hasher.part(body.method)
+                hasher.part(body.contentType ?? "")
+                body.hash.digest.withUnsafeBytes { hasher.append($0) }
+            }
+        })
     }
 
     /// A header's values, whitespace-normalised (RFC 9111 §4.1): `a,b`, `a, b` and
     /// ` a ,b ` are one variant; case is kept, since a field's own rules decide it.
-    static func appendHeader(_ name: String, _ headers: some HeaderFields, to hasher: inout SHA256) {
+    static func appendHeader(_ name: String, _ headers: some HeaderFields, to hasher: inout KeyHasher) {
         let values = headers.all(name)
         hasher.count(values.count)
         for v in values { hasher.part(normalizedFieldValue(v)) }
@@ -96,7 +96,7 @@ public enum CacheKeyBuilder {
     /// keep more keys apart. A query whose kept pairs hold a `;` keeps its order:
     /// upstreams that split pairs on it too (Rack 2, older Python) read `b=1;a=2` as two
     /// parameters, which a sort of `&` pairs would move as one.
-    static func appendQuery(_ query: Substring?, policy: QueryKey, to hasher: inout SHA256) {
+    static func appendQuery(_ query: Substring?, policy: QueryKey, to hasher: inout KeyHasher) {
         guard let query, !query.isEmpty, policy != .none else {
             hasher.count(0)
             return
@@ -119,22 +119,6 @@ public enum CacheKeyBuilder {
         }
         hasher.count(kept.count)
         for p in kept { hasher.part(p.pair) }
-    }
-}
-
-extension SHA256 {
-    mutating func count(_ n: Int) {
-        var n = UInt32(truncatingIfNeeded: n).bigEndian
-        Swift.withUnsafeBytes(of: &n) { update(bufferPointer: $0) }
-    }
-
-    mutating func part(_ s: some StringProtocol) {
-        count(s.utf8.count)
-        let done: Void? = s.utf8.withContiguousStorageIfAvailable { update(bufferPointer: UnsafeRawBufferPointer($0)) }
-        if done == nil {
-            var copy = String(s)   // bridged or foreign storage only
-            copy.withUTF8 { update(bufferPointer: UnsafeRawBufferPointer($0)) }
-        }
     }
 }
 

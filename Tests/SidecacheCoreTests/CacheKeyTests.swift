@@ -181,6 +181,35 @@ struct KeyInput: CustomStringConvertible, Sendable {
     }
 }
 
+/// Keys are stored in Redis, which instances of two versions share during a rolling
+/// upgrade: the same request must give the same key whatever version builds it. These
+/// digests were computed by the code that has been storing entries; a change to how keys
+/// are hashed must give them unchanged. The first is also SHA-256, by Python's hashlib, of
+/// its length-prefixed parts (a big-endian UInt32 before each): `r\0headers=x-role`,
+/// `example.com`, `/a`, then four zero counts (query, the key header's values, varied
+/// headers, identity). The third's parts run past the kilobyte a key is gathered in.
+@Suite struct StoredKeyFormatTests {
+    @Test func keysAreTheDigestsStoredEntriesHave() throws {
+        let long = KeyInput(uri: "/" + String(repeating: "p", count: 3000) + "?q=" + String(repeating: "v", count: 2000),
+                            headers: [("X-Role", String(repeating: "r", count: 1500))], identity: String(repeating: "i", count: 1200))
+        let keys = [
+            try KeyInput().key(),
+            try KeyInput(uri: "/a/b?z=1&a=2", headers: [("X-Role", "admin")], identity: "Bearer abc").key(),
+            try long.key(),
+        ]
+        let route = Route(name: "v", pattern: try RequestPattern(parsing: "GET /*"), ttl: .fixed(.seconds(60)))
+        let varied = CacheKeyBuilder.key(route: route, host: "Example.COM", target: try #require(RequestTarget("/x?b=2&a=1")),
+                                         headers: HeaderList([(name: "Accept-Language", value: "en, de")]), identity: nil,
+                                         varyHeaders: ["Accept-Language"])
+        #expect((keys + [varied]).map(\.description) == [
+            "43d4096acc5ebbed73d190a8be73da28ff6f9ee8d5e8d69b2f4dc65c2bb46440",
+            "6c8a06dbb91194f5dd7b6b2b06152f3270bd5eb385dea36d4a3d8f9e032870e7",
+            "f93961a4f67e3d65f4d1da793dec5453dd4b621c55f187e9387e780f8299d43d",
+            "b0256f1e3f23761f3e8ca6e5395f807e73340f03b8a8835fe6fe8724a47a8783",
+        ])
+    }
+}
+
 /// The hex forms Redis key names and scope ids are spelled in: part of the stored format.
 @Suite struct PaddedHexTests {
     @Test func scopeIDsAndRequestIDsAreSixteenLowercaseDigits() {
