@@ -2,9 +2,9 @@ import Crypto
 
 /// SHA-256 over a key's parts, each length-prefixed (`part`, `count`), fed to the digest
 /// a kilobyte at a time from memory on the caller's stack. Every `SHA256.update` is a call
-/// into BoringSSL behind swift-crypto's copy-on-write context, and a hit's key made ten of
-/// them; gathered first, they are one. The bytes hashed, so the keys, are the same
-/// (`StoredKeyFormatTests`): entries in Redis outlive the version that stored them.
+/// into BoringSSL behind swift-crypto's copy-on-write context, and the bench hit's key
+/// made nine of them; gathered first, they are one. The bytes hashed, so the keys, are
+/// the same (`StoredKeyFormatTests`): entries in Redis outlive the version that stored them.
 struct KeyHasher {
     private var digest = SHA256()
     private let gathered: UnsafeMutableRawBufferPointer
