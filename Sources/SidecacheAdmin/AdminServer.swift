@@ -36,7 +36,9 @@ public final class AdminServer: Sendable {
     }
 
     private let api: AdminAPI
-    private let limits: Limits
+    /// Read as each connection comes, so that a reload's request and idle bounds apply to
+    /// the admin listener's new connections as to the proxy's.
+    private let limits: @Sendable () -> Limits
     private let logger: Logger
     /// An open connection, and since when it waits without a request under way (nil
     /// while one is: its head is whole and its answer not yet written).
@@ -48,7 +50,7 @@ public final class AdminServer: Sendable {
     private let state = Mutex<(listener: (any Channel)?, task: Task<Void, Never>?, open: [ObjectIdentifier: Open])>((nil, nil, [:]))
     private let sampler = Mutex<RepeatedTask?>(nil)
 
-    public init(api: AdminAPI, limits: Limits, logger: Logger) {
+    public init(api: AdminAPI, limits: @escaping @Sendable () -> Limits, logger: Logger) {
         self.api = api
         self.limits = limits
         self.logger = logger
@@ -118,7 +120,8 @@ public final class AdminServer: Sendable {
     private func serve(_ connection: Connection) async {
         let channel = connection.channel
         let id = ObjectIdentifier(channel)
-        guard admit(channel) else {
+        let limits = self.limits()
+        guard admit(channel, limits: limits) else {
             try? await connection.executeThenClose { _, _ in }
             return
         }
@@ -177,7 +180,7 @@ public final class AdminServer: Sendable {
 
     /// Admits `channel` within `limits.connections`, closing the connection that has
     /// waited longest without a request under way when it must.
-    private func admit(_ channel: any Channel) -> Bool {
+    private func admit(_ channel: any Channel, limits: Limits) -> Bool {
         let (admitted, evicted) = state.withLock { s -> (Bool, (any Channel)?) in
             var evicted: (any Channel)?
             if s.open.count >= limits.connections {

@@ -61,7 +61,10 @@ public final class ProxyServer: Sendable {
                         logger: logger)
         admin = config.admin.map { [readiness] admin in
             AdminServer(api: AdminAPI(backend: ProxyAdminBackend(engine: engine, readiness: readiness), admin: admin, logger: logger),
-                        limits: AdminServer.Limits(requestTime: config.limits.headerTimeout, idleTime: config.limits.idleTimeout),
+                        limits: {
+                            let limits = engine.config.limits
+                            return AdminServer.Limits(requestTime: limits.headerTimeout, idleTime: limits.idleTimeout)
+                        },
                         logger: logger)
         }
     }

@@ -298,6 +298,25 @@ struct ReloadTests {
         }
     }
 
+    /// The request and idle bounds a reload brings apply to the admin listener's new
+    /// connections too: it kept the start's (60 s idle) while the proxy's listener took the
+    /// new ones, and no reload said so.
+    @Test func aReloadsBoundsApplyToNewAdminConnections() async throws {
+        let origin = try await ScriptedOrigin.start()
+        let file = try writeTempConfig(Self.config(origin: origin, routes: Self.users, extra: adminJSON))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let server = try ProxyServer(config: try ConfigLoader.load(file: file, environment: [:]), logger: LogCapture().logger)
+        try await server.start()
+        try await stopping(server, origin) {
+            try Self.config(origin: origin, routes: Self.users, extra: adminJSON + #", "limits": { "idleTimeout": "1s" }"#)
+                .write(toFile: file, atomically: true, encoding: .utf8)
+            #expect(await server.reload(from: file, environment: [:]) == .applied(generation: 2, needsRestart: []))
+            let silent = try await RawConnection.connect(port: server.adminPort!)
+            #expect(try await eventually(timeout: .seconds(10)) { silent.isClosed }, "closed after the new 1 s idle bound")
+            try? await silent.close()
+        }
+    }
+
     /// Limits, the upstream and purge rules are what a reload swaps in: a head between the
     /// old and the new `headerBytes`, a request after the upstream moved, a write the new
     /// rule purges on.
