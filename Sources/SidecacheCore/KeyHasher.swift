@@ -10,9 +10,9 @@ struct KeyHasher {
     private let gathered: UnsafeMutableRawBufferPointer
     private var used = 0
 
-    /// Hashes what `body` feeds, gathering it in `bytes` of the stack.
-    static func digest(gathering bytes: Int = 1024, _ body: (inout KeyHasher) -> Void) -> SHA256.Digest {
-        withUnsafeTemporaryAllocation(byteCount: bytes, alignment: 1) { memory in
+    /// Hashes what `body` feeds, gathering it on the stack a kilobyte at a time.
+    static func digest(_ body: (inout KeyHasher) -> Void) -> SHA256.Digest {
+        withUnsafeTemporaryAllocation(byteCount: 1024, alignment: 1) { memory in
             var hasher = KeyHasher(gathered: memory)
             body(&hasher)
             hasher.flush()
