@@ -108,6 +108,11 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
 
     func responseFinished(close: Bool) {
         guard case .responding = state else { return }
+        answered(close: close)
+    }
+
+    /// A request's answer is complete (its exchange's, or a `FreshHit`).
+    private func answered(close: Bool) {
         lastActivity = eventLoop.now
         if close || !keepAlive || draining {
             closeAfterFlush()
@@ -324,10 +329,18 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
         case .end:
             guard case .receiving(let head, let body, _) = state else { return reject(.badRequest("unexpected request part")) }
             bodyHold?.received()
-            let exchange = Exchange(engine: engine, settings: settings, connection: self, head: head, body: body, bodyHold: bodyHold)
+            var known: Exchange.Known?
+            if body == nil {
+                switch FreshHit.answer(head, engine: engine, settings: settings, connection: self) {
+                case .answered(let close): return answered(close: close)
+                case .notAnswered(let learned): known = learned
+                }
+            }
+            let exchange = Exchange(engine: engine, settings: settings, connection: self, head: head, body: body, bodyHold: bodyHold,
+                                    parsed: known?.target)
             bodyHold = nil
             state = .responding(exchange)
-            exchange.start()
+            exchange.start(known: known)
         }
     }
 

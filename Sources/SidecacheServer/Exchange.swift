@@ -1,5 +1,6 @@
 import NIOCore
 import NIOHTTP1
+import SidecacheConfig
 import SidecacheCore
 import SidecacheStore
 import SidecacheUpstream
@@ -23,6 +24,22 @@ struct CacheContext {
     /// The path is spelled as its route folds into another's entry (`Route.folds`).
     /// Asked on misses only.
     var respelled: Bool { route.folds(target.path) }
+}
+
+extension CacheContext {
+    /// The context of `request` on `route` (`identity`: the identity value or the
+    /// verified claims' fingerprint; `body`: what a `key.body` route adds to the key).
+    init(route: Route, target: RequestTarget, identity: Substring?, request: HTTPRequestHead, body: RequestBodyKey?,
+         engine: ProxyEngine, settings: ProxySettings) {
+        let vary = engine.vary.headers(for: route.name)
+        // The Host the upstream gets: an HTTP/1.0 request without one is sent the Host
+        // clients use (`host`), else the upstream's authority, as warming sends (an
+        // empty `Host:` is refused before this).
+        let host = request.headers.first(name: "host") ?? settings.config.defaultHost
+        let key = CacheKeyBuilder.key(route: route, host: host, target: target, headers: request.headers, identity: identity,
+                                      varyHeaders: vary, body: body)
+        self.init(route: route, key: key, target: target, varyHeaders: vary)
+    }
 }
 
 /// One request, from classification to the last byte of its answer, on the connection's
@@ -100,8 +117,9 @@ final class Exchange {
     /// The purge scopes of the cache key's entries, computed once and only on a miss.
     lazy var scopeIDs: [UInt64] = machine.context?.scopeIDs ?? []
 
+    /// `parsed`: the target as `FreshHit` parsed it, when it did.
     init(engine: ProxyEngine, settings: ProxySettings, connection: any ClientConnection, head: HTTPRequestHead, body: ByteBuffer?,
-         bodyHold: BodyMemory.Hold? = nil, purpose: Purpose = .client) {
+         bodyHold: BodyMemory.Hold? = nil, purpose: Purpose = .client, parsed: RequestTarget? = nil) {
         self.engine = engine
         self.settings = settings
         self.connection = connection
@@ -109,7 +127,7 @@ final class Exchange {
         self.body = body
         self.bodyHold = bodyHold
         self.method = wireMethodName(head.method.rawValue)
-        self.target = RequestTarget(head.uri)
+        self.target = parsed ?? RequestTarget(head.uri)
         self.purpose = purpose
         self.writer = ResponseWriter(connection: connection, isHEAD: head.method == .HEAD, version: head.version, request: head.headers)
         self.machine = ExchangeStateMachine(request: head.headers, isHEAD: head.method == .HEAD, version: head.version,
@@ -132,22 +150,53 @@ final class Exchange {
     /// The client takes gzip (its `Accept-Encoding`).
     var acceptsGzip: Bool { writer.acceptsGzip }
 
-    func start() {
+    /// What was learned of a client's request before its exchange began (`FreshHit`),
+    /// so that nothing is worked out twice.
+    enum Known {
+        /// How the request was classified, and its target.
+        case plan(RequestClass, RequestTarget)
+        /// A cache route's request, and its key.
+        case context(CacheContext)
+
+        var target: RequestTarget {
+            switch self {
+            case .plan(_, let target): target
+            case .context(let context): context.target
+            }
+        }
+    }
+
+    /// Paths are sent byte for byte (`PATH_AS_IS`), so only the proxy can keep them
+    /// below the upstream's base path.
+    static func leavesBasePath(_ target: RequestTarget, _ config: Config) -> Bool {
+        !config.upstream.basePath.isEmpty && DotSegments.climb(in: target.path)
+    }
+
+    /// `known`: what `FreshHit` learned, for a request it found valid (its target as
+    /// the checks below want it).
+    func start(known: Known? = nil) {
         guard target != nil || (head.uri == "*" && head.method == .OPTIONS) else {
             run(machine.failAtOnce(.badRequest("the request target must be a path starting with /")))
             return
         }
-        // Paths are sent byte for byte (`PATH_AS_IS`), so only the proxy can keep them below the base path.
-        if let target, !settings.config.upstream.basePath.isEmpty, DotSegments.climb(in: target.path) {
+        if let target, Self.leavesBasePath(target, settings.config) {
             run(machine.failAtOnce(.badRequest("a path with a .. segment would leave the upstream's base path")))
             return
         }
-        let hasBody = body != nil || head.headers.contains(name: "transfer-encoding")
-        func classify(_ bytes: UnsafeRawBufferPointer?) -> RequestClass {
-            RequestClassifier.classify(method: method, target: target, headers: head.headers, hasBody: hasBody, body: bytes,
-                                       routes: settings.config.routes)
+        let plan: RequestClass
+        switch known {
+        case .context(let context):
+            return useCache(context)
+        case .plan(let known, _):
+            plan = known
+        case nil:
+            let hasBody = body != nil || head.headers.contains(name: "transfer-encoding")
+            func classify(_ bytes: UnsafeRawBufferPointer?) -> RequestClass {
+                RequestClassifier.classify(method: method, target: target, headers: head.headers, hasBody: hasBody, body: bytes,
+                                           routes: settings.config.routes)
+            }
+            plan = body.map { $0.withUnsafeReadableBytes { classify($0) } } ?? classify(nil)
         }
-        let plan = body.map { $0.withUnsafeReadableBytes { classify($0) } } ?? classify(nil)
         switch plan {
         case .cache(let route, let identity):
             guard let target else {   // classify caches origin-form targets only
@@ -170,16 +219,12 @@ final class Exchange {
     /// Looks the request up under its key (`identity`: the identity value or the
     /// verified claims' fingerprint).
     func useCache(_ route: Route, _ target: RequestTarget, identity: Substring?) {
-        self.route = route
-        let vary = engine.vary.headers(for: route.name)
-        // The Host the upstream gets: an HTTP/1.0 request without one is sent the Host
-        // clients use (`host`), else the upstream's authority, as warming sends (an
-        // empty `Host:` is refused before this).
-        let host = head.headers.first(name: "host") ?? settings.config.defaultHost
-        let key = CacheKeyBuilder.key(route: route, host: host, target: target,
-                                      headers: head.headers, identity: identity, varyHeaders: vary,
-                                      body: route.keyBody ? requestBodyKey : nil)
-        let context = CacheContext(route: route, key: key, target: target, varyHeaders: vary)
+        useCache(CacheContext(route: route, target: target, identity: identity, request: head,
+                              body: route.keyBody ? requestBodyKey : nil, engine: engine, settings: settings))
+    }
+
+    private func useCache(_ context: CacheContext) {
+        route = context.route
         if purpose == .refresh {
             // A spelling folded into another's key is never filled (`respelled`): a
             // refresh or warm of `;jsessionid=…` stored that session's answer for everyone.

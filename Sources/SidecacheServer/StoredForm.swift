@@ -9,6 +9,21 @@ struct StoredForm {
     let body: ByteBuffer
 }
 
+extension StoredForm {
+    /// `entry` as a client that does or does not take gzip gets it, when that form is
+    /// at hand: the stored bytes, or a gzip entry's decoded form already kept with it.
+    /// Nil when the body must be decoded first (`Exchange.form(of:)`).
+    init?(kept entry: CacheEntry, acceptsGzip: Bool) {
+        if !entry.isGzip || acceptsGzip {
+            self.init(head: entry.head, body: entry.body)
+        } else if let kept = entry.decoded {
+            self.init(head: kept.head, body: kept.body)
+        } else {
+            return nil
+        }
+    }
+}
+
 extension Exchange {
     /// `entry` as this client takes it: the stored bytes, or — a gzip entry for a client
     /// without gzip — its decoded form, made once per entry and kept with it (the L1
@@ -22,8 +37,7 @@ extension Exchange {
     /// fill time: the fill's own answer is made from it, without inflating, and not
     /// kept: an entry pays for a second form only once a plain client hits it.
     func form(of entry: CacheEntry, identity: ByteBuffer? = nil, decodingUpTo limit: Int) -> StoredForm? {
-        guard entry.isGzip, !writer.acceptsGzip else { return StoredForm(head: entry.head, body: entry.body) }
-        if let kept = entry.decoded { return StoredForm(head: kept.head, body: kept.body) }
+        if let kept = StoredForm(kept: entry, acceptsGzip: !entry.isGzip || writer.acceptsGzip) { return kept }
         if let identity { return decodedHead(of: entry, length: identity.readableBytes).map { StoredForm(head: $0, body: identity) } }
         // No L1 to keep the form with the entry: a thread's recent ones stand in.
         let recent = engine.store.memory.capacityBytes == 0 ? RecentlyDecoded.current(threads: settings.config.threads) : nil

@@ -74,6 +74,19 @@ public final class TieredStore: Sendable {
 
     // MARK: Lookup
 
+    /// An L1 entry may answer without Redis: there is an L1, and no `strict` Redis to
+    /// confirm its entries first.
+    public var answersLocally: Bool { memory.capacityBytes > 0 && shared?.consistency != .strict }
+
+    /// The L1 entry that `lookup` would answer with at once and as it is: held, valid
+    /// against every purge, and `answersLocally`. Nil in every other case (nothing in
+    /// L1, soft-purged, strict), which `lookup` then works through from the start;
+    /// asking here first changes nothing it finds.
+    public func localAnswer(_ key: CacheKey, now: Timestamp) -> CacheEntry? {
+        guard answersLocally, let entry = memory.get(key, now: now), ledger.check(entry) == .valid else { return nil }
+        return entry
+    }
+
     /// The entry for `key` that may be served (purge-checked in both tiers; freshness
     /// is the caller's decision), and what a fill for the key must be stored under.
     /// `scopes` gives the purge scopes of the key's entries, asked for only when Redis

@@ -73,6 +73,25 @@ struct ForwardingTests {
         try await origin.shutdown()
     }
 
+    /// Also when what it names is cached: the cache is not asked before the path is
+    /// checked, so no entry answers a request the upstream would have been refused.
+    @Test(arguments: ["/../x", "/%2e%2e/x", "/x/../../x"])
+    func aPathThatClimbsIsRefusedEvenWhenWhatItNamesIsCached(path: String) async throws {
+        let origin = try await ScriptedOrigin.start()
+        origin.on("GET", "/base/x", .text("below"))
+        try await withProxy(routes: #"[{ "name": "x", "match": "GET /x", "ttl": "60s" }]"#, upstream: origin.baseURL + "/base") { h in
+            #expect(try await h.get("/x").text == "below")
+            #expect(try await h.get("/x").header("X-Cache") == "HIT")
+            let connection = try await RawConnection.connect(port: h.port)
+            try await connection.send("GET \(path) HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            let answer = try await connection.readResponses(1).first
+            #expect(answer?.status == 400 && answer?.text.contains("base path") == true, "\(answer?.status ?? 0) \(answer?.text ?? "")")
+            #expect(origin.totalCount == 1)
+            try await connection.close()
+        }
+        try await origin.shutdown()
+    }
+
     @Test func forwardedForIsAppendedAndRequestIdKept() async throws {
         try await withProxy { h in
             h.origin.on("GET", "/x", .text("x"))
