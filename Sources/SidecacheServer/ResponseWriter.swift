@@ -73,7 +73,7 @@ struct ResponseWriter {
     private func answerBuffer(_ form: StoredForm, range: RangeAnswer, room: Int) -> ByteBuffer {
         guard case .whole = range else { return connection.allocator.buffer(capacity: room) }
         let body = isHEAD || form.body.readableBytes > Self.gatheredBodyLimit ? 0 : form.body.readableBytes
-        var buffer = connection.allocator.buffer(capacity: form.head.readableBytes + room + body)
+        var buffer = AnswerBuffer.take(capacity: form.head.readableBytes + room + body, allocator: connection.allocator)
         buffer.writeImmutableBuffer(form.head)
         return buffer
     }
@@ -123,6 +123,7 @@ struct ResponseWriter {
             connection.write(lines)
             connection.writeAndFlush(form.body, written: nil)
         }
+        AnswerBuffer.keep(lines)
         return close
     }
 

@@ -71,3 +71,53 @@ import Testing
         #expect(recorder.writes.first.map { String(buffer: $0) } == String(buffer: head) + Self.lines)
     }
 }
+
+/// A thread assembles its answers from the cache in one kept buffer (`AnswerBuffer`).
+@Suite struct AnswerBufferTests {
+    private static let timing = EntryTiming(birth: Timestamp(seconds: 100), freshUntil: Timestamp(seconds: 400),
+                                            staleWhileRevalidateUntil: Timestamp(seconds: 400),
+                                            staleIfErrorUntil: Timestamp(seconds: 400))
+
+    /// One hit of a 1 KiB body of `fill` bytes, written to `recorder`, which keeps it
+    /// as NIO does until it is written.
+    private static func hit(_ fill: Character, to recorder: ResponseWriterTests.Recorder) -> String {
+        let head = ByteBuffer(string: "HTTP/1.1 200 OK\r\nContent-Length: 1024\r\n")
+        let body = ByteBuffer(string: String(repeating: fill, count: 1024))
+        let writer = ResponseWriter(connection: recorder, isHEAD: false, version: .http1_1, request: [:])
+        _ = writer.hit(timing, form: StoredForm(head: head, body: body), range: .whole, now: Timestamp(seconds: 103), staleDetail: nil)
+        return String(buffer: head) + "Age: 3\r\nX-Cache: HIT\r\nCache-Status: sidecache; hit; ttl=297\r\n\r\n" + String(buffer: body)
+    }
+
+    private static func address(_ buffer: ByteBuffer?) -> UnsafeRawPointer? {
+        buffer?.withVeryUnsafeBytes { $0.baseAddress }
+    }
+
+    /// Synchronous, so that no other test on this thread takes the buffer in between.
+    @Test func theNextAnswerIsWrittenInTheSameBytesOnceTheLastIsOut() {
+        let first = ResponseWriterTests.Recorder()
+        _ = Self.hit("a", to: first)
+        let used = Self.address(first.writes.first)
+        let capacity = first.writes.first?.capacity ?? 0
+        first.writes.removeAll()   // written: the kept buffer is the only reference
+        // Takes the bytes that were freed had nothing been kept: malloc hands a block
+        // just freed to the next request of its size.
+        let blocker = ByteBufferAllocator().buffer(capacity: capacity)
+        let second = ResponseWriterTests.Recorder()
+        let expected = Self.hit("b", to: second)
+        #expect(second.writes.first.map { String(buffer: $0) } == expected)
+        #expect(Self.address(second.writes.first) == used)
+        withExtendedLifetime(blocker) {}
+    }
+
+    /// A client slow to read: its answer, still held by the write, is not touched by the
+    /// next answer, which gets bytes of its own.
+    @Test func anAnswerStillBeingWrittenIsLeftAlone() {
+        let slow = ResponseWriterTests.Recorder()
+        let first = Self.hit("a", to: slow)
+        let next = ResponseWriterTests.Recorder()
+        let second = Self.hit("b", to: next)
+        #expect(slow.writes.first.map { String(buffer: $0) } == first)
+        #expect(next.writes.first.map { String(buffer: $0) } == second)
+        #expect(Self.address(next.writes.first) != Self.address(slow.writes.first))
+    }
+}
