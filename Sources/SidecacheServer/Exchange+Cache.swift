@@ -8,9 +8,9 @@ extension Exchange {
     /// The hit path: one shard lookup, one atomic purge check, stored bytes out (with
     /// Redis in strict mode, after one small confirmation round trip).
     func lookup() {
-        guard let key = machine.context?.key else { return }
+        guard let context = machine.context else { return }
         let now = engine.clock.now()
-        switch engine.store.lookup(key, scopes: { scopeIDs }, now: now, on: connection.eventLoop) {
+        switch engine.store.lookup(context.key, scopes: { context.scopeIDs }, now: now, on: connection.eventLoop) {
         case .now(let found):
             lookupAnswered(found, now: now)
         case let step:

@@ -6,7 +6,7 @@ import SidecacheStore
 import SidecacheUpstream
 
 /// What a request on a cache route is about: its route, key and path.
-struct CacheContext {
+struct CacheContext: Sendable {
     let route: Route
     let key: CacheKey
     let target: RequestTarget

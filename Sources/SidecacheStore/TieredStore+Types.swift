@@ -41,7 +41,9 @@ public enum LookupStep {
         let entry: CacheEntry
         let filledUnder: EntryCodec.Generations
         let key: CacheKey
-        let scopes: [UInt64]
+        /// Asked only when the confirmation fails and L2 is read: a strict hit computed
+        /// its key's purge scopes for nothing, 1 700 of its 64 000 instructions.
+        let scopes: @Sendable () -> [UInt64]
         let now: Timestamp
         let loop: any EventLoop
 

@@ -94,7 +94,7 @@ public final class TieredStore: Sendable {
     /// allocating. With Redis: L1 first; in strict mode an L1 entry is confirmed against
     /// the shared counters first; an L1 miss reads L2 and the counters in one round
     /// trip, and an L2 entry is copied into L1.
-    public func lookup(_ key: CacheKey, scopes: () -> [UInt64], now: Timestamp, on loop: any EventLoop) -> LookupStep {
+    public func lookup(_ key: CacheKey, scopes: @escaping @Sendable () -> [UInt64], now: Timestamp, on loop: any EventLoop) -> LookupStep {
         var local = memory.get(key, now: now)
         var staleSince: Timestamp?
         if let entry = local {
@@ -118,7 +118,6 @@ public final class TieredStore: Sendable {
             memory.remove(key)
             return .shared(.init(store: self, shared: shared, key: key, scopes: scopes(), now: now, loop: loop))
         }
-        let scopes = scopes()   // for the L2 read that follows a failed confirmation
         return .confirming(.init(store: self, shared: shared, entry: entry, filledUnder: filledUnder, key: key,
                                  scopes: scopes, now: now, loop: loop))
     }
@@ -127,7 +126,8 @@ public final class TieredStore: Sendable {
     /// if no purge moved its counters, else what L2 holds now; when Redis cannot say,
     /// the entry within `outageGrace` of its last confirmation (`unconfirmed`).
     func confirm(_ entry: CacheEntry, filledUnder: EntryCodec.Generations, shared: RedisStore, key: CacheKey,
-                 scopes: [UInt64], now: Timestamp, on loop: any EventLoop, _ answer: @escaping @Sendable (Lookup) -> Void) {
+                 scopes: @escaping @Sendable () -> [UInt64], now: Timestamp, on loop: any EventLoop,
+                 _ answer: @escaping @Sendable (Lookup) -> Void) {
         shared.confirm(entry, key: key, on: loop) { [self] outcome in
             switch outcome {
             case .success(true):
@@ -135,7 +135,7 @@ public final class TieredStore: Sendable {
                 answer(Lookup(entry: entry, sharedGuard: filledUnder))
             case .success(false):
                 memory.remove(key)   // purged by some instance
-                readShared(shared, key, scopes: scopes, now: now, on: loop, answer)
+                readShared(shared, key, scopes: scopes(), now: now, on: loop, answer)
             case .failure(let error):
                 answer(unconfirmed(entry, now: now, trouble: StoreTrouble(error)))
             }
