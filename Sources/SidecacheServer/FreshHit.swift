@@ -19,7 +19,6 @@ enum FreshHit {
 
     static func answer(_ head: HTTPRequestHead, engine: ProxyEngine, settings: ProxySettings,
                        connection: any ClientConnection) -> Result {
-        let started = NIODeadline.now()
         let isHEAD: Bool
         switch head.method {
         case .GET: isHEAD = false
@@ -30,6 +29,7 @@ enum FreshHit {
         guard engine.store.answersLocally, let target = RequestTarget(head.uri), !Exchange.leavesBasePath(target, settings.config) else {
             return .notAnswered(nil)
         }
+        let started = NIODeadline.now()
         let plan = RequestClassifier.classify(method: method, target: target, headers: head.headers,
                                               hasBody: head.headers.contains(name: "transfer-encoding"),
                                               routes: settings.config.routes)
