@@ -2,6 +2,7 @@ import NIOCore
 import NIOHTTP1
 import SidecacheConfig
 import SidecacheCore
+import SidecacheStore
 
 /// One client connection: collects each request (head, body within limits), runs
 /// one exchange at a time, and keeps pipelined requests queued (reading no more once
@@ -14,7 +15,8 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     private enum State {
         case idle
         case receiving(HTTPRequestHead, ByteBuffer?, limit: Int)
-        case responding(Exchange)
+        /// An answer is under way: its exchange's, or (nil) a `FreshHit` waiting on Redis.
+        case responding(Exchange?)
         case closed
     }
 
@@ -183,7 +185,7 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        if case .responding(let exchange) = state, exchange.clientGone() {
+        if case .responding(let exchange?) = state, exchange.clientGone() {
             connections.keepPlace(of: context.channel, until: exchange)   // its mutation runs on
         }
         state = .closed
@@ -329,18 +331,41 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
         case .end:
             guard case .receiving(let head, let body, _) = state else { return reject(.badRequest("unexpected request part")) }
             bodyHold?.received()
-            var known: Exchange.Known?
-            if body == nil {
-                switch FreshHit.answer(head, engine: engine, settings: settings, connection: self) {
-                case .answered(let close): return answered(close: close)
-                case .notAnswered(let learned): known = learned
-                }
+            guard body == nil else { return startExchange(head, body: body, known: nil) }
+            switch FreshHit.answer(head, engine: engine, settings: settings, connection: self) {
+            case .answered(let close):
+                answered(close: close)
+            case .waiting(let step, let pending):
+                state = .responding(nil)
+                let me = NIOLoopBound(self, eventLoop: eventLoop)
+                step.whenReady { found in me.value.lookupAnswered(found, pending) }
+            case .notAnswered(let known):
+                startExchange(head, body: nil, known: known)
             }
-            let exchange = Exchange(engine: engine, settings: settings, connection: self, head: head, body: body, bodyHold: bodyHold,
-                                    parsed: known?.target)
-            bodyHold = nil
-            state = .responding(exchange)
-            exchange.start(known: known)
+        }
+    }
+
+    private func startExchange(_ head: HTTPRequestHead, body: ByteBuffer?, known: Exchange.Known?) {
+        let exchange = Exchange(engine: engine, settings: settings, connection: self, head: head, body: body, bodyHold: bodyHold,
+                                parsed: known?.target)
+        bodyHold = nil
+        state = .responding(exchange)
+        exchange.start(known: known)
+    }
+
+    /// The lookup a `FreshHit` waited on is in: answered there, or by an exchange going on
+    /// from it. A client that left meanwhile is reported as an exchange reports one whose
+    /// lookup was under way (499, a miss: nothing from the cache reached it), once the
+    /// lookup is in.
+    private func lookupAnswered(_ found: Lookup, _ pending: FreshHit.Pending) {
+        guard case .responding(nil) = state else {
+            engine.finished(pending.record(status: 499, outcome: .miss))
+            return
+        }
+        if let close = FreshHit.answer(found, pending, now: engine.clock.now(), engine: engine, settings: settings, connection: self) {
+            answered(close: close)
+        } else {
+            startExchange(pending.head, body: nil, known: .found(pending.context, found))
         }
     }
 

@@ -22,7 +22,7 @@ extension Exchange {
         }
     }
 
-    private func lookupAnswered(_ found: Lookup, now: Timestamp) {
+    func lookupAnswered(_ found: Lookup, now: Timestamp) {
         guard !finished else { return }
         if let trouble = found.trouble { storeTrouble(trouble) }
         run(machine.lookupAnswered(found.entry, generations: found.sharedGuard, staleSince: found.staleSince, now: now))

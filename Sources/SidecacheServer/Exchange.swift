@@ -155,13 +155,13 @@ final class Exchange {
     enum Known {
         /// How the request was classified, and its target.
         case plan(RequestClass, RequestTarget)
-        /// A cache route's request, and its key.
-        case context(CacheContext)
+        /// A cache route's request (its key), and what its lookup found.
+        case found(CacheContext, Lookup)
 
         var target: RequestTarget {
             switch self {
             case .plan(_, let target): target
-            case .context(let context): context.target
+            case .found(let context, _): context.target
             }
         }
     }
@@ -185,8 +185,8 @@ final class Exchange {
         }
         let plan: RequestClass
         switch known {
-        case .context(let context):
-            return useCache(context)
+        case .found(let context, let found):
+            return useCache(context, found: found)
         case .plan(let known, _):
             plan = known
         case nil:
@@ -223,9 +223,13 @@ final class Exchange {
                               body: route.keyBody ? requestBodyKey : nil, engine: engine, settings: settings))
     }
 
-    private func useCache(_ context: CacheContext) {
+    /// `found`: the lookup, when `FreshHit` made it.
+    private func useCache(_ context: CacheContext, found: Lookup? = nil) {
         route = context.route
-        if purpose == .refresh {
+        if let found {
+            _ = machine.start(context)   // `.lookup`: made already
+            lookupAnswered(found, now: engine.clock.now())
+        } else if purpose == .refresh {
             // A spelling folded into another's key is never filled (`respelled`): a
             // refresh or warm of `;jsessionid=…` stored that session's answer for everyone.
             guard !context.respelled else {
