@@ -59,11 +59,12 @@ enum FreshHit {
         let context = CacheContext(route: route, target: target, identity: identity, request: head, body: nil,
                                    engine: engine, settings: settings)
         let now = engine.clock.now()
-        // L1 alone first: no closure for the scopes, which only Redis asks for.
-        if engine.store.answersLocally, let entry = engine.store.localAnswer(context.key, now: now),
-           let close = serve(entry, head, route: route, isHEAD: isHEAD, started: started, now: now, engine: engine, settings: settings,
-                             connection: connection) {
-            return .answered(close: close)
+        // L1 alone first: no closure for the scopes, which only Redis asks for. An entry
+        // it declines (stale, a 304, a range…) goes to the exchange as found, not looked up again.
+        if let entry = engine.store.localAnswer(context.key, now: now) {
+            return serve(entry, head, route: route, isHEAD: isHEAD, started: started, now: now, engine: engine, settings: settings,
+                         connection: connection).map { .answered(close: $0) }
+                ?? .notAnswered(.found(context, engine.store.lookup(ofLocal: entry)))
         }
         let pending = Pending(head: head, context: context, isHEAD: isHEAD, started: started)
         switch engine.store.lookup(context.key, scopes: { [context] in context.scopeIDs }, now: now, on: connection.eventLoop) {
@@ -96,7 +97,8 @@ enum FreshHit {
         else { return nil }
         let writer = ResponseWriter(connection: connection, isHEAD: isHEAD, version: head.version, request: head.headers)
         guard let form = StoredForm(kept: entry, acceptsGzip: !entry.isGzip || writer.acceptsGzip)
-            ?? StoredForm.recentlyDecoded(entry, engine: engine, settings: settings, limit: Gzip.maxDecodedLength) else { return nil }
+            ?? StoredForm(entry, decodedIn: RecentlyDecoded.kept(engine: engine, settings: settings), limit: Gzip.maxDecodedLength)
+        else { return nil }
         let close = writer.hit(timing, form: form, range: .whole, now: now, staleDetail: nil)
         engine.finished(record(head, route: route, isHEAD: isHEAD, started: started, status: entry.status, outcome: .hit))
         return close

@@ -47,6 +47,11 @@ final class RecentlyDecoded {
         return made
     }
 
+    /// This thread's, when the store keeps no decoded forms with its entries (no L1).
+    static func kept(engine: ProxyEngine, settings: ProxySettings) -> RecentlyDecoded? {
+        engine.store.memory.capacityBytes == 0 ? current(threads: settings.config.threads) : nil
+    }
+
     /// The decoded form kept for exactly these stored bytes, if any.
     func form(head: ByteBuffer, body: ByteBuffer) -> Form? {
         guard let trailer = Self.trailer(body), let form = forms[trailer],

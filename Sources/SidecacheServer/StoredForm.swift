@@ -23,13 +23,10 @@ extension StoredForm {
         }
     }
 
-    /// The decoded form of a gzip `entry` that this thread made recently, for a store
-    /// without L1 (whose entries keep no decoded form: `RecentlyDecoded`), within `limit`.
-    static func recentlyDecoded(_ entry: CacheEntry, engine: ProxyEngine, settings: ProxySettings, limit: Int) -> StoredForm? {
-        guard engine.store.memory.capacityBytes == 0,
-              let known = RecentlyDecoded.current(threads: settings.config.threads).form(head: entry.head, body: entry.body),
-              known.body.readableBytes <= limit else { return nil }
-        return StoredForm(head: known.head, body: known.body)
+    /// The decoded form of a gzip `entry` that `recent` holds, within `limit`.
+    init?(_ entry: CacheEntry, decodedIn recent: RecentlyDecoded?, limit: Int) {
+        guard let known = recent?.form(head: entry.head, body: entry.body), known.body.readableBytes <= limit else { return nil }
+        self.init(head: known.head, body: known.body)
     }
 }
 
@@ -49,8 +46,8 @@ extension Exchange {
         if let kept = StoredForm(kept: entry, acceptsGzip: !entry.isGzip || writer.acceptsGzip) { return kept }
         if let identity { return decodedHead(of: entry, length: identity.readableBytes).map { StoredForm(head: $0, body: identity) } }
         // No L1 to keep the form with the entry: a thread's recent ones stand in.
-        if let recent = StoredForm.recentlyDecoded(entry, engine: engine, settings: settings, limit: limit) { return recent }
-        let recent = engine.store.memory.capacityBytes == 0 ? RecentlyDecoded.current(threads: settings.config.threads) : nil
+        let recent = RecentlyDecoded.kept(engine: engine, settings: settings)
+        if let known = StoredForm(entry, decodedIn: recent, limit: limit) { return known }
         guard let body = try? Gzip.decompress(entry.body, allocator: connection.allocator, limit: limit),
               let head = decodedHead(of: entry, length: body.readableBytes) else { return nil }
         let decoded = CacheEntry.Decoded(head: head, body: body)

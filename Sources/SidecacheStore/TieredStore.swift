@@ -76,15 +76,21 @@ public final class TieredStore: Sendable {
 
     /// An L1 entry may answer without Redis: there is an L1, and no `strict` Redis to
     /// confirm its entries first.
-    public var answersLocally: Bool { memory.capacityBytes > 0 && shared?.consistency != .strict }
+    var answersLocally: Bool { memory.capacityBytes > 0 && shared?.consistency != .strict }
 
-    /// The L1 entry that `lookup` would answer with at once and as it is: held, valid
-    /// against every purge, and `answersLocally`. Nil in every other case (nothing in
-    /// L1, soft-purged, strict), which `lookup` then works through from the start;
-    /// asking here first changes nothing it finds.
+    /// The L1 entry that `lookup` would answer with at once and as it is, without a
+    /// closure for the scopes: held, valid against every purge, and `answersLocally`.
+    /// Nil in every other case (nothing in L1, soft-purged, strict), which `lookup` then
+    /// works through from the start; asking here first changes nothing it finds.
     public func localAnswer(_ key: CacheKey, now: Timestamp) -> CacheEntry? {
         guard answersLocally, let entry = memory.get(key, now: now), ledger.check(entry) == .valid else { return nil }
         return entry
+    }
+
+    /// `lookup`'s answer for an entry `localAnswer` gave: with the shared counters a fill
+    /// must be stored under when there is Redis.
+    public func lookup(ofLocal entry: CacheEntry) -> Lookup {
+        Lookup(entry: entry, sharedGuard: shared == nil ? nil : entry.generations)
     }
 
     /// The entry for `key` that may be served (purge-checked in both tiers; freshness

@@ -27,6 +27,8 @@ struct LocalAnswerTests {
         #expect(Self.local(store) == nil)
         _ = try await T.fill(store, "v1")
         #expect(Self.local(store) == "v1")
+        let entry = try #require(store.localAnswer(T.key, now: ManualClock.realNow()))
+        #expect(store.lookup(ofLocal: entry).sharedGuard == nil, "no Redis: no counters")
         try await store.purge([SoftPurgeStoreTests.path], on: T.loop).value()
         #expect(Self.local(store) == nil)
         #expect(try await T.lookup(store).entry == nil)
@@ -46,6 +48,11 @@ struct LocalAnswerTests {
         try await T.withPair(consistency: .fast) { a, _, _ in
             _ = try await T.fill(a, "v1")
             #expect(Self.local(a) == "v1")
+            let entry = try #require(a.localAnswer(T.key, now: ManualClock.realNow()))
+            let found = a.lookup(ofLocal: entry)
+            let looked = try await T.lookup(a)
+            #expect(found.sharedGuard != nil && found.sharedGuard == looked.sharedGuard,
+                    "the counters a fill must be stored under, as lookup gives them")
         }
         try await T.withPair(consistency: .strict) { a, _, _ in
             _ = try await T.fill(a, "v1")
