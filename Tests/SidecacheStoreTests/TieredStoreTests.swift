@@ -23,10 +23,12 @@ struct TieredStoreTests {
     /// command that runs out of time is an outage by design (L1 served, fills not kept),
     /// and at 1 s a loaded machine's first commands to a just-started server did: five
     /// tests failed on their first fill or lookup, two or three a full run.
+    /// `memoryBytes` 0: no L1, every lookup reads Redis.
     static func withPair(consistency: Consistency = .strict, timeout: Duration = .seconds(10), outageGrace: Duration = .seconds(600),
+                         memoryBytes: Int = 1 << 20,
                          _ body: (TieredStore, TieredStore, RedisServer) async throws -> Void) async throws {
         let redis = try await RedisServer.start()
-        let options = StoreOptions(memoryBytes: 1 << 20, shared: SharedTierOptions(
+        let options = StoreOptions(memoryBytes: memoryBytes, shared: SharedTierOptions(
             endpoint: RedisEndpoint(host: "127.0.0.1", port: redis.port), consistency: consistency, timeout: timeout,
             outageGrace: outageGrace))
         var logger = Logger(label: "test")
@@ -215,6 +217,48 @@ struct TieredStoreTests {
             }.get()
             #expect(try await eventually { hits.withLock { $0 } == 5 }, "each answered by the one probe")
             #expect(try await Self.calls("mget", on: redis) - probesBefore == 1, "five hits of one pass, one probe")
+        }
+    }
+
+    /// Without L1, the lookups of one loop pass for one key (a hot key's hits) share one
+    /// read of Redis, and it answers each of them with the entry.
+    @Test func lookupsOfOneKeyInOneLoopPassShareOneRead() async throws {
+        try await Self.withPair(consistency: .fast, memoryBytes: 0) { a, b, redis in
+            #expect(try await Self.fill(a, "v1").outcome == .stored)
+            #expect(Self.text(try await Self.lookup(b)) == "v1")
+            let readsBefore = try await Self.calls("mget", on: redis)
+            let found = Mutex<[String?]>([])
+            try await Self.loop.submit {
+                for _ in 1...5 {
+                    b.lookup(Self.key, scopes: { Self.scopes }, now: ManualClock.realNow(), on: Self.loop).whenReady { lookup in
+                        found.withLock { $0.append(Self.text(lookup)) }
+                    }
+                }
+            }.get()
+            #expect(try await eventually { found.withLock { $0.count } == 5 })
+            #expect(found.withLock { $0 } == Array(repeating: "v1", count: 5), "each answered with the entry")
+            #expect(try await Self.calls("mget", on: redis) - readsBefore == 1, "five lookups of one pass, one read")
+        }
+    }
+
+    /// Lookups are shared only when they send the very same read: two keys whose sharing
+    /// numbers are equal (the same second word) each get their own entry.
+    @Test func lookupsOfTwoKeysWithOneSharingNumberAreNotShared() async throws {
+        let twin = CacheKey(a: Self.key.a, b: Self.key.b, c: 99, d: 99)
+        try await Self.withPair(consistency: .fast, memoryBytes: 0) { a, b, _ in
+            #expect(try await Self.fill(a, "v1").outcome == .stored)
+            #expect(try await Self.fill(a, "twin", key: twin).outcome == .stored)
+            let found = Mutex<[CacheKey: String?]>([:])
+            try await Self.loop.submit {
+                for key in [Self.key, twin] {
+                    b.lookup(key, scopes: { Self.scopes }, now: ManualClock.realNow(), on: Self.loop).whenReady { lookup in
+                        found.withLock { $0[key] = Self.text(lookup) }
+                    }
+                }
+            }.get()
+            #expect(try await eventually { found.withLock { $0.count } == 2 })
+            #expect(found.withLock { $0[Self.key] } == "v1")
+            #expect(found.withLock { $0[twin] } == "twin", "its own entry, not the other key's")
         }
     }
 

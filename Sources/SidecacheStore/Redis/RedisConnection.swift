@@ -10,8 +10,8 @@ final class RedisConnection: Sendable {
     private struct PassState {
         /// A flush is queued for this loop pass.
         var flushQueued = false
-        /// A sequence probe written this pass and not flushed yet, with its sharing key:
-        /// later requests of the same pass asking the same share it (its answer is read
+        /// A probe written this pass and not flushed yet, with its sharing key: later
+        /// requests of the same pass asking the very same share it (its answer is read
         /// after they arrived).
         var unflushedProbe: (key: Int, waiters: NIOLoopBoundBox<ProbeWaiters>)?
     }
@@ -21,6 +21,7 @@ final class RedisConnection: Sendable {
     /// future's allocation and NIO's generic metadata lookups cost a strict L1 hit some
     /// 10 000 instructions).
     private struct ProbeWaiters {
+        let command: [RedisArgument]
         let first: RedisReply
         var more: [RedisReply] = []
 
@@ -154,13 +155,16 @@ final class RedisConnection: Sendable {
         }
     }
 
-    /// `command` (a read of small keys), shared with every other caller in this loop pass
-    /// that asks the same (same `key`) and whose copy has not been flushed yet. Off the
-    /// loop, a plain send.
+    /// `command` (a read), shared with every other caller in this loop pass that asks the
+    /// very same (`key` first, then the command itself) and whose copy has not been
+    /// flushed yet. Off the loop, a plain send. The key only says where to look: two
+    /// commands that differ are never shared, whatever keys their callers give.
     func probe(_ command: [RedisArgument], sharing key: Int, timeout: TimeAmount, reply: @escaping RedisReply) {
         guard channel.eventLoop.inEventLoop else { return send([command], timeout: timeout, reply: reply) }
-        if let shared = pass.value.unflushedProbe, shared.key == key { return shared.waiters.value.more.append(reply) }
-        let waiters = NIOLoopBoundBox(ProbeWaiters(first: reply), eventLoop: channel.eventLoop)
+        if let shared = pass.value.unflushedProbe, shared.key == key, shared.waiters.value.command == command {
+            return shared.waiters.value.more.append(reply)
+        }
+        let waiters = NIOLoopBoundBox(ProbeWaiters(command: command, first: reply), eventLoop: channel.eventLoop)
         pass.value.unflushedProbe = (key, waiters)
         send([command], timeout: timeout) { [pass] outcome in
             // Answered before this pass's flush ran (its deadline passed on a stalled

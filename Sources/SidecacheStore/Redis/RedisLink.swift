@@ -126,7 +126,7 @@ public final class RedisLink: Sendable {
         return promise.futureResult
     }
 
-    /// A small read shared by the requests of one loop pass that ask the same (`sharing`,
+    /// A read shared by the requests of one loop pass that ask the very same (`sharing`,
     /// see `RedisConnection.probe`).
     func probe(_ command: [RedisArgument], sharing key: Int, on loop: any EventLoop, reply: @escaping RedisReply) {
         run(on: loop, reply) { $0.probe(command, sharing: key, timeout: $1, reply: $2) }

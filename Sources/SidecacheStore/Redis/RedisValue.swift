@@ -84,7 +84,7 @@ public enum RedisValue: Sendable, Equatable {
 }
 
 /// One command's arguments: names and keys as text, values as bytes.
-public enum RedisArgument: Sendable, ExpressibleByStringLiteral {
+public enum RedisArgument: Sendable, Equatable, ExpressibleByStringLiteral {
     case text(String)
     case bytes(ByteBuffer)
     /// One value sent from several buffers, without joining them first.
