@@ -20,6 +20,9 @@ struct RedisKeys: Sendable {
     /// an entry, the epoch and a counter per scope.
     private let entryPrefixes: [String], generationPrefixes: [String], softMarkPrefixes: [String], tagPurgedPrefixes: [String]
     private let epochs: [String], epochServers: [String], sequences: [String], tagSequences: [String], recentTagPurgeSets: [String]
+    /// Per stripe, the strict probe (`MGET epoch seq`), built once: every strict L1 hit
+    /// sends or joins one.
+    private let probes: [[RedisArgument]]
 
     /// Enough stripes to reach every master of any cluster one would run a cache on,
     /// few enough that a purge (one small script per stripe) stays cheap.
@@ -39,6 +42,7 @@ struct RedisKeys: Sendable {
         sequences = tags.map { prefix + $0 + "seq" }
         tagSequences = tags.map { prefix + $0 + "tseq" }
         recentTagPurgeSets = tags.map { prefix + $0 + "tpurged" }
+        probes = tags.indices.map { [epochs, sequences] in ["MGET", .text(epochs[$0]), .text(sequences[$0])] }
     }
 
     var stripes: Int { tags.count }
@@ -65,6 +69,8 @@ struct RedisKeys: Sendable {
     func recentTagPurges(_ stripe: Int) -> String { recentTagPurgeSets[stripe] }
     /// Bumped by every purge after its counters: a cheap "has anything been purged?" probe.
     func sequence(_ stripe: Int) -> String { sequences[stripe] }
+    /// The stripe's epoch and sequence in one read: a strict L1 hit's confirmation.
+    func probe(_ stripe: Int) -> [RedisArgument] { probes[stripe] }
     var channel: String { prefix + "purge" }
     /// Cross-instance coalescing: the lease of the one instance fetching `key` now,
     /// in the entry's slot.
