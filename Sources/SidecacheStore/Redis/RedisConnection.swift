@@ -10,22 +10,37 @@ final class RedisConnection: Sendable {
     private struct PassState {
         /// A flush is queued for this loop pass.
         var flushQueued = false
-        /// A probe written this pass and not flushed yet, with its sharing key: later
-        /// requests of the same pass asking the very same share it (its answer is read
-        /// after they arrived).
-        var unflushedProbe: (key: Int, waiters: NIOLoopBoundBox<ProbeWaiters>)?
+        /// A probe written this pass and not flushed yet: later requests of the same pass
+        /// asking the very same share it (its answer is read after they arrived).
+        var unflushedProbe: Probe?
     }
 
-    /// The callers sharing one probe, each handed its one reply. Joined and answered on
-    /// the connection's loop: callbacks, not a future, as on the hit path's `send` (a
-    /// future's allocation and NIO's generic metadata lookups cost a strict L1 hit some
-    /// 10 000 instructions).
-    private struct ProbeWaiters {
+    /// One probe and the callers sharing it, each handed its one reply. Made, joined and
+    /// answered on the connection's loop only (hence unchecked): callbacks, not a future,
+    /// as on the hit path's `send` (a future's allocation and NIO's generic metadata
+    /// lookups cost a strict L1 hit some 10 000 instructions). One object is the whole
+    /// cost of a probe no one joins (a Redis-only lookup of a key no other request of its
+    /// pass asks for): its `answer` is the batch's reply, with no closure context of its own.
+    private final class Probe: @unchecked Sendable {
+        let key: Int
         let command: [RedisArgument]
         let first: RedisReply
         var more: [RedisReply] = []
+        /// The pass it was written in, whose `unflushedProbe` it may still be (a cycle
+        /// until that pass's flush or this answer, whichever comes first, ends it).
+        let pass: NIOLoopBoundBox<PassState>
+
+        init(key: Int, command: [RedisArgument], first: @escaping RedisReply, pass: NIOLoopBoundBox<PassState>) {
+            self.key = key
+            self.command = command
+            self.first = first
+            self.pass = pass
+        }
 
         func answer(_ outcome: Result<[RedisValue], any Error>) {
+            // Answered before its pass's flush ran (its deadline passed on a stalled loop):
+            // no one may join it now, or wait for a reply already given.
+            if pass.value.unflushedProbe === self { pass.value.unflushedProbe = nil }
             first(outcome)
             for reply in more { reply(outcome) }
         }
@@ -161,17 +176,12 @@ final class RedisConnection: Sendable {
     /// commands that differ are never shared, whatever keys their callers give.
     func probe(_ command: [RedisArgument], sharing key: Int, timeout: TimeAmount, reply: @escaping RedisReply) {
         guard channel.eventLoop.inEventLoop else { return send([command], timeout: timeout, reply: reply) }
-        if let shared = pass.value.unflushedProbe, shared.key == key, shared.waiters.value.command == command {
-            return shared.waiters.value.more.append(reply)
+        if let shared = pass.value.unflushedProbe, shared.key == key, shared.command == command {
+            return shared.more.append(reply)
         }
-        let waiters = NIOLoopBoundBox(ProbeWaiters(command: command, first: reply), eventLoop: channel.eventLoop)
-        pass.value.unflushedProbe = (key, waiters)
-        send([command], timeout: timeout) { [pass] outcome in
-            // Answered before this pass's flush ran (its deadline passed on a stalled
-            // loop): no one may join it now, or wait for a reply already given.
-            if pass.value.unflushedProbe?.waiters === waiters { pass.value.unflushedProbe = nil }
-            waiters.value.answer(outcome)
-        }
+        let probe = Probe(key: key, command: command, first: reply, pass: pass)
+        pass.value.unflushedProbe = probe
+        send([command], timeout: timeout, reply: probe.answer)
     }
 
     var isActive: Bool { channel.isActive }
