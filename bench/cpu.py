@@ -10,8 +10,8 @@ alone (callgrind counts no kernel work, and counts a `rep stos` byte as an instr
 its cache on tmpfs; the time of its master and workers together), in the same rounds.
 
 Knobs (environment): BINARIES (required: two or more builds), SCENARIO (a name of
-bench/scenarios.json: hot, keys1000, miss, pass...), STORE (memory, or redis: the bench's
-sidecache-redis row), ROUNDS (3), DURATION (5s), CONNECTIONS (64 for hits, 32 otherwise,
+bench/scenarios.json: hot, keys1000, miss, pass...), STORE (memory; redis: the bench's
+sidecache-redis row; l1: its sidecache-l1 row), ROUNDS (3), DURATION (5s), CONNECTIONS (64 for hits, 32 otherwise,
 as bench/run.py). Each round starts every binary in turn on a fresh store, warms it as
 the scenario says, runs `wrk -t2` and reads the proxy's user + system time from
 /proc/<pid>/stat before and after: CPU µs per request = that time over the requests (and the system part of it alone)
@@ -33,7 +33,8 @@ from benchlib.servers import log, nginx_cache_dir, nginx_cache_dir_remove, nginx
 
 BENCH = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(BENCH, "out")
-STORES = {"memory": {"memory": "256MiB"}, "redis": {"memory": "0", "redis": "redis://127.0.0.1:@REDIS_PORT@"}}
+STORES = {"memory": {"memory": "256MiB"}, "redis": {"memory": "0", "redis": "redis://127.0.0.1:@REDIS_PORT@"},
+          "l1": {"memory": "256MiB", "redis": "redis://127.0.0.1:@REDIS_PORT@", "consistency": "strict"}}
 CLOCK_TICK = os.sysconf("SC_CLK_TCK")
 
 
