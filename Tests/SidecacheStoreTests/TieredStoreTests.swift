@@ -241,9 +241,9 @@ struct TieredStoreTests {
         }
     }
 
-    /// Lookups are shared only when they send the very same read: two keys whose sharing
-    /// numbers are equal (the same second word) each get their own entry.
-    @Test func lookupsOfTwoKeysWithOneSharingNumberAreNotShared() async throws {
+    /// Lookups are shared only when they send the very same read: two keys of one pass
+    /// that differ in their last words only each get their own entry.
+    @Test func lookupsOfTwoKeysInOneLoopPassAreNotShared() async throws {
         let twin = CacheKey(a: Self.key.a, b: Self.key.b, c: 99, d: 99)
         try await Self.withPair(consistency: .fast, memoryBytes: 0) { a, b, _ in
             #expect(try await Self.fill(a, "v1").outcome == .stored)

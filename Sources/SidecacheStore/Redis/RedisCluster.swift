@@ -86,9 +86,9 @@ final class RedisCluster: Sendable {
     }
 
     /// `RedisLink.probe` on the slot's master (shared within a loop pass as there).
-    func probe(_ command: [RedisArgument], slot: Int, sharing key: Int, on loop: any EventLoop) -> EventLoopFuture<[RedisValue]> {
+    func probe(_ command: [RedisArgument], slot: Int, on loop: any EventLoop) -> EventLoopFuture<[RedisValue]> {
         guard let link = owner(of: slot) else { return noOwner(slot, on: loop) }
-        return deliver(link.probe(command, sharing: key, on: loop), [command], via: link, slot: slot, on: loop)
+        return deliver(link.probe(command, on: loop), [command], via: link, slot: slot, on: loop)
     }
 
     /// The link of every master, in map order (for what asks each node: INFO, SCAN, CONFIG).

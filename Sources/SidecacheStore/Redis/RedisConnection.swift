@@ -22,7 +22,6 @@ final class RedisConnection: Sendable {
     /// cost of a probe no one joins (a Redis-only lookup of a key no other request of its
     /// pass asks for): its `answer` is the batch's reply, with no closure context of its own.
     private final class Probe: @unchecked Sendable {
-        let key: Int
         let command: [RedisArgument]
         let first: RedisReply
         var more: [RedisReply] = []
@@ -30,8 +29,7 @@ final class RedisConnection: Sendable {
         /// until that pass's flush or this answer, whichever comes first, ends it).
         let pass: NIOLoopBoundBox<PassState>
 
-        init(key: Int, command: [RedisArgument], first: @escaping RedisReply, pass: NIOLoopBoundBox<PassState>) {
-            self.key = key
+        init(command: [RedisArgument], first: @escaping RedisReply, pass: NIOLoopBoundBox<PassState>) {
             self.command = command
             self.first = first
             self.pass = pass
@@ -170,16 +168,16 @@ final class RedisConnection: Sendable {
         }
     }
 
-    /// `command` (a read), shared with every other caller in this loop pass that asks the
-    /// very same (`key` first, then the command itself) and whose copy has not been
-    /// flushed yet. Off the loop, a plain send. The key only says where to look: two
-    /// commands that differ are never shared, whatever keys their callers give.
-    func probe(_ command: [RedisArgument], sharing key: Int, timeout: TimeAmount, reply: @escaping RedisReply) {
+    /// `command` (a read), shared with every other caller in this loop pass that sends the
+    /// very same command and whose copy has not been flushed yet. Off the loop, a plain
+    /// send. Two commands that differ are told apart at their first differing argument
+    /// (a strict probe's stripe, a lookup's entry name), a few dozen bytes at most.
+    func probe(_ command: [RedisArgument], timeout: TimeAmount, reply: @escaping RedisReply) {
         guard channel.eventLoop.inEventLoop else { return send([command], timeout: timeout, reply: reply) }
-        if let shared = pass.value.unflushedProbe, shared.key == key, shared.command == command {
+        if let shared = pass.value.unflushedProbe, shared.command == command {
             return shared.more.append(reply)
         }
-        let probe = Probe(key: key, command: command, first: reply, pass: pass)
+        let probe = Probe(command: command, first: reply, pass: pass)
         pass.value.unflushedProbe = probe
         send([command], timeout: timeout, reply: probe.answer)
     }

@@ -126,17 +126,17 @@ public final class RedisLink: Sendable {
         return promise.futureResult
     }
 
-    /// A read shared by the requests of one loop pass that ask the very same (`sharing`,
-    /// see `RedisConnection.probe`).
-    func probe(_ command: [RedisArgument], sharing key: Int, on loop: any EventLoop, reply: @escaping RedisReply) {
-        run(on: loop, reply) { $0.probe(command, sharing: key, timeout: $1, reply: $2) }
+    /// A read shared by the requests of one loop pass that ask the very same (see
+    /// `RedisConnection.probe`).
+    func probe(_ command: [RedisArgument], on loop: any EventLoop, reply: @escaping RedisReply) {
+        run(on: loop, reply) { $0.probe(command, timeout: $1, reply: $2) }
     }
 
     /// `probe` with a future, for a cluster's slot master (`RedisCluster` follows redirects
     /// on futures).
-    func probe(_ command: [RedisArgument], sharing key: Int, on loop: any EventLoop) -> EventLoopFuture<[RedisValue]> {
+    func probe(_ command: [RedisArgument], on loop: any EventLoop) -> EventLoopFuture<[RedisValue]> {
         let promise = loop.makePromise(of: [RedisValue].self)
-        probe(command, sharing: key, on: loop) { promise.completeWith($0) }
+        probe(command, on: loop) { promise.completeWith($0) }
         return promise.futureResult
     }
 

@@ -34,10 +34,10 @@ enum RedisServers: Sendable {
     }
 
     /// `RedisLink.probe`, its outcome given to `reply` on `loop` (no future on one server).
-    func probe(_ command: [RedisArgument], slot: Int, sharing key: Int, on loop: any EventLoop, reply: @escaping RedisReply) {
+    func probe(_ command: [RedisArgument], slot: Int, on loop: any EventLoop, reply: @escaping RedisReply) {
         switch self {
-        case .one(let link): link.probe(command, sharing: key, on: loop, reply: reply)
-        case .cluster(let cluster): cluster.probe(command, slot: slot, sharing: key, on: loop).whenComplete(reply)
+        case .one(let link): link.probe(command, on: loop, reply: reply)
+        case .cluster(let cluster): cluster.probe(command, slot: slot, on: loop).whenComplete(reply)
         }
     }
 

@@ -166,8 +166,7 @@ public final class RedisStore: Sendable {
         }
         // Shared by the callers of this loop pass, and sent at its end: after every one's
         // mark, so each may judge it by its own.
-        redis.probe(keys.probe(stripe), slot: keys.slots[stripe],
-                    sharing: stripe, on: loop) { [self] outcome in
+        redis.probe(keys.probe(stripe), slot: keys.slots[stripe], on: loop) { [self] outcome in
             let replies: [RedisValue]
             switch outcome {
             case .success(let read): replies = read
