@@ -7,7 +7,7 @@ import SidecacheStore
 /// One client connection: collects each request (head, body within limits), runs
 /// one exchange at a time, and keeps pipelined requests queued (reading no more once
 /// one is) until the answer before them is complete, so answers leave in order.
-final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
+final class ConnectionHandler: ChannelDuplexHandler, ClientConnection, LookupWaiter {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -44,6 +44,9 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
     /// The body being received's share of `limits.bodyMemory` (kept out of `State`,
     /// whose copies every request pays for), handed to its exchange.
     private var bodyHold: BodyMemory.Hold?
+    /// A `FreshHit` whose lookup waits on Redis, this connection being the lookup's waiter
+    /// (no closure per strict hit).
+    private var waitingHit: FreshHit.Pending?
     /// The decoder parses nothing after the current request: it asked to switch protocols
     /// (an `Upgrade` named in `Connection`: RFC 9110 §7.8), which
     /// the proxy does not do, or bytes behind it did not parse. Its answer closes the
@@ -337,8 +340,8 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
                 answered(close: close)
             case .waiting(let step, let pending):
                 state = .responding(nil)
-                let me = NIOLoopBound(self, eventLoop: eventLoop)
-                step.whenReady { found in me.value.lookupAnswered(found, pending) }
+                waitingHit = pending
+                step.start(self)
             case .notAnswered(let known):
                 startExchange(head, body: nil, known: known)
             }
@@ -353,11 +356,16 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection {
         exchange.start(known: known)
     }
 
+    // MARK: LookupWaiter (a `FreshHit` waiting on Redis)
+
+    var lookupScopes: [UInt64] { waitingHit?.context.scopeIDs ?? [] }
+
     /// The lookup a `FreshHit` waited on is in: answered there, or by an exchange going on
     /// from it. A client that left meanwhile is reported as an exchange reports one whose
     /// lookup was under way (499, a miss: nothing from the cache reached it), once the
     /// lookup is in.
-    private func lookupAnswered(_ found: Lookup, _ pending: FreshHit.Pending) {
+    func lookupAnswered(_ found: Lookup) {
+        guard let pending = waitingHit.take() else { return }
         guard case .responding(nil) = state else {
             engine.finished(pending.record(status: 499, outcome: .miss))
             return

@@ -10,12 +10,12 @@ extension Exchange {
     func lookup() {
         guard let context = machine.context else { return }
         let now = engine.clock.now()
-        switch engine.store.lookup(context.key, scopes: { context.scopeIDs }, now: now, on: connection.eventLoop) {
+        switch engine.store.lookup(context.key, now: now, on: connection.eventLoop) {
         case .now(let found):
             lookupAnswered(found, now: now)
         case let step:
             let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
-            step.whenReady { found in
+            step.whenReady(scopes: { context.scopeIDs }) { found in
                 let exchange = me.value
                 exchange.lookupAnswered(found, now: exchange.engine.clock.now())
             }

@@ -50,8 +50,8 @@ extension Exchange {
     private func revalidateUnlessReplaced(_ context: CacheContext) {
         let me = NIOLoopBound(self, eventLoop: connection.eventLoop)
         let stale = replacing
-        engine.store.lookup(context.key, scopes: { context.scopeIDs }, now: engine.clock.now(), on: connection.eventLoop)
-            .whenReady { found in
+        engine.store.lookup(context.key, now: engine.clock.now(), on: connection.eventLoop)
+            .whenReady(scopes: { context.scopeIDs }) { found in
                 let exchange = me.value
                 let now = exchange.engine.clock.now()
                 if let entry = found.entry, entry !== stale, found.staleSince == nil, entry.timing.within(context.route).isFresh(at: now) {

@@ -59,15 +59,15 @@ enum FreshHit {
         let context = CacheContext(route: route, target: target, identity: identity, request: head, body: nil,
                                    engine: engine, settings: settings)
         let now = engine.clock.now()
-        // L1 alone first: no closure for the scopes, which only Redis asks for. An entry
-        // it declines (stale, a 304, a range…) goes to the exchange as found, not looked up again.
+        // L1 alone first: no `Pending`, no step. An entry it declines (stale, a 304, a
+        // range…) goes to the exchange as found, not looked up again.
         if let entry = engine.store.localAnswer(context.key, now: now) {
             return serve(entry, head, route: route, isHEAD: isHEAD, started: started, now: now, engine: engine, settings: settings,
                          connection: connection).map { .answered(close: $0) }
                 ?? .notAnswered(.found(context, engine.store.lookup(ofLocal: entry)))
         }
         let pending = Pending(head: head, context: context, isHEAD: isHEAD, started: started)
-        switch engine.store.lookup(context.key, scopes: { [context] in context.scopeIDs }, now: now, on: connection.eventLoop) {
+        switch engine.store.lookup(context.key, now: now, on: connection.eventLoop) {
         case .now(let found):
             return answer(found, pending, now: now, engine: engine, settings: settings, connection: connection)
                 .map { .answered(close: $0) } ?? .notAnswered(.found(context, found))

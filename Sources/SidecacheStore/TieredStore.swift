@@ -95,12 +95,12 @@ public final class TieredStore: Sendable {
 
     /// The entry for `key` that may be served (purge-checked in both tiers; freshness
     /// is the caller's decision), and what a fill for the key must be stored under.
-    /// `scopes` gives the purge scopes of the key's entries, asked for only when Redis
-    /// is involved (a memory-only hit computes none). Memory only: answered now, without
-    /// allocating. With Redis: L1 first; in strict mode an L1 entry is confirmed against
-    /// the shared counters first; an L1 miss reads L2 and the counters in one round
-    /// trip, and an L2 entry is copied into L1.
-    public func lookup(_ key: CacheKey, scopes: @escaping @Sendable () -> [UInt64], now: Timestamp, on loop: any EventLoop) -> LookupStep {
+    /// Memory only: answered now, without allocating. With Redis: L1 first; in strict
+    /// mode an L1 entry is confirmed against the shared counters first; an L1 miss reads
+    /// L2 and the counters in one round trip, and an L2 entry is copied into L1. The
+    /// purge scopes of the key's entries are asked of the step's waiter, only when L2 is
+    /// read (`LookupWaiter.lookupScopes`).
+    public func lookup(_ key: CacheKey, now: Timestamp, on loop: any EventLoop) -> LookupStep {
         var local = memory.get(key, now: now)
         var staleSince: Timestamp?
         if let entry = local {
@@ -113,7 +113,7 @@ public final class TieredStore: Sendable {
         guard let shared else { return .now(Lookup(entry: local, staleSince: staleSince)) }
         // Soft-purged: Redis knows since when, and the counters its refresh must be stored under.
         guard let entry = local, staleSince == nil else {
-            return .shared(.init(store: self, shared: shared, key: key, scopes: scopes(), now: now, loop: loop))
+            return .shared(.init(store: self, shared: shared, key: key, now: now, loop: loop))
         }
         guard shared.consistency == .strict else { return .now(Lookup(entry: entry, sharedGuard: entry.generations)) }
         guard shared.isUsable(for: key) else {
@@ -122,28 +122,31 @@ public final class TieredStore: Sendable {
         guard let filledUnder = entry.generations else {
             // Filled while Redis was away: it cannot be confirmed, so it is not served now.
             memory.remove(key)
-            return .shared(.init(store: self, shared: shared, key: key, scopes: scopes(), now: now, loop: loop))
+            return .shared(.init(store: self, shared: shared, key: key, now: now, loop: loop))
         }
-        return .confirming(.init(store: self, shared: shared, entry: entry, filledUnder: filledUnder, key: key,
-                                 scopes: scopes, now: now, loop: loop))
+        return .confirming(.init(store: self, shared: shared, entry: entry, filledUnder: filledUnder, key: key, now: now, loop: loop))
     }
 
     /// Strict mode's L1 hit once Redis has answered (`LookupStep.Confirmation`): the entry
     /// if no purge moved its counters, else what L2 holds now; when Redis cannot say,
-    /// the entry within `outageGrace` of its last confirmation (`unconfirmed`).
-    func confirm(_ entry: CacheEntry, filledUnder: EntryCodec.Generations, shared: RedisStore, key: CacheKey,
-                 scopes: @escaping @Sendable () -> [UInt64], now: Timestamp, on loop: any EventLoop,
-                 _ answer: @escaping @Sendable (Lookup) -> Void) {
-        shared.confirm(entry, key: key, on: loop) { [self] outcome in
+    /// the entry within `outageGrace` of its last confirmation (`unconfirmed`). Kept
+    /// inside the confirmation's one object (`RedisStore.StrictCheck`).
+    struct StrictHit: ConfirmationAnswer {
+        let asked: LookupStep.Confirmation
+        let waiter: NIOLoopBound<any LookupWaiter>
+
+        func confirmed(_ outcome: Result<Bool, any Error>) {
+            let store = asked.store
             switch outcome {
             case .success(true):
-                entry.confirmed(at: now)   // the time the question was sent: no later purge was answered before it
-                answer(Lookup(entry: entry, sharedGuard: filledUnder))
+                asked.entry.confirmed(at: asked.now)   // the time the question was sent: no later purge was answered before it
+                waiter.value.lookupAnswered(Lookup(entry: asked.entry, sharedGuard: asked.filledUnder))
             case .success(false):
-                memory.remove(key)   // purged by some instance
-                readShared(shared, key, scopes: scopes(), now: now, on: loop, answer)
+                store.memory.remove(asked.key)   // purged by some instance
+                store.readShared(asked.shared, asked.key, scopes: waiter.value.lookupScopes, now: asked.now,
+                                 on: asked.loop) { [waiter] in waiter.value.lookupAnswered($0) }
             case .failure(let error):
-                answer(unconfirmed(entry, now: now, trouble: StoreTrouble(error)))
+                waiter.value.lookupAnswered(store.unconfirmed(asked.entry, now: asked.now, trouble: StoreTrouble(error)))
             }
         }
     }

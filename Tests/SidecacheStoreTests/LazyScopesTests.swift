@@ -25,7 +25,7 @@ struct LazyScopesTests {
             _ = try await T.fill(a, "v1")
             let asked = Asked()
             func lookup() async throws -> Lookup {
-                try await b.lookup(T.key, scopes: asked.scopes, now: ManualClock.realNow(), on: T.loop).value()
+                try await b.lookup(T.key, now: ManualClock.realNow(), on: T.loop).value(scopes: asked.scopes)
             }
             #expect(T.text(try await lookup()) == "v1")
             #expect(asked.count.load(ordering: .relaxed) == 1, "an L1 miss reads L2 with them")

@@ -48,7 +48,7 @@ struct TieredStoreTests {
     }
 
     static func lookup(_ store: TieredStore, _ key: CacheKey = key, now: Timestamp = ManualClock.realNow()) async throws -> Lookup {
-        try await store.lookup(key, scopes: { scopes }, now: now, on: loop).value()
+        try await store.lookup(key, now: now, on: loop).value(scopes: { scopes })
     }
 
     /// Looks up, then fills `body` under what the lookup read.
@@ -210,7 +210,7 @@ struct TieredStoreTests {
             let hits = Mutex(0)
             try await Self.loop.submit {
                 for _ in 1...5 {
-                    b.lookup(Self.key, scopes: { Self.scopes }, now: ManualClock.realNow(), on: Self.loop).whenReady { found in
+                    b.lookup(Self.key, now: ManualClock.realNow(), on: Self.loop).whenReady(scopes: { Self.scopes }) { found in
                         if Self.text(found) == "v1" { hits.withLock { $0 += 1 } }
                     }
                 }
@@ -230,7 +230,7 @@ struct TieredStoreTests {
             let found = Mutex<[String?]>([])
             try await Self.loop.submit {
                 for _ in 1...5 {
-                    b.lookup(Self.key, scopes: { Self.scopes }, now: ManualClock.realNow(), on: Self.loop).whenReady { lookup in
+                    b.lookup(Self.key, now: ManualClock.realNow(), on: Self.loop).whenReady(scopes: { Self.scopes }) { lookup in
                         found.withLock { $0.append(Self.text(lookup)) }
                     }
                 }
@@ -251,7 +251,7 @@ struct TieredStoreTests {
             let found = Mutex<[CacheKey: String?]>([:])
             try await Self.loop.submit {
                 for key in [Self.key, twin] {
-                    b.lookup(key, scopes: { Self.scopes }, now: ManualClock.realNow(), on: Self.loop).whenReady { lookup in
+                    b.lookup(key, now: ManualClock.realNow(), on: Self.loop).whenReady(scopes: { Self.scopes }) { lookup in
                         found.withLock { $0[key] = Self.text(lookup) }
                     }
                 }
@@ -276,11 +276,11 @@ struct TieredStoreTests {
                 // timer (and any other due task) runs before the late caller.
                 for _ in 0..<8 { Self.loop.execute {} }
                 Self.loop.execute {
-                    b.lookup(Self.key, scopes: { Self.scopes }, now: ManualClock.realNow(), on: Self.loop).whenReady { _ in
+                    b.lookup(Self.key, now: ManualClock.realNow(), on: Self.loop).whenReady(scopes: { Self.scopes }) { _ in
                         answered.withLock { $0 = true }
                     }
                 }
-                b.lookup(Self.key, scopes: { Self.scopes }, now: ManualClock.realNow(), on: Self.loop).whenReady { _ in }
+                b.lookup(Self.key, now: ManualClock.realNow(), on: Self.loop).whenReady(scopes: { Self.scopes }) { _ in }
                 usleep(300_000)   // past the probe's deadline, before this pass's flush
             }.get()
             #expect(try await eventually { answered.withLock { $0 } }, "the later caller is answered")
@@ -543,9 +543,9 @@ extension StoreStep {
 }
 
 extension LookupStep {
-    /// The lookup, waiting for Redis when the step needs it.
-    func value() async throws -> Lookup {
+    /// The lookup, waiting for Redis when the step needs it (which asks for `scopes` when it reads L2).
+    func value(scopes: @escaping @Sendable () -> [UInt64]) async throws -> Lookup {
         if case .now(let lookup) = self { return lookup }
-        return await withCheckedContinuation { done in whenReady { done.resume(returning: $0) } }
+        return await withCheckedContinuation { done in whenReady(scopes: scopes) { done.resume(returning: $0) } }
     }
 }

@@ -4,6 +4,21 @@ import NIOCore
 /// why there are none.
 typealias RedisReply = @Sendable (Result<[RedisValue], any Error>) -> Void
 
+/// A caller of a shared read (`RedisConnection.probe`), told its outcome once, on its
+/// loop. An object rather than a `RedisReply`: a closure kept in a probe's list of
+/// callers took a reabstraction thunk, an allocation per caller, and a strict hit's
+/// check is one object that is its own target (`RedisStore.StrictCheck`).
+protocol RedisReplyTarget: AnyObject, Sendable {
+    func redisAnswered(_ outcome: Result<[RedisValue], any Error>)
+}
+
+/// A `RedisReply` as a target, for the callers that are closures.
+final class RedisReplyClosure: RedisReplyTarget {
+    let reply: RedisReply
+    init(_ reply: @escaping RedisReply) { self.reply = reply }
+    func redisAnswered(_ outcome: Result<[RedisValue], any Error>) { reply(outcome) }
+}
+
 /// Commands written together with one flush, answered together.
 struct RedisBatch: Sendable {
     let payload: ByteBuffer

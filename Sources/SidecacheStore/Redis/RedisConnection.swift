@@ -23,24 +23,31 @@ final class RedisConnection: Sendable {
     /// pass asks for): its `answer` is the batch's reply, with no closure context of its own.
     private final class Probe: @unchecked Sendable {
         let command: [RedisArgument]
-        let first: RedisReply
-        var more: [RedisReply] = []
+        let first: any RedisReplyTarget
+        var more: [any RedisReplyTarget] = []
         /// The pass it was written in, whose `unflushedProbe` it may still be (a cycle
         /// until that pass's flush or this answer, whichever comes first, ends it).
         let pass: NIOLoopBoundBox<PassState>
+        /// Whose breaker counts each caller's outcome, as it counts a read of its own.
+        let link: RedisLink
 
-        init(command: [RedisArgument], first: @escaping RedisReply, pass: NIOLoopBoundBox<PassState>) {
+        init(command: [RedisArgument], first: any RedisReplyTarget, pass: NIOLoopBoundBox<PassState>, link: RedisLink) {
             self.command = command
             self.first = first
             self.pass = pass
+            self.link = link
         }
 
         func answer(_ outcome: Result<[RedisValue], any Error>) {
             // Answered before its pass's flush ran (its deadline passed on a stalled loop):
             // no one may join it now, or wait for a reply already given.
             if pass.value.unflushedProbe === self { pass.value.unflushedProbe = nil }
-            first(outcome)
-            for reply in more { reply(outcome) }
+            link.count(outcome)
+            first.redisAnswered(outcome)
+            for target in more {
+                link.count(outcome)
+                target.redisAnswered(outcome)
+            }
         }
     }
 
@@ -169,15 +176,15 @@ final class RedisConnection: Sendable {
     }
 
     /// `command` (a read), shared with every other caller in this loop pass that sends the
-    /// very same command and whose copy has not been flushed yet. Off the loop, a plain
-    /// send. Two commands that differ are told apart at their first differing argument
-    /// (a strict probe's stripe, a lookup's entry name), a few dozen bytes at most.
-    func probe(_ command: [RedisArgument], timeout: TimeAmount, reply: @escaping RedisReply) {
-        guard channel.eventLoop.inEventLoop else { return send([command], timeout: timeout, reply: reply) }
+    /// very same command and whose copy has not been flushed yet; `link` counts each
+    /// caller's outcome. On the channel's loop only. Two commands that differ are told
+    /// apart at their first differing argument (a strict probe's stripe, a lookup's entry
+    /// name), a few dozen bytes at most.
+    func probe(_ command: [RedisArgument], timeout: TimeAmount, for target: any RedisReplyTarget, countedBy link: RedisLink) {
         if let shared = pass.value.unflushedProbe, shared.command == command {
-            return shared.more.append(reply)
+            return shared.more.append(target)
         }
-        let probe = Probe(command: command, first: reply, pass: pass)
+        let probe = Probe(command: command, first: target, pass: pass, link: link)
         pass.value.unflushedProbe = probe
         send([command], timeout: timeout, reply: probe.answer)
     }

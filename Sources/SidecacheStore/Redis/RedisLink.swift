@@ -127,16 +127,24 @@ public final class RedisLink: Sendable {
     }
 
     /// A read shared by the requests of one loop pass that ask the very same (see
-    /// `RedisConnection.probe`).
-    func probe(_ command: [RedisArgument], on loop: any EventLoop, reply: @escaping RedisReply) {
-        run(on: loop, reply) { $0.probe(command, timeout: $1, reply: $2) }
+    /// `RedisConnection.probe`): its outcome goes to `target` on `loop`. Shared only when
+    /// called on `loop` and its own connection is up; otherwise a read of its own.
+    func probe(_ command: [RedisArgument], on loop: any EventLoop, for target: any RedisReplyTarget) {
+        switch connection(toUseFor: loop) {
+        case .failure(let error):
+            target.redisAnswered(.failure(error))
+        case .success(let connection) where connection.channel.eventLoop === loop && loop.inEventLoop:
+            connection.probe(command, timeout: timeout, for: target, countedBy: self)
+        case .success(let connection):
+            connection.send([command], timeout: timeout, reply: counted(on: loop) { target.redisAnswered($0) })
+        }
     }
 
     /// `probe` with a future, for a cluster's slot master (`RedisCluster` follows redirects
     /// on futures).
     func probe(_ command: [RedisArgument], on loop: any EventLoop) -> EventLoopFuture<[RedisValue]> {
         let promise = loop.makePromise(of: [RedisValue].self)
-        probe(command, on: loop) { promise.completeWith($0) }
+        probe(command, on: loop, for: RedisReplyClosure { promise.completeWith($0) })
         return promise.futureResult
     }
 
@@ -144,22 +152,41 @@ public final class RedisLink: Sendable {
     /// it, goes to `reply` on `loop`.
     private func run(on loop: any EventLoop, _ reply: @escaping RedisReply,
                      _ body: (RedisConnection, TimeAmount, @escaping RedisReply) -> Void) {
+        switch connection(toUseFor: loop) {
+        case .failure(let error): reply(.failure(error))
+        case .success(let connection): body(connection, timeout, counted(on: loop, reply))
+        }
+    }
+
+    /// The connection a command for `loop` goes on, or why none may: the breaker is open,
+    /// or nothing is connected (which the breaker counts).
+    private func connection(toUseFor loop: any EventLoop) -> Result<RedisConnection, RedisFailure> {
         if !healthy.load(ordering: .relaxed) {
             let now = NIODeadline.now()
             guard shared.withLock({ $0.breaker.allow(now: now) }) else {
-                return reply(.failure(RedisFailure.unavailable("circuit breaker open")))
+                return .failure(RedisFailure.unavailable("circuit breaker open"))
             }
         }
         guard let connection = connection(for: loop) else {
             record(RedisFailure.unavailable("not connected"))
-            return reply(.failure(RedisFailure.unavailable("not connected")))
+            return .failure(RedisFailure.unavailable("not connected"))
         }
-        body(connection, timeout) { [self] outcome in
-            switch outcome {
-            case .success: recordSuccess()
-            case .failure(let error): record(error)
-            }
+        return .success(connection)
+    }
+
+    /// `reply`, given on `loop` once the breaker has counted the outcome.
+    private func counted(on loop: any EventLoop, _ reply: @escaping RedisReply) -> RedisReply {
+        { [self] outcome in
+            count(outcome)
             if loop.inEventLoop { reply(outcome) } else { loop.execute { reply(outcome) } }
+        }
+    }
+
+    /// The breaker counts a command's outcome.
+    func count(_ outcome: Result<[RedisValue], any Error>) {
+        switch outcome {
+        case .success: recordSuccess()
+        case .failure(let error): record(error)
         }
     }
 

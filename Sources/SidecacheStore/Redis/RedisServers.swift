@@ -33,11 +33,11 @@ enum RedisServers: Sendable {
         }
     }
 
-    /// `RedisLink.probe`, its outcome given to `reply` on `loop` (no future on one server).
-    func probe(_ command: [RedisArgument], slot: Int, on loop: any EventLoop, reply: @escaping RedisReply) {
+    /// `RedisLink.probe`, its outcome given to `target` on `loop` (no future on one server).
+    func probe(_ command: [RedisArgument], slot: Int, on loop: any EventLoop, for target: any RedisReplyTarget) {
         switch self {
-        case .one(let link): link.probe(command, on: loop, reply: reply)
-        case .cluster(let cluster): cluster.probe(command, slot: slot, on: loop).whenComplete(reply)
+        case .one(let link): link.probe(command, on: loop, for: target)
+        case .cluster(let cluster): cluster.probe(command, slot: slot, on: loop).whenComplete { target.redisAnswered($0) }
         }
     }
 

@@ -48,12 +48,12 @@ extension RedisStore {
         // reads it after every one of them arrived, so each may take its answer as its
         // own, and judges it by its own mark. Without it every hit of a hot key was a
         // read of its own: 13.5 µs of CPU against a memory hit's 8.4 (BENCHMARKS).
-        redis.probe(mget(scopes, stripe, entry: name), slot: keys.slots[stripe], on: loop) { [self] result in
+        redis.probe(mget(scopes, stripe, entry: name), slot: keys.slots[stripe], on: loop, for: RedisReplyClosure { [self] result in
             switch result {
             case .success(let replies): read(replies, name: name, scopes: scopes, stripe, sentAt: mark, into: answer, on: loop)
             case .failure(let error): answer(.failure(error))
             }
-        }
+        })
     }
 
     private func read(_ replies: [RedisValue], name: String, scopes: [UInt64], _ stripe: Int, sentAt mark: Seen.Mark,

@@ -146,67 +146,6 @@ public final class RedisStore: Sendable {
         return ids
     }
 
-    /// Strict mode's check of an L1 entry: is it still filled under the current counters?
-    /// Usually one shared read of the epoch and the purge sequence: both unchanged since
-    /// the entry was last confirmed means no purge anywhere since (the epoch changes
-    /// when Redis loses its data, so a sequence that restarted cannot match by chance).
-    /// Otherwise the sequence and the entry's counters together, sequence first, so a
-    /// purge landing in between is seen next time.
-    ///
-    /// The answer goes to `done` on `loop`, with no future on one server: this is every
-    /// strict L1 hit's round trip.
-    public func confirm(_ entry: CacheEntry, key: CacheKey, on loop: any EventLoop,
-                        _ done: @escaping @Sendable (Result<Bool, any Error>) -> Void) {
-        guard let filledUnder = entry.generations else { return done(.success(false)) }
-        let stripe = keys.stripe(of: key)
-        guard let mark = readMark(stripe) else { return done(.failure(RedisFailure.unavailable("not ready"))) }
-        let known = entry.confirmedSeq.load(ordering: .relaxed)
-        guard known != CacheEntry.unconfirmed else {
-            return fullConfirm(entry, filledUnder, stripe, on: loop).whenComplete(done)
-        }
-        // Shared by the callers of this loop pass, and sent at its end: after every one's
-        // mark, so each may judge it by its own.
-        redis.probe(keys.probe(stripe), slot: keys.slots[stripe], on: loop) { [self] outcome in
-            let replies: [RedisValue]
-            switch outcome {
-            case .success(let read): replies = read
-            case .failure(let error): return done(.failure(error))
-            }
-            guard let values = replies.first?.array, values.count == 2, let epoch = values[0].bytes else {
-                return fullConfirm(entry, filledUnder, stripe, on: loop).whenComplete(done)
-            }
-            let sequence = values[1].integer.map { UInt64(truncatingIfNeeded: $0) }
-            // Data gone back to the sequence this entry was confirmed at matches it: the
-            // instance knows better (`Seen`).
-            if wentBack(stripe, epoch: epoch, sequence: sequence, since: mark, on: loop) { return done(.success(false)) }
-            if sequence == known, epoch.readableBytesView.elementsEqual(filledUnder.epoch) { return done(.success(true)) }
-            fullConfirm(entry, filledUnder, stripe, on: loop).whenComplete(done)
-        }
-    }
-
-    private func fullConfirm(_ entry: CacheEntry, _ filledUnder: EntryCodec.Generations, _ stripe: Int,
-                             on loop: any EventLoop) -> EventLoopFuture<Bool> {
-        let scopes = filledUnder.values.map(\.scope)
-        // No sequence yet (no purge since Redis started, or it was lost): one is created
-        // at a fresh value, so the next checks are probes. Created before it is read and
-        // read before the counters: a purge landing after the read changes it.
-        let commands: [[RedisArgument]] = [["SET", .text(keys.sequence(stripe)), .text(Self.freshValue()), "NX"],
-                                           ["GET", .text(keys.sequence(stripe))], mget(scopes, stripe)]
-        guard let mark = readMark(stripe) else { return loop.makeFailedFuture(RedisFailure.unavailable("not ready")) }
-        return redis.send(commands, slot: keys.slots[stripe], on: loop).flatMapThrowing { [self] replies in
-            if let epoch = replies[2].array?.first?.bytes,
-               wentBack(stripe, epoch: epoch, sequence: replies[1].integer.map { UInt64(truncatingIfNeeded: $0) }, since: mark, on: loop) {
-                return false
-            }
-            guard let current = try generations(replies[2], scopes: scopes, stripe, on: loop), Self.complete(current),
-                  current == filledUnder else {
-                return false
-            }
-            if let sequence = replies[1].integer { entry.confirmedSeq.store(UInt64(truncatingIfNeeded: sequence), ordering: .relaxed) }
-            return true
-        }
-    }
-
     /// The counters guarding `scopes` in `key`'s stripe now, created where missing (a
     /// refresh, or a fill's tags, store under them).
     public func currentGenerations(scopes: [UInt64], key: CacheKey, on loop: any EventLoop) -> EventLoopFuture<EntryCodec.Generations?> {
