@@ -36,7 +36,7 @@ public enum LookupStep: Sendable {
 
     /// Tells `waiter` the lookup: at once when ready, else on the lookup's loop. Called
     /// on that loop.
-    public func start(_ waiter: any LookupWaiter) {
+    public consuming func start(_ waiter: any LookupWaiter) {
         switch self {
         case .now(let lookup): waiter.lookupAnswered(lookup)
         case .confirming(let confirmation): confirmation.start(waiter)
@@ -68,8 +68,9 @@ public enum LookupStep: Sendable {
         let now: Timestamp
         let loop: any EventLoop
 
-        func start(_ waiter: any LookupWaiter) {
-            shared.confirm(entry, key: key, on: loop, answer: TieredStore.StrictHit(asked: self, waiter: NIOLoopBound(waiter, eventLoop: loop)))
+        consuming func start(_ waiter: any LookupWaiter) {
+            let bound = NIOLoopBound(waiter, eventLoop: loop)
+            shared.confirm(key: key, for: TieredStore.StrictHit(asked: self, waiter: bound))
         }
     }
 

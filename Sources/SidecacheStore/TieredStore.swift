@@ -130,10 +130,13 @@ public final class TieredStore: Sendable {
     /// Strict mode's L1 hit once Redis has answered (`LookupStep.Confirmation`): the entry
     /// if no purge moved its counters, else what L2 holds now; when Redis cannot say,
     /// the entry within `outageGrace` of its last confirmation (`unconfirmed`). Kept
-    /// inside the confirmation's one object (`RedisStore.StrictCheck`).
-    struct StrictHit: ConfirmationAnswer {
+    /// inside the confirmation's one object (`RedisStore.StrictCheck`) as its asker.
+    struct StrictHit: ConfirmationAsker {
         let asked: LookupStep.Confirmation
         let waiter: NIOLoopBound<any LookupWaiter>
+
+        var entry: CacheEntry { asked.entry }
+        var loop: any EventLoop { asked.loop }
 
         func confirmed(_ outcome: Result<Bool, any Error>) {
             let store = asked.store

@@ -2,16 +2,21 @@ import Glibc
 import NIOCore
 import SidecacheCore
 
-/// Where a strict confirmation's answer goes: true when the entry is still filled under
-/// the current counters, false when a purge moved them, a failure when Redis cannot say.
-/// A value kept inside the check (`RedisStore.StrictCheck`), so that a strict hit's
-/// confirmation is one object, not a closure per layer.
-protocol ConfirmationAnswer: Sendable {
+/// Who asks a strict confirmation: the entry asked about, the loop its answer is given
+/// on, and what is done with the answer (true: the entry is still filled under the
+/// current counters; false: a purge moved them; a failure: Redis cannot say). Kept
+/// inside the check (`RedisStore.StrictCheck`), so that a strict hit's confirmation is
+/// one object, holding the entry once: not a closure per layer, each with its own copy.
+protocol ConfirmationAsker: Sendable {
+    var entry: CacheEntry { get }
+    var loop: any EventLoop { get }
     func confirmed(_ outcome: Result<Bool, any Error>)
 }
 
-/// A closure as a `ConfirmationAnswer`, for the callers that are closures.
-struct ConfirmationClosure: ConfirmationAnswer {
+/// A closure as a `ConfirmationAsker`, for the callers that are closures.
+struct ConfirmationClosure: ConfirmationAsker {
+    let entry: CacheEntry
+    let loop: any EventLoop
     let done: @Sendable (Result<Bool, any Error>) -> Void
     func confirmed(_ outcome: Result<Bool, any Error>) { done(outcome) }
 }
@@ -27,73 +32,69 @@ extension RedisStore {
     /// The answer goes to `done` on `loop`.
     public func confirm(_ entry: CacheEntry, key: CacheKey, on loop: any EventLoop,
                         _ done: @escaping @Sendable (Result<Bool, any Error>) -> Void) {
-        confirm(entry, key: key, on: loop, answer: ConfirmationClosure(done: done))
+        confirm(key: key, for: ConfirmationClosure(entry: entry, loop: loop, done: done))
     }
 
-    /// `confirm`, its answer given to `answer` on `loop`: with no future on one server,
-    /// and one object (`StrictCheck`) for the whole round trip. This is every strict L1
-    /// hit's round trip.
-    func confirm(_ entry: CacheEntry, key: CacheKey, on loop: any EventLoop, answer: some ConfirmationAnswer) {
-        guard let filledUnder = entry.generations else { return answer.confirmed(.success(false)) }
+    /// `confirm` of `asker`'s entry, its answer given to `asker` on its loop: with no
+    /// future on one server, and one object (`StrictCheck`) for the whole round trip.
+    /// This is every strict L1 hit's round trip.
+    func confirm(key: CacheKey, for asker: consuming some ConfirmationAsker) {
+        guard let filledUnder = asker.entry.generations else { return asker.confirmed(.success(false)) }
         let stripe = keys.stripe(of: key)
-        guard let mark = readMark(stripe) else { return answer.confirmed(.failure(RedisFailure.unavailable("not ready"))) }
-        let known = entry.confirmedSeq.load(ordering: .relaxed)
+        guard let mark = readMark(stripe) else { return asker.confirmed(.failure(RedisFailure.unavailable("not ready"))) }
+        let known = asker.entry.confirmedSeq.load(ordering: .relaxed)
         guard known != CacheEntry.unconfirmed else {
-            return fullConfirm(entry, filledUnder, stripe, on: loop).whenComplete { answer.confirmed($0) }
+            return fullConfirm(asker.entry, filledUnder, stripe, on: asker.loop).whenComplete { [asker] in asker.confirmed($0) }
         }
         // Shared by the callers of this loop pass, and sent at its end: after every one's
         // mark, so each may judge it by its own.
+        let loop = asker.loop
         redis.probe(keys.probe(stripe), slot: keys.slots[stripe], on: loop,
-                    for: StrictCheck(store: self, entry: entry, filledUnder: filledUnder, stripe: stripe, mark: mark, known: known,
-                                     loop: loop, answer: answer))
+                    for: StrictCheck(store: self, filledUnder: filledUnder, stripe: stripe, mark: mark, known: known, asker: asker))
     }
 
-    /// One strict confirmation's probe: what was known when it was asked (the stripe's
-    /// mark, the purge sequence the entry was last confirmed at), by which its reply is
-    /// judged, and where the answer goes. Each layer's closure (the link's, the store's,
-    /// the tiered store's) cost a strict hit an allocation of its own.
-    final class StrictCheck<Answer: ConfirmationAnswer>: RedisReplyTarget {
+    /// One strict confirmation's probe: what was known when it was asked (the entry's
+    /// counters, the stripe's mark, the purge sequence the entry was last confirmed at),
+    /// by which its reply is judged, and who asked. Each layer's closure (the link's, the
+    /// store's, the tiered store's) cost a strict hit an allocation of its own.
+    final class StrictCheck<Asker: ConfirmationAsker>: RedisReplyTarget {
         let store: RedisStore
-        let entry: CacheEntry
         let filledUnder: EntryCodec.Generations
         let stripe: Int
         let mark: Seen.Mark
         let known: UInt64
-        let loop: any EventLoop
-        let answer: Answer
+        let asker: Asker
 
-        init(store: RedisStore, entry: CacheEntry, filledUnder: EntryCodec.Generations, stripe: Int, mark: Seen.Mark,
-             known: UInt64, loop: any EventLoop, answer: Answer) {
+        init(store: RedisStore, filledUnder: EntryCodec.Generations, stripe: Int, mark: Seen.Mark, known: UInt64,
+             asker: consuming Asker) {
             self.store = store
-            self.entry = entry
             self.filledUnder = filledUnder
             self.stripe = stripe
             self.mark = mark
             self.known = known
-            self.loop = loop
-            self.answer = answer
+            self.asker = asker
         }
 
         func redisAnswered(_ outcome: Result<[RedisValue], any Error>) {
             let replies: [RedisValue]
             switch outcome {
             case .success(let read): replies = read
-            case .failure(let error): return answer.confirmed(.failure(error))
+            case .failure(let error): return asker.confirmed(.failure(error))
             }
-            if let held = store.probed(replies, self) { return answer.confirmed(.success(held)) }
-            store.fullConfirm(entry, filledUnder, stripe, on: loop).whenComplete { [answer] in answer.confirmed($0) }
+            if let held = store.probed(replies, self) { return asker.confirmed(.success(held)) }
+            store.fullConfirm(asker.entry, filledUnder, stripe, on: asker.loop).whenComplete { [asker] in asker.confirmed($0) }
         }
     }
 
     /// What a probe's reply says of `check`'s entry: true (the epoch and the sequence it
     /// was confirmed at are both unchanged), false (the data went back), or nil, when only
     /// its counters can say (`fullConfirm`).
-    private func probed(_ replies: [RedisValue], _ check: StrictCheck<some ConfirmationAnswer>) -> Bool? {
+    private func probed(_ replies: [RedisValue], _ check: StrictCheck<some ConfirmationAsker>) -> Bool? {
         guard let values = replies.first?.array, values.count == 2, let epoch = values[0].bytes else { return nil }
         let sequence = values[1].integer.map { UInt64(truncatingIfNeeded: $0) }
         // Data gone back to the sequence this entry was confirmed at matches it: the
         // instance knows better (`Seen`).
-        if wentBack(check.stripe, epoch: epoch, sequence: sequence, since: check.mark, on: check.loop) { return false }
+        if wentBack(check.stripe, epoch: epoch, sequence: sequence, since: check.mark, on: check.asker.loop) { return false }
         if sequence == check.known, Self.holds(epoch, check.filledUnder.epoch) { return true }
         return nil
     }
