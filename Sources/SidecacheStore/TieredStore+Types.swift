@@ -83,14 +83,13 @@ public enum LookupStep: Sendable {
         let loop: any EventLoop
 
         func start(_ waiter: any LookupWaiter) {
-            let bound = NIOLoopBound(waiter, eventLoop: loop)
-            store.readShared(shared, key, scopes: waiter.lookupScopes, now: now, on: loop) { bound.value.lookupAnswered($0) }
+            store.readShared(shared, key, scopes: waiter.lookupScopes, now: now, on: loop, for: NIOLoopBound(waiter, eventLoop: loop))
         }
     }
 }
 
 /// A lookup's waiter made of closures (`LookupStep.whenReady`).
-private final class LookupClosures: LookupWaiter, Sendable {
+final class LookupClosures: LookupWaiter, Sendable {
     let scopes: @Sendable () -> [UInt64]
     let answered: @Sendable (Lookup) -> Void
 

@@ -146,8 +146,8 @@ public final class TieredStore: Sendable {
                 waiter.value.lookupAnswered(Lookup(entry: asked.entry, sharedGuard: asked.filledUnder))
             case .success(false):
                 store.memory.remove(asked.key)   // purged by some instance
-                store.readShared(asked.shared, asked.key, scopes: waiter.value.lookupScopes, now: asked.now,
-                                 on: asked.loop) { [waiter] in waiter.value.lookupAnswered($0) }
+                store.readShared(asked.shared, asked.key, scopes: waiter.value.lookupScopes, now: asked.now, on: asked.loop,
+                                 for: waiter)
             case .failure(let error):
                 waiter.value.lookupAnswered(store.unconfirmed(asked.entry, now: asked.now, trouble: StoreTrouble(error)))
             }
@@ -173,9 +173,10 @@ public final class TieredStore: Sendable {
             case .success(false):
                 // The same fill's entry, only soft purges since: another entry stale from a soft
                 // purge may have been filled after a hard one, which took this one away.
-                readShared(shared, key, scopes: scopes, now: now, on: loop) {
+                let reread = LookupClosures(scopes: { scopes }) {
                     servable.succeed($0.staleSince != nil && $0.entry?.generations == entry.generations)
                 }
+                readShared(shared, key, scopes: scopes, now: now, on: loop, for: NIOLoopBound(reread, eventLoop: loop))
             case .failure:
                 servable.succeed(entry.vouchedFor(within: shared.outageGrace, of: now))
             }
@@ -192,15 +193,28 @@ public final class TieredStore: Sendable {
         return Lookup(entry: entry, sharedGuard: entry.generations, trouble: trouble)
     }
 
-    /// Reads the entry and its counters from L2 in one round trip and calls `answer` on
-    /// `loop` with what may be served.
+    /// Reads the entry and its counters from L2 in one round trip and tells `waiter` on
+    /// `loop` what may be served.
     func readShared(_ shared: RedisStore, _ key: CacheKey, scopes: [UInt64], now: Timestamp, on loop: any EventLoop,
-                    _ answer: @escaping @Sendable (Lookup) -> Void) {
-        let fillSeq = ledger.current
-        shared.lookup(key, scopes: Self.guardScopes(scopes), on: loop) { [self] result in
+                    for waiter: NIOLoopBound<any LookupWaiter>) {
+        shared.lookup(key, scopes: Self.guardScopes(scopes), on: loop,
+                      for: SharedAnswer(store: self, key: key, fillSeq: ledger.current, now: now, waiter: waiter))
+    }
+
+    /// An L2 read's outcome, as the proxy serves it (`served`), for the lookup's waiter.
+    /// Kept inside the read's one object (`RedisStore.EntryRead`).
+    struct SharedAnswer: LookupAnswer {
+        let store: TieredStore
+        let key: CacheKey
+        /// The local purge sequence before the read: an entry it finds was filled by then.
+        let fillSeq: UInt64
+        let now: Timestamp
+        let waiter: NIOLoopBound<any LookupWaiter>
+
+        func answered(_ result: Result<RedisStore.Lookup, any Error>) {
             switch result {
-            case .success(let found): answer(served(found, key, fillSeq: fillSeq, now: now))
-            case .failure(let error): answer(Lookup(trouble: StoreTrouble(error)))
+            case .success(let found): waiter.value.lookupAnswered(store.served(found, key, fillSeq: fillSeq, now: now))
+            case .failure(let error): waiter.value.lookupAnswered(Lookup(trouble: StoreTrouble(error)))
             }
         }
     }

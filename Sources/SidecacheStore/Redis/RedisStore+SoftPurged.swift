@@ -7,13 +7,13 @@ extension RedisStore {
     /// values; when only soft purges moved them, it is served stale since the latest
     /// (their marks tell, one more read); otherwise it is a miss.
     func judge(_ found: Found, against now: EntryCodec.Generations, current: EntryCodec.Generations, _ stripe: Int,
-               into answer: @escaping LookupCompletion, on loop: any EventLoop) {
+               into answer: some LookupAnswer, on loop: any EventLoop) {
         let filledUnder = found.decoded.generations
         let missed = Lookup(found: nil, current: current)
-        if filledUnder == now { return answer(.success(Lookup(found: found, current: current))) }
+        if filledUnder == now { return answer.answered(.success(Lookup(found: found, current: current))) }
         let moved = SoftPurgeMark.moved(filledUnder, now)
         guard filledUnder.epoch == now.epoch, filledUnder.values.count == now.values.count, !moved.isEmpty else {
-            return answer(.success(missed))
+            return answer.answered(.success(missed))
         }
         let command: [RedisArgument] = ["MGET"] + moved.map { .text(keys.softMark($0, stripe)) }
         redis.send([command], slot: keys.slots[stripe], on: loop).map { replies in
@@ -25,6 +25,6 @@ extension RedisStore {
             }
             guard let since = SoftPurgeMark.staleSince(filledUnder: filledUnder, current: now, marks: marks) else { return missed }
             return Lookup(found: found, current: current, staleSince: since)
-        }.recover { _ in missed }.whenComplete(answer)
+        }.recover { _ in missed }.whenComplete { [answer] in answer.answered($0) }
     }
 }
