@@ -7,7 +7,8 @@ typealias RedisReply = @Sendable (Result<[RedisValue], any Error>) -> Void
 /// A caller of a shared read (`RedisConnection.probe`), told its outcome once, on its
 /// loop. An object rather than a `RedisReply`: a closure kept in a probe's list of
 /// callers took a reabstraction thunk, an allocation per caller, and a strict hit's
-/// check is one object that is its own target (`RedisStore.StrictCheck`).
+/// check and an L2 read are each one object that is its own target
+/// (`RedisStore.StrictCheck`, `RedisStore.EntryRead`).
 protocol RedisReplyTarget: AnyObject, Sendable {
     func redisAnswered(_ outcome: Result<[RedisValue], any Error>)
 }
