@@ -358,6 +358,9 @@ final class ConnectionHandler: ChannelDuplexHandler, ClientConnection, LookupWai
 
     // MARK: LookupWaiter (a `FreshHit` waiting on Redis)
 
+    /// Asked only while a hit waits: `waitingHit` is set before its step starts and taken
+    /// when its one answer comes, and the step asks for the scopes before answering. The
+    /// empty list is never read (a mutation returning it here fails 55 expectations).
     var lookupScopes: [UInt64] { waitingHit?.context.scopeIDs ?? [] }
 
     /// The lookup a `FreshHit` waited on is in: answered there, or by an exchange going on
