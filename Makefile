@@ -25,9 +25,14 @@ SWIFT      ?= swift
 # (BENCHMARKS.md, issue 13). Debug builds, and so every test run, keep them. They are
 # also built with cross-module optimization: small functions of other modules
 # (SwiftNIO's HTTPHeaders and HTTPRequestHead accessors, the proxy's own modules'
-# getters) are inlined where a request calls them, 2-3 % of a hit's instructions. The
+# getters) are inlined where a request calls them, 2-3 % of a hit's instructions. And
+# without type-layout lowering: by default the compiler destroys and copies a large
+# struct (an Optional of a request head, a Redis batch) by fetching its type's metadata
+# and calling the runtime's value witness; lowered per type instead, they are a few
+# releases inline, 1-2 % of every request's instructions (BENCHMARKS.md). The
 # Dockerfile builds the image with the same flags.
-RELEASE_FLAGS := -Xswiftc -enforce-exclusivity=unchecked -Xswiftc -cross-module-optimization
+RELEASE_FLAGS := -Xswiftc -enforce-exclusivity=unchecked -Xswiftc -cross-module-optimization \
+                 -Xswiftc -Xfrontend -Xswiftc -disable-type-layout
 CONFIG     ?= proxy.json
 FILTER     ?=
 TEST_FLAGS ?=

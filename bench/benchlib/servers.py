@@ -186,7 +186,8 @@ def floor_server(port, run_dir):
     first time, a no-op when nothing changed)."""
     log("building bench/floor (release)")
     subprocess.run(["swift", "build", "-c", "release", "-Xswiftc", "-enforce-exclusivity=unchecked",
-                    "-Xswiftc", "-cross-module-optimization", "--package-path", FLOOR,
+                    "-Xswiftc", "-cross-module-optimization", "-Xswiftc", "-Xfrontend", "-Xswiftc", "-disable-type-layout",
+                    "--package-path", FLOOR,
                     "--scratch-path", os.path.join(FLOOR, ".build-floor")], check=True)
     server = Server("nio-floor", port, os.path.join(run_dir, "nio-floor"))
     body = os.path.join(server.dir, "body.json")

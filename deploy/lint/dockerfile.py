@@ -95,9 +95,11 @@ def check_stages():
     require(re.fullmatch(r"swift:6\.\d+-bookworm", build["from"]), f"build stage FROM {build['from']!r}: use swift:6.x-bookworm")
     require(runtime["from"] == "debian:bookworm-slim", f"runtime stage FROM {runtime['from']!r}: use debian:bookworm-slim")
     require(re.search(r"swift build -c release --static-swift-stdlib --product sidecache -Xswiftc -enforce-exclusivity=unchecked"
-                      r"\s+-Xswiftc -cross-module-optimization", " ".join(of(build, "RUN"))),
+                      r"\s+-Xswiftc -cross-module-optimization -Xswiftc -Xfrontend -Xswiftc -disable-type-layout",
+                      " ".join(of(build, "RUN"))),
             "build stage must run: swift build -c release --static-swift-stdlib --product sidecache"
             " -Xswiftc -enforce-exclusivity=unchecked -Xswiftc -cross-module-optimization"
+            " -Xswiftc -Xfrontend -Xswiftc -disable-type-layout"
             " (the image is built as `make release` builds)")
     build_pkgs, runtime_pkgs = apt_installs(build), apt_installs(runtime)
     for dev in build_pkgs:
