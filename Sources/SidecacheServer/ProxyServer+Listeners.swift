@@ -34,7 +34,7 @@ extension ProxyServer {
                     let sync = channel.pipeline.syncOperations
                     let clock = HeadClock()
                     let connection = ConnectionHandler(engine: engine, connections: connections, headClock: clock, channel: channel)
-                    try sync.addHandler(ByteToMessageHandler(TimedRequestDecoder(clock: clock, limits: engine.config.limits)))
+                    try sync.addHandler(TimedRequestDecoder(clock: clock, limits: engine.config.limits))
                     try sync.addHandler(connection)
                 }
             }

@@ -36,7 +36,7 @@ struct ConnectionHandlerTests {
                 metrics: ProxyMetrics(for: config))
             let headClock = HeadClock()
             let sync = channel.pipeline.syncOperations
-            try sync.addHandler(ByteToMessageHandler(TimedRequestDecoder(clock: headClock, limits: config.limits)))
+            try sync.addHandler(TimedRequestDecoder(clock: headClock, limits: config.limits))
             try sync.addHandler(ConnectionHandler(engine: engine, connections: ConnectionRegistry(), headClock: headClock, channel: channel))
             try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 4000)).wait()
         }
