@@ -39,22 +39,25 @@ struct TimedRequestDecoderTests {
         func errorCaught(context: ChannelHandlerContext, error: any Error) { errors.append(error) }
     }
 
-    let channel = EmbeddedChannel()
-    let recorder: Recorder
+    /// The decoder in front of a `Recorder`, on a connected `EmbeddedChannel`.
+    final class Decoding {
+        let channel = EmbeddedChannel()
+        let recorder: Recorder
 
-    init(closeOnHead: Bool = false) throws {
-        recorder = Recorder(closeOnHead: closeOnHead)
-        try channel.pipeline.syncOperations.addHandler(TimedRequestDecoder(clock: HeadClock(), limits: Limits()))
-        try channel.pipeline.syncOperations.addHandler(recorder)
-        try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 4000)).wait()
+        init(closeOnHead: Bool = false) throws {
+            recorder = Recorder(closeOnHead: closeOnHead)
+            try channel.pipeline.syncOperations.addHandler(TimedRequestDecoder(clock: HeadClock(), limits: Limits()))
+            try channel.pipeline.syncOperations.addHandler(recorder)
+            try channel.connect(to: SocketAddress(ipAddress: "127.0.0.1", port: 4000)).wait()
+        }
+
+        func send(_ text: String) throws { try channel.writeInbound(ByteBuffer(string: text)) }
     }
-
-    func send(_ text: String) throws { try channel.writeInbound(ByteBuffer(string: text)) }
 
     @Test func aRequestCutAnywhereIsDecodedWhole() throws {
         let request = "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nxyzGET /b HTTP/1.1\r\nHost: h\r\n\r\n"
         for cut in [1, 5, 20, 22, 33, 46, 50, 60] {
-            let t = try TimedRequestDecoderTests()
+            let t = try Decoding()
             let bytes = Array(request.utf8)
             try t.channel.writeInbound(ByteBuffer(bytes: bytes[..<cut]))
             try t.channel.writeInbound(ByteBuffer(bytes: bytes[cut...]))
@@ -64,7 +67,7 @@ struct TimedRequestDecoderTests {
     }
 
     @Test func nothingAfterAMalformedRequestIsDecoded() throws {
-        let t = try TimedRequestDecoderTests()
+        let t = try Decoding()
         try t.send("GET /a HTTP/1.1\r\nBad Header: x\r\n\r\n")
         try t.send("GET /b HTTP/1.1\r\nHost: h\r\n\r\n")
         #expect(t.recorder.parts.isEmpty)
@@ -79,7 +82,7 @@ struct TimedRequestDecoderTests {
     }
 
     @Test func theEndOfInputInsideARequestIsAnError() throws {
-        let t = try TimedRequestDecoderTests()
+        let t = try Decoding()
         try t.send("POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc")
         t.channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
         #expect(t.recorder.parts == ["head POST /a h", "body abc"])
@@ -90,7 +93,7 @@ struct TimedRequestDecoderTests {
     }
 
     @Test func theEndOfInputBetweenRequestsIsNoError() throws {
-        let t = try TimedRequestDecoderTests()
+        let t = try Decoding()
         try t.send("GET /a HTTP/1.1\r\nHost: h\r\n\r\n")
         t.channel.pipeline.fireUserInboundEventTriggered(ChannelEvent.inputClosed)
         _ = try? t.channel.finish()
@@ -101,7 +104,7 @@ struct TimedRequestDecoderTests {
     /// The connection closes from inside a read's delivery: the end of input is decoded
     /// once that read is, never inside it (NIO's decoder cannot be re-entered).
     @Test func aCloseFromInsideADeliveryEndsTheInputAfterIt() throws {
-        let t = try TimedRequestDecoderTests(closeOnHead: true)
+        let t = try Decoding(closeOnHead: true)
         try t.send("GET /a HTTP/1.1\r\nHost: h\r\n\r\nGET /b HT")
         #expect(t.recorder.parts == ["head GET /a h", "end"])
         #expect(t.recorder.errors.count == 1)   // the input ended inside /b's head
