@@ -57,8 +57,9 @@ final class TimedRequestDecoder: ChannelInboundHandler {
     func handlerAdded(context: ChannelHandlerContext) { decoder.decoderAdded(context: context) }
     func handlerRemoved(context: ChannelHandlerContext) { decoder.decoderRemoved(context: context) }
 
-    /// Only notes the time: the connection's own timer (which ticks at least every half
-    /// header timeout) does the cutting off, so nothing is scheduled per request.
+    /// Decodes the read, first noting when a head starts. Only notes it: the connection's
+    /// own timer (which ticks at least every half header timeout) does the cutting off,
+    /// so nothing is scheduled per request.
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let bytes = unwrapInboundIn(data)
         if let failure {
@@ -75,8 +76,10 @@ final class TimedRequestDecoder: ChannelInboundHandler {
         decoding = true
         decode(context) { try decoder.decode(context: context, buffer: &buffer) }
         decoding = false
-        if buffer.readableBytes > 0 || leftover != nil {
-            leftover = leftover.map { Self.joined(buffer, $0) } ?? buffer
+        if let arrivedMeanwhile = leftover {
+            leftover = Self.joined(buffer, arrivedMeanwhile)
+        } else if buffer.readableBytes > 0 {
+            leftover = buffer
         }
         if endWaits {
             endWaits = false
