@@ -4,9 +4,9 @@ import NIOPosix
 /// The decoded forms a thread made last, for a store without L1 (`store.memory: "0"`):
 /// its entries come from Redis on every hit and keep no decoded form, so every hit of a
 /// client without gzip inflated the same bytes again (a sixth of such a hit's
-/// instructions, BENCHMARKS.md). A form is found by its gzip trailer (CRC-32 and length)
-/// and taken only for the very same stored head and body bytes: an entry replaced or
-/// purged in Redis is never answered from here.
+/// instructions, BENCHMARKS.md). A form is found by its stored head and its body's gzip
+/// trailer (CRC-32 and length) and taken only for the very same stored head and body
+/// bytes: an entry replaced or purged in Redis is never answered from here.
 final class RecentlyDecoded {
     struct Form {
         let storedHead: ByteBuffer
@@ -27,7 +27,8 @@ final class RecentlyDecoded {
 
     let maxBytes: Int
     var maxForms: Int { maxBytes / Self.bytesPerForm }
-    private var forms: [UInt64: Form] = [:]
+    /// By `slot(head:trailer:)`.
+    private var forms: [Int: Form] = [:]
     private var bytes = 0
 
     init(maxBytes: Int) {
@@ -54,7 +55,7 @@ final class RecentlyDecoded {
 
     /// The decoded form kept for exactly these stored bytes, if any.
     func form(head: ByteBuffer, body: ByteBuffer) -> Form? {
-        guard let trailer = Self.trailer(body), let form = forms[trailer],
+        guard let trailer = Self.trailer(body), let form = forms[Self.slot(head: head, trailer: trailer)],
               form.storedBody == body, form.storedHead == head else { return nil }
         return form
     }
@@ -63,8 +64,9 @@ final class RecentlyDecoded {
     /// Redis, whose whole storage a kept slice would hold.
     func keep(_ form: Form) {
         guard let trailer = Self.trailer(form.storedBody), form.bytes <= maxBytes else { return }
+        let slot = Self.slot(head: form.storedHead, trailer: trailer)
         let form = Form(storedHead: Self.compact(form.storedHead), storedBody: Self.compact(form.storedBody), head: form.head, body: form.body)
-        if let replaced = forms.removeValue(forKey: trailer) { bytes -= replaced.bytes }
+        if let replaced = forms.removeValue(forKey: slot) { bytes -= replaced.bytes }
         // Room is made by dropping the forms in the table's first slots: which ones is
         // down to their hashes, so the same few give way each time and the rest of a
         // working set larger than the share stays found (emptying the table when full
@@ -72,12 +74,24 @@ final class RecentlyDecoded {
         while !forms.isEmpty && (forms.count >= maxForms || bytes + form.bytes > maxBytes) {
             bytes -= forms.remove(at: forms.startIndex).value.bytes
         }
-        forms[trailer] = form
+        forms[slot] = form
         bytes += form.bytes
     }
 
     private static func compact(_ buffer: ByteBuffer) -> ByteBuffer {
         ByteBuffer(bytes: buffer.readableBytesView)
+    }
+
+    /// Where the form of these stored bytes is kept. The head counts as well as the
+    /// body's trailer: entries of one body under many keys (one default answer, or a page
+    /// under every tracking query) differ in their heads, if only in `Date`; found by the
+    /// trailer alone, they took one slot in turn and each hit inflated its body again
+    /// (the bench's 1000 keys, which share one body: three hits in four under load).
+    private static func slot(head: ByteBuffer, trailer: UInt64) -> Int {
+        var hasher = Hasher()
+        hasher.combine(trailer)
+        head.withUnsafeReadableBytes { hasher.combine(bytes: $0) }
+        return hasher.finalize()
     }
 
     /// The last 8 bytes of a gzip body: CRC-32 and length of what it decodes to.

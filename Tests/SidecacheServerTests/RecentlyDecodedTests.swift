@@ -2,8 +2,8 @@ import NIOCore
 import Testing
 @testable import SidecacheServer
 
-/// The decoded forms a thread keeps for a store without L1: found by the gzip trailer,
-/// given only for the very same stored bytes.
+/// The decoded forms a thread keeps for a store without L1: found by the stored head and
+/// the gzip trailer, given only for the very same stored bytes.
 @Suite struct RecentlyDecodedTests {
     static let trailer: [UInt8] = [1, 2, 3, 4, 5, 6, 7, 8]
 
@@ -21,6 +21,17 @@ import Testing
         // The same trailer (CRC-32 and length) over other bytes, or another head: not this form.
         #expect(recent.form(head: kept.storedHead, body: ByteBuffer(bytes: Array(repeating: 9, count: 20) + Self.trailer)) == nil)
         #expect(recent.form(head: ByteBuffer(string: "HTTP/1.1 404 Not Found\r\n"), body: kept.storedBody) == nil)
+    }
+
+    @Test func oneBodyUnderManyHeadsIsKeptForEachOfThem() {
+        // One answer stored under many keys: the same gzip body, heads that differ (their
+        // `Date` at least). Each key's form stays found; none takes another's place.
+        let recent = RecentlyDecoded(maxBytes: 1 << 20)
+        let body = Array(repeating: UInt8(7), count: 20)
+        let heads = (0..<100).map { "HTTP/1.1 200 OK\r\nDate: \($0)\r\n" }
+        for head in heads { recent.keep(Self.form(head, body)) }
+        let found = heads.filter { recent.form(head: ByteBuffer(string: $0), body: ByteBuffer(bytes: body + Self.trailer)) != nil }
+        #expect(found.count == heads.count)
     }
 
     static func numbered(_ i: Int, size: Int = 12) -> RecentlyDecoded.Form {
