@@ -137,6 +137,15 @@ extension Exchange {
         stream(start)
     }
 
+    /// What runs once `bytes` of body delivered by the transfer have left for the client:
+    /// the transfer is told, so it can resume past its high-water mark. Nothing, when the
+    /// transfer took them as consumed at once (a small answer that has ended): its write
+    /// then needs no promise, and the end of the answer moves the connection's idle clock.
+    func acknowledgement(of bytes: Int) -> (@Sendable () -> Void)? {
+        guard let transfer, !transfer.consumedAtOnceIfEnded(bytes) else { return nil }
+        return { @Sendable in transfer.consumed(bytes) }
+    }
+
     private func stream(_ start: ExchangeStateMachine.StreamStart) {
         if let land = start.land { landFlight(land) }
         // A fill's answer that is not stored streams: the client's If-Match or
@@ -153,12 +162,11 @@ extension Exchange {
         }
         status = start.head.status
         writer.head(start) { HTTPDate.format(engine.clock.now()) }
-        let transfer = self.transfer
         let bytes = start.unacknowledged
         for (i, chunk) in start.body.enumerated() {
             let last = i == start.body.count - 1
             let written: (@Sendable () -> Void)? = if last && bytes > 0 {
-                { @Sendable in transfer?.consumed(bytes) }
+                acknowledgement(of: bytes)
             } else if i == 0, let share = start.collectedShare {
                 { @Sendable in withExtendedLifetime(share) {} }
             } else {

@@ -243,9 +243,7 @@ final class Exchange {
         case .sendHead(let start):
             sendHead(start)
         case .sendBody(let chunk, let framing):
-            let transfer = self.transfer
-            let bytes = chunk.readableBytes
-            writer.body(chunk, framing: framing, written: { @Sendable in transfer?.consumed(bytes) })
+            writer.body(chunk, framing: framing, written: acknowledgement(of: chunk.readableBytes))
         case .endBody(let framing):
             finish(close: writer.end(framing))
         case .commit(let filled):

@@ -194,6 +194,7 @@ final class ActiveTransfer {
     func finish(_ event: UpstreamEvent) {
         precondition(!finished, "a transfer ended twice")
         finished = true
+        handle.flow.finish()
         deliver(event)
     }
 

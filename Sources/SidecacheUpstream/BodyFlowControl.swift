@@ -21,6 +21,8 @@ final class BodyFlowControl: Sendable {
 
     private let outstanding = Atomic<Int>(0)
     private let paused = Atomic<Bool>(false)
+    /// Set by the curl thread once the transfer has delivered its last event.
+    private let finished = Atomic<Bool>(false)
     private let streamed: StreamedBytes
 
     init(streamed: StreamedBytes = StreamedBytes()) {
@@ -62,6 +64,22 @@ final class BodyFlowControl: Sendable {
         // would resume curl and the next one pause it again.
         let resumeBelow = streamed.isOverBudget ? Self.tightWater / 4 : Self.lowWater
         return left < resumeBelow && paused.load(ordering: .sequentiallyConsistent)
+    }
+
+    /// Curl thread: nothing more will be admitted. Set before the last event is delivered.
+    func finish() {
+        finished.store(true, ordering: .sequentiallyConsistent)
+    }
+
+    /// Consumer: takes `count` bytes as consumed now, before they are written, when waiting
+    /// could change nothing: the transfer has finished, so there is nothing to resume, and
+    /// all it holds unconsumed is within `tightWater`, which the shared sum never counts.
+    /// False: consume them once written, as usual.
+    func consumeAtOnceIfFinished(_ count: Int) -> Bool {
+        guard finished.load(ordering: .sequentiallyConsistent),
+              outstanding.load(ordering: .sequentiallyConsistent) <= Self.tightWater else { return false }
+        _ = consume(count)
+        return true
     }
 
     /// Whether curl holds the transfer paused. Exact on the curl thread, the only

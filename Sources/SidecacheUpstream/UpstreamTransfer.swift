@@ -24,6 +24,15 @@ public final class UpstreamTransfer: Sendable {
         }
     }
 
+    /// Takes `bytes` as consumed now, before the consumer has written them, when the
+    /// transfer has ended and holds no more than 64 KiB unconsumed: then nothing waits
+    /// on their write (no resume, no shared budget), and a small answer is written
+    /// without a write promise (some 5 000 instructions of a forwarded request).
+    /// False: call `consumed(_:)` once they are written.
+    public func consumedAtOnceIfEnded(_ bytes: Int) -> Bool {
+        flow.consumeAtOnceIfFinished(bytes)
+    }
+
     /// Aborts the transfer: it ends with `.failure(kind: .cancelled)` unless it had
     /// already ended. Idempotent.
     public func cancel() {

@@ -34,6 +34,25 @@ import Testing
         #expect(!flow.resume())  // never paused
     }
 
+    /// A finished transfer's bytes need not wait for their write when nothing waits on
+    /// them: there is nothing left to resume, and within 64 KiB the shared sum holds none.
+    @Test func aFinishedTransferWithinSixtyFourKiBIsConsumedAtOnce() {
+        let tight = BodyFlowControl.tightWater
+        let streamed = StreamedBytes()
+        let small = BodyFlowControl(streamed: streamed)
+        #expect(small.admit(1000))
+        #expect(!small.consumeAtOnceIfFinished(1000), "still delivering: consumed once written")
+        small.finish()
+        #expect(small.consumeAtOnceIfFinished(1000))
+        let large = BodyFlowControl(streamed: streamed)
+        #expect(large.admit(tight + 1))
+        large.finish()
+        #expect(!large.consumeAtOnceIfFinished(tight + 1), "beyond 64 KiB its bytes count until written")
+        #expect(streamed.total == 1)
+        #expect(!large.consume(tight + 1))
+        #expect(streamed.total == 0)
+    }
+
     /// Past the budget across transfers, each pauses past 64 KiB instead of 1 MiB. Only
     /// what a transfer holds beyond 64 KiB counts, and what it never saw consumed leaves
     /// the sum with it.

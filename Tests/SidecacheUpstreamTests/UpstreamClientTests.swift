@@ -167,6 +167,25 @@ import Testing
         try await origin.shutdown()
     }
 
+    /// Once a transfer has ended, a small answer's bytes are taken as consumed without
+    /// waiting for the consumer's write; a large one's still wait (`consumed`).
+    @Test func anEndedSmallAnswerIsConsumedAtOnceALargeOneOnceWritten() async throws {
+        let origin = try await ScriptedOrigin.start()
+        let client = try UpstreamClient()
+        defer { client.shutdown() }
+        origin.on("GET", "/small", .text("small"))
+        origin.on("GET", "/large", .text(String(repeating: "x", count: 100_000)))
+
+        for (path, atOnce) in [("/small", true), ("/large", false)] {
+            let recorder = EventRecorder(autoConsume: false)
+            let transfer = recorder.start(upstreamRequest("GET", origin.baseURL + path, headers: [(name: "Host", value: "h")]), on: client)
+            #expect(try await recorder.finish())
+            #expect(recorder.ended)
+            #expect(transfer.consumedAtOnceIfEnded(recorder.unconsumed) == atOnce, "\(path)")
+        }
+        try await origin.shutdown()
+    }
+
     @Test func sequentialRequestsReuseTheConnection() async throws {
         let origin = try await ScriptedOrigin.start()
         let client = try UpstreamClient()
