@@ -118,8 +118,29 @@ public struct ConnectionOptions: Sendable {
     /// the proxy writes for itself whatever the sender meant by listing it.
     public init(_ values: [String], except kept: String? = nil) {
         guard !values.isEmpty else { self = .none; return }
-        let tokens = HopByHop.connectionTokens(values)
-        self.init(listed: kept.map { kept in tokens.filter { $0 != kept } } ?? tokens)
+        self.init(tokens: HopByHop.connectionTokens(values), except: kept)
+    }
+
+    /// The options of the `Connection` lines among `lines`, but `kept`. A lone
+    /// `keep-alive` or `close` line, nearly every answer's, is read where it is: no array
+    /// of the lines' values, no array of options.
+    public init(lines: [(name: String, value: String)], except kept: String? = nil) {
+        var first: Int?
+        var more = false
+        for i in lines.indices where lines[i].name.equalsIgnoringASCIICase("connection") {
+            if first == nil { first = i } else { more = true; break }
+        }
+        guard let first else { self = .none; return }
+        if !more, let lone = HopByHop.loneTokens(lines[first].value) {
+            self.init(tokens: lone, except: kept)
+        } else {
+            self.init(lines.filter { $0.name.equalsIgnoringASCIICase("connection") }.map(\.value), except: kept)
+        }
+    }
+
+    /// Filtered only when `kept` is listed: a lone `keep-alive` stays the shared array.
+    private init(tokens: [String], except kept: String?) {
+        self.init(listed: kept.map { kept in tokens.contains(kept) ? tokens.filter { $0 != kept } : tokens } ?? tokens)
     }
 
     public func lists(_ name: String) -> Bool {
@@ -145,14 +166,19 @@ public enum HopByHop {
         names.contains(name) || listed.lists(name)
     }
 
+    /// The tokens of a `Connection` value that is a lone `keep-alive` or `close`, as
+    /// shared arrays; nil for any other value.
+    static func loneTokens(_ value: String) -> [String]? {
+        if value.equalsIgnoringASCIICase("keep-alive") { return keepAlive }
+        if value.equalsIgnoringASCIICase("close") { return close }
+        return nil
+    }
+
     /// Tokens listed in `Connection` header values, lowercased.
     public static func connectionTokens(_ values: [String]) -> [String] {
         // Nearly every Connection field is a lone `keep-alive` or `close`: no splitting
         // and no new strings for those.
-        if values.count == 1 {
-            if values[0].equalsIgnoringASCIICase("keep-alive") { return keepAlive }
-            if values[0].equalsIgnoringASCIICase("close") { return close }
-        }
+        if values.count == 1, let lone = loneTokens(values[0]) { return lone }
         return values.flatMap { $0.split(separator: ",") }
             .map { $0.trimmingSpaces().lowercased() }
             .filter { !$0.isEmpty }

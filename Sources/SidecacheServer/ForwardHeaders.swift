@@ -90,13 +90,11 @@ enum ForwardHeaders {
     /// is a second past its `Last-Modified` (§8.8.2.2).
     static func forEachResponseLine(_ lines: [(name: String, value: String)], forStorage: Bool,
                                     dateIfMissing: () -> String? = { nil }, _ body: ((name: String, value: String)) -> Void) {
-        var connection: [String] = []
-        for i in lines.indices where lines[i].name.equalsIgnoringASCIICase("connection") { connection.append(lines[i].value) }
         // `Vary` stays whatever `Connection` says: the proxy writes it to name what its
         // keys read (`KeyVary`), and an upstream's `Connection: vary` had a cache in front
         // give Alice's answer to Bob (the hop-by-hop audit's). What the upstream's own
         // `Vary` said was judged before and is part of the key; naming it only splits more.
-        let listed = ConnectionOptions(connection, except: "vary")
+        let listed = ConnectionOptions(lines: lines, except: "vary")
         var dated = false
         for i in lines.indices {
             let name = lines[i].name

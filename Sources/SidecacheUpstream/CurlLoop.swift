@@ -30,8 +30,9 @@ final class CurlLoop {
     }
 
     func run() {
+        var commands: [CurlCommand] = []
         while true {
-            let (commands, closed) = mailbox.takeAll()
+            let closed = mailbox.takeAll(into: &commands)
             if closed {
                 stop(failing: commands)
                 outbox.flush()

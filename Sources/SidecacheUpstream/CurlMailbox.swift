@@ -66,18 +66,21 @@ final class CurlMailbox: Sendable {
     }
 
     /// Refuses all later commands and wakes the loop so it stops. Commands already
-    /// queued are still handed out by the next `takeAll()`.
+    /// queued are still handed out by the next `takeAll(into:)`.
     func close() {
         state.withLock { $0.closed = true }
         multi.wakeup()
     }
 
-    /// Curl thread: every queued command, in order, and whether the loop must stop.
-    func takeAll() -> (commands: [CurlCommand], closed: Bool) {
-        state.withLock { state in
-            let commands = state.commands
-            state.commands = []
-            return (commands, state.closed)
+    /// Curl thread: every queued command, in order, swapped into `taken`, and whether the
+    /// loop must stop. `taken` is emptied first and its room becomes the queue's: a queue
+    /// left empty without room allocated again on the next post, an allocation per
+    /// forwarded request.
+    func takeAll(into taken: inout [CurlCommand]) -> Bool {
+        taken.removeAll(keepingCapacity: true)
+        return state.withLock { state in
+            swap(&state.commands, &taken)
+            return state.closed
         }
     }
 }

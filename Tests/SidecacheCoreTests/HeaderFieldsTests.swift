@@ -49,6 +49,25 @@ import Testing
         #expect(!ConnectionOptions.none.lists("close"))
     }
 
+    /// Read from a head's lines: a lone `keep-alive` or `close` line in place, any other
+    /// line or several lines as their values would be.
+    @Test func connectionOptionsOfAHeadsLines() {
+        func options(_ connection: [String], except kept: String? = nil) -> ConnectionOptions {
+            let lines = [(name: "Date", value: "x")] + connection.map { (name: "Connection", value: $0) } + [(name: "ETag", value: "\"e\"")]
+            return ConnectionOptions(lines: lines, except: kept)
+        }
+        #expect(!options([]).lists("connection"))
+        #expect(options(["Keep-Alive"]).lists("keep-alive"))
+        #expect(!options(["Keep-Alive"]).lists("close"))
+        #expect(options(["CLOSE"]).lists("close"))
+        #expect(options(["close, X-Private"]).lists("x-private"))
+        #expect(options(["close", "X-A"]).lists("X-a"), "a second line counts too")
+        #expect(options(["keep-alive", "X-A"]).lists("keep-alive"))
+        #expect(!options(["Vary"], except: "vary").lists("vary"))
+        #expect(!options(["keep-alive"], except: "keep-alive").lists("keep-alive"))
+        #expect(options(["Vary"]).lists("vary"))
+    }
+
     @Test func headerNameSetsMatchByLengthIgnoringCase() {
         let set: HeaderNameSet = ["TE", "trailer", "upgrade", "proxy-authenticate"]
         #expect(set.names == ["te", "trailer", "upgrade", "proxy-authenticate"])
