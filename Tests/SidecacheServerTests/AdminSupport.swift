@@ -59,11 +59,9 @@ func prometheusSamples(_ text: String) -> [String: Double] {
     return out
 }
 
-/// Writes `json` to a fresh temporary file and returns its path.
+/// Writes `json` to a fresh file in the test process's folder (`TestFiles`) and returns its path.
 func writeTempConfig(_ json: String) throws -> String {
-    let path = NSTemporaryDirectory() + "sidecache-ops-\(UUID().uuidString).json"
-    try json.write(toFile: path, atomically: true, encoding: .utf8)
-    return path
+    try TestFiles.write(json, prefix: "config")
 }
 
 /// Runs `body`, then shuts `server` and `origin` down, whether `body` threw or not.

@@ -21,19 +21,13 @@ struct LifecycleTests {
         return nil
     }
 
-    private func writeConfig(_ json: String) throws -> String {
-        let path = NSTemporaryDirectory() + "sidecache-test-\(UUID().uuidString).json"
-        try json.write(toFile: path, atomically: true, encoding: .utf8)
-        return path
-    }
-
     /// SIGTERM and SIGINT alike (README): what is in flight is answered, then exit 0.
     @Test(arguments: [SIGTERM, SIGINT])
     func aSignalDrainsInFlightRequestsThenExitsZero(_ signal: Int32) async throws {
         let origin = try await ScriptedOrigin.start()
         defer { Task { try? await origin.shutdown() } }
         origin.on("GET", "/slow", OriginResponse.text("finished").delayed(.milliseconds(800)))
-        let config = try writeConfig(#"{ "listen": "127.0.0.1:0", "upstream": "\#(origin.baseURL)" }"#)
+        let config = try writeTempConfig(#"{ "listen": "127.0.0.1:0", "upstream": "\#(origin.baseURL)" }"#)
         #expect(FileManager.default.isExecutableFile(atPath: Self.binary), "build the executable first")
         let process = try ManagedProcess(Self.binary, arguments: ["run", "--config", config])
         #expect(await process.waitForOutput(containing: "listening", timeout: .seconds(60)))
@@ -57,7 +51,7 @@ struct LifecycleTests {
         let origin = try await ScriptedOrigin.start()
         defer { Task { try? await origin.shutdown() } }
         origin.on("GET", "/x", .text("ok"))
-        let config = try writeConfig(#"{ "listen": "127.0.0.1:0", "upstream": "\#(origin.baseURL)", "threads": 1 }"#)
+        let config = try writeTempConfig(#"{ "listen": "127.0.0.1:0", "upstream": "\#(origin.baseURL)", "threads": 1 }"#)
         let process = try ManagedProcess("/bin/sh", arguments: ["-c", #"ulimit -Sn 64 && ulimit -Hn 4096 && exec "$0" run --config "$1""#,
                                                                Self.binary, config])
         defer { process.kill() }
@@ -91,7 +85,7 @@ struct LifecycleTests {
         let origin = try await ScriptedOrigin.start()
         defer { Task { try? await origin.shutdown() } }
         origin.on("GET", "/never", OriginResponse.text("too late").delayed(.seconds(300)))
-        let config = try writeConfig(#"""
+        let config = try writeTempConfig(#"""
         { "listen": "127.0.0.1:0", "upstream": "\#(origin.baseURL)", "defaults": { "upstreamTimeout": "300s" } }
         """#)
         let process = try ManagedProcess(Self.binary, arguments: ["run", "--config", config])
@@ -108,7 +102,7 @@ struct LifecycleTests {
     /// Secrets come from the environment; none reaches a log line, at any level. At
     /// debug the service group printed the SIGHUP service with the whole environment.
     @Test func noLogLevelPrintsTheEnvironment() async throws {
-        let config = try writeConfig(#"{ "listen": "127.0.0.1:0", "upstream": "http://127.0.0.1:1", "log": { "level": "debug" } }"#)
+        let config = try writeTempConfig(#"{ "listen": "127.0.0.1:0", "upstream": "http://127.0.0.1:1", "log": { "level": "debug" } }"#)
         let secret = "env-secret-\(UInt64.random(in: 1...UInt64.max))"
         let environment = ProcessInfo.processInfo.environment.merging(["SIDECACHE_TEST_SECRET": secret]) { $1 }
         let process = try ManagedProcess(Self.binary, arguments: ["run", "--config", config], environment: environment)
@@ -120,7 +114,7 @@ struct LifecycleTests {
     }
 
     @Test func badConfigExitsNonZeroNamingTheField() async throws {
-        let config = try writeConfig(#"{ "upstream": "http://127.0.0.1:1", "routes": [ { "name": "a", "match": "GET /a", "ttl": "5 minutes" } ] }"#)
+        let config = try writeTempConfig(#"{ "upstream": "http://127.0.0.1:1", "routes": [ { "name": "a", "match": "GET /a", "ttl": "5 minutes" } ] }"#)
         for command in ["run", "check"] {
             let process = try ManagedProcess(Self.binary, arguments: [command, "--config", config])
             #expect(await process.waitForExit() == 1)
@@ -133,7 +127,7 @@ struct LifecycleTests {
     /// shares). The loader was tested with a dictionary only, so the executable could
     /// have passed none and every test would still pass (the test-quality audit).
     @Test func theExecutableReadsTheEnvironment() async throws {
-        let config = try writeConfig(#"{ "listen": "127.0.0.1:${SIDECACHE_TEST_PORT}", "upstream": "http://127.0.0.1:1" }"#)
+        let config = try writeTempConfig(#"{ "listen": "127.0.0.1:${SIDECACHE_TEST_PORT}", "upstream": "http://127.0.0.1:1" }"#)
         let environment = ProcessInfo.processInfo.environment.merging([
             "SIDECACHE_TEST_PORT": "18080", "SIDECACHE_UPSTREAM": "http://127.0.0.1:9/base", "REDIS_URL": "redis://127.0.0.1:7",
         ]) { $1 }.filter { $0.key != "SIDECACHE_LISTEN" }

@@ -27,8 +27,7 @@ struct SidecarFleetTests {
     }
 
     static func start(_ count: Int, origin: ScriptedOrigin, redis: RedisServer) async throws -> [Sidecar] {
-        let path = NSTemporaryDirectory() + "sidecache-fleet-\(UUID().uuidString).json"
-        try config(origin: origin.baseURL, redis: redis.url).write(toFile: path, atomically: true, encoding: .utf8)
+        let path = try writeTempConfig(config(origin: origin.baseURL, redis: redis.url))
         var fleet: [Sidecar] = []
         for _ in 0..<count {
             let process = try ManagedProcess(LifecycleTests.binary, arguments: ["run", "--config", path])

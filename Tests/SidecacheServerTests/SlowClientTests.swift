@@ -132,12 +132,10 @@ struct SlowClientTests {
         defer { Task { try? await origin.shutdown() } }
         origin.on("GET", "/poll", OriginResponse.text("late").delayed(.seconds(5)))
         origin.on("GET", "/big", OriginResponse(body: .generated(count: 20_000_000)))
-        let path = NSTemporaryDirectory() + "sidecache-slow-\(UUID().uuidString).json"
         // The idle limit also runs from this test's connect to its request's first byte: at
         // 300 ms a loaded machine sometimes took longer and the proxy rightly closed the
         // connection. 1 s is many times that gap, and still a fifth of the upstream's wait.
-        try #"{ "listen": "127.0.0.1:0", "upstream": "\#(origin.baseURL)", "limits": { "idleTimeout": "1s" } }"#
-            .write(toFile: path, atomically: true, encoding: .utf8)
+        let path = try writeTempConfig(#"{ "listen": "127.0.0.1:0", "upstream": "\#(origin.baseURL)", "limits": { "idleTimeout": "1s" } }"#)
         let process = try ManagedProcess(LifecycleTests.binary, arguments: ["run", "--config", path])
         defer { process.kill() }
         #expect(await process.waitForOutput(containing: "listening", timeout: .seconds(60)))
