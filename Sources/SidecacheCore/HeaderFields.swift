@@ -140,7 +140,7 @@ public struct ConnectionOptions: Sendable {
         if !more, let lone = HopByHop.loneTokens(lines[first].value) {
             self.init(tokens: lone, except: kept)
         } else {
-            self.init(lines.filter { $0.name.equalsIgnoringASCIICase("connection") }.map(\.value), except: kept)
+            self.init(HeaderList(lines).all("connection"), except: kept)
         }
     }
 

@@ -11,9 +11,9 @@ public enum TestFiles {
         return path
     }()
 
-    /// Writes `text` to a new file whose name starts with `prefix`, and returns its path.
-    public static func write(_ text: String, prefix: String, suffix: String = ".json") throws -> String {
-        let path = folder + "\(prefix)-\(UUID().uuidString)\(suffix)"
+    /// Writes `text` to a new JSON file whose name starts with `prefix`, and returns its path.
+    public static func write(_ text: String, prefix: String) throws -> String {
+        let path = folder + "\(prefix)-\(UUID().uuidString).json"
         try text.write(toFile: path, atomically: true, encoding: .utf8)
         return path
     }
