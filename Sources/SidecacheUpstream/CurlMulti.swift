@@ -13,11 +13,13 @@ final class CurlMulti: Sendable {
     nonisolated(unsafe) let pointer: UnsafeMutableRawPointer
     /// The sockets of the pool's connections: held here, freed after `curl_multi_cleanup`
     /// has closed the last of them. Touched only on the curl thread.
-    nonisolated(unsafe) let sockets = CurlSockets()
+    nonisolated(unsafe) let sockets: CurlSockets
 
-    init?(maxConnections: Int) {
+    /// `heldSockets`: this thread's share of `LingeringCloses.budget`.
+    init?(maxConnections: Int, heldSockets: Int) {
         guard let pointer = curl_multi_init() else { return nil }
         self.pointer = pointer
+        sockets = CurlSockets(heldAtMost: heldSockets)
         _ = curlshim_multi_setopt_long(pointer, CURLMOPT_MAXCONNECTS, max(1, maxConnections))
     }
 

@@ -32,7 +32,11 @@ final class CurlSockets {
     /// Sockets to hold until the upstream closes first (`lingerWhenClosed`).
     private var lingering: Set<Int32> = []
     /// Those sockets, once curl is done with them.
-    let held = LingeringCloses()
+    let held: LingeringCloses
+
+    init(heldAtMost: Int) {
+        held = LingeringCloses(limit: heldAtMost)
+    }
 
     /// How a socket curl is done with is closed.
     enum Close { case now, reset, afterThePeer }

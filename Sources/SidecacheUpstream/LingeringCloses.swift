@@ -14,19 +14,28 @@ import NIOCore
 /// FIN is read, or after `wait` when none comes (then with a FIN of ours, as before).
 /// Curl-thread only.
 final class LingeringCloses {
-    static let wait = TimeAmount.milliseconds(500)
-    /// Past this many held (a curl thread's), a socket is closed at once: they are file
-    /// descriptors beyond the `2 × connections` the open-file limit is checked against,
-    /// within the 256 it leaves spare.
-    static let limit = 128
+    /// As nginx's `lingering_timeout`. An upstream closes at once when it can; a busy one
+    /// (a collector's pause, a loaded host) may take a while, and 500 ms was not enough
+    /// on a loaded machine (CI: one write in 40 left its port in TIME_WAIT).
+    static let wait = TimeAmount.seconds(5)
+    /// Sockets held at most, all curl threads together: they are file descriptors beyond
+    /// the `2 × connections` the open-file limit is checked against, within the 256 it
+    /// leaves spare.
+    static let budget = 128
 
+    /// Past this many held (this curl thread's share of `budget`), a socket is closed at once.
+    let limit: Int
     private var held: [(socket: Int32, deadline: NIODeadline)] = []
+
+    init(limit: Int) {
+        self.limit = limit
+    }
 
     var isEmpty: Bool { held.isEmpty }
 
     /// Takes `socket` from curl.
     func hold(_ socket: Int32, now: NIODeadline) {
-        guard held.count < Self.limit else {
+        guard held.count < limit else {
             close(socket)
             return
         }

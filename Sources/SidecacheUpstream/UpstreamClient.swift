@@ -36,8 +36,10 @@ public final class UpstreamClient: Sendable {
         // A lane that cannot start stops those already running: their threads would
         // otherwise outlive the failed start.
         do {
-            for _ in 0..<max(1, loops.count) {
-                guard let multi = CurlMulti(maxConnections: maxConnections) else {
+            let count = max(1, loops.count)
+            for _ in 0..<count {
+                guard let multi = CurlMulti(maxConnections: maxConnections,
+                                            heldSockets: max(1, LingeringCloses.budget / count)) else {
                     throw UpstreamFailure(kind: .other, detail: "curl_multi_init failed")
                 }
                 let mailbox = CurlMailbox(multi: multi)
