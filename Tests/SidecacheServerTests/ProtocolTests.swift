@@ -425,6 +425,9 @@ struct ProtocolTests {
     /// The same for the requests dropped past the pipelining bound (RFC 9112 §9.3.2):
     /// a client that writes 8 MB of them in one go reads the answers to those queued,
     /// then the end of the stream, and sends the rest again on a new connection.
+    /// How many are answered depends on how the bytes arrive: a read that brings fewer
+    /// than the bound behind an answer under way queues them all, and reading goes on
+    /// once they are answered (under a loaded full run, 64 of 4000 were).
     @Test func aClientPipeliningPastTheBoundReadsTheAnswersQueued() async throws {
         try await withProxy { h in
             h.origin.on("GET", "/p", .text("ok"))
@@ -434,7 +437,8 @@ struct ProtocolTests {
             try await conn.shutdownOutput()
             let (bytes, closed) = try await conn.readUntilClose()
             let answers = String(decoding: bytes, as: UTF8.self).components(separatedBy: "HTTP/1.1 200 ").count - 1
-            #expect(answers == 1 + PipelinedRequests.maxRequests, "the first request and the ones queued behind it")
+            #expect(answers >= 1 + PipelinedRequests.maxRequests, "at least the first request and the ones queued behind it")
+            #expect(answers < 4000, "the rest were dropped")
             #expect(closed)
             #expect(h.origin.count(path: "/p") == answers)
         }
