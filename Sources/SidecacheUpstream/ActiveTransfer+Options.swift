@@ -20,10 +20,12 @@ extension ActiveTransfer {
         options.set(CURLOPT_HEADERDATA, pointer: context)
         options.set(CURLOPT_PREREQDATA, pointer: context)
 
-        if let (origin, target) = origins.split(request.url) {
+        if let (origin, namesAnAddress, target) = origins.split(request.url) {
             options.set(CURLOPT_CURLU, pointer: UnsafeRawPointer(origin))
             options.set(CURLOPT_REQUEST_TARGET, string: request.requestTarget ?? target)
+            options.set(CURLOPT_DNS_CACHE_TIMEOUT, namesAnAddress ? -1 : CurlOrigins.nameCacheSeconds)
         } else {
+            options.set(CURLOPT_DNS_CACHE_TIMEOUT, CurlOrigins.nameCacheSeconds)
             options.set(CURLOPT_CURLU, pointer: nil)   // it would win over the URL
             options.set(CURLOPT_URL, string: request.url)
             if let target = request.requestTarget {

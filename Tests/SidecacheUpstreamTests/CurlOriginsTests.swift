@@ -16,6 +16,21 @@ import Testing
         #expect(other.handle != first.handle)
     }
 
+    /// An address is never looked up again; a name is, after curl's cache lifetime.
+    @Test(arguments: [
+        ("http://127.0.0.1:8080/a", true),
+        ("https://[::1]:8443/a", true),
+        ("http://[2001:db8::7]/a", true),
+        ("http://localhost:8080/a", false),
+        ("http://upstream.internal/a", false),
+        ("http://127.0.0.1.nip.io/a", false),
+    ])
+    func anOriginKnowsWhetherItNamesAnAddress(url: String, namesAnAddress: Bool) throws {
+        let origins = CurlOrigins()
+        #expect(try #require(origins.split(url)).namesAnAddress == namesAnAddress)
+        #expect(try #require(origins.split(url)).namesAnAddress == namesAnAddress, "and so when known")
+    }
+
     @Test(arguments: [
         "http://127.0.0.1:8080",          // no target to send
         "http://127.0.0.1:8080/a b",      // curl refuses a space in a URL: it must not go out raw
