@@ -13,14 +13,18 @@ enum ResponseFraming {
     static func problem(in headers: [(name: String, value: String)]) -> String? {
         var length: String?
         var coding: String?
-        for (name, value) in headers {
-            if name.equalsIgnoringASCIICase("content-length") {
+        // By index, and the value read only for the two names: a copy of each pair cost a
+        // retain and a release of both its strings, on every forwarded answer.
+        for i in headers.indices {
+            if headers[i].name.equalsIgnoringASCIICase("content-length") {
+                let value = headers[i].value
                 guard length == nil else { return "upstream sent more than one Content-Length" }
                 guard !value.isEmpty, value.utf8.count <= 18, value.utf8.allSatisfy(\.isDigit) else {
                     return "upstream sent an invalid Content-Length"
                 }
                 length = value
-            } else if name.equalsIgnoringASCIICase("transfer-encoding") {
+            } else if headers[i].name.equalsIgnoringASCIICase("transfer-encoding") {
+                let value = headers[i].value
                 guard coding == nil else { return "upstream sent more than one Transfer-Encoding" }
                 guard value.equalsIgnoringASCIICase("chunked") else { return "upstream sent an unsupported Transfer-Encoding" }
                 coding = value

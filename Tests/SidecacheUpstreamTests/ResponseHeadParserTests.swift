@@ -1,3 +1,5 @@
+import SidecacheCore
+import SidecacheTestSupport
 import Testing
 @testable import SidecacheUpstream
 
@@ -100,6 +102,60 @@ import Testing
             Issue.record("\(line.debugDescription) was accepted")
             return
         }
+    }
+
+    /// Lines that are not printable ASCII take the byte-by-byte path, and are kept as sent.
+    @Test func aTabOrObsTextInAValueIsKept() {
+        let lines: [[UInt8]] = [Array("HTTP/1.1 200 OK\r\n".utf8), Array("X-Tab: a\tb\r\n".utf8),
+                                Array("Content-Disposition: r\u{E9}sum\u{E9}\r\n".utf8),
+                                [UInt8]("X-Latin: caf".utf8) + [0xE9] + [UInt8](" au lait\r\n".utf8), Array("\r\n".utf8)]
+        var parser = ResponseHeadParser()
+        var outcome = ResponseHeadParser.Outcome.more
+        for line in lines { outcome = line.withUnsafeBytes { parser.feed($0) } }
+        guard case .head(let head) = outcome else {
+            Issue.record("expected a head, got \(outcome)")
+            return
+        }
+        #expect(head.headers[0].value == "a\tb")
+        #expect(head.headers[1].value == "r\u{E9}sum\u{E9}")
+        var latin: [UInt8] = []
+        FieldText.withBytes(of: head.headers[2].value) { latin = Array($0) }
+        #expect(latin == [UInt8]("caf".utf8) + [0xE9] + [UInt8](" au lait".utf8), "a Latin-1 byte goes out as it came")
+    }
+
+    /// `isPrintableASCII` reads eight bytes a step: it must say what a byte-by-byte check
+    /// says, for every byte at every place of a word and its tail, and for mixes of the
+    /// bytes whose borrow or carry could spill into the next.
+    @Test func printableASCIIIsToldExactly() {
+        func byByte(_ bytes: [UInt8]) -> Bool { bytes.allSatisfy { $0 >= 0x20 && $0 < 0x7F } }
+        func told(_ bytes: [UInt8]) -> Bool { bytes.withUnsafeBytes { ResponseHeadParser.isPrintableASCII($0) } }
+        var wrong = 0
+        for length in 1...17 {
+            for place in 0..<length {
+                for byte in 0...255 {
+                    var bytes = [UInt8](repeating: UInt8(ascii: "a"), count: length)
+                    bytes[place] = UInt8(byte)
+                    if told(bytes) != byByte(bytes) { wrong += 1 }
+                }
+            }
+        }
+        let edges: [UInt8] = [0x00, 0x01, 0x09, 0x1F, 0x20, 0x21, 0x3A, 0x7E, 0x7F, 0x80, 0xC3, 0xFE, 0xFF, 0x61]
+        var random = SplitMix(seed: 13)
+        var printable = 0
+        for _ in 0..<20_000 {
+            let bytes = (0..<Int.random(in: 0...24, using: &random)).map { _ in
+                Bool.random(using: &random) ? UInt8(ascii: "a") : edges.randomElement(using: &random)!
+            }
+            if told(bytes) != byByte(bytes) { wrong += 1 }
+            if byByte(bytes) { printable += 1 }
+        }
+        #expect(wrong == 0)
+        #expect(printable > 1000 && printable < 19_000, "both answers were asked for: \(printable)")
+    }
+
+    @Test func tokenCharactersAreRFC9110s() {
+        let tchar = Set("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ".utf8)
+        #expect((0...255).filter { UInt8($0).isTokenCharacter != tchar.contains(UInt8($0)) } == [])
     }
 
     @Test func aHeadStartingWithAFoldIsRefused() {
