@@ -51,7 +51,8 @@ final class CurlOrigins {
         return known
     }
 
-    /// The host as curl parsed it: `127.0.0.1`, or `[::1]` in brackets.
+    /// Whether the host curl parsed is an IPv4 or IPv6 address (`127.0.0.1`; curl gives
+    /// `[::1]` in its brackets).
     private static func hostIsAnAddress(_ handle: OpaquePointer) -> Bool {
         var part: UnsafeMutablePointer<CChar>?
         guard curl_url_get(handle, CURLUPART_HOST, &part, 0) == CURLUE_OK, let part else { return false }
