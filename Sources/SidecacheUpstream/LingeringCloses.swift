@@ -15,8 +15,8 @@ import NIOCore
 /// Curl-thread only.
 final class LingeringCloses {
     /// As nginx's `lingering_timeout`. An upstream closes at once when it can; a busy one
-    /// (a collector's pause, a loaded host) may take a while, and 500 ms was not enough
-    /// on a loaded machine (CI: one write in 40 left its port in TIME_WAIT).
+    /// (a collector's pause, a loaded host) may take longer than the 500 ms this waited
+    /// before (a full test run, two cores shared by every suite, takes 10 s for 40 writes).
     static let wait = TimeAmount.seconds(5)
     /// Sockets held at most, all curl threads together: they are file descriptors beyond
     /// the `2 × connections` the open-file limit is checked against, within the 256 it
