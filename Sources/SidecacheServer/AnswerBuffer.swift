@@ -1,5 +1,4 @@
 import NIOCore
-import NIOPosix
 
 /// The buffer a thread assembles whole answers from the cache in, used again for its
 /// next one: each hit allocated one (a storage object and its bytes) and freed it once
@@ -15,14 +14,9 @@ final class AnswerBuffer {
 
     private var kept: ByteBuffer?
 
-    nonisolated(unsafe) private static let perThread = ThreadSpecificVariable<AnswerBuffer>()
+    private static let perThread = ThreadSlot<AnswerBuffer>()
 
-    private static var current: AnswerBuffer {
-        if let mine = perThread.currentValue { return mine }
-        let made = AnswerBuffer()
-        perThread.currentValue = made
-        return made
-    }
+    private static var current: AnswerBuffer { perThread.value(orMake: AnswerBuffer.init) }
 
     /// An empty buffer with room for `capacity` bytes: this thread's kept one (taken
     /// from it, so that it is the buffer's only reference) when there is one.

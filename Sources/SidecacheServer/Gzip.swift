@@ -1,18 +1,16 @@
 import CompressNIO
 import NIOCore
-import NIOPosix
 
 /// gzip for stored bodies, through zlib (compress-nio): compressed once at store time,
 /// decompressed only for clients that do not accept gzip.
 enum Gzip {
     /// Deflate streams per thread, reset between bodies: `deflateInit` allocates about
-    /// 256 KiB of window and hash tables, too much to pay on every fill. (`unsafe`: each
-    /// thread only ever sees its own compressors.)
-    nonisolated(unsafe) private static let compressors = ThreadSpecificVariable<ZlibCompressor>()
+    /// 256 KiB of window and hash tables, too much to pay on every fill.
+    private static let compressors = ThreadSlot<ZlibCompressor>()
     /// The stream for bodies up to `smallBody` bytes. `deflateReset` clears the hash table:
     /// 64 KiB at zlib's default memory level, as much work as deflating a 1 KiB body.
     /// This one's table is 8 KiB, and its 16 KiB window still spans the whole body.
-    nonisolated(unsafe) private static let smallCompressors = ThreadSpecificVariable<ZlibCompressor>()
+    private static let smallCompressors = ThreadSlot<ZlibCompressor>()
 
     /// zlib level 1, nginx's `gzip_comp_level` default: on JSON it costs a third of level
     /// 6's time from 4 KiB up for bodies 10–13 % larger (BENCHMARKS.md, issue 13), and
@@ -25,9 +23,10 @@ enum Gzip {
 
     static func compress(_ body: ByteBuffer, allocator: ByteBufferAllocator) throws -> ByteBuffer {
         let small = body.readableBytes <= smallBody
-        let compressor = try kept(small ? smallCompressors : compressors, reset: { try $0.reset() }) {
+        let compressor = try (small ? smallCompressors : compressors).value {
             try ZlibCompressor(algorithm: .gzip, configuration: small ? smallConfiguration : configuration)
         }
+        try compressor.reset()
         var input = body
         var output = allocator.buffer(capacity: compressor.maxSize(from: body))
         try compressor.deflate(from: &input, to: &output, flush: .finish)
@@ -40,7 +39,7 @@ enum Gzip {
     /// One inflate stream per thread, reset between members, for the same reason: a hit
     /// from Redis for a client without gzip decompresses on every request, and
     /// `inflateInit` allocates its state and 32 KiB window each time.
-    nonisolated(unsafe) private static let decompressors = ThreadSpecificVariable<ZlibDecompressor>()
+    private static let decompressors = ThreadSlot<ZlibDecompressor>()
 
     /// Every member of `body`, decoded into one buffer. RFC 1952 §2.2: a gzip body is a
     /// series of members (an upstream may concatenate pieces compressed apart), and the
@@ -50,7 +49,8 @@ enum Gzip {
     /// must not be buffered whole for every client without gzip).
     static func decompress(_ body: ByteBuffer, allocator: ByteBufferAllocator, limit: Int = maxDecodedLength) throws -> ByteBuffer {
         let limit = min(limit, maxDecodedLength)
-        let zlib = try kept(decompressors, reset: { try $0.reset() }) { try ZlibDecompressor(algorithm: .gzip) }
+        let zlib = try decompressors.value { try ZlibDecompressor(algorithm: .gzip) }
+        try zlib.reset()
         var input = body
         // The last trailer's length is the whole length of a body of one member (every
         // body this proxy compresses): then the output is allocated once. Deflate packs
@@ -85,18 +85,6 @@ enum Gzip {
                 output.reserveCapacity(minimumWritableBytes: min(max(output.readableBytes, 4096), limit - output.readableBytes))
             }
         }
-    }
-
-    /// This thread's stream from `streams`, reset for a new body, or a new one kept there.
-    private static func kept<Stream: AnyObject>(_ streams: ThreadSpecificVariable<Stream>, reset: (Stream) throws -> Void,
-                                                 make: () throws -> Stream) throws -> Stream {
-        if let stream = streams.currentValue {
-            try reset(stream)
-            return stream
-        }
-        let stream = try make()
-        streams.currentValue = stream
-        return stream
     }
 
     /// The decompressed length the last member records in its trailer (ISIZE, RFC 1952

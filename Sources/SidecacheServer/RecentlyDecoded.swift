@@ -37,15 +37,11 @@ final class RecentlyDecoded {
 
     static func share(threads: Int) -> Int { max(totalBytes / max(threads, 1), 256 << 10) }
 
-    /// This thread's (`unsafe`: each thread only ever sees its own).
-    nonisolated(unsafe) private static let perThread = ThreadSpecificVariable<RecentlyDecoded>()
+    private static let perThread = ThreadSlot<RecentlyDecoded>()
 
     /// This thread's, made with its share of `totalBytes` among `threads` (nil: one per core).
     static func current(threads: Int?) -> RecentlyDecoded {
-        if let kept = perThread.currentValue { return kept }
-        let made = RecentlyDecoded(maxBytes: share(threads: threads ?? System.coreCount))
-        perThread.currentValue = made
-        return made
+        perThread.value { RecentlyDecoded(maxBytes: share(threads: threads ?? System.coreCount)) }
     }
 
     /// This thread's, when the store keeps no decoded forms with its entries (no L1).

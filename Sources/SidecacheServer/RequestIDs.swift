@@ -1,5 +1,3 @@
-import NIOPosix
-
 /// Request IDs for requests that arrive without an `X-Request-Id`, drawn per thread:
 /// SplitMix64 over a counter seeded once from the system's randomness. A draw from the
 /// system generator is a `getrandom(2)` call, one per forwarded request before
@@ -7,7 +5,7 @@ import NIOPosix
 /// the counter) and across threads and instances as far as 64 random seed bits go. They
 /// are not secrets: a client may send its own.
 final class RequestIDs {
-    nonisolated(unsafe) private static let perThread = ThreadSpecificVariable<RequestIDs>()
+    private static let perThread = ThreadSlot<RequestIDs>()
     private var state: UInt64
 
     private init() {
@@ -15,12 +13,7 @@ final class RequestIDs {
     }
 
     /// This thread's generator.
-    static var current: RequestIDs {
-        if let ids = perThread.currentValue { return ids }
-        let ids = RequestIDs()
-        perThread.currentValue = ids
-        return ids
-    }
+    static var current: RequestIDs { perThread.value(orMake: RequestIDs.init) }
 
     func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15
