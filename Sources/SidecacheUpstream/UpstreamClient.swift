@@ -37,13 +37,14 @@ public final class UpstreamClient: Sendable {
         // otherwise outlive the failed start.
         do {
             let count = max(1, loops.count)
-            for _ in 0..<count {
+            for lane in 1...count {
                 guard let multi = CurlMulti(maxConnections: maxConnections,
                                             heldSockets: max(1, LingeringCloses.budget / count)) else {
                     throw UpstreamFailure(kind: .other, detail: "curl_multi_init failed")
                 }
                 let mailbox = CurlMailbox(multi: multi)
-                lanes.append(Lane(mailbox: mailbox, thread: try CurlThread.start(CurlLoop(multi: multi, mailbox: mailbox))))
+                let thread = try CurlThread.start(CurlLoop(multi: multi, mailbox: mailbox), name: "curl-lane-\(lane)")
+                lanes.append(Lane(mailbox: mailbox, thread: thread))
             }
         } catch {
             for lane in lanes { Self.stop(lane) }
