@@ -6,14 +6,14 @@ beside bench/run.py's req/s, which drift ±30 % on a shared machine (issue 13).
     SCENARIOS="hit pass" REQUESTS=5000 bench/callgrind.py
 
 Knobs (environment): SIDECACHE_BIN (.build/release/sidecache), SCENARIOS (hit keys1000
-pass fill redis-hit redis-keys1000 l1-hit), REQUESTS (2000), WARM (200), PROXY (sidecache, or nginx: the bench's nginx
-proxy_cache row as one process, `master_process off`, its cache on tmpfs; no redis-hit or l1-hit; or
+pass fill redis-hit redis-keys1000 l1-hit l1-keys1000), REQUESTS (2000), WARM (200), PROXY (sidecache, or nginx: the bench's nginx
+proxy_cache row as one process, `master_process off`, its cache on tmpfs; none of the Redis scenarios; or
 nio-floor: bench/floor, SwiftNIO alone answering a hit's bytes, hit and keys1000 only),
 CONNECTIONS (0: one request at a time; N: instead of REQUESTS, `wrk -t1 -cN` for
 LOAD_SECONDS (8) with the matching bench scenario, to see whether the count per request
 grows with the requests in flight).
 
-Per scenario: the bench's origin (nginx, 1 KiB JSON), Redis for `redis-hit` and `l1-hit`, and
+Per scenario: the bench's origin (nginx, 1 KiB JSON), Redis for the `redis-` and `l1-` ones, and
 sidecache under `valgrind --tool=callgrind` with bench/config/sidecache.json. The binary
 runs from a copy without debug sections (`strip -g`, symbols kept): valgrind 3.19 cannot
 read the DWARF 5 that Swift writes. WARM requests first, then callgrind's counters are
@@ -64,6 +64,8 @@ SCENARIOS = {
                        "1000 keys in turn, no L1: a Redis GET per request, each entry's plain form kept per thread"),
     "l1-hit": (L1_STRICT, lambda i: "/api/items/1",
                "one hot key from L1, `consistency: strict`: each hit's probe of Redis unshared"),
+    "l1-keys1000": (L1_STRICT, lambda i: f"/api/items/{1 + i % 1000}",
+                    "1000 keys in turn from L1, `consistency: strict`: each hit's probe of Redis unshared"),
 }
 
 
@@ -147,10 +149,11 @@ FLOOR_SCENARIOS = ("hit", "keys1000")
 
 # scenarios whose requests are all plain hits only once this many have been sent (keys1000:
 # a fill, then a first hit that keeps the decoded form of each gzip entry)
-WARM_AT_LEAST = {"keys1000": 2000, "redis-keys1000": 2000}
+WARM_AT_LEAST = {"keys1000": 2000, "redis-keys1000": 2000, "l1-keys1000": 2000}
 
 # callgrind scenario: the bench scenario (bench/scenarios.json) wrk runs for it under load
-LOAD_SCENARIOS = {"hit": "hot", "keys1000": "keys1000", "pass": "pass", "fill": "miss", "redis-hit": "hot", "redis-keys1000": "keys1000", "l1-hit": "hot"}
+LOAD_SCENARIOS = {"hit": "hot", "keys1000": "keys1000", "pass": "pass", "fill": "miss", "redis-hit": "hot", "redis-keys1000": "keys1000", "l1-hit": "hot",
+                  "l1-keys1000": "keys1000"}
 
 
 def under_load(server, name, connections, run_dir):
