@@ -22,7 +22,7 @@ enum CurlThread {
         var thread = pthread_t()
         let rc = pthread_create(&thread, nil, { context in
             let started = Unmanaged<Started>.fromOpaque(context!).takeRetainedValue()
-            CurlThread.settle(named: started.name)
+            CurlThread.name(started.name)
             started.loop.run()
             return nil
         }, context)
@@ -43,25 +43,12 @@ enum CurlThread {
         }
     }
 
-    /// `SCHED_BATCH` from <sched.h>, which Swift's Glibc does not bring in (a GNU extension).
-    private static let batchPolicy: Int32 = 3
-
-    /// Names the calling thread (what `top -H` and `/proc` show; it was the name of the
-    /// thread that started it) and puts it in the batch scheduling class. An event loop
-    /// hands each forwarded request over with a wake-up; a normal thread woken so takes
-    /// the CPU from the loop at once, in the middle of the requests it is reading, and a
-    /// turn of the curl loop then ran for one of them. A batch thread waits for the loop
-    /// (or anything else running) to yield or for its slice to end, then takes every
-    /// request queued by then; on an idle CPU it runs at once as before. Its nice value
-    /// and share of the CPU are unchanged, and no privilege is needed (BENCHMARKS.md,
-    /// issue 13). Either step failing leaves the thread as it was.
-    private static func settle(named name: String) {
-        var parameters = sched_param(sched_priority: 0)
-        _ = pthread_setschedparam(pthread_self(), batchPolicy, &parameters)
+    /// Names the calling thread: what `top -H` and `/proc` show (it had the name of the
+    /// thread that started it). A failure leaves the name as it was.
+    private static func name(_ name: String) {
         let comm = open("/proc/thread-self/comm", O_WRONLY)
-        if comm >= 0 {
-            _ = name.withCString { write(comm, $0, strlen($0)) }
-            close(comm)
-        }
+        guard comm >= 0 else { return }
+        _ = name.withCString { write(comm, $0, strlen($0)) }
+        close(comm)
     }
 }

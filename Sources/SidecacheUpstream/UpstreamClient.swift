@@ -71,7 +71,7 @@ public final class UpstreamClient: Sendable {
         let start = TransferStart(
             request: request, eventLoop: eventLoop, onEvents: onEvents,
             transfer: transfer, startedAt: .now())
-        if !mailbox.post(.start(start)) {
+        if !mailbox.post(.start(start), from: eventLoop) {
             eventLoop.execute { onEvents([.failure(.shutDown)]) }
         }
         return transfer

@@ -204,6 +204,29 @@ import Testing
         try await origin.shutdown()
     }
 
+    /// A request started on its event loop wakes the curl thread once the loop's pass is
+    /// done (`CurlMailbox.post(_:from:)`), not later: a wake-up lost or never queued again
+    /// would leave each to curl's one-second poll, some 30 s for these 30.
+    @Test func requestsStartedOnTheirEventLoopAreNotHeldBack() async throws {
+        let origin = try await ScriptedOrigin.start()
+        let client = try UpstreamClient()
+        defer { client.shutdown() }
+        origin.on("GET", "/n", .text("n"))
+
+        let started = ContinuousClock.now
+        for _ in 0..<30 {
+            let recorder = EventRecorder()
+            try await testEventLoop.submit {
+                recorder.start(upstreamRequest("GET", origin.baseURL + "/n", headers: [(name: "Host", value: "h")]), on: client)
+            }.get()
+            #expect(try await eventually { recorder.terminal != nil })
+            #expect(recorder.ended)
+        }
+        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(origin.count("GET", path: "/n") == 30)
+        try await origin.shutdown()
+    }
+
     /// Easy handles are parked and reused: one transfer's method, body or request
     /// target must never leak into the next one's.
     @Test func aReusedHandleCarriesNothingIntoTheNextTransfer() async throws {
