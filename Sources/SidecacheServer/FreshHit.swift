@@ -21,21 +21,12 @@ enum FreshHit {
         case notAnswered(Exchange.Known?)
     }
 
-    /// A request whose lookup waits on Redis. A class: it goes from here through the
-    /// connection's state to the answer, and each copy of it as a struct retained and
-    /// released every reference in its head and context.
-    final class Pending: Sendable {
+    /// A request whose lookup waits on Redis.
+    struct Pending: Sendable {
         let head: HTTPRequestHead
         let context: CacheContext
         let isHEAD: Bool
         let started: NIODeadline
-
-        init(head: HTTPRequestHead, context: CacheContext, isHEAD: Bool, started: NIODeadline) {
-            self.head = head
-            self.context = context
-            self.isHEAD = isHEAD
-            self.started = started
-        }
 
         /// What the metrics and the access log get for it.
         func record(status: Int, outcome: CacheOutcome) -> ExchangeRecord {

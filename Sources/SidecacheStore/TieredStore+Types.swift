@@ -58,9 +58,8 @@ public enum LookupStep: Sendable {
     }
 
     /// A strict L1 hit's confirmation not asked yet: `start` asks Redis and tells its
-    /// waiter on `loop`. A class: the step, the confirmation's asker and its reply
-    /// target each held a copy, and a copy as a struct retained every reference in it.
-    public final class Confirmation: Sendable {
+    /// waiter on `loop`.
+    public struct Confirmation: Sendable {
         let store: TieredStore
         let shared: RedisStore
         let entry: CacheEntry
@@ -69,18 +68,7 @@ public enum LookupStep: Sendable {
         let now: Timestamp
         let loop: any EventLoop
 
-        init(store: TieredStore, shared: RedisStore, entry: CacheEntry, filledUnder: EntryCodec.Generations, key: CacheKey,
-             now: Timestamp, loop: any EventLoop) {
-            self.store = store
-            self.shared = shared
-            self.entry = entry
-            self.filledUnder = filledUnder
-            self.key = key
-            self.now = now
-            self.loop = loop
-        }
-
-        func start(_ waiter: any LookupWaiter) {
+        consuming func start(_ waiter: any LookupWaiter) {
             let bound = NIOLoopBound(waiter, eventLoop: loop)
             shared.confirm(key: key, for: TieredStore.StrictHit(asked: self, waiter: bound))
         }
