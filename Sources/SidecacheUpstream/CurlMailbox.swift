@@ -61,8 +61,8 @@ final class CurlMailbox: Sendable {
     /// the end of the loop's pass: a curl thread woken at once may take the CPU from the
     /// event loop in the middle of the requests it is reading, and run a turn for a few
     /// of them. Woken once the pass's reads are done (a task on `loop`), it takes them
-    /// all: fills 3–5 % less CPU (BENCHMARKS.md, issue 13). Commands posted meanwhile,
-    /// from any thread, wait for that wake-up.
+    /// all: fills and pass-throughs 2–5 % less CPU (BENCHMARKS.md, issue 13). Commands
+    /// posted meanwhile, from any thread, wait for that wake-up.
     @discardableResult
     func post(_ command: CurlCommand, from loop: (any EventLoop)? = nil) -> Bool {
         let deferring = loop?.inEventLoop ?? false
