@@ -61,7 +61,7 @@ public final class AdminAPI: Sendable {
 
     /// DESIGN: `{"ready":true,"redis":{"configured":true,"connected":true,"breaker":"closed"},"config":3}`,
     /// plus `"l2"`: whether L2 is in use (`usable`), or why not (`purges-pending`,
-    /// `epoch-unknown`), since a connected Redis can still be unusable; and Redis's
+    /// `epoch-unknown`, `breaker-open`), since a connected Redis can still be unusable; and Redis's
     /// `maxmemoryPolicy`, with a `warning` when it is `allkeys-*`.
     /// Redis trouble does not make the proxy unready (it answers from L1 or the upstream);
     /// only a listener that is not bound yet, or draining, does.

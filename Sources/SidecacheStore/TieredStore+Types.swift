@@ -183,9 +183,9 @@ public struct SharedTierStatus: Sendable, Equatable {
     public var connected: Bool
     public var breaker: String
     public var lastError: String?
-    /// `usable`, `purges-pending` or `epoch-unknown`.
+    /// `usable`, `purges-pending`, `epoch-unknown` or `breaker-open` (`RedisStore.L2State`).
     public var l2: String
-    /// Connected, epoch known, no journaled purge pending: L2 is in use.
+    /// Connected, epoch known, no journaled purge pending, breaker not open: L2 is in use.
     public var usable: Bool
     /// Redis's `maxmemory-policy`, when it could be read.
     public var memoryPolicy: String? = nil

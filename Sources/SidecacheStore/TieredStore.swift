@@ -306,8 +306,9 @@ public final class TieredStore: Sendable {
     public var sharedStatus: SharedTierStatus? {
         shared.map { store in
             let link = store.linkStatus
+            let l2 = store.l2State
             return SharedTierStatus(connected: link.connected, breaker: link.breaker, lastError: link.lastError,
-                                    l2: store.l2State.rawValue, usable: link.connected && store.isReadable,
+                                    l2: l2.rawValue, usable: link.connected && l2 == .usable,
                                     memoryPolicy: store.memoryPolicy, cluster: store.clusterState)
         }
     }

@@ -278,11 +278,15 @@ struct RedisTierTests {
             #expect(answered == 8)
             #expect(waited <= 4, "\(waited) of 8 requests waited out the Redis timeout")
             #expect(p.a.redisStatus?.breaker == "open", "\(String(describing: p.a.redisStatus))")
+            // `/readyz` says L2 is not in use, not just that the breaker is open.
+            #expect(p.a.redisStatus?.l2 == "breaker-open" && p.a.redisStatus?.usable == false,
+                    "\(String(describing: p.a.redisStatus))")
             p.redis.resume()
             #expect(try await eventually(timeout: .seconds(30)) {
                 _ = try await p.get(p.portA, "/api/users/4")
                 return p.a.redisStatus?.breaker == "closed"
             }, "\(String(describing: p.a.redisStatus))")
+            #expect(p.a.redisStatus?.l2 == "usable")
             #expect(try await p.send(p.portB, "PUT", "/api/users/4").status == 200)
             #expect(try await p.get(p.portA, "/api/users/4").text == #"{"v":2}"#, "A sees B's purge")
         }

@@ -124,15 +124,24 @@ public final class RedisStore: Sendable {
         /// No epoch yet (of some stripe): not connected so far, or Redis lost its data and
         /// a new one is being set.
         case epochUnknown = "epoch-unknown"
+        /// Redis (in a cluster, one of its masters) failed enough calls in a row that its
+        /// breaker skips it: lookups miss L2 and fills are not stored there until a call
+        /// gets through after the cool-down. Its link can still be up (a stalled Redis).
+        case breakerOpen = "breaker-open"
     }
 
+    /// The first reason that applies, in the order of the cases: journaled purges keep L2
+    /// off after the breaker has closed again.
     public var l2State: L2State {
         if !journal.withLock({ $0.isSettled }) { return .purgesPending }
-        return epochs.withLock { $0.values.contains(nil) } ? .epochUnknown : .usable
+        if epochs.withLock({ $0.values.contains(nil) }) { return .epochUnknown }
+        return redis.status.breaker == "open" ? .breakerOpen : .usable
     }
 
-    /// Reads are allowed once every epoch is known and no journaled purge is pending.
-    public var isReadable: Bool { l2State == .usable }
+    /// Reads are allowed once every epoch is known and no journaled purge is pending. Not
+    /// the breaker: it is the one that lets a call through once its cool-down is over,
+    /// and the call that closes it again is a read.
+    public var isReadable: Bool { journal.withLock({ $0.isSettled }) && !epochs.withLock { $0.values.contains(nil) } }
 
     /// Reads of `stripe` are allowed once its epoch is known and no journaled purge is pending.
     func isReadable(_ stripe: Int) -> Bool { readMark(stripe) != nil }
