@@ -39,3 +39,8 @@ CURLcode curlshim_getinfo_long(CURL *handle, CURLINFO info, long *out) {
 CURLMcode curlshim_multi_setopt_long(CURLM *multi, CURLMoption option, long value) {
     return curl_multi_setopt(multi, option, value);
 }
+
+CURLMcode curlshim_multi_setopt_socket_cb(CURLM *multi, curl_socket_callback callback, void *data) {
+    CURLMcode code = curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, callback);
+    return code == CURLM_OK ? curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, data) : code;
+}

@@ -6,14 +6,14 @@ import NIOCore
 /// handles parked for reuse, and the loop that drives them.
 ///
 /// Lives on the curl thread only (not Sendable). Each turn of the loop: run the
-/// queued commands, let curl do its work, hand out what finished, enforce the head
-/// and idle-body deadlines, then sleep in `curl_multi_poll` until a socket is ready,
-/// a curl timer or the next deadline is due, or a command wakes it.
+/// queued commands, tell curl which sockets turned ready (`curl_multi_socket_action`)
+/// and run its due timers, hand out what finished, enforce the head and idle-body
+/// deadlines, then sleep (`CurlReadiness`) until a socket is ready, a curl timer or the
+/// next deadline is due, or a command wakes it.
 final class CurlLoop {
-    /// Caps each poll. curl_multi_poll already returns for sockets, curl's own
-    /// timers, wakeups and (through its timeout) our deadlines; the cap only keeps a
-    /// quiet loop turning now and then.
-    private static let maxPollWait = TimeAmount.seconds(1)
+    /// Caps each wait. It already returns for sockets, wake-ups, curl's timers and our
+    /// deadlines; the cap only keeps a quiet loop turning now and then.
+    private static let maxWait = TimeAmount.seconds(1)
     /// Easy handles kept for reuse; beyond that, finished ones are freed.
     private static let maxSpareHandles = 64
 
@@ -31,6 +31,7 @@ final class CurlLoop {
 
     func run() {
         var commands: [CurlCommand] = []
+        var ready: [ReadySocket] = []
         while true {
             let closed = mailbox.takeAll(into: &commands)
             if closed {
@@ -40,16 +41,32 @@ final class CurlLoop {
             }
             commands.forEach(run)
             var running: Int32 = 0
-            _ = curl_multi_perform(multi.pointer, &running)
-            collectFinished()
-            let wait = sweep(now: .now())
-            outbox.flush()
-            if multi.sockets.held.isEmpty {
-                _ = curl_multi_poll(multi.pointer, nil, 0, Int32(wait), nil)
-            } else {
-                var held = multi.sockets.held.waitFDs
-                _ = curl_multi_poll(multi.pointer, &held, UInt32(held.count), Int32(wait), nil)
+            for socket in ready {
+                _ = curl_multi_socket_action(multi.pointer, socket.socket, socket.events, &running)
             }
+            ready.removeAll(keepingCapacity: true)
+            runDueTimers()
+            collectFinished()
+            var wait = sweep(now: .now())
+            // Asked after `collectFinished`: a transfer begun again on a new connection is due now.
+            var curlWait = -1
+            _ = curl_multi_timeout(multi.pointer, &curlWait)
+            if curlWait >= 0 { wait = min(wait, Int64(curlWait)) }
+            outbox.flush()
+            multi.sockets.readiness.wait(milliseconds: Int32(wait), into: &ready)
+        }
+    }
+
+    /// Runs curl's timers that are due: a transfer just added or a paused one resumed
+    /// (curl asks for "now" then), a connect or a resolve to look at again. Any still due
+    /// after a few rounds make the next wait return at once.
+    private func runDueTimers() {
+        var running: Int32 = 0
+        for _ in 0..<8 {
+            var wait = -1
+            _ = curl_multi_timeout(multi.pointer, &wait)
+            guard wait == 0 else { return }
+            _ = curl_multi_socket_action(multi.pointer, CURL_SOCKET_TIMEOUT, 0, &running)
         }
     }
 
@@ -168,9 +185,9 @@ final class CurlLoop {
     }
 
     /// Fails the transfers past their deadline (head or idle body) and returns how
-    /// long the next poll may wait, in ms.
+    /// long the next wait may last, in ms.
     private func sweep(now: NIODeadline) -> Int64 {
-        var next = now + Self.maxPollWait
+        var next = now + Self.maxWait
         var expired: [ActiveTransfer] = []
         for transfer in active.values {
             guard let deadline = transfer.deadline else { continue }

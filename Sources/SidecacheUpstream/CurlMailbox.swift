@@ -31,9 +31,9 @@ final class TransferStart: Sendable {
     }
 }
 
-/// The only way into the curl thread: a locked queue of commands plus a
-/// `curl_multi_wakeup`, so a loop blocked in `curl_multi_poll` sees them at once
-/// (a wakeup sent while it is not polling makes its next poll return immediately).
+/// The only way into the curl thread: a locked queue of commands plus a wake-up
+/// (`CurlMulti.wakeup()`), so a loop asleep in its wait sees them at once (a wake-up
+/// sent while it is not waiting makes its next wait return immediately).
 final class CurlMailbox: Sendable {
     private struct State {
         var commands: [CurlCommand] = []

@@ -3,28 +3,29 @@ import CCurlShim
 
 /// Owns the libcurl multi handle, whose connection cache is the keep-alive pool.
 ///
-/// Only the curl thread drives it. The one exception is `wakeup()`: libcurl documents
-/// `curl_multi_wakeup` as callable from any thread, which is how commands reach the
-/// loop. The handle is freed when the last owner lets go; the curl thread holds one
-/// reference for as long as it runs, so that is always after the loop has ended and
-/// never while another thread could still wake it.
+/// Only the curl thread drives it. The one exception is `wakeup()`, an `eventfd` write
+/// (`CurlReadiness`), which is how commands reach the loop. The handle is freed when
+/// the last owner lets go; the curl thread holds one reference for as long as it runs,
+/// so that is always after the loop has ended and never while another thread could
+/// still wake it.
 final class CurlMulti: Sendable {
-    /// Touched only on the curl thread, except by `wakeup()` (thread-safe in libcurl).
+    /// Touched only on the curl thread.
     nonisolated(unsafe) let pointer: UnsafeMutableRawPointer
     /// The sockets of the pool's connections: held here, freed after `curl_multi_cleanup`
-    /// has closed the last of them. Touched only on the curl thread.
+    /// has closed the last of them. Touched only on the curl thread, but for `wakeup()`.
     nonisolated(unsafe) let sockets: CurlSockets
 
     /// `heldSockets`: this thread's share of `LingeringCloses.budget`.
     init?(maxConnections: Int, heldSockets: Int) {
-        guard let pointer = curl_multi_init() else { return nil }
+        guard let readiness = try? CurlReadiness(), let pointer = curl_multi_init() else { return nil }
         self.pointer = pointer
-        sockets = CurlSockets(heldAtMost: heldSockets)
+        sockets = CurlSockets(heldAtMost: heldSockets, readiness: readiness)
         _ = curlshim_multi_setopt_long(pointer, CURLMOPT_MAXCONNECTS, max(1, maxConnections))
+        _ = curlshim_multi_setopt_socket_cb(pointer, curlSocketWanted, Unmanaged.passUnretained(sockets).toOpaque())
     }
 
     func wakeup() {
-        _ = curl_multi_wakeup(pointer)
+        sockets.readiness.wake()
     }
 
     deinit {

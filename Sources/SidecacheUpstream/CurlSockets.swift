@@ -15,6 +15,8 @@ import Glibc
 /// and one with anything waiting is refused: curl then closes it, and the loop starts
 /// the transfer again on a new connection (`CurlLoop.retryOnANewConnection`).
 ///
+/// Also the sockets its loop waits on: those curl asks for (`wanted`, `CurlReadiness`).
+///
 /// Confined to the curl thread. Owned by `CurlMulti`, which outlives every connection
 /// (curl closes the last ones, through `closed`, in `curl_multi_cleanup`).
 final class CurlSockets {
@@ -33,9 +35,43 @@ final class CurlSockets {
     private var lingering: Set<Int32> = []
     /// Those sockets, once curl is done with them.
     let held: LingeringCloses
+    let readiness: CurlReadiness
+    /// The sockets in the readiness set, and what for (`CURL_POLL_*`).
+    private var watched: [Int32: Int32] = [:]
 
-    init(heldAtMost: Int) {
+    init(heldAtMost: Int, readiness: CurlReadiness) {
         held = LingeringCloses(limit: heldAtMost)
+        self.readiness = readiness
+    }
+
+    /// What curl wants to hear about `socket` (`CURL_POLL_*`). A connection's socket stays
+    /// in the readiness set from the first time curl asks until it is closed, whatever curl
+    /// says between its transfers (`CURL_POLL_REMOVE` when one ends, `CURL_POLL_IN` when
+    /// the next goes out on it): a kept-alive connection then costs no system call per
+    /// request. Between transfers it is watched for input only (curl has nothing to
+    /// write), and what an idle one hears (its end, stray bytes) is a turn for nothing,
+    /// which curl ignores and `hasInputWaiting` finds. Other sockets (a resolver's)
+    /// leave the set when curl is done with them: curl closes those itself.
+    func wanted(_ socket: Int32, _ what: Int32) {
+        var what = what
+        if what == CURL_POLL_REMOVE {
+            guard isConnection(socket) else {
+                if watched.removeValue(forKey: socket) != nil { readiness.unwatch(socket) }
+                return
+            }
+            what = CURL_POLL_IN
+        }
+        let current = watched[socket]
+        guard current != what else { return }
+        // Added or changed; a socket the kernel already had, or no longer has, the other way.
+        if !readiness.watch(socket, for: what, adding: current == nil) {
+            readiness.watch(socket, for: what, adding: current != nil)
+        }
+        watched[socket] = what
+    }
+
+    private func isConnection(_ socket: Int32) -> Bool {
+        connectionOf[socket] != nil || unplaced.contains(socket)
     }
 
     /// How a socket curl is done with is closed.
@@ -57,6 +93,8 @@ final class CurlSockets {
     /// Forgets `socket`, and says how it is to be closed.
     func closed(_ socket: Int32) -> Close {
         used.remove(socket)
+        // Closed, it leaves the readiness set by itself; held, its end is still watched.
+        watched[socket] = nil
         if let connection = connectionOf.removeValue(forKey: socket) {
             if byConnection[connection] == socket { byConnection[connection] = nil }
         } else {
@@ -176,6 +214,14 @@ func curlSocketClosing(_ context: UnsafeMutableRawPointer?, _ socket: curl_socke
         return 0
     }
     return close(socket)
+}
+
+/// CURLMOPT_SOCKETFUNCTION: what curl wants to hear about a socket. The tracker arrives
+/// as the unretained SOCKETDATA.
+func curlSocketWanted(_ easy: UnsafeMutableRawPointer?, _ socket: curl_socket_t, _ what: Int32,
+                      _ context: UnsafeMutableRawPointer?, _ socketContext: UnsafeMutableRawPointer?) -> Int32 {
+    Unmanaged<CurlSockets>.fromOpaque(context!).takeUnretainedValue().wanted(socket, what)
+    return 0
 }
 
 /// CURLOPT_PREREQFUNCTION: a connection, new or kept alive, about to carry a request.

@@ -13,8 +13,8 @@ enum CurlGlobal {
     }
 }
 
-/// The curl thread is a plain pthread: not a NIO event loop (the loop blocks in
-/// curl_multi_poll) and not Foundation's Thread (which would pull in Foundation).
+/// The curl thread is a plain pthread: not a NIO event loop (the loop blocks in its own
+/// `epoll_wait`, `CurlReadiness`) and not Foundation's Thread (which would pull in Foundation).
 enum CurlThread {
     /// Runs `loop` on a new thread named `name`, which from then on is its only user.
     static func start(_ loop: CurlLoop, name: String) throws -> pthread_t {

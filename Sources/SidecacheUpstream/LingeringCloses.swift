@@ -54,11 +54,6 @@ final class LingeringCloses {
         return held.lazy.map(\.deadline).min()
     }
 
-    /// What `curl_multi_poll` also waits on: a held socket turning readable (its FIN).
-    var waitFDs: [curl_waitfd] {
-        held.map { curl_waitfd(fd: $0.socket, events: Int16(CURL_WAIT_POLLIN), revents: 0) }
-    }
-
     func closeAll() {
         for entry in held { close(entry.socket) }
         held.removeAll()

@@ -5,6 +5,9 @@
  * Each wrapper fixes the type of the one argument the option takes. */
 
 #include <curl/curl.h>
+/* What a curl thread waits on (CurlReadiness): Swift's Glibc module has neither. */
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 
 /* Options that take a long. */
 CURLcode curlshim_setopt_long(CURL *handle, CURLoption option, long value);
@@ -24,6 +27,8 @@ CURLcode curlshim_getinfo_ptr(CURL *handle, CURLINFO info, void **out);
 CURLcode curlshim_getinfo_long(CURL *handle, CURLINFO info, long *out);
 /* Multi options that take a long. */
 CURLMcode curlshim_multi_setopt_long(CURLM *multi, CURLMoption option, long value);
+/* CURLMOPT_SOCKETFUNCTION and its CURLMOPT_SOCKETDATA. */
+CURLMcode curlshim_multi_setopt_socket_cb(CURLM *multi, curl_socket_callback callback, void *data);
 
 /* The result of a CURLMSG_DONE message, which lives in a union. */
 static inline CURLcode curlshim_msg_result(const CURLMsg *message) { return message->data.result; }
