@@ -33,6 +33,7 @@ let package = Package(
         // C shims only.
         .systemLibrary(name: "CCurl", pkgConfig: "libcurl", providers: [.apt(["libcurl4-openssl-dev"])]),
         .target(name: "CCurlShim", dependencies: ["CCurl"]),
+        .target(name: "CEpoll"),
         .systemLibrary(name: "CHiredis", pkgConfig: "hiredis", providers: [.apt(["libhiredis-dev"])]),
 
         // Cache stores: the byte-bounded memory LRU, the purge ledger, the Redis tier (hiredis).
@@ -45,7 +46,7 @@ let package = Package(
         ]),
         // libcurl multi client on a thread the proxy owns.
         .target(name: "SidecacheUpstream", dependencies: [
-            "SidecacheCore", "CCurl", "CCurlShim",
+            "SidecacheCore", "CCurl", "CCurlShim", "CEpoll",
             .product(name: "NIOCore", package: "swift-nio"),
         ]),
         // What the proxy counts: lock-free per-route cells, the Prometheus export, the /stats figures.

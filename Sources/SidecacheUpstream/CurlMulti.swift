@@ -16,8 +16,9 @@ final class CurlMulti: Sendable {
     nonisolated(unsafe) let sockets: CurlSockets
 
     /// `heldSockets`: this thread's share of `LingeringCloses.budget`.
-    init?(maxConnections: Int, heldSockets: Int) {
-        guard let readiness = try? CurlReadiness(), let pointer = curl_multi_init() else { return nil }
+    init(maxConnections: Int, heldSockets: Int) throws {
+        let readiness = try CurlReadiness()
+        guard let pointer = curl_multi_init() else { throw UpstreamFailure(kind: .other, detail: "curl_multi_init failed") }
         self.pointer = pointer
         sockets = CurlSockets(heldAtMost: heldSockets, readiness: readiness)
         _ = curlshim_multi_setopt_long(pointer, CURLMOPT_MAXCONNECTS, max(1, maxConnections))

@@ -1,5 +1,5 @@
 import CCurl
-import CCurlShim
+import CEpoll
 import Glibc
 
 /// What a curl thread waits on: the sockets curl asks for (`CURLMOPT_SOCKETFUNCTION`,
@@ -15,15 +15,13 @@ final class CurlReadiness {
     private let epoll: Int32
     /// Written by `wake()`, from any thread; drained by `wait`.
     private let wakeEvent: Int32
-    private var events = [epoll_event](repeating: epoll_event(), count: 64)
+    private var readyFDs = [Int32](repeating: 0, count: 64)
+    private var readyEvents = [UInt32](repeating: 0, count: 64)
 
     init() throws {
-        epoll = epoll_create1(Int32(EPOLL_CLOEXEC))
-        wakeEvent = eventfd(0, Int32(EFD_CLOEXEC | EFD_NONBLOCK))
-        var event = epoll_event()
-        event.events = EPOLLIN.rawValue
-        event.data.fd = wakeEvent
-        guard epoll >= 0, wakeEvent >= 0, epoll_ctl(epoll, EPOLL_CTL_ADD, wakeEvent, &event) == 0 else {
+        epoll = cepoll_create()
+        wakeEvent = cepoll_eventfd()
+        guard epoll >= 0, wakeEvent >= 0, cepoll_ctl(epoll, Int32(CEPOLL_ADD), wakeEvent, UInt32(CEPOLL_IN)) == 0 else {
             let error = errno
             if epoll >= 0 { close(epoll) }
             if wakeEvent >= 0 { close(wakeEvent) }
@@ -44,21 +42,16 @@ final class CurlReadiness {
     /// not watched yet. False: the kernel refused.
     @discardableResult
     func watch(_ socket: Int32, for what: Int32, adding: Bool) -> Bool {
-        var event = epoll_event()
-        let input = EPOLLIN.rawValue | EPOLLRDHUP.rawValue
-        if what & CURL_POLL_OUT != 0 {
-            event.events = EPOLLOUT.rawValue | (what & CURL_POLL_IN != 0 ? input : 0)
-        } else {
-            event.events = input | EPOLLET.rawValue
-        }
-        event.data.fd = socket
-        return epoll_ctl(epoll, adding ? EPOLL_CTL_ADD : EPOLL_CTL_MOD, socket, &event) == 0
+        let events = what & CURL_POLL_OUT != 0
+            ? UInt32(CEPOLL_OUT) | (what & CURL_POLL_IN != 0 ? UInt32(CEPOLL_IN) : 0)
+            : UInt32(CEPOLL_IN | CEPOLL_EDGE)
+        return cepoll_ctl(epoll, Int32(adding ? CEPOLL_ADD : CEPOLL_MODIFY), socket, events) == 0
     }
 
     /// Stops watching `socket`: one curl closes itself (a resolver's), which would
     /// otherwise leave the set unseen and its number watched as taken.
     func unwatch(_ socket: Int32) {
-        _ = epoll_ctl(epoll, EPOLL_CTL_DEL, socket, nil)
+        _ = cepoll_ctl(epoll, Int32(CEPOLL_DELETE), socket, 0)
     }
 
     /// Any thread: the next (or current) `wait` returns at once.
@@ -70,23 +63,23 @@ final class CurlReadiness {
     /// Sleeps up to `milliseconds` (-1: no limit) for a ready socket or a `wake()`, and
     /// appends the sockets found ready, with what for (`CURL_CSELECT_*`), to `ready`.
     func wait(milliseconds: Int32, into ready: inout [ReadySocket]) {
-        let count = epoll_wait(epoll, &events, Int32(events.count), milliseconds)
+        let count = cepoll_wait(epoll, &readyFDs, &readyEvents, Int32(readyFDs.count), milliseconds)
         guard count > 0 else { return }
-        for event in events[..<Int(count)] {
-            guard event.data.fd != wakeEvent else {
+        for i in 0..<Int(count) {
+            guard readyFDs[i] != wakeEvent else {
                 var value: UInt64 = 0
                 _ = read(wakeEvent, &value, MemoryLayout<UInt64>.size)
                 continue
             }
-            ready.append(ReadySocket(socket: event.data.fd, events: Self.curlEvents(event.events)))
+            ready.append(ReadySocket(socket: readyFDs[i], events: Self.curlEvents(readyEvents[i])))
         }
     }
 
     private static func curlEvents(_ events: UInt32) -> Int32 {
         var bits: Int32 = 0
-        if events & (EPOLLIN.rawValue | EPOLLRDHUP.rawValue | EPOLLHUP.rawValue) != 0 { bits |= CURL_CSELECT_IN }
-        if events & EPOLLOUT.rawValue != 0 { bits |= CURL_CSELECT_OUT }
-        if events & EPOLLERR.rawValue != 0 { bits |= CURL_CSELECT_ERR | CURL_CSELECT_IN }
+        if events & UInt32(CEPOLL_IN) != 0 { bits |= CURL_CSELECT_IN }
+        if events & UInt32(CEPOLL_OUT) != 0 { bits |= CURL_CSELECT_OUT }
+        if events & UInt32(CEPOLL_ERR) != 0 { bits |= CURL_CSELECT_ERR | CURL_CSELECT_IN }
         return bits
     }
 }

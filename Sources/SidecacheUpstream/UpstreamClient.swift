@@ -38,10 +38,7 @@ public final class UpstreamClient: Sendable {
         do {
             let count = max(1, loops.count)
             for lane in 1...count {
-                guard let multi = CurlMulti(maxConnections: maxConnections,
-                                            heldSockets: max(1, LingeringCloses.budget / count)) else {
-                    throw UpstreamFailure(kind: .other, detail: "curl_multi_init failed")
-                }
+                let multi = try CurlMulti(maxConnections: maxConnections, heldSockets: max(1, LingeringCloses.budget / count))
                 let mailbox = CurlMailbox(multi: multi)
                 let thread = try CurlThread.start(CurlLoop(multi: multi, mailbox: mailbox), name: "curl-lane-\(lane)")
                 lanes.append(Lane(mailbox: mailbox, thread: thread))

@@ -1,5 +1,6 @@
 import CCurl
 import Glibc
+import SidecacheTestSupport
 import Testing
 @testable import SidecacheUpstream
 
@@ -23,7 +24,7 @@ import Testing
 
     /// Input is reported once per arrival: curl reads all there is when told.
     @Test func inputIsReportedWhenItArrives() throws {
-        let (socket, peer) = try Self.pair()
+        let (socket, peer) = try LocalStreamPair.make()
         defer { close(socket); close(peer) }
         sockets.wanted(socket, CURL_POLL_IN)
         #expect(ready().isEmpty)
@@ -40,7 +41,7 @@ import Testing
     /// buffer a turn and the socket stays writable, which raises no new edge (an upload
     /// stalled there).
     @Test func roomToWriteIsReportedEachWaitWhileAskedFor() throws {
-        let (socket, peer) = try Self.pair()
+        let (socket, peer) = try LocalStreamPair.make()
         defer { close(socket); close(peer) }
         sockets.wanted(socket, CURL_POLL_INOUT)
         for _ in 0..<3 {
@@ -57,7 +58,7 @@ import Testing
     /// that one. Left as "watched", the next socket with that number was never added, and
     /// the transfer waiting on it sat until its timeout.
     @Test func aSocketCurlIsDoneWithIsForgottenAndItsNumberWatchedAgain() throws {
-        let (socket, peer) = try Self.pair()
+        let (socket, peer) = try LocalStreamPair.make()
         defer { close(socket); close(peer) }
         sockets.wanted(socket, CURL_POLL_IN)
         sockets.wanted(socket, CURL_POLL_REMOVE)
@@ -66,7 +67,7 @@ import Testing
 
         // Another socket under the same number: the first one closes as the number is
         // taken from it (no other thread can take the number in between).
-        let (next, nextPeer) = try Self.pair()
+        let (next, nextPeer) = try LocalStreamPair.make()
         defer { close(nextPeer) }
         #expect(dup2(next, socket) == socket)
         close(next)
@@ -78,7 +79,7 @@ import Testing
     /// A connection's socket stays in the set between its transfers (no system call per
     /// request), watched for input only: an idle one is not reported as writable.
     @Test func aConnectionBetweenTransfersIsWatchedForInputOnly() throws {
-        let (socket, peer) = try Self.pair()
+        let (socket, peer) = try LocalStreamPair.make()
         defer { close(socket); close(peer) }
         sockets.opened(socket)
         sockets.wanted(socket, CURL_POLL_INOUT)
@@ -100,15 +101,7 @@ import Testing
         #expect(ready().isEmpty)
     }
 
-    private static func pair() throws -> (Int32, Int32) {
-        var fds: [Int32] = [0, 0]
-        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &fds) == 0 else { throw Failed() }
-        return (fds[0], fds[1])
-    }
-
     private static func write(_ socket: Int32) -> Bool {
         Glibc.write(socket, "x", 1) == 1
     }
-
-    private struct Failed: Error {}
 }

@@ -1,5 +1,6 @@
 import Glibc
 import NIOCore
+import SidecacheTestSupport
 import Testing
 @testable import SidecacheUpstream
 
@@ -50,11 +51,8 @@ import Testing
     private enum Seen: Equatable { case nothingYet, ended, bytes, failed }
 
     private static func pair() throws -> (held: Int32, peer: Int32) {
-        var ends: [Int32] = [0, 0]
-        guard socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &ends) == 0 else {
-            throw LingeringClosesTestError.socketpair(errno)
-        }
-        return (ends[0], ends[1])
+        let (held, peer) = try LocalStreamPair.make()
+        return (held, peer)
     }
 
     private static func write(_ socket: Int32, _ text: String) -> Bool {
@@ -70,4 +68,3 @@ import Testing
     }
 }
 
-private enum LingeringClosesTestError: Error { case socketpair(Int32) }

@@ -5,9 +5,6 @@
  * Each wrapper fixes the type of the one argument the option takes. */
 
 #include <curl/curl.h>
-/* What a curl thread waits on (CurlReadiness): Swift's Glibc module has neither. */
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 
 /* Options that take a long. */
 CURLcode curlshim_setopt_long(CURL *handle, CURLoption option, long value);
