@@ -1,4 +1,3 @@
-import CCurl
 import Glibc
 import NIOCore
 

@@ -2,9 +2,9 @@
 #define CEPOLL_H
 
 /* The epoll and eventfd calls a curl thread waits with (CurlReadiness), behind plain
- * types. Swift's Glibc module has neither header, and a C module whose header includes
- * them takes over glibc declarations (SOCK_STREAM) that Swift files importing Glibc
- * alone then cannot see: a clean build of the tests failed so. */
+ * types. Swift's Glibc module has neither header; here the kernel's declarations (the
+ * packed epoll_event, its flag macros) stay in epoll.c, out of every module header
+ * Swift reads, and the curl shim stays libcurl's alone. */
 
 /* What a descriptor is watched for, or was found ready for. */
 enum {
