@@ -131,17 +131,14 @@ public final class RedisStore: Sendable {
     }
 
     /// The first reason that applies, in the order of the cases: journaled purges keep L2
-    /// off after the breaker has closed again.
+    /// off after the breaker has closed again. Reads gate on the first two only (per
+    /// stripe, `isReadable(_:)`), not on the breaker: it lets a call through once its
+    /// cool-down is over, and the call that closes it again is a read.
     public var l2State: L2State {
         if !journal.withLock({ $0.isSettled }) { return .purgesPending }
         if epochs.withLock({ $0.values.contains(nil) }) { return .epochUnknown }
         return redis.status.breaker == "open" ? .breakerOpen : .usable
     }
-
-    /// Reads are allowed once every epoch is known and no journaled purge is pending. Not
-    /// the breaker: it is the one that lets a call through once its cool-down is over,
-    /// and the call that closes it again is a read.
-    public var isReadable: Bool { journal.withLock({ $0.isSettled }) && !epochs.withLock { $0.values.contains(nil) } }
 
     /// Reads of `stripe` are allowed once its epoch is known and no journaled purge is pending.
     func isReadable(_ stripe: Int) -> Bool { readMark(stripe) != nil }
