@@ -1,3 +1,6 @@
+// `MSG_DONTWAIT` comes through curl's system headers: Swift's Glibc module does not
+// declare it, and a release (whole-module) build of this file without CCurl fails.
+import CCurl
 import Glibc
 import NIOCore
 
