@@ -15,7 +15,8 @@ sidecache-redis row; l1: its sidecache-l1 row), ROUNDS (3), DURATION (5s), CONNE
 as bench/run.py). Each round starts every binary in turn on a fresh store, warms it as
 the scenario says, runs `wrk -t2` and reads the proxy's user + system time from
 /proc/<pid>/stat before and after: CPU µs per request = that time over the requests (and the system part of it alone)
-wrk completed. Prints each round and the medians; keeps wrk's output in
+wrk completed. The same from /proc/<pid>/task/*/stat by thread name (event loops, curl
+threads; nginx's processes) shows where a forwarded request's CPU goes. Prints each round and the medians; keeps wrk's output in
 bench/out/cpu-<time>-XXXX/.
 """
 
@@ -46,6 +47,24 @@ def cpu_seconds(pids):
             fields = f.read().rsplit(")", 1)[1].split()
         user, system = user + int(fields[11]), system + int(fields[12])
     return user / CLOCK_TICK, system / CLOCK_TICK
+
+
+def cpu_by_thread(pids):
+    """{thread name without its number: (utime, stime)} over the threads of `pids` alive now:
+    NIO-ELT (the event loops), curl-lane (the curl threads), nginx (its processes)."""
+    groups = {}
+    for pid in pids:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                    name = f.read().strip().rstrip("0123456789#-")
+                with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue   # the thread ended meanwhile
+            user, system = groups.get(name, (0, 0))
+            groups[name] = (user + int(fields[11]), system + int(fields[12]))
+    return groups
 
 
 def process_and_children(pid):
@@ -82,6 +101,7 @@ def main():
     ports = [int(p) for p in os.popen(os.path.join(os.path.dirname(BENCH), "scripts", "free-ports.sh") + " 5").read().split()]
     started = []
     samples = {b: [] for b in binaries}
+    by_thread = {b: {} for b in binaries}
     try:
         redis = start_backends(run_dir, ports, "redis" in store, started, "cpu")
         for round_number in range(1, rounds + 1):
@@ -95,11 +115,11 @@ def main():
                 try:
                     measure.warm(server.port, scenario)
                     pids = process_and_children(server.proc.pid)
-                    before = cpu_seconds(pids)
+                    before, threads_before = cpu_seconds(pids), cpu_by_thread(pids)
                     out = os.path.join(run_dir, f"wrk-{i}-{round_number}.txt")
                     result = measure.wrk(server.url, scenario, ["-t2", f"-c{connections}", f"-d{duration}", "--latency"],
                                          out, f"{round_number}{i}{time.time_ns() % 1_000_000}")
-                    after = cpu_seconds(pids)
+                    after, threads_after = cpu_seconds(pids), cpu_by_thread(pids)
                     user, system = after[0] - before[0], after[1] - before[1]
                 finally:
                     server.stop()
@@ -110,6 +130,10 @@ def main():
                 if not requests or result.errors:
                     sys.exit(f"[cpu] {binary}: {result.errors} errors, {result.rps} req/s (see {out})")
                 samples[binary].append(((user + system) / requests * 1e6, result.rps, system / requests * 1e6))
+                for name, (u, k) in threads_after.items():
+                    u0, k0 = threads_before.get(name, (0, 0))
+                    by_thread[binary].setdefault(name, []).append((
+                        (u - u0 + k - k0) / CLOCK_TICK / requests * 1e6, (k - k0) / CLOCK_TICK / requests * 1e6))
                 log(f"round {round_number} {binary}: {samples[binary][-1][0]:.1f} µs/req "
                     f"({samples[binary][-1][2]:.1f} in the kernel), {result.rps:.0f} req/s")
     finally:
@@ -123,6 +147,12 @@ def main():
         kernel = [s[2] for s in samples[binary]]
         print(f"| `{binary}` | {', '.join(f'{c:.1f}' for c in cpu)} | {statistics.median(cpu):.1f} "
               f"| {statistics.median(kernel):.1f} | {statistics.median(rps):.0f} |")
+    print("\n| threads | CPU µs per request, median | of it in the kernel |\n|---|---:|---:|")
+    for binary in binaries:
+        for name, rows in sorted(by_thread[binary].items()):
+            busy = statistics.median(r[0] for r in rows)
+            if busy >= 0.05:
+                print(f"| `{binary}` {name} | {busy:.1f} | {statistics.median(r[1] for r in rows):.1f} |")
 
 
 if __name__ == "__main__":
