@@ -71,7 +71,7 @@ let package = Package(
         // NIO listener and the proxy engine, where core decisions meet I/O.
         .target(name: "SidecacheServer", dependencies: [
             "SidecacheCore", "SidecacheConfig", "SidecacheStore", "SidecacheUpstream", "SidecacheMetrics", "SidecacheAdmin",
-            "SidecacheAuth",
+            "SidecacheAuth", "SidecacheLogging",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -80,7 +80,8 @@ let package = Package(
             .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             .product(name: "CompressNIO", package: "compress-nio"),
         ]),
-        // The log handlers the executable bootstraps (JSON lines, control characters escaped).
+        // The log handlers the executable bootstraps (JSON lines, control characters escaped),
+        // and the standard error they and the access log write to.
         .target(name: "SidecacheLogging", dependencies: [
             "SidecacheCore",
             .product(name: "Logging", package: "swift-log"),

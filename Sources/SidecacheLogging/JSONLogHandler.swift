@@ -5,7 +5,6 @@ import Darwin
 #endif
 import Logging
 import SidecacheCore
-import Synchronization
 
 /// `log.format: "json"`: one JSON object per line,
 /// `{"timestamp":"2026-11-21T10:00:00.123Z","level":"info","label":"sidecache","message":"…","metadata":{…}}`
@@ -53,34 +52,27 @@ public struct JSONLogHandler: LogHandler {
     static func timestamp() -> String {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
-        var t = tm()
-        var seconds = ts.tv_sec
-        gmtime_r(&seconds, &t)
-        func pad(_ n: Int32, _ width: Int) -> String {
-            let s = String(n)
-            return String(repeating: "0", count: max(0, width - s.count)) + s
-        }
-        return "\(pad(t.tm_year + 1900, 4))-\(pad(t.tm_mon + 1, 2))-\(pad(t.tm_mday, 2))T"
-            + "\(pad(t.tm_hour, 2)):\(pad(t.tm_min, 2)):\(pad(t.tm_sec, 2)).\(pad(Int32(ts.tv_nsec / 1_000_000), 3))Z"
+        return secondOfTimestamp(ts.tv_sec) + pad(Int32(ts.tv_nsec / 1_000_000), 3) + "Z"
     }
 
-    private static let stderrLock = Mutex(())
+    /// A timestamp up to its second, `2026-11-21T10:00:00.`: the part the access log
+    /// formats once a second.
+    public static func secondOfTimestamp(_ seconds: Int) -> String {
+        var t = tm()
+        var seconds = seconds
+        gmtime_r(&seconds, &t)
+        return "\(pad(t.tm_year + 1900, 4))-\(pad(t.tm_mon + 1, 2))-\(pad(t.tm_mday, 2))T"
+            + "\(pad(t.tm_hour, 2)):\(pad(t.tm_min, 2)):\(pad(t.tm_sec, 2))."
+    }
+
+    private static func pad(_ n: Int32, _ width: Int) -> String {
+        let s = String(n)
+        return String(repeating: "0", count: max(0, width - s.count)) + s
+    }
 
     /// One `write(2)` per line under a lock, so lines from different threads never interleave.
     public static let standardError: @Sendable (String) -> Void = { line in
-        stderrLock.withLock { _ in
-            var line = line
-            line.withUTF8 { writeAll(2, $0) }
-        }
-    }
-}
-
-/// write(2) until done or the descriptor fails (a closed stderr must not stop the proxy).
-private func writeAll(_ fd: Int32, _ bytes: UnsafeBufferPointer<UInt8>) {
-    var offset = 0
-    while offset < bytes.count {
-        let n = write(fd, bytes.baseAddress! + offset, bytes.count - offset)
-        if n <= 0 { break }
-        offset += n
+        var line = line
+        line.withUTF8 { StandardError.write(UnsafeRawBufferPointer($0)) }
     }
 }

@@ -1,4 +1,3 @@
-import Logging
 import SidecacheCore
 import SidecacheMetrics
 import Synchronization
@@ -18,14 +17,13 @@ struct ExchangeRecord: Sendable {
 /// The access log (`log.access`): one line per finished client request. A reload
 /// switches it with one atomic store, and a request that finishes reads the switch
 /// with one relaxed load, so while it is off it costs the hit path nothing more.
-/// When on, its line is the only per-request allocation.
 final class AccessLog: Sendable {
     private let enabled: Atomic<Bool>
-    private let logger: Logger
+    private let lines: AccessLineWriter
 
-    init(enabled: Bool, logger: Logger) {
+    init(enabled: Bool, lines: AccessLineWriter) {
         self.enabled = Atomic(enabled)
-        self.logger = logger
+        self.lines = lines
     }
 
     func enable(_ on: Bool) { enabled.store(on, ordering: .relaxed) }
@@ -34,14 +32,8 @@ final class AccessLog: Sendable {
     /// userinfo of an absolute-form one (`masked`).
     func write(_ r: ExchangeRecord) {
         guard enabled.load(ordering: .relaxed) else { return }
-        logger.info("access", metadata: [
-            "method": "\(r.method)",
-            "target": "\(r.target.utf8.first == UInt8(ascii: "/") ? r.target : Self.masked(r.target))",
-            "route": "\(r.route ?? "")",
-            "status": "\(r.status)",
-            "cache": "\(r.outcome.label)",
-            "durationMs": "\(Double(r.micros) / 1000)",
-        ])
+        lines.write(method: r.method, target: r.target.utf8.first == UInt8(ascii: "/") ? r.target : Self.masked(r.target),
+                    route: r.route ?? "", status: r.status, cache: r.outcome.label, micros: r.micros)
     }
 
     /// An absolute- or authority-form target with its userinfo masked:

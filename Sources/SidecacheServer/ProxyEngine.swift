@@ -74,11 +74,13 @@ final class ProxyEngine: Sendable {
     let clock: any WallClock
     let logger: Logger
 
+    /// `accessLines` takes the access log's lines (by default, standard error).
     init(config: Config, upstream: UpstreamClient, store: TieredStore, clock: any WallClock, logger: Logger,
-         metrics: ProxyMetrics) {
+         metrics: ProxyMetrics, accessLines: (@Sendable (UnsafeRawBufferPointer) -> Void)? = nil) {
         self.current = Mutex(ProxySettings(config: config, generation: 1))
         self.metrics = metrics
-        self.accessLog = AccessLog(enabled: config.log.access, logger: logger)
+        let lines = accessLines.map { AccessLineWriter(format: config.log.format, sink: $0) } ?? AccessLineWriter(format: config.log.format)
+        self.accessLog = AccessLog(enabled: config.log.access, lines: lines)
         self.store = store
         self.upstream = upstream
         self.clock = clock

@@ -37,12 +37,16 @@ public final class ProxyServer: Sendable {
     let reloadLock = Mutex(())
 
     /// `clock` stamps entries (wall time, shared through Redis); `scheduleClock` paces
-    /// warming. Tests pass clocks they move by hand.
-    public convenience init(config: Config, clock: any WallClock = SystemClock(), logger: Logger) throws {
-        try self.init(config: config, clock: clock, scheduleClock: ContinuousClock(), logger: logger)
+    /// warming. Tests pass clocks they move by hand. `accessLines` takes the access log's
+    /// lines (`log.access`), each ending in a newline; by default they go to standard
+    /// error, with the other log lines.
+    public convenience init(config: Config, clock: any WallClock = SystemClock(), logger: Logger,
+                            accessLines: (@Sendable (UnsafeRawBufferPointer) -> Void)? = nil) throws {
+        try self.init(config: config, clock: clock, scheduleClock: ContinuousClock(), logger: logger, accessLines: accessLines)
     }
 
-    public init<C: Clock<Duration>>(config: Config, clock: any WallClock = SystemClock(), scheduleClock: C, logger: Logger) throws {
+    public init<C: Clock<Duration>>(config: Config, clock: any WallClock = SystemClock(), scheduleClock: C, logger: Logger,
+                                    accessLines: (@Sendable (UnsafeRawBufferPointer) -> Void)? = nil) throws {
         let storeOptions = try StoreOptions(config.store)   // first: a bad TLS file fails before threads start
         if config.store.tls?.verify == false {
             logger.warning("store.tls.verify is false: the Redis server's certificate is not checked (tests only)")
@@ -53,7 +57,8 @@ public final class ProxyServer: Sendable {
         let metrics = ProxyMetrics(for: config)
         let store = TieredStore(options: storeOptions, loops: loops, logger: logger,
                                 onRemotePurge: { metrics.purged(source: .remote, count: $0) })
-        let engine = ProxyEngine(config: config, upstream: upstream, store: store, clock: clock, logger: logger, metrics: metrics)
+        let engine = ProxyEngine(config: config, upstream: upstream, store: store, clock: clock, logger: logger, metrics: metrics,
+                                 accessLines: accessLines)
         self.engine = engine
         self.eventLoops = eventLoops
         self.logger = logger

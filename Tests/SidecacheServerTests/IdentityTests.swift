@@ -67,7 +67,7 @@ struct IdentityTests {
           "routes": [{ "name": "me", "match": "GET /api/me/*", "ttl": "5m", "key": { "identity": "Authorization" } },
                      { "name": "me1", "match": "GET /api/me", "ttl": "5m", "key": { "identity": "Authorization" } }] }
         """.utf8), environment: [:])
-        let server = try ProxyServer(config: config, logger: logger)
+        let server = try ProxyServer(config: config, logger: logger, accessLines: logs.accessLines)
         try await server.start()
         let secret = [("Authorization", "Bearer SECRET-alice")]
         for path in ["/api/me", "/api/me", "/api/me/broken"] {
@@ -77,7 +77,7 @@ struct IdentityTests {
         await server.shutdown(grace: .seconds(1))
         try? await origin.shutdown()
         #expect(twice.status == 400)
-        #expect(logs.all.filter { $0.contains(" access ") }.count >= 3, "the access log was on")
+        #expect(logs.all.filter { $0.hasSuffix(" [SidecacheServer] access") }.count >= 3, "the access log was on")
         #expect(!logs.all.contains { $0.contains("SECRET-") }, "\(logs.all.filter { $0.contains("SECRET-") })")
     }
 

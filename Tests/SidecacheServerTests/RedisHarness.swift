@@ -124,6 +124,12 @@ final class LogCapture: Sendable {
 
     func append(_ line: String) { lines.withLock { $0.append(line) } }
 
+    /// Takes the access log's lines (`ProxyServer`'s `accessLines`) as the proxy writes
+    /// them, less their newline.
+    var accessLines: @Sendable (UnsafeRawBufferPointer) -> Void {
+        { [self] bytes in append(String(decoding: bytes.prefix(while: { $0 != UInt8(ascii: "\n") }), as: UTF8.self)) }
+    }
+
     struct CaptureHandler: LogHandler {
         let capture: LogCapture
         var metadata: Logger.Metadata = [:]

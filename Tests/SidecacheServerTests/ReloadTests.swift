@@ -27,7 +27,8 @@ struct ReloadTests {
         let file = try writeTempConfig(Self.config(origin: origin, routes: Self.users))
         defer { try? FileManager.default.removeItem(atPath: file) }
         let logs = LogCapture()
-        let server = try ProxyServer(config: try ConfigLoader.load(file: file, environment: [:]), logger: logs.logger)
+        let server = try ProxyServer(config: try ConfigLoader.load(file: file, environment: [:]), logger: logs.logger,
+                                     accessLines: logs.accessLines)
         try await server.start()
         try await stopping(server, origin) { try await body(server, origin, file, logs) }
     }
@@ -270,7 +271,7 @@ struct ReloadTests {
             #expect(await server.reload(from: file, environment: [:]) == .applied(generation: 2, needsRestart: ["listen", "store", "log.level"]))
             #expect(logs.all.contains { $0.contains("only a restart applies") && $0.contains("listen, store, log.level") })
             _ = try await xCache(server, "/api/users/3")   // still served on the old port; the access log is on now
-            #expect(logs.all.contains { $0.contains(" access ") && $0.contains("/api/users/3") })
+            #expect(logs.all.contains { $0.hasSuffix(" [SidecacheServer] access") && $0.contains("target=/api/users/3") })
             // Reloaded again, the same keys are still not in force: not reported as applied.
             #expect(await server.reload(from: file, environment: [:]) == .applied(generation: 3, needsRestart: ["listen", "store", "log.level"]))
         }
@@ -284,7 +285,8 @@ struct ReloadTests {
         let file = try writeTempConfig(Self.config(origin: origin, routes: Self.users, extra: admin("old-token-sixteen-chars")))
         defer { try? FileManager.default.removeItem(atPath: file) }
         let logs = LogCapture()
-        let server = try ProxyServer(config: try ConfigLoader.load(file: file, environment: [:]), logger: logs.logger)
+        let server = try ProxyServer(config: try ConfigLoader.load(file: file, environment: [:]), logger: logs.logger,
+                                     accessLines: logs.accessLines)
         try await server.start()
         try await stopping(server, origin) {
             try Self.config(origin: origin, routes: Self.users, extra: admin("new-token-sixteen-chars"))
