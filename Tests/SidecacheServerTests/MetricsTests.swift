@@ -107,6 +107,27 @@ struct MetricsTests {
         }
     }
 
+    /// Access lines are asked for by `log.access` alone, whatever `log.level` says, as
+    /// nginx's `access_log` is apart from its `error_log`. Through the logger they were
+    /// dropped below `info`.
+    @Test func accessLinesAreWrittenWhateverTheLogLevel() async throws {
+        let origin = try await ScriptedOrigin.start()
+        origin.on("GET", "/api/users/7", .json("{}"))
+        let logs = LogCapture()
+        var logger = logs.logger
+        logger.logLevel = .error
+        let config = try ConfigLoader.parse(Data("""
+        { "listen": "127.0.0.1:0", "upstream": "\(origin.baseURL)", "routes": \(Self.routes), "log": { "access": true, "level": "error" } }
+        """.utf8), environment: [:])
+        let server = try ProxyServer(config: config, logger: logger, accessLines: logs.accessLines)
+        try await server.start()
+        let status = try await TestHTTPClient.request(port: server.port!, "GET", "/api/users/7").status
+        await server.shutdown(grace: .seconds(1))
+        try? await origin.shutdown()
+        #expect(status == 200)
+        #expect(logs.all.filter { $0.hasSuffix(" [SidecacheServer] access") && $0.contains("target=/api/users/7") }.count == 1, "\(logs.all)")
+    }
+
     /// Requests refused before they reach an exchange (malformed, too large) are logged
     /// too: before, an operator saw nothing of a client sending garbage.
     /// An absolute-form target with a password in it is refused, and logged without it.
