@@ -12,7 +12,8 @@ its cache on tmpfs; the time of its master and workers together), in the same ro
 Knobs (environment): BINARIES (required: two or more builds), SCENARIO (a name of
 bench/scenarios.json: hot, keys1000, miss, pass...), STORE (memory; redis: the bench's
 sidecache-redis row; l1: its sidecache-l1 row), ROUNDS (3), DURATION (5s), CONNECTIONS (64 for hits, 32 otherwise,
-as bench/run.py). Each round starts every binary in turn on a fresh store, warms it as
+as bench/run.py), ACCESS_LOG (text or json: every server with its access log on,
+written to a file). Each round starts every binary in turn on a fresh store, warms it as
 the scenario says, runs `wrk -t2` and reads the proxy's user + system time from
 /proc/<pid>/stat before and after: CPU µs per request = that time over the requests (and the system part of it alone)
 wrk completed. The same from /proc/<pid>/task/*/stat by thread name (event loops, curl
@@ -73,14 +74,30 @@ def process_and_children(pid):
     return [pid] + [int(c) for c in children]
 
 
-def proxy(binary, name, ports, run_dir, store, redis):
-    """The server measured as `binary`: a sidecache build, or the bench's nginx row."""
+def proxy(binary, name, ports, run_dir, store, redis, access_log=""):
+    """The server measured as `binary`: a sidecache build, or the bench's nginx row.
+    `access_log` ("text" or "json"): with its access log on, written to a file in its
+    directory (sidecache's `log.access` in that `log.format`; nginx's `access_log`)."""
     if binary == "nginx":
         shm = nginx_cache_dir(os.path.join(run_dir, name), "tmpfs")
         server = nginx_server(name, ports[3], run_dir, "nginx.nginx.conf", 2, ORIGIN_PORT=ports[0])
         server.cache_shm = shm
+        if access_log:
+            http = os.path.join(server.dir, "nginx-http.conf")
+            with open(http) as f:
+                text = f.read().replace("access_log off;", f"access_log {server.dir}/access.log;")
+            with open(http, "w") as f:
+                f.write(text)
         return server
-    return sidecache_server(name, ports[3], ports[4], run_dir, binary, store, ports[0], redis)
+    server = sidecache_server(name, ports[3], ports[4], run_dir, binary, store, ports[0], redis)
+    if access_log:
+        conf = server.argv[-1]   # its stderr, with the access lines, goes to its log file
+        with open(conf) as f:
+            config = json.load(f)
+        config["log"] = {"access": True, "format": access_log}
+        with open(conf, "w") as f:
+            json.dump(config, f)
+    return server
 
 
 def main():
@@ -109,7 +126,7 @@ def main():
                 if redis:
                     redis.flushall()
                 name = f"{'nginx' if binary == 'nginx' else 'sidecache'}-{i}-{round_number}"
-                server = proxy(binary, name, ports, run_dir, store, redis)
+                server = proxy(binary, name, ports, run_dir, store, redis, os.environ.get("ACCESS_LOG", ""))
                 if not server.start():
                     sys.exit(f"[cpu] {binary} did not start; see {server.log_path}")
                 try:
