@@ -1,7 +1,9 @@
 import Glibc
+import NIOCore
 import SidecacheConfig
 import SidecacheCore
 import SidecacheLogging
+import SidecacheStore
 
 /// Writes access-log lines as the executable's log handlers write every other line
 /// (`text`: swift-log's stream handler; `json`: `JSONLogHandler`; both behind
@@ -13,13 +15,13 @@ import SidecacheLogging
 /// Written whatever `log.level` says, as nginx's `access_log` is apart from its
 /// `error_log`: the line is asked for by `log.access` alone.
 final class AccessLineWriter: Sendable {
-    let format: LogConfig.Format
+    private let format: LogConfig.Format
     private let sink: @Sendable (UnsafeRawBufferPointer) -> Void
     private static let scratch = ThreadSlot<Scratch>()
 
     /// `sink` takes each line, newline included (tests read them; the proxy writes them
-    /// to standard error, where its other log lines go).
-    init(format: LogConfig.Format, sink: @escaping @Sendable (UnsafeRawBufferPointer) -> Void = StandardError.write) {
+    /// to standard error, where its other log lines go: `StandardError.write`).
+    init(format: LogConfig.Format, sink: @escaping @Sendable (UnsafeRawBufferPointer) -> Void) {
         self.format = format
         self.sink = sink
     }
@@ -120,14 +122,9 @@ final class AccessLineWriter: Sendable {
         }
 
         func decimal(_ n: Int) {
-            guard n >= 0 else { return bytes.append(contentsOf: String(n).utf8) }
-            let start = bytes.count
-            var n = n
-            repeat {
-                bytes.append(UInt8(ascii: "0") + UInt8(n % 10))
-                n /= 10
-            } while n > 0
-            bytes[start...].reverse()
+            withUnsafeTemporaryAllocation(byteCount: ByteBuffer.maxDecimalDigits, alignment: 1) { room in
+                bytes.append(contentsOf: room[..<ByteBuffer.putDecimal(Int64(n), into: room, at: 0)])
+            }
         }
 
         /// `Double(micros) / 1000` as Swift prints it (`0.142`, `1.0`, `0.05`): the decimal

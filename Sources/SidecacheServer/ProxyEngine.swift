@@ -4,6 +4,7 @@ import NIOHTTP1
 import SidecacheAuth
 import SidecacheConfig
 import SidecacheCore
+import SidecacheLogging
 import SidecacheMetrics
 import SidecacheStore
 import SidecacheUpstream
@@ -79,8 +80,8 @@ final class ProxyEngine: Sendable {
          metrics: ProxyMetrics, accessLines: (@Sendable (UnsafeRawBufferPointer) -> Void)? = nil) {
         self.current = Mutex(ProxySettings(config: config, generation: 1))
         self.metrics = metrics
-        let lines = accessLines.map { AccessLineWriter(format: config.log.format, sink: $0) } ?? AccessLineWriter(format: config.log.format)
-        self.accessLog = AccessLog(enabled: config.log.access, lines: lines)
+        self.accessLog = AccessLog(enabled: config.log.access,
+                                   lines: AccessLineWriter(format: config.log.format, sink: accessLines ?? StandardError.write))
         self.store = store
         self.upstream = upstream
         self.clock = clock
